@@ -1,0 +1,99 @@
+/**
+ * The typed contract between the Electron main process and the renderer (and its web-mode twin).
+ *
+ * One map, `Invokes`: method name → argument tuple → result. From it come
+ *  - the preload's `window.studio` (one function per method, `StudioApi`),
+ *  - main's handler table (`Handlers`: every method must have a handler, or it does not compile),
+ *  - the web-mode implementation (which also satisfies `StudioApi`),
+ *  - `invokeArgs`, the runtime validators main runs on every call's arguments.
+ * Events (main → renderer) are typed the same way by `Events`.
+ */
+import { v, type Validator } from './validate.js';
+
+export type ArchitectureName = 'mamba' | 'mamba2';
+export type ModelFormat = 'safetensors' | 'gguf';
+
+/** A model the studio can show in its sidebar. */
+export interface ModelEntry {
+  id: string;
+  name: string;
+  source: 'bundled' | 'user';
+  format: ModelFormat;
+  architecture: ArchitectureName | 'unknown';
+  /** Files of the model, relative to `baseUrl`. */
+  files: string[];
+  /** Where the renderer fetches the files from: `model://<id>` on desktop, an HTTP path in web mode. */
+  baseUrl: string;
+  sizeBytes: number;
+  description?: string;
+  /** Absolute path on disk (desktop only; never set in web mode). */
+  path?: string;
+}
+
+export interface AppInfo {
+  name: string;
+  version: string;
+  /** `desktop`: Electron; `web`: the same renderer served to a browser. */
+  shell: 'desktop' | 'web';
+  versions: { electron?: string; chrome?: string; node?: string };
+  platform: string;
+}
+
+export interface Invokes {
+  getAppInfo: { args: []; result: AppInfo };
+  listModels: { args: []; result: ModelEntry[] };
+  /** Shows the platform's open dialog; resolves to the opened entry, or null when cancelled. */
+  openModelDialog: { args: []; result: ModelEntry | null };
+  /** Opens models from paths (command line, drag and drop, "open with"). */
+  openModelPaths: { args: [paths: string[]]; result: ModelEntry[] };
+  removeModel: { args: [id: string]; result: ModelEntry[] };
+}
+
+export type InvokeName = keyof Invokes;
+export type InvokeArgs<K extends InvokeName> = Invokes[K]['args'];
+export type InvokeResult<K extends InvokeName> = Invokes[K]['result'];
+
+/** Runtime validators of every method's arguments; a method without one does not compile. */
+export const invokeArgs: { [K in InvokeName]: Validator<InvokeArgs<K>> } = {
+  getAppInfo: v.tuple(),
+  listModels: v.tuple(),
+  openModelDialog: v.tuple(),
+  openModelPaths: v.tuple(v.array(v.string({ maxLength: 4096, nonEmpty: true }), { maxLength: 64 })),
+  removeModel: v.tuple(v.string({ maxLength: 256, nonEmpty: true })),
+};
+
+export const invokeNames = Object.keys(invokeArgs) as InvokeName[];
+
+export type MenuCommand = 'open-model' | 'about' | 'toggle-sidebar';
+
+export interface Events {
+  modelsChanged: ModelEntry[];
+  menuCommand: MenuCommand;
+  /** Paths handed over by the OS (second instance, "open with", command line). */
+  openPaths: string[];
+}
+export type EventName = keyof Events;
+export const eventNames: readonly EventName[] = ['modelsChanged', 'menuCommand', 'openPaths'];
+
+/** IPC channel names: one per method and per event, under a common prefix. */
+export const invokeChannel = (name: InvokeName): string => `studio:invoke:${name}`;
+export const eventChannel = (name: EventName): string => `studio:event:${name}`;
+
+/** What the renderer sees as `window.studio` (desktop) or gets from the web host. */
+export type StudioApi = {
+  [K in InvokeName]: (...args: InvokeArgs<K>) => Promise<InvokeResult<K>>;
+} & {
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+};
+
+/** Main's handler table: exactly one handler per method, typed from the map. */
+export type Handlers<Ctx> = {
+  [K in InvokeName]: (ctx: Ctx, ...args: InvokeArgs<K>) => Promise<InvokeResult<K>> | InvokeResult<K>;
+};
+
+/** Errors cross IPC as plain objects; this is their shape. */
+export interface StudioErrorPayload {
+  code: 'invalid-arguments' | 'forbidden' | 'not-found' | 'failed';
+  message: string;
+}

@@ -1,0 +1,44 @@
+/**
+ * The message protocol between the UI thread and the engine's Web Worker (which owns the
+ * GPUDevice). Requests are a discriminated union on `kind`, each kind with its own params and
+ * result, derived from one map so the two sides cannot disagree.
+ */
+import type { AdapterSummary } from '../gpu/adapter.js';
+
+export type GpuStatus =
+  | { state: 'ready'; adapter: AdapterSummary; description: string }
+  | { state: 'unavailable'; reason: string; advice: string[] };
+
+export interface SelfTestResult {
+  op: string;
+  rows: number;
+  cols: number;
+  maxRelativeError: number;
+  tolerance: number;
+  passed: boolean;
+  milliseconds: number;
+}
+
+export interface EngineRequests {
+  /** Opens the GPU (once); reports the adapter or why there is none. */
+  init: { params: { powerPreference?: 'low-power' | 'high-performance' }; result: GpuStatus };
+  /** Runs one real kernel against its CPU reference on random data: proof the GPU path works. */
+  selfTest: { params: { rows: number; cols: number }; result: SelfTestResult };
+}
+
+export type EngineRequestKind = keyof EngineRequests;
+
+export type EngineRequest = {
+  [K in EngineRequestKind]: { id: number; kind: K; params: EngineRequests[K]['params'] };
+}[EngineRequestKind];
+
+export type EngineResponse =
+  | { [K in EngineRequestKind]: { id: number; kind: K; ok: true; result: EngineRequests[K]['result'] } }[EngineRequestKind]
+  | { id: number; kind: EngineRequestKind; ok: false; error: string };
+
+/** Unsolicited messages from the engine. */
+export type EngineEvent =
+  | { kind: 'device-lost'; reason: string; message: string }
+  | { kind: 'gpu-error'; message: string };
+
+export type EngineMessage = { type: 'response'; response: EngineResponse } | { type: 'event'; event: EngineEvent };

@@ -1,0 +1,66 @@
+/**
+ * Bundled demo models: `resources/models/<name>/` with `config.json`, `model.safetensors` and
+ * `studio.json` (what the UI says about the model). Pure functions over already-read JSON, so
+ * main (from disk), web mode (over HTTP) and tests build the same entries.
+ */
+import type { ArchitectureName, ModelEntry } from '../contract.js';
+
+export class ModelFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+    this.name = 'ModelFileError';
+  }
+}
+
+export function parseJsonFile(file: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ModelFileError(file, `not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ModelFileError(file, 'expected a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The architecture a transformers config describes, or 'unknown'. */
+export function architectureOf(config: Record<string, unknown>): ArchitectureName | 'unknown' {
+  const type = typeof config.model_type === 'string' ? config.model_type.toLowerCase() : '';
+  const archs = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
+  if (type === 'mamba2' || archs.some((a) => a.startsWith('Mamba2'))) return 'mamba2';
+  if (type === 'mamba' || archs.some((a) => a.startsWith('Mamba'))) return 'mamba';
+  return 'unknown';
+}
+
+const str = (x: unknown): string | undefined => (typeof x === 'string' && x.trim() ? x : undefined);
+
+export interface BundledModelFiles {
+  /** Folder name under resources/models. */
+  name: string;
+  /** File names in the folder with their sizes in bytes. */
+  files: { name: string; size: number }[];
+  studio: Record<string, unknown>;
+  config: Record<string, unknown>;
+}
+
+export function bundledModelEntry(model: BundledModelFiles, baseUrl: string): ModelEntry {
+  const weights = model.files.find((f) => f.name.endsWith('.safetensors') || f.name.endsWith('.gguf'));
+  if (!weights) throw new ModelFileError(`${model.name}/`, 'no .safetensors or .gguf weights file');
+  const description = str(model.studio.description) ?? str(model.studio.what_to_look_at);
+  return {
+    id: `bundled:${model.name}`,
+    name: str(model.studio.display_name) ?? str(model.studio.displayName) ?? str(model.studio.name) ?? model.name,
+    source: 'bundled',
+    format: weights.name.endsWith('.gguf') ? 'gguf' : 'safetensors',
+    architecture: architectureOf(model.config),
+    files: model.files.map((f) => f.name).sort(),
+    baseUrl,
+    sizeBytes: model.files.reduce((sum, f) => sum + f.size, 0),
+    ...(description ? { description } : {}),
+  };
+}

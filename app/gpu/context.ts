@@ -1,0 +1,60 @@
+import { summarizeAdapter, type AdapterSummary } from './adapter.js';
+import { GpuError } from './errors.js';
+import { PipelineCache } from './pipelines.js';
+
+/** Everything the engine's ops need: the device, what it can do, and the shared caches. */
+export interface GpuContext {
+  device: GPUDevice;
+  adapter: AdapterSummary;
+  pipelines: PipelineCache;
+  /** Optional features that were available and enabled on the device. */
+  features: ReadonlySet<string>;
+}
+
+export interface OpenDeviceOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Called once if the device is lost (driver reset, GPU removed, destroy()). */
+  onLost?: (info: { reason: string; message: string }) => void;
+  onUncapturedError?: (message: string) => void;
+}
+
+const WANTED_FEATURES = ['subgroups', 'timestamp-query', 'shader-f16'] as const;
+
+/** Requests an adapter and a device with the largest buffer limits the adapter offers. */
+export async function openGpu(gpu: GPU | undefined, opts: OpenDeviceOptions = {}): Promise<GpuContext> {
+  if (!gpu) {
+    throw new GpuError('WebGPU is not available in this environment (navigator.gpu is missing).', 'unavailable');
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) {
+    throw new GpuError('No WebGPU adapter was found: the GPU driver or browser refused one.', 'unavailable');
+  }
+  const summary = summarizeAdapter(adapter);
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    label: 'Studio.device',
+    requiredFeatures,
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  });
+  void device.lost.then((info) => opts.onLost?.({ reason: String(info.reason), message: info.message }));
+  if (opts.onUncapturedError) {
+    const report = opts.onUncapturedError;
+    device.addEventListener('uncapturederror', (event: unknown) => {
+      report((event as GPUUncapturedErrorEvent).error.message);
+    });
+  }
+  return {
+    device,
+    adapter: summary,
+    pipelines: new PipelineCache(device),
+    features: new Set(requiredFeatures),
+  };
+}

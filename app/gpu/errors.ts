@@ -1,0 +1,29 @@
+/** A GPU failure the studio can explain: what went wrong and, where known, what to do. */
+export class GpuError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'unavailable' | 'validation' | 'out-of-memory' | 'internal' | 'device-lost',
+  ) {
+    super(message);
+    this.name = 'GpuError';
+  }
+}
+
+/**
+ * Runs `body` inside validation and out-of-memory error scopes, so a GPU error is thrown here,
+ * naming `what`, instead of surfacing later as an uncaptured error event.
+ */
+export async function withErrorScopes<T>(device: GPUDevice, what: string, body: () => T): Promise<T> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T;
+  try {
+    result = body();
+  } finally {
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (oom) throw new GpuError(`${what}: out of GPU memory (${oom.message})`, 'out-of-memory');
+    if (validation) throw new GpuError(`${what}: ${validation.message}`, 'validation');
+  }
+  return result;
+}

@@ -1,0 +1,164 @@
+/**
+ * Electron main process: one secure window, the custom schemes, the menu, and the IPC handlers
+ * that implement app/contract.ts.
+ */
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell } from 'electron';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventChannel, type EventName, type Events, type Handlers } from '../app/contract.js';
+import { registerHandlers, StudioError, trustedOrigin, type CallContext } from './ipc.js';
+import { Library } from './library.js';
+import { buildMenu } from './menu.js';
+import { APP_ORIGIN, handleAppProtocol, handleModelProtocol, registerSchemes } from './protocols.js';
+
+if (process.argv.includes('--version')) {
+  process.stdout.write(`${app.getVersion()}\n`);
+  app.exit(0);
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const distDir = path.resolve(here, '..');
+const rendererDir = path.join(distDir, 'renderer');
+const preloadPath = path.join(distDir, 'preload', 'preload.cjs');
+const bundledModelsDir = app.isPackaged
+  ? path.join(process.resourcesPath, 'models')
+  : path.join(app.getAppPath(), 'resources', 'models');
+
+// WebGPU: Chromium on Linux still keeps it behind these switches.
+if (process.platform === 'linux') {
+  app.commandLine.appendSwitch('enable-unsafe-webgpu');
+  app.commandLine.appendSwitch('enable-features', 'Vulkan');
+}
+
+registerSchemes();
+const library = new Library(bundledModelsDir);
+let mainWindow: BrowserWindow | null = null;
+
+/** Paths given on the command line: everything after the app (or `electron .`) that is no switch. */
+function pathsFromArgv(argv: string[]): string[] {
+  return argv.slice(app.isPackaged ? 1 : 2).filter((a) => a && !a.startsWith('-') && a !== '.');
+}
+
+function send<E extends EventName>(event: E, payload: Events[E]): void {
+  mainWindow?.webContents.send(eventChannel(event), payload);
+}
+
+async function openPaths(paths: string[]): Promise<void> {
+  if (paths.length === 0) return;
+  send('openPaths', paths);
+}
+
+const handlers: Handlers<CallContext> = {
+  getAppInfo: () => ({
+    name: 'Mamba Studio',
+    version: app.getVersion(),
+    shell: 'desktop',
+    versions: { electron: process.versions.electron, chrome: process.versions.chrome, node: process.versions.node },
+    platform: process.platform,
+  }),
+  listModels: () => library.list(),
+  openModelDialog: async () => {
+    const options: Electron.OpenDialogOptions = {
+      title: 'Open model',
+      properties: ['openFile', 'openDirectory'],
+      filters: [
+        { name: 'Models', extensions: ['safetensors', 'gguf', 'json'] },
+        { name: 'All files', extensions: ['*'] },
+      ],
+    };
+    const result = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
+    const chosen = result.filePaths[0];
+    if (result.canceled || !chosen) return null;
+    const entry = await library.open(chosen);
+    send('modelsChanged', await library.list());
+    return entry;
+  },
+  openModelPaths: async (_ctx, paths) => {
+    const entries = [];
+    for (const p of paths) entries.push(await library.open(p));
+    send('modelsChanged', await library.list());
+    return entries;
+  },
+  removeModel: async (_ctx, id) => {
+    if (!library.remove(id)) throw new StudioError('not-found', `No model with id ${id} in the library (bundled models cannot be removed)`);
+    const list = await library.list();
+    send('modelsChanged', list);
+    return list;
+  },
+};
+
+function createWindow(): BrowserWindow {
+  const window = new BrowserWindow({
+    width: 1400,
+    height: 900,
+    minWidth: 800,
+    minHeight: 500,
+    title: 'Mamba Studio',
+    show: false,
+    backgroundColor: '#111318',
+    webPreferences: {
+      preload: preloadPath,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      spellcheck: false,
+    },
+  });
+  window.once('ready-to-show', () => window.show());
+  window.on('closed', () => {
+    mainWindow = null;
+  });
+  void window.loadURL(`${APP_ORIGIN}/index.html`);
+  return window;
+}
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app.on('second-instance', (_event, argv) => {
+    if (mainWindow) {
+      if (mainWindow.isMinimized()) mainWindow.restore();
+      mainWindow.focus();
+    }
+    void openPaths(pathsFromArgv(argv));
+  });
+
+  // macOS "open with" / file associations.
+  const pendingOpen: string[] = [];
+  app.on('open-file', (event, file) => {
+    event.preventDefault();
+    if (mainWindow) void openPaths([file]);
+    else pendingOpen.push(file);
+  });
+
+  // Every web contents: no navigation away from the app, no new windows, no permissions.
+  app.on('web-contents-created', (_event, contents) => {
+    contents.on('will-navigate', (event, url) => {
+      if (!url.startsWith(`${APP_ORIGIN}/`)) event.preventDefault();
+    });
+    contents.on('will-attach-webview', (event) => event.preventDefault());
+    contents.setWindowOpenHandler(({ url }) => {
+      if (/^https:\/\//.test(url)) void shell.openExternal(url);
+      return { action: 'deny' };
+    });
+  });
+
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+
+  void app.whenReady().then(() => {
+    session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+    handleAppProtocol(rendererDir);
+    handleModelProtocol(async () => new Set((await library.list()).map((e) => e.id)));
+    registerHandlers(ipcMain, handlers, trustedOrigin(APP_ORIGIN));
+    Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow));
+    mainWindow = createWindow();
+    const initial = [...pathsFromArgv(process.argv), ...pendingOpen];
+    mainWindow.webContents.once('did-finish-load', () => void openPaths(initial));
+    app.on('activate', () => {
+      if (BrowserWindow.getAllWindows().length === 0) mainWindow = createWindow();
+    });
+  });
+}

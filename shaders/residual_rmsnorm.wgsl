@@ -1,0 +1,54 @@
+// residual_rmsnorm: the residual add fused with RMSNorm (one workgroup per row).
+//
+//   residual[r, :] = residual[r, :] + hidden[r, :]      (when has_residual = 1; else residual = hidden)
+//   out[r, :]      = residual[r, :] * inverseSqrt(mean(residual[r, :]^2) + eps) * weight[:]
+//
+// Symbols: rows = tokens (T), cols = d_model (D). fp32 throughout; the sum of squares is
+// accumulated per thread, then reduced in workgroup memory.
+
+override WORKGROUP_SIZE: u32 = 256u;
+
+struct Params {
+  rows: u32,          // T
+  cols: u32,          // D
+  eps: f32,           // RMSNorm epsilon (config layer_norm_epsilon, 1e-5)
+  has_residual: u32,  // 0 for the first layer: residual := hidden
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> hidden: array<f32>;          // [T, D] the block's output (or the embedding)
+@group(0) @binding(2) var<storage, read_write> residual: array<f32>;  // [T, D] in: running residual; out: residual + hidden
+@group(0) @binding(3) var<storage, read> weight: array<f32>;          // [D] norm weight
+@group(0) @binding(4) var<storage, read_write> output: array<f32>;    // [T, D] normalized residual
+
+var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.x;
+  if (row >= params.rows) {
+    return;  // uniform across the workgroup: the whole group leaves together
+  }
+  let base = row * params.cols;
+  var sum_sq = 0.0;
+  for (var c = lid; c < params.cols; c += WORKGROUP_SIZE) {
+    var value = hidden[base + c];
+    if (params.has_residual != 0u) {
+      value += residual[base + c];
+    }
+    residual[base + c] = value;
+    sum_sq += value * value;
+  }
+  partial[lid] = sum_sq;
+  workgroupBarrier();
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      partial[lid] += partial[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let scale = inverseSqrt(partial[0] / f32(params.cols) + params.eps);
+  for (var c = lid; c < params.cols; c += WORKGROUP_SIZE) {
+    output[base + c] = residual[base + c] * scale * weight[c];
+  }
+}

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
-import { CONTENT_SECURITY_POLICY } from './app/csp.js';
+import { CONTENT_SECURITY_POLICY_META } from './app/csp.js';
 import { bundledModels } from './tooling/bundled-models.js';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
@@ -17,7 +17,7 @@ const cspMeta = (): Plugin => ({
   name: 'studio-csp-meta',
   apply: 'build',
   transformIndexHtml: () => [
-    { tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: CONTENT_SECURITY_POLICY }, injectTo: 'head-prepend' },
+    { tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: CONTENT_SECURITY_POLICY_META }, injectTo: 'head-prepend' },
   ],
 });
 

@@ -50,7 +50,6 @@ declare global {
   interface ImageBitmap { readonly width: number }
   interface HTMLVideoElement { readonly width: number }
   interface VideoFrame { readonly codedWidth: number }
-  interface PredefinedColorSpace {}
   interface DOMException { readonly name: string }
 }
 export {};

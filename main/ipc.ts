@@ -35,15 +35,21 @@ export interface CallContext {
 /** Is this event from a frame we trust: the top frame of one of our windows, on our origin? */
 export type SenderCheck = (event: IpcMainInvokeEvent) => boolean;
 
+/** `scheme://host` of a URL. (Node's `URL.origin` is "null" for custom schemes such as app:.) */
+export function schemeAndHost(url: string): string | null {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return null;
+  }
+}
+
 export function trustedOrigin(origin: string): SenderCheck {
   return (event) => {
     const frame = event.senderFrame;
     if (!frame || frame !== event.sender.mainFrame) return false;
-    try {
-      return new URL(frame.url).origin === origin;
-    } catch {
-      return false;
-    }
+    return schemeAndHost(frame.url) === origin;
   };
 }
 

@@ -5,9 +5,9 @@
  * and 501 otherwise, so nothing outside the library can ever be read through it.
  */
 import { net, protocol } from 'electron';
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CONTENT_SECURITY_POLICY } from '../app/csp.js';
+import { resolveInside } from './paths.js';
 
 export const APP_ORIGIN = 'app://studio';
 
@@ -16,20 +16,6 @@ export function registerSchemes(): void {
     { scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } },
     { scheme: 'model', privileges: { standard: true, secure: true, supportFetchAPI: true, stream: true, corsEnabled: true } },
   ]);
-}
-
-/** Maps an app:// URL path to a file inside `root`, or null if it would leave it. */
-export function resolveInside(root: string, urlPath: string): string | null {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(urlPath);
-  } catch {
-    return null;
-  }
-  if (decoded.includes('\0')) return null;
-  const file = path.resolve(root, `.${path.posix.normalize(`/${decoded}`)}`);
-  const rel = path.relative(root, file);
-  return rel.startsWith('..') || path.isAbsolute(rel) ? null : file;
 }
 
 export function handleAppProtocol(rendererDir: string): void {

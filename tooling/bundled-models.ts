@@ -16,7 +16,7 @@ const PREFIX = '/bundled/';
 export async function scanBundledModels(dir: string): Promise<{ models: ModelEntry[]; warnings: string[] }> {
   const models: ModelEntry[] = [];
   const warnings: string[] = [];
-  let names: string[] = [];
+  let names: string[];
   try {
     names = (await fs.readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   } catch {

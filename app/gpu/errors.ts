@@ -16,14 +16,17 @@ export class GpuError extends Error {
 export async function withErrorScopes<T>(device: GPUDevice, what: string, body: () => T): Promise<T> {
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  let result: T;
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    result = body();
-  } finally {
-    const validation = await device.popErrorScope();
-    const oom = await device.popErrorScope();
-    if (oom) throw new GpuError(`${what}: out of GPU memory (${oom.message})`, 'out-of-memory');
-    if (validation) throw new GpuError(`${what}: ${validation.message}`, 'validation');
+    outcome = { ok: true, value: body() };
+  } catch (error) {
+    outcome = { ok: false, error };
   }
-  return result;
+  // Pop both scopes whatever happened, so a failing body leaves no scope behind.
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  if (oom) throw new GpuError(`${what}: out of GPU memory (${oom.message})`, 'out-of-memory');
+  if (validation) throw new GpuError(`${what}: ${validation.message}`, 'validation');
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }

@@ -24,11 +24,19 @@ export function swiftShaderCandidates(env = process.env): string[] {
   return list.filter((p): p is string => Boolean(p));
 }
 
+/**
+ * Dawn's GPU objects must outlive every adapter and device made from them: if one is garbage
+ * collected while a device is in use, the process crashes. Keep every one made here alive.
+ */
+const keepAlive: GPU[] = [];
+
 async function loadDawn(): Promise<{ create: (flags: string[]) => GPU; globals: Record<string, unknown> }> {
   try {
     return (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   } catch (error) {
-    throw new Error(`the npm package "webgpu" (Dawn) could not be loaded: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`the npm package "webgpu" (Dawn) could not be loaded: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -45,6 +53,7 @@ export async function findNodeGpu(options: { flags?: string[]; allowSoftware?: b
 
   const attempt = async (via: string): Promise<NodeGpu | null> => {
     const gpu = dawn.create(flags);
+    keepAlive.push(gpu);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (adapter) return { gpu, via };
     tried.push(via);

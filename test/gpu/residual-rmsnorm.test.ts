@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
+import type { GpuContext } from '../../app/gpu/context';
+import { withErrorScopes } from '../../app/gpu/errors';
+import { submitDispatches } from '../../app/kernels/dispatch';
+import { residualRmsNorm } from '../../app/kernels/residual-rmsnorm';
+import { residualRmsNormRef } from '../../app/kernels/residual-rmsnorm.ref';
+import { randomF32, relativeError } from '../../app/kernels/self-test';
+import { getTestGpu, testSeed } from '../support/gpu';
+
+/** fp32 norms: relative error ≤ 1e-4 (issue 5's tolerance for norms and scans). */
+const TOLERANCE = 1e-4;
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let seed = 0;
+
+beforeAll(async () => {
+  const gpu = await getTestGpu();
+  if (gpu.ctx) ctx = gpu.ctx;
+  else skipReason = gpu.reason;
+  seed = testSeed();
+});
+afterAll(() => ctx?.device.destroy());
+
+async function runCase(ctx: GpuContext, rows: number, cols: number, hasResidual: boolean, caseSeed: number) {
+  const { device } = ctx;
+  const eps = 1e-5;
+  const hidden = randomF32(rows * cols, caseSeed, 3);
+  const residualIn = randomF32(rows * cols, caseSeed + 1, 3);
+  const weight = randomF32(cols, caseSeed + 2, 2);
+  const buffers = {
+    hidden: uploadF32(device, 'Test.hidden', hidden),
+    residual: uploadF32(device, 'Test.residual', residualIn),
+    weight: uploadF32(device, 'Test.weight', weight),
+    output: uploadF32(device, 'Test.output', new Float32Array(rows * cols).fill(Number.NaN)), // poisoned
+  };
+  const dispatch = await withErrorScopes(device, 'test', () => {
+    const d = residualRmsNorm(ctx, { rows, cols, eps, hasResidual }, buffers, 'Test.rmsnorm');
+    submitDispatches(device, 'Test', [d]);
+    return d;
+  });
+  const output = await readF32(device, buffers.output, rows * cols);
+  const residual = await readF32(device, buffers.residual, rows * cols);
+  dispatch.destroy();
+  for (const b of Object.values(buffers)) b.destroy();
+  const ref = residualRmsNormRef(hidden, hasResidual ? residualIn : null, weight, rows, cols, eps);
+  return { output, residual, ref };
+}
+
+describe('residual_rmsnorm.wgsl against its CPU reference (Dawn)', () => {
+  // Odd sizes: rows and cols not multiples of the 256-wide workgroup; cols both below and above it.
+  const shapes: [number, number][] = [
+    [1, 1],
+    [3, 13],
+    [37, 301],
+    [5, 769],
+    [11, 2051],
+  ];
+  for (const [rows, cols] of shapes) {
+    for (const hasResidual of [true, false]) {
+      it(`rows=${rows} cols=${cols} residual=${hasResidual}`, async (test) => {
+        if (!ctx) return test.skip(skipReason);
+        const { output, residual, ref } = await runCase(ctx, rows, cols, hasResidual, seed + rows * 7919 + cols);
+        expect(output.every(Number.isFinite), 'every output element written').toBe(true);
+        expect(relativeError(output, ref.output)).toBeLessThanOrEqual(TOLERANCE);
+        expect(relativeError(residual, ref.residual)).toBeLessThanOrEqual(TOLERANCE);
+      });
+    }
+  }
+
+  it('reuses one pipeline for every shape (shapes travel in uniforms)', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    await runCase(ctx, 2, 5, true, seed);
+    const before = ctx.pipelines.size;
+    await runCase(ctx, 9, 333, false, seed + 1);
+    expect(ctx.pipelines.size).toBe(before);
+  });
+
+  it('rejects buffers too small for the shape, naming the buffer', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const device = ctx.device;
+    const small = storageBuffer(device, 'Test.small', 16);
+    const ok = storageBuffer(device, 'Test.ok', 4 * 100);
+    expect(() =>
+      residualRmsNorm(ctx!, { rows: 10, cols: 10, eps: 1e-5, hasResidual: true }, { hidden: small, residual: ok, weight: ok, output: ok }),
+    ).toThrow(/hidden \(Test\.small\) holds 16 bytes, needs 400/);
+    small.destroy();
+    ok.destroy();
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * GPU for tests: a GpuContext through Dawn (app/node/dawn.ts finds a real GPU, else SwiftShader),
+ * or the reason there is none, so GPU tests report themselves skipped with that reason.
+ */
+import { describeAdapter } from '../../app/gpu/adapter';
+import { openGpu, type GpuContext } from '../../app/gpu/context';
+import { findNodeGpu } from '../../app/node/dawn';
+
+export type TestGpu = { ctx: GpuContext; description: string } | { ctx: null; reason: string };
+
+let cached: Promise<TestGpu> | null = null;
+
+export function getTestGpu(): Promise<TestGpu> {
+  cached ??= (async (): Promise<TestGpu> => {
+    try {
+      const { gpu, via } = await findNodeGpu();
+      const ctx = await openGpu(gpu, { onUncapturedError: (m) => console.error(`[gpu] uncaptured error: ${m}`) });
+      const description = `${describeAdapter(ctx.adapter)}, found via ${via}`;
+      console.info(`[gpu] tests run on: ${description}`);
+      return { ctx, description };
+    } catch (error) {
+      return { ctx: null, reason: `no WebGPU adapter: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  })();
+  return cached;
+}
+
+/** A fresh seed per run, printed so a failure can be replayed with GPU_TEST_SEED. */
+export function testSeed(): number {
+  const fixed = process.env.GPU_TEST_SEED;
+  const seed = fixed ? Number(fixed) : (Math.random() * 2 ** 31) >>> 0;
+  console.info(`[gpu] random seed ${seed} (set GPU_TEST_SEED=${seed} to replay)`);
+  return seed;
+}

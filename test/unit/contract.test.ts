@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { invokeArgs, invokeNames, type Handlers } from '../../app/contract';
+import { ValidationError, v } from '../../app/validate';
+import { makeInvokeListener, registerHandlers, trustedOrigin, type CallContext } from '../../main/ipc';
+
+type FakeEvent = Parameters<ReturnType<typeof makeInvokeListener>>[0];
+
+function fakeEvent(url: string, opts: { subframe?: boolean } = {}): FakeEvent {
+  const mainFrame = { url };
+  const frame = opts.subframe ? { url } : mainFrame;
+  return { senderFrame: frame, sender: { id: 7, mainFrame } } as unknown as FakeEvent;
+}
+
+const handlers: Handlers<CallContext> = {
+  getAppInfo: () => ({ name: 'Mamba Studio', version: '0', shell: 'desktop', versions: {}, platform: 'test' }),
+  listModels: () => [],
+  openModelDialog: () => null,
+  openModelPaths: (_ctx, paths) => paths.map((p) => { throw new Error(`${p}: no model here`); }),
+  removeModel: (ctx, id) => {
+    if (id === 'boom') throw new Error('removal failed');
+    return [{ id, name: `by ${ctx.senderId}`, source: 'user', format: 'gguf', architecture: 'mamba', files: [], baseUrl: '', sizeBytes: 0 }];
+  },
+};
+const trusted = trustedOrigin('app://studio');
+
+describe('the contract', () => {
+  it('has a validator for every method and one channel each', () => {
+    expect(invokeNames.sort()).toEqual(['getAppInfo', 'listModels', 'openModelDialog', 'openModelPaths', 'removeModel']);
+    const channels: string[] = [];
+    registerHandlers({ handle: (channel: string) => void channels.push(channel) } as never, handlers, trusted);
+    expect(channels.sort()).toEqual(invokeNames.map((n) => `studio:invoke:${n}`).sort());
+  });
+
+  it('validates argument lists', () => {
+    expect(invokeArgs.openModelPaths([['/a', '/b']], 'openModelPaths')).toEqual([['/a', '/b']]);
+    expect(() => invokeArgs.openModelPaths(['/a'], 'openModelPaths')).toThrow(/openModelPaths\[0\]: expected an array/);
+    expect(() => invokeArgs.removeModel([], 'removeModel')).toThrow(/expected 1 argument/);
+    expect(() => invokeArgs.removeModel([''], 'removeModel')).toThrow(/non-empty/);
+    expect(() => invokeArgs.listModels([1], 'listModels')).toThrow(ValidationError);
+  });
+
+  it('object validators reject unknown keys and report the path', () => {
+    const check = v.object({ a: v.number({ integer: true, min: 0 }), b: v.optional(v.string()) });
+    expect(check({ a: 3 }, 'x')).toEqual({ a: 3, b: undefined });
+    expect(() => check({ a: 3, c: 1 }, 'x')).toThrow('x.c: unexpected key');
+    expect(() => check({ a: -1 }, 'x')).toThrow('x.a: must be ≥ 0');
+    expect(() => check({ a: Number.NaN }, 'x')).toThrow('x.a: expected a finite number');
+  });
+});
+
+describe('main IPC handlers', () => {
+  it('runs the handler for a trusted caller with validated arguments', async () => {
+    const listener = makeInvokeListener('removeModel', handlers, trusted);
+    expect(await listener(fakeEvent('app://studio/index.html'), 'user:1')).toEqual({
+      ok: true,
+      value: [expect.objectContaining({ id: 'user:1', name: 'by 7' })],
+    });
+  });
+
+  it('refuses calls from other origins and from subframes', async () => {
+    const listener = makeInvokeListener('listModels', handlers, trusted);
+    for (const event of [fakeEvent('https://evil.example/'), fakeEvent('file:///tmp/x.html'), fakeEvent('app://studio/', { subframe: true })]) {
+      expect(await listener(event)).toEqual({ ok: false, error: { code: 'forbidden', message: 'listModels: call from an untrusted frame refused' } });
+    }
+  });
+
+  it('refuses wrongly typed arguments before the handler runs', async () => {
+    const listener = makeInvokeListener('removeModel', handlers, trusted);
+    const reply = await listener(fakeEvent('app://studio/index.html'), 42);
+    expect(reply).toEqual({ ok: false, error: { code: 'invalid-arguments', message: 'removeModel[0]: expected a string, got number' } });
+  });
+
+  it('returns handler failures as errors with their message', async () => {
+    const listener = makeInvokeListener('removeModel', handlers, trusted);
+    expect(await listener(fakeEvent('app://studio/'), 'boom')).toEqual({ ok: false, error: { code: 'failed', message: 'removal failed' } });
+  });
+});

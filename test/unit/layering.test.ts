@@ -1,0 +1,82 @@
+/**
+ * The import-direction rule and the per-environment type checks, shown on deliberate violations:
+ * code that breaks the layering must fail lint, and code that uses another environment's API
+ * must fail its tsconfig's type check.
+ */
+import path from 'node:path';
+import { ESLint } from 'eslint';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const eslint = new ESLint({ cwd: root });
+
+async function layeringErrors(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: path.join(root, file) });
+  return (result?.messages ?? []).filter((m) => m.ruleId === 'local/layering').map((m) => m.message);
+}
+
+describe('lint: imports flow one way', () => {
+  it.each([
+    ['renderer/src/x.ts', "import { Library } from '../../main/library';\nexport const x = Library;", /renderer\/ must not import from main\//],
+    ['main/x.ts', "import { App } from '../renderer/src/components/App';\nexport const x = App;", /main\/ must not import from renderer\//],
+    ['app/x.ts', "import { useStudio } from '../renderer/src/store';\nexport const x = useStudio;", /app\/ must not import from renderer\//],
+    ['app/gpu/x.ts', "import { Library } from '../../main/library';\nexport const x = Library;", /app\/ must not import from main\//],
+    ['app/kernels/x.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;", /Node built-in "node:fs"/],
+    ['renderer/src/x.ts', "import fs from 'fs';\nexport const x = fs;", /Node built-in "fs"/],
+    ['app/x.ts', "export const x = () => import('../main/menu');", /app\/ must not import from main\//],
+  ])('%s: forbidden import fails lint', async (file, code, message) => {
+    const errors = await layeringErrors(file, code);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+  });
+
+  it.each([
+    ['renderer/src/x.ts', "import { invokeNames } from '../../app/contract';\nexport const x = invokeNames;"],
+    ['main/x.ts', "import { invokeNames } from '../app/contract.js';\nimport fs from 'node:fs';\nexport const x = [invokeNames, fs];"],
+    ['app/node/x.ts', "import fs from 'node:fs';\nexport const x = fs;"],
+    ['app/kernels/x.ts', "import code from '../../shaders/residual_rmsnorm.wgsl?raw';\nexport const x = code;"],
+  ])('%s: allowed import passes', async (file, code) => {
+    expect(await layeringErrors(file, code)).toEqual([]);
+  });
+});
+
+/** Type-checks one virtual file under a project's tsconfig; returns the diagnostics' messages. */
+function typeErrors(tsconfig: string, file: string, code: string): string[] {
+  const parsed = ts.getParsedCommandLineOfConfigFile(path.join(root, tsconfig), {}, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d) => {
+      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    },
+  });
+  if (!parsed) throw new Error(`cannot read ${tsconfig}`);
+  const { configFilePath: _unused, ...base } = parsed.options;
+  const options: ts.CompilerOptions = { ...base, composite: false, noEmit: true, declaration: false, emitDeclarationOnly: false };
+  const fileName = path.join(root, file);
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang, ...rest) =>
+    name === fileName ? ts.createSourceFile(name, code, lang) : getSourceFile(name, lang, ...rest);
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => name === fileName || fileExists(name);
+  const ambient = parsed.fileNames.filter((f) => f.endsWith('.d.ts'));
+  const program = ts.createProgram([fileName, ...ambient], options, host);
+  const source = program.getSourceFile(fileName);
+  return ts.getPreEmitDiagnostics(program, source).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+}
+
+describe('typecheck: each environment sees only its own APIs', () => {
+  it('app/ has neither DOM nor Node', () => {
+    expect(typeErrors('tsconfig.app.json', 'app/probe.ts', 'export const a = document.title;').join()).toMatch(/Cannot find name 'document'/);
+    expect(typeErrors('tsconfig.app.json', 'app/probe.ts', 'export const a = process.pid;').join()).toMatch(/Cannot find name 'process'/);
+    expect(typeErrors('tsconfig.app.json', 'app/probe.ts', 'export const a = new TextDecoder().decode(new Uint8Array(1)); export const b = GPUBufferUsage.STORAGE;')).toEqual([]);
+  });
+  it('main/ has Node but no DOM', () => {
+    expect(typeErrors('tsconfig.main.json', 'main/probe.ts', 'export const a = document.title;').join()).toMatch(/Cannot find name 'document'/);
+    expect(typeErrors('tsconfig.main.json', 'main/probe.ts', 'export const a = process.pid;')).toEqual([]);
+  });
+  it('renderer/ has the DOM but no Node', () => {
+    expect(typeErrors('tsconfig.renderer.json', 'renderer/src/probe.ts', 'export const a = process.pid;').join()).toMatch(/Cannot find name 'process'/);
+    expect(typeErrors('tsconfig.renderer.json', 'renderer/src/probe.ts', 'export const a = document.title;')).toEqual([]);
+  });
+});

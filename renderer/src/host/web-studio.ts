@@ -77,7 +77,7 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
     version: __APP_VERSION__,
     shell: 'web',
     versions: {},
-    platform: navigator.platform || 'web',
+    platform: globalThis.navigator?.platform || 'web',
   };
 
   return {

@@ -87,6 +87,20 @@ describe('web build in Chromium', () => {
     expect(await p.locator('.model.selected .model-name').textContent()).toBe('model.safetensors');
   });
 
+  it('opens a model dropped onto the window', async (test) => {
+    if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
+    const dataTransfer = await page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([JSON.stringify({ model_type: 'mamba' })], 'config.json', { type: 'application/json' }));
+      dt.items.add(new File([new Uint8Array(32)], 'dropped.gguf'));
+      return dt;
+    });
+    await page.dispatchEvent('.app', 'dragover', { dataTransfer });
+    await page.dispatchEvent('.app', 'drop', { dataTransfer });
+    await expect.poll(() => page!.locator('.model.selected .model-name').textContent()).toBe('dropped.gguf');
+    expect(await page.getByTestId('model-panel').textContent()).toMatch(/gguf/);
+  });
+
   it('toggles the sidebar with Ctrl+B', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     await page.keyboard.press('Control+b');

@@ -4,16 +4,9 @@
  * main (from disk), web mode (over HTTP) and tests build the same entries.
  */
 import type { ArchitectureName, ModelEntry } from '../contract.js';
+import { ModelFileError } from './errors.js';
 
-export class ModelFileError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-    this.name = 'ModelFileError';
-  }
-}
+export { ModelFileError };
 
 export function parseJsonFile(file: string, text: string): Record<string, unknown> {
   let value: unknown;

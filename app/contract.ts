@@ -22,12 +22,19 @@ export interface ModelEntry {
   architecture: ArchitectureName | 'unknown';
   /** Files of the model, relative to `baseUrl`. */
   files: string[];
-  /** Where the renderer fetches the files from: `model://<id>` on desktop, an HTTP path in web mode. */
+  /** Where the renderer fetches the files from: `model://models/<id>` on desktop, an HTTP path in web mode. */
   baseUrl: string;
   sizeBytes: number;
   description?: string;
   /** Absolute path on disk (desktop only; never set in web mode). */
   path?: string;
+  /** Parameter count, once the model's headers were read. */
+  parameters?: number;
+  /** The canonical config (app/formats/config.ts), JSON-safe (Infinity as the string "Infinity"). */
+  config?: Record<string, unknown>;
+  /** ISO time the user last opened it (user models). */
+  lastOpened?: string;
+  warnings?: string[];
 }
 
 export interface AppInfo {
@@ -47,6 +54,8 @@ export interface Invokes {
   /** Opens models from paths (command line, drag and drop, "open with"). */
   openModelPaths: { args: [paths: string[]]; result: ModelEntry[] };
   removeModel: { args: [id: string]; result: ModelEntry[] };
+  /** Messages from start-up (a library index recovered from its backup, a bundled model that failed to load…). */
+  getNotices: { args: []; result: string[] };
 }
 
 export type InvokeName = keyof Invokes;
@@ -60,6 +69,7 @@ export const invokeArgs: { [K in InvokeName]: Validator<InvokeArgs<K>> } = {
   openModelDialog: v.tuple(),
   openModelPaths: v.tuple(v.array(v.string({ maxLength: 4096, nonEmpty: true }), { maxLength: 64 })),
   removeModel: v.tuple(v.string({ maxLength: 256, nonEmpty: true })),
+  getNotices: v.tuple(),
 };
 
 export const invokeNames = Object.keys(invokeArgs) as InvokeName[];

@@ -31,7 +31,7 @@ if (process.platform === 'linux') {
 }
 
 registerSchemes();
-const library = new Library(bundledModelsDir);
+const library = new Library(bundledModelsDir, app.getPath('userData'));
 let mainWindow: BrowserWindow | null = null;
 
 /** Paths given on the command line: everything after the app (or `electron .`) that is no switch. */
@@ -79,8 +79,9 @@ const handlers: Handlers<CallContext> = {
     send('modelsChanged', await library.list());
     return entries;
   },
+  getNotices: () => library.list().then(() => library.notices.splice(0)),
   removeModel: async (_ctx, id) => {
-    if (!library.remove(id)) throw new StudioError('not-found', `No model with id ${id} in the library (bundled models cannot be removed)`);
+    if (!(await library.remove(id))) throw new StudioError('not-found', `No model with id ${id} in the library (bundled models cannot be removed)`);
     const list = await library.list();
     send('modelsChanged', list);
     return list;
@@ -151,7 +152,7 @@ if (!app.requestSingleInstanceLock()) {
   void app.whenReady().then(() => {
     session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
     handleAppProtocol(rendererDir);
-    handleModelProtocol(async () => new Set((await library.list()).map((e) => e.id)));
+    handleModelProtocol((id) => library.get(id));
     registerHandlers(ipcMain, handlers, trustedOrigin(APP_ORIGIN));
     Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow));
     mainWindow = createWindow();

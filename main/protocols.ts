@@ -1,12 +1,12 @@
 /**
  * Custom schemes. `app://studio/…` serves the built renderer (a secure, standard origin, which
- * WebGPU needs, with the CSP on every response). `model://<id>/<file>` will serve model files of
- * library entries with Range support (model-files issue); for now it answers 404 for unknown ids
- * and 501 otherwise, so nothing outside the library can ever be read through it.
+ * WebGPU needs, with the CSP on every response). `model://<id>/<file>` serves the files of library
+ * entries with Range support (main/model-protocol.ts), and nothing else.
  */
 import { net, protocol } from 'electron';
 import { pathToFileURL } from 'node:url';
 import { CONTENT_SECURITY_POLICY } from '../app/csp.js';
+import { createModelHandler, type ResolveEntry } from './model-protocol.js';
 import { resolveInside } from './paths.js';
 
 export const APP_ORIGIN = 'app://studio';
@@ -33,10 +33,6 @@ export function handleAppProtocol(rendererDir: string): void {
   });
 }
 
-export function handleModelProtocol(knownIds: () => Promise<Set<string>>): void {
-  protocol.handle('model', async (request) => {
-    const id = decodeURIComponent(new URL(request.url).host);
-    if (!(await knownIds()).has(id)) return new Response(`model://: unknown model id ${id}`, { status: 404 });
-    return new Response('model://: serving model files is not implemented yet', { status: 501 });
-  });
+export function handleModelProtocol(resolve: ResolveEntry): void {
+  protocol.handle('model', createModelHandler(resolve));
 }

@@ -60,7 +60,10 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
   const view = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(source.size - 8)) {
-    throw new ModelFileError(file, `header length ${headerLength} runs past the end of the file (${source.size} bytes)`);
+    throw new ModelFileError(
+      file,
+      `header length ${headerLength} runs past the end of the file (${source.size} bytes): the file is truncated or not safetensors`,
+    );
   }
   if (headerLength > BigInt(MAX_HEADER_BYTES)) {
     throw new ModelFileError(file, `header length ${headerLength} is larger than any real safetensors header`);

@@ -39,7 +39,7 @@ describe('desktop app (Electron)', () => {
       // The page has no Node: the preload exposes only the contract.
       expect(await window.evaluate(() => typeof (globalThis as { require?: unknown }).require)).toBe('undefined');
       expect(await window.evaluate(() => Object.keys((globalThis as unknown as { studio: object }).studio).sort())).toEqual(
-        ['getAppInfo', 'listModels', 'on', 'openModelDialog', 'openModelPaths', 'removeModel'],
+        ['getAppInfo', 'getNotices', 'listModels', 'on', 'openModelDialog', 'openModelPaths', 'removeModel'],
       );
       // Sandboxed and context-isolated: the page sees neither Node's process nor Electron's ipcRenderer.
       expect(await window.evaluate(() => typeof (globalThis as { process?: unknown }).process)).toBe('undefined');

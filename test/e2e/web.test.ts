@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanBundledModels } from '../../tooling/bundled-models';
+import { scanBundledModels } from '../../app/node/bundled';
 import { findChromium, launchChromium } from '../support/browser';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -62,7 +62,7 @@ describe('web build in Chromium', () => {
 
   it('lists every bundled model', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
-    const { models } = await scanBundledModels(path.join(root, 'resources/models'));
+    const { models } = await scanBundledModels(path.join(root, 'resources/models'), (name) => `bundled/${name}`);
     await expect.poll(() => page!.locator('.sidebar .muted').first().textContent().catch(() => '')).not.toMatch(/Loading/);
     const names = await page.locator('.model-name').allTextContents();
     expect(names).toEqual(models.map((m) => m.name));

@@ -14,6 +14,7 @@ function fakeEvent(url: string, opts: { subframe?: boolean } = {}): FakeEvent {
 const handlers: Handlers<CallContext> = {
   getAppInfo: () => ({ name: 'Mamba Studio', version: '0', shell: 'desktop', versions: {}, platform: 'test' }),
   listModels: () => [],
+  getNotices: () => [],
   openModelDialog: () => null,
   openModelPaths: (_ctx, paths) => paths.map((p) => { throw new Error(`${p}: no model here`); }),
   removeModel: (ctx, id) => {
@@ -25,7 +26,7 @@ const trusted = trustedOrigin('app://studio');
 
 describe('the contract', () => {
   it('has a validator for every method and one channel each', () => {
-    expect(invokeNames.sort()).toEqual(['getAppInfo', 'listModels', 'openModelDialog', 'openModelPaths', 'removeModel']);
+    expect(invokeNames.sort()).toEqual(['getAppInfo', 'getNotices', 'listModels', 'openModelDialog', 'openModelPaths', 'removeModel']);
     const channels: string[] = [];
     registerHandlers({ handle: (channel: string) => void channels.push(channel) } as never, handlers, trusted);
     expect(channels.sort()).toEqual(invokeNames.map((n) => `studio:invoke:${n}`).sort());

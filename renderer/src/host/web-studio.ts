@@ -22,6 +22,7 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
   const userModels = new Map<string, { entry: ModelEntry; files: File[] }>();
   let nextUserId = 1;
   let bundled: Promise<ModelEntry[]> | null = null;
+  const notices: string[] = [];
 
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
     for (const l of listeners.get(event) ?? []) (l as (p: Events[E]) => void)(payload);
@@ -30,8 +31,9 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
   const loadBundled = (): Promise<ModelEntry[]> => {
     bundled ??= fetch(indexUrl).then(async (response) => {
       if (!response.ok) throw new Error(`${indexUrl}: HTTP ${response.status}`);
-      const body = (await response.json()) as { models?: ModelEntry[] };
+      const body = (await response.json()) as { models?: ModelEntry[]; warnings?: string[] };
       if (!Array.isArray(body.models)) throw new Error(`${indexUrl}: no "models" list`);
+      notices.push(...(body.warnings ?? []));
       return body.models;
     });
     return bundled;
@@ -89,6 +91,10 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
     },
     openModelPaths: async () => {
       throw new Error('Opening by path needs the desktop app; in the browser, use Open model… or drop files.');
+    },
+    getNotices: async () => {
+      await loadBundled().catch(() => undefined);
+      return notices.splice(0);
     },
     removeModel: async (id) => {
       if (!userModels.delete(id)) throw new Error(`No model with id ${id} (bundled models cannot be removed)`);

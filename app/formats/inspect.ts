@@ -1,0 +1,124 @@
+/**
+ * Opens a model's files far enough to know what it is — config, tensor index, shapes, parameter
+ * count — without reading any weights. Everything wrong is a ModelFileError naming the file.
+ */
+import type { ArchitectureName, ModelFormat } from '../contract.js';
+import { canonicalConfig, parseConfigJson, type MambaConfig } from './config.js';
+import { ModelFileError } from './errors.js';
+import type { ModelFiles } from './model-files.js';
+import { readSafetensorsHeader, type TensorInfo } from './safetensors.js';
+import { checkWeights } from './weights.js';
+
+export interface TensorLocation extends TensorInfo {
+  /** The file (shard) holding it. */
+  file: string;
+}
+
+export interface ModelInspection {
+  architecture: ArchitectureName;
+  format: ModelFormat;
+  config: MambaConfig;
+  parameters: number;
+  /** Name in the file → where it is and what it holds. */
+  tensors: Map<string, TensorLocation>;
+  tiedHead: boolean;
+  /** Name of the embedding tensor (naming scheme). */
+  embeddingName: string;
+  weightFiles: string[];
+  /** Bytes of all weight files together. */
+  weightBytes: number;
+  tokenizer: 'bytes' | 'tokenizer.json' | 'none';
+  warnings: string[];
+}
+
+const INDEX = 'model.safetensors.index.json';
+const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
+
+async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
+  if (names.includes(INDEX)) {
+    const file = `${model.name}/${INDEX}`;
+    const index = parseConfigJson(file, await model.readText(INDEX));
+    const map = index.weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new ModelFileError(file, 'has no "weight_map" object');
+    const shards = [...new Set(Object.values(map as Record<string, unknown>))];
+    if (!shards.every((s): s is string => typeof s === 'string')) throw new ModelFileError(file, '"weight_map" values must be file names');
+    const missing = shards.filter((s) => !names.includes(s));
+    if (missing.length) throw new ModelFileError(file, `names shard(s) that are not in the folder: ${missing.join(', ')}`);
+    return shards.sort();
+  }
+  const single = names.filter((n) => n.endsWith('.safetensors'));
+  if (single.length === 0) {
+    const bin = names.find((n) => /\.(bin|pt|pth|ckpt)$/.test(n));
+    throw new ModelFileError(
+      model.name,
+      bin ? `holds a PyTorch checkpoint (${bin}), which cannot be read safely; convert it to safetensors` : 'no model here: no .safetensors or .gguf file',
+    );
+  }
+  if (single.length > 1 && !single.includes('model.safetensors')) {
+    throw new ModelFileError(model.name, `several .safetensors files (${single.join(', ')}) and no ${INDEX}`);
+  }
+  return [single.includes('model.safetensors') ? 'model.safetensors' : (single[0] as string)];
+}
+
+export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelInspection> {
+  const names = await model.list();
+  if (!names.includes('config.json')) {
+    throw new ModelFileError(model.name, names.some((n) => n.endsWith('.safetensors')) ? 'no config.json next to the weights' : 'no model here: no config.json and no weights');
+  }
+  const configFile = `${model.name}/config.json`;
+  const config = canonicalConfig(configFile, parseConfigJson(configFile, await model.readText('config.json')));
+  const weightFiles = await safetensorsFiles(model, names);
+  const tensors = new Map<string, TensorLocation>();
+  let weightBytes = 0;
+  for (const file of weightFiles) {
+    const source = await model.open(file);
+    weightBytes += source.size;
+    const header = await readSafetensorsHeader(source);
+    for (const t of header.tensors.values()) {
+      if (tensors.has(t.name)) throw new ModelFileError(source.name, `tensor "${t.name}" also appears in ${tensors.get(t.name)?.file}`);
+      if (!SUPPORTED_WEIGHT_DTYPES.has(t.dtype)) {
+        throw new ModelFileError(source.name, `tensor "${t.name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`);
+      }
+      tensors.set(t.name, { ...t, file });
+    }
+  }
+  const check = checkWeights(`${model.name}/${weightFiles.join(', ')}`, config, tensors);
+  let parameters = 0;
+  for (const spec of check.expected) {
+    const t = tensors.get(spec.name);
+    if (t) parameters += t.shape.reduce((a, b) => a * b, 1);
+  }
+  const hasTokenizer = names.includes('tokenizer.json');
+  return {
+    architecture: config.architecture,
+    format: 'safetensors',
+    config,
+    parameters,
+    tensors,
+    tiedHead: check.tiedHead,
+    embeddingName: check.embeddingName,
+    weightFiles,
+    weightBytes,
+    tokenizer: hasTokenizer ? 'tokenizer.json' : config.vocabSize === 256 ? 'bytes' : 'none',
+    warnings: [
+      ...check.warnings,
+      ...(!hasTokenizer && config.vocabSize !== 256 ? [`${model.name}: no tokenizer.json; text prompts need one (token ids still work)`] : []),
+    ],
+  };
+}
+
+/** JSON-friendly summary (for IPC, the CLI's `info`, and the UI). */
+export function summarizeInspection(inspection: ModelInspection) {
+  return {
+    architecture: inspection.architecture,
+    format: inspection.format,
+    config: { ...inspection.config, timeStepLimit: inspection.config.timeStepLimit.map((x) => (Number.isFinite(x) ? x : String(x))) },
+    parameters: inspection.parameters,
+    tiedHead: inspection.tiedHead,
+    tokenizer: inspection.tokenizer,
+    weightFiles: inspection.weightFiles,
+    tensors: Object.fromEntries([...inspection.tensors.values()].map((t) => [t.name, { shape: t.shape, dtype: t.dtype }])),
+    warnings: inspection.warnings,
+  };
+}
+export type InspectionSummary = ReturnType<typeof summarizeInspection>;

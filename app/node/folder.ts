@@ -1,0 +1,58 @@
+/** ModelFiles over a folder (or a single file) on disk. */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { ModelFileError } from '../formats/errors.js';
+import { readAllText, type ModelFiles } from '../formats/model-files.js';
+import { openFileSource, type FileSource } from './file-source.js';
+
+export async function folderModelFiles(target: string): Promise<ModelFiles & { dir: string; close(): Promise<void> }> {
+  const resolved = path.resolve(target);
+  let stat;
+  try {
+    stat = await fs.stat(resolved);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ModelFileError(resolved, code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : `cannot be opened (${code})`);
+  }
+  const dir = stat.isDirectory() ? resolved : path.dirname(resolved);
+  const only = stat.isDirectory() ? null : path.basename(resolved);
+  const open: FileSource[] = [];
+  const list = async () => {
+    if (only) {
+      // A single weights file: its folder's config.json and tokenizer.json belong to it.
+      const siblings = await fs.readdir(dir).catch(() => [] as string[]);
+      return [only, ...siblings.filter((n) => n === 'config.json' || n === 'tokenizer.json' || n === 'model.safetensors.index.json')];
+    }
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      throw new ModelFileError(dir, `cannot be listed (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+    return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+  };
+  const openFile = async (file: string) => {
+    if (file.includes('/') || file.includes('\\') || file === '..') throw new ModelFileError(path.join(dir, file), 'not a file of this model');
+    const source = await openFileSource(path.join(dir, file));
+    open.push(source);
+    return source;
+  };
+  return {
+    name: only ? resolved : dir,
+    dir,
+    list,
+    open: openFile,
+    async readText(file) {
+      const source = await openFile(file);
+      try {
+        return await readAllText(source);
+      } finally {
+        await source.close();
+        open.splice(open.indexOf(source), 1);
+      }
+    },
+    async close() {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    },
+  };
+}

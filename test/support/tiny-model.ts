@@ -1,0 +1,22 @@
+/** Writes a small, valid model folder (config.json + model.safetensors) for library and loader tests. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { canonicalConfig } from '../../app/formats/config';
+import { expectedTensors } from '../../app/formats/weights';
+import { writeSafetensors, type TestTensor } from './safetensors-writer';
+
+export const TINY_CONFIG = { model_type: 'mamba', hidden_size: 8, num_hidden_layers: 2, vocab_size: 16, state_size: 4 };
+
+export function writeTinyModel(dir: string, config: Record<string, unknown> = TINY_CONFIG): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  const canonical = canonicalConfig('config.json', config);
+  const tensors: Record<string, TestTensor> = {};
+  for (const spec of expectedTensors(canonical, 'backbone.embeddings.weight')) {
+    if (spec.optional) continue;
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    tensors[spec.name] = { dtype: 'F32', shape: spec.shape, data: Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1)) };
+  }
+  writeFileSync(path.join(dir, 'model.safetensors'), writeSafetensors(tensors));
+  return dir;
+}

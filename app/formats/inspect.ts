@@ -36,7 +36,7 @@ const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
   if (names.includes(INDEX)) {
-    const file = `${model.name}/${INDEX}`;
+    const file = model.pathOf(INDEX);
     const index = parseConfigJson(file, await model.readText(INDEX));
     const map = index.weight_map;
     if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new ModelFileError(file, 'has no "weight_map" object');
@@ -65,7 +65,7 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
   if (!names.includes('config.json')) {
     throw new ModelFileError(model.name, names.some((n) => n.endsWith('.safetensors')) ? 'no config.json next to the weights' : 'no model here: no config.json and no weights');
   }
-  const configFile = `${model.name}/config.json`;
+  const configFile = model.pathOf('config.json');
   const config = canonicalConfig(configFile, parseConfigJson(configFile, await model.readText('config.json')));
   const weightFiles = await safetensorsFiles(model, names);
   const tensors = new Map<string, TensorLocation>();

@@ -11,6 +11,8 @@ export interface ModelFiles {
   readonly name: string;
   /** File names available (one level, no folders). */
   list(): Promise<string[]>;
+  /** How a file of the model is named in messages (its path or URL). */
+  pathOf(file: string): string;
   open(file: string): Promise<ByteSource>;
   readText(file: string): Promise<string>;
 }
@@ -38,20 +40,28 @@ export function urlModelFiles(baseUrl: string, files: string[], fetchFn: FetchLi
   return {
     name: baseUrl,
     list: async () => [...files],
+    pathOf: url,
     open,
     readText: async (file) => readAllText(await open(file)),
   };
 }
 
-/** Files the user picked or dropped (web mode). */
-export function blobModelFiles(name: string, blobs: (BlobLike & { name: string })[]): ModelFiles {
+/** Files the user picked or dropped (web mode); `folder` prefixes names in messages when known. */
+export function blobModelFiles(folder: string, blobs: (BlobLike & { name: string })[]): ModelFiles {
   const byName = new Map(blobs.map((b) => [b.name, b]));
+  const shown = (file: string) => (folder ? `${folder}/${file}` : file);
   const open = async (file: string) => {
     const blob = byName.get(file);
-    if (!blob) throw new ModelFileError(`${name}/${file}`, 'no such file among the opened files');
-    return blobSource(blob, `${name}/${file}`);
+    if (!blob) throw new ModelFileError(shown(file), 'no such file among the opened files');
+    return blobSource(blob, shown(file));
   };
-  return { name, list: async () => [...byName.keys()], open, readText: async (file) => readAllText(await open(file)) };
+  return {
+    name: folder || 'the opened files',
+    list: async () => [...byName.keys()],
+    pathOf: shown,
+    open,
+    readText: async (file) => readAllText(await open(file)),
+  };
 }
 
 export { readAllText };

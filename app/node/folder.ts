@@ -41,6 +41,7 @@ export async function folderModelFiles(target: string): Promise<ModelFiles & { d
     name: only ? resolved : dir,
     dir,
     list,
+    pathOf: (file) => path.join(dir, file),
     open: openFile,
     async readText(file) {
       const source = await openFile(file);

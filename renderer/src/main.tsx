@@ -26,10 +26,15 @@ engine
   .catch((error: unknown) => store.setSelfTest({ error: message(error) }));
 
 host.api.getAppInfo().then(store.setAppInfo, (error: unknown) => store.notify('error', message(error)));
-host.api.listModels().then(store.setModels, (error: unknown) => {
-  store.setModels([]);
-  store.notify('error', `Could not list models: ${message(error)}`);
-});
+host.api
+  .listModels()
+  .then(store.setModels, (error: unknown) => {
+    store.setModels([]);
+    store.notify('error', `Could not list models: ${message(error)}`);
+  })
+  .then(() => host.api.getNotices())
+  .then((notices) => notices.forEach((n) => store.notify('info', n)))
+  .catch((error: unknown) => store.notify('error', message(error)));
 host.api.on('modelsChanged', store.setModels);
 host.api.on('openPaths', (paths) => {
   host.api.openModelPaths(paths).then(

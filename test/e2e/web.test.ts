@@ -4,13 +4,16 @@
  * bundled models are listed, and opening files works and fails clearly. Screenshot kept in
  * test-results/ (not committed).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanBundledModels } from '../../app/node/bundled';
+import { formatCount } from '../../renderer/src/format';
 import { findChromium, launchChromium } from '../support/browser';
+import { TINY_CONFIG, TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -79,26 +82,33 @@ describe('web build in Chromium', () => {
     chooser = p.waitForEvent('filechooser');
     await p.keyboard.press('Control+o'); // the keyboard shortcut opens the same picker
     await (await chooser).setFiles([
-      { name: 'config.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ model_type: 'mamba2' })) },
+      { name: 'config.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(TINY_CONFIG)) },
       { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.alloc(64) },
     ]);
-    await expect.poll(() => p.getByTestId('model-panel').textContent()).toMatch(/model\.safetensors/);
-    expect(await p.getByTestId('model-panel').textContent()).toMatch(/mamba2/);
-    expect(await p.locator('.model.selected .model-name').textContent()).toBe('model.safetensors');
+    await expect.poll(() => p.locator('.notice.error').last().textContent()).toMatch(/^model\.safetensors: header is not valid JSON/);
+
+    chooser = p.waitForEvent('filechooser');
+    await p.getByRole('button', { name: 'Open model…' }).click();
+    const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'tiny-')));
+    await (await chooser).setFiles([path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
+    await expect.poll(() => p.locator('.model.selected .model-name').textContent()).toBe('model.safetensors');
+    expect(await p.getByTestId('model-parameters').textContent()).toBe(formatCount(TINY_PARAMETERS));
+    expect(await p.getByTestId('model-config').textContent()).toMatch(/d_model8layers2d_inner16N \(d_state\)4/);
   });
 
   it('opens a model dropped onto the window', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
-    const dataTransfer = await page.evaluateHandle(() => {
+    const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'tiny-')));
+    const files = ['config.json', 'model.safetensors'].map((name) => ({ name, data: [...readFileSync(path.join(dir, name))] }));
+    const dataTransfer = await page.evaluateHandle((list) => {
       const dt = new DataTransfer();
-      dt.items.add(new File([JSON.stringify({ model_type: 'mamba' })], 'config.json', { type: 'application/json' }));
-      dt.items.add(new File([new Uint8Array(32)], 'dropped.gguf'));
+      for (const f of list) dt.items.add(new File([new Uint8Array(f.data)], f.name));
       return dt;
-    });
+    }, files);
     await page.dispatchEvent('.app', 'dragover', { dataTransfer });
     await page.dispatchEvent('.app', 'drop', { dataTransfer });
-    await expect.poll(() => page!.locator('.model.selected .model-name').textContent()).toBe('dropped.gguf');
-    expect(await page.getByTestId('model-panel').textContent()).toMatch(/gguf/);
+    await expect.poll(() => page!.locator('.model.selected .model-name').textContent()).toBe('model.safetensors');
+    expect(await page.getByTestId('model-parameters').textContent()).toBe(formatCount(TINY_PARAMETERS));
   });
 
   it('toggles the sidebar with Ctrl+B', async (test) => {

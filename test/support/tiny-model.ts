@@ -6,6 +6,11 @@ import { expectedTensors } from '../../app/formats/weights';
 import { writeSafetensors, type TestTensor } from './safetensors-writer';
 
 export const TINY_CONFIG = { model_type: 'mamba', hidden_size: 8, num_hidden_layers: 2, vocab_size: 16, state_size: 4 };
+/**
+ * Its parameter count, by hand: embedding 16×8, norm_f 8, and per layer norm 8, in_proj 32×8,
+ * conv1d 16×1×4 + bias 16, x_proj (1+2·4)×16, dt_proj 16×1 + bias 16, A_log 16×4, D 16, out_proj 8×16.
+ */
+export const TINY_PARAMETERS = 16 * 8 + 8 + 2 * (8 + 256 + 64 + 16 + 144 + 16 + 16 + 64 + 16 + 128);
 
 export function writeTinyModel(dir: string, config: Record<string, unknown> = TINY_CONFIG): string {
   mkdirSync(dir, { recursive: true });

@@ -1,6 +1,10 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ModelEntry } from '../../app/contract';
 import { createWebStudio } from '../../renderer/src/host/web-studio';
+import { TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
 
 const bundled: ModelEntry = {
   id: 'bundled:a',
@@ -23,11 +27,11 @@ describe('web-mode contract implementation', () => {
     expect(await studio.listModels()).toEqual([bundled]);
     const seen: ModelEntry[][] = [];
     studio.on('modelsChanged', (models) => seen.push(models));
-    const entry = await studio.openFiles([
-      new File(['{"model_type":"mamba2"}'], 'config.json'),
-      new File([new Uint8Array(8)], 'model.safetensors'),
-    ]);
-    expect(entry).toMatchObject({ source: 'user', architecture: 'mamba2', format: 'safetensors', sizeBytes: 23 + 8 });
+    const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'web-studio-')));
+    const files = ['config.json', 'model.safetensors'].map((name) => new File([readFileSync(path.join(dir, name))], name));
+    const entry = await studio.openFiles(files);
+    expect(entry).toMatchObject({ source: 'user', architecture: 'mamba', format: 'safetensors', parameters: TINY_PARAMETERS });
+    expect(entry.sizeBytes).toBe(files[0]!.size + files[1]!.size);
     expect(seen).toEqual([[bundled, entry]]);
     expect(studio.filesOf(entry.id)?.map((f) => f.name)).toEqual(['config.json', 'model.safetensors']);
     expect(await studio.removeModel(entry.id)).toEqual([bundled]);
@@ -38,8 +42,8 @@ describe('web-mode contract implementation', () => {
     vi.stubGlobal('fetch', async () => new Response('{"models": []}'));
     const studio = createWebStudio();
     await expect(studio.openFiles([new File(['x'], 'notes.txt')])).rejects.toThrow('notes.txt: no model here');
-    await expect(studio.openFiles([new File(['{oops'], 'config.json'), new File(['x'], 'm.gguf')])).rejects.toThrow(
-      'config.json: not valid JSON',
+    await expect(studio.openFiles([new File(['{oops'], 'config.json'), new File(['x'], 'm.safetensors')])).rejects.toThrow(
+      /^config\.json: not valid JSON/,
     );
     await expect(studio.openModelPaths(['/x'])).rejects.toThrow(/desktop app/);
     await expect(studio.removeModel('bundled:a')).rejects.toThrow(/bundled models cannot be removed/);

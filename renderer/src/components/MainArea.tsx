@@ -1,5 +1,6 @@
 import { selectGpu, selectSelectedModel, useStudio } from '../store';
-import { formatBytes } from '../format';
+import type { ModelEntry } from '../../../app/contract';
+import { formatBytes, formatCount } from '../format';
 
 function GpuUnavailable() {
   const gpu = useStudio(selectGpu);
@@ -18,6 +19,40 @@ function GpuUnavailable() {
   );
 }
 
+/** The canonical config's facts worth a glance, in the paper's symbols. */
+const CONFIG_ROWS: [key: string, label: string][] = [
+  ['dModel', 'd_model'],
+  ['nLayer', 'layers'],
+  ['dInner', 'd_inner'],
+  ['dState', 'N (d_state)'],
+  ['dConv', 'd_conv'],
+  ['dtRank', 'dt_rank'],
+  ['nHeads', 'heads'],
+  ['headDim', 'head_dim'],
+  ['nGroups', 'groups'],
+  ['chunkSize', 'chunk size'],
+  ['vocabSize', 'vocab'],
+  ['tieEmbeddings', 'tied head'],
+];
+
+function ConfigTable({ model }: { model: ModelEntry }) {
+  const config = model.config;
+  if (!config) return null;
+  const rows = CONFIG_ROWS.filter(([key]) => config[key] !== undefined && config[key] !== 0);
+  return (
+    <table className="config" data-testid="model-config">
+      <tbody>
+        {rows.map(([key, label]) => (
+          <tr key={key}>
+            <th scope="row">{label}</th>
+            <td>{String(config[key])}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function MainArea() {
   const model = useStudio(selectSelectedModel);
   return (
@@ -32,6 +67,8 @@ export function MainArea() {
             <dd>{model.architecture}</dd>
             <dt>Format</dt>
             <dd>{model.format}</dd>
+            <dt>Parameters</dt>
+            <dd data-testid="model-parameters">{model.parameters !== undefined ? formatCount(model.parameters) : 'unknown'}</dd>
             <dt>Size</dt>
             <dd>{formatBytes(model.sizeBytes)}</dd>
             <dt>Source</dt>
@@ -39,6 +76,14 @@ export function MainArea() {
             <dt>Files</dt>
             <dd>{model.files.join(', ')}</dd>
           </dl>
+          <ConfigTable model={model} />
+          {model.warnings && model.warnings.length > 0 && (
+            <ul className="warnings">
+              {model.warnings.map((w) => (
+                <li key={w}>{w}</li>
+              ))}
+            </ul>
+          )}
         </section>
       ) : (
         <section className="panel welcome">

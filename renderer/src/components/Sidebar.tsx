@@ -1,6 +1,6 @@
 import { useCallback, type KeyboardEvent } from 'react';
 import { selectModels, selectModelsLoading, selectSelectedModelId, useStudio } from '../store';
-import { formatBytes } from '../format';
+import { formatBytes, formatCount } from '../format';
 
 export function Sidebar({ onOpen }: { onOpen: () => void }) {
   const models = useStudio(selectModels);
@@ -51,7 +51,8 @@ export function Sidebar({ onOpen }: { onOpen: () => void }) {
                 <span className="model-name">{m.name}</span>
                 <span className="model-meta">
                   {m.source === 'bundled' ? 'bundled · ' : ''}
-                  {m.architecture} · {formatBytes(m.sizeBytes)}
+                  {m.architecture}
+                  {m.parameters !== undefined ? ` · ${formatCount(m.parameters)} params` : ''} · {formatBytes(m.sizeBytes)}
                 </span>
               </button>
             </li>

@@ -4,6 +4,8 @@
  * models come from the file picker or drag and drop and stay in this page's memory.
  */
 import type { AppInfo, EventName, Events, ModelEntry, StudioApi } from '../../../app/contract';
+import { inspectSafetensorsModel, summarizeInspection } from '../../../app/formats/inspect';
+import { blobModelFiles } from '../../../app/formats/model-files';
 
 type Listener = (payload: never) => void;
 
@@ -60,15 +62,12 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
       baseUrl: `web-file://${id}`,
       sizeBytes: files.reduce((sum, f) => sum + f.size, 0),
     };
-    const config = files.find((f) => f.name === 'config.json');
-    if (config) {
-      try {
-        const parsed = JSON.parse(await config.text()) as { model_type?: string };
-        if (parsed.model_type === 'mamba' || parsed.model_type === 'mamba2') entry.architecture = parsed.model_type;
-      } catch {
-        throw new Error(`${folder ? `${folder}/` : ''}config.json: not valid JSON`);
-      }
-    }
+    // Headers only: the config, the tensor index and their shapes; no weights are read here.
+    const summary = summarizeInspection(await inspectSafetensorsModel(blobModelFiles(folder ?? '', files)));
+    entry.architecture = summary.architecture;
+    entry.parameters = summary.parameters;
+    entry.config = summary.config as unknown as Record<string, unknown>;
+    entry.warnings = summary.warnings;
     userModels.set(id, { entry, files });
     emit('modelsChanged', await list());
     return entry;

@@ -19,6 +19,8 @@ export default defineConfig({
           name: 'gpu',
           include: ['test/gpu/**/*.test.ts'],
           pool: 'forks',
+          // The loader test measures the JS heap after forced collections.
+          execArgv: ['--expose-gc'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,

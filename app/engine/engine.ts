@@ -6,8 +6,21 @@ import { describeAdapter } from '../gpu/adapter.js';
 import { openGpu, type GpuContext } from '../gpu/context.js';
 import { GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
+import { inspectSafetensorsModel } from '../formats/inspect.js';
+import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
+import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
-import type { EngineEvent, EngineRequest, EngineRequestKind, EngineRequests, EngineResponse, GpuStatus } from './protocol.js';
+import { loadWeights, type LoadedWeights } from '../model/loader.js';
+import type {
+  EngineEvent,
+  EngineRequest,
+  EngineRequestKind,
+  EngineRequests,
+  EngineResponse,
+  GpuStatus,
+  LoadedModelInfo,
+  ModelSource,
+} from './protocol.js';
 
 type Handler<K extends EngineRequestKind> = (
   params: EngineRequests[K]['params'],
@@ -17,16 +30,67 @@ export class Engine {
   private gpu: GpuContext | null = null;
   private status: GpuStatus | null = null;
   private readonly handlers: { [K in EngineRequestKind]: Handler<K> };
+  private loaded: { modelId: string; weights: LoadedWeights } | null = null;
+  private readonly loading = new Map<string, AbortController>();
 
   constructor(
     private readonly navigatorGpu: GPU | undefined,
     private readonly emit: (event: EngineEvent) => void,
     private readonly userAgent = '',
+    private readonly fetchFn?: FetchLike,
   ) {
     this.handlers = {
       init: (params) => this.init(params.powerPreference),
       selfTest: async (params) => runResidualRmsNormCheck(await this.context(), params.rows, params.cols),
+      loadModel: (params) => this.loadModel(params.modelId, params.source),
+      cancelLoad: async ({ modelId }) => {
+        const controller = this.loading.get(modelId);
+        controller?.abort();
+        return { cancelled: controller !== undefined };
+      },
+      unloadModel: async () => ({ unloaded: this.unload() }),
     };
+  }
+
+  private unload(): string | null {
+    const id = this.loaded?.modelId ?? null;
+    this.loaded?.weights.destroy();
+    this.loaded = null;
+    return id;
+  }
+
+  private files(source: ModelSource): ModelFiles {
+    if (source.kind === 'files') return blobModelFiles(source.folder, source.files);
+    if (!this.fetchFn) throw new Error('this engine was started without fetch, so it cannot read models from URLs');
+    return urlModelFiles(source.baseUrl, source.files, this.fetchFn);
+  }
+
+  private async loadModel(modelId: string, source: ModelSource): Promise<LoadedModelInfo> {
+    const ctx = await this.context();
+    if (this.loading.size > 0) throw new Error('Another model is being loaded; cancel it first.');
+    const controller = new AbortController();
+    this.loading.set(modelId, controller);
+    const started = performance.now();
+    try {
+      const files = this.files(source);
+      const inspection = await inspectSafetensorsModel(files);
+      this.unload(); // one model on the GPU at a time: free the previous one before allocating
+      const weights = await loadWeights(ctx, files, inspection, {
+        signal: controller.signal,
+        onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
+      });
+      this.loaded = { modelId, weights };
+      return {
+        modelId,
+        architecture: inspection.architecture,
+        parameters: inspection.parameters,
+        bytesOnGpu: weights.bytesOnGpu,
+        seconds: (performance.now() - started) / 1000,
+        warnings: inspection.warnings,
+      };
+    } finally {
+      this.loading.delete(modelId);
+    }
   }
 
   async handle(request: EngineRequest): Promise<EngineResponse> {
@@ -47,6 +111,7 @@ export class Engine {
         onLost: (info) => {
           this.gpu = null;
           this.status = null;
+          this.loaded = null;
           this.emit({ kind: 'device-lost', ...info });
         },
         onUncapturedError: (message) => this.emit({ kind: 'gpu-error', message }),

@@ -3,7 +3,25 @@
  * GPUDevice). Requests are a discriminated union on `kind`, each kind with its own params and
  * result, derived from one map so the two sides cannot disagree.
  */
+import type { BlobLike } from '../formats/source.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
+import type { LoadProgress } from '../model/loader.js';
+
+export type { LoadProgress };
+
+/** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
+export type ModelSource =
+  | { kind: 'url'; baseUrl: string; files: string[] }
+  | { kind: 'files'; folder: string; files: (BlobLike & { name: string })[] };
+
+export interface LoadedModelInfo {
+  modelId: string;
+  architecture: 'mamba' | 'mamba2';
+  parameters: number;
+  bytesOnGpu: number;
+  seconds: number;
+  warnings: string[];
+}
 
 export type GpuStatus =
   | { state: 'ready'; adapter: AdapterSummary; description: string }
@@ -24,6 +42,10 @@ export interface EngineRequests {
   init: { params: { powerPreference?: 'low-power' | 'high-performance' }; result: GpuStatus };
   /** Runs one real kernel against its CPU reference on random data: proof the GPU path works. */
   selfTest: { params: { rows: number; cols: number }; result: SelfTestResult };
+  /** Reads the model's headers, then streams its weights to the GPU (progress as events). One model at a time. */
+  loadModel: { params: { modelId: string; source: ModelSource }; result: LoadedModelInfo };
+  cancelLoad: { params: { modelId: string }; result: { cancelled: boolean } };
+  unloadModel: { params: Record<string, never>; result: { unloaded: string | null } };
 }
 
 export type EngineRequestKind = keyof EngineRequests;
@@ -39,6 +61,7 @@ export type EngineResponse =
 /** Unsolicited messages from the engine. */
 export type EngineEvent =
   | { kind: 'device-lost'; reason: string; message: string }
+  | { kind: 'load-progress'; modelId: string; progress: LoadProgress }
   | { kind: 'gpu-error'; message: string };
 
 export type EngineMessage = { type: 'response'; response: EngineResponse } | { type: 'event'; event: EngineEvent };

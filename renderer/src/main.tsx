@@ -12,7 +12,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 // The engine worker owns the GPU; the UI only hears what it reports.
 const engine = EngineClient.start((event) => {
-  if (event.kind === 'device-lost') store.notify('error', `The GPU device was lost (${event.reason}): ${event.message}`);
+  if (event.kind === 'load-progress') store.setLoad(event.modelId, { state: 'loading', progress: event.progress });
+  else if (event.kind === 'device-lost') store.notify('error', `The GPU device was lost (${event.reason}): ${event.message}`);
   else store.notify('error', `GPU error: ${event.message}`);
 });
 engine
@@ -47,6 +48,6 @@ const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');
 createRoot(root).render(
   <StrictMode>
-    <App host={host} />
+    <App host={host} engine={engine} />
   </StrictMode>,
 );

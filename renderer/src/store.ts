@@ -4,7 +4,12 @@
  */
 import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
-import type { GpuStatus, SelfTestResult } from '../../app/engine/protocol';
+import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult } from '../../app/engine/protocol';
+
+export type ModelLoad =
+  | { state: 'loading'; progress: LoadProgress | null }
+  | { state: 'loaded'; info: LoadedModelInfo }
+  | { state: 'failed'; message: string };
 
 export type Notice = { id: number; kind: 'error' | 'info'; text: string };
 
@@ -13,6 +18,12 @@ export interface GpuSlice {
   selfTest: SelfTestResult | { error: string } | null;
   setGpu(status: GpuStatus): void;
   setSelfTest(result: SelfTestResult | { error: string }): void;
+}
+
+export interface EngineSlice {
+  /** Load state of each model the user asked to load (one is on the GPU at a time). */
+  loads: Record<string, ModelLoad>;
+  setLoad(modelId: string, load: ModelLoad | null): void;
 }
 
 export interface ModelsSlice {
@@ -34,7 +45,22 @@ export interface UiSlice {
   dismiss(id: number): void;
 }
 
-export type StudioState = GpuSlice & ModelsSlice & UiSlice;
+export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice;
+
+const engineSlice: StateCreator<StudioState, [], [], EngineSlice> = (set) => ({
+  loads: {},
+  setLoad: (modelId, load) =>
+    set((s) => {
+      const loads = { ...s.loads };
+      if (load?.state === 'loaded') {
+        // The engine keeps one model on the GPU: the others are no longer loaded.
+        for (const [id, l] of Object.entries(loads)) if (l.state === 'loaded') delete loads[id];
+      }
+      if (load) loads[modelId] = load;
+      else delete loads[modelId];
+      return { loads };
+    }),
+});
 
 const gpuSlice: StateCreator<StudioState, [], [], GpuSlice> = (set) => ({
   gpu: { state: 'probing' },
@@ -71,7 +97,7 @@ const uiSlice: StateCreator<StudioState, [], [], UiSlice> = (set) => ({
 });
 
 export const createStudioStore = () =>
-  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...modelsSlice(...a), ...uiSlice(...a) }));
+  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...engineSlice(...a), ...modelsSlice(...a), ...uiSlice(...a) }));
 
 export const useStudio = createStudioStore();
 
@@ -85,3 +111,9 @@ export const selectSelectedModelId = (s: StudioState) => s.selectedModelId;
 export const selectSidebarOpen = (s: StudioState) => s.sidebarOpen;
 export const selectNotices = (s: StudioState) => s.notices;
 export const selectAppInfo = (s: StudioState) => s.appInfo;
+export const selectSelectedLoad = (s: StudioState) => (s.selectedModelId ? s.loads[s.selectedModelId] : undefined);
+/** The model on the GPU (returns the stored object itself: a new object per call would re-render forever). */
+export const selectLoadedModel = (s: StudioState): LoadedModelInfo | null => {
+  for (const l of Object.values(s.loads)) if (l.state === 'loaded') return l.info;
+  return null;
+};

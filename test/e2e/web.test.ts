@@ -51,7 +51,7 @@ describe('web build in Chromium', () => {
   it('renders the window and names the WebGPU adapter in the status bar', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     expect(await page.title()).toBe('Mamba Studio');
-    await expect.poll(() => page!.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: \S+/);
+    await expect.poll(() => page!.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
     const status = (await page.getByTestId('gpu-status').textContent()) ?? '';
     expect(status).not.toMatch(/unavailable|looking for/);
     console.info(`[e2e] status bar: ${status}`);
@@ -94,6 +94,13 @@ describe('web build in Chromium', () => {
     await expect.poll(() => p.locator('.model.selected .model-name').textContent()).toBe('model.safetensors');
     expect(await p.getByTestId('model-parameters').textContent()).toBe(formatCount(TINY_PARAMETERS));
     expect(await p.getByTestId('model-config').textContent()).toMatch(/d_model8layers2d_inner16N \(d_state\)4/);
+
+    // Load it onto the GPU in the engine worker (File objects posted to the worker).
+    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
+    await expect.poll(() => p.getByTestId('load-done').textContent(), { timeout: 60_000 }).toMatch(
+      new RegExp(`On the GPU: ${(TINY_PARAMETERS * 4 / 1024).toFixed(1)} KB of weights`),
+    );
+    expect(await p.getByTestId('gpu-memory').textContent()).toMatch(/Weights on GPU: /);
   });
 
   it('opens a model dropped onto the window', async (test) => {

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState, type DragEvent } from 'react';
+import type { EngineClient } from '../engine-client';
 import type { Host } from '../host';
 import { selectSidebarOpen, useStudio } from '../store';
 import { MainArea } from './MainArea';
@@ -8,7 +9,7 @@ import { StatusBar } from './StatusBar';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function App({ host }: { host: Host }) {
+export function App({ host, engine }: { host: Host; engine: EngineClient }) {
   const sidebarOpen = useStudio(selectSidebarOpen);
   const [dragging, setDragging] = useState(false);
 
@@ -73,7 +74,7 @@ export function App({ host }: { host: Host }) {
       onDrop={onDrop}
     >
       {sidebarOpen && <Sidebar onOpen={openModel} />}
-      <MainArea />
+      <MainArea host={host} engine={engine} />
       <StatusBar />
       <Notices />
     </div>

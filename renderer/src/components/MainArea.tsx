@@ -1,6 +1,9 @@
 import { selectGpu, selectSelectedModel, useStudio } from '../store';
 import type { ModelEntry } from '../../../app/contract';
+import type { EngineClient } from '../engine-client';
 import { formatBytes, formatCount } from '../format';
+import type { Host } from '../host';
+import { LoadPanel } from './LoadPanel';
 
 function GpuUnavailable() {
   const gpu = useStudio(selectGpu);
@@ -53,7 +56,7 @@ function ConfigTable({ model }: { model: ModelEntry }) {
   );
 }
 
-export function MainArea() {
+export function MainArea({ host, engine }: { host: Host; engine: EngineClient }) {
   const model = useStudio(selectSelectedModel);
   return (
     <main className="main-area">
@@ -62,6 +65,7 @@ export function MainArea() {
         <section className="panel" aria-labelledby="model-title" data-testid="model-panel">
           <h2 id="model-title">{model.name}</h2>
           {model.description && <p>{model.description}</p>}
+          <LoadPanel model={model} host={host} engine={engine} />
           <dl className="facts">
             <dt>Architecture</dt>
             <dd>{model.architecture}</dd>

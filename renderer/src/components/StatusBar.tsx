@@ -1,9 +1,11 @@
-import { selectAppInfo, selectGpu, selectSelfTest, useStudio } from '../store';
+import { formatBytes } from '../format';
+import { selectAppInfo, selectGpu, selectLoadedModel, selectSelfTest, useStudio } from '../store';
 
 export function StatusBar() {
   const gpu = useStudio(selectGpu);
   const selfTest = useStudio(selectSelfTest);
   const info = useStudio(selectAppInfo);
+  const loaded = useStudio(selectLoadedModel);
 
   let gpuText: string;
   let gpuClass = 'status-gpu';
@@ -30,6 +32,7 @@ export function StatusBar() {
         {gpuText}
       </span>
       {testText && <span data-testid="gpu-selftest">{testText}</span>}
+      {loaded && <span data-testid="gpu-memory">Weights on GPU: {formatBytes(loaded.bytesOnGpu)}</span>}
       <span className="spacer" />
       {info && (
         <span data-testid="app-version">

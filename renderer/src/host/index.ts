@@ -3,6 +3,7 @@
  * in-page implementation. Either way the UI sees the same StudioApi.
  */
 import type { ModelEntry, StudioApi } from '../../../app/contract';
+import type { ModelSource } from '../../../app/engine/protocol';
 import { createWebStudio } from './web-studio';
 
 export interface Host {
@@ -10,7 +11,16 @@ export interface Host {
   shell: 'desktop' | 'web';
   /** Opens dropped files: by path on the desktop, in memory in web mode. */
   openDropped(files: File[]): Promise<ModelEntry[]>;
+  /** Where the engine worker reads this model's files from. */
+  modelSource(entry: ModelEntry): ModelSource;
 }
+
+/** A URL source, made absolute here (the worker resolves relative URLs against its own script). */
+const urlSource = (entry: ModelEntry): ModelSource => ({
+  kind: 'url',
+  baseUrl: new URL(entry.baseUrl, window.location.href).href,
+  files: entry.files,
+});
 
 export function createHost(): Host {
   const desktop = window.studio;
@@ -20,8 +30,17 @@ export function createHost(): Host {
       api: desktop,
       shell: 'desktop',
       openDropped: (files) => desktop.openModelPaths(files.map((f) => pathForFile(f)).filter(Boolean)),
+      modelSource: urlSource,
     };
   }
   const web = createWebStudio();
-  return { api: web, shell: 'web', openDropped: async (files) => [await web.openFiles(files)] };
+  return {
+    api: web,
+    shell: 'web',
+    openDropped: async (files) => [await web.openFiles(files)],
+    modelSource: (entry) => {
+      const files = web.filesOf(entry.id);
+      return files ? { kind: 'files', folder: '', files } : urlSource(entry);
+    },
+  };
 }

@@ -1,0 +1,68 @@
+/** Load the selected model onto the GPU: a progress bar in bytes, MB/s, and Cancel. */
+import { useCallback } from 'react';
+import type { ModelEntry } from '../../../app/contract';
+import type { EngineClient } from '../engine-client';
+import { formatBytes } from '../format';
+import type { Host } from '../host';
+import { selectGpu, selectSelectedLoad, useStudio } from '../store';
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Host; engine: EngineClient }) {
+  const load = useStudio(selectSelectedLoad);
+  const gpu = useStudio(selectGpu);
+
+  const start = useCallback(() => {
+    const { setLoad } = useStudio.getState();
+    setLoad(model.id, { state: 'loading', progress: null });
+    engine.request('loadModel', { modelId: model.id, source: host.modelSource(model) }).then(
+      (info) => setLoad(model.id, { state: 'loaded', info }),
+      (error: unknown) => {
+        const text = message(error);
+        setLoad(model.id, /cancelled/i.test(text) ? null : { state: 'failed', message: text });
+      },
+    );
+  }, [engine, host, model]);
+
+  const cancel = useCallback(() => void engine.request('cancelLoad', { modelId: model.id }), [engine, model.id]);
+
+  if (model.architecture === 'unknown') return null;
+  const canLoad = gpu.state === 'ready';
+  return (
+    <section className="load" aria-label="GPU" data-testid="load-panel">
+      {load?.state === 'loading' ? (
+        <>
+          <progress
+            max={load.progress?.bytesTotal ?? 1}
+            value={load.progress?.bytesDone ?? 0}
+            aria-label={`Loading ${model.name}`}
+          />
+          <span className="load-text">
+            {load.progress
+              ? `${formatBytes(load.progress.bytesDone)} / ${formatBytes(load.progress.bytesTotal)} · ${load.progress.mbPerSecond.toFixed(0)} MB/s`
+              : 'Reading headers…'}
+          </span>
+          <button type="button" onClick={cancel}>
+            Cancel
+          </button>
+        </>
+      ) : (
+        <>
+          <button type="button" className="primary" onClick={start} disabled={!canLoad} title={canLoad ? undefined : 'WebGPU is unavailable'}>
+            {load?.state === 'loaded' ? 'Reload onto the GPU' : 'Load onto the GPU'}
+          </button>
+          {load?.state === 'loaded' && (
+            <span className="load-text" data-testid="load-done">
+              On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights, loaded in {load.info.seconds.toFixed(1)} s
+            </span>
+          )}
+          {load?.state === 'failed' && (
+            <span className="load-text error" role="alert">
+              {load.message}
+            </span>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

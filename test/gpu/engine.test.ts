@@ -1,0 +1,81 @@
+/**
+ * The engine as the desktop worker drives it, in Node: a model read over HTTP from the very handler
+ * main registers for model:// (Range requests), streamed to the GPU with progress events.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ModelEntry } from '../../app/contract';
+import { Engine } from '../../app/engine/engine';
+import type { EngineEvent } from '../../app/engine/protocol';
+import { findNodeGpu } from '../../app/node/dawn';
+import { serveFetch } from '../../app/node/serve-fetch';
+import { createModelHandler } from '../../main/model-protocol';
+import { TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
+
+const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'engine-')));
+const entry: ModelEntry = {
+  id: 'user:tiny',
+  name: 'tiny',
+  source: 'user',
+  format: 'safetensors',
+  architecture: 'mamba',
+  files: ['config.json', 'model.safetensors'],
+  baseUrl: '',
+  sizeBytes: 0,
+  path: dir,
+};
+let server: Server;
+let baseUrl = '';
+let gpu: GPU | null = null;
+let skipReason = '';
+
+beforeAll(async () => {
+  const handler = createModelHandler(async (id) => (id === entry.id ? entry : undefined));
+  server = createServer((req, res) => void serveFetch(handler, `model://models${req.url ?? '/'}`, req, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${encodeURIComponent(entry.id)}`;
+  try {
+    gpu = (await findNodeGpu()).gpu;
+  } catch (error) {
+    skipReason = (error as Error).message;
+  }
+});
+afterAll(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('engine: loadModel over model:// semantics', () => {
+  it('loads a model from a URL source with progress, then unloads it', async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    const events: EngineEvent[] = [];
+    const engine = new Engine(gpu, (e) => events.push(e), 'node', (url, init) => fetch(url, init));
+    const init = await engine.handle({ id: 1, kind: 'init', params: {} });
+    expect(init).toMatchObject({ ok: true, result: { state: 'ready' } });
+    const loaded = await engine.handle({
+      id: 2,
+      kind: 'loadModel',
+      params: { modelId: entry.id, source: { kind: 'url', baseUrl, files: entry.files } },
+    });
+    expect(loaded).toMatchObject({ ok: true, result: { modelId: entry.id, architecture: 'mamba', parameters: TINY_PARAMETERS, bytesOnGpu: TINY_PARAMETERS * 4 } });
+    const progress = events.filter((e) => e.kind === 'load-progress');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toMatchObject({ progress: { bytesDone: TINY_PARAMETERS * 4, bytesTotal: TINY_PARAMETERS * 4 } });
+    expect(await engine.handle({ id: 3, kind: 'unloadModel', params: {} })).toMatchObject({ ok: true, result: { unloaded: entry.id } });
+  });
+
+  it('reports a missing file of the model as an error naming it', async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    const engine = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init));
+    const reply = await engine.handle({
+      id: 1,
+      kind: 'loadModel',
+      params: { modelId: 'user:nope', source: { kind: 'url', baseUrl: baseUrl.replace('tiny', 'nope'), files: entry.files } },
+    });
+    expect(reply).toMatchObject({ ok: false, error: expect.stringMatching(/config\.json: cannot be read \(HTTP 404\)/) });
+  });
+});

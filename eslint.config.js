@@ -25,7 +25,7 @@ export default tseslint.config(
     rules: { 'react-hooks/rules-of-hooks': 'error', 'react-hooks/exhaustive-deps': 'error' },
   },
   {
-    files: ['main/**/*.ts', 'test/**/*.ts', 'tooling/**/*.ts', '*.config.{ts,js}', 'eslint-rules/**/*.js', 'app/node/**/*.ts', 'app/cli.ts'],
+    files: ['main/**/*.ts', 'test/**/*.ts', 'tooling/**/*.{ts,js}', '*.config.{ts,js}', 'eslint-rules/**/*.js', 'app/node/**/*.ts', 'app/cli.ts'],
     languageOptions: { globals: globals.node },
   },
 );

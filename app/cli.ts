@@ -5,7 +5,7 @@
  * Errors about a model file print one line, `error: <file>: <problem>`, and exit with status 2.
  */
 import { ModelFileError } from './formats/errors.js';
-import { inspectSafetensorsModel, summarizeInspection } from './formats/inspect.js';
+import { inspectModel, summarizeInspection } from './formats/inspect.js';
 import { describeAdapter } from './gpu/adapter.js';
 import { openGpu } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
@@ -41,7 +41,7 @@ async function infoCommand(args: string[]): Promise<number> {
   if (!model) throw new UsageError('info needs --model <path>');
   const files = await folderModelFiles(model);
   try {
-    const inspection = await inspectSafetensorsModel(files);
+    const inspection = await inspectModel(files);
     process.stdout.write(`${JSON.stringify(summarizeInspection(inspection), null, 2)}\n`);
     return 0;
   } finally {

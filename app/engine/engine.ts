@@ -6,7 +6,7 @@ import { describeAdapter } from '../gpu/adapter.js';
 import { openGpu, type GpuContext } from '../gpu/context.js';
 import { GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
-import { inspectSafetensorsModel } from '../formats/inspect.js';
+import { inspectModel } from '../formats/inspect.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
@@ -73,7 +73,7 @@ export class Engine {
     const started = performance.now();
     try {
       const files = this.files(source);
-      const inspection = await inspectSafetensorsModel(files);
+      const inspection = await inspectModel(files);
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weights = await loadWeights(ctx, files, inspection, {
         signal: controller.signal,

@@ -26,6 +26,12 @@ export interface MambaConfig {
   chunkSize: number;
   /** Mamba-2: Δ is clamped to [min, max] (max may be Infinity). */
   timeStepLimit: [number, number];
+  /**
+   * Mamba-2: channels the gated RMSNorm normalizes over at a time. transformers normalizes over
+   * all of d_inner; mamba_ssm (RMSNormGated, group_size = d_inner / ngroups) and llama.cpp per
+   * group. Checkpoints are run the way the library that wrote their config runs them. Mamba-1: 0.
+   */
+  normGroupSize: number;
   normEps: number;
   useBias: boolean;
   useConvBias: boolean;
@@ -157,7 +163,7 @@ function fromTransformers(file: string, raw: Raw, architecture: 'mamba' | 'mamba
     const dtRank = rank === undefined || rank === 'auto' ? Math.ceil(dModel / 16) : int('time_step_rank');
     return {
       architecture, source: 'transformers', dModel, nLayer, vocabSize, dInner, dState, dConv, dtRank,
-      nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity], normEps,
+      nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity], normGroupSize: 0, normEps,
       useBias: bool('use_bias', false), useConvBias: bool('use_conv_bias', true), tieEmbeddings: bool('tie_word_embeddings', true),
     };
   }
@@ -179,7 +185,7 @@ function fromTransformers(file: string, raw: Raw, architecture: 'mamba' | 'mamba
   }
   return {
     architecture, source: 'transformers', dModel, nLayer, vocabSize, dInner, dState, dConv, dtRank: 0,
-    nHeads, headDim, nGroups, chunkSize: int('chunk_size', 256), timeStepLimit, normEps,
+    nHeads, headDim, nGroups, chunkSize: int('chunk_size', 256), timeStepLimit, normGroupSize: dInner, normEps,
     useBias: bool('use_bias', false), useConvBias: bool('use_conv_bias', true), tieEmbeddings: bool('tie_word_embeddings', false),
   };
 }
@@ -205,7 +211,7 @@ function fromMambaSsm(file: string, raw: Raw): MambaConfig {
       architecture, source: 'mamba_ssm', dModel, nLayer, vocabSize, dInner,
       dState: int('d_state', 16, ssm, 'ssm_cfg.d_state'), dConv,
       dtRank: rank === undefined || rank === 'auto' ? Math.ceil(dModel / 16) : int('dt_rank', undefined, ssm, 'ssm_cfg.dt_rank'),
-      nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity], normEps,
+      nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity], normGroupSize: 0, normEps,
       useBias: bool('bias', false, ssm, 'ssm_cfg.bias'), useConvBias: bool('conv_bias', true, ssm, 'ssm_cfg.conv_bias'), tieEmbeddings,
     };
   }
@@ -219,7 +225,7 @@ function fromMambaSsm(file: string, raw: Raw): MambaConfig {
     architecture, source: 'mamba_ssm', dModel, nLayer, vocabSize, dInner,
     dState: int('d_state', 128, ssm, 'ssm_cfg.d_state'), dConv, dtRank: 0, nHeads, headDim, nGroups,
     chunkSize: int('chunk_size', 256, ssm, 'ssm_cfg.chunk_size'),
-    timeStepLimit: [limit[0] ?? 0, limit[1] ?? Infinity], normEps,
+    timeStepLimit: [limit[0] ?? 0, limit[1] ?? Infinity], normGroupSize: dInner / nGroups, normEps,
     useBias: bool('bias', false, ssm, 'ssm_cfg.bias'), useConvBias: bool('conv_bias', true, ssm, 'ssm_cfg.conv_bias'), tieEmbeddings,
   };
 }

@@ -6,13 +6,24 @@ import type { ArchitectureName, ModelFormat } from '../contract.js';
 import { canonicalConfig, parseConfigJson, type MambaConfig } from './config.js';
 import { ModelFileError } from './errors.js';
 import type { ModelFiles } from './model-files.js';
-import { readSafetensorsHeader, type TensorInfo } from './safetensors.js';
+import { openGguf, type GgmlTypeName, type GgufTransform } from './gguf.js';
+import { readSafetensorsHeader, type SafetensorsDtype } from './safetensors.js';
 import { checkWeights } from './weights.js';
 
-export interface TensorLocation extends TensorInfo {
-  /** The file (shard) holding it. */
+/** Where one tensor's bytes are and how to decode them: the loader needs nothing else. */
+export type TensorLocation = {
+  /** Canonical (transformers) name. */
+  name: string;
+  /** Canonical row-major shape. */
+  shape: number[];
+  /** The file (shard) holding it, and the absolute byte range. */
   file: string;
-}
+  offset: number;
+  byteLength: number;
+} & (
+  | { encoding: 'safetensors'; dtype: SafetensorsDtype }
+  | { encoding: 'gguf'; dtype: GgmlTypeName; ggufName: string; transform: GgufTransform }
+);
 
 export interface ModelInspection {
   architecture: ArchitectureName;
@@ -79,7 +90,7 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
       if (!SUPPORTED_WEIGHT_DTYPES.has(t.dtype)) {
         throw new ModelFileError(source.name, `tensor "${t.name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`);
       }
-      tensors.set(t.name, { ...t, file });
+      tensors.set(t.name, { ...t, file, encoding: 'safetensors' });
     }
   }
   const check = checkWeights(`${model.name}/${weightFiles.join(', ')}`, config, tensors);
@@ -105,6 +116,52 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
       ...(!hasTokenizer && config.vocabSize !== 256 ? [`${model.name}: no tokenizer.json; text prompts need one (token ids still work)`] : []),
     ],
   };
+}
+
+async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelInspection> {
+  const source = await model.open(file);
+  const { config, table, check } = await openGguf(source);
+  const tensors = new Map<string, TensorLocation>();
+  let parameters = 0;
+  const needed = new Set(check.expected.map((e) => e.name));
+  for (const t of table.tensors.values()) {
+    if (!needed.has(t.name)) continue;
+    tensors.set(t.name, {
+      name: t.name, shape: t.shape, file, offset: t.offset, byteLength: t.byteLength,
+      encoding: 'gguf', dtype: t.dtype, ggufName: t.ggufName, transform: t.transform,
+    });
+    parameters += t.shape.reduce((a, b) => a * b, 1);
+  }
+  const names = await model.list();
+  const hasTokenizer = names.includes('tokenizer.json');
+  return {
+    architecture: config.architecture,
+    format: 'gguf',
+    config,
+    parameters,
+    tensors,
+    tiedHead: check.tiedHead,
+    embeddingName: check.embeddingName,
+    weightFiles: [file],
+    weightBytes: source.size,
+    tokenizer: hasTokenizer ? 'tokenizer.json' : config.vocabSize === 256 ? 'bytes' : 'none',
+    warnings: [
+      ...check.warnings,
+      ...(!hasTokenizer && config.vocabSize !== 256 ? [`${source.name}: no tokenizer.json beside the GGUF file; text prompts need one (token ids still work)`] : []),
+    ],
+  };
+}
+
+/** Any model the studio opens: a safetensors folder (or file), or a GGUF file. */
+export async function inspectModel(model: ModelFiles): Promise<ModelInspection> {
+  const names = await model.list();
+  const ggufs = names.filter((n) => /\.gguf$/i.test(n));
+  const hasSafetensors = names.some((n) => n.endsWith('.safetensors'));
+  if (ggufs.length > 0 && !hasSafetensors) {
+    if (ggufs.length > 1) throw new ModelFileError(model.name, `several GGUF files (${ggufs.join(', ')}): open one of them`);
+    return inspectGgufModel(model, ggufs[0] as string);
+  }
+  return inspectSafetensorsModel(model);
 }
 
 /** JSON-friendly summary (for IPC, the CLI's `info`, and the UI). */

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelEntry } from '../contract.js';
 import { bundledModelEntry, parseJsonFile } from '../formats/bundled.js';
-import { inspectSafetensorsModel, summarizeInspection } from '../formats/inspect.js';
+import { inspectModel, summarizeInspection } from '../formats/inspect.js';
 import { folderModelFiles } from './folder.js';
 
 export type InspectedFields = Pick<ModelEntry, 'parameters' | 'config' | 'warnings' | 'architecture' | 'format'>;
@@ -15,7 +15,7 @@ export type InspectedFields = Pick<ModelEntry, 'parameters' | 'config' | 'warnin
 export async function inspectOnDisk(target: string): Promise<InspectedFields> {
   const files = await folderModelFiles(target);
   try {
-    const summary = summarizeInspection(await inspectSafetensorsModel(files));
+    const summary = summarizeInspection(await inspectModel(files));
     return {
       architecture: summary.architecture,
       format: summary.format,

@@ -9,13 +9,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalConfig } from '../../app/formats/config';
-import { inspectSafetensorsModel } from '../../app/formats/inspect';
+import { inspectModel, inspectSafetensorsModel } from '../../app/formats/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { f16ToF32 } from '../../app/formats/safetensors';
 import { readF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { expectedTensors } from '../../app/formats/weights';
 import { LoadCancelled, loadWeights, type LoadProgress } from '../../app/model/loader';
 import { folderModelFiles } from '../../app/node/folder';
+import { tinyModel } from '../support/gguf-writer';
 import { getTestGpu } from '../support/gpu';
 import { writeSafetensors, type TestTensor } from '../support/safetensors-writer';
 import { TINY_CONFIG } from '../support/tiny-model';
@@ -90,6 +92,33 @@ describe('weight loader (Dawn)', () => {
     expect(last.tensorsDone).toBe(expected.size);
     expect(progress.every((p, i) => i === 0 || p.bytesDone > progress[i - 1]!.bytesDone)).toBe(true);
     weights.destroy();
+  });
+
+  it('streams GGUF tensors (F16, Q8_0, the ssm_a transform) exactly as they decode whole', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    let state = 12345;
+    const random = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (const options of [
+      { arch: 'mamba', matrixType: 'F16' },
+      { arch: 'mamba2', untied: true, matrixType: 'Q8_0', dModel: 32 },
+    ] as const) {
+      const dir = mkdtempSync(path.join(scratch, 'gguf-'));
+      const file = path.join(dir, 'tiny.gguf');
+      writeFileSync(file, tinyModel(options, random).bytes);
+      const files = await folderModelFiles(file);
+      const inspection = await inspectModel(files);
+      expect(inspection.format).toBe('gguf');
+      const whole = await readAllTensorsF32(files, inspection);
+      // 70-byte chunks: two Q8_0 blocks (34 bytes each) per read, so blocks never split.
+      const weights = await loadWeights(ctx, files, inspection, { chunkBytes: 70 });
+      for (const [name, values] of whole) {
+        const got = await readF32(ctx.device, weights.buffers.get(name)!, values.length);
+        expect([...got], `${options.arch} ${name}`).toEqual([...values]);
+      }
+      expect(whole.get('backbone.layers.0.mixer.A_log')!.every(Number.isFinite)).toBe(true);
+      weights.destroy();
+      await files.close();
+    }
   });
 
   it('stops when cancelled and frees what it had made', async (test) => {

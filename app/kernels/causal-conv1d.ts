@@ -1,0 +1,159 @@
+/**
+ * Op: Mamba's depthwise causal conv1d over time, fused with its bias and the SiLU after it, and
+ * carrying the conv state between calls: one op for prefill (any T) and the decode step (T = 1).
+ * Shader: shaders/causal_conv1d.wgsl. Reference: causal-conv1d.ref.ts.
+ *
+ *   out[t, d] = silu(bias[d] + Σ_k w[d, k] · xin(t - (K-1) + k, d)),
+ *   xin(s, d) = x[s, d] for s ≥ 0, convState[d, K-1 + s] for s < 0,
+ *
+ * and afterwards convState[d, :] holds the last K-1 inputs (from x, and from the old state when
+ * T < K-1), updated in the same dispatch. A new sequence starts from a zeroed convState.
+ * x and out are strided views (offset, row stride in elements), e.g. x = the x half of
+ * in_proj's output [T, 2·Di] (offset 0, stride 2·Di); convState may sit at an element offset in a
+ * bigger buffer (one buffer for every layer's state, say).
+ */
+import code from '../../shaders/causal_conv1d.wgsl?raw';
+import { uniformBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from './dispatch.js';
+
+const OP = 'CausalConv1d';
+const WORKGROUP_SIZE = 64;
+/** Kernel sizes the shader takes (MAX_KERNEL_SIZE there). */
+export const CONV_KERNEL_SIZES = { min: 2, max: 8 } as const;
+/** Tokens per thread (grown for very long inputs); must stay ≥ K - 1 for the state update to be safe. */
+const CHUNK_LENGTH = 16;
+
+export interface CausalConv1dShape {
+  tokens: number; // T
+  channels: number; // C = d_inner
+  kernelSize: number; // K = d_conv, 2..8
+  /** Element offset of x[0, 0] (default 0). */
+  xOffset?: number;
+  /** Elements between rows of x (default C, ≥ C). */
+  xStride?: number;
+  /** Element offset of out[0, 0] (default 0). */
+  outOffset?: number;
+  /** Elements between rows of out (default C, ≥ C). */
+  outStride?: number;
+  /** Element offset of convState[0, 0] (default 0). */
+  stateOffset?: number;
+}
+
+export interface CausalConv1dBuffers {
+  x: GPUBuffer; // view [T, C]
+  weight: GPUBuffer; // [C, K] (conv1d.weight [C, 1, K])
+  bias?: GPUBuffer | null; // [C]
+  convState: GPUBuffer; // [C, K-1] at stateOffset, read and updated
+  output: GPUBuffer; // view [T, C]
+}
+
+function layout(ctx: GpuContext): GPUBindGroupLayout {
+  const storage = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type },
+  });
+  return ctx.pipelines.bindGroupLayout(OP, [
+    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+    storage(1, 'read-only-storage'), // x
+    storage(2, 'read-only-storage'), // weight
+    storage(3, 'read-only-storage'), // bias
+    storage(4, 'storage'), // convState
+    storage(5, 'storage'), // output
+  ]);
+}
+
+function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(`${OP}: ${name} must be an integer ≥ ${min}, got ${value}`);
+  }
+}
+
+/** Checks that `buffer` holds `elements` f32 and returns its binding (at most the device's binding size). */
+function bind(ctx: GpuContext, name: string, buffer: GPUBuffer, elements: number): GPUBufferBinding {
+  const needed = elements * 4;
+  if (buffer.size < needed) {
+    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${needed}`);
+  }
+  const limit = ctx.device.limits.maxStorageBufferBindingSize;
+  if (needed > limit) {
+    throw new RangeError(`${OP}: ${name} (${buffer.label}) needs ${needed} bytes bound, over this device's maxStorageBufferBindingSize ${limit}`);
+  }
+  return buffer.size <= limit ? { buffer } : { buffer, size: Math.floor(limit / 4) * 4 };
+}
+
+export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers: CausalConv1dBuffers, label = OP): Dispatch {
+  const { tokens: T, channels: C, kernelSize: K } = shape;
+  const xOffset = shape.xOffset ?? 0;
+  const xStride = shape.xStride ?? C;
+  const outOffset = shape.outOffset ?? 0;
+  const outStride = shape.outStride ?? C;
+  const stateOffset = shape.stateOffset ?? 0;
+  checkInteger('tokens', T, 1);
+  checkInteger('channels', C, 1);
+  if (!Number.isInteger(K) || K < CONV_KERNEL_SIZES.min || K > CONV_KERNEL_SIZES.max) {
+    throw new RangeError(`${OP}: kernelSize must be an integer in ${CONV_KERNEL_SIZES.min}..${CONV_KERNEL_SIZES.max}, got ${K}`);
+  }
+  checkInteger('xOffset', xOffset, 0);
+  checkInteger('xStride', xStride, C);
+  checkInteger('outOffset', outOffset, 0);
+  checkInteger('outStride', outStride, C);
+  checkInteger('stateOffset', stateOffset, 0);
+  const { x: xBuffer, weight: wBuffer, bias: bBuffer, convState: sBuffer, output: oBuffer } = buffers;
+  if (sBuffer === oBuffer) throw new RangeError(`${OP}: convState and output must be different buffers (${oBuffer.label})`);
+  for (const [name, written] of [
+    ['convState', sBuffer],
+    ['output', oBuffer],
+  ] as const) {
+    if (written === xBuffer || written === wBuffer || written === bBuffer) {
+      throw new RangeError(`${OP}: ${name} (${written.label}) is written, so it must not also be x, weight or bias`);
+    }
+  }
+  const x = bind(ctx, 'x', xBuffer, xOffset + (T - 1) * xStride + C);
+  const weight = bind(ctx, 'weight', wBuffer, C * K);
+  const bias = bBuffer ? bind(ctx, 'bias', bBuffer, C) : weight; // unread when has_bias = 0
+  const convState = bind(ctx, 'convState', sBuffer, stateOffset + C * (K - 1));
+  const output = bind(ctx, 'output', oBuffer, outOffset + (T - 1) * outStride + C);
+
+  const maxGroups = ctx.device.limits.maxComputeWorkgroupsPerDimension;
+  const chunkLength = Math.max(CHUNK_LENGTH, K - 1, Math.ceil(T / maxGroups));
+  const groups: [number, number] = [Math.ceil(C / WORKGROUP_SIZE), Math.ceil(T / chunkLength)];
+  if (groups[0] > maxGroups) {
+    throw new RangeError(`${OP}: C=${C} needs ${groups[0]} workgroups, over this device's ${maxGroups} per dimension`);
+  }
+
+  const { device } = ctx;
+  const bindGroupLayout = layout(ctx);
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE, KERNEL_SIZE: K } });
+  const params = uniformBuffer(device, `${label}.params`, 48);
+  device.queue.writeBuffer(
+    params,
+    0,
+    new Uint32Array([T, C, xOffset, xStride, outOffset, outStride, stateOffset, chunkLength, bBuffer ? 1 : 0, 0, 0, 0]),
+  );
+  const bindGroup = device.createBindGroup({
+    label: `${label}.bindGroup`,
+    layout: bindGroupLayout,
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: 1, resource: x },
+      { binding: 2, resource: weight },
+      { binding: 3, resource: bias },
+      { binding: 4, resource: convState },
+      { binding: 5, resource: output },
+    ],
+  });
+  const [gx, gy] = groups;
+  return {
+    label,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(gx, gy);
+    },
+    destroy() {
+      params.destroy();
+    },
+  };
+}

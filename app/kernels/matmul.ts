@@ -1,0 +1,179 @@
+/**
+ * Op: a Linear layer over tokens, Y[T, O] = X[T, I] · Wᵀ (+ bias) (+ Y when `accumulate`), with W
+ * stored as PyTorch's Linear weight [O, I] (a tied LM head passes the embedding table [V, D]).
+ * X and Y are strided views (offset, row stride in elements) into their buffers, so the x half of
+ * in_proj's output or one row of a bigger matrix is used in place. Shader: shaders/matmul.wgsl.
+ * Reference: matmul.ref.ts.
+ *
+ * Variants, chosen from the shape: T ≤ 4 (decode) runs a matrix-vector kernel that reads each
+ * row of W once for all T tokens (vec4 loads when I, xOffset and xStride are multiples of 4);
+ * larger T (prefill) runs a tiled matrix-matrix kernel (64×64 tiles, 4×4 per thread).
+ */
+import code from '../../shaders/matmul.wgsl?raw';
+import { uniformBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from './dispatch.js';
+
+const OP = 'Matmul';
+/** Most tokens the matrix-vector kernel takes (its partial sums are one vec4 per thread). */
+export const MATVEC_MAX_TOKENS = 4;
+const MATVEC_WORKGROUP_SIZE = 256;
+/** The tiled kernel's tile of Y: tokens × outputs (shaders/matmul.wgsl TILE_T, TILE_O). */
+const TILE_T = 64;
+const TILE_O = 64;
+
+export type MatmulEntryPoint = 'tiled' | 'matvec' | 'matvec_vec4';
+
+export interface MatmulShape {
+  tokens: number; // T
+  inFeatures: number; // I
+  outFeatures: number; // O
+  /** Element offset of X[0, 0] in `x` (default 0). */
+  xOffset?: number;
+  /** Elements between rows of X (default I, ≥ I). */
+  xStride?: number;
+  /** Element offset of Y[0, 0] in `y` (default 0). */
+  yOffset?: number;
+  /** Elements between rows of Y (default O, ≥ O). */
+  yStride?: number;
+  /** Y += X·Wᵀ (+ bias) instead of Y = … (default false). */
+  accumulate?: boolean;
+  /** Force a kernel (tests, benchmarks); 'matvec' needs T ≤ 4. Default 'auto'. */
+  variant?: 'auto' | 'tiled' | 'matvec';
+}
+
+export interface MatmulBuffers {
+  x: GPUBuffer; // view [T, I]
+  weight: GPUBuffer; // [O, I]
+  bias?: GPUBuffer | null; // [O]
+  y: GPUBuffer; // view [T, O]; must not be x
+}
+
+export interface MatmulDispatch extends Dispatch {
+  /** The kernel this dispatch runs. */
+  readonly entryPoint: MatmulEntryPoint;
+}
+
+function layout(ctx: GpuContext): GPUBindGroupLayout {
+  const storage = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type },
+  });
+  return ctx.pipelines.bindGroupLayout(OP, [
+    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+    storage(1, 'read-only-storage'), // x
+    storage(2, 'read-only-storage'), // weight
+    storage(3, 'read-only-storage'), // bias
+    storage(4, 'storage'), // y
+  ]);
+}
+
+function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(`${OP}: ${name} must be an integer ≥ ${min}, got ${value}`);
+  }
+}
+
+/** Checks that `buffer` holds `elements` f32 and returns its binding (at most the device's binding size). */
+function bind(ctx: GpuContext, name: string, buffer: GPUBuffer, elements: number): GPUBufferBinding {
+  const needed = elements * 4;
+  if (buffer.size < needed) {
+    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${needed}`);
+  }
+  const limit = ctx.device.limits.maxStorageBufferBindingSize;
+  if (needed > limit) {
+    throw new RangeError(`${OP}: ${name} (${buffer.label}) needs ${needed} bytes bound, over this device's maxStorageBufferBindingSize ${limit}`);
+  }
+  return buffer.size <= limit ? { buffer } : { buffer, size: Math.floor(limit / 16) * 16 };
+}
+
+/**
+ * Threads per output row in matvec (measured on an H200, vec4 loads): 32 for short rows
+ * (I < 1024: dt_proj), a whole workgroup for few long rows (O < 1024: x_proj), else 128
+ * (in_proj, out_proj, the LM head run at 2.1–3.6 TB/s with it).
+ */
+function threadsPerRow(inFeatures: number, outFeatures: number): number {
+  if (inFeatures < 1024) return 32;
+  return outFeatures < 1024 ? MATVEC_WORKGROUP_SIZE : 128;
+}
+
+export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffers, label = OP): MatmulDispatch {
+  const { tokens: T, inFeatures: I, outFeatures: O } = shape;
+  const xOffset = shape.xOffset ?? 0;
+  const xStride = shape.xStride ?? I;
+  const yOffset = shape.yOffset ?? 0;
+  const yStride = shape.yStride ?? O;
+  checkInteger('tokens', T, 1);
+  checkInteger('inFeatures', I, 1);
+  checkInteger('outFeatures', O, 1);
+  checkInteger('xOffset', xOffset, 0);
+  checkInteger('yOffset', yOffset, 0);
+  checkInteger('xStride', xStride, I);
+  checkInteger('yStride', yStride, O);
+  if (buffers.x === buffers.y) throw new RangeError(`${OP}: x and y must be different buffers (${buffers.y.label})`);
+  if (buffers.bias === buffers.y) throw new RangeError(`${OP}: bias and y must be different buffers (${buffers.y.label})`);
+  if (buffers.weight === buffers.y) throw new RangeError(`${OP}: weight and y must be different buffers (${buffers.y.label})`);
+  const variant = shape.variant ?? 'auto';
+  if (variant === 'matvec' && T > MATVEC_MAX_TOKENS) {
+    throw new RangeError(`${OP}: the matvec variant takes at most ${MATVEC_MAX_TOKENS} tokens, got ${T}`);
+  }
+  const x = bind(ctx, 'x', buffers.x, xOffset + (T - 1) * xStride + I);
+  const weight = bind(ctx, 'weight', buffers.weight, O * I);
+  const bias = buffers.bias ? bind(ctx, 'bias', buffers.bias, O) : weight; // unread when has_bias = 0
+  const y = bind(ctx, 'y', buffers.y, yOffset + (T - 1) * yStride + O);
+
+  const maxGroups = ctx.device.limits.maxComputeWorkgroupsPerDimension;
+  let entryPoint: MatmulEntryPoint;
+  let constants: Record<string, number> = {};
+  let groups: [number, number];
+  if (variant === 'matvec' || (variant === 'auto' && T <= MATVEC_MAX_TOKENS)) {
+    const aligned = I % 4 === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
+    entryPoint = aligned ? 'matvec_vec4' : 'matvec';
+    const perRow = threadsPerRow(I, O);
+    constants = { MATVEC_WORKGROUP_SIZE, THREADS_PER_ROW: perRow };
+    const blocks = Math.ceil(O / (MATVEC_WORKGROUP_SIZE / perRow));
+    const gx = Math.min(blocks, maxGroups);
+    groups = [gx, Math.ceil(blocks / gx)];
+  } else {
+    entryPoint = 'tiled';
+    groups = [Math.ceil(O / TILE_O), Math.ceil(T / TILE_T)];
+  }
+  if (groups[0] > maxGroups || groups[1] > maxGroups) {
+    throw new RangeError(`${OP}: T=${T}, O=${O} needs ${groups[0]}×${groups[1]} workgroups, over this device's ${maxGroups} per dimension`);
+  }
+
+  const { device } = ctx;
+  const bindGroupLayout = layout(ctx);
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, entryPoint, constants });
+  const params = uniformBuffer(device, `${label}.params`, 48);
+  device.queue.writeBuffer(
+    params,
+    0,
+    new Uint32Array([T, I, O, buffers.bias ? 1 : 0, xOffset, xStride, yOffset, yStride, shape.accumulate ? 1 : 0, 0, 0, 0]),
+  );
+  const bindGroup = device.createBindGroup({
+    label: `${label}.bindGroup`,
+    layout: bindGroupLayout,
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: 1, resource: x },
+      { binding: 2, resource: weight },
+      { binding: 3, resource: bias },
+      { binding: 4, resource: y },
+    ],
+  });
+  const [gx, gy] = groups;
+  return {
+    label,
+    entryPoint,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(gx, gy);
+    },
+    destroy() {
+      params.destroy();
+    },
+  };
+}

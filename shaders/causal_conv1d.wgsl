@@ -1,0 +1,117 @@
+// causal_conv1d: Mamba's depthwise causal convolution over time, with its bias, the SiLU after
+// it, and the conv state carried between calls (prefill of any T, and the one-token decode step).
+//
+//   out[t, d] = silu( bias[d] + Σ_{k=0..K-1} w[d, k] · xin(t - (K-1) + k, d) )
+//   xin(s, d) = x[s, d]                  for s ≥ 0   (this call's inputs)
+//             = conv_state[d, K-1 + s]   for s < 0   (the last K-1 inputs of the previous call;
+//                                                    zeros at the start of a sequence)
+//   afterwards: conv_state[d, j] = xin(T - (K-1) + j, d), j = 0..K-2  (the last K-1 inputs)
+//
+// Symbols: T = tokens, C = channels (d_inner), K = KERNEL_SIZE (d_conv, 2..8). x is a strided
+// view: element (t, d) is x[x_offset + t * x_stride + d] (e.g. the x half of in_proj's output,
+// stride 2·Di); out likewise (out_offset, out_stride). fp32 throughout.
+//
+// Work split: one thread per (channel, chunk of chunk_len consecutive tokens), channels along x
+// (coalesced), chunks along y. A thread reads the K-1 inputs before its chunk from x, or, for
+// chunk 0, from the old state. Because chunk_len ≥ K-1, only chunk 0 ever reads conv_state[d, ·],
+// and the same thread writes the new state after it has read the old one: the update is safe
+// inside this one dispatch.
+
+override WORKGROUP_SIZE: u32 = 64u;
+override KERNEL_SIZE: u32 = 4u;  // K
+const MAX_KERNEL_SIZE: u32 = 8u;
+
+struct Params {
+  tokens: u32,        // T
+  channels: u32,      // C
+  x_offset: u32,      // elements
+  x_stride: u32,      // elements between rows of x (≥ C)
+  out_offset: u32,    // elements
+  out_stride: u32,    // elements between rows of out (≥ C)
+  state_offset: u32,  // elements: conv_state[d, j] is state[state_offset + d·(K-1) + j]
+  chunk_len: u32,     // tokens per thread (≥ K-1)
+  has_bias: u32,      // 1: add bias[d]
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;                // view [T, C] (x_offset, x_stride)
+@group(0) @binding(2) var<storage, read> weight: array<f32>;           // [C, K] (conv1d.weight [C, 1, K])
+@group(0) @binding(3) var<storage, read> bias: array<f32>;             // [C] (any buffer when has_bias = 0)
+@group(0) @binding(4) var<storage, read_write> conv_state: array<f32>; // [C, K-1] at state_offset; in: previous inputs, out: last K-1 inputs
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;     // view [T, C] (out_offset, out_stride)
+
+/** v · sigmoid(v), exponentiating only -|v| ≤ 0 (no overflow for any v). */
+fn silu(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+fn x_at(t: u32, d: u32) -> f32 {
+  return x[params.x_offset + t * params.x_stride + d];
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let T = params.tokens;
+  let d = wg.x * WORKGROUP_SIZE + lid;
+  let t0 = wg.y * params.chunk_len;
+  if (d >= params.channels || t0 >= T) {
+    return;
+  }
+  let t1 = min(t0 + params.chunk_len, T);
+  let history = KERNEL_SIZE - 1u;  // K-1 ≥ 1
+  let first_chunk = wg.y == 0u;
+  let state_base = params.state_offset + d * history;
+
+  var w: array<f32, MAX_KERNEL_SIZE>;
+  for (var k = 0u; k < KERNEL_SIZE; k++) {
+    w[k] = weight[d * KERNEL_SIZE + k];
+  }
+  var b = 0.0;
+  if (params.has_bias != 0u) {
+    b = bias[d];
+  }
+  // old[j] = conv_state[d, j] (chunk 0 only: the one reader and writer of this channel's state)
+  var old: array<f32, MAX_KERNEL_SIZE>;
+  if (first_chunk) {
+    for (var j = 0u; j < history; j++) {
+      old[j] = conv_state[state_base + j];
+    }
+  }
+  // window[j] = xin(t - (K-1) + j) for the current t, j = 0..K-2
+  var window: array<f32, MAX_KERNEL_SIZE>;
+  for (var j = 0u; j < history; j++) {
+    let s = i32(t0) - i32(history) + i32(j);
+    if (s >= 0) {
+      window[j] = x_at(u32(s), d);
+    } else {
+      window[j] = old[u32(i32(history) + s)];  // s < 0 only when t0 = 0, i.e. chunk 0
+    }
+  }
+  for (var t = t0; t < t1; t++) {
+    let current = x_at(t, d);
+    var acc = b + w[history] * current;
+    for (var k = 0u; k < history; k++) {
+      acc += w[k] * window[k];
+    }
+    output[params.out_offset + t * params.out_stride + d] = silu(acc);
+    for (var k = 0u; k + 1u < history; k++) {
+      window[k] = window[k + 1u];
+    }
+    window[history - 1u] = current;
+  }
+  if (first_chunk) {
+    // The new state: the last K-1 inputs, from x and, when T < K-1, from the old state.
+    for (var j = 0u; j < history; j++) {
+      let s = i32(T) - i32(history) + i32(j);
+      if (s >= 0) {
+        conv_state[state_base + j] = x_at(u32(s), d);
+      } else {
+        conv_state[state_base + j] = old[u32(i32(history) + s)];
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+// embedding: the token embedding gather.
+//
+//   out[t, :] = table[min(ids[t], V - 1), :]
+//
+// Symbols: T = tokens, D = d_model (hidden size), V = vocabulary size. An id ≥ V is clamped to
+// V - 1 so that no read leaves the table; the CPU validates ids before upload, so a clamp only
+// ever hides a bug there (embedding.ts validateTokenIds). One thread per output element; the
+// workgroups may be laid out in 2-D (x fastest) to stay within 65535 per dimension.
+
+override WORKGROUP_SIZE: u32 = 256u;
+
+struct Params {
+  tokens: u32,  // T
+  dim: u32,     // D
+  vocab: u32,   // V
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;            // [T] token ids
+@group(0) @binding(2) var<storage, read> table: array<f32>;          // [V, D] embedding weight
+@group(0) @binding(3) var<storage, read_write> output: array<f32>;   // [T, D]
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let index = (wg.y * groups.x + wg.x) * WORKGROUP_SIZE + lid;
+  if (index >= params.tokens * params.dim) {
+    return;
+  }
+  let t = index / params.dim;
+  let d = index - t * params.dim;
+  let id = min(ids[t], params.vocab - 1u);
+  output[index] = table[id * params.dim + d];
+}

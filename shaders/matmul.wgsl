@@ -1,0 +1,228 @@
+// matmul: a Linear layer over tokens, with W stored as PyTorch's Linear weight [O, I].
+//
+//   Y[t, o] = Σ_i X[t, i] · W[o, i]  (+ bias[o] when has_bias = 1)  (+ Y[t, o] when accumulate = 1)
+//
+// Symbols: T = tokens (rows of X and Y), I = in_features, O = out_features. A tied LM head is
+// this op with W = the embedding table [V, D]. X and Y are strided views into bigger buffers:
+// element (t, i) of X is x[x_offset + t * x_stride + i], element (t, o) of Y is
+// y[y_offset + t * y_stride + o] (e.g. X = the x half of in_proj's output [T, 2·Di]).
+// fp32 throughout.
+//
+// Entry points (the op picks one from T and alignment; all share one bind group layout):
+//   tiled        prefill: a 64×64 tile of Y per workgroup, K in steps of 16 through workgroup
+//                memory, each of the 16×16 threads computing a 4×4 register block. Edges are
+//                bounds-checked (zeros loaded past T, O and I).
+//   matvec       decode (T ≤ 4): each row of W is read once for all T tokens; THREADS_PER_ROW
+//                threads stride over I and reduce through workgroup memory, giving
+//                MATVEC_WORKGROUP_SIZE / THREADS_PER_ROW output rows per workgroup.
+//   matvec_vec4  matvec with vec4 loads of X and W: needs I % 4 = 0, x_offset % 4 = 0 and
+//                x_stride % 4 = 0 (W's rows are then 16-byte aligned too).
+// Workgroups of matvec may be laid out in 2-D (x fastest) to stay within 65535 per dimension.
+
+override MATVEC_WORKGROUP_SIZE: u32 = 256u;
+/** Power of two dividing MATVEC_WORKGROUP_SIZE: threads that share one output row. */
+override THREADS_PER_ROW: u32 = 32u;
+
+struct Params {
+  tokens: u32,        // T
+  in_features: u32,   // I
+  out_features: u32,  // O
+  has_bias: u32,      // 1: add bias[o]
+  x_offset: u32,      // elements
+  x_stride: u32,      // elements between rows of X (≥ I)
+  y_offset: u32,      // elements
+  y_stride: u32,      // elements between rows of Y (≥ O)
+  accumulate: u32,    // 1: Y += X·Wᵀ (+ bias) instead of Y = …
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;            // view [T, I] (x_offset, x_stride)
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;     // the same buffer, for matvec_vec4
+@group(0) @binding(2) var<storage, read> weight: array<f32>;       // [O, I] row-major
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>; // [O, I/4], for matvec_vec4
+@group(0) @binding(3) var<storage, read> bias: array<f32>;         // [O] (any buffer when has_bias = 0)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;      // view [T, O] (y_offset, y_stride)
+
+/** The finished value of Y[t, o] (dot = Σ_i X[t, i]·W[o, i]); t < T and o < O. */
+fn store(t: u32, o: u32, dot: f32) {
+  let index = params.y_offset + t * params.y_stride + o;
+  var value = dot;
+  if (params.has_bias != 0u) {
+    value += bias[o];
+  }
+  if (params.accumulate != 0u) {
+    value += y[index];
+  }
+  y[index] = value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// tiled: Y tile [TILE_T, TILE_O] per workgroup.
+
+const TILE_T: u32 = 64u;  // tokens per tile
+const TILE_O: u32 = 64u;  // outputs per tile
+const TILE_K: u32 = 16u;  // in_features per step
+const BLOCK: u32 = 4u;    // each thread: BLOCK tokens × BLOCK outputs
+const THREADS_T: u32 = TILE_T / BLOCK;  // 16
+const THREADS_O: u32 = TILE_O / BLOCK;  // 16
+
+// x_tile[k * THREADS_T + g] = X[t0 + 4g .. t0 + 4g + 3, k0 + k]  (the step's X slice, transposed)
+var<workgroup> x_tile: array<vec4<f32>, TILE_K * THREADS_T>;
+// w_tile[k * THREADS_O + g] = W[o0 + 4g .. o0 + 4g + 3, k0 + k]
+var<workgroup> w_tile: array<vec4<f32>, TILE_K * THREADS_O>;
+
+@compute @workgroup_size(THREADS_O, THREADS_T)
+fn tiled(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_id) local: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.tokens;
+  let I = params.in_features;
+  let O = params.out_features;
+  let t0 = wg.y * TILE_T;
+  let o0 = wg.x * TILE_O;
+  // Loading role: column k of the step, and a group of 4 rows (of X and of W).
+  let load_k = lid % TILE_K;
+  let load_g = lid / TILE_K;  // 0 .. 15
+  // Computing role: tokens t0 + 4·local.y + (0..3), outputs o0 + 4·local.x + (0..3).
+  var acc: array<vec4<f32>, BLOCK>;
+  for (var i = 0u; i < BLOCK; i++) {
+    acc[i] = vec4<f32>(0.0);
+  }
+  for (var k0 = 0u; k0 < I; k0 += TILE_K) {
+    let k = k0 + load_k;
+    var xv = vec4<f32>(0.0);
+    var wv = vec4<f32>(0.0);
+    if (k < I) {
+      for (var j = 0u; j < BLOCK; j++) {
+        let t = t0 + load_g * BLOCK + j;
+        if (t < T) {
+          xv[j] = x[params.x_offset + t * params.x_stride + k];
+        }
+        let o = o0 + load_g * BLOCK + j;
+        if (o < O) {
+          wv[j] = weight[o * I + k];
+        }
+      }
+    }
+    x_tile[load_k * THREADS_T + load_g] = xv;
+    w_tile[load_k * THREADS_O + load_g] = wv;
+    workgroupBarrier();
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      let a = x_tile[kk * THREADS_T + local.y];
+      let b = w_tile[kk * THREADS_O + local.x];
+      acc[0] += a.x * b;
+      acc[1] += a.y * b;
+      acc[2] += a.z * b;
+      acc[3] += a.w * b;
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < BLOCK; i++) {
+    let t = t0 + local.y * BLOCK + i;
+    if (t < T) {
+      let row = acc[i];
+      for (var j = 0u; j < BLOCK; j++) {
+        let o = o0 + local.x * BLOCK + j;
+        if (o < O) {
+          store(t, o, row[j]);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matvec: T ≤ 4 tokens; partial sums of the T tokens travel as one vec4 (component t = token t).
+
+var<workgroup> partial: array<vec4<f32>, MATVEC_WORKGROUP_SIZE>;
+
+/** Reduces each row's THREADS_PER_ROW partial sums and stores Y[0..T-1, o]. */
+fn reduce_and_store(sum: vec4<f32>, o: u32, lid: u32, lane: u32) {
+  partial[lid] = sum;
+  workgroupBarrier();
+  for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride /= 2u) {
+    if (lane < stride) {
+      partial[lid] += partial[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  // Lane t of the row stores token t.
+  if (o < params.out_features && lane < params.tokens) {
+    store(lane, o, partial[lid - lane][lane]);
+  }
+}
+
+fn matvec_row(wg: vec3<u32>, groups: vec3<u32>, lid: u32) -> u32 {
+  let block = wg.y * groups.x + wg.x;
+  return block * (MATVEC_WORKGROUP_SIZE / THREADS_PER_ROW) + lid / THREADS_PER_ROW;
+}
+
+@compute @workgroup_size(MATVEC_WORKGROUP_SIZE)
+fn matvec(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.tokens;
+  let I = params.in_features;
+  let o = matvec_row(wg, groups, lid);
+  let lane = lid % THREADS_PER_ROW;
+  var sum = vec4<f32>(0.0);
+  if (o < params.out_features) {
+    let w_row = o * I;
+    let xs = params.x_stride;
+    for (var i = lane; i < I; i += THREADS_PER_ROW) {
+      let w = weight[w_row + i];
+      let xi = params.x_offset + i;
+      sum.x += w * x[xi];
+      if (T > 1u) {
+        sum.y += w * x[xi + xs];
+      }
+      if (T > 2u) {
+        sum.z += w * x[xi + 2u * xs];
+      }
+      if (T > 3u) {
+        sum.w += w * x[xi + 3u * xs];
+      }
+    }
+  }
+  reduce_and_store(sum, o, lid, lane);
+}
+
+@compute @workgroup_size(MATVEC_WORKGROUP_SIZE)
+fn matvec_vec4(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.tokens;
+  let I4 = params.in_features / 4u;
+  let o = matvec_row(wg, groups, lid);
+  let lane = lid % THREADS_PER_ROW;
+  var sum = vec4<f32>(0.0);
+  if (o < params.out_features) {
+    let w_row = o * I4;
+    let xs = params.x_stride / 4u;
+    let x_base = params.x_offset / 4u;
+    for (var i = lane; i < I4; i += THREADS_PER_ROW) {
+      let w = weight4[w_row + i];
+      let xi = x_base + i;
+      sum.x += dot(w, x4[xi]);
+      if (T > 1u) {
+        sum.y += dot(w, x4[xi + xs]);
+      }
+      if (T > 2u) {
+        sum.z += dot(w, x4[xi + 2u * xs]);
+      }
+      if (T > 3u) {
+        sum.w += dot(w, x4[xi + 3u * xs]);
+      }
+    }
+  }
+  reduce_and_store(sum, o, lid, lane);
+}

@@ -1,0 +1,175 @@
+/**
+ * Op: sampling of the next token on the GPU, in one workgroup: repetition penalty, temperature
+ * (0 = greedy argmax, ties → lowest id), top-k, top-p, then the inverse CDF with a caller-drawn
+ * u ∈ [0, 1) over the surviving ids in index order. Only the chosen id (one u32) needs reading
+ * back. Shader: shaders/sample.wgsl. Reference: sample.ref.ts (same order, so the same u picks
+ * the same token).
+ */
+import code from '../../shaders/sample.wgsl?raw';
+import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from './dispatch.js';
+
+const OP = 'Sample';
+const MAX_WORKGROUP_SIZE = 1024;
+
+export interface SampleShape {
+  vocab: number; // V
+  /** Element offset of the row in `logits` (the last position's row in prefill: (T − 1)·V). */
+  logitsOffset?: number;
+}
+
+export interface SampleBuffers {
+  logits: GPUBuffer; // [.., V]
+  token: GPUBuffer; // [1] u32 out; copy it to a MAP_READ buffer to read it
+  /** [ceil(V / 32)] u32 bitset of ids already in the context (seenBitset); needed for the repetition penalty. */
+  seen?: GPUBuffer;
+}
+
+export interface SampleSettings {
+  /** 0 = greedy (exact argmax). */
+  temperature: number;
+  /** 0 = off; 1 = greedy. */
+  topK: number;
+  /** In (0, 1]; 1 = off. */
+  topP: number;
+  /** > 0; 1 = off. HF's rule: logit > 0 → logit / p, else logit · p, for ids set in `seen`. */
+  repetitionPenalty: number;
+  /** Uniform random number in [0, 1) from the caller's seeded generator; a new one each step. */
+  u: number;
+}
+
+export interface SampleOptions {
+  /** Set the chosen id's bit in `seen`, so the next step penalizes it too (default: true when `seen` is given). */
+  markChosen?: boolean;
+}
+
+/** A sampling dispatch; `set` changes the settings (u each step) with no allocation. */
+export interface SampleDispatch extends Dispatch {
+  set(settings: SampleSettings): void;
+}
+
+export const GREEDY: SampleSettings = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, u: 0 };
+
+/** The `seen` bitset for `ids` (the prompt, say): bit i of word i >> 5 marks id i. */
+export function seenBitset(ids: Iterable<number>, vocab: number): Uint32Array {
+  const words = new Uint32Array(Math.ceil(vocab / 32));
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new RangeError(`${OP}: token id ${id} is outside 0..${vocab - 1}`);
+    words[id >>> 5] = (words[id >>> 5] as number) | (1 << (id & 31));
+  }
+  return words;
+}
+
+export function checkSampleSettings(s: SampleSettings): void {
+  const fail = (what: string, value: number) => {
+    throw new RangeError(`${OP}: ${what}, got ${value}`);
+  };
+  if (!(Number.isFinite(s.temperature) && s.temperature >= 0)) fail('temperature must be finite and ≥ 0', s.temperature);
+  if (!(Number.isInteger(s.topK) && s.topK >= 0 && s.topK <= 0xffffffff)) fail('topK must be an integer ≥ 0', s.topK);
+  if (!(s.topP > 0 && s.topP <= 1)) fail('topP must be in (0, 1]', s.topP);
+  if (!(Number.isFinite(s.repetitionPenalty) && s.repetitionPenalty > 0)) fail('repetitionPenalty must be finite and > 0', s.repetitionPenalty);
+  if (!(s.u >= 0 && s.u < 1)) fail('u must be in [0, 1)', s.u);
+}
+
+function checkSize(name: string, buffer: GPUBuffer, bytes: number): void {
+  if (buffer.size < bytes) {
+    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${bytes}`);
+  }
+}
+
+function layout(ctx: GpuContext): GPUBindGroupLayout {
+  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type },
+  });
+  return ctx.pipelines.bindGroupLayout(OP, [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'storage')]);
+}
+
+/** The largest power of two the device allows in one workgroup, up to 1024. */
+function workgroupSize(ctx: GpuContext): number {
+  const l = ctx.adapter.limits;
+  const cap = Math.min(MAX_WORKGROUP_SIZE, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX);
+  let size = 1;
+  while (size * 2 <= cap) size *= 2;
+  return size;
+}
+
+export function sample(
+  ctx: GpuContext,
+  shape: SampleShape,
+  buffers: SampleBuffers,
+  settings: SampleSettings,
+  label = OP,
+  options: SampleOptions = {},
+): SampleDispatch {
+  const { vocab } = shape;
+  const offset = shape.logitsOffset ?? 0;
+  if (!Number.isInteger(vocab) || vocab < 1 || vocab > 0x7fffffff) throw new RangeError(`${OP}: vocab must be a positive integer, got ${vocab}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 0xffffffff) throw new RangeError(`${OP}: logitsOffset must be an integer ≥ 0, got ${offset}`);
+  checkSize('logits', buffers.logits, (offset + vocab) * 4);
+  checkSize('token', buffers.token, 4);
+  if (buffers.seen) checkSize('seen', buffers.seen, Math.ceil(vocab / 32) * 4);
+  for (const [name, buffer] of [
+    ['logits', buffers.logits],
+    ['seen', buffers.seen],
+  ] as const) {
+    if (buffer === buffers.token) throw new RangeError(`${OP}: token and ${name} are the same buffer (${buffer.label}); token is written`);
+  }
+  if (buffers.seen && buffers.seen === buffers.logits) {
+    throw new RangeError(`${OP}: seen and logits are the same buffer (${buffers.seen.label}); seen is written`);
+  }
+  checkSampleSettings(settings);
+
+  const { device } = ctx;
+  const bindGroupLayout = layout(ctx);
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: workgroupSize(ctx) } });
+  const params = uniformBuffer(device, `${label}.params`, 32);
+  const owned: GPUBuffer[] = [params];
+  const seen = buffers.seen ?? storageBuffer(device, `${label}.noSeen`, 4);
+  if (!buffers.seen) owned.push(seen);
+  const markChosen = buffers.seen !== undefined && (options.markChosen ?? true);
+
+  const data = new ArrayBuffer(32);
+  const words = new Uint32Array(data);
+  const floats = new Float32Array(data);
+  const set = (s: SampleSettings): void => {
+    checkSampleSettings(s);
+    const penalize = buffers.seen !== undefined && s.repetitionPenalty !== 1;
+    words[0] = vocab;
+    words[1] = offset;
+    words[2] = s.topK;
+    words[3] = (penalize ? 1 : 0) | (markChosen ? 2 : 0);
+    floats[4] = s.temperature;
+    floats[5] = s.topP;
+    floats[6] = s.repetitionPenalty;
+    // u rounded to f32 could reach 1; keep it below.
+    floats[7] = Math.min(s.u, 0.99999994);
+    device.queue.writeBuffer(params, 0, data);
+  };
+  set(settings);
+
+  const bindGroup = device.createBindGroup({
+    label: `${label}.bindGroup`,
+    layout: bindGroupLayout,
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: 1, resource: { buffer: buffers.logits } },
+      { binding: 2, resource: { buffer: seen } },
+      { binding: 3, resource: { buffer: buffers.token } },
+    ],
+  });
+  return {
+    label,
+    set,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(1);
+    },
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}

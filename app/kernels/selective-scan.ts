@@ -1,0 +1,352 @@
+/**
+ * Op: Mamba-1's selective scan with softplus(Δ + bias), A = −exp(A_log), the D skip and the
+ * silu(z) gate fused, over a state [Di, N] that persists across calls (the caller owns it; zeros
+ * at sequence start). Shader: shaders/selective_scan.wgsl. Reference: selective-scan.ref.ts.
+ *
+ * - T = 1 (decode): one dispatch (`step`).
+ * - T ≤ chunkLength: one dispatch (`scan` over one chunk, state read and written in place).
+ * - T > chunkLength (prefill): a chunked parallel scan in three dispatches: per-chunk end states
+ *   from zero and Σ Δ (`chunk_summary`), a sequential scan over chunks giving each chunk's start
+ *   state and the final state (`combine_chunks`), then every chunk rescanned from its start state
+ *   writing y (`scan`). Scratch: (T / L) × Di × (N + 1) floats, owned by the op; the
+ *   T × Di × N expanded state is never written.
+ *
+ * To stay within 8 storage buffers per pass (the default per-stage limit), A_log, D and dt_bias
+ * travel packed in one buffer (`packSelectiveScanWeights`, once per layer, shared by the layer's
+ * prefill and decode ops), and B and C are two views into one buffer (x_proj's output).
+ */
+import code from '../../shaders/selective_scan.wgsl?raw';
+import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from './dispatch.js';
+
+const OP = 'SelectiveScan';
+/** Threads per workgroup: (WORKGROUP_SIZE / lanes) channels × lanes (a power of two ≤ 32) each. */
+const WORKGROUP_SIZE = 64;
+const MAX_STATE_LANES = 32;
+/** Must match MAX_STATES_PER_LANE in the shader. */
+const MAX_STATES_PER_LANE = 8;
+export const MAX_D_STATE = MAX_STATE_LANES * MAX_STATES_PER_LANE;
+export const DEFAULT_CHUNK_LENGTH = 64;
+const MAX_CHUNK_LENGTH = 1024;
+const U32_MAX = 0xffffffff;
+
+/** A [T, width] matrix inside a bigger buffer: element (t, i) at buffer[offset + t·rowStride + i] (in elements). */
+export interface StridedView {
+  buffer: GPUBuffer;
+  offset: number;
+  rowStride: number;
+}
+
+/** B [T, N] and C [T, N] as two strided views into one buffer: B[t, n] = buffer[bOffset + t·rowStride + n], C likewise at cOffset. */
+export interface BcView {
+  buffer: GPUBuffer;
+  rowStride: number;
+  bOffset: number;
+  cOffset: number;
+}
+
+/** B and C inside x_proj's output [T, R + 2N] (dt_r, then B, then C). */
+export function xProjBC(buffer: GPUBuffer, dtRank: number, dState: number): BcView {
+  return { buffer, rowStride: dtRank + 2 * dState, bOffset: dtRank, cOffset: dtRank + dState };
+}
+
+/** z inside in_proj's output [T, 2·Di] (x, then z). */
+export function inProjZ(buffer: GPUBuffer, dInner: number): StridedView {
+  return { buffer, offset: dInner, rowStride: 2 * dInner };
+}
+
+/** A layer's constant scan parameters, packed: A_log [Di, N], then D [Di], then dt_bias [Di]. */
+export interface SelectiveScanWeights {
+  readonly buffer: GPUBuffer;
+  readonly dInner: number;
+  readonly dState: number;
+  destroy(): void;
+}
+
+export interface SelectiveScanWeightSources {
+  aLog: GPUBuffer; // [Di, N] A_log as in the checkpoint (A = −exp(A_log))
+  d: GPUBuffer; // [Di] the D skip
+  dtBias: GPUBuffer; // [Di] dt_proj's bias
+}
+
+export interface SelectiveScanShape {
+  tokens: number; // T
+  dInner: number; // Di
+  dState: number; // N
+}
+
+export interface SelectiveScanBuffers {
+  x: GPUBuffer; // [T, Di] conv output (after silu)
+  dtRaw: GPUBuffer; // [T, Di] dt_proj output without its bias
+  weights: SelectiveScanWeights; // packSelectiveScanWeights, once per layer
+  bc: BcView; // B, C [T, N] each (xProjBC)
+  z: StridedView; // z [T, Di] (inProjZ)
+  y: GPUBuffer; // [T, Di] output
+  state: GPUBuffer; // [Di, N] read and written
+  /** [T, Di] trace of Δ (after softplus). Given at creation: tracing on; absent: nothing extra runs. */
+  delta?: GPUBuffer;
+}
+
+export interface SelectiveScanOptions {
+  /** Tokens per chunk of the parallel prefill scan (1..1024; default 64). */
+  chunkLength?: number;
+}
+
+function checkSize(name: string, buffer: GPUBuffer, elements: number): void {
+  if (buffer.size < elements * 4) {
+    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${elements * 4}`);
+  }
+}
+
+function checkCount(name: string, value: number, min: number, max = U32_MAX): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${OP}: ${name} must be an integer in ${min}..${max}, got ${value}`);
+  }
+}
+
+/**
+ * Packs a layer's A_log, D and dt_bias into one buffer (three copies on the GPU queue, done once
+ * per layer; the sources need COPY_SRC and are not read again). Share the result between the
+ * layer's prefill and decode ops; `destroy` frees it.
+ */
+export function packSelectiveScanWeights(
+  ctx: GpuContext,
+  sources: SelectiveScanWeightSources,
+  dims: { dInner: number; dState: number },
+  label = 'SelectiveScanWeights',
+): SelectiveScanWeights {
+  const { dInner, dState } = dims;
+  checkCount('dInner', dInner, 1);
+  checkCount('dState', dState, 1, MAX_D_STATE);
+  const parts: [string, GPUBuffer, number][] = [
+    ['aLog', sources.aLog, dInner * dState],
+    ['d', sources.d, dInner],
+    ['dtBias', sources.dtBias, dInner],
+  ];
+  for (const [name, buffer, elements] of parts) {
+    checkSize(name, buffer, elements);
+    if ((buffer.usage & GPUBufferUsage.COPY_SRC) === 0) {
+      throw new RangeError(`${OP}: ${name} (${buffer.label}) needs COPY_SRC usage to be packed`);
+    }
+  }
+  const { device } = ctx;
+  const buffer = storageBuffer(device, `${label}.buffer`, (dInner * dState + 2 * dInner) * 4);
+  const encoder = device.createCommandEncoder({ label: `${label}.encoder` });
+  let offset = 0;
+  for (const [, source, elements] of parts) {
+    encoder.copyBufferToBuffer(source, 0, buffer, offset * 4, elements * 4);
+    offset += elements;
+  }
+  device.queue.submit([encoder.finish()]);
+  return { buffer, dInner, dState, destroy: () => buffer.destroy() };
+}
+
+function layouts(ctx: GpuContext): { scan: GPUBindGroupLayout; chunk: GPUBindGroupLayout; combine: GPUBindGroupLayout } {
+  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type },
+  });
+  const uniform = entry(0, 'uniform');
+  const read = 'read-only-storage';
+  return {
+    // step and scan: x, dt_raw, weights, bc, z, y, state (or the start states), delta_out.
+    scan: ctx.pipelines.bindGroupLayout(`${OP}.scan`, [
+      uniform,
+      entry(1, read),
+      entry(2, read),
+      entry(3, read),
+      entry(4, read),
+      entry(5, read),
+      entry(6, 'storage'),
+      entry(7, 'storage'),
+      entry(8, 'storage'),
+    ]),
+    // chunk_summary: x, dt_raw, weights, bc, summary.
+    chunk: ctx.pipelines.bindGroupLayout(`${OP}.chunk`, [uniform, entry(1, read), entry(2, read), entry(3, read), entry(4, read), entry(9, 'storage')]),
+    // combine_chunks: weights, state, summary.
+    combine: ctx.pipelines.bindGroupLayout(`${OP}.combine`, [uniform, entry(3, read), entry(7, 'storage'), entry(9, 'storage')]),
+  };
+}
+
+function nextPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/**
+ * The scan of one layer over `shape.tokens` tokens, bound once to its buffers. Encode it as often
+ * as needed (a decode op is re-encoded every token); each encode advances `state` by T tokens.
+ */
+export function selectiveScan(
+  ctx: GpuContext,
+  shape: SelectiveScanShape,
+  buffers: SelectiveScanBuffers,
+  label = OP,
+  options: SelectiveScanOptions = {},
+): Dispatch {
+  const { tokens: T, dInner: Di, dState: N } = shape;
+  const limits = ctx.adapter.limits;
+  checkCount('tokens', T, 1);
+  checkCount('dInner', Di, 1);
+  checkCount('dState', N, 1, MAX_D_STATE);
+  const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
+  checkCount('chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
+  const { weights, bc, z, delta } = buffers;
+  if (weights.dInner !== Di || weights.dState !== N) {
+    throw new RangeError(`${OP}: weights (${weights.buffer.label}) were packed for Di=${weights.dInner}, N=${weights.dState}, not Di=${Di}, N=${N}`);
+  }
+  for (const [name, value] of [
+    ['bc.bOffset', bc.bOffset],
+    ['bc.cOffset', bc.cOffset],
+    ['bc.rowStride', bc.rowStride],
+    ['z.offset', z.offset],
+    ['z.rowStride', z.rowStride],
+  ] as const) {
+    checkCount(name, value, 0);
+  }
+
+  const lanes = Math.min(nextPowerOfTwo(N), MAX_STATE_LANES);
+  const statesPerLane = Math.ceil(N / lanes);
+  const channelsPerGroup = WORKGROUP_SIZE / lanes;
+  const groupsX = Math.ceil(Di / channelsPerGroup);
+  const chunks = Math.ceil(T / chunkLength);
+  const maxGroups = limits.maxComputeWorkgroupsPerDimension;
+  if (groupsX > maxGroups) throw new RangeError(`${OP}: dInner=${Di} needs ${groupsX} workgroups, over the limit ${maxGroups}`);
+  if (chunks > maxGroups) {
+    throw new RangeError(`${OP}: tokens=${T} makes ${chunks} chunks of ${chunkLength}, over the workgroup limit ${maxGroups}; use longer chunks`);
+  }
+
+  checkSize('x', buffers.x, T * Di);
+  checkSize('dtRaw', buffers.dtRaw, T * Di);
+  checkSize('weights', weights.buffer, Di * N + 2 * Di);
+  checkSize('bc (B view)', bc.buffer, bc.bOffset + (T - 1) * bc.rowStride + N);
+  checkSize('bc (C view)', bc.buffer, bc.cOffset + (T - 1) * bc.rowStride + N);
+  checkSize('z', z.buffer, z.offset + (T - 1) * z.rowStride + Di);
+  checkSize('y', buffers.y, T * Di);
+  checkSize('state', buffers.state, Di * N);
+  if (delta) checkSize('delta', delta, T * Di);
+  // A buffer written by a dispatch may not be bound to it a second time.
+  const bound: [string, GPUBuffer][] = [
+    ['x', buffers.x],
+    ['dtRaw', buffers.dtRaw],
+    ['weights', weights.buffer],
+    ['bc', bc.buffer],
+    ['z', z.buffer],
+  ];
+  const written: [string, GPUBuffer][] = [
+    ['y', buffers.y],
+    ['state', buffers.state],
+  ];
+  if (delta) written.push(['delta', delta]);
+  for (const [i, [name, buffer]] of written.entries()) {
+    for (const [other, otherBuffer] of [...bound, ...written.slice(0, i)]) {
+      if (buffer === otherBuffer) throw new RangeError(`${OP}: ${name} and ${other} are the same buffer (${buffer.label}); ${name} is written`);
+    }
+  }
+  const summaryElements = chunks > 1 ? chunks * Di * (N + 1) : 0;
+  const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  if (summaryElements * 4 > maxBinding) {
+    throw new RangeError(`${OP}: the chunk summaries need ${summaryElements * 4} bytes, over the binding limit ${maxBinding}; use longer chunks`);
+  }
+
+  const { device } = ctx;
+  const layout = layouts(ctx);
+  const shared = { WORKGROUP_SIZE, STATE_LANES: lanes, STATES_PER_LANE: statesPerLane };
+  const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout, constants: Record<string, number>) =>
+    ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants: { ...shared, ...constants } });
+
+  const params = uniformBuffer(device, `${label}.params`, 48);
+  const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, 0]);
+  device.queue.writeBuffer(params, 0, data);
+  const owned: GPUBuffer[] = [params];
+  const deltaOut = delta ?? storageBuffer(device, `${label}.noDelta`, 4);
+  if (!delta) owned.push(deltaOut);
+
+  const scanGroup = (start: GPUBuffer): GPUBindGroup =>
+    device.createBindGroup({
+      label: `${label}.scanBindGroup`,
+      layout: layout.scan,
+      entries: [
+        { binding: 0, resource: { buffer: params } },
+        { binding: 1, resource: { buffer: buffers.x } },
+        { binding: 2, resource: { buffer: buffers.dtRaw } },
+        { binding: 3, resource: { buffer: weights.buffer } },
+        { binding: 4, resource: { buffer: bc.buffer } },
+        { binding: 5, resource: { buffer: z.buffer } },
+        { binding: 6, resource: { buffer: buffers.y } },
+        { binding: 7, resource: { buffer: start } },
+        { binding: 8, resource: { buffer: deltaOut } },
+      ],
+    });
+  const trace = delta ? 1 : 0;
+
+  let encodeAll: (pass: GPUComputePassEncoder) => void;
+  if (T === 1) {
+    const step = pipeline('step', layout.scan, { TRACE_DELTA: trace });
+    const group = scanGroup(buffers.state);
+    encodeAll = (pass) => {
+      pass.setPipeline(step);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(groupsX);
+    };
+  } else if (chunks === 1) {
+    const scan = pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace });
+    const group = scanGroup(buffers.state);
+    encodeAll = (pass) => {
+      pass.setPipeline(scan);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(groupsX, 1);
+    };
+  } else {
+    const summary = storageBuffer(device, `${label}.chunkSummary`, summaryElements * 4);
+    owned.push(summary);
+    const chunkPipeline = pipeline('chunk_summary', layout.chunk, { CHUNK_LEN: chunkLength });
+    const combinePipeline = pipeline('combine_chunks', layout.combine, {});
+    const scanPipeline = pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace });
+    const chunkGroup = device.createBindGroup({
+      label: `${label}.chunkBindGroup`,
+      layout: layout.chunk,
+      entries: [
+        { binding: 0, resource: { buffer: params } },
+        { binding: 1, resource: { buffer: buffers.x } },
+        { binding: 2, resource: { buffer: buffers.dtRaw } },
+        { binding: 3, resource: { buffer: weights.buffer } },
+        { binding: 4, resource: { buffer: bc.buffer } },
+        { binding: 9, resource: { buffer: summary } },
+      ],
+    });
+    const combineGroup = device.createBindGroup({
+      label: `${label}.combineBindGroup`,
+      layout: layout.combine,
+      entries: [
+        { binding: 0, resource: { buffer: params } },
+        { binding: 3, resource: { buffer: weights.buffer } },
+        { binding: 7, resource: { buffer: buffers.state } },
+        { binding: 9, resource: { buffer: summary } },
+      ],
+    });
+    const rescanGroup = scanGroup(summary);
+    encodeAll = (pass) => {
+      pass.setPipeline(chunkPipeline);
+      pass.setBindGroup(0, chunkGroup);
+      pass.dispatchWorkgroups(groupsX, chunks);
+      pass.setPipeline(combinePipeline);
+      pass.setBindGroup(0, combineGroup);
+      pass.dispatchWorkgroups(groupsX);
+      pass.setPipeline(scanPipeline);
+      pass.setBindGroup(0, rescanGroup);
+      pass.dispatchWorkgroups(groupsX, chunks);
+    };
+  }
+
+  return {
+    label,
+    encode: encodeAll,
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * A Session is one sequence being run: its recurrent state on the GPU (conv + SSM, fp32), the
+ * tokens so far, prefill over a prompt (in chunks of the model's maxTokens), and one step per
+ * generated token. The step's command list is built once and re-encoded every token: no
+ * pipeline, bind group or buffer is created per token.
+ */
+import { readF32, storageBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import { encodeSteps, type ForwardPlan, type Mamba1, type Mamba1State, type Mamba1Taps } from './mamba1.js';
+
+export class Session {
+  private state: Mamba1State;
+  /** Logits of the last position: [V]. */
+  readonly logits: GPUBuffer;
+  private stepPlan: ForwardPlan | null = null;
+  private readonly idScratch = new Uint32Array(1);
+  /** Every token the state has consumed, in order. */
+  readonly tokens: number[] = [];
+
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly model: Mamba1,
+    state?: Mamba1State,
+  ) {
+    this.state = state ?? model.newState();
+    this.logits = storageBuffer(ctx.device, 'Session.logits', model.config.vocabSize * 4);
+  }
+
+  private checkIds(ids: readonly number[]): void {
+    const V = this.model.config.vocabSize;
+    ids.forEach((id, t) => {
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} at position ${t} is outside the vocabulary 0..${V - 1}`);
+    });
+  }
+
+  /**
+   * Runs the prompt through the model, continuing from the current state. Logits of the last
+   * position land in `this.logits`; with `allLogits`, every position's row goes to that buffer
+   * instead ([ids.length, V]). `taps` receive the per-layer traces, rows from `taps.row0`.
+   */
+  prefill(ids: readonly number[], options: { allLogits?: GPUBuffer; taps?: Omit<Mamba1Taps, 'row0'> & { row0?: number } } = {}): void {
+    if (ids.length === 0) return;
+    this.checkIds(ids);
+    const { device } = this.ctx;
+    const max = this.model.maxTokens;
+    const row0 = options.taps?.row0 ?? this.tokens.length;
+    for (let start = 0; start < ids.length; start += max) {
+      const chunk = ids.slice(start, start + max);
+      device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
+      const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
+      const plan = this.model.plan(chunk.length, this.state, this.logits, {
+        ...(taps ? { taps } : {}),
+        ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
+      });
+      const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
+      encodeSteps(encoder, 'Session.prefill', plan.steps);
+      device.queue.submit([encoder.finish()]);
+      plan.destroy();
+    }
+    this.tokens.push(...ids);
+  }
+
+  /** Feeds one token (the last one sampled): one command buffer, nothing allocated. */
+  step(id: number): void {
+    this.checkIds([id]);
+    const { device } = this.ctx;
+    this.stepPlan ??= this.model.plan(1, this.state, this.logits);
+    this.idScratch[0] = id;
+    device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
+    const encoder = device.createCommandEncoder({ label: 'Session.step' });
+    encodeSteps(encoder, 'Session.step', this.stepPlan.steps);
+    device.queue.submit([encoder.finish()]);
+    this.tokens.push(id);
+  }
+
+  /** Reads the last position's logits (a sync point: for tests and inspection, not the decode loop). */
+  readLogits(): Promise<Float32Array> {
+    return readF32(this.ctx.device, this.logits, this.model.config.vocabSize);
+  }
+
+  /** Back to an empty sequence (zeroed state), keeping every buffer. */
+  reset(): void {
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.reset' });
+    for (const b of [...this.state.conv, ...this.state.ssm]) encoder.clearBuffer(b);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    this.tokens.length = 0;
+  }
+
+  /** A second session continuing from this one's state (the state is copied on the GPU). */
+  fork(): Session {
+    const copy = this.model.newState();
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.fork' });
+    const pairs: [GPUBuffer, GPUBuffer][] = [
+      ...this.state.conv.map((b, i) => [b, copy.conv[i] as GPUBuffer] as [GPUBuffer, GPUBuffer]),
+      ...this.state.ssm.map((b, i) => [b, copy.ssm[i] as GPUBuffer] as [GPUBuffer, GPUBuffer]),
+    ];
+    for (const [from, to] of pairs) encoder.copyBufferToBuffer(from, 0, to, 0, from.size);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    const forked = new Session(this.ctx, this.model, copy);
+    forked.tokens.push(...this.tokens);
+    return forked;
+  }
+
+  /** GPU memory of this session's state. */
+  get stateBytes(): number {
+    return [...this.state.conv, ...this.state.ssm].reduce((s, b) => s + b.size, 0);
+  }
+
+  destroy(): void {
+    this.stepPlan?.destroy();
+    for (const b of [...this.state.conv, ...this.state.ssm, this.logits]) b.destroy();
+  }
+}

@@ -1,0 +1,297 @@
+// selective_scan: Mamba-1's selective scan, with everything around it fused, over a state that
+// persists across calls (prefill, then one step per generated token).
+//
+//   Δ[t, d]     = softplus(dt_raw[t, d] + dt_bias[d])         (softplus(v) = v when v > 20)
+//   A[d, n]     = −exp(A_log[d, n])
+//   state[d, n] = exp(Δ[t, d]·A[d, n]) · state[d, n] + Δ[t, d] · B[t, n] · x[t, d]
+//   y[t, d]     = (Σ_n state[d, n] · C[t, n] + D[d] · x[t, d]) · silu(z[t, d])
+//
+// Glossary: t < T tokens, d < Di channels (d_inner), n < N states (d_state); dt_raw is dt_proj's
+// output without its bias; B, C are strided views into x_proj's output [T, R + 2N]; z is a strided
+// view into in_proj's output [T, 2·Di]. fp32 throughout. Every exponent taken in the scan is ≤ 0
+// (Δ ≥ 0, A < 0), and softplus and silu exponentiate −|v| only.
+//
+// Threads: a workgroup holds WORKGROUP_SIZE / STATE_LANES channels × STATE_LANES lanes; lane l of
+// channel d owns states n = l + k·STATE_LANES (k < STATES_PER_LANE). The expanded state
+// (T × Di × N) never leaves registers.
+//
+// Entry points (each with its own bind group layout, ≤ 8 storage buffers):
+//   step            T = 1 (decode): one pass; y from a reduction over n in workgroup memory; the
+//                   state is updated in place.
+//   scan            each chunk of ≤ CHUNK_LEN tokens (workgroup_id.y) rescanned from its start
+//                   state, writing y; for T ≤ CHUNK_LEN this is the whole prefill (one chunk,
+//                   started from the state and written back over it: write_state = 1).
+//   chunk_summary   prefill pass 1: each chunk's end state from zero, and Σ_t Δ[t, d] over the
+//                   chunk (its decay is exp(A[d, n]·ΣΔ), an exponent ≤ 0).
+//   combine_chunks  prefill pass 2: a sequential scan over chunks per (d, n) turning the summaries
+//                   into each chunk's start state, and writing the final state back.
+//   (prefill pass 3 is `scan` with `state` bound to the summaries: the start states.)
+
+override WORKGROUP_SIZE: u32 = 64u;   // a multiple of STATE_LANES
+override STATE_LANES: u32 = 16u;      // lanes per channel: a power of two, ≤ 32
+override STATES_PER_LANE: u32 = 1u;   // ceil(N / STATE_LANES), ≤ MAX_STATES_PER_LANE
+override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
+override TRACE_DELTA: bool = false;   // also write Δ to delta_out
+
+const MAX_STATES_PER_LANE: u32 = 8u;
+
+struct Params {
+  tokens: u32,       // T
+  channels: u32,     // Di
+  states: u32,       // N
+  chunks: u32,       // ceil(T / CHUNK_LEN)
+  b_offset: u32,     // B[t, n] = bc[b_offset + t·b_stride + n]   (x_proj: R)
+  b_stride: u32,     //                                          (x_proj: R + 2N)
+  c_offset: u32,     // C[t, n] = bc[c_offset + t·c_stride + n]   (x_proj: R + N)
+  c_stride: u32,     //                                          (x_proj: R + 2N)
+  z_offset: u32,     // z[t, d] = z[z_offset + t·z_stride + d]    (in_proj: Di)
+  z_stride: u32,     //                                          (in_proj: 2·Di)
+  write_state: u32,  // scan: 1 → write each chunk's end state back over its start state
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;               // [T, Di] conv output
+@group(0) @binding(2) var<storage, read> dt_raw: array<f32>;          // [T, Di] dt_proj(dt_r), no bias
+@group(0) @binding(3) var<storage, read> weights: array<f32>;         // [Di·N + 2·Di]: A_log [Di, N], D [Di], dt_bias [Di] (packed by the op)
+@group(0) @binding(4) var<storage, read> bc: array<f32>;              // B [T, N] and C [T, N] as strided views (x_proj's output [T, R + 2N])
+@group(0) @binding(5) var<storage, read> z: array<f32>;               // z [T, Di] as a strided view (in_proj's output [T, 2·Di])
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;         // [T, Di]
+@group(0) @binding(7) var<storage, read_write> state: array<f32>;     // [chunks, Di, N] start states; the state [Di, N] itself in step, single-chunk scan and combine_chunks
+@group(0) @binding(8) var<storage, read_write> delta_out: array<f32>; // [T, Di] Δ when TRACE_DELTA, else a placeholder
+@group(0) @binding(9) var<storage, read_write> summary: array<f32>;   // [chunks, Di, N] chunk end states from zero, then [chunks, Di] Σ Δ
+
+// y partials of one block of STATE_LANES tokens: [token in block][thread], rows padded by one
+// float so that the transposed reads hit distinct banks.
+var<workgroup> partial: array<f32, (WORKGROUP_SIZE + 1u) * STATE_LANES>;
+
+// log(1 + u) for u in [0, 1]: a series where log(1 + u) would lose digits to rounding.
+fn log1p_unit(u: f32) -> f32 {
+  if (u < 0.25) {
+    return u * (1.0 - u * (1.0 / 2.0 - u * (1.0 / 3.0 - u * (1.0 / 4.0 - u * (1.0 / 5.0 - u * (1.0 / 6.0
+      - u * (1.0 / 7.0 - u * (1.0 / 8.0 - u * (1.0 / 9.0 - u * (1.0 / 10.0 - u / 11.0))))))))));
+  }
+  return log(1.0 + u);
+}
+
+// softplus(v) = log(1 + e^v) = max(v, 0) + log(1 + e^−|v|); v itself above 20. Gives 0 (not NaN)
+// when e^−|v| underflows.
+fn softplus(v: f32) -> f32 {
+  if (v > 20.0) {
+    return v;
+  }
+  return max(v, 0.0) + log1p_unit(exp(-abs(v)));
+}
+
+fn silu(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+struct Lane {
+  d: u32,        // channel
+  lane: u32,     // lane within the channel
+  live: bool,  // d < Di (the last workgroup may have spare channels)
+}
+
+fn lane_of(group: u32, lid: u32) -> Lane {
+  let d = group * (WORKGROUP_SIZE / STATE_LANES) + lid / STATE_LANES;
+  return Lane(d, lid % STATE_LANES, d < params.channels);
+}
+
+// The channel's state column n = lane + k·STATE_LANES, or none (N when out of range).
+fn state_index(l: Lane, k: u32) -> u32 {
+  let n = l.lane + k * STATE_LANES;
+  return select(params.states, n, l.live && n < params.states);
+}
+
+// Thread-private A and state for the lane's columns.
+struct Columns {
+  a: array<f32, MAX_STATES_PER_LANE>,
+  s: array<f32, MAX_STATES_PER_LANE>,
+}
+
+// A for the lane's columns; states zero.
+fn columns_from_zero(l: Lane) -> Columns {
+  var c: Columns;
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      c.a[k] = -exp(weights[l.d * params.states + n]);
+    }
+  }
+  return c;
+}
+
+// A for the lane's columns; states from state[state_base + n].
+fn columns_from_state(l: Lane, state_base: u32) -> Columns {
+  var c = columns_from_zero(l);
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      c.s[k] = state[state_base + n];
+    }
+  }
+  return c;
+}
+
+// One token: updates the lane's states and returns its part of Σ_n state · C.
+fn advance(l: Lane, c: ptr<function, Columns>, t: u32, delta: f32) -> f32 {
+  let dx = delta * x[t * params.channels + l.d];
+  var p = 0.0;
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      let s = exp(delta * (*c).a[k]) * (*c).s[k] + dx * bc[params.b_offset + t * params.b_stride + n];
+      (*c).s[k] = s;
+      p += s * bc[params.c_offset + t * params.c_stride + n];
+    }
+  }
+  return p;
+}
+
+fn delta_at(l: Lane, t: u32) -> f32 {
+  let Di = params.channels;
+  let delta = softplus(dt_raw[t * Di + l.d] + weights[Di * params.states + Di + l.d]);
+  if (TRACE_DELTA && l.lane == 0u) {
+    delta_out[t * Di + l.d] = delta;
+  }
+  return delta;
+}
+
+fn gated_output(t: u32, d: u32, sum_sc: f32) -> f32 {
+  let Di = params.channels;
+  let xv = x[t * Di + d];
+  let skip = weights[Di * params.states + d];
+  return (sum_sc + skip * xv) * silu(z[params.z_offset + t * params.z_stride + d]);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let l = lane_of(wg.x, lid);
+  let base = l.d * params.states;
+  var c = columns_from_state(l, base);
+  var p = 0.0;
+  if (l.live) {
+    p = advance(l, &c, 0u, delta_at(l, 0u));
+  }
+  partial[lid] = p;
+  workgroupBarrier();
+  if (l.live && l.lane == 0u) {
+    var sum_sc = 0.0;
+    for (var i = 0u; i < STATE_LANES; i++) {
+      sum_sc += partial[lid + i];
+    }
+    y[l.d] = gated_output(0u, l.d, sum_sc);
+  }
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      state[base + n] = c.s[k];
+    }
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let Di = params.channels;
+  let l = lane_of(wg.x, lid);
+  let chunk = wg.y;
+  let t_begin = chunk * CHUNK_LEN;
+  let t_end = min(t_begin + CHUNK_LEN, params.tokens);
+  let base = chunk * Di * params.states + l.d * params.states;
+  var c = columns_from_state(l, base);
+
+  // In the reduction, thread lid sums token j = lid / channels_per_group of channel `col`, so that
+  // neighbouring threads write neighbouring channels of y.
+  let channels_per_group = WORKGROUP_SIZE / STATE_LANES;
+  let j_out = lid / channels_per_group;
+  let col = lid % channels_per_group;
+  let d_out = wg.x * channels_per_group + col;
+  let row = WORKGROUP_SIZE + 1u;
+
+  for (var t0 = t_begin; t0 < t_end; t0 += STATE_LANES) {
+    for (var j = 0u; j < STATE_LANES; j++) {
+      let t = t0 + j;
+      var p = 0.0;
+      if (l.live && t < t_end) {
+        p = advance(l, &c, t, delta_at(l, t));
+      }
+      partial[j * row + lid] = p;
+    }
+    workgroupBarrier();
+    let t = t0 + j_out;
+    if (d_out < Di && t < t_end) {
+      var sum_sc = 0.0;
+      let first = j_out * row + col * STATE_LANES;
+      for (var i = 0u; i < STATE_LANES; i++) {
+        sum_sc += partial[first + i];
+      }
+      y[t * Di + d_out] = gated_output(t, d_out, sum_sc);
+    }
+    workgroupBarrier();
+  }
+
+  if (params.write_state != 0u) {
+    for (var k = 0u; k < STATES_PER_LANE; k++) {
+      let n = state_index(l, k);
+      if (n < params.states) {
+        state[base + n] = c.s[k];
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn chunk_summary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let l = lane_of(wg.x, lid);
+  if (!l.live) {
+    return;
+  }
+  let Di = params.channels;
+  let chunk = wg.y;
+  let t_begin = chunk * CHUNK_LEN;
+  let t_end = min(t_begin + CHUNK_LEN, params.tokens);
+  var c = columns_from_zero(l);
+  var delta_sum = 0.0;
+  for (var t = t_begin; t < t_end; t++) {
+    let delta = softplus(dt_raw[t * Di + l.d] + weights[Di * params.states + Di + l.d]);
+    delta_sum += delta;
+    advance(l, &c, t, delta);
+  }
+  let base = chunk * Di * params.states + l.d * params.states;
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      summary[base + n] = c.s[k];
+    }
+  }
+  if (l.lane == 0u) {
+    summary[params.chunks * Di * params.states + chunk * Di + l.d] = delta_sum;
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn combine_chunks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let l = lane_of(wg.x, lid);
+  if (!l.live) {
+    return;
+  }
+  let Di = params.channels;
+  let N = params.states;
+  let sums = params.chunks * Di * N;
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < N) {
+      let a = -exp(weights[l.d * N + n]);
+      var h = state[l.d * N + n];
+      for (var chunk = 0u; chunk < params.chunks; chunk++) {
+        let i = chunk * Di * N + l.d * N + n;
+        let local_end = summary[i];
+        summary[i] = h;  // the chunk's start state
+        h = exp(a * summary[sums + chunk * Di + l.d]) * h + local_end;
+      }
+      state[l.d * N + n] = h;
+    }
+  }
+}

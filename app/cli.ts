@@ -1,6 +1,8 @@
 /**
  * Headless entry of the engine (Node + Dawn): `npm run cli -- <command>`.
  *   info --model <path>   what the model is: architecture, canonical config, parameters, tensors
+ *   run   --model <path> (--prompt "…" | --input-ids 5,17,3) [sampling options] [--json]
+ *   trace --model <path> (--prompt "…" | --input-ids …) --out trace.safetensors
  *   gpu                   the adapter found, and the GPU self-check (one kernel vs its CPU reference)
  * Errors about a model file print one line, `error: <file>: <problem>`, and exit with status 2.
  */
@@ -11,23 +13,39 @@ import { openGpu } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
+import { openRunnableModel, type RunnableModel } from './node/run-model.js';
+import { generate } from './model/generate.js';
+import { Session } from './model/session.js';
+import { tracePrefill, traceToSafetensors } from './trace/trace.js';
+import { writeFile } from 'node:fs/promises';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
 commands:
   info --model <path>   print what the model is (JSON): architecture, config, parameters, tensors, warnings
+  run --model <path> (--prompt TEXT | --input-ids 5,17,3) [--max-tokens N] [--greedy]
+      [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--json]
+                        generate, streaming text; --json prints {"ids": [...]} (generated ids only)
+  trace --model <path> (--prompt TEXT | --input-ids …) --out FILE
+                        write logits and every layer's delta, B, C as float32 safetensors
   gpu                   find a WebGPU adapter, print it, and check one kernel against its CPU reference
 `;
 
 class UsageError extends Error {}
 
-/** `--name value` options after the command; unknown options are usage errors. */
+const FLAGS = new Set(['greedy', 'json']);
+
+/** `--name value` options (and `--flag`s) after the command; unknown options are usage errors. */
 function options(args: string[], known: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     const name = arg.replace(/^--/, '');
     if (!arg.startsWith('--') || !known.includes(name)) throw new UsageError(`unknown argument "${arg}"`);
+    if (FLAGS.has(name)) {
+      out.set(name, 'true');
+      continue;
+    }
     const value = args[i + 1];
     if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
     out.set(name, value);
@@ -60,11 +78,101 @@ async function gpuCommand(): Promise<number> {
   return check.passed ? 0 : 1;
 }
 
+function numberOption(opts: Map<string, string>, name: string, fallback: number): number {
+  const raw = opts.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${raw}"`);
+  return value;
+}
+
+function promptIds(opts: Map<string, string>, m: RunnableModel): number[] {
+  const prompt = opts.get('prompt');
+  const raw = opts.get('input-ids');
+  if ((prompt === undefined) === (raw === undefined)) throw new UsageError('give exactly one of --prompt and --input-ids');
+  if (raw !== undefined) {
+    const ids = raw.split(',').map((x) => Number(x.trim()));
+    if (ids.length === 0 || ids.some((id) => !Number.isInteger(id))) throw new UsageError(`--input-ids must be comma-separated integers, got "${raw}"`);
+    const V = m.inspection.config.vocabSize;
+    const bad = ids.find((id) => id < 0 || id >= V);
+    if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary 0..${V - 1}`);
+    return ids;
+  }
+  if (!m.tokenizer) throw new UsageError(`${m.name} has no tokenizer.json: give --input-ids instead of --prompt`);
+  const ids = m.tokenizer.encode(prompt as string);
+  if (ids.length === 0) throw new UsageError('the prompt is empty');
+  return ids;
+}
+
+const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'json'];
+
+async function runCommand(args: string[]): Promise<number> {
+  const opts = options(args, RUN_OPTIONS);
+  const path = opts.get('model');
+  if (!path) throw new UsageError('run needs --model <path>');
+  const m = await openRunnableModel(path);
+  try {
+    const ids = promptIds(opts, m);
+    const json = opts.has('json');
+    const session = new Session(m.ctx, m.model);
+    const decoder = m.tokenizer?.decoder();
+    const result = await generate(
+      m.ctx,
+      session,
+      ids,
+      {
+        maxTokens: numberOption(opts, 'max-tokens', 200),
+        temperature: opts.has('greedy') ? 0 : numberOption(opts, 'temperature', 0.8),
+        topK: opts.has('greedy') ? 0 : numberOption(opts, 'top-k', 0),
+        topP: opts.has('greedy') ? 1 : numberOption(opts, 'top-p', 1),
+        repetitionPenalty: numberOption(opts, 'repetition-penalty', 1),
+        seed: numberOption(opts, 'seed', Date.now() % 2 ** 31),
+        ...(opts.get('stop') !== undefined ? { stopStrings: [opts.get('stop') as string] } : {}),
+      },
+      json ? undefined : (token) => process.stdout.write(token.text),
+      decoder,
+      json ? undefined : (tail) => process.stdout.write(tail),
+    );
+    session.destroy();
+    if (json) process.stdout.write(`${JSON.stringify({ ids: result.ids })}\n`);
+    else {
+      if (!decoder) process.stdout.write(result.ids.join(' '));
+      process.stderr.write(`\n[${result.ids.length} tokens, ${result.tokensPerSecond.toFixed(1)} tokens/s, prefill ${(result.prefillSeconds * 1000).toFixed(0)} ms, stop: ${result.stopReason}]\n`);
+    }
+    return 0;
+  } finally {
+    m.close();
+  }
+}
+
+async function traceCommand(args: string[]): Promise<number> {
+  const opts = options(args, ['model', 'prompt', 'input-ids', 'out']);
+  const path = opts.get('model');
+  const out = opts.get('out');
+  if (!path || !out) throw new UsageError('trace needs --model <path> and --out <file>');
+  const m = await openRunnableModel(path);
+  try {
+    const ids = promptIds(opts, m);
+    const session = new Session(m.ctx, m.model);
+    const trace = await tracePrefill(m.ctx, m.model, session, ids);
+    session.destroy();
+    await writeFile(out, traceToSafetensors(trace, m.inspection.config, m.name));
+    process.stderr.write(`wrote ${out}: ${ids.length} tokens × ${trace.layers.length} layers\n`);
+    return 0;
+  } finally {
+    m.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'info':
       return infoCommand(rest);
+    case 'run':
+      return runCommand(rest);
+    case 'trace':
+      return traceCommand(rest);
     case 'gpu':
       return gpuCommand();
     case undefined:

@@ -1,0 +1,200 @@
+/**
+ * Generation: prefill the prompt, then one step per token with sampling on the GPU. The only
+ * GPU→CPU transfer per token is the sampled id (4 bytes). Temperature, top-k, top-p, repetition
+ * penalty, seed, max tokens, stop strings (and stop ids); greedy (temperature 0) is exact argmax.
+ */
+import type { GpuContext } from '../gpu/context.js';
+import { sample, seenBitset, type SampleDispatch, type SampleSettings } from '../kernels/sample.js';
+import type { StreamDecoder } from '../tokenizer/types.js';
+import type { Session } from './session.js';
+
+export interface GenerateOptions {
+  maxTokens: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  /** Generation stops when the decoded text contains one of these (the stop string is dropped). */
+  stopStrings?: string[];
+  /** Generation stops after one of these ids (it is not emitted). */
+  stopIds?: ReadonlySet<number>;
+  signal?: AbortSignal;
+}
+
+export interface GeneratedToken {
+  id: number;
+  /**
+   * Text released with this token (may be '' mid-character, or while it could still be the start
+   * of a stop string); every released piece, in order, makes up the result's text.
+   */
+  text: string;
+  index: number;
+  tokensPerSecond: number;
+}
+
+/** Length of the longest suffix of `text` that is a proper prefix of one of `stops`. */
+function heldBack(text: string, stops: readonly string[]): number {
+  let hold = 0;
+  for (const stop of stops) {
+    for (let n = Math.min(stop.length - 1, text.length); n > hold; n--) {
+      if (text.endsWith(stop.slice(0, n))) {
+        hold = n;
+        break;
+      }
+    }
+  }
+  return hold;
+}
+
+export interface GenerateResult {
+  ids: number[];
+  text: string;
+  stopReason: 'max-tokens' | 'stop-string' | 'stop-id' | 'cancelled';
+  /** Decode rate over the generated tokens (prefill excluded). */
+  tokensPerSecond: number;
+  prefillSeconds: number;
+}
+
+/** mulberry32: a small seeded generator for the sampler's uniform numbers. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Samples from `session.logits` on the GPU and reads back only the chosen id. */
+export class GpuSampler {
+  private readonly token: GPUBuffer;
+  private readonly staging: GPUBuffer;
+  private readonly seen: GPUBuffer;
+  private readonly dispatch: SampleDispatch;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly session: Session,
+    private settings: SampleSettings,
+  ) {
+    const { device } = ctx;
+    const V = session.model.config.vocabSize;
+    this.token = device.createBuffer({ label: 'Sampler.token', size: 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    this.staging = device.createBuffer({ label: 'Sampler.staging', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.seen = device.createBuffer({
+      label: 'Sampler.seen',
+      size: Math.ceil(V / 32) * 4,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(this.seen, 0, seenBitset(session.tokens, V));
+    this.dispatch = sample(ctx, { vocab: V }, { logits: session.logits, token: this.token, seen: this.seen }, settings, 'Sampler.sample');
+  }
+
+  /** Draws the next token: one submit, one 4-byte readback. */
+  async next(u: number): Promise<number> {
+    this.settings = { ...this.settings, u };
+    this.dispatch.set(this.settings);
+    const { device } = this.ctx;
+    const encoder = device.createCommandEncoder({ label: 'Sampler.encoder' });
+    const pass = encoder.beginComputePass({ label: 'Sampler.pass' });
+    this.dispatch.encode(pass);
+    pass.end();
+    encoder.copyBufferToBuffer(this.token, 0, this.staging, 0, 4);
+    device.queue.submit([encoder.finish()]);
+    await this.staging.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(this.staging.getMappedRange(0, 4))[0] as number;
+    this.staging.unmap();
+    return id;
+  }
+
+  destroy(): void {
+    this.dispatch.destroy();
+    for (const b of [this.token, this.staging, this.seen]) b.destroy();
+  }
+}
+
+export async function generate(
+  ctx: GpuContext,
+  session: Session,
+  prompt: readonly number[],
+  options: GenerateOptions,
+  onToken?: (token: GeneratedToken) => void,
+  decoder?: StreamDecoder,
+  /** Text held back at the end (a partial stop string that never completed, a flushed character). */
+  onTail?: (text: string) => void,
+): Promise<GenerateResult> {
+  if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`maxTokens must be an integer ≥ 0, got ${options.maxTokens}`);
+  const started = performance.now();
+  session.prefill(prompt);
+  const random = seededRandom(options.seed ?? 0);
+  const sampler = new GpuSampler(ctx, session, {
+    temperature: options.temperature ?? 0,
+    topK: options.topK ?? 0,
+    topP: options.topP ?? 1,
+    repetitionPenalty: options.repetitionPenalty ?? 1,
+    u: 0,
+  });
+  const ids: number[] = [];
+  let text = '';
+  /** How much of `text` has been handed to onToken. */
+  let released = 0;
+  let stopReason: GenerateResult['stopReason'] = 'max-tokens';
+  let prefillSeconds = 0;
+  let decodeStart = 0;
+  const stops = options.stopStrings?.filter((s) => s.length > 0) ?? [];
+  try {
+    for (let i = 0; i < options.maxTokens; i++) {
+      if (options.signal?.aborted) {
+        stopReason = 'cancelled';
+        break;
+      }
+      const id = await sampler.next(random());
+      if (i === 0) {
+        prefillSeconds = (performance.now() - started) / 1000;
+        decodeStart = performance.now();
+      }
+      if (options.stopIds?.has(id)) {
+        stopReason = 'stop-id';
+        break;
+      }
+      ids.push(id);
+      text += decoder ? decoder.push(id) : '';
+      // A stop string may span tokens: search the part that could contain a new match.
+      const from = Math.max(0, released - Math.max(0, ...stops.map((x) => x.length)));
+      const hits = stops.map((x) => text.indexOf(x, from)).filter((at) => at >= 0);
+      let piece: string;
+      if (hits.length > 0) {
+        text = text.slice(0, Math.min(...hits));
+        stopReason = 'stop-string';
+        piece = text.slice(released);
+        released = text.length;
+      } else {
+        const safe = text.length - heldBack(text, stops);
+        piece = text.slice(released, safe);
+        released = safe;
+      }
+      const seconds = (performance.now() - decodeStart) / 1000;
+      onToken?.({ id, text: piece, index: i, tokensPerSecond: seconds > 0 ? i / seconds : 0 });
+      if (stopReason === 'stop-string') break;
+      if (i + 1 < options.maxTokens) session.step(id);
+    }
+    if (stopReason !== 'stop-string') {
+      text += decoder ? decoder.flush() : '';
+      if (text.length > released) onTail?.(text.slice(released));
+    }
+  } finally {
+    sampler.destroy();
+  }
+  const seconds = (performance.now() - decodeStart) / 1000;
+  return {
+    ids,
+    text,
+    stopReason,
+    tokensPerSecond: ids.length > 1 && seconds > 0 ? (ids.length - 1) / seconds : 0,
+    prefillSeconds,
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Traces of a prefill: per layer Δ (after softplus) [T, Di], B [T, N], C [T, N], the residual
+ * stream after each block [T, D], and the logits [T, V], captured on the GPU by the forward's
+ * taps and read back on request. Selection scores per token come from Δ (DESIGN.md: ‖Δ_t‖ over
+ * channels) and the write gate 1 − exp(Δ·A).
+ */
+import { encodeSafetensors, type WriteTensor } from '../formats/safetensors-write.js';
+import { readF32, storageBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Mamba1 } from '../model/mamba1.js';
+import type { Session } from '../model/session.js';
+
+export interface LayerTrace {
+  delta: Float32Array; // [T, Di]
+  B: Float32Array; // [T, N]
+  C: Float32Array; // [T, N]
+  hidden: Float32Array; // [T, D]
+}
+
+export interface PrefillTrace {
+  ids: number[];
+  logits: Float32Array; // [T, V]
+  layers: LayerTrace[];
+  /** ‖Δ_t‖₂ over channels, per layer and token: [L][T]. */
+  selection: Float32Array[];
+}
+
+/** Runs a prefill over `ids` with every tap on and reads the trace back. */
+export async function tracePrefill(ctx: GpuContext, model: Mamba1, session: Session, ids: number[]): Promise<PrefillTrace> {
+  const { dModel: D, dInner: Di, dState: N, dtRank: R, vocabSize: V, nLayer: L } = model.config;
+  const T = ids.length;
+  const f = (label: string, n: number) => storageBuffer(ctx.device, `Trace.${label}`, n * 4);
+  const logits = f('logits', T * V);
+  const taps = {
+    delta: Array.from({ length: L }, (_, l) => f(`L${l}.delta`, T * Di)),
+    dbc: Array.from({ length: L }, (_, l) => f(`L${l}.dbc`, T * (R + 2 * N))),
+    hidden: Array.from({ length: L }, (_, l) => f(`L${l}.hidden`, T * D)),
+    row0: 0,
+  };
+  try {
+    session.prefill(ids, { allLogits: logits, taps });
+    const layers: LayerTrace[] = [];
+    const selection: Float32Array[] = [];
+    for (let l = 0; l < L; l++) {
+      const dbc = await readF32(ctx.device, taps.dbc[l] as GPUBuffer, T * (R + 2 * N));
+      const B = new Float32Array(T * N);
+      const C = new Float32Array(T * N);
+      for (let t = 0; t < T; t++) {
+        B.set(dbc.subarray(t * (R + 2 * N) + R, t * (R + 2 * N) + R + N), t * N);
+        C.set(dbc.subarray(t * (R + 2 * N) + R + N, t * (R + 2 * N) + R + 2 * N), t * N);
+      }
+      const delta = await readF32(ctx.device, taps.delta[l] as GPUBuffer, T * Di);
+      const norms = new Float32Array(T);
+      for (let t = 0; t < T; t++) {
+        let s = 0;
+        for (let d = 0; d < Di; d++) s += (delta[t * Di + d] as number) ** 2;
+        norms[t] = Math.sqrt(s);
+      }
+      layers.push({ delta, B, C, hidden: await readF32(ctx.device, taps.hidden[l] as GPUBuffer, T * D) });
+      selection.push(norms);
+    }
+    return { ids, logits: await readF32(ctx.device, logits, T * V), layers, selection };
+  } finally {
+    for (const b of [logits, ...taps.delta, ...taps.dbc, ...taps.hidden]) b.destroy();
+  }
+}
+
+/**
+ * The trace as safetensors: `logits` [T, V], `layers.<i>.delta` [T, Di], `layers.<i>.B` [T, N],
+ * `layers.<i>.C` [T, N], `input_ids` (I32) [T]; ids and model in the metadata. The CLI's `trace`
+ * and the app's export write this same format.
+ */
+export function traceToSafetensors(trace: PrefillTrace, config: { vocabSize: number; dInner: number; dState: number }, model: string): Uint8Array {
+  const T = trace.ids.length;
+  const tensors: Record<string, WriteTensor> = {
+    input_ids: { dtype: 'I32', shape: [T], data: Int32Array.from(trace.ids) },
+    logits: { dtype: 'F32', shape: [T, config.vocabSize], data: trace.logits },
+  };
+  trace.layers.forEach((layer, i) => {
+    tensors[`layers.${i}.delta`] = { dtype: 'F32', shape: [T, config.dInner], data: layer.delta };
+    tensors[`layers.${i}.B`] = { dtype: 'F32', shape: [T, config.dState], data: layer.B };
+    tensors[`layers.${i}.C`] = { dtype: 'F32', shape: [T, config.dState], data: layer.C };
+  });
+  return encodeSafetensors(tensors, { format: 'mamba-studio/trace@1', model, ids: JSON.stringify(trace.ids) });
+}

@@ -1,0 +1,122 @@
+/**
+ * Generation on the GPU: greedy equals the float64 reference's argmax continuation; a seed makes
+ * sampling repeatable; stop strings and stop ids end it; cancellation stops it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import type { GpuContext } from '../../app/gpu/context';
+import { generate } from '../../app/model/generate';
+import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import { Mamba1 } from '../../app/model/mamba1';
+import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { Session } from '../../app/model/session';
+import { folderModelFiles } from '../../app/node/folder';
+import { getTestGpu, testSeed } from '../support/gpu';
+import { writeRandomMamba1 } from '../support/random-model';
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let inspection: ModelInspection;
+let weights: LoadedWeights;
+let table: Map<string, Float32Array>;
+let model: Mamba1;
+const scratch = mkdtempSync(path.join(tmpdir(), 'generate-'));
+
+beforeAll(async () => {
+  const gpu = await getTestGpu();
+  if (!gpu.ctx) {
+    skipReason = gpu.reason;
+    return;
+  }
+  ctx = gpu.ctx;
+  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 256, hidden_size: 24, num_hidden_layers: 2, state_size: 8 }, testSeed());
+  const files = await folderModelFiles(scratch);
+  inspection = await inspectModel(files);
+  weights = await loadWeights(ctx, files, inspection);
+  table = await readAllTensorsF32(files, inspection);
+  await files.close();
+  model = new Mamba1(ctx, inspection, weights, 32);
+});
+afterAll(() => {
+  model?.destroy();
+  weights?.destroy();
+  ctx?.device.destroy();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const argmax = (a: Float64Array, from: number, n: number) => {
+  let best = 0;
+  for (let i = 1; i < n; i++) if ((a[from + i] as number) > (a[from + best] as number)) best = i;
+  return best;
+};
+
+describe('generate', () => {
+  it('greedy is exact argmax, token for token, against the float64 reference', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const prompt = [...new TextEncoder().encode('To be, or not to be')];
+    const session = new Session(ctx, model);
+    const result = await generate(ctx, session, prompt, { maxTokens: 12, temperature: 0 });
+    const V = inspection.config.vocabSize;
+    const expected: number[] = [];
+    const ids = [...prompt];
+    for (let i = 0; i < 12; i++) {
+      const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
+      const next = argmax(ref.logits, (ids.length - 1) * V, V);
+      expected.push(next);
+      ids.push(next);
+    }
+    expect(result.ids).toEqual(expected);
+    expect(result.stopReason).toBe('max-tokens');
+    session.destroy();
+  });
+
+  it('sampling with a seed repeats exactly; another seed differs', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const run = async (seed: number) => {
+      const s = new Session(ctx!, model);
+      const r = await generate(ctx!, s, [72, 101], { maxTokens: 24, temperature: 1.5, topK: 50, topP: 0.95, repetitionPenalty: 1.1, seed });
+      s.destroy();
+      return r.ids;
+    };
+    const a = await run(11);
+    expect(await run(11)).toEqual(a);
+    expect(await run(12)).not.toEqual(a);
+    expect(a.every((id) => id >= 0 && id < 256)).toBe(true);
+  });
+
+  it('stops at a stop string (dropped from the text), at a stop id, and when cancelled', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    // A decoder that maps every id to one letter, so the text is plain ASCII whatever the model says.
+    const letters = () => ({ push: (id: number) => String.fromCharCode(97 + (id % 26)), flush: () => '' });
+    const s1 = new Session(ctx, model);
+    const free = await generate(ctx, s1, [65], { maxTokens: 10, temperature: 0 }, undefined, letters());
+    s1.destroy();
+    const stop = free.text.slice(3, 5);
+    const s2 = new Session(ctx, model);
+    const streamed: string[] = [];
+    const cut = await generate(ctx, s2, [65], { maxTokens: 10, temperature: 0, stopStrings: [stop] }, (t) => streamed.push(t.text), letters());
+    s2.destroy();
+    expect(cut.stopReason).toBe('stop-string');
+    expect(cut.text).toBe(free.text.slice(0, free.text.indexOf(stop)));
+    expect(streamed.join('')).toBe(cut.text); // nothing of the stop string was ever released
+
+    const s3 = new Session(ctx, model);
+    const byId = await generate(ctx, s3, [65], { maxTokens: 10, temperature: 0, stopIds: new Set([free.ids[2]!]) });
+    s3.destroy();
+    expect(byId.stopReason).toBe('stop-id');
+    expect(byId.ids).toEqual(free.ids.slice(0, free.ids.indexOf(free.ids[2]!)));
+
+    const controller = new AbortController();
+    const s4 = new Session(ctx, model);
+    const cancelled = await generate(ctx, s4, [65], { maxTokens: 50, temperature: 0, signal: controller.signal }, (t) => {
+      if (t.index === 4) controller.abort();
+    });
+    s4.destroy();
+    expect(cancelled.stopReason).toBe('cancelled');
+    expect(cancelled.ids).toHaveLength(5);
+  });
+});

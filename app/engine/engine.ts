@@ -10,17 +10,31 @@ import { inspectModel } from '../formats/inspect.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
+import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
+import { Mamba1 } from '../model/mamba1.js';
+import { Session } from '../model/session.js';
+import { tokenizerFor } from '../tokenizer/index.js';
+import type { Tokenizer } from '../tokenizer/types.js';
 import type {
   EngineEvent,
   EngineRequest,
   EngineRequestKind,
   EngineRequests,
   EngineResponse,
+  GenerateParams,
+  GenerateSummary,
   GpuStatus,
   LoadedModelInfo,
   ModelSource,
 } from './protocol.js';
+
+interface LoadedModel {
+  modelId: string;
+  weights: LoadedWeights;
+  model: Mamba1 | null;
+  tokenizer: Tokenizer | null;
+}
 
 type Handler<K extends EngineRequestKind> = (
   params: EngineRequests[K]['params'],
@@ -30,8 +44,9 @@ export class Engine {
   private gpu: GpuContext | null = null;
   private status: GpuStatus | null = null;
   private readonly handlers: { [K in EngineRequestKind]: Handler<K> };
-  private loaded: { modelId: string; weights: LoadedWeights } | null = null;
+  private loaded: LoadedModel | null = null;
   private readonly loading = new Map<string, AbortController>();
+  private generating: AbortController | null = null;
 
   constructor(
     private readonly navigatorGpu: GPU | undefined,
@@ -49,11 +64,19 @@ export class Engine {
         return { cancelled: controller !== undefined };
       },
       unloadModel: async () => ({ unloaded: this.unload() }),
+      generate: (params) => this.generate(params),
+      stopGeneration: async () => {
+        const running = this.generating;
+        running?.abort();
+        return { stopped: running !== null };
+      },
     };
   }
 
   private unload(): string | null {
     const id = this.loaded?.modelId ?? null;
+    this.generating?.abort();
+    this.loaded?.model?.destroy();
     this.loaded?.weights.destroy();
     this.loaded = null;
     return id;
@@ -79,14 +102,24 @@ export class Engine {
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
       });
-      this.loaded = { modelId, weights };
+      let tokenizer: Tokenizer | null = null;
+      if (inspection.tokenizer !== 'none') {
+        const json = inspection.tokenizer === 'tokenizer.json' ? await files.readText('tokenizer.json') : null;
+        tokenizer = tokenizerFor(inspection.config.vocabSize, json, files.pathOf('tokenizer.json'));
+      }
+      const model = inspection.architecture === 'mamba' ? new Mamba1(ctx, inspection, weights) : null;
+      this.loaded = { modelId, weights, model, tokenizer };
+      const runtimeBytes = model ? model.activationBytes + (inspection.config.dInner * (inspection.config.dState + inspection.config.dConv - 1) * 4 * inspection.config.nLayer) : 0;
       return {
         modelId,
         architecture: inspection.architecture,
         parameters: inspection.parameters,
         bytesOnGpu: weights.bytesOnGpu,
+        runtimeBytes,
         seconds: (performance.now() - started) / 1000,
-        warnings: inspection.warnings,
+        warnings: [...inspection.warnings, ...(tokenizer?.warnings ?? [])],
+        tokenizer: tokenizer?.kind ?? 'none',
+        ...(model ? {} : { cannotRun: `${inspection.architecture} models cannot generate yet (Mamba-1 only)` }),
       };
     } finally {
       this.loading.delete(modelId);
@@ -100,6 +133,48 @@ export class Engine {
       return { id: request.id, kind: request.kind, ok: true, result } as EngineResponse;
     } catch (error) {
       return { id: request.id, kind: request.kind, ok: false, error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private async generate(params: GenerateParams): Promise<GenerateSummary> {
+    const ctx = await this.context();
+    const loaded = this.loaded;
+    if (!loaded || loaded.modelId !== params.modelId) throw new Error('Load the model onto the GPU first.');
+    if (!loaded.model) throw new Error('This architecture cannot generate yet (Mamba-1 only).');
+    if (this.generating) throw new Error('A generation is already running; stop it first.');
+    let promptIds: number[];
+    if ('ids' in params.prompt) promptIds = params.prompt.ids;
+    else if (loaded.tokenizer) promptIds = loaded.tokenizer.encode(params.prompt.text);
+    else throw new Error('This model has no tokenizer: give token ids (e.g. "5, 17, 3") instead of text.');
+    if (promptIds.length === 0) throw new Error('The prompt is empty.');
+    const controller = new AbortController();
+    this.generating = controller;
+    const session = new Session(ctx, loaded.model);
+    try {
+      const decoder = loaded.tokenizer?.decoder();
+      const { modelId } = params;
+      const result = await generate(
+        ctx,
+        session,
+        promptIds,
+        {
+          maxTokens: params.maxTokens,
+          temperature: params.temperature,
+          topK: params.topK,
+          topP: params.topP,
+          repetitionPenalty: params.repetitionPenalty,
+          seed: params.seed,
+          stopStrings: params.stopStrings,
+          signal: controller.signal,
+        },
+        (token) => this.emit({ kind: 'token', modelId, id: token.id, text: decoder ? token.text : `${token.id} `, index: token.index, tokensPerSecond: token.tokensPerSecond }),
+        decoder,
+        (tail) => this.emit({ kind: 'token', modelId, id: -1, text: tail, index: -1, tokensPerSecond: 0 }),
+      );
+      return { promptIds, ...result };
+    } finally {
+      session.destroy();
+      this.generating = null;
     }
   }
 

@@ -19,8 +19,36 @@ export interface LoadedModelInfo {
   architecture: 'mamba' | 'mamba2';
   parameters: number;
   bytesOnGpu: number;
+  /** Activations and one session's recurrent state (0 when the architecture cannot run yet). */
+  runtimeBytes: number;
   seconds: number;
   warnings: string[];
+  /** What prompts the model takes: text (a tokenizer was found) or token ids only. */
+  tokenizer: 'bytes' | 'bpe' | 'none';
+  /** Why the model cannot generate yet, when it cannot. */
+  cannotRun?: string;
+}
+
+export interface GenerateParams {
+  modelId: string;
+  /** Text (needs a tokenizer) or token ids. */
+  prompt: { text: string } | { ids: number[] };
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  seed: number;
+  stopStrings: string[];
+}
+
+export interface GenerateSummary {
+  promptIds: number[];
+  ids: number[];
+  text: string;
+  stopReason: 'max-tokens' | 'stop-string' | 'stop-id' | 'cancelled';
+  tokensPerSecond: number;
+  prefillSeconds: number;
 }
 
 export type GpuStatus =
@@ -46,6 +74,9 @@ export interface EngineRequests {
   loadModel: { params: { modelId: string; source: ModelSource }; result: LoadedModelInfo };
   cancelLoad: { params: { modelId: string }; result: { cancelled: boolean } };
   unloadModel: { params: Record<string, never>; result: { unloaded: string | null } };
+  /** Generates from the loaded model; tokens stream as 'token' events. One generation at a time. */
+  generate: { params: GenerateParams; result: GenerateSummary };
+  stopGeneration: { params: Record<string, never>; result: { stopped: boolean } };
 }
 
 export type EngineRequestKind = keyof EngineRequests;
@@ -62,6 +93,7 @@ export type EngineResponse =
 export type EngineEvent =
   | { kind: 'device-lost'; reason: string; message: string }
   | { kind: 'load-progress'; modelId: string; progress: LoadProgress }
+  | { kind: 'token'; modelId: string; id: number; text: string; index: number; tokensPerSecond: number }
   | { kind: 'gpu-error'; message: string };
 
 export type EngineMessage = { type: 'response'; response: EngineResponse } | { type: 'event'; event: EngineEvent };

@@ -13,6 +13,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 // The engine worker owns the GPU; the UI only hears what it reports.
 const engine = EngineClient.start((event) => {
   if (event.kind === 'load-progress') store.setLoad(event.modelId, { state: 'loading', progress: event.progress });
+  else if (event.kind === 'token') store.appendGenerated(event.modelId, event.text, event.index >= 0 ? event.tokensPerSecond : null);
   else if (event.kind === 'device-lost') store.notify('error', `The GPU device was lost (${event.reason}): ${event.message}`);
   else store.notify('error', `GPU error: ${event.message}`);
 });

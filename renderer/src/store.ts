@@ -20,10 +20,26 @@ export interface GpuSlice {
   setSelfTest(result: SelfTestResult | { error: string }): void;
 }
 
+export interface GenerationState {
+  modelId: string;
+  running: boolean;
+  prompt: string;
+  /** Generated text so far (streams in). */
+  output: string;
+  tokens: number;
+  tokensPerSecond: number;
+  stopReason?: string;
+  error?: string;
+}
+
 export interface EngineSlice {
   /** Load state of each model the user asked to load (one is on the GPU at a time). */
   loads: Record<string, ModelLoad>;
   setLoad(modelId: string, load: ModelLoad | null): void;
+  generation: GenerationState | null;
+  startGeneration(modelId: string, prompt: string): void;
+  appendGenerated(modelId: string, text: string, tokensPerSecond: number | null): void;
+  finishGeneration(patch: Partial<GenerationState>): void;
 }
 
 export interface ModelsSlice {
@@ -60,6 +76,22 @@ const engineSlice: StateCreator<StudioState, [], [], EngineSlice> = (set) => ({
       else delete loads[modelId];
       return { loads };
     }),
+  generation: null,
+  startGeneration: (modelId, prompt) => set({ generation: { modelId, running: true, prompt, output: '', tokens: 0, tokensPerSecond: 0 } }),
+  appendGenerated: (modelId, text, tokensPerSecond) =>
+    set((s) => {
+      const g = s.generation;
+      if (!g || g.modelId !== modelId) return {};
+      return {
+        generation: {
+          ...g,
+          output: g.output + text,
+          tokens: g.tokens + (tokensPerSecond === null ? 0 : 1),
+          tokensPerSecond: tokensPerSecond ?? g.tokensPerSecond,
+        },
+      };
+    }),
+  finishGeneration: (patch) => set((s) => (s.generation ? { generation: { ...s.generation, running: false, ...patch } } : {})),
 });
 
 const gpuSlice: StateCreator<StudioState, [], [], GpuSlice> = (set) => ({
@@ -111,6 +143,7 @@ export const selectSelectedModelId = (s: StudioState) => s.selectedModelId;
 export const selectSidebarOpen = (s: StudioState) => s.sidebarOpen;
 export const selectNotices = (s: StudioState) => s.notices;
 export const selectAppInfo = (s: StudioState) => s.appInfo;
+export const selectGeneration = (s: StudioState) => s.generation;
 export const selectSelectedLoad = (s: StudioState) => (s.selectedModelId ? s.loads[s.selectedModelId] : undefined);
 /** The model on the GPU (returns the stored object itself: a new object per call would re-render forever). */
 export const selectLoadedModel = (s: StudioState): LoadedModelInfo | null => {

@@ -100,7 +100,17 @@ describe('web build in Chromium', () => {
     await expect.poll(() => p.getByTestId('load-done').textContent(), { timeout: 60_000 }).toMatch(
       new RegExp(`On the GPU: ${(TINY_PARAMETERS * 4 / 1024).toFixed(1)} KB of weights`),
     );
-    expect(await p.getByTestId('gpu-memory').textContent()).toMatch(/Weights on GPU: /);
+    expect(await p.getByTestId('gpu-memory').textContent()).toMatch(/GPU memory: weights /);
+
+    // Generate 20 tokens from token ids (this model has no tokenizer) and watch them stream in.
+    await p.getByLabel('Prompt').fill('1, 2, 3');
+    await p.getByLabel('Max tokens').fill('20');
+    await p.getByLabel('Temperature').fill('0');
+    await p.getByLabel('Prompt').press('Control+Enter');
+    await expect.poll(() => p.getByTestId('generation-stats').textContent(), { timeout: 120_000 }).toMatch(/^20 tokens · .* stopped: max-tokens/);
+    const output = (await p.getByTestId('generation-output').textContent()) ?? '';
+    expect(output.startsWith('1, 2, 3')).toBe(true);
+    expect(output.slice('1, 2, 3'.length).trim().split(/\s+/)).toHaveLength(20);
   });
 
   it('opens a model dropped onto the window', async (test) => {

@@ -1,8 +1,9 @@
-import { selectGpu, selectSelectedModel, useStudio } from '../store';
+import { selectGpu, selectSelectedLoad, selectSelectedModel, useStudio } from '../store';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes, formatCount } from '../format';
 import type { Host } from '../host';
+import { GeneratePanel } from './GeneratePanel';
 import { LoadPanel } from './LoadPanel';
 
 function GpuUnavailable() {
@@ -58,6 +59,7 @@ function ConfigTable({ model }: { model: ModelEntry }) {
 
 export function MainArea({ host, engine }: { host: Host; engine: EngineClient }) {
   const model = useStudio(selectSelectedModel);
+  const load = useStudio(selectSelectedLoad);
   return (
     <main className="main-area">
       <GpuUnavailable />
@@ -66,6 +68,8 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
           <h2 id="model-title">{model.name}</h2>
           {model.description && <p>{model.description}</p>}
           <LoadPanel model={model} host={host} engine={engine} />
+          {load?.state === 'loaded' && !load.info.cannotRun && <GeneratePanel model={model} info={load.info} engine={engine} />}
+          {load?.state === 'loaded' && load.info.cannotRun && <p className="muted">{load.info.cannotRun}</p>}
           <dl className="facts">
             <dt>Architecture</dt>
             <dd>{model.architecture}</dd>

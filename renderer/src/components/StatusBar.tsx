@@ -32,7 +32,11 @@ export function StatusBar() {
         {gpuText}
       </span>
       {testText && <span data-testid="gpu-selftest">{testText}</span>}
-      {loaded && <span data-testid="gpu-memory">Weights on GPU: {formatBytes(loaded.bytesOnGpu)}</span>}
+      {loaded && (
+        <span data-testid="gpu-memory">
+          GPU memory: weights {formatBytes(loaded.bytesOnGpu)} · state and activations {formatBytes(loaded.runtimeBytes)}
+        </span>
+      )}
       <span className="spacer" />
       {info && (
         <span data-testid="app-version">

@@ -14,7 +14,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 const engine = EngineClient.start((event) => {
   if (event.kind === 'load-progress') store.setLoad(event.modelId, { state: 'loading', progress: event.progress });
   else if (event.kind === 'token') store.appendGenerated(event.modelId, event.text, event.index >= 0 ? event.tokensPerSecond : null);
-  else if (event.kind === 'device-lost') store.notify('error', `The GPU device was lost (${event.reason}): ${event.message}`);
+  else if (event.kind === 'device-lost') void recoverFromDeviceLoss(event.reason, event.message);
   else store.notify('error', `GPU error: ${event.message}`);
 });
 engine
@@ -26,6 +26,32 @@ engine
     store.setSelfTest(await engine.request('selfTest', { rows: 7, cols: 129 }));
   })
   .catch((error: unknown) => store.setSelfTest({ error: message(error) }));
+
+/**
+ * A lost device (driver reset, GPU removed) is re-created, and the model that was on it loaded
+ * again, without restarting the app.
+ */
+async function recoverFromDeviceLoss(reason: string, detail: string): Promise<void> {
+  const s = useStudio.getState();
+  s.notify('error', `The GPU device was lost (${reason}${detail ? `: ${detail}` : ''}). Re-creating it…`);
+  const loadedId = Object.entries(s.loads).find(([, l]) => l.state === 'loaded')?.[0];
+  if (loadedId) s.setLoad(loadedId, null);
+  if (s.generation?.running) s.finishGeneration({ error: 'The GPU device was lost during generation.' });
+  s.setGpu({ state: 'unavailable', reason: 'the device was lost; re-creating it', advice: [] });
+  const status = await engine.request('init', {});
+  s.setGpu(status);
+  if (status.state !== 'ready' || !loadedId) return;
+  const entry = useStudio.getState().models.find((m) => m.id === loadedId);
+  if (!entry) return;
+  s.setLoad(loadedId, { state: 'loading', progress: null });
+  engine.request('loadModel', { modelId: loadedId, source: host.modelSource(entry) }).then(
+    (info) => {
+      useStudio.getState().setLoad(loadedId, { state: 'loaded', info });
+      useStudio.getState().notify('info', `${entry.name} was loaded again onto the new GPU device.`);
+    },
+    (error: unknown) => useStudio.getState().setLoad(loadedId, { state: 'failed', message: message(error) }),
+  );
+}
 
 host.api.getAppInfo().then(store.setAppInfo, (error: unknown) => store.notify('error', message(error)));
 host.api

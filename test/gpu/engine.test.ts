@@ -79,3 +79,30 @@ describe('engine: loadModel over model:// semantics', () => {
     expect(reply).toMatchObject({ ok: false, error: expect.stringMatching(/config\.json: cannot be read \(HTTP 404\)/) });
   });
 });
+
+describe('engine: a lost device', () => {
+  it('reports the loss, then opens a new device and loads the model again', async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    const events: EngineEvent[] = [];
+    const engine = new Engine(gpu, (e) => events.push(e), 'node', (url, init) => fetch(url, init));
+    const source = { kind: 'url' as const, baseUrl, files: entry.files };
+    expect(await engine.handle({ id: 1, kind: 'loadModel', params: { modelId: entry.id, source } })).toMatchObject({ ok: true });
+    // Lose the device the way a driver reset would look to the engine: it is destroyed under it.
+    (engine as unknown as { gpu: { device: GPUDevice } }).gpu.device.destroy();
+    await expect.poll(() => events.some((e) => e.kind === 'device-lost')).toBe(true);
+    const generateAfterLoss = await engine.handle({
+      id: 2,
+      kind: 'generate',
+      params: { modelId: entry.id, prompt: { ids: [1, 2] }, maxTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] },
+    });
+    expect(generateAfterLoss).toMatchObject({ ok: false, error: 'Load the model onto the GPU first.' });
+    expect(await engine.handle({ id: 3, kind: 'init', params: {} })).toMatchObject({ ok: true, result: { state: 'ready' } });
+    expect(await engine.handle({ id: 4, kind: 'loadModel', params: { modelId: entry.id, source } })).toMatchObject({ ok: true });
+    const generated = await engine.handle({
+      id: 5,
+      kind: 'generate',
+      params: { modelId: entry.id, prompt: { ids: [1, 2] }, maxTokens: 3, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] },
+    });
+    expect(generated).toMatchObject({ ok: true, result: { ids: [expect.any(Number), expect.any(Number), expect.any(Number)] } });
+  });
+});

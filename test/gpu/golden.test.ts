@@ -1,0 +1,121 @@
+/**
+ * The acceptance gate for Mamba-1: every golden case made by transformers (test/fixtures/golden,
+ * scripts/golden/make_golden.py) — logits at all positions, the hidden state after every block,
+ * Δ, B and C per layer within relative error 1e-3, and the greedy continuation identical token for
+ * token. Also the float64 CPU reference against the same fixtures (an independent check of it).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectModel } from '../../app/formats/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
+import { memorySource } from '../../app/formats/source';
+import { readF32, storageBuffer } from '../../app/gpu/buffers';
+import type { GpuContext } from '../../app/gpu/context';
+import { relativeError } from '../../app/kernels/self-test';
+import { generate } from '../../app/model/generate';
+import { loadWeights } from '../../app/model/loader';
+import { Mamba1 } from '../../app/model/mamba1';
+import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { Session } from '../../app/model/session';
+import { folderModelFiles } from '../../app/node/folder';
+import { getTestGpu } from '../support/gpu';
+
+const TOL = 1e-3;
+const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
+const cases = existsSync(goldenDir)
+  ? readdirSync(goldenDir).filter((n) => n.startsWith('mamba1') && existsSync(path.join(goldenDir, n, 'golden.safetensors'))).sort()
+  : [];
+
+async function readGolden(dir: string) {
+  const bytes = readFileSync(path.join(dir, 'golden.safetensors'));
+  const source = memorySource(`${dir}/golden.safetensors`, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const header = await readSafetensorsHeader(source);
+  const f32 = async (name: string) => {
+    const t = header.tensors.get(name);
+    if (!t) throw new Error(`golden.safetensors has no ${name}`);
+    return toFloat32(t, await readTensorBytes(source, t));
+  };
+  const ints = async (name: string) => {
+    const t = header.tensors.get(name);
+    if (!t) throw new Error(`golden.safetensors has no ${name}`);
+    return toIntegers(t, await readTensorBytes(source, t));
+  };
+  return { f32, ints };
+}
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+beforeAll(async () => {
+  const gpu = await getTestGpu();
+  if (gpu.ctx) ctx = gpu.ctx;
+  else skipReason = gpu.reason;
+});
+afterAll(() => ctx?.device.destroy());
+
+describe('Mamba-1 against transformers (golden fixtures)', () => {
+  it('has the Mamba-1 golden cases', () => {
+    expect(cases).toEqual(['mamba1-bias-untied', 'mamba1-odd', 'mamba1-tied']);
+  });
+
+  it.each(cases)('%s: the float64 CPU reference matches transformers', async (name) => {
+    const dir = path.join(goldenDir, name);
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files);
+    const table = await readAllTensorsF32(files, inspection);
+    await files.close();
+    const golden = await readGolden(dir);
+    const ids = await golden.ints('input_ids');
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
+    expect(relativeError(await golden.f32('logits'), ref.logits)).toBeLessThanOrEqual(TOL);
+    for (let l = 0; l < inspection.config.nLayer; l++) {
+      expect(relativeError(await golden.f32(`hidden_states.${l}`), ref.hidden[l]!), `hidden ${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(await golden.f32(`layers.${l}.delta`), ref.delta[l]!), `delta ${l}`).toBeLessThanOrEqual(TOL);
+    }
+  });
+
+  it.for(cases)('%s: GPU logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical', async (name, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(goldenDir, name);
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files);
+    const weights = await loadWeights(ctx, files, inspection);
+    await files.close();
+    const golden = await readGolden(dir);
+    const ids = await golden.ints('input_ids');
+    const { dModel: D, dInner: Di, dState: N, dtRank: R, vocabSize: V, nLayer: L } = inspection.config;
+    const T = ids.length;
+    const model = new Mamba1(ctx, inspection, weights, 512);
+    const session = new Session(ctx, model);
+    const f = (label: string, n: number) => storageBuffer(ctx!.device, `Golden.${label}`, n * 4);
+    const logits = f('logits', T * V);
+    const taps = {
+      delta: Array.from({ length: L }, (_, l) => f(`delta${l}`, T * Di)),
+      dbc: Array.from({ length: L }, (_, l) => f(`dbc${l}`, T * (R + 2 * N))),
+      hidden: Array.from({ length: L }, (_, l) => f(`hidden${l}`, T * D)),
+    };
+    session.prefill(ids, { allLogits: logits, taps });
+    expect(relativeError(await readF32(ctx.device, logits, T * V), await golden.f32('logits')), 'logits').toBeLessThanOrEqual(TOL);
+    expect(relativeError(await readF32(ctx.device, model.normedBuffer, T * D), await golden.f32(`hidden_states.${L}`)), 'final norm').toBeLessThanOrEqual(TOL);
+    for (let l = 0; l < L; l++) {
+      expect(relativeError(await readF32(ctx.device, taps.hidden[l]!, T * D), await golden.f32(`hidden_states.${l}`)), `hidden ${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(await readF32(ctx.device, taps.delta[l]!, T * Di), await golden.f32(`layers.${l}.delta`)), `delta ${l}`).toBeLessThanOrEqual(TOL);
+      const dbc = await readF32(ctx.device, taps.dbc[l]!, T * (R + 2 * N));
+      const col = (offset: number) => Float32Array.from({ length: T * N }, (_, i) => dbc[Math.floor(i / N) * (R + 2 * N) + offset + (i % N)]!);
+      expect(relativeError(col(R), await golden.f32(`layers.${l}.B`)), `B ${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(col(R + N), await golden.f32(`layers.${l}.C`)), `C ${l}`).toBeLessThanOrEqual(TOL);
+    }
+    for (const b of [logits, ...taps.delta, ...taps.dbc, ...taps.hidden]) b.destroy();
+    session.destroy();
+
+    const expected = await golden.ints('generated_ids');
+    const prompt = await golden.ints('generate.prompt_ids');
+    const fresh = new Session(ctx, model);
+    const result = await generate(ctx, fresh, prompt, { maxTokens: expected.length, temperature: 0 });
+    expect(result.ids).toEqual(expected);
+    fresh.destroy();
+    model.destroy();
+    weights.destroy();
+  });
+});

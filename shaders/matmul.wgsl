@@ -226,3 +226,30 @@ fn matvec_vec4(
   }
   reduce_and_store(sum, o, lid, lane);
 }
+
+// ---------------------------------------------------------------------------------------------
+// rowdot: T ≤ 4 tokens, one thread per output row, no workgroup memory and no barriers. For
+// software adapters (SwiftShader), where a barrier costs far more than the arithmetic it saves.
+
+const ROWDOT_WORKGROUP_SIZE: u32 = 64u;
+
+@compute @workgroup_size(ROWDOT_WORKGROUP_SIZE)
+fn rowdot(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let o = gid.y * groups.x * ROWDOT_WORKGROUP_SIZE + gid.x;
+  if (o >= params.out_features) {
+    return;
+  }
+  let I = params.in_features;
+  let w_row = o * I;
+  for (var t = 0u; t < params.tokens; t++) {
+    let x_row = params.x_offset + t * params.x_stride;
+    var dot = 0.0;
+    for (var i = 0u; i < I; i++) {
+      dot += weight[w_row + i] * x[x_row + i];
+    }
+    store(t, o, dot);
+  }
+}

@@ -22,7 +22,10 @@ const MATVEC_WORKGROUP_SIZE = 256;
 const TILE_T = 64;
 const TILE_O = 64;
 
-export type MatmulEntryPoint = 'tiled' | 'matvec' | 'matvec_vec4';
+/** Outputs per workgroup of the rowdot kernel (ROWDOT_WORKGROUP_SIZE in matmul.wgsl). */
+const ROWDOT_WORKGROUP_SIZE = 64;
+
+export type MatmulEntryPoint = 'tiled' | 'matvec' | 'matvec_vec4' | 'rowdot';
 
 export interface MatmulShape {
   tokens: number; // T
@@ -38,8 +41,12 @@ export interface MatmulShape {
   yStride?: number;
   /** Y += X·Wᵀ (+ bias) instead of Y = … (default false). */
   accumulate?: boolean;
-  /** Force a kernel (tests, benchmarks); 'matvec' needs T ≤ 4. Default 'auto'. */
-  variant?: 'auto' | 'tiled' | 'matvec';
+  /**
+   * Force a kernel (tests, benchmarks); 'matvec' and 'rowdot' need T ≤ 4. Default 'auto': tiled
+   * for T > 4; for T ≤ 4 matvec, or rowdot on software adapters (no barriers: SwiftShader runs
+   * it several times faster).
+   */
+  variant?: 'auto' | 'tiled' | 'matvec' | 'rowdot';
 }
 
 export interface MatmulBuffers {
@@ -115,8 +122,8 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   if (buffers.bias === buffers.y) throw new RangeError(`${OP}: bias and y must be different buffers (${buffers.y.label})`);
   if (buffers.weight === buffers.y) throw new RangeError(`${OP}: weight and y must be different buffers (${buffers.y.label})`);
   const variant = shape.variant ?? 'auto';
-  if (variant === 'matvec' && T > MATVEC_MAX_TOKENS) {
-    throw new RangeError(`${OP}: the matvec variant takes at most ${MATVEC_MAX_TOKENS} tokens, got ${T}`);
+  if ((variant === 'matvec' || variant === 'rowdot') && T > MATVEC_MAX_TOKENS) {
+    throw new RangeError(`${OP}: the ${variant} variant takes at most ${MATVEC_MAX_TOKENS} tokens, got ${T}`);
   }
   const x = bind(ctx, 'x', buffers.x, xOffset + (T - 1) * xStride + I);
   const weight = bind(ctx, 'weight', buffers.weight, O * I);
@@ -127,7 +134,12 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   let entryPoint: MatmulEntryPoint;
   let constants: Record<string, number> = {};
   let groups: [number, number];
-  if (variant === 'matvec' || (variant === 'auto' && T <= MATVEC_MAX_TOKENS)) {
+  if (variant === 'rowdot' || (variant === 'auto' && T <= MATVEC_MAX_TOKENS && ctx.adapter.software)) {
+    entryPoint = 'rowdot';
+    const blocks = Math.ceil(O / ROWDOT_WORKGROUP_SIZE);
+    const gx = Math.min(blocks, maxGroups);
+    groups = [gx, Math.ceil(blocks / gx)];
+  } else if (variant === 'matvec' || (variant === 'auto' && T <= MATVEC_MAX_TOKENS)) {
     const aligned = I % 4 === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
     entryPoint = aligned ? 'matvec_vec4' : 'matvec';
     const perRow = threadsPerRow(I, O);

@@ -118,7 +118,8 @@ describe('matmul.wgsl against its CPU reference (Dawn)', () => {
           if (!ctx) return test.skip(skipReason);
           const caseSeed = seed + T * 1_000_003 + I * 7919 + O;
           const viewed = await runCase(ctx, { T, I, O, bias: true, strided: true }, caseSeed);
-          expect(viewed.entryPoint).toBe(T <= 4 ? 'matvec' : 'tiled');
+          // Decode shapes take the barrier-free rowdot kernel on software adapters, matvec on GPUs.
+          expect(viewed.entryPoint).toBe(T <= 4 ? (ctx.adapter.software ? 'rowdot' : 'matvec') : 'tiled');
           expectClose(viewed);
           expectClose(await runCase(ctx, { T, I, O, bias: false, strided: false }, caseSeed + 17));
         });
@@ -138,10 +139,10 @@ describe('matmul.wgsl against its CPU reference (Dawn)', () => {
       it(`matvec T=${T} I=${I} O=${O}: vec4 when aligned, scalar when not`, async (test) => {
         if (!ctx) return test.skip(skipReason);
         const caseSeed = seed + T * 31 + I * 7 + O;
-        const vec4 = await runCase(ctx, { T, I, O, bias: true, strided: true, aligned: true }, caseSeed);
+        const vec4 = await runCase(ctx, { T, I, O, bias: true, strided: true, aligned: true, variant: 'matvec' }, caseSeed);
         expect(vec4.entryPoint).toBe(I % 4 === 0 ? 'matvec_vec4' : 'matvec');
         expectClose(vec4);
-        const scalar = await runCase(ctx, { T, I, O, bias: false, strided: true }, caseSeed + 1);
+        const scalar = await runCase(ctx, { T, I, O, bias: false, strided: true, variant: 'matvec' }, caseSeed + 1);
         expect(scalar.entryPoint).toBe('matvec');
         expectClose(scalar);
       });
@@ -150,15 +151,15 @@ describe('matmul.wgsl against its CPU reference (Dawn)', () => {
 
   it('matvec T=2 I=1028 O=1025 (128 threads per row): vec4 and scalar', async (test) => {
     if (!ctx) return test.skip(skipReason);
-    const vec4 = await runCase(ctx, { T: 2, I: 1028, O: 1025, bias: true, strided: true, aligned: true }, seed + 77);
+    const vec4 = await runCase(ctx, { T: 2, I: 1028, O: 1025, bias: true, strided: true, aligned: true, variant: 'matvec' }, seed + 77);
     expect(vec4.entryPoint).toBe('matvec_vec4');
     expectClose(vec4);
-    const scalar = await runCase(ctx, { T: 2, I: 1028, O: 1025, bias: true, strided: true }, seed + 78);
+    const scalar = await runCase(ctx, { T: 2, I: 1028, O: 1025, bias: true, strided: true, variant: 'matvec' }, seed + 78);
     expect(scalar.entryPoint).toBe('matvec');
     expectClose(scalar);
   });
 
-  it('tiled and matvec agree where both apply (forced variants)', async (test) => {
+  it('tiled, matvec and rowdot agree where they all apply (forced variants)', async (test) => {
     if (!ctx) return test.skip(skipReason);
     for (const T of [1, 4]) {
       const tiled = await runCase(ctx, { T, I: 67, O: 65, bias: true, strided: true, variant: 'tiled' }, seed + T);
@@ -167,6 +168,9 @@ describe('matmul.wgsl against its CPU reference (Dawn)', () => {
       const matvec = await runCase(ctx, { T, I: 67, O: 65, bias: true, strided: true, variant: 'matvec' }, seed + T);
       expect(matvec.entryPoint).toBe('matvec');
       expectClose(matvec);
+      const rowdot = await runCase(ctx, { T, I: 67, O: 65, bias: true, strided: true, variant: 'rowdot' }, seed + T);
+      expect(rowdot.entryPoint).toBe('rowdot');
+      expectClose(rowdot);
     }
   });
 

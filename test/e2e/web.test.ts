@@ -128,6 +128,38 @@ describe('web build in Chromium', () => {
     expect(await page.getByTestId('model-parameters').textContent()).toBe(formatCount(TINY_PARAMETERS));
   });
 
+  it('loads the bundled shakespeare-byte model and generates 20 tokens that stream in', async (test) => {
+    if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
+    const p = page;
+    await p.getByRole('option', { name: /Shakespeare bytes/ }).click();
+    expect(await p.getByTestId('model-parameters').textContent()).toBe('1.8 M');
+    expect(await p.getByTestId('model-config').textContent()).toMatch(/d_model256layers4/);
+    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
+    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU: 6\.9 MB of weights/);
+    await p.getByLabel('Prompt').fill('ROMEO:\n');
+    await p.getByLabel('Max tokens').fill('20');
+    await p.getByLabel('Seed').fill('7');
+    const seen: number[] = [];
+    await p.getByRole('button', { name: 'Generate' }).click();
+    // Tokens appear while generation runs, not only at the end.
+    await expect
+      .poll(
+        async () => {
+          const stats = (await p.getByTestId('generation-stats').textContent()) ?? '';
+          seen.push(Number(/^(\d+) tokens/.exec(stats)?.[1] ?? 0));
+          return stats;
+        },
+        { timeout: 180_000, interval: 100 },
+      )
+      .toMatch(/^20 tokens · [\d.]+ tokens\/s · stopped: max-tokens/);
+    expect(seen.some((n) => n > 0 && n < 20)).toBe(true);
+    const output = (await p.getByTestId('generation-output').textContent()) ?? '';
+    expect(output.startsWith('ROMEO:')).toBe(true);
+    expect(output.length).toBeGreaterThan('ROMEO:\n'.length);
+    mkdirSync(artifacts, { recursive: true });
+    await p.screenshot({ path: path.join(artifacts, 'web-generate.png') });
+  });
+
   it('toggles the sidebar with Ctrl+B', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     await page.keyboard.press('Control+b');

@@ -94,21 +94,30 @@ export class GpuSampler {
     this.dispatch = sample(ctx, { vocab: V }, { logits: session.logits, token: this.token, seen: this.seen }, settings, 'Sampler.sample');
   }
 
-  /** Draws the next token: one submit, one 4-byte readback. */
-  async next(u: number): Promise<number> {
+  /** Appends the sampling of the next token (with random number u) to a command buffer. */
+  encode(encoder: GPUCommandEncoder, u: number): void {
     this.settings = { ...this.settings, u };
     this.dispatch.set(this.settings);
-    const { device } = this.ctx;
-    const encoder = device.createCommandEncoder({ label: 'Sampler.encoder' });
     const pass = encoder.beginComputePass({ label: 'Sampler.pass' });
     this.dispatch.encode(pass);
     pass.end();
     encoder.copyBufferToBuffer(this.token, 0, this.staging, 0, 4);
-    device.queue.submit([encoder.finish()]);
+  }
+
+  /** Reads the sampled id back (the one GPU→CPU transfer per token: 4 bytes). */
+  async read(): Promise<number> {
     await this.staging.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(this.staging.getMappedRange(0, 4))[0] as number;
     this.staging.unmap();
     return id;
+  }
+
+  /** Samples from the logits already computed (after a prefill): its own submit. */
+  async next(u: number): Promise<number> {
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'Sampler.encoder' });
+    this.encode(encoder, u);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    return this.read();
   }
 
   destroy(): void {
@@ -139,6 +148,8 @@ export async function generate(
     u: 0,
   });
   const ids: number[] = [];
+  /** The id sampled at the end of the previous step's command buffer, waiting to be read. */
+  let pending: Promise<number> | null = null;
   let text = '';
   /** How much of `text` has been handed to onToken. */
   let released = 0;
@@ -152,7 +163,10 @@ export async function generate(
         stopReason = 'cancelled';
         break;
       }
-      const id = await sampler.next(random());
+      // Token 0 samples the prefill's logits; each later token was sampled in the same command
+      // buffer as the step that fed its predecessor (one submit per token).
+      const id = await (pending ?? sampler.next(random()));
+      pending = null;
       if (i === 0) {
         prefillSeconds = (performance.now() - started) / 1000;
         decodeStart = performance.now();
@@ -180,13 +194,19 @@ export async function generate(
       const seconds = (performance.now() - decodeStart) / 1000;
       onToken?.({ id, text: piece, index: i, tokensPerSecond: seconds > 0 ? i / seconds : 0 });
       if (stopReason === 'stop-string') break;
-      if (i + 1 < options.maxTokens) session.step(id);
+      if (i + 1 < options.maxTokens) {
+        const u = random();
+        session.step(id, (encoder) => sampler.encode(encoder, u));
+        pending = sampler.read();
+      }
     }
     if (stopReason !== 'stop-string') {
       text += decoder ? decoder.flush() : '';
       if (text.length > released) onTail?.(text.slice(released));
     }
   } finally {
+    // A token sampled ahead of a cancellation is still being read back: let that finish first.
+    await pending?.catch(() => undefined);
     sampler.destroy();
   }
   const seconds = (performance.now() - decodeStart) / 1000;

@@ -60,8 +60,11 @@ export class Session {
     this.tokens.push(...ids);
   }
 
-  /** Feeds one token (the last one sampled): one command buffer, nothing allocated. */
-  step(id: number): void {
+  /**
+   * Feeds one token (the last one sampled): one command buffer, nothing allocated. `then` appends
+   * more work to the same command buffer (the sampler, trace copies).
+   */
+  step(id: number, then?: (encoder: GPUCommandEncoder) => void): void {
     this.checkIds([id]);
     const { device } = this.ctx;
     this.stepPlan ??= this.model.plan(1, this.state, this.logits);
@@ -69,6 +72,7 @@ export class Session {
     device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
     const encoder = device.createCommandEncoder({ label: 'Session.step' });
     encodeSteps(encoder, 'Session.step', this.stepPlan.steps);
+    then?.(encoder);
     device.queue.submit([encoder.finish()]);
     this.tokens.push(id);
   }

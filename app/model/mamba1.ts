@@ -32,20 +32,27 @@ export interface Mamba1State {
   ssm: GPUBuffer[]; // [Di, N] each
 }
 
-/** Optional per-layer taps, written into caller-owned buffers at row `row0` (see trace/). */
+/**
+ * Optional per-layer taps, written into caller-owned buffers from row `row0` (see trace/). An
+ * array may leave layers out (undefined): only the layers given are traced.
+ */
 export interface Mamba1Taps {
   /** Δ after softplus, [T, Di] per layer. */
-  delta?: GPUBuffer[];
+  delta?: (GPUBuffer | undefined)[];
   /** x_proj output rows (dt_r | B | C), [T, R+2N] per layer. */
-  dbc?: GPUBuffer[];
+  dbc?: (GPUBuffer | undefined)[];
   /** Residual stream after each block, [T, D] per layer (HF hidden_states[i]). */
-  hidden?: GPUBuffer[];
+  hidden?: (GPUBuffer | undefined)[];
   /** Row (token index) in the tap buffers where this chunk's first token goes. */
   row0: number;
+  /** Read at encode time instead of row0: lets a decode plan built once write each token's row. */
+  rowOf?: () => number;
 }
 
 /** A step of the forward pass: a dispatch (grouped into compute passes) or a buffer copy. */
-type Step = { kind: 'dispatch'; dispatch: Dispatch } | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer; toOffset: number; bytes: number };
+type Step =
+  | { kind: 'dispatch'; dispatch: Dispatch }
+  | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer; toOffset: number | (() => number); bytes: number };
 
 /** Encodes steps: consecutive dispatches share one compute pass; copies go between passes. */
 export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: readonly Step[]): void {
@@ -57,7 +64,8 @@ export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: re
     } else {
       pass?.end();
       pass = null;
-      encoder.copyBufferToBuffer(step.from, step.fromOffset, step.to, step.toOffset, step.bytes);
+      const toOffset = typeof step.toOffset === 'function' ? step.toOffset() : step.toOffset;
+      encoder.copyBufferToBuffer(step.from, step.fromOffset, step.to, toOffset, step.bytes);
     }
   }
   pass?.end();
@@ -175,9 +183,13 @@ export class Mamba1 {
       dispatches.push(d);
       steps.push({ kind: 'dispatch', dispatch: d });
     };
-    const copy = (from: GPUBuffer, to: GPUBuffer, rowBytes: number, row0: number) =>
-      steps.push({ kind: 'copy', from, fromOffset: 0, to, toOffset: row0 * rowBytes, bytes: T * rowBytes });
     const taps = options.taps;
+    const copy = (from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number) => {
+      if (!to || !taps) return;
+      const rowOf = taps.rowOf;
+      const toOffset = rowOf ? () => rowOf() * rowBytes : taps.row0 * rowBytes;
+      steps.push({ kind: 'copy', from, fromOffset: 0, to, toOffset, bytes: T * rowBytes });
+    };
     const bias = (name: string) => this.weights.buffers.get(name) ?? null;
 
     run(embedding(ctx, { tokens: T, vocab: V, dim: D }, { ids: a.ids, table: this.w(this.embeddingName), output: a.hidden }, 'Mamba1.embedding'));
@@ -185,7 +197,7 @@ export class Mamba1 {
       const layer = `${p}layers.${l}.`;
       const m = `${layer}mixer.`;
       run(residualRmsNorm(ctx, { rows: T, cols: D, eps, hasResidual: l > 0 }, { hidden: a.hidden, residual: a.residual, weight: this.w(`${layer}norm.weight`), output: a.normed }, `Mamba1.L${l}.norm`));
-      if (taps?.hidden && l > 0) copy(a.residual, taps.hidden[l - 1] as GPUBuffer, D * 4, taps.row0);
+      if (l > 0) copy(a.residual, taps?.hidden?.[l - 1], D * 4);
       run(matmul(ctx, { tokens: T, inFeatures: D, outFeatures: 2 * Di }, { x: a.normed, weight: this.w(`${m}in_proj.weight`), bias: bias(`${m}in_proj.bias`), y: a.xz }, `Mamba1.L${l}.in_proj`));
       run(
         causalConv1d(
@@ -196,7 +208,7 @@ export class Mamba1 {
         ),
       );
       run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N }, { x: a.xc, weight: this.w(`${m}x_proj.weight`), y: a.dbc }, `Mamba1.L${l}.x_proj`));
-      if (taps?.dbc) copy(a.dbc, taps.dbc[l] as GPUBuffer, (R + 2 * N) * 4, taps.row0);
+      copy(a.dbc, taps?.dbc?.[l], (R + 2 * N) * 4);
       run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N }, { x: a.dbc, weight: this.w(`${m}dt_proj.weight`), y: a.dtRaw }, `Mamba1.L${l}.dt_proj`));
       run(
         selectiveScan(
@@ -210,16 +222,16 @@ export class Mamba1 {
             z: inProjZ(a.xz, Di),
             y: a.y,
             state: state.ssm[l] as GPUBuffer,
-            ...(taps?.delta ? { delta: a.delta } : {}),
+            ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
           },
           `Mamba1.L${l}.scan`,
         ),
       );
-      if (taps?.delta) copy(a.delta, taps.delta[l] as GPUBuffer, Di * 4, taps.row0);
+      copy(a.delta, taps?.delta?.[l], Di * 4);
       run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D }, { x: a.y, weight: this.w(`${m}out_proj.weight`), bias: bias(`${m}out_proj.bias`), y: a.hidden }, `Mamba1.L${l}.out_proj`));
     }
     run(residualRmsNorm(ctx, { rows: T, cols: D, eps, hasResidual: true }, { hidden: a.hidden, residual: a.residual, weight: this.w(`${p}norm_f.weight`), output: a.normed }, 'Mamba1.norm_f'));
-    if (taps?.hidden) copy(a.residual, taps.hidden[L - 1] as GPUBuffer, D * 4, taps.row0);
+    copy(a.residual, taps?.hidden?.[L - 1], D * 4);
     const all = options.allLogits;
     run(
       all

@@ -6,6 +6,7 @@
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
+import type { TraceRecorder } from '../trace/recorder.js';
 import { encodeSteps, type ForwardPlan, type Mamba1, type Mamba1State, type Mamba1Taps } from './mamba1.js';
 
 export class Session {
@@ -13,6 +14,9 @@ export class Session {
   /** Logits of the last position: [V]. */
   readonly logits: GPUBuffer;
   private stepPlan: ForwardPlan | null = null;
+  /** The traced step plan, and the recorder generation it is bound to. */
+  private tracedStep: { plan: ForwardPlan; generation: number } | null = null;
+  private recorder: TraceRecorder | null = null;
   private readonly idScratch = new Uint32Array(1);
   /** Every token the state has consumed, in order. */
   readonly tokens: number[] = [];
@@ -38,9 +42,27 @@ export class Session {
    * position land in `this.logits`; with `allLogits`, every position's row goes to that buffer
    * instead ([ids.length, V]). `taps` receive the per-layer traces, rows from `taps.row0`.
    */
+  /**
+   * Records traces of every token from now on (prefill and steps) into `recorder` (its rows
+   * follow this session's tokens from the current position); null stops. Tracing off costs nothing.
+   */
+  trace(recorder: TraceRecorder | null): void {
+    this.recorder = recorder;
+    this.tracedStep?.plan.destroy();
+    this.tracedStep = null;
+  }
+
   prefill(ids: readonly number[], options: { allLogits?: GPUBuffer; taps?: Omit<Mamba1Taps, 'row0'> & { row0?: number } } = {}): void {
     if (ids.length === 0) return;
     this.checkIds(ids);
+    if (this.recorder && !options.taps) {
+      const recorder = this.recorder;
+      recorder.reserve(ids.length);
+      const row0 = recorder.length;
+      recorder.length += ids.length;
+      this.prefill(ids, { ...options, taps: { ...recorder.taps(), row0 } });
+      return;
+    }
     const { device } = this.ctx;
     const max = this.model.maxTokens;
     const row0 = options.taps?.row0 ?? this.tokens.length;
@@ -67,11 +89,26 @@ export class Session {
   step(id: number, then?: (encoder: GPUCommandEncoder) => void): void {
     this.checkIds([id]);
     const { device } = this.ctx;
-    this.stepPlan ??= this.model.plan(1, this.state, this.logits);
+    let plan: ForwardPlan;
+    const recorder = this.recorder;
+    if (recorder) {
+      recorder.reserve(1);
+      if (!this.tracedStep || this.tracedStep.generation !== recorder.generation) {
+        // Built once, and again only when the trace buffers grow (capacity doubles).
+        this.tracedStep?.plan.destroy();
+        const taps = recorder.taps(() => recorder.length - 1);
+        this.tracedStep = { plan: this.model.plan(1, this.state, this.logits, { taps }), generation: recorder.generation };
+      }
+      recorder.length += 1;
+      plan = this.tracedStep.plan;
+    } else {
+      this.stepPlan ??= this.model.plan(1, this.state, this.logits);
+      plan = this.stepPlan;
+    }
     this.idScratch[0] = id;
     device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
     const encoder = device.createCommandEncoder({ label: 'Session.step' });
-    encodeSteps(encoder, 'Session.step', this.stepPlan.steps);
+    encodeSteps(encoder, 'Session.step', plan.steps);
     then?.(encoder);
     device.queue.submit([encoder.finish()]);
     this.tokens.push(id);
@@ -112,6 +149,7 @@ export class Session {
 
   destroy(): void {
     this.stepPlan?.destroy();
+    this.tracedStep?.plan.destroy();
     for (const b of [...this.state.conv, ...this.state.ssm, this.logits]) b.destroy();
   }
 }

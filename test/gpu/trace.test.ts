@@ -1,0 +1,136 @@
+/**
+ * Traces that grow as tokens stream: chosen layers' Δ, B and C over a prefill and decode steps
+ * (through buffer growth) equal the float64 reference over the whole sequence; the selection
+ * summaries (‖Δ_t‖, mean write gate) follow from them; with tracing off the plan has no taps.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { readSafetensorsHeader } from '../../app/formats/safetensors';
+import { memorySource } from '../../app/formats/source';
+import type { GpuContext } from '../../app/gpu/context';
+import { relativeError } from '../../app/kernels/self-test';
+import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import { Mamba1 } from '../../app/model/mamba1';
+import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { Session } from '../../app/model/session';
+import { TraceRecorder } from '../../app/trace/recorder';
+import { tracePrefill, traceToSafetensors } from '../../app/trace/trace';
+import { folderModelFiles } from '../../app/node/folder';
+import { getTestGpu, testSeed } from '../support/gpu';
+import { mulberry32, writeRandomMamba1 } from '../support/random-model';
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let inspection: ModelInspection;
+let weights: LoadedWeights;
+let table: Map<string, Float32Array>;
+let seed = 0;
+const scratch = mkdtempSync(path.join(tmpdir(), 'trace-'));
+
+beforeAll(async () => {
+  const gpu = await getTestGpu();
+  if (!gpu.ctx) {
+    skipReason = gpu.reason;
+    return;
+  }
+  ctx = gpu.ctx;
+  seed = testSeed();
+  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 29, hidden_size: 20, num_hidden_layers: 3, state_size: 5, time_step_rank: 3 }, seed);
+  const files = await folderModelFiles(scratch);
+  inspection = await inspectModel(files);
+  weights = await loadWeights(ctx, files, inspection);
+  table = await readAllTensorsF32(files, inspection);
+  await files.close();
+});
+afterAll(() => {
+  weights?.destroy();
+  ctx?.device.destroy();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('traces', () => {
+  it('grow through prefill and decode, for chosen layers, and match the reference row for row', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { dInner: Di, dState: N, vocabSize: V } = inspection.config;
+    const r = mulberry32(seed + 1);
+    const ids = Array.from({ length: 17 }, () => Math.floor(r() * V));
+    const model = new Mamba1(ctx, inspection, weights, 8);
+    const session = new Session(ctx, model);
+    const recorder = new TraceRecorder(ctx, model, { layers: [2, 0], capacity: 4 });
+    session.trace(recorder);
+    session.prefill(ids.slice(0, 10)); // two chunks of ≤ 8, capacity 4 → grows to 16
+    for (const id of ids.slice(10)) session.step(id); // grows again to 32
+    expect(recorder.length).toBe(17);
+    expect(recorder.generation).toBe(3);
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
+    const window = await recorder.read();
+    expect(recorder.layers).toEqual([0, 2]);
+    recorder.layers.forEach((layer, i) => {
+      expect(relativeError(window.delta[i]!, ref.delta[layer]!), `delta L${layer}`).toBeLessThanOrEqual(1e-4);
+      expect(relativeError(window.B[i]!, ref.B[layer]!), `B L${layer}`).toBeLessThanOrEqual(1e-4);
+      expect(relativeError(window.C[i]!, ref.C[layer]!), `C L${layer}`).toBeLessThanOrEqual(1e-4);
+    });
+    const part = await recorder.read(12, 15);
+    expect([...part.delta[1]!]).toEqual([...window.delta[1]!.subarray(12 * Di, 15 * Di)]);
+    expect(part.B[0]!.length).toBe(3 * N);
+
+    const aLog = (l: number) => table.get(`backbone.layers.${l}.mixer.A_log`)!;
+    const summary = await recorder.summary(aLog);
+    recorder.layers.forEach((layer, i) => {
+      const d = ref.delta[layer]!;
+      const norms = Array.from({ length: 17 }, (_, t) => Math.hypot(...d.subarray(t * Di, (t + 1) * Di)));
+      expect(relativeError(summary.deltaNorm[i]!, norms)).toBeLessThanOrEqual(1e-4);
+      const A = aLog(layer);
+      const gates = Array.from({ length: 17 }, (_, t) => {
+        let g = 0;
+        for (let c = 0; c < Di; c++) for (let n = 0; n < N; n++) g += 1 - Math.exp(d[t * Di + c]! * -Math.exp(A[c * N + n]!));
+        return g / (Di * N);
+      });
+      expect(relativeError(summary.writeGate[i]!, gates)).toBeLessThanOrEqual(1e-4);
+    });
+    await expect(recorder.read(5, 18)).rejects.toThrow(/outside the 17 traced/);
+    recorder.destroy();
+    session.destroy();
+    model.destroy();
+  });
+
+  it('tracing off adds nothing to the forward pass', (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const model = new Mamba1(ctx, inspection, weights, 8);
+    const state = model.newState();
+    const logits = ctx.device.createBuffer({ size: inspection.config.vocabSize * 4, usage: GPUBufferUsage.STORAGE });
+    const plain = model.plan(1, state, logits);
+    const recorder = new TraceRecorder(ctx, model);
+    const traced = model.plan(1, state, logits, { taps: recorder.taps() });
+    expect(plain.steps.every((s) => s.kind === 'dispatch')).toBe(true);
+    expect(traced.steps.filter((s) => s.kind === 'copy')).toHaveLength(2 * inspection.config.nLayer);
+    plain.destroy();
+    traced.destroy();
+    recorder.destroy();
+    model.destroy();
+  });
+
+  it('exports a prefill trace as safetensors with the documented names and shapes', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { dInner: Di, dState: N, vocabSize: V, nLayer: L } = inspection.config;
+    const model = new Mamba1(ctx, inspection, weights, 16);
+    const session = new Session(ctx, model);
+    const ids = [1, 2, 3, 4, 5];
+    const trace = await tracePrefill(ctx, model, session, ids);
+    const bytes = traceToSafetensors(trace, inspection.config, 'random-model');
+    const header = await readSafetensorsHeader(memorySource('trace.safetensors', bytes));
+    expect(header.metadata).toMatchObject({ format: 'mamba-studio/trace@1', model: 'random-model', ids: '[1,2,3,4,5]' });
+    expect(header.tensors.get('logits')?.shape).toEqual([5, V]);
+    for (let l = 0; l < L; l++) {
+      expect(header.tensors.get(`layers.${l}.delta`)?.shape).toEqual([5, Di]);
+      expect(header.tensors.get(`layers.${l}.B`)?.shape).toEqual([5, N]);
+      expect(header.tensors.get(`layers.${l}.C`)?.shape).toEqual([5, N]);
+    }
+    session.destroy();
+    model.destroy();
+  });
+});

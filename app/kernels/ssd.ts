@@ -1,0 +1,382 @@
+/**
+ * Op: Mamba-2's selective state space scan (SSD) with softplus(dt + dt_bias), the clamp to
+ * time_step_limit, A = −exp(A_log) and the D skip fused, over a state [H, P, N] that persists across
+ * calls (the caller owns it; zeros at sequence start). y is written before the gate and the norm
+ * (gated-rmsnorm.ts does those). Shader: shaders/ssd_scan.wgsl. Reference: ssd.ref.ts.
+ *
+ * - T = 1 (decode): one dispatch (`step`), one workgroup per head.
+ * - T > 1 (prefill): the chunked SSD form in four dispatches: Δ and the within-chunk cumulative
+ *   sums S of Δ·A (`chunk_cumsum`), each chunk's end state from zero (`chunk_states`), the short
+ *   sequential scan over chunks carrying the state (`state_passing`, which also writes the final
+ *   state back), and the output (`chunk_scan`: the state-to-output term exp(S_t)·C_t·start plus the
+ *   intra-chunk term Σ_{s≤t} C_t·B_s·exp(S_t − S_s)·Δ_s·x_s plus D·x_t). Every exponent is a
+ *   difference of cumulative sums, ≤ 0. Scratch owned by the op: 2·T·H + K·H·P·N floats
+ *   (K = ceil(T / L) chunks); the T × H × P × N expanded state is never written.
+ *
+ * Glossary: H heads, P head_dim, G groups (head h reads B and C of group h / (H / G)), N d_state,
+ * Di = H·P (d_inner), L the chunk length (config chunk_size).
+ *
+ * To stay within 8 storage buffers per pass, A_log, D and dt_bias (all [H]) travel packed in one
+ * buffer (`packSsdWeights`, once per layer, shared by its prefill and decode ops), and x, B and C
+ * are three views into one buffer (the conv output xBC).
+ */
+import code from '../../shaders/ssd_scan.wgsl?raw';
+import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from './dispatch.js';
+import type { StridedView } from './selective-scan.js';
+
+const OP = 'SsdScan';
+const WORKGROUP_SIZE = 64;
+/** Must match MAX_ROWS_PER_THREAD in the shader. */
+const MAX_ROWS_PER_THREAD = 4;
+export const MAX_HEAD_DIM = WORKGROUP_SIZE * MAX_ROWS_PER_THREAD;
+export const DEFAULT_SSD_CHUNK_LENGTH = 64;
+const MAX_CHUNK_LENGTH = 1024;
+const U32_MAX = 0xffffffff;
+
+/**
+ * x [T, H·P], B [T, G·N] and C [T, G·N] as three views into one buffer with one row stride:
+ * x[t, i] = buffer[xOffset + t·rowStride + i], B and C likewise at bOffset and cOffset.
+ */
+export interface XbcView {
+  buffer: GPUBuffer;
+  rowStride: number;
+  xOffset: number;
+  bOffset: number;
+  cOffset: number;
+}
+
+export interface Mamba2Dims {
+  dInner: number; // Di = H·P
+  nGroups: number; // G
+  dState: number; // N
+  nHeads: number; // H
+}
+
+/**
+ * Element offsets of Mamba-2's activations per token row: in_proj's output
+ * [T, inProjWidth] = [z (Di) | xBC (Di + 2·G·N) | dt (H)], and the conv output
+ * [T, xbcWidth] = [x (Di) | B (G·N) | C (G·N)] (groups concatenated in order).
+ */
+export function mamba2Layout(dims: Mamba2Dims) {
+  const gn = dims.nGroups * dims.dState;
+  return {
+    inProjWidth: 2 * dims.dInner + 2 * gn + dims.nHeads,
+    zOffset: 0,
+    xbcOffset: dims.dInner,
+    dtOffset: 2 * dims.dInner + 2 * gn,
+    xbcWidth: dims.dInner + 2 * gn,
+    bOffset: dims.dInner,
+    cOffset: dims.dInner + gn,
+  };
+}
+
+/** x, B, C inside the causal conv's output xBC [T, Di + 2·G·N]. */
+export function convXbc(buffer: GPUBuffer, dims: Mamba2Dims): XbcView {
+  const l = mamba2Layout(dims);
+  return { buffer, rowStride: l.xbcWidth, xOffset: 0, bOffset: l.bOffset, cOffset: l.cOffset };
+}
+
+/** z [T, Di] inside Mamba-2's in_proj output. */
+export function mamba2InProjZ(buffer: GPUBuffer, dims: Mamba2Dims): StridedView {
+  const l = mamba2Layout(dims);
+  return { buffer, offset: l.zOffset, rowStride: l.inProjWidth };
+}
+
+/** xBC [T, Di + 2·G·N] (the conv's input) inside Mamba-2's in_proj output. */
+export function mamba2InProjXbc(buffer: GPUBuffer, dims: Mamba2Dims): StridedView {
+  const l = mamba2Layout(dims);
+  return { buffer, offset: l.xbcOffset, rowStride: l.inProjWidth };
+}
+
+/** dt [T, H] (without dt_bias) inside Mamba-2's in_proj output. */
+export function mamba2InProjDt(buffer: GPUBuffer, dims: Mamba2Dims): StridedView {
+  const l = mamba2Layout(dims);
+  return { buffer, offset: l.dtOffset, rowStride: l.inProjWidth };
+}
+
+/** A layer's per-head scan parameters, packed: A_log [H], then D [H], then dt_bias [H]. */
+export interface SsdWeights {
+  readonly buffer: GPUBuffer;
+  readonly nHeads: number;
+  destroy(): void;
+}
+
+export interface SsdWeightSources {
+  aLog: GPUBuffer; // [H] A_log as in the checkpoint (A = −exp(A_log))
+  d: GPUBuffer; // [H] the D skip
+  dtBias: GPUBuffer; // [H]
+}
+
+export interface SsdShape {
+  tokens: number; // T
+  nHeads: number; // H
+  headDim: number; // P (≤ 256)
+  nGroups: number; // G, divides H
+  dState: number; // N
+}
+
+export interface SsdBuffers {
+  xbc: XbcView; // x, B, C (convXbc)
+  dt: StridedView; // dt [T, H] without its bias (mamba2InProjDt)
+  weights: SsdWeights; // packSsdWeights, once per layer
+  y: GPUBuffer; // [T, H·P] output (before the gated norm)
+  state: GPUBuffer; // [H, P, N] read and written
+  /** [T, H] trace of Δ (after softplus and the clamp). Given at creation: tracing on; absent: nothing extra runs. */
+  delta?: GPUBuffer;
+}
+
+export interface SsdOptions {
+  /** Tokens per chunk of the chunked prefill (1..1024; default 64; the config's chunk_size). */
+  chunkLength?: number;
+  /** time_step_limit: Δ is clamped to [min, max]; max may be Infinity (default [0, Infinity]). */
+  timeStepLimit?: readonly [number, number];
+}
+
+function checkSize(name: string, buffer: GPUBuffer, elements: number): void {
+  if (buffer.size < elements * 4) {
+    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${elements * 4}`);
+  }
+}
+
+function checkCount(name: string, value: number, min: number, max = U32_MAX): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${OP}: ${name} must be an integer in ${min}..${max}, got ${value}`);
+  }
+}
+
+/**
+ * Packs a layer's A_log, D and dt_bias into one buffer (three copies on the GPU queue, once per
+ * layer; the sources need COPY_SRC and are not read again). Share the result between the layer's
+ * prefill and decode ops; `destroy` frees it.
+ */
+export function packSsdWeights(ctx: GpuContext, sources: SsdWeightSources, nHeads: number, label = 'SsdWeights'): SsdWeights {
+  checkCount('nHeads', nHeads, 1);
+  const parts: [string, GPUBuffer][] = [
+    ['aLog', sources.aLog],
+    ['d', sources.d],
+    ['dtBias', sources.dtBias],
+  ];
+  for (const [name, buffer] of parts) {
+    checkSize(name, buffer, nHeads);
+    if ((buffer.usage & GPUBufferUsage.COPY_SRC) === 0) {
+      throw new RangeError(`${OP}: ${name} (${buffer.label}) needs COPY_SRC usage to be packed`);
+    }
+  }
+  const { device } = ctx;
+  const buffer = storageBuffer(device, `${label}.buffer`, 3 * nHeads * 4);
+  const encoder = device.createCommandEncoder({ label: `${label}.encoder` });
+  parts.forEach(([, source], i) => encoder.copyBufferToBuffer(source, 0, buffer, i * nHeads * 4, nHeads * 4));
+  device.queue.submit([encoder.finish()]);
+  return { buffer, nHeads, destroy: () => buffer.destroy() };
+}
+
+interface Layouts {
+  step: GPUBindGroupLayout;
+  cumsum: GPUBindGroupLayout;
+  states: GPUBindGroupLayout;
+  passing: GPUBindGroupLayout;
+  scan: GPUBindGroupLayout;
+}
+
+function layouts(ctx: GpuContext): Layouts {
+  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type },
+  });
+  const uniform = entry(0, 'uniform');
+  const read = 'read-only-storage';
+  const rw = 'storage';
+  const p = ctx.pipelines;
+  return {
+    // step: xbc, dt, weights, y, state, delta_out.
+    step: p.bindGroupLayout(`${OP}.step`, [uniform, entry(1, read), entry(2, read), entry(3, read), entry(4, rw), entry(5, rw), entry(6, rw)]),
+    // chunk_cumsum: dt, weights, delta_out, cums.
+    cumsum: p.bindGroupLayout(`${OP}.cumsum`, [uniform, entry(2, read), entry(3, read), entry(6, rw), entry(7, rw)]),
+    // chunk_states: xbc, cums, chunk_state.
+    states: p.bindGroupLayout(`${OP}.states`, [uniform, entry(1, read), entry(7, rw), entry(8, rw)]),
+    // state_passing: state, cums, chunk_state.
+    passing: p.bindGroupLayout(`${OP}.passing`, [uniform, entry(5, rw), entry(7, rw), entry(8, rw)]),
+    // chunk_scan: xbc, weights, y, cums, chunk_state.
+    scan: p.bindGroupLayout(`${OP}.scan`, [uniform, entry(1, read), entry(3, read), entry(4, rw), entry(7, rw), entry(8, rw)]),
+  };
+}
+
+/** Workgroup counts for `groups` linear workgroups, folded into (x, y) under the per-dimension limit. */
+function fold(groups: number, maxPerDim: number): [number, number] {
+  const x = Math.min(groups, maxPerDim);
+  return [x, Math.ceil(groups / x)];
+}
+
+/**
+ * The SSD scan of one layer over `shape.tokens` tokens, bound once to its buffers. Encode it as
+ * often as needed (a decode op is re-encoded every token); each encode advances `state` by T tokens.
+ */
+export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, label = OP, options: SsdOptions = {}): Dispatch {
+  const { tokens: T, nHeads: H, headDim: P, nGroups: G, dState: N } = shape;
+  const maxDim = ctx.adapter.limits.maxComputeWorkgroupsPerDimension;
+  checkCount('tokens', T, 1);
+  checkCount('nHeads', H, 1, maxDim);
+  checkCount('headDim', P, 1, MAX_HEAD_DIM);
+  checkCount('nGroups', G, 1, H);
+  checkCount('dState', N, 1);
+  if (H % G !== 0) throw new RangeError(`${OP}: nGroups=${G} must divide nHeads=${H}`);
+  const chunkLength = options.chunkLength ?? DEFAULT_SSD_CHUNK_LENGTH;
+  checkCount('chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
+  const [dtMin, dtMax] = options.timeStepLimit ?? [0, Infinity];
+  if (!Number.isFinite(dtMin) || dtMin < 0 || Number.isNaN(dtMax) || dtMax < dtMin) {
+    throw new RangeError(`${OP}: timeStepLimit must be [min, max] with 0 ≤ min ≤ max (max may be Infinity), got [${dtMin}, ${dtMax}]`);
+  }
+  const { xbc, dt, weights, delta } = buffers;
+  if (weights.nHeads !== H) throw new RangeError(`${OP}: weights (${weights.buffer.label}) were packed for H=${weights.nHeads}, not H=${H}`);
+  for (const [name, value] of [
+    ['xbc.rowStride', xbc.rowStride],
+    ['xbc.xOffset', xbc.xOffset],
+    ['xbc.bOffset', xbc.bOffset],
+    ['xbc.cOffset', xbc.cOffset],
+    ['dt.offset', dt.offset],
+    ['dt.rowStride', dt.rowStride],
+  ] as const) {
+    checkCount(name, value, 0);
+  }
+  const Di = H * P;
+  const GN = G * N;
+  const chunks = Math.ceil(T / chunkLength);
+  if (chunks > maxDim) {
+    throw new RangeError(`${OP}: tokens=${T} makes ${chunks} chunks of ${chunkLength}, over the workgroup limit ${maxDim}; use longer chunks`);
+  }
+  if (Math.ceil((P * N) / WORKGROUP_SIZE) > maxDim) throw new RangeError(`${OP}: headDim·dState=${P * N} is over ${maxDim * WORKGROUP_SIZE}`);
+  checkSize('xbc (x view)', xbc.buffer, xbc.xOffset + (T - 1) * xbc.rowStride + Di);
+  checkSize('xbc (B view)', xbc.buffer, xbc.bOffset + (T - 1) * xbc.rowStride + GN);
+  checkSize('xbc (C view)', xbc.buffer, xbc.cOffset + (T - 1) * xbc.rowStride + GN);
+  checkSize('dt', dt.buffer, dt.offset + (T - 1) * dt.rowStride + H);
+  checkSize('weights', weights.buffer, 3 * H);
+  checkSize('y', buffers.y, T * Di);
+  checkSize('state', buffers.state, H * P * N);
+  if (delta) checkSize('delta', delta, T * H);
+  // A buffer written by a dispatch may not be bound to it a second time.
+  const bound: [string, GPUBuffer][] = [
+    ['xbc', xbc.buffer],
+    ['dt', dt.buffer],
+    ['weights', weights.buffer],
+  ];
+  const written: [string, GPUBuffer][] = [
+    ['y', buffers.y],
+    ['state', buffers.state],
+  ];
+  if (delta) written.push(['delta', delta]);
+  for (const [i, [name, buffer]] of written.entries()) {
+    for (const [other, otherBuffer] of [...bound, ...written.slice(0, i)]) {
+      if (buffer === otherBuffer) throw new RangeError(`${OP}: ${name} and ${other} are the same buffer (${buffer.label}); ${name} is written`);
+    }
+  }
+  const stateElements = H * P * N;
+  const chunkStateElements = T > 1 ? chunks * stateElements : 0;
+  const maxBinding = Math.min(ctx.adapter.limits.maxStorageBufferBindingSize, ctx.adapter.limits.maxBufferSize);
+  if (chunkStateElements * 4 > maxBinding) {
+    throw new RangeError(`${OP}: the chunk states need ${chunkStateElements * 4} bytes, over the binding limit ${maxBinding}; use longer chunks`);
+  }
+
+  const { device } = ctx;
+  const layout = layouts(ctx);
+  const trace = delta ? 1 : 0;
+  const constants = { WORKGROUP_SIZE, CHUNK_LEN: chunkLength, ROWS_PER_THREAD: Math.ceil(P / WORKGROUP_SIZE), TRACE_DELTA: trace };
+  const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout) =>
+    ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants });
+
+  const params = uniformBuffer(device, `${label}.params`, 64);
+  const data = new ArrayBuffer(64);
+  const u32 = new Uint32Array(data);
+  const f32 = new Float32Array(data);
+  u32.set([T, H, P, G, N, chunks, xbc.rowStride, xbc.xOffset, xbc.bOffset, xbc.cOffset, dt.offset, dt.rowStride]);
+  f32[12] = dtMin;
+  f32[13] = Number.isFinite(dtMax) ? dtMax : 0;
+  u32[14] = Number.isFinite(dtMax) ? 1 : 0;
+  device.queue.writeBuffer(params, 0, data);
+  const owned: GPUBuffer[] = [params];
+  const deltaOut = delta ?? storageBuffer(device, `${label}.noDelta`, 4);
+  if (!delta) owned.push(deltaOut);
+  const group = (name: string, bindGroupLayout: GPUBindGroupLayout, entries: [number, GPUBuffer][]): GPUBindGroup =>
+    device.createBindGroup({
+      label: `${label}.${name}BindGroup`,
+      layout: bindGroupLayout,
+      entries: [{ binding: 0, resource: { buffer: params } }, ...entries.map(([binding, buffer]) => ({ binding, resource: { buffer } }))],
+    });
+
+  let encode: (pass: GPUComputePassEncoder) => void;
+  if (T === 1) {
+    const step = pipeline('step', layout.step);
+    const stepGroup = group('step', layout.step, [
+      [1, xbc.buffer],
+      [2, dt.buffer],
+      [3, weights.buffer],
+      [4, buffers.y],
+      [5, buffers.state],
+      [6, deltaOut],
+    ]);
+    encode = (pass) => {
+      pass.setPipeline(step);
+      pass.setBindGroup(0, stepGroup);
+      pass.dispatchWorkgroups(H);
+    };
+  } else {
+    const cums = storageBuffer(device, `${label}.cums`, 2 * T * H * 4);
+    const chunkState = storageBuffer(device, `${label}.chunkState`, chunkStateElements * 4);
+    owned.push(cums, chunkState);
+    const cumsumPipeline = pipeline('chunk_cumsum', layout.cumsum);
+    const statesPipeline = pipeline('chunk_states', layout.states);
+    const passingPipeline = pipeline('state_passing', layout.passing);
+    const scanPipeline = pipeline('chunk_scan', layout.scan);
+    const cumsumGroup = group('cumsum', layout.cumsum, [
+      [2, dt.buffer],
+      [3, weights.buffer],
+      [6, deltaOut],
+      [7, cums],
+    ]);
+    const statesGroup = group('states', layout.states, [
+      [1, xbc.buffer],
+      [7, cums],
+      [8, chunkState],
+    ]);
+    const passingGroup = group('passing', layout.passing, [
+      [5, buffers.state],
+      [7, cums],
+      [8, chunkState],
+    ]);
+    const scanGroup = group('scan', layout.scan, [
+      [1, xbc.buffer],
+      [3, weights.buffer],
+      [4, buffers.y],
+      [7, cums],
+      [8, chunkState],
+    ]);
+    const cumsumGroups = fold(Math.ceil((chunks * H) / WORKGROUP_SIZE), maxDim);
+    const statesTiles = Math.ceil((P * N) / WORKGROUP_SIZE);
+    const passingGroups = fold(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
+    const [scanX, scanZ] = fold(T, maxDim);
+    encode = (pass) => {
+      pass.setPipeline(cumsumPipeline);
+      pass.setBindGroup(0, cumsumGroup);
+      pass.dispatchWorkgroups(...cumsumGroups);
+      pass.setPipeline(statesPipeline);
+      pass.setBindGroup(0, statesGroup);
+      pass.dispatchWorkgroups(statesTiles, H, chunks);
+      pass.setPipeline(passingPipeline);
+      pass.setBindGroup(0, passingGroup);
+      pass.dispatchWorkgroups(...passingGroups);
+      pass.setPipeline(scanPipeline);
+      pass.setBindGroup(0, scanGroup);
+      pass.dispatchWorkgroups(scanX, H, scanZ);
+    };
+  }
+
+  return {
+    label,
+    encode,
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}

@@ -17,7 +17,10 @@ import { openRunnableModel, type RunnableModel } from './node/run-model.js';
 import { generate } from './model/generate.js';
 import { Session } from './model/session.js';
 import { tracePrefill, traceToSafetensors } from './trace/trace.js';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { randomWeights, runBench, SHAPES, shapeConfig } from './bench/bench.js';
+import { loadWeights } from './model/loader.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
@@ -28,12 +31,15 @@ commands:
                         generate, streaming text; --json prints {"ids": [...]} (generated ids only)
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE
                         write logits and every layer's delta, B, C as float32 safetensors
+  bench [--shape tiny|mamba-130m|mamba-370m | --model <path>] [--prefill 128,512,2048,8192]
+        [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048] [--out FILE] [--no-ceilings] [--no-breakdown]
+                        prefill and decode tokens/s, GPU memory, ceilings, per-kernel times (JSON to FILE)
   gpu                   find a WebGPU adapter, print it, and check one kernel against its CPU reference
 `;
 
 class UsageError extends Error {}
 
-const FLAGS = new Set(['greedy', 'json']);
+const FLAGS = new Set(['greedy', 'json', 'no-ceilings', 'no-breakdown']);
 
 /** `--name value` options (and `--flag`s) after the command; unknown options are usage errors. */
 function options(args: string[], known: string[]): Map<string, string> {
@@ -164,6 +170,62 @@ async function traceCommand(args: string[]): Promise<number> {
   }
 }
 
+async function benchCommand(args: string[]): Promise<number> {
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'out', 'no-ceilings', 'no-breakdown']);
+  const list = (name: string, fallback: number[]) => {
+    const raw = opts.get(name);
+    if (!raw) return fallback;
+    const values = raw.split(',').map(Number);
+    if (values.some((v) => !Number.isInteger(v) || v < 1)) throw new UsageError(`--${name} takes positive integers, got "${raw}"`);
+    return values;
+  };
+  // Dawn rounds timestamps (to 64 µs on some drivers) unless told not to: the per-kernel
+  // breakdown needs them exact.
+  const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization'] });
+  const ctx = await openGpu(gpu);
+  process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via})\n`);
+  let name: string;
+  let prepared;
+  const modelPath = opts.get('model');
+  if (modelPath) {
+    const files = await folderModelFiles(modelPath);
+    const inspection = await inspectModel(files);
+    prepared = { inspection, weights: await loadWeights(ctx, files, inspection) };
+    await files.close();
+    name = files.name;
+  } else {
+    name = opts.get('shape') ?? 'mamba-130m';
+    if (!SHAPES[name]) throw new UsageError(`unknown --shape "${name}" (known: ${Object.keys(SHAPES).join(', ')})`);
+    prepared = randomWeights(ctx, shapeConfig(name));
+  }
+  const prefillTokens = list('prefill', [128, 512, 2048, 8192]);
+  const result = await runBench(
+    ctx,
+    name,
+    prepared.inspection,
+    prepared.weights,
+    {
+      prefillTokens,
+      decodeTokens: numberOption(opts, 'decode', 256),
+      repeats: numberOption(opts, 'repeats', 5),
+      warmup: numberOption(opts, 'warmup', 1),
+      chunk: numberOption(opts, 'chunk', Math.min(2048, Math.max(...prefillTokens))),
+      ceilings: !opts.has('no-ceilings'),
+      breakdown: !opts.has('no-breakdown'),
+    },
+    (line) => process.stderr.write(`${line}\n`),
+  );
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  const out = opts.get('out') ?? `bench/out/${result.date.replace(/[:.]/g, '-')}.json`;
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, json);
+  process.stdout.write(json);
+  process.stderr.write(`wrote ${out}\n`);
+  prepared.weights.destroy();
+  ctx.device.destroy();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -173,6 +235,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case 'trace':
       return traceCommand(rest);
+    case 'bench':
+      return benchCommand(rest);
     case 'gpu':
       return gpuCommand();
     case undefined:

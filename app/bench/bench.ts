@@ -1,0 +1,287 @@
+/**
+ * The benchmark harness (Node + Dawn): prefill tokens/s at several lengths, decode tokens/s,
+ * GPU memory, a per-kernel breakdown from timestamp queries, and the ceilings it measures itself
+ * (copy bandwidth, a large GEMM). Medians of repeated runs after warm-up. Prints a table and
+ * writes JSON. Speed targets are judged from its output, never by tests.
+ */
+import type { MambaConfig } from '../formats/config.js';
+import { canonicalConfig } from '../formats/config.js';
+import type { ModelInspection } from '../formats/inspect.js';
+import { expectedTensors } from '../formats/weights.js';
+import { describeAdapter, type AdapterSummary } from '../gpu/adapter.js';
+import type { GpuContext } from '../gpu/context.js';
+import { matmul } from '../kernels/matmul.js';
+import { GpuSampler, seededRandom } from '../model/generate.js';
+import type { LoadedWeights } from '../model/loader.js';
+import { Mamba1 } from '../model/mamba1.js';
+import { Session } from '../model/session.js';
+
+/** Model shapes the harness can make with random weights. */
+export const SHAPES: Record<string, Record<string, unknown>> = {
+  tiny: { model_type: 'mamba', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16 },
+  'mamba-130m': { model_type: 'mamba', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50280, state_size: 16 },
+  'mamba-370m': { model_type: 'mamba', hidden_size: 1024, num_hidden_layers: 48, vocab_size: 50280, state_size: 16 },
+};
+
+export interface BenchOptions {
+  prefillTokens: number[];
+  decodeTokens: number;
+  repeats: number;
+  warmup: number;
+  /** Tokens per prefill chunk (the model's maxTokens). */
+  chunk: number;
+  ceilings: boolean;
+  breakdown: boolean;
+}
+
+export interface BenchResult {
+  date: string;
+  adapter: string;
+  adapterInfo: AdapterSummary;
+  arch: 'mamba';
+  model: string;
+  d_model: number;
+  n_layer: number;
+  d_state: number;
+  vocab: number;
+  parameters: number;
+  dtype: 'f32';
+  prefill_tok_s: Record<string, number>;
+  decode_tok_s: number;
+  gpu_memory_bytes: { weights: number; activations: number; state: number };
+  ceilings?: { copy_gb_s: number; gemm_tflop_s: number };
+  achieved?: { decode_bandwidth_fraction?: number; prefill_flop_fraction?: Record<string, number> };
+  kernels?: { name: string; microseconds: number; count: number }[];
+  repeats: number;
+  notes: string[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+/** Random weights with the shapes of `config`, made on the CPU in slices and uploaded (no file). */
+export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1): { inspection: ModelInspection; weights: LoadedWeights } {
+  const random = seededRandom(seed);
+  const buffers = new Map<string, GPUBuffer>();
+  const shapes = new Map<string, number[]>();
+  let bytesOnGpu = 0;
+  let parameters = 0;
+  const specs = expectedTensors(config, 'backbone.embeddings.weight').filter((s) => !s.optional);
+  for (const spec of specs) {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    parameters += n;
+    const buffer = ctx.device.createBuffer({ label: `Bench.${spec.name}`, size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const slice = new Float32Array(Math.min(n, 1 << 20));
+    const isALog = spec.name.endsWith('A_log');
+    const scale = spec.name.endsWith('norm.weight') || spec.name.endsWith('norm_f.weight') ? 0 : 1 / Math.sqrt(spec.shape[spec.shape.length - 1] ?? 1);
+    for (let at = 0; at < n; at += slice.length) {
+      const m = Math.min(slice.length, n - at);
+      for (let i = 0; i < m; i++) slice[i] = isALog ? Math.log(1 + 15 * random()) : scale === 0 ? 1 : (random() * 2 - 1) * scale;
+      ctx.device.queue.writeBuffer(buffer, at * 4, slice.buffer, 0, m * 4);
+    }
+    buffers.set(spec.name, buffer);
+    shapes.set(spec.name, spec.shape);
+    bytesOnGpu += n * 4;
+  }
+  const inspection: ModelInspection = {
+    architecture: 'mamba',
+    format: 'safetensors',
+    config,
+    parameters,
+    tensors: new Map(),
+    tiedHead: true,
+    embeddingName: 'backbone.embeddings.weight',
+    weightFiles: [],
+    weightBytes: bytesOnGpu,
+    tokenizer: 'none',
+    warnings: [],
+  };
+  return { inspection, weights: { buffers, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
+}
+
+async function measureCeilings(ctx: GpuContext, repeats: number): Promise<{ copy_gb_s: number; gemm_tflop_s: number }> {
+  const { device } = ctx;
+  // Sizes that fill a real GPU; a software adapter gets small ones (its numbers are a smoke test).
+  const software = ctx.adapter.software;
+  const bytes = Math.min((software ? 16 : 256) * 2 ** 20, ctx.adapter.limits.maxBufferSize / 2);
+  const a = device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const b = device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const copies = 8;
+  const copyTimes: number[] = [];
+  for (let r = 0; r < repeats + 1; r++) {
+    const e = device.createCommandEncoder();
+    for (let i = 0; i < copies; i++) e.copyBufferToBuffer(i % 2 ? b : a, 0, i % 2 ? a : b, 0, bytes);
+    const t = performance.now();
+    device.queue.submit([e.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (r > 0) copyTimes.push(performance.now() - t);
+  }
+  a.destroy();
+  b.destroy();
+  // Bytes read + written.
+  const copy_gb_s = (2 * bytes * copies) / (median(copyTimes) / 1000) / 1e9;
+  const n = software ? 256 : 2048;
+  const mk = () => device.createBuffer({ size: n * n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const [x, w, y] = [mk(), mk(), mk()];
+  const fill = new Float32Array(n * n).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
+  device.queue.writeBuffer(x, 0, fill);
+  device.queue.writeBuffer(w, 0, fill);
+  const d = matmul(ctx, { tokens: n, inFeatures: n, outFeatures: n }, { x, weight: w, y }, 'Bench.gemm');
+  const gemmTimes: number[] = [];
+  for (let r = 0; r < repeats + 1; r++) {
+    const e = device.createCommandEncoder();
+    const pass = e.beginComputePass();
+    for (let i = 0; i < 4; i++) d.encode(pass);
+    pass.end();
+    const t = performance.now();
+    device.queue.submit([e.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (r > 0) gemmTimes.push(performance.now() - t);
+  }
+  d.destroy();
+  for (const buf of [x, w, y]) buf.destroy();
+  return { copy_gb_s, gemm_tflop_s: (4 * 2 * n ** 3) / (median(gemmTimes) / 1000) / 1e12 };
+}
+
+/** Per-kernel time of one forward over `tokens` tokens, from timestamp queries (one pass per dispatch). */
+async function kernelBreakdown(ctx: GpuContext, model: Mamba1, tokens: number): Promise<{ name: string; microseconds: number; count: number }[]> {
+  const { device } = ctx;
+  const state = model.newState();
+  const logits = device.createBuffer({ size: model.config.vocabSize * 4, usage: GPUBufferUsage.STORAGE });
+  const plan = model.plan(tokens, state, logits);
+  const dispatches = plan.steps.flatMap((s) => (s.kind === 'dispatch' ? [s.dispatch] : []));
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * dispatches.length });
+  const resolve = device.createBuffer({ size: 16 * dispatches.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 16 * dispatches.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const totals = new Map<string, { ns: number; count: number }>();
+  for (let rep = 0; rep < 2; rep++) {
+    const e = device.createCommandEncoder();
+    dispatches.forEach((d, i) => {
+      const pass = e.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      d.encode(pass);
+      pass.end();
+    });
+    e.resolveQuerySet(querySet, 0, 2 * dispatches.length, resolve, 0);
+    e.copyBufferToBuffer(resolve, 0, read, 0, resolve.size);
+    device.queue.submit([e.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const times = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    if (rep === 0) continue; // warm-up
+    dispatches.forEach((d, i) => {
+      const name = d.label.replace(/^Mamba1\.(L\d+\.)?/, '');
+      const t = totals.get(name) ?? { ns: 0, count: 0 };
+      t.ns += Number((times[2 * i + 1] as bigint) - (times[2 * i] as bigint));
+      t.count += 1;
+      totals.set(name, t);
+    });
+  }
+  plan.destroy();
+  querySet.destroy();
+  for (const b of [resolve, read, logits, ...state.conv, ...state.ssm]) b.destroy();
+  return [...totals.entries()].map(([name, t]) => ({ name, microseconds: t.ns / 1000, count: t.count })).sort((a, b) => b.microseconds - a.microseconds);
+}
+
+export async function runBench(
+  ctx: GpuContext,
+  modelName: string,
+  inspection: ModelInspection,
+  weights: LoadedWeights,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<BenchResult> {
+  const { device } = ctx;
+  const config = inspection.config;
+  const notes: string[] = [];
+  const model = new Mamba1(ctx, inspection, weights, options.chunk);
+  const V = config.vocabSize;
+  const random = seededRandom(7);
+  const ids = (n: number) => Array.from({ length: n }, () => Math.floor(random() * V));
+  const prefill: Record<string, number> = {};
+  for (const T of options.prefillTokens) {
+    const times: number[] = [];
+    for (let r = 0; r < options.warmup + options.repeats; r++) {
+      const session = new Session(ctx, model);
+      const prompt = ids(T);
+      await device.queue.onSubmittedWorkDone();
+      const t = performance.now();
+      session.prefill(prompt);
+      await device.queue.onSubmittedWorkDone();
+      if (r >= options.warmup) times.push(performance.now() - t);
+      session.destroy();
+    }
+    prefill[String(T)] = T / (median(times) / 1000);
+    log(`prefill ${T} tokens: ${prefill[String(T)]?.toFixed(0)} tokens/s (median of ${options.repeats})`);
+  }
+  // Decode: the generation loop as the app runs it (step + GPU sampling in one command buffer,
+  // a 4-byte readback per token), greedy, after a short prompt.
+  const decodeRates: number[] = [];
+  let stateBytes = 0;
+  for (let r = 0; r < options.warmup + options.repeats; r++) {
+    const session = new Session(ctx, model);
+    stateBytes = session.stateBytes;
+    session.prefill(ids(16));
+    const sampler = new GpuSampler(ctx, session, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, u: 0 });
+    let id = await sampler.next(0);
+    const t = performance.now();
+    for (let i = 0; i < options.decodeTokens; i++) {
+      session.step(id, (e) => sampler.encode(e, 0));
+      id = await sampler.read();
+    }
+    const seconds = (performance.now() - t) / 1000;
+    if (r >= options.warmup) decodeRates.push(options.decodeTokens / seconds);
+    sampler.destroy();
+    session.destroy();
+  }
+  const decode = median(decodeRates);
+  log(`decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats})`);
+  const result: BenchResult = {
+    date: new Date().toISOString(),
+    adapter: describeAdapter(ctx.adapter),
+    adapterInfo: ctx.adapter,
+    arch: 'mamba',
+    model: modelName,
+    d_model: config.dModel,
+    n_layer: config.nLayer,
+    d_state: config.dState,
+    vocab: V,
+    parameters: inspection.parameters,
+    dtype: 'f32',
+    prefill_tok_s: prefill,
+    decode_tok_s: decode,
+    gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: stateBytes },
+    repeats: options.repeats,
+    notes,
+  };
+  if (options.ceilings) {
+    result.ceilings = await measureCeilings(ctx, options.repeats);
+    log(`ceilings: copy ${result.ceilings.copy_gb_s.toFixed(0)} GB/s, GEMM ${result.ceilings.gemm_tflop_s.toPrecision(3)} TFLOP/s`);
+    const weightBytes = weights.bytesOnGpu;
+    result.achieved = {
+      decode_bandwidth_fraction: (weightBytes * decode) / 1e9 / result.ceilings.copy_gb_s,
+      prefill_flop_fraction: Object.fromEntries(
+        Object.entries(prefill).map(([T, rate]) => [T, (2 * inspection.parameters * rate) / 1e12 / result.ceilings!.gemm_tflop_s]),
+      ),
+    };
+  }
+  if (options.breakdown) {
+    if (ctx.features.has('timestamp-query')) {
+      result.kernels = await kernelBreakdown(ctx, model, 1);
+      const prefillKernels = await kernelBreakdown(ctx, model, Math.min(options.chunk, 512));
+      result.kernels = [
+        ...result.kernels.map((k) => ({ ...k, name: `decode ${k.name}` })),
+        ...prefillKernels.map((k) => ({ ...k, name: `prefill(${Math.min(options.chunk, 512)}) ${k.name}` })),
+      ];
+    } else notes.push('no timestamp-query on this adapter: no per-kernel breakdown');
+  }
+  model.destroy();
+  return result;
+}
+
+export function shapeConfig(name: string): MambaConfig {
+  const raw = SHAPES[name];
+  if (!raw) throw new Error(`unknown shape "${name}" (known: ${Object.keys(SHAPES).join(', ')})`);
+  return canonicalConfig(`shape ${name}`, raw);
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Bundles what a GPU machine without Node needs to run `bench` (see bench/RESULTS.md):
+#   .devbench/node.xz, .devbench/dawn.node.xz  this machine's node binary and Dawn's addon (xz)
+#   .devbench/webgpu/                          the `webgpu` package's loader (no binaries)
+#   .devbench/cli.js                           the built CLI (npm run build:cli)
+#   .devbench/run.py                           unpacks with Python's lzma and runs the CLI
+# and the Vulkan loader .deb in .gl/ (the device machine has none). Both folders are git-ignored;
+# name them in the device call's `carry`. On the device:
+#   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+#   python3 .devbench/run.py bench --shape mamba-130m --out $OUT/bench.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run build:cli --silent
+mkdir -p .devbench/webgpu .gl
+[ -f .devbench/node.xz ] || xz -T2 -6 -c "$(readlink -f "$(command -v node)")" > .devbench/node.xz
+[ -f .devbench/dawn.node.xz ] || xz -T2 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > .devbench/dawn.node.xz
+cp node_modules/webgpu/index.js node_modules/webgpu/package.json .devbench/webgpu/
+cp dist/cli/cli.js .devbench/cli.js
+cp tooling/bench-run.py .devbench/run.py
+if ! ls .gl/libvulkan1_*amd64.deb >/dev/null 2>&1; then
+  mkdir -p /tmp/amd64/partial
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  apt-get $o update -qq
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+fi
+du -sh .devbench .gl

@@ -7,10 +7,10 @@
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { TraceRecorder } from '../trace/recorder.js';
-import { encodeSteps, type ForwardPlan, type Mamba1, type Mamba1State, type Mamba1Taps } from './mamba1.js';
+import { encodeSteps, type ForwardPlan, type MambaModel, type ModelTaps, type RecurrentState } from './base.js';
 
 export class Session {
-  private state: Mamba1State;
+  private state: RecurrentState;
   /** Logits of the last position: [V]. */
   readonly logits: GPUBuffer;
   private stepPlan: ForwardPlan | null = null;
@@ -23,8 +23,8 @@ export class Session {
 
   constructor(
     private readonly ctx: GpuContext,
-    readonly model: Mamba1,
-    state?: Mamba1State,
+    readonly model: MambaModel,
+    state?: RecurrentState,
   ) {
     this.state = state ?? model.newState();
     this.logits = storageBuffer(ctx.device, 'Session.logits', model.config.vocabSize * 4);
@@ -52,7 +52,7 @@ export class Session {
     this.tracedStep = null;
   }
 
-  prefill(ids: readonly number[], options: { allLogits?: GPUBuffer; taps?: Omit<Mamba1Taps, 'row0'> & { row0?: number } } = {}): void {
+  prefill(ids: readonly number[], options: { allLogits?: GPUBuffer; taps?: Omit<ModelTaps, 'row0'> & { row0?: number } } = {}): void {
     if (ids.length === 0) return;
     this.checkIds(ids);
     if (this.recorder && !options.taps) {

@@ -1,0 +1,227 @@
+/**
+ * What Mamba-1 and Mamba-2 share: the residual stream, the block norms, the embedding and the LM
+ * head, the activations sized for a chunk of `maxTokens` tokens, trace taps, and the plan (a list
+ * of bound dispatches and copies). Each architecture supplies its mixer.
+ */
+import type { MambaConfig } from '../formats/config.js';
+import type { ModelInspection } from '../formats/inspect.js';
+import { storageBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from '../kernels/dispatch.js';
+import { embedding } from '../kernels/embedding.js';
+import { matmul } from '../kernels/matmul.js';
+import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
+import type { LoadedWeights } from './loader.js';
+
+/** The recurrent state of one sequence: per layer, fp32, on the GPU. */
+export interface RecurrentState {
+  conv: GPUBuffer[]; // [conv channels, K-1] each
+  ssm: GPUBuffer[]; // Mamba-1 [Di, N]; Mamba-2 [H, P, N]
+}
+
+/**
+ * Optional per-layer taps, written into caller-owned buffers from row `row0` (see trace/). An
+ * array may leave layers out (undefined): only the layers given are traced.
+ */
+export interface ModelTaps {
+  /** Δ after softplus: Mamba-1 [T, Di], Mamba-2 [T, H] per layer. */
+  delta?: (GPUBuffer | undefined)[];
+  /** Rows holding B and C: Mamba-1 x_proj's output (dt_r | B | C) [T, R+2N]; Mamba-2 the conv output (x | B | C) [T, Di+2GN]. */
+  dbc?: (GPUBuffer | undefined)[];
+  /** Residual stream after each block, [T, D] per layer (HF hidden_states[i]). */
+  hidden?: (GPUBuffer | undefined)[];
+  /** Row (token index) in the tap buffers where this chunk's first token goes. */
+  row0: number;
+  /** Read at encode time instead of row0: lets a decode plan built once write each token's row. */
+  rowOf?: () => number;
+}
+
+/** A step of the forward pass: a dispatch (grouped into compute passes) or a buffer copy. */
+export type Step =
+  | { kind: 'dispatch'; dispatch: Dispatch }
+  | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer; toOffset: number | (() => number); bytes: number };
+
+/** Encodes steps: consecutive dispatches share one compute pass; copies go between passes. */
+export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: readonly Step[]): void {
+  let pass: GPUComputePassEncoder | null = null;
+  for (const step of steps) {
+    if (step.kind === 'dispatch') {
+      pass ??= encoder.beginComputePass({ label: `${label}.pass` });
+      step.dispatch.encode(pass);
+    } else {
+      pass?.end();
+      pass = null;
+      const toOffset = typeof step.toOffset === 'function' ? step.toOffset() : step.toOffset;
+      encoder.copyBufferToBuffer(step.from, step.fromOffset, step.to, toOffset, step.bytes);
+    }
+  }
+  pass?.end();
+}
+
+/** One forward over T tokens, bound to its buffers: encode it as often as needed. */
+export interface ForwardPlan {
+  tokens: number;
+  steps: Step[];
+  destroy(): void;
+}
+
+export interface PlanOptions {
+  allLogits?: { buffer: GPUBuffer; row0: number };
+  taps?: ModelTaps;
+}
+
+/** What a mixer gets to add its steps for one layer. */
+export interface MixerContext {
+  layer: number;
+  tokens: number;
+  /** Weight `<prefix>layers.<layer>.mixer.<name>`, or null for an absent optional one (biases). */
+  weight(name: string): GPUBuffer;
+  optional(name: string): GPUBuffer | null;
+  /** The block's normed input [T, D]. */
+  input: GPUBuffer;
+  /** Where the mixer's output goes [T, D]. */
+  output: GPUBuffer;
+  state: RecurrentState;
+  taps: ModelTaps | undefined;
+  run(dispatch: Dispatch): void;
+  /** Copies T rows of `rowBytes` from `from` into a tap buffer at the chunk's row (no-op without one). */
+  copy(from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number): void;
+}
+
+export abstract class MambaModel {
+  readonly config: MambaConfig;
+  protected readonly prefix: string;
+  private readonly embeddingName: string;
+  readonly lmHead: GPUBuffer;
+  private readonly shared: { ids: GPUBuffer; hidden: GPUBuffer; residual: GPUBuffer; normed: GPUBuffer };
+
+  constructor(
+    protected readonly ctx: GpuContext,
+    inspection: ModelInspection,
+    protected readonly weights: LoadedWeights,
+    readonly maxTokens: number,
+    protected readonly name: string,
+  ) {
+    this.config = inspection.config;
+    this.embeddingName = inspection.embeddingName;
+    this.prefix = inspection.embeddingName.replace(/embeddings?\.weight$/, '');
+    this.lmHead = weights.buffers.get('lm_head.weight') ?? this.w(inspection.embeddingName);
+    const D = this.config.dModel;
+    this.shared = {
+      ids: storageBuffer(ctx.device, `${name}.ids`, maxTokens * 4),
+      hidden: this.activation('hidden', maxTokens * D),
+      residual: this.activation('residual', maxTokens * D),
+      normed: this.activation('normed', maxTokens * D),
+    };
+  }
+
+  private readonly activations: GPUBuffer[] = [];
+
+  /** An activation buffer of `elements` floats, freed with the model. */
+  protected activation(label: string, elements: number): GPUBuffer {
+    const buffer = storageBuffer(this.ctx.device, `${this.name}.${label}`, elements * 4);
+    this.activations.push(buffer);
+    return buffer;
+  }
+
+  protected w(name: string): GPUBuffer {
+    const buffer = this.weights.buffers.get(name);
+    if (!buffer) throw new Error(`${this.name}: weight ${name} is not loaded`);
+    return buffer;
+  }
+
+  get idsBuffer(): GPUBuffer {
+    return this.shared.ids;
+  }
+
+  /** The final-norm output ([T, D], HF hidden_states[L]) of the last forward. */
+  get normedBuffer(): GPUBuffer {
+    return this.shared.normed;
+  }
+
+  /** GPU memory of the activations (weights and state aside). */
+  get activationBytes(): number {
+    return this.shared.ids.size + this.activations.reduce((s, b) => s + b.size, 0);
+  }
+
+  abstract newState(): RecurrentState;
+
+  /** Adds one layer's mixer: normed input → output, through its state. */
+  protected abstract mixer(m: MixerContext): void;
+
+  /**
+   * Binds one forward over `tokens` tokens (ids already written to idsBuffer) to `state`.
+   * `logits` gets the last position's row ([V]); with `allLogits`, every position's row goes to
+   * `allLogits.buffer` ([*, V]) from row `allLogits.row0` instead.
+   */
+  plan(tokens: number, state: RecurrentState, logits: GPUBuffer, options: PlanOptions = {}): ForwardPlan {
+    const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = this.config;
+    if (!Number.isInteger(tokens) || tokens < 1 || tokens > this.maxTokens) {
+      throw new RangeError(`${this.name}: a chunk holds 1..${this.maxTokens} tokens, got ${tokens}`);
+    }
+    const T = tokens;
+    const a = this.shared;
+    const ctx = this.ctx;
+    const p = this.prefix;
+    const dispatches: Dispatch[] = [];
+    const steps: Step[] = [];
+    const run = (d: Dispatch) => {
+      dispatches.push(d);
+      steps.push({ kind: 'dispatch', dispatch: d });
+    };
+    const taps = options.taps;
+    const copy = (from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number) => {
+      if (!to || !taps) return;
+      const rowOf = taps.rowOf;
+      const toOffset = rowOf ? () => rowOf() * rowBytes : taps.row0 * rowBytes;
+      steps.push({ kind: 'copy', from, fromOffset: 0, to, toOffset, bytes: T * rowBytes });
+    };
+
+    run(embedding(ctx, { tokens: T, vocab: V, dim: D }, { ids: a.ids, table: this.w(this.embeddingName), output: a.hidden }, `${this.name}.embedding`));
+    for (let l = 0; l < L; l++) {
+      const layer = `${p}layers.${l}.`;
+      run(
+        residualRmsNorm(
+          ctx,
+          { rows: T, cols: D, eps, hasResidual: l > 0 },
+          { hidden: a.hidden, residual: a.residual, weight: this.w(`${layer}norm.weight`), output: a.normed },
+          `${this.name}.L${l}.norm`,
+        ),
+      );
+      if (l > 0) copy(a.residual, taps?.hidden?.[l - 1], D * 4);
+      this.mixer({
+        layer: l,
+        tokens: T,
+        weight: (n) => this.w(`${layer}mixer.${n}`),
+        optional: (n) => this.weights.buffers.get(`${layer}mixer.${n}`) ?? null,
+        input: a.normed,
+        output: a.hidden,
+        state,
+        taps,
+        run,
+        copy,
+      });
+    }
+    run(
+      residualRmsNorm(
+        ctx,
+        { rows: T, cols: D, eps, hasResidual: true },
+        { hidden: a.hidden, residual: a.residual, weight: this.w(`${p}norm_f.weight`), output: a.normed },
+        `${this.name}.norm_f`,
+      ),
+    );
+    copy(a.residual, taps?.hidden?.[L - 1], D * 4);
+    const all = options.allLogits;
+    run(
+      all
+        ? matmul(ctx, { tokens: T, inFeatures: D, outFeatures: V, yOffset: all.row0 * V, yStride: V }, { x: a.normed, weight: this.lmHead, y: all.buffer }, `${this.name}.lm_head`)
+        : matmul(ctx, { tokens: 1, inFeatures: D, outFeatures: V, xOffset: (T - 1) * D, xStride: D }, { x: a.normed, weight: this.lmHead, y: logits }, `${this.name}.lm_head`),
+    );
+    return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
+  }
+
+  destroy(): void {
+    this.shared.ids.destroy();
+    for (const b of this.activations) b.destroy();
+  }
+}

@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import layering from './eslint-rules/layering.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'release/', 'test-results/', '.tsbuild/', 'scripts/', 'resources/', 'test/fixtures/'] },
+  { ignores: ['dist/', 'node_modules/', 'release/', 'test-results/', '.tsbuild/', 'scripts/', 'resources/', 'test/fixtures/', '.devbench/', '.gl/', 'bench/out/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

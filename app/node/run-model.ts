@@ -1,10 +1,11 @@
 /** Opens a model folder for running in Node: GPU, weights on it, the Mamba-1 graph, the tokenizer. */
 import { inspectModel, type ModelInspection } from '../formats/inspect.js';
-import { ModelFileError } from '../formats/errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
+import type { MambaModel } from '../model/base.js';
 import { Mamba1 } from '../model/mamba1.js';
+import { Mamba2 } from '../model/mamba2.js';
 import { tokenizerFor } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { findNodeGpu } from './dawn.js';
@@ -14,7 +15,7 @@ export interface RunnableModel {
   ctx: GpuContext;
   inspection: ModelInspection;
   weights: LoadedWeights;
-  model: Mamba1;
+  model: MambaModel;
   /** null when the model has no tokenizer (then only token ids can be given). */
   tokenizer: Tokenizer | null;
   name: string;
@@ -25,9 +26,6 @@ export async function openRunnableModel(target: string, options: { maxTokens?: n
   const files = await folderModelFiles(target);
   try {
     const inspection = await inspectModel(files);
-    if (inspection.architecture !== 'mamba') {
-      throw new ModelFileError(files.name, `is a ${inspection.architecture} model; running it is not supported yet (Mamba-1 only)`);
-    }
     let tokenizer: Tokenizer | null = null;
     if (inspection.tokenizer !== 'none') {
       const json = inspection.tokenizer === 'tokenizer.json' ? await files.readText('tokenizer.json') : null;
@@ -36,7 +34,8 @@ export async function openRunnableModel(target: string, options: { maxTokens?: n
     const { gpu } = await findNodeGpu();
     const ctx = await openGpu(gpu);
     const weights = await loadWeights(ctx, files, inspection);
-    const model = new Mamba1(ctx, inspection, weights, options.maxTokens ?? 256);
+    const maxTokens = options.maxTokens ?? 256;
+    const model = inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights, maxTokens) : new Mamba1(ctx, inspection, weights, maxTokens);
     return {
       ctx,
       inspection,

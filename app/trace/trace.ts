@@ -7,14 +7,22 @@
 import { encodeSafetensors, type WriteTensor } from '../formats/safetensors-write.js';
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Mamba1 } from '../model/mamba1.js';
+import type { MambaModel } from '../model/base.js';
 import type { Session } from '../model/session.js';
 
 export interface LayerTrace {
-  delta: Float32Array; // [T, Di]
-  B: Float32Array; // [T, N]
-  C: Float32Array; // [T, N]
+  delta: Float32Array; // Mamba-1 [T, Di]; Mamba-2 [T, H]
+  B: Float32Array; // Mamba-1 [T, N]; Mamba-2 [T, G·N] (groups in order)
+  C: Float32Array; // as B
   hidden: Float32Array; // [T, D]
+}
+
+/** Where Δ, B and C live in the taps, per architecture. */
+export function traceLayout(config: MambaModel['config']) {
+  const { dInner: Di, dState: N, dtRank: R, nGroups: G, nHeads: H } = config;
+  return config.architecture === 'mamba2'
+    ? { deltaWidth: H, rowWidth: Di + 2 * G * N, bOffset: Di, cOffset: Di + G * N, bcWidth: G * N }
+    : { deltaWidth: Di, rowWidth: R + 2 * N, bOffset: R, cOffset: R + N, bcWidth: N };
 }
 
 export interface PrefillTrace {
@@ -26,14 +34,15 @@ export interface PrefillTrace {
 }
 
 /** Runs a prefill over `ids` with every tap on and reads the trace back. */
-export async function tracePrefill(ctx: GpuContext, model: Mamba1, session: Session, ids: number[]): Promise<PrefillTrace> {
-  const { dModel: D, dInner: Di, dState: N, dtRank: R, vocabSize: V, nLayer: L } = model.config;
+export async function tracePrefill(ctx: GpuContext, model: MambaModel, session: Session, ids: number[]): Promise<PrefillTrace> {
+  const { dModel: D, vocabSize: V, nLayer: L } = model.config;
+  const { deltaWidth, rowWidth, bOffset, cOffset, bcWidth } = traceLayout(model.config);
   const T = ids.length;
   const f = (label: string, n: number) => storageBuffer(ctx.device, `Trace.${label}`, n * 4);
   const logits = f('logits', T * V);
   const taps = {
-    delta: Array.from({ length: L }, (_, l) => f(`L${l}.delta`, T * Di)),
-    dbc: Array.from({ length: L }, (_, l) => f(`L${l}.dbc`, T * (R + 2 * N))),
+    delta: Array.from({ length: L }, (_, l) => f(`L${l}.delta`, T * deltaWidth)),
+    dbc: Array.from({ length: L }, (_, l) => f(`L${l}.rows`, T * rowWidth)),
     hidden: Array.from({ length: L }, (_, l) => f(`L${l}.hidden`, T * D)),
     row0: 0,
   };
@@ -42,18 +51,18 @@ export async function tracePrefill(ctx: GpuContext, model: Mamba1, session: Sess
     const layers: LayerTrace[] = [];
     const selection: Float32Array[] = [];
     for (let l = 0; l < L; l++) {
-      const dbc = await readF32(ctx.device, taps.dbc[l] as GPUBuffer, T * (R + 2 * N));
-      const B = new Float32Array(T * N);
-      const C = new Float32Array(T * N);
+      const rows = await readF32(ctx.device, taps.dbc[l] as GPUBuffer, T * rowWidth);
+      const B = new Float32Array(T * bcWidth);
+      const C = new Float32Array(T * bcWidth);
       for (let t = 0; t < T; t++) {
-        B.set(dbc.subarray(t * (R + 2 * N) + R, t * (R + 2 * N) + R + N), t * N);
-        C.set(dbc.subarray(t * (R + 2 * N) + R + N, t * (R + 2 * N) + R + 2 * N), t * N);
+        B.set(rows.subarray(t * rowWidth + bOffset, t * rowWidth + bOffset + bcWidth), t * bcWidth);
+        C.set(rows.subarray(t * rowWidth + cOffset, t * rowWidth + cOffset + bcWidth), t * bcWidth);
       }
-      const delta = await readF32(ctx.device, taps.delta[l] as GPUBuffer, T * Di);
+      const delta = await readF32(ctx.device, taps.delta[l] as GPUBuffer, T * deltaWidth);
       const norms = new Float32Array(T);
       for (let t = 0; t < T; t++) {
         let s = 0;
-        for (let d = 0; d < Di; d++) s += (delta[t * Di + d] as number) ** 2;
+        for (let d = 0; d < deltaWidth; d++) s += (delta[t * deltaWidth + d] as number) ** 2;
         norms[t] = Math.sqrt(s);
       }
       layers.push({ delta, B, C, hidden: await readF32(ctx.device, taps.hidden[l] as GPUBuffer, T * D) });
@@ -66,20 +75,22 @@ export async function tracePrefill(ctx: GpuContext, model: Mamba1, session: Sess
 }
 
 /**
- * The trace as safetensors: `logits` [T, V], `layers.<i>.delta` [T, Di], `layers.<i>.B` [T, N],
- * `layers.<i>.C` [T, N], `input_ids` (I32) [T]; ids and model in the metadata. The CLI's `trace`
+ * The trace as safetensors: `logits` [T, V], `layers.<i>.delta` (Mamba-1 [T, Di], Mamba-2
+ * [T, H]), `layers.<i>.B` and `.C` (Mamba-1 [T, N], Mamba-2 [T, G·N]), `input_ids` (I32) [T];
+ * ids and model in the metadata. The CLI's `trace`
  * and the app's export write this same format.
  */
-export function traceToSafetensors(trace: PrefillTrace, config: { vocabSize: number; dInner: number; dState: number }, model: string): Uint8Array {
+export function traceToSafetensors(trace: PrefillTrace, config: MambaModel['config'], model: string): Uint8Array {
   const T = trace.ids.length;
+  const { deltaWidth, bcWidth } = traceLayout(config);
   const tensors: Record<string, WriteTensor> = {
     input_ids: { dtype: 'I32', shape: [T], data: Int32Array.from(trace.ids) },
     logits: { dtype: 'F32', shape: [T, config.vocabSize], data: trace.logits },
   };
   trace.layers.forEach((layer, i) => {
-    tensors[`layers.${i}.delta`] = { dtype: 'F32', shape: [T, config.dInner], data: layer.delta };
-    tensors[`layers.${i}.B`] = { dtype: 'F32', shape: [T, config.dState], data: layer.B };
-    tensors[`layers.${i}.C`] = { dtype: 'F32', shape: [T, config.dState], data: layer.C };
+    tensors[`layers.${i}.delta`] = { dtype: 'F32', shape: [T, deltaWidth], data: layer.delta };
+    tensors[`layers.${i}.B`] = { dtype: 'F32', shape: [T, bcWidth], data: layer.B };
+    tensors[`layers.${i}.C`] = { dtype: 'F32', shape: [T, bcWidth], data: layer.C };
   });
   return encodeSafetensors(tensors, { format: 'mamba-studio/trace@1', model, ids: JSON.stringify(trace.ids) });
 }

@@ -1,0 +1,104 @@
+/**
+ * Mamba-2 on the GPU: the mixer of each block (DESIGN.md; test/fixtures/golden/README.md for the
+ * conventions of transformers). T tokens, Di = H·P, G groups, N = d_state:
+ *   zxbcdt = in_proj(normed)                           matmul          [T, 2Di + 2GN + H] (z | xBC | dt)
+ *   xc = silu(conv1d(xBC) + b)    (conv state carried)  causal-conv1d   [T, Di + 2GN]      (x | B | C)
+ *   y = SSD(x, Δ = clamp(softplus(dt + dt_bias)), A, B, C, D)   ssd scan (chunked prefill, step decode)  [T, Di]
+ *   g = RMSNorm(y · silu(z)) over normGroupSize channels · w   gated-rmsnorm   [T, Di]
+ *   hidden = out_proj(g)                                matmul          [T, D]
+ */
+import type { ModelInspection } from '../formats/inspect.js';
+import { storageBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import { causalConv1d } from '../kernels/causal-conv1d.js';
+import { gatedRmsNorm } from '../kernels/gated-rmsnorm.js';
+import { matmul } from '../kernels/matmul.js';
+import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, packSsdWeights, ssdScan, type Mamba2Dims, type SsdWeights } from '../kernels/ssd.js';
+import { MambaModel, type MixerContext, type RecurrentState } from './base.js';
+import type { LoadedWeights } from './loader.js';
+
+export class Mamba2 extends MambaModel {
+  private readonly ssdWeights: SsdWeights[];
+  private readonly dims: Mamba2Dims;
+  private readonly act: { zxbcdt: GPUBuffer; xc: GPUBuffer; y: GPUBuffer; gated: GPUBuffer; delta: GPUBuffer };
+
+  constructor(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256) {
+    if (inspection.architecture !== 'mamba2') throw new Error(`Mamba2 cannot run a ${inspection.architecture} model`);
+    super(ctx, inspection, weights, maxTokens, 'Mamba2');
+    const { dInner: Di, nGroups: G, dState: N, nHeads: H, nLayer: L } = this.config;
+    this.dims = { dInner: Di, nGroups: G, dState: N, nHeads: H };
+    this.ssdWeights = Array.from({ length: L }, (_, l) => {
+      const m = `${this.prefix}layers.${l}.mixer.`;
+      return packSsdWeights(ctx, { aLog: this.w(`${m}A_log`), d: this.w(`${m}D`), dtBias: this.w(`${m}dt_bias`) }, H, `Mamba2.L${l}.ssdWeights`);
+    });
+    const layout = mamba2Layout(this.dims);
+    const T = maxTokens;
+    this.act = {
+      zxbcdt: this.activation('zxbcdt', T * layout.inProjWidth),
+      xc: this.activation('xc', T * layout.xbcWidth),
+      y: this.activation('y', T * Di),
+      gated: this.activation('gated', T * Di),
+      delta: this.activation('delta', T * H),
+    };
+  }
+
+  newState(): RecurrentState {
+    const { dInner: Di, dState: N, dConv: K, nLayer: L, nGroups: G } = this.config;
+    const channels = Di + 2 * G * N;
+    const conv = Array.from({ length: L }, (_, l) => storageBuffer(this.ctx.device, `Mamba2.state.conv.${l}`, channels * (K - 1) * 4));
+    const ssm = Array.from({ length: L }, (_, l) => storageBuffer(this.ctx.device, `Mamba2.state.ssm.${l}`, Di * N * 4)); // [H, P, N]
+    return { conv, ssm };
+  }
+
+  protected mixer(m: MixerContext): void {
+    const c = this.config;
+    const { dModel: D, dInner: Di, dConv: K, nHeads: H } = c;
+    const { tokens: T, layer: l, run, copy, taps } = m;
+    const a = this.act;
+    const ctx = this.ctx;
+    const layout = mamba2Layout(this.dims);
+    run(
+      matmul(ctx, { tokens: T, inFeatures: D, outFeatures: layout.inProjWidth }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.zxbcdt }, `Mamba2.L${l}.in_proj`),
+    );
+    run(
+      causalConv1d(
+        ctx,
+        { tokens: T, channels: layout.xbcWidth, kernelSize: K, xOffset: layout.xbcOffset, xStride: layout.inProjWidth },
+        { x: a.zxbcdt, weight: m.weight('conv1d.weight'), bias: m.optional('conv1d.bias'), convState: m.state.conv[l] as GPUBuffer, output: a.xc },
+        `Mamba2.L${l}.conv1d`,
+      ),
+    );
+    copy(a.xc, taps?.dbc?.[l], layout.xbcWidth * 4);
+    run(
+      ssdScan(
+        ctx,
+        { tokens: T, nHeads: H, headDim: c.headDim, nGroups: c.nGroups, dState: c.dState },
+        {
+          xbc: convXbc(a.xc, this.dims),
+          dt: mamba2InProjDt(a.zxbcdt, this.dims),
+          weights: this.ssdWeights[l] as SsdWeights,
+          y: a.y,
+          state: m.state.ssm[l] as GPUBuffer,
+          ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
+        },
+        `Mamba2.L${l}.ssd`,
+        { chunkLength: Math.min(c.chunkSize, 1024), timeStepLimit: c.timeStepLimit },
+      ),
+    );
+    copy(a.delta, taps?.delta?.[l], H * 4);
+    run(
+      gatedRmsNorm(
+        ctx,
+        { rows: T, cols: Di, groupSize: c.normGroupSize, eps: c.normEps },
+        { y: a.y, z: mamba2InProjZ(a.zxbcdt, this.dims), weight: m.weight('norm.weight'), output: a.gated },
+        `Mamba2.L${l}.norm`,
+      ),
+    );
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D }, { x: a.gated, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output }, `Mamba2.L${l}.out_proj`));
+  }
+
+  override destroy(): void {
+    super.destroy();
+    for (const w of this.ssdWeights) w.destroy();
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Mamba-2 against transformers (test/fixtures/golden/mamba2-*): logits at all positions, the
+ * hidden state after every block, Δ [T, H], B and C [T, G·N] within relative error 1e-3, the
+ * greedy continuation identical; prefill of t tokens then steps equals the longer prefill.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectModel } from '../../app/formats/inspect';
+import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
+import { memorySource } from '../../app/formats/source';
+import { readF32, storageBuffer } from '../../app/gpu/buffers';
+import type { GpuContext } from '../../app/gpu/context';
+import { relativeError } from '../../app/kernels/self-test';
+import { generate } from '../../app/model/generate';
+import { loadWeights } from '../../app/model/loader';
+import { Mamba2 } from '../../app/model/mamba2';
+import { Session } from '../../app/model/session';
+import { folderModelFiles } from '../../app/node/folder';
+import { getTestGpu } from '../support/gpu';
+
+const TOL = 1e-3;
+const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
+const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => n.startsWith('mamba2')).sort() : [];
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+beforeAll(async () => {
+  const gpu = await getTestGpu();
+  if (gpu.ctx) ctx = gpu.ctx;
+  else skipReason = gpu.reason;
+});
+afterAll(() => ctx?.device.destroy());
+
+describe('Mamba-2 against transformers (golden fixtures)', () => {
+  it('has the Mamba-2 golden cases', () => {
+    expect(cases).toEqual(['mamba2-groups', 'mamba2-one-group']);
+  });
+
+  it.for(cases)('%s: logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical; prefill then steps', async (name, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(goldenDir, name);
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files);
+    const weights = await loadWeights(ctx, files, inspection);
+    await files.close();
+    const bytes = readFileSync(path.join(dir, 'golden.safetensors'));
+    const source = memorySource('golden.safetensors', new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const header = await readSafetensorsHeader(source);
+    const f32 = async (n: string) => toFloat32(header.tensors.get(n)!, await readTensorBytes(source, header.tensors.get(n)!));
+    const ints = async (n: string) => toIntegers(header.tensors.get(n)!, await readTensorBytes(source, header.tensors.get(n)!));
+    const ids = await ints('input_ids');
+    const c = inspection.config;
+    const { dModel: D, dInner: Di, dState: N, nGroups: G, nHeads: H, vocabSize: V, nLayer: L } = c;
+    const T = ids.length;
+    const W = Di + 2 * G * N;
+    const model = new Mamba2(ctx, inspection, weights, 512);
+    const session = new Session(ctx, model);
+    const f = (label: string, n: number) => storageBuffer(ctx!.device, `Golden2.${label}`, n * 4);
+    const logits = f('logits', T * V);
+    const taps = {
+      delta: Array.from({ length: L }, (_, l) => f(`delta${l}`, T * H)),
+      dbc: Array.from({ length: L }, (_, l) => f(`xbc${l}`, T * W)),
+      hidden: Array.from({ length: L }, (_, l) => f(`hidden${l}`, T * D)),
+    };
+    session.prefill(ids, { allLogits: logits, taps });
+    expect(relativeError(await readF32(ctx.device, logits, T * V), await f32('logits')), 'logits').toBeLessThanOrEqual(TOL);
+    expect(relativeError(await readF32(ctx.device, model.normedBuffer, T * D), await f32(`hidden_states.${L}`)), 'final norm').toBeLessThanOrEqual(TOL);
+    for (let l = 0; l < L; l++) {
+      expect(relativeError(await readF32(ctx.device, taps.hidden[l]!, T * D), await f32(`hidden_states.${l}`)), `hidden ${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(await readF32(ctx.device, taps.delta[l]!, T * H), await f32(`layers.${l}.delta`)), `delta ${l}`).toBeLessThanOrEqual(TOL);
+      const xbc = await readF32(ctx.device, taps.dbc[l]!, T * W);
+      const cols = (offset: number) => Float32Array.from({ length: T * G * N }, (_, i) => xbc[Math.floor(i / (G * N)) * W + offset + (i % (G * N))]!);
+      expect(relativeError(cols(Di), await f32(`layers.${l}.B`)), `B ${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(cols(Di + G * N), await f32(`layers.${l}.C`)), `C ${l}`).toBeLessThanOrEqual(TOL);
+    }
+    for (const b of [logits, ...taps.delta, ...taps.dbc, ...taps.hidden]) b.destroy();
+    session.destroy();
+
+    // Prefill of t tokens then steps equals the prefill of all of them (last row of the golden logits).
+    const split = new Session(ctx, model);
+    split.prefill(ids.slice(0, T - 3));
+    for (const id of ids.slice(T - 3)) split.step(id);
+    const golden = await f32('logits');
+    expect(relativeError(await split.readLogits(), golden.subarray((T - 1) * V, T * V))).toBeLessThanOrEqual(TOL);
+    split.destroy();
+
+    const expected = await ints('generated_ids');
+    const fresh = new Session(ctx, model);
+    const result = await generate(ctx, fresh, await ints('generate.prompt_ids'), { maxTokens: expected.length, temperature: 0 });
+    expect(result.ids).toEqual(expected);
+    fresh.destroy();
+    model.destroy();
+    weights.destroy();
+  });
+});
+
+describe('Mamba-2 through the CLI', () => {
+  const cli = path.resolve(import.meta.dirname, '../../dist/cli/cli.js');
+  it('run --json gives the golden greedy ids; trace writes delta [T, H] and B, C [T, G·N]', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    if (!existsSync(cli)) return test.skip('dist/cli/cli.js is not built (npm test builds it first)');
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = path.join(goldenDir, 'mamba2-groups');
+    const bytes = readFileSync(path.join(dir, 'golden.safetensors'));
+    const source = memorySource('golden.safetensors', new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const header = await readSafetensorsHeader(source);
+    const ints = async (n: string) => toIntegers(header.tensors.get(n)!, await readTensorBytes(source, header.tensors.get(n)!));
+    const prompt = await ints('generate.prompt_ids');
+    const expected = (await ints('generated_ids')).slice(0, 6);
+    const run = spawnSync(process.execPath, [cli, 'run', '--model', dir, '--input-ids', prompt.join(','), '--greedy', '--max-tokens', '6', '--json'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ ids: expected });
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'trace2-')), 't.safetensors');
+    const trace = spawnSync(process.execPath, [cli, 'trace', '--model', dir, '--input-ids', '5,17,3,9', '--out', out], { encoding: 'utf8' });
+    expect(trace.status, trace.stderr).toBe(0);
+    const written = readFileSync(out);
+    const th = await readSafetensorsHeader(memorySource('t.safetensors', new Uint8Array(written.buffer, written.byteOffset, written.byteLength)));
+    expect(th.tensors.get('layers.0.delta')?.shape).toEqual([4, 8]); // H = 8
+    expect(th.tensors.get('layers.1.B')?.shape).toEqual([4, 32]); // G·N = 2·16
+    expect(th.tensors.get('logits')?.shape).toEqual([4, 256]);
+  });
+});

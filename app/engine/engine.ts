@@ -10,11 +10,15 @@ import { inspectModel } from '../formats/inspect.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
+import { readF32 } from '../gpu/buffers.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
+import type { MambaModel } from '../model/base.js';
 import { Mamba1 } from '../model/mamba1.js';
+import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
+import { TraceRecorder } from '../trace/recorder.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type {
   EngineEvent,
@@ -27,12 +31,32 @@ import type {
   GpuStatus,
   LoadedModelInfo,
   ModelSource,
+  TraceParams,
+  TraceResult,
 } from './protocol.js';
+
+/** One character shown for a control character or a byte that is not printable ASCII. */
+const READABLE: Record<string, string> = { '\n': '⏎', '\t': '⇥', '\r': '␍' };
+
+const hexByte = (b: number) => `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+
+/** Text of one token for display: bytes readably for byte models, control characters as symbols. */
+function readableToken(tokenizer: Tokenizer | null, id: number): string {
+  if (!tokenizer) return String(id);
+  if (tokenizer.kind === 'bytes') {
+    const ch = String.fromCharCode(id);
+    if (READABLE[ch]) return READABLE[ch];
+    return id >= 0x20 && id < 0x7f ? ch : hexByte(id);
+  }
+  const text = tokenizer.decode([id]);
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\n\t\r]/g, (c) => READABLE[c] ?? c).replace(/[\u0000-\u001f\u007f]/g, (c) => hexByte(c.charCodeAt(0)));
+}
 
 interface LoadedModel {
   modelId: string;
   weights: LoadedWeights;
-  model: Mamba1 | null;
+  model: MambaModel;
   tokenizer: Tokenizer | null;
 }
 
@@ -65,6 +89,7 @@ export class Engine {
       },
       unloadModel: async () => ({ unloaded: this.unload() }),
       generate: (params) => this.generate(params),
+      trace: (params) => this.trace(params),
       stopGeneration: async () => {
         const running = this.generating;
         running?.abort();
@@ -76,7 +101,7 @@ export class Engine {
   private unload(): string | null {
     const id = this.loaded?.modelId ?? null;
     this.generating?.abort();
-    this.loaded?.model?.destroy();
+    this.loaded?.model.destroy();
     this.loaded?.weights.destroy();
     this.loaded = null;
     return id;
@@ -107,7 +132,7 @@ export class Engine {
         const json = inspection.tokenizer === 'tokenizer.json' ? await files.readText('tokenizer.json') : null;
         tokenizer = tokenizerFor(inspection.config.vocabSize, json, files.pathOf('tokenizer.json'));
       }
-      const model = inspection.architecture === 'mamba' ? new Mamba1(ctx, inspection, weights) : null;
+      const model = inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights) : new Mamba1(ctx, inspection, weights);
       this.loaded = { modelId, weights, model, tokenizer };
       const runtimeBytes = model ? model.activationBytes + (inspection.config.dInner * (inspection.config.dState + inspection.config.dConv - 1) * 4 * inspection.config.nLayer) : 0;
       return {
@@ -119,7 +144,6 @@ export class Engine {
         seconds: (performance.now() - started) / 1000,
         warnings: [...inspection.warnings, ...(tokenizer?.warnings ?? [])],
         tokenizer: tokenizer?.kind ?? 'none',
-        ...(model ? {} : { cannotRun: `${inspection.architecture} models cannot generate yet (Mamba-1 only)` }),
       };
     } finally {
       this.loading.delete(modelId);
@@ -140,7 +164,6 @@ export class Engine {
     const ctx = await this.context();
     const loaded = this.loaded;
     if (!loaded || loaded.modelId !== params.modelId) throw new Error('Load the model onto the GPU first.');
-    if (!loaded.model) throw new Error('This architecture cannot generate yet (Mamba-1 only).');
     if (this.generating) throw new Error('A generation is already running; stop it first.');
     let promptIds: number[];
     if ('ids' in params.prompt) promptIds = params.prompt.ids;
@@ -175,6 +198,54 @@ export class Engine {
     } finally {
       session.destroy();
       this.generating = null;
+    }
+  }
+
+  private promptIds(loaded: LoadedModel, prompt: TraceParams['prompt']): number[] {
+    let ids: number[];
+    if ('ids' in prompt) ids = prompt.ids;
+    else if (loaded.tokenizer) ids = loaded.tokenizer.encode(prompt.text);
+    else throw new Error('This model has no tokenizer: give token ids (e.g. "5, 17, 3") instead of text.');
+    if (ids.length === 0) throw new Error('The prompt is empty.');
+    return ids;
+  }
+
+  /** Prefills the prompt in a fresh session with a TraceRecorder on, and reads Δ and the summaries back. */
+  private async trace(params: TraceParams): Promise<TraceResult> {
+    const ctx = await this.context();
+    const loaded = this.loaded;
+    if (!loaded || loaded.modelId !== params.modelId) throw new Error('Load the model onto the GPU first.');
+    const model = loaded.model;
+    if (!(model instanceof Mamba1)) throw new Error('Tracing Mamba-2 models in the app is not supported yet (the CLI `trace` command is).');
+    if (this.generating) throw new Error('A generation is running; stop it before tracing.');
+    const ids = this.promptIds(loaded, params.prompt);
+    const recorder = new TraceRecorder(ctx, model, { ...(params.layers ? { layers: params.layers } : {}), capacity: ids.length });
+    const session = new Session(ctx, model);
+    try {
+      const aLogs = new Map<number, Float32Array>();
+      for (const layer of recorder.layers) {
+        const name = `backbone.layers.${layer}.mixer.A_log`;
+        const buffer = loaded.weights.buffers.get(name);
+        if (!buffer) throw new Error(`trace: the weights have no ${name}`);
+        const count = (loaded.weights.shapes.get(name) ?? []).reduce((a, b) => a * b, 1);
+        aLogs.set(layer, await readF32(ctx.device, buffer, count));
+      }
+      session.trace(recorder);
+      session.prefill(ids);
+      const window = await recorder.read();
+      const summary = await recorder.summary((layer) => aLogs.get(layer) as Float32Array);
+      return {
+        ids,
+        tokens: ids.map((id) => readableToken(loaded.tokenizer, id)),
+        layers: [...recorder.layers],
+        dInner: model.config.dInner,
+        delta: window.delta,
+        deltaNorm: summary.deltaNorm,
+        writeGate: summary.writeGate,
+      };
+    } finally {
+      session.destroy();
+      recorder.destroy();
     }
   }
 

@@ -51,6 +51,31 @@ export interface GenerateSummary {
   prefillSeconds: number;
 }
 
+export interface TraceParams {
+  modelId: string;
+  /** Text (needs a tokenizer) or token ids. */
+  prompt: { text: string } | { ids: number[] };
+  /** Layers to trace (default: all). */
+  layers?: number[];
+}
+
+/** Δ of a prompt's prefill, per traced layer, with the per-token selection summaries. */
+export interface TraceResult {
+  ids: number[];
+  /** Readable text per token: bytes shown readably ('\n' as '⏎', non-printables as hex), ids when there is no tokenizer. */
+  tokens: string[];
+  /** The traced layers, ascending; the arrays below follow this order. */
+  layers: number[];
+  /** Channels per token (d_inner). */
+  dInner: number;
+  /** Δ after softplus, [T, Di] row-major, per traced layer. */
+  delta: Float32Array[];
+  /** ‖Δ_t‖₂ over the channels, [T], per traced layer. */
+  deltaNorm: Float32Array[];
+  /** Mean write gate 1 − exp(Δ·A) over (channel, state), [T], per traced layer. */
+  writeGate: Float32Array[];
+}
+
 export type GpuStatus =
   | { state: 'ready'; adapter: AdapterSummary; description: string }
   | { state: 'unavailable'; reason: string; advice: string[] };
@@ -77,6 +102,8 @@ export interface EngineRequests {
   /** Generates from the loaded model; tokens stream as 'token' events. One generation at a time. */
   generate: { params: GenerateParams; result: GenerateSummary };
   stopGeneration: { params: Record<string, never>; result: { stopped: boolean } };
+  /** Runs a prompt through the loaded model and returns its Δ traces and selection summaries. */
+  trace: { params: TraceParams; result: TraceResult };
 }
 
 export type EngineRequestKind = keyof EngineRequests;

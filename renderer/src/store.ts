@@ -4,7 +4,7 @@
  */
 import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
-import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult } from '../../app/engine/protocol';
+import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult } from '../../app/engine/protocol';
 
 export type ModelLoad =
   | { state: 'loading'; progress: LoadProgress | null }
@@ -61,7 +61,40 @@ export interface UiSlice {
   dismiss(id: number): void;
 }
 
-export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice;
+/** A trace run (the selection panels' data) and what the panels show of it. */
+export type TraceRun =
+  | { state: 'running'; modelId: string }
+  | { state: 'done'; modelId: string; result: TraceResult }
+  | { state: 'failed'; modelId: string; message: string };
+
+export type TraceScoreMode = 'norm' | 'focus';
+
+export interface TraceSlice {
+  trace: TraceRun | null;
+  /** Index into the trace's `layers` of the layer the panels show. */
+  traceLayer: number;
+  /** The token hovered in the strip or the heatmap (linked highlighting), or null. */
+  traceHoverToken: number | null;
+  /** The strip's score: ‖Δ_t‖ or mean Δ over the model's focus channels. */
+  traceScoreMode: TraceScoreMode;
+  setTrace(run: TraceRun | null): void;
+  setTraceLayer(index: number): void;
+  setTraceHoverToken(token: number | null): void;
+  setTraceScoreMode(mode: TraceScoreMode): void;
+}
+
+export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice;
+
+const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
+  trace: null,
+  traceLayer: 0,
+  traceHoverToken: null,
+  traceScoreMode: 'norm',
+  setTrace: (trace) => set((s) => ({ trace, traceHoverToken: trace?.state === 'done' ? s.traceHoverToken : null })),
+  setTraceLayer: (traceLayer) => set({ traceLayer }),
+  setTraceHoverToken: (traceHoverToken) => set({ traceHoverToken }),
+  setTraceScoreMode: (traceScoreMode) => set({ traceScoreMode }),
+});
 
 const engineSlice: StateCreator<StudioState, [], [], EngineSlice> = (set) => ({
   loads: {},
@@ -129,7 +162,7 @@ const uiSlice: StateCreator<StudioState, [], [], UiSlice> = (set) => ({
 });
 
 export const createStudioStore = () =>
-  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...engineSlice(...a), ...modelsSlice(...a), ...uiSlice(...a) }));
+  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...engineSlice(...a), ...modelsSlice(...a), ...uiSlice(...a), ...traceSlice(...a) }));
 
 export const useStudio = createStudioStore();
 
@@ -150,3 +183,7 @@ export const selectLoadedModel = (s: StudioState): LoadedModelInfo | null => {
   for (const l of Object.values(s.loads)) if (l.state === 'loaded') return l.info;
   return null;
 };
+export const selectTrace = (s: StudioState) => s.trace;
+export const selectTraceLayer = (s: StudioState) => s.traceLayer;
+export const selectTraceHoverToken = (s: StudioState) => s.traceHoverToken;
+export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;

@@ -5,6 +5,7 @@ import { formatBytes, formatCount } from '../format';
 import type { Host } from '../host';
 import { GeneratePanel } from './GeneratePanel';
 import { LoadPanel } from './LoadPanel';
+import { SelectionPanels } from '../panels/SelectionPanels';
 
 function GpuUnavailable() {
   const gpu = useStudio(selectGpu);
@@ -69,6 +70,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
           {model.description && <p>{model.description}</p>}
           <LoadPanel model={model} host={host} engine={engine} />
           {load?.state === 'loaded' && !load.info.cannotRun && <GeneratePanel model={model} info={load.info} engine={engine} />}
+          {load?.state === 'loaded' && !load.info.cannotRun && <SelectionPanels model={model} info={load.info} engine={engine} />}
           {load?.state === 'loaded' && load.info.cannotRun && <p className="muted">{load.info.cannotRun}</p>}
           <dl className="facts">
             <dt>Architecture</dt>

@@ -1,0 +1,133 @@
+/**
+ * The selection panels' area under the generate panel: a prompt (prefilled with the model's
+ * suggested prompt from its studio.json, when it has one), a "Trace" button that runs the engine's
+ * `trace` request, a layer selector (native <select>), the score choice, the token strip and the
+ * Δ heatmap. The trace and what is shown of it live in the store's trace slice.
+ */
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import type { ModelEntry } from '../../../app/contract';
+import type { LoadedModelInfo } from '../../../app/engine/protocol';
+import type { EngineClient } from '../engine-client';
+import { selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
+import { DeltaHeatmap } from './DeltaHeatmap';
+import { parseIds, scoreLabel, studioHints, tokenScores, tokenTexts, type ScoreMode, type StudioHints } from './selection';
+import { TokenStrip } from './TokenStrip';
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Reads the model's studio.json (bundled models have one) for labels, focus channels and a prompt. */
+function useStudioHints(model: ModelEntry): StudioHints {
+  const [hints, setHints] = useState<{ for: string; hints: StudioHints } | null>(null);
+  useEffect(() => {
+    if (!model.files.includes('studio.json')) return;
+    let live = true;
+    fetch(`${model.baseUrl}/studio.json`)
+      .then((r) => (r.ok ? (r.json() as Promise<unknown>) : null))
+      .then((json) => live && setHints({ for: model.id, hints: studioHints(json) }))
+      .catch(() => live && setHints({ for: model.id, hints: {} }));
+    return () => {
+      live = false;
+    };
+  }, [model.baseUrl, model.files, model.id]);
+  return hints?.for === model.id ? hints.hints : {};
+}
+
+export function SelectionPanels({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
+  const trace = useStudio(selectTrace);
+  const layerIndex = useStudio(selectTraceLayer);
+  const scoreMode = useStudio(selectTraceScoreMode);
+  const hints = useStudioHints(model);
+  const idsOnly = info.tokenizer === 'none';
+  const [typed, setTyped] = useState<string | null>(null);
+  const suggested = hints.suggestedIds?.join(', ') ?? '';
+  const prompt = typed ?? suggested;
+
+  const run = useCallback(() => {
+    const store = useStudio.getState();
+    if (store.trace?.state === 'running') return;
+    let promptParam: { text: string } | { ids: number[] };
+    if (idsOnly) {
+      const ids = parseIds(prompt);
+      if (!ids) {
+        store.notify('error', 'This model has no tokenizer: type token ids to trace, e.g. "5, 17, 3".');
+        return;
+      }
+      promptParam = { ids };
+    } else if (prompt) {
+      promptParam = { text: prompt };
+    } else {
+      store.notify('error', 'Type a prompt to trace first.');
+      return;
+    }
+    store.setTrace({ state: 'running', modelId: model.id });
+    engine.request('trace', { modelId: model.id, prompt: promptParam }).then(
+      (result) => {
+        const s = useStudio.getState();
+        const focus = hints.focusLayer !== undefined ? result.layers.indexOf(hints.focusLayer) : -1;
+        s.setTraceLayer(focus >= 0 ? focus : Math.min(s.traceLayer, result.layers.length - 1));
+        s.setTrace({ state: 'done', modelId: model.id, result });
+      },
+      (error: unknown) => useStudio.getState().setTrace({ state: 'failed', modelId: model.id, message: message(error) }),
+    );
+  }, [engine, hints.focusLayer, idsOnly, model.id, prompt]);
+
+  const result = trace?.state === 'done' && trace.modelId === model.id ? trace.result : null;
+  const texts = useMemo(() => (result ? tokenTexts(result, hints.labels) : []), [result, hints.labels]);
+  const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.dInner) : hints.focusChannels) ?? [], [result, hints.focusChannels]);
+  const mode = useMemo<ScoreMode>(() => (scoreMode === 'focus' && focusChannels.length > 0 ? { kind: 'focus', channels: focusChannels } : { kind: 'norm' }), [scoreMode, focusChannels]);
+  const scores = useMemo(() => (result ? result.delta.map((d) => tokenScores(d, result.dInner, mode)) : []), [result, mode]);
+
+  return (
+    <section className="selection-panels" aria-label="Selection" data-testid="selection-panels" style={{ display: 'flex', flexDirection: 'column', gap: 8, marginTop: 12 }}>
+      <h3 style={{ margin: 0 }}>Selection: what each layer keeps and filters</h3>
+      <textarea
+        value={prompt}
+        onChange={(e) => setTyped(e.target.value)}
+        aria-label="Input to trace"
+        placeholder={idsOnly ? 'Token ids to trace, e.g. 5, 17, 3' : 'Text to trace'}
+        rows={2}
+        style={{ width: '100%', font: 'inherit', fontSize: 12 }}
+      />
+      <div className="actions" style={{ flexWrap: 'wrap' }}>
+        <button type="button" className="primary" onClick={run} disabled={trace?.state === 'running'}>
+          {trace?.state === 'running' ? 'Tracing…' : 'Trace'}
+        </button>
+        {result && (
+          <label className="setting">
+            <span>Layer</span>
+            <select aria-label="Layer" value={layerIndex} onChange={(e) => useStudio.getState().setTraceLayer(Number(e.target.value))}>
+              {result.layers.map((l, i) => (
+                <option key={l} value={i}>
+                  {`layer ${l}${l === hints.focusLayer ? ' (focus)' : ''}`}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        {result && (
+          <label className="setting">
+            <span>Score</span>
+            <select aria-label="Score" value={mode.kind} onChange={(e) => useStudio.getState().setTraceScoreMode(e.target.value as TraceScoreMode)}>
+              <option value="norm">‖Δ_t‖ (all channels)</option>
+              <option value="focus" disabled={focusChannels.length === 0}>
+                mean Δ over focus channels
+              </option>
+            </select>
+          </label>
+        )}
+        {result && (
+          <span className="load-text" data-testid="trace-stats">
+            {result.ids.length} tokens · {result.layers.length} layers · d_inner {result.dInner}
+          </span>
+        )}
+      </div>
+      {trace?.state === 'failed' && trace.modelId === model.id && <p className="error">{trace.message}</p>}
+      {result && (
+        <>
+          <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} />
+          <DeltaHeatmap trace={result} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,155 @@
+/**
+ * The token strip: the traced tokens, each tinted by the selected layer's selection score, with
+ * a legend of the three bands (write + reset / in between / filtered) whose thresholds move, the
+ * score's definition (‖Δ_t‖ or mean Δ over the model's focus channels), and a hover card (id,
+ * text, band, score per layer with a sparkline). Arrow keys, Home and End move the hovered token;
+ * the hovered token is shared with the heatmap through the store.
+ */
+import { useMemo, useState, type KeyboardEvent } from 'react';
+import { selectTraceHoverToken, useStudio } from '../store';
+import { colormapCss } from './colormaps';
+import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, moveToken, normalize, valueRange, type Band, type Thresholds } from './selection';
+
+const BAND_ORDER: Band[] = ['write', 'between', 'filtered'];
+const BAND_MARK: Record<Band, string> = { write: '#ff6b6b', between: '#c9c9c9', filtered: '#3a3f4b' };
+
+const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
+
+function Sparkline({ values, current }: { values: number[]; current: number }) {
+  if (values.length < 2) return null;
+  const { min, max } = valueRange(values, false);
+  const w = 120;
+  const h = 28;
+  const x = (i: number) => (i / (values.length - 1)) * (w - 4) + 2;
+  const y = (v: number) => h - 2 - normalize(v, { min, max }, false) * (h - 4);
+  const points = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+  return (
+    <svg width={w} height={h} role="img" aria-label="score per layer" data-testid="token-sparkline">
+      <polyline points={points} fill="none" stroke="currentColor" strokeWidth={1.5} />
+      <circle cx={x(current)} cy={y(values[current] ?? 0)} r={3} fill="#ffb000" />
+    </svg>
+  );
+}
+
+export interface TokenStripProps {
+  ids: readonly number[];
+  texts: readonly string[];
+  /** The traced layers, and per layer (same order) the score of every token. */
+  layers: readonly number[];
+  scores: readonly Float32Array[];
+  layerIndex: number;
+  /** The score's definition, shown in the legend. */
+  scoreLabel: string;
+}
+
+export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel }: TokenStripProps) {
+  const hover = useStudio(selectTraceHoverToken);
+  const layerScores = useMemo(() => scores[layerIndex] ?? new Float32Array(ids.length), [scores, layerIndex, ids.length]);
+  const range = useMemo(() => valueRange(layerScores, false), [layerScores]);
+  // Thresholds start at the terciles and follow the user from there; new scores start over.
+  const [moved, setMoved] = useState<{ for: Float32Array; thresholds: Thresholds } | null>(null);
+  const initial = useMemo(() => defaultThresholds(layerScores), [layerScores]);
+  const thresholds = moved?.for === layerScores ? moved.thresholds : initial;
+  const tokenBands = useMemo(() => bands(layerScores, thresholds), [layerScores, thresholds]);
+  const counts = useMemo(() => {
+    const c: Record<Band, number> = { write: 0, between: 0, filtered: 0 };
+    for (const b of tokenBands) c[b]++;
+    return c;
+  }, [tokenBands]);
+  const step = range.max > range.min ? (range.max - range.min) / 200 : 1e-6;
+
+  const onKeyDown = (event: KeyboardEvent) => {
+    const next = moveToken(hover, event.key, ids.length);
+    if (next === null) return;
+    event.preventDefault();
+    setHover(next);
+    document.getElementById(`token-${next}`)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  };
+
+  const slider = (which: keyof Thresholds, label: string) => (
+    <label className="setting">
+      <span>
+        {label} {thresholds[which].toPrecision(3)}
+      </span>
+      <input
+        type="range"
+        aria-label={`${label} threshold`}
+        min={range.min}
+        max={range.max}
+        step={step}
+        value={thresholds[which]}
+        onChange={(e) => setMoved({ for: layerScores, thresholds: moveThreshold(thresholds, which, Number(e.target.value)) })}
+      />
+    </label>
+  );
+
+  const hovered = hover !== null && hover < ids.length ? hover : null;
+  return (
+    <section aria-label="Token strip" data-testid="token-strip">
+      <div className="legend" data-testid="strip-legend" style={{ display: 'flex', flexWrap: 'wrap', gap: 12, alignItems: 'flex-end', fontSize: 12 }}>
+        <span data-testid="score-definition">
+          score: {scoreLabel} (layer {layers[layerIndex]})
+        </span>
+        {BAND_ORDER.map((b) => (
+          <span key={b} data-testid={`band-${b}`}>
+            <span style={{ display: 'inline-block', width: 10, height: 10, background: BAND_MARK[b], marginRight: 4 }} />
+            {BAND_LABELS[b]}: {counts[b]}
+          </span>
+        ))}
+        {slider('low', 'filtered ≤')}
+        {slider('high', 'write ≥')}
+      </div>
+      <div
+        className="token-strip"
+        role="listbox"
+        aria-label="Tokens"
+        aria-activedescendant={hovered !== null ? `token-${hovered}` : undefined}
+        tabIndex={0}
+        onKeyDown={onKeyDown}
+        onMouseLeave={() => setHover(null)}
+        style={{ display: 'flex', flexWrap: 'wrap', gap: 1, fontFamily: 'ui-monospace, monospace', fontSize: 13, maxHeight: 160, overflowY: 'auto', padding: 4 }}
+      >
+        {texts.map((text, t) => {
+          const score = layerScores[t] ?? 0;
+          const tone = normalize(score, range, false);
+          return (
+            <span
+              key={t}
+              id={`token-${t}`}
+              role="option"
+              aria-selected={t === hovered}
+              data-band={tokenBands[t]}
+              onMouseEnter={() => setHover(t)}
+              style={{
+                background: colormapCss('viridis', tone),
+                color: tone > 0.55 ? '#000' : '#fff',
+                borderBottom: `3px solid ${BAND_MARK[tokenBands[t] ?? 'between']}`,
+                outline: t === hovered ? '2px solid #ffb000' : undefined,
+                padding: '0 2px',
+                whiteSpace: 'pre',
+              }}
+            >
+              {text}
+            </span>
+          );
+        })}
+      </div>
+      <div className="token-card" data-testid="token-card" aria-live="polite" style={{ minHeight: 40, fontSize: 12, display: 'flex', gap: 12, alignItems: 'center' }}>
+        {hovered !== null ? (
+          <>
+            <span>
+              token {hovered} · id {ids[hovered]} · “{texts[hovered]}” · {BAND_LABELS[bandOf(layerScores[hovered] ?? 0, thresholds)]}
+            </span>
+            <span>
+              scores by layer:{' '}
+              {layers.map((l, i) => `L${l} ${(scores[i]?.[hovered] ?? NaN).toPrecision(3)}`).join(' · ')}
+            </span>
+            <Sparkline values={scores.map((s) => s[hovered] ?? 0)} current={layerIndex} />
+          </>
+        ) : (
+          <span className="muted">Hover a token (or focus the strip and use the arrow keys).</span>
+        )}
+      </div>
+    </section>
+  );
+}

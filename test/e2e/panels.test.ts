@@ -1,0 +1,155 @@
+/**
+ * The selection panels in the web build (Chromium + WebGPU): load the bundled selective-copy
+ * model, trace its suggested 256-token prompt once, and check real behaviour: the Δ heatmap
+ * canvas is drawn (read back: many distinct colours), hovering a cell shows that (token,
+ * channel)'s Δ, equal to the float64 reference of the model at that cell, in the readout and the
+ * strip's card; arrow keys move the hovered token; changing the layer redraws the heatmap.
+ * Screenshots go to test-results/.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectModel } from '../../app/formats/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { folderModelFiles } from '../../app/node/folder';
+import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/selection';
+import { findChromium, launchChromium } from '../support/browser';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const artifacts = path.join(root, 'test-results');
+const modelDir = path.join(root, 'resources/models/selective-copy');
+const chromiumFound = findChromium();
+
+let server: PreviewServer | null = null;
+let browser: Browser | null = null;
+let page: Page | null = null;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!('path' in chromiumFound)) return;
+  server = await preview({
+    configFile: path.join(root, 'vite.renderer.config.ts'),
+    logLevel: 'warn',
+    preview: { host: '127.0.0.1', port: 4400 + Math.floor(Math.random() * 1000), strictPort: false },
+  });
+  const url = server.resolvedUrls?.local[0];
+  if (!url) throw new Error('vite preview did not report a URL');
+  browser = await launchChromium(chromiumFound.path);
+  page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  await page.goto(url);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** The heatmap canvas read back through a 2-D canvas: size, distinct colours and a checksum. */
+const readCanvas = (p: Page) =>
+  p.evaluate(() => {
+    const c = document.querySelector<HTMLCanvasElement>('[data-testid="heatmap-canvas"]');
+    if (!c) return null;
+    const o = document.createElement('canvas');
+    o.width = c.width;
+    o.height = c.height;
+    const g = o.getContext('2d');
+    if (!g) return null;
+    g.drawImage(c, 0, 0);
+    const d = g.getImageData(0, 0, o.width, o.height).data;
+    const colours = new Set<number>();
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      colours.add((d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!);
+      sum = (sum * 31 + d[i]! + 7 * d[i + 1]! + 13 * d[i + 2]!) % 1_000_000_007;
+    }
+    return { width: o.width, height: o.height, distinct: colours.size, sum };
+  });
+
+describe('selection panels in Chromium', () => {
+  it('traces the selective-copy prompt and shows the token strip and the Δ heatmap', async (test) => {
+    if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
+    const p = page;
+    const hints = studioHints(JSON.parse(await (await import('node:fs/promises')).readFile(path.join(modelDir, 'studio.json'), 'utf8')));
+    const ids = hints.suggestedIds!;
+    expect(ids).toHaveLength(256);
+
+    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
+    await p.getByRole('option', { name: /Selective copying/ }).click();
+    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
+    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
+    // The trace prompt comes prefilled with the model's suggested prompt (studio.json).
+    await expect.poll(() => p.getByLabel('Input to trace').inputValue()).toBe(ids.join(', '));
+    await p.getByRole('button', { name: 'Trace', exact: true }).click();
+    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe('256 tokens · 2 layers · d_inner 256');
+    // The layer the model's studio.json names is selected; the strip shows the labels.
+    expect(await p.getByLabel('Layer', { exact: true }).inputValue()).toBe(String(hints.focusLayer));
+    expect(await p.locator('#token-0').textContent()).toBe('·');
+    expect(await p.locator('#token-41').textContent()).toBe(hints.labels![ids[41]!]);
+    expect(await p.getByTestId('score-definition').textContent()).toMatch(/‖Δ_t‖ over all channels \(layer 0\)/);
+
+    // The heatmap is drawn: a real picture, not one colour.
+    await expect.poll(async () => (await readCanvas(p))?.distinct ?? 0, { timeout: 30_000 }).toBeGreaterThan(32);
+    const layer0 = (await readCanvas(p))!;
+    expect(layer0.width).toBeGreaterThan(100);
+
+    // Hover a data token at one of the model's focus channels: the readout is that cell's Δ.
+    const files = await folderModelFiles(modelDir);
+    const inspection = await inspectModel(files);
+    const table = await readAllTensorsF32(files, inspection);
+    await files.close();
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
+    const Di = inspection.config.dInner;
+    const box = (await p.getByTestId('heatmap-canvas').boundingBox())!;
+    const hoverCell = async (token: number, channel: number) => {
+      const at = cellCentre(fullView(256), Di, token, channel, box.width, box.height);
+      await p.mouse.move(box.x + at.x, box.y + at.y);
+      const span = p.getByTestId('heatmap-readout').locator('span[data-token]');
+      await expect.poll(() => span.getAttribute('data-token').catch(() => null)).toBe(String(token));
+      expect(await span.getAttribute('data-channel')).toBe(String(channel));
+      return { layer: Number(await span.getAttribute('data-layer')), value: Number(await span.getAttribute('data-value')), text: (await span.textContent()) ?? '' };
+    };
+    const checkCell = async (layer: number, token: number, channel: number) => {
+      const got = await hoverCell(token, channel);
+      const want = ref.delta[layer]![token * Di + channel]!;
+      expect(got.layer).toBe(layer);
+      expect(Math.abs(got.value - want), `Δ L${layer} (${token}, ${channel}): ${got.value} vs ${want}`).toBeLessThanOrEqual(1e-4 * Math.abs(want) + 1e-6);
+      expect(got.text).toContain(`Δ = ${got.value.toPrecision(6)}`);
+    };
+    const dataToken = 41;
+    const focusChannel = hints.focusChannels![0]!;
+    await checkCell(0, dataToken, focusChannel);
+    await checkCell(0, 3, 17);
+    await checkCell(0, 255, Di - 1);
+    // The hovered token is shared with the strip's card.
+    await checkCell(0, dataToken, focusChannel);
+    await expect.poll(() => p.getByTestId('token-card').textContent()).toMatch(new RegExp(`^token ${dataToken} · id ${ids[dataToken]} · “${hints.labels![ids[dataToken]!]}”`));
+    mkdirSync(artifacts, { recursive: true });
+    await p.getByTestId('selection-panels').screenshot({ path: path.join(artifacts, 'panels-layer0.png') });
+
+    // Arrow keys move the hovered token in the strip.
+    await p.getByRole('listbox', { name: 'Tokens' }).focus();
+    await p.keyboard.press('ArrowRight');
+    await expect.poll(() => p.getByTestId('token-card').textContent()).toMatch(new RegExp(`^token ${dataToken + 1} · `));
+
+    // Another layer: a different picture, and the readout follows it.
+    await p.getByLabel('Layer', { exact: true }).selectOption('1');
+    await expect.poll(async () => (await readCanvas(p))?.sum).not.toBe(layer0.sum);
+    expect((await readCanvas(p))!.distinct).toBeGreaterThan(32);
+    await checkCell(1, dataToken, focusChannel);
+    await p.getByTestId('selection-panels').screenshot({ path: path.join(artifacts, 'panels-layer1.png') });
+
+    // The score can be the mean Δ over the focus channels; the legend says so.
+    await p.getByLabel('Layer', { exact: true }).selectOption('0');
+    await p.getByLabel('Score', { exact: true }).selectOption('focus');
+    await expect.poll(() => p.getByTestId('score-definition').textContent()).toMatch(/mean Δ over focus channels 192, 137/);
+    await p.getByTestId('selection-panels').screenshot({ path: path.join(artifacts, 'panels-focus-score.png') });
+    expect(pageErrors, pageErrors.join('\n')).toEqual([]);
+  });
+});

@@ -30,6 +30,12 @@ export interface ModelTaps {
   dbc?: (GPUBuffer | undefined)[];
   /** Residual stream after each block, [T, D] per layer (HF hidden_states[i]). */
   hidden?: (GPUBuffer | undefined)[];
+  /** Mamba-1: x after the conv and SiLU (the scan's input), [T, Di]. */
+  x?: (GPUBuffer | undefined)[];
+  /** Mamba-1: in_proj's output rows (x | z), [T, 2Di] — the gate z is the second half. */
+  xz?: (GPUBuffer | undefined)[];
+  /** Mamba-1: the scan's gated output y·silu(z) (out_proj's input), [T, Di]. */
+  y?: (GPUBuffer | undefined)[];
   /** Row (token index) in the tap buffers where this chunk's first token goes. */
   row0: number;
   /** Read at encode time instead of row0: lets a decode plan built once write each token's row. */

@@ -20,6 +20,10 @@ export interface Mamba1RefOutput {
   delta: Float64Array[]; // per layer [T, Di]
   B: Float64Array[]; // per layer [T, N]
   C: Float64Array[]; // per layer [T, N]
+  x: Float64Array[]; // per layer [T, Di] conv output after SiLU
+  z: Float64Array[]; // per layer [T, Di] the gate
+  y: Float64Array[]; // per layer [T, Di] (scan output + D·x)·silu(z), out_proj's input
+  stateNorm: Float64Array[]; // per layer [T] ‖state‖ over (d, n) after each token
 }
 
 const silu = (v: number) => v / (1 + Math.exp(-v));
@@ -65,7 +69,7 @@ export function mamba1ForwardRef(config: MambaConfig, weights: WeightTable, ids:
     const id = ids[t] as number;
     for (let i = 0; i < D; i++) residual[t * D + i] = emb[id * D + i] as number;
   }
-  const out: Mamba1RefOutput = { logits: new Float64Array(0), hidden: [], normed: new Float64Array(0), delta: [], B: [], C: [] };
+  const out: Mamba1RefOutput = { logits: new Float64Array(0), hidden: [], normed: new Float64Array(0), delta: [], B: [], C: [], x: [], z: [], y: [], stateNorm: [] };
   for (let l = 0; l < L; l++) {
     const p = `${prefix}layers.${l}.`;
     const m = `${p}mixer.`;
@@ -94,6 +98,8 @@ export function mamba1ForwardRef(config: MambaConfig, weights: WeightTable, ids:
     const B = new Float64Array(T * N);
     const C = new Float64Array(T * N);
     const y = new Float64Array(T * Di);
+    const z = new Float64Array(T * Di);
+    const stateNorm = new Float64Array(T);
     const state = new Float64Array(Di * N);
     for (let t = 0; t < T; t++) {
       const row = t * (R + 2 * N);
@@ -115,8 +121,12 @@ export function mamba1ForwardRef(config: MambaConfig, weights: WeightTable, ids:
           acc += s * (C[t * N + n] as number);
         }
         const zv = xz[t * 2 * Di + Di + d] as number;
+        z[t * Di + d] = zv;
         y[t * Di + d] = (acc + (Dskip[d] as number) * xv) * silu(zv);
       }
+      let sq = 0;
+      for (let i = 0; i < Di * N; i++) sq += (state[i] as number) ** 2;
+      stateNorm[t] = Math.sqrt(sq);
     }
     const mixed = linear(y, T, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));
     const next = new Float64Array(T * D);
@@ -126,6 +136,10 @@ export function mamba1ForwardRef(config: MambaConfig, weights: WeightTable, ids:
     out.delta.push(delta);
     out.B.push(B);
     out.C.push(C);
+    out.x.push(x);
+    out.z.push(z);
+    out.y.push(y);
+    out.stateNorm.push(stateNorm);
   }
   out.normed = rmsnorm(residual, T, D, need(weights, `${prefix}norm_f.weight`), eps);
   out.logits = linear(out.normed, T, D, weights('lm_head.weight') ?? emb, V);

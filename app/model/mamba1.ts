@@ -63,6 +63,7 @@ export class Mamba1 extends MambaModel {
     const a = this.act;
     const ctx = this.ctx;
     run(matmul(ctx, { tokens: T, inFeatures: D, outFeatures: 2 * Di }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.xz }, `Mamba1.L${l}.in_proj`));
+    copy(a.xz, taps?.xz?.[l], 2 * Di * 4);
     run(
       causalConv1d(
         ctx,
@@ -71,6 +72,7 @@ export class Mamba1 extends MambaModel {
         `Mamba1.L${l}.conv1d`,
       ),
     );
+    copy(a.xc, taps?.x?.[l], Di * 4);
     run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N }, { x: a.xc, weight: m.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
     copy(a.dbc, taps?.dbc?.[l], (R + 2 * N) * 4);
     run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N }, { x: a.dbc, weight: m.weight('dt_proj.weight'), y: a.dtRaw }, `Mamba1.L${l}.dt_proj`));
@@ -92,6 +94,7 @@ export class Mamba1 extends MambaModel {
       ),
     );
     copy(a.delta, taps?.delta?.[l], Di * 4);
+    copy(a.y, taps?.y?.[l], Di * 4);
     run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D }, { x: a.y, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output }, `Mamba1.L${l}.out_proj`));
   }
 

@@ -1,6 +1,6 @@
 /**
  * Traces that grow as tokens stream: for the chosen layers, Δ (after softplus) [t, Di] and the
- * x_proj rows (dt_r | B | C) [t, R+2N], kept on the GPU and filled by the forward's taps during
+ * x_proj rows (dt_r | B | C) [t, R+2N] — and, when asked, x, z and y — kept on the GPU and filled by the forward's taps during
  * prefill and every decode step. Capacity doubles when needed (the old rows are copied over on
  * the GPU). Reads come back as a window of rows, or as per-token selection summaries.
  *
@@ -11,6 +11,9 @@ import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Mamba1, Mamba1Taps } from '../model/mamba1.js';
 
+/** Taps beyond Δ, B and C, chosen when the recorder is made (each costs memory and a copy). */
+export type ExtraTap = 'x' | 'z' | 'y';
+
 export interface TraceWindow {
   from: number;
   to: number;
@@ -18,6 +21,10 @@ export interface TraceWindow {
   delta: Float32Array[];
   B: Float32Array[];
   C: Float32Array[];
+  /** With the extra taps: x (conv output), z (gate) and y (gated scan output), [to−from, Di] each. */
+  x?: Float32Array[];
+  z?: Float32Array[];
+  y?: Float32Array[];
 }
 
 export interface SelectionSummary {
@@ -25,6 +32,11 @@ export interface SelectionSummary {
   deltaNorm: Float32Array[];
   /** Per traced layer: mean over (d, n) of the write gate 1 − exp(Δ_t[d]·A[d, n]), [tokens]. */
   writeGate: Float32Array[];
+  /**
+   * Per traced layer, with the x tap: ‖state_t‖ (Frobenius, over d and n) after each token,
+   * replayed on the CPU from the traced Δ, B and x (the recurrence is exact given them).
+   */
+  stateNorm?: Float32Array[];
 }
 
 export class TraceRecorder {
@@ -32,6 +44,8 @@ export class TraceRecorder {
   private capacity: number;
   private delta: GPUBuffer[] = [];
   private dbc: GPUBuffer[] = [];
+  private extra: Record<ExtraTap, GPUBuffer[]> = { x: [], z: [], y: [] };
+  readonly extraTaps: ExtraTap[];
   /** Rows written so far (tokens traced). */
   length = 0;
   /** Bumped whenever the buffers are replaced (plans bound to the old ones must be rebuilt). */
@@ -40,8 +54,9 @@ export class TraceRecorder {
   constructor(
     private readonly ctx: GpuContext,
     private readonly model: Mamba1,
-    options: { layers?: number[]; capacity?: number } = {},
+    options: { layers?: number[]; capacity?: number; extra?: ExtraTap[] } = {},
   ) {
+    this.extraTaps = [...new Set(options.extra ?? [])];
     const L = model.config.nLayer;
     this.layers = [...new Set(options.layers ?? Array.from({ length: L }, (_, l) => l))].sort((a, b) => a - b);
     for (const l of this.layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`TraceRecorder: no layer ${l} (the model has ${L})`);
@@ -51,22 +66,27 @@ export class TraceRecorder {
 
   private get rowBytes() {
     const { dInner: Di, dState: N, dtRank: R } = this.model.config;
-    return { delta: Di * 4, dbc: (R + 2 * N) * 4 };
+    return { delta: Di * 4, dbc: (R + 2 * N) * 4, x: Di * 4, z: 2 * Di * 4, y: Di * 4 };
   }
 
   private allocate(capacity: number): void {
-    const { delta, dbc } = this.rowBytes;
-    const oldDelta = this.delta;
-    const oldDbc = this.dbc;
-    this.delta = this.layers.map((l) => storageBuffer(this.ctx.device, `Trace.L${l}.delta`, capacity * delta));
-    this.dbc = this.layers.map((l) => storageBuffer(this.ctx.device, `Trace.L${l}.dbc`, capacity * dbc));
-    if (oldDelta.length > 0 && this.length > 0) {
-      const encoder = this.ctx.device.createCommandEncoder({ label: 'Trace.grow' });
-      oldDelta.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, this.delta[i] as GPUBuffer, 0, this.length * delta));
-      oldDbc.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, this.dbc[i] as GPUBuffer, 0, this.length * dbc));
-      this.ctx.device.queue.submit([encoder.finish()]);
+    const bytes = this.rowBytes;
+    const kinds: { get: () => GPUBuffer[]; set: (b: GPUBuffer[]) => void; rowBytes: number; name: string }[] = [
+      { get: () => this.delta, set: (b) => (this.delta = b), rowBytes: bytes.delta, name: 'delta' },
+      { get: () => this.dbc, set: (b) => (this.dbc = b), rowBytes: bytes.dbc, name: 'dbc' },
+      ...this.extraTaps.map((tap) => ({ get: () => this.extra[tap], set: (b: GPUBuffer[]) => (this.extra[tap] = b), rowBytes: bytes[tap], name: tap })),
+    ];
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'Trace.grow' });
+    const old: GPUBuffer[] = [];
+    for (const kind of kinds) {
+      const previous = kind.get();
+      const next = this.layers.map((l) => storageBuffer(this.ctx.device, `Trace.L${l}.${kind.name}`, capacity * kind.rowBytes));
+      if (this.length > 0) previous.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, next[i] as GPUBuffer, 0, this.length * kind.rowBytes));
+      old.push(...previous);
+      kind.set(next);
     }
-    for (const b of [...oldDelta, ...oldDbc]) b.destroy();
+    this.ctx.device.queue.submit([encoder.finish()]);
+    for (const b of old) b.destroy();
     this.capacity = capacity;
     this.generation++;
   }
@@ -87,11 +107,19 @@ export class TraceRecorder {
       this.layers.forEach((l, i) => (out[l] = list[i]));
       return out;
     };
-    return { delta: byLayer(this.delta), dbc: byLayer(this.dbc), row0: this.length, ...(rowOf ? { rowOf } : {}) };
+    return {
+      delta: byLayer(this.delta),
+      dbc: byLayer(this.dbc),
+      ...(this.extraTaps.includes('x') ? { x: byLayer(this.extra.x) } : {}),
+      ...(this.extraTaps.includes('z') ? { xz: byLayer(this.extra.z) } : {}),
+      ...(this.extraTaps.includes('y') ? { y: byLayer(this.extra.y) } : {}),
+      row0: this.length,
+      ...(rowOf ? { rowOf } : {}),
+    };
   }
 
   get bytes(): number {
-    return [...this.delta, ...this.dbc].reduce((s, b) => s + b.size, 0);
+    return [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y].reduce((s, b) => s + b.size, 0);
   }
 
   /** Reads rows [from, to) of every traced layer. */
@@ -115,6 +143,14 @@ export class TraceRecorder {
       }
       window.B.push(B);
       window.C.push(C);
+      for (const tap of this.extraTaps) {
+        const width = tap === 'z' ? 2 * Di : Di;
+        const all = await readF32(this.ctx.device, this.extra[tap][i] as GPUBuffer, to * width);
+        const rowsOf = new Float32Array(rows * Di);
+        // z is the second half of in_proj's (x | z) rows.
+        for (let t = 0; t < rows; t++) rowsOf.set(all.subarray((from + t) * width + (tap === 'z' ? Di : 0), (from + t) * width + width), t * Di);
+        (window[tap] ??= []).push(rowsOf);
+      }
     }
     return window;
   }
@@ -129,6 +165,7 @@ export class TraceRecorder {
     const T = this.length;
     const deltaNorm: Float32Array[] = [];
     const writeGate: Float32Array[] = [];
+    const stateNorm: Float32Array[] = [];
     this.layers.forEach((layer, i) => {
       const delta = window.delta[i] as Float32Array;
       const A = Float64Array.from(aLog(layer), (x) => -Math.exp(x));
@@ -147,11 +184,31 @@ export class TraceRecorder {
       }
       deltaNorm.push(norms);
       writeGate.push(gates);
+      const x = window.x?.[i];
+      if (x) {
+        const B = window.B[i] as Float32Array;
+        const state = new Float64Array(Di * N);
+        const out = new Float32Array(T);
+        for (let t = 0; t < T; t++) {
+          let sq = 0;
+          for (let d = 0; d < Di; d++) {
+            const dt = delta[t * Di + d] as number;
+            const xv = x[t * Di + d] as number;
+            for (let n = 0; n < N; n++) {
+              const v = Math.exp(dt * (A[d * N + n] as number)) * (state[d * N + n] as number) + dt * (B[t * N + n] as number) * xv;
+              state[d * N + n] = v;
+              sq += v * v;
+            }
+          }
+          out[t] = Math.sqrt(sq);
+        }
+        stateNorm.push(out);
+      }
     });
-    return { deltaNorm, writeGate };
+    return { deltaNorm, writeGate, ...(stateNorm.length ? { stateNorm } : {}) };
   }
 
   destroy(): void {
-    for (const b of [...this.delta, ...this.dbc]) b.destroy();
+    for (const b of [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y]) b.destroy();
   }
 }

@@ -94,6 +94,8 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
       delta: Array.from({ length: L }, (_, l) => f(`delta${l}`, T * Di)),
       dbc: Array.from({ length: L }, (_, l) => f(`dbc${l}`, T * (R + 2 * N))),
       hidden: Array.from({ length: L }, (_, l) => f(`hidden${l}`, T * D)),
+      x: Array.from({ length: L }, (_, l) => f(`x${l}`, T * Di)),
+      y: Array.from({ length: L }, (_, l) => f(`y${l}`, T * Di)),
     };
     session.prefill(ids, { allLogits: logits, taps });
     expect(relativeError(await readF32(ctx.device, logits, T * V), await golden.f32('logits')), 'logits').toBeLessThanOrEqual(TOL);
@@ -105,8 +107,10 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
       const col = (offset: number) => Float32Array.from({ length: T * N }, (_, i) => dbc[Math.floor(i / N) * (R + 2 * N) + offset + (i % N)]!);
       expect(relativeError(col(R), await golden.f32(`layers.${l}.B`)), `B ${l}`).toBeLessThanOrEqual(TOL);
       expect(relativeError(col(R + N), await golden.f32(`layers.${l}.C`)), `C ${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(await readF32(ctx.device, taps.x[l]!, T * Di), await golden.f32(`layers.${l}.x`)), `x ${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(await readF32(ctx.device, taps.y[l]!, T * Di), await golden.f32(`layers.${l}.out_proj_in`)), `y ${l}`).toBeLessThanOrEqual(TOL);
     }
-    for (const b of [logits, ...taps.delta, ...taps.dbc, ...taps.hidden]) b.destroy();
+    for (const b of [logits, ...taps.delta, ...taps.dbc, ...taps.hidden, ...taps.x, ...taps.y]) b.destroy();
     session.destroy();
 
     const expected = await golden.ints('generated_ids');

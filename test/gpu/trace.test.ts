@@ -60,7 +60,7 @@ describe('traces', () => {
     const ids = Array.from({ length: 17 }, () => Math.floor(r() * V));
     const model = new Mamba1(ctx, inspection, weights, 8);
     const session = new Session(ctx, model);
-    const recorder = new TraceRecorder(ctx, model, { layers: [2, 0], capacity: 4 });
+    const recorder = new TraceRecorder(ctx, model, { layers: [2, 0], capacity: 4, extra: ['x', 'z', 'y'] });
     session.trace(recorder);
     session.prefill(ids.slice(0, 10)); // two chunks of ≤ 8, capacity 4 → grows to 16
     for (const id of ids.slice(10)) session.step(id); // grows again to 32
@@ -73,6 +73,9 @@ describe('traces', () => {
       expect(relativeError(window.delta[i]!, ref.delta[layer]!), `delta L${layer}`).toBeLessThanOrEqual(1e-4);
       expect(relativeError(window.B[i]!, ref.B[layer]!), `B L${layer}`).toBeLessThanOrEqual(1e-4);
       expect(relativeError(window.C[i]!, ref.C[layer]!), `C L${layer}`).toBeLessThanOrEqual(1e-4);
+      expect(relativeError(window.x![i]!, ref.x[layer]!), `x L${layer}`).toBeLessThanOrEqual(1e-4);
+      expect(relativeError(window.z![i]!, ref.z[layer]!), `z L${layer}`).toBeLessThanOrEqual(1e-4);
+      expect(relativeError(window.y![i]!, ref.y[layer]!), `y L${layer}`).toBeLessThanOrEqual(1e-4);
     });
     const part = await recorder.read(12, 15);
     expect([...part.delta[1]!]).toEqual([...window.delta[1]!.subarray(12 * Di, 15 * Di)]);
@@ -91,6 +94,7 @@ describe('traces', () => {
         return g / (Di * N);
       });
       expect(relativeError(summary.writeGate[i]!, gates)).toBeLessThanOrEqual(1e-4);
+      expect(relativeError(summary.stateNorm![i]!, ref.stateNorm[layer]!), `state norm L${layer}`).toBeLessThanOrEqual(1e-4);
     });
     await expect(recorder.read(5, 18)).rejects.toThrow(/outside the 17 traced/);
     recorder.destroy();
@@ -108,6 +112,11 @@ describe('traces', () => {
     const traced = model.plan(1, state, logits, { taps: recorder.taps() });
     expect(plain.steps.every((s) => s.kind === 'dispatch')).toBe(true);
     expect(traced.steps.filter((s) => s.kind === 'copy')).toHaveLength(2 * inspection.config.nLayer);
+    const withExtras = new TraceRecorder(ctx, model, { layers: [1], extra: ['x', 'z', 'y'] });
+    const tracedMore = model.plan(1, state, logits, { taps: withExtras.taps() });
+    expect(tracedMore.steps.filter((s) => s.kind === 'copy')).toHaveLength(5);
+    tracedMore.destroy();
+    withExtras.destroy();
     plain.destroy();
     traced.destroy();
     recorder.destroy();

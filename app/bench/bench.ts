@@ -13,7 +13,9 @@ import type { GpuContext } from '../gpu/context.js';
 import { matmul } from '../kernels/matmul.js';
 import { GpuSampler, seededRandom } from '../model/generate.js';
 import type { LoadedWeights } from '../model/loader.js';
+import type { MambaModel } from '../model/base.js';
 import { Mamba1 } from '../model/mamba1.js';
+import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 
 /** Model shapes the harness can make with random weights. */
@@ -21,6 +23,10 @@ export const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: { model_type: 'mamba', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16 },
   'mamba-130m': { model_type: 'mamba', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50280, state_size: 16 },
   'mamba-370m': { model_type: 'mamba', hidden_size: 1024, num_hidden_layers: 48, vocab_size: 50280, state_size: 16 },
+  'mamba2-tiny': { model_type: 'mamba2', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16, num_heads: 8, head_dim: 16, n_groups: 1, chunk_size: 32 },
+  'mamba2-130m': {
+    model_type: 'mamba2', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50288, state_size: 128, num_heads: 24, head_dim: 64, n_groups: 1, chunk_size: 256,
+  },
 };
 
 export interface BenchOptions {
@@ -38,7 +44,7 @@ export interface BenchResult {
   date: string;
   adapter: string;
   adapterInfo: AdapterSummary;
-  arch: 'mamba';
+  arch: 'mamba' | 'mamba2';
   model: string;
   d_model: number;
   n_layer: number;
@@ -86,7 +92,7 @@ export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1): {
     bytesOnGpu += n * 4;
   }
   const inspection: ModelInspection = {
-    architecture: 'mamba',
+    architecture: config.architecture,
     format: 'safetensors',
     config,
     parameters,
@@ -146,7 +152,7 @@ async function measureCeilings(ctx: GpuContext, repeats: number): Promise<{ copy
 }
 
 /** Per-kernel time of one forward over `tokens` tokens, from timestamp queries (one pass per dispatch). */
-async function kernelBreakdown(ctx: GpuContext, model: Mamba1, tokens: number): Promise<{ name: string; microseconds: number; count: number }[]> {
+async function kernelBreakdown(ctx: GpuContext, model: MambaModel, tokens: number): Promise<{ name: string; microseconds: number; count: number }[]> {
   const { device } = ctx;
   const state = model.newState();
   const logits = device.createBuffer({ size: model.config.vocabSize * 4, usage: GPUBufferUsage.STORAGE });
@@ -171,7 +177,7 @@ async function kernelBreakdown(ctx: GpuContext, model: Mamba1, tokens: number): 
     read.unmap();
     if (rep === 0) continue; // warm-up
     dispatches.forEach((d, i) => {
-      const name = d.label.replace(/^Mamba1\.(L\d+\.)?/, '');
+      const name = d.label.replace(/^Mamba[12]\.(L\d+\.)?/, '');
       const t = totals.get(name) ?? { ns: 0, count: 0 };
       t.ns += Number((times[2 * i + 1] as bigint) - (times[2 * i] as bigint));
       t.count += 1;
@@ -195,7 +201,8 @@ export async function runBench(
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
-  const model = new Mamba1(ctx, inspection, weights, options.chunk);
+  const model: MambaModel =
+    inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights, options.chunk) : new Mamba1(ctx, inspection, weights, options.chunk);
   const V = config.vocabSize;
   const random = seededRandom(7);
   const ids = (n: number) => Array.from({ length: n }, () => Math.floor(random() * V));
@@ -241,7 +248,7 @@ export async function runBench(
     date: new Date().toISOString(),
     adapter: describeAdapter(ctx.adapter),
     adapterInfo: ctx.adapter,
-    arch: 'mamba',
+    arch: inspection.architecture,
     model: modelName,
     d_model: config.dModel,
     n_layer: config.nLayer,

@@ -16,6 +16,7 @@ import code from '../../shaders/causal_conv1d.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
 const OP = 'CausalConv1d';
 const WORKGROUP_SIZE = 64;
@@ -48,41 +49,6 @@ export interface CausalConv1dBuffers {
   output: GPUBuffer; // view [T, C]
 }
 
-function layout(ctx: GpuContext): GPUBindGroupLayout {
-  const storage = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
-  return ctx.pipelines.bindGroupLayout(OP, [
-    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-    storage(1, 'read-only-storage'), // x
-    storage(2, 'read-only-storage'), // weight
-    storage(3, 'read-only-storage'), // bias
-    storage(4, 'storage'), // convState
-    storage(5, 'storage'), // output
-  ]);
-}
-
-function checkInteger(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`${OP}: ${name} must be an integer ≥ ${min}, got ${value}`);
-  }
-}
-
-/** Checks that `buffer` holds `elements` f32 and returns its binding (at most the device's binding size). */
-function bind(ctx: GpuContext, name: string, buffer: GPUBuffer, elements: number): GPUBufferBinding {
-  const needed = elements * 4;
-  if (buffer.size < needed) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${needed}`);
-  }
-  const limit = ctx.device.limits.maxStorageBufferBindingSize;
-  if (needed > limit) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) needs ${needed} bytes bound, over this device's maxStorageBufferBindingSize ${limit}`);
-  }
-  return buffer.size <= limit ? { buffer } : { buffer, size: Math.floor(limit / 4) * 4 };
-}
-
 export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers: CausalConv1dBuffers, label = OP): Dispatch {
   const { tokens: T, channels: C, kernelSize: K } = shape;
   const xOffset = shape.xOffset ?? 0;
@@ -90,16 +56,16 @@ export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers:
   const outOffset = shape.outOffset ?? 0;
   const outStride = shape.outStride ?? C;
   const stateOffset = shape.stateOffset ?? 0;
-  checkInteger('tokens', T, 1);
-  checkInteger('channels', C, 1);
+  checkInteger(OP, 'tokens', T, 1);
+  checkInteger(OP, 'channels', C, 1);
   if (!Number.isInteger(K) || K < CONV_KERNEL_SIZES.min || K > CONV_KERNEL_SIZES.max) {
     throw new RangeError(`${OP}: kernelSize must be an integer in ${CONV_KERNEL_SIZES.min}..${CONV_KERNEL_SIZES.max}, got ${K}`);
   }
-  checkInteger('xOffset', xOffset, 0);
-  checkInteger('xStride', xStride, C);
-  checkInteger('outOffset', outOffset, 0);
-  checkInteger('outStride', outStride, C);
-  checkInteger('stateOffset', stateOffset, 0);
+  checkInteger(OP, 'xOffset', xOffset, 0);
+  checkInteger(OP, 'xStride', xStride, C);
+  checkInteger(OP, 'outOffset', outOffset, 0);
+  checkInteger(OP, 'outStride', outStride, C);
+  checkInteger(OP, 'stateOffset', stateOffset, 0);
   const { x: xBuffer, weight: wBuffer, bias: bBuffer, convState: sBuffer, output: oBuffer } = buffers;
   if (sBuffer === oBuffer) throw new RangeError(`${OP}: convState and output must be different buffers (${oBuffer.label})`);
   for (const [name, written] of [
@@ -110,11 +76,11 @@ export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers:
       throw new RangeError(`${OP}: ${name} (${written.label}) is written, so it must not also be x, weight or bias`);
     }
   }
-  const x = bind(ctx, 'x', xBuffer, xOffset + (T - 1) * xStride + C);
-  const weight = bind(ctx, 'weight', wBuffer, C * K);
-  const bias = bBuffer ? bind(ctx, 'bias', bBuffer, C) : weight; // unread when has_bias = 0
-  const convState = bind(ctx, 'convState', sBuffer, stateOffset + C * (K - 1));
-  const output = bind(ctx, 'output', oBuffer, outOffset + (T - 1) * outStride + C);
+  const x = bindElements(ctx, OP, 'x', xBuffer, xOffset + (T - 1) * xStride + C);
+  const weight = bindElements(ctx, OP, 'weight', wBuffer, C * K);
+  const bias = bBuffer ? bindElements(ctx, OP, 'bias', bBuffer, C) : weight; // unread when has_bias = 0
+  const convState = bindElements(ctx, OP, 'convState', sBuffer, stateOffset + C * (K - 1));
+  const output = bindElements(ctx, OP, 'output', oBuffer, outOffset + (T - 1) * outStride + C);
 
   const maxGroups = ctx.device.limits.maxComputeWorkgroupsPerDimension;
   const chunkLength = Math.max(CHUNK_LENGTH, K - 1, Math.ceil(T / maxGroups));
@@ -124,7 +90,8 @@ export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers:
   }
 
   const { device } = ctx;
-  const bindGroupLayout = layout(ctx);
+  // params, x, weight, bias, convState, output
+  const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE, KERNEL_SIZE: K } });
   const params = uniformBuffer(device, `${label}.params`, 48);
   device.queue.writeBuffer(
@@ -132,28 +99,6 @@ export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers:
     0,
     new Uint32Array([T, C, xOffset, xStride, outOffset, outStride, stateOffset, chunkLength, bBuffer ? 1 : 0, 0, 0, 0]),
   );
-  const bindGroup = device.createBindGroup({
-    label: `${label}.bindGroup`,
-    layout: bindGroupLayout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: x },
-      { binding: 2, resource: weight },
-      { binding: 3, resource: bias },
-      { binding: 4, resource: convState },
-      { binding: 5, resource: output },
-    ],
-  });
-  const [gx, gy] = groups;
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    },
-    destroy() {
-      params.destroy();
-    },
-  };
+  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [{ buffer: params }, x, weight, bias, convState, output]);
+  return singleDispatch(label, pipeline, bindGroup, groups, [params]);
 }

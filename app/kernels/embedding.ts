@@ -9,6 +9,7 @@ import code from '../../shaders/embedding.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
 const OP = 'Embedding';
 const WORKGROUP_SIZE = 256;
@@ -35,51 +36,18 @@ export function validateTokenIds(ids: ArrayLike<number>, vocab: number): void {
   }
 }
 
-function layout(ctx: GpuContext): GPUBindGroupLayout {
-  const storage = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
-  return ctx.pipelines.bindGroupLayout(OP, [
-    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-    storage(1, 'read-only-storage'), // ids
-    storage(2, 'read-only-storage'), // table
-    storage(3, 'storage'), // output
-  ]);
-}
-
-function checkInteger(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`${OP}: ${name} must be an integer ≥ ${min}, got ${value}`);
-  }
-}
-
-/** Checks that `buffer` holds `elements` 4-byte values and returns its binding (at most the device's binding size). */
-function bind(ctx: GpuContext, name: string, buffer: GPUBuffer, elements: number): GPUBufferBinding {
-  const needed = elements * 4;
-  if (buffer.size < needed) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${needed}`);
-  }
-  const limit = ctx.device.limits.maxStorageBufferBindingSize;
-  if (needed > limit) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) needs ${needed} bytes bound, over this device's maxStorageBufferBindingSize ${limit}`);
-  }
-  return buffer.size <= limit ? { buffer } : { buffer, size: Math.floor(limit / 4) * 4 };
-}
-
 export function embedding(ctx: GpuContext, shape: EmbeddingShape, buffers: EmbeddingBuffers, label = OP): Dispatch {
   const { tokens: T, vocab: V, dim: D } = shape;
-  checkInteger('tokens', T, 1);
-  checkInteger('vocab', V, 1);
-  checkInteger('dim', D, 1);
+  checkInteger(OP, 'tokens', T, 1);
+  checkInteger(OP, 'vocab', V, 1);
+  checkInteger(OP, 'dim', D, 1);
   if (T * D >= 2 ** 32) throw new RangeError(`${OP}: T·D = ${T * D} elements is over the shader's u32 indexing`);
   if (buffers.output === buffers.ids || buffers.output === buffers.table) {
     throw new RangeError(`${OP}: output (${buffers.output.label}) must not be the ids or table buffer`);
   }
-  const ids = bind(ctx, 'ids', buffers.ids, T);
-  const table = bind(ctx, 'table', buffers.table, V * D);
-  const output = bind(ctx, 'output', buffers.output, T * D);
+  const ids = bindElements(ctx, OP, 'ids', buffers.ids, T);
+  const table = bindElements(ctx, OP, 'table', buffers.table, V * D);
+  const output = bindElements(ctx, OP, 'output', buffers.output, T * D);
   const maxGroups = ctx.device.limits.maxComputeWorkgroupsPerDimension;
   const blocks = Math.ceil((T * D) / WORKGROUP_SIZE);
   const gx = Math.min(blocks, maxGroups);
@@ -87,29 +55,11 @@ export function embedding(ctx: GpuContext, shape: EmbeddingShape, buffers: Embed
   if (gy > maxGroups) throw new RangeError(`${OP}: T·D = ${T * D} needs more than ${maxGroups}² workgroups`);
 
   const { device } = ctx;
-  const bindGroupLayout = layout(ctx);
+  // params, ids, table, output
+  const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'storage']);
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE } });
   const params = uniformBuffer(device, `${label}.params`, 16);
   device.queue.writeBuffer(params, 0, new Uint32Array([T, D, V, 0]));
-  const bindGroup = device.createBindGroup({
-    label: `${label}.bindGroup`,
-    layout: bindGroupLayout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: ids },
-      { binding: 2, resource: table },
-      { binding: 3, resource: output },
-    ],
-  });
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    },
-    destroy() {
-      params.destroy();
-    },
-  };
+  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [{ buffer: params }, ids, table, output]);
+  return singleDispatch(label, pipeline, bindGroup, [gx, gy], [params]);
 }

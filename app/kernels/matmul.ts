@@ -13,6 +13,7 @@ import code from '../../shaders/matmul.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
 const OP = 'Matmul';
 /** Most tokens the matrix-vector kernel takes (its partial sums are one vec4 per thread). */
@@ -61,40 +62,6 @@ export interface MatmulDispatch extends Dispatch {
   readonly entryPoint: MatmulEntryPoint;
 }
 
-function layout(ctx: GpuContext): GPUBindGroupLayout {
-  const storage = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
-  return ctx.pipelines.bindGroupLayout(OP, [
-    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-    storage(1, 'read-only-storage'), // x
-    storage(2, 'read-only-storage'), // weight
-    storage(3, 'read-only-storage'), // bias
-    storage(4, 'storage'), // y
-  ]);
-}
-
-function checkInteger(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`${OP}: ${name} must be an integer ≥ ${min}, got ${value}`);
-  }
-}
-
-/** Checks that `buffer` holds `elements` f32 and returns its binding (at most the device's binding size). */
-function bind(ctx: GpuContext, name: string, buffer: GPUBuffer, elements: number): GPUBufferBinding {
-  const needed = elements * 4;
-  if (buffer.size < needed) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${needed}`);
-  }
-  const limit = ctx.device.limits.maxStorageBufferBindingSize;
-  if (needed > limit) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) needs ${needed} bytes bound, over this device's maxStorageBufferBindingSize ${limit}`);
-  }
-  return buffer.size <= limit ? { buffer } : { buffer, size: Math.floor(limit / 16) * 16 };
-}
-
 /**
  * Threads per output row in matvec (measured on an H200, vec4 loads): 32 for short rows
  * (I < 1024: dt_proj), a whole workgroup for few long rows (O < 1024: x_proj), else 128
@@ -111,13 +78,13 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   const xStride = shape.xStride ?? I;
   const yOffset = shape.yOffset ?? 0;
   const yStride = shape.yStride ?? O;
-  checkInteger('tokens', T, 1);
-  checkInteger('inFeatures', I, 1);
-  checkInteger('outFeatures', O, 1);
-  checkInteger('xOffset', xOffset, 0);
-  checkInteger('yOffset', yOffset, 0);
-  checkInteger('xStride', xStride, I);
-  checkInteger('yStride', yStride, O);
+  checkInteger(OP, 'tokens', T, 1);
+  checkInteger(OP, 'inFeatures', I, 1);
+  checkInteger(OP, 'outFeatures', O, 1);
+  checkInteger(OP, 'xOffset', xOffset, 0);
+  checkInteger(OP, 'yOffset', yOffset, 0);
+  checkInteger(OP, 'xStride', xStride, I);
+  checkInteger(OP, 'yStride', yStride, O);
   if (buffers.x === buffers.y) throw new RangeError(`${OP}: x and y must be different buffers (${buffers.y.label})`);
   if (buffers.bias === buffers.y) throw new RangeError(`${OP}: bias and y must be different buffers (${buffers.y.label})`);
   if (buffers.weight === buffers.y) throw new RangeError(`${OP}: weight and y must be different buffers (${buffers.y.label})`);
@@ -125,10 +92,10 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   if ((variant === 'matvec' || variant === 'rowdot') && T > MATVEC_MAX_TOKENS) {
     throw new RangeError(`${OP}: the ${variant} variant takes at most ${MATVEC_MAX_TOKENS} tokens, got ${T}`);
   }
-  const x = bind(ctx, 'x', buffers.x, xOffset + (T - 1) * xStride + I);
-  const weight = bind(ctx, 'weight', buffers.weight, O * I);
-  const bias = buffers.bias ? bind(ctx, 'bias', buffers.bias, O) : weight; // unread when has_bias = 0
-  const y = bind(ctx, 'y', buffers.y, yOffset + (T - 1) * yStride + O);
+  const x = bindElements(ctx, OP, 'x', buffers.x, xOffset + (T - 1) * xStride + I, 16);
+  const weight = bindElements(ctx, OP, 'weight', buffers.weight, O * I, 16);
+  const bias = buffers.bias ? bindElements(ctx, OP, 'bias', buffers.bias, O, 16) : weight; // unread when has_bias = 0
+  const y = bindElements(ctx, OP, 'y', buffers.y, yOffset + (T - 1) * yStride + O, 16);
 
   const maxGroups = ctx.device.limits.maxComputeWorkgroupsPerDimension;
   let entryPoint: MatmulEntryPoint;
@@ -156,7 +123,8 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   }
 
   const { device } = ctx;
-  const bindGroupLayout = layout(ctx);
+  // params, x, weight, bias, y
+  const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, entryPoint, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   device.queue.writeBuffer(
@@ -164,28 +132,6 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     0,
     new Uint32Array([T, I, O, buffers.bias ? 1 : 0, xOffset, xStride, yOffset, yStride, shape.accumulate ? 1 : 0, 0, 0, 0]),
   );
-  const bindGroup = device.createBindGroup({
-    label: `${label}.bindGroup`,
-    layout: bindGroupLayout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: x },
-      { binding: 2, resource: weight },
-      { binding: 3, resource: bias },
-      { binding: 4, resource: y },
-    ],
-  });
-  const [gx, gy] = groups;
-  return {
-    label,
-    entryPoint,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    },
-    destroy() {
-      params.destroy();
-    },
-  };
+  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [{ buffer: params }, x, weight, bias, y]);
+  return { ...singleDispatch(label, pipeline, bindGroup, groups, [params]), entryPoint };
 }

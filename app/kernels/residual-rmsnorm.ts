@@ -6,6 +6,7 @@ import code from '../../shaders/residual_rmsnorm.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, singleDispatch } from './op-helpers.js';
 
 const OP = 'ResidualRmsNorm';
 /** Must be a power of two (the reduction halves it). */
@@ -26,27 +27,6 @@ export interface ResidualRmsNormBuffers {
   output: GPUBuffer; // [T, D]
 }
 
-function layout(ctx: GpuContext): GPUBindGroupLayout {
-  const storage = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
-  return ctx.pipelines.bindGroupLayout(OP, [
-    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-    storage(1, 'read-only-storage'),
-    storage(2, 'storage'),
-    storage(3, 'read-only-storage'),
-    storage(4, 'storage'),
-  ]);
-}
-
-function checkSize(name: string, buffer: GPUBuffer, elements: number): void {
-  if (buffer.size < elements * 4) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${elements * 4}`);
-  }
-}
-
 export function residualRmsNorm(
   ctx: GpuContext,
   shape: ResidualRmsNormShape,
@@ -54,18 +34,17 @@ export function residualRmsNorm(
   label = OP,
 ): Dispatch {
   const { rows, cols, eps } = shape;
-  if (!Number.isInteger(rows) || rows < 1 || rows > ctx.adapter.limits.maxComputeWorkgroupsPerDimension) {
-    throw new RangeError(`${OP}: rows must be an integer in 1..${ctx.adapter.limits.maxComputeWorkgroupsPerDimension}, got ${rows}`);
-  }
+  checkCount(OP, 'rows', rows, 1, ctx.adapter.limits.maxComputeWorkgroupsPerDimension);
   if (!Number.isInteger(cols) || cols < 1) throw new RangeError(`${OP}: cols must be a positive integer, got ${cols}`);
   if (!(eps > 0)) throw new RangeError(`${OP}: eps must be positive, got ${eps}`);
-  checkSize('hidden', buffers.hidden, rows * cols);
-  checkSize('residual', buffers.residual, rows * cols);
-  checkSize('weight', buffers.weight, cols);
-  checkSize('output', buffers.output, rows * cols);
+  checkBufferElements(OP, 'hidden', buffers.hidden, rows * cols);
+  checkBufferElements(OP, 'residual', buffers.residual, rows * cols);
+  checkBufferElements(OP, 'weight', buffers.weight, cols);
+  checkBufferElements(OP, 'output', buffers.output, rows * cols);
 
   const { device } = ctx;
-  const bindGroupLayout = layout(ctx);
+  // params, hidden, residual, weight, output
+  const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'read-only-storage', 'storage']);
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE } });
   const params = uniformBuffer(device, `${label}.params`, 16);
   const data = new ArrayBuffer(16);
@@ -73,26 +52,6 @@ export function residualRmsNorm(
   new Float32Array(data, 8, 1)[0] = eps;
   new Uint32Array(data, 12, 1)[0] = shape.hasResidual ? 1 : 0;
   device.queue.writeBuffer(params, 0, data);
-  const bindGroup = device.createBindGroup({
-    label: `${label}.bindGroup`,
-    layout: bindGroupLayout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: { buffer: buffers.hidden } },
-      { binding: 2, resource: { buffer: buffers.residual } },
-      { binding: 3, resource: { buffer: buffers.weight } },
-      { binding: 4, resource: { buffer: buffers.output } },
-    ],
-  });
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(rows);
-    },
-    destroy() {
-      params.destroy();
-    },
-  };
+  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [params, buffers.hidden, buffers.residual, buffers.weight, buffers.output].map((buffer) => ({ buffer })));
+  return singleDispatch(label, pipeline, bindGroup, [rows], [params]);
 }

@@ -9,6 +9,7 @@ import code from '../../shaders/sample.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { bindGroupFor, bindGroupLayoutFor, checkBufferBytes, singleDispatch } from './op-helpers.js';
 
 const OP = 'Sample';
 const MAX_WORKGROUP_SIZE = 1024;
@@ -72,21 +73,6 @@ export function checkSampleSettings(s: SampleSettings): void {
   if (!(s.u >= 0 && s.u < 1)) fail('u must be in [0, 1)', s.u);
 }
 
-function checkSize(name: string, buffer: GPUBuffer, bytes: number): void {
-  if (buffer.size < bytes) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${bytes}`);
-  }
-}
-
-function layout(ctx: GpuContext): GPUBindGroupLayout {
-  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
-  return ctx.pipelines.bindGroupLayout(OP, [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'storage')]);
-}
-
 /** The largest power of two the device allows in one workgroup, up to 1024. */
 function workgroupSize(ctx: GpuContext): number {
   const l = ctx.adapter.limits;
@@ -108,9 +94,9 @@ export function sample(
   const offset = shape.logitsOffset ?? 0;
   if (!Number.isInteger(vocab) || vocab < 1 || vocab > 0x7fffffff) throw new RangeError(`${OP}: vocab must be a positive integer, got ${vocab}`);
   if (!Number.isInteger(offset) || offset < 0 || offset > 0xffffffff) throw new RangeError(`${OP}: logitsOffset must be an integer ≥ 0, got ${offset}`);
-  checkSize('logits', buffers.logits, (offset + vocab) * 4);
-  checkSize('token', buffers.token, 4);
-  if (buffers.seen) checkSize('seen', buffers.seen, Math.ceil(vocab / 32) * 4);
+  checkBufferBytes(OP, 'logits', buffers.logits, (offset + vocab) * 4);
+  checkBufferBytes(OP, 'token', buffers.token, 4);
+  if (buffers.seen) checkBufferBytes(OP, 'seen', buffers.seen, Math.ceil(vocab / 32) * 4);
   for (const [name, buffer] of [
     ['logits', buffers.logits],
     ['seen', buffers.seen],
@@ -123,7 +109,8 @@ export function sample(
   checkSampleSettings(settings);
 
   const { device } = ctx;
-  const bindGroupLayout = layout(ctx);
+  // params, logits, seen, token
+  const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'storage']);
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: workgroupSize(ctx) } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const owned: GPUBuffer[] = [params];
@@ -150,26 +137,6 @@ export function sample(
   };
   set(settings);
 
-  const bindGroup = device.createBindGroup({
-    label: `${label}.bindGroup`,
-    layout: bindGroupLayout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: { buffer: buffers.logits } },
-      { binding: 2, resource: { buffer: seen } },
-      { binding: 3, resource: { buffer: buffers.token } },
-    ],
-  });
-  return {
-    label,
-    set,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(1);
-    },
-    destroy() {
-      for (const b of owned) b.destroy();
-    },
-  };
+  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [params, buffers.logits, seen, buffers.token].map((buffer) => ({ buffer })));
+  return { ...singleDispatch(label, pipeline, bindGroup, [1], owned), set };
 }

@@ -19,6 +19,7 @@ import code from '../../shaders/selective_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 
 const OP = 'SelectiveScan';
 /** Threads per workgroup: (WORKGROUP_SIZE / lanes) channels × lanes (a power of two ≤ 32) each. */
@@ -29,7 +30,6 @@ const MAX_STATES_PER_LANE = 8;
 export const MAX_D_STATE = MAX_STATE_LANES * MAX_STATES_PER_LANE;
 export const DEFAULT_CHUNK_LENGTH = 64;
 const MAX_CHUNK_LENGTH = 1024;
-const U32_MAX = 0xffffffff;
 
 /** A [T, width] matrix inside a bigger buffer: element (t, i) at buffer[offset + t·rowStride + i] (in elements). */
 export interface StridedView {
@@ -93,18 +93,6 @@ export interface SelectiveScanOptions {
   chunkLength?: number;
 }
 
-function checkSize(name: string, buffer: GPUBuffer, elements: number): void {
-  if (buffer.size < elements * 4) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${elements * 4}`);
-  }
-}
-
-function checkCount(name: string, value: number, min: number, max = U32_MAX): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${OP}: ${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
-}
-
 /**
  * Packs a layer's A_log, D and dt_bias into one buffer (three copies on the GPU queue, done once
  * per layer; the sources need COPY_SRC and are not read again). Share the result between the
@@ -117,15 +105,15 @@ export function packSelectiveScanWeights(
   label = 'SelectiveScanWeights',
 ): SelectiveScanWeights {
   const { dInner, dState } = dims;
-  checkCount('dInner', dInner, 1);
-  checkCount('dState', dState, 1, MAX_D_STATE);
+  checkCount(OP, 'dInner', dInner, 1);
+  checkCount(OP, 'dState', dState, 1, MAX_D_STATE);
   const parts: [string, GPUBuffer, number][] = [
     ['aLog', sources.aLog, dInner * dState],
     ['d', sources.d, dInner],
     ['dtBias', sources.dtBias, dInner],
   ];
   for (const [name, buffer, elements] of parts) {
-    checkSize(name, buffer, elements);
+    checkBufferElements(OP, name, buffer, elements);
     if ((buffer.usage & GPUBufferUsage.COPY_SRC) === 0) {
       throw new RangeError(`${OP}: ${name} (${buffer.label}) needs COPY_SRC usage to be packed`);
     }
@@ -143,11 +131,6 @@ export function packSelectiveScanWeights(
 }
 
 function layouts(ctx: GpuContext): { scan: GPUBindGroupLayout; chunk: GPUBindGroupLayout; combine: GPUBindGroupLayout } {
-  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
   const uniform = entry(0, 'uniform');
   const read = 'read-only-storage';
   return {
@@ -189,11 +172,11 @@ export function selectiveScan(
 ): Dispatch {
   const { tokens: T, dInner: Di, dState: N } = shape;
   const limits = ctx.adapter.limits;
-  checkCount('tokens', T, 1);
-  checkCount('dInner', Di, 1);
-  checkCount('dState', N, 1, MAX_D_STATE);
+  checkCount(OP, 'tokens', T, 1);
+  checkCount(OP, 'dInner', Di, 1);
+  checkCount(OP, 'dState', N, 1, MAX_D_STATE);
   const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
-  checkCount('chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
+  checkCount(OP, 'chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
   const { weights, bc, z, delta } = buffers;
   if (weights.dInner !== Di || weights.dState !== N) {
     throw new RangeError(`${OP}: weights (${weights.buffer.label}) were packed for Di=${weights.dInner}, N=${weights.dState}, not Di=${Di}, N=${N}`);
@@ -205,7 +188,7 @@ export function selectiveScan(
     ['z.offset', z.offset],
     ['z.rowStride', z.rowStride],
   ] as const) {
-    checkCount(name, value, 0);
+    checkCount(OP, name, value, 0);
   }
 
   const lanes = Math.min(nextPowerOfTwo(N), MAX_STATE_LANES);
@@ -219,15 +202,15 @@ export function selectiveScan(
     throw new RangeError(`${OP}: tokens=${T} makes ${chunks} chunks of ${chunkLength}, over the workgroup limit ${maxGroups}; use longer chunks`);
   }
 
-  checkSize('x', buffers.x, T * Di);
-  checkSize('dtRaw', buffers.dtRaw, T * Di);
-  checkSize('weights', weights.buffer, Di * N + 2 * Di);
-  checkSize('bc (B view)', bc.buffer, bc.bOffset + (T - 1) * bc.rowStride + N);
-  checkSize('bc (C view)', bc.buffer, bc.cOffset + (T - 1) * bc.rowStride + N);
-  checkSize('z', z.buffer, z.offset + (T - 1) * z.rowStride + Di);
-  checkSize('y', buffers.y, T * Di);
-  checkSize('state', buffers.state, Di * N);
-  if (delta) checkSize('delta', delta, T * Di);
+  checkBufferElements(OP, 'x', buffers.x, T * Di);
+  checkBufferElements(OP, 'dtRaw', buffers.dtRaw, T * Di);
+  checkBufferElements(OP, 'weights', weights.buffer, Di * N + 2 * Di);
+  checkBufferElements(OP, 'bc (B view)', bc.buffer, bc.bOffset + (T - 1) * bc.rowStride + N);
+  checkBufferElements(OP, 'bc (C view)', bc.buffer, bc.cOffset + (T - 1) * bc.rowStride + N);
+  checkBufferElements(OP, 'z', z.buffer, z.offset + (T - 1) * z.rowStride + Di);
+  checkBufferElements(OP, 'y', buffers.y, T * Di);
+  checkBufferElements(OP, 'state', buffers.state, Di * N);
+  if (delta) checkBufferElements(OP, 'delta', delta, T * Di);
   // A buffer written by a dispatch may not be bound to it a second time.
   const bound: [string, GPUBuffer][] = [
     ['x', buffers.x],
@@ -241,11 +224,7 @@ export function selectiveScan(
     ['state', buffers.state],
   ];
   if (delta) written.push(['delta', delta]);
-  for (const [i, [name, buffer]] of written.entries()) {
-    for (const [other, otherBuffer] of [...bound, ...written.slice(0, i)]) {
-      if (buffer === otherBuffer) throw new RangeError(`${OP}: ${name} and ${other} are the same buffer (${buffer.label}); ${name} is written`);
-    }
-  }
+  checkWrittenNotAliased(OP, bound, written);
   const summaryElements = chunks > 1 ? chunks * Di * (N + 1) : 0;
   const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   if (summaryElements * 4 > maxBinding) {

@@ -24,6 +24,7 @@ import code from '../../shaders/ssd_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
 
 const OP = 'SsdScan';
@@ -33,7 +34,6 @@ const MAX_ROWS_PER_THREAD = 4;
 export const MAX_HEAD_DIM = WORKGROUP_SIZE * MAX_ROWS_PER_THREAD;
 export const DEFAULT_SSD_CHUNK_LENGTH = 64;
 const MAX_CHUNK_LENGTH = 1024;
-const U32_MAX = 0xffffffff;
 
 /**
  * x [T, H·P], B [T, G·N] and C [T, G·N] as three views into one buffer with one row stride:
@@ -134,32 +134,20 @@ export interface SsdOptions {
   timeStepLimit?: readonly [number, number];
 }
 
-function checkSize(name: string, buffer: GPUBuffer, elements: number): void {
-  if (buffer.size < elements * 4) {
-    throw new RangeError(`${OP}: ${name} (${buffer.label}) holds ${buffer.size} bytes, needs ${elements * 4}`);
-  }
-}
-
-function checkCount(name: string, value: number, min: number, max = U32_MAX): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${OP}: ${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
-}
-
 /**
  * Packs a layer's A_log, D and dt_bias into one buffer (three copies on the GPU queue, once per
  * layer; the sources need COPY_SRC and are not read again). Share the result between the layer's
  * prefill and decode ops; `destroy` frees it.
  */
 export function packSsdWeights(ctx: GpuContext, sources: SsdWeightSources, nHeads: number, label = 'SsdWeights'): SsdWeights {
-  checkCount('nHeads', nHeads, 1);
+  checkCount(OP, 'nHeads', nHeads, 1);
   const parts: [string, GPUBuffer][] = [
     ['aLog', sources.aLog],
     ['d', sources.d],
     ['dtBias', sources.dtBias],
   ];
   for (const [name, buffer] of parts) {
-    checkSize(name, buffer, nHeads);
+    checkBufferElements(OP, name, buffer, nHeads);
     if ((buffer.usage & GPUBufferUsage.COPY_SRC) === 0) {
       throw new RangeError(`${OP}: ${name} (${buffer.label}) needs COPY_SRC usage to be packed`);
     }
@@ -181,11 +169,6 @@ interface Layouts {
 }
 
 function layouts(ctx: GpuContext): Layouts {
-  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
   const uniform = entry(0, 'uniform');
   const read = 'read-only-storage';
   const rw = 'storage';
@@ -217,14 +200,14 @@ function fold(groups: number, maxPerDim: number): [number, number] {
 export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, label = OP, options: SsdOptions = {}): Dispatch {
   const { tokens: T, nHeads: H, headDim: P, nGroups: G, dState: N } = shape;
   const maxDim = ctx.adapter.limits.maxComputeWorkgroupsPerDimension;
-  checkCount('tokens', T, 1);
-  checkCount('nHeads', H, 1, maxDim);
-  checkCount('headDim', P, 1, MAX_HEAD_DIM);
-  checkCount('nGroups', G, 1, H);
-  checkCount('dState', N, 1);
+  checkCount(OP, 'tokens', T, 1);
+  checkCount(OP, 'nHeads', H, 1, maxDim);
+  checkCount(OP, 'headDim', P, 1, MAX_HEAD_DIM);
+  checkCount(OP, 'nGroups', G, 1, H);
+  checkCount(OP, 'dState', N, 1);
   if (H % G !== 0) throw new RangeError(`${OP}: nGroups=${G} must divide nHeads=${H}`);
   const chunkLength = options.chunkLength ?? DEFAULT_SSD_CHUNK_LENGTH;
-  checkCount('chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
+  checkCount(OP, 'chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
   const [dtMin, dtMax] = options.timeStepLimit ?? [0, Infinity];
   if (!Number.isFinite(dtMin) || dtMin < 0 || Number.isNaN(dtMax) || dtMax < dtMin) {
     throw new RangeError(`${OP}: timeStepLimit must be [min, max] with 0 ≤ min ≤ max (max may be Infinity), got [${dtMin}, ${dtMax}]`);
@@ -239,7 +222,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     ['dt.offset', dt.offset],
     ['dt.rowStride', dt.rowStride],
   ] as const) {
-    checkCount(name, value, 0);
+    checkCount(OP, name, value, 0);
   }
   const Di = H * P;
   const GN = G * N;
@@ -248,14 +231,14 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     throw new RangeError(`${OP}: tokens=${T} makes ${chunks} chunks of ${chunkLength}, over the workgroup limit ${maxDim}; use longer chunks`);
   }
   if (Math.ceil((P * N) / WORKGROUP_SIZE) > maxDim) throw new RangeError(`${OP}: headDim·dState=${P * N} is over ${maxDim * WORKGROUP_SIZE}`);
-  checkSize('xbc (x view)', xbc.buffer, xbc.xOffset + (T - 1) * xbc.rowStride + Di);
-  checkSize('xbc (B view)', xbc.buffer, xbc.bOffset + (T - 1) * xbc.rowStride + GN);
-  checkSize('xbc (C view)', xbc.buffer, xbc.cOffset + (T - 1) * xbc.rowStride + GN);
-  checkSize('dt', dt.buffer, dt.offset + (T - 1) * dt.rowStride + H);
-  checkSize('weights', weights.buffer, 3 * H);
-  checkSize('y', buffers.y, T * Di);
-  checkSize('state', buffers.state, H * P * N);
-  if (delta) checkSize('delta', delta, T * H);
+  checkBufferElements(OP, 'xbc (x view)', xbc.buffer, xbc.xOffset + (T - 1) * xbc.rowStride + Di);
+  checkBufferElements(OP, 'xbc (B view)', xbc.buffer, xbc.bOffset + (T - 1) * xbc.rowStride + GN);
+  checkBufferElements(OP, 'xbc (C view)', xbc.buffer, xbc.cOffset + (T - 1) * xbc.rowStride + GN);
+  checkBufferElements(OP, 'dt', dt.buffer, dt.offset + (T - 1) * dt.rowStride + H);
+  checkBufferElements(OP, 'weights', weights.buffer, 3 * H);
+  checkBufferElements(OP, 'y', buffers.y, T * Di);
+  checkBufferElements(OP, 'state', buffers.state, H * P * N);
+  if (delta) checkBufferElements(OP, 'delta', delta, T * H);
   // A buffer written by a dispatch may not be bound to it a second time.
   const bound: [string, GPUBuffer][] = [
     ['xbc', xbc.buffer],
@@ -267,11 +250,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     ['state', buffers.state],
   ];
   if (delta) written.push(['delta', delta]);
-  for (const [i, [name, buffer]] of written.entries()) {
-    for (const [other, otherBuffer] of [...bound, ...written.slice(0, i)]) {
-      if (buffer === otherBuffer) throw new RangeError(`${OP}: ${name} and ${other} are the same buffer (${buffer.label}); ${name} is written`);
-    }
-  }
+  checkWrittenNotAliased(OP, bound, written);
   const stateElements = H * P * N;
   const chunkStateElements = T > 1 ? chunks * stateElements : 0;
   const maxBinding = Math.min(ctx.adapter.limits.maxStorageBufferBindingSize, ctx.adapter.limits.maxBufferSize);

@@ -8,48 +8,24 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { preview, type PreviewServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/formats/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { folderModelFiles } from '../../app/node/folder';
 import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/selection';
-import { findChromium, launchChromium } from '../support/browser';
+import { findChromium } from '../support/browser';
+import { useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
 const modelDir = path.join(root, 'resources/models/selective-copy');
 const chromiumFound = findChromium();
 
-let server: PreviewServer | null = null;
-let browser: Browser | null = null;
 let page: Page | null = null;
 const pageErrors: string[] = [];
-
-beforeAll(async () => {
-  if (!('path' in chromiumFound)) return;
-  server = await preview({
-    configFile: path.join(root, 'vite.renderer.config.ts'),
-    logLevel: 'warn',
-    preview: { host: '127.0.0.1', port: 4400 + Math.floor(Math.random() * 1000), strictPort: false },
-  });
-  const url = server.resolvedUrls?.local[0];
-  if (!url) throw new Error('vite preview did not report a URL');
-  browser = await launchChromium(chromiumFound.path);
-  page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  await page.goto(url);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+useWebApp(chromiumFound, { width: 1280, height: 1400 }, pageErrors, (p) => (page = p));
 
 /** The heatmap canvas read back through a 2-D canvas: size, distinct colours and a checksum. */
 const readCanvas = (p: Page) =>

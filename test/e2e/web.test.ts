@@ -7,45 +7,21 @@
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { preview, type PreviewServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { scanBundledModels } from '../../app/node/bundled';
 import { formatCount } from '../../renderer/src/format';
-import { findChromium, launchChromium } from '../support/browser';
+import { findChromium } from '../support/browser';
 import { TINY_CONFIG, TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
+import { useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
 const chromiumFound = findChromium();
 
-let server: PreviewServer | null = null;
-let browser: Browser | null = null;
 let page: Page | null = null;
 const pageErrors: string[] = [];
-
-beforeAll(async () => {
-  if (!('path' in chromiumFound)) return;
-  server = await preview({
-    configFile: path.join(root, 'vite.renderer.config.ts'),
-    logLevel: 'warn',
-    preview: { host: '127.0.0.1', port: 4400 + Math.floor(Math.random() * 1000), strictPort: false },
-  });
-  const url = server.resolvedUrls?.local[0];
-  if (!url) throw new Error('vite preview did not report a URL');
-  browser = await launchChromium(chromiumFound.path);
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  await page.goto(url);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+useWebApp(chromiumFound, { width: 1280, height: 800 }, pageErrors, (p) => (page = p));
 
 describe('web build in Chromium', () => {
   it('renders the window and names the WebGPU adapter in the status bar', async (test) => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
@@ -7,7 +7,7 @@ import { causalConv1dRef } from '../../app/kernels/causal-conv1d.ref';
 import type { Dispatch } from '../../app/kernels/dispatch';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 /**
  * Element-wise with a K-term sum: relative error ≤ 1e-5. The new conv state is a copy of inputs,
@@ -18,14 +18,7 @@ const TOLERANCE = 1e-5;
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-  seed = testSeed();
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 /** Bitwise mismatches between a GPU result and a reference (NaN counts as a mismatch). */
 function mismatches(actual: Float32Array, expected: ArrayLike<number>): number {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
@@ -6,21 +6,14 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { embedding, validateTokenIds } from '../../app/kernels/embedding';
 import { embeddingRef } from '../../app/kernels/embedding.ref';
 import { randomF32 } from '../../app/kernels/self-test';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 // A gather copies values: the GPU result must equal the reference exactly.
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-  seed = testSeed();
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 /** Random ids in 0..vocab-1 from a seeded generator. */
 function randomIds(count: number, vocab: number, caseSeed: number): Uint32Array {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
@@ -7,7 +7,7 @@ import { gatedRmsNorm } from '../../app/kernels/gated-rmsnorm';
 import { gatedRmsNormRef } from '../../app/kernels/gated-rmsnorm.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { mamba2InProjZ, mamba2Layout } from '../../app/kernels/ssd';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 /** fp32 norms: relative error ≤ 1e-4. */
 const TOLERANCE = 1e-4;
@@ -15,14 +15,7 @@ const TOLERANCE = 1e-4;
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-  seed = testSeed();
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 /** Runs the op with z inside a Mamba-2 in_proj output [T, 2·Di + 2·G·N + H]. */
 async function runCase(ctx: GpuContext, rows: number, H: number, P: number, G: number, N: number, groupSize: number, caseSeed: number) {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
@@ -6,7 +6,7 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { matmul, type MatmulEntryPoint, type MatmulShape } from '../../app/kernels/matmul';
 import { matmulRef } from '../../app/kernels/matmul.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 /** fp32 matmuls: relative error ≤ 1e-4 (issue 5's tolerance for norms, matmuls and scans). */
 const TOLERANCE = 1e-4;
@@ -14,14 +14,7 @@ const TOLERANCE = 1e-4;
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-  seed = testSeed();
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 interface Case {
   T: number;

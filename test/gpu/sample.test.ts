@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
@@ -6,7 +6,7 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { GREEDY, sample, seenBitset, type SampleSettings } from '../../app/kernels/sample';
 import { sampleRef } from '../../app/kernels/sample.ref';
 import { randomF32 } from '../../app/kernels/self-test';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 /**
  * Greedy and top-k = 1 must be exact. With sampling, the GPU (fp32 sums) and the reference
@@ -19,14 +19,7 @@ const NUDGE = 1e-5;
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-  seed = testSeed();
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 interface Run {
   /** The whole logits buffer; the row sampled starts at `offset`. */

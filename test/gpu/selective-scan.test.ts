@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
@@ -6,7 +6,7 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { inProjZ, packSelectiveScanWeights, selectiveScan, xProjBC } from '../../app/kernels/selective-scan';
 import { selectiveScanRef } from '../../app/kernels/selective-scan.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { uniformF32, useTestGpu } from '../support/gpu';
 
 /** fp32 scans: relative error ≤ 1e-4 on y and the final state; Δ is element-wise: ≤ 1e-5. */
 const TOLERANCE = 1e-4;
@@ -17,19 +17,7 @@ const R = 3;
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-  seed = testSeed();
-});
-afterAll(() => ctx?.device.destroy());
-
-/** Uniform in [lo, hi). */
-function uniform(count: number, caseSeed: number, lo: number, hi: number): Float32Array {
-  return randomF32(count, caseSeed).map((r) => lo + ((r + 1) / 2) * (hi - lo));
-}
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 /** One layer's inputs for T tokens, as the model would hold them. */
 interface Inputs {
@@ -50,9 +38,9 @@ interface Inputs {
  * of the entries at dt > 20 (softplus(dt) = dt) and 2% at dt < −100 (Δ underflows to 0).
  */
 function makeInputs(T: number, Di: number, N: number, caseSeed: number): Inputs {
-  const dtBias = uniform(Di, caseSeed + 1, -1, 1);
-  const logDelta = uniform(T * Di, caseSeed + 2, Math.log(1e-3), Math.log(2));
-  const pick = uniform(T * Di, caseSeed + 3, 0, 1);
+  const dtBias = uniformF32(Di, caseSeed + 1, -1, 1);
+  const logDelta = uniformF32(T * Di, caseSeed + 2, Math.log(1e-3), Math.log(2));
+  const pick = uniformF32(T * Di, caseSeed + 3, 0, 1);
   const dtRaw = new Float32Array(T * Di);
   for (let i = 0; i < T * Di; i++) {
     const bias = dtBias[i % Di] as number;
@@ -67,7 +55,7 @@ function makeInputs(T: number, Di: number, N: number, caseSeed: number): Inputs 
     x: randomF32(T * Di, caseSeed + 4, 2),
     dtRaw,
     dtBias,
-    aLog: uniform(Di * N, caseSeed + 5, 0.3, 8).map(Math.log),
+    aLog: uniformF32(Di * N, caseSeed + 5, 0.3, 8).map(Math.log),
     d: randomF32(Di, caseSeed + 6, 1),
     xProj: randomF32(T * (R + 2 * N), caseSeed + 7, 1),
     inProj: randomF32(T * 2 * Di, caseSeed + 8, 3),

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSafetensorsHeader, readTensorBytes, toFloat32 } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
@@ -17,7 +17,7 @@ import { gatedRmsNorm } from '../../app/kernels/gated-rmsnorm';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { convXbc, mamba2InProjDt, mamba2Layout, packSsdWeights, ssdScan, type Mamba2Dims } from '../../app/kernels/ssd';
 import { ssdRef } from '../../app/kernels/ssd.ref';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { uniformF32, useTestGpu } from '../support/gpu';
 
 /** fp32 scans: relative error ≤ 1e-4 on y and the final state; Δ is element-wise: ≤ 1e-5. */
 const TOLERANCE = 1e-4;
@@ -26,19 +26,7 @@ const DELTA_TOLERANCE = 1e-5;
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-  seed = testSeed();
-});
-afterAll(() => ctx?.device.destroy());
-
-/** Uniform in [lo, hi). */
-function uniform(count: number, caseSeed: number, lo: number, hi: number): Float32Array {
-  return randomF32(count, caseSeed).map((r) => lo + ((r + 1) / 2) * (hi - lo));
-}
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 /** One layer's inputs for T tokens, as the model holds them: the conv output xBC and in_proj's output (for dt). */
 interface Inputs {
@@ -63,9 +51,9 @@ const dimsOf = (i: { H: number; P: number; G: number; N: number }): Mamba2Dims =
 function makeInputs(T: number, H: number, P: number, G: number, N: number, caseSeed: number): Inputs {
   const dims = dimsOf({ H, P, G, N });
   const { inProjWidth: width, dtOffset: dtAt } = mamba2Layout(dims);
-  const dtBias = uniform(H, caseSeed + 1, -1, 1);
-  const logDelta = uniform(T * H, caseSeed + 2, Math.log(1e-3), Math.log(2));
-  const pick = uniform(T * H, caseSeed + 3, 0, 1);
+  const dtBias = uniformF32(H, caseSeed + 1, -1, 1);
+  const logDelta = uniformF32(T * H, caseSeed + 2, Math.log(1e-3), Math.log(2));
+  const pick = uniformF32(T * H, caseSeed + 3, 0, 1);
   const inProj = randomF32(T * width, caseSeed + 4, 3);
   for (let t = 0; t < T; t++) {
     for (let h = 0; h < H; h++) {
@@ -84,8 +72,8 @@ function makeInputs(T: number, H: number, P: number, G: number, N: number, caseS
     xbc: randomF32(T * (H * P + 2 * G * N), caseSeed + 5, 1.5),
     inProj,
     dtBias,
-    aLog: uniform(H, caseSeed + 6, 0.3, 8).map(Math.log),
-    d: uniform(H, caseSeed + 7, -1, 1.5),
+    aLog: uniformF32(H, caseSeed + 6, 0.3, 8).map(Math.log),
+    d: uniformF32(H, caseSeed + 7, -1, 1.5),
   };
 }
 

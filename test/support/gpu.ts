@@ -2,8 +2,10 @@
  * GPU for tests: a GpuContext through Dawn (app/node/dawn.ts finds a real GPU, else SwiftShader),
  * or the reason there is none, so GPU tests report themselves skipped with that reason.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { describeAdapter } from '../../app/gpu/adapter';
 import { openGpu, type GpuContext } from '../../app/gpu/context';
+import { randomF32 } from '../../app/kernels/self-test';
 import { findNodeGpu } from '../../app/node/dawn';
 
 export type TestGpu = { ctx: GpuContext; description: string } | { ctx: null; reason: string };
@@ -31,4 +33,32 @@ export function testSeed(): number {
   const seed = fixed ? Number(fixed) : (Math.random() * 2 ** 31) >>> 0;
   console.info(`[gpu] random seed ${seed} (set GPU_TEST_SEED=${seed} to replay)`);
   return seed;
+}
+
+/** A test file's GPU (or the reason there is none) and its random seed. */
+export interface SeededTestGpu {
+  ctx: GpuContext | null;
+  skipReason: string;
+  seed: number;
+}
+
+/**
+ * Opens the GPU and draws the seed (testSeed) before the file's tests, handing both to `onReady`,
+ * and destroys the device after them.
+ */
+export function useTestGpu(onReady: (gpu: SeededTestGpu) => void): void {
+  let ctx: GpuContext | null = null;
+  beforeAll(async () => {
+    const gpu = await getTestGpu();
+    let skipReason = '';
+    if (gpu.ctx) ctx = gpu.ctx;
+    else skipReason = gpu.reason;
+    onReady({ ctx, skipReason, seed: testSeed() });
+  });
+  afterAll(() => ctx?.device.destroy());
+}
+
+/** `count` floats uniform in [lo, hi), from randomF32's seeded generator. */
+export function uniformF32(count: number, seed: number, lo: number, hi: number): Float32Array {
+  return randomF32(count, seed).map((r) => lo + ((r + 1) / 2) * (hi - lo));
 }

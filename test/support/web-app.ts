@@ -1,0 +1,71 @@
+/**
+ * The web build for e2e tests: `vite preview` of the renderer build on a free port, Chromium
+ * (see browser.ts) with one page at the app, and the page's errors (uncaught exceptions and
+ * console errors) collected into `pageErrors`. `useWebApp` does it once per test file.
+ */
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
+import { launchChromium } from './browser';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+export interface WebApp {
+  server: PreviewServer;
+  browser: Browser;
+  page: Page;
+  /** Closes the browser and the preview server. */
+  close(): Promise<void>;
+}
+
+/** Serves the built web app, opens it in Chromium at `chromiumPath` and records its errors into `pageErrors`. */
+export async function openWebApp(chromiumPath: string, viewport: { width: number; height: number }, pageErrors: string[]): Promise<WebApp> {
+  let server: PreviewServer | null = null;
+  let browser: Browser | null = null;
+  const close = async () => {
+    await browser?.close();
+    await server?.close();
+  };
+  try {
+    server = await preview({
+      configFile: path.join(root, 'vite.renderer.config.ts'),
+      logLevel: 'warn',
+      preview: { host: '127.0.0.1', port: 4400 + Math.floor(Math.random() * 1000), strictPort: false },
+    });
+    const url = server.resolvedUrls?.local[0];
+    if (!url) throw new Error('vite preview did not report a URL');
+    browser = await launchChromium(chromiumPath);
+    const page = await browser.newPage({ viewport });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(m.text());
+    });
+    await page.goto(url);
+    return { server, browser, page, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * Opens the web app before the file's tests (when `chromium` found a browser) and closes it after
+ * them; `onPage` receives the page, and `pageErrors` collects its errors.
+ */
+export function useWebApp(
+  chromium: { path: string } | { reason: string },
+  viewport: { width: number; height: number },
+  pageErrors: string[],
+  onPage: (page: Page) => void,
+): void {
+  let app: WebApp | null = null;
+  beforeAll(async () => {
+    if (!('path' in chromium)) return;
+    app = await openWebApp(chromium.path, viewport, pageErrors);
+    onPage(app.page);
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+}

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { inspectModel } from '../../app/formats/inspect';
 import { scanBundledModels } from '../../app/node/bundled';
+import { folderModelFiles } from '../../app/node/folder';
 import { formatCount } from '../../renderer/src/format';
 import { findChromium } from '../support/browser';
 import { TINY_CONFIG, TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
@@ -134,6 +136,24 @@ describe('web build in Chromium', () => {
     expect(output.length).toBeGreaterThan('ROMEO:\n'.length);
     mkdirSync(artifacts, { recursive: true });
     await p.screenshot({ path: path.join(artifacts, 'web-generate.png') });
+  });
+
+  it.for(['mamba1-bias-untied', 'mamba2-groups'])('opens the golden fixture %s and shows its config and parameter count', async (name, test) => {
+    if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
+    const p = page;
+    const dir = path.join(root, 'test/fixtures/golden', name);
+    const files = await folderModelFiles(dir);
+    const expected = await inspectModel(files); // the same inspection, in Node, as the reference
+    await files.close();
+    const chooser = p.waitForEvent('filechooser');
+    await p.getByRole('button', { name: 'Open model…' }).click();
+    await (await chooser).setFiles([path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
+    await expect.poll(() => p.getByTestId('model-parameters').textContent()).toBe(formatCount(expected.parameters));
+    const panel = (await p.getByTestId('model-panel').textContent()) ?? '';
+    expect(panel).toContain(`Architecture${expected.architecture}`);
+    const config = (await p.getByTestId('model-config').textContent()) ?? '';
+    expect(config).toContain(`d_model${expected.config.dModel}layers${expected.config.nLayer}`);
+    if (expected.architecture === 'mamba2') expect(config).toContain(`heads${expected.config.nHeads}head_dim${expected.config.headDim}groups${expected.config.nGroups}`);
   });
 
   it('toggles the sidebar with Ctrl+B', async (test) => {

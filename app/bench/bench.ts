@@ -225,10 +225,8 @@ export async function runBench(
   // Decode: the generation loop as the app runs it (step + GPU sampling in one command buffer,
   // a 4-byte readback per token), greedy, after a short prompt.
   const decodeRates: number[] = [];
-  let stateBytes = 0;
   for (let r = 0; r < options.warmup + options.repeats; r++) {
     const session = new Session(ctx, model);
-    stateBytes = session.stateBytes;
     session.prefill(ids(16));
     const sampler = new GpuSampler(ctx, session, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, u: 0 });
     let id = await sampler.next(0);
@@ -258,7 +256,7 @@ export async function runBench(
     dtype: 'f32',
     prefill_tok_s: prefill,
     decode_tok_s: decode,
-    gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: stateBytes },
+    gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
     repeats: options.repeats,
     notes,
   };

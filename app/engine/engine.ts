@@ -134,7 +134,7 @@ export class Engine {
       }
       const model = inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights) : new Mamba1(ctx, inspection, weights);
       this.loaded = { modelId, weights, model, tokenizer };
-      const runtimeBytes = model ? model.activationBytes + (inspection.config.dInner * (inspection.config.dState + inspection.config.dConv - 1) * 4 * inspection.config.nLayer) : 0;
+      const runtimeBytes = model.activationBytes + model.stateBytes;
       return {
         modelId,
         architecture: inspection.architecture,

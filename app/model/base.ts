@@ -152,6 +152,9 @@ export abstract class MambaModel {
 
   abstract newState(): RecurrentState;
 
+  /** Bytes of one sequence's recurrent state (what newState allocates). */
+  abstract get stateBytes(): number;
+
   /** Adds one layer's mixer: normed input → output, through its state. */
   protected abstract mixer(m: MixerContext): void;
 

@@ -57,6 +57,11 @@ export class Mamba1 extends MambaModel {
     return { conv, ssm }; // createBuffer zero-initializes: a fresh sequence
   }
 
+  get stateBytes(): number {
+    const { dInner: Di, dState: N, dConv: K, nLayer: L } = this.config;
+    return L * Di * (K - 1 + N) * 4;
+  }
+
   protected mixer(m: MixerContext): void {
     const { dModel: D, dInner: Di, dState: N, dtRank: R, dConv: K } = this.config;
     const { tokens: T, layer: l, run, copy, taps } = m;

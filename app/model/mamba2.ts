@@ -50,6 +50,11 @@ export class Mamba2 extends MambaModel {
     return { conv, ssm };
   }
 
+  get stateBytes(): number {
+    const { dInner: Di, dState: N, dConv: K, nLayer: L, nGroups: G } = this.config;
+    return L * ((Di + 2 * G * N) * (K - 1) + Di * N) * 4;
+  }
+
   protected mixer(m: MixerContext): void {
     const c = this.config;
     const { dModel: D, dInner: Di, dConv: K, nHeads: H } = c;

@@ -142,11 +142,6 @@ export class Session {
     return forked;
   }
 
-  /** GPU memory of this session's state. */
-  get stateBytes(): number {
-    return [...this.state.conv, ...this.state.ssm].reduce((s, b) => s + b.size, 0);
-  }
-
   destroy(): void {
     this.stepPlan?.destroy();
     this.tracedStep?.plan.destroy();

@@ -55,6 +55,9 @@ describe('Mamba-2 against transformers (golden fixtures)', () => {
     const T = ids.length;
     const W = Di + 2 * G * N;
     const model = new Mamba2(ctx, inspection, weights, 512);
+    const blank = model.newState();
+    expect([...blank.conv, ...blank.ssm].reduce((sum, b) => sum + b.size, 0)).toBe(model.stateBytes);
+    [...blank.conv, ...blank.ssm].forEach((b) => b.destroy());
     const session = new Session(ctx, model);
     const f = (label: string, n: number) => storageBuffer(ctx!.device, `Golden2.${label}`, n * 4);
     const logits = f('logits', T * V);

@@ -113,6 +113,9 @@ describe('Mamba-1 on the GPU vs the float64 reference', () => {
     const V = m.inspection.config.vocabSize;
     const ids = randomIds(23, V, seed + 7);
     const model = new Mamba1(ctx, m.inspection, m.weights, 8);
+    const fresh = model.newState();
+    expect([...fresh.conv, ...fresh.ssm].reduce((sum, b) => sum + b.size, 0)).toBe(model.stateBytes);
+    [...fresh.conv, ...fresh.ssm].forEach((b) => b.destroy());
     const a = new Session(ctx, model);
     a.prefill(ids.slice(0, 17));
     const forked = a.fork();

@@ -233,7 +233,7 @@ export class Engine {
       session.trace(recorder);
       session.prefill(ids);
       const window = await recorder.read();
-      const summary = await recorder.summary((layer) => aLogs.get(layer) as Float32Array);
+      const summary = await recorder.summary((layer) => aLogs.get(layer) as Float32Array, window);
       return {
         ids,
         tokens: ids.map((id) => readableToken(loaded.tokenizer, id)),

@@ -158,10 +158,12 @@ export class TraceRecorder {
   /**
    * Per-token selection scores of every traced layer: ‖Δ_t‖ (the DeciMamba rule) and the mean
    * write gate 1 − exp(Δ·A). `aLog(layer)` gives that layer's A_log [Di, N] (A = −exp(A_log)).
+   * `all`: the full window, when the caller has read it already.
    */
-  async summary(aLog: (layer: number) => Float32Array): Promise<SelectionSummary> {
+  async summary(aLog: (layer: number) => Float32Array, all?: TraceWindow): Promise<SelectionSummary> {
     const { dInner: Di, dState: N } = this.model.config;
-    const window = await this.read();
+    // A window of every row already read by the caller saves reading the traces twice.
+    const window = all && all.from === 0 && all.to === this.length ? all : await this.read();
     const T = this.length;
     const deltaNorm: Float32Array[] = [];
     const writeGate: Float32Array[] = [];

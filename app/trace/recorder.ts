@@ -9,7 +9,8 @@
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Mamba1, Mamba1Taps } from '../model/mamba1.js';
+import type { MambaModel, ModelTaps } from '../model/base.js';
+import { traceLayout } from './trace.js';
 
 /** Taps beyond Δ, B and C, chosen when the recorder is made (each costs memory and a copy). */
 export type ExtraTap = 'x' | 'z' | 'y';
@@ -53,10 +54,13 @@ export class TraceRecorder {
 
   constructor(
     private readonly ctx: GpuContext,
-    private readonly model: Mamba1,
+    private readonly model: MambaModel,
     options: { layers?: number[]; capacity?: number; extra?: ExtraTap[] } = {},
   ) {
     this.extraTaps = [...new Set(options.extra ?? [])];
+    if (this.extraTaps.length > 0 && model.config.architecture !== 'mamba') {
+      throw new RangeError(`TraceRecorder: the x, z and y taps exist for Mamba-1 only (this is a ${model.config.architecture} model)`);
+    }
     const L = model.config.nLayer;
     this.layers = [...new Set(options.layers ?? Array.from({ length: L }, (_, l) => l))].sort((a, b) => a - b);
     for (const l of this.layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`TraceRecorder: no layer ${l} (the model has ${L})`);
@@ -65,8 +69,9 @@ export class TraceRecorder {
   }
 
   private get rowBytes() {
-    const { dInner: Di, dState: N, dtRank: R } = this.model.config;
-    return { delta: Di * 4, dbc: (R + 2 * N) * 4, x: Di * 4, z: 2 * Di * 4, y: Di * 4 };
+    const { deltaWidth, rowWidth } = traceLayout(this.model.config);
+    const Di = this.model.config.dInner;
+    return { delta: deltaWidth * 4, dbc: rowWidth * 4, x: Di * 4, z: 2 * Di * 4, y: Di * 4 };
   }
 
   private allocate(capacity: number): void {
@@ -101,7 +106,7 @@ export class TraceRecorder {
   }
 
   /** Taps for the forward pass, indexed by layer (untraced layers left out). */
-  taps(rowOf?: () => number): Mamba1Taps {
+  taps(rowOf?: () => number): ModelTaps {
     const byLayer = <T>(list: T[]) => {
       const out: (T | undefined)[] = new Array(this.model.config.nLayer).fill(undefined);
       this.layers.forEach((l, i) => (out[l] = list[i]));
@@ -127,19 +132,21 @@ export class TraceRecorder {
     if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.length)) {
       throw new RangeError(`TraceRecorder: rows ${from}..${to} are outside the ${this.length} traced`);
     }
-    const { dInner: Di, dState: N, dtRank: R } = this.model.config;
+    const Di = this.model.config.dInner;
+    // Mamba-1: Δ [T, Di], B and C [T, N] inside x_proj's rows; Mamba-2: Δ [T, H], B and C [T, G·N] inside the conv's rows.
+    const { deltaWidth, rowWidth, bOffset, cOffset, bcWidth } = traceLayout(this.model.config);
     const rows = to - from;
     const window: TraceWindow = { from, to, delta: [], B: [], C: [] };
     for (let i = 0; i < this.layers.length; i++) {
-      const all = await readF32(this.ctx.device, this.delta[i] as GPUBuffer, to * Di);
-      window.delta.push(all.slice(from * Di, to * Di));
-      const dbc = await readF32(this.ctx.device, this.dbc[i] as GPUBuffer, to * (R + 2 * N));
-      const B = new Float32Array(rows * N);
-      const C = new Float32Array(rows * N);
+      const all = await readF32(this.ctx.device, this.delta[i] as GPUBuffer, to * deltaWidth);
+      window.delta.push(all.slice(from * deltaWidth, to * deltaWidth));
+      const dbc = await readF32(this.ctx.device, this.dbc[i] as GPUBuffer, to * rowWidth);
+      const B = new Float32Array(rows * bcWidth);
+      const C = new Float32Array(rows * bcWidth);
       for (let t = 0; t < rows; t++) {
-        const row = (from + t) * (R + 2 * N);
-        B.set(dbc.subarray(row + R, row + R + N), t * N);
-        C.set(dbc.subarray(row + R + N, row + R + 2 * N), t * N);
+        const row = (from + t) * rowWidth;
+        B.set(dbc.subarray(row + bOffset, row + bOffset + bcWidth), t * bcWidth);
+        C.set(dbc.subarray(row + cOffset, row + cOffset + bcWidth), t * bcWidth);
       }
       window.B.push(B);
       window.C.push(C);
@@ -157,11 +164,15 @@ export class TraceRecorder {
 
   /**
    * Per-token selection scores of every traced layer: ‖Δ_t‖ (the DeciMamba rule) and the mean
-   * write gate 1 − exp(Δ·A). `aLog(layer)` gives that layer's A_log [Di, N] (A = −exp(A_log)).
+   * write gate 1 − exp(Δ·A). `aLog(layer)` gives that layer's A_log (A = −exp(A_log)): Mamba-1
+   * [Di, N] with Δ per channel; Mamba-2 [H] with Δ per head (the gate is the same for every p, n).
    * `all`: the full window, when the caller has read it already.
    */
   async summary(aLog: (layer: number) => Float32Array, all?: TraceWindow): Promise<SelectionSummary> {
-    const { dInner: Di, dState: N } = this.model.config;
+    const mamba2 = this.model.config.architecture === 'mamba2';
+    // Mamba-2: one Δ and one A per head, so "channels" are heads and N is 1 for the gate.
+    const Di = mamba2 ? this.model.config.nHeads : this.model.config.dInner;
+    const N = mamba2 ? 1 : this.model.config.dState;
     // A window of every row already read by the caller saves reading the traces twice.
     const window = all && all.from === 0 && all.to === this.length ? all : await this.read();
     const T = this.length;

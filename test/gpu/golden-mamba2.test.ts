@@ -128,3 +128,52 @@ describe('Mamba-2 through the CLI', () => {
     expect(th.tensors.get('logits')?.shape).toEqual([4, 256]);
   });
 });
+
+describe('Mamba-2 traces that grow as tokens stream', () => {
+  it('Δ per head and B, C per group, through prefill and steps, equal transformers; summaries follow', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { TraceRecorder } = await import('../../app/trace/recorder');
+    const { readAllTensorsF32 } = await import('../../app/formats/read-tensors');
+    const dir = path.join(goldenDir, 'mamba2-one-group');
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files);
+    const weights = await loadWeights(ctx, files, inspection);
+    const table = await readAllTensorsF32(files, inspection);
+    await files.close();
+    const bytes = readFileSync(path.join(dir, 'golden.safetensors'));
+    const source = memorySource('golden.safetensors', new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const header = await readSafetensorsHeader(source);
+    const f32 = async (n: string) => toFloat32(header.tensors.get(n)!, await readTensorBytes(source, header.tensors.get(n)!));
+    const ids = (await toIntegers(header.tensors.get('input_ids')!, await readTensorBytes(source, header.tensors.get('input_ids')!))).slice(0, 70);
+    const { nHeads: H, nGroups: G, dState: N } = inspection.config;
+    const T = ids.length;
+    const model = new Mamba2(ctx, inspection, weights, 32);
+    const session = new Session(ctx, model);
+    const recorder = new TraceRecorder(ctx, model, { layers: [1], capacity: 8 });
+    expect(() => new TraceRecorder(ctx!, model, { extra: ['x'] })).toThrow(/Mamba-1 only/);
+    session.trace(recorder);
+    session.prefill(ids.slice(0, 60));
+    for (const id of ids.slice(60)) session.step(id);
+    const window = await recorder.read();
+    // The golden taps cover the whole 200-token input; causality makes its first 70 rows ours.
+    const rows = (a: Float32Array, width: number) => a.subarray(0, T * width);
+    expect(relativeError(window.delta[0]!, rows(await f32('layers.1.delta'), H))).toBeLessThanOrEqual(TOL);
+    expect(relativeError(window.B[0]!, rows(await f32('layers.1.B'), G * N))).toBeLessThanOrEqual(TOL);
+    expect(relativeError(window.C[0]!, rows(await f32('layers.1.C'), G * N))).toBeLessThanOrEqual(TOL);
+    const aLog = table.get('backbone.layers.1.mixer.A_log')!;
+    const summary = await recorder.summary(() => aLog, window);
+    const delta = window.delta[0]!;
+    const norms = Array.from({ length: T }, (_, t) => Math.hypot(...delta.subarray(t * H, (t + 1) * H)));
+    const gates = Array.from({ length: T }, (_, t) => {
+      let g = 0;
+      for (let h = 0; h < H; h++) g += 1 - Math.exp(delta[t * H + h]! * -Math.exp(aLog[h]!));
+      return g / H;
+    });
+    expect(relativeError(summary.deltaNorm[0]!, norms)).toBeLessThanOrEqual(1e-5);
+    expect(relativeError(summary.writeGate[0]!, gates)).toBeLessThanOrEqual(1e-5);
+    recorder.destroy();
+    session.destroy();
+    model.destroy();
+    weights.destroy();
+  });
+});

@@ -219,7 +219,7 @@ export class Engine {
     if (!(model instanceof Mamba1)) throw new Error('Tracing Mamba-2 models in the app is not supported yet (the CLI `trace` command is).');
     if (this.generating) throw new Error('A generation is running; stop it before tracing.');
     const ids = this.promptIds(loaded, params.prompt);
-    const recorder = new TraceRecorder(ctx, model, { ...(params.layers ? { layers: params.layers } : {}), capacity: ids.length });
+    const recorder = new TraceRecorder(ctx, model, { ...(params.layers ? { layers: params.layers } : {}), capacity: ids.length, extra: ['x'] });
     const session = new Session(ctx, model);
     try {
       const aLogs = new Map<number, Float32Array>();
@@ -242,6 +242,11 @@ export class Engine {
         delta: window.delta,
         deltaNorm: summary.deltaNorm,
         writeGate: summary.writeGate,
+        dState: model.config.dState,
+        B: window.B,
+        C: window.C,
+        A: recorder.layers.map((layer) => Float32Array.from(aLogs.get(layer) as Float32Array, (v) => -Math.exp(v))),
+        stateNorm: summary.stateNorm ?? [],
       };
     } finally {
       session.destroy();

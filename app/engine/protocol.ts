@@ -74,6 +74,16 @@ export interface TraceResult {
   deltaNorm: Float32Array[];
   /** Mean write gate 1 − exp(Δ·A) over (channel, state), [T], per traced layer. */
   writeGate: Float32Array[];
+  /** States per channel (N). */
+  dState: number;
+  /** B_t (the input projection into the state), [T, N] row-major, per traced layer. */
+  B: Float32Array[];
+  /** C_t (the state's readout), [T, N] row-major, per traced layer. */
+  C: Float32Array[];
+  /** A = −exp(A_log), [Di, N] row-major, per traced layer: retention exp(A·ΣΔ) follows from it and Δ. */
+  A: Float32Array[];
+  /** ‖state_t‖ (Frobenius over channels and states) after each token, [T], per traced layer. */
+  stateNorm: Float32Array[];
 }
 
 export type GpuStatus =

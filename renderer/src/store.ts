@@ -77,10 +77,13 @@ export interface TraceSlice {
   traceHoverToken: number | null;
   /** The strip's score: ‖Δ_t‖ or mean Δ over the model's focus channels. */
   traceScoreMode: TraceScoreMode;
+  /** The token whose retention the memory panel shows (clicked in the strip or typed), or null. */
+  traceMemoryToken: number | null;
   setTrace(run: TraceRun | null): void;
   setTraceLayer(index: number): void;
   setTraceHoverToken(token: number | null): void;
   setTraceScoreMode(mode: TraceScoreMode): void;
+  setTraceMemoryToken(token: number | null): void;
 }
 
 export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice;
@@ -90,10 +93,12 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   traceLayer: 0,
   traceHoverToken: null,
   traceScoreMode: 'norm',
+  traceMemoryToken: null,
   setTrace: (trace) => set((s) => ({ trace, traceHoverToken: trace?.state === 'done' ? s.traceHoverToken : null })),
   setTraceLayer: (traceLayer) => set({ traceLayer }),
   setTraceHoverToken: (traceHoverToken) => set({ traceHoverToken }),
   setTraceScoreMode: (traceScoreMode) => set({ traceScoreMode }),
+  setTraceMemoryToken: (traceMemoryToken) => set({ traceMemoryToken }),
 });
 
 const engineSlice: StateCreator<StudioState, [], [], EngineSlice> = (set) => ({
@@ -187,3 +192,4 @@ export const selectTrace = (s: StudioState) => s.trace;
 export const selectTraceLayer = (s: StudioState) => s.traceLayer;
 export const selectTraceHoverToken = (s: StudioState) => s.traceHoverToken;
 export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;
+export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;

@@ -4,9 +4,12 @@
  * canvas is drawn (read back: many distinct colours), hovering a cell shows that (token,
  * channel)'s Δ, equal to the float64 reference of the model at that cell, in the readout and the
  * strip's card; arrow keys move the hovered token; changing the layer redraws the heatmap.
+ * The B/C panel's hover value equals the reference's B or C at that cell; the memory panel shows
+ * a retention curve and a half-life for a data token, equal to retention computed from the
+ * reference's Δ; the CSV exports parse and hold the same numbers; PNG export is a PNG.
  * Screenshots go to test-results/.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +17,8 @@ import { inspectModel } from '../../app/formats/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { folderModelFiles } from '../../app/node/folder';
+import { parseCsv } from '../../renderer/src/panels/csv';
+import { halfLife, retention } from '../../renderer/src/panels/memory';
 import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
@@ -82,8 +87,11 @@ describe('selection panels in Chromium', () => {
     await files.close();
     const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
     const Di = inspection.config.dInner;
-    const box = (await p.getByTestId('heatmap-canvas').boundingBox())!;
     const hoverCell = async (token: number, channel: number) => {
+      // Off the canvas first (a move to where the mouse already is fires nothing), then measure
+      // the canvas where it is now: the panels' layout can shift when the layer changes.
+      await p.mouse.move(0, 0);
+      const box = (await p.getByTestId('heatmap-canvas').boundingBox())!;
       const at = cellCentre(fullView(256), Di, token, channel, box.width, box.height);
       await p.mouse.move(box.x + at.x, box.y + at.y);
       const span = p.getByTestId('heatmap-readout').locator('span[data-token]');
@@ -126,6 +134,97 @@ describe('selection panels in Chromium', () => {
     await p.getByLabel('Score', { exact: true }).selectOption('focus');
     await expect.poll(() => p.getByTestId('score-definition').textContent()).toMatch(/mean Δ over focus channels 192, 137/);
     await p.getByTestId('selection-panels').screenshot({ path: path.join(artifacts, 'panels-focus-score.png') });
+
+    // B and C: hovering a cell shows that (token, state)'s value, equal to the reference's.
+    const N = inspection.config.dState;
+    const download = async (button: string) => {
+      const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: button, exact: true }).click()]);
+      return readFileSync((await file.path())!);
+    };
+    const bcCell = async (which: 'B' | 'C', layer: number, token: number, state: number) => {
+      const canvas = p.getByTestId(`bc-heatmap-${which}`);
+      await canvas.scrollIntoViewIfNeeded();
+      await p.mouse.move(0, 0);
+      const b = (await canvas.boundingBox())!;
+      const at = cellCentre(fullView(256), N, token, state, b.width, b.height);
+      await p.mouse.move(b.x + at.x, b.y + at.y);
+      const span = p.getByTestId('bc-readout').locator('span[data-token]');
+      const where = async () => ['data-which', 'data-token', 'data-state', 'data-layer'].map((a) => span.getAttribute(a).catch(() => null));
+      await expect.poll(async () => (await Promise.all(await where())).join(' ')).toBe(`${which} ${token} ${state} ${layer}`);
+      const value = Number(await span.getAttribute('data-value'));
+      const refLayer = ref[which][layer]!;
+      const scale = refLayer.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const want = refLayer[token * N + state]!;
+      expect(Math.abs(value - want), `${which} L${layer} (${token}, ${state}): ${value} vs ${want}`).toBeLessThanOrEqual(1e-4 * scale + 1e-6);
+      expect(await span.textContent()).toContain(`${which} = ${value.toPrecision(6)}`);
+      return value;
+    };
+    const hoveredB = await bcCell('B', 0, dataToken, 3);
+    await bcCell('C', 0, 200, N - 1);
+    await bcCell('B', 0, 0, 0);
+    await bcCell('B', 0, dataToken, 3);
+    await p.getByTestId('bc-panel').screenshot({ path: path.join(artifacts, 'panels-bc-layer0.png') });
+
+    // The B/C CSV: one row per token, the hovered value exactly, the rest equal to the reference.
+    const bcRows = parseCsv((await download('Export B/C CSV')).toString('utf8'));
+    expect(bcRows).toHaveLength(257);
+    const bcHeader = bcRows[0]!;
+    expect(bcHeader.slice(0, 5)).toEqual(['token', 'id', 'text', '|B_t|', '|C_t|']);
+    expect(bcHeader).toHaveLength(5 + 2 * N);
+    const row41 = bcRows[1 + dataToken]!;
+    expect(row41.slice(0, 3)).toEqual([String(dataToken), String(ids[dataToken]), hints.labels![ids[dataToken]!]]);
+    expect(Number(row41[bcHeader.indexOf('B[3]')])).toBe(hoveredB);
+    const bScale = ref.B[0]!.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const cScale = ref.C[0]!.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    for (let t = 0; t < 256; t++) {
+      const row = bcRows[1 + t]!.map(Number);
+      for (let n = 0; n < N; n++) {
+        expect(Math.abs(row[5 + n]! - ref.B[0]![t * N + n]!)).toBeLessThanOrEqual(1e-4 * bScale + 1e-6);
+        expect(Math.abs(row[5 + N + n]! - ref.C[0]![t * N + n]!)).toBeLessThanOrEqual(1e-4 * cScale + 1e-6);
+      }
+      expect(row[3]!).toBeCloseTo(Math.hypot(...row.slice(5, 5 + N)), 4);
+    }
+    // PNG export of a heatmap is a PNG.
+    const png = await download('Export B PNG');
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+    // Another layer: the B heatmap and readout follow it.
+    await p.getByLabel('Layer', { exact: true }).selectOption('1');
+    await bcCell('B', 1, dataToken, 5);
+    await p.getByLabel('Layer', { exact: true }).selectOption('0');
+
+    // Memory: a click in the strip picks the token; typing one too. Retention and half-life of a
+    // data token equal what the reference's Δ and A give.
+    await p.locator('#token-60').click();
+    await expect.poll(() => p.getByTestId('memory-half-life').getAttribute('data-token')).toBe('60');
+    await p.getByLabel('Memory token').fill(String(dataToken));
+    const halfLifeEl = p.getByTestId('memory-half-life');
+    await expect.poll(() => halfLifeEl.getAttribute('data-token')).toBe(String(dataToken));
+    const aLog0 = table.get('backbone.layers.0.mixer.A_log')!;
+    const refCurve = retention(ref.delta[0]!, Array.from(aLog0, (v) => -Math.exp(v)), Di, N, dataToken);
+    const refHalf = halfLife(refCurve, dataToken);
+    const last = Number(await halfLifeEl.getAttribute('data-last'));
+    expect(Math.abs(last - refCurve[255]!), `retention at 255: ${last} vs ${refCurve[255]}`).toBeLessThanOrEqual(1e-4);
+    expect(await halfLifeEl.getAttribute('data-half-life')).toBe(refHalf ? String(refHalf.tokens) : 'beyond');
+    expect(await halfLifeEl.textContent()).toMatch(refHalf ? new RegExp(`half-life ${refHalf.tokens} tokens`) : /half-life beyond the sequence/);
+    const curvePoints = ((await p.getByTestId('retention-curve').locator('polyline').first().getAttribute('points')) ?? '').trim().split(/\s+/);
+    expect(curvePoints).toHaveLength(256 - dataToken);
+    expect(await p.getByTestId('state-norms').locator('polyline').count()).toBe(2);
+    await p.getByTestId('memory-panel').scrollIntoViewIfNeeded();
+    await p.getByTestId('memory-panel').screenshot({ path: path.join(artifacts, 'panels-memory.png') });
+
+    // The memory CSV: the same retention (exactly what the panel shows) and ‖state_t‖ of the reference.
+    const memRows = parseCsv((await download('Export memory CSV')).toString('utf8'));
+    expect(memRows).toHaveLength(257);
+    expect(memRows[0]).toEqual(['token', 'id', 'text', 'retention', '|state| L0', '|state| L1']);
+    expect(Number(memRows[256]![3])).toBe(last);
+    expect(Number(memRows[1 + dataToken]![3])).toBe(1);
+    expect(Number.isNaN(Number(memRows[1]![3]))).toBe(true);
+    for (let t = 0; t < 256; t++) {
+      const row = memRows[1 + t]!.map(Number);
+      if (t > dataToken) expect(Math.abs(row[3]! - refCurve[t]!)).toBeLessThanOrEqual(1e-4);
+      for (const l of [0, 1]) expect(Math.abs(row[4 + l]! - ref.stateNorm[l]![t]!)).toBeLessThanOrEqual(1e-3 * ref.stateNorm[l]![t]! + 1e-5);
+    }
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   });
 });

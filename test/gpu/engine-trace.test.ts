@@ -1,7 +1,7 @@
 /**
  * The engine's `trace` request: a prompt's prefill Δ per chosen layer equals the float64
  * reference, ‖Δ_t‖ and the mean write gate follow from it (A_log read back from the loaded
- * weights), byte tokens come back readable, and the other requests keep working around it.
+ * weights), B, C, A = −exp(A_log) and ‖state_t‖ equal the reference, byte tokens come back readable, and the other requests keep working around it.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,7 +83,16 @@ describe('engine: trace', () => {
         return g / (Di * N);
       });
       expect(relativeError(result.writeGate[i]!, gates), `write gate L${layer}`).toBeLessThanOrEqual(1e-4);
+      // B, C [T, N], A = −exp(A_log) [Di, N] and ‖state_t‖ [T] for the memory panels.
+      expect(result.B[i]!.length).toBe(T * N);
+      expect(relativeError(result.B[i]!, ref.B[layer]!), `B L${layer}`).toBeLessThanOrEqual(1e-4);
+      expect(result.C[i]!.length).toBe(T * N);
+      expect(relativeError(result.C[i]!, ref.C[layer]!), `C L${layer}`).toBeLessThanOrEqual(1e-4);
+      expect(relativeError(result.A[i]!, Array.from(aLog, (v) => -Math.exp(v))), `A L${layer}`).toBeLessThanOrEqual(1e-6);
+      expect(result.stateNorm[i]!.length).toBe(T);
+      expect(relativeError(result.stateNorm[i]!, ref.stateNorm[layer]!), `‖state‖ L${layer}`).toBeLessThanOrEqual(1e-4);
     });
+    expect(result.dState).toBe(N);
 
     // All layers by default, from ids; then generation still works, and a bad layer is a clear error.
     const all = await engine.handle({ id: 4, kind: 'trace', params: { modelId: 'random', prompt: { ids: [5, 6, 7] } } });

@@ -44,6 +44,11 @@ function randomTrace(T: number, Di: number): TraceResult {
     delta,
     deltaNorm: delta.map((d) => tokenScores(d, Di, { kind: 'norm' })),
     writeGate: delta.map(() => new Float32Array(T)),
+    dState: 2,
+    B: delta.map(() => new Float32Array(T * 2)),
+    C: delta.map(() => new Float32Array(T * 2)),
+    A: delta.map(() => new Float32Array(Di * 2).fill(-1)),
+    stateNorm: delta.map(() => new Float32Array(T)),
   };
 }
 

@@ -15,7 +15,7 @@ import { cellAt, fullView, panView, readoutAt, valueRange, zoomView, type Readou
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 
 /** Keeps one HeatmapRenderer on a canvas with the given matrices uploaded. */
-function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers: readonly Float32Array[], tokens: number, channels: number) {
+export function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers: readonly Float32Array[], tokens: number, channels: number) {
   const [renderer, setRenderer] = useState<HeatmapRenderer | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {

@@ -1,15 +1,17 @@
 /**
  * The selection panels' area under the generate panel: a prompt (prefilled with the model's
  * suggested prompt from its studio.json, when it has one), a "Trace" button that runs the engine's
- * `trace` request, a layer selector (native <select>), the score choice, the token strip and the
- * Δ heatmap. The trace and what is shown of it live in the store's trace slice.
+ * `trace` request, a layer selector (native <select>), the score choice, the token strip, the
+ * Δ heatmap, the B/C panel and the memory panel. The trace and what is shown of it live in the store's trace slice.
  */
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
+import { BCPanel } from './BCPanel';
 import { DeltaHeatmap } from './DeltaHeatmap';
+import { MemoryPanel } from './MemoryPanel';
 import { parseIds, scoreLabel, studioHints, tokenScores, tokenTexts, type ScoreMode, type StudioHints } from './selection';
 import { TokenStrip } from './TokenStrip';
 
@@ -126,6 +128,8 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
         <>
           <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} />
           <DeltaHeatmap trace={result} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />
+          <BCPanel trace={result} layerIndex={layerIndex} texts={texts} />
+          <MemoryPanel trace={result} layerIndex={layerIndex} texts={texts} />
         </>
       )}
     </section>

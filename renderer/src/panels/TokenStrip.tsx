@@ -3,7 +3,7 @@
  * a legend of the three bands (write + reset / in between / filtered) whose thresholds move, the
  * score's definition (‖Δ_t‖ or mean Δ over the model's focus channels), and a hover card (id,
  * text, band, score per layer with a sparkline). Arrow keys, Home and End move the hovered token;
- * the hovered token is shared with the heatmap through the store.
+ * the hovered token is shared with the heatmap through the store; a click picks the memory panel's token.
  */
 import { useMemo, useState, type KeyboardEvent } from 'react';
 import { selectTraceHoverToken, useStudio } from '../store';
@@ -120,6 +120,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel 
               aria-selected={t === hovered}
               data-band={tokenBands[t]}
               onMouseEnter={() => setHover(t)}
+              onClick={() => useStudio.getState().setTraceMemoryToken(t)}
               style={{
                 background: colormapCss('viridis', tone),
                 color: tone > 0.55 ? '#000' : '#fff',

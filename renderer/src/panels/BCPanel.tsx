@@ -1,0 +1,151 @@
+/**
+ * B and C of the selected layer: tokens (left → right) × states (N, top → bottom) heatmaps drawn
+ * by WebGL2 (heatmap-gl, every layer uploaded once per trace), ‖B_t‖ and ‖C_t‖ as line charts,
+ * a hover readout (token, state, value) and exports: CSV of the numbers behind the panel
+ * (token, id, text, ‖B_t‖, ‖C_t‖, B[n], C[n]) and PNG of either heatmap.
+ */
+import { useEffect, useMemo, useRef, useState, type PointerEvent } from 'react';
+import type { TraceResult } from '../../../app/engine/protocol';
+import { selectTraceHoverToken, useStudio } from '../store';
+import { COLORMAPS, type ColormapName } from './colormaps';
+import { downloadCanvasPng, downloadCsv, toCsv, type CsvColumn } from './csv';
+import { useRenderer } from './DeltaHeatmap';
+import { LineChart } from './LineChart';
+import { rowNorms } from './memory';
+import { cellAt, fullView, valueRange } from './selection';
+
+type Which = 'B' | 'C';
+
+interface BCReadout {
+  which: Which;
+  token: number;
+  state: number;
+  value: number;
+}
+
+/** The CSV behind the panel: one row per token. */
+export function bcColumns(trace: TraceResult, layerIndex: number, texts: readonly string[]): CsvColumn[] {
+  const N = trace.dState;
+  const T = trace.ids.length;
+  const B = trace.B[layerIndex] ?? new Float32Array(T * N);
+  const C = trace.C[layerIndex] ?? new Float32Array(T * N);
+  const column = (data: Float32Array, n: number) => Float32Array.from({ length: T }, (_, t) => data[t * N + n] as number);
+  return [
+    { name: 'token', values: Array.from({ length: T }, (_, t) => t) },
+    { name: 'id', values: trace.ids },
+    { name: 'text', values: texts },
+    { name: '|B_t|', values: rowNorms(B, N) },
+    { name: '|C_t|', values: rowNorms(C, N) },
+    ...Array.from({ length: N }, (_, n) => ({ name: `B[${n}]`, values: column(B, n) })),
+    ...Array.from({ length: N }, (_, n) => ({ name: `C[${n}]`, values: column(C, n) })),
+  ];
+}
+
+export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; layerIndex: number; texts: readonly string[] }) {
+  const T = trace.ids.length;
+  const N = trace.dState;
+  const layer = trace.layers[layerIndex];
+  const hover = useStudio(selectTraceHoverToken);
+  const [colormap, setColormap] = useState<ColormapName>('turbo');
+  const [readout, setReadout] = useState<BCReadout | null>(null);
+  const canvasB = useRef<HTMLCanvasElement>(null);
+  const canvasC = useRef<HTMLCanvasElement>(null);
+  const b = useRenderer(canvasB, trace.B, T, N);
+  const c = useRenderer(canvasC, trace.C, T, N);
+  const B = trace.B[layerIndex];
+  const C = trace.C[layerIndex];
+  const rangeB = useMemo(() => valueRange(B ?? [], false), [B]);
+  const rangeC = useMemo(() => valueRange(C ?? [], false), [C]);
+  const normB = useMemo(() => rowNorms(B ?? new Float32Array(T * N), N), [B, T, N]);
+  const normC = useMemo(() => rowNorms(C ?? new Float32Array(T * N), N), [C, T, N]);
+  const view = useMemo(() => fullView(T), [T]);
+
+  useEffect(() => {
+    const id = requestAnimationFrame(() => {
+      for (const [r, range] of [
+        [b.renderer, rangeB],
+        [c.renderer, rangeC],
+      ] as const) {
+        r?.resize();
+        r?.draw({ layer: layerIndex, view, range, log: false, colormap, highlightToken: hover });
+      }
+    });
+    return () => cancelAnimationFrame(id);
+  }, [b.renderer, c.renderer, layerIndex, view, rangeB, rangeC, colormap, hover]);
+
+  const onMove = (which: Which) => (event: PointerEvent<HTMLCanvasElement>) => {
+    const box = event.currentTarget.getBoundingClientRect();
+    const cell = cellAt(view, N, event.clientX - box.left, event.clientY - box.top, box.width, box.height);
+    const data = which === 'B' ? B : C;
+    if (!cell || !data || cell.token >= T || cell.channel >= N) {
+      setReadout(null);
+      return;
+    }
+    setReadout({ which, token: cell.token, state: cell.channel, value: data[cell.token * N + cell.channel] as number });
+    useStudio.getState().setTraceHoverToken(cell.token);
+  };
+
+  const heatmap = (which: Which, ref: typeof canvasB, range: { min: number; max: number }) => (
+    <div>
+      <div className="muted" style={{ fontSize: 12, display: 'flex', gap: 8, alignItems: 'center' }}>
+        <span>
+          {which}_t: tokens × {N} states · {range.min.toPrecision(3)}…{range.max.toPrecision(3)}
+        </span>
+        <button type="button" onClick={() => downloadCanvasPng(ref.current, `${which}-layer${layer}.png`)}>
+          Export {which} PNG
+        </button>
+      </div>
+      <canvas
+        ref={ref}
+        data-testid={`bc-heatmap-${which}`}
+        aria-label={`${which} of layer ${layer}: tokens × states`}
+        style={{ width: '100%', height: Math.min(160, Math.max(64, 6 * N)), display: 'block', cursor: 'crosshair' }}
+        onPointerMove={onMove(which)}
+        onPointerLeave={() => setReadout(null)}
+      />
+    </div>
+  );
+
+  const error = b.error ?? c.error;
+  return (
+    <section aria-label="B and C" data-testid="bc-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+      <h4 style={{ margin: '8px 0 0' }}>B and C: what each token writes into the state and reads out (layer {layer})</h4>
+      <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
+        <label className="setting">
+          <span>Colormap</span>
+          <select aria-label="B/C colormap" value={colormap} onChange={(e) => setColormap(e.target.value as ColormapName)}>
+            {COLORMAPS.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" onClick={() => downloadCsv(toCsv(bcColumns(trace, layerIndex, texts)), `bc-layer${layer}.csv`)}>
+          Export B/C CSV
+        </button>
+      </div>
+      {error && <p className="error">{error}</p>}
+      {heatmap('B', canvasB, rangeB)}
+      {heatmap('C', canvasC, rangeC)}
+      <div data-testid="bc-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
+        {readout ? (
+          <span data-which={readout.which} data-token={readout.token} data-state={readout.state} data-layer={layer} data-value={String(readout.value)}>
+            token {readout.token} “{texts[readout.token] ?? ''}” · state {readout.state} · layer {layer} · {readout.which} = {readout.value.toPrecision(6)}
+          </span>
+        ) : (
+          <span className="muted">Hover B or C for values.</span>
+        )}
+      </div>
+      <LineChart
+        label={`‖B_t‖ and ‖C_t‖ of layer ${layer}`}
+        testId="bc-norms"
+        series={[
+          { name: '‖B_t‖', values: normB, colour: '#4fc3f7' },
+          { name: '‖C_t‖', values: normC, colour: '#ff8a65' },
+        ]}
+        marker={hover}
+      />
+    </section>
+  );
+}

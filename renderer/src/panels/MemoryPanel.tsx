@@ -1,0 +1,88 @@
+/**
+ * Memory: for a chosen token j (clicked in the token strip, or typed), how much of what it wrote
+ * survives at each later token i in the selected layer — retention, the mean over (d, n) of
+ * exp(A[d, n]·(S_i[d] − S_j[d])) with S the prefix sum of Δ — and its half-life (the first i
+ * where retention ≤ ½, or "beyond the sequence"); below, ‖state_t‖ per layer. Exports: CSV of
+ * both curves.
+ */
+import { useMemo } from 'react';
+import type { TraceResult } from '../../../app/engine/protocol';
+import { selectTraceMemoryToken, useStudio } from '../store';
+import { downloadCsv, toCsv, type CsvColumn } from './csv';
+import { LineChart } from './LineChart';
+import { halfLife, retention } from './memory';
+
+const LAYER_COLOURS = ['#4fc3f7', '#ff8a65', '#aed581', '#ba68c8', '#ffd54f', '#4db6ac', '#f06292', '#90a4ae'];
+
+/** The CSV behind the panel: per token, the retention of j in the selected layer and ‖state_t‖ per layer. */
+export function memoryColumns(trace: TraceResult, curve: ArrayLike<number>, texts: readonly string[]): CsvColumn[] {
+  const T = trace.ids.length;
+  return [
+    { name: 'token', values: Array.from({ length: T }, (_, t) => t) },
+    { name: 'id', values: trace.ids },
+    { name: 'text', values: texts },
+    { name: 'retention', values: curve },
+    ...trace.layers.map((l, i) => ({ name: `|state| L${l}`, values: trace.stateNorm[i] ?? new Float32Array(T).fill(NaN) })),
+  ];
+}
+
+export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; layerIndex: number; texts: readonly string[] }) {
+  const T = trace.ids.length;
+  const layer = trace.layers[layerIndex];
+  const chosen = useStudio(selectTraceMemoryToken);
+  const j = chosen !== null && chosen < T ? chosen : 0;
+  const delta = trace.delta[layerIndex];
+  const A = trace.A[layerIndex];
+  const curve = useMemo(() => (delta && A ? retention(delta, A, trace.dInner, trace.dState, j) : new Float64Array(T).fill(NaN)), [delta, A, trace.dInner, trace.dState, j, T]);
+  const half = useMemo(() => halfLife(curve, j), [curve, j]);
+  const last = curve[T - 1] as number;
+
+  return (
+    <section aria-label="Memory" data-testid="memory-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+      <h4 style={{ margin: '8px 0 0' }}>Memory: how long a token survives in the state (layer {layer})</h4>
+      <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
+        <label className="setting">
+          <span>Token j</span>
+          <input
+            type="number"
+            aria-label="Memory token"
+            min={0}
+            max={T - 1}
+            step={1}
+            value={j}
+            onChange={(e) => {
+              const v = Number(e.target.value);
+              if (Number.isInteger(v) && v >= 0 && v < T) useStudio.getState().setTraceMemoryToken(v);
+            }}
+            style={{ width: 80 }}
+          />
+        </label>
+        <span className="muted">(or click a token in the strip)</span>
+        <button type="button" onClick={() => downloadCsv(toCsv(memoryColumns(trace, curve, texts)), `memory-layer${layer}-token${j}.csv`)}>
+          Export memory CSV
+        </button>
+      </div>
+      <div data-testid="memory-half-life" data-token={j} data-half-life={half ? String(half.tokens) : 'beyond'} data-last={String(last)} style={{ fontSize: 12 }}>
+        token {j} “{texts[j] ?? ''}”: half-life{' '}
+        {half ? `${half.tokens} tokens (retention ≤ 0.5 at token ${half.token})` : `beyond the sequence (retention at the last token ${Number.isFinite(last) ? last.toPrecision(3) : '—'})`}
+      </div>
+      <LineChart
+        label={`Retention of token ${j} at later tokens, layer ${layer}`}
+        testId="retention-curve"
+        series={[{ name: `retention of token ${j}`, values: curve, colour: '#ffd54f' }]}
+        yRange={{ min: 0, max: 1 }}
+        guides={[0.5]}
+        marker={half?.token ?? null}
+      />
+      <div className="muted" style={{ fontSize: 12 }}>
+        ‖state_t‖ per layer
+      </div>
+      <LineChart
+        label="State norm per layer"
+        testId="state-norms"
+        series={trace.layers.map((l, i) => ({ name: `L${l}`, values: trace.stateNorm[i] ?? [], colour: LAYER_COLOURS[i % LAYER_COLOURS.length] as string }))}
+        marker={j}
+      />
+    </section>
+  );
+}

@@ -4,13 +4,11 @@
  * Δ, B and C per layer within relative error 1e-3, and the greedy continuation identical token for
  * token. Also the float64 CPU reference against the same fixtures (an independent check of it).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/formats/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
-import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
-import { memorySource } from '../../app/formats/source';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
@@ -20,6 +18,7 @@ import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
+import { readGolden } from '../support/golden';
 import { getTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
@@ -27,23 +26,6 @@ const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
 const cases = existsSync(goldenDir)
   ? readdirSync(goldenDir).filter((n) => n.startsWith('mamba1') && existsSync(path.join(goldenDir, n, 'golden.safetensors'))).sort()
   : [];
-
-async function readGolden(dir: string) {
-  const bytes = readFileSync(path.join(dir, 'golden.safetensors'));
-  const source = memorySource(`${dir}/golden.safetensors`, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  const header = await readSafetensorsHeader(source);
-  const f32 = async (name: string) => {
-    const t = header.tensors.get(name);
-    if (!t) throw new Error(`golden.safetensors has no ${name}`);
-    return toFloat32(t, await readTensorBytes(source, t));
-  };
-  const ints = async (name: string) => {
-    const t = header.tensors.get(name);
-    if (!t) throw new Error(`golden.safetensors has no ${name}`);
-    return toIntegers(t, await readTensorBytes(source, t));
-  };
-  return { f32, ints };
-}
 
 let ctx: GpuContext | null = null;
 let skipReason = '';

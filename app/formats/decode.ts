@@ -6,7 +6,7 @@
 import { ModelFileError } from './errors.js';
 import { applyTransform, blockBytes, dequantize, GGML_TYPES } from './gguf.js';
 import type { TensorLocation } from './inspect.js';
-import { DTYPE_BYTES, f16ToF32 } from './safetensors.js';
+import { DTYPE_BYTES, f16Table } from './safetensors.js';
 
 export interface TensorDecoder {
   /** Bytes and elements per indivisible block (1 element for plain float types). */
@@ -17,15 +17,6 @@ export interface TensorDecoder {
   /** Decodes whole blocks to float32. */
   decode(bytes: Uint8Array): Float32Array;
 }
-
-let halfTable: Float32Array | null = null;
-const half = () => {
-  if (!halfTable) {
-    halfTable = new Float32Array(65536);
-    for (let x = 0; x < 65536; x++) halfTable[x] = f16ToF32(x);
-  }
-  return halfTable;
-};
 
 export function tensorDecoder(t: TensorLocation): TensorDecoder {
   if (t.encoding === 'gguf') {
@@ -51,7 +42,7 @@ export function tensorDecoder(t: TensorLocation): TensorDecoder {
         for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
         return out;
       case 'F16': {
-        const table = half();
+        const table = f16Table();
         for (let i = 0; i < count; i++) out[i] = table[view.getUint16(i * 2, true)] as number;
         return out;
       }

@@ -31,7 +31,7 @@
  */
 import type { MambaConfig } from './config.js';
 import { ModelFileError } from './errors.js';
-import { f16ToF32 } from './safetensors.js';
+import { f16Table } from './safetensors.js';
 import { checkRange, type ByteSource } from './source.js';
 import { checkWeights, type WeightCheck } from './weights.js';
 
@@ -643,15 +643,6 @@ function mapName(name: string, mamba2: boolean): { name: string; role: Role } | 
 // ---------------------------------------------------------------------------------------------
 // Loading: dequantization and transforms
 
-let f16Table: Float32Array | null = null;
-function f16Lookup(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) f16Table[i] = f16ToF32(i);
-  }
-  return f16Table;
-}
-
 /**
  * Decodes a whole number of blocks of `dtype` to float32: F32, F16, BF16, and Q8_0 (blocks of 32:
  * an f16 scale d, then 32 int8 q; x = d·q). Works on any block-aligned slice of a tensor, so a
@@ -677,7 +668,7 @@ export function dequantize(file: string, tensor: { name: string; dtype: GgmlType
       else for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
       return out;
     case 'F16': {
-      const table = f16Lookup();
+      const table = f16Table();
       if (bytes.byteOffset % 2 === 0) {
         const src = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
         for (let i = 0; i < count; i++) out[i] = table[src[i] as number] as number;
@@ -692,7 +683,7 @@ export function dequantize(file: string, tensor: { name: string; dtype: GgmlType
       return out;
     }
     case 'Q8_0': {
-      const table = f16Lookup();
+      const table = f16Table();
       const blocks = count / 32;
       for (let b = 0; b < blocks; b++) {
         const at = b * 34;

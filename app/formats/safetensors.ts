@@ -163,7 +163,8 @@ export function toFloat32(tensor: TensorInfo, bytes: Uint8Array, file = ''): Flo
     case 'F16': {
       const src = new Uint16Array(buffer, at, count);
       const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = f16ToF32(src[i] as number);
+      const table = f16Table();
+      for (let i = 0; i < count; i++) out[i] = table[src[i] as number] as number;
       return out;
     }
     case 'BF16': {
@@ -191,6 +192,16 @@ export function toIntegers(tensor: TensorInfo, bytes: Uint8Array, file = ''): nu
     default:
       throw new ModelFileError(file, `tensor "${tensor.name}": dtype ${tensor.dtype} is not an integer type this reader knows`);
   }
+}
+
+let halfTable: Float32Array | null = null;
+/** f16 bits → f32 for all 65,536 patterns, built once: the table every F16 decoder uses. */
+export function f16Table(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let x = 0; x < 65536; x++) halfTable[x] = f16ToF32(x);
+  }
+  return halfTable;
 }
 
 export function f16ToF32(h: number): number {

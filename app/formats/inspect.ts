@@ -2,7 +2,7 @@
  * Opens a model's files far enough to know what it is — config, tensor index, shapes, parameter
  * count — without reading any weights. Everything wrong is a ModelFileError naming the file.
  */
-import type { ArchitectureName, ModelFormat } from '../contract.js';
+import type { ArchitectureName, ModelEntry, ModelFormat } from '../contract.js';
 import { canonicalConfig, parseConfigJson, type MambaConfig } from './config.js';
 import { ModelFileError } from './errors.js';
 import type { ModelFiles } from './model-files.js';
@@ -179,3 +179,17 @@ export function summarizeInspection(inspection: ModelInspection) {
   };
 }
 export type InspectionSummary = ReturnType<typeof summarizeInspection>;
+
+/** What a library entry records of an inspection (desktop library, bundled scan, web mode alike). */
+export type InspectedFields = Pick<ModelEntry, 'parameters' | 'config' | 'warnings' | 'architecture' | 'format'>;
+
+export function inspectedFields(inspection: ModelInspection): InspectedFields {
+  const summary = summarizeInspection(inspection);
+  return {
+    architecture: summary.architecture,
+    format: summary.format,
+    parameters: summary.parameters,
+    config: summary.config as unknown as Record<string, unknown>,
+    warnings: summary.warnings,
+  };
+}

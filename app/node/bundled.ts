@@ -6,23 +6,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelEntry } from '../contract.js';
 import { bundledModelEntry, parseJsonFile } from '../formats/bundled.js';
-import { inspectModel, summarizeInspection } from '../formats/inspect.js';
+import { inspectedFields, inspectModel, type InspectedFields } from '../formats/inspect.js';
 import { folderModelFiles } from './folder.js';
-
-export type InspectedFields = Pick<ModelEntry, 'parameters' | 'config' | 'warnings' | 'architecture' | 'format'>;
 
 /** Reads a model folder's (or file's) headers: what the library records about it. */
 export async function inspectOnDisk(target: string): Promise<InspectedFields> {
   const files = await folderModelFiles(target);
   try {
-    const summary = summarizeInspection(await inspectModel(files));
-    return {
-      architecture: summary.architecture,
-      format: summary.format,
-      parameters: summary.parameters,
-      config: summary.config as unknown as Record<string, unknown>,
-      warnings: summary.warnings,
-    };
+    return inspectedFields(await inspectModel(files));
   } finally {
     await files.close();
   }

@@ -4,7 +4,7 @@
  * models come from the file picker or drag and drop and stay in this page's memory.
  */
 import type { AppInfo, EventName, Events, ModelEntry, StudioApi } from '../../../app/contract';
-import { inspectModel, summarizeInspection } from '../../../app/formats/inspect';
+import { inspectedFields, inspectModel } from '../../../app/formats/inspect';
 import { blobModelFiles } from '../../../app/formats/model-files';
 
 type Listener = (payload: never) => void;
@@ -63,11 +63,7 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
       sizeBytes: files.reduce((sum, f) => sum + f.size, 0),
     };
     // Headers only: the config, the tensor index and their shapes; no weights are read here.
-    const summary = summarizeInspection(await inspectModel(blobModelFiles(folder ?? '', files)));
-    entry.architecture = summary.architecture;
-    entry.parameters = summary.parameters;
-    entry.config = summary.config as unknown as Record<string, unknown>;
-    entry.warnings = summary.warnings;
+    Object.assign(entry, inspectedFields(await inspectModel(blobModelFiles(folder ?? '', files))));
     userModels.set(id, { entry, files });
     emit('modelsChanged', await list());
     return entry;

@@ -10,11 +10,13 @@ import { inspectModel } from '../formats/inspect.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
-import { readF32 } from '../gpu/buffers.js';
+import { readF32, storageBuffer } from '../gpu/buffers.js';
+import { hiddenAttention as hiddenAttentionOp, hiddenAttentionRow } from '../kernels/hidden-attention.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import type { MambaModel } from '../model/base.js';
 import { Mamba1 } from '../model/mamba1.js';
+import { softmax, topIndices, topTokens, TOP_NEXT } from './next-tokens.js';
 import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
@@ -29,7 +31,12 @@ import type {
   GenerateParams,
   GenerateSummary,
   GpuStatus,
+  HiddenAttentionParams,
+  HiddenAttentionResult,
+  KnockoutParams,
+  KnockoutResult,
   LoadedModelInfo,
+  NextTokenDistribution,
   ModelSource,
   TraceParams,
   TraceResult,
@@ -71,6 +78,8 @@ export class Engine {
   private loaded: LoadedModel | null = null;
   private readonly loading = new Map<string, AbortController>();
   private generating: AbortController | null = null;
+  /** The last trace, for hidden attention on demand (CPU copies; freed with the next trace or model). */
+  private lastTrace: { result: TraceResult; aLogs: Map<number, Float32Array> } | null = null;
 
   constructor(
     private readonly navigatorGpu: GPU | undefined,
@@ -90,6 +99,8 @@ export class Engine {
       unloadModel: async () => ({ unloaded: this.unload() }),
       generate: (params) => this.generate(params),
       trace: (params) => this.trace(params),
+      hiddenAttention: (params) => this.hiddenAttention(params),
+      knockout: (params) => this.knockout(params),
       stopGeneration: async () => {
         const running = this.generating;
         running?.abort();
@@ -104,6 +115,7 @@ export class Engine {
     this.loaded?.model.destroy();
     this.loaded?.weights.destroy();
     this.loaded = null;
+    this.lastTrace = null;
     return id;
   }
 
@@ -210,47 +222,215 @@ export class Engine {
     return ids;
   }
 
-  /** Prefills the prompt in a fresh session with a TraceRecorder on, and reads Δ and the summaries back. */
+  /** The loaded model, checked against the request's model id, with no generation running. */
+  private ready(modelId: string, what: string): LoadedModel {
+    const loaded = this.loaded;
+    if (!loaded || loaded.modelId !== modelId) throw new Error('Load the model onto the GPU first.');
+    if (this.generating) throw new Error(`A generation is running; stop it before ${what}.`);
+    return loaded;
+  }
+
+  /** A layer's A_log as loaded: Mamba-1 [Di, N], Mamba-2 [H]. */
+  private async aLog(ctx: GpuContext, loaded: LoadedModel, layer: number): Promise<Float32Array> {
+    const name = `${loaded.model.prefixOf(layer)}mixer.A_log`;
+    const buffer = loaded.weights.buffers.get(name);
+    if (!buffer) throw new Error(`the weights have no ${name}`);
+    const count = (loaded.weights.shapes.get(name) ?? []).reduce((a, b) => a * b, 1);
+    return readF32(ctx.device, buffer, count);
+  }
+
+  /**
+   * Prefills the prompt in a fresh session with a TraceRecorder on, chunk by chunk (progress as
+   * 'trace-progress' events), keeping each chunk's logits just long enough to take the top next
+   * tokens per position; then reads Δ, B, C back with the selection summaries. The result stays
+   * in the engine for `hiddenAttention` until the next trace or model.
+   */
   private async trace(params: TraceParams): Promise<TraceResult> {
     const ctx = await this.context();
-    const loaded = this.loaded;
-    if (!loaded || loaded.modelId !== params.modelId) throw new Error('Load the model onto the GPU first.');
+    const loaded = this.ready(params.modelId, 'tracing');
     const model = loaded.model;
-    if (!(model instanceof Mamba1)) throw new Error('Tracing Mamba-2 models in the app is not supported yet (the CLI `trace` command is).');
-    if (this.generating) throw new Error('A generation is running; stop it before tracing.');
+    const config = model.config;
+    const mamba2 = config.architecture === 'mamba2';
     const ids = this.promptIds(loaded, params.prompt);
-    const recorder = new TraceRecorder(ctx, model, { ...(params.layers ? { layers: params.layers } : {}), capacity: ids.length, extra: ['x'] });
+    const V = config.vocabSize;
+    const K = Math.min(TOP_NEXT, V);
+    const recorder = new TraceRecorder(ctx, model, { ...(params.layers ? { layers: params.layers } : {}), capacity: ids.length, ...(mamba2 ? {} : { extra: ['x' as const] }) });
     const session = new Session(ctx, model);
+    const chunk = model.maxTokens;
+    const logits = storageBuffer(ctx.device, 'Engine.trace.logits', Math.min(chunk, ids.length) * V * 4);
+    this.lastTrace = null;
     try {
       const aLogs = new Map<number, Float32Array>();
-      for (const layer of recorder.layers) {
-        const name = `backbone.layers.${layer}.mixer.A_log`;
-        const buffer = loaded.weights.buffers.get(name);
-        if (!buffer) throw new Error(`trace: the weights have no ${name}`);
-        const count = (loaded.weights.shapes.get(name) ?? []).reduce((a, b) => a * b, 1);
-        aLogs.set(layer, await readF32(ctx.device, buffer, count));
-      }
+      for (const layer of recorder.layers) aLogs.set(layer, await this.aLog(ctx, loaded, layer));
       session.trace(recorder);
-      session.prefill(ids);
+      const topIds = new Int32Array(ids.length * K);
+      const topProbs = new Float32Array(ids.length * K);
+      for (let start = 0; start < ids.length; start += chunk) {
+        const part = ids.slice(start, start + chunk);
+        session.prefill(part, { allLogits: logits });
+        const rows = await readF32(ctx.device, logits, part.length * V);
+        for (let t = 0; t < part.length; t++) topTokens(rows.subarray(t * V, (t + 1) * V), K, topIds, topProbs, (start + t) * K);
+        this.emit({ kind: 'trace-progress', modelId: params.modelId, done: start + part.length, total: ids.length });
+      }
       const window = await recorder.read();
       const summary = await recorder.summary((layer) => aLogs.get(layer) as Float32Array, window);
-      return {
+      const result: TraceResult = {
+        modelId: params.modelId,
+        architecture: config.architecture,
         ids,
         tokens: ids.map((id) => readableToken(loaded.tokenizer, id)),
         layers: [...recorder.layers],
-        dInner: model.config.dInner,
+        deltaWidth: mamba2 ? config.nHeads : config.dInner,
+        deltaUnit: mamba2 ? 'head' : 'channel',
         delta: window.delta,
         deltaNorm: summary.deltaNorm,
         writeGate: summary.writeGate,
-        dState: model.config.dState,
+        dState: config.dState,
+        nGroups: mamba2 ? config.nGroups : 1,
         B: window.B,
         C: window.C,
         A: recorder.layers.map((layer) => Float32Array.from(aLogs.get(layer) as Float32Array, (v) => -Math.exp(v))),
+        aStates: mamba2 ? 1 : config.dState,
         stateNorm: summary.stateNorm ?? [],
+        ...(summary.stateNormByHead ? { stateNormByHead: summary.stateNormByHead } : {}),
+        topNext: { k: K, ids: topIds, probs: topProbs },
+      };
+      this.lastTrace = { result, aLogs };
+      return result;
+    } finally {
+      logits.destroy();
+      session.destroy();
+      recorder.destroy();
+    }
+  }
+
+  /**
+   * Hidden attention of one layer of the last trace, on the GPU (kernels/hidden-attention.ts).
+   * Mamba-2 runs the same kernel per group with the heads as "channels": for head h,
+   * α[i, j] = (C_i·B_j)·exp(A_h·(S_i − S_j))·Δ_j[h] with A_log[h] repeated over the N states;
+   * the mean over heads is the mean of the groups' means (every group has H/G heads).
+   */
+  private async hiddenAttention(params: HiddenAttentionParams): Promise<HiddenAttentionResult> {
+    const ctx = await this.context();
+    this.ready(params.modelId, 'computing hidden attention');
+    const last = this.lastTrace;
+    if (!last || last.result.modelId !== params.modelId) throw new Error('Trace a prompt first: hidden attention is computed from the last trace.');
+    const r = last.result;
+    const index = r.layers.indexOf(params.layer);
+    if (index < 0) throw new Error(`Layer ${params.layer} is not in the last trace (traced: ${r.layers.join(', ')}).`);
+    const T = r.ids.length;
+    const W = r.deltaWidth;
+    const N = r.dState;
+    const unit = params.unit;
+    if (unit !== 'mean' && !(Number.isInteger(unit) && unit >= 0 && unit < W)) throw new Error(`There is no ${r.deltaUnit} ${unit} (the layer has ${W}).`);
+    const row = params.row;
+    if (row !== undefined && !(Number.isInteger(row) && row >= 0 && row < T)) throw new Error(`There is no token ${row} (the trace has ${T}).`);
+    const outElements = row === undefined ? T * T : T;
+    const limit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
+    if (outElements * 4 > limit) {
+      throw new Error(`The full ${T} × ${T} matrix needs ${Math.ceil((outElements * 4) / 2 ** 20)} MB, over this GPU's ${Math.floor(limit / 2 ** 20)} MB per buffer: pick one row instead.`);
+    }
+    const delta = r.delta[index] as Float32Array;
+    const B = r.B[index] as Float32Array;
+    const C = r.C[index] as Float32Array;
+    const aLog = last.aLogs.get(params.layer) as Float32Array;
+    // Mamba-1: one run over every channel. Mamba-2: one run per group over its heads (or only the chosen head's group).
+    const runs: { delta: Float32Array; b: Float32Array; c: Float32Array; aLog: Float32Array; width: number; unit: number | 'mean'; weight: number }[] = [];
+    if (r.deltaUnit === 'channel') {
+      runs.push({ delta, b: B, c: C, aLog, width: W, unit, weight: 1 });
+    } else {
+      const G = r.nGroups;
+      const perGroup = W / G;
+      for (let g = 0; g < G; g++) {
+        if (unit !== 'mean' && Math.floor(unit / perGroup) !== g) continue;
+        const heads = Array.from({ length: perGroup }, (_, i) => g * perGroup + i);
+        const d = new Float32Array(T * perGroup);
+        const b = new Float32Array(T * N);
+        const c = new Float32Array(T * N);
+        for (let t = 0; t < T; t++) {
+          heads.forEach((h, i) => (d[t * perGroup + i] = delta[t * W + h] as number));
+          b.set(B.subarray(t * G * N + g * N, t * G * N + (g + 1) * N), t * N);
+          c.set(C.subarray(t * G * N + g * N, t * G * N + (g + 1) * N), t * N);
+        }
+        const a = new Float32Array(perGroup * N);
+        heads.forEach((h, i) => a.fill(aLog[h] as number, i * N, (i + 1) * N));
+        runs.push({ delta: d, b, c, aLog: a, width: perGroup, unit: unit === 'mean' ? 'mean' : unit - g * perGroup, weight: unit === 'mean' ? 1 / G : 1 });
+      }
+    }
+    const alpha = new Float32Array(outElements);
+    for (const run of runs) {
+      const upload = (label: string, data: Float32Array) => {
+        const buffer = storageBuffer(ctx.device, `Engine.hiddenAttention.${label}`, data.byteLength);
+        ctx.device.queue.writeBuffer(buffer, 0, data);
+        return buffer;
+      };
+      const buffers = {
+        delta: upload('delta', run.delta),
+        b: upload('b', run.b),
+        c: upload('c', run.c),
+        aLog: upload('aLog', run.aLog),
+        alpha: storageBuffer(ctx.device, 'Engine.hiddenAttention.alpha', outElements * 4),
+      };
+      const shape = { tokens: T, dInner: run.width, dState: N, channel: run.unit };
+      const dispatch = row === undefined ? hiddenAttentionOp(ctx, shape, buffers) : hiddenAttentionRow(ctx, { ...shape, row }, buffers);
+      try {
+        const encoder = ctx.device.createCommandEncoder({ label: 'Engine.hiddenAttention' });
+        const pass = encoder.beginComputePass({ label: 'Engine.hiddenAttention.pass' });
+        dispatch.encode(pass);
+        pass.end();
+        ctx.device.queue.submit([encoder.finish()]);
+        const out = await readF32(ctx.device, buffers.alpha, outElements);
+        for (let i = 0; i < outElements; i++) alpha[i] = (alpha[i] as number) + run.weight * (out[i] as number);
+      } finally {
+        dispatch.destroy();
+        for (const b of Object.values(buffers)) b.destroy();
+      }
+    }
+    return { layer: params.layer, unit, tokens: T, ...(row !== undefined ? { row } : {}), alpha };
+  }
+
+  /** Runs the prompt twice in fresh state — as is, and with Δ of one token := 0 in the chosen layers — and compares the next-token distributions. */
+  private async knockout(params: KnockoutParams): Promise<KnockoutResult> {
+    const ctx = await this.context();
+    const loaded = this.ready(params.modelId, 'a knockout');
+    const ids = this.promptIds(loaded, params.prompt);
+    const L = loaded.model.config.nLayer;
+    const layers = params.layers ? [...new Set(params.layers)].sort((a, b) => a - b) : null;
+    for (const l of layers ?? []) if (!(Number.isInteger(l) && l >= 0 && l < L)) throw new Error(`There is no layer ${l} (the model has ${L}).`);
+    if (layers && layers.length === 0) throw new Error('Choose at least one layer to knock the token out of.');
+    if (!(Number.isInteger(params.token) && params.token >= 0 && params.token < ids.length)) throw new Error(`There is no token ${params.token} in the prompt (it has ${ids.length}).`);
+    const k = Math.max(1, Math.min(params.k ?? 10, loaded.model.config.vocabSize));
+    const session = new Session(ctx, loaded.model);
+    try {
+      session.prefill(ids);
+      const p = softmax(await session.readLogits());
+      session.reset();
+      session.prefill(ids, { knockout: { token: params.token, layers } });
+      const q = softmax(await session.readLogits());
+      let kl = 0;
+      let tv = 0;
+      for (let i = 0; i < p.length; i++) {
+        const pi = p[i] as number;
+        const qi = q[i] as number;
+        if (pi > 0) kl += pi * (Math.log(pi) - Math.log(Math.max(qi, Number.MIN_VALUE)));
+        tv += Math.abs(pi - qi);
+      }
+      const top = (probs: Float64Array): NextTokenDistribution => {
+        const order = topIndices(probs, k);
+        return { ids: order, texts: order.map((id) => readableToken(loaded.tokenizer, id)), probs: order.map((id) => probs[id] as number) };
+      };
+      const baseline = top(p);
+      return {
+        token: params.token,
+        layers: layers ?? Array.from({ length: L }, (_, l) => l),
+        baseline,
+        knocked: top(q),
+        kl,
+        totalVariation: tv / 2,
+        baselineTopProbAfter: q[baseline.ids[0] as number] as number,
       };
     } finally {
       session.destroy();
-      recorder.destroy();
     }
   }
 

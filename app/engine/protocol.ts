@@ -61,29 +61,93 @@ export interface TraceParams {
 
 /** Δ of a prompt's prefill, per traced layer, with the per-token selection summaries. */
 export interface TraceResult {
+  modelId: string;
+  architecture: 'mamba' | 'mamba2';
   ids: number[];
   /** Readable text per token: bytes shown readably ('\n' as '⏎', non-printables as hex), ids when there is no tokenizer. */
   tokens: string[];
   /** The traced layers, ascending; the arrays below follow this order. */
   layers: number[];
-  /** Channels per token (d_inner). */
-  dInner: number;
-  /** Δ after softplus, [T, Di] row-major, per traced layer. */
+  /** Δ's columns per token: d_inner channels (Mamba-1) or heads (Mamba-2, one Δ per head). */
+  deltaWidth: number;
+  /** What a Δ column is: a channel (Mamba-1) or a head (Mamba-2). */
+  deltaUnit: 'channel' | 'head';
+  /** Δ after softplus, [T, deltaWidth] row-major, per traced layer. */
   delta: Float32Array[];
-  /** ‖Δ_t‖₂ over the channels, [T], per traced layer. */
+  /** ‖Δ_t‖₂ over the channels (heads), [T], per traced layer. */
   deltaNorm: Float32Array[];
-  /** Mean write gate 1 − exp(Δ·A) over (channel, state), [T], per traced layer. */
+  /** Mean write gate 1 − exp(Δ·A) over (channel, state) — over heads for Mamba-2 —, [T], per traced layer. */
   writeGate: Float32Array[];
   /** States per channel (N). */
   dState: number;
-  /** B_t (the input projection into the state), [T, N] row-major, per traced layer. */
+  /** B/C groups: 1 for Mamba-1; Mamba-2's n_groups (head h reads group ⌊h·G/H⌋). */
+  nGroups: number;
+  /** B_t (the input projection into the state), [T, nGroups·N] row-major (groups in order), per traced layer. */
   B: Float32Array[];
-  /** C_t (the state's readout), [T, N] row-major, per traced layer. */
+  /** C_t (the state's readout), [T, nGroups·N] row-major, per traced layer. */
   C: Float32Array[];
-  /** A = −exp(A_log), [Di, N] row-major, per traced layer: retention exp(A·ΣΔ) follows from it and Δ. */
+  /**
+   * A = −exp(A_log), [deltaWidth, aStates] row-major, per traced layer: Mamba-1 [Di, N], Mamba-2
+   * [H, 1] (one scalar per head). Retention exp(A·ΣΔ) follows from it and Δ.
+   */
   A: Float32Array[];
-  /** ‖state_t‖ (Frobenius over channels and states) after each token, [T], per traced layer. */
+  aStates: number;
+  /** ‖state_t‖ (Frobenius over the whole layer state) after each token, [T], per traced layer. */
   stateNorm: Float32Array[];
+  /** Mamba-2: ‖state_t‖ per head (Frobenius over P×N), [T, H], per traced layer. */
+  stateNormByHead?: Float32Array[];
+  /** The top `k` next-token predictions after each token: ids and probabilities, [T, k] row-major. */
+  topNext: { k: number; ids: Int32Array; probs: Float32Array };
+}
+
+export interface HiddenAttentionParams {
+  modelId: string;
+  /** A layer of the last trace. */
+  layer: number;
+  /** A channel (Mamba-1) or head (Mamba-2), or the mean over all of them. */
+  unit: number | 'mean';
+  /** One row i (which earlier tokens token i reads), or the full matrix when left out. */
+  row?: number;
+}
+
+export interface HiddenAttentionResult {
+  layer: number;
+  unit: number | 'mean';
+  tokens: number;
+  /** The full causal matrix α [T, T] row-major (zeros above the diagonal), or one row [T]. */
+  row?: number;
+  alpha: Float32Array;
+}
+
+export interface KnockoutParams {
+  modelId: string;
+  prompt: { text: string } | { ids: number[] };
+  /** The token whose Δ is set to 0 ("filter this token"). */
+  token: number;
+  /** Layers where Δ_token := 0 (all when left out). */
+  layers?: number[];
+  /** How many of the most likely next tokens to return (default 10). */
+  k?: number;
+}
+
+export interface NextTokenDistribution {
+  ids: number[];
+  texts: string[];
+  probs: number[];
+}
+
+export interface KnockoutResult {
+  token: number;
+  layers: number[];
+  /** Next-token distribution after the last prompt token, without and with the knockout. */
+  baseline: NextTokenDistribution;
+  knocked: NextTokenDistribution;
+  /** KL(baseline ‖ knocked) over the whole vocabulary, in nats. */
+  kl: number;
+  /** Total variation distance ½·Σ|p − q|. */
+  totalVariation: number;
+  /** Probability the knocked-out run gives the baseline's most likely token. */
+  baselineTopProbAfter: number;
 }
 
 export type GpuStatus =
@@ -114,6 +178,10 @@ export interface EngineRequests {
   stopGeneration: { params: Record<string, never>; result: { stopped: boolean } };
   /** Runs a prompt through the loaded model and returns its Δ traces and selection summaries. */
   trace: { params: TraceParams; result: TraceResult };
+  /** Hidden attention (Ali et al. 2024) of one layer of the last trace, on the GPU. */
+  hiddenAttention: { params: HiddenAttentionParams; result: HiddenAttentionResult };
+  /** Re-runs a prompt with Δ of one token set to 0 in chosen layers; compares next-token distributions. */
+  knockout: { params: KnockoutParams; result: KnockoutResult };
 }
 
 export type EngineRequestKind = keyof EngineRequests;
@@ -130,6 +198,7 @@ export type EngineResponse =
 export type EngineEvent =
   | { kind: 'device-lost'; reason: string; message: string }
   | { kind: 'load-progress'; modelId: string; progress: LoadProgress }
+  | { kind: 'trace-progress'; modelId: string; done: number; total: number }
   | { kind: 'token'; modelId: string; id: number; text: string; index: number; tokensPerSecond: number }
   | { kind: 'gpu-error'; message: string };
 

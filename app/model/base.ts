@@ -71,10 +71,28 @@ export interface ForwardPlan {
   destroy(): void;
 }
 
+/**
+ * "Filter this token": Δ of one token := 0 in chosen layers (the state-space analogue of
+ * attention knockout). The mixer overwrites that token's raw dt with a huge negative number
+ * before the scan, so softplus gives exactly 0: the state passes through the token untouched
+ * (exp(0·A) = 1, nothing written) and its output is C·h + D·x. For Mamba-2, Δ = clamp(0,
+ * time_step_limit) — 0 with the usual (0, ∞) limit.
+ */
+export interface Knockout {
+  /** The token's row in this chunk (0 ≤ row < tokens). */
+  row: number;
+  /** Layers where Δ is zeroed; null: every layer. */
+  layers: readonly number[] | null;
+}
+
 export interface PlanOptions {
   allLogits?: { buffer: GPUBuffer; row0: number };
   taps?: ModelTaps;
+  knockout?: Knockout;
 }
+
+/** What the mixer's raw dt is replaced with for a knocked-out token (softplus of it is 0). */
+export const KNOCKOUT_DT = -1e30;
 
 /** What a mixer gets to add its steps for one layer. */
 export interface MixerContext {
@@ -92,6 +110,11 @@ export interface MixerContext {
   run(dispatch: Dispatch): void;
   /** Copies T rows of `rowBytes` from `from` into a tap buffer at the chunk's row (no-op without one). */
   copy(from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number): void;
+  /**
+   * With a knockout of this layer: overwrites `width` raw dt values of the knocked-out token,
+   * at float offset `row · rowStride + offset` of `dt`, with KNOCKOUT_DT (no-op otherwise).
+   */
+  knockDt(dt: GPUBuffer, rowStride: number, offset: number, width: number): void;
 }
 
 export abstract class MambaModel {
@@ -122,6 +145,17 @@ export abstract class MambaModel {
   }
 
   private readonly activations: GPUBuffer[] = [];
+  private knockoutFill: GPUBuffer | null = null;
+
+  /** KNOCKOUT_DT × `width`, made on first use (a copy source for knockouts). */
+  private knockoutSource(width: number): GPUBuffer {
+    if (!this.knockoutFill || this.knockoutFill.size < width * 4) {
+      this.knockoutFill?.destroy();
+      this.knockoutFill = storageBuffer(this.ctx.device, `${this.name}.knockoutFill`, width * 4);
+      this.ctx.device.queue.writeBuffer(this.knockoutFill, 0, new Float32Array(width).fill(KNOCKOUT_DT));
+    }
+    return this.knockoutFill;
+  }
 
   /** An activation buffer of `elements` floats, freed with the model. */
   protected activation(label: string, elements: number): GPUBuffer {
@@ -134,6 +168,11 @@ export abstract class MambaModel {
     const buffer = this.weights.buffers.get(name);
     if (!buffer) throw new Error(`${this.name}: weight ${name} is not loaded`);
     return buffer;
+  }
+
+  /** The weight-name prefix of a layer, e.g. `backbone.layers.3.` */
+  prefixOf(layer: number): string {
+    return `${this.prefix}layers.${layer}.`;
   }
 
   get idsBuffer(): GPUBuffer {
@@ -186,6 +225,10 @@ export abstract class MambaModel {
       steps.push({ kind: 'copy', from, fromOffset: 0, to, toOffset, bytes: T * rowBytes });
     };
 
+    const knockout = options.knockout;
+    if (knockout && !(Number.isInteger(knockout.row) && knockout.row >= 0 && knockout.row < T)) {
+      throw new RangeError(`${this.name}: the knocked-out row ${knockout.row} is outside this chunk of ${T} tokens`);
+    }
     run(embedding(ctx, { tokens: T, vocab: V, dim: D }, { ids: a.ids, table: this.w(this.embeddingName), output: a.hidden }, `${this.name}.embedding`));
     for (let l = 0; l < L; l++) {
       const layer = `${p}layers.${l}.`;
@@ -209,6 +252,10 @@ export abstract class MambaModel {
         taps,
         run,
         copy,
+        knockDt: (dt, rowStride, offset, width) => {
+          if (!knockout || (knockout.layers && !knockout.layers.includes(l))) return;
+          steps.push({ kind: 'copy', from: this.knockoutSource(width), fromOffset: 0, to: dt, toOffset: (knockout.row * rowStride + offset) * 4, bytes: width * 4 });
+        },
       });
     }
     run(
@@ -230,6 +277,7 @@ export abstract class MambaModel {
   }
 
   destroy(): void {
+    this.knockoutFill?.destroy();
     this.shared.ids.destroy();
     for (const b of this.activations) b.destroy();
   }

@@ -60,7 +60,17 @@ function rmsnorm(x: Float64Array, T: number, D: number, w: Float32Array, eps: nu
   return out;
 }
 
-export function mamba1ForwardRef(config: MambaConfig, weights: WeightTable, ids: ArrayLike<number>, prefix = 'backbone.'): Mamba1RefOutput {
+/**
+ * `knockout`: Δ of token `token` := 0 (after softplus) in `layers` (null: every layer) — the
+ * token then writes nothing and the state passes it unchanged.
+ */
+export function mamba1ForwardRef(
+  config: MambaConfig,
+  weights: WeightTable,
+  ids: ArrayLike<number>,
+  prefix = 'backbone.',
+  knockout?: { token: number; layers: readonly number[] | null },
+): Mamba1RefOutput {
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, vocabSize: V, nLayer: L, normEps: eps } = config;
   const T = ids.length;
   const emb = weights(`${prefix}embeddings.weight`) ?? need(weights, `${prefix}embedding.weight`);
@@ -101,6 +111,7 @@ export function mamba1ForwardRef(config: MambaConfig, weights: WeightTable, ids:
     const z = new Float64Array(T * Di);
     const stateNorm = new Float64Array(T);
     const state = new Float64Array(Di * N);
+    const knocked = knockout && (knockout.layers === null || knockout.layers.includes(l)) ? knockout.token : -1;
     for (let t = 0; t < T; t++) {
       const row = t * (R + 2 * N);
       for (let n = 0; n < N; n++) {
@@ -110,7 +121,7 @@ export function mamba1ForwardRef(config: MambaConfig, weights: WeightTable, ids:
       for (let d = 0; d < Di; d++) {
         let dt = dtB[d] as number;
         for (let r = 0; r < R; r++) dt += (dtW[d * R + r] as number) * (dbc[row + r] as number);
-        const dlt = softplus(dt);
+        const dlt = t === knocked ? 0 : softplus(dt);
         delta[t * Di + d] = dlt;
         const xv = x[t * Di + d] as number;
         let acc = 0;

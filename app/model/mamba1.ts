@@ -81,6 +81,7 @@ export class Mamba1 extends MambaModel {
     run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N }, { x: a.xc, weight: m.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
     copy(a.dbc, taps?.dbc?.[l], (R + 2 * N) * 4);
     run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N }, { x: a.dbc, weight: m.weight('dt_proj.weight'), y: a.dtRaw }, `Mamba1.L${l}.dt_proj`));
+    m.knockDt(a.dtRaw, Di, 0, Di);
     run(
       selectiveScan(
         ctx,

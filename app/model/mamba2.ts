@@ -74,6 +74,7 @@ export class Mamba2 extends MambaModel {
       ),
     );
     copy(a.xc, taps?.dbc?.[l], layout.xbcWidth * 4);
+    m.knockDt(a.zxbcdt, layout.inProjWidth, layout.dtOffset, H);
     run(
       ssdScan(
         ctx,

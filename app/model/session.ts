@@ -52,7 +52,17 @@ export class Session {
     this.tracedStep = null;
   }
 
-  prefill(ids: readonly number[], options: { allLogits?: GPUBuffer; taps?: Omit<ModelTaps, 'row0'> & { row0?: number } } = {}): void {
+  prefill(
+    ids: readonly number[],
+    options: {
+      allLogits?: GPUBuffer;
+      taps?: Omit<ModelTaps, 'row0'> & { row0?: number };
+      /** Δ := 0 for ids[token] in these layers (null: all); see Knockout in base.ts. */
+      knockout?: { token: number; layers: readonly number[] | null };
+      /** Called after each chunk is submitted, with the tokens submitted so far. */
+      onChunk?: (done: number) => void;
+    } = {},
+  ): void {
     if (ids.length === 0) return;
     this.checkIds(ids);
     if (this.recorder && !options.taps) {
@@ -66,6 +76,10 @@ export class Session {
     const { device } = this.ctx;
     const max = this.model.maxTokens;
     const row0 = options.taps?.row0 ?? this.tokens.length;
+    const knockout = options.knockout;
+    if (knockout && !(Number.isInteger(knockout.token) && knockout.token >= 0 && knockout.token < ids.length)) {
+      throw new RangeError(`knockout: no token ${knockout.token} in a prompt of ${ids.length}`);
+    }
     for (let start = 0; start < ids.length; start += max) {
       const chunk = ids.slice(start, start + max);
       device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
@@ -73,11 +87,13 @@ export class Session {
       const plan = this.model.plan(chunk.length, this.state, this.logits, {
         ...(taps ? { taps } : {}),
         ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
+        ...(knockout && knockout.token >= start && knockout.token < start + chunk.length ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
       });
       const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
       encodeSteps(encoder, 'Session.prefill', plan.steps);
       device.queue.submit([encoder.finish()]);
       plan.destroy();
+      options.onChunk?.(start + chunk.length);
     }
     this.tokens.push(...ids);
   }

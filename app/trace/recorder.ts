@@ -22,7 +22,10 @@ export interface TraceWindow {
   delta: Float32Array[];
   B: Float32Array[];
   C: Float32Array[];
-  /** With the extra taps: x (conv output), z (gate) and y (gated scan output), [to−from, Di] each. */
+  /**
+   * With the extra taps: x (conv output), z (gate) and y (gated scan output), [to−from, Di] each.
+   * Mamba-2 always has x: it is part of the conv rows (x | B | C) the trace keeps anyway.
+   */
   x?: Float32Array[];
   z?: Float32Array[];
   y?: Float32Array[];
@@ -38,6 +41,8 @@ export interface SelectionSummary {
    * replayed on the CPU from the traced Δ, B and x (the recurrence is exact given them).
    */
   stateNorm?: Float32Array[];
+  /** Mamba-2, per traced layer: ‖state_t‖ of each head (Frobenius over P×N), [tokens, H]. */
+  stateNormByHead?: Float32Array[];
 }
 
 export class TraceRecorder {
@@ -150,6 +155,11 @@ export class TraceRecorder {
       }
       window.B.push(B);
       window.C.push(C);
+      if (this.model.config.architecture === 'mamba2') {
+        const x = new Float32Array(rows * Di);
+        for (let t = 0; t < rows; t++) x.set(dbc.subarray((from + t) * rowWidth, (from + t) * rowWidth + Di), t * Di);
+        (window.x ??= []).push(x);
+      }
       for (const tap of this.extraTaps) {
         const width = tap === 'z' ? 2 * Di : Di;
         const all = await readF32(this.ctx.device, this.extra[tap][i] as GPUBuffer, to * width);
@@ -179,6 +189,7 @@ export class TraceRecorder {
     const deltaNorm: Float32Array[] = [];
     const writeGate: Float32Array[] = [];
     const stateNorm: Float32Array[] = [];
+    const stateNormByHead: Float32Array[] = [];
     this.layers.forEach((layer, i) => {
       const delta = window.delta[i] as Float32Array;
       const A = Float64Array.from(aLog(layer), (x) => -Math.exp(x));
@@ -198,7 +209,11 @@ export class TraceRecorder {
       deltaNorm.push(norms);
       writeGate.push(gates);
       const x = window.x?.[i];
-      if (x) {
+      if (x && mamba2) {
+        const { norms: perHead, total } = mamba2StateNorms(this.model.config, delta, A, window.B[i] as Float32Array, x, T);
+        stateNorm.push(total);
+        stateNormByHead.push(perHead);
+      } else if (x) {
         const B = window.B[i] as Float32Array;
         const state = new Float64Array(Di * N);
         const out = new Float32Array(T);
@@ -218,10 +233,53 @@ export class TraceRecorder {
         stateNorm.push(out);
       }
     });
-    return { deltaNorm, writeGate, ...(stateNorm.length ? { stateNorm } : {}) };
+    return { deltaNorm, writeGate, ...(stateNorm.length ? { stateNorm } : {}), ...(stateNormByHead.length ? { stateNormByHead } : {}) };
   }
 
   destroy(): void {
     for (const b of [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y]) b.destroy();
   }
+}
+
+/**
+ * Mamba-2's state norms replayed on the CPU from the traced Δ [T, H], B [T, G·N] and x [T, H·P]:
+ * state[h, p, n] ← exp(Δ[t, h]·A[h])·state[h, p, n] + Δ[t, h]·x[t, h, p]·B[t, g(h), n]; returns
+ * ‖state_t[h]‖ [T, H] and the whole layer's ‖state_t‖ [T]. One exponential per (t, h); T·H·P·N
+ * multiply-adds (mamba2-130m: 0.2 G per layer per 1,000 tokens).
+ */
+export function mamba2StateNorms(
+  config: { nHeads: number; headDim: number; nGroups: number; dState: number },
+  delta: Float32Array,
+  A: Float64Array,
+  B: Float32Array,
+  x: Float32Array,
+  T: number,
+): { norms: Float32Array; total: Float32Array } {
+  const { nHeads: H, headDim: P, nGroups: G, dState: N } = config;
+  const state = new Float64Array(H * P * N);
+  const norms = new Float32Array(T * H);
+  const total = new Float32Array(T);
+  const headsPerGroup = H / G;
+  for (let t = 0; t < T; t++) {
+    let all = 0;
+    for (let h = 0; h < H; h++) {
+      const dt = delta[t * H + h] as number;
+      const decay = Math.exp(dt * (A[h] as number));
+      const b0 = t * G * N + Math.floor(h / headsPerGroup) * N;
+      let sq = 0;
+      for (let p = 0; p < P; p++) {
+        const dx = dt * (x[t * H * P + h * P + p] as number);
+        const base = (h * P + p) * N;
+        for (let n = 0; n < N; n++) {
+          const v = decay * (state[base + n] as number) + dx * (B[b0 + n] as number);
+          state[base + n] = v;
+          sq += v * v;
+        }
+      }
+      norms[t * H + h] = Math.sqrt(sq);
+      all += sq;
+    }
+    total[t] = Math.sqrt(all);
+  }
+  return { norms, total };
 }

@@ -65,7 +65,7 @@ describe('engine: trace', () => {
     expect(result.tokens).toHaveLength(11);
     expect(result.layers).toEqual([0, 2]);
     const { dInner: Di, dState: N } = config;
-    expect(result.dInner).toBe(Di);
+    expect(result.deltaWidth).toBe(Di);
     const T = ids.length;
     const ref = mamba1ForwardRef(config, (n) => table.get(n), ids);
     result.layers.forEach((layer, i) => {

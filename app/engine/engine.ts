@@ -20,7 +20,8 @@ import { softmax, topIndices, topTokens, TOP_NEXT } from './next-tokens.js';
 import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
-import { TraceRecorder } from '../trace/recorder.js';
+import { SelectionReplay, TraceRecorder } from '../trace/recorder.js';
+import { appendTraceRows } from './trace-rows.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type {
   EngineEvent,
@@ -37,10 +38,16 @@ import type {
   KnockoutResult,
   LoadedModelInfo,
   NextTokenDistribution,
+  TraceRows,
   ModelSource,
   TraceParams,
   TraceResult,
 } from './protocol.js';
+
+/** How often a generation with a live trace streams its new rows (ms). */
+const LIVE_TRACE_MS = 200;
+/** The most GPU memory a live trace may take (it is allocated up front for prompt + max tokens). */
+const LIVE_TRACE_MAX_BYTES = 2 ** 30;
 
 /** One character shown for a control character or a byte that is not printable ASCII. */
 const READABLE: Record<string, string> = { '\n': '⏎', '\t': '⇥', '\r': '␍' };
@@ -177,15 +184,13 @@ export class Engine {
     const loaded = this.loaded;
     if (!loaded || loaded.modelId !== params.modelId) throw new Error('Load the model onto the GPU first.');
     if (this.generating) throw new Error('A generation is already running; stop it first.');
-    let promptIds: number[];
-    if ('ids' in params.prompt) promptIds = params.prompt.ids;
-    else if (loaded.tokenizer) promptIds = loaded.tokenizer.encode(params.prompt.text);
-    else throw new Error('This model has no tokenizer: give token ids (e.g. "5, 17, 3") instead of text.');
-    if (promptIds.length === 0) throw new Error('The prompt is empty.');
+    const promptIds = this.promptIds(loaded, params.prompt);
     const controller = new AbortController();
     this.generating = controller;
     const session = new Session(ctx, loaded.model);
+    let live: Awaited<ReturnType<Engine['liveTrace']>> | null = null;
     try {
+      if (params.trace) live = await this.liveTrace(ctx, loaded, session, promptIds.length + params.maxTokens);
       const decoder = loaded.tokenizer?.decoder();
       const { modelId } = params;
       const result = await generate(
@@ -202,15 +207,113 @@ export class Engine {
           stopStrings: params.stopStrings,
           signal: controller.signal,
         },
-        (token) => this.emit({ kind: 'token', modelId, id: token.id, text: decoder ? token.text : `${token.id} `, index: token.index, tokensPerSecond: token.tokensPerSecond }),
+        (token) => {
+          this.emit({ kind: 'token', modelId, id: token.id, text: decoder ? token.text : `${token.id} `, index: token.index, tokensPerSecond: token.tokensPerSecond });
+          live?.flushSoon();
+        },
         decoder,
         (tail) => this.emit({ kind: 'token', modelId, id: -1, text: tail, index: -1, tokensPerSecond: 0 }),
       );
+      await live?.finish();
       return { promptIds, ...result };
     } finally {
+      await live?.stop();
       session.destroy();
       this.generating = null;
     }
+  }
+
+  /**
+   * Traces every layer of `session` from its first token (capacity for `capacity` tokens, so the
+   * buffers never grow — and are never replaced — while rows are read), and streams the rows as
+   * 'trace-rows' events at most every LIVE_TRACE_MS while tokens come, then once at the end.
+   * The summaries continue from window to window (SelectionReplay). The finished trace becomes
+   * the last trace.
+   */
+  private async liveTrace(ctx: GpuContext, loaded: LoadedModel, session: Session, capacity: number) {
+    const model = loaded.model;
+    const config = model.config;
+    const mamba2 = config.architecture === 'mamba2';
+    const extra = mamba2 ? [] : (['x'] as const);
+    const bytes = TraceRecorder.bytesPerToken(config, config.nLayer, extra) * capacity;
+    if (bytes > LIVE_TRACE_MAX_BYTES) {
+      throw new Error(
+        `A live trace of ${capacity} tokens would take ${(bytes / 2 ** 30).toFixed(1)} GB of GPU memory (over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): lower Max tokens or turn the live trace off.`,
+      );
+    }
+    const recorder = new TraceRecorder(ctx, model, { capacity, extra: [...extra] });
+    const aLogs = new Map<number, Float32Array>();
+    try {
+      for (const layer of recorder.layers) aLogs.set(layer, await this.aLog(ctx, loaded, layer));
+    } catch (error) {
+      recorder.destroy();
+      throw error;
+    }
+    const replay = new SelectionReplay(config, recorder.layers, (layer) => aLogs.get(layer) as Float32Array);
+    const A = recorder.layers.map((layer) => Float32Array.from(aLogs.get(layer) as Float32Array, (v) => -Math.exp(v)));
+    session.trace(recorder);
+    this.lastTrace = null;
+    let trace: TraceResult | null = null;
+    let read = 0;
+    let lastFlush = performance.now();
+    let chain: Promise<void> = Promise.resolve();
+    let failed: unknown = null;
+    const flush = () => {
+      chain = chain.then(async () => {
+        const to = recorder.length;
+        if (to <= read || failed) return;
+        const from = read;
+        const window = await recorder.read(from, to);
+        const summary = replay.append(window);
+        read = to;
+        const ids = session.tokens.slice(from, to);
+        const rows: TraceRows = {
+          from,
+          modelId: this.loaded?.modelId ?? '',
+          architecture: config.architecture,
+          ids,
+          tokens: ids.map((id) => readableToken(loaded.tokenizer, id)),
+          layers: [...recorder.layers],
+          deltaWidth: mamba2 ? config.nHeads : config.dInner,
+          deltaUnit: mamba2 ? 'head' : 'channel',
+          delta: window.delta,
+          deltaNorm: summary.deltaNorm,
+          writeGate: summary.writeGate,
+          dState: config.dState,
+          nGroups: mamba2 ? config.nGroups : 1,
+          B: window.B,
+          C: window.C,
+          aStates: mamba2 ? 1 : config.dState,
+          stateNorm: summary.stateNorm ?? [],
+          ...(summary.stateNormByHead ? { stateNormByHead: summary.stateNormByHead } : {}),
+          topNext: { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) },
+          ...(from === 0 ? { A } : {}),
+        };
+        trace = appendTraceRows(trace, rows);
+        this.emit({ kind: 'trace-rows', modelId: rows.modelId, rows });
+      }).catch((error: unknown) => {
+        failed = error;
+      });
+    };
+    return {
+      flushSoon: () => {
+        if (performance.now() - lastFlush < LIVE_TRACE_MS) return;
+        lastFlush = performance.now();
+        flush();
+      },
+      /** Streams the last rows and keeps the whole trace as the last trace. */
+      finish: async () => {
+        flush();
+        await chain;
+        if (failed) throw failed;
+        if (trace) this.lastTrace = { result: trace, aLogs };
+      },
+      stop: async () => {
+        await chain;
+        session.trace(null);
+        recorder.destroy();
+      },
+    };
   }
 
   private promptIds(loaded: LoadedModel, prompt: TraceParams['prompt']): number[] {
@@ -219,6 +322,9 @@ export class Engine {
     else if (loaded.tokenizer) ids = loaded.tokenizer.encode(prompt.text);
     else throw new Error('This model has no tokenizer: give token ids (e.g. "5, 17, 3") instead of text.');
     if (ids.length === 0) throw new Error('The prompt is empty.');
+    const V = loaded.model.config.vocabSize;
+    const bad = ids.findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < V));
+    if (bad >= 0) throw new Error(`Token id ${ids[bad]} (position ${bad}) is outside this model's vocabulary 0..${V - 1}.`);
     return ids;
   }
 

@@ -40,6 +40,12 @@ export interface GenerateParams {
   repetitionPenalty: number;
   seed: number;
   stopStrings: string[];
+  /**
+   * Trace every layer while generating: the prompt's and each fed token's Δ, B, C and summaries
+   * stream as 'trace-rows' events, and the finished trace becomes the last trace (for hidden
+   * attention). Top next tokens are not kept for these rows (k = 0).
+   */
+  trace?: boolean;
 }
 
 export interface GenerateSummary {
@@ -99,6 +105,12 @@ export interface TraceResult {
   /** The top `k` next-token predictions after each token: ids and probabilities, [T, k] row-major. */
   topNext: { k: number; ids: Int32Array; probs: Float32Array };
 }
+
+/**
+ * Rows [from, from + ids.length) of a trace growing as tokens stream. `A` (constant per layer)
+ * comes with the first rows only (from = 0), which start a new trace.
+ */
+export type TraceRows = Omit<TraceResult, 'A'> & { from: number; A?: Float32Array[] };
 
 export interface HiddenAttentionParams {
   modelId: string;
@@ -199,6 +211,7 @@ export type EngineEvent =
   | { kind: 'device-lost'; reason: string; message: string }
   | { kind: 'load-progress'; modelId: string; progress: LoadProgress }
   | { kind: 'trace-progress'; modelId: string; done: number; total: number }
+  | { kind: 'trace-rows'; modelId: string; rows: TraceRows }
   | { kind: 'token'; modelId: string; id: number; text: string; index: number; tokensPerSecond: number }
   | { kind: 'gpu-error'; message: string };
 

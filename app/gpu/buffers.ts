@@ -22,8 +22,8 @@ export function uploadF32(device: GPUDevice, label: string, data: Float32Array):
   return buffer;
 }
 
-/** Copies `byteLength` bytes of `source` to the CPU. One submit-and-wait; not for hot paths. */
-export async function readBuffer(device: GPUDevice, source: GPUBuffer, byteLength = source.size): Promise<ArrayBuffer> {
+/** Copies `byteLength` bytes of `source` from `offset` (a multiple of 4) to the CPU. One submit-and-wait; not for hot paths. */
+export async function readBuffer(device: GPUDevice, source: GPUBuffer, byteLength = source.size, offset = 0): Promise<ArrayBuffer> {
   const staging = device.createBuffer({
     label: `${source.label || 'buffer'}.readback`,
     size: Math.ceil(byteLength / 4) * 4,
@@ -31,7 +31,7 @@ export async function readBuffer(device: GPUDevice, source: GPUBuffer, byteLengt
   });
   try {
     const encoder = device.createCommandEncoder({ label: 'readBuffer.encoder' });
-    encoder.copyBufferToBuffer(source, 0, staging, 0, staging.size);
+    encoder.copyBufferToBuffer(source, offset, staging, 0, staging.size);
     device.queue.submit([encoder.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     return staging.getMappedRange().slice(0, byteLength);
@@ -40,6 +40,7 @@ export async function readBuffer(device: GPUDevice, source: GPUBuffer, byteLengt
   }
 }
 
-export async function readF32(device: GPUDevice, source: GPUBuffer, count?: number): Promise<Float32Array> {
-  return new Float32Array(await readBuffer(device, source, (count ?? source.size / 4) * 4));
+/** `count` floats of `source` from float index `first`. */
+export async function readF32(device: GPUDevice, source: GPUBuffer, count?: number, first = 0): Promise<Float32Array> {
+  return new Float32Array(await readBuffer(device, source, (count ?? source.size / 4 - first) * 4, first * 4));
 }

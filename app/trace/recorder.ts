@@ -73,6 +73,14 @@ export class TraceRecorder {
     this.allocate(this.capacity);
   }
 
+  /** GPU bytes per traced token of a recorder with these layers and extra taps. */
+  static bytesPerToken(config: MambaModel['config'], layers: number, extra: readonly ExtraTap[] = []): number {
+    const { deltaWidth, rowWidth } = traceLayout(config);
+    const Di = config.dInner;
+    const extraFloats = extra.reduce((sum, tap) => sum + (tap === 'z' ? 2 * Di : Di), 0);
+    return 4 * (deltaWidth + rowWidth + extraFloats) * layers;
+  }
+
   private get rowBytes() {
     const { deltaWidth, rowWidth } = traceLayout(this.model.config);
     const Di = this.model.config.dInner;
@@ -142,14 +150,15 @@ export class TraceRecorder {
     const { deltaWidth, rowWidth, bOffset, cOffset, bcWidth } = traceLayout(this.model.config);
     const rows = to - from;
     const window: TraceWindow = { from, to, delta: [], B: [], C: [] };
+    if (rows === 0) return { ...window, delta: this.layers.map(() => new Float32Array(0)), B: this.layers.map(() => new Float32Array(0)), C: this.layers.map(() => new Float32Array(0)) };
+    const device = this.ctx.device;
     for (let i = 0; i < this.layers.length; i++) {
-      const all = await readF32(this.ctx.device, this.delta[i] as GPUBuffer, to * deltaWidth);
-      window.delta.push(all.slice(from * deltaWidth, to * deltaWidth));
-      const dbc = await readF32(this.ctx.device, this.dbc[i] as GPUBuffer, to * rowWidth);
+      window.delta.push(await readF32(device, this.delta[i] as GPUBuffer, rows * deltaWidth, from * deltaWidth));
+      const dbc = await readF32(device, this.dbc[i] as GPUBuffer, rows * rowWidth, from * rowWidth);
       const B = new Float32Array(rows * bcWidth);
       const C = new Float32Array(rows * bcWidth);
       for (let t = 0; t < rows; t++) {
-        const row = (from + t) * rowWidth;
+        const row = t * rowWidth;
         B.set(dbc.subarray(row + bOffset, row + bOffset + bcWidth), t * bcWidth);
         C.set(dbc.subarray(row + cOffset, row + cOffset + bcWidth), t * bcWidth);
       }
@@ -157,15 +166,15 @@ export class TraceRecorder {
       window.C.push(C);
       if (this.model.config.architecture === 'mamba2') {
         const x = new Float32Array(rows * Di);
-        for (let t = 0; t < rows; t++) x.set(dbc.subarray((from + t) * rowWidth, (from + t) * rowWidth + Di), t * Di);
+        for (let t = 0; t < rows; t++) x.set(dbc.subarray(t * rowWidth, t * rowWidth + Di), t * Di);
         (window.x ??= []).push(x);
       }
       for (const tap of this.extraTaps) {
         const width = tap === 'z' ? 2 * Di : Di;
-        const all = await readF32(this.ctx.device, this.extra[tap][i] as GPUBuffer, to * width);
+        const all = await readF32(device, this.extra[tap][i] as GPUBuffer, rows * width, from * width);
         const rowsOf = new Float32Array(rows * Di);
         // z is the second half of in_proj's (x | z) rows.
-        for (let t = 0; t < rows; t++) rowsOf.set(all.subarray((from + t) * width + (tap === 'z' ? Di : 0), (from + t) * width + width), t * Di);
+        for (let t = 0; t < rows; t++) rowsOf.set(all.subarray(t * width + (tap === 'z' ? Di : 0), t * width + width), t * Di);
         (window[tap] ??= []).push(rowsOf);
       }
     }
@@ -179,20 +188,56 @@ export class TraceRecorder {
    * `all`: the full window, when the caller has read it already.
    */
   async summary(aLog: (layer: number) => Float32Array, all?: TraceWindow): Promise<SelectionSummary> {
-    const mamba2 = this.model.config.architecture === 'mamba2';
-    // Mamba-2: one Δ and one A per head, so "channels" are heads and N is 1 for the gate.
-    const Di = mamba2 ? this.model.config.nHeads : this.model.config.dInner;
-    const N = mamba2 ? 1 : this.model.config.dState;
     // A window of every row already read by the caller saves reading the traces twice.
     const window = all && all.from === 0 && all.to === this.length ? all : await this.read();
-    const T = this.length;
+    return new SelectionReplay(this.model.config, this.layers, aLog).append(window);
+  }
+
+
+  destroy(): void {
+    for (const b of [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y]) b.destroy();
+  }
+}
+
+/**
+ * The per-token selection summaries of consecutive windows of a trace (rows 0.., then more as
+ * tokens stream), carrying the replayed recurrent state from one window to the next: ‖Δ_t‖, the
+ * mean write gate, and — when the window has x (Mamba-1's x tap; always for Mamba-2) — the state
+ * norms, replayed on the CPU in float64 from the traced Δ, B and x (exact given them).
+ */
+export class SelectionReplay {
+  private readonly A: Float64Array[];
+  private readonly states: Float64Array[];
+  private next = 0;
+  private readonly mamba2: boolean;
+
+  constructor(
+    private readonly config: MambaModel['config'],
+    private readonly layers: readonly number[],
+    aLog: (layer: number) => Float32Array,
+  ) {
+    this.mamba2 = config.architecture === 'mamba2';
+    this.A = layers.map((layer) => Float64Array.from(aLog(layer), (x) => -Math.exp(x)));
+    const stateSize = config.dInner * config.dState; // Mamba-1 [Di, N]; Mamba-2 [H, P, N] with H·P = Di
+    this.states = layers.map(() => new Float64Array(stateSize));
+  }
+
+  /** Summaries of the window's rows, which must start where the previous window ended. */
+  append(window: TraceWindow): SelectionSummary {
+    if (window.from !== this.next) throw new RangeError(`SelectionReplay: rows from ${window.from} follow row ${this.next}`);
+    this.next = window.to;
+    const c = this.config;
+    // Mamba-2: one Δ and one A per head, so "channels" are heads and N is 1 for the gate.
+    const Di = this.mamba2 ? c.nHeads : c.dInner;
+    const N = this.mamba2 ? 1 : c.dState;
+    const T = window.to - window.from;
     const deltaNorm: Float32Array[] = [];
     const writeGate: Float32Array[] = [];
     const stateNorm: Float32Array[] = [];
     const stateNormByHead: Float32Array[] = [];
-    this.layers.forEach((layer, i) => {
+    this.layers.forEach((_, i) => {
       const delta = window.delta[i] as Float32Array;
-      const A = Float64Array.from(aLog(layer), (x) => -Math.exp(x));
+      const A = this.A[i] as Float64Array;
       const norms = new Float32Array(T);
       const gates = new Float32Array(T);
       for (let t = 0; t < T; t++) {
@@ -209,13 +254,13 @@ export class TraceRecorder {
       deltaNorm.push(norms);
       writeGate.push(gates);
       const x = window.x?.[i];
-      if (x && mamba2) {
-        const { norms: perHead, total } = mamba2StateNorms(this.model.config, delta, A, window.B[i] as Float32Array, x, T);
+      const state = this.states[i] as Float64Array;
+      if (x && this.mamba2) {
+        const { norms: perHead, total } = mamba2StateNorms(c, delta, A, window.B[i] as Float32Array, x, T, state);
         stateNorm.push(total);
         stateNormByHead.push(perHead);
       } else if (x) {
         const B = window.B[i] as Float32Array;
-        const state = new Float64Array(Di * N);
         const out = new Float32Array(T);
         for (let t = 0; t < T; t++) {
           let sq = 0;
@@ -235,10 +280,6 @@ export class TraceRecorder {
     });
     return { deltaNorm, writeGate, ...(stateNorm.length ? { stateNorm } : {}), ...(stateNormByHead.length ? { stateNormByHead } : {}) };
   }
-
-  destroy(): void {
-    for (const b of [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y]) b.destroy();
-  }
 }
 
 /**
@@ -254,9 +295,10 @@ export function mamba2StateNorms(
   B: Float32Array,
   x: Float32Array,
   T: number,
+  /** [H, P, N], carried in and out (zeros for a fresh sequence). */
+  state: Float64Array = new Float64Array(config.nHeads * config.headDim * config.dState),
 ): { norms: Float32Array; total: Float32Array } {
   const { nHeads: H, headDim: P, nGroups: G, dState: N } = config;
-  const state = new Float64Array(H * P * N);
   const norms = new Float32Array(T * H);
   const total = new Float32Array(T);
   const headsPerGroup = H / G;

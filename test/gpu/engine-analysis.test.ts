@@ -9,6 +9,8 @@
  *   heads equal (C_i·B_j)·exp(A_h·(S_i − S_j))·Δ_j[h] computed here from transformers' tensors;
  * - `knockout`: the next-token distribution with Δ_j := 0 equals the float64 reference's with the
  *   same knockout; KL and total variation follow from the two distributions;
+ * - a live trace while generating: the streamed rows add up to the reference's trace of every fed
+ *   token, and the finished trace is the last trace;
  * - clear errors for requests that cannot run.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,7 +19,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../app/engine/engine';
 import { softmax } from '../../app/engine/next-tokens';
-import type { EngineRequest, EngineRequestKind, EngineRequests, HiddenAttentionResult, KnockoutResult, TraceResult } from '../../app/engine/protocol';
+import type { EngineRequest, EngineRequestKind, EngineRequests, HiddenAttentionResult, KnockoutResult, TraceResult, TraceRows } from '../../app/engine/protocol';
+import { appendTraceRows } from '../../app/engine/trace-rows';
 import { inspectModel } from '../../app/formats/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
@@ -267,5 +270,65 @@ describe('engine: analysis requests on Mamba-2 (golden fixture mamba2-groups)', 
     expect(progress.at(-1)).toBe(T);
     await send('unloadModel', {});
     await sendP('unloadModel', {});
+  });
+});
+
+describe('engine: a live trace while generating', () => {
+  it('streams rows that add up to the trace of the whole sequence, equal to the reference', async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    writeRandomMamba1(scratch, RAW, testSeed());
+    const files = await folderModelFiles(scratch);
+    const inspection = await inspectModel(files);
+    const table = await readAllTensorsF32(files, inspection);
+    await files.close();
+    const config = inspection.config;
+    const { dInner: Di, dState: N, nLayer: L } = config;
+    const events: TraceRows[] = [];
+    const engine = new Engine(gpu, (e) => e.kind === 'trace-rows' && events.push(e.rows), 'node');
+    const send = client(engine);
+    await send('loadModel', { modelId: 'live', source: source(scratch) });
+    const prompt = [3, 1, 4, 1, 5, 9, 2];
+    const generated = await send('generate', {
+      modelId: 'live',
+      prompt: { ids: prompt },
+      maxTokens: 12,
+      temperature: 0,
+      topK: 0,
+      topP: 1,
+      repetitionPenalty: 1,
+      seed: 0,
+      stopStrings: [],
+      trace: true,
+    });
+    // Every fed token is traced: the prompt, then each generated token but the last (sampled, never fed).
+    const fed = [...prompt, ...generated.ids.slice(0, -1)];
+    expect(events.length).toBeGreaterThanOrEqual(1);
+    expect(events[0]!.from).toBe(0);
+    let merged: TraceResult | null = null;
+    for (const rows of events) merged = appendTraceRows(merged, rows);
+    expect(merged!.ids).toEqual(fed);
+    expect(merged!.layers).toEqual(Array.from({ length: L }, (_, l) => l));
+    const ref = mamba1ForwardRef(config, (n) => table.get(n), fed);
+    const T = fed.length;
+    for (let l = 0; l < L; l++) {
+      expect(relativeError(merged!.delta[l]!, ref.delta[l]!), `Δ L${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(merged!.B[l]!, ref.B[l]!), `B L${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(merged!.C[l]!, ref.C[l]!), `C L${l}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(merged!.stateNorm[l]!, ref.stateNorm[l]!), `‖state‖ L${l}`).toBeLessThanOrEqual(TOL);
+      const norms = Array.from({ length: T }, (_, t) => Math.hypot(...ref.delta[l]!.subarray(t * Di, (t + 1) * Di)));
+      expect(relativeError(merged!.deltaNorm[l]!, norms), `‖Δ‖ L${l}`).toBeLessThanOrEqual(TOL);
+    }
+    // The finished live trace is the last trace: hidden attention runs on it.
+    const f = (a: Float64Array) => Float32Array.from(a);
+    const alpha = await send('hiddenAttention', { modelId: 'live', layer: 1, unit: 'mean' });
+    const expected = hiddenAttentionRef(f(ref.delta[1]!), f(ref.B[1]!), f(ref.C[1]!), table.get('backbone.layers.1.mixer.A_log')!, T, Di, N, 'mean');
+    expect(relativeError(alpha.alpha, expected)).toBeLessThanOrEqual(TOL);
+    // A live trace too large for the GPU is refused up front, with what to do.
+    await expect(
+      send('generate', { modelId: 'live', prompt: { ids: prompt }, maxTokens: 100_000_000, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [], trace: true }),
+    ).rejects.toThrow(/lower Max tokens or turn the live trace off/);
+    // Ids outside the vocabulary are a clear error.
+    await expect(send('trace', { modelId: 'live', prompt: { ids: [1, 99] } })).rejects.toThrow(`Token id 99 (position 1) is outside this model's vocabulary 0..${RAW.vocab_size - 1}.`);
+    await send('unloadModel', {});
   });
 });

@@ -20,6 +20,7 @@ import { softmax, topIndices, topTokens, TOP_NEXT } from './next-tokens.js';
 import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
+import { hexByte, READABLE_CONTROLS, readableByte } from '../tokenizer/readable.js';
 import { SelectionReplay, TraceRecorder } from '../trace/recorder.js';
 import { appendTraceRows } from './trace-rows.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -49,22 +50,13 @@ const LIVE_TRACE_MS = 200;
 /** The most GPU memory a live trace may take (it is allocated up front for prompt + max tokens). */
 const LIVE_TRACE_MAX_BYTES = 2 ** 30;
 
-/** One character shown for a control character or a byte that is not printable ASCII. */
-const READABLE: Record<string, string> = { '\n': '⏎', '\t': '⇥', '\r': '␍' };
-
-const hexByte = (b: number) => `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
-
 /** Text of one token for display: bytes readably for byte models, control characters as symbols. */
 function readableToken(tokenizer: Tokenizer | null, id: number): string {
   if (!tokenizer) return String(id);
-  if (tokenizer.kind === 'bytes') {
-    const ch = String.fromCharCode(id);
-    if (READABLE[ch]) return READABLE[ch];
-    return id >= 0x20 && id < 0x7f ? ch : hexByte(id);
-  }
+  if (tokenizer.kind === 'bytes') return readableByte(id);
   const text = tokenizer.decode([id]);
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\n\t\r]/g, (c) => READABLE[c] ?? c).replace(/[\u0000-\u001f\u007f]/g, (c) => hexByte(c.charCodeAt(0)));
+  return text.replace(/[\n\t\r]/g, (c) => READABLE_CONTROLS[c] ?? c).replace(/[\u0000-\u001f\u007f]/g, (c) => hexByte(c.charCodeAt(0)));
 }
 
 interface LoadedModel {

@@ -4,7 +4,9 @@
  */
 import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
-import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult } from '../../app/engine/protocol';
+import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
+import { appendTraceRows } from '../../app/engine/trace-rows';
+import { browserStorage, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, type PanelLayout } from './panels/layout';
 
 export type ModelLoad =
   | { state: 'loading'; progress: LoadProgress | null }
@@ -63,8 +65,8 @@ export interface UiSlice {
 
 /** A trace run (the selection panels' data) and what the panels show of it. */
 export type TraceRun =
-  | { state: 'running'; modelId: string }
-  | { state: 'done'; modelId: string; result: TraceResult }
+  | { state: 'running'; modelId: string; progress?: { done: number; total: number } }
+  | { state: 'done'; modelId: string; result: TraceResult; /** Streamed with a generation (grows while it runs). */ live?: boolean; /** What was traced (the safetensors export's metadata). */ prompt?: { text: string } | { ids: number[] } }
   | { state: 'failed'; modelId: string; message: string };
 
 export type TraceScoreMode = 'norm' | 'focus';
@@ -75,31 +77,61 @@ export interface TraceSlice {
   traceLayer: number;
   /** The token hovered in the strip or the heatmap (linked highlighting), or null. */
   traceHoverToken: number | null;
-  /** The strip's score: ‖Δ_t‖ or mean Δ over the model's focus channels. */
-  traceScoreMode: TraceScoreMode;
+  /** The strip's score: ‖Δ_t‖ or mean Δ over the model's focus channels; null until the user picks one (the panels then use the focus channels when the model's studio.json names them). */
+  traceScoreMode: TraceScoreMode | null;
   /** The token whose retention the memory panel shows (clicked in the strip or typed), or null. */
   traceMemoryToken: number | null;
   setTrace(run: TraceRun | null): void;
+  /** Rows of a trace streaming with a generation (the engine's 'trace-rows' events): from row 0 a new trace, else appended. */
+  appendTraceRows(modelId: string, rows: TraceRows): void;
+  /** Tokens prefilled so far by the running trace (the engine's 'trace-progress' events). */
+  setTraceProgress(modelId: string, done: number, total: number): void;
   setTraceLayer(index: number): void;
   setTraceHoverToken(token: number | null): void;
   setTraceScoreMode(mode: TraceScoreMode): void;
   setTraceMemoryToken(token: number | null): void;
 }
 
-export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice;
+export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice & AnalysisSlice & LayoutSlice;
 
 const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   trace: null,
   traceLayer: 0,
   traceHoverToken: null,
-  traceScoreMode: 'norm',
+  traceScoreMode: null,
   traceMemoryToken: null,
   setTrace: (trace) => set((s) => ({ trace, traceHoverToken: trace?.state === 'done' ? s.traceHoverToken : null })),
+  appendTraceRows: (modelId, rows) =>
+    set((s) => {
+      const current = s.trace?.state === 'done' && s.trace.modelId === modelId ? s.trace.result : null;
+      return { trace: { state: 'done', modelId, result: appendTraceRows(current, rows), live: true } };
+    }),
+  setTraceProgress: (modelId, done, total) =>
+    set((s) => (s.trace?.state === 'running' && s.trace.modelId === modelId ? { trace: { ...s.trace, progress: { done, total } } } : {})),
   setTraceLayer: (traceLayer) => set({ traceLayer }),
   setTraceHoverToken: (traceHoverToken) => set({ traceHoverToken }),
   setTraceScoreMode: (traceScoreMode) => set({ traceScoreMode }),
   setTraceMemoryToken: (traceMemoryToken) => set({ traceMemoryToken }),
 });
+
+/** The selection panels' sizes and collapsed state, remembered in localStorage (panels/layout.ts). */
+export interface LayoutSlice {
+  panelLayout: PanelLayout;
+  setPanelHeight(id: string, height: number | null): void;
+  setPanelCollapsed(id: string, collapsed: boolean): void;
+}
+
+const layoutSlice: StateCreator<StudioState, [], [], LayoutSlice> = (set, get) => {
+  const commit = (panelLayout: PanelLayout) => {
+    set({ panelLayout });
+    saveLayout(browserStorage(), panelLayout);
+  };
+  return {
+    panelLayout: loadLayout(browserStorage()),
+    setPanelHeight: (id, height) => commit(height === null ? resetPanelHeight(get().panelLayout, id) : resizePanel(get().panelLayout, id, height)),
+    setPanelCollapsed: (id, collapsed) => commit(setPanelCollapsed(get().panelLayout, id, collapsed)),
+  };
+};
 
 const engineSlice: StateCreator<StudioState, [], [], EngineSlice> = (set) => ({
   loads: {},
@@ -166,8 +198,25 @@ const uiSlice: StateCreator<StudioState, [], [], UiSlice> = (set) => ({
   dismiss: (id) => set((s) => ({ notices: s.notices.filter((n) => n.id !== id) })),
 });
 
+/** What the analysis panels (hidden attention, compare, knockout) share. */
+export interface AnalysisSlice {
+  /**
+   * The selection trace that was on screen when an analysis panel last made the engine run
+   * another trace (the engine's `hiddenAttention` reads its last trace): while it is still the one
+   * on screen, the hidden-attention panel traces it again first. Null when the engine's last
+   * trace is the one on screen.
+   */
+  analysisEngineTraceOf: TraceResult | null;
+  setAnalysisEngineTraceOf(trace: TraceResult | null): void;
+}
+
+const analysisSlice: StateCreator<StudioState, [], [], AnalysisSlice> = (set) => ({
+  analysisEngineTraceOf: null,
+  setAnalysisEngineTraceOf: (analysisEngineTraceOf) => set({ analysisEngineTraceOf }),
+});
+
 export const createStudioStore = () =>
-  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...engineSlice(...a), ...modelsSlice(...a), ...uiSlice(...a), ...traceSlice(...a) }));
+  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...engineSlice(...a), ...modelsSlice(...a), ...uiSlice(...a), ...traceSlice(...a), ...analysisSlice(...a), ...layoutSlice(...a) }));
 
 export const useStudio = createStudioStore();
 
@@ -193,3 +242,5 @@ export const selectTraceLayer = (s: StudioState) => s.traceLayer;
 export const selectTraceHoverToken = (s: StudioState) => s.traceHoverToken;
 export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;
 export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;
+export const selectPanelLayout = (s: StudioState) => s.panelLayout;
+export const selectAnalysisEngineTraceOf = (s: StudioState) => s.analysisEngineTraceOf;

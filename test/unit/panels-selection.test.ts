@@ -37,10 +37,16 @@ const root = path.resolve(import.meta.dirname, '../..');
 function randomTrace(T: number, Di: number): TraceResult {
   const delta = [0, 1].map(() => Float32Array.from({ length: T * Di }, () => Math.random() * 2));
   return {
+    modelId: 'random',
+    architecture: 'mamba',
     ids: Array.from({ length: T }, (_, t) => t % 7),
     tokens: Array.from({ length: T }, (_, t) => String(t % 7)),
     layers: [0, 3],
-    dInner: Di,
+    deltaWidth: Di,
+    deltaUnit: 'channel',
+    nGroups: 1,
+    aStates: 2,
+    topNext: { k: 1, ids: new Int32Array(T), probs: new Float32Array(T).fill(1) },
     delta,
     deltaNorm: delta.map((d) => tokenScores(d, Di, { kind: 'norm' })),
     writeGate: delta.map(() => new Float32Array(T)),

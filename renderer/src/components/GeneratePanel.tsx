@@ -16,9 +16,11 @@ interface Settings {
   repetitionPenalty: number;
   seed: number;
   stop: string;
+  /** Trace every layer while generating: the selection panels fill as tokens stream. */
+  liveTrace: boolean;
 }
 
-const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '' };
+const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '', liveTrace: true };
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -65,6 +67,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
         repetitionPenalty: settings.repetitionPenalty,
         seed: settings.seed,
         stopStrings: settings.stop ? [settings.stop.replace(/\\n/g, '\n')] : [],
+        trace: settings.liveTrace,
       })
       .then(
         (result) => useStudio.getState().finishGeneration({ stopReason: result.stopReason, tokensPerSecond: result.tokensPerSecond }),
@@ -84,7 +87,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
     }
   };
 
-  const field = (key: keyof Settings, label: string, props: { min?: number; max?: number; step?: number }) => (
+  const field = (key: Exclude<keyof Settings, 'liveTrace' | 'stop'>, label: string, props: { min?: number; max?: number; step?: number }) => (
     <label className="setting">
       <span>{label}</span>
       <input
@@ -122,6 +125,10 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           <label className="setting">
             <span>Stop</span>
             <input type="text" value={settings.stop} onChange={(e) => setSettings((s) => ({ ...s, stop: e.target.value }))} aria-label="Stop string" />
+          </label>
+          <label className="setting" title="Trace every layer while generating: the selection panels below fill as tokens stream">
+            <span>Live trace</span>
+            <input type="checkbox" checked={settings.liveTrace} onChange={(e) => setSettings((s) => ({ ...s, liveTrace: e.target.checked }))} aria-label="Live selection trace" />
           </label>
         </div>
         <div className="actions">

@@ -1,18 +1,21 @@
 /**
  * B and C of the selected layer: tokens (left → right) × states (N, top → bottom) heatmaps drawn
  * by WebGL2 (heatmap-gl, every layer uploaded once per trace), ‖B_t‖ and ‖C_t‖ as line charts,
- * a hover readout (token, state, value) and exports: CSV of the numbers behind the panel
- * (token, id, text, ‖B_t‖, ‖C_t‖, B[n], C[n]) and PNG of either heatmap.
+ * a hover readout (token, state, value), zoom (wheel, buttons) and pan (drag, buttons) along
+ * tokens shared by both heatmaps (token-view.tsx, as in the Δ heatmap), and exports: CSV of the
+ * numbers behind the panel (token, id, text, ‖B_t‖, ‖C_t‖, B[n], C[n]), NPY of B or C
+ * [T, groups·N] and PNG of either heatmap.
  */
 import { useEffect, useMemo, useRef, useState, type PointerEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { COLORMAPS, type ColormapName } from './colormaps';
-import { downloadCanvasPng, downloadCsv, toCsv, type CsvColumn } from './csv';
+import { downloadCanvasPng, downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
 import { useRenderer } from './DeltaHeatmap';
 import { LineChart } from './LineChart';
 import { rowNorms } from './memory';
-import { cellAt, fullView, valueRange } from './selection';
+import { cellAt, valueRange } from './selection';
+import { useTokenView, ViewControls } from './token-view';
 
 type Which = 'B' | 'C';
 
@@ -25,7 +28,7 @@ interface BCReadout {
 
 /** The CSV behind the panel: one row per token. */
 export function bcColumns(trace: TraceResult, layerIndex: number, texts: readonly string[]): CsvColumn[] {
-  const N = trace.dState;
+  const N = trace.nGroups * trace.dState; // columns: groups in order, N states each
   const T = trace.ids.length;
   const B = trace.B[layerIndex] ?? new Float32Array(T * N);
   const C = trace.C[layerIndex] ?? new Float32Array(T * N);
@@ -43,7 +46,7 @@ export function bcColumns(trace: TraceResult, layerIndex: number, texts: readonl
 
 export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; layerIndex: number; texts: readonly string[] }) {
   const T = trace.ids.length;
-  const N = trace.dState;
+  const N = trace.nGroups * trace.dState; // columns: groups in order, N states each
   const layer = trace.layers[layerIndex];
   const hover = useStudio(selectTraceHoverToken);
   const [colormap, setColormap] = useState<ColormapName>('turbo');
@@ -58,7 +61,9 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
   const rangeC = useMemo(() => valueRange(C ?? [], false), [C]);
   const normB = useMemo(() => rowNorms(B ?? new Float32Array(T * N), N), [B, T, N]);
   const normC = useMemo(() => rowNorms(C ?? new Float32Array(T * N), N), [C, T, N]);
-  const view = useMemo(() => fullView(T), [T]);
+  const zoomables = useMemo(() => [canvasB, canvasC], []);
+  const control = useTokenView(T, zoomables);
+  const { view } = control;
 
   useEffect(() => {
     const id = requestAnimationFrame(() => {
@@ -71,9 +76,10 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
       }
     });
     return () => cancelAnimationFrame(id);
-  }, [b.renderer, c.renderer, layerIndex, view, rangeB, rangeC, colormap, hover]);
+  }, [b.renderer, c.renderer, b.size, c.size, layerIndex, view, rangeB, rangeC, colormap, hover]);
 
   const onMove = (which: Which) => (event: PointerEvent<HTMLCanvasElement>) => {
+    if (control.dragMove(event)) return;
     const box = event.currentTarget.getBoundingClientRect();
     const cell = cellAt(view, N, event.clientX - box.left, event.clientY - box.top, box.width, box.height);
     const data = which === 'B' ? B : C;
@@ -86,20 +92,30 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
   };
 
   const heatmap = (which: Which, ref: typeof canvasB, range: { min: number; max: number }) => (
-    <div>
+    <div style={{ display: 'flex', flexDirection: 'column', flex: '1 1 auto', minHeight: 0 }}>
       <div className="muted" style={{ fontSize: 12, display: 'flex', gap: 8, alignItems: 'center' }}>
         <span>
-          {which}_t: tokens × {N} states · {range.min.toPrecision(3)}…{range.max.toPrecision(3)}
+          {which}_t: tokens × {trace.nGroups > 1 ? `${trace.nGroups} groups × ${trace.dState}` : N} states · {range.min.toPrecision(3)}…{range.max.toPrecision(3)}
         </span>
         <button type="button" onClick={() => downloadCanvasPng(ref.current, `${which}-layer${layer}.png`)}>
           Export {which} PNG
+        </button>
+        <button
+          type="button"
+          onClick={() => {
+            const data = which === 'B' ? B : C;
+            if (data) downloadNpy({ dtype: '<f4', shape: [T, N], data }, `${which}-layer${layer}.npy`);
+          }}
+        >
+          Export {which} NPY
         </button>
       </div>
       <canvas
         ref={ref}
         data-testid={`bc-heatmap-${which}`}
         aria-label={`${which} of layer ${layer}: tokens × states`}
-        style={{ width: '100%', height: Math.min(160, Math.max(64, 6 * N)), display: 'block', cursor: 'crosshair' }}
+        style={{ width: '100%', flex: `1 1 ${Math.min(160, Math.max(64, 6 * N))}px`, minHeight: 24, display: 'block', cursor: 'crosshair', touchAction: 'none' }}
+        {...control.dragHandlers}
         onPointerMove={onMove(which)}
         onPointerLeave={() => setReadout(null)}
       />
@@ -108,7 +124,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
 
   const error = b.error ?? c.error;
   return (
-    <section aria-label="B and C" data-testid="bc-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+    <section aria-label="B and C" data-testid="bc-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4, flex: '1 1 auto', minHeight: 0 }}>
       <h4 style={{ margin: '8px 0 0' }}>B and C: what each token writes into the state and reads out (layer {layer})</h4>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
         <label className="setting">
@@ -124,14 +140,18 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
         <button type="button" onClick={() => downloadCsv(toCsv(bcColumns(trace, layerIndex, texts)), `bc-layer${layer}.csv`)}>
           Export B/C CSV
         </button>
+        <ViewControls control={control} tokens={T} label="B/C" />
+        <span data-testid="bc-view">
+          tokens {Math.floor(view.start)}–{Math.ceil(view.start + view.count) - 1} of {T}
+        </span>
       </div>
       {error && <p className="error">{error}</p>}
       {heatmap('B', canvasB, rangeB)}
       {heatmap('C', canvasC, rangeC)}
-      <div data-testid="bc-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
+      <div data-testid="bc-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, lineHeight: '18px', flexShrink: 0, marginTop: 4, fontFamily: 'ui-monospace, monospace' }}>
         {readout ? (
           <span data-which={readout.which} data-token={readout.token} data-state={readout.state} data-layer={layer} data-value={String(readout.value)}>
-            token {readout.token} “{texts[readout.token] ?? ''}” · state {readout.state} · layer {layer} · {readout.which} = {readout.value.toPrecision(6)}
+            token {readout.token} “{texts[readout.token] ?? ''}” · {trace.nGroups > 1 ? `group ${Math.floor(readout.state / trace.dState)} state ${readout.state % trace.dState}` : `state ${readout.state}`} · layer {layer} · {readout.which} = {readout.value.toPrecision(6)}
           </span>
         ) : (
           <span className="muted">Hover B or C for values.</span>

@@ -2,22 +2,37 @@
  * The Δ heatmap: tokens (left → right) × channels (d_inner, top → bottom) of the selected layer,
  * drawn by WebGL2 from textures uploaded once per trace; above it, a layers × tokens overview of
  * ‖Δ_t‖ that selects the layer on click. Log or linear scale, colormap choice, zoom (wheel,
- * buttons) and pan (drag, buttons) along tokens, a hover readout (token, channel, value) and the
- * hovered token highlighted in both panels and the token strip.
+ * buttons) and pan (drag, buttons) along tokens (token-view.tsx, shared with the B/C panel), a hover
+ * readout (token, channel, value), the hovered token highlighted in both panels and the token
+ * strip, and exports: NPY of the layer's Δ [T, width] and PNG of the heatmap. The heatmap grows
+ * with its panel's height (PanelFrame).
  */
 import { useEffect, useMemo, useRef, useState, type MouseEvent, type PointerEvent, type RefObject } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { COLORMAPS, type ColormapName } from './colormaps';
+import { downloadCanvasPng, downloadNpy } from './csv';
 import { HeatmapRenderer } from './heatmap-gl';
-import { cellAt, fullView, panView, readoutAt, valueRange, zoomView, type Readout, type TokenView } from './selection';
+import { cellAt, readoutAt, valueRange, type Readout } from './selection';
+import { useTokenView, ViewControls } from './token-view';
 
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 
-/** Keeps one HeatmapRenderer on a canvas with the given matrices uploaded. */
+/**
+ * Keeps one HeatmapRenderer on a canvas with the given matrices uploaded; `size` changes when the
+ * canvas's CSS size does (a panel resized), so a draw effect that depends on it redraws sharp.
+ */
 export function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers: readonly Float32Array[], tokens: number, channels: number) {
   const [renderer, setRenderer] = useState<HeatmapRenderer | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [size, setSize] = useState('');
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const observer = new ResizeObserver(() => setSize(`${el.clientWidth}x${el.clientHeight}`));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [canvas]);
   useEffect(() => {
     const el = canvas.current;
     if (!el) return;
@@ -35,7 +50,7 @@ export function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers:
       return undefined;
     }
   }, [canvas, layers, tokens, channels]);
-  return { renderer, error };
+  return { renderer, error, size };
 }
 
 /** [tokens, layers] row-major ‖Δ_t‖ of every layer, for the overview. */
@@ -58,18 +73,17 @@ export interface DeltaHeatmapProps {
 
 export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmapProps) {
   const T = trace.ids.length;
-  const Di = trace.dInner;
+  const Di = trace.deltaWidth;
   const L = trace.layers.length;
   const hover = useStudio(selectTraceHoverToken);
-  const [view, setView] = useState<TokenView>(() => fullView(T));
   const [colormap, setColormap] = useState<ColormapName>('viridis');
   const [log, setLog] = useState(true);
   const [readout, setReadout] = useState<Readout | null>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
   const overview = useRef<HTMLCanvasElement>(null);
-  const drag = useRef<{ x: number; view: TokenView } | null>(null);
-
-  useEffect(() => setView(fullView(T)), [T]);
+  const zoomables = useMemo(() => [canvas], []);
+  const control = useTokenView(T, zoomables);
+  const { view } = control;
   const main = useRenderer(canvas, trace.delta, T, Di);
   const overviewData = useMemo(() => [overviewMatrix(trace)], [trace]);
   const over = useRenderer(overview, overviewData, T, L);
@@ -85,21 +99,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
       over.renderer?.draw({ layer: 0, view, range: overviewRange, log, colormap, highlightToken: hover });
     });
     return () => cancelAnimationFrame(id);
-  }, [main.renderer, over.renderer, layerIndex, view, range, overviewRange, log, colormap, hover]);
-
-  // Wheel zoom needs a non-passive listener to keep the page from scrolling.
-  useEffect(() => {
-    const el = canvas.current;
-    if (!el) return;
-    const onWheel = (event: WheelEvent) => {
-      event.preventDefault();
-      const box = el.getBoundingClientRect();
-      const anchor = (event.clientX - box.left) / box.width;
-      setView((v) => zoomView(v, event.deltaY < 0 ? 1.25 : 0.8, anchor, T));
-    };
-    el.addEventListener('wheel', onWheel, { passive: false });
-    return () => el.removeEventListener('wheel', onWheel);
-  }, [T]);
+  }, [main.renderer, over.renderer, main.size, over.size, layerIndex, view, range, overviewRange, log, colormap, hover]);
 
   const cellOf = (event: MouseEvent<HTMLCanvasElement>, channels: number) => {
     const box = event.currentTarget.getBoundingClientRect();
@@ -107,12 +107,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
   };
 
   const onMove = (event: PointerEvent<HTMLCanvasElement>) => {
-    const d = drag.current;
-    if (d) {
-      const width = event.currentTarget.getBoundingClientRect().width;
-      setView(panView(d.view, -(event.clientX - d.x) / width, T));
-      return;
-    }
+    if (control.dragMove(event)) return;
     const cell = cellOf(event, Di);
     const r = cell ? readoutAt(trace, layerIndex, cell.token, cell.channel, texts) : null;
     setReadout(r);
@@ -120,8 +115,9 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
   };
 
   const error = main.error ?? over.error;
+  const layer = trace.layers[layerIndex];
   return (
-    <section aria-label="Δ heatmap" data-testid="delta-heatmap">
+    <section aria-label="Δ heatmap" data-testid="delta-heatmap" style={{ display: 'flex', flexDirection: 'column', flex: '1 1 auto', minHeight: 0 }}>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
         <label className="setting">
           <span>Colormap</span>
@@ -140,20 +136,12 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
             <option value="linear">linear</option>
           </select>
         </label>
-        <button type="button" onClick={() => setView((v) => zoomView(v, 2, 0.5, T))}>
-          Zoom in
+        <ViewControls control={control} tokens={T} label="Δ heatmap" />
+        <button type="button" onClick={() => delta && downloadNpy({ dtype: '<f4', shape: [T, Di], data: delta }, `delta-layer${layer}.npy`)}>
+          Export Δ NPY
         </button>
-        <button type="button" onClick={() => setView((v) => zoomView(v, 0.5, 0.5, T))}>
-          Zoom out
-        </button>
-        <button type="button" onClick={() => setView((v) => panView(v, -0.25, T))} aria-label="Pan left">
-          ◀
-        </button>
-        <button type="button" onClick={() => setView((v) => panView(v, 0.25, T))} aria-label="Pan right">
-          ▶
-        </button>
-        <button type="button" onClick={() => setView(fullView(T))}>
-          Reset view
+        <button type="button" onClick={() => downloadCanvasPng(canvas.current, `delta-layer${layer}.png`)}>
+          Export Δ PNG
         </button>
         <span data-testid="heatmap-view">
           tokens {Math.floor(view.start)}–{Math.ceil(view.start + view.count) - 1} of {T} · Δ {range.min.toPrecision(3)}…{range.max.toPrecision(3)} ({log ? 'log' : 'linear'})
@@ -167,7 +155,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
         ref={overview}
         data-testid="layer-overview"
         aria-label="Layers × tokens overview of ‖Δ_t‖"
-        style={{ width: '100%', height: Math.max(24, 12 * L), display: 'block', cursor: 'pointer' }}
+        style={{ width: '100%', height: Math.max(24, 12 * L), flexShrink: 0, display: 'block', cursor: 'pointer' }}
         onClick={(event) => {
           const cell = cellOf(event, L);
           if (cell) onLayer(cell.channel);
@@ -177,23 +165,18 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
       <canvas
         ref={canvas}
         data-testid="heatmap-canvas"
-        aria-label={`Δ of layer ${trace.layers[layerIndex]}: tokens × channels`}
-        style={{ width: '100%', height: 256, display: 'block', marginTop: 4, cursor: 'crosshair', touchAction: 'none' }}
-        onPointerDown={(event) => {
-          drag.current = { x: event.clientX, view };
-          event.currentTarget.setPointerCapture(event.pointerId);
-        }}
-        onPointerUp={() => (drag.current = null)}
-        onPointerCancel={() => (drag.current = null)}
+        aria-label={`Δ of layer ${trace.layers[layerIndex]}: tokens × ${trace.deltaUnit}s`}
+        style={{ width: '100%', flex: '1 1 256px', minHeight: 48, display: 'block', marginTop: 4, cursor: 'crosshair', touchAction: 'none' }}
+        {...control.dragHandlers}
         onPointerMove={onMove}
         onPointerLeave={() => {
           setReadout(null);
         }}
       />
-      <div data-testid="heatmap-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
+      <div data-testid="heatmap-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, lineHeight: '18px', flexShrink: 0, marginTop: 4, fontFamily: 'ui-monospace, monospace' }}>
         {readout ? (
           <span data-token={readout.token} data-channel={readout.channel} data-layer={readout.layer} data-value={String(readout.value)}>
-            token {readout.token} “{readout.text}” (id {readout.id}) · channel {readout.channel} · layer {readout.layer} · Δ = {readout.value.toPrecision(6)}
+            token {readout.token} “{readout.text}” (id {readout.id}) · {trace.deltaUnit} {readout.channel} · layer {readout.layer} · Δ = {readout.value.toPrecision(6)}
           </span>
         ) : (
           <span className="muted">Hover the heatmap for values; drag or use the wheel to pan and zoom along tokens.</span>

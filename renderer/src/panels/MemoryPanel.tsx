@@ -3,12 +3,12 @@
  * survives at each later token i in the selected layer — retention, the mean over (d, n) of
  * exp(A[d, n]·(S_i[d] − S_j[d])) with S the prefix sum of Δ — and its half-life (the first i
  * where retention ≤ ½, or "beyond the sequence"); below, ‖state_t‖ per layer. Exports: CSV of
- * both curves.
+ * both curves; NPY of the retention [T] (NaN before token j) and of ‖state_t‖ [layers, T].
  */
 import { useMemo } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceMemoryToken, useStudio } from '../store';
-import { downloadCsv, toCsv, type CsvColumn } from './csv';
+import { downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
 import { LineChart } from './LineChart';
 import { halfLife, retention } from './memory';
 
@@ -26,6 +26,17 @@ export function memoryColumns(trace: TraceResult, curve: ArrayLike<number>, text
   ];
 }
 
+/** ‖state_t‖ of every traced layer as one [layers, T] row-major matrix (NaN where a layer has none). */
+export function stateNormMatrix(trace: TraceResult): Float32Array {
+  const T = trace.ids.length;
+  const out = new Float32Array(trace.layers.length * T).fill(NaN);
+  trace.layers.forEach((_, i) => {
+    const norms = trace.stateNorm[i];
+    if (norms) out.set(norms.subarray(0, T), i * T);
+  });
+  return out;
+}
+
 export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; layerIndex: number; texts: readonly string[] }) {
   const T = trace.ids.length;
   const layer = trace.layers[layerIndex];
@@ -33,7 +44,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
   const j = chosen !== null && chosen < T ? chosen : 0;
   const delta = trace.delta[layerIndex];
   const A = trace.A[layerIndex];
-  const curve = useMemo(() => (delta && A ? retention(delta, A, trace.dInner, trace.dState, j) : new Float64Array(T).fill(NaN)), [delta, A, trace.dInner, trace.dState, j, T]);
+  const curve = useMemo(() => (delta && A ? retention(delta, A, trace.deltaWidth, trace.aStates, j) : new Float64Array(T).fill(NaN)), [delta, A, trace.deltaWidth, trace.aStates, j, T]);
   const half = useMemo(() => halfLife(curve, j), [curve, j]);
   const last = curve[T - 1] as number;
 
@@ -60,6 +71,12 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
         <span className="muted">(or click a token in the strip)</span>
         <button type="button" onClick={() => downloadCsv(toCsv(memoryColumns(trace, curve, texts)), `memory-layer${layer}-token${j}.csv`)}>
           Export memory CSV
+        </button>
+        <button type="button" onClick={() => downloadNpy({ dtype: '<f4', shape: [T], data: curve }, `retention-layer${layer}-token${j}.npy`)}>
+          Export retention NPY
+        </button>
+        <button type="button" onClick={() => downloadNpy({ dtype: '<f4', shape: [trace.layers.length, T], data: stateNormMatrix(trace) }, 'state-norms.npy')}>
+          Export ‖state‖ NPY
         </button>
       </div>
       <div data-testid="memory-half-life" data-token={j} data-half-life={half ? String(half.tokens) : 'beyond'} data-last={String(last)} style={{ fontSize: 12 }}>

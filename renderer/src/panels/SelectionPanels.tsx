@@ -2,17 +2,27 @@
  * The selection panels' area under the generate panel: a prompt (prefilled with the model's
  * suggested prompt from its studio.json, when it has one), a "Trace" button that runs the engine's
  * `trace` request, a layer selector (native <select>), the score choice, the token strip, the
- * Δ heatmap, the B/C panel and the memory panel. The trace and what is shown of it live in the store's trace slice.
+ * Δ heatmap, the B/C panel and the memory panel, each in a resizable, collapsible PanelFrame whose
+ * size is remembered (layout.ts), and "Export trace (safetensors)" (app/trace/export.ts). The
+ * score is the mean Δ over the model's focus channels when its studio.json names them (the
+ * selection shows out of the box), ‖Δ_t‖ otherwise, until the user picks one. The trace and what
+ * is shown of it live in the store's trace slice.
  */
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
+import { traceResultToSafetensors } from '../../../app/trace/export';
 import type { EngineClient } from '../engine-client';
 import { selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
 import { BCPanel } from './BCPanel';
+import { downloadBytes } from './csv';
 import { DeltaHeatmap } from './DeltaHeatmap';
 import { MemoryPanel } from './MemoryPanel';
-import { parseIds, scoreLabel, studioHints, tokenScores, tokenTexts, type ScoreMode, type StudioHints } from './selection';
+import { PanelFrame } from './PanelFrame';
+import { ComparePanel } from './ComparePanel';
+import { HiddenAttentionPanel } from './HiddenAttentionPanel';
+import { KnockoutPanel } from './KnockoutPanel';
+import { parseIds, scoreLabel, studioHints, tokenNamer, tokenScores, tokenTexts, type ScoreMode, type StudioHints } from './selection';
 import { TokenStrip } from './TokenStrip';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -67,7 +77,7 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
         const s = useStudio.getState();
         const focus = hints.focusLayer !== undefined ? result.layers.indexOf(hints.focusLayer) : -1;
         s.setTraceLayer(focus >= 0 ? focus : Math.min(s.traceLayer, result.layers.length - 1));
-        s.setTrace({ state: 'done', modelId: model.id, result });
+        s.setTrace({ state: 'done', modelId: model.id, result, prompt: promptParam });
       },
       (error: unknown) => useStudio.getState().setTrace({ state: 'failed', modelId: model.id, message: message(error) }),
     );
@@ -75,9 +85,23 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
 
   const result = trace?.state === 'done' && trace.modelId === model.id ? trace.result : null;
   const texts = useMemo(() => (result ? tokenTexts(result, hints.labels) : []), [result, hints.labels]);
-  const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.dInner) : hints.focusChannels) ?? [], [result, hints.focusChannels]);
-  const mode = useMemo<ScoreMode>(() => (scoreMode === 'focus' && focusChannels.length > 0 ? { kind: 'focus', channels: focusChannels } : { kind: 'norm' }), [scoreMode, focusChannels]);
-  const scores = useMemo(() => (result ? result.delta.map((d) => tokenScores(d, result.dInner, mode)) : []), [result, mode]);
+  const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.deltaWidth) : hints.focusChannels) ?? [], [result, hints.focusChannels]);
+  // Until the user picks a score, the focus channels when the model names them: on a model like
+  // selective-copy ‖Δ_t‖ does not separate kept from filtered tokens, its focus channels do.
+  const wanted = scoreMode ?? (focusChannels.length > 0 ? 'focus' : 'norm');
+  const mode = useMemo<ScoreMode>(() => (wanted === 'focus' && focusChannels.length > 0 ? { kind: 'focus', channels: focusChannels } : { kind: 'norm' }), [wanted, focusChannels]);
+  const scores = useMemo(() => (result ? result.delta.map((d) => tokenScores(d, result.deltaWidth, mode)) : []), [result, mode]);
+  const nameOf = useMemo(() => tokenNamer({ labels: hints.labels, tokenizer: info.tokenizer, ids: result?.ids ?? [], tokens: result?.tokens ?? [] }), [hints.labels, info.tokenizer, result]);
+  const tracedPrompt = trace?.state === 'done' ? trace.prompt : undefined;
+  const exportTrace = () => {
+    if (!result) return;
+    try {
+      const bytes = traceResultToSafetensors(result, tracedPrompt ?? { ids: result.ids });
+      downloadBytes(bytes, `trace-${model.id.replace(/[^A-Za-z0-9._-]+/g, '_')}.safetensors`);
+    } catch (error) {
+      useStudio.getState().notify('error', `Export failed: ${message(error)}`);
+    }
+  };
 
   return (
     <section className="selection-panels" aria-label="Selection" data-testid="selection-panels" style={{ display: 'flex', flexDirection: 'column', gap: 8, marginTop: 12 }}>
@@ -94,6 +118,9 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
         <button type="button" className="primary" onClick={run} disabled={trace?.state === 'running'}>
           {trace?.state === 'running' ? 'Tracing…' : 'Trace'}
         </button>
+        {trace?.state === 'running' && trace.progress && (
+          <progress data-testid="trace-progress" aria-label="Trace progress" max={trace.progress.total} value={trace.progress.done} />
+        )}
         {result && (
           <label className="setting">
             <span>Layer</span>
@@ -119,17 +146,39 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
         )}
         {result && (
           <span className="load-text" data-testid="trace-stats">
-            {result.ids.length} tokens · {result.layers.length} layers · d_inner {result.dInner}
+            {result.ids.length} tokens · {result.layers.length} layers · {result.deltaUnit === 'head' ? `${result.deltaWidth} heads` : `d_inner ${result.deltaWidth}`}
           </span>
+        )}
+        {result && (
+          <button type="button" onClick={exportTrace} title="Δ, B, C of every traced layer, the token ids and the top next tokens (no logits)">
+            Export trace (safetensors)
+          </button>
         )}
       </div>
       {trace?.state === 'failed' && trace.modelId === model.id && <p className="error">{trace.message}</p>}
       {result && (
         <>
-          <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} />
-          <DeltaHeatmap trace={result} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />
-          <BCPanel trace={result} layerIndex={layerIndex} texts={texts} />
-          <MemoryPanel trace={result} layerIndex={layerIndex} texts={texts} />
+          <PanelFrame id="tokens" title="Tokens">
+            <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={result.topNext} nameOf={nameOf} />
+          </PanelFrame>
+          <PanelFrame id="delta" title="Δ heatmap">
+            <DeltaHeatmap trace={result} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />
+          </PanelFrame>
+          <PanelFrame id="bc" title="B and C">
+            <BCPanel trace={result} layerIndex={layerIndex} texts={texts} />
+          </PanelFrame>
+          <PanelFrame id="memory" title="Memory">
+            <MemoryPanel trace={result} layerIndex={layerIndex} texts={texts} />
+          </PanelFrame>
+          <PanelFrame id="hidden-attention" title="Hidden attention">
+            <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} />
+          </PanelFrame>
+          <PanelFrame id="compare" title="Compare">
+            <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />
+          </PanelFrame>
+          <PanelFrame id="knockout" title="Knockout">
+            <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />
+          </PanelFrame>
         </>
       )}
     </section>

@@ -2,13 +2,17 @@
  * The token strip: the traced tokens, each tinted by the selected layer's selection score, with
  * a legend of the three bands (write + reset / in between / filtered) whose thresholds move, the
  * score's definition (‖Δ_t‖ or mean Δ over the model's focus channels), and a hover card (id,
- * text, band, score per layer with a sparkline). Arrow keys, Home and End move the hovered token;
- * the hovered token is shared with the heatmap through the store; a click picks the memory panel's token.
+ * text, band, score per layer with a sparkline, the five most likely next tokens after it). Arrow
+ * keys, Home and End move the hovered token; the hovered token is shared with the heatmap through
+ * the store; a click picks the memory panel's token. Each token carries its score (data-score)
+ * for tests and tools. Export: NPY of the scores [layers, T].
  */
 import { useMemo, useState, type KeyboardEvent } from 'react';
+import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { colormapCss } from './colormaps';
-import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, moveToken, normalize, valueRange, type Band, type Thresholds } from './selection';
+import { downloadNpy } from './csv';
+import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, moveToken, normalize, topNextAt, valueRange, type Band, type Thresholds } from './selection';
 
 const BAND_ORDER: Band[] = ['write', 'between', 'filtered'];
 const BAND_MARK: Record<Band, string> = { write: '#ff6b6b', between: '#c9c9c9', filtered: '#3a3f4b' };
@@ -40,9 +44,29 @@ export interface TokenStripProps {
   layerIndex: number;
   /** The score's definition, shown in the legend. */
   scoreLabel: string;
+  /** The top-k next tokens after each token (the engine's trace), shown in the hover card. */
+  topNext?: TraceResult['topNext'];
+  /** Display text of any token id (selection.ts tokenNamer). */
+  nameOf?: (id: number) => string;
 }
 
-export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel }: TokenStripProps) {
+/** The five most likely next tokens after `token`, with their probabilities. */
+function NextTokens({ topNext, token, nameOf }: { topNext: TraceResult['topNext']; token: number; nameOf: (id: number) => string }) {
+  const top = topNextAt(topNext, token, 5);
+  if (top.length === 0) return null;
+  return (
+    <span data-testid="token-next">
+      next:{' '}
+      {top.map(({ id, prob }, r) => (
+        <span key={r} data-rank={r} data-id={id} data-prob={String(prob)} style={{ marginRight: 6, whiteSpace: 'pre' }}>
+          “{nameOf(id)}” {(100 * prob).toFixed(1)}%
+        </span>
+      ))}
+    </span>
+  );
+}
+
+export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel, topNext, nameOf = String }: TokenStripProps) {
   const hover = useStudio(selectTraceHoverToken);
   const layerScores = useMemo(() => scores[layerIndex] ?? new Float32Array(ids.length), [scores, layerIndex, ids.length]);
   const range = useMemo(() => valueRange(layerScores, false), [layerScores]);
@@ -98,6 +122,17 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel 
         ))}
         {slider('low', 'filtered ≤')}
         {slider('high', 'write ≥')}
+        <button
+          type="button"
+          onClick={() => {
+            const T = ids.length;
+            const data = new Float32Array(layers.length * T).fill(NaN);
+            scores.forEach((s, i) => data.set(s.subarray(0, T), i * T));
+            downloadNpy({ dtype: '<f4', shape: [layers.length, T], data }, 'scores.npy');
+          }}
+        >
+          Export scores NPY
+        </button>
       </div>
       <div
         className="token-strip"
@@ -119,6 +154,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel 
               role="option"
               aria-selected={t === hovered}
               data-band={tokenBands[t]}
+              data-score={String(score)}
               onMouseEnter={() => setHover(t)}
               onClick={() => useStudio.getState().setTraceMemoryToken(t)}
               style={{
@@ -135,7 +171,8 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel 
           );
         })}
       </div>
-      <div className="token-card" data-testid="token-card" aria-live="polite" style={{ minHeight: 40, fontSize: 12, display: 'flex', gap: 12, alignItems: 'center' }}>
+      {/* A fixed height: hovering must not move the panels below (the pointer would land on another cell). */}
+      <div className="token-card" data-testid="token-card" aria-live="polite" style={{ height: 64, overflowY: 'auto', fontSize: 12, display: 'flex', flexWrap: 'wrap', columnGap: 12, rowGap: 2, alignItems: 'center', alignContent: 'flex-start' }}>
         {hovered !== null ? (
           <>
             <span>
@@ -146,6 +183,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel 
               {layers.map((l, i) => `L${l} ${(scores[i]?.[hovered] ?? NaN).toPrecision(3)}`).join(' · ')}
             </span>
             <Sparkline values={scores.map((s) => s[hovered] ?? 0)} current={layerIndex} />
+            {topNext && <NextTokens topNext={topNext} token={hovered} nameOf={nameOf} />}
           </>
         ) : (
           <span className="muted">Hover a token (or focus the strip and use the arrow keys).</span>

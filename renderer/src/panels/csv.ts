@@ -1,9 +1,14 @@
 /**
+ * Downloads of the data behind a panel: CSV, NPY and raw bytes through one link-click helper
+ * (an <a download> click: the browser's download in web mode; Electron's default download handling,
+ * a save dialog, in the desktop app), and PNG of a canvas.
+ *
  * CSV of the data behind a panel (RFC 4180: comma-separated, CRLF rows, fields with commas,
  * quotes or line breaks quoted). Numbers are written with JavaScript's shortest round-trip form,
  * so they parse back to the same double (and float32 values to the same float32); NaN and ±∞
  * as NaN / Infinity / -Infinity, which Number() reads back.
  */
+import { encodeNpy, type NpyArray } from '../../../app/formats/npy';
 
 export interface CsvColumn {
   name: string;
@@ -67,6 +72,15 @@ export function downloadBlob(blob: Blob, name: string): void {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Downloads an array as a NumPy .npy file named `name` (app/formats/npy.ts: '<f4' or '<i4', C order). */
+export const downloadNpy = (array: NpyArray, name: string) => downloadBytes(encodeNpy(array), name, 'application/octet-stream');
+
+/** Downloads bytes (NPY, safetensors) as `name`. */
+export function downloadBytes(bytes: Uint8Array, name: string, type = 'application/octet-stream'): void {
+  // A copy into a fresh ArrayBuffer: Blob parts must not be views of shared or larger buffers.
+  downloadBlob(new Blob([bytes.slice().buffer as ArrayBuffer], { type }), name);
 }
 
 /** Downloads the CSV text as `name`. */

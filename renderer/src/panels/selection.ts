@@ -5,6 +5,7 @@
  * the hover readout, and what a model's studio.json says about itself.
  */
 import type { TraceResult } from '../../../app/engine/protocol';
+import { readableByte } from '../../../app/tokenizer/readable';
 
 /** The selection score of each token: ‖Δ_t‖ over every channel, or mean Δ over chosen channels. */
 export type ScoreMode = { kind: 'norm' } | { kind: 'focus'; channels: readonly number[] };
@@ -177,8 +178,8 @@ export function readoutAt(trace: TraceResult, layerIndex: number, token: number,
   const layer = trace.layers[layerIndex];
   const T = trace.ids.length;
   if (!delta || layer === undefined || !(Number.isInteger(token) && token >= 0 && token < T)) return null;
-  if (!(Number.isInteger(channel) && channel >= 0 && channel < trace.dInner)) return null;
-  return { token, channel, layer, id: trace.ids[token] as number, text: texts[token] ?? '', value: delta[token * trace.dInner + channel] as number };
+  if (!(Number.isInteger(channel) && channel >= 0 && channel < trace.deltaWidth)) return null;
+  return { token, channel, layer, id: trace.ids[token] as number, text: texts[token] ?? '', value: delta[token * trace.deltaWidth + channel] as number };
 }
 
 /** The hovered token after a key press (arrows, Home, End); null when the key does not move it. */
@@ -239,4 +240,43 @@ export function parseIds(text: string): number[] | null {
   const parts = text.split(/[\s,]+/).filter(Boolean);
   const ids = parts.map(Number);
   return ids.length > 0 && ids.every((id) => Number.isInteger(id) && id >= 0) ? ids : null;
+}
+
+/** What a token id reads as in the UI, for any id (not only the prompt's): see tokenNamer. */
+export interface TokenNaming {
+  /** studio.json's labels (labels[id]). */
+  labels?: readonly string[];
+  /** The loaded model's tokenizer kind. */
+  tokenizer: 'bytes' | 'bpe' | 'none';
+  /** The traced prompt's ids and their texts (the engine's `tokens`): the texts known for BPE ids. */
+  ids: readonly number[];
+  tokens: readonly string[];
+}
+
+/**
+ * A function from token id to display text: the model's label when studio.json has one; for byte
+ * models the byte shown readably (as the engine shows prompt bytes); for other models the
+ * prompt's text of that id when the prompt holds it; otherwise the id itself.
+ */
+export function tokenNamer(naming: TokenNaming): (id: number) => string {
+  const known = new Map<number, string>();
+  naming.ids.forEach((id, t) => {
+    const text = naming.tokens[t];
+    if (text !== undefined && !known.has(id)) known.set(id, text);
+  });
+  const { labels, tokenizer } = naming;
+  return (id) => {
+    if (labels && Number.isInteger(id) && id >= 0 && id < labels.length) return labels[id] as string;
+    if (tokenizer === 'bytes' && Number.isInteger(id) && id >= 0 && id < 256) return readableByte(id);
+    if (tokenizer === 'bpe') return known.get(id) ?? String(id);
+    return String(id);
+  };
+}
+
+/** The `n` most likely next tokens after token `t` (row t of [T, k] top-k ids and probabilities), most likely first. */
+export function topNextAt(topNext: TraceResult['topNext'], t: number, n = 5): { id: number; prob: number }[] {
+  const { k, ids, probs } = topNext;
+  if (!(Number.isInteger(t) && t >= 0 && (t + 1) * k <= ids.length && (t + 1) * k <= probs.length)) return [];
+  const row = Array.from({ length: k }, (_, j) => ({ id: ids[t * k + j] as number, prob: probs[t * k + j] as number }));
+  return row.sort((a, b) => b.prob - a.prob).slice(0, n);
 }

@@ -1,0 +1,332 @@
+/**
+ * Compare: two prompts side by side — the trace on screen (or a typed prompt A) and a prompt B,
+ * e.g. the same prompt after an edit — with, per layer, the selection score ‖Δ_t‖ (the traces'
+ * deltaNorm) of both by position and their difference B − A. A canvas draws, per layer, both
+ * score curves and the difference as bars (PNG export); hovering it, or the token input and the
+ * arrow keys, shows the values at one position; a table sums each layer up; CSV export of the
+ * numbers. Running B (and A) is a `trace` request: the engine's last trace is then no longer the
+ * one on screen, which the store records for the hidden-attention panel.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import type { TraceResult } from '../../../app/engine/protocol';
+import type { EngineClient } from '../engine-client';
+import { useStudio } from '../store';
+import { compareColumns, compareScores, positionAt, type ScoreComparison } from './analysis';
+import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
+import { moveToken, parseIds, tokenTexts } from './selection';
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const COLOUR_A = '#4fc3f7';
+const COLOUR_B = '#ff8a65';
+const ROW_HEIGHT = 110;
+const DIFF_HEIGHT = 40;
+
+/** Draws, per layer, ‖Δ_t‖ of A and B (lines, shared scale per layer) and B − A (bars around a zero line). */
+function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor: number | null): void {
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
+  const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+  const g = canvas.getContext('2d');
+  if (!g) return;
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const W = width / ratio;
+  const T = cmp.tokens;
+  g.fillStyle = '#11141a';
+  g.fillRect(0, 0, W, height / ratio);
+  const x = (t: number) => ((t + 0.5) / T) * W;
+  cmp.layers.forEach((layer, k) => {
+    const top = k * ROW_HEIGHT;
+    const a = cmp.a[k] as Float32Array;
+    const b = cmp.b[k] as Float32Array;
+    const diff = cmp.diff[k] as Float64Array;
+    let max = 0;
+    for (let t = 0; t < T; t++) max = Math.max(max, a[t] as number, b[t] as number);
+    const lineH = ROW_HEIGHT - DIFF_HEIGHT - 16;
+    const y = (v: number) => top + 14 + lineH - (max > 0 ? (v / max) * lineH : 0);
+    g.fillStyle = '#8b93a5';
+    g.font = '11px system-ui, sans-serif';
+    g.fillText(`layer ${layer}: ‖Δ_t‖ of A and B (0 … ${max.toPrecision(3)}); B − A below`, 4, top + 11);
+    // A wider under B, so that A shows where the two coincide.
+    for (const [values, colour, lineWidth] of [
+      [a, COLOUR_A, 3],
+      [b, COLOUR_B, 1.25],
+    ] as const) {
+      g.strokeStyle = colour;
+      g.lineWidth = lineWidth;
+      g.beginPath();
+      for (let t = 0; t < T; t++) {
+        if (t === 0) g.moveTo(x(t), y(values[t] as number));
+        else g.lineTo(x(t), y(values[t] as number));
+      }
+      g.stroke();
+    }
+    let dmax = 0;
+    for (let t = 0; t < T; t++) dmax = Math.max(dmax, Math.abs(diff[t] as number));
+    const zero = top + ROW_HEIGHT - DIFF_HEIGHT / 2 - 2;
+    g.strokeStyle = '#555';
+    g.beginPath();
+    g.moveTo(0, zero);
+    g.lineTo(W, zero);
+    g.stroke();
+    const barW = Math.max(1, W / T - 0.5);
+    for (let t = 0; t < T; t++) {
+      const d = diff[t] as number;
+      if (d === 0 || dmax === 0) continue;
+      const h = (d / dmax) * (DIFF_HEIGHT / 2 - 2);
+      g.fillStyle = d > 0 ? COLOUR_B : COLOUR_A;
+      g.fillRect(x(t) - barW / 2, h > 0 ? zero - h : zero, barW, Math.abs(h));
+    }
+    for (const t of cmp.edited) {
+      g.fillStyle = '#ffd54f';
+      g.fillRect(x(t) - 1, top + ROW_HEIGHT - 4, 2, 3);
+    }
+  });
+  if (cursor !== null) {
+    g.strokeStyle = '#ffffff';
+    g.lineWidth = 1;
+    g.beginPath();
+    g.moveTo(x(cursor), 0);
+    g.lineTo(x(cursor), height / ratio);
+    g.stroke();
+  }
+}
+
+export interface ComparePanelProps {
+  modelId: string;
+  engine: EngineClient;
+  /** The trace on screen (A by default). */
+  trace: TraceResult;
+  /** The selection panels' prompt text (B starts from it). */
+  prompt: string;
+  /** The model takes token ids only. */
+  idsOnly: boolean;
+  /** The model's token labels (studio.json), for readable texts. */
+  labels?: readonly string[] | undefined;
+}
+
+interface Pair {
+  /** The trace on screen when it ran: a new trace on screen hides it. */
+  onScreen: TraceResult;
+  a: TraceResult;
+  b: TraceResult;
+  textsA: string[];
+  textsB: string[];
+}
+
+export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }: ComparePanelProps) {
+  const [aOnScreen, setAOnScreen] = useState(true);
+  const [typedA, setTypedA] = useState<string | null>(null);
+  const [typedB, setTypedB] = useState<string | null>(null);
+  const promptA = typedA ?? prompt;
+  const promptB = typedB ?? prompt;
+  const [pair, setPair] = useState<Pair | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [cursor, setCursor] = useState<number | null>(null);
+  const canvas = useRef<HTMLCanvasElement>(null);
+
+  const shown = pair && pair.onScreen === trace ? pair : null;
+  const cmp = useMemo(() => (shown ? compareScores(shown.a, shown.b) : null), [shown]);
+
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el || !cmp) return;
+    const id = requestAnimationFrame(() => drawComparison(el, cmp, cursor));
+    return () => cancelAnimationFrame(id);
+  }, [cmp, cursor]);
+
+  const param = useCallback(
+    (text: string, which: string): { text: string } | { ids: number[] } => {
+      if (idsOnly) {
+        const ids = parseIds(text);
+        if (!ids) throw new Error(`Prompt ${which}: this model has no tokenizer, so type token ids, e.g. "5, 17, 3".`);
+        return { ids };
+      }
+      if (!text) throw new Error(`Prompt ${which} is empty.`);
+      return { text };
+    },
+    [idsOnly],
+  );
+
+  const run = useCallback(async () => {
+    if (busy) return;
+    setError(null);
+    const onScreen = trace;
+    try {
+      const pa = aOnScreen ? null : param(promptA, 'A');
+      const pb = param(promptB, 'B');
+      let a = onScreen;
+      if (pa) {
+        setBusy('Tracing prompt A…');
+        useStudio.getState().setAnalysisEngineTraceOf(onScreen);
+        a = await engine.request('trace', { modelId, prompt: pa });
+      }
+      setBusy('Tracing prompt B…');
+      useStudio.getState().setAnalysisEngineTraceOf(onScreen);
+      const b = await engine.request('trace', { modelId, prompt: pb });
+      setPair({ onScreen, a, b, textsA: tokenTexts(a, labels), textsB: tokenTexts(b, labels) });
+      setCursor(null);
+    } catch (e) {
+      setError(`Compare failed: ${message(e)}`);
+    } finally {
+      setBusy(null);
+    }
+  }, [busy, trace, aOnScreen, param, promptA, promptB, engine, modelId, labels]);
+
+  const onKey = (event: KeyboardEvent<HTMLElement>) => {
+    if (!cmp) return;
+    const next = moveToken(cursor, event.key, cmp.tokens);
+    if (next !== null) {
+      setCursor(next);
+      event.preventDefault();
+    }
+  };
+
+  const t = cmp && cursor !== null && cursor < cmp.tokens ? cursor : null;
+
+  return (
+    <section aria-label="Compare" data-testid="compare-panel" aria-busy={busy !== null} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+      <h4 style={{ margin: '8px 0 0' }}>Compare: two prompts, the difference of selection scores per layer</h4>
+      <div style={{ display: 'flex', gap: 8, flexWrap: 'wrap' }}>
+        <div style={{ flex: '1 1 280px', display: 'flex', flexDirection: 'column', gap: 2, fontSize: 12 }}>
+          <label style={{ display: 'flex', alignItems: 'center', gap: 4 }}>
+            <input type="checkbox" aria-label="A is the trace on screen" checked={aOnScreen} onChange={(e) => setAOnScreen(e.target.checked)} />
+            A = the trace on screen ({trace.ids.length} tokens)
+          </label>
+          <textarea
+            aria-label="Compare prompt A"
+            value={promptA}
+            disabled={aOnScreen}
+            onChange={(e) => setTypedA(e.target.value)}
+            rows={2}
+            placeholder={idsOnly ? 'Token ids, e.g. 5, 17, 3' : 'Prompt A'}
+            style={{ width: '100%', font: 'inherit', fontSize: 12 }}
+          />
+        </div>
+        <div style={{ flex: '1 1 280px', display: 'flex', flexDirection: 'column', gap: 2, fontSize: 12 }}>
+          <span>B (edit it)</span>
+          <textarea
+            aria-label="Compare prompt B"
+            value={promptB}
+            onChange={(e) => setTypedB(e.target.value)}
+            rows={2}
+            placeholder={idsOnly ? 'Token ids, e.g. 5, 17, 3' : 'Prompt B'}
+            style={{ width: '100%', font: 'inherit', fontSize: 12 }}
+          />
+        </div>
+      </div>
+      <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
+        <button type="button" className="primary" onClick={() => void run()} disabled={busy !== null}>
+          Compare
+        </button>
+        <label className="setting">
+          <span>Position</span>
+          <input
+            type="number"
+            aria-label="Compare position"
+            min={0}
+            max={cmp ? cmp.tokens - 1 : 0}
+            step={1}
+            value={t ?? ''}
+            disabled={!cmp}
+            onChange={(e) => {
+              const v = Number(e.target.value);
+              if (cmp && Number.isInteger(v) && v >= 0 && v < cmp.tokens) setCursor(v);
+            }}
+            onKeyDown={onKey}
+            style={{ width: 80 }}
+          />
+        </label>
+        <button type="button" disabled={!cmp} onClick={() => downloadCanvasPng(canvas.current, 'compare.png')}>
+          Export compare PNG
+        </button>
+        <button
+          type="button"
+          disabled={!cmp || !shown}
+          onClick={() => cmp && shown && downloadCsv(toCsv(compareColumns(cmp, shown.a.ids, shown.b.ids, shown.textsA, shown.textsB)), 'compare.csv')}
+        >
+          Export compare CSV
+        </button>
+      </div>
+      {busy && (
+        <div role="status" className="load-text" data-testid="compare-busy">
+          {busy}
+        </div>
+      )}
+      {error && (
+        <p role="alert" className="load-text error" data-testid="compare-error">
+          {error}
+        </p>
+      )}
+      {cmp && shown && (
+        <>
+          <div className="muted" style={{ fontSize: 12 }} data-testid="compare-stats">
+            A {shown.a.ids.length} tokens · B {shown.b.ids.length} tokens · {cmp.tokens} positions compared · {cmp.edited.length === 0 ? 'same ids' : `ids differ at ${cmp.edited.length} position${cmp.edited.length === 1 ? '' : 's'}: ${cmp.edited.slice(0, 12).join(', ')}${cmp.edited.length > 12 ? ', …' : ''}`}
+          </div>
+          <canvas
+            ref={canvas}
+            tabIndex={0}
+            data-testid="compare-canvas"
+            aria-label={`‖Δ_t‖ of prompts A and B and their difference, ${cmp.layers.length} layers`}
+            aria-describedby="compare-readout"
+            style={{ width: '100%', height: ROW_HEIGHT * cmp.layers.length, display: 'block', cursor: 'crosshair' }}
+            onPointerMove={(event) => {
+              const box = event.currentTarget.getBoundingClientRect();
+              setCursor(positionAt(event.clientX - box.left, box.width, cmp.tokens));
+            }}
+            onKeyDown={onKey}
+          />
+          <div id="compare-readout" data-testid="compare-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
+            {t !== null ? (
+              <span data-token={t}>
+                position {t}: A “{shown.textsA[t] ?? ''}” · B “{shown.textsB[t] ?? ''}”
+                {cmp.layers.map((l, k) => {
+                  const a = cmp.a[k]?.[t] as number;
+                  const b = cmp.b[k]?.[t] as number;
+                  const d = cmp.diff[k]?.[t] as number;
+                  return (
+                    <span key={l} data-layer={l} data-a={String(a)} data-b={String(b)} data-diff={String(d)}>
+                      {' '}
+                      · L{l}: A {a.toPrecision(4)}, B {b.toPrecision(4)}, B − A {d.toPrecision(4)}
+                    </span>
+                  );
+                })}
+              </span>
+            ) : (
+              <span className="muted">Hover the chart, or type a position (arrow keys move it), for the scores there.</span>
+            )}
+          </div>
+          <table className="config" data-testid="compare-summary" style={{ fontSize: 12 }}>
+            <thead>
+              <tr>
+                <th>layer</th>
+                <th>mean ‖Δ_t‖ A</th>
+                <th>mean ‖Δ_t‖ B</th>
+                <th>mean B − A</th>
+                <th>largest |B − A|</th>
+              </tr>
+            </thead>
+            <tbody>
+              {cmp.summaries.map((s) => (
+                <tr key={s.layer} data-layer={s.layer} data-mean-diff={String(s.meanDiff)} data-max-abs-diff={String(s.maxAbsDiff)} data-max-at={s.maxAt}>
+                  <td>{s.layer}</td>
+                  <td>{s.meanA.toPrecision(4)}</td>
+                  <td>{s.meanB.toPrecision(4)}</td>
+                  <td>{s.meanDiff.toPrecision(4)}</td>
+                  <td>
+                    {s.maxAbsDiff.toPrecision(4)} at position {s.maxAt}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,219 @@
+/**
+ * Knockout: "filter this token" — the engine re-runs the prompt on screen with Δ_j := 0 for one
+ * token j in a chosen layer (or all layers), so token j neither writes into the state nor lets it
+ * decay (the state-space analogue of attention knockout), and compares the next-token
+ * distribution after the last token with and without it: KL(baseline ‖ knocked), total variation,
+ * the baseline's top token's probability after, and the top tokens of both runs (bars on a canvas,
+ * PNG export; CSV export of both distributions).
+ */
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { KnockoutResult, TraceResult } from '../../../app/engine/protocol';
+import type { EngineClient } from '../engine-client';
+import { selectTraceMemoryToken, useStudio } from '../store';
+import { knockoutColumns, probabilityShift, type ShiftRow } from './analysis';
+import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const COLOUR_BEFORE = '#4fc3f7';
+const COLOUR_AFTER = '#ff8a65';
+const BAR_ROW = 18;
+
+/** A probability for reading: 4 decimals down to 0.001, then 3 significant digits in exponent form. */
+const prob = (p: number) => (!Number.isFinite(p) ? '—' : p >= 1e-3 || p === 0 ? p.toFixed(4) : p.toExponential(2));
+
+/** Paired horizontal bars: per token, its probability before (top) and after (bottom) the knockout. */
+function drawShift(canvas: HTMLCanvasElement, rows: readonly ShiftRow[]): void {
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
+  const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+  const g = canvas.getContext('2d');
+  if (!g) return;
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const W = width / ratio;
+  g.fillStyle = '#11141a';
+  g.fillRect(0, 0, W, height / ratio);
+  const label = 90;
+  const barW = Math.max(20, W - label - 110);
+  g.font = '11px system-ui, sans-serif';
+  rows.forEach((r, k) => {
+    const top = 4 + k * BAR_ROW;
+    g.fillStyle = '#c9c9c9';
+    g.fillText(`“${r.text}”`.slice(0, 14), 4, top + 12);
+    for (const [p, colour, dy] of [
+      [r.before, COLOUR_BEFORE, 0],
+      [r.after, COLOUR_AFTER, 7],
+    ] as const) {
+      g.fillStyle = colour;
+      if (Number.isFinite(p)) g.fillRect(label, top + dy, Math.max(1, p * barW), 6);
+    }
+    g.fillStyle = '#8b93a5';
+    g.fillText(`${prob(r.before)} → ${prob(r.after)}`, label + barW + 6, top + 12);
+  });
+}
+
+export interface KnockoutPanelProps {
+  modelId: string;
+  engine: EngineClient;
+  trace: TraceResult;
+  layerIndex: number;
+  texts: readonly string[];
+  /** The model's token labels (studio.json): next tokens are shown by them when there are. */
+  labels?: readonly string[] | undefined;
+}
+
+interface Done {
+  trace: TraceResult;
+  result: KnockoutResult;
+}
+
+export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, labels }: KnockoutPanelProps) {
+  const T = trace.ids.length;
+  const clicked = useStudio(selectTraceMemoryToken);
+  const [typed, setTyped] = useState<string | null>(null);
+  const tokenText = typed ?? String(clicked !== null && clicked < T ? clicked : 0);
+  const [where, setWhere] = useState<'selected' | 'all'>('selected');
+  const [k, setK] = useState(10);
+  const [done, setDone] = useState<Done | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const layer = trace.layers[layerIndex] ?? 0;
+
+  const shown = done && done.trace === trace ? done.result : null;
+  const rows = useMemo(() => (shown ? probabilityShift(shown).map((r) => ({ ...r, text: labels?.[r.id] ?? r.text })) : []), [shown, labels]);
+
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el || rows.length === 0) return;
+    const id = requestAnimationFrame(() => drawShift(el, rows));
+    return () => cancelAnimationFrame(id);
+  }, [rows]);
+
+  const run = () => {
+    if (busy) return;
+    const token = Number(tokenText);
+    // The engine checks the token is inside the prompt (and says so when it is not).
+    if (!(tokenText.trim() !== '' && Number.isInteger(token) && token >= 0)) {
+      setError(`Token “${tokenText}” is not a position: type a whole number 0 … ${T - 1}.`);
+      return;
+    }
+    if (!(Number.isInteger(k) && k >= 1)) {
+      setError('Top k must be a whole number ≥ 1.');
+      return;
+    }
+    const layers = where === 'all' ? undefined : [layer];
+    setError(null);
+    setBusy(`Re-running the ${T}-token prompt with Δ of token ${token} set to 0 in ${layers ? `layer ${layer}` : 'every layer'}…`);
+    const onScreen = trace;
+    engine.request('knockout', { modelId, prompt: { ids: onScreen.ids }, token, ...(layers ? { layers } : {}), k }).then(
+      (result) => {
+        setDone({ trace: onScreen, result });
+        setBusy(null);
+      },
+      (e: unknown) => {
+        setError(`Knockout failed: ${message(e)}`);
+        setBusy(null);
+      },
+    );
+  };
+
+  return (
+    <section aria-label="Knockout" data-testid="knockout-panel" aria-busy={busy !== null} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+      <h4 style={{ margin: '8px 0 0' }}>Knockout: filter one token (Δ_j := 0) and see the next-token distribution change</h4>
+      <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
+        <label className="setting">
+          <span>Token j</span>
+          <input
+            type="number"
+            aria-label="Knockout token"
+            min={0}
+            max={T - 1}
+            step={1}
+            value={tokenText}
+            onChange={(e) => setTyped(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') run();
+            }}
+            style={{ width: 80 }}
+          />
+        </label>
+        <label className="setting">
+          <span>In</span>
+          <select aria-label="Knockout layers" value={where} onChange={(e) => setWhere(e.target.value as 'selected' | 'all')}>
+            <option value="selected">layer {layer} (the selected layer)</option>
+            <option value="all">all layers</option>
+          </select>
+        </label>
+        <label className="setting">
+          <span>Top k</span>
+          <input type="number" aria-label="Knockout top k" min={1} max={100} step={1} value={k} onChange={(e) => setK(Math.trunc(Number(e.target.value)))} style={{ width: 60 }} />
+        </label>
+        <button type="button" className="primary" onClick={run} disabled={busy !== null}>
+          Filter this token
+        </button>
+        <button type="button" disabled={!shown} onClick={() => downloadCanvasPng(canvas.current, `knockout-token${shown?.token ?? ''}.png`)}>
+          Export knockout PNG
+        </button>
+        <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(knockoutColumns(shown)), `knockout-token${shown.token}.csv`)}>
+          Export knockout CSV
+        </button>
+        <span className="muted">(or click a token in the strip)</span>
+      </div>
+      {busy && (
+        <div role="status" className="load-text" data-testid="knockout-busy">
+          {busy}
+        </div>
+      )}
+      {error && (
+        <p role="alert" className="load-text error" data-testid="knockout-error">
+          {error}
+        </p>
+      )}
+      {shown && (
+        <>
+          <div
+            data-testid="knockout-summary"
+            data-token={shown.token}
+            data-layers={shown.layers.join(',')}
+            data-kl={String(shown.kl)}
+            data-tv={String(shown.totalVariation)}
+            data-top-after={String(shown.baselineTopProbAfter)}
+            style={{ fontSize: 12 }}
+          >
+            token {shown.token} “{texts[shown.token] ?? ''}” filtered in layer{shown.layers.length === 1 ? '' : 's'} {shown.layers.join(', ')}: KL(baseline ‖ knocked) = {shown.kl.toPrecision(4)} nats · total variation{' '}
+            {shown.totalVariation.toPrecision(4)} · p(“{labels?.[shown.baseline.ids[0] ?? -1] ?? shown.baseline.texts[0] ?? ''}”) {(shown.baseline.probs[0] ?? NaN).toPrecision(4)} → {shown.baselineTopProbAfter.toPrecision(4)}
+          </div>
+          <canvas ref={canvas} data-testid="knockout-canvas" aria-label="Next-token probabilities before and after the knockout" style={{ width: '100%', height: 8 + BAR_ROW * rows.length, display: 'block' }} />
+          <div className="muted" style={{ fontSize: 11 }}>
+            <span style={{ color: COLOUR_BEFORE }}>■</span> baseline <span style={{ color: COLOUR_AFTER }}>■</span> with token {shown.token} filtered
+          </div>
+          <table className="config" data-testid="knockout-table" style={{ fontSize: 12 }}>
+            <thead>
+              <tr>
+                <th>next token</th>
+                <th>p baseline</th>
+                <th>p knocked out</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.id} data-id={r.id} data-before={String(r.before)} data-after={String(r.after)}>
+                  <td>
+                    “{r.text}” ({r.id})
+                  </td>
+                  <td>{prob(r.before)}</td>
+                  <td>{prob(r.after)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}

@@ -19,7 +19,8 @@ import { Session } from './model/session.js';
 import { tracePrefill, traceToSafetensors } from './trace/trace.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { randomWeights, runBench, SHAPES, shapeConfig } from './bench/bench.js';
+import { randomWeights, runBench, SHAPES, shapeConfig, type BenchResult } from './bench/bench.js';
+import type { WeightFormat } from './kernels/f16.js';
 import { loadWeights } from './model/loader.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
@@ -32,8 +33,10 @@ commands:
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE
                         write logits and every layer's delta, B, C as float32 safetensors
   bench [--shape tiny|mamba-130m|mamba-370m | --model <path>] [--prefill 128,512,2048,8192]
-        [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048] [--out FILE] [--no-ceilings] [--no-breakdown]
-                        prefill and decode tokens/s, GPU memory, ceilings, per-kernel times (JSON to FILE)
+        [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048] [--weights f32|f16|f32,f16] [--out FILE]
+        [--no-ceilings] [--no-breakdown]
+                        prefill and decode tokens/s, GPU memory, ceilings, per-kernel times (JSON to FILE);
+                        --weights f16 stores the big matrices as packed halves; a list runs each in turn
   gpu                   find a WebGPU adapter, print it, and check one kernel against its CPU reference
 `;
 
@@ -171,7 +174,9 @@ async function traceCommand(args: string[]): Promise<number> {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'out', 'no-ceilings', 'no-breakdown']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown']);
+  const formats = (opts.get('weights') ?? 'f32').split(',');
+  for (const f of formats) if (f !== 'f32' && f !== 'f16') throw new UsageError(`--weights takes f32, f16 or a list of them, got "${f}"`);
   const list = (name: string, fallback: number[]) => {
     const raw = opts.get(name);
     if (!raw) return fallback;
@@ -184,44 +189,54 @@ async function benchCommand(args: string[]): Promise<number> {
   const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization'] });
   const ctx = await openGpu(gpu);
   process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via})\n`);
-  let name: string;
-  let prepared;
-  const modelPath = opts.get('model');
-  if (modelPath) {
-    const files = await folderModelFiles(modelPath);
-    const inspection = await inspectModel(files);
-    prepared = { inspection, weights: await loadWeights(ctx, files, inspection) };
-    await files.close();
-    name = files.name;
-  } else {
-    name = opts.get('shape') ?? 'mamba-130m';
-    if (!SHAPES[name]) throw new UsageError(`unknown --shape "${name}" (known: ${Object.keys(SHAPES).join(', ')})`);
-    prepared = randomWeights(ctx, shapeConfig(name));
+  const results: BenchResult[] = [];
+  for (const format of formats as WeightFormat[]) {
+    let name: string;
+    let prepared;
+    const modelPath = opts.get('model');
+    if (modelPath) {
+      const files = await folderModelFiles(modelPath);
+      const inspection = await inspectModel(files);
+      prepared = { inspection, weights: await loadWeights(ctx, files, inspection, { weightFormat: format }) };
+      await files.close();
+      name = files.name;
+    } else {
+      name = opts.get('shape') ?? 'mamba-130m';
+      if (!SHAPES[name]) throw new UsageError(`unknown --shape "${name}" (known: ${Object.keys(SHAPES).join(', ')})`);
+      prepared = randomWeights(ctx, shapeConfig(name), 1, format);
+    }
+    process.stderr.write(`weights: ${format}\n`);
+    const prefillTokens = list('prefill', [128, 512, 2048, 8192]);
+    results.push(
+      await runBench(
+        ctx,
+        name,
+        prepared.inspection,
+        prepared.weights,
+        {
+          prefillTokens,
+          decodeTokens: numberOption(opts, 'decode', 256),
+          repeats: numberOption(opts, 'repeats', 5),
+          warmup: numberOption(opts, 'warmup', 1),
+          chunk: numberOption(opts, 'chunk', Math.min(2048, Math.max(...prefillTokens))),
+          ceilings: !opts.has('no-ceilings'),
+          breakdown: !opts.has('no-breakdown'),
+        },
+        (line) => process.stderr.write(`${line}\n`),
+      ),
+    );
+    prepared.weights.destroy();
   }
-  const prefillTokens = list('prefill', [128, 512, 2048, 8192]);
-  const result = await runBench(
-    ctx,
-    name,
-    prepared.inspection,
-    prepared.weights,
-    {
-      prefillTokens,
-      decodeTokens: numberOption(opts, 'decode', 256),
-      repeats: numberOption(opts, 'repeats', 5),
-      warmup: numberOption(opts, 'warmup', 1),
-      chunk: numberOption(opts, 'chunk', Math.min(2048, Math.max(...prefillTokens))),
-      ceilings: !opts.has('no-ceilings'),
-      breakdown: !opts.has('no-breakdown'),
-    },
-    (line) => process.stderr.write(`${line}\n`),
-  );
-  const json = `${JSON.stringify(result, null, 2)}\n`;
+  if (results.length > 1) {
+    process.stderr.write(`decode: ${results.map((r) => `${r.dtype} ${r.decode_tok_s.toFixed(1)}`).join(', ')} tokens/s\n`);
+  }
+  const result = results[0] as BenchResult;
+  const json = `${JSON.stringify(results.length > 1 ? results : result, null, 2)}\n`;
   const out = opts.get('out') ?? `bench/out/${result.date.replace(/[:.]/g, '-')}.json`;
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, json);
   process.stdout.write(json);
   process.stderr.write(`wrote ${out}\n`);
-  prepared.weights.destroy();
   ctx.device.destroy();
   return 0;
 }

@@ -7,7 +7,12 @@
 // ever hides a bug there (embedding.ts validateTokenIds). One thread per output element; the
 // workgroups may be laid out in 2-D (x fastest) to stay within 65535 per dimension.
 
+//
+// The table is bound as u32 words: fp32 bits, or with W_F16 packed halves (element e in word
+// e >> 1, half e & 1; app/kernels/f16.ts), unpacked with unpack2x16float.
+
 override WORKGROUP_SIZE: u32 = 256u;
+override W_F16: bool = false;
 
 struct Params {
   tokens: u32,  // T
@@ -18,7 +23,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;            // [T] token ids
-@group(0) @binding(2) var<storage, read> table: array<f32>;          // [V, D] embedding weight
+@group(0) @binding(2) var<storage, read> table: array<u32>;          // [V, D] embedding weight (f32 bits, or packed halves with W_F16)
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;   // [T, D]
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -34,5 +39,11 @@ fn main(
   let t = index / params.dim;
   let d = index - t * params.dim;
   let id = min(ids[t], params.vocab - 1u);
-  output[index] = table[id * params.dim + d];
+  let e = id * params.dim + d;
+  if (W_F16) {
+    let pair = unpack2x16float(table[e >> 1u]);
+    output[index] = select(pair.x, pair.y, (e & 1u) == 1u);
+  } else {
+    output[index] = bitcast<f32>(table[e]);
+  }
 }

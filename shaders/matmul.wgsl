@@ -6,7 +6,9 @@
 // this op with W = the embedding table [V, D]. X and Y are strided views into bigger buffers:
 // element (t, i) of X is x[x_offset + t * x_stride + i], element (t, o) of Y is
 // y[y_offset + t * y_stride + o] (e.g. X = the x half of in_proj's output [T, 2·Di]).
-// fp32 throughout.
+// fp32 arithmetic throughout. W is stored as fp32 or, with W_F16, as packed halves (two per u32,
+// element e = o·I + i in word e >> 1, half e & 1: app/kernels/f16.ts), unpacked with
+// unpack2x16float (no shader-f16 feature needed); either way it is bound as u32 words.
 //
 // Entry points (the op picks one from T and alignment; all share one bind group layout):
 //   tiled        prefill: a 64×64 tile of Y per workgroup, K in steps of 16 through workgroup
@@ -15,13 +17,16 @@
 //   matvec       decode (T ≤ 4): each row of W is read once for all T tokens; THREADS_PER_ROW
 //                threads stride over I and reduce through workgroup memory, giving
 //                MATVEC_WORKGROUP_SIZE / THREADS_PER_ROW output rows per workgroup.
-//   matvec_vec4  matvec with vec4 loads of X and W: needs I % 4 = 0, x_offset % 4 = 0 and
-//                x_stride % 4 = 0 (W's rows are then 16-byte aligned too).
+//   matvec_vec4  matvec with vec4 loads of X and 16-byte loads of W: needs I % 4 = 0 (I % 8 = 0
+//                with W_F16), x_offset % 4 = 0 and x_stride % 4 = 0 (W's rows are then 16-byte
+//                aligned too).
 // Workgroups of matvec may be laid out in 2-D (x fastest) to stay within 65535 per dimension.
 
 override MATVEC_WORKGROUP_SIZE: u32 = 256u;
 /** Power of two dividing MATVEC_WORKGROUP_SIZE: threads that share one output row. */
 override THREADS_PER_ROW: u32 = 32u;
+/** W holds packed halves instead of fp32 values. */
+override W_F16: bool = false;
 
 struct Params {
   tokens: u32,        // T
@@ -41,10 +46,19 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;            // view [T, I] (x_offset, x_stride)
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;     // the same buffer, for matvec_vec4
-@group(0) @binding(2) var<storage, read> weight: array<f32>;       // [O, I] row-major
-@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>; // [O, I/4], for matvec_vec4
+@group(0) @binding(2) var<storage, read> weight: array<u32>;        // [O, I] row-major: f32 bits, or packed halves [⌈O·I/2⌉] (W_F16)
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<u32>>; // the same, 16 bytes at a time, for matvec_vec4
 @group(0) @binding(3) var<storage, read> bias: array<f32>;         // [O] (any buffer when has_bias = 0)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;      // view [T, O] (y_offset, y_stride)
+
+/** W's element e = o·I + i. */
+fn w_at(e: u32) -> f32 {
+  if (W_F16) {
+    let pair = unpack2x16float(weight[e >> 1u]);
+    return select(pair.x, pair.y, (e & 1u) == 1u);
+  }
+  return bitcast<f32>(weight[e]);
+}
 
 /** The finished value of Y[t, o] (dot = Σ_i X[t, i]·W[o, i]); t < T and o < O. */
 fn store(t: u32, o: u32, dot: f32) {
@@ -105,7 +119,7 @@ fn tiled(
         }
         let o = o0 + load_g * BLOCK + j;
         if (o < O) {
-          wv[j] = weight[o * I + k];
+          wv[j] = w_at(o * I + k);
         }
       }
     }
@@ -177,7 +191,7 @@ fn matvec(
     let w_row = o * I;
     let xs = params.x_stride;
     for (var i = lane; i < I; i += THREADS_PER_ROW) {
-      let w = weight[w_row + i];
+      let w = w_at(w_row + i);
       let xi = params.x_offset + i;
       sum.x += w * x[xi];
       if (T > 1u) {
@@ -201,26 +215,48 @@ fn matvec_vec4(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let T = params.tokens;
-  let I4 = params.in_features / 4u;
   let o = matvec_row(wg, groups, lid);
   let lane = lid % THREADS_PER_ROW;
   var sum = vec4<f32>(0.0);
   if (o < params.out_features) {
-    let w_row = o * I4;
     let xs = params.x_stride / 4u;
     let x_base = params.x_offset / 4u;
-    for (var i = lane; i < I4; i += THREADS_PER_ROW) {
-      let w = weight4[w_row + i];
-      let xi = x_base + i;
-      sum.x += dot(w, x4[xi]);
-      if (T > 1u) {
-        sum.y += dot(w, x4[xi + xs]);
+    if (W_F16) {
+      // 16 bytes of W = 8 halves = two vec4s of X.
+      let I8 = params.in_features / 8u;
+      let w_row = o * I8;
+      for (var i = lane; i < I8; i += THREADS_PER_ROW) {
+        let q = weight4[w_row + i];
+        let w0 = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+        let w1 = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+        let xi = x_base + 2u * i;
+        sum.x += dot(w0, x4[xi]) + dot(w1, x4[xi + 1u]);
+        if (T > 1u) {
+          sum.y += dot(w0, x4[xi + xs]) + dot(w1, x4[xi + xs + 1u]);
+        }
+        if (T > 2u) {
+          sum.z += dot(w0, x4[xi + 2u * xs]) + dot(w1, x4[xi + 2u * xs + 1u]);
+        }
+        if (T > 3u) {
+          sum.w += dot(w0, x4[xi + 3u * xs]) + dot(w1, x4[xi + 3u * xs + 1u]);
+        }
       }
-      if (T > 2u) {
-        sum.z += dot(w, x4[xi + 2u * xs]);
-      }
-      if (T > 3u) {
-        sum.w += dot(w, x4[xi + 3u * xs]);
+    } else {
+      let I4 = params.in_features / 4u;
+      let w_row = o * I4;
+      for (var i = lane; i < I4; i += THREADS_PER_ROW) {
+        let w = bitcast<vec4<f32>>(weight4[w_row + i]);
+        let xi = x_base + i;
+        sum.x += dot(w, x4[xi]);
+        if (T > 1u) {
+          sum.y += dot(w, x4[xi + xs]);
+        }
+        if (T > 2u) {
+          sum.z += dot(w, x4[xi + 2u * xs]);
+        }
+        if (T > 3u) {
+          sum.w += dot(w, x4[xi + 3u * xs]);
+        }
       }
     }
   }
@@ -248,7 +284,7 @@ fn rowdot(
     let x_row = params.x_offset + t * params.x_stride;
     var dot = 0.0;
     for (var i = 0u; i < I; i++) {
-      dot += weight[w_row + i] * x[x_row + i];
+      dot += w_at(w_row + i) * x[x_row + i];
     }
     store(t, o, dot);
   }

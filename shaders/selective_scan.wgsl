@@ -18,6 +18,10 @@
 // Entry points (each with its own bind group layout, ≤ 8 storage buffers):
 //   step            T = 1 (decode): one pass; y from a reduction over n in workgroup memory; the
 //                   state is updated in place.
+//   step_dt         step with dt_proj fused in: dt_raw[d] = Σ_r dt_w[d, r] · dt_r[r], dt_r being
+//                   the first R = dt_rank columns of x_proj's output (bc[0 .. R-1]); the channel's
+//                   lanes split the R products. Binding 2 is then dt_proj.weight [Di, R] as u32
+//                   words (fp32 bits, or packed halves with DT_F16: app/kernels/f16.ts).
 //   scan            each chunk of ≤ CHUNK_LEN tokens (workgroup_id.y) rescanned from its start
 //                   state, writing y; for T ≤ CHUNK_LEN this is the whole prefill (one chunk,
 //                   started from the state and written back over it: write_state = 1).
@@ -32,6 +36,7 @@ override STATE_LANES: u32 = 16u;      // lanes per channel: a power of two, ≤ 
 override STATES_PER_LANE: u32 = 1u;   // ceil(N / STATE_LANES), ≤ MAX_STATES_PER_LANE
 override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
 override TRACE_DELTA: bool = false;   // also write Δ to delta_out
+override DT_F16: bool = false;        // step_dt: dt_w holds packed halves
 
 const MAX_STATES_PER_LANE: u32 = 8u;
 
@@ -47,12 +52,13 @@ struct Params {
   z_offset: u32,     // z[t, d] = z[z_offset + t·z_stride + d]    (in_proj: Di)
   z_stride: u32,     //                                          (in_proj: 2·Di)
   write_state: u32,  // scan: 1 → write each chunk's end state back over its start state
-  pad0: u32,
+  dt_rank: u32,      // step_dt: R
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;               // [T, Di] conv output
 @group(0) @binding(2) var<storage, read> dt_raw: array<f32>;          // [T, Di] dt_proj(dt_r), no bias
+@group(0) @binding(2) var<storage, read> dt_w: array<u32>;            // step_dt: dt_proj.weight [Di, R] (f32 bits or packed halves)
 @group(0) @binding(3) var<storage, read> weights: array<f32>;         // [Di·N + 2·Di]: A_log [Di, N], D [Di], dt_bias [Di] (packed by the op)
 @group(0) @binding(4) var<storage, read> bc: array<f32>;              // B [T, N] and C [T, N] as strided views (x_proj's output [T, R + 2N])
 @group(0) @binding(5) var<storage, read> z: array<f32>;               // z [T, Di] as a strided view (in_proj's output [T, 2·Di])
@@ -174,6 +180,62 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var p = 0.0;
   if (l.live) {
     p = advance(l, &c, 0u, delta_at(l, 0u));
+  }
+  partial[lid] = p;
+  workgroupBarrier();
+  if (l.live && l.lane == 0u) {
+    var sum_sc = 0.0;
+    for (var i = 0u; i < STATE_LANES; i++) {
+      sum_sc += partial[lid + i];
+    }
+    y[l.d] = gated_output(0u, l.d, sum_sc);
+  }
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      state[base + n] = c.s[k];
+    }
+  }
+}
+
+fn dt_w_at(e: u32) -> f32 {
+  if (DT_F16) {
+    let pair = unpack2x16float(dt_w[e >> 1u]);
+    return select(pair.x, pair.y, (e & 1u) == 1u);
+  }
+  return bitcast<f32>(dt_w[e]);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let l = lane_of(wg.x, lid);
+  let Di = params.channels;
+  let R = params.dt_rank;
+  // dt_raw[d]: the channel's lanes each sum every STATE_LANES-th product, then all of them add
+  // the STATE_LANES partial sums in the same order (the same value in every lane).
+  var part = 0.0;
+  if (l.live) {
+    for (var r = l.lane; r < R; r += STATE_LANES) {
+      part += dt_w_at(l.d * R + r) * bc[r];
+    }
+  }
+  partial[lid] = part;
+  workgroupBarrier();
+  let first = lid - l.lane;
+  var raw = 0.0;
+  for (var i = 0u; i < STATE_LANES; i++) {
+    raw += partial[first + i];
+  }
+  workgroupBarrier();
+  let base = l.d * params.states;
+  var c = columns_from_state(l, base);
+  var p = 0.0;
+  if (l.live) {
+    let delta = softplus(raw + weights[Di * params.states + Di + l.d]);
+    if (TRACE_DELTA && l.lane == 0u) {
+      delta_out[l.d] = delta;
+    }
+    p = advance(l, &c, 0u, delta);
   }
   partial[lid] = p;
   workgroupBarrier();

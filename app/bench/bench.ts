@@ -10,9 +10,10 @@ import type { ModelInspection } from '../formats/inspect.js';
 import { expectedTensors } from '../formats/weights.js';
 import { describeAdapter, type AdapterSummary } from '../gpu/adapter.js';
 import type { GpuContext } from '../gpu/context.js';
+import { packF16, weightBytes, type WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
 import { GpuSampler, seededRandom } from '../model/generate.js';
-import type { LoadedWeights } from '../model/loader.js';
+import { storedAsF16, type LoadedWeights } from '../model/loader.js';
 import type { MambaModel } from '../model/base.js';
 import { Mamba1 } from '../model/mamba1.js';
 import { Mamba2 } from '../model/mamba2.js';
@@ -51,7 +52,8 @@ export interface BenchResult {
   d_state: number;
   vocab: number;
   parameters: number;
-  dtype: 'f32';
+  /** Storage of the big matrices (arithmetic is fp32 either way). */
+  dtype: WeightFormat;
   prefill_tok_s: Record<string, number>;
   decode_tok_s: number;
   gpu_memory_bytes: { weights: number; activations: number; state: number };
@@ -67,29 +69,39 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
-/** Random weights with the shapes of `config`, made on the CPU in slices and uploaded (no file). */
-export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1): { inspection: ModelInspection; weights: LoadedWeights } {
+/**
+ * Random weights with the shapes of `config`, made on the CPU in slices and uploaded (no file);
+ * with `format` 'f16' the big matrices are stored as packed halves, as loadWeights does.
+ */
+export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, format: WeightFormat = 'f32'): { inspection: ModelInspection; weights: LoadedWeights } {
   const random = seededRandom(seed);
   const buffers = new Map<string, GPUBuffer>();
   const shapes = new Map<string, number[]>();
+  const f16 = new Set<string>();
   let bytesOnGpu = 0;
   let parameters = 0;
   const specs = expectedTensors(config, 'backbone.embeddings.weight').filter((s) => !s.optional);
   for (const spec of specs) {
     const n = spec.shape.reduce((a, b) => a * b, 1);
     parameters += n;
-    const buffer = ctx.device.createBuffer({ label: `Bench.${spec.name}`, size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    const slice = new Float32Array(Math.min(n, 1 << 20));
+    const half = format === 'f16' && storedAsF16(spec.name, spec.shape, 'backbone.embeddings.weight');
+    if (half) f16.add(spec.name);
+    const size = weightBytes(n, half ? 'f16' : 'f32');
+    const buffer = ctx.device.createBuffer({ label: `Bench.${spec.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const slice = new Float32Array(Math.min(n, 1 << 20)); // even: packed halves stay word-aligned
     const isALog = spec.name.endsWith('A_log');
     const scale = spec.name.endsWith('norm.weight') || spec.name.endsWith('norm_f.weight') ? 0 : 1 / Math.sqrt(spec.shape[spec.shape.length - 1] ?? 1);
     for (let at = 0; at < n; at += slice.length) {
       const m = Math.min(slice.length, n - at);
       for (let i = 0; i < m; i++) slice[i] = isALog ? Math.log(1 + 15 * random()) : scale === 0 ? 1 : (random() * 2 - 1) * scale;
-      ctx.device.queue.writeBuffer(buffer, at * 4, slice.buffer, 0, m * 4);
+      if (half) {
+        const words = packF16(slice.subarray(0, m));
+        ctx.device.queue.writeBuffer(buffer, at * 2, words.buffer, 0, words.byteLength);
+      } else ctx.device.queue.writeBuffer(buffer, at * 4, slice.buffer, 0, m * 4);
     }
     buffers.set(spec.name, buffer);
     shapes.set(spec.name, spec.shape);
-    bytesOnGpu += n * 4;
+    bytesOnGpu += size;
   }
   const inspection: ModelInspection = {
     architecture: config.architecture,
@@ -104,7 +116,7 @@ export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1): {
     tokenizer: 'none',
     warnings: [],
   };
-  return { inspection, weights: { buffers, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
+  return { inspection, weights: { buffers, f16, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
 }
 
 async function measureCeilings(ctx: GpuContext, repeats: number): Promise<{ copy_gb_s: number; gemm_tflop_s: number }> {
@@ -253,7 +265,7 @@ export async function runBench(
     d_state: config.dState,
     vocab: V,
     parameters: inspection.parameters,
-    dtype: 'f32',
+    dtype: weights.f16 && weights.f16.size > 0 ? 'f16' : 'f32',
     prefill_tok_s: prefill,
     decode_tok_s: decode,
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
@@ -263,9 +275,9 @@ export async function runBench(
   if (options.ceilings) {
     result.ceilings = await measureCeilings(ctx, options.repeats);
     log(`ceilings: copy ${result.ceilings.copy_gb_s.toFixed(0)} GB/s, GEMM ${result.ceilings.gemm_tflop_s.toPrecision(3)} TFLOP/s`);
-    const weightBytes = weights.bytesOnGpu;
+    const weightTotal = weights.bytesOnGpu;
     result.achieved = {
-      decode_bandwidth_fraction: (weightBytes * decode) / 1e9 / result.ceilings.copy_gb_s,
+      decode_bandwidth_fraction: (weightTotal * decode) / 1e9 / result.ceilings.copy_gb_s,
       prefill_flop_fraction: Object.fromEntries(
         Object.entries(prefill).map(([T, rate]) => [T, (2 * inspection.parameters * rate) / 1e12 / result.ceilings!.gemm_tflop_s]),
       ),

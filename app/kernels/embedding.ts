@@ -9,6 +9,7 @@ import code from '../../shaders/embedding.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { weightWords, type WeightFormat } from './f16.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
 const OP = 'Embedding';
@@ -18,6 +19,8 @@ export interface EmbeddingShape {
   tokens: number; // T
   vocab: number; // V
   dim: number; // D
+  /** How the table is stored (default fp32; 'f16': packed halves, app/kernels/f16.ts). */
+  tableFormat?: WeightFormat;
 }
 
 export interface EmbeddingBuffers {
@@ -46,7 +49,8 @@ export function embedding(ctx: GpuContext, shape: EmbeddingShape, buffers: Embed
     throw new RangeError(`${OP}: output (${buffers.output.label}) must not be the ids or table buffer`);
   }
   const ids = bindElements(ctx, OP, 'ids', buffers.ids, T);
-  const table = bindElements(ctx, OP, 'table', buffers.table, V * D);
+  const format = shape.tableFormat ?? 'f32';
+  const table = bindElements(ctx, OP, 'table', buffers.table, weightWords(V * D, format));
   const output = bindElements(ctx, OP, 'output', buffers.output, T * D);
   const maxGroups = ctx.device.limits.maxComputeWorkgroupsPerDimension;
   const blocks = Math.ceil((T * D) / WORKGROUP_SIZE);
@@ -57,7 +61,7 @@ export function embedding(ctx: GpuContext, shape: EmbeddingShape, buffers: Embed
   const { device } = ctx;
   // params, ids, table, output
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE } });
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE, ...(format === 'f16' ? { W_F16: 1 } : {}) } });
   const params = uniformBuffer(device, `${label}.params`, 16);
   device.queue.writeBuffer(params, 0, new Uint32Array([T, D, V, 0]));
   const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [{ buffer: params }, ids, table, output]);

@@ -13,6 +13,7 @@ import code from '../../shaders/matmul.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { weightWords, type WeightFormat } from './f16.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
 const OP = 'Matmul';
@@ -48,11 +49,13 @@ export interface MatmulShape {
    * it several times faster).
    */
   variant?: 'auto' | 'tiled' | 'matvec' | 'rowdot';
+  /** How `weight` is stored: fp32 (default) or packed halves (app/kernels/f16.ts); arithmetic stays fp32. */
+  weightFormat?: WeightFormat;
 }
 
 export interface MatmulBuffers {
   x: GPUBuffer; // view [T, I]
-  weight: GPUBuffer; // [O, I]
+  weight: GPUBuffer; // [O, I] (fp32, or packed f16 [⌈O·I/2⌉ words] with weightFormat 'f16')
   bias?: GPUBuffer | null; // [O]
   y: GPUBuffer; // view [T, O]; must not be x
 }
@@ -93,7 +96,8 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     throw new RangeError(`${OP}: the ${variant} variant takes at most ${MATVEC_MAX_TOKENS} tokens, got ${T}`);
   }
   const x = bindElements(ctx, OP, 'x', buffers.x, xOffset + (T - 1) * xStride + I, 16);
-  const weight = bindElements(ctx, OP, 'weight', buffers.weight, O * I, 16);
+  const format = shape.weightFormat ?? 'f32';
+  const weight = bindElements(ctx, OP, 'weight', buffers.weight, weightWords(O * I, format), 16);
   const bias = buffers.bias ? bindElements(ctx, OP, 'bias', buffers.bias, O, 16) : weight; // unread when has_bias = 0
   const y = bindElements(ctx, OP, 'y', buffers.y, yOffset + (T - 1) * yStride + O, 16);
 
@@ -107,7 +111,7 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     const gx = Math.min(blocks, maxGroups);
     groups = [gx, Math.ceil(blocks / gx)];
   } else if (variant === 'matvec' || (variant === 'auto' && T <= MATVEC_MAX_TOKENS)) {
-    const aligned = I % 4 === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
+    const aligned = I % (format === 'f16' ? 8 : 4) === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
     entryPoint = aligned ? 'matvec_vec4' : 'matvec';
     const perRow = threadsPerRow(I, O);
     constants = { MATVEC_WORKGROUP_SIZE, THREADS_PER_ROW: perRow };
@@ -125,6 +129,7 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   const { device } = ctx;
   // params, x, weight, bias, y
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
+  if (format === 'f16') constants = { ...constants, W_F16: 1 };
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, entryPoint, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   device.queue.writeBuffer(

@@ -19,6 +19,7 @@ import code from '../../shaders/selective_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { weightWords, type WeightFormat } from './f16.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 
 const OP = 'SelectiveScan';
@@ -78,7 +79,13 @@ export interface SelectiveScanShape {
 
 export interface SelectiveScanBuffers {
   x: GPUBuffer; // [T, Di] conv output (after silu)
-  dtRaw: GPUBuffer; // [T, Di] dt_proj output without its bias
+  /** [T, Di] dt_proj output without its bias; not read (may be absent) with `dtProj`. */
+  dtRaw?: GPUBuffer;
+  /**
+   * T = 1 only: dt_proj fused into the step (entry point step_dt) — dt_raw = weight · dt_r with
+   * dt_r the first `rank` columns of the bc buffer (x_proj's output), weight [Di, R] stored as `format`.
+   */
+  dtProj?: { weight: GPUBuffer; rank: number; format: WeightFormat };
   weights: SelectiveScanWeights; // packSelectiveScanWeights, once per layer
   bc: BcView; // B, C [T, N] each (xProjBC)
   z: StridedView; // z [T, Di] (inProjZ)
@@ -177,7 +184,14 @@ export function selectiveScan(
   checkCount(OP, 'dState', N, 1, MAX_D_STATE);
   const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
   checkCount(OP, 'chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
-  const { weights, bc, z, delta } = buffers;
+  const { weights, bc, z, delta, dtProj } = buffers;
+  if (dtProj) {
+    if (T !== 1) throw new RangeError(`${OP}: dtProj (dt_proj fused into the step) needs tokens = 1, got ${T}`);
+    checkCount(OP, 'dtProj.rank', dtProj.rank, 1);
+    if (dtProj.rank > bc.bOffset) throw new RangeError(`${OP}: dt_r (${dtProj.rank} columns) overlaps B at column ${bc.bOffset} of ${bc.buffer.label}`);
+    checkBufferElements(OP, 'dtProj.weight', dtProj.weight, weightWords(Di * dtProj.rank, dtProj.format));
+  } else if (!buffers.dtRaw) throw new RangeError(`${OP}: needs dtRaw or dtProj`);
+  const dtBinding = (dtProj ? dtProj.weight : buffers.dtRaw) as GPUBuffer;
   if (weights.dInner !== Di || weights.dState !== N) {
     throw new RangeError(`${OP}: weights (${weights.buffer.label}) were packed for Di=${weights.dInner}, N=${weights.dState}, not Di=${Di}, N=${N}`);
   }
@@ -203,7 +217,7 @@ export function selectiveScan(
   }
 
   checkBufferElements(OP, 'x', buffers.x, T * Di);
-  checkBufferElements(OP, 'dtRaw', buffers.dtRaw, T * Di);
+  if (!dtProj) checkBufferElements(OP, 'dtRaw', dtBinding, T * Di);
   checkBufferElements(OP, 'weights', weights.buffer, Di * N + 2 * Di);
   checkBufferElements(OP, 'bc (B view)', bc.buffer, bc.bOffset + (T - 1) * bc.rowStride + N);
   checkBufferElements(OP, 'bc (C view)', bc.buffer, bc.cOffset + (T - 1) * bc.rowStride + N);
@@ -214,7 +228,7 @@ export function selectiveScan(
   // A buffer written by a dispatch may not be bound to it a second time.
   const bound: [string, GPUBuffer][] = [
     ['x', buffers.x],
-    ['dtRaw', buffers.dtRaw],
+    [dtProj ? 'dtProj.weight' : 'dtRaw', dtBinding],
     ['weights', weights.buffer],
     ['bc', bc.buffer],
     ['z', z.buffer],
@@ -238,7 +252,7 @@ export function selectiveScan(
     ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants: { ...shared, ...constants } });
 
   const params = uniformBuffer(device, `${label}.params`, 48);
-  const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, 0]);
+  const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0]);
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
   const deltaOut = delta ?? storageBuffer(device, `${label}.noDelta`, 4);
@@ -251,7 +265,7 @@ export function selectiveScan(
       entries: [
         { binding: 0, resource: { buffer: params } },
         { binding: 1, resource: { buffer: buffers.x } },
-        { binding: 2, resource: { buffer: buffers.dtRaw } },
+        { binding: 2, resource: { buffer: dtBinding } },
         { binding: 3, resource: { buffer: weights.buffer } },
         { binding: 4, resource: { buffer: bc.buffer } },
         { binding: 5, resource: { buffer: z.buffer } },
@@ -264,7 +278,9 @@ export function selectiveScan(
 
   let encodeAll: (pass: GPUComputePassEncoder) => void;
   if (T === 1) {
-    const step = pipeline('step', layout.scan, { TRACE_DELTA: trace });
+    const step = dtProj
+      ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : {}) })
+      : pipeline('step', layout.scan, { TRACE_DELTA: trace });
     const group = scanGroup(buffers.state);
     encodeAll = (pass) => {
       pass.setPipeline(step);
@@ -291,7 +307,7 @@ export function selectiveScan(
       entries: [
         { binding: 0, resource: { buffer: params } },
         { binding: 1, resource: { buffer: buffers.x } },
-        { binding: 2, resource: { buffer: buffers.dtRaw } },
+        { binding: 2, resource: { buffer: dtBinding } },
         { binding: 3, resource: { buffer: weights.buffer } },
         { binding: 4, resource: { buffer: bc.buffer } },
         { binding: 9, resource: { buffer: summary } },

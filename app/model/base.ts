@@ -9,7 +9,9 @@ import { storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import { embedding } from '../kernels/embedding.js';
+import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
+import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
 import type { LoadedWeights } from './loader.js';
 
@@ -101,6 +103,8 @@ export interface MixerContext {
   /** Weight `<prefix>layers.<layer>.mixer.<name>`, or null for an absent optional one (biases). */
   weight(name: string): GPUBuffer;
   optional(name: string): GPUBuffer | null;
+  /** How weight `name` is stored ('f16' with LoadOptions.weightFormat 'f16' for the big matrices). */
+  format(name: string): WeightFormat;
   /** The block's normed input [T, D]. */
   input: GPUBuffer;
   /** Where the mixer's output goes [T, D]. */
@@ -117,11 +121,31 @@ export interface MixerContext {
   knockDt(dt: GPUBuffer, rowStride: number, offset: number, width: number): void;
 }
 
+/**
+ * What a mixer gets for one layer of the fused one-token decode (T = 1, no taps, no knockout, no
+ * allLogits): the residual stream itself, un-normed — the mixer folds the block norm into its
+ * first kernel and adds its output into `residual` (the residual add) with its last one.
+ */
+export interface DecodeLayerContext {
+  layer: number;
+  weight(name: string): GPUBuffer;
+  optional(name: string): GPUBuffer | null;
+  format(name: string): WeightFormat;
+  /** The residual stream [D]: read (normed by the mixer's first kernel), then += the mixer's output. */
+  residual: GPUBuffer;
+  /** This block's norm weight [D] and eps. */
+  normWeight: GPUBuffer;
+  eps: number;
+  state: RecurrentState;
+  run(dispatch: Dispatch): void;
+}
+
 export abstract class MambaModel {
   readonly config: MambaConfig;
   protected readonly prefix: string;
   private readonly embeddingName: string;
   readonly lmHead: GPUBuffer;
+  private readonly lmHeadFormat: WeightFormat;
   private readonly shared: { ids: GPUBuffer; hidden: GPUBuffer; residual: GPUBuffer; normed: GPUBuffer };
 
   constructor(
@@ -135,6 +159,7 @@ export abstract class MambaModel {
     this.embeddingName = inspection.embeddingName;
     this.prefix = inspection.embeddingName.replace(/embeddings?\.weight$/, '');
     this.lmHead = weights.buffers.get('lm_head.weight') ?? this.w(inspection.embeddingName);
+    this.lmHeadFormat = this.format(weights.buffers.has('lm_head.weight') ? 'lm_head.weight' : inspection.embeddingName);
     const D = this.config.dModel;
     this.shared = {
       ids: storageBuffer(ctx.device, `${name}.ids`, maxTokens * 4),
@@ -170,6 +195,11 @@ export abstract class MambaModel {
     return buffer;
   }
 
+  /** How weight `name` is stored on the GPU. */
+  protected format(name: string): WeightFormat {
+    return this.weights.f16?.has(name) ? 'f16' : 'f32';
+  }
+
   /** The weight-name prefix of a layer, e.g. `backbone.layers.3.` */
   prefixOf(layer: number): string {
     return `${this.prefix}layers.${layer}.`;
@@ -179,7 +209,11 @@ export abstract class MambaModel {
     return this.shared.ids;
   }
 
-  /** The final-norm output ([T, D], HF hidden_states[L]) of the last forward. */
+  /**
+   * The final-norm output ([T, D], HF hidden_states[L]) of the last forward that ran the unfused
+   * path: the fused one-token decode (plan(1) without options) folds norm_f into the LM head and
+   * does not write it.
+   */
   get normedBuffer(): GPUBuffer {
     return this.shared.normed;
   }
@@ -197,6 +231,54 @@ export abstract class MambaModel {
   /** Adds one layer's mixer: normed input → output, through its state. */
   protected abstract mixer(m: MixerContext): void;
 
+  /** Whether this model's mixers have a fused one-token decode (decodeLayer) for these weights. */
+  protected canFuseDecode(): boolean {
+    return false;
+  }
+
+  /** Adds one layer of the fused one-token decode (only called when canFuseDecode()). */
+  protected decodeLayer(_m: DecodeLayerContext): void {
+    throw new Error(`${this.name}: no fused decode`);
+  }
+
+  /**
+   * The one-token decode with fewer dispatches: embedding → the residual stream; per layer the
+   * mixer's fused kernels (block norm folded into in_proj, residual add into out_proj); norm_f
+   * folded into the LM head. Used by plan(1) when no option (taps, knockout, allLogits) is given.
+   */
+  private planDecode(state: RecurrentState, logits: GPUBuffer): ForwardPlan {
+    const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = this.config;
+    const a = this.shared;
+    const dispatches: Dispatch[] = [];
+    const run = (d: Dispatch) => dispatches.push(d);
+    run(
+      embedding(this.ctx, { tokens: 1, vocab: V, dim: D, tableFormat: this.format(this.embeddingName) }, { ids: a.ids, table: this.w(this.embeddingName), output: a.residual }, `${this.name}.embedding`),
+    );
+    for (let l = 0; l < L; l++) {
+      const layer = this.prefixOf(l);
+      this.decodeLayer({
+        layer: l,
+        weight: (n) => this.w(`${layer}mixer.${n}`),
+        optional: (n) => this.weights.buffers.get(`${layer}mixer.${n}`) ?? null,
+        format: (n) => this.format(`${layer}mixer.${n}`),
+        residual: a.residual,
+        normWeight: this.w(`${layer}norm.weight`),
+        eps,
+        state,
+        run,
+      });
+    }
+    run(
+      normMatvec(
+        this.ctx,
+        { inFeatures: D, outFeatures: V, norm: 'rms', eps, weightFormat: this.lmHeadFormat },
+        { x: a.residual, g: this.w(`${this.prefix}norm_f.weight`), weight: this.lmHead, y: logits },
+        `${this.name}.lm_head`,
+      ),
+    );
+    return { tokens: 1, steps: dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch })), destroy: () => dispatches.forEach((d) => d.destroy()) };
+  }
+
   /**
    * Binds one forward over `tokens` tokens (ids already written to idsBuffer) to `state`.
    * `logits` gets the last position's row ([V]); with `allLogits`, every position's row goes to
@@ -208,6 +290,9 @@ export abstract class MambaModel {
       throw new RangeError(`${this.name}: a chunk holds 1..${this.maxTokens} tokens, got ${tokens}`);
     }
     const T = tokens;
+    if (T === 1 && Object.values(options).every((o) => o === undefined) && this.canFuseDecode() && normMatvecFits(D, this.lmHeadFormat)) {
+      return this.planDecode(state, logits);
+    }
     const a = this.shared;
     const ctx = this.ctx;
     const p = this.prefix;
@@ -229,7 +314,7 @@ export abstract class MambaModel {
     if (knockout && !(Number.isInteger(knockout.row) && knockout.row >= 0 && knockout.row < T)) {
       throw new RangeError(`${this.name}: the knocked-out row ${knockout.row} is outside this chunk of ${T} tokens`);
     }
-    run(embedding(ctx, { tokens: T, vocab: V, dim: D }, { ids: a.ids, table: this.w(this.embeddingName), output: a.hidden }, `${this.name}.embedding`));
+    run(embedding(ctx, { tokens: T, vocab: V, dim: D, tableFormat: this.format(this.embeddingName) }, { ids: a.ids, table: this.w(this.embeddingName), output: a.hidden }, `${this.name}.embedding`));
     for (let l = 0; l < L; l++) {
       const layer = `${p}layers.${l}.`;
       run(
@@ -246,6 +331,7 @@ export abstract class MambaModel {
         tokens: T,
         weight: (n) => this.w(`${layer}mixer.${n}`),
         optional: (n) => this.weights.buffers.get(`${layer}mixer.${n}`) ?? null,
+        format: (n) => this.format(`${layer}mixer.${n}`),
         input: a.normed,
         output: a.hidden,
         state,
@@ -270,8 +356,8 @@ export abstract class MambaModel {
     const all = options.allLogits;
     run(
       all
-        ? matmul(ctx, { tokens: T, inFeatures: D, outFeatures: V, yOffset: all.row0 * V, yStride: V }, { x: a.normed, weight: this.lmHead, y: all.buffer }, `${this.name}.lm_head`)
-        : matmul(ctx, { tokens: 1, inFeatures: D, outFeatures: V, xOffset: (T - 1) * D, xStride: D }, { x: a.normed, weight: this.lmHead, y: logits }, `${this.name}.lm_head`),
+        ? matmul(ctx, { tokens: T, inFeatures: D, outFeatures: V, yOffset: all.row0 * V, yStride: V, weightFormat: this.lmHeadFormat }, { x: a.normed, weight: this.lmHead, y: all.buffer }, `${this.name}.lm_head`)
+        : matmul(ctx, { tokens: 1, inFeatures: D, outFeatures: V, xOffset: (T - 1) * D, xStride: D, weightFormat: this.lmHeadFormat }, { x: a.normed, weight: this.lmHead, y: logits }, `${this.name}.lm_head`),
     );
     return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
   }

@@ -1,7 +1,8 @@
 /**
  * Streams a model's weights from their files into GPU buffers with bounded memory: each tensor
  * is read in chunks (never the whole file, nor a whole large tensor, in the JS heap), converted
- * to the engine's storage type (fp32) on the way, and written with queue.writeBuffer. Reports
+ * to the engine's storage type on the way (fp32, or packed f16 for the big matrices with
+ * `weightFormat: 'f16'`), and written with queue.writeBuffer. Reports
  * progress in bytes, and stops cleanly (freeing what it made) when cancelled.
  */
 import { tensorDecoder } from '../formats/decode.js';
@@ -10,6 +11,7 @@ import type { ModelFiles } from '../formats/model-files.js';
 import type { ByteSource } from '../formats/source.js';
 import type { GpuContext } from '../gpu/context.js';
 import { GpuError } from '../gpu/errors.js';
+import { packF16, weightBytes, type WeightFormat } from '../kernels/f16.js';
 
 export interface LoadProgress {
   bytesDone: number;
@@ -23,8 +25,10 @@ export interface LoadProgress {
 }
 
 export interface LoadedWeights {
-  /** Name in the file → its fp32 GPU buffer (row-major, the file's shape). */
+  /** Name in the file → its GPU buffer (row-major, the file's shape): fp32, or packed f16 for the names in `f16`. */
   buffers: Map<string, GPUBuffer>;
+  /** Names stored as packed halves (app/kernels/f16.ts); absent or empty: every buffer is fp32. */
+  f16?: ReadonlySet<string>;
   shapes: Map<string, number[]>;
   bytesOnGpu: number;
   destroy(): void;
@@ -42,6 +46,18 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Bytes read from the file per step (default 8 MiB); a multiple of 8. The caller owns (and closes) `model`'s files. */
   chunkBytes?: number;
+  /**
+   * 'f16' stores the big matrices (in_proj, x_proj, dt_proj, out_proj, the embedding and an untied
+   * lm_head: f16WeightNames) as packed halves, rounding to nearest; everything else, and all
+   * arithmetic, stays fp32. Default 'f32'.
+   */
+  weightFormat?: WeightFormat;
+}
+
+/** Whether `weightFormat: 'f16'` stores tensor `name` as packed halves (2-D projection matrices and the embedding). */
+export function storedAsF16(name: string, shape: readonly number[], embeddingName: string): boolean {
+  if (shape.length !== 2) return false;
+  return name === embeddingName || name === 'lm_head.weight' || /(^|\.)(in_proj|x_proj|dt_proj|out_proj)\.weight$/.test(name);
 }
 
 export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection: ModelInspection, options: LoadOptions = {}): Promise<LoadedWeights> {
@@ -61,6 +77,7 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
   }
   const bytesTotal = tensors.reduce((s, t) => s + t.byteLength, 0);
   const buffers = new Map<string, GPUBuffer>();
+  const f16 = new Set<string>();
   const shapes = new Map<string, number[]>();
   const sources = new Map<string, ByteSource>();
   const started = performance.now();
@@ -81,21 +98,28 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
       const decoder = tensorDecoder(t);
       const count = t.shape.reduce((a, b) => a * b, 1);
       const blocks = t.byteLength / decoder.blockBytes;
+      const half = options.weightFormat === 'f16' && storedAsF16(t.name, t.shape, inspection.embeddingName);
+      if (half) f16.add(t.name);
       const buffer = device.createBuffer({
         label: `Weights.${t.name}`,
-        size: Math.max(4, count * 4),
+        size: weightBytes(count, half ? 'f16' : 'f32'),
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
       });
       buffers.set(t.name, buffer);
       shapes.set(t.name, t.shape);
       bytesOnGpu += buffer.size;
-      const blocksPerChunk = Math.max(1, Math.floor(chunkBytes / decoder.blockBytes));
+      let blocksPerChunk = Math.max(1, Math.floor(chunkBytes / decoder.blockBytes));
+      // Packed halves: every chunk but the last must hold an even number of elements (whole words).
+      if (half && (blocksPerChunk * decoder.blockElements) % 2 === 1) blocksPerChunk = blocksPerChunk === 1 ? 2 : blocksPerChunk - 1;
       for (let first = 0; first < blocks; first += blocksPerChunk) {
         if (options.signal?.aborted) throw new LoadCancelled();
         const n = Math.min(blocksPerChunk, blocks - first);
         const raw = await source.read(t.offset + first * decoder.blockBytes, n * decoder.blockBytes);
         const at = first * decoder.blockElements * 4;
-        if (decoder.isF32) {
+        if (half) {
+          const words = packF16(decoder.decode(raw));
+          device.queue.writeBuffer(buffer, at / 2, words.buffer, words.byteOffset, words.byteLength);
+        } else if (decoder.isF32) {
           // Already the storage type (WebGPU is little-endian everywhere): no conversion, no copy.
           device.queue.writeBuffer(buffer, at, raw.buffer, raw.byteOffset, raw.byteLength);
         } else {
@@ -119,5 +143,5 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
     destroy();
     throw error;
   }
-  return { buffers, shapes, bytesOnGpu, destroy };
+  return { buffers, f16, shapes, bytesOnGpu, destroy };
 }

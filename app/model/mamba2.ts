@@ -13,14 +13,17 @@ import type { GpuContext } from '../gpu/context.js';
 import { causalConv1d } from '../kernels/causal-conv1d.js';
 import { gatedRmsNorm } from '../kernels/gated-rmsnorm.js';
 import { matmul } from '../kernels/matmul.js';
+import { normMatvec, normMatvecFits, packConvWeights } from '../kernels/norm-matvec.js';
 import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, packSsdWeights, ssdScan, type Mamba2Dims, type SsdWeights } from '../kernels/ssd.js';
-import { MambaModel, type MixerContext, type RecurrentState } from './base.js';
+import { MambaModel, type DecodeLayerContext, type MixerContext, type RecurrentState } from './base.js';
 import type { LoadedWeights } from './loader.js';
 
 export class Mamba2 extends MambaModel {
   private readonly ssdWeights: SsdWeights[];
   private readonly dims: Mamba2Dims;
   private readonly act: { zxbcdt: GPUBuffer; xc: GPUBuffer; y: GPUBuffer; gated: GPUBuffer; delta: GPUBuffer };
+  /** Per layer, for the fused decode: conv1d weight and bias packed (null when it does not apply). */
+  private convWeights: GPUBuffer[] | null = null;
 
   constructor(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256) {
     if (inspection.architecture !== 'mamba2') throw new Error(`Mamba2 cannot run a ${inspection.architecture} model`);
@@ -63,7 +66,7 @@ export class Mamba2 extends MambaModel {
     const ctx = this.ctx;
     const layout = mamba2Layout(this.dims);
     run(
-      matmul(ctx, { tokens: T, inFeatures: D, outFeatures: layout.inProjWidth }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.zxbcdt }, `Mamba2.L${l}.in_proj`),
+      matmul(ctx, { tokens: T, inFeatures: D, outFeatures: layout.inProjWidth, weightFormat: m.format('in_proj.weight') }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.zxbcdt }, `Mamba2.L${l}.in_proj`),
     );
     run(
       causalConv1d(
@@ -100,11 +103,86 @@ export class Mamba2 extends MambaModel {
         `Mamba2.L${l}.norm`,
       ),
     );
-    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D }, { x: a.gated, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output }, `Mamba2.L${l}.out_proj`));
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: m.format('out_proj.weight') }, { x: a.gated, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output }, `Mamba2.L${l}.out_proj`));
+  }
+
+  /**
+   * The fused decode covers the usual checkpoints: no in_proj / out_proj bias, D and Di within the
+   * fused kernel's limits, at most 8 norm groups.
+   */
+  private fusable(): boolean {
+    const { dModel: D, dInner: Di, nLayer: L, normGroupSize, dConv: K } = this.config;
+    for (let l = 0; l < L; l++) {
+      const m = `${this.prefix}layers.${l}.mixer.`;
+      if (this.weights.buffers.has(`${m}in_proj.bias`) || this.weights.buffers.has(`${m}out_proj.bias`)) return false;
+      if (!normMatvecFits(D, this.format(`${m}in_proj.weight`))) return false;
+      if (!normMatvecFits(Di, this.format(`${m}out_proj.weight`), Di / normGroupSize)) return false;
+    }
+    return Di % normGroupSize === 0 && K >= 2 && K <= 8;
+  }
+
+  protected override canFuseDecode(): boolean {
+    if (this.convWeights === null && this.fusable()) {
+      const layout = mamba2Layout(this.dims);
+      this.convWeights = Array.from({ length: this.config.nLayer }, (_, l) => {
+        const m = `${this.prefix}layers.${l}.mixer.`;
+        const bias = this.weights.buffers.get(`${m}conv1d.bias`) ?? null;
+        return packConvWeights(this.ctx, this.w(`${m}conv1d.weight`), bias, layout.xbcWidth, this.config.dConv, `Mamba2.L${l}.convWeights`);
+      });
+    }
+    return this.convWeights !== null;
+  }
+
+  /**
+   * One decode token through one layer in 3 dispatches (instead of norm, in_proj, conv, ssd, gated
+   * norm, out_proj):
+   *   zxbcdt = in_proj(RMSNorm(residual)), its xBC channels through the conv step + silu   norm-matvec
+   *   y = SSD step (x, B, C read in place from zxbcdt)                                    ssd step
+   *   residual += out_proj(RMSNorm_group(y · silu(z)) · w)                                norm-matvec (gated, accumulate)
+   */
+  protected override decodeLayer(m: DecodeLayerContext): void {
+    const c = this.config;
+    const { dModel: D, dInner: Di, dConv: K, nHeads: H, nGroups: G, dState: N } = c;
+    const { layer: l, run } = m;
+    const a = this.act;
+    const ctx = this.ctx;
+    const layout = mamba2Layout(this.dims);
+    run(
+      normMatvec(
+        ctx,
+        { inFeatures: D, outFeatures: layout.inProjWidth, norm: 'rms', eps: m.eps, conv: { start: layout.xbcOffset, channels: layout.xbcWidth, kernelSize: K }, weightFormat: m.format('in_proj.weight') },
+        { x: m.residual, g: m.normWeight, weight: m.weight('in_proj.weight'), conv: (this.convWeights as GPUBuffer[])[l] as GPUBuffer, convState: m.state.conv[l] as GPUBuffer, y: a.zxbcdt },
+        `Mamba2.L${l}.norm_in_proj_conv`,
+      ),
+    );
+    run(
+      ssdScan(
+        ctx,
+        { tokens: 1, nHeads: H, headDim: c.headDim, nGroups: G, dState: N },
+        {
+          xbc: { buffer: a.zxbcdt, rowStride: layout.inProjWidth, xOffset: layout.xbcOffset, bOffset: layout.xbcOffset + Di, cOffset: layout.xbcOffset + Di + G * N },
+          dt: mamba2InProjDt(a.zxbcdt, this.dims),
+          weights: this.ssdWeights[l] as SsdWeights,
+          y: a.y,
+          state: m.state.ssm[l] as GPUBuffer,
+        },
+        `Mamba2.L${l}.ssd`,
+        { chunkLength: Math.min(c.chunkSize, 1024), timeStepLimit: c.timeStepLimit },
+      ),
+    );
+    run(
+      normMatvec(
+        ctx,
+        { inFeatures: Di, outFeatures: D, norm: 'gated-rms', eps: c.normEps, groupSize: c.normGroupSize, zOffset: layout.zOffset, accumulate: true, weightFormat: m.format('out_proj.weight') },
+        { x: a.y, z: a.zxbcdt, g: m.weight('norm.weight'), weight: m.weight('out_proj.weight'), y: m.residual },
+        `Mamba2.L${l}.gated_norm_out_proj_residual`,
+      ),
+    );
   }
 
   override destroy(): void {
     super.destroy();
+    for (const b of this.convWeights ?? []) b.destroy();
     for (const w of this.ssdWeights) w.destroy();
   }
 }

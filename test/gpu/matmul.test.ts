@@ -3,6 +3,7 @@ import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
+import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { matmul, type MatmulEntryPoint, type MatmulShape } from '../../app/kernels/matmul';
 import { matmulRef } from '../../app/kernels/matmul.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
@@ -27,6 +28,8 @@ interface Case {
   aligned?: boolean;
   accumulate?: boolean;
   variant?: MatmulShape['variant'];
+  /** W stored as packed halves; the reference then uses W rounded to f16 (what the GPU reads). */
+  f16?: boolean;
 }
 
 interface Outcome {
@@ -53,7 +56,7 @@ async function runCase(ctx: GpuContext, c: Case, caseSeed: number): Promise<Outc
   const yInit = c.accumulate ? randomF32(yLength, caseSeed + 3, 1) : new Float32Array(yLength).fill(Number.NaN);
   const buffers = {
     x: uploadF32(device, 'Test.x', x),
-    weight: uploadF32(device, 'Test.weight', weight),
+    weight: c.f16 ? uploadF16(device, 'Test.weight', weight) : uploadF32(device, 'Test.weight', weight),
     bias: bias ? uploadF32(device, 'Test.bias', bias) : null,
     y: uploadF32(device, 'Test.y', yInit),
   };
@@ -67,6 +70,7 @@ async function runCase(ctx: GpuContext, c: Case, caseSeed: number): Promise<Outc
     yStride: yView.stride,
     accumulate: c.accumulate ?? false,
     variant: c.variant ?? 'auto',
+    weightFormat: c.f16 ? 'f16' : 'f32',
   };
   const dispatch = await withErrorScopes(device, 'test', () => {
     const d = matmul(ctx, shape, buffers, 'Test.matmul');
@@ -92,7 +96,7 @@ async function runCase(ctx: GpuContext, c: Case, caseSeed: number): Promise<Outc
   for (let i = 0; i < yLength; i++) {
     if (!inView[i] && !Object.is(yAll[i], yInit[i]) && !(Number.isNaN(yAll[i]) && Number.isNaN(yInit[i]))) outsideWritten++;
   }
-  const ref = matmulRef(x, xView, weight, bias, T, I, O, c.accumulate ? yIn : null);
+  const ref = matmulRef(x, xView, c.f16 ? roundToF16(weight) : weight, bias, T, I, O, c.accumulate ? yIn : null);
   return { entryPoint: dispatch.entryPoint, y, ref, outsideWritten };
 }
 
@@ -172,6 +176,28 @@ describe('matmul.wgsl against its CPU reference (Dawn)', () => {
     for (const T of [2, 37]) {
       expectClose(await runCase(ctx, { T, I: 67, O: 13, bias: true, strided: true, accumulate: true }, seed + 100 + T));
     }
+  });
+
+  // f16 weight storage: every kernel, odd sizes (odd I makes rows straddle u32 words), against the
+  // reference with W rounded to f16 first — so the fp32 tolerance still holds.
+  it('f16 weights: tiled, matvec (scalar and vec4), rowdot on odd sizes', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    for (const [T, I, O, variant] of [
+      [37, 67, 65, 'tiled'],
+      [130, 129, 13, 'tiled'],
+      [1, 67, 65, 'matvec'],
+      [3, 67, 257, 'rowdot'],
+      [2, 1029, 7, 'matvec'],
+      [1, 136, 257, 'matvec'], // I % 8 = 0: 16-byte loads of 8 halves
+      [4, 1032, 19, 'matvec'],
+      [3, 132, 9, 'matvec'], // I % 4 = 0 but not 8: scalar path
+    ] as const) {
+      const out = await runCase(ctx, { T, I, O, bias: true, strided: true, aligned: true, variant, f16: true }, seed + T * 13 + I + O);
+      const expected = variant === 'matvec' ? (I % 8 === 0 ? 'matvec_vec4' : 'matvec') : variant;
+      expect(out.entryPoint, `T=${T} I=${I} O=${O}`).toBe(expected);
+      expectClose(out);
+    }
+    expectClose(await runCase(ctx, { T: 2, I: 67, O: 13, bias: true, strided: true, accumulate: true, f16: true }, seed + 5));
   });
 
   it('reuses pipelines across shapes (shapes travel in uniforms)', async (test) => {

@@ -1,0 +1,90 @@
+/**
+ * fp16 weight storage without the shader-f16 feature: two IEEE half floats per u32, element 2k in
+ * the low 16 bits and 2k + 1 in the high ones — the layout WGSL's unpack2x16float reads
+ * (component x = low half). A matrix [O, I] packed this way is its row-major flattening, so
+ * element e = o·I + i lives in word e >> 1, half e & 1 (rows may straddle words when I is odd).
+ */
+
+/** How a weight matrix is stored on the GPU. */
+export type WeightFormat = 'f32' | 'f16';
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** The IEEE half nearest to `value` (ties to even), as its 16-bit pattern; overflow gives ±inf. */
+export function f32ToF16Bits(value: number): number {
+  f32Scratch[0] = value;
+  const bits = u32Scratch[0] as number;
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  let mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0); // inf, NaN
+  const e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Subnormal half (or zero): m · 2^-24 with m = (1.mantissa) · 2^(e + 10) rounded.
+    if (e < -10) return sign;
+    mantissa |= 0x800000;
+    const shift = 14 - e;
+    let half = mantissa >>> shift;
+    const rest = mantissa & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rest > halfway || (rest === halfway && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++; // a carry into the exponent is right (up to inf)
+  return sign | half;
+}
+
+/** The value of a 16-bit half pattern. */
+export function f16BitsToF32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >>> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}
+
+/** `values` rounded to the nearest half (what the GPU sees of an f16-stored weight), as f32. */
+export function roundToF16(values: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = f16BitsToF32(f32ToF16Bits(values[i] as number));
+  return out;
+}
+
+/** Packs `values` as halves, two per u32 (a last odd element gets a zero high half). */
+export function packF16(values: ArrayLike<number>): Uint32Array {
+  const out = new Uint32Array(Math.ceil(values.length / 2));
+  for (let w = 0; w < out.length; w++) {
+    const lo = f32ToF16Bits(values[2 * w] as number);
+    const hi = 2 * w + 1 < values.length ? f32ToF16Bits(values[2 * w + 1] as number) : 0;
+    out[w] = (lo | (hi << 16)) >>> 0;
+  }
+  return out;
+}
+
+/** Bytes of a GPU buffer holding `elements` weights in `format` (f16: padded to 16 bytes for vec4<u32> loads). */
+export function weightBytes(elements: number, format: WeightFormat): number {
+  if (format === 'f32') return Math.max(4, elements * 4);
+  return Math.max(16, Math.ceil((Math.ceil(elements / 2) * 4) / 16) * 16);
+}
+
+/** Words (u32) a weight of `elements` values occupies in `format`: what a kernel binds. */
+export function weightWords(elements: number, format: WeightFormat): number {
+  return format === 'f32' ? elements : Math.ceil(elements / 2);
+}
+
+/** Uploads `values` as a packed-f16 weight buffer. */
+export function uploadF16(device: GPUDevice, label: string, values: ArrayLike<number>): GPUBuffer {
+  const packed = packF16(values);
+  const buffer = device.createBuffer({
+    label,
+    size: weightBytes(values.length, 'f16'),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+  });
+  device.queue.writeBuffer(buffer, 0, packed.buffer, packed.byteOffset, packed.byteLength);
+  return buffer;
+}

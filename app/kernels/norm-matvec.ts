@@ -1,0 +1,158 @@
+/**
+ * Op: one decode token's Linear layer (y = W·v) with the norm before it and Mamba's causal conv
+ * step + SiLU after it fused in (shaders/norm_matvec.wgsl, which states the math). Used by the
+ * models' T = 1 fast path: the block norm folded into in_proj (with the conv on the x / xBC
+ * channels), Mamba-2's gated RMSNorm folded into out_proj (with the residual add as
+ * `accumulate`), and norm_f folded into the LM head. Reference: norm-matvec.ref.ts.
+ *
+ * Limits (callers fall back to the unfused ops outside them): I ≤ 3072 and I % 4 = 0 (I % 8 = 0
+ * with f16 weights), at most 8 norm groups, no bias on W.
+ */
+import code from '../../shaders/norm_matvec.wgsl?raw';
+import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from './dispatch.js';
+import { weightWords, type WeightFormat } from './f16.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+
+const OP = 'NormMatvec';
+const WORKGROUP_SIZE = 256;
+export const NORM_MATVEC_MAX_IN = 3072;
+const MAX_GROUPS = 8;
+/** Most workgroups launched: each pays the prologue once, then loops over blocks of rows. */
+const MAX_WORKGROUPS = 1024;
+
+export type NormMatvecNorm = 'none' | 'rms' | 'gated-rms';
+
+export interface NormMatvecShape {
+  inFeatures: number; // I
+  outFeatures: number; // O
+  norm: NormMatvecNorm;
+  /** Norm epsilon (norm ≠ 'none'). */
+  eps?: number;
+  /** Channels per norm group for 'gated-rms' (divides I; I / groupSize ≤ 8). 'rms' uses I. */
+  groupSize?: number;
+  /** Element offsets of x and z in their buffers (default 0). */
+  xOffset?: number;
+  zOffset?: number;
+  /** The conv epilogue on outputs convStart .. convStart + channels − 1 (absent: none). */
+  conv?: { start: number; channels: number; kernelSize: number };
+  /** y += r instead of y = r. */
+  accumulate?: boolean;
+  weightFormat?: WeightFormat;
+}
+
+export interface NormMatvecBuffers {
+  x: GPUBuffer; // [I] at xOffset
+  z?: GPUBuffer; // [I] at zOffset ('gated-rms')
+  g?: GPUBuffer; // [I] norm weight (norm ≠ 'none')
+  weight: GPUBuffer; // [O, I]
+  /** packConvWeights: conv1d.weight [C, K] then bias [C] (with `conv`). */
+  conv?: GPUBuffer;
+  convState?: GPUBuffer; // [C, K-1] (with `conv`)
+  y: GPUBuffer; // [O]
+}
+
+/** Whether the fused kernel takes these sizes (else use the unfused ops). */
+export function normMatvecFits(inFeatures: number, format: WeightFormat, groups = 1): boolean {
+  return inFeatures <= NORM_MATVEC_MAX_IN && inFeatures % (format === 'f16' ? 8 : 4) === 0 && groups >= 1 && groups <= MAX_GROUPS;
+}
+
+/**
+ * conv1d.weight [C, 1, K] and its bias [C] (zeros when null) packed into one buffer, [C·K + C]
+ * (two copies on the GPU queue, once per layer; the sources need COPY_SRC).
+ */
+export function packConvWeights(ctx: GpuContext, weight: GPUBuffer, bias: GPUBuffer | null, channels: number, kernelSize: number, label = 'ConvWeights'): GPUBuffer {
+  checkCount(OP, 'channels', channels, 1);
+  checkCount(OP, 'kernelSize', kernelSize, 2, 8);
+  checkBufferElements(OP, 'conv weight', weight, channels * kernelSize);
+  if (bias) checkBufferElements(OP, 'conv bias', bias, channels);
+  const buffer = storageBuffer(ctx.device, `${label}.buffer`, (channels * kernelSize + channels) * 4);
+  const encoder = ctx.device.createCommandEncoder({ label: `${label}.encoder` });
+  encoder.copyBufferToBuffer(weight, 0, buffer, 0, channels * kernelSize * 4);
+  if (bias) encoder.copyBufferToBuffer(bias, 0, buffer, channels * kernelSize * 4, channels * 4);
+  ctx.device.queue.submit([encoder.finish()]);
+  return buffer;
+}
+
+/** Threads per output row: 32 for short rows (I < 1024), else 128. */
+function threadsPerRow(inFeatures: number): number {
+  return inFeatures < 1024 ? 32 : 128;
+}
+
+export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: NormMatvecBuffers, label = OP): Dispatch {
+  const { inFeatures: I, outFeatures: O, norm } = shape;
+  const format = shape.weightFormat ?? 'f32';
+  const xOffset = shape.xOffset ?? 0;
+  const zOffset = shape.zOffset ?? 0;
+  checkCount(OP, 'inFeatures', I, 1, NORM_MATVEC_MAX_IN);
+  checkCount(OP, 'outFeatures', O, 1);
+  checkCount(OP, 'xOffset', xOffset, 0);
+  checkCount(OP, 'zOffset', zOffset, 0);
+  const quantum = format === 'f16' ? 8 : 4;
+  if (I % quantum !== 0) throw new RangeError(`${OP}: inFeatures must be a multiple of ${quantum} for ${format} weights, got ${I}`);
+  const groupSize = norm === 'gated-rms' ? (shape.groupSize ?? I) : I;
+  checkCount(OP, 'groupSize', groupSize, 1, I);
+  if (I % groupSize !== 0 || I / groupSize > MAX_GROUPS) {
+    throw new RangeError(`${OP}: groupSize ${groupSize} must divide inFeatures ${I} into at most ${MAX_GROUPS} groups`);
+  }
+  const eps = shape.eps ?? 0;
+  if (norm !== 'none' && !(eps > 0)) throw new RangeError(`${OP}: a norm needs eps > 0, got ${eps}`);
+  if (norm !== 'none' && !buffers.g) throw new RangeError(`${OP}: a norm needs its weight g`);
+  if (norm === 'gated-rms' && !buffers.z) throw new RangeError(`${OP}: the gated norm needs z`);
+  const conv = shape.conv;
+  if (conv) {
+    checkCount(OP, 'conv.kernelSize', conv.kernelSize, 2, 8);
+    checkCount(OP, 'conv.channels', conv.channels, 1);
+    checkCount(OP, 'conv.start', conv.start, 0);
+    if (conv.start + conv.channels > O) throw new RangeError(`${OP}: conv channels ${conv.start}..${conv.start + conv.channels - 1} outside the ${O} outputs`);
+    if (!buffers.conv || !buffers.convState) throw new RangeError(`${OP}: the conv epilogue needs conv and convState`);
+  }
+  const x = bindElements(ctx, OP, 'x', buffers.x, xOffset + I);
+  const z = buffers.z && norm === 'gated-rms' ? bindElements(ctx, OP, 'z', buffers.z, zOffset + I) : x;
+  const g = buffers.g && norm !== 'none' ? bindElements(ctx, OP, 'g', buffers.g, I) : x;
+  const weight = bindElements(ctx, OP, 'weight', buffers.weight, weightWords(O * I, format), 16);
+  const convW = conv ? bindElements(ctx, OP, 'conv', buffers.conv as GPUBuffer, conv.channels * (conv.kernelSize + 1)) : x;
+  const owned: GPUBuffer[] = [];
+  let convState: GPUBufferBinding;
+  if (conv) convState = bindElements(ctx, OP, 'convState', buffers.convState as GPUBuffer, conv.channels * (conv.kernelSize - 1));
+  else {
+    const placeholder = storageBuffer(ctx.device, `${label}.noConvState`, 4);
+    owned.push(placeholder);
+    convState = { buffer: placeholder };
+  }
+  const y = bindElements(ctx, OP, 'y', buffers.y, O);
+  const read: [string, GPUBuffer][] = [
+    ['x', buffers.x],
+    ['weight', buffers.weight],
+  ];
+  if (norm === 'gated-rms' && buffers.z) read.push(['z', buffers.z]);
+  if (norm !== 'none' && buffers.g) read.push(['g', buffers.g]);
+  if (conv && buffers.conv) read.push(['conv', buffers.conv]);
+  const written: [string, GPUBuffer][] = [['y', buffers.y]];
+  if (conv && buffers.convState) written.push(['convState', buffers.convState]);
+  checkWrittenNotAliased(OP, read, written);
+
+  const perRow = threadsPerRow(I);
+  const blocks = Math.ceil(O / (WORKGROUP_SIZE / perRow));
+  const gx = Math.min(blocks, MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
+  const { device } = ctx;
+  // params, x, z, g, weight, conv, convState, y
+  const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
+  const constants: Record<string, number> = {
+    WORKGROUP_SIZE,
+    THREADS_PER_ROW: perRow,
+    NORM: norm === 'none' ? 0 : norm === 'rms' ? 1 : 2,
+    CONV_K: conv ? conv.kernelSize : 0,
+    ...(format === 'f16' ? { W_F16: 1 } : {}),
+  };
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout, constants });
+  const params = uniformBuffer(device, `${label}.params`, 48);
+  const data = new ArrayBuffer(48);
+  new Uint32Array(data, 0, 8).set([I, O, xOffset, zOffset, groupSize, conv?.start ?? 0, conv?.channels ?? 0, shape.accumulate ? 1 : 0]);
+  new Float32Array(data, 32, 1)[0] = eps;
+  device.queue.writeBuffer(params, 0, data);
+  owned.push(params);
+  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, z, g, weight, convW, convState, y]);
+  return singleDispatch(label, pipeline, bindGroup, [gx], owned);
+}

@@ -1,0 +1,173 @@
+/**
+ * Whole-model checks of the decode fast path and of fp16 weight storage:
+ *  1. The fused one-token decode (plan(1) with no options: norm folded into in_proj, conv into its
+ *     epilogue, dt_proj into the scan step, the residual add into out_proj, norm_f into the LM
+ *     head) gives the same logits and state as the unfused path (plan(1) with taps, which keeps
+ *     every dispatch) over several steps — Mamba-1 on a fresh random model, Mamba-2 on the
+ *     golden fixture — within the fp32 tolerance 1e-4; and it uses fewer dispatches.
+ *  2. A model loaded with weightFormat 'f16' gives the same logits (prefill and decode) as the
+ *     fp32 model whose big matrices were rounded to f16 first, within 1e-4: storage is the only
+ *     difference, so fp32 arithmetic must agree as tightly as elsewhere.
+ *  3. Against the unrounded fp32 model the f16 logits differ by the weights' rounding only:
+ *     each weight moves by ≤ 2^-11 ≈ 4.9e-4 relative, and such independent errors add up through
+ *     the layers to about 1e-3 of the logits' norm. The bound 2e-2 (40× the unit rounding) is a
+ *     sanity check that catches a wrong unpack (errors of order 1); (2) is the exactness check.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { readF32, storageBuffer } from '../../app/gpu/buffers';
+import type { GpuContext } from '../../app/gpu/context';
+import { roundToF16 } from '../../app/kernels/f16';
+import { relativeError } from '../../app/kernels/self-test';
+import { encodeSteps, type MambaModel, type RecurrentState } from '../../app/model/base';
+import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import { Mamba1 } from '../../app/model/mamba1';
+import { Mamba2 } from '../../app/model/mamba2';
+import { Session } from '../../app/model/session';
+import { folderModelFiles } from '../../app/node/folder';
+import { useTestGpu } from '../support/gpu';
+import { mulberry32, writeRandomMamba1 } from '../support/random-model';
+
+const TOL = 1e-4;
+const F16_SANITY = 2e-2;
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let seed = 0;
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
+const scratch = mkdtempSync(path.join(tmpdir(), 'decode-fast-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+// d_model and d_inner multiples of 8 (the fused kernels' vec4 / f16 loads), the rest odd.
+const MAMBA1 = { model_type: 'mamba', vocab_size: 53, hidden_size: 24, num_hidden_layers: 2, state_size: 6, time_step_rank: 5, conv_kernel: 3, tie_word_embeddings: true };
+const MAMBA2_DIR = path.resolve(import.meta.dirname, '../fixtures/golden/mamba2-groups');
+
+async function load(ctx: GpuContext, dir: string, weightFormat: 'f32' | 'f16' = 'f32'): Promise<{ inspection: ModelInspection; weights: LoadedWeights; table: Map<string, Float32Array> }> {
+  const files = await folderModelFiles(dir);
+  const inspection = await inspectModel(files);
+  const weights = await loadWeights(ctx, files, inspection, { weightFormat });
+  const table = await readAllTensorsF32(files, inspection);
+  await files.close();
+  return { inspection, weights, table };
+}
+
+function makeModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights): MambaModel {
+  return inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights, 64) : new Mamba1(ctx, inspection, weights, 64);
+}
+
+async function readState(ctx: GpuContext, s: RecurrentState): Promise<Float32Array> {
+  const parts = await Promise.all([...s.conv, ...s.ssm].map((b) => readF32(ctx.device, b, b.size / 4)));
+  return Float32Array.from(parts.flatMap((p) => Array.from(p)));
+}
+
+/** Prefill `prompt`, then `steps` decode steps through plan(1) with or without options (unfused / fused). */
+async function decode(ctx: GpuContext, model: MambaModel, prompt: number[], steps: number[], fused: boolean): Promise<{ logits: Float32Array[]; state: Float32Array; dispatches: number }> {
+  const session = new Session(ctx, model);
+  session.prefill(prompt);
+  const state = (session as unknown as { state: RecurrentState }).state;
+  const plan = model.plan(1, state, session.logits, fused ? {} : { taps: { row0: 0 } });
+  const logits: Float32Array[] = [];
+  for (const id of steps) {
+    ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
+    const encoder = ctx.device.createCommandEncoder();
+    encodeSteps(encoder, 'Test.step', plan.steps);
+    ctx.device.queue.submit([encoder.finish()]);
+    logits.push(await session.readLogits());
+  }
+  const out = { logits, state: await readState(ctx, state), dispatches: plan.steps.filter((s) => s.kind === 'dispatch').length };
+  plan.destroy();
+  session.destroy();
+  return out;
+}
+
+describe('fused one-token decode = unfused decode', () => {
+  it('Mamba-1 (random model): logits of 5 steps and the state within 1e-4, fewer dispatches', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(scratch, 'm1');
+    writeRandomMamba1(dir, MAMBA1, seed);
+    const { inspection, weights } = await load(ctx, dir);
+    const model = makeModel(ctx, inspection, weights);
+    const rand = mulberry32(seed + 1);
+    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * MAMBA1.vocab_size));
+    const prompt = ids(7);
+    const steps = ids(5);
+    const fused = await decode(ctx, model, prompt, steps, true);
+    const unfused = await decode(ctx, model, prompt, steps, false);
+    expect(fused.dispatches).toBe(2 + 4 * MAMBA1.num_hidden_layers);
+    expect(unfused.dispatches).toBeGreaterThan(fused.dispatches);
+    steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
+    expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
+    model.destroy();
+    weights.destroy();
+  });
+
+  it('Mamba-2 (golden fixture mamba2-groups, 2 norm groups): logits of 5 steps and the state within 1e-4', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    if (!existsSync(MAMBA2_DIR)) return test.skip('no mamba2-groups fixture');
+    const { inspection, weights } = await load(ctx, MAMBA2_DIR);
+    const model = makeModel(ctx, inspection, weights);
+    const V = inspection.config.vocabSize;
+    const rand = mulberry32(seed + 2);
+    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * V));
+    const prompt = ids(9);
+    const steps = ids(5);
+    const fused = await decode(ctx, model, prompt, steps, true);
+    const unfused = await decode(ctx, model, prompt, steps, false);
+    expect(fused.dispatches).toBe(2 + 3 * inspection.config.nLayer);
+    steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
+    expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
+    model.destroy();
+    weights.destroy();
+  });
+});
+
+describe('fp16 weight storage', () => {
+  for (const arch of ['mamba', 'mamba2'] as const) {
+    it(`${arch}: f16 logits = fp32-with-f16-rounded-weights logits within 1e-4 (prefill and fused decode); vs plain fp32 within ${F16_SANITY}`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      let dir = MAMBA2_DIR;
+      if (arch === 'mamba') {
+        dir = path.join(scratch, 'm1-f16');
+        writeRandomMamba1(dir, MAMBA1, seed + 3);
+      } else if (!existsSync(dir)) return test.skip('no mamba2-groups fixture');
+      const half = await load(ctx, dir, 'f16');
+      const full = await load(ctx, dir, 'f32');
+      const rounded = await load(ctx, dir, 'f32');
+      expect(half.weights.f16?.size, 'matrices stored as f16').toBeGreaterThanOrEqual(1 + 2 * half.inspection.config.nLayer);
+      expect(half.weights.bytesOnGpu).toBeLessThan(full.weights.bytesOnGpu);
+      // The same values the f16 model sees, kept in fp32.
+      for (const name of half.weights.f16 ?? []) {
+        const values = roundToF16(half.table.get(name)!);
+        ctx.device.queue.writeBuffer(rounded.weights.buffers.get(name)!, 0, values);
+      }
+      const V = half.inspection.config.vocabSize;
+      const rand = mulberry32(seed + 4);
+      const prompt = Array.from({ length: 11 }, () => Math.floor(rand() * V));
+      const steps = Array.from({ length: 3 }, () => Math.floor(rand() * V));
+      const run = async (w: typeof half) => {
+        const model = makeModel(ctx!, w.inspection, w.weights);
+        const session = new Session(ctx!, model);
+        const all = storageBuffer(ctx!.device, 'Test.allLogits', prompt.length * V * 4);
+        session.prefill(prompt, { allLogits: all });
+        const out = [await readF32(ctx!.device, all, prompt.length * V)];
+        for (const id of steps) {
+          session.step(id);
+          out.push(await session.readLogits());
+        }
+        all.destroy();
+        session.destroy();
+        model.destroy();
+        return out;
+      };
+      const [h, r, f] = [await run(half), await run(rounded), await run(full)];
+      h.forEach((logits, i) => expect(relativeError(logits, r[i]!), i === 0 ? 'prefill' : `step ${i}`).toBeLessThanOrEqual(TOL));
+      const drift = Math.max(...h.map((logits, i) => relativeError(logits, f[i]!)));
+      console.info(`[f16] ${arch}: logits vs unrounded fp32 weights: relative error ${drift.toExponential(2)}`);
+      expect(drift).toBeLessThanOrEqual(F16_SANITY);
+      for (const w of [half, full, rounded]) w.weights.destroy();
+    });
+  }
+});

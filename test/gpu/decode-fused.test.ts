@@ -1,0 +1,235 @@
+/**
+ * The fused decode kernels against their float64 CPU references, on fresh random inputs of odd
+ * sizes, outputs poisoned (NaN) before each run:
+ *  - norm-matvec (shaders/norm_matvec.wgsl): none / RMSNorm / gated group RMSNorm before a
+ *    matrix-vector product, the causal conv step + SiLU after it on a channel range, accumulate,
+ *    with fp32 and packed-f16 weights (the reference uses the weights rounded to f16 first, so the
+ *    tolerance stays the fp32 one);
+ *  - selective-scan's step_dt (dt_proj fused into the decode step), fp32 and f16 dt_proj.
+ * Tolerance: relative error ≤ 1e-4, as for every fp32 norm, matmul and scan (issue 5).
+ */
+import { describe, expect, it } from 'vitest';
+import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
+import type { GpuContext } from '../../app/gpu/context';
+import { withErrorScopes } from '../../app/gpu/errors';
+import { submitDispatches } from '../../app/kernels/dispatch';
+import { roundToF16, uploadF16, type WeightFormat } from '../../app/kernels/f16';
+import { normMatvec, packConvWeights, type NormMatvecNorm } from '../../app/kernels/norm-matvec';
+import { normMatvecRef } from '../../app/kernels/norm-matvec.ref';
+import { packSelectiveScanWeights, selectiveScan } from '../../app/kernels/selective-scan';
+import { selectiveScanRef } from '../../app/kernels/selective-scan.ref';
+import { relativeError } from '../../app/kernels/self-test';
+import { uniformF32, useTestGpu } from '../support/gpu';
+
+const TOLERANCE = 1e-4;
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let seed = 0;
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
+
+function uploadWeight(device: GPUDevice, label: string, values: Float32Array, format: WeightFormat): { buffer: GPUBuffer; seen: Float32Array } {
+  return format === 'f16' ? { buffer: uploadF16(device, label, values), seen: roundToF16(values) } : { buffer: uploadF32(device, label, values), seen: values };
+}
+
+interface NormCase {
+  I: number;
+  O: number;
+  norm: NormMatvecNorm;
+  groups?: number;
+  conv?: { start: number; channels: number; kernelSize: number; bias: boolean };
+  accumulate?: boolean;
+  format: WeightFormat;
+}
+
+async function runNormCase(ctx: GpuContext, c: NormCase, s: number): Promise<void> {
+  const { device } = ctx;
+  const { I, O } = c;
+  const xOffset = 3;
+  const zOffset = 5;
+  const x = uniformF32(xOffset + I, s, -2, 2);
+  const z = uniformF32(zOffset + I, s + 1, -3, 3);
+  const g = uniformF32(I, s + 2, 0.5, 1.5);
+  const wValues = uniformF32(O * I, s + 3, -1 / Math.sqrt(I), 1 / Math.sqrt(I));
+  const w = uploadWeight(device, 'Test.weight', wValues, c.format);
+  const yInit = c.accumulate ? uniformF32(O, s + 4, -1, 1) : new Float32Array(O).fill(Number.NaN);
+  const conv = c.conv;
+  const C = conv?.channels ?? 0;
+  const K = conv?.kernelSize ?? 0;
+  const convW = uniformF32(C * K, s + 5, -0.7, 0.7);
+  const convB = conv?.bias ? uniformF32(C, s + 6, -0.3, 0.3) : null;
+  const state = uniformF32(C * Math.max(K - 1, 0), s + 7, -1, 1);
+  const buffers = {
+    x: uploadF32(device, 'Test.x', x),
+    z: uploadF32(device, 'Test.z', z),
+    g: uploadF32(device, 'Test.g', g),
+    y: uploadF32(device, 'Test.y', yInit),
+    convW: conv ? uploadF32(device, 'Test.convW', convW) : null,
+    convB: convB ? uploadF32(device, 'Test.convB', convB) : null,
+    convState: conv ? uploadF32(device, 'Test.convState', state) : null,
+  };
+  const packed = conv ? packConvWeights(ctx, buffers.convW as GPUBuffer, buffers.convB, C, K, 'Test.conv') : null;
+  const groupSize = c.norm === 'gated-rms' ? I / (c.groups ?? 1) : undefined;
+  const dispatch = await withErrorScopes(device, 'test', () => {
+    const d = normMatvec(
+      ctx,
+      {
+        inFeatures: I,
+        outFeatures: O,
+        norm: c.norm,
+        eps: 1e-5,
+        xOffset,
+        zOffset,
+        ...(groupSize ? { groupSize } : {}),
+        ...(conv ? { conv: { start: conv.start, channels: C, kernelSize: K } } : {}),
+        accumulate: c.accumulate ?? false,
+        weightFormat: c.format,
+      },
+      { x: buffers.x, z: buffers.z, g: buffers.g, weight: w.buffer, y: buffers.y, ...(packed ? { conv: packed, convState: buffers.convState as GPUBuffer } : {}) },
+      'Test.normMatvec',
+    );
+    submitDispatches(device, 'Test', [d]);
+    return d;
+  });
+  const y = await readF32(device, buffers.y, O);
+  const stateOut = conv ? await readF32(device, buffers.convState as GPUBuffer, C * (K - 1)) : new Float32Array(0);
+  dispatch.destroy();
+  for (const b of [...Object.values(buffers), packed, w.buffer]) b?.destroy();
+  const ref = normMatvecRef({
+    x: x.subarray(xOffset),
+    z: z.subarray(zOffset),
+    g,
+    weight: w.seen,
+    norm: c.norm,
+    eps: 1e-5,
+    ...(groupSize ? { groupSize } : {}),
+    ...(conv ? { conv: { start: conv.start, channels: C, kernelSize: K, weight: convW, bias: convB, state } } : {}),
+    ...(c.accumulate ? { yIn: yInit } : {}),
+    inFeatures: I,
+    outFeatures: O,
+  });
+  expect(y.every(Number.isFinite), 'every output written and finite').toBe(true);
+  expect(relativeError(y, ref.y), 'y').toBeLessThanOrEqual(TOLERANCE);
+  if (conv) expect(relativeError(stateOut, ref.convState), 'conv state').toBeLessThanOrEqual(TOLERANCE);
+}
+
+describe('norm-matvec (decode: norm → matvec → conv step) against its CPU reference', () => {
+  const cases: NormCase[] = [
+    { I: 44, O: 37, norm: 'none', format: 'f32' },
+    { I: 72, O: 131, norm: 'rms', format: 'f32' },
+    { I: 72, O: 131, norm: 'rms', format: 'f16' },
+    { I: 200, O: 57, norm: 'rms', conv: { start: 0, channels: 29, kernelSize: 4, bias: true }, format: 'f32' },
+    { I: 200, O: 57, norm: 'rms', conv: { start: 11, channels: 23, kernelSize: 3, bias: false }, format: 'f16' },
+    { I: 96, O: 45, norm: 'gated-rms', groups: 3, accumulate: true, format: 'f32' },
+    { I: 1040, O: 19, norm: 'gated-rms', groups: 1, accumulate: true, format: 'f16' }, // a workgroup per row
+    { I: 1032, O: 1029, norm: 'rms', conv: { start: 1000, channels: 29, kernelSize: 2, bias: true }, format: 'f32' }, // 128 threads per row
+    { I: 40, O: 8231, norm: 'rms', format: 'f16' }, // 1029 blocks of 8 rows: workgroups loop over blocks (at most 1024 launched)
+  ];
+  for (const c of cases) {
+    const name = `I=${c.I} O=${c.O} ${c.norm}${c.groups ? `×${c.groups}` : ''}${c.conv ? ` conv[${c.conv.start}+${c.conv.channels}, K=${c.conv.kernelSize}${c.conv.bias ? ', bias' : ''}]` : ''}${c.accumulate ? ' accumulate' : ''} ${c.format}`;
+    it(name, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      await runNormCase(ctx, c, seed + c.I * 131 + c.O);
+    });
+  }
+
+  it('rejects what it cannot fuse', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const b = storageBuffer(ctx.device, 'Test.b', 4 * 4096);
+    const y = storageBuffer(ctx.device, 'Test.y', 4 * 64);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'none', weightFormat: 'f16' }, { x: b, weight: b, y })).toThrow(/multiple of 8/);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'rms', eps: 1e-5 }, { x: b, weight: b, y })).toThrow(/needs its weight g/);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'gated-rms', eps: 1e-5, groupSize: 5 }, { x: b, z: b, g: b, weight: b, y })).toThrow(/groupSize/);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'none', conv: { start: 2, channels: 3, kernelSize: 4 } }, { x: b, weight: b, y })).toThrow(/outside/);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'none' }, { x: y, weight: b, y })).toThrow(/same buffer/);
+    b.destroy();
+    y.destroy();
+  });
+});
+
+describe('selective-scan step_dt (dt_proj fused into the decode step) against the CPU reference', () => {
+  for (const [Di, N, R, format] of [
+    [37, 16, 5, 'f32'],
+    [53, 6, 11, 'f16'],
+    [19, 40, 3, 'f32'], // N > 32: two states per lane
+  ] as const) {
+    it(`Di=${Di} N=${N} R=${R} ${format}`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const { device } = ctx;
+      const s = seed + Di * 7 + N;
+      const bcStride = R + 2 * N;
+      const x = uniformF32(Di, s, -1, 1);
+      const dbc = uniformF32(bcStride, s + 1, -1, 1);
+      const dtW = uniformF32(Di * R, s + 2, -1 / Math.sqrt(R), 1 / Math.sqrt(R));
+      const dtBias = uniformF32(Di, s + 3, -4, 0);
+      const aLog = uniformF32(Di * N, s + 4, Math.log(0.5), Math.log(8));
+      const dSkip = uniformF32(Di, s + 5, -1, 1);
+      const zAll = uniformF32(2 * Di, s + 6, -2, 2);
+      const state = uniformF32(Di * N, s + 7, -1, 1);
+      const w = uploadWeight(device, 'Test.dtW', dtW, format);
+      const bufs = {
+        x: uploadF32(device, 'Test.x', x),
+        dbc: uploadF32(device, 'Test.dbc', dbc),
+        aLog: uploadF32(device, 'Test.aLog', aLog),
+        d: uploadF32(device, 'Test.d', dSkip),
+        dtBias: uploadF32(device, 'Test.dtBias', dtBias),
+        z: uploadF32(device, 'Test.z', zAll),
+        y: uploadF32(device, 'Test.y', new Float32Array(Di).fill(Number.NaN)),
+        state: uploadF32(device, 'Test.state', state),
+        delta: uploadF32(device, 'Test.delta', new Float32Array(Di).fill(Number.NaN)),
+      };
+      const weights = packSelectiveScanWeights(ctx, { aLog: bufs.aLog, d: bufs.d, dtBias: bufs.dtBias }, { dInner: Di, dState: N }, 'Test.scanWeights');
+      const dispatch = await withErrorScopes(device, 'test', () => {
+        const d = selectiveScan(
+          ctx!,
+          { tokens: 1, dInner: Di, dState: N },
+          {
+            x: bufs.x,
+            dtProj: { weight: w.buffer, rank: R, format },
+            weights,
+            bc: { buffer: bufs.dbc, rowStride: bcStride, bOffset: R, cOffset: R + N },
+            z: { buffer: bufs.z, offset: Di, rowStride: 2 * Di },
+            y: bufs.y,
+            state: bufs.state,
+            delta: bufs.delta,
+          },
+          'Test.stepDt',
+        );
+        submitDispatches(device, 'Test', [d]);
+        return d;
+      });
+      const y = await readF32(device, bufs.y, Di);
+      const stateOut = await readF32(device, bufs.state, Di * N);
+      const delta = await readF32(device, bufs.delta, Di);
+      dispatch.destroy();
+      weights.destroy();
+      for (const b of [...Object.values(bufs), w.buffer]) b.destroy();
+      const dtRaw = Float64Array.from({ length: Di }, (_, d) => {
+        let sum = 0;
+        for (let r = 0; r < R; r++) sum += (w.seen[d * R + r] as number) * (dbc[r] as number);
+        return sum;
+      });
+      const ref = selectiveScanRef({
+        tokens: 1,
+        dInner: Di,
+        dState: N,
+        x,
+        dtRaw,
+        dtBias,
+        aLog,
+        d: dSkip,
+        bc: dbc,
+        bOffset: R,
+        cOffset: R + N,
+        bcStride,
+        z: zAll,
+        zOffset: Di,
+        zStride: 2 * Di,
+        state,
+      });
+      expect(relativeError(delta, ref.delta), 'Δ').toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(y, ref.y), 'y').toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(stateOut, ref.state), 'state').toBeLessThanOrEqual(TOLERANCE);
+    });
+  }
+});

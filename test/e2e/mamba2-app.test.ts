@@ -96,6 +96,10 @@ describe('a Mamba-2 model in the app', () => {
     const bValue = Number(await bc.getAttribute('data-value'));
     expect(Math.abs(bValue - B[60 * G * N + column]!) / Math.abs(B[60 * G * N + column]!)).toBeLessThanOrEqual(TOL);
 
+    // The memory panel draws one state-norm curve per head of the selected layer.
+    const heads = await p.getByTestId('state-norms-by-head').locator('polyline').evaluateAll((lines) => [...new Set(lines.map((l) => l.getAttribute('data-series')))]);
+    expect(heads).toEqual(Array.from({ length: H }, (_, h) => `head ${h}`));
+
     mkdirSync(artifacts, { recursive: true });
     await p.getByTestId('selection-panels').screenshot({ path: path.join(artifacts, 'mamba2-panels.png') });
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);

@@ -46,6 +46,20 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
   const A = trace.A[layerIndex];
   const curve = useMemo(() => (delta && A ? retention(delta, A, trace.deltaWidth, trace.aStates, j) : new Float64Array(T).fill(NaN)), [delta, A, trace.deltaWidth, trace.aStates, j, T]);
   const half = useMemo(() => halfLife(curve, j), [curve, j]);
+  // Mamba-2: one curve per head of the selected layer ([T, H] → H series).
+  const perHead = trace.stateNormByHead?.[layerIndex];
+  const H = trace.deltaWidth;
+  const byHead = useMemo(
+    () =>
+      perHead
+        ? Array.from({ length: H }, (_, h) => ({
+            name: `head ${h}`,
+            values: Float32Array.from({ length: T }, (_, t) => perHead[t * H + h] as number),
+            colour: LAYER_COLOURS[h % LAYER_COLOURS.length] as string,
+          }))
+        : null,
+    [perHead, H, T],
+  );
   const last = curve[T - 1] as number;
 
   return (
@@ -100,6 +114,14 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
         series={trace.layers.map((l, i) => ({ name: `L${l}`, values: trace.stateNorm[i] ?? [], colour: LAYER_COLOURS[i % LAYER_COLOURS.length] as string }))}
         marker={j}
       />
+      {byHead && (
+        <>
+          <div className="muted" style={{ fontSize: 12 }}>
+            ‖state_t‖ per head, layer {layer} (each head's P × N state)
+          </div>
+          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" series={byHead} marker={j} />
+        </>
+      )}
     </section>
   );
 }

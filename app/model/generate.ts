@@ -69,12 +69,18 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Samples from `session.logits` on the GPU and reads back only the chosen id. */
+/**
+ * Samples from `session.logits` on the GPU and reads back only the chosen id. Reads come back in
+ * the order the samplings were encoded, through two staging buffers, so the next token's step
+ * and sampling can be in flight while this one's id is read.
+ */
 export class GpuSampler {
   private readonly token: GPUBuffer;
-  private readonly staging: GPUBuffer;
+  private readonly staging: GPUBuffer[];
   private readonly seen: GPUBuffer;
   private readonly dispatch: SampleDispatch;
+  private written = 0;
+  private read_ = 0;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -84,7 +90,7 @@ export class GpuSampler {
     const { device } = ctx;
     const V = session.model.config.vocabSize;
     this.token = device.createBuffer({ label: 'Sampler.token', size: 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    this.staging = device.createBuffer({ label: 'Sampler.staging', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.staging = [0, 1].map((i) => device.createBuffer({ label: `Sampler.staging${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
     this.seen = device.createBuffer({
       label: 'Sampler.seen',
       size: Math.ceil(V / 32) * 4,
@@ -94,35 +100,44 @@ export class GpuSampler {
     this.dispatch = sample(ctx, { vocab: V }, { logits: session.logits, token: this.token, seen: this.seen }, settings, 'Sampler.sample');
   }
 
-  /** Appends the sampling of the next token (with random number u) to a command buffer. */
-  encode(encoder: GPUCommandEncoder, u: number): void {
+  /**
+   * Appends the sampling of the next token (with random number u) to a command buffer; with
+   * `feed`, the chosen id is also copied to its first word (the model's ids buffer: the next step
+   * can run without the CPU knowing the id).
+   */
+  encode(encoder: GPUCommandEncoder, u: number, feed?: GPUBuffer): void {
+    if (this.written - this.read_ >= this.staging.length) throw new Error('GpuSampler: read the earlier ids before sampling more');
     this.settings = { ...this.settings, u };
     this.dispatch.set(this.settings);
     const pass = encoder.beginComputePass({ label: 'Sampler.pass' });
     this.dispatch.encode(pass);
     pass.end();
-    encoder.copyBufferToBuffer(this.token, 0, this.staging, 0, 4);
+    encoder.copyBufferToBuffer(this.token, 0, this.staging[this.written % this.staging.length] as GPUBuffer, 0, 4);
+    if (feed) encoder.copyBufferToBuffer(this.token, 0, feed, 0, 4);
+    this.written++;
   }
 
-  /** Reads the sampled id back (the one GPU→CPU transfer per token: 4 bytes). */
+  /** Reads the oldest sampled id not yet read (the one GPU→CPU transfer per token: 4 bytes). */
   async read(): Promise<number> {
-    await this.staging.mapAsync(GPUMapMode.READ);
-    const id = new Uint32Array(this.staging.getMappedRange(0, 4))[0] as number;
-    this.staging.unmap();
+    if (this.read_ >= this.written) throw new Error('GpuSampler: nothing sampled to read');
+    const staging = this.staging[this.read_++ % this.staging.length] as GPUBuffer;
+    await staging.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(staging.getMappedRange(0, 4))[0] as number;
+    staging.unmap();
     return id;
   }
 
   /** Samples from the logits already computed (after a prefill): its own submit. */
-  async next(u: number): Promise<number> {
+  async next(u: number, feed?: GPUBuffer): Promise<number> {
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Sampler.encoder' });
-    this.encode(encoder, u);
+    this.encode(encoder, u, feed);
     this.ctx.device.queue.submit([encoder.finish()]);
     return this.read();
   }
 
   destroy(): void {
     this.dispatch.destroy();
-    for (const b of [this.token, this.staging, this.seen]) b.destroy();
+    for (const b of [this.token, ...this.staging, this.seen]) b.destroy();
   }
 }
 
@@ -150,6 +165,15 @@ export async function generate(
   const ids: number[] = [];
   /** The id sampled at the end of the previous step's command buffer, waiting to be read. */
   let pending: Promise<number> | null = null;
+  /**
+   * Pipelined decode (not while tracing): the sampler copies each id into the model's ids
+   * buffer, and the step feeding token i (and sampling token i+1) is submitted before token i is
+   * read back, so the GPU works while the CPU waits for the id and handles it. On an early stop
+   * the state has consumed one token more than was emitted (session.tokens says so).
+   */
+  const feed = session.tracing ? undefined : session.model.idsBuffer;
+  /** A step submitted ahead whose work is still in flight. */
+  let ahead = false;
   let text = '';
   /** How much of `text` has been handed to onToken. */
   let released = 0;
@@ -165,8 +189,18 @@ export async function generate(
       }
       // Token 0 samples the prefill's logits; each later token was sampled in the same command
       // buffer as the step that fed its predecessor (one submit per token).
-      const id = await (pending ?? sampler.next(random()));
+      const reading = pending ?? sampler.next(random(), feed);
       pending = null;
+      const feedsAhead = feed !== undefined && i + 1 < options.maxTokens;
+      let u = 0;
+      if (feedsAhead) {
+        // Feed token i from the GPU and sample token i+1, before token i is read.
+        u = random();
+        session.stepFromGpu((encoder) => sampler.encode(encoder, u, feed));
+        ahead = true;
+      }
+      const id = await reading;
+      if (feedsAhead) session.fed(id);
       if (i === 0) {
         prefillSeconds = (performance.now() - started) / 1000;
         decodeStart = performance.now();
@@ -194,8 +228,10 @@ export async function generate(
       const seconds = (performance.now() - decodeStart) / 1000;
       onToken?.({ id, text: piece, index: i, tokensPerSecond: seconds > 0 ? i / seconds : 0 });
       if (stopReason === 'stop-string') break;
-      if (i + 1 < options.maxTokens) {
-        const u = random();
+      if (feedsAhead) {
+        pending = sampler.read();
+      } else if (i + 1 < options.maxTokens) {
+        u = random();
         session.step(id, (encoder) => sampler.encode(encoder, u));
         pending = sampler.read();
       }
@@ -207,6 +243,8 @@ export async function generate(
   } finally {
     // A token sampled ahead of a cancellation is still being read back: let that finish first.
     await pending?.catch(() => undefined);
+    // A step submitted ahead of a stop may still be running: its buffers go once it is done.
+    if (ahead) await ctx.device.queue.onSubmittedWorkDone();
     sampler.destroy();
   }
   const seconds = (performance.now() - decodeStart) / 1000;

@@ -130,6 +130,30 @@ export class Session {
     this.tokens.push(id);
   }
 
+  /** Whether a TraceRecorder is on (its rows follow `tokens`, so every fed id must be known here). */
+  get tracing(): boolean {
+    return this.recorder !== null;
+  }
+
+  /**
+   * Feeds the id that earlier GPU work left in the model's ids buffer (the sampler copies its
+   * choice there), so the step can be submitted before the id is read back: decode pipelining.
+   * Call `fed(id)` once the id is known. Not while tracing.
+   */
+  stepFromGpu(then?: (encoder: GPUCommandEncoder) => void): void {
+    if (this.recorder) throw new Error('Session.stepFromGpu: not while tracing (the trace needs each id before its step)');
+    this.stepPlan ??= this.model.plan(1, this.state, this.logits);
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.stepFromGpu' });
+    encodeSteps(encoder, 'Session.step', this.stepPlan.steps);
+    then?.(encoder);
+    this.ctx.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Records an id that stepFromGpu fed, once it is known. */
+  fed(id: number): void {
+    this.tokens.push(id);
+  }
+
   /** Reads the last position's logits (a sync point: for tests and inspection, not the decode loop). */
   readLogits(): Promise<Float32Array> {
     return readF32(this.ctx.device, this.logits, this.model.config.vocabSize);

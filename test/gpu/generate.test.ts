@@ -1,6 +1,7 @@
 /**
  * Generation on the GPU: greedy equals the float64 reference's argmax continuation; a seed makes
- * sampling repeatable; stop strings and stop ids end it; cancellation stops it.
+ * sampling repeatable; stop strings and stop ids end it; cancellation stops it; the pipelined
+ * loop samples exactly what the step-by-step loop does.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ import { loadWeights, type LoadedWeights } from '../../app/model/loader';
 import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
+import { relativeError } from '../../app/kernels/self-test';
+import { TraceRecorder } from '../../app/trace/recorder';
 import { folderModelFiles } from '../../app/node/folder';
 import { getTestGpu, testSeed } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
@@ -118,5 +121,37 @@ describe('generate', () => {
     s4.destroy();
     expect(cancelled.stopReason).toBe('cancelled');
     expect(cancelled.ids).toHaveLength(5);
+  });
+
+  it('the pipelined loop (next step in flight during the readback) samples what the step-by-step loop does, and the state consumed what session.tokens says', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const settings = { maxTokens: 16, temperature: 1.2, topK: 40, topP: 0.9, repetitionPenalty: 1.15, seed: 5 };
+    const pipelined = new Session(ctx, model);
+    expect(pipelined.tracing).toBe(false);
+    const a = await generate(ctx, pipelined, [10, 20, 30], settings);
+    // A recorder makes generate feed each id from the CPU, one step at a time.
+    const stepwise = new Session(ctx, model);
+    const recorder = new TraceRecorder(ctx, model, { capacity: 32 });
+    stepwise.trace(recorder);
+    expect(stepwise.tracing).toBe(true);
+    const b = await generate(ctx, stepwise, [10, 20, 30], settings);
+    expect(a.ids).toEqual(b.ids);
+    // Both states consumed the prompt and every generated token but the last.
+    expect(pipelined.tokens).toEqual([10, 20, 30, ...a.ids.slice(0, -1)]);
+    expect(stepwise.tokens).toEqual(pipelined.tokens);
+    // And the states agree: the next token's logits are the same.
+    pipelined.step(a.ids.at(-1)!);
+    stepwise.trace(null);
+    stepwise.step(b.ids.at(-1)!);
+    expect(relativeError(await pipelined.readLogits(), await stepwise.readLogits())).toBeLessThanOrEqual(1e-5);
+    // On an early stop the pipelined state has consumed the stop token too, and says so.
+    const stopAt = a.ids[5]!;
+    const s = new Session(ctx, model);
+    const stopped = await generate(ctx, s, [10, 20, 30], { ...settings, stopIds: new Set([stopAt]) });
+    const at = a.ids.indexOf(stopAt);
+    expect(stopped.ids).toEqual(a.ids.slice(0, at));
+    expect(s.tokens).toEqual([10, 20, 30, ...a.ids.slice(0, at + 1)]);
+    for (const x of [pipelined, stepwise, s]) x.destroy();
+    recorder.destroy();
   });
 });

@@ -165,7 +165,8 @@ async function traceCommand(args: string[]): Promise<number> {
     const session = new Session(m.ctx, m.model);
     const trace = await tracePrefill(m.ctx, m.model, session, ids);
     session.destroy();
-    await writeFile(out, traceToSafetensors(trace, m.inspection.config, m.name));
+    const text = opts.get('prompt');
+    await writeFile(out, traceToSafetensors(trace, m.inspection.config, m.name, text !== undefined ? { text } : undefined));
     process.stderr.write(`wrote ${out}: ${ids.length} tokens × ${trace.layers.length} layers\n`);
     return 0;
   } finally {

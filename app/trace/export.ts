@@ -1,51 +1,62 @@
 /**
- * The app's "Export trace (safetensors)": a TraceResult (what the engine's `trace` request
- * returns to the UI) as a safetensors file in the CLI's format (`traceToSafetensors` in
- * trace.ts, metadata format 'mamba-studio/trace@1'):
+ * The trace file (metadata format 'mamba-studio/trace@1'), written by the app's "Export trace
+ * (safetensors)" from a TraceResult and by the CLI's `trace` command from a prefill trace, through
+ * one encoder (`encodeTrace`):
  *
  *   input_ids               I32 [T]
  *   layers.<l>.delta        F32 [T, deltaWidth]   (Mamba-1: d_inner channels; Mamba-2: heads)
  *   layers.<l>.B, .C        F32 [T, nGroups·N]    (groups in order)
- *   top_next.ids            I32 [T, k]            (the k most likely next tokens after each token)
- *   top_next.probs          F32 [T, k]
+ *   top_next.ids            I32 [T, k]            (the k most likely next tokens after each token;
+ *   top_next.probs          F32 [T, k]             absent when the trace kept none: a live trace)
+ *   logits                  F32 [T, V]            (CLI only: the app's trace keeps the top k, not [T, V])
  *
  * `<l>` is the model's layer number (the traced layers, which may be a subset). Metadata: format,
- * model (the model id), ids (JSON array), prompt (the text traced, or the ids as JSON when the
- * prompt was ids), architecture, delta_unit and layers (JSON array).
- *
- * Unlike the CLI's file there are no `logits`: the UI's trace keeps only the top-k next tokens,
- * not the [T, V] logits.
+ * model, ids (JSON array), prompt (the text traced, or the ids as JSON when the prompt was ids),
+ * architecture, delta_unit and layers (JSON array).
  */
 import { encodeSafetensors, type WriteTensor } from '../formats/safetensors-write.js';
 import type { TraceResult } from '../engine/protocol.js';
 
 export const TRACE_FORMAT = 'mamba-studio/trace@1';
 
-export function traceResultToSafetensors(result: TraceResult, prompt: { text: string } | { ids: readonly number[] }): Uint8Array {
-  const T = result.ids.length;
-  const bc = result.nGroups * result.dState;
+/** What a trace file holds. */
+export type TraceContent = Pick<TraceResult, 'modelId' | 'architecture' | 'ids' | 'layers' | 'deltaWidth' | 'deltaUnit' | 'delta' | 'B' | 'C' | 'dState' | 'nGroups' | 'topNext'> & {
+  logits?: { vocab: number; data: Float32Array };
+};
+
+export function encodeTrace(trace: TraceContent, prompt: { text: string } | { ids: readonly number[] }): Uint8Array {
+  const T = trace.ids.length;
+  const bc = trace.nGroups * trace.dState;
   const tensors: Record<string, WriteTensor> = {
-    input_ids: { dtype: 'I32', shape: [T], data: Int32Array.from(result.ids) },
+    input_ids: { dtype: 'I32', shape: [T], data: Int32Array.from(trace.ids) },
   };
-  result.layers.forEach((layer, i) => {
+  trace.layers.forEach((layer, i) => {
     const need = (name: string, data: Float32Array | undefined) => {
-      if (!data) throw new RangeError(`traceResultToSafetensors: layer ${layer} has no ${name}`);
+      if (!data) throw new RangeError(`encodeTrace: layer ${layer} has no ${name}`);
       return data;
     };
-    tensors[`layers.${layer}.delta`] = { dtype: 'F32', shape: [T, result.deltaWidth], data: need('delta', result.delta[i]) };
-    tensors[`layers.${layer}.B`] = { dtype: 'F32', shape: [T, bc], data: need('B', result.B[i]) };
-    tensors[`layers.${layer}.C`] = { dtype: 'F32', shape: [T, bc], data: need('C', result.C[i]) };
+    tensors[`layers.${layer}.delta`] = { dtype: 'F32', shape: [T, trace.deltaWidth], data: need('delta', trace.delta[i]) };
+    tensors[`layers.${layer}.B`] = { dtype: 'F32', shape: [T, bc], data: need('B', trace.B[i]) };
+    tensors[`layers.${layer}.C`] = { dtype: 'F32', shape: [T, bc], data: need('C', trace.C[i]) };
   });
-  const { k, ids, probs } = result.topNext;
-  tensors['top_next.ids'] = { dtype: 'I32', shape: [T, k], data: ids };
-  tensors['top_next.probs'] = { dtype: 'F32', shape: [T, k], data: probs };
+  const { k, ids, probs } = trace.topNext;
+  if (k > 0) {
+    tensors['top_next.ids'] = { dtype: 'I32', shape: [T, k], data: ids };
+    tensors['top_next.probs'] = { dtype: 'F32', shape: [T, k], data: probs };
+  }
+  if (trace.logits) tensors.logits = { dtype: 'F32', shape: [T, trace.logits.vocab], data: trace.logits.data };
   return encodeSafetensors(tensors, {
     format: TRACE_FORMAT,
-    model: result.modelId,
-    ids: JSON.stringify(result.ids),
+    model: trace.modelId,
+    ids: JSON.stringify(trace.ids),
     prompt: 'text' in prompt ? prompt.text : JSON.stringify(prompt.ids),
-    architecture: result.architecture,
-    delta_unit: result.deltaUnit,
-    layers: JSON.stringify(result.layers),
+    architecture: trace.architecture,
+    delta_unit: trace.deltaUnit,
+    layers: JSON.stringify(trace.layers),
   });
+}
+
+/** The app's export of the trace on screen. */
+export function traceResultToSafetensors(result: TraceResult, prompt: { text: string } | { ids: readonly number[] }): Uint8Array {
+  return encodeTrace(result, prompt);
 }

@@ -4,7 +4,8 @@
  * taps and read back on request. Selection scores per token come from Δ (DESIGN.md: ‖Δ_t‖ over
  * channels) and the write gate 1 − exp(Δ·A).
  */
-import { encodeSafetensors, type WriteTensor } from '../formats/safetensors-write.js';
+import { TOP_NEXT, topTokens } from '../engine/next-tokens.js';
+import { encodeTrace } from './export.js';
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { MambaModel } from '../model/base.js';
@@ -75,22 +76,34 @@ export async function tracePrefill(ctx: GpuContext, model: MambaModel, session: 
 }
 
 /**
- * The trace as safetensors: `logits` [T, V], `layers.<i>.delta` (Mamba-1 [T, Di], Mamba-2
- * [T, H]), `layers.<i>.B` and `.C` (Mamba-1 [T, N], Mamba-2 [T, G·N]), `input_ids` (I32) [T];
- * ids and model in the metadata. The CLI's `trace`
- * and the app's export write this same format.
+ * The trace as safetensors, in the app's format (export.ts): every layer's delta, B and C, the
+ * top 5 next tokens per position from the logits, and the logits [T, V] themselves.
  */
-export function traceToSafetensors(trace: PrefillTrace, config: MambaModel['config'], model: string): Uint8Array {
+export function traceToSafetensors(trace: PrefillTrace, config: MambaModel['config'], model: string, prompt?: { text: string }): Uint8Array {
   const T = trace.ids.length;
-  const { deltaWidth, bcWidth } = traceLayout(config);
-  const tensors: Record<string, WriteTensor> = {
-    input_ids: { dtype: 'I32', shape: [T], data: Int32Array.from(trace.ids) },
-    logits: { dtype: 'F32', shape: [T, config.vocabSize], data: trace.logits },
-  };
-  trace.layers.forEach((layer, i) => {
-    tensors[`layers.${i}.delta`] = { dtype: 'F32', shape: [T, deltaWidth], data: layer.delta };
-    tensors[`layers.${i}.B`] = { dtype: 'F32', shape: [T, bcWidth], data: layer.B };
-    tensors[`layers.${i}.C`] = { dtype: 'F32', shape: [T, bcWidth], data: layer.C };
-  });
-  return encodeSafetensors(tensors, { format: 'mamba-studio/trace@1', model, ids: JSON.stringify(trace.ids) });
+  const V = config.vocabSize;
+  const { deltaWidth } = traceLayout(config);
+  const mamba2 = config.architecture === 'mamba2';
+  const k = Math.min(TOP_NEXT, V);
+  const topIds = new Int32Array(T * k);
+  const topProbs = new Float32Array(T * k);
+  for (let t = 0; t < T; t++) topTokens(trace.logits.subarray(t * V, (t + 1) * V), k, topIds, topProbs, t * k);
+  return encodeTrace(
+    {
+      modelId: model,
+      architecture: config.architecture,
+      ids: trace.ids,
+      layers: trace.layers.map((_, l) => l),
+      deltaWidth,
+      deltaUnit: mamba2 ? 'head' : 'channel',
+      delta: trace.layers.map((l) => l.delta),
+      B: trace.layers.map((l) => l.B),
+      C: trace.layers.map((l) => l.C),
+      dState: config.dState,
+      nGroups: mamba2 ? config.nGroups : 1,
+      topNext: { k, ids: topIds, probs: topProbs },
+      logits: { vocab: V, data: trace.logits },
+    },
+    prompt ?? { ids: trace.ids },
+  );
 }

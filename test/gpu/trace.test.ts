@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
-import { readSafetensorsHeader } from '../../app/formats/safetensors';
+import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
@@ -19,6 +19,7 @@ import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
 import { TraceRecorder } from '../../app/trace/recorder';
 import { tracePrefill, traceToSafetensors } from '../../app/trace/trace';
+import { softmax } from '../../app/engine/next-tokens';
 import { folderModelFiles } from '../../app/node/folder';
 import { getTestGpu, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
@@ -133,7 +134,19 @@ describe('traces', () => {
     const bytes = traceToSafetensors(trace, inspection.config, 'random-model');
     const header = await readSafetensorsHeader(memorySource('trace.safetensors', bytes));
     expect(header.metadata).toMatchObject({ format: 'mamba-studio/trace@1', model: 'random-model', ids: '[1,2,3,4,5]' });
+    expect(header.metadata).toMatchObject({ architecture: 'mamba', delta_unit: 'channel', layers: JSON.stringify([...Array(L).keys()]), prompt: '[1,2,3,4,5]' });
     expect(header.tensors.get('logits')?.shape).toEqual([5, V]);
+    // The app's format: the top 5 next tokens per position, here from the logits themselves.
+    expect(header.tensors.get('top_next.ids')?.shape).toEqual([5, 5]);
+    const source = memorySource('trace.safetensors', bytes);
+    const topIds = toIntegers(header.tensors.get('top_next.ids')!, await readTensorBytes(source, header.tensors.get('top_next.ids')!));
+    const topProbs = toFloat32(header.tensors.get('top_next.probs')!, await readTensorBytes(source, header.tensors.get('top_next.probs')!));
+    for (let t = 0; t < 5; t++) {
+      const p = softmax(trace.logits.subarray(t * V, (t + 1) * V));
+      const order = [...p.keys()].sort((a, b) => p[b]! - p[a]!);
+      expect([...topIds.slice(t * 5, t * 5 + 5)]).toEqual(order.slice(0, 5));
+      expect(relativeError(topProbs.slice(t * 5, t * 5 + 5), order.slice(0, 5).map((i) => p[i]!))).toBeLessThanOrEqual(1e-6);
+    }
     for (let l = 0; l < L; l++) {
       expect(header.tensors.get(`layers.${l}.delta`)?.shape).toEqual([5, Di]);
       expect(header.tensors.get(`layers.${l}.B`)?.shape).toEqual([5, N]);

@@ -107,7 +107,7 @@ function promptIds(opts: Map<string, string>, m: RunnableModel): number[] {
     if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary 0..${V - 1}`);
     return ids;
   }
-  if (!m.tokenizer) throw new UsageError(`${m.name} has no tokenizer.json: give --input-ids instead of --prompt`);
+  if (!m.tokenizer) throw new UsageError(`${m.name} has no tokenizer (no tokenizer.json, nor one it can use in a GGUF file): give --input-ids instead of --prompt`);
   const ids = m.tokenizer.encode(prompt as string);
   if (ids.length === 0) throw new UsageError('the prompt is empty');
   return ids;

@@ -6,7 +6,7 @@ import { describeAdapter } from '../gpu/adapter.js';
 import { openGpu, type GpuContext } from '../gpu/context.js';
 import { GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
-import { inspectModel } from '../formats/inspect.js';
+import { inspectModel, tokenizerSource } from '../formats/inspect.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
@@ -140,8 +140,8 @@ export class Engine {
       });
       let tokenizer: Tokenizer | null = null;
       if (inspection.tokenizer !== 'none') {
-        const json = inspection.tokenizer === 'tokenizer.json' ? await files.readText('tokenizer.json') : null;
-        tokenizer = tokenizerFor(inspection.config.vocabSize, json, files.pathOf('tokenizer.json'));
+        const { json, file } = await tokenizerSource(files, inspection); // tokenizer.json, or the GGUF's own
+        tokenizer = tokenizerFor(inspection.config.vocabSize, json, file);
       }
       const model = inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights) : new Mamba1(ctx, inspection, weights);
       this.loaded = { modelId, weights, model, tokenizer };

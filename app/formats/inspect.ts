@@ -8,6 +8,7 @@ import { ModelFileError } from './errors.js';
 import type { ModelFiles } from './model-files.js';
 import { openGguf, type GgmlTypeName, type GgufTransform } from './gguf.js';
 import { readSafetensorsHeader, type SafetensorsDtype } from './safetensors.js';
+import { ggufTokenizerText, hasGgufTokenizer } from '../tokenizer/gguf.js';
 import { checkWeights } from './weights.js';
 
 /** Where one tensor's bytes are and how to decode them: the loader needs nothing else. */
@@ -38,7 +39,10 @@ export interface ModelInspection {
   weightFiles: string[];
   /** Bytes of all weight files together. */
   weightBytes: number;
-  tokenizer: 'bytes' | 'tokenizer.json' | 'none';
+  /** 'gguf': the tokenizer stored in the GGUF file's metadata (see `ggufTokenizer`). */
+  tokenizer: 'bytes' | 'tokenizer.json' | 'gguf' | 'none';
+  /** When tokenizer is 'gguf': the GGUF file and its tokenizer as tokenizer.json text (app/tokenizer/gguf.ts). */
+  ggufTokenizer?: { file: string; json: string };
   warnings: string[];
 }
 
@@ -120,7 +124,7 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
 
 async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelInspection> {
   const source = await model.open(file);
-  const { config, table, check } = await openGguf(source);
+  const { header, config, table, check } = await openGguf(source);
   const tensors = new Map<string, TensorLocation>();
   let parameters = 0;
   const needed = new Set(check.expected.map((e) => e.name));
@@ -134,6 +138,23 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
   }
   const names = await model.list();
   const hasTokenizer = names.includes('tokenizer.json');
+  // A tokenizer.json beside the GGUF file wins over the tokenizer in its metadata: the user put it
+  // there on purpose (and it is read exactly as a safetensors checkpoint's). Otherwise the embedded
+  // one, when the studio can run it; when it cannot (another tokenizer model, missing or broken
+  // keys) the model still loads, with token-id prompts, and the reason is a warning.
+  let embedded: { file: string; json: string } | undefined;
+  const tokenizerWarnings: string[] = [];
+  if (!hasTokenizer && hasGgufTokenizer(header.metadata)) {
+    try {
+      embedded = { file: source.name, json: ggufTokenizerText(source.name, header.metadata) };
+    } catch (error) {
+      if (!(error instanceof ModelFileError)) throw error;
+      const fallback = config.vocabSize === 256 ? 'the model is read as raw bytes' : 'text prompts need a tokenizer.json beside the GGUF file (token ids still work)';
+      tokenizerWarnings.push(`${error.message}; ${fallback}`);
+    }
+  } else if (!hasTokenizer && config.vocabSize !== 256) {
+    tokenizerWarnings.push(`${source.name}: no tokenizer.json beside the GGUF file and no tokenizer in its metadata; text prompts need one (token ids still work)`);
+  }
   return {
     architecture: config.architecture,
     format: 'gguf',
@@ -144,11 +165,9 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
     embeddingName: check.embeddingName,
     weightFiles: [file],
     weightBytes: source.size,
-    tokenizer: hasTokenizer ? 'tokenizer.json' : config.vocabSize === 256 ? 'bytes' : 'none',
-    warnings: [
-      ...check.warnings,
-      ...(!hasTokenizer && config.vocabSize !== 256 ? [`${source.name}: no tokenizer.json beside the GGUF file; text prompts need one (token ids still work)`] : []),
-    ],
+    tokenizer: hasTokenizer ? 'tokenizer.json' : embedded ? 'gguf' : config.vocabSize === 256 ? 'bytes' : 'none',
+    ...(embedded ? { ggufTokenizer: embedded } : {}),
+    warnings: [...check.warnings, ...tokenizerWarnings],
   };
 }
 
@@ -162,6 +181,17 @@ export async function inspectModel(model: ModelFiles): Promise<ModelInspection> 
     return inspectGgufModel(model, ggufs[0] as string);
   }
   return inspectSafetensorsModel(model);
+}
+
+/**
+ * What `tokenizerFor` (app/tokenizer) needs for a model: the tokenizer.json text (read from the
+ * model's files, or built from the GGUF metadata at inspection), or null (raw bytes, or no
+ * tokenizer); and the file its errors name.
+ */
+export async function tokenizerSource(model: ModelFiles, inspection: ModelInspection): Promise<{ json: string | null; file: string }> {
+  if (inspection.tokenizer === 'gguf' && inspection.ggufTokenizer) return inspection.ggufTokenizer;
+  const file = model.pathOf('tokenizer.json');
+  return { json: inspection.tokenizer === 'tokenizer.json' ? await model.readText('tokenizer.json') : null, file };
 }
 
 /** JSON-friendly summary (for IPC, the CLI's `info`, and the UI). */

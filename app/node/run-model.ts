@@ -1,5 +1,5 @@
 /** Opens a model folder for running in Node: GPU, weights on it, the Mamba-1 graph, the tokenizer. */
-import { inspectModel, type ModelInspection } from '../formats/inspect.js';
+import { inspectModel, tokenizerSource, type ModelInspection } from '../formats/inspect.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
@@ -28,8 +28,8 @@ export async function openRunnableModel(target: string, options: { maxTokens?: n
     const inspection = await inspectModel(files);
     let tokenizer: Tokenizer | null = null;
     if (inspection.tokenizer !== 'none') {
-      const json = inspection.tokenizer === 'tokenizer.json' ? await files.readText('tokenizer.json') : null;
-      tokenizer = tokenizerFor(inspection.config.vocabSize, json, files.pathOf('tokenizer.json'));
+      const { json, file } = await tokenizerSource(files, inspection); // tokenizer.json, or the GGUF's own
+      tokenizer = tokenizerFor(inspection.config.vocabSize, json, file);
     }
     const { gpu } = await findNodeGpu();
     const ctx = await openGpu(gpu);

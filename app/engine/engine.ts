@@ -21,7 +21,7 @@ import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
 import { hexByte, READABLE_CONTROLS, readableByte } from '../tokenizer/readable.js';
-import { SelectionReplay, TraceRecorder } from '../trace/recorder.js';
+import { SelectionReplay, TraceRecorder, type SelectionSummary, type TraceWindow } from '../trace/recorder.js';
 import { appendTraceRows } from './trace-rows.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type {
@@ -57,6 +57,40 @@ function readableToken(tokenizer: Tokenizer | null, id: number): string {
   const text = tokenizer.decode([id]);
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\n\t\r]/g, (c) => READABLE_CONTROLS[c] ?? c).replace(/[\u0000-\u001f\u007f]/g, (c) => hexByte(c.charCodeAt(0)));
+}
+
+/** What a trace result says of rows of a trace (all but A): the same for a prompt's trace and a live one. */
+function traceRowsOf(
+  modelId: string,
+  config: MambaModel['config'],
+  tokenizer: Tokenizer | null,
+  ids: number[],
+  layers: readonly number[],
+  window: TraceWindow,
+  summary: SelectionSummary,
+  topNext: TraceResult['topNext'],
+): Omit<TraceResult, 'A'> {
+  const mamba2 = config.architecture === 'mamba2';
+  return {
+    modelId,
+    architecture: config.architecture,
+    ids,
+    tokens: ids.map((id) => readableToken(tokenizer, id)),
+    layers: [...layers],
+    deltaWidth: mamba2 ? config.nHeads : config.dInner,
+    deltaUnit: mamba2 ? 'head' : 'channel',
+    delta: window.delta,
+    deltaNorm: summary.deltaNorm,
+    writeGate: summary.writeGate,
+    dState: config.dState,
+    nGroups: mamba2 ? config.nGroups : 1,
+    B: window.B,
+    C: window.C,
+    aStates: mamba2 ? 1 : config.dState,
+    stateNorm: summary.stateNorm ?? [],
+    ...(summary.stateNormByHead ? { stateNormByHead: summary.stateNormByHead } : {}),
+    topNext,
+  };
 }
 
 interface LoadedModel {
@@ -261,24 +295,7 @@ export class Engine {
         const ids = session.tokens.slice(from, to);
         const rows: TraceRows = {
           from,
-          modelId: this.loaded?.modelId ?? '',
-          architecture: config.architecture,
-          ids,
-          tokens: ids.map((id) => readableToken(loaded.tokenizer, id)),
-          layers: [...recorder.layers],
-          deltaWidth: mamba2 ? config.nHeads : config.dInner,
-          deltaUnit: mamba2 ? 'head' : 'channel',
-          delta: window.delta,
-          deltaNorm: summary.deltaNorm,
-          writeGate: summary.writeGate,
-          dState: config.dState,
-          nGroups: mamba2 ? config.nGroups : 1,
-          B: window.B,
-          C: window.C,
-          aStates: mamba2 ? 1 : config.dState,
-          stateNorm: summary.stateNorm ?? [],
-          ...(summary.stateNormByHead ? { stateNormByHead: summary.stateNormByHead } : {}),
-          topNext: { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) },
+          ...traceRowsOf(this.loaded?.modelId ?? '', config, loaded.tokenizer, ids, recorder.layers, window, summary, { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) }),
           ...(from === 0 ? { A } : {}),
         };
         trace = appendTraceRows(trace, rows);
@@ -373,25 +390,8 @@ export class Engine {
       const window = await recorder.read();
       const summary = await recorder.summary((layer) => aLogs.get(layer) as Float32Array, window);
       const result: TraceResult = {
-        modelId: params.modelId,
-        architecture: config.architecture,
-        ids,
-        tokens: ids.map((id) => readableToken(loaded.tokenizer, id)),
-        layers: [...recorder.layers],
-        deltaWidth: mamba2 ? config.nHeads : config.dInner,
-        deltaUnit: mamba2 ? 'head' : 'channel',
-        delta: window.delta,
-        deltaNorm: summary.deltaNorm,
-        writeGate: summary.writeGate,
-        dState: config.dState,
-        nGroups: mamba2 ? config.nGroups : 1,
-        B: window.B,
-        C: window.C,
+        ...traceRowsOf(params.modelId, config, loaded.tokenizer, ids, recorder.layers, window, summary, { k: K, ids: topIds, probs: topProbs }),
         A: recorder.layers.map((layer) => Float32Array.from(aLogs.get(layer) as Float32Array, (v) => -Math.exp(v))),
-        aStates: mamba2 ? 1 : config.dState,
-        stateNorm: summary.stateNorm ?? [],
-        ...(summary.stateNormByHead ? { stateNormByHead: summary.stateNormByHead } : {}),
-        topNext: { k: K, ids: topIds, probs: topProbs },
       };
       this.lastTrace = { result, aLogs };
       return result;

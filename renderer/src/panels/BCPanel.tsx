@@ -9,13 +9,14 @@
 import { useEffect, useMemo, useRef, useState, type PointerEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceHoverToken, useStudio } from '../store';
-import { COLORMAPS, type ColormapName } from './colormaps';
+import { type ColormapName } from './colormaps';
 import { downloadCanvasPng, downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
 import { useRenderer } from './DeltaHeatmap';
 import { LineChart } from './LineChart';
 import { rowNorms } from './memory';
 import { cellAt, valueRange } from './selection';
 import { useTokenView, ViewControls } from './token-view';
+import { ColormapSelect } from './ColormapSelect';
 
 type Which = 'B' | 'C';
 
@@ -127,16 +128,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
     <section aria-label="B and C" data-testid="bc-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4, flex: '1 1 auto', minHeight: 0 }}>
       <h4 style={{ margin: '8px 0 0' }}>B and C: what each token writes into the state and reads out (layer {layer})</h4>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
-        <label className="setting">
-          <span>Colormap</span>
-          <select aria-label="B/C colormap" value={colormap} onChange={(e) => setColormap(e.target.value as ColormapName)}>
-            {COLORMAPS.map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <ColormapSelect label="B/C colormap" value={colormap} onChange={setColormap} />
         <button type="button" onClick={() => downloadCsv(toCsv(bcColumns(trace, layerIndex, texts)), `bc-layer${layer}.csv`)}>
           Export B/C CSV
         </button>

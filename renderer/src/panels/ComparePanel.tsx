@@ -14,6 +14,7 @@ import { useStudio } from '../store';
 import { compareColumns, compareScores, positionAt, type ScoreComparison } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { moveToken, parseIds, tokenTexts } from './selection';
+import { prepareCanvas2d } from './canvas2d';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -24,20 +25,10 @@ const DIFF_HEIGHT = 40;
 
 /** Draws, per layer, ‖Δ_t‖ of A and B (lines, shared scale per layer) and B − A (bars around a zero line). */
 function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor: number | null): void {
-  const ratio = window.devicePixelRatio || 1;
-  const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
-  const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
-  if (canvas.width !== width || canvas.height !== height) {
-    canvas.width = width;
-    canvas.height = height;
-  }
-  const g = canvas.getContext('2d');
-  if (!g) return;
-  g.setTransform(ratio, 0, 0, ratio, 0, 0);
-  const W = width / ratio;
+  const prepared = prepareCanvas2d(canvas);
+  if (!prepared) return;
+  const { g, width: W, height: H } = prepared;
   const T = cmp.tokens;
-  g.fillStyle = '#11141a';
-  g.fillRect(0, 0, W, height / ratio);
   const x = (t: number) => ((t + 0.5) / T) * W;
   cmp.layers.forEach((layer, k) => {
     const top = k * ROW_HEIGHT;
@@ -91,7 +82,7 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
     g.lineWidth = 1;
     g.beginPath();
     g.moveTo(x(cursor), 0);
-    g.lineTo(x(cursor), height / ratio);
+    g.lineTo(x(cursor), H);
     g.stroke();
   }
 }

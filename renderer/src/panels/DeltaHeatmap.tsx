@@ -10,11 +10,12 @@
 import { useEffect, useMemo, useRef, useState, type MouseEvent, type PointerEvent, type RefObject } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceHoverToken, useStudio } from '../store';
-import { COLORMAPS, type ColormapName } from './colormaps';
+import { type ColormapName } from './colormaps';
 import { downloadCanvasPng, downloadNpy } from './csv';
 import { HeatmapRenderer } from './heatmap-gl';
 import { cellAt, readoutAt, valueRange, type Readout } from './selection';
 import { useTokenView, ViewControls } from './token-view';
+import { ColormapSelect } from './ColormapSelect';
 
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 
@@ -119,16 +120,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
   return (
     <section aria-label="Δ heatmap" data-testid="delta-heatmap" style={{ display: 'flex', flexDirection: 'column', flex: '1 1 auto', minHeight: 0 }}>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
-        <label className="setting">
-          <span>Colormap</span>
-          <select aria-label="Colormap" value={colormap} onChange={(e) => setColormap(e.target.value as ColormapName)}>
-            {COLORMAPS.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </label>
+        <ColormapSelect label="Colormap" value={colormap} onChange={setColormap} />
         <label className="setting">
           <span>Scale</span>
           <select aria-label="Scale" value={log ? 'log' : 'linear'} onChange={(e) => setLog(e.target.value === 'log')}>

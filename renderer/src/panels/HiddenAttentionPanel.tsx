@@ -25,11 +25,12 @@ import {
   scaledAbs,
   topSources,
 } from './analysis';
-import { COLORMAPS, type ColormapName } from './colormaps';
+import { type ColormapName } from './colormaps';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { HeatmapRenderer } from './heatmap-gl';
 import { LineChart } from './LineChart';
 import { fullView } from './selection';
+import { ColormapSelect } from './ColormapSelect';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -226,16 +227,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
             style={{ width: 80 }}
           />
         </label>
-        <label className="setting">
-          <span>Colormap</span>
-          <select aria-label="Hidden attention colormap" value={colormap} onChange={(e) => setColormap(e.target.value as ColormapName)}>
-            {COLORMAPS.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </label>
+        <ColormapSelect label="Hidden attention colormap" value={colormap} onChange={setColormap} />
         <label style={{ display: 'flex', alignItems: 'center', gap: 4 }}>
           <input type="checkbox" aria-label="Hidden attention log scale" checked={log} onChange={(e) => setLog(e.target.checked)} />
           log scale

@@ -12,6 +12,7 @@ import type { EngineClient } from '../engine-client';
 import { selectTraceMemoryToken, useStudio } from '../store';
 import { knockoutColumns, probabilityShift, type ShiftRow } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
+import { prepareCanvas2d } from './canvas2d';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -24,19 +25,9 @@ const prob = (p: number) => (!Number.isFinite(p) ? '—' : p >= 1e-3 || p === 0 
 
 /** Paired horizontal bars: per token, its probability before (top) and after (bottom) the knockout. */
 function drawShift(canvas: HTMLCanvasElement, rows: readonly ShiftRow[]): void {
-  const ratio = window.devicePixelRatio || 1;
-  const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
-  const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
-  if (canvas.width !== width || canvas.height !== height) {
-    canvas.width = width;
-    canvas.height = height;
-  }
-  const g = canvas.getContext('2d');
-  if (!g) return;
-  g.setTransform(ratio, 0, 0, ratio, 0, 0);
-  const W = width / ratio;
-  g.fillStyle = '#11141a';
-  g.fillRect(0, 0, W, height / ratio);
+  const prepared = prepareCanvas2d(canvas);
+  if (!prepared) return;
+  const { g, width: W } = prepared;
   const label = 90;
   const barW = Math.max(20, W - label - 110);
   g.font = '11px system-ui, sans-serif';

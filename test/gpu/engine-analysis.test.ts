@@ -57,6 +57,16 @@ const source = (dir: string) => ({
   files: ['config.json', 'model.safetensors'].map((name) => new File([readFileSync(path.join(dir, name))], name)),
 });
 
+/** A fresh random Mamba-1 in `scratch`, with its config and weights (for the reference). */
+async function randomModel() {
+  writeRandomMamba1(scratch, RAW, testSeed());
+  const files = await folderModelFiles(scratch);
+  const inspection = await inspectModel(files);
+  const table = await readAllTensorsF32(files, inspection);
+  await files.close();
+  return { config: inspection.config, table };
+}
+
 /** Sends a request and returns its result, or throws its error. */
 function client(engine: Engine) {
   let id = 1;
@@ -97,12 +107,7 @@ function expectTopNext(result: TraceResult, logits: ArrayLike<number>, V: number
 describe('engine: analysis requests on Mamba-1', () => {
   it('top next tokens, hidden attention and knockout equal the float64 reference', async (test) => {
     if (!gpu) return test.skip(skipReason);
-    writeRandomMamba1(scratch, RAW, testSeed());
-    const files = await folderModelFiles(scratch);
-    const inspection = await inspectModel(files);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
-    const config = inspection.config;
+    const { config, table } = await randomModel();
     const { dInner: Di, dState: N, vocabSize: V } = config;
     const engine = new Engine(gpu, () => undefined, 'node');
     const send = client(engine);
@@ -276,12 +281,7 @@ describe('engine: analysis requests on Mamba-2 (golden fixture mamba2-groups)', 
 describe('engine: a live trace while generating', () => {
   it('streams rows that add up to the trace of the whole sequence, equal to the reference', async (test) => {
     if (!gpu) return test.skip(skipReason);
-    writeRandomMamba1(scratch, RAW, testSeed());
-    const files = await folderModelFiles(scratch);
-    const inspection = await inspectModel(files);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
-    const config = inspection.config;
+    const { config, table } = await randomModel();
     const { dInner: Di, dState: N, nLayer: L } = config;
     const events: TraceRows[] = [];
     const engine = new Engine(gpu, (e) => e.kind === 'trace-rows' && events.push(e.rows), 'node');

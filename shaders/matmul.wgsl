@@ -20,6 +20,12 @@
 //   matvec_vec4  matvec with vec4 loads of X and 16-byte loads of W: needs I % 4 = 0 (I % 8 = 0
 //                with W_F16), x_offset % 4 = 0 and x_stride % 4 = 0 (W's rows are then 16-byte
 //                aligned too).
+//   tiled_wide   prefill with many rows and outputs: a 128×128 tile of Y, 8×8 per thread.
+//   split K      for shapes with few tiles (narrow O such as x_proj's R + 2N, or few tokens):
+//                `tiled` with k_split ≠ 0 runs workgroup z over in_features
+//                [z·k_split, (z+1)·k_split) and writes its raw partial product, dense, to
+//                y = a scratch buffer [splits, T, O]; then `reduce_splits` (x = that scratch) adds
+//                the partials and stores Y (bias, accumulate, the y view) as usual.
 // Workgroups of matvec may be laid out in 2-D (x fastest) to stay within 65535 per dimension.
 
 override MATVEC_WORKGROUP_SIZE: u32 = 256u;
@@ -38,8 +44,8 @@ struct Params {
   y_offset: u32,      // elements
   y_stride: u32,      // elements between rows of Y (≥ O)
   accumulate: u32,    // 1: Y += X·Wᵀ (+ bias) instead of Y = …
-  _pad0: u32,
-  _pad1: u32,
+  k_split: u32,       // tiled with split K: in_features per split (a multiple of 16), else 0
+  splits: u32,        // reduce_splits: partial products to add
   _pad2: u32,
 }
 
@@ -107,11 +113,17 @@ fn tiled(
   for (var i = 0u; i < BLOCK; i++) {
     acc[i] = vec4<f32>(0.0);
   }
-  for (var k0 = 0u; k0 < I; k0 += TILE_K) {
+  var k_begin = 0u;
+  var k_end = I;
+  if (params.k_split != 0u) {
+    k_begin = wg.z * params.k_split;
+    k_end = min(I, k_begin + params.k_split);
+  }
+  for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
     let k = k0 + load_k;
     var xv = vec4<f32>(0.0);
     var wv = vec4<f32>(0.0);
-    if (k < I) {
+    if (k < k_end) {
       for (var j = 0u; j < BLOCK; j++) {
         let t = t0 + load_g * BLOCK + j;
         if (t < T) {
@@ -143,11 +155,157 @@ fn tiled(
       for (var j = 0u; j < BLOCK; j++) {
         let o = o0 + local.x * BLOCK + j;
         if (o < O) {
-          store(t, o, row[j]);
+          if (params.k_split != 0u) {
+            y[(wg.z * T + t) * O + o] = row[j];
+          } else {
+            store(t, o, row[j]);
+          }
         }
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tiled_wide: Y tile [128, 128] per workgroup of 16×16 threads, each an 8×8 register block (rows
+// 4·ly + (0..3) and 64 + 4·ly + (0..3), columns likewise from lx), K in steps of 16. Four times
+// the arithmetic of `tiled` per load and per barrier. Split K as in `tiled` (k_split ≠ 0).
+
+const WIDE: u32 = 128u;       // tokens and outputs per tile
+const WIDE_Q: u32 = WIDE / 4u; // vec4 row groups per tile column: 32
+const WIDE_S: u32 = WIDE_Q + 1u; // tile row pitch in vec4s, padded against bank conflicts on stores
+
+// xw_tile[k * WIDE_S + q] = X[t0 + 4q .. t0 + 4q + 3, k0 + k]; ww_tile likewise for W's rows.
+var<workgroup> xw_tile: array<vec4<f32>, TILE_K * WIDE_S>;
+var<workgroup> ww_tile: array<vec4<f32>, TILE_K * WIDE_S>;
+
+fn wide_store(wz: u32, t: u32, o0: u32, row: vec4<f32>) {
+  let T = params.tokens;
+  let O = params.out_features;
+  if (t >= T) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let o = o0 + j;
+    if (o < O) {
+      if (params.k_split != 0u) {
+        y[(wz * T + t) * O + o] = row[j];
+      } else {
+        store(t, o, row[j]);
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(16, 16)
+fn tiled_wide(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_id) local: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.tokens;
+  let I = params.in_features;
+  let O = params.out_features;
+  let t0 = wg.y * WIDE;
+  let o0 = wg.x * WIDE;
+  // Loading role: column k of the step; rows 8·load_g .. 8·load_g + 7 (two vec4 groups).
+  let load_k = lid % TILE_K;
+  let load_g = lid / TILE_K;  // 0 .. 15
+  var l0: array<vec4<f32>, 8>;  // rows 4·ly + i (i < 4) at columns 4·lx + (0..3), then rows 64 + 4·ly + (i − 4)
+  var l1: array<vec4<f32>, 8>;  // the same rows at columns 64 + 4·lx + (0..3)
+  var k_begin = 0u;
+  var k_end = I;
+  if (params.k_split != 0u) {
+    k_begin = wg.z * params.k_split;
+    k_end = min(I, k_begin + params.k_split);
+  }
+  let ly = local.y;
+  let lx = local.x;
+  for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
+    let k = k0 + load_k;
+    for (var h = 0u; h < 2u; h++) {
+      var xv = vec4<f32>(0.0);
+      var wv = vec4<f32>(0.0);
+      if (k < k_end) {
+        for (var j = 0u; j < 4u; j++) {
+          let r = load_g * 8u + h * 4u + j;
+          let t = t0 + r;
+          if (t < T) {
+            xv[j] = x[params.x_offset + t * params.x_stride + k];
+          }
+          let o = o0 + r;
+          if (o < O) {
+            wv[j] = w_at(o * I + k);
+          }
+        }
+      }
+      xw_tile[load_k * WIDE_S + load_g * 2u + h] = xv;
+      ww_tile[load_k * WIDE_S + load_g * 2u + h] = wv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      let a0 = xw_tile[kk * WIDE_S + ly];
+      let a1 = xw_tile[kk * WIDE_S + 16u + ly];
+      let b0 = ww_tile[kk * WIDE_S + lx];
+      let b1 = ww_tile[kk * WIDE_S + 16u + lx];
+      l0[0] += a0.x * b0;
+      l1[0] += a0.x * b1;
+      l0[1] += a0.y * b0;
+      l1[1] += a0.y * b1;
+      l0[2] += a0.z * b0;
+      l1[2] += a0.z * b1;
+      l0[3] += a0.w * b0;
+      l1[3] += a0.w * b1;
+      l0[4] += a1.x * b0;
+      l1[4] += a1.x * b1;
+      l0[5] += a1.y * b0;
+      l1[5] += a1.y * b1;
+      l0[6] += a1.z * b0;
+      l1[6] += a1.z * b1;
+      l0[7] += a1.w * b0;
+      l1[7] += a1.w * b1;
+    }
+    workgroupBarrier();
+  }
+  // The tile's rows 4·ly + i and 64 + 4·ly + i; for this layout (loads of 8 consecutive rows by
+  // load_g), vec4 group q holds rows 4q .. 4q + 3, so a0 = group ly, a1 = group 16 + ly.
+  // Constant indices only: a loop index into l0 / l1 would push them out of registers.
+  let ta = t0 + 4u * ly;
+  let tb = t0 + 64u + 4u * ly;
+  let oa = o0 + 4u * lx;
+  let ob = o0 + 64u + 4u * lx;
+  wide_store(wg.z, ta, oa, l0[0]);
+  wide_store(wg.z, ta + 1u, oa, l0[1]);
+  wide_store(wg.z, ta + 2u, oa, l0[2]);
+  wide_store(wg.z, ta + 3u, oa, l0[3]);
+  wide_store(wg.z, tb, oa, l0[4]);
+  wide_store(wg.z, tb + 1u, oa, l0[5]);
+  wide_store(wg.z, tb + 2u, oa, l0[6]);
+  wide_store(wg.z, tb + 3u, oa, l0[7]);
+  wide_store(wg.z, ta, ob, l1[0]);
+  wide_store(wg.z, ta + 1u, ob, l1[1]);
+  wide_store(wg.z, ta + 2u, ob, l1[2]);
+  wide_store(wg.z, ta + 3u, ob, l1[3]);
+  wide_store(wg.z, tb, ob, l1[4]);
+  wide_store(wg.z, tb + 1u, ob, l1[5]);
+  wide_store(wg.z, tb + 2u, ob, l1[6]);
+  wide_store(wg.z, tb + 3u, ob, l1[7]);
+}
+
+// reduce_splits: one thread per (t, o): Y[t, o] = Σ_z partial[z, t, o] (x = the partials [splits, T, O]).
+@compute @workgroup_size(256)
+fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let T = params.tokens;
+  let O = params.out_features;
+  let e = gid.y * groups.x * 256u + gid.x;
+  if (e >= T * O) {
+    return;
+  }
+  var sum = 0.0;
+  for (var z = 0u; z < params.splits; z++) {
+    sum += x[z * T * O + e];
+  }
+  store(e / O, e % O, sum);
 }
 
 // ---------------------------------------------------------------------------------------------

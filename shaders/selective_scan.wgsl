@@ -13,7 +13,9 @@
 //
 // Threads: a workgroup holds WORKGROUP_SIZE / STATE_LANES channels × STATE_LANES lanes; lane l of
 // channel d owns states n = l + k·STATE_LANES (k < STATES_PER_LANE). The expanded state
-// (T × Di × N) never leaves registers.
+// (T × Di × N) never leaves registers. In prefill (scan, chunk_summary), each token's Δ and Δ·x are
+// computed by one lane of the channel per block of STATE_LANES tokens and shared through workgroup
+// memory (load_block), not recomputed by every lane.
 //
 // Entry points (each with its own bind group layout, ≤ 8 storage buffers):
 //   step            T = 1 (decode): one pass; y from a reduction over n in workgroup memory; the
@@ -70,6 +72,9 @@ struct Params {
 // y partials of one block of STATE_LANES tokens: [token in block][thread], rows padded by one
 // float so that the transposed reads hit distinct banks.
 var<workgroup> partial: array<f32, (WORKGROUP_SIZE + 1u) * STATE_LANES>;
+// Δ and Δ·x of one block of STATE_LANES tokens (load_block).
+var<workgroup> blk_delta: array<f32, WORKGROUP_SIZE>;
+var<workgroup> blk_dx: array<f32, WORKGROUP_SIZE>;
 
 // log(1 + u) for u in [0, 1]: a series where log(1 + u) would lose digits to rounding.
 fn log1p_unit(u: f32) -> f32 {
@@ -143,7 +148,11 @@ fn columns_from_state(l: Lane, state_base: u32) -> Columns {
 
 // One token: updates the lane's states and returns its part of Σ_n state · C.
 fn advance(l: Lane, c: ptr<function, Columns>, t: u32, delta: f32) -> f32 {
-  let dx = delta * x[t * params.channels + l.d];
+  return advance_dx(l, c, t, delta, delta * x[t * params.channels + l.d]);
+}
+
+// advance with Δ·x given.
+fn advance_dx(l: Lane, c: ptr<function, Columns>, t: u32, delta: f32, dx: f32) -> f32 {
   var p = 0.0;
   for (var k = 0u; k < STATES_PER_LANE; k++) {
     let n = state_index(l, k);
@@ -154,6 +163,23 @@ fn advance(l: Lane, c: ptr<function, Columns>, t: u32, delta: f32) -> f32 {
     }
   }
   return p;
+}
+
+// Prefill, per block of STATE_LANES tokens from t0: lane j of each channel computes Δ and Δ·x of
+// token t0 + j once (not once per lane) into blk_delta / blk_dx[lid]; the channel's lanes read
+// them after a barrier (token j at blk_*[lid − lane + j]). Returns the lane's Δ (0 past t_end).
+fn load_block(l: Lane, lid: u32, t0: u32, t_end: u32) -> f32 {
+  let Di = params.channels;
+  let t = t0 + l.lane;
+  var delta = 0.0;
+  var dx = 0.0;
+  if (l.live && t < t_end) {
+    delta = softplus(dt_raw[t * Di + l.d] + weights[Di * params.states + Di + l.d]);
+    dx = delta * x[t * Di + l.d];
+  }
+  blk_delta[lid] = delta;
+  blk_dx[lid] = dx;
+  return delta;
 }
 
 fn delta_at(l: Lane, t: u32) -> f32 {
@@ -272,12 +298,18 @@ fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let d_out = wg.x * channels_per_group + col;
   let row = WORKGROUP_SIZE + 1u;
 
+  let first_lane = lid - l.lane;
   for (var t0 = t_begin; t0 < t_end; t0 += STATE_LANES) {
+    let delta_lane = load_block(l, lid, t0, t_end);
+    if (TRACE_DELTA && l.live && t0 + l.lane < t_end) {
+      delta_out[(t0 + l.lane) * Di + l.d] = delta_lane;
+    }
+    workgroupBarrier();
     for (var j = 0u; j < STATE_LANES; j++) {
       let t = t0 + j;
       var p = 0.0;
       if (l.live && t < t_end) {
-        p = advance(l, &c, t, delta_at(l, t));
+        p = advance_dx(l, &c, t, blk_delta[first_lane + j], blk_dx[first_lane + j]);
       }
       partial[j * row + lid] = p;
     }
@@ -307,19 +339,28 @@ fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn chunk_summary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let l = lane_of(wg.x, lid);
-  if (!l.live) {
-    return;
-  }
   let Di = params.channels;
   let chunk = wg.y;
   let t_begin = chunk * CHUNK_LEN;
   let t_end = min(t_begin + CHUNK_LEN, params.tokens);
   var c = columns_from_zero(l);
   var delta_sum = 0.0;
-  for (var t = t_begin; t < t_end; t++) {
-    let delta = softplus(dt_raw[t * Di + l.d] + weights[Di * params.states + Di + l.d]);
-    delta_sum += delta;
-    advance(l, &c, t, delta);
+  let first_lane = lid - l.lane;
+  for (var t0 = t_begin; t0 < t_end; t0 += STATE_LANES) {
+    load_block(l, lid, t0, t_end);
+    workgroupBarrier();
+    for (var j = 0u; j < STATE_LANES; j++) {
+      let t = t0 + j;
+      if (l.live && t < t_end) {
+        let delta = blk_delta[first_lane + j];
+        delta_sum += delta;
+        advance_dx(l, &c, t, delta, blk_dx[first_lane + j]);
+      }
+    }
+    workgroupBarrier();
+  }
+  if (!l.live) {
+    return;
   }
   let base = chunk * Di * params.states + l.d * params.states;
   for (var k = 0u; k < STATES_PER_LANE; k++) {

@@ -16,20 +16,25 @@
 // S itself or a difference S[t] − S[s] with s ≤ t, so ≤ 0:
 //   chunk_cumsum   Δ and S per (token, head), into `cums` (and Δ into delta_out when TRACE_DELTA).
 //   chunk_states   each chunk's end state from zero: Σ_s exp(S_end − S_s) · Δ_s · x_s ⊗ B_s.
+//   chunk_cb       C_t·B_s for t, s in the same chunk, once per group (shared by the group's heads).
 //   state_passing  a sequential scan over chunks per (h, p, n): start_k = h; h = exp(S_end,k)·h + local_k.
 //                  Start states overwrite the local states; the final state goes to `state`.
 //   chunk_scan     y[t] = exp(S_t) · C_t · start_k  +  Σ_{s ≤ t in chunk} (C_t·B_s) · exp(S_t − S_s) · Δ_s · x_s
-//                  + D · x_t; the C_t·B_s products of a block of WORKGROUP_SIZE tokens s go through
-//                  workgroup memory. No T × H × P × N tensor is ever written.
+//                  + D · x_t, with C_t·B_s from chunk_cb; 64 × 64 tiles of (t, p) per workgroup.
+//                  No T × H × P × N tensor is ever written.
 // Decode:
 //   step           T = 1: one workgroup per head updates state[h] in place and writes y.
 
 override WORKGROUP_SIZE: u32 = 64u;
 override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
-override ROWS_PER_THREAD: u32 = 1u;   // ceil(P / WORKGROUP_SIZE), ≤ MAX_ROWS_PER_THREAD
 override TRACE_DELTA: bool = false;   // also write Δ to delta_out
 
-const MAX_ROWS_PER_THREAD: u32 = 4u;
+// The chunk kernels' tiles: a 64 × 64 output tile per workgroup of GRID × GRID threads, each
+// thread a BLOCK × BLOCK register block; K in steps of TILE_K through workgroup memory.
+const TILE: u32 = 64u;
+const TILE_K: u32 = 16u;
+const BLOCK: u32 = 4u;
+const GRID: u32 = 16u;  // TILE / BLOCK
 
 struct Params {
   tokens: u32,     // T
@@ -59,9 +64,24 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> delta_out: array<f32>;    // [T, H] Δ when TRACE_DELTA, else a placeholder
 @group(0) @binding(7) var<storage, read_write> cums: array<f32>;         // [2, T, H]: Δ, then S (cumulative Δ·A within each chunk)
 @group(0) @binding(8) var<storage, read_write> chunk_state: array<f32>; // [K, H, P, N] local end states, then start states
+@group(0) @binding(9) var<storage, read_write> cb: array<f32>;          // [K, G, L, L] C·Bᵀ within each chunk (L = CHUNK_LEN)
 
-// chunk_scan: (C_t · B_s) · exp(S_t − S_s) · Δ_s for a block of tokens s.
-var<workgroup> weight_s: array<f32, WORKGROUP_SIZE>;
+// a_tile[k · GRID + q] = rows 4q .. 4q + 3 of the left operand at step column k; b_tile likewise
+// for the right operand; the product tile is Σ_k a_tile[k, row] · b_tile[k, col].
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * GRID>;
+var<workgroup> b_tile: array<vec4<f32>, TILE_K * GRID>;
+
+// acc[i][j] += Σ_k a[k, 4·ly + i] · b[k, 4·lx + j] over one step of TILE_K.
+fn tile_mma(acc: ptr<function, array<vec4<f32>, BLOCK>>, ly: u32, lx: u32) {
+  for (var kk = 0u; kk < TILE_K; kk++) {
+    let a = a_tile[kk * GRID + ly];
+    let b = b_tile[kk * GRID + lx];
+    (*acc)[0] += a.x * b;
+    (*acc)[1] += a.y * b;
+    (*acc)[2] += a.z * b;
+    (*acc)[3] += a.w * b;
+  }
+}
 
 // log(1 + u) for u in [0, 1]: a series where log(1 + u) would lose digits to rounding.
 fn log1p_unit(u: f32) -> f32 {
@@ -165,31 +185,116 @@ fn chunk_cumsum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
   }
 }
 
-// Workgroups (tile of P·N, head, chunk); one thread per state element (p, n).
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+// Workgroups (p tile · n tiles + n tile, head, chunk); a 64 × 64 tile of the chunk's end state
+// from zero, local[p, n] = Σ_t (w_t · x[t, h, p]) · B[t, g, n] with w_t = exp(S_end − S_t) · Δ_t: a
+// small matrix product over the chunk's tokens, K in steps of TILE_K through workgroup memory.
+@compute @workgroup_size(GRID, GRID)
+fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let H = params.heads;
   let P = params.head_dim;
   let N = params.states;
   let T = params.tokens;
-  let e = wg.x * WORKGROUP_SIZE + lid;
-  if (e >= P * N) {
-    return;
-  }
-  let p = e / N;
-  let n = e % N;
+  let n_tiles = (N + TILE - 1u) / TILE;
+  let p0 = (wg.x / n_tiles) * TILE;
+  let n0 = (wg.x % n_tiles) * TILE;
   let h = wg.y;
   let chunk = wg.z;
   let g = group_of(h);
   let t_begin = chunk * CHUNK_LEN;
   let t_end = min(t_begin + CHUNK_LEN, T);
   let s_end = cums[T * H + (t_end - 1u) * H + h];
-  var acc = 0.0;
-  for (var t = t_begin; t < t_end; t++) {
-    let w = exp(s_end - cums[T * H + t * H + h]) * cums[t * H + h];
-    acc += w * x_at(t, h, p) * b_at(t, g, n);
+  // Loading role (rows contiguous in memory): row r of the tile, K rows kq·4 .. kq·4 + 3 of the step.
+  let r = lid % TILE;
+  let kq = lid / TILE;
+  var acc: array<vec4<f32>, BLOCK>;
+  for (var t0 = t_begin; t0 < t_end; t0 += TILE_K) {
+    for (var j = 0u; j < BLOCK; j++) {
+      let kk = kq * BLOCK + j;
+      let t = t0 + kk;
+      var xv = 0.0;
+      var bv = 0.0;
+      if (t < t_end) {
+        if (p0 + r < P) {
+          xv = x_at(t, h, p0 + r) * exp(s_end - cums[T * H + t * H + h]) * cums[t * H + h];
+        }
+        if (n0 + r < N) {
+          bv = b_at(t, g, n0 + r);
+        }
+      }
+      a_tile[kk * GRID + r / BLOCK][r % BLOCK] = xv;
+      b_tile[kk * GRID + r / BLOCK][r % BLOCK] = bv;
+    }
+    workgroupBarrier();
+    tile_mma(&acc, local.y, local.x);
+    workgroupBarrier();
   }
-  chunk_state[((chunk * H + h) * P + p) * N + n] = acc;
+  for (var i = 0u; i < BLOCK; i++) {
+    let p = p0 + local.y * BLOCK + i;
+    for (var j = 0u; j < BLOCK; j++) {
+      let n = n0 + local.x * BLOCK + j;
+      if (p < P && n < N) {
+        chunk_state[((chunk * H + h) * P + p) * N + n] = acc[i][j];
+      }
+    }
+  }
+}
+
+// Workgroups (i tile · tiles + j tile, group, chunk), tiles = ceil(CHUNK_LEN / TILE): the chunk's
+// C·Bᵀ once per group (not per head), cb[k, g, i, j] = Σ_n C[k·L + i, g, n] · B[k·L + j, g, n] for
+// j ≤ i (tiles above the diagonal are skipped; entries j > i inside a diagonal tile are written
+// but never read).
+@compute @workgroup_size(GRID, GRID)
+fn chunk_cb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let N = params.states;
+  let T = params.tokens;
+  let tiles = (CHUNK_LEN + TILE - 1u) / TILE;
+  let ti = wg.x / tiles;
+  let tj = wg.x % tiles;
+  let g = wg.y;
+  let chunk = wg.z;
+  let c0 = chunk * CHUNK_LEN;
+  let len = min(CHUNK_LEN, T - c0);
+  let i0 = ti * TILE;
+  let j0 = tj * TILE;
+  if (tj > ti || i0 >= len) {
+    return;  // uniform across the workgroup
+  }
+  // Loading role (K contiguous in memory): column lk of the step, rows lg·4 .. lg·4 + 3.
+  let lk = lid % TILE_K;
+  let lg = lid / TILE_K;
+  var acc: array<vec4<f32>, BLOCK>;
+  for (var k0 = 0u; k0 < N; k0 += TILE_K) {
+    let n = k0 + lk;
+    var cv = vec4<f32>(0.0);
+    var bv = vec4<f32>(0.0);
+    if (n < N) {
+      for (var j = 0u; j < BLOCK; j++) {
+        let i = i0 + lg * BLOCK + j;
+        if (i < len) {
+          cv[j] = c_at(c0 + i, g, n);
+        }
+        let s = j0 + lg * BLOCK + j;
+        if (s < len) {
+          bv[j] = b_at(c0 + s, g, n);
+        }
+      }
+    }
+    a_tile[lk * GRID + lg] = cv;
+    b_tile[lk * GRID + lg] = bv;
+    workgroupBarrier();
+    tile_mma(&acc, local.y, local.x);
+    workgroupBarrier();
+  }
+  let base = (chunk * params.groups + g) * CHUNK_LEN * CHUNK_LEN;
+  for (var i = 0u; i < BLOCK; i++) {
+    let row = i0 + local.y * BLOCK + i;
+    for (var j = 0u; j < BLOCK; j++) {
+      let col = j0 + local.x * BLOCK + j;
+      if (row < len && col < len) {
+        cb[base + row * CHUNK_LEN + col] = acc[i][j];
+      }
+    }
+  }
 }
 
 // One thread per state element (h, p, n); workgroups folded into 2-D.
@@ -214,69 +319,103 @@ fn state_passing(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
   state[e] = s;
 }
 
-// Workgroups (token, head, token fold); threads over p (ROWS_PER_THREAD rows each).
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+// Workgroups (t tile · p tiles + p tile, head, chunk): a 64 tokens × 64 head-dim tile of y,
+//   y[t, p] = exp(S_t) · Σ_n C[t, n] · start[p, n]                          (state to output)
+//           + Σ_{s ≤ t in chunk} cb[t, s] · exp(S_t − S_s) · Δ_s · x[s, p]   (within the chunk)
+//           + D · x[t, p],
+// both sums as small matrix products through workgroup memory (K = n, then K = s in steps of TILE_K).
+@compute @workgroup_size(GRID, GRID)
+fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let H = params.heads;
   let P = params.head_dim;
   let N = params.states;
   let T = params.tokens;
-  let t = wg.z * nwg.x + wg.x;
-  if (t >= T) {
+  let p_tiles = (P + TILE - 1u) / TILE;
+  let i0 = (wg.x / p_tiles) * TILE;
+  let p0 = (wg.x % p_tiles) * TILE;
+  let h = wg.y;
+  let chunk = wg.z;
+  let g = group_of(h);
+  let c0 = chunk * CHUNK_LEN;
+  let len = min(CHUNK_LEN, T - c0);
+  if (i0 >= len) {
     return;  // uniform across the workgroup
   }
-  let h = wg.y;
-  let g = group_of(h);
-  let chunk = t / CHUNK_LEN;
-  let s_t = cums[T * H + t * H + h];
+  let lk = lid % TILE_K;
+  let lg = lid / TILE_K;
+  let r = lid % TILE;
+  let kq = lid / TILE;
+  var acc: array<vec4<f32>, BLOCK>;
 
-  // The state-to-output term: exp(S_t) · Σ_n C_t[n] · start[p, n].
-  var acc: array<f32, MAX_ROWS_PER_THREAD>;
+  // The state-to-output term: rows t (C[t, n]) against rows p (start[p, n]), K = n.
   let start = (chunk * H + h) * P * N;
-  let decay = exp(s_t);
-  for (var r = 0u; r < ROWS_PER_THREAD; r++) {
-    let p = lid + r * WORKGROUP_SIZE;
-    if (p < P) {
-      var dot = 0.0;
-      for (var n = 0u; n < N; n++) {
-        dot += c_at(t, g, n) * chunk_state[start + p * N + n];
+  for (var k0 = 0u; k0 < N; k0 += TILE_K) {
+    let n = k0 + lk;
+    var cv = vec4<f32>(0.0);
+    var sv = vec4<f32>(0.0);
+    if (n < N) {
+      for (var j = 0u; j < BLOCK; j++) {
+        let i = i0 + lg * BLOCK + j;
+        if (i < len) {
+          cv[j] = c_at(c0 + i, g, n);
+        }
+        let p = p0 + lg * BLOCK + j;
+        if (p < P) {
+          sv[j] = chunk_state[start + p * N + n];
+        }
       }
-      acc[r] = decay * dot;
     }
+    a_tile[lk * GRID + lg] = cv;
+    b_tile[lk * GRID + lg] = sv;
+    workgroupBarrier();
+    tile_mma(&acc, local.y, local.x);
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < BLOCK; i++) {
+    let row = min(i0 + local.y * BLOCK + i, len - 1u);
+    acc[i] *= exp(cums[T * H + (c0 + row) * H + h]);
   }
 
-  // The intra-chunk term, WORKGROUP_SIZE source tokens s at a time.
-  for (var s0 = chunk * CHUNK_LEN; s0 <= t; s0 += WORKGROUP_SIZE) {
-    let s = s0 + lid;
-    var w = 0.0;
-    if (s <= t) {
-      var cb = 0.0;
-      for (var n = 0u; n < N; n++) {
-        cb += c_at(t, g, n) * b_at(s, g, n);
-      }
-      w = cb * exp(s_t - cums[T * H + s * H + h]) * cums[s * H + h];
-    }
-    weight_s[lid] = w;
-    workgroupBarrier();
-    let count = min(WORKGROUP_SIZE, t + 1u - s0);
-    for (var r = 0u; r < ROWS_PER_THREAD; r++) {
-      let p = lid + r * WORKGROUP_SIZE;
-      if (p < P) {
-        var sum = 0.0;
-        for (var j = 0u; j < count; j++) {
-          sum += weight_s[j] * x_at(s0 + j, h, p);
+  // The intra-chunk term: rows t (the weights cb · exp(S_t − S_s) · Δ_s, zero for s > t) against
+  // rows p (x[s, p]), K = s from the chunk's start through the tile's last token.
+  let cb_base = (chunk * params.groups + g) * CHUNK_LEN * CHUNK_LEN;
+  let k_end = min(i0 + TILE, len);
+  for (var k0 = 0u; k0 < k_end; k0 += TILE_K) {
+    let s = k0 + lk;
+    var wv = vec4<f32>(0.0);
+    if (s < k_end) {
+      let s_s = cums[T * H + (c0 + s) * H + h];
+      let delta_s = cums[(c0 + s) * H + h];
+      for (var j = 0u; j < BLOCK; j++) {
+        let i = i0 + lg * BLOCK + j;
+        if (s <= i && i < len) {
+          wv[j] = cb[cb_base + i * CHUNK_LEN + s] * exp(cums[T * H + (c0 + i) * H + h] - s_s) * delta_s;
         }
-        acc[r] += sum;
       }
     }
+    a_tile[lk * GRID + lg] = wv;
+    for (var j = 0u; j < BLOCK; j++) {
+      let kk = kq * BLOCK + j;
+      let s = k0 + kk;
+      var xv = 0.0;
+      if (s < k_end && p0 + r < P) {
+        xv = x_at(c0 + s, h, p0 + r);
+      }
+      b_tile[kk * GRID + r / BLOCK][r % BLOCK] = xv;
+    }
+    workgroupBarrier();
+    tile_mma(&acc, local.y, local.x);
     workgroupBarrier();
   }
 
   let skip = weights[H + h];
-  for (var r = 0u; r < ROWS_PER_THREAD; r++) {
-    let p = lid + r * WORKGROUP_SIZE;
-    if (p < P) {
-      y[t * H * P + h * P + p] = acc[r] + skip * x_at(t, h, p);
+  for (var i = 0u; i < BLOCK; i++) {
+    let t = c0 + i0 + local.y * BLOCK + i;
+    for (var j = 0u; j < BLOCK; j++) {
+      let p = p0 + local.x * BLOCK + j;
+      if (t < c0 + len && p < P) {
+        y[t * H * P + h * P + p] = acc[i][j] + skip * x_at(t, h, p);
+      }
     }
   }
 }

@@ -58,6 +58,8 @@ export interface BenchResult {
   decode_tok_s: number;
   gpu_memory_bytes: { weights: number; activations: number; state: number };
   ceilings?: { copy_gb_s: number; gemm_tflop_s: number };
+  /** The matmul kernels on the model's prefill shapes (and 2048³), forced variants: TFLOP/s. */
+  gemm?: { tokens: number; in: number; out: number; variant: string; splits: number; tflop_s: number }[];
   achieved?: { decode_bandwidth_fraction?: number; prefill_flop_fraction?: Record<string, number> };
   kernels?: { name: string; microseconds: number; count: number }[];
   repeats: number;
@@ -161,6 +163,32 @@ async function measureCeilings(ctx: GpuContext, repeats: number): Promise<{ copy
   d.destroy();
   for (const buf of [x, w, y]) buf.destroy();
   return { copy_gb_s, gemm_tflop_s: (4 * 2 * n ** 3) / (median(gemmTimes) / 1000) / 1e12 };
+}
+
+/** TFLOP/s of one matmul shape with a forced variant (and split count), median of `repeats`. */
+async function timeMatmul(ctx: GpuContext, T: number, I: number, O: number, variant: 'auto' | 'tiled' | 'tiled_wide', repeats: number, splits?: number) {
+  const { device } = ctx;
+  const mk = (n: number) => device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const [x, w, y] = [mk(T * I), mk(O * I), mk(T * O)];
+  device.queue.writeBuffer(x, 0, new Float32Array(T * I).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5));
+  device.queue.writeBuffer(w, 0, new Float32Array(O * I).map((_, i) => ((i * 40503) % 1000) / 1000 - 0.5));
+  const d = matmul(ctx, { tokens: T, inFeatures: I, outFeatures: O, variant, ...(splits ? { splits } : {}) }, { x, weight: w, y }, 'Bench.gemmShape');
+  const reps = 8;
+  const times: number[] = [];
+  for (let r = 0; r < repeats + 1; r++) {
+    const e = device.createCommandEncoder();
+    const pass = e.beginComputePass();
+    for (let i = 0; i < reps; i++) d.encode(pass);
+    pass.end();
+    const t = performance.now();
+    device.queue.submit([e.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (r > 0) times.push(performance.now() - t);
+  }
+  const result = { tokens: T, in: I, out: O, variant: d.entryPoint, splits: d.splits, tflop_s: (reps * 2 * T * I * O) / (median(times) / 1000) / 1e12 };
+  d.destroy();
+  for (const b of [x, w, y]) b.destroy();
+  return result;
 }
 
 /** Per-kernel time of one forward over `tokens` tokens, from timestamp queries (one pass per dispatch). */
@@ -267,6 +295,32 @@ export async function runBench(
   if (options.ceilings) {
     result.ceilings = await measureCeilings(ctx, options.repeats);
     log(`ceilings: copy ${result.ceilings.copy_gb_s.toFixed(0)} GB/s, GEMM ${result.ceilings.gemm_tflop_s.toPrecision(3)} TFLOP/s`);
+    if (!ctx.adapter.software) {
+      // The prefill matmul shapes of this model (per layer) at 512 and 2048 tokens, and 2048³.
+      const { dModel: D, dInner: Di, dtRank: R, dState: N } = config;
+      const widths: [number, number][] =
+        inspection.architecture === 'mamba2'
+          ? [
+              [D, 2 * Di + 2 * config.nGroups * N + config.nHeads],
+              [Di, D],
+            ]
+          : [
+              [D, 2 * Di],
+              [Di, R + 2 * N],
+              [Di, D],
+            ];
+      result.gemm = [];
+      for (const T of [512, 2048]) {
+        for (const [I, O] of widths) {
+          for (const variant of ['auto', 'tiled', 'tiled_wide'] as const) {
+            result.gemm.push(await timeMatmul(ctx, T, I, O, variant, options.repeats));
+            result.gemm.push(await timeMatmul(ctx, T, I, O, variant, options.repeats, 1));
+          }
+        }
+      }
+      for (const variant of ['tiled', 'tiled_wide'] as const) result.gemm.push(await timeMatmul(ctx, 2048, 2048, 2048, variant, options.repeats, 1));
+      for (const g of result.gemm) log(`gemm T=${g.tokens} I=${g.in} O=${g.out} ${g.variant} splits=${g.splits}: ${g.tflop_s.toPrecision(3)} TFLOP/s`);
+    }
     const weightTotal = weights.bytesOnGpu;
     result.achieved = {
       decode_bandwidth_fraction: (weightTotal * decode) / 1e9 / result.ceilings.copy_gb_s,
@@ -283,6 +337,10 @@ export async function runBench(
         ...result.kernels.map((k) => ({ ...k, name: `decode ${k.name}` })),
         ...prefillKernels.map((k) => ({ ...k, name: `prefill(${Math.min(options.chunk, 512)}) ${k.name}` })),
       ];
+      if (options.chunk > 512) {
+        const longKernels = await kernelBreakdown(ctx, model, options.chunk);
+        result.kernels.push(...longKernels.map((k) => ({ ...k, name: `prefill(${options.chunk}) ${k.name}` })));
+      }
     } else notes.push('no timestamp-query on this adapter: no per-kernel breakdown');
   }
   model.destroy();

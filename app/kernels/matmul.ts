@@ -7,10 +7,14 @@
  *
  * Variants, chosen from the shape: T ≤ 4 (decode) runs a matrix-vector kernel that reads each
  * row of W once for all T tokens (vec4 loads when I, xOffset and xStride are multiples of 4);
- * larger T (prefill) runs a tiled matrix-matrix kernel (64×64 tiles, 4×4 per thread).
+ * larger T (prefill) runs a tiled matrix-matrix kernel: 128×128 tiles with 8×8 outputs per thread
+ * when that makes ≥ WIDE_MIN_GROUPS workgroups, else 64×64 tiles with 4×4 per thread. When that
+ * makes few tiles (narrow outputs such as x_proj's R + 2N = 80, or few tokens) and I is long, K is
+ * split over workgroups (partials into a scratch buffer the op owns, then a reduce dispatch that
+ * adds them and stores Y), so that more of the GPU works.
  */
 import code from '../../shaders/matmul.wgsl?raw';
-import { uniformBuffer } from '../gpu/buffers.js';
+import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { weightWords, type WeightFormat } from './f16.js';
@@ -26,8 +30,22 @@ const TILE_O = 64;
 
 /** Outputs per workgroup of the rowdot kernel (ROWDOT_WORKGROUP_SIZE in matmul.wgsl). */
 const ROWDOT_WORKGROUP_SIZE = 64;
+/** Split K when the tiled kernel would run fewer workgroups than this (about 2 per SM on an H200). */
+const SPLIT_TARGET_GROUPS = 256;
+/** Fewest in_features per split. */
+const MIN_SPLIT_K = 256;
+/** Threads per workgroup of reduce_splits. */
+const REDUCE_WORKGROUP_SIZE = 256;
 
-export type MatmulEntryPoint = 'tiled' | 'matvec' | 'matvec_vec4' | 'rowdot';
+export type MatmulEntryPoint = 'tiled' | 'tiled_wide' | 'matvec' | 'matvec_vec4' | 'rowdot';
+/** tiled_wide's tile of Y: 128 tokens × 128 outputs (WIDE in matmul.wgsl). */
+const WIDE = 128;
+/**
+ * Auto picks tiled_wide when it makes at least this many workgroups. Off (∞) until it is measured
+ * faster than `tiled` on the H200 (bench/RESULTS.md: its first version spilled its registers and ran
+ * at 2 TFLOP/s); the bench times both variants on the model's shapes.
+ */
+const WIDE_MIN_GROUPS = Number.POSITIVE_INFINITY;
 
 export interface MatmulShape {
   tokens: number; // T
@@ -48,9 +66,14 @@ export interface MatmulShape {
    * for T > 4; for T ≤ 4 matvec, or rowdot on software adapters (no barriers: SwiftShader runs
    * it several times faster).
    */
-  variant?: 'auto' | 'tiled' | 'matvec' | 'rowdot';
+  variant?: 'auto' | 'tiled' | 'tiled_wide' | 'matvec' | 'rowdot';
   /** How `weight` is stored: fp32 (default) or packed halves (app/kernels/f16.ts); arithmetic stays fp32. */
   weightFormat?: WeightFormat;
+  /**
+   * Tiled kernel only: split K over this many workgroups (tests, benchmarks; clamped so that every
+   * split has ≥ 16 in_features). Default: from the shape (SPLIT_TARGET_GROUPS, MIN_SPLIT_K).
+   */
+  splits?: number;
 }
 
 export interface MatmulBuffers {
@@ -58,11 +81,36 @@ export interface MatmulBuffers {
   weight: GPUBuffer; // [O, I] (fp32, or packed f16 [⌈O·I/2⌉ words] with weightFormat 'f16')
   bias?: GPUBuffer | null; // [O]
   y: GPUBuffer; // view [T, O]; must not be x
+  /**
+   * Split-K partials to use instead of allocating them (shared by a model's matmuls, which run one
+   * after another; MATMUL_SCRATCH_ELEMENTS holds any automatic split of the 64×64 kernel). Used
+   * only when it is big enough.
+   */
+  scratch?: GPUBuffer | undefined;
 }
+
+/**
+ * Elements that hold the partials of any automatic split of `tiled`: splitting happens only below
+ * SPLIT_TARGET_GROUPS tiles of 64×64, with splits ≤ ceil(SPLIT_TARGET_GROUPS / tiles), so
+ * splits·T·O ≤ (SPLIT_TARGET_GROUPS + tiles)·4096 < 2·SPLIT_TARGET_GROUPS·4096.
+ */
+export const MATMUL_SCRATCH_ELEMENTS = 2 * 256 * 64 * 64;
 
 export interface MatmulDispatch extends Dispatch {
   /** The kernel this dispatch runs. */
   readonly entryPoint: MatmulEntryPoint;
+  /** Workgroups K is split over (1: not split; then also a reduce_splits dispatch). */
+  readonly splits: number;
+}
+
+/** K per split (a multiple of 16) and the resulting split count for the tiled kernel. */
+function splitK(T: number, I: number, O: number, tile: number, forced: number | undefined): { kSplit: number; splits: number } {
+  const tiles = Math.ceil(O / tile) * Math.ceil(T / tile);
+  const wanted = forced ?? Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tiles), Math.floor(I / MIN_SPLIT_K));
+  if (!(wanted >= 2)) return { kSplit: 0, splits: 1 };
+  const kSplit = Math.ceil(I / wanted / 16) * 16;
+  const splits = Math.ceil(I / kSplit);
+  return splits >= 2 ? { kSplit, splits } : { kSplit: 0, splits: 1 };
 }
 
 /**
@@ -118,11 +166,18 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     const blocks = Math.ceil(O / (MATVEC_WORKGROUP_SIZE / perRow));
     const gx = Math.min(blocks, maxGroups);
     groups = [gx, Math.ceil(blocks / gx)];
+  } else if (variant === 'tiled_wide' || (variant === 'auto' && Math.ceil(O / WIDE) * Math.ceil(T / WIDE) >= WIDE_MIN_GROUPS)) {
+    entryPoint = 'tiled_wide';
+    groups = [Math.ceil(O / WIDE), Math.ceil(T / WIDE)];
   } else {
     entryPoint = 'tiled';
     groups = [Math.ceil(O / TILE_O), Math.ceil(T / TILE_T)];
   }
-  if (groups[0] > maxGroups || groups[1] > maxGroups) {
+  const tiled = entryPoint === 'tiled' || entryPoint === 'tiled_wide';
+  let split = tiled ? splitK(T, I, O, entryPoint === 'tiled' ? TILE_O : WIDE, shape.splits) : { kSplit: 0, splits: 1 };
+  if (split.splits * T * O * 4 > ctx.device.limits.maxStorageBufferBindingSize) split = { kSplit: 0, splits: 1 };
+  if (shape.splits !== undefined) checkInteger(OP, 'splits', shape.splits, 1);
+  if (groups[0] > maxGroups || groups[1] > maxGroups || split.splits > maxGroups) {
     throw new RangeError(`${OP}: T=${T}, O=${O} needs ${groups[0]}×${groups[1]} workgroups, over this device's ${maxGroups} per dimension`);
   }
 
@@ -137,6 +192,37 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     0,
     new Uint32Array([T, I, O, buffers.bias ? 1 : 0, xOffset, xStride, yOffset, yStride, shape.accumulate ? 1 : 0, 0, 0, 0]),
   );
+  if (split.splits > 1) {
+    // Pass 1: the tiled kernel writes raw partials [splits, T, O] to `partials`; pass 2 adds them.
+    const partialBytes = split.splits * T * O * 4;
+    const shared = buffers.scratch && buffers.scratch.size >= partialBytes && buffers.scratch !== buffers.x && buffers.scratch !== buffers.y ? buffers.scratch : null;
+    const partials = shared ?? storageBuffer(device, `${label}.partials`, partialBytes);
+    const splitParams = uniformBuffer(device, `${label}.splitParams`, 48);
+    device.queue.writeBuffer(splitParams, 0, new Uint32Array([T, I, O, 0, xOffset, xStride, 0, O, 0, split.kSplit, 0, 0]));
+    device.queue.writeBuffer(params, 0, new Uint32Array([T, I, O, buffers.bias ? 1 : 0, 0, 0, yOffset, yStride, shape.accumulate ? 1 : 0, 0, split.splits, 0]));
+    const splitGroup = bindGroupFor(device, `${label}.splitBindGroup`, bindGroupLayout, [{ buffer: splitParams }, x, weight, bias, { buffer: partials }]);
+    const reduceGroup = bindGroupFor(device, `${label}.reduceBindGroup`, bindGroupLayout, [{ buffer: params }, { buffer: partials }, weight, bias, y]);
+    const reducePipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, entryPoint: 'reduce_splits', constants });
+    const blocks = Math.ceil((T * O) / REDUCE_WORKGROUP_SIZE);
+    const rx = Math.min(blocks, maxGroups);
+    const reduceGroups = [rx, Math.ceil(blocks / rx)] as const;
+    return {
+      label,
+      entryPoint,
+      splits: split.splits,
+      encode(pass) {
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, splitGroup);
+        pass.dispatchWorkgroups(groups[0], groups[1], split.splits);
+        pass.setPipeline(reducePipeline);
+        pass.setBindGroup(0, reduceGroup);
+        pass.dispatchWorkgroups(...reduceGroups);
+      },
+      destroy() {
+        for (const b of [params, splitParams, ...(shared ? [] : [partials])]) b.destroy();
+      },
+    };
+  }
   const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [{ buffer: params }, x, weight, bias, y]);
-  return { ...singleDispatch(label, pipeline, bindGroup, groups, [params]), entryPoint };
+  return { ...singleDispatch(label, pipeline, bindGroup, groups, [params]), entryPoint, splits: 1 };
 }

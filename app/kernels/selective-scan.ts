@@ -93,6 +93,17 @@ export interface SelectiveScanBuffers {
   state: GPUBuffer; // [Di, N] read and written
   /** [T, Di] trace of Δ (after softplus). Given at creation: tracing on; absent: nothing extra runs. */
   delta?: GPUBuffer;
+  /**
+   * Chunk summaries to use instead of allocating them (a model shares one across its layers, which
+   * run one after another): selectiveScanSummaryElements. Absent: the op owns its own.
+   */
+  summary?: GPUBuffer;
+}
+
+/** Elements of the chunk summaries of a prefill over `tokens` tokens (0 when it is one chunk). */
+export function selectiveScanSummaryElements(tokens: number, dInner: number, dState: number, chunkLength = DEFAULT_CHUNK_LENGTH): number {
+  const chunks = Math.ceil(tokens / chunkLength);
+  return chunks > 1 ? chunks * dInner * (dState + 1) : 0;
 }
 
 export interface SelectiveScanOptions {
@@ -296,8 +307,9 @@ export function selectiveScan(
       pass.dispatchWorkgroups(groupsX, 1);
     };
   } else {
-    const summary = storageBuffer(device, `${label}.chunkSummary`, summaryElements * 4);
-    owned.push(summary);
+    if (buffers.summary) checkBufferElements(OP, 'summary', buffers.summary, summaryElements);
+    const summary = buffers.summary ?? storageBuffer(device, `${label}.chunkSummary`, summaryElements * 4);
+    if (!buffers.summary) owned.push(summary);
     const chunkPipeline = pipeline('chunk_summary', layout.chunk, { CHUNK_LEN: chunkLength });
     const combinePipeline = pipeline('combine_chunks', layout.combine, {});
     const scanPipeline = pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace });

@@ -5,13 +5,15 @@
  * (gated-rmsnorm.ts does those). Shader: shaders/ssd_scan.wgsl. Reference: ssd.ref.ts.
  *
  * - T = 1 (decode): one dispatch (`step`), one workgroup per head.
- * - T > 1 (prefill): the chunked SSD form in four dispatches: Δ and the within-chunk cumulative
+ * - T > 1 (prefill): the chunked SSD form in five dispatches: Δ and the within-chunk cumulative
  *   sums S of Δ·A (`chunk_cumsum`), each chunk's end state from zero (`chunk_states`), the short
  *   sequential scan over chunks carrying the state (`state_passing`, which also writes the final
- *   state back), and the output (`chunk_scan`: the state-to-output term exp(S_t)·C_t·start plus the
- *   intra-chunk term Σ_{s≤t} C_t·B_s·exp(S_t − S_s)·Δ_s·x_s plus D·x_t). Every exponent is a
- *   difference of cumulative sums, ≤ 0. Scratch owned by the op: 2·T·H + K·H·P·N floats
- *   (K = ceil(T / L) chunks); the T × H × P × N expanded state is never written.
+ *   state back), C_t·B_s within each chunk once per group (`chunk_cb`, shared by the group's
+ *   heads), and the output (`chunk_scan`: the state-to-output term exp(S_t)·C_t·start plus the
+ *   intra-chunk term Σ_{s≤t} C_t·B_s·exp(S_t − S_s)·Δ_s·x_s plus D·x_t). chunk_states, chunk_cb
+ *   and chunk_scan are small matrix products in 64 × 64 tiles through workgroup memory. Every
+ *   exponent is a difference of cumulative sums, ≤ 0. Scratch owned by the op: 2·T·H + K·H·P·N +
+ *   K·G·L² floats (K = ceil(T / L) chunks); the T × H × P × N expanded state is never written.
  *
  * Glossary: H heads, P head_dim, G groups (head h reads B and C of group h / (H / G)), N d_state,
  * Di = H·P (d_inner), L the chunk length (config chunk_size).
@@ -29,9 +31,9 @@ import type { StridedView } from './selective-scan.js';
 
 const OP = 'SsdScan';
 const WORKGROUP_SIZE = 64;
-/** Must match MAX_ROWS_PER_THREAD in the shader. */
-const MAX_ROWS_PER_THREAD = 4;
-export const MAX_HEAD_DIM = WORKGROUP_SIZE * MAX_ROWS_PER_THREAD;
+/** The chunk kernels' output tile side (TILE in the shader). */
+const TILE = 64;
+export const MAX_HEAD_DIM = 256;
 export const DEFAULT_SSD_CHUNK_LENGTH = 64;
 const MAX_CHUNK_LENGTH = 1024;
 
@@ -125,6 +127,25 @@ export interface SsdBuffers {
   state: GPUBuffer; // [H, P, N] read and written
   /** [T, H] trace of Δ (after softplus and the clamp). Given at creation: tracing on; absent: nothing extra runs. */
   delta?: GPUBuffer;
+  /**
+   * Prefill scratch to use instead of allocating it (a model shares one set across its layers,
+   * which run one after another): sizes from ssdScratchElements. Absent: the op owns its own.
+   */
+  scratch?: SsdScratch;
+}
+
+/** The chunked prefill's scratch: cums [2, T, H], chunk states [K, H, P, N], C·Bᵀ [K, G, L, L]. */
+export interface SsdScratch {
+  cums: GPUBuffer;
+  chunkState: GPUBuffer;
+  cb: GPUBuffer;
+}
+
+/** Elements of each scratch buffer the prefill of `shape` needs with chunks of `chunkLength`. */
+export function ssdScratchElements(shape: SsdShape, chunkLength: number): { cums: number; chunkState: number; cb: number } {
+  const { tokens: T, nHeads: H, headDim: P, nGroups: G, dState: N } = shape;
+  const chunks = Math.ceil(T / chunkLength);
+  return { cums: 2 * T * H, chunkState: chunks * H * P * N, cb: chunks * G * chunkLength * chunkLength };
 }
 
 export interface SsdOptions {
@@ -165,6 +186,7 @@ interface Layouts {
   cumsum: GPUBindGroupLayout;
   states: GPUBindGroupLayout;
   passing: GPUBindGroupLayout;
+  cb: GPUBindGroupLayout;
   scan: GPUBindGroupLayout;
 }
 
@@ -182,8 +204,10 @@ function layouts(ctx: GpuContext): Layouts {
     states: p.bindGroupLayout(`${OP}.states`, [uniform, entry(1, read), entry(7, rw), entry(8, rw)]),
     // state_passing: state, cums, chunk_state.
     passing: p.bindGroupLayout(`${OP}.passing`, [uniform, entry(5, rw), entry(7, rw), entry(8, rw)]),
-    // chunk_scan: xbc, weights, y, cums, chunk_state.
-    scan: p.bindGroupLayout(`${OP}.scan`, [uniform, entry(1, read), entry(3, read), entry(4, rw), entry(7, rw), entry(8, rw)]),
+    // chunk_cb: xbc, cb.
+    cb: p.bindGroupLayout(`${OP}.cb`, [uniform, entry(1, read), entry(9, rw)]),
+    // chunk_scan: xbc, weights, y, cums, chunk_state, cb.
+    scan: p.bindGroupLayout(`${OP}.scan`, [uniform, entry(1, read), entry(3, read), entry(4, rw), entry(7, rw), entry(8, rw), entry(9, rw)]),
   };
 }
 
@@ -230,7 +254,8 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   if (chunks > maxDim) {
     throw new RangeError(`${OP}: tokens=${T} makes ${chunks} chunks of ${chunkLength}, over the workgroup limit ${maxDim}; use longer chunks`);
   }
-  if (Math.ceil((P * N) / WORKGROUP_SIZE) > maxDim) throw new RangeError(`${OP}: headDim·dState=${P * N} is over ${maxDim * WORKGROUP_SIZE}`);
+  const stateTiles = Math.ceil(P / TILE) * Math.ceil(N / TILE);
+  if (stateTiles > maxDim) throw new RangeError(`${OP}: dState=${N} is over ${Math.floor(maxDim / Math.ceil(P / TILE)) * TILE}`);
   checkBufferElements(OP, 'xbc (x view)', xbc.buffer, xbc.xOffset + (T - 1) * xbc.rowStride + Di);
   checkBufferElements(OP, 'xbc (B view)', xbc.buffer, xbc.bOffset + (T - 1) * xbc.rowStride + GN);
   checkBufferElements(OP, 'xbc (C view)', xbc.buffer, xbc.cOffset + (T - 1) * xbc.rowStride + GN);
@@ -253,15 +278,19 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   checkWrittenNotAliased(OP, bound, written);
   const stateElements = H * P * N;
   const chunkStateElements = T > 1 ? chunks * stateElements : 0;
+  const cbElements = T > 1 ? chunks * G * chunkLength * chunkLength : 0;
   const maxBinding = Math.min(ctx.adapter.limits.maxStorageBufferBindingSize, ctx.adapter.limits.maxBufferSize);
   if (chunkStateElements * 4 > maxBinding) {
     throw new RangeError(`${OP}: the chunk states need ${chunkStateElements * 4} bytes, over the binding limit ${maxBinding}; use longer chunks`);
+  }
+  if (cbElements * 4 > maxBinding) {
+    throw new RangeError(`${OP}: the chunks' C·Bᵀ need ${cbElements * 4} bytes, over the binding limit ${maxBinding}; use shorter chunks`);
   }
 
   const { device } = ctx;
   const layout = layouts(ctx);
   const trace = delta ? 1 : 0;
-  const constants = { WORKGROUP_SIZE, CHUNK_LEN: chunkLength, ROWS_PER_THREAD: Math.ceil(P / WORKGROUP_SIZE), TRACE_DELTA: trace };
+  const constants = { WORKGROUP_SIZE, CHUNK_LEN: chunkLength, TRACE_DELTA: trace };
   const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout) =>
     ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants });
 
@@ -301,12 +330,20 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       pass.dispatchWorkgroups(H);
     };
   } else {
-    const cums = storageBuffer(device, `${label}.cums`, 2 * T * H * 4);
-    const chunkState = storageBuffer(device, `${label}.chunkState`, chunkStateElements * 4);
-    owned.push(cums, chunkState);
+    const given = buffers.scratch;
+    if (given) {
+      checkBufferElements(OP, 'scratch.cums', given.cums, 2 * T * H);
+      checkBufferElements(OP, 'scratch.chunkState', given.chunkState, chunkStateElements);
+      checkBufferElements(OP, 'scratch.cb', given.cb, cbElements);
+    }
+    const cums = given?.cums ?? storageBuffer(device, `${label}.cums`, 2 * T * H * 4);
+    const chunkState = given?.chunkState ?? storageBuffer(device, `${label}.chunkState`, chunkStateElements * 4);
+    const cb = given?.cb ?? storageBuffer(device, `${label}.cb`, cbElements * 4);
+    if (!given) owned.push(cums, chunkState, cb);
     const cumsumPipeline = pipeline('chunk_cumsum', layout.cumsum);
     const statesPipeline = pipeline('chunk_states', layout.states);
     const passingPipeline = pipeline('state_passing', layout.passing);
+    const cbPipeline = pipeline('chunk_cb', layout.cb);
     const scanPipeline = pipeline('chunk_scan', layout.scan);
     const cumsumGroup = group('cumsum', layout.cumsum, [
       [2, dt.buffer],
@@ -324,30 +361,38 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [7, cums],
       [8, chunkState],
     ]);
+    const cbGroup = group('cb', layout.cb, [
+      [1, xbc.buffer],
+      [9, cb],
+    ]);
     const scanGroup = group('scan', layout.scan, [
       [1, xbc.buffer],
       [3, weights.buffer],
       [4, buffers.y],
       [7, cums],
       [8, chunkState],
+      [9, cb],
     ]);
     const cumsumGroups = fold(Math.ceil((chunks * H) / WORKGROUP_SIZE), maxDim);
-    const statesTiles = Math.ceil((P * N) / WORKGROUP_SIZE);
     const passingGroups = fold(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
-    const [scanX, scanZ] = fold(T, maxDim);
+    const tiles = Math.ceil(chunkLength / TILE);
+    const scanTiles = tiles * Math.ceil(P / TILE);
     encode = (pass) => {
       pass.setPipeline(cumsumPipeline);
       pass.setBindGroup(0, cumsumGroup);
       pass.dispatchWorkgroups(...cumsumGroups);
       pass.setPipeline(statesPipeline);
       pass.setBindGroup(0, statesGroup);
-      pass.dispatchWorkgroups(statesTiles, H, chunks);
+      pass.dispatchWorkgroups(stateTiles, H, chunks);
       pass.setPipeline(passingPipeline);
       pass.setBindGroup(0, passingGroup);
       pass.dispatchWorkgroups(...passingGroups);
+      pass.setPipeline(cbPipeline);
+      pass.setBindGroup(0, cbGroup);
+      pass.dispatchWorkgroups(tiles * tiles, G, chunks);
       pass.setPipeline(scanPipeline);
       pass.setBindGroup(0, scanGroup);
-      pass.dispatchWorkgroups(scanX, H, scanZ);
+      pass.dispatchWorkgroups(scanTiles, H, chunks);
     };
   }
 

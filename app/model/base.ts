@@ -211,8 +211,8 @@ export abstract class MambaModel {
 
   /**
    * The final-norm output ([T, D], HF hidden_states[L]) of the last forward that ran the unfused
-   * path: the fused one-token decode (plan(1) without options) folds norm_f into the LM head and
-   * does not write it.
+   * path (the fused one-token decode writes it too when the LM head is fp32; with an f16 LM head it
+   * folds norm_f into the head and does not write it).
    */
   get normedBuffer(): GPUBuffer {
     return this.shared.normed;
@@ -244,7 +244,8 @@ export abstract class MambaModel {
   /**
    * The one-token decode with fewer dispatches: embedding → the residual stream; per layer the
    * mixer's fused kernels (block norm folded into in_proj, residual add into out_proj); norm_f
-   * folded into the LM head. Used by plan(1) when no option (taps, knockout, allLogits) is given.
+   * folded into an f16 LM head (an fp32 one runs norm_f and the matrix-vector kernel separately,
+   * which is faster there). Used by plan(1) when no option (taps, knockout, allLogits) is given.
    */
   private planDecode(state: RecurrentState, logits: GPUBuffer): ForwardPlan {
     const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = this.config;
@@ -268,14 +269,30 @@ export abstract class MambaModel {
         run,
       });
     }
-    run(
-      normMatvec(
-        this.ctx,
-        { inFeatures: D, outFeatures: V, norm: 'rms', eps, weightFormat: this.lmHeadFormat },
-        { x: a.residual, g: this.w(`${this.prefix}norm_f.weight`), weight: this.lmHead, y: logits },
-        `${this.name}.lm_head`,
-      ),
-    );
+    if (this.lmHeadFormat === 'f32') {
+      // fp32 LM head: norm_f, then the matrix-vector LM head, separately. Folding the norm in
+      // (below) measured 87 µs per token on an H200 against 52 + 10 µs for the two (bench/RESULTS.md):
+      // each of the fused kernel's workgroups recomputes the norm. (a.hidden, unused by the fused
+      // decode, takes the copy of the residual that the norm kernel writes.)
+      run(
+        residualRmsNorm(
+          this.ctx,
+          { rows: 1, cols: D, eps, hasResidual: false },
+          { hidden: a.residual, residual: a.hidden, weight: this.w(`${this.prefix}norm_f.weight`), output: a.normed },
+          `${this.name}.norm_f`,
+        ),
+      );
+      run(matmul(this.ctx, { tokens: 1, inFeatures: D, outFeatures: V }, { x: a.normed, weight: this.lmHead, y: logits }, `${this.name}.lm_head`));
+    } else {
+      run(
+        normMatvec(
+          this.ctx,
+          { inFeatures: D, outFeatures: V, norm: 'rms', eps, weightFormat: this.lmHeadFormat },
+          { x: a.residual, g: this.w(`${this.prefix}norm_f.weight`), weight: this.lmHead, y: logits },
+          `${this.name}.lm_head`,
+        ),
+      );
+    }
     return { tokens: 1, steps: dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch })), destroy: () => dispatches.forEach((d) => d.destroy()) };
   }
 

@@ -17,9 +17,9 @@ import type { ModelInspection } from '../formats/inspect.js';
 import { storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { causalConv1d } from '../kernels/causal-conv1d.js';
-import { matmul } from '../kernels/matmul.js';
+import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../kernels/norm-matvec.js';
-import { inProjZ, packSelectiveScanWeights, selectiveScan, xProjBC, type SelectiveScanWeights } from '../kernels/selective-scan.js';
+import { inProjZ, packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, xProjBC, type SelectiveScanWeights } from '../kernels/selective-scan.js';
 import { MambaModel, type DecodeLayerContext, type MixerContext, type ModelTaps, type RecurrentState } from './base.js';
 import type { LoadedWeights } from './loader.js';
 
@@ -31,6 +31,11 @@ export class Mamba1 extends MambaModel {
   /** Per layer: A_log, D and dt_bias packed for the scan (made once at load). */
   private readonly scanWeights: SelectiveScanWeights[];
   private readonly act: { xz: GPUBuffer; xc: GPUBuffer; dbc: GPUBuffer; dtRaw: GPUBuffer; y: GPUBuffer; delta: GPUBuffer };
+  /**
+   * Prefill scratch shared by every layer (they run one after another): the scan's chunk
+   * summaries for maxTokens and split-K partials of the matmuls. Allocated once, not per plan.
+   */
+  private readonly scratch: { summary: GPUBuffer | undefined; matmul: GPUBuffer } | null;
   /** Per layer, for the fused decode: conv1d weight and bias packed (null when it does not apply). */
   private readonly convWeights: GPUBuffer[] | null;
 
@@ -51,6 +56,9 @@ export class Mamba1 extends MambaModel {
       y: this.activation('y', T * Di),
       delta: this.activation('delta', T * Di),
     };
+    const summary = selectiveScanSummaryElements(T, Di, N);
+    this.scratch =
+      T > 1 ? { summary: summary > 0 ? this.activation('scanSummary', summary) : undefined, matmul: this.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS) } : null;
     this.convWeights = this.fusable()
       ? Array.from({ length: L }, (_, l) => {
           const m = `${this.prefix}layers.${l}.mixer.`;
@@ -143,7 +151,8 @@ export class Mamba1 extends MambaModel {
     const { tokens: T, layer: l, run, copy, taps } = m;
     const a = this.act;
     const ctx = this.ctx;
-    run(matmul(ctx, { tokens: T, inFeatures: D, outFeatures: 2 * Di, weightFormat: m.format('in_proj.weight') }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.xz }, `Mamba1.L${l}.in_proj`));
+    const scratch = this.scratch?.matmul;
+    run(matmul(ctx, { tokens: T, inFeatures: D, outFeatures: 2 * Di, weightFormat: m.format('in_proj.weight') }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.xz, scratch }, `Mamba1.L${l}.in_proj`));
     copy(a.xz, taps?.xz?.[l], 2 * Di * 4);
     run(
       causalConv1d(
@@ -154,9 +163,9 @@ export class Mamba1 extends MambaModel {
       ),
     );
     copy(a.xc, taps?.x?.[l], Di * 4);
-    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: m.format('x_proj.weight') }, { x: a.xc, weight: m.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: m.format('x_proj.weight') }, { x: a.xc, weight: m.weight('x_proj.weight'), y: a.dbc, scratch }, `Mamba1.L${l}.x_proj`));
     copy(a.dbc, taps?.dbc?.[l], (R + 2 * N) * 4);
-    run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N, weightFormat: m.format('dt_proj.weight') }, { x: a.dbc, weight: m.weight('dt_proj.weight'), y: a.dtRaw }, `Mamba1.L${l}.dt_proj`));
+    run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N, weightFormat: m.format('dt_proj.weight') }, { x: a.dbc, weight: m.weight('dt_proj.weight'), y: a.dtRaw, scratch }, `Mamba1.L${l}.dt_proj`));
     m.knockDt(a.dtRaw, Di, 0, Di);
     run(
       selectiveScan(
@@ -171,13 +180,14 @@ export class Mamba1 extends MambaModel {
           y: a.y,
           state: m.state.ssm[l] as GPUBuffer,
           ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
+          ...(this.scratch?.summary ? { summary: this.scratch.summary } : {}),
         },
         `Mamba1.L${l}.scan`,
       ),
     );
     copy(a.delta, taps?.delta?.[l], Di * 4);
     copy(a.y, taps?.y?.[l], Di * 4);
-    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: m.format('out_proj.weight') }, { x: a.y, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output }, `Mamba1.L${l}.out_proj`));
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: m.format('out_proj.weight') }, { x: a.y, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output, scratch }, `Mamba1.L${l}.out_proj`));
   }
 
   override destroy(): void {

@@ -12,9 +12,9 @@ import { storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { causalConv1d } from '../kernels/causal-conv1d.js';
 import { gatedRmsNorm } from '../kernels/gated-rmsnorm.js';
-import { matmul } from '../kernels/matmul.js';
+import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../kernels/norm-matvec.js';
-import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, packSsdWeights, ssdScan, type Mamba2Dims, type SsdWeights } from '../kernels/ssd.js';
+import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, packSsdWeights, ssdScan, ssdScratchElements, type Mamba2Dims, type SsdScratch, type SsdWeights } from '../kernels/ssd.js';
 import { MambaModel, type DecodeLayerContext, type MixerContext, type RecurrentState } from './base.js';
 import type { LoadedWeights } from './loader.js';
 
@@ -22,6 +22,11 @@ export class Mamba2 extends MambaModel {
   private readonly ssdWeights: SsdWeights[];
   private readonly dims: Mamba2Dims;
   private readonly act: { zxbcdt: GPUBuffer; xc: GPUBuffer; y: GPUBuffer; gated: GPUBuffer; delta: GPUBuffer };
+  /**
+   * Prefill scratch shared by every layer (they run one after another): the SSD's chunk buffers
+   * for maxTokens, and split-K partials of the matmuls. Allocated once, not per plan.
+   */
+  private readonly scratch: { ssd: SsdScratch; matmul: GPUBuffer } | null;
   /** Per layer, for the fused decode: conv1d weight and bias packed (null when it does not apply). */
   private convWeights: GPUBuffer[] | null = null;
 
@@ -43,6 +48,15 @@ export class Mamba2 extends MambaModel {
       gated: this.activation('gated', T * Di),
       delta: this.activation('delta', T * H),
     };
+    const chunk = Math.min(this.config.chunkSize, 1024);
+    const sizes = ssdScratchElements({ tokens: T, nHeads: H, headDim: this.config.headDim, nGroups: G, dState: N }, chunk);
+    this.scratch =
+      T > 1
+        ? {
+            ssd: { cums: this.activation('ssdCums', sizes.cums), chunkState: this.activation('ssdChunkState', sizes.chunkState), cb: this.activation('ssdCb', sizes.cb) },
+            matmul: this.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS),
+          }
+        : null;
   }
 
   newState(): RecurrentState {
@@ -65,8 +79,9 @@ export class Mamba2 extends MambaModel {
     const a = this.act;
     const ctx = this.ctx;
     const layout = mamba2Layout(this.dims);
+    const scratch = this.scratch?.matmul;
     run(
-      matmul(ctx, { tokens: T, inFeatures: D, outFeatures: layout.inProjWidth, weightFormat: m.format('in_proj.weight') }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.zxbcdt }, `Mamba2.L${l}.in_proj`),
+      matmul(ctx, { tokens: T, inFeatures: D, outFeatures: layout.inProjWidth, weightFormat: m.format('in_proj.weight') }, { x: m.input, weight: m.weight('in_proj.weight'), bias: m.optional('in_proj.bias'), y: a.zxbcdt, scratch }, `Mamba2.L${l}.in_proj`),
     );
     run(
       causalConv1d(
@@ -89,6 +104,7 @@ export class Mamba2 extends MambaModel {
           y: a.y,
           state: m.state.ssm[l] as GPUBuffer,
           ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
+          ...(this.scratch ? { scratch: this.scratch.ssd } : {}),
         },
         `Mamba2.L${l}.ssd`,
         { chunkLength: Math.min(c.chunkSize, 1024), timeStepLimit: c.timeStepLimit },
@@ -103,7 +119,7 @@ export class Mamba2 extends MambaModel {
         `Mamba2.L${l}.norm`,
       ),
     );
-    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: m.format('out_proj.weight') }, { x: a.gated, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output }, `Mamba2.L${l}.out_proj`));
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: m.format('out_proj.weight') }, { x: a.gated, weight: m.weight('out_proj.weight'), bias: m.optional('out_proj.bias'), y: m.output, scratch }, `Mamba2.L${l}.out_proj`));
   }
 
   /**

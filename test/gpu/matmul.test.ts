@@ -28,12 +28,15 @@ interface Case {
   aligned?: boolean;
   accumulate?: boolean;
   variant?: MatmulShape['variant'];
+  /** Tiled kernel: split K over this many workgroups. */
+  splits?: number;
   /** W stored as packed halves; the reference then uses W rounded to f16 (what the GPU reads). */
   f16?: boolean;
 }
 
 interface Outcome {
   entryPoint: MatmulEntryPoint;
+  splits: number;
   /** Y gathered from its view, dense [T, O]. */
   y: Float32Array;
   ref: Float64Array;
@@ -71,6 +74,7 @@ async function runCase(ctx: GpuContext, c: Case, caseSeed: number): Promise<Outc
     accumulate: c.accumulate ?? false,
     variant: c.variant ?? 'auto',
     weightFormat: c.f16 ? 'f16' : 'f32',
+    ...(c.splits !== undefined ? { splits: c.splits } : {}),
   };
   const dispatch = await withErrorScopes(device, 'test', () => {
     const d = matmul(ctx, shape, buffers, 'Test.matmul');
@@ -97,7 +101,7 @@ async function runCase(ctx: GpuContext, c: Case, caseSeed: number): Promise<Outc
     if (!inView[i] && !Object.is(yAll[i], yInit[i]) && !(Number.isNaN(yAll[i]) && Number.isNaN(yInit[i]))) outsideWritten++;
   }
   const ref = matmulRef(x, xView, c.f16 ? roundToF16(weight) : weight, bias, T, I, O, c.accumulate ? yIn : null);
-  return { entryPoint: dispatch.entryPoint, y, ref, outsideWritten };
+  return { entryPoint: dispatch.entryPoint, splits: dispatch.splits, y, ref, outsideWritten };
 }
 
 function expectClose(out: Outcome): void {
@@ -168,6 +172,44 @@ describe('matmul.wgsl against its CPU reference (Dawn)', () => {
       const rowdot = await runCase(ctx, { T, I: 67, O: 65, bias: true, strided: true, variant: 'rowdot' }, seed + T);
       expect(rowdot.entryPoint).toBe('rowdot');
       expectClose(rowdot);
+    }
+  });
+
+  // Split K (partials, then reduce_splits): odd K per split, the last split short, bias, views,
+  // accumulate and f16 weights; and the automatic choice for a narrow x_proj-like shape.
+  it('tiled with split K agrees with the reference (forced splits; auto for a narrow output)', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    for (const [T, I, O, splits, extra] of [
+      [37, 300, 13, 3, {}],
+      [70, 129, 65, 2, { accumulate: true }],
+      [5, 67, 9, 5, { f16: true, aligned: true }],
+      [130, 1000, 80, 7, { accumulate: true, f16: true }],
+    ] as const) {
+      const out = await runCase(ctx, { T, I, O, bias: true, strided: true, variant: 'tiled', splits, ...extra }, seed + T + I + O);
+      expect(out.entryPoint).toBe('tiled');
+      expect(out.splits, `T=${T} I=${I} O=${O}`).toBeGreaterThan(1);
+      expectClose(out);
+    }
+    const auto = await runCase(ctx, { T: 9, I: 1536, O: 80, bias: false, strided: false }, seed + 3);
+    expect(auto.splits).toBeGreaterThan(1);
+    expectClose(auto);
+  });
+
+  // tiled_wide (128×128 tiles, 8×8 per thread): partial tiles in both directions, views, bias,
+  // accumulate, f16 weights and split K.
+  it('tiled_wide agrees with the reference (odd sizes, accumulate, f16, split K)', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    for (const [T, I, O, extra] of [
+      [130, 67, 257, {}],
+      [5, 129, 131, { accumulate: true }],
+      [201, 35, 70, { f16: true, aligned: true }],
+      [37, 300, 13, { splits: 3 }],
+      [129, 1000, 130, { splits: 4, accumulate: true, f16: true }],
+    ] as const) {
+      const out = await runCase(ctx, { T, I, O, bias: true, strided: true, variant: 'tiled_wide', ...extra }, seed + 3 * T + I + O);
+      expect(out.entryPoint).toBe('tiled_wide');
+      if ('splits' in extra) expect(out.splits).toBeGreaterThan(1);
+      expectClose(out);
     }
   });
 

@@ -208,6 +208,19 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     });
   }
 
+  // Chunks longer than one 64-token tile (off-diagonal C·Bᵀ tiles, partial tiles), d_state and
+  // head_dim over one 64-wide tile, the last chunk partial.
+  for (const [H, P, G, N, T, chunkLength] of [
+    [3, 20, 1, 72, 150, 100],
+    [4, 67, 2, 70, 131, 128],
+  ] as const) {
+    it(`H=${H} G=${G} P=${P} N=${N} T=${T} chunk=${chunkLength} (several tiles per chunk)`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const caseSeed = seed + 23 * H + 29 * P + 31 * N + T;
+      await checkCase(ctx, makeInputs(T, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength });
+    });
+  }
+
   it('chained calls (prefill 70, prefill 7, three steps) equal one call over all 80 tokens', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const [H, P, G, N, total] = [4, 16, 2, 16, 80];

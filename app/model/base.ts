@@ -93,6 +93,9 @@ export interface PlanOptions {
   knockout?: Knockout;
 }
 
+/** How many prefill plans (token counts) a model keeps built. */
+const PLAN_CACHE_SIZE = 4;
+
 /** What the mixer's raw dt is replaced with for a knocked-out token (softplus of it is 0). */
 export const KNOCKOUT_DT = -1e30;
 
@@ -220,7 +223,37 @@ export abstract class MambaModel {
 
   /** GPU memory of the activations (weights and state aside). */
   get activationBytes(): number {
-    return this.shared.ids.size + this.activations.reduce((s, b) => s + b.size, 0);
+    // The prefill plan cache's work state and logits count too (made on the first prefill).
+    return this.shared.ids.size + this.activations.reduce((s, b) => s + b.size, 0) + this.stateBytes + this.config.vocabSize * 4;
+  }
+
+  private work: { state: RecurrentState; logits: GPUBuffer } | null = null;
+  /** Prefill plans by token count, bound to `work`, most recently used last. */
+  private readonly planCache = new Map<number, ForwardPlan>();
+
+  /**
+   * A forward over `tokens` tokens with no taps, knockout or all-position logits, built once per
+   * token count and kept (the last PLAN_CACHE_SIZE counts): building a plan (bind groups, uniforms)
+   * costs 10–20 ms of CPU on a real GPU's host, as much as the kernels of 2,048 tokens. It runs on
+   * the model's own work state and logits: the caller copies a sequence's state in before and
+   * out after, in the same command buffer (see Session.prefill). Every full chunk of a long prompt
+   * has the same count, so they all share one plan.
+   */
+  cachedPlan(tokens: number): { plan: ForwardPlan; state: RecurrentState; logits: GPUBuffer } {
+    this.work ??= { state: this.newState(), logits: storageBuffer(this.ctx.device, `${this.name}.work.logits`, this.config.vocabSize * 4) };
+    let plan = this.planCache.get(tokens);
+    if (plan) {
+      this.planCache.delete(tokens); // re-inserted below: most recently used last
+    } else {
+      plan = this.plan(tokens, this.work.state, this.work.logits);
+      if (this.planCache.size >= PLAN_CACHE_SIZE) {
+        const [oldest, evicted] = this.planCache.entries().next().value as [number, ForwardPlan];
+        this.planCache.delete(oldest);
+        evicted.destroy();
+      }
+    }
+    this.planCache.set(tokens, plan);
+    return { plan, ...this.work };
   }
 
   abstract newState(): RecurrentState;
@@ -380,6 +413,9 @@ export abstract class MambaModel {
   }
 
   destroy(): void {
+    for (const plan of this.planCache.values()) plan.destroy();
+    this.planCache.clear();
+    if (this.work) for (const b of [...this.work.state.conv, ...this.work.state.ssm, this.work.logits]) b.destroy();
     this.knockoutFill?.destroy();
     this.shared.ids.destroy();
     for (const b of this.activations) b.destroy();

@@ -9,6 +9,12 @@ import type { GpuContext } from '../gpu/context.js';
 import type { TraceRecorder } from '../trace/recorder.js';
 import { encodeSteps, type ForwardPlan, type MambaModel, type ModelTaps, type RecurrentState } from './base.js';
 
+/** Copies every layer's conv and SSM state from one sequence state to another (same model). */
+function copyState(encoder: GPUCommandEncoder, from: RecurrentState, to: RecurrentState): void {
+  from.conv.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, to.conv[i] as GPUBuffer, 0, b.size));
+  from.ssm.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, to.ssm[i] as GPUBuffer, 0, b.size));
+}
+
 export class Session {
   private state: RecurrentState;
   /** Logits of the last position: [V]. */
@@ -84,15 +90,26 @@ export class Session {
       const chunk = ids.slice(start, start + max);
       device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
       const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
-      const plan = this.model.plan(chunk.length, this.state, this.logits, {
-        ...(taps ? { taps } : {}),
-        ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
-        ...(knockout && knockout.token >= start && knockout.token < start + chunk.length ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
-      });
+      const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
       const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
-      encodeSteps(encoder, 'Session.prefill', plan.steps);
-      device.queue.submit([encoder.finish()]);
-      plan.destroy();
+      if (!taps && !options.allLogits && !knocked) {
+        // The common case: the model's cached plan for this many tokens, on its work state.
+        const cached = this.model.cachedPlan(chunk.length);
+        copyState(encoder, this.state, cached.state);
+        encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
+        copyState(encoder, cached.state, this.state);
+        encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
+        device.queue.submit([encoder.finish()]);
+      } else {
+        const plan = this.model.plan(chunk.length, this.state, this.logits, {
+          ...(taps ? { taps } : {}),
+          ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
+          ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
+        });
+        encodeSteps(encoder, 'Session.prefill', plan.steps);
+        device.queue.submit([encoder.finish()]);
+        plan.destroy();
+      }
       options.onChunk?.(start + chunk.length);
     }
     this.tokens.push(...ids);

@@ -198,15 +198,9 @@ fn gated_output(t: u32, d: u32, sum_sc: f32) -> f32 {
   return (sum_sc + skip * xv) * silu(z[params.z_offset + t * params.z_stride + d]);
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let l = lane_of(wg.x, lid);
-  let base = l.d * params.states;
-  var c = columns_from_state(l, base);
-  var p = 0.0;
-  if (l.live) {
-    p = advance(l, &c, 0u, delta_at(l, 0u));
-  }
+// The end of a one-token step (step, step_dt): the channel's lanes add their parts of C·state
+// into y[d] (with the skip and the gate), and the state goes back to memory.
+fn finish_step(l: Lane, c: Columns, p: f32, lid: u32, base: u32) {
   partial[lid] = p;
   workgroupBarrier();
   if (l.live && l.lane == 0u) {
@@ -222,6 +216,18 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       state[base + n] = c.s[k];
     }
   }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let l = lane_of(wg.x, lid);
+  let base = l.d * params.states;
+  var c = columns_from_state(l, base);
+  var p = 0.0;
+  if (l.live) {
+    p = advance(l, &c, 0u, delta_at(l, 0u));
+  }
+  finish_step(l, c, p, lid, base);
 }
 
 fn dt_w_at(e: u32) -> f32 {
@@ -263,21 +269,7 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
     p = advance(l, &c, 0u, delta);
   }
-  partial[lid] = p;
-  workgroupBarrier();
-  if (l.live && l.lane == 0u) {
-    var sum_sc = 0.0;
-    for (var i = 0u; i < STATE_LANES; i++) {
-      sum_sc += partial[lid + i];
-    }
-    y[l.d] = gated_output(0u, l.d, sum_sc);
-  }
-  for (var k = 0u; k < STATES_PER_LANE; k++) {
-    let n = state_index(l, k);
-    if (n < params.states) {
-      state[base + n] = c.s[k];
-    }
-  }
+  finish_step(l, c, p, lid, base);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

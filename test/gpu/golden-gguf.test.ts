@@ -14,7 +14,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/formats/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
@@ -27,7 +27,7 @@ import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { encode, GT, writeGguf, type WriterKv, type WriterTensor } from '../support/gguf-writer';
 import { readGolden } from '../support/golden';
-import { getTestGpu } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
@@ -40,15 +40,8 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'golden-gguf-'));
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-});
-afterAll(() => {
-  ctx?.device.destroy();
-  rmSync(scratch, { recursive: true, force: true });
-});
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** The fixture's safetensors weights as llama.cpp would store them. */
 async function toGguf(dir: string): Promise<Uint8Array> {

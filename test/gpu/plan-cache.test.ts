@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/formats/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import type { GpuContext } from '../../app/gpu/context';
@@ -17,7 +17,7 @@ import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { testSeed, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 
 /** Float32 GPU against the float64 reference through a whole model (as in mamba1.test.ts). */
@@ -25,15 +25,8 @@ const TOL = 1e-4;
 const scratch = mkdtempSync(path.join(tmpdir(), 'plan-cache-'));
 let ctx: GpuContext | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-});
-afterAll(() => {
-  ctx?.device.destroy();
-  rmSync(scratch, { recursive: true, force: true });
-});
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('cached prefill plans', () => {
   it('interleaved sessions keep their own states; a built chunk size allocates nothing again', async (test) => {

@@ -20,10 +20,10 @@ import { ColormapSelect } from './ColormapSelect';
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 
 /**
- * Keeps one HeatmapRenderer on a canvas with the given matrices uploaded; `size` changes when the
+ * Keeps one HeatmapRenderer on a canvas with the given matrices uploaded (none while `layers` is null); `size` changes when the
  * canvas's CSS size does (a panel resized), so a draw effect that depends on it redraws sharp.
  */
-export function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers: readonly Float32Array[], tokens: number, channels: number) {
+export function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers: readonly Float32Array[] | null, tokens: number, channels: number) {
   const [renderer, setRenderer] = useState<HeatmapRenderer | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [size, setSize] = useState('');
@@ -36,7 +36,7 @@ export function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers:
   }, [canvas]);
   useEffect(() => {
     const el = canvas.current;
-    if (!el) return;
+    if (!el || !layers) return; // null: nothing to show yet
     try {
       const r = new HeatmapRenderer(el);
       r.setData(layers, tokens, channels);

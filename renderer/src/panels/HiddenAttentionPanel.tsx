@@ -9,7 +9,7 @@
  * engine for that row and shows which earlier tokens token i reads. Exports: PNG of the matrix,
  * CSV of the matrix (raw α) and of the row.
  */
-import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent, type RefObject } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import type { HiddenAttentionResult, TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { useStudio } from '../store';
@@ -27,10 +27,10 @@ import {
 } from './analysis';
 import { type ColormapName } from './colormaps';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
-import { HeatmapRenderer } from './heatmap-gl';
 import { LineChart } from './LineChart';
 import { fullView } from './selection';
 import { ColormapSelect } from './ColormapSelect';
+import { useRenderer } from './DeltaHeatmap';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -68,29 +68,6 @@ export async function requestHiddenAttention(engine: EngineClient, modelId: stri
   return result;
 }
 
-function useMatrixRenderer(canvas: RefObject<HTMLCanvasElement | null>, texture: Float32Array | null, tokens: number) {
-  const [renderer, setRenderer] = useState<HeatmapRenderer | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    const el = canvas.current;
-    if (!el || !texture) return;
-    try {
-      const r = new HeatmapRenderer(el);
-      r.setData([texture], tokens, tokens);
-      setRenderer(r);
-      setError(null);
-      return () => {
-        r.destroy();
-        setRenderer(null);
-      };
-    } catch (e) {
-      setError(message(e));
-      return undefined;
-    }
-  }, [canvas, texture, tokens]);
-  return { renderer, error };
-}
-
 export interface HiddenAttentionPanelProps {
   modelId: string;
   engine: EngineClient;
@@ -120,7 +97,8 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
   const currentRow = row && row.trace === trace && row.layer === layer && row.unit === unit ? row : null;
   const texture = useMemo(() => (current ? attentionTexture(current.alpha, T) : null), [current, T]);
   const range = useMemo(() => (current ? causalAbsRange(current.alpha, T, log) : currentRow ? absRange(currentRow.alpha.subarray(0, currentRow.row + 1), log) : { min: 0, max: 1 }), [current, currentRow, T, log]);
-  const gl = useMatrixRenderer(canvas, texture, T);
+  const matrices = useMemo(() => (texture ? [texture] : null), [texture]);
+  const gl = useRenderer(canvas, matrices, T, T);
 
   useEffect(() => {
     if (!gl.renderer) return;
@@ -129,7 +107,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
       gl.renderer?.draw({ layer: 0, view: fullView(T), range, log, colormap, highlightToken: null });
     });
     return () => cancelAnimationFrame(id);
-  }, [gl.renderer, T, range, log, colormap]);
+  }, [gl.renderer, gl.size, T, range, log, colormap]);
 
   const computeMatrix = useCallback(() => {
     if (busy) return;

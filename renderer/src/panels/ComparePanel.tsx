@@ -15,6 +15,7 @@ import { compareColumns, compareScores, positionAt, type ScoreComparison } from 
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { moveToken, parseIds, tokenTexts } from './selection';
 import { prepareCanvas2d } from './canvas2d';
+import { PanelStatus } from './PanelStatus';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -244,16 +245,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
           Export compare CSV
         </button>
       </div>
-      {busy && (
-        <div role="status" className="load-text" data-testid="compare-busy">
-          {busy}
-        </div>
-      )}
-      {error && (
-        <p role="alert" className="load-text error" data-testid="compare-error">
-          {error}
-        </p>
-      )}
+      <PanelStatus busy={busy} error={error} testId="compare" />
       {cmp && shown && (
         <>
           <div className="muted" style={{ fontSize: 12 }} data-testid="compare-stats">

@@ -31,6 +31,7 @@ import { LineChart } from './LineChart';
 import { fullView } from './selection';
 import { ColormapSelect } from './ColormapSelect';
 import { useRenderer } from './DeltaHeatmap';
+import { PanelStatus } from './PanelStatus';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -243,16 +244,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
           Export attention CSV
         </button>
       </div>
-      {busy && (
-        <div role="status" className="load-text" data-testid="hidden-attention-busy">
-          {busy}
-        </div>
-      )}
-      {(error ?? gl.error) && (
-        <p role="alert" className="load-text error" data-testid="hidden-attention-error">
-          {error ?? gl.error}
-        </p>
-      )}
+      <PanelStatus busy={busy} error={error ?? gl.error} testId="hidden-attention" />
       {current ? (
         <>
           <div className="muted" style={{ fontSize: 12 }} data-testid="hidden-attention-range" data-min={String(range.min)} data-max={String(range.max)}>

@@ -13,6 +13,7 @@ import { selectTraceMemoryToken, useStudio } from '../store';
 import { knockoutColumns, probabilityShift, type ShiftRow } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { prepareCanvas2d } from './canvas2d';
+import { PanelStatus } from './PanelStatus';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -155,16 +156,7 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
         </button>
         <span className="muted">(or click a token in the strip)</span>
       </div>
-      {busy && (
-        <div role="status" className="load-text" data-testid="knockout-busy">
-          {busy}
-        </div>
-      )}
-      {error && (
-        <p role="alert" className="load-text error" data-testid="knockout-error">
-          {error}
-        </p>
-      )}
+      <PanelStatus busy={busy} error={error} testId="knockout" />
       {shown && (
         <>
           <div

@@ -57,6 +57,9 @@ export interface GenerateResult {
   prefillSeconds: number;
 }
 
+/** How many sampled ids a pipelined decode may have in flight (submitted, not yet read). */
+const PIPELINE_DEPTH = 3;
+
 /** mulberry32: a small seeded generator for the sampler's uniform numbers. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -71,8 +74,8 @@ export function seededRandom(seed: number): () => number {
 
 /**
  * Samples from `session.logits` on the GPU and reads back only the chosen id. Reads come back in
- * the order the samplings were encoded, through two staging buffers, so the next token's step
- * and sampling can be in flight while this one's id is read.
+ * the order the samplings were encoded, through PIPELINE_DEPTH + 1 staging buffers, so later
+ * tokens' steps and samplings can be in flight while this one's id is read.
  */
 export class GpuSampler {
   private readonly token: GPUBuffer;
@@ -81,6 +84,8 @@ export class GpuSampler {
   private readonly dispatch: SampleDispatch;
   private written = 0;
   private read_ = 0;
+  /** Reads finished (their staging buffer unmapped, free to take the next copy). */
+  private done = 0;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -90,7 +95,9 @@ export class GpuSampler {
     const { device } = ctx;
     const V = session.model.config.vocabSize;
     this.token = device.createBuffer({ label: 'Sampler.token', size: 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    this.staging = [0, 1].map((i) => device.createBuffer({ label: `Sampler.staging${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+    this.staging = Array.from({ length: PIPELINE_DEPTH + 1 }, (_, i) =>
+      device.createBuffer({ label: `Sampler.staging${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+    );
     this.seen = device.createBuffer({
       label: 'Sampler.seen',
       size: Math.ceil(V / 32) * 4,
@@ -106,7 +113,7 @@ export class GpuSampler {
    * can run without the CPU knowing the id).
    */
   encode(encoder: GPUCommandEncoder, u: number, feed?: GPUBuffer): void {
-    if (this.written - this.read_ >= this.staging.length) throw new Error('GpuSampler: read the earlier ids before sampling more');
+    if (this.written - this.done >= this.staging.length) throw new Error('GpuSampler: read the earlier ids before sampling more');
     this.settings = { ...this.settings, u };
     this.dispatch.set(this.settings);
     const pass = encoder.beginComputePass({ label: 'Sampler.pass' });
@@ -121,10 +128,14 @@ export class GpuSampler {
   async read(): Promise<number> {
     if (this.read_ >= this.written) throw new Error('GpuSampler: nothing sampled to read');
     const staging = this.staging[this.read_++ % this.staging.length] as GPUBuffer;
-    await staging.mapAsync(GPUMapMode.READ);
-    const id = new Uint32Array(staging.getMappedRange(0, 4))[0] as number;
-    staging.unmap();
-    return id;
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      const id = new Uint32Array(staging.getMappedRange(0, 4))[0] as number;
+      staging.unmap();
+      return id;
+    } finally {
+      this.done++;
+    }
   }
 
   /** Samples from the logits already computed (after a prefill): its own submit. */
@@ -163,17 +174,29 @@ export async function generate(
     u: 0,
   });
   const ids: number[] = [];
-  /** The id sampled at the end of the previous step's command buffer, waiting to be read. */
-  let pending: Promise<number> | null = null;
   /**
-   * Pipelined decode (not while tracing): the sampler copies each id into the model's ids
-   * buffer, and the step feeding token i (and sampling token i+1) is submitted before token i is
-   * read back, so the GPU works while the CPU waits for the id and handles it. On an early stop
-   * the state has consumed one token more than was emitted (session.tokens says so).
+   * Pipelined decode (not while tracing): the sampler copies each id into the model's ids buffer,
+   * so the step feeding token k (and sampling token k+1) can be submitted before token k is read
+   * back. Up to PIPELINE_DEPTH samplings are in flight, so the GPU has the next steps queued while
+   * the CPU waits for an id and handles it. On an early stop the state has consumed the tokens
+   * already fed beyond the last one emitted (session.tokens says which).
+   * Step by step (while tracing): each id is read, then fed with the next step.
    */
   const feed = session.tracing ? undefined : session.model.idsBuffer;
-  /** A step submitted ahead whose work is still in flight. */
-  let ahead = false;
+  /** Reads of sampled ids, oldest first: token `ids.length` (+ stops) onwards. */
+  const reads: Promise<number>[] = [];
+  /** Tokens whose sampling has been submitted (token k is fed by the step that samples k+1). */
+  let sampled = 0;
+  const sampleNext = () => {
+    const u = random();
+    if (sampled === 0) {
+      reads.push(sampler.next(u, feed));
+    } else {
+      session.stepFromGpu((encoder) => sampler.encode(encoder, u, feed));
+      reads.push(sampler.read());
+    }
+    sampled++;
+  };
   let text = '';
   /** How much of `text` has been handed to onToken. */
   let released = 0;
@@ -181,26 +204,21 @@ export async function generate(
   let prefillSeconds = 0;
   let decodeStart = 0;
   const stops = options.stopStrings?.filter((s) => s.length > 0) ?? [];
+  let i = 0;
   try {
-    for (let i = 0; i < options.maxTokens; i++) {
+    for (; i < options.maxTokens; i++) {
       if (options.signal?.aborted) {
         stopReason = 'cancelled';
         break;
       }
-      // Token 0 samples the prefill's logits; each later token was sampled in the same command
-      // buffer as the step that fed its predecessor (one submit per token).
-      const reading = pending ?? sampler.next(random(), feed);
-      pending = null;
-      const feedsAhead = feed !== undefined && i + 1 < options.maxTokens;
-      let u = 0;
-      if (feedsAhead) {
-        // Feed token i from the GPU and sample token i+1, before token i is read.
-        u = random();
-        session.stepFromGpu((encoder) => sampler.encode(encoder, u, feed));
-        ahead = true;
+      if (feed) {
+        while (sampled < options.maxTokens && sampled - i < PIPELINE_DEPTH) sampleNext();
+      } else if (i === 0) {
+        reads.push(sampler.next(random()));
+        sampled = 1;
       }
-      const id = await reading;
-      if (feedsAhead) session.fed(id);
+      const id = await (reads.shift() as Promise<number>);
+      if (feed && i + 1 < sampled) session.fed(id); // the step sampling token i+1 fed this one
       if (i === 0) {
         prefillSeconds = (performance.now() - started) / 1000;
         decodeStart = performance.now();
@@ -228,12 +246,11 @@ export async function generate(
       const seconds = (performance.now() - decodeStart) / 1000;
       onToken?.({ id, text: piece, index: i, tokensPerSecond: seconds > 0 ? i / seconds : 0 });
       if (stopReason === 'stop-string') break;
-      if (feedsAhead) {
-        pending = sampler.read();
-      } else if (i + 1 < options.maxTokens) {
-        u = random();
+      if (!feed && i + 1 < options.maxTokens) {
+        const u = random();
         session.step(id, (encoder) => sampler.encode(encoder, u));
-        pending = sampler.read();
+        reads.push(sampler.read());
+        sampled++;
       }
     }
     if (stopReason !== 'stop-string') {
@@ -241,10 +258,14 @@ export async function generate(
       if (text.length > released) onTail?.(text.slice(released));
     }
   } finally {
-    // A token sampled ahead of a cancellation is still being read back: let that finish first.
-    await pending?.catch(() => undefined);
-    // A step submitted ahead of a stop may still be running: its buffers go once it is done.
-    if (ahead) await ctx.device.queue.onSubmittedWorkDone();
+    // Ids sampled ahead of a stop or a cancellation are still being read back: let those reads
+    // finish (the staging buffers must be unmapped), and record the ones whose step fed them.
+    for (let k = i + 1; reads.length > 0; k++) {
+      const id = await (reads.shift() as Promise<number>).catch(() => null);
+      if (feed && id !== null && k + 1 < sampled) session.fed(id);
+    }
+    // A step submitted ahead may still be running: its buffers go once it is done.
+    if (feed && sampled > 1) await ctx.device.queue.onSubmittedWorkDone();
     sampler.destroy();
   }
   const seconds = (performance.now() - decodeStart) / 1000;

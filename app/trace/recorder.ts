@@ -240,42 +240,44 @@ export class SelectionReplay {
       const A = this.A[i] as Float64Array;
       const norms = new Float32Array(T);
       const gates = new Float32Array(T);
+      const x = window.x?.[i];
+      const state = this.states[i] as Float64Array;
+      // Mamba-1 with x: one exponential exp(Δ·A) per (t, d, n) serves both the write gate
+      // 1 − exp(Δ·A) and the state update (the costly part: T·Di·N of them).
+      const replayState = x !== undefined && !this.mamba2;
+      const B = window.B[i] as Float32Array;
+      const out = replayState ? new Float32Array(T) : null;
       for (let t = 0; t < T; t++) {
         let sq = 0;
         let gate = 0;
+        let stateSq = 0;
         for (let d = 0; d < Di; d++) {
           const dt = delta[t * Di + d] as number;
           sq += dt * dt;
-          for (let n = 0; n < N; n++) gate -= Math.expm1(dt * (A[d * N + n] as number));
+          if (replayState) {
+            const dx = dt * (x[t * Di + d] as number);
+            for (let n = 0; n < N; n++) {
+              const e = Math.exp(dt * (A[d * N + n] as number));
+              gate += 1 - e;
+              const v = e * (state[d * N + n] as number) + dx * (B[t * N + n] as number);
+              state[d * N + n] = v;
+              stateSq += v * v;
+            }
+          } else {
+            for (let n = 0; n < N; n++) gate -= Math.expm1(dt * (A[d * N + n] as number));
+          }
         }
         norms[t] = Math.sqrt(sq);
         gates[t] = gate / (Di * N);
+        if (out) out[t] = Math.sqrt(stateSq);
       }
       deltaNorm.push(norms);
       writeGate.push(gates);
-      const x = window.x?.[i];
-      const state = this.states[i] as Float64Array;
+      if (out) stateNorm.push(out);
       if (x && this.mamba2) {
-        const { norms: perHead, total } = mamba2StateNorms(c, delta, A, window.B[i] as Float32Array, x, T, state);
+        const { norms: perHead, total } = mamba2StateNorms(c, delta, A, B, x, T, state);
         stateNorm.push(total);
         stateNormByHead.push(perHead);
-      } else if (x) {
-        const B = window.B[i] as Float32Array;
-        const out = new Float32Array(T);
-        for (let t = 0; t < T; t++) {
-          let sq = 0;
-          for (let d = 0; d < Di; d++) {
-            const dt = delta[t * Di + d] as number;
-            const xv = x[t * Di + d] as number;
-            for (let n = 0; n < N; n++) {
-              const v = Math.exp(dt * (A[d * N + n] as number)) * (state[d * N + n] as number) + dt * (B[t * N + n] as number) * xv;
-              state[d * N + n] = v;
-              sq += v * v;
-            }
-          }
-          out[t] = Math.sqrt(sq);
-        }
-        stateNorm.push(out);
       }
     });
     return { deltaNorm, writeGate, ...(stateNorm.length ? { stateNorm } : {}), ...(stateNormByHead.length ? { stateNormByHead } : {}) };

@@ -10,13 +10,15 @@ import { inspectModel, tokenizerSource } from '../formats/inspect.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
-import { readF32, storageBuffer } from '../gpu/buffers.js';
+import { readBuffer, readF32, storageBuffer } from '../gpu/buffers.js';
+import { submitDispatches } from '../kernels/dispatch.js';
+import { topK, unpackTopK } from '../kernels/top-k.js';
 import { hiddenAttention as hiddenAttentionOp, hiddenAttentionRow } from '../kernels/hidden-attention.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import type { MambaModel } from '../model/base.js';
 import { Mamba1 } from '../model/mamba1.js';
-import { softmax, topIndices, topTokens, TOP_NEXT } from './next-tokens.js';
+import { softmax, topIndices, TOP_NEXT } from './next-tokens.js';
 import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
@@ -373,6 +375,7 @@ export class Engine {
     const session = new Session(ctx, model);
     const chunk = model.maxTokens;
     const logits = storageBuffer(ctx.device, 'Engine.trace.logits', Math.min(chunk, ids.length) * V * 4);
+    const topWords = storageBuffer(ctx.device, 'Engine.trace.topK', Math.min(chunk, ids.length) * 2 * K * 4);
     this.lastTrace = null;
     try {
       const aLogs = new Map<number, Float32Array>();
@@ -383,8 +386,16 @@ export class Engine {
       for (let start = 0; start < ids.length; start += chunk) {
         const part = ids.slice(start, start + chunk);
         session.prefill(part, { allLogits: logits });
-        const rows = await readF32(ctx.device, logits, part.length * V);
-        for (let t = 0; t < part.length; t++) topTokens(rows.subarray(t * V, (t + 1) * V), K, topIds, topProbs, (start + t) * K);
+        // The top K of each row on the GPU: [rows, 2K] words come back instead of [rows, V] logits.
+        const select = topK(ctx, { rows: part.length, vocab: V, k: K }, { logits, out: topWords });
+        try {
+          submitDispatches(ctx.device, 'Engine.trace.topK', [select]);
+          const top = unpackTopK(new Uint32Array(await readBuffer(ctx.device, topWords, part.length * 2 * K * 4)), part.length, K);
+          topIds.set(top.ids, start * K);
+          topProbs.set(top.probs, start * K);
+        } finally {
+          select.destroy();
+        }
         this.emit({ kind: 'trace-progress', modelId: params.modelId, done: start + part.length, total: ids.length });
       }
       const window = await recorder.read();
@@ -397,6 +408,7 @@ export class Engine {
       return result;
     } finally {
       logits.destroy();
+      topWords.destroy();
       session.destroy();
       recorder.destroy();
     }

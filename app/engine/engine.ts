@@ -263,13 +263,14 @@ export class Engine {
     const config = model.config;
     const mamba2 = config.architecture === 'mamba2';
     const extra = mamba2 ? [] : (['x'] as const);
-    const bytes = TraceRecorder.bytesPerToken(config, config.nLayer, extra) * capacity;
+    const topNext = Math.min(TOP_NEXT, config.vocabSize);
+    const bytes = TraceRecorder.bytesPerToken(config, config.nLayer, extra, topNext) * capacity;
     if (bytes > LIVE_TRACE_MAX_BYTES) {
       throw new Error(
         `A live trace of ${capacity} tokens would take ${(bytes / 2 ** 30).toFixed(1)} GB of GPU memory (over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): lower Max tokens or turn the live trace off.`,
       );
     }
-    const recorder = new TraceRecorder(ctx, model, { capacity, extra: [...extra] });
+    const recorder = new TraceRecorder(ctx, model, { capacity, extra: [...extra], topNext });
     const aLogs = new Map<number, Float32Array>();
     try {
       for (const layer of recorder.layers) aLogs.set(layer, await this.aLog(ctx, loaded, layer));
@@ -297,7 +298,7 @@ export class Engine {
         const ids = session.tokens.slice(from, to);
         const rows: TraceRows = {
           from,
-          ...traceRowsOf(this.loaded?.modelId ?? '', config, loaded.tokenizer, ids, recorder.layers, window, summary, { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) }),
+          ...traceRowsOf(this.loaded?.modelId ?? '', config, loaded.tokenizer, ids, recorder.layers, window, summary, window.topNext ?? { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) }),
           ...(from === 0 ? { A } : {}),
         };
         trace = appendTraceRows(trace, rows);

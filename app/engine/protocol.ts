@@ -43,7 +43,8 @@ export interface GenerateParams {
   /**
    * Trace every layer while generating: the prompt's and each fed token's Δ, B, C and summaries
    * stream as 'trace-rows' events, and the finished trace becomes the last trace (for hidden
-   * attention). Top next tokens are not kept for these rows (k = 0).
+   * attention). The top next tokens are kept where the generation has the logits: after the
+   * prompt's last token and after every generated one (the other prompt rows: id −1, NaN).
    */
   trace?: boolean;
 }

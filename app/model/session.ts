@@ -5,6 +5,8 @@
  * pipeline, bind group or buffer is created per token.
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
+import type { Dispatch } from '../kernels/dispatch.js';
+import { topK } from '../kernels/top-k.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { TraceRecorder } from '../trace/recorder.js';
 import { encodeSteps, type ForwardPlan, type MambaModel, type ModelTaps, type RecurrentState } from './base.js';
@@ -23,6 +25,8 @@ export class Session {
   /** The traced step plan, and the recorder generation it is bound to. */
   private tracedStep: { plan: ForwardPlan; generation: number } | null = null;
   private recorder: TraceRecorder | null = null;
+  /** With a recorder that keeps top next tokens: the top-k of this.logits into a scratch row, built once. */
+  private topSelect: { dispatch: Dispatch; scratch: GPUBuffer; k: number } | null = null;
   private readonly idScratch = new Uint32Array(1);
   /** Every token the state has consumed, in order. */
   readonly tokens: number[] = [];
@@ -56,6 +60,23 @@ export class Session {
     this.recorder = recorder;
     this.tracedStep?.plan.destroy();
     this.tracedStep = null;
+  }
+
+  /** Appends: the top next tokens of this.logits into the recorder's row `row` (when it keeps them). */
+  private encodeTopNext(encoder: GPUCommandEncoder, row: number): void {
+    const k = this.recorder?.topNextK ?? 0;
+    const slot = this.recorder?.topNextSlot(row);
+    if (!k || !slot) return;
+    if (!this.topSelect || this.topSelect.k !== k) {
+      this.topSelect?.dispatch.destroy();
+      this.topSelect?.scratch.destroy();
+      const scratch = storageBuffer(this.ctx.device, 'Session.topNext', 2 * k * 4);
+      this.topSelect = { dispatch: topK(this.ctx, { rows: 1, vocab: this.model.config.vocabSize, k }, { logits: this.logits, out: scratch }, 'Session.topNext'), scratch, k };
+    }
+    const pass = encoder.beginComputePass({ label: 'Session.topNext.pass' });
+    this.topSelect.dispatch.encode(pass);
+    pass.end();
+    encoder.copyBufferToBuffer(this.topSelect.scratch, 0, slot.buffer, slot.offset, 2 * k * 4);
   }
 
   prefill(
@@ -107,6 +128,8 @@ export class Session {
           ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
         });
         encodeSteps(encoder, 'Session.prefill', plan.steps);
+        // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
+        if (this.recorder && taps && !options.allLogits && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
         device.queue.submit([encoder.finish()]);
         plan.destroy();
       }
@@ -142,6 +165,7 @@ export class Session {
     device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
     const encoder = device.createCommandEncoder({ label: 'Session.step' });
     encodeSteps(encoder, 'Session.step', plan.steps);
+    if (recorder) this.encodeTopNext(encoder, recorder.length - 1);
     then?.(encoder);
     device.queue.submit([encoder.finish()]);
     this.tokens.push(id);
@@ -200,6 +224,8 @@ export class Session {
   }
 
   destroy(): void {
+    this.topSelect?.dispatch.destroy();
+    this.topSelect?.scratch.destroy();
     this.stepPlan?.destroy();
     this.tracedStep?.plan.destroy();
     for (const b of [...this.state.conv, ...this.state.ssm, this.logits]) b.destroy();

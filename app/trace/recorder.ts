@@ -7,10 +7,14 @@
  * Memory: 4·(Di + R + 2N) bytes per traced layer and token (fp32); mamba-130m, all 24 layers,
  * 4,096 tokens: 4·(1536 + 48 + 32)·24·4096 ≈ 635 MB.
  */
-import { readF32, storageBuffer } from '../gpu/buffers.js';
+import { readBuffer, readF32, storageBuffer } from '../gpu/buffers.js';
+import { TOP_K_MAX, unpackTopK } from '../kernels/top-k.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { MambaModel, ModelTaps } from '../model/base.js';
 import { traceLayout } from './trace.js';
+
+/** An empty top-next slot: id 0xffffffff (−1 as i32), probability bits 0xffffffff (NaN). */
+const NO_TOKEN = 0xffffffff;
 
 /** Taps beyond Δ, B and C, chosen when the recorder is made (each costs memory and a copy). */
 export type ExtraTap = 'x' | 'z' | 'y';
@@ -29,6 +33,8 @@ export interface TraceWindow {
   x?: Float32Array[];
   z?: Float32Array[];
   y?: Float32Array[];
+  /** With the recorder's topNext: [to−from, k] ids (−1: none) and probabilities (NaN: none). */
+  topNext?: { k: number; ids: Int32Array; probs: Float32Array };
 }
 
 export interface SelectionSummary {
@@ -52,6 +58,14 @@ export class TraceRecorder {
   private dbc: GPUBuffer[] = [];
   private extra: Record<ExtraTap, GPUBuffer[]> = { x: [], z: [], y: [] };
   readonly extraTaps: ExtraTap[];
+  /**
+   * With topNext k > 0: per row, the k most likely next tokens after that token ([rows, 2k] u32:
+   * ids, then probability bits, as kernels/top-k.ts writes them), filled by the Session wherever
+   * it has that position's logits (every decode step, the last token of a prefill); other rows
+   * read as id −1, probability NaN.
+   */
+  readonly topNextK: number;
+  private top: GPUBuffer | null = null;
   /** Rows written so far (tokens traced). */
   length = 0;
   /** Bumped whenever the buffers are replaced (plans bound to the old ones must be rebuilt). */
@@ -60,9 +74,13 @@ export class TraceRecorder {
   constructor(
     private readonly ctx: GpuContext,
     private readonly model: MambaModel,
-    options: { layers?: number[]; capacity?: number; extra?: ExtraTap[] } = {},
+    options: { layers?: number[]; capacity?: number; extra?: ExtraTap[]; topNext?: number } = {},
   ) {
     this.extraTaps = [...new Set(options.extra ?? [])];
+    this.topNextK = options.topNext ?? 0;
+    if (!(Number.isInteger(this.topNextK) && this.topNextK >= 0 && this.topNextK <= TOP_K_MAX)) {
+      throw new RangeError(`TraceRecorder: topNext must be an integer in 0..${TOP_K_MAX}, got ${options.topNext}`);
+    }
     if (this.extraTaps.length > 0 && model.config.architecture !== 'mamba') {
       throw new RangeError(`TraceRecorder: the x, z and y taps exist for Mamba-1 only (this is a ${model.config.architecture} model)`);
     }
@@ -74,11 +92,11 @@ export class TraceRecorder {
   }
 
   /** GPU bytes per traced token of a recorder with these layers and extra taps. */
-  static bytesPerToken(config: MambaModel['config'], layers: number, extra: readonly ExtraTap[] = []): number {
+  static bytesPerToken(config: MambaModel['config'], layers: number, extra: readonly ExtraTap[] = [], topNext = 0): number {
     const { deltaWidth, rowWidth } = traceLayout(config);
     const Di = config.dInner;
     const extraFloats = extra.reduce((sum, tap) => sum + (tap === 'z' ? 2 * Di : Di), 0);
-    return 4 * (deltaWidth + rowWidth + extraFloats) * layers;
+    return 4 * (deltaWidth + rowWidth + extraFloats) * layers + 8 * topNext;
   }
 
   private get rowBytes() {
@@ -103,10 +121,23 @@ export class TraceRecorder {
       old.push(...previous);
       kind.set(next);
     }
+    if (this.topNextK > 0) {
+      const words = capacity * 2 * this.topNextK;
+      const next = storageBuffer(this.ctx.device, 'Trace.topNext', words * 4);
+      this.ctx.device.queue.writeBuffer(next, 0, new Uint32Array(words).fill(NO_TOKEN)); // before the copy below: queue order
+      if (this.top && this.length > 0) encoder.copyBufferToBuffer(this.top, 0, next, 0, this.length * 2 * this.topNextK * 4);
+      if (this.top) old.push(this.top);
+      this.top = next;
+    }
     this.ctx.device.queue.submit([encoder.finish()]);
     for (const b of old) b.destroy();
     this.capacity = capacity;
     this.generation++;
+  }
+
+  /** Where row `row`'s top next tokens go (bytes 2k·4), for the Session's copy; null without topNext. */
+  topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null {
+    return this.top ? { buffer: this.top, offset: row * 2 * this.topNextK * 4 } : null;
   }
 
   /** Makes room for `rows` more tokens after the current ones. */
@@ -137,7 +168,7 @@ export class TraceRecorder {
   }
 
   get bytes(): number {
-    return [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y].reduce((s, b) => s + b.size, 0);
+    return [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y, ...(this.top ? [this.top] : [])].reduce((s, b) => s + b.size, 0);
   }
 
   /** Reads rows [from, to) of every traced layer. */
@@ -152,6 +183,11 @@ export class TraceRecorder {
     const window: TraceWindow = { from, to, delta: [], B: [], C: [] };
     if (rows === 0) return { ...window, delta: this.layers.map(() => new Float32Array(0)), B: this.layers.map(() => new Float32Array(0)), C: this.layers.map(() => new Float32Array(0)) };
     const device = this.ctx.device;
+    if (this.top) {
+      const k = this.topNextK;
+      const words = new Uint32Array(await readBuffer(device, this.top, rows * 2 * k * 4, from * 2 * k * 4));
+      window.topNext = { k, ...unpackTopK(words, rows, k) };
+    }
     for (let i = 0; i < this.layers.length; i++) {
       window.delta.push(await readF32(device, this.delta[i] as GPUBuffer, rows * deltaWidth, from * deltaWidth));
       const dbc = await readF32(device, this.dbc[i] as GPUBuffer, rows * rowWidth, from * rowWidth);
@@ -195,7 +231,7 @@ export class TraceRecorder {
 
 
   destroy(): void {
-    for (const b of [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y]) b.destroy();
+    for (const b of [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y, ...(this.top ? [this.top] : [])]) b.destroy();
   }
 }
 

@@ -318,6 +318,25 @@ describe('engine: a live trace while generating', () => {
       const norms = Array.from({ length: T }, (_, t) => Math.hypot(...ref.delta[l]!.subarray(t * Di, (t + 1) * Di)));
       expect(relativeError(merged!.deltaNorm[l]!, norms), `‖Δ‖ L${l}`).toBeLessThanOrEqual(TOL);
     }
+    // Top next tokens where the generation had the logits: after the prompt's last token and
+    // after every generated token fed; none for the earlier prompt tokens.
+    const V = RAW.vocab_size;
+    const { k, ids: topIds, probs: topProbs } = merged!.topNext;
+    expect(k).toBe(5);
+    for (let t = 0; t < T; t++) {
+      const row = [...topIds.subarray(t * k, (t + 1) * k)];
+      if (t < prompt.length - 1) {
+        expect(row, `no prediction after prompt token ${t}`).toEqual([-1, -1, -1, -1, -1]);
+        expect([...topProbs.subarray(t * k, (t + 1) * k)].every(Number.isNaN)).toBe(true);
+        continue;
+      }
+      const p = softmax(ref.logits.subarray(t * V, (t + 1) * V));
+      const order = [...p.keys()].sort((a, b) => p[b]! - p[a]!);
+      expect(relativeError(topProbs.subarray(t * k, (t + 1) * k), order.slice(0, k).map((i) => p[i]!)), `top probs after token ${t}`).toBeLessThanOrEqual(TOL);
+      expect(row[0], `most likely after token ${t}`).toBe(order[0]);
+      // Greedy: the next generated token is the top one.
+      if (t + 1 < T) expect(fed[t + 1]).toBe(row[0]);
+    }
     // The finished live trace is the last trace: hidden attention runs on it.
     const f = (a: Float64Array) => Float32Array.from(a);
     const alpha = await send('hiddenAttention', { modelId: 'live', layer: 1, unit: 'mean' });

@@ -48,4 +48,9 @@ describe('top next tokens', () => {
     expect(topNextAt(topNext, -1)).toEqual([]);
     expect(topNextAt({ k: 0, ids: new Int32Array(0), probs: new Float32Array(0) }, 0)).toEqual([]);
   });
+  it('leaves out the empty slots of a live trace (id −1, probability NaN)', () => {
+    const live = { k: 2, ids: Int32Array.from([-1, -1, 3, 8]), probs: Float32Array.from([NaN, NaN, 0.6, 0.3]) };
+    expect(topNextAt(live, 0)).toEqual([]);
+    expect(topNextAt(live, 1).map((e) => e.id)).toEqual([3, 8]);
+  });
 });

@@ -33,6 +33,26 @@ fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
   return va > vb || (va == vb && ia < ib);
 }
 
+// Inserts (x, v) into the sorted list (vals, idx) of *n ≤ K entries, best first, if it ranks
+// among the K best; the worst falls off a full list.
+fn insert(vals: ptr<function, array<f32, 8>>, idx: ptr<function, array<u32, 8>>, n: ptr<function, u32>, K: u32, x: f32, v: u32) {
+  if (*n == K && !before(x, v, (*vals)[K - 1u], (*idx)[K - 1u])) {
+    return;
+  }
+  var at = min(*n, K - 1u);
+  if (*n < K) {
+    *n += 1u;
+  }
+  // Shift worse entries down.
+  while (at > 0u && before(x, v, (*vals)[at - 1u], (*idx)[at - 1u])) {
+    (*vals)[at] = (*vals)[at - 1u];
+    (*idx)[at] = (*idx)[at - 1u];
+    at--;
+  }
+  (*vals)[at] = x;
+  (*idx)[at] = v;
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wg.y * params.groups_x + wg.x;
@@ -46,22 +66,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var count = 0u;
   if (live) {
     for (var v = lid; v < V; v += WORKGROUP_SIZE) {
-      let x = logits[base + v];
-      if (count == K && !before(x, v, top_v[K - 1u], top_i[K - 1u])) {
-        continue;
-      }
-      var at = min(count, K - 1u);
-      if (count < K) {
-        count++;
-      }
-      // Shift worse entries down and insert.
-      while (at > 0u && before(x, v, top_v[at - 1u], top_i[at - 1u])) {
-        top_v[at] = top_v[at - 1u];
-        top_i[at] = top_i[at - 1u];
-        at--;
-      }
-      top_v[at] = x;
-      top_i[at] = v;
+      insert(&top_v, &top_i, &count, K, logits[base + v], v);
     }
   }
   // The row's maximum.
@@ -103,25 +108,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var best_i: array<u32, 8>;
     var n = 0u;
     for (var c = 0u; c < WORKGROUP_SIZE * K; c++) {
-      let x = cand_v[c];
-      let v = cand_i[c];
-      if (v == 0xffffffffu) {
-        continue;
+      if (cand_i[c] != 0xffffffffu) {
+        insert(&best_v, &best_i, &n, K, cand_v[c], cand_i[c]);
       }
-      if (n == K && !before(x, v, best_v[K - 1u], best_i[K - 1u])) {
-        continue;
-      }
-      var at = min(n, K - 1u);
-      if (n < K) {
-        n++;
-      }
-      while (at > 0u && before(x, v, best_v[at - 1u], best_i[at - 1u])) {
-        best_v[at] = best_v[at - 1u];
-        best_i[at] = best_i[at - 1u];
-        at--;
-      }
-      best_v[at] = x;
-      best_i[at] = v;
     }
     let o = r * 2u * K;
     for (var j = 0u; j < K; j++) {

@@ -11,8 +11,8 @@ import { useTestGpu } from '../support/gpu';
 /**
  * Greedy and top-k = 1 must be exact. With sampling, the GPU (fp32 sums) and the reference
  * (float64) can disagree only where u · total, or p · mass for top-p, lies within rounding of a
- * boundary; such a disagreement is accepted only if the reference, moved by NUDGE in u or p,
- * picks what the GPU picked.
+ * boundary; such a disagreement is accepted only if the reference, moved by at most NUDGE in u
+ * (any id between its picks at u ± NUDGE) or by NUDGE in p, picks what the GPU picked.
  */
 const NUDGE = 1e-5;
 
@@ -65,13 +65,14 @@ function makeRun(vocab: number, caseSeed: number, scale: number, offset = 0): Ru
 function expectPick(gpu: number, run: Run, s: SampleSettings, nearMisses: { count: number }): void {
   const ref = sampleRef(row(run), run.seen, s);
   if (gpu === ref) return;
-  const nudged = [
-    { ...s, u: Math.max(0, s.u - NUDGE) },
-    { ...s, u: Math.min(0.999999, s.u + NUDGE) },
-    { ...s, topP: Math.max(1e-6, s.topP - NUDGE) },
-    { ...s, topP: Math.min(1, s.topP + NUDGE) },
-  ].map((n) => sampleRef(row(run), run.seen, n));
-  expect(nudged, `GPU picked ${gpu}, reference ${ref} for ${JSON.stringify(s)}, and no nudge of u or p explains it`).toContain(gpu);
+  // The pick walks the kept ids in index order as u grows (see the sweep test below), so every id
+  // the reference picks for some u' within NUDGE of u lies between its picks at u − NUDGE and
+  // u + NUDGE. With 50,280 ids several can lie in that window.
+  const below = sampleRef(row(run), run.seen, { ...s, u: Math.max(0, s.u - NUDGE) });
+  const above = sampleRef(row(run), run.seen, { ...s, u: Math.min(0.999999, s.u + NUDGE) });
+  const nudgedP = [{ ...s, topP: Math.max(1e-6, s.topP - NUDGE) }, { ...s, topP: Math.min(1, s.topP + NUDGE) }].map((n) => sampleRef(row(run), run.seen, n));
+  const explained = (below <= gpu && gpu <= above) || nudgedP.includes(gpu);
+  expect(explained, `GPU picked ${gpu}, reference ${ref} for ${JSON.stringify(s)}; u ± ${NUDGE} picks ${below}..${above}, p ± ${NUDGE} picks ${nudgedP.join(', ')}`).toBe(true);
   nearMisses.count++;
 }
 

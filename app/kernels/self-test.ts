@@ -9,6 +9,7 @@ import type { SelfTestResult } from '../engine/protocol.js';
 import { submitDispatches } from './dispatch.js';
 import { residualRmsNorm } from './residual-rmsnorm.js';
 import { residualRmsNormRef } from './residual-rmsnorm.ref.js';
+import { seededRandom } from '../random.js';
 
 /** Relative error ‖a − b‖ / ‖b‖ (b is the reference); NaN anywhere gives Infinity. */
 export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
@@ -27,16 +28,8 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
 
 /** Uniform random numbers in [-scale, scale) from a seeded generator (mulberry32). */
 export function randomF32(count: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
+  const next = seededRandom(seed);
+  return Float32Array.from({ length: count }, () => (next() * 2 - 1) * scale);
 }
 
 export async function runResidualRmsNormCheck(ctx: GpuContext, rows: number, cols: number, seed = Date.now()): Promise<SelfTestResult> {

@@ -4,6 +4,7 @@
  * penalty, seed, max tokens, stop strings (and stop ids); greedy (temperature 0) is exact argmax.
  */
 import type { GpuContext } from '../gpu/context.js';
+import { seededRandom } from '../random.js';
 import { sample, seenBitset, type SampleDispatch, type SampleSettings } from '../kernels/sample.js';
 import type { StreamDecoder } from '../tokenizer/types.js';
 import type { Session } from './session.js';
@@ -60,17 +61,6 @@ export interface GenerateResult {
 /** How many sampled ids a pipelined decode may have in flight (submitted, not yet read). */
 const PIPELINE_DEPTH = 3;
 
-/** mulberry32: a small seeded generator for the sampler's uniform numbers. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Samples from `session.logits` on the GPU and reads back only the chosen id. Reads come back in

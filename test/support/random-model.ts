@@ -7,17 +7,10 @@ import path from 'node:path';
 import { canonicalConfig } from '../../app/formats/config';
 import { expectedTensors } from '../../app/formats/weights';
 import { writeSafetensors, type TestTensor } from './safetensors-writer';
+import { seededRandom } from '../../app/random';
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (app/random.ts), under the name the tests use. */
+export const mulberry32 = seededRandom;
 
 export function writeRandomMamba1(dir: string, raw: Record<string, unknown>, seed: number): void {
   const config = canonicalConfig('config.json', raw);

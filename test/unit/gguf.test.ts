@@ -18,21 +18,11 @@ import { f16ToF32 } from '../../app/formats/safetensors';
 import { blobSource, memorySource, type ByteSource } from '../../app/formats/source';
 import { checkWeights } from '../../app/formats/weights';
 import { encode, f32ToF16Bits, GT, q8_0Bytes, tinyModel, writeGguf, type GgufSpec, type TinyModelOptions } from '../support/gguf-writer';
+import { seededRandom as mulberry32 } from '../../app/random';
 
 const NAME = 'tiny.gguf';
 const parse = (bytes: Uint8Array, name = NAME) => readGgufHeader(memorySource(name, bytes));
 
-/** A seeded generator, so a failure can be replayed. */
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const seed = Number(process.env.GGUF_TEST_SEED ?? Date.now() % 1_000_000);
 
 /** Runs fn and returns the ModelFileError it throws (failing if it throws anything else or nothing). */

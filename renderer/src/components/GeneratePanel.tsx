@@ -6,6 +6,7 @@ import { useCallback, useState, type FormEvent, type KeyboardEvent } from 'react
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
+import { parseIds } from '../panels/selection';
 import { selectGeneration, useStudio } from '../store';
 
 interface Settings {
@@ -30,12 +31,6 @@ const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0
 const LIVE_TRACE_DEFAULT_MAX_PARAMETERS = 20e6;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-function parseIds(text: string): number[] | null {
-  const parts = text.split(/[\s,]+/).filter(Boolean);
-  const ids = parts.map(Number);
-  return ids.length > 0 && ids.every((id) => Number.isInteger(id) && id >= 0) ? ids : null;
-}
 
 export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
   const generation = useStudio(selectGeneration);

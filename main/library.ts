@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { ModelEntry } from '../app/contract.js';
 import { ModelFileError } from '../app/formats/errors.js';
 import { inspectOnDisk, listFilesWithStats, scanBundledModels } from '../app/node/bundled.js';
+import { statModelPath } from '../app/node/folder.js';
 import { modelBaseUrl } from './model-protocol.js';
 import { v, type Validator } from '../app/validate.js';
 
@@ -168,14 +169,7 @@ export class Library {
   /** Validates a model folder or weights file (headers only) and adds or refreshes it. */
   async open(target: string): Promise<ModelEntry> {
     await this.ensureLoaded();
-    const resolved = path.resolve(target);
-    let stat;
-    try {
-      stat = await fs.stat(resolved);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new ModelFileError(resolved, code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : `cannot be opened (${code})`);
-    }
+    const { resolved, stat } = await statModelPath(target);
     const dir = stat.isDirectory() ? resolved : path.dirname(resolved);
     const all = await listFilesWithStats(dir).catch((error: NodeJS.ErrnoException) => {
       throw new ModelFileError(dir, `cannot be listed (${error.code ?? String(error)})`);

@@ -1,19 +1,23 @@
 /** ModelFiles over a folder (or a single file) on disk. */
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../formats/errors.js';
 import { readAllText, type ModelFiles } from '../formats/model-files.js';
 import { openFileSource, type FileSource } from './file-source.js';
 
-export async function folderModelFiles(target: string): Promise<ModelFiles & { dir: string; close(): Promise<void> }> {
+/** A model path made absolute and stat'ed; a ModelFileError naming it when it cannot be. */
+export async function statModelPath(target: string): Promise<{ resolved: string; stat: Stats }> {
   const resolved = path.resolve(target);
-  let stat;
   try {
-    stat = await fs.stat(resolved);
+    return { resolved, stat: await fs.stat(resolved) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ModelFileError(resolved, code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : `cannot be opened (${code})`);
   }
+}
+
+export async function folderModelFiles(target: string): Promise<ModelFiles & { dir: string; close(): Promise<void> }> {
+  const { resolved, stat } = await statModelPath(target);
   const dir = stat.isDirectory() ? resolved : path.dirname(resolved);
   const only = stat.isDirectory() ? null : path.basename(resolved);
   const open: FileSource[] = [];

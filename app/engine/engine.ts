@@ -12,6 +12,7 @@ import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
 import { readBuffer, readF32, storageBuffer } from '../gpu/buffers.js';
 import { submitDispatches } from '../kernels/dispatch.js';
+import { validateTokenIds } from '../kernels/embedding.js';
 import { topK, unpackTopK } from '../kernels/top-k.js';
 import { hiddenAttention as hiddenAttentionOp, hiddenAttentionRow } from '../kernels/hidden-attention.js';
 import { generate } from '../model/generate.js';
@@ -334,9 +335,7 @@ export class Engine {
     else if (loaded.tokenizer) ids = loaded.tokenizer.encode(prompt.text);
     else throw new Error('This model has no tokenizer: give token ids (e.g. "5, 17, 3") instead of text.');
     if (ids.length === 0) throw new Error('The prompt is empty.');
-    const V = loaded.model.config.vocabSize;
-    const bad = ids.findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < V));
-    if (bad >= 0) throw new Error(`Token id ${ids[bad]} (position ${bad}) is outside this model's vocabulary 0..${V - 1}.`);
+    validateTokenIds(ids, loaded.model.config.vocabSize); // before any buffer is made for the request
     return ids;
   }
 

@@ -6,6 +6,7 @@
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { Dispatch } from '../kernels/dispatch.js';
+import { validateTokenIds } from '../kernels/embedding.js';
 import { topK } from '../kernels/top-k.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { TraceRecorder } from '../trace/recorder.js';
@@ -41,11 +42,9 @@ export class Session {
   }
 
   private checkIds(ids: readonly number[]): void {
-    const V = this.model.config.vocabSize;
-    ids.forEach((id, t) => {
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} at position ${t} is outside the vocabulary 0..${V - 1}`);
-    });
+    validateTokenIds(ids, this.model.config.vocabSize);
   }
+
 
   /**
    * Runs the prompt through the model, continuing from the current state. Logits of the last

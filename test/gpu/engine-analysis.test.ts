@@ -347,7 +347,7 @@ describe('engine: a live trace while generating', () => {
       send('generate', { modelId: 'live', prompt: { ids: prompt }, maxTokens: 100_000_000, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [], trace: true }),
     ).rejects.toThrow(/lower Max tokens or turn the live trace off/);
     // Ids outside the vocabulary are a clear error.
-    await expect(send('trace', { modelId: 'live', prompt: { ids: [1, 99] } })).rejects.toThrow(`Token id 99 (position 1) is outside this model's vocabulary 0..${RAW.vocab_size - 1}.`);
+    await expect(send('trace', { modelId: 'live', prompt: { ids: [1, 99] } })).rejects.toThrow(`token id 99 at position 1 is outside the vocabulary 0..${RAW.vocab_size - 1}`);
     await send('unloadModel', {});
   });
 });

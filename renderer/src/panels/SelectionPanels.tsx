@@ -90,7 +90,8 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
   // selective-copy ‖Δ_t‖ does not separate kept from filtered tokens, its focus channels do.
   const wanted = scoreMode ?? (focusChannels.length > 0 ? 'focus' : 'norm');
   const mode = useMemo<ScoreMode>(() => (wanted === 'focus' && focusChannels.length > 0 ? { kind: 'focus', channels: focusChannels } : { kind: 'norm' }), [wanted, focusChannels]);
-  const scores = useMemo(() => (result ? result.delta.map((d) => tokenScores(d, result.deltaWidth, mode)) : []), [result, mode]);
+  // ‖Δ_t‖ comes with the trace (the engine's deltaNorm); the focus score is computed here.
+  const scores = useMemo(() => (result ? (mode.kind === 'norm' ? result.deltaNorm : result.delta.map((d) => tokenScores(d, result.deltaWidth, mode))) : []), [result, mode]);
   const nameOf = useMemo(() => tokenNamer({ labels: hints.labels, tokenizer: info.tokenizer, ids: result?.ids ?? [], tokens: result?.tokens ?? [] }), [hints.labels, info.tokenizer, result]);
   const tracedPrompt = trace?.state === 'done' ? trace.prompt : undefined;
   const exportTrace = () => {

@@ -6,6 +6,7 @@
  */
 import type { TraceResult } from '../../../app/engine/protocol';
 import { readableByte } from '../../../app/tokenizer/readable';
+import { rowNorms } from './memory';
 
 /** The selection score of each token: ‖Δ_t‖ over every channel, or mean Δ over chosen channels. */
 export type ScoreMode = { kind: 'norm' } | { kind: 'focus'; channels: readonly number[] };
@@ -29,9 +30,9 @@ export function tokenScores(delta: Float32Array, dInner: number, mode: ScoreMode
   if (!(Number.isInteger(dInner) && dInner > 0) || delta.length % dInner !== 0) {
     throw new RangeError(`tokenScores: ${delta.length} values are not whole rows of ${dInner} channels`);
   }
-  const T = delta.length / dInner;
-  const out = new Float32Array(T);
   if (mode.kind === 'focus') {
+    const T = delta.length / dInner;
+    const out = new Float32Array(T);
     const channels = mode.channels.filter((c) => Number.isInteger(c) && c >= 0 && c < dInner);
     if (channels.length === 0) throw new RangeError(`tokenScores: none of the focus channels ${mode.channels.join(', ')} is below ${dInner}`);
     for (let t = 0; t < T; t++) {
@@ -41,15 +42,7 @@ export function tokenScores(delta: Float32Array, dInner: number, mode: ScoreMode
     }
     return out;
   }
-  for (let t = 0; t < T; t++) {
-    let sq = 0;
-    for (let c = 0; c < dInner; c++) {
-      const v = delta[t * dInner + c] as number;
-      sq += v * v;
-    }
-    out[t] = Math.sqrt(sq);
-  }
-  return out;
+  return Float32Array.from(rowNorms(delta, dInner));
 }
 
 /** What the legend says the score is. */

@@ -1,8 +1,8 @@
 /**
  * Traces of a prefill: per layer Δ (after softplus) [T, Di], B [T, N], C [T, N], the residual
  * stream after each block [T, D], and the logits [T, V], captured on the GPU by the forward's
- * taps and read back on request. Selection scores per token come from Δ (DESIGN.md: ‖Δ_t‖ over
- * channels) and the write gate 1 − exp(Δ·A).
+ * taps and read back on request (the CLI's `trace`; the app traces through TraceRecorder, whose
+ * summaries give the selection scores).
  */
 import { TOP_NEXT, topTokens } from '../engine/next-tokens.js';
 import { encodeTrace } from './export.js';
@@ -30,8 +30,6 @@ export interface PrefillTrace {
   ids: number[];
   logits: Float32Array; // [T, V]
   layers: LayerTrace[];
-  /** ‖Δ_t‖₂ over channels, per layer and token: [L][T]. */
-  selection: Float32Array[];
 }
 
 /** Runs a prefill over `ids` with every tap on and reads the trace back. */
@@ -50,7 +48,6 @@ export async function tracePrefill(ctx: GpuContext, model: MambaModel, session: 
   try {
     session.prefill(ids, { allLogits: logits, taps });
     const layers: LayerTrace[] = [];
-    const selection: Float32Array[] = [];
     for (let l = 0; l < L; l++) {
       const rows = await readF32(ctx.device, taps.dbc[l] as GPUBuffer, T * rowWidth);
       const B = new Float32Array(T * bcWidth);
@@ -60,16 +57,9 @@ export async function tracePrefill(ctx: GpuContext, model: MambaModel, session: 
         C.set(rows.subarray(t * rowWidth + cOffset, t * rowWidth + cOffset + bcWidth), t * bcWidth);
       }
       const delta = await readF32(ctx.device, taps.delta[l] as GPUBuffer, T * deltaWidth);
-      const norms = new Float32Array(T);
-      for (let t = 0; t < T; t++) {
-        let s = 0;
-        for (let d = 0; d < deltaWidth; d++) s += (delta[t * deltaWidth + d] as number) ** 2;
-        norms[t] = Math.sqrt(s);
-      }
       layers.push({ delta, B, C, hidden: await readF32(ctx.device, taps.hidden[l] as GPUBuffer, T * D) });
-      selection.push(norms);
     }
-    return { ids, logits: await readF32(ctx.device, logits, T * V), layers, selection };
+    return { ids, logits: await readF32(ctx.device, logits, T * V), layers };
   } finally {
     for (const b of [logits, ...taps.delta, ...taps.dbc, ...taps.hidden]) b.destroy();
   }

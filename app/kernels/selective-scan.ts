@@ -288,23 +288,19 @@ export function selectiveScan(
   const trace = delta ? 1 : 0;
 
   let encodeAll: (pass: GPUComputePassEncoder) => void;
-  if (T === 1) {
-    const step = dtProj
-      ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : {}) })
-      : pipeline('step', layout.scan, { TRACE_DELTA: trace });
+  if (T === 1 || chunks === 1) {
+    // One pass straight through the state: a decode step, or a prefill that fits one chunk.
+    const single =
+      T > 1
+        ? pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace })
+        : dtProj
+          ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : {}) })
+          : pipeline('step', layout.scan, { TRACE_DELTA: trace });
     const group = scanGroup(buffers.state);
     encodeAll = (pass) => {
-      pass.setPipeline(step);
+      pass.setPipeline(single);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(groupsX);
-    };
-  } else if (chunks === 1) {
-    const scan = pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace });
-    const group = scanGroup(buffers.state);
-    encodeAll = (pass) => {
-      pass.setPipeline(scan);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(groupsX, 1);
     };
   } else {
     if (buffers.summary) checkBufferElements(OP, 'summary', buffers.summary, summaryElements);

@@ -76,23 +76,7 @@ var<workgroup> partial: array<f32, (WORKGROUP_SIZE + 1u) * STATE_LANES>;
 var<workgroup> blk_delta: array<f32, WORKGROUP_SIZE>;
 var<workgroup> blk_dx: array<f32, WORKGROUP_SIZE>;
 
-// log(1 + u) for u in [0, 1]: a series where log(1 + u) would lose digits to rounding.
-fn log1p_unit(u: f32) -> f32 {
-  if (u < 0.25) {
-    return u * (1.0 - u * (1.0 / 2.0 - u * (1.0 / 3.0 - u * (1.0 / 4.0 - u * (1.0 / 5.0 - u * (1.0 / 6.0
-      - u * (1.0 / 7.0 - u * (1.0 / 8.0 - u * (1.0 / 9.0 - u * (1.0 / 10.0 - u / 11.0))))))))));
-  }
-  return log(1.0 + u);
-}
-
-// softplus(v) = log(1 + e^v) = max(v, 0) + log(1 + e^−|v|); v itself above 20. Gives 0 (not NaN)
-// when e^−|v| underflows.
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) {
-    return v;
-  }
-  return max(v, 0.0) + log1p_unit(exp(-abs(v)));
-}
+// softplus(v) and log1p_unit(u): shaders/softplus.wgsl, prepended by the op.
 
 fn silu(v: f32) -> f32 {
   let e = exp(-abs(v));

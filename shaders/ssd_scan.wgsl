@@ -83,22 +83,7 @@ fn tile_mma(acc: ptr<function, array<vec4<f32>, BLOCK>>, ly: u32, lx: u32) {
   }
 }
 
-// log(1 + u) for u in [0, 1]: a series where log(1 + u) would lose digits to rounding.
-fn log1p_unit(u: f32) -> f32 {
-  if (u < 0.25) {
-    return u * (1.0 - u * (1.0 / 2.0 - u * (1.0 / 3.0 - u * (1.0 / 4.0 - u * (1.0 / 5.0 - u * (1.0 / 6.0
-      - u * (1.0 / 7.0 - u * (1.0 / 8.0 - u * (1.0 / 9.0 - u * (1.0 / 10.0 - u / 11.0))))))))));
-  }
-  return log(1.0 + u);
-}
-
-// softplus(v) = max(v, 0) + log(1 + e^−|v|); v itself above 20. 0 (not NaN) when e^−|v| underflows.
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) {
-    return v;
-  }
-  return max(v, 0.0) + log1p_unit(exp(-abs(v)));
-}
+// softplus(v) and log1p_unit(u): shaders/softplus.wgsl, prepended by the op.
 
 fn delta_of(t: u32, h: u32) -> f32 {
   let H = params.heads;

@@ -15,12 +15,16 @@
  * travel packed in one buffer (`packSelectiveScanWeights`, once per layer, shared by the layer's
  * prefill and decode ops), and B and C are two views into one buffer (x_proj's output).
  */
-import code from '../../shaders/selective_scan.wgsl?raw';
+import softplusCode from '../../shaders/softplus.wgsl?raw';
+import scanCode from '../../shaders/selective_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { weightWords, type WeightFormat } from './f16.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
+
+/** The shader with the shared softplus prepended (WGSL has no includes). */
+const code = `${softplusCode}\n${scanCode}`;
 
 const OP = 'SelectiveScan';
 /** Threads per workgroup: (WORKGROUP_SIZE / lanes) channels × lanes (a power of two ≤ 32) each. */

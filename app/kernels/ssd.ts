@@ -22,12 +22,16 @@
  * buffer (`packSsdWeights`, once per layer, shared by its prefill and decode ops), and x, B and C
  * are three views into one buffer (the conv output xBC).
  */
-import code from '../../shaders/ssd_scan.wgsl?raw';
+import softplusCode from '../../shaders/softplus.wgsl?raw';
+import scanCode from '../../shaders/ssd_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
+
+/** The shader with the shared softplus prepended (WGSL has no includes). */
+const code = `${softplusCode}\n${scanCode}`;
 
 const OP = 'SsdScan';
 const WORKGROUP_SIZE = 64;

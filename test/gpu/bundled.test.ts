@@ -6,18 +6,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import type { ModelInspection } from '../../app/formats/inspect';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { generate } from '../../app/model/generate';
-import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import type { LoadedWeights } from '../../app/model/loader';
 import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
-import { folderModelFiles } from '../../app/node/folder';
-import { getTestGpu } from '../support/gpu';
+import { getTestGpu, loadTestModel } from '../support/gpu';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const modelDir = path.join(root, 'resources/models/shakespeare-byte');
@@ -35,11 +33,7 @@ beforeAll(async () => {
     return;
   }
   ctx = gpu.ctx;
-  const files = await folderModelFiles(modelDir);
-  inspection = await inspectModel(files);
-  weights = await loadWeights(ctx, files, inspection);
-  table = await readAllTensorsF32(files, inspection);
-  await files.close();
+  ({ inspection, weights, table } = await loadTestModel(ctx, modelDir));
 });
 afterAll(() => {
   weights?.destroy();

@@ -7,18 +7,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import type { ModelInspection } from '../../app/formats/inspect';
 import type { GpuContext } from '../../app/gpu/context';
 import { generate } from '../../app/model/generate';
-import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import type { LoadedWeights } from '../../app/model/loader';
 import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
 import { relativeError } from '../../app/kernels/self-test';
 import { TraceRecorder } from '../../app/trace/recorder';
-import { folderModelFiles } from '../../app/node/folder';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 
 let ctx: GpuContext | null = null;
@@ -37,11 +35,7 @@ beforeAll(async () => {
   }
   ctx = gpu.ctx;
   writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 256, hidden_size: 24, num_hidden_layers: 2, state_size: 8 }, testSeed());
-  const files = await folderModelFiles(scratch);
-  inspection = await inspectModel(files);
-  weights = await loadWeights(ctx, files, inspection);
-  table = await readAllTensorsF32(files, inspection);
-  await files.close();
+  ({ inspection, weights, table } = await loadTestModel(ctx, scratch));
   model = new Mamba1(ctx, inspection, weights, 32);
 });
 afterAll(() => {

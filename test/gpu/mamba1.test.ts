@@ -7,17 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import type { ModelInspection } from '../../app/formats/inspect';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
-import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import type { LoadedWeights } from '../../app/model/loader';
 import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
-import { folderModelFiles } from '../../app/node/folder';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
 const TOL = 1e-4;
@@ -44,12 +42,7 @@ beforeAll(async () => {
   for (const [i, raw] of CONFIGS.entries()) {
     const dir = path.join(scratch, `m${i}`);
     writeRandomMamba1(dir, raw, seed + i);
-    const files = await folderModelFiles(dir);
-    const inspection = await inspectModel(files);
-    const weights = await loadWeights(ctx, files, inspection);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
-    loaded.push({ inspection, weights, table });
+    loaded.push(await loadTestModel(ctx, dir));
   }
 });
 afterAll(() => {

@@ -8,16 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inspectModel } from '../../app/formats/inspect';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
-import { loadWeights } from '../../app/model/loader';
 import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
-import { folderModelFiles } from '../../app/node/folder';
-import { testSeed, useTestGpu } from '../support/gpu';
+import { loadTestModel, testSeed, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 
 /** Float32 GPU against the float64 reference through a whole model (as in mamba1.test.ts). */
@@ -32,11 +28,7 @@ describe('cached prefill plans', () => {
   it('interleaved sessions keep their own states; a built chunk size allocates nothing again', async (test) => {
     if (!ctx) return test.skip(skipReason);
     writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 31, hidden_size: 20, num_hidden_layers: 2, state_size: 5, time_step_rank: 3 }, testSeed());
-    const files = await folderModelFiles(scratch);
-    const inspection = await inspectModel(files);
-    const weights = await loadWeights(ctx, files, inspection);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
+    const { inspection, weights, table } = await loadTestModel(ctx, scratch);
     const V = inspection.config.vocabSize;
     const model = new Mamba1(ctx, inspection, weights, 7); // chunks of 7 tokens
     const a = new Session(ctx, model);

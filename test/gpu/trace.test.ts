@@ -7,21 +7,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import type { ModelInspection } from '../../app/formats/inspect';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
-import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import type { LoadedWeights } from '../../app/model/loader';
 import { Mamba1 } from '../../app/model/mamba1';
 import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
 import { TraceRecorder } from '../../app/trace/recorder';
 import { tracePrefill, traceToSafetensors } from '../../app/trace/trace';
 import { softmax } from '../../app/engine/next-tokens';
-import { folderModelFiles } from '../../app/node/folder';
-import { getTestGpu, testSeed } from '../support/gpu';
+import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
 let ctx: GpuContext | null = null;
@@ -41,11 +39,7 @@ beforeAll(async () => {
   ctx = gpu.ctx;
   seed = testSeed();
   writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 29, hidden_size: 20, num_hidden_layers: 3, state_size: 5, time_step_rank: 3 }, seed);
-  const files = await folderModelFiles(scratch);
-  inspection = await inspectModel(files);
-  weights = await loadWeights(ctx, files, inspection);
-  table = await readAllTensorsF32(files, inspection);
-  await files.close();
+  ({ inspection, weights, table } = await loadTestModel(ctx, scratch));
 });
 afterAll(() => {
   weights?.destroy();

@@ -7,6 +7,10 @@ import { describeAdapter } from '../../app/gpu/adapter';
 import { openGpu, type GpuContext } from '../../app/gpu/context';
 import { randomF32 } from '../../app/kernels/self-test';
 import { findNodeGpu } from '../../app/node/dawn';
+import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import { folderModelFiles } from '../../app/node/folder';
 
 export type TestGpu = { ctx: GpuContext; description: string } | { ctx: null; reason: string };
 
@@ -61,4 +65,20 @@ export function useTestGpu(onReady: (gpu: SeededTestGpu) => void): void {
 /** `count` floats uniform in [lo, hi), from randomF32's seeded generator. */
 export function uniformF32(count: number, seed: number, lo: number, hi: number): Float32Array {
   return randomF32(count, seed).map((r) => lo + ((r + 1) / 2) * (hi - lo));
+}
+
+/**
+ * A model folder (or file) opened the way the engine opens it: inspected, its weights loaded onto
+ * the GPU, and every tensor read as float32 for the CPU reference; the files are closed again.
+ */
+export async function loadTestModel(ctx: GpuContext, dir: string): Promise<{ inspection: ModelInspection; weights: LoadedWeights; table: Map<string, Float32Array> }> {
+  const files = await folderModelFiles(dir);
+  try {
+    const inspection = await inspectModel(files);
+    const weights = await loadWeights(ctx, files, inspection);
+    const table = await readAllTensorsF32(files, inspection);
+    return { inspection, weights, table };
+  } finally {
+    await files.close();
+  }
 }

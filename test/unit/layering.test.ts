@@ -1,12 +1,14 @@
 /**
  * The import-direction rule and the per-environment type checks, shown on deliberate violations:
- * code that breaks the layering must fail lint, and code that uses another environment's API
- * must fail its tsconfig's type check.
+ * code that breaks the layering (between app/, main/ and renderer/, or the order of the layers
+ * inside app/) must fail lint, and code that uses another environment's API must fail its
+ * tsconfig's type check.
  */
 import path from 'node:path';
 import { ESLint } from 'eslint';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { APP_LAYERS, appLayerOf } from '../../eslint-rules/layering.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const eslint = new ESLint({ cwd: root });
@@ -37,6 +39,55 @@ describe('lint: imports flow one way', () => {
     ['app/node/x.ts', "import fs from 'node:fs';\nexport const x = fs;"],
     ['app/kernels/x.ts', "import code from '../../shaders/residual_rmsnorm.wgsl?raw';\nexport const x = code;"],
   ])('%s: allowed import passes', async (file, code) => {
+    expect(await layeringErrors(file, code)).toEqual([]);
+  });
+});
+
+describe('lint: app/ layers are ordered', () => {
+  const order = `app/ layers are ordered ${APP_LAYERS.map((l) => l.name).join(' → ')}`;
+
+  it('a path lies in the layer named by its folder or file', () => {
+    const layer = (p: string) => APP_LAYERS[appLayerOf(p)]?.name;
+    expect([layer('app/random.ts'), layer('app/env.d.ts'), layer('app/trace/trace.ts'), layer('app/analysis/memory.ts')]).toEqual(['base', 'base', 'analysis', 'analysis']);
+    expect([layer('app/contract'), layer('app/kernels'), layer('app/cli.js')]).toEqual(['contract', 'kernels', 'cli']);
+    expect(appLayerOf('app/newfolder/x.ts')).toBe(-1);
+  });
+
+  it.each([
+    ['app/kernels/x.ts', "import { Session } from '../model/session';\nexport const x = Session;", 'app/kernels/x.ts (layer "kernels") must not import app/model/session (layer "model")'],
+    ['app/formats/x.ts', "import { createContext } from '../gpu/context';\nexport const x = createContext;", 'app/formats/x.ts (layer "formats") must not import app/gpu/context (layer "gpu")'],
+    ['app/model/x.ts', "import type { EngineRequest } from '../engine/protocol';\nexport type X = EngineRequest;", 'app/model/x.ts (layer "model") must not import app/engine/protocol (layer "engine")'],
+    ['app/kernels/x.ts', "export type { EngineRequest } from '../engine/protocol.js';", 'app/kernels/x.ts (layer "kernels") must not import app/engine/protocol.js (layer "engine")'],
+    ['app/model/x.ts', "export type X = import('../engine/protocol').EngineRequest;", 'app/model/x.ts (layer "model") must not import app/engine/protocol (layer "engine")'],
+    ['app/gpu/x.ts', "import { invokeNames } from '../contract';\nexport const x = invokeNames;", 'app/gpu/x.ts (layer "gpu") must not import app/contract (layer "contract")'],
+    ['app/csp.ts', "export const x = () => import('./model/session');", 'app/csp.ts (layer "base") must not import app/model/session (layer "model")'],
+    ['app/contract.ts', "import { runModel } from './node/run-model';\nexport const x = runModel;", 'app/contract.ts (layer "contract") must not import app/node/run-model (layer "node")'],
+  ])('%s: import from a higher app/ layer fails lint', async (file, code, message) => {
+    const errors = await layeringErrors(file, code);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(message);
+    expect(errors[0]).toContain(order);
+  });
+
+  it.each([
+    ['app/newfolder/x.ts', "import { matmul } from '../kernels/matmul';\nexport const x = matmul;", 'app/newfolder/x.ts is in no app/ layer: extend APP_LAYERS in eslint-rules/layering.js'],
+    ['app/model/x.ts', "import { y } from '../newfolder/y';\nexport const x = y;", 'app/newfolder/y is in no app/ layer: extend APP_LAYERS in eslint-rules/layering.js'],
+  ])('%s: a file outside every app/ layer fails lint, naming the list', async (file, code, message) => {
+    const errors = await layeringErrors(file, code);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(message);
+  });
+
+  it.each([
+    ['app/model/x.ts', "import { matmul } from '../kernels/matmul';\nexport const x = matmul;"],
+    ['app/arch/x.ts', "import { Session } from '../model/session.js';\nimport type { ModelConfig } from '../formats/config';\nexport const x: [typeof Session, ModelConfig?] = [Session];"],
+    ['app/engine/x.ts', "import { memory } from '../analysis/memory';\nimport { Recorder } from '../trace/recorder';\nexport const x = [memory, Recorder];"],
+    ['app/kernels/x.ts', "import { matmul } from './matmul';\nimport { dispatch } from './dispatch.js';\nexport const x = [matmul, dispatch];"],
+    ['app/trace/x.ts', "import { memory } from '../analysis/memory';\nexport const x = memory;"],
+    ['app/formats/x.ts', "import code from '../../shaders/matmul.wgsl?raw';\nimport { randomSeed } from '../random';\nexport const x = [code, randomSeed];"],
+    ['app/node/x.ts', "import { invokeNames } from '../contract';\nimport { Engine } from '../engine/engine';\nexport const x = [invokeNames, Engine];"],
+    ['app/cli.ts', "import fs from 'node:fs';\nimport { runModel } from './node/run-model';\nexport const x = [fs, runModel];"],
+  ])('%s: import from the same or a lower app/ layer passes', async (file, code) => {
     expect(await layeringErrors(file, code)).toEqual([]);
   });
 });

@@ -2,13 +2,17 @@
  * The import-direction rule and the per-environment type checks, shown on deliberate violations:
  * code that breaks the layering (between app/, main/ and renderer/, or the order of the layers
  * inside app/) must fail lint, and code that uses another environment's API must fail its
- * tsconfig's type check.
+ * tsconfig's type check. The cycle checker is shown on small trees built in a temporary folder,
+ * then run on the real app/.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ESLint } from 'eslint';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { APP_LAYERS, appLayerOf } from '../../eslint-rules/layering.js';
+import { appFiles, findImportCycles } from '../../tooling/import-cycles.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const eslint = new ESLint({ cwd: root });
@@ -46,11 +50,12 @@ describe('lint: imports flow one way', () => {
 describe('lint: app/ layers are ordered', () => {
   const order = `app/ layers are ordered ${APP_LAYERS.map((l) => l.name).join(' → ')}`;
 
-  it('a path lies in the layer named by its folder or file', () => {
+  it('every app/ file lies in one layer, named by its folder or file', () => {
     const layer = (p: string) => APP_LAYERS[appLayerOf(p)]?.name;
     expect([layer('app/random.ts'), layer('app/env.d.ts'), layer('app/trace/trace.ts'), layer('app/analysis/memory.ts')]).toEqual(['base', 'base', 'analysis', 'analysis']);
     expect([layer('app/contract'), layer('app/kernels'), layer('app/cli.js')]).toEqual(['contract', 'kernels', 'cli']);
     expect(appLayerOf('app/newfolder/x.ts')).toBe(-1);
+    expect(appFiles(root).filter((f) => appLayerOf(f) < 0)).toEqual([]);
   });
 
   it.each([
@@ -89,6 +94,72 @@ describe('lint: app/ layers are ordered', () => {
     ['app/cli.ts', "import fs from 'node:fs';\nimport { runModel } from './node/run-model';\nexport const x = [fs, runModel];"],
   ])('%s: import from the same or a lower app/ layer passes', async (file, code) => {
     expect(await layeringErrors(file, code)).toEqual([]);
+  });
+});
+
+describe('import cycles', () => {
+  /** Writes a tree of files (path → text) into a new temporary folder, runs the checker on it, and removes it. */
+  function cyclesOf(files: Record<string, string>) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'import-cycles-'));
+    try {
+      for (const [file, text] of Object.entries(files)) {
+        mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        writeFileSync(path.join(dir, file), text);
+      }
+      const { files: fileCycles, folders } = findImportCycles(dir);
+      return { files: fileCycles.map((c) => c.text), folders: folders.map((c) => c.text), imports: folders.map((c) => c.imports) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('finds a file cycle, through a type-only import and a .js specifier', () => {
+    const found = cyclesOf({
+      'app/kernels/a.ts': "import { b } from './b.js';\nexport const a = b + 1;",
+      'app/kernels/b.ts': "import type { C } from './c';\nexport const b = 1 as C;",
+      'app/kernels/c.ts': "import type { a } from './a';\nexport type C = typeof a;",
+    });
+    expect(found.files).toEqual(['app/kernels/a.ts → app/kernels/b.ts → app/kernels/c.ts → app/kernels/a.ts']);
+    expect(found.folders).toEqual([]);
+  });
+
+  it('finds a folder cycle that is no file cycle, with the imports that make it', () => {
+    const found = cyclesOf({
+      'app/model/a.ts': "import { x } from '../kernels/x';\nexport const a = x;",
+      'app/model/b.ts': 'export const b = 1;',
+      'app/kernels/x.ts': 'export const x = 1;',
+      'app/kernels/y.ts': "export const y = () => import('../model/b.js');",
+    });
+    expect(found.files).toEqual([]);
+    expect(found.folders).toEqual(['app/kernels → app/model → app/kernels']);
+    expect(found.imports).toEqual([['app/kernels/y.ts → app/model/b.ts', 'app/model/a.ts → app/kernels/x.ts']]);
+  });
+
+  it('counts a file directly in app/ as its own folder, and resolves a folder import to its index.ts', () => {
+    const found = cyclesOf({
+      'app/random.ts': "export * from './formats';",
+      'app/formats/index.ts': "export { f } from './f';",
+      'app/formats/f.ts': "import type { R } from '../random.js';\nexport const f = 1;\nexport type F = R;",
+    });
+    expect(found.files).toEqual(['app/formats/f.ts → app/random.ts → app/formats/index.ts → app/formats/f.ts']);
+    expect(found.folders).toEqual(['app/formats → app/random.ts → app/formats']);
+  });
+
+  it('reports none for an acyclic tree, leaving out shaders and packages', () => {
+    const found = cyclesOf({
+      'app/random.ts': "import { z } from 'zod';\nexport const r = z;",
+      'app/kernels/x.ts': "import code from '../../shaders/x.wgsl?raw';\nimport { r } from '../random';\nexport const x = [code, r];",
+      'app/model/m.ts': "import { x } from '../kernels/x.js';\nimport type { r } from '../random';\nexport const m = () => import('../kernels/x');\nexport type M = typeof x | typeof r;",
+      'app/engine/e.ts': "export * from '../model/m';\nexport { x } from '../kernels/x';",
+      'shaders/x.wgsl': '',
+    });
+    expect(found).toEqual({ files: [], folders: [], imports: [] });
+  });
+
+  it('the real app/ has no import cycles', () => {
+    const { files, folders } = findImportCycles(root);
+    const found = { files: files.map((c) => c.text), folders: folders.map((c) => `${c.text} (${c.imports.join('; ')})`) };
+    expect(found).toEqual({ files: [], folders: [] });
   });
 });
 

@@ -7,7 +7,7 @@
  * Errors about a model file print one line, `error: <file>: <problem>`, and exit with status 2.
  */
 import { ModelFileError } from './formats/errors.js';
-import { inspectModel, summarizeInspection } from './formats/inspect.js';
+import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter } from './gpu/adapter.js';
 import { openGpu } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';

@@ -8,10 +8,11 @@
  *  - `invokeArgs`, the runtime validators main runs on every call's arguments.
  * Events (main → renderer) are typed the same way by `Events`.
  */
+import type { ArchitectureName } from './arch/registry.js';
+import type { ModelFormat } from './model/inspection.js';
 import { v, type Validator } from './validate.js';
 
-export type ArchitectureName = 'mamba' | 'mamba2';
-export type ModelFormat = 'safetensors' | 'gguf';
+export type { ArchitectureName, ModelFormat };
 
 /** A model the studio can show in its sidebar. */
 export interface ModelEntry {
@@ -30,7 +31,7 @@ export interface ModelEntry {
   path?: string;
   /** Parameter count, once the model's headers were read. */
   parameters?: number;
-  /** The canonical config (app/formats/config.ts), JSON-safe (Infinity as the string "Infinity"). */
+  /** The canonical config (app/model/config.ts), JSON-safe (Infinity as the string "Infinity"). */
   config?: Record<string, unknown>;
   /** ISO time the user last opened it (user models). */
   lastOpened?: string;

@@ -36,6 +36,7 @@ export const APP_LAYERS = [
   { name: 'bench', paths: ['app/bench/'] },
   { name: 'engine', paths: ['app/engine/'] },
   { name: 'contract', paths: ['app/contract.ts'] },
+  { name: 'library', paths: ['app/library/'] },
   { name: 'node', paths: ['app/node/'] },
   { name: 'cli', paths: ['app/cli.ts'] },
 ];

@@ -9,6 +9,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { ARCHITECTURE_NAMES } from '../app/arch/registry.js';
 import type { ModelEntry } from '../app/contract.js';
 import { ModelFileError } from '../app/formats/errors.js';
 import { inspectOnDisk, listFilesWithStats, scanBundledModels } from '../app/node/bundled.js';
@@ -30,7 +31,7 @@ const entryValidator: Validator<ModelEntry> = (value, where) => {
     name: v.string(),
     source: v.literal('user'),
     format: v.literal('safetensors', 'gguf'),
-    architecture: v.literal('mamba', 'mamba2', 'unknown'),
+    architecture: v.literal(...ARCHITECTURE_NAMES, 'unknown'),
     files: v.array(v.string()),
     baseUrl: v.string(),
     sizeBytes: v.number({ min: 0 }),

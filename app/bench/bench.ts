@@ -4,10 +4,10 @@
  * (copy bandwidth, a large GEMM). Medians of repeated runs after warm-up. Prints a table and
  * writes JSON. Speed targets are judged from its output, never by tests.
  */
-import type { MambaConfig } from '../formats/config.js';
-import { canonicalConfig } from '../formats/config.js';
-import type { ModelInspection } from '../formats/inspect.js';
-import { expectedTensors } from '../formats/weights.js';
+import { architectureSpec, buildModel, canonicalConfig, type ArchitectureName } from '../arch/registry.js';
+import { expectedTensors } from '../arch/tensors.js';
+import type { MambaConfig } from '../model/config.js';
+import type { ModelInspection } from '../model/inspection.js';
 import { describeAdapter, type AdapterSummary } from '../gpu/adapter.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packF16, weightBytes, type WeightFormat } from '../kernels/f16.js';
@@ -15,9 +15,8 @@ import { matmul } from '../kernels/matmul.js';
 import { generate } from '../model/generate.js';
 import { seededRandom } from '../random.js';
 import { storedAsF16, type LoadedWeights } from '../model/loader.js';
-import type { MambaModel } from '../model/base.js';
-import { Mamba1 } from '../model/mamba1.js';
-import { Mamba2 } from '../model/mamba2.js';
+import { stateBuffers } from '../model/mixer.js';
+import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 
 /** Model shapes the harness can make with random weights. */
@@ -52,7 +51,7 @@ export interface BenchResult {
   date: string;
   adapter: string;
   adapterInfo: AdapterSummary;
-  arch: 'mamba' | 'mamba2';
+  arch: ArchitectureName;
   model: string;
   d_model: number;
   n_layer: number;
@@ -201,7 +200,7 @@ async function timeMatmul(ctx: GpuContext, T: number, I: number, O: number, vari
 }
 
 /** Per-kernel time of one forward over `tokens` tokens, from timestamp queries (one pass per dispatch). */
-async function kernelBreakdown(ctx: GpuContext, model: MambaModel, tokens: number): Promise<{ name: string; microseconds: number; count: number }[]> {
+async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: number): Promise<{ name: string; microseconds: number; count: number }[]> {
   const { device } = ctx;
   const state = model.newState();
   const logits = device.createBuffer({ size: model.config.vocabSize * 4, usage: GPUBufferUsage.STORAGE });
@@ -235,7 +234,7 @@ async function kernelBreakdown(ctx: GpuContext, model: MambaModel, tokens: numbe
   }
   plan.destroy();
   querySet.destroy();
-  for (const b of [resolve, read, logits, ...state.conv, ...state.ssm]) b.destroy();
+  for (const b of [resolve, read, logits, ...stateBuffers(state)]) b.destroy();
   return [...totals.entries()].map(([name, t]) => ({ name, microseconds: t.ns / 1000, count: t.count })).sort((a, b) => b.microseconds - a.microseconds);
 }
 
@@ -250,8 +249,7 @@ export async function runBench(
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
-  const model: MambaModel =
-    inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights, options.chunk) : new Mamba1(ctx, inspection, weights, options.chunk);
+  const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk);
   const V = config.vocabSize;
   const random = seededRandom(7);
   const ids = (n: number) => Array.from({ length: n }, () => Math.floor(random() * V));
@@ -303,7 +301,7 @@ export async function runBench(
     date: new Date().toISOString(),
     adapter: describeAdapter(ctx.adapter),
     adapterInfo: ctx.adapter,
-    arch: inspection.architecture,
+    arch: architectureSpec(inspection.architecture).name,
     model: modelName,
     d_model: config.dModel,
     n_layer: config.nLayer,
@@ -323,18 +321,7 @@ export async function runBench(
     log(`ceilings: copy ${result.ceilings.copy_gb_s.toFixed(0)} GB/s, GEMM ${result.ceilings.gemm_tflop_s.toPrecision(3)} TFLOP/s`);
     if (!ctx.adapter.software) {
       // The prefill matmul shapes of this model (per layer) at 512 and 2048 tokens, and 2048³.
-      const { dModel: D, dInner: Di, dtRank: R, dState: N } = config;
-      const widths: [number, number][] =
-        inspection.architecture === 'mamba2'
-          ? [
-              [D, 2 * Di + 2 * config.nGroups * N + config.nHeads],
-              [Di, D],
-            ]
-          : [
-              [D, 2 * Di],
-              [Di, R + 2 * N],
-              [Di, D],
-            ];
+      const widths = architectureSpec(inspection.architecture).matmulShapes(config);
       result.gemm = [];
       for (const T of [512, 2048]) {
         for (const [I, O] of widths) {

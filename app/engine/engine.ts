@@ -6,7 +6,8 @@ import { describeAdapter } from '../gpu/adapter.js';
 import { openGpu, type GpuContext } from '../gpu/context.js';
 import { GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
-import { inspectModel, tokenizerSource } from '../formats/inspect.js';
+import { inspectModel, tokenizerSource } from '../arch/inspect.js';
+import { buildModel } from '../arch/registry.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
@@ -17,10 +18,8 @@ import { topK, unpackTopK } from '../kernels/top-k.js';
 import { hiddenAttention as hiddenAttentionOp, hiddenAttentionRow } from '../kernels/hidden-attention.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
-import type { MambaModel } from '../model/base.js';
-import { Mamba1 } from '../model/mamba1.js';
+import type { LanguageModel } from '../model/model.js';
 import { softmax, topIndices, TOP_NEXT } from './next-tokens.js';
-import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
 import { hexByte, READABLE_CONTROLS, readableByte } from '../tokenizer/readable.js';
@@ -65,7 +64,7 @@ function readableToken(tokenizer: Tokenizer | null, id: number): string {
 /** What a trace result says of rows of a trace (all but A): the same for a prompt's trace and a live one. */
 function traceRowsOf(
   modelId: string,
-  config: MambaModel['config'],
+  config: LanguageModel['config'],
   tokenizer: Tokenizer | null,
   ids: number[],
   layers: readonly number[],
@@ -99,7 +98,7 @@ function traceRowsOf(
 interface LoadedModel {
   modelId: string;
   weights: LoadedWeights;
-  model: MambaModel;
+  model: LanguageModel;
   tokenizer: Tokenizer | null;
 }
 
@@ -180,7 +179,7 @@ export class Engine {
         const { json, file } = await tokenizerSource(files, inspection); // tokenizer.json, or the GGUF's own
         tokenizer = tokenizerFor(inspection.config.vocabSize, json, file);
       }
-      const model = inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights) : new Mamba1(ctx, inspection, weights);
+      const model = buildModel(ctx, inspection, weights);
       this.loaded = { modelId, weights, model, tokenizer };
       const runtimeBytes = model.activationBytes + model.stateBytes;
       return {

@@ -5,9 +5,10 @@
  */
 import type { BlobLike } from '../formats/source.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
+import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
 
-export type { LoadProgress };
+export type { LoadProgress, SelfTestResult };
 
 /** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
 export type ModelSource =
@@ -16,7 +17,8 @@ export type ModelSource =
 
 export interface LoadedModelInfo {
   modelId: string;
-  architecture: 'mamba' | 'mamba2';
+  /** The architecture's registry name (app/arch/registry.ts ArchitectureName). */
+  architecture: string;
   parameters: number;
   bytesOnGpu: number;
   /** Activations and one session's recurrent state (0 when the architecture cannot run yet). */
@@ -69,7 +71,8 @@ export interface TraceParams {
 /** Δ of a prompt's prefill, per traced layer, with the per-token selection summaries. */
 export interface TraceResult {
   modelId: string;
-  architecture: 'mamba' | 'mamba2';
+  /** The architecture's registry name (app/arch/registry.ts ArchitectureName). */
+  architecture: string;
   ids: number[];
   /** Readable text per token: bytes shown readably ('\n' as '⏎', non-printables as hex), ids when there is no tokenizer. */
   tokens: string[];
@@ -167,15 +170,6 @@ export type GpuStatus =
   | { state: 'ready'; adapter: AdapterSummary; description: string }
   | { state: 'unavailable'; reason: string; advice: string[] };
 
-export interface SelfTestResult {
-  op: string;
-  rows: number;
-  cols: number;
-  maxRelativeError: number;
-  tolerance: number;
-  passed: boolean;
-  milliseconds: number;
-}
 
 export interface EngineRequests {
   /** Opens the GPU (once); reports the adapter or why there is none. */

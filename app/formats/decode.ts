@@ -5,7 +5,7 @@
  */
 import { ModelFileError } from './errors.js';
 import { applyTransform, blockBytes, dequantize, GGML_TYPES } from './gguf.js';
-import type { TensorLocation } from './inspect.js';
+import type { TensorLocation } from './tensor-location.js';
 import { DTYPE_BYTES, f16Table } from './safetensors.js';
 
 export interface TensorDecoder {

@@ -1,11 +1,11 @@
 /** Reads tensors whole, decoded to float32: for references, tests and small models only. */
 import { tensorDecoder } from './decode.js';
-import type { ModelInspection } from './inspect.js';
 import type { ModelFiles } from './model-files.js';
 import type { ByteSource } from './source.js';
 import { checkRange } from './source.js';
+import type { TensorLocation } from './tensor-location.js';
 
-export async function readAllTensorsF32(files: ModelFiles, inspection: ModelInspection): Promise<Map<string, Float32Array>> {
+export async function readAllTensorsF32(files: ModelFiles, inspection: { tensors: ReadonlyMap<string, TensorLocation> }): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   const sources = new Map<string, ByteSource>();
   for (const t of inspection.tensors.values()) {

@@ -25,7 +25,7 @@ export interface GatedRmsNormShape {
 
 export interface GatedRmsNormBuffers {
   y: GPUBuffer; // [T, Di] the scan's output
-  z: StridedView; // z [T, Di] (mamba2InProjZ)
+  z: StridedView; // z [T, Di] (app/arch/mamba2/layout.ts mamba2InProjZ)
   weight: GPUBuffer; // [Di]
   output: GPUBuffer; // [T, Di]
 }

@@ -51,16 +51,6 @@ export interface BcView {
   cOffset: number;
 }
 
-/** B and C inside x_proj's output [T, R + 2N] (dt_r, then B, then C). */
-export function xProjBC(buffer: GPUBuffer, dtRank: number, dState: number): BcView {
-  return { buffer, rowStride: dtRank + 2 * dState, bOffset: dtRank, cOffset: dtRank + dState };
-}
-
-/** z inside in_proj's output [T, 2·Di] (x, then z). */
-export function inProjZ(buffer: GPUBuffer, dInner: number): StridedView {
-  return { buffer, offset: dInner, rowStride: 2 * dInner };
-}
-
 /** A layer's constant scan parameters, packed: A_log [Di, N], then D [Di], then dt_bias [Di]. */
 export interface SelectiveScanWeights {
   readonly buffer: GPUBuffer;
@@ -91,8 +81,8 @@ export interface SelectiveScanBuffers {
    */
   dtProj?: { weight: GPUBuffer; rank: number; format: WeightFormat };
   weights: SelectiveScanWeights; // packSelectiveScanWeights, once per layer
-  bc: BcView; // B, C [T, N] each (xProjBC)
-  z: StridedView; // z [T, Di] (inProjZ)
+  bc: BcView; // B, C [T, N] each (app/arch/mamba1/layout.ts xProjBC)
+  z: StridedView; // z [T, Di] (app/arch/mamba1/layout.ts inProjZ)
   y: GPUBuffer; // [T, Di] output
   state: GPUBuffer; // [Di, N] read and written
   /** [T, Di] trace of Δ (after softplus). Given at creation: tracing on; absent: nothing extra runs. */

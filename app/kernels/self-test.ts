@@ -5,7 +5,6 @@
 import { readF32, storageBuffer, uploadF32 } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { withErrorScopes } from '../gpu/errors.js';
-import type { SelfTestResult } from '../engine/protocol.js';
 import { submitDispatches } from './dispatch.js';
 import { residualRmsNorm } from './residual-rmsnorm.js';
 import { residualRmsNormRef } from './residual-rmsnorm.ref.js';
@@ -30,6 +29,17 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
 export function randomF32(count: number, seed: number, scale = 1): Float32Array {
   const next = seededRandom(seed);
   return Float32Array.from({ length: count }, () => (next() * 2 - 1) * scale);
+}
+
+/** What the GPU self-check reports (the engine's `selfTest` result). */
+export interface SelfTestResult {
+  op: string;
+  rows: number;
+  cols: number;
+  maxRelativeError: number;
+  tolerance: number;
+  passed: boolean;
+  milliseconds: number;
 }
 
 export async function runResidualRmsNormCheck(ctx: GpuContext, rows: number, cols: number, seed = Date.now()): Promise<SelfTestResult> {

@@ -6,7 +6,7 @@
  * progress in bytes, and stops cleanly (freeing what it made) when cancelled.
  */
 import { tensorDecoder } from '../formats/decode.js';
-import type { ModelInspection } from '../formats/inspect.js';
+import type { ModelInspection } from './inspection.js';
 import type { ModelFiles } from '../formats/model-files.js';
 import type { ByteSource } from '../formats/source.js';
 import type { GpuContext } from '../gpu/context.js';

@@ -1,5 +1,5 @@
 /**
- * A Session is one sequence being run: its recurrent state on the GPU (conv + SSM, fp32), the
+ * A Session is one sequence being run: its state on the GPU (each layer's mixer's own), the
  * tokens so far, prefill over a prompt (in chunks of the model's maxTokens), and one step per
  * generated token. The step's command list is built once and re-encoded every token: no
  * pipeline, bind group or buffer is created per token.
@@ -9,23 +9,42 @@ import type { Dispatch } from '../kernels/dispatch.js';
 import { validateTokenIds } from '../kernels/embedding.js';
 import { topK } from '../kernels/top-k.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { TraceRecorder } from '../trace/recorder.js';
-import { encodeSteps, type ForwardPlan, type MambaModel, type ModelTaps, type RecurrentState } from './base.js';
+import { stateBuffers, type ModelTaps, type SequenceState } from './mixer.js';
+import { encodeSteps, type ForwardPlan, type LanguageModel } from './model.js';
 
-/** Copies every layer's conv and SSM state from one sequence state to another (same model). */
-function copyState(encoder: GPUCommandEncoder, from: RecurrentState, to: RecurrentState): void {
-  from.conv.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, to.conv[i] as GPUBuffer, 0, b.size));
-  from.ssm.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, to.ssm[i] as GPUBuffer, 0, b.size));
+/**
+ * Where a traced session writes each token's taps (app/trace/recorder.ts implements it): rows
+ * follow the session's tokens; buffers may grow, which bumps `generation`.
+ */
+export interface TraceSink {
+  /** Rows written so far. */
+  length: number;
+  /** Bumped whenever the buffers are replaced (plans bound to the old ones must be rebuilt). */
+  readonly generation: number;
+  /** Makes room for `rows` more tokens after the current ones. */
+  reserve(rows: number): void;
+  /** Taps for the forward pass, indexed by layer. */
+  taps(rowOf?: () => number): ModelTaps;
+  /** How many top next tokens it keeps per row (0: none). */
+  readonly topNextK: number;
+  /** Where row `row`'s top next tokens go (bytes 2k·4); null when it keeps none. */
+  topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null;
+}
+
+/** Copies every layer's state from one sequence state to another (same model): a mixer's state is its buffers' bytes. */
+function copyState(encoder: GPUCommandEncoder, from: SequenceState, to: SequenceState): void {
+  const target = stateBuffers(to);
+  stateBuffers(from).forEach((b, i) => encoder.copyBufferToBuffer(b, 0, target[i] as GPUBuffer, 0, b.size));
 }
 
 export class Session {
-  private state: RecurrentState;
+  private state: SequenceState;
   /** Logits of the last position: [V]. */
   readonly logits: GPUBuffer;
   private stepPlan: ForwardPlan | null = null;
   /** The traced step plan, and the recorder generation it is bound to. */
   private tracedStep: { plan: ForwardPlan; generation: number } | null = null;
-  private recorder: TraceRecorder | null = null;
+  private recorder: TraceSink | null = null;
   /** With a recorder that keeps top next tokens: the top-k of this.logits into a scratch row, built once. */
   private topSelect: { dispatch: Dispatch; scratch: GPUBuffer; k: number } | null = null;
   private readonly idScratch = new Uint32Array(1);
@@ -34,8 +53,8 @@ export class Session {
 
   constructor(
     private readonly ctx: GpuContext,
-    readonly model: MambaModel,
-    state?: RecurrentState,
+    readonly model: LanguageModel,
+    state?: SequenceState,
   ) {
     this.state = state ?? model.newState();
     this.logits = storageBuffer(ctx.device, 'Session.logits', model.config.vocabSize * 4);
@@ -45,17 +64,11 @@ export class Session {
     validateTokenIds(ids, this.model.config.vocabSize);
   }
 
-
-  /**
-   * Runs the prompt through the model, continuing from the current state. Logits of the last
-   * position land in `this.logits`; with `allLogits`, every position's row goes to that buffer
-   * instead ([ids.length, V]). `taps` receive the per-layer traces, rows from `taps.row0`.
-   */
   /**
    * Records traces of every token from now on (prefill and steps) into `recorder` (its rows
    * follow this session's tokens from the current position); null stops. Tracing off costs nothing.
    */
-  trace(recorder: TraceRecorder | null): void {
+  trace(recorder: TraceSink | null): void {
     this.recorder = recorder;
     this.tracedStep?.plan.destroy();
     this.tracedStep = null;
@@ -78,15 +91,18 @@ export class Session {
     encoder.copyBufferToBuffer(this.topSelect.scratch, 0, slot.buffer, slot.offset, 2 * k * 4);
   }
 
+  /**
+   * Runs the prompt through the model, continuing from the current state. Logits of the last
+   * position land in `this.logits`; with `allLogits`, every position's row goes to that buffer
+   * instead ([ids.length, V]). `taps` receive the per-layer traces, rows from `taps.row0`.
+   */
   prefill(
     ids: readonly number[],
     options: {
       allLogits?: GPUBuffer;
       taps?: Omit<ModelTaps, 'row0'> & { row0?: number };
-      /** Δ := 0 for ids[token] in these layers (null: all); see Knockout in base.ts. */
+      /** Δ := 0 for ids[token] in these layers (null: all); see Knockout in model.ts. */
       knockout?: { token: number; layers: readonly number[] | null };
-      /** Called after each chunk is submitted, with the tokens submitted so far. */
-      onChunk?: (done: number) => void;
     } = {},
   ): void {
     if (ids.length === 0) return;
@@ -132,7 +148,6 @@ export class Session {
         device.queue.submit([encoder.finish()]);
         plan.destroy();
       }
-      options.onChunk?.(start + chunk.length);
     }
     this.tokens.push(...ids);
   }
@@ -202,7 +217,7 @@ export class Session {
   /** Back to an empty sequence (zeroed state), keeping every buffer. */
   reset(): void {
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.reset' });
-    for (const b of [...this.state.conv, ...this.state.ssm]) encoder.clearBuffer(b);
+    for (const b of stateBuffers(this.state)) encoder.clearBuffer(b);
     this.ctx.device.queue.submit([encoder.finish()]);
     this.tokens.length = 0;
   }
@@ -211,11 +226,7 @@ export class Session {
   fork(): Session {
     const copy = this.model.newState();
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.fork' });
-    const pairs: [GPUBuffer, GPUBuffer][] = [
-      ...this.state.conv.map((b, i) => [b, copy.conv[i] as GPUBuffer] as [GPUBuffer, GPUBuffer]),
-      ...this.state.ssm.map((b, i) => [b, copy.ssm[i] as GPUBuffer] as [GPUBuffer, GPUBuffer]),
-    ];
-    for (const [from, to] of pairs) encoder.copyBufferToBuffer(from, 0, to, 0, from.size);
+    copyState(encoder, this.state, copy);
     this.ctx.device.queue.submit([encoder.finish()]);
     const forked = new Session(this.ctx, this.model, copy);
     forked.tokens.push(...this.tokens);
@@ -227,6 +238,6 @@ export class Session {
     this.topSelect?.scratch.destroy();
     this.stepPlan?.destroy();
     this.tracedStep?.plan.destroy();
-    for (const b of [...this.state.conv, ...this.state.ssm, this.logits]) b.destroy();
+    for (const b of [...stateBuffers(this.state), this.logits]) b.destroy();
   }
 }

@@ -5,8 +5,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelEntry } from '../contract.js';
-import { bundledModelEntry, parseJsonFile } from '../formats/bundled.js';
-import { inspectedFields, inspectModel, type InspectedFields } from '../formats/inspect.js';
+import { inspectModel } from '../arch/inspect.js';
+import { bundledModelEntry, inspectedFields, parseJsonFile, type InspectedFields } from '../library/bundled.js';
 import { folderModelFiles } from './folder.js';
 
 /** Reads a model folder's (or file's) headers: what the library records about it. */

@@ -1,11 +1,10 @@
-/** Opens a model folder for running in Node: GPU, weights on it, the Mamba-1 graph, the tokenizer. */
-import { inspectModel, tokenizerSource, type ModelInspection } from '../formats/inspect.js';
+/** Opens a model folder for running in Node: GPU, weights on it, the model its architecture builds, the tokenizer. */
+import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
+import { buildModel } from '../arch/registry.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
-import type { MambaModel } from '../model/base.js';
-import { Mamba1 } from '../model/mamba1.js';
-import { Mamba2 } from '../model/mamba2.js';
+import type { LanguageModel } from '../model/model.js';
 import { tokenizerFor } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { findNodeGpu } from './dawn.js';
@@ -15,7 +14,7 @@ export interface RunnableModel {
   ctx: GpuContext;
   inspection: ModelInspection;
   weights: LoadedWeights;
-  model: MambaModel;
+  model: LanguageModel;
   /** null when the model has no tokenizer (then only token ids can be given). */
   tokenizer: Tokenizer | null;
   name: string;
@@ -35,7 +34,7 @@ export async function openRunnableModel(target: string, options: { maxTokens?: n
     const ctx = await openGpu(gpu);
     const weights = await loadWeights(ctx, files, inspection);
     const maxTokens = options.maxTokens ?? 256;
-    const model = inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights, maxTokens) : new Mamba1(ctx, inspection, weights, maxTokens);
+    const model = buildModel(ctx, inspection, weights, maxTokens);
     return {
       ctx,
       inspection,

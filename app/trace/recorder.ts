@@ -10,8 +10,11 @@
 import { readBuffer, readF32, storageBuffer } from '../gpu/buffers.js';
 import { TOP_K_MAX, unpackTopK } from '../kernels/top-k.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { MambaModel, ModelTaps } from '../model/base.js';
-import { traceLayout } from './trace.js';
+import { traceLayout } from '../arch/registry.js';
+import type { MambaConfig } from '../model/config.js';
+import type { ModelTaps, TraceLayout } from '../model/mixer.js';
+import type { LanguageModel } from '../model/model.js';
+import type { TraceSink } from '../model/session.js';
 
 /** An empty top-next slot: id 0xffffffff (−1 as i32), probability bits 0xffffffff (NaN). */
 const NO_TOKEN = 0xffffffff;
@@ -51,8 +54,10 @@ export interface SelectionSummary {
   stateNormByHead?: Float32Array[];
 }
 
-export class TraceRecorder {
+export class TraceRecorder implements TraceSink {
   readonly layers: number[];
+  /** Per traced layer (in `layers` order), where its Δ, B and C are. */
+  private readonly layouts: TraceLayout[];
   private capacity: number;
   private delta: GPUBuffer[] = [];
   private dbc: GPUBuffer[] = [];
@@ -73,7 +78,7 @@ export class TraceRecorder {
 
   constructor(
     private readonly ctx: GpuContext,
-    private readonly model: MambaModel,
+    private readonly model: LanguageModel,
     options: { layers?: number[]; capacity?: number; extra?: ExtraTap[]; topNext?: number } = {},
   ) {
     this.extraTaps = [...new Set(options.extra ?? [])];
@@ -81,43 +86,47 @@ export class TraceRecorder {
     if (!(Number.isInteger(this.topNextK) && this.topNextK >= 0 && this.topNextK <= TOP_K_MAX)) {
       throw new RangeError(`TraceRecorder: topNext must be an integer in 0..${TOP_K_MAX}, got ${options.topNext}`);
     }
-    if (this.extraTaps.length > 0 && model.config.architecture !== 'mamba') {
-      throw new RangeError(`TraceRecorder: the x, z and y taps exist for Mamba-1 only (this is a ${model.config.architecture} model)`);
-    }
     const L = model.config.nLayer;
-    this.layers = [...new Set(options.layers ?? Array.from({ length: L }, (_, l) => l))].sort((a, b) => a - b);
+    this.layers = [...new Set(options.layers ?? model.traceableLayers)].sort((a, b) => a - b);
     for (const l of this.layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`TraceRecorder: no layer ${l} (the model has ${L})`);
+    this.layouts = this.layers.map((l) => {
+      const layout = model.traceLayout(l);
+      if (!layout) throw new RangeError(`TraceRecorder: layer ${l}'s mixer has no Δ, B or C to trace`);
+      if (this.extraTaps.length > 0 && !layout.extraTaps) throw new RangeError(`TraceRecorder: the x, z and y taps exist for Mamba-1 mixers only (layer ${l} has none)`);
+      return layout;
+    });
+    if (this.layers.length === 0) throw new RangeError('TraceRecorder: this model has no layer with a selection to trace');
     this.capacity = Math.max(1, options.capacity ?? 256);
     this.allocate(this.capacity);
   }
 
-  /** GPU bytes per traced token of a recorder with these layers and extra taps. */
-  static bytesPerToken(config: MambaModel['config'], layers: number, extra: readonly ExtraTap[] = [], topNext = 0): number {
-    const { deltaWidth, rowWidth } = traceLayout(config);
-    const Di = config.dInner;
-    const extraFloats = extra.reduce((sum, tap) => sum + (tap === 'z' ? 2 * Di : Di), 0);
-    return 4 * (deltaWidth + rowWidth + extraFloats) * layers + 8 * topNext;
+  /** GPU bytes per traced token of a recorder of `layers` layers of this config's architecture, with these extra taps. */
+  static bytesPerToken(config: MambaConfig, layers: number, extra: readonly ExtraTap[] = [], topNext = 0): number {
+    const layout = traceLayout(config);
+    const extraFloats = extra.reduce((sum, tap) => sum + (tap === 'z' ? 2 * config.dInner : config.dInner), 0);
+    return 4 * (layout.deltaWidth + layout.rowWidth + extraFloats) * layers + 8 * topNext;
   }
 
-  private get rowBytes() {
-    const { deltaWidth, rowWidth } = traceLayout(this.model.config);
+  /** Bytes per row of each kind of buffer, for traced layer `i`. */
+  private rowBytes(i: number) {
+    const layout = this.layouts[i] as TraceLayout;
     const Di = this.model.config.dInner;
-    return { delta: deltaWidth * 4, dbc: rowWidth * 4, x: Di * 4, z: 2 * Di * 4, y: Di * 4 };
+    return { delta: layout.deltaWidth * 4, dbc: layout.rowWidth * 4, x: Di * 4, z: 2 * Di * 4, y: Di * 4 };
   }
 
   private allocate(capacity: number): void {
-    const bytes = this.rowBytes;
-    const kinds: { get: () => GPUBuffer[]; set: (b: GPUBuffer[]) => void; rowBytes: number; name: string }[] = [
-      { get: () => this.delta, set: (b) => (this.delta = b), rowBytes: bytes.delta, name: 'delta' },
-      { get: () => this.dbc, set: (b) => (this.dbc = b), rowBytes: bytes.dbc, name: 'dbc' },
-      ...this.extraTaps.map((tap) => ({ get: () => this.extra[tap], set: (b: GPUBuffer[]) => (this.extra[tap] = b), rowBytes: bytes[tap], name: tap })),
+    type Kind = 'delta' | 'dbc' | ExtraTap;
+    const kinds: { get: () => GPUBuffer[]; set: (b: GPUBuffer[]) => void; kind: Kind }[] = [
+      { get: () => this.delta, set: (b) => (this.delta = b), kind: 'delta' },
+      { get: () => this.dbc, set: (b) => (this.dbc = b), kind: 'dbc' },
+      ...this.extraTaps.map((tap) => ({ get: () => this.extra[tap], set: (b: GPUBuffer[]) => (this.extra[tap] = b), kind: tap })),
     ];
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Trace.grow' });
     const old: GPUBuffer[] = [];
     for (const kind of kinds) {
       const previous = kind.get();
-      const next = this.layers.map((l) => storageBuffer(this.ctx.device, `Trace.L${l}.${kind.name}`, capacity * kind.rowBytes));
-      if (this.length > 0) previous.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, next[i] as GPUBuffer, 0, this.length * kind.rowBytes));
+      const next = this.layers.map((l, i) => storageBuffer(this.ctx.device, `Trace.L${l}.${kind.kind}`, capacity * this.rowBytes(i)[kind.kind]));
+      if (this.length > 0) previous.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, next[i] as GPUBuffer, 0, this.length * this.rowBytes(i)[kind.kind]));
       old.push(...previous);
       kind.set(next);
     }
@@ -177,8 +186,6 @@ export class TraceRecorder {
       throw new RangeError(`TraceRecorder: rows ${from}..${to} are outside the ${this.length} traced`);
     }
     const Di = this.model.config.dInner;
-    // Mamba-1: Δ [T, Di], B and C [T, N] inside x_proj's rows; Mamba-2: Δ [T, H], B and C [T, G·N] inside the conv's rows.
-    const { deltaWidth, rowWidth, bOffset, cOffset, bcWidth } = traceLayout(this.model.config);
     const rows = to - from;
     const window: TraceWindow = { from, to, delta: [], B: [], C: [] };
     if (rows === 0) return { ...window, delta: this.layers.map(() => new Float32Array(0)), B: this.layers.map(() => new Float32Array(0)), C: this.layers.map(() => new Float32Array(0)) };
@@ -189,6 +196,9 @@ export class TraceRecorder {
       window.topNext = { k, ...unpackTopK(words, rows, k) };
     }
     for (let i = 0; i < this.layers.length; i++) {
+      // Where Δ, B and C (and maybe x) are in this layer's taps: Mamba-1 Δ [T, Di], B and C [T, N]
+      // inside x_proj's rows; Mamba-2 Δ [T, H], x, B and C [T, G·N] inside the conv's rows.
+      const { deltaWidth, rowWidth, bOffset, cOffset, bcWidth, xOffset } = this.layouts[i] as TraceLayout;
       window.delta.push(await readF32(device, this.delta[i] as GPUBuffer, rows * deltaWidth, from * deltaWidth));
       const dbc = await readF32(device, this.dbc[i] as GPUBuffer, rows * rowWidth, from * rowWidth);
       const B = new Float32Array(rows * bcWidth);
@@ -200,9 +210,9 @@ export class TraceRecorder {
       }
       window.B.push(B);
       window.C.push(C);
-      if (this.model.config.architecture === 'mamba2') {
+      if (xOffset !== undefined) {
         const x = new Float32Array(rows * Di);
-        for (let t = 0; t < rows; t++) x.set(dbc.subarray(t * rowWidth, t * rowWidth + Di), t * Di);
+        for (let t = 0; t < rows; t++) x.set(dbc.subarray(t * rowWidth + xOffset, t * rowWidth + xOffset + Di), t * Di);
         (window.x ??= []).push(x);
       }
       for (const tap of this.extraTaps) {
@@ -226,7 +236,7 @@ export class TraceRecorder {
   async summary(aLog: (layer: number) => Float32Array, all?: TraceWindow): Promise<SelectionSummary> {
     // A window of every row already read by the caller saves reading the traces twice.
     const window = all && all.from === 0 && all.to === this.length ? all : await this.read();
-    return new SelectionReplay(this.model.config, this.layers, aLog).append(window);
+    return new SelectionReplay(this.model.config, this.layers, aLog, this.layouts).append(window);
   }
 
 
@@ -245,14 +255,17 @@ export class SelectionReplay {
   private readonly A: Float64Array[];
   private readonly states: Float64Array[];
   private next = 0;
-  private readonly mamba2: boolean;
+  /** Per layer, where its Δ, B and C are and what a Δ column is (a channel with N states, or a head). */
+  private readonly layouts: readonly TraceLayout[];
 
   constructor(
-    private readonly config: MambaModel['config'],
+    private readonly config: MambaConfig,
     private readonly layers: readonly number[],
     aLog: (layer: number) => Float32Array,
+    /** Per layer; by default the architecture's layout (app/arch/registry.ts traceLayout). */
+    layouts?: readonly TraceLayout[],
   ) {
-    this.mamba2 = config.architecture === 'mamba2';
+    this.layouts = layouts ?? layers.map(() => traceLayout(config));
     this.A = layers.map((layer) => Float64Array.from(aLog(layer), (x) => -Math.exp(x)));
     const stateSize = config.dInner * config.dState; // Mamba-1 [Di, N]; Mamba-2 [H, P, N] with H·P = Di
     this.states = layers.map(() => new Float64Array(stateSize));
@@ -263,15 +276,18 @@ export class SelectionReplay {
     if (window.from !== this.next) throw new RangeError(`SelectionReplay: rows from ${window.from} follow row ${this.next}`);
     this.next = window.to;
     const c = this.config;
-    // Mamba-2: one Δ and one A per head, so "channels" are heads and N is 1 for the gate.
-    const Di = this.mamba2 ? c.nHeads : c.dInner;
-    const N = this.mamba2 ? 1 : c.dState;
     const T = window.to - window.from;
     const deltaNorm: Float32Array[] = [];
     const writeGate: Float32Array[] = [];
     const stateNorm: Float32Array[] = [];
     const stateNormByHead: Float32Array[] = [];
     this.layers.forEach((_, i) => {
+      // A is [Di, N] with one Δ per column: Mamba-1 channels with N states each; Mamba-2 heads
+      // with one scalar A each (N = 1 for the gate), whose state replay is per head.
+      const layout = this.layouts[i] as TraceLayout;
+      const Di = layout.deltaWidth;
+      const N = layout.aStates;
+      const perHead = layout.deltaUnit === 'head';
       const delta = window.delta[i] as Float32Array;
       const A = this.A[i] as Float64Array;
       const norms = new Float32Array(T);
@@ -280,7 +296,7 @@ export class SelectionReplay {
       const state = this.states[i] as Float64Array;
       // Mamba-1 with x: one exponential exp(Δ·A) per (t, d, n) serves both the write gate
       // 1 − exp(Δ·A) and the state update (the costly part: T·Di·N of them).
-      const replayState = x !== undefined && !this.mamba2;
+      const replayState = x !== undefined && !perHead;
       const B = window.B[i] as Float32Array;
       const out = replayState ? new Float32Array(T) : null;
       for (let t = 0; t < T; t++) {
@@ -310,10 +326,10 @@ export class SelectionReplay {
       deltaNorm.push(norms);
       writeGate.push(gates);
       if (out) stateNorm.push(out);
-      if (x && this.mamba2) {
-        const { norms: perHead, total } = mamba2StateNorms(c, delta, A, B, x, T, state);
+      if (x && perHead) {
+        const { norms: byHead, total } = mamba2StateNorms(c, delta, A, B, x, T, state);
         stateNorm.push(total);
-        stateNormByHead.push(perHead);
+        stateNormByHead.push(byHead);
       }
     });
     return { deltaNorm, writeGate, ...(stateNorm.length ? { stateNorm } : {}), ...(stateNormByHead.length ? { stateNormByHead } : {}) };

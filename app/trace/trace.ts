@@ -8,7 +8,8 @@ import { TOP_NEXT, topTokens } from '../engine/next-tokens.js';
 import { encodeTrace } from './export.js';
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { MambaModel } from '../model/base.js';
+import { traceLayout } from '../arch/registry.js';
+import type { LanguageModel } from '../model/model.js';
 import type { Session } from '../model/session.js';
 
 export interface LayerTrace {
@@ -18,13 +19,8 @@ export interface LayerTrace {
   hidden: Float32Array; // [T, D]
 }
 
-/** Where Δ, B and C live in the taps, per architecture. */
-export function traceLayout(config: MambaModel['config']) {
-  const { dInner: Di, dState: N, dtRank: R, nGroups: G, nHeads: H } = config;
-  return config.architecture === 'mamba2'
-    ? { deltaWidth: H, rowWidth: Di + 2 * G * N, bOffset: Di, cOffset: Di + G * N, bcWidth: G * N }
-    : { deltaWidth: Di, rowWidth: R + 2 * N, bOffset: R, cOffset: R + N, bcWidth: N };
-}
+/** Where Δ, B and C live in the taps (the architecture's layout, app/arch/registry.ts). */
+export { traceLayout };
 
 export interface PrefillTrace {
   ids: number[];
@@ -33,7 +29,7 @@ export interface PrefillTrace {
 }
 
 /** Runs a prefill over `ids` with every tap on and reads the trace back. */
-export async function tracePrefill(ctx: GpuContext, model: MambaModel, session: Session, ids: number[]): Promise<PrefillTrace> {
+export async function tracePrefill(ctx: GpuContext, model: LanguageModel, session: Session, ids: number[]): Promise<PrefillTrace> {
   const { dModel: D, vocabSize: V, nLayer: L } = model.config;
   const { deltaWidth, rowWidth, bOffset, cOffset, bcWidth } = traceLayout(model.config);
   const T = ids.length;
@@ -69,11 +65,10 @@ export async function tracePrefill(ctx: GpuContext, model: MambaModel, session: 
  * The trace as safetensors, in the app's format (export.ts): every layer's delta, B and C, the
  * top 5 next tokens per position from the logits, and the logits [T, V] themselves.
  */
-export function traceToSafetensors(trace: PrefillTrace, config: MambaModel['config'], model: string, prompt?: { text: string }): Uint8Array {
+export function traceToSafetensors(trace: PrefillTrace, config: LanguageModel['config'], model: string, prompt?: { text: string }): Uint8Array {
   const T = trace.ids.length;
   const V = config.vocabSize;
-  const { deltaWidth } = traceLayout(config);
-  const mamba2 = config.architecture === 'mamba2';
+  const { deltaWidth, deltaUnit, nGroups } = traceLayout(config);
   const k = Math.min(TOP_NEXT, V);
   const topIds = new Int32Array(T * k);
   const topProbs = new Float32Array(T * k);
@@ -85,12 +80,12 @@ export function traceToSafetensors(trace: PrefillTrace, config: MambaModel['conf
       ids: trace.ids,
       layers: trace.layers.map((_, l) => l),
       deltaWidth,
-      deltaUnit: mamba2 ? 'head' : 'channel',
+      deltaUnit,
       delta: trace.layers.map((l) => l.delta),
       B: trace.layers.map((l) => l.B),
       C: trace.layers.map((l) => l.C),
       dState: config.dState,
-      nGroups: mamba2 ? config.nGroups : 1,
+      nGroups,
       topNext: { k, ids: topIds, probs: topProbs },
       logits: { vocab: V, data: trace.logits },
     },

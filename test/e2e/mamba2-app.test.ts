@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { inspectModel } from '../../app/formats/inspect';
+import { inspectModel } from '../../app/arch/inspect';
 import { folderModelFiles } from '../../app/node/folder';
 import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';

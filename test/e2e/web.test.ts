@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { inspectModel } from '../../app/formats/inspect';
+import { inspectModel } from '../../app/arch/inspect';
 import { scanBundledModels } from '../../app/node/bundled';
 import { folderModelFiles } from '../../app/node/folder';
 import { formatCount } from '../../renderer/src/format';

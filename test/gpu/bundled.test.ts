@@ -6,14 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelInspection } from '../../app/formats/inspect';
+import type { ModelInspection } from '../../app/arch/inspect';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { generate } from '../../app/model/generate';
 import type { LoadedWeights } from '../../app/model/loader';
-import { Mamba1 } from '../../app/model/mamba1';
-import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { buildModel } from '../../app/arch/registry';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { getTestGpu, loadTestModel } from '../support/gpu';
 
@@ -46,7 +46,7 @@ describe('shakespeare-byte', () => {
     const prompt = [...new TextEncoder().encode('ROMEO:\nWhat light through yonder window breaks?\nJULIET:\n')];
     const V = inspection.config.vocabSize;
     const T = prompt.length;
-    const model = new Mamba1(ctx, inspection, weights, 32); // several prefill chunks
+    const model = buildModel(ctx, inspection, weights, 32); // several prefill chunks
     const session = new Session(ctx, model);
     const logits = storageBuffer(ctx.device, 'Test.logits', T * V * 4);
     session.prefill(prompt, { allLogits: logits });

@@ -17,16 +17,16 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
+import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { roundToF16 } from '../../app/kernels/f16';
 import { relativeError } from '../../app/kernels/self-test';
-import { encodeSteps, type MambaModel, type RecurrentState } from '../../app/model/base';
+import { stateBuffers, type SequenceState } from '../../app/model/mixer';
+import { encodeSteps, type LanguageModel } from '../../app/model/model';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
-import { Mamba1 } from '../../app/model/mamba1';
-import { Mamba2 } from '../../app/model/mamba2';
+import { buildModel } from '../../app/arch/registry';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { useTestGpu } from '../support/gpu';
@@ -54,20 +54,20 @@ async function load(ctx: GpuContext, dir: string, weightFormat: 'f32' | 'f16' = 
   return { inspection, weights, table };
 }
 
-function makeModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights): MambaModel {
-  return inspection.architecture === 'mamba2' ? new Mamba2(ctx, inspection, weights, 64) : new Mamba1(ctx, inspection, weights, 64);
+function makeModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights): LanguageModel {
+  return buildModel(ctx, inspection, weights, 64);
 }
 
-async function readState(ctx: GpuContext, s: RecurrentState): Promise<Float32Array> {
-  const parts = await Promise.all([...s.conv, ...s.ssm].map((b) => readF32(ctx.device, b, b.size / 4)));
+async function readState(ctx: GpuContext, s: SequenceState): Promise<Float32Array> {
+  const parts = await Promise.all(stateBuffers(s).map((b) => readF32(ctx.device, b, b.size / 4)));
   return Float32Array.from(parts.flatMap((p) => Array.from(p)));
 }
 
 /** Prefill `prompt`, then `steps` decode steps through plan(1) with or without options (unfused / fused). */
-async function decode(ctx: GpuContext, model: MambaModel, prompt: number[], steps: number[], fused: boolean): Promise<{ logits: Float32Array[]; state: Float32Array; dispatches: number }> {
+async function decode(ctx: GpuContext, model: LanguageModel, prompt: number[], steps: number[], fused: boolean): Promise<{ logits: Float32Array[]; state: Float32Array; dispatches: number }> {
   const session = new Session(ctx, model);
   session.prefill(prompt);
-  const state = (session as unknown as { state: RecurrentState }).state;
+  const state = (session as unknown as { state: SequenceState }).state;
   const plan = model.plan(1, state, session.logits, fused ? {} : { taps: { row0: 0 } });
   const logits: Float32Array[] = [];
   for (const id of steps) {

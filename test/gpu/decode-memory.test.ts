@@ -17,12 +17,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { shapeConfig } from '../../app/bench/bench';
-import { inspectModel } from '../../app/formats/inspect';
+import { inspectModel } from '../../app/arch/inspect';
 import type { GpuContext } from '../../app/gpu/context';
 import { GpuSampler } from '../../app/model/generate';
-import type { MambaModel } from '../../app/model/base';
+import type { LanguageModel } from '../../app/model/model';
 import { loadWeights } from '../../app/model/loader';
-import { Mamba1 } from '../../app/model/mamba1';
+import { buildModel } from '../../app/arch/registry';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { traceLayout } from '../../app/trace/trace';
@@ -76,7 +76,7 @@ describe('decode memory does not grow with the generated length', () => {
     const inspection = await inspectModel(files);
     const weights = await loadWeights(ctx, files, inspection);
     await files.close();
-    const model = new Mamba1(ctx, inspection, weights, 16);
+    const model = buildModel(ctx, inspection, weights, 16);
     const session = new Session(ctx, model);
     session.prefill([1, 2, 3]);
     const sampler = new GpuSampler(ctx, session, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, u: 0 });
@@ -115,7 +115,7 @@ describe('trace memory', () => {
         queue: { submit: () => undefined },
       };
       const fakeCtx = { device } as unknown as GpuContext;
-      const recorder = new TraceRecorder(fakeCtx, { config } as unknown as MambaModel, { capacity: 4096 });
+      const recorder = new TraceRecorder(fakeCtx, { config } as unknown as LanguageModel, { capacity: 4096 });
       const { deltaWidth, rowWidth } = traceLayout(config);
       expect(recorder.layers.length).toBe(24);
       expect(recorder.bytes).toBe(sizes.reduce((a, b) => a + b, 0));

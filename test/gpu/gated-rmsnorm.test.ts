@@ -6,7 +6,7 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { gatedRmsNorm } from '../../app/kernels/gated-rmsnorm';
 import { gatedRmsNormRef } from '../../app/kernels/gated-rmsnorm.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { mamba2InProjZ, mamba2Layout } from '../../app/kernels/ssd';
+import { mamba2InProjZ, mamba2Layout } from '../../app/arch/mamba2/layout';
 import { useTestGpu } from '../support/gpu';
 
 /** fp32 norms: relative error ≤ 1e-4. */

@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelInspection } from '../../app/formats/inspect';
+import type { ModelInspection } from '../../app/arch/inspect';
 import type { GpuContext } from '../../app/gpu/context';
 import { generate } from '../../app/model/generate';
 import type { LoadedWeights } from '../../app/model/loader';
-import { Mamba1 } from '../../app/model/mamba1';
-import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { buildModel } from '../../app/arch/registry';
+import type { LanguageModel } from '../../app/model/model';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { relativeError } from '../../app/kernels/self-test';
 import { TraceRecorder } from '../../app/trace/recorder';
@@ -24,7 +25,7 @@ let skipReason = '';
 let inspection: ModelInspection;
 let weights: LoadedWeights;
 let table: Map<string, Float32Array>;
-let model: Mamba1;
+let model: LanguageModel;
 const scratch = mkdtempSync(path.join(tmpdir(), 'generate-'));
 
 beforeAll(async () => {
@@ -36,7 +37,7 @@ beforeAll(async () => {
   ctx = gpu.ctx;
   writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 256, hidden_size: 24, num_hidden_layers: 2, state_size: 8 }, testSeed());
   ({ inspection, weights, table } = await loadTestModel(ctx, scratch));
-  model = new Mamba1(ctx, inspection, weights, 32);
+  model = buildModel(ctx, inspection, weights, 32);
 });
 afterAll(() => {
   model?.destroy();

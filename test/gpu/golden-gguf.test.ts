@@ -15,14 +15,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inspectModel } from '../../app/formats/inspect';
+import { inspectModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
-import { Mamba1 } from '../../app/model/mamba1';
-import { Mamba2 } from '../../app/model/mamba2';
+import { buildModel } from '../../app/arch/registry';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { encode, GT, writeGguf, type WriterKv, type WriterTensor } from '../support/gguf-writer';
@@ -128,7 +127,7 @@ describe('golden fixtures written as GGUF', () => {
     const V = inspection.config.vocabSize;
     const golden = await f32('logits');
     const run = async (inspected: typeof inspection, loaded: typeof weights) => {
-      const model = inspected.architecture === 'mamba2' ? new Mamba2(ctx!, inspected, loaded, 64) : new Mamba1(ctx!, inspected, loaded, 64);
+      const model = buildModel(ctx!, inspected, loaded, 64);
       const session = new Session(ctx!, model);
       const logits = storageBuffer(ctx!.device, 'GoldenGguf.logits', ids.length * V * 4);
       try {

@@ -7,15 +7,15 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectModel } from '../../app/formats/inspect';
+import { inspectModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { generate } from '../../app/model/generate';
 import { loadWeights } from '../../app/model/loader';
-import { Mamba1 } from '../../app/model/mamba1';
-import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { buildModel } from '../../app/arch/registry';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
@@ -68,7 +68,7 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
     const ids = await golden.ints('input_ids');
     const { dModel: D, dInner: Di, dState: N, dtRank: R, vocabSize: V, nLayer: L } = inspection.config;
     const T = ids.length;
-    const model = new Mamba1(ctx, inspection, weights, 512);
+    const model = buildModel(ctx, inspection, weights, 512);
     const session = new Session(ctx, model);
     const f = (label: string, n: number) => storageBuffer(ctx!.device, `Golden.${label}`, n * 4);
     const logits = f('logits', T * V);

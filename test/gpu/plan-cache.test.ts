@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
-import { Mamba1 } from '../../app/model/mamba1';
-import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { buildModel } from '../../app/arch/registry';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { loadTestModel, testSeed, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
@@ -30,7 +30,7 @@ describe('cached prefill plans', () => {
     writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 31, hidden_size: 20, num_hidden_layers: 2, state_size: 5, time_step_rank: 3 }, testSeed());
     const { inspection, weights, table } = await loadTestModel(ctx, scratch);
     const V = inspection.config.vocabSize;
-    const model = new Mamba1(ctx, inspection, weights, 7); // chunks of 7 tokens
+    const model = buildModel(ctx, inspection, weights, 7); // chunks of 7 tokens
     const a = new Session(ctx, model);
     const b = new Session(ctx, model);
     const idsA = Array.from({ length: 23 }, (_, t) => (t * 5 + 1) % V);

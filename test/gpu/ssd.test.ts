@@ -15,7 +15,8 @@ import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { gatedRmsNorm } from '../../app/kernels/gated-rmsnorm';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { convXbc, mamba2InProjDt, mamba2Layout, packSsdWeights, ssdScan, type Mamba2Dims } from '../../app/kernels/ssd';
+import { packSsdWeights, ssdScan } from '../../app/kernels/ssd';
+import { convXbc, mamba2InProjDt, mamba2Layout, type Mamba2Dims } from '../../app/arch/mamba2/layout';
 import { ssdRef } from '../../app/kernels/ssd.ref';
 import { uniformF32, useTestGpu } from '../support/gpu';
 

@@ -7,14 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelInspection } from '../../app/formats/inspect';
+import type { ModelInspection } from '../../app/arch/inspect';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import type { LoadedWeights } from '../../app/model/loader';
-import { Mamba1 } from '../../app/model/mamba1';
-import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
+import { buildModel } from '../../app/arch/registry';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { TraceRecorder } from '../../app/trace/recorder';
 import { tracePrefill, traceToSafetensors } from '../../app/trace/trace';
@@ -53,7 +53,7 @@ describe('traces', () => {
     const { dInner: Di, dState: N, vocabSize: V } = inspection.config;
     const r = mulberry32(seed + 1);
     const ids = Array.from({ length: 17 }, () => Math.floor(r() * V));
-    const model = new Mamba1(ctx, inspection, weights, 8);
+    const model = buildModel(ctx, inspection, weights, 8);
     const session = new Session(ctx, model);
     const recorder = new TraceRecorder(ctx, model, { layers: [2, 0], capacity: 4, extra: ['x', 'z', 'y'] });
     session.trace(recorder);
@@ -99,7 +99,7 @@ describe('traces', () => {
 
   it('tracing off adds nothing to the forward pass', (test) => {
     if (!ctx) return test.skip(skipReason);
-    const model = new Mamba1(ctx, inspection, weights, 8);
+    const model = buildModel(ctx, inspection, weights, 8);
     const state = model.newState();
     const logits = ctx.device.createBuffer({ size: inspection.config.vocabSize * 4, usage: GPUBufferUsage.STORAGE });
     const plain = model.plan(1, state, logits);
@@ -121,7 +121,7 @@ describe('traces', () => {
   it('exports a prefill trace as safetensors with the documented names and shapes', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const { dInner: Di, dState: N, vocabSize: V, nLayer: L } = inspection.config;
-    const model = new Mamba1(ctx, inspection, weights, 16);
+    const model = buildModel(ctx, inspection, weights, 16);
     const session = new Session(ctx, model);
     const ids = [1, 2, 3, 4, 5];
     const trace = await tracePrefill(ctx, model, session, ids);

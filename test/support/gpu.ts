@@ -7,7 +7,7 @@ import { describeAdapter } from '../../app/gpu/adapter';
 import { openGpu, type GpuContext } from '../../app/gpu/context';
 import { randomF32 } from '../../app/kernels/self-test';
 import { findNodeGpu } from '../../app/node/dawn';
-import { inspectModel, type ModelInspection } from '../../app/formats/inspect';
+import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
 import { folderModelFiles } from '../../app/node/folder';

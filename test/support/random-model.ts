@@ -4,8 +4,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { canonicalConfig } from '../../app/formats/config';
-import { expectedTensors } from '../../app/formats/weights';
+import { canonicalConfig } from '../../app/arch/registry';
+import { expectedTensors } from '../../app/arch/tensors';
 import { writeSafetensors, type TestTensor } from './safetensors-writer';
 import { seededRandom } from '../../app/random';
 

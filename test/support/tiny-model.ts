@@ -1,8 +1,8 @@
 /** Writes a small, valid model folder (config.json + model.safetensors) for library and loader tests. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { canonicalConfig } from '../../app/formats/config';
-import { expectedTensors } from '../../app/formats/weights';
+import { canonicalConfig } from '../../app/arch/registry';
+import { expectedTensors } from '../../app/arch/tensors';
 import { writeSafetensors, type TestTensor } from './safetensors-writer';
 
 export const TINY_CONFIG = { model_type: 'mamba', hidden_size: 8, num_hidden_layers: 2, vocab_size: 16, state_size: 4 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { architectureOf, bundledModelEntry, ModelFileError, parseJsonFile } from '../../app/formats/bundled';
+import { architectureOf, bundledModelEntry, ModelFileError, parseJsonFile } from '../../app/library/bundled';
 
 describe('bundled model entries', () => {
   it('names the file when JSON is garbage or not an object', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalConfig, parseConfigJson } from '../../app/formats/config';
-import { checkWeights, expectedTensors } from '../../app/formats/weights';
+import { parseConfigJson } from '../../app/formats/config';
+import { canonicalConfig } from '../../app/arch/registry';
+import { checkWeights, expectedTensors } from '../../app/arch/tensors';
 
 describe('config.json → canonical MambaConfig', () => {
   it('reads a transformers MambaConfig (mamba-130m-hf shapes), with auto time_step_rank', () => {

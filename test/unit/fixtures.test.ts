@@ -6,8 +6,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canonicalConfig, parseConfigJson, type MambaConfig } from '../../app/formats/config';
-import { inspectSafetensorsModel } from '../../app/formats/inspect';
+import { parseConfigJson } from '../../app/formats/config';
+import { canonicalConfig } from '../../app/arch/registry';
+import type { MambaConfig } from '../../app/model/config';
+import { inspectSafetensorsModel } from '../../app/arch/inspect';
 import { readSafetensorsHeader, readTensorBytes, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
 import { folderModelFiles } from '../../app/node/folder';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ModelFileError } from '../../app/formats/errors';
 import { readGgufHeader } from '../../app/formats/gguf';
-import { inspectModel, tokenizerSource, type ModelInspection } from '../../app/formats/inspect';
+import { inspectModel, tokenizerSource, type ModelInspection } from '../../app/arch/inspect';
 import type { ModelFiles } from '../../app/formats/model-files';
 import { memorySource } from '../../app/formats/source';
 import { ggufTokenizerJson, ggufTokenizerText } from '../../app/tokenizer/gguf';

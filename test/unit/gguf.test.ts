@@ -1,22 +1,14 @@
 import { gguf as hfGguf } from '@huggingface/gguf';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { MambaConfig } from '../../app/formats/config';
+import type { MambaConfig } from '../../app/model/config';
 import { ModelFileError } from '../../app/formats/errors';
-import {
-  applyTransform,
-  dequantize,
-  GGUF_LIMITS,
-  ggufTensorTable,
-  ggufToCanonical,
-  loadGgufTensor,
-  openGguf,
-  readGgufHeader,
-  type GgufHeader,
-} from '../../app/formats/gguf';
+import { applyTransform, dequantize, GGUF_LIMITS, readGgufHeader, type GgufHeader } from '../../app/formats/gguf';
+import { ggufTensorTable, ggufToCanonical, openGguf, type GgufTensorEntry } from '../../app/arch/gguf';
+import { tensorDecoder } from '../../app/formats/decode';
 import { f16ToF32 } from '../../app/formats/safetensors';
-import { blobSource, memorySource, type ByteSource } from '../../app/formats/source';
-import { checkWeights } from '../../app/formats/weights';
+import { blobSource, checkRange, memorySource, type ByteSource } from '../../app/formats/source';
+import { checkWeights } from '../../app/arch/tensors';
 import { encode, f32ToF16Bits, GT, q8_0Bytes, tinyModel, writeGguf, type GgufSpec, type TinyModelOptions } from '../support/gguf-writer';
 import { seededRandom as mulberry32 } from '../../app/random';
 
@@ -24,6 +16,12 @@ const NAME = 'tiny.gguf';
 const parse = (bytes: Uint8Array, name = NAME) => readGgufHeader(memorySource(name, bytes));
 
 const seed = Number(process.env.GGUF_TEST_SEED ?? Date.now() % 1_000_000);
+
+/** Reads one mapped tensor as the loader does (app/formats/decode.ts tensorDecoder): dequantized and transformed float32. */
+async function loadGgufTensor(source: ByteSource, entry: GgufTensorEntry): Promise<Float32Array> {
+  checkRange(source, entry.offset, entry.byteLength, `tensor "${entry.ggufName}"`);
+  return tensorDecoder({ ...entry, file: source.name, encoding: 'gguf' }).decode(await source.read(entry.offset, entry.byteLength));
+}
 
 /** Runs fn and returns the ModelFileError it throws (failing if it throws anything else or nothing). */
 async function modelError(fn: () => Promise<unknown> | unknown): Promise<ModelFileError> {

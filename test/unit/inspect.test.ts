@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, promises as fsp, readFileSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { canonicalConfig } from '../../app/formats/config';
-import { inspectSafetensorsModel } from '../../app/formats/inspect';
-import { expectedTensors } from '../../app/formats/weights';
+import { canonicalConfig } from '../../app/arch/registry';
+import { inspectSafetensorsModel } from '../../app/arch/inspect';
+import { expectedTensors } from '../../app/arch/tensors';
 import { openFileSource } from '../../app/node/file-source';
 import { folderModelFiles } from '../../app/node/folder';
 import { writeSafetensors, type TestTensor } from '../support/safetensors-writer';

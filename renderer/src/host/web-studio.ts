@@ -4,7 +4,8 @@
  * models come from the file picker or drag and drop and stay in this page's memory.
  */
 import type { AppInfo, EventName, Events, ModelEntry, StudioApi } from '../../../app/contract';
-import { inspectedFields, inspectModel } from '../../../app/formats/inspect';
+import { inspectModel } from '../../../app/arch/inspect';
+import { inspectedFields } from '../../../app/library/bundled';
 import { blobModelFiles } from '../../../app/formats/model-files';
 
 type Listener = (payload: never) => void;

@@ -1,10 +1,12 @@
 /**
- * Bundled demo models: `resources/models/<name>/` with `config.json`, `model.safetensors` and
+ * What the model library records of a model. Bundled demo models: `resources/models/<name>/` with `config.json`, `model.safetensors` and
  * `studio.json` (what the UI says about the model). Pure functions over already-read JSON, so
  * main (from disk), web mode (over HTTP) and tests build the same entries.
  */
-import type { ArchitectureName, ModelEntry } from '../contract.js';
-import { ModelFileError } from './errors.js';
+import { summarizeInspection, type ModelInspection } from '../arch/inspect.js';
+import { architectureOf, isArchitectureName } from '../arch/registry.js';
+import type { ModelEntry } from '../contract.js';
+import { ModelFileError } from '../formats/errors.js';
 
 export { ModelFileError };
 
@@ -21,14 +23,7 @@ export function parseJsonFile(file: string, text: string): Record<string, unknow
   return value as Record<string, unknown>;
 }
 
-/** The architecture a transformers config describes, or 'unknown'. */
-export function architectureOf(config: Record<string, unknown>): ArchitectureName | 'unknown' {
-  const type = typeof config.model_type === 'string' ? config.model_type.toLowerCase() : '';
-  const archs = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
-  if (type === 'mamba2' || archs.some((a) => a.startsWith('Mamba2'))) return 'mamba2';
-  if (type === 'mamba' || archs.some((a) => a.startsWith('Mamba'))) return 'mamba';
-  return 'unknown';
-}
+export { architectureOf };
 
 const str = (x: unknown): string | undefined => (typeof x === 'string' && x.trim() ? x : undefined);
 
@@ -55,5 +50,19 @@ export function bundledModelEntry(model: BundledModelFiles, baseUrl: string): Mo
     baseUrl,
     sizeBytes: model.files.reduce((sum, f) => sum + f.size, 0),
     ...(description ? { description } : {}),
+  };
+}
+
+/** What a library entry records of an inspection (desktop library, bundled scan, web mode alike). */
+export type InspectedFields = Pick<ModelEntry, 'parameters' | 'config' | 'warnings' | 'architecture' | 'format'>;
+
+export function inspectedFields(inspection: ModelInspection): InspectedFields {
+  const summary = summarizeInspection(inspection);
+  return {
+    architecture: isArchitectureName(summary.architecture) ? summary.architecture : 'unknown',
+    format: summary.format,
+    parameters: summary.parameters,
+    config: summary.config as unknown as Record<string, unknown>,
+    warnings: summary.warnings,
   };
 }

@@ -1,10 +1,9 @@
 /**
- * What Mamba-1 and Mamba-2 share: the residual stream, the block norms, the embedding and the LM
- * head, the activations sized for a chunk of `maxTokens` tokens, trace taps, and the plan (a list
- * of bound dispatches and copies). Each architecture supplies its mixer.
+ * A model: embedding → blocks (RMSNorm, the block's mixer, the residual add) → final norm → LM
+ * head, with activations sized for a chunk of `maxTokens` tokens, trace taps, and the plan (a list
+ * of bound dispatches and copies). What each block's mixer is comes from the architecture
+ * (app/arch/registry.ts `buildModel`); this file knows only the Mixer interface (mixer.ts).
  */
-import type { MambaConfig } from '../formats/config.js';
-import type { ModelInspection } from '../formats/inspect.js';
 import { storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from '../kernels/dispatch.js';
@@ -13,36 +12,10 @@ import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
+import type { MambaConfig } from './config.js';
+import type { ModelInspection } from './inspection.js';
 import type { LoadedWeights } from './loader.js';
-
-/** The recurrent state of one sequence: per layer, fp32, on the GPU. */
-export interface RecurrentState {
-  conv: GPUBuffer[]; // [conv channels, K-1] each
-  ssm: GPUBuffer[]; // Mamba-1 [Di, N]; Mamba-2 [H, P, N]
-}
-
-/**
- * Optional per-layer taps, written into caller-owned buffers from row `row0` (see trace/). An
- * array may leave layers out (undefined): only the layers given are traced.
- */
-export interface ModelTaps {
-  /** Δ after softplus: Mamba-1 [T, Di], Mamba-2 [T, H] per layer. */
-  delta?: (GPUBuffer | undefined)[];
-  /** Rows holding B and C: Mamba-1 x_proj's output (dt_r | B | C) [T, R+2N]; Mamba-2 the conv output (x | B | C) [T, Di+2GN]. */
-  dbc?: (GPUBuffer | undefined)[];
-  /** Residual stream after each block, [T, D] per layer (HF hidden_states[i]). */
-  hidden?: (GPUBuffer | undefined)[];
-  /** Mamba-1: x after the conv and SiLU (the scan's input), [T, Di]. */
-  x?: (GPUBuffer | undefined)[];
-  /** Mamba-1: in_proj's output rows (x | z), [T, 2Di] — the gate z is the second half. */
-  xz?: (GPUBuffer | undefined)[];
-  /** Mamba-1: the scan's gated output y·silu(z) (out_proj's input), [T, Di]. */
-  y?: (GPUBuffer | undefined)[];
-  /** Row (token index) in the tap buffers where this chunk's first token goes. */
-  row0: number;
-  /** Read at encode time instead of row0: lets a decode plan built once write each token's row. */
-  rowOf?: () => number;
-}
+import { stateBuffers, type LayerWeights, type Mixer, type MixerFactory, type ModelTaps, type SequenceState, type TraceLayout } from './mixer.js';
 
 /** A step of the forward pass: a dispatch (grouped into compute passes) or a buffer copy. */
 export type Step =
@@ -99,81 +72,82 @@ const PLAN_CACHE_SIZE = 4;
 /** What the mixer's raw dt is replaced with for a knocked-out token (softplus of it is 0). */
 export const KNOCKOUT_DT = -1e30;
 
-/** What a mixer gets to add its steps for one layer. */
-export interface MixerContext {
-  layer: number;
-  tokens: number;
-  /** Weight `<prefix>layers.<layer>.mixer.<name>`, or null for an absent optional one (biases). */
-  weight(name: string): GPUBuffer;
-  optional(name: string): GPUBuffer | null;
-  /** How weight `name` is stored ('f16' with LoadOptions.weightFormat 'f16' for the big matrices). */
-  format(name: string): WeightFormat;
-  /** The block's normed input [T, D]. */
-  input: GPUBuffer;
-  /** Where the mixer's output goes [T, D]. */
-  output: GPUBuffer;
-  state: RecurrentState;
-  taps: ModelTaps | undefined;
-  run(dispatch: Dispatch): void;
-  /** Copies T rows of `rowBytes` from `from` into a tap buffer at the chunk's row (no-op without one). */
-  copy(from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number): void;
-  /**
-   * With a knockout of this layer: overwrites `width` raw dt values of the knocked-out token,
-   * at float offset `row · rowStride + offset` of `dt`, with KNOCKOUT_DT (no-op otherwise).
-   */
-  knockDt(dt: GPUBuffer, rowStride: number, offset: number, width: number): void;
+export interface ModelOptions {
+  /** Tokens per prefill chunk (activations are sized for this many). */
+  maxTokens?: number;
+  /** Label prefix of the model's GPU objects. */
+  name?: string;
+  /** The mixer factory of each layer (the architecture's for every layer; hybrids mix). */
+  mixer: (layer: number) => MixerFactory;
 }
 
-/**
- * What a mixer gets for one layer of the fused one-token decode (T = 1, no taps, no knockout, no
- * allLogits): the residual stream itself, un-normed — the mixer folds the block norm into its
- * first kernel and adds its output into `residual` (the residual add) with its last one.
- */
-export interface DecodeLayerContext {
-  layer: number;
-  weight(name: string): GPUBuffer;
-  optional(name: string): GPUBuffer | null;
-  format(name: string): WeightFormat;
-  /** The residual stream [D]: read (normed by the mixer's first kernel), then += the mixer's output. */
-  residual: GPUBuffer;
-  /** This block's norm weight [D] and eps. */
-  normWeight: GPUBuffer;
-  eps: number;
-  state: RecurrentState;
-  run(dispatch: Dispatch): void;
-}
-
-export abstract class MambaModel {
+export class LanguageModel {
   readonly config: MambaConfig;
+  readonly maxTokens: number;
+  protected readonly name: string;
   protected readonly prefix: string;
   private readonly embeddingName: string;
   readonly lmHead: GPUBuffer;
   private readonly lmHeadFormat: WeightFormat;
   private readonly shared: { ids: GPUBuffer; hidden: GPUBuffer; residual: GPUBuffer; normed: GPUBuffer };
+  /** Per layer, the block's mixer. */
+  readonly mixers: readonly Mixer[];
+  private readonly activations: GPUBuffer[] = [];
+  private readonly sharedByKind = new Map<string, { value: unknown; destroy: (value: unknown) => void }>();
+  private knockoutFill: GPUBuffer | null = null;
 
   constructor(
     protected readonly ctx: GpuContext,
     inspection: ModelInspection,
     protected readonly weights: LoadedWeights,
-    readonly maxTokens: number,
-    protected readonly name: string,
+    options: ModelOptions,
   ) {
     this.config = inspection.config;
+    this.maxTokens = options.maxTokens ?? 256;
+    this.name = options.name ?? 'Model';
     this.embeddingName = inspection.embeddingName;
     this.prefix = inspection.embeddingName.replace(/embeddings?\.weight$/, '');
     this.lmHead = weights.buffers.get('lm_head.weight') ?? this.w(inspection.embeddingName);
     this.lmHeadFormat = this.format(weights.buffers.has('lm_head.weight') ? 'lm_head.weight' : inspection.embeddingName);
     const D = this.config.dModel;
+    const maxTokens = this.maxTokens;
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`${this.name}: maxTokens must be a positive integer, got ${maxTokens}`);
     this.shared = {
-      ids: storageBuffer(ctx.device, `${name}.ids`, maxTokens * 4),
+      ids: storageBuffer(ctx.device, `${this.name}.ids`, maxTokens * 4),
       hidden: this.activation('hidden', maxTokens * D),
       residual: this.activation('residual', maxTokens * D),
       normed: this.activation('normed', maxTokens * D),
     };
+    const mixers: Mixer[] = [];
+    try {
+      for (let l = 0; l < this.config.nLayer; l++) {
+        mixers.push(
+          options.mixer(l)({
+            ctx,
+            config: this.config,
+            maxTokens,
+            layer: l,
+            weights: this.layerWeights(l),
+            shared: <T>(key: string, make: () => T, destroy: (value: T) => void): T => {
+              let entry = this.sharedByKind.get(key);
+              if (!entry) {
+                entry = { value: make(), destroy: destroy as (value: unknown) => void };
+                this.sharedByKind.set(key, entry);
+              }
+              return entry.value as T;
+            },
+            activation: (label, elements) => this.activation(label, elements),
+          }),
+        );
+      }
+    } catch (error) {
+      for (const m of mixers) m.destroy();
+      this.mixers = mixers;
+      this.destroy();
+      throw error;
+    }
+    this.mixers = mixers;
   }
-
-  private readonly activations: GPUBuffer[] = [];
-  private knockoutFill: GPUBuffer | null = null;
 
   /** KNOCKOUT_DT × `width`, made on first use (a copy source for knockouts). */
   private knockoutSource(width: number): GPUBuffer {
@@ -186,26 +160,47 @@ export abstract class MambaModel {
   }
 
   /** An activation buffer of `elements` floats, freed with the model. */
-  protected activation(label: string, elements: number): GPUBuffer {
+  private activation(label: string, elements: number): GPUBuffer {
     const buffer = storageBuffer(this.ctx.device, `${this.name}.${label}`, elements * 4);
     this.activations.push(buffer);
     return buffer;
   }
 
-  protected w(name: string): GPUBuffer {
+  private w(name: string): GPUBuffer {
     const buffer = this.weights.buffers.get(name);
     if (!buffer) throw new Error(`${this.name}: weight ${name} is not loaded`);
     return buffer;
   }
 
   /** How weight `name` is stored on the GPU. */
-  protected format(name: string): WeightFormat {
+  private format(name: string): WeightFormat {
     return this.weights.f16?.has(name) ? 'f16' : 'f32';
+  }
+
+  /** Layer `layer`'s mixer weights, by their names under `<prefix>layers.<layer>.mixer.` */
+  private layerWeights(layer: number): LayerWeights {
+    const m = `${this.prefixOf(layer)}mixer.`;
+    return {
+      weight: (n) => this.w(`${m}${n}`),
+      optional: (n) => this.weights.buffers.get(`${m}${n}`) ?? null,
+      has: (n) => this.weights.buffers.has(`${m}${n}`),
+      format: (n) => this.format(`${m}${n}`),
+    };
   }
 
   /** The weight-name prefix of a layer, e.g. `backbone.layers.3.` */
   prefixOf(layer: number): string {
     return `${this.prefix}layers.${layer}.`;
+  }
+
+  /** Where Δ, B and C are in layer `layer`'s taps; null when its mixer has nothing to trace. */
+  traceLayout(layer: number): TraceLayout | null {
+    return this.mixers[layer]?.trace ?? null;
+  }
+
+  /** The layers whose mixers can be traced, ascending. */
+  get traceableLayers(): number[] {
+    return this.mixers.flatMap((m, l) => (m.trace ? [l] : []));
   }
 
   get idsBuffer(): GPUBuffer {
@@ -221,13 +216,23 @@ export abstract class MambaModel {
     return this.shared.normed;
   }
 
+  /** A fresh (zeroed) state for one sequence: each layer's mixer's own. */
+  newState(): SequenceState {
+    return { layers: this.mixers.map((m) => m.newState()) };
+  }
+
+  /** Bytes of one sequence's state (what newState allocates). */
+  get stateBytes(): number {
+    return this.mixers.reduce((s, m) => s + m.stateBytes, 0);
+  }
+
   /** GPU memory of the activations (weights and state aside). */
   get activationBytes(): number {
     // The prefill plan cache's work state and logits count too (made on the first prefill).
     return this.shared.ids.size + this.activations.reduce((s, b) => s + b.size, 0) + this.stateBytes + this.config.vocabSize * 4;
   }
 
-  private work: { state: RecurrentState; logits: GPUBuffer } | null = null;
+  private work: { state: SequenceState; logits: GPUBuffer } | null = null;
   /** Prefill plans by token count, bound to `work`, most recently used last. */
   private readonly planCache = new Map<number, ForwardPlan>();
 
@@ -239,7 +244,7 @@ export abstract class MambaModel {
    * out after, in the same command buffer (see Session.prefill). Every full chunk of a long prompt
    * has the same count, so they all share one plan.
    */
-  cachedPlan(tokens: number): { plan: ForwardPlan; state: RecurrentState; logits: GPUBuffer } {
+  cachedPlan(tokens: number): { plan: ForwardPlan; state: SequenceState; logits: GPUBuffer } {
     this.work ??= { state: this.newState(), logits: storageBuffer(this.ctx.device, `${this.name}.work.logits`, this.config.vocabSize * 4) };
     let plan = this.planCache.get(tokens);
     if (plan) {
@@ -256,22 +261,9 @@ export abstract class MambaModel {
     return { plan, ...this.work };
   }
 
-  abstract newState(): RecurrentState;
-
-  /** Bytes of one sequence's recurrent state (what newState allocates). */
-  abstract get stateBytes(): number;
-
-  /** Adds one layer's mixer: normed input → output, through its state. */
-  protected abstract mixer(m: MixerContext): void;
-
-  /** Whether this model's mixers have a fused one-token decode (decodeLayer) for these weights. */
-  protected canFuseDecode(): boolean {
-    return false;
-  }
-
-  /** Adds one layer of the fused one-token decode (only called when canFuseDecode()). */
-  protected decodeLayer(_m: DecodeLayerContext): void {
-    throw new Error(`${this.name}: no fused decode`);
+  /** Whether every layer's mixer has a fused one-token decode for these weights. */
+  private canFuseDecode(): boolean {
+    return this.mixers.every((m) => m.encodeDecode !== undefined && m.canFuseDecode());
   }
 
   /**
@@ -280,7 +272,7 @@ export abstract class MambaModel {
    * folded into an f16 LM head (an fp32 one runs norm_f and the matrix-vector kernel separately,
    * which is faster there). Used by plan(1) when no option (taps, knockout, allLogits) is given.
    */
-  private planDecode(state: RecurrentState, logits: GPUBuffer): ForwardPlan {
+  private planDecode(state: SequenceState, logits: GPUBuffer): ForwardPlan {
     const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = this.config;
     const a = this.shared;
     const dispatches: Dispatch[] = [];
@@ -289,16 +281,13 @@ export abstract class MambaModel {
       embedding(this.ctx, { tokens: 1, vocab: V, dim: D, tableFormat: this.format(this.embeddingName) }, { ids: a.ids, table: this.w(this.embeddingName), output: a.residual }, `${this.name}.embedding`),
     );
     for (let l = 0; l < L; l++) {
-      const layer = this.prefixOf(l);
-      this.decodeLayer({
+      const mixer = this.mixers[l] as Mixer;
+      mixer.encodeDecode?.({
         layer: l,
-        weight: (n) => this.w(`${layer}mixer.${n}`),
-        optional: (n) => this.weights.buffers.get(`${layer}mixer.${n}`) ?? null,
-        format: (n) => this.format(`${layer}mixer.${n}`),
         residual: a.residual,
-        normWeight: this.w(`${layer}norm.weight`),
+        normWeight: this.w(`${this.prefixOf(l)}norm.weight`),
         eps,
-        state,
+        state: state.layers[l] as GPUBuffer[],
         run,
       });
     }
@@ -334,7 +323,7 @@ export abstract class MambaModel {
    * `logits` gets the last position's row ([V]); with `allLogits`, every position's row goes to
    * `allLogits.buffer` ([*, V]) from row `allLogits.row0` instead.
    */
-  plan(tokens: number, state: RecurrentState, logits: GPUBuffer, options: PlanOptions = {}): ForwardPlan {
+  plan(tokens: number, state: SequenceState, logits: GPUBuffer, options: PlanOptions = {}): ForwardPlan {
     const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = this.config;
     if (!Number.isInteger(tokens) || tokens < 1 || tokens > this.maxTokens) {
       throw new RangeError(`${this.name}: a chunk holds 1..${this.maxTokens} tokens, got ${tokens}`);
@@ -366,25 +355,21 @@ export abstract class MambaModel {
     }
     run(embedding(ctx, { tokens: T, vocab: V, dim: D, tableFormat: this.format(this.embeddingName) }, { ids: a.ids, table: this.w(this.embeddingName), output: a.hidden }, `${this.name}.embedding`));
     for (let l = 0; l < L; l++) {
-      const layer = `${p}layers.${l}.`;
       run(
         residualRmsNorm(
           ctx,
           { rows: T, cols: D, eps, hasResidual: l > 0 },
-          { hidden: a.hidden, residual: a.residual, weight: this.w(`${layer}norm.weight`), output: a.normed },
+          { hidden: a.hidden, residual: a.residual, weight: this.w(`${this.prefixOf(l)}norm.weight`), output: a.normed },
           `${this.name}.L${l}.norm`,
         ),
       );
       if (l > 0) copy(a.residual, taps?.hidden?.[l - 1], D * 4);
-      this.mixer({
+      (this.mixers[l] as Mixer).encode({
         layer: l,
         tokens: T,
-        weight: (n) => this.w(`${layer}mixer.${n}`),
-        optional: (n) => this.weights.buffers.get(`${layer}mixer.${n}`) ?? null,
-        format: (n) => this.format(`${layer}mixer.${n}`),
         input: a.normed,
         output: a.hidden,
-        state,
+        state: state.layers[l] as GPUBuffer[],
         taps,
         run,
         copy,
@@ -415,9 +400,13 @@ export abstract class MambaModel {
   destroy(): void {
     for (const plan of this.planCache.values()) plan.destroy();
     this.planCache.clear();
-    if (this.work) for (const b of [...this.work.state.conv, ...this.work.state.ssm, this.work.logits]) b.destroy();
+    if (this.work) for (const b of [...stateBuffers(this.work.state), this.work.logits]) b.destroy();
+    this.work = null;
     this.knockoutFill?.destroy();
     this.shared.ids.destroy();
+    for (const m of this.mixers ?? []) m.destroy();
+    for (const { value, destroy } of this.sharedByKind.values()) destroy(value);
+    this.sharedByKind.clear();
     for (const b of this.activations) b.destroy();
   }
 }

@@ -2,49 +2,17 @@
  * Opens a model's files far enough to know what it is — config, tensor index, shapes, parameter
  * count — without reading any weights. Everything wrong is a ModelFileError naming the file.
  */
-import type { ArchitectureName, ModelEntry, ModelFormat } from '../contract.js';
-import { canonicalConfig, parseConfigJson, type MambaConfig } from './config.js';
-import { ModelFileError } from './errors.js';
-import type { ModelFiles } from './model-files.js';
-import { openGguf, type GgmlTypeName, type GgufTransform } from './gguf.js';
-import { readSafetensorsHeader, type SafetensorsDtype } from './safetensors.js';
+import { parseConfigJson } from '../formats/config.js';
+import { ModelFileError } from '../formats/errors.js';
+import { readSafetensorsHeader } from '../formats/safetensors.js';
+import type { ModelFiles } from '../formats/model-files.js';
+import type { ModelInspection, TensorLocation } from '../model/inspection.js';
 import { ggufTokenizerText, hasGgufTokenizer } from '../tokenizer/gguf.js';
-import { checkWeights } from './weights.js';
+import { openGguf } from './gguf.js';
+import { canonicalConfig } from './registry.js';
+import { checkWeights } from './tensors.js';
 
-/** Where one tensor's bytes are and how to decode them: the loader needs nothing else. */
-export type TensorLocation = {
-  /** Canonical (transformers) name. */
-  name: string;
-  /** Canonical row-major shape. */
-  shape: number[];
-  /** The file (shard) holding it, and the absolute byte range. */
-  file: string;
-  offset: number;
-  byteLength: number;
-} & (
-  | { encoding: 'safetensors'; dtype: SafetensorsDtype }
-  | { encoding: 'gguf'; dtype: GgmlTypeName; ggufName: string; transform: GgufTransform }
-);
-
-export interface ModelInspection {
-  architecture: ArchitectureName;
-  format: ModelFormat;
-  config: MambaConfig;
-  parameters: number;
-  /** Name in the file → where it is and what it holds. */
-  tensors: Map<string, TensorLocation>;
-  tiedHead: boolean;
-  /** Name of the embedding tensor (naming scheme). */
-  embeddingName: string;
-  weightFiles: string[];
-  /** Bytes of all weight files together. */
-  weightBytes: number;
-  /** 'gguf': the tokenizer stored in the GGUF file's metadata (see `ggufTokenizer`). */
-  tokenizer: 'bytes' | 'tokenizer.json' | 'gguf' | 'none';
-  /** When tokenizer is 'gguf': the GGUF file and its tokenizer as tokenizer.json text (app/tokenizer/gguf.ts). */
-  ggufTokenizer?: { file: string; json: string };
-  warnings: string[];
-}
+export type { ModelInspection, TensorLocation };
 
 const INDEX = 'model.safetensors.index.json';
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
@@ -209,17 +177,3 @@ export function summarizeInspection(inspection: ModelInspection) {
   };
 }
 export type InspectionSummary = ReturnType<typeof summarizeInspection>;
-
-/** What a library entry records of an inspection (desktop library, bundled scan, web mode alike). */
-export type InspectedFields = Pick<ModelEntry, 'parameters' | 'config' | 'warnings' | 'architecture' | 'format'>;
-
-export function inspectedFields(inspection: ModelInspection): InspectedFields {
-  const summary = summarizeInspection(inspection);
-  return {
-    architecture: summary.architecture,
-    format: summary.format,
-    parameters: summary.parameters,
-    config: summary.config as unknown as Record<string, unknown>,
-    warnings: summary.warnings,
-  };
-}

@@ -1,19 +1,16 @@
 /**
  * The weight map: which tensors a config needs, with which shapes, under either naming scheme
  * (transformers `backbone.embeddings.weight`, mamba_ssm `backbone.embedding.weight`), checked
- * against what a file holds. Every missing tensor, every shape mismatch and every extra tensor
- * is reported at once.
+ * against what a file holds. The model's own tensors (embedding, norms, head) are named here; each
+ * layer's mixer tensors come from its architecture's spec. Every missing tensor, every shape
+ * mismatch and every extra tensor is reported at once.
  */
-import type { MambaConfig } from './config.js';
-import { ModelFileError } from './errors.js';
+import { ModelFileError } from '../formats/errors.js';
+import type { MambaConfig } from '../model/config.js';
+import { architectureSpec } from './registry.js';
+import type { TensorSpec } from './spec.js';
 
-/** Canonical tensor roles, independent of naming scheme. */
-export interface TensorSpec {
-  /** Name in the file. */
-  name: string;
-  shape: number[];
-  optional?: boolean;
-}
+export type { TensorSpec };
 
 export interface WeightCheck {
   /** Name prefix in the file ("backbone." or ""), and the embedding's name. */
@@ -26,46 +23,16 @@ export interface WeightCheck {
 
 export function expectedTensors(config: MambaConfig, embeddingName: string): TensorSpec[] {
   const prefix = embeddingName.replace(/embeddings?\.weight$/, '');
-  const { dModel: D, dInner: Di, dState: N, dConv: K, vocabSize: V } = config;
+  const { dModel: D, vocabSize: V } = config;
   const specs: TensorSpec[] = [
     { name: embeddingName, shape: [V, D] },
     { name: `${prefix}norm_f.weight`, shape: [D] },
     { name: 'lm_head.weight', shape: [V, D], optional: true },
   ];
+  const spec = architectureSpec(config.architecture);
   for (let i = 0; i < config.nLayer; i++) {
     const p = `${prefix}layers.${i}.`;
-    const m = `${p}mixer.`;
-    specs.push({ name: `${p}norm.weight`, shape: [D] });
-    if (config.architecture === 'mamba') {
-      const R = config.dtRank;
-      specs.push(
-        { name: `${m}in_proj.weight`, shape: [2 * Di, D] },
-        { name: `${m}conv1d.weight`, shape: [Di, 1, K] },
-        { name: `${m}x_proj.weight`, shape: [R + 2 * N, Di] },
-        { name: `${m}dt_proj.weight`, shape: [Di, R] },
-        { name: `${m}dt_proj.bias`, shape: [Di] },
-        { name: `${m}A_log`, shape: [Di, N] },
-        { name: `${m}D`, shape: [Di] },
-        { name: `${m}out_proj.weight`, shape: [D, Di] },
-      );
-      if (config.useConvBias) specs.push({ name: `${m}conv1d.bias`, shape: [Di] });
-      if (config.useBias) specs.push({ name: `${m}in_proj.bias`, shape: [2 * Di] }, { name: `${m}out_proj.bias`, shape: [D] });
-    } else {
-      const H = config.nHeads;
-      const G = config.nGroups;
-      const convDim = Di + 2 * G * N;
-      specs.push(
-        { name: `${m}in_proj.weight`, shape: [2 * Di + 2 * G * N + H, D] },
-        { name: `${m}conv1d.weight`, shape: [convDim, 1, K] },
-        { name: `${m}dt_bias`, shape: [H] },
-        { name: `${m}A_log`, shape: [H] },
-        { name: `${m}D`, shape: [H] },
-        { name: `${m}norm.weight`, shape: [Di] },
-        { name: `${m}out_proj.weight`, shape: [D, Di] },
-      );
-      if (config.useConvBias) specs.push({ name: `${m}conv1d.bias`, shape: [convDim] });
-      if (config.useBias) specs.push({ name: `${m}in_proj.bias`, shape: [2 * Di + 2 * G * N + H] }, { name: `${m}out_proj.bias`, shape: [D] });
-    }
+    specs.push({ name: `${p}norm.weight`, shape: [D] }, ...spec.mixerTensors(config, `${p}mixer.`));
   }
   return specs;
 }

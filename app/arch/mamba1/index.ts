@@ -1,0 +1,97 @@
+/**
+ * Mamba-1 (Gu & Dao 2023): the selective scan S6 with a low-rank Δ projection. transformers
+ * `MambaForCausalLM` (model_type "mamba"), mamba_ssm `Mamba` (ssm_cfg.layer "Mamba1", the
+ * default), GGUF general.architecture "mamba".
+ */
+import { ModelFileError } from '../../formats/errors.js';
+import type { MambaConfig } from '../../model/config.js';
+import type { TraceLayout } from '../../model/mixer.js';
+import type { ArchitectureSpec, BaseConfig } from '../spec.js';
+import { Mamba1Mixer } from './mixer.js';
+import { mamba1MixerRef } from './reference.js';
+
+/** The Mamba-2-only fields, unused here. */
+const NOT_MAMBA2 = { nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity] as [number, number], normGroupSize: 0 };
+
+function config(base: BaseConfig, dState: number, dtRank: number, rest: Pick<MambaConfig, 'useBias' | 'useConvBias' | 'tieEmbeddings'>): MambaConfig {
+  const { source, dModel, nLayer, vocabSize, dInner, dConv, normEps } = base;
+  return { architecture: 'mamba', source, dModel, nLayer, vocabSize, dInner, dState, dConv, dtRank, ...NOT_MAMBA2, normEps, ...rest };
+}
+
+function traceLayout(c: MambaConfig): TraceLayout {
+  const { dInner: Di, dState: N, dtRank: R } = c;
+  // Δ per channel [T, Di]; B and C [T, N] inside x_proj's rows (dt_r | B | C).
+  return { deltaWidth: Di, deltaUnit: 'channel', rowWidth: R + 2 * N, bOffset: R, cOffset: R + N, bcWidth: N, nGroups: 1, aStates: N, extraTaps: true, aLogName: 'A_log' };
+}
+
+export const mamba1 = {
+  name: 'mamba',
+  label: 'Mamba',
+  transformersClass: 'MambaForCausalLM',
+  mambaSsmLayer: 'Mamba1',
+
+  configFromTransformers({ raw, read: { int, bool }, base }) {
+    const rank = raw.time_step_rank;
+    const dtRank = rank === undefined || rank === 'auto' ? Math.ceil(base.dModel / 16) : int('time_step_rank');
+    return config(base, int('state_size', 16), dtRank, { useBias: bool('use_bias', false), useConvBias: bool('use_conv_bias', true), tieEmbeddings: bool('tie_word_embeddings', true) });
+  },
+
+  configFromMambaSsm({ ssm, read: { int, bool }, base, tieEmbeddings }) {
+    const rank = ssm.dt_rank;
+    const dtRank = rank === undefined || rank === 'auto' ? Math.ceil(base.dModel / 16) : int('dt_rank', undefined, ssm, 'ssm_cfg.dt_rank');
+    return config(base, int('d_state', 16, ssm, 'ssm_cfg.d_state'), dtRank, {
+      useBias: bool('bias', false, ssm, 'ssm_cfg.bias'),
+      useConvBias: bool('conv_bias', true, ssm, 'ssm_cfg.conv_bias'),
+      tieEmbeddings,
+    });
+  },
+
+  configFromGguf({ file, base, timeStepRank, get }) {
+    if (get('mamba.ssm.dt_b_c_rms') === true) {
+      throw new ModelFileError(file, 'is a Falcon-Mamba model (mamba.ssm.dt_b_c_rms = true: RMS norms on Δ, B and C), which the studio does not run');
+    }
+    const { useBias, useConvBias, tieEmbeddings } = base;
+    return config(base, base.dState, timeStepRank, { useBias, useConvBias, tieEmbeddings });
+  },
+
+  mixerTensors(c, m) {
+    const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R } = c;
+    return [
+      { name: `${m}in_proj.weight`, shape: [2 * Di, D] },
+      { name: `${m}conv1d.weight`, shape: [Di, 1, K] },
+      { name: `${m}x_proj.weight`, shape: [R + 2 * N, Di] },
+      { name: `${m}dt_proj.weight`, shape: [Di, R] },
+      { name: `${m}dt_proj.bias`, shape: [Di] },
+      { name: `${m}A_log`, shape: [Di, N] },
+      { name: `${m}D`, shape: [Di] },
+      { name: `${m}out_proj.weight`, shape: [D, Di] },
+      ...(c.useConvBias ? [{ name: `${m}conv1d.bias`, shape: [Di] }] : []),
+      ...(c.useBias ? [{ name: `${m}in_proj.bias`, shape: [2 * Di] }, { name: `${m}out_proj.bias`, shape: [D] }] : []),
+    ];
+  },
+
+  ggufMixerTensors: {
+    'ssm_in.weight': { name: 'in_proj.weight', role: 'plain' },
+    'ssm_in.bias': { name: 'in_proj.bias', role: 'vector' },
+    'ssm_conv1d.weight': { name: 'conv1d.weight', role: 'conv' },
+    'ssm_conv1d.bias': { name: 'conv1d.bias', role: 'vector' },
+    'ssm_x.weight': { name: 'x_proj.weight', role: 'plain' },
+    'ssm_dt.weight': { name: 'dt_proj.weight', role: 'plain' },
+    'ssm_dt.bias': { name: 'dt_proj.bias', role: 'vector' },
+    ssm_a: { name: 'A_log', role: 'A' },
+    ssm_d: { name: 'D', role: 'D' },
+    'ssm_out.weight': { name: 'out_proj.weight', role: 'plain' },
+    'ssm_out.bias': { name: 'out_proj.bias', role: 'vector' },
+  },
+  ggufFlatA: false,
+
+  traceLayout,
+  mixer: (build) => new Mamba1Mixer(build, traceLayout(build.config)),
+  reference: mamba1MixerRef,
+
+  matmulShapes: ({ dModel: D, dInner: Di, dtRank: R, dState: N }) => [
+    [D, 2 * Di],
+    [Di, R + 2 * N],
+    [Di, D],
+  ],
+} as const satisfies ArchitectureSpec<'mamba'>;

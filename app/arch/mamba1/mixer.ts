@@ -1,0 +1,197 @@
+/**
+ * The Mamba-1 mixer on the GPU: one layer's selective scan (S6) as bound dispatches
+ * (docs/ARCHITECTURE.md, "The math").
+ *
+ * Mixer (T tokens, D = d_model, Di = d_inner, N = d_state, R = dt_rank):
+ *   xz = in_proj(normed)                                      matmul             [T, 2Di]  (x | z)
+ *   xc = silu(conv1d(x) + b)          (conv state carried)    causal-conv1d      [T, Di]
+ *   dbc = x_proj(xc)                                          matmul             [T, R+2N] (dt_r | B | C)
+ *   dtRaw = dt_proj.weight · dt_r     (bias added in the scan) matmul            [T, Di]
+ *   y = scan(xc, Δ = softplus(dtRaw + dt_bias), A, B, C, D) · silu(z)   selective-scan  [T, Di]
+ *   hidden = out_proj(y)                                      matmul             [T, D]
+ *
+ * Activations are sized for a chunk of at most `maxTokens` tokens and shared by every Mamba-1
+ * layer of the model (they run one after another); longer prompts run in chunks with the conv and
+ * SSM states carried between them, so memory does not grow with the prompt. State per sequence:
+ * [conv (Di × (K−1)), ssm (Di × N)].
+ */
+import { storageBuffer } from '../../gpu/buffers.js';
+import { causalConv1d } from '../../kernels/causal-conv1d.js';
+import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
+import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
+import { packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
+import type { DecodeLayerContext, Mixer, MixerBuild, MixerContext, MixerState, TraceLayout } from '../../model/mixer.js';
+import { inProjZ, xProjBC } from './layout.js';
+
+interface Activations {
+  xz: GPUBuffer;
+  xc: GPUBuffer;
+  dbc: GPUBuffer;
+  dtRaw: GPUBuffer;
+  y: GPUBuffer;
+  delta: GPUBuffer;
+  /** Prefill scratch: the scan's chunk summaries for maxTokens and split-K partials of the matmuls (none for one-token models). */
+  scratch: { summary: GPUBuffer | undefined; matmul: GPUBuffer } | null;
+}
+
+export class Mamba1Mixer implements Mixer {
+  private readonly act: Activations;
+  /** A_log, D and dt_bias packed for the scan (made once at build). */
+  private readonly scanWeights: SelectiveScanWeights;
+  /** conv1d weight and bias packed for the fused decode (made on first use; null when it does not apply). */
+  private convWeights: GPUBuffer | null = null;
+  private fusable: boolean | null = null;
+
+  constructor(
+    private readonly b: MixerBuild,
+    readonly trace: TraceLayout,
+  ) {
+    const { dInner: Di, dState: N, dtRank: R } = b.config;
+    const w = b.weights;
+    this.scanWeights = packSelectiveScanWeights(b.ctx, { aLog: w.weight('A_log'), d: w.weight('D'), dtBias: w.weight('dt_proj.bias') }, { dInner: Di, dState: N }, `Mamba1.L${b.layer}.scanWeights`);
+    const T = b.maxTokens;
+    this.act = b.shared<Activations>(
+      'mamba1.activations',
+      () => {
+        const summary = selectiveScanSummaryElements(T, Di, N);
+        return {
+          xz: b.activation('xz', T * 2 * Di),
+          xc: b.activation('xc', T * Di),
+          dbc: b.activation('dbc', T * (R + 2 * N)),
+          dtRaw: b.activation('dtRaw', T * Di),
+          y: b.activation('y', T * Di),
+          delta: b.activation('delta', T * Di),
+          scratch: T > 1 ? { summary: summary > 0 ? b.activation('scanSummary', summary) : undefined, matmul: b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS) } : null,
+        };
+      },
+      () => {}, // activations are freed by the model
+    );
+  }
+
+  get stateBytes(): number {
+    const { dInner: Di, dState: N, dConv: K } = this.b.config;
+    return Di * (K - 1 + N) * 4;
+  }
+
+  newState(): MixerState {
+    const { dInner: Di, dState: N, dConv: K } = this.b.config;
+    const l = this.b.layer;
+    // createBuffer zero-initializes: a fresh sequence.
+    return [storageBuffer(this.b.ctx.device, `Mamba1.state.conv.${l}`, Di * (K - 1) * 4), storageBuffer(this.b.ctx.device, `Mamba1.state.ssm.${l}`, Di * N * 4)];
+  }
+
+  /**
+   * The fused decode covers the usual checkpoints: no in_proj / out_proj bias, D and Di within the
+   * fused kernel's limits for the weight format.
+   */
+  canFuseDecode(): boolean {
+    if (this.fusable === null) {
+      const { dModel: D, dInner: Di, dConv: K } = this.b.config;
+      const w = this.b.weights;
+      this.fusable = !w.has('in_proj.bias') && !w.has('out_proj.bias') && normMatvecFits(D, w.format('in_proj.weight')) && Di >= 1 && K >= 2 && K <= 8;
+      if (this.fusable) this.convWeights = packConvWeights(this.b.ctx, w.weight('conv1d.weight'), w.optional('conv1d.bias'), Di, K, `Mamba1.L${this.b.layer}.convWeights`);
+    }
+    return this.fusable;
+  }
+
+  /**
+   * One decode token through one layer in 4 dispatches (instead of norm, in_proj, conv, x_proj,
+   * dt_proj, scan, out_proj):
+   *   xz = [silu(conv_step(in_proj(RMSNorm(residual))_x)) | in_proj(…)_z]   norm-matvec (norm + conv fused)
+   *   dbc = x_proj(xc)                                                      matmul
+   *   y = scan step with Δ = softplus(dt_proj(dt_r) + dt_bias), gated        selective-scan step_dt
+   *   residual += out_proj(y)                                               matmul (accumulate)
+   */
+  encodeDecode(m: DecodeLayerContext): void {
+    const { dModel: D, dInner: Di, dState: N, dtRank: R, dConv: K } = this.b.config;
+    const { layer: l, run } = m;
+    const a = this.act;
+    const ctx = this.b.ctx;
+    const w = this.b.weights;
+    const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    run(
+      normMatvec(
+        ctx,
+        { inFeatures: D, outFeatures: 2 * Di, norm: 'rms', eps: m.eps, conv: { start: 0, channels: Di, kernelSize: K }, weightFormat: w.format('in_proj.weight') },
+        { x: m.residual, g: m.normWeight, weight: w.weight('in_proj.weight'), conv: this.convWeights as GPUBuffer, convState, y: a.xz },
+        `Mamba1.L${l}.norm_in_proj_conv`,
+      ),
+    );
+    run(matmul(ctx, { tokens: 1, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: w.format('x_proj.weight') }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
+    run(
+      selectiveScan(
+        ctx,
+        { tokens: 1, dInner: Di, dState: N },
+        {
+          x: a.xz, // xc is the first Di of the fused in_proj's output
+          dtProj: { weight: w.weight('dt_proj.weight'), rank: R, format: w.format('dt_proj.weight') },
+          weights: this.scanWeights,
+          bc: xProjBC(a.dbc, R, N),
+          z: inProjZ(a.xz, Di),
+          y: a.y,
+          state: ssmState,
+        },
+        `Mamba1.L${l}.dt_proj_scan`,
+      ),
+    );
+    run(
+      matmul(
+        ctx,
+        { tokens: 1, inFeatures: Di, outFeatures: D, accumulate: true, weightFormat: w.format('out_proj.weight') },
+        { x: a.y, weight: w.weight('out_proj.weight'), y: m.residual },
+        `Mamba1.L${l}.out_proj_residual`,
+      ),
+    );
+  }
+
+  encode(m: MixerContext): void {
+    const { dModel: D, dInner: Di, dState: N, dtRank: R, dConv: K } = this.b.config;
+    const { tokens: T, layer: l, run, copy, taps } = m;
+    const a = this.act;
+    const ctx = this.b.ctx;
+    const w = this.b.weights;
+    const scratch = a.scratch?.matmul;
+    const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    run(matmul(ctx, { tokens: T, inFeatures: D, outFeatures: 2 * Di, weightFormat: w.format('in_proj.weight') }, { x: m.input, weight: w.weight('in_proj.weight'), bias: w.optional('in_proj.bias'), y: a.xz, scratch }, `Mamba1.L${l}.in_proj`));
+    copy(a.xz, taps?.xz?.[l], 2 * Di * 4);
+    run(
+      causalConv1d(
+        ctx,
+        { tokens: T, channels: Di, kernelSize: K, xOffset: 0, xStride: 2 * Di },
+        { x: a.xz, weight: w.weight('conv1d.weight'), bias: w.optional('conv1d.bias'), convState, output: a.xc },
+        `Mamba1.L${l}.conv1d`,
+      ),
+    );
+    copy(a.xc, taps?.x?.[l], Di * 4);
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: w.format('x_proj.weight') }, { x: a.xc, weight: w.weight('x_proj.weight'), y: a.dbc, scratch }, `Mamba1.L${l}.x_proj`));
+    copy(a.dbc, taps?.dbc?.[l], (R + 2 * N) * 4);
+    run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N, weightFormat: w.format('dt_proj.weight') }, { x: a.dbc, weight: w.weight('dt_proj.weight'), y: a.dtRaw, scratch }, `Mamba1.L${l}.dt_proj`));
+    m.knockDt(a.dtRaw, Di, 0, Di);
+    run(
+      selectiveScan(
+        ctx,
+        { tokens: T, dInner: Di, dState: N },
+        {
+          x: a.xc,
+          dtRaw: a.dtRaw,
+          weights: this.scanWeights,
+          bc: xProjBC(a.dbc, R, N),
+          z: inProjZ(a.xz, Di),
+          y: a.y,
+          state: ssmState,
+          ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
+          ...(a.scratch?.summary ? { summary: a.scratch.summary } : {}),
+        },
+        `Mamba1.L${l}.scan`,
+      ),
+    );
+    copy(a.delta, taps?.delta?.[l], Di * 4);
+    copy(a.y, taps?.y?.[l], Di * 4);
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: w.format('out_proj.weight') }, { x: a.y, weight: w.weight('out_proj.weight'), bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba1.L${l}.out_proj`));
+  }
+
+  destroy(): void {
+    this.convWeights?.destroy();
+    this.scanWeights.destroy();
+  }
+}

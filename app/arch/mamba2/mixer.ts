@@ -1,0 +1,220 @@
+/**
+ * The Mamba-2 mixer on the GPU: one layer's SSD (docs/ARCHITECTURE.md; test/fixtures/golden/README.md
+ * for the conventions of transformers). T tokens, Di = H·P, G groups, N = d_state:
+ *   zxbcdt = in_proj(normed)                           matmul          [T, 2Di + 2GN + H] (z | xBC | dt)
+ *   xc = silu(conv1d(xBC) + b)    (conv state carried)  causal-conv1d   [T, Di + 2GN]      (x | B | C)
+ *   y = SSD(x, Δ = clamp(softplus(dt + dt_bias)), A, B, C, D)   ssd scan (chunked prefill, step decode)  [T, Di]
+ *   g = RMSNorm(y · silu(z)) over normGroupSize channels · w   gated-rmsnorm   [T, Di]
+ *   hidden = out_proj(g)                                matmul          [T, D]
+ *
+ * Activations and prefill scratch are shared by every Mamba-2 layer of the model. State per
+ * sequence: [conv ((Di + 2GN) × (K−1)), ssm (H × P × N)].
+ */
+import { storageBuffer } from '../../gpu/buffers.js';
+import { causalConv1d } from '../../kernels/causal-conv1d.js';
+import { gatedRmsNorm } from '../../kernels/gated-rmsnorm.js';
+import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
+import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
+import { packSsdWeights, ssdScan, ssdScratchElements, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
+import type { DecodeLayerContext, Mixer, MixerBuild, MixerContext, MixerState, TraceLayout } from '../../model/mixer.js';
+import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, type Mamba2Dims } from './layout.js';
+
+interface Activations {
+  zxbcdt: GPUBuffer;
+  xc: GPUBuffer;
+  y: GPUBuffer;
+  gated: GPUBuffer;
+  delta: GPUBuffer;
+  /** Prefill scratch: the SSD's chunk buffers for maxTokens, and split-K partials of the matmuls (none for one-token models). */
+  scratch: { ssd: SsdScratch; matmul: GPUBuffer } | null;
+}
+
+export class Mamba2Mixer implements Mixer {
+  private readonly act: Activations;
+  private readonly ssdWeights: SsdWeights;
+  private readonly dims: Mamba2Dims;
+  private readonly layout: ReturnType<typeof mamba2Layout>;
+  /** conv1d weight and bias packed for the fused decode (made on first use; null when it does not apply). */
+  private convWeights: GPUBuffer | null = null;
+  private fusable: boolean | null = null;
+
+  constructor(
+    private readonly b: MixerBuild,
+    readonly trace: TraceLayout,
+  ) {
+    const c = b.config;
+    const { dInner: Di, nGroups: G, dState: N, nHeads: H } = c;
+    this.dims = { dInner: Di, nGroups: G, dState: N, nHeads: H };
+    this.layout = mamba2Layout(this.dims);
+    const w = b.weights;
+    this.ssdWeights = packSsdWeights(b.ctx, { aLog: w.weight('A_log'), d: w.weight('D'), dtBias: w.weight('dt_bias') }, H, `Mamba2.L${b.layer}.ssdWeights`);
+    const T = b.maxTokens;
+    const layout = this.layout;
+    this.act = b.shared<Activations>(
+      'mamba2.activations',
+      () => {
+        const sizes = ssdScratchElements({ tokens: T, nHeads: H, headDim: c.headDim, nGroups: G, dState: N }, this.chunkLength);
+        return {
+          zxbcdt: b.activation('zxbcdt', T * layout.inProjWidth),
+          xc: b.activation('xc', T * layout.xbcWidth),
+          y: b.activation('y', T * Di),
+          gated: b.activation('gated', T * Di),
+          delta: b.activation('delta', T * H),
+          scratch:
+            T > 1
+              ? {
+                  ssd: { cums: b.activation('ssdCums', sizes.cums), chunkState: b.activation('ssdChunkState', sizes.chunkState), cb: b.activation('ssdCb', sizes.cb) },
+                  matmul: b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS),
+                }
+              : null,
+        };
+      },
+      () => {}, // activations are freed by the model
+    );
+  }
+
+  private get chunkLength(): number {
+    return Math.min(this.b.config.chunkSize, 1024);
+  }
+
+  get stateBytes(): number {
+    const { dInner: Di, dState: N, dConv: K } = this.b.config;
+    return (this.layout.xbcWidth * (K - 1) + Di * N) * 4;
+  }
+
+  newState(): MixerState {
+    const { dInner: Di, dState: N, dConv: K } = this.b.config;
+    const l = this.b.layer;
+    return [
+      storageBuffer(this.b.ctx.device, `Mamba2.state.conv.${l}`, this.layout.xbcWidth * (K - 1) * 4),
+      storageBuffer(this.b.ctx.device, `Mamba2.state.ssm.${l}`, Di * N * 4), // [H, P, N]
+    ];
+  }
+
+  encode(m: MixerContext): void {
+    const c = this.b.config;
+    const { dModel: D, dInner: Di, dConv: K, nHeads: H } = c;
+    const { tokens: T, layer: l, run, copy, taps } = m;
+    const a = this.act;
+    const ctx = this.b.ctx;
+    const w = this.b.weights;
+    const layout = this.layout;
+    const scratch = a.scratch?.matmul;
+    const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    run(
+      matmul(ctx, { tokens: T, inFeatures: D, outFeatures: layout.inProjWidth, weightFormat: w.format('in_proj.weight') }, { x: m.input, weight: w.weight('in_proj.weight'), bias: w.optional('in_proj.bias'), y: a.zxbcdt, scratch }, `Mamba2.L${l}.in_proj`),
+    );
+    run(
+      causalConv1d(
+        ctx,
+        { tokens: T, channels: layout.xbcWidth, kernelSize: K, xOffset: layout.xbcOffset, xStride: layout.inProjWidth },
+        { x: a.zxbcdt, weight: w.weight('conv1d.weight'), bias: w.optional('conv1d.bias'), convState, output: a.xc },
+        `Mamba2.L${l}.conv1d`,
+      ),
+    );
+    copy(a.xc, taps?.dbc?.[l], layout.xbcWidth * 4);
+    m.knockDt(a.zxbcdt, layout.inProjWidth, layout.dtOffset, H);
+    run(
+      ssdScan(
+        ctx,
+        { tokens: T, nHeads: H, headDim: c.headDim, nGroups: c.nGroups, dState: c.dState },
+        {
+          xbc: convXbc(a.xc, this.dims),
+          dt: mamba2InProjDt(a.zxbcdt, this.dims),
+          weights: this.ssdWeights,
+          y: a.y,
+          state: ssmState,
+          ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
+          ...(a.scratch ? { scratch: a.scratch.ssd } : {}),
+        },
+        `Mamba2.L${l}.ssd`,
+        { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit },
+      ),
+    );
+    copy(a.delta, taps?.delta?.[l], H * 4);
+    run(
+      gatedRmsNorm(
+        ctx,
+        { rows: T, cols: Di, groupSize: c.normGroupSize, eps: c.normEps },
+        { y: a.y, z: mamba2InProjZ(a.zxbcdt, this.dims), weight: w.weight('norm.weight'), output: a.gated },
+        `Mamba2.L${l}.norm`,
+      ),
+    );
+    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: w.format('out_proj.weight') }, { x: a.gated, weight: w.weight('out_proj.weight'), bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba2.L${l}.out_proj`));
+  }
+
+  /**
+   * The fused decode covers the usual checkpoints: no in_proj / out_proj bias, D and Di within the
+   * fused kernel's limits, at most 8 norm groups.
+   */
+  canFuseDecode(): boolean {
+    if (this.fusable === null) {
+      const { dModel: D, dInner: Di, normGroupSize, dConv: K } = this.b.config;
+      const w = this.b.weights;
+      this.fusable =
+        !w.has('in_proj.bias') &&
+        !w.has('out_proj.bias') &&
+        normMatvecFits(D, w.format('in_proj.weight')) &&
+        normMatvecFits(Di, w.format('out_proj.weight'), Di / normGroupSize) &&
+        Di % normGroupSize === 0 &&
+        K >= 2 &&
+        K <= 8;
+      if (this.fusable) this.convWeights = packConvWeights(this.b.ctx, w.weight('conv1d.weight'), w.optional('conv1d.bias'), this.layout.xbcWidth, K, `Mamba2.L${this.b.layer}.convWeights`);
+    }
+    return this.fusable;
+  }
+
+  /**
+   * One decode token through one layer in 3 dispatches (instead of norm, in_proj, conv, ssd, gated
+   * norm, out_proj):
+   *   zxbcdt = in_proj(RMSNorm(residual)), its xBC channels through the conv step + silu   norm-matvec
+   *   y = SSD step (x, B, C read in place from zxbcdt)                                    ssd step
+   *   residual += out_proj(RMSNorm_group(y · silu(z)) · w)                                norm-matvec (gated, accumulate)
+   */
+  encodeDecode(m: DecodeLayerContext): void {
+    const c = this.b.config;
+    const { dModel: D, dInner: Di, dConv: K, nHeads: H, nGroups: G, dState: N } = c;
+    const { layer: l, run } = m;
+    const a = this.act;
+    const ctx = this.b.ctx;
+    const w = this.b.weights;
+    const layout = this.layout;
+    const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    run(
+      normMatvec(
+        ctx,
+        { inFeatures: D, outFeatures: layout.inProjWidth, norm: 'rms', eps: m.eps, conv: { start: layout.xbcOffset, channels: layout.xbcWidth, kernelSize: K }, weightFormat: w.format('in_proj.weight') },
+        { x: m.residual, g: m.normWeight, weight: w.weight('in_proj.weight'), conv: this.convWeights as GPUBuffer, convState, y: a.zxbcdt },
+        `Mamba2.L${l}.norm_in_proj_conv`,
+      ),
+    );
+    run(
+      ssdScan(
+        ctx,
+        { tokens: 1, nHeads: H, headDim: c.headDim, nGroups: G, dState: N },
+        {
+          xbc: { buffer: a.zxbcdt, rowStride: layout.inProjWidth, xOffset: layout.xbcOffset, bOffset: layout.xbcOffset + Di, cOffset: layout.xbcOffset + Di + G * N },
+          dt: mamba2InProjDt(a.zxbcdt, this.dims),
+          weights: this.ssdWeights,
+          y: a.y,
+          state: ssmState,
+        },
+        `Mamba2.L${l}.ssd`,
+        { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit },
+      ),
+    );
+    run(
+      normMatvec(
+        ctx,
+        { inFeatures: Di, outFeatures: D, norm: 'gated-rms', eps: c.normEps, groupSize: c.normGroupSize, zOffset: layout.zOffset, accumulate: true, weightFormat: w.format('out_proj.weight') },
+        { x: a.y, z: a.zxbcdt, g: w.weight('norm.weight'), weight: w.weight('out_proj.weight'), y: m.residual },
+        `Mamba2.L${l}.gated_norm_out_proj_residual`,
+      ),
+    );
+  }
+
+  destroy(): void {
+    this.convWeights?.destroy();
+    this.ssdWeights.destroy();
+  }
+}

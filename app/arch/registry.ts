@@ -1,0 +1,154 @@
+/**
+ * The architectures the studio runs, in one list: the only place a model's architecture is
+ * chosen. Configs are detected and read here (transformers, mamba_ssm), GGUF metadata in gguf.ts,
+ * tensors checked in tensors.ts, models built by `buildModel` — all through the specs below.
+ * Adding an architecture: a folder app/arch/<name>/ exporting its ArchitectureSpec, and one line
+ * in ARCHITECTURES (docs/ARCHITECTURE.md has the checklist).
+ */
+import { configReader, type Raw } from '../formats/config.js';
+import { ModelFileError } from '../formats/errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { MambaConfig } from '../model/config.js';
+import type { ModelInspection } from '../model/inspection.js';
+import type { LoadedWeights } from '../model/loader.js';
+import type { TraceLayout } from '../model/mixer.js';
+import { LanguageModel } from '../model/model.js';
+import { forwardRef, type ForwardRefOutput, type WeightTable } from '../model/reference.js';
+import { mamba1 } from './mamba1/index.js';
+import { mamba2 } from './mamba2/index.js';
+import type { ArchitectureSpec, BaseConfig } from './spec.js';
+
+export const ARCHITECTURES = [mamba1, mamba2] as const;
+
+/** 'mamba' | 'mamba2' | …: the architectures' registry names, derived from the list. */
+export type ArchitectureName = (typeof ARCHITECTURES)[number]['name'];
+
+export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = ARCHITECTURES.map((a) => a.name);
+
+const BY_NAME = new Map<string, ArchitectureSpec<ArchitectureName>>(ARCHITECTURES.map((a) => [a.name, a]));
+
+export function isArchitectureName(name: string): name is ArchitectureName {
+  return BY_NAME.has(name);
+}
+
+/** The spec of a registered architecture (a config's `architecture`, an inspection's). */
+export function architectureSpec(name: string): ArchitectureSpec<ArchitectureName> {
+  const spec = BY_NAME.get(name);
+  if (!spec) throw new Error(`"${name}" is not an architecture the studio runs (it runs ${ARCHITECTURE_NAMES.join(', ')})`);
+  return spec;
+}
+
+/**
+ * The architecture a config.json names, without reading the rest of it (bundled entries before
+ * inspection): its model_type, else a transformers class, else mamba_ssm's ssm_cfg.layer; or
+ * 'unknown'.
+ */
+export function architectureOf(raw: Raw): ArchitectureName | 'unknown' {
+  const type = typeof raw.model_type === 'string' ? raw.model_type.toLowerCase() : '';
+  const byType = ARCHITECTURES.find((a) => a.name === type);
+  if (byType) return byType.name;
+  const archs = Array.isArray(raw.architectures) ? raw.architectures.map(String) : [];
+  const byClass = ARCHITECTURES.find((a) => archs.includes(a.transformersClass));
+  if (byClass) return byClass.name;
+  if (!type && ('d_model' in raw || 'ssm_cfg' in raw)) {
+    const ssm = raw.ssm_cfg;
+    const layer = ssm && typeof ssm === 'object' && !Array.isArray(ssm) ? ((ssm as Raw).layer ?? 'Mamba1') : 'Mamba1';
+    return ARCHITECTURES.find((a) => a.mambaSsmLayer === layer)?.name ?? 'unknown';
+  }
+  return 'unknown';
+}
+
+/** Model types that are not in the registry, named in the error that refuses them. */
+const KNOWN_OTHERS: [RegExp, string][] = [
+  [/llama/i, 'Llama'],
+  [/gpt2|gpt_neox|gptj|gpt-neo/i, 'GPT'],
+  [/mistral|mixtral/i, 'Mistral'],
+  [/rwkv/i, 'RWKV'],
+  [/jamba/i, 'Jamba (a hybrid, not supported)'],
+  [/falcon_mamba|falconmamba/i, 'Falcon-Mamba (not supported yet)'],
+  [/bert/i, 'BERT'],
+];
+
+const LABELS = () => ARCHITECTURES.map((a) => a.label).join(' or ');
+
+/** Detects the convention and architecture of a config.json, then builds the canonical config. */
+export function canonicalConfig(file: string, raw: Raw): MambaConfig {
+  const modelType = typeof raw.model_type === 'string' ? raw.model_type : undefined;
+  const archs = Array.isArray(raw.architectures) ? raw.architectures.filter((a): a is string => typeof a === 'string') : [];
+  const byType = modelType !== undefined ? BY_NAME.get(modelType) : undefined;
+  if (byType) return fromTransformers(file, raw, byType);
+  if (modelType === undefined && ('d_model' in raw || 'ssm_cfg' in raw)) return fromMambaSsm(file, raw);
+  const byClass = modelType === undefined ? ARCHITECTURES.find((a) => archs.includes(a.transformersClass)) : undefined;
+  if (byClass) return fromTransformers(file, raw, byClass);
+  const described = modelType ?? archs[0];
+  if (described) {
+    const known = KNOWN_OTHERS.find(([re]) => re.test(described));
+    throw new ModelFileError(file, `describes a ${known ? known[1] : `"${described}"`} model${archs[0] ? ` (${archs[0]})` : ''}, not ${LABELS()}`);
+  }
+  throw new ModelFileError(file, 'is not a Mamba config: no model_type, architectures or d_model');
+}
+
+function fromTransformers(file: string, raw: Raw, spec: ArchitectureSpec): MambaConfig {
+  const read = configReader(file, raw);
+  const { int, num } = read;
+  const dModel = int('hidden_size');
+  const nLayer = int('num_hidden_layers');
+  const vocabSize = int('vocab_size');
+  const dInner = Math.trunc(num('expand', 2) * dModel);
+  if (raw.intermediate_size !== undefined && raw.intermediate_size !== dInner) {
+    // transformers computes intermediate_size from expand; a disagreeing key means a hand-edited config.
+    throw new ModelFileError(file, `"intermediate_size" ${JSON.stringify(raw.intermediate_size)} ≠ expand × hidden_size = ${dInner}`);
+  }
+  const normEps = num('layer_norm_epsilon', 1e-5);
+  const dConv = int('conv_kernel', 4);
+  const base: BaseConfig = { source: 'transformers', dModel, nLayer, vocabSize, dInner, dConv, normEps };
+  return spec.configFromTransformers({ file, raw, read, base });
+}
+
+function fromMambaSsm(file: string, raw: Raw): MambaConfig {
+  const read = configReader(file, raw);
+  const { int, num, bool } = read;
+  const ssm = (raw.ssm_cfg ?? {}) as Raw;
+  if (typeof ssm !== 'object' || Array.isArray(ssm)) throw new ModelFileError(file, '"ssm_cfg" must be an object');
+  const layer = ssm.layer ?? 'Mamba1';
+  const spec = ARCHITECTURES.find((a) => a.mambaSsmLayer === layer);
+  if (!spec) {
+    throw new ModelFileError(file, `"ssm_cfg.layer" is ${JSON.stringify(layer)}; the studio runs ${ARCHITECTURES.map((a) => `"${a.mambaSsmLayer}"`).join(', ')}`);
+  }
+  const dModel = int('d_model');
+  const nLayer = int('n_layer');
+  const pad = int('pad_vocab_size_multiple', 8);
+  let vocabSize = int('vocab_size');
+  if (pad > 1 && vocabSize % pad !== 0) vocabSize += pad - (vocabSize % pad);
+  const dInner = Math.trunc(num('expand', 2, ssm, 'ssm_cfg.expand') * dModel);
+  const dConv = int('d_conv', 4, ssm, 'ssm_cfg.d_conv');
+  const normEps = num('norm_epsilon', 1e-5);
+  const base: BaseConfig = { source: 'mamba_ssm', dModel, nLayer, vocabSize, dInner, dConv, normEps };
+  return spec.configFromMambaSsm({ file, raw, read, base, ssm, tieEmbeddings: bool('tie_embeddings', true) });
+}
+
+/** Where Δ, B and C are in a trace of a model with this config (its architecture's layout). */
+export function traceLayout(config: MambaConfig): TraceLayout {
+  return architectureSpec(config.architecture).traceLayout(config);
+}
+
+/**
+ * The model of an inspection on the GPU: every block's mixer from its architecture's spec.
+ * `maxTokens`: tokens per prefill chunk (activations are sized for it).
+ */
+export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256): LanguageModel {
+  const spec = architectureSpec(inspection.architecture);
+  return new LanguageModel(ctx, inspection, weights, { maxTokens, name: spec.label.replace(/-/g, ''), mixer: () => spec.mixer });
+}
+
+/** The float64 reference of a whole model of this config (every layer its architecture's mixer reference). */
+export function referenceForward(
+  config: MambaConfig,
+  weights: WeightTable,
+  ids: ArrayLike<number>,
+  prefix = 'backbone.',
+  knockout?: { token: number; layers: readonly number[] | null },
+): ForwardRefOutput {
+  const spec = architectureSpec(config.architecture);
+  return forwardRef(config, weights, ids, () => spec.reference, prefix, knockout);
+}

@@ -1,0 +1,91 @@
+/**
+ * What an architecture is, in one object (app/arch/<name>/index.ts exports one; registry.ts lists
+ * them): how its configs read in every convention they come in, which tensors its mixer has
+ * (transformers and GGUF names, shapes), how its layers are built on the GPU, where its selection
+ * (Δ, B, C) is in a trace, and its float64 reference. Nothing outside app/arch chooses between
+ * architectures; everything asks the registry.
+ */
+import type { ConfigReader, Raw } from '../formats/config.js';
+import type { MambaConfig } from '../model/config.js';
+import type { MixerFactory, TraceLayout } from '../model/mixer.js';
+import type { MixerRef } from '../model/reference.js';
+
+/** A tensor a model needs: its name in the file (transformers naming) and its shape. */
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+  optional?: boolean;
+}
+
+/** The fields every convention gives the same way, parsed before the architecture's own. */
+export interface BaseConfig {
+  source: MambaConfig['source'];
+  dModel: number;
+  nLayer: number;
+  vocabSize: number;
+  dInner: number;
+  dConv: number;
+  normEps: number;
+}
+
+/** A transformers or mamba_ssm config.json, its common fields already read. */
+export interface JsonConfigSource {
+  file: string;
+  raw: Raw;
+  read: ConfigReader;
+  base: BaseConfig;
+}
+
+/** mamba_ssm configs: the architecture's keys are inside `ssm_cfg`. */
+export interface MambaSsmConfigSource extends JsonConfigSource {
+  ssm: Raw;
+  /** tie_embeddings (default true). */
+  tieEmbeddings: boolean;
+}
+
+/** GGUF metadata, its common keys already read (`<arch>.embedding_length`, …). */
+export interface GgufConfigSource {
+  file: string;
+  base: BaseConfig & { dState: number; useBias: boolean; useConvBias: boolean; tieEmbeddings: boolean };
+  /** `<arch>.ssm.time_step_rank` (Mamba-1: dt rank; llama.cpp writes the head count there for Mamba-2). */
+  timeStepRank: number;
+  /** `<arch>.<key>`: a safe integer ≥ min, or the fallback, or a ModelFileError. */
+  int(key: string, min: number, fallback?: number): number;
+  /** Metadata by full key. */
+  get(key: string): unknown;
+}
+
+/**
+ * How a GGUF tensor becomes the canonical one (llama.cpp's converter squeezes and renames):
+ * 'plain' as stored; 'vector' flattened to 1-D; 'conv' [C, K] → [C, 1, K]; 'A' holds
+ * A = −exp(A_log) (turned back into A_log on load; flattened when `flatA`); 'D' flattened.
+ */
+export type GgufRole = 'plain' | 'vector' | 'conv' | 'A' | 'D';
+
+export interface ArchitectureSpec<Name extends string = string> {
+  /** The registry name: transformers' model_type and GGUF's general.architecture. */
+  readonly name: Name;
+  /** For people: "Mamba", "Mamba-2". */
+  readonly label: string;
+  /** transformers `architectures` entry (used when a config has no model_type). */
+  readonly transformersClass: string;
+  /** mamba_ssm `ssm_cfg.layer` ("Mamba1" is mamba_ssm's default when the key is absent). */
+  readonly mambaSsmLayer: string;
+  configFromTransformers(source: JsonConfigSource): MambaConfig;
+  configFromMambaSsm(source: MambaSsmConfigSource): MambaConfig;
+  configFromGguf(source: GgufConfigSource): MambaConfig;
+  /** The tensors of one layer's mixer, named under `mixer` (e.g. `backbone.layers.3.mixer.`). */
+  mixerTensors(config: MambaConfig, mixer: string): TensorSpec[];
+  /** GGUF tensor names (after `blk.N.`) of the mixer → the transformers name under `mixer.`, and how to undo the converter. */
+  readonly ggufMixerTensors: Readonly<Record<string, { name: string; role: GgufRole }>>;
+  /** Whether GGUF's `ssm_a` is flattened to 1-D (Mamba-2 stores [H, 1]). */
+  readonly ggufFlatA: boolean;
+  /** Where Δ, B and C are in a trace of this architecture's mixer. */
+  traceLayout(config: MambaConfig): TraceLayout;
+  /** Builds one layer's mixer on the GPU. */
+  readonly mixer: MixerFactory;
+  /** float64 reference of one layer's mixer (app/model/reference.ts runs the whole model with it). */
+  readonly reference: MixerRef;
+  /** The prefill matrix products of one layer, [inFeatures, outFeatures] (the bench times them). */
+  matmulShapes(config: MambaConfig): [number, number][];
+}

@@ -1,0 +1,17 @@
+/** Where one tensor's bytes are and how to decode them: the loader needs nothing else. */
+import type { GgmlTypeName, GgufTransform } from './gguf.js';
+import type { SafetensorsDtype } from './safetensors.js';
+
+export type TensorLocation = {
+  /** Canonical (transformers) name. */
+  name: string;
+  /** Canonical row-major shape. */
+  shape: number[];
+  /** The file (shard) holding it, and the absolute byte range. */
+  file: string;
+  offset: number;
+  byteLength: number;
+} & (
+  | { encoding: 'safetensors'; dtype: SafetensorsDtype }
+  | { encoding: 'gguf'; dtype: GgmlTypeName; ggufName: string; transform: GgufTransform }
+);

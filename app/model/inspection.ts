@@ -1,0 +1,33 @@
+/**
+ * What opening a model's files found out, without reading any weights (app/arch/inspect.ts makes
+ * it): the canonical config, where every tensor is, the tokenizer. The loader and the model read
+ * this alone.
+ */
+import type { TensorLocation } from '../formats/tensor-location.js';
+import type { MambaConfig } from './config.js';
+
+export type { TensorLocation };
+
+/** The container a model's weights come in. */
+export type ModelFormat = 'safetensors' | 'gguf';
+
+export interface ModelInspection {
+  /** The architecture's registry name (app/arch/registry.ts). */
+  architecture: string;
+  format: ModelFormat;
+  config: MambaConfig;
+  parameters: number;
+  /** Name in the file → where it is and what it holds. */
+  tensors: Map<string, TensorLocation>;
+  tiedHead: boolean;
+  /** Name of the embedding tensor (naming scheme). */
+  embeddingName: string;
+  weightFiles: string[];
+  /** Bytes of all weight files together. */
+  weightBytes: number;
+  /** 'gguf': the tokenizer stored in the GGUF file's metadata (see `ggufTokenizer`). */
+  tokenizer: 'bytes' | 'tokenizer.json' | 'gguf' | 'none';
+  /** When tokenizer is 'gguf': the GGUF file and its tokenizer as tokenizer.json text (app/tokenizer/gguf.ts). */
+  ggufTokenizer?: { file: string; json: string };
+  warnings: string[];
+}

@@ -1,0 +1,168 @@
+/**
+ * The mixer of a block, behind one interface: a model is embedding → blocks (RMSNorm, then the
+ * block's mixer, then the residual add) → final norm → LM head (model.ts), and each block's mixer
+ * is whatever its architecture builds (app/arch/<name>/mixer.ts): a Mamba-1 selective scan, a
+ * Mamba-2 SSD, and later attention with a KV cache. The model knows nothing of what is inside.
+ *
+ * A mixer
+ *  - adds its dispatches for T tokens to a plan (`encode`: normed input [T, D] → output [T, D]),
+ *    and optionally a fused one-token decode (`encodeDecode`, block norm and residual add folded
+ *    into its own kernels);
+ *  - owns its per-sequence state (`newState`): a list of GPU buffers whose bytes are the whole
+ *    state and whose all-zero content is the empty sequence. The session resets a state by
+ *    clearing its buffers, forks or copies it in and out by copying them (session.ts). A KV cache
+ *    fits the same contract: keys, values and the filled length (a counter the kernels read and
+ *    advance on the GPU, so a plan built once serves every step) in buffers of a fixed capacity
+ *    (test/support/attention-mixer.ts shows it);
+ *  - says what it can trace (`trace`): where Δ, B and C are in its taps, or null for a mixer with
+ *    no selection to show.
+ */
+import type { GpuContext } from '../gpu/context.js';
+import type { Dispatch } from '../kernels/dispatch.js';
+import type { WeightFormat } from '../kernels/f16.js';
+import type { MambaConfig } from './config.js';
+
+/** One mixer's state for one sequence: fp32 buffers, all zero for an empty sequence. */
+export type MixerState = GPUBuffer[];
+
+/** The state of one sequence: per layer, its mixer's state. */
+export interface SequenceState {
+  layers: MixerState[];
+}
+
+/** Every buffer of a sequence state, layer by layer (for copies, clears and byte counts). */
+export function stateBuffers(state: SequenceState): GPUBuffer[] {
+  return state.layers.flat();
+}
+
+/**
+ * Optional per-layer taps, written into caller-owned buffers from row `row0` (see trace/). An
+ * array may leave layers out (undefined): only the layers given are traced. Which taps a mixer
+ * fills, and what their rows hold, its `trace` layout says.
+ */
+export interface ModelTaps {
+  /** Δ after softplus: [T, trace.deltaWidth] per layer. */
+  delta?: (GPUBuffer | undefined)[];
+  /** Rows holding B and C (and, for some mixers, x): [T, trace.rowWidth] per layer. */
+  dbc?: (GPUBuffer | undefined)[];
+  /** Residual stream after each block, [T, D] per layer (HF hidden_states[i]). */
+  hidden?: (GPUBuffer | undefined)[];
+  /** Mixers with `trace.extraTaps`: x after the conv and SiLU (the scan's input), [T, Di]. */
+  x?: (GPUBuffer | undefined)[];
+  /** Mixers with `trace.extraTaps`: in_proj's output rows (x | z), [T, 2Di] — the gate z is the second half. */
+  xz?: (GPUBuffer | undefined)[];
+  /** Mixers with `trace.extraTaps`: the scan's gated output y·silu(z) (out_proj's input), [T, Di]. */
+  y?: (GPUBuffer | undefined)[];
+  /** Row (token index) in the tap buffers where this chunk's first token goes. */
+  row0: number;
+  /** Read at encode time instead of row0: lets a decode plan built once write each token's row. */
+  rowOf?: () => number;
+}
+
+/**
+ * Where a mixer's selection lives in its taps, and what it means. The trace recorder, the trace
+ * file and the panels read Δ, B and C through this alone.
+ */
+export interface TraceLayout {
+  /** Δ's columns per token, and what one is: a channel (Mamba-1: d_inner) or a head (Mamba-2). */
+  deltaWidth: number;
+  deltaUnit: 'channel' | 'head';
+  /** Floats per token of the `dbc` tap, and where B and C ([bcWidth] each) start in it. */
+  rowWidth: number;
+  bOffset: number;
+  cOffset: number;
+  /** nGroups · N: B's and C's floats per token (groups in order). */
+  bcWidth: number;
+  nGroups: number;
+  /** States per Δ column that A holds: A is [deltaWidth, aStates] (Mamba-1 [Di, N], Mamba-2 [H, 1]). */
+  aStates: number;
+  /** Where x (the scan's input, [dInner]) starts inside the `dbc` rows, when it is there (Mamba-2). */
+  xOffset?: number;
+  /** Whether the mixer fills the x, xz and y taps (Mamba-1). */
+  extraTaps: boolean;
+  /** The mixer weight holding A_log, [deltaWidth · aStates]. */
+  aLogName: string;
+}
+
+/** What a mixer gets to add its steps for one layer of a plan over T tokens. */
+export interface MixerContext {
+  layer: number;
+  tokens: number;
+  /** The block's normed input [T, D]. */
+  input: GPUBuffer;
+  /** Where the mixer's output goes [T, D]. */
+  output: GPUBuffer;
+  state: MixerState;
+  taps: ModelTaps | undefined;
+  run(dispatch: Dispatch): void;
+  /** Copies T rows of `rowBytes` from `from` into a tap buffer at the chunk's row (no-op without one). */
+  copy(from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number): void;
+  /**
+   * With a knockout of this layer: overwrites `width` raw dt values of the knocked-out token,
+   * at float offset `row · rowStride + offset` of `dt`, with KNOCKOUT_DT (no-op otherwise).
+   */
+  knockDt(dt: GPUBuffer, rowStride: number, offset: number, width: number): void;
+}
+
+/**
+ * What a mixer gets for one layer of the fused one-token decode (T = 1, no taps, no knockout, no
+ * allLogits): the residual stream itself, un-normed — the mixer folds the block norm into its
+ * first kernel and adds its output into `residual` (the residual add) with its last one.
+ */
+export interface DecodeLayerContext {
+  layer: number;
+  /** The residual stream [D]: read (normed by the mixer's first kernel), then += the mixer's output. */
+  residual: GPUBuffer;
+  /** This block's norm weight [D] and eps. */
+  normWeight: GPUBuffer;
+  eps: number;
+  state: MixerState;
+  run(dispatch: Dispatch): void;
+}
+
+export interface Mixer {
+  /** Bytes of one sequence's state of this mixer (what newState allocates). */
+  readonly stateBytes: number;
+  /** A fresh (zeroed) state for one sequence. */
+  newState(): MixerState;
+  /** Adds the mixer's steps for `m.tokens` tokens: normed input → output, through its state. */
+  encode(m: MixerContext): void;
+  /** Whether `encodeDecode` may be used (may prepare packed weights on first call). */
+  canFuseDecode(): boolean;
+  /** Adds the fused one-token decode of this layer (only called when canFuseDecode()). */
+  encodeDecode?(m: DecodeLayerContext): void;
+  /** Where Δ, B and C are in this mixer's taps; null when it has none. */
+  readonly trace: TraceLayout | null;
+  destroy(): void;
+}
+
+/** A layer's own weights, by their name under `<prefix>layers.<layer>.mixer.` */
+export interface LayerWeights {
+  weight(name: string): GPUBuffer;
+  /** null for an absent optional weight (biases). */
+  optional(name: string): GPUBuffer | null;
+  has(name: string): boolean;
+  /** How it is stored on the GPU ('f16' for the big matrices with LoadOptions.weightFormat 'f16'). */
+  format(name: string): WeightFormat;
+}
+
+/** What building a layer's mixer gets from the model. */
+export interface MixerBuild {
+  ctx: GpuContext;
+  config: MambaConfig;
+  /** Tokens per prefill chunk: activations are sized for this many. */
+  maxTokens: number;
+  layer: number;
+  weights: LayerWeights;
+  /**
+   * Something every mixer of one kind shares (activations, prefill scratch): made by the first
+   * mixer that asks for `key`, freed with the model. Layers run one after another, so one set of
+   * activations serves them all.
+   */
+  shared<T>(key: string, make: () => T, destroy: (value: T) => void): T;
+  /** An activation buffer of `elements` floats, counted in the model's activationBytes and freed with it. */
+  activation(label: string, elements: number): GPUBuffer;
+}
+
+/** Builds layer `build.layer`'s mixer. */
+export type MixerFactory = (build: MixerBuild) => Mixer;

@@ -1,0 +1,116 @@
+/**
+ * CPU reference of a whole model, float64 throughout: embedding → per layer RMSNorm, the layer's
+ * mixer reference, the residual add → final norm → LM head. The independent check of the GPU
+ * engine (and, through the golden fixtures, checked itself against transformers). Each
+ * architecture supplies its mixer's reference (app/arch/<name>/reference.ts). Plain loops, written
+ * for clarity, not speed: use it on small models and short sequences.
+ */
+import type { MambaConfig } from './config.js';
+
+/** Tensors by their name in the file, as float32 arrays (row-major). */
+export type WeightTable = (name: string) => Float32Array | undefined;
+
+export interface MixerRefInput {
+  config: MambaConfig;
+  weights: WeightTable;
+  /** The mixer's weight-name prefix, e.g. `backbone.layers.3.mixer.` */
+  mixer: string;
+  layer: number;
+  /** The block's normed input [T, D]. */
+  input: Float64Array;
+  tokens: number;
+  /** The token whose Δ := 0 in this layer ("filter this token"), or −1. */
+  knockToken: number;
+}
+
+export interface MixerRefOutput {
+  /** The mixer's output [T, D] (added to the residual stream). */
+  output: Float64Array;
+  /** What the mixer exposes per layer (Δ, B, C, …), by name; see each architecture's reference. */
+  taps: Record<string, Float64Array>;
+}
+
+/** float64 reference of one layer's mixer. */
+export type MixerRef = (input: MixerRefInput) => MixerRefOutput;
+
+export interface ForwardRefOutput {
+  logits: Float64Array; // [T, V]
+  /** Residual stream after each block, [T, D] each (HF's hidden_states[i] for i < L). */
+  hidden: Float64Array[];
+  /** Final-norm output [T, D] (HF's hidden_states[L]). */
+  normed: Float64Array;
+  /** Per layer, its mixer's taps. */
+  layers: Record<string, Float64Array>[];
+}
+
+export const silu = (v: number) => v / (1 + Math.exp(-v));
+/** softplus with torch's threshold: v for v > 20. Stable for very negative v (gives 0, never NaN). */
+export const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
+
+export function need(weights: WeightTable, name: string): Float32Array {
+  const w = weights(name);
+  if (!w) throw new Error(`reference: missing tensor ${name}`);
+  return w;
+}
+
+/** y[T, O] = x[T, I] · Wᵀ (+ b), W [O, I]. */
+export function linear(x: Float64Array, T: number, I: number, W: Float32Array, O: number, b?: Float32Array): Float64Array {
+  const y = new Float64Array(T * O);
+  for (let t = 0; t < T; t++) {
+    for (let o = 0; o < O; o++) {
+      let s = b ? (b[o] as number) : 0;
+      for (let i = 0; i < I; i++) s += (x[t * I + i] as number) * (W[o * I + i] as number);
+      y[t * O + o] = s;
+    }
+  }
+  return y;
+}
+
+export function rmsnorm(x: Float64Array, T: number, D: number, w: Float32Array, eps: number): Float64Array {
+  const out = new Float64Array(T * D);
+  for (let t = 0; t < T; t++) {
+    let ss = 0;
+    for (let i = 0; i < D; i++) ss += (x[t * D + i] as number) ** 2;
+    const scale = 1 / Math.sqrt(ss / D + eps);
+    for (let i = 0; i < D; i++) out[t * D + i] = (x[t * D + i] as number) * scale * (w[i] as number);
+  }
+  return out;
+}
+
+/**
+ * The whole forward over `ids` with `mixerOf(layer)` as each layer's mixer. `knockout`: Δ of token
+ * `token` := 0 (after softplus) in `layers` (null: every layer) — the token then writes nothing and
+ * the state passes it unchanged.
+ */
+export function forwardRef(
+  config: MambaConfig,
+  weights: WeightTable,
+  ids: ArrayLike<number>,
+  mixerOf: (layer: number) => MixerRef,
+  prefix = 'backbone.',
+  knockout?: { token: number; layers: readonly number[] | null },
+): ForwardRefOutput {
+  const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = config;
+  const T = ids.length;
+  const emb = weights(`${prefix}embeddings.weight`) ?? need(weights, `${prefix}embedding.weight`);
+  let residual = new Float64Array(T * D);
+  for (let t = 0; t < T; t++) {
+    const id = ids[t] as number;
+    for (let i = 0; i < D; i++) residual[t * D + i] = emb[id * D + i] as number;
+  }
+  const out: ForwardRefOutput = { logits: new Float64Array(0), hidden: [], normed: new Float64Array(0), layers: [] };
+  for (let l = 0; l < L; l++) {
+    const p = `${prefix}layers.${l}.`;
+    const input = rmsnorm(residual, T, D, need(weights, `${p}norm.weight`), eps);
+    const knockToken = knockout && (knockout.layers === null || knockout.layers.includes(l)) ? knockout.token : -1;
+    const { output, taps } = mixerOf(l)({ config, weights, mixer: `${p}mixer.`, layer: l, input, tokens: T, knockToken });
+    const next = new Float64Array(T * D);
+    for (let i = 0; i < T * D; i++) next[i] = (residual[i] as number) + (output[i] as number);
+    residual = next;
+    out.hidden.push(residual);
+    out.layers.push(taps);
+  }
+  out.normed = rmsnorm(residual, T, D, need(weights, `${prefix}norm_f.weight`), eps);
+  out.logits = linear(out.normed, T, D, weights('lm_head.weight') ?? emb, V);
+  return out;
+}

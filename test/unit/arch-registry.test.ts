@@ -1,0 +1,60 @@
+/**
+ * The architecture registry: every golden fixture's config is read by its architecture's spec,
+ * and the whole-model float64 reference built from that spec's mixer reference gives transformers'
+ * logits and per-layer Δ, B, C (the goldens were made by scripts/golden/ on a GPU machine); the
+ * architecture names are the registry's, written once.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { inspectModel } from '../../app/arch/inspect';
+import { ARCHITECTURE_NAMES, ARCHITECTURES, architectureOf, architectureSpec, referenceForward, traceLayout } from '../../app/arch/registry';
+import { expectedTensors } from '../../app/arch/tensors';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { relativeError } from '../../app/kernels/self-test';
+import { folderModelFiles } from '../../app/node/folder';
+import { readGolden } from '../support/golden';
+
+const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
+const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => /^mamba/.test(n)).sort() : [];
+const TOL = 1e-3;
+
+describe('architecture registry', () => {
+  it('lists each architecture once, by name, with a spec for every part', () => {
+    expect(ARCHITECTURE_NAMES).toEqual(['mamba', 'mamba2']);
+    expect(new Set(ARCHITECTURE_NAMES).size).toBe(ARCHITECTURES.length);
+    for (const name of ARCHITECTURE_NAMES) expect(architectureSpec(name).name).toBe(name);
+    expect(() => architectureSpec('jamba')).toThrow(/"jamba" is not an architecture the studio runs \(it runs mamba, mamba2\)/);
+    expect(architectureOf({ ssm_cfg: { layer: 'Mamba2' }, d_model: 8 })).toBe('mamba2');
+    expect(architectureOf({ d_model: 8 })).toBe('mamba');
+    expect(architectureOf({ ssm_cfg: { layer: 'Mamba9' }, d_model: 8 })).toBe('unknown');
+  });
+
+  it('has golden fixtures of every architecture', () => {
+    expect(new Set(cases.map((c) => c.split('-')[0]))).toEqual(new Set(['mamba1', 'mamba2']));
+  });
+
+  it.for(cases)('%s: the spec-built float64 reference gives transformers\' logits, Δ, B and C', async (name) => {
+    const dir = path.join(goldenDir, name);
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files);
+    const weights = await readAllTensorsF32(files, inspection);
+    await files.close();
+    const { f32, ints } = await readGolden(dir);
+    const ids = await ints('input_ids');
+    const config = inspection.config;
+    // The spec's tensors are exactly what the file holds (lm_head only when untied).
+    const expected = expectedTensors(config, inspection.embeddingName).filter((s) => !s.optional || weights.has(s.name));
+    expect(expected.map((s) => s.name).sort()).toEqual([...weights.keys()].sort());
+    const ref = referenceForward(config, (n) => weights.get(n), ids);
+    expect(relativeError(Float32Array.from(ref.logits), await f32('logits'))).toBeLessThanOrEqual(TOL);
+    const layout = traceLayout(config);
+    for (let l = 0; l < config.nLayer; l++) {
+      const taps = ref.layers[l]!;
+      expect(taps.delta!.length).toBe(ids.length * layout.deltaWidth);
+      expect(relativeError(Float32Array.from(taps.delta!), await f32(`layers.${l}.delta`)), `layer ${l} Δ`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(Float32Array.from(taps.B!), await f32(`layers.${l}.B`)), `layer ${l} B`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(Float32Array.from(taps.C!), await f32(`layers.${l}.C`)), `layer ${l} C`).toBeLessThanOrEqual(TOL);
+    }
+  });
+});

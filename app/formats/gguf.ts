@@ -31,7 +31,7 @@
  */
 import type { MambaConfig } from './config.js';
 import { ModelFileError } from './errors.js';
-import { f16Table } from './safetensors.js';
+import { decodeF32, decodeHalves, f16Table } from './float16.js';
 import { checkRange, type ByteSource } from './source.js';
 import { checkWeights, type WeightCheck } from './weights.js';
 
@@ -658,32 +658,16 @@ export function dequantize(file: string, tensor: { name: string; dtype: GgmlType
     throw new ModelFileError(file, `tensor "${name}": ${bytes.byteLength} bytes are not a whole number of ${dtype} blocks (${type.typeSize} bytes)`);
   }
   const count = (bytes.byteLength / type.typeSize) * type.blockSize;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(count);
   switch (dtype) {
     case 'F32':
-      // Typed-array views read in the platform's byte order: little-endian on every platform the
-      // studio runs on (as safetensors.ts assumes too); DataView when the slice is unaligned.
-      if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
-      else for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
-      return out;
-    case 'F16': {
-      const table = f16Table();
-      if (bytes.byteOffset % 2 === 0) {
-        const src = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
-        for (let i = 0; i < count; i++) out[i] = table[src[i] as number] as number;
-      } else {
-        for (let i = 0; i < count; i++) out[i] = table[view.getUint16(2 * i, true)] as number;
-      }
-      return out;
-    }
-    case 'BF16': {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true) << 16;
-      return out;
-    }
+      return decodeF32(bytes);
+    case 'F16':
+    case 'BF16':
+      return decodeHalves(bytes, dtype);
     case 'Q8_0': {
       const table = f16Table();
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const out = new Float32Array(count);
       const blocks = count / 32;
       for (let b = 0; b < blocks; b++) {
         const at = b * 34;

@@ -14,7 +14,7 @@ import {
   readGgufHeader,
   type GgufHeader,
 } from '../../app/formats/gguf';
-import { f16ToF32 } from '../../app/formats/safetensors';
+import { f16ToF32 } from '../../app/formats/float16';
 import { blobSource, memorySource, type ByteSource } from '../../app/formats/source';
 import { checkWeights } from '../../app/formats/weights';
 import { encode, f32ToF16Bits, GT, q8_0Bytes, tinyModel, writeGguf, type GgufSpec, type TinyModelOptions } from '../support/gguf-writer';

@@ -25,9 +25,9 @@
  * Tensors map to transformers names so that `checkWeights` (weights.ts) checks them like any
  * other checkpoint. The conventions of llama.cpp's converter are undone here (see
  * `ggufTensorTable`); the one that changes values is `ssm_a`, which holds A = −exp(A_log):
- * its entry carries `transform: 'log-neg'` and `loadGgufTensor` / `applyTransform` return
- * A_log = log(−a), so the engine sees A_log from every format alike and computes
- * A = −exp(A_log) itself.
+ * its entry carries `transform: 'log-neg'`, and `applyTransform` (which decode.ts's
+ * `tensorDecoder` applies after `dequantize`) returns A_log = log(−a), so the engine sees A_log
+ * from every format alike and computes A = −exp(A_log) itself.
  */
 import type { MambaConfig } from './config.js';
 import { ModelFileError } from './errors.js';
@@ -699,14 +699,4 @@ export function applyTransform(file: string, entry: { name: string; ggufName?: s
     values[i] = Math.log(-a);
   }
   return values;
-}
-
-/** Reads, dequantizes and transforms one tensor to float32 (its canonical values, row-major). */
-export async function loadGgufTensor(source: ByteSource, entry: GgufTensorEntry): Promise<Float32Array> {
-  checkRange(source, entry.offset, entry.byteLength, `tensor "${entry.ggufName}"`);
-  const values = dequantize(source.name, { name: entry.ggufName, dtype: entry.dtype }, await source.read(entry.offset, entry.byteLength));
-  if (values.length !== product(entry.shape)) {
-    throw new ModelFileError(source.name, `tensor "${entry.ggufName}": ${values.length} values for shape [${entry.shape.join(', ')}]`);
-  }
-  return applyTransform(source.name, entry, values);
 }

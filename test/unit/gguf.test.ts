@@ -9,13 +9,14 @@ import {
   GGUF_LIMITS,
   ggufTensorTable,
   ggufToCanonical,
-  loadGgufTensor,
   openGguf,
   readGgufHeader,
   type GgufHeader,
+  type GgufTensorEntry,
 } from '../../app/formats/gguf';
+import { tensorDecoder } from '../../app/formats/decode';
 import { f16ToF32 } from '../../app/formats/float16';
-import { blobSource, memorySource, type ByteSource } from '../../app/formats/source';
+import { blobSource, checkRange, memorySource, type ByteSource } from '../../app/formats/source';
 import { checkWeights } from '../../app/formats/weights';
 import { encode, f32ToF16Bits, GT, q8_0Bytes, tinyModel, writeGguf, type GgufSpec, type TinyModelOptions } from '../support/gguf-writer';
 import { seededRandom as mulberry32 } from '../../app/random';
@@ -45,12 +46,18 @@ async function open(o: TinyModelOptions, name = NAME) {
   return { model, source, header, config, table };
 }
 
+/** One tensor's canonical values as the loader gets them: its bytes through `tensorDecoder`. */
+async function loadTensor(source: ByteSource, entry: GgufTensorEntry): Promise<Float32Array> {
+  checkRange(source, entry.offset, entry.byteLength, `tensor "${entry.ggufName}"`);
+  return tensorDecoder({ ...entry, file: source.name, encoding: 'gguf' }).decode(await source.read(entry.offset, entry.byteLength));
+}
+
 async function expectLoadsAsExpected(source: ByteSource, table: ReturnType<typeof ggufTensorTable>, expected: Map<string, { shape: number[]; values: number[] }>, lossy: Set<string> = new Set()) {
   expect([...table.tensors.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [name, want] of expected) {
     const entry = table.tensors.get(name)!;
     expect(entry.shape, name).toEqual(want.shape);
-    const got = await loadGgufTensor(source, entry);
+    const got = await loadTensor(source, entry);
     expect(got.length, name).toBe(want.values.length);
     const tolerance = lossy.has(name) ? 0.5 / 127 + 1e-3 : entry.transform === 'log-neg' ? 1e-6 : 0;
     for (let i = 0; i < got.length; i++) {
@@ -459,7 +466,7 @@ describe('GGUF bad input: every case a ModelFileError naming the file', () => {
             const config = ggufToCanonical('fuzz.gguf', header);
             const table = ggufTensorTable('fuzz.gguf', header, config);
             checkWeights('fuzz.gguf', config, table.tensors);
-            for (const entry of table.tensors.values()) await loadGgufTensor(source, entry);
+            for (const entry of table.tensors.values()) await loadTensor(source, entry);
           } catch (error) {
             if (!(error instanceof ModelFileError)) throw error;
             expect(error.file).toBe('fuzz.gguf');

@@ -5,7 +5,8 @@
  */
 import { ModelFileError } from './errors.js';
 import { decodeFloats, isFloatKind } from './float16.js';
-import { applyTransform, blockBytes, dequantize, GGML_TYPES } from './gguf.js';
+import { blockBytes, blockElements, dequantize } from './ggml.js';
+import { applyTransform } from './gguf-mamba.js';
 import type { TensorLocation } from './inspect.js';
 import { DTYPE_BYTES } from './safetensors.js';
 
@@ -21,11 +22,10 @@ export interface TensorDecoder {
 
 export function tensorDecoder(t: TensorLocation): TensorDecoder {
   if (t.encoding === 'gguf') {
-    const type = Object.values(GGML_TYPES).find((g) => g.name === t.dtype);
     const { file, ggufName, transform, dtype } = t;
     return {
       blockBytes: blockBytes(dtype),
-      blockElements: type?.blockSize ?? 1,
+      blockElements: blockElements(dtype),
       isF32: dtype === 'F32' && transform === 'none',
       decode: (bytes) => applyTransform(file, { name: t.name, ggufName, transform }, dequantize(file, { name: ggufName, dtype }, bytes)),
     };

@@ -3,17 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MambaConfig } from '../../app/formats/config';
 import { ModelFileError } from '../../app/formats/errors';
-import {
-  applyTransform,
-  dequantize,
-  GGUF_LIMITS,
-  ggufTensorTable,
-  ggufToCanonical,
-  openGguf,
-  readGgufHeader,
-  type GgufHeader,
-  type GgufTensorEntry,
-} from '../../app/formats/gguf';
+import { dequantize } from '../../app/formats/ggml';
+import { applyTransform, ggufTensorTable, ggufToCanonical, openGguf, type GgufTensorEntry } from '../../app/formats/gguf-mamba';
+import { GGUF_LIMITS, readGgufHeader, type GgufHeader } from '../../app/formats/gguf-reader';
 import { tensorDecoder } from '../../app/formats/decode';
 import { f16ToF32 } from '../../app/formats/float16';
 import { blobSource, checkRange, memorySource, type ByteSource } from '../../app/formats/source';

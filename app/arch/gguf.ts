@@ -1,7 +1,7 @@
 /**
  * GGUF files (llama.cpp's layout) of the registered architectures: metadata → the canonical config,
  * GGUF tensor names → transformers names, undoing the converter's conventions. The container
- * itself is read by app/formats/gguf.ts; each architecture's own keys and tensor names are in its
+ * itself is read by app/formats/gguf-reader.ts (tensor encodings: ggml.ts); each architecture's own keys and tensor names are in its
  * spec (`configFromGguf`, `ggufMixerTensors`).
  *
  * llama.cpp's converter (conversion/mamba.py, class MambaModel / Mamba2Model, and formerly
@@ -23,12 +23,13 @@
  * Roles (spec.ts GgufRole): 'conv' [C, K] → [C, 1, K] (squeezed by the converter); 'vector' and
  * 'D' flattened whatever singleton dimensions the file gives them; 'A': `ssm_a` holds
  * A = −exp(A_log), so its entry carries `transform: 'log-neg'` and the loader's decoder returns
- * A_log = log(−a) (formats/gguf.ts `applyTransform`), so the engine sees A_log from every format
+ * A_log = log(−a) (formats/ggml.ts `applyTransform`, applied by decode.ts's tensorDecoder), so the engine sees A_log from every format
  * alike (flattened when the spec's `ggufFlatA`). Tensors the model needs must be F32, F16, BF16 or
  * Q8_0; unknown tensors keep their GGUF name (so checkWeights warns about them) and any type.
  */
 import { ModelFileError } from '../formats/errors.js';
-import { isLoadableType, readGgufHeader, type GgmlTypeName, type GgufHeader, type GgufTensorInfo, type GgufTransform } from '../formats/gguf.js';
+import { isLoadableType, type GgmlTypeName, type GgufTransform } from '../formats/ggml.js';
+import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from '../formats/gguf-reader.js';
 import type { ByteSource } from '../formats/source.js';
 import type { MambaConfig } from '../model/config.js';
 import { ARCHITECTURES, architectureSpec, isArchitectureName } from './registry.js';

@@ -9,6 +9,7 @@
  * ModelFileError naming the file (and the tensor).
  */
 import { ModelFileError } from './errors.js';
+import { decodeFloats, isFloatKind } from './float16.js';
 import { checkRange, type ByteSource } from './source.js';
 
 export const DTYPE_BYTES = {
@@ -151,31 +152,8 @@ export async function readTensorBytes(source: ByteSource, tensor: TensorInfo): P
 
 /** Decodes a tensor to float32 (F32, F16, BF16, F64) — for small tensors and tests. */
 export function toFloat32(tensor: TensorInfo, bytes: Uint8Array, file = ''): Float32Array {
-  const count = tensor.byteLength / DTYPE_BYTES[tensor.dtype];
-  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  const buffer = aligned.buffer as ArrayBuffer;
-  const at = aligned.byteOffset;
-  switch (tensor.dtype) {
-    case 'F32':
-      return new Float32Array(buffer.slice(at, at + count * 4));
-    case 'F64':
-      return Float32Array.from(new Float64Array(buffer, at, count));
-    case 'F16': {
-      const src = new Uint16Array(buffer, at, count);
-      const out = new Float32Array(count);
-      const table = f16Table();
-      for (let i = 0; i < count; i++) out[i] = table[src[i] as number] as number;
-      return out;
-    }
-    case 'BF16': {
-      const src = new Uint16Array(buffer, at, count);
-      const out = new Uint32Array(count);
-      for (let i = 0; i < count; i++) out[i] = (src[i] as number) << 16;
-      return new Float32Array(out.buffer);
-    }
-    default:
-      throw new ModelFileError(file, `tensor "${tensor.name}": dtype ${tensor.dtype} is not a float type`);
-  }
+  if (!isFloatKind(tensor.dtype)) throw new ModelFileError(file, `tensor "${tensor.name}": dtype ${tensor.dtype} is not a float type`);
+  return decodeFloats(bytes.subarray(0, tensor.byteLength), tensor.dtype);
 }
 
 /** Decodes an integer tensor (I64, I32, U8, …) to numbers. */
@@ -192,23 +170,4 @@ export function toIntegers(tensor: TensorInfo, bytes: Uint8Array, file = ''): nu
     default:
       throw new ModelFileError(file, `tensor "${tensor.name}": dtype ${tensor.dtype} is not an integer type this reader knows`);
   }
-}
-
-let halfTable: Float32Array | null = null;
-/** f16 bits → f32 for all 65,536 patterns, built once: the table every F16 decoder uses. */
-export function f16Table(): Float32Array {
-  if (!halfTable) {
-    halfTable = new Float32Array(65536);
-    for (let x = 0; x < 65536; x++) halfTable[x] = f16ToF32(x);
-  }
-  return halfTable;
-}
-
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction ? Number.NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }

@@ -1,5 +1,5 @@
 /** Where one tensor's bytes are and how to decode them: the loader needs nothing else. */
-import type { GgmlTypeName, GgufTransform } from './gguf.js';
+import type { GgmlTypeName, GgufTransform } from './ggml.js';
 import type { SafetensorsDtype } from './safetensors.js';
 
 export type TensorLocation = {

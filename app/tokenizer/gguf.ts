@@ -36,7 +36,7 @@
  * Every problem is a ModelFileError naming the file and the key.
  */
 import { ModelFileError } from '../formats/errors.js';
-import type { GgufValue } from '../formats/gguf.js';
+import type { GgufValue } from '../formats/gguf-reader.js';
 
 export const GGUF_TOKENIZER_KEYS = {
   model: 'tokenizer.ggml.model',

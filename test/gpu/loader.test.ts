@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalConfig } from '../../app/arch/registry';
 import { inspectModel, inspectSafetensorsModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
-import { f16ToF32 } from '../../app/formats/safetensors';
+import { f16ToF32 } from '../../app/formats/float16';
 import { readF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { expectedTensors } from '../../app/arch/tensors';

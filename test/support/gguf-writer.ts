@@ -3,7 +3,7 @@
  * tensor infos (ne = the row-major shape reversed), padding to the alignment, then each tensor's
  * data padded to the alignment. Every field can be overridden so tests can corrupt it.
  */
-import { f16ToF32 } from '../../app/formats/safetensors';
+import { f16ToF32 } from '../../app/formats/float16';
 
 /** GGUF metadata value type ids. */
 export const GT = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10, I64: 11, F64: 12 } as const;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ModelFileError } from '../../app/formats/errors';
-import { readGgufHeader } from '../../app/formats/gguf';
+import { readGgufHeader } from '../../app/formats/gguf-reader';
 import { inspectModel, tokenizerSource, type ModelInspection } from '../../app/arch/inspect';
 import type { ModelFiles } from '../../app/formats/model-files';
 import { memorySource } from '../../app/formats/source';

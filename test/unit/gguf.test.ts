@@ -3,10 +3,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MambaConfig } from '../../app/model/config';
 import { ModelFileError } from '../../app/formats/errors';
-import { applyTransform, dequantize, GGUF_LIMITS, readGgufHeader, type GgufHeader } from '../../app/formats/gguf';
+import { applyTransform, dequantize } from '../../app/formats/ggml';
 import { ggufTensorTable, ggufToCanonical, openGguf, type GgufTensorEntry } from '../../app/arch/gguf';
+import { GGUF_LIMITS, readGgufHeader, type GgufHeader } from '../../app/formats/gguf-reader';
 import { tensorDecoder } from '../../app/formats/decode';
-import { f16ToF32 } from '../../app/formats/safetensors';
+import { f16ToF32 } from '../../app/formats/float16';
 import { blobSource, checkRange, memorySource, type ByteSource } from '../../app/formats/source';
 import { checkWeights } from '../../app/arch/tensors';
 import { encode, f32ToF16Bits, GT, q8_0Bytes, tinyModel, writeGguf, type GgufSpec, type TinyModelOptions } from '../support/gguf-writer';
@@ -43,12 +44,18 @@ async function open(o: TinyModelOptions, name = NAME) {
   return { model, source, header, config, table };
 }
 
+/** One tensor's canonical values as the loader gets them: its bytes through `tensorDecoder`. */
+async function loadTensor(source: ByteSource, entry: GgufTensorEntry): Promise<Float32Array> {
+  checkRange(source, entry.offset, entry.byteLength, `tensor "${entry.ggufName}"`);
+  return tensorDecoder({ ...entry, file: source.name, encoding: 'gguf' }).decode(await source.read(entry.offset, entry.byteLength));
+}
+
 async function expectLoadsAsExpected(source: ByteSource, table: ReturnType<typeof ggufTensorTable>, expected: Map<string, { shape: number[]; values: number[] }>, lossy: Set<string> = new Set()) {
   expect([...table.tensors.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [name, want] of expected) {
     const entry = table.tensors.get(name)!;
     expect(entry.shape, name).toEqual(want.shape);
-    const got = await loadGgufTensor(source, entry);
+    const got = await loadTensor(source, entry);
     expect(got.length, name).toBe(want.values.length);
     const tolerance = lossy.has(name) ? 0.5 / 127 + 1e-3 : entry.transform === 'log-neg' ? 1e-6 : 0;
     for (let i = 0; i < got.length; i++) {
@@ -457,7 +464,7 @@ describe('GGUF bad input: every case a ModelFileError naming the file', () => {
             const config = ggufToCanonical('fuzz.gguf', header);
             const table = ggufTensorTable('fuzz.gguf', header, config);
             checkWeights('fuzz.gguf', config, table.tensors);
-            for (const entry of table.tensors.values()) await loadGgufTensor(source, entry);
+            for (const entry of table.tensors.values()) await loadTensor(source, entry);
           } catch (error) {
             if (!(error instanceof ModelFileError)) throw error;
             expect(error.file).toBe('fuzz.gguf');

@@ -1,5 +1,7 @@
 /**
- * GGUF (llama.cpp) files of Mamba ("mamba") and Mamba-2 ("mamba2") models.
+ * The GGUF (llama.cpp) container: its header — metadata and tensor infos — read and validated.
+ * What a model's metadata and tensors mean is app/arch/gguf.ts's business (with each architecture's spec); the encodings of
+ * the tensor data are ggml.ts's.
  *
  * Layout (little-endian): magic "GGUF", u32 version (2 or 3), u64 tensor count, u64 metadata
  * count; then the metadata (key: string, u32 value type, value), then per tensor: name
@@ -21,16 +23,9 @@
  *
  * The header is read through a buffered forward reader that asks the source for chunks (64 KiB,
  * doubling to 8 MiB) as it goes, so only the header (plus at most one chunk) is ever read.
- *
- * Tensors map to transformers names so that `checkWeights` (weights.ts) checks them like any
- * other checkpoint. The conventions of llama.cpp's converter are undone here (see
- * `ggufTensorTable`); the one that changes values is `ssm_a`, which holds A = −exp(A_log):
- * its entry carries `transform: 'log-neg'` and `loadGgufTensor` / `applyTransform` return
- * A_log = log(−a), so the engine sees A_log from every format alike and computes
- * A = −exp(A_log) itself.
  */
 import { ModelFileError } from './errors.js';
-import { f16Table } from './safetensors.js';
+import { GGML_TYPES, type GgmlTypeName } from './ggml.js';
 import { checkRange, type ByteSource } from './source.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -43,54 +38,6 @@ const T = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STRIN
 
 /** A metadata value. 64-bit integers are numbers when they are safe integers, else bigints. */
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
-
-/**
- * ggml tensor types this reader knows: id → name, elements per block, bytes per block
- * (ggml.c `type_traits`; ids 4, 5, 31–33 and 36–38 were removed from ggml and are unknown here).
- */
-export const GGML_TYPES = {
-  0: { name: 'F32', blockSize: 1, typeSize: 4 },
-  1: { name: 'F16', blockSize: 1, typeSize: 2 },
-  2: { name: 'Q4_0', blockSize: 32, typeSize: 18 },
-  3: { name: 'Q4_1', blockSize: 32, typeSize: 20 },
-  6: { name: 'Q5_0', blockSize: 32, typeSize: 22 },
-  7: { name: 'Q5_1', blockSize: 32, typeSize: 24 },
-  8: { name: 'Q8_0', blockSize: 32, typeSize: 34 },
-  9: { name: 'Q8_1', blockSize: 32, typeSize: 36 },
-  10: { name: 'Q2_K', blockSize: 256, typeSize: 84 },
-  11: { name: 'Q3_K', blockSize: 256, typeSize: 110 },
-  12: { name: 'Q4_K', blockSize: 256, typeSize: 144 },
-  13: { name: 'Q5_K', blockSize: 256, typeSize: 176 },
-  14: { name: 'Q6_K', blockSize: 256, typeSize: 210 },
-  15: { name: 'Q8_K', blockSize: 256, typeSize: 292 },
-  16: { name: 'IQ2_XXS', blockSize: 256, typeSize: 66 },
-  17: { name: 'IQ2_XS', blockSize: 256, typeSize: 74 },
-  18: { name: 'IQ3_XXS', blockSize: 256, typeSize: 98 },
-  19: { name: 'IQ1_S', blockSize: 256, typeSize: 50 },
-  20: { name: 'IQ4_NL', blockSize: 32, typeSize: 18 },
-  21: { name: 'IQ3_S', blockSize: 256, typeSize: 110 },
-  22: { name: 'IQ2_S', blockSize: 256, typeSize: 82 },
-  23: { name: 'IQ4_XS', blockSize: 256, typeSize: 136 },
-  24: { name: 'I8', blockSize: 1, typeSize: 1 },
-  25: { name: 'I16', blockSize: 1, typeSize: 2 },
-  26: { name: 'I32', blockSize: 1, typeSize: 4 },
-  27: { name: 'I64', blockSize: 1, typeSize: 8 },
-  28: { name: 'F64', blockSize: 1, typeSize: 8 },
-  29: { name: 'IQ1_M', blockSize: 256, typeSize: 56 },
-  30: { name: 'BF16', blockSize: 1, typeSize: 2 },
-  34: { name: 'TQ1_0', blockSize: 256, typeSize: 54 },
-  35: { name: 'TQ2_0', blockSize: 256, typeSize: 66 },
-  39: { name: 'MXFP4', blockSize: 32, typeSize: 17 },
-} as const satisfies Record<number, { name: string; blockSize: number; typeSize: number }>;
-export type GgmlTypeName = (typeof GGML_TYPES)[keyof typeof GGML_TYPES]['name'];
-const GGML_BY_NAME = new Map<string, { id: number; blockSize: number; typeSize: number }>(
-  Object.entries(GGML_TYPES).map(([id, t]) => [t.name, { id: Number(id), blockSize: t.blockSize, typeSize: t.typeSize }]),
-);
-
-/** The tensor types the studio can load (dequantized to float32 on the CPU by `dequantize`). */
-export const LOADABLE_GGML_TYPES = ['F32', 'F16', 'BF16', 'Q8_0'] as const;
-export type LoadableGgmlType = (typeof LOADABLE_GGML_TYPES)[number];
-export const isLoadableType = (t: string): t is LoadableGgmlType => (LOADABLE_GGML_TYPES as readonly string[]).includes(t);
 
 /** Caps that keep a corrupt or hostile header from allocating or reading without bound. */
 export const GGUF_LIMITS = {
@@ -387,89 +334,4 @@ export async function readGgufHeader(source: ByteSource, limits: Partial<typeof 
   }
   for (const t of tensors.values()) t.offset += dataOffset;
   return { file, fileSize: source.size, version, alignment, dataOffset, metadata, tensors };
-}
-
-/**
- * How a stored tensor becomes the canonical one. A change of shape never moves data (the stored
- * bytes, read row-major, are the canonical tensor's elements in order), so only values change:
- * 'none', or 'log-neg' for `ssm_a`, which holds A = −exp(A_log) and is turned back into
- * A_log = log(−a) by `applyTransform`. (app/arch/gguf.ts maps names and shapes.)
- */
-export type GgufTransform = 'none' | 'log-neg';
-
-// ---------------------------------------------------------------------------------------------
-// Loading: dequantization and transforms
-
-/**
- * Decodes a whole number of blocks of `dtype` to float32: F32, F16, BF16, and Q8_0 (blocks of 32:
- * an f16 scale d, then 32 int8 q; x = d·q). Works on any block-aligned slice of a tensor, so a
- * loader can stream a tensor in chunks of `blockBytes(dtype)` multiples.
- */
-export function dequantize(file: string, tensor: { name: string; dtype: GgmlTypeName }, bytes: Uint8Array): Float32Array {
-  const { name, dtype } = tensor;
-  const type = GGML_BY_NAME.get(dtype);
-  if (!type || !isLoadableType(dtype)) {
-    throw new ModelFileError(file, `tensor "${name}": ${dtype} is not supported; use an F16/F32/Q8_0 GGUF`);
-  }
-  if (bytes.byteLength % type.typeSize !== 0) {
-    throw new ModelFileError(file, `tensor "${name}": ${bytes.byteLength} bytes are not a whole number of ${dtype} blocks (${type.typeSize} bytes)`);
-  }
-  const count = (bytes.byteLength / type.typeSize) * type.blockSize;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(count);
-  switch (dtype) {
-    case 'F32':
-      // Typed-array views read in the platform's byte order: little-endian on every platform the
-      // studio runs on (as safetensors.ts assumes too); DataView when the slice is unaligned.
-      if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
-      else for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
-      return out;
-    case 'F16': {
-      const table = f16Table();
-      if (bytes.byteOffset % 2 === 0) {
-        const src = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
-        for (let i = 0; i < count; i++) out[i] = table[src[i] as number] as number;
-      } else {
-        for (let i = 0; i < count; i++) out[i] = table[view.getUint16(2 * i, true)] as number;
-      }
-      return out;
-    }
-    case 'BF16': {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true) << 16;
-      return out;
-    }
-    case 'Q8_0': {
-      const table = f16Table();
-      const blocks = count / 32;
-      for (let b = 0; b < blocks; b++) {
-        const at = b * 34;
-        const d = table[view.getUint16(at, true)] as number;
-        for (let j = 0; j < 32; j++) out[b * 32 + j] = d * view.getInt8(at + 2 + j);
-      }
-      return out;
-    }
-  }
-}
-
-/** Bytes per block of a ggml type (a streaming loader reads in multiples of this). */
-export function blockBytes(dtype: GgmlTypeName): number {
-  return GGML_BY_NAME.get(dtype)?.typeSize ?? 1;
-}
-
-/**
- * Applies an entry's value transform in place: for 'log-neg' (ssm_a), A_log = log(−a).
- * a = 0 gives A_log = −∞ (so A = −exp(A_log) = 0 again); a > 0 or NaN cannot come from
- * −exp(·) and is an error.
- */
-export function applyTransform(file: string, entry: { name: string; ggufName?: string; transform: GgufTransform }, values: Float32Array): Float32Array {
-  if (entry.transform === 'none') return values;
-  for (let i = 0; i < values.length; i++) {
-    const a = values[i] as number;
-    if (!(a <= 0)) {
-      throw new ModelFileError(file, `tensor "${entry.ggufName ?? entry.name}" holds ${a} at index ${i}; it should hold A = −exp(A_log) ≤ 0`);
-    }
-    values[i] = Math.log(-a);
-  }
-  return values;
 }

@@ -19,7 +19,7 @@ import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import type { MambaModel } from '../model/base.js';
 import { Mamba1 } from '../model/mamba1.js';
-import { softmax, topIndices, TOP_NEXT } from './next-tokens.js';
+import { klDivergence, softmax, topIndices, TOP_NEXT, totalVariation } from '../analysis/distributions.js';
 import { Mamba2 } from '../model/mamba2.js';
 import { Session } from '../model/session.js';
 import { tokenizerFor } from '../tokenizer/index.js';
@@ -517,14 +517,6 @@ export class Engine {
       session.reset();
       session.prefill(ids, { knockout: { token: params.token, layers } });
       const q = softmax(await session.readLogits());
-      let kl = 0;
-      let tv = 0;
-      for (let i = 0; i < p.length; i++) {
-        const pi = p[i] as number;
-        const qi = q[i] as number;
-        if (pi > 0) kl += pi * (Math.log(pi) - Math.log(Math.max(qi, Number.MIN_VALUE)));
-        tv += Math.abs(pi - qi);
-      }
       const top = (probs: Float64Array): NextTokenDistribution => {
         const order = topIndices(probs, k);
         return { ids: order, texts: order.map((id) => readableToken(loaded.tokenizer, id)), probs: order.map((id) => probs[id] as number) };
@@ -535,8 +527,8 @@ export class Engine {
         layers: layers ?? Array.from({ length: L }, (_, l) => l),
         baseline,
         knocked: top(q),
-        kl,
-        totalVariation: tv / 2,
+        kl: klDivergence(p, q),
+        totalVariation: totalVariation(p, q),
         baselineTopProbAfter: q[baseline.ids[0] as number] as number,
       };
     } finally {

@@ -4,7 +4,7 @@
  * taps and read back on request (the CLI's `trace`; the app traces through TraceRecorder, whose
  * summaries give the selection scores).
  */
-import { TOP_NEXT, topTokens } from '../engine/next-tokens.js';
+import { TOP_NEXT, topTokens } from '../analysis/distributions.js';
 import { encodeTrace } from './export.js';
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../app/engine/engine';
-import { softmax } from '../../app/engine/next-tokens';
+import { softmax } from '../../app/analysis/distributions';
 import type { EngineRequest, EngineRequestKind, EngineRequests, HiddenAttentionResult, KnockoutResult, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/engine/trace-rows';
 import { inspectModel } from '../../app/formats/inspect';

@@ -18,7 +18,7 @@ import { mamba1ForwardRef } from '../../app/model/mamba1.ref';
 import { Session } from '../../app/model/session';
 import { TraceRecorder } from '../../app/trace/recorder';
 import { tracePrefill, traceToSafetensors } from '../../app/trace/trace';
-import { softmax } from '../../app/engine/next-tokens';
+import { softmax } from '../../app/analysis/distributions';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 

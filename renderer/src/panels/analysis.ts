@@ -8,8 +8,9 @@
  *   a row's strongest sources; the CSVs of the matrix and of one row.
  * - Compare: per layer, the selection score ‖Δ_t‖ (the traces' deltaNorm) of two prompts by
  *   position, their difference B − A, and per-layer summaries.
- * - Knockout: the CSV of the two next-token distributions, the union of their top tokens, and
- *   references for the tests (softmax, KL, total variation).
+ * - Knockout: the CSV of the two next-token distributions, the union of their top tokens, and a
+ *   top-k list spread over the vocabulary. (softmax, KL and total variation live in
+ *   app/analysis/distributions.ts.)
  */
 import type { KnockoutResult, TraceResult } from '../../../app/engine/protocol';
 import type { CsvColumn } from './csv';
@@ -303,34 +304,6 @@ export function probabilityShift(result: KnockoutResult): ShiftRow[] {
   });
   const key = (v: number) => (Number.isFinite(v) ? v : -1);
   return [...rows.values()].sort((x, y) => key(y.before) - key(x.before) || key(y.after) - key(x.after));
-}
-
-/** softmax(logits) in float64, max-shifted. */
-export function softmax(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i] as number);
-  const out = Float64Array.from(logits, (v) => Math.exp(v - max));
-  const sum = out.reduce((s, v) => s + v, 0);
-  return out.map((v) => v / sum);
-}
-
-/** KL(p ‖ q) = Σ p·ln(p/q) in nats (terms with p = 0 are 0; +∞ where p > 0 = q). */
-export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  if (p.length !== q.length) throw new RangeError(`klDivergence: ${p.length} vs ${q.length} probabilities`);
-  let kl = 0;
-  for (let i = 0; i < p.length; i++) {
-    const pi = p[i] as number;
-    if (pi > 0) kl += pi * Math.log(pi / (q[i] as number));
-  }
-  return kl;
-}
-
-/** Total variation distance ½·Σ|p − q|. */
-export function totalVariation(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  if (p.length !== q.length) throw new RangeError(`totalVariation: ${p.length} vs ${q.length} probabilities`);
-  let s = 0;
-  for (let i = 0; i < p.length; i++) s += Math.abs((p[i] as number) - (q[i] as number));
-  return s / 2;
 }
 
 /** A distribution given as top-k (ids, probs) spread over a vocabulary of `size` (0 where absent). */

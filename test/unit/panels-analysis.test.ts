@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { KnockoutResult } from '../../app/engine/protocol';
+import { compareScores } from '../../app/analysis/compare';
 import { klDivergence, softmax, totalVariation } from '../../app/analysis/distributions';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import {
@@ -18,7 +19,6 @@ import {
   causalAbsRange,
   causalAbsRow,
   compareColumns,
-  compareScores,
   denseDistribution,
   knockoutColumns,
   matrixCellAt,

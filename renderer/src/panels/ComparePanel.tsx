@@ -11,7 +11,8 @@ import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent }
 import type { TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { useStudio } from '../store';
-import { compareColumns, compareScores, positionAt, type ScoreComparison } from './analysis';
+import { compareScores, type ScoreComparison } from '../../../app/analysis/compare';
+import { compareColumns, positionAt } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { moveToken, parseIds, tokenTexts } from './selection';
 import { prepareCanvas2d } from './canvas2d';

@@ -6,13 +6,14 @@
  *   min-max scaled over the causal entries (j ≤ i), on a linear or log scale; the heatmap texture
  *   is |α| transposed so rows run top → bottom and columns left → right; the cell under a point;
  *   a row's strongest sources; the CSVs of the matrix and of one row.
- * - Compare: per layer, the selection score ‖Δ_t‖ (the traces' deltaNorm) of two prompts by
- *   position, their difference B − A, and per-layer summaries.
+ * - Compare: the position under a point of the chart and the CSV of a comparison (the comparison
+ *   itself, ‖Δ_t‖ of two prompts by position and B − A, is app/analysis/compare.ts).
  * - Knockout: the CSV of the two next-token distributions, the union of their top tokens, and a
  *   top-k list spread over the vocabulary. (softmax, KL and total variation live in
  *   app/analysis/distributions.ts.)
  */
-import type { KnockoutResult, TraceResult } from '../../../app/engine/protocol';
+import type { ScoreComparison } from '../../../app/analysis/compare';
+import type { KnockoutResult } from '../../../app/engine/protocol';
 import type { CsvColumn } from './csv';
 import { normalize } from './selection';
 
@@ -185,66 +186,6 @@ export function attentionRowColumns(row: ArrayLike<number>, ids: readonly number
 
 // ---------------------------------------------------------------------------------------------
 // Compare
-
-export interface LayerDiffSummary {
-  layer: number;
-  meanA: number;
-  meanB: number;
-  /** Mean of B − A over the compared positions. */
-  meanDiff: number;
-  /** Largest |B − A| and where. */
-  maxAbsDiff: number;
-  maxAt: number;
-}
-
-export interface ScoreComparison {
-  /** Layers traced in both, ascending. */
-  layers: number[];
-  /** Positions compared: 0 .. tokens − 1 (the shorter prompt's length). */
-  tokens: number;
-  /** Per layer of `layers`: ‖Δ_t‖ of A and B, and B − A, over the compared positions. */
-  a: Float32Array[];
-  b: Float32Array[];
-  diff: Float64Array[];
-  summaries: LayerDiffSummary[];
-  /** Positions < tokens where the two prompts have different ids (the edit). */
-  edited: number[];
-}
-
-/** The selection score ‖Δ_t‖ of two traces compared by position, per layer both traced. */
-export function compareScores(a: Pick<TraceResult, 'ids' | 'layers' | 'deltaNorm'>, b: Pick<TraceResult, 'ids' | 'layers' | 'deltaNorm'>): ScoreComparison {
-  const tokens = Math.min(a.ids.length, b.ids.length);
-  const layers = a.layers.filter((l) => b.layers.includes(l)).sort((x, y) => x - y);
-  const out: ScoreComparison = { layers, tokens, a: [], b: [], diff: [], summaries: [], edited: [] };
-  for (let t = 0; t < tokens; t++) if (a.ids[t] !== b.ids[t]) out.edited.push(t);
-  for (const layer of layers) {
-    const na = a.deltaNorm[a.layers.indexOf(layer)];
-    const nb = b.deltaNorm[b.layers.indexOf(layer)];
-    if (!na || !nb || na.length < tokens || nb.length < tokens) throw new RangeError(`compareScores: layer ${layer} has fewer than ${tokens} scores`);
-    const sa = na.slice(0, tokens);
-    const sb = nb.slice(0, tokens);
-    const diff = new Float64Array(tokens);
-    let sumA = 0;
-    let sumB = 0;
-    let maxAbsDiff = -1;
-    let maxAt = 0;
-    for (let t = 0; t < tokens; t++) {
-      const d = (sb[t] as number) - (sa[t] as number);
-      diff[t] = d;
-      sumA += sa[t] as number;
-      sumB += sb[t] as number;
-      if (Math.abs(d) > maxAbsDiff) {
-        maxAbsDiff = Math.abs(d);
-        maxAt = t;
-      }
-    }
-    out.a.push(sa);
-    out.b.push(sb);
-    out.diff.push(diff);
-    out.summaries.push({ layer, meanA: sumA / tokens, meanB: sumB / tokens, meanDiff: (sumB - sumA) / tokens, maxAbsDiff: Math.max(0, maxAbsDiff), maxAt });
-  }
-  return out;
-}
 
 /** The position under x (0..width) of a chart over `tokens` positions (each a column of width / tokens); null outside. */
 export const positionAt = (x: number, width: number, tokens: number): number | null => (x >= 0 && x < width && tokens > 0 ? Math.min(tokens - 1, Math.floor((x / width) * tokens)) : null);

@@ -26,6 +26,7 @@ import { tokenizerFor } from '../tokenizer/index.js';
 import { hexByte, READABLE_CONTROLS, readableByte } from '../tokenizer/readable.js';
 import { SelectionReplay, TraceRecorder, type SelectionSummary, type TraceWindow } from '../trace/recorder.js';
 import { appendTraceRows } from './trace-rows.js';
+import { traceLayout } from '../trace/trace.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type {
   EngineEvent,
@@ -73,23 +74,23 @@ function traceRowsOf(
   summary: SelectionSummary,
   topNext: TraceResult['topNext'],
 ): Omit<TraceResult, 'A'> {
-  const mamba2 = config.architecture === 'mamba2';
+  const { deltaWidth, deltaUnit, nGroups, aStates } = traceLayout(config);
   return {
     modelId,
     architecture: config.architecture,
     ids,
     tokens: ids.map((id) => readableToken(tokenizer, id)),
     layers: [...layers],
-    deltaWidth: mamba2 ? config.nHeads : config.dInner,
-    deltaUnit: mamba2 ? 'head' : 'channel',
+    deltaWidth,
+    deltaUnit,
     delta: window.delta,
     deltaNorm: summary.deltaNorm,
     writeGate: summary.writeGate,
     dState: config.dState,
-    nGroups: mamba2 ? config.nGroups : 1,
+    nGroups,
     B: window.B,
     C: window.C,
-    aStates: mamba2 ? 1 : config.dState,
+    aStates,
     stateNorm: summary.stateNorm ?? [],
     ...(summary.stateNormByHead ? { stateNormByHead: summary.stateNormByHead } : {}),
     topNext,
@@ -262,8 +263,8 @@ export class Engine {
   private async liveTrace(ctx: GpuContext, loaded: LoadedModel, session: Session, capacity: number) {
     const model = loaded.model;
     const config = model.config;
-    const mamba2 = config.architecture === 'mamba2';
-    const extra = mamba2 ? [] : (['x'] as const);
+    // Per-channel Δ (Mamba-1): the state replay needs the x tap; per-head Δ (Mamba-2) has x in the conv rows the trace keeps anyway.
+    const extra = traceLayout(config).deltaUnit === 'channel' ? (['x'] as const) : [];
     const topNext = Math.min(TOP_NEXT, config.vocabSize);
     const bytes = TraceRecorder.bytesPerToken(config, config.nLayer, extra, topNext) * capacity;
     if (bytes > LIVE_TRACE_MAX_BYTES) {
@@ -367,11 +368,11 @@ export class Engine {
     const loaded = this.ready(params.modelId, 'tracing');
     const model = loaded.model;
     const config = model.config;
-    const mamba2 = config.architecture === 'mamba2';
+    const perChannel = traceLayout(config).deltaUnit === 'channel';
     const ids = this.promptIds(loaded, params.prompt);
     const V = config.vocabSize;
     const K = Math.min(TOP_NEXT, V);
-    const recorder = new TraceRecorder(ctx, model, { ...(params.layers ? { layers: params.layers } : {}), capacity: ids.length, ...(mamba2 ? {} : { extra: ['x' as const] }) });
+    const recorder = new TraceRecorder(ctx, model, { ...(params.layers ? { layers: params.layers } : {}), capacity: ids.length, ...(perChannel ? { extra: ['x' as const] } : {}) });
     const session = new Session(ctx, model);
     const chunk = model.maxTokens;
     const logits = storageBuffer(ctx.device, 'Engine.trace.logits', Math.min(chunk, ids.length) * V * 4);

@@ -10,7 +10,7 @@
  * - compare: the trace on screen against the same prompt with one data token edited: the panel's
  *   ‖Δ_t‖ of A and B equal the reference's, B − A is their difference, and nothing before the
  *   edit changes (causality) — in layer 0 nothing outside the conv window after it either;
- *   afterwards hidden attention traces the prompt on screen again before it answers;
+ *   afterwards hidden attention still reads the trace on screen (by its id), not B;
  * - knockout (on the prompt up to its first marker, traced too): filtering the first data token in
  *   the focus layer moves the next-token distribution far more (KL, TV) than filtering a noise
  *   token, and filtering it in layer 1 where that layer writes it flips the answer; the panel's
@@ -367,7 +367,7 @@ describe('analysis panels in Chromium', () => {
     await expect.poll(() => p.getByTestId('compare-readout').locator('span[data-token]').getAttribute('data-token')).toBe(String(edit));
     await panel.screenshot({ path: path.join(artifacts, 'panels-compare.png') });
 
-    // The engine's last trace is now B: hidden attention traces the prompt on screen again first,
+    // The engine's newest trace is now B: hidden attention names the trace on screen by its id,
     // so its row is still A's (equal to the reference of A, not of B, which differ there).
     const layer = hints.focusLayer!;
     const channel = hints.focusChannels![0]!;

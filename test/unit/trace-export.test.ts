@@ -14,6 +14,7 @@ const rand = (n: number) => Float32Array.from({ length: n }, () => (Math.random(
 function randomTrace(T: number, width: number, G: number, N: number, layers: number[], k: number): TraceResult {
   const delta = layers.map(() => rand(T * width));
   return {
+    traceId: 'trace-1',
     modelId: 'random-model',
     architecture: G > 1 ? 'mamba2' : 'mamba',
     ids: Array.from({ length: T }, () => Math.floor(Math.random() * 500)),

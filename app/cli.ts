@@ -16,7 +16,7 @@ import { folderModelFiles } from './node/folder.js';
 import { openRunnableModel, type RunnableModel } from './node/run-model.js';
 import { generate } from './model/generate.js';
 import { Session } from './model/session.js';
-import { tracePrefill, traceToSafetensors } from './trace/trace.js';
+import { promptTraceFile, tracePrompt } from './analysis/trace.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomWeights, runBench, SHAPES, shapeConfig, type BenchResult } from './bench/bench.js';
@@ -31,7 +31,7 @@ commands:
       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--json]
                         generate, streaming text; --json prints {"ids": [...]} (generated ids only)
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE
-                        write logits and every layer's delta, B, C as float32 safetensors
+                        write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors
   bench [--shape tiny|mamba-130m|mamba-370m | --model <path>] [--prefill 128,512,2048,8192]
         [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048] [--weights f32|f16|f32,f16] [--out FILE]
         [--no-ceilings] [--no-breakdown]
@@ -162,12 +162,11 @@ async function traceCommand(args: string[]): Promise<number> {
   const m = await openRunnableModel(path);
   try {
     const ids = promptIds(opts, m);
-    const session = new Session(m.ctx, m.model);
-    const trace = await tracePrefill(m.ctx, m.model, session, ids);
-    session.destroy();
+    // The app's trace path (app/analysis/trace.ts), keeping the logits [T, V] for the file too.
+    const trace = await tracePrompt(m.ctx, m, ids, { traceId: 'cli', modelId: m.name, keepLogits: true });
     const text = opts.get('prompt');
-    await writeFile(out, traceToSafetensors(trace, m.inspection.config, m.name, text !== undefined ? { text } : undefined));
-    process.stderr.write(`wrote ${out}: ${ids.length} tokens × ${trace.layers.length} layers\n`);
+    await writeFile(out, promptTraceFile(trace, text !== undefined ? { text } : { ids }));
+    process.stderr.write(`wrote ${out}: ${ids.length} tokens × ${trace.result.layers.length} layers\n`);
     return 0;
   } finally {
     m.close();

@@ -32,7 +32,7 @@ export const APP_LAYERS = [
   { name: 'kernels', paths: ['app/kernels/'] },
   { name: 'model', paths: ['app/model/'] },
   { name: 'arch', paths: ['app/arch/'] },
-  { name: 'analysis', paths: ['app/analysis/', 'app/trace/'] },
+  { name: 'analysis', paths: ['app/analysis/'] },
   { name: 'bench', paths: ['app/bench/'] },
   { name: 'engine', paths: ['app/engine/'] },
   { name: 'contract', paths: ['app/contract.ts'] },

@@ -1,7 +1,7 @@
 /**
  * Op: the K most likely next tokens of each row of logits and their softmax probabilities, on
  * the GPU, so a trace reads back [T, 2K] words instead of [T, V] logits. Shader:
- * shaders/top_k.wgsl. Reference: app/engine/next-tokens.ts topTokens (float64, on the CPU).
+ * shaders/top_k.wgsl. Reference: app/analysis/distributions.ts topTokens (float64, on the CPU).
  * Ties rank the lower index first, as the reference does.
  */
 import code from '../../shaders/top_k.wgsl?raw';

@@ -13,7 +13,7 @@ import { stateBuffers, type ModelTaps, type SequenceState } from './mixer.js';
 import { encodeSteps, type ForwardPlan, type LanguageModel } from './model.js';
 
 /**
- * Where a traced session writes each token's taps (app/trace/recorder.ts implements it): rows
+ * Where a traced session writes each token's taps (app/analysis/recorder.ts implements it): rows
  * follow the session's tokens; buffers may grow, which bumps `generation`.
  */
 export interface TraceSink {

@@ -5,7 +5,7 @@
 import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
 import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
-import { appendTraceRows } from '../../app/engine/trace-rows';
+import { appendTraceRows } from '../../app/analysis/trace-rows';
 import { browserStorage, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, type PanelLayout } from './panels/layout';
 
 export type ModelLoad =
@@ -92,7 +92,7 @@ export interface TraceSlice {
   setTraceMemoryToken(token: number | null): void;
 }
 
-export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice & AnalysisSlice & LayoutSlice;
+export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice & LayoutSlice;
 
 const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   trace: null,
@@ -198,25 +198,8 @@ const uiSlice: StateCreator<StudioState, [], [], UiSlice> = (set) => ({
   dismiss: (id) => set((s) => ({ notices: s.notices.filter((n) => n.id !== id) })),
 });
 
-/** What the analysis panels (hidden attention, compare, knockout) share. */
-export interface AnalysisSlice {
-  /**
-   * The selection trace that was on screen when an analysis panel last made the engine run
-   * another trace (the engine's `hiddenAttention` reads its last trace): while it is still the one
-   * on screen, the hidden-attention panel traces it again first. Null when the engine's last
-   * trace is the one on screen.
-   */
-  analysisEngineTraceOf: TraceResult | null;
-  setAnalysisEngineTraceOf(trace: TraceResult | null): void;
-}
-
-const analysisSlice: StateCreator<StudioState, [], [], AnalysisSlice> = (set) => ({
-  analysisEngineTraceOf: null,
-  setAnalysisEngineTraceOf: (analysisEngineTraceOf) => set({ analysisEngineTraceOf }),
-});
-
 export const createStudioStore = () =>
-  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...engineSlice(...a), ...modelsSlice(...a), ...uiSlice(...a), ...traceSlice(...a), ...analysisSlice(...a), ...layoutSlice(...a) }));
+  create<StudioState>()((...a) => ({ ...gpuSlice(...a), ...engineSlice(...a), ...modelsSlice(...a), ...uiSlice(...a), ...traceSlice(...a), ...layoutSlice(...a) }));
 
 export const useStudio = createStudioStore();
 
@@ -243,4 +226,3 @@ export const selectTraceHoverToken = (s: StudioState) => s.traceHoverToken;
 export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;
 export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;
 export const selectPanelLayout = (s: StudioState) => s.panelLayout;
-export const selectAnalysisEngineTraceOf = (s: StudioState) => s.analysisEngineTraceOf;

@@ -10,7 +10,7 @@
  * - compare: the trace on screen against the same prompt with one data token edited: the panel's
  *   ‖Δ_t‖ of A and B equal the reference's, B − A is their difference, and nothing before the
  *   edit changes (causality) — in layer 0 nothing outside the conv window after it either;
- *   afterwards hidden attention traces the prompt on screen again before it answers;
+ *   afterwards hidden attention still reads the trace on screen (by its id), not B;
  * - knockout (on the prompt up to its first marker, traced too): filtering the first data token in
  *   the focus layer moves the next-token distribution far more (KL, TV) than filtering a noise
  *   token, and filtering it in layer 1 where that layer writes it flips the answer; the panel's
@@ -30,7 +30,8 @@ import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
 import { folderModelFiles } from '../../app/node/folder';
-import { causalAbsRange, klDivergence, matrixCellCentre, scaledAbs, softmax, topSources, totalVariation } from '../../renderer/src/panels/analysis';
+import { klDivergence, softmax, totalVariation } from '../../app/analysis/distributions';
+import { causalAbsRange, matrixCellCentre, scaledAbs, topSources } from '../../renderer/src/panels/analysis';
 import { parseCsv } from '../../renderer/src/panels/csv';
 import { rowNorms } from '../../renderer/src/panels/memory';
 import { studioHints } from '../../renderer/src/panels/selection';
@@ -366,7 +367,7 @@ describe('analysis panels in Chromium', () => {
     await expect.poll(() => p.getByTestId('compare-readout').locator('span[data-token]').getAttribute('data-token')).toBe(String(edit));
     await panel.screenshot({ path: path.join(artifacts, 'panels-compare.png') });
 
-    // The engine's last trace is now B: hidden attention traces the prompt on screen again first,
+    // The engine's newest trace is now B: hidden attention names the trace on screen by its id,
     // so its row is still A's (equal to the reference of A, not of B, which differ there).
     const layer = hints.focusLayer!;
     const channel = hints.focusChannels![0]!;

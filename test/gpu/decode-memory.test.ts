@@ -25,8 +25,8 @@ import { loadWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/registry';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { traceLayout } from '../../app/trace/trace';
-import { TraceRecorder } from '../../app/trace/recorder';
+import { traceLayout } from '../../app/arch/registry';
+import { TraceRecorder } from '../../app/analysis/recorder';
 import { useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 

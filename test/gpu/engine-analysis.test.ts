@@ -4,13 +4,15 @@
  *   logits (Mamba-1), and of transformers' logits (Mamba-2 golden fixture);
  * - `trace` of a Mamba-2 model: Δ [T, H], B and C [T, G·N] equal transformers' (golden, 1e-3),
  *   A = −exp(A_log) per head, ‖state‖ per head equal to a float64 replay of transformers' Δ, x, B;
- * - `hiddenAttention` of the last trace: Mamba-1 full matrix (mean and one channel) and one row
+ * - `hiddenAttention` of a trace by its id: Mamba-1 full matrix (mean and one channel) and one row
  *   equal the float64 reference on the reference's Δ, B, C; Mamba-2 per head and the mean over
  *   heads equal (C_i·B_j)·exp(A_h·(S_i − S_j))·Δ_j[h] computed here from transformers' tensors;
  * - `knockout`: the next-token distribution with Δ_j := 0 equals the float64 reference's with the
  *   same knockout; KL and total variation follow from the two distributions;
  * - a live trace while generating: the streamed rows add up to the reference's trace of every fed
- *   token, and the finished trace is the last trace;
+ *   token, and the finished trace is kept under the generation's traceId;
+ * - traces are kept by id: hidden attention and knockout of an older trace are that trace's; an
+ *   evicted, unknown or unloaded trace id is a clear error;
  * - clear errors for requests that cannot run.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,9 +20,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../app/engine/engine';
-import { softmax } from '../../app/engine/next-tokens';
+import { softmax } from '../../app/analysis/distributions';
 import type { EngineRequest, EngineRequestKind, EngineRequests, HiddenAttentionResult, KnockoutResult, TraceResult, TraceRows } from '../../app/engine/protocol';
-import { appendTraceRows } from '../../app/engine/trace-rows';
+import { appendTraceRows } from '../../app/analysis/trace-rows';
+import { TRACES_KEPT } from '../../app/analysis/trace-store';
 import { inspectModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
@@ -112,7 +115,7 @@ describe('engine: analysis requests on Mamba-1', () => {
     const engine = new Engine(gpu, () => undefined, 'node');
     const send = client(engine);
     await send('loadModel', { modelId: 'm1', source: source(scratch) });
-    await expect(send('hiddenAttention', { modelId: 'm1', layer: 0, unit: 'mean' })).rejects.toThrow(/Trace a prompt first/);
+    await expect(send('hiddenAttention', { modelId: 'm1', traceId: 'trace-1', layer: 0, unit: 'mean' })).rejects.toThrow('Trace trace-1 is no longer kept: trace again.');
 
     const ids = Array.from({ length: 19 }, (_, t) => (t * 7 + 3) % V);
     const T = ids.length;
@@ -127,17 +130,17 @@ describe('engine: analysis requests on Mamba-1', () => {
       const aLog = table.get(`backbone.layers.${layer}.mixer.A_log`)!;
       for (const unit of ['mean', 5] as const) {
         const expected = hiddenAttentionRef(f(ref.delta[layer]!), f(ref.B[layer]!), f(ref.C[layer]!), aLog, T, Di, N, unit);
-        const full: HiddenAttentionResult = await send('hiddenAttention', { modelId: 'm1', layer, unit });
+        const full: HiddenAttentionResult = await send('hiddenAttention', { modelId: 'm1', traceId: trace.traceId, layer, unit });
         expect(full).toMatchObject({ layer, unit, tokens: T });
         expect(full.alpha.length).toBe(T * T);
         expect(relativeError(full.alpha, expected), `α L${layer} ${unit}`).toBeLessThanOrEqual(TOL);
-        const row = await send('hiddenAttention', { modelId: 'm1', layer, unit, row: 11 });
+        const row = await send('hiddenAttention', { modelId: 'm1', traceId: trace.traceId, layer, unit, row: 11 });
         expect(row.row).toBe(11);
         expect(relativeError(row.alpha, expected.subarray(11 * T, 12 * T)), `α row L${layer} ${unit}`).toBeLessThanOrEqual(TOL);
       }
     }
-    await expect(send('hiddenAttention', { modelId: 'm1', layer: 0, unit: Di })).rejects.toThrow(`There is no channel ${Di} (the layer has ${Di})`);
-    await expect(send('hiddenAttention', { modelId: 'm1', layer: 0, unit: 'mean', row: T })).rejects.toThrow(`There is no token ${T}`);
+    await expect(send('hiddenAttention', { modelId: 'm1', traceId: trace.traceId, layer: 0, unit: Di })).rejects.toThrow(`There is no channel ${Di} (the layer has ${Di})`);
+    await expect(send('hiddenAttention', { modelId: 'm1', traceId: trace.traceId, layer: 0, unit: 'mean', row: T })).rejects.toThrow(`There is no token ${T}`);
 
     // Knockout of token 6 in layer 1, then in every layer: the distributions equal the reference's.
     const last = (logits: Float64Array) => logits.subarray((T - 1) * V, T * V);
@@ -147,7 +150,7 @@ describe('engine: analysis requests on Mamba-1', () => {
       // The knockout reaches the reference's Δ: exactly 0 at token 6 in the knocked layers.
       for (const l of layers ?? [0, 1]) expect(knockedRef.delta[l]!.subarray(6 * Di, 7 * Di).every((v) => v === 0)).toBe(true);
       const q = softmax(last(knockedRef.logits));
-      const result: KnockoutResult = await send('knockout', { modelId: 'm1', prompt: { ids }, token: 6, ...(layers ? { layers: [...layers] } : {}), k: 7 });
+      const result: KnockoutResult = await send('knockout', { modelId: 'm1', traceId: trace.traceId, token: 6, ...(layers ? { layers: [...layers] } : {}), k: 7 });
       expect(result.layers).toEqual(layers ?? [0, 1]);
       const expectDistribution = (got: KnockoutResult['baseline'], probs: Float64Array) => {
         expect(got.ids).toHaveLength(7);
@@ -168,11 +171,62 @@ describe('engine: analysis requests on Mamba-1', () => {
       expect(Math.abs(result.totalVariation - tv)).toBeLessThanOrEqual(TOL * Math.max(tv, 1e-3) + 1e-6);
       expect(result.baselineTopProbAfter).toBeCloseTo(q[result.baseline.ids[0]!] as number, 5);
     }
-    await expect(send('knockout', { modelId: 'm1', prompt: { ids }, token: T })).rejects.toThrow(`There is no token ${T} in the prompt (it has ${T})`);
-    await expect(send('knockout', { modelId: 'm1', prompt: { ids }, token: 0, layers: [2] })).rejects.toThrow('There is no layer 2 (the model has 2)');
-    await expect(send('knockout', { modelId: 'm1', prompt: { ids }, token: 0, layers: [] })).rejects.toThrow(/at least one layer/);
+    await expect(send('knockout', { modelId: 'm1', traceId: trace.traceId, token: T })).rejects.toThrow(`There is no token ${T} in the prompt (it has ${T})`);
+    await expect(send('knockout', { modelId: 'm1', traceId: trace.traceId, token: 0, layers: [2] })).rejects.toThrow('There is no layer 2 (the model has 2)');
+    await expect(send('knockout', { modelId: 'm1', traceId: trace.traceId, token: 0, layers: [] })).rejects.toThrow(/at least one layer/);
     await send('unloadModel', {});
-    await expect(send('hiddenAttention', { modelId: 'm1', layer: 0, unit: 'mean' })).rejects.toThrow('Load the model onto the GPU first.');
+    await expect(send('hiddenAttention', { modelId: 'm1', traceId: trace.traceId, layer: 0, unit: 'mean' })).rejects.toThrow('Load the model onto the GPU first.');
+  });
+});
+
+describe('engine: traces kept by id', () => {
+  it('hidden attention and knockout of an older trace are that trace\'s; evicted, unknown and unloaded ids are clear errors', async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    const { config, table } = await randomModel();
+    const { dInner: Di, dState: N, vocabSize: V } = config;
+    const engine = new Engine(gpu, () => undefined, 'node');
+    const send = client(engine);
+    await send('loadModel', { modelId: 'ids', source: source(scratch) });
+    const idsA = Array.from({ length: 13 }, (_, t) => (t * 5 + 1) % V);
+    const idsB = Array.from({ length: 9 }, (_, t) => (t * 11 + 4) % V);
+    const a = await send('trace', { modelId: 'ids', prompt: { ids: idsA } });
+    const b = await send('trace', { modelId: 'ids', prompt: { ids: idsB } });
+    expect(a.traceId).toEqual(expect.any(String));
+    expect(b.traceId).not.toBe(a.traceId);
+    const f = (x: Float64Array) => Float32Array.from(x);
+    const aLog = table.get('backbone.layers.1.mixer.A_log')!;
+    const refA = mamba1ForwardRef(config, (n) => table.get(n), idsA);
+    const refB = mamba1ForwardRef(config, (n) => table.get(n), idsB);
+    const alphaA = hiddenAttentionRef(f(refA.delta[1]!), f(refA.B[1]!), f(refA.C[1]!), aLog, idsA.length, Di, N, 'mean');
+    const alphaB = hiddenAttentionRef(f(refB.delta[1]!), f(refB.B[1]!), f(refB.C[1]!), aLog, idsB.length, Di, N, 'mean');
+    // The older trace by its id, after a newer one: its own matrix, not the newer trace's.
+    const olderAlpha = await send('hiddenAttention', { modelId: 'ids', traceId: a.traceId, layer: 1, unit: 'mean' });
+    expect(olderAlpha.tokens).toBe(idsA.length);
+    expect(relativeError(olderAlpha.alpha, alphaA), 'α of the older trace').toBeLessThanOrEqual(TOL);
+    const newerAlpha = await send('hiddenAttention', { modelId: 'ids', traceId: b.traceId, layer: 1, unit: 'mean' });
+    expect(relativeError(newerAlpha.alpha, alphaB), 'α of the newer trace').toBeLessThanOrEqual(TOL);
+    // A knockout of the older trace reruns its ids: the baseline is the next token after idsA.
+    const pA = softmax(refA.logits.subarray((idsA.length - 1) * V, idsA.length * V));
+    const knocked = await send('knockout', { modelId: 'ids', traceId: a.traceId, token: idsA.length - 1, k: 3 });
+    expect(relativeError(knocked.baseline.probs, knocked.baseline.ids.map((i) => pA[i]!))).toBeLessThanOrEqual(TOL);
+    expect(knocked.baseline.ids[0]).toBe(topOf(refA.logits.subarray((idsA.length - 1) * V, idsA.length * V), 1).ids[0]);
+    await expect(send('knockout', { modelId: 'ids', traceId: a.traceId, token: idsA.length })).rejects.toThrow(`There is no token ${idsA.length} in the prompt (it has ${idsA.length})`);
+
+    // An unknown id; then TRACES_KEPT newer traces evict the older two, but keep the newest.
+    await expect(send('hiddenAttention', { modelId: 'ids', traceId: 'no-such-trace', layer: 1, unit: 'mean' })).rejects.toThrow('Trace no-such-trace is no longer kept: trace again.');
+    let newest = b;
+    for (let i = 0; i < TRACES_KEPT; i++) newest = await send('trace', { modelId: 'ids', prompt: { ids: [i % V, (i + 1) % V] }, layers: [1] });
+    for (const evicted of [a, b]) {
+      await expect(send('hiddenAttention', { modelId: 'ids', traceId: evicted.traceId, layer: 1, unit: 'mean' })).rejects.toThrow(`Trace ${evicted.traceId} is no longer kept: trace again.`);
+      await expect(send('knockout', { modelId: 'ids', traceId: evicted.traceId, token: 0 })).rejects.toThrow(`Trace ${evicted.traceId} is no longer kept: trace again.`);
+    }
+    expect((await send('hiddenAttention', { modelId: 'ids', traceId: newest.traceId, layer: 1, unit: 'mean' })).tokens).toBe(2);
+    await expect(send('hiddenAttention', { modelId: 'ids', traceId: newest.traceId, layer: 0, unit: 'mean' })).rejects.toThrow(`Layer 0 is not in trace ${newest.traceId} (traced: 1)`);
+    // Traces go with their model: loaded again, the old ids name nothing.
+    await send('unloadModel', {});
+    await send('loadModel', { modelId: 'ids', source: source(scratch) });
+    await expect(send('hiddenAttention', { modelId: 'ids', traceId: newest.traceId, layer: 1, unit: 'mean' })).rejects.toThrow(`Trace ${newest.traceId} is no longer kept: trace again.`);
+    await send('unloadModel', {});
   });
 });
 
@@ -251,19 +305,19 @@ describe('engine: analysis requests on Mamba-2 (golden fixture mamba2-groups)', 
         return out;
       };
       const head = H - 1;
-      const one = await send('hiddenAttention', { modelId: 'm2', layer: l, unit: head });
+      const one = await send('hiddenAttention', { modelId: 'm2', traceId: trace.traceId, layer: l, unit: head });
       expect(relativeError(one.alpha, alphaOf(head)), `α L${l} head ${head}`).toBeLessThanOrEqual(GOLDEN_TOL);
       const mean = new Float64Array(T * T);
       for (let h = 0; h < H; h++) alphaOf(h).forEach((v, i) => (mean[i] = mean[i]! + v / H));
-      const all = await send('hiddenAttention', { modelId: 'm2', layer: l, unit: 'mean' });
+      const all = await send('hiddenAttention', { modelId: 'm2', traceId: trace.traceId, layer: l, unit: 'mean' });
       expect(relativeError(all.alpha, mean), `α L${l} mean over heads`).toBeLessThanOrEqual(GOLDEN_TOL);
-      const row = await send('hiddenAttention', { modelId: 'm2', layer: l, unit: 'mean', row: T - 1 });
+      const row = await send('hiddenAttention', { modelId: 'm2', traceId: trace.traceId, layer: l, unit: 'mean', row: T - 1 });
       expect(relativeError(row.alpha, mean.subarray((T - 1) * T)), `α row L${l}`).toBeLessThanOrEqual(GOLDEN_TOL);
     }
 
     // Knockout runs for Mamba-2: the baseline is transformers' last-position distribution, and
     // zeroing Δ of a token in every layer changes the prediction.
-    const knocked = await send('knockout', { modelId: 'm2', prompt: { ids }, token: T - 2, k: 5 });
+    const knocked = await send('knockout', { modelId: 'm2', traceId: trace.traceId, token: T - 2, k: 5 });
     const lastRow = topOf(logits.subarray((T - 1) * V, T * V), 5);
     expect(relativeError(knocked.baseline.probs, lastRow.probs)).toBeLessThanOrEqual(GOLDEN_TOL);
     expect(knocked.kl).toBeGreaterThan(0);
@@ -304,6 +358,8 @@ describe('engine: a live trace while generating', () => {
     const fed = [...prompt, ...generated.ids.slice(0, -1)];
     expect(events.length).toBeGreaterThanOrEqual(1);
     expect(events[0]!.from).toBe(0);
+    expect(generated.traceId).toEqual(expect.any(String));
+    expect(events.every((rows) => rows.traceId === generated.traceId)).toBe(true);
     let merged: TraceResult | null = null;
     for (const rows of events) merged = appendTraceRows(merged, rows);
     expect(merged!.ids).toEqual(fed);
@@ -337,9 +393,10 @@ describe('engine: a live trace while generating', () => {
       // Greedy: the next generated token is the top one.
       if (t + 1 < T) expect(fed[t + 1]).toBe(row[0]);
     }
-    // The finished live trace is the last trace: hidden attention runs on it.
+    // The finished live trace is kept under the generation's traceId: hidden attention runs on it.
+    expect(merged!.traceId).toBe(generated.traceId);
     const f = (a: Float64Array) => Float32Array.from(a);
-    const alpha = await send('hiddenAttention', { modelId: 'live', layer: 1, unit: 'mean' });
+    const alpha = await send('hiddenAttention', { modelId: 'live', traceId: generated.traceId!, layer: 1, unit: 'mean' });
     const expected = hiddenAttentionRef(f(ref.delta[1]!), f(ref.B[1]!), f(ref.C[1]!), table.get('backbone.layers.1.mixer.A_log')!, T, Di, N, 'mean');
     expect(relativeError(alpha.alpha, expected)).toBeLessThanOrEqual(TOL);
     // A live trace too large for the GPU is refused up front, with what to do.

@@ -96,7 +96,10 @@ describe('engine: trace', () => {
 
     // All layers by default, from ids; then generation still works, and a bad layer is a clear error.
     const all = await engine.handle({ id: 4, kind: 'trace', params: { modelId: 'random', prompt: { ids: [5, 6, 7] } } });
-    expect(all).toMatchObject({ ok: true, result: { ids: [5, 6, 7], layers: [0, 1, 2] } });
+    expect(all).toMatchObject({ ok: true, result: { ids: [5, 6, 7], layers: [0, 1, 2], traceId: expect.any(String) } });
+    // Each trace is kept under its own id.
+    expect(result.traceId).toEqual(expect.any(String));
+    expect((all as { result: TraceResult }).result.traceId).not.toBe(result.traceId);
     const generated = await engine.handle({
       id: 5,
       kind: 'generate',

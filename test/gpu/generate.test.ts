@@ -16,7 +16,7 @@ import type { LanguageModel } from '../../app/model/model';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { relativeError } from '../../app/kernels/self-test';
-import { TraceRecorder } from '../../app/trace/recorder';
+import { TraceRecorder } from '../../app/analysis/recorder';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 

@@ -127,7 +127,7 @@ describe('Mamba-2 through the CLI', () => {
 describe('Mamba-2 traces that grow as tokens stream', () => {
   it('Δ per head and B, C per group, through prefill and steps, equal transformers; summaries follow', async (test) => {
     if (!ctx) return test.skip(skipReason);
-    const { TraceRecorder } = await import('../../app/trace/recorder');
+    const { TraceRecorder } = await import('../../app/analysis/recorder');
     const { readAllTensorsF32 } = await import('../../app/formats/read-tensors');
     const dir = path.join(goldenDir, 'mamba2-one-group');
     const files = await folderModelFiles(dir);

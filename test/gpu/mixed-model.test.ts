@@ -16,7 +16,7 @@ import type { MixerFactory } from '../../app/model/mixer';
 import { LanguageModel } from '../../app/model/model';
 import { forwardRef } from '../../app/model/reference';
 import { Session } from '../../app/model/session';
-import { TraceRecorder } from '../../app/trace/recorder';
+import { TraceRecorder } from '../../app/analysis/recorder';
 import { AttentionTestMixer, attentionRef } from '../support/attention-mixer';
 import { loadTestModel, testSeed, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';

@@ -1,5 +1,5 @@
 /**
- * top_k.wgsl against the CPU reference (app/engine/next-tokens.ts topTokens, float64) on fresh
+ * top_k.wgsl against the CPU reference (app/analysis/distributions.ts topTokens, float64) on fresh
  * random logits of odd sizes: the ids are the reference's (ties: the lower index first — tested
  * with deliberately tied logits) and the probabilities equal softmax within float32 rounding of a
  * sum over the vocabulary; outputs poisoned before each run.
@@ -11,7 +11,7 @@ import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { topK, unpackTopK } from '../../app/kernels/top-k';
-import { topTokens } from '../../app/engine/next-tokens';
+import { topTokens } from '../../app/analysis/distributions';
 import { useTestGpu } from '../support/gpu';
 
 /** Probabilities: float32 exps summed over up to 50k logits in a different order than float64. */

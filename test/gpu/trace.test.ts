@@ -2,6 +2,8 @@
  * Traces that grow as tokens stream: chosen layers' Δ, B and C over a prefill and decode steps
  * (through buffer growth) equal the float64 reference over the whole sequence; the selection
  * summaries (‖Δ_t‖, mean write gate) follow from them; with tracing off the plan has no taps.
+ * The trace file of a prompt trace (app/analysis/trace.ts, the CLI's path, logits kept) has the
+ * documented names and shapes, its top next tokens those of its logits.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,9 +18,9 @@ import type { LoadedWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/registry';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
-import { TraceRecorder } from '../../app/trace/recorder';
-import { tracePrefill, traceToSafetensors } from '../../app/trace/trace';
-import { softmax } from '../../app/engine/next-tokens';
+import { TraceRecorder } from '../../app/analysis/recorder';
+import { promptTraceFile, tracePrompt } from '../../app/analysis/trace';
+import { softmax } from '../../app/analysis/distributions';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
@@ -118,14 +120,17 @@ describe('traces', () => {
     model.destroy();
   });
 
-  it('exports a prefill trace as safetensors with the documented names and shapes', async (test) => {
+  it('exports a prompt trace as safetensors with the documented names and shapes', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const { dInner: Di, dState: N, vocabSize: V, nLayer: L } = inspection.config;
-    const model = buildModel(ctx, inspection, weights, 16);
-    const session = new Session(ctx, model);
+    const model = buildModel(ctx, inspection, weights, 2); // chunks of 2: the kept logits come back chunk by chunk
     const ids = [1, 2, 3, 4, 5];
-    const trace = await tracePrefill(ctx, model, session, ids);
-    const bytes = traceToSafetensors(trace, inspection.config, 'random-model');
+    const trace = await tracePrompt(ctx, { model, weights, tokenizer: null }, ids, { traceId: 'cli', modelId: 'random-model', keepLogits: true });
+    const logits = trace.logits!;
+    expect(logits.length).toBe(5 * V);
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
+    expect(relativeError(logits, ref.logits), 'kept logits').toBeLessThanOrEqual(1e-4);
+    const bytes = promptTraceFile(trace, { ids });
     const header = await readSafetensorsHeader(memorySource('trace.safetensors', bytes));
     expect(header.metadata).toMatchObject({ format: 'mamba-studio/trace@1', model: 'random-model', ids: '[1,2,3,4,5]' });
     expect(header.metadata).toMatchObject({ architecture: 'mamba', delta_unit: 'channel', layers: JSON.stringify([...Array(L).keys()]), prompt: '[1,2,3,4,5]' });
@@ -135,8 +140,10 @@ describe('traces', () => {
     const source = memorySource('trace.safetensors', bytes);
     const topIds = toIntegers(header.tensors.get('top_next.ids')!, await readTensorBytes(source, header.tensors.get('top_next.ids')!));
     const topProbs = toFloat32(header.tensors.get('top_next.probs')!, await readTensorBytes(source, header.tensors.get('top_next.probs')!));
+    const fileLogits = toFloat32(header.tensors.get('logits')!, await readTensorBytes(source, header.tensors.get('logits')!));
+    expect([...fileLogits]).toEqual([...logits]);
     for (let t = 0; t < 5; t++) {
-      const p = softmax(trace.logits.subarray(t * V, (t + 1) * V));
+      const p = softmax(logits.subarray(t * V, (t + 1) * V));
       const order = [...p.keys()].sort((a, b) => p[b]! - p[a]!);
       expect([...topIds.slice(t * 5, t * 5 + 5)]).toEqual(order.slice(0, 5));
       expect(relativeError(topProbs.slice(t * 5, t * 5 + 5), order.slice(0, 5).map((i) => p[i]!))).toBeLessThanOrEqual(1e-6);
@@ -146,7 +153,6 @@ describe('traces', () => {
       expect(header.tensors.get(`layers.${l}.B`)?.shape).toEqual([5, N]);
       expect(header.tensors.get(`layers.${l}.C`)?.shape).toEqual([5, N]);
     }
-    session.destroy();
     model.destroy();
   });
 });

@@ -3,6 +3,7 @@
  * tensor infos (ne = the row-major shape reversed), padding to the alignment, then each tensor's
  * data padded to the alignment. Every field can be overridden so tests can corrupt it.
  */
+import type { ArchitectureName } from '../../app/arch/registry';
 import { f16ToF32 } from '../../app/formats/float16';
 
 /** GGUF metadata value type ids. */
@@ -228,7 +229,7 @@ export function roundTrip(type: 'F32' | 'F16' | 'BF16', values: ArrayLike<number
 // Tiny Mamba / Mamba-2 models in llama.cpp's layout
 
 export interface TinyModelOptions {
-  arch: 'mamba' | 'mamba2';
+  arch: ArchitectureName;
   dModel?: number;
   nLayer?: number;
   vocab?: number;

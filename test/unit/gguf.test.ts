@@ -18,12 +18,6 @@ const parse = (bytes: Uint8Array, name = NAME) => readGgufHeader(memorySource(na
 
 const seed = Number(process.env.GGUF_TEST_SEED ?? Date.now() % 1_000_000);
 
-/** Reads one mapped tensor as the loader does (app/formats/decode.ts tensorDecoder): dequantized and transformed float32. */
-async function loadGgufTensor(source: ByteSource, entry: GgufTensorEntry): Promise<Float32Array> {
-  checkRange(source, entry.offset, entry.byteLength, `tensor "${entry.ggufName}"`);
-  return tensorDecoder({ ...entry, file: source.name, encoding: 'gguf' }).decode(await source.read(entry.offset, entry.byteLength));
-}
-
 /** Runs fn and returns the ModelFileError it throws (failing if it throws anything else or nothing). */
 async function modelError(fn: () => Promise<unknown> | unknown): Promise<ModelFileError> {
   try {

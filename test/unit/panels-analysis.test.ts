@@ -3,11 +3,13 @@
  * fresh inputs each run, against direct loops: hidden attention's causal |α| range, the transposed
  * heatmap texture and the cell ↔ point mapping (checked against the same mapping the heatmap
  * renderer's shader uses, selection.ts cellAt), the keyboard cursor, a row's top sources, the CSVs
- * (parse back to the same numbers); compare's per-layer B − A of ‖Δ_t‖; knockout's CSV, the union
- * of both top-k lists, softmax, KL and total variation.
+ * (parse back to the same numbers); compare's per-layer B − A of ‖Δ_t‖; knockout's CSV and the
+ * union of both top-k lists (softmax, KL and total variation: analysis-distributions.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import type { KnockoutResult } from '../../app/engine/protocol';
+import { compareScores } from '../../app/analysis/compare';
+import { klDivergence, softmax, totalVariation } from '../../app/analysis/distributions';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import {
   absRange,
@@ -17,9 +19,7 @@ import {
   causalAbsRange,
   causalAbsRow,
   compareColumns,
-  compareScores,
   denseDistribution,
-  klDivergence,
   knockoutColumns,
   matrixCellAt,
   matrixCellCentre,
@@ -28,9 +28,7 @@ import {
   positionAt,
   probabilityShift,
   scaledAbs,
-  softmax,
   topSources,
-  totalVariation,
 } from '../../renderer/src/panels/analysis';
 import { parseCsv, toCsv } from '../../renderer/src/panels/csv';
 import { cellAt, fullView } from '../../renderer/src/panels/selection';
@@ -230,27 +228,6 @@ describe('knockout', () => {
     const ids = Array.from(p.keys()).sort((x, y) => p[y]! - p[x]!).slice(0, k);
     return { ids, texts: ids.map((id) => `t${id}`), probs: ids.map((id) => p[id]!) };
   };
-
-  it('softmax, KL and total variation equal their definitions', () => {
-    const l = logits();
-    const p = softmax(l);
-    const z = l.reduce((s, v) => s + Math.exp(v), 0);
-    for (let i = 0; i < V; i++) expect(p[i]).toBeCloseTo(Math.exp(l[i]!) / z, 14);
-    expect(softmax([1000, 1000])).toEqual(Float64Array.from([0.5, 0.5]));
-    const q = softmax(logits());
-    let kl = 0;
-    let tv = 0;
-    for (let i = 0; i < V; i++) {
-      kl += p[i]! * Math.log(p[i]! / q[i]!);
-      tv += Math.abs(p[i]! - q[i]!);
-    }
-    expect(klDivergence(p, q)).toBeCloseTo(kl, 12);
-    expect(klDivergence(p, p)).toBe(0);
-    expect(klDivergence(p, q)).toBeGreaterThan(0);
-    expect(totalVariation(p, q)).toBeCloseTo(tv / 2, 12);
-    expect(klDivergence([0, 1], [0.5, 0.5])).toBeCloseTo(Math.log(2), 14);
-    expect(klDivergence([1, 0], [0, 1])).toBe(Infinity);
-  });
 
   it('spreads top k over the vocabulary, lists the union of both top lists, and writes the CSV', () => {
     const p = softmax(logits());

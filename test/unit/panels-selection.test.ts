@@ -37,6 +37,7 @@ const root = path.resolve(import.meta.dirname, '../..');
 function randomTrace(T: number, Di: number): TraceResult {
   const delta = [0, 1].map(() => Float32Array.from({ length: T * Di }, () => Math.random() * 2));
   return {
+    traceId: 'trace-1',
     modelId: 'random',
     architecture: 'mamba',
     ids: Array.from({ length: T }, (_, t) => t % 7),

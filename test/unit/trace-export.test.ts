@@ -7,13 +7,14 @@ import { describe, expect, it } from 'vitest';
 import type { TraceResult } from '../../app/engine/protocol';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
-import { traceResultToSafetensors } from '../../app/trace/export';
+import { traceResultToSafetensors } from '../../app/analysis/export';
 
 const rand = (n: number) => Float32Array.from({ length: n }, () => (Math.random() - 0.3) * 3);
 
 function randomTrace(T: number, width: number, G: number, N: number, layers: number[], k: number): TraceResult {
   const delta = layers.map(() => rand(T * width));
   return {
+    traceId: 'trace-1',
     modelId: 'random-model',
     architecture: G > 1 ? 'mamba2' : 'mamba',
     ids: Array.from({ length: T }, () => Math.floor(Math.random() * 500)),

@@ -1,7 +1,7 @@
 /** A trace growing as tokens stream: rows append in order, and rows that do not fit are refused. */
 import { describe, expect, it } from 'vitest';
-import type { TraceRows } from '../../app/engine/protocol';
-import { appendTraceRows } from '../../app/engine/trace-rows';
+import { appendTraceRows } from '../../app/analysis/trace-rows';
+import type { TraceRows } from '../../app/analysis/types';
 
 const W = 3;
 const N = 2;
@@ -11,6 +11,7 @@ function rows(from: number, T: number, withA = from === 0): TraceRows {
   const fill = (width: number, tag: number) => layers.map((l) => Float32Array.from({ length: T * width }, (_, i) => tag * 1000 + l * 100 + (from + Math.floor(i / width)) + (i % width) / 10));
   return {
     from,
+    traceId: 'trace-7',
     modelId: 'm',
     architecture: 'mamba',
     ids: Array.from({ length: T }, (_, t) => from + t),
@@ -44,6 +45,7 @@ describe('appendTraceRows', () => {
       trace[key].forEach((a, i) => expect([...a], `${key}[${i}]`).toEqual([...whole[key][i]!]));
     }
     expect(trace.A).toHaveLength(2);
+    expect(trace.traceId).toBe('trace-7');
   });
 
   it('starts over at row 0, and refuses gaps, strangers and a first window without A', () => {
@@ -52,6 +54,7 @@ describe('appendTraceRows', () => {
     expect(() => appendTraceRows(trace, rows(7, 1))).toThrow('rows from 7 do not follow the 6 rows so far');
     expect(() => appendTraceRows(null, rows(3, 1))).toThrow('no trace to append to');
     expect(() => appendTraceRows(trace, { ...rows(6, 1), layers: [0, 1] })).toThrow(/another trace/);
+    expect(() => appendTraceRows(trace, { ...rows(6, 1), traceId: 'trace-8' })).toThrow(/another trace/);
     expect(() => appendTraceRows(null, rows(0, 2, false))).toThrow('the first rows of a trace carry A');
   });
 });

@@ -69,9 +69,8 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
           <h2 id="model-title">{model.name}</h2>
           {model.description && <p>{model.description}</p>}
           <LoadPanel model={model} host={host} engine={engine} />
-          {load?.state === 'loaded' && !load.info.cannotRun && <GeneratePanel model={model} info={load.info} engine={engine} />}
-          {load?.state === 'loaded' && !load.info.cannotRun && <SelectionPanels model={model} info={load.info} engine={engine} />}
-          {load?.state === 'loaded' && load.info.cannotRun && <p className="muted">{load.info.cannotRun}</p>}
+          {load?.state === 'loaded' && <GeneratePanel model={model} info={load.info} engine={engine} />}
+          {load?.state === 'loaded' && <SelectionPanels model={model} info={load.info} engine={engine} />}
           <dl className="facts">
             <dt>Architecture</dt>
             <dd>{model.architecture}</dd>

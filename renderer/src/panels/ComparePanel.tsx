@@ -4,14 +4,14 @@
  * deltaNorm) of both by position and their difference B − A. A canvas draws, per layer, both
  * score curves and the difference as bars (PNG export); hovering it, or the token input and the
  * arrow keys, shows the values at one position; a table sums each layer up; CSV export of the
- * numbers. Running B (and A) is a `trace` request: the engine's last trace is then no longer the
- * one on screen, which the store records for the hidden-attention panel.
+ * numbers. Running B (and A) is a `trace` request; the trace on screen stays the one the other
+ * analysis panels read (they name it by its id).
  */
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
-import { useStudio } from '../store';
-import { compareColumns, compareScores, positionAt, type ScoreComparison } from './analysis';
+import { compareScores, type ScoreComparison } from '../../../app/analysis/compare';
+import { compareColumns, positionAt } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { moveToken, parseIds, tokenTexts } from './selection';
 import { prepareCanvas2d } from './canvas2d';
@@ -155,11 +155,9 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
       let a = onScreen;
       if (pa) {
         setBusy('Tracing prompt A…');
-        useStudio.getState().setAnalysisEngineTraceOf(onScreen);
         a = await engine.request('trace', { modelId, prompt: pa });
       }
       setBusy('Tracing prompt B…');
-      useStudio.getState().setAnalysisEngineTraceOf(onScreen);
       const b = await engine.request('trace', { modelId, prompt: pb });
       setPair({ onScreen, a, b, textsA: tokenTexts(a, labels), textsB: tokenTexts(b, labels) });
       setCursor(null);

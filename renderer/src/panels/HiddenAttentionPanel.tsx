@@ -2,7 +2,7 @@
  * Hidden attention (Ali et al. 2024): the implicit attention matrix of the selected layer,
  * α[i, j] = Σ_n C_i[n]·exp(A[d, n]·(S_i − S_j))·Δ_j[d]·B_j[n] (S the prefix sum of Δ), for one
  * channel (Mamba-1; a head for Mamba-2) or the mean over all of them. The engine computes it on
- * the GPU on demand (`hiddenAttention` request, from its last trace); the panel shows |α|, min-max
+ * the GPU on demand (`hiddenAttention` request, of the trace on screen by its id); the panel shows |α|, min-max
  * scaled over the causal entries j ≤ i, on a log or linear scale (WebGL2 heatmap: row i, the token
  * that reads, top → bottom; column j, the token read, left → right). Hovering (or moving the
  * keyboard cursor over) a cell shows α there; clicking a row (or Enter, or typing a row) asks the
@@ -50,17 +50,9 @@ interface RowComputed extends Computed {
   row: number;
 }
 
-/**
- * Makes sure the engine's last trace is `trace` (another panel may have traced something since),
- * then asks for hidden attention. Checks the answer has the trace's shape.
- */
+/** Asks the engine for hidden attention of `trace` (by its id). Checks the answer has the trace's shape. */
 export async function requestHiddenAttention(engine: EngineClient, modelId: string, trace: TraceResult, layer: number, unit: Unit, row?: number): Promise<HiddenAttentionResult> {
-  const store = useStudio.getState();
-  if (store.analysisEngineTraceOf === trace) {
-    await engine.request('trace', { modelId, prompt: { ids: trace.ids } });
-    useStudio.getState().setAnalysisEngineTraceOf(null);
-  }
-  const result = await engine.request('hiddenAttention', { modelId, layer, unit, ...(row !== undefined ? { row } : {}) });
+  const result = await engine.request('hiddenAttention', { modelId, traceId: trace.traceId, layer, unit, ...(row !== undefined ? { row } : {}) });
   const T = trace.ids.length;
   const want = row === undefined ? T * T : T;
   if (result.tokens !== T || result.alpha.length !== want) {

@@ -1,5 +1,5 @@
 /**
- * Knockout: "filter this token" — the engine re-runs the prompt on screen with Δ_j := 0 for one
+ * Knockout: "filter this token" — the engine re-runs the trace on screen (by its id) with Δ_j := 0 for one
  * token j in a chosen layer (or all layers), so token j neither writes into the state nor lets it
  * decay (the state-space analogue of attention knockout), and compares the next-token
  * distribution after the last token with and without it: KL(baseline ‖ knocked), total variation,
@@ -102,7 +102,7 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
     setError(null);
     setBusy(`Re-running the ${T}-token prompt with Δ of token ${token} set to 0 in ${layers ? `layer ${layer}` : 'every layer'}…`);
     const onScreen = trace;
-    engine.request('knockout', { modelId, prompt: { ids: onScreen.ids }, token, ...(layers ? { layers } : {}), k }).then(
+    engine.request('knockout', { modelId, traceId: onScreen.traceId, token, ...(layers ? { layers } : {}), k }).then(
       (result) => {
         setDone({ trace: onScreen, result });
         setBusy(null);

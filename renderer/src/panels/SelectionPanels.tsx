@@ -3,7 +3,7 @@
  * suggested prompt from its studio.json, when it has one), a "Trace" button that runs the engine's
  * `trace` request, a layer selector (native <select>), the score choice, the token strip, the
  * Δ heatmap, the B/C panel and the memory panel, each in a resizable, collapsible PanelFrame whose
- * size is remembered (layout.ts), and "Export trace (safetensors)" (app/trace/export.ts). The
+ * size is remembered (layout.ts), and "Export trace (safetensors)" (app/analysis/export.ts). The
  * score is the mean Δ over the model's focus channels when its studio.json names them (the
  * selection shows out of the box), ‖Δ_t‖ otherwise, until the user picks one. The trace and what
  * is shown of it live in the store's trace slice.
@@ -11,7 +11,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
-import { traceResultToSafetensors } from '../../../app/trace/export';
+import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
 import { selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
 import { BCPanel } from './BCPanel';

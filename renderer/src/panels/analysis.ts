@@ -6,12 +6,14 @@
  *   min-max scaled over the causal entries (j ≤ i), on a linear or log scale; the heatmap texture
  *   is |α| transposed so rows run top → bottom and columns left → right; the cell under a point;
  *   a row's strongest sources; the CSVs of the matrix and of one row.
- * - Compare: per layer, the selection score ‖Δ_t‖ (the traces' deltaNorm) of two prompts by
- *   position, their difference B − A, and per-layer summaries.
- * - Knockout: the CSV of the two next-token distributions, the union of their top tokens, and
- *   references for the tests (softmax, KL, total variation).
+ * - Compare: the position under a point of the chart and the CSV of a comparison (the comparison
+ *   itself, ‖Δ_t‖ of two prompts by position and B − A, is app/analysis/compare.ts).
+ * - Knockout: the CSV of the two next-token distributions, the union of their top tokens, and a
+ *   top-k list spread over the vocabulary. (softmax, KL and total variation live in
+ *   app/analysis/distributions.ts.)
  */
-import type { KnockoutResult, TraceResult } from '../../../app/engine/protocol';
+import type { ScoreComparison } from '../../../app/analysis/compare';
+import type { KnockoutResult } from '../../../app/engine/protocol';
 import type { CsvColumn } from './csv';
 import { normalize } from './selection';
 
@@ -185,66 +187,6 @@ export function attentionRowColumns(row: ArrayLike<number>, ids: readonly number
 // ---------------------------------------------------------------------------------------------
 // Compare
 
-export interface LayerDiffSummary {
-  layer: number;
-  meanA: number;
-  meanB: number;
-  /** Mean of B − A over the compared positions. */
-  meanDiff: number;
-  /** Largest |B − A| and where. */
-  maxAbsDiff: number;
-  maxAt: number;
-}
-
-export interface ScoreComparison {
-  /** Layers traced in both, ascending. */
-  layers: number[];
-  /** Positions compared: 0 .. tokens − 1 (the shorter prompt's length). */
-  tokens: number;
-  /** Per layer of `layers`: ‖Δ_t‖ of A and B, and B − A, over the compared positions. */
-  a: Float32Array[];
-  b: Float32Array[];
-  diff: Float64Array[];
-  summaries: LayerDiffSummary[];
-  /** Positions < tokens where the two prompts have different ids (the edit). */
-  edited: number[];
-}
-
-/** The selection score ‖Δ_t‖ of two traces compared by position, per layer both traced. */
-export function compareScores(a: Pick<TraceResult, 'ids' | 'layers' | 'deltaNorm'>, b: Pick<TraceResult, 'ids' | 'layers' | 'deltaNorm'>): ScoreComparison {
-  const tokens = Math.min(a.ids.length, b.ids.length);
-  const layers = a.layers.filter((l) => b.layers.includes(l)).sort((x, y) => x - y);
-  const out: ScoreComparison = { layers, tokens, a: [], b: [], diff: [], summaries: [], edited: [] };
-  for (let t = 0; t < tokens; t++) if (a.ids[t] !== b.ids[t]) out.edited.push(t);
-  for (const layer of layers) {
-    const na = a.deltaNorm[a.layers.indexOf(layer)];
-    const nb = b.deltaNorm[b.layers.indexOf(layer)];
-    if (!na || !nb || na.length < tokens || nb.length < tokens) throw new RangeError(`compareScores: layer ${layer} has fewer than ${tokens} scores`);
-    const sa = na.slice(0, tokens);
-    const sb = nb.slice(0, tokens);
-    const diff = new Float64Array(tokens);
-    let sumA = 0;
-    let sumB = 0;
-    let maxAbsDiff = -1;
-    let maxAt = 0;
-    for (let t = 0; t < tokens; t++) {
-      const d = (sb[t] as number) - (sa[t] as number);
-      diff[t] = d;
-      sumA += sa[t] as number;
-      sumB += sb[t] as number;
-      if (Math.abs(d) > maxAbsDiff) {
-        maxAbsDiff = Math.abs(d);
-        maxAt = t;
-      }
-    }
-    out.a.push(sa);
-    out.b.push(sb);
-    out.diff.push(diff);
-    out.summaries.push({ layer, meanA: sumA / tokens, meanB: sumB / tokens, meanDiff: (sumB - sumA) / tokens, maxAbsDiff: Math.max(0, maxAbsDiff), maxAt });
-  }
-  return out;
-}
-
 /** The position under x (0..width) of a chart over `tokens` positions (each a column of width / tokens); null outside. */
 export const positionAt = (x: number, width: number, tokens: number): number | null => (x >= 0 && x < width && tokens > 0 ? Math.min(tokens - 1, Math.floor((x / width) * tokens)) : null);
 
@@ -303,34 +245,6 @@ export function probabilityShift(result: KnockoutResult): ShiftRow[] {
   });
   const key = (v: number) => (Number.isFinite(v) ? v : -1);
   return [...rows.values()].sort((x, y) => key(y.before) - key(x.before) || key(y.after) - key(x.after));
-}
-
-/** softmax(logits) in float64, max-shifted. */
-export function softmax(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i] as number);
-  const out = Float64Array.from(logits, (v) => Math.exp(v - max));
-  const sum = out.reduce((s, v) => s + v, 0);
-  return out.map((v) => v / sum);
-}
-
-/** KL(p ‖ q) = Σ p·ln(p/q) in nats (terms with p = 0 are 0; +∞ where p > 0 = q). */
-export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  if (p.length !== q.length) throw new RangeError(`klDivergence: ${p.length} vs ${q.length} probabilities`);
-  let kl = 0;
-  for (let i = 0; i < p.length; i++) {
-    const pi = p[i] as number;
-    if (pi > 0) kl += pi * Math.log(pi / (q[i] as number));
-  }
-  return kl;
-}
-
-/** Total variation distance ½·Σ|p − q|. */
-export function totalVariation(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  if (p.length !== q.length) throw new RangeError(`totalVariation: ${p.length} vs ${q.length} probabilities`);
-  let s = 0;
-  for (let i = 0; i < p.length; i++) s += Math.abs((p[i] as number) - (q[i] as number));
-  return s / 2;
 }
 
 /** A distribution given as top-k (ids, probs) spread over a vocabulary of `size` (0 where absent). */

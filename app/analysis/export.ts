@@ -1,7 +1,7 @@
 /**
  * The trace file (metadata format 'mamba-studio/trace@1'), written by the app's "Export trace
- * (safetensors)" from a TraceResult and by the CLI's `trace` command from a prefill trace, through
- * one encoder (`encodeTrace`):
+ * (safetensors)" from a TraceResult and by the CLI's `trace` command from the same trace (of
+ * app/analysis/trace.ts, with its logits kept), through one encoder (`encodeTrace`):
  *
  *   input_ids               I32 [T]
  *   layers.<l>.delta        F32 [T, deltaWidth]   (Mamba-1: d_inner channels; Mamba-2: heads)
@@ -15,7 +15,7 @@
  * architecture, delta_unit and layers (JSON array).
  */
 import { encodeSafetensors, type WriteTensor } from '../formats/safetensors-write.js';
-import type { TraceResult } from '../engine/protocol.js';
+import type { TraceResult } from '../analysis/types.js';
 
 export const TRACE_FORMAT = 'mamba-studio/trace@1';
 

@@ -1,5 +1,5 @@
 /**
- * local/layering: imports flow one way (DESIGN.md, "The house").
+ * local/layering: imports flow one way (docs/ARCHITECTURE.md, "The layers of app/").
  *   app/       → app/, shaders/ only (never main/ or renderer/); Node built-ins only in app/node/ and app/cli.ts
  *   main/      → main/, app/, shaders/ (never renderer/)
  *   renderer/  → renderer/, app/, shaders/ (never main/); no Node built-ins
@@ -42,7 +42,7 @@ export const APP_LAYERS = [
 ];
 
 // Where the order is explained, named by the lint message.
-const ORDER_DOC = 'README.md, "Layout"';
+const ORDER_DOC = 'docs/ARCHITECTURE.md, "The layers of app/"';
 const ORDER_TEXT = APP_LAYERS.map((l) => l.name).join(' → ');
 
 /** A module path without its extension: `app/x.ts`, `app/x.js`, `app/x.d.ts` and `app/x` are one module. */

@@ -92,7 +92,7 @@ export class TraceRecorder implements TraceSink {
     this.layouts = this.layers.map((l) => {
       const layout = model.traceLayout(l);
       if (!layout) throw new RangeError(`TraceRecorder: layer ${l}'s mixer has no Δ, B or C to trace`);
-      if (this.extraTaps.length > 0 && !layout.extraTaps) throw new RangeError(`TraceRecorder: the x, z and y taps exist for Mamba-1 mixers only (layer ${l} has none)`);
+      if (this.extraTaps.length > 0 && !layout.extraTaps) throw new RangeError(`TraceRecorder: the x, z and y taps exist for Mamba-1 only (layer ${l}'s mixer has none)`);
       return layout;
     });
     if (this.layers.length === 0) throw new RangeError('TraceRecorder: this model has no layer with a selection to trace');

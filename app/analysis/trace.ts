@@ -46,19 +46,21 @@ export interface TraceName {
 }
 
 /**
- * The taps beyond Δ, B and C a trace needs for its state norms: per-channel Δ (Mamba-1) replays
- * the state from x, so it needs the x tap; per-head Δ (Mamba-2) has x in the conv rows the trace
- * keeps anyway.
+ * The taps beyond Δ, B and C a trace needs for its state norms: the scan's input x. Where the
+ * layout has x in the rows it keeps anyway (Mamba-2's conv rows), none; else the x tap (Mamba-1).
  */
 function extraTaps(config: LanguageModel['config']): ExtraTap[] {
-  return traceLayout(config).deltaUnit === 'channel' ? ['x'] : [];
+  const layout = traceLayout(config);
+  return layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
 }
 
 /** Each layer's A_log as loaded (Mamba-1 [Di, N], Mamba-2 [H]), read back from the weights. */
 export async function readALogs(ctx: GpuContext, target: TraceTarget, layers: readonly number[]): Promise<Map<number, Float32Array>> {
   const out = new Map<number, Float32Array>();
   for (const layer of layers) {
-    const name = `${target.model.prefixOf(layer)}mixer.A_log`;
+    const layout = target.model.traceLayout(layer);
+    if (!layout) throw new Error(`layer ${layer} has no selection to trace`);
+    const name = `${target.model.prefixOf(layer)}mixer.${layout.aLogName}`;
     const buffer = target.weights.buffers.get(name);
     if (!buffer) throw new Error(`the weights have no ${name}`);
     const count = (target.weights.shapes.get(name) ?? []).reduce((a, b) => a * b, 1);

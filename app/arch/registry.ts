@@ -1,18 +1,15 @@
 /**
  * The architectures the studio runs, in one list: the only place a model's architecture is
  * chosen. Configs are detected and read here (transformers, mamba_ssm), GGUF metadata in gguf.ts,
- * tensors checked in tensors.ts, models built by `buildModel` — all through the specs below.
- * Adding an architecture: a folder app/arch/<name>/ exporting its ArchitectureSpec, and one line
- * in ARCHITECTURES (docs/ARCHITECTURE.md has the checklist).
+ * tensors checked in tensors.ts — all through the specs below; models are built on the GPU by
+ * build.ts. Adding an architecture: a folder app/arch/<name>/ exporting its ArchitectureSpec and
+ * its mixer, one line in ARCHITECTURES, and the line build.ts's MIXERS then demands (the compiler
+ * checks that every registered architecture has one); docs/ARCHITECTURE.md has the checklist.
  */
 import { configReader, type Raw } from '../formats/config.js';
 import { ModelFileError } from '../formats/errors.js';
-import type { GpuContext } from '../gpu/context.js';
 import type { MambaConfig } from '../model/config.js';
-import type { ModelInspection } from '../model/inspection.js';
-import type { LoadedWeights } from '../model/loader.js';
 import type { TraceLayout } from '../model/mixer.js';
-import { LanguageModel } from '../model/model.js';
 import { forwardRef, type ForwardRefOutput, type WeightTable } from '../model/reference.js';
 import { mamba1 } from './mamba1/index.js';
 import { mamba2 } from './mamba2/index.js';
@@ -130,15 +127,6 @@ function fromMambaSsm(file: string, raw: Raw): MambaConfig {
 /** Where Δ, B and C are in a trace of a model with this config (its architecture's layout). */
 export function traceLayout(config: MambaConfig): TraceLayout {
   return architectureSpec(config.architecture).traceLayout(config);
-}
-
-/**
- * The model of an inspection on the GPU: every block's mixer from its architecture's spec.
- * `maxTokens`: tokens per prefill chunk (activations are sized for it).
- */
-export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256): LanguageModel {
-  const spec = architectureSpec(inspection.architecture);
-  return new LanguageModel(ctx, inspection, weights, { maxTokens, name: spec.label.replace(/-/g, ''), mixer: () => spec.mixer });
 }
 
 /** The float64 reference of a whole model of this config (every layer its architecture's mixer reference). */

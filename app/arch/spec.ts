@@ -1,13 +1,14 @@
 /**
  * What an architecture is, in one object (app/arch/<name>/index.ts exports one; registry.ts lists
  * them): how its configs read in every convention they come in, which tensors its mixer has
- * (transformers and GGUF names, shapes), how its layers are built on the GPU, where its selection
- * (Δ, B, C) is in a trace, and its float64 reference. Nothing outside app/arch chooses between
- * architectures; everything asks the registry.
+ * (transformers and GGUF names, shapes), where its selection (Δ, B, C) is in a trace, and its
+ * float64 reference. How its layers are built on the GPU is its `mixer.ts`, named in build.ts
+ * (kept apart so that what only reads files — the main process, the library — never loads WGSL).
+ * Nothing outside app/arch chooses between architectures; everything asks the registry.
  */
 import type { ConfigReader, Raw } from '../formats/config.js';
 import type { MambaConfig } from '../model/config.js';
-import type { MixerFactory, TraceLayout } from '../model/mixer.js';
+import type { TraceLayout } from '../model/mixer.js';
 import type { MixerRef } from '../model/reference.js';
 
 /** A tensor a model needs: its name in the file (transformers naming) and its shape. */
@@ -62,6 +63,18 @@ export interface GgufConfigSource {
  */
 export type GgufRole = 'plain' | 'vector' | 'conv' | 'A' | 'D';
 
+/** The GGUF tensors every SSM mixer llama.cpp writes has (after `blk.N.`), by their transformers names under `mixer.` */
+export const SSM_GGUF_TENSORS: Readonly<Record<string, { name: string; role: GgufRole }>> = {
+  'ssm_in.weight': { name: 'in_proj.weight', role: 'plain' },
+  'ssm_in.bias': { name: 'in_proj.bias', role: 'vector' },
+  'ssm_conv1d.weight': { name: 'conv1d.weight', role: 'conv' },
+  'ssm_conv1d.bias': { name: 'conv1d.bias', role: 'vector' },
+  ssm_a: { name: 'A_log', role: 'A' },
+  ssm_d: { name: 'D', role: 'D' },
+  'ssm_out.weight': { name: 'out_proj.weight', role: 'plain' },
+  'ssm_out.bias': { name: 'out_proj.bias', role: 'vector' },
+};
+
 export interface ArchitectureSpec<Name extends string = string> {
   /** The registry name: transformers' model_type and GGUF's general.architecture. */
   readonly name: Name;
@@ -82,8 +95,6 @@ export interface ArchitectureSpec<Name extends string = string> {
   readonly ggufFlatA: boolean;
   /** Where Δ, B and C are in a trace of this architecture's mixer. */
   traceLayout(config: MambaConfig): TraceLayout;
-  /** Builds one layer's mixer on the GPU. */
-  readonly mixer: MixerFactory;
   /** float64 reference of one layer's mixer (app/model/reference.ts runs the whole model with it). */
   readonly reference: MixerRef;
   /** The prefill matrix products of one layer, [inFeatures, outFeatures] (the bench times them). */

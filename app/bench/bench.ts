@@ -4,7 +4,8 @@
  * (copy bandwidth, a large GEMM). Medians of repeated runs after warm-up. Prints a table and
  * writes JSON. Speed targets are judged from its output, never by tests.
  */
-import { architectureSpec, buildModel, canonicalConfig, type ArchitectureName } from '../arch/registry.js';
+import { buildModel } from '../arch/build.js';
+import { architectureSpec, canonicalConfig, type ArchitectureName } from '../arch/registry.js';
 import { expectedTensors } from '../arch/tensors.js';
 import type { MambaConfig } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';

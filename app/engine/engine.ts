@@ -10,7 +10,7 @@ import { openGpu, type GpuContext } from '../gpu/context.js';
 import { GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
 import { inspectModel, tokenizerSource } from '../arch/inspect.js';
-import { buildModel } from '../arch/registry.js';
+import { buildModel } from '../arch/build.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';

@@ -2,7 +2,7 @@
  * A model: embedding → blocks (RMSNorm, the block's mixer, the residual add) → final norm → LM
  * head, with activations sized for a chunk of `maxTokens` tokens, trace taps, and the plan (a list
  * of bound dispatches and copies). What each block's mixer is comes from the architecture
- * (app/arch/registry.ts `buildModel`); this file knows only the Mixer interface (mixer.ts).
+ * (app/arch/build.ts `buildModel`); this file knows only the Mixer interface (mixer.ts).
  */
 import { storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';

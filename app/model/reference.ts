@@ -66,6 +66,25 @@ export function linear(x: Float64Array, T: number, I: number, W: Float32Array, O
   return y;
 }
 
+/**
+ * silu(bias + depthwise causal conv) over `channels` channels of `x` (row t at t·stride + offset),
+ * from a zero history: out[t, c] = silu(b[c] + Σ_k w[c, k]·x[t − (K−1) + k, c]), weight [C, 1, K].
+ */
+export function causalConvSilu(x: Float64Array, T: number, stride: number, offset: number, channels: number, K: number, weight: Float32Array, bias?: Float32Array): Float64Array {
+  const out = new Float64Array(T * channels);
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < channels; c++) {
+      let s = bias ? (bias[c] as number) : 0;
+      for (let k = 0; k < K; k++) {
+        const src = t - (K - 1) + k;
+        if (src >= 0) s += (weight[c * K + k] as number) * (x[src * stride + offset + c] as number);
+      }
+      out[t * channels + c] = silu(s);
+    }
+  }
+  return out;
+}
+
 export function rmsnorm(x: Float64Array, T: number, D: number, w: Float32Array, eps: number): Float64Array {
   const out = new Float64Array(T * D);
   for (let t = 0; t < T; t++) {

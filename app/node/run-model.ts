@@ -1,6 +1,6 @@
 /** Opens a model folder for running in Node: GPU, weights on it, the model its architecture builds, the tokenizer. */
 import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
-import { buildModel } from '../arch/registry.js';
+import { buildModel } from '../arch/build.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';

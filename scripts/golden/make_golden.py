@@ -6,7 +6,7 @@ For each case it builds a tiny MambaForCausalLM / Mamba2ForCausalLM with random 
 perturbs them so that every term matters, saves it with `save_pretrained`, runs one forward
 pass with forward hooks, runs greedy `generate`, and writes `golden.safetensors`. Then it
 checks everything against scripts/golden/ref_numpy.py (an independent float64 implementation
-of DESIGN.md, reading only the saved files) and asserts that nothing is degenerate.
+of docs/ARCHITECTURE.md, reading only the saved files) and asserts that nothing is degenerate.
 test/fixtures/golden/README.md documents the files; keep the two in step.
 """
 from __future__ import annotations

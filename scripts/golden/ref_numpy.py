@@ -1,10 +1,10 @@
-"""Independent float64 NumPy reference of Mamba-1 and Mamba-2 (the math of DESIGN.md).
+"""Independent float64 NumPy reference of Mamba-1 and Mamba-2 (the math of docs/ARCHITECTURE.md).
 
 Written from the equations, not from transformers' code: it reads only `config.json` and
 `model.safetensors` and runs the plain recurrence token by token. make_golden.py uses it to
 check that the fixtures it saves mean what the README says they mean.
 
-Glossary (DESIGN.md / paper → here):
+Glossary (docs/ARCHITECTURE.md / paper → here):
   d_model → d, d_inner → di (= expand·d), N → n (d_state), dt_rank → r, Δ → delta,
   A = -exp(A_log), B/C the input-dependent write/read vectors, D the skip.
 """

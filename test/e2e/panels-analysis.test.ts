@@ -6,7 +6,7 @@
  *   GPU kernel, is drawn; the α under the cursor (mouse and keyboard), a row asked for by click
  *   and by typing, and the exported CSVs equal the float64 CPU reference
  *   (app/kernels/hidden-attention.ref.ts) computed here from the model's float64 forward
- *   (app/model/mamba1.ref.ts); the mean over channels too; a bad row shows the engine's message;
+ *   (app/arch/mamba1/reference.ts); the mean over channels too; a bad row shows the engine's message;
  * - compare: the trace on screen against the same prompt with one data token edited: the panel's
  *   ‖Δ_t‖ of A and B equal the reference's, B − A is their difference, and nothing before the
  *   edit changes (causality) — in layer 0 nothing outside the conv window after it either;

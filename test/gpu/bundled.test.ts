@@ -12,7 +12,7 @@ import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { generate } from '../../app/model/generate';
 import type { LoadedWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/registry';
+import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { getTestGpu, loadTestModel } from '../support/gpu';

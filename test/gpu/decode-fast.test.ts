@@ -26,7 +26,7 @@ import { relativeError } from '../../app/kernels/self-test';
 import { stateBuffers, type SequenceState } from '../../app/model/mixer';
 import { encodeSteps, type LanguageModel } from '../../app/model/model';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/registry';
+import { buildModel } from '../../app/arch/build';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { useTestGpu } from '../support/gpu';

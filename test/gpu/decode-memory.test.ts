@@ -22,7 +22,7 @@ import type { GpuContext } from '../../app/gpu/context';
 import { GpuSampler } from '../../app/model/generate';
 import type { LanguageModel } from '../../app/model/model';
 import { loadWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/registry';
+import { buildModel } from '../../app/arch/build';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { traceLayout } from '../../app/arch/registry';
@@ -115,8 +115,11 @@ describe('trace memory', () => {
         queue: { submit: () => undefined },
       };
       const fakeCtx = { device } as unknown as GpuContext;
-      const recorder = new TraceRecorder(fakeCtx, { config } as unknown as LanguageModel, { capacity: 4096 });
-      const { deltaWidth, rowWidth } = traceLayout(config);
+      const layout = traceLayout(config);
+      // A model as far as the recorder asks: its config, and every layer's mixer's trace layout.
+      const model = { config, traceableLayers: Array.from({ length: config.nLayer }, (_, l) => l), traceLayout: () => layout };
+      const recorder = new TraceRecorder(fakeCtx, model as unknown as LanguageModel, { capacity: 4096 });
+      const { deltaWidth, rowWidth } = layout;
       expect(recorder.layers.length).toBe(24);
       expect(recorder.bytes).toBe(sizes.reduce((a, b) => a + b, 0));
       expect(recorder.bytes).toBe(4 * (deltaWidth + rowWidth) * 24 * 4096);

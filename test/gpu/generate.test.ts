@@ -11,7 +11,7 @@ import type { ModelInspection } from '../../app/arch/inspect';
 import type { GpuContext } from '../../app/gpu/context';
 import { generate } from '../../app/model/generate';
 import type { LoadedWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/registry';
+import { buildModel } from '../../app/arch/build';
 import type { LanguageModel } from '../../app/model/model';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';

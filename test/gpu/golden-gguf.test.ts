@@ -21,7 +21,7 @@ import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/registry';
+import { buildModel } from '../../app/arch/build';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { encode, GT, writeGguf, type WriterKv, type WriterTensor } from '../support/gguf-writer';

@@ -1,5 +1,5 @@
 /**
- * The whole Mamba-1 forward on the GPU against the float64 CPU reference (app/model/mamba1.ref.ts)
+ * The whole Mamba-1 forward on the GPU against the float64 CPU reference (app/arch/mamba1/reference.ts)
  * on fresh random models of odd sizes: logits at every position, the residual stream after every
  * block, Δ, B and C; chunked prefill; prefill(t) then a step equals prefill(t+1); fork and reset.
  */
@@ -12,7 +12,7 @@ import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import type { LoadedWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/registry';
+import { buildModel } from '../../app/arch/build';
 import { stateBuffers } from '../../app/model/mixer';
 import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';

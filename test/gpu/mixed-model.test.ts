@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MIXERS } from '../../app/arch/build';
 import { mamba1 } from '../../app/arch/mamba1/index';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
@@ -39,7 +40,7 @@ describe('a model mixing Mamba-1 blocks with an attention mixer', () => {
     const { inspection, weights, table } = await loadTestModel(ctx, scratch);
     const config = inspection.config;
     const V = config.vocabSize;
-    const model = new LanguageModel(ctx, inspection, weights, { maxTokens: 5, name: 'Mixed', mixer: (l) => (l === ATTENTION_LAYER ? attention : mamba1.mixer) });
+    const model = new LanguageModel(ctx, inspection, weights, { maxTokens: 5, name: 'Mixed', mixer: (l) => (l === ATTENTION_LAYER ? attention : MIXERS.mamba) });
     const reference = (ids: number[]) =>
       forwardRef(config, (n) => table.get(n), ids, (l) => (l === ATTENTION_LAYER ? attentionRef : mamba1.reference)).logits.subarray((ids.length - 1) * V, ids.length * V);
     const ids = Array.from({ length: 17 }, (_, t) => (t * 7 + (seed % 5)) % V);

@@ -15,7 +15,7 @@ import { memorySource } from '../../app/formats/source';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import type { LoadedWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/registry';
+import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { TraceRecorder } from '../../app/analysis/recorder';

@@ -52,7 +52,7 @@ describe('lint: app/ layers are ordered', () => {
 
   it('every app/ file lies in one layer, named by its folder or file', () => {
     const layer = (p: string) => APP_LAYERS[appLayerOf(p)]?.name;
-    expect([layer('app/random.ts'), layer('app/env.d.ts'), layer('app/trace/trace.ts'), layer('app/analysis/memory.ts')]).toEqual(['base', 'base', 'analysis', 'analysis']);
+    expect([layer('app/random.ts'), layer('app/env.d.ts'), layer('app/analysis/trace.ts'), layer('app/library/bundled.ts')]).toEqual(['base', 'base', 'analysis', 'library']);
     expect([layer('app/contract'), layer('app/kernels'), layer('app/cli.js')]).toEqual(['contract', 'kernels', 'cli']);
     expect(appLayerOf('app/newfolder/x.ts')).toBe(-1);
     expect(appFiles(root).filter((f) => appLayerOf(f) < 0)).toEqual([]);
@@ -86,9 +86,9 @@ describe('lint: app/ layers are ordered', () => {
   it.each([
     ['app/model/x.ts', "import { matmul } from '../kernels/matmul';\nexport const x = matmul;"],
     ['app/arch/x.ts', "import { Session } from '../model/session.js';\nimport type { ModelConfig } from '../formats/config';\nexport const x: [typeof Session, ModelConfig?] = [Session];"],
-    ['app/engine/x.ts', "import { memory } from '../analysis/memory';\nimport { Recorder } from '../trace/recorder';\nexport const x = [memory, Recorder];"],
+    ['app/engine/x.ts', "import { memory } from '../analysis/memory';\nimport { buildModel } from '../arch/build';\nexport const x = [memory, buildModel];"],
     ['app/kernels/x.ts', "import { matmul } from './matmul';\nimport { dispatch } from './dispatch.js';\nexport const x = [matmul, dispatch];"],
-    ['app/trace/x.ts', "import { memory } from '../analysis/memory';\nexport const x = memory;"],
+    ['app/library/x.ts', "import type { ModelEntry } from '../contract';\nimport { inspectModel } from '../arch/inspect';\nexport const x: [typeof inspectModel, ModelEntry?] = [inspectModel];"],
     ['app/formats/x.ts', "import code from '../../shaders/matmul.wgsl?raw';\nimport { randomSeed } from '../random';\nexport const x = [code, randomSeed];"],
     ['app/node/x.ts', "import { invokeNames } from '../contract';\nimport { Engine } from '../engine/engine';\nexport const x = [invokeNames, Engine];"],
     ['app/cli.ts', "import fs from 'node:fs';\nimport { runModel } from './node/run-model';\nexport const x = [fs, runModel];"],

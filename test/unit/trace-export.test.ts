@@ -1,5 +1,5 @@
 /**
- * The app's trace export (app/trace/export.ts): the bytes parse with the project's safetensors
+ * The app's trace export (app/analysis/export.ts): the bytes parse with the project's safetensors
  * reader, every tensor holds exactly the TraceResult's numbers under the model's layer numbers,
  * and the metadata carries the format, model id, ids and prompt.
  */

@@ -6,8 +6,7 @@
 import { ModelFileError } from '../../formats/errors.js';
 import type { MambaConfig } from '../../model/config.js';
 import type { TraceLayout } from '../../model/mixer.js';
-import type { ArchitectureSpec, BaseConfig } from '../spec.js';
-import { Mamba1Mixer } from './mixer.js';
+import { SSM_GGUF_TENSORS, type ArchitectureSpec, type BaseConfig } from '../spec.js';
 import { mamba1MixerRef } from './reference.js';
 
 /** The Mamba-2-only fields, unused here. */
@@ -71,22 +70,14 @@ export const mamba1 = {
   },
 
   ggufMixerTensors: {
-    'ssm_in.weight': { name: 'in_proj.weight', role: 'plain' },
-    'ssm_in.bias': { name: 'in_proj.bias', role: 'vector' },
-    'ssm_conv1d.weight': { name: 'conv1d.weight', role: 'conv' },
-    'ssm_conv1d.bias': { name: 'conv1d.bias', role: 'vector' },
+    ...SSM_GGUF_TENSORS,
     'ssm_x.weight': { name: 'x_proj.weight', role: 'plain' },
     'ssm_dt.weight': { name: 'dt_proj.weight', role: 'plain' },
     'ssm_dt.bias': { name: 'dt_proj.bias', role: 'vector' },
-    ssm_a: { name: 'A_log', role: 'A' },
-    ssm_d: { name: 'D', role: 'D' },
-    'ssm_out.weight': { name: 'out_proj.weight', role: 'plain' },
-    'ssm_out.bias': { name: 'out_proj.bias', role: 'vector' },
   },
   ggufFlatA: false,
 
   traceLayout,
-  mixer: (build) => new Mamba1Mixer(build, traceLayout(build.config)),
   reference: mamba1MixerRef,
 
   matmulShapes: ({ dModel: D, dInner: Di, dtRank: R, dState: N }) => [

@@ -6,7 +6,7 @@
  * A = −exp(A_log), B, C = input-dependent write/read vectors, x = conv output, z = gate.
  */
 import type { MambaConfig } from '../../model/config.js';
-import { forwardRef, linear, need, silu, softplus, type MixerRef, type WeightTable } from '../../model/reference.js';
+import { causalConvSilu, forwardRef, linear, need, silu, softplus, type MixerRef, type WeightTable } from '../../model/reference.js';
 
 export { softplus, type WeightTable };
 
@@ -29,19 +29,7 @@ export interface Mamba1RefOutput {
 export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, tokens: T, knockToken: knocked }) => {
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R } = config;
   const xz = linear(h, T, D, need(weights, `${m}in_proj.weight`), 2 * Di, weights(`${m}in_proj.bias`)); // [T, 2Di]
-  const convW = need(weights, `${m}conv1d.weight`); // [Di, 1, K]
-  const convB = weights(`${m}conv1d.bias`);
-  const x = new Float64Array(T * Di);
-  for (let t = 0; t < T; t++) {
-    for (let d = 0; d < Di; d++) {
-      let s = convB ? (convB[d] as number) : 0;
-      for (let k = 0; k < K; k++) {
-        const src = t - (K - 1) + k;
-        if (src >= 0) s += (convW[d * K + k] as number) * (xz[src * 2 * Di + d] as number);
-      }
-      x[t * Di + d] = silu(s);
-    }
-  }
+  const x = causalConvSilu(xz, T, 2 * Di, 0, Di, K, need(weights, `${m}conv1d.weight`), weights(`${m}conv1d.bias`)); // [T, Di]
   const dbc = linear(x, T, Di, need(weights, `${m}x_proj.weight`), R + 2 * N); // [T, R+2N]
   const dtW = need(weights, `${m}dt_proj.weight`); // [Di, R]
   const dtB = need(weights, `${m}dt_proj.bias`);

@@ -6,23 +6,11 @@
 import { ModelFileError } from '../../formats/errors.js';
 import type { MambaConfig } from '../../model/config.js';
 import type { TraceLayout } from '../../model/mixer.js';
-import type { ArchitectureSpec, BaseConfig } from '../spec.js';
+import { SSM_GGUF_TENSORS, type ArchitectureSpec, type BaseConfig } from '../spec.js';
 import { mamba2Layout } from './layout.js';
-import { Mamba2Mixer } from './mixer.js';
 import { mamba2MixerRef } from './reference.js';
 
-interface Mamba2Fields {
-  dState: number;
-  nHeads: number;
-  headDim: number;
-  nGroups: number;
-  chunkSize: number;
-  timeStepLimit: [number, number];
-  normGroupSize: number;
-  useBias: boolean;
-  useConvBias: boolean;
-  tieEmbeddings: boolean;
-}
+type Mamba2Fields = Pick<MambaConfig, 'dState' | 'nHeads' | 'headDim' | 'nGroups' | 'chunkSize' | 'timeStepLimit' | 'normGroupSize' | 'useBias' | 'useConvBias' | 'tieEmbeddings'>;
 
 function config(base: BaseConfig, f: Mamba2Fields): MambaConfig {
   const { source, dModel, nLayer, vocabSize, dInner, dConv, normEps } = base;
@@ -126,21 +114,13 @@ export const mamba2 = {
   },
 
   ggufMixerTensors: {
-    'ssm_in.weight': { name: 'in_proj.weight', role: 'plain' },
-    'ssm_in.bias': { name: 'in_proj.bias', role: 'vector' },
-    'ssm_conv1d.weight': { name: 'conv1d.weight', role: 'conv' },
-    'ssm_conv1d.bias': { name: 'conv1d.bias', role: 'vector' },
+    ...SSM_GGUF_TENSORS,
     'ssm_dt.bias': { name: 'dt_bias', role: 'vector' },
-    ssm_a: { name: 'A_log', role: 'A' },
-    ssm_d: { name: 'D', role: 'D' },
     'ssm_norm.weight': { name: 'norm.weight', role: 'vector' },
-    'ssm_out.weight': { name: 'out_proj.weight', role: 'plain' },
-    'ssm_out.bias': { name: 'out_proj.bias', role: 'vector' },
   },
   ggufFlatA: true,
 
   traceLayout,
-  mixer: (build) => new Mamba2Mixer(build, traceLayout(build.config)),
   reference: mamba2MixerRef,
 
   matmulShapes: (c) => [

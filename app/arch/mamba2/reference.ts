@@ -6,7 +6,7 @@
  */
 import { gatedRmsNormRef } from '../../kernels/gated-rmsnorm.ref.js';
 import { ssdRef } from '../../kernels/ssd.ref.js';
-import { linear, need, silu, type MixerRef } from '../../model/reference.js';
+import { causalConvSilu, linear, need, type MixerRef } from '../../model/reference.js';
 import { mamba2Layout } from './layout.js';
 
 /** What a knocked-out token's raw dt becomes (the GPU's KNOCKOUT_DT): softplus gives exactly 0. */
@@ -20,19 +20,7 @@ export const mamba2MixerRef: MixerRef = ({ config: c, weights, mixer: m, input: 
   if (knockToken >= 0) zxbcdt.fill(KNOCKED_DT, knockToken * W + layout.dtOffset, knockToken * W + layout.dtOffset + H);
   // xBC through the depthwise causal conv and SiLU, from a zero conv state.
   const C = layout.xbcWidth;
-  const convW = need(weights, `${m}conv1d.weight`); // [C, 1, K]
-  const convB = weights(`${m}conv1d.bias`);
-  const xbc = new Float64Array(T * C);
-  for (let t = 0; t < T; t++) {
-    for (let d = 0; d < C; d++) {
-      let s = convB ? (convB[d] as number) : 0;
-      for (let k = 0; k < K; k++) {
-        const src = t - (K - 1) + k;
-        if (src >= 0) s += (convW[d * K + k] as number) * (zxbcdt[src * W + layout.xbcOffset + d] as number);
-      }
-      xbc[t * C + d] = silu(s);
-    }
-  }
+  const xbc = causalConvSilu(zxbcdt, T, W, layout.xbcOffset, C, K, need(weights, `${m}conv1d.weight`), weights(`${m}conv1d.bias`));
   const scan = ssdRef({
     tokens: T,
     nHeads: H,

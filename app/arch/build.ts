@@ -1,0 +1,37 @@
+/**
+ * Building a model on the GPU: each registered architecture's mixer, by name. Apart from
+ * registry.ts so that code that only reads model files (the main process, the library, the Vite
+ * config's dev-server plugin) never imports kernels or WGSL. `MIXERS` must name every
+ * architecture in the registry (a Record over ArchitectureName: a missing one does not compile).
+ */
+import type { GpuContext } from '../gpu/context.js';
+import type { ModelInspection } from '../model/inspection.js';
+import type { LoadedWeights } from '../model/loader.js';
+import type { MixerFactory } from '../model/mixer.js';
+import { LanguageModel } from '../model/model.js';
+import { mamba1 } from './mamba1/index.js';
+import { Mamba1Mixer } from './mamba1/mixer.js';
+import { mamba2 } from './mamba2/index.js';
+import { Mamba2Mixer } from './mamba2/mixer.js';
+import { architectureSpec, type ArchitectureName } from './registry.js';
+
+/** Each architecture's mixer on the GPU. */
+export const MIXERS: Record<ArchitectureName, MixerFactory> = {
+  mamba: (build) => new Mamba1Mixer(build, mamba1.traceLayout(build.config)),
+  mamba2: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
+};
+
+/** The mixer of a registered architecture. */
+export function mixerOf(architecture: string): MixerFactory {
+  return MIXERS[architectureSpec(architecture).name];
+}
+
+/**
+ * The model of an inspection on the GPU: every block's mixer from its architecture.
+ * `maxTokens`: tokens per prefill chunk (activations are sized for it).
+ */
+export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256): LanguageModel {
+  const spec = architectureSpec(inspection.architecture);
+  const mixer = MIXERS[spec.name];
+  return new LanguageModel(ctx, inspection, weights, { maxTokens, name: spec.label.replace(/-/g, ''), mixer: () => mixer });
+}

@@ -3,7 +3,9 @@
  * the low 16 bits and 2k + 1 in the high ones — the layout WGSL's unpack2x16float reads
  * (component x = low half). A matrix [O, I] packed this way is its row-major flattening, so
  * element e = o·I + i lives in word e >> 1, half e & 1 (rows may straddle words when I is odd).
+ * (Halves are decoded in one place: app/formats/float16.ts.)
  */
+import { f16ToF32 } from '../formats/float16.js';
 
 /** How a weight matrix is stored on the GPU. */
 export type WeightFormat = 'f32' | 'f16';
@@ -38,20 +40,10 @@ export function f32ToF16Bits(value: number): number {
   return sign | half;
 }
 
-/** The value of a 16-bit half pattern. */
-export function f16BitsToF32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >>> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 0x1f) return mantissa ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-}
-
 /** `values` rounded to the nearest half (what the GPU sees of an f16-stored weight), as f32. */
 export function roundToF16(values: ArrayLike<number>): Float32Array {
   const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = f16BitsToF32(f32ToF16Bits(values[i] as number));
+  for (let i = 0; i < values.length; i++) out[i] = f16ToF32(f32ToF16Bits(values[i] as number));
   return out;
 }
 

@@ -14,6 +14,7 @@ import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
 import { openRunnableModel, type RunnableModel } from './node/run-model.js';
+import { runSoak } from './node/soak.js';
 import { generate } from './model/generate.js';
 import { Session } from './model/session.js';
 import { promptTraceFile, tracePrompt } from './analysis/trace.js';
@@ -38,6 +39,9 @@ commands:
                         prefill and decode tokens/s, GPU memory, ceilings, per-kernel times (JSON to FILE);
                         --weights f16 stores the big matrices as packed halves; a list runs each in turn
   gpu                   find a WebGPU adapter, print it, and check one kernel against its CPU reference
+  soak --model <path> [--tokens 10000] [--every 500] [--out FILE]
+                        one long generation with the live trace on through the engine, GPU and JS memory
+                        sampled (run node with --expose-gc for exact heap numbers; JSON to FILE)
 `;
 
 class UsageError extends Error {}
@@ -241,6 +245,25 @@ async function benchCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function soakCommand(args: string[]): Promise<number> {
+  const opts = options(args, ['model', 'tokens', 'every', 'out']);
+  const model = opts.get('model');
+  if (!model) throw new UsageError('soak needs --model <path>');
+  const tokens = numberOption(opts, 'tokens', 10_000);
+  const every = numberOption(opts, 'every', 500);
+  const { gpu, via } = await findNodeGpu();
+  process.stderr.write(`soak on ${via}\n`);
+  const result = await runSoak(gpu, model, { tokens, every, log: (line) => process.stderr.write(`${line}\n`) });
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  const out = opts.get('out') ?? `bench/out/soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, json);
+  process.stderr.write(
+    `growth after warm-up: GPU ${result.gpuBytesPerToken.toFixed(1)} B/token, JS heap ${result.heapBytesPerToken.toFixed(0)} B/token (the live trace keeps ${result.traceBytesPerToken} B/token by design); wrote ${out}\n`,
+  );
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -254,6 +277,8 @@ async function main(argv: string[]): Promise<number> {
       return benchCommand(rest);
     case 'gpu':
       return gpuCommand();
+    case 'soak':
+      return soakCommand(rest);
     case undefined:
     case '--help':
     case '-h':

@@ -154,6 +154,11 @@ export async function runSoak(
   sample();
   const afterGeneration = samples.pop() as SoakSample;
   await ask('unloadModel', {});
+  // ArrayBuffers' memory is released behind the collector: let it settle before the last sample.
+  for (let i = 0; i < 5; i++) {
+    gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   sample();
   const afterUnload = samples.pop() as SoakSample;
 

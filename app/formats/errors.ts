@@ -16,9 +16,10 @@ export class ModelFileError extends Error {
 }
 
 /**
- * A value from a file as it appears in a message: JSON-like, cut at `max` characters (so a huge
- * array or string cannot make a huge message) and never deeper than the characters allow (so a
- * deeply nested one cannot overflow the stack, as JSON.stringify would).
+ * A value from a file as it appears in a message: as JSON.stringify writes it (NaN and ±Infinity
+ * by name), but cut at `max` characters (so a huge array or string cannot make a huge message)
+ * and never deeper than the characters allow (so a deeply nested one cannot overflow the stack,
+ * as JSON.stringify would).
  */
 export function preview(value: unknown, max = 80): string {
   let out = '';
@@ -36,7 +37,7 @@ export function preview(value: unknown, max = 80): string {
     if (Array.isArray(x)) {
       if (!put('[')) return false;
       for (let i = 0; i < x.length; i++) {
-        if ((i > 0 && !put(', ')) || !walk(x[i])) return false;
+        if ((i > 0 && !put(',')) || !walk(x[i])) return false;
       }
       return put(']');
     }
@@ -45,7 +46,7 @@ export function preview(value: unknown, max = 80): string {
       let first = true;
       for (const k in x) {
         if (!Object.hasOwn(x, k)) continue;
-        if ((!first && !put(', ')) || !put(`${JSON.stringify(k.length > max ? k.slice(0, max + 1) : k)}: `) || !walk((x as Record<string, unknown>)[k])) return false;
+        if ((!first && !put(',')) || !put(`${JSON.stringify(k.length > max ? k.slice(0, max + 1) : k)}:`) || !walk((x as Record<string, unknown>)[k])) return false;
         first = false;
       }
       return put('}');

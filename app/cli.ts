@@ -91,30 +91,74 @@ async function gpuCommand(): Promise<number> {
   return check.passed ? 0 : 1;
 }
 
-function numberOption(opts: Map<string, string>, name: string, fallback: number): number {
+/** A decimal number as people type it ("0.8", "-1", "1e-3"); not "", " ", "0x10" or "Infinity", which Number() also takes. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** `--name X`: a number with `ok(X)`, else a usage error saying what it must be. */
+function numberOption(opts: Map<string, string>, name: string, fallback: number, ok: (x: number) => boolean = () => true, what = 'a number'): number {
   const raw = opts.get(name);
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${raw}"`);
+  if (!DECIMAL.test(raw) || !Number.isFinite(value) || !ok(value)) throw new UsageError(`--${name} must be ${what}, got "${raw}"`);
   return value;
 }
 
-function promptIds(opts: Map<string, string>, m: RunnableModel): number[] {
+/** `--name N`: a whole number in [min, max] written in digits. */
+function integerOption(opts: Map<string, string>, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = opts.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !(value >= min && value <= max)) {
+    throw new UsageError(`--${name} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** --input-ids: comma-separated token ids (digits only; no empty items, so "1,,2" is not [1, 0, 2]). */
+function parseInputIds(raw: string): number[] {
+  const items = raw.split(',').map((x) => x.trim());
+  const ids = items.map(Number);
+  if (items.some((x) => !/^\d+$/.test(x)) || ids.some((id) => !Number.isSafeInteger(id))) {
+    throw new UsageError(`--input-ids must be comma-separated token ids (whole numbers ≥ 0), got "${raw}"`);
+  }
+  return ids;
+}
+
+/** The prompt as given: checked before the model is opened (so a usage error costs no GPU). */
+type PromptSpec = { ids: number[] } | { text: string };
+
+function promptSpec(opts: Map<string, string>): PromptSpec {
   const prompt = opts.get('prompt');
   const raw = opts.get('input-ids');
   if ((prompt === undefined) === (raw === undefined)) throw new UsageError('give exactly one of --prompt and --input-ids');
-  if (raw !== undefined) {
-    const ids = raw.split(',').map((x) => Number(x.trim()));
-    if (ids.length === 0 || ids.some((id) => !Number.isInteger(id))) throw new UsageError(`--input-ids must be comma-separated integers, got "${raw}"`);
+  return raw !== undefined ? { ids: parseInputIds(raw) } : { text: prompt as string };
+}
+
+function promptIds(spec: PromptSpec, m: RunnableModel): number[] {
+  if ('ids' in spec) {
     const V = m.inspection.config.vocabSize;
-    const bad = ids.find((id) => id < 0 || id >= V);
+    const bad = spec.ids.find((id) => id >= V);
     if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary 0..${V - 1}`);
-    return ids;
+    return spec.ids;
   }
   if (!m.tokenizer) throw new UsageError(`${m.name} has no tokenizer (no tokenizer.json, nor one it can use in a GGUF file): give --input-ids instead of --prompt`);
-  const ids = m.tokenizer.encode(prompt as string);
+  const ids = m.tokenizer.encode(spec.text);
   if (ids.length === 0) throw new UsageError('the prompt is empty');
   return ids;
+}
+
+/** run's sampling options, each checked as generate and the sampler will check it (app/kernels/sample.ts checkSampleSettings). */
+function generateOptions(opts: Map<string, string>) {
+  const greedy = opts.has('greedy');
+  return {
+    maxTokens: integerOption(opts, 'max-tokens', 200, 0, 2 ** 31 - 1),
+    temperature: greedy ? 0 : numberOption(opts, 'temperature', 0.8, (x) => x >= 0, 'a number ≥ 0'),
+    topK: greedy ? 0 : integerOption(opts, 'top-k', 0, 0, 2 ** 32 - 1),
+    topP: greedy ? 1 : numberOption(opts, 'top-p', 1, (x) => x > 0 && x <= 1, 'a number in (0, 1]'),
+    repetitionPenalty: numberOption(opts, 'repetition-penalty', 1, (x) => x > 0, 'a number > 0'),
+    seed: integerOption(opts, 'seed', Date.now() % 2 ** 31, 0, 2 ** 32 - 1),
+    ...(opts.get('stop') !== undefined ? { stopStrings: [opts.get('stop') as string] } : {}),
+  };
 }
 
 const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'json'];
@@ -123,9 +167,11 @@ async function runCommand(args: string[]): Promise<number> {
   const opts = options(args, RUN_OPTIONS);
   const path = opts.get('model');
   if (!path) throw new UsageError('run needs --model <path>');
+  const prompt = promptSpec(opts);
+  const settings = generateOptions(opts);
   const m = await openRunnableModel(path);
   try {
-    const ids = promptIds(opts, m);
+    const ids = promptIds(prompt, m);
     const json = opts.has('json');
     const session = new Session(m.ctx, m.model);
     const decoder = m.tokenizer?.decoder();
@@ -133,15 +179,7 @@ async function runCommand(args: string[]): Promise<number> {
       m.ctx,
       session,
       ids,
-      {
-        maxTokens: numberOption(opts, 'max-tokens', 200),
-        temperature: opts.has('greedy') ? 0 : numberOption(opts, 'temperature', 0.8),
-        topK: opts.has('greedy') ? 0 : numberOption(opts, 'top-k', 0),
-        topP: opts.has('greedy') ? 1 : numberOption(opts, 'top-p', 1),
-        repetitionPenalty: numberOption(opts, 'repetition-penalty', 1),
-        seed: numberOption(opts, 'seed', Date.now() % 2 ** 31),
-        ...(opts.get('stop') !== undefined ? { stopStrings: [opts.get('stop') as string] } : {}),
-      },
+      settings,
       json ? undefined : (token) => process.stdout.write(token.text),
       decoder,
       json ? undefined : (tail) => process.stdout.write(tail),
@@ -163,13 +201,13 @@ async function traceCommand(args: string[]): Promise<number> {
   const path = opts.get('model');
   const out = opts.get('out');
   if (!path || !out) throw new UsageError('trace needs --model <path> and --out <file>');
+  const prompt = promptSpec(opts);
   const m = await openRunnableModel(path);
   try {
-    const ids = promptIds(opts, m);
+    const ids = promptIds(prompt, m);
     // The app's trace path (app/analysis/trace.ts), keeping the logits [T, V] for the file too.
     const trace = await tracePrompt(m.ctx, m, ids, { traceId: 'cli', modelId: m.name, keepLogits: true });
-    const text = opts.get('prompt');
-    await writeFile(out, promptTraceFile(trace, text !== undefined ? { text } : { ids }));
+    await writeFile(out, promptTraceFile(trace, 'text' in prompt ? { text: prompt.text } : { ids }));
     process.stderr.write(`wrote ${out}: ${ids.length} tokens × ${trace.result.layers.length} layers\n`);
     return 0;
   } finally {
@@ -184,12 +222,23 @@ async function benchCommand(args: string[]): Promise<number> {
   const list = (name: string, fallback: number[]) => {
     const raw = opts.get(name);
     if (!raw) return fallback;
-    const values = raw.split(',').map(Number);
-    if (values.some((v) => !Number.isInteger(v) || v < 1)) throw new UsageError(`--${name} takes positive integers, got "${raw}"`);
+    const items = raw.split(',');
+    const values = items.map(Number);
+    if (items.some((x) => !/^\d+$/.test(x)) || values.some((v) => !Number.isSafeInteger(v) || v < 1)) throw new UsageError(`--${name} takes positive integers, got "${raw}"`);
     return values;
   };
   // Dawn rounds timestamps (to 64 µs on some drivers) unless told not to: the per-kernel
   // breakdown needs them exact.
+  const prefillTokens = list('prefill', [128, 512, 2048, 8192]);
+  const settings = {
+    prefillTokens,
+    decodeTokens: integerOption(opts, 'decode', 256, 0),
+    repeats: integerOption(opts, 'repeats', 5, 1),
+    warmup: integerOption(opts, 'warmup', 1, 0),
+    chunk: integerOption(opts, 'chunk', Math.min(2048, Math.max(...prefillTokens)), 1),
+    ceilings: !opts.has('no-ceilings'),
+    breakdown: !opts.has('no-breakdown'),
+  };
   const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization'] });
   const ctx = await openGpu(gpu);
   process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via})\n`);
@@ -210,25 +259,7 @@ async function benchCommand(args: string[]): Promise<number> {
       prepared = randomWeights(ctx, shapeConfig(name), 1, format);
     }
     process.stderr.write(`weights: ${format}\n`);
-    const prefillTokens = list('prefill', [128, 512, 2048, 8192]);
-    results.push(
-      await runBench(
-        ctx,
-        name,
-        prepared.inspection,
-        prepared.weights,
-        {
-          prefillTokens,
-          decodeTokens: numberOption(opts, 'decode', 256),
-          repeats: numberOption(opts, 'repeats', 5),
-          warmup: numberOption(opts, 'warmup', 1),
-          chunk: numberOption(opts, 'chunk', Math.min(2048, Math.max(...prefillTokens))),
-          ceilings: !opts.has('no-ceilings'),
-          breakdown: !opts.has('no-breakdown'),
-        },
-        (line) => process.stderr.write(`${line}\n`),
-      ),
-    );
+    results.push(await runBench(ctx, name, prepared.inspection, prepared.weights, settings, (line) => process.stderr.write(`${line}\n`)));
     prepared.weights.destroy();
   }
   if (results.length > 1) {
@@ -290,14 +321,40 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Resolves once everything written to the stream so far has been handed to the OS. Writes to a
+ * pipe are asynchronous: process.exit right after a large write (the `info` JSON of a 64-layer
+ * model is over 64 KiB, a pipe's buffer) would cut the output short.
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.writableLength === 0 || stream.destroyed) resolve();
+    else stream.write('', () => resolve());
+  });
+}
+
+// A reader that went away (`| head`) is no error of ours: what was left to write is dropped and
+// the exit below proceeds (the write's callback gets the error).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
+/** Exits once stdout and stderr are flushed (the GPU's handles would keep the process alive otherwise). */
+async function exit(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exit(code),
   (error: unknown) => {
     // One line, no stack trace: the file and what is wrong with it (or what was asked wrongly).
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`error: ${message.split('\n')[0]}\n`);
     if (error instanceof UsageError) process.stderr.write(USAGE);
     else if (!(error instanceof ModelFileError)) process.stderr.write('(not a model-file error: please report it)\n');
-    process.exit(2);
+    return exit(2);
   },
 );

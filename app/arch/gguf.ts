@@ -27,11 +27,12 @@
  * alike (flattened when the spec's `ggufFlatA`). Tensors the model needs must be F32, F16, BF16 or
  * Q8_0; unknown tensors keep their GGUF name (so checkWeights warns about them) and any type.
  */
-import { ModelFileError } from '../formats/errors.js';
+import { ModelFileError, preview } from '../formats/errors.js';
 import { isLoadableType, type GgmlTypeName, type GgufTransform } from '../formats/ggml.js';
 import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from '../formats/gguf-reader.js';
 import type { ByteSource } from '../formats/source.js';
 import type { MambaConfig } from '../model/config.js';
+import { checkConfigBounds } from './bounds.js';
 import { ARCHITECTURES, architectureSpec, isArchitectureName } from './registry.js';
 import type { GgufRole } from './spec.js';
 import { checkWeights, type WeightCheck } from './tensors.js';
@@ -46,7 +47,10 @@ const OTHER_ARCHITECTURES: [RegExp, string][] = [
   [/^(qwen|gemma|phi|falcon|bert|t5|starcoder|bloom|mpt|olmo|command-r|deepseek)/, ''],
 ];
 
-/** The canonical config from GGUF metadata (and, for the vocabulary and the optional tensors, the tensor infos). */
+/**
+ * The canonical config from GGUF metadata (and, for the vocabulary and the optional tensors, the
+ * tensor infos), checked against the bounds (bounds.ts) before anything uses it.
+ */
 export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
   const meta = header.metadata;
   const arch = meta.get('general.architecture');
@@ -67,7 +71,7 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
       return fallback;
     }
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-      throw new ModelFileError(file, `metadata "${full}" must be an integer ≥ ${min}, got ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v)}`);
+      throw new ModelFileError(file, `metadata "${full}" must be an integer ≥ ${min}, got ${preview(v)}`);
     }
     return v;
   };
@@ -80,7 +84,7 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
   const epsKey = `${arch}.attention.layer_norm_rms_epsilon`;
   const eps = meta.get(epsKey);
   if (eps === undefined) throw new ModelFileError(file, `missing required metadata key "${epsKey}"`);
-  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw new ModelFileError(file, `metadata "${epsKey}" must be a non-negative number, got ${String(eps)}`);
+  if (typeof eps !== 'number') throw new ModelFileError(file, `metadata "${epsKey}" must be a number, got ${preview(eps)}`);
 
   // Vocabulary: the embedding's rows (what the weights hold), else the tokenizer's size.
   const embd = header.tensors.get('token_embd.weight');
@@ -94,7 +98,8 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
     vocabSize = tokens.length;
   }
   const has = (suffix: string) => header.tensors.has(`blk.0.${suffix}`);
-  return architectureSpec(arch).configFromGguf({
+  const spec = architectureSpec(arch);
+  const config = spec.configFromGguf({
     file,
     base: {
       source: 'gguf', dModel, nLayer, vocabSize, dInner, dConv, normEps: eps, dState,
@@ -104,6 +109,12 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
     int,
     get: (key) => meta.get(key),
   });
+  checkConfigBounds(file, config, spec, {
+    dModel: `${arch}.embedding_length`, nLayer: `${arch}.block_count`, dConv: `${arch}.ssm.conv_kernel`, dInner: `${arch}.ssm.inner_size`,
+    dState: `${arch}.ssm.state_size`, normEps: epsKey, vocabSize: embd ? 'token_embd.weight (its rows)' : 'tokenizer.ggml.tokens (its length)',
+    ...spec.configKeys.gguf,
+  });
+  return config;
 }
 
 export interface GgufTensorEntry {

@@ -7,12 +7,13 @@
  * checks that every registered architecture has one); docs/ARCHITECTURE.md has the checklist.
  */
 import { configReader, type Raw } from '../formats/config.js';
-import { ModelFileError } from '../formats/errors.js';
+import { clip, ModelFileError, preview } from '../formats/errors.js';
 import type { MambaConfig } from '../model/config.js';
 import type { TraceLayout } from '../model/mixer.js';
 import { forwardRef, type ForwardRefOutput, type WeightTable } from '../model/reference.js';
 import { mamba1 } from './mamba1/index.js';
 import { mamba2 } from './mamba2/index.js';
+import { checkConfigBounds, type ConfigKeys } from './bounds.js';
 import type { ArchitectureSpec, BaseConfig } from './spec.js';
 
 export const ARCHITECTURES = [mamba1, mamba2] as const;
@@ -68,7 +69,10 @@ const KNOWN_OTHERS: [RegExp, string][] = [
 
 const LABELS = () => ARCHITECTURES.map((a) => a.label).join(' or ');
 
-/** Detects the convention and architecture of a config.json, then builds the canonical config. */
+/**
+ * Detects the convention and architecture of a config.json, then builds the canonical config and
+ * checks it against the bounds (bounds.ts) before anything uses it.
+ */
 export function canonicalConfig(file: string, raw: Raw): MambaConfig {
   const modelType = typeof raw.model_type === 'string' ? raw.model_type : undefined;
   const archs = Array.isArray(raw.architectures) ? raw.architectures.filter((a): a is string => typeof a === 'string') : [];
@@ -80,7 +84,7 @@ export function canonicalConfig(file: string, raw: Raw): MambaConfig {
   const described = modelType ?? archs[0];
   if (described) {
     const known = KNOWN_OTHERS.find(([re]) => re.test(described));
-    throw new ModelFileError(file, `describes a ${known ? known[1] : `"${described}"`} model${archs[0] ? ` (${archs[0]})` : ''}, not ${LABELS()}`);
+    throw new ModelFileError(file, `describes a ${known ? known[1] : preview(described)} model${archs[0] ? ` (${clip(archs[0])})` : ''}, not ${LABELS()}`);
   }
   throw new ModelFileError(file, 'is not a Mamba config: no model_type, architectures or d_model');
 }
@@ -94,12 +98,19 @@ function fromTransformers(file: string, raw: Raw, spec: ArchitectureSpec): Mamba
   const dInner = Math.trunc(num('expand', 2) * dModel);
   if (raw.intermediate_size !== undefined && raw.intermediate_size !== dInner) {
     // transformers computes intermediate_size from expand; a disagreeing key means a hand-edited config.
-    throw new ModelFileError(file, `"intermediate_size" ${JSON.stringify(raw.intermediate_size)} ≠ expand × hidden_size = ${dInner}`);
+    throw new ModelFileError(file, `"intermediate_size" ${preview(raw.intermediate_size)} ≠ expand × hidden_size = ${dInner}`);
   }
   const normEps = num('layer_norm_epsilon', 1e-5);
   const dConv = int('conv_kernel', 4);
   const base: BaseConfig = { source: 'transformers', dModel, nLayer, vocabSize, dInner, dConv, normEps };
-  return spec.configFromTransformers({ file, raw, read, base });
+  const config = spec.configFromTransformers({ file, raw, read, base });
+  const keys: ConfigKeys = {
+    dModel: 'hidden_size', nLayer: 'num_hidden_layers', vocabSize: 'vocab_size', dConv: 'conv_kernel', normEps: 'layer_norm_epsilon',
+    dInner: raw.intermediate_size !== undefined ? 'intermediate_size' : 'expand × hidden_size',
+    ...spec.configKeys.transformers,
+  };
+  checkConfigBounds(file, config, spec, keys);
+  return config;
 }
 
 function fromMambaSsm(file: string, raw: Raw): MambaConfig {
@@ -110,7 +121,7 @@ function fromMambaSsm(file: string, raw: Raw): MambaConfig {
   const layer = ssm.layer ?? 'Mamba1';
   const spec = ARCHITECTURES.find((a) => a.mambaSsmLayer === layer);
   if (!spec) {
-    throw new ModelFileError(file, `"ssm_cfg.layer" is ${JSON.stringify(layer)}; the studio runs ${ARCHITECTURES.map((a) => `"${a.mambaSsmLayer}"`).join(', ')}`);
+    throw new ModelFileError(file, `"ssm_cfg.layer" is ${preview(layer)}; the studio runs ${ARCHITECTURES.map((a) => `"${a.mambaSsmLayer}"`).join(', ')}`);
   }
   const dModel = int('d_model');
   const nLayer = int('n_layer');
@@ -121,7 +132,14 @@ function fromMambaSsm(file: string, raw: Raw): MambaConfig {
   const dConv = int('d_conv', 4, ssm, 'ssm_cfg.d_conv');
   const normEps = num('norm_epsilon', 1e-5);
   const base: BaseConfig = { source: 'mamba_ssm', dModel, nLayer, vocabSize, dInner, dConv, normEps };
-  return spec.configFromMambaSsm({ file, raw, read, base, ssm, tieEmbeddings: bool('tie_embeddings', true) });
+  const config = spec.configFromMambaSsm({ file, raw, read, base, ssm, tieEmbeddings: bool('tie_embeddings', true) });
+  const keys: ConfigKeys = {
+    dModel: 'd_model', nLayer: 'n_layer', dInner: 'ssm_cfg.expand × d_model', dConv: 'ssm_cfg.d_conv', normEps: 'norm_epsilon',
+    vocabSize: pad > 1 ? `vocab_size (padded to a multiple of pad_vocab_size_multiple ${pad})` : 'vocab_size',
+    ...spec.configKeys.mamba_ssm,
+  };
+  checkConfigBounds(file, config, spec, keys);
+  return config;
 }
 
 /** Where Δ, B and C are in a trace of a model with this config (its architecture's layout). */

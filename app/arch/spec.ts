@@ -84,6 +84,10 @@ export interface ArchitectureSpec<Name extends string = string> {
   readonly transformersClass: string;
   /** mamba_ssm `ssm_cfg.layer` ("Mamba1" is mamba_ssm's default when the key is absent). */
   readonly mambaSsmLayer: string;
+  /** The fields this architecture uses beyond the common ones, which must be ≥ 1 (bounds.ts; the others it sets to 0). */
+  readonly requiredFields: readonly (keyof MambaConfig)[];
+  /** The keys its own fields are read from, per convention, named in bound errors (bounds.ts). */
+  readonly configKeys: Readonly<Record<MambaConfig['source'], Partial<Record<keyof MambaConfig, string>>>>;
   configFromTransformers(source: JsonConfigSource): MambaConfig;
   configFromMambaSsm(source: MambaSsmConfigSource): MambaConfig;
   configFromGguf(source: GgufConfigSource): MambaConfig;

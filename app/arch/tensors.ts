@@ -2,11 +2,13 @@
  * The weight map: which tensors a config needs, with which shapes, under either naming scheme
  * (transformers `backbone.embeddings.weight`, mamba_ssm `backbone.embedding.weight`), checked
  * against what a file holds. The model's own tensors (embedding, norms, head) are named here; each
- * layer's mixer tensors come from its architecture's spec. Every missing tensor, every shape
- * mismatch and every extra tensor is reported at once.
+ * layer's mixer tensors come from its architecture's spec. Missing tensors and shape mismatches
+ * are reported at once (the first MAX_LISTED of them, and how many more), extra tensors as
+ * warnings (likewise capped).
  */
 import { ModelFileError } from '../formats/errors.js';
 import type { MambaConfig } from '../model/config.js';
+import { checkConfigBounds } from './bounds.js';
 import { architectureSpec } from './registry.js';
 import type { TensorSpec } from './spec.js';
 
@@ -21,7 +23,16 @@ export interface WeightCheck {
   warnings: string[];
 }
 
-export function expectedTensors(config: MambaConfig, embeddingName: string): TensorSpec[] {
+/** Problems (and unexpected tensors) listed by name in a message; the rest are counted. */
+export const MAX_LISTED = 10;
+
+/**
+ * The tensors a config needs. The config is checked against the bounds first (bounds.ts; `file`
+ * names it in the error), so the loop below is at most CONFIG_BOUNDS.nLayer.max layers long.
+ */
+export function expectedTensors(config: MambaConfig, embeddingName: string, file = 'the model config'): TensorSpec[] {
+  const spec = architectureSpec(config.architecture);
+  checkConfigBounds(file, config, spec);
   const prefix = embeddingName.replace(/embeddings?\.weight$/, '');
   const { dModel: D, vocabSize: V } = config;
   const specs: TensorSpec[] = [
@@ -29,7 +40,6 @@ export function expectedTensors(config: MambaConfig, embeddingName: string): Ten
     { name: `${prefix}norm_f.weight`, shape: [D] },
     { name: 'lm_head.weight', shape: [V, D], optional: true },
   ];
-  const spec = architectureSpec(config.architecture);
   for (let i = 0; i < config.nLayer; i++) {
     const p = `${prefix}layers.${i}.`;
     specs.push({ name: `${p}norm.weight`, shape: [D] }, ...spec.mixerTensors(config, `${p}mixer.`));
@@ -48,21 +58,28 @@ export function checkWeights(file: string, config: MambaConfig, tensors: Readonl
   if (!embeddingName) {
     throw new ModelFileError(file, `no embedding tensor (looked for ${EMBEDDING_NAMES.join(', ')})`);
   }
-  const expected = expectedTensors(config, embeddingName);
+  const expected = expectedTensors(config, embeddingName, file);
   const problems: string[] = [];
+  let count = 0;
+  const problem = (text: () => string) => {
+    if (count++ < MAX_LISTED) problems.push(text());
+  };
   for (const spec of expected) {
     const actual = tensors.get(spec.name);
     if (!actual) {
-      if (!spec.optional) problems.push(`missing tensor ${spec.name} [${spec.shape.join(', ')}]`);
+      if (!spec.optional) problem(() => `missing tensor ${spec.name} [${spec.shape.join(', ')}]`);
       continue;
     }
     const same = actual.shape.length === spec.shape.length && actual.shape.every((d, i) => d === spec.shape[i]);
-    if (!same) problems.push(`tensor ${spec.name} has shape [${actual.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+    if (!same) problem(() => `tensor ${spec.name} has shape [${actual.shape.slice(0, 8).join(', ')}${actual.shape.length > 8 ? ', …' : ''}], expected [${spec.shape.join(', ')}]`);
   }
-  if (problems.length > 0) {
-    throw new ModelFileError(file, `${problems.length} problem(s) with the weights: ${problems.join('; ')}`);
+  if (count > 0) {
+    const more = count > MAX_LISTED ? `; and ${count - MAX_LISTED} more` : '';
+    throw new ModelFileError(file, `${count} problem(s) with the weights: ${problems.join('; ')}${more}`);
   }
   const known = new Set(expected.map((s) => s.name));
-  const warnings = [...tensors.keys()].filter((n) => !known.has(n)).map((n) => `${file}: unexpected tensor ${n} (ignored)`);
+  const extra = [...tensors.keys()].filter((n) => !known.has(n));
+  const warnings = extra.slice(0, MAX_LISTED).map((n) => `${file}: unexpected tensor ${n} (ignored)`);
+  if (extra.length > MAX_LISTED) warnings.push(`${file}: and ${extra.length - MAX_LISTED} more unexpected tensors (ignored)`);
   return { embeddingName, tiedHead: !tensors.has('lm_head.weight'), expected, warnings };
 }

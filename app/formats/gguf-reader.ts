@@ -24,7 +24,7 @@
  * The header is read through a buffered forward reader that asks the source for chunks (64 KiB,
  * doubling to 8 MiB) as it goes, so only the header (plus at most one chunk) is ever read.
  */
-import { ModelFileError } from './errors.js';
+import { ModelFileError, preview } from './errors.js';
 import { GGML_TYPES, type GgmlTypeName } from './ggml.js';
 import { checkRange, type ByteSource } from './source.js';
 
@@ -281,7 +281,7 @@ export async function readGgufHeader(source: ByteSource, limits: Partial<typeof 
   const align = metadata.get('general.alignment');
   if (align !== undefined) {
     if (typeof align !== 'number' || !Number.isSafeInteger(align) || align < 1 || (align & (align - 1)) !== 0 || align > 2 ** 30) {
-      throw fail(`general.alignment ${String(align)} is not a power of two`);
+      throw fail(`general.alignment ${preview(align)} is not a power of two`);
     }
     alignment = align;
   }

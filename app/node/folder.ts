@@ -3,7 +3,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../formats/errors.js';
 import { readAllText, type ModelFiles } from '../formats/model-files.js';
-import { openFileSource, type FileSource } from './file-source.js';
+import { notRegularFile, openFileSource, type FileSource } from './file-source.js';
 
 /** A model path made absolute and stat'ed; a ModelFileError naming it when it cannot be. */
 export async function statModelPath(target: string): Promise<{ resolved: string; stat: Stats }> {
@@ -18,6 +18,7 @@ export async function statModelPath(target: string): Promise<{ resolved: string;
 
 export async function folderModelFiles(target: string): Promise<ModelFiles & { dir: string; close(): Promise<void> }> {
   const { resolved, stat } = await statModelPath(target);
+  if (!stat.isDirectory() && !stat.isFile()) throw notRegularFile(resolved, stat);
   const dir = stat.isDirectory() ? resolved : path.dirname(resolved);
   const only = stat.isDirectory() ? null : path.basename(resolved);
   const open: FileSource[] = [];

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fsp, readFileSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -51,9 +51,12 @@ describe('model inspection', () => {
 
   it('reports permission denied by path', async () => {
     const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    // A regular file (openFileSource stats before opening, to refuse pipes and devices) that cannot be opened.
+    const stat = vi.spyOn(fsp, 'stat').mockResolvedValueOnce({ isFile: () => true } as Stats);
     const spy = vi.spyOn(fsp, 'open').mockRejectedValueOnce(denied);
     await expect(openFileSource('/models/locked/model.safetensors')).rejects.toThrow('/models/locked/model.safetensors: cannot be opened (permission denied)');
     spy.mockRestore();
+    stat.mockRestore();
   });
 });
 

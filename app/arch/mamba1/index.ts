@@ -28,6 +28,12 @@ export const mamba1 = {
   label: 'Mamba',
   transformersClass: 'MambaForCausalLM',
   mambaSsmLayer: 'Mamba1',
+  requiredFields: ['dtRank'],
+  configKeys: {
+    transformers: { dState: 'state_size', dtRank: 'time_step_rank' },
+    mamba_ssm: { dState: 'ssm_cfg.d_state', dtRank: 'ssm_cfg.dt_rank' },
+    gguf: { dtRank: 'mamba.ssm.time_step_rank' },
+  },
 
   configFromTransformers({ raw, read: { int, bool }, base }) {
     const rank = raw.time_step_rank;

@@ -3,7 +3,7 @@
  * gated RMSNorm. transformers `Mamba2ForCausalLM` (model_type "mamba2"), mamba_ssm `Mamba2`
  * (ssm_cfg.layer "Mamba2"), GGUF general.architecture "mamba2".
  */
-import { ModelFileError } from '../../formats/errors.js';
+import { ModelFileError, preview } from '../../formats/errors.js';
 import type { MambaConfig } from '../../model/config.js';
 import type { TraceLayout } from '../../model/mixer.js';
 import { SSM_GGUF_TENSORS, type ArchitectureSpec, type BaseConfig } from '../spec.js';
@@ -33,6 +33,15 @@ export const mamba2 = {
   label: 'Mamba-2',
   transformersClass: 'Mamba2ForCausalLM',
   mambaSsmLayer: 'Mamba2',
+  requiredFields: ['nHeads', 'headDim', 'nGroups', 'chunkSize'],
+  configKeys: {
+    transformers: { dState: 'state_size', nHeads: 'num_heads', headDim: 'head_dim', nGroups: 'n_groups', chunkSize: 'chunk_size', timeStepLimit: 'time_step_limit' },
+    mamba_ssm: {
+      dState: 'ssm_cfg.d_state', nHeads: 'd_inner / ssm_cfg.headdim', headDim: 'ssm_cfg.headdim', nGroups: 'ssm_cfg.ngroups',
+      chunkSize: 'ssm_cfg.chunk_size', timeStepLimit: 'ssm_cfg.dt_limit',
+    },
+    gguf: { nHeads: 'mamba2.ssm.time_step_rank', headDim: 'mamba2.ssm.inner_size / mamba2.ssm.time_step_rank', nGroups: 'mamba2.ssm.group_count' },
+  },
 
   configFromTransformers({ file, raw, read: { int, bool }, base }) {
     const { dInner } = base;
@@ -48,7 +57,7 @@ export const mamba2 = {
     let timeStepLimit: [number, number] = [0, Infinity];
     if (limit !== undefined && limit !== null) {
       if (!Array.isArray(limit) || limit.length !== 2 || !limit.every((x) => typeof x === 'number' && !Number.isNaN(x))) {
-        throw new ModelFileError(file, `"time_step_limit" must be [min, max], got ${JSON.stringify(limit)}`);
+        throw new ModelFileError(file, `"time_step_limit" must be [min, max], got ${preview(limit)}`);
       }
       timeStepLimit = [limit[0] as number, limit[1] as number];
     }
@@ -67,11 +76,14 @@ export const mamba2 = {
     const nHeads = dInner / headDim;
     const nGroups = int('ngroups', 1, ssm, 'ssm_cfg.ngroups');
     if (nGroups < 1 || nHeads % nGroups !== 0) throw new ModelFileError(file, `${nHeads} heads are not a multiple of ssm_cfg.ngroups ${nGroups}`);
-    const limit = Array.isArray(ssm.dt_limit) ? (ssm.dt_limit as number[]) : [0, Infinity];
+    const limit = ssm.dt_limit ?? [0, Infinity];
+    if (!Array.isArray(limit) || limit.length !== 2 || !limit.every((x) => typeof x === 'number' && !Number.isNaN(x))) {
+      throw new ModelFileError(file, `"ssm_cfg.dt_limit" must be [min, max], got ${preview(limit)}`);
+    }
     return config(base, {
       dState: int('d_state', 128, ssm, 'ssm_cfg.d_state'), nHeads, headDim, nGroups,
       chunkSize: int('chunk_size', 256, ssm, 'ssm_cfg.chunk_size'),
-      timeStepLimit: [limit[0] ?? 0, limit[1] ?? Infinity],
+      timeStepLimit: [limit[0] as number, limit[1] as number],
       // mamba_ssm's RMSNormGated(group_size = d_inner / ngroups): per group.
       normGroupSize: dInner / nGroups,
       useBias: bool('bias', false, ssm, 'ssm_cfg.bias'), useConvBias: bool('conv_bias', true, ssm, 'ssm_cfg.conv_bias'), tieEmbeddings,

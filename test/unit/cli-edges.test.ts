@@ -1,0 +1,92 @@
+/**
+ * Issue 14, item 7 (the built CLI, `npm run build:cli` first): `info` output over 64 KiB arrives
+ * whole through a pipe, and malformed run options are usage errors (exit 2, the usage text),
+ * reported before any model or GPU is opened.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TINY_CONFIG, writeTinyModel } from '../support/tiny-model';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const cli = path.join(root, 'dist/cli/cli.js');
+
+beforeAll(() => {
+  if (!existsSync(cli)) throw new Error('dist/cli/cli.js is not built: run npm run build:cli first (npm test builds it)');
+});
+
+/**
+ * Runs `cli info` with its stdout a pipe that this process reads slowly: after the first chunk it
+ * stops reading until the child has exited (or 2 s have passed), as a busy `| consumer` would.
+ * A CLI that exits without flushing loses what the pipe could not hold.
+ */
+function infoThroughSlowPipe(model: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'info', '--model', model], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let exited = false;
+    let code: number | null = null;
+    let paused = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      out.push(chunk);
+      if (paused) return;
+      paused = true;
+      child.stdout.pause();
+      const started = Date.now();
+      const wait = setInterval(() => {
+        if (exited || Date.now() - started > 2000) {
+          clearInterval(wait);
+          child.stdout.resume();
+        }
+      }, 20);
+    });
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('exit', (c) => {
+      exited = true;
+      code = c;
+    });
+    child.on('error', reject);
+    child.on('close', () => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
+}
+
+describe('cli info through a pipe', () => {
+  it('a 64-layer model: the whole JSON (over 64 KiB) arrives and parses', async () => {
+    const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'cli-64-')), { ...TINY_CONFIG, num_hidden_layers: 64 });
+    const { code, stdout, stderr } = await infoThroughSlowPipe(dir);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(Buffer.byteLength(stdout)).toBeGreaterThan(65_536);
+    const info = JSON.parse(stdout) as { config: { nLayer: number }; tensors: Record<string, unknown> };
+    expect(info.config.nLayer).toBe(64);
+    expect(Object.keys(info.tensors)).toHaveLength(2 + 64 * 10); // embedding, norm_f; per layer its norm and 9 mixer tensors
+  });
+});
+
+describe('cli run: malformed options are usage errors, before the model is opened', () => {
+  const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'cli-usage-')));
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'run', '--model', dir, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  it.each([
+    [['--input-ids', '1,,2'], 'error: --input-ids must be comma-separated token ids (whole numbers ≥ 0), got "1,,2"'],
+    [['--input-ids', '1,2,'], 'error: --input-ids must be comma-separated token ids (whole numbers ≥ 0), got "1,2,"'],
+    [['--input-ids', ''], 'error: --input-ids must be comma-separated token ids (whole numbers ≥ 0), got ""'],
+    [['--input-ids', '1', '--max-tokens', '2.5'], 'error: --max-tokens must be a whole number from 0 to 2147483647, got "2.5"'],
+    [['--input-ids', '1', '--max-tokens', '-1'], 'error: --max-tokens must be a whole number from 0 to 2147483647, got "-1"'],
+    [['--input-ids', '1', '--top-k', '1e3'], 'error: --top-k must be a whole number from 0 to 4294967295, got "1e3"'],
+    [['--input-ids', '1', '--top-p', '0'], 'error: --top-p must be a number in (0, 1], got "0"'],
+    [['--input-ids', '1', '--temperature', ' '], 'error: --temperature must be a number ≥ 0, got " "'],
+    [['--input-ids', '1', '--seed', '0x10'], 'error: --seed must be a whole number from 0 to 4294967295, got "0x10"'],
+  ])('%j', (args, message) => {
+    const r = run(...args);
+    expect(r.status).toBe(2);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe(message);
+    expect(lines[1]).toMatch(/^usage: mamba-studio-cli <command>/);
+    expect(r.stderr).not.toContain('not a model-file error');
+    expect(r.stdout).toBe('');
+  });
+});

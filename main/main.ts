@@ -152,7 +152,7 @@ if (!app.requestSingleInstanceLock()) {
   void app.whenReady().then(() => {
     session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
     handleAppProtocol(rendererDir);
-    handleModelProtocol((id) => library.get(id));
+    handleModelProtocol((id) => library.served(id));
     registerHandlers(ipcMain, handlers, trustedOrigin(APP_ORIGIN));
     Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow));
     mainWindow = createWindow();

@@ -461,6 +461,9 @@ export class Library {
     const validatedKey = keyOf(listing);
     const id = `user:${createHash('sha256').update(listing.resolved).digest('hex').slice(0, 16)}`;
     const existing = this.records.find((r) => r.entry.id === id);
+    if (!existing && this.records.length >= L.models) {
+      throw new Error(`The library holds ${L.models} models, the most it can; remove some to add ${listing.resolved}`);
+    }
     let fields: Pick<ModelEntry, 'format' | 'architecture' | 'parameters' | 'config' | 'warnings'>;
     let own: string[];
     if (existing && existing.validatedKey === validatedKey && existing.folder === listing.folder) {

@@ -275,6 +275,23 @@ describe('the library index cannot wipe itself', () => {
     expect(many.entry.config).toBeUndefined();
   });
 
+  it(`keeps the first ${LIBRARY_LIMITS.models} models of an index holding more, and refuses to add beyond that`, async () => {
+    const { userData, bundled, model } = setup();
+    mkdirSync(userData);
+    const record = (i: number) => ({
+      entry: { id: `user:${i.toString(16).padStart(16, '0')}`, name: `m${i}`, source: 'user', format: 'gguf', architecture: 'mamba', files: [], baseUrl: '', sizeBytes: 0, path: `/m${i}` },
+      validatedKey: '',
+    });
+    writeFileSync(path.join(userData, 'library.json'), JSON.stringify({ version: 2, models: Array.from({ length: LIBRARY_LIMITS.models + 1 }, (_, i) => record(i)) }));
+    const library = new Library(bundled, userData);
+    expect(await userModels(library)).toHaveLength(LIBRARY_LIMITS.models);
+    expect(library.notices[0]).toMatch(/^1 entry of the library index could not be read and was left out \(1 model\(s\) beyond the first 10000\)/);
+    await expect(library.open(model)).rejects.toThrow(`The library holds 10000 models, the most it can; remove some to add ${model}`);
+    await library.remove('user:0000000000000000');
+    await library.open(model);
+    expect(await userModels(new Library(bundled, userData))).toHaveLength(LIBRARY_LIMITS.models);
+  });
+
   it('leaves an index written by a newer version alone and works read-only', async () => {
     const { userData, bundled, model, index } = setup();
     mkdirSync(userData);

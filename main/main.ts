@@ -5,10 +5,11 @@
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventChannel, type EventName, type Events, type Handlers } from '../app/contract.js';
+import { DROP_GRANT_CHANNEL, eventChannel, type EventName, type Events, type Handlers } from '../app/contract.js';
 import { registerHandlers, StudioError, trustedOrigin, type CallContext } from './ipc.js';
 import { Library } from './library.js';
 import { buildMenu } from './menu.js';
+import { makeDropGrantListener, openGrantedPaths, PathGrants } from './path-grants.js';
 import { APP_ORIGIN, handleAppProtocol, handleModelProtocol, registerSchemes } from './protocols.js';
 
 if (process.argv.includes('--version')) {
@@ -32,20 +33,27 @@ if (process.platform === 'linux') {
 
 registerSchemes();
 const library = new Library(bundledModelsDir, app.getPath('userData'));
+const grants = new PathGrants();
+const isTrusted = trustedOrigin(APP_ORIGIN);
 let mainWindow: BrowserWindow | null = null;
 
-/** Paths given on the command line: everything after the app (or `electron .`) that is no switch. */
-function pathsFromArgv(argv: string[]): string[] {
-  return argv.slice(app.isPackaged ? 1 : 2).filter((a) => a && !a.startsWith('-') && a !== '.');
+/** Paths given on the command line (relative to `cwd`): everything after the app (or `electron .`) that is no switch. */
+function pathsFromArgv(argv: string[], cwd = process.cwd()): string[] {
+  return argv
+    .slice(app.isPackaged ? 1 : 2)
+    .filter((a) => a && !a.startsWith('-') && a !== '.')
+    .map((a) => path.resolve(cwd, a));
 }
 
 function send<E extends EventName>(event: E, payload: Events[E]): void {
   mainWindow?.webContents.send(eventChannel(event), payload);
 }
 
+/** Paths the OS handed over go to the window as grants, which it may use once to open them. */
 async function openPaths(paths: string[]): Promise<void> {
-  if (paths.length === 0) return;
-  send('openPaths', paths);
+  if (paths.length === 0 || !mainWindow) return;
+  const owner = mainWindow.webContents.id;
+  send('openPaths', paths.map((p) => grants.grant(p, owner, 'os')));
 }
 
 const handlers: Handlers<CallContext> = {
@@ -73,11 +81,12 @@ const handlers: Handlers<CallContext> = {
     send('modelsChanged', await library.list());
     return entry;
   },
-  openModelPaths: async (_ctx, paths) => {
-    const entries = [];
-    for (const p of paths) entries.push(await library.open(p));
-    send('modelsChanged', await library.list());
-    return entries;
+  openModelPaths: async (ctx, tokens) => {
+    try {
+      return await openGrantedPaths(grants, (p) => library.open(p))(ctx, tokens);
+    } finally {
+      send('modelsChanged', await library.list());
+    }
   },
   getNotices: () => library.list().then(() => library.notices.splice(0)),
   removeModel: async (_ctx, id) => {
@@ -117,12 +126,12 @@ function createWindow(): BrowserWindow {
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
-  app.on('second-instance', (_event, argv) => {
+  app.on('second-instance', (_event, argv, workingDirectory) => {
     if (mainWindow) {
       if (mainWindow.isMinimized()) mainWindow.restore();
       mainWindow.focus();
     }
-    void openPaths(pathsFromArgv(argv));
+    void openPaths(pathsFromArgv(argv, workingDirectory));
   });
 
   // macOS "open with" / file associations.
@@ -153,7 +162,8 @@ if (!app.requestSingleInstanceLock()) {
     session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
     handleAppProtocol(rendererDir);
     handleModelProtocol((id) => library.served(id));
-    registerHandlers(ipcMain, handlers, trustedOrigin(APP_ORIGIN));
+    registerHandlers(ipcMain, handlers, isTrusted);
+    ipcMain.handle(DROP_GRANT_CHANNEL, makeDropGrantListener(grants, isTrusted));
     Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow));
     mainWindow = createWindow();
     const initial = [...pathsFromArgv(process.argv), ...pendingOpen];

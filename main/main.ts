@@ -6,6 +6,7 @@ import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell } from 'elect
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DROP_GRANT_CHANNEL, eventChannel, type EventName, type Events, type Handlers } from '../app/contract.js';
+import { hardenContents, hardenSession, openExternalLink, windowWebPreferences } from './hardening.js';
 import { registerHandlers, StudioError, trustedOrigin, type CallContext } from './ipc.js';
 import { Library } from './library.js';
 import { buildMenu } from './menu.js';
@@ -106,14 +107,7 @@ function createWindow(): BrowserWindow {
     title: 'Mamba Studio',
     show: false,
     backgroundColor: '#111318',
-    webPreferences: {
-      preload: preloadPath,
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      webSecurity: true,
-      spellcheck: false,
-    },
+    webPreferences: windowWebPreferences(preloadPath, app.isPackaged),
   });
   window.once('ready-to-show', () => window.show());
   window.on('closed', () => {
@@ -142,15 +136,13 @@ if (!app.requestSingleInstanceLock()) {
     else pendingOpen.push(file);
   });
 
-  // Every web contents: no navigation away from the app, no new windows, no permissions.
+  // Every web contents: no navigation away from the app, no webviews, no new windows; https
+  // links open in the browser after the user confirms them (main/hardening.ts).
   app.on('web-contents-created', (_event, contents) => {
-    contents.on('will-navigate', (event, url) => {
-      if (!url.startsWith(`${APP_ORIGIN}/`)) event.preventDefault();
-    });
-    contents.on('will-attach-webview', (event) => event.preventDefault());
-    contents.setWindowOpenHandler(({ url }) => {
-      if (/^https:\/\//.test(url)) void shell.openExternal(url);
-      return { action: 'deny' };
+    hardenContents(contents, APP_ORIGIN, (url) => {
+      const window = BrowserWindow.fromWebContents(contents) ?? mainWindow;
+      const confirm = (prompt: Electron.MessageBoxOptions) => (window ? dialog.showMessageBox(window, prompt) : dialog.showMessageBox(prompt));
+      void openExternalLink(url, confirm, (u) => shell.openExternal(u));
     });
   });
 
@@ -159,12 +151,12 @@ if (!app.requestSingleInstanceLock()) {
   });
 
   void app.whenReady().then(() => {
-    session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+    hardenSession(session.defaultSession);
     handleAppProtocol(rendererDir);
     handleModelProtocol((id) => library.served(id));
     registerHandlers(ipcMain, handlers, isTrusted);
     ipcMain.handle(DROP_GRANT_CHANNEL, makeDropGrantListener(grants, isTrusted));
-    Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow));
+    Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow, !app.isPackaged));
     mainWindow = createWindow();
     const initial = [...pathsFromArgv(process.argv), ...pendingOpen];
     mainWindow.webContents.once('did-finish-load', () => void openPaths(initial));

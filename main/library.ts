@@ -303,7 +303,8 @@ export class LibraryIndexFile {
   private async loadNow(): Promise<{ records: LibraryRecord[]; notices: string[] }> {
     await this.removeStrayTemps();
     const notices: string[] = [];
-    const readOnlyNotice = () => (this.readOnly ? [`The library is read-only this session: ${this.readOnly}.`] : []);
+    const readOnlyNotice = () =>
+      this.readOnly ? [`The library is read-only this session (${this.readOnly}): models opened or removed now are not remembered.`] : [];
     const main = await this.readOne(this.file);
     if (main && 'newer' in main) {
       this.readOnly = `${this.file} ${main.error}`;
@@ -352,14 +353,17 @@ export class LibraryIndexFile {
     return { records: [], notices: [...notices, ...readOnlyNotice()] };
   }
 
-  /** Writes the index (after every earlier write). Rejects, writing nothing, when the text would not load as it is. */
-  save(records: LibraryRecord[]): Promise<void> {
+  /**
+   * Writes the index (after every earlier write); false when the session is read-only (nothing
+   * written). Rejects, writing nothing, when the text would not load as it is.
+   */
+  save(records: LibraryRecord[]): Promise<boolean> {
     const snapshot = [...records];
     return this.enqueue(() => this.write(snapshot));
   }
 
-  private async write(records: LibraryRecord[]): Promise<void> {
-    if (this.readOnly) throw new Error(`The library index is not saved this session: ${this.readOnly}`);
+  private async write(records: LibraryRecord[]): Promise<boolean> {
+    if (this.readOnly) return false;
     const text = `${JSON.stringify({ version: INDEX_VERSION, models: records }, null, 1)}\n`;
     if (text.length > L.indexBytes) throw new Error(`The library index would be larger than ${L.indexBytes} bytes; it was not saved`);
     const check = parseIndex(JSON.parse(text));
@@ -382,6 +386,7 @@ export class LibraryIndexFile {
         if (error.code !== 'ENOENT') throw error;
       });
       await fs.rename(tmp, this.file);
+      return true;
     } catch (error) {
       await fs.unlink(tmp).catch(() => undefined);
       throw error;
@@ -398,6 +403,8 @@ export class Library {
   private records: LibraryRecord[] = [];
   private bundled: ModelEntry[] = [];
   private loaded: Promise<void> | null = null;
+  /** Changes to the records, one after another: each computes from the records as the previous left them. */
+  private changing: Promise<unknown> = Promise.resolve();
   private readonly index: LibraryIndexFile;
   /** Start-up messages: index recovery, bundled models that failed to load. Shown once. */
   readonly notices: string[] = [];
@@ -420,6 +427,18 @@ export class Library {
       this.notices.push(...warnings);
     })();
     return this.loaded;
+  }
+
+  /** Applies a change to the records once the index holds it (or the session is read-only); the records are unchanged when writing fails. */
+  private change(edit: (records: LibraryRecord[]) => LibraryRecord[]): Promise<void> {
+    const run = this.changing.then(async () => {
+      const next = edit(this.records);
+      if (next === this.records) return;
+      await this.index.save(next);
+      this.records = next;
+    });
+    this.changing = run.catch(() => undefined);
+    return run;
   }
 
   async list(): Promise<ModelEntry[]> {
@@ -461,9 +480,6 @@ export class Library {
     const validatedKey = keyOf(listing);
     const id = `user:${createHash('sha256').update(listing.resolved).digest('hex').slice(0, 16)}`;
     const existing = this.records.find((r) => r.entry.id === id);
-    if (!existing && this.records.length >= L.models) {
-      throw new Error(`The library holds ${L.models} models, the most it can; remove some to add ${listing.resolved}`);
-    }
     let fields: Pick<ModelEntry, 'format' | 'architecture' | 'parameters' | 'config' | 'warnings'>;
     let own: string[];
     if (existing && existing.validatedKey === validatedKey && existing.folder === listing.folder) {
@@ -499,18 +515,23 @@ export class Library {
       validatedKey,
       folder: listing.folder,
     });
-    this.records = [...this.records.filter((r) => r.entry.id !== id), record];
-    await this.index.save(this.records);
+    await this.change((records) => {
+      const others = records.filter((r) => r.entry.id !== id);
+      if (others.length >= L.models) throw new Error(`The library holds ${L.models} models, the most it can; remove some to add ${listing.resolved}`);
+      return [...others, record];
+    });
     return record.entry;
   }
 
   /** Forgets a user model (its files are left alone). */
   async remove(id: string): Promise<boolean> {
     await this.ensureLoaded();
-    const before = this.records.length;
-    this.records = this.records.filter((r) => r.entry.id !== id);
-    if (this.records.length === before) return false;
-    await this.index.save(this.records);
-    return true;
+    let removed = false;
+    await this.change((records) => {
+      const next = records.filter((r) => r.entry.id !== id);
+      removed = next.length !== records.length;
+      return removed ? next : records;
+    });
+    return removed;
   }
 }

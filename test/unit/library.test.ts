@@ -292,16 +292,34 @@ describe('the library index cannot wipe itself', () => {
     expect(await userModels(new Library(bundled, userData))).toHaveLength(LIBRARY_LIMITS.models);
   });
 
-  it('leaves an index written by a newer version alone and works read-only', async () => {
+  it('leaves an index written by a newer version alone, and works read-only', async () => {
     const { userData, bundled, model, index } = setup();
     mkdirSync(userData);
     writeFileSync(index, JSON.stringify({ version: 99, models: [], future: true }));
     const library = new Library(bundled, userData);
     expect(await userModels(library)).toEqual([]);
-    expect(library.notices.join('\n')).toMatch(/read-only this session: .*library\.json was written by a newer version of Mamba Studio \(index version 99\)/);
-    await expect(library.open(model)).rejects.toThrow(/The library index is not saved this session/);
+    expect(library.notices.join('\n')).toMatch(
+      /^The library is read-only this session \(.*library\.json was written by a newer version of Mamba Studio \(index version 99\)\): models opened or removed now are not remembered\.$/,
+    );
+    const entry = await library.open(model); // usable this session, in memory
+    expect((await userModels(library)).map((e) => e.id)).toEqual([entry.id]);
+    expect(await library.remove(entry.id)).toBe(true);
     expect(JSON.parse(readFileSync(index, 'utf8'))).toEqual({ version: 99, models: [], future: true });
     expect(readdirSync(userData)).toEqual(['library.json']);
+  });
+
+  it('leaves its records unchanged when the index cannot be written', async () => {
+    const { userData, bundled, model, root } = setup();
+    const library = new Library(bundled, userData);
+    await library.open(model);
+    const spy = vi.spyOn(fsPromises, 'rename').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    try {
+      await expect(library.open(writeTinyModel(path.join(root, 'second')))).rejects.toThrow('ENOSPC: no space left on device');
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await userModels(library)).map((e) => e.name)).toEqual(['my-model']);
+    expect(readdirSync(userData).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('restores a missing index from its backup, and keeps a bad backup aside when the index is missing', async () => {

@@ -10,7 +10,7 @@
  */
 import type { ArchitectureName } from './arch/registry.js';
 import type { ModelFormat } from './model/inspection.js';
-import { v, type Validator } from './validate.js';
+import { v, ValidationError, type Validator } from './validate.js';
 
 export type { ArchitectureName, ModelFormat };
 
@@ -52,8 +52,12 @@ export interface Invokes {
   listModels: { args: []; result: ModelEntry[] };
   /** Shows the platform's open dialog; resolves to the opened entry, or null when cancelled. */
   openModelDialog: { args: []; result: ModelEntry | null };
-  /** Opens models from paths (command line, drag and drop, "open with"). */
-  openModelPaths: { args: [paths: string[]]; result: ModelEntry[] };
+  /**
+   * Opens models the user chose outside the page: each argument a path grant that main handed
+   * out for a path it got itself (command line, "open with": the `openPaths` event; a drop: the
+   * preload's `studioFiles.grantForFile`). Never a path: see main/path-grants.ts.
+   */
+  openModelPaths: { args: [grants: string[]]; result: ModelEntry[] };
   removeModel: { args: [id: string]; result: ModelEntry[] };
   /** Messages from start-up (a library index recovered from its backup, a bundled model that failed to load…). */
   getNotices: { args: []; result: string[] };
@@ -63,12 +67,26 @@ export type InvokeName = keyof Invokes;
 export type InvokeArgs<K extends InvokeName> = Invokes[K]['args'];
 export type InvokeResult<K extends InvokeName> = Invokes[K]['result'];
 
+/** A path grant: 32 random bytes in hex (main/path-grants.ts). */
+export const PATH_GRANT = /^[0-9a-f]{64}$/;
+const pathGrant: Validator<string> = (value, where) => {
+  const grant = v.string({ maxLength: 64 })(value, where);
+  if (!PATH_GRANT.test(grant)) throw new ValidationError(where, 'expected a path grant (models are opened by grant, never by path)');
+  return grant;
+};
+
+/**
+ * The preload's own channel, outside the contract (the page cannot call it): a path that
+ * `webUtils.getPathForFile` gave for a dropped or picked File, answered with a path grant.
+ */
+export const DROP_GRANT_CHANNEL = 'studio:drop:grant';
+
 /** Runtime validators of every method's arguments; a method without one does not compile. */
 export const invokeArgs: { [K in InvokeName]: Validator<InvokeArgs<K>> } = {
   getAppInfo: v.tuple(),
   listModels: v.tuple(),
   openModelDialog: v.tuple(),
-  openModelPaths: v.tuple(v.array(v.string({ maxLength: 4096, nonEmpty: true }), { maxLength: 64 })),
+  openModelPaths: v.tuple(v.array(pathGrant, { maxLength: 64 })),
   removeModel: v.tuple(v.string({ maxLength: 256, nonEmpty: true })),
   getNotices: v.tuple(),
 };
@@ -80,7 +98,7 @@ export type MenuCommand = 'open-model' | 'about' | 'toggle-sidebar';
 export interface Events {
   modelsChanged: ModelEntry[];
   menuCommand: MenuCommand;
-  /** Paths handed over by the OS (second instance, "open with", command line). */
+  /** Grants for paths handed over by the OS (second instance, "open with", command line), for `openModelPaths`. */
   openPaths: string[];
 }
 export type EventName = keyof Events;

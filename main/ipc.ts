@@ -27,6 +27,24 @@ export class StudioError extends Error {
   }
 }
 
+/** Longest error message sent to the renderer. */
+export const MAX_RENDERER_MESSAGE = 2000;
+
+/**
+ * An error as the renderer may see it: capped in length, and without the text of files that
+ * V8's JSON.parse quotes in its messages (`Unexpected token 'x', "…secret…" is not valid JSON`):
+ * a message names the file and what is wrong, never what the file says.
+ */
+export function messageForRenderer(error: unknown): string {
+  const raw = error instanceof Error ? error.message : String(error);
+  // Greedy to the last "is not valid JSON": text quoted from the file cannot end the match early.
+  const redacted = raw
+    .replace(/Unexpected token '[\s\S]{1,2}', [\s\S]* is not valid JSON/g, 'Unexpected character (the text is not shown)')
+    .replace(/(?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON/g, 'not valid JSON (the text is not shown)')
+    .replace(/Unexpected token [\s\S]{1,2} in JSON at/g, 'Unexpected character in JSON at');
+  return redacted.length <= MAX_RENDERER_MESSAGE ? redacted : `${redacted.slice(0, MAX_RENDERER_MESSAGE - 1)}…`;
+}
+
 /** What a handler knows about its caller. */
 export interface CallContext {
   senderId: number;
@@ -76,7 +94,7 @@ export function makeInvokeListener<K extends InvokeName>(
       return { ok: true, value };
     } catch (error) {
       const code = error instanceof StudioError ? error.code : 'failed';
-      return { ok: false, error: { code, message: error instanceof Error ? error.message : String(error) } };
+      return { ok: false, error: { code, message: messageForRenderer(error) } };
     }
   };
 }

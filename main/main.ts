@@ -5,10 +5,12 @@
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventChannel, type EventName, type Events, type Handlers } from '../app/contract.js';
+import { DROP_GRANT_CHANNEL, eventChannel, type EventName, type Events, type Handlers } from '../app/contract.js';
+import { hardenContents, hardenSession, openExternalLink, windowWebPreferences } from './hardening.js';
 import { registerHandlers, StudioError, trustedOrigin, type CallContext } from './ipc.js';
 import { Library } from './library.js';
 import { buildMenu } from './menu.js';
+import { makeDropGrantListener, openGrantedPaths, PathGrants } from './path-grants.js';
 import { APP_ORIGIN, handleAppProtocol, handleModelProtocol, registerSchemes } from './protocols.js';
 
 if (process.argv.includes('--version')) {
@@ -32,20 +34,27 @@ if (process.platform === 'linux') {
 
 registerSchemes();
 const library = new Library(bundledModelsDir, app.getPath('userData'));
+const grants = new PathGrants();
+const isTrusted = trustedOrigin(APP_ORIGIN);
 let mainWindow: BrowserWindow | null = null;
 
-/** Paths given on the command line: everything after the app (or `electron .`) that is no switch. */
-function pathsFromArgv(argv: string[]): string[] {
-  return argv.slice(app.isPackaged ? 1 : 2).filter((a) => a && !a.startsWith('-') && a !== '.');
+/** Paths given on the command line (relative to `cwd`): everything after the app (or `electron .`) that is no switch. */
+function pathsFromArgv(argv: string[], cwd = process.cwd()): string[] {
+  return argv
+    .slice(app.isPackaged ? 1 : 2)
+    .filter((a) => a && !a.startsWith('-') && a !== '.')
+    .map((a) => path.resolve(cwd, a));
 }
 
 function send<E extends EventName>(event: E, payload: Events[E]): void {
   mainWindow?.webContents.send(eventChannel(event), payload);
 }
 
+/** Paths the OS handed over go to the window as grants, which it may use once to open them. */
 async function openPaths(paths: string[]): Promise<void> {
-  if (paths.length === 0) return;
-  send('openPaths', paths);
+  if (paths.length === 0 || !mainWindow) return;
+  const owner = mainWindow.webContents.id;
+  send('openPaths', paths.map((p) => grants.grant(p, owner, 'os')));
 }
 
 const handlers: Handlers<CallContext> = {
@@ -73,11 +82,12 @@ const handlers: Handlers<CallContext> = {
     send('modelsChanged', await library.list());
     return entry;
   },
-  openModelPaths: async (_ctx, paths) => {
-    const entries = [];
-    for (const p of paths) entries.push(await library.open(p));
-    send('modelsChanged', await library.list());
-    return entries;
+  openModelPaths: async (ctx, tokens) => {
+    try {
+      return await openGrantedPaths(grants, (p) => library.open(p))(ctx, tokens);
+    } finally {
+      send('modelsChanged', await library.list());
+    }
   },
   getNotices: () => library.list().then(() => library.notices.splice(0)),
   removeModel: async (_ctx, id) => {
@@ -97,14 +107,7 @@ function createWindow(): BrowserWindow {
     title: 'Mamba Studio',
     show: false,
     backgroundColor: '#111318',
-    webPreferences: {
-      preload: preloadPath,
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      webSecurity: true,
-      spellcheck: false,
-    },
+    webPreferences: windowWebPreferences(preloadPath, app.isPackaged),
   });
   window.once('ready-to-show', () => window.show());
   window.on('closed', () => {
@@ -117,12 +120,12 @@ function createWindow(): BrowserWindow {
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
-  app.on('second-instance', (_event, argv) => {
+  app.on('second-instance', (_event, argv, workingDirectory) => {
     if (mainWindow) {
       if (mainWindow.isMinimized()) mainWindow.restore();
       mainWindow.focus();
     }
-    void openPaths(pathsFromArgv(argv));
+    void openPaths(pathsFromArgv(argv, workingDirectory));
   });
 
   // macOS "open with" / file associations.
@@ -133,15 +136,13 @@ if (!app.requestSingleInstanceLock()) {
     else pendingOpen.push(file);
   });
 
-  // Every web contents: no navigation away from the app, no new windows, no permissions.
+  // Every web contents: no navigation away from the app, no webviews, no new windows; https
+  // links open in the browser after the user confirms them (main/hardening.ts).
   app.on('web-contents-created', (_event, contents) => {
-    contents.on('will-navigate', (event, url) => {
-      if (!url.startsWith(`${APP_ORIGIN}/`)) event.preventDefault();
-    });
-    contents.on('will-attach-webview', (event) => event.preventDefault());
-    contents.setWindowOpenHandler(({ url }) => {
-      if (/^https:\/\//.test(url)) void shell.openExternal(url);
-      return { action: 'deny' };
+    hardenContents(contents, APP_ORIGIN, (url) => {
+      const window = BrowserWindow.fromWebContents(contents) ?? mainWindow;
+      const confirm = (prompt: Electron.MessageBoxOptions) => (window ? dialog.showMessageBox(window, prompt) : dialog.showMessageBox(prompt));
+      void openExternalLink(url, confirm, (u) => shell.openExternal(u));
     });
   });
 
@@ -150,11 +151,12 @@ if (!app.requestSingleInstanceLock()) {
   });
 
   void app.whenReady().then(() => {
-    session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+    hardenSession(session.defaultSession);
     handleAppProtocol(rendererDir);
-    handleModelProtocol((id) => library.get(id));
-    registerHandlers(ipcMain, handlers, trustedOrigin(APP_ORIGIN));
-    Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow));
+    handleModelProtocol((id) => library.served(id));
+    registerHandlers(ipcMain, handlers, isTrusted);
+    ipcMain.handle(DROP_GRANT_CHANNEL, makeDropGrantListener(grants, isTrusted));
+    Menu.setApplicationMenu(buildMenu((command) => send('menuCommand', command), () => mainWindow, !app.isPackaged));
     mainWindow = createWindow();
     const initial = [...pathsFromArgv(process.argv), ...pendingOpen];
     mainWindow.webContents.once('did-finish-load', () => void openPaths(initial));

@@ -11,7 +11,8 @@ export function showAbout(window: BrowserWindow | null): void {
   void (window ? dialog.showMessageBox(window, options) : dialog.showMessageBox(options));
 }
 
-export function buildMenu(send: (command: MenuCommand) => void, getWindow: () => BrowserWindow | null): Menu {
+/** `devTools`: whether View offers Toggle Developer Tools (not in packaged builds). */
+export function buildMenu(send: (command: MenuCommand) => void, getWindow: () => BrowserWindow | null, devTools: boolean): Menu {
   const isMac = process.platform === 'darwin';
   const template: MenuItemConstructorOptions[] = [
     ...(isMac ? [{ role: 'appMenu' as const }] : []),
@@ -30,7 +31,7 @@ export function buildMenu(send: (command: MenuCommand) => void, getWindow: () =>
         { label: 'Toggle Sidebar', accelerator: 'CmdOrCtrl+B', click: () => send('toggle-sidebar') },
         { type: 'separator' },
         { role: 'reload' },
-        { role: 'toggleDevTools' },
+        ...(devTools ? [{ role: 'toggleDevTools' as const }] : []),
         { type: 'separator' },
         { role: 'resetZoom' },
         { role: 'zoomIn' },

@@ -1,10 +1,13 @@
 /**
  * Preload (sandboxed, CommonJS): exposes the contract as `window.studio`, one function per
- * method, plus `window.studioFiles.pathForFile` for drag and drop. Nothing else of Electron or
- * Node reaches the page.
+ * method, plus `window.studioFiles.grantForFile` for drag and drop: it takes a File the user
+ * dropped or picked, asks Electron for its path here, in the isolated world, and returns the
+ * path grant main gives for it (main/path-grants.ts) — the page never sees a path, and cannot
+ * make one up (a File made by script has none). Nothing else of Electron or Node reaches the page.
  */
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import {
+  DROP_GRANT_CHANNEL,
   eventChannel,
   eventNames,
   invokeChannel,
@@ -42,5 +45,16 @@ const api = {
 
 contextBridge.exposeInMainWorld('studio', api);
 contextBridge.exposeInMainWorld('studioFiles', {
-  pathForFile: (file: File): string => webUtils.getPathForFile(file),
+  async grantForFile(file: File): Promise<string> {
+    let filePath = '';
+    try {
+      filePath = webUtils.getPathForFile(file);
+    } catch {
+      // Not a File.
+    }
+    if (!filePath) throw new Error('Only files and folders dropped from the disk can be opened');
+    const reply = (await ipcRenderer.invoke(DROP_GRANT_CHANNEL, filePath)) as Envelope;
+    if (!reply.ok) throw new Error(reply.error.message);
+    return reply.value as string;
+  },
 });

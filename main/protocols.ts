@@ -6,7 +6,7 @@
 import { net, protocol } from 'electron';
 import { pathToFileURL } from 'node:url';
 import { CONTENT_SECURITY_POLICY } from '../app/csp.js';
-import { createModelHandler, type ResolveEntry } from './model-protocol.js';
+import { createModelHandler, type ResolveModel } from './model-protocol.js';
 import { resolveInside } from './paths.js';
 
 export const APP_ORIGIN = 'app://studio';
@@ -33,6 +33,6 @@ export function handleAppProtocol(rendererDir: string): void {
   });
 }
 
-export function handleModelProtocol(resolve: ResolveEntry): void {
+export function handleModelProtocol(resolve: ResolveModel): void {
   protocol.handle('model', createModelHandler(resolve));
 }

@@ -12,7 +12,7 @@ import type { Plugin } from 'vite';
 import type { ModelEntry } from '../app/contract.js';
 import { scanBundledModels } from '../app/node/bundled.js';
 import { serveFetch } from '../app/node/serve-fetch.js';
-import { createModelHandler, modelBaseUrl } from '../main/model-protocol.js';
+import { createModelHandler, modelBaseUrl, servedFolder } from '../main/model-protocol.js';
 
 const PREFIX = '/bundled/';
 const idOf = (name: string) => `bundled:${name}`;
@@ -23,7 +23,10 @@ const forPage = (models: ModelEntry[]) => models.map(({ path: _path, ...m }) => 
 export function bundledModels(dir: string): Plugin {
   let copyIntoBuild = false;
   const scan = () => scanBundledModels(dir, (name) => `bundled/${name}`);
-  const handler = createModelHandler(async (id) => (await scan()).models.find((m) => m.id === id));
+  const handler = createModelHandler(async (id) => {
+    const model = (await scan()).models.find((m) => m.id === id);
+    return model && servedFolder(model);
+  });
 
   const middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const url = new URL(req.url ?? '/', 'http://localhost');

@@ -66,8 +66,9 @@ host.api
   .then((notices) => notices.forEach((n) => store.notify('info', n)))
   .catch((error: unknown) => store.notify('error', message(error)));
 host.api.on('modelsChanged', store.setModels);
-host.api.on('openPaths', (paths) => {
-  host.api.openModelPaths(paths).then(
+// Paths the OS handed to main arrive as grants, which open those paths once.
+host.api.on('openPaths', (grants) => {
+  host.api.openModelPaths(grants).then(
     (entries) => entries[0] && store.selectModel(entries[0].id),
     (error: unknown) => store.notify('error', message(error)),
   );

@@ -13,7 +13,7 @@ import { Engine } from '../../app/engine/engine';
 import type { EngineEvent } from '../../app/engine/protocol';
 import { findNodeGpu } from '../../app/node/dawn';
 import { serveFetch } from '../../app/node/serve-fetch';
-import { createModelHandler } from '../../main/model-protocol';
+import { createModelHandler, servedFolder } from '../../main/model-protocol';
 import { TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
 
 const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'engine-')));
@@ -34,7 +34,7 @@ let gpu: GPU | null = null;
 let skipReason = '';
 
 beforeAll(async () => {
-  const handler = createModelHandler(async (id) => (id === entry.id ? entry : undefined));
+  const handler = createModelHandler(async (id) => (id === entry.id ? servedFolder(entry) : undefined));
   server = createServer((req, res) => void serveFetch(handler, `model://models${req.url ?? '/'}`, req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${encodeURIComponent(entry.id)}`;

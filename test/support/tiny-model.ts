@@ -12,7 +12,8 @@ export const TINY_CONFIG = { model_type: 'mamba', hidden_size: 8, num_hidden_lay
  */
 export const TINY_PARAMETERS = 16 * 8 + 8 + 2 * (8 + 256 + 64 + 16 + 144 + 16 + 16 + 64 + 16 + 128);
 
-export function writeTinyModel(dir: string, config: Record<string, unknown> = TINY_CONFIG): string {
+/** `extra`: more tensors written into model.safetensors (an inspection warns about them). */
+export function writeTinyModel(dir: string, config: Record<string, unknown> = TINY_CONFIG, extra: Record<string, TestTensor> = {}): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
   const canonical = canonicalConfig('config.json', config);
@@ -22,6 +23,6 @@ export function writeTinyModel(dir: string, config: Record<string, unknown> = TI
     const n = spec.shape.reduce((a, b) => a * b, 1);
     tensors[spec.name] = { dtype: 'F32', shape: spec.shape, data: Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1)) };
   }
-  writeFileSync(path.join(dir, 'model.safetensors'), writeSafetensors(tensors));
+  writeFileSync(path.join(dir, 'model.safetensors'), writeSafetensors({ ...tensors, ...extra }));
   return dir;
 }

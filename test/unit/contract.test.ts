@@ -33,8 +33,10 @@ describe('the contract', () => {
   });
 
   it('validates argument lists', () => {
-    expect(invokeArgs.openModelPaths([['/a', '/b']], 'openModelPaths')).toEqual([['/a', '/b']]);
-    expect(() => invokeArgs.openModelPaths(['/a'], 'openModelPaths')).toThrow(/openModelPaths\[0\]: expected an array/);
+    const grant = 'ab'.repeat(32);
+    expect(invokeArgs.openModelPaths([[grant, grant]], 'openModelPaths')).toEqual([[grant, grant]]);
+    expect(() => invokeArgs.openModelPaths([grant], 'openModelPaths')).toThrow(/openModelPaths\[0\]: expected an array/);
+    expect(() => invokeArgs.openModelPaths([['/a']], 'openModelPaths')).toThrow('openModelPaths[0][0]: expected a path grant');
     expect(() => invokeArgs.removeModel([], 'removeModel')).toThrow(/expected 1 argument/);
     expect(() => invokeArgs.removeModel([''], 'removeModel')).toThrow(/non-empty/);
     expect(() => invokeArgs.listModels([1], 'listModels')).toThrow(ValidationError);

@@ -57,6 +57,41 @@ describe('electron-builder configuration', () => {
     expect(pkg.dependencies).toEqual({});
   });
 
+  it('flips the Electron fuses that close the packaged binary, with the keys electron-builder 26 reads', async () => {
+    expect(config.electronFuses).toEqual({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableCookieEncryption: true,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+    });
+    // electron-builder turns them into @electron/fuses options: each key maps to a fuse (a
+    // misspelt key would be dropped silently, so check the mapping, not just the schema).
+    const { PlatformPackager } = require('app-builder-lib') as {
+      PlatformPackager: { prototype: { generateFuseConfig(this: unknown, fuses: unknown): Promise<Record<string, unknown>> } };
+    };
+    const { FuseV1Options, FuseVersion } = require('@electron/fuses') as { FuseV1Options: Record<string, number>; FuseVersion: Record<string, string> };
+    const fuses = await PlatformPackager.prototype.generateFuseConfig.call({}, config.electronFuses);
+    expect(fuses).toEqual({
+      version: FuseVersion.V1,
+      resetAdHocDarwinSignature: undefined,
+      [FuseV1Options.RunAsNode as number]: false,
+      [FuseV1Options.EnableNodeOptionsEnvironmentVariable as number]: false,
+      [FuseV1Options.EnableNodeCliInspectArguments as number]: false,
+      [FuseV1Options.EnableCookieEncryption as number]: true,
+      [FuseV1Options.EnableEmbeddedAsarIntegrityValidation as number]: true,
+      [FuseV1Options.OnlyLoadAppFromAsar as number]: true,
+    });
+    // The schema refuses an unknown fuse key.
+    const { validateConfiguration } = require('app-builder-lib/out/util/config/config') as {
+      validateConfiguration(config: unknown, logger: { isEnabled: boolean; add(k: string, v: unknown): void }): Promise<void>;
+    };
+    await expect(
+      validateConfiguration({ ...config, electronFuses: { runAsnode: false } }, { isEnabled: false, add: () => undefined }),
+    ).rejects.toThrow(/electronFuses/);
+  });
+
   it('declares .safetensors and .gguf associations, and targets every platform', () => {
     expect((config.fileAssociations as { ext: string }[]).map((a) => a.ext)).toEqual(['safetensors', 'gguf']);
     expect((config.linux as { target: string[] }).target).toEqual(['AppImage', 'deb']);

@@ -24,12 +24,13 @@ const urlSource = (entry: ModelEntry): ModelSource => ({
 
 export function createHost(): Host {
   const desktop = window.studio;
-  const pathForFile = window.studioFiles?.pathForFile;
-  if (desktop && pathForFile) {
+  const grantForFile = window.studioFiles?.grantForFile;
+  if (desktop && grantForFile) {
     return {
       api: desktop,
       shell: 'desktop',
-      openDropped: (files) => desktop.openModelPaths(files.map((f) => pathForFile(f)).filter(Boolean)),
+      // Each dropped File becomes a path grant in the preload; the page never sees a path.
+      openDropped: async (files) => desktop.openModelPaths(await Promise.all(files.map((f) => grantForFile(f)))),
       modelSource: urlSource,
     };
   }

@@ -20,6 +20,7 @@
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { ModelFileError } from '../formats/errors.js';
+import { checkTokenizerJson } from './check.js';
 import type { DecodeOptions, StreamDecoder, Tokenizer } from './types.js';
 
 export class BpeTokenizer implements Tokenizer {
@@ -48,8 +49,11 @@ export class BpeTokenizer implements Tokenizer {
     this.baseVocabSize = baseMax + 1;
   }
 
-  /** Parses a tokenizer.json text; `file` names it in errors. */
-  static fromJson(text: string, file = 'tokenizer.json'): BpeTokenizer {
+  /**
+   * Parses a tokenizer.json text; `file` names it in errors. Checks it first (check.ts: known
+   * regexes only, ids bounded by `vocabSize`, the model's vocabulary when given).
+   */
+  static fromJson(text: string, file = 'tokenizer.json', vocabSize?: number): BpeTokenizer {
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -61,6 +65,7 @@ export class BpeTokenizer implements Tokenizer {
     if (typeof model !== 'object' || model === null || typeof (model as { type?: unknown }).type !== 'string') {
       throw new ModelFileError(file, 'is not a tokenizer.json (no "model" with a "type")');
     }
+    checkTokenizerJson(json as Record<string, unknown>, file, vocabSize);
     const full = { added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...(json as object) };
     try {
       return new BpeTokenizer(new HfTokenizer(full, {}));
@@ -69,8 +74,9 @@ export class BpeTokenizer implements Tokenizer {
     }
   }
 
+  /** Pieces with no id (not in the vocabulary, and no unk_token) are left out, as the Rust library does. */
   encode(text: string): number[] {
-    return this.hf.encode(text).ids;
+    return (this.hf.encode(text).ids as (number | undefined)[]).filter((id): id is number => id !== undefined);
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {

@@ -19,7 +19,7 @@ import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
-import { tokenizerFor } from '../tokenizer/index.js';
+import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
@@ -44,7 +44,8 @@ interface LoadedModel {
   modelId: string;
   weights: LoadedWeights;
   model: LanguageModel;
-  tokenizer: Tokenizer | null;
+  /** Built at the first read (app/tokenizer lazyTokenizer): prompts of token ids need none. */
+  readonly tokenizer: Tokenizer | null;
 }
 
 type Handler<K extends EngineRequestKind> = (
@@ -127,13 +128,17 @@ export class Engine {
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
       });
-      let tokenizer: Tokenizer | null = null;
-      if (inspection.tokenizer !== 'none') {
-        const { json, file } = await tokenizerSource(files, inspection); // tokenizer.json, or the GGUF's own
-        tokenizer = tokenizerFor(inspection.config.vocabSize, json, file);
-      }
+      // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
+      const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const model = buildModel(ctx, inspection, weights);
-      this.loaded = { modelId, weights, model, tokenizer };
+      this.loaded = {
+        modelId,
+        weights,
+        model,
+        get tokenizer() {
+          return tokenizer.get();
+        },
+      };
       const runtimeBytes = model.activationBytes + model.stateBytes;
       return {
         modelId,
@@ -142,8 +147,8 @@ export class Engine {
         bytesOnGpu: weights.bytesOnGpu,
         runtimeBytes,
         seconds: (performance.now() - started) / 1000,
-        warnings: [...inspection.warnings, ...(tokenizer?.warnings ?? [])],
-        tokenizer: tokenizer?.kind ?? 'none',
+        warnings: inspection.warnings,
+        tokenizer: tokenizer.kind,
       };
     } finally {
       this.loading.delete(modelId);
@@ -167,6 +172,9 @@ export class Engine {
     if (!loaded || loaded.modelId !== params.modelId) throw new Error('Load the model onto the GPU first.');
     if (this.generating) throw new Error('A generation is already running; stop it first.');
     const promptIds = this.promptIds(loaded, params.prompt);
+    // The tokens stream as text: this builds the tokenizer for a prompt of ids (and throws its
+    // ModelFileError here, before anything is allocated, when it cannot be built).
+    const decoder = loaded.tokenizer?.decoder();
     const controller = new AbortController();
     this.generating = controller;
     const session = new Session(ctx, loaded.model);
@@ -181,7 +189,6 @@ export class Engine {
           onRows: (rows) => this.emit({ kind: 'trace-rows', modelId, rows }),
         });
       }
-      const decoder = loaded.tokenizer?.decoder();
       const result = await generate(
         ctx,
         session,

@@ -5,7 +5,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import type { LanguageModel } from '../model/model.js';
-import { tokenizerFor } from '../tokenizer/index.js';
+import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { findNodeGpu } from './dawn.js';
 import { folderModelFiles } from './folder.js';
@@ -15,8 +15,12 @@ export interface RunnableModel {
   inspection: ModelInspection;
   weights: LoadedWeights;
   model: LanguageModel;
-  /** null when the model has no tokenizer (then only token ids can be given). */
-  tokenizer: Tokenizer | null;
+  /**
+   * null when the model has no tokenizer (then only token ids can be given). Built at the first
+   * read (app/tokenizer lazyTokenizer): a run from token ids that reads no text never builds it,
+   * and a broken tokenizer.json throws its ModelFileError here, not when the model opens.
+   */
+  readonly tokenizer: Tokenizer | null;
   name: string;
   close(): void;
 }
@@ -25,11 +29,8 @@ export async function openRunnableModel(target: string, options: { maxTokens?: n
   const files = await folderModelFiles(target);
   try {
     const inspection = await inspectModel(files);
-    let tokenizer: Tokenizer | null = null;
-    if (inspection.tokenizer !== 'none') {
-      const { json, file } = await tokenizerSource(files, inspection); // tokenizer.json, or the GGUF's own
-      tokenizer = tokenizerFor(inspection.config.vocabSize, json, file);
-    }
+    // The text is read now (the files close below); it is parsed and checked at the first use.
+    const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
     const { gpu } = await findNodeGpu();
     const ctx = await openGpu(gpu);
     const weights = await loadWeights(ctx, files, inspection);
@@ -40,7 +41,9 @@ export async function openRunnableModel(target: string, options: { maxTokens?: n
       inspection,
       weights,
       model,
-      tokenizer,
+      get tokenizer() {
+        return tokenizer.get();
+      },
       name: files.name,
       close() {
         model.destroy();

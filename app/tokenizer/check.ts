@@ -49,6 +49,13 @@ function quote(s: string, max = 80): string {
   return JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
 }
 
+/** A JSON value in a few words, without converting it (an object's "toString" is data, not code to call). */
+function show(v: unknown): string {
+  if (typeof v === 'string') return quote(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  return Array.isArray(v) ? `an array of ${v.length}` : 'an object';
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -67,7 +74,7 @@ export function checkTokenizerJson(json: Record<string, unknown>, file: string, 
   const fail: (problem: string) => never = (problem) => refuse(file, problem);
   const model = json.model as Record<string, unknown>;
   if (model.type !== 'BPE') {
-    fail(`model type ${quote(String(model.type))} is not supported: the studio runs BPE tokenizers (GPT-NeoX, Llama, Falcon, Mistral)`);
+    fail(`model type ${show(model.type)} is not supported: the studio runs BPE tokenizers (GPT-NeoX, Llama, Falcon, Mistral)`);
   }
   const vocab = model.vocab;
   if (!isObject(vocab)) fail('model.vocab must be an object of token → id');
@@ -84,7 +91,7 @@ export function checkTokenizerJson(json: Record<string, unknown>, file: string, 
 
   let maxId = -1;
   for (const [token, id] of entries) {
-    if (!isTokenId(id)) fail(`model.vocab gives ${quote(token)} the id ${quote(String(id))}: ids are integers from 0`);
+    if (!isTokenId(id)) fail(`model.vocab gives ${quote(token)} the id ${show(id)}: ids are integers from 0`);
     maxId = Math.max(maxId, id as number);
   }
   if (maxId >= limit) {
@@ -95,7 +102,7 @@ export function checkTokenizerJson(json: Record<string, unknown>, file: string, 
   for (const [i, t] of added.entries()) {
     if (!isObject(t) || typeof t.content !== 'string' || t.id === undefined) fail(`added_tokens[${i}] must be an object with an "id" and a "content"`);
     const { id, content } = t as { id: unknown; content: string };
-    if (!isTokenId(id)) fail(`added_tokens[${i}] ${quote(content)} has the id ${quote(String(id))}: ids are integers from 0`);
+    if (!isTokenId(id)) fail(`added_tokens[${i}] ${quote(content)} has the id ${show(id)}: ids are integers from 0`);
     if ((id as number) >= limit) fail(`added_tokens[${i}] ${quote(content)} has the id ${id as number}, past any id the model can use (below ${bound})`);
     if (content.length === 0 || content.length > MAX_ADDED_TOKEN_CHARS) {
       fail(`added_tokens[${i}] has ${content.length} characters: an added token has 1 to ${MAX_ADDED_TOKEN_CHARS}`);
@@ -124,7 +131,7 @@ function checkMerges(model: Record<string, unknown>, vocab: Record<string, unkno
     } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') {
       pair = [m[0], m[1]];
     }
-    if (!pair) fail(`model.merges[${i}] ${quote(JSON.stringify(m) ?? String(m))} is not two tokens ("a b" or ["a", "b"])`);
+    if (!pair) fail(`model.merges[${i}] ${show(m)} is not two tokens ("a b" or ["a", "b"])`);
     const [a, b] = pair as [string, string];
     const missing = [a, b, a + b.slice(prefix)].find((t) => !has(t));
     if (missing !== undefined) fail(`model.merges[${i}] uses ${quote(missing)}, which is not in model.vocab`);

@@ -37,6 +37,8 @@ function expectRefused(result: { error: unknown; ms: number }, pattern: RegExp) 
   expect(result.ms).toBeLessThan(REFUSE_MS);
 }
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 function withChanges(change: (t: TokenizerJsonObject) => void): string {
   const t = byteLevelTokenizer();
   change(t);
@@ -111,9 +113,12 @@ describe('token ids bounded by the vocabulary', () => {
   it('a vocabulary id far past the model is another model; ids that are not integers from 0 are refused', () => {
     expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => (t.model.vocab['Ġthe'] = 2 ** 31)), FILE)), /has 2147483649 tokens but the model's vocabulary has 261: it belongs to another model/);
     expectRefused(timed(() => BpeTokenizer.fromJson(withChanges((t) => (t.model.vocab['Ġthe'] = 2 ** 31)), FILE)), /model\.vocab has ids up to 2147483648 but only 260 entries/);
-    for (const bad of [-1, 1.5, '7', null, 1e300]) {
-      expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => ((t.model.vocab as Record<string, unknown>).x = bad)), FILE)), /model\.vocab gives "x" the id .*: ids are integers from 0/);
-      expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => ((t.added_tokens[0] as { id: unknown }).id = bad)), FILE)), /added_tokens\[0\] "<\|endoftext\|>" has the id .*: ids are integers from 0/);
+    for (const [bad, shown] of [[-1, '-1'], [1.5, '1.5'], ['7', '"7"'], [null, 'null'], [1e300, '1e+300'], [{ toString: [] }, 'an object'], [[1], 'an array of 1']] as const) {
+      expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => ((t.model.vocab as Record<string, unknown>).x = bad)), FILE)), new RegExp(`model\\.vocab gives "x" the id ${escapeRegExp(shown)}: ids are integers from 0$`));
+      expectRefused(
+        timed(() => tokenizerFor(VOCAB, withChanges((t) => ((t.added_tokens[0] as { id: unknown }).id = bad)), FILE)),
+        new RegExp(`added_tokens\\[0\\] "<\\|endoftext\\|>" has the id ${escapeRegExp(shown)}: ids are integers from 0$`),
+      );
     }
   });
 
@@ -126,7 +131,7 @@ describe('token ids bounded by the vocabulary', () => {
 describe('the rest of what reaches @huggingface/tokenizers', () => {
   it('merges must be vocabulary tokens whose concatenation is one (as the Rust library requires)', () => {
     expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => t.model.merges.push('Ġthe q')), FILE)), /model\.merges\[4\] uses "Ġtheq", which is not in model\.vocab/);
-    expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => t.model.merges.push('a b c')), FILE)), /model\.merges\[4\] "\\"a b c\\"" is not two tokens/);
+    expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => t.model.merges.push('a b c')), FILE)), /model\.merges\[4\] "a b c" is not two tokens/);
     expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => (t.model.merges = [['Ġ', 'zz']])), FILE)), /model\.merges\[0\] uses "zz"/);
   });
 
@@ -140,6 +145,27 @@ describe('the rest of what reaches @huggingface/tokenizers', () => {
     deep = { type: 'Sequence', normalizers: [deep] };
     expectRefused(timed(() => tokenizerFor(VOCAB, withChanges((t) => (t.normalizer = deep)), FILE)), /: normalizer nests objects more than 32 deep$/);
   });
+});
+
+describe('stream decoding stays linear', () => {
+  // Each push decodes the ids held back since the last text: a decoder that turns every token into
+  // nothing, or a run of invalid UTF-8, used to hold them all (20,000 ids: 2·10^8 token decodes).
+  for (const [name, decoder, id, expected] of [
+    ['a decoder that removes every "a"', { type: 'Sequence', decoders: [{ type: 'ByteLevel' }, { type: 'Replace', pattern: { String: 'a' }, content: '' }] }, 97, ''],
+    ['a run of invalid UTF-8 (byte 0xFF)', { type: 'ByteLevel' }, 255, '\uFFFD'.repeat(20_000)],
+  ] as const) {
+    it(`20,000 tokens of ${name}`, () => {
+      const tok = tokenizerFor(VOCAB, withChanges((t) => (t.decoder = decoder)), FILE);
+      const ids = new Array<number>(20_000).fill(id);
+      const t0 = performance.now();
+      const stream = tok.decoder();
+      const text = ids.map((i) => stream.push(i)).join('') + stream.flush();
+      const ms = performance.now() - t0;
+      expect(text).toBe(expected);
+      expect(tok.decode(ids)).toBe(expected);
+      expect(ms).toBeLessThan(3000);
+    });
+  }
 });
 
 describe('lazyTokenizer: built at the first use, for text', () => {

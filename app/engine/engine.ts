@@ -7,7 +7,7 @@
  */
 import { describeAdapter } from '../gpu/adapter.js';
 import { openGpu, type GpuContext } from '../gpu/context.js';
-import { GpuError } from '../gpu/errors.js';
+import { allocateOrFail, GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
 import { inspectModel, tokenizerSource } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
@@ -17,6 +17,7 @@ import { runResidualRmsNormCheck } from '../kernels/self-test.js';
 import { validateTokenIds } from '../kernels/embedding.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
+import { gpuMemoryNeed } from '../model/memory.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { lazyTokenizer } from '../tokenizer/index.js';
@@ -67,6 +68,8 @@ export class Engine {
     private readonly emit: (event: EngineEvent) => void,
     private readonly userAgent = '',
     private readonly fetchFn?: FetchLike,
+    /** Bytes of GPU memory a model may use in all (LoadOptions.gpuMemoryBudget); default no cap. */
+    private readonly gpuMemoryBudget?: number,
   ) {
     this.handlers = {
       init: (params) => this.init(params.powerPreference),
@@ -123,14 +126,22 @@ export class Engine {
     try {
       const files = this.files(source);
       const inspection = await inspectModel(files);
+      // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
+      const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weights = await loadWeights(ctx, files, inspection, {
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
+        ...(this.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: this.gpuMemoryBudget } : {}),
       });
-      // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
-      const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
-      const model = buildModel(ctx, inspection, weights);
+      let model: LanguageModel;
+      try {
+        const bytes = gpuMemoryNeed(inspection).activations;
+        model = await allocateOrFail(ctx.device, `${files.name}: the activations`, bytes, () => buildModel(ctx, inspection, weights), (m) => m.destroy());
+      } catch (error) {
+        weights.destroy();
+        throw error;
+      }
       this.loaded = {
         modelId,
         weights,

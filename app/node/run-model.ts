@@ -1,6 +1,8 @@
 /** Opens a model folder for running in Node: GPU, weights on it, the model its architecture builds, the tokenizer. */
 import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
+import { allocateOrFail } from '../gpu/errors.js';
+import { gpuMemoryNeed } from '../model/memory.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
@@ -25,7 +27,14 @@ export interface RunnableModel {
   close(): void;
 }
 
-export async function openRunnableModel(target: string, options: { maxTokens?: number } = {}): Promise<RunnableModel> {
+export interface OpenOptions {
+  /** Tokens per prefill chunk (default 256). */
+  maxTokens?: number;
+  /** Bytes of GPU memory the model may use in all; more is refused before loading (LoadOptions.gpuMemoryBudget). Default: no cap. */
+  gpuMemoryBudget?: number;
+}
+
+export async function openRunnableModel(target: string, options: OpenOptions = {}): Promise<RunnableModel> {
   const files = await folderModelFiles(target);
   try {
     const inspection = await inspectModel(files);
@@ -33,9 +42,23 @@ export async function openRunnableModel(target: string, options: { maxTokens?: n
     const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
     const { gpu } = await findNodeGpu();
     const ctx = await openGpu(gpu);
-    const weights = await loadWeights(ctx, files, inspection);
     const maxTokens = options.maxTokens ?? 256;
-    const model = buildModel(ctx, inspection, weights, maxTokens);
+    let weights: LoadedWeights;
+    let model: LanguageModel;
+    try {
+      weights = await loadWeights(ctx, files, inspection, { maxTokens, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
+      try {
+        const bytes = gpuMemoryNeed(inspection, { maxTokens }).activations;
+        const loaded = weights;
+        model = await allocateOrFail(ctx.device, `${files.name}: the activations for ${maxTokens} tokens`, bytes, () => buildModel(ctx, inspection, loaded, maxTokens), (m) => m.destroy());
+      } catch (error) {
+        weights.destroy();
+        throw error;
+      }
+    } catch (error) {
+      ctx.device.destroy();
+      throw error;
+    }
     return {
       ctx,
       inspection,

@@ -6,7 +6,7 @@
  * Electron, React or the DOM.
  */
 import { describeAdapter } from '../gpu/adapter.js';
-import { openGpu, type GpuContext } from '../gpu/context.js';
+import { deviceLoss, openGpu, type GpuContext } from '../gpu/context.js';
 import { allocateOrFail, GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
 import { inspectModel, tokenizerSource } from '../arch/inspect.js';
@@ -167,13 +167,30 @@ export class Engine {
   }
 
   async handle(request: EngineRequest): Promise<EngineResponse> {
+    const gpu = this.gpu;
     try {
       const handler = this.handlers[request.kind] as Handler<typeof request.kind>;
       const result = await handler(request.params as never);
       return { id: request.id, kind: request.kind, ok: true, result } as EngineResponse;
-    } catch (error) {
+    } catch (thrown) {
+      const error = gpu ? await this.explainLoss(gpu, request.kind, thrown) : thrown;
       return { id: request.id, kind: request.kind, ok: false, error: error instanceof Error ? error.message : String(error) };
     }
+  }
+
+  /**
+   * What a request that failed on `gpu` failed of: when its device was lost meanwhile (a driver
+   * reset, the GPU removed, destroy()), the work on it was cut with an error that says nothing
+   * (mapAsync's AbortError has no message); say that the device was lost, and what to do.
+   */
+  private async explainLoss(gpu: GpuContext, kind: EngineRequestKind, error: unknown): Promise<unknown> {
+    // The loss may be told just after the work on the device is cut: wait for it only when the
+    // error is of the kind lost work gives, so that other errors come back at once.
+    const cut = error instanceof GpuError || (typeof error === 'object' && error !== null && ['AbortError', 'OperationError'].includes((error as { name?: unknown }).name as string));
+    const loss = this.gpu !== gpu || cut ? await deviceLoss(gpu, cut ? 250 : 0) : null;
+    if (!loss) return error;
+    const what = kind === 'generate' ? 'the generation' : kind === 'loadModel' ? 'loading the model' : `the ${kind} request`;
+    return new GpuError(`The GPU device was lost during ${what} (${loss.reason}: ${loss.message}). Open the GPU again and reload the model.`, 'device-lost');
   }
 
   /** Generates; with `trace`, a live trace streams as 'trace-rows' events and is kept under the summary's traceId. */

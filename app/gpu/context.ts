@@ -70,3 +70,21 @@ export async function openGpu(gpu: GPU | undefined, opts: OpenDeviceOptions = {}
     features: new Set(requiredFeatures),
   };
 }
+
+/**
+ * Whether `ctx`'s device has been lost, waiting up to `waitMs` for the loss to be told: a device
+ * destroyed under running work rejects that work (mapAsync: an AbortError with no message) about
+ * when its `lost` promise resolves, in either order. Null: not lost (within the wait).
+ */
+export async function deviceLoss(ctx: GpuContext, waitMs = 250): Promise<{ reason: string; message: string } | null> {
+  let timer: unknown;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), waitMs);
+  });
+  const lost = ctx.device.lost.then((info) => ({ reason: String(info.reason), message: info.message }));
+  try {
+    return await Promise.race([lost, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

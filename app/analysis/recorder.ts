@@ -8,6 +8,7 @@
  * 4,096 tokens: 4·(1536 + 48 + 32)·24·4096 ≈ 635 MB.
  */
 import { readBuffer, readF32, storageBuffer } from '../gpu/buffers.js';
+import { formatBytes, GpuError } from '../gpu/errors.js';
 import { TOP_K_MAX, unpackTopK } from '../kernels/top-k.js';
 import type { GpuContext } from '../gpu/context.js';
 import { traceLayout } from '../arch/registry.js';
@@ -71,6 +72,8 @@ export class TraceRecorder implements TraceSink {
    */
   readonly topNextK: number;
   private top: GPUBuffer | null = null;
+  /** Allocations whose out-of-memory scope checkMemory has not looked at yet. */
+  private allocations: { capacity: number; bytes: number; outcome: Promise<GPUError | null> }[] = [];
   /** Rows written so far (tokens traced). */
   length = 0;
   /** Bumped whenever the buffers are replaced (plans bound to the old ones must be rebuilt). */
@@ -121,6 +124,9 @@ export class TraceRecorder implements TraceSink {
       { get: () => this.dbc, set: (b) => (this.dbc = b), kind: 'dbc' },
       ...this.extraTaps.map((tap) => ({ get: () => this.extra[tap], set: (b: GPUBuffer[]) => (this.extra[tap] = b), kind: tap })),
     ];
+    // Out of memory is told asynchronously: the scope is popped right after (nothing awaited in
+    // between) and its outcome checked by checkMemory(), before any read.
+    this.ctx.device.pushErrorScope('out-of-memory');
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Trace.grow' });
     const old: GPUBuffer[] = [];
     for (const kind of kinds) {
@@ -140,6 +146,7 @@ export class TraceRecorder implements TraceSink {
     }
     this.ctx.device.queue.submit([encoder.finish()]);
     for (const b of old) b.destroy();
+    this.allocations.push({ capacity, bytes: this.bytes, outcome: this.ctx.device.popErrorScope() });
     this.capacity = capacity;
     this.generation++;
   }
@@ -180,8 +187,27 @@ export class TraceRecorder implements TraceSink {
     return [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y, ...(this.top ? [this.top] : [])].reduce((s, b) => s + b.size, 0);
   }
 
+  /**
+   * Throws a GpuError('out-of-memory') if growing the trace's buffers ran out of GPU memory (the
+   * buffers are then invalid: the trace cannot go on). read() calls it first.
+   */
+  async checkMemory(): Promise<void> {
+    const pending = this.allocations;
+    this.allocations = [];
+    for (const a of pending) {
+      const oom = await a.outcome;
+      if (oom) {
+        throw new GpuError(
+          `the trace of ${this.layers.length} layer(s) for ${a.capacity} tokens: out of GPU memory allocating ${formatBytes(a.bytes)} (${oom.message})`,
+          'out-of-memory',
+        );
+      }
+    }
+  }
+
   /** Reads rows [from, to) of every traced layer. */
   async read(from = 0, to = this.length): Promise<TraceWindow> {
+    await this.checkMemory();
     if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.length)) {
       throw new RangeError(`TraceRecorder: rows ${from}..${to} are outside the ${this.length} traced`);
     }

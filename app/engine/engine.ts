@@ -6,8 +6,8 @@
  * Electron, React or the DOM.
  */
 import { describeAdapter } from '../gpu/adapter.js';
-import { openGpu, type GpuContext } from '../gpu/context.js';
-import { GpuError } from '../gpu/errors.js';
+import { deviceLoss, openGpu, type GpuContext } from '../gpu/context.js';
+import { allocateOrFail, GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
 import { inspectModel, tokenizerSource } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
@@ -17,9 +17,10 @@ import { runResidualRmsNormCheck } from '../kernels/self-test.js';
 import { validateTokenIds } from '../kernels/embedding.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
+import { gpuMemoryNeed } from '../model/memory.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
-import { tokenizerFor } from '../tokenizer/index.js';
+import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
@@ -44,7 +45,8 @@ interface LoadedModel {
   modelId: string;
   weights: LoadedWeights;
   model: LanguageModel;
-  tokenizer: Tokenizer | null;
+  /** Built at the first read (app/tokenizer lazyTokenizer): prompts of token ids need none. */
+  readonly tokenizer: Tokenizer | null;
 }
 
 type Handler<K extends EngineRequestKind> = (
@@ -66,6 +68,8 @@ export class Engine {
     private readonly emit: (event: EngineEvent) => void,
     private readonly userAgent = '',
     private readonly fetchFn?: FetchLike,
+    /** Bytes of GPU memory a model may use in all (LoadOptions.gpuMemoryBudget); default no cap. */
+    private readonly gpuMemoryBudget?: number,
   ) {
     this.handlers = {
       init: (params) => this.init(params.powerPreference),
@@ -122,18 +126,30 @@ export class Engine {
     try {
       const files = this.files(source);
       const inspection = await inspectModel(files);
+      // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
+      const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weights = await loadWeights(ctx, files, inspection, {
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
+        ...(this.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: this.gpuMemoryBudget } : {}),
       });
-      let tokenizer: Tokenizer | null = null;
-      if (inspection.tokenizer !== 'none') {
-        const { json, file } = await tokenizerSource(files, inspection); // tokenizer.json, or the GGUF's own
-        tokenizer = tokenizerFor(inspection.config.vocabSize, json, file);
+      let model: LanguageModel;
+      try {
+        const bytes = gpuMemoryNeed(inspection).activations;
+        model = await allocateOrFail(ctx.device, `${files.name}: the activations`, bytes, () => buildModel(ctx, inspection, weights), (m) => m.destroy());
+      } catch (error) {
+        weights.destroy();
+        throw error;
       }
-      const model = buildModel(ctx, inspection, weights);
-      this.loaded = { modelId, weights, model, tokenizer };
+      this.loaded = {
+        modelId,
+        weights,
+        model,
+        get tokenizer() {
+          return tokenizer.get();
+        },
+      };
       const runtimeBytes = model.activationBytes + model.stateBytes;
       return {
         modelId,
@@ -142,8 +158,8 @@ export class Engine {
         bytesOnGpu: weights.bytesOnGpu,
         runtimeBytes,
         seconds: (performance.now() - started) / 1000,
-        warnings: [...inspection.warnings, ...(tokenizer?.warnings ?? [])],
-        tokenizer: tokenizer?.kind ?? 'none',
+        warnings: inspection.warnings,
+        tokenizer: tokenizer.kind,
       };
     } finally {
       this.loading.delete(modelId);
@@ -151,13 +167,30 @@ export class Engine {
   }
 
   async handle(request: EngineRequest): Promise<EngineResponse> {
+    const gpu = this.gpu;
     try {
       const handler = this.handlers[request.kind] as Handler<typeof request.kind>;
       const result = await handler(request.params as never);
       return { id: request.id, kind: request.kind, ok: true, result } as EngineResponse;
-    } catch (error) {
+    } catch (thrown) {
+      const error = gpu ? await this.explainLoss(gpu, request.kind, thrown) : thrown;
       return { id: request.id, kind: request.kind, ok: false, error: error instanceof Error ? error.message : String(error) };
     }
+  }
+
+  /**
+   * What a request that failed on `gpu` failed of: when its device was lost meanwhile (a driver
+   * reset, the GPU removed, destroy()), the work on it was cut with an error that says nothing
+   * (mapAsync's AbortError has no message); say that the device was lost, and what to do.
+   */
+  private async explainLoss(gpu: GpuContext, kind: EngineRequestKind, error: unknown): Promise<unknown> {
+    // The loss may be told just after the work on the device is cut: wait for it only when the
+    // error is of the kind lost work gives, so that other errors come back at once.
+    const cut = error instanceof GpuError || (typeof error === 'object' && error !== null && ['AbortError', 'OperationError'].includes((error as { name?: unknown }).name as string));
+    const loss = this.gpu !== gpu || cut ? await deviceLoss(gpu, cut ? 250 : 0) : null;
+    if (!loss) return error;
+    const what = kind === 'generate' ? 'the generation' : kind === 'loadModel' ? 'loading the model' : `the ${kind} request`;
+    return new GpuError(`The GPU device was lost during ${what} (${loss.reason}: ${loss.message}). Open the GPU again and reload the model.`, 'device-lost');
   }
 
   /** Generates; with `trace`, a live trace streams as 'trace-rows' events and is kept under the summary's traceId. */
@@ -167,6 +200,9 @@ export class Engine {
     if (!loaded || loaded.modelId !== params.modelId) throw new Error('Load the model onto the GPU first.');
     if (this.generating) throw new Error('A generation is already running; stop it first.');
     const promptIds = this.promptIds(loaded, params.prompt);
+    // The tokens stream as text: this builds the tokenizer for a prompt of ids (and throws its
+    // ModelFileError here, before anything is allocated, when it cannot be built).
+    const decoder = loaded.tokenizer?.decoder();
     const controller = new AbortController();
     this.generating = controller;
     const session = new Session(ctx, loaded.model);
@@ -181,7 +217,6 @@ export class Engine {
           onRows: (rows) => this.emit({ kind: 'trace-rows', modelId, rows }),
         });
       }
-      const decoder = loaded.tokenizer?.decoder();
       const result = await generate(
         ctx,
         session,

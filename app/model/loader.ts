@@ -10,8 +10,11 @@ import type { ModelInspection } from './inspection.js';
 import type { ModelFiles } from '../formats/model-files.js';
 import type { ByteSource } from '../formats/source.js';
 import type { GpuContext } from '../gpu/context.js';
-import { GpuError } from '../gpu/errors.js';
+import { allocateOrFail, formatBytes, GpuError } from '../gpu/errors.js';
 import { packF16, weightBytes, type WeightFormat } from '../kernels/f16.js';
+import { checkGpuMemory, gpuMemoryNeed, storedAsF16 } from './memory.js';
+
+export { storedAsF16 } from './memory.js';
 
 export interface LoadProgress {
   bytesDone: number;
@@ -52,29 +55,22 @@ export interface LoadOptions {
    * arithmetic, stays fp32. Default 'f32'.
    */
   weightFormat?: WeightFormat;
-}
-
-/** Whether `weightFormat: 'f16'` stores tensor `name` as packed halves (2-D projection matrices and the embedding). */
-export function storedAsF16(name: string, shape: readonly number[], embeddingName: string): boolean {
-  if (shape.length !== 2) return false;
-  return name === embeddingName || name === 'lm_head.weight' || /(^|\.)(in_proj|x_proj|dt_proj|out_proj)\.weight$/.test(name);
+  /**
+   * Bytes of GPU memory the model may use in all (weights, activations for `maxTokens`, one
+   * sequence: app/model/memory.ts); more is refused before anything is allocated. Default: no cap
+   * (WebGPU does not tell how much memory a device has), only the per-buffer limits.
+   */
+  gpuMemoryBudget?: number;
+  /** Tokens per prefill chunk the model will be built for (buildModel's maxTokens), for the budget. Default 256. */
+  maxTokens?: number;
 }
 
 export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection: ModelInspection, options: LoadOptions = {}): Promise<LoadedWeights> {
   const { device } = ctx;
   const chunkBytes = Math.max(8, Math.floor((options.chunkBytes ?? 8 * 1024 * 1024) / 8) * 8);
   const tensors = [...inspection.tensors.values()];
-  const limits = ctx.adapter.limits;
-  for (const t of tensors) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
-    const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-    if (bytes > limit) {
-      throw new GpuError(
-        `${t.file}: tensor "${t.name}" needs ${(bytes / 2 ** 20).toFixed(0)} MiB as fp32, more than this GPU can bind in one buffer (${(limit / 2 ** 20).toFixed(0)} MiB)`,
-        'out-of-memory',
-      );
-    }
-  }
+  const need = gpuMemoryNeed(inspection, { maxTokens: options.maxTokens ?? 256, weightFormat: options.weightFormat ?? 'f32' });
+  checkGpuMemory(inspection, need, ctx.adapter.limits, options.gpuMemoryBudget);
   const bytesTotal = tensors.reduce((s, t) => s + t.byteLength, 0);
   const buffers = new Map<string, GPUBuffer>();
   const f16 = new Set<string>();
@@ -100,12 +96,23 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
       const blocks = t.byteLength / decoder.blockBytes;
       const half = options.weightFormat === 'f16' && storedAsF16(t.name, t.shape, inspection.embeddingName);
       if (half) f16.add(t.name);
-      const buffer = device.createBuffer({
-        label: `Weights.${t.name}`,
-        size: weightBytes(count, half ? 'f16' : 'f32'),
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-      });
+      const size = weightBytes(count, half ? 'f16' : 'f32');
+      const what = `${t.file}: tensor "${t.name}"`;
+      const buffer = await allocateOrFail(
+        device,
+        what,
+        size,
+        () => device.createBuffer({ label: `Weights.${t.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC }),
+        (b) => b.destroy(),
+      );
       buffers.set(t.name, buffer);
+      // writeBuffer may allocate staging memory: each write in a scope of its own (no await inside), checked per tensor.
+      const writes: Promise<GPUError | null>[] = [];
+      const write = (at: number, data: ArrayBufferLike, offset: number, bytes: number) => {
+        device.pushErrorScope('out-of-memory');
+        device.queue.writeBuffer(buffer, at, data, offset, bytes);
+        writes.push(device.popErrorScope());
+      };
       shapes.set(t.name, t.shape);
       bytesOnGpu += buffer.size;
       let blocksPerChunk = Math.max(1, Math.floor(chunkBytes / decoder.blockBytes));
@@ -118,13 +125,13 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
         const at = first * decoder.blockElements * 4;
         if (half) {
           const words = packF16(decoder.decode(raw));
-          device.queue.writeBuffer(buffer, at / 2, words.buffer, words.byteOffset, words.byteLength);
+          write(at / 2, words.buffer, words.byteOffset, words.byteLength);
         } else if (decoder.isF32) {
           // Already the storage type (WebGPU is little-endian everywhere): no conversion, no copy.
-          device.queue.writeBuffer(buffer, at, raw.buffer, raw.byteOffset, raw.byteLength);
+          write(at, raw.buffer, raw.byteOffset, raw.byteLength);
         } else {
           const f32 = decoder.decode(raw);
-          device.queue.writeBuffer(buffer, at, f32.buffer, f32.byteOffset, f32.byteLength);
+          write(at, f32.buffer, f32.byteOffset, f32.byteLength);
         }
         bytesDone += n * decoder.blockBytes;
         const seconds = (performance.now() - started) / 1000;
@@ -137,6 +144,8 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
           tensor: t.name,
         });
       }
+      const oom = (await Promise.all(writes)).find((e) => e !== null);
+      if (oom) throw new GpuError(`${what}: out of GPU memory writing ${formatBytes(size)} (${oom.message})`, 'out-of-memory');
     }
     await device.queue.onSubmittedWorkDone();
   } catch (error) {

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { setFallbackUncapturedErrorReport } from '../gpu/context.js';
 
 export interface NodeGpu {
   gpu: GPU;
@@ -40,6 +41,11 @@ async function loadDawn(): Promise<{ create: (flags: string[]) => GPU; globals: 
   }
 }
 
+/** How an uncaptured GPU error (one no error scope caught) is printed in Node: on stderr, one line per error. */
+export function reportToStderr(message: string): void {
+  process.stderr.write(`webgpu: uncaptured error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+}
+
 /**
  * Returns a GPU whose requestAdapter() gives an adapter, or throws an Error whose message says
  * what was tried. Sets WebGPU's globals (GPUBufferUsage, …) on globalThis.
@@ -47,6 +53,8 @@ async function loadDawn(): Promise<{ create: (flags: string[]) => GPU; globals: 
 export async function findNodeGpu(options: { flags?: string[]; allowSoftware?: boolean } = {}): Promise<NodeGpu> {
   const dawn = await loadDawn();
   Object.assign(globalThis, dawn.globals);
+  // Dawn prints uncaptured errors to stdout; devices opened by openGpu report them on stderr.
+  setFallbackUncapturedErrorReport(reportToStderr);
   const flags = options.flags ?? [];
   const tried: string[] = [];
   const configured = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;

@@ -1,11 +1,13 @@
 /** Opens a model folder for running in Node: GPU, weights on it, the model its architecture builds, the tokenizer. */
 import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
+import { allocateOrFail } from '../gpu/errors.js';
+import { gpuMemoryNeed } from '../model/memory.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import type { LanguageModel } from '../model/model.js';
-import { tokenizerFor } from '../tokenizer/index.js';
+import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { findNodeGpu } from './dawn.js';
 import { folderModelFiles } from './folder.js';
@@ -15,32 +17,56 @@ export interface RunnableModel {
   inspection: ModelInspection;
   weights: LoadedWeights;
   model: LanguageModel;
-  /** null when the model has no tokenizer (then only token ids can be given). */
-  tokenizer: Tokenizer | null;
+  /**
+   * null when the model has no tokenizer (then only token ids can be given). Built at the first
+   * read (app/tokenizer lazyTokenizer): a run from token ids that reads no text never builds it,
+   * and a broken tokenizer.json throws its ModelFileError here, not when the model opens.
+   */
+  readonly tokenizer: Tokenizer | null;
   name: string;
   close(): void;
 }
 
-export async function openRunnableModel(target: string, options: { maxTokens?: number } = {}): Promise<RunnableModel> {
+export interface OpenOptions {
+  /** Tokens per prefill chunk (default 256). */
+  maxTokens?: number;
+  /** Bytes of GPU memory the model may use in all; more is refused before loading (LoadOptions.gpuMemoryBudget). Default: no cap. */
+  gpuMemoryBudget?: number;
+}
+
+export async function openRunnableModel(target: string, options: OpenOptions = {}): Promise<RunnableModel> {
   const files = await folderModelFiles(target);
   try {
     const inspection = await inspectModel(files);
-    let tokenizer: Tokenizer | null = null;
-    if (inspection.tokenizer !== 'none') {
-      const { json, file } = await tokenizerSource(files, inspection); // tokenizer.json, or the GGUF's own
-      tokenizer = tokenizerFor(inspection.config.vocabSize, json, file);
-    }
+    // The text is read now (the files close below); it is parsed and checked at the first use.
+    const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
     const { gpu } = await findNodeGpu();
     const ctx = await openGpu(gpu);
-    const weights = await loadWeights(ctx, files, inspection);
     const maxTokens = options.maxTokens ?? 256;
-    const model = buildModel(ctx, inspection, weights, maxTokens);
+    let weights: LoadedWeights;
+    let model: LanguageModel;
+    try {
+      weights = await loadWeights(ctx, files, inspection, { maxTokens, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
+      try {
+        const bytes = gpuMemoryNeed(inspection, { maxTokens }).activations;
+        const loaded = weights;
+        model = await allocateOrFail(ctx.device, `${files.name}: the activations for ${maxTokens} tokens`, bytes, () => buildModel(ctx, inspection, loaded, maxTokens), (m) => m.destroy());
+      } catch (error) {
+        weights.destroy();
+        throw error;
+      }
+    } catch (error) {
+      ctx.device.destroy();
+      throw error;
+    }
     return {
       ctx,
       inspection,
       weights,
       model,
-      tokenizer,
+      get tokenizer() {
+        return tokenizer.get();
+      },
       name: files.name,
       close() {
         model.destroy();

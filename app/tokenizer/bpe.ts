@@ -20,7 +20,14 @@
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { ModelFileError } from '../formats/errors.js';
+import { checkTokenizerJson } from './check.js';
 import type { DecodeOptions, StreamDecoder, Tokenizer } from './types.js';
+
+/**
+ * The most ids a stream decoder holds back waiting for a complete character. One character is at
+ * most 4 bytes, so 4 byte-level tokens; more means text that will not complete.
+ */
+export const MAX_HELD_IDS = 64;
 
 export class BpeTokenizer implements Tokenizer {
   readonly kind = 'bpe';
@@ -33,7 +40,10 @@ export class BpeTokenizer implements Tokenizer {
   readonly warnings: readonly string[] = [];
   private readonly hf: HfTokenizer;
 
-  private constructor(hf: HfTokenizer) {
+  private constructor(
+    hf: HfTokenizer,
+    private readonly file: string,
+  ) {
     this.hf = hf;
     const added = new Map<number, { content: string; special: boolean }>();
     for (const [id, token] of hf.get_added_tokens_decoder()) added.set(id, { content: token.content, special: token.special });
@@ -48,8 +58,11 @@ export class BpeTokenizer implements Tokenizer {
     this.baseVocabSize = baseMax + 1;
   }
 
-  /** Parses a tokenizer.json text; `file` names it in errors. */
-  static fromJson(text: string, file = 'tokenizer.json'): BpeTokenizer {
+  /**
+   * Parses a tokenizer.json text; `file` names it in errors. Checks it first (check.ts: known
+   * regexes only, ids bounded by `vocabSize`, the model's vocabulary when given).
+   */
+  static fromJson(text: string, file = 'tokenizer.json', vocabSize?: number): BpeTokenizer {
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -61,22 +74,40 @@ export class BpeTokenizer implements Tokenizer {
     if (typeof model !== 'object' || model === null || typeof (model as { type?: unknown }).type !== 'string') {
       throw new ModelFileError(file, 'is not a tokenizer.json (no "model" with a "type")');
     }
+    checkTokenizerJson(json as Record<string, unknown>, file, vocabSize);
     const full = { added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...(json as object) };
     try {
-      return new BpeTokenizer(new HfTokenizer(full, {}));
+      return new BpeTokenizer(new HfTokenizer(full, {}), file);
     } catch (error) {
       throw new ModelFileError(file, `cannot be used: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
+  /** Pieces with no id (not in the vocabulary, and no unk_token) are left out, as the Rust library does. */
   encode(text: string): number[] {
-    return this.hf.encode(text).ids;
+    const ids = this.library('tokenize the text', () => this.hf.encode(text).ids as (number | undefined)[]);
+    return ids.filter((id): id is number => id !== undefined);
+  }
+
+  /**
+   * Runs a call into @huggingface/tokenizers. It throws (TypeError and the like) only when the
+   * file's components do not fit together (a template naming a second sequence, a decoder's
+   * field of the wrong type …): that is the file's problem, reported as such.
+   */
+  private library<T>(what: string, call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      throw new ModelFileError(this.file, `cannot ${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     const known = ids.filter((id) => this.hf.id_to_token(id) !== undefined);
     if (known.length === 0) return '';
-    return this.hf.decode(known, { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
+    return this.library('decode tokens', () =>
+      this.hf.decode(known, { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false }),
+    );
   }
 
   decoder(options: DecodeOptions = {}): StreamDecoder {
@@ -89,7 +120,11 @@ export class BpeTokenizer implements Tokenizer {
         ids.push(id);
         const prefix = decode(prefixOffset, readOffset);
         const text = decode(prefixOffset);
-        if (text.length > prefix.length && !text.endsWith('\uFFFD')) {
+        // Held ids are decoded again at every push: past MAX_HELD_IDS (a decoder that turns them
+        // into nothing, or a model emitting invalid UTF-8), what they give is let out as it is,
+        // so that streaming stays linear in the number of tokens.
+        const complete = text.length > prefix.length && !text.endsWith('\uFFFD');
+        if (complete || ids.length - readOffset > MAX_HELD_IDS) {
           const out = text.slice(prefix.length);
           // Keep only the window the next decode needs.
           ids = ids.slice(readOffset);

@@ -9,7 +9,11 @@
  * up to id 50280 while the embedding has 50280 rows) are reported as warnings, and encoding text
  * that produces one of them throws a TokenizerError naming the token rather than handing the
  * engine an id it cannot embed. Ids the model can produce but the tokenizer does not know (the
- * padding rows of a padded vocabulary) decode to nothing.
+ * padding rows of a padded vocabulary) decode to nothing. Ids further past the vocabulary, and
+ * regexes the studio does not know, are refused before the tokenizer is built (check.ts).
+ *
+ * `lazyTokenizer` defers all of it to the first use: a model run from token ids never builds its
+ * tokenizer, and a broken tokenizer.json stops only what needs text.
  */
 import { ModelFileError } from '../formats/errors.js';
 import { BpeTokenizer } from './bpe.js';
@@ -30,7 +34,7 @@ export function tokenizerFor(vocabSize: number, tokenizerJson: string | null, fi
     if (vocabSize === BYTE_VOCAB_SIZE) return new ByteTokenizer();
     throw new ModelFileError(file, `vocab ${vocabSize} needs a tokenizer.json next to the model (only a vocab of ${BYTE_VOCAB_SIZE} is read as raw bytes)`);
   }
-  const bpe = BpeTokenizer.fromJson(tokenizerJson, file);
+  const bpe = BpeTokenizer.fromJson(tokenizerJson, file, vocabSize);
   if (bpe.baseVocabSize > vocabSize) {
     throw new ModelFileError(file, `has ${bpe.baseVocabSize} tokens but the model's vocabulary has ${vocabSize}: it belongs to another model`);
   }
@@ -38,6 +42,40 @@ export function tokenizerFor(vocabSize: number, tokenizerJson: string | null, fi
   const beyond = [...bpe.addedTokens].filter(([id]) => id >= vocabSize).sort(([a], [b]) => a - b);
   const list = beyond.map(([id, t]) => `${id} ${JSON.stringify(t.content)}`).join(', ');
   return new VocabGuard(bpe, vocabSize, [`${file}: ${beyond.length} added token(s) lie past the model's vocabulary of ${vocabSize} and cannot be used: ${list}`]);
+}
+
+/**
+ * `tokenizerFor`, run at the first call and remembered (the tokenizer, or the error it threw);
+ * null when the model has no tokenizer (`kind` 'none': only token ids can be given).
+ */
+export interface LazyTokenizer {
+  /** What `get` gives, known without building it: 'bytes', 'bpe' (a tokenizer.json), or 'none'. */
+  readonly kind: Tokenizer['kind'] | 'none';
+  /** Whether it has been built (or failed to be). */
+  readonly built: boolean;
+  get(): Tokenizer | null;
+}
+
+/** A lazy `tokenizerFor`; `source` null when the model has no tokenizer at all. */
+export function lazyTokenizer(vocabSize: number, source: { json: string | null; file: string } | null): LazyTokenizer {
+  let outcome: { ok: true; value: Tokenizer | null } | { ok: false; error: unknown } | null = source ? null : { ok: true, value: null };
+  return {
+    kind: source === null ? 'none' : source.json === null ? 'bytes' : 'bpe',
+    get built() {
+      return outcome !== null;
+    },
+    get() {
+      if (!outcome) {
+        try {
+          outcome = { ok: true, value: tokenizerFor(vocabSize, source!.json, source!.file) };
+        } catch (error) {
+          outcome = { ok: false, error };
+        }
+      }
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value;
+    },
+  };
 }
 
 /** A tokenizer limited to the ids the model has. */

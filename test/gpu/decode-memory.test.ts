@@ -113,6 +113,9 @@ describe('trace memory', () => {
         },
         createCommandEncoder: () => ({ copyBufferToBuffer: () => undefined, finish: () => ({}) }),
         queue: { submit: () => undefined },
+        // The recorder allocates under an out-of-memory scope: this device never runs out.
+        pushErrorScope: () => undefined,
+        popErrorScope: () => Promise.resolve(null),
       };
       const fakeCtx = { device } as unknown as GpuContext;
       const layout = traceLayout(config);

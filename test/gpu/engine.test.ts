@@ -106,3 +106,39 @@ describe('engine: a lost device', () => {
     expect(generated).toMatchObject({ ok: true, result: { ids: [expect.any(Number), expect.any(Number), expect.any(Number)] } });
   });
 });
+
+describe('engine: the device lost in the middle of a generation', () => {
+  it('the generation fails with a clear error, "device-lost" is emitted, and a new init + load + generate works', async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    const events: EngineEvent[] = [];
+    let device: GPUDevice | null = null;
+    let tokensBeforeLoss = 0;
+    const engine = new Engine(
+      gpu,
+      (e) => {
+        events.push(e);
+        // Destroyed from the token callback, between two steps of the generation, as a driver reset would strike.
+        if (e.kind === 'token' && e.index >= 0 && ++tokensBeforeLoss === 3) device?.destroy();
+      },
+      'node',
+      (url, init) => fetch(url, init),
+    );
+    expect(await engine.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true, result: { state: 'ready' } });
+    device = (engine as unknown as { gpu: { device: GPUDevice } }).gpu.device;
+    const source = { kind: 'url' as const, baseUrl, files: entry.files };
+    expect(await engine.handle({ id: 2, kind: 'loadModel', params: { modelId: entry.id, source } })).toMatchObject({ ok: true });
+    const params = { modelId: entry.id, prompt: { ids: [1, 2] }, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] };
+    const lost = await engine.handle({ id: 3, kind: 'generate', params: { ...params, maxTokens: 2000, trace: true } });
+    expect(tokensBeforeLoss).toBe(3);
+    expect(lost).toMatchObject({ ok: false, error: expect.stringMatching(/^The GPU device was lost during the generation \(destroyed/) });
+    await expect.poll(() => events.some((e) => e.kind === 'device-lost')).toBe(true);
+    expect(events.find((e) => e.kind === 'device-lost')).toMatchObject({ kind: 'device-lost', reason: 'destroyed' });
+    expect(await engine.handle({ id: 4, kind: 'generate', params: { ...params, maxTokens: 2 } })).toMatchObject({ ok: false, error: 'Load the model onto the GPU first.' });
+
+    expect(await engine.handle({ id: 5, kind: 'init', params: {} })).toMatchObject({ ok: true, result: { state: 'ready' } });
+    expect(await engine.handle({ id: 6, kind: 'loadModel', params: { modelId: entry.id, source } })).toMatchObject({ ok: true });
+    const again = await engine.handle({ id: 7, kind: 'generate', params: { ...params, maxTokens: 4, trace: true } });
+    expect(again).toMatchObject({ ok: true, result: { ids: [expect.any(Number), expect.any(Number), expect.any(Number), expect.any(Number)], stopReason: 'max-tokens', traceId: expect.any(String) } });
+    expect(events.filter((e) => e.kind === 'gpu-error')).toEqual([]);
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * Issue 14, item 2: a model too large for the GPU crashed (1,316 vkAllocateMemory failures, 20,526
+ * validation errors, SIGSEGV). Now (a) the total is checked against a budget before anything is
+ * allocated — the estimate (app/model/memory.ts) is checked here against what built models really
+ * allocate — and (b) allocations run under out-of-memory error scopes: a device that runs out
+ * (simulated: a wrapped device whose error scopes report out of memory past a byte budget) makes
+ * loadWeights, building the model, and growing a trace fail with one GpuError('out-of-memory')
+ * naming what and how much, with every buffer they made destroyed.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildModel } from '../../app/arch/build';
+import { inspectModel } from '../../app/arch/inspect';
+import { TraceRecorder } from '../../app/analysis/recorder';
+import type { GpuContext } from '../../app/gpu/context';
+import { allocateOrFail, GpuError } from '../../app/gpu/errors';
+import { loadWeights } from '../../app/model/loader';
+import { gpuMemoryNeed } from '../../app/model/memory';
+import { Session } from '../../app/model/session';
+import { folderModelFiles } from '../../app/node/folder';
+import { getTestGpu } from '../support/gpu';
+
+const golden = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
+const MODELS = { 'Mamba-1': path.join(golden, 'mamba1-bias-untied'), 'Mamba-2': path.join(golden, 'mamba2-groups') };
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+beforeAll(async () => {
+  const gpu = await getTestGpu();
+  if (gpu.ctx) ctx = gpu.ctx;
+  else skipReason = gpu.reason;
+});
+afterAll(() => ctx?.device.destroy());
+
+/**
+ * The real device, except that its buffers are counted, and once more than `budget` bytes are
+ * live, creating another is what a device out of memory does: an invalid buffer, and an
+ * out-of-memory error for the innermost out-of-memory scope (none open: an error nobody catches,
+ * which this test counts as a failure).
+ */
+function limitedDevice(real: GPUDevice, budget: number) {
+  const scopes: { filter: GPUErrorFilter; error: GPUError | null }[] = [];
+  const live = new Set<GPUBuffer>();
+  const counts = { created: 0, refused: 0, uncaught: 0, bytesLive: 0 };
+  const oom = (message: string) => new GPUOutOfMemoryError(message);
+  const device = new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'createBuffer') {
+        return (descriptor: GPUBufferDescriptor) => {
+          counts.created++;
+          const over = counts.bytesLive + descriptor.size > budget;
+          // An invalid buffer, as a real device makes when its memory runs out.
+          const buffer = real.createBuffer(over ? { ...descriptor, size: 4 } : descriptor);
+          if (over) {
+            counts.refused++;
+            const scope = [...scopes].reverse().find((s) => s.filter === 'out-of-memory');
+            if (scope) scope.error ??= oom(`Out of memory allocating ${descriptor.size} bytes for ${descriptor.label ?? 'a buffer'}`);
+            else counts.uncaught++;
+            return buffer;
+          }
+          counts.bytesLive += descriptor.size;
+          live.add(buffer);
+          const destroy = buffer.destroy.bind(buffer);
+          buffer.destroy = () => {
+            if (live.delete(buffer)) counts.bytesLive -= descriptor.size;
+            destroy();
+          };
+          return buffer;
+        };
+      }
+      if (prop === 'pushErrorScope') {
+        return (filter: GPUErrorFilter) => {
+          scopes.push({ filter, error: null });
+          real.pushErrorScope(filter);
+        };
+      }
+      if (prop === 'popErrorScope') {
+        return () => {
+          const scope = scopes.pop();
+          const popped = real.popErrorScope();
+          return popped.then((error) => scope?.error ?? error);
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { device, live, counts };
+}
+
+async function open(dir: string) {
+  const files = await folderModelFiles(dir);
+  const inspection = await inspectModel(files);
+  return { files, inspection };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<GpuError> {
+  const outcome = await promise.then(
+    () => new Error('resolved'),
+    (error: unknown) => error,
+  );
+  expect(outcome).toBeInstanceOf(GpuError);
+  expect((outcome as GpuError).kind).toBe('out-of-memory');
+  return outcome as GpuError;
+}
+
+describe('the GPU memory a model needs, before loading', () => {
+  for (const [name, dir] of Object.entries(MODELS)) {
+    it(`${name}: exact for the weights, an upper bound within 1.5× for activations and a session`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const { files, inspection } = await open(dir);
+      for (const maxTokens of [1, 64, 256]) {
+        const need = gpuMemoryNeed(inspection, { maxTokens });
+        const weights = await loadWeights(ctx, files, inspection);
+        expect(need.weights).toBe(weights.bytesOnGpu);
+        // Everything building the model allocates (activations, scratch, packed scan weights) …
+        const counted = limitedDevice(ctx.device, Infinity);
+        const model = buildModel({ ...ctx, device: counted.device }, inspection, weights, maxTokens);
+        // … plus the prefill's own state and logits (made at the first prefill).
+        const built = counted.counts.bytesLive + model.stateBytes + inspection.config.vocabSize * 4;
+        const before = counted.counts.bytesLive;
+        const session = new Session({ ...ctx, device: counted.device }, model);
+        const sessionBytes = counted.counts.bytesLive - before;
+        expect(need.activations, `activations, ${maxTokens} tokens`).toBeGreaterThanOrEqual(built);
+        expect(need.activations, `activations, ${maxTokens} tokens`).toBeLessThanOrEqual(1.5 * built);
+        expect(need.session).toBe(sessionBytes);
+        expect(need.total).toBe(need.weights + need.activations + need.session);
+        session.destroy();
+        model.destroy();
+        weights.destroy();
+      }
+      await files.close();
+    });
+  }
+
+  it('a budget below the total is refused before anything is allocated, naming the parts; the total itself loads', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { files, inspection } = await open(MODELS['Mamba-2']);
+    const need = gpuMemoryNeed(inspection);
+    const counted = limitedDevice(ctx.device, Infinity);
+    const error = await rejection(loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total - 1 }));
+    expect(error.message).toMatch(/^the model needs about [\d.]+ MiB of GPU memory \(weights [\d.]+ MiB, activations for 256 tokens [\d.]+ MiB, one sequence [\d.]+ (KiB|MiB|B)\), more than the budget of [\d.]+ MiB \(gpuMemoryBudget\)$/);
+    expect(counted.counts.created).toBe(0);
+    const weights = await loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total });
+    expect(weights.bytesOnGpu).toBe(need.weights);
+    weights.destroy();
+    expect(counted.live.size).toBe(0);
+    await files.close();
+  });
+});
+
+describe('running out of GPU memory is one clean error, with nothing left allocated', () => {
+  it('loadWeights: a GpuError naming the tensor and its bytes; every buffer it made destroyed', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { files, inspection } = await open(MODELS['Mamba-1']);
+    const need = gpuMemoryNeed(inspection);
+    const limited = limitedDevice(ctx.device, need.weights * 0.6);
+    const error = await rejection(loadWeights({ ...ctx, device: limited.device }, files, inspection));
+    expect(error.message).toMatch(/model\.safetensors: tensor "[\w.]+": out of GPU memory allocating [\d.]+ (KiB|MiB|B) \(Out of memory allocating \d+ bytes for Weights\.[\w.]+\)$/);
+    expect(limited.counts.refused).toBe(1); // it stopped at the first refusal
+    expect(limited.counts.uncaught).toBe(0);
+    expect(limited.live.size).toBe(0);
+    expect(limited.counts.bytesLive).toBe(0);
+    await files.close();
+  });
+
+  it('building the model (its activations) and growing a trace: the same', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { files, inspection } = await open(MODELS['Mamba-2']);
+    const weights = await loadWeights(ctx, files, inspection);
+    await files.close();
+    const need = gpuMemoryNeed(inspection);
+
+    const tooSmall = limitedDevice(ctx.device, need.activations / 4);
+    const error = await rejection(
+      allocateOrFail(tooSmall.device, 'mamba2-groups: the activations', need.activations, () => buildModel({ ...ctx!, device: tooSmall.device }, inspection, weights), (m) => m.destroy()),
+    );
+    expect(error.message).toMatch(/^mamba2-groups: the activations: out of GPU memory allocating [\d.]+ MiB \(Out of memory allocating \d+ bytes for /);
+    expect(tooSmall.counts.uncaught).toBe(0);
+    expect(tooSmall.live.size).toBe(0);
+
+    // Room for the model, not for a trace of 4,096 tokens of every layer.
+    const model = buildModel(ctx, inspection, weights);
+    const traceBytes = TraceRecorder.bytesPerToken(inspection.config, inspection.config.nLayer) * 4096;
+    const noRoom = limitedDevice(ctx.device, traceBytes / 2);
+    const recorder = new TraceRecorder({ ...ctx, device: noRoom.device }, model, { capacity: 4096 });
+    const traceError = await rejection(recorder.read(0, 0));
+    expect(traceError.message).toMatch(/^the trace of \d+ layer\(s\) for 4096 tokens: out of GPU memory allocating [\d.]+ MiB \(Out of memory allocating \d+ bytes for Trace\.L\d+\./);
+    expect(noRoom.counts.uncaught).toBe(0);
+    recorder.destroy();
+    expect(noRoom.live.size).toBe(0);
+    model.destroy();
+    weights.destroy();
+  });
+});

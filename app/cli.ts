@@ -174,7 +174,8 @@ async function runCommand(args: string[]): Promise<number> {
     const ids = promptIds(prompt, m);
     const json = opts.has('json');
     const session = new Session(m.ctx, m.model);
-    const decoder = m.tokenizer?.decoder();
+    // Token ids in and out (--json, no --stop): the tokenizer is never built.
+    const decoder = json && !settings.stopStrings?.length ? undefined : m.tokenizer?.decoder();
     const result = await generate(
       m.ctx,
       session,

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildModel } from '../../app/arch/build';
 import { inspectModel } from '../../app/arch/inspect';
 import { TraceRecorder } from '../../app/analysis/recorder';
@@ -19,19 +19,14 @@ import { loadWeights } from '../../app/model/loader';
 import { gpuMemoryNeed } from '../../app/model/memory';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { getTestGpu } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 const golden = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 const MODELS = { 'Mamba-1': path.join(golden, 'mamba1-bias-untied'), 'Mamba-2': path.join(golden, 'mamba2-groups') };
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
 /**
  * The real device, except that its buffers are counted, and once more than `budget` bytes are

@@ -64,6 +64,8 @@ export interface PlanOptions {
   allLogits?: { buffer: GPUBuffer; row0: number };
   taps?: ModelTaps;
   knockout?: Knockout;
+  /** One token through the general path even where the fused decode (planDecode) would run. */
+  unfused?: boolean;
 }
 
 /** How many prefill plans (token counts) a model keeps built. */
@@ -329,7 +331,7 @@ export class LanguageModel {
       throw new RangeError(`${this.name}: a chunk holds 1..${this.maxTokens} tokens, got ${tokens}`);
     }
     const T = tokens;
-    if (T === 1 && Object.values(options).every((o) => o === undefined) && this.canFuseDecode() && normMatvecFits(D, this.lmHeadFormat)) {
+    if (T === 1 && !options.unfused && [options.taps, options.knockout, options.allLogits].every((o) => o === undefined) && this.canFuseDecode() && normMatvecFits(D, this.lmHeadFormat)) {
       return this.planDecode(state, logits);
     }
     const a = this.shared;

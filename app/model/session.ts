@@ -172,8 +172,7 @@ export class Session {
       recorder.length += 1;
       plan = this.tracedStep.plan;
     } else {
-      this.stepPlan ??= this.model.plan(1, this.state, this.logits);
-      plan = this.stepPlan;
+      plan = this.decodePlan();
     }
     this.idScratch[0] = id;
     device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
@@ -183,6 +182,19 @@ export class Session {
     then?.(encoder);
     device.queue.submit([encoder.finish()]);
     this.tokens.push(id);
+  }
+
+  /**
+   * The untraced one-token plan: the fused decode kernels (planDecode) on a GPU; the general path,
+   * as traced steps run, on a CPU implementation of WebGPU (adapter.software: SwiftShader in
+   * Chromium without a GPU). There the fused kernels' per-workgroup prologue (the norm recomputed
+   * by every workgroup, a dozen barriers) costs milliseconds: measured in Chromium on SwiftShader,
+   * shakespeare-byte's fused norm + in_proj + conv took 340 ms a layer, and the untraced decode ran
+   * at 0.6 tokens/s against 4.3 for the traced one (issue 15, defect 1).
+   */
+  private decodePlan(): ForwardPlan {
+    this.stepPlan ??= this.model.plan(1, this.state, this.logits, this.ctx.adapter.software ? { unfused: true } : {});
+    return this.stepPlan;
   }
 
   /** Whether a TraceRecorder is on (its rows follow `tokens`, so every fed id must be known here). */
@@ -197,9 +209,8 @@ export class Session {
    */
   stepFromGpu(then?: (encoder: GPUCommandEncoder) => void): void {
     if (this.recorder) throw new Error('Session.stepFromGpu: not while tracing (the trace needs each id before its step)');
-    this.stepPlan ??= this.model.plan(1, this.state, this.logits);
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.stepFromGpu' });
-    encodeSteps(encoder, 'Session.step', this.stepPlan.steps);
+    encodeSteps(encoder, 'Session.step', this.decodePlan().steps);
     then?.(encoder);
     this.ctx.device.queue.submit([encoder.finish()]);
   }

@@ -63,12 +63,22 @@ async function readState(ctx: GpuContext, s: SequenceState): Promise<Float32Arra
   return Float32Array.from(parts.flatMap((p) => Array.from(p)));
 }
 
-/** Prefill `prompt`, then `steps` decode steps through plan(1) with or without options (unfused / fused). */
-async function decode(ctx: GpuContext, model: LanguageModel, prompt: number[], steps: number[], fused: boolean): Promise<{ logits: Float32Array[]; state: Float32Array; dispatches: number }> {
+/**
+ * Prefill `prompt`, then `steps` decode steps through plan(1): fused (no options), unfused (taps,
+ * as a traced step), or { unfused: true } (the general path untraced, as Session takes on a
+ * software adapter).
+ */
+async function decode(
+  ctx: GpuContext,
+  model: LanguageModel,
+  prompt: number[],
+  steps: number[],
+  fused: boolean | 'general',
+): Promise<{ logits: Float32Array[]; state: Float32Array; dispatches: number }> {
   const session = new Session(ctx, model);
   session.prefill(prompt);
   const state = (session as unknown as { state: SequenceState }).state;
-  const plan = model.plan(1, state, session.logits, fused ? {} : { taps: { row0: 0 } });
+  const plan = model.plan(1, state, session.logits, fused === 'general' ? { unfused: true } : fused ? {} : { taps: { row0: 0 } });
   const logits: Float32Array[] = [];
   for (const id of steps) {
     ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
@@ -96,11 +106,14 @@ describe('fused one-token decode = unfused decode', () => {
     const steps = ids(5);
     const fused = await decode(ctx, model, prompt, steps, true);
     const unfused = await decode(ctx, model, prompt, steps, false);
+    const general = await decode(ctx, model, prompt, steps, 'general');
     // embedding, 4 per layer, norm_f, lm_head (fp32 weights: norm_f not folded into the head).
     expect(fused.dispatches).toBe(3 + 4 * MAMBA1.num_hidden_layers);
     expect(unfused.dispatches).toBeGreaterThan(fused.dispatches);
+    expect(general.dispatches).toBe(unfused.dispatches);
     steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
     expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
+    steps.forEach((_, i) => expect(relativeError(general.logits[i]!, unfused.logits[i]!), `general step ${i}`).toBeLessThanOrEqual(TOL));
     model.destroy();
     weights.destroy();
   });

@@ -75,28 +75,28 @@ export function decodeHalves(bytes: Uint8Array, kind: HalfKind, out?: Float32Arr
   return result;
 }
 
-/** Copies little-endian F32 values (a multiple of 4 bytes, any alignment) into a float32 array. */
-export function decodeF32(bytes: Uint8Array, out?: Float32Array): Float32Array {
-  const { count, out: result } = output(bytes, 4, 'F32', out);
-  if (bytes.byteOffset % 4 === 0) {
-    result.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
+/** Little-endian F32 or F64 values (any alignment) into a float32 array: a typed-array view when aligned, a DataView otherwise. */
+function decodeWide(bytes: Uint8Array, kind: 'F32' | 'F64', out: Float32Array | undefined): Float32Array {
+  const size = kind === 'F32' ? 4 : 8;
+  const { count, out: result } = output(bytes, size, kind, out);
+  if (bytes.byteOffset % size === 0) {
+    result.set(kind === 'F32' ? new Float32Array(bytes.buffer, bytes.byteOffset, count) : new Float64Array(bytes.buffer, bytes.byteOffset, count));
   } else {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < count; i++) result[i] = view.getFloat32(4 * i, true);
+    if (kind === 'F32') for (let i = 0; i < count; i++) result[i] = view.getFloat32(4 * i, true);
+    else for (let i = 0; i < count; i++) result[i] = view.getFloat64(8 * i, true);
   }
   return result;
 }
 
+/** Copies little-endian F32 values (a multiple of 4 bytes, any alignment) into a float32 array. */
+export function decodeF32(bytes: Uint8Array, out?: Float32Array): Float32Array {
+  return decodeWide(bytes, 'F32', out);
+}
+
 /** Decodes little-endian F64 values (a multiple of 8 bytes, any alignment), rounded to float32. */
 export function decodeF64(bytes: Uint8Array, out?: Float32Array): Float32Array {
-  const { count, out: result } = output(bytes, 8, 'F64', out);
-  if (bytes.byteOffset % 8 === 0) {
-    result.set(new Float64Array(bytes.buffer, bytes.byteOffset, count));
-  } else {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < count; i++) result[i] = view.getFloat64(8 * i, true);
-  }
-  return result;
+  return decodeWide(bytes, 'F64', out);
 }
 
 /** Decodes `bytes` of any float encoding to float32. */

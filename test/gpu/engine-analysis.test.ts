@@ -18,7 +18,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../app/engine/engine';
 import { softmax } from '../../app/analysis/distributions';
 import type { EngineRequest, EngineRequestKind, EngineRequests, HiddenAttentionResult, KnockoutResult, TraceResult, TraceRows } from '../../app/engine/protocol';
@@ -29,10 +29,9 @@ import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import { relativeError } from '../../app/kernels/self-test';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
-import { findNodeGpu } from '../../app/node/dawn';
 import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
-import { testSeed } from '../support/gpu';
+import { testSeed, useNodeGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 
 const RAW = { model_type: 'mamba', vocab_size: 37, hidden_size: 24, num_hidden_layers: 2, state_size: 6, time_step_rank: 3 };
@@ -45,13 +44,7 @@ const golden = path.resolve(import.meta.dirname, '../fixtures/golden/mamba2-grou
 let gpu: GPU | null = null;
 let skipReason = '';
 
-beforeAll(async () => {
-  try {
-    gpu = (await findNodeGpu()).gpu;
-  } catch (error) {
-    skipReason = (error as Error).message;
-  }
-});
+useNodeGpu((found) => ({ gpu, skipReason } = found));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const source = (dir: string) => ({

@@ -9,13 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../app/engine/engine';
 import { ModelFileError } from '../../app/formats/errors';
-import { findNodeGpu } from '../../app/node/dawn';
 import { openRunnableModel } from '../../app/node/run-model';
 import { byteLevelTokenizer, splitThenByteLevel } from '../support/tokenizer-json';
 import { TINY_CONFIG, writeTinyModel } from '../support/tiny-model';
+import { useNodeGpu } from '../support/gpu';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(repoRoot, 'dist/cli/cli.js');
@@ -41,13 +41,7 @@ const absurdId = modelWith('absurd-id', evilId(2 ** 26));
 
 let gpu: GPU | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  try {
-    gpu = (await findNodeGpu()).gpu;
-  } catch (error) {
-    skipReason = (error as Error).message;
-  }
-});
+useNodeGpu((found) => ({ gpu, skipReason } = found));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function runCli(args: string[]) {

@@ -62,6 +62,20 @@ export function useTestGpu(onReady: (gpu: SeededTestGpu) => void): void {
   afterAll(() => ctx?.device.destroy());
 }
 
+/**
+ * For tests that drive the Engine (which opens its own device): finds Dawn's GPU before the file's
+ * tests and hands it, or the reason there is none, to `onReady`.
+ */
+export function useNodeGpu(onReady: (found: { gpu: GPU | null; skipReason: string }) => void): void {
+  beforeAll(async () => {
+    try {
+      onReady({ gpu: (await findNodeGpu()).gpu, skipReason: '' });
+    } catch (error) {
+      onReady({ gpu: null, skipReason: (error as Error).message });
+    }
+  });
+}
+
 /** `count` floats uniform in [lo, hi), from randomF32's seeded generator. */
 export function uniformF32(count: number, seed: number, lo: number, hi: number): Float32Array {
   return randomF32(count, seed).map((r) => lo + ((r + 1) / 2) * (hi - lo));

@@ -21,11 +21,6 @@ export const MIXERS: Record<ArchitectureName, MixerFactory> = {
   mamba2: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
 };
 
-/** The mixer of a registered architecture. */
-export function mixerOf(architecture: string): MixerFactory {
-  return MIXERS[architectureSpec(architecture).name];
-}
-
 /**
  * The model of an inspection on the GPU: every block's mixer from its architecture.
  * `maxTokens`: tokens per prefill chunk (activations are sized for it).

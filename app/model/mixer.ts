@@ -155,11 +155,11 @@ export interface MixerBuild {
   layer: number;
   weights: LayerWeights;
   /**
-   * Something every mixer of one kind shares (activations, prefill scratch): made by the first
-   * mixer that asks for `key`, freed with the model. Layers run one after another, so one set of
-   * activations serves them all.
+   * Something every mixer of one kind shares (activations, prefill scratch, made with
+   * `activation`, so the model frees them): made by the first mixer that asks for `key`. Layers
+   * run one after another, so one set of activations serves them all.
    */
-  shared<T>(key: string, make: () => T, destroy: (value: T) => void): T;
+  shared<T>(key: string, make: () => T): T;
   /** An activation buffer of `elements` floats, counted in the model's activationBytes and freed with it. */
   activation(label: string, elements: number): GPUBuffer;
 }

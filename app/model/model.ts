@@ -95,7 +95,8 @@ export class LanguageModel {
   /** Per layer, the block's mixer. */
   readonly mixers: readonly Mixer[];
   private readonly activations: GPUBuffer[] = [];
-  private readonly sharedByKind = new Map<string, { value: unknown; destroy: (value: unknown) => void }>();
+  /** What mixers of one kind share (MixerBuild.shared), by key; made of activations. */
+  private readonly sharedByKind = new Map<string, unknown>();
   private knockoutFill: GPUBuffer | null = null;
 
   constructor(
@@ -130,21 +131,16 @@ export class LanguageModel {
             maxTokens,
             layer: l,
             weights: this.layerWeights(l),
-            shared: <T>(key: string, make: () => T, destroy: (value: T) => void): T => {
-              let entry = this.sharedByKind.get(key);
-              if (!entry) {
-                entry = { value: make(), destroy: destroy as (value: unknown) => void };
-                this.sharedByKind.set(key, entry);
-              }
-              return entry.value as T;
+            shared: <T>(key: string, make: () => T): T => {
+              if (!this.sharedByKind.has(key)) this.sharedByKind.set(key, make());
+              return this.sharedByKind.get(key) as T;
             },
             activation: (label, elements) => this.activation(label, elements),
           }),
         );
       }
     } catch (error) {
-      for (const m of mixers) m.destroy();
-      this.mixers = mixers;
+      this.mixers = mixers; // destroy() frees the mixers made so far with everything else
       this.destroy();
       throw error;
     }
@@ -407,7 +403,6 @@ export class LanguageModel {
     this.knockoutFill?.destroy();
     this.shared.ids.destroy();
     for (const m of this.mixers ?? []) m.destroy();
-    for (const { value, destroy } of this.sharedByKind.values()) destroy(value);
     this.sharedByKind.clear();
     for (const b of this.activations) b.destroy();
   }

@@ -64,7 +64,6 @@ export class Mamba1Mixer implements Mixer {
           scratch: T > 1 ? { summary: summary > 0 ? b.activation('scanSummary', summary) : undefined, matmul: b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS) } : null,
         };
       },
-      () => {}, // activations are freed by the model
     );
   }
 

@@ -42,12 +42,6 @@ export function mamba2InProjZ(buffer: GPUBuffer, dims: Mamba2Dims): StridedView 
   return { buffer, offset: l.zOffset, rowStride: l.inProjWidth };
 }
 
-/** xBC [T, Di + 2·G·N] (the conv's input) inside Mamba-2's in_proj output. */
-export function mamba2InProjXbc(buffer: GPUBuffer, dims: Mamba2Dims): StridedView {
-  const l = mamba2Layout(dims);
-  return { buffer, offset: l.xbcOffset, rowStride: l.inProjWidth };
-}
-
 /** dt [T, H] (without dt_bias) inside Mamba-2's in_proj output. */
 export function mamba2InProjDt(buffer: GPUBuffer, dims: Mamba2Dims): StridedView {
   const l = mamba2Layout(dims);

@@ -69,7 +69,6 @@ export class Mamba2Mixer implements Mixer {
               : null,
         };
       },
-      () => {}, // activations are freed by the model
     );
   }
 

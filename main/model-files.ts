@@ -9,8 +9,9 @@
 import { constants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../app/formats/errors.js';
-import { checkRange, type ByteSource } from '../app/formats/source.js';
-import { readAllText, type ModelFiles } from '../app/formats/model-files.js';
+import type { ModelFiles } from '../app/formats/model-files.js';
+import { handleSource, type FileSource } from '../app/node/file-source.js';
+import { openedModelFiles } from '../app/node/folder.js';
 import { isModelFileName, MODEL_SIDE_FILES } from '../app/library/model-files.js';
 
 /** At most this many candidate files (weights, configs) in one model folder. */
@@ -160,53 +161,16 @@ export async function listModel(target: string): Promise<ModelListing> {
 }
 
 /** A ByteSource over a checked model file (see `openModelFile`). */
-async function openSource(folder: string, name: string): Promise<ByteSource & { close(): Promise<void> }> {
+async function openSource(folder: string, name: string): Promise<FileSource> {
   const { handle, stat, file } = await openModelFile(folder, name);
-  const source = {
-    name: file,
-    size: stat.size,
-    async read(offset: number, length: number) {
-      checkRange(source, offset, length, 'read');
-      const bytes = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(bytes, done, length - done, offset + done);
-        if (bytesRead === 0) throw new ModelFileError(file, `ended at byte ${offset + done} while ${stat.size} were expected: the file changed or is truncated`);
-        done += bytesRead;
-      }
-      return bytes;
-    },
-    close: () => handle.close(),
-  };
-  return source;
+  return handleSource(file, handle, stat.size);
 }
 
 /** ModelFiles over exactly the listed files (inspection sees nothing else), each opened by the rules above. */
 export function listedModelFiles(listing: ModelListing): ModelFiles & { close(): Promise<void> } {
   const names = listing.files.map((f) => f.name);
-  const open: { close(): Promise<void> }[] = [];
-  const openFile = async (name: string) => {
+  return openedModelFiles(listing.single ? listing.resolved : listing.folder, listing.folder, async () => [...names], (name) => {
     if (!names.includes(name)) throw new ModelFileError(path.join(listing.folder, name), 'not a file of this model');
-    const source = await openSource(listing.folder, name);
-    open.push(source);
-    return source;
-  };
-  return {
-    name: listing.single ? listing.resolved : listing.folder,
-    list: async () => [...names],
-    pathOf: (name) => path.join(listing.folder, name),
-    open: openFile,
-    async readText(name) {
-      const source = await openFile(name);
-      try {
-        return await readAllText(source);
-      } finally {
-        open.splice(open.indexOf(source), 1);
-        await source.close();
-      }
-    },
-    async close() {
-      await Promise.all(open.splice(0).map((s) => s.close()));
-    },
-  };
+    return openSource(listing.folder, name);
+  });
 }

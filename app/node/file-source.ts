@@ -51,9 +51,13 @@ export async function openFileSource(path: string): Promise<FileSource> {
     await handle.close();
     throw notRegularFile(path, stat);
   }
-  const { size } = stat;
+  return handleSource(path, handle, stat.size);
+}
+
+/** A FileSource reading ranges of an open file handle of `size` bytes (a short read is a ModelFileError naming `name`). */
+export function handleSource(name: string, handle: fs.FileHandle, size: number): FileSource {
   const source: FileSource = {
-    name: path,
+    name,
     size,
     async read(offset, length) {
       checkRange(source, offset, length, 'read');
@@ -61,7 +65,7 @@ export async function openFileSource(path: string): Promise<FileSource> {
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(bytes, done, length - done, offset + done);
-        if (bytesRead === 0) throw new ModelFileError(path, `ended at byte ${offset + done} while ${size} were expected: the file changed or is truncated`);
+        if (bytesRead === 0) throw new ModelFileError(name, `ended at byte ${offset + done} while ${size} were expected: the file changed or is truncated`);
         done += bytesRead;
       }
       return bytes;

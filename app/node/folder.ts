@@ -21,7 +21,6 @@ export async function folderModelFiles(target: string): Promise<ModelFiles & { d
   if (!stat.isDirectory() && !stat.isFile()) throw notRegularFile(resolved, stat);
   const dir = stat.isDirectory() ? resolved : path.dirname(resolved);
   const only = stat.isDirectory() ? null : path.basename(resolved);
-  const open: FileSource[] = [];
   const list = async () => {
     if (only) {
       // A single weights file: its folder's config.json and tokenizer.json belong to it.
@@ -36,15 +35,33 @@ export async function folderModelFiles(target: string): Promise<ModelFiles & { d
     }
     return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
   };
+  return {
+    ...openedModelFiles(only ? resolved : dir, dir, list, (file) => {
+      if (file.includes('/') || file.includes('\\') || file === '..') throw new ModelFileError(path.join(dir, file), 'not a file of this model');
+      return openFileSource(path.join(dir, file));
+    }),
+    dir,
+  };
+}
+
+/**
+ * ModelFiles named `name` over the files of folder `dir` that `list` gives, each opened by `openOne`
+ * (which applies the caller's rules); every source still open is closed by `close()`.
+ */
+export function openedModelFiles(
+  name: string,
+  dir: string,
+  list: () => Promise<string[]>,
+  openOne: (file: string) => Promise<FileSource>,
+): ModelFiles & { close(): Promise<void> } {
+  const open: FileSource[] = [];
   const openFile = async (file: string) => {
-    if (file.includes('/') || file.includes('\\') || file === '..') throw new ModelFileError(path.join(dir, file), 'not a file of this model');
-    const source = await openFileSource(path.join(dir, file));
+    const source = await openOne(file);
     open.push(source);
     return source;
   };
   return {
-    name: only ? resolved : dir,
-    dir,
+    name,
     list,
     pathOf: (file) => path.join(dir, file),
     open: openFile,
@@ -53,8 +70,8 @@ export async function folderModelFiles(target: string): Promise<ModelFiles & { d
       try {
         return await readAllText(source);
       } finally {
-        await source.close();
         open.splice(open.indexOf(source), 1);
+        await source.close();
       }
     },
     async close() {

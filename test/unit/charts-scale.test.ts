@@ -66,6 +66,18 @@ describe('niceTicks', () => {
     expect(niceTicks(0, 1, 6)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(niceTicks(0.1, 0.35, 6)).toEqual([0.1, 0.15, 0.2, 0.25, 0.3, 0.35]);
   });
+  it('never leaves a range with one lone tick (random ranges, up to 3 ticks asked)', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let k = 0; k < 500; k++) {
+      const min = (rand() - 0.5) * 10 ** Math.floor(rand() * 8 - 4);
+      const max = min + rand() * 10 ** Math.floor(rand() * 8 - 4) + 1e-9;
+      const ticks = niceTicks(min, max, 3);
+      expect(ticks.length, `[${min}, ${max}]`).toBeGreaterThanOrEqual(2);
+      expect(ticks.length, `[${min}, ${max}]`).toBeLessThanOrEqual(5);
+      for (const v of ticks) expect(v >= min - 1e-12 && v <= max + 1e-12).toBe(true);
+    }
+  });
   it('integer ticks never step below 1', () => {
     expect(niceTicks(3, 6, 10, true)).toEqual([3, 4, 5, 6]);
   });

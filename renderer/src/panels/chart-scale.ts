@@ -25,9 +25,26 @@ export function niceStep(raw: number): number {
 /** k · step without the binary fuzz (0.1 · 3 → 0.3). */
 const multiple = (k: number, step: number) => Number((k * step).toPrecision(12));
 
+/** The next nice step below `step` (10 → 5 → 2 → 1 → 0.5 …). */
+function smallerStep(step: number): number {
+  const mag = 10 ** Math.floor(Math.log10(step) + 1e-9);
+  const m = Math.round(step / mag);
+  return m === 1 ? mag / 2 : m === 2 ? mag : 2 * mag;
+}
+
+/** Multiples of `step` inside [min, max]. */
+function multiplesIn(min: number, max: number, step: number): number[] {
+  const first = Math.ceil(min / step - 1e-9);
+  const last = Math.floor(max / step + 1e-9);
+  const out: number[] = [];
+  for (let k = first; k <= last; k++) out.push(multiple(k, step));
+  return out;
+}
+
 /**
  * Ticks on a linear scale: every multiple of one nice step inside [min, max], at most `maxCount`
- * of them (at least one when the range is a single value). `integer`: steps of at least 1.
+ * of them where that still gives two (a narrow range gets a finer step rather than one lone tick);
+ * one when the range is a single value. `integer`: steps of at least 1.
  */
 export function niceTicks(min: number, max: number, maxCount = 6, integer = false): number[] {
   if (!Number.isFinite(min) || !Number.isFinite(max) || max < min) return [];
@@ -35,16 +52,17 @@ export function niceTicks(min: number, max: number, maxCount = 6, integer = fals
   const count = Math.max(2, Math.floor(maxCount));
   let step = niceStep((max - min) / count);
   if (integer) step = Math.max(1, step);
-  for (;;) {
-    const first = Math.ceil(min / step - 1e-9);
-    const last = Math.floor(max / step + 1e-9);
-    if (last - first + 1 <= count) {
-      const out: number[] = [];
-      for (let k = first; k <= last; k++) out.push(multiple(k, step));
-      return out;
-    }
+  let ticks = multiplesIn(min, max, step);
+  while (ticks.length > count) {
     step = niceStep(step * 1.01);
+    ticks = multiplesIn(min, max, step);
   }
+  while (ticks.length < 2 && !(integer && step <= 1)) {
+    step = smallerStep(step);
+    if (integer) step = Math.max(1, step);
+    ticks = multiplesIn(min, max, step);
+  }
+  return ticks;
 }
 
 /**

@@ -177,13 +177,28 @@ describe('charts in Chromium', () => {
     await p.getByRole('button', { name: 'Show row' }).click();
     await expect.poll(() => p.getByTestId('hidden-attention-row-chart-x-axis').getAttribute('data-label').catch(() => null), { timeout: 60_000 }).toMatch(/token j/);
 
+    // Compare: a legend says which colour is which prompt.
+    const idsB = ids.map((id, t) => (t === 5 ? (id === 1 ? 2 : 1) : id));
+    await p.getByLabel('Compare prompt B').fill(idsB.join(', '));
+    await p.getByRole('button', { name: 'Compare', exact: true }).click();
+    await expect.poll(() => p.getByTestId('compare-stats').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/ids differ at 1 position: 5/);
+    const legend = p.getByTestId('compare-legend');
+    const entries = await legend.locator('[data-prompt]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-prompt'), e.getAttribute('data-colour'), e.textContent]));
+    expect(entries.map((e) => e[0])).toEqual(['A', 'B']);
+    expect(entries[0]![1]).not.toBe(entries[1]![1]);
+    expect(entries[1]![2]).toContain(`B (thin line, ${T} tokens): “${idsB.slice(0, 3).map((id) => labels[id]).join(' ')}`);
+    // Knockout: run once so that its chart shows in the screenshots.
+    await p.getByLabel('Knockout token').fill('5');
+    await p.getByRole('button', { name: 'Filter this token' }).click();
+    await expect.poll(() => p.getByTestId('knockout-summary').getAttribute('data-kl').catch(() => null), { timeout: 60_000 }).not.toBeNull();
+
     // Screenshots of each panel at both sizes.
     for (const [w, h] of [
       [1280, 720],
       [1920, 1080],
     ] as const) {
       await p.setViewportSize({ width: w, height: h });
-      for (const id of ['delta', 'bc', 'memory', 'hidden-attention']) {
+      for (const id of ['delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout']) {
         const frame = p.getByTestId(`frame-${id}`);
         await frame.scrollIntoViewIfNeeded();
         await frame.screenshot({ path: path.join(artifacts, `charts-${id}-${w}x${h}.png`) });

@@ -298,7 +298,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
             testId="hidden-attention"
             plotHeight={420}
             x={{ label: 'token j (the token read)', view, total: T, texts }}
-            y={{ label: 'token i (the reader)', view: channelView, total: T }}
+            y={{ label: 'token i (the reader)', view: channelView, total: T, texts }}
             colorbar={{ label: '|α|', range, log, colormap }}
             style={{ width: 'min(100%, 568px)' }}
           >

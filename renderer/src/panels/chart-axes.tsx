@@ -8,7 +8,7 @@
  */
 import { useEffect, useRef, useState, type CSSProperties, type ReactNode, type RefObject } from 'react';
 import { colormapCss, type ColormapName } from './colormaps';
-import { indexTicks, scaleTicks, thinLabels, tokenAxisTicks, type AxisTick, type Range } from './chart-scale';
+import { indexTicks, scaleTicks, thinLabels, tokenAxisTicks, visibleText, type AxisTick, type Range } from './chart-scale';
 import type { TokenView } from './selection';
 
 /** The CSS pixel size of an element, kept current by a ResizeObserver. */
@@ -34,6 +34,8 @@ export interface YAxisSpec {
   names?: readonly string[];
   /** The row to mark (the selected layer). */
   selected?: number;
+  /** Token texts for rows that are tokens (hidden attention): shown when each row has room. */
+  texts?: readonly string[];
 }
 
 export interface XAxisSpec {
@@ -58,6 +60,7 @@ const FONT: CSSProperties = { fontSize: 10, fontFamily: 'ui-sans-serif, system-u
 
 /** y ticks for a plot `height` pixels tall: row names thinned, or nice indices. */
 function yTicks(y: YAxisSpec, height: number): (AxisTick & { strong?: boolean })[] {
+  if (y.texts && !y.names && height / y.view.count >= 12) return yTicks({ ...y, names: y.texts.map((t) => visibleText(t, 8)) }, height);
   if (y.names) {
     const cands: (AxisTick & { strong?: boolean })[] = [];
     for (let i = Math.max(0, Math.floor(y.view.start)); i < Math.min(y.total, Math.ceil(y.view.start + y.view.count)); i++) {

@@ -113,7 +113,7 @@ export function HeatmapAxes({ testId, x, y, colorbar, children, style, plotHeigh
           className="muted"
           title={y.label}
         >
-          {size.height >= 40 ? y.label : ''}
+          {size.height >= 40 && !y.names ? y.label : ''}
         </div>
         <svg aria-hidden width="100%" height="100%" style={{ position: 'absolute', inset: 0, overflow: 'visible' }}>
           {yt.map((k) => (

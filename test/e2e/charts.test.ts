@@ -101,6 +101,24 @@ describe('charts in Chromium', () => {
     }
     expect(await p.getByTestId('retention-curve-y-axis').getAttribute('data-label')).toMatch(/retention/);
 
+    // The mouse still reads every cell, the corners included (the axes do not cover the plot).
+    const { cellCentre2d } = await import('../../renderer/src/panels/chart-scale');
+    for (const [token, channel] of [
+      [T - 1, Di - 1],
+      [0, 0],
+      [T - 1, 0],
+      [0, Di - 1],
+    ] as const) {
+      await p.mouse.move(0, 0);
+      await p.getByTestId('heatmap-canvas').evaluate((el) => el.scrollIntoView({ block: 'center' }));
+      const box = (await p.getByTestId('heatmap-canvas').boundingBox())!;
+      const at = cellCentre2d({ x: { start: 0, count: T }, y: { start: 0, count: Di } }, token, channel, box.width, box.height);
+      await p.mouse.move(box.x + at.x, box.y + at.y);
+      const span = p.getByTestId('heatmap-readout').locator('span[data-token]');
+      await expect.poll(() => span.getAttribute('data-token').catch(() => null)).toBe(String(token));
+      expect(await span.getAttribute('data-channel')).toBe(String(channel));
+    }
+
     // Keyboard: the Δ canvas takes focus; arrows move the readout to the reference's value.
     const canvas = p.getByTestId('heatmap-canvas');
     await canvas.focus();

@@ -317,6 +317,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
                 if (cell) useStudio.getState().setTraceHoverToken(cell.col);
               }}
               onClick={(event) => {
+                if (control.dragged()) return; // the end of a pan
                 const cell = cellFromEvent(event);
                 if (cell) showRow(cell.row);
               }}

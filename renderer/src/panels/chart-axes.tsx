@@ -115,7 +115,7 @@ export function HeatmapAxes({ testId, x, y, colorbar, children, style, plotHeigh
         >
           {size.height >= 40 && !y.names ? y.label : ''}
         </div>
-        <svg aria-hidden width="100%" height="100%" style={{ position: 'absolute', inset: 0, overflow: 'visible' }}>
+        <svg aria-hidden width="100%" height="100%" style={{ position: 'absolute', inset: 0, overflow: 'visible', pointerEvents: 'none' }}>
           {yt.map((k) => (
             <g key={k.index} data-tick={k.index}>
               <line x1={LEFT - 4} x2={LEFT} y1={`${k.t * 100}%`} y2={`${k.t * 100}%`} stroke="currentColor" strokeOpacity={0.6} />
@@ -134,12 +134,13 @@ export function HeatmapAxes({ testId, x, y, colorbar, children, style, plotHeigh
           ))}
         </svg>
       </div>
-      <div ref={plot} style={{ position: 'relative', minWidth: 0, minHeight: 0 }}>
+      {/* Above the axes: where hit-testing rounds a fractional edge, the plot's last row or column wins. */}
+      <div ref={plot} style={{ position: 'relative', zIndex: 1, minWidth: 0, minHeight: 0 }}>
         {children}
       </div>
       <div data-testid={`${testId}-colorbar`} data-label={colorbar.label} data-scale={colorbar.log ? 'log' : 'linear'} style={{ position: 'relative', minHeight: 0 }}>
         <div aria-hidden style={{ position: 'absolute', left: 8, top: 0, bottom: 0, width: 10, background: `linear-gradient(to top, ${stops})`, border: '1px solid rgba(128,128,128,0.6)' }} />
-        <svg aria-hidden width="100%" height="100%" style={{ position: 'absolute', inset: 0, overflow: 'visible' }}>
+        <svg aria-hidden width="100%" height="100%" style={{ position: 'absolute', inset: 0, overflow: 'visible', pointerEvents: 'none' }}>
           {bar.map((k) => (
             <g key={k.label} data-value={String(k.value)}>
               <line x1={19} x2={23} y1={`${(1 - k.t) * 100}%`} y2={`${(1 - k.t) * 100}%`} stroke="currentColor" strokeOpacity={0.6} />
@@ -159,7 +160,7 @@ export function HeatmapAxes({ testId, x, y, colorbar, children, style, plotHeigh
       </div>
       <div />
       <div data-testid={`${testId}-x-axis`} data-label={x.label ?? 'token'} data-kind={xt.kind} style={{ position: 'relative', minWidth: 0, overflow: 'hidden' }}>
-        <svg aria-hidden width="100%" height={BOTTOM_NO_LABEL} style={{ display: 'block', overflow: 'visible' }}>
+        <svg aria-hidden width="100%" height={BOTTOM_NO_LABEL} style={{ display: 'block', overflow: 'visible', pointerEvents: 'none' }}>
           {xt.ticks.map((k) => (
             <g key={k.index} data-tick={k.index}>
               <line x1={`${k.t * 100}%`} x2={`${k.t * 100}%`} y1={0} y2={4} stroke="currentColor" strokeOpacity={0.6} />

@@ -23,6 +23,8 @@ export interface TokenViewControl {
   };
   /** For the canvas's pointermove: pans and returns true while a drag is on (the hover readout waits). */
   dragMove(event: PointerEvent<HTMLCanvasElement>): boolean;
+  /** Whether the last press panned the view (a click after a drag is not a click on a cell). */
+  dragged(): boolean;
 }
 
 /** The view over `tokens` tokens and `channels` channels, reset when a count changes; wheel zoom on `canvases` (stable refs). */
@@ -33,6 +35,7 @@ export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCa
   const view = state.tokens === tokens ? state.view : fullView(tokens);
   const channelView = cstate.channels === channels ? cstate.view : fullView(channels);
   const drag = useRef<{ x: number; y: number; view: TokenView; channelView: TokenView } | null>(null);
+  const moved = useRef(false);
   const setView = (update: TokenView | ((v: TokenView) => TokenView)) =>
     setState((s) => {
       const from = s.tokens === tokens ? s.view : fullView(tokens);
@@ -75,6 +78,7 @@ export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCa
     dragHandlers: {
       onPointerDown: (event) => {
         drag.current = { x: event.clientX, y: event.clientY, view, channelView };
+        moved.current = false;
         event.currentTarget.setPointerCapture(event.pointerId);
       },
       onPointerUp: () => (drag.current = null),
@@ -84,10 +88,12 @@ export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCa
       const d = drag.current;
       if (!d) return false;
       const box = event.currentTarget.getBoundingClientRect();
+      if (event.clientX !== d.x || event.clientY !== d.y) moved.current = true;
       setView(panView(d.view, -(event.clientX - d.x) / box.width, tokens));
       if (event.clientY !== d.y) setChannelView(panView(d.channelView, -(event.clientY - d.y) / box.height, channels));
       return true;
     },
+    dragged: () => moved.current,
   };
 }
 
@@ -146,8 +152,11 @@ export function heatmapKey(control: TokenViewControl, key: string, cursor: Cell 
     control.setChannelView(zoomView(channelView, factor, cursor ? anchor(cursor.channel, channelView) : 0.5, channels));
     return cursor ?? { token: Math.floor(view.start), channel: Math.floor(channelView.start) };
   }
-  const next = moveCursor2d(cursor, key, tokens, channels);
-  if (!next) return undefined;
+  // The first key shows the cursor at the top-left cell in view (Home / End: that row's first / last token).
+  const first = { token: Math.min(tokens - 1, Math.ceil(view.start - 1e-9)), channel: Math.min(channels - 1, Math.ceil(channelView.start - 1e-9)) };
+  const moved = moveCursor2d(cursor ?? first, key, tokens, channels);
+  if (!moved) return undefined;
+  const next = cursor || key === 'Home' || key === 'End' ? moved : first;
   control.setView(keepVisible(view, next.token, tokens));
   control.setChannelView(keepVisible(channelView, next.channel, channels));
   return next;

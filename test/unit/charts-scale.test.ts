@@ -230,3 +230,41 @@ describe('2-D view', () => {
     expect(keepVisible({ start: 10, count: 20 }, 4, 100)).toEqual({ start: 4, count: 20 });
   });
 });
+
+describe('heatmapKey (keyboard on a focused heatmap)', () => {
+  /** A control whose setters apply updates to a plain view, as the hook's state would. */
+  function control(view: { start: number; count: number }, channelView: { start: number; count: number }) {
+    const c = {
+      view,
+      channelView,
+      setView: (u: unknown) => (c.view = typeof u === 'function' ? (u as (v: typeof view) => typeof view)(c.view) : (u as typeof view)),
+      setChannelView: (u: unknown) => (c.channelView = typeof u === 'function' ? (u as (v: typeof view) => typeof view)(c.channelView) : (u as typeof view)),
+      dragHandlers: {} as never,
+      dragMove: () => false,
+      dragged: () => false,
+    };
+    return c;
+  }
+  it('the first arrow shows the cursor at the first cell in view, without moving it', async () => {
+    const { heatmapKey } = await import('../../renderer/src/panels/token-view');
+    const c = control({ start: 40.3, count: 20 }, { start: 8, count: 16 });
+    expect(heatmapKey(c, 'ArrowRight', null, 100, 64)).toEqual({ token: 41, channel: 8 });
+    expect(heatmapKey(c, 'ArrowRight', { token: 41, channel: 8 }, 100, 64)).toEqual({ token: 42, channel: 8 });
+    expect(heatmapKey(c, 'x', null, 100, 64)).toBeUndefined();
+  });
+  it('moving past the edge pans the view; + and − zoom both axes about the cursor', async () => {
+    const { heatmapKey } = await import('../../renderer/src/panels/token-view');
+    const c = control({ start: 0, count: 20 }, { start: 0, count: 64 });
+    expect(heatmapKey(c, 'End', { token: 5, channel: 3 }, 100, 64)).toEqual({ token: 99, channel: 3 });
+    expect(c.view).toEqual({ start: 80, count: 20 });
+    heatmapKey(c, '+', { token: 99, channel: 3 }, 100, 64);
+    expect(c.view.count).toBe(10);
+    expect(c.channelView.count).toBe(32);
+    // The cursor's cell centre stays at the same fraction of each axis.
+    expect((99.5 - c.view.start) / c.view.count).toBeCloseTo((99.5 - 80) / 20, 9);
+    expect((3.5 - c.channelView.start) / c.channelView.count).toBeCloseTo(3.5 / 64, 9);
+    heatmapKey(c, '-', { token: 99, channel: 3 }, 100, 64);
+    expect(c.view.count).toBe(20);
+    expect(c.channelView.count).toBe(64);
+  });
+});

@@ -7,9 +7,9 @@
  * arrows move the readout, whose value equals the float64 reference of the model at that cell;
  * + zooms both axes. The SVG export downloads a well-formed figure with a title, axis labels and a
  * colour bar; the PNG export is a PNG at the chosen scale. Screenshots of each panel at 1280×720
- * and 1920×1080 go to test-results/charts-*.png.
+ * and 1920×1080 go to test-results/charts-*.png, the exported figures to charts-export-*.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -182,7 +182,10 @@ describe('charts in Chromium', () => {
     const png = await download(p, 'Export Δ PNG');
     expect([...png.bytes.subarray(0, 8)]).toEqual(PNG_MAGIC);
     expect([png.bytes.readUInt32BE(16), png.bytes.readUInt32BE(20)]).toEqual([1800, 1040]);
+    writeFileSync(path.join(artifacts, 'charts-export-delta.png'), png.bytes);
+    writeFileSync(path.join(artifacts, 'charts-export-delta.svg'), svg.bytes);
     const bSvg = await download(p, 'Export B SVG');
+    writeFileSync(path.join(artifacts, 'charts-export-B.svg'), bSvg.bytes);
     expect(bSvg.bytes.toString('utf8')).toMatch(/<text data-role="colorbar-label"[^>]*>B_t\[n\] \(linear, centred on 0\)<\/text>/);
 
     // Hidden attention: computed, with its axes; its row view is a line chart with axes.

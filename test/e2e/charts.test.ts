@@ -186,6 +186,19 @@ describe('charts in Chromium', () => {
     writeFileSync(path.join(artifacts, 'charts-export-delta.svg'), svg.bytes);
     const bSvg = await download(p, 'Export B SVG');
     writeFileSync(path.join(artifacts, 'charts-export-B.svg'), bSvg.bytes);
+    // The browser's own SVG parser reads the figure (an image that decodes at its size), and shows it.
+    const decoded = await p.evaluate(async (svgText) => {
+      const img = new Image();
+      img.src = URL.createObjectURL(new Blob([svgText], { type: 'image/svg+xml' }));
+      await img.decode();
+      return [img.naturalWidth, img.naturalHeight];
+    }, bSvg.bytes.toString('utf8'));
+    expect(decoded).toEqual([1800, 1040]);
+    const viewer = await p.context().browser()!.newPage();
+    await viewer.setViewportSize({ width: 1800, height: 1040 });
+    await viewer.setContent(`<body style="margin:0">${bSvg.bytes.toString('utf8')}</body>`);
+    await viewer.screenshot({ path: path.join(artifacts, 'charts-export-B-svg.png') });
+    await viewer.close();
     expect(bSvg.bytes.toString('utf8')).toMatch(/<text data-role="colorbar-label"[^>]*>B_t\[n\] \(linear, centred on 0\)<\/text>/);
 
     // Hidden attention: computed, with its axes; its row view is a line chart with axes.

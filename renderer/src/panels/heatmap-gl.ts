@@ -45,7 +45,8 @@ void main() {
   float span = uRange.y - uRange.x;
   float t = span > 0.0 ? clamp((f - uRange.x) / span, 0.0, 1.0) : 0.0;
   vec3 c = texelFetch(uColormaps, ivec2(int(round(t * 255.0)), int(uColormap)), 0).rgb;
-  if (token == uHighlight) c = mix(c, vec3(1.0), 0.4);
+  // The highlight lightens dark cells and darkens light ones (near-white cells of the diverging map).
+  if (token == uHighlight) c = mix(c, dot(c, vec3(0.299, 0.587, 0.114)) > 0.7 ? vec3(0.0) : vec3(1.0), 0.4);
   outColor = vec4(c, 1.0);
 }`;
 

@@ -198,9 +198,11 @@ describe('colormaps', () => {
       viridis: [[0, [0.267, 0.005, 0.329]], [0.5, [0.128, 0.567, 0.551]], [1, [0.993, 0.906, 0.144]]],
       magma: [[0, [0.001, 0.0, 0.014]], [0.5, [0.716, 0.215, 0.475]], [1, [0.987, 0.991, 0.75]]],
       turbo: [[0, [0.19, 0.072, 0.232]], [0.5, [0.643, 0.99, 0.234]], [1, [0.48, 0.016, 0.011]]],
+      // Moreland's cool-warm ends, RGB (59, 76, 192) and (180, 4, 38) / 255; white in the middle.
+      diverging: [[0, [59 / 255, 76 / 255, 192 / 255]], [0.5, [1, 1, 1]], [1, [180 / 255, 4 / 255, 38 / 255]]],
     };
     // The viridis/magma fits are within 0.03 everywhere; turbo's published degree-5 fit is coarser at the ends.
-    const tolerance: Record<string, number> = { viridis: 0.03, magma: 0.03, turbo: 0.13 };
+    const tolerance: Record<string, number> = { viridis: 0.03, magma: 0.03, turbo: 0.13, diverging: 0.003 };
     for (const name of COLORMAPS) {
       for (const [t, rgb] of expected[name]!) {
         const got = colormapRgb(name, t);

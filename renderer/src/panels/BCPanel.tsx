@@ -1,22 +1,29 @@
 /**
  * B and C of the selected layer: tokens (left → right) × states (N, top → bottom) heatmaps drawn
- * by WebGL2 (heatmap-gl, every layer uploaded once per trace), ‖B_t‖ and ‖C_t‖ as line charts,
- * a hover readout (token, state, value), zoom (wheel, buttons) and pan (drag, buttons) along
- * tokens shared by both heatmaps (token-view.tsx, as in the Δ heatmap), and exports: CSV of the
- * numbers behind the panel (token, id, text, ‖B_t‖, ‖C_t‖, B[n], C[n]), NPY of B or C
- * [T, groups·N] and PNG of either heatmap.
+ * by WebGL2 (heatmap-gl, every layer uploaded once per trace) on a diverging colour map centred
+ * on 0 (range symmetric about 0), each with a token axis, a state axis and a colour bar
+ * (chart-axes.tsx); ‖B_t‖ and ‖C_t‖ as a line chart; a hover readout (token, state, value), also
+ * from the keyboard (each heatmap is focusable: arrow keys move a cursor cell, + / − zoom); zoom
+ * (wheel: tokens, Shift + wheel: states, buttons) and pan (drag, buttons) on both axes shared by
+ * both heatmaps (token-view.tsx, as in the Δ heatmap), and exports: CSV of the numbers behind the
+ * panel (token, id, text, ‖B_t‖, ‖C_t‖, B[n], C[n]), NPY of B or C [T, groups·N] and SVG / PNG
+ * figures of either heatmap for publication (publish-ui.tsx).
  */
-import { useEffect, useMemo, useRef, useState, type PointerEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { type ColormapName } from './colormaps';
-import { downloadCanvasPng, downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
+import { downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
 import { useRenderer } from './DeltaHeatmap';
 import { LineChart } from './LineChart';
 import { rowNorms } from './memory';
-import { cellAt, valueRange } from './selection';
-import { useTokenView, ViewControls } from './token-view';
+import { valueRange } from './selection';
+import { heatmapKey, useTokenView, ViewControls, type Cell } from './token-view';
 import { ColormapSelect } from './ColormapSelect';
+import { CellOutline, HeatmapAxes, PLOT_CANVAS_STYLE } from './chart-axes';
+import { cellAt2d, symmetricRange } from './chart-scale';
+import { wholeCells } from './publish';
+import { PublishControls } from './publish-ui';
 
 type Which = 'B' | 'C';
 
@@ -50,21 +57,24 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
   const N = trace.nGroups * trace.dState; // columns: groups in order, N states each
   const layer = trace.layers[layerIndex];
   const hover = useStudio(selectTraceHoverToken);
-  const [colormap, setColormap] = useState<ColormapName>('turbo');
+  const [colormap, setColormap] = useState<ColormapName>('diverging');
   const [readout, setReadout] = useState<BCReadout | null>(null);
+  const [cursor, setCursor] = useState<{ which: Which; cell: Cell } | null>(null);
   const canvasB = useRef<HTMLCanvasElement>(null);
   const canvasC = useRef<HTMLCanvasElement>(null);
   const b = useRenderer(canvasB, trace.B, T, N);
   const c = useRenderer(canvasC, trace.C, T, N);
   const B = trace.B[layerIndex];
   const C = trace.C[layerIndex];
-  const rangeB = useMemo(() => valueRange(B ?? [], false), [B]);
-  const rangeC = useMemo(() => valueRange(C ?? [], false), [C]);
+  // Signed values: the range is symmetric about 0 so that 0 is the diverging map's white.
+  const rangeB = useMemo(() => symmetricRange(valueRange(B ?? [], false)), [B]);
+  const rangeC = useMemo(() => symmetricRange(valueRange(C ?? [], false)), [C]);
   const normB = useMemo(() => rowNorms(B ?? new Float32Array(T * N), N), [B, T, N]);
   const normC = useMemo(() => rowNorms(C ?? new Float32Array(T * N), N), [C, T, N]);
   const zoomables = useMemo(() => [canvasB, canvasC], []);
-  const control = useTokenView(T, zoomables);
-  const { view } = control;
+  const control = useTokenView(T, zoomables, N);
+  const { view, channelView } = control;
+  const stateName = trace.nGroups > 1 ? 'state (group × N + n)' : 'state n';
 
   useEffect(() => {
     const id = requestAnimationFrame(() => {
@@ -73,16 +83,13 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
         [c.renderer, rangeC],
       ] as const) {
         r?.resize();
-        r?.draw({ layer: layerIndex, view, range, log: false, colormap, highlightToken: hover });
+        r?.draw({ layer: layerIndex, view, channelView, range, log: false, colormap, highlightToken: hover });
       }
     });
     return () => cancelAnimationFrame(id);
-  }, [b.renderer, c.renderer, b.size, c.size, layerIndex, view, rangeB, rangeC, colormap, hover]);
+  }, [b.renderer, c.renderer, b.size, c.size, layerIndex, view, channelView, rangeB, rangeC, colormap, hover]);
 
-  const onMove = (which: Which) => (event: PointerEvent<HTMLCanvasElement>) => {
-    if (control.dragMove(event)) return;
-    const box = event.currentTarget.getBoundingClientRect();
-    const cell = cellAt(view, N, event.clientX - box.left, event.clientY - box.top, box.width, box.height);
+  const show = (which: Which, cell: Cell | null) => {
     const data = which === 'B' ? B : C;
     if (!cell || !data || cell.token >= T || cell.channel >= N) {
       setReadout(null);
@@ -92,15 +99,51 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
     useStudio.getState().setTraceHoverToken(cell.token);
   };
 
+  const onMove = (which: Which) => (event: PointerEvent<HTMLCanvasElement>) => {
+    if (control.dragMove(event)) return;
+    const box = event.currentTarget.getBoundingClientRect();
+    show(which, cellAt2d({ x: view, y: channelView }, event.clientX - box.left, event.clientY - box.top, box.width, box.height));
+  };
+
+  const onKey = (which: Which) => (event: KeyboardEvent<HTMLCanvasElement>) => {
+    const next = heatmapKey(control, event.key, cursor?.which === which ? cursor.cell : null, T, N);
+    if (next === undefined) return;
+    event.preventDefault();
+    setCursor({ which, cell: next });
+    show(which, next);
+  };
+
+  const figure = (which: Which, range: { min: number; max: number }) => () => {
+    const data = which === 'B' ? B : C;
+    return data
+      ? {
+          spec: {
+            title: `${which} of layer ${layer}: ${which === 'B' ? 'what each token writes into the state' : 'what each token reads out'}`,
+            width: 900,
+            height: 520,
+            view: { x: wholeCells(view, T), y: wholeCells(channelView, N) },
+            tokens: T,
+            channels: N,
+            texts,
+            xLabel: 'token (position in the prompt)',
+            yLabel: stateName,
+            range,
+            log: false,
+            colormap,
+            colorbarLabel: `${which}_t[n] (linear, centred on 0)`,
+          },
+          data,
+        }
+      : null;
+  };
+
   const heatmap = (which: Which, ref: typeof canvasB, range: { min: number; max: number }) => (
     <div style={{ display: 'flex', flexDirection: 'column', flex: '1 1 auto', minHeight: 0 }}>
-      <div className="muted" style={{ fontSize: 12, display: 'flex', gap: 8, alignItems: 'center' }}>
+      <div className="muted" style={{ fontSize: 12, display: 'flex', gap: 8, alignItems: 'center', flexWrap: 'wrap' }}>
         <span>
           {which}_t: tokens × {trace.nGroups > 1 ? `${trace.nGroups} groups × ${trace.dState}` : N} states · {range.min.toPrecision(3)}…{range.max.toPrecision(3)}
         </span>
-        <button type="button" onClick={() => downloadCanvasPng(ref.current, `${which}-layer${layer}.png`)}>
-          Export {which} PNG
-        </button>
+        <PublishControls label={which} name={`${which}-layer${layer}`} build={figure(which, range)} />
         <button
           type="button"
           onClick={() => {
@@ -111,15 +154,28 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
           Export {which} NPY
         </button>
       </div>
-      <canvas
-        ref={ref}
-        data-testid={`bc-heatmap-${which}`}
-        aria-label={`${which} of layer ${layer}: tokens × states`}
-        style={{ width: '100%', flex: `1 1 ${Math.min(160, Math.max(64, 6 * N))}px`, minHeight: 24, display: 'block', cursor: 'crosshair', touchAction: 'none' }}
-        {...control.dragHandlers}
-        onPointerMove={onMove(which)}
-        onPointerLeave={() => setReadout(null)}
-      />
+      <HeatmapAxes
+        testId={`bc-${which}`}
+        x={{ label: 'token', view, total: T, texts }}
+        y={{ label: stateName, view: channelView, total: N }}
+        colorbar={{ label: which, range, log: false, colormap }}
+        style={{ flex: `1 1 ${Math.min(160, Math.max(64, 6 * N)) + 30}px`, minHeight: 54 }}
+      >
+        <canvas
+          ref={ref}
+          tabIndex={0}
+          data-testid={`bc-heatmap-${which}`}
+          aria-label={`${which} of layer ${layer}: tokens × states. Arrow keys move the cursor, + and − zoom.`}
+          aria-describedby="bc-readout"
+          style={{ ...PLOT_CANVAS_STYLE, cursor: 'crosshair', touchAction: 'none' }}
+          {...control.dragHandlers}
+          onPointerMove={onMove(which)}
+          onPointerLeave={() => setReadout(null)}
+          onKeyDown={onKey(which)}
+          onBlur={() => setCursor((c) => (c?.which === which ? null : c))}
+        />
+        {cursor?.which === which && <CellOutline x={view} y={channelView} token={cursor.cell.token} channel={cursor.cell.channel} colour="#000000" testId={`bc-cursor-${which}`} />}
+      </HeatmapAxes>
     </div>
   );
 
@@ -132,7 +188,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
         <button type="button" onClick={() => downloadCsv(toCsv(bcColumns(trace, layerIndex, texts)), `bc-layer${layer}.csv`)}>
           Export B/C CSV
         </button>
-        <ViewControls control={control} tokens={T} label="B/C" />
+        <ViewControls control={control} tokens={T} label="B/C" channels={N} channelName="states" />
         <span data-testid="bc-view">
           tokens {Math.floor(view.start)}–{Math.ceil(view.start + view.count) - 1} of {T}
         </span>
@@ -140,18 +196,20 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
       {error && <p className="error">{error}</p>}
       {heatmap('B', canvasB, rangeB)}
       {heatmap('C', canvasC, rangeC)}
-      <div data-testid="bc-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, lineHeight: '18px', flexShrink: 0, marginTop: 4, fontFamily: 'ui-monospace, monospace' }}>
+      <div id="bc-readout" data-testid="bc-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, lineHeight: '18px', flexShrink: 0, marginTop: 4, fontFamily: 'ui-monospace, monospace' }}>
         {readout ? (
           <span data-which={readout.which} data-token={readout.token} data-state={readout.state} data-layer={layer} data-value={String(readout.value)}>
             token {readout.token} “{texts[readout.token] ?? ''}” · {trace.nGroups > 1 ? `group ${Math.floor(readout.state / trace.dState)} state ${readout.state % trace.dState}` : `state ${readout.state}`} · layer {layer} · {readout.which} = {readout.value.toPrecision(6)}
           </span>
         ) : (
-          <span className="muted">Hover B or C for values.</span>
+          <span className="muted">Hover B or C for values, or focus either and use the arrow keys.</span>
         )}
       </div>
       <LineChart
         label={`‖B_t‖ and ‖C_t‖ of layer ${layer}`}
         testId="bc-norms"
+        xLabel="token"
+        yLabel="L2 norm"
         series={[
           { name: '‖B_t‖', values: normB, colour: '#4fc3f7' },
           { name: '‖C_t‖', values: normC, colour: '#ff8a65' },

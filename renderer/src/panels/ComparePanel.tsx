@@ -14,6 +14,7 @@ import { compareScores, type ScoreComparison } from '../../../app/analysis/compa
 import { compareColumns, positionAt } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { moveToken, parseIds, tokenTexts } from './selection';
+import { niceTicks } from './chart-scale';
 import { prepareCanvas2d } from './canvas2d';
 import { PanelStatus } from './PanelStatus';
 
@@ -22,6 +23,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 const COLOUR_A = '#4fc3f7';
 const COLOUR_B = '#ff8a65';
 const ROW_HEIGHT = 110;
+/** The position axis under the layers' rows. */
+const AXIS_HEIGHT = 26;
 const DIFF_HEIGHT = 40;
 
 /** Draws, per layer, ‖Δ_t‖ of A and B (lines, shared scale per layer) and B − A (bars around a zero line). */
@@ -43,6 +46,11 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
     g.fillStyle = '#8b93a5';
     g.font = '11px system-ui, sans-serif';
     g.fillText(`layer ${layer}: ‖Δ_t‖ of A and B (0 … ${max.toPrecision(3)}); B − A below`, 4, top + 11);
+    // Value labels at the right edge: the line chart's 0 and top, the difference's ± extent.
+    g.textAlign = 'right';
+    g.fillText(max.toPrecision(3), W - 2, y(max) + 10);
+    g.fillText('0', W - 2, y(0) - 2);
+    g.textAlign = 'left';
     // A wider under B, so that A shows where the two coincide.
     for (const [values, colour, lineWidth] of [
       [a, COLOUR_A, 3],
@@ -73,11 +81,36 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
       g.fillStyle = d > 0 ? COLOUR_B : COLOUR_A;
       g.fillRect(x(t) - barW / 2, h > 0 ? zero - h : zero, barW, Math.abs(h));
     }
+    if (dmax > 0) {
+      g.fillStyle = '#8b93a5';
+      g.textAlign = 'right';
+      g.fillText(`B − A ±${dmax.toPrecision(3)}`, W - 2, zero - DIFF_HEIGHT / 2 + 10);
+      g.textAlign = 'left';
+    }
     for (const t of cmp.edited) {
       g.fillStyle = '#ffd54f';
       g.fillRect(x(t) - 1, top + ROW_HEIGHT - 4, 2, 3);
     }
   });
+  // The position axis.
+  const axisTop = cmp.layers.length * ROW_HEIGHT;
+  g.strokeStyle = '#8b93a5';
+  g.fillStyle = '#8b93a5';
+  g.lineWidth = 1;
+  g.beginPath();
+  g.moveTo(0, axisTop + 0.5);
+  g.lineTo(W, axisTop + 0.5);
+  g.stroke();
+  g.textAlign = 'center';
+  for (const t of niceTicks(0, T - 1, Math.max(2, Math.floor(W / 70)), true)) {
+    g.beginPath();
+    g.moveTo(x(t), axisTop);
+    g.lineTo(x(t), axisTop + 4);
+    g.stroke();
+    g.fillText(String(t), x(t), axisTop + 14);
+  }
+  g.fillText('position (token index)', W / 2, axisTop + 25);
+  g.textAlign = 'left';
   if (cursor !== null) {
     g.strokeStyle = '#ffffff';
     g.lineWidth = 1;
@@ -86,6 +119,12 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
     g.lineTo(x(cursor), H);
     g.stroke();
   }
+}
+
+/** The start of a prompt, for the legend. */
+function preview(texts: readonly string[], idsOnly: boolean): string {
+  const text = texts.join(idsOnly ? ' ' : '');
+  return text.length > 48 ? `${text.slice(0, 47)}…` : text;
 }
 
 export interface ComparePanelProps {
@@ -249,13 +288,27 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
           <div className="muted" style={{ fontSize: 12 }} data-testid="compare-stats">
             A {shown.a.ids.length} tokens · B {shown.b.ids.length} tokens · {cmp.tokens} positions compared · {cmp.edited.length === 0 ? 'same ids' : `ids differ at ${cmp.edited.length} position${cmp.edited.length === 1 ? '' : 's'}: ${cmp.edited.slice(0, 12).join(', ')}${cmp.edited.length > 12 ? ', …' : ''}`}
           </div>
+          <div data-testid="compare-legend" className="muted" style={{ fontSize: 12, display: 'flex', gap: 16, flexWrap: 'wrap' }}>
+            {(
+              [
+                ['A', COLOUR_A, shown.textsA, shown.a.ids.length, 'wide line'],
+                ['B', COLOUR_B, shown.textsB, shown.b.ids.length, 'thin line'],
+              ] as const
+            ).map(([name, colour, texts, n, line]) => (
+              <span key={name} data-prompt={name} data-colour={colour}>
+                <span aria-hidden style={{ display: 'inline-block', width: 16, height: name === 'A' ? 4 : 2, background: colour, verticalAlign: 'middle', marginRight: 4 }} />
+                {name} ({line}, {n} tokens): “{preview(texts, idsOnly)}”
+              </span>
+            ))}
+            <span>bars: B − A ({'>'} 0 in B's colour, {'<'} 0 in A's)</span>
+          </div>
           <canvas
             ref={canvas}
             tabIndex={0}
             data-testid="compare-canvas"
             aria-label={`‖Δ_t‖ of prompts A and B and their difference, ${cmp.layers.length} layers`}
             aria-describedby="compare-readout"
-            style={{ width: '100%', height: ROW_HEIGHT * cmp.layers.length, display: 'block', cursor: 'crosshair' }}
+            style={{ width: '100%', height: ROW_HEIGHT * cmp.layers.length + AXIS_HEIGHT, display: 'block', cursor: 'crosshair' }}
             onPointerMove={(event) => {
               const box = event.currentTarget.getBoundingClientRect();
               setCursor(positionAt(event.clientX - box.left, box.width, cmp.tokens));

@@ -6,10 +6,14 @@
  * scaled over the causal entries j ≤ i, on a log or linear scale (WebGL2 heatmap: row i, the token
  * that reads, top → bottom; column j, the token read, left → right). Hovering (or moving the
  * keyboard cursor over) a cell shows α there; clicking a row (or Enter, or typing a row) asks the
- * engine for that row and shows which earlier tokens token i reads. Exports: PNG of the matrix,
- * CSV of the matrix (raw α) and of the row.
+ * engine for that row and shows which earlier tokens token i reads, as a line chart over the whole
+ * context with axes. The matrix has axes (token text on the j axis when zoomed in enough) and a
+ * colour bar (chart-axes.tsx), and zooms and pans on both axes (wheel: columns, Shift + wheel:
+ * rows, drag, buttons, + / − on the focused matrix: token-view.tsx), so long inputs can be read.
+ * Exports: SVG / PNG figures of the shown part for publication (publish-ui.tsx), CSV of the
+ * matrix (raw α) and of the row.
  */
-import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent } from 'react';
 import type { HiddenAttentionResult, TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { useStudio } from '../store';
@@ -20,15 +24,19 @@ import {
   attentionTexture,
   causalAbsRange,
   causalAbsRow,
-  matrixCellAt,
   moveCell,
   scaledAbs,
   topSources,
 } from './analysis';
 import { type ColormapName } from './colormaps';
-import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
+import { downloadCsv, toCsv } from './csv';
 import { LineChart } from './LineChart';
-import { fullView } from './selection';
+import { CellOutline, HeatmapAxes, PLOT_CANVAS_STYLE } from './chart-axes';
+import { cellAt2d, keepVisible } from './chart-scale';
+import { wholeCells } from './publish';
+import { PublishControls } from './publish-ui';
+import { useTokenView, ViewControls } from './token-view';
+import { zoomView } from './selection';
 import { ColormapSelect } from './ColormapSelect';
 import { useRenderer } from './DeltaHeatmap';
 import { PanelStatus } from './PanelStatus';
@@ -92,15 +100,19 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
   const range = useMemo(() => (current ? causalAbsRange(current.alpha, T, log) : currentRow ? absRange(currentRow.alpha.subarray(0, currentRow.row + 1), log) : { min: 0, max: 1 }), [current, currentRow, T, log]);
   const matrices = useMemo(() => (texture ? [texture] : null), [texture]);
   const gl = useRenderer(canvas, matrices, T, T);
+  // Columns j along x (the token view), rows i along y (the channel view).
+  const zoomables = useMemo(() => [canvas], []);
+  const control = useTokenView(T, zoomables, T);
+  const { view, channelView } = control;
 
   useEffect(() => {
     if (!gl.renderer) return;
     const id = requestAnimationFrame(() => {
       gl.renderer?.resize();
-      gl.renderer?.draw({ layer: 0, view: fullView(T), range, log, colormap, highlightToken: null });
+      gl.renderer?.draw({ layer: 0, view, channelView, range, log, colormap, highlightToken: null });
     });
     return () => cancelAnimationFrame(id);
-  }, [gl.renderer, gl.size, T, range, log, colormap]);
+  }, [gl.renderer, gl.size, T, view, channelView, range, log, colormap]);
 
   const computeMatrix = useCallback(() => {
     if (busy) return;
@@ -143,9 +155,10 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
     [busy, T, layer, unit, engine, modelId, trace],
   );
 
-  const cellFromEvent = (event: PointerEvent<HTMLCanvasElement>) => {
+  const cellFromEvent = (event: MouseEvent<HTMLCanvasElement>) => {
     const box = event.currentTarget.getBoundingClientRect();
-    return matrixCellAt(T, event.clientX - box.left, event.clientY - box.top, box.width, box.height);
+    const cell = cellAt2d({ x: view, y: channelView }, event.clientX - box.left, event.clientY - box.top, box.width, box.height);
+    return cell ? { row: cell.channel, col: cell.token } : null;
   };
 
   const onKey = (event: KeyboardEvent<HTMLCanvasElement>) => {
@@ -154,9 +167,19 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
       event.preventDefault();
       return;
     }
+    if (event.key === '+' || event.key === '=' || event.key === '-' || event.key === '_') {
+      const factor = event.key === '+' || event.key === '=' ? 2 : 0.5;
+      const at = (index: number, v: { start: number; count: number }) => Math.min(1, Math.max(0, (index + 0.5 - v.start) / v.count));
+      control.setView(zoomView(view, factor, cursor ? at(cursor.col, view) : 0.5, T));
+      control.setChannelView(zoomView(channelView, factor, cursor ? at(cursor.row, channelView) : 0.5, T));
+      event.preventDefault();
+      return;
+    }
     const next = moveCell(cursor, event.key, T);
     if (next) {
       setCursor(next);
+      control.setView(keepVisible(view, next.col, T));
+      control.setChannelView(keepVisible(channelView, next.row, T));
       useStudio.getState().setTraceHoverToken(next.col);
       event.preventDefault();
     }
@@ -225,9 +248,32 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
         <button type="button" onClick={() => showRow(rowInput.trim() === '' ? NaN : Number(rowInput))} disabled={busy !== null}>
           Show row
         </button>
-        <button type="button" disabled={!current} onClick={() => downloadCanvasPng(canvas.current, `hidden-attention-layer${layer}-${unit}.png`)}>
-          Export attention PNG
-        </button>
+        <PublishControls
+          label="attention"
+          name={`hidden-attention-layer${layer}-${unit}`}
+          build={() =>
+            current && texture
+              ? {
+                  spec: {
+                    title: `Hidden attention of layer ${layer}, ${unitText(unit, unitName)}: |α[i, j]|`,
+                    width: 900,
+                    height: 520,
+                    view: { x: wholeCells(view, T), y: wholeCells(channelView, T) },
+                    tokens: T,
+                    channels: T,
+                    texts,
+                    xLabel: 'token j (the token read)',
+                    yLabel: 'token i (the reader)',
+                    range,
+                    log,
+                    colormap,
+                    colorbarLabel: `|α| (${log ? 'log' : 'linear'}, min–max over j ≤ i)`,
+                  },
+                  data: texture,
+                }
+              : null
+          }
+        />
         <button
           type="button"
           disabled={!current}
@@ -242,47 +288,44 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
           <div className="muted" style={{ fontSize: 12 }} data-testid="hidden-attention-range" data-min={String(range.min)} data-max={String(range.max)}>
             layer {layer}, {unitText(unit, unitName)} · |α| {rangeText} ({log ? 'log' : 'linear'}) · rows i (reader) top → bottom, columns j (read) left → right · click a row, or focus the matrix and use the arrow keys and Enter
           </div>
-          <div style={{ position: 'relative', width: 'min(100%, 512px)', aspectRatio: '1 / 1' }}>
+          <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
+            <ViewControls control={control} tokens={T} label="Hidden attention" channels={T} channelName="rows" />
+            <span data-testid="hidden-attention-view">
+              columns j {Math.floor(view.start)}–{Math.ceil(view.start + view.count) - 1} · rows i {Math.floor(channelView.start)}–{Math.ceil(channelView.start + channelView.count) - 1} of {T}
+            </span>
+          </div>
+          <HeatmapAxes
+            testId="hidden-attention"
+            plotHeight={420}
+            x={{ label: 'token j (the token read)', view, total: T, texts }}
+            y={{ label: 'token i (the reader)', view: channelView, total: T, texts }}
+            colorbar={{ label: '|α|', range, log, colormap }}
+            style={{ width: 'min(100%, 568px)' }}
+          >
             <canvas
               ref={canvas}
               tabIndex={0}
               data-testid="hidden-attention-canvas"
               aria-label={`Hidden attention of layer ${layer}, ${unitText(unit, unitName)}: ${T} × ${T}`}
               aria-describedby="hidden-attention-readout"
-              style={{ width: '100%', height: '100%', display: 'block', cursor: 'crosshair' }}
+              style={{ ...PLOT_CANVAS_STYLE, cursor: 'crosshair', touchAction: 'none' }}
+              {...control.dragHandlers}
               onPointerMove={(event) => {
+                if (control.dragMove(event)) return;
                 const cell = cellFromEvent(event);
                 setCursor(cell);
                 if (cell) useStudio.getState().setTraceHoverToken(cell.col);
               }}
               onClick={(event) => {
-                const box = event.currentTarget.getBoundingClientRect();
-                const cell = matrixCellAt(T, event.clientX - box.left, event.clientY - box.top, box.width, box.height);
+                if (control.dragged()) return; // the end of a pan
+                const cell = cellFromEvent(event);
                 if (cell) showRow(cell.row);
               }}
               onKeyDown={onKey}
             />
-            {currentRow && (
-              <div
-                aria-hidden
-                style={{ position: 'absolute', left: 0, right: 0, top: `${(currentRow.row / T) * 100}%`, height: `max(1px, ${100 / T}%)`, outline: '1px solid #ffb000', pointerEvents: 'none' }}
-              />
-            )}
-            {cursor && (
-              <div
-                aria-hidden
-                style={{
-                  position: 'absolute',
-                  left: `${(cursor.col / T) * 100}%`,
-                  top: `${(cursor.row / T) * 100}%`,
-                  width: `max(3px, ${100 / T}%)`,
-                  height: `max(3px, ${100 / T}%)`,
-                  outline: '1px solid #fff',
-                  pointerEvents: 'none',
-                }}
-              />
-            )}
-          </div>
+            {currentRow && <CellOutline x={view} y={channelView} token={null} channel={currentRow.row} colour="#ffb000" />}
+            {cursor && <CellOutline x={view} y={channelView} token={cursor.col} channel={cursor.row} />}
+          </HeatmapAxes>
           <div id="hidden-attention-readout" data-testid="hidden-attention-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
             {at ? (
               <span data-row={at.row} data-col={at.col} data-layer={layer} data-unit={String(unit)} data-alpha={String(at.alpha)} data-scaled={String(scaledAbs(at.alpha, range, log))}>
@@ -306,7 +349,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
           <div style={{ fontSize: 12 }}>
             Row {currentRow.row} “{texts[currentRow.row] ?? ''}”: what it reads, |α[{currentRow.row}, j]| for j ≤ {currentRow.row}
           </div>
-          <LineChart label={`Hidden attention row ${currentRow.row}, layer ${layer}`} testId="hidden-attention-row-chart" series={[{ name: `|α[${currentRow.row}, j]|`, values: rowCurve, colour: '#ff8a65' }]} marker={currentRow.row} />
+          <LineChart label={`Hidden attention row ${currentRow.row}, layer ${layer}`} testId="hidden-attention-row-chart" xLabel="token j (the token read)" yLabel={`|α[${currentRow.row}, j]|`} series={[{ name: `|α[${currentRow.row}, j]|`, values: rowCurve, colour: '#ff8a65' }]} marker={currentRow.row} />
           <ol data-testid="hidden-attention-sources" style={{ margin: 0, paddingLeft: 20, fontSize: 12, fontFamily: 'ui-monospace, monospace' }}>
             {sources.map((s) => (
               <li key={s.token} data-token={s.token} data-alpha={String(s.alpha)}>

@@ -13,6 +13,7 @@ import { selectTraceMemoryToken, useStudio } from '../store';
 import { knockoutColumns, probabilityShift, type ShiftRow } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { prepareCanvas2d } from './canvas2d';
+import { niceTicks } from './chart-scale';
 import { PanelStatus } from './PanelStatus';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -20,6 +21,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 const COLOUR_BEFORE = '#4fc3f7';
 const COLOUR_AFTER = '#ff8a65';
 const BAR_ROW = 18;
+/** The probability axis under the bars. */
+const AXIS_HEIGHT = 30;
 
 /** A probability for reading: 4 decimals down to 0.001, then 3 significant digits in exponent form. */
 const prob = (p: number) => (!Number.isFinite(p) ? '—' : p >= 1e-3 || p === 0 ? p.toFixed(4) : p.toExponential(2));
@@ -46,6 +49,26 @@ function drawShift(canvas: HTMLCanvasElement, rows: readonly ShiftRow[]): void {
     g.fillStyle = '#8b93a5';
     g.fillText(`${prob(r.before)} → ${prob(r.after)}`, label + barW + 6, top + 12);
   });
+  // The probability axis under the bars.
+  const axisTop = 4 + rows.length * BAR_ROW + 2;
+  g.strokeStyle = '#8b93a5';
+  g.fillStyle = '#8b93a5';
+  g.lineWidth = 1;
+  g.beginPath();
+  g.moveTo(label, axisTop + 0.5);
+  g.lineTo(label + barW, axisTop + 0.5);
+  g.stroke();
+  g.textAlign = 'center';
+  for (const v of niceTicks(0, 1, Math.max(2, Math.min(6, Math.floor(barW / 50))))) {
+    const x = label + v * barW;
+    g.beginPath();
+    g.moveTo(x, axisTop);
+    g.lineTo(x, axisTop + 4);
+    g.stroke();
+    g.fillText(String(v), x, axisTop + 14);
+  }
+  g.fillText('next-token probability', label + barW / 2, axisTop + 26);
+  g.textAlign = 'left';
 }
 
 export interface KnockoutPanelProps {
@@ -171,7 +194,7 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
             token {shown.token} “{texts[shown.token] ?? ''}” filtered in layer{shown.layers.length === 1 ? '' : 's'} {shown.layers.join(', ')}: KL(baseline ‖ knocked) = {shown.kl.toPrecision(4)} nats · total variation{' '}
             {shown.totalVariation.toPrecision(4)} · p(“{labels?.[shown.baseline.ids[0] ?? -1] ?? shown.baseline.texts[0] ?? ''}”) {(shown.baseline.probs[0] ?? NaN).toPrecision(4)} → {shown.baselineTopProbAfter.toPrecision(4)}
           </div>
-          <canvas ref={canvas} data-testid="knockout-canvas" aria-label="Next-token probabilities before and after the knockout" style={{ width: '100%', height: 8 + BAR_ROW * rows.length, display: 'block' }} />
+          <canvas ref={canvas} data-testid="knockout-canvas" aria-label="Next-token probabilities before and after the knockout" style={{ width: '100%', height: 8 + BAR_ROW * rows.length + AXIS_HEIGHT, display: 'block' }} />
           <div className="muted" style={{ fontSize: 11 }}>
             <span style={{ color: COLOUR_BEFORE }}>■</span> baseline <span style={{ color: COLOUR_AFTER }}>■</span> with token {shown.token} filtered
           </div>

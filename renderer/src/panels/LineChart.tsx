@@ -1,8 +1,13 @@
 /**
  * A small SVG line chart (no library): one polyline per series over a shared x range (token index),
- * y from the series' finite values (or a fixed range), optional horizontal guide lines and a
- * vertical marker. NaN points break the line. Stretched to its container's width.
+ * y from the series' finite values (or a fixed range), with axes (nice ticks, chart-scale.ts) and
+ * their labels (with units), a legend naming each series' colour, optional horizontal guide lines
+ * and a vertical marker. NaN points break the line. Drawn in CSS pixels at its container's width
+ * (measured), so text is never stretched.
  */
+import { useRef } from 'react';
+import { useElementSize } from './chart-axes';
+import { formatTick, niceTicks } from './chart-scale';
 import { valueRange } from './selection';
 
 export interface LineSeries {
@@ -13,6 +18,7 @@ export interface LineSeries {
 
 export interface LineChartProps {
   series: readonly LineSeries[];
+  /** Height of the plot area in CSS pixels (the axes add their own). */
   height?: number;
   /** Fixed y range (default: the finite values' range). */
   yRange?: { min: number; max: number };
@@ -22,9 +28,13 @@ export interface LineChartProps {
   marker?: number | null;
   label: string;
   testId?: string;
+  /** The x axis's name and unit (default: "token"). */
+  xLabel?: string;
+  /** The y axis's name and unit. */
+  yLabel?: string;
 }
 
-const W = 1000;
+const M = { left: 52, right: 10, top: 6, bottom: 30 };
 
 /** The polyline segments of one series: runs of finite points, as SVG "x,y" lists. */
 function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: number) => number): string[] {
@@ -42,38 +52,69 @@ function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: nu
   return out;
 }
 
-export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId }: LineChartProps) {
+export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value' }: LineChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const measured = useElementSize(box).width;
+  const W = measured > 0 ? measured : 600;
   const count = Math.max(0, ...series.map((s) => s.values.length));
   const all: number[] = [];
   for (const s of series) for (let i = 0; i < s.values.length; i++) all.push(s.values[i] as number);
   const range = yRange ?? valueRange(all, false);
   const span = range.max - range.min || 1;
   const H = height;
-  const x = (i: number) => (count > 1 ? (i / (count - 1)) * (W - 4) + 2 : W / 2);
-  const y = (v: number) => H - 2 - ((v - range.min) / span) * (H - 4);
+  const plotW = Math.max(10, W - M.left - M.right);
+  const x = (i: number) => M.left + (count > 1 ? (i / (count - 1)) * plotW : plotW / 2);
+  const y = (v: number) => M.top + H - ((v - range.min) / span) * H;
+  const xTicks = count > 0 ? niceTicks(0, Math.max(0, count - 1), Math.max(2, Math.floor(plotW / 70)), true) : [];
+  const yValues = niceTicks(range.min, range.max, Math.max(2, Math.floor(H / 22)));
+  const yStep = yValues.length > 1 ? (yValues[1] as number) - (yValues[0] as number) : undefined;
+  const total = H + M.top + M.bottom;
   return (
-    <div style={{ fontSize: 11 }}>
-      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" width="100%" height={H} role="img" aria-label={label} data-testid={testId} style={{ display: 'block', background: '#11141a' }}>
+    <div ref={box} style={{ fontSize: 11 }}>
+      <svg width="100%" height={total} role="img" aria-label={label} data-testid={testId} style={{ display: 'block', background: '#11141a', fontSize: 10 }}>
+        <g data-testid={testId ? `${testId}-y-axis` : undefined} data-label={yLabel} fill="#8b93a5" stroke="#8b93a5">
+          <line x1={M.left} x2={M.left} y1={M.top} y2={M.top + H} strokeOpacity={0.6} />
+          {yValues.map((v) => (
+            <g key={v}>
+              <line x1={M.left - 4} x2={M.left} y1={y(v)} y2={y(v)} strokeOpacity={0.6} />
+              <text x={M.left - 6} y={y(v)} dominantBaseline="middle" textAnchor="end" stroke="none">
+                {formatTick(v, yStep)}
+              </text>
+            </g>
+          ))}
+          <text x={10} y={M.top + H / 2} transform={`rotate(-90 10 ${M.top + H / 2})`} textAnchor="middle" dominantBaseline="middle" stroke="none">
+            {yLabel}
+          </text>
+        </g>
+        <g data-testid={testId ? `${testId}-x-axis` : undefined} data-label={xLabel} fill="#8b93a5" stroke="#8b93a5">
+          <line x1={M.left} x2={M.left + plotW} y1={M.top + H} y2={M.top + H} strokeOpacity={0.6} />
+          {xTicks.map((i) => (
+            <g key={i}>
+              <line x1={x(i)} x2={x(i)} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
+              <text x={x(i)} y={M.top + H + 14} textAnchor="middle" stroke="none">
+                {i}
+              </text>
+            </g>
+          ))}
+          <text x={M.left + plotW / 2} y={total - 3} textAnchor="middle" stroke="none">
+            {xLabel}
+          </text>
+        </g>
         {guides.map((g) => (
-          <line key={g} x1={0} x2={W} y1={y(g)} y2={y(g)} stroke="#666" strokeDasharray="6 4" vectorEffect="non-scaling-stroke" />
+          <line key={g} x1={M.left} x2={M.left + plotW} y1={y(g)} y2={y(g)} stroke="#666" strokeDasharray="6 4" />
         ))}
-        {marker !== null && <line x1={x(marker)} x2={x(marker)} y1={0} y2={H} stroke="#ffb000" vectorEffect="non-scaling-stroke" />}
+        {marker !== null && <line x1={x(marker)} x2={x(marker)} y1={M.top} y2={M.top + H} stroke="#ffb000" />}
         {series.map((s) =>
-          segments(s.values, x, y).map((points, k) => (
-            <polyline key={`${s.name}-${k}`} data-series={s.name} points={points} fill="none" stroke={s.colour} strokeWidth={1.5} vectorEffect="non-scaling-stroke" />
-          )),
+          segments(s.values, x, y).map((points, k) => <polyline key={`${s.name}-${k}`} data-series={s.name} points={points} fill="none" stroke={s.colour} strokeWidth={1.5} />),
         )}
       </svg>
-      <div className="muted" style={{ display: 'flex', gap: 12 }}>
+      <div className="muted" data-testid={testId ? `${testId}-legend` : undefined} style={{ display: 'flex', gap: 12, flexWrap: 'wrap', paddingLeft: M.left }}>
         {series.map((s) => (
-          <span key={s.name}>
-            <span style={{ display: 'inline-block', width: 10, height: 2, background: s.colour, verticalAlign: 'middle', marginRight: 4 }} />
+          <span key={s.name} data-series={s.name} data-colour={s.colour}>
+            <span aria-hidden style={{ display: 'inline-block', width: 14, height: 3, background: s.colour, verticalAlign: 'middle', marginRight: 4 }} />
             {s.name}
           </span>
         ))}
-        <span>
-          y {range.min.toPrecision(3)} … {range.max.toPrecision(3)}
-        </span>
       </div>
     </div>
   );

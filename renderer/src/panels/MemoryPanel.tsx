@@ -102,6 +102,8 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
         testId="retention-curve"
         series={[{ name: `retention of token ${j}`, values: curve, colour: '#ffd54f' }]}
         yRange={{ min: 0, max: 1 }}
+        xLabel="token i (position)"
+        yLabel="retention (fraction)"
         guides={[0.5]}
         marker={half?.token ?? null}
       />
@@ -111,7 +113,9 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
       <LineChart
         label="State norm per layer"
         testId="state-norms"
-        series={trace.layers.map((l, i) => ({ name: `L${l}`, values: trace.stateNorm[i] ?? [], colour: LAYER_COLOURS[i % LAYER_COLOURS.length] as string }))}
+        xLabel="token (position)"
+        yLabel="‖state_t‖ (L2)"
+        series={trace.layers.map((l, i) => ({ name: `layer ${l}`, values: trace.stateNorm[i] ?? [], colour: LAYER_COLOURS[i % LAYER_COLOURS.length] as string }))}
         marker={j}
       />
       {byHead && (
@@ -119,7 +123,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
           <div className="muted" style={{ fontSize: 12 }}>
             ‖state_t‖ per head, layer {layer} (each head's P × N state)
           </div>
-          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" series={byHead} marker={j} />
+          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" xLabel="token (position)" yLabel="‖state_t‖ of the head (L2)" series={byHead} marker={j} />
         </>
       )}
     </section>

@@ -3,12 +3,19 @@
  * forms (no copied data files):
  * - viridis and magma: Matt Zucconi's degree-6 polynomial fits of the matplotlib maps
  *   (shadertoy "viridis, magma, inferno, plasma", WlfXRN), c0 + c1·t + … + c6·t⁶ per channel;
- * - turbo: Anton Mikhailov's polynomial approximation (Google AI blog, 2019), degree 5.
+ * - turbo: Anton Mikhailov's polynomial approximation (Google AI blog, 2019), degree 5;
+ * - diverging: blue → white → red, two straight lines in RGB through white at t = ½ (for signed
+ *   values on a range symmetric about 0, chart-scale.ts symmetricRange, so that 0 is white);
+ *   its ends are the end colours of Kenneth Moreland's "cool to warm" map (2009).
  * Tables are built once, on first use.
  */
 
-export type ColormapName = 'viridis' | 'magma' | 'turbo';
-export const COLORMAPS: readonly ColormapName[] = ['viridis', 'magma', 'turbo'];
+export type ColormapName = 'viridis' | 'magma' | 'turbo' | 'diverging';
+export const COLORMAPS: readonly ColormapName[] = ['viridis', 'magma', 'turbo', 'diverging'];
+
+/** The diverging map's ends (t = 0 and t = 1); its middle (t = ½) is white. */
+export const DIVERGING_LOW: readonly [number, number, number] = [0.23, 0.299, 0.754];
+export const DIVERGING_HIGH: readonly [number, number, number] = [0.706, 0.016, 0.150];
 
 type Rgb = [number, number, number];
 
@@ -52,6 +59,10 @@ function poly(coef: readonly number[], t: number): number {
 /** The colour at t ∈ [0, 1] (clamped), as RGB in [0, 1]. */
 export function colormapRgb(name: ColormapName, t: number): Rgb {
   const x = clamp01(t);
+  if (name === 'diverging') {
+    const [end, u] = x < 0.5 ? [DIVERGING_LOW, 1 - 2 * x] : [DIVERGING_HIGH, 2 * x - 1];
+    return [1 + (end[0] - 1) * u, 1 + (end[1] - 1) * u, 1 + (end[2] - 1) * u];
+  }
   if (name === 'turbo') return [clamp01(poly(TURBO[0], x)), clamp01(poly(TURBO[1], x)), clamp01(poly(TURBO[2], x))];
   const c = name === 'viridis' ? VIRIDIS : MAGMA;
   const channel = (i: 0 | 1 | 2) => clamp01(poly(c.map((v) => v[i]), x));

@@ -5,8 +5,8 @@
  * shader looks up the cell under each pixel. Zoom and pan along tokens, the value range, log or
  * linear scale, the colormap and a highlighted token are uniforms: redrawing costs no upload.
  *
- * Pixel → cell mapping (same as selection.ts cellAt): tokens run left to right over the view
- * [start, start + count), channels top to bottom over the full height.
+ * Pixel → cell mapping (same as chart-scale.ts cellAt2d): tokens run left to right over the view
+ * [start, start + count), channels top to bottom over the channel view (all channels by default).
  */
 import { COLORMAPS, colormapTable, type ColormapName } from './colormaps';
 import type { TokenView } from './selection';
@@ -26,6 +26,7 @@ uniform sampler2D uData;      // R32F, width = channels, height = tokens
 uniform sampler2D uColormaps; // RGBA8, 256 × (number of colormaps)
 uniform float uColormap;      // row of uColormaps
 uniform vec2 uView;           // first token shown (fractional), tokens shown
+uniform vec2 uYView;          // first channel shown (fractional), channels shown
 uniform vec2 uRange;          // value range, already on the chosen scale
 uniform float uFloor;         // smallest value a log scale takes (log needs > 0)
 uniform int uLog;
@@ -36,7 +37,7 @@ void main() {
   ivec2 dims = textureSize(uData, 0);
   vec2 p = vec2(gl_FragCoord.x, uSize.y - gl_FragCoord.y); // from the top-left corner
   int token = int(floor(uView.x + p.x / uSize.x * uView.y));
-  int channel = int(floor(p.y / uSize.y * float(dims.x)));
+  int channel = int(floor(uYView.x + p.y / uSize.y * uYView.y));
   token = clamp(token, 0, dims.y - 1);
   channel = clamp(channel, 0, dims.x - 1);
   float v = texelFetch(uData, ivec2(channel, token), 0).r;
@@ -44,7 +45,8 @@ void main() {
   float span = uRange.y - uRange.x;
   float t = span > 0.0 ? clamp((f - uRange.x) / span, 0.0, 1.0) : 0.0;
   vec3 c = texelFetch(uColormaps, ivec2(int(round(t * 255.0)), int(uColormap)), 0).rgb;
-  if (token == uHighlight) c = mix(c, vec3(1.0), 0.4);
+  // The highlight lightens dark cells and darkens light ones (near-white cells of the diverging map).
+  if (token == uHighlight) c = mix(c, dot(c, vec3(0.299, 0.587, 0.114)) > 0.7 ? vec3(0.0) : vec3(1.0), 0.4);
   outColor = vec4(c, 1.0);
 }`;
 
@@ -52,6 +54,8 @@ export interface HeatmapFrame {
   /** Which uploaded matrix. */
   layer: number;
   view: TokenView;
+  /** The channels shown, top to bottom (default: all of them). */
+  channelView?: TokenView;
   /** Value range on the data's scale (not logged). */
   range: { min: number; max: number };
   log: boolean;
@@ -91,7 +95,7 @@ export class HeatmapRenderer {
     this.program = program;
     this.vao = gl.createVertexArray();
     this.uniforms = Object.fromEntries(
-      ['uData', 'uColormaps', 'uColormap', 'uView', 'uRange', 'uFloor', 'uLog', 'uSize', 'uHighlight'].map((n) => [n, gl.getUniformLocation(program, n)]),
+      ['uData', 'uColormaps', 'uColormap', 'uView', 'uYView', 'uRange', 'uFloor', 'uLog', 'uSize', 'uHighlight'].map((n) => [n, gl.getUniformLocation(program, n)]),
     );
     const table = new Uint8Array(256 * 4 * COLORMAPS.length);
     COLORMAPS.forEach((name, row) => table.set(colormapTable(name), row * 256 * 4));
@@ -152,6 +156,8 @@ export class HeatmapRenderer {
     gl.uniform1i(u.uColormaps ?? null, 1);
     gl.uniform1f(u.uColormap ?? null, COLORMAPS.indexOf(frame.colormap));
     gl.uniform2f(u.uView ?? null, frame.view.start, frame.view.count);
+    const yView = frame.channelView ?? { start: 0, count: this.channels };
+    gl.uniform2f(u.uYView ?? null, yView.start, yView.count);
     const floor = frame.log ? Math.max(frame.range.min, Number.MIN_VALUE) : frame.range.min;
     const scale = (x: number) => (frame.log ? Math.log(Math.max(x, floor)) : x);
     gl.uniform2f(u.uRange ?? null, scale(frame.range.min), scale(frame.range.max));

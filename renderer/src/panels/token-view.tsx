@@ -1,14 +1,20 @@
 /**
- * Zoom and pan along tokens, shared by the Δ heatmap and the B/C heatmaps: the view (selection.ts
- * TokenView), the mouse wheel over the given canvases (zoom about the pointer), dragging (pan)
- * and the buttons (zoom in / out, pan left / right, reset).
+ * Zoom and pan on both axes, shared by the Δ heatmap and the B/C heatmaps: the token view and the
+ * channel view (selection.ts TokenView each), the mouse wheel over the given canvases (zoom along
+ * tokens about the pointer; with Shift, along channels), dragging (pan both), the keyboard
+ * (+ / − zoom both axes about the cursor, chart-scale.ts) and the buttons (zoom tokens in / out,
+ * zoom channels in / out, pan left / right, reset).
  */
 import { useEffect, useRef, useState, type PointerEvent, type RefObject } from 'react';
+import { keepVisible, moveCursor2d } from './chart-scale';
 import { fullView, panView, zoomView, type TokenView } from './selection';
 
 export interface TokenViewControl {
   view: TokenView;
   setView(update: TokenView | ((v: TokenView) => TokenView)): void;
+  /** The channels (states, rows) shown, top to bottom. */
+  channelView: TokenView;
+  setChannelView(update: TokenView | ((v: TokenView) => TokenView)): void;
   /** Spread on each canvas that pans by dragging. */
   dragHandlers: {
     onPointerDown(event: PointerEvent<HTMLCanvasElement>): void;
@@ -17,18 +23,28 @@ export interface TokenViewControl {
   };
   /** For the canvas's pointermove: pans and returns true while a drag is on (the hover readout waits). */
   dragMove(event: PointerEvent<HTMLCanvasElement>): boolean;
+  /** Whether the last press panned the view (a click after a drag is not a click on a cell). */
+  dragged(): boolean;
 }
 
-/** The view over `tokens` tokens, reset when the count changes; wheel zoom on `canvases` (stable refs). */
-export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCanvasElement | null>[]): TokenViewControl {
+/** The view over `tokens` tokens and `channels` channels, reset when a count changes; wheel zoom on `canvases` (stable refs). */
+export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCanvasElement | null>[], channels = 1): TokenViewControl {
   const [state, setState] = useState<{ tokens: number; view: TokenView }>(() => ({ tokens, view: fullView(tokens) }));
+  const [cstate, setCState] = useState<{ channels: number; view: TokenView }>(() => ({ channels, view: fullView(channels) }));
   // A new token count starts from the whole sequence.
   const view = state.tokens === tokens ? state.view : fullView(tokens);
-  const drag = useRef<{ x: number; view: TokenView } | null>(null);
+  const channelView = cstate.channels === channels ? cstate.view : fullView(channels);
+  const drag = useRef<{ x: number; y: number; view: TokenView; channelView: TokenView } | null>(null);
+  const moved = useRef(false);
   const setView = (update: TokenView | ((v: TokenView) => TokenView)) =>
     setState((s) => {
       const from = s.tokens === tokens ? s.view : fullView(tokens);
       return { tokens, view: typeof update === 'function' ? update(from) : update };
+    });
+  const setChannelView = (update: TokenView | ((v: TokenView) => TokenView)) =>
+    setCState((s) => {
+      const from = s.channels === channels ? s.view : fullView(channels);
+      return { channels, view: typeof update === 'function' ? update(from) : update };
     });
 
   // Wheel zoom needs a non-passive listener to keep the page from scrolling.
@@ -39,6 +55,12 @@ export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCa
       const onWheel = (event: WheelEvent) => {
         event.preventDefault();
         const box = el.getBoundingClientRect();
+        if (event.shiftKey) {
+          const at = (event.clientY - box.top) / box.height;
+          const delta = event.deltaY || event.deltaX; // Shift turns some wheels horizontal
+          setCState((s) => ({ channels, view: zoomView(s.channels === channels ? s.view : fullView(channels), delta < 0 ? 1.25 : 0.8, at, channels) }));
+          return;
+        }
         const anchor = (event.clientX - box.left) / box.width;
         setState((s) => ({ tokens, view: zoomView(s.tokens === tokens ? s.view : fullView(tokens), event.deltaY < 0 ? 1.25 : 0.8, anchor, tokens) }));
       };
@@ -46,14 +68,17 @@ export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCa
       return () => el.removeEventListener('wheel', onWheel);
     });
     return () => cleanups.forEach((c) => c());
-  }, [tokens, canvases]);
+  }, [tokens, channels, canvases]);
 
   return {
     view,
     setView,
+    channelView,
+    setChannelView,
     dragHandlers: {
       onPointerDown: (event) => {
-        drag.current = { x: event.clientX, view };
+        drag.current = { x: event.clientX, y: event.clientY, view, channelView };
+        moved.current = false;
         event.currentTarget.setPointerCapture(event.pointerId);
       },
       onPointerUp: () => (drag.current = null),
@@ -62,16 +87,19 @@ export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCa
     dragMove: (event) => {
       const d = drag.current;
       if (!d) return false;
-      const width = event.currentTarget.getBoundingClientRect().width;
-      setView(panView(d.view, -(event.clientX - d.x) / width, tokens));
+      const box = event.currentTarget.getBoundingClientRect();
+      if (event.clientX !== d.x || event.clientY !== d.y) moved.current = true;
+      setView(panView(d.view, -(event.clientX - d.x) / box.width, tokens));
+      if (event.clientY !== d.y) setChannelView(panView(d.channelView, -(event.clientY - d.y) / box.height, channels));
       return true;
     },
+    dragged: () => moved.current,
   };
 }
 
-/** The zoom / pan buttons and the shown token range. */
-export function ViewControls({ control, tokens, label }: { control: TokenViewControl; tokens: number; label: string }) {
-  const { setView } = control;
+/** The zoom / pan buttons. */
+export function ViewControls({ control, tokens, label, channels, channelName = 'channels' }: { control: TokenViewControl; tokens: number; label: string; channels?: number; channelName?: string }) {
+  const { setView, setChannelView } = control;
   return (
     <>
       <button type="button" aria-label={`${label}: zoom in`} onClick={() => setView((v) => zoomView(v, 2, 0.5, tokens))}>
@@ -86,9 +114,55 @@ export function ViewControls({ control, tokens, label }: { control: TokenViewCon
       <button type="button" onClick={() => setView((v) => panView(v, 0.25, tokens))} aria-label={`${label}: pan right`}>
         ▶
       </button>
-      <button type="button" aria-label={`${label}: reset view`} onClick={() => setView(fullView(tokens))}>
+      {channels !== undefined && (
+        <>
+          <button type="button" aria-label={`${label}: zoom ${channelName} in`} title={`Zoom ${channelName} in (Shift + wheel)`} onClick={() => setChannelView((v) => zoomView(v, 2, 0.5, channels))}>
+            ↕ +
+          </button>
+          <button type="button" aria-label={`${label}: zoom ${channelName} out`} title={`Zoom ${channelName} out (Shift + wheel)`} onClick={() => setChannelView((v) => zoomView(v, 0.5, 0.5, channels))}>
+            ↕ −
+          </button>
+        </>
+      )}
+      <button
+        type="button"
+        aria-label={`${label}: reset view`}
+        onClick={() => {
+          setView(fullView(tokens));
+          if (channels !== undefined) setChannelView(fullView(channels));
+        }}
+      >
         Reset view
       </button>
     </>
   );
+}
+
+/**
+ * A key on a focused heatmap: arrows, Home / End, Page Up / Page Down move the cursor (the view
+ * pans to keep it shown), + and − zoom both axes about it. The new cursor, or undefined when the
+ * key is not one of these (the caller leaves the event alone).
+ */
+export function heatmapKey(control: TokenViewControl, key: string, cursor: Cell | null, tokens: number, channels: number): Cell | undefined {
+  const { view, channelView } = control;
+  if (key === '+' || key === '=' || key === '-' || key === '_') {
+    const factor = key === '+' || key === '=' ? 2 : 0.5;
+    const anchor = (index: number, v: TokenView) => Math.min(1, Math.max(0, (index + 0.5 - v.start) / v.count));
+    control.setView(zoomView(view, factor, cursor ? anchor(cursor.token, view) : 0.5, tokens));
+    control.setChannelView(zoomView(channelView, factor, cursor ? anchor(cursor.channel, channelView) : 0.5, channels));
+    return cursor ?? { token: Math.floor(view.start), channel: Math.floor(channelView.start) };
+  }
+  // The first key shows the cursor at the top-left cell in view (Home / End: that row's first / last token).
+  const first = { token: Math.min(tokens - 1, Math.ceil(view.start - 1e-9)), channel: Math.min(channels - 1, Math.ceil(channelView.start - 1e-9)) };
+  const moved = moveCursor2d(cursor ?? first, key, tokens, channels);
+  if (!moved) return undefined;
+  const next = cursor || key === 'Home' || key === 'End' ? moved : first;
+  control.setView(keepVisible(view, next.token, tokens));
+  control.setChannelView(keepVisible(channelView, next.channel, channels));
+  return next;
+}
+
+export interface Cell {
+  token: number;
+  channel: number;
 }

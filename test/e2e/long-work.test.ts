@@ -6,14 +6,19 @@
  *   still shown;
  * - re-tracing a longer prompt shows progress, keeps the previous trace's panels on screen
  *   (dimmed, "updating…") instead of blanking them, and Cancel brings them back as they were,
- *   with no error.
+ *   with no error (test-results/long-work-retrace.png while it runs);
+ * - a knockout shows KL at every position from the knocked token on, as a line chart
+ *   (test-results/long-work-knockout.png).
  * Before: neither showed progress nor could be cancelled, and a re-trace blanked every panel.
  */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 
+const artifacts = path.resolve(import.meta.dirname, '../../test-results');
 const chromiumFound = findChromium();
 let page: Page | null = null;
 const pageErrors: string[] = [];
@@ -75,6 +80,8 @@ describe('long work in Chromium', () => {
     expect(await attr(p, 'trace-results', 'data-stale')).toBe('true');
     expect(await p.getByTestId('trace-stats').textContent()).toBe(stats);
     expect(await p.getByTestId('hidden-attention-canvas').count()).toBe(1);
+    mkdirSync(artifacts, { recursive: true });
+    await p.screenshot({ path: path.join(artifacts, 'long-work-retrace.png') });
     await p.getByTestId('trace-cancel').click();
     await expect.poll(() => p.getByTestId('trace-progress').count(), { timeout: 30_000 }).toBe(0);
     expect(await attr(p, 'trace-results', 'data-stale')).toBe('false');
@@ -89,6 +96,20 @@ describe('long work in Chromium', () => {
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('60 tokens · 4 layers · d_inner 512');
     step('traced again');
+
+    // Knockout of token 10 in every layer: KL at every position from 10 on, as a line chart.
+    await p.getByLabel('Knockout layers').selectOption('all');
+    await p.getByLabel('Knockout token').fill('10');
+    await p.getByRole('button', { name: 'Filter this token' }).click();
+    const positions = p.getByTestId('knockout-positions');
+    await expect.poll(() => positions.getAttribute('data-token', { timeout: 1000 }).catch(() => null), { timeout: 60_000 }).toBe('10');
+    expect(Number(await positions.getAttribute('data-peak-position'))).toBeGreaterThanOrEqual(10);
+    expect(Number(await positions.getAttribute('data-peak-kl'))).toBeGreaterThan(0);
+    // One line from position 10 to 59: 50 points.
+    const points = await p.getByTestId('knockout-kl-chart').locator('polyline').evaluateAll((els) => els.map((e) => (e.getAttribute('points') ?? '').trim().split(/\s+/).length));
+    expect(points).toEqual([50]);
+    await p.getByTestId('knockout-panel').screenshot({ path: path.join(artifacts, 'long-work-knockout.png') });
+    step('knockout');
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, 180_000);
 });

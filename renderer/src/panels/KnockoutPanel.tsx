@@ -181,6 +181,25 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
             token {shown.token} “{texts[shown.token] ?? ''}” filtered in layer{shown.layers.length === 1 ? '' : 's'} {shown.layers.join(', ')}: KL(baseline ‖ knocked) = {shown.kl.toPrecision(4)} nats · total variation{' '}
             {shown.totalVariation.toPrecision(4)} · p(“{labels?.[shown.baseline.ids[0] ?? -1] ?? shown.baseline.texts[0] ?? ''}”) {(shown.baseline.probs[0] ?? NaN).toPrecision(4)} → {shown.baselineTopProbAfter.toPrecision(4)}
           </div>
+          {curve && (
+            <div data-testid="knockout-positions" data-token={shown.token} data-peak-position={peak?.position ?? ''} data-peak-kl={String(peak?.kl ?? '')} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+              <div style={{ fontSize: 12 }}>
+                Effect at every later position: KL(baseline ‖ knocked) of the next-token distribution after each token, in nats (positions before token {shown.token} are unchanged)
+                {peak && (
+                  <>
+                    {' '}
+                    · largest {peak.kl.toPrecision(4)} at position {peak.position} “{texts[peak.position] ?? ''}”
+                  </>
+                )}
+              </div>
+              <LineChart label={`KL per position after knocking out token ${shown.token}`} testId="knockout-kl-chart" series={[{ name: 'KL(baseline ‖ knocked), nats', values: curve, colour: COLOUR_AFTER }]} marker={shown.token} />
+              <div className="actions" style={{ fontSize: 12 }}>
+                <button type="button" onClick={() => downloadCsv(toCsv(klPositionColumns(shown, texts)), `knockout-token${shown.token}-kl-by-position.csv`)}>
+                  Export KL per position CSV
+                </button>
+              </div>
+            </div>
+          )}
           <canvas ref={canvas} data-testid="knockout-canvas" aria-label="Next-token probabilities before and after the knockout" style={{ width: '100%', height: 8 + BAR_ROW * rows.length, display: 'block' }} />
           <div className="muted" style={{ fontSize: 11 }}>
             <span style={{ color: COLOUR_BEFORE }}>■</span> baseline <span style={{ color: COLOUR_AFTER }}>■</span> with token {shown.token} filtered
@@ -205,25 +224,6 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
               ))}
             </tbody>
           </table>
-          {curve && (
-            <div data-testid="knockout-positions" data-token={shown.token} data-peak-position={peak?.position ?? ''} data-peak-kl={String(peak?.kl ?? '')} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
-              <div style={{ fontSize: 12 }}>
-                Effect at every later position: KL(baseline ‖ knocked) of the next-token distribution after each token, in nats (positions before token {shown.token} are unchanged)
-                {peak && (
-                  <>
-                    {' '}
-                    · largest {peak.kl.toPrecision(4)} at position {peak.position} “{texts[peak.position] ?? ''}”
-                  </>
-                )}
-              </div>
-              <LineChart label={`KL per position after knocking out token ${shown.token}`} testId="knockout-kl-chart" series={[{ name: 'KL(baseline ‖ knocked), nats', values: curve, colour: COLOUR_AFTER }]} marker={shown.token} />
-              <div className="actions" style={{ fontSize: 12 }}>
-                <button type="button" onClick={() => downloadCsv(toCsv(klPositionColumns(shown, texts)), `knockout-token${shown.token}-kl-by-position.csv`)}>
-                  Export KL per position CSV
-                </button>
-              </div>
-            </div>
-          )}
         </Stale>
       )}
     </section>

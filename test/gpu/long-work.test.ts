@@ -55,17 +55,18 @@ async function setup() {
   const table = await readAllTensorsF32(files, inspection);
   await files.close();
   const progress: Progress[] = [];
-  let cancelAt: CancellableKind | null = null;
+  let cancelAt: { kind: CancellableKind; by: 'id' | 'kind' } | null = null;
   let id = 1;
   // eslint-disable-next-line prefer-const -- the engine's event callback needs it before it exists
   let engine: Engine;
   const onEvent = (event: EngineEvent) => {
     if (event.kind !== 'work-progress') return;
     progress.push(event);
-    if (event.work === cancelAt && event.done < event.total) {
+    if (event.work === cancelAt?.kind && event.done < event.total) {
+      const params = cancelAt.by === 'id' ? { requestId: event.requestId } : { kind: event.work };
       cancelAt = null;
       // The handler aborts synchronously: the running request stops at its next check.
-      void engine.handle({ id: id++, kind: 'cancel', params: { requestId: event.requestId } });
+      void engine.handle({ id: id++, kind: 'cancel', params });
     }
   };
   engine = new Engine(gpu!, onEvent, 'node');
@@ -75,7 +76,7 @@ async function setup() {
     return reply.result as EngineRequests[K]['result'];
   };
   await send('loadModel', { modelId: 'm', source: source(scratch) });
-  return { config: inspection.config, table, send, progress, cancelNext: (kind: CancellableKind) => (cancelAt = kind) };
+  return { config: inspection.config, table, send, progress, cancelNext: (kind: CancellableKind, by: 'id' | 'kind' = 'id') => (cancelAt = { kind, by }) };
 }
 
 /** The progress of the latest request of `kind`: it increases, and ends at its total. */
@@ -121,11 +122,11 @@ describe('long work: progress and cancel', () => {
     const fullAgain = await send('hiddenAttention', params);
     expect(fullAgain.alpha).toEqual(full.alpha);
 
-    // Knockout of token 100: the prefix, then both runs.
+    // Knockout of token 100: the prefix, then both runs; cancelled by kind.
     const knock = { modelId: 'm', traceId: again.traceId, token: 100, k: 5 };
     const knocked = await send('knockout', knock);
     expectCompleteProgress(progress, 'knockout', knockoutWork(T, 100));
-    cancelNext('knockout');
+    cancelNext('knockout', 'kind');
     await expect(send('knockout', knock)).rejects.toThrow(CANCELLED_MESSAGE);
     expect(progress.filter((p) => p.work === 'knockout').at(-1)!.done).toBeLessThan(knockoutWork(T, 100));
     expect(await send('knockout', knock)).toEqual(knocked);

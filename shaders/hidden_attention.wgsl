@@ -10,8 +10,9 @@
 //
 // Entry points, run in this order inside one compute pass:
 //   prefix_sums  one thread per channel d: S[:, d] (sequential over tokens) and A[d, :], into `scratch`.
-//   full_matrix  one thread per (i, j) in TILE × TILE tiles: α [T, T] (threads above the diagonal
-//                only write zeros).
+//   full_matrix  one thread per (i, j) in TILE × TILE tiles: rows row .. row_end − 1 of α [T, T]
+//                (threads above the diagonal only write zeros). The host runs the rows in bands,
+//                one submit each, so that long work reports progress and can stop between them.
 //   single_row   one thread per j: α[row, :] into `alpha` as [T] (zeros for j > row).
 // full_matrix and single_row share alpha_at(), so a row equals the matching row of the matrix.
 //
@@ -26,12 +27,13 @@ struct Params {
   tokens: u32,         // T
   d_inner: u32,        // Di
   d_state: u32,        // N
-  row: u32,            // single_row: the row i (< T)
+  row: u32,            // single_row: the row i (< T); full_matrix: the first row of the band
   channel_start: u32,  // first channel summed
   channel_end: u32,    // one past the last channel summed
   inv_channels: f32,   // 1 / (channel_end − channel_start)
   prefix_groups_x: u32,  // prefix_sums: workgroups along x (a linear count folded into 2-D)
   row_groups_x: u32,     // single_row: workgroups along x (likewise)
+  row_end: u32,          // full_matrix: one past the last row of the band (≤ T)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -80,9 +82,9 @@ fn alpha_at(i: u32, j: u32) -> f32 {
 @compute @workgroup_size(TILE, TILE)
 fn full_matrix(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = gid.x;
-  let i = gid.y;
+  let i = params.row + gid.y;
   let t = params.tokens;
-  if (i >= t || j >= t) {
+  if (i >= params.row_end || i >= t || j >= t) {
     return;
   }
   if (j > i) {

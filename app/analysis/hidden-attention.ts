@@ -7,11 +7,37 @@
  * "channels": for head h, α[i, j] = (C_i·B_j)·exp(A_h·(S_i − S_j))·Δ_j[h], with A_log[h] repeated
  * over the N states; the mean over heads is the mean of the groups' means (every group has H/G
  * heads); one head runs only its group.
+ *
+ * The full matrix runs in bands of rows of about equal work (row i costs i + 1 cells), one submit
+ * each: `onProgress` after each band (rows done of T per run), `signal` checked between them.
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { hiddenAttention as hiddenAttentionOp, hiddenAttentionRow, type HiddenAttentionDispatch } from '../kernels/hidden-attention.js';
+import { throwIfCancelled, type WorkProgress } from './cancel.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, StoredTrace } from './types.js';
+
+/** About how many multiply-exp-adds (cells × channels × states) one band of the full matrix takes. */
+const BAND_WORK = 2 ** 22;
+/** At most this many bands per matrix (each band is a GPU round trip). */
+const MAX_BANDS = 64;
+
+/**
+ * Row bands [first, end) of a T × T causal matrix, of about equal work (rows 0..e cost e(e+1)/2
+ * cells), as many as `work` (the whole matrix's) asks for, 1 … MAX_BANDS, each a multiple of 8
+ * rows (the kernel's tile) but the last.
+ */
+export function rowBands(T: number, work: number): [number, number][] {
+  const count = Math.max(1, Math.min(MAX_BANDS, Math.ceil(work / BAND_WORK), Math.ceil(T / 8)));
+  const bands: [number, number][] = [];
+  let first = 0;
+  for (let k = 1; k <= count && first < T; k++) {
+    const end = k === count ? T : Math.min(T, Math.max(first + 8, Math.ceil((T * Math.sqrt(k / count)) / 8) * 8));
+    bands.push([first, end]);
+    first = end;
+  }
+  return bands;
+}
 
 /** One kernel run: dense Δ [T, width], B and C [T, N], A_log [width, N], and its weight in the sum. */
 interface Run {
@@ -58,7 +84,12 @@ function runsOf(trace: StoredTrace, index: number, layer: number, unit: number |
 }
 
 /** α of one layer of `trace`: the full causal matrix [T, T], or one row [T]. */
-export async function hiddenAttention(ctx: GpuContext, trace: StoredTrace, params: HiddenAttentionOptions): Promise<HiddenAttentionResult> {
+export async function hiddenAttention(
+  ctx: GpuContext,
+  trace: StoredTrace,
+  params: HiddenAttentionOptions,
+  work: { signal?: AbortSignal; onProgress?: WorkProgress } = {},
+): Promise<HiddenAttentionResult> {
   const r = trace.result;
   const index = r.layers.indexOf(params.layer);
   if (index < 0) throw new Error(`Layer ${params.layer} is not in trace ${r.traceId} (traced: ${r.layers.join(', ')}).`);
@@ -75,7 +106,11 @@ export async function hiddenAttention(ctx: GpuContext, trace: StoredTrace, param
     throw new Error(`The full ${T} × ${T} matrix needs ${Math.ceil((outElements * 4) / 2 ** 20)} MB, over this GPU's ${Math.floor(limit / 2 ** 20)} MB per buffer: pick one row instead.`);
   }
   const alpha = new Float32Array(outElements);
-  for (const run of runsOf(trace, index, params.layer, unit)) {
+  const runs = runsOf(trace, index, params.layer, unit);
+  const total = runs.length * T;
+  let done = 0;
+  throwIfCancelled(work.signal);
+  for (const run of runs) {
     const upload = (label: string, data: Float32Array) => {
       const buffer = storageBuffer(ctx.device, `HiddenAttention.${label}`, data.byteLength);
       ctx.device.queue.writeBuffer(buffer, 0, data);
@@ -91,14 +126,32 @@ export async function hiddenAttention(ctx: GpuContext, trace: StoredTrace, param
     const shape = { tokens: T, dInner: run.width, dState: N, channel: run.unit };
     let dispatch: HiddenAttentionDispatch | null = null;
     try {
-      dispatch = row === undefined ? hiddenAttentionOp(ctx, shape, buffers) : hiddenAttentionRow(ctx, { ...shape, row }, buffers);
-      const encoder = ctx.device.createCommandEncoder({ label: 'HiddenAttention' });
-      const pass = encoder.beginComputePass({ label: 'HiddenAttention.pass' });
-      dispatch.encode(pass);
-      pass.end();
-      ctx.device.queue.submit([encoder.finish()]);
+      const submit = (encode: (pass: GPUComputePassEncoder) => void) => {
+        const encoder = ctx.device.createCommandEncoder({ label: 'HiddenAttention' });
+        const pass = encoder.beginComputePass({ label: 'HiddenAttention.pass' });
+        encode(pass);
+        pass.end();
+        ctx.device.queue.submit([encoder.finish()]);
+      };
+      if (row === undefined) {
+        const matrix = hiddenAttentionOp(ctx, shape, buffers);
+        dispatch = matrix;
+        const channels = run.unit === 'mean' ? run.width : 1;
+        for (const [first, end] of rowBands(T, ((T * (T + 1)) / 2) * channels * N)) {
+          submit((pass) => matrix.encodeRows(pass, first, end, first === 0));
+          await ctx.device.queue.onSubmittedWorkDone();
+          throwIfCancelled(work.signal);
+          done += end - first;
+          work.onProgress?.(done, total);
+        }
+      } else {
+        const one = hiddenAttentionRow(ctx, { ...shape, row }, buffers);
+        dispatch = one;
+        submit((pass) => one.encode(pass));
+      }
       const out = await readF32(ctx.device, buffers.alpha, outElements);
       for (let i = 0; i < outElements; i++) alpha[i] = (alpha[i] as number) + run.weight * (out[i] as number);
+      throwIfCancelled(work.signal);
     } finally {
       dispatch?.destroy();
       for (const b of Object.values(buffers)) b.destroy();

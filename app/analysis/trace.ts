@@ -2,8 +2,8 @@
  * The one trace path, for the app's engine and the CLI:
  *
  * - `tracePrompt`: a prompt's prefill in a fresh session with a TraceRecorder on, chunk by chunk
- *   (the model's maxTokens per chunk; `onProgress` after each), keeping each chunk's logits just
- *   long enough to take the top next tokens per position on the GPU (kernels/top-k.ts: [rows, 2k]
+ *   (the model's maxTokens per chunk; `onProgress` after each, `signal` checked between them),
+ *   keeping each chunk's logits just long enough to take the top next tokens per position on the GPU (kernels/top-k.ts: [rows, 2k]
  *   words come back instead of [rows, V] logits) — and, with `keepLogits`, reading them back too
  *   ([T, V] float32, the CLI's trace file has them); then Δ, B, C and the selection summaries.
  * - `startLiveTrace`: every layer of a generating session traced from its first token, the new
@@ -24,6 +24,7 @@ import { SelectionReplay, TraceRecorder, type ExtraTap } from './recorder.js';
 import { encodeTrace } from './export.js';
 import { traceLayout } from '../arch/registry.js';
 import { TOP_NEXT } from './distributions.js';
+import { throwIfCancelled } from './cancel.js';
 import { appendTraceRows, traceRowsOf, type TraceOwner } from './trace-rows.js';
 import type { StoredTrace, TraceResult, TraceRows } from './types.js';
 
@@ -79,6 +80,8 @@ export interface PromptTraceOptions extends TraceName {
   keepLogits?: boolean;
   /** After each chunk: tokens prefilled so far, of `total`. */
   onProgress?: (done: number, total: number) => void;
+  /** Checked between chunks: once aborted, the trace stops with CancelledError (everything freed). */
+  signal?: AbortSignal;
 }
 
 export interface PromptTrace extends StoredTrace {
@@ -89,6 +92,7 @@ export interface PromptTrace extends StoredTrace {
 /** Traces a prompt's prefill in a fresh session (see the file's comment). */
 export async function tracePrompt(ctx: GpuContext, target: TraceTarget, ids: readonly number[], options: PromptTraceOptions): Promise<PromptTrace> {
   if (ids.length === 0) throw new Error('The prompt is empty.');
+  throwIfCancelled(options.signal);
   const { model } = target;
   const config = model.config;
   const V = config.vocabSize;
@@ -119,6 +123,7 @@ export async function tracePrompt(ctx: GpuContext, target: TraceTarget, ids: rea
       } finally {
         select.destroy();
       }
+      throwIfCancelled(options.signal);
       options.onProgress?.(start + part.length, T);
     }
     const window = await recorder.read();

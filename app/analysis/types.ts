@@ -96,8 +96,14 @@ export interface KnockoutResult {
   /** Next-token distribution after the last prompt token, without and with the knockout. */
   baseline: NextTokenDistribution;
   knocked: NextTokenDistribution;
-  /** KL(baseline ‖ knocked) over the whole vocabulary, in nats. */
+  /** KL(baseline ‖ knocked) over the whole vocabulary after the last token, in nats. */
   kl: number;
+  /**
+   * KL(baseline ‖ knocked) of the next-token distributions after each position from the knocked
+   * token on, in nats: [T − token], index i is position token + i (before it, both runs are the
+   * same). The last one is `kl`.
+   */
+  klByPosition: number[];
   /** Total variation distance ½·Σ|p − q|. */
   totalVariation: number;
   /** Probability the knocked-out run gives the baseline's most likely token. */

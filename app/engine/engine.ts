@@ -2,7 +2,8 @@
  * The engine as seen from its host (the renderer's worker, or Node): routes typed requests and
  * owns the GPU context and the model lifecycle (init, load / cancel / unload, generate, stop).
  * Tracing, hidden attention and knockout are app/analysis's; the engine keeps the recent traces
- * by id (TraceStore) so that those requests name the trace they read. Nothing here knows about
+ * by id (TraceStore) so that those requests name the trace they read, reports their progress
+ * ('work-progress') and cancels them (`cancel`: their AbortSignal, checked between GPU submits). Nothing here knows about
  * Electron, React or the DOM.
  */
 import { describeAdapter } from '../gpu/adapter.js';
@@ -26,7 +27,9 @@ import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
 import { TraceStore } from '../analysis/trace-store.js';
+import { CancelledError, type WorkProgress } from '../analysis/cancel.js';
 import type {
+  CancellableKind,
   EngineEvent,
   EngineRequest,
   EngineRequestKind,
@@ -49,9 +52,18 @@ interface LoadedModel {
   readonly tokenizer: Tokenizer | null;
 }
 
+/** A request as its handler sees it: its id (for progress events) and the signal a `cancel` aborts. */
+interface RequestWork {
+  id: number;
+  signal: AbortSignal;
+}
+
 type Handler<K extends EngineRequestKind> = (
   params: EngineRequests[K]['params'],
+  work: RequestWork,
 ) => Promise<EngineRequests[K]['result']>;
+
+const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout'] satisfies CancellableKind[];
 
 export class Engine {
   private gpu: GpuContext | null = null;
@@ -60,6 +72,8 @@ export class Engine {
   private loaded: LoadedModel | null = null;
   private readonly loading = new Map<string, AbortController>();
   private generating: AbortController | null = null;
+  /** The running cancellable requests (trace, hidden attention, knockout) by request id. */
+  private readonly running = new Map<number, { kind: CancellableKind; controller: AbortController }>();
   /** The recent traces of the loaded model, by id (dropped with the model or the device). */
   private readonly traces = new TraceStore();
 
@@ -82,16 +96,27 @@ export class Engine {
       },
       unloadModel: async () => ({ unloaded: this.unload() }),
       generate: (params) => this.generate(params),
-      trace: (params) => this.trace(params),
-      hiddenAttention: async (params) => {
+      trace: (params, work) => this.trace(params, work),
+      hiddenAttention: async (params, { id, signal }) => {
         const ctx = await this.context();
         this.ready(params.modelId, 'computing hidden attention');
-        return hiddenAttention(ctx, this.traces.get(params.traceId), params);
+        const onProgress = this.progress(id, 'hiddenAttention', params.modelId, 'rows');
+        return hiddenAttention(ctx, this.traces.get(params.traceId), params, { signal, onProgress });
       },
-      knockout: async (params) => {
+      knockout: async (params, { id, signal }) => {
         const ctx = await this.context();
         const loaded = this.ready(params.modelId, 'a knockout');
-        return knockout(ctx, loaded, this.traces.get(params.traceId).result.ids, params);
+        const onProgress = this.progress(id, 'knockout', params.modelId, 'positions');
+        return knockout(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
+      },
+      cancel: async (params) => {
+        let cancelled = 0;
+        for (const [id, { kind, controller }] of this.running) {
+          if ('requestId' in params ? id !== params.requestId : kind !== params.kind) continue;
+          controller.abort();
+          cancelled++;
+        }
+        return { cancelled };
       },
       stopGeneration: async () => {
         const running = this.generating;
@@ -166,15 +191,25 @@ export class Engine {
     }
   }
 
+  /** Emits a long request's progress as 'work-progress' events. */
+  private progress(requestId: number, work: CancellableKind, modelId: string, unit: 'tokens' | 'rows' | 'positions'): WorkProgress {
+    return (done, total) => this.emit({ kind: 'work-progress', requestId, work, modelId, done, total, unit });
+  }
+
   async handle(request: EngineRequest): Promise<EngineResponse> {
     const gpu = this.gpu;
+    const controller = new AbortController();
+    const cancellable = CANCELLABLE.includes(request.kind);
+    if (cancellable) this.running.set(request.id, { kind: request.kind as CancellableKind, controller });
     try {
       const handler = this.handlers[request.kind] as Handler<typeof request.kind>;
-      const result = await handler(request.params as never);
+      const result = await handler(request.params as never, { id: request.id, signal: controller.signal });
       return { id: request.id, kind: request.kind, ok: true, result } as EngineResponse;
     } catch (thrown) {
-      const error = gpu ? await this.explainLoss(gpu, request.kind, thrown) : thrown;
+      const error = gpu && !(thrown instanceof CancelledError) ? await this.explainLoss(gpu, request.kind, thrown) : thrown;
       return { id: request.id, kind: request.kind, ok: false, error: error instanceof Error ? error.message : String(error) };
+    } finally {
+      if (cancellable) this.running.delete(request.id);
     }
   }
 
@@ -267,8 +302,8 @@ export class Engine {
     return loaded;
   }
 
-  /** Traces a prompt (progress as 'trace-progress' events) and keeps the trace under its id. */
-  private async trace(params: TraceParams): Promise<TraceResult> {
+  /** Traces a prompt (progress as 'work-progress' events) and keeps the trace under its id. */
+  private async trace(params: TraceParams, { id, signal }: RequestWork): Promise<TraceResult> {
     const ctx = await this.context();
     const loaded = this.ready(params.modelId, 'tracing');
     const ids = this.promptIds(loaded, params.prompt);
@@ -277,7 +312,8 @@ export class Engine {
       traceId: this.traces.newId(),
       modelId,
       ...(params.layers ? { layers: params.layers } : {}),
-      onProgress: (done, total) => this.emit({ kind: 'trace-progress', modelId, done, total }),
+      onProgress: this.progress(id, 'trace', modelId, 'tokens'),
+      signal,
     });
     this.traces.keep({ result, aLogs });
     return result;

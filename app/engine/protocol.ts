@@ -84,6 +84,12 @@ export interface KnockoutParams extends KnockoutOptions {
   traceId: string;
 }
 
+/** The long analysis requests: they report 'work-progress' and a `cancel` request stops them. */
+export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout';
+
+/** What a cancel stops: one request by its id, or every running request of a kind. */
+export type CancelParams = { requestId: number } | { kind: CancellableKind };
+
 export type GpuStatus =
   | { state: 'ready'; adapter: AdapterSummary; description: string }
   | { state: 'unavailable'; reason: string; advice: string[] };
@@ -107,6 +113,12 @@ export interface EngineRequests {
   hiddenAttention: { params: HiddenAttentionParams; result: HiddenAttentionResult };
   /** Re-runs a kept trace's tokens with Δ of one token set to 0 in chosen layers; compares next-token distributions. */
   knockout: { params: KnockoutParams; result: KnockoutResult };
+  /**
+   * Stops running trace / hidden attention / knockout requests at their next check (between GPU
+   * submits); each then fails with "Cancelled." (app/analysis/cancel.ts CANCELLED_MESSAGE), its
+   * GPU buffers freed. `cancelled`: how many were running.
+   */
+  cancel: { params: CancelParams; result: { cancelled: number } };
 }
 
 export type EngineRequestKind = keyof EngineRequests;
@@ -123,7 +135,8 @@ export type EngineResponse =
 export type EngineEvent =
   | { kind: 'device-lost'; reason: string; message: string }
   | { kind: 'load-progress'; modelId: string; progress: LoadProgress }
-  | { kind: 'trace-progress'; modelId: string; done: number; total: number }
+  /** Progress of a long analysis request (`requestId` its id): `done` of `total` `unit`s. */
+  | { kind: 'work-progress'; requestId: number; work: CancellableKind; modelId: string; done: number; total: number; unit: 'tokens' | 'rows' | 'positions' }
   | { kind: 'trace-rows'; modelId: string; rows: TraceRows }
   | { kind: 'token'; modelId: string; id: number; text: string; index: number; tokensPerSecond: number }
   | { kind: 'gpu-error'; message: string };

@@ -6,7 +6,8 @@
  * with S[t, d] = Σ_{s ≤ t} Δ[s, d] and A = −exp(A_log), for one channel d or averaged over all
  * channels. Shader: shaders/hidden_attention.wgsl. Reference: hidden-attention.ref.ts.
  *
- * - `hiddenAttention`: the full matrix α [T, T], computed on demand for one layer.
+ * - `hiddenAttention`: the full matrix α [T, T], computed on demand for one layer; `encodeRows`
+ *   runs it in bands of rows (one submit each), so that long work can report and stop between them.
  * - `hiddenAttentionRow`: one row α[i, :] as [T] (zeros for j > i), cheap: T·Di·N exponentials in
  *   the mean mode, T·N for one channel. `setRow` moves it to another row without allocating.
  *
@@ -53,6 +54,14 @@ export interface HiddenAttentionDispatch extends Dispatch {
   setChannel(channel: HiddenAttentionChannel): void;
 }
 
+export interface HiddenAttentionMatrixDispatch extends HiddenAttentionDispatch {
+  /**
+   * Encodes rows first … end − 1 of α only (writes the uniform now, so one band per submit), after
+   * the prefix sums when `prefix` (the first band of a matrix needs them; later bands reuse them).
+   */
+  encodeRows(pass: GPUComputePassEncoder, first: number, end: number, prefix: boolean): void;
+}
+
 export interface HiddenAttentionRowDispatch extends HiddenAttentionDispatch {
   /** Selects the row i (0 ≤ i < T) for later encodes (writes the uniform; allocates nothing). */
   setRow(row: number): void;
@@ -64,7 +73,7 @@ function fold(groups: number, maxPerDim: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
-function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAttentionBuffers, label: string, row: number | null): HiddenAttentionRowDispatch {
+function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAttentionBuffers, label: string, row: number | null): HiddenAttentionRowDispatch & HiddenAttentionMatrixDispatch {
   const { tokens: T, dInner: Di, dState: N } = shape;
   const maxDim = ctx.adapter.limits.maxComputeWorkgroupsPerDimension;
   checkCount(OP, 'tokens', T, 1, 65535);
@@ -113,6 +122,7 @@ function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAtte
   u32.set([T, Di, N, row ?? 0]);
   u32[7] = prefixGroups[0];
   u32[8] = rowGroups[0];
+  u32[9] = T; // full_matrix: every row unless encodeRows narrows it
   const setChannel = (channel: HiddenAttentionChannel) => {
     if (channel === 'mean') {
       u32[4] = 0;
@@ -139,11 +149,32 @@ function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAtte
   return {
     label,
     encode(pass) {
+      if (row === null && (u32[3] !== 0 || u32[9] !== T)) {
+        // After encodeRows: every row again.
+        u32[3] = 0;
+        u32[9] = T;
+        device.queue.writeBuffer(params, 0, data);
+      }
       pass.setBindGroup(0, bindGroup);
       pass.setPipeline(prefixPipeline);
       pass.dispatchWorkgroups(...prefixGroups);
       pass.setPipeline(mainPipeline);
       pass.dispatchWorkgroups(...mainGroups);
+    },
+    encodeRows(pass, first, end, prefix) {
+      if (row !== null) throw new Error(`${OP}: encodeRows is for the full matrix`);
+      checkCount(OP, 'first row', first, 0, T - 1);
+      checkCount(OP, 'end row', end, first + 1, T);
+      u32[3] = first;
+      u32[9] = end;
+      device.queue.writeBuffer(params, 0, data);
+      pass.setBindGroup(0, bindGroup);
+      if (prefix) {
+        pass.setPipeline(prefixPipeline);
+        pass.dispatchWorkgroups(...prefixGroups);
+      }
+      pass.setPipeline(mainPipeline);
+      pass.dispatchWorkgroups(tiles, Math.ceil((end - first) / TILE));
     },
     setChannel,
     setRow(i) {
@@ -159,7 +190,7 @@ function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAtte
 }
 
 /** The full hidden-attention matrix α [T, T] of one layer, bound once to its buffers. */
-export function hiddenAttention(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAttentionBuffers, label = OP): HiddenAttentionDispatch {
+export function hiddenAttention(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAttentionBuffers, label = OP): HiddenAttentionMatrixDispatch {
   const { setRow: _setRow, ...dispatch } = build(ctx, shape, buffers, label, null);
   return dispatch;
 }
@@ -172,5 +203,6 @@ export function hiddenAttentionRow(
   label = `${OP}.row`,
 ): HiddenAttentionRowDispatch {
   checkCount(OP, 'row', shape.row, 0, shape.tokens - 1);
-  return build(ctx, shape, buffers, label, shape.row);
+  const { encodeRows: _encodeRows, ...dispatch } = build(ctx, shape, buffers, label, shape.row);
+  return dispatch;
 }

@@ -37,13 +37,19 @@ export class EngineClient {
   }
 
   request<K extends EngineRequestKind>(kind: K, params: EngineRequests[K]['params']): Promise<EngineRequests[K]['result']> {
+    return this.start(kind, params).result;
+  }
+
+  /** Sends a request and returns its id too (its 'work-progress' events and a `cancel` name it). */
+  start<K extends EngineRequestKind>(kind: K, params: EngineRequests[K]['params']): { id: number; result: Promise<EngineRequests[K]['result']> } {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const result = new Promise<EngineRequests[K]['result']>((resolve, reject) => {
       this.pending.set(id, (response) => {
         if (response.ok) resolve(response.result as EngineRequests[K]['result']);
         else reject(new Error(response.error));
       });
       this.worker.postMessage({ id, kind, params } as EngineRequest);
     });
+    return { id, result };
   }
 }

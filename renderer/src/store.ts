@@ -4,7 +4,7 @@
  */
 import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
-import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
+import type { EngineEvent, GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
 import { browserStorage, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, type PanelLayout } from './panels/layout';
 
@@ -63,11 +63,34 @@ export interface UiSlice {
   dismiss(id: number): void;
 }
 
-/** A trace run (the selection panels' data) and what the panels show of it. */
+/** A finished trace on screen. */
+export type DoneTraceRun = { state: 'done'; modelId: string; result: TraceResult; /** Streamed with a generation (grows while it runs). */ live?: boolean; /** What was traced (the safetensors export's metadata). */ prompt?: { text: string } | { ids: number[] } };
+
+/**
+ * A trace run (the selection panels' data) and what the panels show of it. While a new trace runs
+ * (or after it failed), `previous` is the last finished one of the same model: the panels keep
+ * showing it, dimmed, until the new one replaces it (or again, when the run is cancelled).
+ */
 export type TraceRun =
-  | { state: 'running'; modelId: string; progress?: { done: number; total: number } }
-  | { state: 'done'; modelId: string; result: TraceResult; /** Streamed with a generation (grows while it runs). */ live?: boolean; /** What was traced (the safetensors export's metadata). */ prompt?: { text: string } | { ids: number[] } }
-  | { state: 'failed'; modelId: string; message: string };
+  | { state: 'running'; modelId: string; /** The engine request's id (its progress events and `cancel` name it). */ requestId?: number; progress?: { done: number; total: number }; previous?: DoneTraceRun }
+  | DoneTraceRun
+  | { state: 'failed'; modelId: string; message: string; previous?: DoneTraceRun };
+
+/** The finished trace the panels show for `run` (itself, or the previous one while a new one runs or after it failed) and whether it is stale. */
+export function traceOnScreen(run: TraceRun | null): { run: DoneTraceRun; stale: boolean } | null {
+  if (!run) return null;
+  if (run.state === 'done') return { run, stale: false };
+  return run.previous ? { run: run.previous, stale: true } : null;
+}
+
+/** The finished trace of the same model that a new run (running or failed) of `modelId` keeps on screen. */
+function previousOf(current: TraceRun | null, modelId: string): DoneTraceRun | undefined {
+  const shown = traceOnScreen(current)?.run;
+  return shown && shown.modelId === modelId ? shown : undefined;
+}
+
+/** Progress of one long engine request (its 'work-progress' events), by request id. */
+export type WorkProgressState = Omit<Extract<EngineEvent, { kind: 'work-progress' }>, 'kind'>;
 
 export type TraceScoreMode = 'norm' | 'focus';
 
@@ -84,8 +107,14 @@ export interface TraceSlice {
   setTrace(run: TraceRun | null): void;
   /** Rows of a trace streaming with a generation (the engine's 'trace-rows' events): from row 0 a new trace, else appended. */
   appendTraceRows(modelId: string, rows: TraceRows): void;
-  /** Tokens prefilled so far by the running trace (the engine's 'trace-progress' events). */
-  setTraceProgress(modelId: string, done: number, total: number): void;
+  /** Progress of the running long requests (the engine's 'work-progress' events), by request id. */
+  workProgress: Record<number, WorkProgressState>;
+  /** A 'work-progress' event: kept by request id, and the running trace's progress when it is that request. */
+  setWorkProgress(progress: WorkProgressState): void;
+  /** A long request ended (done, failed or cancelled): its progress is dropped. */
+  endWork(requestId: number): void;
+  /** The running trace was cancelled: the previous trace (if any) is back, as it was. */
+  cancelTrace(modelId: string): void;
   setTraceLayer(index: number): void;
   setTraceHoverToken(token: number | null): void;
   setTraceScoreMode(mode: TraceScoreMode): void;
@@ -100,14 +129,32 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   traceHoverToken: null,
   traceScoreMode: null,
   traceMemoryToken: null,
-  setTrace: (trace) => set((s) => ({ trace, traceHoverToken: trace?.state === 'done' ? s.traceHoverToken : null })),
+  workProgress: {},
+  setTrace: (run) =>
+    set((s) => {
+      // A new run (or its failure) keeps the finished trace on screen until a new one replaces it.
+      const previous = run && run.state !== 'done' && !run.previous ? previousOf(s.trace, run.modelId) : undefined;
+      const trace = run && previous ? { ...run, previous } : run;
+      return { trace, traceHoverToken: traceOnScreen(trace) ? s.traceHoverToken : null };
+    }),
   appendTraceRows: (modelId, rows) =>
     set((s) => {
       const current = s.trace?.state === 'done' && s.trace.modelId === modelId ? s.trace.result : null;
       return { trace: { state: 'done', modelId, result: appendTraceRows(current, rows), live: true } };
     }),
-  setTraceProgress: (modelId, done, total) =>
-    set((s) => (s.trace?.state === 'running' && s.trace.modelId === modelId ? { trace: { ...s.trace, progress: { done, total } } } : {})),
+  setWorkProgress: (progress) =>
+    set((s) => {
+      const { requestId, done, total } = progress;
+      const trace = s.trace?.state === 'running' && s.trace.requestId === requestId ? { trace: { ...s.trace, progress: { done, total } } } : {};
+      return { workProgress: { ...s.workProgress, [requestId]: progress }, ...trace };
+    }),
+  endWork: (requestId) =>
+    set((s) => {
+      if (!(requestId in s.workProgress)) return {};
+      const { [requestId]: _ended, ...rest } = s.workProgress;
+      return { workProgress: rest };
+    }),
+  cancelTrace: (modelId) => set((s) => (s.trace?.state === 'running' && s.trace.modelId === modelId ? { trace: s.trace.previous ?? null } : {})),
   setTraceLayer: (traceLayer) => set({ traceLayer }),
   setTraceHoverToken: (traceHoverToken) => set({ traceHoverToken }),
   setTraceScoreMode: (traceScoreMode) => set({ traceScoreMode }),
@@ -225,4 +272,5 @@ export const selectTraceLayer = (s: StudioState) => s.traceLayer;
 export const selectTraceHoverToken = (s: StudioState) => s.traceHoverToken;
 export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;
 export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;
+export const selectWorkProgress = (s: StudioState) => s.workProgress;
 export const selectPanelLayout = (s: StudioState) => s.panelLayout;

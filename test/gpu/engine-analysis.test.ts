@@ -239,7 +239,7 @@ describe('engine: analysis requests on Mamba-2 (golden fixture mamba2-groups)', 
     const engine = new Engine(gpu, () => undefined, 'node');
     const send = client(engine);
     const progress: number[] = [];
-    const progressEngine = new Engine(gpu, (e) => e.kind === 'trace-progress' && progress.push(e.done), 'node');
+    const progressEngine = new Engine(gpu, (e) => e.kind === 'work-progress' && e.work === 'trace' && progress.push(e.done), 'node');
     const sendP = client(progressEngine);
     await send('loadModel', { modelId: 'm2', source: source(golden) });
     const trace = await send('trace', { modelId: 'm2', prompt: { ids } });

@@ -133,6 +133,48 @@ describe('hidden_attention.wgsl against its CPU reference (Dawn)', () => {
     for (const b of Object.values(buffers)) b.destroy();
   });
 
+  it('encodeRows: bands of rows, one submit each (odd sizes, off the tile), make the whole matrix; encode after it covers every row again', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const [T, Di, N] = [37, 5, 3];
+    const data = inputs(T, Di, N, seed + 4);
+    const { device } = ctx;
+    const buffers = {
+      delta: uploadF32(device, 'Test.delta', data.delta),
+      b: uploadF32(device, 'Test.b', data.b),
+      c: uploadF32(device, 'Test.c', data.c),
+      aLog: uploadF32(device, 'Test.aLog', data.aLog),
+      alpha: uploadF32(device, 'Test.alpha', new Float32Array(T * T).fill(Number.NaN)),
+    };
+    const expected = hiddenAttentionRef(data.delta, data.b, data.c, data.aLog, T, Di, N, 'mean');
+    const op = hiddenAttention(ctx, { tokens: T, dInner: Di, dState: N, channel: 'mean' }, buffers, 'Test.hiddenAttention');
+    const submitRows = (first: number, end: number) => {
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      op.encodeRows(pass, first, end, first === 0);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+    };
+    // The first band alone writes its rows only: the rest stay poisoned.
+    submitRows(0, 11);
+    const partial = await readF32(device, buffers.alpha, T * T);
+    expect(relativeError(partial.subarray(0, 11 * T), expected.subarray(0, 11 * T))).toBeLessThanOrEqual(TOLERANCE);
+    expect(partial.subarray(11 * T).every(Number.isNaN)).toBe(true);
+    for (const [first, end] of [
+      [11, 16],
+      [16, 36],
+      [36, 37],
+    ] as const)
+      submitRows(first, end);
+    expect(relativeError(await readF32(device, buffers.alpha, T * T), expected)).toBeLessThanOrEqual(TOLERANCE);
+    // A plain encode after the bands: every row again.
+    device.queue.writeBuffer(buffers.alpha, 0, new Float32Array(T * T).fill(Number.NaN));
+    submitDispatches(device, 'Test', [op]);
+    expect(relativeError(await readF32(device, buffers.alpha, T * T), expected)).toBeLessThanOrEqual(TOLERANCE);
+    expect(() => submitRows(5, 5)).toThrow(/end row must be an integer in 6\.\.37/);
+    op.destroy();
+    for (const b of Object.values(buffers)) b.destroy();
+  });
+
   it('rejects bad shapes and buffers too small, naming them', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const device = ctx.device;

@@ -238,6 +238,7 @@ describe('knockout', () => {
       baseline: topK(p, 4),
       knocked: topK(q, 4),
       kl: klDivergence(p, q),
+      klByPosition: [klDivergence(p, q)],
       totalVariation: totalVariation(p, q),
       baselineTopProbAfter: q[topK(p, 1).ids[0]!]!,
     };

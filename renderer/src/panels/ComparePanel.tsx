@@ -4,7 +4,8 @@
  * deltaNorm) of both by position and their difference B − A. A canvas draws, per layer, both
  * score curves and the difference as bars (PNG export); hovering it, or the token input and the
  * arrow keys, shows the values at one position; a table sums each layer up; CSV export of the
- * numbers. Running B (and A) is a `trace` request; the trace on screen stays the one the other
+ * numbers. Running B (and A) is a `trace` request (progress shown, cancellable; the last
+ * comparison stays on screen, dimmed, meanwhile); the trace on screen stays the one the other
  * analysis panels read (they name it by its id).
  */
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
@@ -17,6 +18,7 @@ import { moveToken, parseIds, tokenTexts } from './selection';
 import { niceTicks } from './chart-scale';
 import { prepareCanvas2d } from './canvas2d';
 import { PanelStatus } from './PanelStatus';
+import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -160,6 +162,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
   const [error, setError] = useState<string | null>(null);
   const [cursor, setCursor] = useState<number | null>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
+  const work = useLongWork(engine);
 
   const shown = pair && pair.onScreen === trace ? pair : null;
   const cmp = useMemo(() => (shown ? compareScores(shown.a, shown.b) : null), [shown]);
@@ -191,13 +194,15 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
     try {
       const pa = aOnScreen ? null : param(promptA, 'A');
       const pb = param(promptB, 'B');
-      let a = onScreen;
+      let a: TraceResult | null = onScreen;
       if (pa) {
-        setBusy('Tracing prompt A…');
-        a = await engine.request('trace', { modelId, prompt: pa });
+        setBusy('Tracing prompt A');
+        a = await work.run('trace', { modelId, prompt: pa });
       }
-      setBusy('Tracing prompt B…');
-      const b = await engine.request('trace', { modelId, prompt: pb });
+      if (!a) return; // cancelled: the last comparison stays
+      setBusy('Tracing prompt B');
+      const b = await work.run('trace', { modelId, prompt: pb });
+      if (!b) return;
       setPair({ onScreen, a, b, textsA: tokenTexts(a, labels), textsB: tokenTexts(b, labels) });
       setCursor(null);
     } catch (e) {
@@ -205,7 +210,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
     } finally {
       setBusy(null);
     }
-  }, [busy, trace, aOnScreen, param, promptA, promptB, engine, modelId, labels]);
+  }, [busy, trace, aOnScreen, param, promptA, promptB, work, modelId, labels]);
 
   const onKey = (event: KeyboardEvent<HTMLElement>) => {
     if (!cmp) return;
@@ -282,9 +287,10 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
           Export compare CSV
         </button>
       </div>
-      <PanelStatus busy={busy} error={error} testId="compare" />
+      {busy && <WorkProgressBar label={busy} progress={work.progress} onCancel={work.cancel} testId="compare" />}
+      <PanelStatus busy={null} error={error} testId="compare" />
       {cmp && shown && (
-        <>
+        <Stale stale={busy !== null} testId="compare-result" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
           <div className="muted" style={{ fontSize: 12 }} data-testid="compare-stats">
             A {shown.a.ids.length} tokens · B {shown.b.ids.length} tokens · {cmp.tokens} positions compared · {cmp.edited.length === 0 ? 'same ids' : `ids differ at ${cmp.edited.length} position${cmp.edited.length === 1 ? '' : 's'}: ${cmp.edited.slice(0, 12).join(', ')}${cmp.edited.length > 12 ? ', …' : ''}`}
           </div>
@@ -359,7 +365,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
               ))}
             </tbody>
           </table>
-        </>
+        </Stale>
       )}
     </section>
   );

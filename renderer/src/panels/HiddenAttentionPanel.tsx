@@ -40,6 +40,7 @@ import { zoomView } from './selection';
 import { ColormapSelect } from './ColormapSelect';
 import { useRenderer } from './DeltaHeatmap';
 import { PanelStatus } from './PanelStatus';
+import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -61,6 +62,11 @@ interface RowComputed extends Computed {
 /** Asks the engine for hidden attention of `trace` (by its id). Checks the answer has the trace's shape. */
 export async function requestHiddenAttention(engine: EngineClient, modelId: string, trace: TraceResult, layer: number, unit: Unit, row?: number): Promise<HiddenAttentionResult> {
   const result = await engine.request('hiddenAttention', { modelId, traceId: trace.traceId, layer, unit, ...(row !== undefined ? { row } : {}) });
+  return checkedHiddenAttention(result, trace, row);
+}
+
+/** Checks the engine's hidden attention has the shape of `trace` (the matrix, or one row). */
+export function checkedHiddenAttention(result: HiddenAttentionResult, trace: TraceResult, row?: number): HiddenAttentionResult {
   const T = trace.ids.length;
   const want = row === undefined ? T * T : T;
   if (result.tokens !== T || result.alpha.length !== want) {
@@ -93,8 +99,14 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
   const [error, setError] = useState<string | null>(null);
   const [cursor, setCursor] = useState<{ row: number; col: number } | null>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
+  const work = useLongWork(engine);
 
-  const current = matrix && matrix.trace === trace && matrix.layer === layer && matrix.unit === unit ? matrix : null;
+  const exact = matrix && matrix.trace === trace && matrix.layer === layer && matrix.unit === unit ? matrix : null;
+  // The last matrix of this trace stays on screen (labelled with its own layer and unit), dimmed
+  // while a new one is computed or when it is not of the selected layer and unit.
+  const current = exact ?? (matrix && matrix.trace === trace ? matrix : null);
+  const stale = current !== null && (work.running || current !== exact);
+  const staleLabel = work.running ? 'updating…' : `layer ${current?.layer ?? ''}, ${unitText(current?.unit ?? 'mean', unitName)}: compute again for the selected layer and ${unitName}`;
   const currentRow = row && row.trace === trace && row.layer === layer && row.unit === unit ? row : null;
   const texture = useMemo(() => (current ? attentionTexture(current.alpha, T) : null), [current, T]);
   const range = useMemo(() => (current ? causalAbsRange(current.alpha, T, log) : currentRow ? absRange(currentRow.alpha.subarray(0, currentRow.row + 1), log) : { min: 0, max: 1 }), [current, currentRow, T, log]);
@@ -115,24 +127,20 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
   }, [gl.renderer, gl.size, T, view, channelView, range, log, colormap]);
 
   const computeMatrix = useCallback(() => {
-    if (busy) return;
-    setBusy(`Computing the ${T} × ${T} hidden attention of layer ${layer} (${unitText(unit, unitName)}) on the GPU…`);
+    if (busy || work.running) return;
     setError(null);
-    requestHiddenAttention(engine, modelId, trace, layer, unit).then(
+    work.run('hiddenAttention', { modelId, traceId: trace.traceId, layer, unit }).then(
       (result) => {
-        setMatrix({ trace, layer, unit, alpha: result.alpha });
-        setBusy(null);
+        // null: cancelled, the last matrix stays.
+        if (result) setMatrix({ trace, layer, unit, alpha: checkedHiddenAttention(result, trace).alpha });
       },
-      (e: unknown) => {
-        setError(`Hidden attention failed: ${message(e)}`);
-        setBusy(null);
-      },
+      (e: unknown) => setError(`Hidden attention failed: ${message(e)}`),
     );
-  }, [busy, T, layer, unit, unitName, engine, modelId, trace]);
+  }, [busy, work, layer, unit, modelId, trace]);
 
   const showRow = useCallback(
     (i: number) => {
-      if (busy) return;
+      if (busy || work.running) return;
       // The engine checks the row is a token of its trace (and says so when it is not).
       if (!(Number.isInteger(i) && i >= 0)) {
         setError(`Row “${i}” is not a token: type a whole number 0 … ${T - 1}.`);
@@ -152,7 +160,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
         },
       );
     },
-    [busy, T, layer, unit, engine, modelId, trace],
+    [busy, work.running, T, layer, unit, engine, modelId, trace],
   );
 
   const cellFromEvent = (event: MouseEvent<HTMLCanvasElement>) => {
@@ -191,7 +199,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
   const rangeText = `${range.min.toPrecision(3)} … ${range.max.toPrecision(3)}`;
 
   return (
-    <section aria-label="Hidden attention" data-testid="hidden-attention-panel" aria-busy={busy !== null} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+    <section aria-label="Hidden attention" data-testid="hidden-attention-panel" aria-busy={busy !== null || work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
       <h4 style={{ margin: '8px 0 0' }}>Hidden attention: which earlier tokens each token reads (layer {layer})</h4>
       <div className="muted" style={{ fontSize: 12 }}>
         α[i, j] = Σₙ C_i[n]·exp(A·(S_i − S_j))·Δ_j·B_j[n] (Ali et al. 2024), S the prefix sum of Δ; shown as |α| scaled min-max over j ≤ i.
@@ -226,7 +234,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
           <input type="checkbox" aria-label="Hidden attention log scale" checked={log} onChange={(e) => setLog(e.target.checked)} />
           log scale
         </label>
-        <button type="button" className="primary" onClick={computeMatrix} disabled={busy !== null}>
+        <button type="button" className="primary" onClick={computeMatrix} disabled={busy !== null || work.running}>
           Compute hidden attention
         </button>
         <label className="setting">
@@ -245,7 +253,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
             style={{ width: 80 }}
           />
         </label>
-        <button type="button" onClick={() => showRow(rowInput.trim() === '' ? NaN : Number(rowInput))} disabled={busy !== null}>
+        <button type="button" onClick={() => showRow(rowInput.trim() === '' ? NaN : Number(rowInput))} disabled={busy !== null || work.running}>
           Show row
         </button>
         <PublishControls
@@ -277,16 +285,24 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
         <button
           type="button"
           disabled={!current}
-          onClick={() => current && downloadCsv(toCsv(attentionMatrixColumns(current.alpha, T, trace.ids, texts)), `hidden-attention-layer${layer}-${unit}.csv`)}
+          onClick={() => current && downloadCsv(toCsv(attentionMatrixColumns(current.alpha, T, trace.ids, texts)), `hidden-attention-layer${current.layer}-${current.unit}.csv`)}
         >
           Export attention CSV
         </button>
       </div>
+      {work.running && (
+        <WorkProgressBar
+          label={`Computing the ${T} × ${T} hidden attention of layer ${layer} (${unitText(unit, unitName)})`}
+          progress={work.progress}
+          onCancel={work.cancel}
+          testId="hidden-attention"
+        />
+      )}
       <PanelStatus busy={busy} error={error ?? gl.error} testId="hidden-attention" />
       {current ? (
-        <>
+        <Stale stale={stale} label={staleLabel} testId="hidden-attention-result" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
           <div className="muted" style={{ fontSize: 12 }} data-testid="hidden-attention-range" data-min={String(range.min)} data-max={String(range.max)}>
-            layer {layer}, {unitText(unit, unitName)} · |α| {rangeText} ({log ? 'log' : 'linear'}) · rows i (reader) top → bottom, columns j (read) left → right · click a row, or focus the matrix and use the arrow keys and Enter
+            layer {current.layer}, {unitText(current.unit, unitName)} · |α| {rangeText} ({log ? 'log' : 'linear'}) · rows i (reader) top → bottom, columns j (read) left → right · click a row, or focus the matrix and use the arrow keys and Enter
           </div>
           <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
             <ViewControls control={control} tokens={T} label="Hidden attention" channels={T} channelName="rows" />
@@ -306,7 +322,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
               ref={canvas}
               tabIndex={0}
               data-testid="hidden-attention-canvas"
-              aria-label={`Hidden attention of layer ${layer}, ${unitText(unit, unitName)}: ${T} × ${T}`}
+              aria-label={`Hidden attention of layer ${current.layer}, ${unitText(current.unit, unitName)}: ${T} × ${T}`}
               aria-describedby="hidden-attention-readout"
               style={{ ...PLOT_CANVAS_STYLE, cursor: 'crosshair', touchAction: 'none' }}
               {...control.dragHandlers}
@@ -328,7 +344,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
           </HeatmapAxes>
           <div id="hidden-attention-readout" data-testid="hidden-attention-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
             {at ? (
-              <span data-row={at.row} data-col={at.col} data-layer={layer} data-unit={String(unit)} data-alpha={String(at.alpha)} data-scaled={String(scaledAbs(at.alpha, range, log))}>
+              <span data-row={at.row} data-col={at.col} data-layer={current.layer} data-unit={String(current.unit)} data-alpha={String(at.alpha)} data-scaled={String(scaledAbs(at.alpha, range, log))}>
                 token {at.row} “{texts[at.row] ?? ''}” reads token {at.col} “{texts[at.col] ?? ''}”: α = {at.alpha.toPrecision(6)} · scaled |α| {scaledAbs(at.alpha, range, log).toFixed(3)}
                 {at.col > at.row ? ' (above the diagonal: a token cannot read later tokens)' : ''}
               </span>
@@ -336,9 +352,10 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
               <span className="muted">Hover the matrix (or focus it and use the arrow keys) for α; click a row to see what that token reads.</span>
             )}
           </div>
-        </>
+        </Stale>
       ) : (
-        !busy && (
+        !busy &&
+        !work.running && (
           <div className="muted" style={{ fontSize: 12 }}>
             Compute the matrix of layer {layer} ({unitText(unit, unitName)}), or show one row without it.
           </div>

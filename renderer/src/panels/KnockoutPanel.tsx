@@ -2,9 +2,11 @@
  * Knockout: "filter this token" — the engine re-runs the trace on screen (by its id) with Δ_j := 0 for one
  * token j in a chosen layer (or all layers), so token j neither writes into the state nor lets it
  * decay (the state-space analogue of attention knockout), and compares the next-token
- * distribution after the last token with and without it: KL(baseline ‖ knocked), total variation,
- * the baseline's top token's probability after, and the top tokens of both runs (bars on a canvas,
- * PNG export; CSV export of both distributions).
+ * distributions with and without it: KL(baseline ‖ knocked) at every position from the token on
+ * (a line chart, CSV export), and after the last token total variation, the baseline's top
+ * token's probability after, and the top tokens of both runs (bars on a canvas, PNG export; CSV
+ * export of both distributions). The run shows progress and can be cancelled; the last result
+ * stays on screen, dimmed, until the new one replaces it.
  */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { KnockoutResult, TraceResult } from '../../../app/engine/protocol';
@@ -15,6 +17,9 @@ import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { prepareCanvas2d } from './canvas2d';
 import { niceTicks } from './chart-scale';
 import { PanelStatus } from './PanelStatus';
+import { LineChart } from './LineChart';
+import { Stale, useLongWork, WorkProgressBar } from './LongWork';
+import { klCurve, klPeak, klPositionColumns } from './knockout-positions';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -95,12 +100,15 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
   const [k, setK] = useState(10);
   const [done, setDone] = useState<Done | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  const work = useLongWork(engine);
   const [error, setError] = useState<string | null>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
   const layer = trace.layers[layerIndex] ?? 0;
 
   const shown = done && done.trace === trace ? done.result : null;
   const rows = useMemo(() => (shown ? probabilityShift(shown).map((r) => ({ ...r, text: labels?.[r.id] ?? r.text })) : []), [shown, labels]);
+  const curve = useMemo(() => (shown ? klCurve(shown, T) : null), [shown, T]);
+  const peak = useMemo(() => (shown ? klPeak(shown) : null), [shown]);
 
   useEffect(() => {
     const el = canvas.current;
@@ -125,9 +133,10 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
     setError(null);
     setBusy(`Re-running the ${T}-token prompt with Δ of token ${token} set to 0 in ${layers ? `layer ${layer}` : 'every layer'}…`);
     const onScreen = trace;
-    engine.request('knockout', { modelId, traceId: onScreen.traceId, token, ...(layers ? { layers } : {}), k }).then(
+    work.run('knockout', { modelId, traceId: onScreen.traceId, token, ...(layers ? { layers } : {}), k }).then(
       (result) => {
-        setDone({ trace: onScreen, result });
+        // null: cancelled, the last result stays.
+        if (result) setDone({ trace: onScreen, result });
         setBusy(null);
       },
       (e: unknown) => {
@@ -179,9 +188,10 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
         </button>
         <span className="muted">(or click a token in the strip)</span>
       </div>
-      <PanelStatus busy={busy} error={error} testId="knockout" />
+      {work.running && busy && <WorkProgressBar label={busy} progress={work.progress} onCancel={work.cancel} testId="knockout" />}
+      <PanelStatus busy={null} error={error} testId="knockout" />
       {shown && (
-        <>
+        <Stale stale={work.running} testId="knockout-result" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
           <div
             data-testid="knockout-summary"
             data-token={shown.token}
@@ -194,6 +204,25 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
             token {shown.token} “{texts[shown.token] ?? ''}” filtered in layer{shown.layers.length === 1 ? '' : 's'} {shown.layers.join(', ')}: KL(baseline ‖ knocked) = {shown.kl.toPrecision(4)} nats · total variation{' '}
             {shown.totalVariation.toPrecision(4)} · p(“{labels?.[shown.baseline.ids[0] ?? -1] ?? shown.baseline.texts[0] ?? ''}”) {(shown.baseline.probs[0] ?? NaN).toPrecision(4)} → {shown.baselineTopProbAfter.toPrecision(4)}
           </div>
+          {curve && (
+            <div data-testid="knockout-positions" data-token={shown.token} data-peak-position={peak?.position ?? ''} data-peak-kl={String(peak?.kl ?? '')} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+              <div style={{ fontSize: 12 }}>
+                Effect at every later position: KL(baseline ‖ knocked) of the next-token distribution after each token, in nats (positions before token {shown.token} are unchanged)
+                {peak && (
+                  <>
+                    {' '}
+                    · largest {peak.kl.toPrecision(4)} at position {peak.position} “{texts[peak.position] ?? ''}”
+                  </>
+                )}
+              </div>
+              <LineChart label={`KL per position after knocking out token ${shown.token}`} testId="knockout-kl-chart" series={[{ name: 'KL(baseline ‖ knocked), nats', values: curve, colour: COLOUR_AFTER }]} marker={shown.token} />
+              <div className="actions" style={{ fontSize: 12 }}>
+                <button type="button" onClick={() => downloadCsv(toCsv(klPositionColumns(shown, texts)), `knockout-token${shown.token}-kl-by-position.csv`)}>
+                  Export KL per position CSV
+                </button>
+              </div>
+            </div>
+          )}
           <canvas ref={canvas} data-testid="knockout-canvas" aria-label="Next-token probabilities before and after the knockout" style={{ width: '100%', height: 8 + BAR_ROW * rows.length + AXIS_HEIGHT, display: 'block' }} />
           <div className="muted" style={{ fontSize: 11 }}>
             <span style={{ color: COLOUR_BEFORE }}>■</span> baseline <span style={{ color: COLOUR_AFTER }}>■</span> with token {shown.token} filtered
@@ -218,7 +247,7 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
               ))}
             </tbody>
           </table>
-        </>
+        </Stale>
       )}
     </section>
   );

@@ -13,7 +13,9 @@ import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
-import { selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
+import { isCancelled } from '../../../app/analysis/cancel';
+import { selectTrace, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
+import { Stale, WorkProgressBar } from './LongWork';
 import { BCPanel } from './BCPanel';
 import { downloadBytes } from './csv';
 import { DeltaHeatmap } from './DeltaHeatmap';
@@ -71,19 +73,33 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
       store.notify('error', 'Type a prompt to trace first.');
       return;
     }
-    store.setTrace({ state: 'running', modelId: model.id });
-    engine.request('trace', { modelId: model.id, prompt: promptParam }).then(
-      (result) => {
-        const s = useStudio.getState();
-        const focus = hints.focusLayer !== undefined ? result.layers.indexOf(hints.focusLayer) : -1;
-        s.setTraceLayer(focus >= 0 ? focus : Math.min(s.traceLayer, result.layers.length - 1));
-        s.setTrace({ state: 'done', modelId: model.id, result, prompt: promptParam });
-      },
-      (error: unknown) => useStudio.getState().setTrace({ state: 'failed', modelId: model.id, message: message(error) }),
-    );
+    // The previous trace stays on screen (dimmed) until this one replaces it (store.setTrace).
+    const started = engine.start('trace', { modelId: model.id, prompt: promptParam });
+    store.setTrace({ state: 'running', modelId: model.id, requestId: started.id });
+    started.result
+      .then(
+        (result) => {
+          const s = useStudio.getState();
+          const focus = hints.focusLayer !== undefined ? result.layers.indexOf(hints.focusLayer) : -1;
+          s.setTraceLayer(focus >= 0 ? focus : Math.min(s.traceLayer, result.layers.length - 1));
+          s.setTrace({ state: 'done', modelId: model.id, result, prompt: promptParam });
+        },
+        (error: unknown) => {
+          if (isCancelled(error)) useStudio.getState().cancelTrace(model.id);
+          else useStudio.getState().setTrace({ state: 'failed', modelId: model.id, message: message(error) });
+        },
+      )
+      .finally(() => useStudio.getState().endWork(started.id));
   }, [engine, hints.focusLayer, idsOnly, model.id, prompt]);
+  const cancelTrace = useCallback(() => {
+    const running = useStudio.getState().trace;
+    if (running?.state === 'running' && running.requestId !== undefined) void engine.request('cancel', { requestId: running.requestId });
+  }, [engine]);
 
-  const result = trace?.state === 'done' && trace.modelId === model.id ? trace.result : null;
+  // The finished trace on screen: this one, or while a new one runs (or after it failed) the previous one, dimmed.
+  const onScreen = traceOnScreen(trace);
+  const result = onScreen && onScreen.run.modelId === model.id ? onScreen.run.result : null;
+  const stale = result !== null && onScreen?.stale === true && trace?.state === 'running';
   const texts = useMemo(() => (result ? tokenTexts(result, hints.labels) : []), [result, hints.labels]);
   const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.deltaWidth) : hints.focusChannels) ?? [], [result, hints.focusChannels]);
   // Until the user picks a score, the focus channels when the model names them: on a model like
@@ -93,7 +109,7 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
   // ‖Δ_t‖ comes with the trace (the engine's deltaNorm); the focus score is computed here.
   const scores = useMemo(() => (result ? (mode.kind === 'norm' ? result.deltaNorm : result.delta.map((d) => tokenScores(d, result.deltaWidth, mode))) : []), [result, mode]);
   const nameOf = useMemo(() => tokenNamer({ labels: hints.labels, tokenizer: info.tokenizer, ids: result?.ids ?? [], tokens: result?.tokens ?? [] }), [hints.labels, info.tokenizer, result]);
-  const tracedPrompt = trace?.state === 'done' ? trace.prompt : undefined;
+  const tracedPrompt = onScreen?.run.prompt;
   const exportTrace = () => {
     if (!result) return;
     try {
@@ -119,8 +135,8 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
         <button type="button" className="primary" onClick={run} disabled={trace?.state === 'running'}>
           {trace?.state === 'running' ? 'Tracing…' : 'Trace'}
         </button>
-        {trace?.state === 'running' && trace.progress && (
-          <progress data-testid="trace-progress" aria-label="Trace progress" max={trace.progress.total} value={trace.progress.done} />
+        {trace?.state === 'running' && trace.modelId === model.id && (
+          <WorkProgressBar label="Tracing" progress={trace.progress ? { ...trace.progress, unit: 'tokens' } : undefined} onCancel={cancelTrace} testId="trace" />
         )}
         {result && (
           <label className="setting">
@@ -158,7 +174,7 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
       </div>
       {trace?.state === 'failed' && trace.modelId === model.id && <p className="error">{trace.message}</p>}
       {result && (
-        <>
+        <Stale stale={stale} testId="trace-results" style={{ display: 'flex', flexDirection: 'column', gap: 8 }}>
           <PanelFrame id="tokens" title="Tokens">
             <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={result.topNext} nameOf={nameOf} />
           </PanelFrame>
@@ -180,7 +196,7 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
           <PanelFrame id="knockout" title="Knockout">
             <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />
           </PanelFrame>
-        </>
+        </Stale>
       )}
     </section>
   );

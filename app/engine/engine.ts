@@ -47,6 +47,8 @@ interface LoadedModel {
   model: LanguageModel;
   /** Built at the first read (app/tokenizer lazyTokenizer): prompts of token ids need none. */
   readonly tokenizer: Tokenizer | null;
+  /** The model's end-of-sequence ids (ModelInspection.eosTokenIds). */
+  eosIds: ReadonlySet<number>;
 }
 
 type Handler<K extends EngineRequestKind> = (
@@ -149,6 +151,7 @@ export class Engine {
         get tokenizer() {
           return tokenizer.get();
         },
+        eosIds: new Set(inspection.eosTokenIds ?? []),
       };
       const runtimeBytes = model.activationBytes + model.stateBytes;
       return {
@@ -160,6 +163,7 @@ export class Engine {
         seconds: (performance.now() - started) / 1000,
         warnings: inspection.warnings,
         tokenizer: tokenizer.kind,
+        eosTokenIds: inspection.eosTokenIds ?? [],
       };
     } finally {
       this.loading.delete(modelId);
@@ -229,6 +233,7 @@ export class Engine {
           repetitionPenalty: params.repetitionPenalty,
           seed: params.seed,
           stopStrings: params.stopStrings,
+          ...(params.ignoreEos ? {} : { eosIds: loaded.eosIds }),
           signal: controller.signal,
         },
         (token) => {

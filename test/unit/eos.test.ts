@@ -18,6 +18,7 @@ import { seededRandom } from '../../app/random';
 import { GT, tinyModel } from '../support/gguf-writer';
 import { memoryModelFiles } from '../support/memory-model';
 import { TINY_CONFIG, writeTinyModel } from '../support/tiny-model';
+import { stopReasonText } from '../../renderer/src/components/stop-reason';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -149,5 +150,12 @@ describe('a GGUF model: tokenizer.ggml.eos_token_id', () => {
     const text = await gguf([{ key: 'tokenizer.ggml.eos_token_id', type: GT.STRING, value: '</s>' }]);
     expect(text.eosTokenIds).toEqual([]);
     expect(text.warnings.some((w) => w.startsWith('g/m.gguf: "tokenizer.ggml.eos_token_id" must be a token id'))).toBe(true);
+  });
+});
+
+describe('the app says why a generation stopped', () => {
+  it('"end of text" for the eos stop; the other reasons by their names', () => {
+    expect(stopReasonText('end-of-text')).toBe('end of text');
+    expect(stopReasonText('max-tokens')).toBe('max-tokens');
   });
 });

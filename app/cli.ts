@@ -29,8 +29,11 @@ const USAGE = `usage: mamba-studio-cli <command>
 commands:
   info --model <path>   print what the model is (JSON): architecture, config, parameters, tensors, warnings
   run --model <path> (--prompt TEXT | --input-ids 5,17,3) [--max-tokens N] [--greedy]
-      [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--json]
-                        generate, streaming text; --json prints {"ids": [...]} (generated ids only)
+      [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]
+      [--ignore-eos] [--json]
+                        generate, streaming text; stops at the model's end-of-sequence token (eos_token_id
+                        of generation_config.json / config.json / GGUF; not printed) unless --ignore-eos;
+                        --json prints {"ids": [...]} (generated ids only)
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE
                         write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors
   bench [--shape tiny|mamba-130m|mamba-370m | --model <path>] [--prefill 128,512,2048,8192]
@@ -46,7 +49,7 @@ commands:
 
 class UsageError extends Error {}
 
-const FLAGS = new Set(['greedy', 'json', 'no-ceilings', 'no-breakdown']);
+const FLAGS = new Set(['greedy', 'json', 'no-ceilings', 'no-breakdown', 'ignore-eos']);
 
 /** `--name value` options (and `--flag`s) after the command; unknown options are usage errors. */
 function options(args: string[], known: string[]): Map<string, string> {
@@ -161,7 +164,7 @@ function generateOptions(opts: Map<string, string>) {
   };
 }
 
-const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'json'];
+const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'ignore-eos', 'json'];
 
 async function runCommand(args: string[]): Promise<number> {
   const opts = options(args, RUN_OPTIONS);
@@ -176,11 +179,12 @@ async function runCommand(args: string[]): Promise<number> {
     const session = new Session(m.ctx, m.model);
     // Token ids in and out (--json, no --stop): the tokenizer is never built.
     const decoder = json && !settings.stopStrings?.length ? undefined : m.tokenizer?.decoder();
+    const eos = m.inspection.eosTokenIds ?? [];
     const result = await generate(
       m.ctx,
       session,
       ids,
-      settings,
+      { ...settings, ...(opts.has('ignore-eos') || eos.length === 0 ? {} : { eosIds: new Set(eos) }) },
       json ? undefined : (token) => process.stdout.write(token.text),
       decoder,
       json ? undefined : (tail) => process.stdout.write(tail),
@@ -189,7 +193,7 @@ async function runCommand(args: string[]): Promise<number> {
     if (json) process.stdout.write(`${JSON.stringify({ ids: result.ids })}\n`);
     else {
       if (!decoder) process.stdout.write(result.ids.join(' '));
-      process.stderr.write(`\n[${result.ids.length} tokens, ${result.tokensPerSecond.toFixed(1)} tokens/s, prefill ${(result.prefillSeconds * 1000).toFixed(0)} ms, stop: ${result.stopReason}]\n`);
+      process.stderr.write(`\n[${result.ids.length} tokens, ${result.tokensPerSecond.toFixed(1)} tokens/s, prefill ${(result.prefillSeconds * 1000).toFixed(0)} ms, stop: ${result.stopReason === 'end-of-text' ? 'end of text' : result.stopReason}]\n`);
     }
     return 0;
   } finally {

@@ -3,6 +3,7 @@
  * count — without reading any weights. Everything wrong is a ModelFileError naming the file.
  */
 import { parseConfigJson } from '../formats/config.js';
+import { readEosTokenIds, type EosRead } from '../formats/eos.js';
 import { ModelFileError } from '../formats/errors.js';
 import { readSafetensorsHeader } from '../formats/safetensors.js';
 import type { ModelFiles } from '../formats/model-files.js';
@@ -15,6 +16,32 @@ import { checkWeights } from './tensors.js';
 export type { ModelInspection, TensorLocation };
 
 const INDEX = 'model.safetensors.index.json';
+export const GENERATION_CONFIG = 'generation_config.json';
+export const GGUF_EOS_KEY = 'tokenizer.ggml.eos_token_id';
+
+/**
+ * A safetensors model's end-of-sequence ids: generation_config.json's `eos_token_id` when the
+ * folder has that file and it names valid ids (transformers' generation reads it in preference to
+ * config.json's), else config.json's. A broken generation_config.json or a refused value is a
+ * warning, never an error (app/formats/eos.ts says why).
+ */
+async function safetensorsEos(model: ModelFiles, names: readonly string[], configFile: string, rawConfig: Record<string, unknown>, vocabSize: number): Promise<EosRead & { warnings: string[] }> {
+  const warnings: string[] = [];
+  if (names.includes(GENERATION_CONFIG)) {
+    const file = model.pathOf(GENERATION_CONFIG);
+    try {
+      const generation = parseConfigJson(file, await model.readText(GENERATION_CONFIG));
+      const read = readEosTokenIds(file, 'eos_token_id', generation.eos_token_id, vocabSize);
+      if (read.warning) warnings.push(read.warning);
+      if (read.ids.length > 0) return { ids: read.ids, warnings };
+    } catch (error) {
+      if (!(error instanceof ModelFileError)) throw error;
+      warnings.push(`${error.message}; its end-of-sequence token is ignored`);
+    }
+  }
+  const read = readEosTokenIds(configFile, 'eos_token_id', rawConfig.eos_token_id, vocabSize);
+  return { ids: read.ids, warnings: read.warning ? [...warnings, read.warning] : warnings };
+}
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
@@ -49,7 +76,8 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
     throw new ModelFileError(model.name, names.some((n) => n.endsWith('.safetensors')) ? 'no config.json next to the weights' : 'no model here: no config.json and no weights');
   }
   const configFile = model.pathOf('config.json');
-  const config = canonicalConfig(configFile, parseConfigJson(configFile, await model.readText('config.json')));
+  const rawConfig = parseConfigJson(configFile, await model.readText('config.json'));
+  const config = canonicalConfig(configFile, rawConfig);
   const weightFiles = await safetensorsFiles(model, names);
   const tensors = new Map<string, TensorLocation>();
   let weightBytes = 0;
@@ -72,6 +100,7 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
     if (t) parameters += t.shape.reduce((a, b) => a * b, 1);
   }
   const hasTokenizer = names.includes('tokenizer.json');
+  const eos = await safetensorsEos(model, names, configFile, rawConfig, config.vocabSize);
   return {
     architecture: config.architecture,
     format: 'safetensors',
@@ -83,9 +112,11 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
     weightFiles,
     weightBytes,
     tokenizer: hasTokenizer ? 'tokenizer.json' : config.vocabSize === 256 ? 'bytes' : 'none',
+    eosTokenIds: eos.ids,
     warnings: [
       ...check.warnings,
       ...(!hasTokenizer && config.vocabSize !== 256 ? [`${model.name}: no tokenizer.json; text prompts need one (token ids still work)`] : []),
+      ...eos.warnings,
     ],
   };
 }
@@ -123,6 +154,7 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
   } else if (!hasTokenizer && config.vocabSize !== 256) {
     tokenizerWarnings.push(`${source.name}: no tokenizer.json beside the GGUF file and no tokenizer in its metadata; text prompts need one (token ids still work)`);
   }
+  const eos = readEosTokenIds(source.name, GGUF_EOS_KEY, header.metadata.get(GGUF_EOS_KEY), config.vocabSize);
   return {
     architecture: config.architecture,
     format: 'gguf',
@@ -135,7 +167,8 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
     weightBytes: source.size,
     tokenizer: hasTokenizer ? 'tokenizer.json' : embedded ? 'gguf' : config.vocabSize === 256 ? 'bytes' : 'none',
     ...(embedded ? { ggufTokenizer: embedded } : {}),
-    warnings: [...check.warnings, ...tokenizerWarnings],
+    eosTokenIds: eos.ids,
+    warnings: [...check.warnings, ...tokenizerWarnings, ...(eos.warning ? [eos.warning] : [])],
   };
 }
 
@@ -171,6 +204,7 @@ export function summarizeInspection(inspection: ModelInspection) {
     parameters: inspection.parameters,
     tiedHead: inspection.tiedHead,
     tokenizer: inspection.tokenizer,
+    eosTokenIds: inspection.eosTokenIds ?? [],
     weightFiles: inspection.weightFiles,
     tensors: Object.fromEntries([...inspection.tensors.values()].map((t) => [t.name, { shape: t.shape, dtype: t.dtype }])),
     warnings: inspection.warnings,

@@ -50,6 +50,8 @@ interface LoadedModel {
   model: LanguageModel;
   /** Built at the first read (app/tokenizer lazyTokenizer): prompts of token ids need none. */
   readonly tokenizer: Tokenizer | null;
+  /** The model's end-of-sequence ids (ModelInspection.eosTokenIds). */
+  eosIds: ReadonlySet<number>;
 }
 
 /** A request as its handler sees it: its id (for progress events) and the signal a `cancel` aborts. */
@@ -174,6 +176,7 @@ export class Engine {
         get tokenizer() {
           return tokenizer.get();
         },
+        eosIds: new Set(inspection.eosTokenIds ?? []),
       };
       const runtimeBytes = model.activationBytes + model.stateBytes;
       return {
@@ -185,6 +188,7 @@ export class Engine {
         seconds: (performance.now() - started) / 1000,
         warnings: inspection.warnings,
         tokenizer: tokenizer.kind,
+        eosTokenIds: inspection.eosTokenIds ?? [],
       };
     } finally {
       this.loading.delete(modelId);
@@ -264,6 +268,7 @@ export class Engine {
           repetitionPenalty: params.repetitionPenalty,
           seed: params.seed,
           stopStrings: params.stopStrings,
+          ...(params.ignoreEos ? {} : { eosIds: loaded.eosIds }),
           signal: controller.signal,
         },
         (token) => {

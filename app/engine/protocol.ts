@@ -7,9 +7,10 @@ import type { BlobLike } from '../formats/source.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
 import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
+import type { StopReason } from '../model/generate.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows } from '../analysis/types.js';
 
-export type { LoadProgress, SelfTestResult };
+export type { LoadProgress, SelfTestResult, StopReason };
 // What the analysis computes (app/analysis/types.ts), re-exported for the requests that return it.
 export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows } from '../analysis/types.js';
 
@@ -30,6 +31,8 @@ export interface LoadedModelInfo {
   warnings: string[];
   /** What prompts the model takes: text (a tokenizer was found) or token ids only. */
   tokenizer: 'bytes' | 'bpe' | 'none';
+  /** The model's end-of-sequence token ids (empty: none declared); generation stops at them unless `ignoreEos`. */
+  eosTokenIds: number[];
 }
 
 export interface GenerateParams {
@@ -43,6 +46,8 @@ export interface GenerateParams {
   repetitionPenalty: number;
   seed: number;
   stopStrings: string[];
+  /** Generate past the model's end-of-sequence tokens (default: stop at one, stopReason 'end-of-text'; it is not emitted). */
+  ignoreEos?: boolean;
   /**
    * Trace every layer while generating: the prompt's and each fed token's Δ, B, C and summaries
    * stream as 'trace-rows' events (tagged with the trace's id), and the finished trace is kept
@@ -57,7 +62,7 @@ export interface GenerateSummary {
   promptIds: number[];
   ids: number[];
   text: string;
-  stopReason: 'max-tokens' | 'stop-string' | 'stop-id' | 'cancelled';
+  stopReason: StopReason;
   tokensPerSecond: number;
   prefillSeconds: number;
   /** With `trace`: the id the finished live trace is kept under (its 'trace-rows' events carry it too). */

@@ -1,7 +1,8 @@
 /**
  * Generation: prefill the prompt, then one step per token with sampling on the GPU. The only
  * GPU→CPU transfer per token is the sampled id (4 bytes). Temperature, top-k, top-p, repetition
- * penalty, seed, max tokens, stop strings (and stop ids); greedy (temperature 0) is exact argmax.
+ * penalty, seed, max tokens, stop strings (and stop ids), the model's end-of-sequence ids; greedy
+ * (temperature 0) is exact argmax.
  */
 import type { GpuContext } from '../gpu/context.js';
 import { seededRandom } from '../random.js';
@@ -21,6 +22,12 @@ export interface GenerateOptions {
   stopStrings?: string[];
   /** Generation stops after one of these ids (it is not emitted). */
   stopIds?: ReadonlySet<number>;
+  /**
+   * The model's end-of-sequence ids (ModelInspection.eosTokenIds): generation stops when one is
+   * sampled, with stopReason 'end-of-text'; the id is not emitted (not in `ids`, no text, no
+   * onToken). Leave it out to generate past them.
+   */
+  eosIds?: ReadonlySet<number>;
   signal?: AbortSignal;
 }
 
@@ -49,10 +56,13 @@ function heldBack(text: string, stops: readonly string[]): number {
   return hold;
 }
 
+/** Why a generation ended: 'end-of-text' is the model's end-of-sequence token (GenerateOptions.eosIds). */
+export type StopReason = 'max-tokens' | 'stop-string' | 'stop-id' | 'end-of-text' | 'cancelled';
+
 export interface GenerateResult {
   ids: number[];
   text: string;
-  stopReason: 'max-tokens' | 'stop-string' | 'stop-id' | 'cancelled';
+  stopReason: StopReason;
   /** Decode rate over the generated tokens (prefill excluded). */
   tokensPerSecond: number;
   prefillSeconds: number;
@@ -215,6 +225,10 @@ export async function generate(
       }
       if (options.stopIds?.has(id)) {
         stopReason = 'stop-id';
+        break;
+      }
+      if (options.eosIds?.has(id)) {
+        stopReason = 'end-of-text';
         break;
       }
       ids.push(id);

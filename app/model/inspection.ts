@@ -29,5 +29,11 @@ export interface ModelInspection {
   tokenizer: 'bytes' | 'tokenizer.json' | 'gguf' | 'none';
   /** When tokenizer is 'gguf': the GGUF file and its tokenizer as tokenizer.json text (app/tokenizer/gguf.ts). */
   ggufTokenizer?: { file: string; json: string };
+  /**
+   * The end-of-sequence token ids (app/formats/eos.ts): generation_config.json's `eos_token_id`
+   * when it has one, else config.json's; GGUF `tokenizer.ggml.eos_token_id`. Each < the
+   * vocabulary size. Absent or empty: the model declares none (generation runs to its limit).
+   */
+  eosTokenIds?: number[];
   warnings: string[];
 }

@@ -220,7 +220,7 @@ describe('charts in Chromium', () => {
     const entries = await legend.locator('[data-prompt]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-prompt'), e.getAttribute('data-colour'), e.textContent]));
     expect(entries.map((e) => e[0])).toEqual(['A', 'B']);
     expect(entries[0]![1]).not.toBe(entries[1]![1]);
-    expect(entries[1]![2]).toContain(`B (thin line, ${T} tokens): “${idsB.slice(0, 3).map((id) => labels[id]).join(' ')}`);
+    expect(entries[1]![2]).toContain(`B: prompt B (thin line, ${T} tokens): “${idsB.slice(0, 3).map((id) => labels[id]).join(' ')}`);
     // Knockout: run once so that its chart shows in the screenshots.
     await p.getByLabel('Knockout token').fill('5');
     await p.getByRole('button', { name: 'Filter this token' }).click();

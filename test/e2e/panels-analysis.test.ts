@@ -9,7 +9,9 @@
  *   (app/arch/mamba1/reference.ts); the mean over channels too; a bad row shows the engine's message;
  * - compare: the trace on screen against the same prompt with one data token edited: the panel's
  *   ‖Δ_t‖ of A and B equal the reference's, B − A is their difference, and nothing before the
- *   edit changes (causality) — in layer 0 nothing outside the conv window after it either;
+ *   edit changes (causality) — in layer 0 nothing outside the conv window after it either; with
+ *   one token inserted instead, the tokens are aligned as a diff (one inserted column, later
+ *   columns pair A's token c − 1 with B's token c), and the legend names the prompts' colours;
  *   afterwards hidden attention still reads the trace on screen (by its id), not B;
  * - knockout (on the prompt up to its first marker, traced too): filtering the first data token in
  *   the focus layer moves the next-token distribution far more (KL, TV) than filtering a noise
@@ -346,7 +348,7 @@ describe('analysis panels in Chromium', () => {
     // The CSV: every position, both scores equal to the reference, the difference exactly B − A.
     const csv = parseCsv((await download(p, 'Export compare CSV')).toString('utf8'));
     expect(csv).toHaveLength(257);
-    expect(csv[0]).toEqual(['token', 'id A', 'text A', 'id B', 'text B', 'score A L0', 'score B L0', 'B-A L0', 'score A L1', 'score B L1', 'B-A L1']);
+    expect(csv[0]).toEqual(['token', 'id A', 'text A', 'id B', 'text B', 'score A L0', 'score B L0', 'B-A L0', 'score A L1', 'score B L1', 'B-A L1', 'kind', 'position A', 'position B']);
     for (let t = 0; t < T; t++) {
       const r = csv[1 + t]!;
       expect(Number(r[1])).toBe(ids[t]);
@@ -366,6 +368,31 @@ describe('analysis panels in Chromium', () => {
     await p.mouse.move(cbox.x + ((edit + 0.5) / T) * cbox.width, cbox.y + 20);
     await expect.poll(() => p.getByTestId('compare-readout').locator('span[data-token]').getAttribute('data-token')).toBe(String(edit));
     await panel.screenshot({ path: path.join(artifacts, 'panels-compare.png') });
+
+    // Issue 15, defect 8: one token inserted early — aligned as a diff, only that column differs
+    // (by position, every later one did), and later columns pair each token of A with its own
+    // token of B (A's scores there are A's, shifted by nothing).
+    const legend = await p.getByTestId('compare-legend').textContent();
+    expect(legend).toContain('A: the trace on screen');
+    expect(legend).toContain('B: prompt B');
+    // An id unlike both its neighbours, so that the one place the insertion can be aligned at is `edit`.
+    const extra = [3, 5, 7].find((v) => v !== ids[edit - 1] && v !== ids[edit])!;
+    const inserted = [...ids.slice(0, edit), extra, ...ids.slice(edit)];
+    await p.getByLabel('Compare prompt B').fill(inserted.join(', '));
+    await p.getByRole('button', { name: 'Compare', exact: true }).click();
+    await expect
+      .poll(() => p.getByTestId('compare-stats').textContent({ timeout: 5000 }).catch(() => ''), { timeout: 60_000 })
+      .toMatch(new RegExp(`aligned as a diff: 256 same, 0 replaced, 1 inserted, 0 deleted · 257 positions compared · ids differ at 1 position: ${edit}$`));
+    const insertedCell = p.getByTestId('compare-alignment').locator('button[data-kind="inserted"]');
+    await expect.poll(() => insertedCell.count()).toBe(1);
+    await insertedCell.click();
+    await expect.poll(() => p.getByTestId('compare-readout').locator('span[data-token]').getAttribute('data-kind')).toBe('inserted');
+    expect(await p.getByTestId('compare-readout').locator('span[data-token]').getAttribute('data-token')).toBe(String(edit));
+    for (const column of [edit + 1, 200]) {
+      const layers = await readAt(column);
+      // Column c > edit holds A's token c − 1 (and B's token c).
+      for (const l of layers) close(l.a, normsA[l.layer]![column - 1]!, `aligned ‖Δ‖ of A's token ${column - 1}, layer ${l.layer}`);
+    }
 
     // The engine's newest trace is now B: hidden attention names the trace on screen by its id,
     // so its row is still A's (equal to the reference of A, not of B, which differ there).

@@ -80,6 +80,9 @@ describe('cli run: malformed options are usage errors, before the model is opene
     [['--input-ids', '1', '--top-p', '0'], 'error: --top-p must be a number in (0, 1], got "0"'],
     [['--input-ids', '1', '--temperature', ' '], 'error: --temperature must be a number ≥ 0, got " "'],
     [['--input-ids', '1', '--seed', '0x10'], 'error: --seed must be a whole number from 0 to 4294967295, got "0x10"'],
+    // --ignore-eos (issue 15, defect 13) is a flag: it takes no value, so the next option is read as itself.
+    [['--ignore-eos', '--input-ids', '1', '--max-tokens', 'x'], 'error: --max-tokens must be a whole number from 0 to 2147483647, got "x"'],
+    [['--input-ids', '1', '--ignore-eos', 'yes'], 'error: unknown argument "yes"'],
   ])('%j', (args, message) => {
     const r = run(...args);
     expect(r.status).toBe(2);

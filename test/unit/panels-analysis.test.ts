@@ -162,19 +162,21 @@ describe('hidden attention helpers', () => {
 });
 
 describe('compare', () => {
-  it('takes B − A of ‖Δ_t‖ by position, per layer traced in both, with per-layer summaries', () => {
+  it('takes B − A of ‖Δ_t‖ along the alignment, per layer traced in both, with per-layer summaries; the CSV holds it', () => {
     const Ta = 19;
     const Tb = 16;
-    const idsA = Array.from({ length: Ta }, () => Math.floor(Math.random() * 5));
+    // Distinct ids, so the alignment is the one way of pairing them: B is A's first 16 tokens with
+    // tokens 3 and 10 replaced (new ids); A's last 3 are deleted.
+    const idsA = Array.from({ length: Ta }, (_, i) => 100 + i);
     const idsB = idsA.slice(0, Tb);
-    idsB[3] = idsA[3]! + 7;
-    idsB[10] = idsA[10]! + 7;
+    idsB[3] = 7;
+    idsB[10] = 8;
     const a = { ids: idsA, layers: [0, 2, 3], deltaNorm: [0, 2, 3].map(() => Float32Array.from({ length: Ta }, () => Math.random() * 3)) };
     const b = { ids: idsB, layers: [0, 1, 2], deltaNorm: [0, 1, 2].map(() => Float32Array.from({ length: Tb }, () => Math.random() * 3)) };
     const cmp = compareScores(a, b);
     expect(cmp.layers).toEqual([0, 2]);
-    expect(cmp.tokens).toBe(Tb);
-    expect(cmp.edited).toEqual([3, 10]);
+    expect(cmp.tokens).toBe(Ta);
+    expect(cmp.edited).toEqual([3, 10, 16, 17, 18]);
     cmp.layers.forEach((layer, k) => {
       const na = a.deltaNorm[a.layers.indexOf(layer)]!;
       const nb = b.deltaNorm[b.layers.indexOf(layer)]!;
@@ -192,23 +194,36 @@ describe('compare', () => {
           at = t;
         }
       }
+      for (let t = Tb; t < Ta; t++) {
+        expect(cmp.a[k]![t]).toBe(na[t]);
+        expect(cmp.b[k]![t]).toBeNaN();
+        expect(cmp.diff[k]![t]).toBeNaN();
+      }
       const s = cmp.summaries[k]!;
       expect(s.layer).toBe(layer);
       expect(s.meanDiff).toBeCloseTo(sumD / Tb, 12);
       expect(s.maxAbsDiff).toBe(best);
       expect(s.maxAt).toBe(at);
     });
-    // The CSV holds the same numbers.
+    // The CSV holds the same numbers, and the alignment.
     const rows = parseCsv(toCsv(compareColumns(cmp, idsA, idsB, idsA.map(String), idsB.map(String))));
-    expect(rows).toHaveLength(Tb + 1);
-    expect(rows[0]).toEqual(['token', 'id A', 'text A', 'id B', 'text B', 'score A L0', 'score B L0', 'B-A L0', 'score A L2', 'score B L2', 'B-A L2']);
-    for (let t = 0; t < Tb; t++) {
-      const r = rows[1 + t]!.map(Number);
-      expect(r[1]).toBe(idsA[t]);
-      expect(r[3]).toBe(idsB[t]);
-      expect(r[5]).toBe(cmp.a[0]![t]);
-      expect(r[7]).toBe(r[6]! - r[5]!);
-      expect(r[10]).toBe(r[9]! - r[8]!);
+    expect(rows).toHaveLength(Ta + 1);
+    expect(rows[0]).toEqual(['token', 'id A', 'text A', 'id B', 'text B', 'score A L0', 'score B L0', 'B-A L0', 'score A L2', 'score B L2', 'B-A L2', 'kind', 'position A', 'position B']);
+    for (let t = 0; t < Ta; t++) {
+      const r = rows[1 + t]!;
+      const n = r.map(Number);
+      expect(n[1]).toBe(idsA[t]);
+      expect(n[5]).toBe(cmp.a[0]![t]);
+      expect(n[12]).toBe(t);
+      if (t < Tb) {
+        expect(n[3]).toBe(idsB[t]);
+        expect(n[7]).toBe(n[6]! - n[5]!);
+        expect(n[10]).toBe(n[9]! - n[8]!);
+        expect(r[11]).toBe(t === 3 || t === 10 ? 'replaced' : 'same');
+        expect(n[13]).toBe(t);
+      } else {
+        expect([r[3], r[4], r[6], r[7], r[11], r[13]]).toEqual(['', '', 'NaN', 'NaN', 'deleted', '']);
+      }
     }
   });
 

@@ -8,6 +8,7 @@ import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { parseIds } from '../panels/selection';
 import { selectGeneration, useStudio } from '../store';
+import { stopReasonText } from './stop-reason';
 
 interface Settings {
   maxTokens: number;
@@ -19,9 +20,11 @@ interface Settings {
   stop: string;
   /** Trace every layer while generating: the selection panels fill as tokens stream. */
   liveTrace: boolean;
+  /** Stop at the model's end-of-sequence token (LoadedModelInfo.eosTokenIds). */
+  stopAtEos: boolean;
 }
 
-const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '', liveTrace: true };
+const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '', liveTrace: true, stopAtEos: true };
 
 /**
  * Up to this size the live trace is on by default. Its per-token summaries (write gates and
@@ -70,6 +73,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
         seed: settings.seed,
         stopStrings: settings.stop ? [settings.stop.replace(/\\n/g, '\n')] : [],
         trace: settings.liveTrace,
+        ignoreEos: !settings.stopAtEos,
       })
       .then(
         (result) => useStudio.getState().finishGeneration({ stopReason: result.stopReason, tokensPerSecond: result.tokensPerSecond }),
@@ -89,7 +93,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
     }
   };
 
-  const field = (key: Exclude<keyof Settings, 'liveTrace' | 'stop'>, label: string, props: { min?: number; max?: number; step?: number }) => (
+  const field = (key: Exclude<keyof Settings, 'liveTrace' | 'stop' | 'stopAtEos'>, label: string, props: { min?: number; max?: number; step?: number }) => (
     <label className="setting">
       <span>{label}</span>
       <input
@@ -135,6 +139,23 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
             <span>Live trace</span>
             <input type="checkbox" checked={settings.liveTrace} onChange={(e) => setSettings((s) => ({ ...s, liveTrace: e.target.checked }))} aria-label="Live selection trace" />
           </label>
+          <label
+            className="setting"
+            title={
+              info.eosTokenIds.length > 0
+                ? `Stop when the model produces its end-of-sequence token (id ${info.eosTokenIds.join(', ')}); it is not shown. Off: generate up to Max tokens.`
+                : 'This model declares no end-of-sequence token (no eos_token_id in its config), so generation runs to Max tokens.'
+            }
+          >
+            <span>Stop at end of text</span>
+            <input
+              type="checkbox"
+              checked={settings.stopAtEos}
+              disabled={info.eosTokenIds.length === 0}
+              onChange={(e) => setSettings((s) => ({ ...s, stopAtEos: e.target.checked }))}
+              aria-label="Stop at end of text"
+            />
+          </label>
         </div>
         <div className="actions">
           {running ? (
@@ -149,7 +170,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           {generation && generation.modelId === model.id && (
             <span className="load-text" data-testid="generation-stats">
               {generation.tokens} tokens · {generation.tokensPerSecond.toFixed(1)} tokens/s
-              {generation.stopReason ? ` · stopped: ${generation.stopReason}` : ''}
+              {generation.stopReason ? ` · stopped: ${stopReasonText(generation.stopReason)}` : ''}
             </span>
           )}
         </div>

@@ -1,17 +1,21 @@
 /**
  * Compare: two prompts side by side — the trace on screen (or a typed prompt A) and a prompt B,
  * e.g. the same prompt after an edit — with, per layer, the selection score ‖Δ_t‖ (the traces'
- * deltaNorm) of both by position and their difference B − A. A canvas draws, per layer, both
+ * deltaNorm) of both token by token, the tokens aligned as a text diff aligns them
+ * (app/analysis/align.ts: same, replaced, inserted, deleted; shown by CompareAlignment.tsx), and
+ * their difference B − A where a column pairs a token of each. A canvas draws, per layer, both
  * score curves and the difference as bars (PNG export); hovering it, or the token input and the
  * arrow keys, shows the values at one position; a table sums each layer up; CSV export of the
  * numbers. Running B (and A) is a `trace` request (progress shown, cancellable; the last
  * comparison stays on screen, dimmed, meanwhile); the trace on screen stays the one the other
  * analysis panels read (they name it by its id).
  */
-import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { compareScores, type ScoreComparison } from '../../../app/analysis/compare';
+import { ALIGN_DELETED, ALIGN_INSERTED, ALIGN_KINDS } from '../../../app/analysis/align';
+import { AlignmentStrip, COMPARE_COLOURS, CompareLegend } from './CompareAlignment';
 import { compareColumns, positionAt } from './analysis';
 import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
 import { moveToken, parseIds, tokenTexts } from './selection';
@@ -21,9 +25,13 @@ import { PanelStatus } from './PanelStatus';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** A score in the readout: '—' where the column has no token of that side. */
+const value = (v: number) => (Number.isNaN(v) ? '—' : v.toPrecision(4));
+/** A side's token in the readout: its position and text, or '—' (the column has none). */
+const side = (index: number, texts: readonly string[]) => (index < 0 ? '—' : `#${index} “${texts[index] ?? ''}”`);
 
-const COLOUR_A = '#4fc3f7';
-const COLOUR_B = '#ff8a65';
+const COLOUR_A = COMPARE_COLOURS.a;
+const COLOUR_B = COMPARE_COLOURS.b;
 const ROW_HEIGHT = 110;
 /** The position axis under the layers' rows. */
 const AXIS_HEIGHT = 26;
@@ -42,7 +50,8 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
     const b = cmp.b[k] as Float32Array;
     const diff = cmp.diff[k] as Float64Array;
     let max = 0;
-    for (let t = 0; t < T; t++) max = Math.max(max, a[t] as number, b[t] as number);
+    // NaN: the column has no token of that side (inserted / deleted).
+    for (let t = 0; t < T; t++) max = Math.max(max, Number.isNaN(a[t]) ? 0 : (a[t] as number), Number.isNaN(b[t]) ? 0 : (b[t] as number));
     const lineH = ROW_HEIGHT - DIFF_HEIGHT - 16;
     const y = (v: number) => top + 14 + lineH - (max > 0 ? (v / max) * lineH : 0);
     g.fillStyle = '#8b93a5';
@@ -61,14 +70,21 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
       g.strokeStyle = colour;
       g.lineWidth = lineWidth;
       g.beginPath();
+      let drawing = false;
       for (let t = 0; t < T; t++) {
-        if (t === 0) g.moveTo(x(t), y(values[t] as number));
-        else g.lineTo(x(t), y(values[t] as number));
+        const v = values[t] as number;
+        if (Number.isNaN(v)) drawing = false;
+        else if (!drawing) {
+          g.moveTo(x(t), y(v));
+          g.lineTo(x(t) + 0.01, y(v)); // a lone point still shows (with the round cap)
+          drawing = true;
+        } else g.lineTo(x(t), y(v));
       }
+      g.lineCap = 'round';
       g.stroke();
     }
     let dmax = 0;
-    for (let t = 0; t < T; t++) dmax = Math.max(dmax, Math.abs(diff[t] as number));
+    for (let t = 0; t < T; t++) if (!Number.isNaN(diff[t])) dmax = Math.max(dmax, Math.abs(diff[t] as number));
     const zero = top + ROW_HEIGHT - DIFF_HEIGHT / 2 - 2;
     g.strokeStyle = '#555';
     g.beginPath();
@@ -78,7 +94,7 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
     const barW = Math.max(1, W / T - 0.5);
     for (let t = 0; t < T; t++) {
       const d = diff[t] as number;
-      if (d === 0 || dmax === 0) continue;
+      if (d === 0 || Number.isNaN(d) || dmax === 0) continue;
       const h = (d / dmax) * (DIFF_HEIGHT / 2 - 2);
       g.fillStyle = d > 0 ? COLOUR_B : COLOUR_A;
       g.fillRect(x(t) - barW / 2, h > 0 ? zero - h : zero, barW, Math.abs(h));
@@ -90,7 +106,8 @@ function drawComparison(canvas: HTMLCanvasElement, cmp: ScoreComparison, cursor:
       g.textAlign = 'left';
     }
     for (const t of cmp.edited) {
-      g.fillStyle = '#ffd54f';
+      const kind = cmp.alignment.kind[t];
+      g.fillStyle = kind === ALIGN_DELETED ? COLOUR_A : kind === ALIGN_INSERTED ? COLOUR_B : COMPARE_COLOURS.replaced;
       g.fillRect(x(t) - 1, top + ROW_HEIGHT - 4, 2, 3);
     }
   });
@@ -149,6 +166,8 @@ interface Pair {
   b: TraceResult;
   textsA: string[];
   textsB: string[];
+  /** A and B compared (compareScores): made when they come back, so an alignment too large is this run's error. */
+  cmp: ScoreComparison;
 }
 
 export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }: ComparePanelProps) {
@@ -165,7 +184,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
   const work = useLongWork(engine);
 
   const shown = pair && pair.onScreen === trace ? pair : null;
-  const cmp = useMemo(() => (shown ? compareScores(shown.a, shown.b) : null), [shown]);
+  const cmp = shown?.cmp ?? null;
 
   useEffect(() => {
     const el = canvas.current;
@@ -203,7 +222,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
       setBusy('Tracing prompt B');
       const b = await work.run('trace', { modelId, prompt: pb });
       if (!b) return;
-      setPair({ onScreen, a, b, textsA: tokenTexts(a, labels), textsB: tokenTexts(b, labels) });
+      setPair({ onScreen, a, b, textsA: tokenTexts(a, labels), textsB: tokenTexts(b, labels), cmp: compareScores(a, b) });
       setCursor(null);
     } catch (e) {
       setError(`Compare failed: ${message(e)}`);
@@ -292,22 +311,14 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
       {cmp && shown && (
         <Stale stale={busy !== null} testId="compare-result" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
           <div className="muted" style={{ fontSize: 12 }} data-testid="compare-stats">
-            A {shown.a.ids.length} tokens · B {shown.b.ids.length} tokens · {cmp.tokens} positions compared · {cmp.edited.length === 0 ? 'same ids' : `ids differ at ${cmp.edited.length} position${cmp.edited.length === 1 ? '' : 's'}: ${cmp.edited.slice(0, 12).join(', ')}${cmp.edited.length > 12 ? ', …' : ''}`}
+            A {shown.a.ids.length} tokens · B {shown.b.ids.length} tokens · aligned as a diff: {cmp.alignment.counts.same} same, {cmp.alignment.counts.replaced} replaced,{' '}
+            {cmp.alignment.counts.inserted} inserted, {cmp.alignment.counts.deleted} deleted · {cmp.tokens} positions compared · {cmp.edited.length === 0 ? 'same ids' : `ids differ at ${cmp.edited.length} position${cmp.edited.length === 1 ? '' : 's'}: ${cmp.edited.slice(0, 12).join(', ')}${cmp.edited.length > 12 ? ', …' : ''}`}
           </div>
-          <div data-testid="compare-legend" className="muted" style={{ fontSize: 12, display: 'flex', gap: 16, flexWrap: 'wrap' }}>
-            {(
-              [
-                ['A', COLOUR_A, shown.textsA, shown.a.ids.length, 'wide line'],
-                ['B', COLOUR_B, shown.textsB, shown.b.ids.length, 'thin line'],
-              ] as const
-            ).map(([name, colour, texts, n, line]) => (
-              <span key={name} data-prompt={name} data-colour={colour}>
-                <span aria-hidden style={{ display: 'inline-block', width: 16, height: name === 'A' ? 4 : 2, background: colour, verticalAlign: 'middle', marginRight: 4 }} />
-                {name} ({line}, {n} tokens): “{preview(texts, idsOnly)}”
-              </span>
-            ))}
-            <span>bars: B − A ({'>'} 0 in B's colour, {'<'} 0 in A's)</span>
-          </div>
+          <CompareLegend
+            a={{ label: shown.a === shown.onScreen ? 'the trace on screen' : 'prompt A', detail: `wide line, ${shown.a.ids.length} tokens: “${preview(shown.textsA, idsOnly)}”` }}
+            b={{ label: 'prompt B', detail: `thin line, ${shown.b.ids.length} tokens: “${preview(shown.textsB, idsOnly)}”` }}
+          />
+          <AlignmentStrip alignment={cmp.alignment} textsA={shown.textsA} textsB={shown.textsB} cursor={t} onSelect={setCursor} />
           <canvas
             ref={canvas}
             tabIndex={0}
@@ -323,8 +334,8 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
           />
           <div id="compare-readout" data-testid="compare-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
             {t !== null ? (
-              <span data-token={t}>
-                position {t}: A “{shown.textsA[t] ?? ''}” · B “{shown.textsB[t] ?? ''}”
+              <span data-token={t} data-kind={ALIGN_KINDS[cmp.alignment.kind[t] as number]}>
+                position {t} ({ALIGN_KINDS[cmp.alignment.kind[t] as number]}): A {side(cmp.alignment.a[t] as number, shown.textsA)} · B {side(cmp.alignment.b[t] as number, shown.textsB)}
                 {cmp.layers.map((l, k) => {
                   const a = cmp.a[k]?.[t] as number;
                   const b = cmp.b[k]?.[t] as number;
@@ -332,7 +343,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
                   return (
                     <span key={l} data-layer={l} data-a={String(a)} data-b={String(b)} data-diff={String(d)}>
                       {' '}
-                      · L{l}: A {a.toPrecision(4)}, B {b.toPrecision(4)}, B − A {d.toPrecision(4)}
+                      · L{l}: A {value(a)}, B {value(b)}, B − A {value(d)}
                     </span>
                   );
                 })}

@@ -13,6 +13,7 @@
  *   app/analysis/distributions.ts.)
  */
 import type { ScoreComparison } from '../../../app/analysis/compare';
+import { ALIGN_KINDS } from '../../../app/analysis/align';
 import type { KnockoutResult } from '../../../app/engine/protocol';
 import type { CsvColumn } from './csv';
 import { normalize } from './selection';
@@ -190,21 +191,32 @@ export function attentionRowColumns(row: ArrayLike<number>, ids: readonly number
 /** The position under x (0..width) of a chart over `tokens` positions (each a column of width / tokens); null outside. */
 export const positionAt = (x: number, width: number, tokens: number): number | null => (x >= 0 && x < width && tokens > 0 ? Math.min(tokens - 1, Math.floor((x / width) * tokens)) : null);
 
-/** The CSV behind the compare panel: per position, both prompts' ids and texts, then per layer ‖Δ_t‖ of A, of B and B − A. */
+/**
+ * The CSV behind the compare panel: per column of the alignment, both prompts' ids and texts
+ * ('' on the side a column lacks), then per layer ‖Δ_t‖ of A, of B and B − A (NaN where a side is
+ * missing), then the column's kind (same, replaced, inserted, deleted) and its positions in A and B.
+ */
 export function compareColumns(cmp: ScoreComparison, idsA: readonly number[], idsB: readonly number[], textsA: readonly string[], textsB: readonly string[]): CsvColumn[] {
   const T = cmp.tokens;
+  const { a: ia, b: ib, kind } = cmp.alignment;
+  // Per column of the alignment: a side's value, or '' where the column has no token of that side.
+  const side = <V extends number | string>(index: Int32Array, values: readonly V[]) => Array.from({ length: T }, (_, t) => ((index[t] as number) >= 0 ? (values[index[t] as number] as V) : ''));
   const columns: CsvColumn[] = [
     { name: 'token', values: Array.from({ length: T }, (_, t) => t) },
-    { name: 'id A', values: idsA.slice(0, T) },
-    { name: 'text A', values: textsA.slice(0, T) },
-    { name: 'id B', values: idsB.slice(0, T) },
-    { name: 'text B', values: textsB.slice(0, T) },
+    { name: 'id A', values: side(ia, idsA) },
+    { name: 'text A', values: side(ia, textsA) },
+    { name: 'id B', values: side(ib, idsB) },
+    { name: 'text B', values: side(ib, textsB) },
   ];
   cmp.layers.forEach((l, k) => {
     columns.push({ name: `score A L${l}`, values: cmp.a[k] as Float32Array });
     columns.push({ name: `score B L${l}`, values: cmp.b[k] as Float32Array });
     columns.push({ name: `B-A L${l}`, values: cmp.diff[k] as Float64Array });
   });
+  // The alignment (app/analysis/align.ts): what each column is, and which token of A and of B it holds.
+  columns.push({ name: 'kind', values: Array.from(kind, (k) => ALIGN_KINDS[k] as string) });
+  columns.push({ name: 'position A', values: side(ia, Array.from(idsA, (_, i) => i)) });
+  columns.push({ name: 'position B', values: side(ib, Array.from(idsB, (_, i) => i)) });
   return columns;
 }
 

@@ -15,6 +15,9 @@ import { checkWeights } from './tensors.js';
 export type { ModelInspection, TensorLocation };
 
 const INDEX = 'model.safetensors.index.json';
+
+/** The warning of a safetensors model with no tokenizer (and no byte vocabulary): only token ids work. */
+export const noTokenizerWarning = (name: string) => `${name}: no tokenizer.json; text prompts need one (token ids still work)`;
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
@@ -85,7 +88,7 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
     tokenizer: hasTokenizer ? 'tokenizer.json' : config.vocabSize === 256 ? 'bytes' : 'none',
     warnings: [
       ...check.warnings,
-      ...(!hasTokenizer && config.vocabSize !== 256 ? [`${model.name}: no tokenizer.json; text prompts need one (token ids still work)`] : []),
+      ...(!hasTokenizer && config.vocabSize !== 256 ? [noTokenizerWarning(model.name)] : []),
     ],
   };
 }

@@ -4,7 +4,7 @@
  * score's definition (‖Δ_t‖ or mean Δ over the model's focus channels), and a hover card (id,
  * text, band, score per layer with a sparkline, the five most likely next tokens after it). Arrow
  * keys, Home and End move the hovered token; the hovered token is shared with the heatmap through
- * the store; a click picks the memory panel's token. Each token carries its score (data-score)
+ * the store; a click, or Enter or Space on the hovered token, picks the memory and knockout panels' token. Each token carries its score (data-score)
  * for tests and tools. Export: NPY of the scores [layers, T].
  */
 import { useMemo, useState, type KeyboardEvent } from 'react';
@@ -12,7 +12,7 @@ import type { TraceResult } from '../../../app/engine/protocol';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { colormapCss } from './colormaps';
 import { downloadNpy } from './csv';
-import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, moveToken, normalize, topNextAt, valueRange, type Band, type Thresholds } from './selection';
+import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, normalize, stripKeyAction, topNextAt, valueRange, type Band, type Thresholds } from './selection';
 
 const BAND_ORDER: Band[] = ['write', 'between', 'filtered'];
 const BAND_MARK: Record<Band, string> = { write: '#ff6b6b', between: '#c9c9c9', filtered: '#3a3f4b' };
@@ -83,11 +83,15 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
   const step = range.max > range.min ? (range.max - range.min) / 200 : 1e-6;
 
   const onKeyDown = (event: KeyboardEvent) => {
-    const next = moveToken(hover, event.key, ids.length);
-    if (next === null) return;
+    const action = stripKeyAction(event.key, hover, ids.length);
+    if (action === null) return;
     event.preventDefault();
-    setHover(next);
-    document.getElementById(`token-${next}`)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    if ('pick' in action) {
+      useStudio.getState().setTraceMemoryToken(action.pick);
+      return;
+    }
+    setHover(action.hover);
+    document.getElementById(`token-${action.hover}`)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
   };
 
   const slider = (which: keyof Thresholds, label: string) => (
@@ -186,7 +190,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
             {topNext && <NextTokens topNext={topNext} token={hovered} nameOf={nameOf} />}
           </>
         ) : (
-          <span className="muted">Hover a token (or focus the strip and use the arrow keys).</span>
+          <span className="muted">Hover a token (or focus the strip and use the arrow keys); click it, or press Enter or Space, to pick it for Memory and Knockout.</span>
         )}
       </div>
     </section>

@@ -6,7 +6,7 @@
  * the labels the strip shows, one space apart; Trace clicks that cannot run say why; the keyboard
  * (Enter on Load and Trace keeps the focus, Ctrl+Enter traces, Enter on a strip token picks it).
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ const copy = studio('selective-copy');
 const bytes = studio('shakespeare-byte');
 const labels = copy.tokenizer.labels!;
 const copyPrompts = copy.suggested_prompts as { ids: number[] }[];
+const artifacts = path.join(root, 'test-results');
 
 const chromiumFound = findChromium();
 let page: Page | null = null;
@@ -78,6 +79,8 @@ describe('first run in the web build', () => {
     const noticeBox = await notice.boundingBox();
     const mainBox = await p.locator('.main-area').boundingBox();
     expect(noticeBox!.y + noticeBox!.height).toBeLessThanOrEqual(mainBox!.y + 1);
+    mkdirSync(artifacts, { recursive: true });
+    await p.screenshot({ path: path.join(artifacts, 'first-run-notice-1280x720.png') });
 
     // Id-only generation: the prompt and the generated tokens by their labels, one space apart, ids on hover.
     await p.getByLabel('Prompt').fill('1, 2, 17, 17');
@@ -100,6 +103,7 @@ describe('first run in the web build', () => {
     const strip = await p.getByTestId('token-strip').locator('[data-score]').allTextContents();
     expect(strip.slice(0, 4)).toEqual(['A', 'B', '?', '?']);
     expect(strip.slice(4)).toEqual(generated.slice(0, strip.length - 4).map((t) => t.text));
+    await p.screenshot({ path: path.join(artifacts, 'first-run-ids-1280x720.png') });
 
     // Trace with an empty box says why nothing happens.
     await p.getByLabel('Input to trace').fill('');
@@ -125,6 +129,7 @@ describe('first run in the web build', () => {
     await p.keyboard.press('Enter');
     await expect.poll(() => p.getByLabel('Memory token').inputValue()).toBe('2');
     expect(await p.getByLabel('Knockout token').inputValue()).toBe('2');
+    expect(await p.locator('#token-2').getAttribute('data-picked')).toBe('true');
     await p.keyboard.press('ArrowRight');
     await p.keyboard.press(' ');
     await expect.poll(() => p.getByLabel('Memory token').inputValue()).toBe('3');
@@ -141,6 +146,7 @@ describe('first run in the web build', () => {
     await p.getByTestId('prompt-chips').getByRole('button').nth(3).click();
     expect(await p.getByLabel('Prompt').inputValue()).toBe(bytes.suggested_prompts[3]);
     expect(await p.getByLabel('Input to trace').inputValue()).toBe(bytes.suggested_prompts[3]);
+    await p.screenshot({ path: path.join(artifacts, 'first-run-shakespeare-1280x720.png') });
 
     // Trace while generating says why nothing happens.
     await p.getByRole('button', { name: 'Generate' }).click();

@@ -65,7 +65,7 @@ function Output({ generation, idsOnly, hints }: { generation: GenerationState; i
   return (
     <>
       {idsOnly && hints.labels && (
-        <label className="setting" style={{ alignSelf: 'flex-start', fontSize: 12 }}>
+        <label className="show-ids">
           <input type="checkbox" checked={showIds} onChange={(e) => setShowIds(e.target.checked)} aria-label="Show token ids" />
           <span>Show ids (labels from studio.json otherwise)</span>
         </label>

@@ -9,7 +9,7 @@
  */
 import { useMemo, useState, type KeyboardEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
-import { selectTraceHoverToken, useStudio } from '../store';
+import { selectTraceHoverToken, selectTraceMemoryToken, useStudio } from '../store';
 import { colormapCss } from './colormaps';
 import { downloadNpy } from './csv';
 import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, normalize, stripKeyAction, topNextAt, valueRange, type Band, type Thresholds } from './selection';
@@ -68,6 +68,7 @@ function NextTokens({ topNext, token, nameOf }: { topNext: TraceResult['topNext'
 
 export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel, topNext, nameOf = String }: TokenStripProps) {
   const hover = useStudio(selectTraceHoverToken);
+  const picked = useStudio(selectTraceMemoryToken);
   const layerScores = useMemo(() => scores[layerIndex] ?? new Float32Array(ids.length), [scores, layerIndex, ids.length]);
   const range = useMemo(() => valueRange(layerScores, false), [layerScores]);
   // Thresholds start at the terciles and follow the user from there; new scores start over.
@@ -159,6 +160,8 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
               aria-selected={t === hovered}
               data-band={tokenBands[t]}
               data-score={String(score)}
+              data-picked={t === picked ? 'true' : undefined}
+              title={t === picked ? 'picked for Memory and Knockout' : undefined}
               onMouseEnter={() => setHover(t)}
               onClick={() => useStudio.getState().setTraceMemoryToken(t)}
               style={{
@@ -166,6 +169,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
                 color: tone > 0.55 ? '#000' : '#fff',
                 borderBottom: `3px solid ${BAND_MARK[tokenBands[t] ?? 'between']}`,
                 outline: t === hovered ? '2px solid #ffb000' : undefined,
+                boxShadow: t === picked ? 'inset 0 0 0 2px #fff' : undefined,
                 padding: '0 2px',
                 whiteSpace: 'pre',
               }}

@@ -89,7 +89,7 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
       const bytes = traceResultToSafetensors(result, tracedPrompt ?? { ids: result.ids });
       downloadBytes(bytes, `trace-${model.id.replace(/[^A-Za-z0-9._-]+/g, '_')}.safetensors`);
     } catch (error) {
-      useStudio.getState().notify('error', `Export failed: ${message(error)}`);
+      useStudio.getState().notify('error', `Export failed: ${message(error)}`, model.id);
     }
   };
 

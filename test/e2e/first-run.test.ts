@@ -149,8 +149,10 @@ describe('first run in the web build', () => {
     await p.screenshot({ path: path.join(artifacts, 'first-run-shakespeare-1280x720.png') });
 
     // Trace while generating says why nothing happens.
-    await p.getByRole('button', { name: 'Generate' }).click();
+    await p.getByRole('button', { name: 'Generate' }).focus();
+    await p.keyboard.press('Enter');
     await p.getByRole('button', { name: 'Stop' }).waitFor();
+    expect(await focused(p)).toBe('Stop'); // the same button: the focus stayed
     // The button says it is unavailable (aria-disabled, so it keeps the focus); a click still says why.
     const trace = p.getByRole('button', { name: 'Trace', exact: true });
     expect(await trace.getAttribute('aria-disabled')).toBe('true');

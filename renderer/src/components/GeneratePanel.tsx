@@ -220,15 +220,10 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           </label>
         </div>
         <div className="actions">
-          {running ? (
-            <button type="button" onClick={stop}>
-              Stop
-            </button>
-          ) : (
-            <button type="submit" className="primary">
-              Generate
-            </button>
-          )}
+          {/* One button (Generate, then Stop): pressing it from the keyboard keeps the focus on it. */}
+          <button type={running ? 'button' : 'submit'} className={running ? undefined : 'primary'} onClick={running ? stop : undefined}>
+            {running ? 'Stop' : 'Generate'}
+          </button>
           {generation && generation.modelId === model.id && (
             <span className="load-text" data-testid="generation-stats">
               {generation.tokens} tokens · {generation.tokensPerSecond.toFixed(1)} tokens/s

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Plugin } from 'vite';
-import type { ModelEntry } from '../app/contract.js';
+import { pageIndex } from '../app/library/bundled.js';
 import { scanBundledModels } from '../app/node/bundled.js';
 import { serveFetch } from '../app/node/serve-fetch.js';
 import { createModelHandler, modelBaseUrl, servedFolder } from '../main/model-protocol.js';
@@ -17,10 +17,8 @@ import { createModelHandler, modelBaseUrl, servedFolder } from '../main/model-pr
 const PREFIX = '/bundled/';
 const idOf = (name: string) => `bundled:${name}`;
 
-/** The entries as the page sees them: no paths of the server's disk. */
-const forPage = (models: ModelEntry[]) => models.map(({ path: _path, ...m }) => m);
-
-export function bundledModels(dir: string): Plugin {
+export function bundledModels(folder: string): Plugin {
+  const dir = path.resolve(folder);
   let copyIntoBuild = false;
   const scan = () => scanBundledModels(dir, (name) => `bundled/${name}`);
   const handler = createModelHandler(async (id) => {
@@ -34,10 +32,10 @@ export function bundledModels(dir: string): Plugin {
     const rest = url.pathname.slice(PREFIX.length);
     const run = async () => {
       if (rest === 'index.json') {
-        const { models, warnings } = await scan();
+        // As the page sees it: no paths of the server's disk (pageIndex).
         res.setHeader('Content-Type', 'application/json');
         res.setHeader('Cache-Control', 'no-store');
-        res.end(JSON.stringify({ models: forPage(models), warnings }));
+        res.end(JSON.stringify(pageIndex(await scan(), dir)));
         return;
       }
       const [name, ...file] = rest.split('/');
@@ -63,7 +61,7 @@ export function bundledModels(dir: string): Plugin {
     async generateBundle() {
       if (!copyIntoBuild) return;
       const { models } = await scan();
-      this.emitFile({ type: 'asset', fileName: 'bundled/index.json', source: JSON.stringify({ models: forPage(models), warnings: [] }) });
+      this.emitFile({ type: 'asset', fileName: 'bundled/index.json', source: JSON.stringify(pageIndex({ models, warnings: [] }, dir)) });
       for (const model of models) {
         for (const file of model.files) {
           this.emitFile({

@@ -42,6 +42,9 @@ async function safetensorsEos(model: ModelFiles, names: readonly string[], confi
   const read = readEosTokenIds(configFile, 'eos_token_id', rawConfig.eos_token_id, vocabSize);
   return { ids: read.ids, warnings: read.warning ? [...warnings, read.warning] : warnings };
 }
+
+/** The warning of a safetensors model with no tokenizer (and no byte vocabulary): only token ids work. */
+export const noTokenizerWarning = (name: string) => `${name}: no tokenizer.json; text prompts need one (token ids still work)`;
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
@@ -115,7 +118,7 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
     eosTokenIds: eos.ids,
     warnings: [
       ...check.warnings,
-      ...(!hasTokenizer && config.vocabSize !== 256 ? [`${model.name}: no tokenizer.json; text prompts need one (token ids still work)`] : []),
+      ...(!hasTokenizer && config.vocabSize !== 256 ? [noTokenizerWarning(model.name)] : []),
       ...eos.warnings,
     ],
   };

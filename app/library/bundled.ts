@@ -3,7 +3,7 @@
  * `studio.json` (what the UI says about the model). Pure functions over already-read JSON, so
  * main (from disk), web mode (over HTTP) and tests build the same entries.
  */
-import { summarizeInspection, type ModelInspection } from '../arch/inspect.js';
+import { noTokenizerWarning, summarizeInspection, type ModelInspection } from '../arch/inspect.js';
 import { architectureOf, isArchitectureName } from '../arch/registry.js';
 import type { ModelEntry } from '../contract.js';
 import { ModelFileError } from '../formats/errors.js';
@@ -65,4 +65,44 @@ export function inspectedFields(inspection: ModelInspection): InspectedFields {
     config: summary.config as unknown as Record<string, unknown>,
     warnings: summary.warnings,
   };
+}
+
+/** studio.json's token labels (`tokenizer.labels`: labels[id]), when it has a whole list of strings. */
+export function studioLabels(studio: Record<string, unknown>): string[] | undefined {
+  const tokenizer = studio.tokenizer;
+  const labels = typeof tokenizer === 'object' && tokenizer !== null ? (tokenizer as Record<string, unknown>).labels : undefined;
+  return Array.isArray(labels) && labels.length > 0 && labels.every((l) => typeof l === 'string') ? labels : undefined;
+}
+
+/**
+ * A bundled model's warnings, given its studio.json: a model whose studio.json labels its token
+ * ids (an id-only demo such as selective-copy) is meant to be used with ids, so "no tokenizer" is
+ * no warning there.
+ */
+export function bundledWarnings(warnings: readonly string[], inspectedAs: string, studio: Record<string, unknown>): string[] {
+  if (!studioLabels(studio)) return [...warnings];
+  return warnings.filter((w) => w !== noTokenizerWarning(inspectedAs));
+}
+
+/**
+ * The bundled models' index as a page gets it (web mode): no path of the serving machine's disk —
+ * entries without `path`, and every text (warnings, descriptions) with the models folder `dir`
+ * written as "resources/models".
+ */
+export function pageIndex(scan: { models: ModelEntry[]; warnings: string[] }, dir: string): { models: ModelEntry[]; warnings: string[] } {
+  const scrub = (text: string) => scrubFolder(text, dir);
+  return {
+    models: scan.models.map(({ path: _path, ...m }) => JSON.parse(scrub(JSON.stringify(m))) as ModelEntry),
+    warnings: scan.warnings.map(scrub),
+  };
+}
+
+/** `text` with every mention of the folder `dir` (with either separator, as JSON writes it or not) as "resources/models". */
+export function scrubFolder(text: string, dir: string): string {
+  const trimmed = dir.replace(/[\\/]+$/, '');
+  if (!trimmed) return text;
+  const forms = new Set([trimmed, trimmed.replace(/\\/g, '/'), JSON.stringify(trimmed).slice(1, -1)]);
+  let out = text;
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join('resources/models');
+  return out;
 }

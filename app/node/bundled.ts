@@ -6,14 +6,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelEntry } from '../contract.js';
 import { inspectModel } from '../arch/inspect.js';
-import { bundledModelEntry, inspectedFields, parseJsonFile, type InspectedFields } from '../library/bundled.js';
+import { bundledModelEntry, bundledWarnings, inspectedFields, parseJsonFile, type InspectedFields } from '../library/bundled.js';
 import { folderModelFiles } from './folder.js';
 
-/** Reads a model folder's (or file's) headers: what the library records about it. */
-export async function inspectOnDisk(target: string): Promise<InspectedFields> {
+/** Reads a model folder's (or file's) headers: what the library records about it. `name`: how its warnings name the model (default: its path). */
+export async function inspectOnDisk(target: string, name?: string): Promise<InspectedFields> {
   const files = await folderModelFiles(target);
   try {
-    return inspectedFields(await inspectModel(files));
+    return inspectedFields(await inspectModel(name === undefined ? files : { ...files, name }));
   } finally {
     await files.close();
   }
@@ -47,8 +47,13 @@ export async function scanBundledModels(
     try {
       const read = async (file: string) => parseJsonFile(path.join(folder, file), await fs.readFile(path.join(folder, file), 'utf8'));
       const files = await listFilesWithStats(folder);
-      const entry = bundledModelEntry({ name, files, studio: await read('studio.json'), config: await read('config.json') }, baseUrlFor(name));
-      models.push({ ...entry, ...(await inspectOnDisk(folder)), path: folder });
+      const studio = await read('studio.json');
+      const entry = bundledModelEntry({ name, files, studio, config: await read('config.json') }, baseUrlFor(name));
+      // Warnings name the model by its folder's name, not its path (web mode serves them to pages).
+      const inspected = await inspectOnDisk(folder, name);
+      const warnings = bundledWarnings(inspected.warnings ?? [], name, studio);
+      const { warnings: _all, ...fields } = inspected;
+      models.push({ ...entry, ...fields, ...(warnings.length > 0 ? { warnings } : {}), path: folder });
     } catch (error) {
       warnings.push(`Bundled model ${name} could not be loaded: ${error instanceof Error ? error.message : String(error)}`);
     }

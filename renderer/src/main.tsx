@@ -6,6 +6,7 @@ import { createHost } from './host';
 import { useStudio } from './store';
 import './styles.css';
 import './styles/long-work.css';
+import './styles/firstrun.css';
 
 const host = createHost();
 const store = useStudio.getState();
@@ -14,7 +15,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 // The engine worker owns the GPU; the UI only hears what it reports.
 const engine = EngineClient.start((event) => {
   if (event.kind === 'load-progress') store.setLoad(event.modelId, { state: 'loading', progress: event.progress });
-  else if (event.kind === 'token') store.appendGenerated(event.modelId, event.text, event.index >= 0 ? event.tokensPerSecond : null);
+  else if (event.kind === 'token') store.appendGenerated(event.modelId, event.text, event.index >= 0 ? event.tokensPerSecond : null, event.index >= 0 ? event.id : -1);
   else if (event.kind === 'trace-rows') store.appendTraceRows(event.modelId, event.rows);
   else if (event.kind === 'work-progress') store.setWorkProgress(event);
   else if (event.kind === 'device-lost') void recoverFromDeviceLoss(event.reason, event.message);

@@ -6,6 +6,7 @@ import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
 import type { EngineEvent, GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
+import { addNotice, dismissNotice, enterContext, expireNotices, type Notice, type NoticeKind } from './notices';
 import { browserStorage, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, type PanelLayout } from './panels/layout';
 
 export type ModelLoad =
@@ -13,7 +14,7 @@ export type ModelLoad =
   | { state: 'loaded'; info: LoadedModelInfo }
   | { state: 'failed'; message: string };
 
-export type Notice = { id: number; kind: 'error' | 'info'; text: string };
+export type { Notice };
 
 export interface GpuSlice {
   gpu: GpuStatus | { state: 'probing' };
@@ -28,6 +29,12 @@ export interface GenerationState {
   prompt: string;
   /** Generated text so far (streams in). */
   output: string;
+  /**
+   * The generated token ids so far, in order (the engine's 'token' events): id-only models show
+   * these by their labels, not the engine's text. Append-only: each token makes a new
+   * GenerationState around the same array (copying it per token would be quadratic).
+   */
+  ids: number[];
   tokens: number;
   tokensPerSecond: number;
   stopReason?: string;
@@ -40,8 +47,12 @@ export interface EngineSlice {
   setLoad(modelId: string, load: ModelLoad | null): void;
   generation: GenerationState | null;
   startGeneration(modelId: string, prompt: string): void;
-  appendGenerated(modelId: string, text: string, tokensPerSecond: number | null): void;
+  /** One streamed piece: `id` −1 for text that is no token (a decoder's tail), `tokensPerSecond` null then. */
+  appendGenerated(modelId: string, text: string, tokensPerSecond: number | null, id?: number): void;
   finishGeneration(patch: Partial<GenerationState>): void;
+  /** A suggested prompt the user picked (a chip): the generate and trace boxes take its text. `seq` tells picks apart. */
+  promptSuggestion: { modelId: string; text: string; seq: number } | null;
+  suggestPrompt(modelId: string, text: string): void;
 }
 
 export interface ModelsSlice {
@@ -59,8 +70,11 @@ export interface UiSlice {
   notices: Notice[];
   setAppInfo(info: AppInfo): void;
   toggleSidebar(): void;
-  notify(kind: Notice['kind'], text: string): void;
+  /** A notice; `context` (a model id) ties it to that model: selecting another one drops it. */
+  notify(kind: NoticeKind, text: string, context?: string | null): void;
   dismiss(id: number): void;
+  /** Drops the info notices whose time is up (the Notices component calls it when the next one is due). */
+  expireNotices(now?: number): void;
 }
 
 /** A finished trace on screen. */
@@ -194,11 +208,12 @@ const engineSlice: StateCreator<StudioState, [], [], EngineSlice> = (set) => ({
       return { loads };
     }),
   generation: null,
-  startGeneration: (modelId, prompt) => set({ generation: { modelId, running: true, prompt, output: '', tokens: 0, tokensPerSecond: 0 } }),
-  appendGenerated: (modelId, text, tokensPerSecond) =>
+  startGeneration: (modelId, prompt) => set({ generation: { modelId, running: true, prompt, output: '', ids: [], tokens: 0, tokensPerSecond: 0 } }),
+  appendGenerated: (modelId, text, tokensPerSecond, id = -1) =>
     set((s) => {
       const g = s.generation;
       if (!g || g.modelId !== modelId) return {};
+      if (id >= 0) g.ids.push(id);
       return {
         generation: {
           ...g,
@@ -209,6 +224,8 @@ const engineSlice: StateCreator<StudioState, [], [], EngineSlice> = (set) => ({
       };
     }),
   finishGeneration: (patch) => set((s) => (s.generation ? { generation: { ...s.generation, running: false, ...patch } } : {})),
+  promptSuggestion: null,
+  suggestPrompt: (modelId, text) => set((s) => ({ promptSuggestion: { modelId, text, seq: (s.promptSuggestion?.seq ?? 0) + 1 } })),
 });
 
 const gpuSlice: StateCreator<StudioState, [], [], GpuSlice> = (set) => ({
@@ -230,7 +247,7 @@ const modelsSlice: StateCreator<StudioState, [], [], ModelsSlice> = (set, get) =
       selectedModelId: selected && models.some((m) => m.id === selected) ? selected : (models[0]?.id ?? null),
     });
   },
-  selectModel: (selectedModelId) => set({ selectedModelId }),
+  selectModel: (selectedModelId) => set((s) => ({ selectedModelId, notices: enterContext(s.notices, selectedModelId) })),
   setModelsLoading: (modelsLoading) => set({ modelsLoading }),
 });
 
@@ -241,8 +258,9 @@ const uiSlice: StateCreator<StudioState, [], [], UiSlice> = (set) => ({
   notices: [],
   setAppInfo: (appInfo) => set({ appInfo }),
   toggleSidebar: () => set((s) => ({ sidebarOpen: !s.sidebarOpen })),
-  notify: (kind, text) => set((s) => ({ notices: [...s.notices.slice(-4), { id: noticeId++, kind, text }] })),
-  dismiss: (id) => set((s) => ({ notices: s.notices.filter((n) => n.id !== id) })),
+  notify: (kind, text, context = null) => set((s) => ({ notices: addNotice(s.notices, { kind, text, context }, Date.now(), noticeId++) })),
+  dismiss: (id) => set((s) => ({ notices: dismissNotice(s.notices, id) })),
+  expireNotices: (now = Date.now()) => set((s) => ({ notices: expireNotices(s.notices, now) })),
 });
 
 export const createStudioStore = () =>
@@ -261,6 +279,7 @@ export const selectSidebarOpen = (s: StudioState) => s.sidebarOpen;
 export const selectNotices = (s: StudioState) => s.notices;
 export const selectAppInfo = (s: StudioState) => s.appInfo;
 export const selectGeneration = (s: StudioState) => s.generation;
+export const selectPromptSuggestion = (s: StudioState) => s.promptSuggestion;
 export const selectSelectedLoad = (s: StudioState) => (s.selectedModelId ? s.loads[s.selectedModelId] : undefined);
 /** The model on the GPU (returns the stored object itself: a new object per call would re-render forever). */
 export const selectLoadedModel = (s: StudioState): LoadedModelInfo | null => {

@@ -55,7 +55,8 @@ describe('a Mamba-2 model in the app', () => {
     await p.getByLabel('Prompt').press('Control+Enter');
     await expect.poll(() => p.getByTestId('generation-stats').textContent(), { timeout: 170_000 }).toMatch(new RegExp(`^${generated.length} tokens · .* stopped: max-tokens`));
     const output = (await p.getByTestId('generation-output').textContent()) ?? '';
-    expect(output.slice(ids.join(', ').length).trim().split(/\s+/).map(Number)).toEqual(generated);
+    // The prompt's ids, then the generated ones, one space between every two.
+    expect(output.trim().split(/\s+/).map(Number)).toEqual([...ids, ...generated]);
 
     // Trace: Δ per head, B and C per group.
     await p.getByLabel('Input to trace').fill(ids.join(', '));

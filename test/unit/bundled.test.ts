@@ -1,5 +1,10 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { architectureOf, bundledModelEntry, ModelFileError, parseJsonFile } from '../../app/library/bundled';
+import { noTokenizerWarning } from '../../app/arch/inspect';
+import { architectureOf, bundledModelEntry, bundledWarnings, ModelFileError, pageIndex, parseJsonFile, scrubFolder } from '../../app/library/bundled';
+import { scanBundledModels } from '../../app/node/bundled';
+
+const root = path.resolve(import.meta.dirname, '../..');
 
 describe('bundled model entries', () => {
   it('names the file when JSON is garbage or not an object', () => {
@@ -47,5 +52,38 @@ describe('bundled model entries', () => {
     expect(() => bundledModelEntry({ name: 'empty', files: [{ name: 'config.json', size: 2 }], studio: {}, config: {} }, 'x')).toThrow(
       'empty/: no .safetensors or .gguf weights file',
     );
+  });
+
+  it('a model whose studio.json labels its ids has no "no tokenizer" warning; others keep it (issue 15, defect 3)', () => {
+    const warning = noTokenizerWarning('selective-copy');
+    const other = 'selective-copy/model.safetensors: an unexpected tensor';
+    expect(bundledWarnings([warning, other], 'selective-copy', { tokenizer: { labels: ['·', 'A'] } })).toEqual([other]);
+    expect(bundledWarnings([warning, other], 'selective-copy', {})).toEqual([warning, other]);
+    expect(bundledWarnings([warning], 'selective-copy', { tokenizer: { labels: [1, 2] } })).toEqual([warning]);
+  });
+
+  it('the index a page gets names no folder of the serving disk (issue 15, defect 3)', () => {
+    const dir = '/home/build/studio/resources/models';
+    const scan = {
+      models: [{ ...bundledModelEntry({ name: 'm', files: [{ name: 'model.safetensors', size: 1 }], studio: {}, config: {} }, 'bundled/m'), path: `${dir}/m`, warnings: [`${dir}/m/model.safetensors: odd`] }],
+      warnings: [`Bundled model x could not be loaded: ${dir}/x/config.json: not valid JSON`, `The bundled models folder ${dir} is missing.`],
+    };
+    const page = pageIndex(scan, dir);
+    expect(JSON.stringify(page)).not.toContain('/home/build');
+    expect(page.models[0]).not.toHaveProperty('path');
+    expect(page.models[0]!.warnings).toEqual(['resources/models/m/model.safetensors: odd']);
+    expect(page.warnings[0]).toBe('Bundled model x could not be loaded: resources/models/x/config.json: not valid JSON');
+    expect(scrubFolder('C:\\b\\models\\m: odd', 'C:\\b\\models\\')).toBe('resources/models\\m: odd');
+    expect(scrubFolder('nothing here', '')).toBe('nothing here');
+  });
+
+  it('the bundled models: no path in their warnings, and none for the labelled id-only selective-copy', async () => {
+    const dir = path.join(root, 'resources/models');
+    const { models, warnings } = await scanBundledModels(dir, (name) => `bundled/${name}`);
+    expect(warnings).toEqual([]);
+    const copy = models.find((m) => m.id === 'bundled:selective-copy');
+    expect(copy?.warnings ?? []).toEqual([]);
+    const page = pageIndex({ models, warnings }, dir);
+    expect(JSON.stringify(page)).not.toContain(root);
   });
 });

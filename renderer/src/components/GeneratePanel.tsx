@@ -1,13 +1,17 @@
 /**
  * Prompt, sampling controls, Generate / Stop, and the streaming output with tokens/s.
- * Ctrl+Enter generates, Escape stops.
+ * Ctrl+Enter generates, Escape stops. The model's studio.json gives the suggested prompts (chips)
+ * and the max tokens and temperature defaults. Id-only models' output is their tokens by the
+ * labels the token strip shows (ids on hover, or all ids with "Show ids").
  */
-import { useCallback, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useMemo, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
-import { parseIds } from '../panels/selection';
-import { selectGeneration, useStudio } from '../store';
+import { parseIds, tokenNamer, type StudioHints } from '../panels/selection';
+import { useStudioHints } from '../panels/use-studio-hints';
+import { selectGeneration, useStudio, type GenerationState } from '../store';
+import { PromptChips } from './FirstRun';
 import { stopReasonText } from './stop-reason';
 
 interface Settings {
@@ -35,12 +39,90 @@ const LIVE_TRACE_DEFAULT_MAX_PARAMETERS = 20e6;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The settings before the user changes any: the studio's defaults, then the model's studio.json generation values. */
+export function initialSettings(hints: StudioHints, parameters: number): Settings {
+  return {
+    ...DEFAULTS,
+    liveTrace: parameters <= LIVE_TRACE_DEFAULT_MAX_PARAMETERS,
+    ...(hints.maxNewTokens !== undefined ? { maxTokens: hints.maxNewTokens } : {}),
+    ...(hints.temperature !== undefined ? { temperature: hints.temperature } : {}),
+  };
+}
+
+/** An id-only model's tokens: each by its label (the strip's text), its id on hover; one space between tokens. */
+function IdTokens({ ids, nameOf, showIds }: { ids: readonly number[]; nameOf: (id: number) => string; showIds: boolean }) {
+  return ids.map((id, i) => (
+    <span key={i}>
+      {i > 0 ? ' ' : ''}
+      <span className="token-id" data-id={id} title={`id ${id}`}>
+        {showIds ? String(id) : nameOf(id)}
+      </span>
+    </span>
+  ));
+}
+
+function Output({ generation, idsOnly, hints }: { generation: GenerationState; idsOnly: boolean; hints: StudioHints }) {
+  const [showIds, setShowIds] = useState(false);
+  const nameOf = useMemo(() => tokenNamer({ labels: hints.labels, tokenizer: 'none', ids: [], tokens: [] }), [hints.labels]);
+  const promptIds = useMemo(() => (idsOnly ? (parseIds(generation.prompt) ?? []) : []), [generation.prompt, idsOnly]);
+  return (
+    <>
+      {idsOnly && hints.labels && (
+        <label className="show-ids">
+          <input type="checkbox" checked={showIds} onChange={(e) => setShowIds(e.target.checked)} aria-label="Show token ids" />
+          <span>Show ids (labels from studio.json otherwise)</span>
+        </label>
+      )}
+      <pre className="output" data-testid="generation-output" aria-live="polite">
+        {idsOnly ? (
+          <>
+            <span className="prompt-echo" data-testid="generation-prompt">
+              <IdTokens ids={promptIds} nameOf={nameOf} showIds={showIds} />
+            </span>
+            {promptIds.length > 0 && generation.ids.length > 0 ? ' ' : ''}
+            <span data-testid="generation-generated">
+              <IdTokens ids={generation.ids} nameOf={nameOf} showIds={showIds} />
+            </span>
+          </>
+        ) : (
+          <>
+            <span className="prompt-echo">{generation.prompt}</span>
+            {generation.output}
+          </>
+        )}
+        {generation.error && <span className="error">{`\n${generation.error}`}</span>}
+      </pre>
+    </>
+  );
+}
+
+/** The fields of `next` that differ from `current`. */
+function diff(current: Settings, next: Settings): Partial<Settings> {
+  const out: Partial<Settings> = {};
+  for (const key of Object.keys(next) as (keyof Settings)[]) if (next[key] !== current[key]) Object.assign(out, { [key]: next[key] });
+  return out;
+}
+
 export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
   const generation = useStudio(selectGeneration);
+  const hints = useStudioHints(model);
   const [prompt, setPrompt] = useState('');
-  const [settings, setSettings] = useState<Settings>(() => ({ ...DEFAULTS, liveTrace: info.parameters <= LIVE_TRACE_DEFAULT_MAX_PARAMETERS }));
+  // What the user changed; the rest follows the defaults (studio.json's arrive after the first render).
+  const [changed, setChanged] = useState<Partial<Settings>>({});
+  const settings = useMemo<Settings>(() => ({ ...initialSettings(hints, info.parameters), ...changed }), [hints, info.parameters, changed]);
+  const setSettings = (update: (s: Settings) => Settings) => setChanged((c) => ({ ...c, ...diff(settings, update(settings)) }));
   const running = generation?.running === true;
   const idsOnly = info.tokenizer === 'none';
+
+  // A suggested prompt picked (a chip) fills the box.
+  useEffect(
+    () =>
+      useStudio.subscribe((s, prev) => {
+        const picked = s.promptSuggestion;
+        if (picked && picked !== prev.promptSuggestion && picked.modelId === model.id) setPrompt(picked.text);
+      }),
+    [model.id],
+  );
 
   const start = useCallback(() => {
     const store = useStudio.getState();
@@ -49,13 +131,13 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
     if (idsOnly) {
       const ids = parseIds(prompt);
       if (!ids) {
-        store.notify('error', 'This model has no tokenizer: type token ids, e.g. "5, 17, 3".');
+        store.notify('error', 'This model has no tokenizer: type token ids, e.g. "5, 17, 3".', model.id);
         return;
       }
       promptParam = { ids };
     } else {
       if (!prompt) {
-        store.notify('error', 'Type a prompt first.');
+        store.notify('error', 'Type a prompt first.', model.id);
         return;
       }
       promptParam = { text: prompt };
@@ -114,6 +196,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           start();
         }}
       >
+        <PromptChips modelId={model.id} hints={hints} />
         <textarea
           value={prompt}
           onChange={(e) => setPrompt(e.target.value)}
@@ -158,15 +241,10 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           </label>
         </div>
         <div className="actions">
-          {running ? (
-            <button type="button" onClick={stop}>
-              Stop
-            </button>
-          ) : (
-            <button type="submit" className="primary">
-              Generate
-            </button>
-          )}
+          {/* One button (Generate, then Stop): pressing it from the keyboard keeps the focus on it. */}
+          <button type={running ? 'button' : 'submit'} className={running ? undefined : 'primary'} onClick={running ? stop : undefined}>
+            {running ? 'Stop' : 'Generate'}
+          </button>
           {generation && generation.modelId === model.id && (
             <span className="load-text" data-testid="generation-stats">
               {generation.tokens} tokens · {generation.tokensPerSecond.toFixed(1)} tokens/s
@@ -175,13 +253,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           )}
         </div>
       </form>
-      {generation && generation.modelId === model.id && (
-        <pre className="output" data-testid="generation-output" aria-live="polite">
-          <span className="prompt-echo">{generation.prompt}</span>
-          {generation.output}
-          {generation.error && <span className="error">{`\n${generation.error}`}</span>}
-        </pre>
-      )}
+      {generation && generation.modelId === model.id && <Output generation={generation} idsOnly={idsOnly} hints={hints} />}
     </section>
   );
 }

@@ -28,9 +28,20 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
 
   if (model.architecture === 'unknown') return null;
   const canLoad = gpu.state === 'ready';
+  const loading = load?.state === 'loading';
+  // One button that changes its action (Load / Cancel / Reload), so a keyboard user's focus stays on it.
   return (
     <section className="load" aria-label="GPU" data-testid="load-panel">
-      {load?.state === 'loading' ? (
+      <button
+        type="button"
+        className={loading ? undefined : 'primary'}
+        onClick={loading ? cancel : start}
+        disabled={!loading && !canLoad}
+        title={loading || canLoad ? undefined : 'WebGPU is unavailable'}
+      >
+        {loading ? 'Cancel' : load?.state === 'loaded' ? 'Reload onto the GPU' : 'Load onto the GPU'}
+      </button>
+      {load?.state === 'loading' && (
         <>
           <progress
             max={load.progress?.bytesTotal ?? 1}
@@ -42,26 +53,17 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
               ? `${formatBytes(load.progress.bytesDone)} / ${formatBytes(load.progress.bytesTotal)} · ${load.progress.mbPerSecond.toFixed(0)} MB/s`
               : 'Reading headers…'}
           </span>
-          <button type="button" onClick={cancel}>
-            Cancel
-          </button>
         </>
-      ) : (
-        <>
-          <button type="button" className="primary" onClick={start} disabled={!canLoad} title={canLoad ? undefined : 'WebGPU is unavailable'}>
-            {load?.state === 'loaded' ? 'Reload onto the GPU' : 'Load onto the GPU'}
-          </button>
-          {load?.state === 'loaded' && (
-            <span className="load-text" data-testid="load-done">
-              On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights, loaded in {load.info.seconds.toFixed(1)} s
-            </span>
-          )}
-          {load?.state === 'failed' && (
-            <span className="load-text error" role="alert">
-              {load.message}
-            </span>
-          )}
-        </>
+      )}
+      {load?.state === 'loaded' && (
+        <span className="load-text" data-testid="load-done">
+          On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights, loaded in {load.info.seconds.toFixed(1)} s
+        </span>
+      )}
+      {load?.state === 'failed' && (
+        <span className="load-text error" role="alert">
+          {load.message}
+        </span>
       )}
     </section>
   );

@@ -8,14 +8,15 @@
  * selection shows out of the box), ‖Δ_t‖ otherwise, until the user picks one. The trace and what
  * is shown of it live in the store's trace slice.
  */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState, type KeyboardEvent } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
 import { isCancelled } from '../../../app/analysis/cancel';
-import { selectTrace, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
+import { selectGeneration, selectTrace, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
 import { Stale, WorkProgressBar } from './LongWork';
+import { WhatToLookAt } from '../components/FirstRun';
 import { BCPanel } from './BCPanel';
 import { downloadBytes } from './csv';
 import { DeltaHeatmap } from './DeltaHeatmap';
@@ -24,27 +25,11 @@ import { PanelFrame } from './PanelFrame';
 import { ComparePanel } from './ComparePanel';
 import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
-import { parseIds, scoreLabel, studioHints, tokenNamer, tokenScores, tokenTexts, type ScoreMode, type StudioHints } from './selection';
+import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
+import { useStudioHints } from './use-studio-hints';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-/** Reads the model's studio.json (bundled models have one) for labels, focus channels and a prompt. */
-function useStudioHints(model: ModelEntry): StudioHints {
-  const [hints, setHints] = useState<{ for: string; hints: StudioHints } | null>(null);
-  useEffect(() => {
-    if (!model.files.includes('studio.json')) return;
-    let live = true;
-    fetch(`${model.baseUrl}/studio.json`)
-      .then((r) => (r.ok ? (r.json() as Promise<unknown>) : null))
-      .then((json) => live && setHints({ for: model.id, hints: studioHints(json) }))
-      .catch(() => live && setHints({ for: model.id, hints: {} }));
-    return () => {
-      live = false;
-    };
-  }, [model.baseUrl, model.files, model.id]);
-  return hints?.for === model.id ? hints.hints : {};
-}
 
 export function SelectionPanels({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
   const trace = useStudio(selectTrace);
@@ -53,26 +38,30 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
   const hints = useStudioHints(model);
   const idsOnly = info.tokenizer === 'none';
   const [typed, setTyped] = useState<string | null>(null);
-  const suggested = hints.suggestedIds?.join(', ') ?? '';
+  // The box starts with the model's first suggested prompt (studio.json), text or ids.
+  const suggested = hints.prompts?.[0] ? promptBoxText(hints.prompts[0]) : '';
   const prompt = typed ?? suggested;
+  const generating = useStudio(selectGeneration)?.running === true;
+  // Why the last click on Trace did nothing (shown beside the button).
+  const [hint, setHint] = useState<string | null>(null);
+  useEffect(() => setHint(null), [generating, prompt]);
+  // A suggested prompt picked (a chip) fills the box.
+  useEffect(
+    () =>
+      useStudio.subscribe((s, prev) => {
+        const picked = s.promptSuggestion;
+        if (picked && picked !== prev.promptSuggestion && picked.modelId === model.id) setTyped(picked.text);
+      }),
+    [model.id],
+  );
 
   const run = useCallback(() => {
     const store = useStudio.getState();
-    if (store.trace?.state === 'running') return;
-    let promptParam: { text: string } | { ids: number[] };
-    if (idsOnly) {
-      const ids = parseIds(prompt);
-      if (!ids) {
-        store.notify('error', 'This model has no tokenizer: type token ids to trace, e.g. "5, 17, 3".');
-        return;
-      }
-      promptParam = { ids };
-    } else if (prompt) {
-      promptParam = { text: prompt };
-    } else {
-      store.notify('error', 'Type a prompt to trace first.');
-      return;
-    }
+    const blocked = traceBlocker({ tracing: store.trace?.state === 'running', generating: store.generation?.running === true, prompt, idsOnly });
+    setHint(blocked);
+    if (blocked) return;
+    const ids = idsOnly ? parseIds(prompt) : null;
+    const promptParam: { text: string } | { ids: number[] } = ids ? { ids } : { text: prompt };
     // The previous trace stays on screen (dimmed) until this one replaces it (store.setTrace).
     const started = engine.start('trace', { modelId: model.id, prompt: promptParam });
     store.setTrace({ state: 'running', modelId: model.id, requestId: started.id });
@@ -116,25 +105,44 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
       const bytes = traceResultToSafetensors(result, tracedPrompt ?? { ids: result.ids });
       downloadBytes(bytes, `trace-${model.id.replace(/[^A-Za-z0-9._-]+/g, '_')}.safetensors`);
     } catch (error) {
-      useStudio.getState().notify('error', `Export failed: ${message(error)}`);
+      useStudio.getState().notify('error', `Export failed: ${message(error)}`, model.id);
     }
   };
 
   return (
     <section className="selection-panels" aria-label="Selection" data-testid="selection-panels" style={{ display: 'flex', flexDirection: 'column', gap: 8, marginTop: 12 }}>
       <h3 style={{ margin: 0 }}>Selection: what each layer keeps and filters</h3>
+      <WhatToLookAt text={hints.whatToLookAt} />
       <textarea
+        className="trace-box"
         value={prompt}
         onChange={(e) => setTyped(e.target.value)}
+        onKeyDown={(e: KeyboardEvent) => {
+          if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+            e.preventDefault();
+            run();
+          }
+        }}
         aria-label="Input to trace"
-        placeholder={idsOnly ? 'Token ids to trace, e.g. 5, 17, 3' : 'Text to trace'}
-        rows={2}
-        style={{ width: '100%', font: 'inherit', fontSize: 12 }}
+        placeholder={idsOnly ? 'Token ids to trace, e.g. 5, 17, 3 (Ctrl+Enter to trace)' : 'Text to trace (Ctrl+Enter to trace)'}
+        rows={3}
       />
       <div className="actions" style={{ flexWrap: 'wrap' }}>
-        <button type="button" className="primary" onClick={run} disabled={trace?.state === 'running'}>
+        {/* Never disabled: a disabled button drops the keyboard focus; a click that cannot run says why. */}
+        <button
+          type="button"
+          className="primary"
+          onClick={run}
+          aria-disabled={trace?.state === 'running' || generating}
+          title={trace?.state === 'running' ? 'A trace is running' : generating ? 'A generation is running: stop it to trace' : 'Trace the box (Ctrl+Enter in the box)'}
+        >
           {trace?.state === 'running' ? 'Tracing…' : 'Trace'}
         </button>
+        {hint && (
+          <span className="trace-hint" role="status" data-testid="trace-hint">
+            {hint}
+          </span>
+        )}
         {trace?.state === 'running' && trace.modelId === model.id && (
           <WorkProgressBar label="Tracing" progress={trace.progress ? { ...trace.progress, unit: 'tokens' } : undefined} onCancel={cancelTrace} testId="trace" />
         )}

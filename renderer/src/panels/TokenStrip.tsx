@@ -4,15 +4,15 @@
  * score's definition (‖Δ_t‖ or mean Δ over the model's focus channels), and a hover card (id,
  * text, band, score per layer with a sparkline, the five most likely next tokens after it). Arrow
  * keys, Home and End move the hovered token; the hovered token is shared with the heatmap through
- * the store; a click picks the memory panel's token. Each token carries its score (data-score)
+ * the store; a click, or Enter or Space on the hovered token, picks the memory and knockout panels' token. Each token carries its score (data-score)
  * for tests and tools. Export: NPY of the scores [layers, T].
  */
 import { useMemo, useState, type KeyboardEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
-import { selectTraceHoverToken, useStudio } from '../store';
+import { selectTraceHoverToken, selectTraceMemoryToken, useStudio } from '../store';
 import { colormapCss } from './colormaps';
 import { downloadNpy } from './csv';
-import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, moveToken, normalize, topNextAt, valueRange, type Band, type Thresholds } from './selection';
+import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, normalize, stripKeyAction, topNextAt, valueRange, type Band, type Thresholds } from './selection';
 
 const BAND_ORDER: Band[] = ['write', 'between', 'filtered'];
 const BAND_MARK: Record<Band, string> = { write: '#ff6b6b', between: '#c9c9c9', filtered: '#3a3f4b' };
@@ -68,6 +68,7 @@ function NextTokens({ topNext, token, nameOf }: { topNext: TraceResult['topNext'
 
 export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel, topNext, nameOf = String }: TokenStripProps) {
   const hover = useStudio(selectTraceHoverToken);
+  const picked = useStudio(selectTraceMemoryToken);
   const layerScores = useMemo(() => scores[layerIndex] ?? new Float32Array(ids.length), [scores, layerIndex, ids.length]);
   const range = useMemo(() => valueRange(layerScores, false), [layerScores]);
   // Thresholds start at the terciles and follow the user from there; new scores start over.
@@ -83,11 +84,15 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
   const step = range.max > range.min ? (range.max - range.min) / 200 : 1e-6;
 
   const onKeyDown = (event: KeyboardEvent) => {
-    const next = moveToken(hover, event.key, ids.length);
-    if (next === null) return;
+    const action = stripKeyAction(event.key, hover, ids.length);
+    if (action === null) return;
     event.preventDefault();
-    setHover(next);
-    document.getElementById(`token-${next}`)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    if ('pick' in action) {
+      useStudio.getState().setTraceMemoryToken(action.pick);
+      return;
+    }
+    setHover(action.hover);
+    document.getElementById(`token-${action.hover}`)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
   };
 
   const slider = (which: keyof Thresholds, label: string) => (
@@ -155,6 +160,8 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
               aria-selected={t === hovered}
               data-band={tokenBands[t]}
               data-score={String(score)}
+              data-picked={t === picked ? 'true' : undefined}
+              title={t === picked ? 'picked for Memory and Knockout' : undefined}
               onMouseEnter={() => setHover(t)}
               onClick={() => useStudio.getState().setTraceMemoryToken(t)}
               style={{
@@ -162,6 +169,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
                 color: tone > 0.55 ? '#000' : '#fff',
                 borderBottom: `3px solid ${BAND_MARK[tokenBands[t] ?? 'between']}`,
                 outline: t === hovered ? '2px solid #ffb000' : undefined,
+                boxShadow: t === picked ? 'inset 0 0 0 2px #fff' : undefined,
                 padding: '0 2px',
                 whiteSpace: 'pre',
               }}
@@ -186,7 +194,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
             {topNext && <NextTokens topNext={topNext} token={hovered} nameOf={nameOf} />}
           </>
         ) : (
-          <span className="muted">Hover a token (or focus the strip and use the arrow keys).</span>
+          <span className="muted">Hover a token (or focus the strip and use the arrow keys); click it, or press Enter or Space, to pick it for Memory and Knockout.</span>
         )}
       </div>
     </section>

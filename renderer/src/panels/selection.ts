@@ -199,17 +199,38 @@ export function tokenTexts(trace: Pick<TraceResult, 'ids' | 'tokens'>, labels?: 
   return [...trace.tokens];
 }
 
-/** What the selection panels use from a model's studio.json (anything missing or malformed is left out). */
+/** A prompt a model's studio.json suggests: text (byte or BPE models) or token ids (id-only models). */
+export type SuggestedPrompt = { kind: 'text'; text: string } | { kind: 'ids'; ids: number[] };
+
+/** What the studio uses from a model's studio.json (anything missing or malformed is left out). */
 export interface StudioHints {
   labels?: string[];
   focusLayer?: number;
   focusChannels?: number[];
-  /** The first suggested prompt's token ids. */
+  /** The first suggested prompt's token ids (when it is an ids prompt). */
   suggestedIds?: number[];
+  /** Every well-formed suggested prompt, in the file's order (malformed entries skipped). */
+  prompts?: SuggestedPrompt[];
+  /** `generation.max_new_tokens` and `generation.temperature`: the generate panel's defaults. */
+  maxNewTokens?: number;
+  temperature?: number;
+  /** `what_to_look_at`: what the selection panels should show on this model. */
+  whatToLookAt?: string;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** The bounds the generate panel's own inputs have: studio.json values outside them are ignored. */
+export const MAX_NEW_TOKENS_LIMIT = 100000;
+export const TEMPERATURE_LIMIT = 5;
+
+function suggestedPrompt(entry: unknown): SuggestedPrompt | null {
+  if (typeof entry === 'string') return entry.length > 0 ? { kind: 'text', text: entry } : null;
+  if (isRecord(entry) && Array.isArray(entry.ids) && entry.ids.length > 0 && entry.ids.every(isIndex)) return { kind: 'ids', ids: entry.ids };
+  if (isRecord(entry) && typeof entry.text === 'string' && entry.text.length > 0) return { kind: 'text', text: entry.text };
+  return null;
+}
 
 export function studioHints(json: unknown): StudioHints {
   const hints: StudioHints = {};
@@ -221,11 +242,36 @@ export function studioHints(json: unknown): StudioHints {
     const channels = json.focus_channels.map((c) => (isRecord(c) ? c.channel : c)).filter(isIndex);
     if (channels.length > 0) hints.focusChannels = channels;
   }
-  const prompts = json.suggested_prompts;
-  if (Array.isArray(prompts) && isRecord(prompts[0]) && Array.isArray(prompts[0].ids) && prompts[0].ids.length > 0 && prompts[0].ids.every(isIndex)) {
-    hints.suggestedIds = prompts[0].ids;
+  if (Array.isArray(json.suggested_prompts)) {
+    const prompts = json.suggested_prompts.map(suggestedPrompt).filter((p): p is SuggestedPrompt => p !== null);
+    if (prompts.length > 0) hints.prompts = prompts;
+    if (prompts[0]?.kind === 'ids') hints.suggestedIds = prompts[0].ids;
   }
+  if (isRecord(json.generation)) {
+    const { max_new_tokens: max, temperature } = json.generation;
+    if (isIndex(max) && max >= 1 && max <= MAX_NEW_TOKENS_LIMIT) hints.maxNewTokens = max;
+    if (typeof temperature === 'number' && temperature >= 0 && temperature <= TEMPERATURE_LIMIT) hints.temperature = temperature;
+  }
+  if (typeof json.what_to_look_at === 'string' && json.what_to_look_at.trim()) hints.whatToLookAt = json.what_to_look_at.trim();
   return hints;
+}
+
+/** What a suggested prompt puts into a prompt box: the text, or the ids as "5, 17, 3" (what parseIds reads). */
+export function promptBoxText(prompt: SuggestedPrompt): string {
+  return prompt.kind === 'text' ? prompt.text : prompt.ids.join(', ');
+}
+
+/**
+ * A suggested prompt's chip: a short label (text with newlines as ⏎, cut at `max` characters; ids
+ * as "Sequence n · T tokens") and a longer title (the text, or the ids' labels when there are).
+ */
+export function promptChip(prompt: SuggestedPrompt, index: number, labels?: readonly string[], max = 24): { label: string; title: string } {
+  if (prompt.kind === 'text') {
+    const flat = prompt.text.replace(/\r?\n/g, '⏎');
+    return { label: flat.length > max ? `${flat.slice(0, max - 1)}…` : flat, title: prompt.text };
+  }
+  const named = labels && prompt.ids.every((id) => id < labels.length) ? prompt.ids.map((id) => labels[id]).join('') : prompt.ids.join(' ');
+  return { label: `Sequence ${index + 1} · ${prompt.ids.length} tokens`, title: named };
 }
 
 /** Token ids typed as "5, 17 3"; null when any part is not a non-negative integer. */
@@ -273,4 +319,24 @@ export function topNextAt(topNext: TraceResult['topNext'], t: number, n = 5): { 
   const row = Array.from({ length: k }, (_, j) => ({ id: ids[t * k + j] as number, prob: probs[t * k + j] as number }));
   // A live trace has no prediction for prompt tokens but the last (id −1, probability NaN).
   return row.filter((e) => e.id >= 0 && Number.isFinite(e.prob)).sort((a, b) => b.prob - a.prob).slice(0, n);
+}
+
+/** Why a click on Trace cannot run now (the message shown beside the button), or null when it can. */
+export function traceBlocker(state: { tracing: boolean; generating: boolean; prompt: string; idsOnly: boolean }): string | null {
+  if (state.tracing) return 'A trace is already running: wait for it to finish.';
+  if (state.generating) return 'A generation is running: stop it (Stop, or Escape in the prompt) before tracing.';
+  if (state.prompt.trim() === '') return state.idsOnly ? 'The box is empty: type token ids to trace, e.g. "5, 17, 3".' : 'The box is empty: type a prompt to trace.';
+  if (state.idsOnly && parseIds(state.prompt) === null) return 'This model has no tokenizer: type token ids to trace, e.g. "5, 17, 3".';
+  return null;
+}
+
+/**
+ * What a key does in the token strip: arrows, Home and End move the hovered token; Enter and
+ * Space pick the hovered token for the memory and knockout panels (as a click does). Null: not
+ * the strip's key.
+ */
+export function stripKeyAction(key: string, hovered: number | null, tokens: number): { hover: number } | { pick: number } | null {
+  if (key === 'Enter' || key === ' ') return hovered !== null && hovered >= 0 && hovered < tokens ? { pick: hovered } : null;
+  const next = moveToken(hovered, key, tokens);
+  return next === null ? null : { hover: next };
 }

@@ -8,7 +8,7 @@
  * selection shows out of the box), ‖Δ_t‖ otherwise, until the user picks one. The trace and what
  * is shown of it live in the store's trace slice.
  */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
@@ -24,6 +24,7 @@ import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
 import { parseIds, scoreLabel, studioHints, tokenNamer, tokenScores, tokenTexts, type ScoreMode, type StudioHints } from './selection';
 import { TokenStrip } from './TokenStrip';
+import { Workspace } from './Workspace';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -44,7 +45,8 @@ function useStudioHints(model: ModelEntry): StudioHints {
   return hints?.for === model.id ? hints.hints : {};
 }
 
-export function SelectionPanels({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
+/** `generate`: the generation panel, shown with the trace controls in the workspace's "generate" panel. */
+export function SelectionPanels({ model, info, engine, generate }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient; generate?: ReactNode }) {
   const trace = useStudio(selectTrace);
   const layerIndex = useStudio(selectTraceLayer);
   const scoreMode = useStudio(selectTraceScoreMode);
@@ -104,8 +106,8 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
     }
   };
 
-  return (
-    <section className="selection-panels" aria-label="Selection" data-testid="selection-panels" style={{ display: 'flex', flexDirection: 'column', gap: 8, marginTop: 12 }}>
+  const controls = (
+    <section className="selection-panels" aria-label="Selection" data-testid="trace-controls" style={{ display: 'flex', flexDirection: 'column', gap: 8, marginTop: 12 }}>
       <h3 style={{ margin: 0 }}>Selection: what each layer keeps and filters</h3>
       <textarea
         value={prompt}
@@ -157,6 +159,19 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
         )}
       </div>
       {trace?.state === 'failed' && trace.modelId === model.id && <p className="error">{trace.message}</p>}
+    </section>
+  );
+  return (
+    <Workspace
+      sideTitle="Prompt, generation and trace"
+      side={
+        <>
+          {generate}
+          {controls}
+        </>
+      }
+      empty="Trace a prompt to see here what each layer keeps and filters."
+    >
       {result && (
         <>
           <PanelFrame id="tokens" title="Tokens">
@@ -182,6 +197,6 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
           </PanelFrame>
         </>
       )}
-    </section>
+    </Workspace>
   );
 }

@@ -4,8 +4,8 @@
  * its label, the Tokens legend's sliders beside theirs), also at 1920×1080; the prompt and
  * generation area sits beside the selection panels; the column split moves with the keyboard and
  * the mouse and comes back after a reload, as does a panel moved to another column; hovering a
- * token in the strip marks it in the Δ heatmap and the B/C panel, and hovering the heatmap marks
- * the strip. Screenshots: test-results/workspace-*.png.
+ * token in the strip marks it in the Δ heatmap, B/C, memory and hidden-attention panels, and
+ * hovering the heatmap or a memory chart marks the strip. Screenshots: test-results/workspace-*.png.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -158,14 +158,25 @@ describe('the workspace at 1280×720', () => {
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, 240_000);
 
-  it('links hover across the panels: a token hovered in the strip is marked in the Δ heatmap and B/C, and back', async (test) => {
+  it('links hover across the panels: a token hovered in the strip is marked in Δ, B/C, memory and hidden attention, and back', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
     if ((await p.getByTestId('frame-delta').count()) === 0) await loadAndTrace(p);
     await p.locator('#token-4').hover();
     await expect.poll(() => p.getByTestId('delta-heatmap').getAttribute('data-hover-token')).toBe('4');
     expect(await p.getByTestId('bc-panel').getAttribute('data-hover-token')).toBe('4');
+    expect(await p.getByTestId('memory-panel').getAttribute('data-hover-token')).toBe('4');
+    expect(await p.getByTestId('state-norms').getAttribute('data-hover-token')).toBe('4');
+    expect(await p.getByTestId('hidden-attention-panel').getAttribute('data-hover-token')).toBe('4');
     expect(await p.locator('#token-4').getAttribute('aria-selected')).toBe('true');
+
+    // The memory panel's ‖state_t‖ chart: x runs over the T tokens (the line chart's 2-unit inset of 1000 is < 1 px here); token 2.
+    const norms = p.getByTestId('state-norms');
+    await norms.scrollIntoViewIfNeeded();
+    const n = await box(norms);
+    await p.mouse.move(n.x + (2 / (T - 1)) * n.width, n.y + n.height / 2);
+    await expect.poll(() => p.locator('#token-2').getAttribute('aria-selected')).toBe('true');
+    expect(await p.getByTestId('delta-heatmap').getAttribute('data-hover-token')).toBe('2');
 
     // The heatmap's token axis runs left → right over the T tokens: the middle of column 7.
     const canvas = p.getByTestId('heatmap-canvas');

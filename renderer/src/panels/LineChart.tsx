@@ -1,7 +1,9 @@
 /**
  * A small SVG line chart (no library): one polyline per series over a shared x range (token index),
  * y from the series' finite values (or a fixed range), optional horizontal guide lines and a
- * vertical marker. NaN points break the line. Stretched to its container's width.
+ * vertical marker. NaN points break the line. Stretched to its container's width. With `onHover`,
+ * the pointer over the chart names the token under it, and `hover` (the workspace's linked
+ * hovered token) is drawn as a white line.
  */
 import { valueRange } from './selection';
 
@@ -22,6 +24,10 @@ export interface LineChartProps {
   marker?: number | null;
   label: string;
   testId?: string;
+  /** The hovered token (linked across the panels), drawn as a white line; null or absent: none. */
+  hover?: number | null;
+  /** Called with the token index under the pointer (null when it leaves). */
+  onHover?(index: number | null): void;
 }
 
 const W = 1000;
@@ -42,7 +48,7 @@ function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: nu
   return out;
 }
 
-export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId }: LineChartProps) {
+export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, hover = null, onHover }: LineChartProps) {
   const count = Math.max(0, ...series.map((s) => s.values.length));
   const all: number[] = [];
   for (const s of series) for (let i = 0; i < s.values.length; i++) all.push(s.values[i] as number);
@@ -53,10 +59,31 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
   const y = (v: number) => H - 2 - ((v - range.min) / span) * (H - 4);
   return (
     <div style={{ fontSize: 11 }}>
-      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" width="100%" height={H} role="img" aria-label={label} data-testid={testId} style={{ display: 'block', background: '#11141a' }}>
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        preserveAspectRatio="none"
+        width="100%"
+        height={H}
+        role="img"
+        aria-label={label}
+        data-testid={testId}
+        data-hover-token={hover ?? undefined}
+        style={{ display: 'block', background: '#11141a' }}
+        onPointerMove={
+          onHover &&
+          ((event) => {
+            const box = event.currentTarget.getBoundingClientRect();
+            // The inverse of x(i) below, from CSS pixels to the viewBox's units.
+            const i = count > 1 ? Math.round(((((event.clientX - box.left) / box.width) * W - 2) / (W - 4)) * (count - 1)) : 0;
+            onHover(count > 0 ? Math.min(count - 1, Math.max(0, i)) : null);
+          })
+        }
+        onPointerLeave={onHover && (() => onHover(null))}
+      >
         {guides.map((g) => (
           <line key={g} x1={0} x2={W} y1={y(g)} y2={y(g)} stroke="#666" strokeDasharray="6 4" vectorEffect="non-scaling-stroke" />
         ))}
+        {hover !== null && hover < count && <line x1={x(hover)} x2={x(hover)} y1={0} y2={H} stroke="#ffffff" strokeOpacity={0.6} vectorEffect="non-scaling-stroke" />}
         {marker !== null && <line x1={x(marker)} x2={x(marker)} y1={0} y2={H} stroke="#ffb000" vectorEffect="non-scaling-stroke" />}
         {series.map((s) =>
           segments(s.values, x, y).map((points, k) => (

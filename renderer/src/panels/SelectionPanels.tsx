@@ -163,7 +163,8 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
   );
   return (
     <Workspace
-      sideTitle="Prompt, generation and trace"
+      // Not "Prompt…" nor "Generate…": its header's move buttons would share their names with the prompt box and the Generate button.
+      sideTitle="Generation and tracing"
       side={
         <>
           {generate}

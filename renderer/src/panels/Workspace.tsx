@@ -147,15 +147,33 @@ export function Workspace({ side, sideTitle, empty, children }: { side: ReactNod
     });
   }, []);
   useLayoutEffect(measure);
-  const observer = useMemo(() => (typeof ResizeObserver === 'undefined' ? null : new ResizeObserver(measure)), [measure]);
-  useEffect(() => () => observer?.disconnect(), [observer]);
-  const cellRef = (id: string) => (el: HTMLDivElement | null) => {
-    const old = cellsRef.current.get(id);
-    if (old && old !== el) observer?.unobserve(old);
-    if (el) {
-      cellsRef.current.set(id, el);
-      observer?.observe(el);
-    } else cellsRef.current.delete(id);
+  const observer = useRef<ResizeObserver | null>(null);
+  useEffect(() => {
+    if (typeof ResizeObserver === 'undefined') return;
+    const o = new ResizeObserver(measure);
+    observer.current = o;
+    for (const el of cellsRef.current.values()) o.observe(el);
+    return () => {
+      o.disconnect();
+      observer.current = null;
+    };
+  }, [measure]);
+  // One ref callback per panel for the component's life: a new one each render would detach and re-attach every cell.
+  const refCallbacks = useRef(new Map<string, (el: HTMLDivElement | null) => void>());
+  const cellRef = (id: string) => {
+    let callback = refCallbacks.current.get(id);
+    if (!callback) {
+      callback = (el) => {
+        const old = cellsRef.current.get(id);
+        if (old && old !== el) observer.current?.unobserve(old);
+        if (el) {
+          cellsRef.current.set(id, el);
+          observer.current?.observe(el);
+        } else cellsRef.current.delete(id);
+      };
+      refCallbacks.current.set(id, callback);
+    }
+    return callback;
   };
 
   const { cells, columnHeights } = placements(columns, tiling.widths, heights);

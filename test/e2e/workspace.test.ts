@@ -3,7 +3,7 @@
  * a panel is cut off or overflows sideways (the knockout values, the Live-trace checkbox beside
  * its label, the Tokens legend's sliders beside theirs), also at 1920×1080; the prompt and
  * generation area sits beside the selection panels; the column split moves with the keyboard and
- * the mouse and comes back after a reload, as does a panel moved to another column; hovering a
+ * the mouse and comes back after a reload, as do panels moved (buttons) and dragged; hovering a
  * token in the strip marks it in the Δ heatmap, B/C, memory and hidden-attention panels, and
  * hovering the heatmap or a memory chart marks the strip. Screenshots: test-results/workspace-*.png.
  */
@@ -107,7 +107,7 @@ describe('the workspace at 1280×720', () => {
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, 240_000);
 
-  it('puts the prompt and generation beside the selection panels; the column split and a moved panel survive a reload', async (test) => {
+  it('puts the prompt and generation beside the selection panels; the column split and moved / dragged panels survive a reload', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
     if ((await p.getByTestId('frame-delta').count()) === 0) await loadAndTrace(p);
@@ -140,20 +140,36 @@ describe('the workspace at 1280×720', () => {
     expect(Math.abs(before + 6 - after - (100 * 60) / (rowWidth - 8))).toBeLessThanOrEqual(1);
     const column0 = (await box(p.getByTestId('workspace-cell-generate'))).width;
 
-    // Move the Tokens panel to the right-hand column.
-    await p.getByRole('button', { name: 'Move Tokens right' }).click();
-    await expect.poll(() => column(p, 'tokens')).toBe('1');
+    // Move the Tokens panel to the left-hand column.
+    expect(await column(p, 'tokens')).toBe('1');
+    await p.getByRole('button', { name: 'Move Tokens left' }).click();
+    await expect.poll(() => column(p, 'tokens')).toBe('0');
+    // Drag the Δ panel by its grip (now at the top of the right-hand column) above the generate panel.
+    await p.locator('.main-area').evaluate((e) => e.scrollTo(0, 0));
+    const grip = await box(p.getByTestId('grip-delta'));
+    const generateCell = await box(p.getByTestId('workspace-cell-generate'));
+    await p.mouse.move(grip.x + grip.width / 2, grip.y + grip.height / 2);
+    await p.mouse.down();
+    await p.mouse.move(generateCell.x + generateCell.width / 2, generateCell.y + 10, { steps: 6 });
+    expect(await p.getByTestId('workspace-drop').count()).toBe(1);
+    await p.mouse.up();
+    await expect.poll(() => column(p, 'delta')).toBe('0');
+    expect((await box(p.getByTestId('workspace-cell-delta'))).y).toBeLessThan((await box(p.getByTestId('workspace-cell-generate'))).y);
+    expect(await p.getByTestId('workspace-drop').count()).toBe(0);
     await p.screenshot({ path: path.join(artifacts, 'workspace-moved-1280x720.png') });
 
     await p.reload();
     await loadAndTrace(p);
     expect(Number(await p.getByRole('separator', { name: 'Resize columns 1 and 2' }).getAttribute('aria-valuenow'))).toBe(after);
     expect(Math.abs((await box(p.getByTestId('workspace-cell-generate'))).width - column0)).toBeLessThanOrEqual(1);
-    expect(await column(p, 'tokens')).toBe('1');
+    expect(await column(p, 'tokens')).toBe('0');
+    expect(await column(p, 'delta')).toBe('0');
+    expect((await box(p.getByTestId('workspace-cell-delta'))).y).toBeLessThan((await box(p.getByTestId('workspace-cell-generate'))).y);
 
     // Reset: the default tiling again.
     await p.getByRole('button', { name: 'Reset layout' }).click();
-    await expect.poll(() => column(p, 'tokens')).toBe('0');
+    await expect.poll(() => column(p, 'tokens')).toBe('1');
+    expect(await column(p, 'delta')).toBe('1');
     expect(Number(await p.getByRole('separator', { name: 'Resize columns 1 and 2' }).getAttribute('aria-valuenow'))).toBe(before);
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, 240_000);

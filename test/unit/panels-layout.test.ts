@@ -17,6 +17,7 @@ import {
   moveSplit,
   movePanel,
   normalizeWidths,
+  placePanel,
   setColumnCount,
   tilingOf,
   withTiling,
@@ -171,7 +172,7 @@ describe('workspace tiling', () => {
     expect(arrangePanels(t, [GENERATE_PANEL])).toEqual([[GENERATE_PANEL], []]);
     const cols = arrangePanels(t, [...ALL, 'chat']);
     expect(cols.flat().filter((id) => id === 'chat')).toHaveLength(1);
-    // 4 and 4 panels: the first of the equally short columns.
+    // 3 and 5 panels: the left column.
     expect(cols[0]!.at(-1)).toBe('chat');
     expect(arrangePanels({ columns: [['a'], ['b', 'c']], widths: [0.5, 0.5] }, ['b', 'c', 'new'])).toEqual([['new'], ['b', 'c']]);
   });
@@ -208,8 +209,9 @@ describe('workspace tiling', () => {
     const three = setColumnCount(t, 3, ALL);
     expect(three.columns).toHaveLength(3);
     expect([...three.columns.flat()].sort()).toEqual([...ALL].sort());
-    // The new column takes the last panel of the fullest column.
-    expect(three.columns[2]).toEqual([t.columns[0]!.at(-1)]);
+    // The new column takes the last panel of the fullest column (the right one: 5 panels against 3).
+    expect(t.columns.map((c) => c.length)).toEqual([3, 5]);
+    expect(three.columns[2]).toEqual([t.columns[1]!.at(-1)]);
     expect(sum(three.widths)).toBeCloseTo(1, 12);
     // From one column with a single visible panel: the new columns start empty.
     const lone = setColumnCount({ columns: [['generate']], widths: [1] }, 3, ['generate']);
@@ -249,7 +251,7 @@ describe('workspace tiling', () => {
   });
 
   it('persists the tiling with the panels, and reads a bad stored tiling as the default one', () => {
-    const tiling = moveSplit(movePanel(defaultTiling(), 'tokens', 'right', ALL), 0, 0.1);
+    const tiling = moveSplit(movePanel(defaultTiling(), 'tokens', 'left', ALL), 0, 0.1);
     const layout = withTiling(resizePanel(defaultLayout(), 'delta', 300), tiling);
     const back = parseLayout(serializeLayout(layout));
     expect(back.tiling!.columns).toEqual(tiling.columns);
@@ -288,5 +290,32 @@ describe('workspace tiling', () => {
       if (previous) Object.defineProperty(globalThis, 'localStorage', previous);
       else delete (globalThis as { localStorage?: Storage }).localStorage;
     }
+  });
+});
+
+describe('dropping a dragged panel', () => {
+  const present = ['generate', 'tokens', 'knockout', 'delta', 'bc'];
+  const t: Tiling = { columns: [['generate', 'tokens', 'gone', 'knockout'], ['delta', 'bc']], widths: [0.5, 0.5] };
+
+  it('puts it at the drop position among the panels on screen, in any column', () => {
+    expect(arrangePanels(placePanel(t, 'knockout', 1, 0, present), present)).toEqual([['generate', 'tokens'], ['knockout', 'delta', 'bc']]);
+    expect(arrangePanels(placePanel(t, 'knockout', 1, 1, present), present)).toEqual([['generate', 'tokens'], ['delta', 'knockout', 'bc']]);
+    expect(arrangePanels(placePanel(t, 'knockout', 1, 99, present), present)).toEqual([['generate', 'tokens'], ['delta', 'bc', 'knockout']]);
+    // Within its own column: index among the others (itself left out).
+    expect(arrangePanels(placePanel(t, 'knockout', 0, 0, present), present)).toEqual([['knockout', 'generate', 'tokens'], ['delta', 'bc']]);
+    expect(arrangePanels(placePanel(t, 'generate', 0, 2, present), present)).toEqual([['tokens', 'knockout', 'generate'], ['delta', 'bc']]);
+    // The absent panel stays stored; every id once.
+    const moved = placePanel(t, 'tokens', 1, 1, present);
+    expect(moved.columns.flat().sort()).toEqual([...t.columns.flat()].sort());
+    // Into an empty column.
+    const empty: Tiling = { columns: [['generate', 'tokens'], []], widths: [0.5, 0.5] };
+    expect(placePanel(empty, 'tokens', 1, 0, ['generate', 'tokens']).columns).toEqual([['generate'], ['tokens']]);
+  });
+
+  it('leaves the tiling as it was for a panel not on screen or a column that does not exist', () => {
+    expect(placePanel(t, 'gone', 1, 0, present)).toBe(t);
+    expect(placePanel(t, 'tokens', 2, 0, present)).toBe(t);
+    expect(placePanel(t, 'tokens', -1, 0, present)).toBe(t);
+    expect(placePanel(t, 'tokens', 0, NaN, present)).toBe(t);
   });
 });

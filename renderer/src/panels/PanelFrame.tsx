@@ -59,6 +59,21 @@ export function PanelFrame({ id, title, children }: { id: string; title: string;
     <section className="panel-frame" data-testid={`frame-${id}`} data-collapsed={collapsed} data-height={height ?? 'auto'} style={{ borderTop: '1px solid rgba(128,128,128,0.35)' }}>
       {/* Whole-pixel header and handle heights keep the panels' canvases on whole pixels. */}
       <div className="panel-frame-header">
+        {moves && (
+          <span
+            className="panel-grip"
+            aria-hidden
+            data-testid={`grip-${id}`}
+            title={`Drag to move ${title} (or use the arrow buttons)`}
+            onPointerDown={(event) => {
+              if (event.button !== 0) return;
+              event.preventDefault();
+              moves.startDrag(id, event.clientX, event.clientY);
+            }}
+          >
+            ⠿
+          </span>
+        )}
         <button
           type="button"
           className="panel-toggle"

@@ -2,14 +2,14 @@
  * The workspace: the prompt, generation and trace controls (`side`, framed as the "generate"
  * panel) and the selection panels (the PanelFrames passed as children) tiled in 1–3 columns side
  * by side. Between two columns a split moves with the mouse (drag) or, focused, the keyboard
- * (ArrowLeft / ArrowRight, Shift for larger steps, Home / End); each frame's header moves it up,
- * down or to the neighbouring column; a toolbar picks the number of columns and resets the
- * layout. The tiling lives in the store's layout slice with the panels' heights, remembered in
- * localStorage (layout.ts).
+ * (ArrowLeft / ArrowRight, Shift for larger steps, Home / End). Each frame's header moves it up,
+ * down or to the neighbouring column (buttons), or anywhere (drag its grip ⠿; Escape cancels); a
+ * toolbar picks the number of columns and resets the layout. The tiling lives in the store's
+ * layout slice with the panels' heights, remembered in localStorage (layout.ts).
  */
 import { Children, Fragment, isValidElement, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent, type ReactElement, type ReactNode } from 'react';
 import { selectPanelLayout, useStudio } from '../store';
-import { GENERATE_PANEL, MAX_COLUMNS, arrangePanels, canMovePanel, keySplit, movePanel, moveSplit, setColumnCount, tilingOf, type MoveDirection, type Tiling } from './layout';
+import { GENERATE_PANEL, MAX_COLUMNS, arrangePanels, canMovePanel, keySplit, movePanel, moveSplit, placePanel, setColumnCount, tilingOf, type MoveDirection, type Tiling } from './layout';
 import { PanelFrame } from './PanelFrame';
 import { WorkspaceContext, type WorkspaceMoves } from './workspace-context';
 
@@ -122,11 +122,52 @@ export function Workspace({ side, sideTitle, empty, children }: { side: ReactNod
   const present = [...byId.keys()];
   const presentKey = present.join(' ');
   const columns = arrangePanels(tiling, present);
+  const grid = useRef<HTMLDivElement>(null);
+  // A panel being dragged by its grip: where it would land (column, index among that column's other panels) and the drop line's top.
+  const [drop, setDrop] = useState<{ id: string; column: number; index: number; y: number } | null>(null);
   const moves = useMemo<WorkspaceMoves>(() => {
     const ids = presentKey.split(' ');
+    const shown = arrangePanels(stored, ids);
+    /** Where a drop at (x, y) (client pixels) puts panel `id`. */
+    const target = (id: string, x: number, y: number) => {
+      const box = grid.current?.getBoundingClientRect();
+      if (!box) return null;
+      const row = box.width - SPLIT_PX * (stored.widths.length - 1);
+      let column = 0;
+      let right = 0;
+      for (let c = 0; c < stored.widths.length; c++) {
+        right += (stored.widths[c] ?? 0) * row + (c > 0 ? SPLIT_PX : 0);
+        column = c;
+        if (x - box.left < right + SPLIT_PX / 2) break;
+      }
+      const rects = (shown[column] ?? []).filter((p) => p !== id).map((p) => cellsRef.current.get(p)?.getBoundingClientRect()).filter((r): r is DOMRect => r !== undefined);
+      const index = rects.filter((r) => (r.top + r.bottom) / 2 < y).length;
+      const next = rects[index];
+      const last = rects[rects.length - 1];
+      const lineY = next ? next.top - GAP_PX / 2 : last ? last.bottom + GAP_PX / 2 : box.top;
+      return { id, column, index, y: lineY - box.top };
+    };
     return {
       canMove: (id, direction: MoveDirection) => canMovePanel(stored, id, direction, ids),
       move: (id, direction: MoveDirection) => useStudio.getState().setPanelTiling(movePanel(stored, id, direction, ids)),
+      startDrag: (id, x, y) => {
+        setDrop(target(id, x, y));
+        const onMove = (e: globalThis.PointerEvent) => setDrop(target(id, e.clientX, e.clientY));
+        const end = (e: globalThis.PointerEvent | null) => {
+          window.removeEventListener('pointermove', onMove);
+          window.removeEventListener('pointerup', end);
+          window.removeEventListener('keydown', onKey);
+          setDrop(null);
+          const t = e ? target(id, e.clientX, e.clientY) : null;
+          if (t) useStudio.getState().setPanelTiling(placePanel(stored, id, t.column, t.index, ids));
+        };
+        const onKey = (e: globalThis.KeyboardEvent) => {
+          if (e.key === 'Escape') end(null);
+        };
+        window.addEventListener('pointermove', onMove);
+        window.addEventListener('pointerup', end);
+        window.addEventListener('keydown', onKey);
+      },
     };
   }, [stored, presentKey]);
   const commit = (t: Tiling) => useStudio.getState().setPanelTiling(t);
@@ -196,9 +237,9 @@ export function Workspace({ side, sideTitle, empty, children }: { side: ReactNod
         </div>
         {/* One flat list of panels keyed by id, in reading order (column by column), placed absolutely: moving a panel to
             another column moves its element and keeps its state (results, zoom), where separate column elements would remount it. */}
-        <div className="workspace-grid" data-testid="workspace-grid" data-columns={columns.length} style={{ height }}>
+        <div ref={grid} className="workspace-grid" data-testid="workspace-grid" data-columns={columns.length} data-dragging={drop?.id} style={{ height }}>
           {cells.map(({ id, column, left, width, top }) => (
-            <div key={id} ref={cellRef(id)} className="workspace-cell" data-testid={`workspace-cell-${id}`} data-column={column} style={{ left, width, top }}>
+            <div key={id} ref={cellRef(id)} className="workspace-cell" data-testid={`workspace-cell-${id}`} data-column={column} data-dragged={drop?.id === id || undefined} style={{ left, width, top }}>
               {byId.get(id)}
             </div>
           ))}
@@ -209,6 +250,7 @@ export function Workspace({ side, sideTitle, empty, children }: { side: ReactNod
               </p>
             ) : null,
           )}
+          {drop && <div className="workspace-drop" aria-hidden data-testid="workspace-drop" style={{ ...columnBox(tiling.widths, drop.column), top: drop.y }} />}
           {columns.slice(1).map((_, i) => (
             <ColumnSplit key={`split-${i}`} index={i} tiling={tiling} onDrag={setDragging} onCommit={commit} />
           ))}

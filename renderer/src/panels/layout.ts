@@ -161,14 +161,14 @@ export const GENERATE_PANEL = 'generate';
 const DEFAULT_ORDER = [GENERATE_PANEL, 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout'];
 const DEFAULT_COLUMNS: Record<number, string[][]> = {
   1: [DEFAULT_ORDER],
-  // Prompt, strip and the per-token tools on the left; the heatmaps and charts beside them.
+  // Prompt, generation and the re-running tools on the left; beside them the token strip right above the heatmaps and charts (a token hovered in the strip is marked just below).
   2: [
-    [GENERATE_PANEL, 'tokens', 'knockout', 'compare'],
-    ['delta', 'bc', 'memory', 'hidden-attention'],
+    [GENERATE_PANEL, 'knockout', 'compare'],
+    ['tokens', 'delta', 'bc', 'memory', 'hidden-attention'],
   ],
   3: [
-    [GENERATE_PANEL, 'tokens', 'compare'],
-    ['delta', 'bc', 'knockout'],
+    [GENERATE_PANEL, 'knockout', 'compare'],
+    ['tokens', 'delta', 'bc'],
     ['memory', 'hidden-attention'],
   ],
 };
@@ -350,4 +350,23 @@ export function keySplit(tiling: Tiling, index: number, key: string, shift: bool
     default:
       return null;
   }
+}
+
+/**
+ * The tiling with panel `id` (one of the `present` panels) dropped into column `column` at
+ * position `index` among that column's other present panels (0: on top; past the end: at the
+ * bottom). The same tiling when `id` is not present or the column does not exist.
+ */
+export function placePanel(tiling: Tiling, id: string, column: number, index: number, present: readonly string[]): Tiling {
+  if (!present.includes(id) || !Number.isInteger(column) || column < 0 || column >= tiling.columns.length || !Number.isFinite(index)) return tiling;
+  const has = new Set(present);
+  const cols = placeAll(tiling, present).map((c) => c.filter((p) => p !== id));
+  const col = cols[column] as string[];
+  const visible = col.filter((p) => has.has(p));
+  const at = Math.min(visible.length, Math.max(0, Math.floor(index)));
+  // Before the `at`-th present panel, or right after the last present one.
+  const before = visible[at];
+  const pos = before !== undefined ? col.indexOf(before) : visible.length > 0 ? col.indexOf(visible[visible.length - 1] as string) + 1 : col.length;
+  col.splice(pos, 0, id);
+  return { columns: cols, widths: [...tiling.widths] };
 }

@@ -1,6 +1,6 @@
 /**
- * What a PanelFrame inside the Workspace needs to offer its move buttons: which ways the panel can
- * go and a way to move it. Outside a Workspace there is none, and frames show no move buttons.
+ * What a PanelFrame inside the Workspace needs to offer its move buttons and drag grip: which ways
+ * the panel can go, a way to move it, and a way to start dragging it. Outside a Workspace there is none, and frames show no move buttons.
  */
 import { createContext, useContext } from 'react';
 import type { MoveDirection } from './layout';
@@ -8,6 +8,8 @@ import type { MoveDirection } from './layout';
 export interface WorkspaceMoves {
   canMove(id: string, direction: MoveDirection): boolean;
   move(id: string, direction: MoveDirection): void;
+  /** Starts dragging panel `id` (a pointer pressed on its header's grip) to another place. */
+  startDrag(id: string, x: number, y: number): void;
 }
 
 export const WorkspaceContext = createContext<WorkspaceMoves | null>(null);

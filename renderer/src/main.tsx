@@ -7,6 +7,7 @@ import { useStudio } from './store';
 import './styles.css';
 import './styles/long-work.css';
 import './styles/firstrun.css';
+import './styles/workspace.css';
 
 const host = createHost();
 const store = useStudio.getState();

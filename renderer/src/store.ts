@@ -7,7 +7,7 @@ import type { AppInfo, ModelEntry } from '../../app/contract';
 import type { EngineEvent, GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
 import { addNotice, dismissNotice, enterContext, expireNotices, type Notice, type NoticeKind } from './notices';
-import { browserStorage, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, type PanelLayout } from './panels/layout';
+import { browserStorage, defaultLayout, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, withTiling, type PanelLayout, type Tiling } from './panels/layout';
 
 export type ModelLoad =
   | { state: 'loading'; progress: LoadProgress | null }
@@ -175,11 +175,14 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   setTraceMemoryToken: (traceMemoryToken) => set({ traceMemoryToken }),
 });
 
-/** The selection panels' sizes and collapsed state, remembered in localStorage (panels/layout.ts). */
+/** The workspace's panel sizes, collapsed state and tiling, remembered in localStorage (panels/layout.ts). */
 export interface LayoutSlice {
   panelLayout: PanelLayout;
   setPanelHeight(id: string, height: number | null): void;
   setPanelCollapsed(id: string, collapsed: boolean): void;
+  setPanelTiling(tiling: Tiling): void;
+  /** Every panel back at its natural height, expanded, in the default tiling. */
+  resetPanelLayout(): void;
 }
 
 const layoutSlice: StateCreator<StudioState, [], [], LayoutSlice> = (set, get) => {
@@ -191,6 +194,8 @@ const layoutSlice: StateCreator<StudioState, [], [], LayoutSlice> = (set, get) =
     panelLayout: loadLayout(browserStorage()),
     setPanelHeight: (id, height) => commit(height === null ? resetPanelHeight(get().panelLayout, id) : resizePanel(get().panelLayout, id, height)),
     setPanelCollapsed: (id, collapsed) => commit(setPanelCollapsed(get().panelLayout, id, collapsed)),
+    setPanelTiling: (tiling) => commit(withTiling(get().panelLayout, tiling)),
+    resetPanelLayout: () => commit(defaultLayout()),
   };
 };
 

@@ -77,14 +77,14 @@ describe('long work in Chromium', () => {
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => attr(p, 'trace-progress', 'data-total'), { timeout: 30_000, interval: 50 }).toBe('600');
     expect(Number(await attr(p, 'trace-progress', 'data-done'))).toBeLessThan(600);
-    expect(await attr(p, 'trace-results', 'data-stale')).toBe('true');
+    expect(await attr(p, 'frame-body-tokens', 'data-stale')).toBe('true');
     expect(await p.getByTestId('trace-stats').textContent()).toBe(stats);
     expect(await p.getByTestId('hidden-attention-canvas').count()).toBe(1);
     mkdirSync(artifacts, { recursive: true });
     await p.screenshot({ path: path.join(artifacts, 'long-work-retrace.png') });
     await p.getByTestId('trace-cancel').click();
     await expect.poll(() => p.getByTestId('trace-progress').count(), { timeout: 30_000 }).toBe(0);
-    expect(await attr(p, 'trace-results', 'data-stale')).toBe('false');
+    expect(await attr(p, 'frame-body-tokens', 'data-stale')).toBe('false');
     expect(await p.getByTestId('trace-stats').textContent()).toBe(stats);
     expect(await p.locator('.selection-panels .error').count()).toBe(0);
     expect(await p.getByTestId('hidden-attention-canvas').getAttribute('aria-label')).toBe(channelLabel);

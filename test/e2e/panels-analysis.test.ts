@@ -159,6 +159,8 @@ describe('analysis panels in Chromium', () => {
     const readout = p.getByTestId('hidden-attention-readout').locator('span[data-row]');
     const hoverCell = async (i: number, j: number) => {
       await p.mouse.move(0, 0);
+      // In the tiled workspace the panel may sit low in its column: bring the canvas on screen before aiming at a cell.
+      await canvas.scrollIntoViewIfNeeded();
       const box = (await canvas.boundingBox())!;
       const at = matrixCellCentre(T, i, j, box.width, box.height);
       await p.mouse.move(box.x + at.x, box.y + at.y);
@@ -555,6 +557,7 @@ describe('analysis panels in Chromium', () => {
     const f32 = (a: Float64Array) => Float32Array.from(a);
     const alphaRef = hiddenAttentionRef(f32(ref.delta[2]!), f32(ref.B[2]!), f32(ref.C[2]!), table.get('backbone.layers.2.mixer.A_log')!, TT, Di, N, 'mean');
     const canvas = p.getByTestId('hidden-attention-canvas');
+    await canvas.scrollIntoViewIfNeeded();
     const box = (await canvas.boundingBox())!;
     const i = TT - 1;
     const j = editAt;

@@ -69,23 +69,25 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
           <h2 id="model-title">{model.name}</h2>
           {model.description && <p>{model.description}</p>}
           <LoadPanel model={model} host={host} engine={engine} />
-          {load?.state === 'loaded' && <GeneratePanel model={model} info={load.info} engine={engine} />}
-          {load?.state === 'loaded' && <SelectionPanels model={model} info={load.info} engine={engine} />}
-          <dl className="facts">
-            <dt>Architecture</dt>
-            <dd>{model.architecture}</dd>
-            <dt>Format</dt>
-            <dd>{model.format}</dd>
-            <dt>Parameters</dt>
-            <dd data-testid="model-parameters">{model.parameters !== undefined ? formatCount(model.parameters) : 'unknown'}</dd>
-            <dt>Size</dt>
-            <dd>{formatBytes(model.sizeBytes)}</dd>
-            <dt>Source</dt>
-            <dd>{model.source === 'bundled' ? 'bundled with the studio' : (model.path ?? 'opened in this window')}</dd>
-            <dt>Files</dt>
-            <dd>{model.files.join(', ')}</dd>
-          </dl>
-          <ConfigTable model={model} />
+          {/* Once the model is loaded its facts fold away (the work area starts near the top); the summary opens them. */}
+          <details className="model-details" key={load?.state === 'loaded' ? 'loaded' : 'not-loaded'} open={load?.state !== 'loaded'} data-testid="model-details">
+            <summary>Model: facts and configuration</summary>
+            <dl className="facts">
+              <dt>Architecture</dt>
+              <dd>{model.architecture}</dd>
+              <dt>Format</dt>
+              <dd>{model.format}</dd>
+              <dt>Parameters</dt>
+              <dd data-testid="model-parameters">{model.parameters !== undefined ? formatCount(model.parameters) : 'unknown'}</dd>
+              <dt>Size</dt>
+              <dd>{formatBytes(model.sizeBytes)}</dd>
+              <dt>Source</dt>
+              <dd>{model.source === 'bundled' ? 'bundled with the studio' : (model.path ?? 'opened in this window')}</dd>
+              <dt>Files</dt>
+              <dd>{model.files.join(', ')}</dd>
+            </dl>
+            <ConfigTable model={model} />
+          </details>
           {model.warnings && model.warnings.length > 0 && (
             <ul className="warnings">
               {model.warnings.map((w) => (
@@ -93,6 +95,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
               ))}
             </ul>
           )}
+          {load?.state === 'loaded' && <SelectionPanels model={model} info={load.info} engine={engine} generate={<GeneratePanel model={model} info={load.info} engine={engine} />} />}
         </section>
       ) : (
         <section className="panel welcome">

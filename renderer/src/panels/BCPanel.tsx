@@ -181,7 +181,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
 
   const error = b.error ?? c.error;
   return (
-    <section aria-label="B and C" data-testid="bc-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4, flex: '1 1 auto', minHeight: 0 }}>
+    <section aria-label="B and C" data-testid="bc-panel" data-hover-token={hover ?? undefined} style={{ display: 'flex', flexDirection: 'column', gap: 4, flex: '1 1 auto', minHeight: 0 }}>
       <h4 style={{ margin: '8px 0 0' }}>B and C: what each token writes into the state and reads out (layer {layer})</h4>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
         <ColormapSelect label="B/C colormap" value={colormap} onChange={setColormap} />

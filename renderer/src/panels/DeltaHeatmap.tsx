@@ -161,7 +161,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
   const error = main.error ?? over.error;
   const layer = trace.layers[layerIndex];
   return (
-    <section aria-label="Δ heatmap" data-testid="delta-heatmap" style={{ display: 'flex', flexDirection: 'column', flex: '1 1 auto', minHeight: 0 }}>
+    <section aria-label="Δ heatmap" data-testid="delta-heatmap" data-hover-token={hover ?? undefined} style={{ display: 'flex', flexDirection: 'column', flex: '1 1 auto', minHeight: 0 }}>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
         <ColormapSelect label="Colormap" value={colormap} onChange={setColormap} />
         <label className="setting">

@@ -16,7 +16,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent } from 'react';
 import type { HiddenAttentionResult, TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
-import { useStudio } from '../store';
+import { selectTraceHoverToken, useStudio } from '../store';
 import {
   absRange,
   attentionMatrixColumns,
@@ -100,6 +100,8 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
   const [cursor, setCursor] = useState<{ row: number; col: number } | null>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
   const work = useLongWork(engine);
+  // The token hovered in any panel: its column (the token read) is lit in the matrix.
+  const hover = useStudio(selectTraceHoverToken);
 
   const exact = matrix && matrix.trace === trace && matrix.layer === layer && matrix.unit === unit ? matrix : null;
   // The last matrix of this trace stays on screen (labelled with its own layer and unit), dimmed
@@ -121,10 +123,10 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
     if (!gl.renderer) return;
     const id = requestAnimationFrame(() => {
       gl.renderer?.resize();
-      gl.renderer?.draw({ layer: 0, view, channelView, range, log, colormap, highlightToken: null });
+      gl.renderer?.draw({ layer: 0, view, channelView, range, log, colormap, highlightToken: hover });
     });
     return () => cancelAnimationFrame(id);
-  }, [gl.renderer, gl.size, T, view, channelView, range, log, colormap]);
+  }, [gl.renderer, gl.size, T, view, channelView, range, log, colormap, hover]);
 
   const computeMatrix = useCallback(() => {
     if (busy || work.running) return;
@@ -199,7 +201,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
   const rangeText = `${range.min.toPrecision(3)} … ${range.max.toPrecision(3)}`;
 
   return (
-    <section aria-label="Hidden attention" data-testid="hidden-attention-panel" aria-busy={busy !== null || work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+    <section aria-label="Hidden attention" data-testid="hidden-attention-panel" data-hover-token={hover ?? undefined} aria-busy={busy !== null || work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
       <h4 style={{ margin: '8px 0 0' }}>Hidden attention: which earlier tokens each token reads (layer {layer})</h4>
       <div className="muted" style={{ fontSize: 12 }}>
         α[i, j] = Σₙ C_i[n]·exp(A·(S_i − S_j))·Δ_j·B_j[n] (Ali et al. 2024), S the prefix sum of Δ; shown as |α| scaled min-max over j ≤ i.

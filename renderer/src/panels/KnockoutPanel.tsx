@@ -38,8 +38,13 @@ function drawShift(canvas: HTMLCanvasElement, rows: readonly ShiftRow[]): void {
   if (!prepared) return;
   const { g, width: W } = prepared;
   const label = 90;
-  const barW = Math.max(20, W - label - 110);
   g.font = '11px system-ui, sans-serif';
+  // The values' column is as wide as its widest text (two exponents need more than a fixed width), the bars take the rest.
+  const values = rows.map((r) => `${prob(r.before)} → ${prob(r.after)}`);
+  const valueW = Math.ceil(Math.max(0, ...values.map((v) => g.measureText(v).width)));
+  const barW = Math.max(20, W - label - valueW - 10);
+  canvas.dataset.valuesRight = String(label + barW + 6 + valueW);
+  canvas.dataset.valuesWidth = String(valueW);
   rows.forEach((r, k) => {
     const top = 4 + k * BAR_ROW;
     g.fillStyle = '#c9c9c9';
@@ -52,7 +57,7 @@ function drawShift(canvas: HTMLCanvasElement, rows: readonly ShiftRow[]): void {
       if (Number.isFinite(p)) g.fillRect(label, top + dy, Math.max(1, p * barW), 6);
     }
     g.fillStyle = '#8b93a5';
-    g.fillText(`${prob(r.before)} → ${prob(r.after)}`, label + barW + 6, top + 12);
+    g.fillText(values[k] ?? '', label + barW + 6, top + 12);
   });
   // The probability axis under the bars.
   const axisTop = 4 + rows.length * BAR_ROW + 2;
@@ -113,8 +118,17 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
   useEffect(() => {
     const el = canvas.current;
     if (!el || rows.length === 0) return;
-    const id = requestAnimationFrame(() => drawShift(el, rows));
-    return () => cancelAnimationFrame(id);
+    let id = requestAnimationFrame(() => drawShift(el, rows));
+    // Redrawn when its column is resized (the workspace's split), instead of stretching the old picture.
+    const observer = typeof ResizeObserver === 'undefined' ? null : new ResizeObserver(() => {
+      cancelAnimationFrame(id);
+      id = requestAnimationFrame(() => drawShift(el, rows));
+    });
+    observer?.observe(el);
+    return () => {
+      cancelAnimationFrame(id);
+      observer?.disconnect();
+    };
   }, [rows]);
 
   const run = () => {

@@ -4,6 +4,8 @@
  * their labels (with units), a legend naming each series' colour, optional horizontal guide lines
  * and a vertical marker. NaN points break the line. Drawn in CSS pixels at its container's width
  * (measured), so text is never stretched.
+ * With `onHover`, the pointer over the chart names the token under it, and `hover` (the
+ * workspace's linked hovered token) is drawn as a white line.
  */
 import { useRef } from 'react';
 import { useElementSize } from './chart-axes';
@@ -32,6 +34,10 @@ export interface LineChartProps {
   xLabel?: string;
   /** The y axis's name and unit. */
   yLabel?: string;
+  /** The hovered token (linked across the panels), drawn as a white line; null or absent: none. */
+  hover?: number | null;
+  /** Called with the token index under the pointer (null when it leaves). */
+  onHover?(index: number | null): void;
 }
 
 const M = { left: 52, right: 10, top: 6, bottom: 30 };
@@ -52,7 +58,7 @@ function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: nu
   return out;
 }
 
-export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value' }: LineChartProps) {
+export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover }: LineChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const measured = useElementSize(box).width;
   const W = measured > 0 ? measured : 600;
@@ -71,7 +77,25 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
   const total = H + M.top + M.bottom;
   return (
     <div ref={box} style={{ fontSize: 11 }}>
-      <svg width="100%" height={total} role="img" aria-label={label} data-testid={testId} style={{ display: 'block', background: '#11141a', fontSize: 10 }}>
+      <svg
+        width="100%"
+        height={total}
+        role="img"
+        aria-label={label}
+        data-testid={testId}
+        data-hover-token={hover ?? undefined}
+        style={{ display: 'block', background: '#11141a', fontSize: 10 }}
+        onPointerMove={
+          onHover &&
+          ((event) => {
+            const box = event.currentTarget.getBoundingClientRect();
+            // The inverse of x(i) below (the svg is drawn in CSS pixels).
+            const i = count > 1 ? Math.round(((event.clientX - box.left - M.left) / plotW) * (count - 1)) : 0;
+            onHover(count > 0 ? Math.min(count - 1, Math.max(0, i)) : null);
+          })
+        }
+        onPointerLeave={onHover && (() => onHover(null))}
+      >
         <g data-testid={testId ? `${testId}-y-axis` : undefined} data-label={yLabel} fill="#8b93a5" stroke="#8b93a5">
           <line x1={M.left} x2={M.left} y1={M.top} y2={M.top + H} strokeOpacity={0.6} />
           {yValues.map((v) => (
@@ -103,6 +127,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
         {guides.map((g) => (
           <line key={g} x1={M.left} x2={M.left + plotW} y1={y(g)} y2={y(g)} stroke="#666" strokeDasharray="6 4" />
         ))}
+        {hover !== null && hover < count && <line x1={x(hover)} x2={x(hover)} y1={M.top} y2={M.top + H} stroke="#ffffff" strokeOpacity={0.6} />}
         {marker !== null && <line x1={x(marker)} x2={x(marker)} y1={M.top} y2={M.top + H} stroke="#ffb000" />}
         {series.map((s) =>
           segments(s.values, x, y).map((points, k) => <polyline key={`${s.name}-${k}`} data-series={s.name} points={points} fill="none" stroke={s.colour} strokeWidth={1.5} />),

@@ -7,7 +7,7 @@
  */
 import { useMemo } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
-import { selectTraceMemoryToken, useStudio } from '../store';
+import { selectTraceHoverToken, selectTraceMemoryToken, useStudio } from '../store';
 import { downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
 import { LineChart } from './LineChart';
 import { halfLife, retention } from './memory';
@@ -37,7 +37,10 @@ export function stateNormMatrix(trace: TraceResult): Float32Array {
   return out;
 }
 
+const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
+
 export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; layerIndex: number; texts: readonly string[] }) {
+  const hover = useStudio(selectTraceHoverToken);
   const T = trace.ids.length;
   const layer = trace.layers[layerIndex];
   const chosen = useStudio(selectTraceMemoryToken);
@@ -63,7 +66,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
   const last = curve[T - 1] as number;
 
   return (
-    <section aria-label="Memory" data-testid="memory-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+    <section aria-label="Memory" data-testid="memory-panel" data-hover-token={hover ?? undefined} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
       <h4 style={{ margin: '8px 0 0' }}>Memory: how long a token survives in the state (layer {layer})</h4>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
         <label className="setting">
@@ -106,6 +109,8 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
         yLabel="retention (fraction)"
         guides={[0.5]}
         marker={half?.token ?? null}
+        hover={hover}
+        onHover={setHover}
       />
       <div className="muted" style={{ fontSize: 12 }}>
         ‖state_t‖ per layer
@@ -117,13 +122,15 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
         yLabel="‖state_t‖ (L2)"
         series={trace.layers.map((l, i) => ({ name: `layer ${l}`, values: trace.stateNorm[i] ?? [], colour: LAYER_COLOURS[i % LAYER_COLOURS.length] as string }))}
         marker={j}
+        hover={hover}
+        onHover={setHover}
       />
       {byHead && (
         <>
           <div className="muted" style={{ fontSize: 12 }}>
             ‖state_t‖ per head, layer {layer} (each head's P × N state)
           </div>
-          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" xLabel="token (position)" yLabel="‖state_t‖ of the head (L2)" series={byHead} marker={j} />
+          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" xLabel="token (position)" yLabel="‖state_t‖ of the head (L2)" series={byHead} marker={j} hover={hover} onHover={setHover} />
         </>
       )}
     </section>

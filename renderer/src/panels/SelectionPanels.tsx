@@ -8,14 +8,14 @@
  * selection shows out of the box), ‖Δ_t‖ otherwise, until the user picks one. The trace and what
  * is shown of it live in the store's trace slice.
  */
-import { useCallback, useEffect, useMemo, useState, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useMemo, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
 import { isCancelled } from '../../../app/analysis/cancel';
 import { selectGeneration, selectTrace, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
-import { Stale, WorkProgressBar } from './LongWork';
+import { WorkProgressBar } from './LongWork';
 import { WhatToLookAt } from '../components/FirstRun';
 import { BCPanel } from './BCPanel';
 import { downloadBytes } from './csv';
@@ -28,10 +28,12 @@ import { KnockoutPanel } from './KnockoutPanel';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
 import { useStudioHints } from './use-studio-hints';
+import { Workspace } from './Workspace';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function SelectionPanels({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
+/** `generate`: the generation panel, shown with the trace controls in the workspace's "generate" panel. */
+export function SelectionPanels({ model, info, engine, generate }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient; generate?: ReactNode }) {
   const trace = useStudio(selectTrace);
   const layerIndex = useStudio(selectTraceLayer);
   const scoreMode = useStudio(selectTraceScoreMode);
@@ -109,8 +111,8 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
     }
   };
 
-  return (
-    <section className="selection-panels" aria-label="Selection" data-testid="selection-panels" style={{ display: 'flex', flexDirection: 'column', gap: 8, marginTop: 12 }}>
+  const controls = (
+    <section className="selection-panels" aria-label="Selection" data-testid="trace-controls" style={{ display: 'flex', flexDirection: 'column', gap: 8, marginTop: 12 }}>
       <h3 style={{ margin: 0 }}>Selection: what each layer keeps and filters</h3>
       <WhatToLookAt text={hints.whatToLookAt} />
       <textarea
@@ -181,31 +183,45 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
         )}
       </div>
       {trace?.state === 'failed' && trace.modelId === model.id && <p className="error">{trace.message}</p>}
+    </section>
+  );
+  return (
+    <Workspace
+      // Not "Prompt…" nor "Generate…": its header's move buttons would share their names with the prompt box and the Generate button.
+      sideTitle="Generation and tracing"
+      side={
+        <>
+          {generate}
+          {controls}
+        </>
+      }
+      empty="Trace a prompt to see here what each layer keeps and filters."
+    >
       {result && (
-        <Stale stale={stale} testId="trace-results" style={{ display: 'flex', flexDirection: 'column', gap: 8 }}>
-          <PanelFrame id="tokens" title="Tokens">
+        <>
+          <PanelFrame id="tokens" title="Tokens" stale={stale}>
             <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={result.topNext} nameOf={nameOf} />
           </PanelFrame>
-          <PanelFrame id="delta" title="Δ heatmap">
+          <PanelFrame id="delta" title="Δ heatmap" stale={stale}>
             <DeltaHeatmap trace={result} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />
           </PanelFrame>
-          <PanelFrame id="bc" title="B and C">
+          <PanelFrame id="bc" title="B and C" stale={stale}>
             <BCPanel trace={result} layerIndex={layerIndex} texts={texts} />
           </PanelFrame>
-          <PanelFrame id="memory" title="Memory">
+          <PanelFrame id="memory" title="Memory" stale={stale}>
             <MemoryPanel trace={result} layerIndex={layerIndex} texts={texts} />
           </PanelFrame>
-          <PanelFrame id="hidden-attention" title="Hidden attention">
+          <PanelFrame id="hidden-attention" title="Hidden attention" stale={stale}>
             <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} />
           </PanelFrame>
-          <PanelFrame id="compare" title="Compare">
+          <PanelFrame id="compare" title="Compare" stale={stale}>
             <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />
           </PanelFrame>
-          <PanelFrame id="knockout" title="Knockout">
+          <PanelFrame id="knockout" title="Knockout" stale={stale}>
             <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />
           </PanelFrame>
-        </Stale>
+        </>
       )}
-    </section>
+    </Workspace>
   );
 }

@@ -93,7 +93,7 @@ export const invokeArgs: { [K in InvokeName]: Validator<InvokeArgs<K>> } = {
 
 export const invokeNames = Object.keys(invokeArgs) as InvokeName[];
 
-export type MenuCommand = 'open-model' | 'about' | 'toggle-sidebar';
+export type MenuCommand = 'open-model' | 'about' | 'toggle-sidebar' | 'open-session' | 'save-session';
 
 export interface Events {
   modelsChanged: ModelEntry[];

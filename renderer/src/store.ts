@@ -6,6 +6,7 @@ import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
 import type { GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
+import type { SessionModelRef } from '../../app/analysis/session';
 import { browserStorage, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, type PanelLayout } from './panels/layout';
 
 export type ModelLoad =
@@ -66,10 +67,16 @@ export interface UiSlice {
 /** A trace run (the selection panels' data) and what the panels show of it. */
 export type TraceRun =
   | { state: 'running'; modelId: string; progress?: { done: number; total: number } }
-  | { state: 'done'; modelId: string; result: TraceResult; /** Streamed with a generation (grows while it runs). */ live?: boolean; /** What was traced (the safetensors export's metadata). */ prompt?: { text: string } | { ids: number[] } }
+  | { state: 'done'; modelId: string; result: TraceResult; /** Streamed with a generation (grows while it runs). */ live?: boolean; /** What was traced (the safetensors export's metadata). */ prompt?: { text: string } | { ids: number[] }; /** Read from a trace or session file (read-only: the engine does not hold it). */ opened?: OpenedFrom }
   | { state: 'failed'; modelId: string; message: string };
 
 export type TraceScoreMode = 'norm' | 'focus';
+
+/** Where an opened trace came from: its file, and the model it names (a session's reference, or the trace's model id). */
+export interface OpenedFrom {
+  file: string;
+  model: SessionModelRef | null;
+}
 
 export interface TraceSlice {
   trace: TraceRun | null;
@@ -90,6 +97,9 @@ export interface TraceSlice {
   setTraceHoverToken(token: number | null): void;
   setTraceScoreMode(mode: TraceScoreMode): void;
   setTraceMemoryToken(token: number | null): void;
+  /** What the trace and generate boxes hold (null: untouched, the box shows its default); saved in sessions. */
+  promptDrafts: { trace: string | null; generate: string | null };
+  setPromptDraft(box: 'trace' | 'generate', text: string | null): void;
 }
 
 export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice & LayoutSlice;
@@ -112,6 +122,8 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   setTraceHoverToken: (traceHoverToken) => set({ traceHoverToken }),
   setTraceScoreMode: (traceScoreMode) => set({ traceScoreMode }),
   setTraceMemoryToken: (traceMemoryToken) => set({ traceMemoryToken }),
+  promptDrafts: { trace: null, generate: null },
+  setPromptDraft: (box, text) => set((s) => ({ promptDrafts: { ...s.promptDrafts, [box]: text } })),
 });
 
 /** The selection panels' sizes and collapsed state, remembered in localStorage (panels/layout.ts). */
@@ -226,3 +238,5 @@ export const selectTraceHoverToken = (s: StudioState) => s.traceHoverToken;
 export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;
 export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;
 export const selectPanelLayout = (s: StudioState) => s.panelLayout;
+export const selectTraceDraft = (s: StudioState) => s.promptDrafts.trace;
+export const selectGenerateDraft = (s: StudioState) => s.promptDrafts.generate;

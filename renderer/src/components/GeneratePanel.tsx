@@ -7,7 +7,7 @@ import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { parseIds } from '../panels/selection';
-import { selectGeneration, useStudio } from '../store';
+import { selectGenerateDraft, selectGeneration, useStudio } from '../store';
 
 interface Settings {
   maxTokens: number;
@@ -34,7 +34,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
   const generation = useStudio(selectGeneration);
-  const [prompt, setPrompt] = useState('');
+  const prompt = useStudio(selectGenerateDraft) ?? '';
+  const setPrompt = (text: string) => useStudio.getState().setPromptDraft('generate', text);
   const [settings, setSettings] = useState<Settings>(() => ({ ...DEFAULTS, liveTrace: info.parameters <= LIVE_TRACE_DEFAULT_MAX_PARAMETERS }));
   const running = generation?.running === true;
   const idsOnly = info.tokenizer === 'none';

@@ -13,7 +13,7 @@ import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
-import { selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
+import { selectTrace, selectTraceDraft, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
 import { BCPanel } from './BCPanel';
 import { downloadBytes } from './csv';
 import { DeltaHeatmap } from './DeltaHeatmap';
@@ -28,7 +28,7 @@ import { TokenStrip } from './TokenStrip';
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** Reads the model's studio.json (bundled models have one) for labels, focus channels and a prompt. */
-function useStudioHints(model: ModelEntry): StudioHints {
+export function useStudioHints(model: ModelEntry): StudioHints {
   const [hints, setHints] = useState<{ for: string; hints: StudioHints } | null>(null);
   useEffect(() => {
     if (!model.files.includes('studio.json')) return;
@@ -50,7 +50,8 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
   const scoreMode = useStudio(selectTraceScoreMode);
   const hints = useStudioHints(model);
   const idsOnly = info.tokenizer === 'none';
-  const [typed, setTyped] = useState<string | null>(null);
+  const typed = useStudio(selectTraceDraft);
+  const setTyped = (text: string) => useStudio.getState().setPromptDraft('trace', text);
   const suggested = hints.suggestedIds?.join(', ') ?? '';
   const prompt = typed ?? suggested;
 
@@ -83,7 +84,8 @@ export function SelectionPanels({ model, info, engine }: { model: ModelEntry; in
     );
   }, [engine, hints.focusLayer, idsOnly, model.id, prompt]);
 
-  const result = trace?.state === 'done' && trace.modelId === model.id ? trace.result : null;
+  // A trace opened from a file shows in its own read-only view (components/OpenedTrace.tsx).
+  const result = trace?.state === 'done' && trace.modelId === model.id && !trace.opened ? trace.result : null;
   const texts = useMemo(() => (result ? tokenTexts(result, hints.labels) : []), [result, hints.labels]);
   const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.deltaWidth) : hints.focusChannels) ?? [], [result, hints.focusChannels]);
   // Until the user picks a score, the focus channels when the model names them: on a model like

@@ -139,6 +139,9 @@ export function createWebStudio(
       const files = await (options.pickFiles ?? pickWithInput)();
       return files && files.length > 0 ? openFiles(files) : null;
     },
+    readSessionFile: async () => {
+      throw new Error('Files handed over by the system need the desktop app; in the browser, use Open trace or session… or drop the file.');
+    },
     openModelPaths: async () => {
       throw new Error('Opening by path needs the desktop app; in the browser, use Open model… or drop files.');
     },

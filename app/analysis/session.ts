@@ -7,7 +7,7 @@
  *     "model": { "id", "name", "source": "bundled" | "user", "path"?, "files"?, "sizeBytes"?, "architecture"? } | null,
  *     "prompts": { "trace": string | null, "generate": string | null },
  *     "view": { "layer": index into the trace's layers, "hoverToken", "memoryToken": token | null,
- *               "scoreMode": "norm" | "focus" | null } }
+ *               "scoreMode": "norm" | "focus" | null, "thresholds"?: { "key", "low", "high" } | null } }
  *
  * The model is a reference, never its weights: a bundled model by id, a user model by name,
  * file list and size (and its path on the desktop). A session without a trace has no tensors.
@@ -41,6 +41,8 @@ export interface SessionView {
   hoverToken: number | null;
   memoryToken: number | null;
   scoreMode: 'norm' | 'focus' | null;
+  /** The token strip's thresholds as moved by the user, for the layer and score `key` names (null: the defaults). */
+  thresholds?: { key: string; low: number; high: number } | null;
 }
 
 export interface SessionState {
@@ -76,6 +78,7 @@ const sessionJson = v.object({
     hoverToken: nullable(token),
     memoryToken: nullable(token),
     scoreMode: nullable(v.literal('norm', 'focus')),
+    thresholds: v.optional(nullable(v.object({ key: v.string({ maxLength: 512 }), low: v.number(), high: v.number() }))),
   }),
 });
 
@@ -126,7 +129,7 @@ export async function readSessionFile(source: ByteSource): Promise<Session> {
   return {
     model: parsed.model ? compact(parsed.model) : null,
     prompts: parsed.prompts,
-    view,
+    view: compact(view),
     trace,
   };
 }

@@ -97,6 +97,9 @@ export interface TraceSlice {
   setTraceHoverToken(token: number | null): void;
   setTraceScoreMode(mode: TraceScoreMode): void;
   setTraceMemoryToken(token: number | null): void;
+  /** The strip's thresholds as the user moved them, for the layer and score named by `key` (else the terciles); a new trace starts over. */
+  traceThresholds: { key: string; low: number; high: number } | null;
+  setTraceThresholds(thresholds: { key: string; low: number; high: number } | null): void;
   /** What the trace and generate boxes hold (null: untouched, the box shows its default); saved in sessions. */
   promptDrafts: { trace: string | null; generate: string | null };
   setPromptDraft(box: 'trace' | 'generate', text: string | null): void;
@@ -110,7 +113,7 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   traceHoverToken: null,
   traceScoreMode: null,
   traceMemoryToken: null,
-  setTrace: (trace) => set((s) => ({ trace, traceHoverToken: trace?.state === 'done' ? s.traceHoverToken : null })),
+  setTrace: (trace) => set((s) => ({ trace, traceHoverToken: trace?.state === 'done' ? s.traceHoverToken : null, traceThresholds: null })),
   appendTraceRows: (modelId, rows) =>
     set((s) => {
       const current = s.trace?.state === 'done' && s.trace.modelId === modelId ? s.trace.result : null;
@@ -122,6 +125,8 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   setTraceHoverToken: (traceHoverToken) => set({ traceHoverToken }),
   setTraceScoreMode: (traceScoreMode) => set({ traceScoreMode }),
   setTraceMemoryToken: (traceMemoryToken) => set({ traceMemoryToken }),
+  traceThresholds: null,
+  setTraceThresholds: (traceThresholds) => set({ traceThresholds }),
   promptDrafts: { trace: null, generate: null },
   setPromptDraft: (box, text) => set((s) => ({ promptDrafts: { ...s.promptDrafts, [box]: text } })),
 });
@@ -238,5 +243,6 @@ export const selectTraceHoverToken = (s: StudioState) => s.traceHoverToken;
 export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;
 export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;
 export const selectPanelLayout = (s: StudioState) => s.panelLayout;
+export const selectTraceThresholds = (s: StudioState) => s.traceThresholds;
 export const selectTraceDraft = (s: StudioState) => s.promptDrafts.trace;
 export const selectGenerateDraft = (s: StudioState) => s.promptDrafts.generate;

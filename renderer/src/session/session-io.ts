@@ -45,7 +45,9 @@ export function findModel(models: readonly ModelEntry[], ref: SessionModelRef | 
 }
 
 /** What a session saves of the store: the model shown, the two prompt boxes, the view of the trace. */
-export function sessionStateOf(s: Pick<StudioState, 'models' | 'selectedModelId' | 'trace' | 'promptDrafts' | 'traceLayer' | 'traceHoverToken' | 'traceMemoryToken' | 'traceScoreMode'>): SessionState {
+export function sessionStateOf(
+  s: Pick<StudioState, 'models' | 'selectedModelId' | 'trace' | 'promptDrafts' | 'traceLayer' | 'traceHoverToken' | 'traceMemoryToken' | 'traceScoreMode' | 'traceThresholds'>,
+): SessionState {
   const trace = s.trace?.state === 'done' ? s.trace : null;
   const selected = s.models.find((m) => m.id === s.selectedModelId) ?? null;
   // The trace's model when there is a trace (its reference as opened, or the library's entry), else the selected model.
@@ -60,6 +62,7 @@ export function sessionStateOf(s: Pick<StudioState, 'models' | 'selectedModelId'
       hoverToken: token(s.traceHoverToken),
       memoryToken: token(s.traceMemoryToken),
       scoreMode: s.traceScoreMode,
+      thresholds: trace ? s.traceThresholds : null,
     },
   };
 }
@@ -117,6 +120,7 @@ export function applyOpenedFile(store: StudioState, opened: OpenedFile): { model
     if (view.scoreMode) store.setTraceScoreMode(view.scoreMode as TraceScoreMode);
     store.setPromptDraft('trace', prompts.trace);
     store.setPromptDraft('generate', prompts.generate);
+    store.setTraceThresholds(trace ? (view.thresholds ?? null) : null);
   } else {
     store.setTraceLayer(0);
     store.setTraceHoverToken(null);

@@ -59,6 +59,8 @@ export interface Invokes {
    */
   openModelPaths: { args: [grants: string[]]; result: ModelEntry[] };
   removeModel: { args: [id: string]; result: ModelEntry[] };
+  /** A session or trace file the OS handed over (the `openSessionFiles` event's grant): its name and bytes, for the renderer to check and show. */
+  readSessionFile: { args: [grant: string]; result: { name: string; bytes: Uint8Array } };
   /** Messages from start-up (a library index recovered from its backup, a bundled model that failed to load…). */
   getNotices: { args: []; result: string[] };
 }
@@ -88,21 +90,24 @@ export const invokeArgs: { [K in InvokeName]: Validator<InvokeArgs<K>> } = {
   openModelDialog: v.tuple(),
   openModelPaths: v.tuple(v.array(pathGrant, { maxLength: 64 })),
   removeModel: v.tuple(v.string({ maxLength: 256, nonEmpty: true })),
+  readSessionFile: v.tuple(pathGrant),
   getNotices: v.tuple(),
 };
 
 export const invokeNames = Object.keys(invokeArgs) as InvokeName[];
 
-export type MenuCommand = 'open-model' | 'about' | 'toggle-sidebar';
+export type MenuCommand = 'open-model' | 'about' | 'toggle-sidebar' | 'open-session' | 'save-session';
 
 export interface Events {
   modelsChanged: ModelEntry[];
   menuCommand: MenuCommand;
   /** Grants for paths handed over by the OS (second instance, "open with", command line), for `openModelPaths`. */
   openPaths: string[];
+  /** Grants for session or trace files handed over by the OS, for `readSessionFile`. */
+  openSessionFiles: string[];
 }
 export type EventName = keyof Events;
-export const eventNames: readonly EventName[] = ['modelsChanged', 'menuCommand', 'openPaths'];
+export const eventNames: readonly EventName[] = ['modelsChanged', 'menuCommand', 'openPaths', 'openSessionFiles'];
 
 /** IPC channel names: one per method and per event, under a common prefix. */
 export const invokeChannel = (name: InvokeName): string => `studio:invoke:${name}`;

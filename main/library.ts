@@ -30,7 +30,7 @@ import { inspectedFields } from '../app/library/bundled.js';
 import { isModelFileName, modelOwnFiles } from '../app/library/model-files.js';
 import { scanBundledModels } from '../app/node/bundled.js';
 import { modelBaseUrl, type ServedModel } from './model-protocol.js';
-import { isPlainName, listedModelFiles, listModel, MAX_MODEL_FILES } from './model-files.js';
+import { isPlainName, listedModelFiles, listModel, MAX_MODEL_FILES, type ModelListing } from './model-files.js';
 import { v, ValidationError, type Validator } from '../app/validate.js';
 
 export const INDEX_VERSION = 2;
@@ -399,6 +399,17 @@ const keyOf = (listing: { resolved: string; files: { name: string; size: number;
     .update(JSON.stringify([listing.resolved, listing.files.map((f) => [f.name, f.size, f.mtimeMs])]))
     .digest('hex');
 
+/**
+ * Who a user model is: a folder, or a single weights file. A `.safetensors` chosen inside a folder
+ * is that folder's model (named after the folder, the same entry as opening the folder — not a
+ * second "model.safetensors"); a `.gguf` file is a model of its own, named after the file.
+ */
+export function userModelIdentity(listing: Pick<ModelListing, 'resolved' | 'folder' | 'single'>): { key: string; name: string } {
+  const asFolder = listing.single === null || /\.safetensors$/i.test(listing.single);
+  const key = asFolder ? listing.folder : listing.resolved;
+  return { key, name: path.basename(key) || key };
+}
+
 export class Library {
   private records: LibraryRecord[] = [];
   private bundled: ModelEntry[] = [];
@@ -478,7 +489,8 @@ export class Library {
     await this.ensureLoaded();
     const listing = await listModel(target);
     const validatedKey = keyOf(listing);
-    const id = `user:${createHash('sha256').update(listing.resolved).digest('hex').slice(0, 16)}`;
+    const identity = userModelIdentity(listing);
+    const id = `user:${createHash('sha256').update(identity.key).digest('hex').slice(0, 16)}`;
     const existing = this.records.find((r) => r.entry.id === id);
     let fields: Pick<ModelEntry, 'format' | 'architecture' | 'parameters' | 'config' | 'warnings'>;
     let own: string[];
@@ -499,7 +511,7 @@ export class Library {
     const record = fitRecord({
       entry: {
         id,
-        name: path.basename(listing.resolved),
+        name: identity.name,
         source: 'user',
         format: fields.format,
         architecture: fields.architecture,

@@ -11,6 +11,7 @@ import { registerHandlers, StudioError, trustedOrigin, type CallContext } from '
 import { Library } from './library.js';
 import { buildMenu } from './menu.js';
 import { makeDropGrantListener, openGrantedPaths, PathGrants } from './path-grants.js';
+import { readGrantedSessionFile, splitOpenedPaths } from './session-files.js';
 import { APP_ORIGIN, handleAppProtocol, handleModelProtocol, registerSchemes } from './protocols.js';
 
 if (process.argv.includes('--version')) {
@@ -50,11 +51,14 @@ function send<E extends EventName>(event: E, payload: Events[E]): void {
   mainWindow?.webContents.send(eventChannel(event), payload);
 }
 
-/** Paths the OS handed over go to the window as grants, which it may use once to open them. */
+/** Paths the OS handed over go to the window as grants, which it may use once to open them: models, or sessions and traces. */
 async function openPaths(paths: string[]): Promise<void> {
   if (paths.length === 0 || !mainWindow) return;
+  const { models, sessions } = await splitOpenedPaths(paths);
+  if (!mainWindow) return;
   const owner = mainWindow.webContents.id;
-  send('openPaths', paths.map((p) => grants.grant(p, owner, 'os')));
+  if (models.length) send('openPaths', models.map((p) => grants.grant(p, owner, 'os')));
+  if (sessions.length) send('openSessionFiles', sessions.map((p) => grants.grant(p, owner, 'os')));
 }
 
 const handlers: Handlers<CallContext> = {
@@ -90,6 +94,7 @@ const handlers: Handlers<CallContext> = {
     }
   },
   getNotices: () => library.list().then(() => library.notices.splice(0)),
+  readSessionFile: readGrantedSessionFile(grants),
   removeModel: async (_ctx, id) => {
     if (!(await library.remove(id))) throw new StudioError('not-found', `No model with id ${id} in the library (bundled models cannot be removed)`);
     const list = await library.list();

@@ -20,6 +20,8 @@ export function buildMenu(send: (command: MenuCommand) => void, getWindow: () =>
       label: '&File',
       submenu: [
         { label: 'Open Model…', accelerator: 'CmdOrCtrl+O', click: () => send('open-model') },
+        { label: 'Open Trace or Session…', accelerator: 'CmdOrCtrl+Shift+O', click: () => send('open-session') },
+        { label: 'Save Session', accelerator: 'CmdOrCtrl+S', click: () => send('save-session') },
         { type: 'separator' },
         isMac ? { role: 'close' } : { role: 'quit' },
       ],

@@ -10,9 +10,19 @@
  *   top_next.probs          F32 [T, k]             absent when the trace kept none: a live trace)
  *   logits                  F32 [T, V]            (CLI only: the app's trace keeps the top k, not [T, V])
  *
+ * and, so that a trace opened again without its model (app/analysis/trace-file.ts) shows what it
+ * showed when made, each layer's per-token summaries when the trace has them:
+ *
+ *   layers.<l>.delta_norm   F32 [T]               ‖Δ_t‖
+ *   layers.<l>.write_gate   F32 [T]
+ *   layers.<l>.state_norm   F32 [T]
+ *   layers.<l>.state_norm_by_head F32 [T, heads]  (Mamba-2)
+ *   layers.<l>.A            F32 [deltaWidth, aStates]
+ *
  * `<l>` is the model's layer number (the traced layers, which may be a subset). Metadata: format,
  * model, ids (JSON array), prompt (the text traced, or the ids as JSON when the prompt was ids),
- * architecture, delta_unit and layers (JSON array).
+ * architecture, delta_unit, layers (JSON array), prompt_kind ('text' or 'ids'), d_state and n_groups (integers as text) and
+ * tokens (JSON array of the readable token texts) when the trace has them.
  */
 import { encodeSafetensors, type WriteTensor } from '../formats/safetensors-write.js';
 import type { TraceResult } from '../analysis/types.js';
@@ -20,11 +30,16 @@ import type { TraceResult } from '../analysis/types.js';
 export const TRACE_FORMAT = 'mamba-studio/trace@1';
 
 /** What a trace file holds. */
-export type TraceContent = Pick<TraceResult, 'modelId' | 'architecture' | 'ids' | 'layers' | 'deltaWidth' | 'deltaUnit' | 'delta' | 'B' | 'C' | 'dState' | 'nGroups' | 'topNext'> & {
-  logits?: { vocab: number; data: Float32Array };
-};
+export type TraceContent = Pick<TraceResult, 'modelId' | 'architecture' | 'ids' | 'layers' | 'deltaWidth' | 'deltaUnit' | 'delta' | 'B' | 'C' | 'dState' | 'nGroups' | 'topNext'> &
+  Partial<Pick<TraceResult, 'tokens' | 'deltaNorm' | 'writeGate' | 'stateNorm' | 'stateNormByHead' | 'A' | 'aStates'>> & {
+    logits?: { vocab: number; data: Float32Array };
+  };
 
-export function encodeTrace(trace: TraceContent, prompt: { text: string } | { ids: readonly number[] }): Uint8Array {
+export function encodeTrace(
+  trace: TraceContent,
+  prompt: { text: string } | { ids: readonly number[] },
+  extra: { format?: string; metadata?: Record<string, string> } = {},
+): Uint8Array {
   const T = trace.ids.length;
   const bc = trace.nGroups * trace.dState;
   const tensors: Record<string, WriteTensor> = {
@@ -38,6 +53,18 @@ export function encodeTrace(trace: TraceContent, prompt: { text: string } | { id
     tensors[`layers.${layer}.delta`] = { dtype: 'F32', shape: [T, trace.deltaWidth], data: need('delta', trace.delta[i]) };
     tensors[`layers.${layer}.B`] = { dtype: 'F32', shape: [T, bc], data: need('B', trace.B[i]) };
     tensors[`layers.${layer}.C`] = { dtype: 'F32', shape: [T, bc], data: need('C', trace.C[i]) };
+    // The summaries: written only when present for this layer with their full length.
+    const perToken = (name: string, data: Float32Array | undefined, shape: number[]) => {
+      if (data && data.length === shape.reduce((a, b) => a * b, 1)) tensors[`layers.${layer}.${name}`] = { dtype: 'F32', shape, data };
+    };
+    perToken('delta_norm', trace.deltaNorm?.[i], [T]);
+    perToken('write_gate', trace.writeGate?.[i], [T]);
+    perToken('state_norm', trace.stateNorm?.[i], [T]);
+    if (trace.deltaUnit === 'head') perToken('state_norm_by_head', trace.stateNormByHead?.[i], [T, trace.deltaWidth]);
+    const a = trace.A?.[i];
+    if (a && trace.aStates !== undefined && trace.aStates > 0 && a.length === trace.deltaWidth * trace.aStates) {
+      tensors[`layers.${layer}.A`] = { dtype: 'F32', shape: [trace.deltaWidth, trace.aStates], data: a };
+    }
   });
   const { k, ids, probs } = trace.topNext;
   if (k > 0) {
@@ -46,13 +73,18 @@ export function encodeTrace(trace: TraceContent, prompt: { text: string } | { id
   }
   if (trace.logits) tensors.logits = { dtype: 'F32', shape: [T, trace.logits.vocab], data: trace.logits.data };
   return encodeSafetensors(tensors, {
-    format: TRACE_FORMAT,
+    ...extra.metadata,
+    format: extra.format ?? TRACE_FORMAT,
     model: trace.modelId,
     ids: JSON.stringify(trace.ids),
     prompt: 'text' in prompt ? prompt.text : JSON.stringify(prompt.ids),
+    prompt_kind: 'text' in prompt ? 'text' : 'ids',
     architecture: trace.architecture,
     delta_unit: trace.deltaUnit,
     layers: JSON.stringify(trace.layers),
+    d_state: String(trace.dState),
+    n_groups: String(trace.nGroups),
+    ...(trace.tokens && trace.tokens.length === T ? { tokens: JSON.stringify(trace.tokens) } : {}),
   });
 }
 

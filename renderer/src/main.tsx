@@ -4,10 +4,12 @@ import { App } from './components/App';
 import { EngineClient } from './engine-client';
 import { createHost } from './host';
 import { useStudio } from './store';
+import { openSessionOrTrace } from './session/open';
 import './styles.css';
 import './styles/long-work.css';
 import './styles/firstrun.css';
 import './styles/workspace.css';
+import './styles/sessions.css';
 
 const host = createHost();
 const store = useStudio.getState();
@@ -75,6 +77,16 @@ host.api.on('openPaths', (grants) => {
     (entries) => entries[0] && store.selectModel(entries[0].id),
     (error: unknown) => store.notify('error', message(error)),
   );
+});
+
+// Session and trace files the OS handed to main (a file association, the command line).
+host.api.on('openSessionFiles', (grants) => {
+  for (const grant of grants) {
+    host.api.readSessionFile(grant).then(
+      ({ name, bytes }) => void openSessionOrTrace(new File([bytes.slice().buffer as ArrayBuffer], name)),
+      (error: unknown) => store.notify('error', message(error)),
+    );
+  }
 });
 
 const root = document.getElementById('root');

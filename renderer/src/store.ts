@@ -6,6 +6,7 @@ import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
 import type { EngineEvent, GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
+import type { SessionModelRef } from '../../app/analysis/session';
 import { addNotice, dismissNotice, enterContext, expireNotices, type Notice, type NoticeKind } from './notices';
 import { browserStorage, defaultLayout, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, withTiling, type PanelLayout, type Tiling } from './panels/layout';
 
@@ -78,7 +79,7 @@ export interface UiSlice {
 }
 
 /** A finished trace on screen. */
-export type DoneTraceRun = { state: 'done'; modelId: string; result: TraceResult; /** Streamed with a generation (grows while it runs). */ live?: boolean; /** What was traced (the safetensors export's metadata). */ prompt?: { text: string } | { ids: number[] } };
+export type DoneTraceRun = { state: 'done'; modelId: string; result: TraceResult; /** Streamed with a generation (grows while it runs). */ live?: boolean; /** What was traced (the safetensors export's metadata). */ prompt?: { text: string } | { ids: number[] }; /** Read from a trace or session file (read-only: the engine does not hold it). */ opened?: OpenedFrom };
 
 /**
  * A trace run (the selection panels' data) and what the panels show of it. While a new trace runs
@@ -108,6 +109,12 @@ export type WorkProgressState = Omit<Extract<EngineEvent, { kind: 'work-progress
 
 export type TraceScoreMode = 'norm' | 'focus';
 
+/** Where an opened trace came from: its file, and the model it names (a session's reference, or the trace's model id). */
+export interface OpenedFrom {
+  file: string;
+  model: SessionModelRef | null;
+}
+
 export interface TraceSlice {
   trace: TraceRun | null;
   /** Index into the trace's `layers` of the layer the panels show. */
@@ -133,7 +140,21 @@ export interface TraceSlice {
   setTraceHoverToken(token: number | null): void;
   setTraceScoreMode(mode: TraceScoreMode): void;
   setTraceMemoryToken(token: number | null): void;
+  /** The strip's thresholds as the user moved them, for the layer and score named by `key` (else the terciles); a new trace starts over. */
+  traceThresholds: { key: string; low: number; high: number } | null;
+  setTraceThresholds(thresholds: { key: string; low: number; high: number } | null): void;
+  /** What the trace and generate boxes hold (null: untouched, the box shows its default); saved in sessions. */
+  promptDrafts: PromptDrafts;
+  setPromptDraft(box: 'trace' | 'generate', text: string | null): void;
+  /** The drafts of the models not selected now, by model id (selecting a model brings its own back). */
+  draftsByModel: Record<string, PromptDrafts>;
 }
+
+export interface PromptDrafts {
+  trace: string | null;
+  generate: string | null;
+}
+const NO_DRAFTS: PromptDrafts = { trace: null, generate: null };
 
 export type StudioState = GpuSlice & EngineSlice & ModelsSlice & UiSlice & TraceSlice & LayoutSlice;
 
@@ -149,7 +170,8 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
       // A new run (or its failure) keeps the finished trace on screen until a new one replaces it.
       const previous = run && run.state !== 'done' && !run.previous ? previousOf(s.trace, run.modelId) : undefined;
       const trace = run && previous ? { ...run, previous } : run;
-      return { trace, traceHoverToken: traceOnScreen(trace) ? s.traceHoverToken : null };
+      // A new finished trace (or none) starts with the default thresholds; a running or failed one keeps the shown trace's.
+      return { trace, traceHoverToken: traceOnScreen(trace) ? s.traceHoverToken : null, ...(!trace || trace.state === 'done' ? { traceThresholds: null } : {}) };
     }),
   appendTraceRows: (modelId, rows) =>
     set((s) => {
@@ -173,6 +195,11 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   setTraceHoverToken: (traceHoverToken) => set({ traceHoverToken }),
   setTraceScoreMode: (traceScoreMode) => set({ traceScoreMode }),
   setTraceMemoryToken: (traceMemoryToken) => set({ traceMemoryToken }),
+  traceThresholds: null,
+  setTraceThresholds: (traceThresholds) => set({ traceThresholds }),
+  promptDrafts: NO_DRAFTS,
+  draftsByModel: {},
+  setPromptDraft: (box, text) => set((s) => ({ promptDrafts: { ...s.promptDrafts, [box]: text } })),
 });
 
 /** The workspace's panel sizes, collapsed state and tiling, remembered in localStorage (panels/layout.ts). */
@@ -246,13 +273,17 @@ const modelsSlice: StateCreator<StudioState, [], [], ModelsSlice> = (set, get) =
   modelsLoading: true,
   setModels: (models) => {
     const selected = get().selectedModelId;
-    set({
-      models,
-      modelsLoading: false,
-      selectedModelId: selected && models.some((m) => m.id === selected) ? selected : (models[0]?.id ?? null),
-    });
+    set({ models, modelsLoading: false });
+    get().selectModel(selected && models.some((m) => m.id === selected) ? selected : (models[0]?.id ?? null));
   },
-  selectModel: (selectedModelId) => set((s) => ({ selectedModelId, notices: enterContext(s.notices, selectedModelId) })),
+  selectModel: (selectedModelId) =>
+    set((s) => {
+      const notices = enterContext(s.notices, selectedModelId);
+      if (selectedModelId === s.selectedModelId) return { selectedModelId, notices };
+      // Each model keeps its own trace and generate boxes: the one left is stashed, the one selected comes back.
+      const draftsByModel = s.selectedModelId === null ? s.draftsByModel : { ...s.draftsByModel, [s.selectedModelId]: s.promptDrafts };
+      return { selectedModelId, notices, draftsByModel, promptDrafts: (selectedModelId !== null ? draftsByModel[selectedModelId] : undefined) ?? NO_DRAFTS };
+    }),
   setModelsLoading: (modelsLoading) => set({ modelsLoading }),
 });
 
@@ -298,3 +329,6 @@ export const selectTraceScoreMode = (s: StudioState) => s.traceScoreMode;
 export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;
 export const selectWorkProgress = (s: StudioState) => s.workProgress;
 export const selectPanelLayout = (s: StudioState) => s.panelLayout;
+export const selectTraceThresholds = (s: StudioState) => s.traceThresholds;
+export const selectTraceDraft = (s: StudioState) => s.promptDrafts.trace;
+export const selectGenerateDraft = (s: StudioState) => s.promptDrafts.generate;

@@ -69,7 +69,8 @@ describe('web build in Chromium', () => {
     await p.getByRole('button', { name: 'Open model…' }).click();
     const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'tiny-')));
     await (await chooser).setFiles([path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
-    await expect.poll(() => p.locator('.model.selected .model-name').textContent()).toBe('model.safetensors');
+    // Named from its config's model type and weights file (issue 15, defect 11: not "model.safetensors").
+    await expect.poll(() => p.locator('.model.selected .model-name').textContent()).toBe('mamba · model.safetensors');
     expect(await p.getByTestId('model-parameters').textContent()).toBe(formatCount(TINY_PARAMETERS));
     expect(await p.getByTestId('model-config').textContent()).toMatch(/d_model8layers2d_inner16N \(d_state\)4/);
 
@@ -111,7 +112,9 @@ describe('web build in Chromium', () => {
     }, files);
     await page.dispatchEvent('.app', 'dragover', { dataTransfer });
     await page.dispatchEvent('.app', 'drop', { dataTransfer });
-    await expect.poll(() => page!.locator('.model.selected .model-name').textContent()).toBe('model.safetensors');
+    // The same files as the picker opened above: the same entry, selected, not a second one.
+    await expect.poll(() => page!.locator('.model.selected .model-name').textContent()).toBe('mamba · model.safetensors');
+    expect(await page.getByRole('option', { name: /mamba · model\.safetensors/ }).count()).toBe(1);
     expect(await page.getByTestId('model-parameters').textContent()).toBe(formatCount(TINY_PARAMETERS));
   });
 

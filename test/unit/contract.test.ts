@@ -17,6 +17,7 @@ const handlers: Handlers<CallContext> = {
   getNotices: () => [],
   openModelDialog: () => null,
   openModelPaths: (_ctx, paths) => paths.map((p) => { throw new Error(`${p}: no model here`); }),
+  readSessionFile: () => ({ name: 'a.mamba-session', bytes: new Uint8Array(0) }),
   removeModel: (ctx, id) => {
     if (id === 'boom') throw new Error('removal failed');
     return [{ id, name: `by ${ctx.senderId}`, source: 'user', format: 'gguf', architecture: 'mamba', files: [], baseUrl: '', sizeBytes: 0 }];
@@ -26,7 +27,7 @@ const trusted = trustedOrigin('app://studio');
 
 describe('the contract', () => {
   it('has a validator for every method and one channel each', () => {
-    expect(invokeNames.sort()).toEqual(['getAppInfo', 'getNotices', 'listModels', 'openModelDialog', 'openModelPaths', 'removeModel']);
+    expect(invokeNames.sort()).toEqual(['getAppInfo', 'getNotices', 'listModels', 'openModelDialog', 'openModelPaths', 'readSessionFile', 'removeModel']);
     const channels: string[] = [];
     registerHandlers({ handle: (channel: string) => void channels.push(channel) } as never, handlers, trusted);
     expect(channels.sort()).toEqual(invokeNames.map((n) => `studio:invoke:${n}`).sort());

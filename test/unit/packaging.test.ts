@@ -92,8 +92,8 @@ describe('electron-builder configuration', () => {
     ).rejects.toThrow(/electronFuses/);
   });
 
-  it('declares .safetensors and .gguf associations, and targets every platform', () => {
-    expect((config.fileAssociations as { ext: string }[]).map((a) => a.ext)).toEqual(['safetensors', 'gguf']);
+  it('declares .safetensors, .gguf and .mamba-session associations, and targets every platform', () => {
+    expect((config.fileAssociations as { ext: string }[]).map((a) => a.ext)).toEqual(['safetensors', 'gguf', 'mamba-session']);
     expect((config.linux as { target: string[] }).target).toEqual(['AppImage', 'deb']);
     expect((config.linux as { maintainer?: string }).maintainer).toBeTruthy();
     expect((config.mac as { target: { target: string; arch: string[] }[] }).target[0]).toEqual({ target: 'dmg', arch: ['x64', 'arm64'] });

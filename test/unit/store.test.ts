@@ -14,6 +14,24 @@ const model = (id: string): ModelEntry => ({
 });
 
 describe('studio store', () => {
+  it('keeps each model its own trace and generate boxes: switching models brings the other one back', () => {
+    const store = createStudioStore();
+    store.getState().setModels([model('a'), model('b')]);
+    store.getState().selectModel('a');
+    store.getState().setPromptDraft('trace', 'text of a');
+    store.getState().setPromptDraft('generate', 'gen a');
+    store.getState().selectModel('b');
+    // b was never typed in: its boxes show their defaults (null), not a's text.
+    expect(store.getState().promptDrafts).toEqual({ trace: null, generate: null });
+    store.getState().setPromptDraft('trace', '5, 17, 3');
+    store.getState().selectModel('a');
+    expect(store.getState().promptDrafts).toEqual({ trace: 'text of a', generate: 'gen a' });
+    store.getState().selectModel('a');
+    expect(store.getState().promptDrafts).toEqual({ trace: 'text of a', generate: 'gen a' });
+    store.getState().selectModel('b');
+    expect(store.getState().promptDrafts).toEqual({ trace: '5, 17, 3', generate: null });
+  });
+
   it('selects the first model, keeps a selection that still exists, and drops one that does not', () => {
     const store = createStudioStore();
     store.getState().setModels([model('a'), model('b')]);

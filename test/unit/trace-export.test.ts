@@ -62,7 +62,9 @@ describe('trace export (safetensors)', () => {
       expect(JSON.parse(header.metadata.ids!)).toEqual(trace.ids);
       expect(header.metadata.prompt).toBe(prompt.text);
       expect(JSON.parse(header.metadata.layers!)).toEqual([...layers]);
-      const names = ['input_ids', ...layers.flatMap((l) => [`layers.${l}.delta`, `layers.${l}.B`, `layers.${l}.C`]), 'top_next.ids', 'top_next.probs'];
+      // Δ, B, C, and the summaries a trace opened without its model shows (app/analysis/trace-file.ts).
+      const perLayer = ['delta', 'B', 'C', 'delta_norm', 'write_gate', 'state_norm', 'A'];
+      const names = ['input_ids', ...layers.flatMap((l) => perLayer.map((n) => `layers.${l}.${n}`)), 'top_next.ids', 'top_next.probs'];
       expect([...header.tensors.keys()].sort()).toEqual([...names].sort());
 
       const ids = await tensor('input_ids');

@@ -1,13 +1,22 @@
 import { useCallback, useEffect, useState, type DragEvent } from 'react';
 import type { EngineClient } from '../engine-client';
 import type { Host } from '../host';
+import type { ModelEntry } from '../../../app/contract';
 import { selectSidebarOpen, useStudio } from '../store';
 import { MainArea } from './MainArea';
 import { Notices } from './Notices';
 import { Sidebar } from './Sidebar';
 import { StatusBar } from './StatusBar';
+import { openDroppedSession } from '../session/open';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Notices the host queued while opening (web mode: a model it could not keep for the next visit). */
+const showNotices = (host: Host) =>
+  void host.api.getNotices().then(
+    (notices) => notices.forEach((n) => useStudio.getState().notify('info', n)),
+    () => undefined,
+  );
 
 export function App({ host, engine }: { host: Host; engine: EngineClient }) {
   const sidebarOpen = useStudio(selectSidebarOpen);
@@ -16,10 +25,26 @@ export function App({ host, engine }: { host: Host; engine: EngineClient }) {
   const openModel = useCallback(() => {
     const { notify, selectModel } = useStudio.getState();
     host.api.openModelDialog().then(
-      (entry) => entry && selectModel(entry.id),
+      (entry) => {
+        if (entry) selectModel(entry.id);
+        showNotices(host);
+      },
       (error: unknown) => notify('error', message(error)),
     );
   }, [host]);
+
+  const removeModel = useCallback(
+    (model: ModelEntry) => {
+      host.api.removeModel(model.id).then(
+        (models) => {
+          useStudio.getState().setModels(models);
+          useStudio.getState().notify('info', `${model.name} was removed from the list (its files are not touched).`);
+        },
+        (error: unknown) => useStudio.getState().notify('error', message(error)),
+      );
+    },
+    [host],
+  );
 
   // Keyboard: Ctrl/Cmd+O opens a model, Ctrl/Cmd+B toggles the sidebar (the desktop menu sends
   // the same commands, so in Electron the menu's accelerators win and these do not fire twice).
@@ -55,8 +80,12 @@ export function App({ host, engine }: { host: Host; engine: EngineClient }) {
       const files = [...event.dataTransfer.files];
       if (files.length === 0) return;
       const { notify, selectModel } = useStudio.getState();
-      host.openDropped(files).then(
-        (entries) => entries[0] && selectModel(entries[0].id),
+      // A session or an exported trace opens as such; anything else is a model.
+      openDroppedSession(files).then((handled) => (handled ? [] : host.openDropped(files))).then(
+        (entries) => {
+          if (entries[0]) selectModel(entries[0].id);
+          showNotices(host);
+        },
         (error: unknown) => notify('error', message(error)),
       );
     },
@@ -73,7 +102,7 @@ export function App({ host, engine }: { host: Host; engine: EngineClient }) {
       onDragLeave={() => setDragging(false)}
       onDrop={onDrop}
     >
-      {sidebarOpen && <Sidebar onOpen={openModel} />}
+      {sidebarOpen && <Sidebar onOpen={openModel} onRemove={removeModel} />}
       <MainArea host={host} engine={engine} />
       <StatusBar />
       <Notices />

@@ -10,7 +10,7 @@ import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { parseIds, tokenNamer, type StudioHints } from '../panels/selection';
 import { useStudioHints } from '../panels/use-studio-hints';
-import { selectGeneration, useStudio, type GenerationState } from '../store';
+import { selectGenerateDraft, selectGeneration, useStudio, type GenerationState } from '../store';
 import { PromptChips } from './FirstRun';
 import { stopReasonText } from './stop-reason';
 
@@ -106,7 +106,8 @@ function diff(current: Settings, next: Settings): Partial<Settings> {
 export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient }) {
   const generation = useStudio(selectGeneration);
   const hints = useStudioHints(model);
-  const [prompt, setPrompt] = useState('');
+  const prompt = useStudio(selectGenerateDraft) ?? '';
+  const setPrompt = (text: string) => useStudio.getState().setPromptDraft('generate', text);
   // What the user changed; the rest follows the defaults (studio.json's arrive after the first render).
   const [changed, setChanged] = useState<Partial<Settings>>({});
   const settings = useMemo<Settings>(() => ({ ...initialSettings(hints, info.parameters), ...changed }), [hints, info.parameters, changed]);

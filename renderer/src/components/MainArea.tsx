@@ -6,6 +6,8 @@ import type { Host } from '../host';
 import { GeneratePanel } from './GeneratePanel';
 import { LoadPanel } from './LoadPanel';
 import { SelectionPanels } from '../panels/SelectionPanels';
+import { OpenedTrace } from './OpenedTrace';
+import { SessionBar } from './SessionBar';
 
 function GpuUnavailable() {
   const gpu = useStudio(selectGpu);
@@ -64,6 +66,8 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
   return (
     <main className="main-area">
       <GpuUnavailable />
+      <SessionBar host={host} />
+      <OpenedTrace />
       {model ? (
         <section className="panel" aria-labelledby="model-title" data-testid="model-panel">
           <h2 id="model-title">{model.name}</h2>

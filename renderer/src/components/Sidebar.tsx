@@ -1,8 +1,10 @@
 import { useCallback, type KeyboardEvent } from 'react';
 import { selectModels, selectModelsLoading, selectSelectedModelId, useStudio } from '../store';
 import { formatBytes, formatCount } from '../format';
+import type { ModelEntry } from '../../../app/contract';
 
-export function Sidebar({ onOpen }: { onOpen: () => void }) {
+/** `onRemove`: forgets a user model (its files are not touched); Delete on the selected one does the same. */
+export function Sidebar({ onOpen, onRemove }: { onOpen: () => void; onRemove?: (model: ModelEntry) => void }) {
   const models = useStudio(selectModels);
   const loading = useStudio(selectModelsLoading);
   const selectedId = useStudio(selectSelectedModelId);
@@ -11,6 +13,14 @@ export function Sidebar({ onOpen }: { onOpen: () => void }) {
   // Arrow keys move the selection within the list (one tab stop for the whole list).
   const onKeyDown = useCallback(
     (event: KeyboardEvent<HTMLUListElement>) => {
+      if (event.key === 'Delete') {
+        const selected = models.find((m) => m.id === selectedId);
+        if (selected?.source === 'user' && onRemove) {
+          event.preventDefault();
+          onRemove(selected);
+        }
+        return;
+      }
       if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') return;
       event.preventDefault();
       const index = models.findIndex((m) => m.id === selectedId);
@@ -20,7 +30,7 @@ export function Sidebar({ onOpen }: { onOpen: () => void }) {
         document.getElementById(`model-${next.id}`)?.focus();
       }
     },
-    [models, selectedId, selectModel],
+    [models, selectedId, selectModel, onRemove],
   );
 
   return (
@@ -38,7 +48,7 @@ export function Sidebar({ onOpen }: { onOpen: () => void }) {
       ) : (
         <ul role="listbox" aria-label="Model library" onKeyDown={onKeyDown}>
           {models.map((m) => (
-            <li key={m.id} role="presentation">
+            <li key={m.id} role="presentation" className="model-row">
               <button
                 id={`model-${m.id}`}
                 type="button"
@@ -55,6 +65,11 @@ export function Sidebar({ onOpen }: { onOpen: () => void }) {
                   {m.parameters !== undefined ? ` · ${formatCount(m.parameters)} params` : ''} · {formatBytes(m.sizeBytes)}
                 </span>
               </button>
+              {m.source === 'user' && onRemove && (
+                <button type="button" className="model-remove" tabIndex={-1} aria-label={`Remove ${m.name} from the list`} title="Remove from the list (Delete); the files are not touched" onClick={() => onRemove(m)}>
+                  ×
+                </button>
+              )}
             </li>
           ))}
         </ul>

@@ -1,12 +1,17 @@
 /**
  * Web mode's implementation of the contract: what main does on the desktop, done in the page.
  * Bundled models come over HTTP (`bundled/index.json`, served by the Vite plugin); the user's
- * models come from the file picker or drag and drop and stay in this page's memory.
+ * models come from the file picker or drag and drop; each is named from its folder or its own
+ * files (web-models.ts webModelName), opened once however often it is opened again (same files),
+ * and kept across reloads with its File blobs in IndexedDB (a model whose storage fails still
+ * opens, with a notice that it will not be remembered).
  */
 import type { AppInfo, EventName, Events, ModelEntry, StudioApi } from '../../../app/contract';
 import { inspectModel } from '../../../app/arch/inspect';
 import { inspectedFields } from '../../../app/library/bundled';
-import { blobModelFiles } from '../../../app/formats/model-files';
+import { blobModelFiles, readAllText } from '../../../app/formats/model-files';
+import { blobSource } from '../../../app/formats/source';
+import { indexedDbStorage, webModelKey, webModelName, type ModelStorage, type StoredModel } from './web-models';
 
 type Listener = (payload: never) => void;
 
@@ -19,13 +24,48 @@ export interface WebStudio extends StudioApi {
   filesOf(id: string): File[] | undefined;
 }
 
-export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?: () => Promise<File[] | null> } = {}): WebStudio {
+/** Small JSON files read for the model's name (anything larger is not read). */
+const NAME_FILE_MAX_BYTES = 1024 * 1024;
+
+async function smallText(file: File | undefined): Promise<string | undefined> {
+  if (!file || file.size > NAME_FILE_MAX_BYTES) return undefined;
+  return readAllText(blobSource(file, file.name)).catch(() => undefined);
+}
+
+export function createWebStudio(
+  options: { bundledIndexUrl?: string; pickFiles?: () => Promise<File[] | null>; storage?: ModelStorage | null } = {},
+): WebStudio {
   const indexUrl = options.bundledIndexUrl ?? 'bundled/index.json';
   const listeners = new Map<EventName, Set<Listener>>();
-  const userModels = new Map<string, { entry: ModelEntry; files: File[] }>();
+  const userModels = new Map<string, { entry: ModelEntry; files: File[]; key: string }>();
   let nextUserId = 1;
   let bundled: Promise<ModelEntry[]> | null = null;
   const notices: string[] = [];
+  const storage = options.storage === undefined ? indexedDbStorage() : options.storage;
+  const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+  const add = (stored: Pick<StoredModel, 'entry' | 'files' | 'key'>): ModelEntry => {
+    const id = `web:${nextUserId++}`;
+    const entry: ModelEntry = { ...stored.entry, id, baseUrl: `web-file://${id}` };
+    userModels.set(id, { entry, files: stored.files, key: stored.key });
+    return entry;
+  };
+
+  // The models of earlier visits, restored once before the first listing.
+  let restored: Promise<void> | null = null;
+  const restore = (): Promise<void> => {
+    restored ??= (async () => {
+      if (!storage) return;
+      try {
+        const { models, problems } = await storage.load();
+        for (const m of models) add(m);
+        for (const p of problems) notices.push(`A model opened earlier could not be restored: ${p}. Open it again.`);
+      } catch (error) {
+        notices.push(`Models opened earlier could not be restored (browser storage: ${message(error)}). Open them again.`);
+      }
+    })();
+    return restored;
+  };
 
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
     for (const l of listeners.get(event) ?? []) (l as (p: Events[E]) => void)(payload);
@@ -42,7 +82,11 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
     return bundled;
   };
 
-  const list = async (): Promise<ModelEntry[]> => [...(await loadBundled()), ...[...userModels.values()].map((m) => m.entry)];
+  const list = async (): Promise<ModelEntry[]> => {
+    const models = await loadBundled();
+    await restore();
+    return [...models, ...[...userModels.values()].map((m) => m.entry)];
+  };
 
   const openFiles = async (files: File[]): Promise<ModelEntry> => {
     const weights = files.filter((f) => WEIGHTS.test(f.name));
@@ -52,22 +96,32 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
     }
     const first = weights[0] as File;
     const folder = (first.webkitRelativePath || '').split('/')[0];
-    const id = `web:${nextUserId++}`;
-    const entry: ModelEntry = {
-      id,
-      name: folder || first.name,
+    await restore();
+    // The same files opened again: the entry already listed, not a second one.
+    const key = webModelKey(files);
+    const same = [...userModels.values()].find((m) => m.key === key);
+    if (same) return same.entry;
+    const byName = (name: string) => files.find((f) => f.name === name);
+    const name = webModelName(files, { config: await smallText(byName('config.json')), studio: await smallText(byName('studio.json')) });
+    const entry: Omit<ModelEntry, 'id' | 'baseUrl'> = {
+      name,
       source: 'user',
       format: weights.every((f) => /\.gguf$/i.test(f.name)) ? 'gguf' : 'safetensors',
       architecture: 'unknown',
       files: files.map((f) => f.name).sort(),
-      baseUrl: `web-file://${id}`,
       sizeBytes: files.reduce((sum, f) => sum + f.size, 0),
+      lastOpened: new Date().toISOString(),
     };
     // Headers only: the config, the tensor index and their shapes; no weights are read here.
     Object.assign(entry, inspectedFields(await inspectModel(blobModelFiles(folder ?? '', files))));
-    userModels.set(id, { entry, files });
+    const added = add({ entry, files, key });
+    if (storage) {
+      await storage.save({ key, entry, files }).catch((error: unknown) => {
+        notices.push(`${name} is open, but will not be listed after a reload: the browser could not store it (${message(error)}).`);
+      });
+    }
     emit('modelsChanged', await list());
-    return entry;
+    return added;
   };
 
   const info: AppInfo = {
@@ -85,15 +139,25 @@ export function createWebStudio(options: { bundledIndexUrl?: string; pickFiles?:
       const files = await (options.pickFiles ?? pickWithInput)();
       return files && files.length > 0 ? openFiles(files) : null;
     },
+    readSessionFile: async () => {
+      throw new Error('Files handed over by the system need the desktop app; in the browser, use Open trace or session… or drop the file.');
+    },
     openModelPaths: async () => {
       throw new Error('Opening by path needs the desktop app; in the browser, use Open model… or drop files.');
     },
     getNotices: async () => {
       await loadBundled().catch(() => undefined);
+      await restore();
       return notices.splice(0);
     },
     removeModel: async (id) => {
-      if (!userModels.delete(id)) throw new Error(`No model with id ${id} (bundled models cannot be removed)`);
+      const removed = userModels.get(id);
+      if (!removed || !userModels.delete(id)) throw new Error(`No model with id ${id} (bundled models cannot be removed)`);
+      if (storage) {
+        await storage.remove(removed.key).catch((error: unknown) => {
+          notices.push(`${removed.entry.name} was removed, but may be listed again after a reload (browser storage: ${message(error)}).`);
+        });
+      }
       const models = await list();
       emit('modelsChanged', models);
       return models;

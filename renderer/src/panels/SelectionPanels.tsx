@@ -14,7 +14,7 @@ import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
 import { isCancelled } from '../../../app/analysis/cancel';
-import { selectGeneration, selectTrace, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
+import { selectGeneration, selectTrace, selectTraceDraft, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
 import { WorkProgressBar } from './LongWork';
 import { WhatToLookAt } from '../components/FirstRun';
 import { BCPanel } from './BCPanel';
@@ -31,6 +31,8 @@ import { useStudioHints } from './use-studio-hints';
 import { Workspace } from './Workspace';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** The trace box's text, kept in the store (sessions save it). */
+const setTyped = (text: string) => useStudio.getState().setPromptDraft('trace', text);
 
 /** `generate`: the generation panel, shown with the trace controls in the workspace's "generate" panel. */
 export function SelectionPanels({ model, info, engine, generate }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient; generate?: ReactNode }) {
@@ -39,7 +41,7 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
   const scoreMode = useStudio(selectTraceScoreMode);
   const hints = useStudioHints(model);
   const idsOnly = info.tokenizer === 'none';
-  const [typed, setTyped] = useState<string | null>(null);
+  const typed = useStudio(selectTraceDraft);
   // The box starts with the model's first suggested prompt (studio.json), text or ids.
   const suggested = hints.prompts?.[0] ? promptBoxText(hints.prompts[0]) : '';
   const prompt = typed ?? suggested;
@@ -89,7 +91,8 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
 
   // The finished trace on screen: this one, or while a new one runs (or after it failed) the previous one, dimmed.
   const onScreen = traceOnScreen(trace);
-  const result = onScreen && onScreen.run.modelId === model.id ? onScreen.run.result : null;
+  // A trace opened from a file shows in its own read-only view (components/OpenedTrace.tsx).
+  const result = onScreen && onScreen.run.modelId === model.id && !onScreen.run.opened ? onScreen.run.result : null;
   const stale = result !== null && onScreen?.stale === true && trace?.state === 'running';
   const texts = useMemo(() => (result ? tokenTexts(result, hints.labels) : []), [result, hints.labels]);
   const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.deltaWidth) : hints.focusChannels) ?? [], [result, hints.focusChannels]);

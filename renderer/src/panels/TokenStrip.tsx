@@ -7,9 +7,9 @@
  * the store; a click, or Enter or Space on the hovered token, picks the memory and knockout panels' token. Each token carries its score (data-score)
  * for tests and tools. Export: NPY of the scores [layers, T].
  */
-import { useMemo, useState, type KeyboardEvent } from 'react';
+import { useMemo, type KeyboardEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
-import { selectTraceHoverToken, selectTraceMemoryToken, useStudio } from '../store';
+import { selectTraceHoverToken, selectTraceMemoryToken, selectTraceThresholds, useStudio } from '../store';
 import { colormapCss } from './colormaps';
 import { downloadNpy } from './csv';
 import { BAND_LABELS, bandOf, bands, defaultThresholds, moveThreshold, normalize, stripKeyAction, topNextAt, valueRange, type Band, type Thresholds } from './selection';
@@ -71,10 +71,12 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
   const picked = useStudio(selectTraceMemoryToken);
   const layerScores = useMemo(() => scores[layerIndex] ?? new Float32Array(ids.length), [scores, layerIndex, ids.length]);
   const range = useMemo(() => valueRange(layerScores, false), [layerScores]);
-  // Thresholds start at the terciles and follow the user from there; new scores start over.
-  const [moved, setMoved] = useState<{ for: Float32Array; thresholds: Thresholds } | null>(null);
+  // Thresholds start at the terciles and follow the user from there (in the store, so sessions keep
+  // them); another layer, score or trace starts over.
+  const moved = useStudio(selectTraceThresholds);
+  const movedKey = `${layerIndex}|${scoreLabel}`;
   const initial = useMemo(() => defaultThresholds(layerScores), [layerScores]);
-  const thresholds = moved?.for === layerScores ? moved.thresholds : initial;
+  const thresholds: Thresholds = moved?.key === movedKey ? moved : initial;
   const tokenBands = useMemo(() => bands(layerScores, thresholds), [layerScores, thresholds]);
   const counts = useMemo(() => {
     const c: Record<Band, number> = { write: 0, between: 0, filtered: 0 };
@@ -107,7 +109,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
         max={range.max}
         step={step}
         value={thresholds[which]}
-        onChange={(e) => setMoved({ for: layerScores, thresholds: moveThreshold(thresholds, which, Number(e.target.value)) })}
+        onChange={(e) => useStudio.getState().setTraceThresholds({ key: movedKey, ...moveThreshold(thresholds, which, Number(e.target.value)) })}
       />
     </label>
   );

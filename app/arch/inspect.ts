@@ -7,6 +7,7 @@ import { ModelFileError } from '../formats/errors.js';
 import { readSafetensorsHeader } from '../formats/safetensors.js';
 import type { ModelFiles } from '../formats/model-files.js';
 import type { ModelInspection, TensorLocation } from '../model/inspection.js';
+import { chatTemplateFromGguf, chatTemplateFromTokenizerConfig, type ChatTemplate } from '../tokenizer/chat-template.js';
 import { ggufTokenizerText, hasGgufTokenizer } from '../tokenizer/gguf.js';
 import { openGguf } from './gguf.js';
 import { canonicalConfig } from './registry.js';
@@ -15,6 +16,7 @@ import { checkWeights } from './tensors.js';
 export type { ModelInspection, TensorLocation };
 
 const INDEX = 'model.safetensors.index.json';
+const TOKENIZER_CONFIG = 'tokenizer_config.json';
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
@@ -123,6 +125,15 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
   } else if (!hasTokenizer && config.vocabSize !== 256) {
     tokenizerWarnings.push(`${source.name}: no tokenizer.json beside the GGUF file and no tokenizer in its metadata; text prompts need one (token ids still work)`);
   }
+  // The chat template in the metadata, read now (the metadata is not kept); a broken one is told when the model loads (chatTemplateSource).
+  let ggufChatTemplate: ModelInspection['ggufChatTemplate'];
+  try {
+    const template = chatTemplateFromGguf(source.name, header.metadata);
+    if (template) ggufChatTemplate = template;
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    ggufChatTemplate = { error: error.message };
+  }
   return {
     architecture: config.architecture,
     format: 'gguf',
@@ -135,6 +146,7 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
     weightBytes: source.size,
     tokenizer: hasTokenizer ? 'tokenizer.json' : embedded ? 'gguf' : config.vocabSize === 256 ? 'bytes' : 'none',
     ...(embedded ? { ggufTokenizer: embedded } : {}),
+    ...(ggufChatTemplate ? { ggufChatTemplate } : {}),
     warnings: [...check.warnings, ...tokenizerWarnings],
   };
 }
@@ -160,6 +172,26 @@ export async function tokenizerSource(model: ModelFiles, inspection: ModelInspec
   if (inspection.tokenizer === 'gguf' && inspection.ggufTokenizer) return inspection.ggufTokenizer;
   const file = model.pathOf('tokenizer.json');
   return { json: inspection.tokenizer === 'tokenizer.json' ? await model.readText('tokenizer.json') : null, file };
+}
+
+/**
+ * The model's chat template (instruct models): `chat_template` of its tokenizer_config.json, else
+ * the GGUF metadata's `tokenizer.chat_template` (a tokenizer_config.json beside a GGUF file wins,
+ * as tokenizer.json does). A file that is there but cannot be used is `error` (naming the file),
+ * never a failure to load: the model still runs prompts without it.
+ */
+export async function chatTemplateSource(model: ModelFiles, inspection: ModelInspection): Promise<{ template: ChatTemplate | null; error?: string }> {
+  if ((await model.list()).includes(TOKENIZER_CONFIG)) {
+    try {
+      return { template: chatTemplateFromTokenizerConfig(await model.readText(TOKENIZER_CONFIG), model.pathOf(TOKENIZER_CONFIG)) };
+    } catch (error) {
+      if (!(error instanceof ModelFileError)) throw error;
+      return { template: null, error: error.message };
+    }
+  }
+  const gguf = inspection.ggufChatTemplate;
+  if (!gguf) return { template: null };
+  return 'error' in gguf ? { template: null, error: gguf.error } : { template: gguf };
 }
 
 /** JSON-friendly summary (for IPC, the CLI's `info`, and the UI). */

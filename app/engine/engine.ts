@@ -9,7 +9,7 @@ import { describeAdapter } from '../gpu/adapter.js';
 import { deviceLoss, openGpu, type GpuContext } from '../gpu/context.js';
 import { allocateOrFail, GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
-import { inspectModel, tokenizerSource } from '../arch/inspect.js';
+import { chatTemplateSource, inspectModel, tokenizerSource } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
@@ -128,6 +128,7 @@ export class Engine {
       const inspection = await inspectModel(files);
       // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
+      const chat = await chatTemplateSource(files, inspection);
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weights = await loadWeights(ctx, files, inspection, {
         signal: controller.signal,
@@ -158,8 +159,10 @@ export class Engine {
         bytesOnGpu: weights.bytesOnGpu,
         runtimeBytes,
         seconds: (performance.now() - started) / 1000,
-        warnings: inspection.warnings,
+        warnings: chat.error ? [...inspection.warnings, chat.error] : inspection.warnings,
         tokenizer: tokenizer.kind,
+        ...(chat.template ? { chatTemplate: chat.template } : {}),
+        ...(chat.error ? { chatTemplateError: chat.error } : {}),
       };
     } finally {
       this.loading.delete(modelId);

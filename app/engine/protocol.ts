@@ -7,6 +7,7 @@ import type { BlobLike } from '../formats/source.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
 import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
+import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows } from '../analysis/types.js';
 
 export type { LoadProgress, SelfTestResult };
@@ -30,6 +31,10 @@ export interface LoadedModelInfo {
   warnings: string[];
   /** What prompts the model takes: text (a tokenizer was found) or token ids only. */
   tokenizer: 'bytes' | 'bpe' | 'none';
+  /** Instruct models: the chat template (tokenizer_config.json or GGUF metadata) with its bos/eos strings. */
+  chatTemplate?: ChatTemplate;
+  /** Why the model's chat template cannot be used (names the file), when it has one that is broken. */
+  chatTemplateError?: string;
 }
 
 export interface GenerateParams {

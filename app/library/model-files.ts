@@ -1,6 +1,6 @@
 /**
- * Which files of a folder a model consists of: its weights, config, shard index, tokenizer and
- * studio.json — never the other files that happen to lie beside them (notes, other checkpoints).
+ * Which files of a folder a model consists of: its weights, config, shard index, tokenizer,
+ * tokenizer_config.json (its chat template) and studio.json — never the other files that happen to lie beside them (notes, other checkpoints).
  * The library records these names and model:// serves only them; the engine, re-inspecting the
  * model from that list, takes the same decisions inspection took on the folder.
  */
@@ -8,7 +8,7 @@ import type { ModelInspection } from '../model/inspection.js';
 
 export const SHARD_INDEX = 'model.safetensors.index.json';
 /** Files beside the weights that the studio reads. */
-export const MODEL_SIDE_FILES: readonly string[] = ['config.json', 'tokenizer.json', 'studio.json', SHARD_INDEX];
+export const MODEL_SIDE_FILES: readonly string[] = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'studio.json', SHARD_INDEX];
 
 /** Could this file belong to a model (the names inspection looks at)? */
 export function isModelFileName(name: string): boolean {
@@ -18,7 +18,7 @@ export function isModelFileName(name: string): boolean {
 /**
  * The files the model consists of, given what inspection found and the names present in its
  * folder: the weight files, and for safetensors the config and the shard index (when present);
- * tokenizer.json and studio.json when present. Sorted.
+ * tokenizer.json, tokenizer_config.json and studio.json when present. Sorted.
  */
 export function modelOwnFiles(inspection: Pick<ModelInspection, 'format' | 'weightFiles'>, present: readonly string[]): string[] {
   const has = new Set(present);
@@ -27,6 +27,6 @@ export function modelOwnFiles(inspection: Pick<ModelInspection, 'format' | 'weig
     own.add('config.json');
     if (has.has(SHARD_INDEX)) own.add(SHARD_INDEX);
   }
-  for (const side of ['tokenizer.json', 'studio.json']) if (has.has(side)) own.add(side);
+  for (const side of ['tokenizer.json', 'tokenizer_config.json', 'studio.json']) if (has.has(side)) own.add(side);
   return [...own].sort();
 }

@@ -4,6 +4,7 @@
  * this alone.
  */
 import type { TensorLocation } from '../formats/tensor-location.js';
+import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { MambaConfig } from './config.js';
 
 export type { TensorLocation };
@@ -29,5 +30,7 @@ export interface ModelInspection {
   tokenizer: 'bytes' | 'tokenizer.json' | 'gguf' | 'none';
   /** When tokenizer is 'gguf': the GGUF file and its tokenizer as tokenizer.json text (app/tokenizer/gguf.ts). */
   ggufTokenizer?: { file: string; json: string };
+  /** A GGUF file's `tokenizer.chat_template` (app/tokenizer/chat-template.ts), or why it cannot be used. */
+  ggufChatTemplate?: ChatTemplate | { error: string };
   warnings: string[];
 }

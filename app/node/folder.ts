@@ -23,9 +23,9 @@ export async function folderModelFiles(target: string): Promise<ModelFiles & { d
   const only = stat.isDirectory() ? null : path.basename(resolved);
   const list = async () => {
     if (only) {
-      // A single weights file: its folder's config.json and tokenizer.json belong to it.
+      // A single weights file: its folder's config.json, tokenizer files and shard index belong to it.
       const siblings = await fs.readdir(dir).catch(() => [] as string[]);
-      return [only, ...siblings.filter((n) => n === 'config.json' || n === 'tokenizer.json' || n === 'model.safetensors.index.json')];
+      return [only, ...siblings.filter((n) => ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors.index.json'].includes(n))];
     }
     let entries;
     try {

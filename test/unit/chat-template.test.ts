@@ -12,6 +12,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ModelFileError } from '../../app/formats/errors';
+import { isModelFileName, modelOwnFiles } from '../../app/library/model-files';
+import { chatTemplateSource, inspectModel } from '../../app/arch/inspect';
+import type { ModelFiles } from '../../app/formats/model-files';
+import { memorySource } from '../../app/formats/source';
+import { GT, tinyModel, writeGguf, type WriterKv } from '../support/gguf-writer';
 import {
   applyChatTemplate,
   ChatTemplateError,
@@ -212,5 +217,64 @@ describe('GGUF tokenizer.chat_template', () => {
     expect(thrown(() => chatTemplateFromGguf(GGUF, new Map([['tokenizer.chat_template', '{% if %}']]))).message).toMatch(/^models\/falcon-mamba-instruct\.Q4_K\.gguf: tokenizer\.chat_template is not a valid Jinja template/);
     const badEos = new Map<string, unknown>([['tokenizer.chat_template', CHATML], ['tokenizer.ggml.tokens', tokens], ['tokenizer.ggml.eos_token_id', 99]]);
     expect(thrown(() => chatTemplateFromGguf(GGUF, badEos as never)).message).toBe(`${GGUF}: tokenizer.ggml.eos_token_id (99) names no token of tokenizer.ggml.tokens`);
+  });
+});
+
+describe('tokenizer_config.json is one of a model’s files', () => {
+  it('listed as a side file and kept among the model’s own files when present', () => {
+    expect(isModelFileName('tokenizer_config.json')).toBe(true);
+    expect(modelOwnFiles({ format: 'safetensors', weightFiles: ['model.safetensors'] }, ['model.safetensors', 'config.json', 'tokenizer_config.json', 'notes.txt'])).toEqual([
+      'config.json',
+      'model.safetensors',
+      'tokenizer_config.json',
+    ]);
+    expect(modelOwnFiles({ format: 'gguf', weightFiles: ['m.gguf'] }, ['m.gguf', 'tokenizer_config.json'])).toEqual(['m.gguf', 'tokenizer_config.json']);
+  });
+});
+
+describe('a GGUF model’s chat template through inspection (chatTemplateSource)', () => {
+  const kv = (key: string, value: string): WriterKv => ({ key, type: GT.STRING, value });
+  function gguf(extra: WriterKv[]): Uint8Array {
+    const { spec } = tinyModel({ arch: 'mamba', vocab: 16, dModel: 4, nLayer: 1 }, () => 0.5);
+    spec.kv = [...spec.kv.filter((k) => !k.key.startsWith('tokenizer.')), ...extra];
+    return writeGguf(spec);
+  }
+  function files(entries: Record<string, Uint8Array | string>): ModelFiles {
+    const bytes = (f: string) => {
+      const v = entries[f] as Uint8Array | string;
+      return typeof v === 'string' ? new TextEncoder().encode(v) : v;
+    };
+    return {
+      name: 'g',
+      list: async () => Object.keys(entries),
+      pathOf: (f) => `g/${f}`,
+      open: async (f) => memorySource(`g/${f}`, bytes(f)),
+      readText: async (f) => new TextDecoder().decode(bytes(f)),
+    };
+  }
+  async function source(entries: Record<string, Uint8Array | string>) {
+    const model = files(entries);
+    return chatTemplateSource(model, await inspectModel(model));
+  }
+
+  it('the metadata’s template; a tokenizer_config.json beside the file wins; none: null', async () => {
+    expect(await source({ 'm.gguf': gguf([kv('tokenizer.chat_template', CHATML)]) })).toEqual({
+      template: { file: 'g/m.gguf', template: CHATML, bosToken: '', eosToken: '' },
+    });
+    const beside = await source({ 'm.gguf': gguf([kv('tokenizer.chat_template', CHATML)]), 'tokenizer_config.json': config({ chat_template: MISTRAL }) });
+    expect(beside.template?.template).toBe(MISTRAL);
+    expect(beside.template?.file).toBe('g/tokenizer_config.json');
+    expect(await source({ 'm.gguf': gguf([]) })).toEqual({ template: null });
+  });
+
+  it('a broken one is an error naming the file, not a failure to open the model', async () => {
+    expect(await source({ 'm.gguf': gguf([kv('tokenizer.chat_template', '{% endfor %}')]) })).toEqual({
+      template: null,
+      error: expect.stringMatching(/^g\/m\.gguf: tokenizer\.chat_template is not a valid Jinja template/),
+    });
+    expect(await source({ 'm.gguf': gguf([]), 'tokenizer_config.json': '{oops' })).toEqual({
+      template: null,
+      error: expect.stringMatching(/^g\/tokenizer_config\.json: is not valid JSON/),
+    });
   });
 });

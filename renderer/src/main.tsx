@@ -5,6 +5,7 @@ import { EngineClient } from './engine-client';
 import { createHost } from './host';
 import { useStudio } from './store';
 import './styles.css';
+import './styles/chat.css';
 
 const host = createHost();
 const store = useStudio.getState();

@@ -3,7 +3,7 @@ import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes, formatCount } from '../format';
 import type { Host } from '../host';
-import { GeneratePanel } from './GeneratePanel';
+import { GenerateArea } from './GenerateArea';
 import { LoadPanel } from './LoadPanel';
 import { SelectionPanels } from '../panels/SelectionPanels';
 
@@ -69,7 +69,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
           <h2 id="model-title">{model.name}</h2>
           {model.description && <p>{model.description}</p>}
           <LoadPanel model={model} host={host} engine={engine} />
-          {load?.state === 'loaded' && <GeneratePanel model={model} info={load.info} engine={engine} />}
+          {load?.state === 'loaded' && <GenerateArea key={model.id} model={model} info={load.info} engine={engine} />}
           {load?.state === 'loaded' && <SelectionPanels model={model} info={load.info} engine={engine} />}
           <dl className="facts">
             <dt>Architecture</dt>

@@ -255,7 +255,7 @@ export class Engine {
   private promptIds(loaded: LoadedModel, prompt: TraceParams['prompt']): number[] {
     let ids: number[];
     if ('ids' in prompt) ids = prompt.ids;
-    else if (loaded.tokenizer) ids = loaded.tokenizer.encode(prompt.text);
+    else if (loaded.tokenizer) ids = loaded.tokenizer.encode(prompt.text, { addSpecialTokens: prompt.addSpecialTokens ?? true });
     else throw new Error('This model has no tokenizer: give token ids (e.g. "5, 17, 3") instead of text.');
     if (ids.length === 0) throw new Error('The prompt is empty.');
     validateTokenIds(ids, loaded.model.config.vocabSize); // before any buffer is made for the request

@@ -37,10 +37,13 @@ export interface LoadedModelInfo {
   chatTemplateError?: string;
 }
 
+/** Text (needs a tokenizer; `addSpecialTokens: false` for text that holds them already, e.g. from a chat template) or token ids. */
+export type PromptParam = { text: string; addSpecialTokens?: boolean } | { ids: number[] };
+
 export interface GenerateParams {
   modelId: string;
   /** Text (needs a tokenizer) or token ids. */
-  prompt: { text: string } | { ids: number[] };
+  prompt: PromptParam;
   maxTokens: number;
   temperature: number;
   topK: number;
@@ -72,7 +75,7 @@ export interface GenerateSummary {
 export interface TraceParams {
   modelId: string;
   /** Text (needs a tokenizer) or token ids. */
-  prompt: { text: string } | { ids: number[] };
+  prompt: PromptParam;
   /** Layers to trace (default: all). */
   layers?: number[];
 }

@@ -64,7 +64,8 @@ export function ChatPanel({ model, template, engine }: { model: ModelEntry; temp
     engine
       .request('generate', {
         modelId: model.id,
-        prompt: { text: prompt },
+        // The template writes the special tokens it wants (a bos_token …): none are added again.
+        prompt: { text: prompt, addSpecialTokens: false },
         maxTokens: settings.maxTokens,
         temperature: settings.temperature,
         topK: 40,
@@ -102,7 +103,7 @@ export function ChatPanel({ model, template, engine }: { model: ModelEntry; temp
     setError(null);
     setTraced(index);
     store.setTrace({ state: 'running', modelId: model.id });
-    engine.request('trace', { modelId: model.id, prompt: { text } }).then(
+    engine.request('trace', { modelId: model.id, prompt: { text, addSpecialTokens: false } }).then(
       (result) => {
         const s = useStudio.getState();
         s.setTraceLayer(Math.min(s.traceLayer, result.layers.length - 1));

@@ -3,8 +3,9 @@
  * checkpoints), through `@huggingface/tokenizers`, set up to give what the Rust `tokenizers`
  * library gives with its defaults:
  *
- * - encode: `Tokenizer.encode(text)` with add_special_tokens on unless `addSpecialTokens: false`
- *   (a chat template's prompt holds its own) (the post-processor's template, if any, applies; GPT-NeoX's ByteLevel one adds nothing). Added tokens are split out before
+ * - encode: `Tokenizer.encode(text)` with add_special_tokens on (the post-processor's template,
+ *   if any, applies; GPT-NeoX's ByteLevel one adds nothing), off with `addSpecialTokens: false`
+ *   (a chat template's prompt holds its own). Added tokens are split out before
  *   normalization (special ones, like `<|endoftext|>`, anywhere in the text), then the NFC
  *   normalizer, the ByteLevel pre-tokenizer and the BPE merges, as in Rust.
  * - decode: the JS library's `clean_up_tokenization_spaces` defaults to true (a transformers

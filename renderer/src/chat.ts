@@ -37,3 +37,13 @@ export function turnPrompt(template: ChatTemplate, system: string, turns: readon
 export function replyPrompt(template: ChatTemplate, system: string, turns: readonly ChatTurn[]): string {
   return applyChatTemplate(template, conversationMessages(system, turns), { addGenerationPrompt: true });
 }
+
+/**
+ * A generated reply as the conversation keeps it: without a trailing end-of-turn token (the
+ * template's eos_token, when the generation emitted it as text), which the template writes
+ * itself when it renders the turn.
+ */
+export function replyContent(text: string, template: ChatTemplate): string {
+  const eos = template.eosToken;
+  return eos !== '' && text.endsWith(eos) ? text.slice(0, -eos.length) : text;
+}

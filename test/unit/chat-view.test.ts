@@ -5,7 +5,7 @@
  * "<|im_start|>role\ncontent<|im_end|>\n", then "<|im_start|>assistant\n" with the generation prompt).
  */
 import { describe, expect, it } from 'vitest';
-import { conversationMessages, replyPrompt, turnPrompt, type ChatTurn } from '../../renderer/src/chat';
+import { conversationMessages, replyContent, replyPrompt, turnPrompt, type ChatTurn } from '../../renderer/src/chat';
 import type { ChatTemplate } from '../../app/tokenizer/chat-template';
 
 const CHATML: ChatTemplate = {
@@ -47,5 +47,14 @@ describe('chat view conversation', () => {
   it('the reply prompt is every turn plus the assistant opening (the user turn’s prompt when the last turn is the user’s)', () => {
     expect(replyPrompt(CHATML, '', turns)).toBe(turnPrompt(CHATML, '', turns, 2));
     expect(replyPrompt(CHATML, '', [])).toBe('<|im_start|>assistant\n');
+  });
+
+  it('a reply keeps its text without a trailing eos_token (the template writes the end of the turn)', () => {
+    expect(replyContent('Fine, thanks.<|im_end|>', CHATML)).toBe('Fine, thanks.');
+    expect(replyContent('Fine <|im_end|> thanks', CHATML)).toBe('Fine <|im_end|> thanks');
+    expect(replyContent('Fine', { ...CHATML, eosToken: '' })).toBe('Fine');
+    // Re-rendered, the turn has one end marker, not two.
+    const turns2: ChatTurn[] = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: replyContent('Yo<|im_end|>', CHATML) }];
+    expect(turnPrompt(CHATML, '', turns2, 1)).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n');
   });
 });

@@ -9,7 +9,7 @@
 import { useMemo, useState, type KeyboardEvent } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import { supportsSystemMessage, type ChatTemplate } from '../../../app/tokenizer/chat-template';
-import { replyPrompt, turnPrompt, type ChatTurn } from '../chat';
+import { replyContent, replyPrompt, turnPrompt, type ChatTurn } from '../chat';
 import type { EngineClient } from '../engine-client';
 import { selectGeneration, selectTrace, useStudio } from '../store';
 
@@ -78,7 +78,7 @@ export function ChatPanel({ model, template, engine }: { model: ModelEntry; temp
       .then(
         (result) => {
           useStudio.getState().finishGeneration({ stopReason: result.stopReason, tokensPerSecond: result.tokensPerSecond });
-          setTurns((t) => [...t, { role: 'assistant', content: result.text, stopReason: result.stopReason }]);
+          setTurns((t) => [...t, { role: 'assistant', content: replyContent(result.text, template), stopReason: result.stopReason }]);
         },
         (e: unknown) => {
           useStudio.getState().finishGeneration({ error: message(e) });

@@ -18,7 +18,7 @@ const bundled = path.resolve(import.meta.dirname, '../../resources/models/shakes
 const dir = mkdtempSync(path.join(tmpdir(), 'chat-e2e-'));
 for (const f of ['config.json', 'model.safetensors']) copyFileSync(path.join(bundled, f), path.join(dir, f));
 const TEMPLATE = "{% for m in messages %}{{ m['role'] | upper }}:\n{{ m['content'] }}\n\n{% endfor %}{% if add_generation_prompt %}ASSISTANT:\n{% endif %}";
-writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: TEMPLATE, eos_token: '\n\n' }));
+writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: TEMPLATE, eos_token: '<|end|>' }));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const chromiumFound = findChromium();

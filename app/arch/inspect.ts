@@ -7,7 +7,7 @@ import { ModelFileError } from '../formats/errors.js';
 import { readSafetensorsHeader } from '../formats/safetensors.js';
 import type { ModelFiles } from '../formats/model-files.js';
 import type { ModelInspection, TensorLocation } from '../model/inspection.js';
-import { chatTemplateFromGguf, chatTemplateFromTokenizerConfig, type ChatTemplate } from '../tokenizer/chat-template.js';
+import { chatTemplateFromFiles, chatTemplateFromGguf, type ChatTemplate } from '../tokenizer/chat-template.js';
 import { ggufTokenizerText, hasGgufTokenizer } from '../tokenizer/gguf.js';
 import { openGguf } from './gguf.js';
 import { canonicalConfig } from './registry.js';
@@ -175,19 +175,22 @@ export async function tokenizerSource(model: ModelFiles, inspection: ModelInspec
 }
 
 /**
- * The model's chat template (instruct models): `chat_template` of its tokenizer_config.json, else
- * the GGUF metadata's `tokenizer.chat_template` (a tokenizer_config.json beside a GGUF file wins,
- * as tokenizer.json does). A file that is there but cannot be used is `error` (naming the file),
- * never a failure to load: the model still runs prompts without it.
+ * The model's chat template (instruct models): from chat_template.jinja, chat_template.json or
+ * tokenizer_config.json's `chat_template` (chatTemplateFromFiles), else the GGUF metadata's
+ * `tokenizer.chat_template` (files beside a GGUF file win, as tokenizer.json does). A file that is
+ * there but cannot be used is `error` (naming the file), never a failure to load: the model still
+ * runs prompts without it.
  */
 export async function chatTemplateSource(model: ModelFiles, inspection: ModelInspection): Promise<{ template: ChatTemplate | null; error?: string }> {
-  if ((await model.list()).includes(TOKENIZER_CONFIG)) {
-    try {
-      return { template: chatTemplateFromTokenizerConfig(await model.readText(TOKENIZER_CONFIG), model.pathOf(TOKENIZER_CONFIG)) };
-    } catch (error) {
-      if (!(error instanceof ModelFileError)) throw error;
-      return { template: null, error: error.message };
-    }
+  const names = await model.list();
+  const read = async (name: string) => (names.includes(name) ? { file: model.pathOf(name), text: await model.readText(name) } : undefined);
+  try {
+    const [tokenizerConfig, jinja, json] = [await read(TOKENIZER_CONFIG), await read('chat_template.jinja'), await read('chat_template.json')];
+    const template = chatTemplateFromFiles({ ...(tokenizerConfig ? { tokenizerConfig } : {}), ...(jinja ? { jinja } : {}), ...(json ? { json } : {}) });
+    if (template || jinja || json) return { template };
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    return { template: null, error: error.message };
   }
   const gguf = inspection.ggufChatTemplate;
   if (!gguf) return { template: null };

@@ -1,7 +1,8 @@
 /**
  * Chat templates: how an instruct model wants a conversation written as one prompt. The template
- * is Jinja text from the model's `tokenizer_config.json` (`chat_template`, a string or a list of
- * `{name, template}` of which "default" is used) or its GGUF metadata (`tokenizer.chat_template`),
+ * is Jinja text from the model's `chat_template.jinja`, `chat_template.json` or
+ * `tokenizer_config.json` (`chat_template`, a string or a list of `{name, template}` of which
+ * "default" is used), or its GGUF metadata (`tokenizer.chat_template`),
  * rendered with `messages`, `bos_token`, `eos_token` and `add_generation_prompt` as transformers'
  * `apply_chat_template` renders it. The Jinja engine is @huggingface/jinja (the one
  * transformers.js uses); this module only reads the template from the files, bounds it, and runs
@@ -79,42 +80,75 @@ function specialToken(file: string, key: string, value: unknown): string {
   return content;
 }
 
-/**
- * The chat template of a tokenizer_config.json's text, or null when it has none. `file` names it
- * in errors: not JSON, not an object, a `chat_template` of the wrong shape, too long, not parsing,
- * or bos/eos tokens of the wrong type.
- */
-export function chatTemplateFromTokenizerConfig(text: string, file: string): ChatTemplate | null {
+/** A JSON file's text as an object; `what` names what it should be in errors. */
+function jsonObject(text: string, file: string, what: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
     throw new ModelFileError(file, `is not valid JSON (${errorText(error)})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelFileError(file, `is not a tokenizer_config.json (not a JSON object, but ${preview(json, 40)})`);
-  const config = json as Record<string, unknown>;
-  const raw = config.chat_template;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelFileError(file, `is not a ${what} (not a JSON object, but ${preview(json, 40)})`);
+  return json as Record<string, unknown>;
+}
+
+/** A `chat_template` value (a string, or a list of {name, template} of which "default" is used), checked; null when absent. */
+function templateValue(file: string, raw: unknown): string | null {
   if (raw === undefined || raw === null) return null;
-  let template: string;
-  if (typeof raw === 'string') {
-    template = checkTemplateText(file, 'chat_template', raw);
-  } else if (Array.isArray(raw)) {
-    const names: string[] = [];
-    let chosen: string | null = null;
-    for (const [i, item] of raw.entries()) {
-      const { name, template: t } = (typeof item === 'object' && item !== null ? item : {}) as { name?: unknown; template?: unknown };
-      if (typeof name !== 'string' || typeof t !== 'string') {
-        throw new ModelFileError(file, `chat_template[${i}] must be {"name": string, "template": string}, got ${preview(item)}`);
-      }
-      names.push(name);
-      if (name === 'default') chosen = t;
+  if (typeof raw === 'string') return checkTemplateText(file, 'chat_template', raw);
+  if (!Array.isArray(raw)) throw new ModelFileError(file, `chat_template must be a string or a list of {"name", "template"}, got ${preview(raw)}`);
+  const names: string[] = [];
+  let chosen: string | null = null;
+  for (const [i, item] of raw.entries()) {
+    const { name, template: t } = (typeof item === 'object' && item !== null ? item : {}) as { name?: unknown; template?: unknown };
+    if (typeof name !== 'string' || typeof t !== 'string') {
+      throw new ModelFileError(file, `chat_template[${i}] must be {"name": string, "template": string}, got ${preview(item)}`);
     }
-    if (chosen === null) throw new ModelFileError(file, `chat_template lists no template named "default" (it has ${names.length > 0 ? names.map((n) => JSON.stringify(n)).join(', ') : 'none'})`);
-    template = checkTemplateText(file, 'chat_template "default"', chosen);
-  } else {
-    throw new ModelFileError(file, `chat_template must be a string or a list of {"name", "template"}, got ${preview(raw)}`);
+    names.push(name);
+    if (name === 'default') chosen = t;
   }
-  return { file, template, bosToken: specialToken(file, 'bos_token', config.bos_token), eosToken: specialToken(file, 'eos_token', config.eos_token) };
+  if (chosen === null) throw new ModelFileError(file, `chat_template lists no template named "default" (it has ${names.length > 0 ? names.map((n) => JSON.stringify(n)).join(', ') : 'none'})`);
+  return checkTemplateText(file, 'chat_template "default"', chosen);
+}
+
+/**
+ * The chat template of a tokenizer_config.json's text, or null when it has none. `file` names it
+ * in errors: not JSON, not an object, a `chat_template` of the wrong shape, too long, not parsing,
+ * or bos/eos tokens of the wrong type.
+ */
+export function chatTemplateFromTokenizerConfig(text: string, file: string): ChatTemplate | null {
+  return chatTemplateFromFiles({ tokenizerConfig: { file, text } });
+}
+
+/** A file's path (for errors) and text. */
+export interface TextFile {
+  file: string;
+  text: string;
+}
+
+/**
+ * A Hugging Face folder's chat template, from the files that may hold it, in transformers' order:
+ * `chat_template.jinja` (the template as it is), else `chat_template.json` (`{"chat_template": …}`),
+ * else tokenizer_config.json's `chat_template`; `bos_token` / `eos_token` always come from
+ * tokenizer_config.json (when there is one). Null when none holds a template. Every problem is a
+ * ModelFileError naming the file.
+ */
+export function chatTemplateFromFiles(files: { tokenizerConfig?: TextFile; jinja?: TextFile; json?: TextFile }): ChatTemplate | null {
+  const config = files.tokenizerConfig ? jsonObject(files.tokenizerConfig.text, files.tokenizerConfig.file, 'tokenizer_config.json') : {};
+  const configFile = files.tokenizerConfig?.file ?? 'tokenizer_config.json';
+  let found: { file: string; template: string } | null = null;
+  if (files.jinja) {
+    found = { file: files.jinja.file, template: checkTemplateText(files.jinja.file, 'the template', files.jinja.text) };
+  } else if (files.json) {
+    const t = templateValue(files.json.file, jsonObject(files.json.text, files.json.file, 'chat_template.json').chat_template);
+    if (t === null) throw new ModelFileError(files.json.file, 'has no "chat_template"');
+    found = { file: files.json.file, template: t };
+  } else if (files.tokenizerConfig) {
+    const t = templateValue(configFile, config.chat_template);
+    if (t !== null) found = { file: configFile, template: t };
+  }
+  if (!found) return null;
+  return { ...found, bosToken: specialToken(configFile, 'bos_token', config.bos_token), eosToken: specialToken(configFile, 'eos_token', config.eos_token) };
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * tokenizer_config.json (an instruct model's chat template) is one of a model's files on the
+ * tokenizer_config.json and chat_template.jinja (an instruct model's chat template) are files of a model on the
  * desktop: the library records it when the folder has one, model:// may serve it, and it is read
  * by the same rules as the other files (a link in its place refuses the model, naming the file).
  */
@@ -17,15 +17,16 @@ function setup() {
   return { root, userData: path.join(root, 'userData'), bundled, model: writeTinyModel(path.join(root, 'instruct')) };
 }
 
-describe('tokenizer_config.json in the library', () => {
+describe('chat template files in the library', () => {
   it('is recorded and served with the model when present', async () => {
     const { userData, bundled, model } = setup();
     writeFileSync(path.join(model, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{{ messages[0].content }}' }));
+    writeFileSync(path.join(model, 'chat_template.jinja'), '{{ messages[0].content }}');
     writeFileSync(path.join(model, 'notes.txt'), 'private');
     const library = new Library(bundled, userData);
     const entry = await library.open(model);
-    expect(entry.files).toEqual(['config.json', 'model.safetensors', 'tokenizer_config.json']);
-    expect((await library.served(entry.id))?.files).toContain('tokenizer_config.json');
+    expect(entry.files).toEqual(['chat_template.jinja', 'config.json', 'model.safetensors', 'tokenizer_config.json']);
+    expect((await library.served(entry.id))?.files).toEqual(expect.arrayContaining(['chat_template.jinja', 'tokenizer_config.json']));
   });
 
   it('a symbolic link in its place refuses the model, naming the file', async () => {

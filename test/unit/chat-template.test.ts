@@ -22,6 +22,7 @@ import { byteLevelTokenizer } from '../support/tokenizer-json';
 import {
   applyChatTemplate,
   ChatTemplateError,
+  chatTemplateFromFiles,
   chatTemplateFromGguf,
   chatTemplateFromTokenizerConfig,
   MAX_CHAT_TEMPLATE_CHARS,
@@ -268,6 +269,8 @@ describe('a GGUF model’s chat template through inspection (chatTemplateSource)
     expect(beside.template?.template).toBe(MISTRAL);
     expect(beside.template?.file).toBe('g/tokenizer_config.json');
     expect(await source({ 'm.gguf': gguf([]) })).toEqual({ template: null });
+    const jinja = await source({ 'm.gguf': gguf([kv('tokenizer.chat_template', CHATML)]), 'chat_template.jinja': WITH_SYSTEM });
+    expect(jinja.template?.file).toBe('g/chat_template.jinja');
   });
 
   it('a broken one is an error naming the file, not a failure to open the model', async () => {
@@ -297,5 +300,31 @@ describe('a templated prompt is tokenized without the post-processor’s special
     expect(tokenizer.encode('ab')).toEqual([260, 97, 98]);
     expect(tokenizer.encode('ab', { addSpecialTokens: false })).toEqual([97, 98]);
     expect(tokenizer.encode(`${bos}ab`, { addSpecialTokens: false })).toEqual([260, 97, 98]);
+  });
+});
+
+describe('chat_template.jinja and chat_template.json (newer transformers save the template apart)', () => {
+  const cfg = { file: 'm/tokenizer_config.json', text: config({ chat_template: MISTRAL, bos_token: '<s>', eos_token: '</s>' }) };
+  it('chat_template.jinja wins over chat_template.json and tokenizer_config.json; bos/eos still from tokenizer_config.json', () => {
+    expect(
+      chatTemplateFromFiles({ tokenizerConfig: cfg, jinja: { file: 'm/chat_template.jinja', text: CHATML }, json: { file: 'm/chat_template.json', text: config({ chat_template: WITH_SYSTEM }) } }),
+    ).toEqual({ file: 'm/chat_template.jinja', template: CHATML, bosToken: '<s>', eosToken: '</s>' });
+    expect(chatTemplateFromFiles({ tokenizerConfig: cfg, json: { file: 'm/chat_template.json', text: config({ chat_template: WITH_SYSTEM }) } })).toEqual({
+      file: 'm/chat_template.json',
+      template: WITH_SYSTEM,
+      bosToken: '<s>',
+      eosToken: '</s>',
+    });
+    expect(chatTemplateFromFiles({ jinja: { file: 'm/chat_template.jinja', text: CHATML } })).toEqual({ file: 'm/chat_template.jinja', template: CHATML, bosToken: '', eosToken: '' });
+    expect(chatTemplateFromFiles({})).toBeNull();
+  });
+
+  it('a broken one is an error naming it', () => {
+    expect(thrown(() => chatTemplateFromFiles({ jinja: { file: 'm/chat_template.jinja', text: '{% for %}' } })).message).toMatch(/^m\/chat_template\.jinja: the template is not a valid Jinja template/);
+    expect(thrown(() => chatTemplateFromFiles({ json: { file: 'm/chat_template.json', text: '{}' } })).message).toBe('m/chat_template.json: has no "chat_template"');
+    expect(thrown(() => chatTemplateFromFiles({ json: { file: 'm/chat_template.json', text: '[]' } })).message).toMatch(/^m\/chat_template\.json: is not a chat_template\.json/);
+    expect(thrown(() => chatTemplateFromFiles({ tokenizerConfig: { file: 'm/tokenizer_config.json', text: 'nope' }, jinja: { file: 'm/chat_template.jinja', text: CHATML } })).message).toMatch(
+      /^m\/tokenizer_config\.json: is not valid JSON/,
+    );
   });
 });

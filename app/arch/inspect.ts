@@ -8,6 +8,7 @@ import { ModelFileError } from '../formats/errors.js';
 import { readSafetensorsHeader } from '../formats/safetensors.js';
 import type { ModelFiles } from '../formats/model-files.js';
 import type { ModelInspection, TensorLocation } from '../model/inspection.js';
+import { chatTemplateFromFiles, chatTemplateFromGguf, type ChatTemplate } from '../tokenizer/chat-template.js';
 import { ggufTokenizerText, hasGgufTokenizer } from '../tokenizer/gguf.js';
 import { openGguf } from './gguf.js';
 import { canonicalConfig } from './registry.js';
@@ -45,6 +46,7 @@ async function safetensorsEos(model: ModelFiles, names: readonly string[], confi
 
 /** The warning of a safetensors model with no tokenizer (and no byte vocabulary): only token ids work. */
 export const noTokenizerWarning = (name: string) => `${name}: no tokenizer.json; text prompts need one (token ids still work)`;
+const TOKENIZER_CONFIG = 'tokenizer_config.json';
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
@@ -158,6 +160,15 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
     tokenizerWarnings.push(`${source.name}: no tokenizer.json beside the GGUF file and no tokenizer in its metadata; text prompts need one (token ids still work)`);
   }
   const eos = readEosTokenIds(source.name, GGUF_EOS_KEY, header.metadata.get(GGUF_EOS_KEY), config.vocabSize);
+  // The chat template in the metadata, read now (the metadata is not kept); a broken one is told when the model loads (chatTemplateSource).
+  let ggufChatTemplate: ModelInspection['ggufChatTemplate'];
+  try {
+    const template = chatTemplateFromGguf(source.name, header.metadata);
+    if (template) ggufChatTemplate = template;
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    ggufChatTemplate = { error: error.message };
+  }
   return {
     architecture: config.architecture,
     format: 'gguf',
@@ -171,6 +182,7 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
     tokenizer: hasTokenizer ? 'tokenizer.json' : embedded ? 'gguf' : config.vocabSize === 256 ? 'bytes' : 'none',
     ...(embedded ? { ggufTokenizer: embedded } : {}),
     eosTokenIds: eos.ids,
+    ...(ggufChatTemplate ? { ggufChatTemplate } : {}),
     warnings: [...check.warnings, ...tokenizerWarnings, ...(eos.warning ? [eos.warning] : [])],
   };
 }
@@ -196,6 +208,29 @@ export async function tokenizerSource(model: ModelFiles, inspection: ModelInspec
   if (inspection.tokenizer === 'gguf' && inspection.ggufTokenizer) return inspection.ggufTokenizer;
   const file = model.pathOf('tokenizer.json');
   return { json: inspection.tokenizer === 'tokenizer.json' ? await model.readText('tokenizer.json') : null, file };
+}
+
+/**
+ * The model's chat template (instruct models): from chat_template.jinja, chat_template.json or
+ * tokenizer_config.json's `chat_template` (chatTemplateFromFiles), else the GGUF metadata's
+ * `tokenizer.chat_template` (files beside a GGUF file win, as tokenizer.json does). A file that is
+ * there but cannot be used is `error` (naming the file), never a failure to load: the model still
+ * runs prompts without it.
+ */
+export async function chatTemplateSource(model: ModelFiles, inspection: ModelInspection): Promise<{ template: ChatTemplate | null; error?: string }> {
+  const names = await model.list();
+  const read = async (name: string) => (names.includes(name) ? { file: model.pathOf(name), text: await model.readText(name) } : undefined);
+  try {
+    const [tokenizerConfig, jinja, json] = [await read(TOKENIZER_CONFIG), await read('chat_template.jinja'), await read('chat_template.json')];
+    const template = chatTemplateFromFiles({ ...(tokenizerConfig ? { tokenizerConfig } : {}), ...(jinja ? { jinja } : {}), ...(json ? { json } : {}) });
+    if (template || jinja || json) return { template };
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    return { template: null, error: error.message };
+  }
+  const gguf = inspection.ggufChatTemplate;
+  if (!gguf) return { template: null };
+  return 'error' in gguf ? { template: null, error: gguf.error } : { template: gguf };
 }
 
 /** JSON-friendly summary (for IPC, the CLI's `info`, and the UI). */

@@ -10,7 +10,7 @@ import { describeAdapter } from '../gpu/adapter.js';
 import { deviceLoss, openGpu, type GpuContext } from '../gpu/context.js';
 import { allocateOrFail, GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
-import { inspectModel, tokenizerSource } from '../arch/inspect.js';
+import { chatTemplateSource, inspectModel, tokenizerSource } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
@@ -155,6 +155,7 @@ export class Engine {
       const inspection = await inspectModel(files);
       // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
+      const chat = await chatTemplateSource(files, inspection);
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weights = await loadWeights(ctx, files, inspection, {
         signal: controller.signal,
@@ -186,9 +187,11 @@ export class Engine {
         bytesOnGpu: weights.bytesOnGpu,
         runtimeBytes,
         seconds: (performance.now() - started) / 1000,
-        warnings: inspection.warnings,
+        warnings: chat.error ? [...inspection.warnings, chat.error] : inspection.warnings,
         tokenizer: tokenizer.kind,
         eosTokenIds: inspection.eosTokenIds ?? [],
+        ...(chat.template ? { chatTemplate: chat.template } : {}),
+        ...(chat.error ? { chatTemplateError: chat.error } : {}),
       };
     } finally {
       this.loading.delete(modelId);
@@ -292,7 +295,7 @@ export class Engine {
   private promptIds(loaded: LoadedModel, prompt: TraceParams['prompt']): number[] {
     let ids: number[];
     if ('ids' in prompt) ids = prompt.ids;
-    else if (loaded.tokenizer) ids = loaded.tokenizer.encode(prompt.text);
+    else if (loaded.tokenizer) ids = loaded.tokenizer.encode(prompt.text, { addSpecialTokens: prompt.addSpecialTokens ?? true });
     else throw new Error('This model has no tokenizer: give token ids (e.g. "5, 17, 3") instead of text.');
     if (ids.length === 0) throw new Error('The prompt is empty.');
     validateTokenIds(ids, loaded.model.config.vocabSize); // before any buffer is made for the request

@@ -8,6 +8,7 @@ import type { AdapterSummary } from '../gpu/adapter.js';
 import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
 import type { StopReason } from '../model/generate.js';
+import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows } from '../analysis/types.js';
 
 export type { LoadProgress, SelfTestResult, StopReason };
@@ -33,12 +34,19 @@ export interface LoadedModelInfo {
   tokenizer: 'bytes' | 'bpe' | 'none';
   /** The model's end-of-sequence token ids (empty: none declared); generation stops at them unless `ignoreEos`. */
   eosTokenIds: number[];
+  /** Instruct models: the chat template (tokenizer_config.json or GGUF metadata) with its bos/eos strings. */
+  chatTemplate?: ChatTemplate;
+  /** Why the model's chat template cannot be used (names the file), when it has one that is broken. */
+  chatTemplateError?: string;
 }
+
+/** Text (needs a tokenizer; `addSpecialTokens: false` for text that holds them already, e.g. from a chat template) or token ids. */
+export type PromptParam = { text: string; addSpecialTokens?: boolean } | { ids: number[] };
 
 export interface GenerateParams {
   modelId: string;
   /** Text (needs a tokenizer) or token ids. */
-  prompt: { text: string } | { ids: number[] };
+  prompt: PromptParam;
   maxTokens: number;
   temperature: number;
   topK: number;
@@ -72,7 +80,7 @@ export interface GenerateSummary {
 export interface TraceParams {
   modelId: string;
   /** Text (needs a tokenizer) or token ids. */
-  prompt: { text: string } | { ids: number[] };
+  prompt: PromptParam;
   /** Layers to trace (default: all). */
   layers?: number[];
 }

@@ -1,14 +1,18 @@
 /**
- * Which files of a folder a model consists of: its weights, config, shard index, tokenizer,
- * generation_config.json (optional: its end-of-sequence ids) and studio.json — never the other files that happen to lie beside them (notes, other checkpoints).
+ * Which files of a folder a model consists of: its weights, config, shard index, tokenizer, chat
+ * template files (tokenizer_config.json, chat_template.jinja/.json), generation_config.json
+ * (optional: its end-of-sequence ids) and studio.json — never the other files that happen to lie
+ * beside them (notes, other checkpoints).
  * The library records these names and model:// serves only them; the engine, re-inspecting the
  * model from that list, takes the same decisions inspection took on the folder.
  */
 import type { ModelInspection } from '../model/inspection.js';
 
 export const SHARD_INDEX = 'model.safetensors.index.json';
+/** Where an instruct model's chat template may be (app/tokenizer/chat-template.ts chatTemplateFromFiles). */
+export const CHAT_TEMPLATE_FILES: readonly string[] = ['tokenizer_config.json', 'chat_template.jinja', 'chat_template.json'];
 /** Files beside the weights that the studio reads. */
-export const MODEL_SIDE_FILES: readonly string[] = ['config.json', 'tokenizer.json', 'studio.json', SHARD_INDEX, 'generation_config.json'];
+export const MODEL_SIDE_FILES: readonly string[] = ['config.json', 'tokenizer.json', ...CHAT_TEMPLATE_FILES, 'studio.json', SHARD_INDEX, 'generation_config.json'];
 
 /** Could this file belong to a model (the names inspection looks at)? */
 export function isModelFileName(name: string): boolean {
@@ -18,7 +22,7 @@ export function isModelFileName(name: string): boolean {
 /**
  * The files the model consists of, given what inspection found and the names present in its
  * folder: the weight files, and for safetensors the config and the shard index (when present);
- * tokenizer.json, generation_config.json and studio.json when present. Sorted.
+ * tokenizer.json, the chat template files, generation_config.json and studio.json when present. Sorted.
  */
 export function modelOwnFiles(inspection: Pick<ModelInspection, 'format' | 'weightFiles'>, present: readonly string[]): string[] {
   const has = new Set(present);
@@ -27,6 +31,6 @@ export function modelOwnFiles(inspection: Pick<ModelInspection, 'format' | 'weig
     own.add('config.json');
     if (has.has(SHARD_INDEX)) own.add(SHARD_INDEX);
   }
-  for (const side of ['tokenizer.json', 'studio.json', 'generation_config.json']) if (has.has(side)) own.add(side);
+  for (const side of ['tokenizer.json', ...CHAT_TEMPLATE_FILES, 'studio.json', 'generation_config.json']) if (has.has(side)) own.add(side);
   return [...own].sort();
 }

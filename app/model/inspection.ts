@@ -4,6 +4,7 @@
  * this alone.
  */
 import type { TensorLocation } from '../formats/tensor-location.js';
+import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { MambaConfig } from './config.js';
 
 export type { TensorLocation };
@@ -35,5 +36,7 @@ export interface ModelInspection {
    * vocabulary size. Absent or empty: the model declares none (generation runs to its limit).
    */
   eosTokenIds?: number[];
+  /** A GGUF file's `tokenizer.chat_template` (app/tokenizer/chat-template.ts), or why it cannot be used. */
+  ggufChatTemplate?: ChatTemplate | { error: string };
   warnings: string[];
 }

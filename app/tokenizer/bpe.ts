@@ -4,7 +4,8 @@
  * library gives with its defaults:
  *
  * - encode: `Tokenizer.encode(text)` with add_special_tokens on (the post-processor's template,
- *   if any, applies; GPT-NeoX's ByteLevel one adds nothing). Added tokens are split out before
+ *   if any, applies; GPT-NeoX's ByteLevel one adds nothing), off with `addSpecialTokens: false`
+ *   (a chat template's prompt holds its own). Added tokens are split out before
  *   normalization (special ones, like `<|endoftext|>`, anywhere in the text), then the NFC
  *   normalizer, the ByteLevel pre-tokenizer and the BPE merges, as in Rust.
  * - decode: the JS library's `clean_up_tokenization_spaces` defaults to true (a transformers
@@ -21,7 +22,7 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { ModelFileError } from '../formats/errors.js';
 import { checkTokenizerJson } from './check.js';
-import type { DecodeOptions, StreamDecoder, Tokenizer } from './types.js';
+import type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from './types.js';
 
 /**
  * The most ids a stream decoder holds back waiting for a complete character. One character is at
@@ -84,8 +85,9 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   /** Pieces with no id (not in the vocabulary, and no unk_token) are left out, as the Rust library does. */
-  encode(text: string): number[] {
-    const ids = this.library('tokenize the text', () => this.hf.encode(text).ids as (number | undefined)[]);
+  encode(text: string, options?: EncodeOptions): number[] {
+    const add_special_tokens = options?.addSpecialTokens ?? true;
+    const ids = this.library('tokenize the text', () => this.hf.encode(text, { add_special_tokens }).ids as (number | undefined)[]);
     return ids.filter((id): id is number => id !== undefined);
   }
 

@@ -18,7 +18,7 @@
 import { ModelFileError } from '../formats/errors.js';
 import { BpeTokenizer } from './bpe.js';
 import { BYTE_VOCAB_SIZE, ByteTokenizer } from './bytes.js';
-import { TokenizerError, type DecodeOptions, type StreamDecoder, type Tokenizer } from './types.js';
+import { TokenizerError, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from './types.js';
 
 export { BpeTokenizer } from './bpe.js';
 export { ByteTokenizer, BYTE_VOCAB_SIZE } from './bytes.js';
@@ -92,8 +92,8 @@ class VocabGuard implements Tokenizer {
     this.specialIds = new Set([...inner.specialIds].filter((id) => id < vocabSize));
   }
 
-  encode(text: string): number[] {
-    const ids = this.inner.encode(text);
+  encode(text: string, options?: EncodeOptions): number[] {
+    const ids = this.inner.encode(text, options);
     const bad = ids.find((id) => id >= this.vocabSize);
     if (bad !== undefined) {
       const content = this.inner.addedTokens.get(bad)?.content ?? '?';

@@ -17,6 +17,15 @@ export interface StreamDecoder {
   flush(): string;
 }
 
+export interface EncodeOptions {
+  /**
+   * Apply the post-processor's special tokens (a BOS it adds …). Default true. False for text
+   * that already holds them, such as a prompt written by a chat template (as transformers'
+   * apply_chat_template tokenizes: add_special_tokens=False).
+   */
+  addSpecialTokens?: boolean;
+}
+
 export interface DecodeOptions {
   /** Leave out special tokens such as `<|endoftext|>` (default false: decode shows them). */
   skipSpecialTokens?: boolean;
@@ -27,7 +36,7 @@ export interface Tokenizer {
   /** Ids run from 0 to vocabSize − 1. */
   readonly vocabSize: number;
   /** Ids for the text, as the Rust `tokenizers` library gives them with its default settings. */
-  encode(text: string): number[];
+  encode(text: string, options?: EncodeOptions): number[];
   /** Text for the ids; ids the tokenizer does not know are skipped (as the Rust library does). */
   decode(ids: readonly number[], options?: DecodeOptions): string;
   decoder(options?: DecodeOptions): StreamDecoder;

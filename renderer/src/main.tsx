@@ -10,6 +10,7 @@ import './styles/long-work.css';
 import './styles/firstrun.css';
 import './styles/workspace.css';
 import './styles/sessions.css';
+import './styles/chat.css';
 
 const host = createHost();
 const store = useStudio.getState();

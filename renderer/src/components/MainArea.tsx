@@ -3,7 +3,7 @@ import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes, formatCount } from '../format';
 import type { Host } from '../host';
-import { GeneratePanel } from './GeneratePanel';
+import { GenerateArea } from './GenerateArea';
 import { LoadPanel } from './LoadPanel';
 import { SelectionPanels } from '../panels/SelectionPanels';
 import { OpenedTrace } from './OpenedTrace';
@@ -99,7 +99,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
               ))}
             </ul>
           )}
-          {load?.state === 'loaded' && <SelectionPanels model={model} info={load.info} engine={engine} generate={<GeneratePanel model={model} info={load.info} engine={engine} />} />}
+          {load?.state === 'loaded' && <SelectionPanels model={model} info={load.info} engine={engine} generate={<GenerateArea key={model.id} model={model} info={load.info} engine={engine} />} />}
         </section>
       ) : (
         <section className="panel welcome">

@@ -179,7 +179,7 @@ function pickWithInput(): Promise<File[] | null> {
     const input = document.createElement('input');
     input.type = 'file';
     input.multiple = true;
-    input.accept = '.safetensors,.gguf,.json';
+    input.accept = '.safetensors,.gguf,.json,.jinja';
     input.addEventListener('change', () => resolve(input.files ? [...input.files] : null), { once: true });
     input.addEventListener('cancel', () => resolve(null), { once: true });
     input.click();

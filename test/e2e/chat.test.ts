@@ -74,6 +74,8 @@ describe('chat view in the web build', () => {
     await expect
       .poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 120_000 })
       .toBe(`${new TextEncoder().encode(turnPrompt).length} tokens · 4 layers · d_inner 512`);
+    // The trace box shows what was traced.
+    expect(await p.getByLabel('Input to trace').inputValue()).toBe(turnPrompt);
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, 240_000);
 });

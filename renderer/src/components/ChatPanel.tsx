@@ -12,6 +12,7 @@ import { supportsSystemMessage, type ChatTemplate } from '../../../app/tokenizer
 import { replyContent, replyPrompt, turnPrompt, type ChatTurn } from '../chat';
 import type { EngineClient } from '../engine-client';
 import { selectGeneration, selectTrace, useStudio } from '../store';
+import { startTrace } from '../panels/run-trace';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -92,7 +93,7 @@ export function ChatPanel({ model, template, engine }: { model: ModelEntry; temp
 
   const traceTurn = (index: number) => {
     const store = useStudio.getState();
-    if (store.trace?.state === 'running') return setError('A trace is running: wait for it to finish.');
+    if (store.trace?.state === 'running') return setError('A trace is running: wait for it to finish, or cancel it.');
     if (store.generation?.running) return setError('A generation is running: trace the turn when it has finished.');
     let text: string;
     try {
@@ -102,15 +103,9 @@ export function ChatPanel({ model, template, engine }: { model: ModelEntry; temp
     }
     setError(null);
     setTraced(index);
-    store.setTrace({ state: 'running', modelId: model.id });
-    engine.request('trace', { modelId: model.id, prompt: { text, addSpecialTokens: false } }).then(
-      (result) => {
-        const s = useStudio.getState();
-        s.setTraceLayer(Math.min(s.traceLayer, result.layers.length - 1));
-        s.setTrace({ state: 'done', modelId: model.id, result, prompt: { text } });
-      },
-      (e: unknown) => useStudio.getState().setTrace({ state: 'failed', modelId: model.id, message: message(e) }),
-    );
+    // The trace box shows what was traced (the templated conversation, special tokens included).
+    store.setPromptDraft('trace', text);
+    void startTrace(engine, model.id, { text, addSpecialTokens: false });
   };
 
   const clear = () => {

@@ -13,7 +13,6 @@ import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
-import { isCancelled } from '../../../app/analysis/cancel';
 import { selectGeneration, selectTrace, selectTraceDraft, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
 import { WorkProgressBar } from './LongWork';
 import { WhatToLookAt } from '../components/FirstRun';
@@ -27,6 +26,7 @@ import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
+import { cancelRunningTrace, startTrace } from './run-trace';
 import { useStudioHints } from './use-studio-hints';
 import { Workspace } from './Workspace';
 
@@ -66,28 +66,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
     if (blocked) return;
     const ids = idsOnly ? parseIds(prompt) : null;
     const promptParam: { text: string } | { ids: number[] } = ids ? { ids } : { text: prompt };
-    // The previous trace stays on screen (dimmed) until this one replaces it (store.setTrace).
-    const started = engine.start('trace', { modelId: model.id, prompt: promptParam });
-    store.setTrace({ state: 'running', modelId: model.id, requestId: started.id });
-    started.result
-      .then(
-        (result) => {
-          const s = useStudio.getState();
-          const focus = hints.focusLayer !== undefined ? result.layers.indexOf(hints.focusLayer) : -1;
-          s.setTraceLayer(focus >= 0 ? focus : Math.min(s.traceLayer, result.layers.length - 1));
-          s.setTrace({ state: 'done', modelId: model.id, result, prompt: promptParam });
-        },
-        (error: unknown) => {
-          if (isCancelled(error)) useStudio.getState().cancelTrace(model.id);
-          else useStudio.getState().setTrace({ state: 'failed', modelId: model.id, message: message(error) });
-        },
-      )
-      .finally(() => useStudio.getState().endWork(started.id));
+    void startTrace(engine, model.id, promptParam, { focusLayer: hints.focusLayer });
   }, [engine, hints.focusLayer, idsOnly, model.id, prompt]);
-  const cancelTrace = useCallback(() => {
-    const running = useStudio.getState().trace;
-    if (running?.state === 'running' && running.requestId !== undefined) void engine.request('cancel', { requestId: running.requestId });
-  }, [engine]);
+  const cancelTrace = useCallback(() => cancelRunningTrace(engine), [engine]);
 
   // The finished trace on screen: this one, or while a new one runs (or after it failed) the previous one, dimmed.
   const onScreen = traceOnScreen(trace);

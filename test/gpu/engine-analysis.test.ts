@@ -15,7 +15,7 @@
  *   evicted, unknown or unloaded trace id is a clear error;
  * - clear errors for requests that cannot run.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,7 @@ import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
 import { testSeed, useNodeGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
+import { filesSource } from '../support/engine-source';
 
 const RAW = { model_type: 'mamba', vocab_size: 37, hidden_size: 24, num_hidden_layers: 2, state_size: 6, time_step_rank: 3 };
 /** Float32 GPU vs float64 reference through a whole model (as in the other model tests). */
@@ -46,12 +47,6 @@ let skipReason = '';
 
 useNodeGpu((found) => ({ gpu, skipReason } = found));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-const source = (dir: string) => ({
-  kind: 'files' as const,
-  folder: path.basename(dir),
-  files: ['config.json', 'model.safetensors'].map((name) => new File([readFileSync(path.join(dir, name))], name)),
-});
 
 /** A fresh random Mamba-1 in `scratch`, with its config and weights (for the reference). */
 async function randomModel() {
@@ -107,7 +102,7 @@ describe('engine: analysis requests on Mamba-1', () => {
     const { dInner: Di, dState: N, vocabSize: V } = config;
     const engine = new Engine(gpu, () => undefined, 'node');
     const send = client(engine);
-    await send('loadModel', { modelId: 'm1', source: source(scratch) });
+    await send('loadModel', { modelId: 'm1', source: filesSource(scratch) });
     await expect(send('hiddenAttention', { modelId: 'm1', traceId: 'trace-1', layer: 0, unit: 'mean' })).rejects.toThrow('Trace trace-1 is no longer kept: trace again.');
 
     const ids = Array.from({ length: 19 }, (_, t) => (t * 7 + 3) % V);
@@ -179,7 +174,7 @@ describe('engine: traces kept by id', () => {
     const { dInner: Di, dState: N, vocabSize: V } = config;
     const engine = new Engine(gpu, () => undefined, 'node');
     const send = client(engine);
-    await send('loadModel', { modelId: 'ids', source: source(scratch) });
+    await send('loadModel', { modelId: 'ids', source: filesSource(scratch) });
     const idsA = Array.from({ length: 13 }, (_, t) => (t * 5 + 1) % V);
     const idsB = Array.from({ length: 9 }, (_, t) => (t * 11 + 4) % V);
     const a = await send('trace', { modelId: 'ids', prompt: { ids: idsA } });
@@ -217,7 +212,7 @@ describe('engine: traces kept by id', () => {
     await expect(send('hiddenAttention', { modelId: 'ids', traceId: newest.traceId, layer: 0, unit: 'mean' })).rejects.toThrow(`Layer 0 is not in trace ${newest.traceId} (traced: 1)`);
     // Traces go with their model: loaded again, the old ids name nothing.
     await send('unloadModel', {});
-    await send('loadModel', { modelId: 'ids', source: source(scratch) });
+    await send('loadModel', { modelId: 'ids', source: filesSource(scratch) });
     await expect(send('hiddenAttention', { modelId: 'ids', traceId: newest.traceId, layer: 1, unit: 'mean' })).rejects.toThrow(`Trace ${newest.traceId} is no longer kept: trace again.`);
     await send('unloadModel', {});
   });
@@ -241,7 +236,7 @@ describe('engine: analysis requests on Mamba-2 (golden fixture mamba2-groups)', 
     const progress: number[] = [];
     const progressEngine = new Engine(gpu, (e) => e.kind === 'work-progress' && e.work === 'trace' && progress.push(e.done), 'node');
     const sendP = client(progressEngine);
-    await send('loadModel', { modelId: 'm2', source: source(golden) });
+    await send('loadModel', { modelId: 'm2', source: filesSource(golden) });
     const trace = await send('trace', { modelId: 'm2', prompt: { ids } });
     expect(trace).toMatchObject({ architecture: 'mamba2', deltaWidth: H, deltaUnit: 'head', nGroups: G, dState: N, aStates: 1, layers: Array.from({ length: L }, (_, l) => l) });
 
@@ -317,7 +312,7 @@ describe('engine: analysis requests on Mamba-2 (golden fixture mamba2-groups)', 
     expect(knocked.totalVariation).toBeGreaterThan(0);
 
     // Progress: one event per chunk of the model's maxTokens, ending at T.
-    await sendP('loadModel', { modelId: 'm2', source: source(golden) });
+    await sendP('loadModel', { modelId: 'm2', source: filesSource(golden) });
     await sendP('trace', { modelId: 'm2', prompt: { ids }, layers: [0] });
     expect(progress.at(-1)).toBe(T);
     await send('unloadModel', {});
@@ -333,7 +328,7 @@ describe('engine: a live trace while generating', () => {
     const events: TraceRows[] = [];
     const engine = new Engine(gpu, (e) => e.kind === 'trace-rows' && events.push(e.rows), 'node');
     const send = client(engine);
-    await send('loadModel', { modelId: 'live', source: source(scratch) });
+    await send('loadModel', { modelId: 'live', source: filesSource(scratch) });
     const prompt = [3, 1, 4, 1, 5, 9, 2];
     const generated = await send('generate', {
       modelId: 'live',

@@ -8,7 +8,7 @@
  * max tokens, so the stops asserted here fail.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { Engine } from '../../app/engine/engine';
 import type { EngineEvent, GenerateParams, GenerateSummary, LoadedModelInfo } from '../../app/engine/protocol';
 import { testSeed, useNodeGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
+import { filesSource } from '../support/engine-source';
 
 const RAW = { model_type: 'mamba', vocab_size: 256, hidden_size: 16, num_hidden_layers: 2, state_size: 4, time_step_rank: 2 };
 const MAX = 10;
@@ -31,14 +32,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const seed = testSeed();
 writeRandomMamba1(scratch, RAW, seed);
 
-const source = (names: string[]) => ({
-  kind: 'files' as const,
-  folder: 'random',
-  files: names.map((name) => new File([readFileSync(path.join(scratch, name))], name)),
-});
-
 async function loaded(engine: Engine, names: string[]): Promise<LoadedModelInfo> {
-  const reply = await engine.handle({ id: 1, kind: 'loadModel', params: { modelId: 'random', source: source(names) } });
+  const reply = await engine.handle({ id: 1, kind: 'loadModel', params: { modelId: 'random', source: filesSource(scratch, names, 'random') } });
   if (!reply.ok) throw new Error(reply.error);
   return reply.result as LoadedModelInfo;
 }

@@ -3,7 +3,7 @@
  * reference, ‖Δ_t‖ and the mean write gate follow from it (A_log read back from the loaded
  * weights), B, C, A = −exp(A_log) and ‖state_t‖ equal the reference, byte tokens come back readable, and the other requests keep working around it.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { findNodeGpu } from '../../app/node/dawn';
 import { folderModelFiles } from '../../app/node/folder';
 import { testSeed } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
+import { filesSource } from '../support/engine-source';
 
 const RAW = { model_type: 'mamba', vocab_size: 256, hidden_size: 20, num_hidden_layers: 3, state_size: 5, time_step_rank: 3 };
 const scratch = mkdtempSync(path.join(tmpdir(), 'engine-trace-'));
@@ -41,19 +42,13 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const fileSource = () => ({
-  kind: 'files' as const,
-  folder: 'random',
-  files: ['config.json', 'model.safetensors'].map((name) => new File([readFileSync(path.join(scratch, name))], name)),
-});
-
 describe('engine: trace', () => {
   it('returns Δ of chosen layers equal to the reference, with ‖Δ_t‖, write gates and readable tokens', async (test) => {
     if (!gpu) return test.skip(skipReason);
     const engine = new Engine(gpu, () => undefined, 'node');
     const before = await engine.handle({ id: 1, kind: 'trace', params: { modelId: 'random', prompt: { ids: [1] } } });
     expect(before).toMatchObject({ ok: false, error: 'Load the model onto the GPU first.' });
-    expect(await engine.handle({ id: 2, kind: 'loadModel', params: { modelId: 'random', source: fileSource() } })).toMatchObject({ ok: true });
+    expect(await engine.handle({ id: 2, kind: 'loadModel', params: { modelId: 'random', source: filesSource(scratch, undefined, 'random') } })).toMatchObject({ ok: true });
 
     const text = 'ab\ncd\t\u0001 é~'; // 13 bytes (é is two), not a multiple of anything
     const reply = await engine.handle({ id: 3, kind: 'trace', params: { modelId: 'random', prompt: { text }, layers: [2, 0] } });

@@ -11,7 +11,7 @@
  * Before this, there was no `cancel` request and no progress but the trace's, and a knockout
  * compared the last position only.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,7 @@ import { relativeError } from '../../app/kernels/self-test';
 import { folderModelFiles } from '../../app/node/folder';
 import { testSeed, useNodeGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
+import { filesSource } from '../support/engine-source';
 
 const RAW = { model_type: 'mamba', vocab_size: 37, hidden_size: 24, num_hidden_layers: 2, state_size: 6, time_step_rank: 3 };
 /** Float32 GPU vs float64 reference through a whole model (as in the other model tests). */
@@ -38,12 +39,6 @@ let skipReason = '';
 
 useNodeGpu((found) => ({ gpu, skipReason } = found));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-const source = (dir: string) => ({
-  kind: 'files' as const,
-  folder: path.basename(dir),
-  files: ['config.json', 'model.safetensors'].map((name) => new File([readFileSync(path.join(dir, name))], name)),
-});
 
 type Progress = Extract<EngineEvent, { kind: 'work-progress' }>;
 
@@ -75,7 +70,7 @@ async function setup() {
     if (!reply.ok) throw new Error(reply.error);
     return reply.result as EngineRequests[K]['result'];
   };
-  await send('loadModel', { modelId: 'm', source: source(scratch) });
+  await send('loadModel', { modelId: 'm', source: filesSource(scratch) });
   return { config: inspection.config, table, send, progress, cancelNext: (kind: CancellableKind, by: 'id' | 'kind' = 'id') => (cancelAt = { kind, by }) };
 }
 

@@ -12,9 +12,10 @@ import { DeltaHeatmap } from '../panels/DeltaHeatmap';
 import { MemoryPanel } from '../panels/MemoryPanel';
 import { PanelFrame } from '../panels/PanelFrame';
 import { useStudioHints } from '../panels/use-studio-hints';
+import { TraceViewControls } from '../panels/TraceViewControls';
 import { scoreLabel, tokenNamer, tokenScores, tokenTexts, type ScoreMode } from '../panels/selection';
 import { TokenStrip } from '../panels/TokenStrip';
-import { selectModels, selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio, type TraceScoreMode } from '../store';
+import { selectModels, selectTrace, selectTraceLayer, selectTraceScoreMode, useStudio } from '../store';
 import { findModel } from '../session/session-io';
 
 const NO_MODEL: ModelEntry = { id: '', name: '', source: 'user', format: 'safetensors', architecture: 'unknown', files: [], baseUrl: '', sizeBytes: 0 };
@@ -57,26 +58,7 @@ export function OpenedTrace() {
         Model: {modelText}
       </p>
       <div className="actions" style={{ flexWrap: 'wrap' }}>
-        <label className="setting">
-          <span>Layer</span>
-          <select aria-label="Layer" value={layerIndex} onChange={(e) => store().setTraceLayer(Number(e.target.value))}>
-            {result.layers.map((l, i) => (
-              <option key={l} value={i}>{`layer ${l}${l === hints.focusLayer ? ' (focus)' : ''}`}</option>
-            ))}
-          </select>
-        </label>
-        <label className="setting">
-          <span>Score</span>
-          <select aria-label="Score" value={mode.kind} onChange={(e) => store().setTraceScoreMode(e.target.value as TraceScoreMode)}>
-            <option value="norm">‖Δ_t‖ (all channels)</option>
-            <option value="focus" disabled={focusChannels.length === 0}>
-              mean Δ over focus channels
-            </option>
-          </select>
-        </label>
-        <span className="load-text" data-testid="trace-stats">
-          {result.ids.length} tokens · {result.layers.length} layers · {result.deltaUnit === 'head' ? `${result.deltaWidth} heads` : `d_inner ${result.deltaWidth}`}
-        </span>
+        <TraceViewControls result={result} layerIndex={layerIndex} focusLayer={hints.focusLayer} scoreKind={mode.kind} hasFocusChannels={focusChannels.length > 0} />
       </div>
       <PanelFrame id="tokens" title="Tokens">
         <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={result.topNext} nameOf={nameOf} />

@@ -13,7 +13,7 @@ import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
-import { selectGeneration, selectTrace, selectTraceDraft, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio, type TraceScoreMode } from '../store';
+import { selectGeneration, selectTrace, selectTraceDraft, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio } from '../store';
 import { WorkProgressBar } from './LongWork';
 import { WhatToLookAt } from '../components/FirstRun';
 import { BCPanel } from './BCPanel';
@@ -26,6 +26,7 @@ import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
+import { TraceViewControls } from './TraceViewControls';
 import { cancelRunningTrace, startTrace } from './run-trace';
 import { useStudioHints } from './use-studio-hints';
 import { Workspace } from './Workspace';
@@ -132,34 +133,7 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
         {trace?.state === 'running' && trace.modelId === model.id && (
           <WorkProgressBar label="Tracing" progress={trace.progress ? { ...trace.progress, unit: 'tokens' } : undefined} onCancel={cancelTrace} testId="trace" />
         )}
-        {result && (
-          <label className="setting">
-            <span>Layer</span>
-            <select aria-label="Layer" value={layerIndex} onChange={(e) => useStudio.getState().setTraceLayer(Number(e.target.value))}>
-              {result.layers.map((l, i) => (
-                <option key={l} value={i}>
-                  {`layer ${l}${l === hints.focusLayer ? ' (focus)' : ''}`}
-                </option>
-              ))}
-            </select>
-          </label>
-        )}
-        {result && (
-          <label className="setting">
-            <span>Score</span>
-            <select aria-label="Score" value={mode.kind} onChange={(e) => useStudio.getState().setTraceScoreMode(e.target.value as TraceScoreMode)}>
-              <option value="norm">‖Δ_t‖ (all channels)</option>
-              <option value="focus" disabled={focusChannels.length === 0}>
-                mean Δ over focus channels
-              </option>
-            </select>
-          </label>
-        )}
-        {result && (
-          <span className="load-text" data-testid="trace-stats">
-            {result.ids.length} tokens · {result.layers.length} layers · {result.deltaUnit === 'head' ? `${result.deltaWidth} heads` : `d_inner ${result.deltaWidth}`}
-          </span>
-        )}
+        {result && <TraceViewControls result={result} layerIndex={layerIndex} focusLayer={hints.focusLayer} scoreKind={mode.kind} hasFocusChannels={focusChannels.length > 0} />}
         {result && (
           <button type="button" onClick={exportTrace} title="Δ, B, C of every traced layer, the token ids and the top next tokens (no logits)">
             Export trace (safetensors)

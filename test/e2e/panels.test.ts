@@ -230,7 +230,8 @@ describe('selection panels in Chromium', () => {
     };
     const bcCell = async (which: 'B' | 'C', layer: number, token: number, state: number) => {
       const canvas = p.getByTestId(`bc-heatmap-${which}`);
-      await canvas.scrollIntoViewIfNeeded();
+      // Whole canvas in view (IfNeeded leaves a partly visible one where it is: rows below the fold get no hover).
+      await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
       await p.mouse.move(0, 0);
       const b = (await canvas.boundingBox())!;
       const at = cellCentre(fullView(256), N, token, state, b.width, b.height);
@@ -324,6 +325,7 @@ describe('selection panels in Chromium', () => {
     await expect.poll(() => p.getByTestId('bc-view').textContent()).toBe(`tokens ${zoomed.start}–${zoomed.start + zoomed.count - 1} of 256`);
     {
       const canvas = p.getByTestId('bc-heatmap-B');
+      await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
       await p.mouse.move(0, 0);
       const b = (await canvas.boundingBox())!;
       const at = cellCentre(zoomed, N, 100, 7, b.width, b.height);

@@ -186,11 +186,14 @@ describe('the workspace at 1280×720', () => {
     expect(await p.getByTestId('hidden-attention-panel').getAttribute('data-hover-token')).toBe('4');
     expect(await p.locator('#token-4').getAttribute('aria-selected')).toBe('true');
 
-    // The memory panel's ‖state_t‖ chart: x runs over the T tokens (the line chart's 2-unit inset of 1000 is < 1 px here); token 2.
+    // The memory panel's ‖state_t‖ chart: x runs over the T tokens across its plot area (right of the y axis); token 2.
     const norms = p.getByTestId('state-norms');
     await norms.scrollIntoViewIfNeeded();
     const n = await box(norms);
-    await p.mouse.move(n.x + (2 / (T - 1)) * n.width, n.y + n.height / 2);
+    const plotLeft = Number(await norms.getAttribute('data-plot-left'));
+    const plotWidth = Number(await norms.getAttribute('data-plot-width'));
+    expect(plotWidth).toBeGreaterThan(0);
+    await p.mouse.move(n.x + plotLeft + (2 / (T - 1)) * plotWidth, n.y + n.height / 2);
     await expect.poll(() => p.locator('#token-2').getAttribute('aria-selected')).toBe('true');
     expect(await p.getByTestId('delta-heatmap').getAttribute('data-hover-token')).toBe('2');
 

@@ -17,8 +17,10 @@ const swatch = (colour: string, shape: 'line' | 'box', thickness = 3) => (
 /** One prompt in the legend: where it came from, and optionally its line and its start. */
 export interface LegendPrompt {
   label: string;
-  /** e.g. 'wide line, 12 tokens: “ROMEO:”' — shown after the label in parentheses and quotes as given. */
+  /** e.g. 'wide line, 12 tokens' — shown after the label in parentheses. */
   detail?: string;
+  /** The start of the prompt, quoted after the rest. */
+  quote?: string;
 }
 
 /** Which colour is which prompt, for the chart and the strip (A's line drawn wide, B's thin). */
@@ -28,6 +30,7 @@ export function CompareLegend({ a, b }: { a: LegendPrompt; b: LegendPrompt }) {
       {swatch(colour, 'line', name === 'A' ? 4 : 2)}
       {name}: {prompt.label}
       {prompt.detail ? ` (${prompt.detail})` : ''}
+      {prompt.quote !== undefined ? `: “${prompt.quote}”` : ''}
     </span>
   );
   return (

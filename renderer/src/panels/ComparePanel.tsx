@@ -315,8 +315,8 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
             {cmp.alignment.counts.inserted} inserted, {cmp.alignment.counts.deleted} deleted · {cmp.tokens} positions compared · {cmp.edited.length === 0 ? 'same ids' : `ids differ at ${cmp.edited.length} position${cmp.edited.length === 1 ? '' : 's'}: ${cmp.edited.slice(0, 12).join(', ')}${cmp.edited.length > 12 ? ', …' : ''}`}
           </div>
           <CompareLegend
-            a={{ label: shown.a === shown.onScreen ? 'the trace on screen' : 'prompt A', detail: `wide line, ${shown.a.ids.length} tokens: “${preview(shown.textsA, idsOnly)}”` }}
-            b={{ label: 'prompt B', detail: `thin line, ${shown.b.ids.length} tokens: “${preview(shown.textsB, idsOnly)}”` }}
+            a={{ label: shown.a === shown.onScreen ? 'the trace on screen' : 'prompt A', detail: `wide line, ${shown.a.ids.length} tokens`, quote: preview(shown.textsA, idsOnly) }}
+            b={{ label: 'prompt B', detail: `thin line, ${shown.b.ids.length} tokens`, quote: preview(shown.textsB, idsOnly) }}
           />
           <AlignmentStrip alignment={cmp.alignment} textsA={shown.textsA} textsB={shown.textsB} cursor={t} onSelect={setCursor} />
           <canvas

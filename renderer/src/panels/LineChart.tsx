@@ -84,6 +84,9 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
         aria-label={label}
         data-testid={testId}
         data-hover-token={hover ?? undefined}
+        // Where the plot area lies in the svg (CSS pixels): token i is at plot-left + i / (count − 1) × plot-width.
+        data-plot-left={M.left}
+        data-plot-width={plotW}
         style={{ display: 'block', background: '#11141a', fontSize: 10 }}
         onPointerMove={
           onHover &&

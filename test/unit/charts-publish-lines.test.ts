@@ -154,3 +154,17 @@ describe('line figures', () => {
     expect(texts(scene.prims, 'legend')).toEqual(['baseline', 'token 3 filtered']);
   });
 });
+
+describe('print colours', () => {
+  it('darkens the dark theme pastels to print on white, keeps dark colours', async () => {
+    const { printColour } = await import('../../renderer/src/panels/publish-lines');
+    // #ffffff has luminance 1; scaled by k its luminance is lin(k)… = 0.35 at k = ((0.35^(1/2.4)) · 1.055 − 0.055) = 0.6262.
+    expect(printColour('#ffffff')).toBe('#a0a0a0');
+    expect(printColour('#0277BD')).toBe('#0277bd');
+    expect(printColour('not a colour')).toBe('not a colour');
+    // Hue kept: the channels' ratios stay (within rounding).
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(printColour('#ffd54f').slice(i, i + 2), 16));
+    expect(Math.abs(g! / r! - 0xd5 / 0xff)).toBeLessThan(0.01);
+    expect(Math.abs(b! / r! - 0x4f / 0xff)).toBeLessThan(0.02);
+  });
+});

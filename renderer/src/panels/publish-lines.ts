@@ -287,7 +287,28 @@ export const FIGURE_COLOURS = { a: '#0277bd', b: '#e64a19', diff: '#616161', bef
 /** A figure's width at scale 1. */
 export const FIGURE_WIDTH = 900;
 
-/** The figure of a line chart (LineChart's data): one plot of its series over token indices. */
+/**
+ * A screen colour made to print on white: #rrggbb colours lighter than a relative luminance of
+ * 0.35 (the dark theme's pastels) are darkened in proportion until they reach it; others as given.
+ */
+export function printColour(css: string): string {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(css);
+  if (!m) return css;
+  const rgb = [m[1], m[2], m[3]].map((h) => parseInt(h as string, 16) / 255);
+  const lin = (c: number) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  const lum = (c: number[]) => 0.2126 * lin(c[0] as number) + 0.7152 * lin(c[1] as number) + 0.0722 * lin(c[2] as number);
+  if (lum(rgb) <= 0.35) return css.toLowerCase();
+  let lo = 0;
+  let hi = 1;
+  for (let k = 0; k < 30; k++) {
+    const mid = (lo + hi) / 2;
+    if (lum(rgb.map((c) => c * mid)) > 0.35) hi = mid;
+    else lo = mid;
+  }
+  return `#${rgb.map((c) => Math.round(c * lo * 255).toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** The figure of a line chart (LineChart's data): one plot of its series (in print colours) over token indices. */
 export function lineChartFigure(o: { title: string; series: readonly FigureSeries[]; xLabel: string; yLabel: string; yRange?: Range; guides?: readonly number[]; height?: number }): LineFigureSpec {
   const count = Math.max(0, ...o.series.map((s) => s.values.length));
   return {
@@ -296,7 +317,7 @@ export function lineChartFigure(o: { title: string; series: readonly FigureSerie
     height: o.height ?? 420,
     xLabel: o.xLabel,
     x: { kind: 'index', count },
-    plots: [{ kind: 'lines', series: o.series, yLabel: o.yLabel, ...(o.yRange ? { yRange: o.yRange } : {}), ...(o.guides ? { guides: o.guides } : {}) }],
+    plots: [{ kind: 'lines', series: o.series.map((s) => ({ ...s, colour: printColour(s.colour) })), yLabel: o.yLabel, ...(o.yRange ? { yRange: o.yRange } : {}), ...(o.guides ? { guides: o.guides } : {}) }],
   };
 }
 

@@ -7,7 +7,7 @@
  * vertical line across a plot). The scale multiplies the pixel size, not the layout.
  */
 import { describe, expect, it } from 'vitest';
-import { compareFigure, knockoutFigure, lineChartFigure, lineFigureScene, sceneSvg, type LineFigureSpec, type Prim } from '../../renderer/src/panels/publish-lines';
+import { compareFigure, knockoutFigure, lineChartFigure, lineFigureScene, plotRange, sceneSvg, type LineFigureSpec, type Prim } from '../../renderer/src/panels/publish-lines';
 
 const lines: LineFigureSpec = {
   title: 'Test figure',
@@ -97,13 +97,14 @@ describe('line figures', () => {
         },
       ],
     });
-    // Range 0 … 0.5 over y 256 … 56; cells 152 wide, bars 0.8 · 152 / 2 = 60.8 wide from 0.1 · 152 in.
+    // Range 0 … 0.525 (0.5 plus 5 % headroom, none under a bar's 0) over y 256 … 56: v is 200 · v / 0.525 px
+    // high (0.5 → 190.476, 0.25 → 95.238); cells 152 wide, bars 0.8 · 152 / 2 = 60.8 wide from 0.1 · 152 in.
     const bars = scene.prims.filter((p): p is Extract<Prim, { kind: 'rect' }> => p.kind === 'rect' && p.role === 'bar');
     const got = bars.map((b) => [b.series, b.fill, b.x, b.y, b.w, b.h].map((v) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v)));
     expect(got).toEqual([
-      ['p', '#aa0000', 87.2, 56, 60.8, 200],
-      ['p', '#aa0000', 239.2, 156, 60.8, 100],
-      ['q', '#0000aa', 148, 156, 60.8, 100],
+      ['p', '#aa0000', 87.2, 65.524, 60.8, 190.476],
+      ['p', '#aa0000', 239.2, 160.762, 60.8, 95.238],
+      ['q', '#0000aa', 148, 160.762, 60.8, 95.238],
     ]);
     expect(texts(scene.prims, 'x-axis')).toEqual(['a', 'b']);
     expect(texts(scene.prims, 'legend')).toEqual(['p', 'q']);
@@ -152,6 +153,18 @@ describe('line figures', () => {
     const scene = lineFigureScene(spec);
     expect(texts(scene.prims, 'x-axis')).toEqual(['␣the']);
     expect(texts(scene.prims, 'legend')).toEqual(['baseline', 'token 3 filtered']);
+  });
+});
+
+describe('value ranges', () => {
+  it('pads automatic ranges by 5 % (never under a bar’s 0), keeps fixed ones', () => {
+    const lineRange = plotRange({ kind: 'lines', yLabel: '', series: [{ name: 'a', values: [1, NaN, 3], colour: '#000' }] });
+    close(lineRange.min, 0.9);
+    close(lineRange.max, 3.1);
+    expect(plotRange({ kind: 'bars', yLabel: '', series: [{ name: 'a', values: [-2, 2], colour: '#000' }] })).toEqual({ min: -2.2, max: 2.2 });
+    expect(plotRange({ kind: 'bars', yLabel: '', series: [{ name: 'a', values: [-4, -1], colour: '#000' }] })).toEqual({ min: -4.2, max: 0 });
+    expect(plotRange({ kind: 'lines', yLabel: '', yRange: { min: 0, max: 1 }, series: [{ name: 'a', values: [5], colour: '#000' }] })).toEqual({ min: 0, max: 1 });
+    expect(plotRange({ kind: 'lines', yLabel: '', series: [{ name: 'a', values: [NaN], colour: '#000' }] })).toEqual({ min: 0, max: 1 });
   });
 });
 

@@ -11,7 +11,8 @@
  * Layout (scale 1): the plots span x from 72 to width − 24; the title's baseline is at y 20, the
  * legend's rows (16 px each) start at y 30, the first plot starts 10 px under them (plus 16 px for
  * a heading when a plot has one); plots are GAP apart and share height − top − 44 by weight.
- * Index x axes place point i at the centre of cell i of `count` equal cells: x = left + (i + ½)/count · w.
+ * Index x axes place point i at the centre of cell i of `count` equal cells: x = left + (i + ½)/count · w;
+ * value axes have a tick about every 40 px.
  */
 import { FIGURE_FONT, escapeXml, type Figure2d } from './publish';
 import { formatTick, labelWidth, niceTicks, thinLabels, visibleText, type Range } from './chart-scale';
@@ -71,7 +72,10 @@ const HEADING = 16;
 const GAP = 14;
 const SWATCH = 18;
 
-/** The finite values' range of a plot (bars: with 0), widened when it is a single value. */
+/**
+ * The finite values' range of a plot (bars: with 0), widened by 5 % at each end other than a bar's
+ * 0 (so that no line runs along the frame), or around a single value.
+ */
 export function plotRange(plot: FigurePlot): Range {
   if (plot.yRange) return plot.yRange;
   let min = Infinity;
@@ -90,7 +94,8 @@ export function plotRange(plot: FigurePlot): Range {
   }
   if (!(min <= max)) return { min: 0, max: 1 };
   if (min === max) return min === 0 ? { min: 0, max: 1 } : { min: min - Math.abs(min) / 2, max: max + Math.abs(max) / 2 };
-  return { min, max };
+  const pad = (max - min) * 0.05;
+  return { min: plot.kind === 'bars' && min === 0 ? 0 : min - pad, max: plot.kind === 'bars' && max === 0 ? 0 : max + pad };
 }
 
 /** The legend: each series once (by name), wrapped into rows that fit the plots' width. */
@@ -151,7 +156,7 @@ export function lineFigureScene(spec: LineFigureSpec): Scene {
     const span = range.max - range.min || 1;
     const yAt = (v: number) => py + ph - ((Math.min(range.max, Math.max(range.min, v)) - range.min) / span) * ph;
     // Value axis.
-    const values = niceTicks(range.min, range.max, Math.max(2, Math.floor(ph / 24)));
+    const values = niceTicks(range.min, range.max, Math.max(2, Math.floor(ph / 40)));
     const step = values.length > 1 ? (values[1] as number) - (values[0] as number) : undefined;
     for (const v of values) {
       const y = yAt(v);

@@ -231,6 +231,12 @@ describe('charts in Chromium', () => {
     expect(cmpSvg.match(/<text data-role="y-label"[^>]*>‖Δ_t‖ \(L2\)<\/text>/g)).toHaveLength(2);
     expect(cmpSvg.match(/<polyline data-role="series"/g)!.length).toBeGreaterThanOrEqual(4);
     expect(cmpSvg).toMatch(/<text data-role="x-axis"[^>]*>0<\/text>/);
+    expect(cmpSvg).toMatch(/^<svg [^>]*width="1800" height="\d+" viewBox="0 0 900 \d+"/); // ×2, the default
+    // The PNG: the same figure drawn on a canvas, at ×1.
+    await p.getByLabel('compare figure scale').selectOption('1');
+    const cmpPng = (await download(p, 'Export compare PNG')).bytes;
+    expect([...cmpPng.subarray(0, 8)]).toEqual(PNG_MAGIC);
+    expect(cmpPng.readUInt32BE(16)).toBe(900);
     // Knockout: run once so that its chart shows in the screenshots.
     await p.getByLabel('Knockout token').fill('5');
     await p.getByRole('button', { name: 'Filter this token' }).click();

@@ -7,7 +7,13 @@
  *     "model": { "id", "name", "source": "bundled" | "user", "path"?, "files"?, "sizeBytes"?, "architecture"? } | null,
  *     "prompts": { "trace": string | null, "generate": string | null },
  *     "view": { "layer": index into the trace's layers, "hoverToken", "memoryToken": token | null,
- *               "scoreMode": "norm" | "focus" | null, "thresholds"?: { "key", "low", "high" } | null } }
+ *               "scoreMode": "norm" | "focus" | null, "thresholds"?: { "key", "low", "high" } | null,
+ *               "heatmaps"?: { "delta"?: HeatmapView, "bc"?: HeatmapView } } }
+ *
+ * A HeatmapView is a heatmap's zoom and pan: { "tokens", "channels" (the counts it was made for),
+ * "x": { "start", "count" } (tokens shown), "y": { "start", "count" } (channels / states shown) }.
+ * Heatmap views are read leniently: one that is malformed or does not fit the trace is dropped
+ * (that heatmap opens on its full view) rather than refusing the session.
  *
  * The model is a reference, never its weights: a bundled model by id, a user model by name,
  * file list and size (and its path on the desktop). A session without a trace has no tensors.
@@ -43,6 +49,56 @@ export interface SessionView {
   scoreMode: 'norm' | 'focus' | null;
   /** The token strip's thresholds as moved by the user, for the layer and score `key` names (null: the defaults). */
   thresholds?: { key: string; low: number; high: number } | null;
+  /** The heatmaps' zoom and pan (absent: full views). */
+  heatmaps?: SessionHeatmaps;
+}
+
+/** A heatmap's zoom and pan (both axes), for the counts it was made for. */
+export interface SessionHeatmapView {
+  tokens: number;
+  channels: number;
+  x: { start: number; count: number };
+  y: { start: number; count: number };
+}
+
+export interface SessionHeatmaps {
+  delta?: SessionHeatmapView;
+  bc?: SessionHeatmapView;
+}
+
+export const HEATMAP_KEYS = ['delta', 'bc'] as const;
+
+const MAX_AXIS = 1 << 24;
+
+/** One axis of a heatmap view inside 0 … total, or null. */
+function axisOf(raw: unknown, total: number): { start: number; count: number } | null {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const { start, count } = raw as Record<string, unknown>;
+  if (typeof start !== 'number' || typeof count !== 'number' || !Number.isFinite(start) || !Number.isFinite(count)) return null;
+  if (!(start >= 0 && count > 0 && start + count <= total * (1 + 1e-9))) return null;
+  return { start, count };
+}
+
+/** A heatmap view from a session's JSON, when it is well-formed and made for `tokens` tokens; else null (the full view). */
+export function readHeatmapView(raw: unknown, tokens: number): SessionHeatmapView | null {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const r = raw as Record<string, unknown>;
+  const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_AXIS;
+  if (!count(r.tokens) || r.tokens !== tokens || !count(r.channels)) return null;
+  const x = axisOf(r.x, tokens);
+  const y = axisOf(r.y, r.channels as number);
+  return x && y ? { tokens, channels: r.channels as number, x, y } : null;
+}
+
+/** The heatmap views of a session's JSON that are well-formed and fit a trace of `tokens` tokens. */
+export function readHeatmapViews(raw: unknown, tokens: number): SessionHeatmaps {
+  const out: SessionHeatmaps = {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return out;
+  for (const key of HEATMAP_KEYS) {
+    const view = readHeatmapView((raw as Record<string, unknown>)[key], tokens);
+    if (view) out[key] = view;
+  }
+  return out;
 }
 
 export interface SessionState {
@@ -79,6 +135,8 @@ const sessionJson = v.object({
     memoryToken: nullable(token),
     scoreMode: nullable(v.literal('norm', 'focus')),
     thresholds: v.optional(nullable(v.object({ key: v.string({ maxLength: 512 }), low: v.number(), high: v.number() }))),
+    // Checked leniently below (readHeatmapViews): a bad view falls back to the full view.
+    heatmaps: (value: unknown) => value,
   }),
 });
 
@@ -126,10 +184,11 @@ export async function readSessionFile(source: ByteSource): Promise<Session> {
       if (t !== null && t >= T) throw new ModelFileError(file, `session.view.${key} is ${t}, but the trace has ${T} token(s)`);
     }
   }
+  const heatmaps = trace ? readHeatmapViews(view.heatmaps, trace.result.ids.length) : {};
   return {
     model: parsed.model ? compact(parsed.model) : null,
     prompts: parsed.prompts,
-    view: compact(view),
+    view: compact({ ...view, heatmaps: Object.keys(heatmaps).length > 0 ? heatmaps : undefined }),
     trace,
   };
 }

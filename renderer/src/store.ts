@@ -6,6 +6,7 @@ import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
 import type { EngineEvent, GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
+import type { SessionHeatmapView } from '../../app/analysis/session';
 import type { SessionModelRef } from '../../app/analysis/session';
 import { addNotice, dismissNotice, enterContext, expireNotices, type Notice, type NoticeKind } from './notices';
 import { browserStorage, defaultLayout, loadLayout, resetPanelHeight, resizePanel, saveLayout, setPanelCollapsed, withTiling, type PanelLayout, type Tiling } from './panels/layout';
@@ -143,6 +144,9 @@ export interface TraceSlice {
   /** The strip's thresholds as the user moved them, for the layer and score named by `key` (else the terciles); a new trace starts over. */
   traceThresholds: { key: string; low: number; high: number } | null;
   setTraceThresholds(thresholds: { key: string; low: number; high: number } | null): void;
+  /** The Δ and B/C heatmaps' zoom and pan, with the counts they were made for (null: the full view); saved in sessions. */
+  traceViews: { delta: SessionHeatmapView | null; bc: SessionHeatmapView | null };
+  setTraceView(key: 'delta' | 'bc', view: SessionHeatmapView | null): void;
   /** What the trace and generate boxes hold (null: untouched, the box shows its default); saved in sessions. */
   promptDrafts: PromptDrafts;
   setPromptDraft(box: 'trace' | 'generate', text: string | null): void;
@@ -197,6 +201,8 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   setTraceMemoryToken: (traceMemoryToken) => set({ traceMemoryToken }),
   traceThresholds: null,
   setTraceThresholds: (traceThresholds) => set({ traceThresholds }),
+  traceViews: { delta: null, bc: null },
+  setTraceView: (key, view) => set((s) => ({ traceViews: { ...s.traceViews, [key]: view } })),
   promptDrafts: NO_DRAFTS,
   draftsByModel: {},
   setPromptDraft: (box, text) => set((s) => ({ promptDrafts: { ...s.promptDrafts, [box]: text } })),
@@ -330,5 +336,6 @@ export const selectTraceMemoryToken = (s: StudioState) => s.traceMemoryToken;
 export const selectWorkProgress = (s: StudioState) => s.workProgress;
 export const selectPanelLayout = (s: StudioState) => s.panelLayout;
 export const selectTraceThresholds = (s: StudioState) => s.traceThresholds;
+export const selectTraceViews = (s: StudioState) => s.traceViews;
 export const selectTraceDraft = (s: StudioState) => s.promptDrafts.trace;
 export const selectGenerateDraft = (s: StudioState) => s.promptDrafts.generate;

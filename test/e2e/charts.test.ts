@@ -6,7 +6,8 @@
  * symmetric about 0; line charts have axes and a legend. The Δ and B canvases take the keyboard:
  * arrows move the readout, whose value equals the float64 reference of the model at that cell;
  * + zooms both axes. The SVG export downloads a well-formed figure with a title, axis labels and a
- * colour bar; the PNG export is a PNG at the chosen scale. Screenshots of each panel at 1280×720
+ * colour bar; the PNG export is a PNG at the chosen scale; the compare figure's SVG has its title,
+ * legend and axes. Screenshots of each panel at 1280×720
  * and 1920×1080 go to test-results/charts-*.png, the exported figures to charts-export-*.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -221,6 +222,21 @@ describe('charts in Chromium', () => {
     expect(entries.map((e) => e[0])).toEqual(['A', 'B']);
     expect(entries[0]![1]).not.toBe(entries[1]![1]);
     expect(entries[1]![2]).toContain(`B: prompt B (thin line, ${T} tokens): “${idsB.slice(0, 3).map((id) => labels[id]).join(' ')}`);
+    // The compare figure, rendered from the data: title, a legend entry per series, both axes with units.
+    const cmpSvg = (await download(p, 'Export compare SVG')).bytes.toString('utf8');
+    writeFileSync(path.join(artifacts, 'charts-export-compare.svg'), cmpSvg);
+    expect(cmpSvg).toMatch(/<text data-role="title"[^>]*>Selection score ‖Δ_t‖ per layer: prompt A and prompt B<\/text>/);
+    expect([...cmpSvg.matchAll(/<text data-role="legend"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1])).toEqual(['A: the trace on screen', 'B: prompt B', 'B − A (‖Δ_t‖ of B minus A)']);
+    expect(cmpSvg).toMatch(/<text data-role="x-label"[^>]*>position \(aligned token index\)<\/text>/);
+    expect(cmpSvg.match(/<text data-role="y-label"[^>]*>‖Δ_t‖ \(L2\)<\/text>/g)).toHaveLength(2);
+    expect(cmpSvg.match(/<polyline data-role="series"/g)!.length).toBeGreaterThanOrEqual(4);
+    expect(cmpSvg).toMatch(/<text data-role="x-axis"[^>]*>0<\/text>/);
+    expect(cmpSvg).toMatch(/^<svg [^>]*width="1800" height="\d+" viewBox="0 0 900 \d+"/); // ×2, the default
+    // The PNG: the same figure drawn on a canvas, at ×1.
+    await p.getByLabel('compare figure scale').selectOption('1');
+    const cmpPng = (await download(p, 'Export compare PNG')).bytes;
+    expect([...cmpPng.subarray(0, 8)]).toEqual(PNG_MAGIC);
+    expect(cmpPng.readUInt32BE(16)).toBe(900);
     // Knockout: run once so that its chart shows in the screenshots.
     await p.getByLabel('Knockout token').fill('5');
     await p.getByRole('button', { name: 'Filter this token' }).click();

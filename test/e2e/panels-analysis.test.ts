@@ -366,6 +366,8 @@ describe('analysis panels in Chromium', () => {
     }
     const png = await download(p, 'Export compare PNG');
     expect([...png.subarray(0, 8)]).toEqual(PNG_MAGIC);
+    // The figure controls (scale, SVG, PNG) moved the canvas: bring it into the viewport before hovering.
+    await p.getByTestId('compare-canvas').evaluate((el) => el.scrollIntoView({ block: 'center' }));
     const cbox = (await p.getByTestId('compare-canvas').boundingBox())!;
     await p.mouse.move(cbox.x + ((edit + 0.5) / T) * cbox.width, cbox.y + 20);
     await expect.poll(() => p.getByTestId('compare-readout').locator('span[data-token]').getAttribute('data-token')).toBe(String(edit));

@@ -1,6 +1,6 @@
 /**
  * Sessions and opened traces in the web build (issue 15): trace the bundled selective-copy model
- * on a short prompt, pick layer 1 and hover a Δ cell; save the session (a download) and export
+ * on a short prompt, pick layer 1, hover a Δ cell and zoom the Δ heatmap; save the session (a download) and export
  * the trace; reload the page and open the session file through the picker: the same layer is
  * selected and the same cell reads the same value (which is also the exported file's number at
  * that cell, read here by the project's safetensors reader). Reload again and drop the exported
@@ -96,6 +96,13 @@ describe('sessions and opened traces in Chromium', () => {
     expect(before.layer).toBe(1);
     expect(Number.isFinite(before.value)).toBe(true);
 
+    // Zoom the Δ heatmap on both axes: the session keeps the zoom.
+    await p.getByRole('button', { name: 'Δ heatmap: zoom in', exact: true }).click();
+    await p.getByRole('button', { name: /^Δ heatmap: zoom \S+ in$/ }).click();
+    const viewOf = () => p.getByTestId('heatmap-view').evaluate((el) => ['data-x-start', 'data-x-count', 'data-y-start', 'data-y-count'].map((a) => Number(el.getAttribute(a))));
+    const zoomed = await viewOf();
+    expect(zoomed).toEqual([T / 4, T / 2, Di / 4, Di / 2]);
+
     const sessionFile = path.join(dir, 'saved.mamba-session');
     expect(await download(p, 'Save session', sessionFile)).toMatch(/\.mamba-session$/);
     const traceFile = path.join(dir, 'exported.safetensors');
@@ -113,6 +120,8 @@ describe('sessions and opened traces in Chromium', () => {
     await expect.poll(() => p.getByTestId('opened-trace-file').textContent().catch(() => '')).toBe('saved.mamba-session');
     expect(await p.getByLabel('Layer', { exact: true }).inputValue()).toBe('1');
     expect(await p.getByTestId('opened-trace-model').textContent()).toMatch(/Selective copying .*\(bundled\)/);
+    await expect.poll(viewOf).toEqual(zoomed);
+    await p.getByRole('button', { name: 'Δ heatmap: reset view', exact: true }).click();
     const reopened = await hoverDelta(p, TOKEN, CHANNEL);
     expect(reopened).toEqual(before);
 

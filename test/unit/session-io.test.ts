@@ -3,7 +3,8 @@
  * store (the trace's model, both prompt boxes, the view with moved thresholds, tokens clamped to
  * the trace), finding the model a session names (bundled by id; user by path, else by name, size
  * and files), telling a session or trace from a model by its header, and applying an opened
- * session to a fresh store — which then saves back to the same state.
+ * session to a fresh store — which then saves back to the same state; the Δ and B/C heatmaps'
+ * zoom and pan round-trip, and a garbled or misfitting heatmap view opens as the full view.
  */
 import { describe, expect, it } from 'vitest';
 import type { ModelEntry } from '../../app/contract';
@@ -13,6 +14,8 @@ import { bytesToSession, encodeSession } from '../../app/analysis/session';
 import { encodeSafetensors } from '../../app/formats/safetensors-write';
 import { createStudioStore } from '../../renderer/src/store';
 import { applyOpenedFile, findModel, modelRef, sessionFileKind, sessionFileName, sessionStateOf } from '../../renderer/src/session/session-io';
+import { viewsFor } from '../../renderer/src/panels/token-view';
+import type { SessionState } from '../../app/analysis/session';
 
 const entry = (over: Partial<ModelEntry>): ModelEntry => ({
   id: 'x',
@@ -105,6 +108,73 @@ describe('session state and the store', () => {
     expect(fresh.getState().selectedModelId).toBe('web:9');
     expect(fresh.getState().promptDrafts).toEqual({ trace: null, generate: 'x' });
     expect(fresh.getState().trace).toBeNull();
+  });
+});
+
+describe('heatmap zoom in sessions', () => {
+  const saveWith = (views: (s: ReturnType<ReturnType<typeof createStudioStore>['getState']>) => void) => {
+    const store = createStudioStore();
+    store.getState().setModels([bundled]);
+    store.getState().setTrace({ state: 'done', modelId: bundled.id, result: trace(6), prompt: { ids: [0, 1, 2, 3, 4, 5] } });
+    views(store.getState());
+    return store;
+  };
+  const encode = (state: SessionState) => encodeSession(state, { result: trace(6), prompt: { ids: [0, 1, 2, 3, 4, 5] } });
+
+  it('saves the Δ and B/C views when zoomed and restores them into a fresh store', async () => {
+    const delta = { tokens: 6, channels: 3, x: { start: 1, count: 2.5 }, y: { start: 1, count: 2 } };
+    const bc = { tokens: 6, channels: 2, x: { start: 2, count: 4 }, y: { start: 1, count: 1 } };
+    const store = saveWith((s) => {
+      s.setTraceView('delta', delta);
+      s.setTraceView('bc', bc);
+    });
+    const state = sessionStateOf(store.getState());
+    expect(state.view.heatmaps).toEqual({ delta, bc });
+    const session = await bytesToSession(encode(state), 'z.mamba-session');
+    expect(session.view.heatmaps).toEqual({ delta, bc });
+    const fresh = createStudioStore();
+    fresh.getState().setModels([bundled]);
+    applyOpenedFile(fresh.getState(), { kind: 'session', file: 'z.mamba-session', session });
+    expect(fresh.getState().traceViews).toEqual({ delta, bc });
+    // What the Δ heatmap (6 tokens × 3 channels) then shows: the zoomed view, not the whole trace.
+    expect(viewsFor(fresh.getState().traceViews.delta, 6, 3)).toEqual({ view: { start: 1, count: 2.5 }, channelView: { start: 1, count: 2 } });
+    expect(sessionStateOf(fresh.getState())).toEqual(state);
+  });
+
+  it('a garbled or misfitting heatmap view opens as the full view, never refuses the session', async () => {
+    const base = sessionStateOf(saveWith(() => undefined).getState());
+    const garbled: unknown[] = [
+      'garbage',
+      42,
+      null,
+      { delta: 'x', bc: [1, 2] },
+      { delta: { tokens: 6, channels: 3, x: { start: 5, count: 4 }, y: { start: 0, count: 3 } } }, // past the last token
+      { delta: { tokens: 7, channels: 3, x: { start: 0, count: 2 }, y: { start: 0, count: 3 } } }, // made for another trace
+      { delta: { tokens: 6, channels: 3, x: { start: -1, count: 2 }, y: { start: 0, count: 3 } } },
+      { delta: { tokens: 6, channels: 3, x: { start: 0, count: 0 }, y: { start: 0, count: 3 } } },
+      { delta: { tokens: 6, channels: 3, x: { start: '0', count: 2 }, y: { start: 0, count: 3 } } },
+      { delta: { tokens: 6, channels: 0.5, x: { start: 0, count: 2 }, y: { start: 0, count: 0.25 } } },
+      { bc: { tokens: 6, channels: 2, x: { start: 0, count: 2 } } },
+    ];
+    for (const heatmaps of garbled) {
+      const state = { ...base, view: { ...base.view, heatmaps } } as unknown as SessionState;
+      const session = await bytesToSession(encode(state), 'g.mamba-session');
+      expect(session.view.heatmaps, JSON.stringify(heatmaps)).toBeUndefined();
+      // A store that was zoomed before goes back to the full views.
+      const fresh = saveWith((s) => s.setTraceView('delta', { tokens: 6, channels: 3, x: { start: 2, count: 2 }, y: { start: 0, count: 1 } }));
+      applyOpenedFile(fresh.getState(), { kind: 'session', file: 'g.mamba-session', session });
+      expect(fresh.getState().traceViews).toEqual({ delta: null, bc: null });
+      expect(viewsFor(fresh.getState().traceViews.delta, 6, 3)).toEqual({ view: { start: 0, count: 6 }, channelView: { start: 0, count: 3 } });
+    }
+    // One good view among bad ones is kept.
+    const mixed = { ...base, view: { ...base.view, heatmaps: { delta: 'x', bc: { tokens: 6, channels: 2, x: { start: 0, count: 3 }, y: { start: 0, count: 2 } } } } } as unknown as SessionState;
+    expect((await bytesToSession(encode(mixed))).view.heatmaps).toEqual({ bc: { tokens: 6, channels: 2, x: { start: 0, count: 3 }, y: { start: 0, count: 2 } } });
+  });
+
+  it('a view made for another token count is neither shown nor saved', () => {
+    const store = saveWith((s) => s.setTraceView('delta', { tokens: 9, channels: 3, x: { start: 2, count: 2 }, y: { start: 0, count: 1 } }));
+    expect(sessionStateOf(store.getState()).view.heatmaps).toBeUndefined();
+    expect(viewsFor(store.getState().traceViews.delta, 6, 3)).toEqual({ view: { start: 0, count: 6 }, channelView: { start: 0, count: 3 } });
   });
 });
 

@@ -72,7 +72,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
   const normB = useMemo(() => rowNorms(B ?? new Float32Array(T * N), N), [B, T, N]);
   const normC = useMemo(() => rowNorms(C ?? new Float32Array(T * N), N), [C, T, N]);
   const zoomables = useMemo(() => [canvasB, canvasC], []);
-  const control = useTokenView(T, zoomables, N);
+  const control = useTokenView(T, zoomables, N, 'bc');
   const { view, channelView } = control;
   const stateName = trace.nGroups > 1 ? 'state (group × N + n)' : 'state n';
 

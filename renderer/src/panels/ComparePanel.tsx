@@ -17,7 +17,9 @@ import { compareScores, type ScoreComparison } from '../../../app/analysis/compa
 import { ALIGN_DELETED, ALIGN_INSERTED, ALIGN_KINDS } from '../../../app/analysis/align';
 import { AlignmentStrip, COMPARE_COLOURS, CompareLegend } from './CompareAlignment';
 import { compareColumns, positionAt } from './analysis';
-import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
+import { downloadCsv, toCsv } from './csv';
+import { compareFigure } from './publish-lines';
+import { LinePublishControls } from './publish-lines-ui';
 import { moveToken, parseIds, tokenTexts } from './selection';
 import { niceTicks } from './chart-scale';
 import { prepareCanvas2d } from './canvas2d';
@@ -295,9 +297,12 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
             style={{ width: 80 }}
           />
         </label>
-        <button type="button" disabled={!cmp} onClick={() => downloadCanvasPng(canvas.current, 'compare.png')}>
-          Export compare PNG
-        </button>
+        <LinePublishControls
+          label="compare"
+          name="compare"
+          disabled={!cmp || !shown}
+          build={() => (cmp && shown ? compareFigure(cmp, { a: shown.a === shown.onScreen ? 'the trace on screen' : 'prompt A', b: 'prompt B' }) : null)}
+        />
         <button
           type="button"
           disabled={!cmp || !shown}

@@ -91,7 +91,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
   const canvas = useRef<HTMLCanvasElement>(null);
   const overview = useRef<HTMLCanvasElement>(null);
   const zoomables = useMemo(() => [canvas], []);
-  const control = useTokenView(T, zoomables, Di);
+  const control = useTokenView(T, zoomables, Di, 'delta');
   const { view, channelView } = control;
   const main = useRenderer(canvas, trace.delta, T, Di);
   const overviewData = useMemo(() => [overviewMatrix(trace)], [trace]);

@@ -4,7 +4,7 @@
  * decay (the state-space analogue of attention knockout), and compares the next-token
  * distributions with and without it: KL(baseline ‖ knocked) at every position from the token on
  * (a line chart, CSV export), and after the last token total variation, the baseline's top
- * token's probability after, and the top tokens of both runs (bars on a canvas, PNG export; CSV
+ * token's probability after, and the top tokens of both runs (bars on a canvas; SVG / PNG figure export drawn from the data, publish-lines.ts; CSV
  * export of both distributions). The run shows progress and can be cancelled; the last result
  * stays on screen, dimmed, until the new one replaces it.
  */
@@ -13,7 +13,9 @@ import type { KnockoutResult, TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { selectTraceMemoryToken, useStudio } from '../store';
 import { knockoutColumns, probabilityShift, type ShiftRow } from './analysis';
-import { downloadCanvasPng, downloadCsv, toCsv } from './csv';
+import { downloadCsv, toCsv } from './csv';
+import { knockoutFigure } from './publish-lines';
+import { LinePublishControls } from './publish-lines-ui';
 import { prepareCanvas2d } from './canvas2d';
 import { niceTicks } from './chart-scale';
 import { PanelStatus } from './PanelStatus';
@@ -194,9 +196,7 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
         <button type="button" className="primary" onClick={run} disabled={busy !== null}>
           Filter this token
         </button>
-        <button type="button" disabled={!shown} onClick={() => downloadCanvasPng(canvas.current, `knockout-token${shown?.token ?? ''}.png`)}>
-          Export knockout PNG
-        </button>
+        <LinePublishControls label="knockout" name={`knockout-token${shown?.token ?? ''}`} disabled={!shown} build={() => (shown ? knockoutFigure(rows, shown.token, shown.layers) : null)} />
         <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(knockoutColumns(shown)), `knockout-token${shown.token}.csv`)}>
           Export knockout CSV
         </button>
@@ -229,7 +229,15 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
                   </>
                 )}
               </div>
-              <LineChart label={`KL per position after knocking out token ${shown.token}`} testId="knockout-kl-chart" series={[{ name: 'KL(baseline ‖ knocked), nats', values: curve, colour: COLOUR_AFTER }]} marker={shown.token} />
+              <LineChart
+                label={`KL per position after knocking out token ${shown.token}`}
+                testId="knockout-kl-chart"
+                xLabel="token (position)"
+                yLabel="KL (nats)"
+                series={[{ name: 'KL(baseline ‖ knocked), nats', values: curve, colour: COLOUR_AFTER }]}
+                marker={shown.token}
+                figure={{ label: 'KL per position', name: `knockout-token${shown.token}-kl-by-position` }}
+              />
               <div className="actions" style={{ fontSize: 12 }}>
                 <button type="button" onClick={() => downloadCsv(toCsv(klPositionColumns(shown, texts)), `knockout-token${shown.token}-kl-by-position.csv`)}>
                   Export KL per position CSV

@@ -6,11 +6,15 @@
  * (measured), so text is never stretched.
  * With `onHover`, the pointer over the chart names the token under it, and `hover` (the
  * workspace's linked hovered token) is drawn as a white line.
+ * With `figure`, SVG / PNG exports render the chart's data as a publication figure (publish-lines.ts:
+ * title, legend, axes with units; no hover line or marker), at ×1, ×2 or ×4.
  */
 import { useRef } from 'react';
 import { useElementSize } from './chart-axes';
 import { formatTick, niceTicks } from './chart-scale';
 import { valueRange } from './selection';
+import { lineChartFigure } from './publish-lines';
+import { LinePublishControls } from './publish-lines-ui';
 
 export interface LineSeries {
   name: string;
@@ -38,6 +42,8 @@ export interface LineChartProps {
   hover?: number | null;
   /** Called with the token index under the pointer (null when it leaves). */
   onHover?(index: number | null): void;
+  /** Figure exports: the buttons' label ("Export <label> SVG"), the file name, the title (default: `label` of the chart). */
+  figure?: { label: string; name: string; title?: string };
 }
 
 const M = { left: 52, right: 10, top: 6, bottom: 30 };
@@ -58,7 +64,7 @@ function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: nu
   return out;
 }
 
-export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover }: LineChartProps) {
+export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover, figure }: LineChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const measured = useElementSize(box).width;
   const W = measured > 0 ? measured : 600;
@@ -144,6 +150,16 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
           </span>
         ))}
       </div>
+      {figure && (
+        <div className="actions" style={{ fontSize: 12, paddingLeft: M.left, flexWrap: 'wrap' }}>
+          <LinePublishControls
+            label={figure.label}
+            name={figure.name}
+            disabled={count === 0}
+            build={() => lineChartFigure({ title: figure.title ?? label, series, xLabel, yLabel, ...(yRange ? { yRange } : {}), guides })}
+          />
+        </div>
+      )}
     </div>
   );
 }

@@ -109,6 +109,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
         yLabel="retention (fraction)"
         guides={[0.5]}
         marker={half?.token ?? null}
+        figure={{ label: 'retention', name: `retention-layer${layer}-token${j}` }}
         hover={hover}
         onHover={setHover}
       />
@@ -122,6 +123,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
         yLabel="‖state_t‖ (L2)"
         series={trace.layers.map((l, i) => ({ name: `layer ${l}`, values: trace.stateNorm[i] ?? [], colour: LAYER_COLOURS[i % LAYER_COLOURS.length] as string }))}
         marker={j}
+        figure={{ label: '‖state‖ per layer', name: 'state-norms' }}
         hover={hover}
         onHover={setHover}
       />
@@ -130,7 +132,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
           <div className="muted" style={{ fontSize: 12 }}>
             ‖state_t‖ per head, layer {layer} (each head's P × N state)
           </div>
-          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" xLabel="token (position)" yLabel="‖state_t‖ of the head (L2)" series={byHead} marker={j} hover={hover} onHover={setHover} />
+          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" xLabel="token (position)" yLabel="‖state_t‖ of the head (L2)" series={byHead} marker={j} hover={hover} onHover={setHover} figure={{ label: '‖state‖ per head', name: `state-norms-by-head-layer${layer}` }} />
         </>
       )}
     </section>

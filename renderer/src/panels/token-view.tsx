@@ -6,8 +6,19 @@
  * zoom channels in / out, pan left / right, reset).
  */
 import { useEffect, useRef, useState, type PointerEvent, type RefObject } from 'react';
+import type { SessionHeatmapView } from '../../../app/analysis/session';
+import { useStudio } from '../store';
 import { keepVisible, moveCursor2d } from './chart-scale';
-import { fullView, panView, zoomView, type TokenView } from './selection';
+import { clampView, fullView, panView, zoomView, type TokenView } from './selection';
+
+/**
+ * The views a saved view (the store's, or a session's) gives a heatmap of `tokens` × `channels`:
+ * its own when it was made for these counts, else the full views (a new trace starts whole).
+ */
+export function viewsFor(saved: SessionHeatmapView | null, tokens: number, channels: number): { view: TokenView; channelView: TokenView } {
+  if (!saved || saved.tokens !== tokens || saved.channels !== channels) return { view: fullView(tokens), channelView: fullView(channels) };
+  return { view: clampView(saved.x, tokens, 1), channelView: clampView(saved.y, channels, 1) };
+}
 
 export interface TokenViewControl {
   view: TokenView;
@@ -27,25 +38,29 @@ export interface TokenViewControl {
   dragged(): boolean;
 }
 
-/** The view over `tokens` tokens and `channels` channels, reset when a count changes; wheel zoom on `canvases` (stable refs). */
-export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCanvasElement | null>[], channels = 1): TokenViewControl {
-  const [state, setState] = useState<{ tokens: number; view: TokenView }>(() => ({ tokens, view: fullView(tokens) }));
-  const [cstate, setCState] = useState<{ channels: number; view: TokenView }>(() => ({ channels, view: fullView(channels) }));
-  // A new token count starts from the whole sequence.
-  const view = state.tokens === tokens ? state.view : fullView(tokens);
-  const channelView = cstate.channels === channels ? cstate.view : fullView(channels);
+/**
+ * The view over `tokens` tokens and `channels` channels, reset when a count changes; wheel zoom on
+ * `canvases` (stable refs). With `key`, the view lives in the store (traceViews, saved in sessions).
+ */
+export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCanvasElement | null>[], channels = 1, key?: 'delta' | 'bc'): TokenViewControl {
+  const [local, setLocal] = useState<SessionHeatmapView | null>(null);
+  const stored = useStudio((s) => (key ? s.traceViews[key] : null));
+  // A new token (or channel) count starts from the whole sequence.
+  const { view, channelView } = viewsFor(key ? stored : local, tokens, channels);
   const drag = useRef<{ x: number; y: number; view: TokenView; channelView: TokenView } | null>(null);
   const moved = useRef(false);
-  const setView = (update: TokenView | ((v: TokenView) => TokenView)) =>
-    setState((s) => {
-      const from = s.tokens === tokens ? s.view : fullView(tokens);
-      return { tokens, view: typeof update === 'function' ? update(from) : update };
-    });
-  const setChannelView = (update: TokenView | ((v: TokenView) => TokenView)) =>
-    setCState((s) => {
-      const from = s.channels === channels ? s.view : fullView(channels);
-      return { channels, view: typeof update === 'function' ? update(from) : update };
-    });
+  const update = (next: (from: { view: TokenView; channelView: TokenView }) => { view: TokenView; channelView: TokenView }) => {
+    const make = (saved: SessionHeatmapView | null): SessionHeatmapView => {
+      const v = next(viewsFor(saved, tokens, channels));
+      return { tokens, channels, x: v.view, y: v.channelView };
+    };
+    if (key) {
+      const store = useStudio.getState();
+      store.setTraceView(key, make(store.traceViews[key]));
+    } else setLocal(make);
+  };
+  const setView = (u: TokenView | ((v: TokenView) => TokenView)) => update((from) => ({ ...from, view: typeof u === 'function' ? u(from.view) : u }));
+  const setChannelView = (u: TokenView | ((v: TokenView) => TokenView)) => update((from) => ({ ...from, channelView: typeof u === 'function' ? u(from.channelView) : u }));
 
   // Wheel zoom needs a non-passive listener to keep the page from scrolling.
   useEffect(() => {
@@ -58,17 +73,19 @@ export function useTokenView(tokens: number, canvases: readonly RefObject<HTMLCa
         if (event.shiftKey) {
           const at = (event.clientY - box.top) / box.height;
           const delta = event.deltaY || event.deltaX; // Shift turns some wheels horizontal
-          setCState((s) => ({ channels, view: zoomView(s.channels === channels ? s.view : fullView(channels), delta < 0 ? 1.25 : 0.8, at, channels) }));
+          setChannelView((v) => zoomView(v, delta < 0 ? 1.25 : 0.8, at, channels));
           return;
         }
         const anchor = (event.clientX - box.left) / box.width;
-        setState((s) => ({ tokens, view: zoomView(s.tokens === tokens ? s.view : fullView(tokens), event.deltaY < 0 ? 1.25 : 0.8, anchor, tokens) }));
+        setView((v) => zoomView(v, event.deltaY < 0 ? 1.25 : 0.8, anchor, tokens));
       };
       el.addEventListener('wheel', onWheel, { passive: false });
       return () => el.removeEventListener('wheel', onWheel);
     });
     return () => cleanups.forEach((c) => c());
-  }, [tokens, channels, canvases]);
+    // setView / setChannelView change with tokens, channels and key only.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [tokens, channels, canvases, key]);
 
   return {
     view,

@@ -6,7 +6,7 @@
  * leaves what was open as it was. The pure parts are unit-tested (test/unit/session-io.test.ts).
  */
 import type { ModelEntry } from '../../../app/contract';
-import { readSessionFile, SESSION_EXTENSION, SESSION_FORMAT, type Session, type SessionModelRef, type SessionState } from '../../../app/analysis/session';
+import { HEATMAP_KEYS, readHeatmapView, readSessionFile, SESSION_EXTENSION, SESSION_FORMAT, type Session, type SessionHeatmaps, type SessionModelRef, type SessionState } from '../../../app/analysis/session';
 import { readTraceFile, type OpenedTrace } from '../../../app/analysis/trace-file';
 import { TRACE_FORMAT } from '../../../app/analysis/export';
 import { readSafetensorsHeader } from '../../../app/formats/safetensors';
@@ -44,9 +44,9 @@ export function findModel(models: readonly ModelEntry[], ref: SessionModelRef | 
   );
 }
 
-/** What a session saves of the store: the model shown, the two prompt boxes, the view of the trace. */
+/** What a session saves of the store: the model shown, the two prompt boxes, the view of the trace (with the heatmaps' zoom when zoomed). */
 export function sessionStateOf(
-  s: Pick<StudioState, 'models' | 'selectedModelId' | 'trace' | 'promptDrafts' | 'traceLayer' | 'traceHoverToken' | 'traceMemoryToken' | 'traceScoreMode' | 'traceThresholds'>,
+  s: Pick<StudioState, 'models' | 'selectedModelId' | 'trace' | 'promptDrafts' | 'traceLayer' | 'traceHoverToken' | 'traceMemoryToken' | 'traceScoreMode' | 'traceThresholds' | 'traceViews'>,
 ): SessionState {
   const trace = s.trace?.state === 'done' ? s.trace : null;
   const selected = s.models.find((m) => m.id === s.selectedModelId) ?? null;
@@ -54,6 +54,12 @@ export function sessionStateOf(
   const traceModel = trace ? (trace.opened?.model ?? (s.models.find((m) => m.id === trace.modelId) ? modelRef(s.models.find((m) => m.id === trace.modelId) as ModelEntry) : null)) : null;
   const T = trace?.result.ids.length ?? 0;
   const token = (t: number | null) => (t !== null && t >= 0 && t < T ? t : null);
+  // The heatmap views that belong to this trace (a view made for another token count is not shown, so not saved).
+  const heatmaps: SessionHeatmaps = {};
+  for (const key of HEATMAP_KEYS) {
+    const saved = trace ? readHeatmapView(s.traceViews[key], T) : null;
+    if (saved) heatmaps[key] = saved;
+  }
   return {
     model: traceModel ?? (selected ? modelRef(selected) : null),
     prompts: { trace: s.promptDrafts.trace, generate: s.promptDrafts.generate },
@@ -63,6 +69,7 @@ export function sessionStateOf(
       memoryToken: token(s.traceMemoryToken),
       scoreMode: s.traceScoreMode,
       thresholds: trace ? s.traceThresholds : null,
+      ...(Object.keys(heatmaps).length > 0 ? { heatmaps } : {}),
     },
   };
 }
@@ -121,9 +128,11 @@ export function applyOpenedFile(store: StudioState, opened: OpenedFile): { model
     store.setPromptDraft('trace', prompts.trace);
     store.setPromptDraft('generate', prompts.generate);
     store.setTraceThresholds(trace ? (view.thresholds ?? null) : null);
+    for (const key of HEATMAP_KEYS) store.setTraceView(key, (trace && view.heatmaps?.[key]) || null);
   } else {
     store.setTraceLayer(0);
     store.setTraceHoverToken(null);
+    for (const key of HEATMAP_KEYS) store.setTraceView(key, null);
   }
   return { model, wanted };
 }

@@ -85,10 +85,3 @@ export function downloadBytes(bytes: Uint8Array, name: string, type = 'applicati
 
 /** Downloads the CSV text as `name`. */
 export const downloadCsv = (csv: string, name: string) => downloadBlob(new Blob([csv], { type: 'text/csv' }), name);
-
-/** Downloads what the canvas shows as a PNG (WebGL canvases need preserveDrawingBuffer, which heatmap-gl sets). */
-export function downloadCanvasPng(canvas: HTMLCanvasElement | null, name: string): void {
-  canvas?.toBlob((blob) => {
-    if (blob) downloadBlob(blob, name);
-  }, 'image/png');
-}

@@ -214,6 +214,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
           { name: '‖B_t‖', values: normB, colour: '#4fc3f7' },
           { name: '‖C_t‖', values: normC, colour: '#ff8a65' },
         ]}
+        figure={{ label: '‖B‖, ‖C‖', name: `bc-norms-layer${layer}` }}
         marker={hover}
       />
     </section>

@@ -368,7 +368,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
           <div style={{ fontSize: 12 }}>
             Row {currentRow.row} “{texts[currentRow.row] ?? ''}”: what it reads, |α[{currentRow.row}, j]| for j ≤ {currentRow.row}
           </div>
-          <LineChart label={`Hidden attention row ${currentRow.row}, layer ${layer}`} testId="hidden-attention-row-chart" xLabel="token j (the token read)" yLabel={`|α[${currentRow.row}, j]|`} series={[{ name: `|α[${currentRow.row}, j]|`, values: rowCurve, colour: '#ff8a65' }]} marker={currentRow.row} />
+          <LineChart label={`Hidden attention row ${currentRow.row}, layer ${layer}`} testId="hidden-attention-row-chart" xLabel="token j (the token read)" yLabel={`|α[${currentRow.row}, j]|`} series={[{ name: `|α[${currentRow.row}, j]|`, values: rowCurve, colour: '#ff8a65' }]} marker={currentRow.row} figure={{ label: 'row', name: `hidden-attention-row${currentRow.row}-layer${layer}` }} />
           <ol data-testid="hidden-attention-sources" style={{ margin: 0, paddingLeft: 20, fontSize: 12, fontFamily: 'ui-monospace, monospace' }}>
             {sources.map((s) => (
               <li key={s.token} data-token={s.token} data-alpha={String(s.alpha)}>

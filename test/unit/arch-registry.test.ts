@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/arch/inspect';
-import { ARCHITECTURE_NAMES, ARCHITECTURES, architectureOf, architectureSpec, referenceForward, traceLayout } from '../../app/arch/registry';
+import { ARCHITECTURE_NAMES, ARCHITECTURES, architectureLabel, architectureOf, architectureSpec, referenceForward, traceLayout } from '../../app/arch/registry';
 import { expectedTensors } from '../../app/arch/tensors';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { relativeError } from '../../app/kernels/self-test';
@@ -21,13 +21,17 @@ const TOL = 1e-3;
 
 describe('architecture registry', () => {
   it('lists each architecture once, by name, with a spec for every part', () => {
-    expect(ARCHITECTURE_NAMES).toEqual(['mamba', 'mamba2']);
+    expect(ARCHITECTURE_NAMES).toEqual(['mamba', 'mamba2', 'falcon_mamba']);
     expect(new Set(ARCHITECTURE_NAMES).size).toBe(ARCHITECTURES.length);
     for (const name of ARCHITECTURE_NAMES) expect(architectureSpec(name).name).toBe(name);
-    expect(() => architectureSpec('jamba')).toThrow(/"jamba" is not an architecture the studio runs \(it runs mamba, mamba2\)/);
+    expect(() => architectureSpec('jamba')).toThrow(/"jamba" is not an architecture the studio runs \(it runs mamba, mamba2, falcon_mamba\)/);
     expect(architectureOf({ ssm_cfg: { layer: 'Mamba2' }, d_model: 8 })).toBe('mamba2');
     expect(architectureOf({ d_model: 8 })).toBe('mamba');
     expect(architectureOf({ ssm_cfg: { layer: 'Mamba9' }, d_model: 8 })).toBe('unknown');
+    expect(architectureOf({ model_type: 'falcon_mamba' })).toBe('falcon_mamba');
+    expect(architectureOf({ architectures: ['FalconMambaForCausalLM'] })).toBe('falcon_mamba');
+    expect(architectureLabel('falcon_mamba')).toBe('Falcon-Mamba');
+    expect(architectureLabel('unknown')).toBe('unknown');
   });
 
   it('has golden fixtures of every architecture', () => {

@@ -16,7 +16,7 @@ import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
 
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
-const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => /^mamba/.test(n)).sort() : [];
+const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => /^(mamba|falcon-mamba)/.test(n)).sort() : [];
 const TOL = 1e-3;
 
 describe('architecture registry', () => {
@@ -35,7 +35,8 @@ describe('architecture registry', () => {
   });
 
   it('has golden fixtures of every architecture', () => {
-    expect(new Set(cases.map((c) => c.split('-')[0]))).toEqual(new Set(['mamba1', 'mamba2']));
+    const archOf = (c: string) => (c.startsWith('falcon-mamba') ? 'falcon_mamba' : c.startsWith('mamba1') ? 'mamba' : 'mamba2');
+    expect(new Set(cases.map(archOf))).toEqual(new Set(ARCHITECTURE_NAMES));
   });
 
   it.for(cases)('%s: the spec-built float64 reference gives transformers\' logits, Δ, B and C', async (name) => {

@@ -50,7 +50,7 @@ export type BoundedField = keyof typeof CONFIG_BOUNDS;
  */
 export const MAX_CONFIG_BYTES = 2 ** 40;
 
-/** The layer norm epsilon: 1e-5 or 1e-6 in released models; it must be positive (a zero one divides by zero on an all-zero row). */
+/** The layer norm epsilon (and Falcon-Mamba's mixer norm's): 1e-5 or 1e-6 in released models; it must be positive (a zero one divides by zero on an all-zero row). */
 export const NORM_EPS_BOUNDS = { min: 0, max: 1 } as const;
 
 /** Names of the keys a config's fields came from, for messages ("num_hidden_layers", "mamba.block_count"). */
@@ -87,6 +87,17 @@ export function checkConfigBounds(file: string, config: MambaConfig, spec: Archi
   const eps = config.normEps;
   if (typeof eps !== 'number' || !(eps > NORM_EPS_BOUNDS.min && eps <= NORM_EPS_BOUNDS.max)) {
     throw new ModelFileError(file, `"${key('normEps')}" is ${typeof eps === 'number' ? show(eps) : String(eps)}: the norm epsilon must be > ${NORM_EPS_BOUNDS.min} and ≤ ${NORM_EPS_BOUNDS.max}`);
+  }
+  const mixerEps = config.mixerRmsEps;
+  const hasMixerNorm = spec.requiredFields.includes('mixerRmsEps');
+  if (typeof mixerEps !== 'number' || (hasMixerNorm ? !(mixerEps > NORM_EPS_BOUNDS.min && mixerEps <= NORM_EPS_BOUNDS.max) : mixerEps !== 0)) {
+    const shown = typeof mixerEps === 'number' ? show(mixerEps) : String(mixerEps);
+    throw new ModelFileError(
+      file,
+      hasMixerNorm
+        ? `"${key('mixerRmsEps')}" is ${shown}: the mixer norm epsilon must be > ${NORM_EPS_BOUNDS.min} and ≤ ${NORM_EPS_BOUNDS.max}`
+        : `"${key('mixerRmsEps')}" is ${shown}: ${spec.label} has no mixer norm (it must be 0)`,
+    );
   }
   const [lo, hi] = config.timeStepLimit;
   if (!(Number.isFinite(lo) && lo >= 0 && typeof hi === 'number' && hi >= lo)) {

@@ -9,6 +9,7 @@ import type { ModelInspection } from '../model/inspection.js';
 import type { LoadedWeights } from '../model/loader.js';
 import type { MixerFactory } from '../model/mixer.js';
 import { LanguageModel } from '../model/model.js';
+import { falconMamba } from './falcon-mamba/index.js';
 import { mamba1 } from './mamba1/index.js';
 import { Mamba1Mixer } from './mamba1/mixer.js';
 import { mamba2 } from './mamba2/index.js';
@@ -19,6 +20,8 @@ import { architectureSpec, type ArchitectureName } from './registry.js';
 export const MIXERS: Record<ArchitectureName, MixerFactory> = {
   mamba: (build) => new Mamba1Mixer(build, mamba1.traceLayout(build.config)),
   mamba2: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
+  // Mamba-1's mixer, which runs the weightless RMS norm on dt_r, B and C when config.mixerRmsEps > 0.
+  falcon_mamba: (build) => new Mamba1Mixer(build, falconMamba.traceLayout(build.config)),
 };
 
 /**

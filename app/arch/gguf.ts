@@ -7,7 +7,10 @@
  * llama.cpp's converter (conversion/mamba.py, class MambaModel / Mamba2Model, and formerly
  * convert_hf_to_gguf.py) writes `{arch}.embedding_length`, `.block_count`, `.ssm.conv_kernel`,
  * `.ssm.inner_size`, `.ssm.state_size`, `.ssm.time_step_rank`, `.attention.layer_norm_rms_epsilon`
- * (and the architecture's own keys, e.g. mamba2's `.ssm.group_count`).
+ * (and the architecture's own keys, e.g. mamba2's `.ssm.group_count`). Falcon-Mamba (class
+ * FalconMambaModel) is written as "mamba" with `mamba.ssm.dt_b_c_rms = true`; the Mamba-1 spec reads
+ * that key and names the config Falcon-Mamba, its mixer norm run with the layer norm epsilon as
+ * llama.cpp runs it.
  *
  * Tensors map to transformers names so that `checkWeights` (tensors.ts) checks them like any
  * other checkpoint:
@@ -33,6 +36,7 @@ import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from '../formats
 import type { ByteSource } from '../formats/source.js';
 import type { MambaConfig } from '../model/config.js';
 import { checkConfigBounds } from './bounds.js';
+import { falconMamba } from './falcon-mamba/index.js';
 import { ARCHITECTURES, architectureSpec, isArchitectureName } from './registry.js';
 import type { GgufRole } from './spec.js';
 import { checkWeights, type WeightCheck } from './tensors.js';
@@ -60,7 +64,8 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
   if (!isArchitectureName(arch)) {
     const known = OTHER_ARCHITECTURES.find(([re]) => re.test(arch));
     const what = known && known[1] ? `a ${known[1]} model` : 'another kind of model';
-    const names = ARCHITECTURES.map((a) => `"${a.name}"`).join(' and ');
+    // Falcon-Mamba is "mamba" with mamba.ssm.dt_b_c_rms in GGUF, not a general.architecture of its own.
+    const names = ARCHITECTURES.filter((a) => a.name !== falconMamba.name).map((a) => `"${a.name}"`).join(' and ');
     throw new ModelFileError(file, `general.architecture is "${arch}": ${what}, not ${ARCHITECTURES.map((a) => a.label).join(' or ')} (the studio opens GGUF architectures ${names})`);
   }
   const int = (key: string, min: number, fallback?: number): number => {
@@ -109,10 +114,12 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
     int,
     get: (key) => meta.get(key),
   });
-  checkConfigBounds(file, config, spec, {
+  // The config's own architecture: a "mamba" file with mamba.ssm.dt_b_c_rms is Falcon-Mamba.
+  const configSpec = architectureSpec(config.architecture);
+  checkConfigBounds(file, config, configSpec, {
     dModel: `${arch}.embedding_length`, nLayer: `${arch}.block_count`, dConv: `${arch}.ssm.conv_kernel`, dInner: `${arch}.ssm.inner_size`,
     dState: `${arch}.ssm.state_size`, normEps: epsKey, vocabSize: embd ? 'token_embd.weight (its rows)' : 'tokenizer.ggml.tokens (its length)',
-    ...spec.configKeys.gguf,
+    ...configSpec.configKeys.gguf,
   });
   return config;
 }

@@ -11,7 +11,7 @@ import type { ModelInspection, TensorLocation } from '../model/inspection.js';
 import { chatTemplateFromFiles, chatTemplateFromGguf, type ChatTemplate } from '../tokenizer/chat-template.js';
 import { ggufTokenizerText, hasGgufTokenizer } from '../tokenizer/gguf.js';
 import { openGguf } from './gguf.js';
-import { canonicalConfig } from './registry.js';
+import { architectureLabel, canonicalConfig } from './registry.js';
 import { checkWeights } from './tensors.js';
 
 export type { ModelInspection, TensorLocation };
@@ -237,6 +237,8 @@ export async function chatTemplateSource(model: ModelFiles, inspection: ModelIns
 export function summarizeInspection(inspection: ModelInspection) {
   return {
     architecture: inspection.architecture,
+    /** For people: "Mamba", "Mamba-2", "Falcon-Mamba". */
+    label: architectureLabel(inspection.architecture),
     format: inspection.format,
     config: { ...inspection.config, timeStepLimit: inspection.config.timeStepLimit.map((x) => (Number.isFinite(x) ? x : String(x))) },
     parameters: inspection.parameters,

@@ -11,14 +11,15 @@ import { clip, ModelFileError, preview } from '../formats/errors.js';
 import type { MambaConfig } from '../model/config.js';
 import type { TraceLayout } from '../model/mixer.js';
 import { forwardRef, type ForwardRefOutput, type WeightTable } from '../model/reference.js';
+import { falconMamba } from './falcon-mamba/index.js';
 import { mamba1 } from './mamba1/index.js';
 import { mamba2 } from './mamba2/index.js';
 import { checkConfigBounds, type ConfigKeys } from './bounds.js';
 import type { ArchitectureSpec, BaseConfig } from './spec.js';
 
-export const ARCHITECTURES = [mamba1, mamba2] as const;
+export const ARCHITECTURES = [mamba1, mamba2, falconMamba] as const;
 
-/** 'mamba' | 'mamba2' | …: the architectures' registry names, derived from the list. */
+/** 'mamba' | 'mamba2' | 'falcon_mamba': the architectures' registry names, derived from the list. */
 export type ArchitectureName = (typeof ARCHITECTURES)[number]['name'];
 
 export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = ARCHITECTURES.map((a) => a.name);
@@ -34,6 +35,11 @@ export function architectureSpec(name: string): ArchitectureSpec<ArchitectureNam
   const spec = BY_NAME.get(name);
   if (!spec) throw new Error(`"${name}" is not an architecture the studio runs (it runs ${ARCHITECTURE_NAMES.join(', ')})`);
   return spec;
+}
+
+/** An architecture's name for people ("Falcon-Mamba" for "falcon_mamba"); the name itself when it is not registered ("unknown"). */
+export function architectureLabel(name: string): string {
+  return BY_NAME.get(name)?.label ?? name;
 }
 
 /**
@@ -63,7 +69,6 @@ const KNOWN_OTHERS: [RegExp, string][] = [
   [/mistral|mixtral/i, 'Mistral'],
   [/rwkv/i, 'RWKV'],
   [/jamba/i, 'Jamba (a hybrid, not supported)'],
-  [/falcon_mamba|falconmamba/i, 'Falcon-Mamba (not supported yet)'],
   [/bert/i, 'BERT'],
 ];
 
@@ -95,10 +100,13 @@ function fromTransformers(file: string, raw: Raw, spec: ArchitectureSpec): Mamba
   const dModel = int('hidden_size');
   const nLayer = int('num_hidden_layers');
   const vocabSize = int('vocab_size');
-  const dInner = Math.trunc(num('expand', 2) * dModel);
-  if (raw.intermediate_size !== undefined && raw.intermediate_size !== dInner) {
+  const fromExpand = Math.trunc(num('expand', 2) * dModel);
+  let dInner = fromExpand;
+  if (raw.intermediate_size !== undefined && spec.intermediateSizeWins) {
+    dInner = int('intermediate_size');
+  } else if (raw.intermediate_size !== undefined && raw.intermediate_size !== fromExpand) {
     // transformers computes intermediate_size from expand; a disagreeing key means a hand-edited config.
-    throw new ModelFileError(file, `"intermediate_size" ${preview(raw.intermediate_size)} ≠ expand × hidden_size = ${dInner}`);
+    throw new ModelFileError(file, `"intermediate_size" ${preview(raw.intermediate_size)} ≠ expand × hidden_size = ${fromExpand}`);
   }
   const normEps = num('layer_norm_epsilon', 1e-5);
   const dConv = int('conv_kernel', 4);
@@ -121,7 +129,8 @@ function fromMambaSsm(file: string, raw: Raw): MambaConfig {
   const layer = ssm.layer ?? 'Mamba1';
   const spec = ARCHITECTURES.find((a) => a.mambaSsmLayer === layer);
   if (!spec) {
-    throw new ModelFileError(file, `"ssm_cfg.layer" is ${preview(layer)}; the studio runs ${ARCHITECTURES.map((a) => `"${a.mambaSsmLayer}"`).join(', ')}`);
+    const layers = ARCHITECTURES.flatMap((a) => (a.mambaSsmLayer === null ? [] : [`"${a.mambaSsmLayer}"`]));
+    throw new ModelFileError(file, `"ssm_cfg.layer" is ${preview(layer)}; the studio runs ${layers.join(', ')}`);
   }
   const dModel = int('d_model');
   const nLayer = int('n_layer');

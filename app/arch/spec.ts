@@ -76,15 +76,24 @@ export const SSM_GGUF_TENSORS: Readonly<Record<string, { name: string; role: Ggu
 };
 
 export interface ArchitectureSpec<Name extends string = string> {
-  /** The registry name: transformers' model_type and GGUF's general.architecture. */
+  /** The registry name: transformers' model_type and (except Falcon-Mamba, which llama.cpp writes as "mamba") GGUF's general.architecture. */
   readonly name: Name;
-  /** For people: "Mamba", "Mamba-2". */
+  /** For people: "Mamba", "Mamba-2", "Falcon-Mamba" (the library and `info` name a model's architecture by it). */
   readonly label: string;
   /** transformers `architectures` entry (used when a config has no model_type). */
   readonly transformersClass: string;
-  /** mamba_ssm `ssm_cfg.layer` ("Mamba1" is mamba_ssm's default when the key is absent). */
-  readonly mambaSsmLayer: string;
-  /** The fields this architecture uses beyond the common ones, which must be ≥ 1 (bounds.ts; the others it sets to 0). */
+  /** mamba_ssm `ssm_cfg.layer` ("Mamba1" is mamba_ssm's default when the key is absent); null when no mamba_ssm config describes it. */
+  readonly mambaSsmLayer: string | null;
+  /**
+   * transformers configs: `intermediate_size`, when given, is d_inner whatever `expand` says
+   * (FalconMambaConfig keeps it: tiiuae/falcon-mamba-7b's config.json says expand 16 and
+   * intermediate_size 8192). Otherwise a disagreeing intermediate_size is refused.
+   */
+  readonly intermediateSizeWins?: boolean;
+  /**
+   * The fields this architecture uses beyond the common ones (bounds.ts): integers must be ≥ 1,
+   * `mixerRmsEps` in (0, 1]; the others it sets to 0.
+   */
   readonly requiredFields: readonly (keyof MambaConfig)[];
   /** The keys its own fields are read from, per convention, named in bound errors (bounds.ts). */
   readonly configKeys: Readonly<Record<MambaConfig['source'], Partial<Record<keyof MambaConfig, string>>>>;

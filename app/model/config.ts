@@ -31,6 +31,13 @@ export interface MambaConfig {
    */
   normGroupSize: number;
   normEps: number;
+  /**
+   * Falcon-Mamba: the epsilon of the weightless RMS norm applied separately to x_proj's three
+   * parts — Δ's low-rank input dt_r, B and C — before dt_proj and the scan (transformers
+   * `mixer_rms_eps`, 1e-6; a GGUF's layer norm epsilon, which llama.cpp runs that norm with).
+   * 0: no such norm (Mamba, Mamba-2).
+   */
+  mixerRmsEps: number;
   useBias: boolean;
   useConvBias: boolean;
   tieEmbeddings: boolean;

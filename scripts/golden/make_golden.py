@@ -1,8 +1,10 @@
-"""Golden fixtures from transformers' Mamba / Mamba-2 (plain PyTorch path, float32, CPU).
+"""Golden fixtures from transformers' Mamba / Falcon-Mamba / Mamba-2 (plain PyTorch path, float32, CPU).
 
-    python3 scripts/golden/make_golden.py [--out test/fixtures/golden] [--only CASE ...]
+    python3 scripts/golden/make_golden.py [--out test/fixtures/golden] [--only CASE ...] [--cases A,B]
 
-For each case it builds a tiny MambaForCausalLM / Mamba2ForCausalLM with random weights,
+--only and --cases (comma-separated) pick cases by name (default: all); only those folders are
+(re)written, and manifest.json in --out keeps the other cases it already lists. For each case it
+builds a tiny MambaForCausalLM / FalconMambaForCausalLM / Mamba2ForCausalLM with random weights,
 perturbs them so that every term matters, saves it with `save_pretrained`, runs one forward
 pass with forward hooks, runs greedy `generate`, and writes `golden.safetensors`. Then it
 checks everything against scripts/golden/ref_numpy.py (an independent float64 implementation
@@ -19,6 +21,7 @@ import platform
 import shutil
 import sys
 import time
+import traceback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -41,6 +44,8 @@ N_GENERATE = 24
 TOL_REL = 1e-4  # HF float32 vs our float64 reference, ‖a−b‖/‖b‖ per tensor
 
 # Mamba-1 cases: MambaConfig kwargs. Mamba-2 cases: Mamba2Config kwargs.
+# Falcon-Mamba cases: FalconMambaConfig kwargs (arch "falcon_mamba": Mamba-1 plus a weightless RMS norm on
+# dt_r, B and C after x_proj, eps mixer_rms_eps).
 NO_SPECIAL = dict(bos_token_id=None, eos_token_id=None, pad_token_id=None)
 CASES = [
     dict(
@@ -70,6 +75,28 @@ CASES = [
               "time_step_rank 5 (auto would be 3), no conv bias, sequence length 97 (prime)",
         config=dict(vocab_size=251, hidden_size=40, state_size=12, num_hidden_layers=2, expand=2, conv_kernel=4,
                     time_step_rank=5, use_conv_bias=False, tie_word_embeddings=True, **NO_SPECIAL),
+    ),
+    dict(
+        name="falcon-mamba-tiny",
+        arch="falcon_mamba",
+        seed=3001,
+        seq_len=97,
+        about="Falcon-Mamba, untied lm_head (like falcon-mamba-7b), 3 layers, d_model 48, d_state 16, vocab 300; "
+              "mixer_rms_eps 0.05 (≠ layer_norm_epsilon 1e-5, large enough that using the wrong eps shows)",
+        config=dict(vocab_size=300, hidden_size=48, state_size=16, num_hidden_layers=3, expand=2, conv_kernel=4,
+                    tie_word_embeddings=False, mixer_rms_eps=0.05, layer_norm_epsilon=1e-5, **NO_SPECIAL),
+    ),
+    dict(
+        name="falcon-mamba-odd",
+        arch="falcon_mamba",
+        seed=3002,
+        seq_len=89,
+        about="Falcon-Mamba, odd sizes: vocab 251, d_model 40, d_state 12, time_step_rank 5, no conv bias, tied, "
+              "2 layers, T = 89; mixer_rms_eps = layer_norm_epsilon = 0.02 (llama.cpp's GGUF runs the mixer norm "
+              "with the layer norm eps, so its GGUF form is exact)",
+        config=dict(vocab_size=251, hidden_size=40, state_size=12, num_hidden_layers=2, expand=2, conv_kernel=4,
+                    time_step_rank=5, use_conv_bias=False, tie_word_embeddings=True, mixer_rms_eps=0.02,
+                    layer_norm_epsilon=0.02, **NO_SPECIAL),
     ),
     dict(
         name="mamba2-groups",
@@ -136,7 +163,7 @@ def perturb(model: torch.nn.Module, arch: str, g: torch.Generator) -> None:
         for b in ("in_proj.bias", "out_proj.bias"):
             if p + "mixer." + b in sd:
                 sd[p + "mixer." + b].copy_(randn(sd[p + "mixer." + b].shape, 0.2))
-        if arch == "mamba1":
+        if arch in ("mamba1", "falcon_mamba"):
             di, n, r = cfg.intermediate_size, cfg.state_size, int(cfg.time_step_rank)
             sd[p + "mixer.x_proj.weight"].copy_(randn((r + 2 * n, di), 1.2 / math.sqrt(di)))
             sd[p + "mixer.dt_proj.weight"].copy_(randn((di, r), 1.6 / math.sqrt(r)))
@@ -156,6 +183,13 @@ def perturb(model: torch.nn.Module, arch: str, g: torch.Generator) -> None:
             sd[p + "mixer.norm.weight"].copy_(uniform(g, sd[p + "mixer.norm.weight"].shape, 0.6, 1.4))
 
 
+def weightless_rms(v: torch.Tensor, eps: float) -> torch.Tensor:
+    """transformers' falcon_mamba rms_forward: v·rsqrt(mean(v²) + eps) over the last axis, in float32."""
+    dtype = v.dtype
+    v = v.to(torch.float32)
+    return (v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + eps)).to(dtype)
+
+
 def capture(model, arch: str, ids: torch.Tensor) -> tuple[dict[str, torch.Tensor], object]:
     """One forward pass (no cache) with forward hooks. Returns taps [T, ...] (batch dim dropped)."""
     taps: dict[str, torch.Tensor] = {}
@@ -169,17 +203,22 @@ def capture(model, arch: str, ids: torch.Tensor) -> tuple[dict[str, torch.Tensor
             taps[f"layers.{i}.out_proj_in"] = inp[0][0].detach().clone()
 
         hooks.append(mixer.out_proj.register_forward_pre_hook(out_pre))
-        if arch == "mamba1":
+        if arch in ("mamba1", "falcon_mamba"):
             # x_proj IS called as a module: its input is x after conv + SiLU, its output [dt_r, B, C].
             def xproj_hook(m, inp, out, i=i, mixer=mixer):
                 x = inp[0]
                 r, n = mixer.time_step_rank, mixer.ssm_state_size
                 dt_r, b_in, c_out = torch.split(out, [r, n, n], dim=-1)
+                if arch == "falcon_mamba":
+                    # Falcon-Mamba normalizes each part (weightless RMS norm in float32, eps mixer_rms_eps)
+                    # before dt_proj and the scan; recomputed with the same torch ops as transformers' rms_forward.
+                    dt_r, b_in, c_out = (weightless_rms(v, mixer.rms_eps) for v in (dt_r, b_in, c_out))
                 taps[f"layers.{i}.x"] = x[0].detach().clone()
                 taps[f"layers.{i}.B"] = b_in[0].detach().clone()
                 taps[f"layers.{i}.C"] = c_out[0].detach().clone()
-                # dt_proj is NOT called as a module (HF multiplies by dt_proj.weight directly and adds the
-                # bias inside the scan), so Δ is recomputed here with the same torch ops and the module's weights.
+                # Mamba: dt_proj is NOT called as a module (HF multiplies by dt_proj.weight directly and adds the
+                # bias inside the scan), so Δ is recomputed here with the same torch ops and the module's weights
+                # (Falcon-Mamba's plain path calls dt_proj on the normalized dt_r: the same product).
                 dt = mixer.dt_proj.weight @ dt_r.transpose(1, 2)  # [1, d_inner, T]
                 dt = dt + mixer.dt_proj.bias.float()[..., None]
                 taps[f"layers.{i}.delta"] = F.softplus(dt)[0].transpose(0, 1).detach().clone()
@@ -221,6 +260,15 @@ def capture(model, arch: str, ids: torch.Tensor) -> tuple[dict[str, torch.Tensor
 
 def describe_taps(arch: str, cfg) -> dict[str, str]:
     di = int(cfg.expand * cfg.hidden_size)
+    if arch == "falcon_mamba":
+        taps = describe_taps("mamba1", cfg)
+        norm = (f"after Falcon-Mamba's weightless RMS norm (eps mixer_rms_eps = {cfg.mixer_rms_eps:g}, float32), "
+                "RECOMPUTED from the hooked x_proj output with transformers' rms_forward ops: as the scan uses it")
+        taps["layers.i.B"] = f"float32 [T, {cfg.state_size}]: B {norm}"
+        taps["layers.i.C"] = f"float32 [T, {cfg.state_size}]: C {norm}"
+        taps["layers.i.delta"] = (f"float32 [T, {di}]: Δ = softplus(dt_proj.weight @ rms(dt_r) + dt_proj.bias), dt_r "
+                                  "normalized like B, RECOMPUTED from the hooked x_proj output with the module's weights")
+        return taps
     if arch == "mamba1":
         return {
             "input_ids": "int32 [T]: the tokens of the forward pass (batch of one)",
@@ -279,6 +327,11 @@ def make_case(case: dict, out_root: str) -> dict:
         if arch == "mamba1":
             cfg = MambaConfig(**case["config"])
             model = MambaForCausalLM(cfg)
+        elif arch == "falcon_mamba":
+            from transformers import FalconMambaConfig, FalconMambaForCausalLM
+
+            cfg = FalconMambaConfig(**case["config"])
+            model = FalconMambaForCausalLM(cfg)
         else:
             cfg = Mamba2Config(**case["config"])
             model = Mamba2ForCausalLM(cfg)
@@ -329,7 +382,10 @@ def make_case(case: dict, out_root: str) -> dict:
     # ---- self-check against the independent float64 reference, from the SAVED files only
     rcfg, rw = ref_numpy.load_model(folder)
     ids_np = ids.numpy()
-    fwd = ref_numpy.mamba1_forward if arch == "mamba1" else ref_numpy.mamba2_forward
+    fwd = ref_numpy.mamba2_forward if arch == "mamba2" else ref_numpy.mamba1_forward
+    if arch == "falcon_mamba":
+        assert rcfg.get("model_type") == "falcon_mamba", f"saved config has model_type {rcfg.get('model_type')}"
+        assert ref_numpy.mixer_rms_eps(rcfg) == case["config"]["mixer_rms_eps"], "saved mixer_rms_eps differs"
     ref = fwd(rcfg, rw, ids_np)
     errors: dict[str, float] = {}
     for k, v in ref.items():
@@ -345,6 +401,20 @@ def make_case(case: dict, out_root: str) -> dict:
         per_group = fwd(rcfg, rw, ids_np, norm_groups="per_group")
         extra["logits_rel_diff_if_norm_per_group"] = ref_numpy.rel_err(per_group["logits"], ref["logits"])
         print(f"  {case['name']}: per-group gated norm would change logits by {extra['logits_rel_diff_if_norm_per_group']:.2e}")
+    if arch == "falcon_mamba":
+        # the norm matters (without it, or with the other eps, the logits would differ this much)
+        plain = fwd(rcfg, rw, ids_np, dt_b_c_rms=None)
+        extra["logits_rel_diff_if_no_mixer_norm"] = ref_numpy.rel_err(plain["logits"], ref["logits"])
+        other_eps = rcfg["layer_norm_epsilon"] if rcfg["layer_norm_epsilon"] != rcfg["mixer_rms_eps"] else 1e-6
+        other = fwd(rcfg, rw, ids_np, dt_b_c_rms=other_eps)
+        extra[f"logits_rel_diff_if_mixer_eps_{other_eps:g}"] = ref_numpy.rel_err(other["logits"], ref["logits"])
+        print(f"  {case['name']}: without the mixer norm the logits would change by "
+              f"{extra['logits_rel_diff_if_no_mixer_norm']:.2e}; with eps {other_eps:g} by "
+              f"{extra[f'logits_rel_diff_if_mixer_eps_{other_eps:g}']:.2e}")
+        if extra["logits_rel_diff_if_no_mixer_norm"] < 1e-2:
+            print(f"  WARNING {case['name']}: the mixer norm barely matters in this case")
+        if extra[f"logits_rel_diff_if_mixer_eps_{other_eps:g}"] < 1e-3:
+            print(f"  WARNING {case['name']}: the mixer eps barely matters in this case")
     # generate consistency: the continuation is what a full forward over prompt+generated predicts
     full = torch.cat([ids, generated])
     full_ref = fwd(rcfg, rw, full.numpy())["logits"][len(ids) - 1 : len(full) - 1]
@@ -428,7 +498,7 @@ def tap_stats(arch, cfg, tensors, w) -> dict:
     # retention exp(Δ·A) over all (t, channel/head, state) for layer 0
     a = -np.exp(w["backbone.layers.0.mixer.A_log"])
     d0 = deltas[0].numpy()
-    ret = np.exp(d0[..., None] * a[None]) if arch == "mamba1" else np.exp(d0 * a[None])
+    ret = np.exp(d0 * a[None]) if arch == "mamba2" else np.exp(d0[..., None] * a[None])
     logits = tensors["logits"]
     return {
         "delta_min": float(dall.min()), "delta_q01": q[0], "delta_median": q[1], "delta_q99": q[2],
@@ -445,6 +515,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="test/fixtures/golden")
     ap.add_argument("--only", nargs="*", help="case names (default: all)")
+    ap.add_argument("--cases", help="comma-separated case names (default: all); combined with --only")
     ap.add_argument("--threads", type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -464,10 +535,21 @@ def main() -> None:
         with open(manifest_path) as f:
             old = {c["name"]: c for c in json.load(f).get("cases", [])}
     results = dict(old)
+    wanted = set(args.only or []) | {c for c in (args.cases or "").split(",") if c}
+    unknown = wanted - {c["name"] for c in CASES}
+    if unknown:
+        raise SystemExit(f"unknown case(s) {sorted(unknown)}; the cases are {[c['name'] for c in CASES]}")
+    failed = []
     for case in CASES:
-        if args.only and case["name"] not in args.only:
+        if wanted and case["name"] not in wanted:
             continue
-        results[case["name"]] = make_case(case, args.out)
+        try:
+            results[case["name"]] = make_case(case, args.out)
+        except BaseException as e:  # one failing case must not lose the others (SystemExit included)
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            traceback.print_exc()
+            failed.append(case["name"])
     ordered = [results[c["name"]] for c in CASES if c["name"] in results]
     manifest = {
         "format": FORMAT,
@@ -483,8 +565,10 @@ def main() -> None:
     total = 0
     for c in ordered:
         total += sum(c["files"].values())
-    print(f"golden fixtures: {len(ordered)} cases, {total / 1e6:.2f} MB")
+    print(f"golden fixtures: {len(ordered)} cases, {total / 1e6:.2f} MB" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     assert total < 8e6, "fixtures over 8 MB"
+    if failed:
+        raise SystemExit(f"failed cases: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

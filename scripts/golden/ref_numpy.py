@@ -1,4 +1,4 @@
-"""Independent float64 NumPy reference of Mamba-1 and Mamba-2 (the math of docs/ARCHITECTURE.md).
+"""Independent float64 NumPy reference of Mamba-1, Falcon-Mamba and Mamba-2 (the math of docs/ARCHITECTURE.md).
 
 Written from the equations, not from transformers' code: it reads only `config.json` and
 `model.safetensors` and runs the plain recurrence token by token. make_golden.py uses it to
@@ -60,7 +60,27 @@ def lm_head(cfg: dict, w: dict[str, np.ndarray]) -> np.ndarray:
     return w["backbone.embeddings.weight"]
 
 
-def mamba1_forward(cfg: dict, w: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray]:
+def weightless_rms(v: np.ndarray, eps: float) -> np.ndarray:
+    """RMS norm over the last axis without a weight: v / sqrt(mean(v²) + eps)."""
+    return v / np.sqrt(np.mean(v * v, axis=-1, keepdims=True) + eps)
+
+
+def mixer_rms_eps(cfg: dict) -> float | None:
+    """Falcon-Mamba (model_type falcon_mamba): the eps of the weightless RMS norm on dt_r, B and C
+    (config mixer_rms_eps, 1e-6 when absent); None for Mamba-1 (no such norm)."""
+    if cfg.get("model_type") == "falcon_mamba":
+        return float(cfg.get("mixer_rms_eps", 1e-6))
+    return None
+
+
+def mamba1_forward(
+    cfg: dict, w: dict[str, np.ndarray], ids: np.ndarray, dt_b_c_rms: float | None | str = "config"
+) -> dict[str, np.ndarray]:
+    """Mamba-1 and Falcon-Mamba. dt_b_c_rms: the eps of Falcon-Mamba's weightless RMS norm applied
+    separately to dt_r, B and C after x_proj; 'config' = from the config (mixer_rms_eps), None = no
+    norm (plain Mamba-1). B and C are returned as the scan uses them (after the norm)."""
+    if dt_b_c_rms == "config":
+        dt_b_c_rms = mixer_rms_eps(cfg)
     d = cfg["hidden_size"]
     di = int(cfg["expand"] * d)
     n = cfg["state_size"]
@@ -79,6 +99,8 @@ def mamba1_forward(cfg: dict, w: dict[str, np.ndarray], ids: np.ndarray) -> dict
         x = silu(causal_depthwise_conv(x, w[p + "mixer.conv1d.weight"], w.get(p + "mixer.conv1d.bias")))
         xdbl = x @ w[p + "mixer.x_proj.weight"].T
         dt_r, b_in, c_out = xdbl[:, :r], xdbl[:, r : r + n], xdbl[:, r + n : r + 2 * n]
+        if dt_b_c_rms is not None:
+            dt_r, b_in, c_out = (weightless_rms(v, dt_b_c_rms) for v in (dt_r, b_in, c_out))
         delta = softplus(dt_r @ w[p + "mixer.dt_proj.weight"].T + w[p + "mixer.dt_proj.bias"])  # [T, di]
         a = -np.exp(w[p + "mixer.A_log"])  # [di, n]
         dvec = w[p + "mixer.D"]

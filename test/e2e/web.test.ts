@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/arch/inspect';
+import { architectureLabel } from '../../app/arch/registry';
 import { scanBundledModels } from '../../app/node/bundled';
 import { folderModelFiles } from '../../app/node/folder';
 import { formatCount } from '../../renderer/src/format';
@@ -162,7 +163,7 @@ describe('web build in Chromium', () => {
     await (await chooser).setFiles([path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
     await expect.poll(() => p.getByTestId('model-parameters').textContent()).toBe(formatCount(expected.parameters));
     const panel = (await p.getByTestId('model-panel').textContent()) ?? '';
-    expect(panel).toContain(`Architecture${expected.architecture}`);
+    expect(panel).toContain(`Architecture${architectureLabel(expected.architecture)}`); // "Mamba", "Mamba-2"
     const config = (await p.getByTestId('model-config').textContent()) ?? '';
     expect(config).toContain(`d_model${expected.config.dModel}layers${expected.config.nLayer}`);
     if (expected.architecture === 'mamba2') expect(config).toContain(`heads${expected.config.nHeads}head_dim${expected.config.headDim}groups${expected.config.nGroups}`);

@@ -43,6 +43,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 // d_model and d_inner multiples of 8 (the fused kernels' vec4 / f16 loads), the rest odd.
 const MAMBA1 = { model_type: 'mamba', vocab_size: 53, hidden_size: 24, num_hidden_layers: 2, state_size: 6, time_step_rank: 5, conv_kernel: 3, tie_word_embeddings: true };
+/** Falcon-Mamba: Mamba-1 plus the weightless RMS norm of dt_r, B and C (an eps large enough to matter). */
+const FALCON = { ...MAMBA1, model_type: 'falcon_mamba', mixer_rms_eps: 0.02, tie_word_embeddings: false };
 const MAMBA2_DIR = path.resolve(import.meta.dirname, '../fixtures/golden/mamba2-groups');
 
 async function load(ctx: GpuContext, dir: string, weightFormat: 'f32' | 'f16' = 'f32'): Promise<{ inspection: ModelInspection; weights: LoadedWeights; table: Map<string, Float32Array> }> {
@@ -111,6 +113,29 @@ describe('fused one-token decode = unfused decode', () => {
     expect(fused.dispatches).toBe(3 + 4 * MAMBA1.num_hidden_layers);
     expect(unfused.dispatches).toBeGreaterThan(fused.dispatches);
     expect(general.dispatches).toBe(unfused.dispatches);
+    steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
+    expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
+    steps.forEach((_, i) => expect(relativeError(general.logits[i]!, unfused.logits[i]!), `general step ${i}`).toBeLessThanOrEqual(TOL));
+    model.destroy();
+    weights.destroy();
+  });
+
+  it('Falcon-Mamba (random model): the norm of dt_r, B, C in the fused decode too — logits of 5 steps and the state within 1e-4', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(scratch, 'falcon');
+    writeRandomMamba1(dir, FALCON, seed + 5);
+    const { inspection, weights } = await load(ctx, dir);
+    expect(inspection.config).toMatchObject({ architecture: 'falcon_mamba', mixerRmsEps: 0.02 });
+    const model = makeModel(ctx, inspection, weights);
+    const rand = mulberry32(seed + 6);
+    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * FALCON.vocab_size));
+    const prompt = ids(7);
+    const steps = ids(5);
+    const fused = await decode(ctx, model, prompt, steps, true);
+    const unfused = await decode(ctx, model, prompt, steps, false);
+    const general = await decode(ctx, model, prompt, steps, 'general');
+    // embedding, 5 per layer (the norm after x_proj), norm_f, lm_head.
+    expect(fused.dispatches).toBe(3 + 5 * FALCON.num_hidden_layers);
     steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
     expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
     steps.forEach((_, i) => expect(relativeError(general.logits[i]!, unfused.logits[i]!), `general step ${i}`).toBeLessThanOrEqual(TOL));

@@ -10,6 +10,12 @@
  * n_groups 2 (mamba2-groups) the GGUF model must then differ from transformers by exactly what
  * the fixture's maker measured for a per-group norm (`logits_rel_diff_if_norm_per_group` in the
  * manifest, 0.50027), and equal the safetensors model run here with the norm made per group.
+ *
+ * Falcon-Mamba (falcon-mamba-odd) is written as llama.cpp's converter writes it: general.architecture
+ * "mamba" with mamba.ssm.dt_b_c_rms = true. llama.cpp runs that norm with the layer norm epsilon;
+ * the case has mixer_rms_eps = layer_norm_epsilon, so its GGUF form must give transformers' logits.
+ * The same file without the key is plain Mamba-1 and must miss them by what the fixture's maker
+ * measured for no mixer norm (`logits_rel_diff_if_no_mixer_norm`).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,9 +37,11 @@ import { useTestGpu } from '../support/gpu';
 const TOL = 1e-3;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
 /** mamba1-bias-untied is left out: llama.cpp's Mamba-1 has no in_proj / out_proj biases. */
-const cases = ['mamba1-tied', 'mamba1-odd', 'mamba2-groups', 'mamba2-one-group'].filter((c) => existsSync(path.join(goldenDir, c)));
+const cases = ['mamba1-tied', 'mamba1-odd', 'mamba2-groups', 'mamba2-one-group', 'falcon-mamba-odd'].filter((c) => existsSync(path.join(goldenDir, c)));
 const manifest = existsSync(path.join(goldenDir, 'manifest.json'))
-  ? (JSON.parse(readFileSync(path.join(goldenDir, 'manifest.json'), 'utf8')) as { cases: { name: string; logits_rel_diff_if_norm_per_group?: number }[] })
+  ? (JSON.parse(readFileSync(path.join(goldenDir, 'manifest.json'), 'utf8')) as {
+      cases: { name: string; logits_rel_diff_if_norm_per_group?: number; logits_rel_diff_if_no_mixer_norm?: number }[];
+    })
   : { cases: [] };
 const scratch = mkdtempSync(path.join(tmpdir(), 'golden-gguf-'));
 
@@ -42,14 +50,17 @@ let skipReason = '';
 useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** The fixture's safetensors weights as llama.cpp would store them. */
-async function toGguf(dir: string): Promise<Uint8Array> {
+/** The fixture's safetensors weights as llama.cpp would store them (Falcon-Mamba: `dtBcRms` false leaves its key out). */
+async function toGguf(dir: string, dtBcRms = true): Promise<Uint8Array> {
   const files = await folderModelFiles(dir);
   const inspection = await inspectModel(files);
   const table = await readAllTensorsF32(files, inspection);
   await files.close();
   const c = inspection.config;
-  const arch = c.architecture;
+  // llama.cpp writes Falcon-Mamba as "mamba" (with mamba.ssm.dt_b_c_rms = true).
+  const falcon = c.architecture === 'falcon_mamba';
+  const arch = falcon ? 'mamba' : c.architecture;
+  if (falcon) expect(c.mixerRmsEps, 'llama.cpp runs the mixer norm with the layer norm eps').toBe(c.normEps);
   const get = (name: string) => {
     const t = table.get(name);
     if (!t) throw new Error(`fixture has no ${name}`);
@@ -101,6 +112,7 @@ async function toGguf(dir: string): Promise<Uint8Array> {
     u32(`${arch}.ssm.state_size`, N),
     u32(`${arch}.ssm.time_step_rank`, arch === 'mamba' ? c.dtRank : c.nHeads),
     ...(arch === 'mamba2' ? [u32('mamba2.ssm.group_count', c.nGroups)] : []),
+    ...(falcon && dtBcRms ? [{ key: 'mamba.ssm.dt_b_c_rms', type: GT.BOOL, value: true }] : []),
     { key: `${arch}.attention.layer_norm_rms_epsilon`, type: GT.F32, value: c.normEps },
     u32('general.file_type', 0),
   ];
@@ -109,7 +121,7 @@ async function toGguf(dir: string): Promise<Uint8Array> {
 
 describe('golden fixtures written as GGUF', () => {
   it('has the cases', () => {
-    expect(cases).toHaveLength(4);
+    expect(cases).toHaveLength(5);
   });
 
   it.for(cases)('%s: the GGUF runs and gives transformers’ logits within 1e-3 (up to the per-group norm)', async (name, test) => {
@@ -142,6 +154,23 @@ describe('golden fixtures written as GGUF', () => {
     const got = await run(inspection, weights);
     weights.destroy();
     const c = inspection.config;
+    if (name.startsWith('falcon')) {
+      expect(c).toMatchObject({ architecture: 'falcon_mamba', source: 'gguf' });
+      expect(c.mixerRmsEps).toBe(c.normEps); // mamba.attention.layer_norm_rms_epsilon, as llama.cpp runs the mixer norm
+      // Without mamba.ssm.dt_b_c_rms the same weights are plain Mamba-1.
+      const plainFile = path.join(scratch, `${name}-no-dt-b-c-rms.gguf`);
+      writeFileSync(plainFile, await toGguf(dir, false));
+      const plainFiles = await folderModelFiles(plainFile);
+      const plain = await inspectModel(plainFiles);
+      expect(plain.config).toMatchObject({ architecture: 'mamba', mixerRmsEps: 0 });
+      const plainWeights = await loadWeights(ctx, plainFiles, plain);
+      await plainFiles.close();
+      const plainLogits = await run(plain, plainWeights);
+      plainWeights.destroy();
+      const expectedDiff = manifest.cases.find((m) => m.name === name)?.logits_rel_diff_if_no_mixer_norm;
+      expect(expectedDiff).toBeGreaterThan(0.1);
+      expect(Math.abs(relativeError(plainLogits, golden) - expectedDiff!), `${name}: without the key, differs from transformers as no mixer norm does`).toBeLessThanOrEqual(TOL);
+    }
     if (c.architecture === 'mamba2' && c.nGroups > 1) {
       expect(c.normGroupSize).toBe(c.dInner / c.nGroups);
       const expectedDiff = manifest.cases.find((m) => m.name === name)?.logits_rel_diff_if_norm_per_group;

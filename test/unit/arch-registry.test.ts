@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/arch/inspect';
-import { ARCHITECTURE_NAMES, ARCHITECTURES, architectureOf, architectureSpec, referenceForward, traceLayout } from '../../app/arch/registry';
+import { ARCHITECTURE_NAMES, ARCHITECTURES, architectureLabel, architectureOf, architectureSpec, referenceForward, traceLayout } from '../../app/arch/registry';
 import { expectedTensors } from '../../app/arch/tensors';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { relativeError } from '../../app/kernels/self-test';
@@ -16,22 +16,27 @@ import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
 
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
-const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => /^mamba/.test(n)).sort() : [];
+const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => /^(mamba|falcon-mamba)/.test(n)).sort() : [];
 const TOL = 1e-3;
 
 describe('architecture registry', () => {
   it('lists each architecture once, by name, with a spec for every part', () => {
-    expect(ARCHITECTURE_NAMES).toEqual(['mamba', 'mamba2']);
+    expect(ARCHITECTURE_NAMES).toEqual(['mamba', 'mamba2', 'falcon_mamba']);
     expect(new Set(ARCHITECTURE_NAMES).size).toBe(ARCHITECTURES.length);
     for (const name of ARCHITECTURE_NAMES) expect(architectureSpec(name).name).toBe(name);
-    expect(() => architectureSpec('jamba')).toThrow(/"jamba" is not an architecture the studio runs \(it runs mamba, mamba2\)/);
+    expect(() => architectureSpec('jamba')).toThrow(/"jamba" is not an architecture the studio runs \(it runs mamba, mamba2, falcon_mamba\)/);
     expect(architectureOf({ ssm_cfg: { layer: 'Mamba2' }, d_model: 8 })).toBe('mamba2');
     expect(architectureOf({ d_model: 8 })).toBe('mamba');
     expect(architectureOf({ ssm_cfg: { layer: 'Mamba9' }, d_model: 8 })).toBe('unknown');
+    expect(architectureOf({ model_type: 'falcon_mamba' })).toBe('falcon_mamba');
+    expect(architectureOf({ architectures: ['FalconMambaForCausalLM'] })).toBe('falcon_mamba');
+    expect(architectureLabel('falcon_mamba')).toBe('Falcon-Mamba');
+    expect(architectureLabel('unknown')).toBe('unknown');
   });
 
   it('has golden fixtures of every architecture', () => {
-    expect(new Set(cases.map((c) => c.split('-')[0]))).toEqual(new Set(['mamba1', 'mamba2']));
+    const archOf = (c: string) => (c.startsWith('falcon-mamba') ? 'falcon_mamba' : c.startsWith('mamba1') ? 'mamba' : 'mamba2');
+    expect(new Set(cases.map(archOf))).toEqual(new Set(ARCHITECTURE_NAMES));
   });
 
   it.for(cases)('%s: the spec-built float64 reference gives transformers\' logits, Δ, B and C', async (name) => {

@@ -84,7 +84,8 @@ describe('config bounds: absurd sizes are refused at the source', () => {
   it('admits real checkpoints: mamba-2.8b, Falcon-Mamba-7B, Codestral Mamba 7B, a 256k vocabulary, a 70B-sized Mamba', () => {
     const real = [
       { model_type: 'mamba', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50280, state_size: 16 },
-      { model_type: 'mamba', hidden_size: 4096, num_hidden_layers: 64, vocab_size: 65024, state_size: 16 },
+      // tiiuae/falcon-mamba-7b's config.json (expand 16 beside intermediate_size 8192, as on the Hub).
+      { model_type: 'falcon_mamba', hidden_size: 4096, num_hidden_layers: 64, vocab_size: 65024, state_size: 16, expand: 16, intermediate_size: 8192, time_step_rank: 256, tie_word_embeddings: false },
       { model_type: 'mamba2', hidden_size: 4096, num_hidden_layers: 64, vocab_size: 32768, num_heads: 128, head_dim: 64, n_groups: 8, state_size: 128 },
       { model_type: 'mamba2', hidden_size: 4096, num_hidden_layers: 56, vocab_size: 256_000, num_heads: 128, head_dim: 64, n_groups: 8, state_size: 128 },
       { model_type: 'mamba', hidden_size: 8192, num_hidden_layers: 160, vocab_size: 262_144, state_size: 16, tie_word_embeddings: false },
@@ -94,6 +95,9 @@ describe('config bounds: absurd sizes are refused at the source', () => {
       return impliedParameters(c, architectureSpec(c.architecture));
     });
     expect(params[0]).toBeGreaterThan(2.7e9);
+    // The model card says 7.27B parameters.
+    expect(params[1]).toBeGreaterThan(7.26e9);
+    expect(params[1]).toBeLessThan(7.28e9);
     expect(params[4]).toBeGreaterThan(70e9);
     expect(4 * (params[4] as number)).toBeLessThan(MAX_CONFIG_BYTES);
   });

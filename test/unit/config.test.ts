@@ -24,6 +24,53 @@ describe('config.json → canonical MambaConfig', () => {
     expect(other).toEqual({ time_step_limit: [0, Infinity], x: -Infinity });
   });
 
+  it('reads a transformers FalconMambaConfig (tiiuae/falcon-mamba-7b): Mamba-1 shapes plus the mixer norm eps', () => {
+    // The fields of falcon-mamba-7b's config.json that matter (its Hub file, transformers' FalconMambaConfig).
+    const seven = {
+      architectures: ['FalconMambaForCausalLM'], model_type: 'falcon_mamba', hidden_size: 4096, num_hidden_layers: 64, vocab_size: 65024,
+      state_size: 16, expand: 16, conv_kernel: 4, time_step_rank: 256, intermediate_size: 8192, layer_norm_epsilon: 1e-5, mixer_rms_eps: 1e-6,
+      use_bias: false, use_conv_bias: true, tie_word_embeddings: false, use_falcon_mambapy: false, use_mambapy: false,
+    };
+    // The Hub file says expand 16 beside intermediate_size 8192; FalconMambaConfig keeps intermediate_size (Mamba would refuse it).
+    const c = canonicalConfig('config.json', seven);
+    expect(c).toEqual({
+      architecture: 'falcon_mamba', source: 'transformers', dModel: 4096, nLayer: 64, vocabSize: 65024, dInner: 8192, dState: 16, dConv: 4, dtRank: 256,
+      nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity], normGroupSize: 0, normEps: 1e-5, mixerRmsEps: 1e-6,
+      useBias: false, useConvBias: true, tieEmbeddings: false,
+    });
+    // By class name alone; defaults as transformers' FalconMambaConfig: mixer_rms_eps 1e-6, tie_word_embeddings true, dt_rank auto.
+    const byClass = canonicalConfig('config.json', { architectures: ['FalconMambaForCausalLM'], hidden_size: 40, num_hidden_layers: 2, vocab_size: 251 });
+    expect(byClass).toMatchObject({ architecture: 'falcon_mamba', mixerRmsEps: 1e-6, tieEmbeddings: true, dtRank: 3, dState: 16 });
+    // A plain Mamba config never gets the norm, whatever keys it carries.
+    expect(canonicalConfig('config.json', { model_type: 'mamba', hidden_size: 8, num_hidden_layers: 1, vocab_size: 4, mixer_rms_eps: 0.1 }).mixerRmsEps).toBe(0);
+    expect(() => canonicalConfig('config.json', { ...seven, model_type: 'mamba', architectures: ['MambaForCausalLM'] })).toThrow(
+      'config.json: "intermediate_size" 8192 ≠ expand × hidden_size = 65536',
+    );
+  });
+
+  it.each([
+    [{ mixer_rms_eps: 0 }, 'config.json: "mixer_rms_eps" is 0: the mixer norm epsilon must be > 0 and ≤ 1'],
+    [{ mixer_rms_eps: -1e-6 }, 'config.json: "mixer_rms_eps" is -0.000001: the mixer norm epsilon must be > 0 and ≤ 1'],
+    [{ mixer_rms_eps: 2 }, 'config.json: "mixer_rms_eps" is 2: the mixer norm epsilon must be > 0 and ≤ 1'],
+    [{ mixer_rms_eps: Infinity }, 'config.json: "mixer_rms_eps" is Infinity: the mixer norm epsilon must be > 0 and ≤ 1'],
+    [{ mixer_rms_eps: '1e-6' }, 'config.json: "mixer_rms_eps" must be a number, got "1e-6"'],
+    [{ mixer_rms_eps: NaN }, 'config.json: "mixer_rms_eps" must be a number'],
+    [{ time_step_rank: 0 }, 'config.json: "time_step_rank" is 0'],
+    [{ state_size: 1e9 }, 'config.json: "state_size" is 1000000000'],
+    [{ intermediate_size: 0 }, 'config.json: "intermediate_size" is 0: inner channels (d_inner) must be an integer from 1'],
+    [{ intermediate_size: 80.5 }, 'config.json: "intermediate_size" must be a non-negative integer, got 80.5'],
+  ])('refuses a bad Falcon-Mamba config, naming the file and key: %j', (bad, message) => {
+    const raw = { model_type: 'falcon_mamba', hidden_size: 40, num_hidden_layers: 2, vocab_size: 251, ...bad };
+    expect(() => canonicalConfig('config.json', raw)).toThrow(message);
+  });
+
+  it('a Falcon-Mamba config is never read as mamba_ssm\'s', () => {
+    expect(() => canonicalConfig('config.json', { d_model: 8, n_layer: 1, vocab_size: 4, ssm_cfg: { layer: null } })).not.toThrow();
+    expect(() => canonicalConfig('config.json', { d_model: 8, n_layer: 1, vocab_size: 4, ssm_cfg: { layer: 'FalconMamba' } })).toThrow(
+      'config.json: "ssm_cfg.layer" is "FalconMamba"; the studio runs "Mamba1", "Mamba2"',
+    );
+  });
+
   it('reads an original mamba_ssm config and pads the vocabulary', () => {
     const m1 = canonicalConfig('config.json', { d_model: 768, n_layer: 24, vocab_size: 50277, ssm_cfg: {}, pad_vocab_size_multiple: 8 });
     expect(m1).toMatchObject({ architecture: 'mamba', source: 'mamba_ssm', vocabSize: 50280, dtRank: 48, tieEmbeddings: true });

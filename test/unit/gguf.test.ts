@@ -155,7 +155,7 @@ describe('GGUF → canonical config and weights', () => {
     const { config, table, source, model } = await open({ arch: 'mamba', matrixType: 'F16' });
     expect(config).toEqual<MambaConfig>({
       architecture: 'mamba', source: 'gguf', dModel: 8, nLayer: 2, vocabSize: 16, dInner: 16, dState: 4, dConv: 4, dtRank: 2,
-      nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity], normGroupSize: 0, normEps: 1e-5,
+      nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity], normGroupSize: 0, normEps: 1e-5, mixerRmsEps: 0,
       useBias: false, useConvBias: true, tieEmbeddings: true,
     });
     const check = checkWeights(NAME, config, table.tensors);
@@ -177,7 +177,7 @@ describe('GGUF → canonical config and weights', () => {
     const { config, table, source, model } = await open({ arch: 'mamba2', untied: true, matrixType: 'Q8_0', dModel: 32 });
     expect(config).toEqual<MambaConfig>({
       architecture: 'mamba2', source: 'gguf', dModel: 32, nLayer: 2, vocabSize: 16, dInner: 64, dState: 4, dConv: 4, dtRank: 0,
-      nHeads: 4, headDim: 16, nGroups: 2, chunkSize: 256, timeStepLimit: [0, Infinity], normGroupSize: 32, normEps: 1e-5,
+      nHeads: 4, headDim: 16, nGroups: 2, chunkSize: 256, timeStepLimit: [0, Infinity], normGroupSize: 32, normEps: 1e-5, mixerRmsEps: 0,
       useBias: false, useConvBias: true, tieEmbeddings: false,
     });
     const check = checkWeights(NAME, config, table.tensors);
@@ -230,15 +230,40 @@ describe('GGUF → canonical config and weights', () => {
     expect(error.message).toMatch(/general\.architecture is "llama": a Llama model, not Mamba or Mamba-2/);
   });
 
-  it('refuses Falcon-Mamba (dt_b_c_rms) and reports missing or bad keys', async () => {
+  it('reads Falcon-Mamba: "mamba" with mamba.ssm.dt_b_c_rms = true, its mixer norm eps the layer norm eps (as llama.cpp runs it)', async () => {
+    const withRms = async (value: unknown, type: number = GT.BOOL, eps = 1e-5) => {
+      const model = tinyModel({ arch: 'mamba' });
+      model.spec.kv = model.spec.kv.map((kv) =>
+        kv.key === 'mamba.ssm.dt_b_c_rms' ? ({ ...kv, type, value } as typeof kv) : kv.key === 'mamba.attention.layer_norm_rms_epsilon' ? { ...kv, value: eps } : kv,
+      );
+      if (value === undefined) model.spec.kv = model.spec.kv.filter((kv) => kv.key !== 'mamba.ssm.dt_b_c_rms');
+      const header = await parse(writeGguf(model.spec));
+      const config = ggufToCanonical(NAME, header);
+      return { config, check: checkWeights(NAME, config, ggufTensorTable(NAME, header, config).tensors) };
+    };
+    const falcon = await withRms(true, GT.BOOL, 0.0625);
+    expect(falcon.config).toMatchObject({ architecture: 'falcon_mamba', source: 'gguf', mixerRmsEps: 0.0625, normEps: 0.0625, dtRank: 2, dState: 4 });
+    expect(falcon.check.warnings).toEqual([]); // the same tensors as Mamba-1
+    expect((await withRms(false)).config).toMatchObject({ architecture: 'mamba', mixerRmsEps: 0 });
+    expect((await withRms(undefined)).config).toMatchObject({ architecture: 'mamba', mixerRmsEps: 0 }); // llama.cpp's default: false
+    const notBool = await modelError(() => withRms(1, GT.U32));
+    expect(notBool.file).toBe(NAME);
+    expect(notBool.message).toMatch(/metadata "mamba\.ssm\.dt_b_c_rms" must be a boolean, got 1/);
+    // llama.cpp never writes general.architecture "falcon_mamba"; such a file is refused, saying how it writes Falcon-Mamba.
+    const named = tinyModel({ arch: 'mamba' });
+    named.spec.kv = named.spec.kv.map((kv) =>
+      kv.key === 'general.architecture' ? { ...kv, value: 'falcon_mamba' } : kv.key.startsWith('mamba.') ? { ...kv, key: kv.key.replace(/^mamba\./, 'falcon_mamba.') } : kv,
+    );
+    const refused = await modelError(async () => ggufToCanonical(NAME, await parse(writeGguf(named.spec))));
+    expect(refused.message).toMatch(/"mamba" with mamba\.ssm\.dt_b_c_rms = true/);
+  });
+
+  it('reports missing or bad keys', async () => {
     const withKv = async (edit: (spec: GgufSpec) => void) => {
       const model = tinyModel({ arch: 'mamba2' });
       edit(model.spec);
       return ggufToCanonical(NAME, await parse(writeGguf(model.spec)));
     };
-    const falcon = tinyModel({ arch: 'mamba' });
-    falcon.spec.kv = falcon.spec.kv.map((kv) => (kv.key === 'mamba.ssm.dt_b_c_rms' ? { ...kv, value: true } : kv));
-    expect((await modelError(async () => ggufToCanonical(NAME, await parse(writeGguf(falcon.spec))))).message).toMatch(/Falcon-Mamba/);
     const missing = await modelError(() => withKv((s) => void (s.kv = s.kv.filter((kv) => kv.key !== 'mamba2.ssm.group_count'))));
     expect(missing.message).toMatch(/missing required metadata key "mamba2.ssm.group_count"/);
     const notDividing = await modelError(() => withKv((s) => void (s.kv = s.kv.map((kv) => (kv.key === 'mamba2.ssm.time_step_rank' ? { ...kv, value: 3 } : kv)))));

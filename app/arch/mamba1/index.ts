@@ -1,9 +1,11 @@
 /**
  * Mamba-1 (Gu & Dao 2023): the selective scan S6 with a low-rank Δ projection. transformers
  * `MambaForCausalLM` (model_type "mamba"), mamba_ssm `Mamba` (ssm_cfg.layer "Mamba1", the
- * default), GGUF general.architecture "mamba".
+ * default), GGUF general.architecture "mamba" — which is also how llama.cpp writes Falcon-Mamba,
+ * with `mamba.ssm.dt_b_c_rms = true`: such a file is read here and named Falcon-Mamba
+ * (app/arch/falcon-mamba/).
  */
-import { ModelFileError } from '../../formats/errors.js';
+import { ModelFileError, preview } from '../../formats/errors.js';
 import type { MambaConfig } from '../../model/config.js';
 import type { TraceLayout } from '../../model/mixer.js';
 import { SSM_GGUF_TENSORS, type ArchitectureSpec, type BaseConfig } from '../spec.js';
@@ -12,10 +14,15 @@ import { mamba1MixerRef } from './reference.js';
 /** The Mamba-2-only fields, unused here. */
 const NOT_MAMBA2 = { nHeads: 0, headDim: 0, nGroups: 0, chunkSize: 0, timeStepLimit: [0, Infinity] as [number, number], normGroupSize: 0 };
 
-function config(base: BaseConfig, dState: number, dtRank: number, rest: Pick<MambaConfig, 'useBias' | 'useConvBias' | 'tieEmbeddings'>): MambaConfig {
+/** A Mamba-1 config; Falcon-Mamba's is one with its architecture and mixer norm epsilon set. */
+export function mamba1Config(base: BaseConfig, dState: number, dtRank: number, rest: Pick<MambaConfig, 'useBias' | 'useConvBias' | 'tieEmbeddings'>): MambaConfig {
   const { source, dModel, nLayer, vocabSize, dInner, dConv, normEps } = base;
-  return { architecture: 'mamba', source, dModel, nLayer, vocabSize, dInner, dState, dConv, dtRank, ...NOT_MAMBA2, normEps, ...rest };
+  return { architecture: 'mamba', source, dModel, nLayer, vocabSize, dInner, dState, dConv, dtRank, ...NOT_MAMBA2, normEps, mixerRmsEps: 0, ...rest };
 }
+const config = mamba1Config;
+
+/** The GGUF key llama.cpp sets on Falcon-Mamba files (src/llama-arch.cpp LLM_KV_SSM_DT_B_C_RMS). */
+export const GGUF_DT_B_C_RMS = 'mamba.ssm.dt_b_c_rms';
 
 function traceLayout(c: MambaConfig): TraceLayout {
   const { dInner: Di, dState: N, dtRank: R } = c;
@@ -52,11 +59,14 @@ export const mamba1 = {
   },
 
   configFromGguf({ file, base, timeStepRank, get }) {
-    if (get('mamba.ssm.dt_b_c_rms') === true) {
-      throw new ModelFileError(file, 'is a Falcon-Mamba model (mamba.ssm.dt_b_c_rms = true: RMS norms on Δ, B and C), which the studio does not run');
-    }
     const { useBias, useConvBias, tieEmbeddings } = base;
-    return config(base, base.dState, timeStepRank, { useBias, useConvBias, tieEmbeddings });
+    const plain = config(base, base.dState, timeStepRank, { useBias, useConvBias, tieEmbeddings });
+    const rms = get(GGUF_DT_B_C_RMS);
+    if (rms !== undefined && typeof rms !== 'boolean') throw new ModelFileError(file, `metadata "${GGUF_DT_B_C_RMS}" must be a boolean, got ${preview(rms)}`);
+    // llama.cpp's Falcon-Mamba: the weightless RMS norm on dt_r, B and C, which its graph
+    // (build_mamba_layer: build_norm(…, LLM_NORM_RMS)) runs with the layer norm epsilon
+    // (hparams.f_norm_rms_eps); its converter writes no mixer_rms_eps.
+    return rms === true ? { ...plain, architecture: 'falcon_mamba', mixerRmsEps: base.normEps } : plain;
   },
 
   mixerTensors(c, m) {

@@ -6,6 +6,8 @@
  *   xz = in_proj(normed)                                      matmul             [T, 2Di]  (x | z)
  *   xc = silu(conv1d(x) + b)          (conv state carried)    causal-conv1d      [T, Di]
  *   dbc = x_proj(xc)                                          matmul             [T, R+2N] (dt_r | B | C)
+ *   Falcon-Mamba (config.mixerRmsEps > 0): each of dt_r, B, C ← v / sqrt(mean(v²) + eps), in place
+ *                                                             segment-rmsnorm    [T, R+2N]
  *   dtRaw = dt_proj.weight · dt_r     (bias added in the scan) matmul            [T, Di]
  *   y = scan(xc, Δ = softplus(dtRaw + dt_bias), A, B, C, D) · silu(z)   selective-scan  [T, Di]
  *   hidden = out_proj(y)                                      matmul             [T, D]
@@ -17,11 +19,13 @@
  */
 import { storageBuffer } from '../../gpu/buffers.js';
 import { causalConv1d } from '../../kernels/causal-conv1d.js';
+import type { Dispatch } from '../../kernels/dispatch.js';
+import { segmentRmsNorm } from '../../kernels/segment-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
 import { packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
 import type { DecodeLayerContext, Mixer, MixerBuild, MixerContext, MixerState, TraceLayout } from '../../model/mixer.js';
-import { inProjZ, xProjBC } from './layout.js';
+import { inProjZ, xProjBC, xProjSegments } from './layout.js';
 
 interface Activations {
   xz: GPUBuffer;
@@ -95,7 +99,7 @@ export class Mamba1Mixer implements Mixer {
 
   /**
    * One decode token through one layer in 4 dispatches (instead of norm, in_proj, conv, x_proj,
-   * dt_proj, scan, out_proj):
+   * dt_proj, scan, out_proj; Falcon-Mamba: 5, its dt_r/B/C norm after x_proj):
    *   xz = [silu(conv_step(in_proj(RMSNorm(residual))_x)) | in_proj(…)_z]   norm-matvec (norm + conv fused)
    *   dbc = x_proj(xc)                                                      matmul
    *   y = scan step with Δ = softplus(dt_proj(dt_r) + dt_bias), gated        selective-scan step_dt
@@ -117,6 +121,8 @@ export class Mamba1Mixer implements Mixer {
       ),
     );
     run(matmul(ctx, { tokens: 1, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: w.format('x_proj.weight') }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
+    const norm = this.mixerNorm(1, `Mamba1.L${l}.dt_b_c_rms`);
+    if (norm) run(norm);
     run(
       selectiveScan(
         ctx,
@@ -163,6 +169,8 @@ export class Mamba1Mixer implements Mixer {
     );
     copy(a.xc, taps?.x?.[l], Di * 4);
     run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: w.format('x_proj.weight') }, { x: a.xc, weight: w.weight('x_proj.weight'), y: a.dbc, scratch }, `Mamba1.L${l}.x_proj`));
+    const norm = this.mixerNorm(T, `Mamba1.L${l}.dt_b_c_rms`);
+    if (norm) run(norm);
     copy(a.dbc, taps?.dbc?.[l], (R + 2 * N) * 4);
     run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N, weightFormat: w.format('dt_proj.weight') }, { x: a.dbc, weight: w.weight('dt_proj.weight'), y: a.dtRaw, scratch }, `Mamba1.L${l}.dt_proj`));
     m.knockDt(a.dtRaw, Di, 0, Di);
@@ -187,6 +195,17 @@ export class Mamba1Mixer implements Mixer {
     copy(a.delta, taps?.delta?.[l], Di * 4);
     copy(a.y, taps?.y?.[l], Di * 4);
     run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: w.format('out_proj.weight') }, { x: a.y, weight: w.weight('out_proj.weight'), bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba1.L${l}.out_proj`));
+  }
+
+  /**
+   * Falcon-Mamba's weightless RMS norm of dt_r, B and C, in place on x_proj's output (its T rows),
+   * or null (Mamba-1). Run right after x_proj, so dt_proj, the scan and the trace's B/C taps all
+   * see the normalized values.
+   */
+  private mixerNorm(tokens: number, label: string): Dispatch | null {
+    const { dState: N, dtRank: R, mixerRmsEps: eps } = this.b.config;
+    if (!(eps > 0)) return null;
+    return segmentRmsNorm(this.b.ctx, { rows: tokens, rowStride: R + 2 * N, bounds: xProjSegments(R, N), eps }, { x: this.act.dbc }, label);
   }
 
   destroy(): void {

@@ -1,6 +1,7 @@
 /**
  * float64 reference of the Mamba-1 mixer (the selective scan, S6), for app/model/reference.ts's
- * whole-model forward; `mamba1ForwardRef` runs a whole Mamba-1 model with it.
+ * whole-model forward; `mamba1ForwardRef` runs a whole Mamba-1 model with it. Falcon-Mamba's too
+ * (config.mixerRmsEps > 0): dt_r, B and C each divided by sqrt(mean square + eps) after x_proj.
  *
  * Glossary (paper → here): D = dModel, E·D = dInner (Di), N = dState, R = dtRank, Δ = delta,
  * A = −exp(A_log), B, C = input-dependent write/read vectors, x = conv output, z = gate.
@@ -17,8 +18,8 @@ export interface Mamba1RefOutput {
   /** Final-norm output [T, D] (HF's hidden_states[L]). */
   normed: Float64Array;
   delta: Float64Array[]; // per layer [T, Di]
-  B: Float64Array[]; // per layer [T, N]
-  C: Float64Array[]; // per layer [T, N]
+  B: Float64Array[]; // per layer [T, N], as the scan uses it (Falcon-Mamba: after the mixer norm)
+  C: Float64Array[]; // per layer [T, N], likewise
   x: Float64Array[]; // per layer [T, Di] conv output after SiLU
   z: Float64Array[]; // per layer [T, Di] the gate
   y: Float64Array[]; // per layer [T, Di] (scan output + D·x)·silu(z), out_proj's input
@@ -31,6 +32,18 @@ export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, 
   const xz = linear(h, T, D, need(weights, `${m}in_proj.weight`), 2 * Di, weights(`${m}in_proj.bias`)); // [T, 2Di]
   const x = causalConvSilu(xz, T, 2 * Di, 0, Di, K, need(weights, `${m}conv1d.weight`), weights(`${m}conv1d.bias`)); // [T, Di]
   const dbc = linear(x, T, Di, need(weights, `${m}x_proj.weight`), R + 2 * N); // [T, R+2N]
+  if (config.mixerRmsEps > 0) {
+    // Falcon-Mamba: a weightless RMS norm over each part of each row (dt_r, B, C).
+    for (let t = 0; t < T; t++) {
+      for (const [start, end] of [[0, R], [R, R + N], [R + N, R + 2 * N]] as const) {
+        const row = t * (R + 2 * N);
+        let sq = 0;
+        for (let i = row + start; i < row + end; i++) sq += (dbc[i] as number) ** 2;
+        const scale = 1 / Math.sqrt(sq / (end - start) + config.mixerRmsEps);
+        for (let i = row + start; i < row + end; i++) dbc[i] = (dbc[i] as number) * scale;
+      }
+    }
+  }
   const dtW = need(weights, `${m}dt_proj.weight`); // [Di, R]
   const dtB = need(weights, `${m}dt_proj.bias`);
   const Alog = need(weights, `${m}A_log`); // [Di, N]

@@ -16,7 +16,7 @@ function config(base: BaseConfig, f: Mamba2Fields): MambaConfig {
   const { source, dModel, nLayer, vocabSize, dInner, dConv, normEps } = base;
   return {
     architecture: 'mamba2', source, dModel, nLayer, vocabSize, dInner, dState: f.dState, dConv, dtRank: 0,
-    nHeads: f.nHeads, headDim: f.headDim, nGroups: f.nGroups, chunkSize: f.chunkSize, timeStepLimit: f.timeStepLimit, normGroupSize: f.normGroupSize, normEps,
+    nHeads: f.nHeads, headDim: f.headDim, nGroups: f.nGroups, chunkSize: f.chunkSize, timeStepLimit: f.timeStepLimit, normGroupSize: f.normGroupSize, normEps, mixerRmsEps: 0,
     useBias: f.useBias, useConvBias: f.useConvBias, tieEmbeddings: f.tieEmbeddings,
   };
 }

@@ -1,4 +1,5 @@
 import { selectGpu, selectSelectedLoad, selectSelectedModel, useStudio } from '../store';
+import { architectureLabel } from '../../../app/arch/registry';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes, formatCount } from '../format';
@@ -34,6 +35,7 @@ const CONFIG_ROWS: [key: string, label: string][] = [
   ['dState', 'N (d_state)'],
   ['dConv', 'd_conv'],
   ['dtRank', 'dt_rank'],
+  ['mixerRmsEps', 'dt/B/C norm eps'],
   ['nHeads', 'heads'],
   ['headDim', 'head_dim'],
   ['nGroups', 'groups'],
@@ -78,7 +80,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
             <summary>Model: facts and configuration</summary>
             <dl className="facts">
               <dt>Architecture</dt>
-              <dd>{model.architecture}</dd>
+              <dd>{architectureLabel(model.architecture)}</dd>
               <dt>Format</dt>
               <dd>{model.format}</dd>
               <dt>Parameters</dt>

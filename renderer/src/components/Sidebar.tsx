@@ -1,6 +1,7 @@
 import { useCallback, type KeyboardEvent } from 'react';
 import { selectModels, selectModelsLoading, selectSelectedModelId, useStudio } from '../store';
 import { formatBytes, formatCount } from '../format';
+import { architectureLabel } from '../../../app/arch/registry';
 import type { ModelEntry } from '../../../app/contract';
 
 /** `onRemove`: forgets a user model (its files are not touched); Delete on the selected one does the same. */
@@ -61,7 +62,7 @@ export function Sidebar({ onOpen, onRemove }: { onOpen: () => void; onRemove?: (
                 <span className="model-name">{m.name}</span>
                 <span className="model-meta">
                   {m.source === 'bundled' ? 'bundled · ' : ''}
-                  {m.architecture}
+                  {architectureLabel(m.architecture)}
                   {m.parameters !== undefined ? ` · ${formatCount(m.parameters)} params` : ''} · {formatBytes(m.sizeBytes)}
                 </span>
               </button>

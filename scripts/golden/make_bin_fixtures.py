@@ -35,6 +35,7 @@ import os
 import platform
 import shutil
 import sys
+import pickletools
 import traceback
 import zipfile
 
@@ -211,6 +212,22 @@ def describe(sd: dict) -> dict:
     return out
 
 
+def pickle_summary(path: str) -> dict:
+    """The opcodes and globals data.pkl uses (what the studio's pickle reader must understand)."""
+    with zipfile.ZipFile(path) as z:
+        pkl = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))
+    ops, globals_, strings = set(), set(), []
+    for op, arg, _ in pickletools.genops(pkl):
+        ops.add(op.name)
+        if op.name == "GLOBAL":
+            globals_.add(arg.replace(" ", "."))
+        elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(arg)
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            globals_.add(f"{strings[-2]}.{strings[-1]}")
+    return dict(opcodes=sorted(ops), globals=sorted(globals_))
+
+
 def zip_entries(path: str) -> list[dict]:
     with zipfile.ZipFile(path) as z:
         return [dict(name=i.filename, size=i.file_size, method=i.compress_type, flags=i.flag_bits) for i in z.infolist()]
@@ -271,7 +288,8 @@ def make_case(case: dict, root: str) -> dict:
 
     manifest = dict(name=case["name"], about=case["about"], dtype=case["dtype"], tied=case["tied"],
                     refuse=bool(case.get("refuse")), weight_files=files, pickle_protocol=protocol,
-                    zip_entries={f: zip_entries(os.path.join(bin_dir, f)) for f in files}, tensors=describe(sd))
+                    zip_entries={f: zip_entries(os.path.join(bin_dir, f)) for f in files},
+                    pickle={f: pickle_summary(os.path.join(bin_dir, f)) for f in files}, tensors=describe(sd))
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
 

@@ -88,6 +88,16 @@ async function notZip(source: ByteSource): Promise<ModelFileError> {
   return new ModelFileError(source.name, 'is not a PyTorch checkpoint: no zip archive (torch.save writes one since torch 1.6)');
 }
 
+/** A pickled value in a message: a primitive as it is, a container or object by its kind (never its insides). */
+function shown(x: PickleValue | undefined): string {
+  if (x === undefined) return 'nothing';
+  if (x === null || typeof x !== 'object') return preview(x);
+  if (x.kind === 'global') return globalName(x.module, x.name);
+  if (x.kind === 'dict') return `a dict of ${x.entries.size} entries`;
+  if (x.kind === 'object') return `a ${x.type}`;
+  return `a ${x.kind} of ${x.items.length} items`;
+}
+
 const isTuple = (x: PickleValue): x is PickleTuple => x !== null && typeof x === 'object' && x.kind === 'tuple';
 const isDict = (x: PickleValue): x is PickleDict => x !== null && typeof x === 'object' && x.kind === 'dict';
 const asObject = (x: PickleValue, type: string): PickleObject | null => (x !== null && typeof x === 'object' && x.kind === 'object' && x.type === type ? x : null);
@@ -98,7 +108,7 @@ function stateDictHooks(file: string, label: string): PickleHooks {
   let tensors = 0;
   const fail = (at: number, problem: string) => new ModelFileError(file, `${label} byte ${at}: ${problem}`);
   const count = (at: number, what: string, x: PickleValue, max = Number.MAX_SAFE_INTEGER): number => {
-    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0 || x > max) throw fail(at, `${what} ${preview(x)} is not a non-negative integer`);
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0 || x > max) throw fail(at, `${what} ${shown(x)} is not a non-negative integer`);
     return x;
   };
   const ints = (at: number, what: string, x: PickleValue): number[] => {
@@ -124,13 +134,13 @@ function stateDictHooks(file: string, label: string): PickleHooks {
       return g;
     },
     persistentLoad(pid, at) {
-      if (!isTuple(pid) || pid.items.length !== 5 || pid.items[0] !== 'storage') throw fail(at, `persistent id ${preview(pid)} is not ('storage', type, key, location, numel)`);
+      if (!isTuple(pid) || pid.items.length !== 5 || pid.items[0] !== 'storage') throw fail(at, `persistent id ${shown(pid)} is not ('storage', type, key, location, numel)`);
       const [, type, key, location, numel] = pid.items;
       if (type === null || typeof type !== 'object' || type.kind !== 'global' || type.module !== 'torch' || !Object.hasOwn(STORAGE_DTYPES, type.name)) {
-        throw fail(at, `persistent id names storage type ${preview(type)}, not one of torch's storage classes`);
+        throw fail(at, `persistent id names storage type ${shown(type)}, not one of torch's storage classes`);
       }
-      if (typeof key !== 'string' || !/^[0-9A-Za-z_.-]{1,64}$/.test(key)) throw fail(at, `storage key ${preview(key)} is not a short name`);
-      if (typeof location !== 'string' || location.length > 64) throw fail(at, `storage location ${preview(location)} is not a device name`);
+      if (typeof key !== 'string' || !/^[0-9A-Za-z_.-]{1,64}$/.test(key)) throw fail(at, `storage key ${shown(key)} is not a short name`);
+      if (typeof location !== 'string' || location.length > 64) throw fail(at, `storage location ${shown(location)} is not a device name`);
       const dtype = STORAGE_DTYPES[type.name] as SafetensorsDtype;
       const n = count(at, 'storage size', numel as PickleValue);
       let storage = storages.get(key);
@@ -160,7 +170,7 @@ function stateDictHooks(file: string, label: string): PickleHooks {
         if (typeof a[4] !== 'boolean') throw fail(at, 'tensor requires_grad is not a boolean');
         if (!isDict(a[5] as PickleValue)) throw fail(at, 'tensor backward hooks are not an OrderedDict');
         if (a.length === 7 && !(isDict(a[6] as PickleValue) && (a[6] as PickleDict).entries.size === 0)) {
-          throw fail(at, `tensor metadata ${preview(a[6])} is not empty; the studio reads plain tensors only`);
+          throw fail(at, `tensor metadata ${shown(a[6])} is not empty; the studio reads plain tensors only`);
         }
         if (++tensors > MAX_TENSORS) throw fail(at, `more than ${MAX_TENSORS} tensors, more than any real model file`);
         const tensor: Tensor = { storage: storage.data as Storage, storageOffset, shape, stride };
@@ -175,7 +185,7 @@ function stateDictHooks(file: string, label: string): PickleHooks {
     build(target, state, at) {
       // OrderedDict.__reduce__ pickles the instance's attributes (a state dict's `_metadata`) as BUILD state.
       if (!isDict(target) || target.madeBy !== 'collections.OrderedDict') throw fail(at, 'BUILD on something that is not an OrderedDict');
-      if (!isDict(state)) throw fail(at, `BUILD state ${preview(state)} is not a dict of attributes`);
+      if (!isDict(state)) throw fail(at, `BUILD state ${shown(state)} is not a dict of attributes`);
     },
   };
 }
@@ -240,11 +250,11 @@ export async function readPytorchCheckpoint(source: ByteSource): Promise<Pytorch
 
   const raw: [string, Tensor][] = [];
   for (const [key, value] of root.entries) {
-    if (typeof key !== 'string') throw new ModelFileError(file, `state dict key ${preview(key)} is not a string`);
+    if (typeof key !== 'string') throw new ModelFileError(file, `state dict key ${shown(key)} is not a string`);
     const t = asObject(value, 'tensor');
     if (!t) {
       const nested = isDict(value) && [...value.entries.values()].some((x) => asObject(x, 'tensor'));
-      throw new ModelFileError(file, `"${clip(key, 200)}" is ${nested ? 'a dict of tensors inside the checkpoint (a training checkpoint, not a state dict): save its state dict alone' : `not a tensor but ${preview(value === null || typeof value !== 'object' ? value : value.kind)}`}`);
+      throw new ModelFileError(file, `"${clip(key, 200)}" is ${nested ? 'a dict of tensors inside the checkpoint (a training checkpoint, not a state dict): save its state dict alone' : `not a tensor but ${shown(value)}`}`);
     }
     raw.push([key, t.data as Tensor]);
   }

@@ -85,6 +85,25 @@ describe('a state dict written the way torch.save writes it', () => {
     expect([...ckpt.tensors.keys()]).toEqual(['backbone.embedding.weight', 'lm_head.weight']);
   });
 
+  it('nn.Parameter (_rebuild_parameter) and a 7th, empty metadata argument read as the tensor; non-empty metadata is refused', async () => {
+    /** `{"w": T}` where T is `_rebuild_tensor_v2(storage 0, 0, (4,), (1,), False, OrderedDict()[, extra])`, optionally wrapped. */
+    const pkl = (wrap: boolean, extra?: (w: PickleWriter) => void) => {
+      const w = new PickleWriter().proto(2).emptyDict().str('w');
+      if (wrap) w.global('torch._utils', '_rebuild_parameter').mark();
+      w.global('torch._utils', '_rebuild_tensor_v2').mark().mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(4).tuple().persid();
+      w.int(0).int(4).tuple(1).int(1).tuple(1).bool(false).global('collections', 'OrderedDict').tuple(0).reduce();
+      extra?.(w);
+      w.tuple().reduce();
+      if (wrap) w.bool(true).global('collections', 'OrderedDict').tuple(0).reduce().tuple().reduce();
+      return w.setitem().stop().done();
+    };
+    for (const [wrap, extra] of [[true, undefined], [false, (w: PickleWriter) => w.emptyDict()]] as const) {
+      const ckpt = await read(withPickle(pkl(wrap, extra)));
+      expect(ckpt.tensors.get('w')).toMatchObject({ dtype: 'F32', shape: [4], byteLength: 16 });
+    }
+    await refused(withPickle(pkl(false, (w) => w.emptyDict().str('k').int(1).setitem())), /tensor metadata a dict of 1 entries is not empty/);
+  });
+
   it('reads ZIP64 archives whose entries lie past 4 GiB, reading only headers and the pickle', async () => {
     const gap = 2 ** 32 + 12345;
     const entries = torchZipEntries(stateDictPickle(tensors.slice(0, 2)), { 0: f32Bytes(emb) });

@@ -8,6 +8,8 @@
  * that reads must describe tensors that lie inside the file, each exactly as long as its shape and
  * dtype say.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalConfig } from '../../app/arch/registry';
@@ -98,6 +100,11 @@ function applyEdits(pkl: Uint8Array, edits: PickleEdit[]): Uint8Array {
   return Uint8Array.from(b);
 }
 
+/** A file torch 2.11 wrote (test/fixtures/pytorch-bin/): its zip has data descriptors, version records, 64-byte alignment. */
+const realDir = path.resolve(import.meta.dirname, '../fixtures/pytorch-bin/mamba-ssm-tied-f32/bin');
+const real = new Uint8Array(readFileSync(path.join(realDir, 'pytorch_model.bin')));
+const realConfig = readFileSync(path.join(realDir, 'config.json'), 'utf8');
+
 describe('fuzz: PyTorch .bin checkpoints', () => {
   it('the unmutated checkpoint reads and inspects', async () => {
     const inspection = await inspectBin(valid.bytes);
@@ -131,6 +138,20 @@ describe('fuzz: PyTorch .bin checkpoints', () => {
         const bytes = writeZip(torchZipEntries(applyEdits(valid.pkl, edits), valid.storages));
         await checkCheckpoint(bytes);
         await inspectBin(bytes);
+      }),
+    );
+  }, PROPERTY_TIMEOUT_MS);
+
+  it('corrupted bytes of a checkpoint torch.save wrote (flips and cuts anywhere, mostly in its first and last 4 KiB): a sound checkpoint or a clean ModelFileError', async () => {
+    const at = fc.oneof(fc.nat({ max: real.length - 1 }), fc.nat({ max: 4095 }), fc.integer({ min: real.length - 4096, max: real.length - 1 }));
+    await checkProperty(
+      stats,
+      fc.asyncProperty(fc.array(fc.record({ at, value: fc.integer({ min: 0, max: 255 }) }), { maxLength: 6 }), fc.option(fc.nat({ max: real.length }), { freq: 4 }), async (flips, cut) => {
+        let bytes = real.slice();
+        for (const f of flips) bytes[f.at] = f.value;
+        if (cut !== null) bytes = bytes.slice(0, cut);
+        await checkCheckpoint(bytes);
+        await inspectCase(stats, { 'config.json': realConfig, 'pytorch_model.bin': bytes });
       }),
     );
   }, PROPERTY_TIMEOUT_MS);

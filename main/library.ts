@@ -108,7 +108,7 @@ const entryValidator: Validator<ModelEntry> = (value, where) => {
     id: v.string({ nonEmpty: true, maxLength: L.id }),
     name: v.string({ maxLength: L.fileName }),
     source: v.literal('user'),
-    format: v.literal('safetensors', 'gguf'),
+    format: v.literal('safetensors', 'gguf', 'pytorch'),
     architecture: v.literal(...ARCHITECTURE_NAMES, 'unknown'),
     files: v.array(modelFileName, { maxLength: L.files }),
     baseUrl: v.string({ maxLength: L.text }),
@@ -400,12 +400,12 @@ const keyOf = (listing: { resolved: string; files: { name: string; size: number;
     .digest('hex');
 
 /**
- * Who a user model is: a folder, or a single weights file. A `.safetensors` chosen inside a folder
+ * Who a user model is: a folder, or a single weights file. A `.safetensors` (or PyTorch `.bin`) chosen inside a folder
  * is that folder's model (named after the folder, the same entry as opening the folder — not a
  * second "model.safetensors"); a `.gguf` file is a model of its own, named after the file.
  */
 export function userModelIdentity(listing: Pick<ModelListing, 'resolved' | 'folder' | 'single'>): { key: string; name: string } {
-  const asFolder = listing.single === null || /\.safetensors$/i.test(listing.single);
+  const asFolder = listing.single === null || /\.(safetensors|bin)$/i.test(listing.single);
   const key = asFolder ? listing.folder : listing.resolved;
   return { key, name: path.basename(key) || key };
 }

@@ -75,7 +75,7 @@ const handlers: Handlers<CallContext> = {
       title: 'Open model',
       properties: ['openFile', 'openDirectory'],
       filters: [
-        { name: 'Models', extensions: ['safetensors', 'gguf', 'json'] },
+        { name: 'Models', extensions: ['safetensors', 'gguf', 'bin', 'json'] },
         { name: 'All files', extensions: ['*'] },
       ],
     };

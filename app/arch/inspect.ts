@@ -5,7 +5,8 @@
 import { parseConfigJson } from '../formats/config.js';
 import { readEosTokenIds, type EosRead } from '../formats/eos.js';
 import { ModelFileError } from '../formats/errors.js';
-import { readSafetensorsHeader } from '../formats/safetensors.js';
+import { readPytorchCheckpoint } from '../formats/pytorch.js';
+import { readSafetensorsHeader, type SafetensorsDtype } from '../formats/safetensors.js';
 import type { ModelFiles } from '../formats/model-files.js';
 import type { ModelInspection, TensorLocation } from '../model/inspection.js';
 import { chatTemplateFromFiles, chatTemplateFromGguf, type ChatTemplate } from '../tokenizer/chat-template.js';
@@ -17,6 +18,10 @@ import { checkWeights } from './tensors.js';
 export type { ModelInspection, TensorLocation };
 
 const INDEX = 'model.safetensors.index.json';
+/** The shard index of a sharded PyTorch checkpoint (transformers' save_pretrained with safe_serialization=False). */
+export const PYTORCH_INDEX = 'pytorch_model.bin.index.json';
+/** A PyTorch checkpoint's weights file (torch.save's zip format). */
+export const isPytorchWeightsName = (name: string) => /\.bin$/i.test(name);
 export const GENERATION_CONFIG = 'generation_config.json';
 export const GGUF_EOS_KEY = 'tokenizer.ggml.eos_token_id';
 
@@ -49,24 +54,27 @@ export const noTokenizerWarning = (name: string) => `${name}: no tokenizer.json;
 const TOKENIZER_CONFIG = 'tokenizer_config.json';
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
+/** The shards an index file (`weight_map`: tensor → file) names, each checked to be in the folder. */
+async function indexShards(model: ModelFiles, names: string[], index: string): Promise<string[]> {
+  const file = model.pathOf(index);
+  const parsed = parseConfigJson(file, await model.readText(index));
+  const map = parsed.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new ModelFileError(file, 'has no "weight_map" object');
+  const shards = [...new Set(Object.values(map as Record<string, unknown>))];
+  if (!shards.every((s): s is string => typeof s === 'string')) throw new ModelFileError(file, '"weight_map" values must be file names');
+  const missing = shards.filter((s) => !names.includes(s));
+  if (missing.length) throw new ModelFileError(file, `names shard(s) that are not in the folder: ${missing.join(', ')}`);
+  return shards.sort();
+}
+
 async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<string[]> {
-  if (names.includes(INDEX)) {
-    const file = model.pathOf(INDEX);
-    const index = parseConfigJson(file, await model.readText(INDEX));
-    const map = index.weight_map;
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new ModelFileError(file, 'has no "weight_map" object');
-    const shards = [...new Set(Object.values(map as Record<string, unknown>))];
-    if (!shards.every((s): s is string => typeof s === 'string')) throw new ModelFileError(file, '"weight_map" values must be file names');
-    const missing = shards.filter((s) => !names.includes(s));
-    if (missing.length) throw new ModelFileError(file, `names shard(s) that are not in the folder: ${missing.join(', ')}`);
-    return shards.sort();
-  }
+  if (names.includes(INDEX)) return indexShards(model, names, INDEX);
   const single = names.filter((n) => n.endsWith('.safetensors'));
   if (single.length === 0) {
-    const bin = names.find((n) => /\.(bin|pt|pth|ckpt)$/.test(n));
+    const other = names.find((n) => /\.(pt|pth|ckpt)$/.test(n));
     throw new ModelFileError(
       model.name,
-      bin ? `holds a PyTorch checkpoint (${bin}), which cannot be read safely; convert it to safetensors` : 'no model here: no .safetensors or .gguf file',
+      other ? `holds a PyTorch file (${other}) the studio does not open: it reads pytorch_model.bin (torch.save's zip format) and safetensors; convert it to safetensors` : 'no model here: no .safetensors, .bin or .gguf file',
     );
   }
   if (single.length > 1 && !single.includes('model.safetensors')) {
@@ -75,29 +83,45 @@ async function safetensorsFiles(model: ModelFiles, names: string[]): Promise<str
   return [single.includes('model.safetensors') ? 'model.safetensors' : (single[0] as string)];
 }
 
+async function pytorchFiles(model: ModelFiles, names: string[]): Promise<string[]> {
+  if (names.includes(PYTORCH_INDEX)) return indexShards(model, names, PYTORCH_INDEX);
+  if (names.includes('pytorch_model.bin')) return ['pytorch_model.bin'];
+  const bins = names.filter(isPytorchWeightsName);
+  if (bins.length !== 1) throw new ModelFileError(model.name, `several .bin files (${bins.join(', ')}), no pytorch_model.bin and no ${PYTORCH_INDEX}`);
+  return bins;
+}
+
 export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelInspection> {
+  return inspectConfigModel(model, 'safetensors');
+}
+
+/** A model of a config.json and weight files (safetensors, or a PyTorch .bin checkpoint). */
+async function inspectConfigModel(model: ModelFiles, format: 'safetensors' | 'pytorch'): Promise<ModelInspection> {
   const names = await model.list();
   if (!names.includes('config.json')) {
-    throw new ModelFileError(model.name, names.some((n) => n.endsWith('.safetensors')) ? 'no config.json next to the weights' : 'no model here: no config.json and no weights');
+    const weights = names.some((n) => n.endsWith('.safetensors') || isPytorchWeightsName(n));
+    throw new ModelFileError(model.name, weights ? 'no config.json next to the weights' : 'no model here: no config.json and no weights');
   }
   const configFile = model.pathOf('config.json');
   const rawConfig = parseConfigJson(configFile, await model.readText('config.json'));
   const config = canonicalConfig(configFile, rawConfig);
-  const weightFiles = await safetensorsFiles(model, names);
+  const weightFiles = format === 'pytorch' ? await pytorchFiles(model, names) : await safetensorsFiles(model, names);
   const tensors = new Map<string, TensorLocation>();
   let weightBytes = 0;
   for (const file of weightFiles) {
     const source = await model.open(file);
     weightBytes += source.size;
-    const header = await readSafetensorsHeader(source);
-    for (const t of header.tensors.values()) {
+    const found: ReadonlyMap<string, { name: string; dtype: SafetensorsDtype; shape: number[]; offset: number; byteLength: number }> =
+      format === 'pytorch' ? (await readPytorchCheckpoint(source)).tensors : (await readSafetensorsHeader(source)).tensors;
+    for (const t of found.values()) {
       if (tensors.has(t.name)) throw new ModelFileError(source.name, `tensor "${t.name}" also appears in ${tensors.get(t.name)?.file}`);
       if (!SUPPORTED_WEIGHT_DTYPES.has(t.dtype)) {
         throw new ModelFileError(source.name, `tensor "${t.name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`);
       }
-      tensors.set(t.name, { ...t, file, encoding: 'safetensors' });
+      tensors.set(t.name, { name: t.name, shape: t.shape, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype, file, encoding: format });
     }
   }
+  if (format === 'pytorch') dropSharedHead(tensors);
   const check = checkWeights(`${model.name}/${weightFiles.join(', ')}`, config, tensors);
   let parameters = 0;
   for (const spec of check.expected) {
@@ -108,7 +132,7 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
   const eos = await safetensorsEos(model, names, configFile, rawConfig, config.vocabSize);
   return {
     architecture: config.architecture,
-    format: 'safetensors',
+    format,
     config,
     parameters,
     tensors,
@@ -124,6 +148,22 @@ export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelI
       ...eos.warnings,
     ],
   };
+}
+
+/**
+ * A tied checkpoint pickles lm_head.weight as a view of the embedding's storage (mamba_ssm's
+ * tie_weights): the same bytes under two names. The head then is the embedding (tiedHead), and
+ * its bytes are not loaded to the GPU twice.
+ */
+function dropSharedHead(tensors: Map<string, TensorLocation>): void {
+  const head = tensors.get('lm_head.weight');
+  if (!head) return;
+  for (const t of tensors.values()) {
+    if (t !== head && t.file === head.file && t.offset === head.offset && t.byteLength === head.byteLength && t.dtype === head.dtype && t.shape.join() === head.shape.join()) {
+      tensors.delete('lm_head.weight');
+      return;
+    }
+  }
 }
 
 async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelInspection> {
@@ -187,7 +227,10 @@ async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelI
   };
 }
 
-/** Any model the studio opens: a safetensors folder (or file), or a GGUF file. */
+/**
+ * Any model the studio opens: a safetensors folder (or file), a GGUF file, or a PyTorch checkpoint
+ * (pytorch_model.bin or its shards; safetensors win when a folder has both, as the Hub's often do).
+ */
 export async function inspectModel(model: ModelFiles): Promise<ModelInspection> {
   const names = await model.list();
   const ggufs = names.filter((n) => /\.gguf$/i.test(n));
@@ -196,6 +239,7 @@ export async function inspectModel(model: ModelFiles): Promise<ModelInspection> 
     if (ggufs.length > 1) throw new ModelFileError(model.name, `several GGUF files (${ggufs.join(', ')}): open one of them`);
     return inspectGgufModel(model, ggufs[0] as string);
   }
+  if (!hasSafetensors && (names.includes(PYTORCH_INDEX) || names.some(isPytorchWeightsName))) return inspectConfigModel(model, 'pytorch');
   return inspectSafetensorsModel(model);
 }
 

@@ -12,6 +12,7 @@ export type TensorLocation = {
   offset: number;
   byteLength: number;
 } & (
-  | { encoding: 'safetensors'; dtype: SafetensorsDtype }
+  /** Plain little-endian values: a safetensors tensor, or a PyTorch .bin tensor (a range of its storage's zip entry). */
+  | { encoding: 'safetensors' | 'pytorch'; dtype: SafetensorsDtype }
   | { encoding: 'gguf'; dtype: GgmlTypeName; ggufName: string; transform: GgufTransform }
 );

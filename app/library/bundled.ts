@@ -37,14 +37,14 @@ export interface BundledModelFiles {
 }
 
 export function bundledModelEntry(model: BundledModelFiles, baseUrl: string): ModelEntry {
-  const weights = model.files.find((f) => f.name.endsWith('.safetensors') || f.name.endsWith('.gguf'));
-  if (!weights) throw new ModelFileError(`${model.name}/`, 'no .safetensors or .gguf weights file');
+  const weights = model.files.find((f) => f.name.endsWith('.safetensors') || f.name.endsWith('.gguf')) ?? model.files.find((f) => f.name.endsWith('.bin'));
+  if (!weights) throw new ModelFileError(`${model.name}/`, 'no .safetensors, .gguf or .bin weights file');
   const description = str(model.studio.description) ?? str(model.studio.what_to_look_at);
   return {
     id: `bundled:${model.name}`,
     name: str(model.studio.display_name) ?? str(model.studio.displayName) ?? str(model.studio.name) ?? model.name,
     source: 'bundled',
-    format: weights.name.endsWith('.gguf') ? 'gguf' : 'safetensors',
+    format: weights.name.endsWith('.gguf') ? 'gguf' : weights.name.endsWith('.bin') ? 'pytorch' : 'safetensors',
     architecture: architectureOf(model.config),
     files: model.files.map((f) => f.name).sort(),
     baseUrl,

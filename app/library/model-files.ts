@@ -1,5 +1,5 @@
 /**
- * Which files of a folder a model consists of: its weights, config, shard index, tokenizer, chat
+ * Which files of a folder a model consists of: its weights (.safetensors, .gguf, PyTorch .bin), config, shard index, tokenizer, chat
  * template files (tokenizer_config.json, chat_template.jinja/.json), generation_config.json
  * (optional: its end-of-sequence ids) and studio.json — never the other files that happen to lie
  * beside them (notes, other checkpoints).
@@ -9,14 +9,16 @@
 import type { ModelInspection } from '../model/inspection.js';
 
 export const SHARD_INDEX = 'model.safetensors.index.json';
+/** A sharded PyTorch checkpoint's index (app/arch/inspect.ts PYTORCH_INDEX). */
+export const PYTORCH_SHARD_INDEX = 'pytorch_model.bin.index.json';
 /** Where an instruct model's chat template may be (app/tokenizer/chat-template.ts chatTemplateFromFiles). */
 export const CHAT_TEMPLATE_FILES: readonly string[] = ['tokenizer_config.json', 'chat_template.jinja', 'chat_template.json'];
 /** Files beside the weights that the studio reads. */
-export const MODEL_SIDE_FILES: readonly string[] = ['config.json', 'tokenizer.json', ...CHAT_TEMPLATE_FILES, 'studio.json', SHARD_INDEX, 'generation_config.json'];
+export const MODEL_SIDE_FILES: readonly string[] = ['config.json', 'tokenizer.json', ...CHAT_TEMPLATE_FILES, 'studio.json', SHARD_INDEX, PYTORCH_SHARD_INDEX, 'generation_config.json'];
 
 /** Could this file belong to a model (the names inspection looks at)? */
 export function isModelFileName(name: string): boolean {
-  return MODEL_SIDE_FILES.includes(name) || name.endsWith('.safetensors') || /\.gguf$/i.test(name);
+  return MODEL_SIDE_FILES.includes(name) || name.endsWith('.safetensors') || /\.gguf$/i.test(name) || /\.bin$/i.test(name);
 }
 
 /**
@@ -27,9 +29,10 @@ export function isModelFileName(name: string): boolean {
 export function modelOwnFiles(inspection: Pick<ModelInspection, 'format' | 'weightFiles'>, present: readonly string[]): string[] {
   const has = new Set(present);
   const own = new Set(inspection.weightFiles);
-  if (inspection.format === 'safetensors') {
+  if (inspection.format === 'safetensors' || inspection.format === 'pytorch') {
     own.add('config.json');
-    if (has.has(SHARD_INDEX)) own.add(SHARD_INDEX);
+    const index = inspection.format === 'safetensors' ? SHARD_INDEX : PYTORCH_SHARD_INDEX;
+    if (has.has(index)) own.add(index);
   }
   for (const side of ['tokenizer.json', ...CHAT_TEMPLATE_FILES, 'studio.json', 'generation_config.json']) if (has.has(side)) own.add(side);
   return [...own].sort();

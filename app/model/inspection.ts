@@ -10,7 +10,8 @@ import type { MambaConfig } from './config.js';
 export type { TensorLocation };
 
 /** The container a model's weights come in. */
-export type ModelFormat = 'safetensors' | 'gguf';
+/** 'pytorch': torch.save's zip format (pytorch_model.bin, sharded or not), read by app/formats/pytorch.ts. */
+export type ModelFormat = 'safetensors' | 'gguf' | 'pytorch';
 
 export interface ModelInspection {
   /** The architecture's registry name (app/arch/registry.ts). */

@@ -108,7 +108,7 @@ export async function runSoak(
   };
   const ledger = { bytes: 0, buffers: 0 };
   const log = options.log ?? (() => undefined);
-  const names = (await readdir(modelDir)).filter((n) => /\.(json|safetensors|gguf)$/i.test(n));
+  const names = (await readdir(modelDir)).filter((n) => /\.(json|safetensors|gguf|bin)$/i.test(n));
   const files = [];
   for (const name of names) {
     const full = path.join(modelDir, name);

@@ -50,7 +50,7 @@ describe('bundled model entries', () => {
 
   it('refuses a folder without weights, naming it', () => {
     expect(() => bundledModelEntry({ name: 'empty', files: [{ name: 'config.json', size: 2 }], studio: {}, config: {} }, 'x')).toThrow(
-      'empty/: no .safetensors or .gguf weights file',
+      'empty/: no .safetensors, .gguf or .bin weights file',
     );
   });
 

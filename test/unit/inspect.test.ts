@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { canonicalConfig } from '../../app/arch/registry';
-import { inspectSafetensorsModel } from '../../app/arch/inspect';
+import { inspectModel, inspectSafetensorsModel } from '../../app/arch/inspect';
 import { expectedTensors } from '../../app/arch/tensors';
 import { openFileSource } from '../../app/node/file-source';
 import { folderModelFiles } from '../../app/node/folder';
@@ -41,12 +41,16 @@ describe('model inspection', () => {
     await again.close();
   });
 
-  it('refuses pickled PyTorch checkpoints with a way out', async () => {
+  it('opens pytorch_model.bin as a PyTorch checkpoint (refused when it is not one); .pt/.pth files are refused with a way out', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bin-'));
     writeFileSync(path.join(dir, 'config.json'), JSON.stringify(TINY_CONFIG));
-    writeFileSync(path.join(dir, 'pytorch_model.bin'), 'x');
+    writeFileSync(path.join(dir, 'pytorch_model.bin'), 'not a zip archive');
     const files = await folderModelFiles(dir);
-    await expect(inspectSafetensorsModel(files)).rejects.toThrow(/PyTorch checkpoint \(pytorch_model\.bin\).*convert it to safetensors/);
+    await expect(inspectModel(files)).rejects.toThrow(/pytorch_model\.bin: is not a PyTorch checkpoint: no zip archive/);
+    const other = mkdtempSync(path.join(tmpdir(), 'pt-'));
+    writeFileSync(path.join(other, 'config.json'), JSON.stringify(TINY_CONFIG));
+    writeFileSync(path.join(other, 'model.pt'), 'x');
+    await expect(inspectModel(await folderModelFiles(other))).rejects.toThrow(/PyTorch file \(model\.pt\) the studio does not open.*convert it to safetensors/);
   });
 
   it('reports permission denied by path', async () => {

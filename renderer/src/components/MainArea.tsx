@@ -82,7 +82,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
               <dt>Architecture</dt>
               <dd>{architectureLabel(model.architecture)}</dd>
               <dt>Format</dt>
-              <dd>{model.format}</dd>
+              <dd>{model.format === 'pytorch' ? 'PyTorch .bin (read without running its pickle)' : model.format}</dd>
               <dt>Parameters</dt>
               <dd data-testid="model-parameters">{model.parameters !== undefined ? formatCount(model.parameters) : 'unknown'}</dd>
               <dt>Size</dt>

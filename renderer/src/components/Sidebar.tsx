@@ -45,7 +45,7 @@ export function Sidebar({ onOpen, onRemove }: { onOpen: () => void; onRemove?: (
       {loading ? (
         <p className="muted">Loading models…</p>
       ) : models.length === 0 ? (
-        <p className="muted">No models yet. Open a folder with config.json and model.safetensors, or drop one here.</p>
+        <p className="muted">No models yet. Open a folder with config.json and model.safetensors (or pytorch_model.bin), or drop one here.</p>
       ) : (
         <ul role="listbox" aria-label="Model library" onKeyDown={onKeyDown}>
           {models.map((m) => (

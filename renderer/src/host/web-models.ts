@@ -27,7 +27,7 @@ export function webModelName(files: readonly { name: string; webkitRelativePath?
   // A Hugging Face config remembers where it came from: "state-spaces/mamba-130m-hf".
   const origin = plain(config._name_or_path)?.split(/[\\/]/).filter(Boolean).pop();
   if (origin) return origin;
-  const weights = files.find((f) => /\.(safetensors|gguf)$/i.test(f.name))?.name ?? files[0]?.name ?? 'model';
+  const weights = files.find((f) => /\.(safetensors|gguf|bin)$/i.test(f.name))?.name ?? files[0]?.name ?? 'model';
   const kind = plain(config.model_type) ?? plain(config.architectures instanceof Array ? config.architectures[0] : undefined);
   return kind ? `${kind} · ${weights}` : weights;
 }

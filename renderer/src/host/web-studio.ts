@@ -15,7 +15,7 @@ import { indexedDbStorage, webModelKey, webModelName, type ModelStorage, type St
 
 type Listener = (payload: never) => void;
 
-const WEIGHTS = /\.(safetensors|gguf)$/i;
+const WEIGHTS = /\.(safetensors|gguf|bin)$/i;
 
 export interface WebStudio extends StudioApi {
   /** Adds dropped or picked files as one model (a folder's files, or a single weights file). */
@@ -92,7 +92,7 @@ export function createWebStudio(
     const weights = files.filter((f) => WEIGHTS.test(f.name));
     if (weights.length === 0) {
       const names = files.map((f) => f.name).join(', ') || 'nothing';
-      throw new Error(`${names}: no model here — expected a .safetensors or .gguf file (with its config.json)`);
+      throw new Error(`${names}: no model here — expected a .safetensors, .gguf or PyTorch .bin file (with its config.json)`);
     }
     const first = weights[0] as File;
     const folder = (first.webkitRelativePath || '').split('/')[0];
@@ -106,7 +106,7 @@ export function createWebStudio(
     const entry: Omit<ModelEntry, 'id' | 'baseUrl'> = {
       name,
       source: 'user',
-      format: weights.every((f) => /\.gguf$/i.test(f.name)) ? 'gguf' : 'safetensors',
+      format: weights.every((f) => /\.gguf$/i.test(f.name)) ? 'gguf' : weights.some((f) => /\.safetensors$/i.test(f.name)) ? 'safetensors' : 'pytorch',
       architecture: 'unknown',
       files: files.map((f) => f.name).sort(),
       sizeBytes: files.reduce((sum, f) => sum + f.size, 0),
@@ -179,7 +179,7 @@ function pickWithInput(): Promise<File[] | null> {
     const input = document.createElement('input');
     input.type = 'file';
     input.multiple = true;
-    input.accept = '.safetensors,.gguf,.json,.jinja';
+    input.accept = '.safetensors,.gguf,.bin,.json,.jinja';
     input.addEventListener('change', () => resolve(input.files ? [...input.files] : null), { once: true });
     input.addEventListener('cancel', () => resolve(null), { once: true });
     input.click();

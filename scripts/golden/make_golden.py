@@ -2,6 +2,9 @@
 
     python3 scripts/golden/make_golden.py [--out test/fixtures/golden] [--only CASE ...]
 
+`--only` makes just the named cases (e.g. `--out /tmp/o/test/fixtures/golden --only mamba2-8groups`);
+the manifest.json it writes there keeps the cases already in it and adds or replaces those.
+
 For each case it builds a tiny MambaForCausalLM / Mamba2ForCausalLM with random weights,
 perturbs them so that every term matters, saves it with `save_pretrained`, runs one forward
 pass with forward hooks, runs greedy `generate`, and writes `golden.safetensors`. Then it
@@ -91,6 +94,18 @@ CASES = [
               "embeddings, vocab 300",
         config=dict(vocab_size=300, hidden_size=48, num_heads=4, head_dim=24, state_size=32, n_groups=1,
                     num_hidden_layers=2, expand=2, conv_kernel=4, chunk_size=64, tie_word_embeddings=True,
+                    **NO_SPECIAL),
+    ),
+    dict(
+        name="mamba2-8groups",
+        arch="mamba2",
+        seed=2003,
+        seq_len=130,
+        about="Mamba-2 with 8 groups as Mamba-Codestral-7B has them (16 heads × head_dim 8, 2 heads per "
+              "group, d_state 16, so B and C are 8 × 16 = 128 wide), chunk_size 32 (130 tokens: 5 chunks, the "
+              "last partial), untied lm_head; transformers normalizes the gated RMSNorm over all of d_inner",
+        config=dict(vocab_size=272, hidden_size=64, num_heads=16, head_dim=8, state_size=16, n_groups=8,
+                    num_hidden_layers=2, expand=2, conv_kernel=4, chunk_size=32, tie_word_embeddings=False,
                     **NO_SPECIAL),
     ),
 ]

@@ -1,7 +1,7 @@
 import { selectGpu, selectSelectedLoad, selectSelectedModel, useStudio } from '../store';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
-import { formatBytes, formatCount } from '../format';
+import { architectureText, formatBytes, formatCount } from '../format';
 import type { Host } from '../host';
 import { GenerateArea } from './GenerateArea';
 import { LoadPanel } from './LoadPanel';
@@ -78,7 +78,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
             <summary>Model: facts and configuration</summary>
             <dl className="facts">
               <dt>Architecture</dt>
-              <dd>{model.architecture}</dd>
+              <dd data-testid="model-architecture">{architectureText(model.architecture, model.config)}</dd>
               <dt>Format</dt>
               <dd>{model.format}</dd>
               <dt>Parameters</dt>

@@ -8,11 +8,13 @@ import { ModelFileError } from '../formats/errors.js';
 import { readPytorchCheckpoint } from '../formats/pytorch.js';
 import { readSafetensorsHeader, type SafetensorsDtype } from '../formats/safetensors.js';
 import type { ModelFiles } from '../formats/model-files.js';
+import type { MambaConfig } from '../model/config.js';
 import type { ModelInspection, TensorLocation } from '../model/inspection.js';
 import { chatTemplateFromFiles, chatTemplateFromGguf, type ChatTemplate } from '../tokenizer/chat-template.js';
 import { ggufTokenizerText, hasGgufTokenizer } from '../tokenizer/gguf.js';
 import { openGguf } from './gguf.js';
-import { architectureLabel, canonicalConfig } from './registry.js';
+import { MISTRAL_PARAMS, MISTRAL_WEIGHTS, mistralParamsConfig, mistralTensorName } from './mistral-params.js';
+import { architectureLabel, architectureSpec, canonicalConfig } from './registry.js';
 import { checkWeights } from './tensors.js';
 
 export type { ModelInspection, TensorLocation };
@@ -51,6 +53,17 @@ async function safetensorsEos(model: ModelFiles, names: readonly string[], confi
 
 /** The warning of a safetensors model with no tokenizer (and no byte vocabulary): only token ids work. */
 export const noTokenizerWarning = (name: string) => `${name}: no tokenizer.json; text prompts need one (token ids still work)`;
+
+/**
+ * Tokenizer files the studio does not read, in the order they are named: mistral's SentencePiece
+ * models (tokenizer.model.v3 is what Mamba-Codestral's model card downloads; tokenizer.model is
+ * transformers' copy) and its Tekken tokenizer. A folder with one of them and no tokenizer.json
+ * runs on token ids, and the warning says which file it has and what to add.
+ */
+export const UNREAD_TOKENIZER_FILES: readonly string[] = ['tokenizer.model.v3', 'tokenizer.model', 'tekken.json'];
+export const unreadTokenizerWarning = (path: string, name: string) =>
+  `${path}: ${name === 'tekken.json' ? "mistral's Tekken tokenizer" : 'a SentencePiece tokenizer'}, which the studio does not read; ` +
+  'text prompts need the tokenizer.json of the same model beside the weights (the Hub repo has one; token ids still work)';
 const TOKENIZER_CONFIG = 'tokenizer_config.json';
 const SUPPORTED_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
@@ -91,21 +104,56 @@ async function pytorchFiles(model: ModelFiles, names: string[]): Promise<string[
   return bins;
 }
 
+/**
+ * Which files of a safetensors folder describe the model. A folder may hold both mistral's form
+ * (params.json + consolidated.safetensors, as mistralai/Mamba-Codestral-7B-v0.1's model card
+ * downloads it) and transformers' (config.json + model-*.safetensors, the same repo's other copy):
+ * then mistral's is read and the other is not opened — it is what mistral-inference runs and how
+ * the model was trained (mamba_ssm: the gated norm per group), while transformers normalizes
+ * over all of d_inner — and a warning says so.
+ */
+function safetensorsForm(model: ModelFiles, names: readonly string[]): { form: 'mistral' | 'transformers'; warnings: string[] } {
+  const hasParams = names.includes(MISTRAL_PARAMS);
+  const hasConsolidated = names.includes(MISTRAL_WEIGHTS);
+  if (hasParams && hasConsolidated) {
+    const others = names.filter((n) => n === 'config.json' || (n.endsWith('.safetensors') && n !== MISTRAL_WEIGHTS) || n === INDEX);
+    const warnings = others.length
+      ? [
+          `${model.name}: holds mistral's ${MISTRAL_PARAMS} + ${MISTRAL_WEIGHTS} and also ${others.join(', ')}; the studio reads mistral's ` +
+            "(the form mistral-inference runs, with mamba_ssm's per-group gated norm) and not the others",
+        ]
+      : [];
+    return { form: 'mistral', warnings };
+  }
+  if (!names.includes('config.json')) {
+    if (hasConsolidated) throw new ModelFileError(model.pathOf(MISTRAL_WEIGHTS), `is mistral's format and needs its ${MISTRAL_PARAMS} beside it (or config.json)`);
+    if (hasParams) throw new ModelFileError(model.pathOf(MISTRAL_PARAMS), `is mistral's format and needs its ${MISTRAL_WEIGHTS} beside it`);
+    throw new ModelFileError(model.name, names.some((n) => n.endsWith('.safetensors') || isPytorchWeightsName(n)) ? 'no config.json next to the weights' : 'no model here: no config.json and no weights');
+  }
+  return { form: 'transformers', warnings: [] };
+}
+
 export async function inspectSafetensorsModel(model: ModelFiles): Promise<ModelInspection> {
   return inspectConfigModel(model, 'safetensors');
 }
 
-/** A model of a config.json and weight files (safetensors, or a PyTorch .bin checkpoint). */
+/** A model of a config (config.json, or mistral's params.json) and weight files (safetensors, or a PyTorch .bin checkpoint). */
 async function inspectConfigModel(model: ModelFiles, format: 'safetensors' | 'pytorch'): Promise<ModelInspection> {
   const names = await model.list();
-  if (!names.includes('config.json')) {
-    const weights = names.some((n) => n.endsWith('.safetensors') || isPytorchWeightsName(n));
-    throw new ModelFileError(model.name, weights ? 'no config.json next to the weights' : 'no model here: no config.json and no weights');
+  let formWarnings: string[] = [];
+  let mistral = false;
+  if (format === 'safetensors') {
+    const form = safetensorsForm(model, names);
+    formWarnings = form.warnings;
+    mistral = form.form === 'mistral';
+  } else if (!names.includes('config.json')) {
+    throw new ModelFileError(model.name, 'no config.json next to the weights');
   }
-  const configFile = model.pathOf('config.json');
-  const rawConfig = parseConfigJson(configFile, await model.readText('config.json'));
-  const config = canonicalConfig(configFile, rawConfig);
-  const weightFiles = format === 'pytorch' ? await pytorchFiles(model, names) : await safetensorsFiles(model, names);
+  const configName = mistral ? MISTRAL_PARAMS : 'config.json';
+  const configFile = model.pathOf(configName);
+  const rawConfig = parseConfigJson(configFile, await model.readText(configName));
+  const config = mistral ? mistralParamsConfig(configFile, rawConfig) : canonicalConfig(configFile, rawConfig);
+  const weightFiles = mistral ? [MISTRAL_WEIGHTS] : format === 'pytorch' ? await pytorchFiles(model, names) : await safetensorsFiles(model, names);
   const tensors = new Map<string, TensorLocation>();
   let weightBytes = 0;
   for (const file of weightFiles) {
@@ -114,11 +162,15 @@ async function inspectConfigModel(model: ModelFiles, format: 'safetensors' | 'py
     const found: ReadonlyMap<string, { name: string; dtype: SafetensorsDtype; shape: number[]; offset: number; byteLength: number }> =
       format === 'pytorch' ? (await readPytorchCheckpoint(source)).tensors : (await readSafetensorsHeader(source)).tensors;
     for (const t of found.values()) {
-      if (tensors.has(t.name)) throw new ModelFileError(source.name, `tensor "${t.name}" also appears in ${tensors.get(t.name)?.file}`);
+      const name = mistral ? mistralTensorName(t.name) : t.name;
+      if (tensors.has(name)) {
+        const other = tensors.get(name)?.file;
+        throw new ModelFileError(source.name, other === file ? `tensor "${t.name}" appears twice (as "${name}")` : `tensor "${t.name}" also appears in ${other}`);
+      }
       if (!SUPPORTED_WEIGHT_DTYPES.has(t.dtype)) {
         throw new ModelFileError(source.name, `tensor "${t.name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`);
       }
-      tensors.set(t.name, { name: t.name, shape: t.shape, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype, file, encoding: format });
+      tensors.set(name, { name, shape: t.shape, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype, file, encoding: format });
     }
   }
   if (format === 'pytorch') dropSharedHead(tensors);
@@ -129,7 +181,11 @@ async function inspectConfigModel(model: ModelFiles, format: 'safetensors' | 'py
     if (t) parameters += t.shape.reduce((a, b) => a * b, 1);
   }
   const hasTokenizer = names.includes('tokenizer.json');
-  const eos = await safetensorsEos(model, names, configFile, rawConfig, config.vocabSize);
+  // params.json names no end-of-sequence token: only a generation_config.json can (config.json, when there, is not read).
+  const eos = await safetensorsEos(model, names, configFile, mistral ? {} : rawConfig, config.vocabSize);
+  const unread = UNREAD_TOKENIZER_FILES.find((n) => names.includes(n));
+  const tokenizerWarnings =
+    hasTokenizer || config.vocabSize === 256 ? [] : [unread ? unreadTokenizerWarning(model.pathOf(unread), unread) : noTokenizerWarning(model.name)];
   return {
     architecture: config.architecture,
     format,
@@ -142,11 +198,7 @@ async function inspectConfigModel(model: ModelFiles, format: 'safetensors' | 'py
     weightBytes,
     tokenizer: hasTokenizer ? 'tokenizer.json' : config.vocabSize === 256 ? 'bytes' : 'none',
     eosTokenIds: eos.ids,
-    warnings: [
-      ...check.warnings,
-      ...(!hasTokenizer && config.vocabSize !== 256 ? [noTokenizerWarning(model.name)] : []),
-      ...eos.warnings,
-    ],
+    warnings: [...formWarnings, ...groupNormWarnings(configFile, config), ...check.warnings, ...tokenizerWarnings, ...eos.warnings],
   };
 }
 
@@ -164,6 +216,21 @@ function dropSharedHead(tensors: Map<string, TensorLocation>): void {
       return;
     }
   }
+}
+
+/**
+ * A transformers Mamba-2 config with several groups runs as transformers runs it: the gated
+ * RMSNorm over all of d_inner. The library that trained such checkpoints (mamba_ssm; llama.cpp
+ * runs them so too) normalizes per group, and the outputs differ; the warning says where that
+ * other behaviour comes from.
+ */
+function groupNormWarnings(configFile: string, config: MambaConfig): string[] {
+  if (config.source !== 'transformers' || config.nGroups <= 1 || config.normGroupSize !== config.dInner) return [];
+  return [
+    `${configFile}: n_groups ${config.nGroups}: the gated RMSNorm runs over all ${config.dInner} channels of d_inner, as transformers runs it; ` +
+      `mamba_ssm, mistral-inference and llama.cpp run it per group of ${config.dInner / config.nGroups} (for Mamba-Codestral, open the folder with ` +
+      `mistral's ${MISTRAL_PARAMS} + ${MISTRAL_WEIGHTS} to run it their way)`,
+  ];
 }
 
 async function inspectGgufModel(model: ModelFiles, file: string): Promise<ModelInspection> {
@@ -277,12 +344,34 @@ export async function chatTemplateSource(model: ModelFiles, inspection: ModelIns
   return 'error' in gguf ? { template: null, error: gguf.error } : { template: gguf };
 }
 
+/**
+ * The model in words, as `info` names it: the architecture, for Mamba-2 its groups and how its
+ * gated norm runs, and the convention it was read in — e.g. "Mamba-2, 8 groups, gated norm per
+ * group of 1024; mistral params.json + consolidated.safetensors".
+ */
+export function modelVariant(inspection: Pick<ModelInspection, 'config' | 'format' | 'weightFiles'>): string {
+  const c = inspection.config;
+  const parts = [architectureSpec(c.architecture).label];
+  if (c.nGroups >= 1) parts.push(`${c.nGroups} group${c.nGroups === 1 ? '' : 's'}`);
+  if (c.nGroups > 1) parts.push(c.normGroupSize === c.dInner ? 'gated norm over all of d_inner (as transformers)' : `gated norm per group of ${c.normGroupSize}`);
+  const from =
+    inspection.format === 'gguf'
+      ? 'GGUF'
+      : inspection.weightFiles.length === 1 && inspection.weightFiles[0] === MISTRAL_WEIGHTS
+        ? `mistral ${MISTRAL_PARAMS} + ${MISTRAL_WEIGHTS}`
+        : inspection.format === 'pytorch'
+          ? `${c.source} config.json + PyTorch .bin`
+          : `${c.source} config.json + safetensors`;
+  return `${parts.join(', ')}; ${from}`;
+}
+
 /** JSON-friendly summary (for IPC, the CLI's `info`, and the UI). */
 export function summarizeInspection(inspection: ModelInspection) {
   return {
     architecture: inspection.architecture,
     /** For people: "Mamba", "Mamba-2", "Falcon-Mamba". */
     label: architectureLabel(inspection.architecture),
+    variant: modelVariant(inspection),
     format: inspection.format,
     config: { ...inspection.config, timeStepLimit: inspection.config.timeStepLimit.map((x) => (Number.isFinite(x) ? x : String(x))) },
     parameters: inspection.parameters,

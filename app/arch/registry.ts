@@ -121,7 +121,11 @@ function fromTransformers(file: string, raw: Raw, spec: ArchitectureSpec): Mamba
   return config;
 }
 
-function fromMambaSsm(file: string, raw: Raw): MambaConfig {
+/**
+ * A mamba_ssm config (MambaLMHeadModel's MambaConfig as JSON). `keyNames` renames the keys that
+ * bound errors name (mistral-params.ts reads params.json through this, naming its own keys).
+ */
+export function fromMambaSsm(file: string, raw: Raw, keyNames: ConfigKeys = {}): MambaConfig {
   const read = configReader(file, raw);
   const { int, num, bool } = read;
   const ssm = (raw.ssm_cfg ?? {}) as Raw;
@@ -146,6 +150,7 @@ function fromMambaSsm(file: string, raw: Raw): MambaConfig {
     dModel: 'd_model', nLayer: 'n_layer', dInner: 'ssm_cfg.expand × d_model', dConv: 'ssm_cfg.d_conv', normEps: 'norm_epsilon',
     vocabSize: pad > 1 ? `vocab_size (padded to a multiple of pad_vocab_size_multiple ${pad})` : 'vocab_size',
     ...spec.configKeys.mamba_ssm,
+    ...keyNames,
   };
   checkConfigBounds(file, config, spec, keys);
   return config;

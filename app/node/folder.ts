@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ModelFileError } from '../formats/errors.js';
 import { readAllText, type ModelFiles } from '../formats/model-files.js';
 import { notRegularFile, openFileSource, type FileSource } from './file-source.js';
-import { CHAT_TEMPLATE_FILES, PYTORCH_SHARD_INDEX, SHARD_INDEX } from '../library/model-files.js';
+import { MODEL_SIDE_FILES } from '../library/model-files.js';
 
 /** A model path made absolute and stat'ed; a ModelFileError naming it when it cannot be. */
 export async function statModelPath(target: string): Promise<{ resolved: string; stat: Stats }> {
@@ -24,9 +24,9 @@ export async function folderModelFiles(target: string): Promise<ModelFiles & { d
   const only = stat.isDirectory() ? null : path.basename(resolved);
   const list = async () => {
     if (only) {
-      // A single weights file: its folder's config.json, tokenizer files, generation_config.json and shard index belong to it.
+      // A single weights file: its folder's config.json (or params.json), tokenizer files, generation_config.json and shard index belong to it.
       const siblings = await fs.readdir(dir).catch(() => [] as string[]);
-      return [only, ...siblings.filter((n) => ['config.json', 'tokenizer.json', ...CHAT_TEMPLATE_FILES, SHARD_INDEX, PYTORCH_SHARD_INDEX, 'generation_config.json'].includes(n))];
+      return [only, ...siblings.filter((n) => n !== 'studio.json' && MODEL_SIDE_FILES.includes(n))];
     }
     let entries;
     try {

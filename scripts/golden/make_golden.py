@@ -120,6 +120,18 @@ CASES = [
                     num_hidden_layers=2, expand=2, conv_kernel=4, chunk_size=64, tie_word_embeddings=True,
                     **NO_SPECIAL),
     ),
+    dict(
+        name="mamba2-8groups",
+        arch="mamba2",
+        seed=2003,
+        seq_len=130,
+        about="Mamba-2 with 8 groups as Mamba-Codestral-7B has them (16 heads × head_dim 8, 2 heads per "
+              "group, d_state 16, so B and C are 8 × 16 = 128 wide), chunk_size 32 (130 tokens: 5 chunks, the "
+              "last partial), untied lm_head; transformers normalizes the gated RMSNorm over all of d_inner",
+        config=dict(vocab_size=272, hidden_size=64, num_heads=16, head_dim=8, state_size=16, n_groups=8,
+                    num_hidden_layers=2, expand=2, conv_kernel=4, chunk_size=32, tie_word_embeddings=False,
+                    **NO_SPECIAL),
+    ),
 ]
 
 

@@ -7,7 +7,7 @@
  *
  * One convention differs on purpose: llama.cpp (like mamba_ssm) normalizes Mamba-2's gated RMSNorm
  * per group, transformers over all of d_inner (test/fixtures/golden/README.md, note 3). With
- * n_groups 2 (mamba2-groups) the GGUF model must then differ from transformers by exactly what
+ * n_groups 2 (mamba2-groups) and 8 (mamba2-8groups) the GGUF model must then differ from transformers by exactly what
  * the fixture's maker measured for a per-group norm (`logits_rel_diff_if_norm_per_group` in the
  * manifest, 0.50027), and equal the safetensors model run here with the norm made per group.
  *
@@ -37,7 +37,7 @@ import { useTestGpu } from '../support/gpu';
 const TOL = 1e-3;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
 /** mamba1-bias-untied is left out: llama.cpp's Mamba-1 has no in_proj / out_proj biases. */
-const cases = ['mamba1-tied', 'mamba1-odd', 'mamba2-groups', 'mamba2-one-group', 'falcon-mamba-odd'].filter((c) => existsSync(path.join(goldenDir, c)));
+const cases = ['mamba1-tied', 'mamba1-odd', 'mamba2-8groups', 'mamba2-groups', 'mamba2-one-group', 'falcon-mamba-odd'].filter((c) => existsSync(path.join(goldenDir, c)));
 const manifest = existsSync(path.join(goldenDir, 'manifest.json'))
   ? (JSON.parse(readFileSync(path.join(goldenDir, 'manifest.json'), 'utf8')) as {
       cases: { name: string; logits_rel_diff_if_norm_per_group?: number; logits_rel_diff_if_no_mixer_norm?: number }[];

@@ -36,7 +36,7 @@ afterAll(() => ctx?.device.destroy());
 
 describe('Mamba-2 against transformers (golden fixtures)', () => {
   it('has the Mamba-2 golden cases', () => {
-    expect(cases).toEqual(['mamba2-groups', 'mamba2-one-group']);
+    expect(cases).toEqual(['mamba2-8groups', 'mamba2-groups', 'mamba2-one-group']);
   });
 
   it.for(cases)('%s: logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical; prefill then steps', async (name, test) => {

@@ -2,7 +2,7 @@ import { selectGpu, selectSelectedLoad, selectSelectedModel, useStudio } from '.
 import { architectureLabel } from '../../../app/arch/registry';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
-import { formatBytes, formatCount } from '../format';
+import { architectureText, formatBytes, formatCount } from '../format';
 import type { Host } from '../host';
 import { GenerateArea } from './GenerateArea';
 import { LoadPanel } from './LoadPanel';
@@ -80,7 +80,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
             <summary>Model: facts and configuration</summary>
             <dl className="facts">
               <dt>Architecture</dt>
-              <dd>{architectureLabel(model.architecture)}</dd>
+              <dd data-testid="model-architecture">{architectureText(architectureLabel(model.architecture), model.config)}</dd>
               <dt>Format</dt>
               <dd>{model.format === 'pytorch' ? 'PyTorch .bin (read without running its pickle)' : model.format}</dd>
               <dt>Parameters</dt>

@@ -157,7 +157,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
       <HeatmapAxes
         testId={`bc-${which}`}
         x={{ label: 'token', view, total: T, texts }}
-        y={{ label: stateName, view: channelView, total: N }}
+        y={{ label: stateName, view: channelView, total: N, groups: { count: trace.nGroups, size: trace.dState } }}
         colorbar={{ label: which, range, log: false, colormap }}
         style={{ flex: `1 1 ${Math.min(160, Math.max(64, 6 * N)) + 30}px`, minHeight: 54 }}
       >

@@ -20,7 +20,7 @@ import { cellAt, fullView, readoutAt, valueRange, type Readout } from './selecti
 import { heatmapKey, useTokenView, ViewControls, type Cell } from './token-view';
 import { ColormapSelect } from './ColormapSelect';
 import { CellOutline, HeatmapAxes, PLOT_CANVAS_STYLE } from './chart-axes';
-import { cellAt2d } from './chart-scale';
+import { cellAt2d, layerOverviewHeight } from './chart-scale';
 import { wholeCells } from './publish';
 import { PublishControls } from './publish-ui';
 
@@ -187,7 +187,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
       </div>
       <HeatmapAxes
         testId="layer-overview"
-        plotHeight={Math.max(24, 12 * L)}
+        plotHeight={layerOverviewHeight(L)}
         x={{ view, total: T, texts }}
         y={{ label: 'layer', view: fullView(L), total: L, names: layerNames, selected: layerIndex }}
         colorbar={{ label: '‖Δ_t‖', range: overviewRange, log, colormap }}

@@ -8,7 +8,7 @@
  */
 import { useEffect, useRef, useState, type CSSProperties, type ReactNode, type RefObject } from 'react';
 import { colormapCss, type ColormapName } from './colormaps';
-import { indexTicks, scaleTicks, thinLabels, tokenAxisTicks, visibleText, type AxisTick, type Range } from './chart-scale';
+import { groupStateTicks, indexTicks, scaleTicks, thinLabels, tokenAxisTicks, visibleText, type AxisTick, type Range } from './chart-scale';
 import type { TokenView } from './selection';
 
 /** The CSS pixel size of an element, kept current by a ResizeObserver. */
@@ -36,6 +36,8 @@ export interface YAxisSpec {
   selected?: number;
   /** Token texts for rows that are tokens (hidden attention): shown when each row has room. */
   texts?: readonly string[];
+  /** Rows that are `count` groups of `size` states (Mamba-2's B and C): ticks name the group (groupStateTicks). */
+  groups?: { count: number; size: number };
 }
 
 export interface XAxisSpec {
@@ -73,6 +75,7 @@ function yTicks(y: YAxisSpec, height: number): (AxisTick & { strong?: boolean })
       pinned >= 0 ? pinned : undefined,
     ).map((k) => cands[k] as AxisTick);
   }
+  if (y.groups && y.groups.count > 1) return groupStateTicks(y.view, height, y.groups.count, y.groups.size, 28);
   return indexTicks(y.view, height, y.total, 28);
 }
 

@@ -209,6 +209,46 @@ export function indexTicks(view: TokenView, lengthPx: number, total: number, spa
   return values.filter((i) => i + 0.5 >= view.start && i + 0.5 <= view.start + view.count).map((i) => ({ index: i, t: (i + 0.5 - view.start) / view.count, label: String(i) }));
 }
 
+/**
+ * Ticks of a state axis made of `groups` groups of `size` states (Mamba-2's B and C: column
+ * g·size + n), `lengthPx` long, showing `view`. Across several groups: a tick at each group's
+ * first state, labelled "g<g>", every k-th group so that ticks stay `spacingPx` apart (with
+ * Mamba-Codestral's 8 × 128 columns on a 200 px axis: g0, g2, g4, g6), and, when a group has room
+ * for several, nice states inside each labelled "n<n>". Inside one group: nice states labelled
+ * "g<g>·n<n>". One group: plain indices (indexTicks).
+ */
+export function groupStateTicks(view: TokenView, lengthPx: number, groups: number, size: number, spacingPx = 28): AxisTick[] {
+  const total = groups * size;
+  if (groups <= 1 || size < 1) return indexTicks(view, lengthPx, total, spacingPx);
+  const first = Math.max(0, Math.floor(view.start));
+  const last = Math.min(total - 1, Math.ceil(view.start + view.count) - 1);
+  if (last < first || !(lengthPx > 0) || !(view.count > 0)) return [];
+  const t = (i: number) => (i + 0.5 - view.start) / view.count;
+  const visible = (i: number) => i + 0.5 >= view.start && i + 0.5 <= view.start + view.count;
+  const gFirst = Math.floor(first / size);
+  const gLast = Math.floor(last / size);
+  if (gFirst === gLast) {
+    const base = gFirst * size;
+    const values = niceTicks(first - base, last - base, Math.max(2, Math.floor(lengthPx / spacingPx)), true);
+    return values.filter((n) => visible(base + n)).map((n) => ({ index: base + n, t: t(base + n), label: `g${gFirst}·n${n}` }));
+  }
+  const groupPx = (size * lengthPx) / view.count;
+  const stride = Math.max(1, Math.ceil(spacingPx / groupPx));
+  const inner = groupPx >= 3 * spacingPx ? niceTicks(0, size - 1, Math.floor(groupPx / spacingPx), true).filter((n) => n > 0 && n < size) : [];
+  const ticks: AxisTick[] = [];
+  for (let g = gFirst; g <= gLast; g++) {
+    if (g % stride === 0 && visible(g * size)) ticks.push({ index: g * size, t: t(g * size), label: `g${g}` });
+    for (const n of inner) if (visible(g * size + n)) ticks.push({ index: g * size + n, t: t(g * size + n), label: `n${n}` });
+  }
+  return ticks;
+}
+
+/** Rows of the layer overview (‖Δ_t‖, layers × tokens), in px: 12 each up to 20 layers, then the overview stays about 240 px tall (at least 4 px a row: 64 layers, 256 px). */
+export function layerOverviewHeight(layers: number): number {
+  if (layers <= 20) return Math.max(24, 12 * layers);
+  return layers * Math.max(4, Math.floor(240 / layers));
+}
+
 /** The range of a diverging map: symmetric about 0, so that 0 is its middle colour. */
 export function symmetricRange(range: Range): Range {
   const m = Math.max(Math.abs(range.min), Math.abs(range.max));

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the built CLI through Dawn on the GPU machine over the issue-16 fixtures (Falcon-Mamba,
+# Mamba-2 with 8 groups, mamba_ssm / Codestral, PyTorch .bin) and compares its trace and greedy
+# output with each fixture's golden.safetensors. Needs `bash tooling/bench-bundle.sh` first; the
+# device call carries .devbench and .gl. Prints one line per case; writes $OUT/h200-check.json.
+set -u
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+python3 tooling/device-golden-check.py
+rm -f "$OUT"/*.trace.safetensors

@@ -14,7 +14,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TraceRecorder } from '../../app/analysis/recorder';
 import { buildModel } from '../../app/arch/build';
 import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
@@ -30,7 +30,7 @@ import { encodeSteps } from '../../app/model/model';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
-import { getTestGpu } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
@@ -38,12 +38,7 @@ const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => n.sta
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
 const rowsOf = (a: ArrayLike<number>, width: number, from: number, to: number) => Float32Array.from({ length: (to - from) * width }, (_, i) => a[from * width + i] as number);
 

@@ -13,7 +13,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildModel } from '../../app/arch/build';
 import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
@@ -27,7 +27,7 @@ import { loadWeights } from '../../app/model/loader';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
-import { getTestGpu } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 import { writeSafetensors } from '../support/safetensors-writer';
 
 const TOL = 1e-3;
@@ -36,12 +36,7 @@ const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => !n.in
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
 async function open(dir: string) {
   const files = await folderModelFiles(dir);

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/arch/inspect';
 import { readSafetensorsHeader } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
@@ -19,7 +19,7 @@ import { stateBuffers } from '../../app/model/mixer';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
-import { getTestGpu } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
@@ -27,12 +27,7 @@ const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => n.sta
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
 describe('Mamba-2 against transformers (golden fixtures)', () => {
   it('has the Mamba-2 golden cases', () => {

@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
@@ -19,7 +19,7 @@ import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
-import { getTestGpu } from '../support/gpu';
+import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
@@ -29,12 +29,7 @@ const cases = existsSync(goldenDir)
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (gpu.ctx) ctx = gpu.ctx;
-  else skipReason = gpu.reason;
-});
-afterAll(() => ctx?.device.destroy());
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
 describe('Mamba-1 against transformers (golden fixtures)', () => {
   it('has the Mamba-1 golden cases', () => {

@@ -23,6 +23,7 @@ import { dirname } from 'node:path';
 import { randomWeights, runBench, SHAPES, shapeConfig, type BenchResult } from './bench/bench.js';
 import type { WeightFormat } from './kernels/f16.js';
 import { loadWeights } from './model/loader.js';
+import { WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
@@ -30,11 +31,12 @@ commands:
   info --model <path>   print what the model is (JSON): architecture, config, parameters, tensors, warnings
   run --model <path> (--prompt TEXT | --input-ids 5,17,3) [--max-tokens N] [--greedy]
       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]
-      [--ignore-eos] [--json]
+      [--ignore-eos] [--weights auto|f32|f16] [--json]
                         generate, streaming text; stops at the model's end-of-sequence token (eos_token_id
                         of generation_config.json / config.json / GGUF; not printed) unless --ignore-eos;
-                        --json prints {"ids": [...]} (generated ids only)
-  trace --model <path> (--prompt TEXT | --input-ids …) --out FILE
+                        --json prints {"ids": [...]} (generated ids only); --weights: the weights on the GPU,
+                        auto (default) keeps an F16 checkpoint's halves, else fp32
+  trace --model <path> (--prompt TEXT | --input-ids …) --out FILE [--weights auto|f32|f16]
                         write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors
   bench [--shape tiny|mamba-130m|mamba-370m | --model <path>] [--prefill 128,512,2048,8192]
         [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048] [--weights f32|f16|f32,f16] [--out FILE]
@@ -164,7 +166,14 @@ function generateOptions(opts: Map<string, string>) {
   };
 }
 
-const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'ignore-eos', 'json'];
+const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'ignore-eos', 'weights', 'json'];
+
+/** --weights of run and trace: the weights on the GPU (default auto: the checkpoint's own precision). */
+function weightChoice(opts: Map<string, string>): WeightChoice {
+  const raw = opts.get('weights') ?? 'auto';
+  if (!(WEIGHT_CHOICES as readonly string[]).includes(raw)) throw new UsageError(`--weights takes ${WEIGHT_CHOICES.join(', ')}, got "${raw}"`);
+  return raw as WeightChoice;
+}
 
 async function runCommand(args: string[]): Promise<number> {
   const opts = options(args, RUN_OPTIONS);
@@ -172,7 +181,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (!path) throw new UsageError('run needs --model <path>');
   const prompt = promptSpec(opts);
   const settings = generateOptions(opts);
-  const m = await openRunnableModel(path);
+  const m = await openRunnableModel(path, { weights: weightChoice(opts) });
   try {
     const ids = promptIds(prompt, m);
     const json = opts.has('json');
@@ -202,12 +211,12 @@ async function runCommand(args: string[]): Promise<number> {
 }
 
 async function traceCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['model', 'prompt', 'input-ids', 'out']);
+  const opts = options(args, ['model', 'prompt', 'input-ids', 'out', 'weights']);
   const path = opts.get('model');
   const out = opts.get('out');
   if (!path || !out) throw new UsageError('trace needs --model <path> and --out <file>');
   const prompt = promptSpec(opts);
-  const m = await openRunnableModel(path);
+  const m = await openRunnableModel(path, { weights: weightChoice(opts) });
   try {
     const ids = promptIds(prompt, m);
     // The app's trace path (app/analysis/trace.ts), keeping the logits [T, V] for the file too.

@@ -18,7 +18,7 @@ import { runResidualRmsNormCheck } from '../kernels/self-test.js';
 import { validateTokenIds } from '../kernels/embedding.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
-import { gpuMemoryNeed } from '../model/memory.js';
+import { gpuMemoryNeed, resolveWeightFormat, type WeightChoice } from '../model/memory.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { lazyTokenizer } from '../tokenizer/index.js';
@@ -90,7 +90,7 @@ export class Engine {
     this.handlers = {
       init: (params) => this.init(params.powerPreference),
       selfTest: async (params) => runResidualRmsNormCheck(await this.context(), params.rows, params.cols),
-      loadModel: (params) => this.loadModel(params.modelId, params.source),
+      loadModel: (params) => this.loadModel(params.modelId, params.source, params.weights ?? 'auto'),
       cancelLoad: async ({ modelId }) => {
         const controller = this.loading.get(modelId);
         controller?.abort();
@@ -144,7 +144,7 @@ export class Engine {
     return urlModelFiles(source.baseUrl, source.files, this.fetchFn);
   }
 
-  private async loadModel(modelId: string, source: ModelSource): Promise<LoadedModelInfo> {
+  private async loadModel(modelId: string, source: ModelSource, weightChoice: WeightChoice): Promise<LoadedModelInfo> {
     const ctx = await this.context();
     if (this.loading.size > 0) throw new Error('Another model is being loaded; cancel it first.');
     const controller = new AbortController();
@@ -157,14 +157,16 @@ export class Engine {
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const chat = await chatTemplateSource(files, inspection);
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
+      const weightFormat = resolveWeightFormat(weightChoice, inspection);
       const weights = await loadWeights(ctx, files, inspection, {
+        weightFormat,
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
         ...(this.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: this.gpuMemoryBudget } : {}),
       });
       let model: LanguageModel;
       try {
-        const bytes = gpuMemoryNeed(inspection).activations;
+        const bytes = gpuMemoryNeed(inspection, { weightFormat }).activations;
         model = await allocateOrFail(ctx.device, `${files.name}: the activations`, bytes, () => buildModel(ctx, inspection, weights), (m) => m.destroy());
       } catch (error) {
         weights.destroy();
@@ -190,6 +192,7 @@ export class Engine {
         warnings: chat.error ? [...inspection.warnings, chat.error] : inspection.warnings,
         tokenizer: tokenizer.kind,
         eosTokenIds: inspection.eosTokenIds ?? [],
+        weightFormat,
         ...(chat.template ? { chatTemplate: chat.template } : {}),
         ...(chat.error ? { chatTemplateError: chat.error } : {}),
       };

@@ -34,6 +34,28 @@ export function storedAsF16(name: string, shape: readonly number[], embeddingNam
   return name === embeddingName || name === 'lm_head.weight' || /(^|\.)(in_proj|x_proj|dt_proj|out_proj)\.weight$/.test(name);
 }
 
+/** What a user picks for the weights on the GPU: the checkpoint's own precision ('auto'), or one format. */
+export type WeightChoice = 'auto' | WeightFormat;
+export const WEIGHT_CHOICES: readonly WeightChoice[] = ['auto', 'f32', 'f16'];
+
+/**
+ * The weight format a choice means for this model. 'auto' keeps the checkpoint's precision as far
+ * as the GPU kernels can: packed halves ('f16') when every tensor that f16 storage would hold as
+ * halves is F16 in the file (an F16 safetensors or GGUF checkpoint: nothing is lost, and the
+ * matrices take half the memory of fp32); fp32 otherwise — F32 files, and BF16 and Q8_0 files,
+ * which no kernel reads in their own format yet (BF16 → f16 could overflow: it is widened to fp32).
+ */
+export function resolveWeightFormat(choice: WeightChoice, inspection: Pick<ModelInspection, 'tensors' | 'embeddingName'>): WeightFormat {
+  if (choice !== 'auto') return choice;
+  let halves = 0;
+  for (const t of inspection.tensors.values()) {
+    if (!storedAsF16(t.name, t.shape, inspection.embeddingName)) continue;
+    if (t.dtype !== 'F16') return 'f32';
+    halves++;
+  }
+  return halves > 0 ? 'f16' : 'f32';
+}
+
 /** The bytes of tensor `name`'s GPU buffer. */
 export function weightBufferBytes(name: string, shape: readonly number[], embeddingName: string, weightFormat: WeightFormat = 'f32'): number {
   const count = shape.reduce((a, b) => a * b, 1);

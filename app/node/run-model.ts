@@ -2,7 +2,7 @@
 import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
 import { allocateOrFail } from '../gpu/errors.js';
-import { gpuMemoryNeed } from '../model/memory.js';
+import { gpuMemoryNeed, resolveWeightFormat, type WeightChoice } from '../model/memory.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
@@ -32,6 +32,8 @@ export interface OpenOptions {
   maxTokens?: number;
   /** Bytes of GPU memory the model may use in all; more is refused before loading (LoadOptions.gpuMemoryBudget). Default: no cap. */
   gpuMemoryBudget?: number;
+  /** The weights on the GPU: the checkpoint's own precision ('auto', the default; app/model/memory.ts resolveWeightFormat) or one format. */
+  weights?: WeightChoice;
 }
 
 export async function openRunnableModel(target: string, options: OpenOptions = {}): Promise<RunnableModel> {
@@ -43,12 +45,13 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
     const { gpu } = await findNodeGpu();
     const ctx = await openGpu(gpu);
     const maxTokens = options.maxTokens ?? 256;
+    const weightFormat = resolveWeightFormat(options.weights ?? 'auto', inspection);
     let weights: LoadedWeights;
     let model: LanguageModel;
     try {
-      weights = await loadWeights(ctx, files, inspection, { maxTokens, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
+      weights = await loadWeights(ctx, files, inspection, { maxTokens, weightFormat, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
       try {
-        const bytes = gpuMemoryNeed(inspection, { maxTokens }).activations;
+        const bytes = gpuMemoryNeed(inspection, { maxTokens, weightFormat }).activations;
         const loaded = weights;
         model = await allocateOrFail(ctx.device, `${files.name}: the activations for ${maxTokens} tokens`, bytes, () => buildModel(ctx, inspection, loaded, maxTokens), (m) => m.destroy());
       } catch (error) {

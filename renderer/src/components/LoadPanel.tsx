@@ -1,5 +1,6 @@
 /** Load the selected model onto the GPU: a progress bar in bytes, MB/s, and Cancel. */
-import { useCallback } from 'react';
+import { useCallback, useState } from 'react';
+import type { WeightChoice } from '../../../app/model/memory';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes } from '../format';
@@ -11,18 +12,20 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Host; engine: EngineClient }) {
   const load = useStudio(selectSelectedLoad);
   const gpu = useStudio(selectGpu);
+  // The weights on the GPU: the checkpoint's own precision by default (an F16 checkpoint stays in halves).
+  const [weights, setWeights] = useState<WeightChoice>('auto');
 
   const start = useCallback(() => {
     const { setLoad } = useStudio.getState();
     setLoad(model.id, { state: 'loading', progress: null });
-    engine.request('loadModel', { modelId: model.id, source: host.modelSource(model) }).then(
+    engine.request('loadModel', { modelId: model.id, source: host.modelSource(model), weights }).then(
       (info) => setLoad(model.id, { state: 'loaded', info }),
       (error: unknown) => {
         const text = message(error);
         setLoad(model.id, /cancelled/i.test(text) ? null : { state: 'failed', message: text });
       },
     );
-  }, [engine, host, model]);
+  }, [engine, host, model, weights]);
 
   const cancel = useCallback(() => void engine.request('cancelLoad', { modelId: model.id }), [engine, model.id]);
 
@@ -41,6 +44,14 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
       >
         {loading ? 'Cancel' : load?.state === 'loaded' ? 'Reload onto the GPU' : 'Load onto the GPU'}
       </button>
+      <label className="setting" title="How the big matrices are kept on the GPU; arithmetic and the state are fp32 either way">
+        <span>GPU weights</span>
+        <select aria-label="GPU weights" value={weights} disabled={loading} onChange={(e) => setWeights(e.target.value as WeightChoice)}>
+          <option value="auto">as the checkpoint (F16 stays half)</option>
+          <option value="f32">fp32</option>
+          <option value="f16">f16 (half the memory)</option>
+        </select>
+      </label>
       {load?.state === 'loading' && (
         <>
           <progress
@@ -57,7 +68,7 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
       )}
       {load?.state === 'loaded' && (
         <span className="load-text" data-testid="load-done">
-          On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights, loaded in {load.info.seconds.toFixed(1)} s
+          On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights ({load.info.weightFormat === 'f16' ? 'f16 matrices' : 'fp32'}), loaded in {load.info.seconds.toFixed(1)} s
         </span>
       )}
       {load?.state === 'failed' && (

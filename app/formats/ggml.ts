@@ -1,6 +1,7 @@
 /**
  * ggml's tensor types (the encodings of a GGUF file's tensor data) and the dequantization of the
- * ones the studio loads to float32, on the CPU. F16 and BF16 are decoded by float16.ts.
+ * ones the studio loads to float32, on the CPU. F16 and BF16 are decoded by float16.ts. The CPU
+ * reference for the other block formats (Q4_0 … Q6_K) is ggml-quants.ts; loading does not use it.
  */
 import { ModelFileError } from './errors.js';
 import { decodeF32, decodeHalves, f16Table } from './float16.js';

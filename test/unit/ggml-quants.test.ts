@@ -5,12 +5,12 @@
  * error bounds derived from each format, (d) on bad input.
  */
 import { describe, expect, it } from 'vitest';
-import { ModelFileError } from '../../app/formats/errors';
 import { f16ToF32 } from '../../app/formats/float16';
 import { dequantize, GGML_TYPES } from '../../app/formats/ggml';
 import { dequantizeBlocks, QUANT_LAYOUT, QUANT_TYPES, scaleMin, type QuantType } from '../../app/formats/ggml-quants';
 import { seededRandom } from '../../app/random';
 import { f16Rounded, quantize } from '../support/ggml-quantize';
+import { modelError } from '../support/model-error';
 
 const FILE = 'models/test.gguf';
 const seed = Number(process.env.GGUF_TEST_SEED ?? Date.now() % 1_000_000);
@@ -364,15 +364,6 @@ describe('quantize → dequantize round trips', () => {
 });
 
 describe('bad input', () => {
-  async function modelError(fn: () => unknown): Promise<ModelFileError> {
-    try {
-      await fn();
-    } catch (error) {
-      if (error instanceof ModelFileError) return error;
-      throw new Error(`expected a ModelFileError, got ${String(error)}`, { cause: error });
-    }
-    throw new Error('expected a ModelFileError, got none');
-  }
   const NAME = 'blk.3.ssm_out.weight';
 
   it('a byte length that is not a whole number of blocks is refused, naming the file, tensor and format', async () => {

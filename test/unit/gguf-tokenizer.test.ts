@@ -17,6 +17,7 @@ import { memorySource } from '../../app/formats/source';
 import { ggufTokenizerJson, ggufTokenizerText } from '../../app/tokenizer/gguf';
 import { BpeTokenizer, TokenizerError, tokenizerFor, type Tokenizer } from '../../app/tokenizer/index';
 import { GT, tinyModel, writeGguf, type WriterKv } from '../support/gguf-writer';
+import { modelError } from '../support/model-error';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NEOX_PATH = path.resolve(repoRoot, '../shared/data/gpt-neox-20b-tokenizer.json');
@@ -59,16 +60,6 @@ const ints = (key: string, value: number[]): WriterKv => ({ key, type: GT.ARRAY,
 const u32 = (key: string, value: number): WriterKv => ({ key, type: GT.U32, value });
 const bool = (key: string, value: boolean): WriterKv => ({ key, type: GT.BOOL, value });
 
-/** Runs fn and returns the ModelFileError it throws. */
-async function modelError(fn: () => unknown): Promise<ModelFileError> {
-  try {
-    await fn();
-  } catch (error) {
-    if (error instanceof ModelFileError) return error;
-    throw new Error(`expected a ModelFileError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ModelFileError, got none');
-}
 
 async function inspect(folder: string, files: Record<string, Uint8Array | string>): Promise<{ inspection: ModelInspection; files: ModelFiles }> {
   const model = memoryFiles(folder, files);

@@ -12,22 +12,13 @@ import { blobSource, checkRange, memorySource, type ByteSource } from '../../app
 import { checkWeights } from '../../app/arch/tensors';
 import { encode, f32ToF16Bits, GT, q8_0Bytes, tinyModel, writeGguf, type GgufSpec, type TinyModelOptions } from '../support/gguf-writer';
 import { seededRandom as mulberry32 } from '../../app/random';
+import { modelError } from '../support/model-error';
 
 const NAME = 'tiny.gguf';
 const parse = (bytes: Uint8Array, name = NAME) => readGgufHeader(memorySource(name, bytes));
 
 const seed = Number(process.env.GGUF_TEST_SEED ?? Date.now() % 1_000_000);
 
-/** Runs fn and returns the ModelFileError it throws (failing if it throws anything else or nothing). */
-async function modelError(fn: () => Promise<unknown> | unknown): Promise<ModelFileError> {
-  try {
-    await fn();
-  } catch (error) {
-    if (error instanceof ModelFileError) return error;
-    throw new Error(`expected a ModelFileError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ModelFileError, got none');
-}
 
 async function open(o: TinyModelOptions, name = NAME) {
   const model = tinyModel(o, mulberry32(seed));

@@ -34,16 +34,20 @@ function inputs(T: number, Di: number, N: number, caseSeed: number): Inputs {
 }
 
 /** Runs the full matrix and the rows in `rows` (one row op, moved with setRow); outputs poisoned first. */
-async function runCase(ctx: GpuContext, T: number, Di: number, N: number, channel: HiddenAttentionChannel, data: Inputs, rows: number[]) {
-  const { device } = ctx;
-  const buffers = {
+/** The inputs on the GPU, and an output matrix filled with NaN (so unwritten cells show). */
+function inputBuffers(device: GPUDevice, data: Inputs, T: number) {
+  return {
     delta: uploadF32(device, 'Test.delta', data.delta),
     b: uploadF32(device, 'Test.b', data.b),
     c: uploadF32(device, 'Test.c', data.c),
     aLog: uploadF32(device, 'Test.aLog', data.aLog),
     alpha: uploadF32(device, 'Test.alpha', new Float32Array(T * T).fill(Number.NaN)),
-    row: uploadF32(device, 'Test.row', new Float32Array(T).fill(Number.NaN)),
   };
+}
+
+async function runCase(ctx: GpuContext, T: number, Di: number, N: number, channel: HiddenAttentionChannel, data: Inputs, rows: number[]) {
+  const { device } = ctx;
+  const buffers = { ...inputBuffers(device, data, T), row: uploadF32(device, 'Test.row', new Float32Array(T).fill(Number.NaN)) };
   const shape = { tokens: T, dInner: Di, dState: N, channel };
   const full = await withErrorScopes(device, 'test', () => {
     const d = hiddenAttention(ctx, shape, buffers, 'Test.hiddenAttention');
@@ -115,13 +119,7 @@ describe('hidden_attention.wgsl against its CPU reference (Dawn)', () => {
     const [T, Di, N] = [9, 6, 5];
     const data = inputs(T, Di, N, seed + 2);
     const { device } = ctx;
-    const buffers = {
-      delta: uploadF32(device, 'Test.delta', data.delta),
-      b: uploadF32(device, 'Test.b', data.b),
-      c: uploadF32(device, 'Test.c', data.c),
-      aLog: uploadF32(device, 'Test.aLog', data.aLog),
-      alpha: uploadF32(device, 'Test.alpha', new Float32Array(T * T).fill(Number.NaN)),
-    };
+    const buffers = inputBuffers(device, data, T);
     const op = hiddenAttention(ctx, { tokens: T, dInner: Di, dState: N, channel: 'mean' }, buffers, 'Test.hiddenAttention');
     for (const channel of [4, 'mean'] as const) {
       op.setChannel(channel);
@@ -138,13 +136,7 @@ describe('hidden_attention.wgsl against its CPU reference (Dawn)', () => {
     const [T, Di, N] = [37, 5, 3];
     const data = inputs(T, Di, N, seed + 4);
     const { device } = ctx;
-    const buffers = {
-      delta: uploadF32(device, 'Test.delta', data.delta),
-      b: uploadF32(device, 'Test.b', data.b),
-      c: uploadF32(device, 'Test.c', data.c),
-      aLog: uploadF32(device, 'Test.aLog', data.aLog),
-      alpha: uploadF32(device, 'Test.alpha', new Float32Array(T * T).fill(Number.NaN)),
-    };
+    const buffers = inputBuffers(device, data, T);
     const expected = hiddenAttentionRef(data.delta, data.b, data.c, data.aLog, T, Di, N, 'mean');
     const op = hiddenAttention(ctx, { tokens: T, dInner: Di, dState: N, channel: 'mean' }, buffers, 'Test.hiddenAttention');
     const submitRows = (first: number, end: number) => {

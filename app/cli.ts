@@ -264,7 +264,7 @@ async function benchCommand(args: string[]): Promise<number> {
     if (modelPath) {
       const files = await folderModelFiles(modelPath);
       const inspection = await inspectModel(files);
-      prepared = { inspection, weights: await loadWeights(ctx, files, inspection, { weightFormat: format }) };
+      prepared = { inspection, weights: await loadWeights(ctx, files, inspection, { weightFormat: format as 'f32' | 'f16' }) };
       await files.close();
       name = files.name;
     } else {

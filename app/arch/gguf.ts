@@ -28,10 +28,10 @@
  * A = −exp(A_log), so its entry carries `transform: 'log-neg'` and the loader's decoder returns
  * A_log = log(−a) (formats/ggml.ts `applyTransform`, applied by decode.ts's tensorDecoder), so the engine sees A_log from every format
  * alike (flattened when the spec's `ggufFlatA`). Tensors the model needs must be F32, F16, BF16 or
- * Q8_0; unknown tensors keep their GGUF name (so checkWeights warns about them) and any type.
+ * one of the block formats of ggml-quants.ts (formats/ggml.ts LOADABLE_GGML_TYPES); unknown tensors keep their GGUF name (so checkWeights warns about them) and any type.
  */
 import { ModelFileError, preview } from '../formats/errors.js';
-import { isLoadableType, type GgmlTypeName, type GgufTransform } from '../formats/ggml.js';
+import { isLoadableType, LOADABLE_GGML_TYPES, type GgmlTypeName, type GgufTransform } from '../formats/ggml.js';
 import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from '../formats/gguf-reader.js';
 import type { ByteSource } from '../formats/source.js';
 import type { MambaConfig } from '../model/config.js';
@@ -209,7 +209,7 @@ export function ggufTensorTable(file: string, header: GgufHeader, config: MambaC
     const types = [...new Set(unsupported.map((t) => t.type))];
     throw new ModelFileError(
       file,
-      `tensor "${first.name}": ${first.type} is not supported; use an F16/F32/Q8_0 GGUF` +
+      `tensor "${first.name}": ${first.type} is not supported; use a GGUF in ${LOADABLE_GGML_TYPES.join(', ')}` +
         (unsupported.length > 1 ? ` (${unsupported.length} tensors are ${types.join(', ')})` : ''),
     );
   }

@@ -88,7 +88,7 @@ export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, fo
   const random = seededRandom(seed);
   const buffers = new Map<string, GPUBuffer>();
   const shapes = new Map<string, number[]>();
-  const f16 = new Set<string>();
+  const formats = new Map<string, WeightFormat>();
   let bytesOnGpu = 0;
   let parameters = 0;
   const specs = expectedTensors(config, 'backbone.embeddings.weight').filter((s) => !s.optional);
@@ -96,7 +96,7 @@ export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, fo
     const n = spec.shape.reduce((a, b) => a * b, 1);
     parameters += n;
     const half = format === 'f16' && storedAsF16(spec.name, spec.shape, 'backbone.embeddings.weight');
-    if (half) f16.add(spec.name);
+    if (half) formats.set(spec.name, 'f16');
     const size = weightBytes(n, half ? 'f16' : 'f32');
     const buffer = ctx.device.createBuffer({ label: `Bench.${spec.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     const slice = new Float32Array(Math.min(n, 1 << 20)); // even: packed halves stay word-aligned
@@ -127,7 +127,7 @@ export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, fo
     tokenizer: 'none',
     warnings: [],
   };
-  return { inspection, weights: { buffers, f16, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
+  return { inspection, weights: { buffers, formats, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
 }
 
 async function measureCeilings(ctx: GpuContext, repeats: number): Promise<{ copy_gb_s: number; gemm_tflop_s: number }> {
@@ -309,7 +309,7 @@ export async function runBench(
     d_state: config.dState,
     vocab: V,
     parameters: inspection.parameters,
-    dtype: weights.f16 && weights.f16.size > 0 ? 'f16' : 'f32',
+    dtype: [...(weights.formats?.values() ?? [])].includes('f16') ? 'f16' : 'f32',
     prefill_tok_s: prefill,
     prefill_split: prefillSplit,
     decode_tok_s: decode,

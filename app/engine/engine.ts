@@ -18,7 +18,7 @@ import { runResidualRmsNormCheck } from '../kernels/self-test.js';
 import { validateTokenIds } from '../kernels/embedding.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
-import { gpuMemoryNeed, resolveWeightFormat, type WeightChoice } from '../model/memory.js';
+import { gpuMemoryNeed, describeWeightFormats, type WeightChoice } from '../model/memory.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { lazyTokenizer } from '../tokenizer/index.js';
@@ -157,7 +157,7 @@ export class Engine {
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const chat = await chatTemplateSource(files, inspection);
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
-      const weightFormat = resolveWeightFormat(weightChoice, inspection);
+      const weightFormat = weightChoice;
       const weights = await loadWeights(ctx, files, inspection, {
         weightFormat,
         signal: controller.signal,
@@ -192,7 +192,7 @@ export class Engine {
         warnings: chat.error ? [...inspection.warnings, chat.error] : inspection.warnings,
         tokenizer: tokenizer.kind,
         eosTokenIds: inspection.eosTokenIds ?? [],
-        weightFormat,
+        weightFormat: describeWeightFormats(weights.formats ?? new Map(), inspection),
         ...(chat.template ? { chatTemplate: chat.template } : {}),
         ...(chat.error ? { chatTemplateError: chat.error } : {}),
       };

@@ -9,7 +9,6 @@ import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
 import type { StopReason } from '../model/generate.js';
 import type { WeightChoice } from '../model/memory.js';
-import type { WeightFormat } from '../kernels/f16.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows } from '../analysis/types.js';
 
@@ -37,7 +36,8 @@ export interface LoadedModelInfo {
   /** The model's end-of-sequence token ids (empty: none declared); generation stops at them unless `ignoreEos`. */
   eosTokenIds: number[];
   /** How the big matrices are stored on the GPU: fp32, or packed halves ('f16'). */
-  weightFormat: WeightFormat;
+  /** The GPU formats of the big matrices, e.g. "f16", "q4_k + q6_k + fp32" (memory.ts describeWeightFormats). */
+  weightFormat: string;
   /** Instruct models: the chat template (tokenizer_config.json or GGUF metadata) with its bos/eos strings. */
   chatTemplate?: ChatTemplate;
   /** Why the model's chat template cannot be used (names the file), when it has one that is broken. */
@@ -118,7 +118,7 @@ export interface EngineRequests {
   /** Runs one real kernel against its CPU reference on random data: proof the GPU path works. */
   selfTest: { params: { rows: number; cols: number }; result: SelfTestResult };
   /** Reads the model's headers, then streams its weights to the GPU (progress as events). One model at a time. */
-  /** `weights`: the weights on the GPU (default 'auto': the checkpoint's own precision, app/model/memory.ts resolveWeightFormat). */
+  /** `weights`: the weights on the GPU (default 'auto': the checkpoint's own precision, app/model/memory.ts tensorWeightFormat). */
   loadModel: { params: { modelId: string; source: ModelSource; weights?: WeightChoice }; result: LoadedModelInfo };
   cancelLoad: { params: { modelId: string }; result: { cancelled: boolean } };
   unloadModel: { params: Record<string, never>; result: { unloaded: string | null } };

@@ -1,6 +1,6 @@
 /**
  * Decoding a tensor's stored bytes to float32, whatever the file format: safetensors F32, F16,
- * BF16 (and F64), GGUF F32/F16/BF16/Q8_0 with its value transforms. Works on any whole number
+ * BF16 (and F64), GGUF F32/F16/BF16 and ggml block formats with their value transforms. Works on any whole number
  * of blocks, so the loader can stream a tensor in chunks.
  */
 import { ModelFileError } from './errors.js';
@@ -17,6 +17,8 @@ export interface TensorDecoder {
   isF32: boolean;
   /** Decodes whole blocks to float32. */
   decode(bytes: Uint8Array): Float32Array;
+  /** Whether the stored bytes, as they are, are a GPU weight in `format` (a name of app/kernels/weight-format.ts: 'f16', 'q4_k', …). */
+  isRaw(format: string): boolean;
 }
 
 export function tensorDecoder(t: TensorLocation): TensorDecoder {
@@ -26,6 +28,7 @@ export function tensorDecoder(t: TensorLocation): TensorDecoder {
       blockBytes: blockBytes(dtype),
       blockElements: blockElements(dtype),
       isF32: dtype === 'F32' && transform === 'none',
+      isRaw: (format) => transform === 'none' && format.toUpperCase() === dtype,
       decode: (bytes) => applyTransform(file, { name: t.name, ggufName, transform }, dequantize(file, { name: ggufName, dtype }, bytes)),
     };
   }
@@ -35,5 +38,5 @@ export function tensorDecoder(t: TensorLocation): TensorDecoder {
     if (!isFloatKind(dtype)) throw new ModelFileError(t.file, `tensor "${t.name}": dtype ${dtype} is not a float type`);
     return decodeFloats(bytes, dtype);
   };
-  return { blockBytes: size, blockElements: 1, isF32: t.dtype === 'F32', decode };
+  return { blockBytes: size, blockElements: 1, isF32: t.dtype === 'F32', isRaw: (format) => format.toUpperCase() === dtype, decode };
 }

@@ -4,7 +4,8 @@
  * reference for the other block formats (Q4_0 … Q6_K) is ggml-quants.ts; loading does not use it.
  */
 import { ModelFileError } from './errors.js';
-import { decodeF32, decodeHalves, f16Table } from './float16.js';
+import { decodeF32, decodeHalves } from './float16.js';
+import { dequantizeBlocks } from './ggml-quants.js';
 
 /**
  * ggml tensor types gguf-reader.ts knows: id → name, elements per block, bytes per block
@@ -49,8 +50,12 @@ const GGML_BY_NAME = new Map<string, { id: number; blockSize: number; typeSize: 
   Object.entries(GGML_TYPES).map(([id, t]) => [t.name, { id: Number(id), blockSize: t.blockSize, typeSize: t.typeSize }]),
 );
 
-/** The tensor types the studio can load (dequantized to float32 on the CPU by `dequantize`). */
-export const LOADABLE_GGML_TYPES = ['F32', 'F16', 'BF16', 'Q8_0'] as const;
+/**
+ * The tensor types the studio can load: the float types and the block formats of ggml-quants.ts
+ * (kept as they are on the GPU where the kernels read them, else dequantized to float32 on the CPU
+ * by `dequantize`).
+ */
+export const LOADABLE_GGML_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
 export type LoadableGgmlType = (typeof LOADABLE_GGML_TYPES)[number];
 export const isLoadableType = (t: string): t is LoadableGgmlType => (LOADABLE_GGML_TYPES as readonly string[]).includes(t);
 
@@ -60,15 +65,15 @@ export function blockElements(dtype: GgmlTypeName): number {
 }
 
 /**
- * Decodes a whole number of blocks of `dtype` to float32: F32, F16, BF16, and Q8_0 (blocks of 32:
- * an f16 scale d, then 32 int8 q; x = d·q). Works on any block-aligned slice of a tensor, so a
- * loader can stream a tensor in chunks of `blockBytes(dtype)` multiples.
+ * Decodes a whole number of blocks of `dtype` to float32: F32, F16, BF16, and the block formats
+ * (ggml-quants.ts `dequantizeBlocks`). Works on any block-aligned slice of a tensor, so a loader can
+ * stream a tensor in chunks of `blockBytes(dtype)` multiples.
  */
 export function dequantize(file: string, tensor: { name: string; dtype: GgmlTypeName }, bytes: Uint8Array): Float32Array {
   const { name, dtype } = tensor;
   const type = GGML_BY_NAME.get(dtype);
   if (!type || !isLoadableType(dtype)) {
-    throw new ModelFileError(file, `tensor "${name}": ${dtype} is not supported; use an F16/F32/Q8_0 GGUF`);
+    throw new ModelFileError(file, `tensor "${name}": ${dtype} is not supported; use a GGUF in ${LOADABLE_GGML_TYPES.join(', ')}`);
   }
   if (bytes.byteLength % type.typeSize !== 0) {
     throw new ModelFileError(file, `tensor "${name}": ${bytes.byteLength} bytes are not a whole number of ${dtype} blocks (${type.typeSize} bytes)`);
@@ -80,18 +85,8 @@ export function dequantize(file: string, tensor: { name: string; dtype: GgmlType
     case 'F16':
     case 'BF16':
       return decodeHalves(bytes, dtype);
-    case 'Q8_0': {
-      const table = f16Table();
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const out = new Float32Array(count);
-      const blocks = count / 32;
-      for (let b = 0; b < blocks; b++) {
-        const at = b * 34;
-        const d = table[view.getUint16(at, true)] as number;
-        for (let j = 0; j < 32; j++) out[b * 32 + j] = d * view.getInt8(at + 2 + j);
-      }
-      return out;
-    }
+    default:
+      return dequantizeBlocks(file, { name, dtype }, bytes, count);
   }
 }
 

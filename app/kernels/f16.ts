@@ -7,8 +7,9 @@
  */
 import { f16ToF32 } from '../formats/float16.js';
 
-/** How a weight matrix is stored on the GPU. */
-export type WeightFormat = 'f32' | 'f16';
+import { weightBytes } from './weight-format.js';
+
+export { type WeightFormat, weightBytes, weightWords } from './weight-format.js';
 
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
@@ -56,17 +57,6 @@ export function packF16(values: ArrayLike<number>): Uint32Array {
     out[w] = (lo | (hi << 16)) >>> 0;
   }
   return out;
-}
-
-/** Bytes of a GPU buffer holding `elements` weights in `format` (f16: padded to 16 bytes for vec4<u32> loads). */
-export function weightBytes(elements: number, format: WeightFormat): number {
-  if (format === 'f32') return Math.max(4, elements * 4);
-  return Math.max(16, Math.ceil((Math.ceil(elements / 2) * 4) / 16) * 16);
-}
-
-/** Words (u32) a weight of `elements` values occupies in `format`: what a kernel binds. */
-export function weightWords(elements: number, format: WeightFormat): number {
-  return format === 'f32' ? elements : Math.ceil(elements / 2);
 }
 
 /** Uploads `values` as a packed-f16 weight buffer. */

@@ -1,9 +1,10 @@
 /**
  * Streams a model's weights from their files into GPU buffers with bounded memory: each tensor
- * is read in chunks (never the whole file, nor a whole large tensor, in the JS heap), converted
- * to the engine's storage type on the way (fp32, or packed f16 for the big matrices with
- * `weightFormat: 'f16'`), and written with queue.writeBuffer. Reports
- * progress in bytes, and stops cleanly (freeing what it made) when cancelled.
+ * is read in chunks (never the whole file, nor a whole large tensor, in the JS heap), kept in its
+ * file's encoding when the kernels read that (F16, BF16, ggml blocks: the bytes go to the GPU as
+ * they are) or converted on the way (to fp32, or to packed f16 for the big matrices with
+ * `weightFormat: 'f16'`): memory.ts `tensorWeightFormat` decides. Written with queue.writeBuffer.
+ * Reports progress in bytes, and stops cleanly (freeing what it made) when cancelled.
  */
 import { tensorDecoder } from '../formats/decode.js';
 import type { ModelInspection } from './inspection.js';
@@ -11,8 +12,9 @@ import type { ModelFiles } from '../formats/model-files.js';
 import type { ByteSource } from '../formats/source.js';
 import type { GpuContext } from '../gpu/context.js';
 import { allocateOrFail, formatBytes, GpuError } from '../gpu/errors.js';
-import { packF16, weightBytes, type WeightFormat } from '../kernels/f16.js';
-import { checkGpuMemory, gpuMemoryNeed, storedAsF16 } from './memory.js';
+import { packF16 } from '../kernels/f16.js';
+import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
+import { checkGpuMemory, gpuMemoryNeed, weightFormats, type WeightChoice } from './memory.js';
 
 export { storedAsF16 } from './memory.js';
 
@@ -28,10 +30,10 @@ export interface LoadProgress {
 }
 
 export interface LoadedWeights {
-  /** Name in the file → its GPU buffer (row-major, the file's shape): fp32, or packed f16 for the names in `f16`. */
+  /** Name in the file → its GPU buffer (row-major, the file's shape), in the format `formats` gives. */
   buffers: Map<string, GPUBuffer>;
-  /** Names stored as packed halves (app/kernels/f16.ts); absent or empty: every buffer is fp32. */
-  f16?: ReadonlySet<string>;
+  /** How each buffer is stored (app/kernels/weight-format.ts); a name not in it is fp32. */
+  formats?: ReadonlyMap<string, WeightFormat>;
   shapes: Map<string, number[]>;
   bytesOnGpu: number;
   destroy(): void;
@@ -50,11 +52,12 @@ export interface LoadOptions {
   /** Bytes read from the file per step (default 8 MiB); a multiple of 8. The caller owns (and closes) `model`'s files. */
   chunkBytes?: number;
   /**
-   * 'f16' stores the big matrices (in_proj, x_proj, dt_proj, out_proj, the embedding and an untied
-   * lm_head: f16WeightNames) as packed halves, rounding to nearest; everything else, and all
-   * arithmetic, stays fp32. Default 'f32'.
+   * The weights on the GPU (memory.ts tensorWeightFormat): 'auto' keeps the big matrices in the
+   * checkpoint's own precision (F16, BF16, ggml blocks); 'f16' stores the big matrices (in_proj,
+   * x_proj, dt_proj, out_proj, the embedding and an untied lm_head) as packed halves, rounding to
+   * nearest; 'f32' expands everything. Norms, conv, A, D and all arithmetic stay fp32. Default 'f32'.
    */
-  weightFormat?: WeightFormat;
+  weightFormat?: WeightChoice;
   /**
    * Bytes of GPU memory the model may use in all (weights, activations for `maxTokens`, one
    * sequence: app/model/memory.ts); more is refused before anything is allocated. Default: no cap
@@ -69,11 +72,12 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
   const { device } = ctx;
   const chunkBytes = Math.max(8, Math.floor((options.chunkBytes ?? 8 * 1024 * 1024) / 8) * 8);
   const tensors = [...inspection.tensors.values()];
-  const need = gpuMemoryNeed(inspection, { maxTokens: options.maxTokens ?? 256, weightFormat: options.weightFormat ?? 'f32' });
-  checkGpuMemory(inspection, need, ctx.adapter.limits, options.gpuMemoryBudget);
+  const choice = options.weightFormat ?? 'f32';
+  const need = gpuMemoryNeed(inspection, { maxTokens: options.maxTokens ?? 256, weightFormat: choice });
+  const formats = weightFormats(choice, inspection);
+  checkGpuMemory(inspection, need, ctx.adapter.limits, options.gpuMemoryBudget, formats);
   const bytesTotal = tensors.reduce((s, t) => s + t.byteLength, 0);
   const buffers = new Map<string, GPUBuffer>();
-  const f16 = new Set<string>();
   const shapes = new Map<string, number[]>();
   const sources = new Map<string, ByteSource>();
   const started = performance.now();
@@ -94,9 +98,11 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
       const decoder = tensorDecoder(t);
       const count = t.shape.reduce((a, b) => a * b, 1);
       const blocks = t.byteLength / decoder.blockBytes;
-      const half = options.weightFormat === 'f16' && storedAsF16(t.name, t.shape, inspection.embeddingName);
-      if (half) f16.add(t.name);
-      const size = weightBytes(count, half ? 'f16' : 'f32');
+      const format = formats.get(t.name) ?? 'f32';
+      // As stored in the file (the bytes go as they are), packed into halves, or decoded to fp32.
+      const mode = format === 'f32' ? (decoder.isF32 ? 'raw' : 'f32') : format === 'f16' && !decoder.isRaw('f16') ? 'pack-f16' : 'raw';
+      if (mode === 'raw' && format !== 'f32' && !decoder.isRaw(format)) throw new Error(`${t.file}: tensor "${t.name}" cannot be stored as ${format}`);
+      const size = weightBytes(count, format);
       const what = `${t.file}: tensor "${t.name}"`;
       const buffer = await allocateOrFail(
         device,
@@ -116,19 +122,22 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
       shapes.set(t.name, t.shape);
       bytesOnGpu += buffer.size;
       let blocksPerChunk = Math.max(1, Math.floor(chunkBytes / decoder.blockBytes));
-      // Packed halves: every chunk but the last must hold an even number of elements (whole words).
-      if (half && (blocksPerChunk * decoder.blockElements) % 2 === 1) blocksPerChunk = blocksPerChunk === 1 ? 2 : blocksPerChunk - 1;
+      // Every chunk but the last must fill whole words: an even number of halves, of odd-sized blocks.
+      const quantum = mode === 'pack-f16' ? (decoder.blockElements % 2 === 1 ? 2 : 1) : mode === 'raw' ? 4 / gcd(4, decoder.blockBytes) : 1;
+      blocksPerChunk = Math.max(quantum, blocksPerChunk - (blocksPerChunk % quantum));
       for (let first = 0; first < blocks; first += blocksPerChunk) {
         if (options.signal?.aborted) throw new LoadCancelled();
         const n = Math.min(blocksPerChunk, blocks - first);
         const raw = await source.read(t.offset + first * decoder.blockBytes, n * decoder.blockBytes);
         const at = first * decoder.blockElements * 4;
-        if (half) {
+        if (mode === 'pack-f16') {
           const words = packF16(decoder.decode(raw));
           write(at / 2, words.buffer, words.byteOffset, words.byteLength);
-        } else if (decoder.isF32) {
-          // Already the storage type (WebGPU is little-endian everywhere): no conversion, no copy.
-          write(at, raw.buffer, raw.byteOffset, raw.byteLength);
+        } else if (mode === 'raw') {
+          // Already the storage format (WebGPU is little-endian everywhere): no conversion; a last
+          // chunk that ends inside a word is padded with zeros (the buffer is padded anyway).
+          const data = raw.byteLength % 4 === 0 ? raw : padTo4(raw);
+          write(first * decoder.blockBytes, data.buffer, data.byteOffset, data.byteLength);
         } else {
           const f32 = decoder.decode(raw);
           write(at, f32.buffer, f32.byteOffset, f32.byteLength);
@@ -152,5 +161,15 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
     destroy();
     throw error;
   }
-  return { buffers, f16, shapes, bytesOnGpu, destroy };
+  return { buffers, formats, shapes, bytesOnGpu, destroy };
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+function padTo4(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(bytes);
+  return out;
 }

@@ -11,7 +11,8 @@
  * budget the caller gives (none: no cap), and every tensor with the largest buffer the device binds.
  */
 import { formatBytes, GpuError } from '../gpu/errors.js';
-import { weightBytes, type WeightFormat } from '../kernels/f16.js';
+import { BLOCK_FORMATS, isBlockFormat, rowQuantum, weightBytes, type WeightFormat } from '../kernels/weight-format.js';
+import type { TensorLocation } from '../formats/tensor-location.js';
 import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
 import { selectiveScanSummaryElements } from '../kernels/selective-scan.js';
 import { ssdScratchElements } from '../kernels/ssd.js';
@@ -34,40 +35,103 @@ export function storedAsF16(name: string, shape: readonly number[], embeddingNam
   return name === embeddingName || name === 'lm_head.weight' || /(^|\.)(in_proj|x_proj|dt_proj|out_proj)\.weight$/.test(name);
 }
 
-/** What a user picks for the weights on the GPU: the checkpoint's own precision ('auto'), or one format. */
-export type WeightChoice = 'auto' | WeightFormat;
+/**
+ * Whether every kernel that reads tensor `name` reads ggml block formats: the matrices only matmul,
+ * norm-matvec and the embedding gather read (dt_proj is read by the scan's fused step too, which
+ * takes the float formats only).
+ */
+function readsBlocks(name: string, shape: readonly number[], embeddingName: string): boolean {
+  return storedAsF16(name, shape, embeddingName) && !/(^|\.)dt_proj\.weight$/.test(name);
+}
+
+/** Whether the matmul / norm-matvec / embedding shaders decode ggml blocks yet (until they do, blocks are dequantized on the CPU). */
+export const KERNELS_READ_BLOCKS = false;
+
+/** What a user picks for the weights on the GPU: the checkpoint's own precision ('auto'), fp32 everywhere, or halves for the big matrices. */
+export type WeightChoice = 'auto' | 'f32' | 'f16';
 export const WEIGHT_CHOICES: readonly WeightChoice[] = ['auto', 'f32', 'f16'];
 
+/** The file's encoding of a tensor as a GPU weight format, when a kernel can read it as it is. */
+function fileFormat(t: Pick<TensorLocation, 'dtype' | 'encoding'> & { transform?: string }): WeightFormat | null {
+  if (t.encoding === 'gguf' && t.transform !== 'none') return null;
+  switch (t.dtype) {
+    case 'F32':
+      return 'f32';
+    case 'F16':
+      return 'f16';
+    case 'BF16':
+      return 'bf16';
+    default: {
+      const lower = t.dtype.toLowerCase();
+      return (BLOCK_FORMATS as readonly string[]).includes(lower) ? (lower as WeightFormat) : null;
+    }
+  }
+}
+
 /**
- * The weight format a choice means for this model. 'auto' keeps the checkpoint's precision as far
- * as the GPU kernels can: packed halves ('f16') when every tensor that f16 storage would hold as
- * halves is F16 in the file (an F16 safetensors or GGUF checkpoint: nothing is lost, and the
- * matrices take half the memory of fp32); fp32 otherwise — F32 files, and BF16 and Q8_0 files,
- * which no kernel reads in their own format yet (BF16 → f16 could overflow: it is widened to fp32).
+ * How tensor `t` is stored on the GPU for a choice:
+ * - 'f32': fp32 everywhere (any encoding dequantized on the CPU while loading);
+ * - 'f16': the big matrices (storedAsF16) as packed halves, the rest fp32;
+ * - 'auto': the checkpoint's own precision where the kernels that read the tensor take it — the big
+ *   matrices stay F16, BF16 or in their ggml block format (Q8_0 … Q6_K; dt_proj, which the scan's
+ *   fused step reads, only in the float formats) when their rows are whole blocks; everything else
+ *   (norms, conv, A, D, biases: small) and what no kernel reads as stored is fp32.
  */
-export function resolveWeightFormat(choice: WeightChoice, inspection: Pick<ModelInspection, 'tensors' | 'embeddingName'>): WeightFormat {
-  if (choice !== 'auto') return choice;
-  let halves = 0;
+export function tensorWeightFormat(
+  t: Pick<TensorLocation, 'name' | 'shape' | 'dtype' | 'encoding'> & { transform?: string },
+  choice: WeightChoice,
+  embeddingName: string,
+): WeightFormat {
+  if (choice === 'f32' || !storedAsF16(t.name, t.shape, embeddingName)) return 'f32';
+  if (choice === 'f16') return 'f16';
+  const own = fileFormat(t);
+  if (own === null) return 'f32';
+  if (isBlockFormat(own)) {
+    if (!KERNELS_READ_BLOCKS) return 'f32';
+    const row = t.shape[t.shape.length - 1] as number;
+    return readsBlocks(t.name, t.shape, embeddingName) && row % rowQuantum(own) === 0 ? own : 'f32';
+  }
+  return own;
+}
+
+/** Every tensor's GPU format for a choice (tensorWeightFormat). */
+export function weightFormats(choice: WeightChoice, inspection: Pick<ModelInspection, 'tensors' | 'embeddingName'>): Map<string, WeightFormat> {
+  const formats = new Map<string, WeightFormat>();
+  for (const t of inspection.tensors.values()) formats.set(t.name, tensorWeightFormat(t, choice, inspection.embeddingName));
+  return formats;
+}
+
+/**
+ * A short description of the GPU formats of the big matrices ("f16", "q4_k + q6_k", "fp32"), for
+ * the app and the CLI: the formats other than fp32 by how many bytes they hold, then "fp32" if
+ * any matrix is fp32.
+ */
+export function describeWeightFormats(formats: ReadonlyMap<string, WeightFormat>, inspection: Pick<ModelInspection, 'tensors' | 'embeddingName'>): string {
+  const bytes = new Map<WeightFormat, number>();
   for (const t of inspection.tensors.values()) {
     if (!storedAsF16(t.name, t.shape, inspection.embeddingName)) continue;
-    if (t.dtype !== 'F16') return 'f32';
-    halves++;
+    const f = formats.get(t.name) ?? 'f32';
+    bytes.set(f, (bytes.get(f) ?? 0) + weightBytes(elementsOf(t.shape), f));
   }
-  return halves > 0 ? 'f16' : 'f32';
+  const named: string[] = [...bytes.entries()].filter(([f]) => f !== 'f32').sort((a, b) => b[1] - a[1]).map(([f]) => f);
+  if (bytes.has('f32') || named.length === 0) named.push('fp32');
+  return named.join(' + ');
 }
 
-/** The bytes of tensor `name`'s GPU buffer. */
-export function weightBufferBytes(name: string, shape: readonly number[], embeddingName: string, weightFormat: WeightFormat = 'f32'): number {
-  const count = shape.reduce((a, b) => a * b, 1);
-  return weightBytes(count, weightFormat === 'f16' && storedAsF16(name, shape, embeddingName) ? 'f16' : 'f32');
+const elementsOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** The bytes of tensor `name`'s GPU buffer when stored in `format`. */
+export function weightBufferBytes(shape: readonly number[], format: WeightFormat = 'f32'): number {
+  return weightBytes(elementsOf(shape), format);
 }
 
-export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightFormat } = {}): GpuMemoryNeed {
+export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightChoice } = {}): GpuMemoryNeed {
   const T = options.maxTokens ?? 256;
   const c = inspection.config;
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, nHeads: H, nGroups: G, vocabSize: V, nLayer: L } = c;
   let weights = 0;
-  for (const t of inspection.tensors.values()) weights += weightBufferBytes(t.name, t.shape, inspection.embeddingName, options.weightFormat);
+  const formats = weightFormats(options.weightFormat ?? 'f32', inspection);
+  for (const t of inspection.tensors.values()) weights += weightBufferBytes(t.shape, formats.get(t.name));
   // Per layer: Mamba-1's conv history (K−1)·Di and state Di·N; Mamba-2's conv history covers B and C too.
   const state = 4 * L * (Di * (K - 1 + N) + 2 * G * N * (K - 1));
   // Per token: the model's ids, hidden, residual, normed; the mixer's (shared by every layer):
@@ -92,13 +156,14 @@ export function checkGpuMemory(
   need: GpuMemoryNeed,
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number },
   budget?: number,
+  formats: ReadonlyMap<string, WeightFormat> = new Map(),
 ): void {
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   for (const t of inspection.tensors.values()) {
-    // As fp32 whatever the format: what the kernels read a tensor as when it is not packed.
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+    const format = formats.get(t.name) ?? 'f32';
+    const bytes = weightBufferBytes(t.shape, format);
     if (bytes > limit) {
-      throw new GpuError(`${t.file}: tensor "${t.name}" needs ${formatBytes(bytes)} as fp32, more than this GPU can bind in one buffer (${formatBytes(limit)})`, 'out-of-memory');
+      throw new GpuError(`${t.file}: tensor "${t.name}" needs ${formatBytes(bytes)} as ${format}, more than this GPU can bind in one buffer (${formatBytes(limit)})`, 'out-of-memory');
     }
   }
   if (budget !== undefined && need.total > budget) {

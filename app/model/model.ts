@@ -172,7 +172,7 @@ export class LanguageModel {
 
   /** How weight `name` is stored on the GPU. */
   private format(name: string): WeightFormat {
-    return this.weights.f16?.has(name) ? 'f16' : 'f32';
+    return this.weights.formats?.get(name) ?? 'f32';
   }
 
   /** Layer `layer`'s mixer weights, by their names under `<prefix>layers.<layer>.mixer.` */

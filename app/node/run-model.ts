@@ -2,7 +2,7 @@
 import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
 import { allocateOrFail } from '../gpu/errors.js';
-import { gpuMemoryNeed, resolveWeightFormat, type WeightChoice } from '../model/memory.js';
+import { gpuMemoryNeed, type WeightChoice } from '../model/memory.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
@@ -32,7 +32,7 @@ export interface OpenOptions {
   maxTokens?: number;
   /** Bytes of GPU memory the model may use in all; more is refused before loading (LoadOptions.gpuMemoryBudget). Default: no cap. */
   gpuMemoryBudget?: number;
-  /** The weights on the GPU: the checkpoint's own precision ('auto', the default; app/model/memory.ts resolveWeightFormat) or one format. */
+  /** The weights on the GPU: the checkpoint's own precision ('auto', the default; app/model/memory.ts tensorWeightFormat) or one format. */
   weights?: WeightChoice;
 }
 
@@ -45,7 +45,7 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
     const { gpu } = await findNodeGpu();
     const ctx = await openGpu(gpu);
     const maxTokens = options.maxTokens ?? 256;
-    const weightFormat = resolveWeightFormat(options.weights ?? 'auto', inspection);
+    const weightFormat = options.weights ?? 'auto';
     let weights: LoadedWeights;
     let model: LanguageModel;
     try {

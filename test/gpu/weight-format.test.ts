@@ -1,6 +1,6 @@
 /**
  * The weights on the GPU keep an F16 checkpoint's precision by default (issue 17, item 1 — for
- * F16; BF16 and the GGML blocks come later): resolveWeightFormat('auto') picks packed halves for
+ * F16): tensorWeightFormat('auto') keeps packed halves for
  * the F16 twin of test/fixtures/pytorch-bin/hf-sharded-f16 (torch.save on the GPU machine), whose
  * GPU buffers then take half the bytes for the big matrices, and whose logits still match the
  * float64 reference (golden.safetensors) within the golden bound, as the fp32 load does. The
@@ -12,10 +12,9 @@ import { buildModel } from '../../app/arch/build';
 import { inspectModel } from '../../app/arch/inspect';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
-import type { WeightFormat } from '../../app/kernels/f16';
 import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
-import { gpuMemoryNeed, resolveWeightFormat } from '../../app/model/memory';
+import { describeWeightFormats, gpuMemoryNeed, type WeightChoice } from '../../app/model/memory';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
@@ -28,11 +27,11 @@ let ctx: GpuContext | null = null;
 let skipReason = '';
 useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
-async function run(choice: 'auto' | WeightFormat, ids: number[]) {
+async function run(choice: WeightChoice, ids: number[]) {
   const files = await folderModelFiles(path.join(dir, 'safetensors'));
   const inspection = await inspectModel(files);
-  const weightFormat = resolveWeightFormat(choice, inspection);
-  const weights = await loadWeights(ctx!, files, inspection, { weightFormat });
+  const weights = await loadWeights(ctx!, files, inspection, { weightFormat: choice });
+  const weightFormat = describeWeightFormats(weights.formats ?? new Map(), inspection);
   await files.close();
   const model = buildModel(ctx!, inspection, weights, 16);
   const session = new Session(ctx!, model);
@@ -40,7 +39,7 @@ async function run(choice: 'auto' | WeightFormat, ids: number[]) {
   const out = storageBuffer(ctx!.device, 'WeightFormat.logits', ids.length * V * 4);
   try {
     session.prefill(ids, { allLogits: out });
-    return { weightFormat, bytes: weights.bytesOnGpu, planned: gpuMemoryNeed(inspection, { weightFormat }).weights, logits: await readF32(ctx!.device, out, ids.length * V) };
+    return { weightFormat, bytes: weights.bytesOnGpu, planned: gpuMemoryNeed(inspection, { weightFormat: choice }).weights, logits: await readF32(ctx!.device, out, ids.length * V) };
   } finally {
     out.destroy();
     session.destroy();
@@ -58,7 +57,7 @@ describe('weights on the GPU in the checkpoint’s precision', () => {
     const auto = await run('auto', ids);
     const full = await run('f32', ids);
     expect(auto.weightFormat).toBe('f16');
-    expect(full.weightFormat).toBe('f32');
+    expect(full.weightFormat).toBe('fp32');
     // What the memory plan said is what was allocated, and halves take less.
     expect(auto.bytes).toBe(auto.planned);
     expect(full.bytes).toBe(full.planned);

@@ -20,8 +20,8 @@ export interface WriterKv {
   raw?: Uint8Array;
 }
 
-export const GGML_TYPE_IDS = { F32: 0, F16: 1, Q8_0: 8, Q4_K: 12, BF16: 30 } as const;
-const TYPE_SIZES: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 8: [32, 34], 12: [256, 144], 30: [1, 2] };
+export const GGML_TYPE_IDS = { F32: 0, F16: 1, Q8_0: 8, Q2_K: 10, Q4_K: 12, BF16: 30 } as const;
+const TYPE_SIZES: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 8: [32, 34], 10: [256, 84], 12: [256, 144], 30: [1, 2] };
 
 export interface WriterTensor {
   name: string;
@@ -214,6 +214,7 @@ export function encode(type: keyof typeof GGML_TYPE_IDS, values: ArrayLike<numbe
     case 'BF16': return bf16Bytes(values);
     case 'Q8_0': return q8_0Bytes(values);
     case 'Q4_K': return new Uint8Array((values.length / 256) * 144); // opaque: only its size matters here
+    case 'Q2_K': return new Uint8Array((values.length / 256) * 84); // opaque: a type the studio does not load
   }
 }
 
@@ -279,7 +280,7 @@ export function tinyModel(o: TinyModelOptions, rand: () => number = Math.random)
     const type = stored.type ?? 'F32';
     const storedValues = stored.values ?? values;
     tensors.push({ name: ggufName, shape: stored.shape, type, data: encode(type, storedValues) });
-    const decoded = type === 'Q8_0' || type === 'Q4_K' ? values : roundTrip(type, values);
+    const decoded = type === 'Q8_0' || type === 'Q4_K' || type === 'Q2_K' ? values : roundTrip(type, values);
     expected.set(canonical, { shape: canonicalShape, values: decoded });
   };
   const mat = (ggufName: string, canonical: string, shape: [number, number], type: keyof typeof GGML_TYPE_IDS = 'F32') =>

@@ -327,9 +327,9 @@ describe('GGUF dequantization', () => {
   });
 
   it('other types are refused, naming the tensor and the type', async () => {
-    const error = await modelError(() => dequantize(NAME, { name: 'blk.0.ssm_in.weight', dtype: 'Q4_K' }, new Uint8Array(144)));
+    const error = await modelError(() => dequantize(NAME, { name: 'blk.0.ssm_in.weight', dtype: 'Q2_K' }, new Uint8Array(84)));
     expect(error.file).toBe(NAME);
-    expect(error.message).toBe(`${NAME}: tensor "blk.0.ssm_in.weight": Q4_K is not supported; use an F16/F32/Q8_0 GGUF`);
+    expect(error.message).toBe(`${NAME}: tensor "blk.0.ssm_in.weight": Q2_K is not supported; use a GGUF in F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K`);
   });
 
   it('log-neg turns −exp(A_log) back into A_log and refuses positive A', async () => {
@@ -443,11 +443,11 @@ describe('GGUF bad input: every case a ModelFileError naming the file', () => {
     const spec = model.spec;
     for (const t of spec.tensors) {
       if (t.name.endsWith('ssm_in.weight') || t.name.endsWith('ssm_out.weight')) {
-        t.type = 'Q4_K';
-        t.data = encode('Q4_K', new Array(t.shape.reduce((a, b) => a * b, 1)).fill(0));
+        t.type = 'Q2_K';
+        t.data = encode('Q2_K', new Array(t.shape.reduce((a, b) => a * b, 1)).fill(0));
       }
     }
-    await rejects(writeGguf(spec), /tensor "blk\.0\.ssm_in\.weight": Q4_K is not supported; use an F16\/F32\/Q8_0 GGUF \(4 tensors are Q4_K\)/);
+    await rejects(writeGguf(spec), /tensor "blk\.0\.ssm_in\.weight": Q2_K is not supported; use a GGUF in F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K \(4 tensors are Q2_K\)/);
   });
 
   it('architecture "llama"', async () => {

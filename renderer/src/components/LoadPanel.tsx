@@ -68,7 +68,7 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
       )}
       {load?.state === 'loaded' && (
         <span className="load-text" data-testid="load-done">
-          On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights ({load.info.weightFormat === 'f16' ? 'f16 matrices' : 'fp32'}), loaded in {load.info.seconds.toFixed(1)} s
+          On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights ({load.info.weightFormat}), loaded in {load.info.seconds.toFixed(1)} s
         </span>
       )}
       {load?.state === 'failed' && (

@@ -14,7 +14,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { allocateOrFail, formatBytes, GpuError } from '../gpu/errors.js';
 import { packF16 } from '../kernels/f16.js';
 import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
-import { checkGpuMemory, gpuMemoryNeed, weightFormats, type WeightChoice } from './memory.js';
+import { weightFormats, type WeightChoice } from './memory.js';
+import { checkMemoryPlan, planMemory, type TraceMemory } from './memory-plan.js';
 
 export { storedAsF16 } from './memory.js';
 
@@ -66,6 +67,10 @@ export interface LoadOptions {
   gpuMemoryBudget?: number;
   /** Tokens per prefill chunk the model will be built for (buildModel's maxTokens), for the budget. Default 256. */
   maxTokens?: number;
+  /** The trace buffers to plan room for (app/analysis/trace-memory.ts traceMemory); default none. */
+  trace?: TraceMemory | null;
+  /** The model's name in messages (default its first weight file). */
+  name?: string;
 }
 
 export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection: ModelInspection, options: LoadOptions = {}): Promise<LoadedWeights> {
@@ -73,9 +78,18 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
   const chunkBytes = Math.max(8, Math.floor((options.chunkBytes ?? 8 * 1024 * 1024) / 8) * 8);
   const tensors = [...inspection.tensors.values()];
   const choice = options.weightFormat ?? 'f32';
-  const need = gpuMemoryNeed(inspection, { maxTokens: options.maxTokens ?? 256, weightFormat: choice });
+  // The one check before anything is allocated: the memory plan (app/model/memory-plan.ts).
+  checkMemoryPlan(
+    planMemory(inspection, {
+      weights: choice,
+      maxTokens: options.maxTokens ?? 256,
+      adapter: ctx.adapter,
+      trace: options.trace ?? null,
+      ...(options.gpuMemoryBudget !== undefined ? { budget: options.gpuMemoryBudget } : {}),
+      ...(options.name !== undefined ? { model: options.name } : {}),
+    }),
+  );
   const formats = weightFormats(choice, inspection);
-  checkGpuMemory(inspection, need, ctx.adapter.limits, options.gpuMemoryBudget, formats);
   const bytesTotal = tensors.reduce((s, t) => s + t.byteLength, 0);
   const buffers = new Map<string, GPUBuffer>();
   const shapes = new Map<string, number[]>();

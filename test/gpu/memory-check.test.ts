@@ -17,6 +17,10 @@ import type { GpuContext } from '../../app/gpu/context';
 import { allocateOrFail, GpuError } from '../../app/gpu/errors';
 import { loadWeights } from '../../app/model/loader';
 import { gpuMemoryNeed } from '../../app/model/memory';
+import { planMemory } from '../../app/model/memory-plan';
+import { traceMemory } from '../../app/analysis/trace-memory';
+import { tracePrompt } from '../../app/analysis/trace';
+import { storedTraceBytes } from '../../app/analysis/trace-store';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { useTestGpu } from '../support/gpu';
@@ -37,7 +41,7 @@ useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 function limitedDevice(real: GPUDevice, budget: number) {
   const scopes: { filter: GPUErrorFilter; error: GPUError | null }[] = [];
   const live = new Set<GPUBuffer>();
-  const counts = { created: 0, refused: 0, uncaught: 0, bytesLive: 0 };
+  const counts = { created: 0, refused: 0, uncaught: 0, bytesLive: 0, peak: 0 };
   const oom = (message: string) => new GPUOutOfMemoryError(message);
   const device = new Proxy(real, {
     get(target, prop) {
@@ -55,6 +59,7 @@ function limitedDevice(real: GPUDevice, budget: number) {
             return buffer;
           }
           counts.bytesLive += descriptor.size;
+          counts.peak = Math.max(counts.peak, counts.bytesLive);
           live.add(buffer);
           const destroy = buffer.destroy.bind(buffer);
           buffer.destroy = () => {
@@ -121,6 +126,12 @@ describe('the GPU memory a model needs, before loading', () => {
         expect(need.activations, `activations, ${maxTokens} tokens`).toBeLessThanOrEqual(1.5 * built);
         expect(need.session).toBe(sessionBytes);
         expect(need.total).toBe(need.weights + need.activations + need.session);
+        // The memory plan (issue 17) reports the same: the loader's bytes exactly, the same bounds.
+        const plan = planMemory(inspection, { weights: 'f32', maxTokens });
+        expect(plan.weights.total).toBe(weights.bytesOnGpu);
+        expect(plan.state).toBe(sessionBytes);
+        expect(plan.activations).toBe(need.activations);
+        expect(plan.total).toBe(need.total);
         session.destroy();
         model.destroy();
         weights.destroy();
@@ -134,8 +145,9 @@ describe('the GPU memory a model needs, before loading', () => {
     const { files, inspection } = await open(MODELS['Mamba-2']);
     const need = gpuMemoryNeed(inspection);
     const counted = limitedDevice(ctx.device, Infinity);
-    const error = await rejection(loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total - 1 }));
-    expect(error.message).toMatch(/^the model needs about [\d.]+ MiB of GPU memory \(weights [\d.]+ MiB, activations for 256 tokens [\d.]+ MiB, one sequence [\d.]+ (KiB|MiB|B)\), more than the budget of [\d.]+ MiB \(gpuMemoryBudget\)$/);
+    const error = await rejection(loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total - 1, name: 'mamba2-groups' }));
+    // The memory plan's refusal (app/model/memory-plan.ts checkMemoryPlan), in decimal GB.
+    expect(error.message).toMatch(/^mamba2-groups needs [\d.]+ GB: weights [\d.]+, state [\d.]+, activations [\d.]+ — more than the budget of [\d.]+ GB \(gpuMemoryBudget\)$/);
     expect(counted.counts.created).toBe(0);
     const weights = await loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total });
     expect(weights.bytesOnGpu).toBe(need.weights);
@@ -143,6 +155,32 @@ describe('the GPU memory a model needs, before loading', () => {
     expect(counted.live.size).toBe(0);
     await files.close();
   });
+});
+
+describe("the memory plan's trace buffers against a real prompt trace", () => {
+  for (const [name, dir] of Object.entries(MODELS)) {
+    it(`${name}: the GPU bytes an upper bound of the trace's peak within 1.5×, the CPU copy exact`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const { files, inspection } = await open(dir);
+      const weights = await loadWeights(ctx, files, inspection);
+      await files.close();
+      const maxTokens = 16;
+      const model = buildModel(ctx, inspection, weights, maxTokens);
+      const ids = Array.from({ length: 45 }, (_, i) => (i * 7) % inspection.config.vocabSize);
+      const plan = planMemory(inspection, { weights: 'f32', maxTokens });
+      const trace = traceMemory(inspection.config, { tokens: ids.length, chunk: maxTokens, sessionBytes: plan.state });
+      // Once uncounted: the model makes its prefill's own state and logits at the first prefill (the plan's activations).
+      await tracePrompt(ctx, { model, weights, tokenizer: null }, ids.slice(0, 3), { traceId: 'warm', modelId: name });
+      const counted = limitedDevice(ctx.device, Infinity);
+      const result = await tracePrompt({ ...ctx, device: counted.device }, { model, weights, tokenizer: null }, ids, { traceId: 't', modelId: name });
+      expect(counted.live.size).toBe(0);
+      expect(trace.gpu, 'trace GPU bytes').toBeGreaterThanOrEqual(counted.counts.peak);
+      expect(trace.gpu, 'trace GPU bytes').toBeLessThanOrEqual(1.5 * counted.counts.peak);
+      expect(trace.cpu).toBe(storedTraceBytes(result));
+      model.destroy();
+      weights.destroy();
+    });
+  }
 });
 
 describe('running out of GPU memory is one clean error, with nothing left allocated', () => {

@@ -1,0 +1,234 @@
+/**
+ * Issue 17, item 2: the memory plan (app/model/memory-plan.ts) before anything is allocated. The
+ * weights are worked out here independently, from the tensor shapes and GGML's block sizes (Q4_K:
+ * 144 bytes per 256 values, Q6_K: 210 per 256; F32: 4 bytes, F16: 2 per value; ggml-common.h's
+ * block_q4_K = 2 halves + 12 scale bytes + 128 nibble bytes, block_q6_K = 128 + 64 + 16 + 2).
+ */
+import { describe, expect, it } from 'vitest';
+import { GpuError } from '../../app/gpu/errors';
+import type { MambaConfig } from '../../app/model/config';
+import type { ModelInspection, TensorLocation } from '../../app/model/inspection';
+import { KERNELS_READ_BLOCKS } from '../../app/model/memory';
+import { checkMemoryPlan, describeMemoryPlan, estimateDeviceMemory, gb, KERNELS_SPLIT_BINDINGS, planMemory, type MemoryPlan } from '../../app/model/memory-plan';
+import { traceMemory } from '../../app/analysis/trace-memory';
+
+const Q4_K = { block: 256, bytes: 144 };
+const Q6_K = { block: 256, bytes: 210 };
+
+/** falcon-mamba-7b's shapes (its config.json): d_model 4096, 64 layers, vocab 65024, d_inner 8192, dt_rank 256, d_state 16, d_conv 4. */
+const FALCON: MambaConfig = {
+  architecture: 'falcon_mamba',
+  source: 'gguf',
+  dModel: 4096,
+  nLayer: 64,
+  vocabSize: 65024,
+  dInner: 8192,
+  dState: 16,
+  dConv: 4,
+  dtRank: 256,
+  nHeads: 0,
+  headDim: 0,
+  nGroups: 0,
+  chunkSize: 0,
+  timeStepLimit: [0, Infinity],
+  normGroupSize: 0,
+  normEps: 1e-5,
+  mixerRmsEps: 1e-6,
+  useBias: false,
+  useConvBias: true,
+  tieEmbeddings: false,
+};
+
+/**
+ * A Q4_K_M-like falcon-mamba-7b GGUF, as llama.cpp's Q4_K_M mixes them: the matrices Q4_K, the
+ * output projections and the LM head Q6_K, the SSM tensors (conv, A, D, dt bias) and norms F32.
+ * `matrices`: 'q4km', or a float dtype for all matrices ('F16').
+ */
+function falcon(matrices: 'q4km' | 'F16' | 'F32' = 'q4km'): { inspection: ModelInspection; shapes: Map<string, { shape: number[]; dtype: string }> } {
+  const { dModel: D, nLayer: L, vocabSize: V, dInner: Di, dState: N, dConv: K, dtRank: R } = FALCON;
+  const shapes = new Map<string, { shape: number[]; dtype: string }>();
+  // `q`: the tensor's dtype in the Q4_K_M file; a float checkpoint has `matrices` where that file has blocks.
+  const add = (name: string, shape: number[], q: string) => shapes.set(name, { shape, dtype: matrices === 'q4km' || q === 'F32' ? q : matrices });
+  add('backbone.embeddings.weight', [V, D], 'Q4_K');
+  for (let l = 0; l < L; l++) {
+    const p = `backbone.layers.${l}.`;
+    add(`${p}norm.weight`, [D], 'F32');
+    add(`${p}mixer.in_proj.weight`, [2 * Di, D], 'Q4_K');
+    add(`${p}mixer.conv1d.weight`, [Di, 1, K], 'F32');
+    add(`${p}mixer.conv1d.bias`, [Di], 'F32');
+    add(`${p}mixer.x_proj.weight`, [R + 2 * N, Di], 'Q4_K');
+    add(`${p}mixer.dt_proj.weight`, [Di, R], 'Q4_K');
+    add(`${p}mixer.dt_proj.bias`, [Di], 'F32');
+    add(`${p}mixer.A_log`, [Di, N], 'F32');
+    add(`${p}mixer.D`, [Di], 'F32');
+    add(`${p}mixer.out_proj.weight`, [D, Di], 'Q6_K');
+  }
+  add('backbone.norm_f.weight', [D], 'F32');
+  add('lm_head.weight', [V, D], 'Q6_K');
+  const tensors = new Map<string, TensorLocation>();
+  let parameters = 0;
+  for (const [name, { shape, dtype }] of shapes) {
+    parameters += shape.reduce((a, b) => a * b, 1);
+    tensors.set(name, { name, shape, file: 'falcon-mamba-7b.gguf', offset: 0, byteLength: 0, encoding: 'gguf', dtype, ggufName: name, transform: 'none' } as TensorLocation);
+  }
+  const inspection = {
+    architecture: 'falcon_mamba',
+    format: 'gguf',
+    config: FALCON,
+    parameters,
+    tensors,
+    tiedHead: false,
+    embeddingName: 'backbone.embeddings.weight',
+    weightFiles: ['falcon-mamba-7b.gguf'],
+    weightBytes: 0,
+    tokenizer: 'none',
+    warnings: [],
+  } satisfies ModelInspection;
+  return { inspection, shapes };
+}
+
+const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+/** A GPU buffer's bytes: block formats and halves padded to 16 (app/kernels/weight-format.ts), fp32 as is. */
+const pad16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+describe('the memory plan: weights', () => {
+  it("falcon-mamba-7b with 'f32': 4 bytes per parameter (about 29 GB)", () => {
+    const { inspection } = falcon();
+    const plan = planMemory(inspection, { weights: 'f32' });
+    expect(inspection.parameters).toBeGreaterThan(7.0e9);
+    expect(inspection.parameters).toBeLessThan(7.5e9);
+    expect(plan.weights.total).toBe(4 * inspection.parameters);
+    expect(plan.weights.byFormat).toEqual([{ format: 'f32', bytes: 4 * inspection.parameters, tensors: inspection.tensors.size }]);
+  });
+
+  it.runIf(KERNELS_READ_BLOCKS)("falcon-mamba-7b Q4_K_M with 'auto': the blocks as stored, under 6 GB", () => {
+    const { inspection, shapes } = falcon();
+    let q4 = 0;
+    let q6 = 0;
+    let f32 = 0;
+    for (const [name, { shape, dtype }] of shapes) {
+      const n = elements(shape);
+      // dt_proj is read by the scan's fused step, which takes float formats only: fp32.
+      if (dtype === 'Q4_K' && !name.endsWith('dt_proj.weight')) q4 += pad16((n / Q4_K.block) * Q4_K.bytes);
+      else if (dtype === 'Q6_K') q6 += pad16((n / Q6_K.block) * Q6_K.bytes);
+      else f32 += 4 * n;
+    }
+    const plan = planMemory(inspection, { weights: 'auto' });
+    expect(plan.weights.total).toBe(q4 + q6 + f32);
+    expect(Object.fromEntries(plan.weights.byFormat.map((f) => [f.format, f.bytes]))).toEqual({ q4_k: q4, q6_k: q6, f32 });
+    expect(plan.weights.total).toBeLessThan(6e9);
+  });
+
+  it.skipIf(KERNELS_READ_BLOCKS)("until the kernels read ggml blocks, 'auto' keeps Q4_K_M's weights as fp32 (the loader dequantizes them)", () => {
+    const { inspection } = falcon();
+    expect(planMemory(inspection, { weights: 'auto' }).weights.total).toBe(4 * inspection.parameters);
+  });
+
+  it("an F16 checkpoint with 'auto': the matrices 2 bytes per value, the rest fp32, by format", () => {
+    const { inspection, shapes } = falcon('F16');
+    let f16 = 0;
+    let f32 = 0;
+    for (const { shape, dtype } of shapes.values()) {
+      if (dtype === 'F16') f16 += pad16(2 * elements(shape));
+      else f32 += 4 * elements(shape);
+    }
+    const plan = planMemory(inspection, { weights: 'auto' });
+    expect(plan.weights.byFormat.map((f) => [f.format, f.bytes])).toEqual([
+      ['f16', f16],
+      ['f32', f32],
+    ]);
+    expect(f16).toBeGreaterThan(14e9); // ~7.2 billion values in the matrices
+    expect(planMemory(inspection, { weights: 'f32' }).weights.total).toBe(4 * inspection.parameters);
+  });
+});
+
+describe('the memory plan: state, activations, trace, total', () => {
+  it('state: one sequence (conv history and SSM state per layer, fp32) and its logits', () => {
+    const { inspection } = falcon();
+    const { nLayer: L, dInner: Di, dState: N, dConv: K, vocabSize: V } = FALCON;
+    const plan = planMemory(inspection, { weights: 'f32' });
+    expect(plan.state).toBe(4 * L * Di * (K - 1 + N) + 4 * V);
+    // Activations grow with the prefill chunk.
+    expect(planMemory(inspection, { maxTokens: 2048 }).activations).toBeGreaterThan(plan.activations);
+    expect(plan.total).toBe(plan.weights.total + plan.state + plan.activations);
+  });
+
+  it('trace (Mamba-1): Δ [Di], the x_proj rows [R + 2N] and the x tap [Di] per layer and token, plus a session, a chunk of logits and its top 5, and the read-back staging of the widest buffer', () => {
+    const { nLayer: L, dInner: Di, dState: N, dtRank: R, vocabSize: V } = FALCON;
+    const T = 1000;
+    const trace = traceMemory(FALCON, { tokens: T, chunk: 256, sessionBytes: 123 });
+    expect(trace.gpu).toBe(L * T * 4 * (Di + R + 2 * N + Di) + 123 + 256 * V * 4 + 256 * 2 * 5 * 4 + T * Di * 4);
+    // The CPU copy: Δ, B, C, three per-token summaries per layer, A and A_log per layer, the top 5 (id + probability).
+    expect(trace.cpu).toBe(L * (4 * T * (Di + 3 + 2 * N) + 8 * Di * N) + T * 5 * 8);
+    const { inspection } = falcon();
+    const plan = planMemory(inspection, { trace });
+    expect(plan.total).toBe(plan.weights.total + plan.state + plan.activations + trace.gpu);
+    expect(traceMemory(FALCON, { tokens: 0, chunk: 256, sessionBytes: 123 })).toEqual({ tokens: 0, layers: L, gpu: 0, cpu: 0 });
+  });
+});
+
+const adapter = (device: string, limits = { maxStorageBufferBindingSize: 2 ** 32 - 4, maxBufferSize: 2 ** 40 }) => ({ vendor: 'nvidia', architecture: '', device, description: '', limits });
+
+describe('the device memory estimate', () => {
+  it('known GPUs by name (vendor figures), a size in the name wins, anything else unknown; a budget overrides', () => {
+    expect(estimateDeviceMemory(adapter('NVIDIA H200'))).toMatchObject({ bytes: 141e9, source: 'adapter' });
+    expect(estimateDeviceMemory(adapter('NVIDIA GeForce RTX 4090'))).toMatchObject({ bytes: 24e9, source: 'adapter' });
+    expect(estimateDeviceMemory(adapter('NVIDIA A100-SXM4-80GB'))).toMatchObject({ bytes: 80e9, source: 'adapter' });
+    expect(estimateDeviceMemory(adapter('NVIDIA A100-PCIE-40GB'))).toMatchObject({ bytes: 40e9 });
+    expect(estimateDeviceMemory({ ...adapter(''), vendor: 'google', device: 'swiftshader-device-subzero', description: 'SwiftShader driver 5.0.0' })).toMatchObject({ bytes: null, source: 'unknown' });
+    expect(estimateDeviceMemory(adapter('AMD Radeon Pro W7900'))).toMatchObject({ bytes: null, source: 'unknown' });
+    expect(estimateDeviceMemory(null)).toMatchObject({ bytes: null, source: 'unknown' });
+    expect(estimateDeviceMemory(adapter('NVIDIA H200'), 4e9)).toEqual({ bytes: 4e9, source: 'budget', what: 'gpuMemoryBudget' });
+  });
+});
+
+describe('refusal up front, with the numbers', () => {
+  it('the summary line reads as the issue asks: "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3"', () => {
+    const plan = { weights: { total: 4.2e9, byFormat: [] }, state: 0.04e9, activations: 0.36e9, trace: null, total: 4.6e9 } as unknown as MemoryPlan;
+    expect(describeMemoryPlan(plan)).toBe('needs 4.6 GB: weights 4.2, state 0.04, activations 0.36');
+    expect([gb(29.1e9), gb(1.25e9), gb(0.3e9), gb(0.000157e9), gb(0)]).toEqual(['29.1', '1.25', '0.3', '0.00016', '0']);
+  });
+
+  it('falcon-mamba-7b in fp32 on a 24 GB GPU: a GpuError naming the parts and the GPU; on an H200 it fits; memory unknown: not refused', () => {
+    const { inspection } = falcon();
+    const small = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA GeForce RTX 4090') });
+    expect(small.fits).toBe(false);
+    let thrown: unknown = null;
+    try {
+      checkMemoryPlan(small);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(GpuError);
+    expect((thrown as GpuError).kind).toBe('out-of-memory');
+    expect((thrown as GpuError).message).toBe(
+      `falcon-mamba-7b.gguf needs ${gb(small.total)} GB: weights ${gb(4 * inspection.parameters)}, state ${gb(small.state)}, activations ${gb(small.activations)} — more than this GPU's 24 GB (NVIDIA GeForce RTX 4090)`,
+    );
+    expect(gb(small.total)).toMatch(/^29\.\d$/);
+    const big = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200') });
+    expect(big.fits).toBe(true);
+    expect(() => checkMemoryPlan(big)).not.toThrow();
+    const unknown = planMemory(inspection, { weights: 'f32', adapter: adapter('Some GPU') });
+    expect(unknown.fits).toBeNull();
+    expect(() => checkMemoryPlan(unknown)).not.toThrow();
+    // A budget below the total is refused naming it.
+    expect(() => checkMemoryPlan(planMemory(inspection, { weights: 'f32', budget: 4e9, model: 'falcon' }))).toThrow(/^falcon needs 29\.\d GB: .* — more than the budget of 4 GB \(gpuMemoryBudget\)$/);
+  });
+
+  it('a tensor over one binding is listed with the bindings it splits into; over one buffer it is refused', () => {
+    const { inspection } = falcon();
+    const V = FALCON.vocabSize;
+    const D = FALCON.dModel;
+    const limits = { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 30 };
+    const plan = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200', limits) });
+    const embedding = plan.oversize.find((t) => t.name === 'backbone.embeddings.weight');
+    // 65024 × 4096 × 4 bytes = 1,065,353,216 bytes: 7.9 bindings of 128 MiB, within one 1 GiB buffer.
+    expect(embedding).toEqual({ name: 'backbone.embeddings.weight', bytes: V * D * 4, format: 'f32', bindings: 8, buffers: 1 });
+    // in_proj (2·8192 × 4096 × 4 = 256 MiB): 2 bindings.
+    expect(plan.oversize.find((t) => t.name === 'backbone.layers.0.mixer.in_proj.weight')?.bindings).toBe(2);
+    if (KERNELS_SPLIT_BINDINGS) expect(() => checkMemoryPlan(plan)).not.toThrow();
+    else expect(() => checkMemoryPlan(plan)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU binds at once \(0\.13 GB, maxStorageBufferBindingSize\); it would need splitting into 8 bindings/);
+    const tiny = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200', { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 29 }) });
+    expect(() => checkMemoryPlan(tiny)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU's largest buffer \(0\.54 GB, maxBufferSize\)/);
+  });
+});

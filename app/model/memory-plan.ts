@@ -184,30 +184,46 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
   };
 }
 
-/** Decimal GB with two significant digits at least ("4.6", "0.04", "0.0003"), as people read sizes. */
-export function gb(bytes: number): string {
-  const v = bytes / GB;
+/** `v` with `significant` digits (at least one decimal from 10 up to 100), no exponent, no trailing zeros: "4.2", "0.038", "29.1". */
+export function decimal(v: number, significant = 2): string {
   if (v === 0) return '0';
-  const text = v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toPrecision(2);
+  const magnitude = Math.floor(Math.log10(Math.abs(v)));
+  const digits = Math.max(magnitude === 1 ? 1 : 0, Math.min(9, significant - 1 - magnitude));
+  const text = v.toFixed(digits);
   return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
 }
 
-/** "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3[, trace 0.1]" (decimal GB). */
-export function describeMemoryPlan(plan: MemoryPlan): string {
-  const parts = [`weights ${gb(plan.weights.total)}`, `state ${gb(plan.state)}`, `activations ${gb(plan.activations)}`];
-  if (plan.trace && plan.trace.gpu > 0) parts.push(`trace ${gb(plan.trace.gpu)}`);
-  return `needs ${gb(plan.total)} GB: ${parts.join(', ')}`;
+const UNITS: readonly [string, number][] = [
+  ['GB', GB],
+  ['MB', 1e6],
+  ['KB', 1e3],
+];
+const unitOf = (bytes: number): [string, number] => UNITS.find(([, scale]) => bytes >= scale) ?? ['B', 1];
+
+/** Bytes in decimal units, three significant digits: "4.54 GB", "8.97 MB", "24 GB". */
+export function formatSize(bytes: number): string {
+  const [unit, scale] = unitOf(bytes);
+  return `${decimal(bytes / scale, 3)} ${unit}`;
 }
 
-/** The weights by format, "q4_k 3.9 GB, f32 0.3 GB". */
+/** "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3[, trace 0.1]": the parts in the total's unit. */
+export function describeMemoryPlan(plan: MemoryPlan): string {
+  const [, scale] = unitOf(plan.total);
+  const part = (bytes: number) => decimal(bytes / scale);
+  const parts = [`weights ${part(plan.weights.total)}`, `state ${part(plan.state)}`, `activations ${part(plan.activations)}`];
+  if (plan.trace && plan.trace.gpu > 0) parts.push(`trace ${part(plan.trace.gpu)}`);
+  return `needs ${formatSize(plan.total)}: ${parts.join(', ')}`;
+}
+
+/** The weights by format, "q4_k 2.65 GB, q6_k 1.98 GB, f32 586 MB". */
 export function describeWeightsByFormat(plan: MemoryPlan): string {
-  return plan.weights.byFormat.map((f) => `${f.format} ${gb(f.bytes)} GB`).join(', ');
+  return plan.weights.byFormat.map((f) => `${f.format} ${formatSize(f.bytes)}`).join(', ');
 }
 
 /** The device's memory in words: "this GPU's 24 GB (NVIDIA GeForce RTX 4090)", "the budget of 4 GB (gpuMemoryBudget)". */
 export function describeDeviceMemory(device: DeviceMemory): string {
   if (device.bytes === null) return `unknown (${device.what})`;
-  return device.source === 'budget' ? `the budget of ${gb(device.bytes)} GB (gpuMemoryBudget)` : `this GPU's ${gb(device.bytes)} GB (${device.what})`;
+  return device.source === 'budget' ? `the budget of ${formatSize(device.bytes)} (gpuMemoryBudget)` : `this GPU's ${formatSize(device.bytes)} (${device.what})`;
 }
 
 /**
@@ -220,13 +236,13 @@ export function checkMemoryPlan(plan: MemoryPlan): void {
     const limits = plan.limits as NonNullable<MemoryPlan['limits']>;
     if (t.buffers > 1) {
       throw new GpuError(
-        `${plan.model}: tensor "${t.name}" needs ${gb(t.bytes)} GB as ${t.format}, more than this GPU's largest buffer (${gb(limits.maxBufferSize)} GB, maxBufferSize)`,
+        `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU's largest buffer (${formatSize(limits.maxBufferSize)}, maxBufferSize)`,
         'out-of-memory',
       );
     }
     if (!KERNELS_SPLIT_BINDINGS && t.bindings > 1) {
       throw new GpuError(
-        `${plan.model}: tensor "${t.name}" needs ${gb(t.bytes)} GB as ${t.format}, more than this GPU binds at once (${gb(limits.maxStorageBufferBindingSize)} GB, maxStorageBufferBindingSize); it would need splitting into ${t.bindings} bindings, which these kernels do not do yet`,
+        `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU binds at once (${formatSize(limits.maxStorageBufferBindingSize)}, maxStorageBufferBindingSize); it would need splitting into ${t.bindings} bindings, which these kernels do not do yet`,
         'out-of-memory',
       );
     }

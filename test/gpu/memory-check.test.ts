@@ -147,7 +147,7 @@ describe('the GPU memory a model needs, before loading', () => {
     const counted = limitedDevice(ctx.device, Infinity);
     const error = await rejection(loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total - 1, name: 'mamba2-groups' }));
     // The memory plan's refusal (app/model/memory-plan.ts checkMemoryPlan), in decimal GB.
-    expect(error.message).toMatch(/^mamba2-groups needs [\d.]+ GB: weights [\d.]+, state [\d.]+, activations [\d.]+ — more than the budget of [\d.]+ GB \(gpuMemoryBudget\)$/);
+    expect(error.message).toMatch(/^mamba2-groups needs [\d.]+ MB: weights [\d.]+, state [\d.]+, activations [\d.]+ — more than the budget of [\d.]+ MB \(gpuMemoryBudget\)$/);
     expect(counted.counts.created).toBe(0);
     const weights = await loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total });
     expect(weights.bytesOnGpu).toBe(need.weights);

@@ -9,7 +9,7 @@ import { GpuError } from '../../app/gpu/errors';
 import type { MambaConfig } from '../../app/model/config';
 import type { ModelInspection, TensorLocation } from '../../app/model/inspection';
 import { KERNELS_READ_BLOCKS } from '../../app/model/memory';
-import { checkMemoryPlan, describeMemoryPlan, estimateDeviceMemory, gb, KERNELS_SPLIT_BINDINGS, planMemory, type MemoryPlan } from '../../app/model/memory-plan';
+import { checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, KERNELS_SPLIT_BINDINGS, planMemory, type MemoryPlan } from '../../app/model/memory-plan';
 import { traceMemory } from '../../app/analysis/trace-memory';
 
 const Q4_K = { block: 256, bytes: 144 };
@@ -186,7 +186,11 @@ describe('refusal up front, with the numbers', () => {
   it('the summary line reads as the issue asks: "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3"', () => {
     const plan = { weights: { total: 4.2e9, byFormat: [] }, state: 0.04e9, activations: 0.36e9, trace: null, total: 4.6e9 } as unknown as MemoryPlan;
     expect(describeMemoryPlan(plan)).toBe('needs 4.6 GB: weights 4.2, state 0.04, activations 0.36');
-    expect([gb(29.1e9), gb(1.25e9), gb(0.3e9), gb(0.000157e9), gb(0)]).toEqual(['29.1', '1.25', '0.3', '0.00016', '0']);
+    expect([decimal(29.13), decimal(4.54), decimal(0.3), decimal(0.0378), decimal(9.6e-7), decimal(0), decimal(141)]).toEqual(['29.1', '4.5', '0.3', '0.038', '0.00000096', '0', '141']);
+    expect([formatSize(4.54e9), formatSize(8_970_000), formatSize(24e9), formatSize(512), formatSize(2 ** 30)]).toEqual(['4.54 GB', '8.97 MB', '24 GB', '512 B', '1.07 GB']);
+    // A small model's parts are in its total's unit.
+    const small = { weights: { total: 6_400 }, state: 960, activations: 8_500_000, trace: { gpu: 430_000 }, total: 8_937_360 } as unknown as MemoryPlan;
+    expect(describeMemoryPlan(small)).toBe('needs 8.94 MB: weights 0.0064, state 0.00096, activations 8.5, trace 0.43');
   });
 
   it('falcon-mamba-7b in fp32 on a 24 GB GPU: a GpuError naming the parts and the GPU; on an H200 it fits; memory unknown: not refused', () => {
@@ -201,10 +205,8 @@ describe('refusal up front, with the numbers', () => {
     }
     expect(thrown).toBeInstanceOf(GpuError);
     expect((thrown as GpuError).kind).toBe('out-of-memory');
-    expect((thrown as GpuError).message).toBe(
-      `falcon-mamba-7b.gguf needs ${gb(small.total)} GB: weights ${gb(4 * inspection.parameters)}, state ${gb(small.state)}, activations ${gb(small.activations)} — more than this GPU's 24 GB (NVIDIA GeForce RTX 4090)`,
-    );
-    expect(gb(small.total)).toMatch(/^29\.\d$/);
+    // weights 4 × 7.28e9 parameters, state 4·64·8192·19 + 4·65024 bytes (both checked above).
+    expect((thrown as GpuError).message).toMatch(/^falcon-mamba-7b\.gguf needs 29\.\d GB: weights 29\.1, state 0\.04, activations 0\.\d+ — more than this GPU's 24 GB \(NVIDIA GeForce RTX 4090\)$/);
     const big = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200') });
     expect(big.fits).toBe(true);
     expect(() => checkMemoryPlan(big)).not.toThrow();
@@ -213,6 +215,7 @@ describe('refusal up front, with the numbers', () => {
     expect(() => checkMemoryPlan(unknown)).not.toThrow();
     // A budget below the total is refused naming it.
     expect(() => checkMemoryPlan(planMemory(inspection, { weights: 'f32', budget: 4e9, model: 'falcon' }))).toThrow(/^falcon needs 29\.\d GB: .* — more than the budget of 4 GB \(gpuMemoryBudget\)$/);
+    expect(describeWeightsByFormat(big)).toBe('f32 29.1 GB');
   });
 
   it('a tensor over one binding is listed with the bindings it splits into; over one buffer it is refused', () => {
@@ -227,8 +230,8 @@ describe('refusal up front, with the numbers', () => {
     // in_proj (2·8192 × 4096 × 4 = 256 MiB): 2 bindings.
     expect(plan.oversize.find((t) => t.name === 'backbone.layers.0.mixer.in_proj.weight')?.bindings).toBe(2);
     if (KERNELS_SPLIT_BINDINGS) expect(() => checkMemoryPlan(plan)).not.toThrow();
-    else expect(() => checkMemoryPlan(plan)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU binds at once \(0\.13 GB, maxStorageBufferBindingSize\); it would need splitting into 8 bindings/);
+    else expect(() => checkMemoryPlan(plan)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU binds at once \(134 MB, maxStorageBufferBindingSize\); it would need splitting into 8 bindings/);
     const tiny = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200', { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 29 }) });
-    expect(() => checkMemoryPlan(tiny)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU's largest buffer \(0\.54 GB, maxBufferSize\)/);
+    expect(() => checkMemoryPlan(tiny)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU's largest buffer \(537 MB, maxBufferSize\)/);
   });
 });

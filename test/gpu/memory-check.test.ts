@@ -174,6 +174,7 @@ describe("the memory plan's trace buffers against a real prompt trace", () => {
       const counted = limitedDevice(ctx.device, Infinity);
       const result = await tracePrompt({ ...ctx, device: counted.device }, { model, weights, tokenizer: null }, ids, { traceId: 't', modelId: name });
       expect(counted.live.size).toBe(0);
+      console.info(`[memory-plan] ${name}, ${ids.length} tokens: trace planned ${trace.gpu} B on the GPU, peak ${counted.counts.peak} B; CPU copy ${trace.cpu} B`);
       expect(trace.gpu, 'trace GPU bytes').toBeGreaterThanOrEqual(counted.counts.peak);
       expect(trace.gpu, 'trace GPU bytes').toBeLessThanOrEqual(1.5 * counted.counts.peak);
       expect(trace.cpu).toBe(storedTraceBytes(result));

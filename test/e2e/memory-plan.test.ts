@@ -42,6 +42,15 @@ describe('the memory plan in the load panel', () => {
     // The load line is in MiB with one decimal, the plan in MB with two significant digits.
     const loadedMb = Number(done?.[1]) * 1.048576;
     expect(Math.abs(loadedMb - fp32)).toBeLessThanOrEqual(0.05 * 1.048576 + 0.05);
+    // Another model: its own plan (selective-copy is far smaller than shakespeare-byte).
+    const shakespeare = await p.getByTestId('memory-plan').textContent();
+    await p.getByRole('option', { name: /Selective copying/ }).click();
+    const other = async () => {
+      const text = (await p.getByTestId('memory-plan').textContent()) ?? '';
+      return text !== shakespeare && /^needs [\d.]+ (MB|KB): weights [\d.]+, state/.test(text) ? text : '';
+    };
+    await expect.poll(other, { timeout: 30_000 }).not.toBe('');
+    console.info(`[e2e] load panel, selective-copy: ${await other()}`);
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, 180_000);
 });

@@ -4,7 +4,7 @@
  * 0.1", re-planned when the GPU weights choice changes. The engine plans from the headers alone
  * (`planModel`): nothing is loaded. A plan over the GPU's memory says so (loading it is refused).
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { WeightChoice } from '../../../app/model/memory';
 import { describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, type MemoryPlan } from '../../../app/model/memory-plan';
@@ -16,21 +16,26 @@ type Planned = { state: 'planning' } | { state: 'done'; plan: MemoryPlan } | { s
 
 export function MemoryPlanLine({ model, host, engine, weights }: { model: ModelEntry; host: Host; engine: EngineClient; weights: WeightChoice }) {
   const gpu = useStudio(selectGpu);
-  const [planned, setPlanned] = useState<Planned>({ state: 'planning' });
+  const [planned, setPlanned] = useState<Planned & { modelId: string }>({ state: 'planning', modelId: model.id });
   // Planned again once the GPU is open: its limits and (for a known GPU) its memory count.
   const gpuReady = gpu.state === 'ready';
+  // The entry as of the last plan: a new object for the same model (a library refresh) plans nothing again.
+  const entry = useRef(model);
+  entry.current = model;
 
   useEffect(() => {
     let current = true;
-    setPlanned({ state: 'planning' });
-    engine.request('planModel', { source: host.modelSource(model), weights }).then(
-      (plan) => current && setPlanned({ state: 'done', plan }),
-      (error: unknown) => current && setPlanned({ state: 'failed', message: error instanceof Error ? error.message : String(error) }),
+    const modelId = entry.current.id;
+    // Another model: its own plan (the previous one's stays shown only while re-planning the same model).
+    setPlanned((p) => (p.modelId === modelId ? p : { state: 'planning', modelId }));
+    engine.request('planModel', { source: host.modelSource(entry.current), weights }).then(
+      (plan) => current && setPlanned({ state: 'done', plan, modelId }),
+      (error: unknown) => current && setPlanned({ state: 'failed', message: error instanceof Error ? error.message : String(error), modelId }),
     );
     return () => {
       current = false;
     };
-  }, [engine, host, model, weights, gpuReady]);
+  }, [engine, host, model.id, weights, gpuReady]);
 
   if (planned.state === 'planning') {
     return (

@@ -164,9 +164,9 @@ describe("the memory plan's trace buffers against a real prompt trace", () => {
       const { files, inspection } = await open(dir);
       const weights = await loadWeights(ctx, files, inspection);
       await files.close();
-      const maxTokens = 16;
+      const maxTokens = 64;
       const model = buildModel(ctx, inspection, weights, maxTokens);
-      const ids = Array.from({ length: 45 }, (_, i) => (i * 7) % inspection.config.vocabSize);
+      const ids = Array.from({ length: 100 }, (_, i) => (i * 7) % inspection.config.vocabSize);
       const plan = planMemory(inspection, { weights: 'f32', maxTokens });
       const trace = traceMemory(inspection.config, { tokens: ids.length, chunk: maxTokens, sessionBytes: plan.state });
       // Once uncounted: the model makes its prefill's own state and logits at the first prefill (the plan's activations).

@@ -96,7 +96,7 @@ export class Engine {
       loadModel: (params) => this.loadModel(params.modelId, params.source, params.weights ?? 'auto'),
       planModel: async ({ source, weights }) => {
         const files = this.files(source);
-        return this.plan(files.name, await inspectModel(files), weights ?? 'auto');
+        return this.plan(files.name, await inspectModel(files), weights ?? 'auto', true);
       },
       cancelLoad: async ({ modelId }) => {
         const controller = this.loading.get(modelId);
@@ -153,11 +153,14 @@ export class Engine {
 
   /**
    * A model's memory plan on this engine's GPU (its adapter once opened; else no limits and memory
-   * unknown, unless a budget), with room for a trace of PLANNED_TRACE_TOKENS tokens of every layer.
+   * unknown, unless a budget); `withTrace`: with a trace of PLANNED_TRACE_TOKENS tokens of every
+   * layer (what planModel shows: no trace is chosen when a model loads, so loading checks the plan
+   * without one, and a trace that does not fit later fails alone, its buffers under an
+   * out-of-memory scope).
    */
-  private plan(name: string, inspection: ModelInspection, weights: WeightChoice): MemoryPlan {
+  private plan(name: string, inspection: ModelInspection, weights: WeightChoice, withTrace: boolean): MemoryPlan {
     const bare = planMemory(inspection, { weights });
-    const trace = traceMemory(inspection.config, { tokens: PLANNED_TRACE_TOKENS, chunk: bare.maxTokens, sessionBytes: bare.state });
+    const trace = withTrace ? traceMemory(inspection.config, { tokens: PLANNED_TRACE_TOKENS, chunk: bare.maxTokens, sessionBytes: bare.state }) : null;
     return planMemory(inspection, {
       weights,
       model: name,
@@ -180,14 +183,12 @@ export class Engine {
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const chat = await chatTemplateSource(files, inspection);
       // Refused here, before the model on the GPU is unloaded, when it cannot fit (loadWeights checks the same plan).
-      const plan = this.plan(files.name, inspection, weightChoice);
-      checkMemoryPlan(plan);
+      checkMemoryPlan(this.plan(files.name, inspection, weightChoice, false));
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weightFormat = weightChoice;
       const weights = await loadWeights(ctx, files, inspection, {
         weightFormat,
         name: files.name,
-        trace: plan.trace,
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
         ...(this.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: this.gpuMemoryBudget } : {}),

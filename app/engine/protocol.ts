@@ -123,7 +123,8 @@ export interface EngineRequests {
   loadModel: { params: { modelId: string; source: ModelSource; weights?: WeightChoice }; result: LoadedModelInfo };
   /**
    * The memory plan of a model (app/model/memory-plan.ts), from its headers alone: nothing is
-   * loaded or allocated. The same plan loadModel checks (with a trace of PLANNED_TRACE_TOKENS).
+   * loaded or allocated, with a trace of PLANNED_TRACE_TOKENS tokens (loadModel checks the same plan
+   * without the trace: none is chosen at load).
    */
   planModel: { params: { source: ModelSource; weights?: WeightChoice }; result: MemoryPlan };
   cancelLoad: { params: { modelId: string }; result: { cancelled: boolean } };

@@ -87,6 +87,8 @@ export interface MemoryPlan {
   device: DeviceMemory;
   /** Whether the total fits the device's memory (null: its memory is unknown). */
   fits: boolean | null;
+  /** Whether the model without the trace (weights, state, activations) fits (null: memory unknown). */
+  modelFits: boolean | null;
 }
 
 export interface PlanOptions {
@@ -181,6 +183,7 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
     oversize,
     device,
     fits: device.bytes === null ? null : total <= device.bytes,
+    modelFits: device.bytes === null ? null : total - (trace?.gpu ?? 0) <= device.bytes,
   };
 }
 

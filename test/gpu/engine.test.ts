@@ -161,15 +161,19 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     }
     expect(plans.f32.total).toBeGreaterThan(plans.f16.total);
 
-    // Room for the f16 plan, not the f32 one.
-    const budget = (plans.f16.total + plans.f32.total) / 2;
+    // Room for the f16 model, not the f32 one (loading checks the plan without the trace: none is chosen yet).
+    const model = (plan: MemoryPlan) => plan.total - (plan.trace?.gpu ?? 0);
+    const budget = (model(plans.f16) + model(plans.f32)) / 2;
     const engine = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init), budget);
     expect(await engine.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
     expect(await engine.handle({ id: 2, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f16' } })).toMatchObject({ ok: true });
     const refused = await engine.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f32' } });
-    expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/ needs [\d.]+ MB: weights [\d.]+, state [\d.]+, activations [\d.]+, trace [\d.]+ — more than the budget of [\d.]+ MB \(gpuMemoryBudget\)$/) });
+    expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/ needs [\d.]+ MB: weights [\d.]+, state [\d.]+, activations [\d.]+ — more than the budget of [\d.]+ MB \(gpuMemoryBudget\)$/) });
+    // planModel says the same: the f32 model itself does not fit the budget.
+    const planned = await engine.handle({ id: 5, kind: 'planModel', params: { source, weights: 'f32' } });
+    expect(planned).toMatchObject({ ok: true, result: { modelFits: false, fits: false, device: { source: 'budget', bytes: budget } } });
     // Refused before the model on the GPU was unloaded: it still generates.
     const params = { modelId: entry.id, prompt: { ids: [1, 2] }, maxTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] };
-    expect(await engine.handle({ id: 4, kind: 'generate', params })).toMatchObject({ ok: true });
+    expect(await engine.handle({ id: 6, kind: 'generate', params })).toMatchObject({ ok: true });
   });
 });

@@ -218,6 +218,20 @@ describe('refusal up front, with the numbers', () => {
     expect(describeWeightsByFormat(big)).toBe('f32 29.1 GB');
   });
 
+  it('a trace that does not fit: the plan says the model fits without it (modelFits) and refuses the total with the trace chosen', () => {
+    const { inspection } = falcon('F16');
+    const bare = planMemory(inspection, { weights: 'auto' });
+    const trace = traceMemory(FALCON, { tokens: 1024, chunk: 256, sessionBytes: bare.state });
+    // 64 layers × 4·(8192 + 288 + 8192) bytes per token ≈ 4.3 MB per token: 4.4 GB for 1,024 tokens.
+    expect(trace.gpu).toBeGreaterThan(4.3e9);
+    const plan = planMemory(inspection, { weights: 'auto', trace, adapter: adapter('NVIDIA GeForce RTX 4080') });
+    expect(bare.total).toBeLessThan(16e9);
+    expect(plan.total).toBeGreaterThan(16e9);
+    expect(plan).toMatchObject({ fits: false, modelFits: true });
+    expect(() => checkMemoryPlan(plan)).toThrow(/, trace 4\.\d+ — more than this GPU's 16 GB \(NVIDIA GeForce RTX 4080\)$/);
+    expect(() => checkMemoryPlan(planMemory(inspection, { weights: 'auto', adapter: adapter('NVIDIA GeForce RTX 4080') }))).not.toThrow();
+  });
+
   it('a tensor over one binding is listed with the bindings it splits into; over one buffer it is refused', () => {
     const { inspection } = falcon();
     const V = FALCON.vocabSize;

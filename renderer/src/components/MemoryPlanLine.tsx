@@ -59,11 +59,20 @@ export function MemoryPlanLine({ model, host, engine, weights }: { model: ModelE
     `GPU memory: ${describeDeviceMemory(plan.device)}`,
     ...plan.oversize.map((t) => `${t.name}: split into ${t.bindings} bindings`),
   ].join('\n');
-  const over = plan.fits === false;
+  // Loading is refused when the model itself does not fit; a trace that does not fit only warns.
+  const over = plan.modelFits === false;
+  const device = describeDeviceMemory(plan.device);
+  const fit = over
+    ? ` — more than ${device}: loading is refused`
+    : plan.fits === false
+      ? ` — the model fits ${device}, a trace of ${plan.trace?.tokens ?? 0} tokens would not`
+      : plan.fits === true
+        ? ` · within ${device}`
+        : ' · GPU memory unknown';
   return (
-    <span className={over ? 'load-text error' : 'load-text'} data-testid="memory-plan" title={title} {...(over ? { role: 'alert' } : {})}>
+    <span className={plan.fits === false ? 'load-text error' : 'load-text'} data-testid="memory-plan" title={title} {...(over ? { role: 'alert' } : {})}>
       {describeMemoryPlan(plan)}
-      {over ? ` — more than ${describeDeviceMemory(plan.device)}` : plan.fits === true ? ` · within ${describeDeviceMemory(plan.device)}` : ' · GPU memory unknown'}
+      {fit}
     </span>
   );
 }

@@ -34,7 +34,7 @@ override THREADS_PER_ROW: u32 = 32u;  // a power of two dividing WORKGROUP_SIZE
 override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
 
-const MAX_IN: u32 = 3072u;            // largest I (workgroup memory: 12 KiB)
+override MAX_IN: u32 = 3072u;         // largest I, a multiple of 4 (workgroup memory: 4·MAX_IN bytes; app/kernels/norm-matvec.ts sets it to I rounded up)
 const MAX_GROUPS: u32 = 8u;           // most norm groups (NORM = 2)
 
 struct Params {

@@ -5,8 +5,10 @@
  * channels), Mamba-2's gated RMSNorm folded into out_proj (with the residual add as
  * `accumulate`), and norm_f folded into the LM head. Reference: norm-matvec.ref.ts.
  *
- * Limits (callers fall back to the unfused ops outside them): I ≤ 3072 and I % 4 = 0 (I % 8 = 0
- * with f16 weights), at most 8 norm groups, no bias on W.
+ * Limits (callers fall back to the unfused ops outside them: normMatvecFits): I ≤ normMatvecMaxIn
+ * (what the device's workgroup memory holds: 3,832 with WebGPU's default 16 KiB, ~12k with 48 KiB)
+ * and I % 4 = 0 (I % 8 = 0 with f16/bf16 weights, I % 32 = 0 and whole blocks with ggml blocks),
+ * at most 8 norm groups, no bias on W.
  */
 import normMatvecCode from '../../shaders/norm_matvec.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
@@ -19,6 +21,7 @@ import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, ch
 const code = weightsCode + normMatvecCode;
 const OP = 'NormMatvec';
 const WORKGROUP_SIZE = 256;
+/** Largest I on a device with WebGPU's default 16 KiB of workgroup memory (normMatvecMaxIn: more where the device has more). */
 export const NORM_MATVEC_MAX_IN = 3072;
 const MAX_GROUPS = 8;
 /** Most workgroups launched: each pays the prologue once, then loops over blocks of rows. */
@@ -57,9 +60,19 @@ export interface NormMatvecBuffers {
   y: GPUBuffer; // [O]
 }
 
-/** Whether the fused kernel takes these sizes (else use the unfused ops). */
-export function normMatvecFits(inFeatures: number, format: WeightFormat, groups = 1): boolean {
-  return inFeatures <= NORM_MATVEC_MAX_IN && inFeatures % rowAlignment(format) === 0 && groups >= 1 && groups <= MAX_GROUPS;
+/**
+ * Largest I the kernel takes on this device: v (4·I bytes) and the reduction scratch
+ * (4·WORKGROUP_SIZE + 4·MAX_GROUPS bytes) must fit in its workgroup memory — 3,832 with WebGPU's
+ * default 16 KiB, ~12k where a GPU offers 48 KiB (the device asks for the adapter's most: app/gpu/context.ts).
+ */
+export function normMatvecMaxIn(ctx: GpuContext): number {
+  const bytes = ctx.device.limits.maxComputeWorkgroupStorageSize - 4 * WORKGROUP_SIZE - 4 * MAX_GROUPS;
+  return Math.max(NORM_MATVEC_MAX_IN, Math.floor(bytes / 16) * 4);
+}
+
+/** Whether the fused kernel takes these sizes on this device (else use the unfused ops). */
+export function normMatvecFits(ctx: GpuContext, inFeatures: number, format: WeightFormat, groups = 1): boolean {
+  return inFeatures <= normMatvecMaxIn(ctx) && inFeatures % rowAlignment(format) === 0 && groups >= 1 && groups <= MAX_GROUPS;
 }
 
 /** Elements a row must be a multiple of: 4 (fp32), 8 (halves), 32 and the block size (block formats). */
@@ -95,7 +108,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const format = shape.weightFormat ?? 'f32';
   const xOffset = shape.xOffset ?? 0;
   const zOffset = shape.zOffset ?? 0;
-  checkCount(OP, 'inFeatures', I, 1, NORM_MATVEC_MAX_IN);
+  checkCount(OP, 'inFeatures', I, 1, normMatvecMaxIn(ctx));
   checkCount(OP, 'outFeatures', O, 1);
   checkCount(OP, 'xOffset', xOffset, 0);
   checkCount(OP, 'zOffset', zOffset, 0);
@@ -154,6 +167,8 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const constants: Record<string, number> = {
     WORKGROUP_SIZE,
     THREADS_PER_ROW: perRow,
+    // v's workgroup array, sized for I (rounded up to a multiple of 64, so that few pipelines are made, within the device's memory).
+    MAX_IN: Math.min(Math.ceil(I / 64) * 64, normMatvecMaxIn(ctx)),
     NORM: norm === 'none' ? 0 : norm === 'rms' ? 1 : 2,
     CONV_K: conv ? conv.kernelSize : 0,
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),

@@ -320,7 +320,7 @@ export class LanguageModel {
         run,
       });
     }
-    if (this.lmHeadFormat === 'f32' || !normMatvecFits(D, this.lmHeadFormat)) {
+    if (this.lmHeadFormat === 'f32' || !normMatvecFits(this.ctx, D, this.lmHeadFormat)) {
       // fp32 LM head: norm_f, then the matrix-vector LM head, separately. Folding the norm in
       // (below) measured 87 µs per token on an H200 against 52 + 10 µs for the two (bench/RESULTS.md):
       // each of the fused kernel's workgroups recomputes the norm. (a.hidden, unused by the fused

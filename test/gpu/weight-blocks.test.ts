@@ -27,7 +27,7 @@ import { embedding } from '../../app/kernels/embedding';
 import { f32ToF16Bits } from '../../app/kernels/f16';
 import { matmul, type MatmulShape } from '../../app/kernels/matmul';
 import { matmulRef } from '../../app/kernels/matmul.ref';
-import { normMatvec } from '../../app/kernels/norm-matvec';
+import { normMatvec, normMatvecFits, normMatvecMaxIn } from '../../app/kernels/norm-matvec';
 import { normMatvecRef } from '../../app/kernels/norm-matvec.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { BLOCK_FORMATS, quantTypeOf, weightBytes, type BlockFormat, type WeightFormat } from '../../app/kernels/weight-format';
@@ -191,6 +191,31 @@ describe('weights decoded inside the kernels (Dawn)', () => {
       expect(relativeError(y, ref.y)).toBeLessThanOrEqual(MATMUL_TOLERANCE);
     });
   }
+
+  it('norm-matvec takes rows as long as the device\'s workgroup memory holds (beyond the old 3,072), and refuses longer ones', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const device = ctx.device;
+    const maxIn = normMatvecMaxIn(ctx);
+    expect(maxIn).toBeGreaterThan(3072); // 16 KiB (WebGPU's default) holds 3,832; SwiftShader offers 32 KiB
+    const I = Math.floor(maxIn / 32) * 32;
+    const O = 9;
+    const { bytes, values } = randomWeights('q8_0', O, I, seed + 31);
+    const x = randomF32(I, seed + 32, 2);
+    const g = randomF32(I, seed + 33, 1);
+    const buffers = { x: uploadF32(device, 'Test.x', x), g: uploadF32(device, 'Test.g', g), weight: upload(ctx, 'q8_0', bytes, O * I), y: storageBuffer(device, 'Test.y', O * 4) };
+    expect(normMatvecFits(ctx, I, 'q8_0')).toBe(true);
+    expect(normMatvecFits(ctx, maxIn + 32, 'q8_0')).toBe(false);
+    const d = await withErrorScopes(device, 'test', () => {
+      const dispatch = normMatvec(ctx!, { inFeatures: I, outFeatures: O, norm: 'rms', eps: 1e-5, weightFormat: 'q8_0' }, buffers);
+      submitDispatches(device, 'Test', [dispatch]);
+      return dispatch;
+    });
+    const y = await readF32(device, buffers.y, O);
+    d.destroy();
+    for (const b of Object.values(buffers)) b.destroy();
+    const ref = normMatvecRef({ x, g, weight: values, norm: 'rms', eps: 1e-5, inFeatures: I, outFeatures: O });
+    expect(relativeError(y, ref.y)).toBeLessThanOrEqual(MATMUL_TOLERANCE);
+  });
 
   it('a row that is not a whole number of blocks is refused before anything runs', async (test) => {
     if (!ctx) return test.skip(skipReason);

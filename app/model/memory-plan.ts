@@ -12,7 +12,9 @@
  *                the total; and the CPU copy the engine keeps of it, reported apart (never on the GPU).
  *
  * Then the adapter's limits: a tensor larger than one storage binding (maxStorageBufferBindingSize)
- * or one buffer (maxBufferSize) is listed with the bindings / buffers it splits into. And the
+ * or one buffer (maxBufferSize) is listed with the bindings it is split into (memory.ts
+ * weightParts: the embedding and LM head, in row ranges; the weights count the split buffers), or
+ * refused when it cannot be split. And the
  * device's memory: WebGPU does not say how much a device has, so the plan uses a user-set budget
  * (gpuMemoryBudget) when there is one, else the vendor's figure for a GPU it recognises by name in
  * the adapter's strings (DEVICE_MEMORY, or a size written in the name, "A100-SXM4-80GB"), else
@@ -21,15 +23,9 @@
  */
 import { GpuError } from '../gpu/errors.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
-import type { WeightFormat } from '../kernels/weight-format.js';
+import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { ModelInspection } from './inspection.js';
-import { gpuMemoryNeed, weightBufferBytes, weightFormats, type WeightChoice } from './memory.js';
-
-/**
- * Whether the kernels bind a weight larger than one storage binding as several bindings (issue 17
- * item 2; the kernels' side is app/kernels). Until they do, such a tensor is refused up front.
- */
-export const KERNELS_SPLIT_BINDINGS = false;
+import { gpuMemoryNeed, weightBufferBytes, weightFormats, weightParts, type WeightChoice } from './memory.js';
 
 /** The trace buffers a plan counts (app/analysis/trace-memory.ts `traceMemory` works them out). */
 export interface TraceMemory {
@@ -54,15 +50,17 @@ export interface DeviceMemory {
   what: string;
 }
 
-/** A tensor larger than one storage binding or one buffer. */
+/** A tensor larger than one storage binding or one buffer (the smaller of the two limits). */
 export interface OversizeTensor {
   name: string;
+  /** Its bytes as one buffer. */
   bytes: number;
   format: WeightFormat;
-  /** Storage bindings it needs (ceil(bytes / maxStorageBufferBindingSize)). */
-  bindings: number;
-  /** Buffers it needs (ceil(bytes / maxBufferSize)). */
-  buffers: number;
+  /**
+   * The bindings (buffers of row ranges) it is split into (memory.ts weightParts: the embedding
+   * and an untied LM head), or null: it cannot be split, and loading is refused.
+   */
+  bindings: number | null;
 }
 
 export interface MemoryPlan {
@@ -80,7 +78,7 @@ export interface MemoryPlan {
   trace: TraceMemory | null;
   /** weights + state + activations + trace GPU bytes. */
   total: number;
-  /** The adapter's per-buffer limits, when an adapter was given. */
+  /** The adapter's per-buffer limits, when an adapter was given (a tensor over the smaller is split or refused). */
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } | null;
   /** The tensors over a limit (empty when none, or no limits). */
   oversize: OversizeTensor[];
@@ -148,21 +146,27 @@ export function estimateDeviceMemory(adapter: PlanOptions['adapter'], budget?: n
 export function planMemory(inspection: ModelInspection, options: PlanOptions = {}): MemoryPlan {
   const choice = options.weights ?? 'auto';
   const maxTokens = options.maxTokens ?? 256;
-  const need = gpuMemoryNeed(inspection, { maxTokens, weightFormat: choice });
+  const limits = options.adapter ? { maxStorageBufferBindingSize: options.adapter.limits.maxStorageBufferBindingSize, maxBufferSize: options.adapter.limits.maxBufferSize } : null;
+  const limit = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : undefined;
+  const need = gpuMemoryNeed(inspection, { maxTokens, weightFormat: choice, ...(limit !== undefined ? { bindingLimit: limit } : {}) });
   const formats = weightFormats(choice, inspection);
   const byFormat = new Map<WeightFormat, { bytes: number; tensors: number }>();
-  const limits = options.adapter ? { maxStorageBufferBindingSize: options.adapter.limits.maxStorageBufferBindingSize, maxBufferSize: options.adapter.limits.maxBufferSize } : null;
   const oversize: OversizeTensor[] = [];
   for (const t of inspection.tensors.values()) {
     const format = formats.get(t.name) ?? 'f32';
-    const bytes = weightBufferBytes(t.shape, format);
+    const whole = weightBufferBytes(t.shape, format);
+    let bytes = whole;
+    if (limit !== undefined && whole > limit) {
+      // Split as the loader splits it (row ranges, each buffer padded as weightBytes pads it).
+      const ranges = weightParts(t.name, t.shape, format, limit, inspection.embeddingName);
+      const cols = t.shape[t.shape.length - 1] as number;
+      if (ranges) bytes = ranges.reduce((sum, r) => sum + weightBytes(r.rows * cols, format), 0);
+      oversize.push({ name: t.name, bytes: whole, format, bindings: ranges ? ranges.length : null });
+    }
     const entry = byFormat.get(format) ?? { bytes: 0, tensors: 0 };
     entry.bytes += bytes;
     entry.tensors++;
     byFormat.set(format, entry);
-    if (limits && (bytes > limits.maxStorageBufferBindingSize || bytes > limits.maxBufferSize)) {
-      oversize.push({ name: t.name, bytes, format, bindings: Math.ceil(bytes / limits.maxStorageBufferBindingSize), buffers: Math.ceil(bytes / limits.maxBufferSize) });
-    }
   }
   const trace = options.trace ?? null;
   const total = need.weights + need.session + need.activations + (trace?.gpu ?? 0);
@@ -230,25 +234,19 @@ export function describeDeviceMemory(device: DeviceMemory): string {
 }
 
 /**
- * Throws a GpuError('out-of-memory') when the plan cannot run: a tensor larger than one buffer,
- * or than one binding while the kernels do not split bindings; or a total over the device's
- * memory (a budget, or a known GPU's). Nothing is allocated before this.
+ * Throws a GpuError('out-of-memory') when the plan cannot run: a tensor larger than one binding
+ * that cannot be split (all but the embedding and LM head), or a total over the device's memory
+ * (a budget, or a known GPU's). Nothing is allocated before this.
  */
 export function checkMemoryPlan(plan: MemoryPlan): void {
   for (const t of plan.oversize) {
+    if (t.bindings !== null) continue;
     const limits = plan.limits as NonNullable<MemoryPlan['limits']>;
-    if (t.buffers > 1) {
-      throw new GpuError(
-        `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU's largest buffer (${formatSize(limits.maxBufferSize)}, maxBufferSize)`,
-        'out-of-memory',
-      );
-    }
-    if (!KERNELS_SPLIT_BINDINGS && t.bindings > 1) {
-      throw new GpuError(
-        `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU binds at once (${formatSize(limits.maxStorageBufferBindingSize)}, maxStorageBufferBindingSize); it would need splitting into ${t.bindings} bindings, which these kernels do not do yet`,
-        'out-of-memory',
-      );
-    }
+    const which = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+    throw new GpuError(
+      `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU binds in one buffer (${formatSize(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize))}, ${which}), and only the embedding and LM head are split`,
+      'out-of-memory',
+    );
   }
   if (plan.fits === false) {
     throw new GpuError(`${plan.model} ${describeMemoryPlan(plan)} — more than ${describeDeviceMemory(plan.device)}`, 'out-of-memory');

@@ -157,6 +157,29 @@ describe('the GPU memory a model needs, before loading', () => {
   });
 });
 
+describe('the memory plan of a model split across bindings (issue 17)', () => {
+  // Binding limits of a few rows (as test/gpu/weight-format.test.ts uses them): the vocabulary-sized
+  // matrices are loaded in row ranges; the plan must count those buffers (halves pad each range).
+  for (const [dir, choice, limit] of [
+    [MODELS['Mamba-1'], 'f32', 256 * 256 + 16],
+    [path.resolve(golden, '../pytorch-bin/hf-sharded-f16/safetensors'), 'auto', 2112 + 16],
+  ] as const) {
+    it(`${path.basename(dir.replace(/\/safetensors$/, ''))} (${choice}, bindings of ${limit} B): weights exact, the split tensors listed with the loader's ranges`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const { files, inspection } = await open(dir);
+      const weights = await loadWeights(ctx, files, inspection, { weightFormat: choice, bindingLimit: limit });
+      await files.close();
+      const plan = planMemory(inspection, { weights: choice, adapter: { ...ctx.adapter, limits: { maxStorageBufferBindingSize: limit, maxBufferSize: limit } } });
+      expect(plan.weights.total).toBe(weights.bytesOnGpu);
+      expect(plan.weights.byFormat.reduce((sum, f) => sum + f.bytes, 0)).toBe(weights.bytesOnGpu);
+      const loaded = [...(weights.parts ?? new Map()).entries()].map(([name, list]) => [name, list.length] as const);
+      expect(loaded.length).toBeGreaterThan(0);
+      expect(new Map(plan.oversize.map((t) => [t.name, t.bindings]))).toEqual(new Map(loaded));
+      weights.destroy();
+    });
+  }
+});
+
 describe("the memory plan's trace buffers against a real prompt trace", () => {
   for (const [name, dir] of Object.entries(MODELS)) {
     it(`${name}: the GPU bytes an upper bound of the trace's peak within 1.5×, the CPU copy exact`, async (test) => {

@@ -8,8 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { GpuError } from '../../app/gpu/errors';
 import type { MambaConfig } from '../../app/model/config';
 import type { ModelInspection, TensorLocation } from '../../app/model/inspection';
-import { KERNELS_READ_BLOCKS } from '../../app/model/memory';
-import { checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, KERNELS_SPLIT_BINDINGS, planMemory, type MemoryPlan } from '../../app/model/memory-plan';
+import { checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, planMemory, type MemoryPlan } from '../../app/model/memory-plan';
 import { traceMemory } from '../../app/analysis/trace-memory';
 
 const Q4_K = { block: 256, bytes: 144 };
@@ -101,7 +100,7 @@ describe('the memory plan: weights', () => {
     expect(plan.weights.byFormat).toEqual([{ format: 'f32', bytes: 4 * inspection.parameters, tensors: inspection.tensors.size }]);
   });
 
-  it.runIf(KERNELS_READ_BLOCKS)("falcon-mamba-7b Q4_K_M with 'auto': the blocks as stored, under 6 GB", () => {
+  it("falcon-mamba-7b Q4_K_M with 'auto': the blocks as stored, under 6 GB", () => {
     const { inspection, shapes } = falcon();
     let q4 = 0;
     let q6 = 0;
@@ -117,11 +116,6 @@ describe('the memory plan: weights', () => {
     expect(plan.weights.total).toBe(q4 + q6 + f32);
     expect(Object.fromEntries(plan.weights.byFormat.map((f) => [f.format, f.bytes]))).toEqual({ q4_k: q4, q6_k: q6, f32 });
     expect(plan.weights.total).toBeLessThan(6e9);
-  });
-
-  it.skipIf(KERNELS_READ_BLOCKS)("until the kernels read ggml blocks, 'auto' keeps Q4_K_M's weights as fp32 (the loader dequantizes them)", () => {
-    const { inspection } = falcon();
-    expect(planMemory(inspection, { weights: 'auto' }).weights.total).toBe(4 * inspection.parameters);
   });
 
   it("an F16 checkpoint with 'auto': the matrices 2 bytes per value, the rest fp32, by format", () => {
@@ -232,20 +226,34 @@ describe('refusal up front, with the numbers', () => {
     expect(() => checkMemoryPlan(planMemory(inspection, { weights: 'auto', adapter: adapter('NVIDIA GeForce RTX 4080') }))).not.toThrow();
   });
 
-  it('a tensor over one binding is listed with the bindings it splits into; over one buffer it is refused', () => {
+  it('a tensor over one binding: the embedding and LM head are split into row ranges (listed with their bindings), any other refused', () => {
     const { inspection } = falcon();
     const V = FALCON.vocabSize;
     const D = FALCON.dModel;
-    const limits = { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 30 };
-    const plan = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200', limits) });
-    const embedding = plan.oversize.find((t) => t.name === 'backbone.embeddings.weight');
-    // 65024 × 4096 × 4 bytes = 1,065,353,216 bytes: 7.9 bindings of 128 MiB, within one 1 GiB buffer.
-    expect(embedding).toEqual({ name: 'backbone.embeddings.weight', bytes: V * D * 4, format: 'f32', bindings: 8, buffers: 1 });
-    // in_proj (2·8192 × 4096 × 4 = 256 MiB): 2 bindings.
-    expect(plan.oversize.find((t) => t.name === 'backbone.layers.0.mixer.in_proj.weight')?.bindings).toBe(2);
-    if (KERNELS_SPLIT_BINDINGS) expect(() => checkMemoryPlan(plan)).not.toThrow();
-    else expect(() => checkMemoryPlan(plan)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU binds at once \(134 MB, maxStorageBufferBindingSize\); it would need splitting into 8 bindings/);
-    const tiny = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200', { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 29 }) });
-    expect(() => checkMemoryPlan(tiny)).toThrow(/tensor "backbone\.embeddings\.weight" needs 1\.07 GB as f32, more than this GPU's largest buffer \(537 MB, maxBufferSize\)/);
+    // 256 MiB bindings: the fp32 embedding and LM head (65024 × 4096 × 4 = 1,065,353,216 bytes) are
+    // split into row ranges of whole multiples of 64 rows (16 KiB each) that fit: 16,320 rows, so 4
+    // ranges; in_proj (2·8192 × 4096 × 4 = 256 MiB exactly) fits one binding.
+    const plan = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200', { maxStorageBufferBindingSize: 2 ** 28, maxBufferSize: 2 ** 30 }) });
+    expect(plan.oversize).toEqual([
+      { name: 'backbone.embeddings.weight', bytes: V * D * 4, format: 'f32', bindings: 4 },
+      { name: 'lm_head.weight', bytes: V * D * 4, format: 'f32', bindings: 4 },
+    ]);
+    // fp32 ranges are not padded: the same bytes as one buffer.
+    expect(plan.weights.total).toBe(4 * inspection.parameters);
+    expect(() => checkMemoryPlan(plan)).not.toThrow();
+    // 128 MiB: in_proj (256 MiB) cannot be split.
+    const small = planMemory(inspection, { weights: 'f32', adapter: adapter('NVIDIA H200', { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 30 }) });
+    expect(small.oversize.find((t) => t.name === 'backbone.layers.0.mixer.in_proj.weight')).toEqual({ name: 'backbone.layers.0.mixer.in_proj.weight', bytes: 2 ** 28, format: 'f32', bindings: null });
+    expect(() => checkMemoryPlan(small)).toThrow(
+      /^falcon-mamba-7b\.gguf: tensor "backbone\.layers\.0\.mixer\.in_proj\.weight" needs 268 MB as f32, more than this GPU binds in one buffer \(134 MB, maxStorageBufferBindingSize\), and only the embedding and LM head are split$/,
+    );
+    // Q4_K_M under 128 MiB bindings: only the embedding (Q4_K, 150 MB) and LM head (Q6_K, 218 MB) are over: 2 ranges each.
+    const q = planMemory(inspection, { weights: 'auto', adapter: adapter('NVIDIA H200', { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 30 }) });
+    expect(q.oversize.map((t) => [t.name, t.format, t.bindings])).toEqual([
+      ['backbone.embeddings.weight', 'q4_k', 2],
+      ['lm_head.weight', 'q6_k', 2],
+    ]);
+    expect(() => checkMemoryPlan(q)).not.toThrow();
+    for (const p of [plan, small, q]) expect(p.weights.byFormat.reduce((sum, f) => sum + f.bytes, 0)).toBe(p.weights.total);
   });
 });

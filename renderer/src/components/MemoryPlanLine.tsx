@@ -57,7 +57,7 @@ export function MemoryPlanLine({ model, host, engine, weights }: { model: ModelE
     `state: one sequence; activations: a prefill chunk of ${plan.maxTokens} tokens`,
     ...(plan.trace ? [`trace: ${plan.trace.tokens} tokens of ${plan.trace.layers} layers (and its copy in memory, not on the GPU)`] : []),
     `GPU memory: ${describeDeviceMemory(plan.device)}`,
-    ...plan.oversize.map((t) => `${t.name}: split into ${t.bindings} bindings`),
+    ...plan.oversize.map((t) => (t.bindings === null ? `${t.name}: larger than one binding, cannot be split` : `${t.name}: split into ${t.bindings} bindings`)),
   ].join('\n');
   // Loading is refused when the model itself does not fit; a trace that does not fit only warns.
   const over = plan.modelFits === false;

@@ -2,7 +2,7 @@
  * Whole models quantized to Q8_0 and Q4_K (issue 17, item 3): each checkpoint is written as GGUF
  * files in llama.cpp's layout and quantization policy (test/support/quantized-gguf.ts) — once all
  * F32, once quantized — loaded with the default weight choice ('auto': the blocks stay on the GPU
- * where the kernels read them, else they are dequantized on the CPU while loading), and run on the
+ * as stored, decoded inside the matmul / norm-matvec / embedding shaders; checked), and run on the
  * golden prompt: prefill, then greedy decode steps (the F32 run picks the tokens; the quantized run
  * is fed the same ones, so every position compares the same context).
  *
@@ -60,10 +60,10 @@ import { referenceForward } from '../../app/arch/registry';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
+import { QUANT_LAYOUT, type QuantType } from '../../app/formats/ggml-quants';
 import type { WeightFormat } from '../../app/kernels/weight-format';
 import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
-import { KERNELS_READ_BLOCKS } from '../../app/model/memory';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { seededRandom } from '../../app/random';
@@ -111,6 +111,9 @@ let skipReason = '';
 useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+/** GGUF name of a quantized matrix → its canonical name (test/support/quantized-gguf.ts `steps` keys). */
+const canonicalOf = (gguf: string) =>
+  gguf === 'token_embd.weight' ? 'backbone.embeddings.weight' : gguf === 'output.weight' ? 'lm_head.weight' : gguf.replace(/^blk\.(\d+)\.ssm_(in|out)\.weight$/, 'backbone.layers.$1.mixer.$2_proj.weight');
 const argmax = (row: ArrayLike<number>) => {
   let best = 0;
   for (let i = 1; i < row.length; i++) if ((row[i] as number) > (row[best] as number)) best = i;
@@ -158,8 +161,9 @@ async function runGguf(file: string, ids: number[], steps: number, feed?: number
     model.destroy();
   }
   const formats = new Map<string, WeightFormat>(weights.formats ?? []);
+  const bytesOnGpu = weights.bytesOnGpu;
   weights.destroy();
-  return { logits, fed, formats, inspection, table };
+  return { logits, fed, formats, bytesOnGpu, inspection, table };
 }
 
 describe('whole models quantized to Q8_0 and Q4_K against their fp32 run', () => {
@@ -207,13 +211,14 @@ describe('whole models quantized to Q8_0 and Q4_K against their fp32 run', () =>
 
     const f32 = await runGguf(f32File.file, ids, STEPS);
     const q = await runGguf(quant.file, ids, STEPS, f32.fed);
-    // The weights on the GPU: the file's blocks once the kernels read them, fp32 until then.
-    const gpuFormat = (canonical: string) => q.formats.get(canonical);
-    const expectedFormat = (type: string) => (KERNELS_READ_BLOCKS ? type.toLowerCase() : 'f32');
-    expect(gpuFormat('backbone.embeddings.weight')).toBe(expectedFormat(wanted[0]!));
-    expect(gpuFormat('backbone.layers.0.mixer.in_proj.weight')).toBe(expectedFormat(wanted[1]!));
-    expect(gpuFormat('backbone.layers.1.mixer.out_proj.weight')).toBe(expectedFormat(wanted[2]!));
-    if (!inspection.config.tieEmbeddings) expect(gpuFormat('lm_head.weight')).toBe(expectedFormat(wanted[3]!));
+    // The weights on the GPU are the file's blocks, as stored (the kernels decode them).
+    const gpuFormats = ['backbone.embeddings.weight', 'backbone.layers.0.mixer.in_proj.weight', 'backbone.layers.1.mixer.out_proj.weight', 'lm_head.weight'].map((n) => q.formats.get(n));
+    expect(gpuFormats.slice(0, matrices.length)).toEqual(wanted.slice(0, matrices.length).map((t) => t.toLowerCase()));
+    expect(f32.formats.get('backbone.layers.0.mixer.in_proj.weight')).toBe('f32');
+    // And their buffers hold the blocks: the weights' GPU bytes shrink by the matrices' share.
+    const matrixElements = [...quant.steps.values()].reduce((n, s) => n + s.length, 0);
+    const blockBytes = [...quant.types].filter(([, t]) => t !== 'F32').reduce((n, [name, t]) => n + (quant.steps.get(canonicalOf(name))!.length / QUANT_LAYOUT[t as QuantType].blockSize) * QUANT_LAYOUT[t as QuantType].typeSize, 0);
+    expect(f32.bytesOnGpu - q.bytesOnGpu, 'GPU bytes saved').toBeGreaterThanOrEqual(4 * matrixElements - blockBytes - 4096);
 
     // Per weight: within half of its block's step (the format's precision), and really rounded.
     for (const [name, steps] of quant.steps) {

@@ -49,6 +49,8 @@
  * same factor as above): a flip there needs a logit to move by more than the prediction allows.
  * (Twice the change measured in the quantized run itself would guarantee agreement by arithmetic
  * alone; the prediction is independent of the run it checks.)
+ * Measured on SwiftShader: Q8_0 25 of 68 positions qualify on each golden case; with Q4_K's ~20×
+ * larger logit error no position of the random models does, so there agreement is only reported.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,6 +7,8 @@
  * loadWeights, building the model, and growing a trace fail with one GpuError('out-of-memory')
  * naming what and how much, with every buffer they made destroyed.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +26,9 @@ import { storedTraceBytes } from '../../app/analysis/trace-store';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { useTestGpu } from '../support/gpu';
+import { checkpointToGguf } from '../support/quantized-gguf';
+import { writeRandomCheckpoint } from '../support/random-model';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 
 const golden = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 const MODELS = { 'Mamba-1': path.join(golden, 'mamba1-bias-untied'), 'Mamba-2': path.join(golden, 'mamba2-groups') };
@@ -178,6 +183,40 @@ describe('the memory plan of a model split across bindings (issue 17)', () => {
       weights.destroy();
     });
   }
+});
+
+describe('the memory plan of a Q4_K_M GGUF (llama.cpp layout and policy: test/support/quantized-gguf.ts)', () => {
+  it("'auto' keeps the blocks on the GPU: the plan's bytes by format are the blocks' (Q4_K 144 B, Q6_K 210 B per 256 values) and what the loader allocates", async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const scratch = mkdtempSync(path.join(tmpdir(), 'memory-plan-q4km-'));
+    try {
+      writeRandomCheckpoint(scratch, { model_type: 'mamba', hidden_size: 256, num_hidden_layers: 2, vocab_size: 256, state_size: 16, conv_kernel: 4, tie_word_embeddings: false, intermediate_size: 512, time_step_rank: 16, use_conv_bias: true }, 17);
+      const checkpoint = await open(scratch);
+      const table = await readAllTensorsF32(checkpoint.files, checkpoint.inspection);
+      await checkpoint.files.close();
+      const written = checkpointToGguf('q4km', checkpoint.inspection.config, table, 'Q4_K_M');
+      const file = path.join(scratch, 'model.Q4_K_M.gguf');
+      writeFileSync(file, written.bytes);
+      // Bytes by format from the GGUF's own types and shapes, worked out here.
+      const expected: Record<string, number> = {};
+      const { files, inspection } = await open(file);
+      for (const t of inspection.tensors.values()) {
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        const type = t.dtype as string;
+        const [format, bytes] = type === 'Q4_K' ? ['q4_k', (n / 256) * 144] : type === 'Q6_K' ? ['q6_k', (n / 256) * 210] : ['f32', 4 * n];
+        expected[format] = (expected[format] ?? 0) + bytes;
+      }
+      expect(Object.keys(expected).sort()).toEqual(['f32', 'q4_k', 'q6_k']);
+      const plan = planMemory(inspection, { weights: 'auto', adapter: ctx.adapter });
+      expect(Object.fromEntries(plan.weights.byFormat.map((f) => [f.format, f.bytes]))).toEqual(expected);
+      const weights = await loadWeights(ctx, files, inspection, { weightFormat: 'auto' });
+      await files.close();
+      expect(weights.bytesOnGpu).toBe(plan.weights.total);
+      weights.destroy();
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("the memory plan's trace buffers against a real prompt trace", () => {

@@ -4,13 +4,10 @@
  * the activations for a prefill chunk of `maxTokens` tokens, and one session (its state and its
  * logits). The activations and the state are upper bounds for the mixers the studio has (Mamba-1
  * and Mamba-2, whose sizes the formulas below take the larger of, field by field);
- * test/gpu/memory-check.test.ts checks them against what built models allocate. A later memory
- * plan will ask each architecture for its own numbers.
- *
- * WebGPU tells nobody how much memory a device has: `checkGpuMemory` compares the total with a
- * budget the caller gives (none: no cap), and every tensor with the largest buffer the device binds.
+ * test/gpu/memory-check.test.ts checks them against what built models allocate. The memory plan
+ * (memory-plan.ts: these numbers, trace buffers, the adapter's limits and the device's memory,
+ * checked before anything is allocated) builds on them.
  */
-import { formatBytes, GpuError } from '../gpu/errors.js';
 import { BLOCK_FORMATS, isBlockFormat, rowQuantum, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
@@ -178,32 +175,4 @@ export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?
   const activations = 4 * (T * perToken + scratch + V) + state + packed;
   const session = state + 4 * V;
   return { weights, activations, session, total: weights + activations + session, maxTokens: T };
-}
-
-/**
- * Throws a GpuError('out-of-memory') when a tensor is larger than the device binds in one buffer,
- * or the whole model (`need`) more than `budget` bytes. `file`: the model, for the message.
- */
-export function checkGpuMemory(
-  inspection: ModelInspection,
-  need: GpuMemoryNeed,
-  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number },
-  budget?: number,
-  formats: ReadonlyMap<string, WeightFormat> = new Map(),
-): void {
-  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  for (const t of inspection.tensors.values()) {
-    const format = formats.get(t.name) ?? 'f32';
-    const bytes = weightBufferBytes(t.shape, format);
-    if (weightParts(t.name, t.shape, format, limit, inspection.embeddingName) === null) {
-      throw new GpuError(`${t.file}: tensor "${t.name}" needs ${formatBytes(bytes)} as ${format}, more than this GPU can bind in one buffer (${formatBytes(limit)}), and only the embedding and LM head are split`, 'out-of-memory');
-    }
-  }
-  if (budget !== undefined && need.total > budget) {
-    throw new GpuError(
-      `the model needs about ${formatBytes(need.total)} of GPU memory (weights ${formatBytes(need.weights)}, activations for ${need.maxTokens} tokens ${formatBytes(need.activations)}, ` +
-        `one sequence ${formatBytes(need.session)}), more than the budget of ${formatBytes(budget)} (gpuMemoryBudget)`,
-      'out-of-memory',
-    );
-  }
 }

@@ -11,23 +11,54 @@ import type { MambaConfig } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';
 import { describeAdapter, type AdapterSummary } from '../gpu/adapter.js';
 import type { GpuContext } from '../gpu/context.js';
-import { packF16, weightBytes, type WeightFormat } from '../kernels/f16.js';
+import { randomFill, tensorSeed, type FillFormat } from '../kernels/random-fill.js';
+import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
+import type { TensorLocation } from '../formats/tensor-location.js';
 import { matmul } from '../kernels/matmul.js';
 import { generate } from '../model/generate.js';
 import { seededRandom } from '../random.js';
-import { storedAsF16, type LoadedWeights } from '../model/loader.js';
+import type { LoadedWeights } from '../model/loader.js';
+import { checkGpuMemory, describeWeightFormats, gpuMemoryNeed, KERNELS_READ_BLOCKS, storedAsF16, weightFormats, type WeightChoice } from '../model/memory.js';
 import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 
-/** Model shapes the harness can make with random weights. */
+/**
+ * Model shapes the harness can make with random weights (transformers config keys). The large ones
+ * are the public checkpoints' configs:
+ * - mamba-2.8b: state-spaces/mamba-2.8b-hf (and ArthurZ/mamba-2.8b) config.json — hidden_size 2560,
+ *   64 layers, vocab_size 50280, state_size 16, expand 2 (intermediate_size 5120), time_step_rank 160,
+ *   conv_kernel 4, use_bias false, use_conv_bias true, tied embeddings.
+ * - mamba2-2.7b: state-spaces/mamba2-2.7b config.json (mamba_ssm) — d_model 2560, n_layer 64,
+ *   vocab_size 50277 padded to a multiple of pad_vocab_size_multiple 16 = 50288, tie_embeddings true,
+ *   ssm_cfg {layer: Mamba2} with mamba_ssm's Mamba2 defaults d_state 128, headdim 64 (80 heads of
+ *   d_inner 5120), ngroups 1, chunk_size 256, expand 2, d_conv 4.
+ * - falcon-mamba-7b: tiiuae/falcon-mamba-7b config.json — hidden_size 4096, 64 layers,
+ *   vocab_size 65024, state_size 16, intermediate_size 8192 (its "expand": 16 loses to it, as in
+ *   transformers), time_step_rank 256, conv_kernel 4, tie_word_embeddings false (an lm_head of its
+ *   own), use_bias false, use_conv_bias true, mixer_rms_eps 1e-6 (transformers' default; the config
+ *   leaves it out).
+ * 'tiny-k' is a tiny Mamba whose rows are whole 256-element super-blocks, so the K-quants apply to
+ * every big matrix but dt_proj (tiny's 64-wide rows fall back to fp32 for them).
+ */
 export const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: { model_type: 'mamba', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16 },
+  'tiny-k': { model_type: 'mamba', hidden_size: 256, num_hidden_layers: 2, vocab_size: 256, state_size: 16, time_step_rank: 16 },
   'mamba-130m': { model_type: 'mamba', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50280, state_size: 16 },
   'mamba-370m': { model_type: 'mamba', hidden_size: 1024, num_hidden_layers: 48, vocab_size: 50280, state_size: 16 },
+  'mamba-2.8b': {
+    model_type: 'mamba', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50280, state_size: 16, expand: 2, intermediate_size: 5120, time_step_rank: 160, conv_kernel: 4,
+  },
   'mamba2-tiny': { model_type: 'mamba2', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16, num_heads: 8, head_dim: 16, n_groups: 1, chunk_size: 32 },
   'mamba2-130m': {
     model_type: 'mamba2', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50288, state_size: 128, num_heads: 24, head_dim: 64, n_groups: 1, chunk_size: 256,
+  },
+  'mamba2-2.7b': {
+    model_type: 'mamba2', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50288, state_size: 128, expand: 2, num_heads: 80, head_dim: 64, n_groups: 1, chunk_size: 256, conv_kernel: 4,
+  },
+  'falcon-mamba-7b': {
+    model_type: 'falcon_mamba', hidden_size: 4096, num_hidden_layers: 64, vocab_size: 65024, state_size: 16, intermediate_size: 8192, time_step_rank: 256, conv_kernel: 4,
+    tie_word_embeddings: false, mixer_rms_eps: 1e-6, use_bias: false, use_conv_bias: true,
   },
 };
 
@@ -40,6 +71,10 @@ export interface BenchOptions {
   chunk: number;
   ceilings: boolean;
   breakdown: boolean;
+  /** What the weights were asked to be (the result's dtype); absent: read from the loaded formats. */
+  weights?: BenchWeights | WeightChoice;
+  /** The choice gpuMemoryNeed plans with: 'f32' for fp32 weights, else 'auto' (random weights' own formats) or the loader's. */
+  weightChoice?: WeightChoice;
 }
 
 export interface PrefillSplit {
@@ -59,13 +94,18 @@ export interface BenchResult {
   d_state: number;
   vocab: number;
   parameters: number;
-  /** Storage of the big matrices (arithmetic is fp32 either way). */
-  dtype: WeightFormat;
+  /** The storage asked for (`--weights`): a format of app/kernels/weight-format.ts, 'q4_k_m', or a loader choice (arithmetic is fp32 either way). */
+  dtype: BenchWeights | WeightChoice;
+  /** The GPU formats the big matrices got, largest first ("q4_k + fp32": dt_proj, or rows that are not whole blocks, stay fp32). */
+  weight_formats: string;
   prefill_tok_s: Record<string, number>;
   /** Where a prefill call's time goes (medians, ms): the whole call, its CPU part up to submit, and the same call again at once in the same session. */
   prefill_split?: Record<string, PrefillSplit>;
   decode_tok_s: number;
+  /** What the built model allocated: the weight buffers, the activations for a prefill chunk, one session's state. */
   gpu_memory_bytes: { weights: number; activations: number; state: number };
+  /** The memory plan made from the inspection before anything was allocated, and the function that made it. */
+  memory_plan: { source: string; weights: number; activations: number; session: number; total: number; max_tokens: number };
   ceilings?: { copy_gb_s: number; gemm_tflop_s: number };
   /** The matmul kernels on the model's prefill shapes (and 2048³), forced variants: TFLOP/s. */
   gemm?: { tokens: number; in: number; out: number; variant: string; splits: number; tflop_s: number }[];
@@ -80,53 +120,81 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
+/** What `bench --weights` takes for random weights: a storage format, or 'q4_k_m' (Q4_K with the embedding and LM head in Q6_K, as llama.cpp's Q4_K_M stores the output matrix). */
+export type BenchWeights = WeightFormat | 'q4_k_m';
+export const BENCH_WEIGHTS: readonly BenchWeights[] = [...WEIGHT_FORMATS, 'q4_k_m'];
+
+const BENCH_FILE = 'random weights';
+
 /**
- * Random weights with the shapes of `config`, made on the CPU in slices and uploaded (no file);
- * with `format` 'f16' the big matrices are stored as packed halves, as loadWeights does.
+ * The dtype a checkpoint stored in `weights` would give tensor `name` (the big matrices in the
+ * format, everything else F32), as a tensor location, so that app/model/memory.ts
+ * tensorWeightFormat decides its GPU format exactly as for a file: dt_proj only in the float
+ * formats, rows that are not whole blocks and the vectors in fp32, block formats as fp32 until the
+ * kernels read them (KERNELS_READ_BLOCKS).
  */
-export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, format: WeightFormat = 'f32'): { inspection: ModelInspection; weights: LoadedWeights } {
-  const random = seededRandom(seed);
-  const buffers = new Map<string, GPUBuffer>();
-  const shapes = new Map<string, number[]>();
-  const formats = new Map<string, WeightFormat>();
-  let bytesOnGpu = 0;
+function benchTensor(name: string, shape: number[], weights: BenchWeights, embeddingName: string): TensorLocation {
+  let own: WeightFormat = weights === 'q4_k_m' ? (name === embeddingName || name === 'lm_head.weight' ? 'q6_k' : 'q4_k') : weights;
+  if (!storedAsF16(name, shape, embeddingName)) own = 'f32';
+  const elements = shape.reduce((x, y) => x * y, 1);
+  const base = { name, shape, file: BENCH_FILE, offset: 0, byteLength: elements % rowQuantum(own) === 0 ? weightDataBytes(elements, own) : 0 };
+  if (isBlockFormat(own)) return { ...base, encoding: 'gguf', dtype: quantTypeOf(own), ggufName: name, transform: 'none' };
+  return { ...base, encoding: 'safetensors', dtype: own === 'f16' ? 'F16' : own === 'bf16' ? 'BF16' : 'F32' };
+}
+
+/**
+ * Random weights with the shapes of `config`, made on the GPU (app/kernels/random-fill.ts: no
+ * tensor passes through the JS heap), each tensor in the format a checkpoint stored in `weights`
+ * would get on the GPU ('f32': fp32 everywhere; otherwise tensorWeightFormat's 'auto' rule). The
+ * inspection lists the tensors as such a checkpoint's, so gpuMemoryNeed plans what is allocated.
+ * Values: the matrices and vectors uniform in ±1/√(last dimension), norms 1, A_log log(1 + 15u).
+ * Throws (GpuError 'out-of-memory', before allocating) when a tensor is larger than one binding.
+ */
+export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, weights: BenchWeights = 'f32'): { inspection: ModelInspection; weights: LoadedWeights } {
+  const embeddingName = 'backbone.embeddings.weight';
+  const specs = expectedTensors(config, embeddingName).filter((s) => !s.optional || (s.name === 'lm_head.weight' && !config.tieEmbeddings));
+  const tensors = new Map<string, TensorLocation>();
   let parameters = 0;
-  const specs = expectedTensors(config, 'backbone.embeddings.weight').filter((s) => !s.optional);
   for (const spec of specs) {
-    const n = spec.shape.reduce((a, b) => a * b, 1);
-    parameters += n;
-    const half = format === 'f16' && storedAsF16(spec.name, spec.shape, 'backbone.embeddings.weight');
-    if (half) formats.set(spec.name, 'f16');
-    const size = weightBytes(n, half ? 'f16' : 'f32');
-    const buffer = ctx.device.createBuffer({ label: `Bench.${spec.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    const slice = new Float32Array(Math.min(n, 1 << 20)); // even: packed halves stay word-aligned
-    const isALog = spec.name.endsWith('A_log');
-    const scale = spec.name.endsWith('norm.weight') || spec.name.endsWith('norm_f.weight') ? 0 : 1 / Math.sqrt(spec.shape[spec.shape.length - 1] ?? 1);
-    for (let at = 0; at < n; at += slice.length) {
-      const m = Math.min(slice.length, n - at);
-      for (let i = 0; i < m; i++) slice[i] = isALog ? Math.log(1 + 15 * random()) : scale === 0 ? 1 : (random() * 2 - 1) * scale;
-      if (half) {
-        const words = packF16(slice.subarray(0, m));
-        ctx.device.queue.writeBuffer(buffer, at * 2, words.buffer, 0, words.byteLength);
-      } else ctx.device.queue.writeBuffer(buffer, at * 4, slice.buffer, 0, m * 4);
-    }
-    buffers.set(spec.name, buffer);
-    shapes.set(spec.name, spec.shape);
-    bytesOnGpu += size;
+    tensors.set(spec.name, benchTensor(spec.name, spec.shape, weights, embeddingName));
+    parameters += spec.shape.reduce((a, b) => a * b, 1);
   }
   const inspection: ModelInspection = {
     architecture: config.architecture,
-    format: 'safetensors',
+    format: weights === 'f32' || weights === 'f16' || weights === 'bf16' ? 'safetensors' : 'gguf',
     config,
     parameters,
-    tensors: new Map(),
-    tiedHead: true,
-    embeddingName: 'backbone.embeddings.weight',
+    tensors,
+    tiedHead: config.tieEmbeddings,
+    embeddingName,
     weightFiles: [],
-    weightBytes: bytesOnGpu,
+    weightBytes: [...tensors.values()].reduce((a, t) => a + t.byteLength, 0),
     tokenizer: 'none',
     warnings: [],
   };
+  const formats = weightFormats(weights === 'f32' ? 'f32' : 'auto', inspection);
+  checkGpuMemory(inspection, gpuMemoryNeed(inspection, { weightFormat: weights === 'f32' ? 'f32' : 'auto' }), ctx.device.limits, undefined, formats);
+  const buffers = new Map<string, GPUBuffer>();
+  const shapes = new Map<string, number[]>();
+  let bytesOnGpu = 0;
+  try {
+    for (const t of tensors.values()) {
+      const format = formats.get(t.name) ?? 'f32';
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const size = weightBytes(n, format);
+      const buffer = ctx.device.createBuffer({ label: `Bench.${t.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+      buffers.set(t.name, buffer);
+      shapes.set(t.name, t.shape);
+      bytesOnGpu += size;
+      const norm = t.name.endsWith('norm.weight') || t.name.endsWith('norm_f.weight');
+      const fill: FillFormat = norm ? 'constant' : t.name.endsWith('A_log') ? 'a_log' : format;
+      const scale = norm ? 1 : 1 / Math.sqrt(t.shape[t.shape.length - 1] ?? 1);
+      randomFill(ctx, buffer, { format: fill, elements: n, scale, seed: tensorSeed(seed, t.name) }, `Bench.fill.${t.name}`);
+    }
+  } catch (error) {
+    for (const b of buffers.values()) b.destroy();
+    throw error;
+  }
   return { inspection, weights: { buffers, formats, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
 }
 
@@ -250,6 +318,9 @@ export async function runBench(
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
+  const plan = gpuMemoryNeed(inspection, { maxTokens: options.chunk, weightFormat: options.weightChoice ?? 'auto' });
+  const blocksAsked = options.weights === 'q4_k_m' || (options.weights !== undefined && (WEIGHT_FORMATS as readonly string[]).includes(options.weights) && isBlockFormat(options.weights as WeightFormat));
+  if (blocksAsked && !KERNELS_READ_BLOCKS) notes.push(`${options.weights}: the kernels do not read ggml blocks yet (KERNELS_READ_BLOCKS false in app/model/memory.ts), so the matrices ran as fp32`);
   const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk);
   const V = config.vocabSize;
   const random = seededRandom(7);
@@ -309,11 +380,13 @@ export async function runBench(
     d_state: config.dState,
     vocab: V,
     parameters: inspection.parameters,
-    dtype: [...(weights.formats?.values() ?? [])].includes('f16') ? 'f16' : 'f32',
+    dtype: options.weights ?? ([...(weights.formats?.values() ?? [])].includes('f16') ? 'f16' : 'f32'),
+    weight_formats: describeWeightFormats(weights.formats ?? new Map(), inspection),
     prefill_tok_s: prefill,
     prefill_split: prefillSplit,
     decode_tok_s: decode,
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
+    memory_plan: { source: 'gpuMemoryNeed (app/model/memory.ts)', weights: plan.weights, activations: plan.activations, session: plan.session, total: plan.total, max_tokens: plan.maxTokens },
     repeats: options.repeats,
     notes,
   };

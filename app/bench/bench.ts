@@ -38,6 +38,8 @@ import { Session } from '../model/session.js';
  *   transformers), time_step_rank 256, conv_kernel 4, tie_word_embeddings false (an lm_head of its
  *   own), use_bias false, use_conv_bias true, mixer_rms_eps 1e-6 (transformers' default; the config
  *   leaves it out).
+ * (transformers' Mamba2Config unties the LM head by default: the Mamba-2 shapes say
+ * tie_word_embeddings true, as mamba_ssm's tie_embeddings does.)
  * 'tiny-k' is a tiny Mamba whose rows are whole 256-element super-blocks, so the K-quants apply to
  * every big matrix but dt_proj (tiny's 64-wide rows fall back to fp32 for them).
  */
@@ -49,12 +51,12 @@ export const SHAPES: Record<string, Record<string, unknown>> = {
   'mamba-2.8b': {
     model_type: 'mamba', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50280, state_size: 16, expand: 2, intermediate_size: 5120, time_step_rank: 160, conv_kernel: 4,
   },
-  'mamba2-tiny': { model_type: 'mamba2', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16, num_heads: 8, head_dim: 16, n_groups: 1, chunk_size: 32 },
+  'mamba2-tiny': { model_type: 'mamba2', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16, num_heads: 8, head_dim: 16, n_groups: 1, chunk_size: 32, tie_word_embeddings: true },
   'mamba2-130m': {
-    model_type: 'mamba2', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50288, state_size: 128, num_heads: 24, head_dim: 64, n_groups: 1, chunk_size: 256,
+    model_type: 'mamba2', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50288, state_size: 128, num_heads: 24, head_dim: 64, n_groups: 1, chunk_size: 256, tie_word_embeddings: true,
   },
   'mamba2-2.7b': {
-    model_type: 'mamba2', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50288, state_size: 128, expand: 2, num_heads: 80, head_dim: 64, n_groups: 1, chunk_size: 256, conv_kernel: 4,
+    model_type: 'mamba2', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50288, state_size: 128, expand: 2, num_heads: 80, head_dim: 64, n_groups: 1, chunk_size: 256, conv_kernel: 4, tie_word_embeddings: true,
   },
   'falcon-mamba-7b': {
     model_type: 'falcon_mamba', hidden_size: 4096, num_hidden_layers: 64, vocab_size: 65024, state_size: 16, intermediate_size: 8192, time_step_rank: 256, conv_kernel: 4,

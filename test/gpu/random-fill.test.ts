@@ -6,7 +6,9 @@
  * (the formats' rounding aside), reaching near it, not all alike, centred near 0; the f16 scale
  * fields are the positive finite halves blockScales names. Odd block counts (a phantom second
  * block in the last pair) and a buffer filled through several small bindings are covered: the
- * split does not change a byte.
+ * split does not change a byte. randomWeights (the bench's random model) gives each tensor the
+ * format app/model/memory.ts tensorWeightFormat gives a checkpoint stored in the asked format, and
+ * gpuMemoryNeed's plan counts exactly what it allocates.
  */
 import { describe, expect, it } from 'vitest';
 import { readBuffer } from '../../app/gpu/buffers';
@@ -16,6 +18,8 @@ import { dequantizeBlocks } from '../../app/formats/ggml-quants';
 import { f32ToF16Bits } from '../../app/kernels/f16';
 import { blockScales, randomFill, type FillFormat } from '../../app/kernels/random-fill';
 import { formatLayout, isBlockFormat, quantTypeOf, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../../app/kernels/weight-format';
+import { randomWeights, shapeConfig } from '../../app/bench/bench';
+import { gpuMemoryNeed, KERNELS_READ_BLOCKS } from '../../app/model/memory';
 import { useTestGpu } from '../support/gpu';
 
 let ctx: GpuContext | null = null;
@@ -116,6 +120,42 @@ describe('random weights made on the GPU', () => {
     expect(Math.min(...aLog)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...aLog)).toBeLessThan(Math.log(16));
     expect(Math.max(...aLog)).toBeGreaterThan(Math.log(15));
+  });
+});
+
+describe('randomWeights: a random model in a storage format', () => {
+  it('gives each tensor the format tensorWeightFormat gives a checkpoint of that format, and the plan counts what it allocates', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const config = shapeConfig('tiny-k');
+    const blocks = KERNELS_READ_BLOCKS;
+    for (const [weights, expected] of [
+      ['f16', { emb: 'f16', inProj: 'f16', dtProj: 'f16' }],
+      ['bf16', { emb: 'bf16', inProj: 'bf16', dtProj: 'bf16' }],
+      ['q8_0', { emb: blocks ? 'q8_0' : 'f32', inProj: blocks ? 'q8_0' : 'f32', dtProj: 'f32' }],
+      ['q4_k_m', { emb: blocks ? 'q6_k' : 'f32', inProj: blocks ? 'q4_k' : 'f32', dtProj: 'f32' }],
+    ] as const) {
+      const { inspection, weights: w } = randomWeights(ctx, config, 3, weights);
+      try {
+        const f = (name: string) => w.formats?.get(name) ?? 'f32';
+        expect([f('backbone.embeddings.weight'), f('backbone.layers.0.mixer.in_proj.weight'), f('backbone.layers.1.mixer.dt_proj.weight')], weights).toEqual([expected.emb, expected.inProj, expected.dtProj]);
+        for (const vector of ['backbone.layers.0.mixer.A_log', 'backbone.layers.0.mixer.D', 'backbone.layers.0.norm.weight', 'backbone.norm_f.weight']) expect(f(vector)).toBe('f32');
+        let total = 0;
+        for (const [name, buffer] of w.buffers) {
+          const shape = w.shapes.get(name)!;
+          expect(buffer.size).toBe(weightBytes(shape.reduce((a, b) => a * b, 1), f(name)));
+          total += buffer.size;
+        }
+        expect(w.bytesOnGpu).toBe(total);
+        expect(gpuMemoryNeed(inspection, { weightFormat: 'auto' }).weights).toBe(total);
+        const norm = new Float32Array(await readBuffer(ctx.device, w.buffers.get('backbone.norm_f.weight')!));
+        expect([...norm].every((v) => v === 1)).toBe(true);
+        const aLog = new Float32Array(await readBuffer(ctx.device, w.buffers.get('backbone.layers.1.mixer.A_log')!));
+        expect(Math.min(...aLog)).toBeGreaterThanOrEqual(0);
+        expect(Math.max(...aLog)).toBeLessThan(Math.log(16));
+      } finally {
+        w.destroy();
+      }
+    }
   });
 });
 

@@ -38,7 +38,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-SHAPES = ['mamba-2.8b', 'mamba2-2.7b', 'falcon-mamba-7b']
+# falcon-mamba-7b before mamba2-2.7b: its Q4_K target counts more than mamba2's second official pair if the budget runs short
+SHAPES = ['mamba-2.8b', 'falcon-mamba-7b', 'mamba2-2.7b']
 OFFICIAL_SHAPES = ['mamba-2.8b', 'mamba2-2.7b']
 # issue 17's decode targets (tok/s, batch 1, H200)
 TARGETS = {('mamba-2.8b', 'f16'): 500, ('mamba-2.8b', 'q8_0'): 800, ('mamba-2.8b', 'q4_k'): 1000, ('falcon-mamba-7b', 'q4_k'): 400}

@@ -6,9 +6,10 @@
 // this op with W = the embedding table [V, D]. X and Y are strided views into bigger buffers:
 // element (t, i) of X is x[x_offset + t * x_stride + i], element (t, o) of Y is
 // y[y_offset + t * y_stride + o] (e.g. X = the x half of in_proj's output [T, 2·Di]).
-// fp32 arithmetic throughout. W is stored as fp32 or, with W_F16, as packed halves (two per u32,
-// element e = o·I + i in word e >> 1, half e & 1: app/kernels/f16.ts), unpacked with
-// unpack2x16float (no shader-f16 feature needed); either way it is bound as u32 words.
+// fp32 arithmetic throughout. W is stored in any format of app/kernels/weight-format.ts (W_FORMAT:
+// fp32, packed f16 or bf16 halves, or ggml blocks), bound as u32 words and decoded by
+// shaders/weights.wgsl, which app/kernels/matmul.ts prepends to this file (no shader-f16 feature
+// needed).
 //
 // Entry points (the op picks one from T and alignment; all share one bind group layout):
 //   tiled        prefill: a 64×64 tile of Y per workgroup, K in steps of 16 through workgroup
@@ -17,9 +18,11 @@
 //   matvec       decode (T ≤ 4): each row of W is read once for all T tokens; THREADS_PER_ROW
 //                threads stride over I and reduce through workgroup memory, giving
 //                MATVEC_WORKGROUP_SIZE / THREADS_PER_ROW output rows per workgroup.
-//   matvec_vec4  matvec with vec4 loads of X and 16-byte loads of W: needs I % 4 = 0 (I % 8 = 0
-//                with W_F16), x_offset % 4 = 0 and x_stride % 4 = 0 (W's rows are then 16-byte
-//                aligned too).
+//   matvec_vec4  matvec with vec4 loads of X and 16-byte loads of W, for fp32, f16 and bf16: needs
+//                I % 4 = 0 (I % 8 = 0 for halves), x_offset % 4 = 0 and x_stride % 4 = 0 (W's
+//                rows are then 16-byte aligned too).
+//   matvec_blocks matvec for the ggml block formats: each thread takes chunks of 32 elements of
+//                a row (w_chunk) and vec4 loads of X; needs I % 32 = 0 and X aligned as above.
 //   tiled_wide   prefill with many rows and outputs: a 128×128 tile of Y, 8×8 per thread.
 //   split K      for shapes with few tiles (narrow O such as x_proj's R + 2N, or few tokens):
 //                `tiled` with k_split ≠ 0 runs workgroup z over in_features
@@ -31,8 +34,6 @@
 override MATVEC_WORKGROUP_SIZE: u32 = 256u;
 /** Power of two dividing MATVEC_WORKGROUP_SIZE: threads that share one output row. */
 override THREADS_PER_ROW: u32 = 32u;
-/** W holds packed halves instead of fp32 values. */
-override W_F16: bool = false;
 
 struct Params {
   tokens: u32,        // T
@@ -52,18 +53,14 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;            // view [T, I] (x_offset, x_stride)
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;     // the same buffer, for matvec_vec4
-@group(0) @binding(2) var<storage, read> weight: array<u32>;        // [O, I] row-major: f32 bits, or packed halves [⌈O·I/2⌉] (W_F16)
+@group(0) @binding(2) var<storage, read> weight: array<u32>;        // [O, I] row-major in W_FORMAT (weights.wgsl)
 @group(0) @binding(2) var<storage, read> weight4: array<vec4<u32>>; // the same, 16 bytes at a time, for matvec_vec4
 @group(0) @binding(3) var<storage, read> bias: array<f32>;         // [O] (any buffer when has_bias = 0)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;      // view [T, O] (y_offset, y_stride)
 
-/** W's element e = o·I + i. */
-fn w_at(e: u32) -> f32 {
-  if (W_F16) {
-    let pair = unpack2x16float(weight[e >> 1u]);
-    return select(pair.x, pair.y, (e & 1u) == 1u);
-  }
-  return bitcast<f32>(weight[e]);
+/** Word i of W (weights.wgsl decodes W's element e = o·I + i with w_at(e)). */
+fn w_word(i: u32) -> u32 {
+  return weight[i];
 }
 
 /** The finished value of Y[t, o] (dot = Σ_i X[t, i]·W[o, i]); t < T and o < O. */
@@ -379,14 +376,21 @@ fn matvec_vec4(
   if (o < params.out_features) {
     let xs = params.x_stride / 4u;
     let x_base = params.x_offset / 4u;
-    if (W_F16) {
+    if (W_FORMAT == WF_F16 || W_FORMAT == WF_BF16) {
       // 16 bytes of W = 8 halves = two vec4s of X.
       let I8 = params.in_features / 8u;
       let w_row = o * I8;
       for (var i = lane; i < I8; i += THREADS_PER_ROW) {
         let q = weight4[w_row + i];
-        let w0 = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-        let w1 = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+        var w0: vec4<f32>;
+        var w1: vec4<f32>;
+        if (W_FORMAT == WF_F16) {
+          w0 = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+          w1 = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+        } else {
+          w0 = vec4<f32>(bf16x2(q.x), bf16x2(q.y));
+          w1 = vec4<f32>(bf16x2(q.z), bf16x2(q.w));
+        }
         let xi = x_base + 2u * i;
         sum.x += dot(w0, x4[xi]) + dot(w1, x4[xi + 1u]);
         if (T > 1u) {
@@ -414,6 +418,41 @@ fn matvec_vec4(
         }
         if (T > 3u) {
           sum.w += dot(w, x4[xi + 3u * xs]);
+        }
+      }
+    }
+  }
+  reduce_and_store(sum, o, lid, lane);
+}
+
+@compute @workgroup_size(MATVEC_WORKGROUP_SIZE)
+fn matvec_blocks(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.tokens;
+  let o = matvec_row(wg, groups, lid);
+  let lane = lid % THREADS_PER_ROW;
+  var sum = vec4<f32>(0.0);
+  if (o < params.out_features) {
+    let xs = params.x_stride / 4u;
+    let x_base = params.x_offset / 4u;
+    let I = params.in_features;
+    let chunks = I / 32u;
+    for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
+      let w = w_chunk(o * I + 32u * c);
+      let xi = x_base + 8u * c;
+      for (var k = 0u; k < 8u; k++) {
+        sum.x += dot(w[k], x4[xi + k]);
+        if (T > 1u) {
+          sum.y += dot(w[k], x4[xi + xs + k]);
+        }
+        if (T > 2u) {
+          sum.z += dot(w[k], x4[xi + 2u * xs + k]);
+        }
+        if (T > 3u) {
+          sum.w += dot(w[k], x4[xi + 3u * xs + k]);
         }
       }
     }

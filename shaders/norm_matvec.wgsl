@@ -15,9 +15,10 @@
 //
 // Symbols: I = in_features (D for in_proj and the LM head, Di for Mamba-2's out_proj), O =
 // out_features, K = CONV_K (d_conv). x and z are read at element offsets x_offset and z_offset.
-// W is [O, I] row-major, bound as u32 words: fp32 bits, or packed halves with W_F16 (element
-// e = o·I + i in word e >> 1; app/kernels/f16.ts); W's rows are read 16 bytes at a time, so
-// I % 4 = 0 (I % 8 = 0 with W_F16). conv holds conv1d.weight [C, K] then its bias [C] (zeros when
+// W is [O, I] row-major in any format of app/kernels/weight-format.ts (W_FORMAT, decoded by
+// shaders/weights.wgsl, which app/kernels/norm-matvec.ts prepends): fp32 and f16/bf16 rows are read
+// 16 bytes at a time, so I % 4 = 0 (I % 8 = 0 for halves); ggml block formats 32 elements at a
+// time (w_chunk), so I % 32 = 0. conv holds conv1d.weight [C, K] then its bias [C] (zeros when
 // the checkpoint has none). fp32 arithmetic throughout.
 //
 // Threads: every workgroup first writes v into workgroup memory (I ≤ MAX_IN; the norm's sums are
@@ -30,11 +31,10 @@
 
 override WORKGROUP_SIZE: u32 = 256u;
 override THREADS_PER_ROW: u32 = 32u;  // a power of two dividing WORKGROUP_SIZE
-override W_F16: bool = false;
 override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
 
-const MAX_IN: u32 = 3072u;            // largest I (workgroup memory: 12 KiB)
+override MAX_IN: u32 = 3072u;         // largest I, a multiple of 4 (workgroup memory: 4·MAX_IN bytes; app/kernels/norm-matvec.ts sets it to I rounded up)
 const MAX_GROUPS: u32 = 8u;           // most norm groups (NORM = 2)
 
 struct Params {
@@ -47,7 +47,7 @@ struct Params {
   conv_channels: u32, // C
   accumulate: u32,    // 1: y[o] += r[o]
   eps: f32,
-  _pad0: u32,
+  y_offset: u32,      // elements: y[y_offset + o] (a part of a split matrix writes its rows' range)
   _pad1: u32,
   _pad2: u32,
 }
@@ -56,10 +56,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;                // [I] at x_offset
 @group(0) @binding(2) var<storage, read> z: array<f32>;                // [I] at z_offset (NORM = 2; any buffer otherwise)
 @group(0) @binding(3) var<storage, read> g: array<f32>;                // [I] norm weight (NORM > 0; any buffer otherwise)
-@group(0) @binding(4) var<storage, read> weight4: array<vec4<u32>>;    // [O, I] fp32 bits or packed halves, 16 bytes at a time
+@group(0) @binding(4) var<storage, read> weight4: array<vec4<u32>>;    // [O, I] in W_FORMAT, 16 bytes at a time
 @group(0) @binding(5) var<storage, read> conv: array<f32>;             // [C, K] then [C] (CONV_K > 0; any buffer otherwise)
 @group(0) @binding(6) var<storage, read_write> conv_state: array<f32>; // [C, K-1] (CONV_K > 0; a placeholder otherwise)
-@group(0) @binding(7) var<storage, read_write> y: array<f32>;          // [O]
+@group(0) @binding(7) var<storage, read_write> y: array<f32>;          // [O] at y_offset
 
 var<workgroup> v4: array<vec4<f32>, MAX_IN / 4u>;
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
@@ -68,6 +68,11 @@ var<workgroup> scale: array<f32, MAX_GROUPS>;
 fn silu(a: f32) -> f32 {
   let e = exp(-abs(a));
   return a * select(e / (1.0 + e), 1.0 / (1.0 + e), a >= 0.0);
+}
+
+/** Word i of W (for weights.wgsl). */
+fn w_word(i: u32) -> u32 {
+  return weight4[i >> 2u][i & 3u];
 }
 
 fn v_at(i: u32) -> f32 {
@@ -143,13 +148,29 @@ fn row_block(block: u32, lid: u32) {
   let lane = lid % THREADS_PER_ROW;
   var sum = 0.0;
   if (o < params.out_features) {
-    if (W_F16) {
+    if (W_FORMAT == WF_F16) {
       let I8 = I / 8u;
       let w_row = o * I8;
       for (var i = lane; i < I8; i += THREADS_PER_ROW) {
         let q = weight4[w_row + i];
         sum += dot(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), v4[2u * i]);
         sum += dot(vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)), v4[2u * i + 1u]);
+      }
+    } else if (W_FORMAT == WF_BF16) {
+      let I8 = I / 8u;
+      let w_row = o * I8;
+      for (var i = lane; i < I8; i += THREADS_PER_ROW) {
+        let q = weight4[w_row + i];
+        sum += dot(vec4<f32>(bf16x2(q.x), bf16x2(q.y)), v4[2u * i]);
+        sum += dot(vec4<f32>(bf16x2(q.z), bf16x2(q.w)), v4[2u * i + 1u]);
+      }
+    } else if (W_FORMAT >= WF_Q8_0) {
+      let chunks = I / 32u;
+      for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
+        let w = w_chunk(o * I + 32u * c);
+        for (var k = 0u; k < 8u; k++) {
+          sum += dot(w[k], v4[8u * c + k]);
+        }
       }
     } else {
       let I4 = I / 4u;
@@ -194,7 +215,7 @@ fn epilogue(o: u32, total: f32) {
     r = silu(acc);
   }
   if (params.accumulate != 0u) {
-    r += y[o];
+    r += y[params.y_offset + o];
   }
-  y[o] = r;
+  y[params.y_offset + o] = r;
 }

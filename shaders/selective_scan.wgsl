@@ -23,7 +23,8 @@
 //   step_dt         step with dt_proj fused in: dt_raw[d] = Σ_r dt_w[d, r] · dt_r[r], dt_r being
 //                   the first R = dt_rank columns of x_proj's output (bc[0 .. R-1]); the channel's
 //                   lanes split the R products. Binding 2 is then dt_proj.weight [Di, R] as u32
-//                   words (fp32 bits, or packed halves with DT_F16: app/kernels/f16.ts).
+//                   words (fp32 bits, or packed f16 / bf16 halves with DT_F16 / DT_BF16:
+//                   app/kernels/weight-format.ts).
 //   scan            each chunk of ≤ CHUNK_LEN tokens (workgroup_id.y) rescanned from its start
 //                   state, writing y; for T ≤ CHUNK_LEN this is the whole prefill (one chunk,
 //                   started from the state and written back over it: write_state = 1).
@@ -38,7 +39,8 @@ override STATE_LANES: u32 = 16u;      // lanes per channel: a power of two, ≤ 
 override STATES_PER_LANE: u32 = 1u;   // ceil(N / STATE_LANES), ≤ MAX_STATES_PER_LANE
 override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
 override TRACE_DELTA: bool = false;   // also write Δ to delta_out
-override DT_F16: bool = false;        // step_dt: dt_w holds packed halves
+override DT_F16: bool = false;        // step_dt: dt_w holds packed f16 halves
+override DT_BF16: bool = false;       // step_dt: dt_w holds packed bf16 halves
 
 const MAX_STATES_PER_LANE: u32 = 8u;
 
@@ -60,7 +62,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;               // [T, Di] conv output
 @group(0) @binding(2) var<storage, read> dt_raw: array<f32>;          // [T, Di] dt_proj(dt_r), no bias
-@group(0) @binding(2) var<storage, read> dt_w: array<u32>;            // step_dt: dt_proj.weight [Di, R] (f32 bits or packed halves)
+@group(0) @binding(2) var<storage, read> dt_w: array<u32>;            // step_dt: dt_proj.weight [Di, R] (f32 bits or packed f16 / bf16 halves)
 @group(0) @binding(3) var<storage, read> weights: array<f32>;         // [Di·N + 2·Di]: A_log [Di, N], D [Di], dt_bias [Di] (packed by the op)
 @group(0) @binding(4) var<storage, read> bc: array<f32>;              // B [T, N] and C [T, N] as strided views (x_proj's output [T, R + 2N])
 @group(0) @binding(5) var<storage, read> z: array<f32>;               // z [T, Di] as a strided view (in_proj's output [T, 2·Di])
@@ -215,6 +217,9 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }
 
 fn dt_w_at(e: u32) -> f32 {
+  if (DT_BF16) {
+    return bitcast<f32>(((dt_w[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu) << 16u);
+  }
   if (DT_F16) {
     let pair = unpack2x16float(dt_w[e >> 1u]);
     return select(pair.x, pair.y, (e & 1u) == 1u);

@@ -13,14 +13,16 @@
  * split over workgroups (partials into a scratch buffer the op owns, then a reduce dispatch that
  * adds them and stores Y), so that more of the GPU works.
  */
-import code from '../../shaders/matmul.wgsl?raw';
+import matmulCode from '../../shaders/matmul.wgsl?raw';
+import weightsCode from '../../shaders/weights.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { weightWords, type WeightFormat } from './f16.js';
+import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
 const OP = 'Matmul';
+const code = weightsCode + matmulCode;
 /** Most tokens the matrix-vector kernel takes (its partial sums are one vec4 per thread). */
 export const MATVEC_MAX_TOKENS = 4;
 const MATVEC_WORKGROUP_SIZE = 256;
@@ -37,7 +39,7 @@ const MIN_SPLIT_K = 256;
 /** Threads per workgroup of reduce_splits. */
 const REDUCE_WORKGROUP_SIZE = 256;
 
-export type MatmulEntryPoint = 'tiled' | 'tiled_wide' | 'matvec' | 'matvec_vec4' | 'rowdot';
+export type MatmulEntryPoint = 'tiled' | 'tiled_wide' | 'matvec' | 'matvec_vec4' | 'matvec_blocks' | 'rowdot';
 /** tiled_wide's tile of Y: 128 tokens × 128 outputs (WIDE in matmul.wgsl). */
 const WIDE = 128;
 /**
@@ -67,7 +69,7 @@ export interface MatmulShape {
    * it several times faster).
    */
   variant?: 'auto' | 'tiled' | 'tiled_wide' | 'matvec' | 'rowdot';
-  /** How `weight` is stored: fp32 (default) or packed halves (app/kernels/f16.ts); arithmetic stays fp32. */
+  /** How `weight` is stored (app/kernels/weight-format.ts; default fp32); arithmetic stays fp32. */
   weightFormat?: WeightFormat;
   /**
    * Tiled kernel only: split K over this many workgroups (tests, benchmarks; clamped so that every
@@ -78,7 +80,7 @@ export interface MatmulShape {
 
 export interface MatmulBuffers {
   x: GPUBuffer; // view [T, I]
-  weight: GPUBuffer; // [O, I] (fp32, or packed f16 [⌈O·I/2⌉ words] with weightFormat 'f16')
+  weight: GPUBuffer; // [O, I] in weightFormat (weightWords(O·I, format) words)
   bias?: GPUBuffer | null; // [O]
   y: GPUBuffer; // view [T, O]; must not be x
   /**
@@ -123,6 +125,16 @@ function threadsPerRow(inFeatures: number, outFeatures: number): number {
   return outFeatures < 1024 ? MATVEC_WORKGROUP_SIZE : 128;
 }
 
+/**
+ * Threads per output row in matvec_blocks, where each thread takes chunks of 32 elements: enough
+ * lanes for a row's chunks (I / 32) in few rounds, a whole workgroup for few long rows (x_proj).
+ */
+function blockThreadsPerRow(inFeatures: number, outFeatures: number): number {
+  if (outFeatures < 1024 && inFeatures >= 32 * MATVEC_WORKGROUP_SIZE) return MATVEC_WORKGROUP_SIZE;
+  const chunks = inFeatures / 32;
+  return chunks >= 128 ? 64 : chunks >= 48 ? 32 : 16;
+}
+
 export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffers, label = OP): MatmulDispatch {
   const { tokens: T, inFeatures: I, outFeatures: O } = shape;
   const xOffset = shape.xOffset ?? 0;
@@ -145,6 +157,7 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   }
   const x = bindElements(ctx, OP, 'x', buffers.x, xOffset + (T - 1) * xStride + I, 16);
   const format = shape.weightFormat ?? 'f32';
+  if (I % rowQuantum(format) !== 0) throw new RangeError(`${OP}: inFeatures ${I} is not a whole number of ${format} blocks (${rowQuantum(format)})`);
   const weight = bindElements(ctx, OP, 'weight', buffers.weight, weightWords(O * I, format), 16);
   const bias = buffers.bias ? bindElements(ctx, OP, 'bias', buffers.bias, O, 16) : weight; // unread when has_bias = 0
   const y = bindElements(ctx, OP, 'y', buffers.y, yOffset + (T - 1) * yStride + O, 16);
@@ -159,9 +172,10 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     const gx = Math.min(blocks, maxGroups);
     groups = [gx, Math.ceil(blocks / gx)];
   } else if (variant === 'matvec' || (variant === 'auto' && T <= MATVEC_MAX_TOKENS)) {
-    const aligned = I % (format === 'f16' ? 8 : 4) === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
-    entryPoint = aligned ? 'matvec_vec4' : 'matvec';
-    const perRow = threadsPerRow(I, O);
+    const xAligned = xOffset % 4 === 0 && xStride % 4 === 0;
+    if (isBlockFormat(format)) entryPoint = xAligned && I % 32 === 0 ? 'matvec_blocks' : 'matvec';
+    else entryPoint = xAligned && I % (isHalfFormat(format) ? 8 : 4) === 0 ? 'matvec_vec4' : 'matvec';
+    const perRow = entryPoint === 'matvec_blocks' ? blockThreadsPerRow(I, O) : threadsPerRow(I, O);
     constants = { MATVEC_WORKGROUP_SIZE, THREADS_PER_ROW: perRow };
     const blocks = Math.ceil(O / (MATVEC_WORKGROUP_SIZE / perRow));
     const gx = Math.min(blocks, maxGroups);
@@ -184,7 +198,7 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   const { device } = ctx;
   // params, x, weight, bias, y
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
-  if (format === 'f16') constants = { ...constants, W_F16: 1 };
+  if (format !== 'f32') constants = { ...constants, W_FORMAT: WEIGHT_FORMAT_CODE[format] };
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, entryPoint, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   device.queue.writeBuffer(

@@ -5,18 +5,23 @@
  * channels), Mamba-2's gated RMSNorm folded into out_proj (with the residual add as
  * `accumulate`), and norm_f folded into the LM head. Reference: norm-matvec.ref.ts.
  *
- * Limits (callers fall back to the unfused ops outside them): I ≤ 3072 and I % 4 = 0 (I % 8 = 0
- * with f16 weights), at most 8 norm groups, no bias on W.
+ * Limits (callers fall back to the unfused ops outside them: normMatvecFits): I ≤ normMatvecMaxIn
+ * (what the device's workgroup memory holds: 3,832 with WebGPU's default 16 KiB, ~12k with 48 KiB)
+ * and I % 4 = 0 (I % 8 = 0 with f16/bf16 weights, I % 32 = 0 and whole blocks with ggml blocks),
+ * at most 8 norm groups, no bias on W.
  */
-import code from '../../shaders/norm_matvec.wgsl?raw';
+import normMatvecCode from '../../shaders/norm_matvec.wgsl?raw';
+import weightsCode from '../../shaders/weights.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { weightWords, type WeightFormat } from './f16.js';
+import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
 
+const code = weightsCode + normMatvecCode;
 const OP = 'NormMatvec';
 const WORKGROUP_SIZE = 256;
+/** Largest I on a device with WebGPU's default 16 KiB of workgroup memory (normMatvecMaxIn: more where the device has more). */
 export const NORM_MATVEC_MAX_IN = 3072;
 const MAX_GROUPS = 8;
 /** Most workgroups launched: each pays the prologue once, then loops over blocks of rows. */
@@ -39,6 +44,8 @@ export interface NormMatvecShape {
   conv?: { start: number; channels: number; kernelSize: number };
   /** y += r instead of y = r. */
   accumulate?: boolean;
+  /** Element offset of y[0] in its buffer (default 0). */
+  yOffset?: number;
   weightFormat?: WeightFormat;
 }
 
@@ -53,9 +60,25 @@ export interface NormMatvecBuffers {
   y: GPUBuffer; // [O]
 }
 
-/** Whether the fused kernel takes these sizes (else use the unfused ops). */
-export function normMatvecFits(inFeatures: number, format: WeightFormat, groups = 1): boolean {
-  return inFeatures <= NORM_MATVEC_MAX_IN && inFeatures % (format === 'f16' ? 8 : 4) === 0 && groups >= 1 && groups <= MAX_GROUPS;
+/**
+ * Largest I the kernel takes on this device: v (4·I bytes) and the reduction scratch
+ * (4·WORKGROUP_SIZE + 4·MAX_GROUPS bytes) must fit in its workgroup memory — 3,832 with WebGPU's
+ * default 16 KiB, ~12k where a GPU offers 48 KiB (the device asks for the adapter's most: app/gpu/context.ts).
+ */
+export function normMatvecMaxIn(ctx: GpuContext): number {
+  const bytes = ctx.device.limits.maxComputeWorkgroupStorageSize - 4 * WORKGROUP_SIZE - 4 * MAX_GROUPS;
+  return Math.max(NORM_MATVEC_MAX_IN, Math.floor(bytes / 16) * 4);
+}
+
+/** Whether the fused kernel takes these sizes on this device (else use the unfused ops). */
+export function normMatvecFits(ctx: GpuContext, inFeatures: number, format: WeightFormat, groups = 1): boolean {
+  return inFeatures <= normMatvecMaxIn(ctx) && inFeatures % rowAlignment(format) === 0 && groups >= 1 && groups <= MAX_GROUPS;
+}
+
+/** Elements a row must be a multiple of: 4 (fp32), 8 (halves), 32 and the block size (block formats). */
+function rowAlignment(format: WeightFormat): number {
+  if (isBlockFormat(format)) return Math.max(32, rowQuantum(format));
+  return isHalfFormat(format) ? 8 : 4;
 }
 
 /**
@@ -85,11 +108,11 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const format = shape.weightFormat ?? 'f32';
   const xOffset = shape.xOffset ?? 0;
   const zOffset = shape.zOffset ?? 0;
-  checkCount(OP, 'inFeatures', I, 1, NORM_MATVEC_MAX_IN);
+  checkCount(OP, 'inFeatures', I, 1, normMatvecMaxIn(ctx));
   checkCount(OP, 'outFeatures', O, 1);
   checkCount(OP, 'xOffset', xOffset, 0);
   checkCount(OP, 'zOffset', zOffset, 0);
-  const quantum = format === 'f16' ? 8 : 4;
+  const quantum = rowAlignment(format);
   if (I % quantum !== 0) throw new RangeError(`${OP}: inFeatures must be a multiple of ${quantum} for ${format} weights, got ${I}`);
   const groupSize = norm === 'gated-rms' ? (shape.groupSize ?? I) : I;
   checkCount(OP, 'groupSize', groupSize, 1, I);
@@ -121,7 +144,9 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     owned.push(placeholder);
     convState = { buffer: placeholder };
   }
-  const y = bindElements(ctx, OP, 'y', buffers.y, O);
+  const yOffset = shape.yOffset ?? 0;
+  checkCount(OP, 'yOffset', yOffset, 0);
+  const y = bindElements(ctx, OP, 'y', buffers.y, yOffset + O);
   const read: [string, GPUBuffer][] = [
     ['x', buffers.x],
     ['weight', buffers.weight],
@@ -133,7 +158,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   if (conv && buffers.convState) written.push(['convState', buffers.convState]);
   checkWrittenNotAliased(OP, read, written);
 
-  const perRow = threadsPerRow(I);
+  const perRow = isBlockFormat(format) ? Math.min(threadsPerRow(I), Math.max(16, 2 ** Math.floor(Math.log2(I / 32 / 2)))) : threadsPerRow(I);
   const blocks = Math.ceil(O / (WORKGROUP_SIZE / perRow));
   const gx = Math.min(blocks, MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
   const { device } = ctx;
@@ -142,15 +167,18 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const constants: Record<string, number> = {
     WORKGROUP_SIZE,
     THREADS_PER_ROW: perRow,
+    // v's workgroup array, sized for I (rounded up to a multiple of 64, so that few pipelines are made, within the device's memory).
+    MAX_IN: Math.min(Math.ceil(I / 64) * 64, normMatvecMaxIn(ctx)),
     NORM: norm === 'none' ? 0 : norm === 'rms' ? 1 : 2,
     CONV_K: conv ? conv.kernelSize : 0,
-    ...(format === 'f16' ? { W_F16: 1 } : {}),
+    ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };
   const pipeline = ctx.pipelines.get({ op: OP, code, layout, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   const data = new ArrayBuffer(48);
   new Uint32Array(data, 0, 8).set([I, O, xOffset, zOffset, groupSize, conv?.start ?? 0, conv?.channels ?? 0, shape.accumulate ? 1 : 0]);
   new Float32Array(data, 32, 1)[0] = eps;
+  new Uint32Array(data, 36, 1)[0] = yOffset;
   device.queue.writeBuffer(params, 0, data);
   owned.push(params);
   const bindGroup = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, z, g, weight, convW, convState, y]);

@@ -193,6 +193,7 @@ export function selectiveScan(
   if (dtProj) {
     if (T !== 1) throw new RangeError(`${OP}: dtProj (dt_proj fused into the step) needs tokens = 1, got ${T}`);
     checkCount(OP, 'dtProj.rank', dtProj.rank, 1);
+    if (dtProj.format !== 'f32' && dtProj.format !== 'f16' && dtProj.format !== 'bf16') throw new RangeError(`${OP}: dtProj.weight must be f32, f16 or bf16, got ${dtProj.format}`);
     if (dtProj.rank > bc.bOffset) throw new RangeError(`${OP}: dt_r (${dtProj.rank} columns) overlaps B at column ${bc.bOffset} of ${bc.buffer.label}`);
     checkBufferElements(OP, 'dtProj.weight', dtProj.weight, weightWords(Di * dtProj.rank, dtProj.format));
   } else if (!buffers.dtRaw) throw new RangeError(`${OP}: needs dtRaw or dtProj`);
@@ -288,7 +289,7 @@ export function selectiveScan(
       T > 1
         ? pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace })
         : dtProj
-          ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : {}) })
+          ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}) })
           : pipeline('step', layout.scan, { TRACE_DELTA: trace });
     const group = scanGroup(buffers.state);
     encodeAll = (pass) => {

@@ -14,7 +14,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { allocateOrFail, formatBytes, GpuError } from '../gpu/errors.js';
 import { packF16 } from '../kernels/f16.js';
 import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
-import { checkGpuMemory, gpuMemoryNeed, weightFormats, type WeightChoice } from './memory.js';
+import { checkGpuMemory, gpuMemoryNeed, weightFormats, weightParts, type WeightChoice, type WeightPart } from './memory.js';
 
 export { storedAsF16 } from './memory.js';
 
@@ -32,6 +32,11 @@ export interface LoadProgress {
 export interface LoadedWeights {
   /** Name in the file → its GPU buffer (row-major, the file's shape), in the format `formats` gives. */
   buffers: Map<string, GPUBuffer>;
+  /**
+   * Matrices larger than one binding (only the embedding and an untied LM head may be: memory.ts
+   * weightParts), as row ranges of one buffer each; such a name is in `parts`, not in `buffers`.
+   */
+  parts?: ReadonlyMap<string, readonly WeightPart[]>;
   /** How each buffer is stored (app/kernels/weight-format.ts); a name not in it is fp32. */
   formats?: ReadonlyMap<string, WeightFormat>;
   shapes: Map<string, number[]>;
@@ -66,6 +71,11 @@ export interface LoadOptions {
   gpuMemoryBudget?: number;
   /** Tokens per prefill chunk the model will be built for (buildModel's maxTokens), for the budget. Default 256. */
   maxTokens?: number;
+  /**
+   * Largest weight buffer in bytes (default: the device's maxStorageBufferBindingSize and
+   * maxBufferSize): the embedding or LM head larger than this is split into row ranges (tests).
+   */
+  bindingLimit?: number;
 }
 
 export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection: ModelInspection, options: LoadOptions = {}): Promise<LoadedWeights> {
@@ -73,11 +83,14 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
   const chunkBytes = Math.max(8, Math.floor((options.chunkBytes ?? 8 * 1024 * 1024) / 8) * 8);
   const tensors = [...inspection.tensors.values()];
   const choice = options.weightFormat ?? 'f32';
-  const need = gpuMemoryNeed(inspection, { maxTokens: options.maxTokens ?? 256, weightFormat: choice });
+  const limits = options.bindingLimit !== undefined ? { maxStorageBufferBindingSize: options.bindingLimit, maxBufferSize: options.bindingLimit } : ctx.adapter.limits;
+  const need = gpuMemoryNeed(inspection, { maxTokens: options.maxTokens ?? 256, weightFormat: choice, bindingLimit: Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) });
   const formats = weightFormats(choice, inspection);
-  checkGpuMemory(inspection, need, ctx.adapter.limits, options.gpuMemoryBudget, formats);
+  checkGpuMemory(inspection, need, limits, options.gpuMemoryBudget, formats);
   const bytesTotal = tensors.reduce((s, t) => s + t.byteLength, 0);
   const buffers = new Map<string, GPUBuffer>();
+  const parts = new Map<string, WeightPart[]>();
+  const bindingLimit = options.bindingLimit ?? Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
   const shapes = new Map<string, number[]>();
   const sources = new Map<string, ByteSource>();
   const started = performance.now();
@@ -85,7 +98,9 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
   let bytesOnGpu = 0;
   const destroy = () => {
     for (const b of buffers.values()) b.destroy();
+    for (const list of parts.values()) for (const part of list) part.buffer.destroy();
     buffers.clear();
+    parts.clear();
   };
   try {
     for (const [index, t] of tensors.entries()) {
@@ -102,56 +117,72 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
       // As stored in the file (the bytes go as they are), packed into halves, or decoded to fp32.
       const mode = format === 'f32' ? (decoder.isF32 ? 'raw' : 'f32') : format === 'f16' && !decoder.isRaw('f16') ? 'pack-f16' : 'raw';
       if (mode === 'raw' && format !== 'f32' && !decoder.isRaw(format)) throw new Error(`${t.file}: tensor "${t.name}" cannot be stored as ${format}`);
-      const size = weightBytes(count, format);
       const what = `${t.file}: tensor "${t.name}"`;
-      const buffer = await allocateOrFail(
-        device,
-        what,
-        size,
-        () => device.createBuffer({ label: `Weights.${t.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC }),
-        (b) => b.destroy(),
-      );
-      buffers.set(t.name, buffer);
+      // One buffer, or row ranges of one each for a matrix larger than one binding (memory.ts weightParts).
+      const ranges = weightParts(t.name, t.shape, format, bindingLimit, inspection.embeddingName) ?? [{ firstRow: 0, rows: 1 }];
+      const split = ranges.length > 1;
+      const rowElements = split ? (t.shape[1] as number) : count; // one "row" of the whole tensor when not split
+      const made: WeightPart[] = [];
       // writeBuffer may allocate staging memory: each write in a scope of its own (no await inside), checked per tensor.
       const writes: Promise<GPUError | null>[] = [];
-      const write = (at: number, data: ArrayBufferLike, offset: number, bytes: number) => {
-        device.pushErrorScope('out-of-memory');
-        device.queue.writeBuffer(buffer, at, data, offset, bytes);
-        writes.push(device.popErrorScope());
-      };
+      let size = 0;
       shapes.set(t.name, t.shape);
-      bytesOnGpu += buffer.size;
-      let blocksPerChunk = Math.max(1, Math.floor(chunkBytes / decoder.blockBytes));
-      // Every chunk but the last must fill whole words: an even number of halves, of odd-sized blocks.
-      const quantum = mode === 'pack-f16' ? (decoder.blockElements % 2 === 1 ? 2 : 1) : mode === 'raw' ? 4 / gcd(4, decoder.blockBytes) : 1;
-      blocksPerChunk = Math.max(quantum, blocksPerChunk - (blocksPerChunk % quantum));
-      for (let first = 0; first < blocks; first += blocksPerChunk) {
-        if (options.signal?.aborted) throw new LoadCancelled();
-        const n = Math.min(blocksPerChunk, blocks - first);
-        const raw = await source.read(t.offset + first * decoder.blockBytes, n * decoder.blockBytes);
-        const at = first * decoder.blockElements * 4;
-        if (mode === 'pack-f16') {
-          const words = packF16(decoder.decode(raw));
-          write(at / 2, words.buffer, words.byteOffset, words.byteLength);
-        } else if (mode === 'raw') {
-          // Already the storage format (WebGPU is little-endian everywhere): no conversion; a last
-          // chunk that ends inside a word is padded with zeros (the buffer is padded anyway).
-          const data = raw.byteLength % 4 === 0 ? raw : padTo4(raw);
-          write(first * decoder.blockBytes, data.buffer, data.byteOffset, data.byteLength);
-        } else {
-          const f32 = decoder.decode(raw);
-          write(at, f32.buffer, f32.byteOffset, f32.byteLength);
+      for (const [p, range] of ranges.entries()) {
+        const partSize = weightBytes(split ? range.rows * rowElements : count, format);
+        const label = split ? `Weights.${t.name}#${p}` : `Weights.${t.name}`;
+        const buffer = await allocateOrFail(
+          device,
+          split ? `${what} (rows ${range.firstRow}..${range.firstRow + range.rows - 1})` : what,
+          partSize,
+          () => device.createBuffer({ label, size: partSize, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC }),
+          (b) => b.destroy(),
+        );
+        made.push({ buffer, firstRow: range.firstRow, rows: range.rows });
+        if (ranges.length === 1) buffers.set(t.name, buffer);
+        else parts.set(t.name, made);
+        size += partSize;
+        bytesOnGpu += buffer.size;
+        const write = (at: number, data: ArrayBufferLike, offset: number, bytes: number) => {
+          device.pushErrorScope('out-of-memory');
+          device.queue.writeBuffer(buffer, at, data, offset, bytes);
+          writes.push(device.popErrorScope());
+        };
+        // The part's blocks in the file (rows are whole blocks: memory.ts tensorWeightFormat).
+        const begin = split ? (range.firstRow * rowElements) / decoder.blockElements : 0;
+        const end = split ? ((range.firstRow + range.rows) * rowElements) / decoder.blockElements : blocks;
+        let blocksPerChunk = Math.max(1, Math.floor(chunkBytes / decoder.blockBytes));
+        // Every chunk but the last must fill whole words: an even number of halves, of odd-sized blocks.
+        const quantum = mode === 'pack-f16' ? (decoder.blockElements % 2 === 1 ? 2 : 1) : mode === 'raw' ? 4 / gcd(4, decoder.blockBytes) : 1;
+        blocksPerChunk = Math.max(quantum, blocksPerChunk - (blocksPerChunk % quantum));
+        for (let first = begin; first < end; first += blocksPerChunk) {
+          if (options.signal?.aborted) throw new LoadCancelled();
+          const n = Math.min(blocksPerChunk, end - first);
+          const raw = await source.read(t.offset + first * decoder.blockBytes, n * decoder.blockBytes);
+          const local = first - begin; // blocks into this part's buffer
+          const at = local * decoder.blockElements * 4;
+          if (mode === 'pack-f16') {
+            const words = packF16(decoder.decode(raw));
+            write(at / 2, words.buffer, words.byteOffset, words.byteLength);
+          } else if (mode === 'raw') {
+            // Already the storage format (WebGPU is little-endian everywhere): no conversion; a last
+            // chunk that ends inside a word is padded with zeros (the buffer is padded anyway).
+            const data = raw.byteLength % 4 === 0 ? raw : padTo4(raw);
+            write(local * decoder.blockBytes, data.buffer, data.byteOffset, data.byteLength);
+          } else {
+            const f32 = decoder.decode(raw);
+            write(at, f32.buffer, f32.byteOffset, f32.byteLength);
+          }
+          bytesDone += n * decoder.blockBytes;
+          const seconds = (performance.now() - started) / 1000;
+          options.onProgress?.({
+            bytesDone,
+            bytesTotal,
+            tensorsDone: index + (first + n >= blocks ? 1 : 0),
+            tensorsTotal: tensors.length,
+            mbPerSecond: seconds > 0 ? bytesDone / 1e6 / seconds : 0,
+            tensor: t.name,
+          });
         }
-        bytesDone += n * decoder.blockBytes;
-        const seconds = (performance.now() - started) / 1000;
-        options.onProgress?.({
-          bytesDone,
-          bytesTotal,
-          tensorsDone: index + (first + n >= blocks ? 1 : 0),
-          tensorsTotal: tensors.length,
-          mbPerSecond: seconds > 0 ? bytesDone / 1e6 / seconds : 0,
-          tensor: t.name,
-        });
       }
       const oom = (await Promise.all(writes)).find((e) => e !== null);
       if (oom) throw new GpuError(`${what}: out of GPU memory writing ${formatBytes(size)} (${oom.message})`, 'out-of-memory');
@@ -161,7 +192,7 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
     destroy();
     throw error;
   }
-  return { buffers, formats, shapes, bytesOnGpu, destroy };
+  return { buffers, ...(parts.size > 0 ? { parts } : {}), formats, shapes, bytesOnGpu, destroy };
 }
 
 function gcd(a: number, b: number): number {

@@ -11,7 +11,7 @@
  * budget the caller gives (none: no cap), and every tensor with the largest buffer the device binds.
  */
 import { formatBytes, GpuError } from '../gpu/errors.js';
-import { BLOCK_FORMATS, isBlockFormat, rowQuantum, weightBytes, type WeightFormat } from '../kernels/weight-format.js';
+import { BLOCK_FORMATS, isBlockFormat, rowQuantum, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
 import { selectiveScanSummaryElements } from '../kernels/selective-scan.js';
@@ -43,9 +43,6 @@ export function storedAsF16(name: string, shape: readonly number[], embeddingNam
 function readsBlocks(name: string, shape: readonly number[], embeddingName: string): boolean {
   return storedAsF16(name, shape, embeddingName) && !/(^|\.)dt_proj\.weight$/.test(name);
 }
-
-/** Whether the matmul / norm-matvec / embedding shaders decode ggml blocks yet (until they do, blocks are dequantized on the CPU). */
-export const KERNELS_READ_BLOCKS = false;
 
 /** What a user picks for the weights on the GPU: the checkpoint's own precision ('auto'), fp32 everywhere, or halves for the big matrices. */
 export type WeightChoice = 'auto' | 'f32' | 'f16';
@@ -87,7 +84,6 @@ export function tensorWeightFormat(
   const own = fileFormat(t);
   if (own === null) return 'f32';
   if (isBlockFormat(own)) {
-    if (!KERNELS_READ_BLOCKS) return 'f32';
     const row = t.shape[t.shape.length - 1] as number;
     return readsBlocks(t.name, t.shape, embeddingName) && row % rowQuantum(own) === 0 ? own : 'f32';
   }
@@ -120,18 +116,55 @@ export function describeWeightFormats(formats: ReadonlyMap<string, WeightFormat>
 
 const elementsOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** Rows firstRow .. firstRow + rows − 1 of a matrix, in a buffer of their own. */
+export interface WeightPart {
+  buffer: GPUBuffer;
+  firstRow: number;
+  rows: number;
+}
+
+/** Rows per part of a split matrix are a multiple of this (keeps every part's start word-aligned for halves). */
+const PART_ROWS = 64;
+
+/**
+ * The row ranges tensor `name` is stored in: one range when it fits in `limit` bytes; for the
+ * embedding and an untied LM head (the tensors of vocabulary size, the only ones that outgrow a
+ * binding, and whose kernels run per range) as many ranges of whole multiples of 64 rows as it
+ * takes; null when it does not fit and cannot be split.
+ */
+export function weightParts(name: string, shape: readonly number[], format: WeightFormat, limit: number, embeddingName: string): { firstRow: number; rows: number }[] | null {
+  const rows = shape.length === 2 ? (shape[0] as number) : 1;
+  if (weightBufferBytes(shape, format) <= limit) return [{ firstRow: 0, rows }];
+  if (shape.length !== 2 || (name !== embeddingName && name !== 'lm_head.weight')) return null;
+  const cols = shape[1] as number;
+  const perRow = weightDataBytes(cols, format);
+  const rowsPerPart = Math.floor((limit - 16) / perRow / PART_ROWS) * PART_ROWS;
+  if (rowsPerPart < PART_ROWS) return null;
+  const out: { firstRow: number; rows: number }[] = [];
+  for (let first = 0; first < rows; first += rowsPerPart) out.push({ firstRow: first, rows: Math.min(rowsPerPart, rows - first) });
+  return out;
+}
+
+/** Bytes of all the GPU buffers of a tensor, split as weightParts splits it under `limit` (no limit: one buffer). */
+function tensorGpuBytes(name: string, shape: readonly number[], format: WeightFormat, embeddingName: string, limit?: number): number {
+  const ranges = limit === undefined ? null : weightParts(name, shape, format, limit, embeddingName);
+  if (!ranges || ranges.length === 1) return weightBufferBytes(shape, format);
+  const cols = shape[1] as number;
+  return ranges.reduce((sum, r) => sum + weightBytes(r.rows * cols, format), 0);
+}
+
 /** The bytes of tensor `name`'s GPU buffer when stored in `format`. */
 export function weightBufferBytes(shape: readonly number[], format: WeightFormat = 'f32'): number {
   return weightBytes(elementsOf(shape), format);
 }
 
-export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightChoice } = {}): GpuMemoryNeed {
+export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightChoice; bindingLimit?: number } = {}): GpuMemoryNeed {
   const T = options.maxTokens ?? 256;
   const c = inspection.config;
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, nHeads: H, nGroups: G, vocabSize: V, nLayer: L } = c;
   let weights = 0;
   const formats = weightFormats(options.weightFormat ?? 'f32', inspection);
-  for (const t of inspection.tensors.values()) weights += weightBufferBytes(t.shape, formats.get(t.name));
+  for (const t of inspection.tensors.values()) weights += tensorGpuBytes(t.name, t.shape, formats.get(t.name) ?? 'f32', inspection.embeddingName, options.bindingLimit);
   // Per layer: Mamba-1's conv history (K−1)·Di and state Di·N; Mamba-2's conv history covers B and C too.
   const state = 4 * L * (Di * (K - 1 + N) + 2 * G * N * (K - 1));
   // Per token: the model's ids, hidden, residual, normed; the mixer's (shared by every layer):
@@ -162,8 +195,8 @@ export function checkGpuMemory(
   for (const t of inspection.tensors.values()) {
     const format = formats.get(t.name) ?? 'f32';
     const bytes = weightBufferBytes(t.shape, format);
-    if (bytes > limit) {
-      throw new GpuError(`${t.file}: tensor "${t.name}" needs ${formatBytes(bytes)} as ${format}, more than this GPU can bind in one buffer (${formatBytes(limit)})`, 'out-of-memory');
+    if (weightParts(t.name, t.shape, format, limit, inspection.embeddingName) === null) {
+      throw new GpuError(`${t.file}: tensor "${t.name}" needs ${formatBytes(bytes)} as ${format}, more than this GPU can bind in one buffer (${formatBytes(limit)}), and only the embedding and LM head are split`, 'out-of-memory');
     }
   }
   if (budget !== undefined && need.total > budget) {

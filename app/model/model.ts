@@ -13,6 +13,7 @@ import { matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
 import type { MambaConfig } from './config.js';
+import type { WeightPart } from './memory.js';
 import type { ModelInspection } from './inspection.js';
 import type { LoadedWeights } from './loader.js';
 import { stateBuffers, type LayerWeights, type Mixer, type MixerFactory, type ModelTaps, type SequenceState, type TraceLayout } from './mixer.js';
@@ -89,8 +90,11 @@ export class LanguageModel {
   protected readonly name: string;
   protected readonly prefix: string;
   private readonly embeddingName: string;
-  readonly lmHead: GPUBuffer;
+  /** The LM head (an untied lm_head, else the embedding) as row ranges: one, or several when it is split (memory.ts weightParts). */
+  private readonly lmHead: readonly WeightPart[];
   private readonly lmHeadFormat: WeightFormat;
+  /** The embedding table as row ranges, likewise. */
+  private readonly embeddingRows: readonly WeightPart[];
   private readonly shared: { ids: GPUBuffer; hidden: GPUBuffer; residual: GPUBuffer; normed: GPUBuffer };
   /** Per layer, the block's mixer. */
   readonly mixers: readonly Mixer[];
@@ -110,8 +114,10 @@ export class LanguageModel {
     this.name = options.name ?? 'Model';
     this.embeddingName = inspection.embeddingName;
     this.prefix = inspection.embeddingName.replace(/embeddings?\.weight$/, '');
-    this.lmHead = weights.buffers.get('lm_head.weight') ?? this.w(inspection.embeddingName);
-    this.lmHeadFormat = this.format(weights.buffers.has('lm_head.weight') ? 'lm_head.weight' : inspection.embeddingName);
+    const headName = weights.buffers.has('lm_head.weight') || weights.parts?.has('lm_head.weight') ? 'lm_head.weight' : inspection.embeddingName;
+    this.lmHead = this.rowsOf(headName, inspection.config.vocabSize);
+    this.lmHeadFormat = this.format(headName);
+    this.embeddingRows = this.rowsOf(inspection.embeddingName, inspection.config.vocabSize);
     const D = this.config.dModel;
     const maxTokens = this.maxTokens;
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`${this.name}: maxTokens must be a positive integer, got ${maxTokens}`);
@@ -168,6 +174,33 @@ export class LanguageModel {
     const buffer = this.weights.buffers.get(name);
     if (!buffer) throw new Error(`${this.name}: weight ${name} is not loaded`);
     return buffer;
+  }
+
+  /** Matrix `name` ([rows, ·]) as its row ranges: its parts when split, else the one buffer. */
+  private rowsOf(name: string, rows: number): readonly WeightPart[] {
+    return this.weights.parts?.get(name) ?? [{ buffer: this.w(name), firstRow: 0, rows }];
+  }
+
+  /** The embedding gather of T tokens (ids in a.ids) into `output`: one dispatch per part of the table. */
+  private embed(T: number, output: GPUBuffer): Dispatch[] {
+    const { dModel: D, vocabSize: V } = this.config;
+    const format = this.format(this.embeddingName);
+    return this.embeddingRows.map((part, p) =>
+      embedding(this.ctx, { tokens: T, vocab: V, dim: D, tableFormat: format, firstRow: part.firstRow, rows: part.rows }, { ids: this.shared.ids, table: part.buffer, output }, `${this.name}.embedding${this.embeddingRows.length > 1 ? `#${p}` : ''}`),
+    );
+  }
+
+  /** The LM head over T rows of x into y (view offsets and strides as matmul's), one matmul per part. */
+  private lmHeadMatmul(shape: { tokens: number; xOffset?: number; xStride?: number; yOffset?: number }, x: GPUBuffer, y: GPUBuffer): Dispatch[] {
+    const { dModel: D, vocabSize: V } = this.config;
+    return this.lmHead.map((part, p) =>
+      matmul(
+        this.ctx,
+        { ...shape, inFeatures: D, outFeatures: part.rows, yOffset: (shape.yOffset ?? 0) + part.firstRow, yStride: V, weightFormat: this.lmHeadFormat },
+        { x, weight: part.buffer, y },
+        `${this.name}.lm_head${this.lmHead.length > 1 ? `#${p}` : ''}`,
+      ),
+    );
   }
 
   /** How weight `name` is stored on the GPU. */
@@ -271,13 +304,11 @@ export class LanguageModel {
    * which is faster there). Used by plan(1) when no option (taps, knockout, allLogits) is given.
    */
   private planDecode(state: SequenceState, logits: GPUBuffer): ForwardPlan {
-    const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = this.config;
+    const { dModel: D, nLayer: L, normEps: eps } = this.config;
     const a = this.shared;
     const dispatches: Dispatch[] = [];
     const run = (d: Dispatch) => dispatches.push(d);
-    run(
-      embedding(this.ctx, { tokens: 1, vocab: V, dim: D, tableFormat: this.format(this.embeddingName) }, { ids: a.ids, table: this.w(this.embeddingName), output: a.residual }, `${this.name}.embedding`),
-    );
+    this.embed(1, a.residual).forEach(run);
     for (let l = 0; l < L; l++) {
       const mixer = this.mixers[l] as Mixer;
       mixer.encodeDecode?.({
@@ -289,7 +320,7 @@ export class LanguageModel {
         run,
       });
     }
-    if (this.lmHeadFormat === 'f32') {
+    if (this.lmHeadFormat === 'f32' || !normMatvecFits(this.ctx, D, this.lmHeadFormat)) {
       // fp32 LM head: norm_f, then the matrix-vector LM head, separately. Folding the norm in
       // (below) measured 87 µs per token on an H200 against 52 + 10 µs for the two (bench/RESULTS.md):
       // each of the fused kernel's workgroups recomputes the norm. (a.hidden, unused by the fused
@@ -302,16 +333,18 @@ export class LanguageModel {
           `${this.name}.norm_f`,
         ),
       );
-      run(matmul(this.ctx, { tokens: 1, inFeatures: D, outFeatures: V }, { x: a.normed, weight: this.lmHead, y: logits }, `${this.name}.lm_head`));
+      this.lmHeadMatmul({ tokens: 1 }, a.normed, logits).forEach(run);
     } else {
-      run(
-        normMatvec(
-          this.ctx,
-          { inFeatures: D, outFeatures: V, norm: 'rms', eps, weightFormat: this.lmHeadFormat },
-          { x: a.residual, g: this.w(`${this.prefix}norm_f.weight`), weight: this.lmHead, y: logits },
-          `${this.name}.lm_head`,
-        ),
-      );
+      for (const [p, part] of this.lmHead.entries()) {
+        run(
+          normMatvec(
+            this.ctx,
+            { inFeatures: D, outFeatures: part.rows, yOffset: part.firstRow, norm: 'rms', eps, weightFormat: this.lmHeadFormat },
+            { x: a.residual, g: this.w(`${this.prefix}norm_f.weight`), weight: part.buffer, y: logits },
+            `${this.name}.lm_head${this.lmHead.length > 1 ? `#${p}` : ''}`,
+          ),
+        );
+      }
     }
     return { tokens: 1, steps: dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch })), destroy: () => dispatches.forEach((d) => d.destroy()) };
   }
@@ -327,7 +360,7 @@ export class LanguageModel {
       throw new RangeError(`${this.name}: a chunk holds 1..${this.maxTokens} tokens, got ${tokens}`);
     }
     const T = tokens;
-    if (T === 1 && !options.unfused && [options.taps, options.knockout, options.allLogits].every((o) => o === undefined) && this.canFuseDecode() && normMatvecFits(D, this.lmHeadFormat)) {
+    if (T === 1 && !options.unfused && [options.taps, options.knockout, options.allLogits].every((o) => o === undefined) && this.canFuseDecode()) {
       return this.planDecode(state, logits);
     }
     const a = this.shared;
@@ -351,7 +384,7 @@ export class LanguageModel {
     if (knockout && !(Number.isInteger(knockout.row) && knockout.row >= 0 && knockout.row < T)) {
       throw new RangeError(`${this.name}: the knocked-out row ${knockout.row} is outside this chunk of ${T} tokens`);
     }
-    run(embedding(ctx, { tokens: T, vocab: V, dim: D, tableFormat: this.format(this.embeddingName) }, { ids: a.ids, table: this.w(this.embeddingName), output: a.hidden }, `${this.name}.embedding`));
+    this.embed(T, a.hidden).forEach(run);
     for (let l = 0; l < L; l++) {
       run(
         residualRmsNorm(
@@ -387,11 +420,7 @@ export class LanguageModel {
     );
     copy(a.residual, taps?.hidden?.[L - 1], D * 4);
     const all = options.allLogits;
-    run(
-      all
-        ? matmul(ctx, { tokens: T, inFeatures: D, outFeatures: V, yOffset: all.row0 * V, yStride: V, weightFormat: this.lmHeadFormat }, { x: a.normed, weight: this.lmHead, y: all.buffer }, `${this.name}.lm_head`)
-        : matmul(ctx, { tokens: 1, inFeatures: D, outFeatures: V, xOffset: (T - 1) * D, xStride: D, weightFormat: this.lmHeadFormat }, { x: a.normed, weight: this.lmHead, y: logits }, `${this.name}.lm_head`),
-    );
+    (all ? this.lmHeadMatmul({ tokens: T, yOffset: all.row0 * V }, a.normed, all.buffer) : this.lmHeadMatmul({ tokens: 1, xOffset: (T - 1) * D, xStride: D }, a.normed, logits)).forEach(run);
     return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TensorLocation } from '../../app/model/inspection';
-import { describeWeightFormats, KERNELS_READ_BLOCKS, storedAsF16, tensorWeightFormat, weightFormats, type WeightChoice } from '../../app/model/memory';
+import { describeWeightFormats, storedAsF16, tensorWeightFormat, weightFormats, type WeightChoice } from '../../app/model/memory';
 
 /** A Mamba-1 layer's tensors with the dtypes given (the big matrices by `matrices`, the rest by `small`). */
 function inspection(matrices: string, small = 'F32', overrides: Record<string, string> = {}) {
@@ -65,7 +65,6 @@ describe('tensorWeightFormat: the weights on the GPU', () => {
   it('GGUF block formats stay blocks where matmul / norm-matvec / the embedding read them and rows are whole blocks; else fp32', () => {
     const gguf = (dtype: string, shape: number[], name = 'backbone.layers.0.mixer.in_proj.weight', transform = 'none') =>
       tensorWeightFormat({ name, shape, dtype, encoding: 'gguf', transform } as TensorLocation & { transform: string }, 'auto', 'backbone.embeddings.weight');
-    if (!KERNELS_READ_BLOCKS) return;
     expect(gguf('Q4_K', [64, 512])).toBe('q4_k');
     expect(gguf('Q6_K', [1000, 256], 'backbone.embeddings.weight')).toBe('q6_k');
     expect(gguf('Q8_0', [7, 96], 'lm_head.weight')).toBe('q8_0');

@@ -91,7 +91,7 @@ export class Mamba1Mixer implements Mixer {
     if (this.fusable === null) {
       const { dModel: D, dInner: Di, dConv: K } = this.b.config;
       const w = this.b.weights;
-      this.fusable = !w.has('in_proj.bias') && !w.has('out_proj.bias') && normMatvecFits(D, w.format('in_proj.weight')) && Di >= 1 && K >= 2 && K <= 8;
+      this.fusable = !w.has('in_proj.bias') && !w.has('out_proj.bias') && normMatvecFits(this.b.ctx, D, w.format('in_proj.weight')) && Di >= 1 && K >= 2 && K <= 8;
       if (this.fusable) this.convWeights = packConvWeights(this.b.ctx, w.weight('conv1d.weight'), w.optional('conv1d.bias'), Di, K, `Mamba1.L${this.b.layer}.convWeights`);
     }
     return this.fusable;

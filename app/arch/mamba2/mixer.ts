@@ -153,8 +153,8 @@ export class Mamba2Mixer implements Mixer {
       this.fusable =
         !w.has('in_proj.bias') &&
         !w.has('out_proj.bias') &&
-        normMatvecFits(D, w.format('in_proj.weight')) &&
-        normMatvecFits(Di, w.format('out_proj.weight'), Di / normGroupSize) &&
+        normMatvecFits(this.b.ctx, D, w.format('in_proj.weight')) &&
+        normMatvecFits(this.b.ctx, Di, w.format('out_proj.weight'), Di / normGroupSize) &&
         Di % normGroupSize === 0 &&
         K >= 2 &&
         K <= 8;

@@ -18,7 +18,7 @@ import { matmul } from '../kernels/matmul.js';
 import { generate } from '../model/generate.js';
 import { seededRandom } from '../random.js';
 import type { LoadedWeights } from '../model/loader.js';
-import { checkGpuMemory, describeWeightFormats, gpuMemoryNeed, KERNELS_READ_BLOCKS, storedAsF16, weightFormats, type WeightChoice } from '../model/memory.js';
+import { checkGpuMemory, describeWeightFormats, gpuMemoryNeed, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
 import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
@@ -132,8 +132,7 @@ const BENCH_FILE = 'random weights';
  * The dtype a checkpoint stored in `weights` would give tensor `name` (the big matrices in the
  * format, everything else F32), as a tensor location, so that app/model/memory.ts
  * tensorWeightFormat decides its GPU format exactly as for a file: dt_proj only in the float
- * formats, rows that are not whole blocks and the vectors in fp32, block formats as fp32 until the
- * kernels read them (KERNELS_READ_BLOCKS).
+ * formats, rows that are not whole blocks and the vectors in fp32.
  */
 function benchTensor(name: string, shape: number[], weights: BenchWeights, embeddingName: string): TensorLocation {
   let own: WeightFormat = weights === 'q4_k_m' ? (name === embeddingName || name === 'lm_head.weight' ? 'q6_k' : 'q4_k') : weights;
@@ -150,9 +149,17 @@ function benchTensor(name: string, shape: number[], weights: BenchWeights, embed
  * would get on the GPU ('f32': fp32 everywhere; otherwise tensorWeightFormat's 'auto' rule). The
  * inspection lists the tensors as such a checkpoint's, so gpuMemoryNeed plans what is allocated.
  * Values: the matrices and vectors uniform in ±1/√(last dimension), norms 1, A_log log(1 + 15u).
- * Throws (GpuError 'out-of-memory', before allocating) when a tensor is larger than one binding.
+ * A tensor larger than one binding is split into row ranges as the loader splits it (memory.ts
+ * weightParts: the embedding and LM head); any other throws (GpuError 'out-of-memory', before allocating).
  */
-export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, weights: BenchWeights = 'f32'): { inspection: ModelInspection; weights: LoadedWeights } {
+export function randomWeights(
+  ctx: GpuContext,
+  config: MambaConfig,
+  seed = 1,
+  weights: BenchWeights = 'f32',
+  /** The largest buffer to bind (default: the device's); tests split the embedding with it. */
+  bindingLimit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize),
+): { inspection: ModelInspection; weights: LoadedWeights } {
   const embeddingName = 'backbone.embeddings.weight';
   const specs = expectedTensors(config, embeddingName).filter((s) => !s.optional || (s.name === 'lm_head.weight' && !config.tieEmbeddings));
   const tensors = new Map<string, TensorLocation>();
@@ -174,30 +181,46 @@ export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, we
     tokenizer: 'none',
     warnings: [],
   };
-  const formats = weightFormats(weights === 'f32' ? 'f32' : 'auto', inspection);
-  checkGpuMemory(inspection, gpuMemoryNeed(inspection, { weightFormat: weights === 'f32' ? 'f32' : 'auto' }), ctx.device.limits, undefined, formats);
+  const choice: WeightChoice = weights === 'f32' ? 'f32' : 'auto';
+  const formats = weightFormats(choice, inspection);
+  const limits = { maxStorageBufferBindingSize: bindingLimit, maxBufferSize: bindingLimit };
+  checkGpuMemory(inspection, gpuMemoryNeed(inspection, { weightFormat: choice, bindingLimit }), limits, undefined, formats);
   const buffers = new Map<string, GPUBuffer>();
+  const parts = new Map<string, WeightPart[]>();
   const shapes = new Map<string, number[]>();
   let bytesOnGpu = 0;
+  const destroy = () => {
+    for (const b of buffers.values()) b.destroy();
+    for (const list of parts.values()) for (const part of list) part.buffer.destroy();
+  };
   try {
     for (const t of tensors.values()) {
       const format = formats.get(t.name) ?? 'f32';
       const n = t.shape.reduce((a, b) => a * b, 1);
-      const size = weightBytes(n, format);
-      const buffer = ctx.device.createBuffer({ label: `Bench.${t.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-      buffers.set(t.name, buffer);
       shapes.set(t.name, t.shape);
-      bytesOnGpu += size;
       const norm = t.name.endsWith('norm.weight') || t.name.endsWith('norm_f.weight');
       const fill: FillFormat = norm ? 'constant' : t.name.endsWith('A_log') ? 'a_log' : format;
       const scale = norm ? 1 : 1 / Math.sqrt(t.shape[t.shape.length - 1] ?? 1);
-      randomFill(ctx, buffer, { format: fill, elements: n, scale, seed: tensorSeed(seed, t.name) }, `Bench.fill.${t.name}`);
+      // One buffer, or row ranges of one each when the embedding / LM head is larger than one binding (as the loader does).
+      const ranges = weightParts(t.name, t.shape, format, bindingLimit, embeddingName) ?? [{ firstRow: 0, rows: t.shape[0] ?? 1 }];
+      const made: WeightPart[] = [];
+      for (const [p, range] of ranges.entries()) {
+        const elements = ranges.length > 1 ? range.rows * (t.shape[1] as number) : n;
+        const size = weightBytes(elements, format);
+        const label = ranges.length > 1 ? `Bench.${t.name}#${p}` : `Bench.${t.name}`;
+        const buffer = ctx.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+        made.push({ buffer, firstRow: range.firstRow, rows: range.rows });
+        if (ranges.length === 1) buffers.set(t.name, buffer);
+        else parts.set(t.name, made);
+        bytesOnGpu += size;
+        randomFill(ctx, buffer, { format: fill, elements, scale, seed: tensorSeed(seed + range.firstRow, t.name) }, `Bench.fill.${label}`);
+      }
     }
   } catch (error) {
-    for (const b of buffers.values()) b.destroy();
+    destroy();
     throw error;
   }
-  return { inspection, weights: { buffers, formats, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
+  return { inspection, weights: { buffers, ...(parts.size > 0 ? { parts } : {}), formats, shapes, bytesOnGpu, destroy } };
 }
 
 async function measureCeilings(ctx: GpuContext, repeats: number): Promise<{ copy_gb_s: number; gemm_tflop_s: number }> {
@@ -320,9 +343,8 @@ export async function runBench(
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
-  const plan = gpuMemoryNeed(inspection, { maxTokens: options.chunk, weightFormat: options.weightChoice ?? 'auto' });
-  const blocksAsked = options.weights === 'q4_k_m' || (options.weights !== undefined && (WEIGHT_FORMATS as readonly string[]).includes(options.weights) && isBlockFormat(options.weights as WeightFormat));
-  if (blocksAsked && !KERNELS_READ_BLOCKS) notes.push(`${options.weights}: the kernels do not read ggml blocks yet (KERNELS_READ_BLOCKS false in app/model/memory.ts), so the matrices ran as fp32`);
+  const bindingLimit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
+  const plan = gpuMemoryNeed(inspection, { maxTokens: options.chunk, weightFormat: options.weightChoice ?? 'auto', bindingLimit });
   const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk);
   const V = config.vocabSize;
   const random = seededRandom(7);

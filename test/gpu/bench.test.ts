@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KERNELS_READ_BLOCKS } from '../../app/model/memory';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const cli = path.join(root, 'dist/cli/cli.js');
@@ -40,8 +39,8 @@ describe('npm run bench', () => {
     expect(run.status, run.stderr).toBe(0);
     const [f16, q4km] = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>[];
     expect(f16).toMatchObject({ model: 'tiny-k', dtype: 'f16', weight_formats: 'f16' });
-    // Q4_K for the matrices, Q6_K for the (tied) embedding, dt_proj fp32 (the scan reads it) — once the kernels read blocks; fp32 until then.
-    expect(q4km).toMatchObject({ model: 'tiny-k', dtype: 'q4_k_m', weight_formats: KERNELS_READ_BLOCKS ? 'q4_k + q6_k + fp32' : 'fp32' });
+    // Q4_K for the matrices, Q6_K for the (tied) embedding, dt_proj fp32 (the scan's fused step reads it).
+    expect(q4km).toMatchObject({ model: 'tiny-k', dtype: 'q4_k_m', weight_formats: 'q4_k + q6_k + fp32' });
     for (const r of [f16, q4km] as { gpu_memory_bytes: { weights: number }; memory_plan: { weights: number; total: number } }[]) {
       expect(r.memory_plan.weights).toBe(r.gpu_memory_bytes.weights);
       expect(r.memory_plan.total).toBeGreaterThan(r.memory_plan.weights);

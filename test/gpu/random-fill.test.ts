@@ -18,8 +18,12 @@ import { dequantizeBlocks } from '../../app/formats/ggml-quants';
 import { f32ToF16Bits } from '../../app/kernels/f16';
 import { blockScales, randomFill, type FillFormat } from '../../app/kernels/random-fill';
 import { formatLayout, isBlockFormat, quantTypeOf, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../../app/kernels/weight-format';
-import { randomWeights, shapeConfig } from '../../app/bench/bench';
-import { gpuMemoryNeed, KERNELS_READ_BLOCKS } from '../../app/model/memory';
+import { buildModel } from '../../app/arch/build';
+import { canonicalConfig } from '../../app/arch/registry';
+import { randomWeights, shapeConfig, SHAPES } from '../../app/bench/bench';
+import { generate } from '../../app/model/generate';
+import { Session } from '../../app/model/session';
+import { gpuMemoryNeed } from '../../app/model/memory';
 import { useTestGpu } from '../support/gpu';
 
 let ctx: GpuContext | null = null;
@@ -127,12 +131,11 @@ describe('randomWeights: a random model in a storage format', () => {
   it('gives each tensor the format tensorWeightFormat gives a checkpoint of that format, and the plan counts what it allocates', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const config = shapeConfig('tiny-k');
-    const blocks = KERNELS_READ_BLOCKS;
     for (const [weights, expected] of [
       ['f16', { emb: 'f16', inProj: 'f16', dtProj: 'f16' }],
       ['bf16', { emb: 'bf16', inProj: 'bf16', dtProj: 'bf16' }],
-      ['q8_0', { emb: blocks ? 'q8_0' : 'f32', inProj: blocks ? 'q8_0' : 'f32', dtProj: 'f32' }],
-      ['q4_k_m', { emb: blocks ? 'q6_k' : 'f32', inProj: blocks ? 'q4_k' : 'f32', dtProj: 'f32' }],
+      ['q8_0', { emb: 'q8_0', inProj: 'q8_0', dtProj: 'f32' }],
+      ['q4_k_m', { emb: 'q6_k', inProj: 'q4_k', dtProj: 'f32' }],
     ] as const) {
       const { inspection, weights: w } = randomWeights(ctx, config, 3, weights);
       try {
@@ -155,6 +158,39 @@ describe('randomWeights: a random model in a storage format', () => {
       } finally {
         w.destroy();
       }
+    }
+  });
+});
+
+describe('randomWeights: an embedding larger than one binding', () => {
+  it('is split into row ranges as the loader splits it, the plan counting the parts, and the model decodes', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    // tiny with a 1,024-token vocabulary: the embedding (1,024 × 64, 69,632 bytes as Q8_0) is the one
+    // tensor over the limit (in_proj: 17,408 bytes); 68 bytes a row → 256 rows (17,408 bytes) a part.
+    const config = canonicalConfig('shape tiny, vocab 1024', { ...SHAPES.tiny, vocab_size: 1024 });
+    const limit = 20_000;
+    const { inspection, weights: w } = randomWeights(ctx, config, 5, 'q8_0', limit);
+    try {
+      expect(w.buffers.has('backbone.embeddings.weight')).toBe(false);
+      const parts = w.parts?.get('backbone.embeddings.weight') ?? [];
+      expect(parts.map((p) => [p.firstRow, p.rows])).toEqual([[0, 256], [256, 256], [512, 256], [768, 256]]);
+      for (const p of parts) expect(p.buffer.size).toBe(weightBytes(256 * 64, 'q8_0'));
+      expect(gpuMemoryNeed(inspection, { weightFormat: 'auto', bindingLimit: limit }).weights).toBe(w.bytesOnGpu);
+      const rows = dequantizeBlocks('part', { name: 'part', dtype: 'Q8_0' }, new Uint8Array(await readBuffer(ctx.device, parts[3]!.buffer)).subarray(0, weightDataBytes(256 * 64, 'q8_0')));
+      expect(Math.max(...rows.map(Math.abs))).toBeLessThanOrEqual(1 / 8); // scale 1/√64
+      expect(Math.max(...rows.map(Math.abs))).toBeGreaterThan(0.8 / 8);
+      const model = buildModel(ctx, inspection, w, 8);
+      const session = new Session(ctx, model);
+      try {
+        const run = await generate(ctx, session, [1, 2, 3], { maxTokens: 3, temperature: 0 });
+        expect(run.ids.length).toBe(3);
+        for (const id of run.ids) expect(id >= 0 && id < config.vocabSize).toBe(true);
+      } finally {
+        session.destroy();
+        model.destroy();
+      }
+    } finally {
+      w.destroy();
     }
   });
 });

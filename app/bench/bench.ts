@@ -144,6 +144,34 @@ function benchTensor(name: string, shape: number[], weights: BenchWeights, embed
 }
 
 /**
+ * The inspection of a random model of `config` stored in `weights` (no GPU): every tensor listed as
+ * a checkpoint in that format would list it, so gpuMemoryNeed plans it before anything exists.
+ */
+export function randomInspection(config: MambaConfig, weights: BenchWeights = 'f32'): ModelInspection {
+  const embeddingName = 'backbone.embeddings.weight';
+  const specs = expectedTensors(config, embeddingName).filter((s) => !s.optional || (s.name === 'lm_head.weight' && !config.tieEmbeddings));
+  const tensors = new Map<string, TensorLocation>();
+  let parameters = 0;
+  for (const spec of specs) {
+    tensors.set(spec.name, benchTensor(spec.name, spec.shape, weights, embeddingName));
+    parameters += spec.shape.reduce((a, b) => a * b, 1);
+  }
+  return {
+    architecture: config.architecture,
+    format: weights === 'f32' || weights === 'f16' || weights === 'bf16' ? 'safetensors' : 'gguf',
+    config,
+    parameters,
+    tensors,
+    tiedHead: config.tieEmbeddings,
+    embeddingName,
+    weightFiles: [],
+    weightBytes: [...tensors.values()].reduce((a, t) => a + t.byteLength, 0),
+    tokenizer: 'none',
+    warnings: [],
+  };
+}
+
+/**
  * Random weights with the shapes of `config`, made on the GPU (app/kernels/random-fill.ts: no
  * tensor passes through the JS heap), each tensor in the format a checkpoint stored in `weights`
  * would get on the GPU ('f32': fp32 everywhere; otherwise tensorWeightFormat's 'auto' rule). The
@@ -160,27 +188,8 @@ export function randomWeights(
   /** The largest buffer to bind (default: the device's); tests split the embedding with it. */
   bindingLimit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize),
 ): { inspection: ModelInspection; weights: LoadedWeights } {
-  const embeddingName = 'backbone.embeddings.weight';
-  const specs = expectedTensors(config, embeddingName).filter((s) => !s.optional || (s.name === 'lm_head.weight' && !config.tieEmbeddings));
-  const tensors = new Map<string, TensorLocation>();
-  let parameters = 0;
-  for (const spec of specs) {
-    tensors.set(spec.name, benchTensor(spec.name, spec.shape, weights, embeddingName));
-    parameters += spec.shape.reduce((a, b) => a * b, 1);
-  }
-  const inspection: ModelInspection = {
-    architecture: config.architecture,
-    format: weights === 'f32' || weights === 'f16' || weights === 'bf16' ? 'safetensors' : 'gguf',
-    config,
-    parameters,
-    tensors,
-    tiedHead: config.tieEmbeddings,
-    embeddingName,
-    weightFiles: [],
-    weightBytes: [...tensors.values()].reduce((a, t) => a + t.byteLength, 0),
-    tokenizer: 'none',
-    warnings: [],
-  };
+  const inspection = randomInspection(config, weights);
+  const { embeddingName, tensors } = inspection;
   const choice: WeightChoice = weights === 'f32' ? 'f32' : 'auto';
   const formats = weightFormats(choice, inspection);
   const limits = { maxStorageBufferBindingSize: bindingLimit, maxBufferSize: bindingLimit };

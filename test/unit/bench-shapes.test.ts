@@ -5,15 +5,10 @@
  * the parameter counts those model cards publish (2.77B for mamba-2.8b, 7.27B for falcon-mamba-7b).
  */
 import { describe, expect, it } from 'vitest';
-import { expectedTensors } from '../../app/arch/tensors';
-import { shapeConfig } from '../../app/bench/bench';
+import { randomInspection, shapeConfig } from '../../app/bench/bench';
+import { describeWeightFormats, weightFormats } from '../../app/model/memory';
 
-const parameters = (name: string) => {
-  const config = shapeConfig(name);
-  return expectedTensors(config, 'backbone.embeddings.weight')
-    .filter((s) => !s.optional || (s.name === 'lm_head.weight' && !config.tieEmbeddings))
-    .reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1), 0);
-};
+const parameters = (name: string) => randomInspection(shapeConfig(name)).parameters;
 
 describe('bench shapes', () => {
   it('mamba-2.8b: d_model 2560, 64 layers, d_inner 5120, d_state 16, dt_rank 160, vocab 50280, tied', () => {
@@ -28,5 +23,19 @@ describe('bench shapes', () => {
   it('falcon-mamba-7b: d_inner 8192, dt_rank 256, vocab 65024, its own LM head, mixer_rms_eps 1e-6', () => {
     expect(shapeConfig('falcon-mamba-7b')).toMatchObject({ architecture: 'falcon_mamba', dModel: 4096, nLayer: 64, dInner: 8192, dState: 16, dtRank: 256, vocabSize: 65024, tieEmbeddings: false, mixerRmsEps: 1e-6, useBias: false, useConvBias: true });
     expect(parameters('falcon-mamba-7b') / 1e9).toBeCloseTo(7.27, 2);
+  });
+
+  it('at these shapes every big matrix takes the block format (rows are whole super-blocks) but Mamba-1’s dt_proj', () => {
+    for (const [shape, formats] of [
+      ['mamba-2.8b', 'q4_k + fp32'],
+      ['mamba2-2.7b', 'q4_k'],
+      ['falcon-mamba-7b', 'q4_k + fp32'],
+    ] as const) {
+      const inspection = randomInspection(shapeConfig(shape), 'q4_k');
+      expect(describeWeightFormats(weightFormats('auto', inspection), inspection), shape).toBe(formats);
+      const f = weightFormats('auto', inspection);
+      for (const [name, format] of f) if (/(in_proj|x_proj|out_proj)\.weight$|embeddings\.weight$|^lm_head\.weight$/.test(name)) expect(format, name).toBe('q4_k');
+      for (const [name, format] of f) if (/dt_proj\.weight$/.test(name)) expect(format, name).toBe('f32');
+    }
   });
 });

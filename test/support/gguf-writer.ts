@@ -5,6 +5,9 @@
  */
 import type { ArchitectureName } from '../../app/arch/registry';
 import { f16ToF32 } from '../../app/formats/float16';
+import { GGML_TYPES } from '../../app/formats/ggml';
+import { isQuantType } from '../../app/formats/ggml-quants';
+import { quantize } from './ggml-quantize';
 
 /** GGUF metadata value type ids. */
 export const GT = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10, I64: 11, F64: 12 } as const;
@@ -20,14 +23,22 @@ export interface WriterKv {
   raw?: Uint8Array;
 }
 
-export const GGML_TYPE_IDS = { F32: 0, F16: 1, Q8_0: 8, Q2_K: 10, Q4_K: 12, BF16: 30 } as const;
-const TYPE_SIZES: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 8: [32, 34], 10: [256, 84], 12: [256, 144], 30: [1, 2] };
+/** The ggml type ids the writer writes (ggml.c's `ggml_type`). */
+export const GGML_TYPE_IDS = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
+export type WriterType = keyof typeof GGML_TYPE_IDS;
+/** Elements and bytes per block of each, from app/formats/ggml.ts GGML_TYPES (ggml.c's type_traits). */
+const TYPE_SIZES: Record<number, [number, number]> = Object.fromEntries(
+  Object.values(GGML_TYPE_IDS).map((id) => {
+    const t = GGML_TYPES[id];
+    return [id, [t.blockSize, t.typeSize]];
+  }),
+);
 
 export interface WriterTensor {
   name: string;
   /** Row-major shape as stored (ne is its reverse). */
   shape: number[];
-  type: keyof typeof GGML_TYPE_IDS;
+  type: WriterType;
   data: Uint8Array;
   /** Override the offset written in the tensor info (relative to the data section). */
   offset?: number;
@@ -149,7 +160,7 @@ export function writeGguf(spec: GgufSpec): Uint8Array {
 }
 
 /** Byte size a tensor of this type and shape must have. */
-export function tensorBytes(type: keyof typeof GGML_TYPE_IDS, shape: number[]): number {
+export function tensorBytes(type: WriterType, shape: number[]): number {
   const [block, size] = TYPE_SIZES[GGML_TYPE_IDS[type]] as [number, number];
   return (shape.reduce((a, b) => a * b, 1) / block) * size;
 }
@@ -207,14 +218,18 @@ export function q8_0Bytes(values: ArrayLike<number>): Uint8Array {
   return out;
 }
 
-export function encode(type: keyof typeof GGML_TYPE_IDS, values: ArrayLike<number>): Uint8Array {
+/**
+ * A tensor's bytes in `type`: the float types exactly (rounded to nearest), the eight block formats
+ * by the test quantizers (ggml-quantize.ts `quantize`: ggml's layouts, each value within half a
+ * step of its block). Q2_K, a type the studio does not load, is written as opaque zero blocks.
+ */
+export function encode(type: WriterType, values: ArrayLike<number>): Uint8Array {
   switch (type) {
     case 'F32': return f32Bytes(values);
     case 'F16': return f16Bytes(values);
     case 'BF16': return bf16Bytes(values);
-    case 'Q8_0': return q8_0Bytes(values);
-    case 'Q4_K': return new Uint8Array((values.length / 256) * 144); // opaque: only its size matters here
     case 'Q2_K': return new Uint8Array((values.length / 256) * 84); // opaque: a type the studio does not load
+    default: return quantize(type, values);
   }
 }
 
@@ -242,7 +257,7 @@ export interface TinyModelOptions {
   /** Store lm_head (output.weight); otherwise the head is tied. */
   untied?: boolean;
   /** Type of the big projection matrices (ssm_in, ssm_out). */
-  matrixType?: keyof typeof GGML_TYPE_IDS;
+  matrixType?: WriterType;
   /** mamba2: store ssm_a / ssm_d as [H] instead of llama.cpp's ne {1, H} (row-major [H, 1]). */
   flatAD?: boolean;
   extraKv?: WriterKv[];
@@ -276,14 +291,14 @@ export function tinyModel(o: TinyModelOptions, rand: () => number = Math.random)
   const random = (n: number, scale = 1) => Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
   const expected = new Map<string, { shape: number[]; values: number[] }>();
   const tensors: WriterTensor[] = [];
-  const add = (ggufName: string, canonical: string, canonicalShape: number[], values: number[], stored: { shape: number[]; type?: keyof typeof GGML_TYPE_IDS; values?: number[] }) => {
+  const add = (ggufName: string, canonical: string, canonicalShape: number[], values: number[], stored: { shape: number[]; type?: WriterType; values?: number[] }) => {
     const type = stored.type ?? 'F32';
     const storedValues = stored.values ?? values;
     tensors.push({ name: ggufName, shape: stored.shape, type, data: encode(type, storedValues) });
-    const decoded = type === 'Q8_0' || type === 'Q4_K' || type === 'Q2_K' ? values : roundTrip(type, values);
+    const decoded = isQuantType(type) || type === 'Q2_K' ? values : roundTrip(type, values);
     expected.set(canonical, { shape: canonicalShape, values: decoded });
   };
-  const mat = (ggufName: string, canonical: string, shape: [number, number], type: keyof typeof GGML_TYPE_IDS = 'F32') =>
+  const mat = (ggufName: string, canonical: string, shape: [number, number], type: WriterType = 'F32') =>
     add(ggufName, canonical, shape, random(shape[0] * shape[1], 0.5), { shape, type });
   const vec = (ggufName: string, canonical: string, n: number, storedShape = [n]) => add(ggufName, canonical, [n], random(n), { shape: storedShape });
 

@@ -1,6 +1,8 @@
 /**
  * A small Mamba-1 with random weights scaled so every term matters (Δ spanning ~1e-3..1, A from
  * −exp(log U(0.3, 8)), D and biases non-trivial), written as config.json + model.safetensors.
+ * A Mamba-2 config works too (its per-head dt_bias drawn like Mamba-1's dt_proj.bias, its gated
+ * norm like the block norms): `writeRandomCheckpoint`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +14,7 @@ import { seededRandom } from '../../app/random';
 /** The project's seeded generator (app/random.ts), under the name the tests use. */
 export const mulberry32 = seededRandom;
 
-export function writeRandomMamba1(dir: string, raw: Record<string, unknown>, seed: number): void {
+export function writeRandomCheckpoint(dir: string, raw: Record<string, unknown>, seed: number): void {
   const config = canonicalConfig('config.json', raw);
   const rand = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -26,7 +28,7 @@ export function writeRandomMamba1(dir: string, raw: Record<string, unknown>, see
     let gen: () => number;
     if (name.endsWith('A_log')) gen = () => Math.log(0.3 + rand() * 7.7);
     else if (name.endsWith('.D')) gen = () => -1 + rand() * 2.5;
-    else if (name.endsWith('dt_proj.bias')) gen = () => {
+    else if (name.endsWith('dt_proj.bias') || name.endsWith('mixer.dt_bias')) gen = () => {
       const target = Math.exp(Math.log(2e-3) + rand() * (Math.log(0.5) - Math.log(2e-3)));
       return target + Math.log(-Math.expm1(-target)); // softplus⁻¹
     };
@@ -45,3 +47,6 @@ export function writeRandomMamba1(dir: string, raw: Record<string, unknown>, see
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(raw));
   writeFileSync(path.join(dir, 'model.safetensors'), writeSafetensors(tensors));
 }
+
+/** The Mamba-1 callers' name for writeRandomCheckpoint. */
+export const writeRandomMamba1 = writeRandomCheckpoint;

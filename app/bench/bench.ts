@@ -122,21 +122,24 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
-/** What `bench --weights` takes for random weights: a storage format, or 'q4_k_m' (Q4_K with the embedding and LM head in Q6_K, as llama.cpp's Q4_K_M stores the output matrix). */
+/** What `bench --weights` takes for random weights: a storage format, or 'q4_k_m' (Q4_K with the embedding and LM head in Q6_K). */
 export type BenchWeights = WeightFormat | 'q4_k_m';
 export const BENCH_WEIGHTS: readonly BenchWeights[] = [...WEIGHT_FORMATS, 'q4_k_m'];
 
 const BENCH_FILE = 'random weights';
 
 /**
- * The dtype a checkpoint stored in `weights` would give tensor `name` (the big matrices in the
- * format, everything else F32), as a tensor location, so that app/model/memory.ts
- * tensorWeightFormat decides its GPU format exactly as for a file: dt_proj only in the float
- * formats, rows that are not whole blocks and the vectors in fp32.
+ * The dtype a checkpoint stored in `weights` would give tensor `name`, as a tensor location, so
+ * that app/model/memory.ts tensorWeightFormat decides its GPU format exactly as for a file. Float
+ * formats: a transformers checkpoint in that dtype — the big matrices (in_proj, x_proj, dt_proj,
+ * out_proj, embedding, LM head) in it, the vectors F32. Block formats: a GGUF as llama.cpp's
+ * quantizer writes it (llama-quant.cpp: token_embd, output, ssm_in, ssm_out quantized; Mamba's small
+ * 2-D ssm_x, ssm_dt and ssm_conv1d, and every vector, F32). tensorWeightFormat then keeps a row
+ * that is not whole blocks in fp32.
  */
 function benchTensor(name: string, shape: number[], weights: BenchWeights, embeddingName: string): TensorLocation {
   let own: WeightFormat = weights === 'q4_k_m' ? (name === embeddingName || name === 'lm_head.weight' ? 'q6_k' : 'q4_k') : weights;
-  if (!storedAsF16(name, shape, embeddingName)) own = 'f32';
+  if (!storedAsF16(name, shape, embeddingName) || (isBlockFormat(own) && /(^|\.)(x_proj|dt_proj)\.weight$/.test(name))) own = 'f32';
   const elements = shape.reduce((x, y) => x * y, 1);
   const base = { name, shape, file: BENCH_FILE, offset: 0, byteLength: elements % rowQuantum(own) === 0 ? weightDataBytes(elements, own) : 0 };
   if (isBlockFormat(own)) return { ...base, encoding: 'gguf', dtype: quantTypeOf(own), ggufName: name, transform: 'none' };

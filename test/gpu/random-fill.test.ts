@@ -7,7 +7,8 @@
  * fields are the positive finite halves blockScales names. Odd block counts (a phantom second
  * block in the last pair) and a buffer filled through several small bindings are covered: the
  * split does not change a byte. randomWeights (the bench's random model) gives each tensor the
- * format app/model/memory.ts tensorWeightFormat gives a checkpoint stored in the asked format, and
+ * format app/model/memory.ts tensorWeightFormat gives a checkpoint stored in the asked format (for
+ * the block formats a GGUF as llama.cpp quantizes it: x_proj and dt_proj F32), and
  * gpuMemoryNeed's plan counts exactly what it allocates.
  */
 import { describe, expect, it } from 'vitest';
@@ -132,15 +133,16 @@ describe('randomWeights: a random model in a storage format', () => {
     if (!ctx) return test.skip(skipReason);
     const config = shapeConfig('tiny-k');
     for (const [weights, expected] of [
-      ['f16', { emb: 'f16', inProj: 'f16', dtProj: 'f16' }],
-      ['bf16', { emb: 'bf16', inProj: 'bf16', dtProj: 'bf16' }],
-      ['q8_0', { emb: 'q8_0', inProj: 'q8_0', dtProj: 'f32' }],
-      ['q4_k_m', { emb: 'q6_k', inProj: 'q4_k', dtProj: 'f32' }],
+      ['f16', { emb: 'f16', inProj: 'f16', xProj: 'f16', dtProj: 'f16' }],
+      ['bf16', { emb: 'bf16', inProj: 'bf16', xProj: 'bf16', dtProj: 'bf16' }],
+      ['q8_0', { emb: 'q8_0', inProj: 'q8_0', xProj: 'f32', dtProj: 'f32' }],
+      ['q4_k_m', { emb: 'q6_k', inProj: 'q4_k', xProj: 'f32', dtProj: 'f32' }],
     ] as const) {
       const { inspection, weights: w } = randomWeights(ctx, config, 3, weights);
       try {
         const f = (name: string) => w.formats?.get(name) ?? 'f32';
-        expect([f('backbone.embeddings.weight'), f('backbone.layers.0.mixer.in_proj.weight'), f('backbone.layers.1.mixer.dt_proj.weight')], weights).toEqual([expected.emb, expected.inProj, expected.dtProj]);
+        const names = ['backbone.embeddings.weight', 'backbone.layers.0.mixer.in_proj.weight', 'backbone.layers.1.mixer.x_proj.weight', 'backbone.layers.1.mixer.dt_proj.weight'];
+        expect(names.map(f), weights).toEqual([expected.emb, expected.inProj, expected.xProj, expected.dtProj]);
         for (const vector of ['backbone.layers.0.mixer.A_log', 'backbone.layers.0.mixer.D', 'backbone.layers.0.norm.weight', 'backbone.norm_f.weight']) expect(f(vector)).toBe('f32');
         let total = 0;
         for (const [name, buffer] of w.buffers) {

@@ -25,7 +25,7 @@ describe('bench shapes', () => {
     expect(parameters('falcon-mamba-7b') / 1e9).toBeCloseTo(7.27, 2);
   });
 
-  it('at these shapes every big matrix takes the block format (rows are whole super-blocks) but Mamba-1’s dt_proj', () => {
+  it('at these shapes in_proj, out_proj, embedding and LM head take the block format (rows are whole super-blocks); x_proj and dt_proj stay fp32 as llama.cpp writes them', () => {
     for (const [shape, formats] of [
       ['mamba-2.8b', 'q4_k + fp32'],
       ['mamba2-2.7b', 'q4_k'],
@@ -34,8 +34,8 @@ describe('bench shapes', () => {
       const inspection = randomInspection(shapeConfig(shape), 'q4_k');
       expect(describeWeightFormats(weightFormats('auto', inspection), inspection), shape).toBe(formats);
       const f = weightFormats('auto', inspection);
-      for (const [name, format] of f) if (/(in_proj|x_proj|out_proj)\.weight$|embeddings\.weight$|^lm_head\.weight$/.test(name)) expect(format, name).toBe('q4_k');
-      for (const [name, format] of f) if (/dt_proj\.weight$/.test(name)) expect(format, name).toBe('f32');
+      for (const [name, format] of f) if (/(in_proj|out_proj)\.weight$|embeddings\.weight$|^lm_head\.weight$/.test(name)) expect(format, name).toBe('q4_k');
+      for (const [name, format] of f) if (/(x_proj|dt_proj)\.weight$/.test(name)) expect(format, name).toBe('f32');
     }
   });
 });

@@ -247,8 +247,8 @@ def table(rows: list[dict]) -> str:
         if r['side'] == 'official' and 'decode_tok_s' in r:
             best[r['shape']] = max(best.get(r['shape'], 0), r['decode_tok_s'])
     lines = [
-        '| shape | implementation | weights | GPU formats | decode tok/s | ÷ best official | target | GPU weights GB | plan total GB (prefill chunk 16) |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+        '| shape | implementation | weights | GPU formats | decode tok/s | ÷ best official | target | GPU weights GB | weights read GB/s | plan total GB (prefill chunk 16) |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ]
     for r in rows:
         rate = r.get('decode_tok_s')
@@ -256,13 +256,14 @@ def table(rows: list[dict]) -> str:
         target = TARGETS.get((r['shape'], r['weights']))
         target_text = f'≥ {target:,} tok/s: {"met" if rate and rate >= target else "missed"}' if target else ''
         plan = (r.get('memory_plan') or {}).get('total')
+        weights = (r.get('gpu_memory_bytes') or {}).get('weights')  # read once per decoded token
         if (r['shape'], r['weights']) == ('falcon-mamba-7b', 'q4_k_m') and plan:
             # issue 17: a falcon-mamba-7b Q4_K_M file loads in < 6 GB of GPU memory (the plan: weights + activations + one session)
             target_text = f'< 6 GB GPU memory: {"met" if plan < 6e9 else "missed"}'
         lines.append(
             f"| {r['shape']} | {'Mamba Studio (WebGPU)' if r['side'] == 'studio' else 'official mamba_ssm ' + r.get('mamba_ssm', '')} | {r['weights']} | "
             f"{r.get('weight_formats', '')} | {f'{rate:,.1f}' if rate else r.get('error', '')} | {ratio} | {target_text} | "
-            f"{gb((r.get('gpu_memory_bytes') or {}).get('weights'))} | {gb(plan)} |"
+            f"{gb(weights)} | {f'{weights * rate / 1e9:,.0f}' if weights and rate else ''} | {gb(plan)} |"
         )
     return '\n'.join(lines) + '\n'
 

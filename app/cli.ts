@@ -8,7 +8,7 @@
  */
 import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
-import { describeAdapter } from './gpu/adapter.js';
+import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
 import { openGpu } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
@@ -23,11 +23,18 @@ import { dirname } from 'node:path';
 import { BENCH_WEIGHTS, randomWeights, runBench, SHAPES, shapeConfig, type BenchResult, type BenchWeights } from './bench/bench.js';
 import { loadWeights } from './model/loader.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
+import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
+import { traceMemory } from './analysis/trace-memory.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
 commands:
-  info --model <path>   print what the model is (JSON): architecture, config, parameters, tensors, warnings
+  info --model <path> [--weights auto|f32|f16] [--max-tokens 256] [--trace-tokens 0] [--gpu] [--memory GB]
+                        print what the model is (JSON): architecture, config, parameters, tensors, warnings,
+                        and "memory": the plan of what loading it takes on the GPU (weights by format, state,
+                        activations for --max-tokens per prefill chunk, a trace of --trace-tokens tokens);
+                        --gpu checks it against the adapter's limits and memory (known from its name, else
+                        unknown); --memory plans for that much GPU memory (decimal GB) instead
   run --model <path> (--prompt TEXT | --input-ids 5,17,3) [--max-tokens N] [--greedy]
       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]
       [--ignore-eos] [--weights auto|f32|f16] [--json]
@@ -53,7 +60,7 @@ commands:
 
 class UsageError extends Error {}
 
-const FLAGS = new Set(['greedy', 'json', 'no-ceilings', 'no-breakdown', 'ignore-eos']);
+const FLAGS = new Set(['greedy', 'json', 'no-ceilings', 'no-breakdown', 'ignore-eos', 'gpu']);
 
 /** `--name value` options (and `--flag`s) after the command; unknown options are usage errors. */
 function options(args: string[], known: string[]): Map<string, string> {
@@ -74,16 +81,58 @@ function options(args: string[], known: string[]): Map<string, string> {
   return out;
 }
 
+/**
+ * The adapter `info` plans against: the one run/trace would open (no device is made), or null with
+ * why there is none (then the plan has no limits and the memory is unknown).
+ */
+async function planAdapter(): Promise<{ adapter: AdapterSummary | null; why?: string }> {
+  try {
+    const { gpu } = await findNodeGpu();
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    return adapter ? { adapter: summarizeAdapter(adapter) } : { adapter: null, why: 'no WebGPU adapter' };
+  } catch (error) {
+    return { adapter: null, why: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 async function infoCommand(args: string[]): Promise<number> {
-  const model = options(args, ['model']).get('model');
+  const opts = options(args, ['model', 'weights', 'max-tokens', 'trace-tokens', 'gpu', 'memory']);
+  const model = opts.get('model');
   if (!model) throw new UsageError('info needs --model <path>');
+  const weights = weightChoice(opts);
+  const maxTokens = integerOption(opts, 'max-tokens', 256, 1, 65536);
+  const traceTokens = integerOption(opts, 'trace-tokens', 0, 0, 2 ** 24);
+  const memoryGb = opts.has('memory') ? numberOption(opts, 'memory', 0, (x) => x > 0, 'a positive number of GB') : undefined;
   const files = await folderModelFiles(model);
   try {
     const inspection = await inspectModel(files);
-    process.stdout.write(`${JSON.stringify(summarizeInspection(inspection), null, 2)}\n`);
+    const found = opts.has('gpu') ? await planAdapter() : { adapter: null, why: 'not asked for (--gpu)' };
+    const bare = planMemory(inspection, { weights, maxTokens });
+    const trace = traceTokens > 0 ? traceMemory(inspection.config, { tokens: traceTokens, chunk: maxTokens, sessionBytes: bare.state }) : null;
+    const plan = planMemory(inspection, { weights, maxTokens, trace, adapter: found.adapter, model: files.name, ...(memoryGb !== undefined ? { budget: memoryGb * 1e9 } : {}) });
+    const memory = {
+      ...plan,
+      summary: describeMemoryPlan(plan),
+      weightsByFormat: describeWeightsByFormat(plan),
+      deviceMemory: describeDeviceMemory(plan.device),
+      adapter: found.adapter ? describeAdapter(found.adapter) : null,
+      ...(found.why ? { adapterMissing: found.why } : {}),
+      refused: refusal(plan),
+    };
+    process.stdout.write(`${JSON.stringify({ ...summarizeInspection(inspection), memory }, null, 2)}\n`);
     return 0;
   } finally {
     await files.close();
+  }
+}
+
+/** Why loading would refuse the plan (checkMemoryPlan's message), or null. */
+function refusal(plan: MemoryPlan): string | null {
+  try {
+    checkMemoryPlan(plan);
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }
 

@@ -19,6 +19,7 @@ import { generate } from '../model/generate.js';
 import { seededRandom } from '../random.js';
 import type { LoadedWeights } from '../model/loader.js';
 import { checkGpuMemory, describeWeightFormats, gpuMemoryNeed, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
+import { planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
@@ -75,7 +76,7 @@ export interface BenchOptions {
   breakdown: boolean;
   /** What the weights were asked to be (the result's dtype); absent: read from the loaded formats. */
   weights?: BenchWeights | WeightChoice;
-  /** The choice gpuMemoryNeed plans with: 'f32' for fp32 weights, else 'auto' (random weights' own formats) or the loader's. */
+  /** The weight choice the memory plan is made for: 'f32' for fp32 weights, else 'auto' (random weights' own formats) or the loader's. */
   weightChoice?: WeightChoice;
 }
 
@@ -106,8 +107,11 @@ export interface BenchResult {
   decode_tok_s: number;
   /** What the built model allocated: the weight buffers, the activations for a prefill chunk, one session's state. */
   gpu_memory_bytes: { weights: number; activations: number; state: number };
-  /** The memory plan made from the inspection before anything was allocated, and the function that made it. */
-  memory_plan: { source: string; weights: number; activations: number; session: number; total: number; max_tokens: number };
+  /**
+   * The memory plan made from the inspection before anything was allocated (for the prefill chunk
+   * of this run, no trace, this adapter's limits), and the function that made it.
+   */
+  memory_plan: MemoryPlan & { source: string };
   ceilings?: { copy_gb_s: number; gemm_tflop_s: number };
   /** The matmul kernels on the model's prefill shapes (and 2048³), forced variants: TFLOP/s. */
   gemm?: { tokens: number; in: number; out: number; variant: string; splits: number; tflop_s: number }[];
@@ -355,8 +359,7 @@ export async function runBench(
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
-  const bindingLimit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
-  const plan = gpuMemoryNeed(inspection, { maxTokens: options.chunk, weightFormat: options.weightChoice ?? 'auto', bindingLimit });
+  const plan = planMemory(inspection, { weights: options.weightChoice ?? 'auto', maxTokens: options.chunk, adapter: { ...ctx.adapter, limits: ctx.device.limits }, model: modelName });
   const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk);
   const V = config.vocabSize;
   const random = seededRandom(7);
@@ -422,7 +425,7 @@ export async function runBench(
     prefill_split: prefillSplit,
     decode_tok_s: decode,
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
-    memory_plan: { source: 'gpuMemoryNeed (app/model/memory.ts)', weights: plan.weights, activations: plan.activations, session: plan.session, total: plan.total, max_tokens: plan.maxTokens },
+    memory_plan: { source: 'planMemory (app/model/memory-plan.ts)', ...plan },
     repeats: options.repeats,
     notes,
   };

@@ -19,6 +19,9 @@ import { validateTokenIds } from '../kernels/embedding.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import { gpuMemoryNeed, describeWeightFormats, type WeightChoice } from '../model/memory.js';
+import { checkMemoryPlan, planMemory, type MemoryPlan } from '../model/memory-plan.js';
+import type { ModelInspection } from '../model/inspection.js';
+import { PLANNED_TRACE_TOKENS, traceMemory } from '../analysis/trace-memory.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { lazyTokenizer } from '../tokenizer/index.js';
@@ -91,6 +94,10 @@ export class Engine {
       init: (params) => this.init(params.powerPreference),
       selfTest: async (params) => runResidualRmsNormCheck(await this.context(), params.rows, params.cols),
       loadModel: (params) => this.loadModel(params.modelId, params.source, params.weights ?? 'auto'),
+      planModel: async ({ source, weights }) => {
+        const files = this.files(source);
+        return this.plan(files.name, await inspectModel(files), weights ?? 'auto', true);
+      },
       cancelLoad: async ({ modelId }) => {
         const controller = this.loading.get(modelId);
         controller?.abort();
@@ -144,6 +151,25 @@ export class Engine {
     return urlModelFiles(source.baseUrl, source.files, this.fetchFn);
   }
 
+  /**
+   * A model's memory plan on this engine's GPU (its adapter once opened; else no limits and memory
+   * unknown, unless a budget); `withTrace`: with a trace of PLANNED_TRACE_TOKENS tokens of every
+   * layer (what planModel shows: no trace is chosen when a model loads, so loading checks the plan
+   * without one, and a trace that does not fit later fails alone, its buffers under an
+   * out-of-memory scope).
+   */
+  private plan(name: string, inspection: ModelInspection, weights: WeightChoice, withTrace: boolean): MemoryPlan {
+    const bare = planMemory(inspection, { weights });
+    const trace = withTrace ? traceMemory(inspection.config, { tokens: PLANNED_TRACE_TOKENS, chunk: bare.maxTokens, sessionBytes: bare.state }) : null;
+    return planMemory(inspection, {
+      weights,
+      model: name,
+      trace,
+      adapter: this.gpu?.adapter ?? null,
+      ...(this.gpuMemoryBudget !== undefined ? { budget: this.gpuMemoryBudget } : {}),
+    });
+  }
+
   private async loadModel(modelId: string, source: ModelSource, weightChoice: WeightChoice): Promise<LoadedModelInfo> {
     const ctx = await this.context();
     if (this.loading.size > 0) throw new Error('Another model is being loaded; cancel it first.');
@@ -156,10 +182,13 @@ export class Engine {
       // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const chat = await chatTemplateSource(files, inspection);
+      // Refused here, before the model on the GPU is unloaded, when it cannot fit (loadWeights checks the same plan).
+      checkMemoryPlan(this.plan(files.name, inspection, weightChoice, false));
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weightFormat = weightChoice;
       const weights = await loadWeights(ctx, files, inspection, {
         weightFormat,
+        name: files.name,
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
         ...(this.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: this.gpuMemoryBudget } : {}),

@@ -9,6 +9,7 @@ import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
 import type { StopReason } from '../model/generate.js';
 import type { WeightChoice } from '../model/memory.js';
+import type { MemoryPlan } from '../model/memory-plan.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows } from '../analysis/types.js';
 
@@ -120,6 +121,12 @@ export interface EngineRequests {
   /** Reads the model's headers, then streams its weights to the GPU (progress as events). One model at a time. */
   /** `weights`: the weights on the GPU (default 'auto': the checkpoint's own precision, app/model/memory.ts tensorWeightFormat). */
   loadModel: { params: { modelId: string; source: ModelSource; weights?: WeightChoice }; result: LoadedModelInfo };
+  /**
+   * The memory plan of a model (app/model/memory-plan.ts), from its headers alone: nothing is
+   * loaded or allocated, with a trace of PLANNED_TRACE_TOKENS tokens (loadModel checks the same plan
+   * without the trace: none is chosen at load).
+   */
+  planModel: { params: { source: ModelSource; weights?: WeightChoice }; result: MemoryPlan };
   cancelLoad: { params: { modelId: string }; result: { cancelled: boolean } };
   unloadModel: { params: Record<string, never>; result: { unloaded: string | null } };
   /** Generates from the loaded model; tokens stream as 'token' events. One generation at a time. */

@@ -14,7 +14,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { allocateOrFail, formatBytes, GpuError } from '../gpu/errors.js';
 import { packF16 } from '../kernels/f16.js';
 import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
-import { checkGpuMemory, gpuMemoryNeed, weightFormats, weightParts, type WeightChoice, type WeightPart } from './memory.js';
+import { weightFormats, weightParts, type WeightChoice, type WeightPart } from './memory.js';
+import { checkMemoryPlan, planMemory, type TraceMemory } from './memory-plan.js';
 
 export { storedAsF16 } from './memory.js';
 
@@ -76,6 +77,10 @@ export interface LoadOptions {
    * maxBufferSize): the embedding or LM head larger than this is split into row ranges (tests).
    */
   bindingLimit?: number;
+  /** The trace buffers to plan room for (app/analysis/trace-memory.ts traceMemory); default none. */
+  trace?: TraceMemory | null;
+  /** The model's name in messages (default its first weight file). */
+  name?: string;
 }
 
 export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection: ModelInspection, options: LoadOptions = {}): Promise<LoadedWeights> {
@@ -84,9 +89,18 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
   const tensors = [...inspection.tensors.values()];
   const choice = options.weightFormat ?? 'f32';
   const limits = options.bindingLimit !== undefined ? { maxStorageBufferBindingSize: options.bindingLimit, maxBufferSize: options.bindingLimit } : ctx.adapter.limits;
-  const need = gpuMemoryNeed(inspection, { maxTokens: options.maxTokens ?? 256, weightFormat: choice, bindingLimit: Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) });
+  // The one check before anything is allocated: the memory plan (app/model/memory-plan.ts).
+  checkMemoryPlan(
+    planMemory(inspection, {
+      weights: choice,
+      maxTokens: options.maxTokens ?? 256,
+      adapter: { ...ctx.adapter, limits },
+      trace: options.trace ?? null,
+      ...(options.gpuMemoryBudget !== undefined ? { budget: options.gpuMemoryBudget } : {}),
+      ...(options.name !== undefined ? { model: options.name } : {}),
+    }),
+  );
   const formats = weightFormats(choice, inspection);
-  checkGpuMemory(inspection, need, limits, options.gpuMemoryBudget, formats);
   const bytesTotal = tensors.reduce((s, t) => s + t.byteLength, 0);
   const buffers = new Map<string, GPUBuffer>();
   const parts = new Map<string, WeightPart[]>();

@@ -49,7 +49,7 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
     let weights: LoadedWeights;
     let model: LanguageModel;
     try {
-      weights = await loadWeights(ctx, files, inspection, { maxTokens, weightFormat, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
+      weights = await loadWeights(ctx, files, inspection, { maxTokens, weightFormat, name: files.name, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
       try {
         const bytes = gpuMemoryNeed(inspection, { maxTokens, weightFormat }).activations;
         const loaded = weights;

@@ -21,7 +21,7 @@ describe('npm run bench', () => {
     const result = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
     expect(result).toMatchObject({ arch: 'mamba', model: 'tiny', d_model: 64, n_layer: 2, dtype: 'f32', weight_formats: 'fp32' });
     // The plan made before allocating counts the weights the random model then allocates.
-    expect(result.memory_plan).toMatchObject({ source: 'gpuMemoryNeed (app/model/memory.ts)', weights: (result.gpu_memory_bytes as { weights: number }).weights });
+    expect(result.memory_plan).toMatchObject({ source: 'planMemory (app/model/memory-plan.ts)', weights: { total: (result.gpu_memory_bytes as { weights: number }).weights }, trace: null });
     expect(Object.keys(result.prefill_tok_s as object)).toEqual(['16', '40']);
     expect(result.decode_tok_s).toBeGreaterThan(0);
     expect(typeof result.adapter).toBe('string');
@@ -41,9 +41,9 @@ describe('npm run bench', () => {
     expect(f16).toMatchObject({ model: 'tiny-k', dtype: 'f16', weight_formats: 'f16' });
     // Q4_K for the matrices, Q6_K for the (tied) embedding, dt_proj fp32 (the scan's fused step reads it).
     expect(q4km).toMatchObject({ model: 'tiny-k', dtype: 'q4_k_m', weight_formats: 'q4_k + q6_k + fp32' });
-    for (const r of [f16, q4km] as { gpu_memory_bytes: { weights: number }; memory_plan: { weights: number; total: number } }[]) {
-      expect(r.memory_plan.weights).toBe(r.gpu_memory_bytes.weights);
-      expect(r.memory_plan.total).toBeGreaterThan(r.memory_plan.weights);
+    for (const r of [f16, q4km] as { gpu_memory_bytes: { weights: number }; memory_plan: { weights: { total: number }; total: number } }[]) {
+      expect(r.memory_plan.weights.total).toBe(r.gpu_memory_bytes.weights);
+      expect(r.memory_plan.total).toBeGreaterThan(r.memory_plan.weights.total);
     }
     const bad = spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', '--weights', 'f16,q3_k'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelEntry } from '../../app/contract';
 import { Engine } from '../../app/engine/engine';
 import type { EngineEvent } from '../../app/engine/protocol';
+import type { MemoryPlan } from '../../app/model/memory-plan';
 import { findNodeGpu } from '../../app/node/dawn';
 import { serveFetch } from '../../app/node/serve-fetch';
 import { createModelHandler, servedFolder } from '../../main/model-protocol';
@@ -140,5 +141,39 @@ describe('engine: the device lost in the middle of a generation', () => {
     const again = await engine.handle({ id: 7, kind: 'generate', params: { ...params, maxTokens: 4, trace: true } });
     expect(again).toMatchObject({ ok: true, result: { ids: [expect.any(Number), expect.any(Number), expect.any(Number), expect.any(Number)], stopReason: 'max-tokens', traceId: expect.any(String) } });
     expect(events.filter((e) => e.kind === 'gpu-error')).toEqual([]);
+  });
+});
+
+describe('engine: the memory plan before loading (issue 17)', () => {
+  it("planModel plans without loading (weights = what loadModel puts on the GPU); a load over the budget is refused with the plan's numbers, the loaded model kept", async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    const source = { kind: 'url' as const, baseUrl, files: entry.files };
+    const probe = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init));
+    expect(await probe.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
+    const plans: Record<'f16' | 'f32', MemoryPlan> = {} as Record<'f16' | 'f32', MemoryPlan>;
+    for (const weights of ['f16', 'f32'] as const) {
+      const planned = await probe.handle({ id: 2, kind: 'planModel', params: { source, weights } });
+      if (!planned.ok || planned.kind !== 'planModel') throw new Error(`planModel failed: ${JSON.stringify(planned)}`);
+      plans[weights] = planned.result;
+      expect(planned.result).toMatchObject({ weightChoice: weights, trace: { tokens: 1024 }, limits: { maxBufferSize: expect.any(Number) }, fits: null });
+      const loaded = await probe.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights } });
+      expect(loaded).toMatchObject({ ok: true, result: { bytesOnGpu: planned.result.weights.total } });
+    }
+    expect(plans.f32.total).toBeGreaterThan(plans.f16.total);
+
+    // Room for the f16 model, not the f32 one (loading checks the plan without the trace: none is chosen yet).
+    const model = (plan: MemoryPlan) => plan.total - (plan.trace?.gpu ?? 0);
+    const budget = (model(plans.f16) + model(plans.f32)) / 2;
+    const engine = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init), budget);
+    expect(await engine.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
+    expect(await engine.handle({ id: 2, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f16' } })).toMatchObject({ ok: true });
+    const refused = await engine.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f32' } });
+    expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/ needs [\d.]+ MB: weights [\d.]+, state [\d.]+, activations [\d.]+ — more than the budget of [\d.]+ MB \(gpuMemoryBudget\)$/) });
+    // planModel says the same: the f32 model itself does not fit the budget.
+    const planned = await engine.handle({ id: 5, kind: 'planModel', params: { source, weights: 'f32' } });
+    expect(planned).toMatchObject({ ok: true, result: { modelFits: false, fits: false, device: { source: 'budget', bytes: budget } } });
+    // Refused before the model on the GPU was unloaded: it still generates.
+    const params = { modelId: entry.id, prompt: { ids: [1, 2] }, maxTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] };
+    expect(await engine.handle({ id: 6, kind: 'generate', params })).toMatchObject({ ok: true });
   });
 });

@@ -7,6 +7,8 @@
  * loadWeights, building the model, and growing a trace fail with one GpuError('out-of-memory')
  * naming what and how much, with every buffer they made destroyed.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -17,9 +19,16 @@ import type { GpuContext } from '../../app/gpu/context';
 import { allocateOrFail, GpuError } from '../../app/gpu/errors';
 import { loadWeights } from '../../app/model/loader';
 import { gpuMemoryNeed } from '../../app/model/memory';
+import { planMemory } from '../../app/model/memory-plan';
+import { traceMemory } from '../../app/analysis/trace-memory';
+import { tracePrompt } from '../../app/analysis/trace';
+import { storedTraceBytes } from '../../app/analysis/trace-store';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { useTestGpu } from '../support/gpu';
+import { checkpointToGguf } from '../support/quantized-gguf';
+import { writeRandomCheckpoint } from '../support/random-model';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 
 const golden = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 const MODELS = { 'Mamba-1': path.join(golden, 'mamba1-bias-untied'), 'Mamba-2': path.join(golden, 'mamba2-groups') };
@@ -37,7 +46,7 @@ useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 function limitedDevice(real: GPUDevice, budget: number) {
   const scopes: { filter: GPUErrorFilter; error: GPUError | null }[] = [];
   const live = new Set<GPUBuffer>();
-  const counts = { created: 0, refused: 0, uncaught: 0, bytesLive: 0 };
+  const counts = { created: 0, refused: 0, uncaught: 0, bytesLive: 0, peak: 0 };
   const oom = (message: string) => new GPUOutOfMemoryError(message);
   const device = new Proxy(real, {
     get(target, prop) {
@@ -55,6 +64,7 @@ function limitedDevice(real: GPUDevice, budget: number) {
             return buffer;
           }
           counts.bytesLive += descriptor.size;
+          counts.peak = Math.max(counts.peak, counts.bytesLive);
           live.add(buffer);
           const destroy = buffer.destroy.bind(buffer);
           buffer.destroy = () => {
@@ -121,6 +131,12 @@ describe('the GPU memory a model needs, before loading', () => {
         expect(need.activations, `activations, ${maxTokens} tokens`).toBeLessThanOrEqual(1.5 * built);
         expect(need.session).toBe(sessionBytes);
         expect(need.total).toBe(need.weights + need.activations + need.session);
+        // The memory plan (issue 17) reports the same: the loader's bytes exactly, the same bounds.
+        const plan = planMemory(inspection, { weights: 'f32', maxTokens });
+        expect(plan.weights.total).toBe(weights.bytesOnGpu);
+        expect(plan.state).toBe(sessionBytes);
+        expect(plan.activations).toBe(need.activations);
+        expect(plan.total).toBe(need.total);
         session.destroy();
         model.destroy();
         weights.destroy();
@@ -134,8 +150,9 @@ describe('the GPU memory a model needs, before loading', () => {
     const { files, inspection } = await open(MODELS['Mamba-2']);
     const need = gpuMemoryNeed(inspection);
     const counted = limitedDevice(ctx.device, Infinity);
-    const error = await rejection(loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total - 1 }));
-    expect(error.message).toMatch(/^the model needs about [\d.]+ MiB of GPU memory \(weights [\d.]+ MiB, activations for 256 tokens [\d.]+ MiB, one sequence [\d.]+ (KiB|MiB|B)\), more than the budget of [\d.]+ MiB \(gpuMemoryBudget\)$/);
+    const error = await rejection(loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total - 1, name: 'mamba2-groups' }));
+    // The memory plan's refusal (app/model/memory-plan.ts checkMemoryPlan), in decimal GB.
+    expect(error.message).toMatch(/^mamba2-groups needs [\d.]+ MB: weights [\d.]+, state [\d.]+, activations [\d.]+ — more than the budget of [\d.]+ MB \(gpuMemoryBudget\)$/);
     expect(counted.counts.created).toBe(0);
     const weights = await loadWeights({ ...ctx, device: counted.device }, files, inspection, { gpuMemoryBudget: need.total });
     expect(weights.bytesOnGpu).toBe(need.weights);
@@ -143,6 +160,90 @@ describe('the GPU memory a model needs, before loading', () => {
     expect(counted.live.size).toBe(0);
     await files.close();
   });
+});
+
+describe('the memory plan of a model split across bindings (issue 17)', () => {
+  // Binding limits of a few rows (as test/gpu/weight-format.test.ts uses them): the vocabulary-sized
+  // matrices are loaded in row ranges; the plan must count those buffers (halves pad each range).
+  for (const [dir, choice, limit] of [
+    [MODELS['Mamba-1'], 'f32', 256 * 256 + 16],
+    [path.resolve(golden, '../pytorch-bin/hf-sharded-f16/safetensors'), 'auto', 2112 + 16],
+  ] as const) {
+    it(`${path.basename(dir.replace(/\/safetensors$/, ''))} (${choice}, bindings of ${limit} B): weights exact, the split tensors listed with the loader's ranges`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const { files, inspection } = await open(dir);
+      const weights = await loadWeights(ctx, files, inspection, { weightFormat: choice, bindingLimit: limit });
+      await files.close();
+      const plan = planMemory(inspection, { weights: choice, adapter: { ...ctx.adapter, limits: { maxStorageBufferBindingSize: limit, maxBufferSize: limit } } });
+      expect(plan.weights.total).toBe(weights.bytesOnGpu);
+      expect(plan.weights.byFormat.reduce((sum, f) => sum + f.bytes, 0)).toBe(weights.bytesOnGpu);
+      const loaded = [...(weights.parts ?? new Map()).entries()].map(([name, list]) => [name, list.length] as const);
+      expect(loaded.length).toBeGreaterThan(0);
+      expect(new Map(plan.oversize.map((t) => [t.name, t.bindings]))).toEqual(new Map(loaded));
+      weights.destroy();
+    });
+  }
+});
+
+describe('the memory plan of a Q4_K_M GGUF (llama.cpp layout and policy: test/support/quantized-gguf.ts)', () => {
+  it("'auto' keeps the blocks on the GPU: the plan's bytes by format are the blocks' (Q4_K 144 B, Q6_K 210 B per 256 values) and what the loader allocates", async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const scratch = mkdtempSync(path.join(tmpdir(), 'memory-plan-q4km-'));
+    try {
+      writeRandomCheckpoint(scratch, { model_type: 'mamba', hidden_size: 256, num_hidden_layers: 2, vocab_size: 256, state_size: 16, conv_kernel: 4, tie_word_embeddings: false, intermediate_size: 512, time_step_rank: 16, use_conv_bias: true }, 17);
+      const checkpoint = await open(scratch);
+      const table = await readAllTensorsF32(checkpoint.files, checkpoint.inspection);
+      await checkpoint.files.close();
+      const written = checkpointToGguf('q4km', checkpoint.inspection.config, table, 'Q4_K_M');
+      const file = path.join(scratch, 'model.Q4_K_M.gguf');
+      writeFileSync(file, written.bytes);
+      // Bytes by format from the GGUF's own types and shapes, worked out here.
+      const expected: Record<string, number> = {};
+      const { files, inspection } = await open(file);
+      for (const t of inspection.tensors.values()) {
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        const type = t.dtype as string;
+        const [format, bytes] = type === 'Q4_K' ? ['q4_k', (n / 256) * 144] : type === 'Q6_K' ? ['q6_k', (n / 256) * 210] : ['f32', 4 * n];
+        expected[format] = (expected[format] ?? 0) + bytes;
+      }
+      expect(Object.keys(expected).sort()).toEqual(['f32', 'q4_k', 'q6_k']);
+      const plan = planMemory(inspection, { weights: 'auto', adapter: ctx.adapter });
+      expect(Object.fromEntries(plan.weights.byFormat.map((f) => [f.format, f.bytes]))).toEqual(expected);
+      const weights = await loadWeights(ctx, files, inspection, { weightFormat: 'auto' });
+      await files.close();
+      expect(weights.bytesOnGpu).toBe(plan.weights.total);
+      weights.destroy();
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the memory plan's trace buffers against a real prompt trace", () => {
+  for (const [name, dir] of Object.entries(MODELS)) {
+    it(`${name}: the GPU bytes an upper bound of the trace's peak within 1.5×, the CPU copy exact`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const { files, inspection } = await open(dir);
+      const weights = await loadWeights(ctx, files, inspection);
+      await files.close();
+      const maxTokens = 64;
+      const model = buildModel(ctx, inspection, weights, maxTokens);
+      const ids = Array.from({ length: 100 }, (_, i) => (i * 7) % inspection.config.vocabSize);
+      const plan = planMemory(inspection, { weights: 'f32', maxTokens });
+      const trace = traceMemory(inspection.config, { tokens: ids.length, chunk: maxTokens, sessionBytes: plan.state });
+      // Once uncounted: the model makes its prefill's own state and logits at the first prefill (the plan's activations).
+      await tracePrompt(ctx, { model, weights, tokenizer: null }, ids.slice(0, 3), { traceId: 'warm', modelId: name });
+      const counted = limitedDevice(ctx.device, Infinity);
+      const result = await tracePrompt({ ...ctx, device: counted.device }, { model, weights, tokenizer: null }, ids, { traceId: 't', modelId: name });
+      expect(counted.live.size).toBe(0);
+      console.info(`[memory-plan] ${name}, ${ids.length} tokens: trace planned ${trace.gpu} B on the GPU, peak ${counted.counts.peak} B; CPU copy ${trace.cpu} B`);
+      expect(trace.gpu, 'trace GPU bytes').toBeGreaterThanOrEqual(counted.counts.peak);
+      expect(trace.gpu, 'trace GPU bytes').toBeLessThanOrEqual(1.5 * counted.counts.peak);
+      expect(trace.cpu).toBe(storedTraceBytes(result));
+      model.destroy();
+      weights.destroy();
+    });
+  }
 });
 
 describe('running out of GPU memory is one clean error, with nothing left allocated', () => {

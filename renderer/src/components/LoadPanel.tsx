@@ -4,6 +4,7 @@ import type { WeightChoice } from '../../../app/model/memory';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes } from '../format';
+import { MemoryPlanLine } from './MemoryPlanLine';
 import type { Host } from '../host';
 import { selectGpu, selectSelectedLoad, useStudio } from '../store';
 
@@ -52,6 +53,7 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
           <option value="f16">f16 (half the memory)</option>
         </select>
       </label>
+      <MemoryPlanLine model={model} host={host} engine={engine} weights={weights} />
       {load?.state === 'loading' && (
         <>
           <progress

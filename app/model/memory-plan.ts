@@ -1,0 +1,254 @@
+/**
+ * The memory plan of a model (issue 17): what loading and running it will take on the GPU, worked
+ * out from its inspection alone, before anything is allocated, and whether that fits.
+ *
+ *   weights      exact: the loader makes one buffer per tensor of weightBufferBytes (memory.ts), in
+ *                the format weightFormats gives for the choice; reported by format.
+ *   state        one sequence: its recurrent state and its logits (memory.ts gpuMemoryNeed .session).
+ *   activations  a prefill chunk of `maxTokens` tokens: activations, scratch, the prefill's own
+ *                state and logits, the packed scan weights (gpuMemoryNeed .activations, an upper bound).
+ *   trace        the trace buffers for the trace settings given, as the caller works them out
+ *                (app/analysis/trace-memory.ts: this layer cannot see the recorder): GPU bytes, in
+ *                the total; and the CPU copy the engine keeps of it, reported apart (never on the GPU).
+ *
+ * Then the adapter's limits: a tensor larger than one storage binding (maxStorageBufferBindingSize)
+ * or one buffer (maxBufferSize) is listed with the bindings it is split into (memory.ts
+ * weightParts: the embedding and LM head, in row ranges; the weights count the split buffers), or
+ * refused when it cannot be split. And the
+ * device's memory: WebGPU does not say how much a device has, so the plan uses a user-set budget
+ * (gpuMemoryBudget) when there is one, else the vendor's figure for a GPU it recognises by name in
+ * the adapter's strings (DEVICE_MEMORY, or a size written in the name, "A100-SXM4-80GB"), else
+ * none: unknown, and nothing is refused for the total. `checkMemoryPlan` refuses a plan that does
+ * not fit with a GpuError('out-of-memory') whose message has the numbers.
+ */
+import { GpuError } from '../gpu/errors.js';
+import type { AdapterSummary } from '../gpu/adapter.js';
+import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
+import type { ModelInspection } from './inspection.js';
+import { gpuMemoryNeed, weightBufferBytes, weightFormats, weightParts, type WeightChoice } from './memory.js';
+
+/** The trace buffers a plan counts (app/analysis/trace-memory.ts `traceMemory` works them out). */
+export interface TraceMemory {
+  /** Tokens traced. */
+  tokens: number;
+  /** Layers traced. */
+  layers: number;
+  /** GPU bytes: the recorder's buffers and what tracing adds (counted in the total). */
+  gpu: number;
+  /** CPU bytes of the copy the engine keeps of the finished trace (not GPU memory; not in the total). */
+  cpu: number;
+}
+
+/** Where the device memory figure comes from. */
+export type DeviceMemorySource = 'budget' | 'adapter' | 'unknown';
+
+export interface DeviceMemory {
+  /** Bytes, or null when nobody knows. */
+  bytes: number | null;
+  source: DeviceMemorySource;
+  /** What the figure is of ("NVIDIA H200", "gpuMemoryBudget"), or why it is unknown. */
+  what: string;
+}
+
+/** A tensor larger than one storage binding or one buffer (the smaller of the two limits). */
+export interface OversizeTensor {
+  name: string;
+  /** Its bytes as one buffer. */
+  bytes: number;
+  format: WeightFormat;
+  /**
+   * The bindings (buffers of row ranges) it is split into (memory.ts weightParts: the embedding
+   * and an untied LM head), or null: it cannot be split, and loading is refused.
+   */
+  bindings: number | null;
+}
+
+export interface MemoryPlan {
+  /** The model (its folder or file name), for messages. */
+  model: string;
+  weightChoice: WeightChoice;
+  maxTokens: number;
+  /** Bytes of weights on the GPU by storage format (largest first), and their sum. */
+  weights: { total: number; byFormat: { format: WeightFormat; bytes: number; tensors: number }[] };
+  /** One sequence: its recurrent state and logits. */
+  state: number;
+  /** A prefill chunk of maxTokens tokens (an upper bound). */
+  activations: number;
+  /** The trace the plan was made for (null: none). */
+  trace: TraceMemory | null;
+  /** weights + state + activations + trace GPU bytes. */
+  total: number;
+  /** The adapter's per-buffer limits, when an adapter was given (a tensor over the smaller is split or refused). */
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } | null;
+  /** The tensors over a limit (empty when none, or no limits). */
+  oversize: OversizeTensor[];
+  device: DeviceMemory;
+  /** Whether the total fits the device's memory (null: its memory is unknown). */
+  fits: boolean | null;
+  /** Whether the model without the trace (weights, state, activations) fits (null: memory unknown). */
+  modelFits: boolean | null;
+}
+
+export interface PlanOptions {
+  weights?: WeightChoice;
+  /** Tokens per prefill chunk (buildModel's maxTokens). Default 256. */
+  maxTokens?: number;
+  trace?: TraceMemory | null;
+  /** The adapter (its name strings and limits); none: no limits, memory unknown unless a budget. */
+  adapter?: (Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'> & { limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } }) | null;
+  /** A user-set budget in bytes (gpuMemoryBudget): the device memory, whatever the adapter. */
+  budget?: number;
+  /** The model's name for messages (default: its first weight file). */
+  model?: string;
+}
+
+/**
+ * Vendors' memory sizes (decimal GB, as the vendors state them; the real size is never smaller) of
+ * GPUs an adapter may name, most specific first. A size written in the name itself wins.
+ */
+export const DEVICE_MEMORY: readonly { pattern: RegExp; gb: number; name: string }[] = [
+  { pattern: /\bH200\b/i, gb: 141, name: 'NVIDIA H200' },
+  { pattern: /\bH100\b.*\bNVL\b/i, gb: 94, name: 'NVIDIA H100 NVL' },
+  { pattern: /\bH100\b/i, gb: 80, name: 'NVIDIA H100' },
+  { pattern: /\bA100\b/i, gb: 40, name: 'NVIDIA A100 (40 GB unless the name says 80GB)' },
+  { pattern: /\bL40S?\b/i, gb: 48, name: 'NVIDIA L40' },
+  { pattern: /\bRTX\s*6000\s*Ada\b/i, gb: 48, name: 'NVIDIA RTX 6000 Ada' },
+  { pattern: /\bRTX\s*5090\b/i, gb: 32, name: 'NVIDIA GeForce RTX 5090' },
+  { pattern: /\bRTX\s*4090\b/i, gb: 24, name: 'NVIDIA GeForce RTX 4090' },
+  { pattern: /\bRTX\s*3090\b/i, gb: 24, name: 'NVIDIA GeForce RTX 3090' },
+  { pattern: /\bRTX\s*4080\b/i, gb: 16, name: 'NVIDIA GeForce RTX 4080' },
+  { pattern: /\bRTX\s*4070\s*Ti\s*Super\b/i, gb: 16, name: 'NVIDIA GeForce RTX 4070 Ti Super' },
+  { pattern: /\bRTX\s*4070\b/i, gb: 12, name: 'NVIDIA GeForce RTX 4070' },
+  { pattern: /\bRTX\s*4060\s*Ti\b/i, gb: 8, name: 'NVIDIA GeForce RTX 4060 Ti (8 GB unless the name says 16GB)' },
+  { pattern: /\bRTX\s*4060\b/i, gb: 8, name: 'NVIDIA GeForce RTX 4060' },
+  { pattern: /\bRTX\s*3080\b/i, gb: 10, name: 'NVIDIA GeForce RTX 3080 (10 GB unless the name says 12GB)' },
+  { pattern: /\bRX\s*7900\s*XTX\b/i, gb: 24, name: 'AMD Radeon RX 7900 XTX' },
+  { pattern: /\bMI300X\b/i, gb: 192, name: 'AMD Instinct MI300X' },
+];
+
+const GB = 1e9;
+
+/** The device's memory as far as can honestly be told (see the file's comment). */
+export function estimateDeviceMemory(adapter: PlanOptions['adapter'], budget?: number): DeviceMemory {
+  if (budget !== undefined) return { bytes: budget, source: 'budget', what: 'gpuMemoryBudget' };
+  if (!adapter) return { bytes: null, source: 'unknown', what: 'no adapter' };
+  const name = [adapter.device, adapter.description].filter(Boolean).join(' ');
+  const known = DEVICE_MEMORY.find((d) => d.pattern.test(name));
+  // A size in the name ("A100-SXM4-80GB", "RTX 4060 Ti 16GB"), for a GPU the table knows.
+  const written = /(\d{1,3})\s?GB\b/i.exec(name);
+  if (known) {
+    const gb = written ? Number(written[1]) : known.gb;
+    return { bytes: gb * GB, source: 'adapter', what: written ? name.trim() : known.name };
+  }
+  return { bytes: null, source: 'unknown', what: `WebGPU does not tell the memory of ${name.trim() || `${adapter.vendor} ${adapter.architecture}`.trim() || 'this adapter'}` };
+}
+
+export function planMemory(inspection: ModelInspection, options: PlanOptions = {}): MemoryPlan {
+  const choice = options.weights ?? 'auto';
+  const maxTokens = options.maxTokens ?? 256;
+  const limits = options.adapter ? { maxStorageBufferBindingSize: options.adapter.limits.maxStorageBufferBindingSize, maxBufferSize: options.adapter.limits.maxBufferSize } : null;
+  const limit = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : undefined;
+  const need = gpuMemoryNeed(inspection, { maxTokens, weightFormat: choice, ...(limit !== undefined ? { bindingLimit: limit } : {}) });
+  const formats = weightFormats(choice, inspection);
+  const byFormat = new Map<WeightFormat, { bytes: number; tensors: number }>();
+  const oversize: OversizeTensor[] = [];
+  for (const t of inspection.tensors.values()) {
+    const format = formats.get(t.name) ?? 'f32';
+    const whole = weightBufferBytes(t.shape, format);
+    let bytes = whole;
+    if (limit !== undefined && whole > limit) {
+      // Split as the loader splits it (row ranges, each buffer padded as weightBytes pads it).
+      const ranges = weightParts(t.name, t.shape, format, limit, inspection.embeddingName);
+      const cols = t.shape[t.shape.length - 1] as number;
+      if (ranges) bytes = ranges.reduce((sum, r) => sum + weightBytes(r.rows * cols, format), 0);
+      oversize.push({ name: t.name, bytes: whole, format, bindings: ranges ? ranges.length : null });
+    }
+    const entry = byFormat.get(format) ?? { bytes: 0, tensors: 0 };
+    entry.bytes += bytes;
+    entry.tensors++;
+    byFormat.set(format, entry);
+  }
+  const trace = options.trace ?? null;
+  const total = need.weights + need.session + need.activations + (trace?.gpu ?? 0);
+  const device = estimateDeviceMemory(options.adapter, options.budget);
+  return {
+    model: options.model ?? inspection.weightFiles[0] ?? 'the model',
+    weightChoice: choice,
+    maxTokens,
+    weights: {
+      total: need.weights,
+      byFormat: [...byFormat.entries()].map(([format, e]) => ({ format, ...e })).sort((a, b) => b.bytes - a.bytes),
+    },
+    state: need.session,
+    activations: need.activations,
+    trace,
+    total,
+    limits,
+    oversize,
+    device,
+    fits: device.bytes === null ? null : total <= device.bytes,
+    modelFits: device.bytes === null ? null : total - (trace?.gpu ?? 0) <= device.bytes,
+  };
+}
+
+/** `v` with `significant` digits (at least one decimal from 10 up to 100), no exponent, no trailing zeros: "4.2", "0.038", "29.1". */
+export function decimal(v: number, significant = 2): string {
+  if (v === 0) return '0';
+  const magnitude = Math.floor(Math.log10(Math.abs(v)));
+  const digits = Math.max(magnitude === 1 ? 1 : 0, Math.min(9, significant - 1 - magnitude));
+  const text = v.toFixed(digits);
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+}
+
+const UNITS: readonly [string, number][] = [
+  ['GB', GB],
+  ['MB', 1e6],
+  ['KB', 1e3],
+];
+const unitOf = (bytes: number): [string, number] => UNITS.find(([, scale]) => bytes >= scale) ?? ['B', 1];
+
+/** Bytes in decimal units, three significant digits: "4.54 GB", "8.97 MB", "24 GB". */
+export function formatSize(bytes: number): string {
+  const [unit, scale] = unitOf(bytes);
+  return `${decimal(bytes / scale, 3)} ${unit}`;
+}
+
+/** "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3[, trace 0.1]": the parts in the total's unit. */
+export function describeMemoryPlan(plan: MemoryPlan): string {
+  const [, scale] = unitOf(plan.total);
+  const part = (bytes: number) => decimal(bytes / scale);
+  const parts = [`weights ${part(plan.weights.total)}`, `state ${part(plan.state)}`, `activations ${part(plan.activations)}`];
+  if (plan.trace && plan.trace.gpu > 0) parts.push(`trace ${part(plan.trace.gpu)}`);
+  return `needs ${formatSize(plan.total)}: ${parts.join(', ')}`;
+}
+
+/** The weights by format, "q4_k 2.65 GB, q6_k 1.98 GB, f32 586 MB". */
+export function describeWeightsByFormat(plan: MemoryPlan): string {
+  return plan.weights.byFormat.map((f) => `${f.format} ${formatSize(f.bytes)}`).join(', ');
+}
+
+/** The device's memory in words: "this GPU's 24 GB (NVIDIA GeForce RTX 4090)", "the budget of 4 GB (gpuMemoryBudget)". */
+export function describeDeviceMemory(device: DeviceMemory): string {
+  if (device.bytes === null) return `unknown (${device.what})`;
+  return device.source === 'budget' ? `the budget of ${formatSize(device.bytes)} (gpuMemoryBudget)` : `this GPU's ${formatSize(device.bytes)} (${device.what})`;
+}
+
+/**
+ * Throws a GpuError('out-of-memory') when the plan cannot run: a tensor larger than one binding
+ * that cannot be split (all but the embedding and LM head), or a total over the device's memory
+ * (a budget, or a known GPU's). Nothing is allocated before this.
+ */
+export function checkMemoryPlan(plan: MemoryPlan): void {
+  for (const t of plan.oversize) {
+    if (t.bindings !== null) continue;
+    const limits = plan.limits as NonNullable<MemoryPlan['limits']>;
+    const which = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+    throw new GpuError(
+      `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU binds in one buffer (${formatSize(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize))}, ${which}), and only the embedding and LM head are split`,
+      'out-of-memory',
+    );
+  }
+  if (plan.fits === false) {
+    throw new GpuError(`${plan.model} ${describeMemoryPlan(plan)} — more than ${describeDeviceMemory(plan.device)}`, 'out-of-memory');
+  }
+}

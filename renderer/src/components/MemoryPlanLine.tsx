@@ -1,0 +1,78 @@
+/**
+ * The memory plan of the selected model (issue 17; app/model/memory-plan.ts), shown in the load
+ * panel before and while it loads: "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3, trace
+ * 0.1", re-planned when the GPU weights choice changes. The engine plans from the headers alone
+ * (`planModel`): nothing is loaded. A plan over the GPU's memory says so (loading it is refused).
+ */
+import { useEffect, useRef, useState } from 'react';
+import type { ModelEntry } from '../../../app/contract';
+import type { WeightChoice } from '../../../app/model/memory';
+import { describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, type MemoryPlan } from '../../../app/model/memory-plan';
+import type { EngineClient } from '../engine-client';
+import type { Host } from '../host';
+import { selectGpu, useStudio } from '../store';
+
+type Planned = { state: 'planning' } | { state: 'done'; plan: MemoryPlan } | { state: 'failed'; message: string };
+
+export function MemoryPlanLine({ model, host, engine, weights }: { model: ModelEntry; host: Host; engine: EngineClient; weights: WeightChoice }) {
+  const gpu = useStudio(selectGpu);
+  const [planned, setPlanned] = useState<Planned & { modelId: string }>({ state: 'planning', modelId: model.id });
+  // Planned again once the GPU is open: its limits and (for a known GPU) its memory count.
+  const gpuReady = gpu.state === 'ready';
+  // The entry as of the last plan: a new object for the same model (a library refresh) plans nothing again.
+  const entry = useRef(model);
+  entry.current = model;
+
+  useEffect(() => {
+    let current = true;
+    const modelId = entry.current.id;
+    // Another model: its own plan (the previous one's stays shown only while re-planning the same model).
+    setPlanned((p) => (p.modelId === modelId ? p : { state: 'planning', modelId }));
+    engine.request('planModel', { source: host.modelSource(entry.current), weights }).then(
+      (plan) => current && setPlanned({ state: 'done', plan, modelId }),
+      (error: unknown) => current && setPlanned({ state: 'failed', message: error instanceof Error ? error.message : String(error), modelId }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [engine, host, model.id, weights, gpuReady]);
+
+  if (planned.state === 'planning') {
+    return (
+      <span className="load-text" data-testid="memory-plan">
+        Planning GPU memory…
+      </span>
+    );
+  }
+  if (planned.state === 'failed') {
+    return (
+      <span className="load-text error" data-testid="memory-plan">
+        No memory plan: {planned.message}
+      </span>
+    );
+  }
+  const { plan } = planned;
+  const title = [
+    `weights: ${describeWeightsByFormat(plan)}`,
+    `state: one sequence; activations: a prefill chunk of ${plan.maxTokens} tokens`,
+    ...(plan.trace ? [`trace: ${plan.trace.tokens} tokens of ${plan.trace.layers} layers (and its copy in memory, not on the GPU)`] : []),
+    `GPU memory: ${describeDeviceMemory(plan.device)}`,
+    ...plan.oversize.map((t) => (t.bindings === null ? `${t.name}: larger than one binding, cannot be split` : `${t.name}: split into ${t.bindings} bindings`)),
+  ].join('\n');
+  // Loading is refused when the model itself does not fit; a trace that does not fit only warns.
+  const over = plan.modelFits === false;
+  const device = describeDeviceMemory(plan.device);
+  const fit = over
+    ? ` — more than ${device}: loading is refused`
+    : plan.fits === false
+      ? ` — the model fits ${device}, a trace of ${plan.trace?.tokens ?? 0} tokens would not`
+      : plan.fits === true
+        ? ` · within ${device}`
+        : ' · GPU memory unknown';
+  return (
+    <span className={plan.fits === false ? 'load-text error' : 'load-text'} data-testid="memory-plan" title={title} {...(over ? { role: 'alert' } : {})}>
+      {describeMemoryPlan(plan)}
+      {fit}
+    </span>
+  );
+}

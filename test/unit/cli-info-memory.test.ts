@@ -1,0 +1,94 @@
+/**
+ * Issue 17, item 2 (the built CLI, `npm run build:cli` first): `info` prints the memory plan of the
+ * model (app/model/memory-plan.ts) next to its existing fields, for --weights and --max-tokens, and
+ * says when loading would be refused (here: --memory, a device memory given in decimal GB).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const cli = path.join(root, 'dist/cli/cli.js');
+
+beforeAll(() => {
+  if (!existsSync(cli)) throw new Error('dist/cli/cli.js is not built: run npm run build:cli first (npm test builds it)');
+});
+
+const dir = writeTinyModel(mkdtempSync(path.join(tmpdir(), 'cli-info-memory-')));
+const info = (...args: string[]) => spawnSync(process.execPath, [cli, 'info', '--model', dir, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+interface InfoJson {
+  architecture: string;
+  parameters: number;
+  tensors: Record<string, unknown>;
+  memory: {
+    weightChoice: string;
+    maxTokens: number;
+    weights: { total: number; byFormat: { format: string; bytes: number; tensors: number }[] };
+    state: number;
+    activations: number;
+    trace: { tokens: number; gpu: number; cpu: number } | null;
+    total: number;
+    limits: unknown;
+    fits: boolean | null;
+    summary: string;
+    refused: string | null;
+  };
+}
+
+describe('cli info: the memory plan', () => {
+  it('the existing fields stay; "memory" has the weights (4 bytes per parameter in fp32), state, activations per chunk and the total', () => {
+    const r = info('--weights', 'f32', '--max-tokens', '64');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const json = JSON.parse(r.stdout) as InfoJson;
+    expect(json.architecture).toBe('mamba');
+    expect(json.parameters).toBe(TINY_PARAMETERS);
+    expect(Object.keys(json.tensors).length).toBeGreaterThan(0);
+    const m = json.memory;
+    expect(m).toMatchObject({ weightChoice: 'f32', maxTokens: 64, trace: null, limits: null, fits: null, refused: null });
+    expect(m.weights.total).toBe(4 * TINY_PARAMETERS);
+    expect(m.weights.byFormat).toEqual([{ format: 'f32', bytes: 4 * TINY_PARAMETERS, tensors: Object.keys(json.tensors).length }]);
+    expect(m.total).toBe(m.weights.total + m.state + m.activations);
+    expect(m.summary).toMatch(/^needs [\d.]+ (KB|MB): weights [\d.]+, state [\d.]+, activations [\d.]+$/);
+    // A larger prefill chunk needs more activations; a trace adds its buffers.
+    const bigger = (JSON.parse(info('--weights', 'f32', '--max-tokens', '1024').stdout) as InfoJson).memory;
+    expect(bigger.activations).toBeGreaterThan(m.activations);
+    const traced = (JSON.parse(info('--weights', 'f32', '--max-tokens', '64', '--trace-tokens', '500').stdout) as InfoJson).memory;
+    expect(traced.trace).toMatchObject({ tokens: 500, gpu: expect.any(Number), cpu: expect.any(Number) });
+    expect(traced.total).toBe(m.total + (traced.trace?.gpu ?? 0));
+  });
+
+  it('--memory below the total: "refused" has the message loading would give; above it, fits', () => {
+    const m = (JSON.parse(info('--memory', '0.000001').stdout) as InfoJson).memory;
+    expect(m.fits).toBe(false);
+    expect(m.refused).toMatch(/ needs [\d.]+ MB: weights [\d.]+, state [\d.]+, activations [\d.]+ — more than the budget of 1 KB \(gpuMemoryBudget\)$/);
+    expect((JSON.parse(info('--memory', '1').stdout) as InfoJson).memory).toMatchObject({ fits: true, refused: null });
+  });
+
+  const swiftShader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+  it.runIf(existsSync(swiftShader))('--gpu: the adapter\'s limits (no tensor over them here) and its memory, unknown for SwiftShader: not refused', () => {
+    const r = spawnSync(process.execPath, [cli, 'info', '--model', dir, '--gpu'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, VK_ICD_FILENAMES: swiftShader } });
+    expect(r.status).toBe(0);
+    const m = (JSON.parse(r.stdout) as InfoJson).memory as InfoJson['memory'] & { oversize: unknown[]; device: { bytes: number | null; source: string }; adapter: string };
+    expect(m.limits).toEqual({ maxStorageBufferBindingSize: expect.any(Number), maxBufferSize: expect.any(Number) });
+    expect(m.oversize).toEqual([]);
+    expect(m.device).toMatchObject({ bytes: null, source: 'unknown' });
+    expect(m.adapter).toMatch(/swiftshader/i);
+    expect(m).toMatchObject({ fits: null, refused: null });
+  });
+
+  it.each([
+    [['--weights', 'f64'], 'error: --weights takes auto, f32, f16, got "f64"'],
+    [['--max-tokens', '0'], 'error: --max-tokens must be a whole number from 1 to 65536, got "0"'],
+    [['--memory', '-4'], 'error: --memory must be a positive number of GB, got "-4"'],
+  ])('usage error %j', (args, message) => {
+    const r = info(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(message);
+    expect(r.stdout).toBe('');
+  });
+});

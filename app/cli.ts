@@ -20,10 +20,9 @@ import { Session } from './model/session.js';
 import { promptTraceFile, tracePrompt } from './analysis/trace.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { randomWeights, runBench, SHAPES, shapeConfig, type BenchResult } from './bench/bench.js';
-import type { WeightFormat } from './kernels/f16.js';
+import { BENCH_WEIGHTS, randomWeights, runBench, SHAPES, shapeConfig, type BenchResult, type BenchWeights } from './bench/bench.js';
 import { loadWeights } from './model/loader.js';
-import { WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
+import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
 import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
 import { traceMemory } from './analysis/trace-memory.js';
 
@@ -45,11 +44,14 @@ commands:
                         auto (default) keeps an F16 checkpoint's halves, else fp32
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE [--weights auto|f32|f16]
                         write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors
-  bench [--shape tiny|mamba-130m|mamba-370m | --model <path>] [--prefill 128,512,2048,8192]
-        [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048] [--weights f32|f16|f32,f16] [--out FILE]
+  bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
+        | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
+        [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown]
-                        prefill and decode tokens/s, GPU memory, ceilings, per-kernel times (JSON to FILE);
-                        --weights f16 stores the big matrices as packed halves; a list runs each in turn
+                        prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
+                        times (JSON to FILE); random weights (made on the GPU) store the big matrices in
+                        each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
+                        float formats); with --model, --weights takes auto, f32, f16
   gpu                   find a WebGPU adapter, print it, and check one kernel against its CPU reference
   soak --model <path> [--tokens 10000] [--every 500] [--out FILE]
                         one long generation with the live trace on through the engine, GPU and JS memory
@@ -280,8 +282,14 @@ async function traceCommand(args: string[]): Promise<number> {
 
 async function benchCommand(args: string[]): Promise<number> {
   const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown']);
-  const formats = (opts.get('weights') ?? 'f32').split(',');
-  for (const f of formats) if (f !== 'f32' && f !== 'f16') throw new UsageError(`--weights takes f32, f16 or a list of them, got "${f}"`);
+  const modelPath = opts.get('model');
+  const raw = opts.get('weights') ?? 'f32';
+  // Random weights take every storage format; a checkpoint the loader's choices.
+  const allowed: readonly string[] = modelPath ? WEIGHT_CHOICES : BENCH_WEIGHTS;
+  const formats = raw === 'all' && !modelPath ? [...BENCH_WEIGHTS] : raw.split(',');
+  for (const f of formats) {
+    if (!allowed.includes(f)) throw new UsageError(`--weights takes ${modelPath ? '' : "'all' or "}a list of ${allowed.join(', ')}${modelPath ? ' (with --model)' : ''}, got "${f}"`);
+  }
   const list = (name: string, fallback: number[]) => {
     const raw = opts.get(name);
     if (!raw) return fallback;
@@ -306,23 +314,25 @@ async function benchCommand(args: string[]): Promise<number> {
   const ctx = await openGpu(gpu);
   process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via})\n`);
   const results: BenchResult[] = [];
-  for (const format of formats as WeightFormat[]) {
+  for (const format of formats) {
     let name: string;
     let prepared;
-    const modelPath = opts.get('model');
+    let choice: WeightChoice;
     if (modelPath) {
       const files = await folderModelFiles(modelPath);
       const inspection = await inspectModel(files);
-      prepared = { inspection, weights: await loadWeights(ctx, files, inspection, { weightFormat: format as 'f32' | 'f16' }) };
+      choice = format as WeightChoice;
+      prepared = { inspection, weights: await loadWeights(ctx, files, inspection, { weightFormat: choice }) };
       await files.close();
       name = files.name;
     } else {
       name = opts.get('shape') ?? 'mamba-130m';
       if (!SHAPES[name]) throw new UsageError(`unknown --shape "${name}" (known: ${Object.keys(SHAPES).join(', ')})`);
-      prepared = randomWeights(ctx, shapeConfig(name), 1, format);
+      choice = format === 'f32' ? 'f32' : 'auto';
+      prepared = randomWeights(ctx, shapeConfig(name), 1, format as BenchWeights);
     }
-    process.stderr.write(`weights: ${format}\n`);
-    results.push(await runBench(ctx, name, prepared.inspection, prepared.weights, settings, (line) => process.stderr.write(`${line}\n`)));
+    process.stderr.write(`weights: ${format} (${describeWeightFormats(prepared.weights.formats ?? new Map(), prepared.inspection)} on the GPU)\n`);
+    results.push(await runBench(ctx, name, prepared.inspection, prepared.weights, { ...settings, weights: format as BenchWeights | WeightChoice, weightChoice: choice }, (line) => process.stderr.write(`${line}\n`)));
     prepared.weights.destroy();
   }
   if (results.length > 1) {

@@ -11,23 +11,57 @@ import type { MambaConfig } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';
 import { describeAdapter, type AdapterSummary } from '../gpu/adapter.js';
 import type { GpuContext } from '../gpu/context.js';
-import { packF16, weightBytes, type WeightFormat } from '../kernels/f16.js';
+import { randomFill, tensorSeed, type FillFormat } from '../kernels/random-fill.js';
+import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
+import type { TensorLocation } from '../formats/tensor-location.js';
 import { matmul } from '../kernels/matmul.js';
 import { generate } from '../model/generate.js';
 import { seededRandom } from '../random.js';
-import { storedAsF16, type LoadedWeights } from '../model/loader.js';
+import type { LoadedWeights } from '../model/loader.js';
+import { checkGpuMemory, describeWeightFormats, gpuMemoryNeed, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
+import { planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 
-/** Model shapes the harness can make with random weights. */
+/**
+ * Model shapes the harness can make with random weights (transformers config keys). The large ones
+ * are the public checkpoints' configs:
+ * - mamba-2.8b: state-spaces/mamba-2.8b-hf (and ArthurZ/mamba-2.8b) config.json — hidden_size 2560,
+ *   64 layers, vocab_size 50280, state_size 16, expand 2 (intermediate_size 5120), time_step_rank 160,
+ *   conv_kernel 4, use_bias false, use_conv_bias true, tied embeddings.
+ * - mamba2-2.7b: state-spaces/mamba2-2.7b config.json (mamba_ssm) — d_model 2560, n_layer 64,
+ *   vocab_size 50277 padded to a multiple of pad_vocab_size_multiple 16 = 50288, tie_embeddings true,
+ *   ssm_cfg {layer: Mamba2} with mamba_ssm's Mamba2 defaults d_state 128, headdim 64 (80 heads of
+ *   d_inner 5120), ngroups 1, chunk_size 256, expand 2, d_conv 4.
+ * - falcon-mamba-7b: tiiuae/falcon-mamba-7b config.json — hidden_size 4096, 64 layers,
+ *   vocab_size 65024, state_size 16, intermediate_size 8192 (its "expand": 16 loses to it, as in
+ *   transformers), time_step_rank 256, conv_kernel 4, tie_word_embeddings false (an lm_head of its
+ *   own), use_bias false, use_conv_bias true, mixer_rms_eps 1e-6 (transformers' default; the config
+ *   leaves it out).
+ * (transformers' Mamba2Config unties the LM head by default: the Mamba-2 shapes say
+ * tie_word_embeddings true, as mamba_ssm's tie_embeddings does.)
+ * 'tiny-k' is a tiny Mamba whose rows are whole 256-element super-blocks, so the K-quants apply to
+ * every big matrix but dt_proj (tiny's 64-wide rows fall back to fp32 for them).
+ */
 export const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: { model_type: 'mamba', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16 },
+  'tiny-k': { model_type: 'mamba', hidden_size: 256, num_hidden_layers: 2, vocab_size: 256, state_size: 16, time_step_rank: 16 },
   'mamba-130m': { model_type: 'mamba', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50280, state_size: 16 },
   'mamba-370m': { model_type: 'mamba', hidden_size: 1024, num_hidden_layers: 48, vocab_size: 50280, state_size: 16 },
-  'mamba2-tiny': { model_type: 'mamba2', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16, num_heads: 8, head_dim: 16, n_groups: 1, chunk_size: 32 },
+  'mamba-2.8b': {
+    model_type: 'mamba', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50280, state_size: 16, expand: 2, intermediate_size: 5120, time_step_rank: 160, conv_kernel: 4,
+  },
+  'mamba2-tiny': { model_type: 'mamba2', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16, num_heads: 8, head_dim: 16, n_groups: 1, chunk_size: 32, tie_word_embeddings: true },
   'mamba2-130m': {
-    model_type: 'mamba2', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50288, state_size: 128, num_heads: 24, head_dim: 64, n_groups: 1, chunk_size: 256,
+    model_type: 'mamba2', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50288, state_size: 128, num_heads: 24, head_dim: 64, n_groups: 1, chunk_size: 256, tie_word_embeddings: true,
+  },
+  'mamba2-2.7b': {
+    model_type: 'mamba2', hidden_size: 2560, num_hidden_layers: 64, vocab_size: 50288, state_size: 128, expand: 2, num_heads: 80, head_dim: 64, n_groups: 1, chunk_size: 256, conv_kernel: 4, tie_word_embeddings: true,
+  },
+  'falcon-mamba-7b': {
+    model_type: 'falcon_mamba', hidden_size: 4096, num_hidden_layers: 64, vocab_size: 65024, state_size: 16, intermediate_size: 8192, time_step_rank: 256, conv_kernel: 4,
+    tie_word_embeddings: false, mixer_rms_eps: 1e-6, use_bias: false, use_conv_bias: true,
   },
 };
 
@@ -40,6 +74,10 @@ export interface BenchOptions {
   chunk: number;
   ceilings: boolean;
   breakdown: boolean;
+  /** What the weights were asked to be (the result's dtype); absent: read from the loaded formats. */
+  weights?: BenchWeights | WeightChoice;
+  /** The weight choice the memory plan is made for: 'f32' for fp32 weights, else 'auto' (random weights' own formats) or the loader's. */
+  weightChoice?: WeightChoice;
 }
 
 export interface PrefillSplit {
@@ -59,13 +97,21 @@ export interface BenchResult {
   d_state: number;
   vocab: number;
   parameters: number;
-  /** Storage of the big matrices (arithmetic is fp32 either way). */
-  dtype: WeightFormat;
+  /** The storage asked for (`--weights`): a format of app/kernels/weight-format.ts, 'q4_k_m', or a loader choice (arithmetic is fp32 either way). */
+  dtype: BenchWeights | WeightChoice;
+  /** The GPU formats the big matrices got, largest first ("q4_k + fp32": dt_proj, or rows that are not whole blocks, stay fp32). */
+  weight_formats: string;
   prefill_tok_s: Record<string, number>;
   /** Where a prefill call's time goes (medians, ms): the whole call, its CPU part up to submit, and the same call again at once in the same session. */
   prefill_split?: Record<string, PrefillSplit>;
   decode_tok_s: number;
+  /** What the built model allocated: the weight buffers, the activations for a prefill chunk, one session's state. */
   gpu_memory_bytes: { weights: number; activations: number; state: number };
+  /**
+   * The memory plan made from the inspection before anything was allocated (for the prefill chunk
+   * of this run, no trace, this adapter's limits), and the function that made it.
+   */
+  memory_plan: MemoryPlan & { source: string };
   ceilings?: { copy_gb_s: number; gemm_tflop_s: number };
   /** The matmul kernels on the model's prefill shapes (and 2048³), forced variants: TFLOP/s. */
   gemm?: { tokens: number; in: number; out: number; variant: string; splits: number; tflop_s: number }[];
@@ -80,54 +126,117 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
+/** What `bench --weights` takes for random weights: a storage format, or 'q4_k_m' (Q4_K with the embedding and LM head in Q6_K). */
+export type BenchWeights = WeightFormat | 'q4_k_m';
+export const BENCH_WEIGHTS: readonly BenchWeights[] = [...WEIGHT_FORMATS, 'q4_k_m'];
+
+const BENCH_FILE = 'random weights';
+
 /**
- * Random weights with the shapes of `config`, made on the CPU in slices and uploaded (no file);
- * with `format` 'f16' the big matrices are stored as packed halves, as loadWeights does.
+ * The dtype a checkpoint stored in `weights` would give tensor `name`, as a tensor location, so
+ * that app/model/memory.ts tensorWeightFormat decides its GPU format exactly as for a file. Float
+ * formats: a transformers checkpoint in that dtype — the big matrices (in_proj, x_proj, dt_proj,
+ * out_proj, embedding, LM head) in it, the vectors F32. Block formats: a GGUF as llama.cpp's
+ * quantizer writes it (llama-quant.cpp: token_embd, output, ssm_in, ssm_out quantized; Mamba's small
+ * 2-D ssm_x, ssm_dt and ssm_conv1d, and every vector, F32). tensorWeightFormat then keeps a row
+ * that is not whole blocks in fp32.
  */
-export function randomWeights(ctx: GpuContext, config: MambaConfig, seed = 1, format: WeightFormat = 'f32'): { inspection: ModelInspection; weights: LoadedWeights } {
-  const random = seededRandom(seed);
-  const buffers = new Map<string, GPUBuffer>();
-  const shapes = new Map<string, number[]>();
-  const formats = new Map<string, WeightFormat>();
-  let bytesOnGpu = 0;
+function benchTensor(name: string, shape: number[], weights: BenchWeights, embeddingName: string): TensorLocation {
+  let own: WeightFormat = weights === 'q4_k_m' ? (name === embeddingName || name === 'lm_head.weight' ? 'q6_k' : 'q4_k') : weights;
+  if (!storedAsF16(name, shape, embeddingName) || (isBlockFormat(own) && /(^|\.)(x_proj|dt_proj)\.weight$/.test(name))) own = 'f32';
+  const elements = shape.reduce((x, y) => x * y, 1);
+  const base = { name, shape, file: BENCH_FILE, offset: 0, byteLength: elements % rowQuantum(own) === 0 ? weightDataBytes(elements, own) : 0 };
+  if (isBlockFormat(own)) return { ...base, encoding: 'gguf', dtype: quantTypeOf(own), ggufName: name, transform: 'none' };
+  return { ...base, encoding: 'safetensors', dtype: own === 'f16' ? 'F16' : own === 'bf16' ? 'BF16' : 'F32' };
+}
+
+/**
+ * The inspection of a random model of `config` stored in `weights` (no GPU): every tensor listed as
+ * a checkpoint in that format would list it, so gpuMemoryNeed plans it before anything exists.
+ */
+export function randomInspection(config: MambaConfig, weights: BenchWeights = 'f32'): ModelInspection {
+  const embeddingName = 'backbone.embeddings.weight';
+  const specs = expectedTensors(config, embeddingName).filter((s) => !s.optional || (s.name === 'lm_head.weight' && !config.tieEmbeddings));
+  const tensors = new Map<string, TensorLocation>();
   let parameters = 0;
-  const specs = expectedTensors(config, 'backbone.embeddings.weight').filter((s) => !s.optional);
   for (const spec of specs) {
-    const n = spec.shape.reduce((a, b) => a * b, 1);
-    parameters += n;
-    const half = format === 'f16' && storedAsF16(spec.name, spec.shape, 'backbone.embeddings.weight');
-    if (half) formats.set(spec.name, 'f16');
-    const size = weightBytes(n, half ? 'f16' : 'f32');
-    const buffer = ctx.device.createBuffer({ label: `Bench.${spec.name}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    const slice = new Float32Array(Math.min(n, 1 << 20)); // even: packed halves stay word-aligned
-    const isALog = spec.name.endsWith('A_log');
-    const scale = spec.name.endsWith('norm.weight') || spec.name.endsWith('norm_f.weight') ? 0 : 1 / Math.sqrt(spec.shape[spec.shape.length - 1] ?? 1);
-    for (let at = 0; at < n; at += slice.length) {
-      const m = Math.min(slice.length, n - at);
-      for (let i = 0; i < m; i++) slice[i] = isALog ? Math.log(1 + 15 * random()) : scale === 0 ? 1 : (random() * 2 - 1) * scale;
-      if (half) {
-        const words = packF16(slice.subarray(0, m));
-        ctx.device.queue.writeBuffer(buffer, at * 2, words.buffer, 0, words.byteLength);
-      } else ctx.device.queue.writeBuffer(buffer, at * 4, slice.buffer, 0, m * 4);
-    }
-    buffers.set(spec.name, buffer);
-    shapes.set(spec.name, spec.shape);
-    bytesOnGpu += size;
+    tensors.set(spec.name, benchTensor(spec.name, spec.shape, weights, embeddingName));
+    parameters += spec.shape.reduce((a, b) => a * b, 1);
   }
-  const inspection: ModelInspection = {
+  return {
     architecture: config.architecture,
-    format: 'safetensors',
+    format: weights === 'f32' || weights === 'f16' || weights === 'bf16' ? 'safetensors' : 'gguf',
     config,
     parameters,
-    tensors: new Map(),
-    tiedHead: true,
-    embeddingName: 'backbone.embeddings.weight',
+    tensors,
+    tiedHead: config.tieEmbeddings,
+    embeddingName,
     weightFiles: [],
-    weightBytes: bytesOnGpu,
+    weightBytes: [...tensors.values()].reduce((a, t) => a + t.byteLength, 0),
     tokenizer: 'none',
     warnings: [],
   };
-  return { inspection, weights: { buffers, formats, shapes, bytesOnGpu, destroy: () => buffers.forEach((b) => b.destroy()) } };
+}
+
+/**
+ * Random weights with the shapes of `config`, made on the GPU (app/kernels/random-fill.ts: no
+ * tensor passes through the JS heap), each tensor in the format a checkpoint stored in `weights`
+ * would get on the GPU ('f32': fp32 everywhere; otherwise tensorWeightFormat's 'auto' rule). The
+ * inspection lists the tensors as such a checkpoint's, so gpuMemoryNeed plans what is allocated.
+ * Values: the matrices and vectors uniform in ±1/√(last dimension), norms 1, A_log log(1 + 15u).
+ * A tensor larger than one binding is split into row ranges as the loader splits it (memory.ts
+ * weightParts: the embedding and LM head); any other throws (GpuError 'out-of-memory', before allocating).
+ */
+export function randomWeights(
+  ctx: GpuContext,
+  config: MambaConfig,
+  seed = 1,
+  weights: BenchWeights = 'f32',
+  /** The largest buffer to bind (default: the device's); tests split the embedding with it. */
+  bindingLimit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize),
+): { inspection: ModelInspection; weights: LoadedWeights } {
+  const inspection = randomInspection(config, weights);
+  const { embeddingName, tensors } = inspection;
+  const choice: WeightChoice = weights === 'f32' ? 'f32' : 'auto';
+  const formats = weightFormats(choice, inspection);
+  const limits = { maxStorageBufferBindingSize: bindingLimit, maxBufferSize: bindingLimit };
+  checkGpuMemory(inspection, gpuMemoryNeed(inspection, { weightFormat: choice, bindingLimit }), limits, undefined, formats);
+  const buffers = new Map<string, GPUBuffer>();
+  const parts = new Map<string, WeightPart[]>();
+  const shapes = new Map<string, number[]>();
+  let bytesOnGpu = 0;
+  const destroy = () => {
+    for (const b of buffers.values()) b.destroy();
+    for (const list of parts.values()) for (const part of list) part.buffer.destroy();
+  };
+  try {
+    for (const t of tensors.values()) {
+      const format = formats.get(t.name) ?? 'f32';
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      shapes.set(t.name, t.shape);
+      const norm = t.name.endsWith('norm.weight') || t.name.endsWith('norm_f.weight');
+      const fill: FillFormat = norm ? 'constant' : t.name.endsWith('A_log') ? 'a_log' : format;
+      const scale = norm ? 1 : 1 / Math.sqrt(t.shape[t.shape.length - 1] ?? 1);
+      // One buffer, or row ranges of one each when the embedding / LM head is larger than one binding (as the loader does).
+      const ranges = weightParts(t.name, t.shape, format, bindingLimit, embeddingName) ?? [{ firstRow: 0, rows: t.shape[0] ?? 1 }];
+      const made: WeightPart[] = [];
+      for (const [p, range] of ranges.entries()) {
+        const elements = ranges.length > 1 ? range.rows * (t.shape[1] as number) : n;
+        const size = weightBytes(elements, format);
+        const label = ranges.length > 1 ? `Bench.${t.name}#${p}` : `Bench.${t.name}`;
+        const buffer = ctx.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+        made.push({ buffer, firstRow: range.firstRow, rows: range.rows });
+        if (ranges.length === 1) buffers.set(t.name, buffer);
+        else parts.set(t.name, made);
+        bytesOnGpu += size;
+        randomFill(ctx, buffer, { format: fill, elements, scale, seed: tensorSeed(seed + range.firstRow, t.name) }, `Bench.fill.${label}`);
+      }
+    }
+  } catch (error) {
+    destroy();
+    throw error;
+  }
+  return { inspection, weights: { buffers, ...(parts.size > 0 ? { parts } : {}), formats, shapes, bytesOnGpu, destroy } };
 }
 
 async function measureCeilings(ctx: GpuContext, repeats: number): Promise<{ copy_gb_s: number; gemm_tflop_s: number }> {
@@ -250,6 +359,7 @@ export async function runBench(
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
+  const plan = planMemory(inspection, { weights: options.weightChoice ?? 'auto', maxTokens: options.chunk, adapter: { ...ctx.adapter, limits: ctx.device.limits }, model: modelName });
   const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk);
   const V = config.vocabSize;
   const random = seededRandom(7);
@@ -309,11 +419,13 @@ export async function runBench(
     d_state: config.dState,
     vocab: V,
     parameters: inspection.parameters,
-    dtype: [...(weights.formats?.values() ?? [])].includes('f16') ? 'f16' : 'f32',
+    dtype: options.weights ?? ([...(weights.formats?.values() ?? [])].includes('f16') ? 'f16' : 'f32'),
+    weight_formats: describeWeightFormats(weights.formats ?? new Map(), inspection),
     prefill_tok_s: prefill,
     prefill_split: prefillSplit,
     decode_tok_s: decode,
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
+    memory_plan: { source: 'planMemory (app/model/memory-plan.ts)', ...plan },
     repeats: options.repeats,
     notes,
   };

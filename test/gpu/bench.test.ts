@@ -1,6 +1,7 @@
 /**
  * Smoke test of the benchmark harness on this machine's adapter with a tiny model: it runs and
- * writes the documented JSON fields. No timing is asserted (speed is judged from bench output).
+ * writes the documented JSON fields, for a list of storage formats too (random weights made on the
+ * GPU), each with the memory plan. No timing is asserted (speed is judged from bench output).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -18,7 +19,9 @@ describe('npm run bench', () => {
     const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', '--prefill', '16,40', '--decode', '8', '--repeats', '1', '--out', out], { encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
     const result = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
-    expect(result).toMatchObject({ arch: 'mamba', model: 'tiny', d_model: 64, n_layer: 2, dtype: 'f32' });
+    expect(result).toMatchObject({ arch: 'mamba', model: 'tiny', d_model: 64, n_layer: 2, dtype: 'f32', weight_formats: 'fp32' });
+    // The plan made before allocating counts the weights the random model then allocates.
+    expect(result.memory_plan).toMatchObject({ source: 'planMemory (app/model/memory-plan.ts)', weights: { total: (result.gpu_memory_bytes as { weights: number }).weights }, trace: null });
     expect(Object.keys(result.prefill_tok_s as object)).toEqual(['16', '40']);
     expect(result.decode_tok_s).toBeGreaterThan(0);
     expect(typeof result.adapter).toBe('string');
@@ -26,5 +29,24 @@ describe('npm run bench', () => {
     expect(result.gpu_memory_bytes).toMatchObject({ weights: expect.any(Number), activations: expect.any(Number), state: expect.any(Number) });
     expect(result.ceilings).toMatchObject({ copy_gb_s: expect.any(Number), gemm_tflop_s: expect.any(Number) });
     expect(Array.isArray(result.kernels) || (result.notes as string[]).some((n) => /timestamp/.test(n))).toBe(true);
+  });
+
+  it('runs a list of storage formats, each with its dtype, the formats it got and the memory plan', (test) => {
+    if (!existsSync(cli)) return test.skip('dist/cli/cli.js is not built (npm test builds it first)');
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'bench-')), 'bench.json');
+    const args = ['bench', '--shape', 'tiny-k', '--weights', 'f16,q4_k_m', '--prefill', '8', '--decode', '4', '--repeats', '1', '--warmup', '0', '--no-ceilings', '--no-breakdown', '--out', out];
+    const run = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const [f16, q4km] = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>[];
+    expect(f16).toMatchObject({ model: 'tiny-k', dtype: 'f16', weight_formats: 'f16' });
+    // Q4_K for the matrices, Q6_K for the (tied) embedding, dt_proj fp32 (the scan's fused step reads it).
+    expect(q4km).toMatchObject({ model: 'tiny-k', dtype: 'q4_k_m', weight_formats: 'q4_k + q6_k + fp32' });
+    for (const r of [f16, q4km] as { gpu_memory_bytes: { weights: number }; memory_plan: { weights: { total: number }; total: number } }[]) {
+      expect(r.memory_plan.weights.total).toBe(r.gpu_memory_bytes.weights);
+      expect(r.memory_plan.total).toBeGreaterThan(r.memory_plan.weights.total);
+    }
+    const bad = spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', '--weights', 'f16,q3_k'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.split('\n')[0]).toBe(`error: --weights takes 'all' or a list of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, got "q3_k"`);
   });
 });

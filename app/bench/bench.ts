@@ -18,8 +18,8 @@ import { matmul } from '../kernels/matmul.js';
 import { generate } from '../model/generate.js';
 import { seededRandom } from '../random.js';
 import type { LoadedWeights } from '../model/loader.js';
-import { checkGpuMemory, describeWeightFormats, gpuMemoryNeed, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
-import { planMemory, type MemoryPlan } from '../model/memory-plan.js';
+import { describeWeightFormats, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
+import { checkMemoryPlan, planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
@@ -199,8 +199,8 @@ export function randomWeights(
   const { embeddingName, tensors } = inspection;
   const choice: WeightChoice = weights === 'f32' ? 'f32' : 'auto';
   const formats = weightFormats(choice, inspection);
-  const limits = { maxStorageBufferBindingSize: bindingLimit, maxBufferSize: bindingLimit };
-  checkGpuMemory(inspection, gpuMemoryNeed(inspection, { weightFormat: choice, bindingLimit }), limits, undefined, formats);
+  // Only the per-binding check (a tensor that cannot be split is refused): the bench knows its device's memory.
+  checkMemoryPlan(planMemory(inspection, { weights: choice, adapter: { vendor: '', architecture: '', device: '', description: '', limits: { maxStorageBufferBindingSize: bindingLimit, maxBufferSize: bindingLimit } }, model: 'random weights' }));
   const buffers = new Map<string, GPUBuffer>();
   const parts = new Map<string, WeightPart[]>();
   const shapes = new Map<string, number[]>();

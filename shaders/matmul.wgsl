@@ -22,7 +22,8 @@
 //                I % 4 = 0 (I % 8 = 0 for halves), x_offset % 4 = 0 and x_stride % 4 = 0 (W's
 //                rows are then 16-byte aligned too).
 //   matvec_blocks matvec for the ggml block formats: each thread takes chunks of 32 elements of
-//                a row (w_chunk) and vec4 loads of X; needs I % 32 = 0 and X aligned as above.
+//                a row (w_chunk_of, chunk_runs) and vec4 loads of X; needs I % 32 = 0 and X
+//                aligned as above.
 //   tiled_wide   prefill with many rows and outputs: a 128×128 tile of Y, 8×8 per thread.
 //   split K      for shapes with few tiles (narrow O such as x_proj's R + 2N, or few tokens):
 //                `tiled` with k_split ≠ 0 runs workgroup z over in_features
@@ -441,18 +442,20 @@ fn matvec_blocks(
     let I = params.in_features;
     let chunks = I / 32u;
     for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
-      let w = w_chunk(o * I + 32u * c);
-      let xi = x_base + 8u * c;
+      let w = w_chunk_of(o * I, c);
+      let runs = chunk_runs(c);
       for (var k = 0u; k < 8u; k++) {
-        sum.x += dot(w[k], x4[xi + k]);
+        // w[0..3]: the first run of 16 elements, w[4..7] the second.
+        let xi = x_base + select(runs.y / 4u + k - 4u, runs.x / 4u + k, k < 4u);
+        sum.x += dot(w[k], x4[xi]);
         if (T > 1u) {
-          sum.y += dot(w[k], x4[xi + xs + k]);
+          sum.y += dot(w[k], x4[xi + xs]);
         }
         if (T > 2u) {
-          sum.z += dot(w[k], x4[xi + 2u * xs + k]);
+          sum.z += dot(w[k], x4[xi + 2u * xs]);
         }
         if (T > 3u) {
-          sum.w += dot(w[k], x4[xi + 3u * xs + k]);
+          sum.w += dot(w[k], x4[xi + 3u * xs]);
         }
       }
     }

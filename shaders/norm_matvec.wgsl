@@ -167,9 +167,10 @@ fn row_block(block: u32, lid: u32) {
     } else if (W_FORMAT >= WF_Q8_0) {
       let chunks = I / 32u;
       for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
-        let w = w_chunk(o * I + 32u * c);
-        for (var k = 0u; k < 8u; k++) {
-          sum += dot(w[k], v4[8u * c + k]);
+        let w = w_chunk_of(o * I, c);
+        let runs = chunk_runs(c) / 4u;
+        for (var k = 0u; k < 4u; k++) {
+          sum += dot(w[k], v4[runs.x + k]) + dot(w[4u + k], v4[runs.y + k]);
         }
       }
     } else {

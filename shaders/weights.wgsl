@@ -12,7 +12,13 @@
 //
 //   w_at(e)        element e of the matrix (e = o·I + i), any format
 //   w_chunk(e0)    the 32 elements e0 .. e0 + 31 (e0 % 32 = 0) of a block format, as 8 vec4s, with
-//                  as few word loads as the layout allows (the matrix-vector kernels' inner loop)
+//                  as few word loads as the layout allows
+//   chunk_runs(c), w_chunk_of(row, c)
+//                  the matrix-vector kernels' inner loop: chunk c of a row is two runs of 16
+//                  elements (chunk_runs: their offsets in the row); for Q4_K and Q5_K the runs are
+//                  where one 16-byte piece of quants goes (elements 16·(c & 1) .. + 15 of sub-blocks
+//                  2j and 2j + 1, j = (c & 7) >> 1), so that consecutive threads read consecutive
+//                  16-byte pieces; for the other formats chunk c is elements 32c .. 32c + 31
 
 override W_FORMAT: u32 = 0u;
 
@@ -304,6 +310,69 @@ fn w_chunk(e0: u32) -> array<vec4<f32>, 8> {
       q |= bit4(qh[j], c) << vec4<u32>(4u);
     }
     out[j] = step * vec4<f32>(q) - shift;
+  }
+  return out;
+}
+
+/** Byte i (0..11) of the three words holding a K-quant super-block's 12 scale bytes. */
+fn k_scale_byte(s: vec3<u32>, i: u32) -> u32 {
+  return (s[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
+}
+
+/** k_scale_min from the scale bytes already in registers. */
+fn k_scale_min_words(s: vec3<u32>, j: u32) -> vec2<u32> {
+  if (j < 4u) {
+    return vec2<u32>(k_scale_byte(s, j) & 63u, k_scale_byte(s, j + 4u) & 63u);
+  }
+  let b = k_scale_byte(s, j + 4u);
+  return vec2<u32>((b & 15u) | ((k_scale_byte(s, j - 4u) >> 6u) << 4u), (b >> 4u) | ((k_scale_byte(s, j) >> 6u) << 4u));
+}
+
+/** The offsets in its row of chunk c's two runs of 16 elements (see the header). */
+fn chunk_runs(c: u32) -> vec2<u32> {
+  if (W_FORMAT == WF_Q4_K || W_FORMAT == WF_Q5_K) {
+    let k = c & 7u;
+    let first = (c >> 3u) * 256u + 64u * (k >> 1u) + 16u * (k & 1u);
+    return vec2<u32>(first, first + 32u);
+  }
+  return vec2<u32>(32u * c, 32u * c + 16u);
+}
+
+/**
+ * Chunk c of the row starting at element row_e0 (rows are whole blocks), in a block format:
+ * out[0..3] the first run of chunk_runs(c), out[4..7] the second.
+ */
+fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
+  if (W_FORMAT != WF_Q4_K && W_FORMAT != WF_Q5_K) {
+    return w_chunk(row_e0 + 32u * c);
+  }
+  var out: array<vec4<f32>, 8>;
+  let five = W_FORMAT == WF_Q5_K;
+  let blk = (row_e0 >> 8u) + (c >> 3u);
+  let k = c & 7u;
+  let j = 2u * (k >> 1u);  // sub-blocks j (low nibbles) and j + 1 (high nibbles)
+  let w0 = blk * select(36u, 44u, five);  // the super-block's first word (144 or 176 bytes)
+  let dd = unpack2x16float(w_word(w0));   // d, dmin
+  let scales = vec3<u32>(w_word(w0 + 1u), w_word(w0 + 2u), w_word(w0 + 3u));
+  let sm0 = k_scale_min_words(scales, j);
+  let sm1 = k_scale_min_words(scales, j + 1u);
+  let step0 = dd.x * f32(sm0.x);
+  let step1 = dd.x * f32(sm1.x);
+  let shift0 = dd.y * f32(sm0.y);
+  let shift1 = dd.y * f32(sm1.y);
+  let qs = w0 + select(4u, 12u, five) + 4u * k;  // 16 bytes: elements 16·(k & 1) + 0..15 of both sub-blocks
+  let qh = w0 + 4u + 4u * (k & 1u);              // Q5_K: the same 16 elements' fifth bits
+  for (var i = 0u; i < 4u; i++) {
+    let q = w_word(qs + i);
+    var lo = nib4(q, 0u);
+    var hi = nib4(q, 1u);
+    if (five) {
+      let h = w_word(qh + i);
+      lo |= bit4(h, j) << vec4<u32>(4u);
+      hi |= bit4(h, j + 1u) << vec4<u32>(4u);
+    }
+    out[i] = step0 * vec4<f32>(lo) - shift0;
+    out[4u + i] = step1 * vec4<f32>(hi) - shift1;
   }
   return out;
 }

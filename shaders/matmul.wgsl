@@ -382,16 +382,9 @@ fn matvec_vec4(
       let I8 = params.in_features / 8u;
       let w_row = o * I8;
       for (var i = lane; i < I8; i += THREADS_PER_ROW) {
-        let q = weight4[w_row + i];
-        var w0: vec4<f32>;
-        var w1: vec4<f32>;
-        if (W_FORMAT == WF_F16) {
-          w0 = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-          w1 = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
-        } else {
-          w0 = vec4<f32>(bf16x2(q.x), bf16x2(q.y));
-          w1 = vec4<f32>(bf16x2(q.z), bf16x2(q.w));
-        }
+        let w = halves8(weight4[w_row + i]);
+        let w0 = w[0];
+        let w1 = w[1];
         let xi = x_base + 2u * i;
         sum.x += dot(w0, x4[xi]) + dot(w1, x4[xi + 1u]);
         if (T > 1u) {

@@ -148,21 +148,12 @@ fn row_block(block: u32, lid: u32) {
   let lane = lid % THREADS_PER_ROW;
   var sum = 0.0;
   if (o < params.out_features) {
-    if (W_FORMAT == WF_F16) {
+    if (W_FORMAT == WF_F16 || W_FORMAT == WF_BF16) {
       let I8 = I / 8u;
       let w_row = o * I8;
       for (var i = lane; i < I8; i += THREADS_PER_ROW) {
-        let q = weight4[w_row + i];
-        sum += dot(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), v4[2u * i]);
-        sum += dot(vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)), v4[2u * i + 1u]);
-      }
-    } else if (W_FORMAT == WF_BF16) {
-      let I8 = I / 8u;
-      let w_row = o * I8;
-      for (var i = lane; i < I8; i += THREADS_PER_ROW) {
-        let q = weight4[w_row + i];
-        sum += dot(vec4<f32>(bf16x2(q.x), bf16x2(q.y)), v4[2u * i]);
-        sum += dot(vec4<f32>(bf16x2(q.z), bf16x2(q.w)), v4[2u * i + 1u]);
+        let w = halves8(weight4[w_row + i]);
+        sum += dot(w[0], v4[2u * i]) + dot(w[1], v4[2u * i + 1u]);
       }
     } else if (W_FORMAT >= WF_Q8_0) {
       let chunks = I / 32u;

@@ -210,6 +210,14 @@ fn bf16x2(word: u32) -> vec2<f32> {
   return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
 }
 
+/** 16 bytes of f16 or bf16 weights (W_FORMAT): their 8 values, elements 0..3 then 4..7. */
+fn halves8(q: vec4<u32>) -> array<vec4<f32>, 2> {
+  if (W_FORMAT == WF_F16) {
+    return array<vec4<f32>, 2>(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)));
+  }
+  return array<vec4<f32>, 2>(vec4<f32>(bf16x2(q.x), bf16x2(q.y)), vec4<f32>(bf16x2(q.z), bf16x2(q.w)));
+}
+
 /**
  * The 32 elements e0 .. e0 + 31 of a matrix in a block format (e0 % 32 = 0; rows are whole
  * blocks, so a chunk never straddles two): out[k][c] = element e0 + 4k + c.

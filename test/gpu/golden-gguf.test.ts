@@ -30,7 +30,7 @@ import { loadWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { encode, GT, writeGguf, type WriterKv, type WriterTensor } from '../support/gguf-writer';
+import { encode, GT, mambaGgufKv, writeGguf, type WriterTensor } from '../support/gguf-writer';
 import { readGolden } from '../support/golden';
 import { useTestGpu } from '../support/gpu';
 
@@ -60,6 +60,7 @@ async function toGguf(dir: string, dtBcRms = true): Promise<Uint8Array> {
   // llama.cpp writes Falcon-Mamba as "mamba" (with mamba.ssm.dt_b_c_rms = true).
   const falcon = c.architecture === 'falcon_mamba';
   const arch = falcon ? 'mamba' : c.architecture;
+  if (arch !== 'mamba' && arch !== 'mamba2') throw new Error(`${dir}: ${arch} is not written as GGUF here`);
   if (falcon) expect(c.mixerRmsEps, 'llama.cpp runs the mixer norm with the layer norm eps').toBe(c.normEps);
   const get = (name: string) => {
     const t = table.get(name);
@@ -100,22 +101,7 @@ async function toGguf(dir: string, dtBcRms = true): Promise<Uint8Array> {
   }
   put('output_norm.weight', [D], get('backbone.norm_f.weight'));
   if (table.has('lm_head.weight')) put('output.weight', [V, D], get('lm_head.weight'));
-  const u32 = (key: string, value: number): WriterKv => ({ key, type: GT.U32, value });
-  const kv: WriterKv[] = [
-    { key: 'general.architecture', type: GT.STRING, value: arch },
-    { key: 'general.name', type: GT.STRING, value: path.basename(dir) },
-    u32(`${arch}.context_length`, 2 ** 20),
-    u32(`${arch}.embedding_length`, D),
-    u32(`${arch}.block_count`, L),
-    u32(`${arch}.ssm.conv_kernel`, K),
-    u32(`${arch}.ssm.inner_size`, Di),
-    u32(`${arch}.ssm.state_size`, N),
-    u32(`${arch}.ssm.time_step_rank`, arch === 'mamba' ? c.dtRank : c.nHeads),
-    ...(arch === 'mamba2' ? [u32('mamba2.ssm.group_count', c.nGroups)] : []),
-    ...(falcon && dtBcRms ? [{ key: 'mamba.ssm.dt_b_c_rms', type: GT.BOOL, value: true }] : []),
-    { key: `${arch}.attention.layer_norm_rms_epsilon`, type: GT.F32, value: c.normEps },
-    u32('general.file_type', 0),
-  ];
+  const kv = mambaGgufKv(arch, path.basename(dir), c, 0, falcon && dtBcRms ? [{ key: 'mamba.ssm.dt_b_c_rms', type: GT.BOOL, value: true }] : []);
   return writeGguf({ kv, tensors });
 }
 

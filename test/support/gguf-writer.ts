@@ -363,3 +363,33 @@ export function tinyModel(o: TinyModelOptions, rand: () => number = Math.random)
   const spec: GgufSpec = { kv, tensors, ...(o.version ? { version: o.version } : {}), ...(o.alignment ? { alignment: o.alignment } : {}) };
   return { spec, bytes: writeGguf(spec), expected };
 }
+
+/**
+ * The metadata llama.cpp's converter writes for a Mamba / Mamba-2 model (app/arch/gguf.ts reads
+ * them): architecture, name, the config's sizes, the norm epsilon and general.file_type (llama_ftype:
+ * ALL_F32 0, MOSTLY_Q8_0 7, MOSTLY_Q4_K_S 14, MOSTLY_Q4_K_M 15); `extra` goes before the epsilon.
+ */
+export function mambaGgufKv(
+  arch: 'mamba' | 'mamba2',
+  name: string,
+  c: { dModel: number; nLayer: number; dConv: number; dInner: number; dState: number; dtRank: number; nHeads: number; nGroups: number; normEps: number },
+  fileType: number,
+  extra: WriterKv[] = [],
+): WriterKv[] {
+  const u32 = (key: string, value: number): WriterKv => ({ key, type: GT.U32, value });
+  return [
+    { key: 'general.architecture', type: GT.STRING, value: arch },
+    { key: 'general.name', type: GT.STRING, value: name },
+    u32(`${arch}.context_length`, 2 ** 20),
+    u32(`${arch}.embedding_length`, c.dModel),
+    u32(`${arch}.block_count`, c.nLayer),
+    u32(`${arch}.ssm.conv_kernel`, c.dConv),
+    u32(`${arch}.ssm.inner_size`, c.dInner),
+    u32(`${arch}.ssm.state_size`, c.dState),
+    u32(`${arch}.ssm.time_step_rank`, arch === 'mamba' ? c.dtRank : c.nHeads),
+    ...(arch === 'mamba2' ? [u32('mamba2.ssm.group_count', c.nGroups)] : []),
+    ...extra,
+    { key: `${arch}.attention.layer_norm_rms_epsilon`, type: GT.F32, value: c.normEps },
+    u32('general.file_type', fileType),
+  ];
+}

@@ -20,7 +20,7 @@
 import { f16ToF32 } from '../../app/formats/float16';
 import { QUANT_LAYOUT, scaleMin, type QuantType } from '../../app/formats/ggml-quants';
 import type { MambaConfig } from '../../app/model/config';
-import { encode, GT, writeGguf, type WriterKv, type WriterTensor, type WriterType } from './gguf-writer';
+import { encode, mambaGgufKv, writeGguf, type WriterTensor, type WriterType } from './gguf-writer';
 
 export type QuantPolicy = 'F32' | 'Q8_0' | 'Q4_K' | 'Q4_K_M';
 
@@ -119,22 +119,8 @@ export function checkpointToGguf(name: string, config: MambaConfig, table: Reado
   }
   put('output_norm.weight', 'backbone.norm_f.weight', [D]);
   if (!tied) put('output.weight', 'lm_head.weight', [V, D]);
-  const u32 = (key: string, value: number): WriterKv => ({ key, type: GT.U32, value });
   // general.file_type: llama_ftype (ALL_F32 0, MOSTLY_Q8_0 7, MOSTLY_Q4_K_S 14, MOSTLY_Q4_K_M 15).
   const fileType = { F32: 0, Q8_0: 7, Q4_K: 14, Q4_K_M: 15 }[policy];
-  const kv: WriterKv[] = [
-    { key: 'general.architecture', type: GT.STRING, value: arch },
-    { key: 'general.name', type: GT.STRING, value: name },
-    u32(`${arch}.context_length`, 2 ** 20),
-    u32(`${arch}.embedding_length`, D),
-    u32(`${arch}.block_count`, L),
-    u32(`${arch}.ssm.conv_kernel`, K),
-    u32(`${arch}.ssm.inner_size`, Di),
-    u32(`${arch}.ssm.state_size`, N),
-    u32(`${arch}.ssm.time_step_rank`, arch === 'mamba' ? config.dtRank : config.nHeads),
-    ...(arch === 'mamba2' ? [u32('mamba2.ssm.group_count', config.nGroups)] : []),
-    { key: `${arch}.attention.layer_norm_rms_epsilon`, type: GT.F32, value: config.normEps },
-    u32('general.file_type', fileType),
-  ];
+  const kv = mambaGgufKv(arch, name, config, fileType);
   return { bytes: writeGguf({ kv, tensors }), types, steps };
 }

@@ -5,6 +5,8 @@ import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes } from '../format';
 import { MemoryPlanLine } from './MemoryPlanLine';
+import { browserStorage } from '../panels/layout';
+import { loadWeightChoice, saveWeightChoice } from '../weights-setting';
 import type { Host } from '../host';
 import { selectGpu, selectSelectedLoad, useStudio } from '../store';
 
@@ -13,8 +15,12 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Host; engine: EngineClient }) {
   const load = useStudio(selectSelectedLoad);
   const gpu = useStudio(selectGpu);
-  // The weights on the GPU: the checkpoint's own precision by default (an F16 checkpoint stays in halves).
-  const [weights, setWeights] = useState<WeightChoice>('auto');
+  // The weights on the GPU: the checkpoint's own precision by default, else what the user picked last.
+  const [weights, setWeightsState] = useState<WeightChoice>(() => loadWeightChoice(browserStorage()));
+  const setWeights = useCallback((choice: WeightChoice) => {
+    setWeightsState(choice);
+    saveWeightChoice(browserStorage(), choice);
+  }, []);
 
   const start = useCallback(() => {
     const { setLoad } = useStudio.getState();
@@ -45,10 +51,10 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
       >
         {loading ? 'Cancel' : load?.state === 'loaded' ? 'Reload onto the GPU' : 'Load onto the GPU'}
       </button>
-      <label className="setting" title="How the big matrices are kept on the GPU; arithmetic and the state are fp32 either way">
+      <label className="setting" title="How the big matrices are kept on the GPU (remembered); arithmetic and the state are fp32 either way">
         <span>GPU weights</span>
         <select aria-label="GPU weights" value={weights} disabled={loading} onChange={(e) => setWeights(e.target.value as WeightChoice)}>
-          <option value="auto">as the checkpoint (F16 stays half)</option>
+          <option value="auto">as the checkpoint (F16, BF16, GGUF blocks)</option>
           <option value="f32">fp32</option>
           <option value="f16">f16 (half the memory)</option>
         </select>

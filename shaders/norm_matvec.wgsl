@@ -33,7 +33,6 @@ override WORKGROUP_SIZE: u32 = 256u;
 override THREADS_PER_ROW: u32 = 32u;  // a power of two dividing WORKGROUP_SIZE
 override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
-override SG_SIZE: u32 = 0u;           // subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 override MAX_IN: u32 = 3072u;         // largest I, a multiple of 4 (workgroup memory: 4·MAX_IN bytes; app/kernels/norm-matvec.ts sets it to I rounded up)
 const MAX_GROUPS: u32 = 8u;           // most norm groups (NORM = 2)
@@ -173,32 +172,15 @@ fn row_block(block: u32, lid: u32) {
       }
     }
   }
-  var total = 0.0;
-  if (SG_SIZE > 0u) {
-    // Each subgroup lies within one row: its sum, then the row's THREADS_PER_ROW / SG_SIZE of them.
-    // (max: SG_SIZE = 0 in the other variant, where a division by the constant 0 would not compile.)
-    let sg = max(SG_SIZE, 1u);
-    let s = sg_add_f32(sum);
-    if (lid % sg == 0u) {
-      partial[lid / sg] = s;
+  partial[lid] = sum;
+  workgroupBarrier();
+  for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride /= 2u) {
+    if (lane < stride) {
+      partial[lid] += partial[lid + stride];
     }
     workgroupBarrier();
-    if (lane == 0u) {
-      for (var g = 0u; g < THREADS_PER_ROW / sg; g++) {
-        total += partial[lid / sg + g];
-      }
-    }
-  } else {
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride /= 2u) {
-      if (lane < stride) {
-        partial[lid] += partial[lid + stride];
-      }
-      workgroupBarrier();
-    }
-    total = partial[lid];
   }
+  let total = partial[lid];
   workgroupBarrier();  // partial is reused by the next block
   if (lane == 0u && o < params.out_features) {
     epilogue(o, total);

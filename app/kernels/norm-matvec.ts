@@ -15,7 +15,6 @@ import weightsCode from '../../shaders/weights.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { subgroupReduction } from './subgroups.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
 
@@ -174,10 +173,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     CONV_K: conv ? conv.kernelSize : 0,
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };
-  // Each row's partial sums added with subgroupAdd where the device allows (app/kernels/subgroups.ts).
-  const sub = subgroupReduction(ctx, perRow);
-  if (sub.size > 0) constants.SG_SIZE = sub.size;
-  const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + code, layout, constants });
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   const data = new ArrayBuffer(48);
   new Uint32Array(data, 0, 8).set([I, O, xOffset, zOffset, groupSize, conv?.start ?? 0, conv?.channels ?? 0, shape.accumulate ? 1 : 0]);

@@ -23,9 +23,9 @@
  */
 import { GpuError } from '../gpu/errors.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
-import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
+import type { WeightFormat } from '../kernels/weight-format.js';
 import type { ModelInspection } from './inspection.js';
-import { gpuMemoryNeed, weightBufferBytes, weightFormats, weightParts, type WeightChoice } from './memory.js';
+import { gpuMemoryNeed, tensorGpuBytes, weightBufferBytes, weightFormats, weightParts, type WeightChoice } from './memory.js';
 
 /** The trace buffers a plan counts (app/analysis/trace-memory.ts `traceMemory` works them out). */
 export interface TraceMemory {
@@ -155,12 +155,10 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
   for (const t of inspection.tensors.values()) {
     const format = formats.get(t.name) ?? 'f32';
     const whole = weightBufferBytes(t.shape, format);
-    let bytes = whole;
+    // Split as the loader splits it (row ranges, each buffer padded as weightBytes pads it).
+    const bytes = tensorGpuBytes(t.name, t.shape, format, inspection.embeddingName, limit);
     if (limit !== undefined && whole > limit) {
-      // Split as the loader splits it (row ranges, each buffer padded as weightBytes pads it).
       const ranges = weightParts(t.name, t.shape, format, limit, inspection.embeddingName);
-      const cols = t.shape[t.shape.length - 1] as number;
-      if (ranges) bytes = ranges.reduce((sum, r) => sum + weightBytes(r.rows * cols, format), 0);
       oversize.push({ name: t.name, bytes: whole, format, bindings: ranges ? ranges.length : null });
     }
     const entry = byFormat.get(format) ?? { bytes: 0, tensors: 0 };

@@ -143,7 +143,7 @@ export function weightParts(name: string, shape: readonly number[], format: Weig
 }
 
 /** Bytes of all the GPU buffers of a tensor, split as weightParts splits it under `limit` (no limit: one buffer). */
-function tensorGpuBytes(name: string, shape: readonly number[], format: WeightFormat, embeddingName: string, limit?: number): number {
+export function tensorGpuBytes(name: string, shape: readonly number[], format: WeightFormat, embeddingName: string, limit?: number): number {
   const ranges = limit === undefined ? null : weightParts(name, shape, format, limit, embeddingName);
   if (!ranges || ranges.length === 1) return weightBufferBytes(shape, format);
   const cols = shape[1] as number;

@@ -17,7 +17,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
@@ -40,6 +40,42 @@ const chromiumFound = findChromium();
 let page: Page | null = null;
 const pageErrors: string[] = [];
 useWebApp(chromiumFound, { width: 1280, height: 1400 }, pageErrors, (p) => (page = p));
+
+/**
+ * Hovers the cell at `cellAt(width, height)` of `canvas` until the readout's attributes read `want`.
+ * Each try leaves the canvas, scrolls it into view, measures it where it is now and moves onto the
+ * cell: a layout that shifts between measuring and moving (the panels re-render as readouts and
+ * layers change, and are slower under load) then costs a retry, not a hover on the wrong cell.
+ */
+async function hoverUntil(
+  canvas: Locator,
+  cellAt: (width: number, height: number) => { x: number; y: number },
+  readout: Locator,
+  attributes: string[],
+  want: string,
+): Promise<{ b: { x: number; y: number; width: number; height: number }; at: { x: number; y: number } }> {
+  const p = canvas.page();
+  let last = { b: { x: 0, y: 0, width: 0, height: 0 }, at: { x: 0, y: 0 } };
+  await expect
+    .poll(async () => {
+      await p.mouse.move(0, 0);
+      await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+      const b = (await canvas.boundingBox())!;
+      const at = cellAt(b.width, b.height);
+      await p.mouse.move(b.x + at.x, b.y + at.y);
+      last = { b, at };
+      const read = async () => (await Promise.all(attributes.map((a) => readout.getAttribute(a, { timeout: 500 }).catch(() => null)))).join(' ');
+      // The hover's re-render can trail the move: give it a moment before the next try.
+      for (let i = 0; i < 10; i++) {
+        const got = await read();
+        if (got === want) return got;
+        await p.waitForTimeout(100);
+      }
+      return read();
+    })
+    .toBe(want);
+  return last;
+}
 
 /** The heatmap canvas read back through a 2-D canvas: size, distinct colours and a checksum. */
 const readCanvas = (p: Page) =>
@@ -133,14 +169,8 @@ describe('selection panels in Chromium', () => {
     const hoverCell = async (token: number, channel: number) => {
       // Off the canvas first (a move to where the mouse already is fires nothing), then measure
       // the canvas where it is now: the panels' layout can shift when the layer changes.
-      await p.mouse.move(0, 0);
-      await p.getByTestId('heatmap-canvas').evaluate((el) => el.scrollIntoView({ block: 'center' }));
-      const box = (await p.getByTestId('heatmap-canvas').boundingBox())!;
-      const at = cellCentre(fullView(256), Di, token, channel, box.width, box.height);
-      await p.mouse.move(box.x + at.x, box.y + at.y);
       const span = p.getByTestId('heatmap-readout').locator('span[data-token]');
-      await expect.poll(() => span.getAttribute('data-token').catch(() => null)).toBe(String(token));
-      expect(await span.getAttribute('data-channel')).toBe(String(channel));
+      await hoverUntil(p.getByTestId('heatmap-canvas'), (w, h) => cellCentre(fullView(256), Di, token, channel, w, h), span, ['data-token', 'data-channel'], `${token} ${channel}`);
       return { layer: Number(await span.getAttribute('data-layer')), value: Number(await span.getAttribute('data-value')), text: (await span.textContent()) ?? '' };
     };
     const checkCell = async (layer: number, token: number, channel: number) => {
@@ -229,16 +259,9 @@ describe('selection panels in Chromium', () => {
       return readFileSync((await file.path())!);
     };
     const bcCell = async (which: 'B' | 'C', layer: number, token: number, state: number) => {
-      const canvas = p.getByTestId(`bc-heatmap-${which}`);
-      // Whole canvas in view (IfNeeded leaves a partly visible one where it is: rows below the fold get no hover).
-      await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
-      await p.mouse.move(0, 0);
-      const b = (await canvas.boundingBox())!;
-      const at = cellCentre(fullView(256), N, token, state, b.width, b.height);
-      await p.mouse.move(b.x + at.x, b.y + at.y);
       const span = p.getByTestId('bc-readout').locator('span[data-token]');
-      const where = async () => ['data-which', 'data-token', 'data-state', 'data-layer'].map((a) => span.getAttribute(a).catch(() => null));
-      await expect.poll(async () => (await Promise.all(await where())).join(' ')).toBe(`${which} ${token} ${state} ${layer}`);
+      const canvas = p.getByTestId(`bc-heatmap-${which}`);
+      await hoverUntil(canvas, (w, h) => cellCentre(fullView(256), N, token, state, w, h), span, ['data-which', 'data-token', 'data-state', 'data-layer'], `${which} ${token} ${state} ${layer}`);
       const value = Number(await span.getAttribute('data-value'));
       const refLayer = ref[which][layer]!;
       const scale = refLayer.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -325,14 +348,8 @@ describe('selection panels in Chromium', () => {
     await expect.poll(() => p.getByTestId('bc-view').textContent()).toBe(`tokens ${zoomed.start}–${zoomed.start + zoomed.count - 1} of 256`);
     {
       const canvas = p.getByTestId('bc-heatmap-B');
-      await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
-      await p.mouse.move(0, 0);
-      const b = (await canvas.boundingBox())!;
-      const at = cellCentre(zoomed, N, 100, 7, b.width, b.height);
-      await p.mouse.move(b.x + at.x, b.y + at.y);
       const span = p.getByTestId('bc-readout').locator('span[data-token]');
-      await expect.poll(() => span.getAttribute('data-token').catch(() => null)).toBe('100');
-      expect(await span.getAttribute('data-state')).toBe('7');
+      const { b, at } = await hoverUntil(canvas, (w, h) => cellCentre(zoomed, N, 100, 7, w, h), span, ['data-token', 'data-state'], '100 7');
       // A drag to the left pans to later tokens.
       await p.mouse.down();
       await p.mouse.move(b.x + at.x - b.width / 4, b.y + at.y, { steps: 4 });

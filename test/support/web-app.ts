@@ -37,6 +37,11 @@ export async function openWebApp(chromiumPath: string, viewport: { width: number
     if (!url) throw new Error('vite preview did not report a URL');
     browser = await launchChromium(chromiumPath);
     const page = await browser.newPage({ viewport });
+    // Keep file-chooser interception on for the page's life. Playwright turns it on when a
+    // 'filechooser' listener is added, with a request it does not wait for, and off when the last
+    // one goes: a test that waits for a second chooser and presses Ctrl+O at once can otherwise
+    // race that request, and Chromium then opens a real (headless: invisible) dialog instead.
+    page.on('filechooser', () => undefined);
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => {
       if (m.type() === 'error') pageErrors.push(m.text());

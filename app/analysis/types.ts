@@ -47,6 +47,37 @@ export interface TraceResult {
   stateNormByHead?: Float32Array[];
   /** The top `k` next-token predictions after each token: ids and probabilities, [T, k] row-major. */
   topNext: { k: number; ids: Int32Array; probs: Float32Array };
+  /**
+   * How much of Δ, B and C the result holds. 'all' (also when left out): every token of every
+   * traced layer. 'windows' (a long trace, issue 18): `delta`, `B` and `C` are empty arrays (and
+   * `stateNormByHead` absent); the summaries cover every token, computed on the GPU in the
+   * forward pass, and a `traceWindow` request recomputes any window of one layer exactly from the
+   * engine's state checkpoints (one every `checkpointEvery` tokens).
+   */
+  detail?: 'all' | 'windows';
+  /** With detail 'windows': tokens between two state checkpoints. */
+  checkpointEvery?: number;
+  /**
+   * Mean Δ over the request's focus channels (TraceParams.focusChannels), [T], per traced layer;
+   * computed on the GPU with the other summaries. Left out when no focus channels were asked for.
+   */
+  focusScore?: Float32Array[];
+  /** The focus channels `focusScore` averages. */
+  focusChannels?: number[];
+}
+
+/** Rows [from, to) of one layer of a trace, recomputed exactly (the `traceWindow` request). */
+export interface TraceWindowResult {
+  traceId: string;
+  layer: number;
+  from: number;
+  to: number;
+  /** Δ after softplus [to − from, deltaWidth], B and C [to − from, nGroups·N], row-major. */
+  delta: Float32Array;
+  B: Float32Array;
+  C: Float32Array;
+  /** Mamba-2: ‖state_t‖ per head over the window, [to − from, H]. */
+  stateNormByHead?: Float32Array;
 }
 
 /**

@@ -29,6 +29,7 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
+import { traceWindowOf } from '../analysis/long-trace.js';
 import { TraceStore } from '../analysis/trace-store.js';
 import { CancelledError, type WorkProgress } from '../analysis/cancel.js';
 import type {
@@ -106,6 +107,10 @@ export class Engine {
       unloadModel: async () => ({ unloaded: this.unload() }),
       generate: (params) => this.generate(params),
       trace: (params, work) => this.trace(params, work),
+      traceWindow: async (params) => {
+        this.ready(params.modelId, 'reading a trace window');
+        return traceWindowOf(this.traces.get(params.traceId), params);
+      },
       hiddenAttention: async (params, { id, signal }) => {
         const ctx = await this.context();
         this.ready(params.modelId, 'computing hidden attention');

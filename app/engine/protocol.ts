@@ -11,11 +11,11 @@ import type { StopReason } from '../model/generate.js';
 import type { WeightChoice } from '../model/memory.js';
 import type { MemoryPlan } from '../model/memory-plan.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';
-import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows } from '../analysis/types.js';
+import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 
 export type { LoadProgress, SelfTestResult, StopReason };
 // What the analysis computes (app/analysis/types.ts), re-exported for the requests that return it.
-export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows } from '../analysis/types.js';
+export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 
 /** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
 export type ModelSource =
@@ -88,6 +88,23 @@ export interface TraceParams {
   prompt: PromptParam;
   /** Layers to trace (default: all). */
   layers?: number[];
+  /** Channels (heads) whose mean Δ the GPU summaries keep per token (TraceResult.focusScore). */
+  focusChannels?: number[];
+  /**
+   * 'all' keeps every token's Δ, B, C; 'windows' keeps the GPU summaries and state checkpoints
+   * only (TraceResult.detail); 'auto' (default) takes 'windows' when 'all' would pass
+   * FULL_TRACE_MAX_BYTES (app/analysis/long-trace.ts).
+   */
+  detail?: 'all' | 'windows' | 'auto';
+}
+
+export interface TraceWindowParams {
+  modelId: string;
+  /** A kept trace (either detail); `layer` one of its layers; rows [from, to) of its tokens. */
+  traceId: string;
+  layer: number;
+  from: number;
+  to: number;
 }
 
 export interface HiddenAttentionParams extends HiddenAttentionOptions {
@@ -134,6 +151,12 @@ export interface EngineRequests {
   stopGeneration: { params: Record<string, never>; result: { stopped: boolean } };
   /** Runs a prompt through the loaded model and returns its Δ traces and selection summaries; the engine keeps the trace under its `traceId`. */
   trace: { params: TraceParams; result: TraceResult };
+  /**
+   * Δ, B and C of one layer over tokens [from, to) of a kept trace: read from a full trace, or
+   * recomputed on the GPU from the nearest state checkpoint of a long one (at most
+   * TRACE_WINDOW_MAX tokens per request).
+   */
+  traceWindow: { params: TraceWindowParams; result: TraceWindowResult };
   /** Hidden attention (Ali et al. 2024) of one layer of a kept trace, on the GPU. */
   hiddenAttention: { params: HiddenAttentionParams; result: HiddenAttentionResult };
   /** Re-runs a kept trace's tokens with Δ of one token set to 0 in chosen layers; compares next-token distributions. */

@@ -4,7 +4,22 @@
  * and the recurrent state every `checkpointEvery` tokens, and windows of one layer are recomputed
  * on demand from the nearest checkpoint (`traceWindow`).
  */
-import type { StoredTrace, TraceWindowResult } from './types.js';
+import { readBuffer, storageBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import { traceLayout } from '../arch/registry.js';
+import { submitDispatches } from '../kernels/dispatch.js';
+import { topK, unpackTopK } from '../kernels/top-k.js';
+import type { ModelTaps, TraceLayout } from '../model/mixer.js';
+import type { LanguageModel } from '../model/model.js';
+import { Session, type TraceSink } from '../model/session.js';
+import { throwIfCancelled } from './cancel.js';
+import { checkpointInterval, recomputeWindow, StateCheckpoints } from './checkpoints.js';
+import { TOP_NEXT } from './distributions.js';
+import { GpuSelectionSummary } from './gpu-summary.js';
+import { TraceRecorder, type ExtraTap, type TraceWindow } from './recorder.js';
+import { aLogBuffers, readALogs, type PromptTraceOptions, type TraceTarget } from './trace-target.js';
+import { traceRowsOf, type TraceOwner } from './trace-rows.js';
+import type { StoredTrace, TraceResult, TraceWindowResult } from './types.js';
 
 /** Above this many bytes of Δ, B and C (CPU copy), 'auto' traces keep windows, not every row. */
 export const FULL_TRACE_MAX_BYTES = 256 * 2 ** 20;
@@ -44,4 +59,303 @@ export function traceWindowOf(trace: StoredTrace, window: { layer: number; from:
     C: (r.C[index] as Float32Array).slice(from * G, to * G),
     ...(byHead ? { stateNormByHead: byHead.slice(from * H, to * H) } : {}),
   };
+}
+
+/** Rows the long trace's tap ring holds: one prefill chunk (the summaries are computed a ring at a time). */
+const ringRows = (model: LanguageModel) => model.maxTokens;
+
+/** The GPU memory checkpoints of a long trace may take by default. */
+export const CHECKPOINT_BUDGET_BYTES = 512 * 2 ** 20;
+
+export interface LongTraceOptions {
+  /** Rows the trace will hold (it grows past it, by doubling, if needed). */
+  capacity: number;
+  /** Layers to trace (default: all). */
+  layers?: number[];
+  /** Top next tokens kept per row where the session has the logits (0: none). */
+  topNext?: number;
+  /** Columns whose mean Δ the summaries keep (TraceResult.focusScore). */
+  focusChannels?: number[];
+  /** Tokens between checkpoints (default: checkpointInterval of the capacity and CHECKPOINT_BUDGET_BYTES). */
+  every?: number;
+}
+
+/**
+ * The TraceSink of a long trace. Δ, B, C (and Mamba-1's x) go to a ring of one prefill chunk of
+ * rows; whenever the ring is full (and when `flush` is called) the GPU summaries of its rows are
+ * encoded and the ring starts over; whenever the session has run a multiple of `every` tokens
+ * the whole recurrent state is checkpointed. Both happen in `reserve`, which the Session calls
+ * before every chunk and every step, so the order on the GPU queue is the tokens' order. The top
+ * next tokens (where the session has logits) go to a buffer of every row.
+ */
+export class LongTraceSink implements TraceSink {
+  readonly recorder: TraceRecorder;
+  readonly summary: GpuSelectionSummary;
+  readonly checkpoints: StateCheckpoints;
+  readonly topNextK: number;
+  readonly layers: number[];
+  private top: GPUBuffer | null = null;
+  private topRows = 0;
+  /** The absolute row of the ring's row 0. */
+  private base = 0;
+  private captured = 0;
+
+  private readonly model: LanguageModel;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    target: TraceTarget,
+    private readonly session: Session,
+    options: LongTraceOptions,
+  ) {
+    const { model } = target;
+    this.model = model;
+    const layout = traceLayout(model.config);
+    const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
+    this.topNextK = options.topNext ?? 0;
+    const capacity = Math.max(1, options.capacity);
+    this.recorder = new TraceRecorder(ctx, model, { ...(options.layers ? { layers: options.layers } : {}), capacity: ringRows(model), extra });
+    this.layers = this.recorder.layers;
+    try {
+      const aLogs = aLogBuffers(target, this.layers);
+      const layouts = this.layers.map((layer) => model.traceLayout(layer) as TraceLayout);
+      this.summary = new GpuSelectionSummary(ctx, model.config, this.layers, layouts, aLogs, {
+        capacity,
+        maxRows: ringRows(model),
+        ...(options.focusChannels?.length ? { focusChannels: options.focusChannels } : {}),
+      });
+      this.checkpoints = new StateCheckpoints(ctx, model, options.every ?? checkpointInterval(model, capacity, CHECKPOINT_BUDGET_BYTES));
+      if (this.topNextK > 0) this.growTop(capacity);
+    } catch (error) {
+      this.recorder.destroy();
+      this.summary?.destroy();
+      throw error;
+    }
+  }
+
+  /** Tokens between two checkpoints. */
+  get every(): number {
+    return this.checkpoints.every;
+  }
+
+  /** Rows in the ring (the Session's row counter). */
+  get length(): number {
+    return this.recorder.length;
+  }
+  set length(rows: number) {
+    this.recorder.length = rows;
+  }
+  get generation(): number {
+    return this.recorder.generation;
+  }
+  /** Rows traced so far. */
+  get rows(): number {
+    return this.base + this.recorder.length;
+  }
+
+  private growTop(rows: number): void {
+    const k = this.topNextK;
+    const next = storageBuffer(this.ctx.device, 'LongTrace.topNext', rows * 2 * k * 4);
+    this.ctx.device.queue.writeBuffer(next, 0, new Uint32Array(rows * 2 * k).fill(0xffffffff));
+    if (this.top) {
+      const encoder = this.ctx.device.createCommandEncoder({ label: 'LongTrace.topNext.grow' });
+      encoder.copyBufferToBuffer(this.top, 0, next, 0, this.topRows * 2 * k * 4);
+      this.ctx.device.queue.submit([encoder.finish()]);
+      this.top.destroy();
+    }
+    this.top = next;
+    this.topRows = rows;
+  }
+
+  reserve(rows: number): void {
+    const ring = ringRows(this.model);
+    if (rows > ring) throw new RangeError(`LongTraceSink: ${rows} rows at once (at most one chunk, ${ring})`);
+    if (this.recorder.length + rows > ring) this.flush();
+    const done = this.rows;
+    if (done > this.captured && done % this.every === 0) {
+      this.checkpoints.capture(this.session);
+      this.captured = done;
+    }
+    this.summary.reserve(done + rows - this.summary.length);
+    if (this.top && done + rows > this.topRows) {
+      let next = this.topRows;
+      while (next < done + rows) next *= 2;
+      this.growTop(next);
+    }
+  }
+
+  taps(rowOf?: () => number): ModelTaps {
+    return this.recorder.taps(rowOf);
+  }
+
+  topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null {
+    return this.top ? { buffer: this.top, offset: (this.base + row) * 2 * this.topNextK * 4 } : null;
+  }
+
+  /** Encodes the summaries of the ring's rows and empties it. */
+  flush(): void {
+    const rows = this.recorder.length;
+    if (rows === 0) return;
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'LongTrace.summary' });
+    const taps = this.recorder.taps();
+    const of = (list: (GPUBuffer | undefined)[] | undefined) => this.layers.map((l) => list?.[l] as GPUBuffer);
+    this.summary.encode(encoder, { delta: of(taps.delta), dbc: of(taps.dbc), ...(taps.x ? { x: of(taps.x) } : {}) }, 0, rows);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    this.base += rows;
+    this.recorder.length = 0;
+  }
+
+  /** The top next tokens of rows [from, to). */
+  async readTopNext(from: number, to: number): Promise<TraceResult['topNext']> {
+    const k = this.topNextK;
+    if (!this.top || k === 0 || to <= from) return { k, ids: new Int32Array(0), probs: new Float32Array(0) };
+    const words = new Uint32Array(await readBuffer(this.ctx.device, this.top, (to - from) * 2 * k * 4, from * 2 * k * 4));
+    return { k, ...unpackTopK(words, to - from, k) };
+  }
+
+  /** GPU bytes held: the ring, the summaries, the checkpoints, the top next tokens. */
+  get bytes(): number {
+    return this.recorder.bytes + this.summary.bytes + this.checkpoints.bytes + (this.top?.size ?? 0);
+  }
+
+  /** Frees what only tracing needs (the ring, the summaries' buffers, the top next tokens); the checkpoints stay. */
+  destroyTracing(): void {
+    this.recorder.destroy();
+    this.summary.destroy();
+    this.top?.destroy();
+    this.top = null;
+  }
+}
+
+const emptyWindow = (layers: readonly number[], from: number, to: number): TraceWindow => ({
+  from,
+  to,
+  delta: layers.map(() => new Float32Array(0)),
+  B: layers.map(() => new Float32Array(0)),
+  C: layers.map(() => new Float32Array(0)),
+});
+
+/** What a 'windows' trace keeps beside its result: the checkpoints, and how to recompute and free them. */
+export function windowsTrace(
+  ctx: GpuContext,
+  target: TraceTarget,
+  result: TraceResult,
+  aLogs: Map<number, Float32Array>,
+  checkpoints: StateCheckpoints,
+): StoredTrace {
+  return {
+    result,
+    aLogs,
+    gpuBytes: checkpoints.bytes,
+    recompute: (window, signal) => {
+      checkWindow({ result, aLogs }, window);
+      return recomputeWindow(ctx, target, result.ids, checkpoints, result.traceId, window.layer, window.from, window.to, signal);
+    },
+    release: () => checkpoints.destroy(),
+  };
+}
+
+/**
+ * A prompt's trace with detail 'windows': the prefill chunk by chunk in a fresh session with a
+ * LongTraceSink (GPU summaries, checkpoints), every position's top next tokens (as tracePrompt),
+ * nothing of Δ, B, C read back. The result's summaries cover every token.
+ */
+export async function traceLongPrompt(
+  ctx: GpuContext,
+  target: TraceTarget,
+  ids: readonly number[],
+  options: PromptTraceOptions & { focusChannels?: number[]; every?: number },
+): Promise<StoredTrace> {
+  if (ids.length === 0) throw new Error('The prompt is empty.');
+  throwIfCancelled(options.signal);
+  const { model } = target;
+  const config = model.config;
+  const V = config.vocabSize;
+  const K = Math.min(TOP_NEXT, V);
+  const T = ids.length;
+  const session = new Session(ctx, model);
+  let sink: LongTraceSink | null = null;
+  let kept = false;
+  const chunk = model.maxTokens;
+  const rows = Math.min(chunk, T);
+  const logitsBuffer = storageBuffer(ctx.device, 'LongTrace.logits', rows * V * 4);
+  const topWords = storageBuffer(ctx.device, 'LongTrace.topK', rows * 2 * K * 4);
+  try {
+    sink = new LongTraceSink(ctx, target, session, {
+      capacity: T,
+      ...(options.layers ? { layers: options.layers } : {}),
+      ...(options.focusChannels ? { focusChannels: options.focusChannels } : {}),
+      ...(options.every ? { every: options.every } : {}),
+    });
+    const aLogs = await readALogs(ctx, target, sink.layers);
+    session.trace(sink);
+    const topIds = new Int32Array(T * K);
+    const topProbs = new Float32Array(T * K);
+    const select = topK(ctx, { rows, vocab: V, k: K }, { logits: logitsBuffer, out: topWords });
+    try {
+      for (let start = 0; start < T; start += chunk) {
+        const part = ids.slice(start, start + chunk);
+        session.prefill(part, { allLogits: logitsBuffer });
+        // The top-k dispatch is built for full chunks; a last, shorter one selects among its rows only.
+        const partSelect = part.length === rows ? select : topK(ctx, { rows: part.length, vocab: V, k: K }, { logits: logitsBuffer, out: topWords });
+        try {
+          submitDispatches(ctx.device, 'LongTrace.topK', [partSelect]);
+          const top = unpackTopK(new Uint32Array(await readBuffer(ctx.device, topWords, part.length * 2 * K * 4)), part.length, K);
+          topIds.set(top.ids, start * K);
+          topProbs.set(top.probs, start * K);
+        } finally {
+          if (partSelect !== select) partSelect.destroy();
+        }
+        throwIfCancelled(options.signal);
+        options.onProgress?.(start + part.length, T);
+      }
+    } finally {
+      select.destroy();
+    }
+    sink.flush();
+    const summary = await sink.summary.read(0, T);
+    const owner: TraceOwner = { traceId: options.traceId, modelId: options.modelId, config, tokenizer: target.tokenizer };
+    const result: TraceResult = {
+      ...traceRowsOf(owner, [...ids], sink.layers, emptyWindow(sink.layers, 0, T), summary, { k: K, ids: topIds, probs: topProbs }),
+      A: sink.layers.map((layer) => Float32Array.from(aLogs.get(layer) as Float32Array, (v) => -Math.exp(v))),
+      detail: 'windows',
+      checkpointEvery: sink.every,
+      ...(options.focusChannels?.length ? { focusChannels: [...options.focusChannels] } : {}),
+    };
+    const stored = windowsTrace(ctx, target, result, aLogs, sink.checkpoints);
+    kept = true;
+    return stored;
+  } finally {
+    logitsBuffer.destroy();
+    topWords.destroy();
+    session.destroy();
+    sink?.destroyTracing();
+    if (!kept) sink?.checkpoints.destroy();
+  }
+}
+
+/** Bytes of a full trace's Δ, B, C (and taps) of `layers` layers over `tokens` tokens (what 'all' keeps on the GPU and reads back). */
+export function fullTraceBytes(config: LanguageModel['config'], layers: number, tokens: number): number {
+  const layout = traceLayout(config);
+  const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
+  return TraceRecorder.bytesPerToken(config, layers, extra) * tokens;
+}
+
+/** Focus columns must be distinct whole numbers below the Δ width. */
+export function checkFocusChannels(columns: readonly number[], width: number): void {
+  for (const c of columns) if (!(Number.isInteger(c) && c >= 0 && c < width)) throw new RangeError(`Focus channel ${c} is not a Δ column (0..${width - 1}).`);
+  if (new Set(columns).size !== columns.length) throw new RangeError('Focus channels repeat.');
+}
+
+/** The mean of `columns` of each row of a [T, width] matrix, [T] (the CPU form of the GPU focus score). */
+export function meanOverColumns(matrix: Float32Array, width: number, columns: readonly number[]): Float32Array {
+  const T = matrix.length / width;
+  const out = new Float32Array(T);
+  if (columns.length === 0) return out;
+  for (let t = 0; t < T; t++) {
+    let sum = 0;
+    for (const c of columns) sum += matrix[t * width + c] as number;
+    out[t] = sum / columns.length;
+  }
+  return out;
 }

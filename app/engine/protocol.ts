@@ -69,6 +69,10 @@ export interface GenerateParams {
    * every generated one (the other prompt rows: id −1, NaN).
    */
   trace?: boolean;
+  /** With `trace`: columns whose mean Δ the live trace's GPU summaries keep (TraceResult.focusScore). */
+  traceFocusChannels?: number[];
+  /** With `trace`: as TraceParams.detail (default 'auto': windows when every row would pass FULL_TRACE_MAX_BYTES). */
+  traceDetail?: 'all' | 'windows' | 'auto';
 }
 
 export interface GenerateSummary {

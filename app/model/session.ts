@@ -103,16 +103,25 @@ export class Session {
       taps?: Omit<ModelTaps, 'row0'> & { row0?: number };
       /** Δ := 0 for ids[token] in these layers (null: all); see Knockout in model.ts. */
       knockout?: { token: number; layers: readonly number[] | null };
+      /** A traced prefill's chunk that is not its last: no top next tokens after it (internal). */
+      skipTopNext?: boolean;
     } = {},
   ): void {
     if (ids.length === 0) return;
     this.checkIds(ids);
     if (this.recorder && !options.taps) {
+      // Chunk by chunk, each reserved before it runs: a sink may hand its rows on (and start
+      // over) between chunks, or checkpoint the state there (app/analysis/long-trace.ts).
       const recorder = this.recorder;
-      recorder.reserve(ids.length);
-      const row0 = recorder.length;
-      recorder.length += ids.length;
-      this.prefill(ids, { ...options, taps: { ...recorder.taps(), row0 } });
+      const max = this.model.maxTokens;
+      if (options.allLogits && ids.length > max) throw new RangeError(`Session.prefill: all-position logits of a traced prefill come a chunk (${max} tokens) at a time`);
+      for (let start = 0; start < ids.length; start += max) {
+        const chunk = ids.slice(start, start + max);
+        recorder.reserve(chunk.length);
+        const row0 = recorder.length;
+        recorder.length += chunk.length;
+        this.prefill(chunk, { ...options, taps: { ...recorder.taps(), row0 }, ...(start + max < ids.length ? { skipTopNext: true } : {}) });
+      }
       return;
     }
     const { device } = this.ctx;
@@ -144,7 +153,7 @@ export class Session {
         });
         encodeSteps(encoder, 'Session.prefill', plan.steps);
         // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
-        if (this.recorder && taps && !options.allLogits && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
+        if (this.recorder && taps && !options.allLogits && !options.skipTopNext && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
         device.queue.submit([encoder.finish()]);
         plan.destroy();
       }

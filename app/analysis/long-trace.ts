@@ -264,7 +264,7 @@ export async function traceLongPrompt(
   ctx: GpuContext,
   target: TraceTarget,
   ids: readonly number[],
-  options: PromptTraceOptions & { focusChannels?: number[]; every?: number },
+  options: PromptTraceOptions & { focusChannels?: number[]; every?: number; onSink?: (sink: LongTraceSink) => void },
 ): Promise<StoredTrace> {
   if (ids.length === 0) throw new Error('The prompt is empty.');
   throwIfCancelled(options.signal);
@@ -287,6 +287,7 @@ export async function traceLongPrompt(
       ...(options.focusChannels ? { focusChannels: options.focusChannels } : {}),
       ...(options.every ? { every: options.every } : {}),
     });
+    options.onSink?.(sink);
     const aLogs = await readALogs(ctx, target, sink.layers);
     session.trace(sink);
     const topIds = new Int32Array(T * K);

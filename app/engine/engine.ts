@@ -231,6 +231,7 @@ export class Engine {
         warnings: chat.error ? [...inspection.warnings, chat.error] : inspection.warnings,
         tokenizer: tokenizer.kind,
         eosTokenIds: inspection.eosTokenIds ?? [],
+        deltaWidth: traceLayout(inspection.config).deltaWidth,
         weightFormat: describeWeightFormats(weights.formats ?? new Map(), inspection),
         ...(chat.template ? { chatTemplate: chat.template } : {}),
         ...(chat.error ? { chatTemplateError: chat.error } : {}),

@@ -132,7 +132,13 @@ export async function startLiveTrace(
   target: TraceTarget,
   session: Session,
   capacity: number,
-  options: TraceName & { onRows: (rows: TraceRows) => void; focusChannels?: number[]; detail?: 'all' | 'windows' | 'auto' },
+  options: TraceName & {
+    onRows: (rows: TraceRows) => void;
+    focusChannels?: number[];
+    detail?: 'all' | 'windows' | 'auto';
+    /** The least time between two streamings of rows (default LIVE_TRACE_MS). */
+    intervalMs?: number;
+  },
 ): Promise<LiveTrace> {
   const model = target.model;
   const config = model.config;
@@ -251,7 +257,7 @@ export async function startLiveTrace(
   };
   return {
     flushSoon: () => {
-      if (performance.now() - lastFlush < LIVE_TRACE_MS) return;
+      if (performance.now() - lastFlush < (options.intervalMs ?? LIVE_TRACE_MS)) return;
       lastFlush = performance.now();
       flush();
     },

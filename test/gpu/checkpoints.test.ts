@@ -14,7 +14,11 @@ import { buildModel } from '../../app/arch/build';
 import type { ModelInspection } from '../../app/arch/inspect';
 import { prefillWithCheckpoints, recomputeWindow, StateCheckpoints } from '../../app/analysis/checkpoints';
 import { TraceRecorder } from '../../app/analysis/recorder';
-import { tracePrompt, type TraceTarget } from '../../app/analysis/trace';
+import { readALogs, tracePrompt, type TraceTarget } from '../../app/analysis/trace';
+import { hiddenAttention } from '../../app/analysis/hidden-attention';
+import { hiddenAttentionRowLong } from '../../app/analysis/hidden-attention-long';
+import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
+import { relativeError } from '../../app/kernels/self-test';
 import type { TraceResult, TraceWindowResult } from '../../app/analysis/types';
 import type { GpuContext } from '../../app/gpu/context';
 import type { LoadedWeights } from '../../app/model/loader';
@@ -149,6 +153,34 @@ describe.each(Object.keys(CONFIGS) as Arch[])('%s: windows recomputed from check
           }
         }
       }
+      // Hidden attention's row over the whole context from windows of 48 tokens (item 4) against
+      // the row of the full trace (hidden-attention.ts on every kept row) and, for Mamba-1, the
+      // float64 reference.
+      const stored = { result: full, aLogs: await readALogs(ctx, t, [2]) };
+      let worstRow = 0;
+      let worst64 = 0;
+      for (const [row, unit] of [[T - 1, 'mean'], [47, 1], [150, 3]] as const) {
+        const progress: number[] = [];
+        const long = await hiddenAttentionRowLong(ctx, t, ids, checkpoints, { layer: 2, unit, row }, { windowTokens: 48, onProgress: (done) => progress.push(done) });
+        expect(progress.at(-1)).toBe(row + 1);
+        expect(progress.length).toBe(Math.ceil((row + 1) / 48));
+        expect(long).toMatchObject({ layer: 2, unit, tokens: T, row });
+        expect([...long.alpha.subarray(row + 1)].every((v) => v === 0)).toBe(true);
+        const ref = await hiddenAttention(ctx, stored, { layer: 2, unit, row });
+        const e = relativeError(long.alpha, ref.alpha);
+        expect(e, `${arch} α row ${row} ${unit}`).toBeLessThanOrEqual(1e-5);
+        worstRow = Math.max(worstRow, e);
+        if (arch === 'mamba1') {
+          const i = full.layers.indexOf(2);
+          const f64 = hiddenAttentionRef(full.delta[i]!, full.B[i]!, full.C[i]!, stored.aLogs.get(2)!, T, full.deltaWidth, full.dState, unit).subarray(row * T, (row + 1) * T);
+          const e64 = relativeError(long.alpha, f64);
+          expect(e64, `${arch} α row ${row} ${unit} vs float64`).toBeLessThanOrEqual(1e-5);
+          worst64 = Math.max(worst64, e64);
+        }
+      }
+      await expect(hiddenAttentionRowLong(ctx, t, ids, checkpoints, { layer: 2, unit: 'mean', row: T })).rejects.toThrow(new RangeError(`There is no token ${T} (the trace has ${T}).`));
+      await expect(hiddenAttentionRowLong(ctx, t, ids, checkpoints, { layer: 2, unit: full.deltaWidth, row: 5 })).rejects.toThrow(RangeError);
+      console.info(`[checkpoints] ${arch}: hidden attention rows from windows, max relative error ${worstRow.toExponential(2)} against the full trace's${arch === 'mamba1' ? `, ${worst64.toExponential(2)} against float64` : ''}`);
       console.info(`[checkpoints] ${arch}: Δ, B, C max error ${worst.toExponential(2)} relative to scale, ${differing} elements not bit-equal${arch === 'mamba2' ? `; ‖state‖ by head max error ${worstNorm.toExponential(2)}` : ''}`);
     } finally {
       checkpoints.destroy();
@@ -220,6 +252,22 @@ describe('bad requests', () => {
       await expect(bad(-1, 0, 5)).rejects.toThrow(RangeError);
       const long = new Array<number>(9000).fill(1);
       await expect(bad(0, 0, 8193, long)).rejects.toThrow(new RangeError('A window is at most 8192 tokens; 8193 were asked for.'));
+      // The recompute's forward stops after the window's layer (PlanOptions.lastLayer): fewer steps, no LM head.
+      const state = model.newState();
+      const logits = new Session(ctx, model);
+      try {
+        const all = model.plan(4, state, logits.logits);
+        const first = model.plan(4, state, logits.logits, { lastLayer: 0 });
+        expect(first.steps.length).toBeLessThan(all.steps.length);
+        const head = (plan: typeof all) => plan.steps.some((s) => s.kind === 'dispatch' && s.dispatch.label.includes('lm_head'));
+        expect([head(all), head(first)]).toEqual([true, false]);
+        all.destroy();
+        first.destroy();
+        expect(() => model.plan(4, state, logits.logits, { lastLayer: 3 })).toThrow(RangeError);
+      } finally {
+        logits.destroy();
+        state.layers.flat().forEach((b) => b.destroy());
+      }
       expect(() => new StateCheckpoints(ctx!, model, M + 1)).toThrow(RangeError);
       expect(() => new StateCheckpoints(ctx!, model, 0)).toThrow(RangeError);
       const session = new Session(ctx, model);

@@ -105,6 +105,11 @@ export class Session {
       knockout?: { token: number; layers: readonly number[] | null };
       /** A traced prefill's chunk that is not its last: no top next tokens after it (internal). */
       skipTopNext?: boolean;
+      /**
+       * Run only the layers up to this one (PlanOptions.lastLayer): no logits, and the later
+       * layers' state stays behind — for a throwaway session that recomputes one layer's taps.
+       */
+      lastLayer?: number;
     } = {},
   ): void {
     if (ids.length === 0) return;
@@ -137,7 +142,7 @@ export class Session {
       const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
       const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
       const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
-      if (!taps && !options.allLogits && !knocked) {
+      if (!taps && !options.allLogits && !knocked && options.lastLayer === undefined) {
         // The common case: the model's cached plan for this many tokens, on its work state.
         const cached = this.model.cachedPlan(chunk.length);
         copyState(encoder, this.state, cached.state);
@@ -150,6 +155,7 @@ export class Session {
           ...(taps ? { taps } : {}),
           ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
           ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
+          ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
         });
         encodeSteps(encoder, 'Session.prefill', plan.steps);
         // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
@@ -240,6 +246,18 @@ export class Session {
     for (const b of stateBuffers(this.state)) encoder.clearBuffer(b);
     this.ctx.device.queue.submit([encoder.finish()]);
     this.tokens.length = 0;
+  }
+
+  /** Appends a copy of this session's whole state (every layer's buffers) into `to` (a state of the same model). */
+  copyStateTo(encoder: GPUCommandEncoder, to: SequenceState): void {
+    copyState(encoder, this.state, to);
+  }
+
+  /** Layer `layer`'s state buffers (the mixer's own: for reading a state back, e.g. Mamba-2's SSM state [H, P, N]). */
+  layerState(layer: number): readonly GPUBuffer[] {
+    const buffers = this.state.layers[layer];
+    if (!buffers) throw new RangeError(`Session: no layer ${layer} (the model has ${this.state.layers.length})`);
+    return buffers;
   }
 
   /** A second session continuing from this one's state (the state is copied on the GPU). */

@@ -20,9 +20,9 @@ import { stateBuffers, type SequenceState } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { throwIfCancelled, type WorkProgress } from './cancel.js';
-import { TRACE_WINDOW_MAX } from './long-trace.js';
+import { TRACE_WINDOW_MAX } from './trace-window.js';
 import { mamba2StateNorms, TraceRecorder } from './recorder.js';
-import { readALogs, type TraceTarget } from './trace.js';
+import { readALogs, type TraceTarget } from './trace-target.js';
 import type { TraceWindowResult } from './types.js';
 
 /** The default least number of tokens between checkpoints. */

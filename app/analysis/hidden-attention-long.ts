@@ -14,8 +14,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { throwIfCancelled, type WorkProgress } from './cancel.js';
 import { recomputeWindow, type StateCheckpoints } from './checkpoints.js';
 import { hiddenAttention } from './hidden-attention.js';
-import { TRACE_WINDOW_MAX } from './long-trace.js';
-import { readALogs, type TraceTarget } from './trace.js';
+import { TRACE_WINDOW_MAX } from './trace-window.js';
+import { readALogs, type TraceTarget } from './trace-target.js';
 import type { HiddenAttentionResult, StoredTrace } from './types.js';
 
 export interface LongRowOptions {

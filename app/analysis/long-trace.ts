@@ -19,47 +19,10 @@ import { GpuSelectionSummary } from './gpu-summary.js';
 import { TraceRecorder, type ExtraTap, type TraceWindow } from './recorder.js';
 import { aLogBuffers, readALogs, type PromptTraceOptions, type TraceTarget } from './trace-target.js';
 import { traceRowsOf, type TraceOwner } from './trace-rows.js';
-import type { StoredTrace, TraceResult, TraceWindowResult } from './types.js';
+import type { StoredTrace, TraceResult } from './types.js';
+import { checkWindow } from './trace-window.js';
 
-/** Above this many bytes of Δ, B and C (CPU copy), 'auto' traces keep windows, not every row. */
-export const FULL_TRACE_MAX_BYTES = 256 * 2 ** 20;
-/** The most tokens one traceWindow request returns. */
-export const TRACE_WINDOW_MAX = 8192;
-
-/** Checks a window request against a trace: a layer it has, 0 ≤ from < to ≤ T, at most TRACE_WINDOW_MAX tokens. */
-export function checkWindow(trace: StoredTrace, window: { layer: number; from: number; to: number }): number {
-  const r = trace.result;
-  const index = r.layers.indexOf(window.layer);
-  if (index < 0) throw new RangeError(`Trace ${r.traceId} has no layer ${window.layer} (it has ${r.layers.join(', ')}).`);
-  const T = r.ids.length;
-  const { from, to } = window;
-  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= T)) {
-    throw new RangeError(`Tokens ${from}..${to} are not a window of trace ${r.traceId} (${T} tokens).`);
-  }
-  if (to - from > TRACE_WINDOW_MAX) throw new RangeError(`A window is at most ${TRACE_WINDOW_MAX} tokens; ${to - from} were asked for.`);
-  return index;
-}
-
-/** The window of a trace that kept every row ('all'): slices of its arrays. */
-export function traceWindowOf(trace: StoredTrace, window: { layer: number; from: number; to: number }): TraceWindowResult {
-  const index = checkWindow(trace, window);
-  const r = trace.result;
-  if (r.detail === 'windows') throw new Error(`Trace ${r.traceId} keeps windows: recompute them (recomputeWindow).`);
-  const { from, to, layer } = window;
-  const G = r.nGroups * r.dState;
-  const byHead = r.stateNormByHead?.[index];
-  const H = byHead ? byHead.length / r.ids.length : 0;
-  return {
-    traceId: r.traceId,
-    layer,
-    from,
-    to,
-    delta: (r.delta[index] as Float32Array).slice(from * r.deltaWidth, to * r.deltaWidth),
-    B: (r.B[index] as Float32Array).slice(from * G, to * G),
-    C: (r.C[index] as Float32Array).slice(from * G, to * G),
-    ...(byHead ? { stateNormByHead: byHead.slice(from * H, to * H) } : {}),
-  };
-}
+export { checkWindow, FULL_TRACE_MAX_BYTES, TRACE_WINDOW_MAX, traceWindowOf } from './trace-window.js';
 
 /** Rows the long trace's tap ring holds: one prefill chunk (the summaries are computed a ring at a time). */
 const ringRows = (model: LanguageModel) => model.maxTokens;
@@ -116,19 +79,21 @@ export class LongTraceSink implements TraceSink {
     const capacity = Math.max(1, options.capacity);
     this.recorder = new TraceRecorder(ctx, model, { ...(options.layers ? { layers: options.layers } : {}), capacity: ringRows(model), extra });
     this.layers = this.recorder.layers;
+    let summary: GpuSelectionSummary | null = null;
     try {
       const aLogs = aLogBuffers(target, this.layers);
       const layouts = this.layers.map((layer) => model.traceLayout(layer) as TraceLayout);
-      this.summary = new GpuSelectionSummary(ctx, model.config, this.layers, layouts, aLogs, {
+      summary = new GpuSelectionSummary(ctx, model.config, this.layers, layouts, aLogs, {
         capacity,
         maxRows: ringRows(model),
         ...(options.focusChannels?.length ? { focusChannels: options.focusChannels } : {}),
       });
+      this.summary = summary;
       this.checkpoints = new StateCheckpoints(ctx, model, options.every ?? checkpointInterval(model, capacity, CHECKPOINT_BUDGET_BYTES));
       if (this.topNextK > 0) this.growTop(capacity);
     } catch (error) {
       this.recorder.destroy();
-      this.summary?.destroy();
+      summary?.destroy();
       throw error;
     }
   }

@@ -160,6 +160,9 @@ export class GpuSelectionSummary {
    * Encodes the summaries of input rows [srcRow, srcRow + rows) (rows ≤ maxRows) as summary rows
    * [length, length + rows); carries each layer's replayed state to the next call. The rows must
    * fit (reserve first). Mamba-1 replays its state only with `inputs.x`, decided by the first call.
+   * The call's positions go in a uniform slot written now (queue.writeBuffer): up to CALL_SLOTS
+   * (64) calls may be encoded before their encoder is submitted. Costs one compute pass of
+   * layers + batches dispatches (`op.dispatches`; layers + 1 for the models the studio runs).
    */
   encode(encoder: GPUCommandEncoder, inputs: SummaryInputs, srcRow: number, rows: number): void {
     const L = this.layers.length;

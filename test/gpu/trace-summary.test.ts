@@ -351,3 +351,54 @@ describe('GPU selection summaries of real tiny models equal the recorder’s', (
     weights.destroy();
   });
 });
+
+/**
+ * Device numbers (off by default; on the H200: TRACE_SUMMARY_BENCH=1 npx vitest run --project gpu
+ * test/gpu/trace-summary.test.ts -t bench): GPU time of one encode() of 64 rows over every layer
+ * of the mamba-130m, mamba-2.8b and mamba2-2.7b shapes (random taps), averaged over 50 encodes in
+ * one submit, and the same per token; plus the relative error of layer 0 against the float64
+ * replay at that shape.
+ */
+describe.runIf(process.env.TRACE_SUMMARY_BENCH === '1')('bench', () => {
+  const shapes = [
+    { name: 'mamba-130m', layers: 24, c: config({ architecture: 'mamba', dInner: 1536, dState: 16 }), layout: mamba1Layout(1536, 16, 48) },
+    { name: 'mamba-2.8b', layers: 64, c: config({ architecture: 'mamba', dInner: 5120, dState: 16 }), layout: mamba1Layout(5120, 16, 160) },
+    { name: 'mamba2-2.7b', layers: 64, c: config({ architecture: 'mamba2', dInner: 5120, dState: 128, nHeads: 80, headDim: 64, nGroups: 1 }), layout: mamba2Layout(80, 64, 1, 128) },
+  ];
+  it.for(shapes)('$name: one encode of 64 rows, all layers', async ({ name, layers, c, layout }, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const device = ctx.device;
+    const T = 64;
+    const data = layerData(layout, c.dInner, T, seed + 900);
+    const up = (label: string, a: Float32Array) => uploadF32(device, `Bench.${label}`, a);
+    const delta = up('delta', data.delta);
+    const dbc = up('dbc', data.dbc);
+    const x = data.x ? up('x', data.x) : null;
+    const aLog = up('aLog', data.aLog);
+    const L = layers;
+    const layouts = new Array<TraceLayout>(L).fill(layout);
+    const inputs: SummaryInputs = { delta: new Array(L).fill(delta), dbc: new Array(L).fill(dbc), ...(x ? { x: new Array(L).fill(x) } : {}) };
+    const repeats = Number(process.env.TRACE_SUMMARY_BENCH_REPEATS ?? 50);
+    const summary = new GpuSelectionSummary(ctx, c, [...Array(L).keys()], layouts, new Array(L).fill(aLog), { capacity: T * (repeats + 1), maxRows: T, focusChannels: [0, 1, 2] });
+    const first = device.createCommandEncoder();
+    summary.encode(first, inputs, 0, T);
+    device.queue.submit([first.finish()]);
+    const rows = await summary.read(0, T);
+    const ref = new SelectionReplay(c, [0], () => data.aLog, [layout]).append(windowOf([layout], [data], c.dInner, T));
+    const errors = (['deltaNorm', 'writeGate', 'stateNorm'] as const).map((k) => `${k} ${relativeError(rows[k]![0]!, ref[k]![0]!).toExponential(2)}`);
+    const encoder = device.createCommandEncoder();
+    for (let i = 0; i < repeats; i++) summary.encode(encoder, inputs, 0, T);
+    const t0 = performance.now();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    const ms = (performance.now() - t0) / repeats;
+    const op = summary.op!;
+    console.info(
+      `[trace-summary bench] ${name}: ${L} layers, ${op.dispatches} dispatches, ${op.grids[0]!.workgroups} workgroups × ${op.grids[0]!.perThread} elements/invocation per layer, ` +
+        `${(summary.bytes / 2 ** 20).toFixed(1)} MiB; one encode of ${T} rows ${ms.toFixed(3)} ms (${((ms * 1000) / T).toFixed(1)} µs/token); layer 0 vs float64: ${errors.join(', ')}`,
+    );
+    for (const k of ['deltaNorm', 'writeGate', 'stateNorm'] as const) expect(relativeError(rows[k]![0]!, ref[k]![0]!), k).toBeLessThanOrEqual(TOLERANCE);
+    summary.destroy();
+    for (const b of [delta, dbc, aLog, ...(x ? [x] : [])]) b.destroy();
+  });
+});

@@ -73,9 +73,10 @@ afterAll(() => {
 const rowsOf = (a: Float32Array, width: number, from: number, to: number) => a.subarray(from * width, to * width);
 
 /** Every window of `windows` of `long` equals the same rows of `full`, for every traced layer. */
-async function expectWindows(long: StoredTrace, full: TraceResult, windows: [number, number][], tol: number) {
+async function expectWindows(long: StoredTrace, full: TraceResult, windows: [number, number][], tol: number, layers = full.layers) {
   const G = full.nGroups * full.dState;
-  for (const [i, layer] of full.layers.entries()) {
+  for (const layer of layers) {
+    const i = full.layers.indexOf(layer);
     for (const [from, to] of windows) {
       const w = await long.recompute!({ layer, from, to });
       expect([w.layer, w.from, w.to]).toEqual([layer, from, to]);
@@ -104,7 +105,7 @@ function expectSummaries(long: TraceResult, full: TraceResult, tol: number) {
 
 describe.each([
   { arch: 'Mamba-1', get: () => m1, chunk: 16, every: 32, focus: [0, 7, 39] },
-  { arch: 'Mamba-2', get: () => m2, chunk: 32, every: 64, focus: [1, 6] },
+  { arch: 'Mamba-2', get: () => m2, chunk: 32, every: 32, focus: [1, 6] },
 ])('long traces, $arch', ({ get, chunk, every, focus }) => {
   it("a prompt's trace keeps summaries and checkpoints; its windows equal the full trace's rows", async (test) => {
     if (!ctx) return test.skip(skipReason);
@@ -112,7 +113,7 @@ describe.each([
     const model: LanguageModel = buildModel(ctx, inspection, weights, chunk);
     const target = { model, weights, tokenizer: null };
     const r = mulberry32(seed + 3);
-    const T = 3 * every + 11;
+    const T = 2 * every + Math.max(every, 48) + 11;
     const ids = Array.from({ length: T }, () => Math.floor(r() * inspection.config.vocabSize));
     try {
       const full = (await tracePrompt(ctx, target, ids, { traceId: 'full', modelId: 'm' })).result;
@@ -134,7 +135,9 @@ describe.each([
           expect(relativeError(res.focusScore![i]!, meanOverColumns(full.delta[i]!, full.deltaWidth, focus)), `focus L${layer}`).toBeLessThanOrEqual(SUMMARY_TOL);
         });
         // On a checkpoint, inside a piece, across two checkpoints, up to the end, one token, all.
-        await expectWindows(long, full, [[every, 2 * every], [5, 9], [every - 3, 2 * every + 5], [T - 13, T], [2 * every + 1, 2 * every + 2], [0, T]], WINDOW_TOL);
+        // (Every layer for two windows, the last layer for the rest: SwiftShader is slow.)
+        await expectWindows(long, full, [[every - 3, 2 * every + 5], [T - 13, T]], WINDOW_TOL);
+        await expectWindows(long, full, [[every, 2 * every], [5, 9], [2 * every + 1, 2 * every + 2], [0, T]], WINDOW_TOL, [full.layers.at(-1)!]);
         expect(long.gpuBytes).toBeGreaterThan(0);
       } finally {
         long.release?.();
@@ -151,7 +154,7 @@ describe.each([
     const target = { model, weights, tokenizer: null };
     const r = mulberry32(seed + 5);
     const prompt = Array.from({ length: chunk + 5 }, () => Math.floor(r() * inspection.config.vocabSize));
-    const steps = every + chunk + 7; // past a checkpoint taken after single steps, the ring wrapping
+    const steps = every + 7; // past a checkpoint taken after single steps, the ring wrapping
     const run = async (detail: 'all' | 'windows') => {
       const session = new Session(ctx!, model);
       const streamed: TraceRows[] = [];
@@ -182,7 +185,7 @@ describe.each([
         // The top next tokens where the generation had logits: after the prompt and after each step.
         expect([...merged.topNext.ids]).toEqual([...all.kept.result.topNext.ids]);
         const T = merged.ids.length;
-        await expectWindows(win.kept, all.kept.result, [[0, T], [every - 2, every + 3], [T - 4, T]], 1e-5);
+        await expectWindows(win.kept, all.kept.result, [[every - 2, T]], 1e-5, [0, all.kept.result.layers.at(-1)!]);
       } finally {
         win.kept.release?.();
       }
@@ -205,13 +208,13 @@ describe('engine: long traces and windows', () => {
     };
     await send('loadModel', { modelId: 'm', source: filesSource(scratch) });
     const V = m1.inspection.config.vocabSize;
-    const ids = Array.from({ length: 300 }, (_, t) => (t * 11 + 5) % V);
+    const ids = Array.from({ length: 270 }, (_, t) => (t * 11 + 5) % V);
     const full = await send('trace', { modelId: 'm', prompt: { ids }, detail: 'all' });
     const long = await send('trace', { modelId: 'm', prompt: { ids }, detail: 'windows', focusChannels: [2, 3] });
     expect(full.detail).toBe('all');
     expect(long.detail).toBe('windows');
     expect(long.focusScore).toHaveLength(long.layers.length);
-    for (const [from, to] of [[0, 300], [255, 257], [17, 18]] as const) {
+    for (const [from, to] of [[0, 270], [255, 257]] as const) {
       const a = await send('traceWindow', { modelId: 'm', traceId: full.traceId, layer: 1, from, to });
       const b = await send('traceWindow', { modelId: 'm', traceId: long.traceId, layer: 1, from, to });
       expect([...a.delta]).toEqual([...rowsOf(full.delta[1]!, full.deltaWidth, from, to)]);
@@ -222,7 +225,7 @@ describe('engine: long traces and windows', () => {
     const bad = (p: { layer: number; from: number; to: number }) => send('traceWindow', { modelId: 'm', traceId: long.traceId, ...p });
     await expect(bad({ layer: 7, from: 0, to: 3 })).rejects.toThrow(`Trace ${long.traceId} has no layer 7`);
     await expect(bad({ layer: 0, from: 5, to: 5 })).rejects.toThrow('Tokens 5..5 are not a window');
-    await expect(bad({ layer: 0, from: 290, to: 301 })).rejects.toThrow('Tokens 290..301 are not a window');
+    await expect(bad({ layer: 0, from: 260, to: 271 })).rejects.toThrow('Tokens 260..271 are not a window');
     await expect(bad({ layer: 0, from: -1, to: 3 })).rejects.toThrow('Tokens -1..3 are not a window');
     await expect(send('trace', { modelId: 'm', prompt: { ids }, focusChannels: [1e6] })).rejects.toThrow('Focus channel 1000000 is not a Δ column');
     expect(TRACE_WINDOW_MAX).toBeGreaterThanOrEqual(4096);

@@ -182,15 +182,16 @@ export interface CheckpointedPrefillOptions {
 /**
  * Prefills `ids` into `session` in pieces that end at every multiple of checkpoints.every
  * (counting the session's tokens so far), capturing a checkpoint after each such piece; the last
- * piece may end elsewhere (no checkpoint). With `every` a multiple of maxTokens and the session
+ * piece may end elsewhere (no checkpoint). `signal` is checked before each piece: a cancelled
+ * prefill leaves the session and checkpoints at the last piece done. With `every` a multiple of maxTokens and the session
  * at a multiple of maxTokens, the prefill's chunks are those of one plain prefill.
  */
 export async function prefillWithCheckpoints(session: Session, ids: readonly number[], checkpoints: StateCheckpoints, options: CheckpointedPrefillOptions = {}): Promise<void> {
   const every = checkpoints.every;
   const prefill = options.prefill ?? ((piece: readonly number[]) => session.prefill(piece));
-  throwIfCancelled(options.signal);
   let done = 0;
   while (done < ids.length) {
+    throwIfCancelled(options.signal);
     const t = session.tokens.length;
     const mark = (Math.floor(t / every) + 1) * every;
     const end = Math.min(ids.length, done + (mark - t));
@@ -199,7 +200,6 @@ export async function prefillWithCheckpoints(session: Session, ids: readonly num
     done = end;
     checkpoints.captureIfDue(session);
     await checkpoints.checkMemory(); // also waits for the GPU to take the piece
-    throwIfCancelled(options.signal);
     options.onPiece?.(done, ids.length);
   }
 }

@@ -297,6 +297,18 @@ describe('bad requests', () => {
         once.destroy();
         recorders.forEach((r) => r.destroy());
       }
+      // Cancelling: a window asked with an aborted signal; a checkpointed prefill stops after the piece during which it was aborted.
+      await expect(recomputeWindow(ctx, t, ids, checkpoints, 'tr', 0, 0, 5, AbortSignal.abort())).rejects.toThrow('Cancelled.');
+      const cancelled = new Session(ctx, model);
+      const controller = new AbortController();
+      try {
+        const long = Array.from({ length: 100 }, (_, i) => (i * 7) % 29);
+        await expect(prefillWithCheckpoints(cancelled, long, checkpoints, { signal: controller.signal, onPiece: () => controller.abort() })).rejects.toThrow('Cancelled.');
+        expect(cancelled.tokens.length).toBe(EVERY);
+        expect(checkpoints.tokens).toEqual([EVERY]);
+      } finally {
+        cancelled.destroy();
+      }
       expect(() => new StateCheckpoints(ctx!, model, M + 1)).toThrow(RangeError);
       expect(() => new StateCheckpoints(ctx!, model, 0)).toThrow(RangeError);
       const session = new Session(ctx, model);

@@ -122,6 +122,12 @@ export class StateCheckpoints {
     }
   }
 
+  /** checkMemory(), then waits for the GPU to finish the work submitted so far. */
+  async settle(): Promise<void> {
+    await this.checkMemory();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+  }
+
   /** The largest checkpointed token count ≤ t (0 = the empty state, always available). */
   before(t: number): number {
     let best = 0;
@@ -199,7 +205,7 @@ export async function prefillWithCheckpoints(session: Session, ids: readonly num
     if (session.tokens.length !== t + end - done) throw new Error(`prefillWithCheckpoints: the piece's prefill fed ${session.tokens.length - t} tokens, not ${end - done}`);
     done = end;
     checkpoints.captureIfDue(session);
-    await checkpoints.checkMemory(); // also waits for the GPU to take the piece
+    await checkpoints.settle(); // progress and cancelling follow the GPU, not the queue
     options.onPiece?.(done, ids.length);
   }
 }

@@ -122,6 +122,12 @@ export class StateCheckpoints {
     }
   }
 
+  /** checkMemory(), then waits for the GPU to finish the work submitted so far. */
+  async settle(): Promise<void> {
+    await this.checkMemory();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+  }
+
   /** The largest checkpointed token count ≤ t (0 = the empty state, always available). */
   before(t: number): number {
     let best = 0;
@@ -182,15 +188,16 @@ export interface CheckpointedPrefillOptions {
 /**
  * Prefills `ids` into `session` in pieces that end at every multiple of checkpoints.every
  * (counting the session's tokens so far), capturing a checkpoint after each such piece; the last
- * piece may end elsewhere (no checkpoint). With `every` a multiple of maxTokens and the session
+ * piece may end elsewhere (no checkpoint). `signal` is checked before each piece: a cancelled
+ * prefill leaves the session and checkpoints at the last piece done. With `every` a multiple of maxTokens and the session
  * at a multiple of maxTokens, the prefill's chunks are those of one plain prefill.
  */
 export async function prefillWithCheckpoints(session: Session, ids: readonly number[], checkpoints: StateCheckpoints, options: CheckpointedPrefillOptions = {}): Promise<void> {
   const every = checkpoints.every;
   const prefill = options.prefill ?? ((piece: readonly number[]) => session.prefill(piece));
-  throwIfCancelled(options.signal);
   let done = 0;
   while (done < ids.length) {
+    throwIfCancelled(options.signal);
     const t = session.tokens.length;
     const mark = (Math.floor(t / every) + 1) * every;
     const end = Math.min(ids.length, done + (mark - t));
@@ -198,8 +205,7 @@ export async function prefillWithCheckpoints(session: Session, ids: readonly num
     if (session.tokens.length !== t + end - done) throw new Error(`prefillWithCheckpoints: the piece's prefill fed ${session.tokens.length - t} tokens, not ${end - done}`);
     done = end;
     checkpoints.captureIfDue(session);
-    await checkpoints.checkMemory(); // also waits for the GPU to take the piece
-    throwIfCancelled(options.signal);
+    await checkpoints.settle(); // progress and cancelling follow the GPU, not the queue
     options.onPiece?.(done, ids.length);
   }
 }

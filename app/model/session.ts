@@ -136,33 +136,48 @@ export class Session {
     if (knockout && !(Number.isInteger(knockout.token) && knockout.token >= 0 && knockout.token < ids.length)) {
       throw new RangeError(`knockout: no token ${knockout.token} in a prompt of ${ids.length}`);
     }
-    for (let start = 0; start < ids.length; start += max) {
-      const chunk = ids.slice(start, start + max);
-      device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
-      const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
-      const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
-      const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
-      if (!taps && !options.allLogits && !knocked && options.lastLayer === undefined) {
-        // The common case: the model's cached plan for this many tokens, on its work state.
-        const cached = this.model.cachedPlan(chunk.length);
-        copyState(encoder, this.state, cached.state);
-        encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
-        copyState(encoder, cached.state, this.state);
-        encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
-        device.queue.submit([encoder.finish()]);
-      } else {
-        const plan = this.model.plan(chunk.length, this.state, this.logits, {
-          ...(taps ? { taps } : {}),
-          ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
-          ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
-          ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
-        });
-        encodeSteps(encoder, 'Session.prefill', plan.steps);
-        // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
-        if (this.recorder && taps && !options.allLogits && !options.skipTopNext && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
-        device.queue.submit([encoder.finish()]);
-        plan.destroy();
+    // A plan with neither all-position logits nor a knockout serves every chunk of its length in
+    // this call, its taps bound through rowOf (the row is read at encode time): a long traced (or
+    // lastLayer) prefill builds one plan per chunk length, not one per chunk (10–20 ms of CPU each).
+    const reusable = new Map<number, ForwardPlan>();
+    let row = row0;
+    try {
+      for (let start = 0; start < ids.length; start += max) {
+        const chunk = ids.slice(start, start + max);
+        device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
+        const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
+        const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
+        const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
+        if (!taps && !options.allLogits && !knocked && options.lastLayer === undefined) {
+          // The common case: the model's cached plan for this many tokens, on its work state.
+          const cached = this.model.cachedPlan(chunk.length);
+          copyState(encoder, this.state, cached.state);
+          encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
+          copyState(encoder, cached.state, this.state);
+          encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
+          device.queue.submit([encoder.finish()]);
+        } else {
+          const reuse = !options.allLogits && !knocked && !options.taps?.rowOf;
+          let plan = reuse ? reusable.get(chunk.length) : undefined;
+          if (!plan) {
+            plan = this.model.plan(chunk.length, this.state, this.logits, {
+              ...(taps ? { taps: reuse ? { ...taps, rowOf: () => row } : taps } : {}),
+              ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
+              ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
+              ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
+            });
+            if (reuse) reusable.set(chunk.length, plan);
+          }
+          row = row0 + start;
+          encodeSteps(encoder, 'Session.prefill', plan.steps);
+          // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
+          if (this.recorder && taps && !options.allLogits && !options.skipTopNext && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
+          device.queue.submit([encoder.finish()]);
+          if (!reuse) plan.destroy();
+        }
       }
+    } finally {
+      for (const plan of reusable.values()) plan.destroy();
     }
     this.tokens.push(...ids);
   }

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildModel } from '../../app/arch/build';
 import type { ModelInspection } from '../../app/arch/inspect';
 import { prefillWithCheckpoints, recomputeWindow, StateCheckpoints } from '../../app/analysis/checkpoints';
@@ -38,6 +38,15 @@ const CONFIGS = {
   mamba2: { model_type: 'mamba2', vocab_size: 29, hidden_size: 32, num_hidden_layers: 3, num_heads: 4, head_dim: 16, n_groups: 2, state_size: 8, expand: 2, chunk_size: 8, conv_kernel: 4 },
 } as const;
 type Arch = keyof typeof CONFIGS;
+
+/**
+ * Rows first computed by decode steps, recomputed by prefill: Mamba-1's scan runs the same
+ * sequential recurrence either way (bit-equal in every run so far). Mamba-2's decode step updates
+ * the state per token where the prefill's SSD works in chunks (cumulative sums, chunk states), so
+ * they round differently, and the differences compound through the layers: measured 5e-7 … 1.8e-6
+ * of each tensor's scale at layer 2 over 7 seeds on SwiftShader.
+ */
+const LIVE_TOLERANCE: Record<Arch, number> = { mamba1: 1e-6, mamba2: 5e-6 };
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
@@ -218,7 +227,7 @@ describe.each(Object.keys(CONFIGS) as Arch[])('%s: windows recomputed from check
           const ref = { delta: traced.delta[i]!.subarray(from * W, to * W), B: traced.B[i]!.subarray(from * G, to * G), C: traced.C[i]!.subarray(from * G, to * G) };
           for (const key of ['delta', 'B', 'C'] as const) {
             const e = scaledError(w[key], ref[key]);
-            expect(e.error, `${arch} L${layer} ${key} [${from}, ${to})`).toBeLessThanOrEqual(1e-6);
+            expect(e.error, `${arch} L${layer} ${key} [${from}, ${to})`).toBeLessThanOrEqual(LIVE_TOLERANCE[arch]);
             worst = Math.max(worst, e.error);
             differing += e.differing;
           }
@@ -267,6 +276,38 @@ describe('bad requests', () => {
       } finally {
         logits.destroy();
         state.layers.flat().forEach((b) => b.destroy());
+      }
+      // A traced prefill of 5 chunks builds one plan for them (taps bound through rowOf), and its
+      // rows are those of one chunk per prefill call.
+      const byCall = new Session(ctx, model);
+      const once = new Session(ctx, model);
+      const recorders = [new TraceRecorder(ctx, model, { capacity: 80 }), new TraceRecorder(ctx, model, { capacity: 80 })] as const;
+      try {
+        byCall.trace(recorders[0]);
+        for (let c = 0; c < 80; c += M) byCall.prefill(ids.slice(0, 50).concat(ids).slice(c, c + M));
+        once.trace(recorders[1]);
+        const plans = vi.spyOn(model, 'plan');
+        once.prefill(ids.slice(0, 50).concat(ids).slice(0, 80));
+        expect(plans).toHaveBeenCalledTimes(1);
+        plans.mockRestore();
+        const [a, b] = [await recorders[0].read(), await recorders[1].read()];
+        for (const key of ['delta', 'B', 'C'] as const) a[key].forEach((rows, i) => expect(b[key][i], key).toEqual(rows));
+      } finally {
+        byCall.destroy();
+        once.destroy();
+        recorders.forEach((r) => r.destroy());
+      }
+      // Cancelling: a window asked with an aborted signal; a checkpointed prefill stops after the piece during which it was aborted.
+      await expect(recomputeWindow(ctx, t, ids, checkpoints, 'tr', 0, 0, 5, AbortSignal.abort())).rejects.toThrow('Cancelled.');
+      const cancelled = new Session(ctx, model);
+      const controller = new AbortController();
+      try {
+        const long = Array.from({ length: 100 }, (_, i) => (i * 7) % 29);
+        await expect(prefillWithCheckpoints(cancelled, long, checkpoints, { signal: controller.signal, onPiece: () => controller.abort() })).rejects.toThrow('Cancelled.');
+        expect(cancelled.tokens.length).toBe(EVERY);
+        expect(checkpoints.tokens).toEqual([EVERY]);
+      } finally {
+        cancelled.destroy();
       }
       expect(() => new StateCheckpoints(ctx!, model, M + 1)).toThrow(RangeError);
       expect(() => new StateCheckpoints(ctx!, model, 0)).toThrow(RangeError);

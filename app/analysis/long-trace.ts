@@ -16,6 +16,7 @@ import { throwIfCancelled } from './cancel.js';
 import { checkpointInterval, recomputeWindow, StateCheckpoints } from './checkpoints.js';
 import { TOP_NEXT } from './distributions.js';
 import { GpuSelectionSummary } from './gpu-summary.js';
+import { PARTIALS_MAX_BYTES } from '../kernels/trace-summary.js';
 import { TraceRecorder, type ExtraTap, type TraceWindow } from './recorder.js';
 import { aLogBuffers, readALogs, type PromptTraceOptions, type TraceTarget } from './trace-target.js';
 import { traceRowsOf, type TraceOwner } from './trace-rows.js';
@@ -24,8 +25,19 @@ import { checkWindow } from './trace-window.js';
 
 export { checkWindow, FULL_TRACE_MAX_BYTES, TRACE_WINDOW_MAX, traceWindowOf } from './trace-window.js';
 
-/** Rows the long trace's tap ring holds: one prefill chunk (the summaries are computed a ring at a time). */
-const ringRows = (model: LanguageModel) => model.maxTokens;
+/** The most rows of the long trace's tap ring (all layers' taps of these many tokens are on the GPU at once). */
+export const RING_MAX_ROWS = 512;
+
+/**
+ * Rows the long trace's tap ring holds: the traced prefill's chunks (the summaries are computed a
+ * ring at a time). The model's chunk, or RING_MAX_ROWS where that divides it: a checkpoint (at a
+ * multiple of the model's chunk) then falls on a ring's start, and a recompute's chunks start
+ * where the traced ones did (Mamba-2's scan chunks too, for chunk sizes dividing the ring).
+ */
+export function ringRowsOf(maxTokens: number): number {
+  return maxTokens > RING_MAX_ROWS && maxTokens % RING_MAX_ROWS === 0 ? RING_MAX_ROWS : maxTokens;
+}
+const ringRows = (model: LanguageModel) => ringRowsOf(model.maxTokens);
 
 /** The GPU memory checkpoints of a long trace may take by default. */
 export const CHECKPOINT_BUDGET_BYTES = 512 * 2 ** 20;
@@ -96,6 +108,11 @@ export class LongTraceSink implements TraceSink {
       summary?.destroy();
       throw error;
     }
+  }
+
+  /** A traced prefill's chunks (Session.prefill): one ring. */
+  get maxRows(): number {
+    return ringRows(this.model);
   }
 
   /** Tokens between two checkpoints. */
@@ -241,7 +258,8 @@ export async function traceLongPrompt(
   const session = new Session(ctx, model);
   let sink: LongTraceSink | null = null;
   let kept = false;
-  const chunk = model.maxTokens;
+  // A ring at a time: the logits of one ring's rows, not of a whole chunk, are on the GPU.
+  const chunk = ringRows(model);
   const rows = Math.min(chunk, T);
   const logitsBuffer = storageBuffer(ctx.device, 'LongTrace.logits', rows * V * 4);
   const topWords = storageBuffer(ctx.device, 'LongTrace.topK', rows * 2 * K * 4);
@@ -324,4 +342,50 @@ export function meanOverColumns(matrix: Float32Array, width: number, columns: re
     out[t] = sum / columns.length;
   }
   return out;
+}
+
+/** What a long trace takes (bytes): planned from the shapes, before anything is allocated. */
+export interface LongTraceMemory {
+  tokens: number;
+  /** The tap ring (Δ, x_proj rows, Mamba-1's x) of every traced layer. */
+  ring: number;
+  /** The GPU summaries' rows, replayed states and focus weights, and at most their kernel's partials and parameters. */
+  summaries: number;
+  /** The state checkpoints, one every `every` tokens (kept with the trace). */
+  checkpoints: number;
+  every: number;
+  /** A prompt trace's logits and top-k words of one ring (a live trace's top next tokens of every row instead). */
+  logits: number;
+  /** Everything at once, while tracing; and what stays on the GPU with the kept trace. */
+  gpuPeak: number;
+  gpuKept: number;
+  /** The kept trace's typed arrays in the JS heap (storedTraceBytes): summaries, top next tokens, A, A_log. */
+  heap: number;
+}
+
+/**
+ * The memory of a prompt's long trace of `tokens` tokens (traceLongPrompt), or with `live` of a
+ * generation's (startLiveTrace, detail 'windows'), for a model of `config` built with prefill
+ * chunks of `maxTokens` and a state of `stateBytes`. An upper bound where the summaries' kernel
+ * sizes its partials on the device (at most PARTIALS_MAX_BYTES); exact elsewhere.
+ */
+export function longTraceMemory(
+  config: LanguageModel['config'],
+  options: { tokens: number; maxTokens: number; stateBytes: number; layers?: number; focus?: boolean; live?: boolean; budget?: number; every?: number },
+): LongTraceMemory {
+  const T = Math.max(1, Math.floor(options.tokens));
+  const L = options.layers ?? config.nLayer;
+  const layout = traceLayout(config);
+  const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
+  const R = ringRowsOf(options.maxTokens);
+  const K = Math.min(TOP_NEXT, config.vocabSize);
+  const ring = TraceRecorder.bytesPerToken(config, L, extra) * R;
+  const words = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
+  const summaries = T * L * 16 + L * words(config.dInner * config.dState * 4) + words(layout.deltaWidth * 4) + PARTIALS_MAX_BYTES + L * 256 + 4096;
+  const every = options.every ?? checkpointInterval({ maxTokens: options.maxTokens, stateBytes: options.stateBytes }, T, options.budget ?? CHECKPOINT_BUDGET_BYTES);
+  const checkpoints = (Math.ceil(T / every) - 1) * options.stateBytes;
+  const logits = options.live ? words(T * 2 * K * 4) : words(Math.min(R, T) * config.vocabSize * 4) + words(Math.min(R, T) * 2 * K * 4);
+  const perToken = L * (3 + (options.focus ? 1 : 0)) * 4 + K * 8;
+  const heap = T * perToken + 2 * L * layout.deltaWidth * layout.aStates * 4;
+  return { tokens: T, ring, summaries, checkpoints, every, logits, gpuPeak: ring + summaries + checkpoints + logits, gpuKept: checkpoints, heap };
 }

@@ -29,6 +29,8 @@ export interface TraceSink {
   readonly topNextK: number;
   /** Where row `row`'s top next tokens go (bytes 2k·4); null when it keeps none. */
   topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null;
+  /** The most rows a traced prefill writes at once (its chunks; default the model's maxTokens). */
+  readonly maxRows?: number;
 }
 
 /** Copies every layer's state from one sequence state to another (same model): a mixer's state is its buffers' bytes. */
@@ -118,7 +120,7 @@ export class Session {
       // Chunk by chunk, each reserved before it runs: a sink may hand its rows on (and start
       // over) between chunks, or checkpoint the state there (app/analysis/long-trace.ts).
       const recorder = this.recorder;
-      const max = this.model.maxTokens;
+      const max = Math.min(this.model.maxTokens, recorder.maxRows ?? Infinity);
       if (options.allLogits && ids.length > max) throw new RangeError(`Session.prefill: all-position logits of a traced prefill come a chunk (${max} tokens) at a time`);
       for (let start = 0; start < ids.length; start += max) {
         const chunk = ids.slice(start, start + max);

@@ -26,7 +26,9 @@ import type { LoadedWeights } from '../../app/model/loader';
 import type { LanguageModel } from '../../app/model/model';
 import { generate } from '../../app/model/generate';
 import { Session } from '../../app/model/session';
-import { meanOverColumns, traceLongPrompt, TRACE_WINDOW_MAX } from '../../app/analysis/long-trace';
+import { longTraceMemory, meanOverColumns, traceLongPrompt, TRACE_WINDOW_MAX, type LongTraceSink } from '../../app/analysis/long-trace';
+import { storedTraceBytes } from '../../app/analysis/trace-store';
+import { PARTIALS_MAX_BYTES } from '../../app/kernels/trace-summary';
 import { startLiveTrace, tracePrompt } from '../../app/analysis/trace';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
 import type { StoredTrace, TraceResult, TraceRows } from '../../app/analysis/types';
@@ -118,9 +120,30 @@ describe.each([
     try {
       const full = (await tracePrompt(ctx, target, ids, { traceId: 'full', modelId: 'm' })).result;
       let progress = 0;
-      const long = await traceLongPrompt(ctx, target, ids, { traceId: 'long', modelId: 'm', focusChannels: focus, every, onProgress: (done) => (progress = done) });
+      let sink: LongTraceSink | null = null;
+      let held = { ring: 0, summaries: 0, checkpoints: 0 };
+      const long = await traceLongPrompt(ctx, target, ids, {
+        traceId: 'long',
+        modelId: 'm',
+        focusChannels: focus,
+        every,
+        onSink: (s) => (sink = s),
+        onProgress: (done) => {
+          progress = done;
+          held = { ring: sink!.recorder.bytes, summaries: sink!.summary.bytes, checkpoints: sink!.checkpoints.bytes };
+        },
+      });
       try {
         expect(progress).toBe(T);
+        // The memory plan (longTraceMemory) is what was allocated: exact for the ring and the
+        // checkpoints, an upper bound within the kernel's partials budget for the summaries.
+        const plan = longTraceMemory(inspection.config, { tokens: T, maxTokens: chunk, stateBytes: model.stateBytes, focus: true, every });
+        expect(held.ring).toBe(plan.ring);
+        expect(held.checkpoints).toBe(plan.checkpoints);
+        expect(long.gpuBytes).toBe(plan.gpuKept);
+        expect(held.summaries).toBeLessThanOrEqual(plan.summaries);
+        expect(plan.summaries - held.summaries).toBeLessThanOrEqual(PARTIALS_MAX_BYTES + 8192);
+        expect(storedTraceBytes(long)).toBe(plan.heap);
         const res = long.result;
         expect(res.detail).toBe('windows');
         expect(res.checkpointEvery).toBe(every);

@@ -19,7 +19,7 @@ import { topK, unpackTopK } from '../kernels/top-k.js';
 import { Session } from '../model/session.js';
 import { TraceRecorder, type TraceWindow } from './recorder.js';
 import { GpuSelectionSummary } from './gpu-summary.js';
-import { FULL_TRACE_MAX_BYTES, LongTraceSink, windowsTrace } from './long-trace.js';
+import { FULL_TRACE_MAX_BYTES, LongTraceSink, longTraceMemory, windowsTrace } from './long-trace.js';
 import type { TraceLayout } from '../model/mixer.js';
 import type { TraceSink } from '../model/session.js';
 import { encodeTrace } from './export.js';
@@ -32,8 +32,10 @@ import type { StoredTrace, TraceResult, TraceRows } from './types.js';
 
 /** How often a generation with a live trace streams its new rows (ms). */
 export const LIVE_TRACE_MS = 200;
-/** The most GPU memory a live trace may take (it is allocated up front for prompt + max tokens). */
+/** The most GPU memory a live trace may take (planned up front for prompt + max tokens). */
 export const LIVE_TRACE_MAX_BYTES = 2 ** 30;
+/** A live trace with windows starts with room for this many rows of summaries and grows as needed. */
+const LIVE_TRACE_INITIAL_ROWS = 65536;
 
 
 
@@ -148,7 +150,7 @@ export async function startLiveTrace(
   const detail = options.detail === 'all' || options.detail === 'windows' ? options.detail : fullBytes > FULL_TRACE_MAX_BYTES ? 'windows' : 'all';
   if (detail === 'all' && fullBytes > LIVE_TRACE_MAX_BYTES) {
     throw new Error(
-      `A live trace of ${capacity} tokens with every row kept would take ${(fullBytes / 2 ** 30).toFixed(1)} GB of GPU memory (over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): keep windows instead.`,
+      `A live trace of ${capacity} tokens with every row kept would take ${(fullBytes / 2 ** 30).toFixed(1)} GB of GPU memory (over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): keep windows, lower Max tokens or turn the live trace off.`,
     );
   }
   const owner: TraceOwner = { traceId: options.traceId, modelId: options.modelId, config, tokenizer: target.tokenizer };
@@ -163,7 +165,14 @@ export async function startLiveTrace(
   let long: LongTraceSink | null = null;
   let recorder: TraceRecorder | null = null;
   if (detail === 'windows') {
-    long = new LongTraceSink(ctx, target, session, { capacity, topNext, ...focus });
+    const plan = longTraceMemory(config, { tokens: capacity, maxTokens: model.maxTokens, stateBytes: model.stateBytes, live: true, focus: options.focusChannels !== undefined && options.focusChannels.length > 0 });
+    if (plan.gpuPeak > LIVE_TRACE_MAX_BYTES) {
+      throw new Error(
+        `A live trace of ${capacity} tokens would take ${(plan.gpuPeak / 2 ** 30).toFixed(1)} GB of GPU memory (summaries ${(plan.summaries / 2 ** 30).toFixed(2)} GB, checkpoints ${(plan.checkpoints / 2 ** 30).toFixed(2)} GB; over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): lower Max tokens or turn the live trace off.`,
+      );
+    }
+    // Room for the first rows; the sink grows (doubling) if the generation runs long.
+    long = new LongTraceSink(ctx, target, session, { capacity: Math.min(capacity, LIVE_TRACE_INITIAL_ROWS), every: plan.every, topNext, ...focus });
     const l = long;
     sink = l;
     layers = l.layers;

@@ -47,6 +47,9 @@ export class Session {
   /** The traced step plan, and the recorder generation it is bound to. */
   private tracedStep: { plan: ForwardPlan; generation: number } | null = null;
   private recorder: TraceSink | null = null;
+  /** Traced prefill plans by chunk length (tracedPrefill), and the row their taps write from. */
+  private readonly tracedPlans = new Map<number, { plan: ForwardPlan; generation: number; allLogits: GPUBuffer | undefined; lastLayer: number | undefined }>();
+  private tracedRow = 0;
   /** With a recorder that keeps top next tokens: the top-k of this.logits into a scratch row, built once. */
   private topSelect: { dispatch: Dispatch; scratch: GPUBuffer; k: number } | null = null;
   private readonly idScratch = new Uint32Array(1);
@@ -74,6 +77,8 @@ export class Session {
     this.recorder = recorder;
     this.tracedStep?.plan.destroy();
     this.tracedStep = null;
+    for (const { plan } of this.tracedPlans.values()) plan.destroy();
+    this.tracedPlans.clear();
   }
 
   /** Appends: the top next tokens of this.logits into the recorder's row `row` (when it keeps them). */
@@ -117,18 +122,7 @@ export class Session {
     if (ids.length === 0) return;
     this.checkIds(ids);
     if (this.recorder && !options.taps) {
-      // Chunk by chunk, each reserved before it runs: a sink may hand its rows on (and start
-      // over) between chunks, or checkpoint the state there (app/analysis/long-trace.ts).
-      const recorder = this.recorder;
-      const max = Math.min(this.model.maxTokens, recorder.maxRows ?? Infinity);
-      if (options.allLogits && ids.length > max) throw new RangeError(`Session.prefill: all-position logits of a traced prefill come a chunk (${max} tokens) at a time`);
-      for (let start = 0; start < ids.length; start += max) {
-        const chunk = ids.slice(start, start + max);
-        recorder.reserve(chunk.length);
-        const row0 = recorder.length;
-        recorder.length += chunk.length;
-        this.prefill(chunk, { ...options, taps: { ...recorder.taps(), row0 }, ...(start + max < ids.length ? { skipTopNext: true } : {}) });
-      }
+      this.tracedPrefill(this.recorder, ids, options);
       return;
     }
     const { device } = this.ctx;
@@ -182,6 +176,55 @@ export class Session {
       for (const plan of reusable.values()) plan.destroy();
     }
     this.tokens.push(...ids);
+  }
+
+  /**
+   * A traced prefill, chunk by chunk, each reserved before it runs: a sink may hand its rows on
+   * (and start over) between chunks, or checkpoint the state there (app/analysis/long-trace.ts).
+   * The plans are kept across calls, one per chunk length, and bound to the recorder's buffers
+   * (rebuilt when they grow) and to this call's all-position logits buffer: their taps read the
+   * row at encode time. A long trace's thousand chunks build one plan, not a thousand
+   * (10–20 ms of CPU each on a real GPU's host).
+   */
+  private tracedPrefill(recorder: TraceSink, ids: readonly number[], options: { allLogits?: GPUBuffer; knockout?: { token: number; layers: readonly number[] | null }; lastLayer?: number }): void {
+    const max = Math.min(this.model.maxTokens, recorder.maxRows ?? Infinity);
+    if (options.allLogits && ids.length > max) throw new RangeError(`Session.prefill: all-position logits of a traced prefill come a chunk (${max} tokens) at a time`);
+    if (options.knockout) {
+      // Rare (a knockout of a traced session): the general path, one call per chunk.
+      for (let start = 0; start < ids.length; start += max) {
+        const chunk = ids.slice(start, start + max);
+        recorder.reserve(chunk.length);
+        const row0 = recorder.length;
+        recorder.length += chunk.length;
+        this.prefill(chunk, { ...options, taps: { ...recorder.taps(), row0 }, ...(start + max < ids.length ? { skipTopNext: true } : {}) });
+      }
+      return;
+    }
+    const { device } = this.ctx;
+    for (let start = 0; start < ids.length; start += max) {
+      const chunk = ids.slice(start, start + max);
+      recorder.reserve(chunk.length);
+      this.tracedRow = recorder.length;
+      recorder.length += chunk.length;
+      let cached = this.tracedPlans.get(chunk.length);
+      if (!cached || cached.generation !== recorder.generation || cached.allLogits !== options.allLogits || cached.lastLayer !== options.lastLayer) {
+        cached?.plan.destroy();
+        const plan = this.model.plan(chunk.length, this.state, this.logits, {
+          taps: recorder.taps(() => this.tracedRow),
+          ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: 0 } } : {}),
+          ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
+        });
+        cached = { plan, generation: recorder.generation, allLogits: options.allLogits, lastLayer: options.lastLayer };
+        this.tracedPlans.set(chunk.length, cached);
+      }
+      device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
+      const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
+      encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
+      // The traced prefill's last chunk leaves the last token's logits: its top next tokens.
+      if (!options.allLogits && start + max >= ids.length) this.encodeTopNext(encoder, this.tracedRow + chunk.length - 1);
+      device.queue.submit([encoder.finish()]);
+      this.tokens.push(...chunk);
+    }
   }
 
   /**
@@ -293,6 +336,7 @@ export class Session {
     this.topSelect?.scratch.destroy();
     this.stepPlan?.destroy();
     this.tracedStep?.plan.destroy();
+    for (const { plan } of this.tracedPlans.values()) plan.destroy();
     for (const b of [...stateBuffers(this.state), this.logits]) b.destroy();
   }
 }

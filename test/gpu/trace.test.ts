@@ -59,10 +59,10 @@ describe('traces', () => {
     const session = new Session(ctx, model);
     const recorder = new TraceRecorder(ctx, model, { layers: [2, 0], capacity: 4, extra: ['x', 'z', 'y'] });
     session.trace(recorder);
-    session.prefill(ids.slice(0, 10)); // two chunks of ≤ 8, capacity 4 → grows to 16
+    session.prefill(ids.slice(0, 10)); // two chunks of ≤ 8, each reserved before it runs: capacity 4 → 8 → 16
     for (const id of ids.slice(10)) session.step(id); // grows again to 32
     expect(recorder.length).toBe(17);
-    expect(recorder.generation).toBe(3);
+    expect(recorder.generation).toBe(4);
     const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
     const window = await recorder.read();
     expect(recorder.layers).toEqual([0, 2]);

@@ -16,6 +16,7 @@ import { throwIfCancelled } from './cancel.js';
 import { checkpointInterval, recomputeWindow, StateCheckpoints } from './checkpoints.js';
 import { TOP_NEXT } from './distributions.js';
 import { GpuSelectionSummary } from './gpu-summary.js';
+import { hiddenAttentionRowLong } from './hidden-attention-long.js';
 import { PARTIALS_MAX_BYTES } from '../kernels/trace-summary.js';
 import { TraceRecorder, type ExtraTap, type TraceWindow } from './recorder.js';
 import { aLogBuffers, readALogs, type PromptTraceOptions, type TraceTarget } from './trace-target.js';
@@ -233,6 +234,7 @@ export function windowsTrace(
       checkWindow({ result, aLogs }, window);
       return recomputeWindow(ctx, target, result.ids, checkpoints, result.traceId, window.layer, window.from, window.to, signal);
     },
+    attentionRow: (options, work) => hiddenAttentionRowLong(ctx, target, result.ids, checkpoints, options, { ...work, traceId: result.traceId }),
     release: () => checkpoints.destroy(),
   };
 }

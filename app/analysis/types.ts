@@ -152,6 +152,11 @@ export interface StoredTrace {
   gpuBytes?: number;
   /** A 'windows' trace: recomputes a window of one layer from its checkpoints. */
   recompute?: (window: { layer: number; from: number; to: number }, signal?: AbortSignal) => Promise<TraceWindowResult>;
+  /** A 'windows' trace: one row of hidden attention over the whole context, from windows recomputed from its checkpoints. */
+  attentionRow?: (
+    options: { layer: number; unit: number | 'mean'; row: number },
+    work: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  ) => Promise<HiddenAttentionResult>;
   /** Frees what the kept trace holds on the GPU (when the store lets it go). */
   release?: () => void;
 }

@@ -120,7 +120,16 @@ export class Engine {
         const ctx = await this.context();
         this.ready(params.modelId, 'computing hidden attention');
         const onProgress = this.progress(id, 'hiddenAttention', params.modelId, 'rows');
-        return hiddenAttention(ctx, this.traces.get(params.traceId), params, { signal, onProgress });
+        const kept = this.traces.get(params.traceId);
+        if (kept.result.detail === 'windows') {
+          // A long trace: one row over the whole context (no T×T matrix), its Δ, B, C recomputed.
+          if (params.row === undefined || !kept.attentionRow) {
+            throw new Error(`Trace ${params.traceId} keeps windows (${kept.result.ids.length} tokens): ask for one row of hidden attention, not the whole matrix.`);
+          }
+          if (!kept.result.layers.includes(params.layer)) throw new RangeError(`Trace ${params.traceId} has no layer ${params.layer} (it has ${kept.result.layers.join(', ')}).`);
+          return kept.attentionRow({ layer: params.layer, unit: params.unit, row: params.row }, { signal, onProgress });
+        }
+        return hiddenAttention(ctx, kept, params, { signal, onProgress });
       },
       knockout: async (params, { id, signal }) => {
         const ctx = await this.context();

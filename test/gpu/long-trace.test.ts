@@ -245,6 +245,14 @@ describe('engine: long traces and windows', () => {
       expect(relativeError(b.B, a.B)).toBeLessThanOrEqual(WINDOW_TOL);
       expect(relativeError(b.C, a.C)).toBeLessThanOrEqual(WINDOW_TOL);
     }
+    // Hidden attention of a long trace: one row over the whole context, equal to the full trace's row.
+    for (const unit of ['mean', 4] as const) {
+      const rowOf = (traceId: string) => send('hiddenAttention', { modelId: 'm', traceId, layer: 1, unit, row: 233 });
+      const [a, b] = [await rowOf(full.traceId), await rowOf(long.traceId)];
+      expect(b.alpha).toHaveLength(270);
+      expect(relativeError(b.alpha, a.alpha), `row of unit ${unit}`).toBeLessThanOrEqual(1e-5);
+    }
+    await expect(send('hiddenAttention', { modelId: 'm', traceId: long.traceId, layer: 1, unit: 'mean' })).rejects.toThrow('ask for one row of hidden attention, not the whole matrix');
     const bad = (p: { layer: number; from: number; to: number }) => send('traceWindow', { modelId: 'm', traceId: long.traceId, ...p });
     await expect(bad({ layer: 7, from: 0, to: 3 })).rejects.toThrow(`Trace ${long.traceId} has no layer 7`);
     await expect(bad({ layer: 0, from: 5, to: 5 })).rejects.toThrow('Tokens 5..5 are not a window');

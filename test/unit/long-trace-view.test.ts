@@ -23,6 +23,7 @@ import {
   windowView,
   type Pyramid,
 } from '../../renderer/src/panels/long-trace';
+import { WindowLoader, type WindowLoaderState, type WindowWish } from '../../renderer/src/panels/use-trace-window';
 
 /** A seeded generator (mulberry32), so failures reproduce. */
 function rng(seed: number) {
@@ -76,7 +77,7 @@ describe('pyramid bins', () => {
       [999, 123_457, 7],
       [1, 4095, 31],
     ] as const) {
-      let prev = start;
+      let prev: number = start;
       for (let k = 0; k < B; k++) {
         const [lo, hi] = range(binRanges(start, count, B), k);
         expect(hi).toBeGreaterThan(lo);
@@ -89,7 +90,7 @@ describe('pyramid bins', () => {
         } else expect(lo).toBe(even);
         prev = hi;
       }
-      expect(prev).toBe(count >= B ? start + count : start + count);
+      expect(prev).toBe(start + count);
     }
   });
 
@@ -101,6 +102,8 @@ describe('pyramid bins', () => {
         const p = buildPyramid(values, leaf);
         const ref = scan(values, 0, T);
         expect(p.min).toBe(ref.min);
+        const positive = Array.from(values).filter((v) => v > 0);
+        expect(p.minPositive).toBe(positive.length > 0 ? Math.min(...positive) : 0);
         expect(p.max).toBe(ref.max);
         const ranges: [number, number][] = [
           [0, T],
@@ -320,5 +323,82 @@ describe('absolute token labels', () => {
     // Without an offset, the labels are the local indices (ordinary traces unchanged).
     expect(tokenAxisTicks(view, 600, null, 2048).ticks.map((k) => k.label)).toEqual(tokenAxisTicks(view, 600, null, 2048).ticks.map((k) => String(k.index)));
     expect(tokenAxisTicks(view, 600, null, 2048, 17_952).ticks.map((k) => k.label)).toEqual(ticks.map((k) => k.label));
+  });
+});
+
+describe('WindowLoader (use-trace-window.ts)', () => {
+  /** A fetch whose responses the test releases by hand. */
+  function manual() {
+    const calls: { wish: WindowWish; resolve(w: TraceWindowResult): void; reject(e: Error): void }[] = [];
+    const fetch = (wish: WindowWish) => new Promise<TraceWindowResult>((resolve, reject) => calls.push({ wish, resolve, reject }));
+    return { calls, fetch };
+  }
+  const r = trace(100, [0, 1]);
+  const wish = (layer: number, from: number, to: number): WindowWish => ({ traceId: r.traceId, layer, from, to });
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  it('shows only the latest wish: an older response is kept but not shown; a kept window needs no request', async () => {
+    const { calls, fetch } = manual();
+    const states: WindowLoaderState[] = [];
+    const loader = new WindowLoader(fetch, (s) => states.push(s));
+    loader.want(wish(0, 0, 10));
+    loader.want(wish(0, 10, 20));
+    loader.want(wish(0, 10, 20)); // asked already: no second request
+    expect(calls.map((c) => c.wish.from)).toEqual([0, 10]);
+    calls[0]?.resolve(win(r, 0, 0, 10));
+    await tick();
+    expect(loader.state.shown).toBeNull(); // stale: not shown
+    expect(loader.state.loading).toEqual(wish(0, 10, 20));
+    calls[1]?.resolve(win(r, 0, 10, 20));
+    await tick();
+    expect(loader.state).toEqual({ shown: { traceId: 't1', from: 10, to: 20 }, loading: null, error: null });
+    // The stale one was kept: going back shows it at once, without a request.
+    loader.want(wish(0, 0, 10));
+    expect(calls).toHaveLength(2);
+    expect(loader.state.shown).toEqual({ traceId: 't1', from: 0, to: 10 });
+    expect(loader.windowsOf(loader.state.shown).map((w) => w.layer)).toEqual([0]);
+    // Another layer of the same range: fetched, and then both layers' windows are there.
+    loader.want(wish(1, 0, 10));
+    calls[2]?.resolve(win(r, 1, 0, 10));
+    await tick();
+    expect(
+      loader
+        .windowsOf(loader.state.shown)
+        .map((w) => w.layer)
+        .sort(),
+    ).toEqual([0, 1]);
+  });
+
+  it('reports the latest wish’s failure only, naming the window', async () => {
+    const { calls, fetch } = manual();
+    const loader = new WindowLoader(fetch, () => undefined);
+    loader.want(wish(0, 0, 10));
+    loader.want(wish(1, 30, 40));
+    calls[0]?.reject(new Error('old failure'));
+    await tick();
+    expect(loader.state.error).toBeNull();
+    calls[1]?.reject(new Error('GPU lost'));
+    await tick();
+    expect(loader.state.error).toBe('Window 30–39 of layer 1: GPU lost');
+    expect(loader.state.loading).toBeNull();
+    // A failed window is asked for again next time.
+    loader.want(wish(1, 30, 40));
+    expect(calls).toHaveLength(3);
+  });
+
+  it('keeps at most `capacity` windows, dropping the least recently used', async () => {
+    const { calls, fetch } = manual();
+    const loader = new WindowLoader(fetch, () => undefined, 2);
+    for (const from of [0, 10, 20]) {
+      loader.want(wish(0, from, from + 10));
+      calls.at(-1)?.resolve(win(r, 0, from, from + 10));
+      await tick();
+    }
+    expect(calls).toHaveLength(3);
+    loader.want(wish(0, 20, 30)); // kept
+    loader.want(wish(0, 10, 20)); // kept
+    expect(calls).toHaveLength(3);
+    loader.want(wish(0, 0, 10)); // dropped: asked again
+    expect(calls).toHaveLength(4);
   });
 });

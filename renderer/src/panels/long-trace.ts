@@ -27,7 +27,7 @@ import { colormapTable, type ColormapName } from './colormaps';
 export type TraceView = TraceResult & { tokenOffset?: number };
 
 /** The absolute token index of a view's local index. */
-export const absoluteToken = (view: { tokenOffset?: number }, local: number) => (view.tokenOffset ?? 0) + local;
+export const absoluteToken = (view: TraceView, local: number) => (view.tokenOffset ?? 0) + local;
 
 /** Tokens per block of a pyramid's first level (below that, binStats reads the values). */
 export const PYRAMID_LEAF = 16;
@@ -41,7 +41,12 @@ export interface Pyramid {
   /** Over all T values (NaN ignored); both 0 when T = 0 or every value is NaN. */
   min: number;
   max: number;
+  /** The smallest value > 0 (a log scale's floor), or 0 when there is none. */
+  minPositive: number;
 }
+
+/** What export file names add for a window of a long trace ("-tokens<from>-<to>"; nothing for a whole trace). */
+export const windowSuffix = (view: TraceView) => (view.tokenOffset !== undefined ? `-tokens${view.tokenOffset}-${view.tokenOffset + view.ids.length}` : '');
 
 /** The pyramid of a [T] summary: O(T) time, about (8 + 8 + 16) / leaf bytes a token. */
 export function buildPyramid(values: Float32Array, leaf = PYRAMID_LEAF): Pyramid {
@@ -65,10 +70,12 @@ export function buildPyramid(values: Float32Array, leaf = PYRAMID_LEAF): Pyramid
     first.max[b] = hi;
     first.sum[b] = s;
   }
+  let minPositive = Infinity;
   for (let t = 0; t < T; t++) {
     const v = values[t] as number;
     if (v < min) min = v;
     if (v > max) max = v;
+    if (v > 0 && v < minPositive) minPositive = v;
   }
   const levels = [first];
   for (let below = first; below.min.length >= 2; ) {
@@ -82,7 +89,7 @@ export function buildPyramid(values: Float32Array, leaf = PYRAMID_LEAF): Pyramid
     levels.push(up);
     below = up;
   }
-  return { values, leaf, levels, min: min <= max ? min : 0, max: min <= max ? max : 0 };
+  return { values, leaf, levels, min: min <= max ? min : 0, max: min <= max ? max : 0, minPositive: minPositive < Infinity ? minPositive : 0 };
 }
 
 /** Per-bin statistics: B bins, each the min, max and mean of its tokens. */
@@ -295,7 +302,7 @@ const tableOf = (name: ColormapName) => {
  * each column the chosen statistic of its bin, on the colour map over `range` (log: ln of values
  * floored at the smallest positive one). Reads O(rows · width · (log T + leaf)) values.
  */
-export function overviewPixels(frame: OverviewFrame, out?: Uint8ClampedArray, scratch?: Bins): Uint8ClampedArray {
+export function overviewPixels(frame: OverviewFrame, out?: Uint8ClampedArray<ArrayBuffer>, scratch?: Bins): Uint8ClampedArray<ArrayBuffer> {
   const { rows, start, count, width, aggregate, range, log } = frame;
   const pixels = out && out.length === rows.length * width * 4 ? out : new Uint8ClampedArray(rows.length * width * 4);
   const table = tableOf(frame.colormap);

@@ -61,8 +61,15 @@ export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindo
   // A new trace starts whole.
   useEffect(() => setView(fullView(T)), [trace.traceId, T]);
 
-  // Built once per trace and summary: O(T) per layer.
-  const rows = useMemo<Pyramid[]>(() => (trace[summary] ?? []).map((values) => buildPyramid(values)), [trace, summary]);
+  // Built once per trace and summary (O(T) per layer), kept while the trace is shown.
+  const built = useRef<{ trace: TraceResult; bySummary: Map<OverviewSummary, Pyramid[]> } | null>(null);
+  const rows = useMemo<Pyramid[]>(() => {
+    if (built.current?.trace !== trace) built.current = { trace, bySummary: new Map() };
+    const kept = built.current.bySummary;
+    let got = kept.get(summary);
+    if (!got) kept.set(summary, (got = (trace[summary] ?? []).map((values) => buildPyramid(values))));
+    return got;
+  }, [trace, summary]);
   const range = useMemo(() => {
     const max = Math.max(0, ...rows.map((p) => p.max));
     if (log) {
@@ -88,9 +95,10 @@ export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindo
     const id = requestAnimationFrame(() => {
       const el = canvas.current;
       if (!el || rows.length === 0 || T === 0) return;
-      const ratio = globalThis.devicePixelRatio || 1;
-      const width = Math.max(1, Math.round(el.clientWidth * ratio));
-      const height = Math.max(1, Math.round(el.clientHeight * ratio));
+      // One bin per CSS pixel column (a high-DPI screen scales the image up: the same cost on every
+      // screen, and the hover readout's bins are the ones drawn).
+      const width = Math.max(1, Math.round(el.clientWidth));
+      const height = Math.max(1, Math.round(el.clientHeight));
       if (el.width !== width || el.height !== height) {
         el.width = width;
         el.height = height;
@@ -152,7 +160,7 @@ export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindo
       setHovered(null);
       return;
     }
-    // The column's bin (the frame's bins at CSS-pixel resolution); the token is the one under the pointer, inside it.
+    // The column's bin as drawn; the token is the one under the pointer, inside it.
     const bins = binStats(p, shown.start, shown.count, at.columns);
     const ranges = binRanges(shown.start, shown.count, at.columns, p.leaf);
     const lo = ranges.lo[at.column] ?? at.token;

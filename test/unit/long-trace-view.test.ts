@@ -19,6 +19,7 @@ import {
   defaultWindow,
   moveWindowKey,
   overviewPixels,
+  shiftToken,
   summariesOf,
   windowView,
   type Pyramid,
@@ -307,6 +308,17 @@ describe('window moves', () => {
     expect(moveWindowKey({ from: 19_000, to: 20_000 }, 'PageDown', T)).toEqual({ from: 19_000, to: 20_000 });
     expect(moveWindowKey(w, 'a', T)).toBeNull();
     expect(clampWindow(-50, 1e9, T)).toEqual({ from: 0, to: TRACE_WINDOW_MAX });
+  });
+});
+
+describe('shiftToken', () => {
+  it('keeps the same absolute token when the window moves, or drops it', () => {
+    expect(shiftToken(100, 1000, 900, 2048)).toBe(200); // token 1100 either way
+    expect(shiftToken(50, 1000, 1100, 2048)).toBe(null); // token 1050 is now before the window
+    expect(shiftToken(100, 1000, 1100, 2048)).toBe(0);
+    expect(shiftToken(2047, 0, 0, 2048)).toBe(2047);
+    expect(shiftToken(10, 0, 5000, 2048)).toBe(null);
+    expect(shiftToken(null, 0, 10, 2048)).toBe(null);
   });
 });
 

@@ -417,3 +417,13 @@ export function windowView(result: TraceResult, from: number, to: number, fetche
 
 /** Whether the view's layer `index` has its Δ (a window fetched for it, or an ordinary trace). */
 export const hasDetail = (view: TraceResult, index: number) => (view.delta[index]?.length ?? 0) > 0 || view.ids.length === 0;
+
+/**
+ * A local token index of a window starting at `oldFrom`, in the window [newFrom, newFrom + n):
+ * the same absolute token, or null when it is not in the new window.
+ */
+export function shiftToken(token: number | null, oldFrom: number, newFrom: number, n: number): number | null {
+  if (token === null) return null;
+  const local = token + oldFrom - newFrom;
+  return local >= 0 && local < n ? local : null;
+}

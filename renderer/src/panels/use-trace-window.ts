@@ -11,10 +11,11 @@
  * request per pointer move) and returns the windows of the range shown (the wished one once it
  * has arrived, until then the last one shown), the "loading window …" status and the last error.
  */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { TraceResult, TraceWindowResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
-import { clampWindow, defaultWindow, windowView, type TraceView } from './long-trace';
+import { useStudio } from '../store';
+import { clampWindow, defaultWindow, shiftToken, windowView, type TraceView } from './long-trace';
 
 export interface WindowWish {
   traceId: string;
@@ -158,6 +159,17 @@ export function useLongTraceView(engine: EngineClient, modelId: string, result: 
   }, [long, T]);
   const fetched = useTraceWindow(engine, modelId, long, long?.layers[layerIndex], window);
   const { shown, windows } = fetched;
+  // The panels' picked and hovered tokens are local indices of the view: when the view moves,
+  // the picked token stays the same absolute token (or goes when it is outside), the hover goes.
+  const lastFrom = useRef<{ traceId: string; from: number } | null>(null);
+  useEffect(() => {
+    const before = lastFrom.current;
+    lastFrom.current = shown ? { traceId: shown.traceId, from: shown.from } : null;
+    if (!shown || !before || before.traceId !== shown.traceId || before.from === shown.from) return;
+    const s = useStudio.getState();
+    s.setTraceMemoryToken(shiftToken(s.traceMemoryToken, before.from, shown.from, shown.to - shown.from));
+    s.setTraceHoverToken(null);
+  }, [shown]);
   const view = useMemo<TraceView | null>(() => {
     if (!result) return null;
     if (!long) return result;

@@ -12,6 +12,7 @@ import { indexTicks, tokenAxisTicks } from '../../renderer/src/panels/chart-scal
 import { colormapTable } from '../../renderer/src/panels/colormaps';
 import {
   absoluteToken,
+  binAggregate,
   binRanges,
   binStats,
   buildPyramid,
@@ -56,6 +57,8 @@ const range = (r: { lo: Int32Array; hi: Int32Array }, k: number) => [r.lo[k] as 
 
 function checkBins(p: Pyramid, start: number, count: number, B: number, exactMean: boolean) {
   const bins = binStats(p, start, count, B);
+  // The overview's one-statistic bins are binStats's, value for value.
+  for (const a of ['min', 'max', 'mean'] as const) expect(Array.from(binAggregate(p, start, count, B, a, new Float32Array(B)))).toEqual(Array.from(bins[a]));
   const bad: string[] = [];
   for (let k = 0; k < B; k++) {
     const [lo, hi] = range(binRanges(start, count, B, p.leaf), k);
@@ -68,7 +71,7 @@ function checkBins(p: Pyramid, start: number, count: number, B: number, exactMea
 }
 
 describe('pyramid bins', () => {
-  it('bins cover the range once, in order, each at least one token; wide bins have block-aligned inner edges within 1/16 of a bin of the even split', () => {
+  it('bins cover the range once, in order, each at least one token; wide bins have block-aligned inner edges within 1/8 of a bin of the even split', () => {
     for (const [start, count, B] of [
       [0, 10, 3],
       [5, 3, 10],
@@ -85,9 +88,9 @@ describe('pyramid bins', () => {
         if (count >= B) expect(lo).toBe(prev);
         const even = start + Math.floor((k * count) / B);
         const w = count / B;
-        if (w >= 8 * 16) {
+        if (w >= 4 * 16) {
           if (k > 0) expect(lo % 16).toBe(0);
-          expect(Math.abs(lo - even)).toBeLessThanOrEqual(w / 16);
+          expect(Math.abs(lo - even)).toBeLessThanOrEqual(w / 8);
         } else expect(lo).toBe(even);
         prev = hi;
       }
@@ -191,16 +194,22 @@ describe('overview pixels', () => {
     const built = performance.now() - t0;
     const width = 1600;
     const out = new Uint8ClampedArray(L * width * 4);
-    const frames = 30;
-    const t1 = performance.now();
-    for (let i = 0; i < frames; i++) {
-      // Panning and zooming: a new range every frame.
-      const count = i % 2 ? T : Math.floor(T / (1 + i));
-      const start = Math.floor(((T - count) * i) / frames);
-      overviewPixels({ rows, start, count, width, aggregate: 'max', range: { min: 0, max: 1 }, log: false, colormap: 'viridis' }, out);
+    const scratch = new Float32Array(width);
+    // Panning at zoom levels from the whole trace to ~1 token a column: a new range every frame.
+    const times: number[] = [];
+    for (const count of [T, T / 4, T / 30, 100_000, 10_000, 1600]) {
+      for (let i = 0; i < 8; i++) {
+        const start = Math.floor(((T - count) * i) / 8);
+        const t1 = performance.now();
+        overviewPixels({ rows, start, count: Math.floor(count), width, aggregate: i % 2 ? 'mean' : 'max', range: { min: 0, max: 1 }, log: false, colormap: 'viridis' }, out, scratch);
+        times.push(performance.now() - t1);
+      }
     }
-    const perFrame = (performance.now() - t1) / frames;
-    console.log(`overview: pyramids of ${L} × ${T} built in ${built.toFixed(0)} ms; ${perFrame.toFixed(2)} ms per frame (${width} columns × ${L} layers)`);
+    const sorted = [...times].sort((a, b) => a - b);
+    const perFrame = sorted[Math.floor(sorted.length / 2)] as number;
+    console.log(
+      `overview: pyramids of ${L} × ${T} built in ${built.toFixed(0)} ms; per frame (${width} columns × ${L} layers, ${times.length} frames): median ${perFrame.toFixed(1)} ms, min ${sorted[0]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)}`,
+    );
     expect(perFrame).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -92,6 +92,9 @@ export function buildPyramid(values: Float32Array, leaf = PYRAMID_LEAF): Pyramid
   return { values, leaf, levels, min: min <= max ? min : 0, max: min <= max ? max : 0, minPositive: minPositive < Infinity ? minPositive : 0 };
 }
 
+/** Bins at least this many blocks of the first level wide have block-aligned inner edges (binRanges). */
+export const BIN_BLOCKS = 4;
+
 /** Per-bin statistics: B bins, each the min, max and mean of its tokens. */
 export interface Bins {
   min: Float32Array;
@@ -101,9 +104,9 @@ export interface Bins {
 
 /**
  * Tokens [start, start + count) cut into B bins: bin k is tokens [lo[k], hi[k]) (absolute). Narrow bins (under
- * 8·leaf tokens) split the range evenly, at least one token each (so a range narrower than B
+ * BIN_BLOCKS·leaf tokens) split the range evenly, at least one token each (so a range narrower than B
  * repeats tokens across columns). Wider bins have their inner edges rounded to the nearest multiple
- * of a block size s (leaf·2^ℓ, at most 1/8 of a bin, so an edge moves by at most 1/16 of a bin):
+ * of a block size s (leaf·2^ℓ, at most 1/4 of a bin, so an edge moves by at most 1/8 of a bin):
  * then binStats reads whole pyramid blocks only, never single values. The bins still cover the
  * range exactly once, in order.
  */
@@ -113,14 +116,14 @@ export function binRanges(start: number, count: number, B: number, leaf = PYRAMI
   const lo = new Int32Array(B);
   const hi = new Int32Array(B);
   const w = count / B;
-  if (w < 8 * leaf) {
+  if (w < BIN_BLOCKS * leaf) {
     for (let k = 0; k < B; k++) {
       const l = start + Math.floor((k * count) / B);
       lo[k] = l;
       hi[k] = Math.max(l + 1, start + Math.floor(((k + 1) * count) / B));
     }
   } else {
-    const s = leaf * 2 ** Math.floor(Math.log2(w / (8 * leaf)));
+    const s = leaf * 2 ** Math.floor(Math.log2(w / (BIN_BLOCKS * leaf)));
     let prev = start;
     for (let k = 0; k < B; k++) {
       const next = k + 1 === B ? start + count : Math.round((start + Math.floor(((k + 1) * count) / B)) / s) * s;
@@ -202,7 +205,7 @@ function rangeStats(p: Pyramid, a: number, b: number): void {
 
 /**
  * Tokens [start, start + count) of the pyramid's summary cut into B bins (binRanges): each bin's
- * min, max and mean. O(B·log T) for bins wider than 8·leaf tokens (whole blocks), else
+ * min, max and mean. O(B·log T) for bins of BIN_BLOCKS·leaf tokens or more (whole blocks), else
  * O(B·(log T + leaf)). The range must lie inside [0, T).
  */
 export function binStats(p: Pyramid, start: number, count: number, B: number, out?: Bins): Bins {
@@ -214,9 +217,9 @@ export function binStats(p: Pyramid, start: number, count: number, B: number, ou
   const bins = out && out.min.length >= B ? out : { min: new Float32Array(B), max: new Float32Array(B), mean: new Float32Array(B) };
   const { lo, hi } = binRanges(start, count, B, p.leaf);
   const w = count / B;
-  if (w >= 8 * p.leaf) {
+  if (w >= BIN_BLOCKS * p.leaf) {
     // Every edge but the range's own ends is a multiple of s = leaf·2^ℓ: walk up from level ℓ.
-    const ell = Math.floor(Math.log2(w / (8 * p.leaf)));
+    const ell = Math.floor(Math.log2(w / (BIN_BLOCKS * p.leaf)));
     const s = p.leaf * 2 ** ell;
     for (let k = 0; k < B; k++) {
       const a = lo[k] as number;
@@ -277,6 +280,78 @@ export function binStats(p: Pyramid, start: number, count: number, B: number, ou
 /** Which of a bin's statistics colours the overview. */
 export type BinAggregate = 'min' | 'max' | 'mean';
 
+/**
+ * One statistic of each bin (binStats's `aggregate` array, equal to it value for value), reading
+ * only that statistic's blocks: what a frame of the overview needs.
+ */
+export function binAggregate(p: Pyramid, start: number, count: number, B: number, aggregate: BinAggregate, out: Float32Array): Float32Array {
+  const w = count / B;
+  if (!(w >= BIN_BLOCKS * p.leaf) || out.length < B) {
+    const bins = binStats(p, start, count, B);
+    out.set(bins[aggregate].subarray(0, B));
+    return out;
+  }
+  const { lo, hi } = binRanges(start, count, B, p.leaf);
+  const ell = Math.floor(Math.log2(w / (BIN_BLOCKS * p.leaf)));
+  const s = p.leaf * 2 ** ell;
+  const levels = p.levels;
+  for (let k = 0; k < B; k++) {
+    const a = lo[k] as number;
+    const b = hi[k] as number;
+    if (a % s !== 0 || b % s !== 0 || ell >= levels.length) {
+      rangeStats(p, a, b);
+      out[k] = aggregate === 'min' ? acc.min : aggregate === 'max' ? acc.max : acc.sum / (b - a);
+      continue;
+    }
+    let i = a / s;
+    let j = b / s;
+    if (aggregate === 'mean') {
+      let sum = 0;
+      for (let level = ell; i < j; level++) {
+        const data = (levels[level] as Pyramid['levels'][number]).sum;
+        if (i & 1) sum += data[i++] as number;
+        if (j & 1) sum += data[--j] as number;
+        i >>= 1;
+        j >>= 1;
+      }
+      out[k] = sum / (b - a);
+    } else if (aggregate === 'max') {
+      let m = -Infinity;
+      for (let level = ell; i < j; level++) {
+        const data = (levels[level] as Pyramid['levels'][number]).max;
+        if (i & 1) {
+          const v = data[i++] as number;
+          if (v > m) m = v;
+        }
+        if (j & 1) {
+          const v = data[--j] as number;
+          if (v > m) m = v;
+        }
+        i >>= 1;
+        j >>= 1;
+      }
+      out[k] = m;
+    } else {
+      let m = Infinity;
+      for (let level = ell; i < j; level++) {
+        const data = (levels[level] as Pyramid['levels'][number]).min;
+        if (i & 1) {
+          const v = data[i++] as number;
+          if (v < m) m = v;
+        }
+        if (j & 1) {
+          const v = data[--j] as number;
+          if (v < m) m = v;
+        }
+        i >>= 1;
+        j >>= 1;
+      }
+      out[k] = m;
+    }
+  }
+  return out;
+}
+
 export interface OverviewFrame {
   /** One pyramid per row (layer), top to bottom. */
   rows: readonly Pyramid[];
@@ -302,7 +377,7 @@ const tableOf = (name: ColormapName) => {
  * each column the chosen statistic of its bin, on the colour map over `range` (log: ln of values
  * floored at the smallest positive one). Reads O(rows · width · (log T + leaf)) values.
  */
-export function overviewPixels(frame: OverviewFrame, out?: Uint8ClampedArray<ArrayBuffer>, scratch?: Bins): Uint8ClampedArray<ArrayBuffer> {
+export function overviewPixels(frame: OverviewFrame, out?: Uint8ClampedArray<ArrayBuffer>, scratch?: Float32Array): Uint8ClampedArray<ArrayBuffer> {
   const { rows, start, count, width, aggregate, range, log } = frame;
   const pixels = out && out.length === rows.length * width * 4 ? out : new Uint8ClampedArray(rows.length * width * 4);
   const table = tableOf(frame.colormap);
@@ -310,10 +385,9 @@ export function overviewPixels(frame: OverviewFrame, out?: Uint8ClampedArray<Arr
   const f = (x: number) => (log ? Math.log(Math.max(x, floor)) : x);
   const lo = f(range.min);
   const span = f(range.max) - lo;
-  const bins = scratch && scratch.min.length >= width ? scratch : { min: new Float32Array(width), max: new Float32Array(width), mean: new Float32Array(width) };
+  const stat = scratch && scratch.length >= width ? scratch : new Float32Array(width);
   rows.forEach((p, r) => {
-    binStats(p, start, count, width, bins);
-    const stat = bins[aggregate];
+    binAggregate(p, start, count, width, aggregate, stat);
     for (let x = 0; x < width; x++) {
       const v = stat[x] as number;
       const t = span > 0 ? Math.min(1, Math.max(0, (f(v) - lo) / span)) : 0;

@@ -21,6 +21,7 @@ import { promptTraceFile, tracePrompt } from './analysis/trace.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BENCH_WEIGHTS, randomWeights, runBench, SHAPES, shapeConfig, type BenchResult, type BenchWeights } from './bench/bench.js';
+import { benchTrace } from './bench/trace-bench.js';
 import { loadWeights } from './model/loader.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
 import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
@@ -47,11 +48,13 @@ commands:
   bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
-        [--no-ceilings] [--no-breakdown]
+        [--no-ceilings] [--no-breakdown] [--trace TOKENS]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
-                        float formats); with --model, --weights takes auto, f32, f16
+                        float formats); with --model, --weights takes auto, f32, f16; --trace N (default
+                        131072) adds a long trace of N tokens: trace memory (GPU, JS), a 4,096-token window's
+                        recompute time and the live trace's decode overhead (JSON "trace")
   gpu                   find a WebGPU adapter, print it, and check one kernel against its CPU reference
   soak --model <path> [--tokens 10000] [--every 500] [--out FILE]
                         one long generation with the live trace on through the engine, GPU and JS memory
@@ -280,8 +283,16 @@ async function traceCommand(args: string[]): Promise<number> {
   }
 }
 
+/** The process's JS memory (heap + array buffers), after a collection when node runs with --expose-gc. */
+function jsMemory(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace']);
+  const traceTokens = opts.has('trace') ? integerOption(opts, 'trace', 131072, 1) : 0;
   const modelPath = opts.get('model');
   const raw = opts.get('weights') ?? 'f32';
   // Random weights take every storage format; a checkpoint the loader's choices.
@@ -332,7 +343,14 @@ async function benchCommand(args: string[]): Promise<number> {
       prepared = randomWeights(ctx, shapeConfig(name), 1, format as BenchWeights);
     }
     process.stderr.write(`weights: ${format} (${describeWeightFormats(prepared.weights.formats ?? new Map(), prepared.inspection)} on the GPU)\n`);
-    results.push(await runBench(ctx, name, prepared.inspection, prepared.weights, { ...settings, weights: format as BenchWeights | WeightChoice, weightChoice: choice }, (line) => process.stderr.write(`${line}\n`)));
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const result = await runBench(ctx, name, prepared.inspection, prepared.weights, { ...settings, weights: format as BenchWeights | WeightChoice, weightChoice: choice, ...(traceTokens ? { keepModel: true } : {}) }, log);
+    if (traceTokens && result.model_ref) {
+      result.trace = await benchTrace(ctx, result.model_ref, prepared.weights, traceTokens, { decodeTokens: settings.decodeTokens, repeats: settings.repeats, memory: jsMemory }, log);
+      result.model_ref.destroy();
+    }
+    delete result.model_ref;
+    results.push(result);
     prepared.weights.destroy();
   }
   if (results.length > 1) {

@@ -4,44 +4,388 @@
  * and the recurrent state every `checkpointEvery` tokens, and windows of one layer are recomputed
  * on demand from the nearest checkpoint (`traceWindow`).
  */
-import type { StoredTrace, TraceWindowResult } from './types.js';
+import { readBuffer, storageBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import { traceLayout } from '../arch/registry.js';
+import { submitDispatches } from '../kernels/dispatch.js';
+import { topK, unpackTopK } from '../kernels/top-k.js';
+import type { ModelTaps, TraceLayout } from '../model/mixer.js';
+import type { LanguageModel } from '../model/model.js';
+import { Session, type TraceSink } from '../model/session.js';
+import { throwIfCancelled } from './cancel.js';
+import { checkpointInterval, recomputeWindow, StateCheckpoints } from './checkpoints.js';
+import { TOP_NEXT } from './distributions.js';
+import { GpuSelectionSummary } from './gpu-summary.js';
+import { PARTIALS_MAX_BYTES } from '../kernels/trace-summary.js';
+import { TraceRecorder, type ExtraTap, type TraceWindow } from './recorder.js';
+import { aLogBuffers, readALogs, type PromptTraceOptions, type TraceTarget } from './trace-target.js';
+import { traceRowsOf, type TraceOwner } from './trace-rows.js';
+import type { StoredTrace, TraceResult } from './types.js';
+import { checkWindow } from './trace-window.js';
 
-/** Above this many bytes of Δ, B and C (CPU copy), 'auto' traces keep windows, not every row. */
-export const FULL_TRACE_MAX_BYTES = 256 * 2 ** 20;
-/** The most tokens one traceWindow request returns. */
-export const TRACE_WINDOW_MAX = 8192;
+export { checkWindow, FULL_TRACE_MAX_BYTES, TRACE_WINDOW_MAX, traceWindowOf } from './trace-window.js';
 
-/** Checks a window request against a trace: a layer it has, 0 ≤ from < to ≤ T, at most TRACE_WINDOW_MAX tokens. */
-export function checkWindow(trace: StoredTrace, window: { layer: number; from: number; to: number }): number {
-  const r = trace.result;
-  const index = r.layers.indexOf(window.layer);
-  if (index < 0) throw new RangeError(`Trace ${r.traceId} has no layer ${window.layer} (it has ${r.layers.join(', ')}).`);
-  const T = r.ids.length;
-  const { from, to } = window;
-  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= T)) {
-    throw new RangeError(`Tokens ${from}..${to} are not a window of trace ${r.traceId} (${T} tokens).`);
-  }
-  if (to - from > TRACE_WINDOW_MAX) throw new RangeError(`A window is at most ${TRACE_WINDOW_MAX} tokens; ${to - from} were asked for.`);
-  return index;
+/** The most rows of the long trace's tap ring (all layers' taps of these many tokens are on the GPU at once). */
+export const RING_MAX_ROWS = 512;
+
+/**
+ * Rows the long trace's tap ring holds: the traced prefill's chunks (the summaries are computed a
+ * ring at a time). The model's chunk, or RING_MAX_ROWS where that divides it: a checkpoint (at a
+ * multiple of the model's chunk) then falls on a ring's start, and a recompute's chunks start
+ * where the traced ones did (Mamba-2's scan chunks too, for chunk sizes dividing the ring).
+ */
+export function ringRowsOf(maxTokens: number): number {
+  return maxTokens > RING_MAX_ROWS && maxTokens % RING_MAX_ROWS === 0 ? RING_MAX_ROWS : maxTokens;
+}
+const ringRows = (model: LanguageModel) => ringRowsOf(model.maxTokens);
+
+/** The GPU memory checkpoints of a long trace may take by default. */
+export const CHECKPOINT_BUDGET_BYTES = 512 * 2 ** 20;
+
+export interface LongTraceOptions {
+  /** Rows the trace will hold (it grows past it, by doubling, if needed). */
+  capacity: number;
+  /** Layers to trace (default: all). */
+  layers?: number[];
+  /** Top next tokens kept per row where the session has the logits (0: none). */
+  topNext?: number;
+  /** Columns whose mean Δ the summaries keep (TraceResult.focusScore). */
+  focusChannels?: number[];
+  /** Tokens between checkpoints (default: checkpointInterval of the capacity and CHECKPOINT_BUDGET_BYTES). */
+  every?: number;
 }
 
-/** The window of a trace that kept every row ('all'): slices of its arrays. */
-export function traceWindowOf(trace: StoredTrace, window: { layer: number; from: number; to: number }): TraceWindowResult {
-  const index = checkWindow(trace, window);
-  const r = trace.result;
-  if (r.detail === 'windows') throw new Error(`Trace ${r.traceId} keeps windows: recompute them (recomputeWindow).`);
-  const { from, to, layer } = window;
-  const G = r.nGroups * r.dState;
-  const byHead = r.stateNormByHead?.[index];
-  const H = byHead ? byHead.length / r.ids.length : 0;
+/**
+ * The TraceSink of a long trace. Δ, B, C (and Mamba-1's x) go to a ring of one prefill chunk of
+ * rows; whenever the ring is full (and when `flush` is called) the GPU summaries of its rows are
+ * encoded and the ring starts over; whenever the session has run a multiple of `every` tokens
+ * the whole recurrent state is checkpointed. Both happen in `reserve`, which the Session calls
+ * before every chunk and every step, so the order on the GPU queue is the tokens' order. The top
+ * next tokens (where the session has logits) go to a buffer of every row.
+ */
+export class LongTraceSink implements TraceSink {
+  readonly recorder: TraceRecorder;
+  readonly summary: GpuSelectionSummary;
+  readonly checkpoints: StateCheckpoints;
+  readonly topNextK: number;
+  readonly layers: number[];
+  private top: GPUBuffer | null = null;
+  private topRows = 0;
+  /** The absolute row of the ring's row 0. */
+  private base = 0;
+  private captured = 0;
+
+  private readonly model: LanguageModel;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    target: TraceTarget,
+    private readonly session: Session,
+    options: LongTraceOptions,
+  ) {
+    const { model } = target;
+    this.model = model;
+    const layout = traceLayout(model.config);
+    const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
+    this.topNextK = options.topNext ?? 0;
+    const capacity = Math.max(1, options.capacity);
+    this.recorder = new TraceRecorder(ctx, model, { ...(options.layers ? { layers: options.layers } : {}), capacity: ringRows(model), extra });
+    this.layers = this.recorder.layers;
+    let summary: GpuSelectionSummary | null = null;
+    try {
+      const aLogs = aLogBuffers(target, this.layers);
+      const layouts = this.layers.map((layer) => model.traceLayout(layer) as TraceLayout);
+      summary = new GpuSelectionSummary(ctx, model.config, this.layers, layouts, aLogs, {
+        capacity,
+        maxRows: ringRows(model),
+        ...(options.focusChannels?.length ? { focusChannels: options.focusChannels } : {}),
+      });
+      this.summary = summary;
+      this.checkpoints = new StateCheckpoints(ctx, model, options.every ?? checkpointInterval(model, capacity, CHECKPOINT_BUDGET_BYTES));
+      if (this.topNextK > 0) this.growTop(capacity);
+    } catch (error) {
+      this.recorder.destroy();
+      summary?.destroy();
+      throw error;
+    }
+  }
+
+  /** A traced prefill's chunks (Session.prefill): one ring. */
+  get maxRows(): number {
+    return ringRows(this.model);
+  }
+
+  /** Tokens between two checkpoints. */
+  get every(): number {
+    return this.checkpoints.every;
+  }
+
+  /** Rows in the ring (the Session's row counter). */
+  get length(): number {
+    return this.recorder.length;
+  }
+  set length(rows: number) {
+    this.recorder.length = rows;
+  }
+  get generation(): number {
+    return this.recorder.generation;
+  }
+  /** Rows traced so far. */
+  get rows(): number {
+    return this.base + this.recorder.length;
+  }
+
+  private growTop(rows: number): void {
+    const k = this.topNextK;
+    const next = storageBuffer(this.ctx.device, 'LongTrace.topNext', rows * 2 * k * 4);
+    this.ctx.device.queue.writeBuffer(next, 0, new Uint32Array(rows * 2 * k).fill(0xffffffff));
+    if (this.top) {
+      const encoder = this.ctx.device.createCommandEncoder({ label: 'LongTrace.topNext.grow' });
+      encoder.copyBufferToBuffer(this.top, 0, next, 0, this.topRows * 2 * k * 4);
+      this.ctx.device.queue.submit([encoder.finish()]);
+      this.top.destroy();
+    }
+    this.top = next;
+    this.topRows = rows;
+  }
+
+  reserve(rows: number): void {
+    const ring = ringRows(this.model);
+    if (rows > ring) throw new RangeError(`LongTraceSink: ${rows} rows at once (at most one chunk, ${ring})`);
+    if (this.recorder.length + rows > ring) this.flush();
+    const done = this.rows;
+    if (done > this.captured && done % this.every === 0) {
+      this.checkpoints.capture(this.session);
+      this.captured = done;
+    }
+    this.summary.reserve(done + rows - this.summary.length);
+    if (this.top && done + rows > this.topRows) {
+      let next = this.topRows;
+      while (next < done + rows) next *= 2;
+      this.growTop(next);
+    }
+  }
+
+  taps(rowOf?: () => number): ModelTaps {
+    return this.recorder.taps(rowOf);
+  }
+
+  topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null {
+    return this.top ? { buffer: this.top, offset: (this.base + row) * 2 * this.topNextK * 4 } : null;
+  }
+
+  /** Encodes the summaries of the ring's rows and empties it. */
+  flush(): void {
+    const rows = this.recorder.length;
+    if (rows === 0) return;
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'LongTrace.summary' });
+    const taps = this.recorder.taps();
+    const of = (list: (GPUBuffer | undefined)[] | undefined) => this.layers.map((l) => list?.[l] as GPUBuffer);
+    this.summary.encode(encoder, { delta: of(taps.delta), dbc: of(taps.dbc), ...(taps.x ? { x: of(taps.x) } : {}) }, 0, rows);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    this.base += rows;
+    this.recorder.length = 0;
+  }
+
+  /** The top next tokens of rows [from, to). */
+  async readTopNext(from: number, to: number): Promise<TraceResult['topNext']> {
+    const k = this.topNextK;
+    if (!this.top || k === 0 || to <= from) return { k, ids: new Int32Array(0), probs: new Float32Array(0) };
+    const words = new Uint32Array(await readBuffer(this.ctx.device, this.top, (to - from) * 2 * k * 4, from * 2 * k * 4));
+    return { k, ...unpackTopK(words, to - from, k) };
+  }
+
+  /** GPU bytes held: the ring, the summaries, the checkpoints, the top next tokens. */
+  get bytes(): number {
+    return this.recorder.bytes + this.summary.bytes + this.checkpoints.bytes + (this.top?.size ?? 0);
+  }
+
+  /** Frees what only tracing needs (the ring, the summaries' buffers, the top next tokens); the checkpoints stay. */
+  destroyTracing(): void {
+    this.recorder.destroy();
+    this.summary.destroy();
+    this.top?.destroy();
+    this.top = null;
+  }
+}
+
+const emptyWindow = (layers: readonly number[], from: number, to: number): TraceWindow => ({
+  from,
+  to,
+  delta: layers.map(() => new Float32Array(0)),
+  B: layers.map(() => new Float32Array(0)),
+  C: layers.map(() => new Float32Array(0)),
+});
+
+/** What a 'windows' trace keeps beside its result: the checkpoints, and how to recompute and free them. */
+export function windowsTrace(
+  ctx: GpuContext,
+  target: TraceTarget,
+  result: TraceResult,
+  aLogs: Map<number, Float32Array>,
+  checkpoints: StateCheckpoints,
+): StoredTrace {
   return {
-    traceId: r.traceId,
-    layer,
-    from,
-    to,
-    delta: (r.delta[index] as Float32Array).slice(from * r.deltaWidth, to * r.deltaWidth),
-    B: (r.B[index] as Float32Array).slice(from * G, to * G),
-    C: (r.C[index] as Float32Array).slice(from * G, to * G),
-    ...(byHead ? { stateNormByHead: byHead.slice(from * H, to * H) } : {}),
+    result,
+    aLogs,
+    gpuBytes: checkpoints.bytes,
+    recompute: (window, signal) => {
+      checkWindow({ result, aLogs }, window);
+      return recomputeWindow(ctx, target, result.ids, checkpoints, result.traceId, window.layer, window.from, window.to, signal);
+    },
+    release: () => checkpoints.destroy(),
   };
+}
+
+/**
+ * A prompt's trace with detail 'windows': the prefill chunk by chunk in a fresh session with a
+ * LongTraceSink (GPU summaries, checkpoints), every position's top next tokens (as tracePrompt),
+ * nothing of Δ, B, C read back. The result's summaries cover every token.
+ */
+export async function traceLongPrompt(
+  ctx: GpuContext,
+  target: TraceTarget,
+  ids: readonly number[],
+  options: PromptTraceOptions & { focusChannels?: number[]; every?: number; onSink?: (sink: LongTraceSink) => void },
+): Promise<StoredTrace> {
+  if (ids.length === 0) throw new Error('The prompt is empty.');
+  throwIfCancelled(options.signal);
+  const { model } = target;
+  const config = model.config;
+  const V = config.vocabSize;
+  const K = Math.min(TOP_NEXT, V);
+  const T = ids.length;
+  const session = new Session(ctx, model);
+  let sink: LongTraceSink | null = null;
+  let kept = false;
+  // A ring at a time: the logits of one ring's rows, not of a whole chunk, are on the GPU.
+  const chunk = ringRows(model);
+  const rows = Math.min(chunk, T);
+  const logitsBuffer = storageBuffer(ctx.device, 'LongTrace.logits', rows * V * 4);
+  const topWords = storageBuffer(ctx.device, 'LongTrace.topK', rows * 2 * K * 4);
+  try {
+    sink = new LongTraceSink(ctx, target, session, {
+      capacity: T,
+      ...(options.layers ? { layers: options.layers } : {}),
+      ...(options.focusChannels ? { focusChannels: options.focusChannels } : {}),
+      ...(options.every ? { every: options.every } : {}),
+    });
+    options.onSink?.(sink);
+    const aLogs = await readALogs(ctx, target, sink.layers);
+    session.trace(sink);
+    const topIds = new Int32Array(T * K);
+    const topProbs = new Float32Array(T * K);
+    const select = topK(ctx, { rows, vocab: V, k: K }, { logits: logitsBuffer, out: topWords });
+    try {
+      for (let start = 0; start < T; start += chunk) {
+        const part = ids.slice(start, start + chunk);
+        session.prefill(part, { allLogits: logitsBuffer });
+        // The top-k dispatch is built for full chunks; a last, shorter one selects among its rows only.
+        const partSelect = part.length === rows ? select : topK(ctx, { rows: part.length, vocab: V, k: K }, { logits: logitsBuffer, out: topWords });
+        try {
+          submitDispatches(ctx.device, 'LongTrace.topK', [partSelect]);
+          const top = unpackTopK(new Uint32Array(await readBuffer(ctx.device, topWords, part.length * 2 * K * 4)), part.length, K);
+          topIds.set(top.ids, start * K);
+          topProbs.set(top.probs, start * K);
+        } finally {
+          if (partSelect !== select) partSelect.destroy();
+        }
+        throwIfCancelled(options.signal);
+        options.onProgress?.(start + part.length, T);
+      }
+    } finally {
+      select.destroy();
+    }
+    sink.flush();
+    const summary = await sink.summary.read(0, T);
+    const owner: TraceOwner = { traceId: options.traceId, modelId: options.modelId, config, tokenizer: target.tokenizer };
+    const result: TraceResult = {
+      ...traceRowsOf(owner, [...ids], sink.layers, emptyWindow(sink.layers, 0, T), summary, { k: K, ids: topIds, probs: topProbs }),
+      A: sink.layers.map((layer) => Float32Array.from(aLogs.get(layer) as Float32Array, (v) => -Math.exp(v))),
+      detail: 'windows',
+      checkpointEvery: sink.every,
+      ...(options.focusChannels?.length ? { focusChannels: [...options.focusChannels] } : {}),
+    };
+    const stored = windowsTrace(ctx, target, result, aLogs, sink.checkpoints);
+    kept = true;
+    return stored;
+  } finally {
+    logitsBuffer.destroy();
+    topWords.destroy();
+    session.destroy();
+    sink?.destroyTracing();
+    if (!kept) sink?.checkpoints.destroy();
+  }
+}
+
+/** Bytes of a full trace's Δ, B, C (and taps) of `layers` layers over `tokens` tokens (what 'all' keeps on the GPU and reads back). */
+export function fullTraceBytes(config: LanguageModel['config'], layers: number, tokens: number): number {
+  const layout = traceLayout(config);
+  const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
+  return TraceRecorder.bytesPerToken(config, layers, extra) * tokens;
+}
+
+/** Focus columns must be distinct whole numbers below the Δ width. */
+export function checkFocusChannels(columns: readonly number[], width: number): void {
+  for (const c of columns) if (!(Number.isInteger(c) && c >= 0 && c < width)) throw new RangeError(`Focus channel ${c} is not a Δ column (0..${width - 1}).`);
+  if (new Set(columns).size !== columns.length) throw new RangeError('Focus channels repeat.');
+}
+
+/** The mean of `columns` of each row of a [T, width] matrix, [T] (the CPU form of the GPU focus score). */
+export function meanOverColumns(matrix: Float32Array, width: number, columns: readonly number[]): Float32Array {
+  const T = matrix.length / width;
+  const out = new Float32Array(T);
+  if (columns.length === 0) return out;
+  for (let t = 0; t < T; t++) {
+    let sum = 0;
+    for (const c of columns) sum += matrix[t * width + c] as number;
+    out[t] = sum / columns.length;
+  }
+  return out;
+}
+
+/** What a long trace takes (bytes): planned from the shapes, before anything is allocated. */
+export interface LongTraceMemory {
+  tokens: number;
+  /** The tap ring (Δ, x_proj rows, Mamba-1's x) of every traced layer. */
+  ring: number;
+  /** The GPU summaries' rows, replayed states and focus weights, and at most their kernel's partials and parameters. */
+  summaries: number;
+  /** The state checkpoints, one every `every` tokens (kept with the trace). */
+  checkpoints: number;
+  every: number;
+  /** A prompt trace's logits and top-k words of one ring (a live trace's top next tokens of every row instead). */
+  logits: number;
+  /** Everything at once, while tracing; and what stays on the GPU with the kept trace. */
+  gpuPeak: number;
+  gpuKept: number;
+  /** The kept trace's typed arrays in the JS heap (storedTraceBytes): summaries, top next tokens, A, A_log. */
+  heap: number;
+}
+
+/**
+ * The memory of a prompt's long trace of `tokens` tokens (traceLongPrompt), or with `live` of a
+ * generation's (startLiveTrace, detail 'windows'), for a model of `config` built with prefill
+ * chunks of `maxTokens` and a state of `stateBytes`. An upper bound where the summaries' kernel
+ * sizes its partials on the device (at most PARTIALS_MAX_BYTES); exact elsewhere.
+ */
+export function longTraceMemory(
+  config: LanguageModel['config'],
+  options: { tokens: number; maxTokens: number; stateBytes: number; layers?: number; focus?: boolean; live?: boolean; budget?: number; every?: number },
+): LongTraceMemory {
+  const T = Math.max(1, Math.floor(options.tokens));
+  const L = options.layers ?? config.nLayer;
+  const layout = traceLayout(config);
+  const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
+  const R = ringRowsOf(options.maxTokens);
+  const K = Math.min(TOP_NEXT, config.vocabSize);
+  const ring = TraceRecorder.bytesPerToken(config, L, extra) * R;
+  const words = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
+  const summaries = T * L * 16 + L * words(config.dInner * config.dState * 4) + words(layout.deltaWidth * 4) + PARTIALS_MAX_BYTES + L * 256 + 4096;
+  const every = options.every ?? checkpointInterval({ maxTokens: options.maxTokens, stateBytes: options.stateBytes }, T, options.budget ?? CHECKPOINT_BUDGET_BYTES);
+  const checkpoints = (Math.ceil(T / every) - 1) * options.stateBytes;
+  const logits = options.live ? words(T * 2 * K * 4) : words(Math.min(R, T) * config.vocabSize * 4) + words(Math.min(R, T) * 2 * K * 4);
+  const perToken = L * (3 + (options.focus ? 1 : 0)) * 4 + K * 8;
+  const heap = T * perToken + 2 * L * layout.deltaWidth * layout.aStates * 4;
+  return { tokens: T, ring, summaries, checkpoints, every, logits, gpuPeak: ring + summaries + checkpoints + logits, gpuKept: checkpoints, heap };
 }

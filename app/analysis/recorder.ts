@@ -183,6 +183,19 @@ export class TraceRecorder implements TraceSink {
     };
   }
 
+  /**
+   * The tap buffers, per traced layer (in `layers` order): Δ, dbc and, with the x tap, x — what
+   * GpuSelectionSummary.encode reads. Valid until the next growth (`generation` changes).
+   */
+  tapBuffers(): { delta: GPUBuffer[]; dbc: GPUBuffer[]; x?: GPUBuffer[] } {
+    return { delta: [...this.delta], dbc: [...this.dbc], ...(this.extraTaps.includes('x') ? { x: [...this.extra.x] } : {}) };
+  }
+
+  /** Where Δ, B and C are in each traced layer's taps (in `layers` order). */
+  get traceLayouts(): readonly TraceLayout[] {
+    return this.layouts;
+  }
+
   get bytes(): number {
     return [...this.delta, ...this.dbc, ...this.extra.x, ...this.extra.z, ...this.extra.y, ...(this.top ? [this.top] : [])].reduce((s, b) => s + b.size, 0);
   }

@@ -25,7 +25,7 @@ export function traceRowsOf(
   ids: number[],
   layers: readonly number[],
   window: TraceWindow,
-  summary: SelectionSummary,
+  summary: SelectionSummary & { focusScore?: Float32Array[] },
   topNext: TraceResult['topNext'],
 ): Omit<TraceResult, 'A'> {
   const { config } = owner;
@@ -49,6 +49,7 @@ export function traceRowsOf(
     aStates,
     stateNorm: summary.stateNorm ?? [],
     ...(summary.stateNormByHead ? { stateNormByHead: summary.stateNormByHead } : {}),
+    ...(summary.focusScore ? { focusScore: summary.focusScore } : {}),
     topNext,
   };
 }
@@ -85,6 +86,7 @@ export function appendTraceRows(current: TraceResult | null, rows: TraceRows): T
     C: perLayer(current.C, rows.C),
     stateNorm: perLayer(current.stateNorm, rows.stateNorm),
     ...(current.stateNormByHead && rows.stateNormByHead ? { stateNormByHead: perLayer(current.stateNormByHead, rows.stateNormByHead) } : {}),
+    ...(current.focusScore && rows.focusScore ? { focusScore: perLayer(current.focusScore, rows.focusScore) } : {}),
     topNext: { k: current.topNext.k, ids: concat(current.topNext.ids, rows.topNext.ids), probs: concat(current.topNext.probs, rows.topNext.probs) },
   };
 }

@@ -11,12 +11,14 @@ import type { StoredTrace } from './types.js';
 export const TRACES_KEPT = 8;
 /** How many bytes of kept traces by default (beyond it the oldest go, all but the newest). */
 export const TRACE_BYTES_KEPT = 2 ** 30;
+/** How many GPU bytes of kept traces by default (long traces' state checkpoints). */
+export const TRACE_GPU_BYTES_KEPT = 2 ** 30;
 
 /** The bytes a kept trace holds (its typed arrays). */
 export function storedTraceBytes(trace: StoredTrace): number {
   const r = trace.result;
   const lists = [r.delta, r.deltaNorm, r.writeGate, r.B, r.C, r.A, r.stateNorm, r.stateNormByHead ?? [], [...trace.aLogs.values()]];
-  let bytes = r.topNext.ids.byteLength + r.topNext.probs.byteLength;
+  let bytes = r.topNext.ids.byteLength + r.topNext.probs.byteLength + (r.focusScore ?? []).reduce((s, a) => s + a.byteLength, 0);
   for (const list of lists) for (const a of list) bytes += a.byteLength;
   return bytes;
 }
@@ -28,6 +30,8 @@ export class TraceStore {
   constructor(
     readonly limit = TRACES_KEPT,
     readonly maxBytes = TRACE_BYTES_KEPT,
+    /** GPU bytes of kept traces (long traces' checkpoints) beyond which the oldest go, all but the newest. */
+    readonly maxGpuBytes = TRACE_GPU_BYTES_KEPT,
   ) {
     if (!(Number.isInteger(limit) && limit >= 1)) throw new RangeError(`TraceStore: limit must be a whole number ≥ 1, got ${limit}`);
   }
@@ -40,14 +44,22 @@ export class TraceStore {
   /** Keeps a trace under its result's traceId, as the most recent; evicts the oldest beyond the bounds. */
   keep(trace: StoredTrace): void {
     const id = trace.result.traceId;
+    const before = this.traces.get(id);
+    if (before && before.trace !== trace) before.trace.release?.();
     this.traces.delete(id);
     this.traces.set(id, { trace, bytes: storedTraceBytes(trace) });
     let bytes = 0;
-    for (const t of this.traces.values()) bytes += t.bytes;
+    let gpuBytes = 0;
+    for (const t of this.traces.values()) {
+      bytes += t.bytes;
+      gpuBytes += t.trace.gpuBytes ?? 0;
+    }
     for (const [oldest, t] of this.traces) {
-      if (this.traces.size <= 1 || (this.traces.size <= this.limit && bytes <= this.maxBytes)) break;
+      if (this.traces.size <= 1 || (this.traces.size <= this.limit && bytes <= this.maxBytes && gpuBytes <= this.maxGpuBytes)) break;
       this.traces.delete(oldest);
+      t.trace.release?.();
       bytes -= t.bytes;
+      gpuBytes -= t.trace.gpuBytes ?? 0;
     }
   }
 
@@ -67,8 +79,9 @@ export class TraceStore {
     return [...this.traces.keys()];
   }
 
-  /** Drops every trace (the model was unloaded, or the device lost). */
+  /** Drops every trace (the model was unloaded, or the device lost), freeing what they hold on the GPU. */
   clear(): void {
+    for (const t of this.traces.values()) t.trace.release?.();
     this.traces.clear();
   }
 }

@@ -16,15 +16,17 @@ import { readBuffer, readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { submitDispatches } from '../kernels/dispatch.js';
 import { topK, unpackTopK } from '../kernels/top-k.js';
-import type { LanguageModel } from '../model/model.js';
-import type { LoadedWeights } from '../model/loader.js';
 import { Session } from '../model/session.js';
-import type { Tokenizer } from '../tokenizer/types.js';
-import { SelectionReplay, TraceRecorder, type ExtraTap } from './recorder.js';
+import { TraceRecorder, type TraceWindow } from './recorder.js';
+import { GpuSelectionSummary } from './gpu-summary.js';
+import { FULL_TRACE_MAX_BYTES, LongTraceSink, windowsTrace } from './long-trace.js';
+import type { TraceLayout } from '../model/mixer.js';
+import type { TraceSink } from '../model/session.js';
 import { encodeTrace } from './export.js';
-import { traceLayout } from '../arch/registry.js';
 import { TOP_NEXT } from './distributions.js';
 import { throwIfCancelled } from './cancel.js';
+import { aLogBuffers, aOf, extraTaps, readALogs, type PromptTraceOptions, type TraceName, type TraceTarget } from './trace-target.js';
+export { aLogBuffers, readALogs, type PromptTraceOptions, type TraceName, type TraceTarget } from './trace-target.js';
 import { appendTraceRows, traceRowsOf, type TraceOwner } from './trace-rows.js';
 import type { StoredTrace, TraceResult, TraceRows } from './types.js';
 
@@ -33,56 +35,11 @@ export const LIVE_TRACE_MS = 200;
 /** The most GPU memory a live trace may take (it is allocated up front for prompt + max tokens). */
 export const LIVE_TRACE_MAX_BYTES = 2 ** 30;
 
-/** A model on the GPU to trace: the graph, its weights (A_log is read from them) and its tokenizer (for readable tokens). */
-export interface TraceTarget {
-  model: LanguageModel;
-  weights: LoadedWeights;
-  tokenizer: Tokenizer | null;
-}
 
-/** Names a trace: the id it is kept under and the model it is of. */
-export interface TraceName {
-  traceId: string;
-  modelId: string;
-}
 
-/**
- * The taps beyond Δ, B and C a trace needs for its state norms: the scan's input x. Where the
- * layout has x in the rows it keeps anyway (Mamba-2's conv rows), none; else the x tap (Mamba-1).
- */
-function extraTaps(config: LanguageModel['config']): ExtraTap[] {
-  const layout = traceLayout(config);
-  return layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
-}
 
-/** Each layer's A_log as loaded (Mamba-1 [Di, N], Mamba-2 [H]), read back from the weights. */
-export async function readALogs(ctx: GpuContext, target: TraceTarget, layers: readonly number[]): Promise<Map<number, Float32Array>> {
-  const out = new Map<number, Float32Array>();
-  for (const layer of layers) {
-    const layout = target.model.traceLayout(layer);
-    if (!layout) throw new Error(`layer ${layer} has no selection to trace`);
-    const name = `${target.model.prefixOf(layer)}mixer.${layout.aLogName}`;
-    const buffer = target.weights.buffers.get(name);
-    if (!buffer) throw new Error(`the weights have no ${name}`);
-    const count = (target.weights.shapes.get(name) ?? []).reduce((a, b) => a * b, 1);
-    out.set(layer, await readF32(ctx.device, buffer, count));
-  }
-  return out;
-}
 
-/** A = −exp(A_log) per layer, in the order of `layers`. */
-const aOf = (layers: readonly number[], aLogs: Map<number, Float32Array>) => layers.map((layer) => Float32Array.from(aLogs.get(layer) as Float32Array, (v) => -Math.exp(v)));
 
-export interface PromptTraceOptions extends TraceName {
-  /** Layers to trace (default: all). */
-  layers?: number[];
-  /** Also read back every position's logits, [T, V] float32 (the CLI's trace file has them). */
-  keepLogits?: boolean;
-  /** After each chunk: tokens prefilled so far, of `total`. */
-  onProgress?: (done: number, total: number) => void;
-  /** Checked between chunks: once aborted, the trace stops with CancelledError (everything freed). */
-  signal?: AbortSignal;
-}
 
 export interface PromptTrace extends StoredTrace {
   /** With `keepLogits`: the logits after each token, [T, V] row-major. */
@@ -161,9 +118,13 @@ export interface LiveTrace {
 }
 
 /**
- * Traces every layer of `session` from its first token (capacity for `capacity` tokens, so the
- * buffers never grow — and are never replaced — while rows are read), and streams the rows to
- * `onRows`. The summaries continue from window to window (SelectionReplay). The top next tokens
+ * Traces every layer of `session` from its first token and streams the rows to `onRows`. The
+ * per-token summaries are computed on the GPU (app/analysis/gpu-summary.ts) as the rows are
+ * streamed, so a live trace costs the taps' copies and a few dispatches per flush, not a CPU replay.
+ * Detail 'all' (while TraceRecorder.bytesPerToken · capacity ≤ FULL_TRACE_MAX_BYTES): Δ, B, C of
+ * every row are read back too (capacity for `capacity` tokens up front, so the buffers never grow
+ * while rows are read). Detail 'windows' (longer): a LongTraceSink — summaries, state checkpoints
+ * and the top next tokens only; the kept trace recomputes windows on demand. The top next tokens
  * are kept where the session has the logits (after a prefill's last token, after every step).
  */
 export async function startLiveTrace(
@@ -171,49 +132,121 @@ export async function startLiveTrace(
   target: TraceTarget,
   session: Session,
   capacity: number,
-  options: TraceName & { onRows: (rows: TraceRows) => void },
+  options: TraceName & {
+    onRows: (rows: TraceRows) => void;
+    focusChannels?: number[];
+    detail?: 'all' | 'windows' | 'auto';
+    /** The least time between two streamings of rows (default LIVE_TRACE_MS). */
+    intervalMs?: number;
+  },
 ): Promise<LiveTrace> {
   const model = target.model;
   const config = model.config;
   const extra = extraTaps(config);
   const topNext = Math.min(TOP_NEXT, config.vocabSize);
-  const bytes = TraceRecorder.bytesPerToken(config, config.nLayer, extra, topNext) * capacity;
-  if (bytes > LIVE_TRACE_MAX_BYTES) {
+  const fullBytes = TraceRecorder.bytesPerToken(config, model.traceableLayers.length, extra, topNext) * capacity;
+  const detail = options.detail === 'all' || options.detail === 'windows' ? options.detail : fullBytes > FULL_TRACE_MAX_BYTES ? 'windows' : 'all';
+  if (detail === 'all' && fullBytes > LIVE_TRACE_MAX_BYTES) {
     throw new Error(
-      `A live trace of ${capacity} tokens would take ${(bytes / 2 ** 30).toFixed(1)} GB of GPU memory (over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): lower Max tokens or turn the live trace off.`,
+      `A live trace of ${capacity} tokens with every row kept would take ${(fullBytes / 2 ** 30).toFixed(1)} GB of GPU memory (over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): keep windows instead.`,
     );
   }
-  const recorder = new TraceRecorder(ctx, model, { capacity, extra, topNext });
+  const owner: TraceOwner = { traceId: options.traceId, modelId: options.modelId, config, tokenizer: target.tokenizer };
+  const focus = options.focusChannels?.length ? { focusChannels: options.focusChannels } : {};
+  // What differs between the two details: where rows go, how the summaries are fed, what is read back.
+  let sink: TraceSink;
+  let layers: number[];
+  let summary: GpuSelectionSummary;
+  let readRows: (from: number, to: number) => Promise<{ window: TraceWindow; topNext: TraceResult['topNext'] }>;
+  let rowsSoFar: () => number;
+  let summarize: () => void;
+  let long: LongTraceSink | null = null;
+  let recorder: TraceRecorder | null = null;
+  if (detail === 'windows') {
+    long = new LongTraceSink(ctx, target, session, { capacity, topNext, ...focus });
+    const l = long;
+    sink = l;
+    layers = l.layers;
+    summary = l.summary;
+    rowsSoFar = () => l.rows;
+    summarize = () => l.flush();
+    readRows = async (from, to) => ({
+      window: { from, to, delta: layers.map(() => new Float32Array(0)), B: layers.map(() => new Float32Array(0)), C: layers.map(() => new Float32Array(0)) },
+      topNext: await l.readTopNext(from, to),
+    });
+  } else {
+    const r = new TraceRecorder(ctx, model, { capacity, extra, topNext });
+    recorder = r;
+    sink = r;
+    layers = r.layers;
+    try {
+      summary = new GpuSelectionSummary(ctx, config, layers, layers.map((l) => model.traceLayout(l) as TraceLayout), aLogBuffers(target, layers), {
+        capacity,
+        maxRows: model.maxTokens,
+        ...focus,
+      });
+    } catch (error) {
+      r.destroy();
+      throw error;
+    }
+    rowsSoFar = () => r.length;
+    summarize = () => {
+      const taps = r.taps();
+      const of = (list: (GPUBuffer | undefined)[] | undefined) => layers.map((l) => list?.[l] as GPUBuffer);
+      const inputs = { delta: of(taps.delta), dbc: of(taps.dbc), ...(taps.x ? { x: of(taps.x) } : {}) };
+      const encoder = ctx.device.createCommandEncoder({ label: 'LiveTrace.summary' });
+      for (let row = summary.length; row < r.length; ) {
+        const rows = Math.min(model.maxTokens, r.length - row);
+        summary.encode(encoder, inputs, row, rows);
+        row += rows;
+      }
+      ctx.device.queue.submit([encoder.finish()]);
+    };
+    readRows = async (from, to) => {
+      const window = await r.read(from, to);
+      return { window, topNext: window.topNext ?? { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) } };
+    };
+  }
+  const destroyAll = () => {
+    if (long) {
+      long.destroyTracing();
+    } else {
+      recorder?.destroy();
+      summary.destroy();
+    }
+  };
   let aLogs: Map<number, Float32Array>;
   try {
-    aLogs = await readALogs(ctx, target, recorder.layers);
+    aLogs = await readALogs(ctx, target, layers);
   } catch (error) {
-    recorder.destroy();
+    destroyAll();
+    long?.checkpoints.destroy();
     throw error;
   }
-  const replay = new SelectionReplay(config, recorder.layers, (layer) => aLogs.get(layer) as Float32Array);
-  const A = aOf(recorder.layers, aLogs);
-  const owner: TraceOwner = { traceId: options.traceId, modelId: options.modelId, config, tokenizer: target.tokenizer };
-  session.trace(recorder);
+  const A = aOf(layers, aLogs);
+  session.trace(sink);
   let trace: TraceResult | null = null;
   let read = 0;
   let lastFlush = performance.now();
   let chain: Promise<void> = Promise.resolve();
   let failed: unknown = null;
+  let kept = false;
   const flush = () => {
+    // The summaries' dispatches are encoded now, in the tokens' order on the queue; the reads wait.
+    const to = rowsSoFar();
+    if (to > read && !failed) summarize();
     chain = chain
       .then(async () => {
-        const to = recorder.length;
         if (to <= read || failed) return;
         const from = read;
-        const window = await recorder.read(from, to);
-        const summary = replay.append(window);
+        const { window, topNext: top } = await readRows(from, to);
+        const sums = await summary.read(from, to);
         read = to;
         const ids = session.tokens.slice(from, to);
         const rows: TraceRows = {
           from,
-          ...traceRowsOf(owner, ids, recorder.layers, window, summary, window.topNext ?? { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) }),
-          ...(from === 0 ? { A } : {}),
+          ...traceRowsOf(owner, ids, layers, window, sums, top),
+          ...(from === 0 ? { A, ...(detail === 'windows' ? { detail, checkpointEvery: (long as LongTraceSink).every } : {}), ...(options.focusChannels?.length ? { focusChannels: [...options.focusChannels] } : {}) } : {}),
         };
         trace = appendTraceRows(trace, rows);
         options.onRows(rows);
@@ -224,7 +257,7 @@ export async function startLiveTrace(
   };
   return {
     flushSoon: () => {
-      if (performance.now() - lastFlush < LIVE_TRACE_MS) return;
+      if (performance.now() - lastFlush < (options.intervalMs ?? LIVE_TRACE_MS)) return;
       lastFlush = performance.now();
       flush();
     },
@@ -232,12 +265,20 @@ export async function startLiveTrace(
       flush();
       await chain;
       if (failed) throw failed;
-      return trace ? { result: trace, aLogs } : null;
+      if (!trace) return null;
+      const result: TraceResult = trace;
+      if (long) {
+        kept = true;
+        return windowsTrace(ctx, target, result, aLogs, long.checkpoints);
+      }
+      return { result, aLogs };
     },
     stop: async () => {
       await chain;
       session.trace(null);
-      recorder.destroy();
+      destroyAll();
+      if (long && !kept) long.checkpoints.destroy();
     },
   };
 }
+

@@ -148,4 +148,10 @@ export interface KnockoutResult {
 export interface StoredTrace {
   result: TraceResult;
   aLogs: Map<number, Float32Array>;
+  /** GPU memory the kept trace holds (a 'windows' trace's state checkpoints). */
+  gpuBytes?: number;
+  /** A 'windows' trace: recomputes a window of one layer from its checkpoints. */
+  recompute?: (window: { layer: number; from: number; to: number }, signal?: AbortSignal) => Promise<TraceWindowResult>;
+  /** Frees what the kept trace holds on the GPU (when the store lets it go). */
+  release?: () => void;
 }

@@ -4,6 +4,7 @@
  * (copy bandwidth, a large GEMM). Medians of repeated runs after warm-up. Prints a table and
  * writes JSON. Speed targets are judged from its output, never by tests.
  */
+import type { TraceBenchResult } from './trace-bench.js';
 import { buildModel } from '../arch/build.js';
 import { architectureSpec, canonicalConfig, type ArchitectureName } from '../arch/registry.js';
 import { expectedTensors } from '../arch/tensors.js';
@@ -78,6 +79,8 @@ export interface BenchOptions {
   weights?: BenchWeights | WeightChoice;
   /** The weight choice the memory plan is made for: 'f32' for fp32 weights, else 'auto' (random weights' own formats) or the loader's. */
   weightChoice?: WeightChoice;
+  /** Keep the built model (BenchResult.model_ref) for more measurements; the caller destroys it. */
+  keepModel?: boolean;
 }
 
 export interface PrefillSplit {
@@ -119,6 +122,10 @@ export interface BenchResult {
   kernels?: { name: string; microseconds: number; count: number }[];
   repeats: number;
   notes: string[];
+  /** With `bench --trace N`: the long-trace measurements (app/bench/trace-bench.ts). */
+  trace?: TraceBenchResult;
+  /** With keepModel: the built model (not written to the JSON). */
+  model_ref?: LanguageModel;
 }
 
 const median = (xs: number[]) => {
@@ -469,7 +476,8 @@ export async function runBench(
       }
     } else notes.push('no timestamp-query on this adapter: no per-kernel breakdown');
   }
-  model.destroy();
+  if (options.keepModel) result.model_ref = model;
+  else model.destroy();
   return result;
 }
 

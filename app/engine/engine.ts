@@ -29,7 +29,8 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
-import { traceWindowOf } from '../analysis/long-trace.js';
+import { traceLayout } from '../arch/registry.js';
+import { checkFocusChannels, FULL_TRACE_MAX_BYTES, fullTraceBytes, meanOverColumns, traceLongPrompt, traceWindowOf } from '../analysis/long-trace.js';
 import { TraceStore } from '../analysis/trace-store.js';
 import { CancelledError, type WorkProgress } from '../analysis/cancel.js';
 import type {
@@ -107,9 +108,13 @@ export class Engine {
       unloadModel: async () => ({ unloaded: this.unload() }),
       generate: (params) => this.generate(params),
       trace: (params, work) => this.trace(params, work),
-      traceWindow: async (params) => {
+      traceWindow: async (params, { signal }) => {
+        await this.context();
         this.ready(params.modelId, 'reading a trace window');
-        return traceWindowOf(this.traces.get(params.traceId), params);
+        const kept = this.traces.get(params.traceId);
+        if (kept.result.detail !== 'windows') return traceWindowOf(kept, params);
+        if (!kept.recompute) throw new Error(`Trace ${params.traceId} keeps no checkpoints to recompute windows from.`);
+        return kept.recompute(params, signal);
       },
       hiddenAttention: async (params, { id, signal }) => {
         const ctx = await this.context();
@@ -226,6 +231,7 @@ export class Engine {
         warnings: chat.error ? [...inspection.warnings, chat.error] : inspection.warnings,
         tokenizer: tokenizer.kind,
         eosTokenIds: inspection.eosTokenIds ?? [],
+        deltaWidth: traceLayout(inspection.config).deltaWidth,
         weightFormat: describeWeightFormats(weights.formats ?? new Map(), inspection),
         ...(chat.template ? { chatTemplate: chat.template } : {}),
         ...(chat.error ? { chatTemplateError: chat.error } : {}),
@@ -290,9 +296,12 @@ export class Engine {
     let live: LiveTrace | null = null;
     try {
       if (traceId) {
+        if (params.traceFocusChannels) checkFocusChannels(params.traceFocusChannels, traceLayout(loaded.model.config).deltaWidth);
         live = await startLiveTrace(ctx, loaded, session, promptIds.length + params.maxTokens, {
           traceId,
           modelId,
+          ...(params.traceFocusChannels ? { focusChannels: params.traceFocusChannels } : {}),
+          ...(params.traceDetail ? { detail: params.traceDetail } : {}),
           onRows: (rows) => this.emit({ kind: 'trace-rows', modelId, rows }),
         });
       }
@@ -353,15 +362,26 @@ export class Engine {
     const loaded = this.ready(params.modelId, 'tracing');
     const ids = this.promptIds(loaded, params.prompt);
     const { modelId } = params;
-    const { result, aLogs } = await tracePrompt(ctx, loaded, ids, {
+    const options = {
       traceId: this.traces.newId(),
       modelId,
       ...(params.layers ? { layers: params.layers } : {}),
       onProgress: this.progress(id, 'trace', modelId, 'tokens'),
       signal,
-    });
-    this.traces.keep({ result, aLogs });
-    return result;
+    };
+    if (params.focusChannels) checkFocusChannels(params.focusChannels, traceLayout(loaded.model.config).deltaWidth);
+    const layers = params.layers?.length ?? loaded.model.traceableLayers.length;
+    const detail = params.detail === 'all' || params.detail === 'windows' ? params.detail : fullTraceBytes(loaded.model.config, layers, ids.length) > FULL_TRACE_MAX_BYTES ? 'windows' : 'all';
+    if (detail === 'windows') {
+      const stored = await traceLongPrompt(ctx, loaded, ids, { ...options, ...(params.focusChannels ? { focusChannels: params.focusChannels } : {}) });
+      this.traces.keep(stored);
+      return stored.result;
+    }
+    const { result, aLogs } = await tracePrompt(ctx, loaded, ids, options);
+    const focused = params.focusChannels?.length ? { focusChannels: [...params.focusChannels], focusScore: result.delta.map((d) => meanOverColumns(d, result.deltaWidth, params.focusChannels as number[])) } : {};
+    const full = { ...result, ...focused, detail: 'all' as const };
+    this.traces.keep({ result: full, aLogs });
+    return full;
   }
 
   private async init(powerPreference?: GPUPowerPreference): Promise<GpuStatus> {

@@ -36,6 +36,8 @@ export interface LoadedModelInfo {
   tokenizer: 'bytes' | 'bpe' | 'none';
   /** The model's end-of-sequence token ids (empty: none declared); generation stops at them unless `ignoreEos`. */
   eosTokenIds: number[];
+  /** Δ's columns per token (d_inner channels, or Mamba-2's heads): what focus channels index. */
+  deltaWidth: number;
   /** How the big matrices are stored on the GPU: fp32, or packed halves ('f16'). */
   /** The GPU formats of the big matrices, e.g. "f16", "q4_k + q6_k + fp32" (memory.ts describeWeightFormats). */
   weightFormat: string;
@@ -69,6 +71,10 @@ export interface GenerateParams {
    * every generated one (the other prompt rows: id −1, NaN).
    */
   trace?: boolean;
+  /** With `trace`: columns whose mean Δ the live trace's GPU summaries keep (TraceResult.focusScore). */
+  traceFocusChannels?: number[];
+  /** With `trace`: as TraceParams.detail (default 'auto': windows when every row would pass FULL_TRACE_MAX_BYTES). */
+  traceDetail?: 'all' | 'windows' | 'auto';
 }
 
 export interface GenerateSummary {

@@ -67,6 +67,12 @@ export interface PlanOptions {
   knockout?: Knockout;
   /** One token through the general path even where the fused decode (planDecode) would run. */
   unfused?: boolean;
+  /**
+   * Stop after this layer's block: the layers above it, the final norm and the LM head are left
+   * out (no logits are written; the later layers' state is not advanced). For recomputing one
+   * layer's taps (app/analysis/checkpoints.ts) at the cost of the layers up to it.
+   */
+  lastLayer?: number;
 }
 
 /** How many prefill plans (token counts) a model keeps built. */
@@ -360,7 +366,9 @@ export class LanguageModel {
       throw new RangeError(`${this.name}: a chunk holds 1..${this.maxTokens} tokens, got ${tokens}`);
     }
     const T = tokens;
-    if (T === 1 && !options.unfused && [options.taps, options.knockout, options.allLogits].every((o) => o === undefined) && this.canFuseDecode()) {
+    const lastLayer = options.lastLayer ?? L - 1;
+    if (!Number.isInteger(lastLayer) || lastLayer < 0 || lastLayer >= L) throw new RangeError(`${this.name}: no layer ${lastLayer} to stop after (the model has ${L})`);
+    if (T === 1 && !options.unfused && [options.taps, options.knockout, options.allLogits, options.lastLayer].every((o) => o === undefined) && this.canFuseDecode()) {
       return this.planDecode(state, logits);
     }
     const a = this.shared;
@@ -385,7 +393,7 @@ export class LanguageModel {
       throw new RangeError(`${this.name}: the knocked-out row ${knockout.row} is outside this chunk of ${T} tokens`);
     }
     this.embed(T, a.hidden).forEach(run);
-    for (let l = 0; l < L; l++) {
+    for (let l = 0; l <= lastLayer; l++) {
       run(
         residualRmsNorm(
           ctx,
@@ -410,6 +418,7 @@ export class LanguageModel {
         },
       });
     }
+    if (lastLayer < L - 1) return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
     run(
       residualRmsNorm(
         ctx,

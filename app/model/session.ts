@@ -29,6 +29,8 @@ export interface TraceSink {
   readonly topNextK: number;
   /** Where row `row`'s top next tokens go (bytes 2k·4); null when it keeps none. */
   topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null;
+  /** The most rows a traced prefill writes at once (its chunks; default the model's maxTokens). */
+  readonly maxRows?: number;
 }
 
 /** Copies every layer's state from one sequence state to another (same model): a mixer's state is its buffers' bytes. */
@@ -103,16 +105,30 @@ export class Session {
       taps?: Omit<ModelTaps, 'row0'> & { row0?: number };
       /** Δ := 0 for ids[token] in these layers (null: all); see Knockout in model.ts. */
       knockout?: { token: number; layers: readonly number[] | null };
+      /** A traced prefill's chunk that is not its last: no top next tokens after it (internal). */
+      skipTopNext?: boolean;
+      /**
+       * Run only the layers up to this one (PlanOptions.lastLayer): no logits, and the later
+       * layers' state stays behind — for a throwaway session that recomputes one layer's taps.
+       */
+      lastLayer?: number;
     } = {},
   ): void {
     if (ids.length === 0) return;
     this.checkIds(ids);
     if (this.recorder && !options.taps) {
+      // Chunk by chunk, each reserved before it runs: a sink may hand its rows on (and start
+      // over) between chunks, or checkpoint the state there (app/analysis/long-trace.ts).
       const recorder = this.recorder;
-      recorder.reserve(ids.length);
-      const row0 = recorder.length;
-      recorder.length += ids.length;
-      this.prefill(ids, { ...options, taps: { ...recorder.taps(), row0 } });
+      const max = Math.min(this.model.maxTokens, recorder.maxRows ?? Infinity);
+      if (options.allLogits && ids.length > max) throw new RangeError(`Session.prefill: all-position logits of a traced prefill come a chunk (${max} tokens) at a time`);
+      for (let start = 0; start < ids.length; start += max) {
+        const chunk = ids.slice(start, start + max);
+        recorder.reserve(chunk.length);
+        const row0 = recorder.length;
+        recorder.length += chunk.length;
+        this.prefill(chunk, { ...options, taps: { ...recorder.taps(), row0 }, ...(start + max < ids.length ? { skipTopNext: true } : {}) });
+      }
       return;
     }
     const { device } = this.ctx;
@@ -122,32 +138,48 @@ export class Session {
     if (knockout && !(Number.isInteger(knockout.token) && knockout.token >= 0 && knockout.token < ids.length)) {
       throw new RangeError(`knockout: no token ${knockout.token} in a prompt of ${ids.length}`);
     }
-    for (let start = 0; start < ids.length; start += max) {
-      const chunk = ids.slice(start, start + max);
-      device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
-      const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
-      const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
-      const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
-      if (!taps && !options.allLogits && !knocked) {
-        // The common case: the model's cached plan for this many tokens, on its work state.
-        const cached = this.model.cachedPlan(chunk.length);
-        copyState(encoder, this.state, cached.state);
-        encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
-        copyState(encoder, cached.state, this.state);
-        encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
-        device.queue.submit([encoder.finish()]);
-      } else {
-        const plan = this.model.plan(chunk.length, this.state, this.logits, {
-          ...(taps ? { taps } : {}),
-          ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
-          ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
-        });
-        encodeSteps(encoder, 'Session.prefill', plan.steps);
-        // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
-        if (this.recorder && taps && !options.allLogits && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
-        device.queue.submit([encoder.finish()]);
-        plan.destroy();
+    // A plan with neither all-position logits nor a knockout serves every chunk of its length in
+    // this call, its taps bound through rowOf (the row is read at encode time): a long traced (or
+    // lastLayer) prefill builds one plan per chunk length, not one per chunk (10–20 ms of CPU each).
+    const reusable = new Map<number, ForwardPlan>();
+    let row = row0;
+    try {
+      for (let start = 0; start < ids.length; start += max) {
+        const chunk = ids.slice(start, start + max);
+        device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
+        const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
+        const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
+        const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
+        if (!taps && !options.allLogits && !knocked && options.lastLayer === undefined) {
+          // The common case: the model's cached plan for this many tokens, on its work state.
+          const cached = this.model.cachedPlan(chunk.length);
+          copyState(encoder, this.state, cached.state);
+          encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
+          copyState(encoder, cached.state, this.state);
+          encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
+          device.queue.submit([encoder.finish()]);
+        } else {
+          const reuse = !options.allLogits && !knocked && !options.taps?.rowOf;
+          let plan = reuse ? reusable.get(chunk.length) : undefined;
+          if (!plan) {
+            plan = this.model.plan(chunk.length, this.state, this.logits, {
+              ...(taps ? { taps: reuse ? { ...taps, rowOf: () => row } : taps } : {}),
+              ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
+              ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
+              ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
+            });
+            if (reuse) reusable.set(chunk.length, plan);
+          }
+          row = row0 + start;
+          encodeSteps(encoder, 'Session.prefill', plan.steps);
+          // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
+          if (this.recorder && taps && !options.allLogits && !options.skipTopNext && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
+          device.queue.submit([encoder.finish()]);
+          if (!reuse) plan.destroy();
+        }
       }
+    } finally {
+      for (const plan of reusable.values()) plan.destroy();
     }
     this.tokens.push(...ids);
   }
@@ -231,6 +263,18 @@ export class Session {
     for (const b of stateBuffers(this.state)) encoder.clearBuffer(b);
     this.ctx.device.queue.submit([encoder.finish()]);
     this.tokens.length = 0;
+  }
+
+  /** Appends a copy of this session's whole state (every layer's buffers) into `to` (a state of the same model). */
+  copyStateTo(encoder: GPUCommandEncoder, to: SequenceState): void {
+    copyState(encoder, this.state, to);
+  }
+
+  /** Layer `layer`'s state buffers (the mixer's own: for reading a state back, e.g. Mamba-2's SSM state [H, P, N]). */
+  layerState(layer: number): readonly GPUBuffer[] {
+    const buffers = this.state.layers[layer];
+    if (!buffers) throw new RangeError(`Session: no layer ${layer} (the model has ${this.state.layers.length})`);
+    return buffers;
   }
 
   /** A second session continuing from this one's state (the state is copied on the GPU). */

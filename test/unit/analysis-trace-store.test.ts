@@ -75,4 +75,24 @@ describe('TraceStore', () => {
     expect(store.newId()).not.toBe(first);
     expect(() => new TraceStore(0)).toThrow(/limit/);
   });
+
+  it("frees a long trace's GPU checkpoints when it is evicted, replaced or cleared, and bounds their GPU bytes", () => {
+    const released: string[] = [];
+    const long = (id: string, gpuBytes: number): StoredTrace => ({ ...stored(id), gpuBytes, release: () => released.push(id) });
+    const store = new TraceStore(8, 2 ** 30, 100);
+    store.keep(long('a', 60));
+    store.keep(stored('b'));
+    expect(released).toEqual([]);
+    store.keep(long('c', 60)); // 120 GPU bytes > 100: the oldest (a) goes, and is freed
+    expect(store.ids).toEqual(['b', 'c']);
+    expect(released).toEqual(['a']);
+    store.keep(long('c', 10)); // the same id kept again: the one it replaces is freed
+    expect(released).toEqual(['a', 'c']);
+    store.keep(long('d', 500)); // over the budget alone: the newest is kept all the same
+    expect(store.ids).toEqual(['d']);
+    expect(released).toEqual(['a', 'c', 'c']);
+    store.clear();
+    expect(released).toEqual(['a', 'c', 'c', 'd']);
+    expect(store.ids).toEqual([]);
+  });
 });

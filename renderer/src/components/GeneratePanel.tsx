@@ -30,20 +30,16 @@ interface Settings {
 
 const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '', liveTrace: true, stopAtEos: true };
 
-/**
- * Up to this size the live trace is on by default. Its per-token summaries (write gates and
- * state norms, replayed on the CPU: ~6 ms per token for mamba-130m, ~13 ms for mamba2-130m)
- * would slow the generation of larger models several-fold, so there it is a choice.
- */
-const LIVE_TRACE_DEFAULT_MAX_PARAMETERS = 20e6;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** The settings before the user changes any: the studio's defaults, then the model's studio.json generation values. */
-export function initialSettings(hints: StudioHints, parameters: number): Settings {
+export function initialSettings(hints: StudioHints): Settings {
+  // The live trace is on for every model size: its per-token summaries are computed on the GPU
+  // in the forward pass (app/analysis/gpu-summary.ts), and past FULL_TRACE_MAX_BYTES it keeps
+  // windows, not every row (issue 18).
   return {
     ...DEFAULTS,
-    liveTrace: parameters <= LIVE_TRACE_DEFAULT_MAX_PARAMETERS,
     ...(hints.maxNewTokens !== undefined ? { maxTokens: hints.maxNewTokens } : {}),
     ...(hints.temperature !== undefined ? { temperature: hints.temperature } : {}),
   };
@@ -110,10 +106,12 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
   const setPrompt = (text: string) => useStudio.getState().setPromptDraft('generate', text);
   // What the user changed; the rest follows the defaults (studio.json's arrive after the first render).
   const [changed, setChanged] = useState<Partial<Settings>>({});
-  const settings = useMemo<Settings>(() => ({ ...initialSettings(hints, info.parameters), ...changed }), [hints, info.parameters, changed]);
+  const settings = useMemo<Settings>(() => ({ ...initialSettings(hints), ...changed }), [hints, changed]);
   const setSettings = (update: (s: Settings) => Settings) => setChanged((c) => ({ ...c, ...diff(settings, update(settings)) }));
   const running = generation?.running === true;
   const idsOnly = info.tokenizer === 'none';
+  // The model's focus channels (studio.json) that are Δ columns: the live trace's GPU focus score.
+  const focusColumns = useMemo(() => [...new Set(hints.focusChannels ?? [])].filter((c) => Number.isInteger(c) && c >= 0 && c < info.deltaWidth), [hints.focusChannels, info.deltaWidth]);
 
   // A suggested prompt picked (a chip) fills the box.
   useEffect(
@@ -156,13 +154,14 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
         seed: settings.seed,
         stopStrings: settings.stop ? [settings.stop.replace(/\\n/g, '\n')] : [],
         trace: settings.liveTrace,
+        ...(settings.liveTrace && focusColumns.length > 0 ? { traceFocusChannels: focusColumns } : {}),
         ignoreEos: !settings.stopAtEos,
       })
       .then(
         (result) => useStudio.getState().finishGeneration({ stopReason: result.stopReason, tokensPerSecond: result.tokensPerSecond }),
         (error: unknown) => useStudio.getState().finishGeneration({ error: message(error) }),
       );
-  }, [engine, idsOnly, model.id, prompt, settings]);
+  }, [engine, focusColumns, idsOnly, model.id, prompt, settings]);
 
   const stop = useCallback(() => void engine.request('stopGeneration', {}), [engine]);
 

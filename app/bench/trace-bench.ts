@@ -1,0 +1,140 @@
+/**
+ * The long-trace bench (issue 18, `bench --trace N`): for one model, a prompt of N random tokens
+ * traced with detail 'windows' (GPU summaries + state checkpoints), then
+ *   tokens       N
+ *   gpu_bytes    the GPU memory the trace took at its peak (the tap ring, the summaries, the
+ *                checkpoints, the top next tokens) and what stays kept (the checkpoints)
+ *   heap_bytes   the JS memory the kept trace holds (its typed arrays: storedTraceBytes), and the
+ *                process's heap + array buffers growth over the trace (after a collection when
+ *                node runs with --expose-gc)
+ *   window_ms    a 4,096-token window of one layer recomputed from the checkpoints: median and
+ *                worst of windows at spread positions of the middle and the last layer
+ *   live_overhead 1 − (decode tok/s with the live trace) / (decode tok/s without), both through
+ *                the app's generate loop in the same run; for the default detail and for 'windows'
+ */
+import type { GpuContext } from '../gpu/context.js';
+import { generate } from '../model/generate.js';
+import type { LanguageModel } from '../model/model.js';
+import type { LoadedWeights } from '../model/loader.js';
+import { Session } from '../model/session.js';
+import { seededRandom } from '../random.js';
+import { traceLongPrompt, type LongTraceSink } from '../analysis/long-trace.js';
+import { startLiveTrace } from '../analysis/trace.js';
+import { storedTraceBytes } from '../analysis/trace-store.js';
+
+export interface TraceBenchResult {
+  tokens: number;
+  /** Peak GPU bytes while tracing, and the kept trace's (its checkpoints). */
+  gpu_bytes: number;
+  gpu_bytes_kept: number;
+  /** The kept trace's typed arrays (JS), and the process's measured growth (heap + array buffers). */
+  heap_bytes: number;
+  heap_growth_bytes: number;
+  trace_seconds: number;
+  checkpoint_every: number;
+  /** 4,096-token windows of one layer, recomputed: median and worst, and how many were timed. */
+  window_ms: number;
+  window_ms_max: number;
+  windows_timed: number;
+  /** 1 − traced/untraced decode rate, for the default detail ('auto') and for 'windows'. */
+  live_overhead: number;
+  live_overhead_windows: number;
+  decode_tok_s: number;
+  decode_traced_tok_s: number;
+  decode_traced_windows_tok_s: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+
+export async function benchTrace(
+  ctx: GpuContext,
+  model: LanguageModel,
+  weights: LoadedWeights,
+  tokens: number,
+  options: { decodeTokens: number; repeats: number; window?: number; /** The process's JS memory now (heap + array buffers), after a collection where it can. */ memory?: () => number },
+  log: (line: string) => void,
+): Promise<TraceBenchResult> {
+  const target = { model, weights, tokenizer: null };
+  const V = model.config.vocabSize;
+  const random = seededRandom(11);
+  const ids = Array.from({ length: tokens }, () => Math.floor(random() * V));
+  const memory = options.memory ?? (() => 0);
+  const before = memory();
+  let peak = 0;
+  let sink: LongTraceSink | null = null;
+  const started = performance.now();
+  const stored = await traceLongPrompt(ctx, target, ids, {
+    traceId: 'bench',
+    modelId: 'bench',
+    onSink: (s) => (sink = s),
+    onProgress: () => {
+      peak = Math.max(peak, sink?.bytes ?? 0);
+    },
+  });
+  await ctx.device.queue.onSubmittedWorkDone();
+  const traceSeconds = (performance.now() - started) / 1000;
+  const heapGrowth = memory() - before;
+  const heap = storedTraceBytes(stored);
+  const kept = stored.gpuBytes ?? 0;
+  log(`trace of ${tokens} tokens: ${traceSeconds.toFixed(2)} s; GPU kept ${(kept / 2 ** 20).toFixed(1)} MiB; JS ${(heap / 2 ** 20).toFixed(1)} MiB (process growth ${(heapGrowth / 2 ** 20).toFixed(1)} MiB)`);
+
+  // Windows: spread over the trace, of the middle and the last layer.
+  const W = Math.min(options.window ?? 4096, tokens);
+  const layers = [stored.result.layers[Math.floor(stored.result.layers.length / 2)] as number, stored.result.layers.at(-1) as number];
+  const times: number[] = [];
+  const starts = [0, 0.25, 0.5, 0.77, 1].map((f) => Math.min(tokens - W, Math.floor(f * (tokens - W))));
+  for (const layer of layers) {
+    for (const from of starts) {
+      await ctx.device.queue.onSubmittedWorkDone();
+      const t = performance.now();
+      await stored.recompute!({ layer, from, to: from + W });
+      times.push(performance.now() - t);
+    }
+  }
+  stored.release?.();
+  log(`window of ${W} tokens: median ${median(times).toFixed(1)} ms, worst ${Math.max(...times).toFixed(1)} ms (${times.length} windows)`);
+
+  // Live trace overhead: the same generate loop with and without it.
+  const decodeRate = async (trace: 'none' | 'auto' | 'windows') => {
+    const rates: number[] = [];
+    for (let r = 0; r < options.repeats + 1; r++) {
+      const session = new Session(ctx, model);
+      const prompt = Array.from({ length: 16 }, () => Math.floor(random() * V));
+      const live = trace === 'none' ? null : await startLiveTrace(ctx, target, session, prompt.length + options.decodeTokens + 1, { traceId: 'live', modelId: 'bench', onRows: () => undefined, detail: trace });
+      try {
+        const run = await generate(ctx, session, prompt, { maxTokens: options.decodeTokens + 1, temperature: 0 }, () => live?.flushSoon());
+        await live?.finish().then((t) => t?.release?.());
+        if (r > 0) rates.push(run.tokensPerSecond);
+      } finally {
+        await live?.stop();
+        session.destroy();
+      }
+    }
+    return median(rates);
+  };
+  const plain = await decodeRate('none');
+  const traced = await decodeRate('auto');
+  const windows = await decodeRate('windows');
+  log(`decode ${plain.toFixed(1)} tok/s; with the live trace ${traced.toFixed(1)} (auto), ${windows.toFixed(1)} (windows)`);
+  return {
+    tokens,
+    gpu_bytes: Math.max(peak, kept),
+    gpu_bytes_kept: kept,
+    heap_bytes: heap,
+    heap_growth_bytes: heapGrowth,
+    trace_seconds: traceSeconds,
+    checkpoint_every: stored.result.checkpointEvery ?? 0,
+    window_ms: median(times),
+    window_ms_max: Math.max(...times),
+    windows_timed: times.length,
+    live_overhead: 1 - traced / plain,
+    live_overhead_windows: 1 - windows / plain,
+    decode_tok_s: plain,
+    decode_traced_tok_s: traced,
+    decode_traced_windows_tok_s: windows,
+  };
+}

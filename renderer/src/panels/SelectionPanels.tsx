@@ -74,9 +74,10 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
     if (blocked) return;
     const ids = idsOnly ? parseIds(prompt) : null;
     const promptParam: { text: string } | { ids: number[] } = ids ? { ids } : { text: prompt };
-    // A long trace's focus score is computed on the GPU: it needs the channels up front.
-    void startTrace(engine, model.id, promptParam, { focusLayer: hints.focusLayer, detail, ...(detail === 'windows' && hints.focusChannels ? { focusChannels: hints.focusChannels } : {}) });
-  }, [engine, hints.focusLayer, hints.focusChannels, idsOnly, model.id, prompt, detail]);
+    // A long trace's focus score is computed on the GPU: it needs the channels up front (those that are Δ columns, once each).
+    const channels = [...new Set(hints.focusChannels ?? [])].filter((c) => Number.isInteger(c) && c >= 0 && c < info.deltaWidth);
+    void startTrace(engine, model.id, promptParam, { focusLayer: hints.focusLayer, detail, ...(detail !== 'all' && channels.length > 0 ? { focusChannels: channels } : {}) });
+  }, [engine, hints.focusLayer, hints.focusChannels, idsOnly, model.id, prompt, detail, info.deltaWidth]);
   const cancelTrace = useCallback(() => cancelRunningTrace(engine), [engine]);
 
   // The finished trace on screen: this one, or while a new one runs (or after it failed) the previous one, dimmed.

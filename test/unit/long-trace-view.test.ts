@@ -7,11 +7,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TraceResult, TraceWindowResult } from '../../app/engine/protocol';
-import { TRACE_WINDOW_MAX } from '../../app/analysis/long-trace';
+import { TRACE_WINDOW_MAX } from '../../app/analysis/trace-window';
 import { indexTicks, tokenAxisTicks } from '../../renderer/src/panels/chart-scale';
 import { colormapTable } from '../../renderer/src/panels/colormaps';
 import {
   absoluteToken,
+  BIN_BLOCKS,
+  PYRAMID_LEAF,
   binAggregate,
   binRanges,
   binStats,
@@ -88,8 +90,8 @@ describe('pyramid bins', () => {
         if (count >= B) expect(lo).toBe(prev);
         const even = start + Math.floor((k * count) / B);
         const w = count / B;
-        if (w >= 4 * 16) {
-          if (k > 0) expect(lo % 16).toBe(0);
+        if (w >= BIN_BLOCKS * PYRAMID_LEAF) {
+          if (k > 0) expect(lo % PYRAMID_LEAF).toBe(0);
           expect(Math.abs(lo - even)).toBeLessThanOrEqual(w / 8);
         } else expect(lo).toBe(even);
         prev = hi;
@@ -147,10 +149,11 @@ describe('pyramid bins', () => {
     expect(() => binStats(p, 0, 0, 3)).toThrow(/not inside/);
   });
 
-  it('a pyramid takes about 2 bytes a token with the default leaf (16)', () => {
+  it('a pyramid takes about 8 bytes a token with the default leaf (4)', () => {
+    expect(PYRAMID_LEAF).toBe(4);
     const p = buildPyramid(new Float32Array(1 << 20));
     const bytes = p.levels.reduce((s, l) => s + l.min.byteLength + l.max.byteLength + l.sum.byteLength, 0);
-    expect(bytes / (1 << 20)).toBeLessThanOrEqual(2);
+    expect(bytes / (1 << 20)).toBeLessThanOrEqual(8);
   });
 });
 

@@ -11,7 +11,7 @@
  */
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
-import { TRACE_WINDOW_MAX } from '../../../app/analysis/long-trace';
+import { TRACE_WINDOW_MAX } from '../../../app/analysis/trace-window';
 import { type ColormapName } from './colormaps';
 import { ColormapSelect } from './ColormapSelect';
 import { PanelStatus } from './PanelStatus';
@@ -61,15 +61,8 @@ export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindo
   // A new trace starts whole.
   useEffect(() => setView(fullView(T)), [trace.traceId, T]);
 
-  // Built once per trace and summary (O(T) per layer), kept while the trace is shown.
-  const built = useRef<{ trace: TraceResult; bySummary: Map<OverviewSummary, Pyramid[]> } | null>(null);
-  const rows = useMemo<Pyramid[]>(() => {
-    if (built.current?.trace !== trace) built.current = { trace, bySummary: new Map() };
-    const kept = built.current.bySummary;
-    let got = kept.get(summary);
-    if (!got) kept.set(summary, (got = (trace[summary] ?? []).map((values) => buildPyramid(values))));
-    return got;
-  }, [trace, summary]);
+  // Built once per trace and summary shown (O(T) per layer; only the shown summary's are kept).
+  const rows = useMemo<Pyramid[]>(() => (trace[summary] ?? []).map((values) => buildPyramid(values)), [trace, summary]);
   const range = useMemo(() => {
     const max = Math.max(0, ...rows.map((p) => p.max));
     if (log) {

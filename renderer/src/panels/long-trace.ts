@@ -5,7 +5,7 @@
  * renderer's side:
  *
  * - `Pyramid`: min / max / sum of one [T] summary over blocks of LEAF·2^k tokens (level k), built
- *   once per trace and summary in O(T) (about 2 bytes a token with LEAF 16), and `binStats`, which
+ *   once per trace and summary in O(T) (about 8 bytes a token with the leaf of 4), and `binStats`, which
  *   gives any token range [start, start + count) cut into B bins (one per pixel column) their min,
  *   max and mean in O(B·(log T + LEAF)) — what the overview draws every frame, never touching the
  *   T values. Min and max equal a brute-force scan exactly; the mean is the float64 sum of the
@@ -20,7 +20,7 @@
  * show `tokenOffset + index` in axes, readouts and exports (`absoluteToken`).
  */
 import type { TraceResult, TraceWindowResult } from '../../../app/engine/protocol';
-import { TRACE_WINDOW_MAX } from '../../../app/analysis/long-trace';
+import { TRACE_WINDOW_MAX } from '../../../app/analysis/trace-window';
 import { colormapTable, type ColormapName } from './colormaps';
 
 /** A trace, or a window of one: token i of the view is token `tokenOffset + i` of the trace. */
@@ -29,8 +29,13 @@ export type TraceView = TraceResult & { tokenOffset?: number };
 /** The absolute token index of a view's local index. */
 export const absoluteToken = (view: TraceView, local: number) => (view.tokenOffset ?? 0) + local;
 
-/** Tokens per block of a pyramid's first level (below that, binStats reads the values). */
-export const PYRAMID_LEAF = 16;
+/**
+ * Tokens per block of a pyramid's first level (below that, binStats reads the values). 4: bins of 16
+ * tokens or more read whole blocks only (the overview's cost per frame barely depends on the zoom),
+ * for 8 bytes a token of a layer (a 16-token leaf: 2 bytes, but frames at ~20–60 tokens a column
+ * about 3× slower).
+ */
+export const PYRAMID_LEAF = 4;
 
 export interface Pyramid {
   /** The values, [T] (not copied). */
@@ -48,7 +53,7 @@ export interface Pyramid {
 /** What export file names add for a window of a long trace ("-tokens<from>-<to>"; nothing for a whole trace). */
 export const windowSuffix = (view: TraceView) => (view.tokenOffset !== undefined ? `-tokens${view.tokenOffset}-${view.tokenOffset + view.ids.length}` : '');
 
-/** The pyramid of a [T] summary: O(T) time, about (8 + 8 + 16) / leaf bytes a token. */
+/** The pyramid of a [T] summary: O(T) time, about 2 · (4 + 4 + 8) / leaf bytes a token. */
 export function buildPyramid(values: Float32Array, leaf = PYRAMID_LEAF): Pyramid {
   if (!(Number.isInteger(leaf) && leaf >= 1)) throw new RangeError(`Pyramid leaf ${leaf} is not a positive integer.`);
   const T = values.length;

@@ -27,7 +27,7 @@ const artifacts = path.join(root, 'test-results');
 const chromiumFound = findChromium();
 // The issue asks for 20,000 tokens; a long trace of selective-copy runs at ~60 tokens/s in
 // Chromium on SwiftShader on the 2-core CI machine (4,000 tokens: 64 s), so the file traces
-// 2,500 (LONG_TRACE_TOKENS=20000 runs the issue's size, ~6 minutes there).
+// 2,500 (LONG_TRACE_TOKENS=20000 runs the issue's size: about 6 minutes there, by that rate).
 const TOKENS = Number(process.env.LONG_TRACE_TOKENS ?? 2500);
 
 let page: Page | null = null;
@@ -89,7 +89,7 @@ describe('a long trace in Chromium', () => {
     await p.getByLabel('Trace detail').selectOption('windows');
     const t0 = Date.now();
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe(`${TOKENS} tokens · 2 layers · d_inner 256`);
+    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: Math.max(170_000, 40 * TOKENS) }).toBe(`${TOKENS} tokens · 2 layers · d_inner 256`);
     const traced = Date.now() - t0;
 
     // The overview, with the default window: the last min(T, 2048) tokens.
@@ -170,5 +170,5 @@ describe('a long trace in Chromium', () => {
     expect(Math.abs(got - want), `Δ L${layer} (${token}, ${channel}): ${got} vs ${want}`).toBeLessThanOrEqual(1e-4 * Math.abs(want) + 1e-6);
     expect(await span.textContent()).toContain(`token ${token} `);
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
-  }, 300_000);
+  }, Math.max(300_000, 60 * TOKENS));
 });

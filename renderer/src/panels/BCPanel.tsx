@@ -10,7 +10,7 @@
  * figures of either heatmap for publication (publish-ui.tsx).
  */
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
-import type { TraceResult } from '../../../app/engine/protocol';
+import { windowSuffix, type TraceView } from './long-trace';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { type ColormapName } from './colormaps';
 import { downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
@@ -35,14 +35,14 @@ interface BCReadout {
 }
 
 /** The CSV behind the panel: one row per token. */
-export function bcColumns(trace: TraceResult, layerIndex: number, texts: readonly string[]): CsvColumn[] {
+export function bcColumns(trace: TraceView, layerIndex: number, texts: readonly string[]): CsvColumn[] {
   const N = trace.nGroups * trace.dState; // columns: groups in order, N states each
   const T = trace.ids.length;
   const B = trace.B[layerIndex] ?? new Float32Array(T * N);
   const C = trace.C[layerIndex] ?? new Float32Array(T * N);
   const column = (data: Float32Array, n: number) => Float32Array.from({ length: T }, (_, t) => data[t * N + n] as number);
   return [
-    { name: 'token', values: Array.from({ length: T }, (_, t) => t) },
+    { name: 'token', values: Array.from({ length: T }, (_, t) => (trace.tokenOffset ?? 0) + t) },
     { name: 'id', values: trace.ids },
     { name: 'text', values: texts },
     { name: '|B_t|', values: rowNorms(B, N) },
@@ -52,8 +52,11 @@ export function bcColumns(trace: TraceResult, layerIndex: number, texts: readonl
   ];
 }
 
-export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; layerIndex: number; texts: readonly string[] }) {
+/** `trace`: a trace, or a window of a long one (token i is token tokenOffset + i: axes, readout and exports say so). */
+export function BCPanel({ trace, layerIndex, texts }: { trace: TraceView; layerIndex: number; texts: readonly string[] }) {
   const T = trace.ids.length;
+  const offset = trace.tokenOffset ?? 0;
+  const suffix = windowSuffix(trace);
   const N = trace.nGroups * trace.dState; // columns: groups in order, N states each
   const layer = trace.layers[layerIndex];
   const hover = useStudio(selectTraceHoverToken);
@@ -125,6 +128,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
             tokens: T,
             channels: N,
             texts,
+            tokenOffset: offset,
             xLabel: 'token (position in the prompt)',
             yLabel: stateName,
             range,
@@ -143,12 +147,12 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
         <span>
           {which}_t: tokens × {trace.nGroups > 1 ? `${trace.nGroups} groups × ${trace.dState}` : N} states · {range.min.toPrecision(3)}…{range.max.toPrecision(3)}
         </span>
-        <PublishControls label={which} name={`${which}-layer${layer}`} build={figure(which, range)} />
+        <PublishControls label={which} name={`${which}-layer${layer}${suffix}`} build={figure(which, range)} />
         <button
           type="button"
           onClick={() => {
             const data = which === 'B' ? B : C;
-            if (data) downloadNpy({ dtype: '<f4', shape: [T, N], data }, `${which}-layer${layer}.npy`);
+            if (data) downloadNpy({ dtype: '<f4', shape: [T, N], data }, `${which}-layer${layer}${suffix}.npy`);
           }}
         >
           Export {which} NPY
@@ -156,7 +160,7 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
       </div>
       <HeatmapAxes
         testId={`bc-${which}`}
-        x={{ label: 'token', view, total: T, texts }}
+        x={{ label: 'token', view, total: T, texts, offset }}
         y={{ label: stateName, view: channelView, total: N, groups: { count: trace.nGroups, size: trace.dState } }}
         colorbar={{ label: which, range, log: false, colormap }}
         style={{ flex: `1 1 ${Math.min(160, Math.max(64, 6 * N)) + 30}px`, minHeight: 54 }}
@@ -185,12 +189,12 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
       <h4 style={{ margin: '8px 0 0' }}>B and C: what each token writes into the state and reads out (layer {layer})</h4>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
         <ColormapSelect label="B/C colormap" value={colormap} onChange={setColormap} />
-        <button type="button" onClick={() => downloadCsv(toCsv(bcColumns(trace, layerIndex, texts)), `bc-layer${layer}.csv`)}>
+        <button type="button" onClick={() => downloadCsv(toCsv(bcColumns(trace, layerIndex, texts)), `bc-layer${layer}${suffix}.csv`)}>
           Export B/C CSV
         </button>
         <ViewControls control={control} tokens={T} label="B/C" channels={N} channelName="states" />
         <span data-testid="bc-view">
-          tokens {Math.floor(view.start)}–{Math.ceil(view.start + view.count) - 1} of {T}
+          tokens {offset + Math.floor(view.start)}–{offset + Math.ceil(view.start + view.count) - 1} of {trace.tokenOffset !== undefined ? `the window ${offset}–${offset + T - 1}` : T}
         </span>
       </div>
       {error && <p className="error">{error}</p>}
@@ -198,8 +202,8 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
       {heatmap('C', canvasC, rangeC)}
       <div id="bc-readout" data-testid="bc-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, lineHeight: '18px', flexShrink: 0, marginTop: 4, fontFamily: 'ui-monospace, monospace' }}>
         {readout ? (
-          <span data-which={readout.which} data-token={readout.token} data-state={readout.state} data-layer={layer} data-value={String(readout.value)}>
-            token {readout.token} “{texts[readout.token] ?? ''}” · {trace.nGroups > 1 ? `group ${Math.floor(readout.state / trace.dState)} state ${readout.state % trace.dState}` : `state ${readout.state}`} · layer {layer} · {readout.which} = {readout.value.toPrecision(6)}
+          <span data-which={readout.which} data-token={offset + readout.token} data-state={readout.state} data-layer={layer} data-value={String(readout.value)}>
+            token {offset + readout.token} “{texts[readout.token] ?? ''}” · {trace.nGroups > 1 ? `group ${Math.floor(readout.state / trace.dState)} state ${readout.state % trace.dState}` : `state ${readout.state}`} · layer {layer} · {readout.which} = {readout.value.toPrecision(6)}
           </span>
         ) : (
           <span className="muted">Hover B or C for values, or focus either and use the arrow keys.</span>
@@ -214,7 +218,8 @@ export function BCPanel({ trace, layerIndex, texts }: { trace: TraceResult; laye
           { name: '‖B_t‖', values: normB, colour: '#4fc3f7' },
           { name: '‖C_t‖', values: normC, colour: '#ff8a65' },
         ]}
-        figure={{ label: '‖B‖, ‖C‖', name: `bc-norms-layer${layer}` }}
+        figure={{ label: '‖B‖, ‖C‖', name: `bc-norms-layer${layer}${suffix}` }}
+        xOffset={offset}
         marker={hover}
       />
     </section>

@@ -12,6 +12,7 @@
  */
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type PointerEvent, type RefObject } from 'react';
 import type { TraceResult } from '../../../app/engine/protocol';
+import { windowSuffix, type TraceView } from './long-trace';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { type ColormapName } from './colormaps';
 import { downloadNpy } from './csv';
@@ -73,7 +74,8 @@ function overviewMatrix(trace: TraceResult): Float32Array {
 }
 
 export interface DeltaHeatmapProps {
-  trace: TraceResult;
+  /** A trace, or a window of a long one (its token i is token tokenOffset + i: axes, readout and exports say so). */
+  trace: TraceView;
   layerIndex: number;
   texts: readonly string[];
   onLayer(index: number): void;
@@ -83,6 +85,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
   const T = trace.ids.length;
   const Di = trace.deltaWidth;
   const L = trace.layers.length;
+  const offset = trace.tokenOffset ?? 0;
   const hover = useStudio(selectTraceHoverToken);
   const [colormap, setColormap] = useState<ColormapName>('viridis');
   const [log, setLog] = useState(true);
@@ -147,6 +150,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
             tokens: T,
             channels: Di,
             texts,
+            tokenOffset: offset,
             xLabel: 'token (position in the prompt)',
             yLabel: `${trace.deltaUnit} (index)`,
             range,
@@ -172,12 +176,12 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
           </select>
         </label>
         <ViewControls control={control} tokens={T} label="Δ heatmap" channels={Di} channelName={`${trace.deltaUnit}s`} />
-        <button type="button" onClick={() => delta && downloadNpy({ dtype: '<f4', shape: [T, Di], data: delta }, `delta-layer${layer}.npy`)}>
+        <button type="button" onClick={() => delta && downloadNpy({ dtype: '<f4', shape: [T, Di], data: delta }, `delta-layer${layer}${windowSuffix(trace)}.npy`)}>
           Export Δ NPY
         </button>
-        <PublishControls label="Δ" name={`delta-layer${layer}`} build={figure} />
+        <PublishControls label="Δ" name={`delta-layer${layer}${windowSuffix(trace)}`} build={figure} />
         <span data-testid="heatmap-view" data-x-start={view.start} data-x-count={view.count} data-y-start={channelView.start} data-y-count={channelView.count}>
-          tokens {Math.floor(view.start)}–{Math.ceil(view.start + view.count) - 1} of {T} · {trace.deltaUnit}s {Math.floor(channelView.start)}–{Math.ceil(channelView.start + channelView.count) - 1} of {Di} · Δ {range.min.toPrecision(3)}…
+          tokens {offset + Math.floor(view.start)}–{offset + Math.ceil(view.start + view.count) - 1} of {trace.tokenOffset !== undefined ? `the window ${offset}–${offset + T - 1}` : T} · {trace.deltaUnit}s {Math.floor(channelView.start)}–{Math.ceil(channelView.start + channelView.count) - 1} of {Di} · Δ {range.min.toPrecision(3)}…
           {range.max.toPrecision(3)} ({log ? 'log' : 'linear'})
         </span>
       </div>
@@ -188,7 +192,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
       <HeatmapAxes
         testId="layer-overview"
         plotHeight={layerOverviewHeight(L)}
-        x={{ view, total: T, texts }}
+        x={{ view, total: T, texts, offset }}
         y={{ label: 'layer', view: fullView(L), total: L, names: layerNames, selected: layerIndex }}
         colorbar={{ label: '‖Δ_t‖', range: overviewRange, log, colormap }}
         style={{ flexShrink: 0 }}
@@ -208,7 +212,7 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
       </HeatmapAxes>
       <HeatmapAxes
         testId="heatmap"
-        x={{ label: 'token', view, total: T, texts }}
+        x={{ label: 'token', view, total: T, texts, offset }}
         y={{ label: trace.deltaUnit, view: channelView, total: Di }}
         colorbar={{ label: 'Δ', range, log, colormap }}
         style={{ flex: '1 1 286px', minHeight: 78, marginTop: 4 }}
@@ -232,8 +236,8 @@ export function DeltaHeatmap({ trace, layerIndex, texts, onLayer }: DeltaHeatmap
       </HeatmapAxes>
       <div id="heatmap-readout" data-testid="heatmap-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, lineHeight: '18px', flexShrink: 0, marginTop: 4, fontFamily: 'ui-monospace, monospace' }}>
         {readout ? (
-          <span data-token={readout.token} data-channel={readout.channel} data-layer={readout.layer} data-value={String(readout.value)}>
-            token {readout.token} “{readout.text}” (id {readout.id}) · {trace.deltaUnit} {readout.channel} · layer {readout.layer} · Δ = {readout.value.toPrecision(6)}
+          <span data-token={offset + readout.token} data-channel={readout.channel} data-layer={readout.layer} data-value={String(readout.value)}>
+            token {offset + readout.token} “{readout.text}” (id {readout.id}) · {trace.deltaUnit} {readout.channel} · layer {readout.layer} · Δ = {readout.value.toPrecision(6)}
           </span>
         ) : (
           <span className="muted">Hover the heatmap for values, or focus it and use the arrow keys; drag or use the wheel (Shift: {trace.deltaUnit}s) to pan and zoom.</span>

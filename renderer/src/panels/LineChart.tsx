@@ -44,6 +44,8 @@ export interface LineChartProps {
   onHover?(index: number | null): void;
   /** Figure exports: the buttons' label ("Export <label> SVG"), the file name, the title (default: `label` of the chart). */
   figure?: { label: string; name: string; title?: string };
+  /** Point i is token xOffset + i (a window of a long trace): the x ticks are absolute. */
+  xOffset?: number;
 }
 
 const M = { left: 52, right: 10, top: 6, bottom: 30 };
@@ -64,7 +66,7 @@ function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: nu
   return out;
 }
 
-export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover, figure }: LineChartProps) {
+export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover, figure, xOffset = 0 }: LineChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const measured = useElementSize(box).width;
   const W = measured > 0 ? measured : 600;
@@ -77,7 +79,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
   const plotW = Math.max(10, W - M.left - M.right);
   const x = (i: number) => M.left + (count > 1 ? (i / (count - 1)) * plotW : plotW / 2);
   const y = (v: number) => M.top + H - ((v - range.min) / span) * H;
-  const xTicks = count > 0 ? niceTicks(0, Math.max(0, count - 1), Math.max(2, Math.floor(plotW / 70)), true) : [];
+  const xTicks = count > 0 ? niceTicks(xOffset, xOffset + Math.max(0, count - 1), Math.max(2, Math.floor(plotW / 70)), true).map((v) => v - xOffset) : [];
   const yValues = niceTicks(range.min, range.max, Math.max(2, Math.floor(H / 22)));
   const yStep = yValues.length > 1 ? (yValues[1] as number) - (yValues[0] as number) : undefined;
   const total = H + M.top + M.bottom;
@@ -125,7 +127,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
             <g key={i}>
               <line x1={x(i)} x2={x(i)} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
               <text x={x(i)} y={M.top + H + 14} textAnchor="middle" stroke="none">
-                {i}
+                {i + xOffset}
               </text>
             </g>
           ))}

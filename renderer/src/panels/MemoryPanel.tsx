@@ -6,7 +6,7 @@
  * both curves; NPY of the retention [T] (NaN before token j) and of ‖state_t‖ [layers, T].
  */
 import { useMemo } from 'react';
-import type { TraceResult } from '../../../app/engine/protocol';
+import { windowSuffix, type TraceView } from './long-trace';
 import { selectTraceHoverToken, selectTraceMemoryToken, useStudio } from '../store';
 import { downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
 import { LineChart } from './LineChart';
@@ -15,10 +15,10 @@ import { halfLife, retention } from './memory';
 const LAYER_COLOURS = ['#4fc3f7', '#ff8a65', '#aed581', '#ba68c8', '#ffd54f', '#4db6ac', '#f06292', '#90a4ae'];
 
 /** The CSV behind the panel: per token, the retention of j in the selected layer and ‖state_t‖ per layer. */
-export function memoryColumns(trace: TraceResult, curve: ArrayLike<number>, texts: readonly string[]): CsvColumn[] {
+export function memoryColumns(trace: TraceView, curve: ArrayLike<number>, texts: readonly string[]): CsvColumn[] {
   const T = trace.ids.length;
   return [
-    { name: 'token', values: Array.from({ length: T }, (_, t) => t) },
+    { name: 'token', values: Array.from({ length: T }, (_, t) => (trace.tokenOffset ?? 0) + t) },
     { name: 'id', values: trace.ids },
     { name: 'text', values: texts },
     { name: 'retention', values: curve },
@@ -27,7 +27,7 @@ export function memoryColumns(trace: TraceResult, curve: ArrayLike<number>, text
 }
 
 /** ‖state_t‖ of every traced layer as one [layers, T] row-major matrix (NaN where a layer has none). */
-export function stateNormMatrix(trace: TraceResult): Float32Array {
+export function stateNormMatrix(trace: TraceView): Float32Array {
   const T = trace.ids.length;
   const out = new Float32Array(trace.layers.length * T).fill(NaN);
   trace.layers.forEach((_, i) => {
@@ -39,9 +39,12 @@ export function stateNormMatrix(trace: TraceResult): Float32Array {
 
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 
-export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; layerIndex: number; texts: readonly string[] }) {
+/** `trace`: a trace, or a window of a long one (token i is token tokenOffset + i: the token box, texts, axes and exports say so). */
+export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceView; layerIndex: number; texts: readonly string[] }) {
   const hover = useStudio(selectTraceHoverToken);
   const T = trace.ids.length;
+  const offset = trace.tokenOffset ?? 0;
+  const suffix = windowSuffix(trace);
   const layer = trace.layers[layerIndex];
   const chosen = useStudio(selectTraceMemoryToken);
   const j = chosen !== null && chosen < T ? chosen : 0;
@@ -50,7 +53,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
   const curve = useMemo(() => (delta && A ? retention(delta, A, trace.deltaWidth, trace.aStates, j) : new Float64Array(T).fill(NaN)), [delta, A, trace.deltaWidth, trace.aStates, j, T]);
   const half = useMemo(() => halfLife(curve, j), [curve, j]);
   // Mamba-2: one curve per head of the selected layer ([T, H] → H series).
-  const perHead = trace.stateNormByHead?.[layerIndex];
+  const perHead = trace.stateNormByHead?.[layerIndex]?.length ? trace.stateNormByHead[layerIndex] : undefined;
   const H = trace.deltaWidth;
   const byHead = useMemo(
     () =>
@@ -74,42 +77,43 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
           <input
             type="number"
             aria-label="Memory token"
-            min={0}
-            max={T - 1}
+            min={offset}
+            max={offset + T - 1}
             step={1}
-            value={j}
+            value={offset + j}
             onChange={(e) => {
-              const v = Number(e.target.value);
+              const v = Number(e.target.value) - offset;
               if (Number.isInteger(v) && v >= 0 && v < T) useStudio.getState().setTraceMemoryToken(v);
             }}
             style={{ width: 80 }}
           />
         </label>
         <span className="muted">(or click a token in the strip)</span>
-        <button type="button" onClick={() => downloadCsv(toCsv(memoryColumns(trace, curve, texts)), `memory-layer${layer}-token${j}.csv`)}>
+        <button type="button" onClick={() => downloadCsv(toCsv(memoryColumns(trace, curve, texts)), `memory-layer${layer}-token${offset + j}${suffix}.csv`)}>
           Export memory CSV
         </button>
-        <button type="button" onClick={() => downloadNpy({ dtype: '<f4', shape: [T], data: curve }, `retention-layer${layer}-token${j}.npy`)}>
+        <button type="button" onClick={() => downloadNpy({ dtype: '<f4', shape: [T], data: curve }, `retention-layer${layer}-token${offset + j}${suffix}.npy`)}>
           Export retention NPY
         </button>
-        <button type="button" onClick={() => downloadNpy({ dtype: '<f4', shape: [trace.layers.length, T], data: stateNormMatrix(trace) }, 'state-norms.npy')}>
+        <button type="button" onClick={() => downloadNpy({ dtype: '<f4', shape: [trace.layers.length, T], data: stateNormMatrix(trace) }, `state-norms${suffix}.npy`)}>
           Export ‖state‖ NPY
         </button>
       </div>
-      <div data-testid="memory-half-life" data-token={j} data-half-life={half ? String(half.tokens) : 'beyond'} data-last={String(last)} style={{ fontSize: 12 }}>
-        token {j} “{texts[j] ?? ''}”: half-life{' '}
-        {half ? `${half.tokens} tokens (retention ≤ 0.5 at token ${half.token})` : `beyond the sequence (retention at the last token ${Number.isFinite(last) ? last.toPrecision(3) : '—'})`}
+      <div data-testid="memory-half-life" data-token={offset + j} data-half-life={half ? String(half.tokens) : 'beyond'} data-last={String(last)} style={{ fontSize: 12 }}>
+        token {offset + j} “{texts[j] ?? ''}”: half-life{' '}
+        {half ? `${half.tokens} tokens (retention ≤ 0.5 at token ${offset + half.token})` : `beyond the ${trace.tokenOffset !== undefined ? 'window' : 'sequence'} (retention at the last token ${Number.isFinite(last) ? last.toPrecision(3) : '—'})`}
       </div>
       <LineChart
-        label={`Retention of token ${j} at later tokens, layer ${layer}`}
+        label={`Retention of token ${offset + j} at later tokens, layer ${layer}`}
         testId="retention-curve"
-        series={[{ name: `retention of token ${j}`, values: curve, colour: '#ffd54f' }]}
+        xOffset={offset}
+        series={[{ name: `retention of token ${offset + j}`, values: curve, colour: '#ffd54f' }]}
         yRange={{ min: 0, max: 1 }}
         xLabel="token i (position)"
         yLabel="retention (fraction)"
         guides={[0.5]}
         marker={half?.token ?? null}
-        figure={{ label: 'retention', name: `retention-layer${layer}-token${j}` }}
+        figure={{ label: 'retention', name: `retention-layer${layer}-token${offset + j}${suffix}` }}
         hover={hover}
         onHover={setHover}
       />
@@ -119,11 +123,12 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
       <LineChart
         label="State norm per layer"
         testId="state-norms"
+        xOffset={offset}
         xLabel="token (position)"
         yLabel="‖state_t‖ (L2)"
         series={trace.layers.map((l, i) => ({ name: `layer ${l}`, values: trace.stateNorm[i] ?? [], colour: LAYER_COLOURS[i % LAYER_COLOURS.length] as string }))}
         marker={j}
-        figure={{ label: '‖state‖ per layer', name: 'state-norms' }}
+        figure={{ label: '‖state‖ per layer', name: `state-norms${suffix}` }}
         hover={hover}
         onHover={setHover}
       />
@@ -132,7 +137,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceResult; 
           <div className="muted" style={{ fontSize: 12 }}>
             ‖state_t‖ per head, layer {layer} (each head's P × N state)
           </div>
-          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" xLabel="token (position)" yLabel="‖state_t‖ of the head (L2)" series={byHead} marker={j} hover={hover} onHover={setHover} figure={{ label: '‖state‖ per head', name: `state-norms-by-head-layer${layer}` }} />
+          <LineChart label={`State norm per head, layer ${layer}`} testId="state-norms-by-head" xOffset={offset} xLabel="token (position)" yLabel="‖state_t‖ of the head (L2)" series={byHead} marker={j} hover={hover} onHover={setHover} figure={{ label: '‖state‖ per head', name: `state-norms-by-head-layer${layer}` }} />
         </>
       )}
     </section>

@@ -6,7 +6,10 @@
  * size is remembered (layout.ts), and "Export trace (safetensors)" (app/analysis/export.ts). The
  * score is the mean Δ over the model's focus channels when its studio.json names them (the
  * selection shows out of the box), ‖Δ_t‖ otherwise, until the user picks one. The trace and what
- * is shown of it live in the store's trace slice.
+ * is shown of it live in the store's trace slice. A long trace (detail 'windows', issue 18) adds the
+ * Overview (TraceOverview.tsx) and gives the other panels the window on screen
+ * (use-trace-window.ts useLongTraceView); hidden attention, compare and knockout say they need a
+ * trace that keeps every token, and the export is off (its file format holds every token's Δ, B, C).
  */
 import { useCallback, useEffect, useMemo, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type { ModelEntry } from '../../../app/contract';
@@ -29,6 +32,8 @@ import { TokenStrip } from './TokenStrip';
 import { TraceViewControls } from './TraceViewControls';
 import { cancelRunningTrace, startTrace } from './run-trace';
 import { useStudioHints } from './use-studio-hints';
+import { NeedsFullTrace, TraceOverview } from './TraceOverview';
+import { useLongTraceView } from './use-trace-window';
 import { Workspace } from './Workspace';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -50,6 +55,8 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
   // Why the last click on Trace did nothing (shown beside the button).
   const [hint, setHint] = useState<string | null>(null);
   useEffect(() => setHint(null), [generating, prompt]);
+  // What a trace keeps: 'auto' (the engine: every token unless that is too big), every token, or summaries + windows.
+  const [detail, setDetail] = useState<'auto' | 'all' | 'windows'>('auto');
   // A suggested prompt picked (a chip) fills the box.
   useEffect(
     () =>
@@ -67,8 +74,10 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
     if (blocked) return;
     const ids = idsOnly ? parseIds(prompt) : null;
     const promptParam: { text: string } | { ids: number[] } = ids ? { ids } : { text: prompt };
-    void startTrace(engine, model.id, promptParam, { focusLayer: hints.focusLayer });
-  }, [engine, hints.focusLayer, idsOnly, model.id, prompt]);
+    // A long trace's focus score is computed on the GPU: it needs the channels up front (those that are Δ columns, once each).
+    const channels = [...new Set(hints.focusChannels ?? [])].filter((c) => Number.isInteger(c) && c >= 0 && c < info.deltaWidth);
+    void startTrace(engine, model.id, promptParam, { focusLayer: hints.focusLayer, detail, ...(detail !== 'all' && channels.length > 0 ? { focusChannels: channels } : {}) });
+  }, [engine, hints.focusLayer, hints.focusChannels, idsOnly, model.id, prompt, detail, info.deltaWidth]);
   const cancelTrace = useCallback(() => cancelRunningTrace(engine), [engine]);
 
   // The finished trace on screen: this one, or while a new one runs (or after it failed) the previous one, dimmed.
@@ -76,15 +85,21 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
   // A trace opened from a file shows in its own read-only view (components/OpenedTrace.tsx).
   const result = onScreen && onScreen.run.modelId === model.id && !onScreen.run.opened ? onScreen.run.result : null;
   const stale = result !== null && onScreen?.stale === true && trace?.state === 'running';
-  const texts = useMemo(() => (result ? tokenTexts(result, hints.labels) : []), [result, hints.labels]);
+  // The trace the panels show: the result, or the window on screen of a long one (null until it arrives).
+  const long = useLongTraceView(engine, model.id, result, layerIndex);
+  const shown = long.view;
+  const texts = useMemo(() => (shown ? tokenTexts(shown, hints.labels) : []), [shown, hints.labels]);
   const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.deltaWidth) : hints.focusChannels) ?? [], [result, hints.focusChannels]);
   // Until the user picks a score, the focus channels when the model names them: on a model like
   // selective-copy ‖Δ_t‖ does not separate kept from filtered tokens, its focus channels do.
   const wanted = scoreMode ?? (focusChannels.length > 0 ? 'focus' : 'norm');
   const mode = useMemo<ScoreMode>(() => (wanted === 'focus' && focusChannels.length > 0 ? { kind: 'focus', channels: focusChannels } : { kind: 'norm' }), [wanted, focusChannels]);
-  // ‖Δ_t‖ comes with the trace (the engine's deltaNorm); the focus score is computed here.
-  const scores = useMemo(() => (result ? (mode.kind === 'norm' ? result.deltaNorm : result.delta.map((d) => tokenScores(d, result.deltaWidth, mode))) : []), [result, mode]);
-  const nameOf = useMemo(() => tokenNamer({ labels: hints.labels, tokenizer: info.tokenizer, ids: result?.ids ?? [], tokens: result?.tokens ?? [] }), [hints.labels, info.tokenizer, result]);
+  // ‖Δ_t‖ comes with the trace (the engine's deltaNorm); the focus score is computed here (a long trace's by the engine, when it was asked for).
+  const scores = useMemo(
+    () => (shown ? (mode.kind === 'norm' ? shown.deltaNorm : long.long && shown.focusScore ? shown.focusScore : shown.delta.map((d) => tokenScores(d, shown.deltaWidth, mode))) : []),
+    [shown, mode, long.long],
+  );
+  const nameOf = useMemo(() => tokenNamer({ labels: hints.labels, tokenizer: info.tokenizer, ids: shown?.ids ?? [], tokens: shown?.tokens ?? [] }), [hints.labels, info.tokenizer, shown]);
   const tracedPrompt = onScreen?.run.prompt;
   const exportTrace = () => {
     if (!result) return;
@@ -135,10 +150,23 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
         )}
         {result && <TraceViewControls result={result} layerIndex={layerIndex} focusLayer={hints.focusLayer} scoreKind={mode.kind} hasFocusChannels={focusChannels.length > 0} />}
         {result && (
-          <button type="button" onClick={exportTrace} title="Δ, B, C of every traced layer, the token ids and the top next tokens (no logits)">
+          <button
+            type="button"
+            onClick={exportTrace}
+            disabled={long.long !== null}
+            title={long.long ? 'A long trace keeps summaries and windows, not every token’s Δ, B, C: the trace file cannot hold it (export the panels’ windows instead)' : 'Δ, B, C of every traced layer, the token ids and the top next tokens (no logits)'}
+          >
             Export trace (safetensors)
           </button>
         )}
+        <label className="setting" title="What a trace keeps: every token’s Δ, B, C, or per-token summaries with Δ, B, C recomputed for the window on screen (long inputs)">
+          <span>Keep</span>
+          <select aria-label="Trace detail" value={detail} onChange={(e) => setDetail(e.target.value as 'auto' | 'all' | 'windows')}>
+            <option value="auto">auto</option>
+            <option value="all">every token</option>
+            <option value="windows">summaries + windows</option>
+          </select>
+        </label>
       </div>
       {trace?.state === 'failed' && trace.modelId === model.id && <p className="error">{trace.message}</p>}
     </section>
@@ -157,26 +185,35 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
     >
       {result && (
         <>
-          <PanelFrame id="tokens" title="Tokens" stale={stale}>
-            <TokenStrip ids={result.ids} texts={texts} layers={result.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={result.topNext} nameOf={nameOf} />
-          </PanelFrame>
-          <PanelFrame id="delta" title="Δ heatmap" stale={stale}>
-            <DeltaHeatmap trace={result} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />
-          </PanelFrame>
-          <PanelFrame id="bc" title="B and C" stale={stale}>
-            <BCPanel trace={result} layerIndex={layerIndex} texts={texts} />
-          </PanelFrame>
-          <PanelFrame id="memory" title="Memory" stale={stale}>
-            <MemoryPanel trace={result} layerIndex={layerIndex} texts={texts} />
-          </PanelFrame>
+          {long.long && long.window && (
+            <PanelFrame id="overview" title="Overview" stale={stale}>
+              <TraceOverview trace={long.long} layerIndex={layerIndex} onLayer={(i) => useStudio.getState().setTraceLayer(i)} window={long.window} onWindow={long.setWindow} loading={long.loading} error={long.error} />
+            </PanelFrame>
+          )}
+          {shown && (
+            <>
+              <PanelFrame id="tokens" title="Tokens" stale={stale}>
+                <TokenStrip ids={shown.ids} texts={texts} layers={shown.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={shown.topNext} nameOf={nameOf} tokenOffset={shown.tokenOffset} />
+              </PanelFrame>
+              <PanelFrame id="delta" title="Δ heatmap" stale={stale}>
+                <DeltaHeatmap trace={shown} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />
+              </PanelFrame>
+              <PanelFrame id="bc" title="B and C" stale={stale}>
+                <BCPanel trace={shown} layerIndex={layerIndex} texts={texts} />
+              </PanelFrame>
+              <PanelFrame id="memory" title="Memory" stale={stale}>
+                <MemoryPanel trace={shown} layerIndex={layerIndex} texts={texts} />
+              </PanelFrame>
+            </>
+          )}
           <PanelFrame id="hidden-attention" title="Hidden attention" stale={stale}>
-            <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} />
+            {long.long ? <NeedsFullTrace what="Hidden attention" testId="hidden-attention-needs-full" /> : <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} />}
           </PanelFrame>
           <PanelFrame id="compare" title="Compare" stale={stale}>
-            <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />
+            {long.long ? <NeedsFullTrace what="Compare" testId="compare-needs-full" /> : <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />}
           </PanelFrame>
           <PanelFrame id="knockout" title="Knockout" stale={stale}>
-            <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />
+            {long.long ? <NeedsFullTrace what="Knockout" testId="knockout-needs-full" /> : <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />}
           </PanelFrame>
         </>
       )}

@@ -48,6 +48,8 @@ export interface TokenStripProps {
   topNext?: TraceResult['topNext'];
   /** Display text of any token id (selection.ts tokenNamer). */
   nameOf?: (id: number) => string;
+  /** Token i is token tokenOffset + i of the trace (a window of a long trace, long-trace.ts): the card and the export say so. */
+  tokenOffset?: number;
 }
 
 /** The five most likely next tokens after `token`, with their probabilities. */
@@ -66,7 +68,8 @@ function NextTokens({ topNext, token, nameOf }: { topNext: TraceResult['topNext'
   );
 }
 
-export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel, topNext, nameOf = String }: TokenStripProps) {
+export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel, topNext, nameOf = String, tokenOffset }: TokenStripProps) {
+  const offset = tokenOffset ?? 0;
   const hover = useStudio(selectTraceHoverToken);
   const picked = useStudio(selectTraceMemoryToken);
   const layerScores = useMemo(() => scores[layerIndex] ?? new Float32Array(ids.length), [scores, layerIndex, ids.length]);
@@ -135,7 +138,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
             const T = ids.length;
             const data = new Float32Array(layers.length * T).fill(NaN);
             scores.forEach((s, i) => data.set(s.subarray(0, T), i * T));
-            downloadNpy({ dtype: '<f4', shape: [layers.length, T], data }, 'scores.npy');
+            downloadNpy({ dtype: '<f4', shape: [layers.length, T], data }, tokenOffset !== undefined ? `scores-tokens${offset}-${offset + T}.npy` : 'scores.npy');
           }}
         >
           Export scores NPY
@@ -186,7 +189,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
         {hovered !== null ? (
           <>
             <span>
-              token {hovered} · id {ids[hovered]} · “{texts[hovered]}” · {BAND_LABELS[bandOf(layerScores[hovered] ?? 0, thresholds)]}
+              token {offset + hovered} · id {ids[hovered]} · “{texts[hovered]}” · {BAND_LABELS[bandOf(layerScores[hovered] ?? 0, thresholds)]}
             </span>
             <span>
               scores by layer:{' '}

@@ -45,6 +45,8 @@ export interface XAxisSpec {
   view: TokenView;
   total: number;
   texts: readonly string[] | null;
+  /** Cell i is token offset + i (a window of a long trace): index labels are absolute. */
+  offset?: number;
 }
 
 export interface ColorbarSpec {
@@ -94,7 +96,7 @@ export interface HeatmapAxesProps {
 export function HeatmapAxes({ testId, x, y, colorbar, children, style, plotHeight }: HeatmapAxesProps) {
   const plot = useRef<HTMLDivElement>(null);
   const size = useElementSize(plot);
-  const xt = tokenAxisTicks(x.view, size.width, x.texts, x.total);
+  const xt = tokenAxisTicks(x.view, size.width, x.texts, x.total, x.offset);
   const yt = yTicks(y, size.height);
   const bar = scaleTicks(colorbar.range, colorbar.log, Math.max(2, Math.min(6, Math.floor(size.height / 24))));
   const bottom = x.label ? BOTTOM : BOTTOM_NO_LABEL;

@@ -185,7 +185,7 @@ export const TEXT_LABEL_PX = 14;
  * TEXT_LABEL_PX, each visible token's text (thinned so labels do not overlap); otherwise nice
  * integer indices. `t` is the centre of the token's column.
  */
-export function tokenAxisTicks(view: TokenView, widthPx: number, texts: readonly string[] | null, total: number): { kind: 'text' | 'index'; ticks: AxisTick[] } {
+export function tokenAxisTicks(view: TokenView, widthPx: number, texts: readonly string[] | null, total: number, offset = 0): { kind: 'text' | 'index'; ticks: AxisTick[] } {
   if (!(view.count > 0) || !(widthPx > 0) || total <= 0) return { kind: 'index', ticks: [] };
   const px = widthPx / view.count;
   const first = Math.max(0, Math.floor(view.start));
@@ -197,16 +197,20 @@ export function tokenAxisTicks(view: TokenView, widthPx: number, texts: readonly
     const kept = thinLabels(cands.map((c) => ({ centre: c.t * widthPx, size: labelWidth(c.label) })));
     return { kind: 'text', ticks: kept.map((k) => cands[k] as AxisTick) };
   }
-  return { kind: 'index', ticks: indexTicks(view, widthPx, total) };
+  return { kind: 'index', ticks: indexTicks(view, widthPx, total, 60, offset) };
 }
 
-/** Nice integer indices over the cells of `view` along an axis `lengthPx` long (about one per 60 px). */
-export function indexTicks(view: TokenView, lengthPx: number, total: number, spacingPx = 60): AxisTick[] {
+/**
+ * Nice integer indices over the cells of `view` along an axis `lengthPx` long (about one per 60 px).
+ * `offset`: cell i is index offset + i (a window of a long trace, long-trace.ts TraceView): the
+ * labels are nice absolute indices, `index` stays the local cell.
+ */
+export function indexTicks(view: TokenView, lengthPx: number, total: number, spacingPx = 60, offset = 0): AxisTick[] {
   const first = Math.max(0, Math.floor(view.start));
   const last = Math.min(total - 1, Math.ceil(view.start + view.count) - 1);
   if (last < first) return [];
-  const values = niceTicks(first, last, Math.max(2, Math.floor(lengthPx / spacingPx)), true);
-  return values.filter((i) => i + 0.5 >= view.start && i + 0.5 <= view.start + view.count).map((i) => ({ index: i, t: (i + 0.5 - view.start) / view.count, label: String(i) }));
+  const values = niceTicks(first + offset, last + offset, Math.max(2, Math.floor(lengthPx / spacingPx)), true).map((v) => v - offset);
+  return values.filter((i) => i + 0.5 >= view.start && i + 0.5 <= view.start + view.count).map((i) => ({ index: i, t: (i + 0.5 - view.start) / view.count, label: String(i + offset) }));
 }
 
 /**

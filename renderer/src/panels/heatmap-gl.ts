@@ -77,7 +77,7 @@ export class HeatmapRenderer {
   private readonly program: WebGLProgram;
   private readonly vao: WebGLVertexArrayObject;
   private readonly colormaps: WebGLTexture;
-  private textures: WebGLTexture[] = [];
+  private textures: (WebGLTexture | null)[] = [];
   private readonly uniforms: Record<string, WebGLUniformLocation | null>;
   tokens = 0;
   channels = 0;
@@ -113,16 +113,19 @@ export class HeatmapRenderer {
     return texture;
   }
 
-  /** Uploads one [tokens, channels] row-major matrix per layer (replacing the previous ones). */
+  /**
+   * Uploads one [tokens, channels] row-major matrix per layer (replacing the previous ones); an
+   * empty one (a layer of a long trace's window not fetched yet) draws as background.
+   */
   setData(layers: readonly Float32Array[], tokens: number, channels: number): void {
     const gl = this.gl;
     const max = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
     if (tokens > max || channels > max) throw new RangeError(`Heatmap: ${tokens} tokens × ${channels} channels exceed this GPU's texture size (${max})`);
     layers.forEach((data, i) => {
-      if (data.length !== tokens * channels) throw new RangeError(`Heatmap: layer ${i} has ${data.length} values, expected ${tokens} × ${channels}`);
+      if (data.length !== 0 && data.length !== tokens * channels) throw new RangeError(`Heatmap: layer ${i} has ${data.length} values, expected ${tokens} × ${channels}`);
     });
     this.disposeData();
-    this.textures = layers.map((data) => this.texture(gl.R32F, channels, tokens, gl.RED, gl.FLOAT, data));
+    this.textures = layers.map((data) => (data.length === 0 ? null : this.texture(gl.R32F, channels, tokens, gl.RED, gl.FLOAT, data)));
     this.tokens = tokens;
     this.channels = channels;
   }
@@ -169,7 +172,7 @@ export class HeatmapRenderer {
   }
 
   private disposeData(): void {
-    for (const t of this.textures) this.gl.deleteTexture(t);
+    for (const t of this.textures) if (t) this.gl.deleteTexture(t);
     this.textures = [];
   }
 

@@ -111,6 +111,8 @@ export interface FigureSpec {
   channels: number;
   /** Token texts for the x axis (shown when the zoom gives each token room), or null for indices. */
   texts: readonly string[] | null;
+  /** Token i is token tokenOffset + i of the trace (a window of a long trace): absolute index labels. */
+  tokenOffset?: number;
   xLabel: string;
   yLabel: string;
   /** Row names (e.g. "layer 0") instead of indices on the y axis. */
@@ -124,7 +126,7 @@ export interface FigureSpec {
 /** A figure's ticks and labels, computed for its own plot size. */
 export function heatmapFigure(spec: FigureSpec): HeatmapFigure {
   const layout = figureLayout(spec.width, spec.height);
-  const x = tokenAxisTicks(spec.view.x, layout.plot.w, spec.texts, spec.tokens).ticks;
+  const x = tokenAxisTicks(spec.view.x, layout.plot.w, spec.texts, spec.tokens, spec.tokenOffset).ticks;
   const y = spec.yNames
     ? spec.yNames.flatMap((name, i) => (i >= spec.view.y.start && i < spec.view.y.start + spec.view.y.count ? [{ t: (i + 0.5 - spec.view.y.start) / spec.view.y.count, label: name }] : []))
     : indexTicks(spec.view.y, layout.plot.h, spec.channels, 36).map((k) => ({ t: k.t, label: k.label }));

@@ -3,7 +3,9 @@
  * id in the store (progress events and Cancel name it), the previous trace stays on screen dimmed
  * until this one replaces it, a cancelled run brings the previous one back, and a failure keeps it
  * with the error. `focusLayer`: the layer to show when the trace arrives (studio.json's), when the
- * trace has it; else the layer shown stays (clamped to the new trace's layers).
+ * trace has it; else the layer shown stays (clamped to the new trace's layers). `detail`: what the
+ * trace keeps ('auto', the engine's default, is left out of the request; 'windows': a long trace,
+ * issue 18), with `focusChannels` for the GPU focus score.
  */
 import type { PromptParam } from '../../../app/engine/protocol';
 import { isCancelled } from '../../../app/analysis/cancel';
@@ -12,8 +14,9 @@ import { useStudio } from '../store';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function startTrace(engine: EngineClient, modelId: string, prompt: PromptParam, options: { focusLayer?: number } = {}): Promise<void> {
-  const started = engine.start('trace', { modelId, prompt });
+export function startTrace(engine: EngineClient, modelId: string, prompt: PromptParam, options: { focusLayer?: number; detail?: 'auto' | 'all' | 'windows'; focusChannels?: number[] } = {}): Promise<void> {
+  const { detail, focusChannels } = options;
+  const started = engine.start('trace', { modelId, prompt, ...(detail && detail !== 'auto' ? { detail } : {}), ...(focusChannels && focusChannels.length > 0 ? { focusChannels } : {}) });
   useStudio.getState().setTrace({ state: 'running', modelId, requestId: started.id });
   // What the export's metadata and sessions record: the text (or ids) traced.
   const recorded: { text: string } | { ids: number[] } = 'ids' in prompt ? { ids: prompt.ids } : { text: prompt.text };

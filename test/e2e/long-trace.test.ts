@@ -1,0 +1,174 @@
+/**
+ * A long trace in the web build (issue 18, level of detail): the bundled selective-copy model
+ * traced with "Keep: summaries + windows" (TraceParams.detail 'windows'; TOKENS below says how
+ * many). The Overview shows the whole trace (its canvas drawn from the pyramids) with the detail
+ * window (the last min(T, 2048) tokens by default); the Δ heatmap shows that window with absolute
+ * token indices; resizing and moving the window (the size box, End, ←, a click in the overview)
+ * fetches the new window from the engine, and a hovered Δ cell equals the float64 reference of the
+ * model at that absolute token, as the overview's hover readout equals the reference's ‖Δ_t‖;
+ * hidden attention says it needs a full trace; the export is off. Screenshots go to test-results/.
+ */
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { inspectModel } from '../../app/arch/inspect';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
+import { folderModelFiles } from '../../app/node/folder';
+import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/selection';
+import { findChromium } from '../support/browser';
+import { useWebApp } from '../support/web-app';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const modelDir = path.join(root, 'resources/models/selective-copy');
+const artifacts = path.join(root, 'test-results');
+const chromiumFound = findChromium();
+// The issue asks for 20,000 tokens; a long trace of selective-copy runs at ~60 tokens/s in
+// Chromium on SwiftShader on the 2-core CI machine (4,000 tokens: 64 s), so the file traces
+// 2,500 (LONG_TRACE_TOKENS=20000 runs the issue's size: about 6 minutes there, by that rate).
+const TOKENS = Number(process.env.LONG_TRACE_TOKENS ?? 2500);
+
+let page: Page | null = null;
+const pageErrors: string[] = [];
+useWebApp(chromiumFound, { width: 1280, height: 1400 }, pageErrors, (p) => (page = p));
+
+/** Hovers a cell of `canvas` until the readout's attributes read `want` (the layout can shift as windows arrive). */
+async function hoverUntil(canvas: Locator, cellAt: (w: number, h: number) => { x: number; y: number }, readout: Locator, attributes: string[], want: string) {
+  const p = canvas.page();
+  await expect
+    .poll(
+      async () => {
+        await p.mouse.move(0, 0);
+        await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+        const b = (await canvas.boundingBox())!;
+        const at = cellAt(b.width, b.height);
+        await p.mouse.move(b.x + at.x, b.y + at.y);
+        const read = async () => (await Promise.all(attributes.map((a) => readout.getAttribute(a, { timeout: 500 }).catch(() => null)))).join(' ');
+        for (let i = 0; i < 10; i++) {
+          if ((await read()) === want) return want;
+          await p.waitForTimeout(100);
+        }
+        return read();
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(want);
+}
+
+/** Distinct colours of a canvas, read back through a 2-D canvas. */
+const distinctColours = (p: Page, testId: string) =>
+  p.evaluate((id) => {
+    const c = document.querySelector<HTMLCanvasElement>(`[data-testid="${id}"]`);
+    if (!c || c.width === 0) return 0;
+    const o = document.createElement('canvas');
+    o.width = c.width;
+    o.height = c.height;
+    const g = o.getContext('2d')!;
+    g.drawImage(c, 0, 0);
+    const d = g.getImageData(0, 0, o.width, o.height).data;
+    const colours = new Set<number>();
+    for (let i = 0; i < d.length; i += 4) colours.add((d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!);
+    return colours.size;
+  }, testId);
+
+describe('a long trace in Chromium', () => {
+  it(`traces ${TOKENS} tokens keeping windows; the overview moves the window, whose Δ equals the reference`, async (test) => {
+    if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
+    const p = page;
+    const hints = studioHints(JSON.parse(await readFile(path.join(modelDir, 'studio.json'), 'utf8')));
+    const base = hints.suggestedIds!;
+    const ids = Array.from({ length: TOKENS }, (_, i) => base[i % base.length]!);
+
+    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
+    await p.getByRole('option', { name: /Selective copying/ }).click();
+    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
+    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
+    await p.getByLabel('Input to trace').fill(ids.join(', '));
+    await p.getByLabel('Trace detail').selectOption('windows');
+    const t0 = Date.now();
+    await p.getByRole('button', { name: 'Trace', exact: true }).click();
+    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: Math.max(170_000, 40 * TOKENS) }).toBe(`${TOKENS} tokens · 2 layers · d_inner 256`);
+    const traced = Date.now() - t0;
+
+    // The overview, with the default window: the last min(T, 2048) tokens.
+    const D = Math.min(TOKENS, 2048);
+    const overview = p.getByTestId('trace-overview');
+    await expect.poll(() => overview.getAttribute('data-window-from')).toBe(String(TOKENS - D));
+    expect(await overview.getAttribute('data-window-to')).toBe(String(TOKENS));
+    expect(await overview.getAttribute('data-view-count')).toBe(String(TOKENS));
+    await expect.poll(() => distinctColours(p, 'trace-overview-canvas')).toBeGreaterThan(8);
+    // The Δ heatmap shows the window, with absolute token indices.
+    const t1 = Date.now();
+    await expect.poll(() => p.getByTestId('heatmap-view').textContent(), { timeout: 60_000 }).toMatch(new RegExp(`^tokens ${TOKENS - D}–${TOKENS - 1} of the window ${TOKENS - D}–${TOKENS - 1}`));
+    console.info(`[e2e] long trace of ${TOKENS} tokens: ${(traced / 1000).toFixed(1)} s; its first window (${D} tokens) shown ${((Date.now() - t1) / 1000).toFixed(1)} s later`);
+    await expect.poll(() => p.getByTestId('trace-window-busy').count()).toBe(0);
+    // What needs every token says so; the export is off.
+    await expect.poll(() => p.getByTestId('hidden-attention-needs-full').count()).toBe(1);
+    expect(await p.getByRole('button', { name: 'Export trace (safetensors)' }).isDisabled()).toBe(true);
+
+    // A smaller window (256 tokens, quicker to recompute on SwiftShader), then End: the last 256 tokens, fetched.
+    const W = 256;
+    await p.getByLabel('Window size (tokens)').fill(String(W));
+    await expect.poll(() => overview.getAttribute('data-window-to')).toBe(String(TOKENS - D + W));
+    await p.getByTestId('trace-overview-canvas').focus();
+    await p.keyboard.press('End');
+    await expect.poll(() => overview.getAttribute('data-window-from')).toBe(String(TOKENS - W));
+    await expect.poll(() => p.getByTestId('heatmap-view').textContent(), { timeout: 60_000 }).toMatch(new RegExp(`^tokens ${TOKENS - W}–${TOKENS - 1} of the window`));
+    // ← moves it by a tenth of its size.
+    await p.keyboard.press('ArrowLeft');
+    await expect.poll(() => overview.getAttribute('data-window-from')).toBe(String(TOKENS - W - Math.round(W / 10)));
+    // A click in the middle of the overview (layer 0's row) centres the window there.
+    const box = (await p.getByTestId('trace-overview-canvas').boundingBox())!;
+    await p.mouse.click(box.x + box.width * 0.5, box.y + box.height * 0.25);
+    await p.mouse.move(0, 0);
+    const from = Number(await overview.getAttribute('data-window-from'));
+    expect(Math.abs(from + W / 2 - TOKENS / 2)).toBeLessThanOrEqual(TOKENS / box.width + 2);
+    expect(await p.getByLabel('Layer', { exact: true }).inputValue()).toBe('0');
+    await expect.poll(() => p.getByTestId('heatmap-view').textContent(), { timeout: 60_000 }).toMatch(new RegExp(`^tokens ${from}–${from + W - 1} of the window`));
+    await expect.poll(() => p.getByTestId('trace-window-busy').count()).toBe(0);
+    // The token axis names absolute tokens.
+    const labels = await p.getByTestId('heatmap-x-axis').locator('text').allTextContents();
+    expect(labels.length).toBeGreaterThan(1);
+    for (const l of labels) expect(Number(l)).toBeGreaterThanOrEqual(from);
+
+    mkdirSync(artifacts, { recursive: true });
+    await overview.screenshot({ path: path.join(artifacts, 'long-trace-overview.png') });
+    await p.getByTestId('delta-heatmap').screenshot({ path: path.join(artifacts, 'long-trace-delta.png') });
+    // The overview's hover readout: the exact summary of the token under the pointer.
+    // (Measured again: the screenshots scroll the page.)
+    await p.getByTestId('trace-overview-canvas').evaluate((el) => el.scrollIntoView({ block: 'center' }));
+    const box2 = (await p.getByTestId('trace-overview-canvas').boundingBox())!;
+    await p.mouse.move(box2.x + box2.width * 0.3, box2.y + box2.height * 0.75);
+    const o = p.getByTestId('trace-overview-readout').locator('span[data-token]');
+    await expect.poll(() => o.count()).toBe(1);
+    const t = Number(await o.getAttribute('data-token'));
+    const l = Number(await o.getAttribute('data-layer'));
+    const summary = Number(await o.getAttribute('data-value'));
+    await p.mouse.move(0, 0);
+
+    // The float64 reference of the model (causal: the tokens up to the last one checked).
+    const files = await folderModelFiles(modelDir);
+    const inspection = await inspectModel(files);
+    const table = await readAllTensorsF32(files, inspection);
+    await files.close();
+    const Di = inspection.config.dInner;
+    const layer = Number(await p.getByLabel('Layer', { exact: true }).inputValue());
+    const local = 100;
+    const token = from + local;
+    const channel = hints.focusChannels?.[0] ?? 5;
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids.slice(0, Math.max(token, t) + 1));
+    const norm = Math.hypot(...ref.delta[l]!.subarray(t * Di, (t + 1) * Di));
+    expect(Math.abs(summary - norm), `‖Δ‖ L${l} token ${t}: ${summary} vs ${norm}`).toBeLessThanOrEqual(1e-4 * norm + 1e-6);
+
+    // A hovered Δ cell of the window equals the reference at that absolute token.
+    const span = p.getByTestId('heatmap-readout').locator('span[data-token]');
+    await hoverUntil(p.getByTestId('heatmap-canvas'), (w, h) => cellCentre(fullView(W), Di, local, channel, w, h), span, ['data-token', 'data-channel'], `${token} ${channel}`);
+    const got = Number(await span.getAttribute('data-value'));
+    const want = ref.delta[layer]![token * Di + channel]!;
+    expect(Math.abs(got - want), `Δ L${layer} (${token}, ${channel}): ${got} vs ${want}`).toBeLessThanOrEqual(1e-4 * Math.abs(want) + 1e-6);
+    expect(await span.textContent()).toContain(`token ${token} `);
+    expect(pageErrors, pageErrors.join('\n')).toEqual([]);
+  }, Math.max(300_000, 60 * TOKENS));
+});

@@ -8,8 +8,8 @@
  * selection shows out of the box), ‖Δ_t‖ otherwise, until the user picks one. The trace and what
  * is shown of it live in the store's trace slice. A long trace (detail 'windows', issue 18) adds the
  * Overview (TraceOverview.tsx) and gives the other panels the window on screen
- * (use-trace-window.ts useLongTraceView); hidden attention, compare and knockout say they need a
- * trace that keeps every token, and the export is off (its file format holds every token's Δ, B, C).
+ * (use-trace-window.ts useLongTraceView); hidden attention shows one row over the whole context
+ * (LongAttentionRow.tsx), compare and knockout say they need a trace that keeps every token, and the export is off (its file format holds every token's Δ, B, C).
  */
 import { useCallback, useEffect, useMemo, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type { ModelEntry } from '../../../app/contract';
@@ -27,6 +27,7 @@ import { PanelFrame } from './PanelFrame';
 import { ComparePanel } from './ComparePanel';
 import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
+import { LongAttentionRow } from './LongAttentionRow';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
 import { TraceViewControls } from './TraceViewControls';
@@ -207,7 +208,7 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
             </>
           )}
           <PanelFrame id="hidden-attention" title="Hidden attention" stale={stale}>
-            {long.long ? <NeedsFullTrace what="Hidden attention" testId="hidden-attention-needs-full" /> : <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} />}
+            {long.long ? <LongAttentionRow key={model.id} modelId={model.id} engine={engine} trace={long.long} layerIndex={layerIndex} window={long.window} labels={hints.labels} /> : <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} />}
           </PanelFrame>
           <PanelFrame id="compare" title="Compare" stale={stale}>
             {long.long ? <NeedsFullTrace what="Compare" testId="compare-needs-full" /> : <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />}

@@ -6,10 +6,12 @@
  * token indices; resizing and moving the window (the size box, End, ←, a click in the overview)
  * fetches the new window from the engine, and a hovered Δ cell equals the float64 reference of the
  * model at that absolute token, as the overview's hover readout equals the reference's ‖Δ_t‖;
- * hidden attention says it needs a full trace; the export is off. Screenshots go to test-results/.
+ * hidden attention computes one row over the whole context (recomputed from the checkpoints) whose
+ * exported CSV and keyboard readout equal the float64 reference row; the export is off.
+ * Screenshots go to test-results/.
  */
 import path from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Locator, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +20,8 @@ import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { folderModelFiles } from '../../app/node/folder';
 import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/selection';
+import { parseCsv } from '../../renderer/src/panels/csv';
+import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 
@@ -104,8 +108,9 @@ describe('a long trace in Chromium', () => {
     await expect.poll(() => p.getByTestId('heatmap-view').textContent(), { timeout: 60_000 }).toMatch(new RegExp(`^tokens ${TOKENS - D}–${TOKENS - 1} of the window ${TOKENS - D}–${TOKENS - 1}`));
     console.info(`[e2e] long trace of ${TOKENS} tokens: ${(traced / 1000).toFixed(1)} s; its first window (${D} tokens) shown ${((Date.now() - t1) / 1000).toFixed(1)} s later`);
     await expect.poll(() => p.getByTestId('trace-window-busy').count()).toBe(0);
-    // What needs every token says so; the export is off.
-    await expect.poll(() => p.getByTestId('hidden-attention-needs-full').count()).toBe(1);
+    // Hidden attention offers a row over the whole context instead of the matrix; the export is off.
+    await expect.poll(() => p.getByTestId('long-attention-row').count()).toBe(1);
+    expect(await p.getByTestId('hidden-attention-needs-full').count()).toBe(0);
     expect(await p.getByRole('button', { name: 'Export trace (safetensors)' }).isDisabled()).toBe(true);
 
     // A smaller window (256 tokens, quicker to recompute on SwiftShader), then End: the last 256 tokens, fetched.
@@ -158,7 +163,8 @@ describe('a long trace in Chromium', () => {
     const local = 100;
     const token = from + local;
     const channel = hints.focusChannels?.[0] ?? 5;
-    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids.slice(0, Math.max(token, t) + 1));
+    const ROW = Math.min(1000, TOKENS - 1);
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids.slice(0, Math.max(token, t, ROW) + 1));
     const norm = Math.hypot(...ref.delta[l]!.subarray(t * Di, (t + 1) * Di));
     expect(Math.abs(summary - norm), `‖Δ‖ L${l} token ${t}: ${summary} vs ${norm}`).toBeLessThanOrEqual(1e-4 * norm + 1e-6);
 
@@ -169,6 +175,68 @@ describe('a long trace in Chromium', () => {
     const want = ref.delta[layer]![token * Di + channel]!;
     expect(Math.abs(got - want), `Δ L${layer} (${token}, ${channel}): ${got} vs ${want}`).toBeLessThanOrEqual(1e-4 * Math.abs(want) + 1e-6);
     expect(await span.textContent()).toContain(`token ${token} `);
+
+    // Hidden attention of the selected layer, one row over the whole context (mean over the
+    // channels): the exported CSV and the keyboard readout equal the float64 reference row.
+    const rowPanel = p.getByTestId('long-attention-row');
+    await rowPanel.scrollIntoViewIfNeeded();
+    await p.getByLabel('Hidden attention row token').fill(String(ROW));
+    const t2 = Date.now();
+    await p.getByRole('button', { name: 'Compute row', exact: true }).click();
+    const rowResult = p.getByTestId('long-attention-row-result');
+    await expect.poll(() => rowResult.getAttribute('data-row', { timeout: 500 }).catch(() => null), { timeout: 60_000 }).toBe(String(ROW));
+    console.info(`[e2e] hidden attention row ${ROW} of layer ${layer} over the whole context: ${((Date.now() - t2) / 1000).toFixed(1)} s`);
+    expect(await rowResult.getAttribute('data-layer')).toBe(String(layer));
+    const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Export row CSV', exact: true }).click()]);
+    const csv = parseCsv(readFileSync((await file.path())!, 'utf8'));
+    expect(csv[0]).toEqual(['token', 'id', 'text', 'alpha']);
+    const rowsCsv = csv.slice(1);
+    expect(rowsCsv.length).toBe(ROW + 1);
+    expect(rowsCsv.map((r) => Number(r[0]))).toEqual(Array.from({ length: ROW + 1 }, (_, j) => j));
+    expect(rowsCsv.map((r) => Number(r[1]))).toEqual(ids.slice(0, ROW + 1));
+    const gotRow = rowsCsv.map((r) => Number(r[3]));
+    // The reference: hidden-attention.ref.ts's α[i, j] for one row i (its T × T matrix over 1,000
+    // tokens would take minutes), checked against that matrix's last row on the first 48 tokens.
+    const N = inspection.config.dState;
+    const aLog = table.get(`backbone.layers.${layer}.mixer.A_log`)!;
+    const rowRef = (delta: ArrayLike<number>, B: ArrayLike<number>, C: ArrayLike<number>, i: number) => {
+      const S = new Float64Array((i + 1) * Di);
+      for (let d = 0; d < Di; d++) for (let k = 0, sum = 0; k <= i; k++) S[k * Di + d] = sum += delta[k * Di + d]!;
+      return Array.from({ length: i + 1 }, (_, j) => {
+        let total = 0;
+        for (let d = 0; d < Di; d++) {
+          let acc = 0;
+          for (let n = 0; n < N; n++) acc += C[i * N + n]! * Math.exp(-Math.exp(aLog[d * N + n]!) * (S[i * Di + d]! - S[j * Di + d]!)) * B[j * N + n]!;
+          total += acc * delta[j * Di + d]!;
+        }
+        return total / Di;
+      });
+    };
+    const f32 = (a: Float64Array, n: number) => Float32Array.from(a.subarray(0, n));
+    const small = 48;
+    const matrix = hiddenAttentionRef(f32(ref.delta[layer]!, small * Di), f32(ref.B[layer]!, small * N), f32(ref.C[layer]!, small * N), aLog, small, Di, N, 'mean');
+    const smallRow = rowRef(f32(ref.delta[layer]!, small * Di), f32(ref.B[layer]!, small * N), f32(ref.C[layer]!, small * N), small - 1);
+    smallRow.forEach((v, j) => expect(Math.abs(v - matrix[(small - 1) * small + j]!)).toBeLessThanOrEqual(1e-12 * Math.abs(v) + 1e-15));
+    const wantRow = rowRef(ref.delta[layer]!, ref.B[layer]!, ref.C[layer]!, ROW);
+    const scale = Math.max(...wantRow.map(Math.abs));
+    expect(scale).toBeGreaterThan(0);
+    let worst = 0;
+    wantRow.forEach((w, j) => (worst = Math.max(worst, Math.abs(gotRow[j]! - w) / scale)));
+    console.info(`[e2e] hidden attention row ${ROW}: max |GPU − float64| / max |α| = ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(1e-4);
+    // The keyboard readout (End: the last column) gives the exact α at its column's peak.
+    await p.getByTestId('long-attention-row-chart').focus();
+    await p.keyboard.press('End');
+    const peak = p.getByTestId('long-attention-row-readout').locator('span[data-token]');
+    await expect.poll(() => peak.count()).toBe(1);
+    const pt = Number(await peak.getAttribute('data-token'));
+    const [b0, b1] = [Number(await peak.getAttribute('data-bin-from')), Number(await peak.getAttribute('data-bin-to'))];
+    expect(b1).toBe(ROW + 1);
+    expect(Number(await peak.getAttribute('data-alpha'))).toBe(gotRow[pt]);
+    expect(Math.abs(gotRow[pt]!)).toBe(Math.max(...gotRow.slice(b0, b1).map(Math.abs)));
+    expect(Math.abs(gotRow[pt]! - wantRow[pt]!)).toBeLessThanOrEqual(1e-4 * scale);
+    await rowPanel.screenshot({ path: path.join(artifacts, 'long-trace-attention-row.png') });
+    console.info(`[e2e] the hidden attention row step (compute, export, reference, readout): ${((Date.now() - t2) / 1000).toFixed(1)} s`);
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, Math.max(300_000, 60 * TOKENS));
 });

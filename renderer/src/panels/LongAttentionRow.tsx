@@ -16,10 +16,10 @@ import type { EngineClient } from '../engine-client';
 import { selectTraceMemoryToken, useStudio } from '../store';
 import { absMaxBins, binAtX, longRowColumns, moveBin } from './attention-row';
 import { useElementSize } from './chart-axes';
-import { formatTick, niceTicks } from './chart-scale';
+import { niceTicks, scaleTicks } from './chart-scale';
 import { downloadCsv, toCsv } from './csv';
 import { useLongWork, WorkProgressBar } from './LongWork';
-import { tokenTexts } from './selection';
+import { normalize, tokenTexts } from './selection';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -62,6 +62,7 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
   const [result, setResult] = useState<RowResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [hoverBin, setHoverBin] = useState<number | null>(null);
+  const [log, setLog] = useState(false);
   const work = useLongWork(engine);
   // The token picked in the strip (a local index of the detail window).
   const picked = useStudio(selectTraceMemoryToken);
@@ -75,11 +76,19 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
   const current = result && result.traceId === trace.traceId ? result : null;
   const stale = current !== null && (current.layer !== layer || current.unit !== unit);
   const bins = useMemo(() => (current ? absMaxBins(current.alpha, current.row + 1, plotW) : null), [current, plotW]);
-  const yMax = useMemo(() => {
+  // The y range: 0 … max |α| (linear), or the smallest positive column max (at least max · 1e-12) … max (log).
+  const yRange = useMemo(() => {
     let m = 0;
-    if (bins) for (const v of bins.max) if (v > m) m = v;
-    return m;
-  }, [bins]);
+    let pos = Infinity;
+    if (bins)
+      for (const v of bins.max) {
+        if (v > m) m = v;
+        if (v > 0 && v < pos) pos = v;
+      }
+    const max = m > 0 ? m : 1;
+    return log ? { min: Math.max(pos < Infinity ? pos : max / 10, max * 1e-12), max } : { min: 0, max };
+  }, [bins, log]);
+  const yMax = yRange.max;
   const texts = useMemo(() => tokenTexts(trace, labels), [trace, labels]);
 
   const compute = () => {
@@ -108,23 +117,22 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
 
   const n = bins?.lo.length ?? 0;
   const colW = n > 0 ? plotW / n : plotW;
-  const y = (v: number) => M.top + H - (yMax > 0 ? (v / yMax) * H : 0);
+  const y = (v: number) => M.top + H - normalize(v, yRange, log) * H;
   const count = current ? current.row + 1 : 0;
   const xOf = (token: number) => M.left + (count > 0 ? (token / count) * plotW : 0);
   const xTicks = count > 0 ? niceTicks(0, count - 1, Math.max(2, Math.floor(plotW / 80)), true) : [];
-  const yTicks = niceTicks(0, yMax > 0 ? yMax : 1, 5);
-  const yStep = yTicks.length > 1 ? (yTicks[1] as number) - (yTicks[0] as number) : undefined;
+  const yTicks = scaleTicks(yRange, log, 5);
   const area = useMemo(() => {
     if (!bins || bins.lo.length === 0) return '';
     const parts = [`M${M.left} ${M.top + H}`];
     for (let k = 0; k < bins.lo.length; k++) {
       const v = bins.max[k] as number;
-      const yy = (M.top + H - (yMax > 0 && Number.isFinite(v) ? (v / yMax) * H : 0)).toFixed(2);
+      const yy = (M.top + H - (Number.isFinite(v) ? normalize(v, yRange, log) * H : 0)).toFixed(2);
       parts.push(`V${yy}H${(M.left + (k + 1) * colW).toFixed(2)}`);
     }
     parts.push(`V${M.top + H}Z`);
     return parts.join('');
-  }, [bins, yMax, colW]);
+  }, [bins, yRange, log, colW]);
 
   const hovered = bins && hoverBin !== null && hoverBin < n ? { bin: hoverBin, lo: bins.lo[hoverBin] as number, hi: bins.hi[hoverBin] as number, token: bins.at[hoverBin] as number } : null;
   const hoveredAlpha = hovered && current ? (current.alpha[hovered.token] as number) : null;
@@ -197,6 +205,10 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
             style={{ width: 80 }}
           />
         </label>
+        <label style={{ display: 'flex', alignItems: 'center', gap: 4 }}>
+          <input type="checkbox" aria-label="Hidden attention row log scale" checked={log} onChange={(e) => setLog(e.target.checked)} />
+          log scale
+        </label>
         <button type="button" className="primary" onClick={compute} disabled={work.running}>
           Compute row
         </button>
@@ -247,16 +259,16 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
           >
             <g data-testid="long-attention-row-y-axis" data-label="|α|" fill="#8b93a5" stroke="#8b93a5">
               <line x1={M.left} x2={M.left} y1={M.top} y2={M.top + H} strokeOpacity={0.6} />
-              {yTicks.map((v) => (
-                <g key={v}>
-                  <line x1={M.left - 4} x2={M.left} y1={y(v)} y2={y(v)} strokeOpacity={0.6} />
-                  <text x={M.left - 6} y={y(v)} dominantBaseline="middle" textAnchor="end" stroke="none">
-                    {formatTick(v, yStep)}
+              {yTicks.map((k) => (
+                <g key={k.label}>
+                  <line x1={M.left - 4} x2={M.left} y1={y(k.value)} y2={y(k.value)} strokeOpacity={0.6} />
+                  <text x={M.left - 6} y={y(k.value)} dominantBaseline="middle" textAnchor="end" stroke="none">
+                    {k.label}
                   </text>
                 </g>
               ))}
               <text x={12} y={M.top + H / 2} transform={`rotate(-90 12 ${M.top + H / 2})`} textAnchor="middle" dominantBaseline="middle" stroke="none">
-                |α| (max per column)
+                |α| (max per column{log ? ', log' : ''})
               </text>
             </g>
             <g data-testid="long-attention-row-x-axis" data-label="source token j" fill="#8b93a5" stroke="#8b93a5">

@@ -180,6 +180,10 @@ describe('a long trace in Chromium', () => {
     // channels): the exported CSV and the keyboard readout equal the float64 reference row.
     const rowPanel = p.getByTestId('long-attention-row');
     await rowPanel.scrollIntoViewIfNeeded();
+    // A row that is not a token says so (and asks the engine nothing).
+    await p.getByLabel('Hidden attention row token').fill(String(TOKENS));
+    await p.getByRole('button', { name: 'Compute row', exact: true }).click();
+    await expect.poll(() => p.getByTestId('long-attention-row-error').textContent().catch(() => '')).toContain(`Row “${TOKENS}” is not a token of this trace: type a whole number 0 … ${TOKENS - 1}.`);
     await p.getByLabel('Hidden attention row token').fill(String(ROW));
     const t2 = Date.now();
     await p.getByRole('button', { name: 'Compute row', exact: true }).click();
@@ -187,6 +191,7 @@ describe('a long trace in Chromium', () => {
     await expect.poll(() => rowResult.getAttribute('data-row', { timeout: 500 }).catch(() => null), { timeout: 60_000 }).toBe(String(ROW));
     console.info(`[e2e] hidden attention row ${ROW} of layer ${layer} over the whole context: ${((Date.now() - t2) / 1000).toFixed(1)} s`);
     expect(await rowResult.getAttribute('data-layer')).toBe(String(layer));
+    expect(await p.getByTestId('long-attention-row-error').count()).toBe(0);
     const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Export row CSV', exact: true }).click()]);
     const csv = parseCsv(readFileSync((await file.path())!, 'utf8'));
     expect(csv[0]).toEqual(['token', 'id', 'text', 'alpha']);

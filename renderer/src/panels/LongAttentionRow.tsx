@@ -63,6 +63,8 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
   const [error, setError] = useState<string | null>(null);
   const [hoverBin, setHoverBin] = useState<number | null>(null);
   const [log, setLog] = useState(false);
+  // What the running request computes (the boxes may change meanwhile).
+  const [asking, setAsking] = useState<{ row: number; layer: number; unit: Unit } | null>(null);
   const work = useLongWork(engine);
   // The token picked in the strip (a local index of the detail window).
   const picked = useStudio(selectTraceMemoryToken);
@@ -101,6 +103,7 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
     }
     setError(null);
     const asked = { layer, unit, row: i };
+    setAsking(asked);
     work.run('hiddenAttention', { modelId, traceId: trace.traceId, ...asked }).then(
       (r) => {
         if (!r) return; // cancelled: the last row stays
@@ -216,8 +219,8 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
           Export row CSV
         </button>
       </div>
-      {work.running && (
-        <WorkProgressBar label={`Computing row ${rowText} of layer ${layer}'s hidden attention (${unitText(unit, unitName)})`} progress={work.progress ? { ...work.progress, unit: 'tokens' } : undefined} onCancel={work.cancel} testId="long-attention-row" />
+      {work.running && asking && (
+        <WorkProgressBar label={`Computing row ${asking.row} of layer ${asking.layer}'s hidden attention (${unitText(asking.unit, unitName)})`} progress={work.progress ? { ...work.progress, unit: 'tokens' } : undefined} onCancel={work.cancel} testId="long-attention-row" />
       )}
       {error && (
         <p className="error" role="alert" data-testid="long-attention-row-error">

@@ -17,9 +17,9 @@ import type { GpuContext } from '../gpu/context.js';
 import { submitDispatches } from '../kernels/dispatch.js';
 import { topK, unpackTopK } from '../kernels/top-k.js';
 import { Session } from '../model/session.js';
-import { TraceRecorder, type TraceWindow } from './recorder.js';
+import { SelectionReplay, TraceRecorder, type TraceWindow } from './recorder.js';
 import { GpuSelectionSummary } from './gpu-summary.js';
-import { FULL_TRACE_MAX_BYTES, LongTraceSink, longTraceMemory, windowsTrace } from './long-trace.js';
+import { FULL_TRACE_MAX_BYTES, LongTraceSink, longTraceMemory, meanOverColumns, windowsTrace } from './long-trace.js';
 import type { TraceLayout } from '../model/mixer.js';
 import type { TraceSink } from '../model/session.js';
 import { encodeTrace } from './export.js';
@@ -140,6 +140,8 @@ export async function startLiveTrace(
     detail?: 'all' | 'windows' | 'auto';
     /** The least time between two streamings of rows (default LIVE_TRACE_MS). */
     intervalMs?: number;
+    /** Detail 'all': summaries on the GPU (default, but not on a CPU implementation of WebGPU) or the CPU replay. */
+    gpuSummaries?: boolean;
   },
 ): Promise<LiveTrace> {
   const model = target.model;
@@ -158,7 +160,7 @@ export async function startLiveTrace(
   // What differs between the two details: where rows go, how the summaries are fed, what is read back.
   let sink: TraceSink;
   let layers: number[];
-  let summary: GpuSelectionSummary;
+  let summary: GpuSelectionSummary | null = null;
   let readRows: (from: number, to: number) => Promise<{ window: TraceWindow; topNext: TraceResult['topNext'] }>;
   let rowsSoFar: () => number;
   let summarize: () => void;
@@ -188,25 +190,33 @@ export async function startLiveTrace(
     recorder = r;
     sink = r;
     layers = r.layers;
+    // On a CPU implementation of WebGPU (SwiftShader) the summaries' kernels cost more than the
+    // CPU replay of the rows that are read back anyway (measured: ~350 ms per call of one row at
+    // shakespeare-byte, the live trace at 1.4 tokens/s against ~5): there the replay stays.
+    const onGpu = options.gpuSummaries ?? !ctx.adapter.software;
     try {
-      summary = new GpuSelectionSummary(ctx, config, layers, layers.map((l) => model.traceLayout(l) as TraceLayout), aLogBuffers(target, layers), {
-        capacity,
-        maxRows: model.maxTokens,
-        ...focus,
-      });
+      if (onGpu) {
+        summary = new GpuSelectionSummary(ctx, config, layers, layers.map((l) => model.traceLayout(l) as TraceLayout), aLogBuffers(target, layers), {
+          capacity,
+          maxRows: model.maxTokens,
+          ...focus,
+        });
+      }
     } catch (error) {
       r.destroy();
       throw error;
     }
     rowsSoFar = () => r.length;
     summarize = () => {
+      const gpu = summary;
+      if (!gpu) return;
       const taps = r.taps();
       const of = (list: (GPUBuffer | undefined)[] | undefined) => layers.map((l) => list?.[l] as GPUBuffer);
       const inputs = { delta: of(taps.delta), dbc: of(taps.dbc), ...(taps.x ? { x: of(taps.x) } : {}) };
       const encoder = ctx.device.createCommandEncoder({ label: 'LiveTrace.summary' });
-      for (let row = summary.length; row < r.length; ) {
+      for (let row = gpu.length; row < r.length; ) {
         const rows = Math.min(model.maxTokens, r.length - row);
-        summary.encode(encoder, inputs, row, rows);
+        gpu.encode(encoder, inputs, row, rows);
         row += rows;
       }
       ctx.device.queue.submit([encoder.finish()]);
@@ -221,7 +231,7 @@ export async function startLiveTrace(
       long.destroyTracing();
     } else {
       recorder?.destroy();
-      summary.destroy();
+      summary?.destroy();
     }
   };
   let aLogs: Map<number, Float32Array>;
@@ -233,6 +243,13 @@ export async function startLiveTrace(
     throw error;
   }
   const A = aOf(layers, aLogs);
+  // Without GPU summaries ('all' on a CPU implementation): the CPU replay of the rows read back.
+  const replay = summary ? null : new SelectionReplay(config, layers, (layer) => aLogs.get(layer) as Float32Array);
+  const summariesOf = async (from: number, to: number, window: TraceWindow) => {
+    if (summary) return summary.read(from, to);
+    const sums = (replay as SelectionReplay).append(window);
+    return options.focusChannels?.length ? { ...sums, focusScore: window.delta.map((d, i) => meanOverColumns(d, (model.traceLayout(layers[i] as number) as TraceLayout).deltaWidth, options.focusChannels as number[])) } : sums;
+  };
   session.trace(sink);
   let trace: TraceResult | null = null;
   let read = 0;
@@ -249,7 +266,7 @@ export async function startLiveTrace(
         if (to <= read || failed) return;
         const from = read;
         const { window, topNext: top } = await readRows(from, to);
-        const sums = await summary.read(from, to);
+        const sums = await summariesOf(from, to, window);
         read = to;
         const ids = session.tokens.slice(from, to);
         const rows: TraceRows = {

@@ -178,10 +178,18 @@ describe.each([
     const r = mulberry32(seed + 5);
     const prompt = Array.from({ length: chunk + 5 }, () => Math.floor(r() * inspection.config.vocabSize));
     const steps = every + 7; // past a checkpoint taken after single steps, the ring wrapping
-    const run = async (detail: 'all' | 'windows') => {
+    const run = async (detail: 'all' | 'windows', gpuSummaries?: boolean) => {
       const session = new Session(ctx!, model);
       const streamed: TraceRows[] = [];
-      const live = await startLiveTrace(ctx!, target, session, prompt.length + steps + 1, { traceId: detail, modelId: 'm', detail, focusChannels: focus, intervalMs: 0, onRows: (rows) => streamed.push(rows) });
+      const live = await startLiveTrace(ctx!, target, session, prompt.length + steps + 1, {
+        traceId: detail,
+        modelId: 'm',
+        detail,
+        focusChannels: focus,
+        intervalMs: 0,
+        ...(gpuSummaries !== undefined ? { gpuSummaries } : {}),
+        onRows: (rows) => streamed.push(rows),
+      });
       try {
         let n = 0;
         // Flush now and then, as the engine's LIVE_TRACE_MS would (here every 9 tokens).
@@ -196,8 +204,16 @@ describe.each([
       }
     };
     try {
-      const all = await run('all');
+      // 'all' with the CPU replay (float64) as the reference; 'all' with the GPU summaries (the
+      // default on a GPU) and 'windows' (always the GPU's) against it.
+      const all = await run('all', false);
+      const allGpu = await run('all', true);
       const win = await run('windows');
+      expect(allGpu.out.ids).toEqual(all.out.ids);
+      expectSummaries(allGpu.kept.result, all.kept.result, SUMMARY_TOL);
+      all.kept.result.layers.forEach((layer, i) => {
+        expect(relativeError(allGpu.kept.result.focusScore![i]!, all.kept.result.focusScore![i]!), `focus L${layer}`).toBeLessThanOrEqual(SUMMARY_TOL);
+      });
       try {
         expect(win.out.ids).toEqual(all.out.ids);
         const merged = win.streamed.reduce<TraceResult | null>((t, rows) => appendTraceRows(t, rows), null)!;

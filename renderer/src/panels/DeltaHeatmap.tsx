@@ -11,6 +11,7 @@
  * heatmap grows with its panel's height (PanelFrame).
  */
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type PointerEvent, type RefObject } from 'react';
+import { useElementSize } from './use-element-size';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { windowSuffix, type TraceView } from './long-trace';
 import { selectTraceHoverToken, useStudio } from '../store';
@@ -34,14 +35,7 @@ const setHover = (token: number | null) => useStudio.getState().setTraceHoverTok
 export function useRenderer(canvas: RefObject<HTMLCanvasElement | null>, layers: readonly Float32Array[] | null, tokens: number, channels: number) {
   const [renderer, setRenderer] = useState<HeatmapRenderer | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [size, setSize] = useState('');
-  useEffect(() => {
-    const el = canvas.current;
-    if (!el || typeof ResizeObserver === 'undefined') return;
-    const observer = new ResizeObserver(() => setSize(`${el.clientWidth}x${el.clientHeight}`));
-    observer.observe(el);
-    return () => observer.disconnect();
-  }, [canvas]);
+  const size = useElementSize(canvas);
   useEffect(() => {
     const el = canvas.current;
     if (!el || !layers) return; // null: nothing to show yet

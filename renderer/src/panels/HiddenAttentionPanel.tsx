@@ -14,6 +14,7 @@
  * matrix (raw α) and of the row.
  */
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent } from 'react';
+import { UnitPicker, unitText, type Unit } from './UnitPicker';
 import type { HiddenAttentionResult, TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { selectTraceHoverToken, useStudio } from '../store';
@@ -43,10 +44,6 @@ import { PanelStatus } from './PanelStatus';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-type Unit = number | 'mean';
-
-const unitText = (u: Unit, name: string) => (u === 'mean' ? `mean over ${name}s` : `${name} ${u}`);
 
 interface Computed {
   trace: TraceResult;
@@ -207,30 +204,7 @@ export function HiddenAttentionPanel({ modelId, engine, trace, layerIndex, texts
         α[i, j] = Σₙ C_i[n]·exp(A·(S_i − S_j))·Δ_j·B_j[n] (Ali et al. 2024), S the prefix sum of Δ; shown as |α| scaled min-max over j ≤ i.
       </div>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
-        <label className="setting">
-          <span>Over</span>
-          <select aria-label="Hidden attention unit" value={unitKind} onChange={(e) => setUnitKind(e.target.value as 'mean' | 'one')}>
-            <option value="mean">mean over {unitName}s</option>
-            <option value="one">one {unitName}</option>
-          </select>
-        </label>
-        <label className="setting">
-          <span>{unitName === 'head' ? 'Head' : 'Channel'}</span>
-          <input
-            type="number"
-            aria-label={`Hidden attention ${unitName}`}
-            min={0}
-            max={trace.deltaWidth - 1}
-            step={1}
-            value={unitIndex}
-            disabled={unitKind === 'mean'}
-            onChange={(e) => {
-              const v = Number(e.target.value);
-              if (Number.isInteger(v) && v >= 0 && v < trace.deltaWidth) setUnitIndex(v);
-            }}
-            style={{ width: 80 }}
-          />
-        </label>
+        <UnitPicker label="Hidden attention" unitName={unitName} width={trace.deltaWidth} kind={unitKind} index={unitIndex} onKind={setUnitKind} onIndex={setUnitIndex} />
         <ColormapSelect label="Hidden attention colormap" value={colormap} onChange={setColormap} />
         <label style={{ display: 'flex', alignItems: 'center', gap: 4 }}>
           <input type="checkbox" aria-label="Hidden attention log scale" checked={log} onChange={(e) => setLog(e.target.checked)} />

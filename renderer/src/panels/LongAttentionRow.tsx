@@ -11,6 +11,7 @@
  * "Export row CSV": token, id, text, α for j = 0 … i.
  */
 import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { UnitPicker, unitText, type Unit } from './UnitPicker';
 import type { TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { selectTraceMemoryToken, useStudio } from '../store';
@@ -22,9 +23,6 @@ import { useLongWork, WorkProgressBar } from './LongWork';
 import { normalize, tokenTexts } from './selection';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-type Unit = number | 'mean';
-const unitText = (u: Unit, name: string) => (u === 'mean' ? `mean over ${name}s` : `${name} ${u}`);
 
 interface RowResult {
   traceId: string;
@@ -184,30 +182,7 @@ export function LongAttentionRow({ modelId, engine, trace, layerIndex, window, l
         <button type="button" onClick={() => pickedAbs !== null && setTyped(String(pickedAbs))} disabled={pickedAbs === null} title="The token picked in the token strip (click a token, or Enter on it)">
           Use picked token{pickedAbs !== null ? ` (${pickedAbs})` : ''}
         </button>
-        <label className="setting">
-          <span>Over</span>
-          <select aria-label="Hidden attention row unit" value={unitKind} onChange={(e) => setUnitKind(e.target.value as 'mean' | 'one')}>
-            <option value="mean">mean over {unitName}s</option>
-            <option value="one">one {unitName}</option>
-          </select>
-        </label>
-        <label className="setting">
-          <span>{unitName === 'head' ? 'Head' : 'Channel'}</span>
-          <input
-            type="number"
-            aria-label={`Hidden attention row ${unitName}`}
-            min={0}
-            max={trace.deltaWidth - 1}
-            step={1}
-            value={unitIndex}
-            disabled={unitKind === 'mean'}
-            onChange={(e) => {
-              const v = Number(e.target.value);
-              if (Number.isInteger(v) && v >= 0 && v < trace.deltaWidth) setUnitIndex(v);
-            }}
-            style={{ width: 80 }}
-          />
-        </label>
+        <UnitPicker label="Hidden attention row" unitName={unitName} width={trace.deltaWidth} kind={unitKind} index={unitIndex} onKind={setUnitKind} onIndex={setUnitIndex} />
         <label style={{ display: 'flex', alignItems: 'center', gap: 4 }}>
           <input type="checkbox" aria-label="Hidden attention row log scale" checked={log} onChange={(e) => setLog(e.target.checked)} />
           log scale

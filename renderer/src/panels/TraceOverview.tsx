@@ -10,6 +10,7 @@
  * (the summaries are exact) and its column's min / mean / max. Clicking a row selects the layer.
  */
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
+import { useElementSize } from './use-element-size';
 import type { TraceResult } from '../../../app/engine/protocol';
 import { TRACE_WINDOW_MAX } from '../../../app/analysis/trace-window';
 import { type ColormapName } from './colormaps';
@@ -76,14 +77,7 @@ export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindo
 
   // The frame: pixels from the pyramids (one row per layer), scaled up without smoothing.
   const scratch = useRef<{ pixels?: Uint8ClampedArray<ArrayBuffer>; offscreen?: HTMLCanvasElement }>({});
-  const [size, setSize] = useState('');
-  useEffect(() => {
-    const el = canvas.current;
-    if (!el || typeof ResizeObserver === 'undefined') return;
-    const observer = new ResizeObserver(() => setSize(`${el.clientWidth}x${el.clientHeight}`));
-    observer.observe(el);
-    return () => observer.disconnect();
-  }, []);
+  const size = useElementSize(canvas);
   useEffect(() => {
     const id = requestAnimationFrame(() => {
       const el = canvas.current;

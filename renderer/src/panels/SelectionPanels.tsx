@@ -87,7 +87,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
   const result = onScreen && onScreen.run.modelId === model.id && !onScreen.run.opened ? onScreen.run.result : null;
   const stale = result !== null && onScreen?.stale === true && trace?.state === 'running';
   // The trace the panels show: the result, or the window on screen of a long one (null until it arrives).
-  const long = useLongTraceView(engine, model.id, result, layerIndex);
+  // A live trace is kept by the engine (and serves windows) once its generation has ended.
+  const streaming = generating && onScreen?.run.live === true;
+  const long = useLongTraceView(engine, model.id, result, layerIndex, streaming);
   const shown = long.view;
   const texts = useMemo(() => (shown ? tokenTexts(shown, hints.labels) : []), [shown, hints.labels]);
   const focusChannels = useMemo(() => (result ? hints.focusChannels?.filter((c) => c < result.deltaWidth) : hints.focusChannels) ?? [], [result, hints.focusChannels]);
@@ -188,7 +190,7 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
         <>
           {long.long && long.window && (
             <PanelFrame id="overview" title="Overview" stale={stale}>
-              <TraceOverview trace={long.long} layerIndex={layerIndex} onLayer={(i) => useStudio.getState().setTraceLayer(i)} window={long.window} onWindow={long.setWindow} loading={long.loading} error={long.error} />
+              <TraceOverview trace={long.long} layerIndex={layerIndex} onLayer={(i) => useStudio.getState().setTraceLayer(i)} window={long.window} onWindow={long.setWindow} loading={long.loading} error={long.error} note={long.waiting} />
             </PanelFrame>
           )}
           {shown && (

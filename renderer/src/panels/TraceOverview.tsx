@@ -31,6 +31,8 @@ export interface TraceOverviewProps {
   /** The window of the selected layer the engine is computing, and why the last one failed. */
   loading?: { layer: number; from: number; to: number } | null;
   error?: string | null;
+  /** Why no detail window is asked for now (e.g. while a generation runs). */
+  note?: string | null;
 }
 
 interface Hovered {
@@ -46,7 +48,7 @@ function wholeRange(view: TokenView, T: number): { start: number; count: number 
   return { start, count: Math.max(1, Math.min(T - start, Math.round(view.count))) };
 }
 
-export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindow, loading = null, error = null }: TraceOverviewProps) {
+export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindow, loading = null, error = null, note = null }: TraceOverviewProps) {
   const T = trace.ids.length;
   const L = trace.layers.length;
   const available = useMemo(() => summariesOf(trace), [trace]);
@@ -268,6 +270,11 @@ export function TraceOverview({ trace, layerIndex, onLayer, window: win, onWindo
         )}
       </HeatmapAxes>
       <PanelStatus busy={loading ? `loading window ${loading.from}–${loading.to - 1} of layer ${loading.layer}…` : null} error={error} testId="trace-window" />
+      {note && (
+        <p className="muted" role="status" data-testid="trace-window-paused" style={{ fontSize: 12, margin: 0 }}>
+          {note}
+        </p>
+      )}
       <div id="trace-overview-readout" data-testid="trace-overview-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, lineHeight: '18px', fontFamily: 'ui-monospace, monospace' }}>
         {hovered ? (
           <span data-token={hovered.token} data-layer={trace.layers[hovered.row]} data-value={String(hovered.value)}>

@@ -149,7 +149,7 @@ export function useTraceWindow(engine: EngineClient, modelId: string, trace: Tra
  * window of the selected layer has arrived), with the window [from, to) the user moves (default:
  * the last min(T, 2048) tokens; its size up to TRACE_WINDOW_MAX), the loading status and error.
  */
-export function useLongTraceView(engine: EngineClient, modelId: string, result: TraceResult | null, layerIndex: number) {
+export function useLongTraceView(engine: EngineClient, modelId: string, result: TraceResult | null, layerIndex: number, paused = false) {
   const long = result?.detail === 'windows' ? result : null;
   const T = long?.ids.length ?? 0;
   const [chosen, setChosen] = useState<{ traceId: string; from: number; to: number } | null>(null);
@@ -157,7 +157,9 @@ export function useLongTraceView(engine: EngineClient, modelId: string, result: 
   const setWindow = useCallback((w: { from: number; to: number }) => {
     if (long) setChosen({ traceId: long.traceId, ...clampWindow(w.from, w.to - w.from, T) });
   }, [long, T]);
-  const fetched = useTraceWindow(engine, modelId, long, long?.layers[layerIndex], window);
+  // While a generation runs, its live trace is not kept yet and the engine serves no window:
+  // nothing is asked for until it ends (the overview fills meanwhile).
+  const fetched = useTraceWindow(engine, modelId, long, long?.layers[layerIndex], paused ? null : window);
   const { shown, windows } = fetched;
   // The panels' picked and hovered tokens are local indices of the view: when the view moves,
   // the picked token stays the same absolute token (or goes when it is outside), the hover goes.
@@ -175,5 +177,6 @@ export function useLongTraceView(engine: EngineClient, modelId: string, result: 
     if (!long) return result;
     return shown ? windowView(long, shown.from, shown.to, windows) : null;
   }, [result, long, shown, windows]);
-  return { long, window, setWindow, view, loading: fetched.loading, error: fetched.error };
+  const waiting = long && paused && !shown ? 'The detail window is recomputed when the generation ends; the overview fills as tokens come.' : null;
+  return { long, window, setWindow, view, loading: fetched.loading, error: fetched.error, waiting };
 }

@@ -48,14 +48,17 @@ commands:
   bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
-        [--no-ceilings] [--no-breakdown] [--trace TOKENS]
+        [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--matvec 32x2x4,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
                         float formats); with --model, --weights takes auto, f32, f16; --trace N (default
                         131072) adds a long trace of N tokens: trace memory (GPU, JS), a 4,096-token window's
-                        recompute time and the live trace's decode overhead (JSON "trace")
-  gpu                   find a WebGPU adapter, print it, and check one kernel against its CPU reference
+                        recompute time and the live trace's decode overhead (JSON "trace"); --matvec measures the decode
+                        matrix-vector kernel in each threads×rows×unroll shape in turn
+  gpu [--unsafe]        find a WebGPU adapter, print it and what it offers (features, subgroup sizes,
+                        subgroup-matrix configs; --unsafe: with Dawn's allow_unsafe_apis), and check one
+                        kernel against its CPU reference
   soak --model <path> [--tokens 10000] [--every 500] [--out FILE]
                         one long generation with the live trace on through the engine, GPU and JS memory
                         sampled (run node with --expose-gc for exact heap numbers; JSON to FILE)
@@ -63,7 +66,7 @@ commands:
 
 class UsageError extends Error {}
 
-const FLAGS = new Set(['greedy', 'json', 'no-ceilings', 'no-breakdown', 'ignore-eos', 'gpu']);
+const FLAGS = new Set(['unsafe', 'greedy', 'json', 'no-ceilings', 'no-breakdown', 'ignore-eos', 'gpu']);
 
 /** `--name value` options (and `--flag`s) after the command; unknown options are usage errors. */
 function options(args: string[], known: string[]): Map<string, string> {
@@ -139,12 +142,23 @@ function refusal(plan: MemoryPlan): string | null {
   }
 }
 
-async function gpuCommand(): Promise<number> {
-  const { gpu, via } = await findNodeGpu();
+async function gpuCommand(args: string[]): Promise<number> {
+  const opts = options(args, ['unsafe']);
+  // --unsafe: Dawn's allow_unsafe_apis, under which some adapters offer experimental features (e.g.
+  // subgroup matrices: the tensor cores); the adapter's own list of them is printed.
+  const { gpu, via } = await findNodeGpu(opts.has('unsafe') ? { flags: ['enable-dawn-features=allow_unsafe_apis'] } : {});
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const info = (adapter?.info ?? {}) as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: readonly Record<string, unknown>[] };
+  const offered = {
+    features: adapter ? [...adapter.features].sort() : [],
+    subgroupMinSize: info.subgroupMinSize ?? null,
+    subgroupMaxSize: info.subgroupMaxSize ?? null,
+    subgroupMatrixConfigs: (info.subgroupMatrixConfigs ?? []).map((c) => ({ componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K })),
+  };
   const ctx = await openGpu(gpu);
   const check = await runResidualRmsNormCheck(ctx, 37, 301);
   process.stdout.write(
-    `${JSON.stringify({ adapter: ctx.adapter, description: describeAdapter(ctx.adapter), via, selfTest: check }, null, 2)}\n`,
+    `${JSON.stringify({ adapter: ctx.adapter, description: describeAdapter(ctx.adapter), via, subgroupSums: ctx.subgroupSize ?? null, offered, selfTest: check }, null, 2)}\n`,
   );
   ctx.device.destroy();
   return check.passed ? 0 : 1;
@@ -291,7 +305,17 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec']);
+  // --matvec TxRxU[,…]: the decode matrix-vector kernel's shapes to measure in turn (threads per row,
+  // rows per group of threads, loads in flight; app/kernels/norm-matvec.ts), each with every --weights.
+  const matvecRaw = opts.get('matvec');
+  const matvecShapes = matvecRaw
+    ? matvecRaw.split(',').map((item) => {
+        const m = /^(\d+)x(\d+)x(\d+)$/.exec(item);
+        if (!m) throw new UsageError(`--matvec takes threads×rows×unroll items like 32x2x4, got "${item}"`);
+        return { threadsPerRow: Number(m[1]), rows: Number(m[2]), unroll: Number(m[3]) };
+      })
+    : [undefined];
   const traceTokens = opts.has('trace') ? integerOption(opts, 'trace', 131072, 1) : 0;
   const modelPath = opts.get('model');
   const raw = opts.get('weights') ?? 'f32';
@@ -323,9 +347,10 @@ async function benchCommand(args: string[]): Promise<number> {
   };
   const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization'] });
   const ctx = await openGpu(gpu);
-  process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via})\n`);
+  process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via}); subgroup sums: ${ctx.subgroupSize ? `subgroups of ${ctx.subgroupSize}` : 'off (barrier tree)'}\n`);
   const results: BenchResult[] = [];
-  for (const format of formats) {
+  for (const format of formats) for (const matvec of matvecShapes) {
+    ctx.tuning = matvec ? { matvec } : undefined;
     let name: string;
     let prepared;
     let choice: WeightChoice;
@@ -350,11 +375,13 @@ async function benchCommand(args: string[]): Promise<number> {
       result.model_ref.destroy();
     }
     delete result.model_ref;
+    result.subgroup_size = ctx.subgroupSize ?? null;
+    if (matvec) result.matvec = `${matvec.threadsPerRow}x${matvec.rows}x${matvec.unroll}`;
     results.push(result);
     prepared.weights.destroy();
   }
   if (results.length > 1) {
-    process.stderr.write(`decode: ${results.map((r) => `${r.dtype} ${r.decode_tok_s.toFixed(1)}`).join(', ')} tokens/s\n`);
+    process.stderr.write(`decode: ${results.map((r) => `${r.dtype}${r.matvec ? ` ${r.matvec}` : ''} ${r.decode_tok_s.toFixed(1)}`).join(', ')} tokens/s\n`);
   }
   const result = results[0] as BenchResult;
   const json = `${JSON.stringify(results.length > 1 ? results : result, null, 2)}\n`;
@@ -398,7 +425,7 @@ async function main(argv: string[]): Promise<number> {
     case 'bench':
       return benchCommand(rest);
     case 'gpu':
-      return gpuCommand();
+      return gpuCommand(rest);
     case 'soak':
       return soakCommand(rest);
     case undefined:

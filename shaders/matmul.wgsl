@@ -311,8 +311,30 @@ fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 var<workgroup> partial: array<vec4<f32>, MATVEC_WORKGROUP_SIZE>;
 
+/** Subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0. */
+override SG_SIZE: u32 = 0u;
+
 /** Reduces each row's THREADS_PER_ROW partial sums and stores Y[0..T-1, o]. */
 fn reduce_and_store(sum: vec4<f32>, o: u32, lid: u32, lane: u32) {
+  if (SG_SIZE > 0u) {
+    // Each subgroup lies within one row: its sum, then the row's THREADS_PER_ROW / SG_SIZE of them.
+    // (max: SG_SIZE = 0 in the other variant, where a division by the constant 0 would not compile.)
+    let sg = max(SG_SIZE, 1u);
+    let s = sg_add_v4(sum);
+    if (lid % sg == 0u) {
+      partial[lid / sg] = s;
+    }
+    workgroupBarrier();
+    if (o < params.out_features && lane < params.tokens) {
+      let first = (lid - lane) / sg;
+      var total = 0.0;
+      for (var g = 0u; g < THREADS_PER_ROW / sg; g++) {
+        total += partial[first + g][lane];
+      }
+      store(lane, o, total);
+    }
+    return;
+  }
   partial[lid] = sum;
   workgroupBarrier();
   for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride /= 2u) {

@@ -21,21 +21,36 @@
 // time (w_chunk), so I % 32 = 0. conv holds conv1d.weight [C, K] then its bias [C] (zeros when
 // the checkpoint has none). fp32 arithmetic throughout.
 //
-// Threads: every workgroup first writes v into workgroup memory (I ≤ MAX_IN; the norm's sums are
-// recomputed by each workgroup — I floats), then takes blocks of WORKGROUP_SIZE / THREADS_PER_ROW
-// output rows (block = workgroup index, + number of workgroups, …: the op launches at most a
-// fixed number of workgroups so the prologue is paid a bounded number of times, e.g. for the LM
-// head's 50k rows). THREADS_PER_ROW threads per row stride over I and reduce through workgroup
-// memory; lane 0 of a row runs the epilogue. The conv state of channel c is read and written by
-// that one thread only.
+// Threads: every workgroup first writes v into workgroup memory (I ≤ MAX_IN; the norm's sum of
+// squares is recomputed by each workgroup — I floats), then takes blocks of output rows (block =
+// workgroup index, + number of workgroups, …: the op launches at most a fixed number of
+// workgroups so the prologue is paid a bounded number of times, e.g. for the LM head's 50k rows).
+// A block is WORKGROUP_SIZE / THREADS_PER_ROW groups of THREADS_PER_ROW threads; each group takes
+// ROWS consecutive rows at once (their weights are independent loads in flight, and each v load
+// serves ROWS rows) and strides over I with UNROLL 16-byte loads per row before it does the
+// arithmetic (fp32 and halves). Each row's partial sums are added with subgroupAdd where the
+// device allows (SG_SIZE > 0: app/kernels/subgroups.ts), else through a tree in workgroup memory.
+// Lane r < ROWS of a group runs the epilogue of its row r. The conv state of channel c is read
+// and written by that one thread only.
+//
+// With one norm group (NORM = 1, or NORM = 2 with group_size = I: DEFER_SCALE = 1) v holds the
+// unscaled x·g (or x·silu(z)·g) and the norm's scale multiplies each row's sum instead (W·(s·u) =
+// s·(W·u)), so the prologue's one reduction is the only one before the rows. Several groups: v is
+// scaled in the prologue.
 
 override WORKGROUP_SIZE: u32 = 256u;
 override THREADS_PER_ROW: u32 = 32u;  // a power of two dividing WORKGROUP_SIZE
+override ROWS: u32 = 1u;              // rows per group of threads, 1..MAX_ROWS
+override UNROLL: u32 = 1u;            // 16-byte loads per row in flight per thread (fp32, halves), 1..MAX_UNROLL
 override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm
+override DEFER_SCALE: u32 = 0u;       // 1: one norm group, its scale applied to the row sums
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
+override SG_SIZE: u32 = 0u;           // subgroup size when the sums use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 override MAX_IN: u32 = 3072u;         // largest I, a multiple of 4 (workgroup memory: 4·MAX_IN bytes; app/kernels/norm-matvec.ts sets it to I rounded up)
 const MAX_GROUPS: u32 = 8u;           // most norm groups (NORM = 2)
+const MAX_ROWS: u32 = 4u;
+const MAX_UNROLL: u32 = 4u;
 
 struct Params {
   in_features: u32,   // I
@@ -53,7 +68,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;                // [I] at x_offset
+// binding 1, x [I] at x_offset: declared by the op's prefix (app/kernels/norm-matvec.ts), as
+// array<f32> read through x_at(i) into v (the prologue), or, with X_DIRECT (no norm, x_offset % 4
+// = 0), as array<vec4<f32>> read by v_word(j) in place of v (no prologue, no workgroup memory).
 @group(0) @binding(2) var<storage, read> z: array<f32>;                // [I] at z_offset (NORM = 2; any buffer otherwise)
 @group(0) @binding(3) var<storage, read> g: array<f32>;                // [I] norm weight (NORM > 0; any buffer otherwise)
 @group(0) @binding(4) var<storage, read> weight4: array<vec4<u32>>;    // [O, I] in W_FORMAT, 16 bytes at a time
@@ -79,8 +96,31 @@ fn v_at(i: u32) -> f32 {
   return v4[i / 4u][i % 4u];
 }
 
-/** Sum over the workgroup of `value` (every thread gets it). */
+/** v's elements 4j .. 4j + 3. */
+fn v_word(j: u32) -> vec4<f32> {
+  if (X_DIRECT) {
+    return x_word(j);
+  }
+  return v4[j];
+}
+
+/** Sum over the workgroup of `value` (every thread gets it). Uniform control flow only. */
 fn workgroup_sum(value: f32, lid: u32) -> f32 {
+  if (SG_SIZE > 0u) {
+    // (max: SG_SIZE = 0 in the other variant, where a division by the constant 0 would not compile.)
+    let sg = max(SG_SIZE, 1u);
+    let s = sg_add_f32(value);
+    if (lid % sg == 0u) {
+      partial[lid / sg] = s;
+    }
+    workgroupBarrier();
+    var total = 0.0;
+    for (var k = 0u; k < WORKGROUP_SIZE / sg; k++) {
+      total += partial[k];
+    }
+    workgroupBarrier();
+    return total;
+  }
   partial[lid] = value;
   workgroupBarrier();
   for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
@@ -100,35 +140,49 @@ fn main(
   @builtin(num_workgroups) groups: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  prologue(lid);
-  let rows_per_block = WORKGROUP_SIZE / THREADS_PER_ROW;
+  var row_scale = 1.0;
+  if (!X_DIRECT) {
+    row_scale = prologue(lid);
+  }
+  let rows_per_block = (WORKGROUP_SIZE / THREADS_PER_ROW) * ROWS;
   let blocks = (params.out_features + rows_per_block - 1u) / rows_per_block;
   for (var block = wg.x; block < blocks; block += groups.x) {
-    row_block(block, lid);
+    row_block(block, lid, row_scale);
   }
 }
 
-fn prologue(lid: u32) {
+/** Writes v into workgroup memory; returns the scale of the row sums (DEFER_SCALE), else 1. */
+fn prologue(lid: u32) -> f32 {
   let I = params.in_features;
-  // Prologue: v into workgroup memory.
+  let defer = NORM > 0u && DEFER_SCALE == 1u;
+  var sq = 0.0;
   for (var i = lid; i < I; i += WORKGROUP_SIZE) {
-    var a = x[params.x_offset + i];
+    var a = x_at(params.x_offset + i);
     if (NORM == 2u) {
       a *= silu(z[params.z_offset + i]);
     }
+    if (defer) {
+      sq += a * a;
+      a *= g[i];
+    }
     v4[i / 4u][i % 4u] = a;
+  }
+  if (defer) {
+    // One reduction; its barriers also make v visible to the whole workgroup.
+    let total = workgroup_sum(sq, lid);
+    return inverseSqrt(total / f32(I) + params.eps);
   }
   workgroupBarrier();
   if (NORM > 0u) {
     let gs = params.group_size;
     let n_groups = I / gs;
     for (var grp = 0u; grp < n_groups; grp++) {
-      var sq = 0.0;
+      var gsq = 0.0;
       for (var i = grp * gs + lid; i < (grp + 1u) * gs; i += WORKGROUP_SIZE) {
         let a = v_at(i);
-        sq += a * a;
+        gsq += a * a;
       }
-      let total = workgroup_sum(sq, lid);
+      let total = workgroup_sum(gsq, lid);
       if (lid == 0u) {
         scale[grp] = inverseSqrt(total / f32(gs) + params.eps);
       }
@@ -139,51 +193,117 @@ fn prologue(lid: u32) {
     }
     workgroupBarrier();
   }
+  return 1.0;
 }
 
-/** Rows block·(WORKGROUP_SIZE / THREADS_PER_ROW) …: THREADS_PER_ROW threads per output row. */
-fn row_block(block: u32, lid: u32) {
+/** The 16-byte word j of a row (fp32: 4 values, halves: 8) times v, summed. */
+fn dot16(w: vec4<u32>, j: u32) -> f32 {
+  if (W_FORMAT == WF_F16 || W_FORMAT == WF_BF16) {
+    let h = halves8(w);
+    return dot(h[0], v_word(2u * j)) + dot(h[1], v_word(2u * j + 1u));
+  }
+  return dot(bitcast<vec4<f32>>(w), v_word(j));
+}
+
+/**
+ * The ROWS rows of a group of block `block`: THREADS_PER_ROW threads per group stride over I.
+ * Every thread of the workgroup calls this the same number of times (the barriers).
+ */
+fn row_block(block: u32, lid: u32, row_scale: f32) {
   let I = params.in_features;
-  let o = block * (WORKGROUP_SIZE / THREADS_PER_ROW) + lid / THREADS_PER_ROW;
+  let O = params.out_features;
   let lane = lid % THREADS_PER_ROW;
-  var sum = 0.0;
-  if (o < params.out_features) {
-    if (W_FORMAT == WF_F16 || W_FORMAT == WF_BF16) {
-      let I8 = I / 8u;
-      let w_row = o * I8;
-      for (var i = lane; i < I8; i += THREADS_PER_ROW) {
-        let w = halves8(weight4[w_row + i]);
-        sum += dot(w[0], v4[2u * i]) + dot(w[1], v4[2u * i + 1u]);
-      }
-    } else if (W_FORMAT >= WF_Q8_0) {
-      let chunks = I / 32u;
-      for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
-        let w = w_chunk_of(o * I, c);
-        let runs = chunk_runs(c) / 4u;
+  let first = (block * (WORKGROUP_SIZE / THREADS_PER_ROW) + lid / THREADS_PER_ROW) * ROWS;
+  // Rows past the end read the last row (no branch around the loads) and store nothing.
+  var row: array<u32, MAX_ROWS>;
+  for (var r = 0u; r < ROWS; r++) {
+    row[r] = min(first + r, O - 1u);
+  }
+  var acc: array<f32, MAX_ROWS>;
+  if (W_FORMAT >= WF_Q8_0) {
+    let chunks = I / 32u;
+    for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
+      let runs = chunk_runs(c) / 4u;
+      for (var r = 0u; r < ROWS; r++) {
+        let w = w_chunk_of(row[r] * I, c);
+        var s = 0.0;
         for (var k = 0u; k < 4u; k++) {
-          sum += dot(w[k], v4[runs.x + k]) + dot(w[4u + k], v4[runs.y + k]);
+          s += dot(w[k], v_word(runs.x + k)) + dot(w[4u + k], v_word(runs.y + k));
+        }
+        acc[r] += s;
+      }
+    }
+  } else {
+    // 16-byte words per row: I / 8 (halves) or I / 4 (fp32).
+    let words = select(I / 4u, I / 8u, W_FORMAT == WF_F16 || W_FORMAT == WF_BF16);
+    var base: array<u32, MAX_ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+      base[r] = row[r] * words;
+    }
+    let step = THREADS_PER_ROW * UNROLL;
+    var j0 = 0u;
+    for (; j0 + step <= words; j0 += step) {
+      // All loads first, then the arithmetic.
+      var w: array<vec4<u32>, 16>;  // [u · MAX_ROWS + r]
+      for (var u = 0u; u < UNROLL; u++) {
+        for (var r = 0u; r < ROWS; r++) {
+          w[u * MAX_ROWS + r] = weight4[base[r] + j0 + u * THREADS_PER_ROW + lane];
         }
       }
-    } else {
-      let I4 = I / 4u;
-      let w_row = o * I4;
-      for (var i = lane; i < I4; i += THREADS_PER_ROW) {
-        sum += dot(bitcast<vec4<f32>>(weight4[w_row + i]), v4[i]);
+      for (var u = 0u; u < UNROLL; u++) {
+        let j = j0 + u * THREADS_PER_ROW + lane;
+        for (var r = 0u; r < ROWS; r++) {
+          acc[r] += dot16(w[u * MAX_ROWS + r], j);
+        }
+      }
+    }
+    for (var j = j0 + lane; j < words; j += THREADS_PER_ROW) {
+      for (var r = 0u; r < ROWS; r++) {
+        acc[r] += dot16(weight4[base[r] + j], j);
       }
     }
   }
-  partial[lid] = sum;
-  workgroupBarrier();
-  for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride /= 2u) {
-    if (lane < stride) {
-      partial[lid] += partial[lid + stride];
+  // Each row's sum over its THREADS_PER_ROW lanes; every lane of the group gets it.
+  var total: array<f32, MAX_ROWS>;
+  if (SG_SIZE > 0u) {
+    let sg = max(SG_SIZE, 1u);
+    for (var r = 0u; r < ROWS; r++) {
+      total[r] = sg_add_f32(acc[r]);
     }
-    workgroupBarrier();
+    if (THREADS_PER_ROW > sg) {
+      // Several subgroups per row (ROWS ≤ SG_SIZE, so the slots fit): their sums through workgroup memory.
+      if (lid % sg == 0u) {
+        for (var r = 0u; r < ROWS; r++) {
+          partial[(lid / sg) * ROWS + r] = total[r];
+        }
+      }
+      workgroupBarrier();
+      let first_sg = (lid - lane) / sg;
+      for (var r = 0u; r < ROWS; r++) {
+        var t = 0.0;
+        for (var k = 0u; k < THREADS_PER_ROW / sg; k++) {
+          t += partial[(first_sg + k) * ROWS + r];
+        }
+        total[r] = t;
+      }
+      workgroupBarrier();  // partial is reused by the next block
+    }
+  } else {
+    for (var r = 0u; r < ROWS; r++) {
+      partial[lid] = acc[r];
+      workgroupBarrier();
+      for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+          partial[lid] += partial[lid + stride];
+        }
+        workgroupBarrier();
+      }
+      total[r] = partial[lid - lane];
+      workgroupBarrier();  // partial is reused
+    }
   }
-  let total = partial[lid];
-  workgroupBarrier();  // partial is reused by the next block
-  if (lane == 0u && o < params.out_features) {
-    epilogue(o, total);
+  if (lane < ROWS && first + lane < O) {
+    epilogue(first + lane, total[lane] * row_scale);
   }
 }
 

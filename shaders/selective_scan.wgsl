@@ -232,6 +232,9 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   let l = lane_of(wg.x, lid);
   let Di = params.channels;
   let R = params.dt_rank;
+  // The state and A first, so that their loads are in flight during the dt_proj products.
+  let base = l.d * params.states;
+  var c = columns_from_state(l, base);
   // dt_raw[d]: the channel's lanes each sum every STATE_LANES-th product, then all of them add
   // the STATE_LANES partial sums in the same order (the same value in every lane).
   var part = 0.0;
@@ -248,8 +251,6 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     raw += partial[first + i];
   }
   workgroupBarrier();
-  let base = l.d * params.states;
-  var c = columns_from_state(l, base);
   var p = 0.0;
   if (l.live) {
     let delta = softplus(raw + weights[Di * params.states + Di + l.d]);

@@ -23,11 +23,13 @@
 //                  + D · x_t, with C_t·B_s from chunk_cb; 64 × 64 tiles of (t, p) per workgroup.
 //                  No T × H × P × N tensor is ever written.
 // Decode:
-//   step           T = 1: one workgroup per head updates state[h] in place and writes y.
+//   step           T = 1: STEP_LANES threads per state row (h, p) update it in place and write y[h, p].
 
 override WORKGROUP_SIZE: u32 = 64u;
 override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
 override TRACE_DELTA: bool = false;   // also write Δ to delta_out
+override STEP_LANES: u32 = 32u;       // step: threads per state row (h, p), a power of two dividing WORKGROUP_SIZE
+override SG_SIZE: u32 = 0u;           // step: subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 // The chunk kernels' tiles: a 64 × 64 output tile per workgroup of GRID × GRID threads, each
 // thread a BLOCK × BLOCK register block; K in steps of TILE_K through workgroup memory.
@@ -119,30 +121,92 @@ fn linear_group(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wg.y * nwg.x + wg.x;
 }
 
+// One token: STEP_LANES threads per state row (h, p) (WORKGROUP_SIZE / STEP_LANES rows per
+// workgroup, rows h·P + p in order, so a row's N states are read and written by neighbouring
+// threads), each taking states n = lane, lane + STEP_LANES, …, four at a time (loads first); the
+// row's Σ_n state·C is added over its lanes (subgroupAdd where SG_SIZE > 0: app/kernels/subgroups.ts,
+// else a tree in workgroup memory), and lane 0 writes y.
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let h = wg.x;
+fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let P = params.head_dim;
   let N = params.states;
+  let rows = params.heads * P;
+  let row = linear_group(wg, nwg) * (WORKGROUP_SIZE / STEP_LANES) + lid / STEP_LANES;
+  let lane = lid % STEP_LANES;
+  let live = row < rows;
+  let r = min(row, rows - 1u);  // a spare row computes the last one again and writes nothing
+  let h = r / P;
+  let p = r % P;
   let g = group_of(h);
   let delta = delta_of(0u, h);
-  if (TRACE_DELTA && lid == 0u) {
-    delta_out[h] = delta;
-  }
   let decay = exp(delta * a_of(h));
-  let skip = weights[params.heads + h];
-  for (var p = lid; p < P; p += WORKGROUP_SIZE) {
-    let xv = x_at(0u, h, p);
-    let dx = delta * xv;
-    let base = (h * P + p) * N;
-    var acc = 0.0;
-    for (var n = 0u; n < N; n++) {
-      let s = decay * state[base + n] + dx * b_at(0u, g, n);
-      state[base + n] = s;
-      acc += s * c_at(0u, g, n);
+  let xv = x_at(0u, h, p);
+  let dx = delta * xv;
+  let base = r * N;
+  var acc = 0.0;
+  for (var n0 = 0u; n0 < N; n0 += 4u * STEP_LANES) {
+    var s: array<f32, 4>;
+    var bn: array<f32, 4>;
+    var cn: array<f32, 4>;
+    for (var k = 0u; k < 4u; k++) {
+      let n = n0 + k * STEP_LANES + lane;
+      if (n < N) {
+        s[k] = state[base + n];
+        bn[k] = b_at(0u, g, n);
+        cn[k] = c_at(0u, g, n);
+      }
     }
-    y[h * P + p] = acc + skip * xv;
+    for (var k = 0u; k < 4u; k++) {
+      let n = n0 + k * STEP_LANES + lane;
+      if (n < N) {
+        let v = decay * s[k] + dx * bn[k];
+        if (live) {
+          state[base + n] = v;
+        }
+        acc += v * cn[k];
+      }
+    }
   }
+  let total = step_row_sum(acc, lid, lane);
+  if (live && lane == 0u) {
+    y[h * P + p] = total + weights[params.heads + h] * xv;
+    if (TRACE_DELTA && p == 0u) {
+      delta_out[h] = delta;
+    }
+  }
+}
+
+var<workgroup> step_partial: array<f32, WORKGROUP_SIZE>;
+
+/** The sum of `value` over the STEP_LANES lanes of a row (every lane gets it). Uniform control flow only. */
+fn step_row_sum(value: f32, lid: u32, lane: u32) -> f32 {
+  if (SG_SIZE > 0u) {
+    // (max: SG_SIZE = 0 in the other variant, where a division by the constant 0 would not compile.)
+    let sg = max(SG_SIZE, 1u);
+    let s = sg_add_f32(value);
+    if (STEP_LANES == sg) {
+      return s;
+    }
+    if (lid % sg == 0u) {
+      step_partial[lid / sg] = s;
+    }
+    workgroupBarrier();
+    var total = 0.0;
+    let first = (lid - lane) / sg;
+    for (var k = 0u; k < STEP_LANES / sg; k++) {
+      total += step_partial[first + k];
+    }
+    return total;
+  }
+  step_partial[lid] = value;
+  workgroupBarrier();
+  for (var stride = STEP_LANES / 2u; stride > 0u; stride /= 2u) {
+    if (lane < stride) {
+      step_partial[lid] += step_partial[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  return step_partial[lid - lane];
 }
 
 // One thread per (chunk, head).

@@ -108,6 +108,10 @@ export interface BenchResult {
   /** Where a prefill call's time goes (medians, ms): the whole call, its CPU part up to submit, and the same call again at once in the same session. */
   prefill_split?: Record<string, PrefillSplit>;
   decode_tok_s: number;
+  /** The subgroup size the matrix-vector sums used (null: the barrier tree). */
+  subgroup_size?: number | null;
+  /** The decode matrix-vector kernel's shape forced by --matvec (threads×rows×unroll); absent: the op's own choice. */
+  matvec?: string;
   /** What the built model allocated: the weight buffers, the activations for a prefill chunk, one session's state. */
   gpu_memory_bytes: { weights: number; activations: number; state: number };
   /**

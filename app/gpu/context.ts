@@ -9,6 +9,64 @@ export interface GpuContext {
   pipelines: PipelineCache;
   /** Optional features that were available and enabled on the device. */
   features: ReadonlySet<string>;
+  /**
+   * The subgroup size the matrix-vector kernels may rely on (their reductions use subgroupAdd), or
+   * null: only when the device has 'subgroups', its adapter has one fixed subgroup size, and a probe
+   * shows that a 256-wide workgroup's subgroups are runs of consecutive local invocation indices
+   * (`subgroupLayout`), which WGSL does not promise.
+   */
+  subgroupSize?: number | null;
+  /** Kernel shapes forced instead of the ops' own choice (benchmarks and tests; absent: the defaults). */
+  tuning?: KernelTuning;
+}
+
+/** Shapes of kernels that have several (a benchmark sweeps them; each op documents its own). */
+export interface KernelTuning {
+  /** norm-matvec (app/kernels/norm-matvec.ts): threads per row, rows per group of threads, 16-byte loads in flight per row. */
+  matvec?: { threadsPerRow?: number; rows?: number; unroll?: number };
+}
+
+/**
+ * The subgroup size when subgroups of a 256-invocation workgroup are consecutive runs of
+ * local_invocation_index of one fixed size (invocation i has subgroup_invocation_id i mod size, and
+ * its subgroup's first invocation is i − that id), else null. One small dispatch.
+ */
+export async function subgroupLayout(device: GPUDevice, info: { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined): Promise<number | null> {
+  if (!device.features.has('subgroups')) return null;
+  const size = info?.subgroupMinSize;
+  if (!size || size !== info?.subgroupMaxSize || size > 256) return null;
+  const code = `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_size) size: u32, @builtin(subgroup_invocation_id) id: u32) {
+  let first = subgroupBroadcastFirst(lid);
+  out[lid] = select(0u, size, id == lid % size && first == lid - id);
+}`;
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ label: 'Studio.subgroupProbe', code });
+  const pipeline = device.createComputePipeline({ label: 'Studio.subgroupProbe', layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const out = device.createBuffer({ label: 'Studio.subgroupProbe.out', size: 1024, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ label: 'Studio.subgroupProbe.read', size: 1024, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  try {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] }));
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    encoder.copyBufferToBuffer(out, 0, read, 0, 1024);
+    device.queue.submit([encoder.finish()]);
+    if (await device.popErrorScope()) return null;
+    await read.mapAsync(GPUMapMode.READ);
+    const sizes = new Uint32Array(read.getMappedRange().slice(0));
+    read.unmap();
+    return sizes.every((s) => s === size) ? size : null;
+  } catch {
+    return null;
+  } finally {
+    out.destroy();
+    read.destroy();
+  }
 }
 
 export interface OpenDeviceOptions {
@@ -68,6 +126,7 @@ export async function openGpu(gpu: GPU | undefined, opts: OpenDeviceOptions = {}
     adapter: summary,
     pipelines: new PipelineCache(device),
     features: new Set(requiredFeatures),
+    subgroupSize: await subgroupLayout(device, (adapter as { info?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).info),
   };
 }
 

@@ -12,7 +12,8 @@ export interface PipelineKey {
 }
 
 export class PipelineCache {
-  private readonly modules = new Map<string, GPUShaderModule>();
+  /** Shader modules by their code (an op may have variants: e.g. with or without subgroup reductions), each with a number for pipeline ids. */
+  private readonly modules = new Map<string, { module: GPUShaderModule; variant: number }>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
 
@@ -30,14 +31,15 @@ export class PipelineCache {
 
   get(key: PipelineKey): GPUComputePipeline {
     const constants = Object.entries(key.constants ?? {}).sort(([a], [b]) => a.localeCompare(b));
-    const id = `${key.op}|${key.entryPoint ?? 'main'}|${constants.map(([k, x]) => `${k}=${x}`).join(',')}`;
+    let entry = this.modules.get(key.code);
+    if (!entry) {
+      entry = { module: this.device.createShaderModule({ label: `${key.op}.shader`, code: key.code }), variant: this.modules.size };
+      this.modules.set(key.code, entry);
+    }
+    const { module, variant } = entry;
+    const id = `${key.op}|${variant}|${key.entryPoint ?? 'main'}|${constants.map(([k, x]) => `${k}=${x}`).join(',')}`;
     let pipeline = this.pipelines.get(id);
     if (!pipeline) {
-      let module = this.modules.get(key.op);
-      if (!module) {
-        module = this.device.createShaderModule({ label: `${key.op}.shader`, code: key.code });
-        this.modules.set(key.op, module);
-      }
       pipeline = this.device.createComputePipeline({
         label: `${key.op}.pipeline`,
         layout: this.device.createPipelineLayout({ label: `${key.op}.pipelineLayout`, bindGroupLayouts: [key.layout] }),

@@ -20,6 +20,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
+import { subgroupReduction } from './subgroups.js';
 
 const OP = 'Matmul';
 const code = weightsCode + matmulCode;
@@ -199,7 +200,12 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
   // params, x, weight, bias, y
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
   if (format !== 'f32') constants = { ...constants, W_FORMAT: WEIGHT_FORMAT_CODE[format] };
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, entryPoint, constants });
+  // The matrix-vector kernels add each row's partial sums with subgroupAdd where the device allows.
+  const matvecKernel = entryPoint === 'matvec' || entryPoint === 'matvec_vec4' || entryPoint === 'matvec_blocks';
+  const sub = subgroupReduction(ctx, matvecKernel ? (constants.THREADS_PER_ROW as number) : 0);
+  const shaderCode = sub.prefix + code;
+  if (sub.size > 0) constants = { ...constants, SG_SIZE: sub.size };
+  const pipeline = ctx.pipelines.get({ op: OP, code: shaderCode, layout: bindGroupLayout, entryPoint, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   device.queue.writeBuffer(
     params,
@@ -216,7 +222,7 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     device.queue.writeBuffer(params, 0, new Uint32Array([T, I, O, buffers.bias ? 1 : 0, 0, 0, yOffset, yStride, shape.accumulate ? 1 : 0, 0, split.splits, 0]));
     const splitGroup = bindGroupFor(device, `${label}.splitBindGroup`, bindGroupLayout, [{ buffer: splitParams }, x, weight, bias, { buffer: partials }]);
     const reduceGroup = bindGroupFor(device, `${label}.reduceBindGroup`, bindGroupLayout, [{ buffer: params }, { buffer: partials }, weight, bias, y]);
-    const reducePipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, entryPoint: 'reduce_splits', constants });
+    const reducePipeline = ctx.pipelines.get({ op: OP, code: shaderCode, layout: bindGroupLayout, entryPoint: 'reduce_splits', constants });
     const blocks = Math.ceil((T * O) / REDUCE_WORKGROUP_SIZE);
     const rx = Math.min(blocks, maxGroups);
     const reduceGroups = [rx, Math.ceil(blocks / rx)] as const;

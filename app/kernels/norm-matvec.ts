@@ -15,10 +15,24 @@ import weightsCode from '../../shaders/weights.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { subgroupReduction } from './subgroups.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
 
 const code = weightsCode + normMatvecCode;
+
+// Binding 1 (x) and how the kernel reads it (shaders/norm_matvec.wgsl): staged through workgroup
+// memory by the prologue, or — no norm, x 16-byte aligned — read in place, 16 bytes at a time.
+const X_STAGED = `@group(0) @binding(1) var<storage, read> x: array<f32>;
+const X_DIRECT = false;
+fn x_at(i: u32) -> f32 { return x[i]; }
+fn x_word(j: u32) -> vec4<f32> { return vec4<f32>(0.0); }
+`;
+const X_IN_PLACE = `@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+const X_DIRECT = true;
+fn x_at(i: u32) -> f32 { return x4[i >> 2u][i & 3u]; }
+fn x_word(j: u32) -> vec4<f32> { return x4[(params.x_offset >> 2u) + j]; }
+`;
 const OP = 'NormMatvec';
 const WORKGROUP_SIZE = 256;
 /** Largest I on a device with WebGPU's default 16 KiB of workgroup memory (normMatvecMaxIn: more where the device has more). */
@@ -70,9 +84,12 @@ export function normMatvecMaxIn(ctx: GpuContext): number {
   return Math.max(NORM_MATVEC_MAX_IN, Math.floor(bytes / 16) * 4);
 }
 
-/** Whether the fused kernel takes these sizes on this device (else use the unfused ops). */
-export function normMatvecFits(ctx: GpuContext, inFeatures: number, format: WeightFormat, groups = 1): boolean {
-  return inFeatures <= normMatvecMaxIn(ctx) && inFeatures % rowAlignment(format) === 0 && groups >= 1 && groups <= MAX_GROUPS;
+/**
+ * Whether the fused kernel takes these sizes on this device (else use the unfused ops). `inPlace`:
+ * no norm and x at a multiple of 4 elements, where the rows read x in place and I has no limit.
+ */
+export function normMatvecFits(ctx: GpuContext, inFeatures: number, format: WeightFormat, groups = 1, inPlace = false): boolean {
+  return (inPlace || inFeatures <= normMatvecMaxIn(ctx)) && inFeatures % rowAlignment(format) === 0 && groups >= 1 && groups <= MAX_GROUPS;
 }
 
 /** Elements a row must be a multiple of: 4 (fp32), 8 (halves), 32 and the block size (block formats). */
@@ -98,9 +115,38 @@ export function packConvWeights(ctx: GpuContext, weight: GPUBuffer, bias: GPUBuf
   return buffer;
 }
 
-/** Threads per output row: 32 for short rows (I < 1024), else 128. */
-function threadsPerRow(inFeatures: number): number {
-  return inFeatures < 1024 ? 32 : 128;
+/** The kernel's shape: threads per row, rows per group of threads, 16-byte loads in flight per row. */
+export interface MatvecShape {
+  threadsPerRow: number;
+  rows: number;
+  unroll: number;
+}
+
+/** Workgroups the row choice aims for at least (a few per multiprocessor on a large GPU). */
+const TARGET_WORKGROUPS = 256;
+
+/**
+ * The default shape for O rows of I inputs: a group of 32 threads (one subgroup on most GPUs) per
+ * 2 rows, 4 loads in flight per row; more threads per row (up to the whole workgroup, one row)
+ * while that leaves fewer than TARGET_WORKGROUPS workgroups, so that short matrices (x_proj's
+ * ~100 rows) still spread over the GPU. ctx.tuning.matvec overrides any part (benchmarks).
+ */
+export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: number, format: WeightFormat): MatvecShape {
+  let perRow = 32;
+  let rows = 2;
+  while (perRow < WORKGROUP_SIZE && Math.ceil(outFeatures / ((WORKGROUP_SIZE / perRow) * rows)) < TARGET_WORKGROUPS) {
+    if (rows > 1) rows /= 2;
+    else perRow *= 2;
+  }
+  // Block formats: each thread takes chunks of 32 elements; keep at least two per thread.
+  if (isBlockFormat(format)) perRow = Math.min(perRow, Math.max(4, 2 ** Math.floor(Math.log2(inFeatures / 32 / 2))));
+  const forced = ctx.tuning?.matvec ?? {};
+  const shape = { threadsPerRow: forced.threadsPerRow ?? perRow, rows: forced.rows ?? rows, unroll: forced.unroll ?? 4 };
+  checkCount(OP, 'threadsPerRow', shape.threadsPerRow, 1, WORKGROUP_SIZE);
+  if ((shape.threadsPerRow & (shape.threadsPerRow - 1)) !== 0) throw new RangeError(`${OP}: threadsPerRow must be a power of two, got ${shape.threadsPerRow}`);
+  checkCount(OP, 'rows', shape.rows, 1, 4);
+  checkCount(OP, 'unroll', shape.unroll, 1, 4);
+  return shape;
 }
 
 export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: NormMatvecBuffers, label = OP): Dispatch {
@@ -108,7 +154,9 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const format = shape.weightFormat ?? 'f32';
   const xOffset = shape.xOffset ?? 0;
   const zOffset = shape.zOffset ?? 0;
-  checkCount(OP, 'inFeatures', I, 1, normMatvecMaxIn(ctx));
+  // No norm and x at a multiple of 4 elements: the rows read x in place (no prologue, any I).
+  const direct = norm === 'none' && xOffset % 4 === 0;
+  checkCount(OP, 'inFeatures', I, 1, direct ? Number.MAX_SAFE_INTEGER : normMatvecMaxIn(ctx));
   checkCount(OP, 'outFeatures', O, 1);
   checkCount(OP, 'xOffset', xOffset, 0);
   checkCount(OP, 'zOffset', zOffset, 0);
@@ -131,7 +179,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     if (conv.start + conv.channels > O) throw new RangeError(`${OP}: conv channels ${conv.start}..${conv.start + conv.channels - 1} outside the ${O} outputs`);
     if (!buffers.conv || !buffers.convState) throw new RangeError(`${OP}: the conv epilogue needs conv and convState`);
   }
-  const x = bindElements(ctx, OP, 'x', buffers.x, xOffset + I);
+  const x = bindElements(ctx, OP, 'x', buffers.x, xOffset + I, direct ? 16 : 4);
   const z = buffers.z && norm === 'gated-rms' ? bindElements(ctx, OP, 'z', buffers.z, zOffset + I) : x;
   const g = buffers.g && norm !== 'none' ? bindElements(ctx, OP, 'g', buffers.g, I) : x;
   const weight = bindElements(ctx, OP, 'weight', buffers.weight, weightWords(O * I, format), 16);
@@ -158,22 +206,28 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   if (conv && buffers.convState) written.push(['convState', buffers.convState]);
   checkWrittenNotAliased(OP, read, written);
 
-  const perRow = isBlockFormat(format) ? Math.min(threadsPerRow(I), Math.max(16, 2 ** Math.floor(Math.log2(I / 32 / 2)))) : threadsPerRow(I);
-  const blocks = Math.ceil(O / (WORKGROUP_SIZE / perRow));
+  const mv = matvecShape(ctx, I, O, format);
+  const blocks = Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
   const gx = Math.min(blocks, MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
   const { device } = ctx;
-  // params, x, z, g, weight, conv, convState, y
   const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
+  // Row sums with subgroupAdd where the device allows (app/kernels/subgroups.ts); several subgroups
+  // of a row need a slot per subgroup and row in workgroup memory (rows ≤ subgroup size).
+  const sub = subgroupReduction(ctx, mv.threadsPerRow);
+  const useSub = sub.size > 0 && (mv.threadsPerRow === sub.size || mv.rows <= sub.size);
   const constants: Record<string, number> = {
     WORKGROUP_SIZE,
-    THREADS_PER_ROW: perRow,
-    // v's workgroup array, sized for I (rounded up to a multiple of 64, so that few pipelines are made, within the device's memory).
-    MAX_IN: Math.min(Math.ceil(I / 64) * 64, normMatvecMaxIn(ctx)),
+    THREADS_PER_ROW: mv.threadsPerRow,
+    ROWS: mv.rows,
+    UNROLL: mv.unroll,
+    MAX_IN: direct ? 4 : Math.min(Math.ceil(I / 64) * 64, normMatvecMaxIn(ctx)),
     NORM: norm === 'none' ? 0 : norm === 'rms' ? 1 : 2,
+    DEFER_SCALE: norm !== 'none' && groupSize === I ? 1 : 0,
     CONV_K: conv ? conv.kernelSize : 0,
+    ...(useSub ? { SG_SIZE: sub.size } : {}),
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout, constants });
+  const pipeline = ctx.pipelines.get({ op: OP, code: (useSub ? sub.prefix : subgroupReduction(ctx, 0).prefix) + (direct ? X_IN_PLACE : X_STAGED) + code, layout, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   const data = new ArrayBuffer(48);
   new Uint32Array(data, 0, 8).set([I, O, xOffset, zOffset, groupSize, conv?.start ?? 0, conv?.channels ?? 0, shape.accumulate ? 1 : 0]);

@@ -27,6 +27,7 @@ import scanCode from '../../shaders/ssd_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
+import { subgroupReduction } from './subgroups.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
 
@@ -35,6 +36,20 @@ const code = `${softplusCode}\n${scanCode}`;
 
 const OP = 'SsdScan';
 const WORKGROUP_SIZE = 64;
+/** The decode step's workgroup: STEP_WORKGROUP_SIZE / stepLanes state rows (h, p). */
+const STEP_WORKGROUP_SIZE = 256;
+
+/**
+ * Threads per state row in the decode step: about N / 4 (each takes four states at a time), a
+ * power of two from 1 to the workgroup; at least a subgroup where N fills one (its sums then use
+ * subgroupAdd).
+ */
+function stepLanes(ctx: GpuContext, N: number): number {
+  let lanes = Math.min(STEP_WORKGROUP_SIZE, 2 ** Math.ceil(Math.log2(Math.ceil(N / 4))));
+  const sg = ctx.subgroupSize ?? 0;
+  if (sg > 0 && lanes < sg && N >= sg) lanes = sg;
+  return lanes;
+}
 /** The chunk kernels' output tile side (TILE in the shader). */
 const TILE = 64;
 export const MAX_HEAD_DIM = 256;
@@ -247,7 +262,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   const trace = delta ? 1 : 0;
   const constants = { WORKGROUP_SIZE, CHUNK_LEN: chunkLength, TRACE_DELTA: trace };
   const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout) =>
-    ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants });
+    ctx.pipelines.get({ op: OP, code: subgroupReduction(ctx, 0).prefix + code, entryPoint, layout: bindGroupLayout, constants });
 
   const params = uniformBuffer(device, `${label}.params`, 64);
   const data = new ArrayBuffer(64);
@@ -270,7 +285,15 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
 
   let encode: (pass: GPUComputePassEncoder) => void;
   if (T === 1) {
-    const step = pipeline('step', layout.step);
+    const lanes = stepLanes(ctx, N);
+    const sub = subgroupReduction(ctx, lanes);
+    const step = ctx.pipelines.get({
+      op: OP,
+      code: sub.prefix + code,
+      entryPoint: 'step',
+      layout: layout.step,
+      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
+    });
     const stepGroup = group('step', layout.step, [
       [1, xbc.buffer],
       [2, dt.buffer],
@@ -279,10 +302,11 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [5, buffers.state],
       [6, deltaOut],
     ]);
+    const stepGroups = fold(Math.ceil((H * P) / (STEP_WORKGROUP_SIZE / lanes)), maxDim);
     encode = (pass) => {
       pass.setPipeline(step);
       pass.setBindGroup(0, stepGroup);
-      pass.dispatchWorkgroups(H);
+      pass.dispatchWorkgroups(...stepGroups);
     };
   } else {
     const given = buffers.scratch;

@@ -306,8 +306,8 @@ export class LanguageModel {
   /**
    * The one-token decode with fewer dispatches: embedding → the residual stream; per layer the
    * mixer's fused kernels (block norm folded into in_proj, residual add into out_proj); norm_f
-   * folded into an f16 LM head (an fp32 one runs norm_f and the matrix-vector kernel separately,
-   * which is faster there). Used by plan(1) when no option (taps, knockout, allLogits) is given.
+   * folded into the LM head (its scale applied to the row sums, so no workgroup waits on the norm
+   * before its rows: shaders/norm_matvec.wgsl). Used by plan(1) when no option (taps, knockout, allLogits) is given.
    */
   private planDecode(state: SequenceState, logits: GPUBuffer): ForwardPlan {
     const { dModel: D, nLayer: L, normEps: eps } = this.config;
@@ -326,11 +326,9 @@ export class LanguageModel {
         run,
       });
     }
-    if (this.lmHeadFormat === 'f32' || !normMatvecFits(this.ctx, D, this.lmHeadFormat)) {
-      // fp32 LM head: norm_f, then the matrix-vector LM head, separately. Folding the norm in
-      // (below) measured 87 µs per token on an H200 against 52 + 10 µs for the two (bench/RESULTS.md):
-      // each of the fused kernel's workgroups recomputes the norm. (a.hidden, unused by the fused
-      // decode, takes the copy of the residual that the norm kernel writes.)
+    if (!normMatvecFits(this.ctx, D, this.lmHeadFormat)) {
+      // norm_f, then the matrix-vector LM head, separately. (a.hidden, unused by the fused decode,
+      // takes the copy of the residual that the norm kernel writes.)
       run(
         residualRmsNorm(
           this.ctx,

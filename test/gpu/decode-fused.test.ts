@@ -40,12 +40,14 @@ interface NormCase {
   conv?: { start: number; channels: number; kernelSize: number; bias: boolean };
   accumulate?: boolean;
   format: WeightFormat;
+  /** Element offset of x in its buffer (default 3; a multiple of 4 with no norm: x read in place). */
+  xOffset?: number;
 }
 
 async function runNormCase(ctx: GpuContext, c: NormCase, s: number): Promise<void> {
   const { device } = ctx;
   const { I, O } = c;
-  const xOffset = 3;
+  const xOffset = c.xOffset ?? 3;
   const zOffset = 5;
   const x = uniformF32(xOffset + I, s, -2, 2);
   const z = uniformF32(zOffset + I, s + 1, -3, 3);
@@ -124,6 +126,8 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
     { I: 1040, O: 19, norm: 'gated-rms', groups: 1, accumulate: true, format: 'f16' }, // a workgroup per row
     { I: 1032, O: 1029, norm: 'rms', conv: { start: 1000, channels: 29, kernelSize: 2, bias: true }, format: 'f32' }, // 128 threads per row
     { I: 40, O: 8231, norm: 'rms', format: 'f16' }, // 1029 blocks of 8 rows: workgroups loop over blocks (at most 1024 launched)
+    { I: 136, O: 77, norm: 'none', accumulate: true, format: 'f16', xOffset: 8 }, // x read in place (no prologue)
+    { I: 5000, O: 21, norm: 'none', format: 'f32', xOffset: 0 }, // in place: I beyond what workgroup memory would hold on a 16 KiB device
   ];
   for (const c of cases) {
     const name = `I=${c.I} O=${c.O} ${c.norm}${c.groups ? `×${c.groups}` : ''}${c.conv ? ` conv[${c.conv.start}+${c.conv.channels}, K=${c.conv.kernelSize}${c.conv.bias ? ', bias' : ''}]` : ''}${c.accumulate ? ' accumulate' : ''} ${c.format}`;
@@ -132,6 +136,40 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
       await runNormCase(ctx, c, seed + c.I * 131 + c.O);
     });
   }
+
+  // Every kernel shape the op can take (app/kernels/norm-matvec.ts matvecShape: threads per row,
+  // rows per group, loads in flight), with the subgroup sums and with the barrier tree: row counts
+  // that are not a multiple of the rows per block, rows whose 16-byte words are not a multiple of
+  // threads × unroll (the tail loop), several norm groups and the deferred scale.
+  const shapes = [
+    { threadsPerRow: 4, rows: 3, unroll: 4 },
+    { threadsPerRow: 8, rows: 4, unroll: 3 },
+    { threadsPerRow: 32, rows: 2, unroll: 4 },
+    { threadsPerRow: 64, rows: 1, unroll: 2 },
+    { threadsPerRow: 256, rows: 4, unroll: 1 },
+  ];
+  const shapeCases: NormCase[] = [
+    { I: 328, O: 67, norm: 'rms', conv: { start: 5, channels: 41, kernelSize: 4, bias: true }, format: 'f16' },
+    { I: 260, O: 53, norm: 'gated-rms', groups: 2, accumulate: true, format: 'f32' },
+    { I: 120, O: 29, norm: 'none', accumulate: true, format: 'f16' },
+    { I: 264, O: 31, norm: 'none', accumulate: true, format: 'f32', xOffset: 4 },
+  ];
+  it('every threads-per-row / rows / unroll shape, with subgroup sums and with the barrier tree', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const probed = ctx.subgroupSize ?? null;
+    try {
+      for (const size of probed ? [probed, null] : [null]) {
+        ctx.subgroupSize = size;
+        for (const matvec of shapes) {
+          ctx.tuning = { matvec };
+          for (const [k, c] of shapeCases.entries()) await runNormCase(ctx, c, seed + 7 * k + matvec.threadsPerRow);
+        }
+      }
+    } finally {
+      ctx.subgroupSize = probed;
+      ctx.tuning = undefined;
+    }
+  });
 
   it('rejects what it cannot fuse', async (test) => {
     if (!ctx) return test.skip(skipReason);

@@ -222,6 +222,30 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     });
   }
 
+  // The decode step over every lane count it picks (N / 4 lanes per state row, at least a subgroup
+  // where N fills one), d_state of several batches of lanes and odd, rows spread over several
+  // workgroups with a partial last one; with subgroup sums and with the barrier tree.
+  it('the decode step: every lane count, subgroup sums and the barrier tree', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const probed = ctx.subgroupSize ?? null;
+    try {
+      for (const size of probed ? [probed, null] : [null]) {
+        ctx.subgroupSize = size;
+        for (const [H, P, G, N] of [
+          [5, 13, 1, 3],
+          [4, 9, 2, 37],
+          [3, 30, 3, 128],
+          [2, 7, 1, 301],
+        ] as const) {
+          const caseSeed = seed + 41 * H + 43 * P + 47 * N + (size ?? 0);
+          await checkCase(ctx, makeInputs(1, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength: 16 });
+        }
+      }
+    } finally {
+      ctx.subgroupSize = probed;
+    }
+  });
+
   it('chained calls (prefill 70, prefill 7, three steps) equal one call over all 80 tokens', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const [H, P, G, N, total] = [4, 16, 2, 16, 80];
@@ -291,12 +315,13 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
   });
 
-  it('reuses its pipelines for every T, H, P, G and N (shapes travel in uniforms)', async (test) => {
+  // (N sets the decode step's lanes per state row, a pipeline constant: one per d_state.)
+  it('reuses its pipelines for every T, H, P and G (shapes travel in uniforms)', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const state = (n: number) => uploadF32(ctx!.device, 'Test.state', new Float32Array(n));
-    const s = [state(3 * 5 * 4), state(3 * 5 * 4), state(4 * 16 * 16), state(4 * 16 * 16)];
-    await runSsd(ctx, makeInputs(1, 3, 5, 1, 4, seed), s[0]!, { traceDelta: true, chunkLength: 16 });
-    await runSsd(ctx, makeInputs(40, 3, 5, 1, 4, seed), s[1]!, { traceDelta: true, chunkLength: 16 });
+    const s = [state(3 * 5 * 16), state(3 * 5 * 16), state(4 * 16 * 16), state(4 * 16 * 16)];
+    await runSsd(ctx, makeInputs(1, 3, 5, 1, 16, seed), s[0]!, { traceDelta: true, chunkLength: 16 });
+    await runSsd(ctx, makeInputs(40, 3, 5, 1, 16, seed), s[1]!, { traceDelta: true, chunkLength: 16 });
     const before = ctx.pipelines.size;
     await runSsd(ctx, makeInputs(1, 4, 16, 2, 16, seed), s[2]!, { traceDelta: true, chunkLength: 16 });
     await runSsd(ctx, makeInputs(90, 4, 16, 2, 16, seed), s[3]!, { traceDelta: true, chunkLength: 16 });

@@ -177,18 +177,26 @@ describe('weights decoded inside the kernels (Dawn)', () => {
       const g = randomF32(I, seed + 25, 1);
       // y at an offset (a part of a split LM head writes its rows' range): the 5 slots before it stay NaN.
       const buffers = { x: uploadF32(device, 'Test.x', x), g: uploadF32(device, 'Test.g', g), weight: upload(ctx, format, bytes, O * I), y: uploadF32(device, 'Test.y', new Float32Array(O + 5).fill(Number.NaN)) };
-      const d = await withErrorScopes(device, 'test', () => {
-        const dispatch = normMatvec(ctx!, { inFeatures: I, outFeatures: O, norm: 'rms', eps: 1e-5, xOffset: 4, yOffset: 5, weightFormat: format }, buffers);
-        submitDispatches(device, 'Test', [dispatch]);
-        return dispatch;
+      // Also with no norm, x at offset 4: the rows read x in place (no prologue).
+      const yPlain = uploadF32(device, 'Test.yPlain', new Float32Array(O).fill(Number.NaN));
+      const ds = await withErrorScopes(device, 'test', () => {
+        const list = [
+          normMatvec(ctx!, { inFeatures: I, outFeatures: O, norm: 'rms', eps: 1e-5, xOffset: 4, yOffset: 5, weightFormat: format }, buffers),
+          normMatvec(ctx!, { inFeatures: I, outFeatures: O, norm: 'none', xOffset: 4, weightFormat: format }, { x: buffers.x, weight: buffers.weight, y: yPlain }),
+        ];
+        submitDispatches(device, 'Test', list);
+        return list;
       });
       const all = await readF32(device, buffers.y, O + 5);
+      const plain = await readF32(device, yPlain, O);
       const y = all.subarray(5);
       expect(Array.from(all.subarray(0, 5)).every(Number.isNaN), 'nothing written before y_offset').toBe(true);
-      d.destroy();
-      for (const b of Object.values(buffers)) b.destroy();
+      for (const d of ds) d.destroy();
+      for (const b of [...Object.values(buffers), yPlain]) b.destroy();
       const ref = normMatvecRef({ x: x.subarray(4), g, weight: values, norm: 'rms', eps: 1e-5, inFeatures: I, outFeatures: O });
       expect(relativeError(y, ref.y)).toBeLessThanOrEqual(MATMUL_TOLERANCE);
+      const refPlain = normMatvecRef({ x: x.subarray(4), weight: values, norm: 'none', inFeatures: I, outFeatures: O });
+      expect(relativeError(plain, refPlain.y), 'no norm, x in place').toBeLessThanOrEqual(MATMUL_TOLERANCE);
     });
   }
 
@@ -215,6 +223,45 @@ describe('weights decoded inside the kernels (Dawn)', () => {
     for (const b of Object.values(buffers)) b.destroy();
     const ref = normMatvecRef({ x, g, weight: values, norm: 'rms', eps: 1e-5, inFeatures: I, outFeatures: O });
     expect(relativeError(y, ref.y)).toBeLessThanOrEqual(MATMUL_TOLERANCE);
+  });
+
+  it('the matrix-vector kernels reduce rows with subgroupAdd where the device allows, and with the barrier tree without: both match the reference', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const device = ctx.device;
+    const probed = ctx.subgroupSize ?? null;
+    console.info(`[weights] subgroup size the kernels use on this adapter: ${probed ?? 'none (barrier tree)'}`);
+    if (ctx.features.has('subgroups')) expect(probed, 'SwiftShader and the H200 lay subgroups out in runs of consecutive invocations').not.toBeNull();
+    const I = 5 * 32;
+    const O = 23;
+    try {
+      for (const size of probed ? [probed, null] : [null]) {
+        ctx.subgroupSize = size;
+        for (const format of ['q4_k', 'q8_0', 'bf16'] as const) {
+          const rowI = format === 'q4_k' ? 512 : I;
+          const { bytes, values } = randomWeights(format, O, rowI, seed + 41);
+          const x = randomF32(2 * rowI, seed + 42, 1);
+          const g = randomF32(rowI, seed + 43, 1);
+          const buffers = { x: uploadF32(device, 'Test.x', x), g: uploadF32(device, 'Test.g', g), weight: upload(ctx, format, bytes, O * rowI), y: storageBuffer(device, 'Test.y', 2 * O * 4), y1: storageBuffer(device, 'Test.y1', O * 4) };
+          const ds = await withErrorScopes(device, 'test', () => {
+            const list = [
+              matmul(ctx!, { tokens: 2, inFeatures: rowI, outFeatures: O, variant: 'matvec', weightFormat: format }, { x: buffers.x, weight: buffers.weight, y: buffers.y }),
+              normMatvec(ctx!, { inFeatures: rowI, outFeatures: O, norm: 'rms', eps: 1e-5, weightFormat: format }, { x: buffers.x, g: buffers.g, weight: buffers.weight, y: buffers.y1 }),
+            ];
+            submitDispatches(device, 'Test', list);
+            return list;
+          });
+          const y = await readF32(device, buffers.y, 2 * O);
+          const y1 = await readF32(device, buffers.y1, O);
+          for (const d of ds) d.destroy();
+          for (const b of Object.values(buffers)) b.destroy();
+          const what = `${format}, subgroups ${size ?? 'off'}`;
+          expect(relativeError(y, matmulRef(x, { offset: 0, stride: rowI }, values, null, 2, rowI, O)), what).toBeLessThanOrEqual(MATMUL_TOLERANCE);
+          expect(relativeError(y1, normMatvecRef({ x, g, weight: values, norm: 'rms', eps: 1e-5, inFeatures: rowI, outFeatures: O }).y), what).toBeLessThanOrEqual(MATMUL_TOLERANCE);
+        }
+      }
+    } finally {
+      ctx.subgroupSize = probed;
+    }
   });
 
   it('a row that is not a whole number of blocks is refused before anything runs', async (test) => {

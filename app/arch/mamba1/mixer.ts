@@ -101,9 +101,9 @@ export class Mamba1Mixer implements Mixer {
    * One decode token through one layer in 4 dispatches (instead of norm, in_proj, conv, x_proj,
    * dt_proj, scan, out_proj; Falcon-Mamba: 5, its dt_r/B/C norm after x_proj):
    *   xz = [silu(conv_step(in_proj(RMSNorm(residual))_x)) | in_proj(…)_z]   norm-matvec (norm + conv fused)
-   *   dbc = x_proj(xc)                                                      matmul
+   *   dbc = x_proj(xc)                                                      norm-matvec (no norm; matmul where Di does not fit it)
    *   y = scan step with Δ = softplus(dt_proj(dt_r) + dt_bias), gated        selective-scan step_dt
-   *   residual += out_proj(y)                                               matmul (accumulate)
+   *   residual += out_proj(y)                                               norm-matvec (accumulate; or matmul)
    */
   encodeDecode(m: DecodeLayerContext): void {
     const { dModel: D, dInner: Di, dState: N, dtRank: R, dConv: K } = this.b.config;
@@ -120,7 +120,12 @@ export class Mamba1Mixer implements Mixer {
         `Mamba1.L${l}.norm_in_proj_conv`,
       ),
     );
-    run(matmul(ctx, { tokens: 1, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: w.format('x_proj.weight') }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
+    const xProjFormat = w.format('x_proj.weight');
+    if (normMatvecFits(ctx, Di, xProjFormat, 1, true)) {
+      run(normMatvec(ctx, { inFeatures: Di, outFeatures: R + 2 * N, norm: 'none', weightFormat: xProjFormat }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
+    } else {
+      run(matmul(ctx, { tokens: 1, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: xProjFormat }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
+    }
     const norm = this.mixerNorm(1, `Mamba1.L${l}.dt_b_c_rms`);
     if (norm) run(norm);
     run(
@@ -139,14 +144,11 @@ export class Mamba1Mixer implements Mixer {
         `Mamba1.L${l}.dt_proj_scan`,
       ),
     );
-    run(
-      matmul(
-        ctx,
-        { tokens: 1, inFeatures: Di, outFeatures: D, accumulate: true, weightFormat: w.format('out_proj.weight') },
-        { x: a.y, weight: w.weight('out_proj.weight'), y: m.residual },
-        `Mamba1.L${l}.out_proj_residual`,
-      ),
-    );
+    const outFormat = w.format('out_proj.weight');
+    const outShape = { inFeatures: Di, outFeatures: D, accumulate: true, weightFormat: outFormat };
+    const outBuffers = { x: a.y, weight: w.weight('out_proj.weight'), y: m.residual };
+    if (normMatvecFits(ctx, Di, outFormat, 1, true)) run(normMatvec(ctx, { ...outShape, norm: 'none' }, outBuffers, `Mamba1.L${l}.out_proj_residual`));
+    else run(matmul(ctx, { ...outShape, tokens: 1 }, outBuffers, `Mamba1.L${l}.out_proj_residual`));
   }
 
   encode(m: MixerContext): void {

@@ -1,0 +1,24 @@
+/**
+ * Subgroup reductions for the matrix-vector kernels (matmul.wgsl's matvec entry points,
+ * norm_matvec.wgsl): with SG_SIZE > 0 a row's THREADS_PER_ROW partial sums are added by
+ * subgroupAdd within each subgroup and the THREADS_PER_ROW / SG_SIZE subgroup sums through
+ * workgroup memory (one barrier), instead of a tree of log2(THREADS_PER_ROW) barriers. Used only
+ * where GpuContext.subgroupSize says subgroups are runs of consecutive invocations of one known
+ * size (app/gpu/context.ts subgroupLayout) and that size divides THREADS_PER_ROW.
+ */
+import type { GpuContext } from '../gpu/context.js';
+
+const ON = `enable subgroups;
+fn sg_add_f32(v: f32) -> f32 { return subgroupAdd(v); }
+fn sg_add_v4(v: vec4<f32>) -> vec4<f32> { return subgroupAdd(v); }
+`;
+// Never called (SG_SIZE = 0), but the shader names them.
+const OFF = `fn sg_add_f32(v: f32) -> f32 { return v; }
+fn sg_add_v4(v: vec4<f32>) -> vec4<f32> { return v; }
+`;
+
+/** The code to prepend to a kernel whose rows have `perRow` threads, and its SG_SIZE (0: the barrier tree). */
+export function subgroupReduction(ctx: GpuContext, perRow: number): { prefix: string; size: number } {
+  const size = ctx.subgroupSize ?? 0;
+  return size > 0 && perRow >= size && perRow % size === 0 ? { prefix: ON, size } : { prefix: OFF, size: 0 };
+}

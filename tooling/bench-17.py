@@ -40,15 +40,24 @@ ROOT = os.path.dirname(HERE)
 
 # falcon-mamba-7b before mamba2-2.7b: its Q4_K target counts more than mamba2's second official pair if the budget runs short
 SHAPES = ['mamba-2.8b', 'falcon-mamba-7b', 'mamba2-2.7b']
-OFFICIAL_SHAPES = ['mamba-2.8b', 'mamba2-2.7b']
-# issue 17's decode targets (tok/s, batch 1, H200)
-TARGETS = {('mamba-2.8b', 'f16'): 500, ('mamba-2.8b', 'q8_0'): 800, ('mamba-2.8b', 'q4_k'): 1000, ('falcon-mamba-7b', 'q4_k'): 400}
+OFFICIAL_SHAPES = ['mamba-2.8b', 'mamba2-2.7b', 'mamba-130m', 'mamba2-130m']
+# the storage formats the studio runs at a shape when it is not in --formats' default list's spirit (small models: fp32 and f16)
+SHAPE_FORMATS = {'mamba-130m': ['f32', 'f16'], 'mamba2-130m': ['f32', 'f16']}
+# issue 17's and issue 19's decode targets (tok/s, batch 1, H200)
+TARGETS = {('mamba-2.8b', 'f16'): 500, ('mamba-2.8b', 'q8_0'): 800, ('mamba-2.8b', 'q4_k'): 1000, ('falcon-mamba-7b', 'q4_k'): 400,
+           ('mamba2-2.7b', 'f16'): 500, ('mamba-130m', 'f16'): 2000, ('mamba2-130m', 'f16'): 2000}
 # mamba_ssm configs of the same shapes as app/bench/bench.ts SHAPES (state-spaces/mamba-2.8b and
 # state-spaces/mamba2-2.7b config.json: vocab 50277 padded to 50280 / 50288).
 OFFICIAL = {
     'mamba-2.8b': dict(d_model=2560, d_intermediate=0, n_layer=64, vocab_size=50277, ssm_cfg={'layer': 'Mamba1', 'd_state': 16},
                        rms_norm=True, residual_in_fp32=True, fused_add_norm=True, pad_vocab_size_multiple=8, tie_embeddings=True),
     'mamba2-2.7b': dict(d_model=2560, d_intermediate=0, n_layer=64, vocab_size=50277,
+                        ssm_cfg={'layer': 'Mamba2', 'd_state': 128, 'headdim': 64, 'ngroups': 1, 'chunk_size': 256, 'use_mem_eff_path': False},
+                        rms_norm=True, residual_in_fp32=True, fused_add_norm=True, pad_vocab_size_multiple=16, tie_embeddings=True),
+    # state-spaces/mamba-130m and mamba2-130m config.json
+    'mamba-130m': dict(d_model=768, d_intermediate=0, n_layer=24, vocab_size=50277, ssm_cfg={'layer': 'Mamba1', 'd_state': 16},
+                       rms_norm=True, residual_in_fp32=True, fused_add_norm=True, pad_vocab_size_multiple=8, tie_embeddings=True),
+    'mamba2-130m': dict(d_model=768, d_intermediate=0, n_layer=24, vocab_size=50277,
                         ssm_cfg={'layer': 'Mamba2', 'd_state': 128, 'headdim': 64, 'ngroups': 1, 'chunk_size': 256, 'use_mem_eff_path': False},
                         rms_norm=True, residual_in_fp32=True, fused_add_norm=True, pad_vocab_size_multiple=16, tie_embeddings=True),
 }
@@ -294,7 +303,8 @@ def main() -> int:
             for dtype in ('fp32', 'bf16'):
                 official(run, shape, dtype, args)
         if not args.no_studio:
-            studio(run, shape, formats + (['q4_k_m'] if shape == 'falcon-mamba-7b' and 'q4_k_m' not in formats else []), args)
+            shape_formats = SHAPE_FORMATS.get(shape, formats)
+            studio(run, shape, shape_formats + (['q4_k_m'] if shape == 'falcon-mamba-7b' and 'q4_k_m' not in shape_formats else []), args)
     md = table(run.rows)
     env = {'date': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), 'host': platform.node(), 'python': sys.version.split()[0],
            'elapsed_s': round(time.time() - run.start, 1), 'decode_tokens_studio': args.decode, 'repeats': args.repeats,

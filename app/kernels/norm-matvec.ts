@@ -122,24 +122,36 @@ export interface MatvecShape {
   unroll: number;
 }
 
-/** Workgroups the row choice aims for at least (a few per multiprocessor on a large GPU). */
+/** Workgroups the shape choice aims for at least (a few per multiprocessor on a large GPU). */
 const TARGET_WORKGROUPS = 256;
 
 /**
- * The default shape for O rows of I inputs: a group of 32 threads (one subgroup on most GPUs) per
- * 2 rows, 4 loads in flight per row; more threads per row (up to the whole workgroup, one row)
- * while that leaves fewer than TARGET_WORKGROUPS workgroups, so that short matrices (x_proj's
- * ~100 rows) still spread over the GPU. ctx.tuning.matvec overrides any part (benchmarks).
+ * The default shape for O rows of I inputs, from a sweep on an H200 at the mamba-2.8b shapes
+ * (bench/RESULTS.md, issue 19): about 10 16-byte words of a row per thread (32 to 256 threads per
+ * row); with the prologue (a norm, or x staged through workgroup memory) 4 rows per group, so
+ * fewer workgroups pay it; with x read in place 1 row; ggml blocks 1 row and up to 64 threads
+ * (a chunk's decoding holds 8 vec4s per row). Then fewer rows, then more threads per row, while
+ * that leaves fewer than TARGET_WORKGROUPS workgroups (x_proj's ~100 rows still spread over the
+ * GPU). 4 loads in flight per row. ctx.tuning.matvec overrides any part (benchmarks, tests).
  */
-export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: number, format: WeightFormat): MatvecShape {
-  let perRow = 32;
-  let rows = 2;
-  while (perRow < WORKGROUP_SIZE && Math.ceil(outFeatures / ((WORKGROUP_SIZE / perRow) * rows)) < TARGET_WORKGROUPS) {
+export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: number, format: WeightFormat, staged = true): MatvecShape {
+  const pow2 = (x: number) => 2 ** Math.round(Math.log2(Math.max(1, x)));
+  let perRow: number;
+  let rows: number;
+  if (isBlockFormat(format)) {
+    const chunks = inFeatures / 32;
+    perRow = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, chunks))));
+    rows = 1;
+  } else {
+    const words = inFeatures / (isHalfFormat(format) ? 8 : 4);
+    perRow = Math.min(WORKGROUP_SIZE, Math.max(32, pow2(words / 10)));
+    rows = staged ? 4 : 1;
+  }
+  const groupsFor = () => Math.ceil(outFeatures / ((WORKGROUP_SIZE / perRow) * rows));
+  while (groupsFor() < TARGET_WORKGROUPS && (rows > 1 || perRow < WORKGROUP_SIZE)) {
     if (rows > 1) rows /= 2;
     else perRow *= 2;
   }
-  // Block formats: each thread takes chunks of 32 elements; keep at least two per thread.
-  if (isBlockFormat(format)) perRow = Math.min(perRow, Math.max(4, 2 ** Math.floor(Math.log2(inFeatures / 32 / 2))));
   const forced = ctx.tuning?.matvec ?? {};
   const shape = { threadsPerRow: forced.threadsPerRow ?? perRow, rows: forced.rows ?? rows, unroll: forced.unroll ?? 4 };
   checkCount(OP, 'threadsPerRow', shape.threadsPerRow, 1, WORKGROUP_SIZE);
@@ -206,7 +218,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   if (conv && buffers.convState) written.push(['convState', buffers.convState]);
   checkWrittenNotAliased(OP, read, written);
 
-  const mv = matvecShape(ctx, I, O, format);
+  const mv = matvecShape(ctx, I, O, format, !direct);
   const blocks = Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
   const gx = Math.min(blocks, MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
   const { device } = ctx;

@@ -23,12 +23,14 @@
 //                  + D · x_t, with C_t·B_s from chunk_cb; 64 × 64 tiles of (t, p) per workgroup.
 //                  No T × H × P × N tensor is ever written.
 // Decode:
-//   step           T = 1: STEP_LANES threads per state row (h, p) update it in place and write y[h, p].
+//   step           T = 1: STEP_LANES threads per state row (h, p) update it in place and write y[h, p]
+//                  (with GATE: y · silu(z), z read from the xBC buffer at gate_offset).
 
 override WORKGROUP_SIZE: u32 = 64u;
 override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
 override TRACE_DELTA: bool = false;   // also write Δ to delta_out
 override STEP_LANES: u32 = 32u;       // step: threads per state row (h, p), a power of two dividing WORKGROUP_SIZE
+override GATE: bool = false;         // step: y = (Σ_n state·C + D·x) · silu(z) (Mamba-2's gate, applied here when its norm has one group)
 override SG_SIZE: u32 = 0u;           // step: subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 // The chunk kernels' tiles: a 64 × 64 output tile per workgroup of GRID × GRID threads, each
@@ -54,7 +56,7 @@ struct Params {
   dt_min: f32,     // time_step_limit[0]
   dt_max: f32,     // time_step_limit[1] when has_max = 1
   has_max: u32,    // 0: no upper bound (time_step_limit[1] = ∞)
-  pad0: u32,
+  gate_offset: u32, // step with GATE: z[h·P + p] = xbc[gate_offset + h·P + p] (in_proj's z, when xBC is read in place from in_proj's output)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -169,7 +171,13 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
   let total = step_row_sum(acc, lid, lane);
   if (live && lane == 0u) {
-    y[h * P + p] = total + weights[params.heads + h] * xv;
+    var out = total + weights[params.heads + h] * xv;
+    if (GATE) {
+      let zv = xbc[params.gate_offset + h * P + p];
+      let e = exp(-abs(zv));
+      out *= zv * select(e / (1.0 + e), 1.0 / (1.0 + e), zv >= 0.0);  // silu(z)
+    }
+    y[h * P + p] = out;
     if (TRACE_DELTA && p == 0u) {
       delta_out[h] = delta;
     }

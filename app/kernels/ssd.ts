@@ -123,6 +123,11 @@ export interface SsdOptions {
   chunkLength?: number;
   /** time_step_limit: Δ is clamped to [min, max]; max may be Infinity (default [0, Infinity]). */
   timeStepLimit?: readonly [number, number];
+  /**
+   * T = 1 only: the step writes y · silu(z) (Mamba-2's gate, before a norm of one group), z [H·P]
+   * read from xbc's buffer at this element offset (in_proj's output holds z, x, B, C and dt).
+   */
+  gateOffset?: number;
 }
 
 /**
@@ -220,6 +225,12 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   }
   const Di = H * P;
   const GN = G * N;
+  const gateOffset = options.gateOffset;
+  if (gateOffset !== undefined) {
+    if (T !== 1) throw new RangeError(`${OP}: the gate is applied in the one-token step only, got tokens=${T}`);
+    checkCount(OP, 'gateOffset', gateOffset, 0);
+    checkBufferElements(OP, 'xbc (gate view)', xbc.buffer, gateOffset + Di);
+  }
   const chunks = Math.ceil(T / chunkLength);
   if (chunks > maxDim) {
     throw new RangeError(`${OP}: tokens=${T} makes ${chunks} chunks of ${chunkLength}, over the workgroup limit ${maxDim}; use longer chunks`);
@@ -272,6 +283,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   f32[12] = dtMin;
   f32[13] = Number.isFinite(dtMax) ? dtMax : 0;
   u32[14] = Number.isFinite(dtMax) ? 1 : 0;
+  u32[15] = gateOffset ?? 0;
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
   const deltaOut = delta ?? storageBuffer(device, `${label}.noDelta`, 4);
@@ -292,7 +304,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       code: sub.prefix + code,
       entryPoint: 'step',
       layout: layout.step,
-      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
+      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, GATE: gateOffset === undefined ? 0 : 1, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
     });
     const stepGroup = group('step', layout.step, [
       [1, xbc.buffer],

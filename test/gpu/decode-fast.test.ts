@@ -143,24 +143,32 @@ describe('fused one-token decode = unfused decode', () => {
     weights.destroy();
   });
 
-  it('Mamba-2 (golden fixture mamba2-groups, 2 norm groups): logits of 5 steps and the state within 1e-4', async (test) => {
-    if (!ctx) return test.skip(skipReason);
-    if (!existsSync(MAMBA2_DIR)) return test.skip('no mamba2-groups fixture');
-    const { inspection, weights } = await load(ctx, MAMBA2_DIR);
-    const model = makeModel(ctx, inspection, weights);
-    const V = inspection.config.vocabSize;
-    const rand = mulberry32(seed + 2);
-    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * V));
-    const prompt = ids(9);
-    const steps = ids(5);
-    const fused = await decode(ctx, model, prompt, steps, true);
-    const unfused = await decode(ctx, model, prompt, steps, false);
-    expect(fused.dispatches).toBe(2 + 3 * inspection.config.nLayer);
-    steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
-    expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
-    model.destroy();
-    weights.destroy();
-  });
+  // mamba2-groups: 2 norm groups (the gated group norm in out_proj's prologue); mamba2-one-group: the
+  // gate applied in the SSD step and a plain RMSNorm prologue.
+  for (const [fixture, what] of [
+    ['mamba2-groups', '2 norm groups'],
+    ['mamba2-one-group', 'one norm group: the gate in the SSD step'],
+  ] as const) {
+    it(`Mamba-2 (golden fixture ${fixture}, ${what}): logits of 5 steps and the state within 1e-4`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const dir = path.join(path.dirname(MAMBA2_DIR), fixture);
+      if (!existsSync(dir)) return test.skip(`no ${fixture} fixture`);
+      const { inspection, weights } = await load(ctx, dir);
+      const model = makeModel(ctx, inspection, weights);
+      const V = inspection.config.vocabSize;
+      const rand = mulberry32(seed + 2);
+      const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * V));
+      const prompt = ids(9);
+      const steps = ids(5);
+      const fused = await decode(ctx, model, prompt, steps, true);
+      const unfused = await decode(ctx, model, prompt, steps, false);
+      expect(fused.dispatches).toBe(2 + 3 * inspection.config.nLayer);
+      steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
+      expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
+      model.destroy();
+      weights.destroy();
+    });
+  }
 });
 
 describe('fp16 weight storage', () => {

@@ -115,6 +115,8 @@ interface RunOptions {
   traceDelta?: boolean;
   chunkLength?: number;
   timeStepLimit?: readonly [number, number];
+  /** The step's gate: z read from the xbc buffer at this offset. */
+  gateOffset?: number;
 }
 
 /** Runs the op once over `i` on the GPU, advancing `state` (a GPU buffer the caller owns). */
@@ -136,7 +138,7 @@ async function runSsd(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: RunOpt
       { tokens: T, nHeads: H, headDim: P, nGroups: i.G, dState: i.N },
       { xbc: convXbc(buffers.xbc, dims), dt: mamba2InProjDt(buffers.inProj, dims), weights, y: buffers.y, state, delta: buffers.delta },
       'Test.ssd',
-      { chunkLength: opts.chunkLength, timeStepLimit: opts.timeStepLimit },
+      { chunkLength: opts.chunkLength, timeStepLimit: opts.timeStepLimit, ...(opts.gateOffset !== undefined ? { gateOffset: opts.gateOffset } : {}) },
     );
     submitDispatches(device, 'Test', [d]);
     return d;
@@ -244,6 +246,29 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     } finally {
       ctx.subgroupSize = probed;
     }
+  });
+
+  it('the decode step with the gate: y · silu(z), z read from the xBC buffer at an offset', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const [H, P, G, N] = [3, 11, 1, 20];
+    const caseSeed = seed + 53;
+    const i = makeInputs(1, H, P, G, N, caseSeed);
+    const state0 = randomF32(H * P * N, caseSeed + 9, 1);
+    const state = uploadF32(ctx.device, 'Test.state', state0);
+    // z: the last H·P values of the xBC row (parts of B and C: any values serve as z).
+    const gateOffset = i.xbc.length - H * P;
+    const { y } = await runSsd(ctx, i, state, { gateOffset });
+    const finalState = await readF32(ctx.device, state, H * P * N);
+    state.destroy();
+    const ref = reference(i, state0);
+    const silu = (v: number) => v / (1 + Math.exp(-v));
+    const gated = Float64Array.from(ref.y, (v, k) => v * silu(i.xbc[gateOffset + k]!));
+    expect(relativeError(y, gated), 'y · silu(z)').toBeLessThanOrEqual(TOLERANCE);
+    expect(relativeError(finalState, ref.state), 'final state').toBeLessThanOrEqual(TOLERANCE);
+    const seven = makeInputs(7, H, P, G, N, caseSeed);
+    const s7 = uploadF32(ctx.device, 'Test.state7', state0);
+    await expect(runSsd(ctx, seven, s7, { gateOffset: 0 })).rejects.toThrow(/one-token step only/);
+    s7.destroy();
   });
 
   it('chained calls (prefill 70, prefill 7, three steps) equal one call over all 80 tokens', async (test) => {

@@ -167,8 +167,8 @@ export class Mamba2Mixer implements Mixer {
    * One decode token through one layer in 3 dispatches (instead of norm, in_proj, conv, ssd, gated
    * norm, out_proj):
    *   zxbcdt = in_proj(RMSNorm(residual)), its xBC channels through the conv step + silu   norm-matvec
-   *   y = SSD step (x, B, C read in place from zxbcdt)                                    ssd step
-   *   residual += out_proj(RMSNorm_group(y · silu(z)) · w)                                norm-matvec (gated, accumulate)
+   *   y = SSD step (x, B, C read in place from zxbcdt; · silu(z) there too with one norm group) ssd step
+   *   residual += out_proj(RMSNorm_group(y · silu(z)) · w)                                norm-matvec (gated or plain, accumulate)
    */
   encodeDecode(m: DecodeLayerContext): void {
     const c = this.b.config;
@@ -179,6 +179,7 @@ export class Mamba2Mixer implements Mixer {
     const w = this.b.weights;
     const layout = this.layout;
     const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    const oneGroup = c.normGroupSize === Di;
     run(
       normMatvec(
         ctx,
@@ -199,13 +200,18 @@ export class Mamba2Mixer implements Mixer {
           state: ssmState,
         },
         `Mamba2.L${l}.ssd`,
-        { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit },
+        { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit, ...(oneGroup ? { gateOffset: layout.zOffset } : {}) },
       ),
     );
+    // One norm group: y leaves the step already gated, and out_proj's prologue is a plain RMSNorm
+    // (its scale applied to the row sums); several groups: the gated group norm in the prologue.
+    const outShape = oneGroup
+      ? ({ inFeatures: Di, outFeatures: D, norm: 'rms', eps: c.normEps } as const)
+      : ({ inFeatures: Di, outFeatures: D, norm: 'gated-rms', eps: c.normEps, groupSize: c.normGroupSize, zOffset: layout.zOffset } as const);
     run(
       normMatvec(
         ctx,
-        { inFeatures: Di, outFeatures: D, norm: 'gated-rms', eps: c.normEps, groupSize: c.normGroupSize, zOffset: layout.zOffset, accumulate: true, weightFormat: w.format('out_proj.weight') },
+        { ...outShape, accumulate: true, weightFormat: w.format('out_proj.weight') },
         { x: a.y, z: a.zxbcdt, g: w.weight('norm.weight'), weight: w.weight('out_proj.weight'), y: m.residual },
         `Mamba2.L${l}.gated_norm_out_proj_residual`,
       ),

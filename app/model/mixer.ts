@@ -105,9 +105,10 @@ export interface MixerContext {
 }
 
 /**
- * What a mixer gets for one layer of the fused one-token decode (T = 1, no taps, no knockout, no
- * allLogits): the residual stream itself, un-normed — the mixer folds the block norm into its
- * first kernel and adds its output into `residual` (the residual add) with its last one.
+ * What a mixer gets for one layer of the fused one-token decode (T = 1, no knockout, no allLogits;
+ * taps only of the kinds in the mixer's `decodeTaps`): the residual stream itself, un-normed — the
+ * mixer folds the block norm into its first kernel and adds its output into `residual` (the
+ * residual add) with its last one.
  */
 export interface DecodeLayerContext {
   layer: number;
@@ -117,8 +118,15 @@ export interface DecodeLayerContext {
   normWeight: GPUBuffer;
   eps: number;
   state: MixerState;
+  /** The traced step's taps (their kinds within the mixer's `decodeTaps`), or undefined. */
+  taps: ModelTaps | undefined;
   run(dispatch: Dispatch): void;
+  /** Copies `rowBytes` from `from` at byte `fromOffset` into a tap buffer at the step's row (no-op without one). */
+  copy(from: GPUBuffer, fromOffset: number, to: GPUBuffer | undefined, rowBytes: number): void;
 }
+
+/** The per-layer taps a mixer's fused decode may be asked to write (the model writes `hidden`). */
+export type DecodeTap = 'delta' | 'dbc' | 'x' | 'xz' | 'y';
 
 export interface Mixer {
   /** Bytes of one sequence's state of this mixer (what newState allocates). */
@@ -131,6 +139,8 @@ export interface Mixer {
   canFuseDecode(): boolean;
   /** Adds the fused one-token decode of this layer (only called when canFuseDecode()). */
   encodeDecode?(m: DecodeLayerContext): void;
+  /** The taps `encodeDecode` writes when asked (a traced step with others takes the general path). */
+  readonly decodeTaps?: readonly DecodeTap[];
   /** Where Δ, B and C are in this mixer's taps; null when it has none. */
   readonly trace: TraceLayout | null;
   destroy(): void;

@@ -246,8 +246,8 @@ export class LanguageModel {
 
   /**
    * The final-norm output ([T, D], HF hidden_states[L]) of the last forward that ran the unfused
-   * path (the fused one-token decode writes it too when the LM head is fp32; with an f16 LM head it
-   * folds norm_f into the head and does not write it).
+   * path (the fused one-token decode folds norm_f into the LM head and does not write it, unless
+   * the head is too wide for that kernel).
    */
   get normedBuffer(): GPUBuffer {
     return this.shared.normed;
@@ -299,8 +299,13 @@ export class LanguageModel {
   }
 
   /** Whether every layer's mixer has a fused one-token decode for these weights. */
-  private canFuseDecode(): boolean {
-    return this.mixers.every((m) => m.encodeDecode !== undefined && m.canFuseDecode());
+  private canFuseDecode(taps?: ModelTaps): boolean {
+    return this.mixers.every((m, l) => {
+      if (m.encodeDecode === undefined || !m.canFuseDecode()) return false;
+      if (!taps) return true;
+      const asked = (['delta', 'dbc', 'x', 'xz', 'y'] as const).filter((k) => taps[k]?.[l] !== undefined);
+      return asked.every((k) => m.decodeTaps?.includes(k));
+    });
   }
 
   /**
@@ -309,11 +314,22 @@ export class LanguageModel {
    * folded into the LM head (its scale applied to the row sums, so no workgroup waits on the norm
    * before its rows: shaders/norm_matvec.wgsl). Used by plan(1) when no option (taps, knockout, allLogits) is given.
    */
-  private planDecode(state: SequenceState, logits: GPUBuffer): ForwardPlan {
+  private planDecode(state: SequenceState, logits: GPUBuffer, taps?: ModelTaps): ForwardPlan {
     const { dModel: D, nLayer: L, normEps: eps } = this.config;
     const a = this.shared;
     const dispatches: Dispatch[] = [];
-    const run = (d: Dispatch) => dispatches.push(d);
+    const steps: Step[] = [];
+    const run = (d: Dispatch) => {
+      dispatches.push(d);
+      steps.push({ kind: 'dispatch', dispatch: d });
+    };
+    // A traced step's taps: one row each, at the row taps.rowOf() gives when encoded (else row0).
+    const copy = (from: GPUBuffer, fromOffset: number, to: GPUBuffer | undefined, rowBytes: number) => {
+      if (!to || !taps) return;
+      const rowOf = taps.rowOf;
+      const toOffset = rowOf ? () => rowOf() * rowBytes : taps.row0 * rowBytes;
+      steps.push({ kind: 'copy', from, fromOffset, to, toOffset, bytes: rowBytes });
+    };
     this.embed(1, a.residual).forEach(run);
     for (let l = 0; l < L; l++) {
       const mixer = this.mixers[l] as Mixer;
@@ -323,8 +339,12 @@ export class LanguageModel {
         normWeight: this.w(`${this.prefixOf(l)}norm.weight`),
         eps,
         state: state.layers[l] as GPUBuffer[],
+        taps,
         run,
+        copy,
       });
+      // The residual stream after the block (HF hidden_states[l + 1]).
+      copy(a.residual, 0, taps?.hidden?.[l], D * 4);
     }
     if (!normMatvecFits(this.ctx, D, this.lmHeadFormat)) {
       // norm_f, then the matrix-vector LM head, separately. (a.hidden, unused by the fused decode,
@@ -350,7 +370,7 @@ export class LanguageModel {
         );
       }
     }
-    return { tokens: 1, steps: dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch })), destroy: () => dispatches.forEach((d) => d.destroy()) };
+    return { tokens: 1, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
   }
 
   /**
@@ -366,8 +386,8 @@ export class LanguageModel {
     const T = tokens;
     const lastLayer = options.lastLayer ?? L - 1;
     if (!Number.isInteger(lastLayer) || lastLayer < 0 || lastLayer >= L) throw new RangeError(`${this.name}: no layer ${lastLayer} to stop after (the model has ${L})`);
-    if (T === 1 && !options.unfused && [options.taps, options.knockout, options.allLogits, options.lastLayer].every((o) => o === undefined) && this.canFuseDecode()) {
-      return this.planDecode(state, logits);
+    if (T === 1 && !options.unfused && [options.knockout, options.allLogits, options.lastLayer].every((o) => o === undefined) && this.canFuseDecode(options.taps)) {
+      return this.planDecode(state, logits, options.taps);
     }
     const a = this.shared;
     const ctx = this.ctx;

@@ -241,8 +241,10 @@ export class Session {
       if (!this.tracedStep || this.tracedStep.generation !== recorder.generation) {
         // Built once, and again only when the trace buffers grow (capacity doubles).
         this.tracedStep?.plan.destroy();
+        // The fused decode writes the taps too (model.plan takes it where every tap kind is one the
+        // mixers' fused kernels write); the general path on a software adapter, as decodePlan.
         const taps = recorder.taps(() => recorder.length - 1);
-        this.tracedStep = { plan: this.model.plan(1, this.state, this.logits, { taps }), generation: recorder.generation };
+        this.tracedStep = { plan: this.model.plan(1, this.state, this.logits, { taps, ...(this.ctx.adapter.software ? { unfused: true } : {}) }), generation: recorder.generation };
       }
       recorder.length += 1;
       plan = this.tracedStep.plan;
@@ -260,8 +262,8 @@ export class Session {
   }
 
   /**
-   * The untraced one-token plan: the fused decode kernels (planDecode) on a GPU; the general path,
-   * as traced steps run, on a CPU implementation of WebGPU (adapter.software: SwiftShader in
+   * The untraced one-token plan: the fused decode kernels (planDecode) on a GPU; the general path
+   * on a CPU implementation of WebGPU (adapter.software: SwiftShader in
    * Chromium without a GPU). There the fused kernels' per-workgroup prologue (the norm recomputed
    * by every workgroup, a dozen barriers) costs milliseconds: measured in Chromium on SwiftShader,
    * shakespeare-byte's fused norm + in_proj + conv took 340 ms a layer, and the untraced decode ran

@@ -66,9 +66,9 @@ async function readState(ctx: GpuContext, s: SequenceState): Promise<Float32Arra
 }
 
 /**
- * Prefill `prompt`, then `steps` decode steps through plan(1): fused (no options), unfused (taps,
- * as a traced step), or { unfused: true } (the general path untraced, as Session takes on a
- * software adapter).
+ * Prefill `prompt`, then `steps` decode steps through plan(1): fused (no options), unfused (the
+ * general path with empty taps: the traced step before it took the fused decode), or
+ * { unfused: true } (the general path untraced, as Session takes on a software adapter).
  */
 async function decode(
   ctx: GpuContext,
@@ -80,7 +80,7 @@ async function decode(
   const session = new Session(ctx, model);
   session.prefill(prompt);
   const state = (session as unknown as { state: SequenceState }).state;
-  const plan = model.plan(1, state, session.logits, fused === 'general' ? { unfused: true } : fused ? {} : { taps: { row0: 0 } });
+  const plan = model.plan(1, state, session.logits, fused === 'general' ? { unfused: true } : fused ? {} : { unfused: true, taps: { row0: 0 } });
   const logits: Float32Array[] = [];
   for (const id of steps) {
     ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
@@ -165,6 +165,112 @@ describe('fused one-token decode = unfused decode', () => {
       expect(fused.dispatches).toBe(2 + 3 * inspection.config.nLayer);
       steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
       expect(relativeError(fused.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
+      model.destroy();
+      weights.destroy();
+    });
+  }
+});
+
+/**
+ * Prefill `prompt`, then decode `steps` as traced steps (taps Δ, dbc, hidden and, where the mixer
+ * has them, x and y; the row each step writes read at encode time, as Session's traced step does),
+ * fused or through the general path: the taps, the logits and the dispatch count.
+ */
+async function tracedDecode(ctx: GpuContext, model: LanguageModel, prompt: number[], steps: number[], fused: boolean, extra: boolean) {
+  const { nLayer: L, dModel: D, dInner: Di } = model.config;
+  const rows = steps.length;
+  const buffers: GPUBuffer[] = [];
+  const make = (width: number) => {
+    const b = storageBuffer(ctx.device, 'Test.tap', rows * width * 4);
+    ctx.device.queue.writeBuffer(b, 0, new Float32Array(rows * width).fill(Number.NaN));
+    buffers.push(b);
+    return b;
+  };
+  const layouts = Array.from({ length: L }, (_, l) => model.traceLayout(l)!);
+  let row = 0;
+  const taps = {
+    delta: layouts.map((t) => make(t.deltaWidth)),
+    dbc: layouts.map((t) => make(t.rowWidth)),
+    hidden: layouts.map(() => make(D)),
+    ...(extra ? { x: layouts.map(() => make(Di)), y: layouts.map(() => make(Di)) } : {}),
+    row0: 0,
+    rowOf: () => row,
+  };
+  const session = new Session(ctx, model);
+  session.prefill(prompt);
+  const state = (session as unknown as { state: SequenceState }).state;
+  const plan = model.plan(1, state, session.logits, fused ? { taps } : { taps, unfused: true });
+  const logits: Float32Array[] = [];
+  for (const id of steps) {
+    ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
+    const encoder = ctx.device.createCommandEncoder();
+    encodeSteps(encoder, 'Test.step', plan.steps);
+    ctx.device.queue.submit([encoder.finish()]);
+    logits.push(await session.readLogits());
+    row++;
+  }
+  const read = async (list: GPUBuffer[] | undefined) => (list ? Promise.all(list.map((b) => readF32(ctx.device, b, b.size / 4))) : []);
+  const out = {
+    logits,
+    dispatches: plan.steps.filter((s) => s.kind === 'dispatch').length,
+    taps: { delta: await read(taps.delta), dbc: await read(taps.dbc), hidden: await read(taps.hidden), x: await read(taps.x), y: await read(taps.y) },
+  };
+  plan.destroy();
+  session.destroy();
+  for (const b of buffers) b.destroy();
+  return out;
+}
+
+describe('a traced decode step takes the fused decode', () => {
+  const check = async (ctx: GpuContext, model: LanguageModel, V: number, extra: boolean, perLayer: number, s: number) => {
+    const rand = mulberry32(s);
+    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * V));
+    const prompt = ids(6);
+    const steps = ids(3);
+    const fused = await tracedDecode(ctx, model, prompt, steps, true, extra);
+    const general = await tracedDecode(ctx, model, prompt, steps, false, extra);
+    expect(fused.dispatches, 'the fused decode: embedding, its kernels per layer, the LM head').toBe(2 + perLayer * model.config.nLayer);
+    expect(general.dispatches).toBeGreaterThan(fused.dispatches);
+    steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, general.logits[i]!), `logits, step ${i}`).toBeLessThanOrEqual(TOL));
+    for (const kind of ['delta', 'dbc', 'hidden', 'x', 'y'] as const) {
+      expect(fused.taps[kind].length, kind).toBe(extra || (kind !== 'x' && kind !== 'y') ? model.config.nLayer : 0);
+      fused.taps[kind].forEach((tap, l) => {
+        expect(tap.every(Number.isFinite), `${kind} L${l}: every row written`).toBe(true);
+        expect(relativeError(tap, general.taps[kind][l]!), `${kind} L${l}`).toBeLessThanOrEqual(TOL);
+      });
+    }
+  };
+
+  it('Mamba-1 (random model): Δ, dt_r|B|C, x, y and the hidden states equal the general path\'s, and the logits', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(scratch, 'm1-traced');
+    writeRandomMamba1(dir, MAMBA1, seed + 5);
+    const { inspection, weights } = await load(ctx, dir);
+    const model = makeModel(ctx, inspection, weights);
+    await check(ctx, model, MAMBA1.vocab_size, true, 4, seed + 6);
+    model.destroy();
+    weights.destroy();
+  });
+
+  it('Falcon-Mamba (random model): dt_r|B|C tapped after its norm, as in the general path', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(scratch, 'falcon-traced');
+    writeRandomMamba1(dir, FALCON, seed + 7);
+    const { inspection, weights } = await load(ctx, dir);
+    const model = makeModel(ctx, inspection, weights);
+    await check(ctx, model, FALCON.vocab_size, false, 5, seed + 8);
+    model.destroy();
+    weights.destroy();
+  });
+
+  for (const fixture of ['mamba2-groups', 'mamba2-one-group']) {
+    it(`Mamba-2 (golden fixture ${fixture}): Δ per head, the xBC row and the hidden states`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const dir = path.join(path.dirname(MAMBA2_DIR), fixture);
+      if (!existsSync(dir)) return test.skip(`no ${fixture} fixture`);
+      const { inspection, weights } = await load(ctx, dir);
+      const model = makeModel(ctx, inspection, weights);
+      await check(ctx, model, inspection.config.vocabSize, false, 3, seed + 9);
       model.destroy();
       weights.destroy();
     });

@@ -105,9 +105,12 @@ export class Mamba1Mixer implements Mixer {
    *   y = scan step with Δ = softplus(dt_proj(dt_r) + dt_bias), gated        selective-scan step_dt
    *   residual += out_proj(y)                                               norm-matvec (accumulate; or matmul)
    */
+  /** A traced step's taps the fused decode writes: Δ, dt_r|B|C, x (the conv output) and y; not in_proj's raw x|z (the conv overwrites x). */
+  readonly decodeTaps = ['delta', 'dbc', 'x', 'y'] as const;
+
   encodeDecode(m: DecodeLayerContext): void {
     const { dModel: D, dInner: Di, dState: N, dtRank: R, dConv: K } = this.b.config;
-    const { layer: l, run } = m;
+    const { layer: l, run, copy, taps } = m;
     const a = this.act;
     const ctx = this.b.ctx;
     const w = this.b.weights;
@@ -120,6 +123,7 @@ export class Mamba1Mixer implements Mixer {
         `Mamba1.L${l}.norm_in_proj_conv`,
       ),
     );
+    copy(a.xz, 0, taps?.x?.[l], Di * 4);
     const xProjFormat = w.format('x_proj.weight');
     if (normMatvecFits(ctx, Di, xProjFormat, 1, true)) {
       run(normMatvec(ctx, { inFeatures: Di, outFeatures: R + 2 * N, norm: 'none', weightFormat: xProjFormat }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
@@ -128,6 +132,7 @@ export class Mamba1Mixer implements Mixer {
     }
     const norm = this.mixerNorm(1, `Mamba1.L${l}.dt_b_c_rms`);
     if (norm) run(norm);
+    copy(a.dbc, 0, taps?.dbc?.[l], (R + 2 * N) * 4);
     run(
       selectiveScan(
         ctx,
@@ -140,10 +145,13 @@ export class Mamba1Mixer implements Mixer {
           z: inProjZ(a.xz, Di),
           y: a.y,
           state: ssmState,
+          ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
         },
         `Mamba1.L${l}.dt_proj_scan`,
       ),
     );
+    copy(a.delta, 0, taps?.delta?.[l], Di * 4);
+    copy(a.y, 0, taps?.y?.[l], Di * 4);
     const outFormat = w.format('out_proj.weight');
     const outShape = { inFeatures: Di, outFeatures: D, accumulate: true, weightFormat: outFormat };
     const outBuffers = { x: a.y, weight: w.weight('out_proj.weight'), y: m.residual };

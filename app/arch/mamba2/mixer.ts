@@ -170,10 +170,13 @@ export class Mamba2Mixer implements Mixer {
    *   y = SSD step (x, B, C read in place from zxbcdt; · silu(z) there too with one norm group) ssd step
    *   residual += out_proj(RMSNorm_group(y · silu(z)) · w)                                norm-matvec (gated or plain, accumulate)
    */
+  /** A traced step's taps the fused decode writes: Δ per head and the xBC row (x, B, C after the conv). */
+  readonly decodeTaps = ['delta', 'dbc'] as const;
+
   encodeDecode(m: DecodeLayerContext): void {
     const c = this.b.config;
     const { dModel: D, dInner: Di, dConv: K, nHeads: H, nGroups: G, dState: N } = c;
-    const { layer: l, run } = m;
+    const { layer: l, run, copy, taps } = m;
     const a = this.act;
     const ctx = this.b.ctx;
     const w = this.b.weights;
@@ -188,6 +191,7 @@ export class Mamba2Mixer implements Mixer {
         `Mamba2.L${l}.norm_in_proj_conv`,
       ),
     );
+    copy(a.zxbcdt, layout.xbcOffset * 4, taps?.dbc?.[l], layout.xbcWidth * 4);
     run(
       ssdScan(
         ctx,
@@ -198,11 +202,13 @@ export class Mamba2Mixer implements Mixer {
           weights: this.ssdWeights,
           y: a.y,
           state: ssmState,
+          ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
         },
         `Mamba2.L${l}.ssd`,
         { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit, ...(oneGroup ? { gateOffset: layout.zOffset } : {}) },
       ),
     );
+    copy(a.delta, 0, taps?.delta?.[l], H * 4);
     // One norm group: y leaves the step already gated, and out_proj's prologue is a plain RMSNorm
     // (its scale applied to the row sums); several groups: the gated group norm in the prologue.
     const outShape = oneGroup

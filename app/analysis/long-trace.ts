@@ -28,17 +28,30 @@ export { checkWindow, FULL_TRACE_MAX_BYTES, TRACE_WINDOW_MAX, traceWindowOf } fr
 
 /** The most rows of the long trace's tap ring (all layers' taps of these many tokens are on the GPU at once). */
 export const RING_MAX_ROWS = 512;
+/** The most GPU memory of the tap ring: a large model's ring has fewer rows (mamba-2.8b: 64). */
+export const RING_MAX_BYTES = 256 * 2 ** 20;
 
 /**
  * Rows the long trace's tap ring holds: the traced prefill's chunks (the summaries are computed a
  * ring at a time). The model's chunk, or RING_MAX_ROWS where that divides it: a checkpoint (at a
  * multiple of the model's chunk) then falls on a ring's start, and a recompute's chunks start
- * where the traced ones did (Mamba-2's scan chunks too, for chunk sizes dividing the ring).
+ * where the traced ones did (Mamba-2's scan chunks too, for chunk sizes dividing the ring). Halved
+ * (still dividing the chunk) while rows of `rowBytes` would take more than RING_MAX_BYTES; a
+ * recompute then runs in longer chunks than the traced prefill did, equal to rounding.
  */
-export function ringRowsOf(maxTokens: number): number {
-  return maxTokens > RING_MAX_ROWS && maxTokens % RING_MAX_ROWS === 0 ? RING_MAX_ROWS : maxTokens;
+export function ringRowsOf(maxTokens: number, rowBytes = 0): number {
+  let rows = maxTokens > RING_MAX_ROWS && maxTokens % RING_MAX_ROWS === 0 ? RING_MAX_ROWS : maxTokens;
+  while (rows * rowBytes > RING_MAX_BYTES && rows % 2 === 0) rows /= 2;
+  return rows;
 }
-const ringRows = (model: LanguageModel) => ringRowsOf(model.maxTokens);
+
+/** Bytes of one ring row: every traceable layer's taps of one token. */
+function ringRowBytes(config: LanguageModel['config'], layers: number): number {
+  const layout = traceLayout(config);
+  const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
+  return TraceRecorder.bytesPerToken(config, layers, extra);
+}
+const ringRows = (model: LanguageModel) => ringRowsOf(model.maxTokens, ringRowBytes(model.config, model.traceableLayers.length));
 
 /** The GPU memory checkpoints of a long trace may take by default. */
 export const CHECKPOINT_BUDGET_BYTES = 512 * 2 ** 20;
@@ -379,7 +392,7 @@ export function longTraceMemory(
   const L = options.layers ?? config.nLayer;
   const layout = traceLayout(config);
   const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
-  const R = ringRowsOf(options.maxTokens);
+  const R = ringRowsOf(options.maxTokens, ringRowBytes(config, L));
   const K = Math.min(TOP_NEXT, config.vocabSize);
   const ring = TraceRecorder.bytesPerToken(config, L, extra) * R;
   const words = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);

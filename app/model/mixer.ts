@@ -121,8 +121,12 @@ export interface DecodeLayerContext {
   /** The traced step's taps (their kinds within the mixer's `decodeTaps`), or undefined. */
   taps: ModelTaps | undefined;
   run(dispatch: Dispatch): void;
-  /** Copies `rowBytes` from `from` at byte `fromOffset` into a tap buffer at the step's row (no-op without one). */
-  copy(from: GPUBuffer, fromOffset: number, to: GPUBuffer | undefined, rowBytes: number): void;
+  /**
+   * Copies `rowBytes` from `from` at byte `fromOffset` into a tap buffer at the step's row (no-op
+   * without one). `late`: `from` is the layer's own and nothing later overwrites it, so the copy
+   * waits for the end of the step, with the others (each copy between kernels ends a compute pass).
+   */
+  copy(from: GPUBuffer, fromOffset: number, to: GPUBuffer | undefined, rowBytes: number, late?: boolean): void;
 }
 
 /** The per-layer taps a mixer's fused decode may be asked to write (the model writes `hidden`). */

@@ -323,12 +323,14 @@ export class LanguageModel {
       dispatches.push(d);
       steps.push({ kind: 'dispatch', dispatch: d });
     };
-    // A traced step's taps: one row each, at the row taps.rowOf() gives when encoded (else row0).
-    const copy = (from: GPUBuffer, fromOffset: number, to: GPUBuffer | undefined, rowBytes: number) => {
+    // A traced step's taps: one row each, at the row taps.rowOf() gives when encoded (else row0);
+    // the late ones after the LM head, in one break of the compute pass.
+    const late: Step[] = [];
+    const copy = (from: GPUBuffer, fromOffset: number, to: GPUBuffer | undefined, rowBytes: number, atEnd = false) => {
       if (!to || !taps) return;
       const rowOf = taps.rowOf;
       const toOffset = rowOf ? () => rowOf() * rowBytes : taps.row0 * rowBytes;
-      steps.push({ kind: 'copy', from, fromOffset, to, toOffset, bytes: rowBytes });
+      (atEnd ? late : steps).push({ kind: 'copy', from, fromOffset, to, toOffset, bytes: rowBytes });
     };
     this.embed(1, a.residual).forEach(run);
     for (let l = 0; l < L; l++) {
@@ -370,6 +372,7 @@ export class LanguageModel {
         );
       }
     }
+    steps.push(...late);
     return { tokens: 1, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
   }
 

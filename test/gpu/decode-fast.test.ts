@@ -213,6 +213,8 @@ async function tracedDecode(ctx: GpuContext, model: LanguageModel, prompt: numbe
   const out = {
     logits,
     dispatches: plan.steps.filter((s) => s.kind === 'dispatch').length,
+    // Copies right after a kernel: each ends a compute pass.
+    passBreaks: plan.steps.filter((s, k) => s.kind === 'copy' && plan.steps[k - 1]?.kind === 'dispatch').length,
     taps: { delta: await read(taps.delta), dbc: await read(taps.dbc), hidden: await read(taps.hidden), x: await read(taps.x), y: await read(taps.y) },
   };
   plan.destroy();
@@ -222,7 +224,9 @@ async function tracedDecode(ctx: GpuContext, model: LanguageModel, prompt: numbe
 }
 
 describe('a traced decode step takes the fused decode', () => {
-  const check = async (ctx: GpuContext, model: LanguageModel, V: number, extra: boolean, perLayer: number, s: number) => {
+  // breaksPerLayer: copies between the kernels of a layer (the hidden state's after its block;
+  // Falcon-Mamba's dt_r|B|C after its norm); the rest wait for the end of the step, in one break.
+  const check = async (ctx: GpuContext, model: LanguageModel, V: number, extra: boolean, perLayer: number, s: number, breaksPerLayer = 1) => {
     const rand = mulberry32(s);
     const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * V));
     const prompt = ids(6);
@@ -231,6 +235,7 @@ describe('a traced decode step takes the fused decode', () => {
     const general = await tracedDecode(ctx, model, prompt, steps, false, extra);
     expect(fused.dispatches, 'the fused decode: embedding, its kernels per layer, the LM head').toBe(2 + perLayer * model.config.nLayer);
     expect(general.dispatches).toBeGreaterThan(fused.dispatches);
+    expect(fused.passBreaks, 'compute passes the copies end').toBe(breaksPerLayer * model.config.nLayer + 1);
     steps.forEach((_, i) => expect(relativeError(fused.logits[i]!, general.logits[i]!), `logits, step ${i}`).toBeLessThanOrEqual(TOL));
     for (const kind of ['delta', 'dbc', 'hidden', 'x', 'y'] as const) {
       expect(fused.taps[kind].length, kind).toBe(extra || (kind !== 'x' && kind !== 'y') ? model.config.nLayer : 0);
@@ -258,7 +263,7 @@ describe('a traced decode step takes the fused decode', () => {
     writeRandomMamba1(dir, FALCON, seed + 7);
     const { inspection, weights } = await load(ctx, dir);
     const model = makeModel(ctx, inspection, weights);
-    await check(ctx, model, FALCON.vocab_size, false, 5, seed + 8);
+    await check(ctx, model, FALCON.vocab_size, false, 5, seed + 8, 2);
     model.destroy();
     weights.destroy();
   });

@@ -45,6 +45,11 @@ export class Mamba1Mixer implements Mixer {
   /** conv1d weight and bias packed for the fused decode (made on first use; null when it does not apply). */
   private convWeights: GPUBuffer | null = null;
   private fusable: boolean | null = null;
+  /**
+   * A traced fused decode's own one-token activations (made on first use, ~16·Di bytes): its taps
+   * are copied at the end of the step, all at once, instead of between the kernels.
+   */
+  private tapped: { xz: GPUBuffer; dbc: GPUBuffer; delta: GPUBuffer; y: GPUBuffer } | null = null;
 
   constructor(
     private readonly b: MixerBuild,
@@ -111,10 +116,14 @@ export class Mamba1Mixer implements Mixer {
   encodeDecode(m: DecodeLayerContext): void {
     const { dModel: D, dInner: Di, dState: N, dtRank: R, dConv: K } = this.b.config;
     const { layer: l, run, copy, taps } = m;
-    const a = this.act;
     const ctx = this.b.ctx;
     const w = this.b.weights;
     const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    // Traced: the layer's own buffers (their taps copied at the end of the step); Falcon-Mamba's
+    // dt_r|B|C norm works on the shared x_proj output, so that tap is copied where it is made.
+    const norm = this.mixerNorm(1, `Mamba1.L${l}.dt_b_c_rms`);
+    const own = taps ? (this.tapped ??= this.tapBuffers()) : null;
+    const a = { xz: own?.xz ?? this.act.xz, dbc: own && !norm ? own.dbc : this.act.dbc, delta: own?.delta ?? this.act.delta, y: own?.y ?? this.act.y };
     run(
       normMatvec(
         ctx,
@@ -123,16 +132,15 @@ export class Mamba1Mixer implements Mixer {
         `Mamba1.L${l}.norm_in_proj_conv`,
       ),
     );
-    copy(a.xz, 0, taps?.x?.[l], Di * 4);
+    copy(a.xz, 0, taps?.x?.[l], Di * 4, own !== null);
     const xProjFormat = w.format('x_proj.weight');
     if (normMatvecFits(ctx, Di, xProjFormat, 1, true)) {
       run(normMatvec(ctx, { inFeatures: Di, outFeatures: R + 2 * N, norm: 'none', weightFormat: xProjFormat }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
     } else {
       run(matmul(ctx, { tokens: 1, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: xProjFormat }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
     }
-    const norm = this.mixerNorm(1, `Mamba1.L${l}.dt_b_c_rms`);
     if (norm) run(norm);
-    copy(a.dbc, 0, taps?.dbc?.[l], (R + 2 * N) * 4);
+    copy(a.dbc, 0, taps?.dbc?.[l], (R + 2 * N) * 4, own !== null && !norm);
     run(
       selectiveScan(
         ctx,
@@ -150,13 +158,21 @@ export class Mamba1Mixer implements Mixer {
         `Mamba1.L${l}.dt_proj_scan`,
       ),
     );
-    copy(a.delta, 0, taps?.delta?.[l], Di * 4);
-    copy(a.y, 0, taps?.y?.[l], Di * 4);
+    copy(a.delta, 0, taps?.delta?.[l], Di * 4, own !== null);
+    copy(a.y, 0, taps?.y?.[l], Di * 4, own !== null);
     const outFormat = w.format('out_proj.weight');
     const outShape = { inFeatures: Di, outFeatures: D, accumulate: true, weightFormat: outFormat };
     const outBuffers = { x: a.y, weight: w.weight('out_proj.weight'), y: m.residual };
     if (normMatvecFits(ctx, Di, outFormat, 1, true)) run(normMatvec(ctx, { ...outShape, norm: 'none' }, outBuffers, `Mamba1.L${l}.out_proj_residual`));
     else run(matmul(ctx, { ...outShape, tokens: 1 }, outBuffers, `Mamba1.L${l}.out_proj_residual`));
+  }
+
+  /** One token's xz, dt_r|B|C, Δ and y for this layer alone (a traced fused decode). */
+  private tapBuffers(): { xz: GPUBuffer; dbc: GPUBuffer; delta: GPUBuffer; y: GPUBuffer } {
+    const { dInner: Di, dState: N, dtRank: R } = this.b.config;
+    const name = (what: string) => `Mamba1.L${this.b.layer}.tapped.${what}`;
+    const { device } = this.b.ctx;
+    return { xz: storageBuffer(device, name('xz'), 2 * Di * 4), dbc: storageBuffer(device, name('dbc'), (R + 2 * N) * 4), delta: storageBuffer(device, name('delta'), Di * 4), y: storageBuffer(device, name('y'), Di * 4) };
   }
 
   encode(m: MixerContext): void {
@@ -221,5 +237,6 @@ export class Mamba1Mixer implements Mixer {
   destroy(): void {
     this.convWeights?.destroy();
     this.scanWeights.destroy();
+    for (const b of Object.values(this.tapped ?? {})) b.destroy();
   }
 }

@@ -37,6 +37,8 @@ export class Mamba2Mixer implements Mixer {
   /** conv1d weight and bias packed for the fused decode (made on first use; null when it does not apply). */
   private convWeights: GPUBuffer | null = null;
   private fusable: boolean | null = null;
+  /** A traced fused decode's own in_proj output and Δ (made on first use): taps copied at the end of the step. */
+  private tapped: { zxbcdt: GPUBuffer; delta: GPUBuffer } | null = null;
 
   constructor(
     private readonly b: MixerBuild,
@@ -177,12 +179,14 @@ export class Mamba2Mixer implements Mixer {
     const c = this.b.config;
     const { dModel: D, dInner: Di, dConv: K, nHeads: H, nGroups: G, dState: N } = c;
     const { layer: l, run, copy, taps } = m;
-    const a = this.act;
     const ctx = this.b.ctx;
     const w = this.b.weights;
     const layout = this.layout;
     const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
     const oneGroup = c.normGroupSize === Di;
+    // Traced: the layer's own in_proj output and Δ (their taps copied at the end of the step).
+    const own = taps ? (this.tapped ??= this.tapBuffers()) : null;
+    const a = { zxbcdt: own?.zxbcdt ?? this.act.zxbcdt, delta: own?.delta ?? this.act.delta, y: this.act.y };
     run(
       normMatvec(
         ctx,
@@ -191,7 +195,7 @@ export class Mamba2Mixer implements Mixer {
         `Mamba2.L${l}.norm_in_proj_conv`,
       ),
     );
-    copy(a.zxbcdt, layout.xbcOffset * 4, taps?.dbc?.[l], layout.xbcWidth * 4);
+    copy(a.zxbcdt, layout.xbcOffset * 4, taps?.dbc?.[l], layout.xbcWidth * 4, own !== null);
     run(
       ssdScan(
         ctx,
@@ -208,7 +212,7 @@ export class Mamba2Mixer implements Mixer {
         { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit, ...(oneGroup ? { gateOffset: layout.zOffset } : {}) },
       ),
     );
-    copy(a.delta, 0, taps?.delta?.[l], H * 4);
+    copy(a.delta, 0, taps?.delta?.[l], H * 4, own !== null);
     // One norm group: y leaves the step already gated, and out_proj's prologue is a plain RMSNorm
     // (its scale applied to the row sums); several groups: the gated group norm in the prologue.
     const outShape = oneGroup
@@ -224,8 +228,16 @@ export class Mamba2Mixer implements Mixer {
     );
   }
 
+  /** One token's in_proj output and Δ for this layer alone (a traced fused decode). */
+  private tapBuffers(): { zxbcdt: GPUBuffer; delta: GPUBuffer } {
+    const name = (what: string) => `Mamba2.L${this.b.layer}.tapped.${what}`;
+    const { device } = this.b.ctx;
+    return { zxbcdt: storageBuffer(device, name('zxbcdt'), this.layout.inProjWidth * 4), delta: storageBuffer(device, name('delta'), this.b.config.nHeads * 4) };
+  }
+
   destroy(): void {
     this.convWeights?.destroy();
     this.ssdWeights.destroy();
+    for (const b of Object.values(this.tapped ?? {})) b.destroy();
   }
 }

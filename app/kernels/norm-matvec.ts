@@ -132,7 +132,7 @@ const TARGET_WORKGROUPS = 256;
  * fewer workgroups pay it; with x read in place 1 row; ggml blocks 1 row and up to 64 threads
  * (a chunk's decoding holds 8 vec4s per row). Then fewer rows, then more threads per row, while
  * that leaves fewer than TARGET_WORKGROUPS workgroups (x_proj's ~100 rows still spread over the
- * GPU). 4 loads in flight per row. ctx.tuning.matvec overrides any part (benchmarks, tests).
+ * GPU; not on a software adapter). 4 loads in flight per row. ctx.tuning.matvec overrides any part (benchmarks, tests).
  */
 export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: number, format: WeightFormat, staged = true): MatvecShape {
   const pow2 = (x: number) => 2 ** Math.round(Math.log2(Math.max(1, x)));
@@ -148,7 +148,10 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
     rows = staged ? 4 : 1;
   }
   const groupsFor = () => Math.ceil(outFeatures / ((WORKGROUP_SIZE / perRow) * rows));
-  while (groupsFor() < TARGET_WORKGROUPS && (rows > 1 || perRow < WORKGROUP_SIZE)) {
+  // A CPU implementation of WebGPU (SwiftShader) runs workgroups a few at a time: there more
+  // threads per row only add barrier work (the tests' tiny models took twice as long).
+  const target = ctx.adapter.software ? 1 : TARGET_WORKGROUPS;
+  while (groupsFor() < target && (rows > 1 || perRow < WORKGROUP_SIZE)) {
     if (rows > 1) rows /= 2;
     else perRow *= 2;
   }

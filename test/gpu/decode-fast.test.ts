@@ -24,7 +24,7 @@ import type { GpuContext } from '../../app/gpu/context';
 import { roundToF16 } from '../../app/kernels/f16';
 import { relativeError } from '../../app/kernels/self-test';
 import { stateBuffers, type SequenceState } from '../../app/model/mixer';
-import { encodeSteps, type LanguageModel } from '../../app/model/model';
+import { encodeSteps, type LanguageModel, type PlanOptions } from '../../app/model/model';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import { Session } from '../../app/model/session';
@@ -65,6 +65,24 @@ async function readState(ctx: GpuContext, s: SequenceState): Promise<Float32Arra
   return Float32Array.from(parts.flatMap((p) => Array.from(p)));
 }
 
+/** A session prefilled with `prompt`, then `steps` through plan(1) with `options`: each step's logits (`after` runs after each step). */
+async function prefillAndStep(ctx: GpuContext, model: LanguageModel, prompt: number[], steps: number[], options: PlanOptions, after?: () => void) {
+  const session = new Session(ctx, model);
+  session.prefill(prompt);
+  const state = (session as unknown as { state: SequenceState }).state;
+  const plan = model.plan(1, state, session.logits, options);
+  const logits: Float32Array[] = [];
+  for (const id of steps) {
+    ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
+    const encoder = ctx.device.createCommandEncoder();
+    encodeSteps(encoder, 'Test.step', plan.steps);
+    ctx.device.queue.submit([encoder.finish()]);
+    logits.push(await session.readLogits());
+    after?.();
+  }
+  return { session, state, plan, logits };
+}
+
 /**
  * Prefill `prompt`, then `steps` decode steps through plan(1): fused (no options), unfused (the
  * general path with empty taps: the traced step before it took the fused decode), or
@@ -77,18 +95,7 @@ async function decode(
   steps: number[],
   fused: boolean | 'general',
 ): Promise<{ logits: Float32Array[]; state: Float32Array; dispatches: number }> {
-  const session = new Session(ctx, model);
-  session.prefill(prompt);
-  const state = (session as unknown as { state: SequenceState }).state;
-  const plan = model.plan(1, state, session.logits, fused === 'general' ? { unfused: true } : fused ? {} : { unfused: true, taps: { row0: 0 } });
-  const logits: Float32Array[] = [];
-  for (const id of steps) {
-    ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
-    const encoder = ctx.device.createCommandEncoder();
-    encodeSteps(encoder, 'Test.step', plan.steps);
-    ctx.device.queue.submit([encoder.finish()]);
-    logits.push(await session.readLogits());
-  }
+  const { session, state, plan, logits } = await prefillAndStep(ctx, model, prompt, steps, fused === 'general' ? { unfused: true } : fused ? {} : { unfused: true, taps: { row0: 0 } });
   const out = { logits, state: await readState(ctx, state), dispatches: plan.steps.filter((s) => s.kind === 'dispatch').length };
   plan.destroy();
   session.destroy();
@@ -196,19 +203,7 @@ async function tracedDecode(ctx: GpuContext, model: LanguageModel, prompt: numbe
     row0: 0,
     rowOf: () => row,
   };
-  const session = new Session(ctx, model);
-  session.prefill(prompt);
-  const state = (session as unknown as { state: SequenceState }).state;
-  const plan = model.plan(1, state, session.logits, fused ? { taps } : { taps, unfused: true });
-  const logits: Float32Array[] = [];
-  for (const id of steps) {
-    ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
-    const encoder = ctx.device.createCommandEncoder();
-    encodeSteps(encoder, 'Test.step', plan.steps);
-    ctx.device.queue.submit([encoder.finish()]);
-    logits.push(await session.readLogits());
-    row++;
-  }
+  const { session, plan, logits } = await prefillAndStep(ctx, model, prompt, steps, fused ? { taps } : { taps, unfused: true }, () => row++);
   const read = async (list: GPUBuffer[] | undefined) => (list ? Promise.all(list.map((b) => readF32(ctx.device, b, b.size / 4))) : []);
   const out = {
     logits,

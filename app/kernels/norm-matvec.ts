@@ -228,8 +228,8 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
   // Row sums with subgroupAdd where the device allows (app/kernels/subgroups.ts); several subgroups
   // of a row need a slot per subgroup and row in workgroup memory (rows ≤ subgroup size).
-  const sub = subgroupReduction(ctx, mv.threadsPerRow);
-  const useSub = sub.size > 0 && (mv.threadsPerRow === sub.size || mv.rows <= sub.size);
+  const sg = ctx.subgroupSize ?? 0;
+  const sub = subgroupReduction(ctx, mv.threadsPerRow === sg || mv.rows <= sg ? mv.threadsPerRow : 0);
   const constants: Record<string, number> = {
     WORKGROUP_SIZE,
     THREADS_PER_ROW: mv.threadsPerRow,
@@ -239,10 +239,10 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     NORM: norm === 'none' ? 0 : norm === 'rms' ? 1 : 2,
     DEFER_SCALE: norm !== 'none' && groupSize === I ? 1 : 0,
     CONV_K: conv ? conv.kernelSize : 0,
-    ...(useSub ? { SG_SIZE: sub.size } : {}),
+    ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}),
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };
-  const pipeline = ctx.pipelines.get({ op: OP, code: (useSub ? sub.prefix : subgroupReduction(ctx, 0).prefix) + (direct ? X_IN_PLACE : X_STAGED) + code, layout, constants });
+  const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + (direct ? X_IN_PLACE : X_STAGED) + code, layout, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   const data = new ArrayBuffer(48);
   new Uint32Array(data, 0, 8).set([I, O, xOffset, zOffset, groupSize, conv?.start ?? 0, conv?.channels ?? 0, shape.accumulate ? 1 : 0]);

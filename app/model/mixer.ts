@@ -130,7 +130,8 @@ export interface DecodeLayerContext {
 }
 
 /** The per-layer taps a mixer's fused decode may be asked to write (the model writes `hidden`). */
-export type DecodeTap = 'delta' | 'dbc' | 'x' | 'xz' | 'y';
+export const DECODE_TAPS = ['delta', 'dbc', 'x', 'xz', 'y'] as const;
+export type DecodeTap = (typeof DECODE_TAPS)[number];
 
 export interface Mixer {
   /** Bytes of one sequence's state of this mixer (what newState allocates). */

@@ -16,7 +16,7 @@ import type { MambaConfig } from './config.js';
 import type { WeightPart } from './memory.js';
 import type { ModelInspection } from './inspection.js';
 import type { LoadedWeights } from './loader.js';
-import { stateBuffers, type LayerWeights, type Mixer, type MixerFactory, type ModelTaps, type SequenceState, type TraceLayout } from './mixer.js';
+import { DECODE_TAPS, stateBuffers, type LayerWeights, type Mixer, type MixerFactory, type ModelTaps, type SequenceState, type TraceLayout } from './mixer.js';
 
 /** A step of the forward pass: a dispatch (grouped into compute passes) or a buffer copy. */
 export type Step =
@@ -38,6 +38,16 @@ export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: re
     }
   }
   pass?.end();
+}
+
+/**
+ * The copy of `rows` rows of `rowBytes` from `from` (at byte `fromOffset`) into a tap buffer, at
+ * the taps' row: taps.rowOf() read when encoded (a plan built once, each step its row), else row0.
+ */
+function tapCopy(taps: ModelTaps, from: GPUBuffer, fromOffset: number, to: GPUBuffer, rowBytes: number, rows: number): Step {
+  const rowOf = taps.rowOf;
+  const toOffset = rowOf ? () => rowOf() * rowBytes : taps.row0 * rowBytes;
+  return { kind: 'copy', from, fromOffset, to, toOffset, bytes: rows * rowBytes };
 }
 
 /** One forward over T tokens, bound to its buffers: encode it as often as needed. */
@@ -303,7 +313,7 @@ export class LanguageModel {
     return this.mixers.every((m, l) => {
       if (m.encodeDecode === undefined || !m.canFuseDecode()) return false;
       if (!taps) return true;
-      const asked = (['delta', 'dbc', 'x', 'xz', 'y'] as const).filter((k) => taps[k]?.[l] !== undefined);
+      const asked = DECODE_TAPS.filter((k) => taps[k]?.[l] !== undefined);
       return asked.every((k) => m.decodeTaps?.includes(k));
     });
   }
@@ -327,10 +337,7 @@ export class LanguageModel {
     // the late ones after the LM head, in one break of the compute pass.
     const late: Step[] = [];
     const copy = (from: GPUBuffer, fromOffset: number, to: GPUBuffer | undefined, rowBytes: number, atEnd = false) => {
-      if (!to || !taps) return;
-      const rowOf = taps.rowOf;
-      const toOffset = rowOf ? () => rowOf() * rowBytes : taps.row0 * rowBytes;
-      (atEnd ? late : steps).push({ kind: 'copy', from, fromOffset, to, toOffset, bytes: rowBytes });
+      if (to && taps) (atEnd ? late : steps).push(tapCopy(taps, from, fromOffset, to, rowBytes, 1));
     };
     this.embed(1, a.residual).forEach(run);
     for (let l = 0; l < L; l++) {
@@ -403,10 +410,7 @@ export class LanguageModel {
     };
     const taps = options.taps;
     const copy = (from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number) => {
-      if (!to || !taps) return;
-      const rowOf = taps.rowOf;
-      const toOffset = rowOf ? () => rowOf() * rowBytes : taps.row0 * rowBytes;
-      steps.push({ kind: 'copy', from, fromOffset: 0, to, toOffset, bytes: T * rowBytes });
+      if (to && taps) steps.push(tapCopy(taps, from, 0, to, rowBytes, T));
     };
 
     const knockout = options.knockout;

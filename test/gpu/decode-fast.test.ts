@@ -221,7 +221,11 @@ async function tracedDecode(ctx: GpuContext, model: LanguageModel, prompt: numbe
 describe('a traced decode step takes the fused decode', () => {
   // breaksPerLayer: copies between the kernels of a layer (the hidden state's after its block;
   // Falcon-Mamba's dt_r|B|C after its norm); the rest wait for the end of the step, in one break.
-  const check = async (ctx: GpuContext, model: LanguageModel, V: number, extra: boolean, perLayer: number, s: number, breaksPerLayer = 1) => {
+  // The checkpoint in `dir`, loaded and built: traced steps fused and general alike.
+  const check = async (ctx: GpuContext, dir: string, extra: boolean, perLayer: number, s: number, breaksPerLayer = 1) => {
+    const { inspection, weights } = await load(ctx, dir);
+    const model = makeModel(ctx, inspection, weights);
+    const V = inspection.config.vocabSize;
     const rand = mulberry32(s);
     const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * V));
     const prompt = ids(6);
@@ -239,28 +243,22 @@ describe('a traced decode step takes the fused decode', () => {
         expect(relativeError(tap, general.taps[kind][l]!), `${kind} L${l}`).toBeLessThanOrEqual(TOL);
       });
     }
+    model.destroy();
+    weights.destroy();
   };
 
   it('Mamba-1 (random model): Δ, dt_r|B|C, x, y and the hidden states equal the general path\'s, and the logits', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const dir = path.join(scratch, 'm1-traced');
     writeRandomMamba1(dir, MAMBA1, seed + 5);
-    const { inspection, weights } = await load(ctx, dir);
-    const model = makeModel(ctx, inspection, weights);
-    await check(ctx, model, MAMBA1.vocab_size, true, 4, seed + 6);
-    model.destroy();
-    weights.destroy();
+    await check(ctx, dir, true, 4, seed + 6);
   });
 
   it('Falcon-Mamba (random model): dt_r|B|C tapped after its norm, as in the general path', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const dir = path.join(scratch, 'falcon-traced');
     writeRandomMamba1(dir, FALCON, seed + 7);
-    const { inspection, weights } = await load(ctx, dir);
-    const model = makeModel(ctx, inspection, weights);
-    await check(ctx, model, FALCON.vocab_size, false, 5, seed + 8, 2);
-    model.destroy();
-    weights.destroy();
+    await check(ctx, dir, false, 5, seed + 8, 2);
   });
 
   for (const fixture of ['mamba2-groups', 'mamba2-one-group']) {
@@ -268,11 +266,7 @@ describe('a traced decode step takes the fused decode', () => {
       if (!ctx) return test.skip(skipReason);
       const dir = path.join(path.dirname(MAMBA2_DIR), fixture);
       if (!existsSync(dir)) return test.skip(`no ${fixture} fixture`);
-      const { inspection, weights } = await load(ctx, dir);
-      const model = makeModel(ctx, inspection, weights);
-      await check(ctx, model, inspection.config.vocabSize, false, 3, seed + 9);
-      model.destroy();
-      weights.destroy();
+      await check(ctx, dir, false, 3, seed + 9);
     });
   }
 });

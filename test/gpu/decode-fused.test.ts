@@ -19,7 +19,7 @@ import { normMatvecRef } from '../../app/kernels/norm-matvec.ref';
 import { packSelectiveScanWeights, selectiveScan } from '../../app/kernels/selective-scan';
 import { selectiveScanRef } from '../../app/kernels/selective-scan.ref';
 import { relativeError } from '../../app/kernels/self-test';
-import { uniformF32, useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, uniformF32, useTestGpu } from '../support/gpu';
 
 const TOLERANCE = 1e-4;
 
@@ -156,19 +156,13 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
   ];
   it('every threads-per-row / rows / unroll shape, with subgroup sums and with the barrier tree', async (test) => {
     if (!ctx) return test.skip(skipReason);
-    const probed = ctx.subgroupSize ?? null;
-    try {
-      for (const size of probed ? [probed, null] : [null]) {
-        ctx.subgroupSize = size;
-        for (const matvec of shapes) {
-          ctx.tuning = { matvec };
-          for (const [k, c] of shapeCases.entries()) await runNormCase(ctx, c, seed + 7 * k + matvec.threadsPerRow);
-        }
+    const c0 = ctx;
+    await eachSubgroupReduction(c0, async () => {
+      for (const matvec of shapes) {
+        c0.tuning = { matvec };
+        for (const [k, c] of shapeCases.entries()) await runNormCase(c0, c, seed + 7 * k + matvec.threadsPerRow);
       }
-    } finally {
-      ctx.subgroupSize = probed;
-      ctx.tuning = undefined;
-    }
+    });
   });
 
   it('rejects what it cannot fuse', async (test) => {

@@ -18,7 +18,7 @@ import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { packSsdWeights, ssdScan } from '../../app/kernels/ssd';
 import { convXbc, mamba2InProjDt, mamba2Layout, type Mamba2Dims } from '../../app/arch/mamba2/layout';
 import { ssdRef } from '../../app/kernels/ssd.ref';
-import { uniformF32, useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, uniformF32, useTestGpu } from '../support/gpu';
 
 /** fp32 scans: relative error ≤ 1e-4 on y and the final state; Δ is element-wise: ≤ 1e-5. */
 const TOLERANCE = 1e-4;
@@ -229,23 +229,18 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
   // workgroups with a partial last one; with subgroup sums and with the barrier tree.
   it('the decode step: every lane count, subgroup sums and the barrier tree', async (test) => {
     if (!ctx) return test.skip(skipReason);
-    const probed = ctx.subgroupSize ?? null;
-    try {
-      for (const size of probed ? [probed, null] : [null]) {
-        ctx.subgroupSize = size;
-        for (const [H, P, G, N] of [
-          [5, 13, 1, 3],
-          [4, 9, 2, 37],
-          [3, 30, 3, 128],
-          [2, 7, 1, 301],
-        ] as const) {
-          const caseSeed = seed + 41 * H + 43 * P + 47 * N + (size ?? 0);
-          await checkCase(ctx, makeInputs(1, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength: 16 });
-        }
+    const c0 = ctx;
+    await eachSubgroupReduction(c0, async (size) => {
+      for (const [H, P, G, N] of [
+        [5, 13, 1, 3],
+        [4, 9, 2, 37],
+        [3, 30, 3, 128],
+        [2, 7, 1, 301],
+      ] as const) {
+        const caseSeed = seed + 41 * H + 43 * P + 47 * N + (size ?? 0);
+        await checkCase(c0, makeInputs(1, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength: 16 });
       }
-    } finally {
-      ctx.subgroupSize = probed;
-    }
+    });
   });
 
   it('the decode step with the gate: y · silu(z), z read from the xBC buffer at an offset', async (test) => {

@@ -32,7 +32,7 @@ import { normMatvecRef } from '../../app/kernels/norm-matvec.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { BLOCK_FORMATS, quantTypeOf, weightBytes, type BlockFormat, type WeightFormat } from '../../app/kernels/weight-format';
 import { seededRandom } from '../../app/random';
-import { useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 
 const MATMUL_TOLERANCE = 1e-4;
 
@@ -233,35 +233,31 @@ describe('weights decoded inside the kernels (Dawn)', () => {
     if (ctx.features.has('subgroups')) expect(probed, 'SwiftShader and the H200 lay subgroups out in runs of consecutive invocations').not.toBeNull();
     const I = 5 * 32;
     const O = 23;
-    try {
-      for (const size of probed ? [probed, null] : [null]) {
-        ctx.subgroupSize = size;
-        for (const format of ['q4_k', 'q8_0', 'bf16'] as const) {
-          const rowI = format === 'q4_k' ? 512 : I;
-          const { bytes, values } = randomWeights(format, O, rowI, seed + 41);
-          const x = randomF32(2 * rowI, seed + 42, 1);
-          const g = randomF32(rowI, seed + 43, 1);
-          const buffers = { x: uploadF32(device, 'Test.x', x), g: uploadF32(device, 'Test.g', g), weight: upload(ctx, format, bytes, O * rowI), y: storageBuffer(device, 'Test.y', 2 * O * 4), y1: storageBuffer(device, 'Test.y1', O * 4) };
-          const ds = await withErrorScopes(device, 'test', () => {
-            const list = [
-              matmul(ctx!, { tokens: 2, inFeatures: rowI, outFeatures: O, variant: 'matvec', weightFormat: format }, { x: buffers.x, weight: buffers.weight, y: buffers.y }),
-              normMatvec(ctx!, { inFeatures: rowI, outFeatures: O, norm: 'rms', eps: 1e-5, weightFormat: format }, { x: buffers.x, g: buffers.g, weight: buffers.weight, y: buffers.y1 }),
-            ];
-            submitDispatches(device, 'Test', list);
-            return list;
-          });
-          const y = await readF32(device, buffers.y, 2 * O);
-          const y1 = await readF32(device, buffers.y1, O);
-          for (const d of ds) d.destroy();
-          for (const b of Object.values(buffers)) b.destroy();
-          const what = `${format}, subgroups ${size ?? 'off'}`;
-          expect(relativeError(y, matmulRef(x, { offset: 0, stride: rowI }, values, null, 2, rowI, O)), what).toBeLessThanOrEqual(MATMUL_TOLERANCE);
-          expect(relativeError(y1, normMatvecRef({ x, g, weight: values, norm: 'rms', eps: 1e-5, inFeatures: rowI, outFeatures: O }).y), what).toBeLessThanOrEqual(MATMUL_TOLERANCE);
-        }
+    const c0 = ctx;
+    await eachSubgroupReduction(c0, async (size) => {
+      for (const format of ['q4_k', 'q8_0', 'bf16'] as const) {
+        const rowI = format === 'q4_k' ? 512 : I;
+        const { bytes, values } = randomWeights(format, O, rowI, seed + 41);
+        const x = randomF32(2 * rowI, seed + 42, 1);
+        const g = randomF32(rowI, seed + 43, 1);
+        const buffers = { x: uploadF32(device, 'Test.x', x), g: uploadF32(device, 'Test.g', g), weight: upload(c0, format, bytes, O * rowI), y: storageBuffer(device, 'Test.y', 2 * O * 4), y1: storageBuffer(device, 'Test.y1', O * 4) };
+        const ds = await withErrorScopes(device, 'test', () => {
+          const list = [
+            matmul(c0, { tokens: 2, inFeatures: rowI, outFeatures: O, variant: 'matvec', weightFormat: format }, { x: buffers.x, weight: buffers.weight, y: buffers.y }),
+            normMatvec(c0, { inFeatures: rowI, outFeatures: O, norm: 'rms', eps: 1e-5, weightFormat: format }, { x: buffers.x, g: buffers.g, weight: buffers.weight, y: buffers.y1 }),
+          ];
+          submitDispatches(device, 'Test', list);
+          return list;
+        });
+        const y = await readF32(device, buffers.y, 2 * O);
+        const y1 = await readF32(device, buffers.y1, O);
+        for (const d of ds) d.destroy();
+        for (const b of Object.values(buffers)) b.destroy();
+        const what = `${format}, subgroups ${size ?? 'off'}`;
+        expect(relativeError(y, matmulRef(x, { offset: 0, stride: rowI }, values, null, 2, rowI, O)), what).toBeLessThanOrEqual(MATMUL_TOLERANCE);
+        expect(relativeError(y1, normMatvecRef({ x, g, weight: values, norm: 'rms', eps: 1e-5, inFeatures: rowI, outFeatures: O }).y), what).toBeLessThanOrEqual(MATMUL_TOLERANCE);
       }
-    } finally {
-      ctx.subgroupSize = probed;
-    }
+    });
   });
 
   it('a row that is not a whole number of blocks is refused before anything runs', async (test) => {

@@ -96,3 +96,22 @@ export async function loadTestModel(ctx: GpuContext, dir: string): Promise<{ ins
     await files.close();
   }
 }
+
+/**
+ * Runs `body` once with the subgroup sums the device's probe allows (GpuContext.subgroupSize) and
+ * once with the barrier tree (subgroupSize null), or only with the tree where the probe found
+ * none; the context's own setting (and its kernel tuning) is restored after.
+ */
+export async function eachSubgroupReduction(ctx: GpuContext, body: (size: number | null) => Promise<void>): Promise<void> {
+  const probed = ctx.subgroupSize ?? null;
+  const tuning = ctx.tuning;
+  try {
+    for (const size of probed ? [probed, null] : [null]) {
+      ctx.subgroupSize = size;
+      await body(size);
+    }
+  } finally {
+    ctx.subgroupSize = probed;
+    ctx.tuning = tuning;
+  }
+}

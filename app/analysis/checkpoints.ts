@@ -70,13 +70,13 @@ export class StateCheckpoints {
 
   /**
    * Copies `session`'s whole recurrent state into the checkpoint for token count
-   * session.tokens.length, which must be a positive multiple of `every` (a checkpoint already
+   * session.position (the tokens its state has consumed, ids known or not), which must be a positive multiple of `every` (a checkpoint already
    * there is overwritten). Allocation failures are told by checkMemory() (prefillWithCheckpoints
    * and recomputeWindow call it).
    */
   capture(session: Session): void {
     if (session.model !== this.model) throw new Error('StateCheckpoints.capture: the session runs another model');
-    const t = session.tokens.length;
+    const t = session.position;
     if (!(t > 0 && t % this.every === 0)) throw new RangeError(`StateCheckpoints.capture: ${t} tokens is not a positive multiple of ${this.every}`);
     const device = this.ctx.device;
     let state = this.states.get(t);
@@ -94,7 +94,7 @@ export class StateCheckpoints {
 
   /** Captures when the session stands at a multiple of `every` (after a decode step); whether it did. */
   captureIfDue(session: Session): boolean {
-    const t = session.tokens.length;
+    const t = session.position;
     if (t === 0 || t % this.every !== 0) return false;
     this.capture(session);
     return true;

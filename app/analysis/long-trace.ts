@@ -21,6 +21,7 @@ import { PARTIALS_MAX_BYTES } from '../kernels/trace-summary.js';
 import { TraceRecorder, type ExtraTap, type TraceWindow } from './recorder.js';
 import { aLogBuffers, readALogs, type PromptTraceOptions, type TraceTarget } from './trace-target.js';
 import { traceRowsOf, type TraceOwner } from './trace-rows.js';
+import { trailBytes, trailPiece } from './trace-trail.js';
 import type { StoredTrace, TraceResult } from './types.js';
 import { checkWindow } from './trace-window.js';
 
@@ -369,7 +370,7 @@ export interface LongTraceMemory {
   /** The state checkpoints, one every `every` tokens (kept with the trace). */
   checkpoints: number;
   every: number;
-  /** A prompt trace's logits and top-k words of one ring (a live trace's top next tokens of every row instead). */
+  /** A prompt trace's logits and top-k words of one ring (a live trace's top next tokens of every row, and its trail's session and piece logits, instead). */
   logits: number;
   /** Everything at once, while tracing; and what stays on the GPU with the kept trace. */
   gpuPeak: number;
@@ -399,7 +400,11 @@ export function longTraceMemory(
   const summaries = T * L * 16 + L * words(config.dInner * config.dState * 4) + words(layout.deltaWidth * 4) + PARTIALS_MAX_BYTES + L * 256 + 4096;
   const every = options.every ?? checkpointInterval({ maxTokens: options.maxTokens, stateBytes: options.stateBytes }, T, options.budget ?? CHECKPOINT_BUDGET_BYTES);
   const checkpoints = (Math.ceil(T / every) - 1) * options.stateBytes;
-  const logits = options.live ? words(T * 2 * K * 4) : words(Math.min(R, T) * config.vocabSize * 4) + words(Math.min(R, T) * 2 * K * 4);
+  // Live: every row's top next tokens, and the trail (trace-trail.ts): its session's state and
+  // logits, one piece's logits and top-k words.
+  const logits = options.live
+    ? words(T * 2 * K * 4) + options.stateBytes + words(config.vocabSize * 4) + trailBytes(config.vocabSize, trailPiece(options.maxTokens, T, R), K)
+    : words(Math.min(R, T) * config.vocabSize * 4) + words(Math.min(R, T) * 2 * K * 4);
   const perToken = L * (3 + (options.focus ? 1 : 0)) * 4 + K * 8;
   const heap = T * perToken + 2 * L * layout.deltaWidth * layout.aStates * 4;
   return { tokens: T, ring, summaries, checkpoints, every, logits, gpuPeak: ring + summaries + checkpoints + logits, gpuKept: checkpoints, heap };

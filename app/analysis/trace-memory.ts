@@ -6,8 +6,8 @@
  *        asks for), the session the trace runs in (its state and logits: `sessionBytes`, the plan's
  *        per-sequence state), the logits of one prefill chunk [min(chunk, T), V] and their top-k
  *        words, and the staging buffer a read back goes through (gpu/buffers.ts readBuffer: one at a
- *        time, the largest one buffer of one layer, T rows). A live trace (startLiveTrace) takes the recorder's buffers with the top next tokens
- *        in the generating session: never more than this.
+ *        time, the largest one buffer of one layer, T rows). A live trace (startLiveTrace) takes the recorder's buffers with the top next tokens,
+ *        and its trail (trace-trail.ts: a second session, one piece's logits ≤ a chunk's): about this.
  *   CPU  the copy the engine keeps (TraceStore, storedTraceBytes): Δ, B, C, the per-token
  *        summaries, A and A_log, the top next tokens. Kept in the JS heap, never on the GPU; the
  *        store keeps at most TRACE_BYTES_KEPT of them.

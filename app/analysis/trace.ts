@@ -28,6 +28,7 @@ import { throwIfCancelled } from './cancel.js';
 import { aLogBuffers, aOf, extraTaps, readALogs, type PromptTraceOptions, type TraceName, type TraceTarget } from './trace-target.js';
 export { aLogBuffers, readALogs, type PromptTraceOptions, type TraceName, type TraceTarget } from './trace-target.js';
 import { appendTraceRows, traceRowsOf, type TraceOwner } from './trace-rows.js';
+import { TraceTrail } from './trace-trail.js';
 import type { StoredTrace, TraceResult, TraceRows } from './types.js';
 
 /** How often a generation with a live trace streams its new rows (ms). */
@@ -115,19 +116,22 @@ export interface LiveTrace {
   flushSoon(): void;
   /** Streams the last rows; the whole trace, or null when no row was traced. */
   finish(): Promise<StoredTrace | null>;
-  /** Waits for the rows being streamed, stops tracing the session and frees the recorder (always call it). */
+  /** Waits for the rows being streamed, frees the trail and the recorder (always call it). */
   stop(): Promise<void>;
 }
 
 /**
- * Traces every layer of `session` from its first token and streams the rows to `onRows`. The
+ * Traces every layer of `session` from its first token and streams the rows to `onRows`. On a
+ * GPU the session itself runs untraced: a trail (app/analysis/trace-trail.ts) follows it through
+ * the same tokens in traced prefill pieces at each streaming, so the generation keeps its speed
+ * (on a CPU implementation of WebGPU the session's own steps are traced: `trail`). The
  * per-token summaries are computed on the GPU (app/analysis/gpu-summary.ts) as the rows are
- * streamed, so a live trace costs the taps' copies and a few dispatches per flush, not a CPU replay.
+ * streamed, so a live trace costs a traced prefill piece and a few dispatches per flush, not a CPU replay.
  * Detail 'all' (while TraceRecorder.bytesPerToken · capacity ≤ FULL_TRACE_MAX_BYTES): Δ, B, C of
  * every row are read back too (capacity for `capacity` tokens up front, so the buffers never grow
  * while rows are read). Detail 'windows' (longer): a LongTraceSink — summaries, state checkpoints
  * and the top next tokens only; the kept trace recomputes windows on demand. The top next tokens
- * are kept where the session has the logits (after a prefill's last token, after every step).
+ * of every row come from the trail's logits.
  */
 export async function startLiveTrace(
   ctx: GpuContext,
@@ -142,6 +146,8 @@ export async function startLiveTrace(
     intervalMs?: number;
     /** Detail 'all': summaries on the GPU (default, but not on a CPU implementation of WebGPU) or the CPU replay. */
     gpuSummaries?: boolean;
+    /** Trace in a trail session (default, but not on a CPU implementation of WebGPU) or in `session`'s own steps. */
+    trail?: boolean;
   },
 ): Promise<LiveTrace> {
   const model = target.model;
@@ -157,6 +163,11 @@ export async function startLiveTrace(
   }
   const owner: TraceOwner = { traceId: options.traceId, modelId: options.modelId, config, tokenizer: target.tokenizer };
   const focus = options.focusChannels?.length ? { focusChannels: options.focusChannels } : {};
+  // On a GPU the trace follows `session` in a session of its own (app/analysis/trace-trail.ts):
+  // the generation runs untraced, at full speed. On a CPU implementation of WebGPU the GPU work is
+  // the cost, and the trail would do the forward twice: there `session` itself is traced.
+  const trailing = (options.trail ?? !ctx.adapter.software) ? new Session(ctx, model) : null;
+  const traced = trailing ?? session;
   // What differs between the two details: where rows go, how the summaries are fed, what is read back.
   let sink: TraceSink;
   let layers: number[];
@@ -169,12 +180,13 @@ export async function startLiveTrace(
   if (detail === 'windows') {
     const plan = longTraceMemory(config, { tokens: capacity, maxTokens: model.maxTokens, stateBytes: model.stateBytes, live: true, focus: options.focusChannels !== undefined && options.focusChannels.length > 0 });
     if (plan.gpuPeak > LIVE_TRACE_MAX_BYTES) {
+      trailing?.destroy();
       throw new Error(
         `A live trace of ${capacity} tokens would take ${(plan.gpuPeak / 2 ** 30).toFixed(1)} GB of GPU memory (summaries ${(plan.summaries / 2 ** 30).toFixed(2)} GB, checkpoints ${(plan.checkpoints / 2 ** 30).toFixed(2)} GB; over ${LIVE_TRACE_MAX_BYTES / 2 ** 30} GB): lower Max tokens or turn the live trace off.`,
       );
     }
     // Room for the first rows; the sink grows (doubling) if the generation runs long.
-    long = new LongTraceSink(ctx, target, session, { capacity: Math.min(capacity, LIVE_TRACE_INITIAL_ROWS), every: plan.every, topNext, ...focus });
+    long = new LongTraceSink(ctx, target, traced, { capacity: Math.min(capacity, LIVE_TRACE_INITIAL_ROWS), every: plan.every, topNext, ...focus });
     const l = long;
     sink = l;
     layers = l.layers;
@@ -204,6 +216,7 @@ export async function startLiveTrace(
       }
     } catch (error) {
       r.destroy();
+      trailing?.destroy();
       throw error;
     }
     rowsSoFar = () => r.length;
@@ -226,7 +239,11 @@ export async function startLiveTrace(
       return { window, topNext: window.topNext ?? { k: 0, ids: new Int32Array(0), probs: new Float32Array(0) } };
     };
   }
+  let trail: TraceTrail | null = null;
   const destroyAll = () => {
+    if (trail) trail.destroy();
+    else if (trailing) trailing.destroy();
+    else session.trace(null);
     if (long) {
       long.destroyTracing();
     } else {
@@ -250,17 +267,41 @@ export async function startLiveTrace(
     const sums = (replay as SelectionReplay).append(window);
     return options.focusChannels?.length ? { ...sums, focusScore: window.delta.map((d, i) => meanOverColumns(d, (model.traceLayout(layers[i] as number) as TraceLayout).deltaWidth, options.focusChannels as number[])) } : sums;
   };
-  session.trace(sink);
+  try {
+    if (trailing) trail = new TraceTrail(ctx, trailing, sink, capacity);
+    else session.trace(sink);
+  } catch (error) {
+    destroyAll();
+    long?.checkpoints.destroy();
+    throw error;
+  }
+  const follower = trail;
   let trace: TraceResult | null = null;
   let read = 0;
+  let summarized = 0;
   let lastFlush = performance.now();
   let chain: Promise<void> = Promise.resolve();
   let failed: unknown = null;
   let kept = false;
-  const flush = () => {
+  /**
+   * The trail catches up with the tokens known (whole pieces; with `all`, every one), then the new
+   * rows stream. Traced in place, rows of steps fed from the GPU run ahead of the ids known
+   * (pipelined decode): they are summarized now and streamed with their ids at a later flush.
+   */
+  const flush = (all: boolean) => {
+    if (failed) return;
+    try {
+      follower?.catchUp(session.tokens, all);
+    } catch (error) {
+      failed = error;
+      return;
+    }
     // The summaries' dispatches are encoded now, in the tokens' order on the queue; the reads wait.
-    const to = rowsSoFar();
-    if (to > read && !failed) summarize();
+    const to = Math.min(rowsSoFar(), traced.tokens.length);
+    if (rowsSoFar() > summarized) {
+      summarize();
+      summarized = rowsSoFar();
+    }
     chain = chain
       .then(async () => {
         if (to <= read || failed) return;
@@ -268,7 +309,7 @@ export async function startLiveTrace(
         const { window, topNext: top } = await readRows(from, to);
         const sums = await summariesOf(from, to, window);
         read = to;
-        const ids = session.tokens.slice(from, to);
+        const ids = traced.tokens.slice(from, to);
         const rows: TraceRows = {
           from,
           ...traceRowsOf(owner, ids, layers, window, sums, top),
@@ -285,10 +326,10 @@ export async function startLiveTrace(
     flushSoon: () => {
       if (performance.now() - lastFlush < (options.intervalMs ?? LIVE_TRACE_MS)) return;
       lastFlush = performance.now();
-      flush();
+      flush(false);
     },
     finish: async () => {
-      flush();
+      flush(true);
       await chain;
       if (failed) throw failed;
       if (!trace) return null;
@@ -301,7 +342,6 @@ export async function startLiveTrace(
     },
     stop: async () => {
       await chain;
-      session.trace(null);
       destroyAll();
       if (long && !kept) long.checkpoints.destroy();
     },

@@ -42,6 +42,11 @@ export interface TraceBenchResult {
   decode_tok_s: number;
   decode_traced_tok_s: number;
   decode_traced_windows_tok_s: number;
+  /** The default detail traced in the generating session's own steps (no trail), for comparison. */
+  decode_traced_in_place_tok_s: number;
+  /** CPU time per decode step spent encoding and submitting it (ms): untraced (also with a trail), traced in place. */
+  step_cpu_ms: number;
+  step_cpu_ms_traced_in_place: number;
 }
 
 const median = (xs: number[]) => {
@@ -98,28 +103,49 @@ export async function benchTrace(
   stored.release?.();
   log(`window of ${W} tokens: median ${median(times).toFixed(1)} ms, worst ${Math.max(...times).toFixed(1)} ms (${times.length} windows)`);
 
-  // Live trace overhead: the same generate loop with and without it.
-  const decodeRate = async (trace: 'none' | 'auto' | 'windows') => {
+  // Live trace overhead: the same generate loop with and without it. Each run also sums the CPU
+  // time spent encoding and submitting its steps (Session.stepFromGpu), per token; 'in-place'
+  // traces the generating session's own steps (the default detail) instead of a trail session.
+  const decodeRate = async (trace: 'none' | 'auto' | 'windows' | 'in-place') => {
     const rates: number[] = [];
+    const encodeMs: number[] = [];
     for (let r = 0; r < options.repeats + 1; r++) {
       const session = new Session(ctx, model);
       const prompt = Array.from({ length: 16 }, () => Math.floor(random() * V));
-      const live = trace === 'none' ? null : await startLiveTrace(ctx, target, session, prompt.length + options.decodeTokens + 1, { traceId: 'live', modelId: 'bench', onRows: () => undefined, detail: trace });
+      const detail = trace === 'in-place' ? 'auto' : trace;
+      const live =
+        detail === 'none' ? null : await startLiveTrace(ctx, target, session, prompt.length + options.decodeTokens + 1, { traceId: 'live', modelId: 'bench', onRows: () => undefined, detail, trail: trace !== 'in-place' });
+      const step = session.stepFromGpu.bind(session);
+      let encoding = 0;
+      let steps = 0;
+      session.stepFromGpu = (then) => {
+        const t = performance.now();
+        step(then);
+        encoding += performance.now() - t;
+        steps++;
+      };
       try {
         const run = await generate(ctx, session, prompt, { maxTokens: options.decodeTokens + 1, temperature: 0 }, () => live?.flushSoon());
         await live?.finish().then((t) => t?.release?.());
-        if (r > 0) rates.push(run.tokensPerSecond);
+        if (r > 0) {
+          rates.push(run.tokensPerSecond);
+          encodeMs.push(encoding / Math.max(1, steps));
+        }
       } finally {
         await live?.stop();
         session.destroy();
       }
     }
-    return median(rates);
+    return { rate: median(rates), encodeMs: median(encodeMs) };
   };
   const plain = await decodeRate('none');
   const traced = await decodeRate('auto');
   const windows = await decodeRate('windows');
-  log(`decode ${plain.toFixed(1)} tok/s; with the live trace ${traced.toFixed(1)} (auto), ${windows.toFixed(1)} (windows)`);
+  const inPlace = await decodeRate('in-place');
+  log(
+    `decode ${plain.rate.toFixed(1)} tok/s; with the live trace ${traced.rate.toFixed(1)} (auto), ${windows.rate.toFixed(1)} (windows), ${inPlace.rate.toFixed(1)} (auto, traced in place); ` +
+      `CPU per step ${plain.encodeMs.toFixed(3)} ms untraced, ${inPlace.encodeMs.toFixed(3)} traced in place`,
+  );
   return {
     tokens,
     gpu_bytes: Math.max(peak, kept),
@@ -131,10 +157,13 @@ export async function benchTrace(
     window_ms: median(times),
     window_ms_max: Math.max(...times),
     windows_timed: times.length,
-    live_overhead: 1 - traced / plain,
-    live_overhead_windows: 1 - windows / plain,
-    decode_tok_s: plain,
-    decode_traced_tok_s: traced,
-    decode_traced_windows_tok_s: windows,
+    live_overhead: 1 - traced.rate / plain.rate,
+    live_overhead_windows: 1 - windows.rate / plain.rate,
+    decode_tok_s: plain.rate,
+    decode_traced_tok_s: traced.rate,
+    decode_traced_windows_tok_s: windows.rate,
+    decode_traced_in_place_tok_s: inPlace.rate,
+    step_cpu_ms: plain.encodeMs,
+    step_cpu_ms_traced_in_place: inPlace.encodeMs,
   };
 }

@@ -175,14 +175,15 @@ export async function generate(
   });
   const ids: number[] = [];
   /**
-   * Pipelined decode (not while tracing): the sampler copies each id into the model's ids buffer,
-   * so the step feeding token k (and sampling token k+1) can be submitted before token k is read
-   * back. Up to PIPELINE_DEPTH samplings are in flight, so the GPU has the next steps queued while
-   * the CPU waits for an id and handles it. On an early stop the state has consumed the tokens
-   * already fed beyond the last one emitted (session.tokens says which).
-   * Step by step (while tracing): each id is read, then fed with the next step.
+   * Pipelined decode: the sampler copies each id into the model's ids buffer, so the step feeding
+   * token k (and sampling token k+1) can be submitted before token k is read back. Up to
+   * PIPELINE_DEPTH samplings are in flight, so the GPU has the next steps queued while the CPU
+   * waits for an id and handles it. While tracing too: a step's trace row is its position, and
+   * the ids follow as they are read (a live trace streams rows only up to the ids known). On an
+   * early stop the state (and a trace) has consumed the tokens already fed beyond the last one
+   * emitted (session.tokens says which).
    */
-  const feed = session.tracing ? undefined : session.model.idsBuffer;
+  const feed = session.model.idsBuffer;
   /** Reads of sampled ids, oldest first: token `ids.length` (+ stops) onwards. */
   const reads: Promise<number>[] = [];
   /** Tokens whose sampling has been submitted (token k is fed by the step that samples k+1). */
@@ -211,14 +212,9 @@ export async function generate(
         stopReason = 'cancelled';
         break;
       }
-      if (feed) {
-        while (sampled < options.maxTokens && sampled - i < PIPELINE_DEPTH) sampleNext();
-      } else if (i === 0) {
-        reads.push(sampler.next(random()));
-        sampled = 1;
-      }
+      while (sampled < options.maxTokens && sampled - i < PIPELINE_DEPTH) sampleNext();
       const id = await (reads.shift() as Promise<number>);
-      if (feed && i + 1 < sampled) session.fed(id); // the step sampling token i+1 fed this one
+      if (i + 1 < sampled) session.fed(id); // the step sampling token i+1 fed this one
       if (i === 0) {
         prefillSeconds = (performance.now() - started) / 1000;
         decodeStart = performance.now();
@@ -250,12 +246,6 @@ export async function generate(
       const seconds = (performance.now() - decodeStart) / 1000;
       onToken?.({ id, text: piece, index: i, tokensPerSecond: seconds > 0 ? i / seconds : 0 });
       if (stopReason === 'stop-string') break;
-      if (!feed && i + 1 < options.maxTokens) {
-        const u = random();
-        session.step(id, (encoder) => sampler.encode(encoder, u));
-        reads.push(sampler.read());
-        sampled++;
-      }
     }
     if (stopReason !== 'stop-string') {
       text += decoder ? decoder.flush() : '';
@@ -266,10 +256,10 @@ export async function generate(
     // finish (the staging buffers must be unmapped), and record the ones whose step fed them.
     for (let k = i + 1; reads.length > 0; k++) {
       const id = await (reads.shift() as Promise<number>).catch(() => null);
-      if (feed && id !== null && k + 1 < sampled) session.fed(id);
+      if (id !== null && k + 1 < sampled) session.fed(id);
     }
     // A step submitted ahead may still be running: its buffers go once it is done.
-    if (feed && sampled > 1) await ctx.device.queue.onSubmittedWorkDone();
+    if (sampled > 1) await ctx.device.queue.onSubmittedWorkDone();
     sampler.destroy();
   }
   const seconds = (performance.now() - decodeStart) / 1000;

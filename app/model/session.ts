@@ -53,6 +53,8 @@ export class Session {
   /** With a recorder that keeps top next tokens: the top-k of this.logits into a scratch row, built once. */
   private topSelect: { dispatch: Dispatch; scratch: GPUBuffer; k: number } | null = null;
   private readonly idScratch = new Uint32Array(1);
+  /** Steps stepFromGpu fed whose ids `fed` has not recorded yet. */
+  private unknown = 0;
   /** Every token the state has consumed, in order. */
   readonly tokens: number[] = [];
 
@@ -121,6 +123,7 @@ export class Session {
   ): void {
     if (ids.length === 0) return;
     this.checkIds(ids);
+    this.checkSettled('prefill');
     if (this.recorder && !options.taps) {
       this.tracedPrefill(this.recorder, ids, options);
       return;
@@ -233,6 +236,18 @@ export class Session {
    */
   step(id: number, then?: (encoder: GPUCommandEncoder) => void): void {
     this.checkIds([id]);
+    this.checkSettled('step');
+    this.idScratch[0] = id;
+    this.ctx.device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
+    this.encodeStep('Session.step', then);
+    this.tokens.push(id);
+  }
+
+  /**
+   * One step over the id in the model's ids buffer: the traced plan (its taps write the recorder's
+   * next row, then the top next tokens) while tracing, else the decode plan; then `then`; submitted.
+   */
+  private encodeStep(label: string, then?: (encoder: GPUCommandEncoder) => void): void {
     const { device } = this.ctx;
     let plan: ForwardPlan;
     const recorder = this.recorder;
@@ -251,14 +266,11 @@ export class Session {
     } else {
       plan = this.decodePlan();
     }
-    this.idScratch[0] = id;
-    device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
-    const encoder = device.createCommandEncoder({ label: 'Session.step' });
+    const encoder = device.createCommandEncoder({ label });
     encodeSteps(encoder, 'Session.step', plan.steps);
     if (recorder) this.encodeTopNext(encoder, recorder.length - 1);
     then?.(encoder);
     device.queue.submit([encoder.finish()]);
-    this.tokens.push(id);
   }
 
   /**
@@ -274,26 +286,39 @@ export class Session {
     return this.stepPlan;
   }
 
-  /** Whether a TraceRecorder is on (its rows follow `tokens`, so every fed id must be known here). */
+  /** Whether a TraceRecorder is on (its rows follow the tokens the state consumes). */
   get tracing(): boolean {
     return this.recorder !== null;
   }
 
   /**
+   * Tokens the state has consumed: `tokens`, and the ones stepFromGpu fed whose ids are not
+   * known here yet (`fed` has not been called for them).
+   */
+  get position(): number {
+    return this.tokens.length + this.unknown;
+  }
+
+  /** Feeding a known id, or a prompt, while ids fed from the GPU are still unknown would put `tokens` out of order. */
+  private checkSettled(what: string): void {
+    if (this.unknown > 0) throw new Error(`Session.${what}: ${this.unknown} token(s) fed from the GPU are not recorded yet (call fed() for each first)`);
+  }
+
+  /**
    * Feeds the id that earlier GPU work left in the model's ids buffer (the sampler copies its
    * choice there), so the step can be submitted before the id is read back: decode pipelining.
-   * Call `fed(id)` once the id is known. Not while tracing.
+   * Call `fed(id)` once the id is known, in the order of the steps. While tracing too: the
+   * recorder's row is the step's position (rows run ahead of `tokens` until the ids are known).
    */
   stepFromGpu(then?: (encoder: GPUCommandEncoder) => void): void {
-    if (this.recorder) throw new Error('Session.stepFromGpu: not while tracing (the trace needs each id before its step)');
-    const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.stepFromGpu' });
-    encodeSteps(encoder, 'Session.step', this.decodePlan().steps);
-    then?.(encoder);
-    this.ctx.device.queue.submit([encoder.finish()]);
+    this.encodeStep('Session.stepFromGpu', then);
+    this.unknown++;
   }
 
   /** Records an id that stepFromGpu fed, once it is known. */
   fed(id: number): void {
+    if (this.unknown === 0) throw new Error('Session.fed: no step fed from the GPU is waiting for its id');
+    this.unknown--;
     this.tokens.push(id);
   }
 
@@ -308,6 +333,7 @@ export class Session {
     for (const b of stateBuffers(this.state)) encoder.clearBuffer(b);
     this.ctx.device.queue.submit([encoder.finish()]);
     this.tokens.length = 0;
+    this.unknown = 0;
   }
 
   /** Appends a copy of this session's whole state (every layer's buffers) into `to` (a state of the same model). */
@@ -324,6 +350,7 @@ export class Session {
 
   /** A second session continuing from this one's state (the state is copied on the GPU). */
   fork(): Session {
+    this.checkSettled('fork');
     const copy = this.model.newState();
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.fork' });
     copyState(encoder, this.state, copy);

@@ -130,7 +130,10 @@ describe('engine: the device lost in the middle of a generation', () => {
     expect(await engine.handle({ id: 2, kind: 'loadModel', params: { modelId: entry.id, source } })).toMatchObject({ ok: true });
     const params = { modelId: entry.id, prompt: { ids: [1, 2] }, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] };
     const lost = await engine.handle({ id: 3, kind: 'generate', params: { ...params, maxTokens: 2000, trace: true } });
-    expect(tokensBeforeLoss).toBe(3);
+    // Ids sampled ahead of the loss (the decode is pipelined, traced too: up to 2 more steps in
+    // flight) may still come back; nothing after them.
+    expect(tokensBeforeLoss).toBeGreaterThanOrEqual(3);
+    expect(tokensBeforeLoss).toBeLessThanOrEqual(5);
     expect(lost).toMatchObject({ ok: false, error: expect.stringMatching(/^The GPU device was lost during the generation \(destroyed/) });
     await expect.poll(() => events.some((e) => e.kind === 'device-lost')).toBe(true);
     expect(events.find((e) => e.kind === 'device-lost')).toMatchObject({ kind: 'device-lost', reason: 'destroyed' });

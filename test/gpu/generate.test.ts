@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelInspection } from '../../app/arch/inspect';
 import type { GpuContext } from '../../app/gpu/context';
-import { generate } from '../../app/model/generate';
+import { generate, GpuSampler } from '../../app/model/generate';
+import { seededRandom } from '../../app/random';
 import type { LoadedWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import type { LanguageModel } from '../../app/model/model';
@@ -123,27 +124,59 @@ describe('generate', () => {
     expect(cancelled.ids).toHaveLength(5);
   });
 
-  it('the pipelined loop (next step in flight during the readback) samples what the step-by-step loop does, and the state consumed what session.tokens says', async (test) => {
+  it('the pipelined loop (next step in flight during the readback), traced or not, samples what a step-by-step loop does; the state and the trace rows follow session.tokens', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const settings = { maxTokens: 16, temperature: 1.2, topK: 40, topP: 0.9, repetitionPenalty: 1.15, seed: 5 };
+    const prompt = [10, 20, 30];
+    // The reference: one step at a time, each id read back before it is fed from the CPU.
+    const stepwise = new Session(ctx, model);
+    stepwise.prefill(prompt);
+    const sampler = new GpuSampler(ctx, stepwise, { temperature: 1.2, topK: 40, topP: 0.9, repetitionPenalty: 1.15, u: 0 });
+    const random = seededRandom(settings.seed);
+    const reference = [await sampler.next(random())];
+    while (reference.length < settings.maxTokens) {
+      const u = random();
+      stepwise.step(reference.at(-1)!, (encoder) => sampler.encode(encoder, u));
+      reference.push(await sampler.read());
+    }
+    sampler.destroy();
     const pipelined = new Session(ctx, model);
     expect(pipelined.tracing).toBe(false);
-    const a = await generate(ctx, pipelined, [10, 20, 30], settings);
-    // A recorder makes generate feed each id from the CPU, one step at a time.
-    const stepwise = new Session(ctx, model);
+    const a = await generate(ctx, pipelined, prompt, settings);
+    expect(a.ids).toEqual(reference);
+    // Tracing, the loop is pipelined too: each step's trace row is its position, the ids follow.
+    const traced = new Session(ctx, model);
     const recorder = new TraceRecorder(ctx, model, { capacity: 32 });
-    stepwise.trace(recorder);
-    expect(stepwise.tracing).toBe(true);
-    const b = await generate(ctx, stepwise, [10, 20, 30], settings);
-    expect(a.ids).toEqual(b.ids);
-    // Both states consumed the prompt and every generated token but the last.
-    expect(pipelined.tokens).toEqual([10, 20, 30, ...a.ids.slice(0, -1)]);
+    traced.trace(recorder);
+    expect(traced.tracing).toBe(true);
+    const b = await generate(ctx, traced, prompt, settings);
+    expect(b.ids).toEqual(reference);
+    // Every state consumed the prompt and every generated token but the last.
+    expect(pipelined.tokens).toEqual([...prompt, ...a.ids.slice(0, -1)]);
+    expect(traced.tokens).toEqual(pipelined.tokens);
     expect(stepwise.tokens).toEqual(pipelined.tokens);
+    expect(traced.position).toBe(traced.tokens.length);
+    // The traced rows are those of the same tokens traced in one prefill (row k: token k).
+    const T = traced.tokens.length;
+    expect(recorder.length).toBe(T);
+    const prefilled = new Session(ctx, model);
+    const checkRecorder = new TraceRecorder(ctx, model, { capacity: 32 });
+    prefilled.trace(checkRecorder);
+    prefilled.prefill(traced.tokens);
+    const [rows, expected] = [await recorder.read(0, T), await checkRecorder.read(0, T)];
+    expected.delta.forEach((delta, i) => {
+      expect(relativeError(rows.delta[i]!, delta), `Δ of layer ${i}`).toBeLessThanOrEqual(1e-5);
+      expect(relativeError(rows.B[i]!, expected.B[i]!), `B of layer ${i}`).toBeLessThanOrEqual(1e-5);
+    });
+    prefilled.destroy();
+    checkRecorder.destroy();
     // And the states agree: the next token's logits are the same.
     pipelined.step(a.ids.at(-1)!);
-    stepwise.trace(null);
-    stepwise.step(b.ids.at(-1)!);
+    traced.trace(null);
+    traced.step(b.ids.at(-1)!);
+    stepwise.step(reference.at(-1)!);
     expect(relativeError(await pipelined.readLogits(), await stepwise.readLogits())).toBeLessThanOrEqual(1e-5);
+    expect(relativeError(await traced.readLogits(), await stepwise.readLogits())).toBeLessThanOrEqual(1e-5);
     // On an early stop the pipelined state has consumed the stop token and the ones fed ahead of
     // it (the same ids the unstopped run sampled: the same seed), and session.tokens says so.
     const stopAt = a.ids[5]!;
@@ -159,7 +192,23 @@ describe('generate', () => {
     check.prefill(s.tokens);
     expect(relativeError(await s.readLogits(), await check.readLogits())).toBeLessThanOrEqual(1e-5);
     check.destroy();
-    for (const x of [pipelined, stepwise, s]) x.destroy();
+    // Traced, the same stop leaves a row for every token consumed, and every id known.
+    const ts = new Session(ctx, model);
+    const stoppedRecorder = new TraceRecorder(ctx, model, { capacity: 32 });
+    ts.trace(stoppedRecorder);
+    const tracedStop = await generate(ctx, ts, [10, 20, 30], { ...settings, stopIds: new Set([stopAt]) });
+    expect(tracedStop.ids).toEqual(stopped.ids);
+    expect(ts.tokens).toEqual(s.tokens);
+    expect(stoppedRecorder.length).toBe(ts.tokens.length);
+    // A known id (or a prompt) cannot be fed while an id fed from the GPU is still unknown.
+    ts.stepFromGpu();
+    expect(ts.position).toBe(ts.tokens.length + 1);
+    expect(() => ts.step(1)).toThrow(/not recorded yet/);
+    expect(() => ts.prefill([1])).toThrow(/not recorded yet/);
+    ts.fed(1);
+    expect(() => ts.fed(1)).toThrow(/no step fed from the GPU/);
+    for (const x of [pipelined, traced, stepwise, s, ts]) x.destroy();
     recorder.destroy();
+    stoppedRecorder.destroy();
   });
 });

@@ -178,7 +178,7 @@ describe.each([
     const r = mulberry32(seed + 5);
     const prompt = Array.from({ length: chunk + 5 }, () => Math.floor(r() * inspection.config.vocabSize));
     const steps = every + 7; // past a checkpoint taken after single steps, the ring wrapping
-    const run = async (detail: 'all' | 'windows', gpuSummaries?: boolean) => {
+    const run = async (detail: 'all' | 'windows', gpuSummaries?: boolean, trail?: boolean) => {
       const session = new Session(ctx!, model);
       const streamed: TraceRows[] = [];
       const live = await startLiveTrace(ctx!, target, session, prompt.length + steps + 1, {
@@ -188,6 +188,7 @@ describe.each([
         focusChannels: focus,
         intervalMs: 0,
         ...(gpuSummaries !== undefined ? { gpuSummaries } : {}),
+        ...(trail !== undefined ? { trail } : {}),
         onRows: (rows) => streamed.push(rows),
       });
       try {
@@ -204,11 +205,12 @@ describe.each([
       }
     };
     try {
-      // 'all' with the CPU replay (float64) as the reference; 'all' with the GPU summaries (the
-      // default on a GPU) and 'windows' (always the GPU's) against it.
-      const all = await run('all', false);
-      const allGpu = await run('all', true);
-      const win = await run('windows');
+      // 'all' with the CPU replay (float64), traced in the generating session's own steps, as the
+      // reference; 'all' with the GPU summaries and 'windows' (always the GPU's), traced by a
+      // trail session in prefill pieces (the default on a GPU), against it.
+      const all = await run('all', false, false);
+      const allGpu = await run('all', true, true);
+      const win = await run('windows', undefined, true);
       expect(allGpu.out.ids).toEqual(all.out.ids);
       expectSummaries(allGpu.kept.result, all.kept.result, SUMMARY_TOL);
       all.kept.result.layers.forEach((layer, i) => {
@@ -221,8 +223,15 @@ describe.each([
         expect(merged.ids).toEqual([...prompt, ...win.out.ids.slice(0, -1)]);
         expect(merged.ids).toEqual(win.kept.result.ids);
         expectSummaries(merged, all.kept.result, SUMMARY_TOL);
-        // The top next tokens where the generation had logits: after the prompt and after each step.
-        expect([...merged.topNext.ids]).toEqual([...all.kept.result.topNext.ids]);
+        // The top next tokens of every row, from the trail's prefill logits: those of a prompt trace
+        // of the same tokens (the same chunks: the trail's pieces are the model's chunk here).
+        const reference = await tracePrompt(ctx!, target, merged.ids, { traceId: 'reference', modelId: 'm' });
+        expect([...merged.topNext.ids]).toEqual([...reference.result.topNext.ids]);
+        expect(relativeError(merged.topNext.probs, reference.result.topNext.probs)).toBeLessThanOrEqual(1e-6);
+        // Where the generation traced in place had logits (after the prompt, after each step): its
+        // decode's probabilities, to fp32 rounding (ids may swap on a near tie, the ranked values not).
+        const from = (prompt.length - 1) * merged.topNext.k;
+        expect(relativeError(merged.topNext.probs.subarray(from), all.kept.result.topNext.probs.subarray(from))).toBeLessThanOrEqual(1e-5);
         const T = merged.ids.length;
         await expectWindows(win.kept, all.kept.result, [[every - 2, T]], 1e-5, [0, all.kept.result.layers.at(-1)!]);
       } finally {

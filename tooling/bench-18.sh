@@ -22,9 +22,9 @@ run() { # name, then bench arguments
 [ $# -gt 0 ] || set -- 130m bytes 2.8b
 for which in "$@"; do
   case $which in
-    130m) run mamba-130m --shape mamba-130m --prefill 2048 --decode 256 --trace "${TRACE_130M:-131072}" ;;
+    130m) run mamba-130m --shape mamba-130m --prefill 2048 --decode 1024 --trace "${TRACE_130M:-131072}" ;;
     bytes) run shakespeare-byte --model resources/models/shakespeare-byte --prefill 2048 --decode 256 --trace "${TRACE_BYTES:-1000000}" ;;
-    2.8b) run mamba-2.8b --shape mamba-2.8b --weights f16 --prefill 2048 --decode 128 --trace "${TRACE_2P8B:-16384}" ;;
+    2.8b) run mamba-2.8b --shape mamba-2.8b --weights f16 --prefill 2048 --decode 512 --trace "${TRACE_2P8B:-16384}" ;;
     *) echo "unknown run $which (130m, bytes, 2.8b)"; exit 2 ;;
   esac
 done

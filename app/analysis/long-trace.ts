@@ -403,7 +403,7 @@ export function longTraceMemory(
   // Live: every row's top next tokens, and the trail (trace-trail.ts): its session's state and
   // logits, one piece's logits and top-k words.
   const logits = options.live
-    ? words(T * 2 * K * 4) + options.stateBytes + words(config.vocabSize * 4) + trailBytes(config.vocabSize, trailPiece(options.maxTokens, T, R), K)
+    ? words(T * 2 * K * 4) + options.stateBytes + words(config.vocabSize * 4) + trailBytes(config.vocabSize, trailPiece(options.maxTokens, T, config.vocabSize, R), K)
     : words(Math.min(R, T) * config.vocabSize * 4) + words(Math.min(R, T) * 2 * K * 4);
   const perToken = L * (3 + (options.focus ? 1 : 0)) * 4 + K * 8;
   const heap = T * perToken + 2 * L * layout.deltaWidth * layout.aStates * 4;

@@ -17,12 +17,19 @@ import type { Dispatch } from '../kernels/dispatch.js';
 import { topK } from '../kernels/top-k.js';
 import type { Session, TraceSink } from '../model/session.js';
 
-/** Tokens per traced prefill piece of the trail (fewer where the model's chunk, the sink's ring or the trace are smaller). */
-export const TRAIL_PIECE = 64;
+/**
+ * Tokens per traced prefill piece of the trail: fewer where the model's chunk, the sink's ring, the
+ * trace or TRAIL_LOGITS_BYTES are smaller. A piece reads every weight once (a large model's piece
+ * costs about as much GPU time as a few decode steps), so longer pieces cost less per token; the
+ * trace's rows lag the generation by up to a piece (mamba-2.8b on the H200: ~0.4 s).
+ */
+export const TRAIL_PIECE = 128;
+/** The most GPU memory of a piece's logits. */
+export const TRAIL_LOGITS_BYTES = 64 * 2 ** 20;
 
 /** The most tokens one piece of a trail over `capacity` tokens takes (its logits buffer holds that many rows). */
-export function trailPiece(maxTokens: number, capacity: number, sinkRows = Infinity): number {
-  return Math.max(1, Math.min(TRAIL_PIECE, maxTokens, sinkRows, capacity));
+export function trailPiece(maxTokens: number, capacity: number, vocab: number, sinkRows = Infinity): number {
+  return Math.max(1, Math.min(TRAIL_PIECE, Math.floor(TRAIL_LOGITS_BYTES / (vocab * 4)), maxTokens, sinkRows, capacity));
 }
 
 /** GPU bytes of a trail's own buffers beside its session: the logits of one piece and their top-k words. */
@@ -50,12 +57,25 @@ export class TraceTrail {
   ) {
     if (session.position !== 0) throw new Error('TraceTrail: the trail starts from an empty session');
     const model = session.model;
-    this.piece = trailPiece(model.maxTokens, capacity, sink.maxRows);
     const V = model.config.vocabSize;
+    this.piece = trailPiece(model.maxTokens, capacity, V, sink.maxRows);
     this.logits = storageBuffer(ctx.device, 'TraceTrail.logits', this.piece * V * 4);
     this.words = sink.topNextK > 0 ? storageBuffer(ctx.device, 'TraceTrail.topK', this.piece * 2 * sink.topNextK * 4) : null;
     this.savedId = storageBuffer(ctx.device, 'TraceTrail.savedId', 4);
     session.trace(sink);
+    // The whole pieces' plan and top-k, built now rather than at the first streaming.
+    session.prepareTracedPrefill(this.piece, { allLogits: this.logits });
+    if (this.words) this.select(this.piece, this.words);
+  }
+
+  /** The top-k dispatch over the first `rows` rows of the piece's logits. */
+  private select(rows: number, words: GPUBuffer): Dispatch {
+    let select = this.selects.get(rows);
+    if (!select) {
+      select = topK(this.ctx, { rows, vocab: this.session.model.config.vocabSize, k: this.sink.topNextK }, { logits: this.logits, out: words }, 'TraceTrail.topK');
+      this.selects.set(rows, select);
+    }
+    return select;
   }
 
   /** Tokens the trail has traced. */
@@ -87,11 +107,7 @@ export class TraceTrail {
       const words = this.words;
       const slot = this.sink.topNextSlot(this.sink.length - n);
       if (!words || !slot) continue;
-      let select = this.selects.get(n);
-      if (!select) {
-        select = topK(this.ctx, { rows: n, vocab: this.session.model.config.vocabSize, k: K }, { logits: this.logits, out: words }, 'TraceTrail.topK');
-        this.selects.set(n, select);
-      }
+      const select = this.select(n, words);
       const encoder = device.createCommandEncoder({ label: 'TraceTrail.topNext' });
       const pass = encoder.beginComputePass({ label: 'TraceTrail.topNext.pass' });
       select.encode(pass);

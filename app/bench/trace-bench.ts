@@ -106,42 +106,52 @@ export async function benchTrace(
   // Live trace overhead: the same generate loop with and without it. Each run also sums the CPU
   // time spent encoding and submitting its steps (Session.stepFromGpu), per token; 'in-place'
   // traces the generating session's own steps (the default detail) instead of a trail session.
-  const decodeRate = async (trace: 'none' | 'auto' | 'windows' | 'in-place') => {
-    const rates: number[] = [];
-    const encodeMs: number[] = [];
-    for (let r = 0; r < options.repeats + 1; r++) {
-      const session = new Session(ctx, model);
-      const prompt = Array.from({ length: 16 }, () => Math.floor(random() * V));
-      const detail = trace === 'in-place' ? 'auto' : trace;
-      const live =
-        detail === 'none' ? null : await startLiveTrace(ctx, target, session, prompt.length + options.decodeTokens + 1, { traceId: 'live', modelId: 'bench', onRows: () => undefined, detail, trail: trace !== 'in-place' });
-      const step = session.stepFromGpu.bind(session);
-      let encoding = 0;
-      let steps = 0;
-      session.stepFromGpu = (then) => {
-        const t = performance.now();
-        step(then);
-        encoding += performance.now() - t;
-        steps++;
-      };
-      try {
-        const run = await generate(ctx, session, prompt, { maxTokens: options.decodeTokens + 1, temperature: 0 }, () => live?.flushSoon());
-        await live?.finish().then((t) => t?.release?.());
-        if (r > 0) {
-          rates.push(run.tokensPerSecond);
-          encodeMs.push(encoding / Math.max(1, steps));
-        }
-      } finally {
-        await live?.stop();
-        session.destroy();
+  const decodeOnce = async (trace: 'none' | 'auto' | 'windows' | 'in-place') => {
+    const session = new Session(ctx, model);
+    const prompt = Array.from({ length: 16 }, () => Math.floor(random() * V));
+    const detail = trace === 'in-place' ? 'auto' : trace;
+    const live =
+      detail === 'none' ? null : await startLiveTrace(ctx, target, session, prompt.length + options.decodeTokens + 1, { traceId: 'live', modelId: 'bench', onRows: () => undefined, detail, trail: trace !== 'in-place' });
+    const step = session.stepFromGpu.bind(session);
+    let encoding = 0;
+    let steps = 0;
+    session.stepFromGpu = (then) => {
+      const t = performance.now();
+      step(then);
+      encoding += performance.now() - t;
+      steps++;
+    };
+    try {
+      const run = await generate(ctx, session, prompt, { maxTokens: options.decodeTokens + 1, temperature: 0 }, () => live?.flushSoon());
+      await live?.finish().then((t) => t?.release?.());
+      return { rate: run.tokensPerSecond, encodeMs: encoding / Math.max(1, steps) };
+    } finally {
+      await live?.stop();
+      session.destroy();
+    }
+  };
+  // The modes take turns, run after run (the first round a warm-up), so a drift of the machine
+  // touches them alike; each one's median.
+  const modes = ['none', 'auto', 'windows', 'in-place'] as const;
+  const runs = new Map(modes.map((m) => [m, { rates: [] as number[], encodeMs: [] as number[] }]));
+  for (let r = 0; r < options.repeats + 1; r++) {
+    for (const mode of modes) {
+      const { rate, encodeMs } = await decodeOnce(mode);
+      const into = runs.get(mode) as { rates: number[]; encodeMs: number[] };
+      if (r > 0) {
+        into.rates.push(rate);
+        into.encodeMs.push(encodeMs);
       }
     }
+  }
+  const decodeRate = (mode: (typeof modes)[number]) => {
+    const { rates, encodeMs } = runs.get(mode) as { rates: number[]; encodeMs: number[] };
     return { rate: median(rates), encodeMs: median(encodeMs) };
   };
-  const plain = await decodeRate('none');
-  const traced = await decodeRate('auto');
-  const windows = await decodeRate('windows');
-  const inPlace = await decodeRate('in-place');
+  const plain = decodeRate('none');
+  const traced = decodeRate('auto');
+  const windows = decodeRate('windows');
+  const inPlace = decodeRate('in-place');
   log(
     `decode ${plain.rate.toFixed(1)} tok/s; with the live trace ${traced.rate.toFixed(1)} (auto), ${windows.rate.toFixed(1)} (windows), ${inPlace.rate.toFixed(1)} (auto, traced in place); ` +
       `CPU per step ${plain.encodeMs.toFixed(3)} ms untraced, ${inPlace.encodeMs.toFixed(3)} traced in place`,

@@ -209,17 +209,7 @@ export class Session {
       recorder.reserve(chunk.length);
       this.tracedRow = recorder.length;
       recorder.length += chunk.length;
-      let cached = this.tracedPlans.get(chunk.length);
-      if (!cached || cached.generation !== recorder.generation || cached.allLogits !== options.allLogits || cached.lastLayer !== options.lastLayer) {
-        cached?.plan.destroy();
-        const plan = this.model.plan(chunk.length, this.state, this.logits, {
-          taps: recorder.taps(() => this.tracedRow),
-          ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: 0 } } : {}),
-          ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
-        });
-        cached = { plan, generation: recorder.generation, allLogits: options.allLogits, lastLayer: options.lastLayer };
-        this.tracedPlans.set(chunk.length, cached);
-      }
+      const cached = this.tracedPlan(recorder, chunk.length, options);
       device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
       const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
       encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
@@ -228,6 +218,31 @@ export class Session {
       device.queue.submit([encoder.finish()]);
       this.tokens.push(...chunk);
     }
+  }
+
+  /** The traced prefill's plan for chunks of `tokens` tokens (kept, rebuilt when the recorder's buffers or the options change). */
+  private tracedPlan(recorder: TraceSink, tokens: number, options: { allLogits?: GPUBuffer; lastLayer?: number }) {
+    let cached = this.tracedPlans.get(tokens);
+    if (!cached || cached.generation !== recorder.generation || cached.allLogits !== options.allLogits || cached.lastLayer !== options.lastLayer) {
+      cached?.plan.destroy();
+      const plan = this.model.plan(tokens, this.state, this.logits, {
+        taps: recorder.taps(() => this.tracedRow),
+        ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: 0 } } : {}),
+        ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
+      });
+      cached = { plan, generation: recorder.generation, allLogits: options.allLogits, lastLayer: options.lastLayer };
+      this.tracedPlans.set(tokens, cached);
+    }
+    return cached;
+  }
+
+  /**
+   * Builds now the plan a traced prefill of chunks of `tokens` tokens will use (10–20 ms of CPU
+   * or more on a large model: better before a generation than in the middle of it).
+   */
+  prepareTracedPrefill(tokens: number, options: { allLogits?: GPUBuffer } = {}): void {
+    if (!this.recorder) throw new Error('Session.prepareTracedPrefill: the session is not traced');
+    this.tracedPlan(this.recorder, tokens, options);
   }
 
   /**

@@ -9,7 +9,9 @@
  * The tokens before the knocked one run once; the session is then forked, and both runs go on
  * chunk by chunk (the model's maxTokens) with every position's logits read back, so memory stays
  * at two chunks of logits. `onProgress` after each chunk (positions run, the shared prefix counted
- * once, of T + T − token); `signal` is checked between chunks.
+ * once, of T + T − token); `signal` is checked between chunks. A long trace's knockout (`restore`:
+ * its state checkpoints) starts the shared prefix from the last checkpoint at or before the token,
+ * so knocking out token 90,000 of 100,000 runs at most a checkpoint interval before it.
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -22,7 +24,10 @@ import { readableToken } from './token-text.js';
 import type { KnockoutOptions, KnockoutResult, NextTokenDistribution } from './types.js';
 
 /** How many positions a knockout runs (its progress total): the shared prefix once, then both runs. */
-export const knockoutWork = (tokens: number, token: number) => tokens + (tokens - token);
+export const knockoutWork = (tokens: number, token: number, from = 0) => tokens - from + (tokens - token);
+
+/** A session standing after the first `at` tokens (at ≤ the token asked for), the caller's to destroy: a long trace's checkpoint. */
+export type KnockoutStart = (token: number) => Promise<{ session: Session; at: number }>;
 
 export async function knockout(
   ctx: GpuContext,
@@ -30,6 +35,7 @@ export async function knockout(
   ids: readonly number[],
   params: KnockoutOptions,
   work: { signal?: AbortSignal; onProgress?: WorkProgress } = {},
+  restore?: KnockoutStart,
 ): Promise<KnockoutResult> {
   const { model } = target;
   const L = model.config.nLayer;
@@ -42,17 +48,22 @@ export async function knockout(
   if (!(Number.isInteger(token) && token >= 0 && token < T)) throw new Error(`There is no token ${token} in the prompt (it has ${T}).`);
   const k = Math.max(1, Math.min(params.k ?? 10, V));
   throwIfCancelled(work.signal);
-  const total = knockoutWork(T, token);
-  let done = 0;
   const chunk = model.maxTokens;
-  const baseline = new Session(ctx, model);
+  const start0 = restore ? await restore(token) : { session: new Session(ctx, model), at: 0 };
+  const baseline = start0.session;
+  const at = start0.at;
   let knocked: Session | null = null;
-  const rows = Math.min(chunk, T - token);
-  const logitsA = storageBuffer(ctx.device, 'Knockout.baselineLogits', rows * V * 4);
-  const logitsB = storageBuffer(ctx.device, 'Knockout.knockedLogits', rows * V * 4);
+  let logitsA: GPUBuffer | null = null;
+  let logitsB: GPUBuffer | null = null;
   try {
+    if (!(Number.isInteger(at) && at >= 0 && at <= token)) throw new RangeError(`knockout: a start at token ${at} is not before token ${token}`);
+    const total = knockoutWork(T, token, at);
+    let done = 0;
+    const rows = Math.min(chunk, T - token);
+    logitsA = storageBuffer(ctx.device, 'Knockout.baselineLogits', rows * V * 4);
+    logitsB = storageBuffer(ctx.device, 'Knockout.knockedLogits', rows * V * 4);
     // The tokens before the knocked one: one run, chunk by chunk.
-    for (let start = 0; start < token; start += chunk) {
+    for (let start = at; start < token; start += chunk) {
       const part = ids.slice(start, Math.min(token, start + chunk));
       baseline.prefill(part);
       await ctx.device.queue.onSubmittedWorkDone();
@@ -98,7 +109,7 @@ export async function knockout(
   } finally {
     baseline.destroy();
     knocked?.destroy();
-    logitsA.destroy();
-    logitsB.destroy();
+    logitsA?.destroy();
+    logitsB?.destroy();
   }
 }

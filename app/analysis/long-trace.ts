@@ -249,6 +249,10 @@ export function windowsTrace(
       return recomputeWindow(ctx, target, result.ids, checkpoints, result.traceId, window.layer, window.from, window.to, signal);
     },
     attentionRow: (options, work) => hiddenAttentionRowLong(ctx, target, result.ids, checkpoints, options, { ...work, traceId: result.traceId }),
+    restore: async (token) => {
+      const at = checkpoints.before(token);
+      return { session: await checkpoints.restore(at), at };
+    },
     release: () => checkpoints.destroy(),
   };
 }

@@ -4,6 +4,7 @@
  * layers, and a knockout's two next-token distributions. app/engine/protocol.ts re-exports these
  * for the requests that return them.
  */
+import type { Session } from '../model/session.js';
 
 /** Δ of a prompt's prefill (or of a generation's every fed token), per traced layer, with the per-token selection summaries. */
 export interface TraceResult {
@@ -157,6 +158,8 @@ export interface StoredTrace {
     options: { layer: number; unit: number | 'mean'; row: number },
     work: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
   ) => Promise<HiddenAttentionResult>;
+  /** A 'windows' trace: a session standing at its last checkpoint at or before `token`, and that checkpoint's token count (the caller destroys the session). */
+  restore?: (token: number) => Promise<{ session: Session; at: number }>;
   /** Frees what the kept trace holds on the GPU (when the store lets it go). */
   release?: () => void;
 }

@@ -135,7 +135,8 @@ export class Engine {
         const ctx = await this.context();
         const loaded = this.ready(params.modelId, 'a knockout');
         const onProgress = this.progress(id, 'knockout', params.modelId, 'positions');
-        return knockout(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
+        const kept = this.traces.get(params.traceId);
+        return knockout(ctx, loaded, kept.result.ids, params, { signal, onProgress }, kept.restore);
       },
       cancel: async (params) => {
         let cancelled = 0;

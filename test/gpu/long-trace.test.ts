@@ -31,6 +31,7 @@ import { storedTraceBytes } from '../../app/analysis/trace-store';
 import { PARTIALS_MAX_BYTES } from '../../app/kernels/trace-summary';
 import { startLiveTrace, tracePrompt } from '../../app/analysis/trace';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
+import { knockout, knockoutWork } from '../../app/analysis/knockout';
 import type { StoredTrace, TraceResult, TraceRows } from '../../app/analysis/types';
 import { Engine } from '../../app/engine/engine';
 import type { EngineRequest, EngineRequestKind, EngineRequests } from '../../app/engine/protocol';
@@ -162,6 +163,18 @@ describe.each([
         await expectWindows(long, full, [[every - 3, 2 * every + 5], [T - 13, T]], WINDOW_TOL);
         await expectWindows(long, full, [[every, 2 * every], [5, 9], [2 * every + 1, 2 * every + 2], [0, T]], WINDOW_TOL, [full.layers.at(-1)!]);
         expect(long.gpuBytes).toBeGreaterThan(0);
+        // A knockout of the long trace starts from its last checkpoint before the token (two
+        // checkpoints in), and equals the knockout run from the first token.
+        const token = 2 * every + 3;
+        const params = { token, layers: [0] };
+        const fromStart = await knockout(ctx, target, ids, params);
+        let work: [number, number] = [0, 0];
+        const fromCheckpoint = await knockout(ctx, target, ids, params, { onProgress: (done, total) => (work = [done, total]) }, long.restore);
+        expect(work).toEqual([knockoutWork(T, token, 2 * every), knockoutWork(T, token, 2 * every)]);
+        expect(fromCheckpoint.baseline.ids).toEqual(fromStart.baseline.ids);
+        expect(fromCheckpoint.klByPosition).toHaveLength(T - token);
+        expect(relativeError(Float64Array.from(fromCheckpoint.klByPosition), Float64Array.from(fromStart.klByPosition))).toBeLessThanOrEqual(1e-3);
+        expect(relativeError(Float64Array.from(fromCheckpoint.baseline.probs), Float64Array.from(fromStart.baseline.probs))).toBeLessThanOrEqual(1e-5);
       } finally {
         long.release?.();
       }

@@ -206,9 +206,21 @@ export async function downloadFiles(client: HubClient, fs: DownloadFs, request: 
   const rates = files.map(() => new Rate());
   const totalRate = new Rate();
   let lastEmit = -Infinity;
+  let trailing: unknown = null;
+  const interval = options.progressIntervalMs ?? 200;
   const emit = (force: boolean) => {
     const t = now();
-    if (!options.onProgress || (!force && t - lastEmit < (options.progressIntervalMs ?? 200))) return;
+    if (!options.onProgress) return;
+    if (!force && t - lastEmit < interval) {
+      // Throttled: the last bytes are still reported, once the interval is over (a stalled download shows where it stopped).
+      trailing ??= setTimeout(() => {
+        trailing = null;
+        emit(true);
+      }, interval - (t - lastEmit));
+      return;
+    }
+    if (trailing !== null) clearTimeout(trailing);
+    trailing = null;
     lastEmit = t;
     const list = progress.map((p, i) => {
       const speed = p.state === 'downloading' ? (rates[i] as Rate).speed(t) : 0;
@@ -276,6 +288,8 @@ export async function downloadFiles(client: HubClient, fs: DownloadFs, request: 
       plan.finished = true;
     }
   } catch (error) {
+    if (trailing !== null) clearTimeout(trailing);
+    trailing = null;
     if (error instanceof HubError && error.kind === 'cancelled') await cleanup();
     throw error;
   }

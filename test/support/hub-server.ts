@@ -8,6 +8,8 @@
  * every answer, for web mode.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -60,6 +62,15 @@ const CORS = {
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+/** Logs a request; answers a CORS preflight (true: nothing more to do). */
+function logged(log: LoggedRequest[], req: IncomingMessage, res: ServerResponse): boolean {
+  log.push({ method: req.method ?? 'GET', url: req.url ?? '', headers: req.headers });
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(204, CORS);
+  res.end();
+  return true;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -141,12 +152,7 @@ export async function startHubServer(repos: FixtureRepo[], token = 'hf_test_toke
   }
 
   const hub = createServer((req, res) => {
-    hubRequests.push({ method: req.method ?? 'GET', url: req.url ?? '', headers: req.headers });
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204, CORS);
-      res.end();
-      return;
-    }
+    if (logged(hubRequests, req, res)) return;
     const url = new URL(req.url ?? '/', 'http://hub');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const authorized = req.headers.authorization === `Bearer ${token}`;
@@ -209,12 +215,7 @@ export async function startHubServer(repos: FixtureRepo[], token = 'hf_test_toke
   });
 
   const cdn = createServer((req, res) => {
-    cdnRequests.push({ method: req.method ?? 'GET', url: req.url ?? '', headers: req.headers });
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204, CORS);
-      res.end();
-      return;
-    }
+    if (logged(cdnRequests, req, res)) return;
     const url = new URL(req.url ?? '/', 'http://cdn');
     const hash = url.pathname.replace(/^\/blobs\//, '');
     const blob = byHash.get(hash);
@@ -238,6 +239,12 @@ export async function startHubServer(repos: FixtureRepo[], token = 'hf_test_toke
       await Promise.all([new Promise((r) => hub.close(r)), new Promise((r) => cdn.close(r))]);
     },
   };
+}
+
+/** The bundled selective-copy model's files (config.json, model.safetensors, studio.json), as a fixture repo's files. */
+export function selectiveCopyFiles(): Record<string, Uint8Array> {
+  const dir = path.resolve(import.meta.dirname, '../../resources/models/selective-copy');
+  return Object.fromEntries(['config.json', 'model.safetensors', 'studio.json'].map((f) => [f, new Uint8Array(readFileSync(path.join(dir, f)))]));
 }
 
 /** Bytes that look random but are the same in every run. */

@@ -14,11 +14,10 @@ import type { HubFetch } from '../../app/hub/http';
 import { modelsDir } from '../../app/node/app-data';
 import { HUB_TOKEN_FILE, HubMain, type HubMainDeps, type TokenCrypto } from '../../main/hub';
 import { Library } from '../../main/library';
-import { startHubServer, type HubServer } from '../support/hub-server';
+import { selectiveCopyFiles, startHubServer, type HubServer } from '../support/hub-server';
 
 const COMMIT = '2'.repeat(40);
-const fixture = path.resolve(__dirname, '../../resources/models/selective-copy');
-const files = Object.fromEntries(['config.json', 'model.safetensors', 'studio.json'].map((f) => [f, new Uint8Array(readFileSync(path.join(fixture, f)))]));
+const files = selectiveCopyFiles();
 let server: HubServer;
 
 beforeAll(async () => {

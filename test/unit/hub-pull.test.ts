@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pullCommand, proxyFor, type PullIo } from '../../app/node/pull';
-import { fixtureBytes, startHubServer, type HubServer } from '../support/hub-server';
+import { fixtureBytes, selectiveCopyFiles, startHubServer, type HubServer } from '../support/hub-server';
 
 const COMMIT = '1'.repeat(40);
-const root = path.resolve(__dirname, '../../resources/models/selective-copy');
-const files = Object.fromEntries(['config.json', 'model.safetensors', 'studio.json'].map((f) => [f, new Uint8Array(readFileSync(path.join(root, f)))]));
+const files = selectiveCopyFiles();
 let server: HubServer;
 
 beforeAll(async () => {

@@ -10,6 +10,7 @@
  */
 import type { ArchitectureName } from './arch/registry.js';
 import type { ModelFormat } from './model/inspection.js';
+import type { MemoryPlan } from './model/memory-plan.js';
 import { v, ValidationError, type Validator } from './validate.js';
 
 export type { ArchitectureName, ModelFormat };
@@ -120,6 +121,15 @@ export interface HubSettings {
   tokenStorage: { available: true } | { available: false; reason: string };
 }
 
+/** The adapter as a memory plan needs it (app/gpu/adapter.ts AdapterSummary's names and limits). */
+export interface PlanAdapter {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+}
+
 export interface Invokes {
   getAppInfo: { args: []; result: AppInfo };
   listModels: { args: []; result: ModelEntry[] };
@@ -140,6 +150,8 @@ export interface Invokes {
   hubLookup: { args: [input: string]; result: HubRepoInfo };
   /** Model search on the Hub, filtered to what the studio runs. */
   hubSearch: { args: [query: string]; result: HubSearchResult[] };
+  /** The memory plan of a choice for this GPU, from its headers read over the Hub (nothing downloaded). */
+  hubPlan: { args: [repo: string, revision: string, choiceId: string, adapter: PlanAdapter | null]; result: MemoryPlan };
   /** Starts downloading a choice of a repo (looked up again by main: the renderer names it, never its files). */
   hubDownload: { args: [repo: string, revision: string, choiceId: string]; result: HubJob };
   /** Downloads of this and earlier runs (paused and failed ones can be resumed). */
@@ -177,6 +189,16 @@ const jobId: Validator<string> = (value, where) => {
   if (!/^[0-9a-f]{32}$/.test(id)) throw new ValidationError(where, 'expected a download id');
   return id;
 };
+const adapterText = v.string({ maxLength: 256 });
+const limit = v.number({ integer: true, min: 0 });
+const adapterShape = v.object({
+  vendor: adapterText,
+  architecture: adapterText,
+  device: adapterText,
+  description: adapterText,
+  limits: v.object({ maxStorageBufferBindingSize: limit, maxBufferSize: limit }),
+});
+const planAdapter: Validator<PlanAdapter | null> = (value, where) => (value === null ? null : adapterShape(value, where));
 /** A Hub token: printable ASCII without spaces, as the Hub issues them. */
 const hubToken: Validator<string | null> = (value, where) => {
   if (value === null) return null;
@@ -203,6 +225,7 @@ export const invokeArgs: { [K in InvokeName]: Validator<InvokeArgs<K>> } = {
   hubLookup: v.tuple(v.string({ maxLength: 2048, nonEmpty: true })),
   hubSearch: v.tuple(v.string({ maxLength: 200 })),
   hubDownload: v.tuple(repoId, v.string({ maxLength: 256, nonEmpty: true }), v.string({ maxLength: 1024, nonEmpty: true })),
+  hubPlan: v.tuple(repoId, v.string({ maxLength: 256, nonEmpty: true }), v.string({ maxLength: 1024, nonEmpty: true }), planAdapter),
   hubJobs: v.tuple(),
   hubPause: v.tuple(jobId),
   hubResume: v.tuple(jobId),

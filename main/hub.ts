@@ -16,12 +16,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { HubJob, HubRepoInfo, HubSearchResult, HubSettings } from '../app/contract.js';
+import type { HubJob, HubRepoInfo, HubSearchResult, HubSettings, PlanAdapter } from '../app/contract.js';
+import type { MemoryPlan } from '../app/model/memory-plan.js';
 import { HubClient, hubEndpoint } from '../app/hub/client.js';
 import type { DownloadOptions } from '../app/hub/download.js';
 import { HubError } from '../app/hub/errors.js';
 import type { HubFetch } from '../app/hub/http.js';
 import { HubJobs, type StoredJob } from '../app/hub/jobs.js';
+import { planChoice } from '../app/hub/plan.js';
 import { lookupRepo, type HubRepoView } from '../app/hub/pull.js';
 import { parseHubRef } from '../app/hub/repo-ref.js';
 import { HUB_SETTINGS_FILE } from '../app/node/app-data.js';
@@ -197,10 +199,25 @@ export class HubMain {
     return this.client().search(query, 100);
   }
 
+  private async view(repo: string, revision: string): Promise<HubRepoView> {
+    const view = this.views.get(`${repo}@${revision}`) ?? (await lookupRepo(this.client(), { repo, revision }));
+    this.views.set(`${repo}@${revision}`, view);
+    return view;
+  }
+
+  /** The memory plan of a choice for the renderer's adapter, from the headers over the Hub. */
+  async plan(repo: string, revision: string, choiceId: string, adapter: PlanAdapter | null): Promise<MemoryPlan> {
+    await this.ready;
+    const view = await this.view(repo, revision);
+    const choice = view.choices.find((c) => c.id === choiceId);
+    if (!choice) throw new HubError('not-found', `${repo} has no choice "${choiceId}"`);
+    return planChoice(this.client(), view, choice, adapter);
+  }
+
   /** Starts a choice of a repo looked up before (else looked up now: the files and hashes always come from the Hub, never the renderer). */
   async download(repo: string, revision: string, choiceId: string): Promise<HubJob> {
     await this.ready;
-    const view = this.views.get(`${repo}@${revision}`) ?? (await lookupRepo(this.client(), { repo, revision }));
+    const view = await this.view(repo, revision);
     const choice = view.choices.find((c) => c.id === choiceId);
     if (!choice) throw new HubError('not-found', `${repo} has no choice "${choiceId}"`);
     return this.jobs.start(view, choice);

@@ -123,6 +123,7 @@ const handlers: Handlers<CallContext> = {
   },
   hubLookup: (_ctx, input) => hub.lookup(input),
   hubSearch: (_ctx, query) => hub.search(query),
+  hubPlan: (_ctx, repo, revision, choiceId, adapter) => hub.plan(repo, revision, choiceId, adapter),
   hubDownload: (_ctx, repo, revision, choiceId) => hub.download(repo, revision, choiceId),
   hubJobs: () => hub.list(),
   hubPause: (_ctx, id) => hub.pause(id),

@@ -23,20 +23,20 @@ const handlers: Handlers<CallContext> = {
     return [{ id, name: `by ${ctx.senderId}`, source: 'user', format: 'gguf', architecture: 'mamba', files: [], baseUrl: '', sizeBytes: 0 }];
   },
   ...Object.fromEntries(
-    ['hubLookup', 'hubSearch', 'hubDownload', 'hubJobs', 'hubPause', 'hubResume', 'hubCancel', 'hubSettings', 'hubSetToken', 'hubChooseModelsFolder'].map((n) => [
+    ['hubLookup', 'hubSearch', 'hubPlan', 'hubDownload', 'hubJobs', 'hubPause', 'hubResume', 'hubCancel', 'hubSettings', 'hubSetToken', 'hubChooseModelsFolder'].map((n) => [
       n,
       () => {
         throw new Error(`${n}: not in this test`);
       },
     ]),
-  ) as unknown as Pick<Handlers<CallContext>, 'hubLookup' | 'hubSearch' | 'hubDownload' | 'hubJobs' | 'hubPause' | 'hubResume' | 'hubCancel' | 'hubSettings' | 'hubSetToken' | 'hubChooseModelsFolder'>,
+  ) as unknown as Pick<Handlers<CallContext>, 'hubLookup' | 'hubSearch' | 'hubPlan' | 'hubDownload' | 'hubJobs' | 'hubPause' | 'hubResume' | 'hubCancel' | 'hubSettings' | 'hubSetToken' | 'hubChooseModelsFolder'>,
 };
 const trusted = trustedOrigin('app://studio');
 
 describe('the contract', () => {
   it('has a validator for every method and one channel each', () => {
     expect(invokeNames.sort()).toEqual([
-      'getAppInfo', 'getNotices', 'hubCancel', 'hubChooseModelsFolder', 'hubDownload', 'hubJobs', 'hubLookup', 'hubPause', 'hubResume', 'hubSearch', 'hubSetToken', 'hubSettings',
+      'getAppInfo', 'getNotices', 'hubCancel', 'hubChooseModelsFolder', 'hubDownload', 'hubJobs', 'hubLookup', 'hubPause', 'hubPlan', 'hubResume', 'hubSearch', 'hubSetToken', 'hubSettings',
       'listModels', 'openModelDialog', 'openModelPaths', 'readSessionFile', 'removeModel',
     ]);
     const channels: string[] = [];
@@ -65,6 +65,11 @@ describe('the contract', () => {
     expect(() => invokeArgs.hubSetToken(['hf abc'], 'hubSetToken')).toThrow(/printable characters, no spaces/);
     expect(() => invokeArgs.hubSetToken([''], 'hubSetToken')).toThrow(/non-empty/);
     expect(() => invokeArgs.hubLookup(['x'.repeat(2049)], 'hubLookup')).toThrow(/longer than 2048/);
+    const adapter = { vendor: 'nvidia', architecture: 'hopper', device: 'H200', description: '', limits: { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 32 } };
+    expect(invokeArgs.hubPlan(['o/n', 'main', 'safetensors', adapter], 'hubPlan')).toEqual(['o/n', 'main', 'safetensors', adapter]);
+    expect(invokeArgs.hubPlan(['o/n', 'main', 'safetensors', null], 'hubPlan')[3]).toBeNull();
+    expect(() => invokeArgs.hubPlan(['o/n', 'main', 'x', { ...adapter, features: [] }], 'hubPlan')).toThrow('hubPlan[3].features: unexpected key');
+    expect(() => invokeArgs.hubPlan(['o/n', 'main', 'x', { ...adapter, limits: { maxStorageBufferBindingSize: -1, maxBufferSize: 1 } }], 'hubPlan')).toThrow(/must be ≥ 0/);
   });
 
   it('object validators reject unknown keys and report the path', () => {

@@ -11,7 +11,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubJob } from '../../app/contract';
 import type { HubFetch } from '../../app/hub/http';
+import { inspectModel } from '../../app/arch/inspect';
+import { READ_AHEAD } from '../../app/hub/plan';
+import { planMemory } from '../../app/model/memory-plan';
 import { modelsDir } from '../../app/node/app-data';
+import { folderModelFiles } from '../../app/node/folder';
 import { HUB_TOKEN_FILE, HubMain, type HubMainDeps, type TokenCrypto } from '../../main/hub';
 import { Library } from '../../main/library';
 import { selectiveCopyFiles, startHubServer, type HubServer } from '../support/hub-server';
@@ -71,6 +75,23 @@ describe('hub download manager (main)', () => {
     expect(entry?.path).toBe(path.join(userData, 'models', 'models--studio--selective-copy', 'snapshots', COMMIT));
     expect(events.map((e) => e.state)).toContain('downloading');
     expect(events.at(-1)).toMatchObject({ state: 'done', modelId: done.modelId });
+  });
+
+  it("plans a choice's GPU memory from its headers over the Hub, as the plan of the same files on disk, without reading the weights", async () => {
+    const { hub } = setup();
+    const adapter = { vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H200', description: '', limits: { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 32 } };
+    server.cdnRequests.length = 0;
+    const plan = await hub.plan('studio/selective-copy', 'main', 'safetensors', adapter);
+    const local = await folderModelFiles(path.resolve(__dirname, '../../resources/models/selective-copy'));
+    const expected = planMemory(await inspectModel(local).finally(() => local.close()), { adapter });
+    expect({ weights: plan.weights, state: plan.state, activations: plan.activations, total: plan.total, fits: plan.modelFits }).toEqual({
+      weights: expected.weights, state: expected.state, activations: expected.activations, total: expected.total, fits: true,
+    });
+    expect(plan.device).toMatchObject({ bytes: 141e9, what: 'NVIDIA H200' });
+    // The safetensors header only: one ranged request of at most READ_AHEAD bytes, not the 945 kB of weights.
+    const ranges = server.cdnRequests.map((r) => /^bytes=(\d+)-(\d+)$/.exec(r.headers.range ?? '')).filter((m) => m !== null);
+    expect(ranges.length).toBe(1);
+    expect(Number(ranges[0]?.[2]) - Number(ranges[0]?.[1]) + 1).toBe(READ_AHEAD);
   });
 
   it('stores the token only encrypted, refuses without encryption (or with the basic_text backend), and uses it for a gated repo', async () => {

@@ -10,7 +10,11 @@ import { HubClient } from '../../app/hub/client';
 import { downloadFiles, snapshotFolder } from '../../app/hub/download';
 import type { HubFetch } from '../../app/hub/http';
 import { memoryDownloadFs } from '../../renderer/src/hub/memory-fs';
-import { choiceVerdict, progressText, withJob } from '../../renderer/src/hub/view-model';
+import { choiceVerdict, planVerdict, progressText, withJob } from '../../renderer/src/hub/view-model';
+import { inspectModel } from '../../app/arch/inspect';
+import { planMemory } from '../../app/model/memory-plan';
+import { folderModelFiles } from '../../app/node/folder';
+import path from 'node:path';
 import { webEndpoint } from '../../renderer/src/hub/web-hub';
 import { fixtureBytes, startHubServer, type HubServer } from '../support/hub-server';
 
@@ -20,6 +24,20 @@ describe('get models view', () => {
     expect(choiceVerdict({ weightBytes: 14.6e9 }, h200)).toEqual({ fits: true, text: "weights 14.6 GB · fits this GPU's 141 GB (NVIDIA H200)" });
     expect(choiceVerdict({ weightBytes: 150e9 }, h200)).toMatchObject({ fits: false, text: expect.stringMatching(/does not fit this GPU's 141 GB/) });
     expect(choiceVerdict({ weightBytes: 5e8 }, { bytes: null, source: 'unknown', what: 'no adapter' })).toEqual({ fits: null, text: 'weights 500 MB · GPU memory unknown (no adapter)' });
+  });
+
+  it("the plan's verdict says what the model needs and whether it fits, as the load panel does", async () => {
+    const files = await folderModelFiles(path.resolve(__dirname, '../../resources/models/selective-copy'));
+    const inspection = await inspectModel(files).finally(() => files.close());
+    const h200 = { vendor: 'nvidia', architecture: '', device: 'NVIDIA H200', description: '', limits: { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 32 } };
+    const fits = planVerdict(planMemory(inspection, { adapter: h200 }));
+    expect(fits.fits).toBe(true);
+    expect(fits.text).toMatch(/^needs .* · fits this GPU's 141 GB \(NVIDIA H200\)$/);
+    const over = planVerdict(planMemory(inspection, { adapter: h200, budget: 1000 }));
+    expect(over).toMatchObject({ fits: false, text: expect.stringMatching(/ — does not fit the budget of 1 KB \(gpuMemoryBudget\)$/) });
+    const tiny = { ...h200, limits: { maxStorageBufferBindingSize: 1024, maxBufferSize: 1024 } };
+    expect(planVerdict(planMemory(inspection, { adapter: tiny })).text).toMatch(/is larger than one GPU binding: loading is refused$/);
+    expect(planVerdict(planMemory(inspection)).fits).toBeNull();
   });
 
   it('progress text: bytes, speed and time left while running; the state otherwise', () => {

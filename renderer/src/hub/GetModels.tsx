@@ -6,12 +6,12 @@
  * is in the library and gets selected. A modal dialog: Escape closes it, focus starts in the input.
  */
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import type { HubChoiceView, HubJob, HubRepoInfo, HubSearchResult, HubSettings } from '../../../app/contract';
+import type { HubChoiceView, HubJob, HubRepoInfo, HubSearchResult, HubSettings, PlanAdapter } from '../../../app/contract';
 import { formatBytes } from '../../../app/hub/errors';
-import { estimateDeviceMemory, type PlanOptions } from '../../../app/model/memory-plan';
+import { estimateDeviceMemory, type MemoryPlan, type PlanOptions } from '../../../app/model/memory-plan';
 import type { Host } from '../host';
 import { selectGpu, useStudio } from '../store';
-import { choiceVerdict, progressText, withJob } from './view-model';
+import { choiceVerdict, planVerdict, progressText, withJob, type Verdict } from './view-model';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).replace(/^Error invoking remote method '[^']+': /, '');
 
@@ -97,6 +97,16 @@ function TokenForm({ host, settings, onSettings, onError }: { host: Host; settin
   );
 }
 
+type Planned = { state: 'planning' } | { state: 'done'; plan: MemoryPlan } | { state: 'failed'; message: string };
+
+/** A choice's verdict: the memory plan from its headers once it is here, meanwhile (or when it fails) the weights' size against the GPU. */
+function verdictOf(planned: Planned | undefined, choice: HubChoiceView, device: ReturnType<typeof estimateDeviceMemory>): Verdict & { note?: string } {
+  if (planned?.state === 'done') return planVerdict(planned.plan);
+  const rough = choiceVerdict(choice, device);
+  if (planned?.state === 'failed') return { ...rough, note: `No memory plan: ${planned.message}` };
+  return { ...rough, note: 'Planning GPU memory from the headers…' };
+}
+
 export function GetModels({ host, onClose }: { host: Host; onClose: () => void }) {
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
@@ -109,6 +119,39 @@ export function GetModels({ host, onClose }: { host: Host; onClose: () => void }
   const inputRef = useRef<HTMLInputElement>(null);
   const titleId = useId();
   const device = estimateDeviceMemory(gpu.state === 'ready' ? (gpu.adapter as PlanOptions['adapter']) : null);
+  const [plans, setPlans] = useState<Record<string, Planned>>({});
+  const adapter: PlanAdapter | null =
+    gpu.state === 'ready'
+      ? {
+          vendor: gpu.adapter.vendor,
+          architecture: gpu.adapter.architecture,
+          device: gpu.adapter.device,
+          description: gpu.adapter.description,
+          limits: { maxStorageBufferBindingSize: gpu.adapter.limits.maxStorageBufferBindingSize, maxBufferSize: gpu.adapter.limits.maxBufferSize },
+        }
+      : null;
+  const adapterKey = JSON.stringify(adapter);
+
+  // The memory plan of each choice, one at a time (a GGUF repo may offer twenty quants).
+  useEffect(() => {
+    if (!repo) return;
+    let live = true;
+    const forAdapter = JSON.parse(adapterKey) as PlanAdapter | null;
+    setPlans(Object.fromEntries(repo.choices.map((c) => [c.id, { state: 'planning' }])));
+    void (async () => {
+      for (const c of repo.choices) {
+        const planned: Planned = await host.api.hubPlan(repo.repo, repo.revision, c.id, forAdapter).then(
+          (plan) => ({ state: 'done', plan }),
+          (e: unknown) => ({ state: 'failed', message: message(e) }),
+        );
+        if (!live) return;
+        setPlans((now) => ({ ...now, [c.id]: planned }));
+      }
+    })();
+    return () => {
+      live = false;
+    };
+  }, [host, repo, adapterKey]);
 
   useEffect(() => {
     inputRef.current?.focus();
@@ -245,7 +288,7 @@ export function GetModels({ host, onClose }: { host: Host; onClose: () => void }
                 </thead>
                 <tbody>
                   {repo.choices.map((c) => {
-                    const verdict = choiceVerdict(c, device);
+                    const verdict = verdictOf(plans[c.id], c, device);
                     return (
                       <tr key={c.id} data-testid="hub-choice">
                         <td title={c.files.map((f) => `${f.path} (${formatBytes(f.size)})`).join('\n')}>
@@ -253,7 +296,10 @@ export function GetModels({ host, onClose }: { host: Host; onClose: () => void }
                           <div className="muted">{c.files.map((f) => f.path).join(', ')}</div>
                         </td>
                         <td>{formatBytes(c.bytes)}</td>
-                        <td className={verdict.fits === false ? 'hub-error' : ''}>{verdict.text}</td>
+                        <td className={verdict.fits === false ? 'hub-error' : ''} data-testid="hub-verdict" title={verdict.note}>
+                          {verdict.text}
+                          {verdict.note && <div className="muted">{verdict.note}</div>}
+                        </td>
                         <td>
                           <button type="button" onClick={() => download(c)} disabled={busy}>
                             Download

@@ -4,7 +4,7 @@
  */
 import type { HubChoiceView, HubJob } from '../../../app/contract';
 import { formatBytes } from '../../../app/hub/errors';
-import { describeDeviceMemory, type DeviceMemory } from '../../../app/model/memory-plan';
+import { describeDeviceMemory, describeMemoryPlan, type DeviceMemory, type MemoryPlan } from '../../../app/model/memory-plan';
 
 export interface Verdict {
   fits: boolean | null;
@@ -22,6 +22,19 @@ export function choiceVerdict(choice: Pick<HubChoiceView, 'weightBytes'>, device
   if (device.bytes === null) return { fits: null, text: `${weights} · GPU memory unknown (${device.what})` };
   const fits = choice.weightBytes <= device.bytes;
   return { fits, text: fits ? `${weights} · fits ${describeDeviceMemory(device)}` : `${weights} · does not fit ${describeDeviceMemory(device)}` };
+}
+
+/**
+ * The memory plan's verdict for a choice (its headers read over the Hub: hubPlan), as the load
+ * panel says it: what it needs, and whether the model fits this GPU (loading checks the same plan).
+ */
+export function planVerdict(plan: MemoryPlan): Verdict {
+  const device = describeDeviceMemory(plan.device);
+  const refused = plan.oversize.find((t) => t.bindings === null);
+  if (refused) return { fits: false, text: `${describeMemoryPlan(plan)} — ${refused.name} is larger than one GPU binding: loading is refused` };
+  if (plan.modelFits === false) return { fits: false, text: `${describeMemoryPlan(plan)} — does not fit ${device}` };
+  if (plan.modelFits === true) return { fits: true, text: `${describeMemoryPlan(plan)} · fits ${device}` };
+  return { fits: null, text: `${describeMemoryPlan(plan)} · GPU memory unknown (${plan.device.what})` };
 }
 
 const duration = (s: number | null) => (s === null || !Number.isFinite(s) ? '—' : s < 90 ? `${Math.ceil(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);

@@ -10,13 +10,14 @@ import { HubClient, DEFAULT_ENDPOINT, checkEndpoint } from '../../../app/hub/cli
 import { snapshotFolder } from '../../../app/hub/download';
 import type { HubFetch } from '../../../app/hub/http';
 import { HubJobs } from '../../../app/hub/jobs';
+import { planChoice } from '../../../app/hub/plan';
 import { lookupRepo, type HubRepoView } from '../../../app/hub/pull';
 import { parseHubRef } from '../../../app/hub/repo-ref';
 import { memoryDownloadFs } from './memory-fs';
 
 type HubMethods = Pick<
   StudioApi,
-  'hubLookup' | 'hubSearch' | 'hubDownload' | 'hubJobs' | 'hubPause' | 'hubResume' | 'hubCancel' | 'hubSettings' | 'hubSetToken' | 'hubChooseModelsFolder'
+  'hubLookup' | 'hubSearch' | 'hubPlan' | 'hubDownload' | 'hubJobs' | 'hubPause' | 'hubResume' | 'hubCancel' | 'hubSettings' | 'hubSetToken' | 'hubChooseModelsFolder'
 >;
 
 const WEB_TOKEN_NOTE = 'in the browser a token is kept for this page only and never stored; the desktop app stores it encrypted';
@@ -40,6 +41,11 @@ export function createWebHub(deps: { openFiles(files: File[]): Promise<ModelEntr
   });
   const client = () => new HubClient({ fetch: fetchFn, endpoint, token, redirects: 'follow' });
   const views = new Map<string, HubRepoView>();
+  const viewOf = async (repo: string, revision: string) => {
+    const view = views.get(`${repo}@${revision}`) ?? (await lookupRepo(client(), { repo, revision }));
+    views.set(`${repo}@${revision}`, view);
+    return view;
+  };
   const jobs = new HubJobs({
     client,
     fs: () => fs,
@@ -67,8 +73,14 @@ export function createWebHub(deps: { openFiles(files: File[]): Promise<ModelEntr
       return { ...view, choices: view.choices.map((c) => ({ ...c, files: c.files.map((f) => ({ path: f.path, size: f.size })) })) };
     },
     hubSearch: async (query): Promise<HubSearchResult[]> => client().search(query, 100),
+    hubPlan: async (repo, revision, choiceId, adapter) => {
+      const view = await viewOf(repo, revision);
+      const choice = view.choices.find((c) => c.id === choiceId);
+      if (!choice) throw new Error(`${repo} has no choice "${choiceId}"`);
+      return planChoice(client(), view, choice, adapter);
+    },
     hubDownload: async (repo, revision, choiceId) => {
-      const view = views.get(`${repo}@${revision}`) ?? (await lookupRepo(client(), { repo, revision }));
+      const view = await viewOf(repo, revision);
       const choice = view.choices.find((c) => c.id === choiceId);
       if (!choice) throw new Error(`${repo} has no choice "${choiceId}"`);
       return jobs.start(view, choice);

@@ -9,6 +9,7 @@ import { Sidebar } from './Sidebar';
 import { StatusBar } from './StatusBar';
 import { openDroppedSession } from '../session/open';
 import { GetModels } from '../hub/GetModels';
+import { useHubDownloadsOpen } from '../hub/use-hub-opens';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -24,6 +25,7 @@ export function App({ host, engine }: { host: Host; engine: EngineClient }) {
   const [dragging, setDragging] = useState(false);
   const [hubOpen, setHubOpen] = useState(false);
   const closeHub = useCallback(() => setHubOpen(false), []);
+  useHubDownloadsOpen(host);
 
   const openModel = useCallback(() => {
     const { notify, selectModel } = useStudio.getState();

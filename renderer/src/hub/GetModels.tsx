@@ -3,7 +3,7 @@
  * their sizes, license, gated state and whether the weights fit this GPU, and download one choice
  * with progress per file and in total, pause / resume / cancel, and a token for gated repos. The
  * host does the work (main/hub.ts on the desktop, web-hub.ts in the browser); a finished download
- * is in the library and gets selected. A modal dialog: Escape closes it, focus starts in the input.
+ * is in the library and gets selected (use-hub-opens.ts). A modal dialog: Escape closes it, focus starts in the input.
  */
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import type { HubChoiceView, HubJob, HubRepoInfo, HubSearchResult, HubSettings, PlanAdapter } from '../../../app/contract';
@@ -157,16 +157,8 @@ export function GetModels({ host, onClose }: { host: Host; onClose: () => void }
     inputRef.current?.focus();
     void host.api.hubSettings().then(setSettings, (e: unknown) => setError(message(e)));
     void host.api.hubJobs().then((list) => setJobs((now) => list.reduce(withJob, now)), () => undefined);
-    return host.api.on('hubJob', (job) => {
-      setJobs((now) => {
-        const before = now.find((j) => j.id === job.id);
-        if (job.state === 'done' && before?.state !== 'done' && job.modelId) {
-          useStudio.getState().selectModel(job.modelId);
-          useStudio.getState().notify('info', `${job.repo} (${job.label}) is downloaded and open.`);
-        }
-        return withJob(now, job);
-      });
-    });
+    // A finished one is opened by useHubDownloadsOpen (App), whether or not this dialog is open.
+    return host.api.on('hubJob', (job) => setJobs((now) => withJob(now, job)));
   }, [host]);
 
   useEffect(() => {

@@ -62,7 +62,10 @@ export function createWebHub(deps: { openFiles(files: File[]): Promise<ModelEntr
         if (!bytes) throw new Error(`${f.path} is missing after its download`);
         return new File([bytes as Uint8Array<ArrayBuffer>], f.path.split('/').pop() ?? f.path);
       });
-      return (await deps.openFiles(files)).id;
+      const id = (await deps.openFiles(files)).id;
+      // The library holds them now (as Files): the download's copies are let go.
+      for (const f of stored.files) await fs.remove(`${folder}/${f.path}`);
+      return id;
     },
   });
   const settings = (): HubSettings => ({ modelsDir: 'browser memory', endpoint, hasToken: token !== null, tokenStorage: { available: false, reason: WEB_TOKEN_NOTE } });

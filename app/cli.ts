@@ -4,6 +4,7 @@
  *   run   --model <path> (--prompt "…" | --input-ids 5,17,3) [sampling options] [--json]
  *   trace --model <path> (--prompt "…" | --input-ids …) --out trace.safetensors
  *   gpu                   the adapter found, and the GPU self-check (one kernel vs its CPU reference)
+ *   pull <repo>           download a model from the Hugging Face Hub (app/node/pull.ts)
  * Errors about a model file print one line, `error: <file>: <problem>`, and exit with status 2.
  */
 import { ModelFileError } from './formats/errors.js';
@@ -15,6 +16,7 @@ import { findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
 import { openRunnableModel, type RunnableModel } from './node/run-model.js';
 import { runSoak } from './node/soak.js';
+import { pullCommand, PULL_USAGE } from './node/pull.js';
 import { generate } from './model/generate.js';
 import { Session } from './model/session.js';
 import { promptTraceFile, tracePrompt } from './analysis/trace.js';
@@ -62,6 +64,7 @@ commands:
   soak --model <path> [--tokens 10000] [--every 500] [--out FILE]
                         one long generation with the live trace on through the engine, GPU and JS memory
                         sampled (run node with --expose-gc for exact heap numbers; JSON to FILE)
+${PULL_USAGE}
 `;
 
 class UsageError extends Error {}
@@ -428,6 +431,13 @@ async function main(argv: string[]): Promise<number> {
       return gpuCommand(rest);
     case 'soak':
       return soakCommand(rest);
+    case 'pull':
+      return pullCommand(rest, {
+        env: process.env,
+        stdout: (t) => process.stdout.write(t),
+        stderr: (t) => process.stderr.write(t),
+        tty: process.stderr.isTTY === true,
+      });
     case undefined:
     case '--help':
     case '-h':

@@ -17,7 +17,15 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** The same policy for a `<meta>` tag, which cannot carry `frame-ancestors` (headers only). */
+/**
+ * Where web mode's "Get models" fetches from (renderer/src/hub/web-hub.ts): the Hub and the hosts
+ * its `resolve` redirects to. The desktop renderer never does (main downloads): main's header
+ * policy, which also applies there and is the stricter one, leaves them out.
+ */
+export const HUB_CONNECT_SOURCES = ['https://huggingface.co', 'https://*.huggingface.co', 'https://*.hf.co'];
+
+/** The policy for a `<meta>` tag (web mode), which cannot carry `frame-ancestors` (headers only); it may reach the Hub. */
 export const CONTENT_SECURITY_POLICY_META = CONTENT_SECURITY_POLICY.split('; ')
   .filter((d) => !d.startsWith('frame-ancestors'))
+  .map((d) => (d.startsWith('connect-src ') ? `${d} ${HUB_CONNECT_SOURCES.join(' ')}` : d))
   .join('; ');

@@ -26,6 +26,25 @@ declare global {
   function queueMicrotask(callback: () => void): void;
   function structuredClone<T>(value: T): T;
 
+  class URLSearchParams {
+    constructor(init?: Record<string, string> | string);
+    append(name: string, value: string): void;
+    get(name: string): string | null;
+    toString(): string;
+  }
+  class URL {
+    constructor(url: string, base?: string);
+    readonly href: string;
+    readonly protocol: string;
+    readonly host: string;
+    readonly hostname: string;
+    readonly port: string;
+    readonly pathname: string;
+    readonly search: string;
+    readonly searchParams: URLSearchParams;
+    toString(): string;
+  }
+
   class AbortSignal {
     readonly aborted: boolean;
     readonly reason: unknown;

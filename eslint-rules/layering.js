@@ -37,6 +37,7 @@ export const APP_LAYERS = [
   { name: 'engine', paths: ['app/engine/'] },
   { name: 'contract', paths: ['app/contract.ts'] },
   { name: 'library', paths: ['app/library/'] },
+  { name: 'hub', paths: ['app/hub/'] },
   { name: 'node', paths: ['app/node/'] },
   { name: 'cli', paths: ['app/cli.ts'] },
 ];

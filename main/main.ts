@@ -2,14 +2,16 @@
  * Electron main process: one secure window, the custom schemes, the menu, and the IPC handlers
  * that implement app/contract.ts.
  */
-import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, net, safeStorage, session, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DROP_GRANT_CHANNEL, eventChannel, type EventName, type Events, type Handlers } from '../app/contract.js';
 import { hardenContents, hardenSession, openExternalLink, windowWebPreferences } from './hardening.js';
 import { registerHandlers, StudioError, trustedOrigin, type CallContext } from './ipc.js';
 import { Library } from './library.js';
+import { HubMain } from './hub.js';
 import { buildMenu } from './menu.js';
+import { netFetch } from './net-fetch.js';
 import { makeDropGrantListener, openGrantedPaths, PathGrants } from './path-grants.js';
 import { readGrantedSessionFile, splitOpenedPaths } from './session-files.js';
 import { APP_ORIGIN, handleAppProtocol, handleModelProtocol, registerSchemes } from './protocols.js';
@@ -38,6 +40,24 @@ const library = new Library(bundledModelsDir, app.getPath('userData'));
 const grants = new PathGrants();
 const isTrusted = trustedOrigin(APP_ORIGIN);
 let mainWindow: BrowserWindow | null = null;
+const hub = new HubMain({
+  userData: app.getPath('userData'),
+  fetch: netFetch((options) => net.request(options)),
+  env: process.env,
+  safeStorage,
+  platform: process.platform,
+  openModel: async (target) => {
+    const entry = await library.open(target);
+    send('modelsChanged', await library.list());
+    return entry.id;
+  },
+  emit: (job) => send('hubJob', job),
+  chooseFolder: async () => {
+    const options: Electron.OpenDialogOptions = { title: 'Models folder', properties: ['openDirectory', 'createDirectory'] };
+    const result = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
+    return result.canceled ? null : (result.filePaths[0] ?? null);
+  },
+});
 
 /** Paths given on the command line (relative to `cwd`): everything after the app (or `electron .`) that is no switch. */
 function pathsFromArgv(argv: string[], cwd = process.cwd()): string[] {
@@ -101,6 +121,17 @@ const handlers: Handlers<CallContext> = {
     send('modelsChanged', list);
     return list;
   },
+  hubLookup: (_ctx, input) => hub.lookup(input),
+  hubSearch: (_ctx, query) => hub.search(query),
+  hubPlan: (_ctx, repo, revision, choiceId, adapter) => hub.plan(repo, revision, choiceId, adapter),
+  hubDownload: (_ctx, repo, revision, choiceId) => hub.download(repo, revision, choiceId),
+  hubJobs: () => hub.list(),
+  hubPause: (_ctx, id) => hub.pause(id),
+  hubResume: (_ctx, id) => hub.resume(id),
+  hubCancel: (_ctx, id) => hub.cancel(id),
+  hubSettings: () => hub.settings(),
+  hubSetToken: (_ctx, token) => hub.setToken(token),
+  hubChooseModelsFolder: () => hub.chooseModelsFolder(),
 };
 
 function createWindow(): BrowserWindow {
@@ -149,6 +180,15 @@ if (!app.requestSingleInstanceLock()) {
       const confirm = (prompt: Electron.MessageBoxOptions) => (window ? dialog.showMessageBox(window, prompt) : dialog.showMessageBox(prompt));
       void openExternalLink(url, confirm, (u) => shell.openExternal(u));
     });
+  });
+
+  // Running downloads are paused (their partial files kept for the next start) before quitting.
+  let quitting = false;
+  app.on('before-quit', (event) => {
+    if (quitting) return;
+    event.preventDefault();
+    quitting = true;
+    void hub.shutdown().finally(() => app.quit());
   });
 
   app.on('window-all-closed', () => {

@@ -11,6 +11,7 @@ import './styles/firstrun.css';
 import './styles/workspace.css';
 import './styles/sessions.css';
 import './styles/chat.css';
+import './styles/hub.css';
 
 const host = createHost();
 const store = useStudio.getState();

@@ -20,7 +20,12 @@ export interface WebApp {
 }
 
 /** Serves the built web app, opens it in Chromium at `chromiumPath` and records its errors into `pageErrors`. */
-export async function openWebApp(chromiumPath: string, viewport: { width: number; height: number }, pageErrors: string[]): Promise<WebApp> {
+export async function openWebApp(
+  chromiumPath: string,
+  viewport: { width: number; height: number },
+  pageErrors: string[],
+  options: { query?: string; bypassCSP?: boolean } = {},
+): Promise<WebApp> {
   let server: PreviewServer | null = null;
   let browser: Browser | null = null;
   const close = async () => {
@@ -36,7 +41,7 @@ export async function openWebApp(chromiumPath: string, viewport: { width: number
     const url = server.resolvedUrls?.local[0];
     if (!url) throw new Error('vite preview did not report a URL');
     browser = await launchChromium(chromiumPath);
-    const page = await browser.newPage({ viewport });
+    const page = await browser.newPage({ viewport, ...(options.bypassCSP ? { bypassCSP: true } : {}) });
     // Keep file-chooser interception on for the page's life. Playwright turns it on when a
     // 'filechooser' listener is added, with a request it does not wait for, and off when the last
     // one goes: a test that waits for a second chooser and presses Ctrl+O at once can otherwise
@@ -46,7 +51,7 @@ export async function openWebApp(chromiumPath: string, viewport: { width: number
     page.on('console', (m) => {
       if (m.type() === 'error') pageErrors.push(m.text());
     });
-    await page.goto(url);
+    await page.goto(`${url}${options.query ?? ''}`);
     return { server, browser, page, close };
   } catch (error) {
     await close();

@@ -22,12 +22,23 @@ const handlers: Handlers<CallContext> = {
     if (id === 'boom') throw new Error('removal failed');
     return [{ id, name: `by ${ctx.senderId}`, source: 'user', format: 'gguf', architecture: 'mamba', files: [], baseUrl: '', sizeBytes: 0 }];
   },
+  ...Object.fromEntries(
+    ['hubLookup', 'hubSearch', 'hubPlan', 'hubDownload', 'hubJobs', 'hubPause', 'hubResume', 'hubCancel', 'hubSettings', 'hubSetToken', 'hubChooseModelsFolder'].map((n) => [
+      n,
+      () => {
+        throw new Error(`${n}: not in this test`);
+      },
+    ]),
+  ) as unknown as Pick<Handlers<CallContext>, 'hubLookup' | 'hubSearch' | 'hubPlan' | 'hubDownload' | 'hubJobs' | 'hubPause' | 'hubResume' | 'hubCancel' | 'hubSettings' | 'hubSetToken' | 'hubChooseModelsFolder'>,
 };
 const trusted = trustedOrigin('app://studio');
 
 describe('the contract', () => {
   it('has a validator for every method and one channel each', () => {
-    expect(invokeNames.sort()).toEqual(['getAppInfo', 'getNotices', 'listModels', 'openModelDialog', 'openModelPaths', 'readSessionFile', 'removeModel']);
+    expect(invokeNames.sort()).toEqual([
+      'getAppInfo', 'getNotices', 'hubCancel', 'hubChooseModelsFolder', 'hubDownload', 'hubJobs', 'hubLookup', 'hubPause', 'hubPlan', 'hubResume', 'hubSearch', 'hubSetToken', 'hubSettings',
+      'listModels', 'openModelDialog', 'openModelPaths', 'readSessionFile', 'removeModel',
+    ]);
     const channels: string[] = [];
     registerHandlers({ handle: (channel: string) => void channels.push(channel) } as never, handlers, trusted);
     expect(channels.sort()).toEqual(invokeNames.map((n) => `studio:invoke:${n}`).sort());
@@ -41,6 +52,24 @@ describe('the contract', () => {
     expect(() => invokeArgs.removeModel([], 'removeModel')).toThrow(/expected 1 argument/);
     expect(() => invokeArgs.removeModel([''], 'removeModel')).toThrow(/non-empty/);
     expect(() => invokeArgs.listModels([1], 'listModels')).toThrow(ValidationError);
+  });
+
+  it('validates the hub methods strictly: repo ids, download ids, tokens', () => {
+    expect(invokeArgs.hubDownload(['state-spaces/mamba-130m-hf', 'main', 'safetensors'], 'hubDownload')).toEqual(['state-spaces/mamba-130m-hf', 'main', 'safetensors']);
+    expect(() => invokeArgs.hubDownload(['../etc', 'main', 'x'], 'hubDownload')).toThrow('hubDownload[0]: expected a Hub repo id');
+    expect(() => invokeArgs.hubDownload(['a/b/c', 'main', 'x'], 'hubDownload')).toThrow(/expected a Hub repo id/);
+    expect(() => invokeArgs.hubPause(['1234'], 'hubPause')).toThrow('hubPause[0]: expected a download id');
+    expect(invokeArgs.hubCancel(['ab'.repeat(16)], 'hubCancel')).toEqual(['ab'.repeat(16)]);
+    expect(invokeArgs.hubSetToken([null], 'hubSetToken')).toEqual([null]);
+    expect(invokeArgs.hubSetToken(['hf_abc'], 'hubSetToken')).toEqual(['hf_abc']);
+    expect(() => invokeArgs.hubSetToken(['hf abc'], 'hubSetToken')).toThrow(/printable characters, no spaces/);
+    expect(() => invokeArgs.hubSetToken([''], 'hubSetToken')).toThrow(/non-empty/);
+    expect(() => invokeArgs.hubLookup(['x'.repeat(2049)], 'hubLookup')).toThrow(/longer than 2048/);
+    const adapter = { vendor: 'nvidia', architecture: 'hopper', device: 'H200', description: '', limits: { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 32 } };
+    expect(invokeArgs.hubPlan(['o/n', 'main', 'safetensors', adapter], 'hubPlan')).toEqual(['o/n', 'main', 'safetensors', adapter]);
+    expect(invokeArgs.hubPlan(['o/n', 'main', 'safetensors', null], 'hubPlan')[3]).toBeNull();
+    expect(() => invokeArgs.hubPlan(['o/n', 'main', 'x', { ...adapter, features: [] }], 'hubPlan')).toThrow('hubPlan[3].features: unexpected key');
+    expect(() => invokeArgs.hubPlan(['o/n', 'main', 'x', { ...adapter, limits: { maxStorageBufferBindingSize: -1, maxBufferSize: 1 } }], 'hubPlan')).toThrow(/must be ≥ 0/);
   });
 
   it('object validators reject unknown keys and report the path', () => {

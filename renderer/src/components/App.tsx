@@ -8,6 +8,8 @@ import { Notices } from './Notices';
 import { Sidebar } from './Sidebar';
 import { StatusBar } from './StatusBar';
 import { openDroppedSession } from '../session/open';
+import { GetModels } from '../hub/GetModels';
+import { useHubDownloadsOpen } from '../hub/use-hub-opens';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -21,6 +23,9 @@ const showNotices = (host: Host) =>
 export function App({ host, engine }: { host: Host; engine: EngineClient }) {
   const sidebarOpen = useStudio(selectSidebarOpen);
   const [dragging, setDragging] = useState(false);
+  const [hubOpen, setHubOpen] = useState(false);
+  const closeHub = useCallback(() => setHubOpen(false), []);
+  useHubDownloadsOpen(host);
 
   const openModel = useCallback(() => {
     const { notify, selectModel } = useStudio.getState();
@@ -102,10 +107,11 @@ export function App({ host, engine }: { host: Host; engine: EngineClient }) {
       onDragLeave={() => setDragging(false)}
       onDrop={onDrop}
     >
-      {sidebarOpen && <Sidebar onOpen={openModel} onRemove={removeModel} />}
+      {sidebarOpen && <Sidebar onOpen={openModel} onRemove={removeModel} onGetModels={() => setHubOpen(true)} />}
       <MainArea host={host} engine={engine} />
       <StatusBar />
       <Notices />
+      {hubOpen && <GetModels host={host} onClose={closeHub} />}
     </div>
   );
 }

@@ -5,7 +5,7 @@ import { architectureLabel } from '../../../app/arch/registry';
 import type { ModelEntry } from '../../../app/contract';
 
 /** `onRemove`: forgets a user model (its files are not touched); Delete on the selected one does the same. */
-export function Sidebar({ onOpen, onRemove }: { onOpen: () => void; onRemove?: (model: ModelEntry) => void }) {
+export function Sidebar({ onOpen, onRemove, onGetModels }: { onOpen: () => void; onRemove?: (model: ModelEntry) => void; onGetModels?: () => void }) {
   const models = useStudio(selectModels);
   const loading = useStudio(selectModelsLoading);
   const selectedId = useStudio(selectSelectedModelId);
@@ -41,6 +41,11 @@ export function Sidebar({ onOpen, onRemove }: { onOpen: () => void; onRemove?: (
         <button type="button" className="primary" onClick={onOpen} title="Open a model folder or file (Ctrl+O)">
           Open model…
         </button>
+        {onGetModels && (
+          <button type="button" onClick={onGetModels} title="Download a model from the Hugging Face Hub">
+            Get models…
+          </button>
+        )}
       </div>
       {loading ? (
         <p className="muted">Loading models…</p>

@@ -11,6 +11,7 @@ import { inspectModel } from '../../../app/arch/inspect';
 import { inspectedFields } from '../../../app/library/bundled';
 import { blobModelFiles, readAllText } from '../../../app/formats/model-files';
 import { blobSource } from '../../../app/formats/source';
+import { createWebHub } from '../hub/web-hub';
 import { indexedDbStorage, webModelKey, webModelName, type ModelStorage, type StoredModel } from './web-models';
 
 type Listener = (payload: never) => void;
@@ -132,7 +133,10 @@ export function createWebStudio(
     platform: globalThis.navigator?.platform || 'web',
   };
 
+  const hub = createWebHub({ openFiles, emit: (job) => emit('hubJob', job) });
+
   return {
+    ...hub,
     getAppInfo: async () => info,
     listModels: list,
     openModelDialog: async () => {

@@ -317,7 +317,8 @@ export function topNextAt(topNext: TraceResult['topNext'], t: number, n = 5): { 
   const { k, ids, probs } = topNext;
   if (!(Number.isInteger(t) && t >= 0 && (t + 1) * k <= ids.length && (t + 1) * k <= probs.length)) return [];
   const row = Array.from({ length: k }, (_, j) => ({ id: ids[t * k + j] as number, prob: probs[t * k + j] as number }));
-  // A live trace has no prediction for prompt tokens but the last (id −1, probability NaN).
+  // A live trace traced in the generating session (software adapters) has no prediction for
+  // prompt tokens but the last (id −1, probability NaN); a trail's (app/analysis/trace-trail.ts) has every one.
   return row.filter((e) => e.id >= 0 && Number.isFinite(e.prob)).sort((a, b) => b.prob - a.prob).slice(0, n);
 }
 

@@ -63,18 +63,26 @@ function concat<T extends Float32Array | Int32Array>(a: T, b: T): T {
 
 const perLayer = <T extends Float32Array>(a: readonly T[], b: readonly T[]) => a.map((x, i) => concat(x, b[i] as T));
 
-/** The trace so far with `rows` appended (pure). */
-export function appendTraceRows(current: TraceResult | null, rows: TraceRows): TraceResult {
-  const { from, A, ...rest } = rows;
+/** Throws unless `rows` can follow `current` (`length` rows so far): the checks of appendTraceRows and TraceRowsBuilder. */
+function checkFollows(current: Pick<TraceResult, 'traceId' | 'modelId' | 'layers' | 'topNext'> | null, length: number, rows: TraceRows): void {
+  const { from } = rows;
   if (from === 0) {
-    if (!A) throw new RangeError('appendTraceRows: the first rows of a trace carry A');
-    return { ...rest, A };
+    if (!rows.A) throw new RangeError('appendTraceRows: the first rows of a trace carry A');
+    return;
   }
   if (!current) throw new RangeError(`appendTraceRows: rows from ${from} but there is no trace to append to`);
-  if (current.ids.length !== from) throw new RangeError(`appendTraceRows: rows from ${from} do not follow the ${current.ids.length} rows so far`);
+  if (length !== from) throw new RangeError(`appendTraceRows: rows from ${from} do not follow the ${length} rows so far`);
   if (current.traceId !== rows.traceId || current.modelId !== rows.modelId || current.layers.join() !== rows.layers.join() || current.topNext.k !== rows.topNext.k) {
     throw new RangeError('appendTraceRows: the rows belong to another trace (trace id, model, layers or k differ)');
   }
+}
+
+/** The trace so far with `rows` appended (pure). */
+export function appendTraceRows(current: TraceResult | null, rows: TraceRows): TraceResult {
+  checkFollows(current, current?.ids.length ?? 0, rows);
+  const { from, A, ...rest } = rows;
+  if (from === 0) return { ...rest, A: A as Float32Array[] };
+  if (!current) throw new RangeError('unreachable');
   return {
     ...current,
     ids: [...current.ids, ...rows.ids],
@@ -89,4 +97,59 @@ export function appendTraceRows(current: TraceResult | null, rows: TraceRows): T
     ...(current.focusScore && rows.focusScore ? { focusScore: perLayer(current.focusScore, rows.focusScore) } : {}),
     topNext: { k: current.topNext.k, ids: concat(current.topNext.ids, rows.topNext.ids), probs: concat(current.topNext.probs, rows.topNext.probs) },
   };
+}
+
+/** Joins arrays of one typed-array type into one. */
+function join<T extends Float32Array | Int32Array>(parts: readonly T[]): T {
+  const first = parts[0] as T;
+  if (parts.length === 1) return first;
+  const out = new (first.constructor as new (n: number) => T)(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * A trace growing as rows stream, for the side that only reads it at the end (the engine's live
+ * trace): the rows are kept as they come (the same checks as appendTraceRows) and joined once by
+ * `result`, where appendTraceRows copies the whole trace at every append (a long generation's
+ * streamings would copy O(T²) bytes).
+ */
+export class TraceRowsBuilder {
+  private parts: TraceRows[] = [];
+  private length = 0;
+
+  append(rows: TraceRows): void {
+    checkFollows(rows.from === 0 ? null : (this.parts[0] ?? null), this.length, rows);
+    if (rows.from === 0) this.parts = [];
+    this.parts.push(rows);
+    this.length = rows.from + rows.ids.length;
+  }
+
+  /** The trace of every row appended (equal to appending them one by one with appendTraceRows), or null when none was. */
+  result(): TraceResult | null {
+    const [head] = this.parts;
+    if (!head) return null;
+    const parts = this.parts;
+    const layers = <T extends Float32Array>(of: (r: TraceRows) => readonly T[] | undefined): T[] => (of(head) as readonly T[]).map((_, i) => join(parts.map((r) => (of(r) as readonly T[])[i] as T)));
+    const { from: _from, A, ...rest } = head;
+    return {
+      ...rest,
+      A: A as Float32Array[],
+      ids: parts.flatMap((r) => r.ids),
+      tokens: parts.flatMap((r) => r.tokens),
+      delta: layers((r) => r.delta),
+      deltaNorm: layers((r) => r.deltaNorm),
+      writeGate: layers((r) => r.writeGate),
+      B: layers((r) => r.B),
+      C: layers((r) => r.C),
+      stateNorm: layers((r) => r.stateNorm),
+      ...(parts.every((r) => r.stateNormByHead) ? { stateNormByHead: layers((r) => r.stateNormByHead) } : {}),
+      ...(parts.every((r) => r.focusScore) ? { focusScore: layers((r) => r.focusScore) } : {}),
+      topNext: { k: head.topNext.k, ids: join(parts.map((r) => r.topNext.ids)), probs: join(parts.map((r) => r.topNext.probs)) },
+    };
+  }
 }

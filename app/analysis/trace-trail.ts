@@ -21,9 +21,9 @@ import type { Session, TraceSink } from '../model/session.js';
  * Tokens per traced prefill piece of the trail: fewer where the model's chunk, the sink's ring, the
  * trace or TRAIL_LOGITS_BYTES are smaller. A piece reads every weight once (a large model's piece
  * costs about as much GPU time as a few decode steps), so longer pieces cost less per token; the
- * trace's rows lag the generation by up to a piece (mamba-2.8b on the H200: ~0.4 s).
+ * trace's rows lag the generation by up to a piece (mamba-2.8b on the H200: ~0.8 s).
  */
-export const TRAIL_PIECE = 128;
+export const TRAIL_PIECE = 256;
 /** The most GPU memory of a piece's logits. */
 export const TRAIL_LOGITS_BYTES = 64 * 2 ** 20;
 

@@ -27,7 +27,7 @@ import { TOP_NEXT } from './distributions.js';
 import { throwIfCancelled } from './cancel.js';
 import { aLogBuffers, aOf, extraTaps, readALogs, type PromptTraceOptions, type TraceName, type TraceTarget } from './trace-target.js';
 export { aLogBuffers, readALogs, type PromptTraceOptions, type TraceName, type TraceTarget } from './trace-target.js';
-import { appendTraceRows, traceRowsOf, type TraceOwner } from './trace-rows.js';
+import { traceRowsOf, TraceRowsBuilder, type TraceOwner } from './trace-rows.js';
 import { TraceTrail } from './trace-trail.js';
 import type { StoredTrace, TraceResult, TraceRows } from './types.js';
 
@@ -276,7 +276,7 @@ export async function startLiveTrace(
     throw error;
   }
   const follower = trail;
-  let trace: TraceResult | null = null;
+  const trace = new TraceRowsBuilder();
   let read = 0;
   let summarized = 0;
   let lastFlush = performance.now();
@@ -315,7 +315,7 @@ export async function startLiveTrace(
           ...traceRowsOf(owner, ids, layers, window, sums, top),
           ...(from === 0 ? { A, ...(detail === 'windows' ? { detail, checkpointEvery: (long as LongTraceSink).every } : {}), ...(options.focusChannels?.length ? { focusChannels: [...options.focusChannels] } : {}) } : {}),
         };
-        trace = appendTraceRows(trace, rows);
+        trace.append(rows);
         options.onRows(rows);
       })
       .catch((error: unknown) => {
@@ -332,8 +332,8 @@ export async function startLiveTrace(
       flush(true);
       await chain;
       if (failed) throw failed;
-      if (!trace) return null;
-      const result: TraceResult = trace;
+      const result = trace.result();
+      if (!result) return null;
       if (long) {
         kept = true;
         return windowsTrace(ctx, target, result, aLogs, long.checkpoints);

@@ -1,7 +1,7 @@
 /** A trace growing as tokens stream: rows append in order, and rows that do not fit are refused. */
 import { describe, expect, it } from 'vitest';
-import { appendTraceRows } from '../../app/analysis/trace-rows';
-import type { TraceRows } from '../../app/analysis/types';
+import { appendTraceRows, TraceRowsBuilder } from '../../app/analysis/trace-rows';
+import type { TraceResult, TraceRows } from '../../app/analysis/types';
 
 const W = 3;
 const N = 2;
@@ -56,5 +56,27 @@ describe('appendTraceRows', () => {
     expect(() => appendTraceRows(trace, { ...rows(6, 1), layers: [0, 1] })).toThrow(/another trace/);
     expect(() => appendTraceRows(trace, { ...rows(6, 1), traceId: 'trace-8' })).toThrow(/another trace/);
     expect(() => appendTraceRows(null, rows(0, 2, false))).toThrow('the first rows of a trace carry A');
+  });
+});
+
+describe('TraceRowsBuilder (the live trace: rows joined once at the end)', () => {
+  it('gives what appending the rows one by one gives, and refuses what appendTraceRows refuses', () => {
+    const pieces = [rows(0, 4), rows(4, 1), rows(5, 3)].map((r, i) => ({ ...r, topNext: { k: 2, ids: Int32Array.from({ length: 2 * r.ids.length }, (_, j) => i * 100 + j), probs: Float32Array.from({ length: 2 * r.ids.length }, (_, j) => j / 10) } }));
+    const builder = new TraceRowsBuilder();
+    expect(builder.result()).toBeNull();
+    let sequential: TraceResult | null = null;
+    for (const piece of pieces) {
+      builder.append(piece);
+      sequential = appendTraceRows(sequential, piece);
+    }
+    expect(builder.result()).toEqual(sequential);
+    expect(builder.result()!.ids).toEqual(rows(0, 8).ids);
+    // Row 0 starts over.
+    builder.append(rows(0, 2));
+    expect(builder.result()!.ids).toEqual([0, 1]);
+    expect(() => builder.append(rows(3, 1))).toThrow('rows from 3 do not follow the 2 rows so far');
+    expect(() => builder.append({ ...rows(2, 1), traceId: 'trace-8' })).toThrow(/another trace/);
+    expect(() => new TraceRowsBuilder().append(rows(3, 1))).toThrow('no trace to append to');
+    expect(() => new TraceRowsBuilder().append(rows(0, 2, false))).toThrow('the first rows of a trace carry A');
   });
 });

@@ -3,10 +3,9 @@
  * and download as the app (app/hub), into DIR (default: the app's models folder), progress on
  * stderr, the model's local path as the last line of stdout. A token comes from HF_TOKEN.
  *
- * Proxies: Node 20's fetch does not read HTTPS_PROXY; Node ≥ 22.21 / 24.5 does with
- * NODE_USE_ENV_PROXY=1. No proxy library is bundled: when a proxy variable applies to the
- * endpoint and Node will not use it, `pull` says so on stderr (the desktop app goes through
- * Chromium's network stack, which follows the system's and the environment's proxies).
+ * Proxies: the environment's (HTTP_PROXY / HTTPS_PROXY / NO_PROXY) through app/node/proxy-fetch.ts
+ * (Node 20's fetch ignores them); the desktop app goes through Chromium's network stack, which
+ * follows the system's and the environment's proxies.
  */
 import path from 'node:path';
 import { HubClient, hubEndpoint } from '../hub/client.js';
@@ -17,6 +16,9 @@ import { lookupRepo, modelTarget, pickChoice } from '../hub/pull.js';
 import { parseHubRef } from '../hub/repo-ref.js';
 import { appDataDir, modelsDir } from './app-data.js';
 import { nodeDownloadFs, type StatFs } from './hub-fs.js';
+import { checkProxy, envProxyFetch, proxyFor, shownProxy } from './proxy-fetch.js';
+
+export { proxyFor } from './proxy-fetch.js';
 
 export const PULL_USAGE = `  pull <repo or URL> [--file NAME] [--revision REV] [--dir DIR] [--endpoint URL]
                         download a model from the Hugging Face Hub (a repo id such as state-spaces/mamba-130m-hf,
@@ -38,25 +40,6 @@ export interface PullIo {
   partMinBytes?: number;
 }
 
-/** Does a proxy variable apply to this URL (NO_PROXY honoured)? Returns the proxy, or null. */
-export function proxyFor(url: string, env: Record<string, string | undefined>): string | null {
-  const u = new URL(url);
-  const proxy = u.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
-  if (!proxy) return null;
-  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  const host = u.hostname.toLowerCase();
-  for (const rule of noProxy) {
-    if (rule === '*') return null;
-    const bare = rule.replace(/^\*?\./, '').replace(/:\d+$/, '');
-    if (host === bare || host.endsWith(`.${bare}`)) return null;
-  }
-  return proxy;
-}
-
-function nodeUsesEnvProxy(env: Record<string, string | undefined>): boolean {
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  return env.NODE_USE_ENV_PROXY === '1' && ((major === 22 && minor >= 21) || (major === 24 && minor >= 5) || major >= 25);
-}
 
 const seconds = (s: number | null) => (s === null ? '?' : s < 90 ? `${Math.ceil(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
 
@@ -93,11 +76,12 @@ export async function pullCommand(args: string[], io: PullIo): Promise<number> {
     const ref = parseHubRef(target, endpoint);
     const revision = opts.get('revision') ?? ref.revision;
     const proxy = proxyFor(endpoint, io.env);
-    if (proxy && !io.fetch && !nodeUsesEnvProxy(io.env)) {
-      io.stderr(`note: a proxy is set (${proxy.replace(/\/\/[^@/]*@/, '//…@')}) but this Node's fetch does not use it; with Node ≥ 22.21 run with NODE_USE_ENV_PROXY=1\n`);
+    if (proxy) {
+      checkProxy(proxy);
+      io.stderr(`through the proxy ${shownProxy(proxy)}\n`);
     }
     const token = io.env.HF_TOKEN?.trim() || io.env.HUGGING_FACE_HUB_TOKEN?.trim() || null;
-    const client = new HubClient({ fetch: io.fetch ?? (fetch as unknown as HubFetch), endpoint, token });
+    const client = new HubClient({ fetch: envProxyFetch(io.env, io.fetch ?? (fetch as unknown as HubFetch)), endpoint, token });
     const dir = path.resolve(opts.get('dir') ?? (await modelsDir(appDataDir())));
     const view = await lookupRepo(client, { ...ref, revision });
     const file = opts.get('file');

@@ -5,6 +5,7 @@ import { EngineClient } from './engine-client';
 import { createHost } from './host';
 import { useStudio } from './store';
 import { openSessionOrTrace } from './session/open';
+import { setStudioJsonReader } from './panels/use-studio-hints';
 import './styles.css';
 import './styles/long-work.css';
 import './styles/firstrun.css';
@@ -14,6 +15,12 @@ import './styles/chat.css';
 import './styles/hub.css';
 
 const host = createHost();
+// Web mode's models held in memory (dropped, or downloaded from the Hub) have no URL for studio.json.
+setStudioJsonReader((model) => {
+  const source = host.modelSource(model);
+  const file = source.kind === 'files' ? source.files.find((f) => f.name === 'studio.json') : undefined;
+  return file ? file.slice().arrayBuffer() : null;
+});
 const store = useStudio.getState();
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 

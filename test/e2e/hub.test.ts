@@ -17,11 +17,12 @@ import { openWebApp, type WebApp } from '../support/web-app';
 const chromiumFound = findChromium();
 const pageErrors: string[] = [];
 const fixture = path.resolve(import.meta.dirname, '../../resources/models/selective-copy');
-// The bundled selective-copy model's config and weights; without its studio.json (web mode reads a
-// user model's studio.json by a web-file:// URL that fetch refuses: a page error of its own, not this test's).
+// The bundled selective-copy model's config, weights and studio.json (web mode reads the studio.json
+// of a model held in memory from its File: it once fetched a web-file:// URL, a page error).
 const files = {
   'config.json': new Uint8Array(readFileSync(path.join(fixture, 'config.json'))),
   'model.safetensors': new Uint8Array(readFileSync(path.join(fixture, 'model.safetensors'))),
+  'studio.json': new Uint8Array(readFileSync(path.join(fixture, 'studio.json'))),
 };
 let server: HubServer | null = null;
 let app: WebApp | null = null;
@@ -49,17 +50,20 @@ describe('get models (web build)', () => {
     await dialog.getByRole('button', { name: 'Search' }).click();
     await dialog.getByRole('button', { name: 'studio-test/selective-copy' }).click();
     const choice = dialog.getByTestId('hub-choice');
-    await expect.poll(() => choice.textContent(), { timeout: 10_000 }).toMatch(/safetensors.*946 kB/);
+    await expect.poll(() => choice.textContent(), { timeout: 10_000 }).toMatch(/safetensors.*963 kB/);
     // The memory plan from the headers read over the Hub (SwiftShader's memory is unknown).
     await expect.poll(() => choice.getByTestId('hub-verdict').textContent(), { timeout: 10_000 }).toMatch(/^needs [\d.]+ MB: weights .* · GPU memory unknown/);
     expect(await dialog.textContent()).toMatch(/License: mit · not gated/);
     await choice.getByRole('button', { name: 'Download' }).click();
-    await expect.poll(() => dialog.getByTestId('hub-job-text').textContent(), { timeout: 20_000 }).toMatch(/946 kB of 946 kB · done/);
+    await expect.poll(() => dialog.getByTestId('hub-job-text').textContent(), { timeout: 20_000 }).toMatch(/963 kB of 963 kB · done/);
     // The bytes came from the second server, by the redirect.
     expect(server.cdnRequests.some((r) => r.method === 'GET' && r.url.startsWith('/blobs/'))).toBe(true);
     await p.keyboard.press('Escape');
     await expect.poll(() => p.getByRole('dialog').count()).toBe(0);
-    const option = p.getByRole('option', { name: /mamba · model\.safetensors/ });
+    // Named by its studio.json, as the bundled model is: the second one of that name, the user's.
+    const named = p.getByRole('option', { name: /Selective copying \(Mamba-1\)/ });
+    await expect.poll(() => named.count(), { timeout: 10_000 }).toBe(2);
+    const option = named.nth(1);
     await expect.poll(() => option.getAttribute('aria-selected'), { timeout: 10_000 }).toBe('true');
     await expect.poll(() => p.getByTestId('gpu-selftest').textContent(), { timeout: 60_000 }).toMatch(/GPU check passed/);
     await p.getByRole('button', { name: 'Load onto the GPU' }).click();

@@ -10,13 +10,23 @@ import { studioHints, type StudioHints } from './selection';
 const NONE: StudioHints = {};
 const read = new Map<string, Promise<StudioHints>>();
 
+/** A model's studio.json bytes where they are not at a URL (web mode's models held in memory), else null. */
+export type StudioJsonReader = (model: ModelEntry) => Promise<ArrayBuffer> | null;
+let readLocal: StudioJsonReader = () => null;
+
+/** Set once by main.tsx from the host (web mode's in-memory files have no URL to fetch). */
+export function setStudioJsonReader(reader: StudioJsonReader): void {
+  readLocal = reader;
+  read.clear();
+}
+
 function hintsOf(model: ModelEntry): Promise<StudioHints> {
   const url = `${model.baseUrl}/studio.json`;
   let hints = read.get(url);
   if (!hints) {
-    hints = fetch(url)
-      .then((r) => (r.ok ? (r.json() as Promise<unknown>) : null))
-      .then(studioHints, () => ({}));
+    const local = readLocal(model);
+    const json = local ? local.then((bytes) => JSON.parse(new TextDecoder().decode(bytes)) as unknown) : fetch(url).then((r) => (r.ok ? (r.json() as Promise<unknown>) : null));
+    hints = json.then(studioHints, () => ({}));
     read.set(url, hints);
   }
   return hints;

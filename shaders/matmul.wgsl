@@ -195,6 +195,45 @@ fn wide_store(wz: u32, t: u32, o0: u32, row: vec4<f32>) {
   }
 }
 
+/** One thread's loads for a step of tiled_wide: X and W rows 8·g .. 8·g + 7 at column k (zeros past T, O and k_end). */
+struct WideLoads {
+  x0: vec4<f32>,
+  x1: vec4<f32>,
+  w0: vec4<f32>,
+  w1: vec4<f32>,
+}
+
+fn wide_loads(t0: u32, o0: u32, k: u32, k_end: u32, g: u32) -> WideLoads {
+  let T = params.tokens;
+  let I = params.in_features;
+  let O = params.out_features;
+  var l: WideLoads;
+  l.x0 = vec4<f32>(0.0);
+  l.x1 = vec4<f32>(0.0);
+  l.w0 = vec4<f32>(0.0);
+  l.w1 = vec4<f32>(0.0);
+  if (k >= k_end) {
+    return l;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let r0 = g * 8u + j;
+    let r1 = r0 + 4u;
+    if (t0 + r0 < T) {
+      l.x0[j] = x[params.x_offset + (t0 + r0) * params.x_stride + k];
+    }
+    if (t0 + r1 < T) {
+      l.x1[j] = x[params.x_offset + (t0 + r1) * params.x_stride + k];
+    }
+    if (o0 + r0 < O) {
+      l.w0[j] = w_at((o0 + r0) * I + k);
+    }
+    if (o0 + r1 < O) {
+      l.w1[j] = w_at((o0 + r1) * I + k);
+    }
+  }
+  return l;
+}
+
 @compute @workgroup_size(16, 16)
 fn tiled_wide(
   @builtin(workgroup_id) wg: vec3<u32>,
@@ -219,28 +258,18 @@ fn tiled_wide(
   }
   let ly = local.y;
   let lx = local.x;
+  // The next step's X and W values are loaded into registers while this step computes from
+  // workgroup memory (their latency hidden behind the arithmetic), then stored after its barrier.
+  var next = wide_loads(t0, o0, k_begin + load_k, k_end, load_g);
   for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
-    let k = k0 + load_k;
-    for (var h = 0u; h < 2u; h++) {
-      var xv = vec4<f32>(0.0);
-      var wv = vec4<f32>(0.0);
-      if (k < k_end) {
-        for (var j = 0u; j < 4u; j++) {
-          let r = load_g * 8u + h * 4u + j;
-          let t = t0 + r;
-          if (t < T) {
-            xv[j] = x[params.x_offset + t * params.x_stride + k];
-          }
-          let o = o0 + r;
-          if (o < O) {
-            wv[j] = w_at(o * I + k);
-          }
-        }
-      }
-      xw_tile[load_k * WIDE_S + load_g * 2u + h] = xv;
-      ww_tile[load_k * WIDE_S + load_g * 2u + h] = wv;
-    }
+    xw_tile[load_k * WIDE_S + load_g * 2u] = next.x0;
+    xw_tile[load_k * WIDE_S + load_g * 2u + 1u] = next.x1;
+    ww_tile[load_k * WIDE_S + load_g * 2u] = next.w0;
+    ww_tile[load_k * WIDE_S + load_g * 2u + 1u] = next.w1;
     workgroupBarrier();
+    if (k0 + TILE_K < k_end) {
+      next = wide_loads(t0, o0, k0 + TILE_K + load_k, k_end, load_g);
+    }
     for (var kk = 0u; kk < TILE_K; kk++) {
       let a0 = xw_tile[kk * WIDE_S + ly];
       let a1 = xw_tile[kk * WIDE_S + 16u + ly];

@@ -8,7 +8,7 @@
  * Variants, chosen from the shape: T ≤ 4 (decode) runs a matrix-vector kernel that reads each
  * row of W once for all T tokens (vec4 loads when I, xOffset and xStride are multiples of 4);
  * larger T (prefill) runs a tiled matrix-matrix kernel: 128×128 tiles with 8×8 outputs per thread
- * when that makes ≥ WIDE_MIN_GROUPS workgroups, else 64×64 tiles with 4×4 per thread. When that
+ * for large products on a GPU (see WIDE_MIN_GROUPS), else 64×64 tiles with 4×4 per thread. When that
  * makes few tiles (narrow outputs such as x_proj's R + 2N = 80, or few tokens) and I is long, K is
  * split over workgroups (partials into a scratch buffer the op owns, then a reduce dispatch that
  * adds them and stores Y), so that more of the GPU works.
@@ -44,11 +44,15 @@ export type MatmulEntryPoint = 'tiled' | 'tiled_wide' | 'matvec' | 'matvec_vec4'
 /** tiled_wide's tile of Y: 128 tokens × 128 outputs (WIDE in matmul.wgsl). */
 const WIDE = 128;
 /**
- * Auto picks tiled_wide when it makes at least this many workgroups. Off (∞) until it is measured
- * faster than `tiled` on the H200 (bench/RESULTS.md: its first version spilled its registers and ran
- * at 2 TFLOP/s); the bench times both variants on the model's shapes.
+ * Auto picks tiled_wide (its next step's loads in registers while a step computes) for at least
+ * this many 128×128 tiles, WIDE_MIN_TOKENS tokens and WIDE_MIN_IN in_features, on a GPU. Measured
+ * on the H200 (bench/RESULTS.md, 2026-12-03 second session), TFLOP/s tiled → tiled_wide: mamba-2.8b
+ * in_proj at 2,048 tokens 22.2 → 34.5, out_proj 21.4 → 28.1, 2048³ 21.0 → 33.4; but at 512 tokens
+ * in_proj 20.9 → 15, and the 130m shapes (in_features 768 / 1536) no better.
  */
-const WIDE_MIN_GROUPS = Number.POSITIVE_INFINITY;
+const WIDE_MIN_GROUPS = 256;
+const WIDE_MIN_TOKENS = 1024;
+const WIDE_MIN_IN = 2048;
 
 export interface MatmulShape {
   tokens: number; // T
@@ -181,7 +185,10 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     const blocks = Math.ceil(O / (MATVEC_WORKGROUP_SIZE / perRow));
     const gx = Math.min(blocks, maxGroups);
     groups = [gx, Math.ceil(blocks / gx)];
-  } else if (variant === 'tiled_wide' || (variant === 'auto' && Math.ceil(O / WIDE) * Math.ceil(T / WIDE) >= WIDE_MIN_GROUPS)) {
+  } else if (
+    variant === 'tiled_wide' ||
+    (variant === 'auto' && !ctx.adapter.software && T >= WIDE_MIN_TOKENS && I >= WIDE_MIN_IN && Math.ceil(O / WIDE) * Math.ceil(T / WIDE) >= WIDE_MIN_GROUPS)
+  ) {
     entryPoint = 'tiled_wide';
     groups = [Math.ceil(O / WIDE), Math.ceil(T / WIDE)];
   } else {

@@ -27,6 +27,7 @@ import { PanelFrame } from './PanelFrame';
 import { ComparePanel } from './ComparePanel';
 import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
+import { ReceptiveFieldPanel } from './ReceptiveFieldPanel';
 import { LongAttentionRow } from './LongAttentionRow';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
@@ -206,6 +207,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
               </PanelFrame>
               <PanelFrame id="memory" title="Memory" stale={stale}>
                 <MemoryPanel trace={shown} layerIndex={layerIndex} texts={texts} />
+              </PanelFrame>
+              <PanelFrame id="receptive-field" title="Receptive field" stale={stale}>
+                <ReceptiveFieldPanel trace={shown} layerIndex={layerIndex} focusChannels={focusChannels} focusLayer={hints.focusLayer} />
               </PanelFrame>
             </>
           )}

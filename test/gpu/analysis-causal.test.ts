@@ -1,0 +1,91 @@
+/**
+ * The causal tools (issue 21) on the GPU against the float64 CPU reference of a tiny random
+ * Mamba-1 model (app/arch/mamba1/reference.ts): the receptive field per channel from the GPU
+ * trace's Δ equals the one from the reference's Δ.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ModelInspection } from '../../app/arch/inspect';
+import type { GpuContext } from '../../app/gpu/context';
+import { relativeError } from '../../app/kernels/self-test';
+import type { LoadedWeights } from '../../app/model/loader';
+import { buildModel } from '../../app/arch/build';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
+import { tracePrompt } from '../../app/analysis/trace';
+import { receptiveField } from '../../app/analysis/receptive-field';
+import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
+import { mulberry32, writeRandomMamba1 } from '../support/random-model';
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let inspection: ModelInspection;
+let weights: LoadedWeights;
+let table: Map<string, Float32Array>;
+let seed = 0;
+const scratch = mkdtempSync(path.join(tmpdir(), 'causal-'));
+
+beforeAll(async () => {
+  const gpu = await getTestGpu();
+  if (!gpu.ctx) {
+    skipReason = gpu.reason;
+    return;
+  }
+  ctx = gpu.ctx;
+  seed = testSeed();
+  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 }, seed);
+  ({ inspection, weights, table } = await loadTestModel(ctx, scratch));
+});
+afterAll(() => {
+  weights?.destroy();
+  ctx?.device.destroy();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const randomIds = (count: number, salt: number) => {
+  const r = mulberry32(seed + salt);
+  return Array.from({ length: count }, () => Math.floor(r() * inspection.config.vocabSize));
+};
+
+describe('receptive field', () => {
+  it('from the GPU trace equals the one from the float64 reference’s Δ, every layer', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { dInner: Di, dState: N, nLayer: L } = inspection.config;
+    const ids = randomIds(40, 1);
+    const model = buildModel(ctx, inspection, weights, 16);
+    const trace = await tracePrompt(ctx, { model, weights, tokenizer: null }, ids, { traceId: 'rf', modelId: 'random' });
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
+    const T = ids.length;
+    let compared = 0;
+    for (let l = 0; l < L; l++) {
+      const i = trace.result.layers.indexOf(l);
+      const A = Float64Array.from(table.get(`backbone.layers.${l}.mixer.A_log`) as Float32Array, (v) => -Math.exp(v));
+      // ε chosen so that the random model has both kinds (checked below over all layers).
+      const gpu = receptiveField(trace.result.delta[i] as Float32Array, T, Di, trace.result.A[i] as Float32Array, N, 0.5);
+      const cpu = receptiveField(ref.delta[l] as Float64Array, T, Di, A, N, 0.5);
+      expect(relativeError(gpu.logRetention, cpu.logRetention), `log retention L${l}`).toBeLessThanOrEqual(1e-4);
+      for (let d = 0; d < Di; d++) {
+        // A reach may differ only where a partial sum lies within fp32 rounding of the threshold.
+        const a = cpu.decayRate[d] as number;
+        let sum = 0;
+        let near = false;
+        for (let t = T - 1; t >= 1; t--) {
+          sum += ref.delta[l]![t * Di + d] as number;
+          if (Math.abs(a * sum - Math.log(2)) <= 1e-4 * Math.log(2)) near = true;
+        }
+        if (near) continue;
+        compared++;
+        expect(gpu.reach[d], `reach L${l} channel ${d}`).toBe(cpu.reach[d]);
+        expect(gpu.global[d]).toBe(cpu.global[d]);
+      }
+    }
+    trace.release?.();
+    expect(compared).toBeGreaterThan(0.9 * L * Di);
+    const all = Array.from({ length: L }, (_, l) => receptiveField(ref.delta[l] as Float64Array, T, Di, Float64Array.from(table.get(`backbone.layers.${l}.mixer.A_log`) as Float32Array, (v) => -Math.exp(v)), N, 0.5));
+    const globals = all.reduce((s, rf) => s + rf.globalCount, 0);
+    console.info(`[receptive field] seed ${seed}: ${globals} global of ${L * Di} channels at ε = 0.5 over ${T} tokens`);
+    expect(globals).toBeGreaterThan(0);
+    expect(globals).toBeLessThan(L * Di);
+  });
+});

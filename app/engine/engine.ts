@@ -28,6 +28,7 @@ import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
+import { logitLens } from '../analysis/logit-lens.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
 import { traceLayout } from '../arch/registry.js';
 import { checkFocusChannels, FULL_TRACE_MAX_BYTES, fullTraceBytes, meanOverColumns, traceLongPrompt, traceWindowOf } from '../analysis/long-trace.js';
@@ -70,7 +71,7 @@ type Handler<K extends EngineRequestKind> = (
   work: RequestWork,
 ) => Promise<EngineRequests[K]['result']>;
 
-const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout'] satisfies CancellableKind[];
+const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens'] satisfies CancellableKind[];
 
 export class Engine {
   private gpu: GpuContext | null = null;
@@ -136,6 +137,12 @@ export class Engine {
         const loaded = this.ready(params.modelId, 'a knockout');
         const onProgress = this.progress(id, 'knockout', params.modelId, 'positions');
         return knockout(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
+      },
+      logitLens: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'the logit lens');
+        const onProgress = this.progress(id, 'logitLens', params.modelId, 'cells');
+        return logitLens(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
       },
       cancel: async (params) => {
         let cancelled = 0;
@@ -251,7 +258,7 @@ export class Engine {
   }
 
   /** Emits a long request's progress as 'work-progress' events. */
-  private progress(requestId: number, work: CancellableKind, modelId: string, unit: 'tokens' | 'rows' | 'positions'): WorkProgress {
+  private progress(requestId: number, work: CancellableKind, modelId: string, unit: 'tokens' | 'rows' | 'positions' | 'cells'): WorkProgress {
     return (done, total) => this.emit({ kind: 'work-progress', requestId, work, modelId, done, total, unit });
   }
 

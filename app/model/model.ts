@@ -458,6 +458,18 @@ export class LanguageModel {
     return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
   }
 
+  /**
+   * The model's head on any residual stream (the logit lens, app/analysis/logit-lens.ts): norm_f
+   * and the LM head over `rows` rows of `input` ([rows, D]) into `logits` ([rows, V]); `copy`
+   * ([rows, D]) takes the norm kernel's copy of its input, `normed` ([rows, D]) the normed rows.
+   * The caller encodes the dispatches (one compute pass) and destroys them.
+   */
+  headDispatches(rows: number, input: GPUBuffer, buffers: { copy: GPUBuffer; normed: GPUBuffer; logits: GPUBuffer }): Dispatch[] {
+    const { dModel: D, normEps: eps } = this.config;
+    const norm = residualRmsNorm(this.ctx, { rows, cols: D, eps, hasResidual: false }, { hidden: input, residual: buffers.copy, weight: this.w(`${this.prefix}norm_f.weight`), output: buffers.normed }, `${this.name}.lens.norm_f`);
+    return [norm, ...this.lmHeadMatmul({ tokens: rows }, buffers.normed, buffers.logits)];
+  }
+
   destroy(): void {
     for (const plan of this.planCache.values()) plan.destroy();
     this.planCache.clear();

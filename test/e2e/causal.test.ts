@@ -1,13 +1,18 @@
 /**
  * The causal tools (issue 21) in Chromium on the bundled selective-copy model (2 layers, d_inner
- * 256), one short prompt traced once (the first 64 ids of its first suggested prompt: two data
- * tokens, at 41 and 51, in noise):
+ * 256), short prompts (the first 96 ids of its first suggested prompt: data tokens at 41, 51, 64
+ * in noise; and the task packed into 64 tokens):
  * - receptive field: the reach per channel the panel exports equals the one computed in float64
  *   from the CPU reference's Δ (app/arch/mamba1/reference.ts); at the default ε = 0.1 the focus
  *   channels of the focus layer (studio.json) reach further back on average than the other
  *   channels, and the focus layer has more global channels than layer 1 (measured with the
  *   reference on all three suggested prompts, 48–256 tokens: 198–217 against 101–153 global); the
  *   chart takes the keyboard.
+ * - logit lens: on the packed prompt, each cell's top token, the final prediction's rank and
+ *   probability equal norm_f + LM head applied in float64 to the reference's residual streams; at
+ *   the 16 marker positions the last layer predicts the data token due there at least 12 times
+ *   (measured with the reference: 12 of 16), layer 0's residual stream never does (ranks 2–17): the
+ *   copy is read out by layer 1.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +22,7 @@ import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
 import { folderModelFiles } from '../../app/node/folder';
+import { linear, rmsnorm } from '../../app/model/reference';
 import { receptiveField, reachByGroup } from '../../app/analysis/receptive-field';
 import { parseCsv } from '../../renderer/src/panels/csv';
 import { studioHints } from '../../renderer/src/panels/selection';
@@ -27,8 +33,12 @@ const root = path.resolve(import.meta.dirname, '../..');
 const modelDir = path.join(root, 'resources/models/selective-copy');
 const chromiumFound = findChromium();
 const hints = studioHints(JSON.parse(readFileSync(path.join(modelDir, 'studio.json'), 'utf8')));
-const T = 64;
+const T = 96;
 const ids = hints.suggestedIds!.slice(0, T);
+const studio = JSON.parse(readFileSync(path.join(modelDir, 'studio.json'), 'utf8')) as { suggested_prompts: { expected: number[] }[] };
+/** The copy task packed tight: the first suggested prompt's 16 data tokens two noise tokens apart, then the 16 markers (64 tokens). */
+const expected = studio.suggested_prompts[0]!.expected;
+const packed = [...expected.flatMap((d) => [d, 0, 0]), ...new Array<number>(16).fill(17)];
 const focus = hints.focusChannels!;
 
 let page: Page | null = null;
@@ -55,7 +65,7 @@ const download = async (p: Page, button: string) => {
 let traced = false;
 
 describe('causal tools in Chromium', () => {
-  it('loads the selective-copy model and traces a 64-token prompt', async (test) => {
+  it('loads the selective-copy model and traces a 96-token prompt', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
     await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
@@ -125,6 +135,57 @@ describe('causal tools in Chromium', () => {
     await p.keyboard.press('End');
     await expect.poll(() => p.getByTestId('receptive-field-readout').getAttribute('data-unit')).toBe(String(refs[0]!.order[Di - 1]));
     expect(await p.getByTestId('receptive-field-readout').textContent()).toMatch(/reach \d+ tokens \((global|local)\)/);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('logit lens: the grid is the float64 reference’s lens; layer 1 reads the copied tokens out, layer 0 does not', async (test) => {
+    if (!page || !traced) return test.skip('needs the traced page');
+    const p = page;
+    const { inspection, table } = await reference();
+    const { dModel: D, vocabSize: V, normEps } = inspection.config;
+    await p.getByLabel('Input to trace').fill(packed.join(', '));
+    await p.getByRole('button', { name: 'Trace', exact: true }).click();
+    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('64 tokens · 2 layers · d_inner 256');
+    const panel = p.getByTestId('logit-lens-panel');
+    // The default range: the last 16 positions, the markers.
+    expect(await panel.getByLabel('Logit lens from').inputValue()).toBe('48');
+    await panel.getByRole('button', { name: 'Run the logit lens' }).click();
+    const grid = p.getByTestId('logit-lens-grid');
+    await expect.poll(() => grid.getAttribute('data-from'), { timeout: 30_000 }).toBe('48');
+    const cells = await grid.locator('tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => ({ top: Number(td.dataset.top), rank: Number(td.dataset.rank), prob: Number(td.dataset.prob) }))));
+    expect(cells).toHaveLength(2);
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), packed);
+    const lens = [0, 1].map((l) => linear(rmsnorm(ref.hidden[l]!, 64, D, table.get('backbone.norm_f.weight')!, normEps), 64, D, table.get('backbone.embeddings.weight')!, V));
+    const argmax = (row: ArrayLike<number>) => Array.from(row).reduce((best, v, i, a) => (v > a[best]! ? i : best), 0);
+    let finalRight = 0;
+    let layer0Right = 0;
+    for (let j = 0; j < 16; j++) {
+      const pos = 48 + j;
+      const rows = [0, 1].map((l) => lens[l]!.subarray(pos * V, (pos + 1) * V));
+      const final = argmax(rows[1]!);
+      for (const l of [0, 1]) {
+        const row = rows[l]!;
+        const max = Math.max(...row);
+        const sum = Array.from(row).reduce((s, v) => s + Math.exp(v - max), 0);
+        const cell = cells[l]![j]!;
+        expect(cell.top, `layer ${l} position ${pos} top token`).toBe(argmax(row));
+        expect(cell.rank, `layer ${l} position ${pos} rank`).toBe(Array.from(row).filter((v) => v > row[final]!).length);
+        expect(cell.prob).toBeCloseTo(Math.exp(row[final]! - max) / sum, 4);
+      }
+      if (cells[1]![j]!.top === expected[j]) finalRight++;
+      if (cells[0]![j]!.top === expected[j]) layer0Right++;
+    }
+    expect(finalRight).toBeGreaterThanOrEqual(12);
+    expect(layer0Right).toBe(0);
+    // Keyboard: the grid takes the arrows (the first press puts the cursor on the first cell); the readout names the cell.
+    await grid.focus();
+    await p.keyboard.press('ArrowRight');
+    await p.keyboard.press('ArrowRight');
+    await p.keyboard.press('ArrowDown');
+    await expect.poll(() => p.getByTestId('logit-lens-readout').textContent()).toMatch(/^layer 1, after position 49 /);
+    const csv = parseCsv((await download(p, 'Export logit lens CSV')).toString()).filter((r) => r.length > 1);
+    expect(csv[0]!.slice(0, 6)).toEqual(['layer', 'position', 'target_id', 'target_text', 'target_rank', 'target_prob']);
+    expect(csv).toHaveLength(1 + 2 * 16);
     expect(pageErrors).toEqual([]);
   });
 });

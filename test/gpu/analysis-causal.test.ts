@@ -1,7 +1,9 @@
 /**
  * The causal tools (issue 21) on the GPU against the float64 CPU reference of a tiny random
  * Mamba-1 model (app/arch/mamba1/reference.ts): the receptive field per channel from the GPU
- * trace's Δ equals the one from the reference's Δ.
+ * trace's Δ equals the one from the reference's Δ; the logit lens's logits per layer equal norm_f
+ * and the LM head applied in float64 to the reference's residual stream after each block, and its
+ * top tokens, target ranks and probabilities follow from them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +17,9 @@ import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { tracePrompt } from '../../app/analysis/trace';
 import { receptiveField } from '../../app/analysis/receptive-field';
+import { lensLogits, logitLens } from '../../app/analysis/logit-lens';
+import { softmax, topIndices } from '../../app/analysis/distributions';
+import { linear, rmsnorm } from '../../app/model/reference';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
@@ -87,5 +92,56 @@ describe('receptive field', () => {
     console.info(`[receptive field] seed ${seed}: ${globals} global of ${L * Di} channels at ε = 0.5 over ${T} tokens`);
     expect(globals).toBeGreaterThan(0);
     expect(globals).toBeLessThan(L * Di);
+  });
+});
+
+describe('logit lens', () => {
+  it('applies norm_f and the LM head to every layer’s residual stream, as the float64 reference does', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { dModel: D, vocabSize: V, nLayer: L, normEps } = inspection.config;
+    const ids = randomIds(21, 2);
+    const [from, to] = [5, 21]; // a prefix run untapped, then 16 positions over two chunks of 8
+    const model = buildModel(ctx, inspection, weights, 8);
+    const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), ids);
+    const lens = (l: number) => linear(rmsnorm(ref.hidden[l]!, ids.length, D, table.get('backbone.norm_f.weight')!, normEps), ids.length, D, table.get('backbone.embeddings.weight')!, V);
+    const refLens = Array.from({ length: L }, (_, l) => lens(l));
+    // The reference lens of the last layer is the model's own logits.
+    expect(relativeError(refLens[L - 1]!, ref.logits)).toBeLessThanOrEqual(1e-12);
+    const n = to - from;
+    const got = Array.from({ length: L }, () => new Float32Array(n * V));
+    const seen: number[] = [];
+    await lensLogits(ctx, model, ids, from, to, (layer, row0, rows, logits) => {
+      got[layer]!.set(logits, row0 * V);
+      seen.push(layer);
+    });
+    expect(seen).toEqual([0, 1, 2]);
+    for (let l = 0; l < L; l++) expect(relativeError(got[l]!, refLens[l]!.subarray(from * V, to * V)), `lens logits layer ${l}`).toBeLessThanOrEqual(1e-4);
+
+    const result = await logitLens(ctx, { model, tokenizer: null }, ids, { from, to, k: 3 });
+    expect(result.layers).toEqual([0, 1, 2]);
+    let checked = 0;
+    for (let p = 0; p < n; p++) {
+      const finalRow = refLens[L - 1]!.subarray((from + p) * V, (from + p + 1) * V);
+      const target = topIndices(finalRow, 1)[0]!;
+      expect(result.targetIds[p]).toBe(target);
+      for (let l = 0; l < L; l++) {
+        const row = refLens[l]!.subarray((from + p) * V, (from + p + 1) * V);
+        const probs = softmax(row);
+        expect(result.targetProb[l * n + p]).toBeCloseTo(probs[target]!, 4);
+        // Ranks and top ids where no two logits are within fp32 error of each other's order.
+        const sorted = [...row].sort((a, b) => b - a);
+        const gaps = sorted.slice(0, -1).map((v, i) => v - sorted[i + 1]!);
+        if (Math.min(...gaps.slice(0, 4)) < 1e-4 * Math.abs(sorted[0]!)) continue;
+        checked++;
+        expect([...result.topIds.subarray((l * n + p) * 3, (l * n + p + 1) * 3)]).toEqual(topIndices(row, 3));
+        expect(result.targetRank[l * n + p]).toBe(row.filter((v) => v > row[target]!).length);
+      }
+    }
+    expect(checked).toBeGreaterThan(0.8 * n * L);
+    // A fixed target: its rank everywhere.
+    const fixed = await logitLens(ctx, { model, tokenizer: null }, ids, { from: 20, to: 21, target: 7, k: 1 });
+    for (let l = 0; l < L; l++) expect(fixed.targetProb[l]).toBeCloseTo(softmax(refLens[l]!.subarray(20 * V, 21 * V))[7]!, 4);
+    await expect(logitLens(ctx, { model, tokenizer: null }, ids, { from: 3, to: 40 })).rejects.toThrow(/not inside the prompt/);
+    await expect(logitLens(ctx, { model, tokenizer: null }, ids, { target: V })).rejects.toThrow(/no token id/);
   });
 });

@@ -28,6 +28,7 @@ import { ComparePanel } from './ComparePanel';
 import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
 import { ReceptiveFieldPanel } from './ReceptiveFieldPanel';
+import { LogitLensPanel } from './LogitLensPanel';
 import { LongAttentionRow } from './LongAttentionRow';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
@@ -218,6 +219,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
           </PanelFrame>
           <PanelFrame id="compare" title="Compare" stale={stale}>
             {long.long ? <NeedsFullTrace what="Compare" testId="compare-needs-full" /> : <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />}
+          </PanelFrame>
+          <PanelFrame id="logit-lens" title="Logit lens" stale={stale}>
+            <LogitLensPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} />
           </PanelFrame>
           <PanelFrame id="knockout" title="Knockout" stale={stale}>
             {long.long ? <NeedsFullTrace what="Knockout" testId="knockout-needs-full" /> : <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />}

@@ -29,6 +29,7 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
 import { logitLens } from '../analysis/logit-lens.js';
+import { tokenAttribution } from '../analysis/attribution.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
 import { traceLayout } from '../arch/registry.js';
 import { checkFocusChannels, FULL_TRACE_MAX_BYTES, fullTraceBytes, meanOverColumns, traceLongPrompt, traceWindowOf } from '../analysis/long-trace.js';
@@ -71,7 +72,7 @@ type Handler<K extends EngineRequestKind> = (
   work: RequestWork,
 ) => Promise<EngineRequests[K]['result']>;
 
-const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens'] satisfies CancellableKind[];
+const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens', 'attribution'] satisfies CancellableKind[];
 
 export class Engine {
   private gpu: GpuContext | null = null;
@@ -143,6 +144,12 @@ export class Engine {
         const loaded = this.ready(params.modelId, 'the logit lens');
         const onProgress = this.progress(id, 'logitLens', params.modelId, 'cells');
         return logitLens(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
+      },
+      attribution: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'token attribution');
+        const onProgress = this.progress(id, 'attribution', params.modelId, 'positions');
+        return tokenAttribution(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
       },
       cancel: async (params) => {
         let cancelled = 0;

@@ -13,10 +13,12 @@ import type { MemoryPlan } from '../model/memory-plan.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 import type { LogitLensOptions, LogitLensResult } from '../analysis/logit-lens.js';
+import type { AttributionOptions, AttributionResult } from '../analysis/attribution.js';
 
 export type { LoadProgress, SelfTestResult, StopReason };
 // What the analysis computes (app/analysis/types.ts), re-exported for the requests that return it.
 export type { LogitLensResult } from '../analysis/logit-lens.js';
+export type { AttributionResult } from '../analysis/attribution.js';
 export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 
 /** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
@@ -127,6 +129,12 @@ export interface KnockoutParams extends KnockoutOptions {
   traceId: string;
 }
 
+export interface AttributionParams extends AttributionOptions {
+  modelId: string;
+  /** The trace whose tokens are filtered one by one (app/analysis/attribution.ts). */
+  traceId: string;
+}
+
 export interface LogitLensParams extends LogitLensOptions {
   modelId: string;
   /** The trace whose tokens are run again (app/analysis/logit-lens.ts). */
@@ -134,7 +142,7 @@ export interface LogitLensParams extends LogitLensOptions {
 }
 
 /** The long analysis requests: they report 'work-progress' and a `cancel` request stops them. */
-export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens';
+export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens' | 'attribution';
 
 /** What a cancel stops: one request by its id, or every running request of a kind. */
 export type CancelParams = { requestId: number } | { kind: CancellableKind };
@@ -177,6 +185,8 @@ export interface EngineRequests {
   knockout: { params: KnockoutParams; result: KnockoutResult };
   /** Norm_f + LM head on the residual stream after each layer of a kept trace's tokens (app/analysis/logit-lens.ts). */
   logitLens: { params: LogitLensParams; result: LogitLensResult };
+  /** Filters each token of a kept trace in turn (Δ_j := 0) and measures the prediction after the last token (app/analysis/attribution.ts). */
+  attribution: { params: AttributionParams; result: AttributionResult };
   /**
    * Stops running trace / hidden attention / knockout requests at their next check (between GPU
    * submits); each then fails with "Cancelled." (app/analysis/cancel.ts CANCELLED_MESSAGE), its

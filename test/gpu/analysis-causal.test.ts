@@ -3,7 +3,8 @@
  * Mamba-1 model (app/arch/mamba1/reference.ts): the receptive field per channel from the GPU
  * trace's Δ equals the one from the reference's Δ; the logit lens's logits per layer equal norm_f
  * and the LM head applied in float64 to the reference's residual stream after each block, and its
- * top tokens, target ranks and probabilities follow from them.
+ * top tokens, target ranks and probabilities follow from them; token attribution (every token
+ * filtered in turn) equals the reference's knockout forward for every token, in all layers or one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,8 @@ import { receptiveField } from '../../app/analysis/receptive-field';
 import { lensLogits, logitLens } from '../../app/analysis/logit-lens';
 import { softmax, topIndices } from '../../app/analysis/distributions';
 import { linear, rmsnorm } from '../../app/model/reference';
+import { tokenAttribution } from '../../app/analysis/attribution';
+import { klDivergence } from '../../app/analysis/distributions';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
@@ -143,5 +146,38 @@ describe('logit lens', () => {
     for (let l = 0; l < L; l++) expect(fixed.targetProb[l]).toBeCloseTo(softmax(refLens[l]!.subarray(20 * V, 21 * V))[7]!, 4);
     await expect(logitLens(ctx, { model, tokenizer: null }, ids, { from: 3, to: 40 })).rejects.toThrow(/not inside the prompt/);
     await expect(logitLens(ctx, { model, tokenizer: null }, ids, { target: V })).rejects.toThrow(/no token id/);
+  });
+});
+
+describe('token attribution', () => {
+  it('filters each token in turn and measures the prediction as the float64 reference’s knockout does', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const ids = randomIds(13, 3);
+    const model = buildModel(ctx, inspection, weights, 4); // the knocked runs cross chunks
+    const table_ = (n: string) => table.get(n);
+    const base = softmax(mamba1ForwardRef(inspection.config, table_, ids).logits.subarray((ids.length - 1) * inspection.config.vocabSize));
+    for (const layers of [undefined, [1]]) {
+      const got = await tokenAttribution(ctx, { model, tokenizer: null }, ids, layers ? { layers } : {});
+      const y = topIndices(base, 1)[0]!;
+      expect(got.target).toBe(y);
+      expect(got.baselineProb).toBeCloseTo(base[y]!, 5);
+      expect(got.layers).toEqual(layers ?? [0, 1, 2]);
+      const want = ids.map((_, j) => {
+        const out = mamba1ForwardRef(inspection.config, table_, ids, 'backbone.', { token: j, layers: layers ?? null });
+        const q = softmax(out.logits.subarray((ids.length - 1) * inspection.config.vocabSize));
+        return { change: Math.log(q[y]!) - Math.log(base[y]!), q: q[y]!, kl: klDivergence(base, q) };
+      });
+      expect(got.logProbChange).toHaveLength(ids.length);
+      want.forEach((w, j) => {
+        expect(got.logProbChange[j]!, `log-prob change, token ${j}`).toBeCloseTo(w.change, 3);
+        expect(got.probAfter[j]!).toBeCloseTo(w.q, 4);
+        expect(got.kl[j]!).toBeCloseTo(w.kl, 3);
+      });
+      // Filtering changes something somewhere (the comparison is not of two baselines).
+      expect(Math.max(...want.map((w) => Math.abs(w.change)))).toBeGreaterThan(1e-3);
+    }
+    const fixed = await tokenAttribution(ctx, { model, tokenizer: null }, ids.slice(0, 5), { target: 2 });
+    expect(fixed.target).toBe(2);
+    await expect(tokenAttribution(ctx, { model, tokenizer: null }, ids, { layers: [9] })).rejects.toThrow(/no layer 9/);
   });
 });

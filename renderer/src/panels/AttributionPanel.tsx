@@ -1,0 +1,244 @@
+/**
+ * Token attribution: which earlier tokens the prediction after the last token rests on. The engine
+ * filters each token j of the trace in turn (Δ_j := 0 in the selected layer or all, the knockout of
+ * KnockoutPanel) in one sweep (app/analysis/attribution.ts) and returns the change of the target's
+ * log-probability per token: a bar per token (down: filtering it lowers the target, i.e. the
+ * prediction needs it). Beside it, hidden attention's answer to the same question — the last
+ * token's row α_{T−1, j} of the selected layer, mean over channels — and Spearman's rank
+ * correlation of the two. Hover or ←/→ on the focused chart reads a token out (shared hover with
+ * the other panels); CSV; SVG / PNG figure.
+ */
+import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import type { AttributionResult, TraceResult } from '../../../app/engine/protocol';
+import type { EngineClient } from '../engine-client';
+import { selectTraceHoverToken, useStudio } from '../store';
+import { useElementSize } from './chart-axes';
+import { formatTick, niceTicks } from './chart-scale';
+import { downloadCsv, toCsv } from './csv';
+import { attributionColumns, attributionFigure, spearman } from './attribution-view';
+import { LineChart } from './LineChart';
+import { Stale, useLongWork, WorkProgressBar } from './LongWork';
+import { PanelStatus } from './PanelStatus';
+import { LinePublishControls } from './publish-lines-ui';
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
+const M = { left: 52, right: 10, top: 8, bottom: 30 };
+const H = 120;
+
+export interface AttributionPanelProps {
+  modelId: string;
+  engine: EngineClient;
+  trace: TraceResult;
+  layerIndex: number;
+  texts: readonly string[];
+  labels?: readonly string[] | undefined;
+}
+
+interface Done {
+  trace: TraceResult;
+  result: AttributionResult;
+  /** α_{T−1, j} of `layer`, mean over channels; null when hidden attention failed. */
+  attention: Float32Array | null;
+  layer: number;
+}
+
+export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, labels }: AttributionPanelProps) {
+  const T = trace.ids.length;
+  const layer = trace.layers[layerIndex] ?? 0;
+  const [where, setWhere] = useState<'selected' | 'all'>('all');
+  const [targetText, setTarget] = useState('');
+  const [done, setDone] = useState<Done | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const work = useLongWork(engine);
+  const hover = useStudio(selectTraceHoverToken);
+  const box = useRef<HTMLDivElement>(null);
+  const measured = useElementSize(box).width;
+  const W = measured > 0 ? measured : 600;
+  const shown = done && done.trace === trace ? done : null;
+  const result = shown?.result ?? null;
+  const targetName = result ? (labels?.[result.target] ?? result.targetText) : '';
+  const rho = useMemo(() => (shown?.attention ? spearman(shown.result.logProbChange.map((v) => -v), Array.from(shown.attention)) : NaN), [shown]);
+
+  const run = () => {
+    if (work.running) return;
+    const typed = targetText.trim();
+    const byLabel = typed && labels ? labels.indexOf(typed) : -1;
+    const target = typed === '' ? undefined : byLabel >= 0 ? byLabel : Number(typed);
+    if (target !== undefined && !Number.isInteger(target)) {
+      setError(`Target “${typed}” is neither a token id nor a label of this model.`);
+      return;
+    }
+    setError(null);
+    const onScreen = trace;
+    const layers = where === 'all' ? undefined : [layer];
+    work.run('attribution', { modelId, traceId: onScreen.traceId, ...(layers ? { layers } : {}), ...(target !== undefined ? { target } : {}) }).then(
+      async (result) => {
+        if (!result) return;
+        // Hidden attention's row of the last token, for the comparison (its failure leaves the attribution shown).
+        let attention: Float32Array | null = null;
+        try {
+          attention = (await engine.request('hiddenAttention', { modelId, traceId: onScreen.traceId, layer, unit: 'mean', row: T - 1 })).alpha;
+        } catch (e) {
+          setError(`Hidden attention for the comparison failed: ${message(e)}`);
+        }
+        setDone({ trace: onScreen, result, attention, layer });
+      },
+      (e: unknown) => setError(`Attribution failed: ${message(e)}`),
+    );
+  };
+
+  const values = useMemo(() => result?.logProbChange ?? [], [result]);
+  const finite = values.filter(Number.isFinite);
+  const lo = Math.min(0, ...finite);
+  const hi = Math.max(0, ...finite);
+  const span = hi - lo || 1;
+  const plotW = Math.max(10, W - M.left - M.right);
+  const cell = T > 0 ? plotW / T : plotW;
+  const y = (v: number) => M.top + H - ((Math.min(hi, Math.max(lo, v)) - lo) / span) * H;
+  const yTicks = niceTicks(lo, hi, 5);
+  const xTicks = T > 0 ? niceTicks(0, T - 1, Math.max(2, Math.floor(plotW / 70)), true) : [];
+  const bars = useMemo(() => {
+    const neg: string[] = [];
+    const pos: string[] = [];
+    values.forEach((v, j) => {
+      if (!Number.isFinite(v)) return;
+      const y0 = M.top + H - ((0 - lo) / span) * H;
+      const y1 = M.top + H - ((v - lo) / span) * H;
+      (v < 0 ? neg : pos).push(`M${(M.left + j * cell + cell * 0.1).toFixed(2)},${y0.toFixed(2)}V${y1.toFixed(2)}h${Math.max(0.5, cell * 0.8).toFixed(2)}V${y0.toFixed(2)}z`);
+    });
+    return { neg: neg.join(''), pos: pos.join('') };
+  }, [values, lo, span, cell]);
+  const cursor = hover !== null && hover < T ? hover : null;
+
+  const onKey = (e: KeyboardEvent) => {
+    if (!result) return;
+    const step: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, PageDown: 10, PageUp: -10 };
+    let next: number | null = null;
+    if (e.key in step) next = (cursor ?? -1) + (step[e.key] as number);
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = T - 1;
+    else if (e.key === 'Escape') setHover(null);
+    if (next === null) return;
+    e.preventDefault();
+    setHover(Math.min(T - 1, Math.max(0, next)));
+  };
+
+  return (
+    <section aria-label="Attribution" data-testid="attribution-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
+      <h4 style={{ margin: '8px 0 0' }}>Token attribution: how much the prediction after the last token needs each earlier token (filter it, Δ_j := 0)</h4>
+      <div className="actions" style={{ flexWrap: 'wrap' }}>
+        <label className="setting">
+          <span>Filter in</span>
+          <select aria-label="Attribution layers" value={where} onChange={(e) => setWhere(e.target.value as 'selected' | 'all')}>
+            <option value="all">all layers</option>
+            <option value="selected">layer {layer} (the selected layer)</option>
+          </select>
+        </label>
+        <label className="setting" title="Empty: the baseline’s most likely next token. Or a token id (or label).">
+          <span>Target</span>
+          <input
+            aria-label="Attribution target"
+            placeholder="top prediction"
+            value={targetText}
+            onChange={(e) => setTarget(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') run();
+            }}
+            style={{ width: 110 }}
+          />
+        </label>
+        <button type="button" className="primary" onClick={run} disabled={work.running}>
+          Attribute the prediction
+        </button>
+        <button type="button" disabled={!result} onClick={() => result && downloadCsv(toCsv(attributionColumns(result, texts, shown?.attention)), `attribution-target${result.target}.csv`)}>
+          Export attribution CSV
+        </button>
+        <LinePublishControls label="attribution" name={`attribution-target${result?.target ?? ''}`} disabled={!result} build={() => (result ? attributionFigure(result, targetName) : null)} />
+      </div>
+      {work.running && <WorkProgressBar label={`Filtering each of ${T} tokens in turn`} progress={work.progress} onCancel={work.cancel} testId="attribution" />}
+      <PanelStatus busy={null} error={error} testId="attribution" />
+      {result && shown && (
+        <Stale stale={work.running} testId="attribution-result" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+          <div data-testid="attribution-summary" data-target={result.target} data-baseline={String(result.baselineProb)} data-spearman={String(rho)} data-layers={result.layers.join(',')}>
+            Target “{targetName}” ({result.target}), p = {result.baselineProb.toPrecision(4)} after the last token; tokens filtered in layer{result.layers.length === 1 ? '' : 's'} {result.layers.join(', ')}. Largest drop:{' '}
+            {(() => {
+              const j = values.reduce((best, v, i) => (v < (values[best] ?? Infinity) ? i : best), 0);
+              return `token ${j} “${texts[j] ?? ''}” (${(values[j] ?? NaN).toPrecision(3)} nats)`;
+            })()}
+            {shown.attention && <> · Spearman ρ with hidden attention (layer {shown.layer}, row {T - 1}) {Number.isFinite(rho) ? rho.toFixed(3) : '—'}</>}
+          </div>
+          <div ref={box}>
+            <svg
+              width="100%"
+              height={H + M.top + M.bottom}
+              role="img"
+              tabIndex={0}
+              aria-label="Change of the target’s log-probability per filtered token; arrow keys move the readout"
+              data-testid="attribution-chart"
+              data-hover-token={cursor ?? undefined}
+              onKeyDown={onKey}
+              onPointerMove={(e) => {
+                const r = e.currentTarget.getBoundingClientRect();
+                const j = Math.floor((e.clientX - r.left - M.left) / cell);
+                setHover(j >= 0 && j < T ? j : null);
+              }}
+              onPointerLeave={() => setHover(null)}
+              style={{ display: 'block', background: '#11141a', fontSize: 10 }}
+            >
+              <g fill="#8b93a5" stroke="#8b93a5">
+                <line x1={M.left} x2={M.left} y1={M.top} y2={M.top + H} strokeOpacity={0.6} />
+                {yTicks.map((v) => (
+                  <g key={v}>
+                    <line x1={M.left - 4} x2={M.left} y1={y(v)} y2={y(v)} strokeOpacity={0.6} />
+                    <text x={M.left - 6} y={y(v)} dominantBaseline="middle" textAnchor="end" stroke="none">
+                      {formatTick(v, yTicks.length > 1 ? yTicks[1]! - yTicks[0]! : undefined)}
+                    </text>
+                  </g>
+                ))}
+                <text x={10} y={M.top + H / 2} transform={`rotate(-90 10 ${M.top + H / 2})`} textAnchor="middle" dominantBaseline="middle" stroke="none">
+                  Δ log p (nats)
+                </text>
+                <line x1={M.left} x2={M.left + plotW} y1={y(0)} y2={y(0)} strokeOpacity={0.6} />
+                {xTicks.map((i) => (
+                  <g key={i}>
+                    <line x1={M.left + (i + 0.5) * cell} x2={M.left + (i + 0.5) * cell} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
+                    <text x={M.left + (i + 0.5) * cell} y={M.top + H + 14} textAnchor="middle" stroke="none">
+                      {i}
+                    </text>
+                  </g>
+                ))}
+                <text x={M.left + plotW / 2} y={H + M.top + M.bottom - 3} textAnchor="middle" stroke="none">
+                  filtered token j (position)
+                </text>
+              </g>
+              <path d={bars.neg} fill="#ff8a65" data-series="lowers" />
+              <path d={bars.pos} fill="#4fc3f7" data-series="raises" />
+              {cursor !== null && <rect x={M.left + cursor * cell} y={M.top} width={Math.max(1, cell)} height={H} fill="none" stroke="#ffffff" strokeOpacity={0.8} />}
+            </svg>
+          </div>
+          <div className="muted">
+            <span style={{ color: '#ff8a65' }}>■</span> filtering the token lowers p(target) <span style={{ color: '#4fc3f7' }}>■</span> raises it
+          </div>
+          <div data-testid="attribution-readout" data-token={cursor ?? ''} aria-live="polite" style={{ minHeight: 16 }}>
+            {cursor !== null
+              ? `token ${cursor} “${texts[cursor] ?? ''}” filtered: log p(“${targetName}”) ${(values[cursor] ?? NaN) >= 0 ? '+' : ''}${(values[cursor] ?? NaN).toPrecision(3)} nats · p ${result.baselineProb.toPrecision(3)} → ${(result.probAfter[cursor] ?? NaN).toPrecision(3)} · KL ${(result.kl[cursor] ?? NaN).toPrecision(3)} nats${shown.attention ? ` · hidden attention α ${(shown.attention[cursor] ?? NaN).toPrecision(3)}` : ''}`
+              : 'Point at a bar, or focus the chart and use the arrow keys.'}
+          </div>
+          {shown.attention && (
+            <LineChart
+              label={`Hidden attention of the last token to each token, layer ${shown.layer}, mean over channels`}
+              testId="attribution-attention"
+              xLabel="token j (position)"
+              yLabel="α(T−1, j)"
+              height={60}
+              series={[{ name: `hidden attention α(${T - 1}, j), layer ${shown.layer}`, values: shown.attention, colour: '#b39ddb' }]}
+              hover={cursor}
+              onHover={setHover}
+            />
+          )}
+        </Stale>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,32 @@
+/**
+ * The attribution panel's data (renderer/src/panels/attribution-view.ts): ranks with ties at their
+ * mean rank, Spearman's ρ against values worked by hand (a monotone pair gives ±1, a textbook
+ * example with ties), NaN where it is undefined, and the CSV columns.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AttributionResult } from '../../app/engine/protocol';
+import { attributionColumns, ranks, spearman } from '../../renderer/src/panels/attribution-view';
+
+describe('attribution view', () => {
+  it('ranks with ties averaged, and Spearman’s ρ', () => {
+    expect(ranks([10, 30, 20, 20])).toEqual([1, 4, 2.5, 2.5]);
+    expect(spearman([1, 2, 3, 4], [10, 100, 1000, 10000])).toBeCloseTo(1, 12);
+    expect(spearman([1, 2, 3, 4], [4, 3, 2, 1])).toBeCloseTo(-1, 12);
+    // Ranks a = 1 2 3 4 5, b = 2 1 4 3 5: d² = 1+1+1+1+0 = 4, ρ = 1 − 6·4/(5·24) = 0.8.
+    expect(spearman([1, 2, 3, 4, 5], [20, 10, 40, 30, 50])).toBeCloseTo(0.8, 12);
+    // With ties: a ranks 1 2 3 4, b ranks 1.5 1.5 3 4 → Pearson of the ranks = 4.5 / sqrt(5 · 4.5).
+    expect(spearman([1, 2, 3, 4], [7, 7, 8, 9])).toBeCloseTo(4.5 / Math.sqrt(5 * 4.5), 12);
+    expect(spearman([1], [2])).toBeNaN();
+    expect(spearman([1, 1, 1], [1, 2, 3])).toBeNaN();
+    expect(spearman([1, 2, -Infinity], [1, 2, 3])).toBeNaN();
+    expect(() => spearman([1, 2], [1])).toThrow(/2 and 1 values/);
+  });
+
+  it('writes a row per token, with the hidden attention column when there is one', () => {
+    const result: AttributionResult = { target: 3, targetText: 'c', layers: [0, 1], baselineProb: 0.5, logProbChange: [-1, 0.5], probAfter: [0.2, 0.8], kl: [0.3, 0.1] };
+    const cols = attributionColumns(result, ['x', 'y'], Float32Array.from([0.25, 0.75]));
+    expect(cols.map((c) => c.name)).toEqual(['token', 'text', 'log_prob_change_nats', 'target_prob_after', 'kl_nats', 'hidden_attention_last_row']);
+    expect(Array.from(cols[5]!.values)).toEqual([0.25, 0.75]);
+    expect(attributionColumns(result, ['x', 'y'])).toHaveLength(5);
+  });
+});

@@ -14,8 +14,8 @@
  *   (measured with the reference: 12 of 16), layer 0's residual stream never does (ranks 2–17): the
  *   copy is read out by layer 1.
  * - attribution: on the packed prompt cut after its first marker (49 tokens: the answer due is the
- *   first data token), filtering each token in all layers changes log p(answer) as the reference's
- *   knockout forward does, and only tokens at the first data token move it (the data token itself
+ *   first data token), filtering a token in all layers changes log p(answer) as the reference's
+ *   knockout forward does (checked at 7 tokens), and only tokens at the first data token move it (the data token itself
  *   and the noise token two after it; the reference: −1.6 and −19.5 nats, every other token
  *   < 0.05); the hidden attention comparison is shown.
  */
@@ -217,8 +217,11 @@ describe('causal tools in Chromium', () => {
     expect(csv[0]).toEqual(['token', 'text', 'log_prob_change_nats', 'target_prob_after', 'kl_nats', 'hidden_attention_last_row']);
     const change = csv.slice(1).map((r) => Number(r[2]));
     expect(change).toHaveLength(49);
-    const want = cut.map((_, j) => Math.log(lastRow(mamba1ForwardRef(inspection.config, (n) => table.get(n), cut, 'backbone.', { token: j, layers: null }))[target]!) - Math.log(base[target]!));
-    change.forEach((c, j) => expect(c, `token ${j}`).toBeCloseTo(want[j]!, 3));
+    // Against the reference's knockout forward at the tokens around the first data token, a middle one and the last two (all 49: several seconds more on the CPU).
+    for (const j of [0, 1, 2, 3, 24, 47, 48]) {
+      const want = Math.log(lastRow(mamba1ForwardRef(inspection.config, (n) => table.get(n), cut, 'backbone.', { token: j, layers: null }))[target]!) - Math.log(base[target]!);
+      expect(change[j]!, `token ${j}`).toBeCloseTo(want, 3);
+    }
     // Only the first data token and the noise token two after it matter (the reference: −1.6 and
     // −19.5 nats); filtering any other of the 49 tokens moves log p(answer) by less than 0.05 nats.
     const matter = change.map((c, j) => (Math.abs(c) >= 0.05 ? j : -1)).filter((j) => j >= 0);

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AttributionResult } from '../../app/engine/protocol';
 import { attributionColumns, ranks, spearman } from '../../renderer/src/panels/attribution-view';
+import { parseTarget } from '../../renderer/src/panels/target-input';
 
 describe('attribution view', () => {
   it('ranks with ties averaged, and Spearman’s ρ', () => {
@@ -28,5 +29,13 @@ describe('attribution view', () => {
     expect(cols.map((c) => c.name)).toEqual(['token', 'text', 'log_prob_change_nats', 'target_prob_after', 'kl_nats', 'hidden_attention_last_row']);
     expect(Array.from(cols[5]!.values)).toEqual([0.25, 0.75]);
     expect(attributionColumns(result, ['x', 'y'])).toHaveLength(5);
+  });
+
+  it('reads a target as empty (the default), a label or an id, and says what else is wrong', () => {
+    expect(parseTarget('  ')).toEqual({ id: null });
+    expect(parseTarget('B', ['·', 'A', 'B'])).toEqual({ id: 2 });
+    expect(parseTarget('17', ['·', 'A'])).toEqual({ id: 17 });
+    expect(parseTarget('x1')).toEqual({ error: 'Target “x1” is neither a token id nor a label of this model.' });
+    expect('error' in parseTarget('-3')).toBe(true);
   });
 });

@@ -13,7 +13,9 @@ import type { AttributionResult, TraceResult } from '../../../app/engine/protoco
 import type { EngineClient } from '../engine-client';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { useElementSize } from './chart-axes';
-import { formatTick, niceTicks } from './chart-scale';
+import { niceTicks } from './chart-scale';
+import { BarAxes } from './bar-axes';
+import { parseTarget, TargetInput } from './target-input';
 import { downloadCsv, toCsv } from './csv';
 import { attributionColumns, attributionFigure, spearman } from './attribution-view';
 import { LineChart } from './LineChart';
@@ -62,13 +64,12 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
 
   const run = () => {
     if (work.running) return;
-    const typed = targetText.trim();
-    const byLabel = typed && labels ? labels.indexOf(typed) : -1;
-    const target = typed === '' ? undefined : byLabel >= 0 ? byLabel : Number(typed);
-    if (target !== undefined && !Number.isInteger(target)) {
-      setError(`Target “${typed}” is neither a token id nor a label of this model.`);
+    const parsed = parseTarget(targetText, labels);
+    if ('error' in parsed) {
+      setError(parsed.error);
       return;
     }
+    const target = parsed.id ?? undefined;
     setError(null);
     const onScreen = trace;
     const layers = where === 'all' ? undefined : [layer];
@@ -135,19 +136,7 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
             <option value="selected">layer {layer} (the selected layer)</option>
           </select>
         </label>
-        <label className="setting" title="Empty: the baseline’s most likely next token. Or a token id (or label).">
-          <span>Target</span>
-          <input
-            aria-label="Attribution target"
-            placeholder="top prediction"
-            value={targetText}
-            onChange={(e) => setTarget(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') run();
-            }}
-            style={{ width: 110 }}
-          />
-        </label>
+        <TargetInput label="Attribution target" placeholder="top prediction" title="Empty: the baseline’s most likely next token. Or a token id (or label)." value={targetText} onChange={setTarget} onEnter={run} />
         <button type="button" className="primary" onClick={run} disabled={work.running}>
           Attribute the prediction
         </button>
@@ -186,32 +175,7 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
               onPointerLeave={() => setHover(null)}
               style={{ display: 'block', background: '#11141a', fontSize: 10 }}
             >
-              <g fill="#8b93a5" stroke="#8b93a5">
-                <line x1={M.left} x2={M.left} y1={M.top} y2={M.top + H} strokeOpacity={0.6} />
-                {yTicks.map((v) => (
-                  <g key={v}>
-                    <line x1={M.left - 4} x2={M.left} y1={y(v)} y2={y(v)} strokeOpacity={0.6} />
-                    <text x={M.left - 6} y={y(v)} dominantBaseline="middle" textAnchor="end" stroke="none">
-                      {formatTick(v, yTicks.length > 1 ? yTicks[1]! - yTicks[0]! : undefined)}
-                    </text>
-                  </g>
-                ))}
-                <text x={10} y={M.top + H / 2} transform={`rotate(-90 10 ${M.top + H / 2})`} textAnchor="middle" dominantBaseline="middle" stroke="none">
-                  Δ log p (nats)
-                </text>
-                <line x1={M.left} x2={M.left + plotW} y1={y(0)} y2={y(0)} strokeOpacity={0.6} />
-                {xTicks.map((i) => (
-                  <g key={i}>
-                    <line x1={M.left + (i + 0.5) * cell} x2={M.left + (i + 0.5) * cell} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
-                    <text x={M.left + (i + 0.5) * cell} y={M.top + H + 14} textAnchor="middle" stroke="none">
-                      {i}
-                    </text>
-                  </g>
-                ))}
-                <text x={M.left + plotW / 2} y={H + M.top + M.bottom - 3} textAnchor="middle" stroke="none">
-                  filtered token j (position)
-                </text>
-              </g>
+              <BarAxes margin={M} height={H} plotW={plotW} cell={cell} yTicks={yTicks} y={y} yLabel="Δ log p (nats)" xTicks={xTicks} xLabel="filtered token j (position)" baseline={y(0)} />
               <path d={bars.neg} fill="#ff8a65" data-series="lowers" />
               <path d={bars.pos} fill="#4fc3f7" data-series="raises" />
               {cursor !== null && <rect x={M.left + cursor * cell} y={M.top} width={Math.max(1, cell)} height={H} fill="none" stroke="#ffffff" strokeOpacity={0.8} />}

@@ -15,6 +15,7 @@ import { colormapCss } from './colormaps';
 import { downloadCsv, toCsv } from './csv';
 import { lensCell, lensColumns, lensFigure, lensText } from './logit-lens-view';
 import { PanelStatus } from './PanelStatus';
+import { parseTarget, TargetInput } from './target-input';
 import { PublishControls } from './publish-ui';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 
@@ -67,14 +68,12 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
       setError(`Positions “${fromText}” … “${toText}” are not a range of the prompt: whole numbers with 0 ≤ from < to ≤ ${T}.`);
       return;
     }
-    const typed = targetText.trim();
-    // A label (studio.json) or an id.
-    const byLabel = typed && labels ? labels.indexOf(typed) : -1;
-    const target = typed === '' ? 'final' : byLabel >= 0 ? byLabel : Number(typed);
-    if (target !== 'final' && !Number.isInteger(target)) {
-      setError(`Target “${typed}” is neither a token id nor a label of this model.`);
+    const parsed = parseTarget(targetText, labels);
+    if ('error' in parsed) {
+      setError(parsed.error);
       return;
     }
+    const target = parsed.id ?? 'final';
     setError(null);
     const onScreen = trace;
     work.run('logitLens', { modelId, traceId: onScreen.traceId, from, to, target, k: 5 }).then(
@@ -115,19 +114,7 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
           <span>to</span>
           <input type="number" aria-label="Logit lens to" min={1} max={T} value={toText} onChange={(e) => setTo(e.target.value)} style={{ width: 70 }} />
         </label>
-        <label className="setting" title="Empty: at each position, the final layer’s most likely token. Or a token id (or label) ranked everywhere.">
-          <span>Target</span>
-          <input
-            aria-label="Logit lens target"
-            placeholder="final prediction"
-            value={targetText}
-            onChange={(e) => setTarget(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') run();
-            }}
-            style={{ width: 110 }}
-          />
-        </label>
+        <TargetInput label="Logit lens target" placeholder="final prediction" title="Empty: at each position, the final layer’s most likely token. Or a token id (or label) ranked everywhere." value={targetText} onChange={setTarget} onEnter={run} />
         <button type="button" className="primary" onClick={run} disabled={work.running}>
           Run the logit lens
         </button>

@@ -9,9 +9,10 @@
  * out; CSV of the selected layer; SVG / PNG figure. A long trace's window: over the window's tokens.
  */
 import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { useStudio } from '../store';
 import { useElementSize } from './chart-axes';
-import { formatTick, niceTicks } from './chart-scale';
+import { niceTicks } from './chart-scale';
+import { BarAxes } from './bar-axes';
+import { LayerSelect } from './TraceViewControls';
 import { downloadCsv, toCsv } from './csv';
 import { windowSuffix, type TraceView } from './long-trace';
 import { LinePublishControls } from './publish-lines-ui';
@@ -99,16 +100,7 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
     <section aria-label="Receptive field" data-testid="receptive-field-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
       <h4 style={{ margin: '8px 0 0' }}>Receptive field: how far back each {unit} reads (from Δ summed over the window)</h4>
       <div className="actions" style={{ flexWrap: 'wrap' }}>
-        <label className="setting">
-          <span>Layer</span>
-          <select aria-label="Receptive field layer" value={layerIndex} onChange={(e) => useStudio.getState().setTraceLayer(Number(e.target.value))}>
-            {trace.layers.map((l, i) => (
-              <option key={l} value={i}>
-                {`layer ${l}${l === focusLayer ? ' (focus)' : ''}`}
-              </option>
-            ))}
-          </select>
-        </label>
+        <LayerSelect layers={trace.layers} layerIndex={layerIndex} focusLayer={focusLayer} label="Receptive field layer" />
         <label className="setting" title="A token counts as read while the slowest state still holds at least this fraction of its write at the last token">
           <span>Retention ε ≥</span>
           <select aria-label="Receptive field threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>
@@ -167,32 +159,7 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
               onPointerLeave={() => setCursor(null)}
               style={{ display: 'block', background: '#11141a', fontSize: 10 }}
             >
-              <g fill="#8b93a5" stroke="#8b93a5">
-                <line x1={M.left} x2={M.left} y1={M.top} y2={M.top + H} strokeOpacity={0.6} />
-                {yTicks.map((v) => (
-                  <g key={v}>
-                    <line x1={M.left - 4} x2={M.left} y1={y(v)} y2={y(v)} strokeOpacity={0.6} />
-                    <text x={M.left - 6} y={y(v)} dominantBaseline="middle" textAnchor="end" stroke="none">
-                      {formatTick(v)}
-                    </text>
-                  </g>
-                ))}
-                <text x={10} y={M.top + H / 2} transform={`rotate(-90 10 ${M.top + H / 2})`} textAnchor="middle" dominantBaseline="middle" stroke="none">
-                  reach (tokens)
-                </text>
-                <line x1={M.left} x2={M.left + plotW} y1={M.top + H} y2={M.top + H} strokeOpacity={0.6} />
-                {xTicks.map((i) => (
-                  <g key={i}>
-                    <line x1={M.left + (i + 0.5) * cell} x2={M.left + (i + 0.5) * cell} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
-                    <text x={M.left + (i + 0.5) * cell} y={M.top + H + 14} textAnchor="middle" stroke="none">
-                      {i}
-                    </text>
-                  </g>
-                ))}
-                <text x={M.left + plotW / 2} y={H + M.top + M.bottom - 3} textAnchor="middle" stroke="none">
-                  {unit}s, sorted by reach (rank)
-                </text>
-              </g>
+              <BarAxes margin={M} height={H} plotW={plotW} cell={cell} yTicks={yTicks} y={y} yLabel="reach (tokens)" xTicks={xTicks} xLabel={`${unit}s, sorted by reach (rank)`} />
               <line x1={M.left} x2={M.left + plotW} y1={y(T)} y2={y(T)} stroke="#666" strokeDasharray="6 4" />
               <path d={bars.global} fill={COLOUR.global} data-series="global" />
               <path d={bars.local} fill={COLOUR.local} data-series="local" />

@@ -4,7 +4,9 @@
  * trace's Δ equals the one from the reference's Δ; the logit lens's logits per layer equal norm_f
  * and the LM head applied in float64 to the reference's residual stream after each block, and its
  * top tokens, target ranks and probabilities follow from them; token attribution (every token
- * filtered in turn) equals the reference's knockout forward for every token, in all layers or one.
+ * filtered in turn) equals the reference's knockout forward for every token, in all layers or one;
+ * state patching equals a float64 step-by-step reference whose layer states are swapped
+ * (test/support/mamba1-step-ref.ts, itself checked against the whole-sequence reference).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,8 @@ import { softmax, topIndices } from '../../app/analysis/distributions';
 import { linear, rmsnorm } from '../../app/model/reference';
 import { tokenAttribution } from '../../app/analysis/attribution';
 import { klDivergence } from '../../app/analysis/distributions';
+import { statePatching } from '../../app/analysis/patching';
+import { copyStates, emptyStates, mamba1Step } from '../support/mamba1-step-ref';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
@@ -179,5 +183,68 @@ describe('token attribution', () => {
     const fixed = await tokenAttribution(ctx, { model, tokenizer: null }, ids.slice(0, 5), { target: 2 });
     expect(fixed.target).toBe(2);
     await expect(tokenAttribution(ctx, { model, tokenizer: null }, ids, { layers: [9] })).rejects.toThrow(/no layer 9/);
+  });
+});
+
+describe('state patching', () => {
+  it('restores the clean state of one layer after one token into the corrupted run, as the float64 reference does', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const c = inspection.config;
+    const w = (n: string) => table.get(n);
+    const T = 9;
+    const clean = randomIds(T, 4);
+    // The corrupted prompt differs from token 3 on (tokens 0–2 shared: those cells need no run).
+    const corrupt = [...clean.slice(0, 3), ...randomIds(T - 3, 5)];
+    // The step reference agrees with the whole-sequence reference.
+    const whole = mamba1ForwardRef(c, w, clean).logits;
+    const states = emptyStates(c);
+    let last: Float64Array = new Float64Array(0);
+    for (const id of clean) last = mamba1Step(c, w, id, states);
+    expect(relativeError(last, whole.subarray((T - 1) * c.vocabSize))).toBeLessThanOrEqual(1e-12);
+
+    const model = buildModel(ctx, inspection, weights, 4);
+    const run = (ids: number[]) => {
+      const s = emptyStates(c);
+      const after: ReturnType<typeof emptyStates>[] = [];
+      let logits: Float64Array = new Float64Array(0);
+      for (const id of ids) {
+        logits = mamba1Step(c, w, id, s);
+        after.push(copyStates(s));
+      }
+      return { logits, after };
+    };
+    const cleanRun = run(clean);
+    const corruptRun = run(corrupt);
+    const answer = topIndices(cleanRun.logits, 1)[0]!;
+    const corruptTop = topIndices(corruptRun.logits, 2);
+    // The default foil is the corrupted run's top token; a random model may predict the same token for both prompts.
+    const foil = corruptTop[0] === answer ? corruptTop[1]! : corruptTop[0]!;
+    const got = await statePatching(ctx, { model, tokenizer: null }, clean, corrupt, corruptTop[0] === answer ? { foil } : {});
+    expect([got.answer, got.foil]).toEqual([answer, foil]);
+    const ld = (logits: Float64Array) => logits[answer]! - logits[foil]!;
+    expect(got.cleanDiff).toBeCloseTo(ld(cleanRun.logits), 3);
+    expect(got.corruptDiff).toBeCloseTo(ld(corruptRun.logits), 3);
+    const scale = Math.abs(ld(cleanRun.logits) - ld(corruptRun.logits));
+    let moved = 0;
+    for (let l = 0; l < c.nLayer; l++) {
+      for (let t = 0; t < T; t++) {
+        let want = ld(corruptRun.logits);
+        if (t < T - 1) {
+          const s = copyStates(corruptRun.after[t]!);
+          s[l] = copyStates(cleanRun.after[t]!)[l]!;
+          let logits: Float64Array = new Float64Array(0);
+          for (const id of corrupt.slice(t + 1)) logits = mamba1Step(c, w, id, s);
+          want = ld(logits);
+        }
+        expect(Math.abs(got.patchedDiff[l * T + t]! - want), `layer ${l} token ${t}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want)));
+        expect(got.restored[l * T + t]!).toBeCloseTo((want - ld(corruptRun.logits)) / (ld(cleanRun.logits) - ld(corruptRun.logits)), 3);
+        if (Math.abs(want - ld(corruptRun.logits)) > 1e-3 * scale) moved++;
+      }
+      // Shared prefix: tokens 0–2 restore nothing; the last token's state is read by nothing.
+      for (const t of [0, 1, 2, T - 1]) expect(got.restored[l * T + t]).toBe(0);
+    }
+    expect(moved).toBeGreaterThan(0);
+    await expect(statePatching(ctx, { model, tokenizer: null }, clean, corrupt.slice(1))).rejects.toThrow(/same length/);
+    await expect(statePatching(ctx, { model, tokenizer: null }, clean, clean)).rejects.toThrow(/same token/);
   });
 });

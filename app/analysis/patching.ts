@@ -14,7 +14,8 @@
  * (each prefix run once); at each t, per layer, the corrupted state is copied into a work session,
  * the layer's buffers overwritten with the clean ones, and tokens t + 1 … T − 1 run. Only the
  * answer's and the foil's logits are copied out (8 bytes a cell), read back every PATCH_BAND
- * cells, where `signal` is checked. Work: L·Σ_t (T − 1 − t) token positions plus both prefixes.
+ * cells, where `signal` is checked. Work: L·Σ_t (T − 1 − t) token positions plus both prefixes;
+ * `layers` and a token range [from, to) bound it (a long prompt's heatmap by windows).
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -34,13 +35,22 @@ export interface PatchingOptions {
   answer?: number;
   /** The competing token id (default: the corrupted run's most likely next token). */
   foil?: number;
+  /** Layers to patch (default: all). */
+  layers?: number[];
+  /** Tokens t ∈ [from, to) whose state is patched (default: all). */
+  from?: number;
+  to?: number;
 }
 
 export interface PatchingResult {
   site: 'state';
-  /** Every layer of the model, ascending: the rows of `restored`. */
+  /** The patched layers, ascending: the rows of `restored`. */
   layers: number[];
+  /** The prompts' length. */
   tokens: number;
+  /** The patched tokens [from, to): the columns of `restored`. */
+  from: number;
+  to: number;
   answer: number;
   foil: number;
   answerText: string;
@@ -48,13 +58,18 @@ export interface PatchingResult {
   /** logit(answer) − logit(foil) after the last token, clean and corrupted. */
   cleanDiff: number;
   corruptDiff: number;
-  /** [L, T] row-major: the logit difference with layer l's state after token t patched. */
+  /** [layers, to − from] row-major: the logit difference with layer l's state after token t patched. */
   patchedDiff: Float64Array;
-  /** [L, T]: (patched − corrupted) / (clean − corrupted). */
+  /** [layers, to − from]: (patched − corrupted) / (clean − corrupted). */
   restored: Float64Array;
 }
 
-export const patchingWork = (layers: number, tokens: number) => 2 * tokens + (layers * tokens * (tokens - 1)) / 2;
+/** Token positions run: both baselines, both prefixes up to `to`, and per (layer, t) the T − 1 − t tokens after t. */
+export const patchingWork = (layers: number, tokens: number, from = 0, to = tokens) => {
+  let cells = 0;
+  for (let t = from; t < Math.min(to, tokens - 1); t++) cells += tokens - 1 - t;
+  return 2 * tokens + 2 * to + layers * cells;
+};
 
 export async function statePatching(
   ctx: GpuContext,
@@ -70,11 +85,18 @@ export async function statePatching(
   if (corrupt.length !== T) throw new RangeError(`Patching needs two prompts of the same length, token for token: the clean one has ${T} tokens, the corrupted one ${corrupt.length}.`);
   if (T < 2) throw new RangeError('Patching needs prompts of at least 2 tokens.');
   if (T > PATCH_MAX_TOKENS) throw new RangeError(`Patching runs the corrupted prompt once per (layer, token): at most ${PATCH_MAX_TOKENS} tokens (these have ${T}).`);
+  const layers = options.layers ? [...new Set(options.layers)].sort((a, b) => a - b) : Array.from({ length: L }, (_, l) => l);
+  for (const l of layers) if (!(Number.isInteger(l) && l >= 0 && l < L)) throw new Error(`There is no layer ${l} (the model has ${L}).`);
+  if (layers.length === 0) throw new Error('Choose at least one layer to patch.');
+  const from = options.from ?? 0;
+  const to = options.to ?? T;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= T)) throw new RangeError(`Tokens ${from} … ${to - 1} are not inside the prompts (${T} tokens).`);
+  const n = to - from;
   for (const [name, id] of [['answer', options.answer], ['foil', options.foil]] as const) {
     if (id !== undefined && !(Number.isInteger(id) && id >= 0 && id < V)) throw new RangeError(`There is no token id ${id} for the ${name} (the vocabulary has ${V}).`);
   }
   throwIfCancelled(work.signal);
-  const total = patchingWork(L, T);
+  const total = patchingWork(layers.length, T, from, to);
   const run = async (ids: readonly number[]) => {
     const s = new Session(ctx, model);
     try {
@@ -96,7 +118,7 @@ export async function statePatching(
   const corruptDiff = diff(corruptLogits);
   if (cleanDiff === corruptDiff) throw new Error('The clean and corrupted logit differences are equal: there is nothing to restore.');
 
-  const patchedDiff = new Float64Array(L * T).fill(corruptDiff);
+  const patchedDiff = new Float64Array(layers.length * n).fill(corruptDiff);
   const cleanPrefix = new Session(ctx, model);
   const corruptPrefix = new Session(ctx, model);
   const patchedState = model.newState();
@@ -114,17 +136,18 @@ export async function statePatching(
   };
   try {
     let same = true;
-    for (let t = 0; t < T - 1; t++) {
+    for (let t = 0; t < Math.min(to, T - 1); t++) {
       cleanPrefix.prefill([clean[t] as number]);
       corruptPrefix.prefill([corrupt[t] as number]);
+      done += 2;
       same &&= clean[t] === corrupt[t];
-      if (same) continue; // equal prefixes, equal states: nothing to restore
+      if (same || t < from) continue; // equal prefixes, equal states: nothing to restore
       const rest = corrupt.slice(t + 1);
-      for (let l = 0; l < L; l++) {
+      for (const [row, l] of layers.entries()) {
         const encoder = ctx.device.createCommandEncoder({ label: 'Patching.state' });
         corruptPrefix.copyStateTo(encoder, patchedState);
-        const from = cleanPrefix.layerState(l);
-        patched.layerState(l).forEach((b, i) => encoder.copyBufferToBuffer(from[i] as GPUBuffer, 0, b, 0, b.size));
+        const cleanLayer = cleanPrefix.layerState(l);
+        patched.layerState(l).forEach((b, i) => encoder.copyBufferToBuffer(cleanLayer[i] as GPUBuffer, 0, b, 0, b.size));
         ctx.device.queue.submit([encoder.finish()]);
         patched.tokens.length = 0;
         patched.prefill(rest);
@@ -133,7 +156,7 @@ export async function statePatching(
         copy.copyBufferToBuffer(patched.logits, answer * 4, out, slot, 4);
         copy.copyBufferToBuffer(patched.logits, foil * 4, out, slot + 4, 4);
         ctx.device.queue.submit([copy.finish()]);
-        pending.push(l * T + t);
+        pending.push(row * n + (t - from));
         done += rest.length;
         if (pending.length === PATCH_BAND) await flush();
       }
@@ -148,8 +171,10 @@ export async function statePatching(
   const restored = Float64Array.from(patchedDiff, (d) => (d - corruptDiff) / (cleanDiff - corruptDiff));
   return {
     site: 'state',
-    layers: Array.from({ length: L }, (_, l) => l),
+    layers,
     tokens: T,
+    from,
+    to,
     answer,
     foil,
     answerText: readableToken(target.tokenizer, answer),

@@ -30,6 +30,7 @@ import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
 import { logitLens } from '../analysis/logit-lens.js';
 import { tokenAttribution } from '../analysis/attribution.js';
+import { statePatching } from '../analysis/patching.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
 import { traceLayout } from '../arch/registry.js';
 import { checkFocusChannels, FULL_TRACE_MAX_BYTES, fullTraceBytes, meanOverColumns, traceLongPrompt, traceWindowOf } from '../analysis/long-trace.js';
@@ -72,7 +73,7 @@ type Handler<K extends EngineRequestKind> = (
   work: RequestWork,
 ) => Promise<EngineRequests[K]['result']>;
 
-const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens', 'attribution'] satisfies CancellableKind[];
+const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens', 'attribution', 'patching'] satisfies CancellableKind[];
 
 export class Engine {
   private gpu: GpuContext | null = null;
@@ -150,6 +151,14 @@ export class Engine {
         const loaded = this.ready(params.modelId, 'token attribution');
         const onProgress = this.progress(id, 'attribution', params.modelId, 'positions');
         return tokenAttribution(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
+      },
+      patching: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'patching');
+        const corrupt = this.promptIds(loaded, params.corrupt);
+        const onProgress = this.progress(id, 'patching', params.modelId, 'positions');
+        const { modelId: _model, traceId, corrupt: _corrupt, ...options } = params;
+        return statePatching(ctx, loaded, this.traces.get(traceId).result.ids, corrupt, options, { signal, onProgress });
       },
       cancel: async (params) => {
         let cancelled = 0;

@@ -14,11 +14,13 @@ import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 import type { LogitLensOptions, LogitLensResult } from '../analysis/logit-lens.js';
 import type { AttributionOptions, AttributionResult } from '../analysis/attribution.js';
+import type { PatchingOptions, PatchingResult } from '../analysis/patching.js';
 
 export type { LoadProgress, SelfTestResult, StopReason };
 // What the analysis computes (app/analysis/types.ts), re-exported for the requests that return it.
 export type { LogitLensResult } from '../analysis/logit-lens.js';
 export type { AttributionResult } from '../analysis/attribution.js';
+export type { PatchingResult } from '../analysis/patching.js';
 export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 
 /** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
@@ -135,6 +137,14 @@ export interface AttributionParams extends AttributionOptions {
   traceId: string;
 }
 
+export interface PatchingParams extends PatchingOptions {
+  modelId: string;
+  /** The clean run: a kept trace's tokens. */
+  traceId: string;
+  /** The corrupted prompt, as long as the clean one token for token (app/analysis/patching.ts). */
+  corrupt: TraceParams['prompt'];
+}
+
 export interface LogitLensParams extends LogitLensOptions {
   modelId: string;
   /** The trace whose tokens are run again (app/analysis/logit-lens.ts). */
@@ -142,7 +152,7 @@ export interface LogitLensParams extends LogitLensOptions {
 }
 
 /** The long analysis requests: they report 'work-progress' and a `cancel` request stops them. */
-export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens' | 'attribution';
+export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens' | 'attribution' | 'patching';
 
 /** What a cancel stops: one request by its id, or every running request of a kind. */
 export type CancelParams = { requestId: number } | { kind: CancellableKind };
@@ -187,6 +197,8 @@ export interface EngineRequests {
   logitLens: { params: LogitLensParams; result: LogitLensResult };
   /** Filters each token of a kept trace in turn (Δ_j := 0) and measures the prediction after the last token (app/analysis/attribution.ts). */
   attribution: { params: AttributionParams; result: AttributionResult };
+  /** Restores each layer's state after each token of a clean run into a corrupted one (app/analysis/patching.ts). */
+  patching: { params: PatchingParams; result: PatchingResult };
   /**
    * Stops running trace / hidden attention / knockout requests at their next check (between GPU
    * submits); each then fails with "Cancelled." (app/analysis/cancel.ts CANCELLED_MESSAGE), its

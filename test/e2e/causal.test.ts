@@ -18,6 +18,11 @@
  *   knockout forward does (checked at 7 tokens), and only tokens at the first data token move it (the data token itself
  *   and the noise token two after it; the reference: −1.6 and −19.5 nats, every other token
  *   < 0.05); the hidden attention comparison is shown.
+ * - patching: that 49-token prompt clean, corrupted by another first data token (E instead of L):
+ *   the cells (states after tokens 0–3) equal a float64 step-by-step reference with swapped
+ *   states; layer 1's state restores the clean answer (≥ 0.9 of the logit difference), layer 0's
+ *   does not (< 0.1: the copied token reaches the readout through layer 1's state, not layer 0's —
+ *   the issue expected the focus layer 0; measured with the reference: 1.00 and −0.015 … 0.002).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,6 +39,7 @@ import { softmax } from '../../app/analysis/distributions';
 import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
+import { copyStates, emptyStates, mamba1Step } from '../support/mamba1-step-ref';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const modelDir = path.join(root, 'resources/models/selective-copy');
@@ -231,6 +237,59 @@ describe('causal tools in Chromium', () => {
     await p.getByTestId('attribution-chart').focus();
     await p.keyboard.press('End');
     await expect.poll(() => p.getByTestId('attribution-readout').getAttribute('data-token')).toBe('48');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('patching: layer 1’s state after the first data token restores the answer, layer 0’s does not, as the float64 reference', async (test) => {
+    if (!page || !traced) return test.skip('needs the traced page');
+    const p = page;
+    const { inspection, table } = await reference();
+    const c = inspection.config;
+    const w = (n: string) => table.get(n);
+    const clean = packed.slice(0, 49);
+    const corrupt = [5, ...clean.slice(1)];
+    // The trace on screen is the attribution test's: this clean prompt.
+    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');
+    const panel = p.getByTestId('patching-panel');
+    await panel.getByLabel('Corrupted prompt').fill(corrupt.join(', '));
+    await panel.getByLabel('Patching to').fill('4');
+    await panel.getByRole('button', { name: 'Patch the state' }).click();
+    const summary = p.getByTestId('patching-summary');
+    await expect.poll(() => summary.getAttribute('data-answer').catch(() => null), { timeout: 40_000 }).toBe(String(expected[0]));
+    expect(await summary.getAttribute('data-foil')).toBe('5');
+    const run = (ids: number[]) => {
+      const s = emptyStates(c);
+      const after: ReturnType<typeof emptyStates>[] = [];
+      let logits: Float64Array = new Float64Array(0);
+      for (const id of ids) {
+        logits = mamba1Step(c, w, id, s);
+        after.push(copyStates(s));
+      }
+      return { logits, after };
+    };
+    const cleanRun = run(clean);
+    const corruptRun = run(corrupt);
+    const ld = (logits: Float64Array) => logits[expected[0]!]! - logits[5]!;
+    expect(Number(await summary.getAttribute('data-clean'))).toBeCloseTo(ld(cleanRun.logits), 2);
+    expect(Number(await summary.getAttribute('data-corrupt'))).toBeCloseTo(ld(corruptRun.logits), 2);
+    const rows = parseCsv((await download(p, 'Export patching CSV')).toString()).slice(1).filter((r) => r.length > 1);
+    expect(rows).toHaveLength(2 * 4);
+    for (const [layer, token, , patchedDiff, restored] of rows) {
+      const [l, t] = [Number(layer), Number(token)];
+      const s = copyStates(corruptRun.after[t]!);
+      s[l] = copyStates(cleanRun.after[t]!)[l]!;
+      let logits: Float64Array = new Float64Array(0);
+      for (const id of corrupt.slice(t + 1)) logits = mamba1Step(c, w, id, s);
+      expect(Math.abs(Number(patchedDiff) - ld(logits)), `layer ${l} token ${t}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(ld(logits))));
+      if (l === 1) expect(Number(restored)).toBeGreaterThanOrEqual(0.9);
+      else expect(Math.abs(Number(restored))).toBeLessThan(0.1);
+    }
+    // Keyboard: the first arrow puts the cursor on layer 0, token 0; ↓ moves to layer 1.
+    await p.getByTestId('patching-canvas').focus();
+    await p.keyboard.press('ArrowRight');
+    await p.keyboard.press('ArrowDown');
+    await expect.poll(() => p.getByTestId('patching-readout').getAttribute('data-layer')).toBe('1');
+    expect(await p.getByTestId('patching-readout').getAttribute('data-token')).toBe('0');
     expect(pageErrors).toEqual([]);
   });
 });

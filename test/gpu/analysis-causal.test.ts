@@ -244,6 +244,10 @@ describe('state patching', () => {
       for (const t of [0, 1, 2, T - 1]) expect(got.restored[l * T + t]).toBe(0);
     }
     expect(moved).toBeGreaterThan(0);
+    // One layer over tokens [4, 7): the same cells.
+    const part = await statePatching(ctx, { model, tokenizer: null }, clean, corrupt, { answer, foil, layers: [1], from: 4, to: 7 });
+    expect([part.layers, part.from, part.to]).toEqual([[1], 4, 7]);
+    for (let i = 0; i < 3; i++) expect(part.patchedDiff[i]!).toBeCloseTo(got.patchedDiff[T + 4 + i]!, 4);
     await expect(statePatching(ctx, { model, tokenizer: null }, clean, corrupt.slice(1))).rejects.toThrow(/same length/);
     await expect(statePatching(ctx, { model, tokenizer: null }, clean, clean)).rejects.toThrow(/same token/);
   });

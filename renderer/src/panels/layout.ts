@@ -158,16 +158,16 @@ export const SPLIT_KEY_STEP = 0.02;
 export const GENERATE_PANEL = 'generate';
 
 /** Every panel the studio shows, in the one-column order. */
-const DEFAULT_ORDER = [GENERATE_PANEL, 'overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout', 'receptive-field', 'logit-lens', 'attribution'];
+const DEFAULT_ORDER = [GENERATE_PANEL, 'overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout', 'receptive-field', 'logit-lens', 'attribution', 'patching'];
 const DEFAULT_COLUMNS: Record<number, string[][]> = {
   1: [DEFAULT_ORDER],
   // Prompt, generation and the re-running tools on the left; beside them the token strip right above the heatmaps and charts (a token hovered in the strip is marked just below).
   2: [
-    [GENERATE_PANEL, 'knockout', 'attribution', 'compare', 'receptive-field'],
+    [GENERATE_PANEL, 'knockout', 'attribution', 'patching', 'compare', 'receptive-field'],
     ['overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'logit-lens'],
   ],
   3: [
-    [GENERATE_PANEL, 'knockout', 'attribution', 'compare'],
+    [GENERATE_PANEL, 'knockout', 'attribution', 'patching', 'compare'],
     ['overview', 'tokens', 'delta', 'bc'],
     ['memory', 'hidden-attention', 'receptive-field', 'logit-lens'],
   ],

@@ -30,7 +30,7 @@ import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
 import { logitLens } from '../analysis/logit-lens.js';
 import { tokenAttribution } from '../analysis/attribution.js';
-import { statePatching } from '../analysis/patching.js';
+import { activationPatching } from '../analysis/patching.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
 import { traceLayout } from '../arch/registry.js';
 import { checkFocusChannels, FULL_TRACE_MAX_BYTES, fullTraceBytes, meanOverColumns, traceLongPrompt, traceWindowOf } from '../analysis/long-trace.js';
@@ -158,7 +158,7 @@ export class Engine {
         const corrupt = this.promptIds(loaded, params.corrupt);
         const onProgress = this.progress(id, 'patching', params.modelId, 'positions');
         const { modelId: _model, traceId, corrupt: _corrupt, ...options } = params;
-        return statePatching(ctx, loaded, this.traces.get(traceId).result.ids, corrupt, options, { signal, onProgress });
+        return activationPatching(ctx, loaded, this.traces.get(traceId).result.ids, corrupt, options, { signal, onProgress });
       },
       cancel: async (params) => {
         let cancelled = 0;

@@ -22,7 +22,10 @@
  *   the cells (states after tokens 0–3) equal a float64 step-by-step reference with swapped
  *   states; layer 1's state restores the clean answer (≥ 0.9 of the logit difference), layer 0's
  *   does not (< 0.1: the copied token reaches the readout through layer 1's state, not layer 0's —
- *   the issue expected the focus layer 0; measured with the reference: 1.00 and −0.015 … 0.002).
+ *   the issue expected the focus layer 0; measured with the reference: 1.00 and −0.015 … 0.002);
+ *   the residual stream after block 0 at the data token restores it (1.005), after block 1 not
+ *   (0.000: no later layer reads position 0 of the last block's stream) — the token is written by
+ *   layer 0 into the stream, stored in layer 1's state and read out at the marker.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -39,7 +42,7 @@ import { softmax } from '../../app/analysis/distributions';
 import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
-import { copyStates, emptyStates, mamba1Step } from '../support/mamba1-step-ref';
+import { copyStates, emptyStates, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const modelDir = path.join(root, 'resources/models/selective-copy');
@@ -240,7 +243,7 @@ describe('causal tools in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('patching: layer 1’s state after the first data token restores the answer, layer 0’s does not, as the float64 reference', async (test) => {
+  it('patching: layer 1’s state after the first data token restores the answer, layer 0’s does not; the residual stream after block 0 there does; as the float64 reference', async (test) => {
     if (!page || !traced) return test.skip('needs the traced page');
     const p = page;
     const { inspection, table } = await reference();
@@ -290,6 +293,30 @@ describe('causal tools in Chromium', () => {
     await p.keyboard.press('ArrowDown');
     await expect.poll(() => p.getByTestId('patching-readout').getAttribute('data-layer')).toBe('1');
     expect(await p.getByTestId('patching-readout').getAttribute('data-token')).toBe('0');
+
+    // The residual stream at tokens 0–1, against the step reference with the stream replaced.
+    const act: { before: Float64Array; out: Float64Array }[][] = [];
+    const runHooked = (ids: number[], hookAt: (t: number) => MixerHook | undefined) => {
+      const s = emptyStates(c);
+      let logits: Float64Array = new Float64Array(0);
+      ids.forEach((id, t) => (logits = mamba1Step(c, w, id, s, hookAt(t))));
+      return logits;
+    };
+    runHooked(clean, (t) => (l, before, out) => {
+      (act[t] ??= [])[l] = { before: before.slice(), out: out.slice() };
+    });
+    await panel.getByLabel('Patching site').selectOption('residual');
+    await panel.getByLabel('Patching to').fill('2');
+    await panel.getByRole('button', { name: 'Patch the state' }).click();
+    await expect.poll(async () => `${await summary.getAttribute('data-site')} ${await summary.getAttribute('data-to')}`, { timeout: 40_000 }).toBe('residual 2');
+    const residual = parseCsv((await download(p, 'Export patching CSV')).toString()).slice(1).filter((r) => r.length > 1);
+    expect(residual).toHaveLength(2 * 2);
+    for (const [layer, token, , patchedDiff, restored] of residual) {
+      const [l, t] = [Number(layer), Number(token)];
+      const want = ld(runHooked(corrupt, (u) => (u !== t ? undefined : (at, before) => (at !== l ? undefined : act[t]![l]!.before.map((v, i) => v + act[t]![l]!.out[i]! - before[i]!)))));
+      expect(Math.abs(Number(patchedDiff) - want), `residual layer ${l} token ${t}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(want)));
+      if (t === 0) expect(Number(restored), `residual layer ${l} token 0`)[l === 0 ? 'toBeGreaterThanOrEqual' : 'toBeLessThan'](l === 0 ? 0.9 : 0.1);
+    }
     expect(pageErrors).toEqual([]);
   });
 });

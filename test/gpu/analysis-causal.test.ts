@@ -5,8 +5,9 @@
  * and the LM head applied in float64 to the reference's residual stream after each block, and its
  * top tokens, target ranks and probabilities follow from them; token attribution (every token
  * filtered in turn) equals the reference's knockout forward for every token, in all layers or one;
- * state patching equals a float64 step-by-step reference whose layer states are swapped
- * (test/support/mamba1-step-ref.ts, itself checked against the whole-sequence reference).
+ * state, residual and mixer-output patching equal a float64 step-by-step reference whose layer
+ * states are swapped or mixer outputs replaced (test/support/mamba1-step-ref.ts, itself checked
+ * against the whole-sequence reference).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,8 +26,8 @@ import { softmax, topIndices } from '../../app/analysis/distributions';
 import { linear, rmsnorm } from '../../app/model/reference';
 import { tokenAttribution } from '../../app/analysis/attribution';
 import { klDivergence } from '../../app/analysis/distributions';
-import { statePatching } from '../../app/analysis/patching';
-import { copyStates, emptyStates, mamba1Step } from '../support/mamba1-step-ref';
+import { activationPatching } from '../../app/analysis/patching';
+import { copyStates, emptyStates, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
@@ -219,7 +220,7 @@ describe('state patching', () => {
     const corruptTop = topIndices(corruptRun.logits, 2);
     // The default foil is the corrupted run's top token; a random model may predict the same token for both prompts.
     const foil = corruptTop[0] === answer ? corruptTop[1]! : corruptTop[0]!;
-    const got = await statePatching(ctx, { model, tokenizer: null }, clean, corrupt, corruptTop[0] === answer ? { foil } : {});
+    const got = await activationPatching(ctx, { model, tokenizer: null }, clean, corrupt, corruptTop[0] === answer ? { foil } : {});
     expect([got.answer, got.foil]).toEqual([answer, foil]);
     const ld = (logits: Float64Array) => logits[answer]! - logits[foil]!;
     expect(got.cleanDiff).toBeCloseTo(ld(cleanRun.logits), 3);
@@ -245,10 +246,56 @@ describe('state patching', () => {
     }
     expect(moved).toBeGreaterThan(0);
     // One layer over tokens [4, 7): the same cells.
-    const part = await statePatching(ctx, { model, tokenizer: null }, clean, corrupt, { answer, foil, layers: [1], from: 4, to: 7 });
+    const part = await activationPatching(ctx, { model, tokenizer: null }, clean, corrupt, { answer, foil, layers: [1], from: 4, to: 7 });
     expect([part.layers, part.from, part.to]).toEqual([[1], 4, 7]);
     for (let i = 0; i < 3; i++) expect(part.patchedDiff[i]!).toBeCloseTo(got.patchedDiff[T + 4 + i]!, 4);
-    await expect(statePatching(ctx, { model, tokenizer: null }, clean, corrupt.slice(1))).rejects.toThrow(/same length/);
-    await expect(statePatching(ctx, { model, tokenizer: null }, clean, clean)).rejects.toThrow(/same token/);
+    await expect(activationPatching(ctx, { model, tokenizer: null }, clean, corrupt.slice(1))).rejects.toThrow(/same length/);
+    await expect(activationPatching(ctx, { model, tokenizer: null }, clean, clean)).rejects.toThrow(/same token/);
+  });
+});
+
+describe('activation patching', () => {
+  it('restores the residual stream or the mixer output at (layer, token) as the float64 reference does', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const c = inspection.config;
+    const w = (n: string) => table.get(n);
+    const T = 8;
+    const clean = randomIds(T, 6);
+    const corrupt = [...clean.slice(0, 2), ...randomIds(T - 2, 7)];
+    const model = buildModel(ctx, inspection, weights, 4);
+    // The clean run's residual before each block and mixer output, per (token, layer).
+    const cleanAct: { before: Float64Array; out: Float64Array }[][] = [];
+    const run = (ids: number[], hookAt?: (t: number) => MixerHook | undefined) => {
+      const s = emptyStates(c);
+      let logits: Float64Array = new Float64Array(0);
+      ids.forEach((id, t) => (logits = mamba1Step(c, w, id, s, hookAt?.(t))));
+      return logits;
+    };
+    const cleanLogits = run(clean, (t) => (l, before, out) => {
+      (cleanAct[t] ??= [])[l] = { before: before.slice(), out: out.slice() };
+    });
+    const corruptLogits = run(corrupt);
+    const answer = topIndices(cleanLogits, 1)[0]!;
+    const corruptTop = topIndices(corruptLogits, 2);
+    const foil = corruptTop[0] === answer ? corruptTop[1]! : corruptTop[0]!;
+    const ld = (logits: Float64Array) => logits[answer]! - logits[foil]!;
+    for (const site of ['residual', 'mixer'] as const) {
+      const got = await activationPatching(ctx, { model, tokenizer: null }, clean, corrupt, { site, answer, foil });
+      expect(got.site).toBe(site);
+      let moved = 0;
+      for (let l = 0; l < c.nLayer; l++) {
+        for (let t = 0; t < T; t++) {
+          // Residual: the stream after block l := the clean one (out := clean after − corrupted before); mixer: out := the clean output.
+          const want = ld(run(corrupt, (u) => (u !== t ? undefined : (layer, before) => (layer !== l ? undefined : site === 'mixer' ? cleanAct[t]![l]!.out : cleanAct[t]![l]!.before.map((v, i) => v + cleanAct[t]![l]!.out[i]! - before[i]!)))));
+          expect(Math.abs(got.patchedDiff[l * T + t]! - want), `${site} layer ${l} token ${t}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want)));
+          if (Math.abs(want - ld(corruptLogits)) > 1e-3) moved++;
+        }
+        // Tokens 0–1 are shared: nothing to restore there.
+        expect([got.restored[l * T], got.restored[l * T + 1]]).toEqual([0, 0]);
+      }
+      expect(moved).toBeGreaterThan(0);
+      // The residual stream after the last block at the last token is the whole answer.
+      if (site === 'residual') expect(got.restored[(c.nLayer - 1) * T + T - 1]).toBeCloseTo(1, 4);
+    }
   });
 });

@@ -19,8 +19,14 @@ export const emptyStates = (c: MambaConfig): RefLayerState[] => Array.from({ len
 
 export const copyStates = (states: readonly RefLayerState[]): RefLayerState[] => states.map((s) => ({ conv: s.conv.slice(), ssm: s.ssm.slice() }));
 
+/**
+ * Called after each layer's mixer with the residual stream before the block and the mixer's
+ * output [D]; a returned array replaces the output (activation patching), else it stays.
+ */
+export type MixerHook = (layer: number, residualBefore: Float64Array, out: Float64Array) => Float64Array | void;
+
 /** Feeds token `id`, updating `states` in place; returns the logits after it [V]. */
-export function mamba1Step(c: MambaConfig, weights: WeightTable, id: number, states: RefLayerState[], prefix = 'backbone.'): Float64Array {
+export function mamba1Step(c: MambaConfig, weights: WeightTable, id: number, states: RefLayerState[], hook?: MixerHook, prefix = 'backbone.'): Float64Array {
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, vocabSize: V, normEps: eps } = c;
   const emb = need(weights, `${prefix}embeddings.weight`);
   let residual = Float64Array.from(emb.subarray(id * D, (id + 1) * D));
@@ -60,7 +66,8 @@ export function mamba1Step(c: MambaConfig, weights: WeightTable, id: number, sta
       }
       y[d] = (acc + (Dskip[d] as number) * (x[d] as number)) * silu(xz[Di + d] as number);
     }
-    const out = linear(y, 1, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));
+    const computed = linear(y, 1, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));
+    const out = hook?.(l, residual, computed) ?? computed;
     residual = residual.map((v, i) => v + (out[i] as number));
   }
   const normed = rmsnorm(residual, 1, D, need(weights, `${prefix}norm_f.weight`), eps);

@@ -1,7 +1,8 @@
 /**
- * Activation patching of the state (causal tracing): the trace on screen is the clean prompt; a
- * corrupted prompt of the same length is typed here. The engine restores each layer's state after
- * each token from the clean run into the corrupted one (app/analysis/patching.ts) and returns the
+ * Activation patching (causal tracing): the trace on screen is the clean prompt; a corrupted
+ * prompt of the same length is typed here. The engine restores one site — each layer's state
+ * after each token, or its residual stream or mixer output at each token — from the clean run into
+ * the corrupted one (app/analysis/patching.ts) and returns the
  * fraction of the logit difference logit(answer) − logit(foil) after the last token that comes
  * back: a layers × tokens heatmap (diverging map: 1 red = fully restored, 0 white, negative blue),
  * hover or arrow keys (on the focused heatmap) for a cell's numbers, the hovered token shared with
@@ -9,6 +10,7 @@
  */
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import type { PatchingResult, TraceResult } from '../../../app/engine/protocol';
+import type { PatchSite } from '../../../app/analysis/patching';
 import type { EngineClient } from '../engine-client';
 import { useStudio } from '../store';
 import { prepareCanvas2d } from './canvas2d';
@@ -25,6 +27,7 @@ import { parseTarget, TargetInput } from './target-input';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
+const SITE_WORDS: Record<PatchSite, string> = { state: 'its layer’s state after its token', residual: 'the residual stream after its layer at its token', mixer: 'its layer’s mixer output at its token' };
 
 export interface PatchingPanelProps {
   modelId: string;
@@ -54,6 +57,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
   }, [trace.traceId]);
   const fromText = typedFrom ?? '0';
   const toText = typedTo ?? String(T);
+  const [site, setSite] = useState<PatchSite>('state');
   const [answerText, setAnswer] = useState('');
   const [foilText, setFoil] = useState('');
   const [done, setDone] = useState<Done | null>(null);
@@ -122,7 +126,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
     }
     setError(null);
     const onScreen = trace;
-    work.run('patching', { modelId, traceId: onScreen.traceId, corrupt, from, to, ...(answer.id !== null ? { answer: answer.id } : {}), ...(foil.id !== null ? { foil: foil.id } : {}) }).then(
+    work.run('patching', { modelId, traceId: onScreen.traceId, corrupt, site, from, to, ...(answer.id !== null ? { answer: answer.id } : {}), ...(foil.id !== null ? { foil: foil.id } : {}) }).then(
       (result) => {
         if (result) {
           setDone({ trace: onScreen, result });
@@ -155,12 +159,20 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
 
   return (
     <section aria-label="Patching" data-testid="patching-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Patching: restore the clean state of one layer after one token in a corrupted run</h4>
+      <h4 style={{ margin: '8px 0 0' }}>Patching: restore one site of the clean run — a layer’s state, residual stream or mixer output at one token — in a corrupted run</h4>
       <label style={{ display: 'flex', flexDirection: 'column', gap: 2 }}>
         <span>Corrupted prompt (the clean one is the trace on screen, {T} tokens; the same length, token for token)</span>
         <textarea aria-label="Corrupted prompt" rows={2} value={corruptText} onChange={(e) => setTyped(e.target.value)} placeholder={idsOnly ? 'Token ids' : 'Text'} />
       </label>
       <div className="actions" style={{ flexWrap: 'wrap' }}>
+        <label className="setting" title="What is restored from the clean run at (layer, token)">
+          <span>Site</span>
+          <select aria-label="Patching site" value={site} onChange={(e) => setSite(e.target.value as PatchSite)}>
+            <option value="state">state h after token t</option>
+            <option value="residual">residual stream at t</option>
+            <option value="mixer">mixer output at t</option>
+          </select>
+        </label>
         <label className="setting" title="The tokens whose state is patched (each cell runs the rest of the prompt: narrow this on long prompts)">
           <span>Tokens</span>
           <input type="number" aria-label="Patching from" min={0} max={T - 1} value={fromText} onChange={(e) => setFrom(e.target.value)} style={{ width: 70 }} />
@@ -172,22 +184,22 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
         <button type="button" className="primary" onClick={run} disabled={work.running}>
           Patch the state
         </button>
-        <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(patchColumns(shown, texts)), `patching-state-answer${shown.answer}-foil${shown.foil}.csv`)}>
+        <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(patchColumns(shown, texts)), `patching-${shown.site}-answer${shown.answer}-foil${shown.foil}.csv`)}>
           Export patching CSV
         </button>
-        <PublishControls label="patching" name={`patching-state-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, texts, name(shown.answer), name(shown.foil)) : null)} />
+        <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, texts, name(shown.answer), name(shown.foil)) : null)} />
       </div>
       {work.running && <WorkProgressBar label={`Patching ${T} tokens × every layer`} progress={work.progress} onCancel={work.cancel} testId="patching" />}
       <PanelStatus busy={null} error={error} testId="patching" />
       {shown && (
         <Stale stale={work.running} testId="patching-result" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
-          <div data-testid="patching-summary" data-answer={shown.answer} data-foil={shown.foil} data-clean={String(shown.cleanDiff)} data-corrupt={String(shown.corruptDiff)}>
-            logit(“{name(shown.answer)}”) − logit(“{name(shown.foil)}”) after the last token: clean {shown.cleanDiff.toPrecision(4)}, corrupted {shown.corruptDiff.toPrecision(4)}. A cell: the fraction of that difference restored with the clean state of its layer after its token (the last token’s state is read by nothing: 0).
+          <div data-testid="patching-summary" data-site={shown.site} data-from={shown.from} data-to={shown.to} data-answer={shown.answer} data-foil={shown.foil} data-clean={String(shown.cleanDiff)} data-corrupt={String(shown.corruptDiff)}>
+            logit(“{name(shown.answer)}”) − logit(“{name(shown.foil)}”) after the last token: clean {shown.cleanDiff.toPrecision(4)}, corrupted {shown.corruptDiff.toPrecision(4)}. A cell: the fraction of that difference restored with {SITE_WORDS[shown.site]} of the clean run{shown.site === 'state' ? ' (the last token’s state is read by nothing: 0)' : ''}.
           </div>
           <HeatmapAxes
             testId="patching"
             plotHeight={Math.max(60, 22 * L)}
-            x={{ view: view.x, total: n, texts: texts.slice(shown.from, shown.to), offset: shown.from, label: 'token t (the state after it is patched)' }}
+            x={{ view: view.x, total: n, texts: texts.slice(shown.from, shown.to), offset: shown.from, label: shown.site === 'state' ? 'token t (the state after it is patched)' : 'token t (patched at its position)' }}
             y={{ label: 'layer', view: view.y, total: L, names: shown.layers.map((l) => `layer ${l}`) }}
             colorbar={{ label: 'restored fraction', range, log: false, colormap: 'diverging' }}
           >
@@ -205,7 +217,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           </HeatmapAxes>
           <div data-testid="patching-readout" data-token={at ?? ''} data-layer={cursor ? shown.layers[cursor.channel] : ''} aria-live="polite" style={{ minHeight: 16 }}>
             {cursor && c !== null && at !== null
-              ? `layer ${shown.layers[cursor.channel]}, state after token ${at} “${texts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
+              ? `layer ${shown.layers[cursor.channel]}, ${shown.site === 'state' ? 'state after' : shown.site === 'residual' ? 'residual stream at' : 'mixer output at'} token ${at} “${texts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
               : 'Point at a cell, or focus the heatmap and use the arrow keys.'}
           </div>
         </Stale>

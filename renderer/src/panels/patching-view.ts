@@ -42,7 +42,7 @@ export function patchFigure(result: PatchingResult, texts: readonly string[], an
   const L = result.layers.length;
   return {
     spec: {
-      title: `State patching: fraction of logit(“${answer}”) − logit(“${foil}”) restored by the clean state after each token`,
+      title: `Patching (${result.site === 'state' ? 'state after each token' : result.site === 'residual' ? 'residual stream' : 'mixer output'}): fraction of logit(“${answer}”) − logit(“${foil}”) restored`,
       width: 900,
       height: 520,
       view: { x: { start: 0, count: T }, y: { start: 0, count: L } },
@@ -50,7 +50,7 @@ export function patchFigure(result: PatchingResult, texts: readonly string[], an
       channels: L,
       texts: texts.slice(result.from, result.to),
       tokenOffset: result.from,
-      xLabel: 'token t (state after it patched)',
+      xLabel: result.site === 'state' ? 'token t (state after it patched)' : 'token t (patched at its position)',
       yLabel: 'layer',
       yNames: result.layers.map((l) => `layer ${l}`),
       range: patchRange(result),

@@ -31,6 +31,7 @@ import { knockout } from '../analysis/knockout.js';
 import { logitLens } from '../analysis/logit-lens.js';
 import { tokenAttribution } from '../analysis/attribution.js';
 import { activationPatching } from '../analysis/patching.js';
+import { stateSteering } from '../analysis/steering.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
 import { traceLayout } from '../arch/registry.js';
 import { checkFocusChannels, FULL_TRACE_MAX_BYTES, fullTraceBytes, meanOverColumns, traceLongPrompt, traceWindowOf } from '../analysis/long-trace.js';
@@ -73,7 +74,7 @@ type Handler<K extends EngineRequestKind> = (
   work: RequestWork,
 ) => Promise<EngineRequests[K]['result']>;
 
-const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens', 'attribution', 'patching'] satisfies CancellableKind[];
+const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens', 'attribution', 'patching', 'steering'] satisfies CancellableKind[];
 
 export class Engine {
   private gpu: GpuContext | null = null;
@@ -159,6 +160,13 @@ export class Engine {
         const onProgress = this.progress(id, 'patching', params.modelId, 'positions');
         const { modelId: _model, traceId, corrupt: _corrupt, ...options } = params;
         return activationPatching(ctx, loaded, this.traces.get(traceId).result.ids, corrupt, options, { signal, onProgress });
+      },
+      steering: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'steering');
+        const onProgress = this.progress(id, 'steering', params.modelId, 'tokens');
+        const { modelId: _model, traceId, a, b, ...options } = params;
+        return stateSteering(ctx, loaded, this.traces.get(traceId).result.ids, { ...options, a: this.promptIds(loaded, a), b: this.promptIds(loaded, b) }, { signal, onProgress });
       },
       cancel: async (params) => {
         let cancelled = 0;

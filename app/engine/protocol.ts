@@ -15,12 +15,14 @@ import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, Kn
 import type { LogitLensOptions, LogitLensResult } from '../analysis/logit-lens.js';
 import type { AttributionOptions, AttributionResult } from '../analysis/attribution.js';
 import type { PatchingOptions, PatchingResult } from '../analysis/patching.js';
+import type { SteeringOptions, SteeringResult } from '../analysis/steering.js';
 
 export type { LoadProgress, SelfTestResult, StopReason };
 // What the analysis computes (app/analysis/types.ts), re-exported for the requests that return it.
 export type { LogitLensResult } from '../analysis/logit-lens.js';
 export type { AttributionResult } from '../analysis/attribution.js';
 export type { PatchingResult } from '../analysis/patching.js';
+export type { SteeringResult } from '../analysis/steering.js';
 export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 
 /** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
@@ -145,6 +147,15 @@ export interface PatchingParams extends PatchingOptions {
   corrupt: TraceParams['prompt'];
 }
 
+export interface SteeringParams extends Omit<SteeringOptions, 'a' | 'b'> {
+  modelId: string;
+  /** The steered run: a kept trace's tokens. */
+  traceId: string;
+  /** The two prompts whose state difference B − A is added (app/analysis/steering.ts). */
+  a: TraceParams['prompt'];
+  b: TraceParams['prompt'];
+}
+
 export interface LogitLensParams extends LogitLensOptions {
   modelId: string;
   /** The trace whose tokens are run again (app/analysis/logit-lens.ts). */
@@ -152,7 +163,7 @@ export interface LogitLensParams extends LogitLensOptions {
 }
 
 /** The long analysis requests: they report 'work-progress' and a `cancel` request stops them. */
-export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens' | 'attribution' | 'patching';
+export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens' | 'attribution' | 'patching' | 'steering';
 
 /** What a cancel stops: one request by its id, or every running request of a kind. */
 export type CancelParams = { requestId: number } | { kind: CancellableKind };
@@ -199,6 +210,8 @@ export interface EngineRequests {
   attribution: { params: AttributionParams; result: AttributionResult };
   /** Restores each layer's state after each token of a clean run into a corrupted one (app/analysis/patching.ts). */
   patching: { params: PatchingParams; result: PatchingResult };
+  /** Adds α·(state(B) − state(A)) to a kept trace's run after a token and generates greedily, with and without (app/analysis/steering.ts). */
+  steering: { params: SteeringParams; result: SteeringResult };
   /**
    * Stops running trace / hidden attention / knockout requests at their next check (between GPU
    * submits); each then fails with "Cancelled." (app/analysis/cancel.ts CANCELLED_MESSAGE), its

@@ -26,6 +26,9 @@
  *   the residual stream after block 0 at the data token restores it (1.005), after block 1 not
  *   (0.000: no later layer reads position 0 of the last block's stream) — the token is written by
  *   layer 0 into the stream, stored in layer 1's state and read out at the marker.
+ * - steering: on that prompt, layer 1's state after token 47 pushed by state(B) − state(A), A and
+ *   B its first 48 tokens with the first data token L or E: the answer turns from L to E, and the
+ *   continuations equal the float64 step reference's.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -317,6 +320,49 @@ describe('causal tools in Chromium', () => {
       expect(Math.abs(Number(patchedDiff) - want), `residual layer ${l} token ${t}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(want)));
       if (t === 0) expect(Number(restored), `residual layer ${l} token 0`)[l === 0 ? 'toBeGreaterThanOrEqual' : 'toBeLessThan'](l === 0 ? 0.9 : 0.1);
     }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('steering: pushing layer 1’s state by state(B) − state(A) turns the answer from L to E, as the float64 reference', async (test) => {
+    if (!page || !traced) return test.skip('needs the traced page');
+    const p = page;
+    const { inspection, table } = await reference();
+    const c = inspection.config;
+    const w = (n: string) => table.get(n);
+    const clean = packed.slice(0, 49);
+    const a = clean.slice(0, 48);
+    const b = [5, ...a.slice(1)];
+    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');
+    await p.getByLabel('Layer', { exact: true }).selectOption('1');
+    const panel = p.getByTestId('steering-panel');
+    await panel.getByLabel('Steering prompt A').fill(a.join(', '));
+    await panel.getByLabel('Steering prompt B').fill(b.join(', '));
+    await panel.getByLabel('Steering layers').selectOption('selected');
+    await panel.getByLabel('Steering tokens').fill('2');
+    expect(await panel.getByLabel('Steering after token').inputValue()).toBe('47');
+    await panel.getByRole('button', { name: 'Steer and continue' }).click();
+    const summary = p.getByTestId('steering-summary');
+    await expect.poll(() => summary.getAttribute('data-steered').catch(() => null), { timeout: 40_000 }).not.toBeNull();
+    const feed = (list: readonly number[], s = emptyStates(c)) => {
+      let logits: Float64Array = new Float64Array(0);
+      for (const id of list) logits = mamba1Step(c, w, id, s);
+      return { s, logits };
+    };
+    const argmax = (v: Float64Array) => v.indexOf(Math.max(...v));
+    const greedy = (s: ReturnType<typeof emptyStates>, logits: Float64Array) => {
+      const first = argmax(logits);
+      return [first, argmax(mamba1Step(c, w, first, s))];
+    };
+    const base = feed(clean);
+    const { s } = feed(clean.slice(0, 48));
+    const [sa, sb] = [feed(a).s, feed(b).s];
+    for (const key of ['conv', 'ssm'] as const) s[1]![key] = s[1]![key].map((v, j) => v + sb[1]![key][j]! - sa[1]![key][j]!);
+    const steered = greedy(s, mamba1Step(c, w, clean[48]!, s));
+    const baseline = greedy(base.s, base.logits);
+    expect(await summary.getAttribute('data-baseline')).toBe(baseline.join(','));
+    expect(await summary.getAttribute('data-steered')).toBe(steered.join(','));
+    expect(baseline[0]).toBe(expected[0]);
+    expect(steered[0]).toBe(5);
     expect(pageErrors).toEqual([]);
   });
 });

@@ -7,7 +7,8 @@
  * filtered in turn) equals the reference's knockout forward for every token, in all layers or one;
  * state, residual and mixer-output patching equal a float64 step-by-step reference whose layer
  * states are swapped or mixer outputs replaced (test/support/mamba1-step-ref.ts, itself checked
- * against the whole-sequence reference).
+ * against the whole-sequence reference); state steering's greedy continuations equal the step
+ * reference's with α·(state(B) − state(A)) added to its states.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ import { linear, rmsnorm } from '../../app/model/reference';
 import { tokenAttribution } from '../../app/analysis/attribution';
 import { klDivergence } from '../../app/analysis/distributions';
 import { activationPatching } from '../../app/analysis/patching';
+import { stateSteering } from '../../app/analysis/steering';
 import { copyStates, emptyStates, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
@@ -297,5 +299,53 @@ describe('activation patching', () => {
       // The residual stream after the last block at the last token is the whole answer.
       if (site === 'residual') expect(got.restored[(c.nLayer - 1) * T + T - 1]).toBeCloseTo(1, 4);
     }
+  });
+});
+
+describe('state steering', () => {
+  it('adds α·(state(B) − state(A)) after a token and continues greedily, as the float64 reference does', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const c = inspection.config;
+    const w = (n: string) => table.get(n);
+    const ids = randomIds(7, 8);
+    const a = randomIds(5, 9);
+    const b = randomIds(6, 10);
+    const model = buildModel(ctx, inspection, weights, 4);
+    const feed = (list: readonly number[], s = emptyStates(c)) => {
+      let logits: Float64Array = new Float64Array(0);
+      for (const id of list) logits = mamba1Step(c, w, id, s);
+      return { s, logits };
+    };
+    const argmax = (v: Float64Array) => topIndices(v, 1)[0]!;
+    /** The reference's greedy continuation; stops comparing at a near tie (fp32 may pick either). */
+    const continuation = (s: ReturnType<typeof emptyStates>, logits: Float64Array, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const [p, q] = [...logits].sort((x, y) => y - x);
+        if (p! - q! < 1e-3 * Math.max(1, Math.abs(p!))) break;
+        out.push(argmax(logits));
+        logits = mamba1Step(c, w, out[i]!, s);
+      }
+      return out;
+    };
+    const sa = feed(a).s;
+    const sb = feed(b).s;
+    for (const [alpha, layers] of [[0.7, [1]], [1, undefined], [0, undefined]] as const) {
+      const got = await stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, alpha, tokens: 5, ...(layers ? { layers: [...layers] } : {}) });
+      expect(got.at).toBe(5);
+      const { s } = feed(ids.slice(0, 6));
+      for (const l of layers ?? [0, 1, 2]) {
+        for (const key of ['conv', 'ssm'] as const) s[l]![key] = s[l]![key].map((v, j) => v + alpha * (sb[l]![key][j]! - sa[l]![key][j]!));
+      }
+      const want = continuation(s, mamba1Step(c, w, ids[6]!, s), 5);
+      expect(got.steered.ids.slice(0, want.length), `α ${alpha}`).toEqual(want);
+      const base = feed(ids);
+      const wantBase = continuation(base.s, base.logits, 5);
+      expect(got.baseline.ids.slice(0, wantBase.length)).toEqual(wantBase);
+      expect(want.length).toBeGreaterThan(0);
+      if (alpha === 0) expect(got.steered.ids).toEqual(got.baseline.ids);
+      expect(got.pushNorm.every((v) => v > 0)).toBe(true);
+    }
+    await expect(stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, at: 7 })).rejects.toThrow(/no token 7/);
   });
 });

@@ -31,6 +31,7 @@ import { ReceptiveFieldPanel } from './ReceptiveFieldPanel';
 import { LogitLensPanel } from './LogitLensPanel';
 import { AttributionPanel } from './AttributionPanel';
 import { PatchingPanel } from './PatchingPanel';
+import { SteeringPanel } from './SteeringPanel';
 import { LongAttentionRow } from './LongAttentionRow';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
@@ -230,6 +231,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
           </PanelFrame>
           <PanelFrame id="patching" title="Patching" stale={stale}>
             <PatchingPanel key={model.id} modelId={model.id} engine={engine} trace={result} texts={result === shown ? texts : tokenTexts(result, hints.labels)} idsOnly={idsOnly} labels={hints.labels} />
+          </PanelFrame>
+          <PanelFrame id="steering" title="Steering" stale={stale}>
+            <SteeringPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} idsOnly={idsOnly} labels={hints.labels} />
           </PanelFrame>
           <PanelFrame id="knockout" title="Knockout" stale={stale}>
             {long.long ? <NeedsFullTrace what="Knockout" testId="knockout-needs-full" /> : <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />}

@@ -9,7 +9,8 @@
  * each j its state is copied into a work session that runs tokens j … T − 1 with token j knocked
  * out; only the last position's logits are kept, copied into a band buffer read back every
  * `band` tokens (so the GPU queue stays full between read-backs). Work: T + Σ_j (T − j) token
- * positions (`attributionWork`); `signal` is checked at each read-back.
+ * positions (`attributionWork`), bounded by a range [from, to) of filtered tokens; `signal` is
+ * checked at each read-back.
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -29,6 +30,9 @@ export interface AttributionOptions {
   target?: number;
   /** Layers where Δ_j := 0 (all when left out). */
   layers?: number[];
+  /** The filtered tokens j ∈ [from, to) (default: every token; the work grows as T · (to − from)). */
+  from?: number;
+  to?: number;
 }
 
 export interface AttributionResult {
@@ -37,7 +41,10 @@ export interface AttributionResult {
   layers: number[];
   /** Baseline probability of the target after the last token. */
   baselineProb: number;
-  /** Per token j ([T]): log q(target) − log p(target) in nats with token j filtered (< 0: j supported the target). */
+  /** The filtered tokens [from, to): entry i of the arrays below is token from + i. */
+  from: number;
+  to: number;
+  /** Per token j ([to − from]): log q(target) − log p(target) in nats with token j filtered (< 0: j supported the target). */
   logProbChange: number[];
   /** Per token j: q(target). */
   probAfter: number[];
@@ -45,7 +52,12 @@ export interface AttributionResult {
   kl: number[];
 }
 
-export const attributionWork = (tokens: number) => tokens + (tokens * (tokens + 1)) / 2;
+/** Token positions run: the baseline, then per filtered token j the tokens j … T − 1 (the prefix up to `to` once). */
+export const attributionWork = (tokens: number, from = 0, to = tokens) => {
+  let work = tokens + to;
+  for (let j = from; j < to; j++) work += tokens - j;
+  return work;
+};
 
 export async function tokenAttribution(
   ctx: GpuContext,
@@ -63,9 +75,12 @@ export async function tokenAttribution(
   for (const l of layers ?? []) if (!(Number.isInteger(l) && l >= 0 && l < L)) throw new Error(`There is no layer ${l} (the model has ${L}).`);
   if (layers && layers.length === 0) throw new Error('Choose at least one layer to filter the tokens in.');
   if (options.target !== undefined && !(Number.isInteger(options.target) && options.target >= 0 && options.target < V)) throw new RangeError(`There is no token id ${options.target} (the vocabulary has ${V}).`);
+  const from = options.from ?? 0;
+  const to = options.to ?? T;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= T)) throw new RangeError(`Tokens ${from} … ${to - 1} are not inside the prompt (${T} tokens).`);
   throwIfCancelled(work.signal);
-  const total = attributionWork(T);
-  const band = Math.max(1, Math.min(T, Math.floor(BAND_BYTES / (V * 4))));
+  const total = attributionWork(T, from, to);
+  const band = Math.max(1, Math.min(to - from, Math.floor(BAND_BYTES / (V * 4))));
   const prefix = new Session(ctx, model);
   const workState = model.newState();
   const knocked = new Session(ctx, model, workState);
@@ -87,8 +102,12 @@ export async function tokenAttribution(
     const logProbChange: number[] = [];
     const probAfter: number[] = [];
     const kl: number[] = [];
-    for (let j0 = 0; j0 < T; j0 += band) {
-      const count = Math.min(band, T - j0);
+    if (from > 0) {
+      prefix.prefill(ids.slice(0, from));
+      done += from;
+    }
+    for (let j0 = from; j0 < to; j0 += band) {
+      const count = Math.min(band, to - j0);
       for (let r = 0; r < count; r++) {
         const j = j0 + r;
         const encoder = ctx.device.createCommandEncoder({ label: 'Attribution.fork' });
@@ -100,7 +119,7 @@ export async function tokenAttribution(
         copy.copyBufferToBuffer(knocked.logits, 0, rows, r * V * 4, V * 4);
         ctx.device.queue.submit([copy.finish()]);
         prefix.prefill([ids[j] as number]);
-        done += T - j;
+        done += T - j + 1;
       }
       const values = await readF32(ctx.device, rows, count * V);
       throwIfCancelled(work.signal);
@@ -112,7 +131,7 @@ export async function tokenAttribution(
       }
       work.onProgress?.(done, total);
     }
-    return { target: y, targetText: readableToken(target.tokenizer, y), layers: layers ?? Array.from({ length: L }, (_, l) => l), baselineProb: p[y] as number, logProbChange, probAfter, kl };
+    return { target: y, targetText: readableToken(target.tokenizer, y), layers: layers ?? Array.from({ length: L }, (_, l) => l), baselineProb: p[y] as number, from, to, logProbChange, probAfter, kl };
   } finally {
     prefix.destroy();
     knocked.destroy();

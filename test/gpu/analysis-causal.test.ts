@@ -29,7 +29,7 @@ import { tokenAttribution } from '../../app/analysis/attribution';
 import { klDivergence } from '../../app/analysis/distributions';
 import { activationPatching } from '../../app/analysis/patching';
 import { stateSteering } from '../../app/analysis/steering';
-import { copyStates, emptyStates, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
+import { copyStates, emptyStates, feedSteps, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
 import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
@@ -183,6 +183,11 @@ describe('token attribution', () => {
       // Filtering changes something somewhere (the comparison is not of two baselines).
       expect(Math.max(...want.map((w) => Math.abs(w.change)))).toBeGreaterThan(1e-3);
     }
+    // A range of filtered tokens: the same entries as the full sweep's.
+    const full = await tokenAttribution(ctx, { model, tokenizer: null }, ids);
+    const part = await tokenAttribution(ctx, { model, tokenizer: null }, ids, { from: 4, to: 9 });
+    expect([part.from, part.to, part.logProbChange.length]).toEqual([4, 9, 5]);
+    part.logProbChange.forEach((v, i) => expect(v).toBeCloseTo(full.logProbChange[4 + i]!, 5));
     const fixed = await tokenAttribution(ctx, { model, tokenizer: null }, ids.slice(0, 5), { target: 2 });
     expect(fixed.target).toBe(2);
     await expect(tokenAttribution(ctx, { model, tokenizer: null }, ids, { layers: [9] })).rejects.toThrow(/no layer 9/);
@@ -206,18 +211,8 @@ describe('state patching', () => {
     expect(relativeError(last, whole.subarray((T - 1) * c.vocabSize))).toBeLessThanOrEqual(1e-12);
 
     const model = buildModel(ctx, inspection, weights, 4);
-    const run = (ids: number[]) => {
-      const s = emptyStates(c);
-      const after: ReturnType<typeof emptyStates>[] = [];
-      let logits: Float64Array = new Float64Array(0);
-      for (const id of ids) {
-        logits = mamba1Step(c, w, id, s);
-        after.push(copyStates(s));
-      }
-      return { logits, after };
-    };
-    const cleanRun = run(clean);
-    const corruptRun = run(corrupt);
+    const cleanRun = feedSteps(c, w, clean, { keep: true });
+    const corruptRun = feedSteps(c, w, corrupt, { keep: true });
     const answer = topIndices(cleanRun.logits, 1)[0]!;
     const corruptTop = topIndices(corruptRun.logits, 2);
     // The default foil is the corrupted run's top token; a random model may predict the same token for both prompts.
@@ -267,12 +262,7 @@ describe('activation patching', () => {
     const model = buildModel(ctx, inspection, weights, 4);
     // The clean run's residual before each block and mixer output, per (token, layer).
     const cleanAct: { before: Float64Array; out: Float64Array }[][] = [];
-    const run = (ids: number[], hookAt?: (t: number) => MixerHook | undefined) => {
-      const s = emptyStates(c);
-      let logits: Float64Array = new Float64Array(0);
-      ids.forEach((id, t) => (logits = mamba1Step(c, w, id, s, hookAt?.(t))));
-      return logits;
-    };
+    const run = (ids: number[], hookAt?: (t: number) => MixerHook | undefined) => feedSteps(c, w, ids, hookAt ? { hookAt } : {}).logits;
     const cleanLogits = run(clean, (t) => (l, before, out) => {
       (cleanAct[t] ??= [])[l] = { before: before.slice(), out: out.slice() };
     });
@@ -311,10 +301,9 @@ describe('state steering', () => {
     const a = randomIds(5, 9);
     const b = randomIds(6, 10);
     const model = buildModel(ctx, inspection, weights, 4);
-    const feed = (list: readonly number[], s = emptyStates(c)) => {
-      let logits: Float64Array = new Float64Array(0);
-      for (const id of list) logits = mamba1Step(c, w, id, s);
-      return { s, logits };
+    const feed = (list: readonly number[], states?: ReturnType<typeof emptyStates>) => {
+      const r = feedSteps(c, w, list, states ? { states } : {});
+      return { s: r.states, logits: r.logits };
     };
     const argmax = (v: Float64Array) => topIndices(v, 1)[0]!;
     /** The reference's greedy continuation; stops comparing at a near tie (fp32 may pick either). */

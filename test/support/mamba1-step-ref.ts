@@ -73,3 +73,18 @@ export function mamba1Step(c: MambaConfig, weights: WeightTable, id: number, sta
   const normed = rmsnorm(residual, 1, D, need(weights, `${prefix}norm_f.weight`), eps);
   return linear(normed, 1, D, weights('lm_head.weight') ?? emb, V);
 }
+
+/**
+ * Feeds `ids` one at a time from `states` (default: empty), `hookAt(t)` the mixer hook of token t;
+ * the states after the last token, its logits, and with `keep` a copy of the states after each token.
+ */
+export function feedSteps(c: MambaConfig, weights: WeightTable, ids: readonly number[], o: { states?: RefLayerState[]; hookAt?: (t: number) => MixerHook | undefined; keep?: boolean } = {}) {
+  const states = o.states ?? emptyStates(c);
+  const after: RefLayerState[][] = [];
+  let logits: Float64Array = new Float64Array(0);
+  ids.forEach((id, t) => {
+    logits = mamba1Step(c, weights, id, states, o.hookAt?.(t));
+    if (o.keep) after.push(copyStates(states));
+  });
+  return { states, logits, after };
+}

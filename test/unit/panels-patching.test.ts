@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PatchingResult } from '../../app/engine/protocol';
 import { patchColumns, patchMatrix, patchRange } from '../../renderer/src/panels/patching-view';
+import { parseRange } from '../../renderer/src/panels/token-range';
 
 const result: PatchingResult = {
   site: 'state',
@@ -38,5 +39,13 @@ describe('patching view', () => {
     expect(cols.text).toEqual(['d', 'e', 'd', 'e']);
     expect(cols.restored_fraction).toEqual([0, 0.25, 1, 1.4]);
     expect(cols.patched_logit_diff).toEqual([-1, 0, 3, 4.6]);
+  });
+
+  it('reads a typed token range of a prompt, and says what is wrong with one that is not', () => {
+    expect(parseRange('0', '4', 49, 'Tokens')).toEqual({ from: 0, to: 4 });
+    expect(parseRange('48', '49', 49, 'Tokens')).toEqual({ from: 48, to: 49 });
+    for (const [from, to] of [['4', '4'], ['0', '50'], ['-1', '3'], ['1.5', '3'], ['', '3'], ['a', '3']]) {
+      expect(parseRange(from!, to!, 49, 'Tokens')).toEqual({ error: `Tokens “${from}” … “${to}” are not a range of the prompt: whole numbers with 0 ≤ from < to ≤ 49.` });
+    }
   });
 });

@@ -8,14 +8,15 @@
  * correlation of the two. Hover or ←/→ on the focused chart reads a token out (shared hover with
  * the other panels); CSV; SVG / PNG figure.
  */
-import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import type { AttributionResult, TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { useElementSize } from './chart-axes';
 import { niceTicks } from './chart-scale';
-import { BarAxes } from './bar-axes';
+import { BarChart } from './bar-axes';
 import { parseTarget, TargetInput } from './target-input';
+import { parseRange, TokenRangeInputs, useTokenRange } from './token-range';
 import { downloadCsv, toCsv } from './csv';
 import { attributionColumns, attributionFigure, spearman } from './attribution-view';
 import { LineChart } from './LineChart';
@@ -40,7 +41,7 @@ export interface AttributionPanelProps {
 interface Done {
   trace: TraceResult;
   result: AttributionResult;
-  /** α_{T−1, j} of `layer`, mean over channels; null when hidden attention failed. */
+  /** α_{T−1, j} of `layer` for the filtered tokens j ∈ [from, to), mean over channels; null when hidden attention failed. */
   attention: Float32Array | null;
   layer: number;
 }
@@ -50,6 +51,7 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
   const layer = trace.layers[layerIndex] ?? 0;
   const [where, setWhere] = useState<'selected' | 'all'>('all');
   const [targetText, setTarget] = useState('');
+  const tokenRange = useTokenRange(trace.traceId, { from: 0, to: T });
   const [done, setDone] = useState<Done | null>(null);
   const [error, setError] = useState<string | null>(null);
   const work = useLongWork(engine);
@@ -70,16 +72,21 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
       return;
     }
     const target = parsed.id ?? undefined;
+    const range = parseRange(tokenRange.fromText, tokenRange.toText, T, 'Tokens');
+    if ('error' in range) {
+      setError(range.error);
+      return;
+    }
     setError(null);
     const onScreen = trace;
     const layers = where === 'all' ? undefined : [layer];
-    work.run('attribution', { modelId, traceId: onScreen.traceId, ...(layers ? { layers } : {}), ...(target !== undefined ? { target } : {}) }).then(
+    work.run('attribution', { modelId, traceId: onScreen.traceId, from: range.from, to: range.to, ...(layers ? { layers } : {}), ...(target !== undefined ? { target } : {}) }).then(
       async (result) => {
         if (!result) return;
         // Hidden attention's row of the last token, for the comparison (its failure leaves the attribution shown).
         let attention: Float32Array | null = null;
         try {
-          attention = (await engine.request('hiddenAttention', { modelId, traceId: onScreen.traceId, layer, unit: 'mean', row: T - 1 })).alpha;
+          attention = (await engine.request('hiddenAttention', { modelId, traceId: onScreen.traceId, layer, unit: 'mean', row: T - 1 })).alpha.slice(result.from, result.to);
         } catch (e) {
           setError(`Hidden attention for the comparison failed: ${message(e)}`);
         }
@@ -95,10 +102,13 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
   const hi = Math.max(0, ...finite);
   const span = hi - lo || 1;
   const plotW = Math.max(10, W - M.left - M.right);
-  const cell = T > 0 ? plotW / T : plotW;
+  // Bar i is token off + i.
+  const off = result?.from ?? 0;
+  const count = result ? result.to - result.from : T;
+  const cell = count > 0 ? plotW / count : plotW;
   const y = (v: number) => M.top + H - ((Math.min(hi, Math.max(lo, v)) - lo) / span) * H;
   const yTicks = niceTicks(lo, hi, 5);
-  const xTicks = T > 0 ? niceTicks(0, T - 1, Math.max(2, Math.floor(plotW / 70)), true) : [];
+  const xTicks = count > 0 ? niceTicks(off, off + count - 1, Math.max(2, Math.floor(plotW / 70)), true).map((v) => v - off) : [];
   const bars = useMemo(() => {
     const neg: string[] = [];
     const pos: string[] = [];
@@ -110,20 +120,9 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
     });
     return { neg: neg.join(''), pos: pos.join('') };
   }, [values, lo, span, cell]);
-  const cursor = hover !== null && hover < T ? hover : null;
+  const cursor = hover !== null && hover >= off && hover < off + count ? hover - off : null;
+  const atCursor = (i: number | null) => setHover(i === null ? null : off + i);
 
-  const onKey = (e: KeyboardEvent) => {
-    if (!result) return;
-    const step: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, PageDown: 10, PageUp: -10 };
-    let next: number | null = null;
-    if (e.key in step) next = (cursor ?? -1) + (step[e.key] as number);
-    else if (e.key === 'Home') next = 0;
-    else if (e.key === 'End') next = T - 1;
-    else if (e.key === 'Escape') setHover(null);
-    if (next === null) return;
-    e.preventDefault();
-    setHover(Math.min(T - 1, Math.max(0, next)));
-  };
 
   return (
     <section aria-label="Attribution" data-testid="attribution-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
@@ -136,6 +135,7 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
             <option value="selected">layer {layer} (the selected layer)</option>
           </select>
         </label>
+        <TokenRangeInputs label="Attribution" what="Tokens" title="The tokens filtered in turn (each runs the rest of the prompt: narrow this on long prompts)" tokens={T} range={tokenRange} />
         <TargetInput label="Attribution target" placeholder="top prediction" title="Empty: the baseline’s most likely next token. Or a token id (or label)." value={targetText} onChange={setTarget} onEnter={run} />
         <button type="button" className="primary" onClick={run} disabled={work.running}>
           Attribute the prediction
@@ -145,48 +145,47 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
         </button>
         <LinePublishControls label="attribution" name={`attribution-target${result?.target ?? ''}`} disabled={!result} build={() => (result ? attributionFigure(result, targetName) : null)} />
       </div>
-      {work.running && <WorkProgressBar label={`Filtering each of ${T} tokens in turn`} progress={work.progress} onCancel={work.cancel} testId="attribution" />}
+      {work.running && <WorkProgressBar label={`Filtering tokens ${tokenRange.fromText} … ${Number(tokenRange.toText) - 1} in turn`} progress={work.progress} onCancel={work.cancel} testId="attribution" />}
       <PanelStatus busy={null} error={error} testId="attribution" />
       {result && shown && (
         <Stale stale={work.running} testId="attribution-result" style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
           <div data-testid="attribution-summary" data-target={result.target} data-baseline={String(result.baselineProb)} data-spearman={String(rho)} data-layers={result.layers.join(',')}>
             Target “{targetName}” ({result.target}), p = {result.baselineProb.toPrecision(4)} after the last token; tokens filtered in layer{result.layers.length === 1 ? '' : 's'} {result.layers.join(', ')}. Largest drop:{' '}
             {(() => {
-              const j = values.reduce((best, v, i) => (v < (values[best] ?? Infinity) ? i : best), 0);
-              return `token ${j} “${texts[j] ?? ''}” (${(values[j] ?? NaN).toPrecision(3)} nats)`;
+              const i = values.reduce((best, v, k) => (v < (values[best] ?? Infinity) ? k : best), 0);
+              return `token ${off + i} “${texts[off + i] ?? ''}” (${(values[i] ?? NaN).toPrecision(3)} nats)`;
             })()}
             {shown.attention && <> · Spearman ρ with hidden attention (layer {shown.layer}, row {T - 1}) {Number.isFinite(rho) ? rho.toFixed(3) : '—'}</>}
           </div>
           <div ref={box}>
-            <svg
-              width="100%"
-              height={H + M.top + M.bottom}
-              role="img"
-              tabIndex={0}
-              aria-label="Change of the target’s log-probability per filtered token; arrow keys move the readout"
-              data-testid="attribution-chart"
-              data-hover-token={cursor ?? undefined}
-              onKeyDown={onKey}
-              onPointerMove={(e) => {
-                const r = e.currentTarget.getBoundingClientRect();
-                const j = Math.floor((e.clientX - r.left - M.left) / cell);
-                setHover(j >= 0 && j < T ? j : null);
-              }}
-              onPointerLeave={() => setHover(null)}
-              style={{ display: 'block', background: '#11141a', fontSize: 10 }}
+            <BarChart
+              testId="attribution-chart"
+              label="Change of the target’s log-probability per filtered token; arrow keys move the readout"
+              width={W}
+              margin={M}
+              height={H}
+              count={count}
+              cursor={cursor}
+              onCursor={atCursor}
+              data={{ 'hover-token': cursor === null ? undefined : off + cursor }}
+              xOffset={off}
+              yTicks={yTicks}
+              y={y}
+              yLabel="Δ log p (nats)"
+              xTicks={xTicks}
+              xLabel="filtered token j (position)"
+              baseline={y(0)}
             >
-              <BarAxes margin={M} height={H} plotW={plotW} cell={cell} yTicks={yTicks} y={y} yLabel="Δ log p (nats)" xTicks={xTicks} xLabel="filtered token j (position)" baseline={y(0)} />
               <path d={bars.neg} fill="#ff8a65" data-series="lowers" />
               <path d={bars.pos} fill="#4fc3f7" data-series="raises" />
-              {cursor !== null && <rect x={M.left + cursor * cell} y={M.top} width={Math.max(1, cell)} height={H} fill="none" stroke="#ffffff" strokeOpacity={0.8} />}
-            </svg>
+            </BarChart>
           </div>
           <div className="muted">
             <span style={{ color: '#ff8a65' }}>■</span> filtering the token lowers p(target) <span style={{ color: '#4fc3f7' }}>■</span> raises it
           </div>
-          <div data-testid="attribution-readout" data-token={cursor ?? ''} aria-live="polite" style={{ minHeight: 16 }}>
+          <div data-testid="attribution-readout" data-token={cursor === null ? '' : off + cursor} aria-live="polite" style={{ minHeight: 16 }}>
             {cursor !== null
-              ? `token ${cursor} “${texts[cursor] ?? ''}” filtered: log p(“${targetName}”) ${(values[cursor] ?? NaN) >= 0 ? '+' : ''}${(values[cursor] ?? NaN).toPrecision(3)} nats · p ${result.baselineProb.toPrecision(3)} → ${(result.probAfter[cursor] ?? NaN).toPrecision(3)} · KL ${(result.kl[cursor] ?? NaN).toPrecision(3)} nats${shown.attention ? ` · hidden attention α ${(shown.attention[cursor] ?? NaN).toPrecision(3)}` : ''}`
+              ? `token ${off + cursor} “${texts[off + cursor] ?? ''}” filtered: log p(“${targetName}”) ${(values[cursor] ?? NaN) >= 0 ? '+' : ''}${(values[cursor] ?? NaN).toPrecision(3)} nats · p ${result.baselineProb.toPrecision(3)} → ${(result.probAfter[cursor] ?? NaN).toPrecision(3)} · KL ${(result.kl[cursor] ?? NaN).toPrecision(3)} nats${shown.attention ? ` · hidden attention α ${(shown.attention[cursor] ?? NaN).toPrecision(3)}` : ''}`
               : 'Point at a bar, or focus the chart and use the arrow keys.'}
           </div>
           {shown.attention && (
@@ -198,7 +197,8 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
               height={60}
               series={[{ name: `hidden attention α(${T - 1}, j), layer ${shown.layer}`, values: shown.attention, colour: '#b39ddb' }]}
               hover={cursor}
-              onHover={setHover}
+              onHover={atCursor}
+              xOffset={off}
             />
           )}
         </Stale>

@@ -7,7 +7,7 @@
  * the keyboard (arrows on the focused grid) reads out a cell's top k and the target's rank; the
  * hovered position is shared with the other panels. CSV of every cell; SVG / PNG heatmap figure.
  */
-import { useEffect, useMemo, useState, type KeyboardEvent } from 'react';
+import { useMemo, useState, type KeyboardEvent } from 'react';
 import type { LogitLensResult, TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { selectTraceHoverToken, useStudio } from '../store';
@@ -15,6 +15,7 @@ import { colormapCss } from './colormaps';
 import { downloadCsv, toCsv } from './csv';
 import { lensCell, lensColumns, lensFigure, lensText } from './logit-lens-view';
 import { PanelStatus } from './PanelStatus';
+import { parseRange, TokenRangeInputs, useTokenRange } from './token-range';
 import { parseTarget, TargetInput } from './target-input';
 import { PublishControls } from './publish-ui';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
@@ -40,15 +41,8 @@ interface Done {
 
 export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labels }: LogitLensPanelProps) {
   const T = trace.ids.length;
-  // Typed positions (null: the default, the last 16 of the trace on screen), reset by a new trace.
-  const [typedFrom, setFrom] = useState<string | null>(null);
-  const [typedTo, setTo] = useState<string | null>(null);
-  useEffect(() => {
-    setFrom(null);
-    setTo(null);
-  }, [trace.traceId]);
-  const fromText = typedFrom ?? String(Math.max(0, T - 16));
-  const toText = typedTo ?? String(T);
+  // The positions shown (default: the last 16 of the trace on screen).
+  const range = useTokenRange(trace.traceId, { from: Math.max(0, T - 16), to: T });
   const [targetText, setTarget] = useState('');
   const [done, setDone] = useState<Done | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -62,12 +56,12 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
 
   const run = () => {
     if (work.running) return;
-    const from = Number(fromText);
-    const to = Number(toText);
-    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= T)) {
-      setError(`Positions “${fromText}” … “${toText}” are not a range of the prompt: whole numbers with 0 ≤ from < to ≤ ${T}.`);
+    const positions = parseRange(range.fromText, range.toText, T, 'Positions');
+    if ('error' in positions) {
+      setError(positions.error);
       return;
     }
+    const { from, to } = positions;
     const parsed = parseTarget(targetText, labels);
     if ('error' in parsed) {
       setError(parsed.error);
@@ -108,12 +102,7 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
     <section aria-label="Logit lens" data-testid="logit-lens-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
       <h4 style={{ margin: '8px 0 0' }}>Logit lens: the next token each layer’s residual stream predicts (final norm + LM head)</h4>
       <div className="actions" style={{ flexWrap: 'wrap' }}>
-        <label className="setting">
-          <span>Positions</span>
-          <input type="number" aria-label="Logit lens from" min={0} max={T - 1} value={fromText} onChange={(e) => setFrom(e.target.value)} style={{ width: 70 }} />
-          <span>to</span>
-          <input type="number" aria-label="Logit lens to" min={1} max={T} value={toText} onChange={(e) => setTo(e.target.value)} style={{ width: 70 }} />
-        </label>
+        <TokenRangeInputs label="Logit lens" what="Positions" title="The positions whose next-token predictions are read (at most 256)" tokens={T} range={range} />
         <TargetInput label="Logit lens target" placeholder="final prediction" title="Empty: at each position, the final layer’s most likely token. Or a token id (or label) ranked everywhere." value={targetText} onChange={setTarget} onEnter={run} />
         <button type="button" className="primary" onClick={run} disabled={work.running}>
           Run the logit lens

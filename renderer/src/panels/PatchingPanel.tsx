@@ -20,6 +20,7 @@ import { colormapCss } from './colormaps';
 import { downloadCsv, toCsv } from './csv';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 import { PanelStatus } from './PanelStatus';
+import { parseRange, TokenRangeInputs, useTokenRange } from './token-range';
 import { patchColumns, patchFigure, patchRange } from './patching-view';
 import { PublishControls } from './publish-ui';
 import { parseIds } from './selection';
@@ -48,15 +49,8 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
   const [typed, setTyped] = useState<string | null>(null);
   // Ids-only models start from the clean prompt's ids (edit one or two); text models from an empty box.
   const corruptText = typed ?? (idsOnly ? trace.ids.join(', ') : '');
-  // The patched tokens [from, to) (null: the default, every token), reset by a new trace.
-  const [typedFrom, setFrom] = useState<string | null>(null);
-  const [typedTo, setTo] = useState<string | null>(null);
-  useEffect(() => {
-    setFrom(null);
-    setTo(null);
-  }, [trace.traceId]);
-  const fromText = typedFrom ?? '0';
-  const toText = typedTo ?? String(T);
+  // The patched tokens [from, to) (default: every token).
+  const tokenRange = useTokenRange(trace.traceId, { from: 0, to: T });
   const [site, setSite] = useState<PatchSite>('state');
   const [answerText, setAnswer] = useState('');
   const [foilText, setFoil] = useState('');
@@ -112,12 +106,12 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
       }
       corrupt = { text: corruptText };
     }
-    const from = Number(fromText);
-    const to = Number(toText);
-    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= T)) {
-      setError(`Tokens “${fromText}” … “${toText}” are not a range of the prompt: whole numbers with 0 ≤ from < to ≤ ${T}.`);
+    const tokens = parseRange(tokenRange.fromText, tokenRange.toText, T, 'Tokens');
+    if ('error' in tokens) {
+      setError(tokens.error);
       return;
     }
+    const { from, to } = tokens;
     const answer = parseTarget(answerText, labels);
     const foil = parseTarget(foilText, labels);
     if ('error' in answer || 'error' in foil) {
@@ -173,12 +167,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
             <option value="mixer">mixer output at t</option>
           </select>
         </label>
-        <label className="setting" title="The tokens whose state is patched (each cell runs the rest of the prompt: narrow this on long prompts)">
-          <span>Tokens</span>
-          <input type="number" aria-label="Patching from" min={0} max={T - 1} value={fromText} onChange={(e) => setFrom(e.target.value)} style={{ width: 70 }} />
-          <span>to</span>
-          <input type="number" aria-label="Patching to" min={1} max={T} value={toText} onChange={(e) => setTo(e.target.value)} style={{ width: 70 }} />
-        </label>
+        <TokenRangeInputs label="Patching" what="Tokens" title="The tokens patched (each cell runs the rest of the prompt: narrow this on long prompts)" tokens={T} range={tokenRange} />
         <TargetInput label="Patching answer" placeholder="clean top token" title="The clean answer (empty: the clean run's most likely next token); an id or a label" value={answerText} onChange={setAnswer} onEnter={run} />
         <TargetInput label="Patching foil" placeholder="corrupted top token" title="The competing token (empty: the corrupted run's most likely next token); an id or a label" value={foilText} onChange={setFoil} onEnter={run} />
         <button type="button" className="primary" onClick={run} disabled={work.running}>

@@ -8,10 +8,10 @@
  * others'. Hover or keyboard (←/→, PageUp/PageDown, Home/End on the focused chart) reads one bar
  * out; CSV of the selected layer; SVG / PNG figure. A long trace's window: over the window's tokens.
  */
-import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { useElementSize } from './chart-axes';
 import { niceTicks } from './chart-scale';
-import { BarAxes } from './bar-axes';
+import { BarChart } from './bar-axes';
 import { LayerSelect } from './TraceViewControls';
 import { downloadCsv, toCsv } from './csv';
 import { windowSuffix, type TraceView } from './long-trace';
@@ -79,21 +79,6 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
   const shownRank = cursor !== null && cursor < count ? cursor : null;
   const shownUnit = rf && shownRank !== null ? (rf.order[shownRank] as number) : null;
 
-  const onKey = (e: KeyboardEvent) => {
-    if (count === 0) return;
-    const step: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, PageDown: 10, PageUp: -10 };
-    let next: number | null = null;
-    if (e.key in step) next = (cursor ?? -1) + (step[e.key] as number);
-    else if (e.key === 'Home') next = 0;
-    else if (e.key === 'End') next = count - 1;
-    else if (e.key === 'Escape') {
-      setCursor(null);
-      return;
-    }
-    if (next === null) return;
-    e.preventDefault();
-    setCursor(Math.min(count - 1, Math.max(0, next)));
-  };
 
   const name = `receptive-field-layer${layer}-eps${threshold}${suffix}`;
   return (
@@ -141,25 +126,21 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
             )}
           </div>
           <div ref={box}>
-            <svg
-              width="100%"
-              height={H + M.top + M.bottom}
-              role="img"
-              tabIndex={0}
-              aria-label={`Reach per ${unit} of layer ${layer}, sorted; arrow keys move the readout`}
-              data-testid="receptive-field-chart"
-              data-plot-left={M.left}
-              data-plot-width={plotW}
-              onKeyDown={onKey}
-              onPointerMove={(e) => {
-                const r = e.currentTarget.getBoundingClientRect();
-                const rank = Math.floor((e.clientX - r.left - M.left) / cell);
-                setCursor(rank >= 0 && rank < count ? rank : null);
-              }}
-              onPointerLeave={() => setCursor(null)}
-              style={{ display: 'block', background: '#11141a', fontSize: 10 }}
+            <BarChart
+              testId="receptive-field-chart"
+              label={`Reach per ${unit} of layer ${layer}, sorted; arrow keys move the readout`}
+              width={W}
+              margin={M}
+              height={H}
+              count={count}
+              cursor={shownRank}
+              onCursor={setCursor}
+              yTicks={yTicks}
+              y={y}
+              yLabel="reach (tokens)"
+              xTicks={xTicks}
+              xLabel={`${unit}s, sorted by reach (rank)`}
             >
-              <BarAxes margin={M} height={H} plotW={plotW} cell={cell} yTicks={yTicks} y={y} yLabel="reach (tokens)" xTicks={xTicks} xLabel={`${unit}s, sorted by reach (rank)`} />
               <line x1={M.left} x2={M.left + plotW} y1={y(T)} y2={y(T)} stroke="#666" strokeDasharray="6 4" />
               <path d={bars.global} fill={COLOUR.global} data-series="global" />
               <path d={bars.local} fill={COLOUR.local} data-series="local" />
@@ -167,8 +148,7 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
               {focusRanks.map(({ d, rank }) => (
                 <path key={d} data-focus-unit={d} data-rank={rank} d={`M${M.left + (rank + 0.5) * cell - 4},${M.top - 8}h8l-4,6z`} fill={COLOUR.focus} />
               ))}
-              {shownRank !== null && <rect x={M.left + shownRank * cell} y={M.top} width={Math.max(1, cell)} height={H} fill="none" stroke="#ffffff" strokeOpacity={0.8} />}
-            </svg>
+            </BarChart>
           </div>
           <div className="muted">
             <span style={{ color: COLOUR.global }}>■</span> global <span style={{ color: COLOUR.local }}>■</span> local {focus.length > 0 && <><span style={{ color: COLOUR.focus }}>▼</span> focus {unit}s (studio.json)</>} · dashed: the whole window ({T} tokens)

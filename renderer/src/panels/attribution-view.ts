@@ -41,11 +41,12 @@ export function spearman(a: readonly number[], b: readonly number[]): number {
   return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
 }
 
+/** One row per filtered token; `texts` are the whole prompt's, `attention` is over the filtered tokens. */
 export function attributionColumns(result: AttributionResult, texts: readonly string[], attention?: ArrayLike<number> | null): CsvColumn[] {
   const T = result.logProbChange.length;
   return [
-    { name: 'token', values: Array.from({ length: T }, (_, j) => j) },
-    { name: 'text', values: Array.from({ length: T }, (_, j) => texts[j] ?? '') },
+    { name: 'token', values: Array.from({ length: T }, (_, j) => result.from + j) },
+    { name: 'text', values: Array.from({ length: T }, (_, j) => texts[result.from + j] ?? '') },
     { name: 'log_prob_change_nats', values: result.logProbChange },
     { name: 'target_prob_after', values: result.probAfter },
     { name: 'kl_nats', values: result.kl },
@@ -59,7 +60,7 @@ export function attributionFigure(result: AttributionResult, targetText: string)
     width: FIGURE_WIDTH,
     height: 420,
     xLabel: 'filtered token j (position in the prompt)',
-    x: { kind: 'index', count: result.logProbChange.length },
+    x: { kind: 'category', names: result.logProbChange.map((_, i) => String(result.from + i)) },
     plots: [{ kind: 'bars', yLabel: 'Δ log p(target), nats', series: [{ name: 'log q(target) − log p(target)', values: result.logProbChange, colour: FIGURE_COLOURS.after }] }],
   };
 }

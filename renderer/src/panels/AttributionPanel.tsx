@@ -56,7 +56,8 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
   const [error, setError] = useState<string | null>(null);
   const work = useLongWork(engine);
   const hover = useStudio(selectTraceHoverToken);
-  const box = useRef<HTMLDivElement>(null);
+  // The section, always there, is as wide as the chart (measured from the first render on).
+  const box = useRef<HTMLElement>(null);
   const measured = useElementSize(box).width;
   const W = measured > 0 ? measured : 600;
   const shown = done && done.trace === trace ? done : null;
@@ -125,7 +126,7 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
 
 
   return (
-    <section aria-label="Attribution" data-testid="attribution-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
+    <section ref={box} aria-label="Attribution" data-testid="attribution-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
       <h4 style={{ margin: '8px 0 0' }}>Token attribution: how much the prediction after the last token needs each earlier token (filter it, Δ_j := 0)</h4>
       <div className="actions" style={{ flexWrap: 'wrap' }}>
         <label className="setting">
@@ -157,7 +158,7 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
             })()}
             {shown.attention && <> · Spearman ρ with hidden attention (layer {shown.layer}, row {T - 1}) {Number.isFinite(rho) ? rho.toFixed(3) : '—'}</>}
           </div>
-          <div ref={box}>
+          <div>
             <BarChart
               testId="attribution-chart"
               label="Change of the target’s log-probability per filtered token; arrow keys move the readout"

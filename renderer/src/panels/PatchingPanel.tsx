@@ -187,7 +187,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           </div>
           <HeatmapAxes
             testId="patching"
-            plotHeight={Math.max(60, 22 * L)}
+            plotHeight={Math.max(120, 22 * L)}
             x={{ view: view.x, total: n, texts: texts.slice(shown.from, shown.to), offset: shown.from, label: shown.site === 'state' ? 'token t (the state after it is patched)' : 'token t (patched at its position)' }}
             y={{ label: 'layer', view: view.y, total: L, names: shown.layers.map((l) => `layer ${l}`) }}
             colorbar={{ label: 'restored fraction', range, log: false, colormap: 'diverging' }}

@@ -37,7 +37,8 @@ const num = (v: number, digits = 3) => (Number.isFinite(v) ? v.toPrecision(digit
 export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLayer }: ReceptiveFieldPanelProps) {
   const [threshold, setThreshold] = useState<number>(0.1);
   const [cursor, setCursor] = useState<number | null>(null);
-  const box = useRef<HTMLDivElement>(null);
+  // The section, always there, is as wide as the chart (measured from the first render on).
+  const box = useRef<HTMLElement>(null);
   const measured = useElementSize(box).width;
   const W = measured > 0 ? measured : 600;
   const unit = trace.deltaUnit;
@@ -82,7 +83,7 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
 
   const name = `receptive-field-layer${layer}-eps${threshold}${suffix}`;
   return (
-    <section aria-label="Receptive field" data-testid="receptive-field-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
+    <section ref={box} aria-label="Receptive field" data-testid="receptive-field-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
       <h4 style={{ margin: '8px 0 0' }}>Receptive field: how far back each {unit} reads (from Δ summed over the window)</h4>
       <div className="actions" style={{ flexWrap: 'wrap' }}>
         <LayerSelect layers={trace.layers} layerIndex={layerIndex} focusLayer={focusLayer} label="Receptive field layer" />
@@ -125,7 +126,7 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
               </>
             )}
           </div>
-          <div ref={box}>
+          <div>
             <BarChart
               testId="receptive-field-chart"
               label={`Reach per ${unit} of layer ${layer}, sorted; arrow keys move the readout`}

@@ -9,8 +9,8 @@
  * the other panels); CSV; SVG / PNG figure.
  */
 import { useMemo, useRef, useState } from 'react';
-import type { AttributionResult, TraceResult } from '../../../app/engine/protocol';
-import type { EngineClient } from '../engine-client';
+import type { AttributionResult } from '../../../app/engine/protocol';
+import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { useElementSize } from './chart-axes';
 import { niceTicks } from './chart-scale';
@@ -29,24 +29,13 @@ const setHover = (token: number | null) => useStudio.getState().setTraceHoverTok
 const M = { left: 52, right: 10, top: 8, bottom: 30 };
 const H = 120;
 
-export interface AttributionPanelProps {
-  modelId: string;
-  engine: EngineClient;
-  trace: TraceResult;
-  layerIndex: number;
-  texts: readonly string[];
-  labels?: readonly string[] | undefined;
-}
-
-interface Done {
-  trace: TraceResult;
-  result: AttributionResult;
+interface Done extends OfTrace<AttributionResult> {
   /** α_{T−1, j} of `layer` for the filtered tokens j ∈ [from, to), mean over channels; null when hidden attention failed. */
   attention: Float32Array | null;
   layer: number;
 }
 
-export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, labels }: AttributionPanelProps) {
+export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, labels }: TraceAnalysisProps) {
   const T = trace.ids.length;
   const layer = trace.layers[layerIndex] ?? 0;
   const [where, setWhere] = useState<'selected' | 'all'>('all');

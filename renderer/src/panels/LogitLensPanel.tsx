@@ -8,8 +8,8 @@
  * hovered position is shared with the other panels. CSV of every cell; SVG / PNG heatmap figure.
  */
 import { useMemo, useState, type KeyboardEvent } from 'react';
-import type { LogitLensResult, TraceResult } from '../../../app/engine/protocol';
-import type { EngineClient } from '../engine-client';
+import type { LogitLensResult } from '../../../app/engine/protocol';
+import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { colormapCss } from './colormaps';
 import { downloadCsv, toCsv } from './csv';
@@ -25,21 +25,9 @@ const setHover = (token: number | null) => useStudio.getState().setTraceHoverTok
 /** Text on a cell: dark on the light end of viridis. */
 const ink = (p: number) => (p > 0.6 ? '#111' : '#eee');
 
-export interface LogitLensPanelProps {
-  modelId: string;
-  engine: EngineClient;
-  trace: TraceResult;
-  layerIndex: number;
-  texts: readonly string[];
-  labels?: readonly string[] | undefined;
-}
+type Done = OfTrace<LogitLensResult>;
 
-interface Done {
-  trace: TraceResult;
-  result: LogitLensResult;
-}
-
-export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labels }: LogitLensPanelProps) {
+export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labels }: TraceAnalysisProps) {
   const T = trace.ids.length;
   // The positions shown (default: the last 16 of the trace on screen).
   const range = useTokenRange(trace.traceId, { from: Math.max(0, T - 16), to: T });

@@ -28,6 +28,10 @@ import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
 import { knockout } from '../analysis/knockout.js';
+import { logitLens } from '../analysis/logit-lens.js';
+import { tokenAttribution } from '../analysis/attribution.js';
+import { activationPatching } from '../analysis/patching.js';
+import { stateSteering } from '../analysis/steering.js';
 import { startLiveTrace, tracePrompt, type LiveTrace } from '../analysis/trace.js';
 import { traceLayout } from '../arch/registry.js';
 import { checkFocusChannels, FULL_TRACE_MAX_BYTES, fullTraceBytes, meanOverColumns, traceLongPrompt, traceWindowOf } from '../analysis/long-trace.js';
@@ -70,7 +74,7 @@ type Handler<K extends EngineRequestKind> = (
   work: RequestWork,
 ) => Promise<EngineRequests[K]['result']>;
 
-const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout'] satisfies CancellableKind[];
+const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens', 'attribution', 'patching', 'steering'] satisfies CancellableKind[];
 
 export class Engine {
   private gpu: GpuContext | null = null;
@@ -137,6 +141,33 @@ export class Engine {
         const onProgress = this.progress(id, 'knockout', params.modelId, 'positions');
         const kept = this.traces.get(params.traceId);
         return knockout(ctx, loaded, kept.result.ids, params, { signal, onProgress }, kept.restore);
+      },
+      logitLens: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'the logit lens');
+        const onProgress = this.progress(id, 'logitLens', params.modelId, 'cells');
+        return logitLens(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
+      },
+      attribution: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'token attribution');
+        const onProgress = this.progress(id, 'attribution', params.modelId, 'positions');
+        return tokenAttribution(ctx, loaded, this.traces.get(params.traceId).result.ids, params, { signal, onProgress });
+      },
+      patching: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'patching');
+        const corrupt = this.promptIds(loaded, params.corrupt);
+        const onProgress = this.progress(id, 'patching', params.modelId, 'positions');
+        const { modelId: _model, traceId, corrupt: _corrupt, ...options } = params;
+        return activationPatching(ctx, loaded, this.traces.get(traceId).result.ids, corrupt, options, { signal, onProgress });
+      },
+      steering: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'steering');
+        const onProgress = this.progress(id, 'steering', params.modelId, 'tokens');
+        const { modelId: _model, traceId, a, b, ...options } = params;
+        return stateSteering(ctx, loaded, this.traces.get(traceId).result.ids, { ...options, a: this.promptIds(loaded, a), b: this.promptIds(loaded, b) }, { signal, onProgress });
       },
       cancel: async (params) => {
         let cancelled = 0;
@@ -252,7 +283,7 @@ export class Engine {
   }
 
   /** Emits a long request's progress as 'work-progress' events. */
-  private progress(requestId: number, work: CancellableKind, modelId: string, unit: 'tokens' | 'rows' | 'positions'): WorkProgress {
+  private progress(requestId: number, work: CancellableKind, modelId: string, unit: 'tokens' | 'rows' | 'positions' | 'cells'): WorkProgress {
     return (done, total) => this.emit({ kind: 'work-progress', requestId, work, modelId, done, total, unit });
   }
 

@@ -12,9 +12,17 @@ import type { WeightChoice } from '../model/memory.js';
 import type { MemoryPlan } from '../model/memory-plan.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import type { HiddenAttentionOptions, HiddenAttentionResult, KnockoutOptions, KnockoutResult, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
+import type { LogitLensOptions, LogitLensResult } from '../analysis/logit-lens.js';
+import type { AttributionOptions, AttributionResult } from '../analysis/attribution.js';
+import type { PatchingOptions, PatchingResult } from '../analysis/patching.js';
+import type { SteeringOptions, SteeringResult } from '../analysis/steering.js';
 
 export type { LoadProgress, SelfTestResult, StopReason };
 // What the analysis computes (app/analysis/types.ts), re-exported for the requests that return it.
+export type { LogitLensResult } from '../analysis/logit-lens.js';
+export type { AttributionResult } from '../analysis/attribution.js';
+export type { PatchingResult } from '../analysis/patching.js';
+export type { SteeringResult } from '../analysis/steering.js';
 export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 
 /** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
@@ -125,8 +133,37 @@ export interface KnockoutParams extends KnockoutOptions {
   traceId: string;
 }
 
+export interface AttributionParams extends AttributionOptions {
+  modelId: string;
+  /** The trace whose tokens are filtered one by one (app/analysis/attribution.ts). */
+  traceId: string;
+}
+
+export interface PatchingParams extends PatchingOptions {
+  modelId: string;
+  /** The clean run: a kept trace's tokens. */
+  traceId: string;
+  /** The corrupted prompt, as long as the clean one token for token (app/analysis/patching.ts). */
+  corrupt: TraceParams['prompt'];
+}
+
+export interface SteeringParams extends Omit<SteeringOptions, 'a' | 'b'> {
+  modelId: string;
+  /** The steered run: a kept trace's tokens. */
+  traceId: string;
+  /** The two prompts whose state difference B − A is added (app/analysis/steering.ts). */
+  a: TraceParams['prompt'];
+  b: TraceParams['prompt'];
+}
+
+export interface LogitLensParams extends LogitLensOptions {
+  modelId: string;
+  /** The trace whose tokens are run again (app/analysis/logit-lens.ts). */
+  traceId: string;
+}
+
 /** The long analysis requests: they report 'work-progress' and a `cancel` request stops them. */
-export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout';
+export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens' | 'attribution' | 'patching' | 'steering';
 
 /** What a cancel stops: one request by its id, or every running request of a kind. */
 export type CancelParams = { requestId: number } | { kind: CancellableKind };
@@ -167,6 +204,14 @@ export interface EngineRequests {
   hiddenAttention: { params: HiddenAttentionParams; result: HiddenAttentionResult };
   /** Re-runs a kept trace's tokens with Δ of one token set to 0 in chosen layers; compares next-token distributions. */
   knockout: { params: KnockoutParams; result: KnockoutResult };
+  /** Norm_f + LM head on the residual stream after each layer of a kept trace's tokens (app/analysis/logit-lens.ts). */
+  logitLens: { params: LogitLensParams; result: LogitLensResult };
+  /** Filters each token of a kept trace in turn (Δ_j := 0) and measures the prediction after the last token (app/analysis/attribution.ts). */
+  attribution: { params: AttributionParams; result: AttributionResult };
+  /** Restores each layer's state after each token of a clean run into a corrupted one (app/analysis/patching.ts). */
+  patching: { params: PatchingParams; result: PatchingResult };
+  /** Adds α·(state(B) − state(A)) to a kept trace's run after a token and generates greedily, with and without (app/analysis/steering.ts). */
+  steering: { params: SteeringParams; result: SteeringResult };
   /**
    * Stops running trace / hidden attention / knockout requests at their next check (between GPU
    * submits); each then fails with "Cancelled." (app/analysis/cancel.ts CANCELLED_MESSAGE), its
@@ -190,7 +235,7 @@ export type EngineEvent =
   | { kind: 'device-lost'; reason: string; message: string }
   | { kind: 'load-progress'; modelId: string; progress: LoadProgress }
   /** Progress of a long analysis request (`requestId` its id): `done` of `total` `unit`s. */
-  | { kind: 'work-progress'; requestId: number; work: CancellableKind; modelId: string; done: number; total: number; unit: 'tokens' | 'rows' | 'positions' }
+  | { kind: 'work-progress'; requestId: number; work: CancellableKind; modelId: string; done: number; total: number; unit: 'tokens' | 'rows' | 'positions' | 'cells' }
   | { kind: 'trace-rows'; modelId: string; rows: TraceRows }
   | { kind: 'token'; modelId: string; id: number; text: string; index: number; tokensPerSecond: number }
   | { kind: 'gpu-error'; message: string };

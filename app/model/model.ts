@@ -83,6 +83,12 @@ export interface PlanOptions {
    * layer's taps (app/analysis/checkpoints.ts) at the cost of the layers up to it.
    */
   lastLayer?: number;
+  /**
+   * Overwrite one row of layer `layer`'s mixer output (before the residual add) with `source`
+   * ([D] floats): activation patching of the mixer output or, with the right difference, of the
+   * residual stream (app/analysis/patching.ts).
+   */
+  overwriteMixerOutput?: { layer: number; row: number; source: GPUBuffer };
 }
 
 /** How many prefill plans (token counts) a model keeps built. */
@@ -396,7 +402,7 @@ export class LanguageModel {
     const T = tokens;
     const lastLayer = options.lastLayer ?? L - 1;
     if (!Number.isInteger(lastLayer) || lastLayer < 0 || lastLayer >= L) throw new RangeError(`${this.name}: no layer ${lastLayer} to stop after (the model has ${L})`);
-    if (T === 1 && !options.unfused && [options.knockout, options.allLogits, options.lastLayer].every((o) => o === undefined) && this.canFuseDecode(options.taps)) {
+    if (T === 1 && !options.unfused && [options.knockout, options.allLogits, options.lastLayer, options.overwriteMixerOutput].every((o) => o === undefined) && this.canFuseDecode(options.taps)) {
       return this.planDecode(state, logits, options.taps);
     }
     const a = this.shared;
@@ -442,6 +448,11 @@ export class LanguageModel {
           steps.push({ kind: 'copy', from: this.knockoutSource(width), fromOffset: 0, to: dt, toOffset: (knockout.row * rowStride + offset) * 4, bytes: width * 4 });
         },
       });
+      const overwrite = options.overwriteMixerOutput;
+      if (overwrite && overwrite.layer === l) {
+        if (!(Number.isInteger(overwrite.row) && overwrite.row >= 0 && overwrite.row < T)) throw new RangeError(`${this.name}: the overwritten row ${overwrite.row} is outside this chunk of ${T} tokens`);
+        steps.push({ kind: 'copy', from: overwrite.source, fromOffset: 0, to: a.hidden, toOffset: overwrite.row * D * 4, bytes: D * 4 });
+      }
     }
     if (lastLayer < L - 1) return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
     run(
@@ -456,6 +467,28 @@ export class LanguageModel {
     const all = options.allLogits;
     (all ? this.lmHeadMatmul({ tokens: T, yOffset: all.row0 * V }, a.normed, all.buffer) : this.lmHeadMatmul({ tokens: 1, xOffset: (T - 1) * D, xStride: D }, a.normed, logits)).forEach(run);
     return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
+  }
+
+  /**
+   * The model's head on any residual stream (the logit lens, app/analysis/logit-lens.ts): norm_f
+   * and the LM head over `rows` rows of `input` ([rows, D]) into `logits` ([rows, V]); `copy`
+   * ([rows, D]) takes the norm kernel's copy of its input, `normed` ([rows, D]) the normed rows.
+   * The caller encodes the dispatches (one compute pass) and destroys them.
+   */
+  headDispatches(rows: number, input: GPUBuffer, buffers: { copy: GPUBuffer; normed: GPUBuffer; logits: GPUBuffer }): Dispatch[] {
+    const { dModel: D, normEps: eps } = this.config;
+    const norm = residualRmsNorm(this.ctx, { rows, cols: D, eps, hasResidual: false }, { hidden: input, residual: buffers.copy, weight: this.w(`${this.prefix}norm_f.weight`), output: buffers.normed }, `${this.name}.lens.norm_f`);
+    return [norm, ...this.lmHeadMatmul({ tokens: rows }, buffers.normed, buffers.logits)];
+  }
+
+  /**
+   * The embedding of `tokens` ids (written to idsBuffer first) into `output` ([tokens, D]): the
+   * residual stream before block 0, for activation patching (app/analysis/patching.ts). The
+   * caller encodes and destroys the dispatches.
+   */
+  embedDispatches(tokens: number, output: GPUBuffer): Dispatch[] {
+    if (!Number.isInteger(tokens) || tokens < 1 || tokens > this.maxTokens) throw new RangeError(`${this.name}: a chunk holds 1..${this.maxTokens} tokens, got ${tokens}`);
+    return this.embed(tokens, output);
   }
 
   destroy(): void {

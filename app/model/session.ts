@@ -119,6 +119,8 @@ export class Session {
        * layers' state stays behind — for a throwaway session that recomputes one layer's taps.
        */
       lastLayer?: number;
+      /** ids[token]'s mixer output in `layer` := `source` ([D]); see PlanOptions.overwriteMixerOutput. */
+      overwriteMixerOutput?: { layer: number; token: number; source: GPUBuffer };
     } = {},
   ): void {
     if (ids.length === 0) return;
@@ -146,8 +148,10 @@ export class Session {
         device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
         const taps = options.taps ? { ...options.taps, row0: row0 + start } : undefined;
         const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
+        const overwrite = options.overwriteMixerOutput;
+        const overwritten = overwrite && overwrite.token >= start && overwrite.token < start + chunk.length ? { layer: overwrite.layer, row: overwrite.token - start, source: overwrite.source } : undefined;
         const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
-        if (!taps && !options.allLogits && !knocked && options.lastLayer === undefined) {
+        if (!taps && !options.allLogits && !knocked && !overwritten && options.lastLayer === undefined) {
           // The common case: the model's cached plan for this many tokens, on its work state.
           const cached = this.model.cachedPlan(chunk.length);
           copyState(encoder, this.state, cached.state);
@@ -156,7 +160,7 @@ export class Session {
           encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
           device.queue.submit([encoder.finish()]);
         } else {
-          const reuse = !options.allLogits && !knocked && !options.taps?.rowOf;
+          const reuse = !options.allLogits && !knocked && !overwritten && !options.taps?.rowOf;
           let plan = reuse ? reusable.get(chunk.length) : undefined;
           if (!plan) {
             plan = this.model.plan(chunk.length, this.state, this.logits, {
@@ -164,6 +168,7 @@ export class Session {
               ...(options.allLogits ? { allLogits: { buffer: options.allLogits, row0: start } } : {}),
               ...(knocked ? { knockout: { row: knockout.token - start, layers: knockout.layers } } : {}),
               ...(options.lastLayer !== undefined ? { lastLayer: options.lastLayer } : {}),
+              ...(overwritten ? { overwriteMixerOutput: overwritten } : {}),
             });
             if (reuse) reusable.set(chunk.length, plan);
           }

@@ -153,7 +153,7 @@ describe('panel layout', () => {
 });
 
 describe('workspace tiling', () => {
-  const ALL = ['generate', 'overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout'];
+  const ALL = ['generate', 'overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout', 'receptive-field', 'logit-lens', 'attribution', 'patching', 'steering'];
   const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
   it('starts with the prompt and generation in the left column, the selection panels beside them', () => {
@@ -209,8 +209,8 @@ describe('workspace tiling', () => {
     const three = setColumnCount(t, 3, ALL);
     expect(three.columns).toHaveLength(3);
     expect([...three.columns.flat()].sort()).toEqual([...ALL].sort());
-    // The new column takes the last panel of the fullest column (the right one: 6 panels, with the long-trace overview, against 3).
-    expect(t.columns.map((c) => c.length)).toEqual([3, 6]);
+    // The new column takes the last panel of the fullest column (the right one: 8 panels, with the long-trace overview, against 6).
+    expect(t.columns.map((c) => c.length)).toEqual([6, 8]);
     expect(three.columns[2]).toEqual([t.columns[1]!.at(-1)]);
     expect(sum(three.widths)).toBeCloseTo(1, 12);
     // From one column with a single visible panel: the new columns start empty.

@@ -27,6 +27,11 @@ import { PanelFrame } from './PanelFrame';
 import { ComparePanel } from './ComparePanel';
 import { HiddenAttentionPanel } from './HiddenAttentionPanel';
 import { KnockoutPanel } from './KnockoutPanel';
+import { ReceptiveFieldPanel } from './ReceptiveFieldPanel';
+import { LogitLensPanel } from './LogitLensPanel';
+import { AttributionPanel } from './AttributionPanel';
+import { PatchingPanel } from './PatchingPanel';
+import { SteeringPanel } from './SteeringPanel';
 import { LongAttentionRow } from './LongAttentionRow';
 import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenTexts, traceBlocker, type ScoreMode } from './selection';
 import { TokenStrip } from './TokenStrip';
@@ -207,6 +212,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
               <PanelFrame id="memory" title="Memory" stale={stale}>
                 <MemoryPanel trace={shown} layerIndex={layerIndex} texts={texts} />
               </PanelFrame>
+              <PanelFrame id="receptive-field" title="Receptive field" stale={stale}>
+                <ReceptiveFieldPanel trace={shown} layerIndex={layerIndex} focusChannels={focusChannels} focusLayer={hints.focusLayer} />
+              </PanelFrame>
             </>
           )}
           <PanelFrame id="hidden-attention" title="Hidden attention" stale={stale}>
@@ -214,6 +222,18 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
           </PanelFrame>
           <PanelFrame id="compare" title="Compare" stale={stale}>
             {long.long ? <NeedsFullTrace what="Compare" testId="compare-needs-full" /> : <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />}
+          </PanelFrame>
+          <PanelFrame id="logit-lens" title="Logit lens" stale={stale}>
+            <LogitLensPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} />
+          </PanelFrame>
+          <PanelFrame id="attribution" title="Attribution" stale={stale}>
+            <AttributionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} />
+          </PanelFrame>
+          <PanelFrame id="patching" title="Patching" stale={stale}>
+            <PatchingPanel key={model.id} modelId={model.id} engine={engine} trace={result} texts={result === shown ? texts : tokenTexts(result, hints.labels)} idsOnly={idsOnly} labels={hints.labels} />
+          </PanelFrame>
+          <PanelFrame id="steering" title="Steering" stale={stale}>
+            <SteeringPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} idsOnly={idsOnly} labels={hints.labels} />
           </PanelFrame>
           <PanelFrame id="knockout" title="Knockout" stale={stale}>
             {long.long ? <NeedsFullTrace what="Knockout" testId="knockout-needs-full" /> : <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />}

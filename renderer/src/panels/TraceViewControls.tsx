@@ -7,19 +7,26 @@
 import type { TraceResult } from '../../../app/engine/protocol';
 import { useStudio, type TraceScoreMode } from '../store';
 
+/** The trace's layer selector (the store's selected layer; the focus layer marked), under an accessible name. */
+export function LayerSelect({ layers, layerIndex, focusLayer, label }: { layers: readonly number[]; layerIndex: number; focusLayer?: number | undefined; label: string }) {
+  return (
+    <label className="setting">
+      <span>Layer</span>
+      <select aria-label={label} value={layerIndex} onChange={(e) => useStudio.getState().setTraceLayer(Number(e.target.value))}>
+        {layers.map((l, i) => (
+          <option key={l} value={i}>
+            {`layer ${l}${l === focusLayer ? ' (focus)' : ''}`}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 export function TraceViewControls({ result, layerIndex, focusLayer, scoreKind, hasFocusChannels }: { result: TraceResult; layerIndex: number; focusLayer?: number; scoreKind: TraceScoreMode; hasFocusChannels: boolean }) {
   return (
     <>
-      <label className="setting">
-        <span>Layer</span>
-        <select aria-label="Layer" value={layerIndex} onChange={(e) => useStudio.getState().setTraceLayer(Number(e.target.value))}>
-          {result.layers.map((l, i) => (
-            <option key={l} value={i}>
-              {`layer ${l}${l === focusLayer ? ' (focus)' : ''}`}
-            </option>
-          ))}
-        </select>
-      </label>
+      <LayerSelect layers={result.layers} layerIndex={layerIndex} focusLayer={focusLayer} label="Layer" />
       <label className="setting">
         <span>Score</span>
         <select aria-label="Score" value={scoreKind} onChange={(e) => useStudio.getState().setTraceScoreMode(e.target.value as TraceScoreMode)}>

@@ -158,18 +158,18 @@ export const SPLIT_KEY_STEP = 0.02;
 export const GENERATE_PANEL = 'generate';
 
 /** Every panel the studio shows, in the one-column order. */
-const DEFAULT_ORDER = [GENERATE_PANEL, 'overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout'];
+const DEFAULT_ORDER = [GENERATE_PANEL, 'overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'compare', 'knockout', 'receptive-field', 'logit-lens', 'attribution', 'patching', 'steering'];
 const DEFAULT_COLUMNS: Record<number, string[][]> = {
   1: [DEFAULT_ORDER],
   // Prompt, generation and the re-running tools on the left; beside them the token strip right above the heatmaps and charts (a token hovered in the strip is marked just below).
   2: [
-    [GENERATE_PANEL, 'knockout', 'compare'],
-    ['overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention'],
+    [GENERATE_PANEL, 'knockout', 'attribution', 'patching', 'compare', 'receptive-field'],
+    ['overview', 'tokens', 'delta', 'bc', 'memory', 'hidden-attention', 'logit-lens', 'steering'],
   ],
   3: [
-    [GENERATE_PANEL, 'knockout', 'compare'],
+    [GENERATE_PANEL, 'knockout', 'attribution', 'patching', 'compare'],
     ['overview', 'tokens', 'delta', 'bc'],
-    ['memory', 'hidden-attention'],
+    ['memory', 'hidden-attention', 'receptive-field', 'logit-lens', 'steering'],
   ],
 };
 const DEFAULT_WIDTHS: Record<number, number[]> = { 1: [1], 2: [0.42, 0.58], 3: [0.3, 0.38, 0.32] };

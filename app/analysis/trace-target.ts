@@ -39,7 +39,7 @@ export async function readALogs(ctx: GpuContext, target: TraceTarget, layers: re
   for (const layer of layers) {
     const layout = target.model.traceLayout(layer);
     if (!layout) throw new Error(`layer ${layer} has no selection to trace`);
-    const name = `${target.model.prefixOf(layer)}mixer.${layout.aLogName}`;
+    const name = `${target.model.mixerPrefix(layer)}${layout.aLogName}`;
     const buffer = target.weights.buffers.get(name);
     if (!buffer) throw new Error(`the weights have no ${name}`);
     const count = (target.weights.shapes.get(name) ?? []).reduce((a, b) => a * b, 1);
@@ -67,7 +67,7 @@ export function aLogBuffers(target: TraceTarget, layers: readonly number[]): GPU
   return layers.map((layer) => {
     const layout = target.model.traceLayout(layer);
     if (!layout) throw new Error(`layer ${layer} has no selection to trace`);
-    const name = `${target.model.prefixOf(layer)}mixer.${layout.aLogName}`;
+    const name = `${target.model.mixerPrefix(layer)}${layout.aLogName}`;
     const buffer = target.weights.buffers.get(name);
     if (!buffer) throw new Error(`the weights have no ${name}`);
     return buffer;

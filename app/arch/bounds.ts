@@ -13,7 +13,8 @@
  * together well inside 2^53, so the arithmetic below is exact.
  */
 import { ModelFileError } from '../formats/errors.js';
-import type { MambaConfig } from '../model/config.js';
+import type { BlockKind, MambaConfig } from '../model/config.js';
+import { hybridBlockTensors } from './hybrid/blocks.js';
 import type { ArchitectureSpec } from './spec.js';
 
 /** The integer fields that are bounded, [min, max]. A field an architecture does not use is 0 (min applies only where used). */
@@ -62,8 +63,18 @@ const show = (x: number) => (Number.isFinite(x) && Math.abs(x) < 1e21 ? String(x
 export function impliedParameters(config: MambaConfig, spec: ArchitectureSpec): number {
   const { dModel: D, vocabSize: V, nLayer: L } = config;
   const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-  const mixer = spec.mixerTensors(config, '').reduce((sum, t) => sum + count(t.shape), 0);
-  return V * D * (config.tieEmbeddings ? 1 : 2) + D + L * (D + mixer);
+  const ssm = spec.mixerTensors(config, '').reduce((sum, t) => sum + count(t.shape), 0);
+  const blocks = config.hybrid?.blocks;
+  if (!blocks) return V * D * (config.tieEmbeddings ? 1 : 2) + D + L * (D + ssm);
+  // A hybrid: each kind's mixer once, times its blocks (the blocks list is at most nLayer long, checked before).
+  const per = { ssm, attention: 0, mlp: 0 };
+  const first = (kind: BlockKind) => blocks.find((b) => b.kind === kind);
+  for (const kind of ['attention', 'mlp'] as const) {
+    const block = first(kind);
+    if (block) per[kind] = hybridBlockTensors(config, block, '').reduce((sum, t) => sum + count(t.shape), 0);
+  }
+  const mixers = blocks.reduce((sum, b) => sum + per[b.kind], 0);
+  return V * D * (config.tieEmbeddings ? 1 : 2) + D + L * D + mixers;
 }
 
 /**
@@ -104,7 +115,11 @@ export function checkConfigBounds(file: string, config: MambaConfig, spec: Archi
     throw new ModelFileError(file, `"${key('timeStepLimit')}" is [${show(lo)}, ${show(hi)}]: Δ's limits must be [min, max] with 0 ≤ min ≤ max (max may be Infinity)`);
   }
   const { dModel: D, dInner: Di, dState: N, nLayer: L, vocabSize: V } = config;
-  const bytes = 4 * (impliedParameters(config, spec) + L * Di * N);
+  const blocks = config.hybrid?.blocks;
+  if (blocks && blocks.length !== L) throw new ModelFileError(file, `the layout lists ${blocks.length} blocks for ${L} layers`);
+  const a = config.hybrid?.attention;
+  const kvEntries = a ? 2 * a.capacity * a.nKvHeads * a.headDim * (blocks?.filter((b) => b.kind === 'attention').length ?? 0) : 0;
+  const bytes = 4 * (impliedParameters(config, spec) + L * Di * N + kvEntries);
   if (!(bytes <= MAX_CONFIG_BYTES)) {
     throw new ModelFileError(
       file,

@@ -5,6 +5,7 @@
  * architecture in the registry (a Record over ArchitectureName: a missing one does not compile).
  */
 import type { GpuContext } from '../gpu/context.js';
+import { configBlocks, type BlockKind, type BlockSpec } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';
 import type { LoadedWeights } from '../model/loader.js';
 import type { MixerFactory } from '../model/mixer.js';
@@ -22,7 +23,17 @@ export const MIXERS: Record<ArchitectureName, MixerFactory> = {
   mamba2: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
   // Mamba-1's mixer, which runs the weightless RMS norm on dt_r, B and C when config.mixerRmsEps > 0.
   falcon_mamba: (build) => new Mamba1Mixer(build, falconMamba.traceLayout(build.config)),
+  // Nemotron-H's SSM blocks are Mamba-2's; its attention and MLP blocks come from blockMixer.
+  nemotron_h: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
 };
+
+/** The mixer factory of a block of kind `kind` in a model of architecture `name`. */
+export function blockMixer(name: ArchitectureName, kind: BlockKind): MixerFactory {
+  if (kind === 'ssm') return MIXERS[name];
+  return () => {
+    throw new Error(`${kind} blocks are not built yet`);
+  };
+}
 
 /**
  * The model of an inspection on the GPU: every block's mixer from its architecture.
@@ -30,6 +41,6 @@ export const MIXERS: Record<ArchitectureName, MixerFactory> = {
  */
 export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256): LanguageModel {
   const spec = architectureSpec(inspection.architecture);
-  const mixer = MIXERS[spec.name];
-  return new LanguageModel(ctx, inspection, weights, { maxTokens, name: spec.label.replace(/-/g, ''), mixer: () => mixer });
+  const blocks = configBlocks(inspection.config);
+  return new LanguageModel(ctx, inspection, weights, { maxTokens, name: spec.label.replace(/-/g, ''), mixer: (l) => blockMixer(spec.name, (blocks[l] as BlockSpec).kind) });
 }

@@ -14,12 +14,14 @@ import { forwardRef, type ForwardRefOutput, type WeightTable } from '../model/re
 import { falconMamba } from './falcon-mamba/index.js';
 import { mamba1 } from './mamba1/index.js';
 import { mamba2 } from './mamba2/index.js';
+import { mambaSsmHybrid } from './hybrid/blocks.js';
+import { nemotronH } from './nemotron-h/index.js';
 import { checkConfigBounds, type ConfigKeys } from './bounds.js';
 import type { ArchitectureSpec, BaseConfig } from './spec.js';
 
-export const ARCHITECTURES = [mamba1, mamba2, falconMamba] as const;
+export const ARCHITECTURES = [mamba1, mamba2, falconMamba, nemotronH] as const;
 
-/** 'mamba' | 'mamba2' | 'falcon_mamba': the architectures' registry names, derived from the list. */
+/** 'mamba' | 'mamba2' | 'falcon_mamba' | 'nemotron_h': the architectures' registry names, derived from the list. */
 export type ArchitectureName = (typeof ARCHITECTURES)[number]['name'];
 
 export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = ARCHITECTURES.map((a) => a.name);
@@ -69,6 +71,10 @@ const KNOWN_OTHERS: [RegExp, string][] = [
   [/mistral|mixtral/i, 'Mistral'],
   [/rwkv/i, 'RWKV'],
   [/jamba/i, 'Jamba (a hybrid, not supported)'],
+  [/granitemoehybrid/i, 'Granite-4.0-H (a hybrid, not supported yet: Nemotron-H and mamba_ssm attention hybrids are)'],
+  [/zamba/i, 'Zamba (a hybrid, not supported)'],
+  [/falcon_h1/i, 'Falcon-H1 (a hybrid, not supported)'],
+  [/bamba/i, 'Bamba (a hybrid, not supported)'],
   [/bert/i, 'BERT'],
 ];
 
@@ -96,6 +102,12 @@ export function canonicalConfig(file: string, raw: Raw): MambaConfig {
 
 function fromTransformers(file: string, raw: Raw, spec: ArchitectureSpec): MambaConfig {
   const read = configReader(file, raw);
+  if (spec.transformersBase) {
+    const base = spec.transformersBase({ file, raw, read });
+    const config = spec.configFromTransformers({ file, raw, read, base });
+    checkConfigBounds(file, config, spec, { dModel: 'hidden_size', vocabSize: 'vocab_size', normEps: 'layer_norm_epsilon', ...spec.configKeys.transformers });
+    return config;
+  }
   const { int, num } = read;
   const dModel = int('hidden_size');
   const nLayer = int('num_hidden_layers');
@@ -145,7 +157,9 @@ export function fromMambaSsm(file: string, raw: Raw, keyNames: ConfigKeys = {}):
   const dConv = int('d_conv', 4, ssm, 'ssm_cfg.d_conv');
   const normEps = num('norm_epsilon', 1e-5);
   const base: BaseConfig = { source: 'mamba_ssm', dModel, nLayer, vocabSize, dInner, dConv, normEps };
-  const config = spec.configFromMambaSsm({ file, raw, read, base, ssm, tieEmbeddings: bool('tie_embeddings', true) });
+  let config = spec.configFromMambaSsm({ file, raw, read, base, ssm, tieEmbeddings: bool('tie_embeddings', true) });
+  const hybrid = mambaSsmHybrid(file, raw, read, nLayer);
+  if (hybrid) config = { ...config, nLayer: hybrid.blocks.length, hybrid };
   const keys: ConfigKeys = {
     dModel: 'd_model', nLayer: 'n_layer', dInner: 'ssm_cfg.expand × d_model', dConv: 'ssm_cfg.d_conv', normEps: 'norm_epsilon',
     vocabSize: pad > 1 ? `vocab_size (padded to a multiple of pad_vocab_size_multiple ${pad})` : 'vocab_size',

@@ -97,6 +97,11 @@ export interface ArchitectureSpec<Name extends string = string> {
   readonly requiredFields: readonly (keyof MambaConfig)[];
   /** The keys its own fields are read from, per convention, named in bound errors (bounds.ts). */
   readonly configKeys: Readonly<Record<MambaConfig['source'], Partial<Record<keyof MambaConfig, string>>>>;
+  /**
+   * transformers configs whose common fields are not the usual keys (hybrids: the layer count is
+   * a layout's length, intermediate_size an MLP's): the base read here instead of by the registry.
+   */
+  transformersBase?(source: Omit<JsonConfigSource, 'base'>): BaseConfig;
   configFromTransformers(source: JsonConfigSource): MambaConfig;
   configFromMambaSsm(source: MambaSsmConfigSource): MambaConfig;
   configFromGguf(source: GgufConfigSource): MambaConfig;

@@ -7,8 +7,9 @@
  * warnings (likewise capped).
  */
 import { ModelFileError } from '../formats/errors.js';
-import type { MambaConfig } from '../model/config.js';
+import { configBlocks, type MambaConfig } from '../model/config.js';
 import { checkConfigBounds } from './bounds.js';
+import { hybridBlockTensors } from './hybrid/blocks.js';
 import { architectureSpec } from './registry.js';
 import type { TensorSpec } from './spec.js';
 
@@ -40,9 +41,9 @@ export function expectedTensors(config: MambaConfig, embeddingName: string, file
     { name: `${prefix}norm_f.weight`, shape: [D] },
     { name: 'lm_head.weight', shape: [V, D], optional: true },
   ];
-  for (let i = 0; i < config.nLayer; i++) {
-    const p = `${prefix}layers.${i}.`;
-    specs.push({ name: `${p}norm.weight`, shape: [D] }, ...spec.mixerTensors(config, `${p}mixer.`));
+  for (const block of configBlocks(config)) {
+    const mixer = `${prefix}${block.mixer}`;
+    specs.push({ name: `${prefix}${block.norm}`, shape: [D] }, ...(block.kind === 'ssm' ? spec.mixerTensors(config, mixer) : hybridBlockTensors(config, block, mixer)));
   }
   return specs;
 }

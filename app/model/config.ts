@@ -41,4 +41,71 @@ export interface MambaConfig {
   useBias: boolean;
   useConvBias: boolean;
   tieEmbeddings: boolean;
+  /**
+   * Hybrids (attention and MLP blocks beside the SSM blocks): the blocks and their mixers' configs.
+   * Absent: every block is the architecture's SSM mixer, named `layers.<l>.norm.weight` /
+   * `layers.<l>.mixer.` (configBlocks). `nLayer` counts blocks: a checkpoint layer with a mixer
+   * and an MLP (mamba_ssm's `norm2`/`mlp`, Granite's `shared_mlp`) is two blocks.
+   */
+  hybrid?: HybridConfig;
+}
+
+/** What a block's mixer is: the architecture's SSM, attention, or an MLP. */
+export type BlockKind = 'ssm' | 'attention' | 'mlp';
+
+/** One block: norm, mixer, residual add. Names follow the model's prefix (`backbone.`, `model.`). */
+export interface BlockSpec {
+  kind: BlockKind;
+  /** The checkpoint layer it belongs to (two blocks share one when the layer has an MLP). */
+  layer: number;
+  /** Its norm's weight, e.g. `layers.3.norm.weight`. */
+  norm: string;
+  /** Its mixer's weight prefix, e.g. `layers.3.mixer.`. */
+  mixer: string;
+}
+
+/** Causal self-attention with a KV cache (multi-head or grouped-query). */
+export interface AttentionConfig {
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  /** Leading dims of each q/k head rotated; 0 = no positional encoding (NoPE). */
+  rotaryDim: number;
+  ropeTheta: number;
+  /** false: pairs (i, i + rotaryDim/2) (HF rotate_half, NeoX); true: pairs (2i, 2i+1). */
+  ropeInterleaved: boolean;
+  /** Multiplies q·k (1/√headDim usually; Granite's attention_multiplier). */
+  scale: number;
+  /** Weight names under the mixer prefix: fused rows [q; k; v] or separate; biases: `.bias` for `.weight`, when present. */
+  names: { qkv: string; out: string } | { q: string; k: string; v: string; out: string };
+  /** mamba_ssm MHA's depthwise causal conv over the qkv rows (no activation); 0 = none. */
+  dConv: number;
+  /** KV-cache capacity in tokens (the state's size). */
+  capacity: number;
+}
+
+/** A (gated) MLP block. */
+export interface MlpConfig {
+  intermediate: number;
+  activation: 'silu' | 'gelu' | 'relu2';
+  /** gated: the up matrix's rows are [a; b] (2·intermediate), out = act(gate)·up; gateFirst says which half is the gate. */
+  gated: boolean;
+  gateFirst: boolean;
+  names: { up: string; down: string };
+}
+
+export interface HybridConfig {
+  blocks: BlockSpec[];
+  /** The attention blocks' config (null when there are none). */
+  attention: AttentionConfig | null;
+  /** The MLP blocks' config (null when there are none). */
+  mlp: MlpConfig | null;
+  /** Which optional biases the attention and MLP blocks carry (absent: none). */
+  biases?: { attentionQkv: boolean; attentionOut: boolean; mlp: boolean };
+}
+
+/** The blocks of a config: its hybrid's, else one SSM block per layer under the usual names. */
+export function configBlocks(config: MambaConfig): readonly BlockSpec[] {
+  if (config.hybrid) return config.hybrid.blocks;
+  return Array.from({ length: config.nLayer }, (_, l) => ({ kind: 'ssm', layer: l, norm: `layers.${l}.norm.weight`, mixer: `layers.${l}.mixer.` }));
 }

@@ -14,6 +14,7 @@ import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
 import { selectiveScanSummaryElements } from '../kernels/selective-scan.js';
 import { ssdScratchElements } from '../kernels/ssd.js';
 import type { ModelInspection } from './inspection.js';
+import type { MambaConfig } from './config.js';
 
 export interface GpuMemoryNeed {
   /** The weights as stored on the GPU (fp32, or packed halves for the big matrices with 'f16'). */
@@ -24,12 +25,15 @@ export interface GpuMemoryNeed {
   session: number;
   total: number;
   maxTokens: number;
+  /** A hybrid's KV caches for one sequence (in `session`), for `kvTokens` tokens of context; 0 without attention blocks. */
+  kvCache: number;
+  kvTokens: number;
 }
 
 /** Whether `weightFormat: 'f16'` stores tensor `name` as packed halves (2-D projection matrices and the embedding). */
 export function storedAsF16(name: string, shape: readonly number[], embeddingName: string): boolean {
   if (shape.length !== 2) return false;
-  return name === embeddingName || name === 'lm_head.weight' || /(^|\.)(in_proj|x_proj|dt_proj|out_proj)\.weight$/.test(name);
+  return name === embeddingName || name === 'lm_head.weight' || /(^|\.)(in_proj|x_proj|dt_proj|out_proj|[qkvo]_proj|up_proj|down_proj|gate_proj|fc1|fc2|input_linear|output_linear)\.weight$/.test(name);
 }
 
 /**
@@ -162,17 +166,38 @@ export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?
   let weights = 0;
   const formats = weightFormats(options.weightFormat ?? 'f32', inspection);
   for (const t of inspection.tensors.values()) weights += tensorGpuBytes(t.name, t.shape, formats.get(t.name) ?? 'f32', inspection.embeddingName, options.bindingLimit);
-  // Per layer: Mamba-1's conv history (K−1)·Di and state Di·N; Mamba-2's conv history covers B and C too.
-  const state = 4 * L * (Di * (K - 1 + N) + 2 * G * N * (K - 1));
+  const hybrid = hybridMemory(c);
+  // Per SSM block: Mamba-1's conv history (K−1)·Di and state Di·N; Mamba-2's conv history covers B and C too.
+  // A hybrid's attention blocks add their KV caches (hybridMemory), its MLP blocks no state.
+  const state = 4 * hybrid.ssmBlocks * (Di * (K - 1 + N) + 2 * G * N * (K - 1)) + hybrid.kvCache;
   // Per token: the model's ids, hidden, residual, normed; the mixer's (shared by every layer):
   // Mamba-1 xz 2Di, xc, dtRaw, y, Δ Di each, dbc R+2N; Mamba-2 zxbcdt 2Di+2GN+H, xc Di+2GN, y, gated Di each, Δ H.
-  const perToken = 1 + 3 * D + 6 * Di + R + 2 * N + 4 * G * N + 2 * H;
+  const perToken = 1 + 3 * D + 6 * Di + R + 2 * N + 4 * G * N + 2 * H + hybrid.perToken;
   const chunk = Math.min(Math.max(c.chunkSize, 1), 1024);
   const ssd = ssdScratchElements({ tokens: T, nHeads: H, headDim: c.headDim, nGroups: G, dState: N }, chunk);
   const scratch = T > 1 ? MATMUL_SCRATCH_ELEMENTS + selectiveScanSummaryElements(T, Di, N) + ssd.cums + ssd.chunkState + ssd.cb : 0;
   // Per layer, the scan's packed weights: Mamba-1 A_log, D and dt_bias (Di·(N+2)); Mamba-2 (which has heads) A, D, dt_bias per head.
-  const packed = 4 * L * (H > 0 ? 3 * H : Di * (N + 2));
+  const packed = 4 * hybrid.ssmBlocks * (H > 0 ? 3 * H : Di * (N + 2));
   const activations = 4 * (T * perToken + scratch + V) + state + packed;
   const session = state + 4 * V;
-  return { weights, activations, session, total: weights + activations + session, maxTokens: T };
+  return { weights, activations, session, total: weights + activations + session, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens };
+}
+
+/**
+ * A hybrid's blocks in memory terms: how many are SSM blocks, the KV caches' bytes (per attention
+ * block keys and values of `capacity` tokens, a u32 mask per position, the length, the qkv conv's
+ * window when there is one) and the attention and MLP activations per token (floats). A model
+ * without hybrid blocks: every block an SSM block, nothing else.
+ */
+export function hybridMemory(c: MambaConfig): { ssmBlocks: number; kvCache: number; kvTokens: number; perToken: number } {
+  const h = c.hybrid;
+  if (!h) return { ssmBlocks: c.nLayer, kvCache: 0, kvTokens: 0, perToken: 0 };
+  const count = (kind: string) => h.blocks.filter((b) => b.kind === kind).length;
+  const a = h.attention;
+  const attention = a ? count('attention') : 0;
+  const qkv = a ? (a.nHeads + 2 * a.nKvHeads) * a.headDim : 0;
+  const perCache = a ? 4 * (2 * a.capacity * a.nKvHeads * a.headDim + a.capacity + 4 + (a.dConv > 0 ? qkv * (a.dConv - 1) : 0)) : 0;
+  const mlp = h.mlp && count('mlp') > 0 ? (h.mlp.gated ? 3 : 2) * h.mlp.intermediate : 0;
+  // attention per token: q, k, v and the attention output before o_proj; the MLP: up rows and the activation.
+  return { ssmBlocks: count('ssm'), kvCache: attention * perCache, kvTokens: a ? a.capacity : 0, perToken: (a ? qkv + a.nHeads * a.headDim : 0) + mlp };
 }

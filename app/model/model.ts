@@ -12,7 +12,7 @@ import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
-import type { MambaConfig } from './config.js';
+import { configBlocks, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
 import type { WeightPart } from './memory.js';
 import type { ModelInspection } from './inspection.js';
 import type { LoadedWeights } from './loader.js';
@@ -120,6 +120,8 @@ export class LanguageModel {
   private readonly shared: { ids: GPUBuffer; hidden: GPUBuffer; residual: GPUBuffer; normed: GPUBuffer };
   /** Per layer, the block's mixer. */
   readonly mixers: readonly Mixer[];
+  /** Per layer, its block: kind, norm and mixer names (configBlocks). */
+  readonly blocks: readonly BlockSpec[];
   private readonly activations: GPUBuffer[] = [];
   /** What mixers of one kind share (MixerBuild.shared), by key; made of activations. */
   private readonly sharedByKind = new Map<string, unknown>();
@@ -132,6 +134,7 @@ export class LanguageModel {
     options: ModelOptions,
   ) {
     this.config = inspection.config;
+    this.blocks = configBlocks(inspection.config);
     this.maxTokens = options.maxTokens ?? 256;
     this.name = options.name ?? 'Model';
     this.embeddingName = inspection.embeddingName;
@@ -230,9 +233,9 @@ export class LanguageModel {
     return this.weights.formats?.get(name) ?? 'f32';
   }
 
-  /** Layer `layer`'s mixer weights, by their names under `<prefix>layers.<layer>.mixer.` */
+  /** Layer `layer`'s mixer weights, by their names under its mixer prefix (`<prefix>layers.<layer>.mixer.` unless a hybrid names it otherwise). */
   private layerWeights(layer: number): LayerWeights {
-    const m = `${this.prefixOf(layer)}mixer.`;
+    const m = this.mixerPrefix(layer);
     return {
       weight: (n) => this.w(`${m}${n}`),
       optional: (n) => this.weights.buffers.get(`${m}${n}`) ?? null,
@@ -241,9 +244,19 @@ export class LanguageModel {
     };
   }
 
-  /** The weight-name prefix of a layer, e.g. `backbone.layers.3.` */
-  prefixOf(layer: number): string {
-    return `${this.prefix}layers.${layer}.`;
+  /** The weight-name prefix of block `layer`'s mixer, e.g. `backbone.layers.3.mixer.` (a hybrid's MLP: `backbone.layers.3.mlp.`). */
+  mixerPrefix(layer: number): string {
+    return `${this.prefix}${(this.blocks[layer] as BlockSpec).mixer}`;
+  }
+
+  /** The weight name of block `layer`'s norm, e.g. `backbone.layers.3.norm.weight`. */
+  normName(layer: number): string {
+    return `${this.prefix}${(this.blocks[layer] as BlockSpec).norm}`;
+  }
+
+  /** What block `layer`'s mixer is ('ssm' unless the model is a hybrid). */
+  blockKind(layer: number): BlockKind {
+    return (this.blocks[layer] as BlockSpec).kind;
   }
 
   /** Where Δ, B and C are in layer `layer`'s taps; null when its mixer has nothing to trace. */
@@ -351,7 +364,7 @@ export class LanguageModel {
       mixer.encodeDecode?.({
         layer: l,
         residual: a.residual,
-        normWeight: this.w(`${this.prefixOf(l)}norm.weight`),
+        normWeight: this.w(this.normName(l)),
         eps,
         state: state.layers[l] as GPUBuffer[],
         taps,
@@ -429,7 +442,7 @@ export class LanguageModel {
         residualRmsNorm(
           ctx,
           { rows: T, cols: D, eps, hasResidual: l > 0 },
-          { hidden: a.hidden, residual: a.residual, weight: this.w(`${this.prefixOf(l)}norm.weight`), output: a.normed },
+          { hidden: a.hidden, residual: a.residual, weight: this.w(this.normName(l)), output: a.normed },
           `${this.name}.L${l}.norm`,
         ),
       );

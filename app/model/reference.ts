@@ -1,11 +1,11 @@
 /**
- * CPU reference of a whole model, float64 throughout: embedding → per layer RMSNorm, the layer's
- * mixer reference, the residual add → final norm → LM head. The independent check of the GPU
+ * CPU reference of a whole model, float64 throughout: embedding → per block RMSNorm, the block's
+ * mixer reference (configBlocks: a hybrid's blocks name their norm and mixer), the residual add → final norm → LM head. The independent check of the GPU
  * engine (and, through the golden fixtures, checked itself against transformers). Each
  * architecture supplies its mixer's reference (app/arch/<name>/reference.ts). Plain loops, written
  * for clarity, not speed: use it on small models and short sequences.
  */
-import type { MambaConfig } from './config.js';
+import { configBlocks, type BlockSpec, type MambaConfig } from './config.js';
 
 /** Tensors by their name in the file, as float32 arrays (row-major). */
 export type WeightTable = (name: string) => Float32Array | undefined;
@@ -118,11 +118,12 @@ export function forwardRef(
     for (let i = 0; i < D; i++) residual[t * D + i] = emb[id * D + i] as number;
   }
   const out: ForwardRefOutput = { logits: new Float64Array(0), hidden: [], normed: new Float64Array(0), layers: [] };
+  const blocks = configBlocks(config);
   for (let l = 0; l < L; l++) {
-    const p = `${prefix}layers.${l}.`;
-    const input = rmsnorm(residual, T, D, need(weights, `${p}norm.weight`), eps);
+    const block = blocks[l] as BlockSpec;
+    const input = rmsnorm(residual, T, D, need(weights, `${prefix}${block.norm}`), eps);
     const knockToken = knockout && (knockout.layers === null || knockout.layers.includes(l)) ? knockout.token : -1;
-    const { output, taps } = mixerOf(l)({ config, weights, mixer: `${p}mixer.`, layer: l, input, tokens: T, knockToken });
+    const { output, taps } = mixerOf(l)({ config, weights, mixer: `${prefix}${block.mixer}`, layer: l, input, tokens: T, knockToken });
     const next = new Float64Array(T * D);
     for (let i = 0; i < T * D; i++) next[i] = (residual[i] as number) + (output[i] as number);
     residual = next;

@@ -318,7 +318,7 @@ describe('GPU selection summaries of real tiny models equal the recorder’s', (
     const mamba1 = model.traceLayout(0)?.xOffset === undefined;
     // Capacity 4: the recorder's buffers grow (and change) during prefill and decode.
     const recorder = new TraceRecorder(ctx, model, { capacity: 4, ...(mamba1 ? { extra: ['x' as const] } : {}) });
-    const aLogBuffers = recorder.layers.map((l) => weights.buffers.get(`${model.prefixOf(l)}mixer.${recorder.traceLayouts[recorder.layers.indexOf(l)]!.aLogName}`)!);
+    const aLogBuffers = recorder.layers.map((l) => weights.buffers.get(`${model.mixerPrefix(l)}${recorder.traceLayouts[recorder.layers.indexOf(l)]!.aLogName}`)!);
     const focus = [1, 3];
     const summary = new GpuSelectionSummary(ctx, c, recorder.layers, [...recorder.traceLayouts], aLogBuffers, { capacity: 2, maxRows: 16, focusChannels: focus });
     session.trace(recorder);

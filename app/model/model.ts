@@ -447,6 +447,7 @@ export class LanguageModel {
           if (!knockout || (knockout.layers && !knockout.layers.includes(l))) return;
           steps.push({ kind: 'copy', from: this.knockoutSource(width), fromOffset: 0, to: dt, toOffset: (knockout.row * rowStride + offset) * 4, bytes: width * 4 });
         },
+        knockRow: knockout && (!knockout.layers || knockout.layers.includes(l)) ? knockout.row : null,
       });
       const overwrite = options.overwriteMixerOutput;
       if (overwrite && overwrite.layer === l) {

@@ -1,18 +1,18 @@
 // attention: causal grouped-query self-attention with a KV cache, for hybrid models' attention
 // layers (app/kernels/attention.ts; reference attention.ref.ts). Symbols: T = tokens of this
 // chunk, H = heads, Hkv = kv heads (q head h reads kv head h / (H / Hkv)), hd = head dim,
-// R = rotary_half (rotaryDim / 2), len = meta[0] = tokens already cached, cap = capacity.
+// R = rotary_half (rotaryDim / 2), len = cache_meta[0] = tokens already cached, cap = capacity.
 // Token t of the chunk is at position p = len + t. fp32 throughout.
 //
 //   rope_append:    q[t] = rope(q rows, p), k = rope(k rows, p) → knew[t] and keys[p]; v → values[p];
-//                   mask[p] = (t == knock_row). Positions ≥ cap are never written (meta[1] := 1).
+//                   mask[p] = (t == knock_row). Positions ≥ cap are never written (cache_meta[1] := 1).
 //   attend:         flash prefill: per (tile of Q_TILE query rows, head): key tiles in workgroup
 //                   memory, online softmax; out[t, h] = Σ_j softmax_j(scale · q·k_j) v_j over
 //                   j ≤ p, skipping j < p with mask[j] ≠ 0 (a knocked-out key).
 //   decode_partial: split over keys for few rows: per (row, head, split of split_len keys) the
 //                   split's max m, sum l and unnormalised Σ exp(s − m)·v into partials;
 //   decode_combine: out = Σ_i e^(m_i − M) o_i / Σ_i e^(m_i − M) l_i.
-//   advance:        len := min(len + T, cap) (meta[1] := 1 when that clamps).
+//   advance:        len := min(len + T, cap) (cache_meta[1] := 1 when that clamps).
 //   probs:          softmax probabilities [T, T] of one head for a traced prompt from position 0
 //                   (q from pq, k from pk, optional mask), zeros where a query does not look.
 //
@@ -53,7 +53,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> knew: array<f32>;     // [T, Hkv·hd] this chunk's keys after RoPE
 @group(0) @binding(5) var<storage, read_write> keys: array<f32>;     // [cap, Hkv·hd]
 @group(0) @binding(6) var<storage, read_write> values: array<f32>;   // [cap, Hkv·hd]
-@group(0) @binding(7) var<storage, read_write> meta: array<u32>;     // [len, overflowed, 0, 0]
+@group(0) @binding(7) var<storage, read_write> cache_meta: array<u32>;     // [len, overflowed, 0, 0]
 @group(0) @binding(8) var<storage, read_write> mask: array<u32>;     // [cap] 1: a knocked-out key
 @group(0) @binding(9) var<storage, read_write> out: array<f32>;      // [T, H·hd]
 @group(0) @binding(10) var<storage, read_write> partials: array<f32>; // [T, H, splits, hd + 2] (m, l, o)
@@ -107,13 +107,13 @@ fn rope_append(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (c >= q_dim + 2u * kv_dim || t >= params.tokens) {
     return;
   }
-  let pos = meta[0] + t;
+  let pos = cache_meta[0] + t;
   let inside = pos < params.capacity;
   if (c == 0u) {
     if (inside) {
       mask[pos] = select(0u, 1u, t == params.knock_row);
     } else {
-      meta[1] = 1u;
+      cache_meta[1] = 1u;
     }
   }
   if (c < q_dim) {
@@ -153,7 +153,7 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   let kt = params.k_tile;
   let t0 = wg.x * Q_TILE;
   if (lid == 0u) {
-    shared_len = meta[0];
+    shared_len = cache_meta[0];
   }
   let len = workgroupUniformLoad(&shared_len);
   let r = lid / 4u;      // this thread's query row in the tile
@@ -243,7 +243,7 @@ fn decode_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
   let q_dim = H * hd;
   let kv_dim = params.n_kv_heads * hd;
   if (lid == 0u) {
-    shared_len = meta[0];
+    shared_len = cache_meta[0];
   }
   let len = workgroupUniformLoad(&shared_len);
   let p = len + t;
@@ -341,11 +341,11 @@ fn decode_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
 
 @compute @workgroup_size(1)
 fn advance() {
-  let next = meta[0] + params.tokens;
+  let next = cache_meta[0] + params.tokens;
   if (next > params.capacity) {
-    meta[1] = 1u;
+    cache_meta[1] = 1u;
   }
-  meta[0] = min(next, params.capacity);
+  cache_meta[0] = min(next, params.capacity);
 }
 
 // ---- probs: one workgroup per query row of a traced prompt ----

@@ -1,0 +1,261 @@
+/**
+ * The attention mixer (app/arch/hybrid/attention.ts) and its kernels (app/kernels/attention.ts)
+ * against the float64 references (app/kernels/attention.ref.ts, app/arch/hybrid/reference.ts) on
+ * fresh random inputs of odd sizes: GQA (6 heads over 2 kv heads, head dim 24), RoPE on 16 of 24
+ * dims, on all of them interleaved, or none; mamba_ssm's conv over q | k | v or none; fused or
+ * separate projections with biases; f16 weights once. The KV cache is the state: prefill in
+ * chunks, then one-token steps, equals one pass of the reference; a copied state continues
+ * identically; a knocked-out key is skipped by every later query, through later chunks and steps.
+ */
+import { describe, expect, it } from 'vitest';
+import { attentionMixer } from '../../app/arch/hybrid/attention';
+import type { AttentionConfig } from '../../app/arch/hybrid/config';
+import { attentionRef } from '../../app/arch/hybrid/reference';
+import { readBuffer, readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
+import type { GpuContext } from '../../app/gpu/context';
+import { withErrorScopes } from '../../app/gpu/errors';
+import { attention, attentionProbs, ropeTable } from '../../app/kernels/attention';
+import { causalAttentionRef, ropeRef } from '../../app/kernels/attention.ref';
+import { submitDispatches } from '../../app/kernels/dispatch';
+import { randomF32, relativeError } from '../../app/kernels/self-test';
+import type { MixerState } from '../../app/model/mixer';
+import { useTestGpu } from '../support/gpu';
+import { copyState, mixerHarness, runMixer, type HarnessWeight } from '../support/mixer-harness';
+
+/** fp32 dot products and softmax sums: relative error ≤ 1e-4, as for the other kernels. */
+const TOL = 1e-4;
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let seed = 0;
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
+
+const D = 29;
+const H = 6;
+const HKV = 2;
+const HD = 24;
+const QDIM = H * HD;
+const KVDIM = HKV * HD;
+const QKV = QDIM + 2 * KVDIM;
+
+function config(o: Partial<AttentionConfig>): AttentionConfig {
+  return { nHeads: H, nKvHeads: HKV, headDim: HD, rotaryDim: 16, ropeTheta: 10000, ropeInterleaved: false, scale: 1 / Math.sqrt(HD), names: { qkv: 'in_proj.weight', out: 'out_proj.weight' }, dConv: 0, capacity: 48, ...o };
+}
+
+/** Random weights for `cfg` (biases included), each drawn from its own seed. */
+function weightsFor(cfg: AttentionConfig, s: number, format: HarnessWeight['format'] = 'f32'): Record<string, HarnessWeight> {
+  const w = (n: number, k: number, scale: number): HarnessWeight => ({ values: randomF32(n, s + k, scale), format });
+  const b = (n: number, k: number): HarnessWeight => ({ values: randomF32(n, s + k, 0.2) });
+  const names = cfg.names;
+  const out: Record<string, HarnessWeight> = {};
+  if ('qkv' in names) {
+    out[names.qkv] = w(QKV * D, 1, 0.5);
+    out[names.qkv.replace('.weight', '.bias')] = b(QKV, 2);
+  } else {
+    out[names.q] = w(QDIM * D, 3, 0.5);
+    out[names.k] = w(KVDIM * D, 4, 0.5);
+    out[names.v] = w(KVDIM * D, 5, 0.5);
+    out[names.k.replace('.weight', '.bias')] = b(KVDIM, 6);
+  }
+  out[names.out] = w(D * QDIM, 7, 0.2);
+  out[names.out.replace('.weight', '.bias')] = b(D, 8);
+  if (cfg.dConv > 0) {
+    out['conv1d.weight'] = { values: randomF32(QKV * cfg.dConv, s + 9, 0.6) };
+    out['conv1d.bias'] = b(QKV, 10);
+  }
+  return out;
+}
+
+const CASES: [string, Partial<AttentionConfig>, HarnessWeight['format']][] = [
+  ['fused qkv, RoPE on 16 of 24 dims (rotate_half), no conv', {}, 'f32'],
+  ['separate q/k/v in f16, no RoPE, conv 4', { rotaryDim: 0, dConv: 4, names: { q: 'q_proj.weight', k: 'k_proj.weight', v: 'v_proj.weight', out: 'o_proj.weight' } }, 'f16'],
+  ['fused qkv, interleaved RoPE on all 24 dims, conv 4, scale 0.3', { rotaryDim: 24, ropeInterleaved: true, dConv: 4, scale: 0.3, ropeTheta: 500 }, 'f32'],
+];
+
+function rowsOf(a: ArrayLike<number>, from: number, to: number, width: number): Float64Array {
+  return Float64Array.from({ length: (to - from) * width }, (_, i) => a[from * width + i] as number);
+}
+
+describe('attention mixer (Dawn)', () => {
+  for (const [name, o, format] of CASES) {
+    it(`${name}: chunks, steps and a copied state give the reference; a knocked-out key stays masked`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const caseSeed = seed + CASES.findIndex((c) => c[0] === name) * 100;
+      const cfg = config(o);
+      const h = mixerHarness(ctx, { dModel: D, maxTokens: 16, weights: weightsFor(cfg, caseSeed, format) });
+      const mixer = attentionMixer(h.build, cfg);
+      const T = 37;
+      const x = randomF32(T * D, caseSeed + 50, 1);
+      const refOf = (knockToken: number) => attentionRef(cfg)({ config: h.build.config, weights: (n) => h.table.get(n), mixer: h.prefix, layer: 0, input: Float64Array.from(x), tokens: T, knockToken });
+      const ref = refOf(-1);
+      const knocked = refOf(9);
+      const states: MixerState[] = [];
+      try {
+        // Prefill in chunks 16 + 3 + 11 (flash prefill, split decode, prefill), then steps.
+        const run = async (state: MixerState, from: number, to: number, knockRow: number | null = null) =>
+          runMixer(ctx!, h, mixer, { tokens: to - from, input: x.subarray(from * D, to * D), state, knockRow });
+        const state = mixer.newState();
+        const knockedState = mixer.newState();
+        states.push(state, knockedState);
+        const chunks = [
+          [0, 16],
+          [16, 19],
+          [19, 30],
+        ];
+        for (const [from, to] of chunks as [number, number][]) {
+          expect(relativeError(await run(state, from, to), rowsOf(ref.output, from, to, D)), `chunk ${from}..${to} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
+          // Token 9 knocked out in the first chunk (row 9): every later query, in later chunks too, skips its key.
+          expect(relativeError(await run(knockedState, from, to, from === 0 ? 9 : null), rowsOf(knocked.output, from, to, D)), `knocked chunk ${from}..${to} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
+        }
+        const fork = copyState(ctx, state);
+        states.push(fork);
+        for (let t = 30; t < T; t++) {
+          const a = await run(state, t, t + 1);
+          expect(relativeError(a, rowsOf(ref.output, t, t + 1, D)), `step ${t} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
+          expect(Array.from(await run(fork, t, t + 1)), `the copied state, step ${t}`).toEqual(Array.from(a));
+          expect(relativeError(await run(knockedState, t, t + 1), rowsOf(knocked.output, t, t + 1, D)), `knocked step ${t} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
+        }
+        // Sanity of the test itself: the knockout changes later rows, not the earlier ones.
+        expect(relativeError(rowsOf(knocked.output, 0, 9, D), rowsOf(ref.output, 0, 9, D))).toBe(0);
+        expect(relativeError(rowsOf(knocked.output, 10, T, D), rowsOf(ref.output, 10, T, D))).toBeGreaterThan(1e-3);
+      } finally {
+        states.flat().forEach((b) => b.destroy());
+        mixer.destroy();
+        h.destroy();
+      }
+    });
+  }
+
+  it('taps attnQ / attnK over chunks, and attentionProbs of each head, give the reference probabilities (mask included)', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const cfg = config({ dConv: 4 });
+    const h = mixerHarness(ctx, { dModel: D, maxTokens: 16, weights: weightsFor(cfg, seed + 500) });
+    const mixer = attentionMixer(h.build, cfg);
+    const T = 21;
+    const x = randomF32(T * D, seed + 550, 1);
+    const ref = attentionRef(cfg)({ config: h.build.config, weights: (n) => h.table.get(n), mixer: h.prefix, layer: 0, input: Float64Array.from(x), tokens: T, knockToken: 4 });
+    const { device } = ctx;
+    const attnQ = storageBuffer(device, 'Test.attnQ', T * QDIM * 4);
+    const attnK = storageBuffer(device, 'Test.attnK', T * KVDIM * 4);
+    const mask = storageBuffer(device, 'Test.mask', T * 4);
+    device.queue.writeBuffer(mask, 0, Uint32Array.from({ length: T }, (_, t) => (t === 4 ? 1 : 0)));
+    const probs = storageBuffer(device, 'Test.probs', T * T * 4);
+    const state = mixer.newState();
+    try {
+      for (const [from, to] of [
+        [0, 13],
+        [13, 14],
+        [14, 21],
+      ] as [number, number][]) {
+        const taps = { attnQ: [attnQ], attnK: [attnK], row0: from };
+        await runMixer(ctx, h, mixer, { tokens: to - from, input: x.subarray(from * D, to * D), state, taps, knockRow: from === 0 ? 4 : null });
+      }
+      const expected = ref.taps.attnProbs as Float64Array;
+      for (let head = 0; head < H; head++) {
+        const d = await withErrorScopes(device, 'probs', () => {
+          const d = attentionProbs(ctx!, { tokens: T, nHeads: H, nKvHeads: HKV, headDim: HD, head, scale: cfg.scale }, { q: attnQ, k: attnK, mask, probs });
+          submitDispatches(device, 'Test.probs', [d]);
+          return d;
+        });
+        const got = await readF32(device, probs, T * T);
+        d.destroy();
+        expect(relativeError(got, expected.subarray(head * T * T, (head + 1) * T * T)), `head ${head} (seed ${seed})`).toBeLessThanOrEqual(TOL);
+        for (let t = 0; t < T; t++) for (let j = t + 1; j < T; j++) expect(got[t * T + j]).toBe(0);
+        for (let t = 5; t < T; t++) expect(got[t * T + 4]).toBe(0);
+      }
+    } finally {
+      [attnQ, attnK, mask, probs, ...state].forEach((b) => b.destroy());
+      mixer.destroy();
+      h.destroy();
+    }
+  });
+
+  it('the kernels on a filled cache: prefill tiles and decode splits (several, combined) against the reference', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const capacity = 61;
+    const len = 23;
+    const rotaryDim = 16;
+    for (const [T, path, interleaved] of [
+      [19, 'prefill', false],
+      [3, 'decode', true],
+      [1, 'decode', false],
+    ] as const) {
+      const s = seed + 700 + T;
+      const qkv = randomF32(T * (QKV + 5), s, 1); // rows of QKV + 5: a strided view
+      const cachedK = randomF32(len * KVDIM, s + 1, 1);
+      const cachedV = randomF32(len * KVDIM, s + 2, 1);
+      const maskBits = Uint32Array.from({ length: capacity }, (_, j) => (j < len && j % 5 === 2 ? 1 : 0));
+      const keys = storageBuffer(device, 'Test.keys', capacity * KVDIM * 4);
+      const values = storageBuffer(device, 'Test.values', capacity * KVDIM * 4);
+      device.queue.writeBuffer(keys, 0, cachedK);
+      device.queue.writeBuffer(values, 0, cachedV);
+      const meta = storageBuffer(device, 'Test.meta', 16);
+      device.queue.writeBuffer(meta, 0, new Uint32Array([len, 0, 0, 0]));
+      const mask = storageBuffer(device, 'Test.mask', capacity * 4);
+      device.queue.writeBuffer(mask, 0, maskBits);
+      const buffers = {
+        qkv: uploadF32(device, 'Test.qkv', qkv),
+        rope: uploadF32(device, 'Test.rope', ropeTable(capacity, rotaryDim, 10000)),
+        q: storageBuffer(device, 'Test.q', T * QDIM * 4),
+        k: storageBuffer(device, 'Test.k', T * KVDIM * 4),
+        keys,
+        values,
+        meta,
+        mask,
+        output: storageBuffer(device, 'Test.output', T * QDIM * 4),
+        partials: storageBuffer(device, 'Test.partials', T * H * Math.ceil(capacity / 8) * (HD + 2) * 4),
+      };
+      const shape = { tokens: T, nHeads: H, nKvHeads: HKV, headDim: HD, capacity, rotaryDim, interleaved, scale: 0.25, knockRow: T > 1 ? 1 : 0, qkvOffset: 2, qkvStride: QKV + 5, path, splitLength: 8 } as const;
+      const dispatches = await withErrorScopes(device, 'attention', () => {
+        const ds = attention(ctx!, shape, buffers, 'Test.attention');
+        submitDispatches(device, 'Test.attention', ds);
+        return ds;
+      });
+      const rope = (offset: number, heads: number) => ropeRef(qkv, { rows: T, heads, headDim: HD, start: len, rotaryDim, theta: 10000, interleaved, stride: QKV + 5, offset: 2 + offset });
+      const q = rope(0, H);
+      const k = rope(QDIM, HKV);
+      const allK = new Float64Array((len + T) * KVDIM);
+      const allV = new Float64Array((len + T) * KVDIM);
+      allK.set(cachedK);
+      allK.set(k, len * KVDIM);
+      allV.set(cachedV);
+      for (let t = 0; t < T; t++) allV.set(qkv.subarray(t * (QKV + 5) + 2 + QDIM + KVDIM, t * (QKV + 5) + 2 + QKV), (len + t) * KVDIM);
+      const refMask = Array.from({ length: len + T }, (_, j) => (j < len ? (maskBits[j] as number) : j === len + (T > 1 ? 1 : 0) ? 1 : 0));
+      const { out } = causalAttentionRef(q, allK, allV, { queries: T, keys: len + T, nHeads: H, nKvHeads: HKV, headDim: HD, scale: 0.25 }, refMask);
+      const what = `T=${T} ${path} (seed ${s})`;
+      expect(relativeError(await readF32(device, buffers.q, T * QDIM), q), `q ${what}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(await readF32(device, keys, (len + T) * KVDIM), allK), `keys ${what}`).toBeLessThanOrEqual(TOL);
+      expect(relativeError(await readF32(device, values, (len + T) * KVDIM), allV), `values ${what}`).toBe(0);
+      expect(relativeError(await readF32(device, buffers.output, T * QDIM), out), `output ${what}`).toBeLessThanOrEqual(TOL);
+      expect(Array.from(new Uint32Array(await readBuffer(device, meta)))).toEqual([len + T, 0, 0, 0]);
+      expect(Array.from(new Uint32Array(await readBuffer(device, mask, (len + T) * 4)))).toEqual(refMask);
+      dispatches.forEach((d) => d.destroy());
+      Object.values(buffers).forEach((b) => b.destroy());
+    }
+  });
+
+  it('never writes past the capacity, and refuses a chunk bigger than it naming the layer', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const cfg = config({ capacity: 8 });
+    const h = mixerHarness(ctx, { dModel: D, maxTokens: 16, layer: 3, weights: weightsFor(cfg, seed + 900) });
+    const mixer = attentionMixer(h.build, cfg);
+    expect(mixer.capacity).toBe(8);
+    const state = mixer.newState();
+    try {
+      const x = randomF32(16 * D, seed + 901, 1);
+      await expect(runMixer(ctx, h, mixer, { tokens: 9, input: x.subarray(0, 9 * D), state })).rejects.toThrow(/layer 3 attention: a chunk of 9 tokens does not fit its KV cache of 8 tokens/);
+      await runMixer(ctx, h, mixer, { tokens: 6, input: x.subarray(0, 6 * D), state });
+      const keysBefore = await readF32(ctx.device, state[0] as GPUBuffer);
+      await runMixer(ctx, h, mixer, { tokens: 5, input: x.subarray(6 * D, 11 * D), state }); // passes the capacity: 11 > 8
+      const meta = new Uint32Array(await readBuffer(ctx.device, state[2] as GPUBuffer));
+      expect(Array.from(meta)).toEqual([8, 1, 0, 0]); // full, and the overflow flagged for the session
+      const keysAfter = await readF32(ctx.device, state[0] as GPUBuffer);
+      expect(Array.from(keysAfter.subarray(0, 6 * KVDIM))).toEqual(Array.from(keysBefore.subarray(0, 6 * KVDIM)));
+    } finally {
+      state.forEach((b) => b.destroy());
+      mixer.destroy();
+      h.destroy();
+    }
+  });
+});

@@ -232,6 +232,23 @@ var<workgroup> q_row: array<f32, MAX_HEAD_DIM>;
 var<workgroup> split_scores: array<f32, MAX_SPLIT>;
 var<workgroup> reduce: array<f32, THREADS>;
 
+/** The max (is_max) or the sum of `v` over the workgroup, for every thread; call from uniform control flow. */
+fn workgroup_reduce(v: f32, lid: u32, is_max: bool) -> f32 {
+  reduce[lid] = v;
+  workgroupBarrier();
+  for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      let a = reduce[lid];
+      let b = reduce[lid + stride];
+      reduce[lid] = select(a + b, max(a, b), is_max);
+    }
+    workgroupBarrier();
+  }
+  let r = reduce[0];
+  workgroupBarrier();  // reduce is free for the next call
+  return r;
+}
+
 @compute @workgroup_size(THREADS)
 fn decode_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let hd = params.head_dim;
@@ -268,16 +285,7 @@ fn decode_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     split_scores[kk] = s;
     local_max = max(local_max, s);
   }
-  reduce[lid] = local_max;
-  workgroupBarrier();
-  for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      reduce[lid] = max(reduce[lid], reduce[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let m = reduce[0];
-  workgroupBarrier();
+  let m = workgroup_reduce(local_max, lid, true);
   var local_sum = 0.0;
   for (var kk = lid; j0 + kk < j1; kk += THREADS) {
     let s = split_scores[kk];
@@ -288,14 +296,7 @@ fn decode_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     split_scores[kk] = w;
     local_sum += w;
   }
-  reduce[lid] = local_sum;
-  workgroupBarrier();
-  for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      reduce[lid] += reduce[lid + stride];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_reduce(local_sum, lid, false);
   for (var d = lid; d < hd; d += THREADS) {
     var o = 0.0;
     for (var j = j0; j < j1; j++) {
@@ -305,7 +306,7 @@ fn decode_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
   }
   if (lid == 0u) {
     partials[base] = m;
-    partials[base + 1u] = reduce[0];
+    partials[base + 1u] = total;
   }
 }
 
@@ -376,31 +377,14 @@ fn probs_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gro
       local_max = max(local_max, probs_score(t, j));
     }
   }
-  reduce[lid] = local_max;
-  workgroupBarrier();
-  for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      reduce[lid] = max(reduce[lid], reduce[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let m = reduce[0];
-  workgroupBarrier();
+  let m = workgroup_reduce(local_max, lid, true);
   var local_sum = 0.0;
   for (var j = lid; live && j <= t; j += THREADS) {
     if (probs_visible(t, j)) {
       local_sum += exp(probs_score(t, j) - m);
     }
   }
-  reduce[lid] = local_sum;
-  workgroupBarrier();
-  for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      reduce[lid] += reduce[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = reduce[0];
+  let total = workgroup_reduce(local_sum, lid, false);
   for (var j = lid; live && j < T; j += THREADS) {
     var pr = 0.0;
     if (probs_visible(t, j)) {

@@ -29,27 +29,10 @@ export interface MixerHarness {
 
 /** A config whose only field a hybrid block reads is dModel. */
 export function blockConfig(dModel: number): MambaConfig {
+  // prettier-ignore
   return {
-    architecture: 'hybrid-test',
-    source: 'mamba_ssm',
-    dModel,
-    nLayer: 1,
-    vocabSize: 1,
-    dInner: 0,
-    dState: 0,
-    dConv: 0,
-    dtRank: 0,
-    nHeads: 0,
-    headDim: 0,
-    nGroups: 0,
-    chunkSize: 0,
-    timeStepLimit: [0, Infinity],
-    normGroupSize: 0,
-    normEps: 1e-5,
-    mixerRmsEps: 0,
-    useBias: false,
-    useConvBias: false,
-    tieEmbeddings: false,
+    architecture: 'hybrid-test', source: 'mamba_ssm', dModel, nLayer: 1, vocabSize: 1, dInner: 0, dState: 0, dConv: 0, dtRank: 0, nHeads: 0, headDim: 0, nGroups: 0,
+    chunkSize: 0, timeStepLimit: [0, Infinity], normGroupSize: 0, normEps: 1e-5, mixerRmsEps: 0, useBias: false, useConvBias: false, tieEmbeddings: false,
   };
 }
 

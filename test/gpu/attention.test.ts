@@ -4,8 +4,8 @@
  * fresh random inputs of odd sizes: GQA (6 heads over 2 kv heads, head dim 24), RoPE on 16 of 24
  * dims, on all of them interleaved, or none; mamba_ssm's conv over q | k | v or none; fused or
  * separate projections with biases; f16 weights once. The KV cache is the state: prefill in
- * chunks, then one-token steps, equals one pass of the reference; a copied state continues
- * identically; a knocked-out key is skipped by every later query, through later chunks and steps.
+ * chunks, then one-token steps (general and fused decode), equals one pass of the reference; a
+ * copied state continues identically; a knocked-out key is skipped by every later query, through later chunks and steps.
  */
 import { describe, expect, it } from 'vitest';
 import { attentionMixer } from '../../app/arch/hybrid/attention';
@@ -19,11 +19,13 @@ import { causalAttentionRef, ropeRef } from '../../app/kernels/attention.ref';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import type { MixerState } from '../../app/model/mixer';
+import { rmsnorm } from '../../app/model/reference';
 import { useTestGpu } from '../support/gpu';
-import { copyState, mixerHarness, runMixer, type HarnessWeight } from '../support/mixer-harness';
+import { copyState, mixerHarness, runMixer, runMixerDecode, type HarnessWeight } from '../support/mixer-harness';
 
 /** fp32 dot products and softmax sums: relative error ≤ 1e-4, as for the other kernels. */
 const TOL = 1e-4;
+const EPS = 1e-5;
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
@@ -85,8 +87,12 @@ describe('attention mixer (Dawn)', () => {
       const h = mixerHarness(ctx, { dModel: D, maxTokens: 16, weights: weightsFor(cfg, caseSeed, format) });
       const mixer = attentionMixer(h.build, cfg);
       const T = 37;
-      const x = randomF32(T * D, caseSeed + 50, 1);
-      const refOf = (knockToken: number) => attentionRef(cfg)({ config: h.build.config, weights: (n) => h.table.get(n), mixer: h.prefix, layer: 0, input: Float64Array.from(x), tokens: T, knockToken });
+      // The residual stream r and the block norm g: the mixer's input rows are rmsnorm(r)·g (the fused decode norms r itself).
+      const r = randomF32(T * D, caseSeed + 50, 2);
+      const g = randomF32(D, caseSeed + 51, 0.5).map((v) => v + 1);
+      const normed = rmsnorm(Float64Array.from(r), T, D, g, EPS);
+      const x = Float32Array.from(normed);
+      const refOf = (knockToken: number) => attentionRef(cfg)({ config: h.build.config, weights: (n) => h.table.get(n), mixer: h.prefix, layer: 0, input: normed, tokens: T, knockToken });
       const ref = refOf(-1);
       const knocked = refOf(9);
       const states: MixerState[] = [];
@@ -107,12 +113,19 @@ describe('attention mixer (Dawn)', () => {
           // Token 9 knocked out in the first chunk (row 9): every later query, in later chunks too, skips its key.
           expect(relativeError(await run(knockedState, from, to, from === 0 ? 9 : null), rowsOf(knocked.output, from, to, D)), `knocked chunk ${from}..${to} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
         }
+        // Steps: the state through the fused decode (block norm and residual add folded in), two
+        // copies of it through the general path (T = 1), which agree exactly.
         const fork = copyState(ctx, state);
-        states.push(fork);
+        const fork2 = copyState(ctx, state);
+        states.push(fork, fork2);
         for (let t = 30; t < T; t++) {
-          const a = await run(state, t, t + 1);
-          expect(relativeError(a, rowsOf(ref.output, t, t + 1, D)), `step ${t} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
-          expect(Array.from(await run(fork, t, t + 1)), `the copied state, step ${t}`).toEqual(Array.from(a));
+          const expected = rowsOf(ref.output, t, t + 1, D);
+          const a = await run(fork, t, t + 1);
+          expect(relativeError(a, expected), `step ${t} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
+          expect(Array.from(await run(fork2, t, t + 1)), `the copied state, step ${t}`).toEqual(Array.from(a));
+          const residual = r.subarray(t * D, (t + 1) * D);
+          const after = await runMixerDecode(ctx, h, mixer, { residual, normWeight: g, eps: EPS, state });
+          expect(relativeError(Float64Array.from(after, (v, i) => v - (residual[i] as number)), expected), `fused decode step ${t} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
           expect(relativeError(await run(knockedState, t, t + 1), rowsOf(knocked.output, t, t + 1, D)), `knocked step ${t} (seed ${caseSeed})`).toBeLessThanOrEqual(TOL);
         }
         // Sanity of the test itself: the knockout changes later rows, not the earlier ones.

@@ -2,7 +2,8 @@
  * The attention mixer of app/arch/hybrid/ inside a whole model (a Mamba-1 model whose layer 1 is
  * run as grouped-query attention over the same tensors: in_proj [2·Di, D] as fused q | k | v,
  * out_proj [D, Di]), through the Session: prefill in chunks, steps, fork and reset give the
- * float64 reference's logits (app/model/reference.ts with attentionRef at layer 1), and a
+ * float64 reference's logits (app/model/reference.ts with attentionRef at layer 1) — the steps
+ * through the model's fused decode, the attention block's encodeDecode in it — and a
  * knockout of a token (model.ts → MixerContext.knockRow) masks its key in the attention layer
  * while zeroing its Δ in the Mamba layers, as the reference does.
  */
@@ -50,6 +51,13 @@ describe('a model with an attention layer of app/arch/hybrid', () => {
     const ids = Array.from({ length: 17 }, (_, t) => (t * 7 + (seed % 5)) % V);
     const sessions: Session[] = [];
     try {
+      // Every mixer fuses its decode, so the model's one-token plan is the fused one (the attention block's norm in it).
+      const probe = model.newState();
+      const logits = ctx.device.createBuffer({ size: V * 4, usage: GPUBufferUsage.STORAGE });
+      const plan = model.plan(1, probe, logits);
+      expect(plan.steps.some((step) => step.kind === 'dispatch' && step.dispatch.label === `Attention.L${ATTENTION_LAYER}.norm`)).toBe(true);
+      plan.destroy();
+      [...probe.layers.flat(), logits].forEach((b) => b.destroy());
       const session = new Session(ctx, model);
       sessions.push(session);
       session.prefill(ids.slice(0, 13)); // chunks of 6, 6 and 1

@@ -2,7 +2,7 @@
  * The MLP mixer (app/arch/hybrid/mlp.ts) and its activation op (app/kernels/mlp-act.ts) against
  * the float64 references (app/arch/hybrid/reference.ts, app/kernels/mlp-act.ref.ts) on fresh
  * random inputs of odd sizes: every activation, plain and gated (gate first or second), with and
- * without biases; Q8_0 and f16 weights once (the reference on the decoded values).
+ * without biases, and the fused decode (block norm and residual add folded in); Q8_0 and f16 weights once (the reference on the decoded values).
  */
 import { describe, expect, it } from 'vitest';
 import type { MlpConfig } from '../../app/arch/hybrid/config';
@@ -11,8 +11,9 @@ import { mlpRef } from '../../app/arch/hybrid/reference';
 import type { GpuContext } from '../../app/gpu/context';
 import { MLP_ACTIVATIONS } from '../../app/kernels/mlp-act';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
+import { rmsnorm } from '../../app/model/reference';
 import { useTestGpu } from '../support/gpu';
-import { mixerHarness, runMixer, type HarnessWeight } from '../support/mixer-harness';
+import { mixerHarness, runMixer, runMixerDecode, type HarnessWeight } from '../support/mixer-harness';
 
 /** fp32 matmuls and activations: relative error ≤ 1e-4, as for the other kernels. */
 const TOL = 1e-4;
@@ -68,6 +69,13 @@ describe('MLP mixer (Dawn)', () => {
         const ref = mlpRef(cfg)({ config: h.build.config, weights: (name) => h.table.get(name), mixer: h.prefix, layer: 0, input: Float64Array.from(x), tokens: T, knockToken: -1 });
         const got = await runMixer(ctx, h, mixer, { tokens: T, input: x, state: [] });
         expect(relativeError(got, ref.output), `${c.name} (seed ${s})`).toBeLessThanOrEqual(TOL);
+        // The fused decode: residual row r → r + mlp(rmsnorm(r)·g).
+        const r = randomF32(D, s + 6, 2);
+        const g = randomF32(D, s + 7, 0.5).map((v) => v + 1);
+        const normed = rmsnorm(Float64Array.from(r), 1, D, g, 1e-5);
+        const one = mlpRef(cfg)({ config: h.build.config, weights: (name) => h.table.get(name), mixer: h.prefix, layer: 0, input: normed, tokens: 1, knockToken: -1 });
+        const after = await runMixerDecode(ctx, h, mixer, { residual: r, normWeight: g, eps: 1e-5, state: [] });
+        expect(relativeError(Float64Array.from(after, (v, i) => v - (r[i] as number)), one.output), `${c.name}, fused decode (seed ${s})`).toBeLessThanOrEqual(TOL);
       } finally {
         mixer.destroy();
         h.destroy();

@@ -157,3 +157,39 @@ export function copyState(ctx: GpuContext, state: MixerState): MixerState {
   ctx.device.queue.submit([encoder.finish()]);
   return copies;
 }
+
+/**
+ * One fused decode step (`encodeDecode`) of `mixer` on a residual row [D] with the block norm
+ * `normWeight` [D]: the residual after it (residual + the mixer's output on the normed row).
+ */
+export async function runMixerDecode(ctx: GpuContext, h: MixerHarness, mixer: Mixer, r: { residual: Float32Array; normWeight: Float32Array; eps: number; state: MixerState }): Promise<Float32Array> {
+  const { device } = ctx;
+  if (!mixer.encodeDecode || !mixer.canFuseDecode()) throw new Error('test harness: the mixer has no fused decode');
+  const residual = uploadF32(device, 'Test.residual', r.residual);
+  const normWeight = uploadF32(device, 'Test.normWeight', r.normWeight);
+  const dispatches: Dispatch[] = [];
+  await withErrorScopes(device, 'mixer decode test', () => {
+    const encoder = device.createCommandEncoder({ label: 'Test.encoder' });
+    const pass = encoder.beginComputePass({ label: 'Test.pass' });
+    mixer.encodeDecode?.({
+      layer: h.build.layer,
+      residual,
+      normWeight,
+      eps: r.eps,
+      state: r.state,
+      taps: undefined,
+      run(d) {
+        dispatches.push(d);
+        d.encode(pass);
+      },
+      copy() {},
+    });
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+  });
+  const result = await readF32(device, residual, r.residual.length);
+  for (const d of dispatches) d.destroy();
+  residual.destroy();
+  normWeight.destroy();
+  return result;
+}

@@ -19,6 +19,7 @@ import { causalConv1d, CONV_KERNEL_SIZES } from '../../kernels/causal-conv1d.js'
 import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
 import type { Mixer, MixerBuild, MixerContext, MixerState } from '../../model/mixer.js';
 import { attentionDims, biasName, checkAttentionConfig, type AttentionConfig } from './config.js';
+import { normedDecode, type BlockSteps } from './decode.js';
 
 export interface AttentionMixer extends Mixer {
   /** KV-cache capacity in tokens: a sequence longer than this must be refused before it runs. */
@@ -74,6 +75,44 @@ export function attentionMixer(build: MixerBuild, cfg: AttentionConfig): Attenti
     conv: cfg.dConv > 0 ? qkvDim * (cfg.dConv - 1) * 4 : 0,
   };
 
+  const steps = (m: BlockSteps): void => {
+    const { tokens, run, copy, taps } = m;
+    if (tokens > capacity) throw new RangeError(`${what}: a chunk of ${tokens} tokens does not fit its KV cache of ${capacity} tokens`);
+    const ctx = build.ctx;
+    const [keys, values, meta, mask, convState] = m.state as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer | undefined];
+    for (const p of projections) {
+      run(
+        matmul(
+          ctx,
+          { tokens, inFeatures: D, outFeatures: p.rows, yOffset: p.first, yStride: qkvDim, weightFormat: w.format(p.name) },
+          { x: m.input, weight: w.weight(p.name), bias: w.optional(biasName(p.name)), y: act.qkv, scratch: act.scratch },
+          `Attention.L${m.layer}.${p.name.replace(/\.weight$/, '')}`,
+        ),
+      );
+    }
+    const conv = act.conv;
+    if (conv && convState) {
+      run(
+        causalConv1d(
+          ctx,
+          { tokens, channels: qkvDim, kernelSize: cfg.dConv, activation: 'none' },
+          { x: act.qkv, weight: w.weight(ATTENTION_CONV_WEIGHT), bias: w.optional(biasName(ATTENTION_CONV_WEIGHT)), convState, output: conv },
+          `Attention.L${m.layer}.conv1d`,
+        ),
+      );
+    }
+    attention(
+      ctx,
+      { tokens, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads, headDim: cfg.headDim, capacity, rotaryDim: cfg.rotaryDim, interleaved: cfg.ropeInterleaved, scale: cfg.scale, knockRow: m.knockRow },
+      { qkv: conv ?? act.qkv, rope, q: act.q, k: act.k, keys, values, meta, mask, output: act.out, partials: act.partials },
+      `Attention.L${m.layer}`,
+    ).forEach(run);
+    copy(act.q, taps?.attnQ?.[m.layer], qDim * 4);
+    copy(act.k, taps?.attnK?.[m.layer], kvDim * 4);
+    const out = cfg.names.out;
+    run(matmul(ctx, { tokens, inFeatures: qDim, outFeatures: D, accumulate: m.accumulate, weightFormat: w.format(out) }, { x: act.out, weight: w.weight(out), bias: w.optional(biasName(out)), y: m.output, scratch: act.scratch }, `Attention.L${m.layer}.out_proj`));
+  };
+
   return {
     capacity,
     attention: cfg,
@@ -90,44 +129,10 @@ export function attentionMixer(build: MixerBuild, cfg: AttentionConfig): Attenti
         ...(cfg.dConv > 0 ? [storageBuffer(device, name('conv'), sizes.conv)] : []),
       ];
     },
-    canFuseDecode: () => false,
-    encode(m: MixerContext): void {
-      const { tokens, run, copy, taps } = m;
-      if (tokens > capacity) throw new RangeError(`${what}: a chunk of ${tokens} tokens does not fit its KV cache of ${capacity} tokens`);
-      const ctx = build.ctx;
-      const [keys, values, meta, mask, convState] = m.state as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer | undefined];
-      for (const p of projections) {
-        run(
-          matmul(
-            ctx,
-            { tokens, inFeatures: D, outFeatures: p.rows, yOffset: p.first, yStride: qkvDim, weightFormat: w.format(p.name) },
-            { x: m.input, weight: w.weight(p.name), bias: w.optional(biasName(p.name)), y: act.qkv, scratch: act.scratch },
-            `Attention.L${m.layer}.${p.name.replace(/\.weight$/, '')}`,
-          ),
-        );
-      }
-      const conv = act.conv;
-      if (conv && convState) {
-        run(
-          causalConv1d(
-            ctx,
-            { tokens, channels: qkvDim, kernelSize: cfg.dConv, activation: 'none' },
-            { x: act.qkv, weight: w.weight(ATTENTION_CONV_WEIGHT), bias: w.optional(biasName(ATTENTION_CONV_WEIGHT)), convState, output: conv },
-            `Attention.L${m.layer}.conv1d`,
-          ),
-        );
-      }
-      attention(
-        ctx,
-        { tokens, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads, headDim: cfg.headDim, capacity, rotaryDim: cfg.rotaryDim, interleaved: cfg.ropeInterleaved, scale: cfg.scale, knockRow: m.knockRow },
-        { qkv: conv ?? act.qkv, rope, q: act.q, k: act.k, keys, values, meta, mask, output: act.out, partials: act.partials },
-        `Attention.L${m.layer}`,
-      ).forEach(run);
-      copy(act.q, taps?.attnQ?.[m.layer], qDim * 4);
-      copy(act.k, taps?.attnK?.[m.layer], kvDim * 4);
-      const out = cfg.names.out;
-      run(matmul(ctx, { tokens, inFeatures: qDim, outFeatures: D, weightFormat: w.format(out) }, { x: act.out, weight: w.weight(out), bias: w.optional(biasName(out)), y: m.output, scratch: act.scratch }, `Attention.L${m.layer}.out_proj`));
-    },
+    canFuseDecode: () => true,
+    decodeTaps: [],
+    encode: (m: MixerContext) => steps({ ...m, accumulate: false }),
+    encodeDecode: normedDecode(build, 'Attention', steps),
     destroy(): void {},
   };
 }

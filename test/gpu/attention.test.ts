@@ -74,6 +74,9 @@ const CASES: [string, Partial<AttentionConfig>, HarnessWeight['format']][] = [
   ['fused qkv, interleaved RoPE on all 24 dims, conv 4, scale 0.3', { rotaryDim: 24, ropeInterleaved: true, dConv: 4, scale: 0.3, ropeTheta: 500 }, 'f32'],
 ];
 
+/** A buffer of `count` NaNs: outputs poisoned first, so unwritten elements show. */
+const poisoned = (device: GPUDevice, label: string, count: number) => uploadF32(device, label, new Float32Array(count).fill(Number.NaN));
+
 function rowsOf(a: ArrayLike<number>, from: number, to: number, width: number): Float64Array {
   return Float64Array.from({ length: (to - from) * width }, (_, i) => a[from * width + i] as number);
 }
@@ -165,6 +168,7 @@ describe('attention mixer (Dawn)', () => {
       }
       const expected = ref.taps.attnProbs as Float64Array;
       for (let head = 0; head < H; head++) {
+        device.queue.writeBuffer(probs, 0, new Float32Array(T * T).fill(Number.NaN));
         const d = await withErrorScopes(device, 'probs', () => {
           const d = attentionProbs(ctx!, { tokens: T, nHeads: H, nKvHeads: HKV, headDim: HD, head, scale: cfg.scale }, { q: attnQ, k: attnK, mask, probs });
           submitDispatches(device, 'Test.probs', [d]);
@@ -210,13 +214,13 @@ describe('attention mixer (Dawn)', () => {
       const buffers = {
         qkv: uploadF32(device, 'Test.qkv', qkv),
         rope: uploadF32(device, 'Test.rope', ropeTable(capacity, rotaryDim, 10000)),
-        q: storageBuffer(device, 'Test.q', T * QDIM * 4),
-        k: storageBuffer(device, 'Test.k', T * KVDIM * 4),
+        q: poisoned(device, 'Test.q', T * QDIM),
+        k: poisoned(device, 'Test.k', T * KVDIM),
         keys,
         values,
         meta,
         mask,
-        output: storageBuffer(device, 'Test.output', T * QDIM * 4),
+        output: poisoned(device, 'Test.output', T * QDIM),
         partials: storageBuffer(device, 'Test.partials', T * H * Math.ceil(capacity / 8) * (HD + 2) * 4),
       };
       const shape = { tokens: T, nHeads: H, nKvHeads: HKV, headDim: HD, capacity, rotaryDim, interleaved, scale: 0.25, knockRow: T > 1 ? 1 : 0, qkvOffset: 2, qkvStride: QKV + 5, path, splitLength: 8 } as const;

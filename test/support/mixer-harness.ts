@@ -107,7 +107,7 @@ export async function runMixer(ctx: GpuContext, h: MixerHarness, mixer: Mixer, r
   const { device } = ctx;
   const D = h.build.config.dModel;
   const input = uploadF32(device, 'Test.input', r.input);
-  const output = storageBuffer(device, 'Test.output', r.tokens * D * 4);
+  const output = uploadF32(device, 'Test.output', new Float32Array(r.tokens * D).fill(Number.NaN)); // poisoned: unwritten rows show
   const dispatches: Dispatch[] = [];
   await withErrorScopes(device, 'mixer test', () => {
     const encoder = device.createCommandEncoder({ label: 'Test.encoder' });

@@ -192,13 +192,19 @@ describe('attention mixer (Dawn)', () => {
     const { device } = ctx;
     const capacity = 61;
     const len = 23;
-    const rotaryDim = 16;
-    for (const [T, path, interleaved] of [
-      [19, 'prefill', false],
-      [3, 'decode', true],
-      [1, 'decode', false],
+    // Head dims: 24 (key tiles of 32), 130 (tiles of 11 keys, 33 or 32 output dims per thread), 3 heads over 1 kv head.
+    for (const [T, path, interleaved, hd, heads, kvHeads] of [
+      [19, 'prefill', false, HD, H, HKV],
+      [3, 'decode', true, HD, H, HKV],
+      [1, 'decode', false, HD, H, HKV],
+      [21, 'prefill', true, 130, 3, 1],
+      [2, 'decode', false, 130, 3, 1],
     ] as const) {
-      const s = seed + 700 + T;
+      const rotaryDim = hd === HD ? 16 : 62;
+      const QDIM = heads * hd;
+      const KVDIM = kvHeads * hd;
+      const QKV = QDIM + 2 * KVDIM;
+      const s = seed + 700 + T * hd;
       const qkv = randomF32(T * (QKV + 5), s, 1); // rows of QKV + 5: a strided view
       const cachedK = randomF32(len * KVDIM, s + 1, 1);
       const cachedV = randomF32(len * KVDIM, s + 2, 1);
@@ -221,17 +227,17 @@ describe('attention mixer (Dawn)', () => {
         meta,
         mask,
         output: poisoned(device, 'Test.output', T * QDIM),
-        partials: storageBuffer(device, 'Test.partials', T * H * Math.ceil(capacity / 8) * (HD + 2) * 4),
+        partials: storageBuffer(device, 'Test.partials', T * heads * Math.ceil(capacity / 8) * (hd + 2) * 4),
       };
-      const shape = { tokens: T, nHeads: H, nKvHeads: HKV, headDim: HD, capacity, rotaryDim, interleaved, scale: 0.25, knockRow: T > 1 ? 1 : 0, qkvOffset: 2, qkvStride: QKV + 5, path, splitLength: 8 } as const;
+      const shape = { tokens: T, nHeads: heads, nKvHeads: kvHeads, headDim: hd, capacity, rotaryDim, interleaved, scale: 0.25, knockRow: T > 1 ? 1 : 0, qkvOffset: 2, qkvStride: QKV + 5, path, splitLength: 8 } as const;
       const dispatches = await withErrorScopes(device, 'attention', () => {
         const ds = attention(ctx!, shape, buffers, 'Test.attention');
         submitDispatches(device, 'Test.attention', ds);
         return ds;
       });
-      const rope = (offset: number, heads: number) => ropeRef(qkv, { rows: T, heads, headDim: HD, start: len, rotaryDim, theta: 10000, interleaved, stride: QKV + 5, offset: 2 + offset });
-      const q = rope(0, H);
-      const k = rope(QDIM, HKV);
+      const rope = (offset: number, n: number) => ropeRef(qkv, { rows: T, heads: n, headDim: hd, start: len, rotaryDim, theta: 10000, interleaved, stride: QKV + 5, offset: 2 + offset });
+      const q = rope(0, heads);
+      const k = rope(QDIM, kvHeads);
       const allK = new Float64Array((len + T) * KVDIM);
       const allV = new Float64Array((len + T) * KVDIM);
       allK.set(cachedK);
@@ -239,8 +245,8 @@ describe('attention mixer (Dawn)', () => {
       allV.set(cachedV);
       for (let t = 0; t < T; t++) allV.set(qkv.subarray(t * (QKV + 5) + 2 + QDIM + KVDIM, t * (QKV + 5) + 2 + QKV), (len + t) * KVDIM);
       const refMask = Array.from({ length: len + T }, (_, j) => (j < len ? (maskBits[j] as number) : j === len + (T > 1 ? 1 : 0) ? 1 : 0));
-      const { out } = causalAttentionRef(q, allK, allV, { queries: T, keys: len + T, nHeads: H, nKvHeads: HKV, headDim: HD, scale: 0.25 }, refMask);
-      const what = `T=${T} ${path} (seed ${s})`;
+      const { out } = causalAttentionRef(q, allK, allV, { queries: T, keys: len + T, nHeads: heads, nKvHeads: kvHeads, headDim: hd, scale: 0.25 }, refMask);
+      const what = `T=${T} ${path} hd=${hd} (seed ${s})`;
       expect(relativeError(await readF32(device, buffers.q, T * QDIM), q), `q ${what}`).toBeLessThanOrEqual(TOL);
       expect(relativeError(await readF32(device, keys, (len + T) * KVDIM), allK), `keys ${what}`).toBeLessThanOrEqual(TOL);
       expect(relativeError(await readF32(device, values, (len + T) * KVDIM), allV), `values ${what}`).toBe(0);

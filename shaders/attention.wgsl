@@ -313,10 +313,8 @@ fn decode_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
 @compute @workgroup_size(THREADS)
 fn decode_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let hd = params.head_dim;
-  let H = params.n_heads;
-  let t = wg.x / H;
-  let h = wg.x % H;
-  let base = (t * H + h) * params.splits * (hd + 2u);
+  // Workgroup x = t·H + h: its row's partials start at x · splits · (hd + 2).
+  let base = wg.x * params.splits * (hd + 2u);
   var big = NEG;
   for (var i = 0u; i < params.splits; i++) {
     big = max(big, partials[base + i * (hd + 2u)]);
@@ -336,7 +334,7 @@ fn decode_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
         o += exp(partials[at] - big) * partials[at + 2u + d];
       }
     }
-    out[t * H * hd + h * hd + d] = o / total;
+    out[wg.x * hd + d] = o / total;  // out[t, h·hd + d]
   }
 }
 

@@ -258,12 +258,14 @@ describe('attention mixer (Dawn)', () => {
     }
   });
 
-  it('never writes past the capacity, and refuses a chunk bigger than it naming the layer', async (test) => {
+  it('never writes past the capacity; refuses a chunk bigger than it, a head dim over 256 and a missing weight, naming the layer', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const cfg = config({ capacity: 8 });
     const h = mixerHarness(ctx, { dModel: D, maxTokens: 16, layer: 3, weights: weightsFor(cfg, seed + 900) });
     const mixer = attentionMixer(h.build, cfg);
     expect(mixer.capacity).toBe(8);
+    expect(() => attentionMixer(h.build, config({ headDim: 264, nHeads: 2, nKvHeads: 1 }))).toThrow(/layer 3 attention: headDim 264 is over the kernels' 256/);
+    expect(() => attentionMixer(h.build, config({ names: { qkv: 'qkv_proj.weight', out: 'out_proj.weight' } }))).toThrow(/layer 3 attention: no weight qkv_proj.weight/);
     const state = mixer.newState();
     try {
       const x = randomF32(16 * D, seed + 901, 1);

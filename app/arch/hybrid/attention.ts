@@ -14,7 +14,7 @@
  * refuses a sequence that would pass it (`capacity`).
  */
 import { storageBuffer } from '../../gpu/buffers.js';
-import { ATTENTION_META_BYTES, attention, attentionScratchElements, DECODE_MAX_TOKENS, ropeTable } from '../../kernels/attention.js';
+import { ATTENTION_MAX_HEAD_DIM, ATTENTION_META_BYTES, attention, attentionScratchElements, DECODE_MAX_TOKENS, ropeTable } from '../../kernels/attention.js';
 import { causalConv1d, CONV_KERNEL_SIZES } from '../../kernels/causal-conv1d.js';
 import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
 import type { Mixer, MixerBuild, MixerContext, MixerState } from '../../model/mixer.js';
@@ -37,6 +37,7 @@ export function attentionMixer(build: MixerBuild, cfg: AttentionConfig): Attenti
   if (cfg.dConv > 0 && (cfg.dConv < CONV_KERNEL_SIZES.min || cfg.dConv > CONV_KERNEL_SIZES.max)) {
     throw new RangeError(`${what}: dConv ${cfg.dConv} is outside the conv kernel's ${CONV_KERNEL_SIZES.min}..${CONV_KERNEL_SIZES.max}`);
   }
+  if (cfg.headDim > ATTENTION_MAX_HEAD_DIM) throw new RangeError(`${what}: headDim ${cfg.headDim} is over the kernels' ${ATTENTION_MAX_HEAD_DIM}`);
   const { qDim, kvDim, qkvDim } = attentionDims(cfg);
   const D = build.config.dModel;
   const w = build.weights;

@@ -31,7 +31,7 @@ struct Params {
   state_offset: u32,  // elements: conv_state[d, j] is state[state_offset + d·(K-1) + j]
   chunk_len: u32,     // tokens per thread (≥ K-1)
   has_bias: u32,      // 1: add bias[d]
-  _pad0: u32,
+  no_silu: u32,       // 1: no SiLU after the conv (mamba_ssm MHA's conv over q | k | v)
   _pad1: u32,
   _pad2: u32,
 }
@@ -97,7 +97,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var k = 0u; k < history; k++) {
       acc += w[k] * window[k];
     }
-    output[params.out_offset + t * params.out_stride + d] = silu(acc);
+    output[params.out_offset + t * params.out_stride + d] = select(silu(acc), acc, params.no_silu != 0u);
     for (var k = 0u; k + 1u < history; k++) {
       window[k] = window[k + 1u];
     }

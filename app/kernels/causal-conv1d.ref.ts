@@ -12,11 +12,11 @@ function silu(v: number): number {
 
 /**
  * out[t, d] = silu(bias[d] + Σ_k w[d, k] · xin(t - (K-1) + k, d)), xin(s, d) = x[s, d] for s ≥ 0,
- * state[d, K-1 + s] for s < 0. x is read through the view (offset, stride); `state` [C, K-1] is
+ * state[d, K-1 + s] for s < 0 (no silu with activation 'none'). x is read through the view (offset, stride); `state` [C, K-1] is
  * the conv state before the call (null: zeros, the start of a sequence).
  */
 export function causalConv1dRef(
-  x: Float32Array,
+  x: ArrayLike<number>,
   xView: { offset: number; stride: number },
   weight: Float32Array,
   bias: Float32Array | null,
@@ -24,6 +24,7 @@ export function causalConv1dRef(
   tokens: number,
   channels: number,
   kernelSize: number,
+  activation: 'silu' | 'none' = 'silu',
 ): CausalConv1dRefResult {
   const K = kernelSize;
   const history = K - 1;
@@ -35,7 +36,7 @@ export function causalConv1dRef(
     for (let t = 0; t < tokens; t++) {
       let acc = bias ? (bias[d] ?? 0) : 0;
       for (let k = 0; k < K; k++) acc += (weight[d * K + k] ?? 0) * xin(t - history + k, d);
-      output[t * channels + d] = silu(acc);
+      output[t * channels + d] = activation === 'silu' ? silu(acc) : acc;
     }
     for (let j = 0; j < history; j++) next[d * history + j] = xin(tokens - history + j, d);
   }

@@ -1,5 +1,5 @@
 /**
- * Op: Mamba's depthwise causal conv1d over time, fused with its bias and the SiLU after it, and
+ * Op: Mamba's depthwise causal conv1d over time, fused with its bias and the SiLU after it (or none), and
  * carrying the conv state between calls: one op for prefill (any T) and the decode step (T = 1).
  * Shader: shaders/causal_conv1d.wgsl. Reference: causal-conv1d.ref.ts.
  *
@@ -39,6 +39,8 @@ export interface CausalConv1dShape {
   outStride?: number;
   /** Element offset of convState[0, 0] (default 0). */
   stateOffset?: number;
+  /** 'none': no SiLU after the conv (mamba_ssm MHA's conv over q | k | v; default 'silu'). */
+  activation?: 'silu' | 'none';
 }
 
 export interface CausalConv1dBuffers {
@@ -97,7 +99,7 @@ export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers:
   device.queue.writeBuffer(
     params,
     0,
-    new Uint32Array([T, C, xOffset, xStride, outOffset, outStride, stateOffset, chunkLength, bBuffer ? 1 : 0, 0, 0, 0]),
+    new Uint32Array([T, C, xOffset, xStride, outOffset, outStride, stateOffset, chunkLength, bBuffer ? 1 : 0, shape.activation === 'none' ? 1 : 0, 0, 0]),
   );
   const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [{ buffer: params }, x, weight, bias, convState, output]);
   return singleDispatch(label, pipeline, bindGroup, groups, [params]);

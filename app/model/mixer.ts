@@ -53,6 +53,10 @@ export interface ModelTaps {
   xz?: (GPUBuffer | undefined)[];
   /** Mixers with `trace.extraTaps`: the scan's gated output y·silu(z) (out_proj's input), [T, Di]. */
   y?: (GPUBuffer | undefined)[];
+  /** Attention mixers (app/arch/hybrid/attention.ts): q after RoPE, [T, nHeads·headDim] per layer. */
+  attnQ?: (GPUBuffer | undefined)[];
+  /** Attention mixers: k after RoPE, [T, nKvHeads·headDim] per layer (not expanded per q head: q head h reads kv head h / (nHeads / nKvHeads)). */
+  attnK?: (GPUBuffer | undefined)[];
   /** Row (token index) in the tap buffers where this chunk's first token goes. */
   row0: number;
   /** Read at encode time instead of row0: lets a decode plan built once write each token's row. */
@@ -102,6 +106,8 @@ export interface MixerContext {
    * at float offset `row · rowStride + offset` of `dt`, with KNOCKOUT_DT (no-op otherwise).
    */
   knockDt(dt: GPUBuffer, rowStride: number, offset: number, width: number): void;
+  /** With a knockout of this layer: the knocked-out row of this chunk (attention masks its key for every later query), else null. */
+  knockRow: number | null;
 }
 
 /**

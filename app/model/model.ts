@@ -62,7 +62,8 @@ export interface ForwardPlan {
  * attention knockout). The mixer overwrites that token's raw dt with a huge negative number
  * before the scan, so softplus gives exactly 0: the state passes through the token untouched
  * (exp(0·A) = 1, nothing written) and its output is C·h + D·x. For Mamba-2, Δ = clamp(0,
- * time_step_limit) — 0 with the usual (0, ∞) limit.
+ * time_step_limit) — 0 with the usual (0, ∞) limit. Attention layers (MixerContext.knockRow)
+ * mask the token's key instead: every later query skips it.
  */
 export interface Knockout {
   /** The token's row in this chunk (0 ≤ row < tokens). */
@@ -460,6 +461,7 @@ export class LanguageModel {
           if (!knockout || (knockout.layers && !knockout.layers.includes(l))) return;
           steps.push({ kind: 'copy', from: this.knockoutSource(width), fromOffset: 0, to: dt, toOffset: (knockout.row * rowStride + offset) * 4, bytes: width * 4 });
         },
+        knockRow: knockout && (!knockout.layers || knockout.layers.includes(l)) ? knockout.row : null,
       });
       const overwrite = options.overwriteMixerOutput;
       if (overwrite && overwrite.layer === l) {

@@ -58,7 +58,7 @@ function makeInputs(C: number, K: number, T: number, withBias: boolean, caseSeed
  * in one compute pass (as decode encodes them), writing out [ΣT, C] at a row offset per call.
  * The state sits at `stateOffset` inside a NaN-poisoned buffer whose other elements must stay NaN.
  */
-async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initialState: Float32Array | null, stateOffset = 0) {
+async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initialState: Float32Array | null, stateOffset = 0, activation: 'silu' | 'none' = 'silu') {
   const { device } = ctx;
   const { C, K } = inp;
   const total = lengths.reduce((a, b) => a + b, 0);
@@ -84,6 +84,7 @@ async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initial
         xStride: inp.xStride,
         outOffset: start * C,
         stateOffset,
+        activation,
       };
       list.push(causalConv1d(ctx, shape, buffers, `Test.conv${i}`));
       start += T;
@@ -97,7 +98,7 @@ async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initial
   for (const b of Object.values(buffers)) b?.destroy();
   const state = stateAll.slice(stateOffset, stateOffset + C * (K - 1));
   const outsideState = [...stateAll.subarray(0, stateOffset), ...stateAll.subarray(stateOffset + C * (K - 1))];
-  const ref = causalConv1dRef(inp.x, { offset: inp.xOffset, stride: inp.xStride }, inp.weight, inp.bias, initialState, total, C, K);
+  const ref = causalConv1dRef(inp.x, { offset: inp.xOffset, stride: inp.xStride }, inp.weight, inp.bias, initialState, total, C, K, activation);
   return { output, state, outsideState, ref };
 }
 
@@ -121,6 +122,14 @@ describe('causal_conv1d.wgsl against its CPU reference (Dawn)', () => {
       }
     }
   }
+
+  it('activation none (mamba_ssm MHA): the conv and bias alone, in calls of 11 + 1 + 2 tokens', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const inp = makeInputs(37, 4, 14, true, seed + 77);
+    const { output, ref } = await runCalls(ctx, inp, [11, 1, 2], null, 3, 'none');
+    expect(relativeError(output, ref.output)).toBeLessThanOrEqual(TOLERANCE);
+    expect(output.some((v) => v < -0.3), 'negative outputs: no SiLU').toBe(true);
+  });
 
   // prefill(T1), prefill(T2), step, step, …  ≡  one call over all the tokens.
   const chains: number[][] = [

@@ -11,6 +11,8 @@ import type { LoadedWeights } from '../model/loader.js';
 import type { MixerFactory } from '../model/mixer.js';
 import { LanguageModel } from '../model/model.js';
 import { falconMamba } from './falcon-mamba/index.js';
+import { attentionMixer } from './hybrid/attention.js';
+import { mlpMixer } from './hybrid/mlp.js';
 import { mamba1 } from './mamba1/index.js';
 import { Mamba1Mixer } from './mamba1/mixer.js';
 import { mamba2 } from './mamba2/index.js';
@@ -27,11 +29,14 @@ export const MIXERS: Record<ArchitectureName, MixerFactory> = {
   nemotron_h: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
 };
 
-/** The mixer factory of a block of kind `kind` in a model of architecture `name`. */
+/** The mixer factory of a block of kind `kind` in a model of architecture `name` (a hybrid's attention and MLP blocks: app/arch/hybrid/). */
 export function blockMixer(name: ArchitectureName, kind: BlockKind): MixerFactory {
   if (kind === 'ssm') return MIXERS[name];
-  return () => {
-    throw new Error(`${kind} blocks are not built yet`);
+  return (build) => {
+    const h = build.config.hybrid;
+    if (kind === 'attention' && h?.attention) return attentionMixer(build, h.attention);
+    if (kind === 'mlp' && h?.mlp) return mlpMixer(build, h.mlp);
+    throw new Error(`layer ${build.layer}: the config has no ${kind} settings for its ${kind} block`);
   };
 }
 

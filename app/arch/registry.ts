@@ -8,9 +8,10 @@
  */
 import { configReader, type Raw } from '../formats/config.js';
 import { clip, ModelFileError, preview } from '../formats/errors.js';
-import type { MambaConfig } from '../model/config.js';
+import { configBlocks, type BlockSpec, type MambaConfig } from '../model/config.js';
 import type { TraceLayout } from '../model/mixer.js';
-import { forwardRef, type ForwardRefOutput, type WeightTable } from '../model/reference.js';
+import { forwardRef, type ForwardRefOutput, type MixerRef, type WeightTable } from '../model/reference.js';
+import { attentionRef, mlpRef } from './hybrid/reference.js';
 import { falconMamba } from './falcon-mamba/index.js';
 import { mamba1 } from './mamba1/index.js';
 import { mamba2 } from './mamba2/index.js';
@@ -184,5 +185,13 @@ export function referenceForward(
   knockout?: { token: number; layers: readonly number[] | null },
 ): ForwardRefOutput {
   const spec = architectureSpec(config.architecture);
-  return forwardRef(config, weights, ids, () => spec.reference, prefix, knockout);
+  const blocks = configBlocks(config);
+  const h = config.hybrid;
+  const mixerOf = (l: number): MixerRef => {
+    const kind = (blocks[l] as BlockSpec).kind;
+    if (kind === 'attention' && h?.attention) return attentionRef(h.attention);
+    if (kind === 'mlp' && h?.mlp) return mlpRef(h.mlp);
+    return spec.reference;
+  };
+  return forwardRef(config, weights, ids, mixerOf, prefix, knockout);
 }

@@ -87,7 +87,8 @@ export interface AttentionConfig {
 /** A (gated) MLP block. */
 export interface MlpConfig {
   intermediate: number;
-  activation: 'silu' | 'gelu' | 'relu2';
+  /** gelu: the exact erf form (torch F.gelu); gelu_tanh: its tanh approximation. */
+  activation: 'silu' | 'gelu' | 'gelu_tanh' | 'relu2';
   /** gated: the up matrix's rows are [a; b] (2·intermediate), out = act(gate)·up; gateFirst says which half is the gate. */
   gated: boolean;
   gateFirst: boolean;
@@ -100,8 +101,8 @@ export interface HybridConfig {
   attention: AttentionConfig | null;
   /** The MLP blocks' config (null when there are none). */
   mlp: MlpConfig | null;
-  /** Which optional biases the attention and MLP blocks carry (absent: none). */
-  biases?: { attentionQkv: boolean; attentionOut: boolean; mlp: boolean };
+  /** Which biases the attention and MLP blocks carry: true required, false none, 'optional' used when the file has them (absent: none). */
+  biases?: { attentionQkv: boolean | 'optional'; attentionOut: boolean | 'optional'; mlp: boolean | 'optional' };
 }
 
 /** The blocks of a config: its hybrid's, else one SSM block per layer under the usual names. */

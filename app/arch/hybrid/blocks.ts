@@ -9,6 +9,7 @@ import type { ConfigReader, Raw } from '../../formats/config.js';
 import { ModelFileError, preview } from '../../formats/errors.js';
 import type { AttentionConfig, BlockSpec, HybridConfig, MambaConfig, MlpConfig } from '../../model/config.js';
 import type { TensorSpec } from '../spec.js';
+import { biasName } from './config.js';
 
 /** KV-cache capacity when a config names no context length, and the most the studio allocates by default. */
 export const DEFAULT_KV_CAPACITY = 4_096;
@@ -46,33 +47,33 @@ export function checkMlp(file: string, m: MlpConfig, key: string): void {
 }
 
 /** The tensors of an attention block's mixer (names under `m`). `bias`: whether q/k/v and out have biases. */
-export function attentionTensors(D: number, a: AttentionConfig, m: string, bias: { qkv: boolean; out: boolean }): TensorSpec[] {
+export function attentionTensors(D: number, a: AttentionConfig, m: string, bias: { qkv: boolean | 'optional'; out: boolean | 'optional' }): TensorSpec[] {
   const q = a.nHeads * a.headDim;
   const kv = a.nKvHeads * a.headDim;
-  const b = (name: string) => name.replace(/weight$/, 'bias');
+  const b = biasName;
   const specs: TensorSpec[] = [];
   if ('qkv' in a.names) {
     specs.push({ name: `${m}${a.names.qkv}`, shape: [q + 2 * kv, D] });
-    if (bias.qkv) specs.push({ name: `${m}${b(a.names.qkv)}`, shape: [q + 2 * kv] });
+    if (bias.qkv) specs.push({ name: `${m}${b(a.names.qkv)}`, shape: [q + 2 * kv], optional: bias.qkv === 'optional' });
     if (a.dConv > 0) specs.push({ name: `${m}conv1d.weight`, shape: [q + 2 * kv, 1, a.dConv] }, { name: `${m}conv1d.bias`, shape: [q + 2 * kv], optional: true });
   } else {
     for (const [name, rows] of [[a.names.q, q], [a.names.k, kv], [a.names.v, kv]] as const) {
       specs.push({ name: `${m}${name}`, shape: [rows, D] });
-      if (bias.qkv) specs.push({ name: `${m}${b(name)}`, shape: [rows] });
+      if (bias.qkv) specs.push({ name: `${m}${b(name)}`, shape: [rows], optional: bias.qkv === 'optional' });
     }
   }
   specs.push({ name: `${m}${a.names.out}`, shape: [D, q] });
-  if (bias.out) specs.push({ name: `${m}${b(a.names.out)}`, shape: [D] });
+  if (bias.out) specs.push({ name: `${m}${b(a.names.out)}`, shape: [D], optional: bias.out === 'optional' });
   return specs;
 }
 
-export function mlpTensors(D: number, f: MlpConfig, m: string, bias: boolean): TensorSpec[] {
+export function mlpTensors(D: number, f: MlpConfig, m: string, bias: boolean | 'optional'): TensorSpec[] {
   const up = f.gated ? 2 * f.intermediate : f.intermediate;
-  const b = (name: string) => name.replace(/weight$/, 'bias');
+  const b = biasName;
   return [
     { name: `${m}${f.names.up}`, shape: [up, D] },
     { name: `${m}${f.names.down}`, shape: [D, f.intermediate] },
-    ...(bias ? [{ name: `${m}${b(f.names.up)}`, shape: [up] }, { name: `${m}${b(f.names.down)}`, shape: [D] }] : []),
+    ...(bias ? [{ name: `${m}${b(f.names.up)}`, shape: [up], optional: bias === 'optional' }, { name: `${m}${b(f.names.down)}`, shape: [D], optional: bias === 'optional' }] : []),
   ];
 }
 

@@ -3,40 +3,13 @@
  * cache (mixer: ./attention.ts) and MLPs (./mlp.ts). The model config (app/model/config.ts) says
  * which layer is which BlockKind; these say how one attention or MLP layer is built.
  */
-export type BlockKind = 'ssm' | 'attention' | 'mlp';
+import type { AttentionConfig, MlpConfig } from '../../model/config.js';
 
-export interface AttentionConfig {
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number; // GQA: nHeads % nKvHeads === 0
-  /** Leading dims of each q/k head rotated; 0 = no positional encoding (NoPE). Even, ≤ headDim. */
-  rotaryDim: number;
-  /** RoPE base, e.g. 10000. */
-  ropeTheta: number;
-  /** false: pairs (i, i + rotaryDim/2) (HF rotate_half / NeoX / flash_attn default); true: pairs (2i, 2i+1). */
-  ropeInterleaved: boolean;
-  /** Multiplies q·k (1/sqrt(headDim) usually; Granite's attention_multiplier). */
-  scale: number;
-  /** Weight names under the mixer prefix: fused rows [q; k; v] (mamba_ssm MHA `in_proj.weight`), or separate. Biases: the same name with `.bias` instead of `.weight`, used when present (LayerWeights.optional). */
-  names: { qkv: string; out: string } | { q: string; k: string; v: string; out: string };
-  /** mamba_ssm MHA's depthwise causal conv over the qkv rows (attn_cfg.d_conv, weight `conv1d.weight` [qkvDim, 1, K], bias `conv1d.bias`), no activation; 0 = none. Its window is part of the state. */
-  dConv: number;
-  /** KV-cache capacity in tokens (the state's size). */
-  capacity: number;
-}
+// The types live with the canonical config (a hybrid's MambaConfig carries them); re-exported for the mixers.
+export type { AttentionConfig, BlockKind, MlpConfig } from '../../model/config.js';
 
 /** gelu: the exact erf form (torch F.gelu); gelu_tanh: its tanh approximation (approximate='tanh'). */
-export type MlpActivation = 'silu' | 'gelu' | 'gelu_tanh' | 'relu2';
-
-export interface MlpConfig {
-  intermediate: number;
-  activation: MlpActivation;
-  /** gated: fused input rows [a; b] of 2·intermediate with out = act(gate) · up; gateFirst says which half is the gate (Granite shared_mlp.input_linear: gate first; mamba_ssm GatedMLP fc1: y first, gate second). Not gated: up → act → down (Nemotron-H: up_proj, relu²). */
-  gated: boolean;
-  gateFirst: boolean;
-  /** e.g. { up: 'fc1.weight', down: 'fc2.weight' } or { up: 'up_proj.weight', down: 'down_proj.weight' }; biases as above. */
-  names: { up: string; down: string };
-}
+export type MlpActivation = MlpConfig['activation'];
 
 /** Rows of q, k and v: nHeads·headDim, nKvHeads·headDim twice. */
 export function attentionDims(c: AttentionConfig): { qDim: number; kvDim: number; qkvDim: number } {

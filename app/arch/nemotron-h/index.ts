@@ -10,7 +10,8 @@
  *   (group_size = d_inner / n_groups), Δ clamped to [time_step_min, ∞) as transformers' module
  *   does (`time_step_limit = (config.time_step_min, inf)`; the config's own time_step_limit is
  *   not used by it).
- * - Attention blocks: q_proj, k_proj, v_proj, o_proj (attention_bias), grouped-query, no
+ * - Attention blocks: q_proj, k_proj, v_proj, o_proj (biases, with attention_bias, when the file
+ *   has them: transformers' module never makes them, NVIDIA's does), grouped-query, no
  *   positional encoding (the SSM blocks carry position), scale 1/√head_dim.
  * - MLP blocks: up_proj → relu² → down_proj (mlp_bias), not gated.
  * - MoE blocks ("E", "moe": Nemotron-3 Nano) are refused for now.
@@ -112,6 +113,8 @@ export const nemotronH = {
       ? { intermediate: int('intermediate_size'), activation: 'relu2', gated: false, gateFirst: false, names: { up: 'up_proj.weight', down: 'down_proj.weight' } }
       : null;
     if (mlp) checkMlp(file, mlp, 'intermediate_size');
+    // attention_bias: NVIDIA's modeling code gives q/k/v/o biases by it; transformers' (JambaAttention) never does. Used when the file has them.
+    const attentionBias = bool('attention_bias', false) ? 'optional' : false;
     const blocks: BlockSpec[] = kinds.map((kind, l) => ({ kind, layer: l, norm: `layers.${l}.norm.weight`, mixer: `layers.${l}.mixer.` }));
     const config: MambaConfig = {
       architecture: 'nemotron_h', source: 'transformers', dModel: D, nLayer: kinds.length, vocabSize: base.vocabSize, dInner,
@@ -120,7 +123,7 @@ export const nemotronH = {
       normGroupSize: dInner / nGroups, normEps: base.normEps, mixerRmsEps: 0,
       useBias: bool('use_bias', false), useConvBias: bool(aliased(raw, 'use_conv_bias', 'mamba_conv_bias'), true),
       tieEmbeddings: bool('tie_word_embeddings', false),
-      hybrid: { blocks, attention, mlp, biases: { attentionQkv: bool('attention_bias', false), attentionOut: bool('attention_bias', false), mlp: bool('mlp_bias', false) } },
+      hybrid: { blocks, attention, mlp, biases: { attentionQkv: attentionBias, attentionOut: attentionBias, mlp: bool('mlp_bias', false) } },
     };
     return config;
   },

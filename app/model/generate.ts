@@ -57,7 +57,8 @@ function heldBack(text: string, stops: readonly string[]): number {
 }
 
 /** Why a generation ended: 'end-of-text' is the model's end-of-sequence token (GenerateOptions.eosIds). */
-export type StopReason = 'max-tokens' | 'stop-string' | 'stop-id' | 'end-of-text' | 'cancelled';
+/** context-full: a hybrid's KV caches are full (Session.room). */
+export type StopReason = 'max-tokens' | 'stop-string' | 'stop-id' | 'end-of-text' | 'cancelled' | 'context-full';
 
 export interface GenerateResult {
   ids: number[];
@@ -165,6 +166,8 @@ export async function generate(
   if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`maxTokens must be an integer ≥ 0, got ${options.maxTokens}`);
   const started = performance.now();
   session.prefill(prompt);
+  // Token k > 1 is fed by a step: k tokens need k − 1 more positions (a hybrid's KV caches bound them).
+  const budget = Math.min(options.maxTokens, session.room + 1);
   const random = seededRandom(options.seed ?? 0);
   const sampler = new GpuSampler(ctx, session, {
     temperature: options.temperature ?? 0,
@@ -201,18 +204,18 @@ export async function generate(
   let text = '';
   /** How much of `text` has been handed to onToken. */
   let released = 0;
-  let stopReason: GenerateResult['stopReason'] = 'max-tokens';
+  let stopReason: GenerateResult['stopReason'] = budget < options.maxTokens ? 'context-full' : 'max-tokens';
   let prefillSeconds = 0;
   let decodeStart = 0;
   const stops = options.stopStrings?.filter((s) => s.length > 0) ?? [];
   let i = 0;
   try {
-    for (; i < options.maxTokens; i++) {
+    for (; i < budget; i++) {
       if (options.signal?.aborted) {
         stopReason = 'cancelled';
         break;
       }
-      while (sampled < options.maxTokens && sampled - i < PIPELINE_DEPTH) sampleNext();
+      while (sampled < budget && sampled - i < PIPELINE_DEPTH) sampleNext();
       const id = await (reads.shift() as Promise<number>);
       if (i + 1 < sampled) session.fed(id); // the step sampling token i+1 fed this one
       if (i === 0) {

@@ -154,6 +154,8 @@ export interface Mixer {
   readonly decodeTaps?: readonly DecodeTap[];
   /** Where Δ, B and C are in this mixer's taps; null when it has none. */
   readonly trace: TraceLayout | null;
+  /** Tokens its state can hold (an attention mixer's KV cache); absent: any number (an SSM's state is constant). */
+  readonly capacity?: number;
   destroy(): void;
 }
 

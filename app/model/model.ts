@@ -288,6 +288,11 @@ export class LanguageModel {
     return { layers: this.mixers.map((m) => m.newState()) };
   }
 
+  /** The most tokens one sequence can hold: the smallest KV cache of its attention blocks (Infinity without any). */
+  get contextCapacity(): number {
+    return this.mixers.reduce((cap, m) => Math.min(cap, m.capacity ?? Infinity), Infinity);
+  }
+
   /** Bytes of one sequence's state (what newState allocates). */
   get stateBytes(): number {
     return this.mixers.reduce((s, m) => s + m.stateBytes, 0);

@@ -71,6 +71,19 @@ export class Session {
     validateTokenIds(ids, this.model.config.vocabSize);
   }
 
+  /** Tokens this sequence can still take: what its attention blocks' KV caches have left (Infinity for a pure SSM). */
+  get room(): number {
+    return this.model.contextCapacity - this.position;
+  }
+
+  /** Refuses `n` more tokens that the KV caches cannot hold (their kernels would drop them). */
+  private checkRoom(n: number, what: string): void {
+    if (n > this.room) {
+      const cap = this.model.contextCapacity;
+      throw new RangeError(`Session.${what}: the model's attention layers keep ${cap.toLocaleString('en-US')} tokens in their KV cache; ${this.position.toLocaleString('en-US')} are in and ${n.toLocaleString('en-US')} more would not fit (start a new sequence)`);
+    }
+  }
+
   /**
    * Records traces of every token from now on (prefill and steps) into `recorder` (its rows
    * follow this session's tokens from the current position); null stops. Tracing off costs nothing.
@@ -126,6 +139,8 @@ export class Session {
     if (ids.length === 0) return;
     this.checkIds(ids);
     this.checkSettled('prefill');
+    // A traced prefill's chunks come back here with their taps: checked once, at the top.
+    if (!options.taps || !this.recorder) this.checkRoom(ids.length, 'prefill');
     if (this.recorder && !options.taps) {
       this.tracedPrefill(this.recorder, ids, options);
       return;
@@ -257,6 +272,7 @@ export class Session {
   step(id: number, then?: (encoder: GPUCommandEncoder) => void): void {
     this.checkIds([id]);
     this.checkSettled('step');
+    this.checkRoom(1, 'step');
     this.idScratch[0] = id;
     this.ctx.device.queue.writeBuffer(this.model.idsBuffer, 0, this.idScratch);
     this.encodeStep('Session.step', then);
@@ -331,6 +347,7 @@ export class Session {
    * recorder's row is the step's position (rows run ahead of `tokens` until the ids are known).
    */
   stepFromGpu(then?: (encoder: GPUCommandEncoder) => void): void {
+    this.checkRoom(1, 'stepFromGpu');
     this.encodeStep('Session.stepFromGpu', then);
     this.unknown++;
   }

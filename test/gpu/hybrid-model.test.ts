@@ -18,6 +18,7 @@ import { attentionRef } from '../../app/arch/hybrid/reference';
 import { mamba1 } from '../../app/arch/mamba1/index';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
+import { generate } from '../../app/model/generate';
 import type { MixerFactory } from '../../app/model/mixer';
 import { LanguageModel } from '../../app/model/model';
 import { forwardRef } from '../../app/model/reference';
@@ -81,6 +82,19 @@ describe('a model with an attention layer of app/arch/hybrid', () => {
         expect(relativeError(await knocked.readLogits(), expected), `knockout in ${layers ? 'the attention layer' : 'every layer'} (seed ${seed})`).toBeLessThanOrEqual(TOL);
         expect(relativeError(expected, reference(ids)), 'the knockout changes the logits').toBeGreaterThan(1e-3);
       }
+      // The KV cache holds 32 tokens: the session refuses more, and generation stops when it is full.
+      expect(model.contextCapacity).toBe(32);
+      const full = new Session(ctx, model);
+      sessions.push(full);
+      full.prefill(ids.slice(0, 17));
+      expect(() => full.prefill(ids)).toThrow(/keep 32 tokens in their KV cache; 17 are in and 17 more would not fit/);
+      expect(full.position, 'a refused prefill consumes nothing').toBe(17);
+      const result = await generate(ctx, full, ids.slice(0, 13), { maxTokens: 10, temperature: 0 });
+      // 30 tokens in after the prompt: tokens 1–3 need steps 31 and 32, no more.
+      expect(result.stopReason).toBe('context-full');
+      expect(result.ids.length).toBe(3);
+      expect(full.position).toBe(32);
+      expect(() => full.step(1)).toThrow(/KV cache/);
     } finally {
       sessions.forEach((s) => s.destroy());
       model.destroy();

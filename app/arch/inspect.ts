@@ -349,9 +349,18 @@ export async function chatTemplateSource(model: ModelFiles, inspection: ModelIns
  * gated norm runs, and the convention it was read in — e.g. "Mamba-2, 8 groups, gated norm per
  * group of 1024; mistral params.json + consolidated.safetensors".
  */
+/** "4 Mamba, 2 attention, 2 MLP blocks": a hybrid's blocks by kind. */
+export function hybridLayout(blocks: readonly { kind: string }[]): string {
+  const names: Record<string, string> = { ssm: 'Mamba', attention: 'attention', mlp: 'MLP' };
+  const counts = new Map<string, number>();
+  for (const b of blocks) counts.set(b.kind, (counts.get(b.kind) ?? 0) + 1);
+  return `${[...counts].map(([kind, n]) => `${n} ${names[kind] ?? kind}`).join(', ')} blocks`;
+}
+
 export function modelVariant(inspection: Pick<ModelInspection, 'config' | 'format' | 'weightFiles'>): string {
   const c = inspection.config;
   const parts = [architectureSpec(c.architecture).label];
+  if (c.hybrid) parts.push(hybridLayout(c.hybrid.blocks));
   if (c.nGroups >= 1) parts.push(`${c.nGroups} group${c.nGroups === 1 ? '' : 's'}`);
   if (c.nGroups > 1) parts.push(c.normGroupSize === c.dInner ? 'gated norm over all of d_inner (as transformers)' : `gated norm per group of ${c.normGroupSize}`);
   const from =

@@ -70,8 +70,10 @@ export interface MemoryPlan {
   maxTokens: number;
   /** Bytes of weights on the GPU by storage format (largest first), and their sum. */
   weights: { total: number; byFormat: { format: WeightFormat; bytes: number; tensors: number }[] };
-  /** One sequence: its recurrent state and logits. */
+  /** One sequence: its recurrent state and logits (a hybrid's KV caches included). */
   state: number;
+  /** A hybrid's KV caches (part of `state`) and the tokens they hold; null without attention blocks. */
+  kvCache: { bytes: number; tokens: number } | null;
   /** A prefill chunk of maxTokens tokens (an upper bound). */
   activations: number;
   /** The trace the plan was made for (null: none). */
@@ -178,6 +180,7 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
       byFormat: [...byFormat.entries()].map(([format, e]) => ({ format, ...e })).sort((a, b) => b.bytes - a.bytes),
     },
     state: need.session,
+    kvCache: need.kvCache > 0 ? { bytes: need.kvCache, tokens: need.kvTokens } : null,
     activations: need.activations,
     trace,
     total,
@@ -211,11 +214,12 @@ export function formatSize(bytes: number): string {
   return `${decimal(bytes / scale, 3)} ${unit}`;
 }
 
-/** "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3[, trace 0.1]": the parts in the total's unit. */
+/** "needs 4.6 GB: weights 4.2, state 0.04[ (KV cache 0.03 for 4,096 tokens)], activations 0.3[, trace 0.1]": the parts in the total's unit. */
 export function describeMemoryPlan(plan: MemoryPlan): string {
   const [, scale] = unitOf(plan.total);
   const part = (bytes: number) => decimal(bytes / scale);
-  const parts = [`weights ${part(plan.weights.total)}`, `state ${part(plan.state)}`, `activations ${part(plan.activations)}`];
+  const kv = plan.kvCache ? ` (KV cache ${part(plan.kvCache.bytes)} for ${plan.kvCache.tokens.toLocaleString('en-US')} tokens)` : '';
+  const parts = [`weights ${part(plan.weights.total)}`, `state ${part(plan.state)}${kv}`, `activations ${part(plan.activations)}`];
   if (plan.trace && plan.trace.gpu > 0) parts.push(`trace ${part(plan.trace.gpu)}`);
   return `needs ${formatSize(plan.total)}: ${parts.join(', ')}`;
 }

@@ -1,7 +1,9 @@
 // residual_rmsnorm: the residual add fused with RMSNorm (one workgroup per row).
 //
-//   residual[r, :] = residual[r, :] + hidden[r, :]      (when has_residual = 1; else residual = hidden)
-//   out[r, :]      = residual[r, :] * inverseSqrt(mean(residual[r, :]^2) + eps) * weight[:]
+//   residual[r, :] = residual[r, :] + s·hidden[r, :]     (when has_residual = 1; else residual = s·hidden)
+//   out[r, :]      = residual[r, :] * inverseSqrt(mean(residual[r, :]^2) + eps) * weight[:] * o
+// s = hidden_scale, o = out_scale: 1 except for models with multipliers (Granite's embedding and
+// residual multipliers; its logits_scaling folded into the final norm as o = 1 / logits_scaling).
 //
 // Symbols: rows = tokens (T), cols = d_model (D). fp32 throughout; the sum of squares is
 // accumulated per thread, then reduced in workgroup memory.
@@ -13,6 +15,10 @@ struct Params {
   cols: u32,          // D
   eps: f32,           // RMSNorm epsilon (config layer_norm_epsilon, 1e-5)
   has_residual: u32,  // 0 for the first layer: residual := hidden
+  hidden_scale: f32,  // s
+  out_scale: f32,     // o
+  pad0: u32,
+  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -32,7 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let base = row * params.cols;
   var sum_sq = 0.0;
   for (var c = lid; c < params.cols; c += WORKGROUP_SIZE) {
-    var value = hidden[base + c];
+    var value = hidden[base + c] * params.hidden_scale;
     if (params.has_residual != 0u) {
       value += residual[base + c];
     }
@@ -49,6 +55,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   let scale = inverseSqrt(partial[0] / f32(params.cols) + params.eps);
   for (var c = lid; c < params.cols; c += WORKGROUP_SIZE) {
-    output[base + c] = residual[base + c] * scale * weight[c];
+    output[base + c] = residual[base + c] * scale * weight[c] * params.out_scale;
   }
 }

@@ -25,8 +25,10 @@ export const MIXERS: Record<ArchitectureName, MixerFactory> = {
   mamba2: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
   // Mamba-1's mixer, which runs the weightless RMS norm on dt_r, B and C when config.mixerRmsEps > 0.
   falcon_mamba: (build) => new Mamba1Mixer(build, falconMamba.traceLayout(build.config)),
-  // Nemotron-H's SSM blocks are Mamba-2's; its attention and MLP blocks come from blockMixer.
+  // Nemotron-H's SSM blocks are Mamba-2's; hybrids' attention and MLP blocks come from blockMixer.
   nemotron_h: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
+  // Granite-4.0-H's likewise (Bamba's Mamba-2, the gated norm over all of d_inner).
+  granitemoehybrid: (build) => new Mamba2Mixer(build, mamba2.traceLayout(build.config)),
 };
 
 /** The mixer factory of a block of kind `kind` in a model of architecture `name` (a hybrid's attention and MLP blocks: app/arch/hybrid/). */

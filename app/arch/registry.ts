@@ -16,13 +16,14 @@ import { falconMamba } from './falcon-mamba/index.js';
 import { mamba1 } from './mamba1/index.js';
 import { mamba2 } from './mamba2/index.js';
 import { mambaSsmHybrid } from './hybrid/blocks.js';
+import { graniteHybrid } from './granite-hybrid/index.js';
 import { nemotronH } from './nemotron-h/index.js';
 import { checkConfigBounds, type ConfigKeys } from './bounds.js';
 import type { ArchitectureSpec, BaseConfig } from './spec.js';
 
-export const ARCHITECTURES = [mamba1, mamba2, falconMamba, nemotronH] as const;
+export const ARCHITECTURES = [mamba1, mamba2, falconMamba, nemotronH, graniteHybrid] as const;
 
-/** 'mamba' | 'mamba2' | 'falcon_mamba' | 'nemotron_h': the architectures' registry names, derived from the list. */
+/** 'mamba' | 'mamba2' | 'falcon_mamba' | 'nemotron_h' | 'granitemoehybrid': the architectures' registry names, derived from the list. */
 export type ArchitectureName = (typeof ARCHITECTURES)[number]['name'];
 
 export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = ARCHITECTURES.map((a) => a.name);
@@ -72,7 +73,6 @@ const KNOWN_OTHERS: [RegExp, string][] = [
   [/mistral|mixtral/i, 'Mistral'],
   [/rwkv/i, 'RWKV'],
   [/jamba/i, 'Jamba (a hybrid, not supported)'],
-  [/granitemoehybrid/i, 'Granite-4.0-H (a hybrid, not supported yet: Nemotron-H and mamba_ssm attention hybrids are)'],
   [/zamba/i, 'Zamba (a hybrid, not supported)'],
   [/falcon_h1/i, 'Falcon-H1 (a hybrid, not supported)'],
   [/bamba/i, 'Bamba (a hybrid, not supported)'],

@@ -7,7 +7,7 @@
  * warnings (likewise capped).
  */
 import { ModelFileError } from '../formats/errors.js';
-import { configBlocks, type MambaConfig } from '../model/config.js';
+import { configBlocks, finalNormName, modelPrefix, type MambaConfig } from '../model/config.js';
 import { checkConfigBounds } from './bounds.js';
 import { hybridBlockTensors } from './hybrid/blocks.js';
 import { architectureSpec } from './registry.js';
@@ -34,11 +34,11 @@ export const MAX_LISTED = 10;
 export function expectedTensors(config: MambaConfig, embeddingName: string, file = 'the model config'): TensorSpec[] {
   const spec = architectureSpec(config.architecture);
   checkConfigBounds(file, config, spec);
-  const prefix = embeddingName.replace(/embeddings?\.weight$/, '');
+  const prefix = modelPrefix(embeddingName);
   const { dModel: D, vocabSize: V } = config;
   const specs: TensorSpec[] = [
     { name: embeddingName, shape: [V, D] },
-    { name: `${prefix}norm_f.weight`, shape: [D] },
+    { name: finalNormName(config, prefix), shape: [D] },
     { name: 'lm_head.weight', shape: [V, D], optional: true },
   ];
   for (const block of configBlocks(config)) {
@@ -48,7 +48,7 @@ export function expectedTensors(config: MambaConfig, embeddingName: string, file
   return specs;
 }
 
-const EMBEDDING_NAMES = ['backbone.embeddings.weight', 'backbone.embedding.weight', 'embeddings.weight', 'embedding.weight'];
+const EMBEDDING_NAMES = ['backbone.embeddings.weight', 'backbone.embedding.weight', 'embeddings.weight', 'embedding.weight', 'model.embeddings.weight', 'model.embed_tokens.weight'];
 
 /**
  * Checks the tensors a file holds against the config. Throws one ModelFileError listing every

@@ -18,6 +18,10 @@ export interface ResidualRmsNormShape {
   eps: number;
   /** false for the first layer, where the residual stream starts as the embedding. */
   hasResidual: boolean;
+  /** Multiplies hidden before the add (default 1: Granite's embedding and residual multipliers). */
+  hiddenScale?: number;
+  /** Multiplies the normed output (default 1: Granite's 1 / logits_scaling on the final norm). */
+  outScale?: number;
 }
 
 export interface ResidualRmsNormBuffers {
@@ -46,11 +50,15 @@ export function residualRmsNorm(
   // params, hidden, residual, weight, output
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'read-only-storage', 'storage']);
   const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE } });
-  const params = uniformBuffer(device, `${label}.params`, 16);
-  const data = new ArrayBuffer(16);
+  const hiddenScale = shape.hiddenScale ?? 1;
+  const outScale = shape.outScale ?? 1;
+  if (!Number.isFinite(hiddenScale) || !Number.isFinite(outScale)) throw new RangeError(`${OP}: scales must be finite, got ${hiddenScale} and ${outScale}`);
+  const params = uniformBuffer(device, `${label}.params`, 32);
+  const data = new ArrayBuffer(32);
   new Uint32Array(data, 0, 2).set([rows, cols]);
   new Float32Array(data, 8, 1)[0] = eps;
   new Uint32Array(data, 12, 1)[0] = shape.hasResidual ? 1 : 0;
+  new Float32Array(data, 16, 2).set([hiddenScale, outScale]);
   device.queue.writeBuffer(params, 0, data);
   const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [params, buffers.hidden, buffers.residual, buffers.weight, buffers.output].map((buffer) => ({ buffer })));
   return singleDispatch(label, pipeline, bindGroup, [rows], [params]);

@@ -48,6 +48,23 @@ export interface MambaConfig {
    * and an MLP (mamba_ssm's `norm2`/`mlp`, Granite's `shared_mlp`) is two blocks.
    */
   hybrid?: HybridConfig;
+  /** The final norm's weight name after the model's prefix (absent: `norm_f.weight`; Granite: `norm.weight`). */
+  finalNorm?: string;
+  /**
+   * Granite's multipliers (absent: all 1): the embedding output × `embedding`, every block's output
+   * × `residual` before the residual add, the logits × `logits` (1 / logits_scaling).
+   */
+  multipliers?: { embedding: number; residual: number; logits: number };
+}
+
+/** The final norm's weight name under the model's prefix. */
+export function finalNormName(config: MambaConfig, prefix: string): string {
+  return `${prefix}${config.finalNorm ?? 'norm_f.weight'}`;
+}
+
+/** The weight-name prefix of a model from its embedding's name: `backbone.`, `model.`, or ''. */
+export function modelPrefix(embeddingName: string): string {
+  return embeddingName.replace(/(embeddings?|embed_tokens)\.weight$/, '');
 }
 
 /** What a block's mixer is: the architecture's SSM, attention, or an MLP. */

@@ -12,7 +12,7 @@ import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
-import { configBlocks, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
+import { configBlocks, finalNormName, modelPrefix, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
 import type { WeightPart } from './memory.js';
 import type { ModelInspection } from './inspection.js';
 import type { LoadedWeights } from './loader.js';
@@ -113,6 +113,10 @@ export class LanguageModel {
   protected readonly name: string;
   protected readonly prefix: string;
   private readonly embeddingName: string;
+  /** The final norm's weight name (finalNormName). */
+  private readonly finalNorm: string;
+  /** Granite's multipliers (1, 1, 1 for every other model): MambaConfig.multipliers. */
+  private readonly multipliers: { embedding: number; residual: number; logits: number };
   /** The LM head (an untied lm_head, else the embedding) as row ranges: one, or several when it is split (memory.ts weightParts). */
   private readonly lmHead: readonly WeightPart[];
   private readonly lmHeadFormat: WeightFormat;
@@ -139,7 +143,9 @@ export class LanguageModel {
     this.maxTokens = options.maxTokens ?? 256;
     this.name = options.name ?? 'Model';
     this.embeddingName = inspection.embeddingName;
-    this.prefix = inspection.embeddingName.replace(/embeddings?\.weight$/, '');
+    this.prefix = modelPrefix(inspection.embeddingName);
+    this.finalNorm = finalNormName(inspection.config, this.prefix);
+    this.multipliers = inspection.config.multipliers ?? { embedding: 1, residual: 1, logits: 1 };
     const headName = weights.buffers.has('lm_head.weight') || weights.parts?.has('lm_head.weight') ? 'lm_head.weight' : inspection.embeddingName;
     this.lmHead = this.rowsOf(headName, inspection.config.vocabSize);
     this.lmHeadFormat = this.format(headName);
@@ -335,6 +341,9 @@ export class LanguageModel {
 
   /** Whether every layer's mixer has a fused one-token decode for these weights. */
   private canFuseDecode(taps?: ModelTaps): boolean {
+    // The fused kernels add each mixer's output into the residual unscaled and fold norm_f into the head: no multipliers there.
+    const { embedding, residual, logits } = this.multipliers;
+    if (embedding !== 1 || residual !== 1 || logits !== 1) return false;
     return this.mixers.every((m, l) => {
       if (m.encodeDecode === undefined || !m.canFuseDecode()) return false;
       if (!taps) return true;
@@ -387,7 +396,7 @@ export class LanguageModel {
         residualRmsNorm(
           this.ctx,
           { rows: 1, cols: D, eps, hasResidual: false },
-          { hidden: a.residual, residual: a.hidden, weight: this.w(`${this.prefix}norm_f.weight`), output: a.normed },
+          { hidden: a.residual, residual: a.hidden, weight: this.w(this.finalNorm), output: a.normed },
           `${this.name}.norm_f`,
         ),
       );
@@ -398,7 +407,7 @@ export class LanguageModel {
           normMatvec(
             this.ctx,
             { inFeatures: D, outFeatures: part.rows, yOffset: part.firstRow, norm: 'rms', eps, weightFormat: this.lmHeadFormat },
-            { x: a.residual, g: this.w(`${this.prefix}norm_f.weight`), weight: part.buffer, y: logits },
+            { x: a.residual, g: this.w(this.finalNorm), weight: part.buffer, y: logits },
             `${this.name}.lm_head${this.lmHead.length > 1 ? `#${p}` : ''}`,
           ),
         );
@@ -447,7 +456,7 @@ export class LanguageModel {
       run(
         residualRmsNorm(
           ctx,
-          { rows: T, cols: D, eps, hasResidual: l > 0 },
+          { rows: T, cols: D, eps, hasResidual: l > 0, hiddenScale: l > 0 ? this.multipliers.residual : this.multipliers.embedding },
           { hidden: a.hidden, residual: a.residual, weight: this.w(this.normName(l)), output: a.normed },
           `${this.name}.L${l}.norm`,
         ),
@@ -478,8 +487,8 @@ export class LanguageModel {
     run(
       residualRmsNorm(
         ctx,
-        { rows: T, cols: D, eps, hasResidual: true },
-        { hidden: a.hidden, residual: a.residual, weight: this.w(`${p}norm_f.weight`), output: a.normed },
+        { rows: T, cols: D, eps, hasResidual: true, hiddenScale: this.multipliers.residual, outScale: this.multipliers.logits },
+        { hidden: a.hidden, residual: a.residual, weight: this.w(this.finalNorm), output: a.normed },
         `${this.name}.norm_f`,
       ),
     );
@@ -497,7 +506,7 @@ export class LanguageModel {
    */
   headDispatches(rows: number, input: GPUBuffer, buffers: { copy: GPUBuffer; normed: GPUBuffer; logits: GPUBuffer }): Dispatch[] {
     const { dModel: D, normEps: eps } = this.config;
-    const norm = residualRmsNorm(this.ctx, { rows, cols: D, eps, hasResidual: false }, { hidden: input, residual: buffers.copy, weight: this.w(`${this.prefix}norm_f.weight`), output: buffers.normed }, `${this.name}.lens.norm_f`);
+    const norm = residualRmsNorm(this.ctx, { rows, cols: D, eps, hasResidual: false, outScale: this.multipliers.logits }, { hidden: input, residual: buffers.copy, weight: this.w(this.finalNorm), output: buffers.normed }, `${this.name}.lens.norm_f`);
     return [norm, ...this.lmHeadMatmul({ tokens: rows }, buffers.normed, buffers.logits)];
   }
 

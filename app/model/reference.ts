@@ -5,7 +5,7 @@
  * architecture supplies its mixer's reference (app/arch/<name>/reference.ts). Plain loops, written
  * for clarity, not speed: use it on small models and short sequences.
  */
-import { configBlocks, type BlockSpec, type MambaConfig } from './config.js';
+import { configBlocks, finalNormName, type BlockSpec, type MambaConfig } from './config.js';
 
 /** Tensors by their name in the file, as float32 arrays (row-major). */
 export type WeightTable = (name: string) => Float32Array | undefined;
@@ -111,11 +111,12 @@ export function forwardRef(
 ): ForwardRefOutput {
   const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = config;
   const T = ids.length;
-  const emb = weights(`${prefix}embeddings.weight`) ?? need(weights, `${prefix}embedding.weight`);
+  const emb = weights(`${prefix}embeddings.weight`) ?? weights(`${prefix}embed_tokens.weight`) ?? need(weights, `${prefix}embedding.weight`);
   let residual = new Float64Array(T * D);
+  const m = config.multipliers ?? { embedding: 1, residual: 1, logits: 1 };
   for (let t = 0; t < T; t++) {
     const id = ids[t] as number;
-    for (let i = 0; i < D; i++) residual[t * D + i] = emb[id * D + i] as number;
+    for (let i = 0; i < D; i++) residual[t * D + i] = (emb[id * D + i] as number) * m.embedding;
   }
   const out: ForwardRefOutput = { logits: new Float64Array(0), hidden: [], normed: new Float64Array(0), layers: [] };
   const blocks = configBlocks(config);
@@ -125,12 +126,13 @@ export function forwardRef(
     const knockToken = knockout && (knockout.layers === null || knockout.layers.includes(l)) ? knockout.token : -1;
     const { output, taps } = mixerOf(l)({ config, weights, mixer: `${prefix}${block.mixer}`, layer: l, input, tokens: T, knockToken });
     const next = new Float64Array(T * D);
-    for (let i = 0; i < T * D; i++) next[i] = (residual[i] as number) + (output[i] as number);
+    for (let i = 0; i < T * D; i++) next[i] = (residual[i] as number) + (output[i] as number) * m.residual;
     residual = next;
     out.hidden.push(residual);
     out.layers.push(taps);
   }
-  out.normed = rmsnorm(residual, T, D, need(weights, `${prefix}norm_f.weight`), eps);
+  out.normed = rmsnorm(residual, T, D, need(weights, finalNormName(config, prefix)), eps);
   out.logits = linear(out.normed, T, D, weights('lm_head.weight') ?? emb, V);
+  if (m.logits !== 1) out.logits = out.logits.map((v) => v * m.logits);
   return out;
 }

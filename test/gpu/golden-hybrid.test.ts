@@ -1,14 +1,14 @@
 /**
  * Hybrid models against their own libraries (test/fixtures/golden-hybrid, made on the GPU machine
- * by scripts/golden/make_hybrid_golden.py): Nemotron-H from transformers' NemotronHForCausalLM and
+ * by scripts/golden/make_hybrid_golden.py): Nemotron-H and Granite-4.0-H from transformers and
  * mamba_ssm's MambaLMHeadModel with attention layers (attn_layer_idx, its MHA, with a qkv conv in
  * one case) and GatedMLPs. Per case, on the GPU: logits at every position, the residual stream
  * after every block, Δ, x, B and C of the Mamba-2 blocks, the attention probabilities of every
  * head of every attention block (from the q/k taps), all within relative error 1e-3 (the golden
  * tolerance); prefill then steps equals the whole prefill; the greedy continuation identical. The
  * float64 reference (written from the math, app/arch/hybrid/reference.ts) agrees with the golden
- * logits within 1e-4, as the other goldens' float64 self-checks do. Granite-4.0-H fixtures are
- * there too; the studio refuses them with a message until its multipliers are built.
+ * logits within 1e-4, as the other goldens' float64 self-checks do. Granite-4.0-H (dense) with
+ * its multipliers, RoPE in one case and none in the other.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -24,7 +24,7 @@ import type { GpuContext } from '../../app/gpu/context';
 import { attentionProbs } from '../../app/kernels/attention';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { relativeError } from '../../app/kernels/self-test';
-import { configBlocks } from '../../app/model/config';
+import { configBlocks, modelPrefix } from '../../app/model/config';
 import { generate } from '../../app/model/generate';
 import { loadWeights } from '../../app/model/loader';
 import { Session } from '../../app/model/session';
@@ -37,7 +37,7 @@ const TOL = 1e-3;
 const REF_TOL = 1e-4;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden-hybrid');
 const all = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => !n.includes('.')).sort() : [];
-const supported = all.filter((n) => !n.startsWith('granite-'));
+const supported = all;
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
@@ -77,7 +77,7 @@ describe('hybrid models against transformers and mamba_ssm (golden fixtures)', (
     const cols = (data: Float32Array, width: number, stride: number, offset: number, rows = T) => Float32Array.from({ length: rows * width }, (_, i) => data[Math.floor(i / width) * stride + offset + (i % width)]!);
 
     // float64 reference, from the same files.
-    const ref = referenceForward(c, (n) => table.get(n), ids, inspection.embeddingName.replace(/embeddings?\.weight$/, ''));
+    const ref = referenceForward(c, (n) => table.get(n), ids, modelPrefix(inspection.embeddingName));
     const refError = relativeError(Float32Array.from(cols(Float32Array.from(ref.logits), goldenV, V, 0)), goldenLogits);
     expect(refError, 'float64 reference vs the library').toBeLessThanOrEqual(REF_TOL);
 
@@ -143,13 +143,5 @@ describe('hybrid models against transformers and mamba_ssm (golden fixtures)', (
     fresh.destroy();
     model.destroy();
     weights.destroy();
-  });
-
-  it('refuses Granite-4.0-H with a message that names it', async () => {
-    for (const name of all.filter((n) => n.startsWith('granite-'))) {
-      const files = await folderModelFiles(path.join(goldenDir, name));
-      await expect(inspectModel(files)).rejects.toThrow(/Granite-4\.0-H \(a hybrid, not supported yet/);
-      await files.close();
-    }
   });
 });

@@ -16,7 +16,7 @@ let skipReason = '';
 let seed = 0;
 useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
-async function runCase(ctx: GpuContext, rows: number, cols: number, hasResidual: boolean, caseSeed: number) {
+async function runCase(ctx: GpuContext, rows: number, cols: number, hasResidual: boolean, caseSeed: number, scales: { hidden?: number; out?: number } = {}) {
   const { device } = ctx;
   const eps = 1e-5;
   const hidden = randomF32(rows * cols, caseSeed, 3);
@@ -29,7 +29,7 @@ async function runCase(ctx: GpuContext, rows: number, cols: number, hasResidual:
     output: uploadF32(device, 'Test.output', new Float32Array(rows * cols).fill(Number.NaN)), // poisoned
   };
   const dispatch = await withErrorScopes(device, 'test', () => {
-    const d = residualRmsNorm(ctx, { rows, cols, eps, hasResidual }, buffers, 'Test.rmsnorm');
+    const d = residualRmsNorm(ctx, { rows, cols, eps, hasResidual, ...(scales.hidden !== undefined ? { hiddenScale: scales.hidden } : {}), ...(scales.out !== undefined ? { outScale: scales.out } : {}) }, buffers, 'Test.rmsnorm');
     submitDispatches(device, 'Test', [d]);
     return d;
   });
@@ -37,7 +37,7 @@ async function runCase(ctx: GpuContext, rows: number, cols: number, hasResidual:
   const residual = await readF32(device, buffers.residual, rows * cols);
   dispatch.destroy();
   for (const b of Object.values(buffers)) b.destroy();
-  const ref = residualRmsNormRef(hidden, hasResidual ? residualIn : null, weight, rows, cols, eps);
+  const ref = residualRmsNormRef(hidden, hasResidual ? residualIn : null, weight, rows, cols, eps, scales);
   return { output, residual, ref };
 }
 
@@ -61,6 +61,19 @@ describe('residual_rmsnorm.wgsl against its CPU reference (Dawn)', () => {
       });
     }
   }
+
+  it('scales hidden before the add and the output (multipliers), with and without a residual', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    for (const hasResidual of [true, false]) {
+      const scales = { hidden: 0.37 + (seed % 7) * 0.1, out: 1 / 2.5 };
+      const { output, residual, ref } = await runCase(ctx, 7, 83, hasResidual, seed + 91, scales);
+      expect(relativeError(output, ref.output)).toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(residual, ref.residual)).toBeLessThanOrEqual(TOLERANCE);
+      // The scales matter: the unscaled reference is far off.
+      const plain = await runCase(ctx, 7, 83, hasResidual, seed + 91);
+      expect(relativeError(output, plain.ref.output)).toBeGreaterThan(0.05);
+    }
+  });
 
   it('reuses one pipeline for every shape (shapes travel in uniforms)', async (test) => {
     if (!ctx) return test.skip(skipReason);

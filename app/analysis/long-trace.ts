@@ -9,6 +9,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { traceLayout } from '../arch/registry.js';
 import { submitDispatches } from '../kernels/dispatch.js';
 import { topK, unpackTopK } from '../kernels/top-k.js';
+import { configBlocks } from '../model/config.js';
 import type { ModelTaps, TraceLayout } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session, type TraceSink } from '../model/session.js';
@@ -394,7 +395,7 @@ export function longTraceMemory(
   options: { tokens: number; maxTokens: number; stateBytes: number; layers?: number; focus?: boolean; live?: boolean; budget?: number; every?: number },
 ): LongTraceMemory {
   const T = Math.max(1, Math.floor(options.tokens));
-  const L = options.layers ?? config.nLayer;
+  const L = options.layers ?? configBlocks(config).filter((b) => b.kind === 'ssm').length;
   const layout = traceLayout(config);
   const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
   const R = ringRowsOf(options.maxTokens, ringRowBytes(config, L));

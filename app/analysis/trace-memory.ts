@@ -13,7 +13,7 @@
  *        store keeps at most TRACE_BYTES_KEPT of them.
  */
 import { traceLayout } from '../arch/registry.js';
-import type { MambaConfig } from '../model/config.js';
+import { configBlocks, type MambaConfig } from '../model/config.js';
 import type { TraceMemory } from '../model/memory-plan.js';
 import { TOP_NEXT } from './distributions.js';
 import { TraceRecorder, type ExtraTap } from './recorder.js';
@@ -36,7 +36,8 @@ const bufferBytes = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
  */
 export function traceMemory(config: MambaConfig, options: { tokens: number; layers?: number; chunk: number; sessionBytes: number }): TraceMemory {
   const T = Math.max(0, Math.floor(options.tokens));
-  const L = options.layers ?? config.nLayer;
+  // Every traceable block by default: a hybrid's attention and MLP blocks have no selection to trace.
+  const L = options.layers ?? configBlocks(config).filter((b) => b.kind === 'ssm').length;
   if (T === 0 || L === 0) return { tokens: T, layers: L, gpu: 0, cpu: 0 };
   const layout = traceLayout(config);
   const V = config.vocabSize;

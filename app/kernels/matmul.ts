@@ -102,6 +102,8 @@ export interface MatmulBuffers {
  * splits·T·O ≤ (SPLIT_TARGET_GROUPS + tiles)·4096 < 2·SPLIT_TARGET_GROUPS·4096.
  */
 export const MATMUL_SCRATCH_ELEMENTS = 2 * 256 * 64 * 64;
+/** The MixerBuild.shared key of the model's one split-K scratch buffer, which every mixer of every kind uses (layers run one after another). */
+export const MATMUL_SCRATCH_KEY = 'model.matmulScratch';
 
 export interface MatmulDispatch extends Dispatch {
   /** The kernel this dispatch runs. */

@@ -13,6 +13,7 @@ import type { TensorLocation } from '../formats/tensor-location.js';
 import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
 import { selectiveScanSummaryElements } from '../kernels/selective-scan.js';
 import { ssdScratchElements } from '../kernels/ssd.js';
+import { attentionScratchElements, DECODE_MAX_TOKENS } from '../kernels/attention.js';
 import type { ModelInspection } from './inspection.js';
 import type { MambaConfig } from './config.js';
 
@@ -178,7 +179,7 @@ export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?
   const scratch = T > 1 ? MATMUL_SCRATCH_ELEMENTS + selectiveScanSummaryElements(T, Di, N) + ssd.cums + ssd.chunkState + ssd.cb : 0;
   // Per layer, the scan's packed weights: Mamba-1 A_log, D and dt_bias (Di·(N+2)); Mamba-2 (which has heads) A, D, dt_bias per head.
   const packed = 4 * hybrid.ssmBlocks * (H > 0 ? 3 * H : Di * (N + 2));
-  const activations = 4 * (T * perToken + scratch + V) + state + packed;
+  const activations = 4 * (T * perToken + scratch + V + hybrid.fixed) + state + packed;
   const session = state + 4 * V;
   return { weights, activations, session, total: weights + activations + session, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens };
 }
@@ -186,18 +187,23 @@ export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?
 /**
  * A hybrid's blocks in memory terms: how many are SSM blocks, the KV caches' bytes (per attention
  * block keys and values of `capacity` tokens, a u32 mask per position, the length, the qkv conv's
- * window when there is one) and the attention and MLP activations per token (floats). A model
- * without hybrid blocks: every block an SSM block, nothing else.
+ * window when there is one), the attention and MLP activations per token and fixed (floats). A
+ * model without hybrid blocks: every block an SSM block, nothing else.
  */
-export function hybridMemory(c: MambaConfig): { ssmBlocks: number; kvCache: number; kvTokens: number; perToken: number } {
+export function hybridMemory(c: MambaConfig): { ssmBlocks: number; kvCache: number; kvTokens: number; perToken: number; fixed: number } {
   const h = c.hybrid;
-  if (!h) return { ssmBlocks: c.nLayer, kvCache: 0, kvTokens: 0, perToken: 0 };
+  if (!h) return { ssmBlocks: c.nLayer, kvCache: 0, kvTokens: 0, perToken: 0, fixed: 0 };
   const count = (kind: string) => h.blocks.filter((b) => b.kind === kind).length;
   const a = h.attention;
   const attention = a ? count('attention') : 0;
   const qkv = a ? (a.nHeads + 2 * a.nKvHeads) * a.headDim : 0;
   const perCache = a ? 4 * (2 * a.capacity * a.nKvHeads * a.headDim + a.capacity + 4 + (a.dConv > 0 ? qkv * (a.dConv - 1) : 0)) : 0;
   const mlp = h.mlp && count('mlp') > 0 ? (h.mlp.gated ? 3 : 2) * h.mlp.intermediate : 0;
-  // attention per token: q, k, v and the attention output before o_proj; the MLP: up rows and the activation.
-  return { ssmBlocks: count('ssm'), kvCache: attention * perCache, kvTokens: a ? a.capacity : 0, perToken: (a ? qkv + a.nHeads * a.headDim : 0) + mlp };
+  // Attention per token (app/arch/hybrid/attention.ts, shared by its blocks): the qkv rows (and their
+  // conv), q and k after RoPE, the output before o_proj; fixed: the decode's partials for up to
+  // DECODE_MAX_TOKENS rows and the RoPE table. The MLP per token: its up rows and the activation.
+  const qDim = a ? a.nHeads * a.headDim : 0;
+  const attentionPerToken = a && attention > 0 ? qkv * (a.dConv > 0 ? 2 : 1) + 2 * qDim + a.nKvHeads * a.headDim : 0;
+  const fixed = a && attention > 0 ? attentionScratchElements({ tokens: DECODE_MAX_TOKENS, nHeads: a.nHeads, headDim: a.headDim, capacity: a.capacity }) + a.capacity * a.rotaryDim : 0;
+  return { ssmBlocks: count('ssm'), kvCache: attention * perCache, kvTokens: a ? a.capacity : 0, perToken: attentionPerToken + mlp, fixed };
 }

@@ -21,22 +21,28 @@ const TOL = 1e-3;
 
 describe('architecture registry', () => {
   it('lists each architecture once, by name, with a spec for every part', () => {
-    expect(ARCHITECTURE_NAMES).toEqual(['mamba', 'mamba2', 'falcon_mamba']);
+    expect(ARCHITECTURE_NAMES).toEqual(['mamba', 'mamba2', 'falcon_mamba', 'nemotron_h', 'granitemoehybrid']);
     expect(new Set(ARCHITECTURE_NAMES).size).toBe(ARCHITECTURES.length);
     for (const name of ARCHITECTURE_NAMES) expect(architectureSpec(name).name).toBe(name);
-    expect(() => architectureSpec('jamba')).toThrow(/"jamba" is not an architecture the studio runs \(it runs mamba, mamba2, falcon_mamba\)/);
+    expect(() => architectureSpec('jamba')).toThrow(/"jamba" is not an architecture the studio runs \(it runs mamba, mamba2, falcon_mamba, nemotron_h, granitemoehybrid\)/);
     expect(architectureOf({ ssm_cfg: { layer: 'Mamba2' }, d_model: 8 })).toBe('mamba2');
     expect(architectureOf({ d_model: 8 })).toBe('mamba');
     expect(architectureOf({ ssm_cfg: { layer: 'Mamba9' }, d_model: 8 })).toBe('unknown');
     expect(architectureOf({ model_type: 'falcon_mamba' })).toBe('falcon_mamba');
     expect(architectureOf({ architectures: ['FalconMambaForCausalLM'] })).toBe('falcon_mamba');
     expect(architectureLabel('falcon_mamba')).toBe('Falcon-Mamba');
+    expect(architectureOf({ model_type: 'nemotron_h' })).toBe('nemotron_h');
+    expect(architectureOf({ architectures: ['GraniteMoeHybridForCausalLM'] })).toBe('granitemoehybrid');
     expect(architectureLabel('unknown')).toBe('unknown');
   });
 
   it('has golden fixtures of every architecture', () => {
     const archOf = (c: string) => (c.startsWith('falcon-mamba') ? 'falcon_mamba' : c.startsWith('mamba1') ? 'mamba' : 'mamba2');
-    expect(new Set(cases.map(archOf))).toEqual(new Set(ARCHITECTURE_NAMES));
+    // The hybrids' goldens (test/gpu/golden-hybrid.test.ts) are in their own folder.
+    const hybridDir = path.resolve(import.meta.dirname, '../fixtures/golden-hybrid');
+    const hybrids = readdirSync(hybridDir).filter((n) => !n.includes('.'));
+    const hybridArch = (c: string) => (c.startsWith('nemotron-h') ? 'nemotron_h' : c.startsWith('granite-h') ? 'granitemoehybrid' : 'mamba2');
+    expect(new Set([...cases.map(archOf), ...hybrids.map(hybridArch)])).toEqual(new Set(ARCHITECTURE_NAMES));
   });
 
   it.for(cases)('%s: the spec-built float64 reference gives transformers\' logits, Δ, B and C', async (name) => {

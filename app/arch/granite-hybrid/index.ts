@@ -104,7 +104,7 @@ export const graniteHybrid = {
     if (attention) checkAttention(file, attention, { heads: 'num_attention_heads', kvHeads: 'num_key_value_heads', headDim: 'hidden_size / num_attention_heads' });
     const act = raw.hidden_act ?? 'silu';
     if (act !== 'silu' && act !== 'gelu') throw new ModelFileError(file, `"hidden_act" is ${preview(act)}: the studio runs silu or gelu MLPs here`);
-    const mlp: MlpConfig = { intermediate: int('shared_intermediate_size', int('intermediate_size')), activation: act, gated: true, gateFirst: true, names: { up: 'input_linear.weight', down: 'output_linear.weight' } };
+    const mlp: MlpConfig = { intermediate: raw.shared_intermediate_size !== undefined ? int('shared_intermediate_size') : int('intermediate_size'), activation: act, gated: true, gateFirst: true, names: { up: 'input_linear.weight', down: 'output_linear.weight' } };
     checkMlp(file, mlp, 'shared_intermediate_size');
     const blocks: BlockSpec[] = kinds.flatMap((kind, l): BlockSpec[] => [
       { kind, layer: l, norm: `layers.${l}.input_layernorm.weight`, mixer: kind === 'ssm' ? `layers.${l}.mamba.` : `layers.${l}.self_attn.` },

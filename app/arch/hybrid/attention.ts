@@ -16,7 +16,7 @@
 import { storageBuffer } from '../../gpu/buffers.js';
 import { ATTENTION_MAX_HEAD_DIM, ATTENTION_META_BYTES, attention, attentionScratchElements, DECODE_MAX_TOKENS, ropeTable } from '../../kernels/attention.js';
 import { causalConv1d, CONV_KERNEL_SIZES } from '../../kernels/causal-conv1d.js';
-import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
+import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import type { Mixer, MixerBuild, MixerContext, MixerState } from '../../model/mixer.js';
 import { attentionDims, biasName, checkAttentionConfig, type AttentionConfig } from './config.js';
 import { normedDecode, type BlockSteps } from './decode.js';
@@ -58,7 +58,7 @@ export function attentionMixer(build: MixerBuild, cfg: AttentionConfig): Attenti
     k: build.activation(`attention.k.${kvDim}`, T * kvDim),
     out: build.activation(`attention.out.${qDim}`, T * qDim),
     partials: build.activation(`attention.partials.${key}`, attentionScratchElements({ tokens: Math.min(T, DECODE_MAX_TOKENS), nHeads: cfg.nHeads, headDim: cfg.headDim, capacity })),
-    scratch: T > 1 ? build.shared('hybrid.matmulScratch', () => build.activation('hybrid.matmulScratch', MATMUL_SCRATCH_ELEMENTS)) : undefined,
+    scratch: T > 1 ? build.shared(MATMUL_SCRATCH_KEY, () => build.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)) : undefined,
   }));
   const rope =
     cfg.rotaryDim > 0

@@ -7,7 +7,7 @@
  * block norm and the residual add (./decode.ts). Activations are shared by the model's MLP layers
  * of one width.
  */
-import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
+import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { mlpAct } from '../../kernels/mlp-act.js';
 import type { Mixer, MixerBuild, MixerContext, MixerState } from '../../model/mixer.js';
 import { biasName, checkMlpConfig, type MlpConfig } from './config.js';
@@ -24,7 +24,7 @@ export function mlpMixer(build: MixerBuild, cfg: MlpConfig): Mixer {
   const act = build.shared(`mlp.activations.${upWidth}.${I}`, () => ({
     up: build.activation(`mlp.up.${upWidth}`, T * upWidth),
     hidden: build.activation(`mlp.hidden.${I}`, T * I),
-    scratch: T > 1 ? build.shared('hybrid.matmulScratch', () => build.activation('hybrid.matmulScratch', MATMUL_SCRATCH_ELEMENTS)) : undefined,
+    scratch: T > 1 ? build.shared(MATMUL_SCRATCH_KEY, () => build.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)) : undefined,
   }));
   const steps = (m: BlockSteps): void => {
     const { tokens, layer: l, run } = m;

@@ -21,7 +21,7 @@ import { storageBuffer } from '../../gpu/buffers.js';
 import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import type { Dispatch } from '../../kernels/dispatch.js';
 import { segmentRmsNorm } from '../../kernels/segment-rmsnorm.js';
-import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
+import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
 import { packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
 import type { DecodeLayerContext, Mixer, MixerBuild, MixerContext, MixerState, TraceLayout } from '../../model/mixer.js';
@@ -70,7 +70,7 @@ export class Mamba1Mixer implements Mixer {
           dtRaw: b.activation('dtRaw', T * Di),
           y: b.activation('y', T * Di),
           delta: b.activation('delta', T * Di),
-          scratch: T > 1 ? { summary: summary > 0 ? b.activation('scanSummary', summary) : undefined, matmul: b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS) } : null,
+          scratch: T > 1 ? { summary: summary > 0 ? b.activation('scanSummary', summary) : undefined, matmul: b.shared(MATMUL_SCRATCH_KEY, () => b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)) } : null,
         };
       },
     );

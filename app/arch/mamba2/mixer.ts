@@ -13,7 +13,7 @@
 import { storageBuffer } from '../../gpu/buffers.js';
 import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import { gatedRmsNorm } from '../../kernels/gated-rmsnorm.js';
-import { MATMUL_SCRATCH_ELEMENTS, matmul } from '../../kernels/matmul.js';
+import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
 import { packSsdWeights, ssdScan, ssdScratchElements, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
 import type { DecodeLayerContext, Mixer, MixerBuild, MixerContext, MixerState, TraceLayout } from '../../model/mixer.js';
@@ -66,7 +66,7 @@ export class Mamba2Mixer implements Mixer {
             T > 1
               ? {
                   ssd: { cums: b.activation('ssdCums', sizes.cums), chunkState: b.activation('ssdChunkState', sizes.chunkState), cb: b.activation('ssdCb', sizes.cb) },
-                  matmul: b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS),
+                  matmul: b.shared(MATMUL_SCRATCH_KEY, () => b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)),
                 }
               : null,
         };

@@ -98,7 +98,9 @@ export const nemotronH = {
     if (nGroups < 1 || nHeads % nGroups !== 0) throw new ModelFileError(file, `mamba_num_heads ${nHeads} is not a multiple of n_groups ${nGroups}`);
     const floor = num(aliased(raw, 'time_step_min', 'mamba_dt_min'), 0.001);
     const attentionHeads = int('num_attention_heads', 32);
-    const headSize = raw.head_dim === undefined || raw.head_dim === null ? Math.trunc(D / attentionHeads) : int('head_dim');
+    // head_dim (transformers), attention_head_dim (NVIDIA's configs on the Hub), else hidden_size / heads.
+    const headKey = raw.head_dim !== undefined && raw.head_dim !== null ? 'head_dim' : raw.attention_head_dim !== undefined && raw.attention_head_dim !== null ? 'attention_head_dim' : null;
+    const headSize = headKey ? int(headKey) : Math.trunc(D / attentionHeads);
     const attention: AttentionConfig | null = kinds.includes('attention')
       ? {
           nHeads: attentionHeads, nKvHeads: int('num_key_value_heads', attentionHeads), headDim: headSize, rotaryDim: 0, ropeTheta: 10_000,

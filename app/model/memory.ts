@@ -163,7 +163,7 @@ export function weightBufferBytes(shape: readonly number[], format: WeightFormat
 export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightChoice; bindingLimit?: number } = {}): GpuMemoryNeed {
   const T = options.maxTokens ?? 256;
   const c = inspection.config;
-  const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, nHeads: H, nGroups: G, vocabSize: V, nLayer: L } = c;
+  const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, nHeads: H, nGroups: G, vocabSize: V } = c;
   let weights = 0;
   const formats = weightFormats(options.weightFormat ?? 'f32', inspection);
   for (const t of inspection.tensors.values()) weights += tensorGpuBytes(t.name, t.shape, formats.get(t.name) ?? 'f32', inspection.embeddingName, options.bindingLimit);

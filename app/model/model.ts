@@ -435,7 +435,6 @@ export class LanguageModel {
     }
     const a = this.shared;
     const ctx = this.ctx;
-    const p = this.prefix;
     const dispatches: Dispatch[] = [];
     const steps: Step[] = [];
     const run = (d: Dispatch) => {

@@ -10,10 +10,7 @@
  * against the whole-sequence reference); state steering's greedy continuations equal the step
  * reference's with α·(state(B) − state(A)) added to its states.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModelInspection } from '../../app/arch/inspect';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
@@ -30,8 +27,8 @@ import { klDivergence } from '../../app/analysis/distributions';
 import { activationPatching } from '../../app/analysis/patching';
 import { stateSteering } from '../../app/analysis/steering';
 import { copyStates, emptyStates, feedSteps, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
-import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
-import { mulberry32, writeRandomMamba1 } from '../support/random-model';
+import { useRandomModelGpu } from '../support/gpu';
+import { mulberry32 } from '../support/random-model';
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
@@ -39,23 +36,9 @@ let inspection: ModelInspection;
 let weights: LoadedWeights;
 let table: Map<string, Float32Array>;
 let seed = 0;
-const scratch = mkdtempSync(path.join(tmpdir(), 'causal-'));
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (!gpu.ctx) {
-    skipReason = gpu.reason;
-    return;
-  }
-  ctx = gpu.ctx;
-  seed = testSeed();
-  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 }, seed);
-  ({ inspection, weights, table } = await loadTestModel(ctx, scratch));
-});
-afterAll(() => {
-  weights?.destroy();
-  ctx?.device.destroy();
-  rmSync(scratch, { recursive: true, force: true });
+useRandomModelGpu({ model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 }, (gpu) => {
+  ({ ctx, skipReason, seed } = gpu);
+  if (ctx) ({ inspection, weights, table } = gpu.model);
 });
 
 const randomIds = (count: number, salt: number) => {

@@ -8,6 +8,7 @@
  * correlation of the two. Hover or ←/→ on the focused chart reads a token out (shared hover with
  * the other panels); CSV; SVG / PNG figure.
  */
+import { AnalysisSection, Controls } from './analysis-section';
 import { useMemo, useRef, useState } from 'react';
 import type { AttributionResult } from '../../../app/engine/protocol';
 import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
@@ -98,7 +99,6 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
   const cell = count > 0 ? plotW / count : plotW;
   const y = (v: number) => M.top + H - ((Math.min(hi, Math.max(lo, v)) - lo) / span) * H;
   const yTicks = niceTicks(lo, hi, 5);
-  const xTicks = count > 0 ? niceTicks(off, off + count - 1, Math.max(2, Math.floor(plotW / 70)), true).map((v) => v - off) : [];
   const bars = useMemo(() => {
     const neg: string[] = [];
     const pos: string[] = [];
@@ -115,9 +115,8 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
 
 
   return (
-    <section ref={box} aria-label="Attribution" data-testid="attribution-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Token attribution: how much the prediction after the last token needs each earlier token (filter it, Δ_j := 0)</h4>
-      <div className="actions" style={{ flexWrap: 'wrap' }}>
+    <AnalysisSection boxRef={box} label="Attribution" testId="attribution-panel" busy={work.running} title={<>Token attribution: how much the prediction after the last token needs each earlier token (filter it, Δ_j := 0)</>}>
+      <Controls>
         <label className="setting">
           <span>Filter in</span>
           <select aria-label="Attribution layers" value={where} onChange={(e) => setWhere(e.target.value as 'selected' | 'all')}>
@@ -134,7 +133,7 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
           Export attribution CSV
         </button>
         <LinePublishControls label="attribution" name={`attribution-target${result?.target ?? ''}`} disabled={!result} build={() => (result ? attributionFigure(result, targetName) : null)} />
-      </div>
+      </Controls>
       {work.running && <WorkProgressBar label={`Filtering tokens ${tokenRange.fromText} … ${Number(tokenRange.toText) - 1} in turn`} progress={work.progress} onCancel={work.cancel} testId="attribution" />}
       <PanelStatus busy={null} error={error} testId="attribution" />
       {result && shown && (
@@ -162,7 +161,6 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
               yTicks={yTicks}
               y={y}
               yLabel="Δ log p (nats)"
-              xTicks={xTicks}
               xLabel="filtered token j (position)"
               baseline={y(0)}
             >
@@ -193,6 +191,6 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
           )}
         </Stale>
       )}
-    </section>
+    </AnalysisSection>
   );
 }

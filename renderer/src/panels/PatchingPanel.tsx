@@ -8,10 +8,11 @@
  * hover or arrow keys (on the focused heatmap) for a cell's numbers, the hovered token shared with
  * the other panels; CSV; SVG / PNG figure.
  */
+import { AnalysisSection, Controls } from './analysis-section';
+import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
-import type { PatchingResult, TraceResult } from '../../../app/engine/protocol';
+import type { PatchingResult } from '../../../app/engine/protocol';
 import type { PatchSite } from '../../../app/analysis/patching';
-import type { EngineClient } from '../engine-client';
 import { useStudio } from '../store';
 import { prepareCanvas2d } from './canvas2d';
 import { CellOutline, HeatmapAxes, PLOT_CANVAS_STYLE, useElementSize } from './chart-axes';
@@ -30,19 +31,11 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 const SITE_WORDS: Record<PatchSite, string> = { state: 'its layer’s state after its token', residual: 'the residual stream after its layer at its token', mixer: 'its layer’s mixer output at its token' };
 
-export interface PatchingPanelProps {
-  modelId: string;
-  engine: EngineClient;
-  trace: TraceResult;
-  texts: readonly string[];
+export interface PatchingPanelProps extends Omit<TraceAnalysisProps, 'layerIndex'> {
   idsOnly: boolean;
-  labels?: readonly string[] | undefined;
 }
 
-interface Done {
-  trace: TraceResult;
-  result: PatchingResult;
-}
+type Done = OfTrace<PatchingResult>;
 
 export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }: PatchingPanelProps) {
   const T = trace.ids.length;
@@ -152,13 +145,12 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
   const at = shown && cursor ? shown.from + cursor.token : null;
 
   return (
-    <section aria-label="Patching" data-testid="patching-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Patching: restore one site of the clean run — a layer’s state, residual stream or mixer output at one token — in a corrupted run</h4>
+    <AnalysisSection label="Patching" testId="patching-panel" busy={work.running} title={<>Patching: restore one site of the clean run — a layer’s state, residual stream or mixer output at one token — in a corrupted run</>}>
       <label style={{ display: 'flex', flexDirection: 'column', gap: 2 }}>
         <span>Corrupted prompt (the clean one is the trace on screen, {T} tokens; the same length, token for token)</span>
         <textarea aria-label="Corrupted prompt" rows={2} value={corruptText} onChange={(e) => setTyped(e.target.value)} placeholder={idsOnly ? 'Token ids' : 'Text'} />
       </label>
-      <div className="actions" style={{ flexWrap: 'wrap' }}>
+      <Controls>
         <label className="setting" title="What is restored from the clean run at (layer, token)">
           <span>Site</span>
           <select aria-label="Patching site" value={site} onChange={(e) => setSite(e.target.value as PatchSite)}>
@@ -177,7 +169,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           Export patching CSV
         </button>
         <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, texts, name(shown.answer), name(shown.foil)) : null)} />
-      </div>
+      </Controls>
       {work.running && <WorkProgressBar label={`Patching ${T} tokens × every layer`} progress={work.progress} onCancel={work.cancel} testId="patching" />}
       <PanelStatus busy={null} error={error} testId="patching" />
       {shown && (
@@ -211,6 +203,6 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           </div>
         </Stale>
       )}
-    </section>
+    </AnalysisSection>
   );
 }

@@ -34,21 +34,18 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
-import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
-import { folderModelFiles } from '../../app/node/folder';
 import { linear, rmsnorm } from '../../app/model/reference';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { receptiveField, reachByGroup } from '../../app/analysis/receptive-field';
 import { parseCsv } from '../../renderer/src/panels/csv';
 import { softmax } from '../../app/analysis/distributions';
 import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
+import { downloadBytes, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference, traceIds } from '../support/selective-copy-app';
 import { copyStates, feedSteps, mamba1Step, type MixerHook, type RefLayerState } from '../support/mamba1-step-ref';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const modelDir = path.join(root, 'resources/models/selective-copy');
+const modelDir = selectiveCopyDir;
 const chromiumFound = findChromium();
 const hints = studioHints(JSON.parse(readFileSync(path.join(modelDir, 'studio.json'), 'utf8')));
 const T = 96;
@@ -63,36 +60,23 @@ let page: Page | null = null;
 const pageErrors: string[] = [];
 useWebApp(chromiumFound, { width: 1280, height: 1200 }, pageErrors, (p) => (page = p));
 
-let model: { inspection: ModelInspection; table: Map<string, Float32Array>; ref: Mamba1RefOutput } | null = null;
-async function reference() {
-  if (!model) {
-    const files = await folderModelFiles(modelDir);
-    const inspection = await inspectModel(files);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
-    model = { inspection, table, ref: mamba1ForwardRef(inspection.config, (n) => table.get(n), ids) };
-  }
-  return model;
-}
-
-const download = async (p: Page, button: string) => {
-  const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: button, exact: true }).click()]);
-  return readFileSync((await file.path())!);
-};
+const reference = selectiveCopyReference(ids);
+const download = downloadBytes;
 
 let traced = false;
+
+/** The step reference's config and weights, and the packed prompt cut after its first marker (the trace on screen from the attribution test on). */
+async function cutCase() {
+  const { inspection, table } = await reference();
+  return { c: inspection.config, w: (n: string) => table.get(n), clean: packed.slice(0, 49) };
+}
 
 describe('causal tools in Chromium', () => {
   it('loads the selective-copy model and traces a 96-token prompt', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
-    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
-    await p.getByRole('option', { name: /Selective copying/ }).click();
-    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
-    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/On the GPU/);
-    await p.getByLabel('Input to trace').fill(ids.join(', '));
-    await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await Promise.all([expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe(`${T} tokens · 2 layers · d_inner 256`), reference()]);
+    await loadSelectiveCopy(p);
+    await Promise.all([traceIds(p, ids), reference()]);
     traced = true;
   });
 
@@ -161,9 +145,7 @@ describe('causal tools in Chromium', () => {
     const p = page;
     const { inspection, table } = await reference();
     const { dModel: D, vocabSize: V, normEps } = inspection.config;
-    await p.getByLabel('Input to trace').fill(packed.join(', '));
-    await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('64 tokens · 2 layers · d_inner 256');
+    await traceIds(p, packed);
     const panel = p.getByTestId('logit-lens-panel');
     // The default range: the last 16 positions, the markers.
     expect(await panel.getByLabel('Logit lens from').inputValue()).toBe('48');
@@ -213,9 +195,7 @@ describe('causal tools in Chromium', () => {
     const { inspection, table } = await reference();
     const V = inspection.config.vocabSize;
     const cut = packed.slice(0, 49);
-    await p.getByLabel('Input to trace').fill(cut.join(', '));
-    await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('49 tokens · 2 layers · d_inner 256');
+    await traceIds(p, cut);
     const panel = p.getByTestId('attribution-panel');
     // Tokens 0–11 (four data tokens and their noise; all 49 take ~4× longer on SwiftShader).
     await panel.getByLabel('Attribution to').fill('12');
@@ -252,10 +232,7 @@ describe('causal tools in Chromium', () => {
   it('patching: layer 1’s state after the first data token restores the answer, layer 0’s does not; the residual stream after block 0 there does; as the float64 reference', async (test) => {
     if (!page || !traced) return test.skip('needs the traced page');
     const p = page;
-    const { inspection, table } = await reference();
-    const c = inspection.config;
-    const w = (n: string) => table.get(n);
-    const clean = packed.slice(0, 49);
+    const { c, w, clean } = await cutCase();
     const corrupt = [5, ...clean.slice(1)];
     // The trace on screen is the attribution test's: this clean prompt.
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');
@@ -314,10 +291,7 @@ describe('causal tools in Chromium', () => {
   it('steering: pushing layer 1’s state by state(B) − state(A) turns the answer from L to E, as the float64 reference', async (test) => {
     if (!page || !traced) return test.skip('needs the traced page');
     const p = page;
-    const { inspection, table } = await reference();
-    const c = inspection.config;
-    const w = (n: string) => table.get(n);
-    const clean = packed.slice(0, 49);
+    const { c, w, clean } = await cutCase();
     const a = clean.slice(0, 48);
     const b = [5, ...a.slice(1)];
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');

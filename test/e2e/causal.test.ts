@@ -38,6 +38,7 @@ import { linear, rmsnorm } from '../../app/model/reference';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { receptiveField, reachByGroup } from '../../app/analysis/receptive-field';
 import { parseCsv } from '../../renderer/src/panels/csv';
+import { spearman } from '../../renderer/src/panels/attribution-view';
 import { softmax } from '../../app/analysis/distributions';
 import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
@@ -226,6 +227,26 @@ describe('causal tools in Chromium', () => {
     await p.getByTestId('attribution-chart').focus();
     await p.keyboard.press('End');
     await expect.poll(() => p.getByTestId('attribution-readout').getAttribute('data-token')).toBe('11');
+    // Hidden attention of the last token beside it, as bars over the same tokens; ρ is the exported columns' rank correlation.
+    const alpha = csv.slice(1).map((r) => Number(r[5]));
+    expect(await p.getByTestId('attribution-attention').locator('path[data-series="attention"]').last().getAttribute('d')).toMatch(/^M/);
+    expect(Number(await summary.getAttribute('data-spearman'))).toBeCloseTo(spearman(change.map((v) => -v), alpha), 6);
+    // The token strip shows the same attribution: a bar per attributed token (none after token 11), its readout follows the hovered token, and its CSV is the panel's.
+    const strip = p.getByTestId('strip-attribution');
+    expect(await strip.getAttribute('data-target')).toBe(String(target));
+    await p.getByTestId('strip-attribution-chart').focus();
+    await p.keyboard.press('Home');
+    await p.keyboard.press('ArrowRight');
+    await p.keyboard.press('ArrowRight');
+    const readout = p.getByTestId('strip-attribution-readout');
+    await expect.poll(() => readout.getAttribute('data-token')).toBe('2');
+    expect(Number(await readout.getAttribute('data-value'))).toBeCloseTo(change[2]!, 5);
+    await p.keyboard.press('End');
+    await expect.poll(() => readout.getAttribute('data-token')).toBe('48');
+    expect(await readout.getAttribute('data-value')).toBe('NaN');
+    expect(await p.getByTestId('strip-attribution-chart-y-axis').getAttribute('data-label')).toBe('Δ log p (nats)');
+    const stripCsv = parseCsv((await download(p, 'Export token attribution CSV')).toString()).filter((r) => r.length > 1);
+    expect(stripCsv.map((r) => r.slice(0, 5))).toEqual(csv.map((r) => r.slice(0, 5)));
     expect(pageErrors).toEqual([]);
   });
 
@@ -273,6 +294,19 @@ describe('causal tools in Chromium', () => {
     runHooked(clean, (t) => (l, before, out) => {
       (act[t] ??= [])[l] = { before: before.slice(), out: out.slice() };
     });
+    // The residual site with the Compare panel's pair: A typed (the clean prompt, traced again: not the trace on screen), B the corrupted one.
+    const compare = p.getByTestId('compare-panel');
+    await compare.getByLabel('A is the trace on screen').uncheck();
+    await compare.getByLabel('Compare prompt A').fill(clean.join(', '));
+    await compare.getByLabel('Compare prompt B').fill(corrupt.join(', '));
+    await compare.getByRole('button', { name: 'Compare', exact: true }).click();
+    await expect.poll(() => compare.getByTestId('compare-stats').count(), { timeout: 40_000 }).toBe(1);
+    const onScreenId = await panel.getByTestId('patching-clean').getAttribute('data-trace');
+    await panel.getByLabel('Corrupted prompt').fill('');
+    await panel.getByRole('button', { name: 'Use the Compare pair' }).click();
+    expect(await panel.getByLabel('Corrupted prompt').inputValue()).toBe(corrupt.join(', '));
+    expect(await panel.getByTestId('patching-clean').textContent()).toMatch(/Compare’s prompt A, 49 tokens/);
+    expect(await panel.getByTestId('patching-clean').getAttribute('data-trace')).not.toBe(onScreenId);
     await panel.getByLabel('Patching site').selectOption('residual');
     await panel.getByLabel('Patching to').fill('2');
     await panel.getByRole('button', { name: 'Patch the state' }).click();

@@ -24,7 +24,9 @@ import { softmax, topIndices } from '../../app/analysis/distributions';
 import { linear, rmsnorm } from '../../app/model/reference';
 import { tokenAttribution } from '../../app/analysis/attribution';
 import { klDivergence } from '../../app/analysis/distributions';
-import { activationPatching } from '../../app/analysis/patching';
+import { activationPatching, activationSources } from '../../app/analysis/patching';
+import { Session } from '../../app/model/session';
+import { storageBuffer } from '../../app/gpu/buffers';
 import { stateSteering } from '../../app/analysis/steering';
 import { copyStates, emptyStates, feedSteps, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
 import { useRandomModelGpu } from '../support/gpu';
@@ -319,5 +321,85 @@ describe('state steering', () => {
       expect(got.pushNorm.every((v) => v > 0)).toBe(true);
     }
     await expect(stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, at: 7 })).rejects.toThrow(/no token 7/);
+  });
+});
+
+describe('batched cells', () => {
+  it('patching and attribution in shared command buffers equal one Session.prefill and submit per cell, bit for bit', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const c = ctx;
+    const { nLayer: L, dModel: D } = inspection.config;
+    // maxTokens 4 < T: the longer cells run in several chunks (a full-chunk plan shared across cells).
+    const model = buildModel(c, inspection, weights, 4);
+    const target = { model, tokenizer: null };
+    const T = 11;
+    const clean = randomIds(T, 41);
+    const corrupt = clean.map((id, t) => (t === 2 || t === 6 ? (id + 1) % inspection.config.vocabSize : id));
+    const layers = Array.from({ length: L }, (_, l) => l);
+    // The per-cell path (patching.ts before batching): prefix sessions, and per cell a fork, a prefill and a read-back.
+    const perCell = async (site: 'state' | 'mixer', answer: number, foil: number, corruptDiff: number) => {
+      const sources = site === 'state' ? null : await activationSources(c, model, clean, corrupt, { site, layers, from: 0, to: T });
+      const [cp, kp] = [new Session(c, model), new Session(c, model)];
+      const state = model.newState();
+      const work = new Session(c, model, state);
+      const source = storageBuffer(c.device, 'test.source', D * 4);
+      const out = new Float64Array(L * T).fill(corruptDiff);
+      const run = async (l: number, t: number, rest: number[], options: Parameters<Session['prefill']>[1] = {}) => {
+        work.tokens.length = 0;
+        work.prefill(rest, options);
+        const logits = await work.readLogits();
+        out[l * T + t] = logits[answer]! - logits[foil]!;
+      };
+      let same = true;
+      for (let t = 0; t < (site === 'state' ? T - 1 : T); t++) {
+        same &&= clean[t] === corrupt[t];
+        if (site === 'state') {
+          cp.prefill([clean[t]!]);
+          kp.prefill([corrupt[t]!]);
+        }
+        for (const l of same ? [] : layers) {
+          const encoder = c.device.createCommandEncoder();
+          kp.copyStateTo(encoder, state);
+          if (site === 'state') work.layerState(l).forEach((b, i) => encoder.copyBufferToBuffer(cp.layerState(l)[i]!, 0, b, 0, b.size));
+          c.device.queue.submit([encoder.finish()]);
+          if (site === 'state') await run(l, t, corrupt.slice(t + 1));
+          else {
+            c.device.queue.writeBuffer(source, 0, sources!.subarray((l * T + t) * D, (l * T + t + 1) * D));
+            await run(l, t, corrupt.slice(t), { overwriteMixerOutput: { layer: l, token: 0, source } });
+          }
+        }
+        if (site !== 'state') kp.prefill([corrupt[t]!]);
+      }
+      for (const s of [cp, kp, work]) s.destroy();
+      source.destroy();
+      return out;
+    };
+    for (const site of ['state', 'mixer'] as const) {
+      // Tokens 0 and 1 as answer and foil (a random model: the two prompts may predict the same top token).
+      const got = await activationPatching(c, target, clean, corrupt, { site, answer: 0, foil: 1 });
+      const want = await perCell(site, got.answer, got.foil, got.corruptDiff);
+      expect([...got.patchedDiff], site).toEqual([...want]);
+    }
+    // Attribution over tokens [5, 11) in layer 1: a prefix of two chunks, then a cell per token.
+    const got = await tokenAttribution(c, target, clean, { layers: [1], from: 5, to: T });
+    const baseline = new Session(c, model);
+    baseline.prefill(clean);
+    const p = softmax(await baseline.readLogits());
+    const prefix = new Session(c, model);
+    prefix.prefill(clean.slice(0, 5));
+    const state = model.newState();
+    const knocked = new Session(c, model, state);
+    const want: number[] = [];
+    for (let j = 5; j < T; j++) {
+      const encoder = c.device.createCommandEncoder();
+      prefix.copyStateTo(encoder, state);
+      c.device.queue.submit([encoder.finish()]);
+      knocked.tokens.length = 0;
+      knocked.prefill(clean.slice(j), { knockout: { token: 0, layers: [1] } });
+      want.push(Math.log(softmax(await knocked.readLogits())[got.target]!) - Math.log(p[got.target]!));
+      prefix.prefill([clean[j]!]);
+    }
+    for (const s of [baseline, prefix, knocked]) s.destroy();
+    expect(got.logProbChange).toEqual(want);
   });
 });

@@ -44,7 +44,7 @@ import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 import { downloadBytes, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference, traceIds } from '../support/selective-copy-app';
-import { copyStates, feedSteps, mamba1Step, type MixerHook, type RefLayerState } from '../support/mamba1-step-ref';
+import { copyStates, feedSteps, refStep, type MixerHook, type RefLayerState } from '../support/step-ref';
 
 const modelDir = selectiveCopyDir;
 const chromiumFound = findChromium();
@@ -276,7 +276,7 @@ describe('causal tools in Chromium', () => {
       const s = copyStates(corruptRun.after[t]!);
       s[l] = copyStates(cleanRun.after[t]!)[l]!;
       let logits: Float64Array = new Float64Array(0);
-      for (const id of corrupt.slice(t + 1)) logits = mamba1Step(c, w, id, s);
+      for (const id of corrupt.slice(t + 1)) logits = refStep(c, w, id, s);
       expect(Math.abs(Number(patchedDiff) - ld(logits)), `layer ${l} token ${t}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(ld(logits))));
       if (l === 1) expect(Number(restored)).toBeGreaterThanOrEqual(0.9);
       else expect(Math.abs(Number(restored))).toBeLessThan(0.1);
@@ -346,13 +346,13 @@ describe('causal tools in Chromium', () => {
     const argmax = (v: Float64Array) => v.indexOf(Math.max(...v));
     const greedy = (s: RefLayerState[], logits: Float64Array) => {
       const first = argmax(logits);
-      return [first, argmax(mamba1Step(c, w, first, s))];
+      return [first, argmax(refStep(c, w, first, s))];
     };
     const base = feed(clean);
     const { s } = feed(clean.slice(0, 48));
     const [sa, sb] = [feed(a).s, feed(b).s];
     for (const key of ['conv', 'ssm'] as const) s[1]![key] = s[1]![key].map((v, j) => v + sb[1]![key][j]! - sa[1]![key][j]!);
-    const steered = greedy(s, mamba1Step(c, w, clean[48]!, s));
+    const steered = greedy(s, refStep(c, w, clean[48]!, s));
     const baseline = greedy(base.s, base.logits);
     expect(await summary.getAttribute('data-baseline')).toBe(baseline.join(','));
     expect(await summary.getAttribute('data-steered')).toBe(steered.join(','));

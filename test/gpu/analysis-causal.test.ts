@@ -6,7 +6,7 @@
  * top tokens, target ranks and probabilities follow from them; token attribution (every token
  * filtered in turn) equals the reference's knockout forward for every token, in all layers or one;
  * state, residual and mixer-output patching equal a float64 step-by-step reference whose layer
- * states are swapped or mixer outputs replaced (test/support/mamba1-step-ref.ts, itself checked
+ * states are swapped or mixer outputs replaced (test/support/step-ref.ts, itself checked
  * against the whole-sequence reference); state steering's greedy continuations equal the step
  * reference's with α·(state(B) − state(A)) added to its states.
  */
@@ -17,19 +17,21 @@ import { relativeError } from '../../app/kernels/self-test';
 import type { LoadedWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
+import { mamba2MixerRef } from '../../app/arch/mamba2/reference';
+import type { MambaConfig } from '../../app/model/config';
 import { tracePrompt } from '../../app/analysis/trace';
 import { receptiveField } from '../../app/analysis/receptive-field';
 import { lensLogits, logitLens } from '../../app/analysis/logit-lens';
 import { softmax, topIndices } from '../../app/analysis/distributions';
-import { linear, rmsnorm } from '../../app/model/reference';
+import { forwardRef, linear, rmsnorm, type WeightTable } from '../../app/model/reference';
 import { tokenAttribution } from '../../app/analysis/attribution';
 import { klDivergence } from '../../app/analysis/distributions';
 import { activationPatching, activationSources } from '../../app/analysis/patching';
 import { Session } from '../../app/model/session';
 import { storageBuffer } from '../../app/gpu/buffers';
 import { stateSteering } from '../../app/analysis/steering';
-import { copyStates, emptyStates, feedSteps, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
-import { useRandomModelGpu } from '../support/gpu';
+import { copyStates, emptyStates, feedSteps, refStep, type MixerHook } from '../support/step-ref';
+import { useRandomModelGpu, type TestModel } from '../support/gpu';
 import { mulberry32 } from '../support/random-model';
 
 let ctx: GpuContext | null = null;
@@ -38,10 +40,22 @@ let inspection: ModelInspection;
 let weights: LoadedWeights;
 let table: Map<string, Float32Array>;
 let seed = 0;
-useRandomModelGpu({ model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 }, (gpu) => {
-  ({ ctx, skipReason, seed } = gpu);
-  if (ctx) ({ inspection, weights, table } = gpu.model);
-});
+let mamba2: TestModel;
+useRandomModelGpu(
+  { model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 },
+  (gpu) => {
+    ({ ctx, skipReason, seed } = gpu);
+    if (ctx) [{ inspection, weights, table }, mamba2] = [gpu.model, gpu.fixtures[0] as TestModel];
+  },
+  // A tiny Mamba-2 of odd sizes for the state tools (its vocabulary holds the Mamba-1 ids).
+  [{ model_type: 'mamba2', vocab_size: 29, hidden_size: 18, num_hidden_layers: 2, num_heads: 6, head_dim: 6, n_groups: 3, state_size: 5, expand: 2, chunk_size: 4, conv_kernel: 4 }],
+);
+
+/** The models the state tools are checked on, with their whole-sequence float64 reference (the step reference is checked against it). */
+const ARCHS = [
+  { arch: 'Mamba-1', get: () => ({ inspection, weights, table }), whole: (c: MambaConfig, w: WeightTable, ids: number[]) => mamba1ForwardRef(c, w, ids).logits },
+  { arch: 'Mamba-2', get: () => mamba2, whole: (c: MambaConfig, w: WeightTable, ids: number[]) => forwardRef(c, w, ids, () => mamba2MixerRef).logits },
+];
 
 const randomIds = (count: number, salt: number) => {
   const r = mulberry32(seed + salt);
@@ -179,9 +193,10 @@ describe('token attribution', () => {
   });
 });
 
-describe('state patching', () => {
+describe.each(ARCHS)('state patching ($arch)', ({ get, whole: wholeRef }) => {
   it('restores the clean state of one layer after one token into the corrupted run, as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = get();
     const c = inspection.config;
     const w = (n: string) => table.get(n);
     const T = 9;
@@ -189,10 +204,10 @@ describe('state patching', () => {
     // The corrupted prompt differs from token 3 on (tokens 0–2 shared: those cells need no run).
     const corrupt = [...clean.slice(0, 3), ...randomIds(T - 3, 5)];
     // The step reference agrees with the whole-sequence reference.
-    const whole = mamba1ForwardRef(c, w, clean).logits;
+    const whole = wholeRef(c, w, clean);
     const states = emptyStates(c);
     let last: Float64Array = new Float64Array(0);
-    for (const id of clean) last = mamba1Step(c, w, id, states);
+    for (const id of clean) last = refStep(c, w, id, states);
     expect(relativeError(last, whole.subarray((T - 1) * c.vocabSize))).toBeLessThanOrEqual(1e-12);
 
     const model = buildModel(ctx, inspection, weights, 4);
@@ -216,7 +231,7 @@ describe('state patching', () => {
           const s = copyStates(corruptRun.after[t]!);
           s[l] = copyStates(cleanRun.after[t]!)[l]!;
           let logits: Float64Array = new Float64Array(0);
-          for (const id of corrupt.slice(t + 1)) logits = mamba1Step(c, w, id, s);
+          for (const id of corrupt.slice(t + 1)) logits = refStep(c, w, id, s);
           want = ld(logits);
         }
         expect(Math.abs(got.patchedDiff[l * T + t]! - want), `layer ${l} token ${t}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want)));
@@ -277,9 +292,10 @@ describe('activation patching', () => {
   });
 });
 
-describe('state steering', () => {
+describe.each(ARCHS)('state steering ($arch)', ({ get }) => {
   it('adds α·(state(B) − state(A)) after a token and continues greedily, as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = get();
     const c = inspection.config;
     const w = (n: string) => table.get(n);
     const ids = randomIds(7, 8);
@@ -298,7 +314,7 @@ describe('state steering', () => {
         const [p, q] = [...logits].sort((x, y) => y - x);
         if (p! - q! < 1e-3 * Math.max(1, Math.abs(p!))) break;
         out.push(argmax(logits));
-        logits = mamba1Step(c, w, out[i]!, s);
+        logits = refStep(c, w, out[i]!, s);
       }
       return out;
     };
@@ -308,10 +324,10 @@ describe('state steering', () => {
       const got = await stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, alpha, tokens: 5, ...(layers ? { layers: [...layers] } : {}) });
       expect(got.at).toBe(5);
       const { s } = feed(ids.slice(0, 6));
-      for (const l of layers ?? [0, 1, 2]) {
+      for (const l of layers ?? Array.from({ length: c.nLayer }, (_, k) => k)) {
         for (const key of ['conv', 'ssm'] as const) s[l]![key] = s[l]![key].map((v, j) => v + alpha * (sb[l]![key][j]! - sa[l]![key][j]!));
       }
-      const want = continuation(s, mamba1Step(c, w, ids[6]!, s), 5);
+      const want = continuation(s, refStep(c, w, ids[6]!, s), 5);
       expect(got.steered.ids.slice(0, want.length), `α ${alpha}`).toEqual(want);
       const base = feed(ids);
       const wantBase = continuation(base.s, base.logits, 5);

@@ -127,7 +127,7 @@ export type TestModel = Awaited<ReturnType<typeof loadTestModel>>;
 export interface RandomModelGpu extends SeededTestGpu {
   /** The random checkpoint (writeRandomCheckpoint of `config` with the seed); unset when skipped. */
   model: TestModel;
-  /** The fixture folders' models, in the order given. */
+  /** The `more` models (fixture folders, or more random checkpoints), in the order given. */
   fixtures: TestModel[];
   /** The random checkpoint's folder (removed after the file's tests). */
   dir: string;
@@ -135,24 +135,32 @@ export interface RandomModelGpu extends SeededTestGpu {
 
 /**
  * Before the file's tests: opens the GPU, draws the seed, writes a random checkpoint of the raw
- * `config` into a fresh temporary folder and loads it (and each `fixtures` folder) on the GPU,
- * handing all to `onReady`; after them frees the weights, the device and the folder.
+ * `config` into a fresh temporary folder and loads it on the GPU, and each of `more` (a fixture
+ * folder, or another raw config: a random checkpoint with the seed + its place), handing all to
+ * `onReady`; after them frees the weights, the device and the folders.
  */
-export function useRandomModelGpu(config: Record<string, unknown>, onReady: (gpu: RandomModelGpu) => void, fixtures: string[] = []): void {
+export function useRandomModelGpu(config: Record<string, unknown>, onReady: (gpu: RandomModelGpu) => void, more: (string | Record<string, unknown>)[] = []): void {
   const scratch = mkdtempSync(path.join(tmpdir(), 'random-model-'));
+  const main = path.join(scratch, 'model');
   let loaded: TestModel[] = [];
   let ctx: GpuContext | null = null;
   beforeAll(async () => {
     const gpu = await getTestGpu();
     const seed = testSeed();
     if (!gpu.ctx) {
-      onReady({ ctx: null, skipReason: gpu.reason, seed, model: undefined as unknown as TestModel, fixtures: [], dir: scratch });
+      onReady({ ctx: null, skipReason: gpu.reason, seed, model: undefined as unknown as TestModel, fixtures: [], dir: main });
       return;
     }
     ctx = gpu.ctx;
-    writeRandomCheckpoint(scratch, config, seed);
-    for (const dir of [scratch, ...fixtures]) loaded.push(await loadTestModel(ctx, dir));
-    onReady({ ctx, skipReason: '', seed, model: loaded[0] as TestModel, fixtures: loaded.slice(1), dir: scratch });
+    writeRandomCheckpoint(main, config, seed);
+    const dirs = more.map((m, k) => {
+      if (typeof m === 'string') return m;
+      const dir = path.join(scratch, `more-${k}`);
+      writeRandomCheckpoint(dir, m, seed + k + 1);
+      return dir;
+    });
+    for (const dir of [main, ...dirs]) loaded.push(await loadTestModel(ctx, dir));
+    onReady({ ctx, skipReason: '', seed, model: loaded[0] as TestModel, fixtures: loaded.slice(1), dir: main });
   });
   afterAll(() => {
     for (const m of loaded) m.weights.destroy();

@@ -17,7 +17,9 @@
  *   first data token), filtering each of tokens 0–11 in all layers changes log p(answer) as the
  *   reference's knockout forward does (checked at 5 tokens), and only tokens at the first data token move it (the data token itself
  *   and the noise token two after it; the reference: −1.6 and −19.5 nats, every other token
- *   < 0.05); the hidden attention comparison is shown.
+ *   < 0.05); the hidden attention comparison is shown as bars, its ρ that of the exported
+ *   columns; the token strip shows the same attribution as a bar per token (readout by keyboard,
+ *   no bar after the attributed range, its CSV the panel's).
  * - patching: that 49-token prompt clean, corrupted by another first data token (E instead of L):
  *   the cells (states after tokens 0–3) equal a float64 step-by-step reference with swapped
  *   states; layer 1's state restores the clean answer (≥ 0.9 of the logit difference), layer 0's
@@ -25,7 +27,9 @@
  *   the issue expected the focus layer 0; measured with the reference: 1.00 and −0.015 … 0.002);
  *   the residual stream after block 0 at the data token restores it (1.005), after block 1 not
  *   (0.000: no later layer reads position 0 of the last block's stream) — the token is written by
- *   layer 0 into the stream, stored in layer 1's state and read out at the marker.
+ *   layer 0 into the stream, stored in layer 1's state and read out at the marker. The residual
+ *   run takes its prompts from the Compare panel's pair in one click (A typed: a trace not on
+ *   screen, as the clean run; B the corrupted one).
  * - steering: on that prompt, layer 1's state after token 47 pushed by state(B) − state(A), A and
  *   B its first 48 tokens with the first data token L or E: the answer turns from L to E, and the
  *   continuations equal the float64 step reference's.

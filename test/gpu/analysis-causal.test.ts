@@ -8,7 +8,10 @@
  * state, residual and mixer-output patching equal a float64 step-by-step reference whose layer
  * states are swapped or mixer outputs replaced (test/support/step-ref.ts, itself checked
  * against the whole-sequence reference); state steering's greedy continuations equal the step
- * reference's with α·(state(B) − state(A)) added to its states.
+ * reference's with α·(state(B) − state(A)) added to its states. State patching and steering also
+ * on a tiny random Mamba-2 (test/support/step-ref.ts's Mamba-2 mixer, checked against
+ * app/arch/mamba2/reference.ts). The batched cells of patching and attribution (forward-batch.ts)
+ * equal, bit for bit, one Session.prefill and submit per cell.
  */
 import { describe, expect, it } from 'vitest';
 import type { ModelInspection } from '../../app/arch/inspect';

@@ -9,7 +9,7 @@ import { useMemo, useRef } from 'react';
 import type { AttributionResult } from '../../../app/engine/protocol';
 import { useElementSize } from './chart-axes';
 import { downloadCsv, toCsv } from './csv';
-import { attributionColumns, attributionFigure } from './attribution-view';
+import { attributionColumns, attributionFigure, stripAttribution } from './attribution-view';
 import { LinePublishControls } from './publish-lines-ui';
 import { SignedBarChart } from './SignedBarChart';
 
@@ -20,15 +20,6 @@ export interface StripAttributionProps {
   texts: readonly string[];
   hover: number | null;
   onHover(token: number | null): void;
-}
-
-/** The attribution per strip token: NaN outside the attributed tokens [from, to). */
-export function stripAttribution(result: AttributionResult, tokens: number): Float64Array {
-  const out = new Float64Array(tokens).fill(NaN);
-  result.logProbChange.forEach((v, i) => {
-    if (result.from + i < tokens) out[result.from + i] = v;
-  });
-  return out;
 }
 
 export function StripAttribution({ result, targetName, texts, hover, onHover }: StripAttributionProps) {

@@ -41,6 +41,15 @@ export function spearman(a: readonly number[], b: readonly number[]): number {
   return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
 }
 
+/** The attribution per token of a strip of `tokens` tokens: Δ log p of token j at j, NaN outside the attributed tokens [from, to). */
+export function stripAttribution(result: AttributionResult, tokens: number): Float64Array {
+  const out = new Float64Array(tokens).fill(NaN);
+  result.logProbChange.forEach((v, i) => {
+    if (result.from + i < tokens) out[result.from + i] = v;
+  });
+  return out;
+}
+
 /** One row per filtered token; `texts` are the whole prompt's, `attention` is over the filtered tokens. */
 export function attributionColumns(result: AttributionResult, texts: readonly string[], attention?: ArrayLike<number> | null): CsvColumn[] {
   const T = result.logProbChange.length;

@@ -10,7 +10,7 @@
 import type { MambaConfig } from '../../app/model/config';
 import { causalConvSilu, linear, need, rmsnorm, silu, softplus, type WeightTable } from '../../app/model/reference';
 import { mamba2Layout } from '../../app/arch/mamba2/layout';
-import { ssdRef } from '../../app/kernels/ssd.ref';
+import { mamba2ScanRef } from '../../app/arch/mamba2/reference';
 import { gatedRmsNormRef } from '../../app/kernels/gated-rmsnorm.ref';
 
 export interface RefLayerState {
@@ -80,10 +80,10 @@ const mamba1MixerStep: MixerStep = (c, weights, m, h, st) => {
 /**
  * Mamba-2 (app/arch/mamba2/reference.ts, one token): in_proj → z, xBC, dt; xBC through the conv
  * over the window (causalConvSilu's last row over the K − 1 kept inputs and this one) and SiLU;
- * the SSD recurrence (ssdRef, one token from the kept state); the gated norm with z; out_proj.
+ * the SSD recurrence (mamba2ScanRef, one token from the kept state); the gated norm with z; out_proj.
  */
 const mamba2MixerStep: MixerStep = (c, weights, m, h, st) => {
-  const { dModel: D, dInner: Di, dConv: K, nHeads: H, nGroups: G, dState: N } = c;
+  const { dModel: D, dInner: Di, dConv: K } = c;
   const layout = mamba2LayoutOf(c);
   const W = layout.inProjWidth;
   const C = layout.xbcWidth;
@@ -93,26 +93,7 @@ const mamba2MixerStep: MixerStep = (c, weights, m, h, st) => {
   window.set(zxbcdt.subarray(layout.xbcOffset, layout.xbcOffset + C), (K - 1) * C);
   const xbc = causalConvSilu(window, K, C, 0, C, K, need(weights, `${m}conv1d.weight`), weights(`${m}conv1d.bias`)).subarray((K - 1) * C);
   st.conv.set(window.subarray(C));
-  const scan = ssdRef({
-    tokens: 1,
-    nHeads: H,
-    headDim: c.headDim,
-    nGroups: G,
-    dState: N,
-    xbc,
-    xbcStride: C,
-    xOffset: 0,
-    bOffset: layout.bOffset,
-    cOffset: layout.cOffset,
-    dt: zxbcdt,
-    dtOffset: layout.dtOffset,
-    dtStride: W,
-    dtBias: need(weights, `${m}dt_bias`),
-    aLog: need(weights, `${m}A_log`),
-    d: need(weights, `${m}D`),
-    timeStepLimit: c.timeStepLimit,
-    state: st.ssm,
-  });
+  const scan = mamba2ScanRef(c, weights, m, { tokens: 1, xbc, zxbcdt, state: st.ssm });
   st.ssm.set(scan.state);
   const gated = gatedRmsNormRef(scan.y, zxbcdt, layout.zOffset, W, need(weights, `${m}norm.weight`), 1, Di, c.normGroupSize, c.normEps);
   return linear(gated, 1, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));

@@ -14,10 +14,8 @@
  * equal, bit for bit, one Session.prefill and submit per cell.
  */
 import { describe, expect, it } from 'vitest';
-import type { ModelInspection } from '../../app/arch/inspect';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
-import type { LoadedWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { mamba2MixerRef } from '../../app/arch/mamba2/reference';
@@ -39,16 +37,15 @@ import { mulberry32 } from '../support/random-model';
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-let inspection: ModelInspection;
-let weights: LoadedWeights;
-let table: Map<string, Float32Array>;
 let seed = 0;
+/** The random Mamba-1 (every tool) and Mamba-2 (the state tools). */
+let mamba1: TestModel;
 let mamba2: TestModel;
 useRandomModelGpu(
   { model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 },
   (gpu) => {
     ({ ctx, skipReason, seed } = gpu);
-    if (ctx) [{ inspection, weights, table }, mamba2] = [gpu.model, gpu.fixtures[0] as TestModel];
+    if (ctx) [mamba1, mamba2] = [gpu.model, gpu.fixtures[0] as TestModel];
   },
   // A tiny Mamba-2 of odd sizes for the state tools (its vocabulary holds the Mamba-1 ids).
   [{ model_type: 'mamba2', vocab_size: 29, hidden_size: 18, num_hidden_layers: 2, num_heads: 6, head_dim: 6, n_groups: 3, state_size: 5, expand: 2, chunk_size: 4, conv_kernel: 4 }],
@@ -56,18 +53,19 @@ useRandomModelGpu(
 
 /** The models the state tools are checked on, with their whole-sequence float64 reference (the step reference is checked against it). */
 const ARCHS = [
-  { arch: 'Mamba-1', get: () => ({ inspection, weights, table }), whole: (c: MambaConfig, w: WeightTable, ids: number[]) => mamba1ForwardRef(c, w, ids).logits },
+  { arch: 'Mamba-1', get: () => mamba1, whole: (c: MambaConfig, w: WeightTable, ids: number[]) => mamba1ForwardRef(c, w, ids).logits },
   { arch: 'Mamba-2', get: () => mamba2, whole: (c: MambaConfig, w: WeightTable, ids: number[]) => forwardRef(c, w, ids, () => mamba2MixerRef).logits },
 ];
 
 const randomIds = (count: number, salt: number) => {
   const r = mulberry32(seed + salt);
-  return Array.from({ length: count }, () => Math.floor(r() * inspection.config.vocabSize));
+  return Array.from({ length: count }, () => Math.floor(r() * mamba1.inspection.config.vocabSize));
 };
 
 describe('receptive field', () => {
   it('from the GPU trace equals the one from the float64 reference’s Δ, every layer', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const { dInner: Di, dState: N, nLayer: L } = inspection.config;
     const ids = randomIds(40, 1);
     const model = buildModel(ctx, inspection, weights, 16);
@@ -110,6 +108,7 @@ describe('receptive field', () => {
 describe('logit lens', () => {
   it('applies norm_f and the LM head to every layer’s residual stream, as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const { dModel: D, vocabSize: V, nLayer: L, normEps } = inspection.config;
     const ids = randomIds(21, 2);
     const [from, to] = [5, 21]; // a prefix run untapped, then 16 positions over two chunks of 8
@@ -161,6 +160,7 @@ describe('logit lens', () => {
 describe('token attribution', () => {
   it('filters each token in turn and measures the prediction as the float64 reference’s knockout does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const ids = randomIds(13, 3);
     const model = buildModel(ctx, inspection, weights, 4); // the knocked runs cross chunks
     const table_ = (n: string) => table.get(n);
@@ -257,6 +257,7 @@ describe.each(ARCHS)('state patching ($arch)', ({ get, whole: wholeRef }) => {
 describe('activation patching', () => {
   it('restores the residual stream or the mixer output at (layer, token) as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const c = inspection.config;
     const w = (n: string) => table.get(n);
     const T = 8;
@@ -346,6 +347,7 @@ describe.each(ARCHS)('state steering ($arch)', ({ get }) => {
 describe('batched cells', () => {
   it('patching and attribution in shared command buffers equal one Session.prefill and submit per cell, bit for bit', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights } = mamba1;
     const c = ctx;
     const { nLayer: L, dModel: D } = inspection.config;
     // maxTokens 4 < T: the longer cells run in several chunks (a full-chunk plan shared across cells).

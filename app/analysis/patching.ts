@@ -16,14 +16,15 @@
  * the layer's buffers overwritten with the clean ones, and tokens t + 1 … T − 1 run (the
  * activation sites: the corrupted state before t, then tokens t … T − 1 with the mixer output of
  * layer l at t overwritten — PlanOptions.overwriteMixerOutput — by a row made from both runs'
- * residual streams, `activationSources`, uploaded once). All of it is encoded into shared command
- * buffers (ForwardBatch: one submit per BATCH_TOKENS token positions; the plans of the prefixes'
- * steps and of the L cells of one token reused), bit for bit what one Session.prefill per cell
- * gave. Only the answer's and the foil's logits are copied out (8 bytes a cell), read back every
- * PATCH_BAND cells, where `signal` is checked. Work: L·Σ_t (T − 1 − t) token positions plus both prefixes;
- * `layers` and a token range [from, to) bound it (a long prompt's heatmap by windows).
+ * residual streams, `activationSources`, each written into its cell's slot of a band's rows).
+ * All of it is encoded into shared command buffers (ForwardBatch: one submit per BATCH_TOKENS
+ * token positions; the plans of the prefixes' steps and of the L cells of one token reused), bit
+ * for bit what one Session.prefill per cell gave. Only the answer's and the foil's logits are
+ * copied out (8 bytes a cell), read back every PATCH_BAND cells, where `signal` is checked.
+ * Work: L·Σ_t (T − 1 − t) token positions plus both prefixes; `layers` and a token range
+ * [from, to) bound it (a long prompt's heatmap by windows).
  */
-import { readF32, storageBuffer, uploadF32 } from '../gpu/buffers.js';
+import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { LanguageModel, PlanOptions } from '../model/model.js';
 import { ForwardBatch, newBinding } from './forward-batch.js';
@@ -201,7 +202,8 @@ export async function activationPatching(
   const patchedDiff = new Float64Array(layers.length * n).fill(corruptDiff);
   // Residual and mixer sites: the row written over each (layer, t)'s mixer output, [layers, n, D].
   const sources = site === 'state' ? null : await activationSources(ctx, model, clean, corrupt, { site, layers, from, to });
-  const sourceRows = sources ? uploadF32(ctx.device, 'Patching.sources', sources) : null;
+  // A band's rows on the GPU: cell k of the band reads slot k (written before the submit that runs it).
+  const sourceRows = sources ? storageBuffer(ctx.device, 'Patching.sources', PATCH_BAND * D * 4) : null;
   const batch = new ForwardBatch(ctx, model, 'Patching');
   const cleanPrefix = newBinding(ctx, model, 'Patching.clean');
   const corruptPrefix = newBinding(ctx, model, 'Patching.corrupt');
@@ -249,7 +251,9 @@ export async function activationPatching(
           for (const [row, l] of layers.entries()) {
             batch.copyState(corruptPrefix.state, patched.state);
             const i = row * n + (t - from);
-            await cell(row, t, corrupt.slice(t), { overwriteMixerOutput: { layer: l, row: 0, source: sourceRows as GPUBuffer, sourceOffset: i * D * 4 } });
+            const slot = pending.length * D * 4;
+            ctx.device.queue.writeBuffer(sourceRows as GPUBuffer, slot, (sources as Float32Array).subarray(i * D, (i + 1) * D));
+            await cell(row, t, corrupt.slice(t), { overwriteMixerOutput: { layer: l, row: 0, source: sourceRows as GPUBuffer, sourceOffset: slot } });
           }
         }
         batch.run(corruptPrefix, [corrupt[t] as number]);

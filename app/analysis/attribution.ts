@@ -5,10 +5,12 @@
  * token compared with the baseline's: log q(y) − log p(y) for the target y (by default the
  * baseline's most likely next token), q(y), and KL(p ‖ q) over the vocabulary.
  *
- * One sweep: the baseline runs once; a prefix session then advances one token at a time, and for
- * each j its state is copied into a work session that runs tokens j … T − 1 with token j knocked
- * out; only the last position's logits are kept, copied into a band buffer read back every
- * `band` tokens (so the GPU queue stays full between read-backs). Work: T + Σ_j (T − j) token
+ * One sweep: the baseline runs once; a prefix state then advances one token at a time, and for
+ * each j it is copied into a work state that runs tokens j … T − 1 with token j knocked out; only
+ * the last position's logits are kept, copied into a band buffer read back every `band` tokens
+ * (so the GPU queue stays full between read-backs). All of it is encoded into shared command
+ * buffers (ForwardBatch: one submit per BATCH_TOKENS token positions, the prefix's one-token plan
+ * reused), bit for bit what a Session.prefill per token gave. Work: T + Σ_j (T − j) token
  * positions (`attributionWork`), bounded by a range [from, to) of filtered tokens; `signal` is
  * checked at each read-back.
  */
@@ -16,6 +18,7 @@ import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
+import { ForwardBatch, newBinding } from './forward-batch.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { throwIfCancelled, type WorkProgress } from './cancel.js';
 import { klDivergence, softmax, topIndices } from './distributions.js';
@@ -81,9 +84,9 @@ export async function tokenAttribution(
   throwIfCancelled(work.signal);
   const total = attributionWork(T, from, to);
   const band = Math.max(1, Math.min(to - from, Math.floor(BAND_BYTES / (V * 4))));
-  const prefix = new Session(ctx, model);
-  const workState = model.newState();
-  const knocked = new Session(ctx, model, workState);
+  const batch = new ForwardBatch(ctx, model, 'Attribution');
+  const prefix = newBinding(ctx, model, 'Attribution.prefix');
+  const knocked = newBinding(ctx, model, 'Attribution.work');
   const rows = storageBuffer(ctx.device, 'Attribution.logits', band * V * 4);
   try {
     // The baseline: the whole prompt once (prefill chunks as the model's maxTokens).
@@ -103,24 +106,21 @@ export async function tokenAttribution(
     const probAfter: number[] = [];
     const kl: number[] = [];
     if (from > 0) {
-      prefix.prefill(ids.slice(0, from));
+      batch.run(prefix, ids.slice(0, from));
       done += from;
     }
     for (let j0 = from; j0 < to; j0 += band) {
       const count = Math.min(band, to - j0);
       for (let r = 0; r < count; r++) {
         const j = j0 + r;
-        const encoder = ctx.device.createCommandEncoder({ label: 'Attribution.fork' });
-        prefix.copyStateTo(encoder, workState);
-        ctx.device.queue.submit([encoder.finish()]);
-        knocked.tokens.length = 0;
-        knocked.prefill(ids.slice(j), { knockout: { token: 0, layers } });
-        const copy = ctx.device.createCommandEncoder({ label: 'Attribution.row' });
-        copy.copyBufferToBuffer(knocked.logits, 0, rows, r * V * 4, V * 4);
-        ctx.device.queue.submit([copy.finish()]);
-        prefix.prefill([ids[j] as number]);
+        batch.copyState(prefix.state, knocked.state);
+        batch.run(knocked, ids.slice(j), { knockout: { row: 0, layers } });
+        batch.encoder.copyBufferToBuffer(knocked.logits, 0, rows, r * V * 4, V * 4);
+        batch.run(prefix, [ids[j] as number]);
         done += T - j + 1;
+        if (batch.full) batch.submit();
       }
+      batch.submit();
       const values = await readF32(ctx.device, rows, count * V);
       throwIfCancelled(work.signal);
       for (let r = 0; r < count; r++) {
@@ -133,6 +133,7 @@ export async function tokenAttribution(
     }
     return { target: y, targetText: readableToken(target.tokenizer, y), layers: layers ?? Array.from({ length: L }, (_, l) => l), baselineProb: p[y] as number, from, to, logProbChange, probAfter, kl };
   } finally {
+    batch.destroy();
     prefix.destroy();
     knocked.destroy();
     rows.destroy();

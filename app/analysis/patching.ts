@@ -11,19 +11,23 @@
  * by no later token: that column is 0 by definition. Where the two prompts agree on tokens 0 … t
  * the states (and activations at t) are equal and the cell is 0 without a run.
  *
- * Shared prefixes are reused: a clean and a corrupted prefix session advance one token at a time
- * (each prefix run once); at each t, per layer, the corrupted state is copied into a work session,
+ * Shared prefixes are reused: a clean and a corrupted prefix state advance one token at a time
+ * (each prefix run once); at each t, per layer, the corrupted state is copied into a work state,
  * the layer's buffers overwritten with the clean ones, and tokens t + 1 … T − 1 run (the
  * activation sites: the corrupted state before t, then tokens t … T − 1 with the mixer output of
  * layer l at t overwritten — PlanOptions.overwriteMixerOutput — by a row made from both runs'
- * residual streams, `activationSources`). Only the
- * answer's and the foil's logits are copied out (8 bytes a cell), read back every PATCH_BAND
- * cells, where `signal` is checked. Work: L·Σ_t (T − 1 − t) token positions plus both prefixes;
- * `layers` and a token range [from, to) bound it (a long prompt's heatmap by windows).
+ * residual streams, `activationSources`, each written into its cell's slot of a band's rows).
+ * All of it is encoded into shared command buffers (ForwardBatch: one submit per BATCH_TOKENS
+ * token positions; the plans of the prefixes' steps and of the L cells of one token reused), bit
+ * for bit what one Session.prefill per cell gave. Only the answer's and the foil's logits are
+ * copied out (8 bytes a cell), read back every PATCH_BAND cells, where `signal` is checked.
+ * Work: L·Σ_t (T − 1 − t) token positions plus both prefixes; `layers` and a token range
+ * [from, to) bound it (a long prompt's heatmap by windows).
  */
 import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { LanguageModel } from '../model/model.js';
+import type { LanguageModel, PlanOptions } from '../model/model.js';
+import { ForwardBatch, newBinding } from './forward-batch.js';
 import { Session } from '../model/session.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { throwIfCancelled, type WorkProgress } from './cancel.js';
@@ -93,7 +97,7 @@ export const patchingWork = (layers: number, tokens: number, from = 0, to = toke
  * patched run is still the corrupted run's). From both runs' `hidden` taps (the residual after each
  * block) of the layers needed, and the embedding rows (the residual before block 0).
  */
-async function activationSources(ctx: GpuContext, model: LanguageModel, clean: readonly number[], corrupt: readonly number[], o: { site: 'residual' | 'mixer'; layers: readonly number[]; from: number; to: number }): Promise<Float32Array> {
+export async function activationSources(ctx: GpuContext, model: LanguageModel, clean: readonly number[], corrupt: readonly number[], o: { site: 'residual' | 'mixer'; layers: readonly number[]; from: number; to: number }): Promise<Float32Array> {
   const { nLayer: L, dModel: D } = model.config;
   const n = o.to - o.from;
   const needed = [...new Set(o.layers.flatMap((l) => (l > 0 ? [l, l - 1] : [l])))].sort((a, b) => a - b);
@@ -198,15 +202,17 @@ export async function activationPatching(
   const patchedDiff = new Float64Array(layers.length * n).fill(corruptDiff);
   // Residual and mixer sites: the row written over each (layer, t)'s mixer output, [layers, n, D].
   const sources = site === 'state' ? null : await activationSources(ctx, model, clean, corrupt, { site, layers, from, to });
-  const cleanPrefix = new Session(ctx, model);
-  const corruptPrefix = new Session(ctx, model);
-  const patchedState = model.newState();
-  const patched = new Session(ctx, model, patchedState);
+  // A band's rows on the GPU: cell k of the band reads slot k (written before the submit that runs it).
+  const sourceRows = sources ? storageBuffer(ctx.device, 'Patching.sources', PATCH_BAND * D * 4) : null;
+  const batch = new ForwardBatch(ctx, model, 'Patching');
+  const cleanPrefix = newBinding(ctx, model, 'Patching.clean');
+  const corruptPrefix = newBinding(ctx, model, 'Patching.corrupt');
+  const patched = newBinding(ctx, model, 'Patching.work');
   const out = storageBuffer(ctx.device, 'Patching.logits', PATCH_BAND * 2 * 4);
-  const source = storageBuffer(ctx.device, 'Patching.source', D * 4);
-  // Cells whose two logits are in `out`, in order.
+  // Cells whose two logits are (or will be, once submitted) in `out`, in order.
   let pending: number[] = [];
   const flush = async () => {
+    batch.submit();
     if (pending.length === 0) return;
     const values = await readF32(ctx.device, out, pending.length * 2);
     throwIfCancelled(work.signal);
@@ -214,59 +220,54 @@ export async function activationPatching(
     pending = [];
     work.onProgress?.(done, total);
   };
-  /** Runs `rest` on the patched session and queues its two logits for cell (row, t). */
-  const cell = async (row: number, t: number, rest: readonly number[], overwrite?: { layer: number; token: number; source: GPUBuffer }) => {
-    patched.tokens.length = 0;
-    patched.prefill(rest, overwrite ? { overwriteMixerOutput: overwrite } : {});
-    const copy = ctx.device.createCommandEncoder({ label: 'Patching.logits' });
+  /** Encodes `rest` on the patched state and the copy of its two logits for cell (row, t); submits at the budget, reads back at PATCH_BAND cells. */
+  const cell = async (row: number, t: number, rest: readonly number[], first?: PlanOptions) => {
+    batch.run(patched, rest, first);
     const slot = pending.length * 8;
-    copy.copyBufferToBuffer(patched.logits, answer * 4, out, slot, 4);
-    copy.copyBufferToBuffer(patched.logits, foil * 4, out, slot + 4, 4);
-    ctx.device.queue.submit([copy.finish()]);
+    batch.encoder.copyBufferToBuffer(patched.logits, answer * 4, out, slot, 4);
+    batch.encoder.copyBufferToBuffer(patched.logits, foil * 4, out, slot + 4, 4);
     pending.push(row * n + (t - from));
     done += rest.length;
     if (pending.length === PATCH_BAND) await flush();
+    else if (batch.full) batch.submit();
   };
   try {
     let same = true;
     for (let t = 0; t < Math.min(to, site === 'state' ? T - 1 : T); t++) {
       same &&= clean[t] === corrupt[t];
       if (site === 'state') {
-        cleanPrefix.prefill([clean[t] as number]);
-        corruptPrefix.prefill([corrupt[t] as number]);
+        batch.run(cleanPrefix, [clean[t] as number]);
+        batch.run(corruptPrefix, [corrupt[t] as number]);
         done += 2;
         if (same || t < from) continue; // equal prefixes, equal states: nothing to restore
         for (const [row, l] of layers.entries()) {
-          const encoder = ctx.device.createCommandEncoder({ label: 'Patching.state' });
-          corruptPrefix.copyStateTo(encoder, patchedState);
-          const cleanLayer = cleanPrefix.layerState(l);
-          patched.layerState(l).forEach((b, i) => encoder.copyBufferToBuffer(cleanLayer[i] as GPUBuffer, 0, b, 0, b.size));
-          ctx.device.queue.submit([encoder.finish()]);
+          batch.copyState(corruptPrefix.state, patched.state);
+          batch.copyLayer(cleanPrefix.state, patched.state, l);
           await cell(row, t, corrupt.slice(t + 1));
         }
       } else {
         // Position t itself is patched: the corrupted state before t, then tokens t … T − 1.
         if (!same && t >= from) {
           for (const [row, l] of layers.entries()) {
-            const encoder = ctx.device.createCommandEncoder({ label: 'Patching.activation' });
-            corruptPrefix.copyStateTo(encoder, patchedState);
-            ctx.device.queue.submit([encoder.finish()]);
+            batch.copyState(corruptPrefix.state, patched.state);
             const i = row * n + (t - from);
-            ctx.device.queue.writeBuffer(source, 0, (sources as Float32Array).subarray(i * D, (i + 1) * D));
-            await cell(row, t, corrupt.slice(t), { layer: l, token: 0, source });
+            const slot = pending.length * D * 4;
+            ctx.device.queue.writeBuffer(sourceRows as GPUBuffer, slot, (sources as Float32Array).subarray(i * D, (i + 1) * D));
+            await cell(row, t, corrupt.slice(t), { overwriteMixerOutput: { layer: l, row: 0, source: sourceRows as GPUBuffer, sourceOffset: slot } });
           }
         }
-        corruptPrefix.prefill([corrupt[t] as number]);
+        batch.run(corruptPrefix, [corrupt[t] as number]);
         done += 1;
       }
     }
     await flush();
   } finally {
+    batch.destroy();
     cleanPrefix.destroy();
     corruptPrefix.destroy();
     patched.destroy();
     out.destroy();
-    source.destroy();
+    sourceRows?.destroy();
   }
   const restored = Float64Array.from(patchedDiff, (d) => (d - corruptDiff) / (cleanDiff - corruptDiff));
   return {

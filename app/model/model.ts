@@ -86,10 +86,10 @@ export interface PlanOptions {
   lastLayer?: number;
   /**
    * Overwrite one row of layer `layer`'s mixer output (before the residual add) with `source`
-   * ([D] floats): activation patching of the mixer output or, with the right difference, of the
-   * residual stream (app/analysis/patching.ts).
+   * ([D] floats from byte `sourceOffset`, default 0): activation patching of the mixer output or,
+   * with the right difference, of the residual stream (app/analysis/patching.ts).
    */
-  overwriteMixerOutput?: { layer: number; row: number; source: GPUBuffer };
+  overwriteMixerOutput?: { layer: number; row: number; source: GPUBuffer; sourceOffset?: number };
 }
 
 /** How many prefill plans (token counts) a model keeps built. */
@@ -479,7 +479,7 @@ export class LanguageModel {
       const overwrite = options.overwriteMixerOutput;
       if (overwrite && overwrite.layer === l) {
         if (!(Number.isInteger(overwrite.row) && overwrite.row >= 0 && overwrite.row < T)) throw new RangeError(`${this.name}: the overwritten row ${overwrite.row} is outside this chunk of ${T} tokens`);
-        steps.push({ kind: 'copy', from: overwrite.source, fromOffset: 0, to: a.hidden, toOffset: overwrite.row * D * 4, bytes: D * 4 });
+        steps.push({ kind: 'copy', from: overwrite.source, fromOffset: overwrite.sourceOffset ?? 0, to: a.hidden, toOffset: overwrite.row * D * 4, bytes: D * 4 });
       }
     }
     if (lastLayer < L - 1) return { tokens: T, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };

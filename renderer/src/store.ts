@@ -4,7 +4,7 @@
  */
 import { create, type StateCreator } from 'zustand';
 import type { AppInfo, ModelEntry } from '../../app/contract';
-import type { EngineEvent, GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceResult, TraceRows } from '../../app/engine/protocol';
+import type { AttributionResult, EngineEvent, GpuStatus, LoadedModelInfo, LoadProgress, SelfTestResult, TraceParams, TraceResult, TraceRows } from '../../app/engine/protocol';
 import { appendTraceRows } from '../../app/analysis/trace-rows';
 import type { SessionHeatmapView } from '../../app/analysis/session';
 import type { SessionModelRef } from '../../app/analysis/session';
@@ -152,6 +152,19 @@ export interface TraceSlice {
   setPromptDraft(box: 'trace' | 'generate', text: string | null): void;
   /** The drafts of the models not selected now, by model id (selecting a model brings its own back). */
   draftsByModel: Record<string, PromptDrafts>;
+  /** The last token attribution, with the trace it is of and its target's name: the token strip shows its bars while that trace is on screen. */
+  attribution: { trace: TraceResult; result: AttributionResult; targetName: string } | null;
+  setAttribution(attribution: { trace: TraceResult; result: AttributionResult; targetName: string } | null): void;
+  /** The Compare panel's last pair: A's and B's traces and B's prompt (the patching panel takes them as clean and corrupted). */
+  comparePair: ComparePair | null;
+  setComparePair(pair: ComparePair | null): void;
+}
+
+export interface ComparePair {
+  a: TraceResult;
+  b: TraceResult;
+  /** Prompt B as it was traced (text, or ids for a model without a tokenizer). */
+  promptB: TraceParams['prompt'];
 }
 
 export interface PromptDrafts {
@@ -206,6 +219,10 @@ const traceSlice: StateCreator<StudioState, [], [], TraceSlice> = (set) => ({
   promptDrafts: NO_DRAFTS,
   draftsByModel: {},
   setPromptDraft: (box, text) => set((s) => ({ promptDrafts: { ...s.promptDrafts, [box]: text } })),
+  attribution: null,
+  setAttribution: (attribution) => set({ attribution }),
+  comparePair: null,
+  setComparePair: (comparePair) => set({ comparePair }),
 });
 
 /** The workspace's panel sizes, collapsed state and tiling, remembered in localStorage (panels/layout.ts). */
@@ -337,5 +354,7 @@ export const selectWorkProgress = (s: StudioState) => s.workProgress;
 export const selectPanelLayout = (s: StudioState) => s.panelLayout;
 export const selectTraceThresholds = (s: StudioState) => s.traceThresholds;
 export const selectTraceViews = (s: StudioState) => s.traceViews;
+export const selectAttribution = (s: StudioState) => s.attribution;
+export const selectComparePair = (s: StudioState) => s.comparePair;
 export const selectTraceDraft = (s: StudioState) => s.promptDrafts.trace;
 export const selectGenerateDraft = (s: StudioState) => s.promptDrafts.generate;

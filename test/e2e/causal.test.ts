@@ -17,7 +17,9 @@
  *   first data token), filtering each of tokens 0–11 in all layers changes log p(answer) as the
  *   reference's knockout forward does (checked at 5 tokens), and only tokens at the first data token move it (the data token itself
  *   and the noise token two after it; the reference: −1.6 and −19.5 nats, every other token
- *   < 0.05); the hidden attention comparison is shown.
+ *   < 0.05); the hidden attention comparison is shown as bars, its ρ that of the exported
+ *   columns; the token strip shows the same attribution as a bar per token (readout by keyboard,
+ *   no bar after the attributed range, its CSV the panel's).
  * - patching: that 49-token prompt clean, corrupted by another first data token (E instead of L):
  *   the cells (states after tokens 0–3) equal a float64 step-by-step reference with swapped
  *   states; layer 1's state restores the clean answer (≥ 0.9 of the logit difference), layer 0's
@@ -25,7 +27,9 @@
  *   the issue expected the focus layer 0; measured with the reference: 1.00 and −0.015 … 0.002);
  *   the residual stream after block 0 at the data token restores it (1.005), after block 1 not
  *   (0.000: no later layer reads position 0 of the last block's stream) — the token is written by
- *   layer 0 into the stream, stored in layer 1's state and read out at the marker.
+ *   layer 0 into the stream, stored in layer 1's state and read out at the marker. The residual
+ *   run takes its prompts from the Compare panel's pair in one click (A typed: a trace not on
+ *   screen, as the clean run; B the corrupted one).
  * - steering: on that prompt, layer 1's state after token 47 pushed by state(B) − state(A), A and
  *   B its first 48 tokens with the first data token L or E: the answer turns from L to E, and the
  *   continuations equal the float64 step reference's.
@@ -34,21 +38,19 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
-import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
-import { folderModelFiles } from '../../app/node/folder';
 import { linear, rmsnorm } from '../../app/model/reference';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { receptiveField, reachByGroup } from '../../app/analysis/receptive-field';
 import { parseCsv } from '../../renderer/src/panels/csv';
+import { spearman } from '../../renderer/src/panels/attribution-view';
 import { softmax } from '../../app/analysis/distributions';
 import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
-import { copyStates, feedSteps, mamba1Step, type MixerHook, type RefLayerState } from '../support/mamba1-step-ref';
+import { downloadBytes, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference, traceIds } from '../support/selective-copy-app';
+import { copyStates, feedSteps, refStep, type MixerHook, type RefLayerState } from '../support/step-ref';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const modelDir = path.join(root, 'resources/models/selective-copy');
+const modelDir = selectiveCopyDir;
 const chromiumFound = findChromium();
 const hints = studioHints(JSON.parse(readFileSync(path.join(modelDir, 'studio.json'), 'utf8')));
 const T = 96;
@@ -63,36 +65,23 @@ let page: Page | null = null;
 const pageErrors: string[] = [];
 useWebApp(chromiumFound, { width: 1280, height: 1200 }, pageErrors, (p) => (page = p));
 
-let model: { inspection: ModelInspection; table: Map<string, Float32Array>; ref: Mamba1RefOutput } | null = null;
-async function reference() {
-  if (!model) {
-    const files = await folderModelFiles(modelDir);
-    const inspection = await inspectModel(files);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
-    model = { inspection, table, ref: mamba1ForwardRef(inspection.config, (n) => table.get(n), ids) };
-  }
-  return model;
-}
-
-const download = async (p: Page, button: string) => {
-  const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: button, exact: true }).click()]);
-  return readFileSync((await file.path())!);
-};
+const reference = selectiveCopyReference(ids);
+const download = downloadBytes;
 
 let traced = false;
+
+/** The step reference's config and weights, and the packed prompt cut after its first marker (the trace on screen from the attribution test on). */
+async function cutCase() {
+  const { inspection, table } = await reference();
+  return { c: inspection.config, w: (n: string) => table.get(n), clean: packed.slice(0, 49) };
+}
 
 describe('causal tools in Chromium', () => {
   it('loads the selective-copy model and traces a 96-token prompt', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
-    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
-    await p.getByRole('option', { name: /Selective copying/ }).click();
-    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
-    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/On the GPU/);
-    await p.getByLabel('Input to trace').fill(ids.join(', '));
-    await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await Promise.all([expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe(`${T} tokens · 2 layers · d_inner 256`), reference()]);
+    await loadSelectiveCopy(p);
+    await Promise.all([traceIds(p, ids), reference()]);
     traced = true;
   });
 
@@ -161,9 +150,7 @@ describe('causal tools in Chromium', () => {
     const p = page;
     const { inspection, table } = await reference();
     const { dModel: D, vocabSize: V, normEps } = inspection.config;
-    await p.getByLabel('Input to trace').fill(packed.join(', '));
-    await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('64 tokens · 2 layers · d_inner 256');
+    await traceIds(p, packed);
     const panel = p.getByTestId('logit-lens-panel');
     // The default range: the last 16 positions, the markers.
     expect(await panel.getByLabel('Logit lens from').inputValue()).toBe('48');
@@ -213,9 +200,7 @@ describe('causal tools in Chromium', () => {
     const { inspection, table } = await reference();
     const V = inspection.config.vocabSize;
     const cut = packed.slice(0, 49);
-    await p.getByLabel('Input to trace').fill(cut.join(', '));
-    await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('49 tokens · 2 layers · d_inner 256');
+    await traceIds(p, cut);
     const panel = p.getByTestId('attribution-panel');
     // Tokens 0–11 (four data tokens and their noise; all 49 take ~4× longer on SwiftShader).
     await panel.getByLabel('Attribution to').fill('12');
@@ -246,16 +231,33 @@ describe('causal tools in Chromium', () => {
     await p.getByTestId('attribution-chart').focus();
     await p.keyboard.press('End');
     await expect.poll(() => p.getByTestId('attribution-readout').getAttribute('data-token')).toBe('11');
+    // Hidden attention of the last token beside it, as bars over the same tokens; ρ is the exported columns' rank correlation.
+    const alpha = csv.slice(1).map((r) => Number(r[5]));
+    expect(await p.getByTestId('attribution-attention').locator('path[data-series="attention"]').last().getAttribute('d')).toMatch(/^M/);
+    expect(Number(await summary.getAttribute('data-spearman'))).toBeCloseTo(spearman(change.map((v) => -v), alpha), 6);
+    // The token strip shows the same attribution: a bar per attributed token (none after token 11), its readout follows the hovered token, and its CSV is the panel's.
+    const strip = p.getByTestId('strip-attribution');
+    expect(await strip.getAttribute('data-target')).toBe(String(target));
+    await p.getByTestId('strip-attribution-chart').focus();
+    await p.keyboard.press('Home');
+    await p.keyboard.press('ArrowRight');
+    await p.keyboard.press('ArrowRight');
+    const readout = p.getByTestId('strip-attribution-readout');
+    await expect.poll(() => readout.getAttribute('data-token')).toBe('2');
+    expect(Number(await readout.getAttribute('data-value'))).toBeCloseTo(change[2]!, 5);
+    await p.keyboard.press('End');
+    await expect.poll(() => readout.getAttribute('data-token')).toBe('48');
+    expect(await readout.getAttribute('data-value')).toBe('NaN');
+    expect(await p.getByTestId('strip-attribution-chart-y-axis').getAttribute('data-label')).toBe('Δ log p (nats)');
+    const stripCsv = parseCsv((await download(p, 'Export token attribution CSV')).toString()).filter((r) => r.length > 1);
+    expect(stripCsv.map((r) => r.slice(0, 5))).toEqual(csv.map((r) => r.slice(0, 5)));
     expect(pageErrors).toEqual([]);
   });
 
   it('patching: layer 1’s state after the first data token restores the answer, layer 0’s does not; the residual stream after block 0 there does; as the float64 reference', async (test) => {
     if (!page || !traced) return test.skip('needs the traced page');
     const p = page;
-    const { inspection, table } = await reference();
-    const c = inspection.config;
-    const w = (n: string) => table.get(n);
-    const clean = packed.slice(0, 49);
+    const { c, w, clean } = await cutCase();
     const corrupt = [5, ...clean.slice(1)];
     // The trace on screen is the attribution test's: this clean prompt.
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');
@@ -278,7 +280,7 @@ describe('causal tools in Chromium', () => {
       const s = copyStates(corruptRun.after[t]!);
       s[l] = copyStates(cleanRun.after[t]!)[l]!;
       let logits: Float64Array = new Float64Array(0);
-      for (const id of corrupt.slice(t + 1)) logits = mamba1Step(c, w, id, s);
+      for (const id of corrupt.slice(t + 1)) logits = refStep(c, w, id, s);
       expect(Math.abs(Number(patchedDiff) - ld(logits)), `layer ${l} token ${t}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(ld(logits))));
       if (l === 1) expect(Number(restored)).toBeGreaterThanOrEqual(0.9);
       else expect(Math.abs(Number(restored))).toBeLessThan(0.1);
@@ -296,6 +298,19 @@ describe('causal tools in Chromium', () => {
     runHooked(clean, (t) => (l, before, out) => {
       (act[t] ??= [])[l] = { before: before.slice(), out: out.slice() };
     });
+    // The residual site with the Compare panel's pair: A typed (the clean prompt, traced again: not the trace on screen), B the corrupted one.
+    const compare = p.getByTestId('compare-panel');
+    await compare.getByLabel('A is the trace on screen').uncheck();
+    await compare.getByLabel('Compare prompt A').fill(clean.join(', '));
+    await compare.getByLabel('Compare prompt B').fill(corrupt.join(', '));
+    await compare.getByRole('button', { name: 'Compare', exact: true }).click();
+    await expect.poll(() => compare.getByTestId('compare-stats').count(), { timeout: 40_000 }).toBe(1);
+    const onScreenId = await panel.getByTestId('patching-clean').getAttribute('data-trace');
+    await panel.getByLabel('Corrupted prompt').fill('');
+    await panel.getByRole('button', { name: 'Use the Compare pair' }).click();
+    expect(await panel.getByLabel('Corrupted prompt').inputValue()).toBe(corrupt.join(', '));
+    expect(await panel.getByTestId('patching-clean').textContent()).toMatch(/Compare’s prompt A, 49 tokens/);
+    expect(await panel.getByTestId('patching-clean').getAttribute('data-trace')).not.toBe(onScreenId);
     await panel.getByLabel('Patching site').selectOption('residual');
     await panel.getByLabel('Patching to').fill('2');
     await panel.getByRole('button', { name: 'Patch the state' }).click();
@@ -314,10 +329,7 @@ describe('causal tools in Chromium', () => {
   it('steering: pushing layer 1’s state by state(B) − state(A) turns the answer from L to E, as the float64 reference', async (test) => {
     if (!page || !traced) return test.skip('needs the traced page');
     const p = page;
-    const { inspection, table } = await reference();
-    const c = inspection.config;
-    const w = (n: string) => table.get(n);
-    const clean = packed.slice(0, 49);
+    const { c, w, clean } = await cutCase();
     const a = clean.slice(0, 48);
     const b = [5, ...a.slice(1)];
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');
@@ -338,13 +350,13 @@ describe('causal tools in Chromium', () => {
     const argmax = (v: Float64Array) => v.indexOf(Math.max(...v));
     const greedy = (s: RefLayerState[], logits: Float64Array) => {
       const first = argmax(logits);
-      return [first, argmax(mamba1Step(c, w, first, s))];
+      return [first, argmax(refStep(c, w, first, s))];
     };
     const base = feed(clean);
     const { s } = feed(clean.slice(0, 48));
     const [sa, sb] = [feed(a).s, feed(b).s];
     for (const key of ['conv', 'ssm'] as const) s[1]![key] = s[1]![key].map((v, j) => v + sb[1]![key][j]! - sa[1]![key][j]!);
-    const steered = greedy(s, mamba1Step(c, w, clean[48]!, s));
+    const steered = greedy(s, refStep(c, w, clean[48]!, s));
     const baseline = greedy(base.s, base.logits);
     expect(await summary.getAttribute('data-baseline')).toBe(baseline.join(','));
     expect(await summary.getAttribute('data-steered')).toBe(steered.join(','));

@@ -27,10 +27,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
+import { inspectModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
-import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { folderModelFiles } from '../../app/node/folder';
 import { klDivergence, softmax, totalVariation } from '../../app/analysis/distributions';
 import { causalAbsRange, matrixCellCentre, scaledAbs, topSources } from '../../renderer/src/panels/analysis';
@@ -39,10 +39,11 @@ import { rowNorms } from '../../renderer/src/panels/memory';
 import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
+import { downloadBytes, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference, traceIds } from '../support/selective-copy-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
-const modelDir = path.join(root, 'resources/models/selective-copy');
+const modelDir = selectiveCopyDir;
 const chromiumFound = findChromium();
 const studio = JSON.parse(readFileSync(path.join(modelDir, 'studio.json'), 'utf8')) as { suggested_prompts: { ids: number[]; data_positions: number[] }[] };
 const hints = studioHints(studio);
@@ -56,25 +57,12 @@ const pageErrors: string[] = [];
 useWebApp(chromiumFound, { width: 1280, height: 1400 }, pageErrors, (p) => (page = p));
 
 /** The model and its float64 reference forward of the suggested prompt, made once. */
-let model: { inspection: ModelInspection; table: Map<string, Float32Array>; ref: Mamba1RefOutput } | null = null;
-async function reference() {
-  if (!model) {
-    const files = await folderModelFiles(modelDir);
-    const inspection = await inspectModel(files);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
-    model = { inspection, table, ref: mamba1ForwardRef(inspection.config, (n) => table.get(n), ids) };
-  }
-  return model;
-}
+const reference = selectiveCopyReference(ids);
 
 /** A page is needed: the first test loads the model and traces; later ones need that to have worked. */
 let traced = false;
 
-const download = async (p: Page, button: string) => {
-  const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: button, exact: true }).click()]);
-  return readFileSync((await file.path())!);
-};
+const download = downloadBytes;
 
 /** The largest |v| of a row i of a [T, T] matrix over j ≤ i: the scale errors are measured against. */
 const rowScale = (alpha: ArrayLike<number>, i: number) => {
@@ -98,16 +86,9 @@ describe('analysis panels in Chromium', () => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
     expect(ids).toHaveLength(256);
-    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
-    await p.getByRole('option', { name: /Selective copying/ }).click();
-    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
-    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
+    await loadSelectiveCopy(p, 120_000);
     await expect.poll(() => p.getByLabel('Input to trace').inputValue()).toBe(ids.join(', '));
-    await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    const [, ref] = await Promise.all([
-      expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe('256 tokens · 2 layers · d_inner 256'),
-      reference(),
-    ]);
+    const [, ref] = await Promise.all([traceIds(p, null, 170_000), reference()]);
     expect(ref.ref.delta).toHaveLength(2);
     expect(await p.getByLabel('Layer', { exact: true }).inputValue()).toBe(String(hints.focusLayer));
     traced = true;

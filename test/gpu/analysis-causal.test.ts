@@ -6,66 +6,66 @@
  * top tokens, target ranks and probabilities follow from them; token attribution (every token
  * filtered in turn) equals the reference's knockout forward for every token, in all layers or one;
  * state, residual and mixer-output patching equal a float64 step-by-step reference whose layer
- * states are swapped or mixer outputs replaced (test/support/mamba1-step-ref.ts, itself checked
+ * states are swapped or mixer outputs replaced (test/support/step-ref.ts, itself checked
  * against the whole-sequence reference); state steering's greedy continuations equal the step
- * reference's with α·(state(B) − state(A)) added to its states.
+ * reference's with α·(state(B) − state(A)) added to its states. State patching and steering also
+ * on a tiny random Mamba-2 (test/support/step-ref.ts's Mamba-2 mixer, checked against
+ * app/arch/mamba2/reference.ts). The batched cells of patching and attribution (forward-batch.ts)
+ * equal, bit for bit, one Session.prefill and submit per cell.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelInspection } from '../../app/arch/inspect';
+import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
-import type { LoadedWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
+import { mamba2MixerRef } from '../../app/arch/mamba2/reference';
+import type { MambaConfig } from '../../app/model/config';
 import { tracePrompt } from '../../app/analysis/trace';
 import { receptiveField } from '../../app/analysis/receptive-field';
 import { lensLogits, logitLens } from '../../app/analysis/logit-lens';
 import { softmax, topIndices } from '../../app/analysis/distributions';
-import { linear, rmsnorm } from '../../app/model/reference';
+import { forwardRef, linear, rmsnorm, type WeightTable } from '../../app/model/reference';
 import { tokenAttribution } from '../../app/analysis/attribution';
 import { klDivergence } from '../../app/analysis/distributions';
-import { activationPatching } from '../../app/analysis/patching';
+import { activationPatching, activationSources } from '../../app/analysis/patching';
+import { Session } from '../../app/model/session';
+import { storageBuffer } from '../../app/gpu/buffers';
 import { stateSteering } from '../../app/analysis/steering';
-import { copyStates, emptyStates, feedSteps, mamba1Step, type MixerHook } from '../support/mamba1-step-ref';
-import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
-import { mulberry32, writeRandomMamba1 } from '../support/random-model';
+import { copyStates, emptyStates, feedSteps, refStep, type MixerHook } from '../support/step-ref';
+import { useRandomModelGpu, type TestModel } from '../support/gpu';
+import { mulberry32 } from '../support/random-model';
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-let inspection: ModelInspection;
-let weights: LoadedWeights;
-let table: Map<string, Float32Array>;
 let seed = 0;
-const scratch = mkdtempSync(path.join(tmpdir(), 'causal-'));
+/** The random Mamba-1 (every tool) and Mamba-2 (the state tools). */
+let mamba1: TestModel;
+let mamba2: TestModel;
+useRandomModelGpu(
+  { model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 },
+  (gpu) => {
+    ({ ctx, skipReason, seed } = gpu);
+    if (ctx) [mamba1, mamba2] = [gpu.model, gpu.fixtures[0] as TestModel];
+  },
+  // A tiny Mamba-2 of odd sizes for the state tools (its vocabulary holds the Mamba-1 ids).
+  [{ model_type: 'mamba2', vocab_size: 29, hidden_size: 18, num_hidden_layers: 2, num_heads: 6, head_dim: 6, n_groups: 3, state_size: 5, expand: 2, chunk_size: 4, conv_kernel: 4 }],
+);
 
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (!gpu.ctx) {
-    skipReason = gpu.reason;
-    return;
-  }
-  ctx = gpu.ctx;
-  seed = testSeed();
-  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 }, seed);
-  ({ inspection, weights, table } = await loadTestModel(ctx, scratch));
-});
-afterAll(() => {
-  weights?.destroy();
-  ctx?.device.destroy();
-  rmSync(scratch, { recursive: true, force: true });
-});
+/** The models the state tools are checked on, with their whole-sequence float64 reference (the step reference is checked against it). */
+const ARCHS = [
+  { arch: 'Mamba-1', get: () => mamba1, whole: (c: MambaConfig, w: WeightTable, ids: number[]) => mamba1ForwardRef(c, w, ids).logits },
+  { arch: 'Mamba-2', get: () => mamba2, whole: (c: MambaConfig, w: WeightTable, ids: number[]) => forwardRef(c, w, ids, () => mamba2MixerRef).logits },
+];
 
 const randomIds = (count: number, salt: number) => {
   const r = mulberry32(seed + salt);
-  return Array.from({ length: count }, () => Math.floor(r() * inspection.config.vocabSize));
+  return Array.from({ length: count }, () => Math.floor(r() * mamba1.inspection.config.vocabSize));
 };
 
 describe('receptive field', () => {
   it('from the GPU trace equals the one from the float64 reference’s Δ, every layer', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const { dInner: Di, dState: N, nLayer: L } = inspection.config;
     const ids = randomIds(40, 1);
     const model = buildModel(ctx, inspection, weights, 16);
@@ -108,6 +108,7 @@ describe('receptive field', () => {
 describe('logit lens', () => {
   it('applies norm_f and the LM head to every layer’s residual stream, as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const { dModel: D, vocabSize: V, nLayer: L, normEps } = inspection.config;
     const ids = randomIds(21, 2);
     const [from, to] = [5, 21]; // a prefix run untapped, then 16 positions over two chunks of 8
@@ -159,6 +160,7 @@ describe('logit lens', () => {
 describe('token attribution', () => {
   it('filters each token in turn and measures the prediction as the float64 reference’s knockout does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const ids = randomIds(13, 3);
     const model = buildModel(ctx, inspection, weights, 4); // the knocked runs cross chunks
     const table_ = (n: string) => table.get(n);
@@ -194,9 +196,10 @@ describe('token attribution', () => {
   });
 });
 
-describe('state patching', () => {
+describe.each(ARCHS)('state patching ($arch)', ({ get, whole: wholeRef }) => {
   it('restores the clean state of one layer after one token into the corrupted run, as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = get();
     const c = inspection.config;
     const w = (n: string) => table.get(n);
     const T = 9;
@@ -204,10 +207,10 @@ describe('state patching', () => {
     // The corrupted prompt differs from token 3 on (tokens 0–2 shared: those cells need no run).
     const corrupt = [...clean.slice(0, 3), ...randomIds(T - 3, 5)];
     // The step reference agrees with the whole-sequence reference.
-    const whole = mamba1ForwardRef(c, w, clean).logits;
+    const whole = wholeRef(c, w, clean);
     const states = emptyStates(c);
     let last: Float64Array = new Float64Array(0);
-    for (const id of clean) last = mamba1Step(c, w, id, states);
+    for (const id of clean) last = refStep(c, w, id, states);
     expect(relativeError(last, whole.subarray((T - 1) * c.vocabSize))).toBeLessThanOrEqual(1e-12);
 
     const model = buildModel(ctx, inspection, weights, 4);
@@ -231,7 +234,7 @@ describe('state patching', () => {
           const s = copyStates(corruptRun.after[t]!);
           s[l] = copyStates(cleanRun.after[t]!)[l]!;
           let logits: Float64Array = new Float64Array(0);
-          for (const id of corrupt.slice(t + 1)) logits = mamba1Step(c, w, id, s);
+          for (const id of corrupt.slice(t + 1)) logits = refStep(c, w, id, s);
           want = ld(logits);
         }
         expect(Math.abs(got.patchedDiff[l * T + t]! - want), `layer ${l} token ${t}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want)));
@@ -254,6 +257,7 @@ describe('state patching', () => {
 describe('activation patching', () => {
   it('restores the residual stream or the mixer output at (layer, token) as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = mamba1;
     const c = inspection.config;
     const w = (n: string) => table.get(n);
     const T = 8;
@@ -292,9 +296,10 @@ describe('activation patching', () => {
   });
 });
 
-describe('state steering', () => {
+describe.each(ARCHS)('state steering ($arch)', ({ get }) => {
   it('adds α·(state(B) − state(A)) after a token and continues greedily, as the float64 reference does', async (test) => {
     if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = get();
     const c = inspection.config;
     const w = (n: string) => table.get(n);
     const ids = randomIds(7, 8);
@@ -313,7 +318,7 @@ describe('state steering', () => {
         const [p, q] = [...logits].sort((x, y) => y - x);
         if (p! - q! < 1e-3 * Math.max(1, Math.abs(p!))) break;
         out.push(argmax(logits));
-        logits = mamba1Step(c, w, out[i]!, s);
+        logits = refStep(c, w, out[i]!, s);
       }
       return out;
     };
@@ -323,10 +328,10 @@ describe('state steering', () => {
       const got = await stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, alpha, tokens: 5, ...(layers ? { layers: [...layers] } : {}) });
       expect(got.at).toBe(5);
       const { s } = feed(ids.slice(0, 6));
-      for (const l of layers ?? [0, 1, 2]) {
+      for (const l of layers ?? Array.from({ length: c.nLayer }, (_, k) => k)) {
         for (const key of ['conv', 'ssm'] as const) s[l]![key] = s[l]![key].map((v, j) => v + alpha * (sb[l]![key][j]! - sa[l]![key][j]!));
       }
-      const want = continuation(s, mamba1Step(c, w, ids[6]!, s), 5);
+      const want = continuation(s, refStep(c, w, ids[6]!, s), 5);
       expect(got.steered.ids.slice(0, want.length), `α ${alpha}`).toEqual(want);
       const base = feed(ids);
       const wantBase = continuation(base.s, base.logits, 5);
@@ -336,5 +341,86 @@ describe('state steering', () => {
       expect(got.pushNorm.every((v) => v > 0)).toBe(true);
     }
     await expect(stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, at: 7 })).rejects.toThrow(/no token 7/);
+  });
+});
+
+describe('batched cells', () => {
+  it('patching and attribution in shared command buffers equal one Session.prefill and submit per cell, bit for bit', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { inspection, weights } = mamba1;
+    const c = ctx;
+    const { nLayer: L, dModel: D } = inspection.config;
+    // maxTokens 4 < T: the longer cells run in several chunks (a full-chunk plan shared across cells).
+    const model = buildModel(c, inspection, weights, 4);
+    const target = { model, tokenizer: null };
+    const T = 11;
+    const clean = randomIds(T, 41);
+    const corrupt = clean.map((id, t) => (t === 2 || t === 6 ? (id + 1) % inspection.config.vocabSize : id));
+    const layers = Array.from({ length: L }, (_, l) => l);
+    // The per-cell path (patching.ts before batching): prefix sessions, and per cell a fork, a prefill and a read-back.
+    const perCell = async (site: 'state' | 'mixer', answer: number, foil: number, corruptDiff: number) => {
+      const sources = site === 'state' ? null : await activationSources(c, model, clean, corrupt, { site, layers, from: 0, to: T });
+      const [cp, kp] = [new Session(c, model), new Session(c, model)];
+      const state = model.newState();
+      const work = new Session(c, model, state);
+      const source = storageBuffer(c.device, 'test.source', D * 4);
+      const out = new Float64Array(L * T).fill(corruptDiff);
+      const run = async (l: number, t: number, rest: number[], options: Parameters<Session['prefill']>[1] = {}) => {
+        work.tokens.length = 0;
+        work.prefill(rest, options);
+        const logits = await work.readLogits();
+        out[l * T + t] = logits[answer]! - logits[foil]!;
+      };
+      let same = true;
+      for (let t = 0; t < (site === 'state' ? T - 1 : T); t++) {
+        same &&= clean[t] === corrupt[t];
+        if (site === 'state') {
+          cp.prefill([clean[t]!]);
+          kp.prefill([corrupt[t]!]);
+        }
+        for (const l of same ? [] : layers) {
+          const encoder = c.device.createCommandEncoder();
+          kp.copyStateTo(encoder, state);
+          if (site === 'state') work.layerState(l).forEach((b, i) => encoder.copyBufferToBuffer(cp.layerState(l)[i]!, 0, b, 0, b.size));
+          c.device.queue.submit([encoder.finish()]);
+          if (site === 'state') await run(l, t, corrupt.slice(t + 1));
+          else {
+            c.device.queue.writeBuffer(source, 0, sources!.subarray((l * T + t) * D, (l * T + t + 1) * D));
+            await run(l, t, corrupt.slice(t), { overwriteMixerOutput: { layer: l, token: 0, source } });
+          }
+        }
+        if (site !== 'state') kp.prefill([corrupt[t]!]);
+      }
+      for (const s of [cp, kp, work]) s.destroy();
+      source.destroy();
+      return out;
+    };
+    for (const site of ['state', 'mixer'] as const) {
+      // Tokens 0 and 1 as answer and foil (a random model: the two prompts may predict the same top token).
+      const got = await activationPatching(c, target, clean, corrupt, { site, answer: 0, foil: 1 });
+      const want = await perCell(site, got.answer, got.foil, got.corruptDiff);
+      expect([...got.patchedDiff], site).toEqual([...want]);
+    }
+    // Attribution over tokens [5, 11) in layer 1: a prefix of two chunks, then a cell per token.
+    const got = await tokenAttribution(c, target, clean, { layers: [1], from: 5, to: T });
+    const baseline = new Session(c, model);
+    baseline.prefill(clean);
+    const p = softmax(await baseline.readLogits());
+    const prefix = new Session(c, model);
+    prefix.prefill(clean.slice(0, 5));
+    const state = model.newState();
+    const knocked = new Session(c, model, state);
+    const want: number[] = [];
+    for (let j = 5; j < T; j++) {
+      const encoder = c.device.createCommandEncoder();
+      prefix.copyStateTo(encoder, state);
+      c.device.queue.submit([encoder.finish()]);
+      knocked.tokens.length = 0;
+      knocked.prefill(clean.slice(j), { knockout: { token: 0, layers: [1] } });
+      want.push(Math.log(softmax(await knocked.readLogits())[got.target]!) - Math.log(p[got.target]!));
+      prefix.prefill([clean[j]!]);
+    }
+    for (const s of [baseline, prefix, knocked]) s.destroy();
+    expect(got.logProbChange).toEqual(want);
   });
 });

@@ -14,10 +14,8 @@
  * - the engine: `trace` with detail 'windows' (or 'auto' past FULL_TRACE_MAX_BYTES), `traceWindow`
  *   of both kinds of trace, and clear errors for windows that are not.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModelInspection } from '../../app/arch/inspect';
 import { buildModel } from '../../app/arch/build';
 import type { GpuContext } from '../../app/gpu/context';
@@ -36,8 +34,8 @@ import type { StoredTrace, TraceResult, TraceRows } from '../../app/analysis/typ
 import { Engine } from '../../app/engine/engine';
 import type { EngineRequest, EngineRequestKind, EngineRequests } from '../../app/engine/protocol';
 import { filesSource } from '../support/engine-source';
-import { getTestGpu, loadTestModel, testSeed, useNodeGpu } from '../support/gpu';
-import { mulberry32, writeRandomMamba1 } from '../support/random-model';
+import { useNodeGpu, useRandomModelGpu } from '../support/gpu';
+import { mulberry32 } from '../support/random-model';
 
 /** fp32 GPU summaries against the CPU's float64 replay of the same Δ, B, x (the kernels' bound). */
 const SUMMARY_TOL = 1e-4;
@@ -47,31 +45,20 @@ const WINDOW_TOL = 1e-6;
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
-const scratch = mkdtempSync(path.join(tmpdir(), 'long-trace-'));
+let scratch = '';
 const golden2 = path.resolve(import.meta.dirname, '../fixtures/golden/mamba2-groups');
 let m1: { inspection: ModelInspection; weights: LoadedWeights };
 let m2: { inspection: ModelInspection; weights: LoadedWeights };
 let navigatorGpu: GPU | null = null;
 useNodeGpu((found) => (navigatorGpu = found.gpu));
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (!gpu.ctx) {
-    skipReason = gpu.reason;
-    return;
-  }
-  ctx = gpu.ctx;
-  seed = testSeed();
-  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 31, hidden_size: 20, num_hidden_layers: 3, state_size: 5, time_step_rank: 3 }, seed);
-  m1 = await loadTestModel(ctx, scratch);
-  m2 = await loadTestModel(ctx, golden2);
-});
-afterAll(() => {
-  m1?.weights.destroy();
-  m2?.weights.destroy();
-  ctx?.device.destroy();
-  rmSync(scratch, { recursive: true, force: true });
-});
+useRandomModelGpu(
+  { model_type: 'mamba', vocab_size: 31, hidden_size: 20, num_hidden_layers: 3, state_size: 5, time_step_rank: 3 },
+  (gpu) => {
+    ({ ctx, skipReason, seed, dir: scratch } = gpu);
+    if (ctx) [m1, m2] = [gpu.model, gpu.fixtures[0] as typeof m2];
+  },
+  [golden2],
+);
 
 const rowsOf = (a: Float32Array, width: number, from: number, to: number) => a.subarray(from * width, to * width);
 

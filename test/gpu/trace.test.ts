@@ -5,10 +5,7 @@
  * The trace file of a prompt trace (app/analysis/trace.ts, the CLI's path, logits kept) has the
  * documented names and shapes, its top next tokens those of its logits.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModelInspection } from '../../app/arch/inspect';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
@@ -21,8 +18,8 @@ import { Session } from '../../app/model/session';
 import { TraceRecorder } from '../../app/analysis/recorder';
 import { promptTraceFile, tracePrompt } from '../../app/analysis/trace';
 import { softmax } from '../../app/analysis/distributions';
-import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
-import { mulberry32, writeRandomMamba1 } from '../support/random-model';
+import { useRandomModelGpu } from '../support/gpu';
+import { mulberry32 } from '../support/random-model';
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
@@ -30,23 +27,9 @@ let inspection: ModelInspection;
 let weights: LoadedWeights;
 let table: Map<string, Float32Array>;
 let seed = 0;
-const scratch = mkdtempSync(path.join(tmpdir(), 'trace-'));
-
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (!gpu.ctx) {
-    skipReason = gpu.reason;
-    return;
-  }
-  ctx = gpu.ctx;
-  seed = testSeed();
-  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 29, hidden_size: 20, num_hidden_layers: 3, state_size: 5, time_step_rank: 3 }, seed);
-  ({ inspection, weights, table } = await loadTestModel(ctx, scratch));
-});
-afterAll(() => {
-  weights?.destroy();
-  ctx?.device.destroy();
-  rmSync(scratch, { recursive: true, force: true });
+useRandomModelGpu({ model_type: 'mamba', vocab_size: 29, hidden_size: 20, num_hidden_layers: 3, state_size: 5, time_step_rank: 3 }, (gpu) => {
+  ({ ctx, skipReason, seed } = gpu);
+  if (ctx) ({ inspection, weights, table } = gpu.model);
 });
 
 describe('traces', () => {

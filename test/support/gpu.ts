@@ -2,6 +2,9 @@
  * GPU for tests: a GpuContext through Dawn (app/node/dawn.ts finds a real GPU, else SwiftShader),
  * or the reason there is none, so GPU tests report themselves skipped with that reason.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { describeAdapter } from '../../app/gpu/adapter';
 import { openGpu, type GpuContext } from '../../app/gpu/context';
@@ -11,6 +14,7 @@ import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
 import { folderModelFiles } from '../../app/node/folder';
+import { writeRandomCheckpoint } from './random-model';
 
 export type TestGpu = { ctx: GpuContext; description: string } | { ctx: null; reason: string };
 
@@ -114,4 +118,54 @@ export async function eachSubgroupReduction(ctx: GpuContext, body: (size: number
     ctx.subgroupSize = probed;
     ctx.tuning = tuning;
   }
+}
+
+/** A model opened by loadTestModel. */
+export type TestModel = Awaited<ReturnType<typeof loadTestModel>>;
+
+/** A test file's GPU and seed (useTestGpu) with a random checkpoint and any fixture models loaded on it. */
+export interface RandomModelGpu extends SeededTestGpu {
+  /** The random checkpoint (writeRandomCheckpoint of `config` with the seed); unset when skipped. */
+  model: TestModel;
+  /** The `more` models (fixture folders, or more random checkpoints), in the order given. */
+  fixtures: TestModel[];
+  /** The random checkpoint's folder (removed after the file's tests). */
+  dir: string;
+}
+
+/**
+ * Before the file's tests: opens the GPU, draws the seed, writes a random checkpoint of the raw
+ * `config` into a fresh temporary folder and loads it on the GPU, and each of `more` (a fixture
+ * folder, or another raw config: a random checkpoint with the seed + its place), handing all to
+ * `onReady`; after them frees the weights, the device and the folders.
+ */
+export function useRandomModelGpu(config: Record<string, unknown>, onReady: (gpu: RandomModelGpu) => void, more: (string | Record<string, unknown>)[] = []): void {
+  const scratch = mkdtempSync(path.join(tmpdir(), 'random-model-'));
+  const main = path.join(scratch, 'model');
+  let loaded: TestModel[] = [];
+  let ctx: GpuContext | null = null;
+  beforeAll(async () => {
+    const gpu = await getTestGpu();
+    const seed = testSeed();
+    if (!gpu.ctx) {
+      onReady({ ctx: null, skipReason: gpu.reason, seed, model: undefined as unknown as TestModel, fixtures: [], dir: main });
+      return;
+    }
+    ctx = gpu.ctx;
+    writeRandomCheckpoint(main, config, seed);
+    const dirs = more.map((m, k) => {
+      if (typeof m === 'string') return m;
+      const dir = path.join(scratch, `more-${k}`);
+      writeRandomCheckpoint(dir, m, seed + k + 1);
+      return dir;
+    });
+    for (const dir of [main, ...dirs]) loaded.push(await loadTestModel(ctx, dir));
+    onReady({ ctx, skipReason: '', seed, model: loaded[0] as TestModel, fixtures: loaded.slice(1), dir: main });
+  });
+  afterAll(() => {
+    for (const m of loaded) m.weights.destroy();
+    loaded = [];
+    ctx?.device.destroy();
+    rmSync(scratch, { recursive: true, force: true });
+  });
 }

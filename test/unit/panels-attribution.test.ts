@@ -1,11 +1,12 @@
 /**
  * The attribution panel's data (renderer/src/panels/attribution-view.ts): ranks with ties at their
  * mean rank, Spearman's ρ against values worked by hand (a monotone pair gives ±1, a textbook
- * example with ties), NaN where it is undefined, and the CSV columns.
+ * example with ties), NaN where it is undefined, the CSV columns, the token strip's bar per token
+ * and the figure with hidden attention's bars.
  */
 import { describe, expect, it } from 'vitest';
 import type { AttributionResult } from '../../app/engine/protocol';
-import { attributionColumns, ranks, spearman } from '../../renderer/src/panels/attribution-view';
+import { attributionColumns, attributionFigure, ranks, spearman, stripAttribution } from '../../renderer/src/panels/attribution-view';
 import { parseTarget } from '../../renderer/src/panels/target-input';
 import { barCursor } from '../../renderer/src/panels/bar-axes';
 
@@ -32,6 +33,19 @@ describe('attribution view', () => {
     expect(Array.from(cols[1]!.values)).toEqual(['x', 'y']);
     expect(Array.from(cols[5]!.values)).toEqual([0.25, 0.75]);
     expect(attributionColumns(result, ['w', 'x', 'y'])).toHaveLength(5);
+  });
+
+  it('places the attribution on the strip’s tokens (no bar outside the filtered ones) and adds hidden attention’s bars to the figure', () => {
+    const result: AttributionResult = { target: 3, targetText: 'c', layers: [1], baselineProb: 0.5, from: 1, to: 3, logProbChange: [-1, 0.5], probAfter: [0.2, 0.8], kl: [0.3, 0.1] };
+    expect(Array.from(stripAttribution(result, 4))).toEqual([NaN, -1, 0.5, NaN]);
+    expect(Array.from(stripAttribution(result, 2))).toEqual([NaN, -1]);
+    expect(attributionFigure(result, 'c').plots).toHaveLength(1);
+    const figure = attributionFigure(result, 'c', { values: [0.25, 0.75], layer: 1 });
+    expect(figure.plots.map((p) => [p.kind, p.series[0]!.values])).toEqual([
+      ['bars', [-1, 0.5]],
+      ['bars', [0.25, 0.75]],
+    ]);
+    expect(figure.plots[1]!.series[0]!.name).toMatch(/layer 1/);
   });
 
   it('reads a target as empty (the default), a label or an id, and says what else is wrong', () => {

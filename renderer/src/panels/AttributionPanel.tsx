@@ -8,26 +8,25 @@
  * correlation of the two. Hover or ←/→ on the focused chart reads a token out (shared hover with
  * the other panels); CSV; SVG / PNG figure.
  */
+import { AnalysisSection, Controls } from './analysis-section';
 import { useMemo, useRef, useState } from 'react';
 import type { AttributionResult } from '../../../app/engine/protocol';
 import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
 import { selectTraceHoverToken, useStudio } from '../store';
 import { useElementSize } from './chart-axes';
-import { niceTicks } from './chart-scale';
-import { BarChart } from './bar-axes';
+import { SignedBarChart } from './SignedBarChart';
 import { parseTarget, TargetInput } from './target-input';
 import { parseRange, TokenRangeInputs, useTokenRange } from './token-range';
 import { downloadCsv, toCsv } from './csv';
 import { attributionColumns, attributionFigure, spearman } from './attribution-view';
-import { LineChart } from './LineChart';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 import { PanelStatus } from './PanelStatus';
 import { LinePublishControls } from './publish-lines-ui';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
-const M = { left: 52, right: 10, top: 8, bottom: 30 };
 const H = 120;
+const ATTENTION_H = 70;
 
 interface Done extends OfTrace<AttributionResult> {
   /** α_{T−1, j} of `layer` for the filtered tokens j ∈ [from, to), mean over channels; null when hidden attention failed. */
@@ -81,43 +80,20 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
           setError(`Hidden attention for the comparison failed: ${message(e)}`);
         }
         setDone({ trace: onScreen, result, attention, layer });
+        useStudio.getState().setAttribution({ trace: onScreen, result, targetName: labels?.[result.target] ?? result.targetText });
       },
       (e: unknown) => setError(`Attribution failed: ${message(e)}`),
     );
   };
 
   const values = useMemo(() => result?.logProbChange ?? [], [result]);
-  const finite = values.filter(Number.isFinite);
-  const lo = Math.min(0, ...finite);
-  const hi = Math.max(0, ...finite);
-  const span = hi - lo || 1;
-  const plotW = Math.max(10, W - M.left - M.right);
   // Bar i is token off + i.
   const off = result?.from ?? 0;
-  const count = result ? result.to - result.from : T;
-  const cell = count > 0 ? plotW / count : plotW;
-  const y = (v: number) => M.top + H - ((Math.min(hi, Math.max(lo, v)) - lo) / span) * H;
-  const yTicks = niceTicks(lo, hi, 5);
-  const xTicks = count > 0 ? niceTicks(off, off + count - 1, Math.max(2, Math.floor(plotW / 70)), true).map((v) => v - off) : [];
-  const bars = useMemo(() => {
-    const neg: string[] = [];
-    const pos: string[] = [];
-    values.forEach((v, j) => {
-      if (!Number.isFinite(v)) return;
-      const y0 = M.top + H - ((0 - lo) / span) * H;
-      const y1 = M.top + H - ((v - lo) / span) * H;
-      (v < 0 ? neg : pos).push(`M${(M.left + j * cell + cell * 0.1).toFixed(2)},${y0.toFixed(2)}V${y1.toFixed(2)}h${Math.max(0.5, cell * 0.8).toFixed(2)}V${y0.toFixed(2)}z`);
-    });
-    return { neg: neg.join(''), pos: pos.join('') };
-  }, [values, lo, span, cell]);
-  const cursor = hover !== null && hover >= off && hover < off + count ? hover - off : null;
-  const atCursor = (i: number | null) => setHover(i === null ? null : off + i);
-
+  const cursor = hover !== null && hover >= off && hover < off + values.length ? hover - off : null;
 
   return (
-    <section ref={box} aria-label="Attribution" data-testid="attribution-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Token attribution: how much the prediction after the last token needs each earlier token (filter it, Δ_j := 0)</h4>
-      <div className="actions" style={{ flexWrap: 'wrap' }}>
+    <AnalysisSection boxRef={box} label="Attribution" testId="attribution-panel" busy={work.running} title={<>Token attribution: how much the prediction after the last token needs each earlier token (filter it, Δ_j := 0)</>}>
+      <Controls>
         <label className="setting">
           <span>Filter in</span>
           <select aria-label="Attribution layers" value={where} onChange={(e) => setWhere(e.target.value as 'selected' | 'all')}>
@@ -133,8 +109,8 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
         <button type="button" disabled={!result} onClick={() => result && downloadCsv(toCsv(attributionColumns(result, texts, shown?.attention)), `attribution-target${result.target}.csv`)}>
           Export attribution CSV
         </button>
-        <LinePublishControls label="attribution" name={`attribution-target${result?.target ?? ''}`} disabled={!result} build={() => (result ? attributionFigure(result, targetName) : null)} />
-      </div>
+        <LinePublishControls label="attribution" name={`attribution-target${result?.target ?? ''}`} disabled={!result} build={() => (shown ? attributionFigure(shown.result, targetName, shown.attention ? { values: shown.attention, layer: shown.layer } : null) : null)} />
+      </Controls>
       {work.running && <WorkProgressBar label={`Filtering tokens ${tokenRange.fromText} … ${Number(tokenRange.toText) - 1} in turn`} progress={work.progress} onCancel={work.cancel} testId="attribution" />}
       <PanelStatus busy={null} error={error} testId="attribution" />
       {result && shown && (
@@ -147,29 +123,20 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
             })()}
             {shown.attention && <> · Spearman ρ with hidden attention (layer {shown.layer}, row {T - 1}) {Number.isFinite(rho) ? rho.toFixed(3) : '—'}</>}
           </div>
-          <div>
-            <BarChart
-              testId="attribution-chart"
-              label="Change of the target’s log-probability per filtered token; arrow keys move the readout"
-              width={W}
-              margin={M}
-              height={H}
-              count={count}
-              cursor={cursor}
-              onCursor={atCursor}
-              data={{ 'hover-token': cursor === null ? undefined : off + cursor }}
-              xOffset={off}
-              yTicks={yTicks}
-              y={y}
-              yLabel="Δ log p (nats)"
-              xTicks={xTicks}
-              xLabel="filtered token j (position)"
-              baseline={y(0)}
-            >
-              <path d={bars.neg} fill="#ff8a65" data-series="lowers" />
-              <path d={bars.pos} fill="#4fc3f7" data-series="raises" />
-            </BarChart>
-          </div>
+          <SignedBarChart
+            testId="attribution-chart"
+            label="Change of the target’s log-probability per filtered token; arrow keys move the readout"
+            values={values}
+            xOffset={off}
+            width={W}
+            height={H}
+            yLabel="Δ log p (nats)"
+            xLabel="filtered token j (position)"
+            colours={{ neg: '#ff8a65', pos: '#4fc3f7' }}
+            names={{ neg: 'lowers', pos: 'raises' }}
+            hover={hover}
+            onHover={setHover}
+          />
           <div className="muted">
             <span style={{ color: '#ff8a65' }}>■</span> filtering the token lowers p(target) <span style={{ color: '#4fc3f7' }}>■</span> raises it
           </div>
@@ -179,20 +146,23 @@ export function AttributionPanel({ modelId, engine, trace, layerIndex, texts, la
               : 'Point at a bar, or focus the chart and use the arrow keys.'}
           </div>
           {shown.attention && (
-            <LineChart
-              label={`Hidden attention of the last token to each token, layer ${shown.layer}, mean over channels`}
+            <SignedBarChart
               testId="attribution-attention"
-              xLabel="token j (position)"
-              yLabel="α(T−1, j)"
-              height={60}
-              series={[{ name: `hidden attention α(${T - 1}, j), layer ${shown.layer}`, values: shown.attention, colour: '#b39ddb' }]}
-              hover={cursor}
-              onHover={atCursor}
+              label={`Hidden attention of the last token to each token, layer ${shown.layer}, mean over channels; arrow keys move the readout`}
+              values={shown.attention}
               xOffset={off}
+              width={W}
+              height={ATTENTION_H}
+              yLabel={`α(${T - 1}, j)`}
+              xLabel={`token j (position): hidden attention of the last token, layer ${shown.layer}`}
+              colours={{ neg: '#b39ddb', pos: '#b39ddb' }}
+              names={{ neg: 'attention', pos: 'attention' }}
+              hover={hover}
+              onHover={setHover}
             />
           )}
         </Stale>
       )}
-    </section>
+    </AnalysisSection>
   );
 }

@@ -8,9 +8,11 @@
  * arrow keys, shows the values at one position; a table sums each layer up; CSV export of the
  * numbers. Running B (and A) is a `trace` request (progress shown, cancellable; the last
  * comparison stays on screen, dimmed, meanwhile); the trace on screen stays the one the other
- * analysis panels read (they name it by its id).
+ * analysis panels read (they name it by its id). The last pair is kept in the store: the patching
+ * panel takes it as its clean (A) and corrupted (B) prompts.
  */
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useStudio } from '../store';
 import type { TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
 import { compareScores, type ScoreComparison } from '../../../app/analysis/compare';
@@ -225,6 +227,7 @@ export function ComparePanel({ modelId, engine, trace, prompt, idsOnly, labels }
       const b = await work.run('trace', { modelId, prompt: pb });
       if (!b) return;
       setPair({ onScreen, a, b, textsA: tokenTexts(a, labels), textsB: tokenTexts(b, labels), cmp: compareScores(a, b) });
+      useStudio.getState().setComparePair({ a, b, promptB: pb });
       setCursor(null);
     } catch (e) {
       setError(`Compare failed: ${message(e)}`);

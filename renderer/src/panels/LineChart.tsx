@@ -11,7 +11,8 @@
  */
 import { useRef } from 'react';
 import { useElementSize } from './chart-axes';
-import { formatTick, niceTicks } from './chart-scale';
+import { niceTicks } from './chart-scale';
+import { PlotAxes } from './plot-axes';
 import { valueRange } from './selection';
 import { lineChartFigure } from './publish-lines';
 import { LinePublishControls } from './publish-lines-ui';
@@ -81,7 +82,6 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
   const y = (v: number) => M.top + H - ((v - range.min) / span) * H;
   const xTicks = count > 0 ? niceTicks(xOffset, xOffset + Math.max(0, count - 1), Math.max(2, Math.floor(plotW / 70)), true).map((v) => v - xOffset) : [];
   const yValues = niceTicks(range.min, range.max, Math.max(2, Math.floor(H / 22)));
-  const yStep = yValues.length > 1 ? (yValues[1] as number) - (yValues[0] as number) : undefined;
   const total = H + M.top + M.bottom;
   return (
     <div ref={box} style={{ fontSize: 11 }}>
@@ -107,34 +107,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
         }
         onPointerLeave={onHover && (() => onHover(null))}
       >
-        <g data-testid={testId ? `${testId}-y-axis` : undefined} data-label={yLabel} fill="#8b93a5" stroke="#8b93a5">
-          <line x1={M.left} x2={M.left} y1={M.top} y2={M.top + H} strokeOpacity={0.6} />
-          {yValues.map((v) => (
-            <g key={v}>
-              <line x1={M.left - 4} x2={M.left} y1={y(v)} y2={y(v)} strokeOpacity={0.6} />
-              <text x={M.left - 6} y={y(v)} dominantBaseline="middle" textAnchor="end" stroke="none">
-                {formatTick(v, yStep)}
-              </text>
-            </g>
-          ))}
-          <text x={10} y={M.top + H / 2} transform={`rotate(-90 10 ${M.top + H / 2})`} textAnchor="middle" dominantBaseline="middle" stroke="none">
-            {yLabel}
-          </text>
-        </g>
-        <g data-testid={testId ? `${testId}-x-axis` : undefined} data-label={xLabel} fill="#8b93a5" stroke="#8b93a5">
-          <line x1={M.left} x2={M.left + plotW} y1={M.top + H} y2={M.top + H} strokeOpacity={0.6} />
-          {xTicks.map((i) => (
-            <g key={i}>
-              <line x1={x(i)} x2={x(i)} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
-              <text x={x(i)} y={M.top + H + 14} textAnchor="middle" stroke="none">
-                {i + xOffset}
-              </text>
-            </g>
-          ))}
-          <text x={M.left + plotW / 2} y={total - 3} textAnchor="middle" stroke="none">
-            {xLabel}
-          </text>
-        </g>
+        <PlotAxes margin={M} height={H} plotW={plotW} yTicks={yValues} y={y} yLabel={yLabel} xTicks={xTicks} x={x} xLabel={xLabel} xOffset={xOffset} testId={testId} />
         {guides.map((g) => (
           <line key={g} x1={M.left} x2={M.left + plotW} y1={y(g)} y2={y(g)} stroke="#666" strokeDasharray="6 4" />
         ))}

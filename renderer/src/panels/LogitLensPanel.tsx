@@ -7,6 +7,7 @@
  * the keyboard (arrows on the focused grid) reads out a cell's top k and the target's rank; the
  * hovered position is shared with the other panels. CSV of every cell; SVG / PNG heatmap figure.
  */
+import { AnalysisSection, Controls } from './analysis-section';
 import { useMemo, useState, type KeyboardEvent } from 'react';
 import type { LogitLensResult } from '../../../app/engine/protocol';
 import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
@@ -87,9 +88,8 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
   };
 
   return (
-    <section aria-label="Logit lens" data-testid="logit-lens-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Logit lens: the next token each layer’s residual stream predicts (final norm + LM head)</h4>
-      <div className="actions" style={{ flexWrap: 'wrap' }}>
+    <AnalysisSection label="Logit lens" testId="logit-lens-panel" busy={work.running} title={<>Logit lens: the next token each layer’s residual stream predicts (final norm + LM head)</>}>
+      <Controls>
         <TokenRangeInputs label="Logit lens" what="Positions" title="The positions whose next-token predictions are read (at most 256)" tokens={T} range={range} />
         <TargetInput label="Logit lens target" placeholder="final prediction" title="Empty: at each position, the final layer’s most likely token. Or a token id (or label) ranked everywhere." value={targetText} onChange={setTarget} onEnter={run} />
         <button type="button" className="primary" onClick={run} disabled={work.running}>
@@ -99,7 +99,7 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
           Export logit lens CSV
         </button>
         <PublishControls label="logit lens" name={`logit-lens-${shown?.from ?? 0}-${shown?.to ?? 0}`} build={() => (shown ? lensFigure(shown, texts) : null)} />
-      </div>
+      </Controls>
       {work.running && <WorkProgressBar label={`Logit lens over ${T} tokens`} progress={work.progress} onCancel={work.cancel} testId="logit-lens" />}
       <PanelStatus busy={null} error={error} testId="logit-lens" />
       {shown && (
@@ -181,6 +181,6 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
           </div>
         </Stale>
       )}
-    </section>
+    </AnalysisSection>
   );
 }

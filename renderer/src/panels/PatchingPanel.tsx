@@ -1,6 +1,8 @@
 /**
  * Activation patching (causal tracing): the trace on screen is the clean prompt; a corrupted
- * prompt of the same length is typed here. The engine restores one site — each layer's state
+ * prompt of the same length is typed here — or, in one click, the Compare panel's last pair is
+ * taken (clean = its prompt A, corrupted = B, still editable; back to the trace on screen with a
+ * second button). The engine restores one site — each layer's state
  * after each token, or its residual stream or mixer output at each token — from the clean run into
  * the corrupted one (app/analysis/patching.ts) and returns the
  * fraction of the logit difference logit(answer) − logit(foil) after the last token that comes
@@ -8,11 +10,12 @@
  * hover or arrow keys (on the focused heatmap) for a cell's numbers, the hovered token shared with
  * the other panels; CSV; SVG / PNG figure.
  */
+import { AnalysisSection, Controls } from './analysis-section';
+import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import type { PatchingResult, TraceResult } from '../../../app/engine/protocol';
 import type { PatchSite } from '../../../app/analysis/patching';
-import type { EngineClient } from '../engine-client';
-import { useStudio } from '../store';
+import { selectComparePair, useStudio } from '../store';
 import { prepareCanvas2d } from './canvas2d';
 import { CellOutline, HeatmapAxes, PLOT_CANVAS_STYLE, useElementSize } from './chart-axes';
 import { cellAt2d, moveCursor2d } from './chart-scale';
@@ -23,34 +26,41 @@ import { PanelStatus } from './PanelStatus';
 import { parseRange, TokenRangeInputs, useTokenRange } from './token-range';
 import { patchColumns, patchFigure, patchRange } from './patching-view';
 import { PublishControls } from './publish-ui';
-import { parseIds } from './selection';
+import { parseIds, tokenTexts } from './selection';
 import { parseTarget, TargetInput } from './target-input';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 const SITE_WORDS: Record<PatchSite, string> = { state: 'its layer’s state after its token', residual: 'the residual stream after its layer at its token', mixer: 'its layer’s mixer output at its token' };
 
-export interface PatchingPanelProps {
-  modelId: string;
-  engine: EngineClient;
-  trace: TraceResult;
-  texts: readonly string[];
+export interface PatchingPanelProps extends Omit<TraceAnalysisProps, 'layerIndex'> {
   idsOnly: boolean;
-  labels?: readonly string[] | undefined;
 }
 
-interface Done {
-  trace: TraceResult;
-  result: PatchingResult;
+interface Done extends OfTrace<PatchingResult> {
+  /** The clean prompt's token texts (the heatmap's columns). */
+  texts: readonly string[];
 }
 
 export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }: PatchingPanelProps) {
-  const T = trace.ids.length;
+  const pair = useStudio(selectComparePair);
+  // The clean run: the trace on screen, or Compare's prompt A once "Use the Compare pair" took it (while that trace stays on screen).
+  const [cleanFrom, setCleanFrom] = useState<{ onScreen: TraceResult; clean: TraceResult } | null>(null);
+  const clean = cleanFrom && cleanFrom.onScreen === trace ? cleanFrom.clean : trace;
+  const cleanTexts = useMemo(() => (clean === trace ? texts : tokenTexts(clean, labels)), [clean, trace, texts, labels]);
+  const T = clean.ids.length;
   const [typed, setTyped] = useState<string | null>(null);
   // Ids-only models start from the clean prompt's ids (edit one or two); text models from an empty box.
-  const corruptText = typed ?? (idsOnly ? trace.ids.join(', ') : '');
+  const corruptText = typed ?? (idsOnly ? clean.ids.join(', ') : '');
   // The patched tokens [from, to) (default: every token).
-  const tokenRange = useTokenRange(trace.traceId, { from: 0, to: T });
+  const tokenRange = useTokenRange(clean.traceId, { from: 0, to: T });
+  /** Clean = Compare's prompt A, corrupted = its prompt B (typed into the box, still editable). */
+  const takeComparePair = () => {
+    if (!pair) return;
+    setCleanFrom(pair.a === trace ? null : { onScreen: trace, clean: pair.a });
+    setTyped('ids' in pair.promptB ? pair.promptB.ids.join(', ') : pair.promptB.text);
+    setError(null);
+  };
   const [site, setSite] = useState<PatchSite>('state');
   const [answerText, setAnswer] = useState('');
   const [foilText, setFoil] = useState('');
@@ -61,6 +71,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
   const canvas = useRef<HTMLCanvasElement>(null);
   const size = useElementSize(canvas);
   const shown = done && done.trace === trace ? done.result : null;
+  const shownTexts = done?.texts ?? texts;
   const L = shown?.layers.length ?? 0;
   const range = useMemo(() => (shown ? patchRange(shown) : { min: -1, max: 1 }), [shown]);
   const n = shown ? shown.to - shown.from : 0;
@@ -120,10 +131,11 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
     }
     setError(null);
     const onScreen = trace;
-    work.run('patching', { modelId, traceId: onScreen.traceId, corrupt, site, from, to, ...(answer.id !== null ? { answer: answer.id } : {}), ...(foil.id !== null ? { foil: foil.id } : {}) }).then(
+    const doneTexts = cleanTexts;
+    work.run('patching', { modelId, traceId: clean.traceId, corrupt, site, from, to, ...(answer.id !== null ? { answer: answer.id } : {}), ...(foil.id !== null ? { foil: foil.id } : {}) }).then(
       (result) => {
         if (result) {
-          setDone({ trace: onScreen, result });
+          setDone({ trace: onScreen, result, texts: doneTexts });
           setCursor(null);
         }
       },
@@ -152,13 +164,22 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
   const at = shown && cursor ? shown.from + cursor.token : null;
 
   return (
-    <section aria-label="Patching" data-testid="patching-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Patching: restore one site of the clean run — a layer’s state, residual stream or mixer output at one token — in a corrupted run</h4>
+    <AnalysisSection label="Patching" testId="patching-panel" busy={work.running} title={<>Patching: restore one site of the clean run — a layer’s state, residual stream or mixer output at one token — in a corrupted run</>}>
       <label style={{ display: 'flex', flexDirection: 'column', gap: 2 }}>
-        <span>Corrupted prompt (the clean one is the trace on screen, {T} tokens; the same length, token for token)</span>
+        <span data-testid="patching-clean" data-trace={clean.traceId} data-tokens={T}>
+          Corrupted prompt (the clean one is {clean === trace ? 'the trace on screen' : 'Compare’s prompt A'}, {T} tokens; the same length, token for token)
+        </span>
         <textarea aria-label="Corrupted prompt" rows={2} value={corruptText} onChange={(e) => setTyped(e.target.value)} placeholder={idsOnly ? 'Token ids' : 'Text'} />
       </label>
-      <div className="actions" style={{ flexWrap: 'wrap' }}>
+      <Controls>
+        <button type="button" disabled={!pair} onClick={takeComparePair} title={pair ? `Clean = Compare’s prompt A (${pair.a.ids.length} tokens), corrupted = its prompt B (${pair.b.ids.length} tokens)` : 'Run a comparison in the Compare panel first: its prompts A and B become clean and corrupted'}>
+          Use the Compare pair
+        </button>
+        {clean !== trace && (
+          <button type="button" onClick={() => setCleanFrom(null)}>
+            Clean: the trace on screen
+          </button>
+        )}
         <label className="setting" title="What is restored from the clean run at (layer, token)">
           <span>Site</span>
           <select aria-label="Patching site" value={site} onChange={(e) => setSite(e.target.value as PatchSite)}>
@@ -173,11 +194,11 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
         <button type="button" className="primary" onClick={run} disabled={work.running}>
           Patch the state
         </button>
-        <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(patchColumns(shown, texts)), `patching-${shown.site}-answer${shown.answer}-foil${shown.foil}.csv`)}>
+        <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(patchColumns(shown, shownTexts)), `patching-${shown.site}-answer${shown.answer}-foil${shown.foil}.csv`)}>
           Export patching CSV
         </button>
-        <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, texts, name(shown.answer), name(shown.foil)) : null)} />
-      </div>
+        <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, shownTexts, name(shown.answer), name(shown.foil)) : null)} />
+      </Controls>
       {work.running && <WorkProgressBar label={`Patching ${T} tokens × every layer`} progress={work.progress} onCancel={work.cancel} testId="patching" />}
       <PanelStatus busy={null} error={error} testId="patching" />
       {shown && (
@@ -188,7 +209,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           <HeatmapAxes
             testId="patching"
             plotHeight={Math.max(120, 22 * L)}
-            x={{ view: view.x, total: n, texts: texts.slice(shown.from, shown.to), offset: shown.from, label: shown.site === 'state' ? 'token t (the state after it is patched)' : 'token t (patched at its position)' }}
+            x={{ view: view.x, total: n, texts: shownTexts.slice(shown.from, shown.to), offset: shown.from, label: shown.site === 'state' ? 'token t (the state after it is patched)' : 'token t (patched at its position)' }}
             y={{ label: 'layer', view: view.y, total: L, names: shown.layers.map((l) => `layer ${l}`) }}
             colorbar={{ label: 'restored fraction', range, log: false, colormap: 'diverging' }}
           >
@@ -206,11 +227,11 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           </HeatmapAxes>
           <div data-testid="patching-readout" data-token={at ?? ''} data-layer={cursor ? shown.layers[cursor.channel] : ''} aria-live="polite" style={{ minHeight: 16 }}>
             {cursor && c !== null && at !== null
-              ? `layer ${shown.layers[cursor.channel]}, ${shown.site === 'state' ? 'state after' : shown.site === 'residual' ? 'residual stream at' : 'mixer output at'} token ${at} “${texts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
+              ? `layer ${shown.layers[cursor.channel]}, ${shown.site === 'state' ? 'state after' : shown.site === 'residual' ? 'residual stream at' : 'mixer output at'} token ${at} “${shownTexts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
               : 'Point at a cell, or focus the heatmap and use the arrow keys.'}
           </div>
         </Stale>
       )}
-    </section>
+    </AnalysisSection>
   );
 }

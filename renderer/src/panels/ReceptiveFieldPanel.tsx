@@ -8,6 +8,7 @@
  * others'. Hover or keyboard (←/→, PageUp/PageDown, Home/End on the focused chart) reads one bar
  * out; CSV of the selected layer; SVG / PNG figure. A long trace's window: over the window's tokens.
  */
+import { AnalysisSection, Controls } from './analysis-section';
 import { useMemo, useRef, useState } from 'react';
 import { useElementSize } from './chart-axes';
 import { niceTicks } from './chart-scale';
@@ -76,16 +77,14 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
   }, [rf, cell, focusSet, T]);
   const focusRanks = useMemo(() => (rf ? [...rf.order].map((d, rank) => ({ d, rank })).filter((e) => focusSet.has(e.d)) : []), [rf, focusSet]);
   const yTicks = niceTicks(0, Math.max(1, T), 5, true);
-  const xTicks = count > 0 ? niceTicks(0, count - 1, Math.max(2, Math.floor(plotW / 70)), true) : [];
   const shownRank = cursor !== null && cursor < count ? cursor : null;
   const shownUnit = rf && shownRank !== null ? (rf.order[shownRank] as number) : null;
 
 
   const name = `receptive-field-layer${layer}-eps${threshold}${suffix}`;
   return (
-    <section ref={box} aria-label="Receptive field" data-testid="receptive-field-panel" style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Receptive field: how far back each {unit} reads (from Δ summed over the window)</h4>
-      <div className="actions" style={{ flexWrap: 'wrap' }}>
+    <AnalysisSection boxRef={box} label="Receptive field" testId="receptive-field-panel" title={<>Receptive field: how far back each {unit} reads (from Δ summed over the window)</>}>
+      <Controls>
         <LayerSelect layers={trace.layers} layerIndex={layerIndex} focusLayer={focusLayer} label="Receptive field layer" />
         <label className="setting" title="A token counts as read while the slowest state still holds at least this fraction of its write at the last token">
           <span>Retention ε ≥</span>
@@ -101,7 +100,7 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
           Export receptive field CSV
         </button>
         <LinePublishControls label="receptive field" name={name} disabled={!rf} build={() => (rf ? fieldFigure(rf, layer, unit, focus) : null)} />
-      </div>
+      </Controls>
       {!rf ? (
         <p className="muted" data-testid="receptive-field-missing">
           The view holds no Δ of layer {layer} yet (a long trace: its window of this layer is being fetched).
@@ -139,7 +138,6 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
               yTicks={yTicks}
               y={y}
               yLabel="reach (tokens)"
-              xTicks={xTicks}
               xLabel={`${unit}s, sorted by reach (rank)`}
             >
               <line x1={M.left} x2={M.left + plotW} y1={y(T)} y2={y(T)} stroke="#666" strokeDasharray="6 4" />
@@ -185,6 +183,6 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
           </table>
         </>
       )}
-    </section>
+    </AnalysisSection>
   );
 }

@@ -16,7 +16,7 @@ import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
 import { traceResultToSafetensors } from '../../../app/analysis/export';
 import type { EngineClient } from '../engine-client';
-import { selectGeneration, selectTrace, selectTraceDraft, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio } from '../store';
+import { selectAttribution, selectGeneration, selectTrace, selectTraceDraft, selectTraceLayer, selectTraceScoreMode, traceOnScreen, useStudio } from '../store';
 import { WorkProgressBar } from './LongWork';
 import { WhatToLookAt } from '../components/FirstRun';
 import { BCPanel } from './BCPanel';
@@ -50,6 +50,7 @@ const setTyped = (text: string) => useStudio.getState().setPromptDraft('trace', 
 export function SelectionPanels({ model, info, engine, generate }: { model: ModelEntry; info: LoadedModelInfo; engine: EngineClient; generate?: ReactNode }) {
   const trace = useStudio(selectTrace);
   const layerIndex = useStudio(selectTraceLayer);
+  const attribution = useStudio(selectAttribution);
   const scoreMode = useStudio(selectTraceScoreMode);
   const hints = useStudioHints(model);
   const idsOnly = info.tokenizer === 'none';
@@ -201,7 +202,7 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
           {shown && (
             <>
               <PanelFrame id="tokens" title="Tokens" stale={stale}>
-                <TokenStrip ids={shown.ids} texts={texts} layers={shown.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={shown.topNext} nameOf={nameOf} tokenOffset={shown.tokenOffset} />
+                <TokenStrip ids={shown.ids} texts={texts} layers={shown.layers} scores={scores} layerIndex={layerIndex} scoreLabel={scoreLabel(mode)} topNext={shown.topNext} nameOf={nameOf} tokenOffset={shown.tokenOffset} attribution={attribution && attribution.trace === result && shown === result ? attribution : null} />
               </PanelFrame>
               <PanelFrame id="delta" title="Δ heatmap" stale={stale}>
                 <DeltaHeatmap trace={shown} layerIndex={layerIndex} texts={texts} onLayer={(i) => useStudio.getState().setTraceLayer(i)} />

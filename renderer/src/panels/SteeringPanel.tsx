@@ -4,9 +4,10 @@
  * selected layer or all, and the greedy continuations with and without it are shown token by
  * token (changed tokens marked), with ‖state(B) − state(A)‖ per layer. CSV of both continuations.
  */
+import { AnalysisSection, Controls } from './analysis-section';
+import type { OfTrace, TraceAnalysisProps } from './analysis-panel';
 import { useEffect, useState } from 'react';
-import type { SteeringResult, TraceResult } from '../../../app/engine/protocol';
-import type { EngineClient } from '../engine-client';
+import type { SteeringResult } from '../../../app/engine/protocol';
 import { downloadCsv, toCsv } from './csv';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 import { PanelStatus } from './PanelStatus';
@@ -14,19 +15,11 @@ import { parseIds } from './selection';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export interface SteeringPanelProps {
-  modelId: string;
-  engine: EngineClient;
-  trace: TraceResult;
-  layerIndex: number;
+export interface SteeringPanelProps extends Omit<TraceAnalysisProps, 'texts'> {
   idsOnly: boolean;
-  labels?: readonly string[] | undefined;
 }
 
-interface Done {
-  trace: TraceResult;
-  result: SteeringResult;
-}
+type Done = OfTrace<SteeringResult>;
 
 export function SteeringPanel({ modelId, engine, trace, layerIndex, idsOnly, labels }: SteeringPanelProps) {
   const T = trace.ids.length;
@@ -81,13 +74,12 @@ export function SteeringPanel({ modelId, engine, trace, layerIndex, idsOnly, lab
   };
 
   return (
-    <section aria-label="Steering" data-testid="steering-panel" aria-busy={work.running} style={{ display: 'flex', flexDirection: 'column', gap: 4, fontSize: 12 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Steering: add α·(state(B) − state(A)) to the state after a token and continue</h4>
+    <AnalysisSection label="Steering" testId="steering-panel" busy={work.running} title={<>Steering: add α·(state(B) − state(A)) to the state after a token and continue</>}>
       <div style={{ display: 'flex', gap: 8, flexWrap: 'wrap' }}>
         <textarea aria-label="Steering prompt A" rows={2} value={promptA} onChange={(e) => setA(e.target.value)} placeholder={idsOnly ? 'Prompt A: token ids' : 'Prompt A'} style={{ flex: '1 1 200px' }} />
         <textarea aria-label="Steering prompt B" rows={2} value={promptB} onChange={(e) => setB(e.target.value)} placeholder={idsOnly ? 'Prompt B: token ids' : 'Prompt B'} style={{ flex: '1 1 200px' }} />
       </div>
-      <div className="actions" style={{ flexWrap: 'wrap' }}>
+      <Controls>
         <label className="setting">
           <span>α</span>
           <input type="number" aria-label="Steering scale" step={0.1} value={alphaText} onChange={(e) => setAlpha(e.target.value)} style={{ width: 60 }} />
@@ -129,7 +121,7 @@ export function SteeringPanel({ modelId, engine, trace, layerIndex, idsOnly, lab
         >
           Export steering CSV
         </button>
-      </div>
+      </Controls>
       {work.running && <WorkProgressBar label="Steering" progress={work.progress} onCancel={work.cancel} testId="steering" />}
       <PanelStatus busy={null} error={error} testId="steering" />
       {shown && (
@@ -153,6 +145,6 @@ export function SteeringPanel({ modelId, engine, trace, layerIndex, idsOnly, lab
           </table>
         </Stale>
       )}
-    </section>
+    </AnalysisSection>
   );
 }

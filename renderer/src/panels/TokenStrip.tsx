@@ -5,10 +5,12 @@
  * text, band, score per layer with a sparkline, the five most likely next tokens after it). Arrow
  * keys, Home and End move the hovered token; the hovered token is shared with the heatmap through
  * the store; a click, or Enter or Space on the hovered token, picks the memory and knockout panels' token. Each token carries its score (data-score)
- * for tests and tools. Export: NPY of the scores [layers, T].
+ * for tests and tools. Export: NPY of the scores [layers, T]. With a token attribution of the trace
+ * (the attribution panel's), its bar per token above the tokens (StripAttribution.tsx).
  */
 import { useMemo, type KeyboardEvent } from 'react';
-import type { TraceResult } from '../../../app/engine/protocol';
+import type { AttributionResult, TraceResult } from '../../../app/engine/protocol';
+import { StripAttribution } from './StripAttribution';
 import { selectTraceHoverToken, selectTraceMemoryToken, selectTraceThresholds, useStudio } from '../store';
 import { colormapCss } from './colormaps';
 import { downloadNpy } from './csv';
@@ -50,6 +52,8 @@ export interface TokenStripProps {
   nameOf?: (id: number) => string;
   /** Token i is token tokenOffset + i of the trace (a window of a long trace, long-trace.ts): the card and the export say so. */
   tokenOffset?: number;
+  /** A token attribution of this trace (the attribution panel's): its bars above the tokens (StripAttribution). */
+  attribution?: { result: AttributionResult; targetName: string } | null;
 }
 
 /** The five most likely next tokens after `token`, with their probabilities. */
@@ -68,7 +72,7 @@ function NextTokens({ topNext, token, nameOf }: { topNext: TraceResult['topNext'
   );
 }
 
-export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel, topNext, nameOf = String, tokenOffset }: TokenStripProps) {
+export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel, topNext, nameOf = String, tokenOffset, attribution = null }: TokenStripProps) {
   const offset = tokenOffset ?? 0;
   const hover = useStudio(selectTraceHoverToken);
   const picked = useStudio(selectTraceMemoryToken);
@@ -144,6 +148,7 @@ export function TokenStrip({ ids, texts, layers, scores, layerIndex, scoreLabel,
           Export scores NPY
         </button>
       </div>
+      {attribution && <StripAttribution result={attribution.result} targetName={attribution.targetName} texts={texts} hover={hovered} onHover={setHover} />}
       <div
         className="token-strip"
         role="listbox"

@@ -41,6 +41,15 @@ export function spearman(a: readonly number[], b: readonly number[]): number {
   return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
 }
 
+/** The attribution per token of a strip of `tokens` tokens: Δ log p of token j at j, NaN outside the attributed tokens [from, to). */
+export function stripAttribution(result: AttributionResult, tokens: number): Float64Array {
+  const out = new Float64Array(tokens).fill(NaN);
+  result.logProbChange.forEach((v, i) => {
+    if (result.from + i < tokens) out[result.from + i] = v;
+  });
+  return out;
+}
+
 /** One row per filtered token; `texts` are the whole prompt's, `attention` is over the filtered tokens. */
 export function attributionColumns(result: AttributionResult, texts: readonly string[], attention?: ArrayLike<number> | null): CsvColumn[] {
   const T = result.logProbChange.length;
@@ -54,13 +63,17 @@ export function attributionColumns(result: AttributionResult, texts: readonly st
   ];
 }
 
-export function attributionFigure(result: AttributionResult, targetText: string): LineFigureSpec {
+/** The bars of the attribution; with `attention`, hidden attention's row of the last token as bars under them (same tokens). */
+export function attributionFigure(result: AttributionResult, targetText: string, attention: { values: ArrayLike<number>; layer: number } | null = null): LineFigureSpec {
   return {
     title: `Effect of filtering each token (Δ_j := 0 in layer${result.layers.length === 1 ? '' : 's'} ${result.layers.join(', ')}) on p(“${targetText}”) after the last token`,
     width: FIGURE_WIDTH,
-    height: 420,
+    height: attention ? 600 : 420,
     xLabel: 'filtered token j (position in the prompt)',
     x: { kind: 'category', names: result.logProbChange.map((_, i) => String(result.from + i)) },
-    plots: [{ kind: 'bars', yLabel: 'Δ log p(target), nats', series: [{ name: 'log q(target) − log p(target)', values: result.logProbChange, colour: FIGURE_COLOURS.after }] }],
+    plots: [
+      { kind: 'bars', yLabel: 'Δ log p(target), nats', series: [{ name: 'log q(target) − log p(target)', values: result.logProbChange, colour: FIGURE_COLOURS.after }] },
+      ...(attention ? [{ kind: 'bars' as const, yLabel: 'α(T−1, j)', weight: 0.6, series: [{ name: `hidden attention of the last token, layer ${attention.layer} (mean over channels)`, values: attention.values, colour: FIGURE_COLOURS.before }] }] : []),
+    ],
   };
 }

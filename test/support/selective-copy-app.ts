@@ -1,0 +1,60 @@
+/**
+ * The e2e steps the panel tests on the bundled selective-copy model share: the model's float64
+ * reference (tensors read once, the reference forward of the file's prompt), loading the model in
+ * the page, tracing ids and waiting for the trace, and reading a downloaded export.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
+import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
+import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
+import { readAllTensorsF32 } from '../../app/formats/read-tensors';
+import { folderModelFiles } from '../../app/node/folder';
+
+export const selectiveCopyDir = path.resolve(import.meta.dirname, '../../resources/models/selective-copy');
+
+export interface SelectiveCopyRef {
+  inspection: ModelInspection;
+  table: Map<string, Float32Array>;
+  /** The reference forward of the ids given to selectiveCopyReference. */
+  ref: Mamba1RefOutput;
+}
+
+/** A function that reads the model and runs the float64 reference forward of `ids` on its first call, and returns that after. */
+export function selectiveCopyReference(ids: readonly number[]): () => Promise<SelectiveCopyRef> {
+  let made: Promise<SelectiveCopyRef> | null = null;
+  return () =>
+    (made ??= (async () => {
+      const files = await folderModelFiles(selectiveCopyDir);
+      try {
+        const inspection = await inspectModel(files);
+        const table = await readAllTensorsF32(files, inspection);
+        return { inspection, table, ref: mamba1ForwardRef(inspection.config, (n) => table.get(n), [...ids]) };
+      } finally {
+        await files.close();
+      }
+    })());
+}
+
+/** Waits for WebGPU, picks the selective-copy model and loads it onto the GPU. */
+export async function loadSelectiveCopy(p: Page, timeout = 60_000): Promise<void> {
+  await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
+  await p.getByRole('option', { name: /Selective copying/ }).click();
+  await p.getByRole('button', { name: 'Load onto the GPU' }).click();
+  await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout }).toMatch(/On the GPU/);
+}
+
+/** Traces `ids` (typed into the input, or the input as it is when null) and waits for the trace's stats line. */
+export async function traceIds(p: Page, ids: readonly number[] | null, timeout = 60_000): Promise<void> {
+  const count = ids?.length ?? (await p.getByLabel('Input to trace').inputValue()).split(',').length;
+  if (ids) await p.getByLabel('Input to trace').fill(ids.join(', '));
+  await p.getByRole('button', { name: 'Trace', exact: true }).click();
+  await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout }).toBe(`${count} tokens · 2 layers · d_inner 256`);
+}
+
+/** Clicks the export button named `button` and returns the downloaded file's bytes. */
+export async function downloadBytes(p: Page, button: string): Promise<Buffer> {
+  const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: button, exact: true }).click()]);
+  return readFileSync((await file.path())!);
+}

@@ -9,15 +9,19 @@
 // channels (channel_start = 0, channel_end = Di, inv_channels = 1 / Di).
 //
 // Entry points, run in this order inside one compute pass:
-//   prefix_sums  one thread per channel d: S[:, d] (sequential over tokens) and A[d, :], into `scratch`.
+//   prefix_sums  one thread per channel d: S[:, d] as hi and lo (sequential over tokens) and A[d, :], into `scratch`.
 //   full_matrix  one thread per (i, j) in TILE × TILE tiles: rows row .. row_end − 1 of α [T, T]
 //                (threads above the diagonal only write zeros). The host runs the rows in bands,
 //                one submit each, so that long work reports progress and can stop between them.
 //   single_row   one thread per j: α[row, :] into `alpha` as [T] (zeros for j > row).
 // full_matrix and single_row share alpha_at(), so a row equals the matching row of the matrix.
 //
-// Numerics: fp32. Δ ≥ 0 makes the fp32 prefix sum monotone, so S[i, d] − S[j, d] ≥ 0 for j ≤ i and
-// A · (S_i − S_j) ≤ 0: only values ≤ 0 are exponentiated (the max(…, 0) guards it anyway).
+// Numerics: fp32, but S is kept as an unevaluated sum hi + lo (TwoSum at every token), so that
+// S_i − S_j = (hi_i − hi_j) + (lo_i − lo_j) is as accurate as the gap itself, not as S: with a plain
+// fp32 prefix sum the gap's error was ulp(S_i) ≈ S_i · 6e-8, times |A| ≤ e^A_log in the exponent
+// (over 129 tokens of Δ up to ~10 and |A| up to 8: ~1e-4 relative in a term, 4e-4 in α after the
+// signed sum over n). Δ ≥ 0 makes S monotone, so the gap is ≥ 0 and A · gap ≤ 0: only values ≤ 0
+// are exponentiated (the max(…, 0) guards it anyway).
 // Symbols: T tokens, Di d_inner, N d_state.
 
 override TILE: u32 = 8u;               // full_matrix: TILE × TILE threads per workgroup
@@ -41,7 +45,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b_in: array<f32>;            // [T, N] B
 @group(0) @binding(3) var<storage, read> c_in: array<f32>;            // [T, N] C
 @group(0) @binding(4) var<storage, read> a_log: array<f32>;           // [Di, N] A_log (A = −exp(A_log))
-@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;   // [T, Di] S, then [Di, N] A
+@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;   // [T, Di] S's hi, [T, Di] its lo, then [Di, N] A
 @group(0) @binding(6) var<storage, read_write> alpha: array<f32>;     // full_matrix: [T, T]; single_row: [T]
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -51,12 +55,21 @@ fn prefix_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   if (d >= di) {
     return;
   }
-  var sum = 0.0;
+  let lo_base = params.tokens * di;
+  var hi = 0.0;
+  var lo = 0.0;
   for (var t = 0u; t < params.tokens; t++) {
-    sum += delta[t * di + d];
-    scratch[t * di + d] = sum;
+    // TwoSum: hi + x = s + e exactly; the rounding errors e accumulate in lo.
+    let x = delta[t * di + d];
+    let s = hi + x;
+    let bp = s - hi;
+    let e = (hi - (s - bp)) + (x - bp);
+    hi = s;
+    lo += e;
+    scratch[t * di + d] = hi;
+    scratch[lo_base + t * di + d] = lo;
   }
-  let a_base = params.tokens * di + d * params.d_state;
+  let a_base = 2u * params.tokens * di + d * params.d_state;
   for (var n = 0u; n < params.d_state; n++) {
     scratch[a_base + n] = -exp(a_log[d * params.d_state + n]);
   }
@@ -66,10 +79,12 @@ fn prefix_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 fn alpha_at(i: u32, j: u32) -> f32 {
   let di = params.d_inner;
   let ns = params.d_state;
-  let a_base = params.tokens * di;
+  let lo_base = params.tokens * di;
+  let a_base = 2u * params.tokens * di;
   var total = 0.0;
   for (var d = params.channel_start; d < params.channel_end; d++) {
-    let gap = max(scratch[i * di + d] - scratch[j * di + d], 0.0);  // S_i − S_j ≥ 0
+    // S_i − S_j ≥ 0, from the two parts
+    let gap = max((scratch[i * di + d] - scratch[j * di + d]) + (scratch[lo_base + i * di + d] - scratch[lo_base + j * di + d]), 0.0);
     var acc = 0.0;
     for (var n = 0u; n < ns; n++) {
       acc += c_in[i * ns + n] * exp(scratch[a_base + d * ns + n] * gap) * b_in[j * ns + n];

@@ -1,4 +1,4 @@
-"""Runs the studio's CLI (Dawn, on the GPU machine) on the issue-16 fixtures and compares its trace (logits, Δ, B, C) and greedy ids with their goldens. Run by tooling/device-golden-check.sh."""
+"""Runs the studio's CLI (Dawn, on the GPU machine) on the issue-16 and issue-22 (hybrid) fixtures and compares its trace (logits, Δ, B, C) and greedy ids with their goldens. Run by tooling/device-golden-check.sh."""
 import json, os, subprocess, sys, time
 import torch
 from safetensors.torch import load_file
@@ -13,6 +13,13 @@ CASES = [
     ('test/fixtures/pytorch-bin/mamba-ssm-tied-f32', 'bin'),
     ('test/fixtures/pytorch-bin/mamba-ssm-tied-bf16', 'bin'),
     ('test/fixtures/pytorch-bin/hf-sharded-f16', 'bin'),
+    # issue 22: hybrids (blocks numbered as the engine numbers them; the prompt is input_ids)
+    ('test/fixtures/golden-hybrid/nemotron-h-tiny', None),
+    ('test/fixtures/golden-hybrid/nemotron-h-odd', None),
+    ('test/fixtures/golden-hybrid/granite-h-rope', None),
+    ('test/fixtures/golden-hybrid/granite-h-nope', None),
+    ('test/fixtures/golden-hybrid/mamba2-attn-ssm', None),
+    ('test/fixtures/golden-hybrid/mamba2-attn-conv-ssm', None),
 ]
 
 def cli(*args):
@@ -48,7 +55,7 @@ for case, sub in CASES:
     row['delta_B_C_worst'] = max((v for v in worst.values() if isinstance(v, float)), default=None)
     row['delta_B_C_mismatch'] = {k: v for k, v in worst.items() if not isinstance(v, float)}
     if 'generated_ids' in g:
-        p = g['generate.prompt_ids'].flatten().tolist(); want = g['generated_ids'].flatten().tolist()
+        p = g.get('generate.prompt_ids', g['input_ids']).flatten().tolist(); want = g['generated_ids'].flatten().tolist()
         gen = want[len(p):] if want[:len(p)] == p else want
         r, dt = cli('run', '--model', model, '--input-ids', ','.join(map(str, p)), '--max-tokens', str(len(gen)), '--greedy', '--ignore-eos', '--json')
         try:

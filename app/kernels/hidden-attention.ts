@@ -12,7 +12,7 @@
  *   the mean mode, T·N for one channel. `setRow` moves it to another row without allocating.
  *
  * Both run two dispatches in one pass: `prefix_sums` computes S [T, Di] and A [Di, N] on the GPU
- * into a scratch buffer the op owns (T·Di + Di·N floats), then `full_matrix` or `single_row`.
+ * into a scratch buffer the op owns (2·T·Di + Di·N floats: S as hi + lo, then A), then `full_matrix` or `single_row`.
  * `setChannel` switches between one channel and the mean (a uniform write; same pipeline).
  *
  * Inputs are dense buffers as the trace records them: Δ [T, Di] (after softplus, so ≥ 0),
@@ -98,7 +98,7 @@ function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAtte
     ],
     [['alpha', buffers.alpha]],
   );
-  const scratchElements = T * Di + Di * N;
+  const scratchElements = 2 * T * Di + Di * N;
   const scratchLimit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
   if (scratchElements * 4 > scratchLimit) {
     throw new RangeError(`${OP}: the scratch (S and A) needs ${scratchElements * 4} bytes, over this device's binding limit ${scratchLimit}`);

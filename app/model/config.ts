@@ -109,7 +109,12 @@ export interface MlpConfig {
   /** gated: the up matrix's rows are [a; b] (2·intermediate), out = act(gate)·up; gateFirst says which half is the gate. */
   gated: boolean;
   gateFirst: boolean;
-  names: { up: string; down: string };
+  /**
+   * `gate` (gated only): the gate as its own matrix [intermediate, D] and `up` as the up half alone
+   * (llama.cpp's ffn_gate / ffn_up), written into the gate and up halves of one row; else `up`
+   * holds both halves (gateFirst orders them).
+   */
+  names: { up: string; down: string; gate?: string };
 }
 
 export interface HybridConfig {

@@ -41,6 +41,9 @@ const CASES: Case[] = [
   { name: 'silu, gated, gate first (Granite), T = 1', cfg: { intermediate: 41, activation: 'silu', gated: true, gateFirst: true, names: { up: 'input_linear.weight', down: 'output_linear.weight' } }, D: 29, T: 1, biases: false },
   { name: 'relu2 (Nemotron-H) with Q8_0 weights', cfg: { intermediate: 96, activation: 'relu2', gated: false, gateFirst: false, names: { up: 'up_proj.weight', down: 'down_proj.weight' } }, D: 64, T: 13, format: 'q8_0', biases: false },
   { name: 'gelu_tanh, gated, gate first, with f16 weights', cfg: { intermediate: 45, activation: 'gelu_tanh', gated: true, gateFirst: true, names }, D: 21, T: 6, format: 'f16', biases: true },
+  // llama.cpp's GGUFs: ffn_gate and ffn_up as separate matrices.
+  { name: 'silu, separate gate and up (GGUF), gate first, biases', cfg: { intermediate: 39, activation: 'silu', gated: true, gateFirst: true, names: { up: 'ffn_up.weight', gate: 'ffn_gate.weight', down: 'ffn_down.weight' } }, D: 27, T: 9, biases: true },
+  { name: 'gelu, separate gate and up, gate second, Q8_0, T = 1', cfg: { intermediate: 64, activation: 'gelu', gated: true, gateFirst: false, names: { up: 'ffn_up.weight', gate: 'ffn_gate.weight', down: 'ffn_down.weight' } }, D: 32, T: 1, format: 'q8_0', biases: false },
 ];
 
 describe('MLP mixer (Dawn)', () => {
@@ -50,15 +53,18 @@ describe('MLP mixer (Dawn)', () => {
       const s = seed + 37 * n;
       const { D, T, cfg } = c;
       const I = cfg.intermediate;
-      const upRows = cfg.gated ? 2 * I : I;
+      const gate = cfg.names.gate;
+      const upRows = cfg.gated && !gate ? 2 * I : I;
       const format = c.format ?? 'f32';
       const weights: Record<string, HarnessWeight> = {
         [cfg.names.up]: { values: randomF32(upRows * D, s + 1, 0.6), format },
         [cfg.names.down]: { values: randomF32(D * I, s + 2, 0.3), format },
+        ...(gate ? { [gate]: { values: randomF32(I * D, s + 8, 0.6), format } } : {}),
       };
       if (c.biases) {
         weights[cfg.names.up.replace('.weight', '.bias')] = { values: randomF32(upRows, s + 3, 0.5) };
         weights[cfg.names.down.replace('.weight', '.bias')] = { values: randomF32(D, s + 4, 0.5) };
+        if (gate) weights[gate.replace('.weight', '.bias')] = { values: randomF32(I, s + 9, 0.5) };
       }
       const h = mixerHarness(ctx, { dModel: D, maxTokens: 16, weights });
       const mixer = mlpMixer(h.build, cfg);

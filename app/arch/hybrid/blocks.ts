@@ -68,9 +68,11 @@ export function attentionTensors(D: number, a: AttentionConfig, m: string, bias:
 }
 
 export function mlpTensors(D: number, f: MlpConfig, m: string, bias: boolean | 'optional'): TensorSpec[] {
-  const up = f.gated ? 2 * f.intermediate : f.intermediate;
+  const gate = f.gated ? f.names.gate : undefined;
+  const up = f.gated && !gate ? 2 * f.intermediate : f.intermediate;
   const b = biasName;
   return [
+    ...(gate ? [{ name: `${m}${gate}`, shape: [f.intermediate, D] }, ...(bias ? [{ name: `${m}${b(gate)}`, shape: [f.intermediate], optional: bias === 'optional' }] : [])] : []),
     { name: `${m}${f.names.up}`, shape: [up, D] },
     { name: `${m}${f.names.down}`, shape: [D, f.intermediate] },
     ...(bias ? [{ name: `${m}${b(f.names.up)}`, shape: [up], optional: bias === 'optional' }, { name: `${m}${b(f.names.down)}`, shape: [D], optional: bias === 'optional' }] : []),

@@ -1,6 +1,7 @@
 /**
  * A hybrid model's MLP block as a mixer (issue 22): stateless,
- *   h = up(normed)                 matmul   [T, I] or [T, 2I] (gated: gate and up halves in one row)
+ *   h = up(normed)                 matmul   [T, I] or [T, 2I] (gated: gate and up halves in one row;
+ *                                           with a separate gate matrix, two matmuls, one per half)
  *   a = act(h) or act(gate) · up   mlp-act  [T, I]
  *   out = down(a)                  matmul   [T, D]
  * Biases (`<name>.bias`) are used when present. The one-token decode (encodeDecode) folds in the
@@ -20,7 +21,8 @@ export function mlpMixer(build: MixerBuild, cfg: MlpConfig): Mixer {
   const T = build.maxTokens;
   const w = build.weights;
   const D = build.config.dModel;
-  for (const name of [cfg.names.up, cfg.names.down]) if (!w.has(name)) throw new RangeError(`layer ${build.layer} MLP: no weight ${name}`);
+  const gate = cfg.gated ? cfg.names.gate : undefined;
+  for (const name of [cfg.names.up, cfg.names.down, ...(gate ? [gate] : [])]) if (!w.has(name)) throw new RangeError(`layer ${build.layer} MLP: no weight ${name}`);
   const act = build.shared(`mlp.activations.${upWidth}.${I}`, () => ({
     up: build.activation(`mlp.up.${upWidth}`, T * upWidth),
     hidden: build.activation(`mlp.hidden.${I}`, T * I),
@@ -29,7 +31,15 @@ export function mlpMixer(build: MixerBuild, cfg: MlpConfig): Mixer {
   const steps = (m: BlockSteps): void => {
     const { tokens, layer: l, run } = m;
     const { up, down } = cfg.names;
-    run(matmul(build.ctx, { tokens, inFeatures: D, outFeatures: upWidth, weightFormat: w.format(up) }, { x: m.input, weight: w.weight(up), bias: w.optional(biasName(up)), y: act.up, scratch: act.scratch }, `Mlp.L${l}.up`));
+    if (gate) {
+      // Separate gate and up matrices: each writes its half of the [T, 2I] rows (gate first, as gateFirst orders the kernel's halves).
+      const half = (name: string, offset: number, label: string) =>
+        run(matmul(build.ctx, { tokens, inFeatures: D, outFeatures: I, yOffset: offset, yStride: upWidth, weightFormat: w.format(name) }, { x: m.input, weight: w.weight(name), bias: w.optional(biasName(name)), y: act.up, scratch: act.scratch }, `Mlp.L${l}.${label}`));
+      half(gate, cfg.gateFirst ? 0 : I, 'gate');
+      half(up, cfg.gateFirst ? I : 0, 'up');
+    } else {
+      run(matmul(build.ctx, { tokens, inFeatures: D, outFeatures: upWidth, weightFormat: w.format(up) }, { x: m.input, weight: w.weight(up), bias: w.optional(biasName(up)), y: act.up, scratch: act.scratch }, `Mlp.L${l}.up`));
+    }
     run(mlpAct(build.ctx, { tokens, intermediate: I, activation: cfg.activation, gated: cfg.gated, gateFirst: cfg.gateFirst }, { x: act.up, output: act.hidden }, `Mlp.L${l}.act`));
     run(matmul(build.ctx, { tokens, inFeatures: I, outFeatures: D, accumulate: m.accumulate, weightFormat: w.format(down) }, { x: act.hidden, weight: w.weight(down), bias: w.optional(biasName(down)), y: m.output, scratch: act.scratch }, `Mlp.L${l}.down`));
   };

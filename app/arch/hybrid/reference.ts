@@ -54,8 +54,20 @@ export function mlpRef(cfg: MlpConfig): MixerRef {
   return ({ config, weights, mixer, input, tokens: T }) => {
     const D = config.dModel;
     const I = cfg.intermediate;
-    const { up, down } = cfg.names;
-    const h = linear(input, T, D, need(weights, mixer + up), cfg.gated ? 2 * I : I, weights(mixer + biasName(up)));
+    const { up, down, gate } = cfg.names;
+    let h: Float64Array;
+    if (cfg.gated && gate) {
+      // Separate matrices: the row is [gate | up] (gateFirst) or [up | gate].
+      const g = linear(input, T, D, need(weights, mixer + gate), I, weights(mixer + biasName(gate)));
+      const u = linear(input, T, D, need(weights, mixer + up), I, weights(mixer + biasName(up)));
+      h = new Float64Array(T * 2 * I);
+      for (let t = 0; t < T; t++) {
+        h.set(g.subarray(t * I, (t + 1) * I), t * 2 * I + (cfg.gateFirst ? 0 : I));
+        h.set(u.subarray(t * I, (t + 1) * I), t * 2 * I + (cfg.gateFirst ? I : 0));
+      }
+    } else {
+      h = linear(input, T, D, need(weights, mixer + up), cfg.gated ? 2 * I : I, weights(mixer + biasName(up)));
+    }
     const a = mlpActRef(h, { tokens: T, intermediate: I, activation: cfg.activation, gated: cfg.gated, gateFirst: cfg.gateFirst });
     return { output: linear(a, T, I, need(weights, mixer + down), D, weights(mixer + biasName(down))), taps: {} };
   };

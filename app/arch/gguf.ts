@@ -43,7 +43,8 @@ import { checkWeights, type WeightCheck } from './tensors.js';
 
 const OTHER_ARCHITECTURES: [RegExp, string][] = [
   [/^jamba$/, 'Jamba (a hybrid, not supported)'],
-  [/^(granitehybrid|falcon-h1|nemotron_h|plamo2|lfm2)/, 'hybrid attention/SSM model (not supported)'],
+  [/^nemotron_h_moe/, 'Nemotron-H mixture-of-experts model (not supported yet)'],
+  [/^(falcon-h1|plamo2|lfm2)/, 'hybrid attention/SSM model (not supported)'],
   [/^rwkv/, 'RWKV'],
   [/^llama|^llama4/, 'Llama'],
   [/^(gpt2|gptj|gptneox|gpt-neox)$/, 'GPT'],
@@ -61,7 +62,9 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
   if (typeof arch !== 'string') {
     throw new ModelFileError(file, arch === undefined ? 'GGUF metadata has no general.architecture' : 'general.architecture is not a string');
   }
-  if (!isArchitectureName(arch)) {
+  // llama.cpp's name for an architecture (Granite-4.0-H's "granitehybrid"), else the registry's.
+  const byGguf = ARCHITECTURES.find((a) => 'ggufName' in a && a.ggufName === arch);
+  if (!byGguf && !isArchitectureName(arch)) {
     const known = OTHER_ARCHITECTURES.find(([re]) => re.test(arch));
     const what = known && known[1] ? `a ${known[1]} model` : 'another kind of model';
     // Falcon-Mamba is "mamba" with mamba.ssm.dt_b_c_rms in GGUF, not a general.architecture of its own.
@@ -102,8 +105,9 @@ export function ggufToCanonical(file: string, header: GgufHeader): MambaConfig {
     if (!Array.isArray(tokens)) throw new ModelFileError(file, 'no token_embd.weight tensor and no tokenizer.ggml.tokens: the vocabulary size is unknown');
     vocabSize = tokens.length;
   }
-  const has = (suffix: string) => header.tensors.has(`blk.0.${suffix}`);
-  const spec = architectureSpec(arch);
+  // In any block (a hybrid's block 0 may be attention).
+  const has = (suffix: string) => [...header.tensors.keys()].some((n) => n.startsWith('blk.') && n.endsWith(`.${suffix}`) && /^blk\.\d+\./.test(n));
+  const spec = byGguf ?? architectureSpec(arch);
   const config = spec.configFromGguf({
     file,
     base: {
@@ -162,8 +166,13 @@ const MODEL_TENSORS: Record<string, { name: string; role: GgufRole }> = {
   'output.weight': { name: 'lm_head.weight', role: 'plain' },
 };
 
-/** A GGUF tensor name → its transformers name and role under this architecture; null when unknown. */
-function mapName(name: string, mixer: Readonly<Record<string, { name: string; role: GgufRole }>>): { name: string; role: GgufRole } | null {
+/**
+ * A GGUF tensor name → its transformers name and role under this architecture; null when unknown.
+ * `hybrid`: the other tensors of a block (llama.cpp's attn_q, ffn_up, ffn_norm, …) keep their GGUF
+ * names under `backbone.layers.N.`, which is how a hybrid GGUF config names them (nemotron-h,
+ * granite-hybrid `configFromGguf`).
+ */
+function mapName(name: string, mixer: Readonly<Record<string, { name: string; role: GgufRole }>>, hybrid: boolean): { name: string; role: GgufRole } | null {
   const model = MODEL_TENSORS[name];
   if (model) return model;
   const m = /^blk\.(0|[1-9]\d*)\.(.+)$/.exec(name);
@@ -171,7 +180,9 @@ function mapName(name: string, mixer: Readonly<Record<string, { name: string; ro
   const p = `backbone.layers.${m[1]}.`;
   if (m[2] === 'attn_norm.weight') return { name: `${p}norm.weight`, role: 'vector' };
   const own = mixer[m[2] as string];
-  return own ? { name: `${p}mixer.${own.name}`, role: own.role } : null;
+  if (own) return { name: `${p}mixer.${own.name}`, role: own.role };
+  if (hybrid) return { name: `${p}${m[2]}`, role: /\.bias$|_norm\.weight$/.test(m[2] as string) ? 'vector' : 'plain' };
+  return null;
 }
 
 /** Maps GGUF tensor names to transformers names and undoes the converter's conventions (see above). */
@@ -181,7 +192,7 @@ export function ggufTensorTable(file: string, header: GgufHeader, config: MambaC
   const warnings: string[] = [];
   const unsupported: GgufTensorInfo[] = [];
   for (const info of header.tensors.values()) {
-    const mapped = mapName(info.name, spec.ggufMixerTensors);
+    const mapped = mapName(info.name, spec.ggufMixerTensors, config.hybrid !== undefined);
     const entry: GgufTensorEntry = {
       name: mapped?.name ?? info.name,
       ggufName: info.name,

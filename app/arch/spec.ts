@@ -80,6 +80,8 @@ export interface ArchitectureSpec<Name extends string = string> {
   readonly name: Name;
   /** For people: "Mamba", "Mamba-2", "Falcon-Mamba" (the library and `info` name a model's architecture by it). */
   readonly label: string;
+  /** GGUF's general.architecture when llama.cpp names it otherwise (Granite-4.0-H: "granitehybrid"); default `name`. */
+  readonly ggufName?: string;
   /** transformers `architectures` entry (used when a config has no model_type). */
   readonly transformersClass: string;
   /** mamba_ssm `ssm_cfg.layer` ("Mamba1" is mamba_ssm's default when the key is absent); null when no mamba_ssm config describes it. */

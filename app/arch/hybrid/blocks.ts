@@ -149,3 +149,34 @@ export function mambaSsmHybrid(file: string, raw: Raw, read: ConfigReader, nLaye
   }
   return { blocks, attention, mlp, biases };
 }
+
+/** A per-layer GGUF key (llama.cpp writes head_count_kv and feed_forward_length as arrays for hybrids): a number for every layer. */
+export function ggufPerLayer(file: string, get: (key: string) => unknown, key: string, layers: number, fallback?: number): number[] {
+  const v = get(key);
+  if (v === undefined && fallback !== undefined) return new Array<number>(layers).fill(fallback);
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return new Array<number>(layers).fill(v);
+  if (Array.isArray(v) && v.length === layers && v.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) return v as number[];
+  throw new ModelFileError(file, `metadata "${key}" must be a non-negative integer or a list of ${layers} of them, got ${preview(v)}`);
+}
+
+/** The one value the layers of a kind share (the studio builds one attention / MLP config per model). */
+export function ggufShared(file: string, key: string, values: readonly number[], what: string): number {
+  const set = [...new Set(values)];
+  if (set.length !== 1) throw new ModelFileError(file, `metadata "${key}" differs between the ${what} layers (${set.slice(0, 4).join(', ')}): per-layer sizes are not supported`);
+  return set[0] as number;
+}
+
+/** A GGUF float key (multipliers, scales, RoPE base), or the fallback when absent. */
+export function ggufNumber(file: string, get: (key: string) => unknown, key: string, fallback: number): number {
+  const v = get(key);
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ModelFileError(file, `metadata "${key}" must be a number, got ${preview(v)}`);
+  return v;
+}
+
+/**
+ * llama.cpp's attention tensors as a hybrid GGUF config names them (under `backbone.layers.N.`).
+ * Its converter permutes q_proj / k_proj rows within each head for GGML's rope (LlamaModel.permute);
+ * with RoPE the rotation is then interleaved pairs, without it the permutation cancels in q·k.
+ */
+export const GGUF_ATTENTION_NAMES = { q: 'attn_q.weight', k: 'attn_k.weight', v: 'attn_v.weight', out: 'attn_output.weight' } as const;

@@ -25,6 +25,8 @@ import { dirname } from 'node:path';
 import { BENCH_WEIGHTS, randomWeights, runBench, SHAPES, shapeConfig, type BenchResult, type BenchWeights } from './bench/bench.js';
 import { benchTrace } from './bench/trace-bench.js';
 import { loadWeights } from './model/loader.js';
+import { MAX_CONTEXT_TOKENS } from './model/config.js';
+import { withContextTokens } from './model/inspection.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
 import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
 import { traceMemory } from './analysis/trace-memory.js';
@@ -33,19 +35,21 @@ const USAGE = `usage: mamba-studio-cli <command>
 
 commands:
   info --model <path> [--weights auto|f32|f16] [--max-tokens 256] [--trace-tokens 0] [--gpu] [--memory GB]
+       [--context N]
                         print what the model is (JSON): architecture, config, parameters, tensors, warnings,
                         and "memory": the plan of what loading it takes on the GPU (weights by format, state,
                         activations for --max-tokens per prefill chunk, a trace of --trace-tokens tokens);
                         --gpu checks it against the adapter's limits and memory (known from its name, else
-                        unknown); --memory plans for that much GPU memory (decimal GB) instead
+                        unknown); --memory plans for that much GPU memory (decimal GB) instead; --context
+                        (run, trace too): a hybrid's KV caches hold N tokens (default: its context, ≤ 16,384)
   run --model <path> (--prompt TEXT | --input-ids 5,17,3) [--max-tokens N] [--greedy]
       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]
-      [--ignore-eos] [--weights auto|f32|f16] [--json]
+      [--ignore-eos] [--weights auto|f32|f16] [--json] [--context N]
                         generate, streaming text; stops at the model's end-of-sequence token (eos_token_id
                         of generation_config.json / config.json / GGUF; not printed) unless --ignore-eos;
                         --json prints {"ids": [...]} (generated ids only); --weights: the weights on the GPU,
                         auto (default) keeps an F16 checkpoint's halves, else fp32
-  trace --model <path> (--prompt TEXT | --input-ids …) --out FILE [--weights auto|f32|f16]
+  trace --model <path> (--prompt TEXT | --input-ids …) --out FILE [--weights auto|f32|f16] [--context N]
                         write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors
   bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
@@ -105,7 +109,7 @@ async function planAdapter(): Promise<{ adapter: AdapterSummary | null; why?: st
 }
 
 async function infoCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['model', 'weights', 'max-tokens', 'trace-tokens', 'gpu', 'memory']);
+  const opts = options(args, ['model', 'weights', 'max-tokens', 'trace-tokens', 'gpu', 'memory', 'context']);
   const model = opts.get('model');
   if (!model) throw new UsageError('info needs --model <path>');
   const weights = weightChoice(opts);
@@ -114,7 +118,7 @@ async function infoCommand(args: string[]): Promise<number> {
   const memoryGb = opts.has('memory') ? numberOption(opts, 'memory', 0, (x) => x > 0, 'a positive number of GB') : undefined;
   const files = await folderModelFiles(model);
   try {
-    const inspection = await inspectModel(files);
+    const inspection = withContextTokens(await inspectModel(files), contextOption(opts));
     const found = opts.has('gpu') ? await planAdapter() : { adapter: null, why: 'not asked for (--gpu)' };
     const bare = planMemory(inspection, { weights, maxTokens });
     const trace = traceTokens > 0 ? traceMemory(inspection.config, { tokens: traceTokens, chunk: maxTokens, sessionBytes: bare.state }) : null;
@@ -237,7 +241,12 @@ function generateOptions(opts: Map<string, string>) {
   };
 }
 
-const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'ignore-eos', 'weights', 'json'];
+const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'ignore-eos', 'weights', 'json', 'context'];
+
+/** --context N: a hybrid's KV caches sized for N tokens (undefined: the config's context). */
+function contextOption(opts: Map<string, string>): number | undefined {
+  return opts.has('context') ? integerOption(opts, 'context', 0, 1, MAX_CONTEXT_TOKENS) : undefined;
+}
 
 /** --weights of run and trace: the weights on the GPU (default auto: the checkpoint's own precision). */
 function weightChoice(opts: Map<string, string>): WeightChoice {
@@ -252,7 +261,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (!path) throw new UsageError('run needs --model <path>');
   const prompt = promptSpec(opts);
   const settings = generateOptions(opts);
-  const m = await openRunnableModel(path, { weights: weightChoice(opts) });
+  const m = await openRunnableModel(path, { weights: weightChoice(opts), contextTokens: contextOption(opts) });
   try {
     const ids = promptIds(prompt, m);
     const json = opts.has('json');
@@ -282,12 +291,12 @@ async function runCommand(args: string[]): Promise<number> {
 }
 
 async function traceCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['model', 'prompt', 'input-ids', 'out', 'weights']);
+  const opts = options(args, ['model', 'prompt', 'input-ids', 'out', 'weights', 'context']);
   const path = opts.get('model');
   const out = opts.get('out');
   if (!path || !out) throw new UsageError('trace needs --model <path> and --out <file>');
   const prompt = promptSpec(opts);
-  const m = await openRunnableModel(path, { weights: weightChoice(opts) });
+  const m = await openRunnableModel(path, { weights: weightChoice(opts), contextTokens: contextOption(opts) });
   try {
     const ids = promptIds(prompt, m);
     // The app's trace path (app/analysis/trace.ts), keeping the logits [T, V] for the file too.

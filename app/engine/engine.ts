@@ -20,7 +20,7 @@ import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import { gpuMemoryNeed, describeWeightFormats, type WeightChoice } from '../model/memory.js';
 import { checkMemoryPlan, planMemory, type MemoryPlan } from '../model/memory-plan.js';
-import type { ModelInspection } from '../model/inspection.js';
+import { withContextTokens, type ModelInspection } from '../model/inspection.js';
 import { PLANNED_TRACE_TOKENS, traceMemory } from '../analysis/trace-memory.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
@@ -99,10 +99,10 @@ export class Engine {
     this.handlers = {
       init: (params) => this.init(params.powerPreference),
       selfTest: async (params) => runResidualRmsNormCheck(await this.context(), params.rows, params.cols),
-      loadModel: (params) => this.loadModel(params.modelId, params.source, params.weights ?? 'auto'),
-      planModel: async ({ source, weights }) => {
+      loadModel: (params) => this.loadModel(params.modelId, params.source, params.weights ?? 'auto', params.contextTokens),
+      planModel: async ({ source, weights, contextTokens }) => {
         const files = this.files(source);
-        return this.plan(files.name, await inspectModel(files), weights ?? 'auto', true);
+        return this.plan(files.name, withContextTokens(await inspectModel(files), contextTokens), weights ?? 'auto', true);
       },
       cancelLoad: async ({ modelId }) => {
         const controller = this.loading.get(modelId);
@@ -221,7 +221,7 @@ export class Engine {
     });
   }
 
-  private async loadModel(modelId: string, source: ModelSource, weightChoice: WeightChoice): Promise<LoadedModelInfo> {
+  private async loadModel(modelId: string, source: ModelSource, weightChoice: WeightChoice, contextTokens?: number): Promise<LoadedModelInfo> {
     const ctx = await this.context();
     if (this.loading.size > 0) throw new Error('Another model is being loaded; cancel it first.');
     const controller = new AbortController();
@@ -229,7 +229,7 @@ export class Engine {
     const started = performance.now();
     try {
       const files = this.files(source);
-      const inspection = await inspectModel(files);
+      const inspection = withContextTokens(await inspectModel(files), contextTokens);
       // The text is read now; it is parsed, checked and built at the first prompt or token that needs text.
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const chat = await chatTemplateSource(files, inspection);

@@ -180,13 +180,14 @@ export interface EngineRequests {
   selfTest: { params: { rows: number; cols: number }; result: SelfTestResult };
   /** Reads the model's headers, then streams its weights to the GPU (progress as events). One model at a time. */
   /** `weights`: the weights on the GPU (default 'auto': the checkpoint's own precision, app/model/memory.ts tensorWeightFormat). */
-  loadModel: { params: { modelId: string; source: ModelSource; weights?: WeightChoice }; result: LoadedModelInfo };
+  /** contextTokens: a hybrid's KV caches sized for this many tokens (default: its config's context, at most 16,384). */
+  loadModel: { params: { modelId: string; source: ModelSource; weights?: WeightChoice; contextTokens?: number }; result: LoadedModelInfo };
   /**
    * The memory plan of a model (app/model/memory-plan.ts), from its headers alone: nothing is
    * loaded or allocated, with a trace of PLANNED_TRACE_TOKENS tokens (loadModel checks the same plan
    * without the trace: none is chosen at load).
    */
-  planModel: { params: { source: ModelSource; weights?: WeightChoice }; result: MemoryPlan };
+  planModel: { params: { source: ModelSource; weights?: WeightChoice; contextTokens?: number }; result: MemoryPlan };
   cancelLoad: { params: { modelId: string }; result: { cancelled: boolean } };
   unloadModel: { params: Record<string, never>; result: { unloaded: string | null } };
   /** Generates from the loaded model; tokens stream as 'token' events. One generation at a time. */

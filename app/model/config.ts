@@ -132,3 +132,17 @@ export function configBlocks(config: MambaConfig): readonly BlockSpec[] {
   if (config.hybrid) return config.hybrid.blocks;
   return Array.from({ length: config.nLayer }, (_, l) => ({ kind: 'ssm', layer: l, norm: `layers.${l}.norm.weight`, mixer: `layers.${l}.mixer.` }));
 }
+
+/** The longest context a user may choose for a hybrid's KV caches (tokens). */
+export const MAX_CONTEXT_TOKENS = 1_048_576;
+
+/**
+ * The config with its attention blocks' KV caches sized for `tokens` of context (the user's choice:
+ * the app's load option, the CLI's --context); unchanged without attention blocks or a choice.
+ */
+export function withContext(config: MambaConfig, tokens: number | undefined): MambaConfig {
+  const attention = config.hybrid?.attention;
+  if (tokens === undefined || !attention) return config;
+  if (!Number.isInteger(tokens) || tokens < 1 || tokens > MAX_CONTEXT_TOKENS) throw new RangeError(`the context must be a whole number of tokens from 1 to ${MAX_CONTEXT_TOKENS.toLocaleString('en-US')}, got ${tokens}`);
+  return { ...config, hybrid: { ...config.hybrid!, attention: { ...attention, capacity: tokens } } };
+}

@@ -5,7 +5,7 @@
  */
 import type { TensorLocation } from '../formats/tensor-location.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';
-import type { MambaConfig } from './config.js';
+import { withContext, type MambaConfig } from './config.js';
 
 export type { TensorLocation };
 
@@ -40,4 +40,9 @@ export interface ModelInspection {
   /** A GGUF file's `tokenizer.chat_template` (app/tokenizer/chat-template.ts), or why it cannot be used. */
   ggufChatTemplate?: ChatTemplate | { error: string };
   warnings: string[];
+}
+
+/** The inspection with a hybrid's KV caches sized for `tokens` of context (config.ts withContext); unchanged without a choice. */
+export function withContextTokens(inspection: ModelInspection, tokens: number | undefined): ModelInspection {
+  return tokens === undefined ? inspection : { ...inspection, config: withContext(inspection.config, tokens) };
 }

@@ -2,6 +2,7 @@
 import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
 import { buildModel } from '../arch/build.js';
 import { allocateOrFail } from '../gpu/errors.js';
+import { withContextTokens } from '../model/inspection.js';
 import { gpuMemoryNeed, type WeightChoice } from '../model/memory.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
@@ -34,12 +35,14 @@ export interface OpenOptions {
   gpuMemoryBudget?: number;
   /** The weights on the GPU: the checkpoint's own precision ('auto', the default; app/model/memory.ts tensorWeightFormat) or one format. */
   weights?: WeightChoice;
+  /** A hybrid's KV caches sized for this many tokens (config.ts withContext; default its config's context). */
+  contextTokens?: number;
 }
 
 export async function openRunnableModel(target: string, options: OpenOptions = {}): Promise<RunnableModel> {
   const files = await folderModelFiles(target);
   try {
-    const inspection = await inspectModel(files);
+    const inspection = withContextTokens(await inspectModel(files), options.contextTokens);
     // The text is read now (the files close below); it is parsed and checked at the first use.
     const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
     const { gpu } = await findNodeGpu();

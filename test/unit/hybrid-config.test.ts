@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalConfig } from '../../app/arch/registry';
 import { expectedTensors } from '../../app/arch/tensors';
-import { configBlocks } from '../../app/model/config';
+import { configBlocks, withContext } from '../../app/model/config';
 import { gpuMemoryNeed } from '../../app/model/memory';
 
 const nemotron = {
@@ -84,5 +84,12 @@ describe('hybrid configs', () => {
     // one attention block: keys and values 1,000 × 2 kv heads × 12, a u32 mask per position, the length.
     expect(need.kvCache).toBe(4 * (2 * 1000 * 2 * 12 + 1000 + 4));
     expect(need.kvTokens).toBe(1000);
+    // The user's context choice sizes the caches (and only a hybrid's): 4× the tokens, 4× the keys and values.
+    const longer = gpuMemoryNeed({ ...inspection, config: withContext(c, 4000) });
+    expect(longer.kvTokens).toBe(4000);
+    expect(longer.kvCache).toBe(4 * (2 * 4000 * 2 * 12 + 4000 + 4));
+    const plain = canonicalConfig('config.json', { model_type: 'mamba', vocab_size: 10, hidden_size: 8, num_hidden_layers: 1 });
+    expect(withContext(plain, 4000)).toBe(plain);
+    expect(() => withContext(c, 0)).toThrow(/the context must be a whole number of tokens from 1 to 1,048,576, got 0/);
   });
 });

@@ -46,6 +46,8 @@ export interface LineChartProps {
   figure?: { label: string; name: string; title?: string };
   /** Point i is token xOffset + i (a window of a long trace): the x ticks are absolute. */
   xOffset?: number;
+  /** Point i is at x = xOffset + i · xStep (default 1: one point per token); the ticks and the figure follow. */
+  xStep?: number;
 }
 
 const M = { left: 52, right: 10, top: 6, bottom: 30 };
@@ -66,7 +68,7 @@ function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: nu
   return out;
 }
 
-export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover, figure, xOffset = 0 }: LineChartProps) {
+export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover, figure, xOffset = 0, xStep = 1 }: LineChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const measured = useElementSize(box).width;
   const W = measured > 0 ? measured : 600;
@@ -79,7 +81,8 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
   const plotW = Math.max(10, W - M.left - M.right);
   const x = (i: number) => M.left + (count > 1 ? (i / (count - 1)) * plotW : plotW / 2);
   const y = (v: number) => M.top + H - ((v - range.min) / span) * H;
-  const xTicks = count > 0 ? niceTicks(xOffset, xOffset + Math.max(0, count - 1), Math.max(2, Math.floor(plotW / 70)), true).map((v) => v - xOffset) : [];
+  // Tick positions as (fractional) point indices.
+  const xTicks = count > 0 ? niceTicks(xOffset, xOffset + Math.max(0, count - 1) * xStep, Math.max(2, Math.floor(plotW / 70)), true).map((v) => (v - xOffset) / xStep) : [];
   const yValues = niceTicks(range.min, range.max, Math.max(2, Math.floor(H / 22)));
   const yStep = yValues.length > 1 ? (yValues[1] as number) - (yValues[0] as number) : undefined;
   const total = H + M.top + M.bottom;
@@ -127,7 +130,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
             <g key={i}>
               <line x1={x(i)} x2={x(i)} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
               <text x={x(i)} y={M.top + H + 14} textAnchor="middle" stroke="none">
-                {i + xOffset}
+                {formatTick(xOffset + i * xStep)}
               </text>
             </g>
           ))}
@@ -158,7 +161,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
             label={figure.label}
             name={figure.name}
             disabled={count === 0}
-            build={() => lineChartFigure({ title: figure.title ?? label, series, xLabel, yLabel, ...(yRange ? { yRange } : {}), guides })}
+            build={() => lineChartFigure({ title: figure.title ?? label, series, xLabel, yLabel, ...(yRange ? { yRange } : {}), guides, ...(xStep !== 1 || xOffset !== 0 ? { xOffset, xStep } : {}) })}
           />
         </div>
       )}

@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCsv } from '../../renderer/src/panels/csv';
 import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
-import { useWebApp } from '../support/web-app';
+import { openAndLoadModel, useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -41,12 +41,7 @@ describe('a hybrid model in the app', () => {
   it('labels blocks by kind, shows an attention head beside SSM hidden attention, knocks out a key, charts the KV cache', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
-    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
-    const chooser = p.waitForEvent('filechooser');
-    await p.getByRole('button', { name: 'Open model…' }).click();
-    await (await chooser).setFiles([path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
-    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
-    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
+    await openAndLoadModel(p, [path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
 
     await p.getByLabel('Input to trace').fill(PROMPT);
     await p.getByRole('button', { name: 'Trace', exact: true }).click();

@@ -10,11 +10,10 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../app/engine/engine';
-import type { EngineRequest, EngineRequestKind, EngineRequests } from '../../app/engine/protocol';
 import { relativeError } from '../../app/kernels/self-test';
 import { readGolden } from '../support/golden';
 import { testSeed, useNodeGpu } from '../support/gpu';
-import { filesSource } from '../support/engine-source';
+import { engineCaller, filesSource } from '../support/engine-source';
 
 /** fp32 on the GPU against transformers' fp32 (the issue's bound). */
 const TOL = 1e-3;
@@ -27,12 +26,7 @@ describe('engine: attention pattern of a hybrid’s attention blocks', () => {
   it('equals transformers’ attention probabilities per head and their mean; info names the blocks', async (test) => {
     if (!gpu) return test.skip(skipReason);
     const engine = new Engine(gpu, () => undefined, 'node');
-    let id = 1;
-    const send = async <K extends EngineRequestKind>(kind: K, params: EngineRequests[K]['params']): Promise<EngineRequests[K]['result']> => {
-      const reply = await engine.handle({ id: id++, kind, params } as EngineRequest);
-      if (!reply.ok) throw new Error(reply.error);
-      return reply.result as EngineRequests[K]['result'];
-    };
+    const send = engineCaller(engine);
     const info = await send('loadModel', { modelId: 'h', source: filesSource(dir) });
     expect(info.blocks.map((b) => b.kind)).toEqual(['ssm', 'attention', 'mlp', 'ssm', 'mlp', 'attention', 'ssm']);
     expect(info.blocks.map((b) => b.layer)).toEqual([0, 1, 2, 3, 4, 5, 6]);

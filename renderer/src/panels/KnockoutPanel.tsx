@@ -208,7 +208,7 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
                 {`${blockLabel(blocks, l)} (${knockText(blocks, l)})`}
               </option>
             ))}
-            <option value="all">all layers</option>
+            <option value="all">{hybrid ? 'all blocks (SSM: Δ_j := 0, attention: mask key j)' : 'all layers'}</option>
           </select>
         </label>
         <label className="setting">

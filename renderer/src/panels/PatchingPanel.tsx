@@ -25,6 +25,7 @@ import { patchColumns, patchFigure, patchRange } from './patching-view';
 import { PublishControls } from './publish-ui';
 import { parseIds } from './selection';
 import { parseTarget, TargetInput } from './target-input';
+import { blockLabel, type Blocks } from './blocks';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
@@ -37,6 +38,8 @@ export interface PatchingPanelProps {
   texts: readonly string[];
   idsOnly: boolean;
   labels?: readonly string[] | undefined;
+  /** The model's blocks (LoadedModelInfo.blocks): a hybrid's layers are named by kind. */
+  blocks?: Blocks | undefined;
 }
 
 interface Done {
@@ -44,7 +47,7 @@ interface Done {
   result: PatchingResult;
 }
 
-export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }: PatchingPanelProps) {
+export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels, blocks }: PatchingPanelProps) {
   const T = trace.ids.length;
   const [typed, setTyped] = useState<string | null>(null);
   // Ids-only models start from the clean prompt's ids (edit one or two); text models from an empty box.
@@ -176,7 +179,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
         <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(patchColumns(shown, texts)), `patching-${shown.site}-answer${shown.answer}-foil${shown.foil}.csv`)}>
           Export patching CSV
         </button>
-        <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, texts, name(shown.answer), name(shown.foil)) : null)} />
+        <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, texts, name(shown.answer), name(shown.foil), blocks) : null)} />
       </div>
       {work.running && <WorkProgressBar label={`Patching ${T} tokens × every layer`} progress={work.progress} onCancel={work.cancel} testId="patching" />}
       <PanelStatus busy={null} error={error} testId="patching" />
@@ -189,7 +192,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
             testId="patching"
             plotHeight={Math.max(120, 22 * L)}
             x={{ view: view.x, total: n, texts: texts.slice(shown.from, shown.to), offset: shown.from, label: shown.site === 'state' ? 'token t (the state after it is patched)' : 'token t (patched at its position)' }}
-            y={{ label: 'layer', view: view.y, total: L, names: shown.layers.map((l) => `layer ${l}`) }}
+            y={{ label: 'layer', view: view.y, total: L, names: shown.layers.map((l) => blockLabel(blocks, l)) }}
             colorbar={{ label: 'restored fraction', range, log: false, colormap: 'diverging' }}
           >
             <canvas
@@ -206,7 +209,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           </HeatmapAxes>
           <div data-testid="patching-readout" data-token={at ?? ''} data-layer={cursor ? shown.layers[cursor.channel] : ''} aria-live="polite" style={{ minHeight: 16 }}>
             {cursor && c !== null && at !== null
-              ? `layer ${shown.layers[cursor.channel]}, ${shown.site === 'state' ? 'state after' : shown.site === 'residual' ? 'residual stream at' : 'mixer output at'} token ${at} “${texts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
+              ? `${blockLabel(blocks, shown.layers[cursor.channel] ?? 0)}, ${shown.site === 'state' ? 'state after' : shown.site === 'residual' ? 'residual stream at' : 'mixer output at'} token ${at} “${texts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
               : 'Point at a cell, or focus the heatmap and use the arrow keys.'}
           </div>
         </Stale>

@@ -224,13 +224,13 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
             {long.long ? <NeedsFullTrace what="Compare" testId="compare-needs-full" /> : <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />}
           </PanelFrame>
           <PanelFrame id="logit-lens" title="Logit lens" stale={stale}>
-            <LogitLensPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} />
+            <LogitLensPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} blocks={info.blocks} />
           </PanelFrame>
           <PanelFrame id="attribution" title="Attribution" stale={stale}>
             <AttributionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} />
           </PanelFrame>
           <PanelFrame id="patching" title="Patching" stale={stale}>
-            <PatchingPanel key={model.id} modelId={model.id} engine={engine} trace={result} texts={result === shown ? texts : tokenTexts(result, hints.labels)} idsOnly={idsOnly} labels={hints.labels} />
+            <PatchingPanel key={model.id} modelId={model.id} engine={engine} trace={result} texts={result === shown ? texts : tokenTexts(result, hints.labels)} idsOnly={idsOnly} labels={hints.labels} blocks={info.blocks} />
           </PanelFrame>
           <PanelFrame id="steering" title="Steering" stale={stale}>
             <SteeringPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} idsOnly={idsOnly} labels={hints.labels} />

@@ -27,6 +27,8 @@ import { Session } from '../model/session.js';
 import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { hiddenAttention } from '../analysis/hidden-attention.js';
+import { attentionPattern } from '../analysis/attention-pattern.js';
+import { hybridMemory } from '../model/memory.js';
 import { knockout } from '../analysis/knockout.js';
 import { logitLens } from '../analysis/logit-lens.js';
 import { tokenAttribution } from '../analysis/attribution.js';
@@ -74,7 +76,23 @@ type Handler<K extends EngineRequestKind> = (
   work: RequestWork,
 ) => Promise<EngineRequests[K]['result']>;
 
-const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'knockout', 'logitLens', 'attribution', 'patching', 'steering'] satisfies CancellableKind[];
+const CANCELLABLE: readonly EngineRequestKind[] = ['trace', 'hiddenAttention', 'attentionPattern', 'knockout', 'logitLens', 'attribution', 'patching', 'steering'] satisfies CancellableKind[];
+
+/** What LoadedModelInfo says of a model's blocks and of its state's bytes (SSM state, KV caches). */
+function blocksInfo(model: LanguageModel): Pick<LoadedModelInfo, 'blocks' | 'attentionHeads' | 'kvCache' | 'ssmStateBytes'> {
+  const blocks = model.blocks.map((b) => ({ kind: b.kind, layer: b.layer }));
+  const a = model.config.hybrid?.attention ?? null;
+  const attention = blocks.filter((b) => b.kind === 'attention').length;
+  const kv = hybridMemory(model.config);
+  // Per token and attention block: a key and a value of every KV head, and the u32 knockout mask word.
+  const bytesPerToken = a ? attention * 4 * (2 * a.nKvHeads * a.headDim + 1) : 0;
+  return {
+    blocks,
+    attentionHeads: a && attention > 0 ? a.nHeads : 0,
+    kvCache: a && attention > 0 ? { capacity: kv.kvTokens, bytesPerToken, fixedBytes: kv.kvCache - kv.kvTokens * bytesPerToken } : null,
+    ssmStateBytes: model.stateBytes - kv.kvCache,
+  };
+}
 
 export class Engine {
   private gpu: GpuContext | null = null;
@@ -134,6 +152,13 @@ export class Engine {
           return kept.attentionRow({ layer: params.layer, unit: params.unit, row: params.row }, { signal, onProgress });
         }
         return hiddenAttention(ctx, kept, params, { signal, onProgress });
+      },
+      attentionPattern: async (params, { id, signal }) => {
+        const ctx = await this.context();
+        const loaded = this.ready(params.modelId, 'computing an attention pattern');
+        const onProgress = this.progress(id, 'attentionPattern', params.modelId, 'rows');
+        const ids = this.traces.get(params.traceId).result.ids;
+        return attentionPattern(ctx, loaded.model, ids, { layer: params.layer, head: params.head }, { signal, onProgress });
       },
       knockout: async (params, { id, signal }) => {
         const ctx = await this.context();
@@ -273,6 +298,7 @@ export class Engine {
         tokenizer: tokenizer.kind,
         eosTokenIds: inspection.eosTokenIds ?? [],
         deltaWidth: traceLayout(inspection.config).deltaWidth,
+        ...blocksInfo(model),
         weightFormat: describeWeightFormats(weights.formats ?? new Map(), inspection),
         ...(chat.template ? { chatTemplate: chat.template } : {}),
         ...(chat.error ? { chatTemplateError: chat.error } : {}),

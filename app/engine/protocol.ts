@@ -16,6 +16,8 @@ import type { LogitLensOptions, LogitLensResult } from '../analysis/logit-lens.j
 import type { AttributionOptions, AttributionResult } from '../analysis/attribution.js';
 import type { PatchingOptions, PatchingResult } from '../analysis/patching.js';
 import type { SteeringOptions, SteeringResult } from '../analysis/steering.js';
+import type { AttentionPatternOptions, AttentionPatternResult } from '../analysis/attention-pattern.js';
+import type { BlockKind } from '../model/config.js';
 
 export type { LoadProgress, SelfTestResult, StopReason };
 // What the analysis computes (app/analysis/types.ts), re-exported for the requests that return it.
@@ -23,6 +25,8 @@ export type { LogitLensResult } from '../analysis/logit-lens.js';
 export type { AttributionResult } from '../analysis/attribution.js';
 export type { PatchingResult } from '../analysis/patching.js';
 export type { SteeringResult } from '../analysis/steering.js';
+export type { AttentionPatternResult } from '../analysis/attention-pattern.js';
+export type { BlockKind } from '../model/config.js';
 export type { HiddenAttentionResult, KnockoutResult, NextTokenDistribution, TraceResult, TraceRows, TraceWindowResult } from '../analysis/types.js';
 
 /** Where the engine reads a model's files: a base URL (model://, HTTP) or File objects. */
@@ -49,6 +53,18 @@ export interface LoadedModelInfo {
   /** How the big matrices are stored on the GPU: fp32, or packed halves ('f16'). */
   /** The GPU formats of the big matrices, e.g. "f16", "q4_k + q6_k + fp32" (memory.ts describeWeightFormats). */
   weightFormat: string;
+  /** The model's blocks in order (engine block index = position): each one's kind and its checkpoint layer (a hybrid's `layers.<layer>`). */
+  blocks: { kind: BlockKind; layer: number }[];
+  /** Query heads of each attention block (0 without any). */
+  attentionHeads: number;
+  /**
+   * The attention blocks' KV caches of one sequence (null for a pure SSM): `capacity` tokens
+   * allocated; `bytesPerToken` (keys, values and the knockout mask of every attention block)
+   * grows with the context, `fixedBytes` does not; `ssmStateBytes` is the SSM blocks' state, the
+   * same at any context length.
+   */
+  kvCache: { capacity: number; bytesPerToken: number; fixedBytes: number } | null;
+  ssmStateBytes: number;
   /** Instruct models: the chat template (tokenizer_config.json or GGUF metadata) with its bos/eos strings. */
   chatTemplate?: ChatTemplate;
   /** Why the model's chat template cannot be used (names the file), when it has one that is broken. */
@@ -162,8 +178,14 @@ export interface LogitLensParams extends LogitLensOptions {
   traceId: string;
 }
 
+export interface AttentionPatternParams extends AttentionPatternOptions {
+  modelId: string;
+  /** The trace whose tokens are run again (at most ATTENTION_PATTERN_MAX_TOKENS, app/analysis/attention-pattern.ts). */
+  traceId: string;
+}
+
 /** The long analysis requests: they report 'work-progress' and a `cancel` request stops them. */
-export type CancellableKind = 'trace' | 'hiddenAttention' | 'knockout' | 'logitLens' | 'attribution' | 'patching' | 'steering';
+export type CancellableKind = 'trace' | 'hiddenAttention' | 'attentionPattern' | 'knockout' | 'logitLens' | 'attribution' | 'patching' | 'steering';
 
 /** What a cancel stops: one request by its id, or every running request of a kind. */
 export type CancelParams = { requestId: number } | { kind: CancellableKind };
@@ -203,6 +225,8 @@ export interface EngineRequests {
   traceWindow: { params: TraceWindowParams; result: TraceWindowResult };
   /** Hidden attention (Ali et al. 2024) of one layer of a kept trace, on the GPU. */
   hiddenAttention: { params: HiddenAttentionParams; result: HiddenAttentionResult };
+  /** Attention probabilities [T, T] of one attention block of a hybrid (one head or their mean) for a kept trace's tokens. */
+  attentionPattern: { params: AttentionPatternParams; result: AttentionPatternResult };
   /** Re-runs a kept trace's tokens with Δ of one token set to 0 in chosen layers; compares next-token distributions. */
   knockout: { params: KnockoutParams; result: KnockoutResult };
   /** Norm_f + LM head on the residual stream after each layer of a kept trace's tokens (app/analysis/logit-lens.ts). */

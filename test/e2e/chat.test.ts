@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findChromium } from '../support/browser';
-import { useWebApp } from '../support/web-app';
+import { openAndLoadModel, useWebApp } from '../support/web-app';
 
 const bundled = path.resolve(import.meta.dirname, '../../resources/models/shakespeare-byte');
 const dir = mkdtempSync(path.join(tmpdir(), 'chat-e2e-'));
@@ -34,12 +34,7 @@ describe('chat view in the web build', () => {
   it('opens a model with a chat template, streams a reply to a message, and traces the turn', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
-    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
-    const chooser = p.waitForEvent('filechooser');
-    await p.getByRole('button', { name: 'Open model…' }).click();
-    await (await chooser).setFiles(['config.json', 'model.safetensors', 'tokenizer_config.json'].map((f) => path.join(dir, f)));
-    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
-    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
+    await openAndLoadModel(p, ['config.json', 'model.safetensors', 'tokenizer_config.json'].map((f) => path.join(dir, f)));
 
     // The chat view is shown (the model has a template), and says where the template is from.
     expect(await p.getByRole('button', { name: 'Chat', exact: true }).getAttribute('aria-pressed')).toBe('true');

@@ -15,7 +15,7 @@ import { folderModelFiles } from '../../app/node/folder';
 import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { readGolden } from '../support/golden';
-import { useWebApp } from '../support/web-app';
+import { openAndLoadModel, useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -41,12 +41,7 @@ describe('a Mamba-2 model in the app', () => {
     const generated = [...(await golden.ints('generated_ids'))];
     const T = ids.length;
 
-    await expect.poll(() => p.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
-    const chooser = p.waitForEvent('filechooser');
-    await p.getByRole('button', { name: 'Open model…' }).click();
-    await (await chooser).setFiles([path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
-    await p.getByRole('button', { name: 'Load onto the GPU' }).click();
-    await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
+    await openAndLoadModel(p, [path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
 
     // Greedy generation from the fixture's prompt (token ids: the model has no tokenizer).
     await p.getByLabel('Prompt').fill(ids.join(', '));

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { launchChromium } from './browser';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -78,4 +78,17 @@ export function useWebApp(
   afterAll(async () => {
     await app?.close();
   });
+}
+
+/**
+ * In the web app on `page`: waits for the GPU status, opens `files` (paths) through the "Open
+ * model…" file picker and loads the model onto the GPU, waiting until it is there.
+ */
+export async function openAndLoadModel(page: Page, files: readonly string[]): Promise<void> {
+  await expect.poll(() => page.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Open model…' }).click();
+  await (await chooser).setFiles([...files]);
+  await page.getByRole('button', { name: 'Load onto the GPU' }).click();
+  await expect.poll(() => page.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
 }

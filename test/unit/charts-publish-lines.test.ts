@@ -65,6 +65,23 @@ describe('line figures', () => {
     expect([frame.x, frame.y, frame.w, frame.h]).toEqual([72, 56, 304, 200]);
   });
 
+  it('labels the x axis in the series’ own units when points are spaced (xOffset, xStep)', () => {
+    // 5 points at 0, 128, 256, 384, 512 tokens: the ticks are values of that axis, placed at their points.
+    const spec = lineChartFigure({ title: 'KV', series: [{ name: 'kv', values: [0, 1, 2, 3, 4], colour: '#000' }], xLabel: 'context (tokens)', yLabel: 'memory (KiB)', xStep: 128 });
+    expect(spec.x).toEqual({ kind: 'index', count: 5, offset: 0, step: 128 });
+    const scene = lineFigureScene(spec);
+    const labels = texts(scene.prims, 'x-axis');
+    expect(labels.length).toBeGreaterThan(2);
+    expect(Math.max(...labels.map(Number))).toBeGreaterThan(400); // token values, not point indices 0 … 4
+    const series = scene.prims.find((p) => p.kind === 'polyline') as Extract<Prim, { kind: 'polyline' }>;
+    const x0 = series.points[0]![0];
+    const x4 = series.points[4]![0];
+    for (const t of labels) {
+      const tick = scene.prims.find((p) => p.kind === 'text' && p.role === 'x-axis' && p.text === t) as Extract<Prim, { kind: 'text' }>;
+      close(tick.x, x0 + (Number(t) / 512) * (x4 - x0));
+    }
+  });
+
   it('has nothing for hover: no vertical line across a plot, only known parts', () => {
     const scene = lineFigureScene(lineChartFigure({ title: 'Retention', series: [{ name: 'r', values: [1, 0.5, 0.25, 0.125], colour: '#000' }], xLabel: 'token', yLabel: 'retention', yRange: { min: 0, max: 1 }, guides: [0.5] }));
     const roles = new Set(scene.prims.map((p) => p.role));

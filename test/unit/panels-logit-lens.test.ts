@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LogitLensResult } from '../../app/engine/protocol';
-import { lensCell, lensColumns, lensMatrix } from '../../renderer/src/panels/logit-lens-view';
+import { lensCell, lensColumns, lensFigure, lensMatrix } from '../../renderer/src/panels/logit-lens-view';
 
 const result: LogitLensResult = {
   layers: [0, 1],
@@ -43,5 +43,14 @@ describe('logit lens view', () => {
     expect(cols.target_rank).toEqual([3, 5, 0, 0]);
     expect(cols.top2_text).toEqual(['d', 'c', 'b', 'a']);
     expect([...lensMatrix(result)]).toEqual([0.0625, 0.75, 0.03125, 0.625]);
+  });
+
+  it('names a hybrid’s layers by kind in the figure (SSM blocks as a pure Mamba’s)', () => {
+    expect(lensFigure(result, ['x', 'y', 'z', 'w', 'v', 'u', 't']).spec.yNames).toEqual(['layer 0', 'layer 1']);
+    const blocks = [
+      { kind: 'ssm' as const, layer: 0 },
+      { kind: 'attention' as const, layer: 1 },
+    ];
+    expect(lensFigure(result, ['x', 'y', 'z', 'w', 'v', 'u', 't'], blocks).spec.yNames).toEqual(['layer 0', 'layer 1 · attention']);
   });
 });

@@ -7,6 +7,9 @@
  * token's probability after, and the top tokens of both runs (bars on a canvas; SVG / PNG figure export drawn from the data, publish-lines.ts; CSV
  * export of both distributions). The run shows progress and can be cancelled; the last result
  * stays on screen, dimmed, until the new one replaces it.
+ * A hybrid (issue 22): the block list adds every SSM and attention block by kind; knocking token j
+ * out of an attention block masks key j there (no later query attends to it), of an SSM block
+ * sets Δ_j := 0 (MLP blocks mix no tokens: not offered).
  */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { KnockoutResult, TraceResult } from '../../../app/engine/protocol';
@@ -22,6 +25,7 @@ import { PanelStatus } from './PanelStatus';
 import { LineChart } from './LineChart';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
 import { klCurve, klPeak, klPositionColumns } from './knockout-positions';
+import { blockLabel, isHybrid, type Blocks } from './blocks';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -91,6 +95,8 @@ export interface KnockoutPanelProps {
   texts: readonly string[];
   /** The model's token labels (studio.json): next tokens are shown by them when there are. */
   labels?: readonly string[] | undefined;
+  /** The model's blocks (LoadedModelInfo.blocks): a hybrid's attention blocks can be chosen too. */
+  blocks?: Blocks | undefined;
 }
 
 interface Done {
@@ -98,12 +104,18 @@ interface Done {
   result: KnockoutResult;
 }
 
-export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, labels }: KnockoutPanelProps) {
+/** How a knockout acts on block `l`: masking key j (attention) or Δ_j := 0 (SSM). */
+const knockText = (blocks: Blocks | undefined, l: number) => (blocks?.[l]?.kind === 'attention' ? 'mask key j' : 'Δ_j := 0');
+
+export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, labels, blocks }: KnockoutPanelProps) {
   const T = trace.ids.length;
   const clicked = useStudio(selectTraceMemoryToken);
   const [typed, setTyped] = useState<string | null>(null);
   const tokenText = typed ?? String(clicked !== null && clicked < T ? clicked : 0);
-  const [where, setWhere] = useState<'selected' | 'all'>('selected');
+  // 'selected': the trace's selected layer; 'all'; or one block of a hybrid by its index.
+  const [where, setWhere] = useState<'selected' | 'all' | number>('selected');
+  const hybrid = isHybrid(blocks);
+  const knockable = useMemo(() => (hybrid && blocks ? blocks.flatMap((b, l) => (b.kind === 'mlp' ? [] : [l])) : []), [hybrid, blocks]);
   const [k, setK] = useState(10);
   const [done, setDone] = useState<Done | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
@@ -145,9 +157,14 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
       setError('Top k must be a whole number ≥ 1.');
       return;
     }
-    const layers = where === 'all' ? undefined : [layer];
+    const chosen = typeof where === 'number' ? where : layer;
+    const layers = where === 'all' ? undefined : [chosen];
     setError(null);
-    setBusy(`Re-running the ${T}-token prompt with Δ of token ${token} set to 0 in ${layers ? `layer ${layer}` : 'every layer'}…`);
+    setBusy(
+      layers
+        ? `Re-running the ${T}-token prompt with ${blocks?.[chosen]?.kind === 'attention' ? `key ${token} masked` : `Δ of token ${token} set to 0`} in ${blockLabel(blocks, chosen)}…`
+        : `Re-running the ${T}-token prompt with token ${token} knocked out of every ${hybrid ? 'block (SSM: Δ := 0, attention: key masked)' : 'layer'}…`,
+    );
     const onScreen = trace;
     work.run('knockout', { modelId, traceId: onScreen.traceId, token, ...(layers ? { layers } : {}), k }).then(
       (result) => {
@@ -164,7 +181,7 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
 
   return (
     <section aria-label="Knockout" data-testid="knockout-panel" aria-busy={busy !== null} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
-      <h4 style={{ margin: '8px 0 0' }}>Knockout: filter one token (Δ_j := 0) and see the next-token distribution change</h4>
+      <h4 style={{ margin: '8px 0 0' }}>Knockout: filter one token ({hybrid ? 'SSM blocks: Δ_j := 0; attention blocks: mask key j' : 'Δ_j := 0'}) and see the next-token distribution change</h4>
       <div className="actions" style={{ flexWrap: 'wrap', fontSize: 12 }}>
         <label className="setting">
           <span>Token j</span>
@@ -184,9 +201,14 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
         </label>
         <label className="setting">
           <span>In</span>
-          <select aria-label="Knockout layers" value={where} onChange={(e) => setWhere(e.target.value as 'selected' | 'all')}>
+          <select aria-label="Knockout layers" value={String(where)} onChange={(e) => setWhere(e.target.value === 'selected' || e.target.value === 'all' ? e.target.value : Number(e.target.value))}>
             <option value="selected">layer {layer} (the selected layer)</option>
-            <option value="all">all layers</option>
+            {knockable.map((l) => (
+              <option key={l} value={String(l)}>
+                {`${blockLabel(blocks, l)} (${knockText(blocks, l)})`}
+              </option>
+            ))}
+            <option value="all">{hybrid ? 'all blocks (SSM: Δ_j := 0, attention: mask key j)' : 'all layers'}</option>
           </select>
         </label>
         <label className="setting">
@@ -215,11 +237,11 @@ export function KnockoutPanel({ modelId, engine, trace, layerIndex, texts, label
             data-top-after={String(shown.baselineTopProbAfter)}
             style={{ fontSize: 12 }}
           >
-            token {shown.token} “{texts[shown.token] ?? ''}” filtered in layer{shown.layers.length === 1 ? '' : 's'} {shown.layers.join(', ')}: KL(baseline ‖ knocked) = {shown.kl.toPrecision(4)} nats · total variation{' '}
+            token {shown.token} “{texts[shown.token] ?? ''}” filtered in {hybrid ? shown.layers.map((l) => blockLabel(blocks, l)).join(', ') : `layer${shown.layers.length === 1 ? '' : 's'} ${shown.layers.join(', ')}`}: KL(baseline ‖ knocked) = {shown.kl.toPrecision(4)} nats · total variation{' '}
             {shown.totalVariation.toPrecision(4)} · p(“{labels?.[shown.baseline.ids[0] ?? -1] ?? shown.baseline.texts[0] ?? ''}”) {(shown.baseline.probs[0] ?? NaN).toPrecision(4)} → {shown.baselineTopProbAfter.toPrecision(4)}
           </div>
           {curve && (
-            <div data-testid="knockout-positions" data-token={shown.token} data-peak-position={peak?.position ?? ''} data-peak-kl={String(peak?.kl ?? '')} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+            <div data-testid="knockout-positions" data-token={shown.token} data-kl-by-position={shown.klByPosition.join(',')} data-peak-position={peak?.position ?? ''} data-peak-kl={String(peak?.kl ?? '')} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
               <div style={{ fontSize: 12 }}>
                 Effect at every later position: KL(baseline ‖ knocked) of the next-token distribution after each token, in nats (positions before token {shown.token} are unchanged)
                 {peak && (

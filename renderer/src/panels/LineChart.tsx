@@ -47,6 +47,8 @@ export interface LineChartProps {
   figure?: { label: string; name: string; title?: string };
   /** Point i is token xOffset + i (a window of a long trace): the x ticks are absolute. */
   xOffset?: number;
+  /** Point i is at x = xOffset + i · xStep (default 1: one point per token); the ticks and the figure follow. */
+  xStep?: number;
 }
 
 const M = { left: 52, right: 10, top: 6, bottom: 30 };
@@ -67,7 +69,7 @@ function segments(values: ArrayLike<number>, x: (i: number) => number, y: (v: nu
   return out;
 }
 
-export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover, figure, xOffset = 0 }: LineChartProps) {
+export function LineChart({ series, height = 80, yRange, guides = [], marker = null, label, testId, xLabel = 'token', yLabel = 'value', hover = null, onHover, figure, xOffset = 0, xStep = 1 }: LineChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const measured = useElementSize(box).width;
   const W = measured > 0 ? measured : 600;
@@ -80,7 +82,8 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
   const plotW = Math.max(10, W - M.left - M.right);
   const x = (i: number) => M.left + (count > 1 ? (i / (count - 1)) * plotW : plotW / 2);
   const y = (v: number) => M.top + H - ((v - range.min) / span) * H;
-  const xTicks = count > 0 ? niceTicks(xOffset, xOffset + Math.max(0, count - 1), Math.max(2, Math.floor(plotW / 70)), true).map((v) => v - xOffset) : [];
+  // Tick positions as (fractional) point indices.
+  const xTicks = count > 0 ? niceTicks(xOffset, xOffset + Math.max(0, count - 1) * xStep, Math.max(2, Math.floor(plotW / 70)), true).map((v) => (v - xOffset) / xStep) : [];
   const yValues = niceTicks(range.min, range.max, Math.max(2, Math.floor(H / 22)));
   const total = H + M.top + M.bottom;
   return (
@@ -107,7 +110,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
         }
         onPointerLeave={onHover && (() => onHover(null))}
       >
-        <PlotAxes margin={M} height={H} plotW={plotW} yTicks={yValues} y={y} yLabel={yLabel} xTicks={xTicks} x={x} xLabel={xLabel} xOffset={xOffset} testId={testId} />
+        <PlotAxes margin={M} height={H} plotW={plotW} yTicks={yValues} y={y} yLabel={yLabel} xTicks={xTicks} x={x} xLabel={xLabel} xOffset={xOffset} xStep={xStep} testId={testId} />
         {guides.map((g) => (
           <line key={g} x1={M.left} x2={M.left + plotW} y1={y(g)} y2={y(g)} stroke="#666" strokeDasharray="6 4" />
         ))}
@@ -131,7 +134,7 @@ export function LineChart({ series, height = 80, yRange, guides = [], marker = n
             label={figure.label}
             name={figure.name}
             disabled={count === 0}
-            build={() => lineChartFigure({ title: figure.title ?? label, series, xLabel, yLabel, ...(yRange ? { yRange } : {}), guides })}
+            build={() => lineChartFigure({ title: figure.title ?? label, series, xLabel, yLabel, ...(yRange ? { yRange } : {}), guides, ...(xStep !== 1 || xOffset !== 0 ? { xOffset, xStep } : {}) })}
           />
         </div>
       )}

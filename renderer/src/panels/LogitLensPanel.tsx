@@ -20,6 +20,7 @@ import { parseRange, TokenRangeInputs, useTokenRange } from './token-range';
 import { parseTarget, TargetInput } from './target-input';
 import { PublishControls } from './publish-ui';
 import { Stale, useLongWork, WorkProgressBar } from './LongWork';
+import { blockLabel } from './blocks';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
@@ -28,7 +29,7 @@ const ink = (p: number) => (p > 0.6 ? '#111' : '#eee');
 
 type Done = OfTrace<LogitLensResult>;
 
-export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labels }: TraceAnalysisProps) {
+export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labels, blocks }: TraceAnalysisProps) {
   const T = trace.ids.length;
   // The positions shown (default: the last 16 of the trace on screen).
   const range = useTokenRange(trace.traceId, { from: Math.max(0, T - 16), to: T });
@@ -98,7 +99,7 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
         <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(lensColumns(shown, labels)), `logit-lens-${shown.from}-${shown.to}.csv`)}>
           Export logit lens CSV
         </button>
-        <PublishControls label="logit lens" name={`logit-lens-${shown?.from ?? 0}-${shown?.to ?? 0}`} build={() => (shown ? lensFigure(shown, texts) : null)} />
+        <PublishControls label="logit lens" name={`logit-lens-${shown?.from ?? 0}-${shown?.to ?? 0}`} build={() => (shown ? lensFigure(shown, texts, blocks) : null)} />
       </Controls>
       {work.running && <WorkProgressBar label={`Logit lens over ${T} tokens`} progress={work.progress} onCancel={work.cancel} testId="logit-lens" />}
       <PanelStatus busy={null} error={error} testId="logit-lens" />
@@ -146,7 +147,7 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
                         if (i >= 0) useStudio.getState().setTraceLayer(i);
                       }}
                     >
-                      layer {layer}
+                      {blockLabel(blocks, layer)}
                     </th>
                     {Array.from({ length: n }, (_, p) => {
                       const c = l * n + p;
@@ -176,7 +177,7 @@ export function LogitLensPanel({ modelId, engine, trace, layerIndex, texts, labe
           </div>
           <div data-testid="logit-lens-readout" aria-live="polite" style={{ minHeight: 16 }}>
             {readout
-              ? `layer ${readout.layer}, after position ${readout.position} “${texts[readout.position] ?? ''}”: ${readout.top.map((t) => `“${t.text}” ${t.prob.toFixed(3)}`).join(' · ')} — target “${readout.target.text}” rank ${readout.target.rank + 1}, p ${readout.target.prob.toPrecision(3)}`
+              ? `${blockLabel(blocks, readout.layer)}, after position ${readout.position} “${texts[readout.position] ?? ''}”: ${readout.top.map((t) => `“${t.text}” ${t.prob.toFixed(3)}`).join(' · ')} — target “${readout.target.text}” rank ${readout.target.rank + 1}, p ${readout.target.prob.toPrecision(3)}`
               : 'Point at a cell, or focus the grid and use the arrow keys.'}
           </div>
         </Stale>

@@ -4,8 +4,14 @@
  * exp(A[d, n]·(S_i[d] − S_j[d])) with S the prefix sum of Δ — and its half-life (the first i
  * where retention ≤ ½, or "beyond the sequence"); below, ‖state_t‖ per layer. Exports: CSV of
  * both curves; NPY of the retention [T] (NaN before token j) and of ‖state_t‖ [layers, T].
+ * A hybrid (issue 22) adds one sequence's memory against its context length: the attention
+ * blocks' KV caches grow by LoadedModelInfo.kvCache.bytesPerToken a token up to their capacity,
+ * beside the SSM blocks' state, the same at every length (blocks.ts memoryGrowth); the traced
+ * prompt's length marked; hover readout, CSV and figure exports.
  */
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
+import type { LoadedModelInfo } from '../../../app/engine/protocol';
+import { memoryGrowth } from './blocks';
 import { windowSuffix, type TraceView } from './long-trace';
 import { selectTraceHoverToken, selectTraceMemoryToken, useStudio } from '../store';
 import { downloadCsv, downloadNpy, toCsv, type CsvColumn } from './csv';
@@ -39,8 +45,84 @@ export function stateNormMatrix(trace: TraceView): Float32Array {
 
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
 
+const KV_COLOUR = '#ff8a65';
+const SSM_COLOUR = '#4fc3f7';
+
+/** A hybrid's memory against context length: KV caches (growing) beside the SSM state (constant). */
+function KvGrowth({ kvCache, ssmStateBytes, tokens }: { kvCache: NonNullable<LoadedModelInfo['kvCache']>; ssmStateBytes: number; tokens: number }) {
+  const growth = useMemo(() => memoryGrowth(kvCache, ssmStateBytes), [kvCache, ssmStateBytes]);
+  const [hover, setHover] = useState<number | null>(null);
+  const u = growth.unit.name;
+  const at = hover !== null ? { tokens: growth.tokens[hover] as number, kv: growth.kv[hover] as number, ssm: growth.ssm[hover] as number } : null;
+  const fmt = (v: number) => v.toPrecision(4);
+  // The traced prompt's length, as a point index of the chart.
+  const marker = Math.min(tokens, kvCache.capacity) / growth.step;
+  return (
+    <div data-testid="kv-growth" data-capacity={kvCache.capacity} data-bytes-per-token={kvCache.bytesPerToken} data-fixed-bytes={kvCache.fixedBytes} data-ssm-bytes={ssmStateBytes} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+      <div className="muted" style={{ fontSize: 12 }}>
+        One sequence’s memory against its context: the attention blocks’ KV caches grow by {kvCache.bytesPerToken.toLocaleString('en-US')} bytes a token (up to {kvCache.capacity.toLocaleString('en-US')} tokens), the SSM state stays {ssmStateBytes.toLocaleString('en-US')} bytes
+      </div>
+      <LineChart
+        label="KV cache and SSM state against context length"
+        testId="kv-growth-chart"
+        xLabel="context (tokens)"
+        yLabel={`memory (${u})`}
+        xStep={growth.step}
+        series={[
+          { name: `KV caches in use (${u})`, values: growth.kv, colour: KV_COLOUR },
+          { name: `SSM state (${u}, constant)`, values: growth.ssm, colour: SSM_COLOUR },
+        ]}
+        yRange={{ min: 0, max: Math.max(...growth.kv, ...growth.ssm) }}
+        marker={marker}
+        hover={hover}
+        onHover={setHover}
+        figure={{ label: 'KV cache vs context', name: 'kv-cache-vs-context' }}
+      />
+      <div data-testid="kv-growth-readout" aria-live="polite" style={{ fontSize: 12, minHeight: 18, fontFamily: 'ui-monospace, monospace' }}>
+        {at ? (
+          <span data-tokens={at.tokens} data-kv={String(at.kv * growth.unit.bytes)} data-ssm={String(at.ssm * growth.unit.bytes)}>
+            at {Math.round(at.tokens).toLocaleString('en-US')} tokens: KV caches {fmt(at.kv)} {u} · SSM state {fmt(at.ssm)} {u}
+          </span>
+        ) : (
+          <span className="muted">Hover the chart for the bytes at a context length (the orange line: the traced prompt’s {tokens} tokens).</span>
+        )}
+      </div>
+      <div className="actions" style={{ fontSize: 12 }}>
+        <button
+          type="button"
+          onClick={() =>
+            downloadCsv(
+              toCsv([
+                { name: 'tokens', values: growth.tokens },
+                { name: 'kv_cache_bytes', values: Array.from(growth.kv, (v) => v * growth.unit.bytes) },
+                { name: 'ssm_state_bytes', values: Array.from(growth.ssm, (v) => v * growth.unit.bytes) },
+              ]),
+              'kv-cache-vs-context.csv',
+            )
+          }
+        >
+          Export memory vs context CSV
+        </button>
+      </div>
+    </div>
+  );
+}
+
 /** `trace`: a trace, or a window of a long one (token i is token tokenOffset + i: the token box, texts, axes and exports say so). */
-export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceView; layerIndex: number; texts: readonly string[] }) {
+export function MemoryPanel({
+  trace,
+  layerIndex,
+  texts,
+  kvCache = null,
+  ssmStateBytes = 0,
+}: {
+  trace: TraceView;
+  layerIndex: number;
+  texts: readonly string[];
+  /** A hybrid's KV caches (LoadedModelInfo.kvCache) and its SSM state's bytes: the memory-vs-context chart. */
+  kvCache?: LoadedModelInfo['kvCache'] | undefined;
+  ssmStateBytes?: number;
+}) {
   const hover = useStudio(selectTraceHoverToken);
   const T = trace.ids.length;
   const offset = trace.tokenOffset ?? 0;
@@ -132,6 +214,7 @@ export function MemoryPanel({ trace, layerIndex, texts }: { trace: TraceView; la
         hover={hover}
         onHover={setHover}
       />
+      {kvCache && <KvGrowth kvCache={kvCache} ssmStateBytes={ssmStateBytes} tokens={offset + T} />}
       {byHead && (
         <>
           <div className="muted" style={{ fontSize: 12 }}>

@@ -28,6 +28,7 @@ import { patchColumns, patchFigure, patchRange } from './patching-view';
 import { PublishControls } from './publish-ui';
 import { parseIds, tokenTexts } from './selection';
 import { parseTarget, TargetInput } from './target-input';
+import { blockLabel, type Blocks } from './blocks';
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setHover = (token: number | null) => useStudio.getState().setTraceHoverToken(token);
@@ -35,6 +36,8 @@ const SITE_WORDS: Record<PatchSite, string> = { state: 'its layer’s state afte
 
 export interface PatchingPanelProps extends Omit<TraceAnalysisProps, 'layerIndex'> {
   idsOnly: boolean;
+  /** The model's blocks (LoadedModelInfo.blocks): a hybrid's layers are named by kind. */
+  blocks?: Blocks | undefined;
 }
 
 interface Done extends OfTrace<PatchingResult> {
@@ -42,7 +45,7 @@ interface Done extends OfTrace<PatchingResult> {
   texts: readonly string[];
 }
 
-export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }: PatchingPanelProps) {
+export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels, blocks }: PatchingPanelProps) {
   const pair = useStudio(selectComparePair);
   // The clean run: the trace on screen, or Compare's prompt A once "Use the Compare pair" took it (while that trace stays on screen).
   const [cleanFrom, setCleanFrom] = useState<{ onScreen: TraceResult; clean: TraceResult } | null>(null);
@@ -197,7 +200,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
         <button type="button" disabled={!shown} onClick={() => shown && downloadCsv(toCsv(patchColumns(shown, shownTexts)), `patching-${shown.site}-answer${shown.answer}-foil${shown.foil}.csv`)}>
           Export patching CSV
         </button>
-        <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, shownTexts, name(shown.answer), name(shown.foil)) : null)} />
+        <PublishControls label="patching" name={`patching-${shown?.site ?? site}-answer${shown?.answer ?? ''}`} build={() => (shown ? patchFigure(shown, shownTexts, name(shown.answer), name(shown.foil), blocks) : null)} />
       </Controls>
       {work.running && <WorkProgressBar label={`Patching ${T} tokens × every layer`} progress={work.progress} onCancel={work.cancel} testId="patching" />}
       <PanelStatus busy={null} error={error} testId="patching" />
@@ -210,7 +213,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
             testId="patching"
             plotHeight={Math.max(120, 22 * L)}
             x={{ view: view.x, total: n, texts: shownTexts.slice(shown.from, shown.to), offset: shown.from, label: shown.site === 'state' ? 'token t (the state after it is patched)' : 'token t (patched at its position)' }}
-            y={{ label: 'layer', view: view.y, total: L, names: shown.layers.map((l) => `layer ${l}`) }}
+            y={{ label: 'layer', view: view.y, total: L, names: shown.layers.map((l) => blockLabel(blocks, l)) }}
             colorbar={{ label: 'restored fraction', range, log: false, colormap: 'diverging' }}
           >
             <canvas
@@ -227,7 +230,7 @@ export function PatchingPanel({ modelId, engine, trace, texts, idsOnly, labels }
           </HeatmapAxes>
           <div data-testid="patching-readout" data-token={at ?? ''} data-layer={cursor ? shown.layers[cursor.channel] : ''} aria-live="polite" style={{ minHeight: 16 }}>
             {cursor && c !== null && at !== null
-              ? `layer ${shown.layers[cursor.channel]}, ${shown.site === 'state' ? 'state after' : shown.site === 'residual' ? 'residual stream at' : 'mixer output at'} token ${at} “${shownTexts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
+              ? `${blockLabel(blocks, shown.layers[cursor.channel] ?? 0)}, ${shown.site === 'state' ? 'state after' : shown.site === 'residual' ? 'residual stream at' : 'mixer output at'} token ${at} “${shownTexts[at] ?? ''}”: logit difference ${(shown.patchedDiff[c] ?? NaN).toPrecision(4)}, restored ${(shown.restored[c] ?? NaN).toFixed(3)}`
               : 'Point at a cell, or focus the heatmap and use the arrow keys.'}
           </div>
         </Stale>

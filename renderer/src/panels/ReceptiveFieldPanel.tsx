@@ -14,6 +14,7 @@ import { useElementSize } from './chart-axes';
 import { niceTicks } from './chart-scale';
 import { BarChart } from './bar-axes';
 import { LayerSelect } from './TraceViewControls';
+import type { Blocks } from './blocks';
 import { downloadCsv, toCsv } from './csv';
 import { windowSuffix, type TraceView } from './long-trace';
 import { LinePublishControls } from './publish-lines-ui';
@@ -31,11 +32,13 @@ export interface ReceptiveFieldPanelProps {
   layerIndex: number;
   focusChannels: readonly number[];
   focusLayer?: number | undefined;
+  /** A hybrid's blocks: the layer selector names them by kind. */
+  blocks?: Blocks | undefined;
 }
 
 const num = (v: number, digits = 3) => (Number.isFinite(v) ? v.toPrecision(digits) : '—');
 
-export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLayer }: ReceptiveFieldPanelProps) {
+export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLayer, blocks }: ReceptiveFieldPanelProps) {
   const [threshold, setThreshold] = useState<number>(0.1);
   const [cursor, setCursor] = useState<number | null>(null);
   // The section, always there, is as wide as the chart (measured from the first render on).
@@ -85,7 +88,7 @@ export function ReceptiveFieldPanel({ trace, layerIndex, focusChannels, focusLay
   return (
     <AnalysisSection boxRef={box} label="Receptive field" testId="receptive-field-panel" title={<>Receptive field: how far back each {unit} reads (from Δ summed over the window)</>}>
       <Controls>
-        <LayerSelect layers={trace.layers} layerIndex={layerIndex} focusLayer={focusLayer} label="Receptive field layer" />
+        <LayerSelect layers={trace.layers} layerIndex={layerIndex} focusLayer={focusLayer} label="Receptive field layer" blocks={blocks} />
         <label className="setting" title="A token counts as read while the slowest state still holds at least this fraction of its write at the last token">
           <span>Retention ε ≥</span>
           <select aria-label="Receptive field threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>

@@ -157,7 +157,7 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
         {trace?.state === 'running' && trace.modelId === model.id && (
           <WorkProgressBar label="Tracing" progress={trace.progress ? { ...trace.progress, unit: 'tokens' } : undefined} onCancel={cancelTrace} testId="trace" />
         )}
-        {result && <TraceViewControls result={result} layerIndex={layerIndex} focusLayer={hints.focusLayer} scoreKind={mode.kind} hasFocusChannels={focusChannels.length > 0} />}
+        {result && <TraceViewControls result={result} layerIndex={layerIndex} focusLayer={hints.focusLayer} scoreKind={mode.kind} hasFocusChannels={focusChannels.length > 0} blocks={info.blocks} />}
         {result && (
           <button
             type="button"
@@ -211,33 +211,33 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
                 <BCPanel trace={shown} layerIndex={layerIndex} texts={texts} />
               </PanelFrame>
               <PanelFrame id="memory" title="Memory" stale={stale}>
-                <MemoryPanel trace={shown} layerIndex={layerIndex} texts={texts} />
+                <MemoryPanel trace={shown} layerIndex={layerIndex} texts={texts} kvCache={info.kvCache} ssmStateBytes={info.ssmStateBytes} />
               </PanelFrame>
               <PanelFrame id="receptive-field" title="Receptive field" stale={stale}>
-                <ReceptiveFieldPanel trace={shown} layerIndex={layerIndex} focusChannels={focusChannels} focusLayer={hints.focusLayer} />
+                <ReceptiveFieldPanel trace={shown} layerIndex={layerIndex} focusChannels={focusChannels} focusLayer={hints.focusLayer} blocks={info.blocks} />
               </PanelFrame>
             </>
           )}
           <PanelFrame id="hidden-attention" title="Hidden attention" stale={stale}>
-            {long.long ? <LongAttentionRow key={model.id} modelId={model.id} engine={engine} trace={long.long} layerIndex={layerIndex} window={long.window} labels={hints.labels} /> : <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} />}
+            {long.long ? <LongAttentionRow key={model.id} modelId={model.id} engine={engine} trace={long.long} layerIndex={layerIndex} window={long.window} labels={hints.labels} /> : <HiddenAttentionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} blocks={info.blocks} attentionHeads={info.attentionHeads} />}
           </PanelFrame>
           <PanelFrame id="compare" title="Compare" stale={stale}>
             {long.long ? <NeedsFullTrace what="Compare" testId="compare-needs-full" /> : <ComparePanel key={model.id} modelId={model.id} engine={engine} trace={result} prompt={prompt} idsOnly={idsOnly} labels={hints.labels} />}
           </PanelFrame>
           <PanelFrame id="logit-lens" title="Logit lens" stale={stale}>
-            <LogitLensPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} />
+            <LogitLensPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} blocks={info.blocks} />
           </PanelFrame>
           <PanelFrame id="attribution" title="Attribution" stale={stale}>
             <AttributionPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={result === shown ? texts : tokenTexts(result, hints.labels)} labels={hints.labels} />
           </PanelFrame>
           <PanelFrame id="patching" title="Patching" stale={stale}>
-            <PatchingPanel key={model.id} modelId={model.id} engine={engine} trace={result} texts={result === shown ? texts : tokenTexts(result, hints.labels)} idsOnly={idsOnly} labels={hints.labels} />
+            <PatchingPanel key={model.id} modelId={model.id} engine={engine} trace={result} texts={result === shown ? texts : tokenTexts(result, hints.labels)} idsOnly={idsOnly} labels={hints.labels} blocks={info.blocks} />
           </PanelFrame>
           <PanelFrame id="steering" title="Steering" stale={stale}>
             <SteeringPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} idsOnly={idsOnly} labels={hints.labels} />
           </PanelFrame>
           <PanelFrame id="knockout" title="Knockout" stale={stale}>
-            {long.long ? <NeedsFullTrace what="Knockout" testId="knockout-needs-full" /> : <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} />}
+            {long.long ? <NeedsFullTrace what="Knockout" testId="knockout-needs-full" /> : <KnockoutPanel key={model.id} modelId={model.id} engine={engine} trace={result} layerIndex={layerIndex} texts={texts} labels={hints.labels} blocks={info.blocks} />}
           </PanelFrame>
         </>
       )}

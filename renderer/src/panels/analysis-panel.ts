@@ -4,6 +4,7 @@
  */
 import type { TraceResult } from '../../../app/engine/protocol';
 import type { EngineClient } from '../engine-client';
+import type { Blocks } from './blocks';
 
 export interface TraceAnalysisProps {
   modelId: string;
@@ -15,6 +16,8 @@ export interface TraceAnalysisProps {
   texts: readonly string[];
   /** The model's token labels (studio.json), shown instead of the engine's texts. */
   labels?: readonly string[] | undefined;
+  /** The model's blocks (LoadedModelInfo.blocks): a hybrid's layers are named by kind. */
+  blocks?: Blocks | undefined;
 }
 
 /** A finished result and the trace it was computed for. */

@@ -6,6 +6,7 @@
 import type { LogitLensResult } from '../../../app/engine/protocol';
 import type { CsvColumn } from './csv';
 import type { FigureSpec } from './publish';
+import { blockLabel, type Blocks } from './blocks';
 
 /** A token id as shown: the model's label (studio.json) when it has one, else the engine's text. */
 export const lensText = (result: LogitLensResult, id: number, labels?: readonly string[]) => labels?.[id] ?? result.texts[id] ?? String(id);
@@ -58,7 +59,7 @@ export function lensMatrix(result: LogitLensResult): Float32Array {
   return out;
 }
 
-export function lensFigure(result: LogitLensResult, texts: readonly string[]): { spec: FigureSpec; data: Float32Array } {
+export function lensFigure(result: LogitLensResult, texts: readonly string[], blocks?: Blocks): { spec: FigureSpec; data: Float32Array } {
   const n = result.to - result.from;
   const L = result.layers.length;
   return {
@@ -73,7 +74,7 @@ export function lensFigure(result: LogitLensResult, texts: readonly string[]): {
       tokenOffset: result.from,
       xLabel: 'position in the prompt (next-token prediction after it)',
       yLabel: 'layer (residual stream after the block)',
-      yNames: result.layers.map((l) => `layer ${l}`),
+      yNames: result.layers.map((l) => blockLabel(blocks, l)),
       range: { min: 0, max: 1 },
       log: false,
       colormap: 'viridis',

@@ -7,6 +7,7 @@ import type { PatchingResult } from '../../../app/engine/protocol';
 import type { Range } from './chart-scale';
 import type { CsvColumn } from './csv';
 import type { FigureSpec } from './publish';
+import { blockLabel, type Blocks } from './blocks';
 
 /** ±max(1, the largest finite |restored|). */
 export function patchRange(result: PatchingResult): Range {
@@ -37,7 +38,7 @@ export function patchColumns(result: PatchingResult, texts: readonly string[]): 
   ];
 }
 
-export function patchFigure(result: PatchingResult, texts: readonly string[], answer: string, foil: string): { spec: FigureSpec; data: Float32Array } {
+export function patchFigure(result: PatchingResult, texts: readonly string[], answer: string, foil: string, blocks?: Blocks): { spec: FigureSpec; data: Float32Array } {
   const T = result.to - result.from;
   const L = result.layers.length;
   return {
@@ -52,7 +53,7 @@ export function patchFigure(result: PatchingResult, texts: readonly string[], an
       tokenOffset: result.from,
       xLabel: result.site === 'state' ? 'token t (state after it patched)' : 'token t (patched at its position)',
       yLabel: 'layer',
-      yNames: result.layers.map((l) => `layer ${l}`),
+      yNames: result.layers.map((l) => blockLabel(blocks, l)),
       range: patchRange(result),
       log: false,
       colormap: 'diverging',

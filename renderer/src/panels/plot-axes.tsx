@@ -22,12 +22,13 @@ export interface PlotAxesProps {
   xLabel: string;
   /** Where the baseline runs (default: the plot's bottom). */
   baseline?: number;
-  /** Index i is labelled i + xOffset (a range of tokens). */
+  /** Index i is labelled xOffset + i·xStep (a range of tokens; points every xStep tokens). */
   xOffset?: number;
+  xStep?: number;
   testId?: string | undefined;
 }
 
-export function PlotAxes({ margin: M, height: H, plotW, yTicks, y, yLabel, xTicks, x, xLabel, baseline, xOffset = 0, testId }: PlotAxesProps) {
+export function PlotAxes({ margin: M, height: H, plotW, yTicks, y, yLabel, xTicks, x, xLabel, baseline, xOffset = 0, xStep = 1, testId }: PlotAxesProps) {
   const step = yTicks.length > 1 ? (yTicks[1] as number) - (yTicks[0] as number) : undefined;
   return (
     <>
@@ -51,7 +52,7 @@ export function PlotAxes({ margin: M, height: H, plotW, yTicks, y, yLabel, xTick
           <g key={i}>
             <line x1={x(i)} x2={x(i)} y1={M.top + H} y2={M.top + H + 4} strokeOpacity={0.6} />
             <text x={x(i)} y={M.top + H + 14} textAnchor="middle" stroke="none">
-              {i + xOffset}
+              {xStep === 1 ? i + xOffset : formatTick(xOffset + i * xStep)}
             </text>
           </g>
         ))}

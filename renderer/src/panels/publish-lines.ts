@@ -47,7 +47,8 @@ export interface LineFigureSpec {
   /** The x axis's name and unit. */
   xLabel: string;
   /** Index axis over `count` positions, or one category per name (bars grouped per category). */
-  x: { kind: 'index'; count: number } | { kind: 'category'; names: readonly string[] };
+  /** 'index': point i at x = offset + i · step (default 0 and 1: token indices). */
+  x: { kind: 'index'; count: number; offset?: number; step?: number } | { kind: 'category'; names: readonly string[] };
   plots: readonly FigurePlot[];
 }
 
@@ -202,9 +203,11 @@ export function lineFigureScene(spec: LineFigureSpec): Scene {
   // The x axis under the last plot.
   const axisY = y0 - GAP;
   if (spec.x.kind === 'index') {
-    for (const i of count > 0 ? niceTicks(0, count - 1, Math.max(2, Math.floor(plotW / 70)), true) : []) {
+    const { offset = 0, step = 1 } = spec.x;
+    for (const v of count > 0 ? niceTicks(offset, offset + (count - 1) * step, Math.max(2, Math.floor(plotW / 70)), true) : []) {
+      const i = (v - offset) / step;
       prims.push({ kind: 'line', role: 'x-axis', x1: xAt(i), y1: axisY, x2: xAt(i), y2: axisY + 4, colour: '#000000', width: 0.75 });
-      prims.push({ kind: 'text', role: 'x-axis', x: xAt(i), y: axisY + 14, text: String(i), size: 10, anchor: 'middle' });
+      prims.push({ kind: 'text', role: 'x-axis', x: xAt(i), y: axisY + 14, text: String(v), size: 10, anchor: 'middle' });
     }
   } else {
     const names = spec.x.names.map((n) => visibleText(n, 14));
@@ -314,14 +317,15 @@ export function printColour(css: string): string {
 }
 
 /** The figure of a line chart (LineChart's data): one plot of its series (in print colours) over token indices. */
-export function lineChartFigure(o: { title: string; series: readonly FigureSeries[]; xLabel: string; yLabel: string; yRange?: Range; guides?: readonly number[]; height?: number }): LineFigureSpec {
+export function lineChartFigure(o: { title: string; series: readonly FigureSeries[]; xLabel: string; yLabel: string; yRange?: Range; guides?: readonly number[]; height?: number; xOffset?: number; xStep?: number }): LineFigureSpec {
   const count = Math.max(0, ...o.series.map((s) => s.values.length));
+  const spacing = o.xOffset !== undefined || o.xStep !== undefined ? { offset: o.xOffset ?? 0, step: o.xStep ?? 1 } : {};
   return {
     title: o.title,
     width: FIGURE_WIDTH,
     height: o.height ?? 420,
     xLabel: o.xLabel,
-    x: { kind: 'index', count },
+    x: { kind: 'index', count, ...spacing },
     plots: [{ kind: 'lines', series: o.series.map((s) => ({ ...s, colour: printColour(s.colour) })), yLabel: o.yLabel, ...(o.yRange ? { yRange: o.yRange } : {}), ...(o.guides ? { guides: o.guides } : {}) }],
   };
 }

@@ -89,6 +89,11 @@ export async function openAndLoadModel(page: Page, files: readonly string[]): Pr
   const chooser = page.waitForEvent('filechooser');
   await page.getByRole('button', { name: 'Open model…' }).click();
   await (await chooser).setFiles([...files]);
+  // The opened model is selected asynchronously: until its files are the ones shown, the Load button is the previous model's.
+  const names = files.map((f) => f.split(/[\\/]/).pop() ?? f).sort();
+  await expect
+    .poll(async () => ((await page.getByTestId('model-files').textContent().catch(() => '')) ?? '').split(', ').sort().join(','), { timeout: 30_000 })
+    .toBe(names.join(','));
   await page.getByRole('button', { name: 'Load onto the GPU' }).click();
   await expect.poll(() => page.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
 }

@@ -90,7 +90,7 @@ export function MainArea({ host, engine }: { host: Host; engine: EngineClient })
               <dt>Source</dt>
               <dd>{model.source === 'bundled' ? 'bundled with the studio' : (model.path ?? 'opened in this window')}</dd>
               <dt>Files</dt>
-              <dd>{model.files.join(', ')}</dd>
+              <dd data-testid="model-files">{model.files.join(', ')}</dd>
             </dl>
             <ConfigTable model={model} />
           </details>

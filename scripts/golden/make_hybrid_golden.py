@@ -59,6 +59,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The perturbation helpers and the Mamba2-only import of mamba_ssm are make_mamba_ssm_golden's.
+from make_mamba_ssm_golden import import_mamba_ssm, inv_softplus, uniform  # noqa: E402
+
 FORMAT = "mamba-studio/golden-hybrid@1"
 SUBDIR = os.path.join("test", "fixtures", "golden-hybrid")
 N_GENERATE = 16
@@ -174,14 +178,6 @@ def device() -> str:
     return os.environ.get("GOLDEN_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
 
 
-def inv_softplus(y: torch.Tensor) -> torch.Tensor:
-    return y + torch.log(-torch.expm1(-y))
-
-
-def uniform(g, shape, lo, hi):
-    return torch.rand(shape, generator=g) * (hi - lo) + lo
-
-
 def layer_of(name: str) -> int:
     m = re.search(r"layers\.(\d+)\.", name)
     return int(m.group(1)) if m else -1
@@ -237,8 +233,6 @@ def build(case: dict):
         set_eager(cfg)
         model = GraniteMoeHybridForCausalLM(cfg)
     else:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from make_mamba_ssm_golden import import_mamba_ssm  # its Mamba2-only import when __init__ needs CUDA ops
         MambaConfig, MambaLMHeadModel, _ = import_mamba_ssm()
         c = json.loads(json.dumps(case["config"]))
         c["ssm_cfg"] = {**c["ssm_cfg"], "use_mem_eff_path": False}

@@ -23,16 +23,13 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
-import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
-import { buildModel } from '../../app/arch/build';
-import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { encode, GT, mambaGgufKv, writeGguf, type WriterTensor } from '../support/gguf-writer';
 import { readGolden } from '../support/golden';
-import { useTestGpu } from '../support/gpu';
+import { allPositionLogits, useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 const goldenDir = path.resolve(import.meta.dirname, '../fixtures/golden');
@@ -122,21 +119,9 @@ describe('golden fixtures written as GGUF', () => {
     await files.close();
     const { f32, ints } = await readGolden(dir);
     const ids = [...(await ints('input_ids'))];
-    const V = inspection.config.vocabSize;
     const golden = await f32('logits');
-    const run = async (inspected: typeof inspection, loaded: typeof weights) => {
-      const model = buildModel(ctx!, inspected, loaded, 64);
-      const session = new Session(ctx!, model);
-      const logits = storageBuffer(ctx!.device, 'GoldenGguf.logits', ids.length * V * 4);
-      try {
-        session.prefill(ids, { allLogits: logits }); // chunks of 64: the state carried across
-        return await readF32(ctx!.device, logits, ids.length * V);
-      } finally {
-        logits.destroy();
-        session.destroy();
-        model.destroy();
-      }
-    };
+    // chunks of 64: the state carried across
+    const run = (inspected: typeof inspection, loaded: typeof weights) => allPositionLogits(ctx!, inspected, loaded, ids, 64);
     const got = await run(inspection, weights);
     weights.destroy();
     const c = inspection.config;

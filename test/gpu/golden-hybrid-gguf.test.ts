@@ -15,19 +15,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../app/arch/build';
 import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
-import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { configBlocks, modelPrefix } from '../../app/model/config';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
-import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { encode, GT, writeGguf, type WriterKv, type WriterTensor } from '../support/gguf-writer';
 import { readGolden } from '../support/golden';
-import { useTestGpu } from '../support/gpu';
+import { allPositionLogits, useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 /** The same model through the two readers: fp32 rounding only. */
@@ -158,20 +155,8 @@ async function toGguf(dir: string): Promise<Uint8Array> {
   return writeGguf({ kv: kvs, tensors });
 }
 
-async function logitsOf(inspection: ModelInspection, weights: LoadedWeights, ids: number[]): Promise<Float32Array> {
-  const model = buildModel(ctx!, inspection, weights, 32);
-  const session = new Session(ctx!, model);
-  const V = inspection.config.vocabSize;
-  const out = storageBuffer(ctx!.device, 'HybridGguf.logits', ids.length * V * 4);
-  try {
-    session.prefill(ids, { allLogits: out }); // chunks of 32: the KV caches and states carried across
-    return await readF32(ctx!.device, out, ids.length * V);
-  } finally {
-    out.destroy();
-    session.destroy();
-    model.destroy();
-  }
-}
+/** Chunks of 32: the KV caches and states carried across. */
+const logitsOf = (inspection: ModelInspection, weights: LoadedWeights, ids: number[]) => allPositionLogits(ctx!, inspection, weights, ids, 32);
 
 describe('hybrid golden fixtures written as llama.cpp GGUF', () => {
   it.for(['nemotron-h-odd', 'nemotron-h-tiny', 'granite-h-nope'])('%s: the GGUF opens with its blocks and runs as llama.cpp runs it', async (name, test) => {

@@ -13,6 +13,9 @@ import { findNodeGpu } from '../../app/node/dawn';
 import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import { buildModel } from '../../app/arch/build';
+import { readF32, storageBuffer } from '../../app/gpu/buffers';
+import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { writeRandomCheckpoint } from './random-model';
 
@@ -168,4 +171,23 @@ export function useRandomModelGpu(config: Record<string, unknown>, onReady: (gpu
     ctx?.device.destroy();
     rmSync(scratch, { recursive: true, force: true });
   });
+}
+
+/**
+ * The logits at every position of `ids` ([T, V]) from a model built of `inspection` and `weights`
+ * with prefill chunks of `maxTokens` (a prompt longer than that crosses chunks, its state carried).
+ */
+export async function allPositionLogits(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, ids: readonly number[], maxTokens: number): Promise<Float32Array> {
+  const model = buildModel(ctx, inspection, weights, maxTokens);
+  const session = new Session(ctx, model);
+  const V = inspection.config.vocabSize;
+  const logits = storageBuffer(ctx.device, 'Test.allLogits', ids.length * V * 4);
+  try {
+    session.prefill(ids, { allLogits: logits });
+    return await readF32(ctx.device, logits, ids.length * V);
+  } finally {
+    logits.destroy();
+    session.destroy();
+    model.destroy();
+  }
 }

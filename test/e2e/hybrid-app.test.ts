@@ -8,7 +8,8 @@
  * exported matrix is a distribution per row (sums to 1, zero above the diagonal) and the hover
  * readout is its cell; knocking a token's key out of the attention block changes nothing at its
  * own position (KL exactly 0: its own query still sees it) and every later one (KL > 0); the
- * memory panel's KV cache grows by the model's bytes per token beside the constant SSM state.
+ * memory panel's KV cache grows by the model's bytes per token beside the constant SSM state, up
+ * to the context chosen in the load panel (its memory plan says so before loading).
  * The model's correctness against transformers is test/gpu/golden-hybrid.test.ts's and
  * test/gpu/attention-pattern.test.ts's. Screenshot: test-results/hybrid-panels.png.
  */
@@ -41,7 +42,11 @@ describe('a hybrid model in the app', () => {
   it('labels blocks by kind, shows an attention head beside SSM hidden attention, knocks out a key, charts the KV cache', async (test) => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
-    await openAndLoadModel(p, [path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')]);
+    // The KV caches sized for a chosen context (1,024 tokens, not the config's 512): the plan says so before loading.
+    await openAndLoadModel(p, [path.join(dir, 'config.json'), path.join(dir, 'model.safetensors')], async (page) => {
+      await page.getByLabel('Context tokens').fill('1024');
+      await expect.poll(() => page.getByTestId('memory-plan').textContent(), { timeout: 30_000 }).toMatch(/\(KV cache [\d.]+ for 1,024 tokens\)/);
+    });
 
     await p.getByLabel('Input to trace').fill(PROMPT);
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
@@ -125,8 +130,8 @@ describe('a hybrid model in the app', () => {
     // Memory: the KV caches grow by the bytes per token, the SSM state stays.
     const growth = p.getByTestId('kv-growth');
     await growth.scrollIntoViewIfNeeded();
-    // 2 attention blocks × (2 KV heads × 16 dims × (k, v) + 1 mask word) × 4 bytes; capacity max_position_embeddings.
-    expect(await growth.getAttribute('data-capacity')).toBe('512');
+    // 2 attention blocks × (2 KV heads × 16 dims × (k, v) + 1 mask word) × 4 bytes; capacity the context chosen above.
+    expect(await growth.getAttribute('data-capacity')).toBe('1024');
     expect(await growth.getAttribute('data-bytes-per-token')).toBe(String(2 * 4 * (2 * 2 * 16 + 1)));
     const fixed = Number(await growth.getAttribute('data-fixed-bytes'));
     const ssm = Number(await growth.getAttribute('data-ssm-bytes'));
@@ -141,8 +146,8 @@ describe('a hybrid model in the app', () => {
     const width = Number(await chart.getAttribute('data-plot-width'));
     await p.mouse.move(c.x + left + width / 2, c.y + 30);
     const mem = p.getByTestId('kv-growth-readout').locator('span[data-tokens]');
-    await expect.poll(() => mem.getAttribute('data-tokens')).toBe('256');
-    expect(Number(await mem.getAttribute('data-kv'))).toBeCloseTo(fixed + 520 * 256, 6);
+    await expect.poll(() => mem.getAttribute('data-tokens')).toBe('512');
+    expect(Number(await mem.getAttribute('data-kv'))).toBeCloseTo(fixed + 520 * 512, 6);
     expect(Number(await mem.getAttribute('data-ssm'))).toBeCloseTo(ssm, 6);
 
     mkdirSync(artifacts, { recursive: true });

@@ -82,9 +82,10 @@ export function useWebApp(
 
 /**
  * In the web app on `page`: waits for the GPU status, opens `files` (paths) through the "Open
- * model…" file picker and loads the model onto the GPU, waiting until it is there.
+ * model…" file picker and loads the model onto the GPU (after `beforeLoad`, e.g. load settings),
+ * waiting until it is there.
  */
-export async function openAndLoadModel(page: Page, files: readonly string[]): Promise<void> {
+export async function openAndLoadModel(page: Page, files: readonly string[], beforeLoad?: (page: Page) => Promise<void>): Promise<void> {
   await expect.poll(() => page.getByTestId('gpu-status').textContent(), { timeout: 60_000 }).toMatch(/^WebGPU: (?!looking)\S+/);
   const chooser = page.waitForEvent('filechooser');
   await page.getByRole('button', { name: 'Open model…' }).click();
@@ -94,6 +95,7 @@ export async function openAndLoadModel(page: Page, files: readonly string[]): Pr
   await expect
     .poll(async () => ((await page.getByTestId('model-files').textContent().catch(() => '')) ?? '').split(', ').sort().join(','), { timeout: 30_000 })
     .toBe(names.join(','));
+  await beforeLoad?.(page);
   await page.getByRole('button', { name: 'Load onto the GPU' }).click();
   await expect.poll(() => page.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
 }

@@ -1,6 +1,7 @@
 /** Load the selected model onto the GPU: a progress bar in bytes, MB/s, and Cancel. */
 import { useCallback, useState } from 'react';
 import type { WeightChoice } from '../../../app/model/memory';
+import { MAX_CONTEXT_TOKENS } from '../../../app/model/config';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes } from '../format';
@@ -22,17 +23,21 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
     saveWeightChoice(browserStorage(), choice);
   }, []);
 
+  // A hybrid's KV caches: how many tokens of context to make room for (empty: the model's own, at most 16,384).
+  const defaultContext = hybridContext(model);
+  const [contextText, setContextText] = useState('');
+  const contextTokens = parseContext(contextText);
   const start = useCallback(() => {
     const { setLoad } = useStudio.getState();
     setLoad(model.id, { state: 'loading', progress: null });
-    engine.request('loadModel', { modelId: model.id, source: host.modelSource(model), weights }).then(
+    engine.request('loadModel', { modelId: model.id, source: host.modelSource(model), weights, ...(contextTokens !== undefined ? { contextTokens } : {}) }).then(
       (info) => setLoad(model.id, { state: 'loaded', info }),
       (error: unknown) => {
         const text = message(error);
         setLoad(model.id, /cancelled/i.test(text) ? null : { state: 'failed', message: text });
       },
     );
-  }, [engine, host, model, weights]);
+  }, [engine, host, model, weights, contextTokens]);
 
   const cancel = useCallback(() => void engine.request('cancelLoad', { modelId: model.id }), [engine, model.id]);
 
@@ -59,7 +64,24 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
           <option value="f16">f16 (half the memory)</option>
         </select>
       </label>
-      <MemoryPlanLine model={model} host={host} engine={engine} weights={weights} />
+      {defaultContext !== null && (
+        <label className="setting" title="Tokens of context the attention layers' KV caches hold (their memory grows with it); empty: the model's own context">
+          <span>Context (tokens)</span>
+          <input
+            aria-label="Context tokens"
+            type="number"
+            min={1}
+            max={MAX_CONTEXT_TOKENS}
+            step={1}
+            placeholder={String(defaultContext)}
+            value={contextText}
+            disabled={loading}
+            onChange={(e) => setContextText(e.target.value)}
+            style={{ width: '7em' }}
+          />
+        </label>
+      )}
+      <MemoryPlanLine model={model} host={host} engine={engine} weights={weights} contextTokens={contextTokens} />
       {load?.state === 'loading' && (
         <>
           <progress
@@ -86,4 +108,17 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
       )}
     </section>
   );
+}
+
+/** The KV-cache capacity a hybrid's config gives (null: no attention blocks, nothing to choose). */
+function hybridContext(model: ModelEntry): number | null {
+  const hybrid = model.config?.hybrid as { attention?: { capacity?: unknown } | null } | undefined;
+  const capacity = hybrid?.attention?.capacity;
+  return typeof capacity === 'number' ? capacity : null;
+}
+
+/** The typed context: a whole number in range, else undefined (the model's own). */
+function parseContext(text: string): number | undefined {
+  const n = Number(text);
+  return text.trim() !== '' && Number.isInteger(n) && n >= 1 && n <= MAX_CONTEXT_TOKENS ? n : undefined;
 }

@@ -14,7 +14,7 @@ import { selectGpu, useStudio } from '../store';
 
 type Planned = { state: 'planning' } | { state: 'done'; plan: MemoryPlan } | { state: 'failed'; message: string };
 
-export function MemoryPlanLine({ model, host, engine, weights }: { model: ModelEntry; host: Host; engine: EngineClient; weights: WeightChoice }) {
+export function MemoryPlanLine({ model, host, engine, weights, contextTokens }: { model: ModelEntry; host: Host; engine: EngineClient; weights: WeightChoice; contextTokens?: number | undefined }) {
   const gpu = useStudio(selectGpu);
   const [planned, setPlanned] = useState<Planned & { modelId: string }>({ state: 'planning', modelId: model.id });
   // Planned again once the GPU is open: its limits and (for a known GPU) its memory count.
@@ -28,14 +28,14 @@ export function MemoryPlanLine({ model, host, engine, weights }: { model: ModelE
     const modelId = entry.current.id;
     // Another model: its own plan (the previous one's stays shown only while re-planning the same model).
     setPlanned((p) => (p.modelId === modelId ? p : { state: 'planning', modelId }));
-    engine.request('planModel', { source: host.modelSource(entry.current), weights }).then(
+    engine.request('planModel', { source: host.modelSource(entry.current), weights, ...(contextTokens !== undefined ? { contextTokens } : {}) }).then(
       (plan) => current && setPlanned({ state: 'done', plan, modelId }),
       (error: unknown) => current && setPlanned({ state: 'failed', message: error instanceof Error ? error.message : String(error), modelId }),
     );
     return () => {
       current = false;
     };
-  }, [engine, host, model.id, weights, gpuReady]);
+  }, [engine, host, model.id, weights, contextTokens, gpuReady]);
 
   if (planned.state === 'planning') {
     return (

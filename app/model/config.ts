@@ -57,6 +57,11 @@ export interface MambaConfig {
   multipliers?: { embedding: number; residual: number; logits: number };
 }
 
+/** A config's multipliers, 1 where it has none (every model but Granite's). */
+export function configMultipliers(config: MambaConfig): NonNullable<MambaConfig['multipliers']> {
+  return config.multipliers ?? { embedding: 1, residual: 1, logits: 1 };
+}
+
 /** The final norm's weight name under the model's prefix. */
 export function finalNormName(config: MambaConfig, prefix: string): string {
   return `${prefix}${config.finalNorm ?? 'norm_f.weight'}`;

@@ -12,7 +12,7 @@ import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
-import { configBlocks, finalNormName, modelPrefix, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
+import { configBlocks, configMultipliers, finalNormName, modelPrefix, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
 import type { WeightPart } from './memory.js';
 import type { ModelInspection } from './inspection.js';
 import type { LoadedWeights } from './loader.js';
@@ -145,7 +145,7 @@ export class LanguageModel {
     this.embeddingName = inspection.embeddingName;
     this.prefix = modelPrefix(inspection.embeddingName);
     this.finalNorm = finalNormName(inspection.config, this.prefix);
-    this.multipliers = inspection.config.multipliers ?? { embedding: 1, residual: 1, logits: 1 };
+    this.multipliers = configMultipliers(inspection.config);
     const headName = weights.buffers.has('lm_head.weight') || weights.parts?.has('lm_head.weight') ? 'lm_head.weight' : inspection.embeddingName;
     this.lmHead = this.rowsOf(headName, inspection.config.vocabSize);
     this.lmHeadFormat = this.format(headName);
@@ -461,6 +461,8 @@ export class LanguageModel {
         ),
       );
       if (l > 0) copy(a.residual, taps?.hidden?.[l - 1], D * 4);
+      // This layer's row of the knockout, if it is knocked: Δ := 0 in an SSM block, the key masked in an attention block.
+      const knockRow = knockout && (!knockout.layers || knockout.layers.includes(l)) ? knockout.row : null;
       (this.mixers[l] as Mixer).encode({
         layer: l,
         tokens: T,
@@ -471,10 +473,10 @@ export class LanguageModel {
         run,
         copy,
         knockDt: (dt, rowStride, offset, width) => {
-          if (!knockout || (knockout.layers && !knockout.layers.includes(l))) return;
-          steps.push({ kind: 'copy', from: this.knockoutSource(width), fromOffset: 0, to: dt, toOffset: (knockout.row * rowStride + offset) * 4, bytes: width * 4 });
+          if (knockRow === null) return;
+          steps.push({ kind: 'copy', from: this.knockoutSource(width), fromOffset: 0, to: dt, toOffset: (knockRow * rowStride + offset) * 4, bytes: width * 4 });
         },
-        knockRow: knockout && (!knockout.layers || knockout.layers.includes(l)) ? knockout.row : null,
+        knockRow,
       });
       const overwrite = options.overwriteMixerOutput;
       if (overwrite && overwrite.layer === l) {

@@ -5,7 +5,7 @@
  * architecture supplies its mixer's reference (app/arch/<name>/reference.ts). Plain loops, written
  * for clarity, not speed: use it on small models and short sequences.
  */
-import { configBlocks, finalNormName, type BlockSpec, type MambaConfig } from './config.js';
+import { configBlocks, configMultipliers, finalNormName, type BlockSpec, type MambaConfig } from './config.js';
 
 /** Tensors by their name in the file, as float32 arrays (row-major). */
 export type WeightTable = (name: string) => Float32Array | undefined;
@@ -113,7 +113,7 @@ export function forwardRef(
   const T = ids.length;
   const emb = weights(`${prefix}embeddings.weight`) ?? weights(`${prefix}embed_tokens.weight`) ?? need(weights, `${prefix}embedding.weight`);
   let residual = new Float64Array(T * D);
-  const m = config.multipliers ?? { embedding: 1, residual: 1, logits: 1 };
+  const m = configMultipliers(config);
   for (let t = 0; t < T; t++) {
     const id = ids[t] as number;
     for (let i = 0; i < D; i++) residual[t * D + i] = (emb[id * D + i] as number) * m.embedding;

@@ -20,11 +20,11 @@ import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { configBlocks, modelPrefix } from '../../app/model/config';
-import { loadWeights, type LoadedWeights } from '../../app/model/loader';
+import type { LoadedWeights } from '../../app/model/loader';
 import { folderModelFiles } from '../../app/node/folder';
 import { encode, GT, writeGguf, type WriterKv, type WriterTensor } from '../support/gguf-writer';
 import { readGolden } from '../support/golden';
-import { allPositionLogits, useTestGpu } from '../support/gpu';
+import { allPositionLogits, loadTestModel, useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 /** The same model through the two readers: fp32 rounding only. */
@@ -164,16 +164,10 @@ describe('hybrid golden fixtures written as llama.cpp GGUF', () => {
     const dir = path.join(goldenDir, name);
     const file = path.join(scratch, `${name}.gguf`);
     writeFileSync(file, await toGguf(dir));
-    const ggufFiles = await folderModelFiles(file);
-    const gguf = await inspectModel(ggufFiles);
-    expect(gguf.format).toBe('gguf');
-    const ggufWeights = await loadWeights(ctx, ggufFiles, gguf);
-    await ggufFiles.close();
-    const stFiles = await folderModelFiles(dir);
-    const st = await inspectModel(stFiles);
-    const stWeights = await loadWeights(ctx, stFiles, st);
-    await stFiles.close();
+    const { inspection: gguf, weights: ggufWeights } = await loadTestModel(ctx, file);
+    const { inspection: st, weights: stWeights } = await loadTestModel(ctx, dir);
     try {
+      expect(gguf.format).toBe('gguf');
       expect(configBlocks(gguf.config).map((b) => `${b.kind}@${b.layer}`)).toEqual(configBlocks(st.config).map((b) => `${b.kind}@${b.layer}`));
       expect(gguf.config.architecture).toBe(st.config.architecture);
       expect(gguf.config.multipliers).toEqual(st.config.multipliers);

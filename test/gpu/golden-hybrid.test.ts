@@ -14,9 +14,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildModel } from '../../app/arch/build';
-import { inspectModel } from '../../app/arch/inspect';
 import { referenceForward } from '../../app/arch/registry';
-import { readAllTensorsF32 } from '../../app/formats/read-tensors';
 import { readSafetensorsHeader } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
 import { readF32, storageBuffer } from '../../app/gpu/buffers';
@@ -26,11 +24,9 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { relativeError } from '../../app/kernels/self-test';
 import { configBlocks, modelPrefix } from '../../app/model/config';
 import { generate } from '../../app/model/generate';
-import { loadWeights } from '../../app/model/loader';
 import { Session } from '../../app/model/session';
-import { folderModelFiles } from '../../app/node/folder';
 import { readGolden } from '../support/golden';
-import { useTestGpu } from '../support/gpu';
+import { loadTestModel, useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
 /** float64 reference vs the library's float32 forward: the golden scripts' self-check bound. */
@@ -57,11 +53,7 @@ describe('hybrid models against transformers and mamba_ssm (golden fixtures)', (
     if (!ctx) return test.skip(skipReason);
     const dir = path.join(goldenDir, name);
     const meta = await metadata(dir);
-    const files = await folderModelFiles(dir);
-    const inspection = await inspectModel(files);
-    const weights = await loadWeights(ctx, files, inspection);
-    const table = await readAllTensorsF32(files, inspection);
-    await files.close();
+    const { inspection, weights, table } = await loadTestModel(ctx, dir);
     const c = inspection.config;
     const blocks = configBlocks(c);
     const expectedBlocks = JSON.parse(meta.blocks ?? '[]') as { kind: string; layer: number; norm: string; mixer: string }[];

@@ -19,7 +19,7 @@
 import type { Raw } from '../../formats/config.js';
 import { ModelFileError, preview } from '../../formats/errors.js';
 import type { AttentionConfig, BlockSpec, MambaConfig, MlpConfig } from '../../model/config.js';
-import { checkAttention, checkMlp, DEFAULT_KV_CAPACITY, GGUF_ATTENTION_NAMES, ggufNumber, ggufPerLayer, ggufShared, kvCapacity } from '../hybrid/blocks.js';
+import { checkAttention, checkMlp, ggufAttention, ggufMamba2Fields, ggufNumber, ggufPerLayer, kvCapacity } from '../hybrid/blocks.js';
 import { mamba2 } from '../mamba2/index.js';
 import type { ArchitectureSpec, BaseConfig, JsonConfigSource } from '../spec.js';
 
@@ -147,23 +147,13 @@ export const graniteHybrid = {
     const L = base.nLayer;
     const kv = ggufPerLayer(file, get, `${A}.attention.head_count_kv`, L, 0);
     const kinds: ('ssm' | 'attention')[] = kv.map((k) => (k > 0 ? 'attention' : 'ssm'));
-    const { dModel: D, dInner } = base;
     const nGroups = int('ssm.group_count', 1, 1);
-    if (dInner % nHeads !== 0 || nHeads % nGroups !== 0) throw new ModelFileError(file, `${A}.ssm.inner_size ${dInner}, the head count ${nHeads} and ssm.group_count ${nGroups} do not divide`);
-    const attentionLayers = kinds.flatMap((k, l) => (k === 'attention' ? [l] : []));
-    let attention: AttentionConfig | null = null;
-    if (attentionLayers.length > 0) {
-      const heads = ggufShared(file, `${A}.attention.head_count`, ggufPerLayer(file, get, `${A}.attention.head_count`, L).filter((_, l) => kinds[l] === 'attention'), 'attention');
-      const headDim = int('attention.key_length', 1, Math.trunc(D / heads));
-      const rope = get(`${A}.rope.scaling.finetuned`) === true;
-      attention = {
-        nHeads: heads, nKvHeads: ggufShared(file, `${A}.attention.head_count_kv`, attentionLayers.map((l) => kv[l] as number), 'attention'), headDim,
-        rotaryDim: rope ? int('rope.dimension_count', 2, headDim) : 0, ropeTheta: ggufNumber(file, get, `${A}.rope.freq_base`, 10_000), ropeInterleaved: true,
-        scale: ggufNumber(file, get, `${A}.attention.scale`, 1 / Math.sqrt(headDim)), names: GGUF_ATTENTION_NAMES, dConv: 0,
-        capacity: kvCapacity(int('context_length', 1, DEFAULT_KV_CAPACITY)),
-      };
-      checkAttention(file, attention, { heads: `${A}.attention.head_count`, kvHeads: `${A}.attention.head_count_kv`, headDim: `${A}.attention.key_length` });
-    }
+    const ssm = ggufMamba2Fields(file, A, base, nHeads, nGroups);
+    const rope = get(`${A}.rope.scaling.finetuned`) === true;
+    const attention = ggufAttention(file, A, { int, get }, kinds, kv, base.dModel, (headDim) => ({
+      rotaryDim: rope ? int('rope.dimension_count', 2, headDim) : 0, ropeTheta: ggufNumber(file, get, `${A}.rope.freq_base`, 10_000), ropeInterleaved: true,
+      scale: ggufNumber(file, get, `${A}.attention.scale`, 1 / Math.sqrt(headDim)),
+    }));
     const shared = get(`${A}.expert_shared_feed_forward_length`) !== undefined ? int('expert_shared_feed_forward_length', 1) : int('feed_forward_length', 1);
     const mlp: MlpConfig = { intermediate: shared, activation: 'silu', gated: true, gateFirst: true, names: { up: 'ffn_up.weight', gate: 'ffn_gate.weight', down: 'ffn_down.weight' } };
     checkMlp(file, mlp, `${A}.expert_shared_feed_forward_length`);
@@ -174,9 +164,7 @@ export const graniteHybrid = {
     const logitScale = ggufNumber(file, get, `${A}.logit_scale`, 1);
     if (!(logitScale > 0)) throw new ModelFileError(file, `metadata "${A}.logit_scale" is ${logitScale}: it must be positive`);
     return {
-      architecture: 'granitemoehybrid', source: 'gguf', dModel: D, nLayer: blocks.length, vocabSize: base.vocabSize, dInner, dState: base.dState, dConv: base.dConv, dtRank: 0,
-      nHeads, headDim: dInner / nHeads, nGroups, chunkSize: 256, timeStepLimit: [0, Infinity], normGroupSize: dInner / nGroups, normEps: base.normEps,
-      mixerRmsEps: 0, useBias: base.useBias, useConvBias: base.useConvBias, tieEmbeddings: base.tieEmbeddings,
+      ...ssm, architecture: 'granitemoehybrid', nLayer: blocks.length,
       hybrid: { blocks, attention, mlp, biases: { attentionQkv: 'optional', attentionOut: 'optional', mlp: 'optional' } },
       multipliers: { embedding: ggufNumber(file, get, `${A}.embedding_scale`, 1), residual: ggufNumber(file, get, `${A}.residual_scale`, 1), logits: 1 / logitScale },
     };

@@ -7,8 +7,8 @@
  */
 import type { ConfigReader, Raw } from '../../formats/config.js';
 import { ModelFileError, preview } from '../../formats/errors.js';
-import type { AttentionConfig, BlockSpec, HybridConfig, MambaConfig, MlpConfig } from '../../model/config.js';
-import type { TensorSpec } from '../spec.js';
+import type { AttentionConfig, BlockKind, BlockSpec, HybridConfig, MambaConfig, MlpConfig } from '../../model/config.js';
+import type { GgufConfigSource, TensorSpec } from '../spec.js';
 import { biasName } from './config.js';
 
 /** KV-cache capacity when a config names no context length, and the most the studio allocates by default. */
@@ -180,3 +180,44 @@ export function ggufNumber(file: string, get: (key: string) => unknown, key: str
  * with RoPE the rotation is then interleaved pairs, without it the permutation cancels in q·k.
  */
 export const GGUF_ATTENTION_NAMES = { q: 'attn_q.weight', k: 'attn_k.weight', v: 'attn_v.weight', out: 'attn_output.weight' } as const;
+
+/**
+ * A hybrid GGUF's attention config (null when no layer is attention): heads from
+ * `<arch>.attention.head_count`, kv heads from the attention layers' `head_count_kv`, head size
+ * `attention.key_length` (else width / heads), the KV cache from `context_length`; `positions` gives
+ * the architecture's RoPE and scale for a head size.
+ */
+export function ggufAttention(
+  file: string,
+  arch: string,
+  src: Pick<GgufConfigSource, 'int' | 'get'>,
+  kinds: readonly BlockKind[],
+  kv: readonly number[],
+  dModel: number,
+  positions: (headDim: number) => Pick<AttentionConfig, 'rotaryDim' | 'ropeTheta' | 'ropeInterleaved' | 'scale'>,
+): AttentionConfig | null {
+  const layers = kinds.flatMap((k, l) => (k === 'attention' ? [l] : []));
+  if (layers.length === 0) return null;
+  const heads = ggufShared(file, `${arch}.attention.head_count`, ggufPerLayer(file, src.get, `${arch}.attention.head_count`, kinds.length).filter((_, l) => kinds[l] === 'attention'), 'attention');
+  const headDim = src.int('attention.key_length', 1, Math.trunc(dModel / heads));
+  const attention: AttentionConfig = {
+    nHeads: heads, nKvHeads: ggufShared(file, `${arch}.attention.head_count_kv`, layers.map((l) => kv[l] as number), 'attention'), headDim,
+    ...positions(headDim), names: GGUF_ATTENTION_NAMES, dConv: 0, capacity: kvCapacity(src.int('context_length', 1, DEFAULT_KV_CAPACITY)),
+  };
+  checkAttention(file, attention, { heads: `${arch}.attention.head_count`, kvHeads: `${arch}.attention.head_count_kv`, headDim: `${arch}.attention.key_length` });
+  return attention;
+}
+
+/**
+ * The Mamba-2 fields of a hybrid GGUF config, run as llama.cpp runs them: the gated norm per group,
+ * Δ not clamped, transformers' default chunk (GGUF stores none).
+ */
+export function ggufMamba2Fields(file: string, arch: string, base: GgufConfigSource['base'], nHeads: number, nGroups: number) {
+  const { dInner } = base;
+  if (dInner % nHeads !== 0 || nHeads % nGroups !== 0) throw new ModelFileError(file, `${arch}.ssm.inner_size ${dInner}, the head count ${nHeads} and ssm.group_count ${nGroups} do not divide`);
+  return {
+    source: 'gguf', dModel: base.dModel, vocabSize: base.vocabSize, dInner, dState: base.dState, dConv: base.dConv, dtRank: 0, nHeads, headDim: dInner / nHeads, nGroups,
+    chunkSize: 256, timeStepLimit: [0, Infinity], normGroupSize: dInner / nGroups, normEps: base.normEps, mixerRmsEps: 0,
+    useBias: base.useBias, useConvBias: base.useConvBias, tieEmbeddings: base.tieEmbeddings,
+  } satisfies Omit<MambaConfig, 'architecture' | 'nLayer'>;
+}

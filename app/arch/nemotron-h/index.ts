@@ -20,7 +20,7 @@
 import type { Raw } from '../../formats/config.js';
 import { ModelFileError, preview } from '../../formats/errors.js';
 import type { AttentionConfig, BlockKind, BlockSpec, MambaConfig, MlpConfig } from '../../model/config.js';
-import { checkAttention, checkMlp, DEFAULT_KV_CAPACITY, GGUF_ATTENTION_NAMES, ggufPerLayer, ggufShared, kvCapacity } from '../hybrid/blocks.js';
+import { checkAttention, checkMlp, ggufAttention, ggufMamba2Fields, ggufPerLayer, ggufShared, kvCapacity } from '../hybrid/blocks.js';
 import { mamba2 } from '../mamba2/index.js';
 import type { ArchitectureSpec, BaseConfig, JsonConfigSource } from '../spec.js';
 
@@ -146,31 +146,18 @@ export const nemotronH = {
     const kv = ggufPerLayer(file, get, 'nemotron_h.attention.head_count_kv', L, 0);
     const ff = ggufPerLayer(file, get, 'nemotron_h.feed_forward_length', L, 0);
     const kinds: BlockKind[] = kv.map((k, l) => (k > 0 ? 'attention' : (ff[l] as number) > 0 ? 'mlp' : 'ssm'));
-    const { dModel: D, dInner } = base;
     const nGroups = int('ssm.group_count', 1, 1);
-    if (dInner % nHeads !== 0 || nHeads % nGroups !== 0) throw new ModelFileError(file, `nemotron_h.ssm.inner_size ${dInner}, the head count ${nHeads} and ssm.group_count ${nGroups} do not divide`);
-    const attentionLayers = kinds.flatMap((k, l) => (k === 'attention' ? [l] : []));
+    const ssm = ggufMamba2Fields(file, 'nemotron_h', base, nHeads, nGroups);
     const mlpLayers = kinds.flatMap((k, l) => (k === 'mlp' ? [l] : []));
-    let attention: AttentionConfig | null = null;
-    if (attentionLayers.length > 0) {
-      const heads = ggufShared(file, 'nemotron_h.attention.head_count', ggufPerLayer(file, get, 'nemotron_h.attention.head_count', L).filter((_, l) => kinds[l] === 'attention'), 'attention');
-      const headDim = int('attention.key_length', 1, Math.trunc(D / heads));
-      attention = {
-        nHeads: heads, nKvHeads: ggufShared(file, 'nemotron_h.attention.head_count_kv', attentionLayers.map((l) => kv[l] as number), 'attention'), headDim,
-        rotaryDim: 0, ropeTheta: 10_000, ropeInterleaved: false, scale: 1 / Math.sqrt(headDim), names: GGUF_ATTENTION_NAMES, dConv: 0,
-        capacity: kvCapacity(int('context_length', 1, DEFAULT_KV_CAPACITY)),
-      };
-      checkAttention(file, attention, { heads: 'nemotron_h.attention.head_count', kvHeads: 'nemotron_h.attention.head_count_kv', headDim: 'nemotron_h.attention.key_length' });
-    }
+    // No positions in attention: the SSM blocks carry them.
+    const attention = ggufAttention(file, 'nemotron_h', { int, get }, kinds, kv, base.dModel, (headDim) => ({ rotaryDim: 0, ropeTheta: 10_000, ropeInterleaved: false, scale: 1 / Math.sqrt(headDim) }));
     const mlp: MlpConfig | null =
       mlpLayers.length > 0
         ? { intermediate: ggufShared(file, 'nemotron_h.feed_forward_length', mlpLayers.map((l) => ff[l] as number), 'MLP'), activation: 'relu2', gated: false, gateFirst: false, names: { up: 'ffn_up.weight', down: 'ffn_down.weight' } }
         : null;
     const blocks: BlockSpec[] = kinds.map((kind, l) => ({ kind, layer: l, norm: `layers.${l}.norm.weight`, mixer: kind === 'ssm' ? `layers.${l}.mixer.` : `layers.${l}.` }));
     return {
-      architecture: 'nemotron_h', source: 'gguf', dModel: D, nLayer: L, vocabSize: base.vocabSize, dInner, dState: base.dState, dConv: base.dConv, dtRank: 0,
-      nHeads, headDim: dInner / nHeads, nGroups, chunkSize: 256, timeStepLimit: [0, Infinity], normGroupSize: dInner / nGroups, normEps: base.normEps,
-      mixerRmsEps: 0, useBias: base.useBias, useConvBias: base.useConvBias, tieEmbeddings: base.tieEmbeddings,
+      ...ssm, architecture: 'nemotron_h', nLayer: L,
       hybrid: { blocks, attention, mlp, biases: { attentionQkv: 'optional', attentionOut: 'optional', mlp: 'optional' } },
     };
   },

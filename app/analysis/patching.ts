@@ -28,6 +28,7 @@ import { readF32, storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { LanguageModel, PlanOptions } from '../model/model.js';
 import { ForwardBatch, newBinding } from './forward-batch.js';
+import { configMultipliers } from '../model/config.js';
 import { Session } from '../model/session.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { throwIfCancelled, type WorkProgress } from './cancel.js';
@@ -141,11 +142,15 @@ export async function activationSources(ctx: GpuContext, model: LanguageModel, c
   const cleanH = await hidden(clean);
   const before = o.site === 'mixer' ? cleanH : await hidden(corrupt);
   const emb = o.layers.includes(0) ? await embedded(o.site === 'mixer' ? clean : corrupt) : null;
+  // A block adds residual × its output, and the stream starts as embedding × its multiplier (Granite; 1 and 1 otherwise):
+  // the output that makes `after` out of `prev` is (after − prev) / residual.
+  const m = configMultipliers(model.config);
   const out = new Float32Array(o.layers.length * n * D);
   o.layers.forEach((l, r) => {
     const after = cleanH.get(l) as Float32Array;
     const prev = l > 0 ? (before.get(l - 1) as Float32Array) : (emb as Float32Array);
-    for (let i = 0; i < n * D; i++) out[r * n * D + i] = (after[i] as number) - (prev[i] as number);
+    const scale = l > 0 ? 1 : m.embedding;
+    for (let i = 0; i < n * D; i++) out[r * n * D + i] = ((after[i] as number) - (prev[i] as number) * scale) / m.residual;
   });
   return out;
 }

@@ -5,16 +5,16 @@
 // A "unit" is what one invocation writes, never shared with another invocation:
 //   f32, constant, a_log  one word (one value)
 //   f16, bf16             one word (two values, element 2k in the low half)
-//   block formats         two blocks: 2 · TYPE_SIZE bytes, a whole number of words because every
-//                         ggml block size is even (34, 18, 20, 22, 24, 144, 176, 210 bytes)
+//   block formats         a group of 8 blocks in the GPU layout (app/kernels/weight-format.ts:
+//                         each field of the block a plane of the group): 8 · TYPE_SIZE bytes
 // Every value is a function of (seed, its global element or block index, its byte offset), so the
 // result does not depend on how the tensor is split into bindings and dispatches.
 //
 // Block bytes (layouts: app/formats/ggml-quants.ts): the f16 scale fields hold the halves given in
 // params (finite, positive; Q4_1/Q5_1's m is negative), the codes are random. Q4_K/Q5_K: each
 // sub-block's 6-bit scale sc is random in 32..63 and its min m = sc; Q6_K: each 16-element
-// sub-block's i8 scale is random in 32..127. Bytes of blocks past `items` (the phantom second
-// block of an odd count) are 0, and nothing is written past `binding_words`.
+// sub-block's i8 scale is random in 32..127. Bytes of blocks past `items` (the padding of the last
+// group) are 0, and nothing is written past `binding_words`.
 
 struct Params {
   format: u32, // 0 f32, 1 f16, 2 bf16, 3..10 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k, 100 constant, 101 a_log
@@ -165,7 +165,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     return;
   }
-  let words = p.type_size / 2u;
+  let words = 2u * p.type_size;
   for (var w = 0u; w < words; w++) {
     let lw = u * words + w;
     if (lw >= p.binding_words) {
@@ -173,9 +173,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var word = 0u;
     for (var k = 0u; k < 4u; k++) {
-      let pos = 4u * w + k;
-      word |= block_byte(2u * g + pos / p.type_size, pos % p.type_size) << (8u * k);
+      word |= grouped_byte(g, 4u * w + k) << (8u * k);
     }
     out[lw] = word;
   }
+}
+
+// The fields of a block (weight-format.ts BLOCK_FIELDS): x = offset in ggml's block, y = bytes; n used.
+struct Fields {
+  f: array<vec2<u32>, 4>,
+  n: u32,
+}
+
+fn fields() -> Fields {
+  switch p.format {
+    case 3u: { return Fields(array<vec2<u32>, 4>(vec2<u32>(0u, 2u), vec2<u32>(2u, 32u), vec2<u32>(), vec2<u32>()), 2u); }
+    case 4u: { return Fields(array<vec2<u32>, 4>(vec2<u32>(0u, 2u), vec2<u32>(2u, 16u), vec2<u32>(), vec2<u32>()), 2u); }
+    case 5u: { return Fields(array<vec2<u32>, 4>(vec2<u32>(0u, 4u), vec2<u32>(4u, 16u), vec2<u32>(), vec2<u32>()), 2u); }
+    case 6u: { return Fields(array<vec2<u32>, 4>(vec2<u32>(0u, 2u), vec2<u32>(2u, 4u), vec2<u32>(6u, 16u), vec2<u32>()), 3u); }
+    case 7u: { return Fields(array<vec2<u32>, 4>(vec2<u32>(0u, 4u), vec2<u32>(4u, 4u), vec2<u32>(8u, 16u), vec2<u32>()), 3u); }
+    case 10u: { return Fields(array<vec2<u32>, 4>(vec2<u32>(0u, 128u), vec2<u32>(128u, 64u), vec2<u32>(192u, 16u), vec2<u32>(208u, 2u)), 4u); }
+    default: { return Fields(array<vec2<u32>, 4>(vec2<u32>(0u, p.type_size), vec2<u32>(), vec2<u32>(), vec2<u32>()), 1u); }
+  }
+}
+
+// Byte `pos` of group `group`: the byte of one block's field, in its plane.
+fn grouped_byte(group: u32, pos: u32) -> u32 {
+  let t = fields();
+  var start = 0u;
+  for (var f = 0u; f < t.n; f++) {
+    let size = t.f[f].y;
+    if (pos < start + 8u * size) {
+      let at = pos - start;
+      return block_byte(8u * group + at / size, t.f[f].x + at % size);
+    }
+    start += 8u * size;
+  }
+  return 0u;
 }

@@ -56,3 +56,8 @@ fn main(
 fn w_word(i: u32) -> u32 {
   return table[i];
 }
+
+/** Words 4q .. 4q + 3 of W (for weights.wgsl). */
+fn w_quad(q: u32) -> vec4<u32> {
+  return vec4<u32>(table[4u * q], table[4u * q + 1u], table[4u * q + 2u], table[4u * q + 3u]);
+}

@@ -64,6 +64,11 @@ fn w_word(i: u32) -> u32 {
   return weight[i];
 }
 
+/** Words 4q .. 4q + 3 of W (for weights.wgsl). */
+fn w_quad(q: u32) -> vec4<u32> {
+  return vec4<u32>(weight[4u * q], weight[4u * q + 1u], weight[4u * q + 2u], weight[4u * q + 3u]);
+}
+
 /** The finished value of Y[t, o] (dot = Σ_i X[t, i]·W[o, i]); t < T and o < O. */
 fn store(t: u32, o: u32, dot: f32) {
   let index = params.y_offset + t * params.y_stride + o;

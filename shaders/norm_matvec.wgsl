@@ -92,6 +92,11 @@ fn w_word(i: u32) -> u32 {
   return weight4[i >> 2u][i & 3u];
 }
 
+/** Words 4q .. 4q + 3 of W (for weights.wgsl). */
+fn w_quad(q: u32) -> vec4<u32> {
+  return weight4[q];
+}
+
 fn v_at(i: u32) -> f32 {
   return v4[i / 4u][i % 4u];
 }

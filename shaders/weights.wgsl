@@ -1,18 +1,20 @@
 // weights: reading a weight matrix in its storage format (app/kernels/weight-format.ts). Prepended
 // to matmul.wgsl, norm_matvec.wgsl and embedding.wgsl, each of which defines
 //
-//   fn w_word(i: u32) -> u32     word i (little-endian u32) of its weight buffer
+//   fn w_word(i: u32) -> u32        word i (little-endian u32) of its weight buffer
+//   fn w_quad(q: u32) -> vec4<u32>  words 4q .. 4q + 3 (one 16-byte load where the binding allows)
 //
 // W_FORMAT (pipeline constant): 0 f32, 1 f16, 2 bf16 (two 16-bit values per word, element 2k in
 // the low half), 3 q8_0, 4 q4_0, 5 q4_1, 6 q5_0, 7 q5_1, 8 q4_k, 9 q5_k, 10 q6_k: ggml's block
-// formats, the file's bytes as they are (app/formats/ggml-quants.ts has the layouts and the CPU
-// reference these functions are tested against). Blocks are back to back, so a block starts at
-// any even byte offset; every 2-byte field lies at an even offset, 4-byte ones (Q5_0's qh) may not
-// be word-aligned. Values are decoded to f32 and all arithmetic stays f32.
+// formats (app/formats/ggml-quants.ts has the layouts and the CPU reference these functions are
+// tested against) in groups of 8 blocks, each field of a block a plane of the group
+// (weight-format.ts BLOCK_FIELDS; q_field gives a field's byte). Every field read 16 bytes at a
+// time starts 16-byte aligned, 4-byte fields (Q5_0's qh) 4-byte aligned, 2-byte ones 2-byte
+// aligned. Values are decoded to f32 and all arithmetic stays f32.
 //
 //   w_at(e)        element e of the matrix (e = o·I + i), any format
 //   w_chunk(e0)    the 32 elements e0 .. e0 + 31 (e0 % 32 = 0) of a block format, as 8 vec4s, with
-//                  as few word loads as the layout allows
+//                  16-byte loads of the codes
 //   chunk_runs(c), w_chunk_of(row, c)
 //                  the matrix-vector kernels' inner loop: chunk c of a row is two runs of 16
 //                  elements (chunk_runs: their offsets in the row); for Q4_K and Q5_K the runs are
@@ -49,50 +51,31 @@ fn w_half(b: u32) -> f32 {
   return unpack2x16float(w_u16(b)).x;
 }
 
-/** The 32 bits at even byte b. */
-fn w_u32(b: u32) -> u32 {
-  if ((b & 3u) == 0u) {
-    return w_word(b >> 2u);
+/** Bytes per block of the block format W_FORMAT. */
+fn q_type_size() -> u32 {
+  switch W_FORMAT {
+    case WF_Q8_0: { return 34u; }
+    case WF_Q4_0: { return 18u; }
+    case WF_Q4_1: { return 20u; }
+    case WF_Q5_0: { return 22u; }
+    case WF_Q5_1: { return 24u; }
+    case WF_Q4_K: { return 144u; }
+    case WF_Q5_K: { return 176u; }
+    default: { return 210u; }
   }
-  return w_u16(b) | (w_u16(b + 2u) << 16u);
 }
 
-/** The 16 bytes at even byte b, as 4 words. */
-fn w_words4(b: u32) -> array<u32, 4> {
-  var out: array<u32, 4>;
-  let w0 = b >> 2u;
-  if ((b & 3u) == 0u) {
-    for (var k = 0u; k < 4u; k++) {
-      out[k] = w_word(w0 + k);
-    }
-  } else {
-    var prev = w_word(w0);
-    for (var k = 0u; k < 4u; k++) {
-      let next = w_word(w0 + k + 1u);
-      out[k] = (prev >> 16u) | (next << 16u);
-      prev = next;
-    }
-  }
-  return out;
+/**
+ * The byte of block b's copy of a field: its plane starts `plane` bytes into the block's group of
+ * 8 and holds `size` bytes per block (weight-format.ts BLOCK_FIELDS). A group is 8 blocks' bytes.
+ */
+fn q_field(b: u32, plane: u32, size: u32) -> u32 {
+  return (b >> 3u) * (8u * q_type_size()) + plane + (b & 7u) * size;
 }
 
-/** The 32 bytes at even byte b, as 8 words. */
-fn w_words8(b: u32) -> array<u32, 8> {
-  var out: array<u32, 8>;
-  let w0 = b >> 2u;
-  if ((b & 3u) == 0u) {
-    for (var k = 0u; k < 8u; k++) {
-      out[k] = w_word(w0 + k);
-    }
-  } else {
-    var prev = w_word(w0);
-    for (var k = 0u; k < 8u; k++) {
-      let next = w_word(w0 + k + 1u);
-      out[k] = (prev >> 16u) | (next << 16u);
-      prev = next;
-    }
-  }
-  return out;
+/** The 16 bytes at byte b (b % 16 = 0), as 4 words. */
+fn w_quad_at(b: u32) -> vec4<u32> {
+  return w_quad(b >> 4u);
 }
 
 /** The four signed bytes of a word, as f32 (byte 0 first). */
@@ -125,55 +108,74 @@ fn k_scale_min(at: u32, j: u32) -> vec2<u32> {
   return vec2<u32>((b & 15u) | ((w_byte(at + j - 4u) >> 6u) << 4u), (b >> 4u) | ((w_byte(at + j) >> 6u) << 4u));
 }
 
+/**
+ * Q4_0 … Q5_1: block blk's d, its m (0 for Q4_0 / Q5_0), the offset its codes take (−8, −16 or 0),
+ * its qh (Q5_0 / Q5_1, else 0) and the byte of its 16 bytes of nibbles.
+ */
+struct SmallBlock {
+  d: f32,
+  m: f32,
+  offset: f32,
+  qh: u32,
+  qs: u32,
+}
+
+fn small_block(blk: u32) -> SmallBlock {
+  var out: SmallBlock;
+  switch W_FORMAT {
+    case WF_Q4_0: {
+      out.d = w_half(q_field(blk, 0u, 2u));
+      out.offset = -8.0;
+      out.qs = q_field(blk, 16u, 16u);
+    }
+    case WF_Q4_1: {
+      let dm = unpack2x16float(w_word(q_field(blk, 0u, 4u) >> 2u));
+      out.d = dm.x;
+      out.m = dm.y;
+      out.qs = q_field(blk, 32u, 16u);
+    }
+    case WF_Q5_0: {
+      out.d = w_half(q_field(blk, 0u, 2u));
+      out.qh = w_word(q_field(blk, 16u, 4u) >> 2u);
+      out.offset = -16.0;
+      out.qs = q_field(blk, 48u, 16u);
+    }
+    default: {  // WF_Q5_1
+      let dm = unpack2x16float(w_word(q_field(blk, 0u, 4u) >> 2u));
+      out.d = dm.x;
+      out.m = dm.y;
+      out.qh = w_word(q_field(blk, 32u, 4u) >> 2u);
+      out.qs = q_field(blk, 64u, 16u);
+    }
+  }
+  return out;
+}
+
 /** Element e of a matrix in a block format (W_FORMAT ≥ 3). */
 fn q_at(e: u32) -> f32 {
   if (W_FORMAT <= WF_Q5_1) {
     let blk = e >> 5u;
     let j = e & 31u;
-    // Q4/Q5 formats: element j < 16 is the low nibble of qs[j], j ≥ 16 the high nibble of qs[j − 16].
-    let shift = (j >> 4u) * 4u;
-    switch W_FORMAT {
-      case WF_Q8_0: {
-        let base = blk * 34u;
-        return w_half(base) * f32(extractBits(bitcast<i32>(w_byte(base + 2u + j)), 0u, 8u));
-      }
-      case WF_Q4_0: {
-        let base = blk * 18u;
-        let q = (w_byte(base + 2u + (j & 15u)) >> shift) & 15u;
-        return w_half(base) * (f32(q) - 8.0);
-      }
-      case WF_Q4_1: {
-        let base = blk * 20u;
-        let q = (w_byte(base + 4u + (j & 15u)) >> shift) & 15u;
-        return w_half(base) * f32(q) + w_half(base + 2u);
-      }
-      case WF_Q5_0: {
-        let base = blk * 22u;
-        let qh = w_u32(base + 2u);
-        let q = ((w_byte(base + 6u + (j & 15u)) >> shift) & 15u) | (((qh >> j) & 1u) << 4u);
-        return w_half(base) * (f32(q) - 16.0);
-      }
-      default: {  // WF_Q5_1
-        let base = blk * 24u;
-        let qh = w_u32(base + 4u);
-        let q = ((w_byte(base + 8u + (j & 15u)) >> shift) & 15u) | (((qh >> j) & 1u) << 4u);
-        return w_half(base) * f32(q) + w_half(base + 2u);
-      }
+    if (W_FORMAT == WF_Q8_0) {
+      return w_half(q_field(blk, 0u, 2u)) * f32(extractBits(bitcast<i32>(w_byte(q_field(blk, 16u, 32u) + j)), 0u, 8u));
     }
+    // Q4/Q5 formats: element j < 16 is the low nibble of qs[j], j ≥ 16 the high nibble of qs[j − 16].
+    let b = small_block(blk);
+    let q = ((w_byte(b.qs + (j & 15u)) >> ((j >> 4u) * 4u)) & 15u) | (((b.qh >> j) & 1u) << 4u);
+    return b.d * (f32(q) + b.offset) + b.m;
   }
   let blk = e >> 8u;
   let r = e & 255u;
   if (W_FORMAT == WF_Q6_K) {
-    let base = blk * 210u;
     let n = r >> 7u;
     let k = (r >> 5u) & 3u;
     let l = r & 31u;
-    let low = (w_byte(base + 64u * n + 32u * (k & 1u) + l) >> (4u * (k >> 1u))) & 15u;
-    let high = (w_byte(base + 128u + 32u * n + l) >> (2u * k)) & 3u;
-    let scale = f32(extractBits(bitcast<i32>(w_byte(base + 192u + (r >> 4u))), 0u, 8u));
-    return w_half(base + 208u) * scale * (f32(low | (high << 4u)) - 32.0);
+    let low = (w_byte(q_field(blk, 0u, 128u) + 64u * n + 32u * (k & 1u) + l) >> (4u * (k >> 1u))) & 15u;
+    let high = (w_byte(q_field(blk, 1024u, 64u) + 32u * n + l) >> (2u * k)) & 3u;
+    let scale = f32(extractBits(bitcast<i32>(w_byte(q_field(blk, 1536u, 16u) + (r >> 4u))), 0u, 8u));
+    return w_half(q_field(blk, 1664u, 2u)) * scale * (f32(low | (high << 4u)) - 32.0);
   }
-  // Q4_K, Q5_K
+  // Q4_K, Q5_K (ggml's order)
   let five = W_FORMAT == WF_Q5_K;
   let base = blk * select(144u, 176u, five);
   let s = r >> 5u;
@@ -227,55 +229,32 @@ fn w_chunk(e0: u32) -> array<vec4<f32>, 8> {
   if (W_FORMAT <= WF_Q5_1) {
     let blk = e0 >> 5u;
     if (W_FORMAT == WF_Q8_0) {
-      let base = blk * 34u;
-      let d = w_half(base);
-      let qs = w_words8(base + 2u);
-      for (var k = 0u; k < 8u; k++) {
-        out[k] = d * i8x4(qs[k]);
-      }
+      let d = w_half(q_field(blk, 0u, 2u));
+      let at = q_field(blk, 16u, 32u);
+      let a = w_quad_at(at);
+      let b = w_quad_at(at + 16u);
+      out[0] = d * i8x4(a.x);
+      out[1] = d * i8x4(a.y);
+      out[2] = d * i8x4(a.z);
+      out[3] = d * i8x4(a.w);
+      out[4] = d * i8x4(b.x);
+      out[5] = d * i8x4(b.y);
+      out[6] = d * i8x4(b.z);
+      out[7] = d * i8x4(b.w);
       return out;
     }
     // Q4_0, Q4_1, Q5_0, Q5_1: d, optional m, optional qh, 16 bytes of nibbles.
-    var base = 0u;
-    var qs_at = 0u;
-    var m = 0.0;
-    var offset = 0.0;
-    var qh = 0u;
-    switch W_FORMAT {
-      case WF_Q4_0: {
-        base = blk * 18u;
-        qs_at = base + 2u;
-        offset = -8.0;
-      }
-      case WF_Q4_1: {
-        base = blk * 20u;
-        qs_at = base + 4u;
-        m = w_half(base + 2u);
-      }
-      case WF_Q5_0: {
-        base = blk * 22u;
-        qh = w_u32(base + 2u);
-        qs_at = base + 6u;
-        offset = -16.0;
-      }
-      default: {  // WF_Q5_1
-        base = blk * 24u;
-        m = w_half(base + 2u);
-        qh = w_u32(base + 4u);
-        qs_at = base + 8u;
-      }
-    }
-    let d = w_half(base);
-    let qs = w_words4(qs_at);
+    let b = small_block(blk);
+    let qs = w_quad_at(b.qs);
     let five = W_FORMAT == WF_Q5_0 || W_FORMAT == WF_Q5_1;
     for (var h = 0u; h < 2u; h++) {      // h = 0: elements 0..15 (low nibbles), 1: 16..31 (high)
       for (var k = 0u; k < 4u; k++) {    // bytes 4k .. 4k + 3
         var q = nib4(qs[k], h);
         if (five) {
           let first = 16u * h + 4u * k;  // the element of byte 4k's nibble
-          q |= vec4<u32>((qh >> first) & 1u, (qh >> (first + 1u)) & 1u, (qh >> (first + 2u)) & 1u, (qh >> (first + 3u)) & 1u) << vec4<u32>(4u);
+          q |= vec4<u32>((b.qh >> first) & 1u, (b.qh >> (first + 1u)) & 1u, (b.qh >> (first + 2u)) & 1u, (b.qh >> (first + 3u)) & 1u) << vec4<u32>(4u);
         }
-        out[4u * h + k] = d * (vec4<f32>(q) + offset) + m;
+        out[4u * h + k] = b.d * (vec4<f32>(q) + b.offset) + b.m;
       }
     }
     return out;
@@ -283,18 +262,19 @@ fn w_chunk(e0: u32) -> array<vec4<f32>, 8> {
   let blk = e0 >> 8u;
   let c = (e0 & 255u) >> 5u;  // the chunk of 32 in the super-block
   if (W_FORMAT == WF_Q6_K) {
-    let base = blk * 210u;
     let n = c >> 2u;
     let k = c & 3u;
-    let ql = w_words8(base + 64u * n + 32u * (k & 1u));
-    let qh = w_words8(base + 128u + 32u * n);
-    let sc = w_u16(base + 192u + 2u * c);  // the scales of elements 0..15 (low byte) and 16..31
-    let d = w_half(base + 208u);
+    let ql_at = q_field(blk, 0u, 128u) + 64u * n + 32u * (k & 1u);
+    let qh_at = q_field(blk, 1024u, 64u) + 32u * n;
+    let ql = array<vec4<u32>, 2>(w_quad_at(ql_at), w_quad_at(ql_at + 16u));
+    let qh = array<vec4<u32>, 2>(w_quad_at(qh_at), w_quad_at(qh_at + 16u));
+    let sc = w_u16(q_field(blk, 1536u, 16u) + 2u * c);  // the scales of elements 0..15 (low byte) and 16..31
+    let d = w_half(q_field(blk, 1664u, 2u));
     let d0 = d * f32(extractBits(bitcast<i32>(sc), 0u, 8u));
     let d1 = d * f32(extractBits(bitcast<i32>(sc), 8u, 8u));
     for (var j = 0u; j < 8u; j++) {
-      let low = nib4(ql[j], k >> 1u);
-      let w = qh[j] >> (2u * k);
+      let low = nib4(ql[j >> 2u][j & 3u], k >> 1u);
+      let w = qh[j >> 2u][j & 3u] >> (2u * k);
       let high = vec4<u32>(w & 3u, (w >> 8u) & 3u, (w >> 16u) & 3u, (w >> 24u) & 3u);
       out[j] = select(d1, d0, j < 4u) * (vec4<f32>(low | (high << vec4<u32>(4u))) - 32.0);
     }
@@ -307,15 +287,16 @@ fn w_chunk(e0: u32) -> array<vec4<f32>, 8> {
   let sm = k_scale_min(base + 4u, c);
   let step = dd.x * f32(sm.x);
   let shift = dd.y * f32(sm.y);
-  let qs = w_words8(base + select(16u, 48u, five) + 32u * (c >> 1u));
-  var qh: array<u32, 8>;
+  let qs_at = base + select(16u, 48u, five) + 32u * (c >> 1u);
+  let qs = array<vec4<u32>, 2>(w_quad_at(qs_at), w_quad_at(qs_at + 16u));
+  var qh: array<vec4<u32>, 2>;
   if (five) {
-    qh = w_words8(base + 16u);
+    qh = array<vec4<u32>, 2>(w_quad_at(base + 16u), w_quad_at(base + 32u));
   }
   for (var j = 0u; j < 8u; j++) {
-    var q = nib4(qs[j], c & 1u);
+    var q = nib4(qs[j >> 2u][j & 3u], c & 1u);
     if (five) {
-      q |= bit4(qh[j], c) << vec4<u32>(4u);
+      q |= bit4(qh[j >> 2u][j & 3u], c) << vec4<u32>(4u);
     }
     out[j] = step * vec4<f32>(q) - shift;
   }
@@ -359,25 +340,27 @@ fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
   let blk = (row_e0 >> 8u) + (c >> 3u);
   let k = c & 7u;
   let j = 2u * (k >> 1u);  // sub-blocks j (low nibbles) and j + 1 (high nibbles)
-  let w0 = blk * select(36u, 44u, five);  // the super-block's first word (144 or 176 bytes)
-  let dd = unpack2x16float(w_word(w0));   // d, dmin
-  let scales = vec3<u32>(w_word(w0 + 1u), w_word(w0 + 2u), w_word(w0 + 3u));
+  let q0 = blk * select(9u, 11u, five);  // the super-block's first 16-byte unit (144 or 176 bytes)
+  let head = w_quad(q0);                  // d, dmin, then the 12 scale bytes
+  let dd = unpack2x16float(head.x);
+  let scales = head.yzw;
   let sm0 = k_scale_min_words(scales, j);
   let sm1 = k_scale_min_words(scales, j + 1u);
   let step0 = dd.x * f32(sm0.x);
   let step1 = dd.x * f32(sm1.x);
   let shift0 = dd.y * f32(sm0.y);
   let shift1 = dd.y * f32(sm1.y);
-  let qs = w0 + select(4u, 12u, five) + 4u * k;  // 16 bytes: elements 16·(k & 1) + 0..15 of both sub-blocks
-  let qh = w0 + 4u + 4u * (k & 1u);              // Q5_K: the same 16 elements' fifth bits
+  let qs = w_quad(q0 + select(1u, 3u, five) + k);  // elements 16·(k & 1) + 0..15 of both sub-blocks
+  var qh = vec4<u32>(0u);
+  if (five) {
+    qh = w_quad(q0 + 1u + (k & 1u));  // the same 16 elements' fifth bits
+  }
   for (var i = 0u; i < 4u; i++) {
-    let q = w_word(qs + i);
-    var lo = nib4(q, 0u);
-    var hi = nib4(q, 1u);
+    var lo = nib4(qs[i], 0u);
+    var hi = nib4(qs[i], 1u);
     if (five) {
-      let h = w_word(qh + i);
-      lo |= bit4(h, j) << vec4<u32>(4u);
-      hi |= bit4(h, j + 1u) << vec4<u32>(4u);
+      lo |= bit4(qh[i], j) << vec4<u32>(4u);
+      hi |= bit4(qh[i], j + 1u) << vec4<u32>(4u);
     }
     out[i] = step0 * vec4<f32>(lo) - shift0;
     out[4u + i] = step1 * vec4<f32>(hi) - shift1;

@@ -48,6 +48,8 @@ import { Session } from '../model/session.js';
 export const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: { model_type: 'mamba', hidden_size: 64, num_hidden_layers: 2, vocab_size: 256, state_size: 16 },
   'tiny-k': { model_type: 'mamba', hidden_size: 256, num_hidden_layers: 2, vocab_size: 256, state_size: 16, time_step_rank: 16 },
+  // mamba-2.8b's depth at a tiny width: the per-step CPU cost of 64 layers' dispatches, with little GPU work.
+  'deep-tiny': { model_type: 'mamba', hidden_size: 64, num_hidden_layers: 64, vocab_size: 256, state_size: 16 },
   'mamba-130m': { model_type: 'mamba', hidden_size: 768, num_hidden_layers: 24, vocab_size: 50280, state_size: 16 },
   'mamba-370m': { model_type: 'mamba', hidden_size: 1024, num_hidden_layers: 48, vocab_size: 50280, state_size: 16 },
   'mamba-2.8b': {

@@ -18,7 +18,7 @@ import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { f32ToF16Bits } from './f16.js';
 import { bindGroupFor, bindGroupLayoutFor, checkCount } from './op-helpers.js';
-import { formatLayout, isBlockFormat, WEIGHT_FORMAT_CODE, weightBytes, type BlockFormat, type WeightFormat } from './weight-format.js';
+import { BLOCK_GROUP, formatLayout, isBlockFormat, WEIGHT_FORMAT_CODE, weightBytes, type BlockFormat, type WeightFormat } from './weight-format.js';
 
 const OP = 'RandomFill';
 const WORKGROUP_SIZE = 64;
@@ -103,10 +103,10 @@ export function randomFill(ctx: GpuContext, buffer: GPUBuffer, spec: RandomFillS
     if (s.second !== null) h1 = halfBits(s.second, `${storage} ${storage.endsWith('_k') ? 'dmin' : 'm'}`, storage.endsWith('_k'));
   }
   const code32 = format === 'constant' ? 100 : format === 'a_log' ? 101 : WEIGHT_FORMAT_CODE[format];
-  const unitBytes = block ? 2 * typeSize : 4;
+  const unitBytes = block ? BLOCK_GROUP * typeSize : 4;
   const items = block ? elements / blockSize : elements;
   const valuesPerUnit = storage === 'f16' || storage === 'bf16' ? 2 : 1;
-  const totalUnits = block ? Math.ceil(items / 2) : Math.ceil(elements / valuesPerUnit);
+  const totalUnits = block ? Math.ceil(items / BLOCK_GROUP) : Math.ceil(elements / valuesPerUnit);
   const align = device.limits.minStorageBufferOffsetAlignment;
   const step = (unitBytes * align) / gcd(unitBytes, align); // window offsets: whole units, aligned
   const maxBinding = Math.min(spec.windowBytes ?? Infinity, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);

@@ -13,7 +13,7 @@ import type { ByteSource } from '../formats/source.js';
 import type { GpuContext } from '../gpu/context.js';
 import { allocateOrFail, formatBytes, GpuError } from '../gpu/errors.js';
 import { packF16 } from '../kernels/f16.js';
-import { weightBytes, type WeightFormat } from '../kernels/weight-format.js';
+import { BLOCK_GROUP, groupBlocks, isBlockFormat, weightBytes, type WeightFormat } from '../kernels/weight-format.js';
 import { weightFormats, weightParts, type WeightChoice, type WeightPart } from './memory.js';
 import { checkMemoryPlan, planMemory, type TraceMemory } from './memory-plan.js';
 
@@ -165,8 +165,10 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
         const begin = split ? (range.firstRow * rowElements) / decoder.blockElements : 0;
         const end = split ? ((range.firstRow + range.rows) * rowElements) / decoder.blockElements : blocks;
         let blocksPerChunk = Math.max(1, Math.floor(chunkBytes / decoder.blockBytes));
-        // Every chunk but the last must fill whole words: an even number of halves, of odd-sized blocks.
-        const quantum = mode === 'pack-f16' ? (decoder.blockElements % 2 === 1 ? 2 : 1) : mode === 'raw' ? 4 / gcd(4, decoder.blockBytes) : 1;
+        // Every chunk but the last must fill whole words: an even number of halves, of odd-sized
+        // blocks; whole groups of blocks for the block formats (weight-format.ts groupBlocks).
+        const grouped = mode === 'raw' && isBlockFormat(format);
+        const quantum = mode === 'pack-f16' ? (decoder.blockElements % 2 === 1 ? 2 : 1) : grouped ? BLOCK_GROUP : mode === 'raw' ? 4 / gcd(4, decoder.blockBytes) : 1;
         blocksPerChunk = Math.max(quantum, blocksPerChunk - (blocksPerChunk % quantum));
         for (let first = begin; first < end; first += blocksPerChunk) {
           if (options.signal?.aborted) throw new LoadCancelled();
@@ -177,6 +179,9 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
           if (mode === 'pack-f16') {
             const words = packF16(decoder.decode(raw));
             write(at / 2, words.buffer, words.byteOffset, words.byteLength);
+          } else if (grouped) {
+            const data = groupBlocks(format, raw);
+            write((local / BLOCK_GROUP) * BLOCK_GROUP * decoder.blockBytes, data.buffer, data.byteOffset, data.byteLength);
           } else if (mode === 'raw') {
             // Already the storage format (WebGPU is little-endian everywhere): no conversion; a last
             // chunk that ends inside a word is padded with zeros (the buffer is padded anyway).

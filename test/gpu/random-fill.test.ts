@@ -18,7 +18,7 @@ import { decodeHalves, f16ToF32 } from '../../app/formats/float16';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
 import { f32ToF16Bits } from '../../app/kernels/f16';
 import { blockScales, randomFill, type FillFormat } from '../../app/kernels/random-fill';
-import { formatLayout, isBlockFormat, quantTypeOf, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../../app/kernels/weight-format';
+import { formatLayout, isBlockFormat, quantTypeOf, ungroupBlocks, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../../app/kernels/weight-format';
 import { buildModel } from '../../app/arch/build';
 import { canonicalConfig } from '../../app/arch/registry';
 import { randomWeights, shapeConfig, SHAPES } from '../../app/bench/bench';
@@ -49,7 +49,7 @@ async function fill(format: FillFormat, elements: number, seed: number, windowBy
 }
 
 function decode(format: WeightFormat, bytes: Uint8Array, elements: number): Float32Array {
-  const data = bytes.subarray(0, weightDataBytes(elements, format));
+  const data = isBlockFormat(format) ? ungroupBlocks(format, bytes, elements / formatLayout(format).blockSize) : bytes.subarray(0, weightDataBytes(elements, format));
   if (format === 'f32') return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   if (format === 'f16' || format === 'bf16') return decodeHalves(data, format === 'f16' ? 'F16' : 'BF16');
   return dequantizeBlocks('random-fill', { name: format, dtype: quantTypeOf(format) }, data, elements);
@@ -87,8 +87,10 @@ describe('random weights made on the GPU', () => {
       if (isBlockFormat(format)) {
         const { typeSize } = formatLayout(format);
         const at = format === 'q6_k' ? 208 : 0;
-        const view = new DataView(bytes.buffer, bytes.byteOffset);
-        for (let b = 0; b < n / formatLayout(format).blockSize; b++) {
+        const blocks = n / formatLayout(format).blockSize;
+        const ggml = ungroupBlocks(format, bytes, blocks);
+        const view = new DataView(ggml.buffer, ggml.byteOffset);
+        for (let b = 0; b < blocks; b++) {
           const d = view.getUint16(b * typeSize + at, true);
           expect(d).toBe(f32ToF16Bits(blockScales(format, SCALE).d));
           expect(f16ToF32(d)).toBeGreaterThan(0);
@@ -178,7 +180,7 @@ describe('randomWeights: an embedding larger than one binding', () => {
       expect(parts.map((p) => [p.firstRow, p.rows])).toEqual([[0, 256], [256, 256], [512, 256], [768, 256]]);
       for (const p of parts) expect(p.buffer.size).toBe(weightBytes(256 * 64, 'q8_0'));
       expect(gpuMemoryNeed(inspection, { weightFormat: 'auto', bindingLimit: limit }).weights).toBe(w.bytesOnGpu);
-      const rows = dequantizeBlocks('part', { name: 'part', dtype: 'Q8_0' }, new Uint8Array(await readBuffer(ctx.device, parts[3]!.buffer)).subarray(0, weightDataBytes(256 * 64, 'q8_0')));
+      const rows = dequantizeBlocks('part', { name: 'part', dtype: 'Q8_0' }, ungroupBlocks('q8_0', new Uint8Array(await readBuffer(ctx.device, parts[3]!.buffer)), (256 * 64) / 32));
       expect(Math.max(...rows.map(Math.abs))).toBeLessThanOrEqual(1 / 8); // scale 1/√64
       expect(Math.max(...rows.map(Math.abs))).toBeGreaterThan(0.8 / 8);
       const model = buildModel(ctx, inspection, w, 8);

@@ -30,7 +30,7 @@ import { matmulRef } from '../../app/kernels/matmul.ref';
 import { normMatvec, normMatvecFits, normMatvecMaxIn } from '../../app/kernels/norm-matvec';
 import { normMatvecRef } from '../../app/kernels/norm-matvec.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { BLOCK_FORMATS, quantTypeOf, weightBytes, type BlockFormat, type WeightFormat } from '../../app/kernels/weight-format';
+import { BLOCK_FORMATS, isBlockFormat, quantTypeOf, uploadBlocks, weightBytes, type BlockFormat, type WeightFormat } from '../../app/kernels/weight-format';
 import { seededRandom } from '../../app/random';
 import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 
@@ -92,6 +92,7 @@ function randomWeights(format: WeightFormat, rows: number, cols: number, caseSee
 }
 
 function upload(ctx: GpuContext, format: WeightFormat, bytes: Uint8Array, count: number): GPUBuffer {
+  if (isBlockFormat(format)) return uploadBlocks(ctx.device, `Test.${format}`, format, bytes);
   const buffer = storageBuffer(ctx.device, `Test.${format}`, weightBytes(count, format));
   const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
   padded.set(bytes);

@@ -9,7 +9,7 @@ import { withErrorScopes } from '../../app/gpu/errors';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
 import type { Dispatch } from '../../app/kernels/dispatch';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
-import { weightBytes, type WeightFormat } from '../../app/kernels/weight-format';
+import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
 import type { MambaConfig } from '../../app/model/config';
 import type { Mixer, MixerBuild, MixerState, ModelTaps } from '../../app/model/mixer';
 import { quantize } from './ggml-quantize';
@@ -51,10 +51,7 @@ export function mixerHarness(ctx: GpuContext, o: { dModel: number; maxTokens: nu
       seen = roundToF16(w.values);
     } else if (format === 'q8_0') {
       const bytes = quantize('Q8_0', w.values);
-      buffer = storageBuffer(ctx.device, `Test.${name}`, weightBytes(w.values.length, format));
-      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-      padded.set(bytes);
-      ctx.device.queue.writeBuffer(buffer, 0, padded);
+      buffer = uploadBlocks(ctx.device, `Test.${name}`, format, bytes);
       seen = dequantizeBlocks('test', { name, dtype: 'Q8_0' }, bytes, w.values.length);
     } else {
       buffer = uploadF32(ctx.device, `Test.${name}`, w.values);

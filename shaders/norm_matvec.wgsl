@@ -18,7 +18,8 @@
 // W is [O, I] row-major in any format of app/kernels/weight-format.ts (W_FORMAT, decoded by
 // shaders/weights.wgsl, which app/kernels/norm-matvec.ts prepends): fp32 and f16/bf16 rows are read
 // 16 bytes at a time, so I % 4 = 0 (I % 8 = 0 for halves); ggml block formats 32 elements at a
-// time (w_chunk), so I % 32 = 0. conv holds conv1d.weight [C, K] then its bias [C] (zeros when
+// time (w_chunk_of), so I % 32 = 0, except Q8_0 and Q4_K, read as the halves are: 16-byte units
+// of codes (16 weights; Q4_K 32) with their block's scales (q8_unit, q4k_dot). conv holds conv1d.weight [C, K] then its bias [C] (zeros when
 // the checkpoint has none). fp32 arithmetic throughout.
 //
 // Threads: every workgroup first writes v into workgroup memory (I ≤ MAX_IN; the norm's sum of
@@ -41,7 +42,7 @@
 override WORKGROUP_SIZE: u32 = 256u;
 override THREADS_PER_ROW: u32 = 32u;  // a power of two dividing WORKGROUP_SIZE
 override ROWS: u32 = 1u;              // rows per group of threads, 1..MAX_ROWS
-override UNROLL: u32 = 1u;            // 16-byte loads per row in flight per thread (fp32, halves), 1..MAX_UNROLL
+override UNROLL: u32 = 1u;            // 16-byte loads per row in flight per thread (fp32, halves, Q8_0), 1..MAX_UNROLL
 override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm
 override DEFER_SCALE: u32 = 0u;       // 1: one norm group, its scale applied to the row sums
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
@@ -210,6 +211,67 @@ fn dot16(w: vec4<u32>, j: u32) -> f32 {
   return dot(bitcast<vec4<f32>>(w), v_word(j));
 }
 
+/** Q8_0: 16-byte unit j of a row (16 codes) and its block's d. */
+struct Q8Unit {
+  q: vec4<u32>,
+  d: f32,
+}
+
+fn q8_unit(row: u32, j: u32) -> Q8Unit {
+  let b = row * (params.in_features / 32u) + (j >> 1u);  // the block
+  let g = (b >> 3u) * 17u;                              // its group's first 16-byte unit (272 bytes a group)
+  return Q8Unit(weight4[g + 1u + 2u * (b & 7u) + (j & 1u)], unpack2x16float(weight4[g][(b & 7u) >> 1u])[b & 1u]);
+}
+
+/** Unit j's 16 weights times v's elements 16j .. 16j + 15. */
+fn q8_dot(w: Q8Unit, j: u32) -> f32 {
+  let q = w.q;
+  return w.d * (dot(i8x4(q.x), v_word(4u * j)) + dot(i8x4(q.y), v_word(4u * j + 1u)) + dot(i8x4(q.z), v_word(4u * j + 2u)) + dot(i8x4(q.w), v_word(4u * j + 3u)));
+}
+
+/** Q4_K: the first 16-byte unit of the super-block of piece j of a row (144 bytes = 9 units a super-block). */
+fn q4k_block(row: u32, j: u32) -> u32 {
+  return (row * (params.in_features / 256u) + (j >> 3u)) * 9u;
+}
+
+/** v at piece j's two runs of 16 elements (chunk_runs) and their sums: shared by the rows. */
+struct Q4kX {
+  a: array<vec4<f32>, 4>,
+  b: array<vec4<f32>, 4>,
+  sum_a: f32,
+  sum_b: f32,
+}
+
+fn q4k_x(j: u32) -> Q4kX {
+  let runs = chunk_runs(j) / 4u;
+  var x: Q4kX;
+  for (var i = 0u; i < 4u; i++) {
+    x.a[i] = v_word(runs.x + i);
+    x.b[i] = v_word(runs.y + i);
+  }
+  x.sum_a = dot(x.a[0] + x.a[1] + x.a[2] + x.a[3], vec4<f32>(1.0));
+  x.sum_b = dot(x.b[0] + x.b[1] + x.b[2] + x.b[3], vec4<f32>(1.0));
+  return x;
+}
+
+/**
+ * Piece j's 32 weights (nibbles q; head: d, dmin, the scale bytes) times v: per sub-block run,
+ * Σ w·v = d·sc·Σ q·v − dmin·m·Σ v.
+ */
+fn q4k_dot(q: vec4<u32>, head: vec4<u32>, x: Q4kX, j: u32) -> f32 {
+  let sub = 2u * ((j & 7u) >> 1u);
+  let dd = unpack2x16float(head.x);
+  let sm0 = k_scale_min_words(head.yzw, sub);
+  let sm1 = k_scale_min_words(head.yzw, sub + 1u);
+  var lo = 0.0;
+  var hi = 0.0;
+  for (var i = 0u; i < 4u; i++) {
+    lo += dot(vec4<f32>(nib4(q[i], 0u)), x.a[i]);
+    hi += dot(vec4<f32>(nib4(q[i], 1u)), x.b[i]);
+  }
+  return dd.x * (f32(sm0.x) * lo + f32(sm1.x) * hi) - dd.y * (f32(sm0.y) * x.sum_a + f32(sm1.y) * x.sum_b);
+}
+
 /**
  * The ROWS rows of a group of block `block`: THREADS_PER_ROW threads per group stride over I.
  * Every thread of the workgroup calls this the same number of times (the barriers).
@@ -225,7 +287,64 @@ fn row_block(block: u32, lid: u32, row_scale: f32) {
     row[r] = min(first + r, O - 1u);
   }
   var acc: array<f32, MAX_ROWS>;
-  if (W_FORMAT >= WF_Q8_0) {
+  if (W_FORMAT == WF_Q8_0) {
+    // As the fp32/halves loop below, on 16-byte units of codes (16 weights, I / 16 per row) and
+    // their blocks' d: UNROLL units of each of the ROWS rows loaded before the arithmetic, then
+    // the units left one at a time.
+    let units = I / 16u;
+    let step = THREADS_PER_ROW * UNROLL;
+    var j0 = 0u;
+    for (; j0 + step <= units; j0 += step) {
+      var w: array<Q8Unit, 16>;  // [u · MAX_ROWS + r]
+      for (var u = 0u; u < UNROLL; u++) {
+        for (var r = 0u; r < ROWS; r++) {
+          w[u * MAX_ROWS + r] = q8_unit(row[r], j0 + u * THREADS_PER_ROW + lane);
+        }
+      }
+      for (var u = 0u; u < UNROLL; u++) {
+        let j = j0 + u * THREADS_PER_ROW + lane;
+        for (var r = 0u; r < ROWS; r++) {
+          acc[r] += q8_dot(w[u * MAX_ROWS + r], j);
+        }
+      }
+    }
+    for (var j = j0 + lane; j < units; j += THREADS_PER_ROW) {
+      for (var r = 0u; r < ROWS; r++) {
+        acc[r] += q8_dot(q8_unit(row[r], j), j);
+      }
+    }
+  } else if (W_FORMAT == WF_Q4_K) {
+    // The same on Q4_K's 16-byte pieces of nibbles (32 weights, I / 32 per row; q4k_dot).
+    let units = I / 32u;
+    let step = THREADS_PER_ROW * UNROLL;
+    var j0 = 0u;
+    for (; j0 + step <= units; j0 += step) {
+      var w: array<vec4<u32>, 16>;  // [u · MAX_ROWS + r]: the nibbles
+      var h: array<vec4<u32>, 16>;  // their super-block's d, dmin and scales
+      for (var u = 0u; u < UNROLL; u++) {
+        let j = j0 + u * THREADS_PER_ROW + lane;
+        for (var r = 0u; r < ROWS; r++) {
+          let sb = q4k_block(row[r], j);
+          w[u * MAX_ROWS + r] = weight4[sb + 1u + (j & 7u)];
+          h[u * MAX_ROWS + r] = weight4[sb];
+        }
+      }
+      for (var u = 0u; u < UNROLL; u++) {
+        let j = j0 + u * THREADS_PER_ROW + lane;
+        let xs = q4k_x(j);
+        for (var r = 0u; r < ROWS; r++) {
+          acc[r] += q4k_dot(w[u * MAX_ROWS + r], h[u * MAX_ROWS + r], xs, j);
+        }
+      }
+    }
+    for (var j = j0 + lane; j < units; j += THREADS_PER_ROW) {
+      let xs = q4k_x(j);
+      for (var r = 0u; r < ROWS; r++) {
+        let sb = q4k_block(row[r], j);
+        acc[r] += q4k_dot(weight4[sb + 1u + (j & 7u)], weight4[sb], xs, j);
+      }
+    }
+  } else if (W_FORMAT >= WF_Q4_0) {
     let chunks = I / 32u;
     for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
       let runs = chunk_runs(c) / 4u;

@@ -129,8 +129,10 @@ const TARGET_WORKGROUPS = 256;
  * The default shape for O rows of I inputs, from a sweep on an H200 at the mamba-2.8b shapes
  * (bench/RESULTS.md, issue 19): about 10 16-byte words of a row per thread (32 to 256 threads per
  * row); with the prologue (a norm, or x staged through workgroup memory) 4 rows per group, so
- * fewer workgroups pay it; with x read in place 1 row; ggml blocks 1 row and up to 64 threads
- * (a chunk's decoding holds 8 vec4s per row). Then fewer rows, then more threads per row, while
+ * fewer workgroups pay it; with x read in place 1 row. Q8_0 and Q4_K are read as the halves are,
+ * 16 bytes of codes at a time (16 and 32 weights) with their scales (Q4_K: 2 rows, 2 loads in
+ * flight: its units carry 16 more bytes of scales each); the other ggml blocks 1 row and up to 64
+ * threads (a chunk's decoding holds 8 vec4s per row). Then fewer rows, then more threads per row, while
  * that leaves fewer than TARGET_WORKGROUPS workgroups (x_proj's ~100 rows still spread over the
  * GPU; not on a software adapter). 4 loads in flight per row. ctx.tuning.matvec overrides any part (benchmarks, tests).
  */
@@ -138,7 +140,11 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
   const pow2 = (x: number) => 2 ** Math.round(Math.log2(Math.max(1, x)));
   let perRow: number;
   let rows: number;
-  if (isBlockFormat(format)) {
+  if (format === 'q8_0' || format === 'q4_k') {
+    // Read as the halves are, 16 bytes (16 codes, 32 nibbles) at a time.
+    perRow = Math.min(WORKGROUP_SIZE, Math.max(32, pow2(inFeatures / (format === 'q8_0' ? 16 : 32) / 10)));
+    rows = staged ? (format === 'q8_0' ? 4 : 2) : 1;
+  } else if (isBlockFormat(format)) {
     const chunks = inFeatures / 32;
     perRow = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, chunks))));
     rows = 1;
@@ -156,10 +162,11 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
     else perRow *= 2;
   }
   const forced = ctx.tuning?.matvec ?? {};
-  const shape = { threadsPerRow: forced.threadsPerRow ?? perRow, rows: forced.rows ?? rows, unroll: forced.unroll ?? 4 };
+  // Q4_K holds each unit's 16 bytes of scales beside its codes: 2 units in flight (4 was slower on the H200).
+  const shape = { threadsPerRow: forced.threadsPerRow ?? perRow, rows: forced.rows ?? rows, unroll: forced.unroll ?? (format === 'q4_k' ? 2 : 4) };
   checkCount(OP, 'threadsPerRow', shape.threadsPerRow, 1, WORKGROUP_SIZE);
   if ((shape.threadsPerRow & (shape.threadsPerRow - 1)) !== 0) throw new RangeError(`${OP}: threadsPerRow must be a power of two, got ${shape.threadsPerRow}`);
-  checkCount(OP, 'rows', shape.rows, 1, 4);
+  checkCount(OP, 'rows', shape.rows, 1, Math.min(4, shape.threadsPerRow)); // lane r of a group writes row r
   checkCount(OP, 'unroll', shape.unroll, 1, 4);
   return shape;
 }

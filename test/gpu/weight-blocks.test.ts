@@ -198,6 +198,23 @@ describe('weights decoded inside the kernels (Dawn)', () => {
       expect(relativeError(y, ref.y)).toBeLessThanOrEqual(MATMUL_TOLERANCE);
       const refPlain = normMatvecRef({ x: x.subarray(4), weight: values, norm: 'none', inFeatures: I, outFeatures: O });
       expect(relativeError(plain, refPlain.y), 'no norm, x in place').toBeLessThanOrEqual(MATMUL_TOLERANCE);
+      // A forced shape with several strides over a row, a partial last one, and 3 rows a group (41 = 13·3 + 2).
+      const weight = upload(ctx, format, bytes, O * I);
+      const yForced = uploadF32(device, 'Test.yForced', new Float32Array(O).fill(Number.NaN));
+      ctx.tuning = { matvec: { threadsPerRow: 4, rows: 3, unroll: 2 } };
+      try {
+        const forced = await withErrorScopes(device, 'test', () => {
+          const d = normMatvec(ctx!, { inFeatures: I, outFeatures: O, norm: 'rms', eps: 1e-5, xOffset: 4, weightFormat: format }, { x: uploadF32(device, 'Test.x2', x), g: uploadF32(device, 'Test.g2', g), weight, y: yForced });
+          submitDispatches(device, 'Test', [d]);
+          return d;
+        });
+        forced.destroy();
+      } finally {
+        ctx.tuning = undefined;
+      }
+      expect(relativeError(await readF32(device, yForced, O), ref.y), 'threads per row 4, rows 3, unroll 2').toBeLessThanOrEqual(MATMUL_TOLERANCE);
+      weight.destroy();
+      yForced.destroy();
     });
   }
 

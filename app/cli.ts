@@ -54,13 +54,14 @@ commands:
   bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
-        [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--matvec 32x2x4,…]
+        [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec 32x2x4,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
                         float formats); with --model, --weights takes auto, f32, f16; --trace N (default
                         131072) adds a long trace of N tokens: trace memory (GPU, JS), a 4,096-token window's
-                        recompute time and the live trace's decode overhead (JSON "trace"); --matvec measures the decode
+                        recompute time and the live trace's decode overhead (JSON "trace"; --trail-piece N,…
+                        also times the windows detail with trail pieces of N tokens); --matvec measures the decode
                         matrix-vector kernel in each threads×rows×unroll shape in turn
   gpu [--unsafe]        find a WebGPU adapter, print it and what it offers (features, subgroup sizes,
                         subgroup-matrix configs; --unsafe: with Dawn's allow_unsafe_apis), and check one
@@ -317,7 +318,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece']);
   // --matvec TxRxU[,…]: the decode matrix-vector kernel's shapes to measure in turn (threads per row,
   // rows per group of threads, loads in flight; app/kernels/norm-matvec.ts), each with every --weights.
   const matvecRaw = opts.get('matvec');
@@ -348,6 +349,7 @@ async function benchCommand(args: string[]): Promise<number> {
   // Dawn rounds timestamps (to 64 µs on some drivers) unless told not to: the per-kernel
   // breakdown needs them exact.
   const prefillTokens = list('prefill', [128, 512, 2048, 8192]);
+  const trailPieces = opts.has('trail-piece') ? list('trail-piece', []) : [];
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),
@@ -383,7 +385,7 @@ async function benchCommand(args: string[]): Promise<number> {
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const result = await runBench(ctx, name, prepared.inspection, prepared.weights, { ...settings, weights: format as BenchWeights | WeightChoice, weightChoice: choice, ...(traceTokens ? { keepModel: true } : {}) }, log);
     if (traceTokens && result.model_ref) {
-      result.trace = await benchTrace(ctx, result.model_ref, prepared.weights, traceTokens, { decodeTokens: settings.decodeTokens, repeats: settings.repeats, memory: jsMemory }, log);
+      result.trace = await benchTrace(ctx, result.model_ref, prepared.weights, traceTokens, { decodeTokens: settings.decodeTokens, repeats: settings.repeats, memory: jsMemory, ...(trailPieces.length ? { trailPieces } : {}) }, log);
       result.model_ref.destroy();
     }
     delete result.model_ref;

@@ -27,9 +27,13 @@ export const TRAIL_PIECE = 256;
 /** The most GPU memory of a piece's logits. */
 export const TRAIL_LOGITS_BYTES = 64 * 2 ** 20;
 
-/** The most tokens one piece of a trail over `capacity` tokens takes (its logits buffer holds that many rows). */
-export function trailPiece(maxTokens: number, capacity: number, vocab: number, sinkRows = Infinity): number {
-  return Math.max(1, Math.min(TRAIL_PIECE, Math.floor(TRAIL_LOGITS_BYTES / (vocab * 4)), maxTokens, sinkRows, capacity));
+/**
+ * The most tokens one piece of a trail over `capacity` tokens takes (its logits buffer holds that
+ * many rows); `wanted` replaces TRAIL_PIECE and the logits' cap.
+ */
+export function trailPiece(maxTokens: number, capacity: number, vocab: number, sinkRows = Infinity, wanted?: number): number {
+  const cap = wanted ?? Math.min(TRAIL_PIECE, Math.floor(TRAIL_LOGITS_BYTES / (vocab * 4)));
+  return Math.max(1, Math.min(cap, maxTokens, sinkRows, capacity));
 }
 
 /** GPU bytes of a trail's own buffers beside its session: the logits of one piece and their top-k words. */
@@ -54,11 +58,12 @@ export class TraceTrail {
     readonly session: Session,
     private readonly sink: TraceSink,
     capacity: number,
+    piece?: number,
   ) {
     if (session.position !== 0) throw new Error('TraceTrail: the trail starts from an empty session');
     const model = session.model;
     const V = model.config.vocabSize;
-    this.piece = trailPiece(model.maxTokens, capacity, V, sink.maxRows);
+    this.piece = trailPiece(model.maxTokens, capacity, V, sink.maxRows, piece);
     this.logits = storageBuffer(ctx.device, 'TraceTrail.logits', this.piece * V * 4);
     this.words = sink.topNextK > 0 ? storageBuffer(ctx.device, 'TraceTrail.topK', this.piece * 2 * sink.topNextK * 4) : null;
     this.savedId = storageBuffer(ctx.device, 'TraceTrail.savedId', 4);

@@ -148,6 +148,8 @@ export async function startLiveTrace(
     gpuSummaries?: boolean;
     /** Trace in a trail session (default, but not on a CPU implementation of WebGPU) or in `session`'s own steps. */
     trail?: boolean;
+    /** Tokens per trail piece instead of trace-trail.ts trailPiece's (still at most the model's chunk, the sink's rows and the capacity): the bench's --trail-piece. */
+    trailPiece?: number;
   },
 ): Promise<LiveTrace> {
   const model = target.model;
@@ -268,7 +270,7 @@ export async function startLiveTrace(
     return options.focusChannels?.length ? { ...sums, focusScore: window.delta.map((d, i) => meanOverColumns(d, (model.traceLayout(layers[i] as number) as TraceLayout).deltaWidth, options.focusChannels as number[])) } : sums;
   };
   try {
-    if (trailing) trail = new TraceTrail(ctx, trailing, sink, capacity);
+    if (trailing) trail = new TraceTrail(ctx, trailing, sink, capacity, options.trailPiece);
     else session.trace(sink);
   } catch (error) {
     destroyAll();

@@ -39,6 +39,8 @@ export interface TraceBenchResult {
   /** 1 − traced/untraced decode rate, for the default detail ('auto') and for 'windows'. */
   live_overhead: number;
   live_overhead_windows: number;
+  /** With --trail-piece: the windows detail's overhead per trail piece (tokens). */
+  live_overhead_windows_by_trail_piece?: Record<string, number>;
   decode_tok_s: number;
   decode_traced_tok_s: number;
   decode_traced_windows_tok_s: number;
@@ -60,7 +62,7 @@ export async function benchTrace(
   model: LanguageModel,
   weights: LoadedWeights,
   tokens: number,
-  options: { decodeTokens: number; repeats: number; window?: number; /** The process's JS memory now (heap + array buffers), after a collection where it can. */ memory?: () => number },
+  options: { decodeTokens: number; repeats: number; window?: number; /** More trail pieces to time the windows detail with (tokens each). */ trailPieces?: number[]; /** The process's JS memory now (heap + array buffers), after a collection where it can. */ memory?: () => number },
   log: (line: string) => void,
 ): Promise<TraceBenchResult> {
   const target = { model, weights, tokenizer: null };
@@ -106,12 +108,22 @@ export async function benchTrace(
   // Live trace overhead: the same generate loop with and without it. Each run also sums the CPU
   // time spent encoding and submitting its steps (Session.stepFromGpu), per token; 'in-place'
   // traces the generating session's own steps (the default detail) instead of a trail session.
-  const decodeOnce = async (trace: 'none' | 'auto' | 'windows' | 'in-place') => {
+  const decodeOnce = async (trace: 'none' | 'auto' | 'windows' | 'in-place' | `windows@${number}`) => {
+    const piece = trace.startsWith('windows@') ? Number(trace.slice('windows@'.length)) : undefined;
     const session = new Session(ctx, model);
     const prompt = Array.from({ length: 16 }, () => Math.floor(random() * V));
-    const detail = trace === 'in-place' ? 'auto' : trace;
+    const detail = trace === 'in-place' ? 'auto' : piece !== undefined ? 'windows' : (trace as 'none' | 'auto' | 'windows');
     const live =
-      detail === 'none' ? null : await startLiveTrace(ctx, target, session, prompt.length + options.decodeTokens + 1, { traceId: 'live', modelId: 'bench', onRows: () => undefined, detail, trail: trace !== 'in-place' });
+      detail === 'none'
+        ? null
+        : await startLiveTrace(ctx, target, session, prompt.length + options.decodeTokens + 1, {
+            traceId: 'live',
+            modelId: 'bench',
+            onRows: () => undefined,
+            detail,
+            trail: trace !== 'in-place',
+            ...(piece !== undefined ? { trailPiece: piece } : {}),
+          });
     const step = session.stepFromGpu.bind(session);
     let encoding = 0;
     let steps = 0;
@@ -132,8 +144,9 @@ export async function benchTrace(
   };
   // The modes take turns, run after run (the first round a warm-up), so a drift of the machine
   // touches them alike; each one's median.
-  const modes = ['none', 'auto', 'windows', 'in-place'] as const;
-  const runs = new Map(modes.map((m) => [m, { rates: [] as number[], encodeMs: [] as number[] }]));
+  const pieces = (options.trailPieces ?? []).map((p) => `windows@${p}` as const);
+  const modes = ['none', 'auto', 'windows', 'in-place', ...pieces] as const;
+  const runs = new Map<string, { rates: number[]; encodeMs: number[] }>(modes.map((m) => [m, { rates: [] as number[], encodeMs: [] as number[] }]));
   for (let r = 0; r < options.repeats + 1; r++) {
     for (const mode of modes) {
       const { rate, encodeMs } = await decodeOnce(mode);
@@ -144,7 +157,7 @@ export async function benchTrace(
       }
     }
   }
-  const decodeRate = (mode: (typeof modes)[number]) => {
+  const decodeRate = (mode: string) => {
     const { rates, encodeMs } = runs.get(mode) as { rates: number[]; encodeMs: number[] };
     return { rate: median(rates), encodeMs: median(encodeMs) };
   };
@@ -152,8 +165,10 @@ export async function benchTrace(
   const traced = decodeRate('auto');
   const windows = decodeRate('windows');
   const inPlace = decodeRate('in-place');
+  const byPiece = Object.fromEntries((options.trailPieces ?? []).map((p) => [String(p), 1 - decodeRate(`windows@${p}`).rate / plain.rate]));
   log(
-    `decode ${plain.rate.toFixed(1)} tok/s; with the live trace ${traced.rate.toFixed(1)} (auto), ${windows.rate.toFixed(1)} (windows), ${inPlace.rate.toFixed(1)} (auto, traced in place); ` +
+    `decode ${plain.rate.toFixed(1)} tok/s; with the live trace ${traced.rate.toFixed(1)} (auto), ${windows.rate.toFixed(1)} (windows), ${inPlace.rate.toFixed(1)} (auto, traced in place)` +
+      Object.entries(byPiece).map(([p, o]) => `, windows with ${p}-token trail pieces: overhead ${(100 * o).toFixed(1)} %`).join('') + '; ' +
       `CPU per step ${plain.encodeMs.toFixed(3)} ms untraced, ${inPlace.encodeMs.toFixed(3)} traced in place`,
   );
   return {
@@ -169,6 +184,7 @@ export async function benchTrace(
     windows_timed: times.length,
     live_overhead: 1 - traced.rate / plain.rate,
     live_overhead_windows: 1 - windows.rate / plain.rate,
+    ...(options.trailPieces?.length ? { live_overhead_windows_by_trail_piece: byPiece } : {}),
     decode_tok_s: plain.rate,
     decode_traced_tok_s: traced.rate,
     decode_traced_windows_tok_s: windows.rate,

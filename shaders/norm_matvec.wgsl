@@ -19,7 +19,7 @@
 // shaders/weights.wgsl, which app/kernels/norm-matvec.ts prepends): fp32 and f16/bf16 rows are read
 // 16 bytes at a time, so I % 4 = 0 (I % 8 = 0 for halves); ggml block formats 32 elements at a
 // time (w_chunk_of), so I % 32 = 0, except Q8_0 and Q4_K, read as the halves are: 16-byte units
-// of codes (16 weights; Q4_K 32) with their block's scales (q8_unit, q4k_dot). conv holds conv1d.weight [C, K] then its bias [C] (zeros when
+// of codes (16 weights; Q4_K 32) with their block's scales (unit_at, q4k_dot). conv holds conv1d.weight [C, K] then its bias [C] (zeros when
 // the checkpoint has none). fp32 arithmetic throughout.
 //
 // Threads: every workgroup first writes v into workgroup memory (I ≤ MAX_IN; the norm's sum of
@@ -211,22 +211,39 @@ fn dot16(w: vec4<u32>, j: u32) -> f32 {
   return dot(bitcast<vec4<f32>>(w), v_word(j));
 }
 
-/** Q8_0: 16-byte unit j of a row (16 codes) and its block's d. */
-struct Q8Unit {
+/**
+ * 16-byte unit j of a row: 4 fp32 weights, 8 halves, or 16 Q8_0 codes with their block's d
+ * (Q8_0's groups: 16 bytes of 8 d's, then 8 × 32 codes; weight-format.ts).
+ */
+struct Unit {
   q: vec4<u32>,
   d: f32,
 }
 
-fn q8_unit(row: u32, j: u32) -> Q8Unit {
-  let b = row * (params.in_features / 32u) + (j >> 1u);  // the block
-  let g = (b >> 3u) * 17u;                              // its group's first 16-byte unit (272 bytes a group)
-  return Q8Unit(weight4[g + 1u + 2u * (b & 7u) + (j & 1u)], unpack2x16float(weight4[g][(b & 7u) >> 1u])[b & 1u]);
+fn units_per_row() -> u32 {
+  switch W_FORMAT {
+    case WF_F32: { return params.in_features / 4u; }
+    case WF_Q8_0: { return params.in_features / 16u; }
+    default: { return params.in_features / 8u; }
+  }
 }
 
-/** Unit j's 16 weights times v's elements 16j .. 16j + 15. */
-fn q8_dot(w: Q8Unit, j: u32) -> f32 {
-  let q = w.q;
-  return w.d * (dot(i8x4(q.x), v_word(4u * j)) + dot(i8x4(q.y), v_word(4u * j + 1u)) + dot(i8x4(q.z), v_word(4u * j + 2u)) + dot(i8x4(q.w), v_word(4u * j + 3u)));
+fn unit_at(row: u32, j: u32) -> Unit {
+  if (W_FORMAT == WF_Q8_0) {
+    let b = row * (params.in_features / 32u) + (j >> 1u);  // the block
+    let g = (b >> 3u) * 17u;                              // its group's first 16-byte unit (272 bytes a group)
+    return Unit(weight4[g + 1u + 2u * (b & 7u) + (j & 1u)], unpack2x16float(weight4[g][(b & 7u) >> 1u])[b & 1u]);
+  }
+  return Unit(weight4[row * units_per_row() + j], 1.0);
+}
+
+/** Unit j's weights times v's elements from 4j (fp32), 8j (halves) or 16j (Q8_0) on. */
+fn unit_dot(w: Unit, j: u32) -> f32 {
+  if (W_FORMAT == WF_Q8_0) {
+    let q = w.q;
+    return w.d * (dot(i8x4(q.x), v_word(4u * j)) + dot(i8x4(q.y), v_word(4u * j + 1u)) + dot(i8x4(q.z), v_word(4u * j + 2u)) + dot(i8x4(q.w), v_word(4u * j + 3u)));
+  }
+  return dot16(w.q, j);
 }
 
 /** Q4_K: the first 16-byte unit of the super-block of piece j of a row (144 bytes = 9 units a super-block). */
@@ -287,33 +304,7 @@ fn row_block(block: u32, lid: u32, row_scale: f32) {
     row[r] = min(first + r, O - 1u);
   }
   var acc: array<f32, MAX_ROWS>;
-  if (W_FORMAT == WF_Q8_0) {
-    // As the fp32/halves loop below, on 16-byte units of codes (16 weights, I / 16 per row) and
-    // their blocks' d: UNROLL units of each of the ROWS rows loaded before the arithmetic, then
-    // the units left one at a time.
-    let units = I / 16u;
-    let step = THREADS_PER_ROW * UNROLL;
-    var j0 = 0u;
-    for (; j0 + step <= units; j0 += step) {
-      var w: array<Q8Unit, 16>;  // [u · MAX_ROWS + r]
-      for (var u = 0u; u < UNROLL; u++) {
-        for (var r = 0u; r < ROWS; r++) {
-          w[u * MAX_ROWS + r] = q8_unit(row[r], j0 + u * THREADS_PER_ROW + lane);
-        }
-      }
-      for (var u = 0u; u < UNROLL; u++) {
-        let j = j0 + u * THREADS_PER_ROW + lane;
-        for (var r = 0u; r < ROWS; r++) {
-          acc[r] += q8_dot(w[u * MAX_ROWS + r], j);
-        }
-      }
-    }
-    for (var j = j0 + lane; j < units; j += THREADS_PER_ROW) {
-      for (var r = 0u; r < ROWS; r++) {
-        acc[r] += q8_dot(q8_unit(row[r], j), j);
-      }
-    }
-  } else if (W_FORMAT == WF_Q4_K) {
+  if (W_FORMAT == WF_Q4_K) {
     // The same on Q4_K's 16-byte pieces of nibbles (32 weights, I / 32 per row; q4k_dot).
     let units = I / 32u;
     let step = THREADS_PER_ROW * UNROLL;
@@ -358,32 +349,28 @@ fn row_block(block: u32, lid: u32, row_scale: f32) {
       }
     }
   } else {
-    // 16-byte words per row: I / 8 (halves) or I / 4 (fp32).
-    let words = select(I / 4u, I / 8u, W_FORMAT == WF_F16 || W_FORMAT == WF_BF16);
-    var base: array<u32, MAX_ROWS>;
-    for (var r = 0u; r < ROWS; r++) {
-      base[r] = row[r] * words;
-    }
+    // fp32, halves, Q8_0: 16-byte units of a row (unit_at), UNROLL of each of the ROWS rows loaded
+    // before any arithmetic, then the units left one at a time.
+    let units = units_per_row();
     let step = THREADS_PER_ROW * UNROLL;
     var j0 = 0u;
-    for (; j0 + step <= words; j0 += step) {
-      // All loads first, then the arithmetic.
-      var w: array<vec4<u32>, 16>;  // [u · MAX_ROWS + r]
+    for (; j0 + step <= units; j0 += step) {
+      var w: array<Unit, 16>;  // [u · MAX_ROWS + r]
       for (var u = 0u; u < UNROLL; u++) {
         for (var r = 0u; r < ROWS; r++) {
-          w[u * MAX_ROWS + r] = weight4[base[r] + j0 + u * THREADS_PER_ROW + lane];
+          w[u * MAX_ROWS + r] = unit_at(row[r], j0 + u * THREADS_PER_ROW + lane);
         }
       }
       for (var u = 0u; u < UNROLL; u++) {
         let j = j0 + u * THREADS_PER_ROW + lane;
         for (var r = 0u; r < ROWS; r++) {
-          acc[r] += dot16(w[u * MAX_ROWS + r], j);
+          acc[r] += unit_dot(w[u * MAX_ROWS + r], j);
         }
       }
     }
-    for (var j = j0 + lane; j < words; j += THREADS_PER_ROW) {
+    for (var j = j0 + lane; j < units; j += THREADS_PER_ROW) {
       for (var r = 0u; r < ROWS; r++) {
-        acc[r] += dot16(weight4[base[r] + j], j);
+        acc[r] += unit_dot(unit_at(row[r], j), j);
       }
     }
   }

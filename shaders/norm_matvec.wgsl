@@ -231,8 +231,7 @@ fn units_per_row() -> u32 {
 fn unit_at(row: u32, j: u32) -> Unit {
   if (W_FORMAT == WF_Q8_0) {
     let b = row * (params.in_features / 32u) + (j >> 1u);  // the block
-    let g = (b >> 3u) * 17u;                              // its group's first 16-byte unit (272 bytes a group)
-    return Unit(weight4[g + 1u + 2u * (b & 7u) + (j & 1u)], unpack2x16float(weight4[g][(b & 7u) >> 1u])[b & 1u]);
+    return Unit(w_quad_at(q_field(b, 16u, 32u) + 16u * (j & 1u)), w_half(q_field(b, 0u, 2u)));
   }
   return Unit(weight4[row * units_per_row() + j], 1.0);
 }
@@ -244,11 +243,6 @@ fn unit_dot(w: Unit, j: u32) -> f32 {
     return w.d * (dot(i8x4(q.x), v_word(4u * j)) + dot(i8x4(q.y), v_word(4u * j + 1u)) + dot(i8x4(q.z), v_word(4u * j + 2u)) + dot(i8x4(q.w), v_word(4u * j + 3u)));
   }
   return dot16(w.q, j);
-}
-
-/** Q4_K: the first 16-byte unit of the super-block of piece j of a row (144 bytes = 9 units a super-block). */
-fn q4k_block(row: u32, j: u32) -> u32 {
-  return (row * (params.in_features / 256u) + (j >> 3u)) * 9u;
 }
 
 /** v at piece j's two runs of 16 elements (chunk_runs) and their sums: shared by the rows. */
@@ -315,7 +309,7 @@ fn row_block(block: u32, lid: u32, row_scale: f32) {
       for (var u = 0u; u < UNROLL; u++) {
         let j = j0 + u * THREADS_PER_ROW + lane;
         for (var r = 0u; r < ROWS; r++) {
-          let sb = q4k_block(row[r], j);
+          let sb = k_unit(row[r] * I, j);
           w[u * MAX_ROWS + r] = weight4[sb + 1u + (j & 7u)];
           h[u * MAX_ROWS + r] = weight4[sb];
         }
@@ -331,7 +325,7 @@ fn row_block(block: u32, lid: u32, row_scale: f32) {
     for (var j = j0 + lane; j < units; j += THREADS_PER_ROW) {
       let xs = q4k_x(j);
       for (var r = 0u; r < ROWS; r++) {
-        let sb = q4k_block(row[r], j);
+        let sb = k_unit(row[r] * I, j);
         acc[r] += q4k_dot(weight4[sb + 1u + (j & 7u)], weight4[sb], xs, j);
       }
     }

@@ -13,10 +13,9 @@
 // aligned. Values are decoded to f32 and all arithmetic stays f32.
 //
 //   w_at(e)        element e of the matrix (e = o·I + i), any format
-//   chunk_runs(c), w_chunk_of(row, c) = decode_chunk(raw_chunk(row, c), c)
+//   chunk_runs(c), w_chunk_of(row, c)
 //                  the matrix kernels' inner loop over a block format, 32 elements at a time with
-//                  16-byte loads of the codes (raw_chunk: the loads; decode_chunk: the values, so
-//                  that a kernel can have several chunks' loads in flight): chunk c of a row is two runs of 16
+//                  16-byte loads of the codes: chunk c of a row is two runs of 16
 //                  elements (chunk_runs: their offsets in the row); for Q4_K and Q5_K the runs are
 //                  where one 16-byte piece of quants goes (elements 16·(c & 1) .. + 15 of sub-blocks
 //                  2j and 2j + 1, j = (c & 7) >> 1), so that consecutive threads read consecutive
@@ -244,106 +243,42 @@ fn chunk_runs(c: u32) -> vec2<u32> {
   return vec2<u32>(32u * c, 32u * c + 16u);
 }
 
-/**
- * The loads of one chunk of a block format (raw_chunk), before any decoding, so that a kernel can
- * issue several chunks' loads before it decodes the first (decode_chunk):
- *   Q8_0          q0, q1: the 32 codes; s: d's bits
- *   Q4_0 … Q5_1   q0: the 16 bytes of nibbles; s: d's bits (Q4_0, Q5_0) or the d m word; t: qh
- *   Q4_K, Q5_K    q0: d, dmin and the 12 scale bytes; q1: the 16-byte piece of nibbles; q2: the
- *                 piece's fifth bits (Q5_K)
- *   Q6_K          q0, q1: the 32 bytes of ql; q2, q3: the 32 bytes of qh; s: the two scale
- *                 bytes; t: d's bits
- */
-struct RawChunk {
-  q0: vec4<u32>,
-  q1: vec4<u32>,
-  q2: vec4<u32>,
-  q3: vec4<u32>,
-  s: u32,
-  t: u32,
-}
-
-/** The loads of chunk c of the row starting at element row_e0 (rows are whole blocks): see chunk_runs. */
-fn raw_chunk(row_e0: u32, c: u32) -> RawChunk {
-  var raw: RawChunk;
-  if (W_FORMAT == WF_Q4_K || W_FORMAT == WF_Q5_K) {
-    let five = W_FORMAT == WF_Q5_K;
-    let k = c & 7u;
-    let q0 = ((row_e0 >> 8u) + (c >> 3u)) * select(9u, 11u, five);  // the super-block's first 16-byte unit
-    raw.q0 = w_quad(q0);
-    raw.q1 = w_quad(q0 + select(1u, 3u, five) + k);
-    if (five) {
-      raw.q2 = w_quad(q0 + 1u + (k & 1u));
-    }
-    return raw;
-  }
-  if (W_FORMAT == WF_Q6_K) {
-    let blk = (row_e0 >> 8u) + (c >> 3u);
-    let i = c & 7u;
-    let n = i >> 2u;
-    let ql_at = q_field(blk, 0u, 128u) + 64u * n + 32u * (i & 1u);
-    let qh_at = q_field(blk, 1024u, 64u) + 32u * n;
-    raw.q0 = w_quad_at(ql_at);
-    raw.q1 = w_quad_at(ql_at + 16u);
-    raw.q2 = w_quad_at(qh_at);
-    raw.q3 = w_quad_at(qh_at + 16u);
-    raw.s = w_u16(q_field(blk, 1536u, 16u) + 2u * i);
-    raw.t = w_u16(q_field(blk, 1664u, 2u));
-    return raw;
-  }
-  let blk = (row_e0 >> 5u) + c;
-  switch W_FORMAT {
-    case WF_Q8_0: {
-      let at = q_field(blk, 16u, 32u);
-      raw.q0 = w_quad_at(at);
-      raw.q1 = w_quad_at(at + 16u);
-      raw.s = w_u16(q_field(blk, 0u, 2u));
-    }
-    case WF_Q4_0: {
-      raw.q0 = w_quad_at(q_field(blk, 16u, 16u));
-      raw.s = w_u16(q_field(blk, 0u, 2u));
-    }
-    case WF_Q4_1: {
-      raw.q0 = w_quad_at(q_field(blk, 32u, 16u));
-      raw.s = w_word(q_field(blk, 0u, 4u) >> 2u);
-    }
-    case WF_Q5_0: {
-      raw.q0 = w_quad_at(q_field(blk, 48u, 16u));
-      raw.s = w_u16(q_field(blk, 0u, 2u));
-      raw.t = w_word(q_field(blk, 16u, 4u) >> 2u);
-    }
-    default: {  // WF_Q5_1
-      raw.q0 = w_quad_at(q_field(blk, 64u, 16u));
-      raw.s = w_word(q_field(blk, 0u, 4u) >> 2u);
-      raw.t = w_word(q_field(blk, 32u, 4u) >> 2u);
-    }
-  }
-  return raw;
+/** K-quants (Q4_K, Q5_K): the first 16-byte unit of the super-block holding chunk c of the row starting at element row_e0. */
+fn k_unit(row_e0: u32, c: u32) -> u32 {
+  return ((row_e0 >> 8u) + (c >> 3u)) * select(9u, 11u, W_FORMAT == WF_Q5_K);  // 144 or 176 bytes a super-block
 }
 
 /**
- * Chunk c of a row from its loads (raw_chunk(row_e0, c)): out[0..3] the first run of
- * chunk_runs(c), out[4..7] the second (out[k][i] = element 4k + i of the runs).
+ * Chunk c of the row starting at element row_e0 (rows are whole blocks), in a block format:
+ * out[0..3] the first run of chunk_runs(c), out[4..7] the second (out[k][i] = element 4k + i of
+ * the runs). Codes are read 16 bytes at a time.
  */
-fn decode_chunk(raw: RawChunk, c: u32) -> array<vec4<f32>, 8> {
+fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
   var out: array<vec4<f32>, 8>;
   if (W_FORMAT == WF_Q4_K || W_FORMAT == WF_Q5_K) {
     let five = W_FORMAT == WF_Q5_K;
     let k = c & 7u;
     let j = 2u * (k >> 1u);  // sub-blocks j (low nibbles) and j + 1 (high nibbles)
-    let dd = unpack2x16float(raw.q0.x);  // d, dmin
-    let sm0 = k_scale_min_words(raw.q0.yzw, j);
-    let sm1 = k_scale_min_words(raw.q0.yzw, j + 1u);
+    let q0 = k_unit(row_e0, c);
+    let head = w_quad(q0);   // d, dmin, then the 12 scale bytes
+    let qs = w_quad(q0 + select(1u, 3u, five) + k);  // elements 16·(k & 1) + 0..15 of both sub-blocks
+    var qh = vec4<u32>(0u);
+    if (five) {
+      qh = w_quad(q0 + 1u + (k & 1u));  // the same 16 elements' fifth bits
+    }
+    let dd = unpack2x16float(head.x);
+    let sm0 = k_scale_min_words(head.yzw, j);
+    let sm1 = k_scale_min_words(head.yzw, j + 1u);
     let step0 = dd.x * f32(sm0.x);
     let step1 = dd.x * f32(sm1.x);
     let shift0 = dd.y * f32(sm0.y);
     let shift1 = dd.y * f32(sm1.y);
     for (var i = 0u; i < 4u; i++) {
-      var lo = nib4(raw.q1[i], 0u);
-      var hi = nib4(raw.q1[i], 1u);
+      var lo = nib4(qs[i], 0u);
+      var hi = nib4(qs[i], 1u);
       if (five) {
-        lo |= bit4(raw.q2[i], j) << vec4<u32>(4u);
-        hi |= bit4(raw.q2[i], j + 1u) << vec4<u32>(4u);
+        lo |= bit4(qh[i], j) << vec4<u32>(4u);
+        hi |= bit4(qh[i], j + 1u) << vec4<u32>(4u);
       }
       out[i] = step0 * vec4<f32>(lo) - shift0;
       out[4u + i] = step1 * vec4<f32>(hi) - shift1;
@@ -351,46 +286,48 @@ fn decode_chunk(raw: RawChunk, c: u32) -> array<vec4<f32>, 8> {
     return out;
   }
   if (W_FORMAT == WF_Q6_K) {
-    let k = c & 3u;
-    let d = unpack2x16float(raw.t).x;
-    let d0 = d * f32(extractBits(bitcast<i32>(raw.s), 0u, 8u));  // elements 0..15
-    let d1 = d * f32(extractBits(bitcast<i32>(raw.s), 8u, 8u));  // 16..31
+    let blk = (row_e0 >> 8u) + (c >> 3u);
+    let i = c & 7u;  // the chunk in the super-block
+    let n = i >> 2u;
+    let k = i & 3u;
+    let ql_at = q_field(blk, 0u, 128u) + 64u * n + 32u * (k & 1u);
+    let qh_at = q_field(blk, 1024u, 64u) + 32u * n;
+    let ql = array<vec4<u32>, 2>(w_quad_at(ql_at), w_quad_at(ql_at + 16u));
+    let qh = array<vec4<u32>, 2>(w_quad_at(qh_at), w_quad_at(qh_at + 16u));
+    let sc = w_u16(q_field(blk, 1536u, 16u) + 2u * i);  // the scales of elements 0..15 (low byte) and 16..31
+    let d = w_half(q_field(blk, 1664u, 2u));
+    let d0 = d * f32(extractBits(bitcast<i32>(sc), 0u, 8u));
+    let d1 = d * f32(extractBits(bitcast<i32>(sc), 8u, 8u));
     for (var j = 0u; j < 8u; j++) {
-      let low = nib4(select(raw.q1, raw.q0, j < 4u)[j & 3u], k >> 1u);
-      let w = select(raw.q3, raw.q2, j < 4u)[j & 3u] >> (2u * k);
+      let low = nib4(ql[j >> 2u][j & 3u], k >> 1u);
+      let w = qh[j >> 2u][j & 3u] >> (2u * k);
       let high = vec4<u32>(w & 3u, (w >> 8u) & 3u, (w >> 16u) & 3u, (w >> 24u) & 3u);
       out[j] = select(d1, d0, j < 4u) * (vec4<f32>(low | (high << vec4<u32>(4u))) - 32.0);
     }
     return out;
   }
+  let blk = (row_e0 >> 5u) + c;
   if (W_FORMAT == WF_Q8_0) {
-    let d = unpack2x16float(raw.s).x;
+    let d = w_half(q_field(blk, 0u, 2u));
+    let at = q_field(blk, 16u, 32u);
+    let a = w_quad_at(at);
+    let b = w_quad_at(at + 16u);
     for (var k = 0u; k < 4u; k++) {
-      out[k] = d * i8x4(raw.q0[k]);
-      out[4u + k] = d * i8x4(raw.q1[k]);
+      out[k] = d * i8x4(a[k]);
+      out[4u + k] = d * i8x4(b[k]);
     }
     return out;
   }
   // Q4_0, Q4_1, Q5_0, Q5_1: d, optional m, optional qh, 16 bytes of nibbles.
-  let dm = unpack2x16float(raw.s);
-  let d = dm.x;
-  let m = select(0.0, dm.y, W_FORMAT == WF_Q4_1 || W_FORMAT == WF_Q5_1);
-  let offset = select(0.0, select(-8.0, -16.0, W_FORMAT == WF_Q5_0), W_FORMAT == WF_Q4_0 || W_FORMAT == WF_Q5_0);
-  let five = W_FORMAT == WF_Q5_0 || W_FORMAT == WF_Q5_1;
+  let b = small_block(blk);
+  let qs = w_quad_at(b.qs);
   for (var h = 0u; h < 2u; h++) {      // h = 0: elements 0..15 (low nibbles), 1: 16..31 (high)
     for (var k = 0u; k < 4u; k++) {    // bytes 4k .. 4k + 3
-      var q = nib4(raw.q0[k], h);
-      if (five) {
-        let first = 16u * h + 4u * k;  // the element of byte 4k's nibble
-        q |= vec4<u32>((raw.t >> first) & 1u, (raw.t >> (first + 1u)) & 1u, (raw.t >> (first + 2u)) & 1u, (raw.t >> (first + 3u)) & 1u) << vec4<u32>(4u);
-      }
-      out[4u * h + k] = d * (vec4<f32>(q) + offset) + m;
+      var q = nib4(qs[k], h);
+      let first = 16u * h + 4u * k;    // the element of byte 4k's nibble; its fifth bits (0 but for Q5_0 / Q5_1)
+      q |= vec4<u32>((b.qh >> first) & 1u, (b.qh >> (first + 1u)) & 1u, (b.qh >> (first + 2u)) & 1u, (b.qh >> (first + 3u)) & 1u) << vec4<u32>(4u);
+      out[4u * h + k] = b.d * (vec4<f32>(q) + b.offset) + b.m;
     }
   }
   return out;
-}
-
-/** Chunk c of the row starting at element row_e0, in a block format (raw_chunk, then decode_chunk). */
-fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
-  return decode_chunk(raw_chunk(row_e0, c), c);
 }

@@ -27,7 +27,7 @@ import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
 import { folderModelFiles } from '../../app/node/folder';
-import { encode, GT, mambaGgufKv, writeGguf, type WriterTensor } from '../support/gguf-writer';
+import { f32TensorList, GT, mambaGgufKv, writeGguf } from '../support/gguf-writer';
 import { readGolden } from '../support/golden';
 import { allPositionLogits, useTestGpu } from '../support/gpu';
 
@@ -59,13 +59,7 @@ async function toGguf(dir: string, dtBcRms = true): Promise<Uint8Array> {
   const arch = falcon ? 'mamba' : c.architecture;
   if (arch !== 'mamba' && arch !== 'mamba2') throw new Error(`${dir}: ${arch} is not written as GGUF here`);
   if (falcon) expect(c.mixerRmsEps, 'llama.cpp runs the mixer norm with the layer norm eps').toBe(c.normEps);
-  const get = (name: string) => {
-    const t = table.get(name);
-    if (!t) throw new Error(`fixture has no ${name}`);
-    return t;
-  };
-  const tensors: WriterTensor[] = [];
-  const put = (name: string, shape: number[], values: ArrayLike<number>) => tensors.push({ name, shape, type: 'F32', data: encode('F32', values) });
+  const { tensors, get, put } = f32TensorList(table);
   const { dModel: D, vocabSize: V, dInner: Di, dState: N, dConv: K, nLayer: L } = c;
   put('token_embd.weight', [V, D], get('backbone.embeddings.weight'));
   for (let l = 0; l < L; l++) {

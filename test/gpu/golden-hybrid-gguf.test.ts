@@ -22,7 +22,7 @@ import { relativeError } from '../../app/kernels/self-test';
 import { configBlocks, modelPrefix } from '../../app/model/config';
 import type { LoadedWeights } from '../../app/model/loader';
 import { folderModelFiles } from '../../app/node/folder';
-import { encode, GT, writeGguf, type WriterKv, type WriterTensor } from '../support/gguf-writer';
+import { f32TensorList, GT, writeGguf, type WriterKv } from '../support/gguf-writer';
 import { readGolden } from '../support/golden';
 import { allPositionLogits, loadTestModel, useTestGpu } from '../support/gpu';
 
@@ -63,13 +63,7 @@ async function toGguf(dir: string): Promise<Uint8Array> {
   const granite = c.architecture === 'granitemoehybrid';
   const arch = granite ? 'granitehybrid' : 'nemotron_h';
   const prefix = modelPrefix(inspection.embeddingName);
-  const get = (name: string) => {
-    const t = table.get(name);
-    if (!t) throw new Error(`fixture has no ${name}`);
-    return t;
-  };
-  const tensors: WriterTensor[] = [];
-  const put = (name: string, shape: number[], values: ArrayLike<number>) => tensors.push({ name, shape, type: 'F32', data: encode('F32', values) });
+  const { tensors, get, put } = f32TensorList(table);
   const putIf = (name: string, shape: number[], from: string) => {
     if (table.has(from)) put(name, shape, get(from));
   };

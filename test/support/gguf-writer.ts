@@ -393,3 +393,18 @@ export function mambaGgufKv(
     u32('general.file_type', fileType),
   ];
 }
+
+/**
+ * Writing a fixture's fp32 tensors (`table`, by their safetensors names) into a GGUF tensor list:
+ * `get` one (throws naming a missing one), `put` one as F32 under its GGUF name and shape.
+ */
+export function f32TensorList(table: ReadonlyMap<string, Float32Array>): { tensors: WriterTensor[]; get: (name: string) => Float32Array; put: (name: string, shape: number[], values: ArrayLike<number>) => void } {
+  const tensors: WriterTensor[] = [];
+  const get = (name: string) => {
+    const t = table.get(name);
+    if (!t) throw new Error(`fixture has no ${name}`);
+    return t;
+  };
+  const put = (name: string, shape: number[], values: ArrayLike<number>) => tensors.push({ name, shape, type: 'F32', data: encode('F32', values) });
+  return { tensors, get, put };
+}

@@ -20,6 +20,8 @@
 // Entry points (each with its own bind group layout, ≤ 8 storage buffers):
 //   step            T = 1 (decode): one pass; y from a reduction over n in workgroup memory; the
 //                   state is updated in place.
+//                   With TRACE_SUMMARY (a traced decode step's selection summary, reduced by
+//                   step_summary.wgsl): delta_out is the layer's slot [Δ | gate | state²], each [Di].
 //   step_dt         step with dt_proj fused in: dt_raw[d] = Σ_r dt_w[d, r] · dt_r[r], dt_r being
 //                   the first R = dt_rank columns of x_proj's output (bc[0 .. R-1]); the channel's
 //                   lanes split the R products. Binding 2 is then dt_proj.weight [Di, R] as u32
@@ -39,6 +41,7 @@ override STATE_LANES: u32 = 16u;      // lanes per channel: a power of two, ≤ 
 override STATES_PER_LANE: u32 = 1u;   // ceil(N / STATE_LANES), ≤ MAX_STATES_PER_LANE
 override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
 override TRACE_DELTA: bool = false;   // also write Δ to delta_out
+override TRACE_SUMMARY: bool = false; // step, step_dt (with TRACE_DELTA): also the step's summary terms after Δ in delta_out (step_summary)
 override DT_F16: bool = false;        // step_dt: dt_w holds packed f16 halves
 override DT_BF16: bool = false;       // step_dt: dt_w holds packed bf16 halves
 
@@ -204,16 +207,45 @@ fn finish_step(l: Lane, c: Columns, p: f32, lid: u32, base: u32) {
   }
 }
 
+var<workgroup> summary_part: array<vec2<f32>, WORKGROUP_SIZE>;
+
+// TRACE_SUMMARY, after finish_step (uniform control flow): the channel's Σ_n (1 − exp(Δ·A[d, n]))
+// and Σ_n state[d, n]² after the step, its lanes' parts added in lane order, at delta_out[Di + d]
+// and delta_out[2·Di + d] (Δ itself is at delta_out[d]: TRACE_DELTA).
+fn step_summary(l: Lane, c: Columns, delta: f32, lid: u32) {
+  var part = vec2<f32>(0.0);
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    if (state_index(l, k) < params.states) {
+      part += vec2<f32>(one_minus_exp(delta * c.a[k]), c.s[k] * c.s[k]);
+    }
+  }
+  summary_part[lid] = part;
+  workgroupBarrier();
+  if (l.live && l.lane == 0u) {
+    var total = vec2<f32>(0.0);
+    for (var i = 0u; i < STATE_LANES; i++) {
+      total += summary_part[lid + i];
+    }
+    delta_out[params.channels + l.d] = total.x;
+    delta_out[2u * params.channels + l.d] = total.y;
+  }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let l = lane_of(wg.x, lid);
   let base = l.d * params.states;
   var c = columns_from_state(l, base);
   var p = 0.0;
+  var delta = 0.0;
   if (l.live) {
-    p = advance(l, &c, 0u, delta_at(l, 0u));
+    delta = delta_at(l, 0u);
+    p = advance(l, &c, 0u, delta);
   }
   finish_step(l, c, p, lid, base);
+  if (TRACE_SUMMARY) {
+    step_summary(l, c, delta, lid);
+  }
 }
 
 fn dt_w_at(e: u32) -> f32 {
@@ -252,14 +284,18 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   }
   workgroupBarrier();
   var p = 0.0;
+  var delta = 0.0;
   if (l.live) {
-    let delta = softplus(raw + weights[Di * params.states + Di + l.d]);
+    delta = softplus(raw + weights[Di * params.states + Di + l.d]);
     if (TRACE_DELTA && l.lane == 0u) {
       delta_out[l.d] = delta;
     }
     p = advance(l, &c, 0u, delta);
   }
   finish_step(l, c, p, lid, base);
+  if (TRACE_SUMMARY) {
+    step_summary(l, c, delta, lid);
+  }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -24,11 +24,14 @@
 //                  No T × H × P × N tensor is ever written.
 // Decode:
 //   step           T = 1: STEP_LANES threads per state row (h, p) update it in place and write y[h, p]
-//                  (with GATE: y · silu(z), z read from the xBC buffer at gate_offset).
+//                  (with GATE: y · silu(z), z read from the xBC buffer at gate_offset). With
+//                  TRACE_SUMMARY (a traced decode step's selection summary, reduced by
+//                  step_summary.wgsl) also 1 − exp(Δ·A) per head and Σ_n state² per row (h, p).
 
 override WORKGROUP_SIZE: u32 = 64u;
 override CHUNK_LEN: u32 = 64u;        // tokens per chunk in prefill
 override TRACE_DELTA: bool = false;   // also write Δ to delta_out
+override TRACE_SUMMARY: bool = false; // step (with TRACE_DELTA): delta_out is the layer's slot [Δ [H] | gate [H] | state² [H·P]] (step_summary.wgsl reduces it)
 override STEP_LANES: u32 = 32u;       // step: threads per state row (h, p), a power of two dividing WORKGROUP_SIZE
 override GATE: bool = false;         // step: y = (Σ_n state·C + D·x) · silu(z) (Mamba-2's gate, applied here when its norm has one group)
 override SG_SIZE: u32 = 0u;           // step: subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0
@@ -146,6 +149,7 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let dx = delta * xv;
   let base = r * N;
   var acc = 0.0;
+  var sq = 0.0;  // TRACE_SUMMARY: Σ_n state² of the row's lane
   for (var n0 = 0u; n0 < N; n0 += 4u * STEP_LANES) {
     var s: array<f32, 4>;
     var bn: array<f32, 4>;
@@ -166,10 +170,16 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
           state[base + n] = v;
         }
         acc += v * cn[k];
+        sq += v * v;
       }
     }
   }
   let total = step_row_sum(acc, lid, lane);
+  var row_sq = 0.0;
+  if (TRACE_SUMMARY) {
+    workgroupBarrier();  // every lane has read step_partial before it is reused
+    row_sq = step_row_sum(sq, lid, lane);
+  }
   if (live && lane == 0u) {
     var out = total + weights[params.heads + h] * xv;
     if (GATE) {
@@ -180,6 +190,12 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     y[h * P + p] = out;
     if (TRACE_DELTA && p == 0u) {
       delta_out[h] = delta;
+    }
+    if (TRACE_SUMMARY) {
+      if (p == 0u) {
+        delta_out[params.heads + h] = one_minus_exp(delta * a_of(h));
+      }
+      delta_out[2u * params.heads + h * P + p] = row_sq;
     }
   }
 }

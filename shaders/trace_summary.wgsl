@@ -27,9 +27,9 @@
 //           out[(dst_row + t)·layers + layer]. (One workgroup per (row, layer) with a tree
 //           reduction cost ~1 ms per row on SwiftShader: thousands of workgroups with barriers.)
 //
-// Numerics: fp32. Δ ≥ 0 and A < 0, so every exponent is ≤ 0. The gate's 1 − exp(x) is taken
-// from a Taylor series for |x| < 0.5 (exact to ~1e-9 relative, where 1 − exp(x) in fp32 would
-// lose digits to cancellation), else directly.
+// Numerics: fp32. Δ ≥ 0 and A < 0, so every exponent is ≤ 0. The gate's 1 − exp(x) is
+// one_minus_exp (shaders/softplus.wgsl: a series near 0, where 1 − exp(x) in fp32 would lose
+// digits to cancellation).
 
 override WORKGROUP_SIZE: u32 = 64u;   // a power of two, a multiple of ROW_BLOCK (the reductions halve it)
 
@@ -95,23 +95,7 @@ struct Info {
 
 var<workgroup> red: array<vec4<f32>, ROW_BLOCK * WORKGROUP_SIZE>;  // scan: [ROW_BLOCK, WORKGROUP_SIZE]
 
-// 1 − exp(x) for x ≤ 0, without cancellation near 0.
-fn one_minus_exp(x: f32) -> f32 {
-  if (x > -0.5) {
-    // −(x + x²/2! + … + x⁹/9!), Horner.
-    var s = 1.0 / 362880.0;
-    s = 1.0 / 40320.0 + x * s;
-    s = 1.0 / 5040.0 + x * s;
-    s = 1.0 / 720.0 + x * s;
-    s = 1.0 / 120.0 + x * s;
-    s = 1.0 / 24.0 + x * s;
-    s = 1.0 / 6.0 + x * s;
-    s = 0.5 + x * s;
-    s = 1.0 + x * s;
-    return -x * s;
-  }
-  return 1.0 - exp(x);
-}
+// one_minus_exp(x): shaders/softplus.wgsl, prepended by the op.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

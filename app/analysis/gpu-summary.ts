@@ -59,6 +59,8 @@ export class GpuSelectionSummary {
   private readonly tuning: TraceSummaryTuning;
   /** Fixed by the first encode(): whether Mamba-1 layers replay their state (x given). */
   private replayMamba1: boolean | null = null;
+  /** Whether rows came from decode steps' own summaries (appendStepRow): they carry ‖state‖. */
+  private stepRows = false;
   private allocations: { capacity: number; bytes: number; outcome: Promise<GPUError | null> }[] = [];
 
   constructor(
@@ -196,6 +198,37 @@ export class GpuSelectionSummary {
     this.length += rows;
   }
 
+  /** The focus weights [max Δ columns]: 1/|F| on the focus columns, else 0 (a step summary's reduce reads them). */
+  get focusWeights(): GPUBuffer {
+    return this.focus;
+  }
+
+  /**
+   * Takes the next summary row (reserve(1) first) for a decode step that computes its own
+   * (app/kernels/step-summary.ts, the same four numbers per layer); returns where its row goes,
+   * valid until the next reserve.
+   */
+  appendStepRow(): { buffer: GPUBuffer; offset: number } {
+    if (this.length + 1 > this.capacity) throw new RangeError(`${OP}: row ${this.length} passes the capacity ${this.capacity}: reserve(1) first`);
+    this.stepRows = true;
+    const row = this.length++;
+    return { buffer: this.out, offset: row * this.layers.length * ROW_BYTES };
+  }
+
+  /**
+   * Appends copies of each traced layer's SSM state (`states[i]` for layer i, [dInner, dState]
+   * floats as the replay holds it) over the replayed states: after rows that decode steps
+   * summarised themselves, the replay of later rows goes on from the sequence's own state.
+   */
+  adoptStates(encoder: GPUCommandEncoder, states: readonly GPUBuffer[]): void {
+    if (states.length !== this.states.length) throw new RangeError(`${OP}: ${states.length} states for ${this.states.length} layers`);
+    states.forEach((from, i) => {
+      const to = this.states[i] as GPUBuffer;
+      if (from.size !== to.size) throw new RangeError(`${OP}: layer ${this.layers[i]}'s state ${from.label} holds ${from.size} bytes, the replay's ${to.size}`);
+      encoder.copyBufferToBuffer(from, 0, to, 0, to.size);
+    });
+  }
+
   /** Throws a GpuError('out-of-memory') if allocating or growing the summary rows ran out of GPU memory. */
   async checkMemory(): Promise<void> {
     const pending = this.allocations;
@@ -220,7 +253,7 @@ export class GpuSelectionSummary {
       deltaNorm: this.layers.map((_, i) => column(i, 0)),
       writeGate: this.layers.map((_, i) => column(i, 1)),
     };
-    const replays = this.layouts.every((l) => l.xOffset !== undefined) || this.replayMamba1 === true;
+    const replays = this.layouts.every((l) => l.xOffset !== undefined) || this.replayMamba1 === true || (this.replayMamba1 === null && this.stepRows);
     if (replays) result.stateNorm = this.layers.map((_, i) => column(i, 2));
     if (this.focusChannels.length > 0) result.focusScore = this.layers.map((_, i) => column(i, 3));
     return result;

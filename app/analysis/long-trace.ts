@@ -19,6 +19,7 @@ import { TOP_NEXT } from './distributions.js';
 import { GpuSelectionSummary } from './gpu-summary.js';
 import { hiddenAttentionRowLong } from './hidden-attention-long.js';
 import { PARTIALS_MAX_BYTES } from '../kernels/trace-summary.js';
+import { StepSummary } from '../kernels/step-summary.js';
 import { TraceRecorder, type ExtraTap, type TraceWindow } from './recorder.js';
 import { aLogBuffers, readALogs, type PromptTraceOptions, type TraceTarget } from './trace-target.js';
 import { traceRowsOf, type TraceOwner } from './trace-rows.js';
@@ -69,6 +70,12 @@ export interface LongTraceOptions {
   focusChannels?: number[];
   /** Tokens between checkpoints (default: checkpointInterval of the capacity and CHECKPOINT_BUDGET_BYTES). */
   every?: number;
+  /**
+   * One-token steps summarised by the fused decode itself (TraceSink.stepSummary) where the model
+   * can (Model.canSummarizeSteps), instead of taps and the replay. Default: on a GPU, not on a CPU
+   * implementation of WebGPU (there the fused decode is the slow path: Session.decodePlan).
+   */
+  stepSummaries?: boolean;
 }
 
 /**
@@ -90,6 +97,13 @@ export class LongTraceSink implements TraceSink {
   /** The absolute row of the ring's row 0. */
   private base = 0;
   private captured = 0;
+  /** Step summaries (stepSummary): whether the sink takes them, their slots once the first step came, its taps. */
+  readonly stepSummaries: boolean;
+  private steps: { summary: StepSummary; taps: ModelTaps } | null = null;
+  /** Rows summarised by steps since the ring's last rows: the replay then goes on from the session's state. */
+  private stepsSinceRing = false;
+  /** Where the step being encoded copies its summary row (stepSummary sets it, the step's plan reads it). */
+  private stepRow: { buffer: GPUBuffer; offset: number } | null = null;
 
   private readonly model: LanguageModel;
 
@@ -118,6 +132,7 @@ export class LongTraceSink implements TraceSink {
       });
       this.summary = summary;
       this.checkpoints = new StateCheckpoints(ctx, model, options.every ?? checkpointInterval(model, capacity, CHECKPOINT_BUDGET_BYTES));
+      this.stepSummaries = (options.stepSummaries ?? !ctx.adapter.software) && model.canSummarizeSteps(this.layers);
       if (this.topNextK > 0) this.growTop(capacity);
     } catch (error) {
       this.recorder.destroy();
@@ -169,6 +184,19 @@ export class LongTraceSink implements TraceSink {
     const ring = ringRows(this.model);
     if (rows > ring) throw new RangeError(`LongTraceSink: ${rows} rows at once (at most one chunk, ${ring})`);
     if (this.recorder.length + rows > ring) this.flush();
+    if (this.stepsSinceRing) {
+      // Steps summarised themselves since the ring's last rows: the replay of the next ones starts
+      // from the sequence's own state (each traced layer's SSM state, its last state buffer).
+      const encoder = this.ctx.device.createCommandEncoder({ label: 'LongTrace.adoptStates' });
+      this.summary.adoptStates(encoder, this.layers.map((l) => this.session.layerState(l).at(-1) as GPUBuffer));
+      this.ctx.device.queue.submit([encoder.finish()]);
+      this.stepsSinceRing = false;
+    }
+    this.makeRoom(rows);
+  }
+
+  /** Checkpoints the state where due, and makes room for `rows` more summary and top-next rows. */
+  private makeRoom(rows: number): void {
     const done = this.rows;
     if (done > this.captured && done % this.every === 0) {
       this.checkpoints.capture(this.session);
@@ -180,6 +208,33 @@ export class LongTraceSink implements TraceSink {
       while (next < done + rows) next *= 2;
       this.growTop(next);
     }
+  }
+
+  /**
+   * A one-token step as a row the fused decode summarises itself (app/kernels/step-summary.ts):
+   * the ring's rows are summarised first (queue order), the state checkpointed where due, the row
+   * taken. Null when this sink traces steps with taps (stepSummaries off).
+   */
+  stepSummary(): { taps: ModelTaps; topNext: { buffer: GPUBuffer; offset: number } | null } | null {
+    if (!this.stepSummaries) return null;
+    this.flush();
+    this.makeRoom(1);
+    if (!this.steps) {
+      const config = this.model.config;
+      const index: (number | undefined)[] = [];
+      this.layers.forEach((l, i) => (index[l] = i));
+      const layers = this.layers.map((l) => {
+        const layout = this.model.traceLayout(l) as TraceLayout;
+        return { columns: layout.deltaWidth, aStates: layout.aStates, squares: config.dInner };
+      });
+      const summary = new StepSummary(this.ctx, layers, this.summary.focusWeights, 'LongTrace.stepSummary');
+      this.steps = { summary, taps: { row0: 0, stepSummary: { summary, index, target: () => this.stepRow as { buffer: GPUBuffer; offset: number } } } };
+    }
+    const row = this.rows;
+    this.stepRow = this.summary.appendStepRow();
+    this.base += 1;
+    this.stepsSinceRing = true;
+    return { taps: this.steps.taps, topNext: this.top ? { buffer: this.top, offset: row * 2 * this.topNextK * 4 } : null };
   }
 
   taps(rowOf?: () => number): ModelTaps {
@@ -211,15 +266,17 @@ export class LongTraceSink implements TraceSink {
     return { k, ...unpackTopK(words, to - from, k) };
   }
 
-  /** GPU bytes held: the ring, the summaries, the checkpoints, the top next tokens. */
+  /** GPU bytes held: the ring, the summaries, the checkpoints, the top next tokens, the step summaries' slots. */
   get bytes(): number {
-    return this.recorder.bytes + this.summary.bytes + this.checkpoints.bytes + (this.top?.size ?? 0);
+    return this.recorder.bytes + this.summary.bytes + this.checkpoints.bytes + (this.top?.size ?? 0) + (this.steps?.summary.bytes ?? 0);
   }
 
   /** Frees what only tracing needs (the ring, the summaries' buffers, the top next tokens); the checkpoints stay. */
   destroyTracing(): void {
     this.recorder.destroy();
     this.summary.destroy();
+    this.steps?.summary.destroy();
+    this.steps = null;
     this.top?.destroy();
     this.top = null;
   }

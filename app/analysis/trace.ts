@@ -112,6 +112,11 @@ export function promptTraceFile(trace: PromptTrace, prompt: { text: string } | {
 }
 
 export interface LiveTrace {
+  /**
+   * How the rows are made: the session's steps summarised in the fused decode ('step-summaries'),
+   * a trail session's traced prefill pieces ('trail'), or the session's steps traced with taps ('taps').
+   */
+  readonly mode: 'step-summaries' | 'trail' | 'taps';
   /** After each token: streams the new rows when LIVE_TRACE_MS have passed since the last time. */
   flushSoon(): void;
   /** Streams the last rows; the whole trace, or null when no row was traced. */
@@ -121,17 +126,22 @@ export interface LiveTrace {
 }
 
 /**
- * Traces every layer of `session` from its first token and streams the rows to `onRows`. On a
- * GPU the session itself runs untraced: a trail (app/analysis/trace-trail.ts) follows it through
- * the same tokens in traced prefill pieces at each streaming, so the generation keeps its speed
- * (on a CPU implementation of WebGPU the session's own steps are traced: `trail`). The
- * per-token summaries are computed on the GPU (app/analysis/gpu-summary.ts) as the rows are
- * streamed, so a live trace costs a traced prefill piece and a few dispatches per flush, not a CPU replay.
+ * Traces every layer of `session` from its first token and streams the rows to `onRows`.
  * Detail 'all' (while TraceRecorder.bytesPerToken · capacity ≤ FULL_TRACE_MAX_BYTES): Δ, B, C of
  * every row are read back too (capacity for `capacity` tokens up front, so the buffers never grow
  * while rows are read). Detail 'windows' (longer): a LongTraceSink — summaries, state checkpoints
- * and the top next tokens only; the kept trace recomputes windows on demand. The top next tokens
- * of every row come from the trail's logits.
+ * and the top next tokens only; the kept trace recomputes windows on demand.
+ * Where the work goes:
+ * - 'windows' on a GPU, where the model's fused decode can (Model.canSummarizeSteps): the session
+ *   is traced in place, and each step computes its own summary row in the fused decode
+ *   (app/kernels/step-summary.ts: one dispatch and one copy per step, no taps) and its top next
+ *   tokens from its logits; the prompt is traced as a prefill.
+ * - else on a GPU: the session runs untraced, and a trail (app/analysis/trace-trail.ts) follows it
+ *   through the same tokens in traced prefill pieces at each streaming; the top next tokens of
+ *   every row come from the trail's logits.
+ * - on a CPU implementation of WebGPU the session's own steps are traced with taps (`trail`).
+ * The taps' summaries are computed on the GPU (app/analysis/gpu-summary.ts) as the rows are
+ * streamed, not replayed on the CPU.
  */
 export async function startLiveTrace(
   ctx: GpuContext,
@@ -150,6 +160,11 @@ export async function startLiveTrace(
     trail?: boolean;
     /** Tokens per trail piece instead of trace-trail.ts trailPiece's (still at most the model's chunk, the sink's rows and the capacity): the bench's --trail-piece. */
     trailPiece?: number;
+    /**
+     * Detail 'windows': the generating session's steps compute their summaries in the fused decode
+     * (LongTraceOptions.stepSummaries; default on a GPU where the model can), and no trail follows.
+     */
+    stepSummaries?: boolean;
   },
 ): Promise<LiveTrace> {
   const model = target.model;
@@ -168,7 +183,10 @@ export async function startLiveTrace(
   // On a GPU the trace follows `session` in a session of its own (app/analysis/trace-trail.ts):
   // the generation runs untraced, at full speed. On a CPU implementation of WebGPU the GPU work is
   // the cost, and the trail would do the forward twice: there `session` itself is traced.
-  const trailing = (options.trail ?? !ctx.adapter.software) ? new Session(ctx, model) : null;
+  // Detail 'windows' where the fused decode can summarise its own steps: the session is traced in
+  // place, each step one dispatch and one copy more (app/kernels/step-summary.ts), no trail.
+  const stepSummaries = detail === 'windows' && options.trail !== true && (options.stepSummaries ?? !ctx.adapter.software) && model.canSummarizeSteps(model.traceableLayers);
+  const trailing = (options.trail ?? (!ctx.adapter.software && !stepSummaries)) ? new Session(ctx, model) : null;
   const traced = trailing ?? session;
   // What differs between the two details: where rows go, how the summaries are fed, what is read back.
   let sink: TraceSink;
@@ -188,7 +206,7 @@ export async function startLiveTrace(
       );
     }
     // Room for the first rows; the sink grows (doubling) if the generation runs long.
-    long = new LongTraceSink(ctx, target, traced, { capacity: Math.min(capacity, LIVE_TRACE_INITIAL_ROWS), every: plan.every, topNext, ...focus });
+    long = new LongTraceSink(ctx, target, traced, { capacity: Math.min(capacity, LIVE_TRACE_INITIAL_ROWS), every: plan.every, topNext, stepSummaries, ...focus });
     const l = long;
     sink = l;
     layers = l.layers;
@@ -325,6 +343,7 @@ export async function startLiveTrace(
       });
   };
   return {
+    mode: trailing ? 'trail' : stepSummaries ? 'step-summaries' : 'taps',
     flushSoon: () => {
       if (performance.now() - lastFlush < (options.intervalMs ?? LIVE_TRACE_MS)) return;
       lastFlush = performance.now();

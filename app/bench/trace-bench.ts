@@ -11,6 +11,7 @@
  *                worst of windows at spread positions of the middle and the last layer
  *   live_overhead 1 − (decode tok/s with the live trace) / (decode tok/s without), both through
  *                the app's generate loop in the same run; for the default detail and for 'windows'
+ *                (as the app runs them: live_mode says how), and for 'windows' with a trail
  */
 import type { GpuContext } from '../gpu/context.js';
 import { generate } from '../model/generate.js';
@@ -19,7 +20,7 @@ import type { LoadedWeights } from '../model/loader.js';
 import { Session } from '../model/session.js';
 import { seededRandom } from '../random.js';
 import { traceLongPrompt, type LongTraceSink } from '../analysis/long-trace.js';
-import { startLiveTrace } from '../analysis/trace.js';
+import { startLiveTrace, type LiveTrace } from '../analysis/trace.js';
 import { storedTraceBytes } from '../analysis/trace-store.js';
 
 export interface TraceBenchResult {
@@ -36,14 +37,19 @@ export interface TraceBenchResult {
   window_ms: number;
   window_ms_max: number;
   windows_timed: number;
-  /** 1 − traced/untraced decode rate, for the default detail ('auto') and for 'windows'. */
+  /** 1 − traced/untraced decode rate, for the default detail ('auto') and for 'windows' (the app's defaults), and for 'windows' with a trail. */
   live_overhead: number;
   live_overhead_windows: number;
+  live_overhead_windows_trail: number;
+  /** How the live trace made its rows in 'auto' and 'windows' (LiveTrace.mode). */
+  live_mode: LiveTrace['mode'];
+  live_mode_windows: LiveTrace['mode'];
   /** With --trail-piece: the windows detail's overhead per trail piece (tokens). */
   live_overhead_windows_by_trail_piece?: Record<string, number>;
   decode_tok_s: number;
   decode_traced_tok_s: number;
   decode_traced_windows_tok_s: number;
+  decode_traced_windows_trail_tok_s: number;
   /** The default detail traced in the generating session's own steps (no trail), for comparison. */
   decode_traced_in_place_tok_s: number;
   /** CPU time per decode step spent encoding and submitting it (ms): untraced (also with a trail), traced in place. */
@@ -108,11 +114,15 @@ export async function benchTrace(
   // Live trace overhead: the same generate loop with and without it. Each run also sums the CPU
   // time spent encoding and submitting its steps (Session.stepFromGpu), per token; 'in-place'
   // traces the generating session's own steps (the default detail) instead of a trail session.
-  const decodeOnce = async (trace: 'none' | 'auto' | 'windows' | 'in-place' | `windows@${number}`) => {
+  // Modes: the app's defaults for 'auto' and 'windows' (on a GPU, 'windows' summarises each step
+  // in the fused decode where the model can); 'windows-trail' and 'windows@N' (N-token pieces)
+  // force the trail; 'in-place' traces the default detail in the generating session's steps with taps.
+  const decodeOnce = async (trace: 'none' | 'auto' | 'windows' | 'windows-trail' | 'in-place' | `windows@${number}`) => {
     const piece = trace.startsWith('windows@') ? Number(trace.slice('windows@'.length)) : undefined;
     const session = new Session(ctx, model);
     const prompt = Array.from({ length: 16 }, () => Math.floor(random() * V));
-    const detail = trace === 'in-place' ? 'auto' : piece !== undefined ? 'windows' : (trace as 'none' | 'auto' | 'windows');
+    const detail = trace === 'in-place' ? 'auto' : trace === 'none' || trace === 'auto' ? trace : 'windows';
+    const trail = trace === 'in-place' ? false : trace === 'windows-trail' || piece !== undefined ? true : undefined;
     const live =
       detail === 'none'
         ? null
@@ -121,9 +131,11 @@ export async function benchTrace(
             modelId: 'bench',
             onRows: () => undefined,
             detail,
-            trail: trace !== 'in-place',
+            ...(trail !== undefined ? { trail } : {}),
+            ...(trail === false ? { stepSummaries: false } : {}),
             ...(piece !== undefined ? { trailPiece: piece } : {}),
           });
+    if (live) liveModes.set(trace, live.mode);
     const step = session.stepFromGpu.bind(session);
     let encoding = 0;
     let steps = 0;
@@ -144,8 +156,9 @@ export async function benchTrace(
   };
   // The modes take turns, run after run (the first round a warm-up), so a drift of the machine
   // touches them alike; each one's median.
+  const liveModes = new Map<string, LiveTrace['mode']>();
   const pieces = (options.trailPieces ?? []).map((p) => `windows@${p}` as const);
-  const modes = ['none', 'auto', 'windows', 'in-place', ...pieces] as const;
+  const modes = ['none', 'auto', 'windows', 'windows-trail', 'in-place', ...pieces] as const;
   const runs = new Map<string, { rates: number[]; encodeMs: number[] }>(modes.map((m) => [m, { rates: [] as number[], encodeMs: [] as number[] }]));
   for (let r = 0; r < options.repeats + 1; r++) {
     for (const mode of modes) {
@@ -164,10 +177,11 @@ export async function benchTrace(
   const plain = decodeRate('none');
   const traced = decodeRate('auto');
   const windows = decodeRate('windows');
+  const windowsTrail = decodeRate('windows-trail');
   const inPlace = decodeRate('in-place');
   const byPiece = Object.fromEntries((options.trailPieces ?? []).map((p) => [String(p), 1 - decodeRate(`windows@${p}`).rate / plain.rate]));
   log(
-    `decode ${plain.rate.toFixed(1)} tok/s; with the live trace ${traced.rate.toFixed(1)} (auto), ${windows.rate.toFixed(1)} (windows), ${inPlace.rate.toFixed(1)} (auto, traced in place)` +
+    `decode ${plain.rate.toFixed(1)} tok/s; with the live trace ${traced.rate.toFixed(1)} (auto: ${liveModes.get('auto')}), ${windows.rate.toFixed(1)} (windows: ${liveModes.get('windows')}), ${windowsTrail.rate.toFixed(1)} (windows: trail), ${inPlace.rate.toFixed(1)} (auto, traced in place with taps)` +
       Object.entries(byPiece).map(([p, o]) => `, windows with ${p}-token trail pieces: overhead ${(100 * o).toFixed(1)} %`).join('') + '; ' +
       `CPU per step ${plain.encodeMs.toFixed(3)} ms untraced, ${inPlace.encodeMs.toFixed(3)} traced in place`,
   );
@@ -184,10 +198,14 @@ export async function benchTrace(
     windows_timed: times.length,
     live_overhead: 1 - traced.rate / plain.rate,
     live_overhead_windows: 1 - windows.rate / plain.rate,
+    live_overhead_windows_trail: 1 - windowsTrail.rate / plain.rate,
+    live_mode: liveModes.get('auto') ?? 'taps',
+    live_mode_windows: liveModes.get('windows') ?? 'taps',
     ...(options.trailPieces?.length ? { live_overhead_windows_by_trail_piece: byPiece } : {}),
     decode_tok_s: plain.rate,
     decode_traced_tok_s: traced.rate,
     decode_traced_windows_tok_s: windows.rate,
+    decode_traced_windows_trail_tok_s: windowsTrail.rate,
     decode_traced_in_place_tok_s: inPlace.rate,
     step_cpu_ms: plain.encodeMs,
     step_cpu_ms_traced_in_place: inPlace.encodeMs,

@@ -22,6 +22,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { weightWords, type WeightFormat } from './f16.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
+import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
 /** The shader with the shared softplus prepended (WGSL has no includes). */
 const code = `${softplusCode}\n${scanCode}`;
@@ -87,6 +88,12 @@ export interface SelectiveScanBuffers {
   state: GPUBuffer; // [Di, N] read and written
   /** [T, Di] trace of Δ (after softplus). Given at creation: tracing on; absent: nothing extra runs. */
   delta?: GPUBuffer;
+  /**
+   * T = 1 only, instead of `delta`: a traced decode step's summary slot (app/kernels/step-summary.ts),
+   * [Δ [Di] | Σ_n (1 − exp(Δ·A)) [Di] | Σ_n state² [Di]], at byte `offset` of `buffer` (a multiple
+   * of the adapter's minStorageBufferOffsetAlignment).
+   */
+  stepSummary?: { buffer: GPUBuffer; offset: number };
   /**
    * Chunk summaries to use instead of allocating them (a model shares one across its layers, which
    * run one after another): selectiveScanSummaryElements. Absent: the op owns its own.
@@ -231,6 +238,12 @@ export function selectiveScan(
   checkBufferElements(OP, 'y', buffers.y, T * Di);
   checkBufferElements(OP, 'state', buffers.state, Di * N);
   if (delta) checkBufferElements(OP, 'delta', delta, T * Di);
+  const summarySlot = buffers.stepSummary;
+  if (summarySlot) {
+    if (T !== 1) throw new RangeError(`${OP}: a summary slot is for a decode step (tokens = 1), got ${T}`);
+    if (delta) throw new RangeError(`${OP}: give delta or a summary slot, not both`);
+    checkSummarySlot(ctx, OP, summarySlot, 3 * Di);
+  }
   // A buffer written by a dispatch may not be bound to it a second time.
   const bound: [string, GPUBuffer][] = [
     ['x', buffers.x],
@@ -244,6 +257,7 @@ export function selectiveScan(
     ['state', buffers.state],
   ];
   if (delta) written.push(['delta', delta]);
+  if (summarySlot) written.push(['summary', summarySlot.buffer]);
   checkWrittenNotAliased(OP, bound, written);
   const summaryElements = chunks > 1 ? chunks * Di * (N + 1) : 0;
   const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
@@ -261,8 +275,8 @@ export function selectiveScan(
   const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0]);
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
-  const deltaOut = delta ?? storageBuffer(device, `${label}.noDelta`, 4);
-  if (!delta) owned.push(deltaOut);
+  const deltaOut: GPUBufferBinding = summarySlot ? summarySlotBinding(summarySlot, 3 * Di) : { buffer: delta ?? storageBuffer(device, `${label}.noDelta`, 4) };
+  if (!delta && !summarySlot) owned.push(deltaOut.buffer);
 
   const scanGroup = (start: GPUBuffer): GPUBindGroup =>
     device.createBindGroup({
@@ -277,10 +291,11 @@ export function selectiveScan(
         { binding: 5, resource: { buffer: z.buffer } },
         { binding: 6, resource: { buffer: buffers.y } },
         { binding: 7, resource: { buffer: start } },
-        { binding: 8, resource: { buffer: deltaOut } },
+        { binding: 8, resource: deltaOut },
       ],
     });
-  const trace = delta ? 1 : 0;
+  const trace = delta || summarySlot ? 1 : 0;
+  const traceSummary = summarySlot ? 1 : 0;
 
   let encodeAll: (pass: GPUComputePassEncoder) => void;
   if (T === 1 || chunks === 1) {
@@ -289,8 +304,8 @@ export function selectiveScan(
       T > 1
         ? pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace })
         : dtProj
-          ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}) })
-          : pipeline('step', layout.scan, { TRACE_DELTA: trace });
+          ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}) })
+          : pipeline('step', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary });
     const group = scanGroup(buffers.state);
     encodeAll = (pass) => {
       pass.setPipeline(single);

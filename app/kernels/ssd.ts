@@ -30,6 +30,7 @@ import type { Dispatch } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
+import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
 /** The shader with the shared softplus prepended (WGSL has no includes). */
 const code = `${softplusCode}\n${scanCode}`;
@@ -97,6 +98,12 @@ export interface SsdBuffers {
   state: GPUBuffer; // [H, P, N] read and written
   /** [T, H] trace of Δ (after softplus and the clamp). Given at creation: tracing on; absent: nothing extra runs. */
   delta?: GPUBuffer;
+  /**
+   * T = 1 only, instead of `delta`: a traced decode step's summary slot (app/kernels/step-summary.ts),
+   * [Δ [H] | 1 − exp(Δ·A) [H] | Σ_n state² [H·P]], at byte `offset` of `buffer` (a multiple of
+   * the adapter's minStorageBufferOffsetAlignment).
+   */
+  stepSummary?: { buffer: GPUBuffer; offset: number };
   /**
    * Prefill scratch to use instead of allocating it (a model shares one set across its layers,
    * which run one after another): sizes from ssdScratchElements. Absent: the op owns its own.
@@ -245,6 +252,12 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   checkBufferElements(OP, 'y', buffers.y, T * Di);
   checkBufferElements(OP, 'state', buffers.state, H * P * N);
   if (delta) checkBufferElements(OP, 'delta', delta, T * H);
+  const summary = buffers.stepSummary;
+  if (summary) {
+    if (T !== 1) throw new RangeError(`${OP}: a summary slot is for a decode step (tokens = 1), got ${T}`);
+    if (delta) throw new RangeError(`${OP}: give delta or a summary slot, not both`);
+    checkSummarySlot(ctx, OP, summary, 2 * H + Di);
+  }
   // A buffer written by a dispatch may not be bound to it a second time.
   const bound: [string, GPUBuffer][] = [
     ['xbc', xbc.buffer],
@@ -256,6 +269,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     ['state', buffers.state],
   ];
   if (delta) written.push(['delta', delta]);
+  if (summary) written.push(['summary', summary.buffer]);
   checkWrittenNotAliased(OP, bound, written);
   const stateElements = H * P * N;
   const chunkStateElements = T > 1 ? chunks * stateElements : 0;
@@ -270,7 +284,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
 
   const { device } = ctx;
   const layout = layouts(ctx);
-  const trace = delta ? 1 : 0;
+  const trace = delta || summary ? 1 : 0;
   const constants = { WORKGROUP_SIZE, CHUNK_LEN: chunkLength, TRACE_DELTA: trace };
   const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout) =>
     ctx.pipelines.get({ op: OP, code: subgroupReduction(ctx, 0).prefix + code, entryPoint, layout: bindGroupLayout, constants });
@@ -286,13 +300,13 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   u32[15] = gateOffset ?? 0;
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
-  const deltaOut = delta ?? storageBuffer(device, `${label}.noDelta`, 4);
-  if (!delta) owned.push(deltaOut);
-  const group = (name: string, bindGroupLayout: GPUBindGroupLayout, entries: [number, GPUBuffer][]): GPUBindGroup =>
+  const deltaOut: GPUBuffer | GPUBufferBinding = summary ? summarySlotBinding(summary, 2 * H + Di) : (delta ?? storageBuffer(device, `${label}.noDelta`, 4));
+  if (!delta && !summary) owned.push(deltaOut as GPUBuffer);
+  const group = (name: string, bindGroupLayout: GPUBindGroupLayout, entries: [number, GPUBuffer | GPUBufferBinding][]): GPUBindGroup =>
     device.createBindGroup({
       label: `${label}.${name}BindGroup`,
       layout: bindGroupLayout,
-      entries: [{ binding: 0, resource: { buffer: params } }, ...entries.map(([binding, buffer]) => ({ binding, resource: { buffer } }))],
+      entries: [{ binding: 0, resource: { buffer: params } }, ...entries.map(([binding, b]) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } }))],
     });
 
   let encode: (pass: GPUComputePassEncoder) => void;
@@ -304,7 +318,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       code: sub.prefix + code,
       entryPoint: 'step',
       layout: layout.step,
-      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, GATE: gateOffset === undefined ? 0 : 1, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
+      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, TRACE_SUMMARY: summary ? 1 : 0, GATE: gateOffset === undefined ? 0 : 1, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
     });
     const stepGroup = group('step', layout.step, [
       [1, xbc.buffer],

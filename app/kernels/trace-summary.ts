@@ -15,11 +15,15 @@
  * A call's rows and positions travel in a ring of uniform slots (one per encode, dynamic offset):
  * up to CALL_SLOTS calls may be encoded before the encoder holding them is submitted.
  */
-import code from '../../shaders/trace_summary.wgsl?raw';
+import softplusCode from '../../shaders/softplus.wgsl?raw';
+import summaryCode from '../../shaders/trace_summary.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { bindGroupFor, bufferLayoutEntry, checkBufferBytes, checkCount } from './op-helpers.js';
 
+
+/** The shader with the shared one_minus_exp prepended (WGSL has no includes). */
+const code = `${softplusCode}\n${summaryCode}`;
 const OP = 'TraceSummary';
 /** Threads per workgroup (a power of two: the reductions halve it). */
 export const TRACE_SUMMARY_WORKGROUP = 64;

@@ -20,6 +20,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import type { WeightFormat } from '../kernels/f16.js';
+import type { StepSummary } from '../kernels/step-summary.js';
 import type { MambaConfig } from './config.js';
 
 /** One mixer's state for one sequence: fp32 buffers, all zero for an empty sequence. */
@@ -57,6 +58,13 @@ export interface ModelTaps {
   attnQ?: (GPUBuffer | undefined)[];
   /** Attention mixers: k after RoPE, [T, nKvHeads·headDim] per layer (not expanded per q head: q head h reads kv head h / (nHeads / nKvHeads)). */
   attnK?: (GPUBuffer | undefined)[];
+  /**
+   * A one-token step's selection summaries computed in the fused decode (app/kernels/step-summary.ts),
+   * for a trace that keeps summaries only: traced layer l's scan step writes its slot
+   * `summary.slot(index[l])`, and after the LM head the reduce runs and its row is copied to
+   * `target()` (read at encode time). Only the fused decode writes them (Model.plan refuses otherwise).
+   */
+  stepSummary?: { summary: StepSummary; index: readonly (number | undefined)[]; target: () => { buffer: GPUBuffer; offset: number } };
   /** Row (token index) in the tap buffers where this chunk's first token goes. */
   row0: number;
   /** Read at encode time instead of row0: lets a decode plan built once write each token's row. */
@@ -139,6 +147,18 @@ export interface DecodeLayerContext {
 export const DECODE_TAPS = ['delta', 'dbc', 'x', 'xz', 'y'] as const;
 export type DecodeTap = (typeof DECODE_TAPS)[number];
 
+/** Whether `taps` asks layer `l`'s fused decode for any per-layer tap (its own buffers are then needed). */
+export function asksDecodeTaps(taps: ModelTaps | undefined, l: number): boolean {
+  return taps !== undefined && DECODE_TAPS.some((k) => taps[k]?.[l] !== undefined);
+}
+
+/** Layer `l`'s step summary slot, when `taps` asks for step summaries and the layer is traced. */
+export function stepSummarySlot(taps: ModelTaps | undefined, l: number): { buffer: GPUBuffer; offset: number } | undefined {
+  const s = taps?.stepSummary;
+  const i = s?.index[l];
+  return s && i !== undefined ? s.summary.slot(i) : undefined;
+}
+
 export interface Mixer {
   /** Bytes of one sequence's state of this mixer (what newState allocates). */
   readonly stateBytes: number;
@@ -152,6 +172,8 @@ export interface Mixer {
   encodeDecode?(m: DecodeLayerContext): void;
   /** The taps `encodeDecode` writes when asked (a traced step with others takes the general path). */
   readonly decodeTaps?: readonly DecodeTap[];
+  /** Whether `encodeDecode` writes its layer's step summary slot when `taps.stepSummary` gives it one. */
+  readonly decodeSummary?: boolean;
   /** Where Δ, B and C are in this mixer's taps; null when it has none. */
   readonly trace: TraceLayout | null;
   /** Tokens its state can hold (an attention mixer's KV cache); absent: any number (an SSM's state is constant). */

@@ -21,7 +21,7 @@ import { DECODE_TAPS, stateBuffers, type LayerWeights, type Mixer, type MixerFac
 /** A step of the forward pass: a dispatch (grouped into compute passes) or a buffer copy. */
 export type Step =
   | { kind: 'dispatch'; dispatch: Dispatch }
-  | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer; toOffset: number | (() => number); bytes: number };
+  | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer | (() => GPUBuffer); toOffset: number | (() => number); bytes: number };
 
 /** Encodes steps: consecutive dispatches share one compute pass; copies go between passes. */
 export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: readonly Step[]): void {
@@ -33,8 +33,9 @@ export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: re
     } else {
       pass?.end();
       pass = null;
+      const to = typeof step.to === 'function' ? step.to() : step.to;
       const toOffset = typeof step.toOffset === 'function' ? step.toOffset() : step.toOffset;
-      encoder.copyBufferToBuffer(step.from, step.fromOffset, step.to, toOffset, step.bytes);
+      encoder.copyBufferToBuffer(step.from, step.fromOffset, to, toOffset, step.bytes);
     }
   }
   pass?.end();
@@ -347,9 +348,18 @@ export class LanguageModel {
     return this.mixers.every((m, l) => {
       if (m.encodeDecode === undefined || !m.canFuseDecode()) return false;
       if (!taps) return true;
+      if (taps.stepSummary?.index[l] !== undefined && m.decodeSummary !== true) return false;
       const asked = DECODE_TAPS.filter((k) => taps[k]?.[l] !== undefined);
       return asked.every((k) => m.decodeTaps?.includes(k));
     });
+  }
+
+  /**
+   * Whether a one-token step can compute its selection summaries of `layers` in the fused decode
+   * (ModelTaps.stepSummary): the fused decode runs, and those layers' mixers write their slots.
+   */
+  canSummarizeSteps(layers: readonly number[]): boolean {
+    return this.canFuseDecode() && layers.every((l) => this.mixers[l]?.decodeSummary === true);
   }
 
   /**
@@ -413,6 +423,13 @@ export class LanguageModel {
         );
       }
     }
+    const summary = taps?.stepSummary;
+    if (summary) {
+      // Every traced layer's scan has written its slot: the step's summary row, copied where the trace keeps it.
+      steps.push({ kind: 'dispatch', dispatch: summary.summary.reduce });
+      const staging = summary.summary.staging;
+      late.push({ kind: 'copy', from: staging, fromOffset: 0, to: () => summary.target().buffer, toOffset: () => summary.target().offset, bytes: staging.size });
+    }
     steps.push(...late);
     return { tokens: 1, steps, destroy: () => dispatches.forEach((d) => d.destroy()) };
   }
@@ -433,6 +450,7 @@ export class LanguageModel {
     if (T === 1 && !options.unfused && [options.knockout, options.allLogits, options.lastLayer, options.overwriteMixerOutput].every((o) => o === undefined) && this.canFuseDecode(options.taps)) {
       return this.planDecode(state, logits, options.taps);
     }
+    if (options.taps?.stepSummary) throw new Error(`${this.name}: step summaries are written by the fused one-token decode, which this plan (${T} tokens${options.unfused ? ', unfused' : ''}) does not take`);
     const a = this.shared;
     const ctx = this.ctx;
     const dispatches: Dispatch[] = [];

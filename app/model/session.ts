@@ -31,6 +31,13 @@ export interface TraceSink {
   topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null;
   /** The most rows a traced prefill writes at once (its chunks; default the model's maxTokens). */
   readonly maxRows?: number;
+  /**
+   * Optional: takes the next one-token step as a row of summaries the fused decode computes
+   * itself (ModelTaps.stepSummary, no per-layer taps), called instead of reserve(1); returns the
+   * step's taps (the same object from step to step while its buffers stay) and where its top next
+   * tokens go, or null to trace the step with taps.
+   */
+  stepSummary?(): { taps: ModelTaps; topNext: { buffer: GPUBuffer; offset: number } | null } | null;
 }
 
 /** Copies every layer's state from one sequence state to another (same model): a mixer's state is its buffers' bytes. */
@@ -46,6 +53,8 @@ export class Session {
   private stepPlan: ForwardPlan | null = null;
   /** The traced step plan, and the recorder generation it is bound to. */
   private tracedStep: { plan: ForwardPlan; generation: number } | null = null;
+  /** The step plan writing a sink's step summaries (TraceSink.stepSummary), and the taps it is bound to. */
+  private summaryStep: { plan: ForwardPlan; taps: ModelTaps } | null = null;
   private recorder: TraceSink | null = null;
   /** Traced prefill plans by chunk length (tracedPrefill), and the row their taps write from. */
   private readonly tracedPlans = new Map<number, { plan: ForwardPlan; generation: number; allLogits: GPUBuffer | undefined; lastLayer: number | undefined }>();
@@ -92,14 +101,20 @@ export class Session {
     this.recorder = recorder;
     this.tracedStep?.plan.destroy();
     this.tracedStep = null;
+    this.summaryStep?.plan.destroy();
+    this.summaryStep = null;
     for (const { plan } of this.tracedPlans.values()) plan.destroy();
     this.tracedPlans.clear();
   }
 
   /** Appends: the top next tokens of this.logits into the recorder's row `row` (when it keeps them). */
   private encodeTopNext(encoder: GPUCommandEncoder, row: number): void {
+    this.encodeTopNextAt(encoder, this.recorder?.topNextSlot(row) ?? null);
+  }
+
+  /** Appends: the top next tokens of this.logits into `slot` (2k words; none when null). */
+  private encodeTopNextAt(encoder: GPUCommandEncoder, slot: { buffer: GPUBuffer; offset: number } | null): void {
     const k = this.recorder?.topNextK ?? 0;
-    const slot = this.recorder?.topNextSlot(row);
     if (!k || !slot) return;
     if (!this.topSelect || this.topSelect.k !== k) {
       this.topSelect?.dispatch.destroy();
@@ -287,7 +302,15 @@ export class Session {
     const { device } = this.ctx;
     let plan: ForwardPlan;
     const recorder = this.recorder;
-    if (recorder) {
+    const summarized = recorder?.stepSummary?.() ?? null;
+    if (summarized) {
+      // The fused decode computes the step's summaries itself (one dispatch and one copy more).
+      if (this.summaryStep?.taps !== summarized.taps) {
+        this.summaryStep?.plan.destroy();
+        this.summaryStep = { plan: this.model.plan(1, this.state, this.logits, { taps: summarized.taps }), taps: summarized.taps };
+      }
+      plan = this.summaryStep.plan;
+    } else if (recorder) {
       recorder.reserve(1);
       if (!this.tracedStep || this.tracedStep.generation !== recorder.generation) {
         // Built once, and again only when the trace buffers grow (capacity doubles).
@@ -304,7 +327,8 @@ export class Session {
     }
     const encoder = device.createCommandEncoder({ label });
     encodeSteps(encoder, 'Session.step', plan.steps);
-    if (recorder) this.encodeTopNext(encoder, recorder.length - 1);
+    if (summarized) this.encodeTopNextAt(encoder, summarized.topNext);
+    else if (recorder) this.encodeTopNext(encoder, recorder.length - 1);
     then?.(encoder);
     device.queue.submit([encoder.finish()]);
   }
@@ -402,6 +426,7 @@ export class Session {
     this.topSelect?.scratch.destroy();
     this.stepPlan?.destroy();
     this.tracedStep?.plan.destroy();
+    this.summaryStep?.plan.destroy();
     for (const { plan } of this.tracedPlans.values()) plan.destroy();
     for (const b of [...stateBuffers(this.state), this.logits]) b.destroy();
   }

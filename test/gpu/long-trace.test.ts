@@ -24,7 +24,7 @@ import type { LoadedWeights } from '../../app/model/loader';
 import type { LanguageModel } from '../../app/model/model';
 import { generate } from '../../app/model/generate';
 import { Session } from '../../app/model/session';
-import { longTraceMemory, meanOverColumns, traceLongPrompt, TRACE_WINDOW_MAX, type LongTraceSink } from '../../app/analysis/long-trace';
+import { LongTraceSink, longTraceMemory, meanOverColumns, traceLongPrompt, TRACE_WINDOW_MAX } from '../../app/analysis/long-trace';
 import { storedTraceBytes } from '../../app/analysis/trace-store';
 import { PARTIALS_MAX_BYTES } from '../../app/kernels/trace-summary';
 import { startLiveTrace, tracePrompt } from '../../app/analysis/trace';
@@ -178,7 +178,7 @@ describe.each([
     const r = mulberry32(seed + 5);
     const prompt = Array.from({ length: chunk + 5 }, () => Math.floor(r() * inspection.config.vocabSize));
     const steps = every + 7; // past a checkpoint taken after single steps, the ring wrapping
-    const run = async (detail: 'all' | 'windows', gpuSummaries?: boolean, trail?: boolean) => {
+    const run = async (detail: 'all' | 'windows', gpuSummaries?: boolean, trail?: boolean, stepSummaries?: boolean) => {
       const session = new Session(ctx!, model);
       const streamed: TraceRows[] = [];
       const live = await startLiveTrace(ctx!, target, session, prompt.length + steps + 1, {
@@ -189,8 +189,10 @@ describe.each([
         intervalMs: 0,
         ...(gpuSummaries !== undefined ? { gpuSummaries } : {}),
         ...(trail !== undefined ? { trail } : {}),
+        ...(stepSummaries !== undefined ? { stepSummaries } : {}),
         onRows: (rows) => streamed.push(rows),
       });
+      const mode = live.mode;
       try {
         let n = 0;
         // Flush now and then, as the engine's LIVE_TRACE_MS would (here every 9 tokens).
@@ -198,7 +200,7 @@ describe.each([
           if (++n % 9 === 0) live.flushSoon();
         });
         const kept = await live.finish();
-        return { out, kept: kept!, streamed };
+        return { out, kept: kept!, streamed, mode };
       } finally {
         await live.stop();
         session.destroy();
@@ -211,6 +213,7 @@ describe.each([
       const all = await run('all', false, false);
       const allGpu = await run('all', true, true);
       const win = await run('windows', undefined, true);
+      expect([all.mode, allGpu.mode, win.mode]).toEqual(['taps', 'trail', 'trail']);
       expect(allGpu.out.ids).toEqual(all.out.ids);
       expectSummaries(allGpu.kept.result, all.kept.result, SUMMARY_TOL);
       all.kept.result.layers.forEach((layer, i) => {
@@ -237,7 +240,74 @@ describe.each([
       } finally {
         win.kept.release?.();
       }
+      // Traced in place, every step's summaries computed by the fused decode itself (the default
+      // on a GPU): the same summaries, top next tokens where the decode had logits, and windows.
+      const fused = await run('windows', undefined, false, true);
+      try {
+        expect(fused.mode).toBe('step-summaries');
+        expect(fused.out.ids).toEqual(all.out.ids);
+        const merged = fused.streamed.reduce<TraceResult | null>((t, rows) => appendTraceRows(t, rows), null)!;
+        expect(merged.detail).toBe('windows');
+        expect(merged.ids).toEqual(all.kept.result.ids);
+        expect(merged.ids).toEqual(fused.kept.result.ids);
+        expectSummaries(merged, all.kept.result, SUMMARY_TOL);
+        all.kept.result.layers.forEach((layer, i) => {
+          expect(relativeError(merged.focusScore![i]!, all.kept.result.focusScore![i]!), `focus L${layer}`).toBeLessThanOrEqual(SUMMARY_TOL);
+        });
+        const from = (prompt.length - 1) * merged.topNext.k;
+        expect(relativeError(merged.topNext.probs.subarray(from), all.kept.result.topNext.probs.subarray(from))).toBeLessThanOrEqual(1e-5);
+        await expectWindows(fused.kept, all.kept.result, [[every - 2, merged.ids.length]], 1e-5, [0, all.kept.result.layers.at(-1)!]);
+      } finally {
+        fused.kept.release?.();
+      }
     } finally {
+      model.destroy();
+    }
+  });
+
+  it('steps that summarise themselves, a second prompt, more steps: every row equals the prompt trace of all the tokens', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { inspection, weights } = get();
+    const model: LanguageModel = buildModel(ctx, inspection, weights, chunk);
+    const target = { model, weights, tokenizer: null };
+    const r = mulberry32(seed + 9);
+    const V = inspection.config.vocabSize;
+    const token = () => Math.floor(r() * V);
+    // Prompt, steps, a prompt (the replay goes on from the session's state), steps past a checkpoint.
+    const parts: { prompt?: number[]; steps?: number[] }[] = [
+      { prompt: Array.from({ length: 7 }, token) },
+      { steps: Array.from({ length: 5 }, token) },
+      { prompt: Array.from({ length: chunk + 3 }, token) },
+      { steps: Array.from({ length: every }, token) },
+    ];
+    const ids = parts.flatMap((p) => p.prompt ?? p.steps ?? []);
+    const session = new Session(ctx, model);
+    const sink = new LongTraceSink(ctx, target, session, { capacity: 8, every, topNext: 3, focusChannels: focus, stepSummaries: true });
+    try {
+      expect(sink.stepSummaries).toBe(true);
+      session.trace(sink);
+      for (const p of parts) {
+        if (p.prompt) session.prefill(p.prompt);
+        for (const id of p.steps ?? []) session.step(id);
+      }
+      sink.flush();
+      expect(sink.rows).toBe(ids.length);
+      const rows = await sink.summary.read(0, ids.length);
+      const full = (await tracePrompt(ctx, target, ids, { traceId: 'full', modelId: 'm' })).result;
+      expectSummaries({ ...full, ...rows } as TraceResult, full, SUMMARY_TOL);
+      full.layers.forEach((layer, i) => {
+        expect(relativeError(rows.focusScore![i]!, meanOverColumns(full.delta[i]!, full.deltaWidth, focus)), `focus L${layer}`).toBeLessThanOrEqual(SUMMARY_TOL);
+      });
+      // Checkpoints at multiples of `every` where a step or a chunk starts: every one in the last steps.
+      const last = Array.from({ length: every }, (_, k) => ids.length - every + k).filter((t) => t > 0 && t % every === 0);
+      expect(last.length).toBe(1);
+      expect(sink.checkpoints.tokens).toEqual(expect.arrayContaining(last));
+      expect(sink.checkpoints.tokens.every((t) => t % every === 0)).toBe(true);
+    } finally {
+      session.trace(null);
+      sink.destroyTracing();
+      sink.checkpoints.destroy();
+      session.destroy();
       model.destroy();
     }
   });

@@ -24,7 +24,7 @@ import { segmentRmsNorm } from '../../kernels/segment-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
 import { packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
-import type { DecodeLayerContext, Mixer, MixerBuild, MixerContext, MixerState, TraceLayout } from '../../model/mixer.js';
+import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { inProjZ, xProjBC, xProjSegments } from './layout.js';
 
 interface Activations {
@@ -112,6 +112,8 @@ export class Mamba1Mixer implements Mixer {
    */
   /** A traced step's taps the fused decode writes: Δ, dt_r|B|C, x (the conv output) and y; not in_proj's raw x|z (the conv overwrites x). */
   readonly decodeTaps = ['delta', 'dbc', 'x', 'y'] as const;
+  /** The scan step writes the layer's step summary slot when asked (app/kernels/step-summary.ts). */
+  readonly decodeSummary = true;
 
   encodeDecode(m: DecodeLayerContext): void {
     const { dModel: D, dInner: Di, dState: N, dtRank: R, dConv: K } = this.b.config;
@@ -122,7 +124,8 @@ export class Mamba1Mixer implements Mixer {
     // Traced: the layer's own buffers (their taps copied at the end of the step); Falcon-Mamba's
     // dt_r|B|C norm works on the shared x_proj output, so that tap is copied where it is made.
     const norm = this.mixerNorm(1, `Mamba1.L${l}.dt_b_c_rms`);
-    const own = taps ? (this.tapped ??= this.tapBuffers()) : null;
+    const own = asksDecodeTaps(taps, l) ? (this.tapped ??= this.tapBuffers()) : null;
+    const summarySlot = stepSummarySlot(taps, l);
     const a = { xz: own?.xz ?? this.act.xz, dbc: own && !norm ? own.dbc : this.act.dbc, delta: own?.delta ?? this.act.delta, y: own?.y ?? this.act.y };
     run(
       normMatvec(
@@ -153,7 +156,7 @@ export class Mamba1Mixer implements Mixer {
           z: inProjZ(a.xz, Di),
           y: a.y,
           state: ssmState,
-          ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
+          ...(taps?.delta?.[l] ? { delta: a.delta } : summarySlot ? { stepSummary: summarySlot } : {}),
         },
         `Mamba1.L${l}.dt_proj_scan`,
       ),

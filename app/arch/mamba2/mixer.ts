@@ -16,7 +16,7 @@ import { gatedRmsNorm } from '../../kernels/gated-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
 import { packSsdWeights, ssdScan, ssdScratchElements, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
-import type { DecodeLayerContext, Mixer, MixerBuild, MixerContext, MixerState, TraceLayout } from '../../model/mixer.js';
+import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, type Mamba2Dims } from './layout.js';
 
 interface Activations {
@@ -174,6 +174,8 @@ export class Mamba2Mixer implements Mixer {
    */
   /** A traced step's taps the fused decode writes: Δ per head and the xBC row (x, B, C after the conv). */
   readonly decodeTaps = ['delta', 'dbc'] as const;
+  /** The SSD step writes the layer's step summary slot when asked (app/kernels/step-summary.ts). */
+  readonly decodeSummary = true;
 
   encodeDecode(m: DecodeLayerContext): void {
     const c = this.b.config;
@@ -185,7 +187,8 @@ export class Mamba2Mixer implements Mixer {
     const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
     const oneGroup = c.normGroupSize === Di;
     // Traced: the layer's own in_proj output and Δ (their taps copied at the end of the step).
-    const own = taps ? (this.tapped ??= this.tapBuffers()) : null;
+    const own = asksDecodeTaps(taps, l) ? (this.tapped ??= this.tapBuffers()) : null;
+    const summarySlot = stepSummarySlot(taps, l);
     const a = { zxbcdt: own?.zxbcdt ?? this.act.zxbcdt, delta: own?.delta ?? this.act.delta, y: this.act.y };
     run(
       normMatvec(
@@ -206,7 +209,7 @@ export class Mamba2Mixer implements Mixer {
           weights: this.ssdWeights,
           y: a.y,
           state: ssmState,
-          ...(taps?.delta?.[l] ? { delta: a.delta } : {}),
+          ...(taps?.delta?.[l] ? { delta: a.delta } : summarySlot ? { stepSummary: summarySlot } : {}),
         },
         `Mamba2.L${l}.ssd`,
         { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit, ...(oneGroup ? { gateOffset: layout.zOffset } : {}) },

@@ -34,10 +34,10 @@ export interface TraceSink {
   /**
    * Optional: takes the next one-token step as a row of summaries the fused decode computes
    * itself (ModelTaps.stepSummary, no per-layer taps), called instead of reserve(1); returns the
-   * step's taps (the same object from step to step while its buffers stay) and where its top next
-   * tokens go, or null to trace the step with taps.
+   * step's taps (the same object from step to step while its buffers stay) and where the step's
+   * logits are copied for the sink's top next tokens (null: none), or null to trace the step with taps.
    */
-  stepSummary?(): { taps: ModelTaps; topNext: { buffer: GPUBuffer; offset: number } | null } | null;
+  stepSummary?(): { taps: ModelTaps; logitsTo: { buffer: GPUBuffer; offset: number } | null } | null;
 }
 
 /** Copies every layer's state from one sequence state to another (same model): a mixer's state is its buffers' bytes. */
@@ -109,12 +109,8 @@ export class Session {
 
   /** Appends: the top next tokens of this.logits into the recorder's row `row` (when it keeps them). */
   private encodeTopNext(encoder: GPUCommandEncoder, row: number): void {
-    this.encodeTopNextAt(encoder, this.recorder?.topNextSlot(row) ?? null);
-  }
-
-  /** Appends: the top next tokens of this.logits into `slot` (2k words; none when null). */
-  private encodeTopNextAt(encoder: GPUCommandEncoder, slot: { buffer: GPUBuffer; offset: number } | null): void {
     const k = this.recorder?.topNextK ?? 0;
+    const slot = this.recorder?.topNextSlot(row);
     if (!k || !slot) return;
     if (!this.topSelect || this.topSelect.k !== k) {
       this.topSelect?.dispatch.destroy();
@@ -327,8 +323,8 @@ export class Session {
     }
     const encoder = device.createCommandEncoder({ label });
     encodeSteps(encoder, 'Session.step', plan.steps);
-    if (summarized) this.encodeTopNextAt(encoder, summarized.topNext);
-    else if (recorder) this.encodeTopNext(encoder, recorder.length - 1);
+    if (summarized?.logitsTo) encoder.copyBufferToBuffer(this.logits, 0, summarized.logitsTo.buffer, summarized.logitsTo.offset, this.logits.size);
+    else if (recorder && !summarized) this.encodeTopNext(encoder, recorder.length - 1);
     then?.(encoder);
     device.queue.submit([encoder.finish()]);
   }

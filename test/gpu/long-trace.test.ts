@@ -282,7 +282,8 @@ describe.each([
     ];
     const ids = parts.flatMap((p) => p.prompt ?? p.steps ?? []);
     const session = new Session(ctx, model);
-    const sink = new LongTraceSink(ctx, target, session, { capacity: 8, every, topNext: 3, focusChannels: focus, stepSummaries: true });
+    // Steps' logits wait 4 at a time for their top-k (the last steps' batches wrap several times).
+    const sink = new LongTraceSink(ctx, target, session, { capacity: 8, every, topNext: 3, focusChannels: focus, stepSummaries: true, stepLogitsRows: 4 });
     try {
       expect(sink.stepSummaries).toBe(true);
       session.trace(sink);
@@ -298,6 +299,23 @@ describe.each([
       full.layers.forEach((layer, i) => {
         expect(relativeError(rows.focusScore![i]!, meanOverColumns(full.delta[i]!, full.deltaWidth, focus)), `focus L${layer}`).toBeLessThanOrEqual(SUMMARY_TOL);
       });
+      // The top next tokens where the session had logits (each prompt's last token, every step):
+      // the prompt trace's, to fp32 rounding (its logits come from prefill chunks; ids may swap on a
+      // near tie, the ranked probabilities not).
+      const top = await sink.readTopNext(0, ids.length);
+      const K = top.k;
+      let start = 0;
+      const rowsWithLogits: number[] = [];
+      for (const p of parts) {
+        const n = (p.prompt ?? p.steps ?? []).length;
+        if (p.prompt) rowsWithLogits.push(start + n - 1);
+        else rowsWithLogits.push(...Array.from({ length: n }, (_, j) => start + j));
+        start += n;
+      }
+      // (The prompt trace keeps more of them per row: its first K.)
+      const pick = (a: Float32Array, k: number) => Float32Array.from(rowsWithLogits.flatMap((row) => [...a.subarray(row * k, row * k + K)]));
+      expect(K).toBe(3);
+      expect(relativeError(pick(top.probs, K), pick(full.topNext.probs, full.topNext.k))).toBeLessThanOrEqual(1e-5);
       // Checkpoints at multiples of `every` where a step or a chunk starts: every one in the last steps.
       const last = Array.from({ length: every }, (_, k) => ids.length - every + k).filter((t) => t > 0 && t % every === 0);
       expect(last.length).toBe(1);

@@ -36,8 +36,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 /** The settings before the user changes any: the studio's defaults, then the model's studio.json generation values. */
 export function initialSettings(hints: StudioHints): Settings {
   // The live trace is on for every model size: its per-token summaries are computed on the GPU
-  // in the forward pass (app/analysis/gpu-summary.ts), and past FULL_TRACE_MAX_BYTES it keeps
-  // windows, not every row (issue 18).
+  // (app/analysis/gpu-summary.ts; with windows, in the decode step itself: app/kernels/step-summary.ts),
+  // and past FULL_TRACE_MAX_BYTES it keeps windows, not every row (issue 18).
   return {
     ...DEFAULTS,
     ...(hints.maxNewTokens !== undefined ? { maxTokens: hints.maxNewTokens } : {}),

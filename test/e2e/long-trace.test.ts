@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { inspectModel } from '../../app/arch/inspect';
 import { readAllTensorsF32 } from '../../app/formats/read-tensors';
@@ -23,6 +23,7 @@ import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/sel
 import { parseCsv } from '../../renderer/src/panels/csv';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import { findChromium } from '../support/browser';
+import { hoverUntil } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -38,28 +39,6 @@ let page: Page | null = null;
 const pageErrors: string[] = [];
 useWebApp(chromiumFound, { width: 1280, height: 1400 }, pageErrors, (p) => (page = p));
 
-/** Hovers a cell of `canvas` until the readout's attributes read `want` (the layout can shift as windows arrive). */
-async function hoverUntil(canvas: Locator, cellAt: (w: number, h: number) => { x: number; y: number }, readout: Locator, attributes: string[], want: string) {
-  const p = canvas.page();
-  await expect
-    .poll(
-      async () => {
-        await p.mouse.move(0, 0);
-        await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
-        const b = (await canvas.boundingBox())!;
-        const at = cellAt(b.width, b.height);
-        await p.mouse.move(b.x + at.x, b.y + at.y);
-        const read = async () => (await Promise.all(attributes.map((a) => readout.getAttribute(a, { timeout: 500 }).catch(() => null)))).join(' ');
-        for (let i = 0; i < 10; i++) {
-          if ((await read()) === want) return want;
-          await p.waitForTimeout(100);
-        }
-        return read();
-      },
-      { timeout: 30_000 },
-    )
-    .toBe(want);
-}
 
 /** Distinct colours of a canvas, read back through a 2-D canvas. */
 const distinctColours = (p: Page, testId: string) =>

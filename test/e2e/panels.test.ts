@@ -17,7 +17,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
@@ -30,6 +30,7 @@ import { halfLife, retention } from '../../renderer/src/panels/memory';
 import { cellCentre, fullView, studioHints, zoomView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { parseNpy } from '../support/npy-reader';
+import { hoverUntil } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -41,41 +42,6 @@ let page: Page | null = null;
 const pageErrors: string[] = [];
 useWebApp(chromiumFound, { width: 1280, height: 1400 }, pageErrors, (p) => (page = p));
 
-/**
- * Hovers the cell at `cellAt(width, height)` of `canvas` until the readout's attributes read `want`.
- * Each try leaves the canvas, scrolls it into view, measures it where it is now and moves onto the
- * cell: a layout that shifts between measuring and moving (the panels re-render as readouts and
- * layers change, and are slower under load) then costs a retry, not a hover on the wrong cell.
- */
-async function hoverUntil(
-  canvas: Locator,
-  cellAt: (width: number, height: number) => { x: number; y: number },
-  readout: Locator,
-  attributes: string[],
-  want: string,
-): Promise<{ b: { x: number; y: number; width: number; height: number }; at: { x: number; y: number } }> {
-  const p = canvas.page();
-  let last = { b: { x: 0, y: 0, width: 0, height: 0 }, at: { x: 0, y: 0 } };
-  await expect
-    .poll(async () => {
-      await p.mouse.move(0, 0);
-      await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
-      const b = (await canvas.boundingBox())!;
-      const at = cellAt(b.width, b.height);
-      await p.mouse.move(b.x + at.x, b.y + at.y);
-      last = { b, at };
-      const read = async () => (await Promise.all(attributes.map((a) => readout.getAttribute(a, { timeout: 500 }).catch(() => null)))).join(' ');
-      // The hover's re-render can trail the move: give it a moment before the next try.
-      for (let i = 0; i < 10; i++) {
-        const got = await read();
-        if (got === want) return got;
-        await p.waitForTimeout(100);
-      }
-      return read();
-    })
-    .toBe(want);
-  return last;
-}
 
 /** The heatmap canvas read back through a 2-D canvas: size, distinct colours and a checksum. */
 const readCanvas = (p: Page) =>

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { inspectModel, type ModelInspection } from '../../app/arch/inspect';
 import { mamba1ForwardRef, type Mamba1RefOutput } from '../../app/arch/mamba1/reference';
@@ -57,4 +57,45 @@ export async function traceIds(p: Page, ids: readonly number[] | null, timeout =
 export async function downloadBytes(p: Page, button: string): Promise<Buffer> {
   const [file] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: button, exact: true }).click()]);
   return readFileSync((await file.path())!);
+}
+
+/**
+ * Hovers the cell at `cellAt(width, height)` of `canvas` until the readout's attributes read `want`.
+ * Each try leaves the canvas, scrolls it into view, measures it where it is now and moves onto the
+ * cell: a layout that shifts between measuring and moving (the panels re-render as readouts and
+ * layers change, and are slower under load, and windows arrive) then costs a retry, not a hover
+ * on the wrong cell.
+ */
+export async function hoverUntil(
+  canvas: Locator,
+  cellAt: (width: number, height: number) => { x: number; y: number },
+  readout: Locator,
+  attributes: string[],
+  want: string,
+  timeout = 30_000,
+): Promise<{ b: { x: number; y: number; width: number; height: number }; at: { x: number; y: number } }> {
+  const p = canvas.page();
+  let last = { b: { x: 0, y: 0, width: 0, height: 0 }, at: { x: 0, y: 0 } };
+  await expect
+    .poll(
+      async () => {
+        await p.mouse.move(0, 0);
+        await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+        const b = (await canvas.boundingBox())!;
+        const at = cellAt(b.width, b.height);
+        await p.mouse.move(b.x + at.x, b.y + at.y);
+        last = { b, at };
+        const read = async () => (await Promise.all(attributes.map((a) => readout.getAttribute(a, { timeout: 500 }).catch(() => null)))).join(' ');
+        // The hover's re-render can trail the move: give it a moment before the next try.
+        for (let i = 0; i < 10; i++) {
+          const got = await read();
+          if (got === want) return got;
+          await p.waitForTimeout(100);
+        }
+        return read();
+      },
+      { timeout },
+    )
+    .toBe(want);
+  return last;
 }

@@ -24,11 +24,13 @@ interface Settings {
   stop: string;
   /** Trace every layer while generating: the selection panels fill as tokens stream. */
   liveTrace: boolean;
+  /** What the live trace keeps: every token's Δ, B, C, or summaries with windows recomputed on demand ('auto': by size). */
+  liveTraceDetail: 'auto' | 'all' | 'windows';
   /** Stop at the model's end-of-sequence token (LoadedModelInfo.eosTokenIds). */
   stopAtEos: boolean;
 }
 
-const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '', liveTrace: true, stopAtEos: true };
+const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '', liveTrace: true, liveTraceDetail: 'auto', stopAtEos: true };
 
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -154,6 +156,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
         seed: settings.seed,
         stopStrings: settings.stop ? [settings.stop.replace(/\\n/g, '\n')] : [],
         trace: settings.liveTrace,
+        ...(settings.liveTrace && settings.liveTraceDetail !== 'auto' ? { traceDetail: settings.liveTraceDetail } : {}),
         ...(settings.liveTrace && focusColumns.length > 0 ? { traceFocusChannels: focusColumns } : {}),
         ignoreEos: !settings.stopAtEos,
       })
@@ -175,7 +178,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
     }
   };
 
-  const field = (key: Exclude<keyof Settings, 'liveTrace' | 'stop' | 'stopAtEos'>, label: string, props: { min?: number; max?: number; step?: number }) => (
+  const field = (key: Exclude<keyof Settings, 'liveTrace' | 'liveTraceDetail' | 'stop' | 'stopAtEos'>, label: string, props: { min?: number; max?: number; step?: number }) => (
     <label className="setting">
       <span>{label}</span>
       <input
@@ -217,10 +220,23 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           </label>
           <label
             className="setting"
-            title="Trace every layer while generating: the selection panels below fill as tokens stream. Costs CPU time per token (its summaries are replayed on the CPU), so it slows large models; off by default for them."
+            title="Trace every layer while generating: the selection panels below fill as tokens stream. Its summaries are computed on the GPU (keeping windows, in the decode step itself), so it costs a few per cent of the decode speed at any model size."
           >
             <span>Live trace</span>
             <input type="checkbox" checked={settings.liveTrace} onChange={(e) => setSettings((s) => ({ ...s, liveTrace: e.target.checked }))} aria-label="Live selection trace" />
+          </label>
+          <label className="setting" title="What the live trace keeps: every token’s Δ, B, C, or per-token summaries with Δ, B, C recomputed for the window on screen (long generations). Auto: every token while that fits.">
+            <span>Keep</span>
+            <select
+              aria-label="Live trace detail"
+              value={settings.liveTraceDetail}
+              disabled={!settings.liveTrace}
+              onChange={(e) => setSettings((s) => ({ ...s, liveTraceDetail: e.target.value as Settings['liveTraceDetail'] }))}
+            >
+              <option value="auto">auto</option>
+              <option value="all">every token</option>
+              <option value="windows">summaries + windows</option>
+            </select>
           </label>
           <label
             className="setting"

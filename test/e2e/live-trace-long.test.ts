@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
-import { hoverUntil, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference } from '../support/selective-copy-app';
+import { hoverUntil, loadSelectiveCopy, overviewReadoutAt, selectiveCopyDir, selectiveCopyReference } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
 
 const chromiumFound = findChromium();
@@ -40,7 +40,7 @@ describe('a long live trace in Chromium', () => {
     await p.getByLabel('Temperature').fill('0');
     const live = p.getByLabel('Live selection trace');
     if (!(await live.isChecked())) await live.click();
-    await p.getByLabel('Live trace detail').selectOption('windows');
+    await p.getByLabel('What the live trace keeps').selectOption('windows');
     const t0 = Date.now();
     await p.getByRole('button', { name: 'Generate' }).click();
     await expect.poll(() => p.getByTestId('generation-stats').textContent(), { timeout: 300_000, interval: 200 }).toMatch(new RegExp(`^${GENERATE} tokens · [\\d.]+ tokens/s · stopped: max-tokens`));
@@ -70,15 +70,7 @@ describe('a long live trace in Chromium', () => {
     await expect.poll(() => p.getByTestId('trace-window-busy').count()).toBe(0);
 
     // The overview's hover readout: a summary of the token under the pointer (the prompt's part).
-    await p.getByTestId('trace-overview-canvas').evaluate((el) => el.scrollIntoView({ block: 'center' }));
-    const box = (await p.getByTestId('trace-overview-canvas').boundingBox())!;
-    await p.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.75);
-    const o = p.getByTestId('trace-overview-readout').locator('span[data-token]');
-    await expect.poll(() => o.count()).toBe(1);
-    const t = Number(await o.getAttribute('data-token'));
-    const l = Number(await o.getAttribute('data-layer'));
-    const summary = Number(await o.getAttribute('data-value'));
-    await p.mouse.move(0, 0);
+    const { token: t, layer: l, value: summary } = await overviewReadoutAt(p, 0.4, 0.75);
 
     // The float64 reference over the traced ids (the generated ones as the page shows them).
     const { inspection, ref } = await selectiveCopyReference(ids)();

@@ -23,7 +23,7 @@ import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/sel
 import { parseCsv } from '../../renderer/src/panels/csv';
 import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import { findChromium } from '../support/browser';
-import { hoverUntil } from '../support/selective-copy-app';
+import { hoverUntil, overviewReadoutAt } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -122,15 +122,7 @@ describe('a long trace in Chromium', () => {
     await p.getByTestId('delta-heatmap').screenshot({ path: path.join(artifacts, 'long-trace-delta.png') });
     // The overview's hover readout: the exact summary of the token under the pointer.
     // (Measured again: the screenshots scroll the page.)
-    await p.getByTestId('trace-overview-canvas').evaluate((el) => el.scrollIntoView({ block: 'center' }));
-    const box2 = (await p.getByTestId('trace-overview-canvas').boundingBox())!;
-    await p.mouse.move(box2.x + box2.width * 0.3, box2.y + box2.height * 0.75);
-    const o = p.getByTestId('trace-overview-readout').locator('span[data-token]');
-    await expect.poll(() => o.count()).toBe(1);
-    const t = Number(await o.getAttribute('data-token'));
-    const l = Number(await o.getAttribute('data-layer'));
-    const summary = Number(await o.getAttribute('data-value'));
-    await p.mouse.move(0, 0);
+    const { token: t, layer: l, value: summary } = await overviewReadoutAt(p, 0.3, 0.75);
 
     // The float64 reference of the model (causal: the tokens up to the last one checked).
     const files = await folderModelFiles(modelDir);

@@ -99,3 +99,16 @@ export async function hoverUntil(
     .toBe(want);
   return last;
 }
+
+/** Hovers the trace overview at fractions (fx, fy) of its canvas and returns its readout: the token, the layer and the summary value there. */
+export async function overviewReadoutAt(p: Page, fx: number, fy: number): Promise<{ token: number; layer: number; value: number }> {
+  const canvas = p.getByTestId('trace-overview-canvas');
+  await canvas.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  const box = (await canvas.boundingBox())!;
+  await p.mouse.move(box.x + box.width * fx, box.y + box.height * fy);
+  const o = p.getByTestId('trace-overview-readout').locator('span[data-token]');
+  await expect.poll(() => o.count()).toBe(1);
+  const read = { token: Number(await o.getAttribute('data-token')), layer: Number(await o.getAttribute('data-layer')), value: Number(await o.getAttribute('data-value')) };
+  await p.mouse.move(0, 0);
+  return read;
+}

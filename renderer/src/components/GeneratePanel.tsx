@@ -228,7 +228,7 @@ export function GeneratePanel({ model, info, engine }: { model: ModelEntry; info
           <label className="setting" title="What the live trace keeps: every token’s Δ, B, C, or per-token summaries with Δ, B, C recomputed for the window on screen (long generations). Auto: every token while that fits.">
             <span>Keep</span>
             <select
-              aria-label="Live trace detail"
+              aria-label="What the live trace keeps"
               value={settings.liveTraceDetail}
               disabled={!settings.liveTrace}
               onChange={(e) => setSettings((s) => ({ ...s, liveTraceDetail: e.target.value as Settings['liveTraceDetail'] }))}

@@ -76,7 +76,7 @@ export interface LongTraceOptions {
    * implementation of WebGPU (there the fused decode is the slow path: Session.decodePlan).
    */
   stepSummaries?: boolean;
-  /** Step summaries: steps whose logits wait for one top-k dispatch (default: a trail piece's, trace-trail.ts trailPiece). */
+  /** Step summaries: steps whose logits wait for one top-k dispatch (default: a trail's piece, trace-trail.ts trailPiece). */
   stepLogitsRows?: number;
 }
 
@@ -143,7 +143,8 @@ export class LongTraceSink implements TraceSink {
       this.summary = summary;
       this.checkpoints = new StateCheckpoints(ctx, model, options.every ?? checkpointInterval(model, capacity, CHECKPOINT_BUDGET_BYTES));
       this.stepSummaries = (options.stepSummaries ?? !ctx.adapter.software) && model.canSummarizeSteps(this.layers);
-      this.stepLogitsRows = options.stepLogitsRows ?? trailPiece(Infinity, Infinity, model.config.vocabSize);
+      // As many rows as a trail's piece (what longTraceMemory plans for the live trace's logits).
+      this.stepLogitsRows = options.stepLogitsRows ?? trailPiece(model.maxTokens, Infinity, model.config.vocabSize, ringRows(model));
       if (!(Number.isInteger(this.stepLogitsRows) && this.stepLogitsRows >= 1)) throw new RangeError(`LongTraceSink: stepLogitsRows must be a positive integer, got ${this.stepLogitsRows}`);
       if (this.topNextK > 0) this.growTop(capacity);
     } catch (error) {
@@ -515,7 +516,8 @@ export function longTraceMemory(
   const every = options.every ?? checkpointInterval({ maxTokens: options.maxTokens, stateBytes: options.stateBytes }, T, options.budget ?? CHECKPOINT_BUDGET_BYTES);
   const checkpoints = (Math.ceil(T / every) - 1) * options.stateBytes;
   // Live: every row's top next tokens, and the trail (trace-trail.ts): its session's state and
-  // logits, one piece's logits and top-k words.
+  // logits, one piece's logits and top-k words. (With step summaries instead: as many rows of the
+  // steps' logits and top-k words, and the layers' slots, smaller than a session's state.)
   const logits = options.live
     ? words(T * 2 * K * 4) + options.stateBytes + words(config.vocabSize * 4) + trailBytes(config.vocabSize, trailPiece(options.maxTokens, T, config.vocabSize, R), K)
     : words(Math.min(R, T) * config.vocabSize * 4) + words(Math.min(R, T) * 2 * K * 4);

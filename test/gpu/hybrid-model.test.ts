@@ -23,6 +23,8 @@ import type { MixerFactory } from '../../app/model/mixer';
 import { LanguageModel } from '../../app/model/model';
 import { forwardRef } from '../../app/model/reference';
 import { Session } from '../../app/model/session';
+import { LongTraceSink } from '../../app/analysis/long-trace';
+import { tracePrompt } from '../../app/analysis/trace';
 import { loadTestModel, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 
@@ -97,6 +99,40 @@ describe('a model with an attention layer of app/arch/hybrid', () => {
       expect(() => full.step(1)).toThrow(/KV cache/);
     } finally {
       sessions.forEach((s) => s.destroy());
+      model.destroy();
+      weights.destroy();
+    }
+  });
+
+  it("a long trace's steps summarised by the fused decode skip the attention layer and equal the prompt trace's summaries", async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 23, hidden_size: 16, num_hidden_layers: 3, state_size: 4, time_step_rank: 2 }, seed + 1);
+    const { inspection, weights } = await loadTestModel(ctx, scratch);
+    const model = new LanguageModel(ctx, inspection, weights, { maxTokens: 6, name: 'Hybrid', mixer: (l) => (l === ATTENTION_LAYER ? attention : MIXERS.mamba) });
+    const target = { model, weights, tokenizer: null };
+    const ids = Array.from({ length: 20 }, (_, t) => (t * 5 + (seed % 7)) % inspection.config.vocabSize);
+    const session = new Session(ctx, model);
+    const sink = new LongTraceSink(ctx, target, session, { capacity: 4, every: 12, topNext: 2, stepSummaries: true });
+    try {
+      expect(model.traceableLayers).toEqual([0, 2]);
+      expect(sink.stepSummaries).toBe(true);
+      session.trace(sink);
+      session.prefill(ids.slice(0, 9)); // chunks of 6 and 3, then 11 steps
+      for (const id of ids.slice(9)) session.step(id);
+      sink.flush();
+      const rows = await sink.summary.read(0, ids.length);
+      const full = (await tracePrompt(ctx, target, ids, { traceId: 'full', modelId: 'm' })).result;
+      expect(full.layers).toEqual([0, 2]);
+      for (const [i, layer] of full.layers.entries()) {
+        expect(relativeError(rows.deltaNorm[i]!, full.deltaNorm[i]!), `‖Δ‖ L${layer}`).toBeLessThanOrEqual(TOL);
+        expect(relativeError(rows.writeGate[i]!, full.writeGate[i]!), `gate L${layer}`).toBeLessThanOrEqual(TOL);
+        expect(relativeError(rows.stateNorm![i]!, full.stateNorm[i]!), `‖state‖ L${layer}`).toBeLessThanOrEqual(TOL);
+      }
+    } finally {
+      session.trace(null);
+      sink.destroyTracing();
+      sink.checkpoints.destroy();
+      session.destroy();
       model.destroy();
       weights.destroy();
     }

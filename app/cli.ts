@@ -23,6 +23,7 @@ import { promptTraceFile, tracePrompt } from './analysis/trace.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BENCH_WEIGHTS, randomWeights, runBench, SHAPES, shapeConfig, type BenchResult, type BenchWeights } from './bench/bench.js';
+import { benchInt8Gemm } from './bench/int8-bench.js';
 import { benchTrace } from './bench/trace-bench.js';
 import { loadWeights } from './model/loader.js';
 import { MAX_CONTEXT_TOKENS } from './model/config.js';
@@ -63,6 +64,10 @@ commands:
                         recompute time and the live trace's decode overhead (JSON "trace"; --trail-piece N,…
                         also times the windows detail with trail pieces of N tokens); --matvec measures the decode
                         matrix-vector kernel in each threads×rows×unroll shape in turn
+  bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
+                        the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
+                        adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
+                        out_proj over --prefill tokens against the fp32 matmul (JSON to FILE)
   gpu [--unsafe]        find a WebGPU adapter, print it and what it offers (features, subgroup sizes,
                         subgroup-matrix configs; --unsafe: with Dawn's allow_unsafe_apis), and check one
                         kernel against its CPU reference
@@ -74,7 +79,7 @@ ${PULL_USAGE}
 
 class UsageError extends Error {}
 
-const FLAGS = new Set(['unsafe', 'greedy', 'json', 'no-ceilings', 'no-breakdown', 'ignore-eos', 'gpu']);
+const FLAGS = new Set(['unsafe', 'greedy', 'json', 'no-ceilings', 'no-breakdown', 'ignore-eos', 'gpu', 'int8-gemm']);
 
 /** `--name value` options (and `--flag`s) after the command; unknown options are usage errors. */
 function options(args: string[], known: string[]): Map<string, string> {
@@ -318,7 +323,21 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm']);
+  if (opts.has('int8-gemm')) {
+    const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', 'enable-dawn-features=allow_unsafe_apis'] });
+    const ctx = await openGpu(gpu);
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    log(`bench --int8-gemm on ${describeAdapter(ctx.adapter)} (${via})`);
+    const result = { date: new Date().toISOString(), adapter: ctx.adapter, int8_gemm: await benchInt8Gemm(ctx, { repeats: integerOption(opts, 'repeats', 5, 1), tokens: integerOption(opts, 'prefill', 2048, 1) }, log) };
+    const json = `${JSON.stringify(result, null, 2)}\n`;
+    const out = opts.get('out') ?? `bench/out/int8-${result.date.replace(/[:.]/g, '-')}.json`;
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, json);
+    process.stderr.write(`wrote ${out}\n`);
+    ctx.device.destroy();
+    return Object.values(result.int8_gemm.correctness).every((c) => c.pass) ? 0 : 1;
+  }
   // --matvec TxRxU[,…]: the decode matrix-vector kernel's shapes to measure in turn (threads per row,
   // rows per group of threads, loads in flight; app/kernels/norm-matvec.ts), each with every --weights.
   const matvecRaw = opts.get('matvec');

@@ -7,6 +7,15 @@ export interface AdapterSummary {
   /** True for CPU implementations (SwiftShader, lavapipe, WARP): correct but slow. */
   software: boolean;
   features: string[];
+  /**
+   * The cooperative-matrix (tensor core) shapes the adapter offers with the feature
+   * 'chromium-experimental-subgroup-matrix' (Dawn with allow_unsafe_apis, Chromium with
+   * --enable-unsafe-webgpu); empty without it.
+   */
+  subgroupMatrixConfigs?: { componentType: string; resultComponentType: string; M: number; N: number; K: number }[];
+  /** The adapter's subgroup sizes, where it reports them. */
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -27,6 +36,7 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
     (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
     (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   const l = adapter.limits;
+  const x = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: readonly Record<string, unknown>[] };
   return {
     vendor: info.vendor,
     architecture: info.architecture,
@@ -34,6 +44,9 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
     description: info.description,
     software: fallback || SOFTWARE_NAMES.test(text),
     features: [...adapter.features].map(String).sort(),
+    subgroupMatrixConfigs: (x.subgroupMatrixConfigs ?? []).map((c) => ({ componentType: String(c.componentType), resultComponentType: String(c.resultComponentType), M: Number(c.M), N: Number(c.N), K: Number(c.K) })),
+    ...(x.subgroupMinSize !== undefined ? { subgroupMinSize: x.subgroupMinSize } : {}),
+    ...(x.subgroupMaxSize !== undefined ? { subgroupMaxSize: x.subgroupMaxSize } : {}),
     limits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

@@ -87,7 +87,7 @@ export function setFallbackUncapturedErrorReport(report: ((message: string) => v
   fallbackReport = report;
 }
 
-const WANTED_FEATURES = ['subgroups', 'timestamp-query', 'shader-f16'] as const;
+const WANTED_FEATURES = ['subgroups', 'timestamp-query', 'shader-f16', 'chromium-experimental-subgroup-matrix'] as const;
 
 /** Requests an adapter and a device with the largest buffer limits the adapter offers. */
 export async function openGpu(gpu: GPU | undefined, opts: OpenDeviceOptions = {}): Promise<GpuContext> {

@@ -1,0 +1,117 @@
+/**
+ * `bench --int8-gemm` (issue 19 item 1): the int8 matrix product (app/kernels/int8-gemm.ts) on this
+ * device — correctness of each variant it has against the CPU reference on an odd size, then the
+ * time of mamba-2.8b's in_proj and out_proj over `tokens` tokens: the activations' quantization, the
+ * int8 product, and the studio's fp32 matmul on the same shapes (its prefill today), in one run.
+ * Random data made on the CPU; times are wall clock over `repeats` dispatches in one submit.
+ */
+import { readBuffer, readF32, storageBuffer, uploadF32 } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/context.js';
+import { submitDispatches, type Dispatch } from '../kernels/dispatch.js';
+import { int8Gemm, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../kernels/int8-gemm.js';
+import { int8GemmRef, unpackCodes } from '../kernels/int8-gemm.ref.js';
+import { matmul } from '../kernels/matmul.js';
+import { randomF32 } from '../kernels/self-test.js';
+
+type Variant = 'tensor-cores' | 'portable';
+
+export interface Int8GemmBench {
+  tensor_cores: boolean;
+  /** Largest |GPU − reference| / |reference| over an odd-sized product, per variant (the same codes: exact sums). */
+  correctness: Record<string, { m: number; n: number; k: number; max_rel_err: number; pass: boolean }>;
+  /** Per shape: ms per call and TOPS (2·M·N·K / time) of each part. */
+  speed: { shape: string; m: number; n: number; k: number; quantize_ms: number; int8_ms: Record<string, number>; int8_tops: Record<string, number>; fp32_matmul_ms: number; fp32_matmul_tflops: number }[];
+}
+
+async function timeMs(ctx: GpuContext, ops: Dispatch[], repeats: number): Promise<number> {
+  submitDispatches(ctx.device, 'Int8Bench.warmup', ops);
+  await ctx.device.queue.onSubmittedWorkDone();
+  const t = performance.now();
+  submitDispatches(ctx.device, 'Int8Bench', Array.from({ length: repeats }, () => ops).flat());
+  await ctx.device.queue.onSubmittedWorkDone();
+  return (performance.now() - t) / repeats;
+}
+
+export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number; tokens: number }, log: (line: string) => void): Promise<Int8GemmBench> {
+  const { device } = ctx;
+  const tc = int8TensorCores(ctx);
+  const variants: Variant[] = tc ? ['tensor-cores', 'portable'] : ['portable'];
+  log(`int8 tensor cores: ${tc ? `yes (subgroups of ${tc.subgroupSize})` : 'no'}`);
+  const owned: GPUBuffer[] = [];
+  const buffer = (label: string, bytes: number) => {
+    const b = storageBuffer(device, label, bytes);
+    owned.push(b);
+    return b;
+  };
+  const quantized = (label: string, x: GPUBuffer, rows: number, cols: number) => {
+    const codes = buffer(`${label}.codes`, roundUp(rows) * int8Words(cols) * 4);
+    const scales = buffer(`${label}.scales`, roundUp(rows) * 4);
+    return { codes, scales, op: quantizeRowsI8(ctx, { rows, cols }, { x, codes, scales }, `${label}.quantize`) };
+  };
+  try {
+    const correctness: Int8GemmBench['correctness'] = {};
+    {
+      const [M, N, K] = [77, 150, 333];
+      const xa = uploadF32(device, 'Int8Bench.x', randomF32(M * K, 1, 1));
+      const xw = uploadF32(device, 'Int8Bench.w', randomF32(N * K, 2, 0.02));
+      owned.push(xa, xw);
+      const a = quantized('Int8Bench.a', xa, M, K);
+      const w = quantized('Int8Bench.w', xw, N, K);
+      submitDispatches(device, 'Int8Bench.quantize', [a.op, w.op]);
+      const words = int8Words(K);
+      const qa = unpackCodes(new Int32Array(await readBuffer(device, a.codes, a.codes.size)), M, K, words);
+      const qw = unpackCodes(new Int32Array(await readBuffer(device, w.codes, w.codes.size)), N, K, words);
+      const want = int8GemmRef(qa, await readF32(device, a.scales, M), qw, await readF32(device, w.scales, N), M, N, K);
+      const y = buffer('Int8Bench.y', M * N * 4);
+      for (const variant of variants) {
+        device.queue.writeBuffer(y, 0, new Float32Array(M * N).fill(Number.NaN));
+        const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y }, { variant });
+        submitDispatches(device, 'Int8Bench.check', [op]);
+        const got = await readF32(device, y, M * N);
+        op.destroy();
+        let worst = 0;
+        for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (want[i] as number)) / Math.max(Math.abs(want[i] as number), 1e-30));
+        const pass = Number.isFinite(worst) && worst <= 1e-6;
+        correctness[variant] = { m: M, n: N, k: K, max_rel_err: worst, pass };
+        log(`correctness ${variant} (${M} × ${N} × ${K}): max relative error ${worst.toExponential(2)} → ${pass ? 'PASS' : 'FAIL'}`);
+      }
+      for (const q of [a, w]) q.op.destroy();
+    }
+    const speed: Int8GemmBench['speed'] = [];
+    const M = options.tokens;
+    for (const [shape, N, K] of [['mamba-2.8b in_proj', 10240, 2560], ['mamba-2.8b out_proj', 2560, 5120]] as const) {
+      const x = buffer('Int8Bench.sx', M * K * 4);
+      const weight = uploadF32(device, 'Int8Bench.sw', randomF32(N * K, 3, 0.02));
+      owned.push(weight);
+      device.queue.writeBuffer(x, 0, randomF32(M * K, 4, 1));
+      const y = buffer('Int8Bench.sy', M * N * 4);
+      const a = quantized('Int8Bench.sa', x, M, K);
+      const w = quantized('Int8Bench.sw', weight, N, K);
+      submitDispatches(device, 'Int8Bench.quantizeWeights', [w.op]);
+      const flops = 2 * M * N * K;
+      const quantizeMs = await timeMs(ctx, [a.op], options.repeats);
+      const int8Ms: Record<string, number> = {};
+      const int8Tops: Record<string, number> = {};
+      for (const variant of variants) {
+        const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y }, { variant });
+        int8Ms[variant] = await timeMs(ctx, [op], variant === 'portable' ? 2 : options.repeats);
+        int8Tops[variant] = flops / ((int8Ms[variant] as number) / 1e3) / 1e12;
+        op.destroy();
+      }
+      const mm = matmul(ctx, { tokens: M, inFeatures: K, outFeatures: N, weightFormat: 'f32' }, { x, weight, y }, 'Int8Bench.fp32');
+      const fp32Ms = await timeMs(ctx, [mm], options.repeats);
+      mm.destroy();
+      for (const q of [a, w]) q.op.destroy();
+      const row = { shape, m: M, n: N, k: K, quantize_ms: quantizeMs, int8_ms: int8Ms, int8_tops: int8Tops, fp32_matmul_ms: fp32Ms, fp32_matmul_tflops: flops / (fp32Ms / 1e3) / 1e12 };
+      speed.push(row);
+      log(
+        `${shape} (${M} × ${N} × ${K}): quantize ${quantizeMs.toFixed(3)} ms; ` +
+          variants.map((v) => `int8 ${v} ${(int8Ms[v] as number).toFixed(3)} ms (${(int8Tops[v] as number).toFixed(1)} TOPS)`).join(', ') +
+          `; fp32 matmul ${fp32Ms.toFixed(3)} ms (${row.fp32_matmul_tflops.toFixed(1)} TFLOP/s)`,
+      );
+    }
+    return { tensor_cores: tc !== null, correctness, speed };
+  } finally {
+    for (const b of owned) b.destroy();
+  }
+}

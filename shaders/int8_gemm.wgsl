@@ -1,0 +1,88 @@
+// int8_gemm: the int8 path of a matrix product Y = X·Wᵀ (issue 19 item 1: the tensor cores take
+// only int8 on the GPUs that offer them through WebGPU). Two entry points here, without extensions:
+//
+//   quantize   X [rows, cols] fp32 → codes [rows_pad, words] and scales [rows_pad]:
+//                s[r] = max_c |X[r, c]| / 127,   q[r, c] = clamp(round(X[r, c]·127 / max), −127, 127)
+//              (0 for a row of zeros), 4 codes per i32 word (column 4w + j in byte j, two's
+//              complement), rows ≥ rows and columns ≥ cols written as 0 (the tiles' padding).
+//              One workgroup per row (of rows_pad).
+//   gemm       Y[m, n] = sa[m]·sb[n]·Σ_k qa[m, k]·qw[n, k] for m < M, n < N (Y [M, N] row-major),
+//              the sum exact in i32; one invocation per output. The portable kernel, and the
+//              reference int8_gemm_tc.wgsl (the tensor cores) is held to: the same codes give the
+//              same i32 sums, so both agree to the final fp32 scaling.
+
+override WORKGROUP_SIZE: u32 = 256u;  // quantize: a power of two
+
+struct Params {
+  rows: u32,      // quantize: rows of X; gemm: M
+  cols: u32,      // quantize: columns of X; gemm: N
+  words: u32,     // i32 words per code row (padded columns / 4)
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;                 // quantize: X [rows, cols]
+@group(0) @binding(2) var<storage, read_write> codes: array<i32>;       // quantize: [rows_pad, words]
+@group(0) @binding(3) var<storage, read_write> scales: array<f32>;      // quantize: [rows_pad]
+@group(0) @binding(4) var<storage, read> qa: array<i32>;                // gemm: [≥ M, words]
+@group(0) @binding(5) var<storage, read> qw: array<i32>;                // gemm: [≥ N, words]
+@group(0) @binding(6) var<storage, read> sa: array<f32>;                // gemm: [≥ M]
+@group(0) @binding(7) var<storage, read> sw: array<f32>;                // gemm: [≥ N]
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;           // gemm: [M, N]
+
+var<workgroup> red: array<f32, WORKGROUP_SIZE>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wg.x;
+  let live = r < params.rows;
+  var m = 0.0;
+  if (live) {
+    for (var c = lid; c < params.cols; c += WORKGROUP_SIZE) {
+      m = max(m, abs(x[r * params.cols + c]));
+    }
+  }
+  red[lid] = m;
+  workgroupBarrier();
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      red[lid] = max(red[lid], red[lid + stride]);
+    }
+    workgroupBarrier();
+  }
+  let amax = red[0];
+  let inv = select(0.0, 127.0 / amax, amax > 0.0);
+  for (var w = lid; w < params.words; w += WORKGROUP_SIZE) {
+    var word = 0u;
+    for (var j = 0u; j < 4u; j++) {
+      let c = 4u * w + j;
+      if (live && c < params.cols) {
+        let q = i32(clamp(round(x[r * params.cols + c] * inv), -127.0, 127.0));
+        word |= (bitcast<u32>(q) & 0xffu) << (8u * j);
+      }
+    }
+    codes[r * params.words + w] = bitcast<i32>(word);
+  }
+  if (lid == 0u) {
+    scales[r] = amax / 127.0;
+  }
+}
+
+// The four signed bytes of a code word.
+fn bytes4(v: i32) -> vec4<i32> {
+  return vec4<i32>(extractBits(v, 0u, 8u), extractBits(v, 8u, 8u), extractBits(v, 16u, 8u), extractBits(v, 24u, 8u));
+}
+
+@compute @workgroup_size(16, 16)
+fn gemm(@builtin(global_invocation_id) g: vec3<u32>) {
+  let n = g.x;
+  let m = g.y;
+  if (m >= params.rows || n >= params.cols) {
+    return;
+  }
+  var acc = 0i;
+  for (var w = 0u; w < params.words; w++) {
+    acc += dot(bytes4(qa[m * params.words + w]), bytes4(qw[n * params.words + w]));
+  }
+  y[m * params.cols + n] = f32(acc) * sa[m] * sw[n];
+}

@@ -1,0 +1,131 @@
+// int8_gemm_tc: Y = X·Wᵀ over int8 codes on the tensor cores, through cooperative matrices
+// (Dawn's chromium_experimental_subgroup_matrix: the feature 'chromium-experimental-subgroup-matrix',
+// offered with allow_unsafe_apis / --enable-unsafe-webgpu). The same sums as int8_gemm.wgsl's
+// `gemm` (exact in i32), for the config i8 × i8 → i32, M = N = 16, K = 32 (NVIDIA's; the op checks
+// that the adapter offers it):
+//
+//   Y[m, n] = sa[m]·sb[n]·Σ_k qa[m, k]·qw[n, k]     for m < M, n < N (Y [M, N] row-major)
+//
+// qa [M_pad, K_pad] and qw [N_pad, K_pad] are int8 codes, 4 per i32 word, rows padded with zeros to
+// 64 and K to 64 bytes (int8_gemm.wgsl `quantize` writes them so). A workgroup computes a 64 × 64
+// tile of Y with 4 subgroups of SG invocations, each owning 2 × 2 result matrices (32 × 32);
+// K advances 64 bytes at a time through workgroup memory (rows padded by 16 bytes). The i32
+// results go through workgroup memory, one matrix at a time, to be scaled and written.
+// Offsets and strides of the i8 matrices count i32 words (this Dawn's subgroupMatrixLoad).
+// Measured on an H200 (tooling/subgroup-matrix-probe.mjs, its `tiled64`): 105 TOPS on 2,048 × 2,560
+// × 10,240.
+
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);  // older Dawn builds' analysis (a warning where unknown)
+
+override SG: u32 = 32u;  // the subgroup size (the adapter's, fixed)
+
+const CM = 16u;
+const CN = 16u;
+const CK = 32u;
+alias LT = subgroup_matrix_left<i8, CK, CM>;
+alias RT = subgroup_matrix_right<i8, CN, CK>;
+alias AT = subgroup_matrix_result<i32, CN, CM>;
+
+const BM = 64u;
+const BN = 64u;
+const BK = 64u;             // bytes of K per stage
+const SGN = 2u;             // subgroups along N
+const NSG = 4u;             // subgroups
+const SROWB = BK + 16u;     // bytes per staged row
+const SROWW = SROWB / 4u;   // i32 words per staged row
+const KV = BK / 16u;        // vec4<i32> per staged row
+
+struct Params {
+  m: u32,   // M
+  n: u32,   // N
+  k: u32,   // K_pad in bytes (a multiple of 64)
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> qa: array<vec4<i32>>;
+@group(0) @binding(2) var<storage, read> qw: array<vec4<i32>>;
+@group(0) @binding(3) var<storage, read> sa: array<f32>;
+@group(0) @binding(4) var<storage, read> sw: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+var<workgroup> s_a: array<i32, BM * SROWW>;
+var<workgroup> s_w: array<i32, BN * SROWW>;
+var<workgroup> s_c: array<i32, NSG * CM * CN>;
+
+// Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from s_c[cb ..].
+fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32) {
+  for (var e = lane; e < CM * CN; e += SG) {
+    let m = r0 + e / CN;
+    let n = c0 + e % CN;
+    if (m < params.m && n < params.n) {
+      y[m * params.n + n] = f32(s_c[cb + e]) * sa[m] * sw[n];
+    }
+  }
+}
+
+@compute @workgroup_size(NSG * SG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let m0 = wg.y * BM;
+  let n0 = wg.x * BN;
+  let wm0 = (sg / SGN) * (2u * CM);
+  let wn0 = (sg % SGN) * (2u * CN);
+  let kv4 = params.k / 16u;  // vec4 words per code row
+  var c00: AT;
+  var c01: AT;
+  var c10: AT;
+  var c11: AT;
+  for (var k0 = 0u; k0 < params.k; k0 += BK) {
+    for (var t = lid; t < BM * KV; t += NSG * SG) {
+      let r = t / KV;
+      let c = t % KV;
+      let v = qa[(m0 + r) * kv4 + k0 / 16u + c];
+      let o = r * SROWW + c * 4u;
+      s_a[o] = v.x;
+      s_a[o + 1u] = v.y;
+      s_a[o + 2u] = v.z;
+      s_a[o + 3u] = v.w;
+    }
+    for (var t = lid; t < BN * KV; t += NSG * SG) {
+      let r = t / KV;
+      let c = t % KV;
+      let v = qw[(n0 + r) * kv4 + k0 / 16u + c];
+      let o = r * SROWW + c * 4u;
+      s_w[o] = v.x;
+      s_w[o + 1u] = v.y;
+      s_w[o + 2u] = v.z;
+      s_w[o + 3u] = v.w;
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < BK / CK; q++) {
+      let l0 = subgroupMatrixLoad<LT, row_major>(&s_a, (wm0 * SROWB + q * CK) / 4u, SROWW);
+      let l1 = subgroupMatrixLoad<LT, row_major>(&s_a, ((wm0 + CM) * SROWB + q * CK) / 4u, SROWW);
+      let r0 = subgroupMatrixLoad<RT, col_major>(&s_w, (wn0 * SROWB + q * CK) / 4u, SROWW);
+      let r1 = subgroupMatrixLoad<RT, col_major>(&s_w, ((wn0 + CN) * SROWB + q * CK) / 4u, SROWW);
+      c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+      c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+      c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+      c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+    }
+    workgroupBarrier();
+  }
+  let cb = sg * CM * CN;
+  subgroupMatrixStore<row_major>(&s_c, cb, c00, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0, n0 + wn0, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c01, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0, n0 + wn0 + CN, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c10, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0 + CM, n0 + wn0, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c11, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0 + CM, n0 + wn0 + CN, lane);
+}

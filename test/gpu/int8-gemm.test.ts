@@ -1,0 +1,141 @@
+/**
+ * The int8 matrix product (app/kernels/int8-gemm.ts) against its CPU references on random odd
+ * sizes: the row quantization (codes, scales, zero padding), the product of the codes (exact
+ * sums, fp32 scaling) on the portable kernel and — where the device offers int8 tensor cores —
+ * on them, and the product's error against float64 of the unquantized data within the bound the
+ * quantization itself allows.
+ */
+import { describe, expect, it } from 'vitest';
+import { readF32, readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
+import type { GpuContext } from '../../app/gpu/context';
+import { withErrorScopes } from '../../app/gpu/errors';
+import { submitDispatches } from '../../app/kernels/dispatch';
+import { int8Gemm, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../../app/kernels/int8-gemm';
+import { int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
+import { randomF32 } from '../../app/kernels/self-test';
+import { useTestGpu } from '../support/gpu';
+
+let ctx: GpuContext | null = null;
+let skipReason = '';
+let seed = 0;
+useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
+
+/** Quantizes X [rows, cols] on the GPU; returns the GPU buffers and what they hold. */
+async function quantize(ctx: GpuContext, x: Float32Array, rows: number, cols: number) {
+  const { device } = ctx;
+  const xs = uploadF32(device, 'Test.x', x);
+  const codes = storageBuffer(device, 'Test.codes', roundUp(rows) * int8Words(cols) * 4);
+  const scales = storageBuffer(device, 'Test.scales', roundUp(rows) * 4);
+  // Poisoned: the padding must be written too.
+  device.queue.writeBuffer(codes, 0, new Int32Array(codes.size / 4).fill(-1));
+  device.queue.writeBuffer(scales, 0, new Float32Array(scales.size / 4).fill(Number.NaN));
+  const op = quantizeRowsI8(ctx, { rows, cols }, { x: xs, codes, scales });
+  await withErrorScopes(device, 'quantize', () => submitDispatches(device, 'Test', [op]));
+  op.destroy();
+  xs.destroy();
+  const words = new Int32Array(await readBuffer(device, codes, codes.size));
+  const s = await readF32(device, scales, roundUp(rows));
+  return { codes, scales, words, s };
+}
+
+describe('int8 matrix product (Dawn)', () => {
+  it.for([
+    { M: 37, N: 45, K: 83 },
+    { M: 70, N: 131, K: 200 },
+  ])('M=$M N=$N K=$K: codes, scales and the product equal the CPU references', async ({ M, N, K }, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const s = seed + M * 7 + K;
+    // Activations with a few outlier columns and a row of zeros; weights ~0.02.
+    const x = randomF32(M * K, s + 1, 1);
+    for (let m = 0; m < M; m++) x[m * K + 3] = (x[m * K + 3] as number) * 20;
+    x.fill(0, 5 * K, 6 * K);
+    const w = randomF32(N * K, s + 2, 0.02);
+    const a = await quantize(ctx, x, M, K);
+    const b = await quantize(ctx, w, N, K);
+    const y = storageBuffer(device, 'Test.y', M * N * 4);
+    try {
+      // Quantization: the fp32 reference's codes (a code may differ by one where x·127/max lies
+      // within rounding of a halfway point: WGSL's division is not correctly rounded), its scales,
+      // zeros in the padding, scale 0 and zero codes for the zero row.
+      const words = int8Words(K);
+      for (const [q, data, rows] of [[a, x, M], [b, w, N]] as const) {
+        const ref = quantizeRowsRef(data, rows, K);
+        const got = unpackCodes(q.words, rows, K, words);
+        let off = 0;
+        for (let i = 0; i < rows * K; i++) {
+          const d = Math.abs((got[i] as number) - (ref.codes[i] as number));
+          expect(d, `code ${i}`).toBeLessThanOrEqual(1);
+          if (d === 1) {
+            const r = Math.floor(i / K);
+            const v = ((data[i] as number) * 127) / Math.max(...Array.from(data.subarray(r * K, r * K + K), Math.abs));
+            expect(Math.abs(Math.abs(v - Math.trunc(v)) - 0.5), `code ${i}: ${v} is not near a halfway point`).toBeLessThan(1e-4);
+            off++;
+          }
+        }
+        expect(off).toBeLessThanOrEqual(2);
+        for (let r = 0; r < rows; r++) expect(Math.abs((q.s[r] as number) - (ref.scales[r] as number))).toBeLessThanOrEqual(1e-6 * (ref.scales[r] as number));
+        const bytes = new Int8Array(q.words.buffer);
+        for (let r = 0; r < roundUp(rows); r++) {
+          for (let c = r < rows ? K : 0; c < words * 4; c++) expect(bytes[r * words * 4 + c], `padding (${r}, ${c})`).toBe(0);
+        }
+        for (let r = rows; r < roundUp(rows); r++) expect(q.s[r]).toBe(0);
+      }
+      expect(a.s[5]).toBe(0);
+
+      // The product of the GPU's codes: exact integer sums, scaled in fp32.
+      const qa = unpackCodes(a.words, M, K, words);
+      const qw = unpackCodes(b.words, N, K, words);
+      const want = int8GemmRef(qa, a.s, qw, b.s, M, N, K);
+      const tc = int8TensorCores(ctx);
+      const variants: ('portable' | 'tensor-cores')[] = ['portable', ...(tc ? (['tensor-cores'] as const) : [])];
+      if (!tc) console.info(`[int8] no int8 tensor cores on this adapter (${ctx.adapter.description || ctx.adapter.device}): the portable kernel only`);
+      for (const variant of variants) {
+        device.queue.writeBuffer(y, 0, new Float32Array(M * N).fill(Number.NaN));
+        const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y }, { variant });
+        await withErrorScopes(device, variant, () => submitDispatches(device, 'Test', [op]));
+        op.destroy();
+        const got = await readF32(device, y, M * N);
+        for (let i = 0; i < M * N; i++) expect(Math.abs((got[i] as number) - (want[i] as number)), `${variant} y[${i}]`).toBeLessThanOrEqual(1e-6 * Math.abs(want[i] as number) + 1e-30);
+        // Against float64 of the unquantized data: within what the codes allow, |x − q·s| ≤ s/2 per
+        // element, so |Δy| ≤ Σ_k (|x_k|·s_w + |w_k|·s_a + s_a·s_w/2) / 2 (plus fp32 rounding).
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            let exact = 0;
+            let bound = 0;
+            for (let k = 0; k < K; k++) {
+              const xv = x[m * K + k] as number;
+              const wv = w[n * K + k] as number;
+              exact += xv * wv;
+              bound += (Math.abs(xv) * (b.s[n] as number) + Math.abs(wv) * (a.s[m] as number) + ((a.s[m] as number) * (b.s[n] as number)) / 2) / 2;
+            }
+            expect(Math.abs((got[m * N + n] as number) - exact), `${variant} (${m}, ${n})`).toBeLessThanOrEqual(bound * (1 + 1e-5) + 1e-7);
+          }
+        }
+      }
+    } finally {
+      for (const buffer of [a.codes, a.scales, b.codes, b.scales, y]) buffer.destroy();
+    }
+  });
+
+  it('refuses the tensor cores where the device has none, and buffers too small, naming them', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const words = int8Words(40);
+    const buf = (label: string, floats: number) => storageBuffer(device, label, floats * 4);
+    const b = { qa: buf('qa', 64 * words), sa: buf('sa', 64), qw: buf('qw', 64 * words), sw: buf('sw', 64), y: buf('y', 10 * 12) };
+    try {
+      if (!int8TensorCores(ctx)) expect(() => int8Gemm(ctx!, { m: 10, n: 12, k: 40 }, b, { variant: 'tensor-cores' })).toThrow(/Int8Gemm: this device offers no int8 tensor cores/);
+      expect(() => int8Gemm(ctx!, { m: 10, n: 12, k: 40 }, { ...b, y: buf('tiny', 119) }, { variant: 'portable' })).toThrow(/Int8Gemm: y \(tiny\) holds 476 bytes, needs 480/);
+      expect(() => int8Gemm(ctx!, { m: 65, n: 12, k: 40 }, b, { variant: 'portable' })).toThrow(/Int8Gemm: qa \(qa\) holds/);
+      const x = buf('x', 10 * 40);
+      try {
+        expect(() => quantizeRowsI8(ctx!, { rows: 10, cols: 40 }, { x, codes: b.qa, scales: b.qa })).toThrow(/Int8Gemm: scales and codes are the same buffer/);
+      } finally {
+        x.destroy();
+      }
+    } finally {
+      for (const buffer of Object.values(b)) buffer.destroy();
+    }
+  });
+});

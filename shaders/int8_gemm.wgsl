@@ -24,11 +24,12 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;                 // quantize: X [rows, cols]
 @group(0) @binding(2) var<storage, read_write> codes: array<i32>;       // quantize: [rows_pad, words]
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;      // quantize: [rows_pad]
-@group(0) @binding(4) var<storage, read> qa: array<i32>;                // gemm: [≥ M, words]
-@group(0) @binding(5) var<storage, read> qw: array<i32>;                // gemm: [≥ N, words]
-@group(0) @binding(6) var<storage, read> sa: array<f32>;                // gemm: [≥ M]
-@group(0) @binding(7) var<storage, read> sw: array<f32>;                // gemm: [≥ N]
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;           // gemm: [M, N]
+// gemm: the same bindings as int8_gemm_tc.wgsl (one bind group layout serves both kernels).
+@group(0) @binding(1) var<storage, read> qa: array<i32>;                // gemm: [≥ M, words]
+@group(0) @binding(2) var<storage, read> qw: array<i32>;                // gemm: [≥ N, words]
+@group(0) @binding(3) var<storage, read> sa: array<f32>;                // gemm: [≥ M]
+@group(0) @binding(4) var<storage, read> sw: array<f32>;                // gemm: [≥ N]
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;           // gemm: [M, N]
 
 var<workgroup> red: array<f32, WORKGROUP_SIZE>;
 

@@ -108,12 +108,12 @@ export class LongTraceSink implements TraceSink {
   /** Where the step being encoded copies its summary row (stepSummary sets it, the step's plan reads it). */
   private stepRow: { buffer: GPUBuffer; offset: number } | null = null;
   /**
-   * Step summaries' top next tokens: each step copies its logits into a row of `logits`, and the
+   * Step summaries' top next tokens: each step copies its logits into a row of `logits` (stepLogitsRows of them), and the
    * pending rows (absolute rows first .. first + pending) get their top-k in one dispatch of that
    * many workgroups when the buffer is full or at flush. (A top-k of one row per step is one
    * workgroup scanning the vocabulary: measured on the H200, it cost ~0.8 ms a step.)
    */
-  private stepTop: { logits: GPUBuffer; words: GPUBuffer; rows: number; first: number; pending: number } | null = null;
+  private stepTop: { logits: GPUBuffer; words: GPUBuffer; first: number; pending: number } | null = null;
 
   private readonly model: LanguageModel;
 
@@ -239,10 +239,10 @@ export class LongTraceSink implements TraceSink {
       if (!this.stepTop) {
         const rows = this.stepLogitsRows;
         const { device } = this.ctx;
-        this.stepTop = { logits: storageBuffer(device, 'LongTrace.stepLogits', rows * V * 4), words: storageBuffer(device, 'LongTrace.stepTopK', rows * 2 * this.topNextK * 4), rows, first: 0, pending: 0 };
+        this.stepTop = { logits: storageBuffer(device, 'LongTrace.stepLogits', rows * V * 4), words: storageBuffer(device, 'LongTrace.stepTopK', rows * 2 * this.topNextK * 4), first: 0, pending: 0 };
       }
       const top = this.stepTop;
-      if (top.pending === top.rows) this.flushTopNext();
+      if (top.pending === this.stepLogitsRows) this.flushTopNext();
       if (top.pending === 0) top.first = this.rows;
       logitsTo = { buffer: top.logits, offset: top.pending++ * V * 4 };
     }

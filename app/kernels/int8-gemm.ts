@@ -16,7 +16,7 @@ import codeTc from '../../shaders/int8_gemm_tc.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { bindGroupFor, bufferLayoutEntry, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
 
 const OP = 'Int8Gemm';
 /** Rows, columns and K are padded to multiples of this (the tensor-core kernel's tile; K in bytes). */
@@ -53,20 +53,11 @@ export function quantizeRowsI8(ctx: GpuContext, shape: { rows: number; cols: num
   checkBufferElements(OP, 'scales', buffers.scales, padRows);
   checkWrittenNotAliased(OP, [['x', buffers.x]], [['codes', buffers.codes], ['scales', buffers.scales]]);
   const { device } = ctx;
-  const layout = ctx.pipelines.bindGroupLayout(`${OP}.quantize`, [bufferLayoutEntry(0, 'uniform'), bufferLayoutEntry(1, 'read-only-storage'), bufferLayoutEntry(2, 'storage'), bufferLayoutEntry(3, 'storage')]);
+  const layout = bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
   const pipeline = ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'quantize', layout, constants: { WORKGROUP_SIZE: QUANTIZE_WORKGROUP } });
   const params = uniformBuffer(device, `${label}.params`, 16);
   device.queue.writeBuffer(params, 0, new Uint32Array([rows, cols, words, 0]));
-  const group = device.createBindGroup({
-    label: `${label}.bindGroup`,
-    layout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: { buffer: buffers.x } },
-      { binding: 2, resource: { buffer: buffers.codes } },
-      { binding: 3, resource: { buffer: buffers.scales } },
-    ],
-  });
+  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.x }, { buffer: buffers.codes }, { buffer: buffers.scales }]);
   return singleDispatch(label, pipeline, group, [padRows], [params]);
 }
 
@@ -98,30 +89,16 @@ export function int8Gemm(
   if (variant === 'tensor-cores' && !tc) throw new RangeError(`${OP}: this device offers no int8 tensor cores (the feature chromium-experimental-subgroup-matrix with an i8 16×16×32 config and one subgroup size)`);
   const { device } = ctx;
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+  // Both kernels bind params, qa, qw, sa, sw, y as 0..5; their params differ (K in bytes / words per row).
+  const layout = bindGroupLayoutFor(ctx, `${OP}.gemm`, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
+  const tensorCores = variant === 'tensor-cores';
+  const groups: [number, number] = tensorCores ? [roundUp(N) / INT8_TILE, roundUp(M) / INT8_TILE] : [Math.ceil(N / 16), Math.ceil(M / 16)];
+  if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
+  const pipeline = tensorCores
+    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: 'main', layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize } })
+    : ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, 16);
-  if (variant === 'tensor-cores') {
-    if (roundUp(N) / INT8_TILE > maxGroups || roundUp(M) / INT8_TILE > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
-    device.queue.writeBuffer(params, 0, new Uint32Array([M, N, roundUp(K), 0]));
-    const layout = ctx.pipelines.bindGroupLayout(`${OP}.tc`, [0, 1, 2, 3, 4, 5].map((b) => bufferLayoutEntry(b, b === 0 ? 'uniform' : b === 5 ? 'storage' : 'read-only-storage')));
-    const pipeline = ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: 'main', layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize } });
-    const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.qa }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, { buffer: buffers.y }]);
-    return singleDispatch(label, pipeline, group, [roundUp(N) / INT8_TILE, roundUp(M) / INT8_TILE], [params]);
-  }
-  if (Math.ceil(N / 16) > maxGroups || Math.ceil(M / 16) > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
-  device.queue.writeBuffer(params, 0, new Uint32Array([M, N, words, 0]));
-  const layout = ctx.pipelines.bindGroupLayout(`${OP}.gemm`, [bufferLayoutEntry(0, 'uniform'), ...[4, 5, 6, 7].map((b) => bufferLayoutEntry(b, 'read-only-storage')), bufferLayoutEntry(8, 'storage')]);
-  const pipeline = ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'gemm', layout, constants: {} });
-  const group = device.createBindGroup({
-    label: `${label}.bindGroup`,
-    layout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 4, resource: { buffer: buffers.qa } },
-      { binding: 5, resource: { buffer: buffers.qw } },
-      { binding: 6, resource: { buffer: buffers.sa } },
-      { binding: 7, resource: { buffer: buffers.sw } },
-      { binding: 8, resource: { buffer: buffers.y } },
-    ],
-  });
-  return singleDispatch(label, pipeline, group, [Math.ceil(N / 16), Math.ceil(M / 16)], [params]);
+  device.queue.writeBuffer(params, 0, new Uint32Array([M, N, tensorCores ? roundUp(K) : words, 0]));
+  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.qa }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, { buffer: buffers.y }]);
+  return singleDispatch(label, pipeline, group, groups, [params]);
 }

@@ -323,8 +323,9 @@ export class Session {
     }
     const encoder = device.createCommandEncoder({ label });
     encodeSteps(encoder, 'Session.step', plan.steps);
-    if (summarized?.logitsTo) encoder.copyBufferToBuffer(this.logits, 0, summarized.logitsTo.buffer, summarized.logitsTo.offset, this.logits.size);
-    else if (recorder && !summarized) this.encodeTopNext(encoder, recorder.length - 1);
+    if (summarized) {
+      if (summarized.logitsTo) encoder.copyBufferToBuffer(this.logits, 0, summarized.logitsTo.buffer, summarized.logitsTo.offset, this.logits.size);
+    } else if (recorder) this.encodeTopNext(encoder, recorder.length - 1);
     then?.(encoder);
     device.queue.submit([encoder.finish()]);
   }

@@ -1,13 +1,18 @@
 // int8_gemm: the int8 path of a matrix product Y = X·Wᵀ (issue 19 item 1: the tensor cores take
 // only int8 on the GPUs that offer them through WebGPU). Two entry points here, without extensions:
 //
-//   quantize   X [rows, cols] fp32 → codes [rows_pad, words] and scales [rows_pad]:
+//   quantize   X [rows, cols] → codes [rows_pad, words] and scales [rows_pad]:
 //                s[r] = max_c |X[r, c]| / 127,   q[r, c] = clamp(round(X[r, c]·127 / max), −127, 127)
+//              X is read through weights.wgsl's w_at (prepended by the op), so it may be fp32
+//              activations (W_FORMAT 0; row r at element offset + r·stride) or a weight matrix in
+//              any storage format (f16, bf16, ggml blocks; offset 0, stride cols): weights are
+//              quantized from what the fp32 path would read.
 //              (0 for a row of zeros), 4 codes per i32 word (column 4w + j in byte j, two's
 //              complement), rows ≥ rows and columns ≥ cols written as 0 (the tiles' padding).
 //              One workgroup per row (of rows_pad).
 //   gemm       Y[m, n] = sa[m]·sb[n]·Σ_k qa[m, k]·qw[n, k] for m < M, n < N (Y [M, N] row-major),
-//              the sum exact in i32; one invocation per output. The portable kernel, and the
+//              the sum exact in i32, then (flags) + bias[n] and + the Y already there; Y's row m
+//              starts at element offset + m·stride. One invocation per output. The portable kernel, and the
 //              reference int8_gemm_tc.wgsl (the tensor cores) is held to: the same codes give the
 //              same i32 sums, so both agree to the final fp32 scaling.
 
@@ -16,12 +21,16 @@ override WORKGROUP_SIZE: u32 = 256u;  // quantize: a power of two
 struct Params {
   rows: u32,      // quantize: rows of X; gemm: M
   cols: u32,      // quantize: columns of X; gemm: N
-  words: u32,     // i32 words per code row (padded columns / 4)
-  _pad: u32,
+  words: u32,     // quantize, gemm: i32 words per code row (padded columns / 4); int8_gemm_tc: K_pad in bytes
+  offset: u32,    // quantize: X's first element; gemm: Y's
+  stride: u32,    // quantize: elements between X's rows; gemm: between Y's
+  flags: u32,     // gemm: 1 accumulate into Y, 2 add bias
+  _pad0: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;                 // quantize: X [rows, cols]
+@group(0) @binding(1) var<storage, read> src: array<u32>;               // quantize: X in W_FORMAT
 @group(0) @binding(2) var<storage, read_write> codes: array<i32>;       // quantize: [rows_pad, words]
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;      // quantize: [rows_pad]
 // gemm: the same bindings as int8_gemm_tc.wgsl (one bind group layout serves both kernels).
@@ -29,7 +38,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read> qw: array<i32>;                // gemm: [≥ N, words]
 @group(0) @binding(3) var<storage, read> sa: array<f32>;                // gemm: [≥ M]
 @group(0) @binding(4) var<storage, read> sw: array<f32>;                // gemm: [≥ N]
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;           // gemm: [M, N]
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;           // gemm: Y
+@group(0) @binding(6) var<storage, read> bias: array<f32>;              // gemm: [N] (read with flags & 2)
+
+fn w_word(i: u32) -> u32 {
+  return src[i];
+}
+
+fn w_quad(q: u32) -> vec4<u32> {
+  return vec4<u32>(src[4u * q], src[4u * q + 1u], src[4u * q + 2u], src[4u * q + 3u]);
+}
 
 var<workgroup> red: array<f32, WORKGROUP_SIZE>;
 
@@ -37,10 +55,11 @@ var<workgroup> red: array<f32, WORKGROUP_SIZE>;
 fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wg.x;
   let live = r < params.rows;
+  let e0 = params.offset + r * params.stride;
   var m = 0.0;
   if (live) {
     for (var c = lid; c < params.cols; c += WORKGROUP_SIZE) {
-      m = max(m, abs(x[r * params.cols + c]));
+      m = max(m, abs(w_at(e0 + c)));
     }
   }
   red[lid] = m;
@@ -58,7 +77,7 @@ fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     for (var j = 0u; j < 4u; j++) {
       let c = 4u * w + j;
       if (live && c < params.cols) {
-        let q = i32(clamp(round(x[r * params.cols + c] * inv), -127.0, 127.0));
+        let q = i32(clamp(round(w_at(e0 + c) * inv), -127.0, 127.0));
         word |= (bitcast<u32>(q) & 0xffu) << (8u * j);
       }
     }
@@ -85,5 +104,13 @@ fn gemm(@builtin(global_invocation_id) g: vec3<u32>) {
   for (var w = 0u; w < params.words; w++) {
     acc += dot(bytes4(qa[m * params.words + w]), bytes4(qw[n * params.words + w]));
   }
-  y[m * params.cols + n] = f32(acc) * sa[m] * sw[n];
+  var v = f32(acc) * sa[m] * sw[n];
+  if ((params.flags & 2u) != 0u) {
+    v += bias[n];
+  }
+  let i = params.offset + m * params.stride + n;
+  if ((params.flags & 1u) != 0u) {
+    v += y[i];
+  }
+  y[i] = v;
 }

@@ -4,7 +4,8 @@
 // `gemm` (exact in i32), for the config i8 × i8 → i32, M = N = 16, K = 32 (NVIDIA's; the op checks
 // that the adapter offers it):
 //
-//   Y[m, n] = sa[m]·sb[n]·Σ_k qa[m, k]·qw[n, k]     for m < M, n < N (Y [M, N] row-major)
+//   Y[m, n] = sa[m]·sb[n]·Σ_k qa[m, k]·qw[n, k] (+ bias[n]) (+ Y[m, n])   for m < M, n < N
+//   (Y's row m at element offset + m·stride; flags as int8_gemm.wgsl's)
 //
 // qa [M_pad, K_pad] and qw [N_pad, K_pad] are int8 codes, 4 per i32 word, rows padded with zeros to
 // 64 and K to 64 bytes (int8_gemm.wgsl `quantize` writes them so). A workgroup computes a 64 × 64
@@ -38,10 +39,14 @@ const SROWW = SROWB / 4u;   // i32 words per staged row
 const KV = BK / 16u;        // vec4<i32> per staged row
 
 struct Params {
-  m: u32,   // M
-  n: u32,   // N
-  k: u32,   // K_pad in bytes (a multiple of 64)
-  _pad: u32,
+  m: u32,       // M
+  n: u32,       // N
+  k: u32,       // K_pad in bytes (a multiple of 64)
+  offset: u32,  // Y's first element
+  stride: u32,  // elements between Y's rows
+  flags: u32,   // 1 accumulate into Y, 2 add bias
+  _pad0: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -50,6 +55,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> sa: array<f32>;
 @group(0) @binding(4) var<storage, read> sw: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read> bias: array<f32>;  // [N], read with flags & 2
 
 var<workgroup> s_a: array<i32, BM * SROWW>;
 var<workgroup> s_w: array<i32, BN * SROWW>;
@@ -61,7 +67,15 @@ fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32) {
     let m = r0 + e / CN;
     let n = c0 + e % CN;
     if (m < params.m && n < params.n) {
-      y[m * params.n + n] = f32(s_c[cb + e]) * sa[m] * sw[n];
+      var v = f32(s_c[cb + e]) * sa[m] * sw[n];
+      if ((params.flags & 2u) != 0u) {
+        v += bias[n];
+      }
+      let i = params.offset + m * params.stride + n;
+      if ((params.flags & 1u) != 0u) {
+        v += y[i];
+      }
+      y[i] = v;
     }
   }
 }

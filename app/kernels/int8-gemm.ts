@@ -11,14 +11,20 @@
  * a fast path with a stated tolerance, not the traces' fp32. Not yet used by the model's plans.
  * CPU reference: int8-gemm.ref.ts.
  */
-import codeI8 from '../../shaders/int8_gemm.wgsl?raw';
+import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import codeTc from '../../shaders/int8_gemm_tc.wgsl?raw';
+import weightsCode from '../../shaders/weights.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 
 const OP = 'Int8Gemm';
+/** The portable kernels read X through weights.wgsl's w_at (any storage format). */
+const codeI8 = weightsCode + int8Code;
+/** Bytes of both kernels' params (int8_gemm.wgsl / int8_gemm_tc.wgsl Params). */
+const PARAMS_BYTES = 32;
 /** Rows, columns and K are padded to multiples of this (the tensor-core kernel's tile; K in bytes). */
 export const INT8_TILE = 64;
 const QUANTIZE_WORKGROUP = 256;
@@ -37,68 +43,109 @@ export function int8TensorCores(ctx: GpuContext): { subgroupSize: number } | nul
 /** i32 words per code row of `cols` columns (padded to INT8_TILE). */
 export const int8Words = (cols: number) => roundUp(cols) / 4;
 
+export interface QuantizeShape {
+  rows: number;
+  cols: number;
+  /** How X is stored (weight-format.ts; default fp32): weights are quantized from their storage format. */
+  format?: WeightFormat;
+  /** X's first element (default 0; fp32 only). */
+  xOffset?: number;
+  /** Elements between X's rows (default cols, ≥ cols; fp32 only). */
+  xStride?: number;
+}
+
 /**
- * Quantizes the rows of X [rows, cols] fp32: `codes` gets [roundUp(rows), int8Words(cols)] words,
- * `scales` [roundUp(rows)] floats (padding rows: zero codes and scale 0).
+ * Quantizes the rows of X [rows, cols] (a strided fp32 view, or a whole matrix in its storage
+ * format): `codes` gets [roundUp(rows), int8Words(cols)] words, `scales` [roundUp(rows)] floats
+ * (padding rows: zero codes and scale 0).
  */
-export function quantizeRowsI8(ctx: GpuContext, shape: { rows: number; cols: number }, buffers: { x: GPUBuffer; codes: GPUBuffer; scales: GPUBuffer }, label = `${OP}.quantize`): Dispatch {
+export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: { x: GPUBuffer; codes: GPUBuffer; scales: GPUBuffer }, label = `${OP}.quantize`): Dispatch {
   const { rows, cols } = shape;
+  const format = shape.format ?? 'f32';
+  const xOffset = shape.xOffset ?? 0;
+  const xStride = shape.xStride ?? cols;
   checkCount(OP, 'rows', rows, 1);
   checkCount(OP, 'cols', cols, 1);
+  checkCount(OP, 'xOffset', xOffset, 0);
+  checkCount(OP, 'xStride', xStride, cols);
+  if (format !== 'f32' && (xOffset !== 0 || xStride !== cols)) throw new RangeError(`${OP}: a ${format} matrix is quantized whole (offset 0, stride = cols)`);
+  if (cols % rowQuantum(format) !== 0) throw new RangeError(`${OP}: ${cols} columns are not a whole number of ${format} blocks (${rowQuantum(format)})`);
   const padRows = roundUp(rows);
   const words = int8Words(cols);
   if (padRows > ctx.device.limits.maxComputeWorkgroupsPerDimension) throw new RangeError(`${OP}: ${rows} rows are more than one dispatch's workgroups (${ctx.device.limits.maxComputeWorkgroupsPerDimension})`);
-  checkBufferElements(OP, 'x', buffers.x, rows * cols);
+  const x = bindElements(ctx, OP, 'x', buffers.x, format === 'f32' ? xOffset + (rows - 1) * xStride + cols : weightWords(rows * cols, format), 16);
   checkBufferElements(OP, 'codes', buffers.codes, padRows * words);
   checkBufferElements(OP, 'scales', buffers.scales, padRows);
   checkWrittenNotAliased(OP, [['x', buffers.x]], [['codes', buffers.codes], ['scales', buffers.scales]]);
   const { device } = ctx;
   const layout = bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'quantize', layout, constants: { WORKGROUP_SIZE: QUANTIZE_WORKGROUP } });
-  const params = uniformBuffer(device, `${label}.params`, 16);
-  device.queue.writeBuffer(params, 0, new Uint32Array([rows, cols, words, 0]));
-  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.x }, { buffer: buffers.codes }, { buffer: buffers.scales }]);
+  const pipeline = ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'quantize', layout, constants: { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format] } });
+  const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
+  device.queue.writeBuffer(params, 0, new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0]));
+  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, { buffer: buffers.codes }, { buffer: buffers.scales }]);
   return singleDispatch(label, pipeline, group, [padRows], [params]);
 }
 
+export interface Int8GemmShape {
+  m: number;
+  n: number;
+  k: number;
+  /** Y's first element (default 0). */
+  yOffset?: number;
+  /** Elements between Y's rows (default n, ≥ n). */
+  yStride?: number;
+  /** Y += … instead of Y = … (default false). */
+  accumulate?: boolean;
+}
+
 /**
- * Y [M, N] (row-major, fp32) from int8 codes of X [M, K] and W [N, K] (quantizeRowsI8 of each,
- * K the same) and their row scales. `variant`: 'tensor-cores' (refused where int8TensorCores is
- * null) or 'portable'; default the tensor cores where offered.
+ * Y [M, N] (fp32, row m at yOffset + m·yStride) = (Y +) sa[m]·sw[n]·Σ_k qa[m, k]·qw[n, k] (+ bias[n])
+ * from int8 codes of X [M, K] and W [N, K] (quantizeRowsI8 of each, K the same) and their row
+ * scales. `variant`: 'tensor-cores' (refused where int8TensorCores is null) or 'portable';
+ * default the tensor cores where offered.
  */
 export function int8Gemm(
   ctx: GpuContext,
-  shape: { m: number; n: number; k: number },
-  buffers: { qa: GPUBuffer; sa: GPUBuffer; qw: GPUBuffer; sw: GPUBuffer; y: GPUBuffer },
+  shape: Int8GemmShape,
+  buffers: { qa: GPUBuffer; sa: GPUBuffer; qw: GPUBuffer; sw: GPUBuffer; y: GPUBuffer; bias?: GPUBuffer | null },
   options: { variant?: 'tensor-cores' | 'portable' } = {},
   label = OP,
 ): Dispatch {
   const { m: M, n: N, k: K } = shape;
+  const yOffset = shape.yOffset ?? 0;
+  const yStride = shape.yStride ?? N;
   checkCount(OP, 'm', M, 1);
   checkCount(OP, 'n', N, 1);
   checkCount(OP, 'k', K, 1);
+  checkCount(OP, 'yOffset', yOffset, 0);
+  checkCount(OP, 'yStride', yStride, N);
   const words = int8Words(K);
   checkBufferElements(OP, 'qa', buffers.qa, roundUp(M) * words);
   checkBufferElements(OP, 'qw', buffers.qw, roundUp(N) * words);
   checkBufferElements(OP, 'sa', buffers.sa, roundUp(M));
   checkBufferElements(OP, 'sw', buffers.sw, roundUp(N));
-  checkBufferElements(OP, 'y', buffers.y, M * N);
-  checkWrittenNotAliased(OP, [['qa', buffers.qa], ['qw', buffers.qw], ['sa', buffers.sa], ['sw', buffers.sw]], [['y', buffers.y]]);
+  const y = bindElements(ctx, OP, 'y', buffers.y, yOffset + (M - 1) * yStride + N);
+  if (buffers.bias) checkBufferElements(OP, 'bias', buffers.bias, N);
+  const read: [string, GPUBuffer][] = [['qa', buffers.qa], ['qw', buffers.qw], ['sa', buffers.sa], ['sw', buffers.sw]];
+  if (buffers.bias) read.push(['bias', buffers.bias]);
+  checkWrittenNotAliased(OP, read, [['y', buffers.y]]);
   const tc = int8TensorCores(ctx);
   const variant = options.variant ?? (tc ? 'tensor-cores' : 'portable');
   if (variant === 'tensor-cores' && !tc) throw new RangeError(`${OP}: this device offers no int8 tensor cores (the feature chromium-experimental-subgroup-matrix with an i8 16×16×32 config and one subgroup size)`);
   const { device } = ctx;
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-  // Both kernels bind params, qa, qw, sa, sw, y as 0..5; their params differ (K in bytes / words per row).
-  const layout = bindGroupLayoutFor(ctx, `${OP}.gemm`, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
+  // Both kernels bind params, qa, qw, sa, sw, y, bias as 0..6; their params differ only in K (bytes / words per row).
+  const layout = bindGroupLayoutFor(ctx, `${OP}.gemm`, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'read-only-storage']);
   const tensorCores = variant === 'tensor-cores';
   const groups: [number, number] = tensorCores ? [roundUp(N) / INT8_TILE, roundUp(M) / INT8_TILE] : [Math.ceil(N / 16), Math.ceil(M / 16)];
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
   const pipeline = tensorCores
     ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: 'main', layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize } })
     : ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'gemm', layout, constants: {} });
-  const params = uniformBuffer(device, `${label}.params`, 16);
-  device.queue.writeBuffer(params, 0, new Uint32Array([M, N, tensorCores ? roundUp(K) : words, 0]));
-  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.qa }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, { buffer: buffers.y }]);
+  const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
+  const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);
+  device.queue.writeBuffer(params, 0, new Uint32Array([M, N, tensorCores ? roundUp(K) : words, yOffset, yStride, flags, 0, 0]));
+  // Without a bias, binding 6 takes sw (unread: flags & 2 is 0).
+  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.qa }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, y, { buffer: buffers.bias ?? buffers.sw }]);
   return singleDispatch(label, pipeline, group, groups, [params]);
 }

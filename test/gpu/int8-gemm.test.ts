@@ -13,7 +13,11 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { int8Gemm, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../../app/kernels/int8-gemm';
 import { int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
 import { randomF32 } from '../../app/kernels/self-test';
+import { dequantizeBlocks } from '../../app/formats/ggml-quants';
+import { roundToF16, uploadF16 } from '../../app/kernels/f16';
+import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
 import { useTestGpu } from '../support/gpu';
+import { quantize as quantizeGgml } from '../support/ggml-quantize';
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
@@ -115,6 +119,84 @@ describe('int8 matrix product (Dawn)', () => {
       }
     } finally {
       for (const buffer of [a.codes, a.scales, b.codes, b.scales, y]) buffer.destroy();
+    }
+  });
+
+  it.for([
+    { format: 'f16', rows: 67, cols: 96 },
+    { format: 'q8_0', rows: 45, cols: 160 },
+    { format: 'q4_k', rows: 19, cols: 512 },
+  ] as { format: WeightFormat; rows: number; cols: number }[])('a $format weight ($rows × $cols) quantizes as its fp32 values do', async ({ format, rows, cols }, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const values = randomF32(rows * cols, seed + cols, 0.05);
+    values[3] = 0.4; // an outlier sets row 0's scale
+    let stored: GPUBuffer;
+    let seen: Float32Array;
+    if (format === 'f16') {
+      stored = uploadF16(device, 'Test.w16', values);
+      seen = roundToF16(values);
+    } else {
+      const type = format === 'q8_0' ? 'Q8_0' : 'Q4_K';
+      const bytes = quantizeGgml(type, values);
+      stored = uploadBlocks(device, 'Test.wq', format === 'q8_0' ? 'q8_0' : 'q4_k', bytes);
+      seen = dequantizeBlocks('test', { name: 'w', dtype: type }, bytes, rows * cols);
+    }
+    const plain = uploadF32(device, 'Test.w32', seen);
+    const words = int8Words(cols);
+    const out = [0, 1].map((i) => ({ codes: storageBuffer(device, `Test.codes${i}`, roundUp(rows) * words * 4), scales: storageBuffer(device, `Test.scales${i}`, roundUp(rows) * 4) }));
+    try {
+      const ops = [quantizeRowsI8(ctx, { rows, cols, format }, { x: stored, ...out[0]! }), quantizeRowsI8(ctx, { rows, cols }, { x: plain, ...out[1]! })];
+      await withErrorScopes(device, 'quantize formats', () => submitDispatches(device, 'Test', ops));
+      for (const op of ops) op.destroy();
+      const [a, b] = await Promise.all(out.map(async (o) => ({ codes: new Int32Array(await readBuffer(device, o.codes, o.codes.size)), scales: await readF32(device, o.scales, roundUp(rows)) })));
+      expect(Array.from(a!.codes)).toEqual(Array.from(b!.codes));
+      expect(Array.from(a!.scales)).toEqual(Array.from(b!.scales));
+      // And those are the reference's codes of the values the format holds.
+      const ref = quantizeRowsRef(seen, rows, cols);
+      const got = unpackCodes(a!.codes, rows, cols, words);
+      let off = 0;
+      for (let i = 0; i < rows * cols; i++) off += Math.abs((got[i] as number) - (ref.codes[i] as number));
+      expect(off, 'codes off by one (halfway points only)').toBeLessThanOrEqual(2);
+    } finally {
+      for (const b of [stored, plain, ...out.flatMap((o) => [o.codes, o.scales])]) b.destroy();
+    }
+  });
+
+  it('writes a strided view of Y, adds the bias and accumulates, on each variant', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const [M, N, K] = [21, 37, 70];
+    const [yOffset, yStride] = [5, 44];
+    const a = await quantize(ctx, randomF32(M * K, seed + 11, 1), M, K);
+    const b = await quantize(ctx, randomF32(N * K, seed + 12, 0.03), N, K);
+    const bias = randomF32(N, seed + 13, 0.5);
+    const before = randomF32(yOffset + M * yStride, seed + 14, 1);
+    const biasBuf = uploadF32(device, 'Test.bias', bias);
+    const y = storageBuffer(device, 'Test.y', before.length * 4);
+    const words = int8Words(K);
+    const product = int8GemmRef(unpackCodes(a.words, M, K, words), a.s, unpackCodes(b.words, N, K, words), b.s, M, N, K);
+    const tc = int8TensorCores(ctx);
+    try {
+      for (const variant of ['portable', ...(tc ? (['tensor-cores'] as const) : [])] as const) {
+        for (const [accumulate, withBias] of [[false, true], [true, false], [true, true]] as const) {
+          device.queue.writeBuffer(y, 0, before);
+          const op = int8Gemm(ctx, { m: M, n: N, k: K, yOffset, yStride, accumulate }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y, bias: withBias ? biasBuf : null }, { variant });
+          await withErrorScopes(device, variant, () => submitDispatches(device, 'Test', [op]));
+          op.destroy();
+          const got = await readF32(device, y, before.length);
+          for (let i = 0; i < before.length; i++) {
+            const r = i - yOffset;
+            const m = Math.floor(r / yStride);
+            const n = r - m * yStride;
+            const inside = r >= 0 && m < M && n < N;
+            const want = inside ? (accumulate ? (before[i] as number) : 0) + (product[m * N + n] as number) + (withBias ? (bias[n] as number) : 0) : (before[i] as number);
+            expect(Math.abs((got[i] as number) - want), `${variant} accumulate=${accumulate} bias=${withBias} element ${i}`).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want)));
+          }
+        }
+      }
+    } finally {
+      for (const buffer of [a.codes, a.scales, b.codes, b.scales, biasBuf, y]) buffer.destroy();
     }
   });
 

@@ -30,12 +30,14 @@ import { MAX_CONTEXT_TOKENS } from './model/config.js';
 import { withContextTokens } from './model/inspection.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
 import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
+import { DAWN_UNSAFE_FLAG, PREFILL_MATMULS, usablePrefillMatmul, type PrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
 commands:
   info --model <path> [--weights auto|f32|f16] [--max-tokens 256] [--trace-tokens 0] [--gpu] [--memory GB]
+       [--prefill-matmul fp32|int8]
        [--context N]
                         print what the model is (JSON): architecture, config, parameters, tensors, warnings,
                         and "memory": the plan of what loading it takes on the GPU (weights by format, state,
@@ -45,17 +47,20 @@ commands:
                         (run, trace too): a hybrid's KV caches hold N tokens (default: its context, ≤ 16,384)
   run --model <path> (--prompt TEXT | --input-ids 5,17,3) [--max-tokens N] [--greedy]
       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]
-      [--ignore-eos] [--weights auto|f32|f16] [--json] [--context N]
+      [--ignore-eos] [--weights auto|f32|f16] [--json] [--context N] [--prefill-matmul fp32|int8]
                         generate, streaming text; stops at the model's end-of-sequence token (eos_token_id
                         of generation_config.json / config.json / GGUF; not printed) unless --ignore-eos;
                         --json prints {"ids": [...]} (generated ids only); --weights: the weights on the GPU,
-                        auto (default) keeps an F16 checkpoint's halves, else fp32
+                        auto (default) keeps an F16 checkpoint's halves, else fp32; --prefill-matmul int8:
+                        the prompt's chunks of ≥ 64 tokens run in_proj / out_proj on the int8 tensor cores
+                        (Dawn's unsafe APIs; ~1–5 % logit error; fp32 with a warning where there are none)
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE [--weights auto|f32|f16] [--context N]
                         write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors
   bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec 32x2x4,…]
+        [--prefill-matmul fp32,int8]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -63,7 +68,9 @@ commands:
                         131072) adds a long trace of N tokens: trace memory (GPU, JS), a 4,096-token window's
                         recompute time and the live trace's decode overhead (JSON "trace"; --trail-piece N,…
                         also times the windows detail with trail pieces of N tokens); --matvec measures the decode
-                        matrix-vector kernel in each threads×rows×unroll shape in turn
+                        matrix-vector kernel in each threads×rows×unroll shape in turn; --prefill-matmul int8
+                        runs the prefill's projections on the int8 tensor cores (refused without them) and
+                        reports their accuracy against fp32 (JSON "int8_prefill")
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -115,7 +122,7 @@ async function planAdapter(): Promise<{ adapter: AdapterSummary | null; why?: st
 }
 
 async function infoCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['model', 'weights', 'max-tokens', 'trace-tokens', 'gpu', 'memory', 'context']);
+  const opts = options(args, ['model', 'weights', 'max-tokens', 'trace-tokens', 'gpu', 'memory', 'context', 'prefill-matmul']);
   const model = opts.get('model');
   if (!model) throw new UsageError('info needs --model <path>');
   const weights = weightChoice(opts);
@@ -128,7 +135,7 @@ async function infoCommand(args: string[]): Promise<number> {
     const found = opts.has('gpu') ? await planAdapter() : { adapter: null, why: 'not asked for (--gpu)' };
     const bare = planMemory(inspection, { weights, maxTokens });
     const trace = traceTokens > 0 ? traceMemory(inspection.config, { tokens: traceTokens, chunk: maxTokens, sessionBytes: bare.state }) : null;
-    const plan = planMemory(inspection, { weights, maxTokens, trace, adapter: found.adapter, model: files.name, ...(memoryGb !== undefined ? { budget: memoryGb * 1e9 } : {}) });
+    const plan = planMemory(inspection, { weights, prefillMatmul: prefillMatmul(opts), maxTokens, trace, adapter: found.adapter, model: files.name, ...(memoryGb !== undefined ? { budget: memoryGb * 1e9 } : {}) });
     const memory = {
       ...plan,
       summary: describeMemoryPlan(plan),
@@ -247,11 +254,24 @@ function generateOptions(opts: Map<string, string>) {
   };
 }
 
-const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'ignore-eos', 'weights', 'json', 'context'];
+const RUN_OPTIONS = ['model', 'prompt', 'input-ids', 'max-tokens', 'greedy', 'temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed', 'stop', 'ignore-eos', 'weights', 'json', 'context', 'prefill-matmul'];
 
 /** --context N: a hybrid's KV caches sized for N tokens (undefined: the config's context). */
 function contextOption(opts: Map<string, string>): number | undefined {
   return opts.has('context') ? integerOption(opts, 'context', 0, 1, MAX_CONTEXT_TOKENS) : undefined;
+}
+
+/** --prefill-matmul items (run, info: one; bench: a list): how prefill chunks multiply (default fp32). */
+function prefillMatmuls(opts: Map<string, string>): PrefillMatmul[] {
+  const items = (opts.get('prefill-matmul') ?? 'fp32').split(',');
+  for (const item of items) if (!(PREFILL_MATMULS as readonly string[]).includes(item)) throw new UsageError(`--prefill-matmul takes ${PREFILL_MATMULS.join(', ')}, got "${item}"`);
+  return items as PrefillMatmul[];
+}
+
+function prefillMatmul(opts: Map<string, string>): PrefillMatmul {
+  const items = prefillMatmuls(opts);
+  if (items.length !== 1) throw new UsageError(`--prefill-matmul takes one of ${PREFILL_MATMULS.join(', ')} here, got "${opts.get('prefill-matmul')}"`);
+  return items[0] as PrefillMatmul;
 }
 
 /** --weights of run and trace: the weights on the GPU (default auto: the checkpoint's own precision). */
@@ -267,7 +287,8 @@ async function runCommand(args: string[]): Promise<number> {
   if (!path) throw new UsageError('run needs --model <path>');
   const prompt = promptSpec(opts);
   const settings = generateOptions(opts);
-  const m = await openRunnableModel(path, { weights: weightChoice(opts), contextTokens: contextOption(opts) });
+  const m = await openRunnableModel(path, { weights: weightChoice(opts), contextTokens: contextOption(opts), prefillMatmul: prefillMatmul(opts) });
+  for (const warning of m.warnings) process.stderr.write(`warning: ${warning}\n`);
   try {
     const ids = promptIds(prompt, m);
     const json = opts.has('json');
@@ -302,7 +323,8 @@ async function traceCommand(args: string[]): Promise<number> {
   const out = opts.get('out');
   if (!path || !out) throw new UsageError('trace needs --model <path> and --out <file>');
   const prompt = promptSpec(opts);
-  const m = await openRunnableModel(path, { weights: weightChoice(opts), contextTokens: contextOption(opts) });
+  const m = await openRunnableModel(path, { weights: weightChoice(opts), contextTokens: contextOption(opts), prefillMatmul: prefillMatmul(opts) });
+  for (const warning of m.warnings) process.stderr.write(`warning: ${warning}\n`);
   try {
     const ids = promptIds(prompt, m);
     // The app's trace path (app/analysis/trace.ts), keeping the logits [T, V] for the file too.
@@ -323,9 +345,9 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul']);
   if (opts.has('int8-gemm')) {
-    const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', 'enable-dawn-features=allow_unsafe_apis'] });
+    const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     log(`bench --int8-gemm on ${describeAdapter(ctx.adapter)} (${via})`);
@@ -378,11 +400,17 @@ async function benchCommand(args: string[]): Promise<number> {
     ceilings: !opts.has('no-ceilings'),
     breakdown: !opts.has('no-breakdown'),
   };
-  const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization'] });
+  // int8 prefill: Dawn offers the tensor cores (subgroup matrices) only with its unsafe APIs.
+  const matmuls = prefillMatmuls(opts);
+  const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', ...(matmuls.includes('int8') ? [DAWN_UNSAFE_FLAG] : [])] });
   const ctx = await openGpu(gpu);
   process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via}); subgroup sums: ${ctx.subgroupSize ? `subgroups of ${ctx.subgroupSize}` : 'off (barrier tree)'}\n`);
+  for (const m of matmuls) {
+    const usable = usablePrefillMatmul(ctx, m);
+    if (usable.warning) throw new UsageError(`--prefill-matmul ${m}: ${usable.warning}`);
+  }
   const results: BenchResult[] = [];
-  for (const format of formats) for (const matvec of matvecShapes) {
+  for (const format of formats) for (const matvec of matvecShapes) for (const matmul of matmuls) {
     ctx.tuning = matvec ? { matvec } : undefined;
     let name: string;
     let prepared;
@@ -402,7 +430,8 @@ async function benchCommand(args: string[]): Promise<number> {
     }
     process.stderr.write(`weights: ${format} (${describeWeightFormats(prepared.weights.formats ?? new Map(), prepared.inspection)} on the GPU)\n`);
     const log = (line: string) => process.stderr.write(`${line}\n`);
-    const result = await runBench(ctx, name, prepared.inspection, prepared.weights, { ...settings, weights: format as BenchWeights | WeightChoice, weightChoice: choice, ...(traceTokens ? { keepModel: true } : {}) }, log);
+    process.stderr.write(`prefill products: ${matmul}\n`);
+    const result = await runBench(ctx, name, prepared.inspection, prepared.weights, { ...settings, weights: format as BenchWeights | WeightChoice, weightChoice: choice, prefillMatmul: matmul, ...(traceTokens ? { keepModel: true } : {}) }, log);
     if (traceTokens && result.model_ref) {
       result.trace = await benchTrace(ctx, result.model_ref, prepared.weights, traceTokens, { decodeTokens: settings.decodeTokens, repeats: settings.repeats, memory: jsMemory, ...(trailPieces.length ? { trailPieces } : {}) }, log);
       result.model_ref.destroy();
@@ -414,7 +443,7 @@ async function benchCommand(args: string[]): Promise<number> {
     prepared.weights.destroy();
   }
   if (results.length > 1) {
-    process.stderr.write(`decode: ${results.map((r) => `${r.dtype}${r.matvec ? ` ${r.matvec}` : ''} ${r.decode_tok_s.toFixed(1)}`).join(', ')} tokens/s\n`);
+    process.stderr.write(`decode: ${results.map((r) => `${r.dtype}${r.matvec ? ` ${r.matvec}` : ''}${r.prefill_matmul === 'int8' ? ' (int8 prefill)' : ''} ${r.decode_tok_s.toFixed(1)}`).join(', ')} tokens/s\n`);
   }
   const result = results[0] as BenchResult;
   const json = `${JSON.stringify(results.length > 1 ? results : result, null, 2)}\n`;

@@ -5,11 +5,14 @@
  * architecture in the registry (a Record over ArchitectureName: a missing one does not compile).
  */
 import type { GpuContext } from '../gpu/context.js';
+import { allocateOrFail } from '../gpu/errors.js';
+import type { PrefillMatmul } from '../model/int8-prefill.js';
+import { gpuMemoryNeed, type WeightChoice } from '../model/memory.js';
 import { configBlocks, type BlockKind, type BlockSpec } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';
 import type { LoadedWeights } from '../model/loader.js';
 import type { MixerFactory } from '../model/mixer.js';
-import { LanguageModel } from '../model/model.js';
+import { LanguageModel, type ModelOptions } from '../model/model.js';
 import { falconMamba } from './falcon-mamba/index.js';
 import { attentionMixer } from './hybrid/attention.js';
 import { mlpMixer } from './hybrid/mlp.js';
@@ -44,10 +47,38 @@ export function blockMixer(name: ArchitectureName, kind: BlockKind): MixerFactor
 
 /**
  * The model of an inspection on the GPU: every block's mixer from its architecture.
- * `maxTokens`: tokens per prefill chunk (activations are sized for it).
+ * `maxTokens`: tokens per prefill chunk (activations are sized for it); `options.prefillMatmul`
+ * 'int8': plain prefill chunks run the projections as int8 products (app/model/int8-prefill.ts).
  */
-export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256): LanguageModel {
+export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256, options: Pick<ModelOptions, 'prefillMatmul' | 'int8MinTokens'> = {}): LanguageModel {
   const spec = architectureSpec(inspection.architecture);
   const blocks = configBlocks(inspection.config);
-  return new LanguageModel(ctx, inspection, weights, { maxTokens, name: spec.label.replace(/-/g, ''), mixer: (l) => blockMixer(spec.name, (blocks[l] as BlockSpec).kind) });
+  return new LanguageModel(ctx, inspection, weights, { ...options, maxTokens, name: spec.label.replace(/-/g, ''), mixer: (l) => blockMixer(spec.name, (blocks[l] as BlockSpec).kind) });
+}
+
+/**
+ * buildModel under an out-of-memory scope (allocateOrFail), the int8 prefill's codes made at once
+ * (LanguageModel.prepareInt8Prefill): a model that does not fit is one GpuError naming `what` and
+ * the bytes the plan gives (memory.ts gpuMemoryNeed: activations, and the int8 prefill's).
+ */
+export function allocateModel(
+  ctx: GpuContext,
+  inspection: ModelInspection,
+  weights: LoadedWeights,
+  options: { maxTokens?: number; weightFormat: WeightChoice; prefillMatmul: PrefillMatmul; what: string },
+): Promise<LanguageModel> {
+  const maxTokens = options.maxTokens ?? 256;
+  const need = gpuMemoryNeed(inspection, { maxTokens, weightFormat: options.weightFormat, prefillMatmul: options.prefillMatmul });
+  const what = `${options.what}: the activations${options.maxTokens !== undefined ? ` for ${maxTokens} tokens` : ''}${options.prefillMatmul === 'int8' ? ' and the int8 prefill' : ''}`;
+  return allocateOrFail(
+    ctx.device,
+    what,
+    need.activations + need.int8,
+    () => {
+      const model = buildModel(ctx, inspection, weights, maxTokens, { prefillMatmul: options.prefillMatmul });
+      model.prepareInt8Prefill();
+      return model;
+    },
+    (m) => m.destroy(),
+  );
 }

@@ -10,7 +10,7 @@ import { configReader, type Raw } from '../formats/config.js';
 import { clip, ModelFileError, preview } from '../formats/errors.js';
 import { configBlocks, type BlockSpec, type MambaConfig } from '../model/config.js';
 import type { TraceLayout } from '../model/mixer.js';
-import { forwardRef, type ForwardRefOutput, type MixerRef, type WeightTable } from '../model/reference.js';
+import { forwardRef, type ForwardRefOutput, type Linear, type MixerRef, type WeightTable } from '../model/reference.js';
 import { attentionRef, mlpRef } from './hybrid/reference.js';
 import { falconMamba } from './falcon-mamba/index.js';
 import { mamba1 } from './mamba1/index.js';
@@ -183,6 +183,7 @@ export function referenceForward(
   ids: ArrayLike<number>,
   prefix = 'backbone.',
   knockout?: { token: number; layers: readonly number[] | null },
+  projection?: Linear,
 ): ForwardRefOutput {
   const spec = architectureSpec(config.architecture);
   const blocks = configBlocks(config);
@@ -193,5 +194,5 @@ export function referenceForward(
     if (kind === 'mlp' && h?.mlp) return mlpRef(h.mlp);
     return spec.reference;
   };
-  return forwardRef(config, weights, ids, mixerOf, prefix, knockout);
+  return forwardRef(config, weights, ids, mixerOf, prefix, knockout, projection);
 }

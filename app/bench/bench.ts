@@ -17,6 +17,8 @@ import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, we
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { matmul } from '../kernels/matmul.js';
 import { generate } from '../model/generate.js';
+import { int8PrefillKernel, type PrefillMatmul } from '../model/int8-prefill.js';
+import { relativeError } from '../kernels/self-test.js';
 import { seededRandom } from '../random.js';
 import type { LoadedWeights } from '../model/loader.js';
 import { describeWeightFormats, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
@@ -83,6 +85,23 @@ export interface BenchOptions {
   weightChoice?: WeightChoice;
   /** Keep the built model (BenchResult.model_ref) for more measurements; the caller destroys it. */
   keepModel?: boolean;
+  /** How the prefill multiplies (default 'fp32'; 'int8': app/model/int8-prefill.ts, then also its accuracy against fp32). */
+  prefillMatmul?: PrefillMatmul;
+}
+
+/** The int8 prefill's numbers (BenchResult.int8_prefill). */
+export interface Int8PrefillBench {
+  /** What the products ran on. */
+  kernel: 'tensor cores' | 'portable';
+  /** Quantizing every projection's weights at load (prepareInt8Prefill, GPU done), ms. */
+  quantize_ms: number;
+  /** GPU bytes of the codes and scratch. */
+  bytes: number;
+  /**
+   * The last position's logits of `prompts` random prompts of `tokens` tokens, int8 against the
+   * fp32 prefill of the same weights: relative L2 error (median, max) and how often the top-1 id agrees.
+   */
+  accuracy: { tokens: number; prompts: number; logit_rel_err_median: number; logit_rel_err_max: number; top1_agree: number };
 }
 
 export interface PrefillSplit {
@@ -132,6 +151,9 @@ export interface BenchResult {
   trace?: TraceBenchResult;
   /** With keepModel: the built model (not written to the JSON). */
   model_ref?: LanguageModel;
+  /** How the prefill multiplied ('fp32' unless --prefill-matmul int8 took). */
+  prefill_matmul?: PrefillMatmul;
+  int8_prefill?: Int8PrefillBench;
 }
 
 const median = (xs: number[]) => {
@@ -372,8 +394,17 @@ export async function runBench(
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
-  const plan = planMemory(inspection, { weights: options.weightChoice ?? 'auto', maxTokens: options.chunk, adapter: { ...ctx.adapter, limits: ctx.device.limits }, model: modelName });
-  const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk);
+  const prefillMatmul = options.prefillMatmul ?? 'fp32';
+  const plan = planMemory(inspection, { weights: options.weightChoice ?? 'auto', prefillMatmul, maxTokens: options.chunk, adapter: { ...ctx.adapter, limits: ctx.device.limits }, model: modelName });
+  const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk, { prefillMatmul });
+  let quantizeMs = 0;
+  if (prefillMatmul === 'int8') {
+    const t = performance.now();
+    model.prepareInt8Prefill();
+    await device.queue.onSubmittedWorkDone();
+    quantizeMs = performance.now() - t;
+    log(`int8 prefill (${int8PrefillKernel(ctx)}): weights quantized in ${quantizeMs.toFixed(0)} ms, ${(model.int8Bytes / 1e9).toFixed(3)} GB`);
+  }
   const V = config.vocabSize;
   const random = seededRandom(7);
   const ids = (n: number) => Array.from({ length: n }, () => Math.floor(random() * V));
@@ -421,6 +452,11 @@ export async function runBench(
   }
   const decode = median(decodeRates);
   log(`decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats})`);
+  const int8Prefill = prefillMatmul === 'int8' ? { kernel: int8PrefillKernel(ctx), quantize_ms: quantizeMs, bytes: model.int8Bytes, accuracy: await int8Accuracy(ctx, inspection, weights, model, Math.min(options.chunk, 2048), ids) } : undefined;
+  if (int8Prefill) {
+    const a = int8Prefill.accuracy;
+    log(`int8 prefill accuracy (${a.prompts} prompts of ${a.tokens} tokens, last logits against fp32): relative error median ${a.logit_rel_err_median.toExponential(2)}, max ${a.logit_rel_err_max.toExponential(2)}; top-1 agrees ${a.top1_agree}/${a.prompts}`);
+  }
   const result: BenchResult = {
     date: new Date().toISOString(),
     adapter: describeAdapter(ctx.adapter),
@@ -439,6 +475,8 @@ export async function runBench(
     decode_tok_s: decode,
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
     memory_plan: { source: 'planMemory (app/model/memory-plan.ts)', ...plan },
+    prefill_matmul: model.prefillMatmul,
+    ...(int8Prefill ? { int8_prefill: int8Prefill } : {}),
     repeats: options.repeats,
     notes,
   };
@@ -485,6 +523,33 @@ export async function runBench(
   if (options.keepModel) result.model_ref = model;
   else model.destroy();
   return result;
+}
+
+/** The int8 prefill's last logits against an fp32 model's on the same weights (Int8PrefillBench.accuracy), over 3 random prompts. */
+async function int8Accuracy(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, int8: LanguageModel, tokens: number, ids: (n: number) => number[]): Promise<Int8PrefillBench['accuracy']> {
+  const fp32 = buildModel(ctx, inspection, weights, int8.maxTokens);
+  const errors: number[] = [];
+  let agree = 0;
+  const prompts = 3;
+  const argmax = (v: Float32Array) => v.reduce((best, x, i) => (x > (v[best] as number) ? i : best), 0);
+  try {
+    for (let p = 0; p < prompts; p++) {
+      const prompt = ids(tokens);
+      const logits: Float32Array[] = [];
+      for (const model of [int8, fp32]) {
+        const session = new Session(ctx, model);
+        session.prefill(prompt);
+        logits.push(await session.readLogits());
+        session.destroy();
+      }
+      const [a, b] = logits as [Float32Array, Float32Array];
+      errors.push(relativeError(a, b));
+      if (argmax(a) === argmax(b)) agree++;
+    }
+  } finally {
+    fp32.destroy();
+  }
+  return { tokens, prompts, logit_rel_err_median: median(errors), logit_rel_err_max: Math.max(...errors), top1_agree: agree };
 }
 
 export function shapeConfig(name: string): MambaConfig {

@@ -8,17 +8,18 @@
  */
 import { describeAdapter } from '../gpu/adapter.js';
 import { deviceLoss, openGpu, type GpuContext } from '../gpu/context.js';
-import { allocateOrFail, GpuError } from '../gpu/errors.js';
+import { GpuError } from '../gpu/errors.js';
 import { webGpuAdvice } from '../gpu/advice.js';
 import { chatTemplateSource, inspectModel, tokenizerSource } from '../arch/inspect.js';
-import { buildModel } from '../arch/build.js';
+import { allocateModel } from '../arch/build.js';
 import { blobModelFiles, urlModelFiles, type ModelFiles } from '../formats/model-files.js';
 import type { FetchLike } from '../formats/source.js';
 import { runResidualRmsNormCheck } from '../kernels/self-test.js';
 import { validateTokenIds } from '../kernels/embedding.js';
 import { generate } from '../model/generate.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
-import { gpuMemoryNeed, describeWeightFormats, type WeightChoice } from '../model/memory.js';
+import { describeWeightFormats, type WeightChoice } from '../model/memory.js';
+import { usablePrefillMatmul, type PrefillMatmul } from '../model/int8-prefill.js';
 import { checkMemoryPlan, planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { withContextTokens, type ModelInspection } from '../model/inspection.js';
 import { PLANNED_TRACE_TOKENS, traceMemory } from '../analysis/trace-memory.js';
@@ -117,10 +118,10 @@ export class Engine {
     this.handlers = {
       init: (params) => this.init(params.powerPreference),
       selfTest: async (params) => runResidualRmsNormCheck(await this.context(), params.rows, params.cols),
-      loadModel: (params) => this.loadModel(params.modelId, params.source, params.weights ?? 'auto', params.contextTokens),
-      planModel: async ({ source, weights, contextTokens }) => {
+      loadModel: (params) => this.loadModel(params.modelId, params.source, params.weights ?? 'auto', params.contextTokens, params.prefill ?? 'fp32'),
+      planModel: async ({ source, weights, contextTokens, prefill }) => {
         const files = this.files(source);
-        return this.plan(files.name, withContextTokens(await inspectModel(files), contextTokens), weights ?? 'auto', true);
+        return this.plan(files.name, withContextTokens(await inspectModel(files), contextTokens), weights ?? 'auto', true, usablePrefillMatmul(this.gpu, prefill ?? 'fp32').matmul);
       },
       cancelLoad: async ({ modelId }) => {
         const controller = this.loading.get(modelId);
@@ -234,11 +235,12 @@ export class Engine {
    * without one, and a trace that does not fit later fails alone, its buffers under an
    * out-of-memory scope).
    */
-  private plan(name: string, inspection: ModelInspection, weights: WeightChoice, withTrace: boolean): MemoryPlan {
+  private plan(name: string, inspection: ModelInspection, weights: WeightChoice, withTrace: boolean, prefillMatmul: PrefillMatmul): MemoryPlan {
     const bare = planMemory(inspection, { weights });
     const trace = withTrace ? traceMemory(inspection.config, { tokens: PLANNED_TRACE_TOKENS, chunk: bare.maxTokens, sessionBytes: bare.state }) : null;
     return planMemory(inspection, {
       weights,
+      prefillMatmul,
       model: name,
       trace,
       adapter: this.gpu?.adapter ?? null,
@@ -246,8 +248,9 @@ export class Engine {
     });
   }
 
-  private async loadModel(modelId: string, source: ModelSource, weightChoice: WeightChoice, contextTokens?: number): Promise<LoadedModelInfo> {
+  private async loadModel(modelId: string, source: ModelSource, weightChoice: WeightChoice, contextTokens: number | undefined, prefillAsked: PrefillMatmul): Promise<LoadedModelInfo> {
     const ctx = await this.context();
+    const prefill = usablePrefillMatmul(ctx, prefillAsked);
     if (this.loading.size > 0) throw new Error('Another model is being loaded; cancel it first.');
     const controller = new AbortController();
     this.loading.set(modelId, controller);
@@ -259,7 +262,7 @@ export class Engine {
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const chat = await chatTemplateSource(files, inspection);
       // Refused here, before the model on the GPU is unloaded, when it cannot fit (loadWeights checks the same plan).
-      checkMemoryPlan(this.plan(files.name, inspection, weightChoice, false));
+      checkMemoryPlan(this.plan(files.name, inspection, weightChoice, false, prefill.matmul));
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weightFormat = weightChoice;
       const weights = await loadWeights(ctx, files, inspection, {
@@ -271,8 +274,7 @@ export class Engine {
       });
       let model: LanguageModel;
       try {
-        const bytes = gpuMemoryNeed(inspection, { weightFormat }).activations;
-        model = await allocateOrFail(ctx.device, `${files.name}: the activations`, bytes, () => buildModel(ctx, inspection, weights), (m) => m.destroy());
+        model = await allocateModel(ctx, inspection, weights, { weightFormat, prefillMatmul: prefill.matmul, what: files.name });
       } catch (error) {
         weights.destroy();
         throw error;
@@ -294,12 +296,13 @@ export class Engine {
         bytesOnGpu: weights.bytesOnGpu,
         runtimeBytes,
         seconds: (performance.now() - started) / 1000,
-        warnings: chat.error ? [...inspection.warnings, chat.error] : inspection.warnings,
+        warnings: [...inspection.warnings, ...(chat.error ? [chat.error] : []), ...(prefill.warning ? [prefill.warning] : [])],
         tokenizer: tokenizer.kind,
         eosTokenIds: inspection.eosTokenIds ?? [],
         deltaWidth: traceLayout(inspection.config).deltaWidth,
         ...blocksInfo(model),
         weightFormat: describeWeightFormats(weights.formats ?? new Map(), inspection),
+        prefillMatmul: model.prefillMatmul,
         ...(chat.template ? { chatTemplate: chat.template } : {}),
         ...(chat.error ? { chatTemplateError: chat.error } : {}),
       };

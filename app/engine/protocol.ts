@@ -8,6 +8,7 @@ import type { AdapterSummary } from '../gpu/adapter.js';
 import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
 import type { StopReason } from '../model/generate.js';
+import type { PrefillMatmul } from '../model/int8-prefill.js';
 import type { WeightChoice } from '../model/memory.js';
 import type { MemoryPlan } from '../model/memory-plan.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';
@@ -50,9 +51,13 @@ export interface LoadedModelInfo {
   eosTokenIds: number[];
   /** Δ's columns per token (d_inner channels, or Mamba-2's heads): what focus channels index. */
   deltaWidth: number;
-  /** How the big matrices are stored on the GPU: fp32, or packed halves ('f16'). */
   /** The GPU formats of the big matrices, e.g. "f16", "q4_k + q6_k + fp32" (memory.ts describeWeightFormats). */
   weightFormat: string;
+  /**
+   * How plain prefill chunks run the mixers' projections: 'int8' when asked for and the GPU has
+   * int8 tensor cores (app/model/int8-prefill.ts), else 'fp32' (a warning says why when int8 was asked for).
+   */
+  prefillMatmul: PrefillMatmul;
   /** The model's blocks in order (engine block index = position): each one's kind and its checkpoint layer (a hybrid's `layers.<layer>`). */
   blocks: { kind: BlockKind; layer: number }[];
   /** Query heads of each attention block (0 without any). */
@@ -203,13 +208,14 @@ export interface EngineRequests {
   /** Reads the model's headers, then streams its weights to the GPU (progress as events). One model at a time. */
   /** `weights`: the weights on the GPU (default 'auto': the checkpoint's own precision, app/model/memory.ts tensorWeightFormat). */
   /** contextTokens: a hybrid's KV caches sized for this many tokens (default: its config's context, at most 16,384). */
-  loadModel: { params: { modelId: string; source: ModelSource; weights?: WeightChoice; contextTokens?: number }; result: LoadedModelInfo };
+  /** `prefill`: 'int8' runs plain prefill chunks' projections as int8 products where the GPU has int8 tensor cores (default 'fp32'; LoadedModelInfo.prefillMatmul says what ran). */
+  loadModel: { params: { modelId: string; source: ModelSource; weights?: WeightChoice; contextTokens?: number; prefill?: PrefillMatmul }; result: LoadedModelInfo };
   /**
    * The memory plan of a model (app/model/memory-plan.ts), from its headers alone: nothing is
    * loaded or allocated, with a trace of PLANNED_TRACE_TOKENS tokens (loadModel checks the same plan
    * without the trace: none is chosen at load).
    */
-  planModel: { params: { source: ModelSource; weights?: WeightChoice; contextTokens?: number }; result: MemoryPlan };
+  planModel: { params: { source: ModelSource; weights?: WeightChoice; contextTokens?: number; prefill?: PrefillMatmul }; result: MemoryPlan };
   cancelLoad: { params: { modelId: string }; result: { cancelled: boolean } };
   unloadModel: { params: Record<string, never>; result: { unloaded: string | null } };
   /** Generates from the loaded model; tokens stream as 'token' events. One generation at a time. */

@@ -7,6 +7,8 @@
  *   state        one sequence: its recurrent state and its logits (memory.ts gpuMemoryNeed .session).
  *   activations  a prefill chunk of `maxTokens` tokens: activations, scratch, the prefill's own
  *                state and logits, the packed scan weights (gpuMemoryNeed .activations, an upper bound).
+ *   int8 prefill with prefillMatmul 'int8' (app/model/int8-prefill.ts): the projections' int8
+ *                codes and the activations' (gpuMemoryNeed .int8, exact); 0 with fp32.
  *   trace        the trace buffers for the trace settings given, as the caller works them out
  *                (app/analysis/trace-memory.ts: this layer cannot see the recorder): GPU bytes, in
  *                the total; and the CPU copy the engine keeps of it, reported apart (never on the GPU).
@@ -25,6 +27,7 @@ import { GpuError } from '../gpu/errors.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
 import type { WeightFormat } from '../kernels/weight-format.js';
 import type { ModelInspection } from './inspection.js';
+import type { PrefillMatmul } from './int8-prefill.js';
 import { gpuMemoryNeed, tensorGpuBytes, weightBufferBytes, weightFormats, weightParts, type WeightChoice } from './memory.js';
 
 /** The trace buffers a plan counts (app/analysis/trace-memory.ts `traceMemory` works them out). */
@@ -76,9 +79,12 @@ export interface MemoryPlan {
   kvCache: { bytes: number; tokens: number } | null;
   /** A prefill chunk of maxTokens tokens (an upper bound). */
   activations: number;
+  /** How the prefill multiplies, and what the int8 prefill holds (0 with fp32). */
+  prefillMatmul: PrefillMatmul;
+  int8Prefill: number;
   /** The trace the plan was made for (null: none). */
   trace: TraceMemory | null;
-  /** weights + state + activations + trace GPU bytes. */
+  /** weights + state + activations + int8 prefill + trace GPU bytes. */
   total: number;
   /** The adapter's per-buffer limits, when an adapter was given (a tensor over the smaller is split or refused). */
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } | null;
@@ -93,6 +99,8 @@ export interface MemoryPlan {
 
 export interface PlanOptions {
   weights?: WeightChoice;
+  /** How prefill chunks multiply (default 'fp32'; 'int8' adds its codes). */
+  prefillMatmul?: PrefillMatmul;
   /** Tokens per prefill chunk (buildModel's maxTokens). Default 256. */
   maxTokens?: number;
   trace?: TraceMemory | null;
@@ -150,7 +158,8 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
   const maxTokens = options.maxTokens ?? 256;
   const limits = options.adapter ? { maxStorageBufferBindingSize: options.adapter.limits.maxStorageBufferBindingSize, maxBufferSize: options.adapter.limits.maxBufferSize } : null;
   const limit = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : undefined;
-  const need = gpuMemoryNeed(inspection, { maxTokens, weightFormat: choice, ...(limit !== undefined ? { bindingLimit: limit } : {}) });
+  const prefillMatmul = options.prefillMatmul ?? 'fp32';
+  const need = gpuMemoryNeed(inspection, { maxTokens, weightFormat: choice, prefillMatmul, ...(limit !== undefined ? { bindingLimit: limit } : {}) });
   const formats = weightFormats(choice, inspection);
   const byFormat = new Map<WeightFormat, { bytes: number; tensors: number }>();
   const oversize: OversizeTensor[] = [];
@@ -169,7 +178,7 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
     byFormat.set(format, entry);
   }
   const trace = options.trace ?? null;
-  const total = need.weights + need.session + need.activations + (trace?.gpu ?? 0);
+  const total = need.weights + need.session + need.activations + need.int8 + (trace?.gpu ?? 0);
   const device = estimateDeviceMemory(options.adapter, options.budget);
   return {
     model: options.model ?? inspection.weightFiles[0] ?? 'the model',
@@ -182,6 +191,8 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
     state: need.session,
     kvCache: need.kvCache > 0 ? { bytes: need.kvCache, tokens: need.kvTokens } : null,
     activations: need.activations,
+    prefillMatmul,
+    int8Prefill: need.int8,
     trace,
     total,
     limits,
@@ -214,12 +225,13 @@ export function formatSize(bytes: number): string {
   return `${decimal(bytes / scale, 3)} ${unit}`;
 }
 
-/** "needs 4.6 GB: weights 4.2, state 0.04[ (KV cache 0.03 for 4,096 tokens)], activations 0.3[, trace 0.1]": the parts in the total's unit. */
+/** "needs 4.6 GB: weights 4.2, state 0.04[ (KV cache 0.03 for 4,096 tokens)], activations 0.3[, int8 prefill 2.5][, trace 0.1]": the parts in the total's unit. */
 export function describeMemoryPlan(plan: MemoryPlan): string {
   const [, scale] = unitOf(plan.total);
   const part = (bytes: number) => decimal(bytes / scale);
   const kv = plan.kvCache ? ` (KV cache ${part(plan.kvCache.bytes)} for ${plan.kvCache.tokens.toLocaleString('en-US')} tokens)` : '';
   const parts = [`weights ${part(plan.weights.total)}`, `state ${part(plan.state)}${kv}`, `activations ${part(plan.activations)}`];
+  if (plan.int8Prefill > 0) parts.push(`int8 prefill ${part(plan.int8Prefill)}`);
   if (plan.trace && plan.trace.gpu > 0) parts.push(`trace ${part(plan.trace.gpu)}`);
   return `needs ${formatSize(plan.total)}: ${parts.join(', ')}`;
 }

@@ -16,6 +16,7 @@ import { ssdScratchElements } from '../kernels/ssd.js';
 import { attentionScratchElements, DECODE_MAX_TOKENS } from '../kernels/attention.js';
 import type { ModelInspection } from './inspection.js';
 import type { MambaConfig } from './config.js';
+import { int8MatrixBytes, isInt8Projection, type PrefillMatmul } from './int8-prefill.js';
 
 export interface GpuMemoryNeed {
   /** The weights as stored on the GPU (fp32, or packed halves for the big matrices with 'f16'). */
@@ -29,6 +30,11 @@ export interface GpuMemoryNeed {
   /** A hybrid's KV caches for one sequence (in `session`), for `kvTokens` tokens of context; 0 without attention blocks. */
   kvCache: number;
   kvTokens: number;
+  /**
+   * With prefillMatmul 'int8' (app/model/int8-prefill.ts): the int8 codes and row scales of every
+   * mixer projection it quantizes, and the activations' codes for a chunk; in `total`. 0 with fp32.
+   */
+  int8: number;
 }
 
 /** Whether `weightFormat: 'f16'` stores tensor `name` as packed halves (2-D projection matrices and the embedding). */
@@ -160,7 +166,14 @@ export function weightBufferBytes(shape: readonly number[], format: WeightFormat
   return weightBytes(elementsOf(shape), format);
 }
 
-export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightChoice; bindingLimit?: number } = {}): GpuMemoryNeed {
+/** The int8 prefill's GPU bytes (GpuMemoryNeed.int8): every mixer projection's codes and scales, and the activations' for a chunk of `maxTokens`. */
+export function int8PrefillBytes(inspection: ModelInspection, maxTokens: number): number {
+  let bytes = int8MatrixBytes(maxTokens, Math.max(inspection.config.dModel, inspection.config.dInner));
+  for (const t of inspection.tensors.values()) if (isInt8Projection(t.name, t.shape)) bytes += int8MatrixBytes(t.shape[0] as number, t.shape[1] as number);
+  return bytes;
+}
+
+export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightChoice; bindingLimit?: number; prefillMatmul?: PrefillMatmul } = {}): GpuMemoryNeed {
   const T = options.maxTokens ?? 256;
   const c = inspection.config;
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, nHeads: H, nGroups: G, vocabSize: V } = c;
@@ -181,7 +194,8 @@ export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?
   const packed = 4 * hybrid.ssmBlocks * (H > 0 ? 3 * H : Di * (N + 2));
   const activations = 4 * (T * perToken + scratch + V + hybrid.fixed) + state + packed;
   const session = state + 4 * V;
-  return { weights, activations, session, total: weights + activations + session, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens };
+  const int8 = options.prefillMatmul === 'int8' ? int8PrefillBytes(inspection, T) : 0;
+  return { weights, activations, session, total: weights + activations + session + int8, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens, int8 };
 }
 
 /**

@@ -20,6 +20,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import type { WeightFormat } from '../kernels/f16.js';
+import { matmul } from '../kernels/matmul.js';
 import type { StepSummary } from '../kernels/step-summary.js';
 import type { MambaConfig } from './config.js';
 
@@ -96,6 +97,26 @@ export interface TraceLayout {
   aLogName: string;
 }
 
+/** MixerContext.linear's shape (T is the chunk's). */
+export interface LinearShape {
+  inFeatures: number;
+  outFeatures: number;
+  accumulate?: boolean;
+}
+
+/** MixerContext.linear's buffers: x [T, I] and y [T, O] whole (no views), bias [O], matmul's split-K scratch. */
+export interface LinearBuffers {
+  x: GPUBuffer;
+  y: GPUBuffer;
+  bias?: GPUBuffer | null;
+  scratch?: GPUBuffer | undefined;
+}
+
+/** MixerContext.linear's fp32 path: the matmul of T tokens with the layer's weight `name` as stored. */
+export function fp32Linear(ctx: GpuContext, weights: LayerWeights, tokens: number, name: string, shape: LinearShape, buffers: LinearBuffers, label: string): Dispatch {
+  return matmul(ctx, { ...shape, tokens, weightFormat: weights.format(name) }, { ...buffers, weight: weights.weight(name) }, label);
+}
+
 /** What a mixer gets to add its steps for one layer of a plan over T tokens. */
 export interface MixerContext {
   layer: number;
@@ -107,6 +128,13 @@ export interface MixerContext {
   state: MixerState;
   taps: ModelTaps | undefined;
   run(dispatch: Dispatch): void;
+  /**
+   * Runs a Linear layer over the chunk's T tokens with this layer's weight `name` (under the
+   * mixer prefix; [O, I]): y [T, O] (+)= x [T, I] · Wᵀ (+ bias). The fp32 matmul, or, where the
+   * model runs its prefill's projections in int8 (app/model/int8-prefill.ts) and `name` is one of
+   * INT8_PROJECTIONS, the int8 product.
+   */
+  linear(name: string, shape: LinearShape, buffers: LinearBuffers, label: string): void;
   /** Copies T rows of `rowBytes` from `from` into a tap buffer at the chunk's row (no-op without one). */
   copy(from: GPUBuffer, to: GPUBuffer | undefined, rowBytes: number): void;
   /**

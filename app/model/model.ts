@@ -13,10 +13,11 @@ import { matmul } from '../kernels/matmul.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
 import { configBlocks, configMultipliers, finalNormName, modelPrefix, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
+import { Int8Prefill, INT8_MIN_TOKENS, INT8_PROJECTIONS, isInt8Projection, type PrefillMatmul } from './int8-prefill.js';
 import type { WeightPart } from './memory.js';
 import type { ModelInspection } from './inspection.js';
 import type { LoadedWeights } from './loader.js';
-import { DECODE_TAPS, stateBuffers, type LayerWeights, type Mixer, type MixerFactory, type ModelTaps, type SequenceState, type TraceLayout } from './mixer.js';
+import { DECODE_TAPS, fp32Linear, stateBuffers, type LayerWeights, type Mixer, type MixerFactory, type ModelTaps, type SequenceState, type TraceLayout } from './mixer.js';
 
 /** A step of the forward pass: a dispatch (grouped into compute passes) or a buffer copy. */
 export type Step =
@@ -106,6 +107,10 @@ export interface ModelOptions {
   name?: string;
   /** The mixer factory of each layer (the architecture's for every layer; hybrids mix). */
   mixer: (layer: number) => MixerFactory;
+  /** How plain prefill chunks run the mixers' projections (default 'fp32'; app/model/int8-prefill.ts). */
+  prefillMatmul?: PrefillMatmul;
+  /** With prefillMatmul 'int8': the fewest tokens of a chunk that takes it (default INT8_MIN_TOKENS; tests use fewer). */
+  int8MinTokens?: number;
 }
 
 export class LanguageModel {
@@ -132,6 +137,11 @@ export class LanguageModel {
   /** What mixers of one kind share (MixerBuild.shared), by key; made of activations. */
   private readonly sharedByKind = new Map<string, unknown>();
   private knockoutFill: GPUBuffer | null = null;
+  /** The int8 products of plain prefill chunks (ModelOptions.prefillMatmul 'int8'), else null. */
+  private readonly int8: Int8Prefill | null;
+  private readonly int8MinTokens: number;
+  /** The int8 prefill's projections (isInt8Projection) with their [rows, cols]. */
+  private readonly int8Projections: { name: string; rows: number; cols: number }[];
 
   constructor(
     protected readonly ctx: GpuContext,
@@ -154,6 +164,10 @@ export class LanguageModel {
     const D = this.config.dModel;
     const maxTokens = this.maxTokens;
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`${this.name}: maxTokens must be a positive integer, got ${maxTokens}`);
+    this.int8MinTokens = options.int8MinTokens ?? INT8_MIN_TOKENS;
+    if (!Number.isInteger(this.int8MinTokens) || this.int8MinTokens < 1) throw new RangeError(`${this.name}: int8MinTokens must be a positive integer, got ${this.int8MinTokens}`);
+    this.int8 = options.prefillMatmul === 'int8' ? new Int8Prefill(ctx, this.name, maxTokens, Math.max(D, this.config.dInner)) : null;
+    this.int8Projections = [...inspection.tensors.values()].filter((t) => isInt8Projection(t.name, t.shape)).map((t) => ({ name: t.name, rows: t.shape[0] as number, cols: t.shape[1] as number }));
     this.shared = {
       ids: storageBuffer(ctx.device, `${this.name}.ids`, maxTokens * 4),
       hidden: this.activation('hidden', maxTokens * D),
@@ -311,6 +325,29 @@ export class LanguageModel {
     return this.shared.ids.size + this.activations.reduce((s, b) => s + b.size, 0) + this.stateBytes + this.config.vocabSize * 4;
   }
 
+  /** How plain prefill chunks of at least `int8MinTokens` tokens run the mixers' projections. */
+  get prefillMatmul(): PrefillMatmul {
+    return this.int8 ? 'int8' : 'fp32';
+  }
+
+  /**
+   * With the int8 prefill: quantizes every projection it will use and makes its scratch now (else
+   * that happens at the first prefill), so that loading allocates it, under the loader's
+   * out-of-memory scope (GpuMemoryNeed.int8 bytes). A no-op with fp32.
+   */
+  prepareInt8Prefill(): void {
+    this.int8?.prepare(
+      this.int8Projections
+        .filter((p) => this.weights.buffers.has(p.name) && this.int8?.fits(p.cols))
+        .map((p) => ({ weight: this.w(p.name), format: this.format(p.name), rows: p.rows, cols: p.cols, label: `${this.name}.${p.name}` })),
+    );
+  }
+
+  /** GPU memory the int8 prefill holds now: the weights' codes quantized so far and the activations' scratch (0 with fp32). */
+  get int8Bytes(): number {
+    return this.int8?.bytes ?? 0;
+  }
+
   private work: { state: SequenceState; logits: GPUBuffer } | null = null;
   /** Prefill plans by token count, bound to `work`, most recently used last. */
   private readonly planCache = new Map<number, ForwardPlan>();
@@ -464,6 +501,8 @@ export class LanguageModel {
       if (to && taps) steps.push(tapCopy(taps, from, 0, to, rowBytes, T));
     };
 
+    // The int8 projections take plain chunks only: anything traced or edited shows the fp32 model.
+    const int8 = this.int8 && T >= this.int8MinTokens && !taps && [options.knockout, options.allLogits, options.lastLayer, options.overwriteMixerOutput].every((o) => o === undefined) ? this.int8 : null;
     const knockout = options.knockout;
     if (knockout && !(Number.isInteger(knockout.row) && knockout.row >= 0 && knockout.row < T)) {
       throw new RangeError(`${this.name}: the knocked-out row ${knockout.row} is outside this chunk of ${T} tokens`);
@@ -489,6 +528,14 @@ export class LanguageModel {
         state: state.layers[l] as GPUBuffer[],
         taps,
         run,
+        linear: (name, shape, buffers, label) => {
+          if (int8 && (INT8_PROJECTIONS as readonly string[]).includes(name) && int8.fits(shape.inFeatures)) {
+            const full = `${this.mixerPrefix(l)}${name}`;
+            int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y }, label).forEach(run);
+          } else {
+            run(fp32Linear(ctx, this.layerWeights(l), T, name, shape, buffers, label));
+          }
+        },
         copy,
         knockDt: (dt, rowStride, offset, width) => {
           if (knockRow === null) return;
@@ -545,6 +592,7 @@ export class LanguageModel {
     if (this.work) for (const b of [...stateBuffers(this.work.state), this.work.logits]) b.destroy();
     this.work = null;
     this.knockoutFill?.destroy();
+    this.int8?.destroy();
     this.shared.ids.destroy();
     for (const m of this.mixers ?? []) m.destroy();
     this.sharedByKind.clear();

@@ -21,6 +21,11 @@ export interface MixerRefInput {
   tokens: number;
   /** The token whose Δ := 0 in this layer ("filter this token"), or −1. */
   knockToken: number;
+  /**
+   * How the SSM mixers' in_proj and out_proj multiply (default `linear`): `int8Linear` is the
+   * reference of the int8 prefill (app/model/int8-prefill.ts).
+   */
+  projection?: Linear;
 }
 
 export interface MixerRefOutput {
@@ -53,6 +58,8 @@ export function need(weights: WeightTable, name: string): Float32Array {
   return w;
 }
 
+export type Linear = (x: Float64Array, T: number, I: number, W: Float32Array, O: number, b?: Float32Array) => Float64Array;
+
 /** y[T, O] = x[T, I] · Wᵀ (+ b), W [O, I]. */
 export function linear(x: Float64Array, T: number, I: number, W: Float32Array, O: number, b?: Float32Array): Float64Array {
   const y = new Float64Array(T * O);
@@ -61,6 +68,42 @@ export function linear(x: Float64Array, T: number, I: number, W: Float32Array, O
       let s = b ? (b[o] as number) : 0;
       for (let i = 0; i < I; i++) s += (x[t * I + i] as number) * (W[o * I + i] as number);
       y[t * O + o] = s;
+    }
+  }
+  return y;
+}
+
+/** Rows [rows, cols] as int8 codes with one scale per row (max|v| / 127, halfway cases to even, as WGSL's round). */
+function quantizeRows(v: ArrayLike<number>, rows: number, cols: number): { codes: Int8Array; scales: Float64Array } {
+  const codes = new Int8Array(rows * cols);
+  const scales = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let max = 0;
+    for (let c = 0; c < cols; c++) max = Math.max(max, Math.abs(v[r * cols + c] as number));
+    scales[r] = max / 127;
+    if (max === 0) continue;
+    for (let c = 0; c < cols; c++) {
+      const q = ((v[r * cols + c] as number) * 127) / max;
+      const rounded = Math.abs(q - Math.trunc(q)) === 0.5 ? 2 * Math.round(q / 2) : Math.round(q);
+      codes[r * cols + c] = Math.max(-127, Math.min(127, rounded));
+    }
+  }
+  return { codes, scales };
+}
+
+/**
+ * The int8 prefill's product: y[t, o] = s_x[t]·s_w[o]·Σ_i q_x[t, i]·q_w[o, i] (+ b[o]), x's rows
+ * and W's rows each quantized to int8 with one scale per row (app/kernels/int8-gemm.ts).
+ */
+export function int8Linear(x: Float64Array, T: number, I: number, W: Float32Array, O: number, b?: Float32Array): Float64Array {
+  const qx = quantizeRows(x, T, I);
+  const qw = quantizeRows(W, O, I);
+  const y = new Float64Array(T * O);
+  for (let t = 0; t < T; t++) {
+    for (let o = 0; o < O; o++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) acc += (qx.codes[t * I + i] as number) * (qw.codes[o * I + i] as number);
+      y[t * O + o] = acc * (qx.scales[t] as number) * (qw.scales[o] as number) + (b ? (b[o] as number) : 0);
     }
   }
   return y;
@@ -99,7 +142,7 @@ export function rmsnorm(x: Float64Array, T: number, D: number, w: Float32Array, 
 /**
  * The whole forward over `ids` with `mixerOf(layer)` as each layer's mixer. `knockout`: Δ of token
  * `token` := 0 (after softplus) in `layers` (null: every layer) — the token then writes nothing and
- * the state passes it unchanged.
+ * the state passes it unchanged. `projection`: how the SSM mixers' in_proj and out_proj multiply.
  */
 export function forwardRef(
   config: MambaConfig,
@@ -108,6 +151,7 @@ export function forwardRef(
   mixerOf: (layer: number) => MixerRef,
   prefix = 'backbone.',
   knockout?: { token: number; layers: readonly number[] | null },
+  projection: Linear = linear,
 ): ForwardRefOutput {
   const { dModel: D, vocabSize: V, nLayer: L, normEps: eps } = config;
   const T = ids.length;
@@ -124,7 +168,7 @@ export function forwardRef(
     const block = blocks[l] as BlockSpec;
     const input = rmsnorm(residual, T, D, need(weights, `${prefix}${block.norm}`), eps);
     const knockToken = knockout && (knockout.layers === null || knockout.layers.includes(l)) ? knockout.token : -1;
-    const { output, taps } = mixerOf(l)({ config, weights, mixer: `${prefix}${block.mixer}`, layer: l, input, tokens: T, knockToken });
+    const { output, taps } = mixerOf(l)({ config, weights, mixer: `${prefix}${block.mixer}`, layer: l, input, tokens: T, knockToken, projection });
     const next = new Float64Array(T * D);
     for (let i = 0; i < T * D; i++) next[i] = (residual[i] as number) + (output[i] as number) * m.residual;
     residual = next;

@@ -1,9 +1,9 @@
 /** Opens a model folder for running in Node: GPU, weights on it, the model its architecture builds, the tokenizer. */
 import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/inspect.js';
-import { buildModel } from '../arch/build.js';
-import { allocateOrFail } from '../gpu/errors.js';
+import { allocateModel } from '../arch/build.js';
 import { withContextTokens } from '../model/inspection.js';
-import { gpuMemoryNeed, type WeightChoice } from '../model/memory.js';
+import type { WeightChoice } from '../model/memory.js';
+import { DAWN_UNSAFE_FLAG, usablePrefillMatmul, type PrefillMatmul } from '../model/int8-prefill.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
@@ -25,6 +25,8 @@ export interface RunnableModel {
    */
   readonly tokenizer: Tokenizer | null;
   name: string;
+  /** Why something asked for is not so (int8 prefill without tensor cores). */
+  warnings: string[];
   close(): void;
 }
 
@@ -37,6 +39,8 @@ export interface OpenOptions {
   weights?: WeightChoice;
   /** A hybrid's KV caches sized for this many tokens (config.ts withContext; default its config's context). */
   contextTokens?: number;
+  /** How plain prefill chunks multiply (default 'fp32'); 'int8' opens Dawn with its unsafe APIs for the tensor cores and falls back to fp32 without them (RunnableModel.warnings). */
+  prefillMatmul?: PrefillMatmul;
 }
 
 export async function openRunnableModel(target: string, options: OpenOptions = {}): Promise<RunnableModel> {
@@ -45,8 +49,9 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
     const inspection = withContextTokens(await inspectModel(files), options.contextTokens);
     // The text is read now (the files close below); it is parsed and checked at the first use.
     const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
-    const { gpu } = await findNodeGpu();
+    const { gpu } = await findNodeGpu(options.prefillMatmul === 'int8' ? { flags: [DAWN_UNSAFE_FLAG] } : {});
     const ctx = await openGpu(gpu);
+    const prefill = usablePrefillMatmul(ctx, options.prefillMatmul ?? 'fp32');
     const maxTokens = options.maxTokens ?? 256;
     const weightFormat = options.weights ?? 'auto';
     let weights: LoadedWeights;
@@ -54,9 +59,7 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
     try {
       weights = await loadWeights(ctx, files, inspection, { maxTokens, weightFormat, name: files.name, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
       try {
-        const bytes = gpuMemoryNeed(inspection, { maxTokens, weightFormat }).activations;
-        const loaded = weights;
-        model = await allocateOrFail(ctx.device, `${files.name}: the activations for ${maxTokens} tokens`, bytes, () => buildModel(ctx, inspection, loaded, maxTokens), (m) => m.destroy());
+        model = await allocateModel(ctx, inspection, weights, { maxTokens, weightFormat, prefillMatmul: prefill.matmul, what: files.name });
       } catch (error) {
         weights.destroy();
         throw error;
@@ -74,6 +77,7 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
         return tokenizer.get();
       },
       name: files.name,
+      warnings: prefill.warning ? [prefill.warning] : [],
       close() {
         model.destroy();
         weights.destroy();

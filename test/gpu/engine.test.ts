@@ -179,4 +179,30 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     const params = { modelId: entry.id, prompt: { ids: [1, 2] }, maxTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] };
     expect(await engine.handle({ id: 6, kind: 'generate', params })).toMatchObject({ ok: true });
   });
+
+  it('int8 prefill: taken where the GPU has int8 tensor cores, else fp32 with a warning saying why; planned to match', async (test) => {
+    if (!gpu) return test.skip(skipReason);
+    const source = { kind: 'url' as const, baseUrl, files: entry.files };
+    const engine = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init));
+    const init = await engine.handle({ id: 1, kind: 'init', params: {} });
+    if (!init.ok || init.kind !== 'init' || init.result.state !== 'ready') throw new Error(`init failed: ${JSON.stringify(init)}`);
+    const planned = await engine.handle({ id: 2, kind: 'planModel', params: { source, weights: 'f32', prefill: 'int8' } });
+    const plain = await engine.handle({ id: 3, kind: 'planModel', params: { source, weights: 'f32' } });
+    const loaded = await engine.handle({ id: 4, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f32', prefill: 'int8' } });
+    if (!planned.ok || planned.kind !== 'planModel' || !plain.ok || plain.kind !== 'planModel' || !loaded.ok || loaded.kind !== 'loadModel') throw new Error('planModel / loadModel failed');
+    expect(plain.result.int8Prefill).toBe(0);
+    const warning = loaded.result.warnings.find((w) => /int8 prefill/.test(w));
+    if (loaded.result.prefillMatmul === 'int8') {
+      expect(warning).toBeUndefined();
+      expect(planned.result).toMatchObject({ prefillMatmul: 'int8', int8Prefill: expect.any(Number) });
+      expect(planned.result.int8Prefill).toBeGreaterThan(0);
+      expect(planned.result.total).toBe(plain.result.total + planned.result.int8Prefill);
+    } else {
+      expect(warning).toMatch(/^int8 prefill needs int8 tensor cores through WebGPU \(the subgroup-matrix feature\); .+ has none, so the prefill runs fp32$/);
+      expect(planned.result).toMatchObject({ prefillMatmul: 'fp32', int8Prefill: 0, total: plain.result.total });
+    }
+    if (init.result.adapter.software) expect(loaded.result.prefillMatmul, 'a software adapter has no tensor cores').toBe('fp32');
+    const params = { modelId: entry.id, prompt: { ids: Array.from({ length: 70 }, (_, i) => i % 7) }, maxTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] };
+    expect(await engine.handle({ id: 5, kind: 'generate', params })).toMatchObject({ ok: true });
+  });
 });

@@ -11,7 +11,7 @@ import type { Dispatch } from '../../app/kernels/dispatch';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
 import type { MambaConfig } from '../../app/model/config';
-import type { Mixer, MixerBuild, MixerState, ModelTaps } from '../../app/model/mixer';
+import { fp32Linear, type Mixer, type MixerBuild, type MixerState, type ModelTaps } from '../../app/model/mixer';
 import { quantize } from './ggml-quantize';
 
 export interface HarnessWeight {
@@ -113,6 +113,11 @@ export async function runMixer(ctx: GpuContext, h: MixerHarness, mixer: Mixer, r
       pass?.end();
       pass = null;
     };
+    const run = (d: Dispatch) => {
+      dispatches.push(d);
+      pass ??= encoder.beginComputePass({ label: 'Test.pass' });
+      d.encode(pass);
+    };
     mixer.encode({
       layer: h.build.layer,
       tokens: r.tokens,
@@ -120,10 +125,9 @@ export async function runMixer(ctx: GpuContext, h: MixerHarness, mixer: Mixer, r
       output,
       state: r.state,
       taps: r.taps,
-      run(d) {
-        dispatches.push(d);
-        pass ??= encoder.beginComputePass({ label: 'Test.pass' });
-        d.encode(pass);
+      run,
+      linear(name, shape, buffers, label) {
+        run(fp32Linear(ctx, h.build.weights, r.tokens, name, shape, buffers, label));
       },
       copy(from, to, rowBytes) {
         if (!to || !r.taps) return;

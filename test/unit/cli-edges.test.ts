@@ -80,6 +80,8 @@ describe('cli run: malformed options are usage errors, before the model is opene
     [['--input-ids', '1', '--top-p', '0'], 'error: --top-p must be a number in (0, 1], got "0"'],
     [['--input-ids', '1', '--temperature', ' '], 'error: --temperature must be a number ≥ 0, got " "'],
     [['--input-ids', '1', '--weights', 'f64'], 'error: --weights takes auto, f32, f16, got "f64"'],
+    [['--input-ids', '1', '--prefill-matmul', 'int4'], 'error: --prefill-matmul takes fp32, int8, got "int4"'],
+    [['--input-ids', '1', '--prefill-matmul', 'fp32,int8'], 'error: --prefill-matmul takes one of fp32, int8 here, got "fp32,int8"'],
     [['--input-ids', '1', '--seed', '0x10'], 'error: --seed must be a whole number from 0 to 4294967295, got "0x10"'],
     // --ignore-eos (issue 15, defect 13) is a flag: it takes no value, so the next option is read as itself.
     [['--ignore-eos', '--input-ids', '1', '--max-tokens', 'x'], 'error: --max-tokens must be a whole number from 0 to 2147483647, got "x"'],

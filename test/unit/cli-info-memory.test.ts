@@ -62,6 +62,24 @@ describe('cli info: the memory plan', () => {
     expect(traced.total).toBe(m.total + (traced.trace?.gpu ?? 0));
   });
 
+  it('--prefill-matmul int8: the projections\' int8 codes and a chunk of activation codes, padded to 64, in the total and the summary', () => {
+    const plain = (JSON.parse(info('--weights', 'f32', '--max-tokens', '100').stdout) as InfoJson).memory;
+    const r = info('--weights', 'f32', '--max-tokens', '100', '--prefill-matmul', 'int8');
+    expect(r.stderr).toBe('');
+    const json = JSON.parse(r.stdout) as InfoJson & { config: { dModel: number; dInner: number }; tensors: Record<string, { shape: number[] }> };
+    const m = json.memory as InfoJson['memory'] & { prefillMatmul: string; int8Prefill: number };
+    const pad = (v: number) => Math.ceil(v / 64) * 64;
+    const codes = (rows: number, cols: number) => pad(rows) * pad(cols) + 4 * pad(rows);
+    let expected = codes(100, Math.max(json.config.dModel, json.config.dInner));
+    const projections = Object.entries(json.tensors).filter(([name]) => /\.mixer\.(in|out)_proj\.weight$/.test(name));
+    expect(projections.length).toBeGreaterThan(0);
+    for (const [, t] of projections) expected += codes(t.shape[0] as number, t.shape[1] as number);
+    expect(m).toMatchObject({ prefillMatmul: 'int8', int8Prefill: expected });
+    expect(m.total).toBe(plain.total + expected);
+    expect(m.summary).toMatch(/, int8 prefill [\d.]+$/);
+    expect(info('--prefill-matmul', 'int4').stderr.split('\n')[0]).toBe('error: --prefill-matmul takes fp32, int8, got "int4"');
+  });
+
   it('--memory below the total: "refused" has the message loading would give; above it, fits', () => {
     const m = (JSON.parse(info('--memory', '0.000001').stdout) as InfoJson).memory;
     expect(m.fits).toBe(false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadWeightChoice, saveWeightChoice, WEIGHTS_STORAGE_KEY } from '../../renderer/src/weights-setting';
+import { loadPrefillChoice, loadWeightChoice, PREFILL_STORAGE_KEY, savePrefillChoice, saveWeightChoice, WEIGHTS_STORAGE_KEY } from '../../renderer/src/weights-setting';
 
 /** A Storage stand-in (Node has no localStorage). */
 function memoryStorage(initial: Record<string, string> = {}, refuse = false) {
@@ -35,5 +35,21 @@ describe('the GPU weights setting is remembered', () => {
   it('a storage that refuses (full, private mode) is reported, not thrown', () => {
     expect(saveWeightChoice(memoryStorage({}, true), 'f16')).toBe(false);
     expect(saveWeightChoice(null, 'f16')).toBe(false);
+  });
+});
+
+describe('the prefill setting is remembered', () => {
+  it("what was saved loads next time; anything else, or no storage, is 'fp32'", () => {
+    for (const choice of ['int8', 'fp32'] as const) {
+      const storage = memoryStorage();
+      expect(savePrefillChoice(storage, choice)).toBe(true);
+      expect(storage.items.get(PREFILL_STORAGE_KEY)).toBe(choice);
+      expect(loadPrefillChoice(storage)).toBe(choice);
+    }
+    expect(loadPrefillChoice(memoryStorage())).toBe('fp32');
+    expect(loadPrefillChoice(memoryStorage({ [PREFILL_STORAGE_KEY]: 'int4' }))).toBe('fp32');
+    expect(loadPrefillChoice(memoryStorage({ [WEIGHTS_STORAGE_KEY]: 'int8' }))).toBe('fp32');
+    expect(loadPrefillChoice(null)).toBe('fp32');
+    expect(savePrefillChoice(memoryStorage({}, true), 'int8')).toBe(false);
   });
 });

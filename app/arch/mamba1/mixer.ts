@@ -186,7 +186,7 @@ export class Mamba1Mixer implements Mixer {
     const w = this.b.weights;
     const scratch = a.scratch?.matmul;
     const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
-    run(matmul(ctx, { tokens: T, inFeatures: D, outFeatures: 2 * Di, weightFormat: w.format('in_proj.weight') }, { x: m.input, weight: w.weight('in_proj.weight'), bias: w.optional('in_proj.bias'), y: a.xz, scratch }, `Mamba1.L${l}.in_proj`));
+    m.linear('in_proj.weight', { inFeatures: D, outFeatures: 2 * Di }, { x: m.input, bias: w.optional('in_proj.bias'), y: a.xz, scratch }, `Mamba1.L${l}.in_proj`);
     copy(a.xz, taps?.xz?.[l], 2 * Di * 4);
     run(
       causalConv1d(
@@ -223,7 +223,7 @@ export class Mamba1Mixer implements Mixer {
     );
     copy(a.delta, taps?.delta?.[l], Di * 4);
     copy(a.y, taps?.y?.[l], Di * 4);
-    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: w.format('out_proj.weight') }, { x: a.y, weight: w.weight('out_proj.weight'), bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba1.L${l}.out_proj`));
+    m.linear('out_proj.weight', { inFeatures: Di, outFeatures: D }, { x: a.y, bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba1.L${l}.out_proj`);
   }
 
   /**

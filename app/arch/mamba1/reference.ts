@@ -27,9 +27,9 @@ export interface Mamba1RefOutput {
 }
 
 /** One Mamba-1 mixer over T tokens from a zero state; taps: delta, B, C, x, z, y, stateNorm. */
-export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, tokens: T, knockToken: knocked }) => {
+export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, tokens: T, knockToken: knocked, projection = linear }) => {
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R } = config;
-  const xz = linear(h, T, D, need(weights, `${m}in_proj.weight`), 2 * Di, weights(`${m}in_proj.bias`)); // [T, 2Di]
+  const xz = projection(h, T, D, need(weights, `${m}in_proj.weight`), 2 * Di, weights(`${m}in_proj.bias`)); // [T, 2Di]
   const x = causalConvSilu(xz, T, 2 * Di, 0, Di, K, need(weights, `${m}conv1d.weight`), weights(`${m}conv1d.bias`)); // [T, Di]
   const dbc = linear(x, T, Di, need(weights, `${m}x_proj.weight`), R + 2 * N); // [T, R+2N]
   if (config.mixerRmsEps > 0) {
@@ -82,7 +82,7 @@ export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, 
     for (let i = 0; i < Di * N; i++) sq += (state[i] as number) ** 2;
     stateNorm[t] = Math.sqrt(sq);
   }
-  const output = linear(y, T, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));
+  const output = projection(y, T, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));
   return { output, taps: { delta, B, C, x, z, y, stateNorm } };
 };
 

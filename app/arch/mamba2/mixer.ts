@@ -13,7 +13,7 @@
 import { storageBuffer } from '../../gpu/buffers.js';
 import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import { gatedRmsNorm } from '../../kernels/gated-rmsnorm.js';
-import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
+import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
 import { packSsdWeights, ssdScan, ssdScratchElements, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
@@ -102,9 +102,7 @@ export class Mamba2Mixer implements Mixer {
     const layout = this.layout;
     const scratch = a.scratch?.matmul;
     const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
-    run(
-      matmul(ctx, { tokens: T, inFeatures: D, outFeatures: layout.inProjWidth, weightFormat: w.format('in_proj.weight') }, { x: m.input, weight: w.weight('in_proj.weight'), bias: w.optional('in_proj.bias'), y: a.zxbcdt, scratch }, `Mamba2.L${l}.in_proj`),
-    );
+    m.linear('in_proj.weight', { inFeatures: D, outFeatures: layout.inProjWidth }, { x: m.input, bias: w.optional('in_proj.bias'), y: a.zxbcdt, scratch }, `Mamba2.L${l}.in_proj`);
     run(
       causalConv1d(
         ctx,
@@ -141,7 +139,7 @@ export class Mamba2Mixer implements Mixer {
         `Mamba2.L${l}.norm`,
       ),
     );
-    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: D, weightFormat: w.format('out_proj.weight') }, { x: a.gated, weight: w.weight('out_proj.weight'), bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba2.L${l}.out_proj`));
+    m.linear('out_proj.weight', { inFeatures: Di, outFeatures: D }, { x: a.gated, bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba2.L${l}.out_proj`);
   }
 
   /**

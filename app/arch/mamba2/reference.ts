@@ -43,18 +43,18 @@ export function mamba2ScanRef(c: MambaConfig, weights: WeightTable, m: string, i
   });
 }
 
-export const mamba2MixerRef: MixerRef = ({ config: c, weights, mixer: m, input: h, tokens: T, knockToken }) => {
+export const mamba2MixerRef: MixerRef = ({ config: c, weights, mixer: m, input: h, tokens: T, knockToken, projection = linear }) => {
   const { dModel: D, dInner: Di, dConv: K, nHeads: H, nGroups: G, dState: N } = c;
   const layout = mamba2Layout({ dInner: Di, nGroups: G, dState: N, nHeads: H });
   const W = layout.inProjWidth;
-  const zxbcdt = linear(h, T, D, need(weights, `${m}in_proj.weight`), W, weights(`${m}in_proj.bias`)); // [T, W]
+  const zxbcdt = projection(h, T, D, need(weights, `${m}in_proj.weight`), W, weights(`${m}in_proj.bias`)); // [T, W]
   if (knockToken >= 0) zxbcdt.fill(KNOCKED_DT, knockToken * W + layout.dtOffset, knockToken * W + layout.dtOffset + H);
   // xBC through the depthwise causal conv and SiLU, from a zero conv state.
   const C = layout.xbcWidth;
   const xbc = causalConvSilu(zxbcdt, T, W, layout.xbcOffset, C, K, need(weights, `${m}conv1d.weight`), weights(`${m}conv1d.bias`));
   const scan = mamba2ScanRef(c, weights, m, { tokens: T, xbc, zxbcdt, state: new Float64Array(H * c.headDim * N) });
   const gated = gatedRmsNormRef(scan.y, zxbcdt, layout.zOffset, W, need(weights, `${m}norm.weight`), T, Di, c.normGroupSize, c.normEps);
-  const output = linear(gated, T, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));
+  const output = projection(gated, T, Di, need(weights, `${m}out_proj.weight`), D, weights(`${m}out_proj.bias`));
   const rows = (offset: number, width: number) => {
     const out = new Float64Array(T * width);
     for (let t = 0; t < T; t++) out.set(xbc.subarray(t * C + offset, t * C + offset + width), t * width);

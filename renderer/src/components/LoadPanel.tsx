@@ -1,13 +1,14 @@
 /** Load the selected model onto the GPU: a progress bar in bytes, MB/s, and Cancel. */
 import { useCallback, useState } from 'react';
 import type { WeightChoice } from '../../../app/model/memory';
+import type { PrefillMatmul } from '../../../app/model/int8-prefill';
 import { MAX_CONTEXT_TOKENS } from '../../../app/model/config';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes } from '../format';
 import { MemoryPlanLine } from './MemoryPlanLine';
 import { browserStorage } from '../panels/layout';
-import { loadWeightChoice, saveWeightChoice } from '../weights-setting';
+import { loadPrefillChoice, loadWeightChoice, savePrefillChoice, saveWeightChoice } from '../weights-setting';
 import type { Host } from '../host';
 import { selectGpu, selectSelectedLoad, useStudio } from '../store';
 
@@ -22,6 +23,12 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
     setWeightsState(choice);
     saveWeightChoice(browserStorage(), choice);
   }, []);
+  // The prefill's products: fp32 by default, int8 tensor cores when the user picked them.
+  const [prefill, setPrefillState] = useState<PrefillMatmul>(() => loadPrefillChoice(browserStorage()));
+  const setPrefill = useCallback((choice: PrefillMatmul) => {
+    setPrefillState(choice);
+    savePrefillChoice(browserStorage(), choice);
+  }, []);
 
   // A hybrid's KV caches: how many tokens of context to make room for (empty: the model's own, at most 16,384).
   const defaultContext = hybridContext(model);
@@ -30,14 +37,14 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
   const start = useCallback(() => {
     const { setLoad } = useStudio.getState();
     setLoad(model.id, { state: 'loading', progress: null });
-    engine.request('loadModel', { modelId: model.id, source: host.modelSource(model), weights, ...(contextTokens !== undefined ? { contextTokens } : {}) }).then(
+    engine.request('loadModel', { modelId: model.id, source: host.modelSource(model), weights, prefill, ...(contextTokens !== undefined ? { contextTokens } : {}) }).then(
       (info) => setLoad(model.id, { state: 'loaded', info }),
       (error: unknown) => {
         const text = message(error);
         setLoad(model.id, /cancelled/i.test(text) ? null : { state: 'failed', message: text });
       },
     );
-  }, [engine, host, model, weights, contextTokens]);
+  }, [engine, host, model, weights, prefill, contextTokens]);
 
   const cancel = useCallback(() => void engine.request('cancelLoad', { modelId: model.id }), [engine, model.id]);
 
@@ -64,6 +71,16 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
           <option value="f16">f16 (half the memory)</option>
         </select>
       </label>
+      <label
+        className="setting"
+        title="How a prompt's chunks of 64 tokens or more run the layers' in_proj and out_proj (remembered). int8: on the GPU's int8 tensor cores, several times faster on large models, but the logits move by about 1–5 % (rows of activations and weights rounded to 8 bits) and ~1 byte per weight more GPU memory; used only where the GPU offers them to WebGPU. Traces, analyses and decode steps always run fp32."
+      >
+        <span>Prefill</span>
+        <select aria-label="Prefill products" value={prefill} disabled={loading} onChange={(e) => setPrefill(e.target.value as PrefillMatmul)}>
+          <option value="fp32">fp32 (exact)</option>
+          <option value="int8">int8 tensor cores (faster, ~1–5 % logit error)</option>
+        </select>
+      </label>
       {defaultContext !== null && (
         <label className="setting" title="Tokens of context the attention layers' KV caches hold (their memory grows with it); empty: the model's own context">
           <span>Context (tokens)</span>
@@ -81,7 +98,7 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
           />
         </label>
       )}
-      <MemoryPlanLine model={model} host={host} engine={engine} weights={weights} contextTokens={contextTokens} />
+      <MemoryPlanLine model={model} host={host} engine={engine} weights={weights} prefill={prefill} contextTokens={contextTokens} />
       {load?.state === 'loading' && (
         <>
           <progress
@@ -98,7 +115,7 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
       )}
       {load?.state === 'loaded' && (
         <span className="load-text" data-testid="load-done">
-          On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights ({load.info.weightFormat}), loaded in {load.info.seconds.toFixed(1)} s
+          On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights ({load.info.weightFormat}), prefill {load.info.prefillMatmul === 'int8' ? 'int8 (tensor cores)' : 'fp32'}, loaded in {load.info.seconds.toFixed(1)} s
         </span>
       )}
       {load?.state === 'failed' && (

@@ -1,12 +1,13 @@
 /**
  * The memory plan of the selected model (issue 17; app/model/memory-plan.ts), shown in the load
  * panel before and while it loads: "needs 4.6 GB: weights 4.2, state 0.04, activations 0.3, trace
- * 0.1", re-planned when the GPU weights choice changes. The engine plans from the headers alone
+ * 0.1", re-planned when the GPU weights or prefill choice changes. The engine plans from the headers alone
  * (`planModel`): nothing is loaded. A plan over the GPU's memory says so (loading it is refused).
  */
 import { useEffect, useRef, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { WeightChoice } from '../../../app/model/memory';
+import type { PrefillMatmul } from '../../../app/model/int8-prefill';
 import { describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, type MemoryPlan } from '../../../app/model/memory-plan';
 import type { EngineClient } from '../engine-client';
 import type { Host } from '../host';
@@ -14,7 +15,7 @@ import { selectGpu, useStudio } from '../store';
 
 type Planned = { state: 'planning' } | { state: 'done'; plan: MemoryPlan } | { state: 'failed'; message: string };
 
-export function MemoryPlanLine({ model, host, engine, weights, contextTokens }: { model: ModelEntry; host: Host; engine: EngineClient; weights: WeightChoice; contextTokens?: number | undefined }) {
+export function MemoryPlanLine({ model, host, engine, weights, prefill = 'fp32', contextTokens }: { model: ModelEntry; host: Host; engine: EngineClient; weights: WeightChoice; prefill?: PrefillMatmul; contextTokens?: number | undefined }) {
   const gpu = useStudio(selectGpu);
   const [planned, setPlanned] = useState<Planned & { modelId: string }>({ state: 'planning', modelId: model.id });
   // Planned again once the GPU is open: its limits and (for a known GPU) its memory count.
@@ -28,14 +29,14 @@ export function MemoryPlanLine({ model, host, engine, weights, contextTokens }: 
     const modelId = entry.current.id;
     // Another model: its own plan (the previous one's stays shown only while re-planning the same model).
     setPlanned((p) => (p.modelId === modelId ? p : { state: 'planning', modelId }));
-    engine.request('planModel', { source: host.modelSource(entry.current), weights, ...(contextTokens !== undefined ? { contextTokens } : {}) }).then(
+    engine.request('planModel', { source: host.modelSource(entry.current), weights, prefill, ...(contextTokens !== undefined ? { contextTokens } : {}) }).then(
       (plan) => current && setPlanned({ state: 'done', plan, modelId }),
       (error: unknown) => current && setPlanned({ state: 'failed', message: error instanceof Error ? error.message : String(error), modelId }),
     );
     return () => {
       current = false;
     };
-  }, [engine, host, model.id, weights, contextTokens, gpuReady]);
+  }, [engine, host, model.id, weights, prefill, contextTokens, gpuReady]);
 
   if (planned.state === 'planning') {
     return (
@@ -55,6 +56,7 @@ export function MemoryPlanLine({ model, host, engine, weights, contextTokens }: 
   const title = [
     `weights: ${describeWeightsByFormat(plan)}`,
     `state: one sequence; activations: a prefill chunk of ${plan.maxTokens} tokens`,
+    ...(plan.int8Prefill > 0 ? ['int8 prefill: the in_proj / out_proj weights as int8 codes, and a chunk of activations'] : []),
     ...(plan.trace ? [`trace: ${plan.trace.tokens} tokens of ${plan.trace.layers} layers (and its copy in memory, not on the GPU)`] : []),
     `GPU memory: ${describeDeviceMemory(plan.device)}`,
     ...plan.oversize.map((t) => (t.bindings === null ? `${t.name}: larger than one binding, cannot be split` : `${t.name}: split into ${t.bindings} bindings`)),

@@ -405,9 +405,9 @@ async function benchCommand(args: string[]): Promise<number> {
   const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', ...(matmuls.includes('int8') ? [DAWN_UNSAFE_FLAG] : [])] });
   const ctx = await openGpu(gpu);
   process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via}); subgroup sums: ${ctx.subgroupSize ? `subgroups of ${ctx.subgroupSize}` : 'off (barrier tree)'}\n`);
-  for (const m of matmuls) {
-    const usable = usablePrefillMatmul(ctx, m);
-    if (usable.warning) throw new UsageError(`--prefill-matmul ${m}: ${usable.warning}`);
+  if (matmuls.includes('int8') && usablePrefillMatmul(ctx, 'int8').matmul !== 'int8') {
+    ctx.device.destroy();
+    throw new UsageError(`--prefill-matmul int8 needs int8 tensor cores through WebGPU (the subgroup-matrix feature), which ${describeAdapter(ctx.adapter)} does not offer`);
   }
   const results: BenchResult[] = [];
   for (const format of formats) for (const matvec of matvecShapes) for (const matmul of matmuls) {

@@ -8,9 +8,15 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { randomWeights, runBench, shapeConfig } from '../../app/bench/bench';
+import type { GpuContext } from '../../app/gpu/context';
+import { useTestGpu } from '../support/gpu';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const cli = path.join(root, 'dist/cli/cli.js');
+let ctx: GpuContext | null = null;
+let skipReason = '';
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
 describe('npm run bench', () => {
   it('runs on a tiny model and writes the JSON fields', (test) => {
@@ -48,5 +54,33 @@ describe('npm run bench', () => {
     const bad = spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', '--weights', 'f16,q3_k'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr.split('\n')[0]).toBe(`error: --weights takes 'all' or a list of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, got "q3_k"`);
+  });
+
+  it('--prefill-matmul int8: refused by the CLI without int8 tensor cores; runBench reports its kernel, bytes and accuracy against fp32', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    if (existsSync(cli) && ctx.adapter.software) {
+      const refused = spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', '--prefill', '8', '--prefill-matmul', 'fp32,int8'], { encoding: 'utf8' });
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toMatch(/^error: --prefill-matmul int8 needs int8 tensor cores through WebGPU \(the subgroup-matrix feature\), which .+ does not offer$/m);
+    }
+    // The op itself runs anywhere (the portable kernel here): the bench's int8 fields on a tiny model, chunks of 70 tokens.
+    const prepared = randomWeights(ctx, shapeConfig('tiny'), 1, 'f16');
+    try {
+      const settings = { prefillTokens: [70], decodeTokens: 2, repeats: 1, warmup: 0, chunk: 70, ceilings: false, breakdown: false, weightChoice: 'auto' as const };
+      const r = await runBench(ctx, 'tiny', prepared.inspection, prepared.weights, { ...settings, prefillMatmul: 'int8' }, () => undefined);
+      expect(r.prefill_matmul).toBe('int8');
+      expect(r.int8_prefill).toMatchObject({ kernel: ctx.adapter.software ? 'portable' : expect.any(String), bytes: r.memory_plan.int8Prefill, accuracy: { tokens: 70, prompts: 3 } });
+      const a = r.int8_prefill!.accuracy;
+      expect(a.logit_rel_err_median, 'int8 moves the logits').toBeGreaterThan(0);
+      expect(a.logit_rel_err_max).toBeGreaterThanOrEqual(a.logit_rel_err_median);
+      expect(a.logit_rel_err_max, 'by a quantization error, not garbage').toBeLessThan(0.3);
+      expect(r.memory_plan).toMatchObject({ prefillMatmul: 'int8' });
+      const fp32 = await runBench(ctx, 'tiny', prepared.inspection, prepared.weights, settings, () => undefined);
+      expect(fp32.prefill_matmul).toBe('fp32');
+      expect(fp32.int8_prefill).toBeUndefined();
+      expect(fp32.memory_plan.total).toBe(r.memory_plan.total - r.memory_plan.int8Prefill);
+    } finally {
+      prepared.weights.destroy();
+    }
   });
 });

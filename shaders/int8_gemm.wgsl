@@ -7,6 +7,14 @@
 //              activations (W_FORMAT 0; row r at element offset + r·stride) or a weight matrix in
 //              any storage format (f16, bf16, ggml blocks; offset 0, stride cols): weights are
 //              quantized from what the fp32 path would read.
+//   quantize_rot  the same after rotating each row by the block-diagonal Hadamard matrix with
+//              blocks of ROT columns (Sylvester's order, entries ±1: fp32 butterflies, the codes of
+//              the unscaled sums), the scale then times 1/√ROT (H/√ROT is orthonormal), so that
+//              X·Wᵀ = (X·H/√ROT)·(W·H/√ROT)ᵀ when the weights' rows are rotated alike. The rotation spreads a
+//              row's outliers over its block, so one scale per row loses less (Mamba's out_proj
+//              inputs have such outliers). A block at a time in workgroup memory (ROT ≤ WORKGROUP_SIZE,
+//              a power of two ≥ 4, cols a multiple of it), computed twice: for the row's max, then
+//              for its codes.
 //              (0 for a row of zeros), 4 codes per i32 word (column 4w + j in byte j, two's
 //              complement), rows ≥ rows and columns ≥ cols written as 0 (the tiles' padding).
 //              One workgroup per row (of rows_pad).
@@ -17,6 +25,7 @@
 //              same i32 sums, so both agree to the final fp32 scaling.
 
 override WORKGROUP_SIZE: u32 = 256u;  // quantize: a power of two
+override ROT: u32 = 4u;               // quantize_rot: the Hadamard block (a power of two, 4 ≤ ROT ≤ WORKGROUP_SIZE)
 
 struct Params {
   rows: u32,      // quantize: rows of X; gemm: M
@@ -85,6 +94,75 @@ fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   }
   if (lid == 0u) {
     scales[r] = amax / 127.0;
+  }
+}
+
+var<workgroup> hb: array<f32, WORKGROUP_SIZE>;
+var<workgroup> hq: array<u32, WORKGROUP_SIZE>;
+
+// Invocation lid's element of the rotated block of ROT elements from e (0 for lid ≥ ROT or a dead
+// row): the fast Walsh–Hadamard transform in hb, unscaled (sums and differences only, in the
+// order int8-gemm.ref.ts hadamardRowsF32 repeats). Every invocation calls it.
+fn rotated_block(e: u32, lid: u32, live: bool) -> f32 {
+  if (lid < ROT) {
+    hb[lid] = select(0.0, w_at(e + lid), live);
+  }
+  workgroupBarrier();
+  for (var h = 1u; h < ROT; h *= 2u) {
+    var v = 0.0;
+    if (lid < ROT) {
+      let a = hb[lid];
+      let b = hb[lid ^ h];
+      v = select(b - a, a + b, (lid & h) == 0u);
+    }
+    workgroupBarrier();
+    if (lid < ROT) {
+      hb[lid] = v;
+    }
+    workgroupBarrier();
+  }
+  let out = select(0.0, hb[lid % ROT], lid < ROT);
+  workgroupBarrier();  // hb is written again by the next block
+  return out;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wg.x;
+  let live = r < params.rows;
+  let e0 = params.offset + r * params.stride;
+  let blocks = params.cols / ROT;
+  var m = 0.0;
+  for (var b = 0u; b < blocks; b++) {
+    m = max(m, abs(rotated_block(e0 + b * ROT, lid, live)));
+  }
+  red[lid] = m;
+  workgroupBarrier();
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      red[lid] = max(red[lid], red[lid + stride]);
+    }
+    workgroupBarrier();
+  }
+  let amax = red[0];
+  let inv = select(0.0, 127.0 / amax, amax > 0.0);
+  for (var b = 0u; b < blocks; b++) {
+    let v = rotated_block(e0 + b * ROT, lid, live);
+    if (lid < ROT) {
+      hq[lid] = bitcast<u32>(i32(clamp(round(v * inv), -127.0, 127.0))) & 0xffu;
+    }
+    workgroupBarrier();
+    if (lid < ROT / 4u) {
+      let c = 4u * lid;
+      codes[r * params.words + b * (ROT / 4u) + lid] = bitcast<i32>(hq[c] | (hq[c + 1u] << 8u) | (hq[c + 2u] << 16u) | (hq[c + 3u] << 24u));
+    }
+    workgroupBarrier();
+  }
+  for (var w = params.cols / 4u + lid; w < params.words; w += WORKGROUP_SIZE) {
+    codes[r * params.words + w] = 0;
+  }
+  if (lid == 0u) {
+    scales[r] = amax / 127.0 * inverseSqrt(f32(ROT));
   }
 }
 

@@ -26,6 +26,17 @@ export interface AdapterSummary {
   };
 }
 
+/**
+ * Whether the adapter offers int8 tensor cores to WebGPU as the int8 product needs them
+ * (app/kernels/int8-gemm.ts): the features 'chromium-experimental-subgroup-matrix' and 'subgroups',
+ * the i8 × i8 → i32 16×16×32 config, and one subgroup size.
+ */
+export function offersInt8TensorCores(a: Pick<AdapterSummary, 'features' | 'subgroupMatrixConfigs' | 'subgroupMinSize' | 'subgroupMaxSize'>): boolean {
+  if (!a.features.includes('chromium-experimental-subgroup-matrix') || !a.features.includes('subgroups')) return false;
+  const config = (a.subgroupMatrixConfigs ?? []).some((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.N === 16 && c.K === 32);
+  return config && a.subgroupMaxSize !== undefined && a.subgroupMinSize === a.subgroupMaxSize;
+}
+
 const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe|softpipe|warp|microsoft basic render/i;
 
 export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {

@@ -1,4 +1,4 @@
-/** CPU references of app/kernels/int8-gemm.ts: row quantization as fp32 does it, and the exact int8 product. */
+/** CPU references of app/kernels/int8-gemm.ts: row quantization as fp32 does it, the rows' Hadamard rotation, and the exact int8 product. */
 
 /** round() as WGSL does it: halfway cases to even. */
 function roundHalfEven(v: number): number {
@@ -38,5 +38,44 @@ export function unpackCodes(words: Int32Array, rows: number, cols: number, words
   const out = new Int8Array(rows * cols);
   const bytes = new Int8Array(words.buffer, words.byteOffset, words.byteLength);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = bytes[r * wordsPerRow * 4 + c] as number;
+  return out;
+}
+
+/** Sylvester-order Hadamard butterflies over each block of `block` values of `out`, in place; `round` rounds each sum. */
+function butterflies(out: Float32Array | Float64Array, block: number, round: (v: number) => number): void {
+  for (let b0 = 0; b0 < out.length; b0 += block) {
+    for (let h = 1; h < block; h *= 2) {
+      for (let i = b0; i < b0 + block; i++) {
+        if (((i - b0) & h) !== 0) continue;
+        const a = out[i] as number;
+        const c = out[i + h] as number;
+        out[i] = round(a + c);
+        out[i + h] = round(a - c);
+      }
+    }
+  }
+}
+
+/**
+ * Each row of X [rows, cols] times the block-diagonal Hadamard matrix of `block` scaled by
+ * 1/√block (orthonormal), in float64; block 0: a copy. The rotation quantize_rot's codes and
+ * scales stand for.
+ */
+export function hadamardRows(x: ArrayLike<number>, rows: number, cols: number, block: number): Float64Array {
+  const out = Float64Array.from({ length: rows * cols }, (_, i) => x[i] as number);
+  if (block === 0) return out;
+  butterflies(out, block, (v) => v);
+  const scale = 1 / Math.sqrt(block);
+  return out.map((v) => v * scale);
+}
+
+/**
+ * What quantize_rot quantizes: each row of X (rounded to fp32) times the block-diagonal ±1
+ * Hadamard matrix of `block`, unscaled, with every butterfly's sum rounded to fp32 in the
+ * shader's order; block 0: X in fp32.
+ */
+export function hadamardRowsF32(x: ArrayLike<number>, rows: number, cols: number, block: number): Float32Array {
+  const out = Float32Array.from({ length: rows * cols }, (_, i) => x[i] as number);
+  if (block !== 0) butterflies(out, block, Math.fround);
   return out;
 }

@@ -3,6 +3,9 @@
  * cores to WebGPU (Dawn's 'chromium-experimental-subgroup-matrix') offer them for int8 only, so:
  *   quantizeRowsI8   X [rows, cols] fp32 → int8 codes (one scale per row, max|x| / 127), rows
  *                    and columns zero-padded to INT8_TILE (shaders/int8_gemm.wgsl `quantize`);
+ *                    optionally each row first rotated by a block-diagonal Hadamard matrix
+ *                    (`rotate`, `quantize_rot`: X·Wᵀ = (X·H)·(W·H)ᵀ with both rotated alike),
+ *                    which spreads a row's outliers so that its one scale loses less;
  *   int8Gemm         Y [M, N] = sa[m]·sw[n]·Σ_k qa[m, k]·qw[n, k], exact in i32, on the tensor
  *                    cores where the device offers the i8 16×16×32 config (shaders/int8_gemm_tc.wgsl),
  *                    else one invocation per output (int8_gemm.wgsl `gemm`): the same sums.
@@ -14,6 +17,7 @@
 import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import codeTc from '../../shaders/int8_gemm_tc.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
+import { offersInt8TensorCores } from '../gpu/adapter.js';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
@@ -31,17 +35,27 @@ const QUANTIZE_WORKGROUP = 256;
 
 export const roundUp = (v: number, to = INT8_TILE) => Math.ceil(v / to) * to;
 
-/** Whether int8Gemm runs on the tensor cores here: the feature, the i8 16×16×32 config and one subgroup size. */
+/** Whether int8Gemm runs on the tensor cores here: the adapter offers them (offersInt8TensorCores) and the device took the features. */
 export function int8TensorCores(ctx: GpuContext): { subgroupSize: number } | null {
   const a = ctx.adapter;
-  if (!ctx.device.features.has('chromium-experimental-subgroup-matrix') || !ctx.device.features.has('subgroups')) return null;
-  const config = (a.subgroupMatrixConfigs ?? []).some((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.N === 16 && c.K === 32);
-  if (!config || !a.subgroupMaxSize || a.subgroupMinSize !== a.subgroupMaxSize) return null;
-  return { subgroupSize: a.subgroupMaxSize };
+  if (!ctx.device.features.has('chromium-experimental-subgroup-matrix') || !ctx.device.features.has('subgroups') || !offersInt8TensorCores(a)) return null;
+  return { subgroupSize: a.subgroupMaxSize as number };
 }
 
 /** i32 words per code row of `cols` columns (padded to INT8_TILE). */
 export const int8Words = (cols: number) => roundUp(cols) / 4;
+
+/**
+ * The Hadamard block a product over `cols` inputs is rotated with (QuantizeShape.rotate): the
+ * largest power of two dividing cols, at most MAX_ROTATION; 0 (none) below 4.
+ */
+export function int8RotationBlock(cols: number): number {
+  const block = Math.min(MAX_ROTATION, cols & -cols);
+  return block >= 4 ? block : 0;
+}
+
+/** The largest Hadamard block quantize_rot takes (its workgroup holds one block). */
+export const MAX_ROTATION = QUANTIZE_WORKGROUP;
 
 export interface QuantizeShape {
   rows: number;
@@ -52,6 +66,11 @@ export interface QuantizeShape {
   xOffset?: number;
   /** Elements between X's rows (default cols, ≥ cols; fp32 only). */
   xStride?: number;
+  /**
+   * Rotate each row by the block-diagonal Hadamard matrix of this block (a power of two, 4 to
+   * MAX_ROTATION, dividing cols; orthonormal) before quantizing: the codes are of X·H. Default 0: none.
+   */
+  rotate?: number;
 }
 
 /**
@@ -70,6 +89,10 @@ export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: {
   checkCount(OP, 'xStride', xStride, cols);
   if (format !== 'f32' && (xOffset !== 0 || xStride !== cols)) throw new RangeError(`${OP}: a ${format} matrix is quantized whole (offset 0, stride = cols)`);
   if (cols % rowQuantum(format) !== 0) throw new RangeError(`${OP}: ${cols} columns are not a whole number of ${format} blocks (${rowQuantum(format)})`);
+  const rotate = shape.rotate ?? 0;
+  if (rotate !== 0 && !(Number.isInteger(rotate) && rotate >= 4 && rotate <= MAX_ROTATION && (rotate & (rotate - 1)) === 0 && cols % rotate === 0)) {
+    throw new RangeError(`${OP}: a Hadamard block must be a power of two from 4 to ${MAX_ROTATION} dividing the ${cols} columns, got ${rotate}`);
+  }
   const padRows = roundUp(rows);
   const words = int8Words(cols);
   if (padRows > ctx.device.limits.maxComputeWorkgroupsPerDimension) throw new RangeError(`${OP}: ${rows} rows are more than one dispatch's workgroups (${ctx.device.limits.maxComputeWorkgroupsPerDimension})`);
@@ -79,7 +102,8 @@ export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: {
   checkWrittenNotAliased(OP, [['x', buffers.x]], [['codes', buffers.codes], ['scales', buffers.scales]]);
   const { device } = ctx;
   const layout = bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'quantize', layout, constants: { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format] } });
+  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], ...(rotate ? { ROT: rotate } : {}) };
+  const pipeline = ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   device.queue.writeBuffer(params, 0, new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0]));
   const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, { buffer: buffers.codes }, { buffer: buffers.scales }]);

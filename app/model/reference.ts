@@ -6,6 +6,8 @@
  * for clarity, not speed: use it on small models and short sequences.
  */
 import { configBlocks, configMultipliers, finalNormName, type BlockSpec, type MambaConfig } from './config.js';
+import { int8RotationBlock } from '../kernels/int8-gemm.js';
+import { hadamardRowsF32, quantizeRowsRef } from '../kernels/int8-gemm.ref.js';
 
 /** Tensors by their name in the file, as float32 arrays (row-major). */
 export type WeightTable = (name: string) => Float32Array | undefined;
@@ -73,37 +75,24 @@ export function linear(x: Float64Array, T: number, I: number, W: Float32Array, O
   return y;
 }
 
-/** Rows [rows, cols] as int8 codes with one scale per row (max|v| / 127, halfway cases to even, as WGSL's round). */
-function quantizeRows(v: ArrayLike<number>, rows: number, cols: number): { codes: Int8Array; scales: Float64Array } {
-  const codes = new Int8Array(rows * cols);
-  const scales = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let max = 0;
-    for (let c = 0; c < cols; c++) max = Math.max(max, Math.abs(v[r * cols + c] as number));
-    scales[r] = max / 127;
-    if (max === 0) continue;
-    for (let c = 0; c < cols; c++) {
-      const q = ((v[r * cols + c] as number) * 127) / max;
-      const rounded = Math.abs(q - Math.trunc(q)) === 0.5 ? 2 * Math.round(q / 2) : Math.round(q);
-      codes[r * cols + c] = Math.max(-127, Math.min(127, rounded));
-    }
-  }
-  return { codes, scales };
-}
-
 /**
- * The int8 prefill's product: y[t, o] = s_x[t]·s_w[o]·Σ_i q_x[t, i]·q_w[o, i] (+ b[o]), x's rows
- * and W's rows each quantized to int8 with one scale per row (app/kernels/int8-gemm.ts).
+ * The int8 prefill's product (app/kernels/int8-gemm.ts, app/model/int8-prefill.ts), as the GPU
+ * computes it: x's rows and W's rows, in fp32, each rotated by the block-diagonal ±1 Hadamard
+ * matrix of int8RotationBlock(I) (fp32 butterflies), quantized to int8 with one scale per row in
+ * fp32 arithmetic (int8-gemm.ref.ts), then y[t, o] = s_x[t]·s_w[o]/block·Σ_i q_x[t, i]·q_w[o, i] (+ b[o])
+ * in float64 (H/√block is orthonormal: the product is x·Wᵀ up to the rounding to int8).
  */
 export function int8Linear(x: Float64Array, T: number, I: number, W: Float32Array, O: number, b?: Float32Array): Float64Array {
-  const qx = quantizeRows(x, T, I);
-  const qw = quantizeRows(W, O, I);
+  const block = int8RotationBlock(I);
+  const qx = quantizeRowsRef(hadamardRowsF32(x, T, I, block), T, I);
+  const qw = quantizeRowsRef(hadamardRowsF32(W, O, I, block), O, I);
+  const norm = block > 0 ? 1 / block : 1;
   const y = new Float64Array(T * O);
   for (let t = 0; t < T; t++) {
     for (let o = 0; o < O; o++) {
       let acc = 0;
       for (let i = 0; i < I; i++) acc += (qx.codes[t * I + i] as number) * (qw.codes[o * I + i] as number);
-      y[t * O + o] = acc * (qx.scales[t] as number) * (qw.scales[o] as number) + (b ? (b[o] as number) : 0);
+      y[t * O + o] = acc * (qx.scales[t] as number) * (qw.scales[o] as number) * norm + (b ? (b[o] as number) : 0);
     }
   }
   return y;

@@ -10,8 +10,8 @@ import { readF32, readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buf
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
-import { int8Gemm, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../../app/kernels/int8-gemm';
-import { int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
+import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../../app/kernels/int8-gemm';
+import { hadamardRows, hadamardRowsF32, int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
 import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
@@ -160,6 +160,93 @@ describe('int8 matrix product (Dawn)', () => {
       expect(off, 'codes off by one (halfway points only)').toBeLessThanOrEqual(2);
     } finally {
       for (const b of [stored, plain, ...out.flatMap((o) => [o.codes, o.scales])]) b.destroy();
+    }
+  });
+
+  it.for([
+    { M: 37, N: 29, K: 96, format: 'f32' },
+    { M: 19, N: 70, K: 768, format: 'f16' },
+  ] as { M: number; N: number; K: number; format: WeightFormat }[])('Hadamard-rotated rows, K=$K ($format weights): the codes of X·H, and the product still X·Wᵀ within the bound', async ({ M, N, K, format }, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const block = int8RotationBlock(K);
+    expect(block).toBe(K === 96 ? 32 : 256);
+    // Activations with outlier columns (what the rotation is for), weights ~0.03.
+    const x = randomF32(M * K, seed + K, 1);
+    for (let m = 0; m < M; m++) x[m * K + 5] = (x[m * K + 5] as number) * 30;
+    const wValues = randomF32(N * K, seed + K + 1, 0.03);
+    const w = format === 'f16' ? roundToF16(wValues) : wValues;
+    const xs = uploadF32(device, 'Test.x', x);
+    const ws = format === 'f16' ? uploadF16(device, 'Test.w', wValues) : uploadF32(device, 'Test.w', w);
+    const words = int8Words(K);
+    const q = [M, N].map((rows, i) => ({ codes: storageBuffer(device, `Test.codes${i}`, roundUp(rows) * words * 4), scales: storageBuffer(device, `Test.scales${i}`, roundUp(rows) * 4) }));
+    const y = storageBuffer(device, 'Test.y', M * N * 4);
+    try {
+      const ops = [
+        quantizeRowsI8(ctx, { rows: M, cols: K, rotate: block }, { x: xs, ...q[0]! }),
+        quantizeRowsI8(ctx, { rows: N, cols: K, format, rotate: block }, { x: ws, ...q[1]! }),
+      ];
+      await withErrorScopes(device, 'quantize_rot', () => submitDispatches(device, 'Test', ops));
+      for (const op of ops) op.destroy();
+      const got = await Promise.all(q.map(async (b, i) => ({ words: new Int32Array(await readBuffer(device, b.codes, b.codes.size)), s: await readF32(device, b.scales, roundUp(i === 0 ? M : N)) })));
+      // The codes of the rotated rows: the same fp32 butterflies here (hadamardRowsF32), so a code
+      // may differ by one only where WGSL's division 127 / max is not correctly rounded (a halfway
+      // point); the scales carry the rotation's 1/√block.
+      for (const [i, rows, data] of [[0, M, x], [1, N, w]] as const) {
+        const ref = quantizeRowsRef(hadamardRowsF32(data, rows, K, block), rows, K);
+        const codes = unpackCodes(got[i]!.words, rows, K, words);
+        let off = 0;
+        for (let e = 0; e < rows * K; e++) {
+          const d = Math.abs((codes[e] as number) - (ref.codes[e] as number));
+          expect(d, `code ${e}`).toBeLessThanOrEqual(1);
+          off += d;
+        }
+        expect(off, 'codes off by one').toBeLessThanOrEqual(2);
+        for (let r = 0; r < rows; r++) expect(Math.abs((got[i]!.s[r] as number) - (ref.scales[r] as number) / Math.sqrt(block))).toBeLessThanOrEqual((1e-6 * (ref.scales[r] as number)) / Math.sqrt(block));
+        const bytes = new Int8Array(got[i]!.words.buffer);
+        for (let r = 0; r < roundUp(rows); r++) for (let c = r < rows ? K : 0; c < words * 4; c++) expect(bytes[r * words * 4 + c], `padding (${r}, ${c})`).toBe(0);
+      }
+      // The product of rotated codes is X·Wᵀ (H·Hᵀ = I) within the quantization's bound on the rotated values.
+      const xr = hadamardRows(x, M, K, block);
+      const wr = hadamardRows(w, N, K, block);
+      const sa = got[0]!.s;
+      const sw = got[1]!.s;
+      const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: q[0]!.codes, sa: q[0]!.scales, qw: q[1]!.codes, sw: q[1]!.scales, y });
+      await withErrorScopes(device, 'gemm', () => submitDispatches(device, 'Test', [op]));
+      op.destroy();
+      const out = await readF32(device, y, M * N);
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let exact = 0;
+          let bound = 0;
+          for (let k = 0; k < K; k++) {
+            exact += (x[m * K + k] as number) * (w[n * K + k] as number);
+            bound += (Math.abs(xr[m * K + k] as number) * (sw[n] as number) + Math.abs(wr[n * K + k] as number) * (sa[m] as number) + ((sa[m] as number) * (sw[n] as number)) / 2) / 2;
+          }
+          // + one code step of slack for each of the ≤ 2 flipped codes
+          expect(Math.abs((out[m * N + n] as number) - exact), `(${m}, ${n})`).toBeLessThanOrEqual(bound * (1 + 1e-4) + 2 * 128 * (sa[m] as number) * (sw[n] as number) + 1e-6);
+        }
+      }
+    } finally {
+      for (const b of [xs, ws, y, ...q.flatMap((b) => [b.codes, b.scales])]) b.destroy();
+    }
+  });
+
+  it('refuses a Hadamard block that is not a power of two from 4 to 256 dividing the columns', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const x = storageBuffer(device, 'x', 64 * 96 * 4);
+    const codes = storageBuffer(device, 'codes', 64 * int8Words(96) * 4);
+    const scales = storageBuffer(device, 'scales', 64 * 4);
+    try {
+      for (const rotate of [2, 24, 64, 512]) {
+        expect(() => quantizeRowsI8(ctx!, { rows: 10, cols: 96, rotate }, { x, codes, scales })).toThrow(`Int8Gemm: a Hadamard block must be a power of two from 4 to 256 dividing the 96 columns, got ${rotate}`);
+      }
+      expect(int8RotationBlock(2560)).toBe(256);
+      expect(int8RotationBlock(48)).toBe(16);
+      expect(int8RotationBlock(18)).toBe(0);
+    } finally {
+      for (const b of [x, codes, scales]) b.destroy();
     }
   });
 

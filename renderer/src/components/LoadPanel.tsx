@@ -6,6 +6,7 @@ import { MAX_CONTEXT_TOKENS } from '../../../app/model/config';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';
 import { formatBytes } from '../format';
+import { offersInt8TensorCores } from '../../../app/gpu/adapter';
 import { MemoryPlanLine } from './MemoryPlanLine';
 import { browserStorage } from '../panels/layout';
 import { loadPrefillChoice, loadWeightChoice, savePrefillChoice, saveWeightChoice } from '../weights-setting';
@@ -50,6 +51,10 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
 
   if (model.architecture === 'unknown') return null;
   const canLoad = gpu.state === 'ready';
+  // int8 prefill needs the GPU's int8 tensor cores through WebGPU (known once it is open).
+  const noTensorCores = gpu.state === 'ready' && !offersInt8TensorCores(gpu.adapter);
+  // What loading said beyond the model's own warnings (e.g. int8 prefill asked for where it cannot run).
+  const loadWarnings = load?.state === 'loaded' ? load.info.warnings.filter((w) => !(model.warnings ?? []).includes(w)) : [];
   const loading = load?.state === 'loading';
   // One button that changes its action (Load / Cancel / Reload), so a keyboard user's focus stays on it.
   return (
@@ -78,7 +83,9 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
         <span>Prefill</span>
         <select aria-label="Prefill products" value={prefill} disabled={loading} onChange={(e) => setPrefill(e.target.value as PrefillMatmul)}>
           <option value="fp32">fp32 (exact)</option>
-          <option value="int8">int8 tensor cores (faster, ~1–5 % logit error)</option>
+          <option value="int8" disabled={noTensorCores}>
+            {noTensorCores ? 'int8 tensor cores (this GPU offers none to WebGPU)' : 'int8 tensor cores (faster, ~1–5 % logit error)'}
+          </option>
         </select>
       </label>
       {defaultContext !== null && (
@@ -117,6 +124,13 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
         <span className="load-text" data-testid="load-done">
           On the GPU: {formatBytes(load.info.bytesOnGpu)} of weights ({load.info.weightFormat}), prefill {load.info.prefillMatmul === 'int8' ? 'int8 (tensor cores)' : 'fp32'}, loaded in {load.info.seconds.toFixed(1)} s
         </span>
+      )}
+      {loadWarnings.length > 0 && (
+        <ul className="warnings" data-testid="load-warnings">
+          {loadWarnings.map((w) => (
+            <li key={w}>{w}</li>
+          ))}
+        </ul>
       )}
       {load?.state === 'failed' && (
         <span className="load-text error" role="alert">

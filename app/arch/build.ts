@@ -50,7 +50,7 @@ export function blockMixer(name: ArchitectureName, kind: BlockKind): MixerFactor
  * `maxTokens`: tokens per prefill chunk (activations are sized for it); `options.prefillMatmul`
  * 'int8': plain prefill chunks run the projections as int8 products (app/model/int8-prefill.ts).
  */
-export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256, options: Pick<ModelOptions, 'prefillMatmul' | 'int8MinTokens'> = {}): LanguageModel {
+export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256, options: Pick<ModelOptions, 'prefillMatmul' | 'int8MinTokens' | 'int8Variant'> = {}): LanguageModel {
   const spec = architectureSpec(inspection.architecture);
   const blocks = configBlocks(inspection.config);
   return new LanguageModel(ctx, inspection, weights, { ...options, maxTokens, name: spec.label.replace(/-/g, ''), mixer: (l) => blockMixer(spec.name, (blocks[l] as BlockSpec).kind) });

@@ -102,6 +102,12 @@ export interface Int8PrefillBench {
    * fp32 prefill of the same weights: relative L2 error (median, max) and how often the top-1 id agrees.
    */
   accuracy: { tokens: number; prompts: number; logit_rel_err_median: number; logit_rel_err_max: number; top1_agree: number };
+  /**
+   * With the tensor cores: the same prompts through the portable int8 kernel (the same codes, so
+   * the same sums): its logits' relative error against fp32 (median), and the largest relative
+   * difference between the two int8 runs (float sums in another order: ~1e-6 unless a kernel is wrong).
+   */
+  portable_check?: { logit_rel_err_median: number; tensor_cores_vs_portable_max: number };
 }
 
 export interface PrefillSplit {
@@ -452,10 +458,15 @@ export async function runBench(
   }
   const decode = median(decodeRates);
   log(`decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats})`);
-  const int8Prefill = prefillMatmul === 'int8' ? { kernel: int8PrefillKernel(ctx), quantize_ms: quantizeMs, bytes: model.int8Bytes, accuracy: await int8Accuracy(ctx, inspection, weights, model, Math.min(options.chunk, 2048), ids) } : undefined;
+  const int8Prefill: Int8PrefillBench | undefined =
+    prefillMatmul === 'int8' ? { kernel: int8PrefillKernel(ctx), quantize_ms: quantizeMs, bytes: model.int8Bytes, ...(await int8Accuracy(ctx, inspection, weights, model, Math.min(options.chunk, 2048), ids)) } : undefined;
   if (int8Prefill) {
     const a = int8Prefill.accuracy;
-    log(`int8 prefill accuracy (${a.prompts} prompts of ${a.tokens} tokens, last logits against fp32): relative error median ${a.logit_rel_err_median.toExponential(2)}, max ${a.logit_rel_err_max.toExponential(2)}; top-1 agrees ${a.top1_agree}/${a.prompts}`);
+    const p = int8Prefill.portable_check;
+    log(
+      `int8 prefill accuracy (${a.prompts} prompts of ${a.tokens} tokens, last logits against fp32): relative error median ${a.logit_rel_err_median.toExponential(2)}, max ${a.logit_rel_err_max.toExponential(2)}; top-1 agrees ${a.top1_agree}/${a.prompts}` +
+        (p ? `; portable kernel: error median ${p.logit_rel_err_median.toExponential(2)}, tensor cores vs portable ${p.tensor_cores_vs_portable_max.toExponential(2)}` : ''),
+    );
   }
   const result: BenchResult = {
     date: new Date().toISOString(),
@@ -525,10 +536,16 @@ export async function runBench(
   return result;
 }
 
-/** The int8 prefill's last logits against an fp32 model's on the same weights (Int8PrefillBench.accuracy), over 3 random prompts. */
-async function int8Accuracy(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, int8: LanguageModel, tokens: number, ids: (n: number) => number[]): Promise<Int8PrefillBench['accuracy']> {
+/**
+ * The int8 prefill's last logits against an fp32 model's on the same weights (Int8PrefillBench.accuracy),
+ * over 3 random prompts; with the tensor cores, also through the portable int8 kernel (portable_check).
+ */
+async function int8Accuracy(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, int8: LanguageModel, tokens: number, ids: (n: number) => number[]): Promise<Pick<Int8PrefillBench, 'accuracy' | 'portable_check'>> {
   const fp32 = buildModel(ctx, inspection, weights, int8.maxTokens);
+  const portable = int8PrefillKernel(ctx) === 'tensor cores' ? buildModel(ctx, inspection, weights, int8.maxTokens, { prefillMatmul: 'int8', int8Variant: 'portable' }) : null;
   const errors: number[] = [];
+  const portableErrors: number[] = [];
+  let between = 0;
   let agree = 0;
   const prompts = 3;
   const argmax = (v: Float32Array) => v.reduce((best, x, i) => (x > (v[best] as number) ? i : best), 0);
@@ -536,20 +553,28 @@ async function int8Accuracy(ctx: GpuContext, inspection: ModelInspection, weight
     for (let p = 0; p < prompts; p++) {
       const prompt = ids(tokens);
       const logits: Float32Array[] = [];
-      for (const model of [int8, fp32]) {
+      for (const model of [int8, fp32, ...(portable ? [portable] : [])]) {
         const session = new Session(ctx, model);
         session.prefill(prompt);
         logits.push(await session.readLogits());
         session.destroy();
       }
-      const [a, b] = logits as [Float32Array, Float32Array];
+      const [a, b, c] = logits as [Float32Array, Float32Array, Float32Array | undefined];
       errors.push(relativeError(a, b));
       if (argmax(a) === argmax(b)) agree++;
+      if (c) {
+        portableErrors.push(relativeError(c, b));
+        between = Math.max(between, relativeError(a, c));
+      }
     }
   } finally {
     fp32.destroy();
+    portable?.destroy();
   }
-  return { tokens, prompts, logit_rel_err_median: median(errors), logit_rel_err_max: Math.max(...errors), top1_agree: agree };
+  return {
+    accuracy: { tokens, prompts, logit_rel_err_median: median(errors), logit_rel_err_max: Math.max(...errors), top1_agree: agree },
+    ...(portable ? { portable_check: { logit_rel_err_median: median(portableErrors), tensor_cores_vs_portable_max: between } } : {}),
+  };
 }
 
 export function shapeConfig(name: string): MambaConfig {

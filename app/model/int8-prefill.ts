@@ -86,6 +86,8 @@ export class Int8Prefill {
     private readonly name: string,
     private readonly maxTokens: number,
     private readonly maxCols: number,
+    /** The int8 product's kernel (default: the tensor cores where offered; the bench checks one against the other). */
+    private readonly variant?: 'tensor-cores' | 'portable',
   ) {}
 
   /** Bytes this holds on the GPU now. */
@@ -150,7 +152,7 @@ export class Int8Prefill {
     const a = this.activations();
     return [
       quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate: int8RotationBlock(I) }, { x: buffers.x, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`),
-      int8Gemm(this.ctx, { m: T, n: O, k: I, accumulate: shape.accumulate ?? false }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y: buffers.y, bias: buffers.bias ?? null }, {}, `${label}.int8`),
+      int8Gemm(this.ctx, { m: T, n: O, k: I, accumulate: shape.accumulate ?? false }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y: buffers.y, bias: buffers.bias ?? null }, this.variant ? { variant: this.variant } : {}, `${label}.int8`),
     ];
   }
 

@@ -111,6 +111,8 @@ export interface ModelOptions {
   prefillMatmul?: PrefillMatmul;
   /** With prefillMatmul 'int8': the fewest tokens of a chunk that takes it (default INT8_MIN_TOKENS; tests use fewer). */
   int8MinTokens?: number;
+  /** With prefillMatmul 'int8': force the product's kernel (bench: the tensor cores against the portable kernel). */
+  int8Variant?: 'tensor-cores' | 'portable';
 }
 
 export class LanguageModel {
@@ -166,7 +168,7 @@ export class LanguageModel {
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`${this.name}: maxTokens must be a positive integer, got ${maxTokens}`);
     this.int8MinTokens = options.int8MinTokens ?? INT8_MIN_TOKENS;
     if (!Number.isInteger(this.int8MinTokens) || this.int8MinTokens < 1) throw new RangeError(`${this.name}: int8MinTokens must be a positive integer, got ${this.int8MinTokens}`);
-    this.int8 = options.prefillMatmul === 'int8' ? new Int8Prefill(ctx, this.name, maxTokens, Math.max(D, this.config.dInner)) : null;
+    this.int8 = options.prefillMatmul === 'int8' ? new Int8Prefill(ctx, this.name, maxTokens, Math.max(D, this.config.dInner), options.int8Variant) : null;
     this.int8Projections = [...inspection.tensors.values()].filter((t) => isInt8Projection(t.name, t.shape)).map((t) => ({ name: t.name, rows: t.shape[0] as number, cols: t.shape[1] as number }));
     this.shared = {
       ids: storageBuffer(ctx.device, `${this.name}.ids`, maxTokens * 4),

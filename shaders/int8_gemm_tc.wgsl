@@ -143,3 +143,114 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   workgroupBarrier();
   write_matrix(cb, m0 + wm0 + CM, n0 + wn0 + CN, lane);
 }
+
+// main_db: the same product with the next stage's codes loaded into registers while this stage
+// computes, and two staging buffers (ping-pong), so one barrier per stage instead of two and the
+// global loads' latency hidden behind the tensor-core work. The same tile, subgroups and result.
+
+var<workgroup> d_a: array<i32, 2u * BM * SROWW>;
+var<workgroup> d_w: array<i32, 2u * BN * SROWW>;
+
+// Loads per invocation per operand and stage: BM · KV vec4 over NSG · SG invocations.
+struct Stage {
+  a0: vec4<i32>,
+  a1: vec4<i32>,
+  w0: vec4<i32>,
+  w1: vec4<i32>,
+}
+
+fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
+  var s: Stage;
+  let t0 = lid;
+  let t1 = lid + NSG * SG;
+  s.a0 = qa[(m0 + t0 / KV) * kv4 + k0 / 16u + t0 % KV];
+  s.a1 = qa[(m0 + t1 / KV) * kv4 + k0 / 16u + t1 % KV];
+  s.w0 = qw[(n0 + t0 / KV) * kv4 + k0 / 16u + t0 % KV];
+  s.w1 = qw[(n0 + t1 / KV) * kv4 + k0 / 16u + t1 % KV];
+  return s;
+}
+
+fn put4(buf_a: bool, base: u32, t: u32, v: vec4<i32>) {
+  let o = base + (t / KV) * SROWW + (t % KV) * 4u;
+  if (buf_a) {
+    d_a[o] = v.x;
+    d_a[o + 1u] = v.y;
+    d_a[o + 2u] = v.z;
+    d_a[o + 3u] = v.w;
+  } else {
+    d_w[o] = v.x;
+    d_w[o + 1u] = v.y;
+    d_w[o + 2u] = v.z;
+    d_w[o + 3u] = v.w;
+  }
+}
+
+fn stage_store(s: Stage, buf: u32, lid: u32) {
+  put4(true, buf * BM * SROWW, lid, s.a0);
+  put4(true, buf * BM * SROWW, lid + NSG * SG, s.a1);
+  put4(false, buf * BN * SROWW, lid, s.w0);
+  put4(false, buf * BN * SROWW, lid + NSG * SG, s.w1);
+}
+
+@compute @workgroup_size(NSG * SG)
+fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+           @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let m0 = wg.y * BM;
+  let n0 = wg.x * BN;
+  let wm0 = (sg / SGN) * (2u * CM);
+  let wn0 = (sg % SGN) * (2u * CN);
+  let kv4 = params.k / 16u;
+  let stages = params.k / BK;
+  var c00: AT;
+  var c01: AT;
+  var c10: AT;
+  var c11: AT;
+  stage_store(stage_load(m0, n0, kv4, 0u, lid), 0u, lid);
+  workgroupBarrier();
+  for (var st = 0u; st < stages; st++) {
+    let buf = st % 2u;
+    let more = st + 1u < stages;
+    var next: Stage;
+    if (more) {
+      next = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
+    }
+    let ab = buf * BM * SROWW;
+    let wb = buf * BN * SROWW;
+    let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + (wm0 * SROWB) / 4u, SROWW);
+    let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + ((wm0 + CM) * SROWB) / 4u, SROWW);
+    let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + (wn0 * SROWB) / 4u, SROWW);
+    let r1 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + CN) * SROWB) / 4u, SROWW);
+    c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+    c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+    c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+    c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+    let m0b = subgroupMatrixLoad<LT, row_major>(&d_a, ab + (wm0 * SROWB + CK) / 4u, SROWW);
+    let m1b = subgroupMatrixLoad<LT, row_major>(&d_a, ab + ((wm0 + CM) * SROWB + CK) / 4u, SROWW);
+    let s0b = subgroupMatrixLoad<RT, col_major>(&d_w, wb + (wn0 * SROWB + CK) / 4u, SROWW);
+    let s1b = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + CN) * SROWB + CK) / 4u, SROWW);
+    c00 = subgroupMatrixMultiplyAccumulate(m0b, s0b, c00);
+    c01 = subgroupMatrixMultiplyAccumulate(m0b, s1b, c01);
+    c10 = subgroupMatrixMultiplyAccumulate(m1b, s0b, c10);
+    c11 = subgroupMatrixMultiplyAccumulate(m1b, s1b, c11);
+    if (more) {
+      stage_store(next, 1u - buf, lid);
+    }
+    workgroupBarrier();
+  }
+  let cb = sg * CM * CN;
+  subgroupMatrixStore<row_major>(&s_c, cb, c00, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0, n0 + wn0, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c01, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0, n0 + wn0 + CN, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c10, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0 + CM, n0 + wn0, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c11, CN);
+  workgroupBarrier();
+  write_matrix(cb, m0 + wm0 + CM, n0 + wn0 + CN, lane);
+}

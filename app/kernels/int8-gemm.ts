@@ -110,6 +110,15 @@ export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: {
   return singleDispatch(label, pipeline, group, [padRows], [params]);
 }
 
+/**
+ * The tensor-core kernel: 'single' (int8_gemm_tc.wgsl `main`: a stage loaded, a barrier, computed,
+ * a barrier) or 'double' (`main_db`: the next stage's codes in registers while this one computes,
+ * two staging buffers; subgroups of 32 only).
+ */
+export type TcKernel = 'single' | 'double';
+/** The tensor-core kernel int8Gemm runs unless told (bench/RESULTS.md has both measured). */
+export const TC_KERNEL: TcKernel = 'single';
+
 export interface Int8GemmShape {
   m: number;
   n: number;
@@ -132,7 +141,7 @@ export function int8Gemm(
   ctx: GpuContext,
   shape: Int8GemmShape,
   buffers: { qa: GPUBuffer; sa: GPUBuffer; qw: GPUBuffer; sw: GPUBuffer; y: GPUBuffer; bias?: GPUBuffer | null },
-  options: { variant?: 'tensor-cores' | 'portable' } = {},
+  options: { variant?: 'tensor-cores' | 'portable'; tcKernel?: TcKernel } = {},
   label = OP,
 ): Dispatch {
   const { m: M, n: N, k: K } = shape;
@@ -163,8 +172,10 @@ export function int8Gemm(
   const tensorCores = variant === 'tensor-cores';
   const groups: [number, number] = tensorCores ? [roundUp(N) / INT8_TILE, roundUp(M) / INT8_TILE] : [Math.ceil(N / 16), Math.ceil(M / 16)];
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
+  const tcKernel = options.tcKernel ?? TC_KERNEL;
+  if (tensorCores && tcKernel === 'double' && tc?.subgroupSize !== 32) throw new RangeError(`${OP}: the double-buffered tensor-core kernel takes subgroups of 32, this device's are ${tc?.subgroupSize}`);
   const pipeline = tensorCores
-    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: 'main', layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize } })
+    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: tcKernel === 'double' ? 'main_db' : 'main', layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize } })
     : ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);

@@ -116,8 +116,12 @@ export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: {
  * two staging buffers; subgroups of 32 only).
  */
 export type TcKernel = 'single' | 'double';
-/** The tensor-core kernel int8Gemm runs unless told (bench/RESULTS.md has both measured). */
-export const TC_KERNEL: TcKernel = 'single';
+/**
+ * The tensor-core kernel int8Gemm runs unless told, where the subgroups are 32 wide ('single'
+ * elsewhere): 'double', measured on the H200 at 1.4–1.7× 'single' (mamba-2.8b in_proj at 2,048
+ * tokens 0.78 against 1.10 ms, out_proj 0.40 against 0.67 ms; bench/RESULTS.md).
+ */
+export const TC_KERNEL: TcKernel = 'double';
 
 export interface Int8GemmShape {
   m: number;
@@ -172,7 +176,7 @@ export function int8Gemm(
   const tensorCores = variant === 'tensor-cores';
   const groups: [number, number] = tensorCores ? [roundUp(N) / INT8_TILE, roundUp(M) / INT8_TILE] : [Math.ceil(N / 16), Math.ceil(M / 16)];
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
-  const tcKernel = options.tcKernel ?? TC_KERNEL;
+  const tcKernel = options.tcKernel ?? (tc?.subgroupSize === 32 ? TC_KERNEL : 'single');
   if (tensorCores && tcKernel === 'double' && tc?.subgroupSize !== 32) throw new RangeError(`${OP}: the double-buffered tensor-core kernel takes subgroups of 32, this device's are ${tc?.subgroupSize}`);
   const pipeline = tensorCores
     ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: tcKernel === 'double' ? 'main_db' : 'main', layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize } })

@@ -30,7 +30,8 @@ import { MAX_CONTEXT_TOKENS } from './model/config.js';
 import { withContextTokens } from './model/inspection.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
 import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
-import { DAWN_UNSAFE_FLAG, PREFILL_MATMULS, usablePrefillMatmul, type PrefillMatmul } from './model/int8-prefill.js';
+import { PREFILL_MATMULS, type PrefillMatmul } from './model/int8-plan.js';
+import { DAWN_UNSAFE_FLAG, usablePrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
 
 const USAGE = `usage: mamba-studio-cli <command>

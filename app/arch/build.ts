@@ -6,7 +6,7 @@
  */
 import type { GpuContext } from '../gpu/context.js';
 import { allocateOrFail } from '../gpu/errors.js';
-import type { PrefillMatmul } from '../model/int8-prefill.js';
+import type { PrefillMatmul } from '../model/int8-plan.js';
 import { gpuMemoryNeed, type WeightChoice } from '../model/memory.js';
 import { configBlocks, type BlockKind, type BlockSpec } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';

@@ -17,7 +17,8 @@ import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, we
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { matmul } from '../kernels/matmul.js';
 import { generate } from '../model/generate.js';
-import { int8PrefillKernel, type PrefillMatmul } from '../model/int8-prefill.js';
+import type { PrefillMatmul } from '../model/int8-plan.js';
+import { int8PrefillKernel } from '../model/int8-prefill.js';
 import { relativeError } from '../kernels/self-test.js';
 import { seededRandom } from '../random.js';
 import type { LoadedWeights } from '../model/loader.js';

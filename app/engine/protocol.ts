@@ -8,7 +8,7 @@ import type { AdapterSummary } from '../gpu/adapter.js';
 import type { SelfTestResult } from '../kernels/self-test.js';
 import type { LoadProgress } from '../model/loader.js';
 import type { StopReason } from '../model/generate.js';
-import type { PrefillMatmul } from '../model/int8-prefill.js';
+import type { PrefillMatmul } from '../model/int8-plan.js';
 import type { WeightChoice } from '../model/memory.js';
 import type { MemoryPlan } from '../model/memory-plan.js';
 import type { ChatTemplate } from '../tokenizer/chat-template.js';

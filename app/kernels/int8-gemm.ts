@@ -22,18 +22,18 @@ import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { INT8_TILE, int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
 import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
+
+export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
 
 const OP = 'Int8Gemm';
 /** The portable kernels read X through weights.wgsl's w_at (any storage format). */
 const codeI8 = weightsCode + int8Code;
 /** Bytes of both kernels' params (int8_gemm.wgsl / int8_gemm_tc.wgsl Params). */
 const PARAMS_BYTES = 32;
-/** Rows, columns and K are padded to multiples of this (the tensor-core kernel's tile; K in bytes). */
-export const INT8_TILE = 64;
 const QUANTIZE_WORKGROUP = 256;
 
-export const roundUp = (v: number, to = INT8_TILE) => Math.ceil(v / to) * to;
 
 /** Whether int8Gemm runs on the tensor cores here: the adapter offers them (offersInt8TensorCores) and the device took the features. */
 export function int8TensorCores(ctx: GpuContext): { subgroupSize: number } | null {
@@ -42,20 +42,6 @@ export function int8TensorCores(ctx: GpuContext): { subgroupSize: number } | nul
   return { subgroupSize: a.subgroupMaxSize as number };
 }
 
-/** i32 words per code row of `cols` columns (padded to INT8_TILE). */
-export const int8Words = (cols: number) => roundUp(cols) / 4;
-
-/**
- * The Hadamard block a product over `cols` inputs is rotated with (QuantizeShape.rotate): the
- * largest power of two dividing cols, at most MAX_ROTATION; 0 (none) below 4.
- */
-export function int8RotationBlock(cols: number): number {
-  const block = Math.min(MAX_ROTATION, cols & -cols);
-  return block >= 4 ? block : 0;
-}
-
-/** The largest Hadamard block quantize_rot takes (its workgroup holds one block). */
-export const MAX_ROTATION = QUANTIZE_WORKGROUP;
 
 export interface QuantizeShape {
   rows: number;

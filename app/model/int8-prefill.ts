@@ -24,30 +24,8 @@ import { storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../kernels/int8-gemm.js';
+import type { PrefillMatmul } from './int8-plan.js';
 import type { WeightFormat } from '../kernels/weight-format.js';
-
-/** How a model's prefill runs its large matrix products: fp32 (exact to the traces' tolerance) or int8. */
-export type PrefillMatmul = 'fp32' | 'int8';
-export const PREFILL_MATMULS: readonly PrefillMatmul[] = ['fp32', 'int8'];
-
-/**
- * Fewest tokens in a chunk for the int8 products: below it the activations' quantization and the
- * 64-row tiles' padding cost more than the fp32 kernels (a decode-sized chunk stays fp32).
- */
-export const INT8_MIN_TOKENS = 64;
-
-/** The mixer weights (under a mixer prefix) that run as int8 products: the SSM mixers' projections. */
-export const INT8_PROJECTIONS = ['in_proj.weight', 'out_proj.weight'] as const;
-
-/** Whether the tensor named `name` ([rows, cols]) is one of INT8_PROJECTIONS of a mixer. */
-export function isInt8Projection(name: string, shape: readonly number[]): boolean {
-  return shape.length === 2 && INT8_PROJECTIONS.some((p) => name.endsWith(`.mixer.${p}`));
-}
-
-/** Bytes of one matrix's int8 codes and row scales ([rows, cols]). */
-export function int8MatrixBytes(rows: number, cols: number): number {
-  return roundUp(rows) * int8Words(cols) * 4 + roundUp(rows) * 4;
-}
 
 /** What the int8 products run on here: 'tensor cores' or 'portable'. */
 export function int8PrefillKernel(ctx: GpuContext): 'tensor cores' | 'portable' {

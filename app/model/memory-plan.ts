@@ -27,7 +27,7 @@ import { GpuError } from '../gpu/errors.js';
 import type { AdapterSummary } from '../gpu/adapter.js';
 import type { WeightFormat } from '../kernels/weight-format.js';
 import type { ModelInspection } from './inspection.js';
-import type { PrefillMatmul } from './int8-prefill.js';
+import type { PrefillMatmul } from './int8-plan.js';
 import { gpuMemoryNeed, tensorGpuBytes, weightBufferBytes, weightFormats, weightParts, type WeightChoice } from './memory.js';
 
 /** The trace buffers a plan counts (app/analysis/trace-memory.ts `traceMemory` works them out). */

@@ -16,7 +16,7 @@ import { ssdScratchElements } from '../kernels/ssd.js';
 import { attentionScratchElements, DECODE_MAX_TOKENS } from '../kernels/attention.js';
 import type { ModelInspection } from './inspection.js';
 import type { MambaConfig } from './config.js';
-import { int8MatrixBytes, isInt8Projection, type PrefillMatmul } from './int8-prefill.js';
+import { int8MatrixBytes, isInt8Projection, type PrefillMatmul } from './int8-plan.js';
 
 export interface GpuMemoryNeed {
   /** The weights as stored on the GPU (fp32, or packed halves for the big matrices with 'f16'). */

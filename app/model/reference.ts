@@ -6,7 +6,7 @@
  * for clarity, not speed: use it on small models and short sequences.
  */
 import { configBlocks, configMultipliers, finalNormName, type BlockSpec, type MambaConfig } from './config.js';
-import { int8RotationBlock } from '../kernels/int8-gemm.js';
+import { int8RotationBlock } from '../kernels/int8-layout.js';
 import { hadamardRowsF32, quantizeRowsRef } from '../kernels/int8-gemm.ref.js';
 
 /** Tensors by their name in the file, as float32 arrays (row-major). */

@@ -3,7 +3,8 @@ import { inspectModel, tokenizerSource, type ModelInspection } from '../arch/ins
 import { allocateModel } from '../arch/build.js';
 import { withContextTokens } from '../model/inspection.js';
 import type { WeightChoice } from '../model/memory.js';
-import { DAWN_UNSAFE_FLAG, usablePrefillMatmul, type PrefillMatmul } from '../model/int8-prefill.js';
+import type { PrefillMatmul } from '../model/int8-plan.js';
+import { DAWN_UNSAFE_FLAG, usablePrefillMatmul } from '../model/int8-prefill.js';
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';

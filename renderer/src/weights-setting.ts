@@ -6,7 +6,7 @@
  *   "Prefill" (issue 19): how plain prefill chunks multiply ('fp32', exact; 'int8': the int8
  *   tensor cores, app/model/int8-prefill.ts); default 'fp32'.
  */
-import { PREFILL_MATMULS, type PrefillMatmul } from '../../app/model/int8-prefill';
+import { PREFILL_MATMULS, type PrefillMatmul } from '../../app/model/int8-plan';
 import { WEIGHT_CHOICES, type WeightChoice } from '../../app/model/memory';
 
 export const WEIGHTS_STORAGE_KEY = 'mamba-studio.gpu-weights';

@@ -2,7 +2,8 @@
  * Issue 17, item 2, in the web build: the load panel shows the memory plan of the picked model
  * before anything is loaded ("needs … MB: weights …, state …, activations …, trace …"), plans
  * again when the GPU weights choice changes, and the weights it planned are what loading puts on
- * the GPU (the "On the GPU" line, in binary units).
+ * the GPU (the "On the GPU" line, in binary units). The prefill choice is fp32, its int8 option
+ * disabled on SwiftShader (no int8 tensor cores), and the load line says which prefill runs.
  */
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -36,8 +37,14 @@ describe('the memory plan in the load panel', () => {
     await expect.poll(() => plannedWeightsMb(p), { timeout: 30_000 }).toBeLessThan(fp32);
     await p.getByLabel('GPU weights').selectOption('f32');
     await expect.poll(() => plannedWeightsMb(p), { timeout: 30_000 }).toBe(fp32);
+    // The prefill choice: fp32 by default; int8 needs tensor cores, which SwiftShader does not offer.
+    expect(await p.getByLabel('Prefill products').inputValue()).toBe('fp32');
+    const int8Option = p.getByLabel('Prefill products').locator('option[value="int8"]');
+    expect(await int8Option.isDisabled()).toBe(true);
+    expect(await int8Option.textContent()).toBe('int8 tensor cores (this GPU offers none to WebGPU)');
     await p.getByRole('button', { name: 'Load onto the GPU' }).click();
     await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
+    expect(await p.getByTestId('load-done').textContent()).toMatch(/, prefill fp32, loaded in /);
     const done = /On the GPU: ([\d.]+) MB of weights/.exec((await p.getByTestId('load-done').textContent()) ?? '');
     // The load line is in MiB with one decimal, the plan in MB with two significant digits.
     const loadedMb = Number(done?.[1]) * 1.048576;

@@ -1,7 +1,7 @@
 /** Load the selected model onto the GPU: a progress bar in bytes, MB/s, and Cancel. */
 import { useCallback, useState } from 'react';
 import type { WeightChoice } from '../../../app/model/memory';
-import type { PrefillMatmul } from '../../../app/model/int8-prefill';
+import type { PrefillMatmul } from '../../../app/model/int8-plan';
 import { MAX_CONTEXT_TOKENS } from '../../../app/model/config';
 import type { ModelEntry } from '../../../app/contract';
 import type { EngineClient } from '../engine-client';

@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { WeightChoice } from '../../../app/model/memory';
-import type { PrefillMatmul } from '../../../app/model/int8-prefill';
+import type { PrefillMatmul } from '../../../app/model/int8-plan';
 import { describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, type MemoryPlan } from '../../../app/model/memory-plan';
 import type { EngineClient } from '../engine-client';
 import type { Host } from '../host';

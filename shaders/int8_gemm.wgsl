@@ -60,6 +60,21 @@ fn w_quad(q: u32) -> vec4<u32> {
 
 var<workgroup> red: array<f32, WORKGROUP_SIZE>;
 
+// The largest of the workgroup's values m (every invocation calls it).
+fn workgroup_max(m: f32, lid: u32) -> f32 {
+  red[lid] = m;
+  workgroupBarrier();
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      red[lid] = max(red[lid], red[lid + stride]);
+    }
+    workgroupBarrier();
+  }
+  let out = red[0];
+  workgroupBarrier();  // red is written again by the next call
+  return out;
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wg.x;
@@ -71,15 +86,7 @@ fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
       m = max(m, abs(w_at(e0 + c)));
     }
   }
-  red[lid] = m;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      red[lid] = max(red[lid], red[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let amax = red[0];
+  let amax = workgroup_max(m, lid);
   let inv = select(0.0, 127.0 / amax, amax > 0.0);
   for (var w = lid; w < params.words; w += WORKGROUP_SIZE) {
     var word = 0u;
@@ -136,15 +143,7 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   for (var b = 0u; b < blocks; b++) {
     m = max(m, abs(rotated_block(e0 + b * ROT, lid, live)));
   }
-  red[lid] = m;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      red[lid] = max(red[lid], red[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let amax = red[0];
+  let amax = workgroup_max(m, lid);
   let inv = select(0.0, 127.0 / amax, amax > 0.0);
   for (var b = 0u; b < blocks; b++) {
     let v = rotated_block(e0 + b * ROT, lid, live);
@@ -182,13 +181,5 @@ fn gemm(@builtin(global_invocation_id) g: vec3<u32>) {
   for (var w = 0u; w < params.words; w++) {
     acc += dot(bytes4(qa[m * params.words + w]), bytes4(qw[n * params.words + w]));
   }
-  var v = f32(acc) * sa[m] * sw[n];
-  if ((params.flags & 2u) != 0u) {
-    v += bias[n];
-  }
-  let i = params.offset + m * params.stride + n;
-  if ((params.flags & 1u) != 0u) {
-    v += y[i];
-  }
-  y[i] = v;
+  int8_store(m, n, acc);  // int8_store.wgsl, appended
 }

@@ -61,21 +61,14 @@ var<workgroup> s_a: array<i32, BM * SROWW>;
 var<workgroup> s_w: array<i32, BN * SROWW>;
 var<workgroup> s_c: array<i32, NSG * CM * CN>;
 
-// Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from s_c[cb ..].
+// Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from s_c[cb ..]
+// (int8_store.wgsl, appended).
 fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32) {
   for (var e = lane; e < CM * CN; e += SG) {
     let m = r0 + e / CN;
     let n = c0 + e % CN;
     if (m < params.m && n < params.n) {
-      var v = f32(s_c[cb + e]) * sa[m] * sw[n];
-      if ((params.flags & 2u) != 0u) {
-        v += bias[n];
-      }
-      let i = params.offset + m * params.stride + n;
-      if ((params.flags & 1u) != 0u) {
-        v += y[i];
-      }
-      y[i] = v;
+      int8_store(m, n, s_c[cb + e]);
     }
   }
 }

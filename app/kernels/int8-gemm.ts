@@ -15,7 +15,8 @@
  * CPU reference: int8-gemm.ref.ts.
  */
 import int8Code from '../../shaders/int8_gemm.wgsl?raw';
-import codeTc from '../../shaders/int8_gemm_tc.wgsl?raw';
+import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
+import storeCode from '../../shaders/int8_store.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import { offersInt8TensorCores } from '../gpu/adapter.js';
 import { uniformBuffer } from '../gpu/buffers.js';
@@ -28,8 +29,9 @@ import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from '
 export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
 
 const OP = 'Int8Gemm';
-/** The portable kernels read X through weights.wgsl's w_at (any storage format). */
-const codeI8 = weightsCode + int8Code;
+/** The portable kernels read X through weights.wgsl's w_at (any storage format); both gemms write through int8_store.wgsl (after the TC shader's enable directives). */
+const codeI8 = weightsCode + int8Code + storeCode;
+const codeTc = tcCode + storeCode;
 /** Bytes of both kernels' params (int8_gemm.wgsl / int8_gemm_tc.wgsl Params). */
 const PARAMS_BYTES = 32;
 const QUANTIZE_WORKGROUP = 256;

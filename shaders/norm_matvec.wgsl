@@ -272,15 +272,14 @@ fn q4k_x(j: u32) -> Q4kX {
 fn q4k_dot(q: vec4<u32>, head: vec4<u32>, x: Q4kX, j: u32) -> f32 {
   let sub = 2u * ((j & 7u) >> 1u);
   let dd = unpack2x16float(head.x);
-  let sm0 = k_scale_min_words(head.yzw, sub);
-  let sm1 = k_scale_min_words(head.yzw, sub + 1u);
+  let sm = small_f32x4(vec4<u32>(k_scale_min_words(head.yzw, sub), k_scale_min_words(head.yzw, sub + 1u)));
   var lo = 0.0;
   var hi = 0.0;
   for (var i = 0u; i < 4u; i++) {
-    lo += dot(vec4<f32>(nib4(q[i], 0u)), x.a[i]);
-    hi += dot(vec4<f32>(nib4(q[i], 1u)), x.b[i]);
+    lo += dot(small_f32x4(nib4(q[i], 0u)), x.a[i]);
+    hi += dot(small_f32x4(nib4(q[i], 1u)), x.b[i]);
   }
-  return dd.x * (f32(sm0.x) * lo + f32(sm1.x) * hi) - dd.y * (f32(sm0.y) * x.sum_a + f32(sm1.y) * x.sum_b);
+  return dd.x * (sm.x * lo + sm.z * hi) - dd.y * (sm.y * x.sum_a + sm.w * x.sum_b);
 }
 
 /**

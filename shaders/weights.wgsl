@@ -77,10 +77,23 @@ fn w_quad_at(b: u32) -> vec4<u32> {
   return w_quad(b >> 4u);
 }
 
-/** The four signed bytes of a word, as f32 (byte 0 first). */
+/**
+ * Integers below 2^23 as exact f32 without an integer→float conversion, which NVIDIA GPUs issue at
+ * an eighth of the FMA rate (a decode matvec over 4-bit codes converts one per weight): the bits
+ * 2^23 + v read as a float, minus 2^23.
+ */
+fn small_f32x4(v: vec4<u32>) -> vec4<f32> {
+  return bitcast<vec4<f32>>(v | vec4<u32>(0x4B000000u)) - 8388608.0;
+}
+
+/** The four bytes of a word (byte 0 first). */
+fn u8x4(word: u32) -> vec4<u32> {
+  return vec4<u32>(word & 255u, (word >> 8u) & 255u, (word >> 16u) & 255u, word >> 24u);
+}
+
+/** The four signed bytes of a word, as f32 (byte 0 first): offset binary (b ^ 0x80 = q + 128), as small_f32x4. */
 fn i8x4(word: u32) -> vec4<f32> {
-  let s = bitcast<i32>(word);
-  return vec4<f32>(f32(extractBits(s, 0u, 8u)), f32(extractBits(s, 8u, 8u)), f32(extractBits(s, 16u, 8u)), f32(extractBits(s, 24u, 8u)));
+  return bitcast<vec4<f32>>(u8x4(word ^ 0x80808080u) | vec4<u32>(0x4B000000u)) - 8388736.0;  // 2^23 + 128
 }
 
 /** Nibble `which` (0: low, 1: high) of each of the four bytes of a word. */
@@ -219,18 +232,18 @@ fn halves8(q: vec4<u32>) -> array<vec4<f32>, 2> {
   return array<vec4<f32>, 2>(vec4<f32>(bf16x2(q.x), bf16x2(q.y)), vec4<f32>(bf16x2(q.z), bf16x2(q.w)));
 }
 
-/** Byte i (0..11) of the three words holding a K-quant super-block's 12 scale bytes. */
-fn k_scale_byte(s: vec3<u32>, i: u32) -> u32 {
-  return (s[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
-}
-
-/** k_scale_min from the scale bytes already in registers. */
+/**
+ * k_scale_min from the scale bytes already in registers (s.x: bytes 0..3, s.y: 4..7, s.z: 8..11),
+ * with shifts and no indexing: sub-block j < 4 has its 6-bit scale and min in the low bits of bytes
+ * j and j + 4; j ≥ 4 has their low 4 bits in byte j + 4 and their high 2 bits in the top of bytes
+ * j − 4 and j.
+ */
 fn k_scale_min_words(s: vec3<u32>, j: u32) -> vec2<u32> {
+  let sh = 8u * (j & 3u);
   if (j < 4u) {
-    return vec2<u32>(k_scale_byte(s, j) & 63u, k_scale_byte(s, j + 4u) & 63u);
+    return vec2<u32>((s.x >> sh) & 63u, (s.y >> sh) & 63u);
   }
-  let b = k_scale_byte(s, j + 4u);
-  return vec2<u32>((b & 15u) | ((k_scale_byte(s, j - 4u) >> 6u) << 4u), (b >> 4u) | ((k_scale_byte(s, j) >> 6u) << 4u));
+  return vec2<u32>(((s.z >> sh) & 15u) | ((s.x >> (sh + 2u)) & 48u), ((s.z >> (sh + 4u)) & 15u) | ((s.y >> (sh + 2u)) & 48u));
 }
 
 /** The offsets in its row of chunk c's two runs of 16 elements (see the header). */
@@ -269,10 +282,11 @@ fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
     let dd = unpack2x16float(head.x);
     let sm0 = k_scale_min_words(head.yzw, j);
     let sm1 = k_scale_min_words(head.yzw, j + 1u);
-    let step0 = dd.x * f32(sm0.x);
-    let step1 = dd.x * f32(sm1.x);
-    let shift0 = dd.y * f32(sm0.y);
-    let shift1 = dd.y * f32(sm1.y);
+    let smf = small_f32x4(vec4<u32>(sm0, sm1));
+    let step0 = dd.x * smf.x;
+    let step1 = dd.x * smf.z;
+    let shift0 = dd.y * smf.y;
+    let shift1 = dd.y * smf.w;
     for (var i = 0u; i < 4u; i++) {
       var lo = nib4(qs[i], 0u);
       var hi = nib4(qs[i], 1u);
@@ -280,8 +294,8 @@ fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
         lo |= bit4(qh[i], j) << vec4<u32>(4u);
         hi |= bit4(qh[i], j + 1u) << vec4<u32>(4u);
       }
-      out[i] = step0 * vec4<f32>(lo) - shift0;
-      out[4u + i] = step1 * vec4<f32>(hi) - shift1;
+      out[i] = step0 * small_f32x4(lo) - shift0;
+      out[4u + i] = step1 * small_f32x4(hi) - shift1;
     }
     return out;
   }
@@ -302,7 +316,7 @@ fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
       let low = nib4(ql[j >> 2u][j & 3u], k >> 1u);
       let w = qh[j >> 2u][j & 3u] >> (2u * k);
       let high = vec4<u32>(w & 3u, (w >> 8u) & 3u, (w >> 16u) & 3u, (w >> 24u) & 3u);
-      out[j] = select(d1, d0, j < 4u) * (vec4<f32>(low | (high << vec4<u32>(4u))) - 32.0);
+      out[j] = select(d1, d0, j < 4u) * (small_f32x4(low | (high << vec4<u32>(4u))) - 32.0);
     }
     return out;
   }
@@ -326,7 +340,7 @@ fn w_chunk_of(row_e0: u32, c: u32) -> array<vec4<f32>, 8> {
       var q = nib4(qs[k], h);
       let first = 16u * h + 4u * k;    // the element of byte 4k's nibble; its fifth bits (0 but for Q5_0 / Q5_1)
       q |= vec4<u32>((b.qh >> first) & 1u, (b.qh >> (first + 1u)) & 1u, (b.qh >> (first + 2u)) & 1u, (b.qh >> (first + 3u)) & 1u) << vec4<u32>(4u);
-      out[4u * h + k] = b.d * (vec4<f32>(q) + b.offset) + b.m;
+      out[4u * h + k] = b.d * (small_f32x4(q) + b.offset) + b.m;
     }
   }
   return out;

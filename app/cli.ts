@@ -10,7 +10,7 @@
 import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
-import { openGpu } from './gpu/context.js';
+import { openGpu, type KernelTuning } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
@@ -33,6 +33,7 @@ import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeig
 import { PREFILL_MATMULS, type PrefillMatmul } from './model/int8-plan.js';
 import { DAWN_UNSAFE_FLAG, usablePrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
+import { WEIGHT_FORMATS } from './kernels/weight-format.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
@@ -60,7 +61,7 @@ commands:
   bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
-        [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec 32x2x4,…]
+        [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
@@ -69,7 +70,8 @@ commands:
                         131072) adds a long trace of N tokens: trace memory (GPU, JS), a 4,096-token window's
                         recompute time and the live trace's decode overhead (JSON "trace"; --trail-piece N,…
                         also times the windows detail with trail pieces of N tokens); --matvec measures the decode
-                        matrix-vector kernel in each threads×rows×unroll shape in turn; --prefill-matmul int8
+                        matrix-vector kernel with each setting in turn: threads×rows×unroll, @ the most
+                        workgroups, for the matrices in one storage format when prefixed; --prefill-matmul int8
                         runs the prefill's projections on the int8 tensor cores (refused without them) and
                         reports their accuracy against fp32 (JSON "int8_prefill")
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
@@ -263,6 +265,27 @@ function contextOption(opts: Map<string, string>): number | undefined {
 }
 
 /** --prefill-matmul items (run, info: one; bench: a list): how prefill chunks multiply (default fp32). */
+type MatvecTuning = NonNullable<KernelTuning['matvec']>;
+
+/** One --matvec item: [FORMAT:][TxRxU][@G]. */
+function parseMatvecItem(item: string): MatvecTuning {
+  const m = /^(?:([a-z0-9_]+):)?(?:(\d+)x(\d+)x(\d+))?(?:@(\d+))?$/.exec(item);
+  if (!m || (m[2] === undefined && m[5] === undefined)) throw new UsageError(`--matvec takes items like 32x2x4, q4_k:32x4x2 or q4_k:@512 (format: threads×rows×unroll @ workgroups), got "${item}"`);
+  if (m[1] !== undefined && !(WEIGHT_FORMATS as readonly string[]).includes(m[1])) throw new UsageError(`--matvec: unknown storage format "${m[1]}" in "${item}" (known: ${WEIGHT_FORMATS.join(', ')})`);
+  const tuning: MatvecTuning = {};
+  if (m[1] !== undefined) tuning.format = m[1];
+  if (m[2] !== undefined) Object.assign(tuning, { threadsPerRow: Number(m[2]), rows: Number(m[3]), unroll: Number(m[4]) });
+  if (m[5] !== undefined) {
+    tuning.groups = Number(m[5]);
+    if (tuning.groups < 1) throw new UsageError(`--matvec: the workgroups after @ must be ≥ 1, got "${item}"`);
+  }
+  return tuning;
+}
+
+function describeMatvecItem(t: MatvecTuning): string {
+  return `${t.format ? `${t.format}:` : ''}${t.threadsPerRow !== undefined ? `${t.threadsPerRow}x${t.rows}x${t.unroll}` : ''}${t.groups !== undefined ? `@${t.groups}` : ''}`;
+}
+
 function prefillMatmuls(opts: Map<string, string>): PrefillMatmul[] {
   const items = (opts.get('prefill-matmul') ?? 'fp32').split(',');
   for (const item of items) if (!(PREFILL_MATMULS as readonly string[]).includes(item)) throw new UsageError(`--prefill-matmul takes ${PREFILL_MATMULS.join(', ')}, got "${item}"`);
@@ -361,16 +384,12 @@ async function benchCommand(args: string[]): Promise<number> {
     ctx.device.destroy();
     return Object.values(result.int8_gemm.correctness).every((c) => c.pass) ? 0 : 1;
   }
-  // --matvec TxRxU[,…]: the decode matrix-vector kernel's shapes to measure in turn (threads per row,
-  // rows per group of threads, loads in flight; app/kernels/norm-matvec.ts), each with every --weights.
+  // --matvec [FORMAT:][TxRxU][@G][,…]: the decode matrix-vector kernel's settings to measure in turn
+  // (threads per row, rows per group of threads, loads in flight, at most G workgroups;
+  // app/kernels/norm-matvec.ts), for the matrices stored in FORMAT only when it is given, each
+  // with every --weights.
   const matvecRaw = opts.get('matvec');
-  const matvecShapes = matvecRaw
-    ? matvecRaw.split(',').map((item) => {
-        const m = /^(\d+)x(\d+)x(\d+)$/.exec(item);
-        if (!m) throw new UsageError(`--matvec takes threads×rows×unroll items like 32x2x4, got "${item}"`);
-        return { threadsPerRow: Number(m[1]), rows: Number(m[2]), unroll: Number(m[3]) };
-      })
-    : [undefined];
+  const matvecShapes = matvecRaw ? matvecRaw.split(',').map(parseMatvecItem) : [undefined];
   const traceTokens = opts.has('trace') ? integerOption(opts, 'trace', 131072, 1) : 0;
   const modelPath = opts.get('model');
   const raw = opts.get('weights') ?? 'f32';
@@ -439,7 +458,7 @@ async function benchCommand(args: string[]): Promise<number> {
     }
     delete result.model_ref;
     result.subgroup_size = ctx.subgroupSize ?? null;
-    if (matvec) result.matvec = `${matvec.threadsPerRow}x${matvec.rows}x${matvec.unroll}`;
+    if (matvec) result.matvec = describeMatvecItem(matvec);
     results.push(result);
     prepared.weights.destroy();
   }

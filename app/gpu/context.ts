@@ -22,8 +22,12 @@ export interface GpuContext {
 
 /** Shapes of kernels that have several (a benchmark sweeps them; each op documents its own). */
 export interface KernelTuning {
-  /** norm-matvec (app/kernels/norm-matvec.ts): threads per row, rows per group of threads, 16-byte loads in flight per row. */
-  matvec?: { threadsPerRow?: number; rows?: number; unroll?: number };
+  /**
+   * norm-matvec (app/kernels/norm-matvec.ts): threads per row, rows per group of threads, 16-byte
+   * loads in flight per row, the most workgroups launched; only for weights stored in `format`
+   * when it is given.
+   */
+  matvec?: { threadsPerRow?: number; rows?: number; unroll?: number; groups?: number; format?: string };
 }
 
 /**

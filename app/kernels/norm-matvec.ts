@@ -13,7 +13,7 @@
 import normMatvecCode from '../../shaders/norm_matvec.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuContext, KernelTuning } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
@@ -136,6 +136,12 @@ const TARGET_WORKGROUPS = 256;
  * that leaves fewer than TARGET_WORKGROUPS workgroups (x_proj's ~100 rows still spread over the
  * GPU; not on a software adapter). 4 loads in flight per row. ctx.tuning.matvec overrides any part (benchmarks, tests).
  */
+/** A benchmark's forced matvec settings (GpuContext.tuning) where they apply to weights in `format`. */
+function forcedMatvec(ctx: GpuContext, format: WeightFormat): NonNullable<KernelTuning['matvec']> {
+  const forced = ctx.tuning?.matvec;
+  return forced && (forced.format === undefined || forced.format === format) ? forced : {};
+}
+
 export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: number, format: WeightFormat, staged = true): MatvecShape {
   const pow2 = (x: number) => 2 ** Math.round(Math.log2(Math.max(1, x)));
   let perRow: number;
@@ -161,7 +167,7 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
     if (rows > 1) rows /= 2;
     else perRow *= 2;
   }
-  const forced = ctx.tuning?.matvec ?? {};
+  const forced = forcedMatvec(ctx, format);
   // Q4_K holds each unit's 16 bytes of scales beside its codes: 2 units in flight (4 was slower on the H200).
   const shape = { threadsPerRow: forced.threadsPerRow ?? perRow, rows: forced.rows ?? rows, unroll: forced.unroll ?? (format === 'q4_k' ? 2 : 4) };
   checkCount(OP, 'threadsPerRow', shape.threadsPerRow, 1, WORKGROUP_SIZE);
@@ -230,7 +236,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
 
   const mv = matvecShape(ctx, I, O, format, !direct);
   const blocks = Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
-  const gx = Math.min(blocks, MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
+  const gx = Math.min(blocks, forcedMatvec(ctx, format).groups ?? MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
   const { device } = ctx;
   const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
   // Row sums with subgroupAdd where the device allows (app/kernels/subgroups.ts); several subgroups

@@ -96,3 +96,23 @@ describe('cli run: malformed options are usage errors, before the model is opene
     expect(r.stdout).toBe('');
   });
 });
+
+describe('cli bench: malformed --matvec settings are usage errors, before a GPU is opened', () => {
+  const bench = (...args: string[]) => spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const usage = '(format: threads×rows×unroll @ workgroups)';
+
+  it.each([
+    ['32x2', `error: --matvec takes items like 32x2x4, q4_k:32x4x2 or q4_k:@512 ${usage}, got "32x2"`],
+    ['q4_k:', `error: --matvec takes items like 32x2x4, q4_k:32x4x2 or q4_k:@512 ${usage}, got "q4_k:"`],
+    ['32x2x4,@', `error: --matvec takes items like 32x2x4, q4_k:32x4x2 or q4_k:@512 ${usage}, got "@"`],
+    ['q9_k:@512', 'error: --matvec: unknown storage format "q9_k" in "q9_k:@512" (known: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k)'],
+    ['@0', 'error: --matvec: the workgroups after @ must be ≥ 1, got "@0"'],
+  ])('--matvec %j', (value, message) => {
+    const r = bench('--matvec', value);
+    expect(r.status).toBe(2);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe(message);
+    expect(lines[1]).toMatch(/^usage: mamba-studio-cli <command>/);
+    expect(r.stdout).toBe('');
+  });
+});

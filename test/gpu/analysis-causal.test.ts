@@ -305,7 +305,6 @@ describe.each(ARCHS)('state steering ($arch)', ({ get }) => {
     const { inspection, weights, table } = get();
     const c = inspection.config;
     const w = (n: string) => table.get(n);
-    const ids = randomIds(7, 8);
     const a = randomIds(5, 9);
     const b = randomIds(6, 10);
     const model = buildModel(ctx, inspection, weights, 4);
@@ -327,14 +326,24 @@ describe.each(ARCHS)('state steering ($arch)', ({ get }) => {
     };
     const sa = feed(a).s;
     const sb = feed(b).s;
-    for (const [alpha, layers] of [[0.7, [1]], [1, undefined], [0, undefined]] as const) {
-      const got = await stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, alpha, tokens: 5, ...(layers ? { layers: [...layers] } : {}) });
-      expect(got.at).toBe(5);
+    const cases = [[0.7, [1]], [1, undefined], [0, undefined]] as const;
+    /** The reference's steered continuation of `ids` for one case. */
+    const steered = (ids: readonly number[], alpha: number, layers: readonly number[] | undefined) => {
       const { s } = feed(ids.slice(0, 6));
       for (const l of layers ?? Array.from({ length: c.nLayer }, (_, k) => k)) {
         for (const key of ['conv', 'ssm'] as const) s[l]![key] = s[l]![key].map((v, j) => v + alpha * (sb[l]![key][j]! - sa[l]![key][j]!));
       }
-      const want = continuation(s, refStep(c, w, ids[6]!, s), 5);
+      return continuation(s, refStep(c, w, ids[6]!, s), 5);
+    };
+    // A prompt whose first steered token is a near tie in the reference compares nothing (the
+    // random seed decides): take the first of a few prompts where every case has a margin.
+    const ids =
+      Array.from({ length: 20 }, (_, k) => randomIds(7, 8 + 100 * k)).find((candidate) => cases.every(([alpha, layers]) => steered(candidate, alpha, layers).length > 0)) ??
+      randomIds(7, 8);
+    for (const [alpha, layers] of cases) {
+      const got = await stateSteering(ctx, { model, tokenizer: null }, ids, { a, b, alpha, tokens: 5, ...(layers ? { layers: [...layers] } : {}) });
+      expect(got.at).toBe(5);
+      const want = steered(ids, alpha, layers);
       expect(got.steered.ids.slice(0, want.length), `α ${alpha}`).toEqual(want);
       const base = feed(ids);
       const wantBase = continuation(base.s, base.logits, 5);

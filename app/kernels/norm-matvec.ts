@@ -122,6 +122,12 @@ export interface MatvecShape {
   unroll: number;
 }
 
+/** A benchmark's forced matvec settings (GpuContext.tuning) where they apply to weights in `format`. */
+function forcedMatvec(ctx: GpuContext, format: WeightFormat): NonNullable<KernelTuning['matvec']> {
+  const forced = ctx.tuning?.matvec;
+  return forced && (forced.format === undefined || forced.format === format) ? forced : {};
+}
+
 /** Workgroups the shape choice aims for at least (a few per multiprocessor on a large GPU). */
 const TARGET_WORKGROUPS = 256;
 
@@ -130,18 +136,13 @@ const TARGET_WORKGROUPS = 256;
  * (bench/RESULTS.md, issue 19): about 10 16-byte words of a row per thread (32 to 256 threads per
  * row); with the prologue (a norm, or x staged through workgroup memory) 4 rows per group, so
  * fewer workgroups pay it; with x read in place 1 row. Q8_0 and Q4_K are read as the halves are,
- * 16 bytes of codes at a time (16 and 32 weights) with their scales (Q4_K: 2 rows, 2 loads in
- * flight: its units carry 16 more bytes of scales each); the other ggml blocks 1 row and up to 64
+ * 16 bytes of codes at a time (16 and 32 weights) with their scales (Q4_K: 1 load in flight with
+ * the prologue, 2 without: its units carry 16 more bytes of scales each); the other ggml blocks 1 row and up to 64
  * threads (a chunk's decoding holds 8 vec4s per row). Then fewer rows, then more threads per row, while
  * that leaves fewer than TARGET_WORKGROUPS workgroups (x_proj's ~100 rows still spread over the
- * GPU; not on a software adapter). 4 loads in flight per row. ctx.tuning.matvec overrides any part (benchmarks, tests).
+ * GPU; not on a software adapter). 4 loads in flight per row. ctx.tuning.matvec overrides any part
+ * (benchmarks, tests), and the workgroups' cap (MAX_WORKGROUPS).
  */
-/** A benchmark's forced matvec settings (GpuContext.tuning) where they apply to weights in `format`. */
-function forcedMatvec(ctx: GpuContext, format: WeightFormat): NonNullable<KernelTuning['matvec']> {
-  const forced = ctx.tuning?.matvec;
-  return forced && (forced.format === undefined || forced.format === format) ? forced : {};
-}
-
 export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: number, format: WeightFormat, staged = true): MatvecShape {
   const pow2 = (x: number) => 2 ** Math.round(Math.log2(Math.max(1, x)));
   let perRow: number;
@@ -149,7 +150,7 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
   if (format === 'q8_0' || format === 'q4_k') {
     // Read as the halves are, 16 bytes (16 codes, 32 nibbles) at a time.
     perRow = Math.min(WORKGROUP_SIZE, Math.max(32, pow2(inFeatures / (format === 'q8_0' ? 16 : 32) / 10)));
-    rows = staged ? (format === 'q8_0' ? 4 : 2) : 1;
+    rows = staged ? 4 : 1;
   } else if (isBlockFormat(format)) {
     const chunks = inFeatures / 32;
     perRow = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, chunks))));
@@ -168,8 +169,12 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
     else perRow *= 2;
   }
   const forced = forcedMatvec(ctx, format);
-  // Q4_K holds each unit's 16 bytes of scales beside its codes: 2 units in flight (4 was slower on the H200).
-  const shape = { threadsPerRow: forced.threadsPerRow ?? perRow, rows: forced.rows ?? rows, unroll: forced.unroll ?? (format === 'q4_k' ? 2 : 4) };
+  // Q4_K holds each unit's 16 bytes of scales beside its codes: fewer units in flight. On the H200
+  // (bench --matvec q4_k:…, mamba-2.8b): 4 rows × 1 unit behind the prologue (in_proj 28.6 µs, LM
+  // head 76 µs against 34.5 / 93 with 2 × 2), 1 row × 2 units with x in place (out_proj 17.7 µs
+  // against 21.9 with 4 × 1).
+  const unroll = format === 'q4_k' ? (staged ? 1 : 2) : 4;
+  const shape = { threadsPerRow: forced.threadsPerRow ?? perRow, rows: forced.rows ?? rows, unroll: forced.unroll ?? unroll };
   checkCount(OP, 'threadsPerRow', shape.threadsPerRow, 1, WORKGROUP_SIZE);
   if ((shape.threadsPerRow & (shape.threadsPerRow - 1)) !== 0) throw new RangeError(`${OP}: threadsPerRow must be a power of two, got ${shape.threadsPerRow}`);
   checkCount(OP, 'rows', shape.rows, 1, Math.min(4, shape.threadsPerRow)); // lane r of a group writes row r

@@ -137,8 +137,9 @@ const TARGET_WORKGROUPS = 256;
  * row); with the prologue (a norm, or x staged through workgroup memory) 4 rows per group, so
  * fewer workgroups pay it; with x read in place 1 row. Q8_0 and Q4_K are read as the halves are,
  * 16 bytes of codes at a time (16 and 32 weights) with their scales (Q4_K: 1 load in flight with
- * the prologue, 2 without: its units carry 16 more bytes of scales each); the other ggml blocks 1 row and up to 64
- * threads (a chunk's decoding holds 8 vec4s per row). Then fewer rows, then more threads per row, while
+ * the prologue, 2 without: its units carry 16 more bytes of scales each); the other ggml blocks 2
+ * rows and up to 32 threads behind the prologue, else 1 row and up to 64 threads (a chunk's
+ * decoding holds 8 vec4s per row). Then fewer rows, then more threads per row, while
  * that leaves fewer than TARGET_WORKGROUPS workgroups (x_proj's ~100 rows still spread over the
  * GPU; not on a software adapter). 4 loads in flight per row. ctx.tuning.matvec overrides any part
  * (benchmarks, tests), and the workgroups' cap (MAX_WORKGROUPS).
@@ -152,9 +153,12 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
     perRow = Math.min(WORKGROUP_SIZE, Math.max(32, pow2(inFeatures / (format === 'q8_0' ? 16 : 32) / 10)));
     rows = staged ? 4 : 1;
   } else if (isBlockFormat(format)) {
+    // The other ggml blocks, 32 elements a chunk (w_chunk_of). Behind the prologue 32 threads × 2
+    // rows: Q6_K's LM head at mamba-2.8b took 116 µs against 175 with 64 × 1 (bench --matvec on
+    // the H200; 32 × 1 159, 32 × 4 177, 64 × 2 136).
     const chunks = inFeatures / 32;
-    perRow = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, chunks))));
-    rows = 1;
+    perRow = Math.min(staged ? 32 : 64, 2 ** Math.floor(Math.log2(Math.max(1, chunks))));
+    rows = staged ? 2 : 1;
   } else {
     const words = inFeatures / (isHalfFormat(format) ? 8 : 4);
     perRow = Math.min(WORKGROUP_SIZE, Math.max(32, pow2(words / 10)));

@@ -8,6 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { launchChromium } from './browser';
+import { CHROMIUM_UNSAFE_PORTS, previewPort } from './ports';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -33,11 +34,17 @@ export async function openWebApp(
     await server?.close();
   };
   try {
-    server = await preview({
-      configFile: path.join(root, 'vite.renderer.config.ts'),
-      logLevel: 'warn',
-      preview: { host: '127.0.0.1', port: 4400 + Math.floor(Math.random() * 1000), strictPort: false },
-    });
+    // vite takes the next port when one is busy, which could still land on a refused one: retry.
+    for (let attempt = 0; ; attempt++) {
+      server = await preview({
+        configFile: path.join(root, 'vite.renderer.config.ts'),
+        logLevel: 'warn',
+        preview: { host: '127.0.0.1', port: previewPort(), strictPort: false },
+      });
+      const port = Number(new URL(server.resolvedUrls?.local[0] ?? 'http://127.0.0.1:0').port);
+      if (!CHROMIUM_UNSAFE_PORTS.has(port) || attempt >= 4) break;
+      await server.close();
+    }
     const url = server.resolvedUrls?.local[0];
     if (!url) throw new Error('vite preview did not report a URL');
     browser = await launchChromium(chromiumPath);

@@ -73,6 +73,26 @@ fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32) {
   }
 }
 
+// A subgroup's four 16 × 16 results (rows r0 and r0 + CM, columns c0 and c0 + CN), one at a time
+// through its slot s_c[cb ..]. Uniform control flow (subgroupMatrixStore, barriers).
+fn write_tiles(c00: AT, c01: AT, c10: AT, c11: AT, cb: u32, r0: u32, c0: u32, lane: u32) {
+  subgroupMatrixStore<row_major>(&s_c, cb, c00, CN);
+  workgroupBarrier();
+  write_matrix(cb, r0, c0, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c01, CN);
+  workgroupBarrier();
+  write_matrix(cb, r0, c0 + CN, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c10, CN);
+  workgroupBarrier();
+  write_matrix(cb, r0 + CM, c0, lane);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&s_c, cb, c11, CN);
+  workgroupBarrier();
+  write_matrix(cb, r0 + CM, c0 + CN, lane);
+}
+
 @compute @workgroup_size(NSG * SG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -119,22 +139,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     workgroupBarrier();
   }
-  let cb = sg * CM * CN;
-  subgroupMatrixStore<row_major>(&s_c, cb, c00, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0, n0 + wn0, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c01, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0, n0 + wn0 + CN, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c10, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0 + CM, n0 + wn0, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c11, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0 + CM, n0 + wn0 + CN, lane);
+  write_tiles(c00, c01, c10, c11, sg * CM * CN, m0 + wm0, n0 + wn0, lane);
 }
 
 // main_db: the same product with the next stage's codes loaded into registers while this stage
@@ -230,20 +235,5 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
     workgroupBarrier();
   }
-  let cb = sg * CM * CN;
-  subgroupMatrixStore<row_major>(&s_c, cb, c00, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0, n0 + wn0, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c01, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0, n0 + wn0 + CN, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c10, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0 + CM, n0 + wn0, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c11, CN);
-  workgroupBarrier();
-  write_matrix(cb, m0 + wm0 + CM, n0 + wn0 + CN, lane);
+  write_tiles(c00, c01, c10, c11, sg * CM * CN, m0 + wm0, n0 + wn0, lane);
 }

@@ -264,7 +264,6 @@ function contextOption(opts: Map<string, string>): number | undefined {
   return opts.has('context') ? integerOption(opts, 'context', 0, 1, MAX_CONTEXT_TOKENS) : undefined;
 }
 
-/** --prefill-matmul items (run, info: one; bench: a list): how prefill chunks multiply (default fp32). */
 type MatvecTuning = NonNullable<KernelTuning['matvec']>;
 
 /** One --matvec item: [FORMAT:][TxRxU][@G]. */
@@ -282,10 +281,12 @@ function parseMatvecItem(item: string): MatvecTuning {
   return tuning;
 }
 
+/** The item as --matvec takes it (the bench JSON's `matvec`). */
 function describeMatvecItem(t: MatvecTuning): string {
   return `${t.format ? `${t.format}:` : ''}${t.threadsPerRow !== undefined ? `${t.threadsPerRow}x${t.rows}x${t.unroll}` : ''}${t.groups !== undefined ? `@${t.groups}` : ''}`;
 }
 
+/** --prefill-matmul items (run, info: one; bench: a list): how prefill chunks multiply (default fp32). */
 function prefillMatmuls(opts: Map<string, string>): PrefillMatmul[] {
   const items = (opts.get('prefill-matmul') ?? 'fp32').split(',');
   for (const item of items) if (!(PREFILL_MATMULS as readonly string[]).includes(item)) throw new UsageError(`--prefill-matmul takes ${PREFILL_MATMULS.join(', ')}, got "${item}"`);

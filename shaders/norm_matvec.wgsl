@@ -7,6 +7,11 @@
 //     NORM = 2:  u = x · silu(z);  v = u · rsqrt(mean_group(u²) + eps) · g
 //                                                            (Mamba-2's gated RMSNorm, over groups
 //                                                             of group_size consecutive channels)
+//     NORM = 3:  v = x · rsqrt(Σ_k sums[k] / I + eps)        (RMSNorm presummed: x already holds
+//                                                             u · g and the kernel that wrote it
+//                                                             left Σ u² in params.sums pieces,
+//                                                             bound at binding 2: ssd_scan.wgsl's
+//                                                             step with NORM_SUMS)
 //   r[o] = Σ_i W[o, i] · v[i]                                [O]
 //   for o in [conv_start, conv_start + conv_channels), c = o − conv_start (CONV_K > 0):
 //     r[o] = silu(conv_b[c] + Σ_{k<K-1} conv_w[c, k] · conv_state[c, k] + conv_w[c, K-1] · r[o])
@@ -37,13 +42,15 @@
 // With one norm group (NORM = 1, or NORM = 2 with group_size = I: DEFER_SCALE = 1) v holds the
 // unscaled x·g (or x·silu(z)·g) and the norm's scale multiplies each row's sum instead (W·(s·u) =
 // s·(W·u)), so the prologue's one reduction is the only one before the rows. Several groups: v is
-// scaled in the prologue.
+// scaled in the prologue. NORM = 3 has no prologue: x is read in place (X_DIRECT), each thread
+// loads its share of the sums before the rows and the workgroup adds them after its first block's
+// loads (so their latency hides behind the weights'); the scale multiplies the row sums.
 
 override WORKGROUP_SIZE: u32 = 256u;
 override THREADS_PER_ROW: u32 = 32u;  // a power of two dividing WORKGROUP_SIZE
 override ROWS: u32 = 1u;              // rows per group of threads, 1..MAX_ROWS
 override UNROLL: u32 = 1u;            // 16-byte loads per row in flight per thread (fp32, halves, Q8_0), 1..MAX_UNROLL
-override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm
+override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm, 3 RMSNorm presummed (X_DIRECT)
 override DEFER_SCALE: u32 = 0u;       // 1: one norm group, its scale applied to the row sums
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
 override SG_SIZE: u32 = 0u;           // subgroup size when the sums use subgroupAdd (app/kernels/subgroups.ts), else 0
@@ -64,7 +71,7 @@ struct Params {
   accumulate: u32,    // 1: y[o] += r[o]
   eps: f32,
   y_offset: u32,      // elements: y[y_offset + o] (a part of a split matrix writes its rows' range)
-  _pad1: u32,
+  sums: u32,          // NORM = 3: pieces of Σ u² at binding 2
   _pad2: u32,
 }
 
@@ -72,7 +79,7 @@ struct Params {
 // binding 1, x [I] at x_offset: declared by the op's prefix (app/kernels/norm-matvec.ts), as
 // array<f32> read through x_at(i) into v (the prologue), or, with X_DIRECT (no norm, x_offset % 4
 // = 0), as array<vec4<f32>> read by v_word(j) in place of v (no prologue, no workgroup memory).
-@group(0) @binding(2) var<storage, read> z: array<f32>;                // [I] at z_offset (NORM = 2; any buffer otherwise)
+@group(0) @binding(2) var<storage, read> z: array<f32>;                // [I] at z_offset (NORM = 2), the pieces of Σ u² (NORM = 3); any buffer otherwise
 @group(0) @binding(3) var<storage, read> g: array<f32>;                // [I] norm weight (NORM > 0; any buffer otherwise)
 @group(0) @binding(4) var<storage, read> weight4: array<vec4<u32>>;    // [O, I] in W_FORMAT, 16 bytes at a time
 @group(0) @binding(5) var<storage, read> conv: array<f32>;             // [C, K] then [C] (CONV_K > 0; any buffer otherwise)
@@ -147,14 +154,39 @@ fn main(
   @builtin(local_invocation_index) lid: u32,
 ) {
   var row_scale = 1.0;
-  if (!X_DIRECT) {
+  var held = vec4<f32>(0.0);
+  if (NORM == 3u) {
+    held = sums_held(lid);
+  } else if (!X_DIRECT) {
     row_scale = prologue(lid);
   }
   let rows_per_block = (WORKGROUP_SIZE / THREADS_PER_ROW) * ROWS;
   let blocks = (params.out_features + rows_per_block - 1u) / rows_per_block;
   for (var block = wg.x; block < blocks; block += groups.x) {
-    row_block(block, lid, row_scale);
+    row_block(block, lid, &row_scale, held, block == wg.x);
   }
+}
+
+/** NORM = 3: this thread's first four pieces of Σ u² (pieces lid, lid + WORKGROUP_SIZE, …), loaded only. */
+fn sums_held(lid: u32) -> vec4<f32> {
+  var held = vec4<f32>(0.0);
+  for (var k = 0u; k < 4u; k++) {
+    let i = lid + k * WORKGROUP_SIZE;
+    if (i < params.sums) {
+      held[k] = z[i];
+    }
+  }
+  return held;
+}
+
+/** NORM = 3: rsqrt(Σ u² / I + eps) from the held pieces and any beyond the first 4 · WORKGROUP_SIZE. */
+fn presummed_scale(held: vec4<f32>, lid: u32) -> f32 {
+  var s = held.x + held.y + held.z + held.w;
+  for (var i = lid + 4u * WORKGROUP_SIZE; i < params.sums; i += WORKGROUP_SIZE) {
+    s += z[i];
+  }
+  let total = workgroup_sum(s, lid);
+  return inverseSqrt(total / f32(params.in_features) + params.eps);
 }
 
 /** Writes v into workgroup memory; returns the scale of the row sums (DEFER_SCALE), else 1. */
@@ -286,7 +318,7 @@ fn q4k_dot(q: vec4<u32>, head: vec4<u32>, x: Q4kX, j: u32) -> f32 {
  * The ROWS rows of a group of block `block`: THREADS_PER_ROW threads per group stride over I.
  * Every thread of the workgroup calls this the same number of times (the barriers).
  */
-fn row_block(block: u32, lid: u32, row_scale: f32) {
+fn row_block(block: u32, lid: u32, row_scale: ptr<function, f32>, held: vec4<f32>, first_block: bool) {
   let I = params.in_features;
   let O = params.out_features;
   let lane = lid % THREADS_PER_ROW;
@@ -367,6 +399,9 @@ fn row_block(block: u32, lid: u32, row_scale: f32) {
       }
     }
   }
+  if (NORM == 3u && first_block) {
+    *row_scale = presummed_scale(held, lid);
+  }
   // Each row's sum over its THREADS_PER_ROW lanes; every lane of the group gets it.
   var total: array<f32, MAX_ROWS>;
   if (SG_SIZE > 0u) {
@@ -407,7 +442,7 @@ fn row_block(block: u32, lid: u32, row_scale: f32) {
     }
   }
   if (lane < ROWS && first + lane < O) {
-    epilogue(first + lane, total[lane] * row_scale);
+    epilogue(first + lane, total[lane] * *row_scale);
   }
 }
 

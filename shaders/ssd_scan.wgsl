@@ -24,7 +24,10 @@
 //                  No T × H × P × N tensor is ever written.
 // Decode:
 //   step           T = 1: STEP_LANES threads per state row (h, p) update it in place and write y[h, p]
-//                  (with GATE: y · silu(z), z read from the xBC buffer at gate_offset). With
+//                  (with GATE: y · silu(z), z read from the xBC buffer at gate_offset; with NORM_SUMS
+//                  also: y written times the norm weight g, and each workgroup's Σ of its rows'
+//                  (y · silu(z))² into norm_sums[workgroup], the one-group RMSNorm's sum of squares in
+//                  pieces, so that out_proj reads y in place: norm_matvec.wgsl NORM = 3). With
 //                  TRACE_SUMMARY (a traced decode step's selection summary, reduced by
 //                  step_summary.wgsl) also 1 − exp(Δ·A) per head and Σ_n state² per row (h, p).
 
@@ -34,6 +37,7 @@ override TRACE_DELTA: bool = false;   // also write Δ to delta_out
 override TRACE_SUMMARY: bool = false; // step (with TRACE_DELTA): delta_out is the layer's slot [Δ [H] | gate [H] | state² [H·P]] (step_summary.wgsl reduces it)
 override STEP_LANES: u32 = 32u;       // step: threads per state row (h, p), a power of two dividing WORKGROUP_SIZE
 override GATE: bool = false;         // step: y = (Σ_n state·C + D·x) · silu(z) (Mamba-2's gate, applied here when its norm has one group)
+override NORM_SUMS: bool = false;    // step with GATE: y · silu(z) · g and per-workgroup Σ (y · silu(z))² (norm_g, norm_sums)
 override SG_SIZE: u32 = 0u;           // step: subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 // The chunk kernels' tiles: a 64 × 64 output tile per workgroup of GRID × GRID threads, each
@@ -72,6 +76,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> cums: array<f32>;         // [2, T, H]: Δ, then S (cumulative Δ·A within each chunk)
 @group(0) @binding(8) var<storage, read_write> chunk_state: array<f32>; // [K, H, P, N] local end states, then start states
 @group(0) @binding(9) var<storage, read_write> cb: array<f32>;          // [K, G, L, L] C·Bᵀ within each chunk (L = CHUNK_LEN)
+@group(0) @binding(10) var<storage, read> norm_g: array<f32>;           // step with NORM_SUMS: the norm weight [H·P], else a placeholder
+@group(0) @binding(11) var<storage, read_write> norm_sums: array<f32>;  // step with NORM_SUMS: [step workgroups] Σ (y · silu(z))², else a placeholder
 
 // a_tile[k · GRID + q] = rows 4q .. 4q + 3 of the left operand at step column k; b_tile likewise
 // for the right operand; the product tile is Σ_k a_tile[k, row] · b_tile[k, col].
@@ -187,6 +193,10 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       let e = exp(-abs(zv));
       out *= zv * select(e / (1.0 + e), 1.0 / (1.0 + e), zv >= 0.0);  // silu(z)
     }
+    if (NORM_SUMS) {
+      step_sq[lid / STEP_LANES] = out * out;
+      out *= norm_g[h * P + p];
+    }
     y[h * P + p] = out;
     if (TRACE_DELTA && p == 0u) {
       delta_out[h] = delta;
@@ -198,7 +208,25 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       delta_out[2u * params.heads + h * P + p] = row_sq;
     }
   }
+  if (NORM_SUMS) {
+    // The workgroup's rows' squares (spare rows count 0), summed by thread 0 in row order.
+    let rows_here = WORKGROUP_SIZE / STEP_LANES;
+    if (!live && lane == 0u) {
+      step_sq[lid / STEP_LANES] = 0.0;
+    }
+    workgroupBarrier();
+    let index = linear_group(wg, nwg);
+    if (lid == 0u && index < (rows + rows_here - 1u) / rows_here) {
+      var s = 0.0;
+      for (var k = 0u; k < rows_here; k++) {
+        s += step_sq[k];
+      }
+      norm_sums[index] = s;
+    }
+  }
 }
+
+var<workgroup> step_sq: array<f32, WORKGROUP_SIZE>;  // NORM_SUMS: each row's (y · silu(z))² (index: row in the workgroup)
 
 var<workgroup> step_partial: array<f32, WORKGROUP_SIZE>;
 

@@ -41,7 +41,12 @@ const MAX_GROUPS = 8;
 /** Most workgroups launched: each pays the prologue once, then loops over blocks of rows. */
 const MAX_WORKGROUPS = 1024;
 
-export type NormMatvecNorm = 'none' | 'rms' | 'gated-rms';
+/**
+ * 'rms-presummed': an RMSNorm whose input x already holds u · g and whose Σ u² the kernel that wrote
+ * x left in `sums` pieces (the Mamba-2 decode step: ssd.ts normSums); x is read in place and the
+ * row sums are scaled by rsqrt(Σ / I + eps). No prologue, so no limit on I.
+ */
+export type NormMatvecNorm = 'none' | 'rms' | 'gated-rms' | 'rms-presummed';
 
 export interface NormMatvecShape {
   inFeatures: number; // I
@@ -51,6 +56,8 @@ export interface NormMatvecShape {
   eps?: number;
   /** Channels per norm group for 'gated-rms' (divides I; I / groupSize ≤ 8). 'rms' uses I. */
   groupSize?: number;
+  /** 'rms-presummed': how many pieces of Σ u² `sums` holds (≥ 1). */
+  sums?: number;
   /** Element offsets of x and z in their buffers (default 0). */
   xOffset?: number;
   zOffset?: number;
@@ -66,7 +73,8 @@ export interface NormMatvecShape {
 export interface NormMatvecBuffers {
   x: GPUBuffer; // [I] at xOffset
   z?: GPUBuffer; // [I] at zOffset ('gated-rms')
-  g?: GPUBuffer; // [I] norm weight (norm ≠ 'none')
+  g?: GPUBuffer; // [I] norm weight ('rms', 'gated-rms')
+  sums?: GPUBuffer; // ['rms-presummed'] the pieces of Σ u²
   weight: GPUBuffer; // [O, I]
   /** packConvWeights: conv1d.weight [C, K] then bias [C] (with `conv`). */
   conv?: GPUBuffer;
@@ -191,8 +199,11 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const format = shape.weightFormat ?? 'f32';
   const xOffset = shape.xOffset ?? 0;
   const zOffset = shape.zOffset ?? 0;
-  // No norm and x at a multiple of 4 elements: the rows read x in place (no prologue, any I).
-  const direct = norm === 'none' && xOffset % 4 === 0;
+  // No norm (or one presummed) and x at a multiple of 4 elements: the rows read x in place (no
+  // prologue, any I).
+  const presummed = norm === 'rms-presummed';
+  const direct = (norm === 'none' || presummed) && xOffset % 4 === 0;
+  if (presummed && !direct) throw new RangeError(`${OP}: 'rms-presummed' reads x in place: xOffset must be a multiple of 4, got ${xOffset}`);
   checkCount(OP, 'inFeatures', I, 1, direct ? Number.MAX_SAFE_INTEGER : normMatvecMaxIn(ctx));
   checkCount(OP, 'outFeatures', O, 1);
   checkCount(OP, 'xOffset', xOffset, 0);
@@ -206,7 +217,12 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   }
   const eps = shape.eps ?? 0;
   if (norm !== 'none' && !(eps > 0)) throw new RangeError(`${OP}: a norm needs eps > 0, got ${eps}`);
-  if (norm !== 'none' && !buffers.g) throw new RangeError(`${OP}: a norm needs its weight g`);
+  if ((norm === 'rms' || norm === 'gated-rms') && !buffers.g) throw new RangeError(`${OP}: a norm needs its weight g`);
+  const sumCount = shape.sums ?? 0;
+  if (presummed) {
+    checkCount(OP, 'sums', sumCount, 1);
+    if (!buffers.sums) throw new RangeError(`${OP}: 'rms-presummed' needs the sums buffer`);
+  }
   if (norm === 'gated-rms' && !buffers.z) throw new RangeError(`${OP}: the gated norm needs z`);
   const conv = shape.conv;
   if (conv) {
@@ -217,8 +233,9 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     if (!buffers.conv || !buffers.convState) throw new RangeError(`${OP}: the conv epilogue needs conv and convState`);
   }
   const x = bindElements(ctx, OP, 'x', buffers.x, xOffset + I, direct ? 16 : 4);
-  const z = buffers.z && norm === 'gated-rms' ? bindElements(ctx, OP, 'z', buffers.z, zOffset + I) : x;
-  const g = buffers.g && norm !== 'none' ? bindElements(ctx, OP, 'g', buffers.g, I) : x;
+  // Binding 2: z for the gated norm, the pieces of Σ u² for the presummed one.
+  const z = presummed ? bindElements(ctx, OP, 'sums', buffers.sums as GPUBuffer, sumCount) : buffers.z && norm === 'gated-rms' ? bindElements(ctx, OP, 'z', buffers.z, zOffset + I) : x;
+  const g = buffers.g && (norm === 'rms' || norm === 'gated-rms') ? bindElements(ctx, OP, 'g', buffers.g, I) : x;
   const weight = bindElements(ctx, OP, 'weight', buffers.weight, weightWords(O * I, format), 16);
   const convW = conv ? bindElements(ctx, OP, 'conv', buffers.conv as GPUBuffer, conv.channels * (conv.kernelSize + 1)) : x;
   const owned: GPUBuffer[] = [];
@@ -237,7 +254,8 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     ['weight', buffers.weight],
   ];
   if (norm === 'gated-rms' && buffers.z) read.push(['z', buffers.z]);
-  if (norm !== 'none' && buffers.g) read.push(['g', buffers.g]);
+  if ((norm === 'rms' || norm === 'gated-rms') && buffers.g) read.push(['g', buffers.g]);
+  if (presummed && buffers.sums) read.push(['sums', buffers.sums]);
   if (conv && buffers.conv) read.push(['conv', buffers.conv]);
   const written: [string, GPUBuffer][] = [['y', buffers.y]];
   if (conv && buffers.convState) written.push(['convState', buffers.convState]);
@@ -258,7 +276,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     ROWS: mv.rows,
     UNROLL: mv.unroll,
     MAX_IN: direct ? 4 : Math.min(Math.ceil(I / 64) * 64, normMatvecMaxIn(ctx)),
-    NORM: norm === 'none' ? 0 : norm === 'rms' ? 1 : 2,
+    NORM: { none: 0, rms: 1, 'gated-rms': 2, 'rms-presummed': 3 }[norm],
     DEFER_SCALE: norm !== 'none' && groupSize === I ? 1 : 0,
     CONV_K: conv ? conv.kernelSize : 0,
     ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}),
@@ -269,7 +287,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const data = new ArrayBuffer(48);
   new Uint32Array(data, 0, 8).set([I, O, xOffset, zOffset, groupSize, conv?.start ?? 0, conv?.channels ?? 0, shape.accumulate ? 1 : 0]);
   new Float32Array(data, 32, 1)[0] = eps;
-  new Uint32Array(data, 36, 1)[0] = yOffset;
+  new Uint32Array(data, 36, 2).set([yOffset, sumCount]);
   device.queue.writeBuffer(params, 0, data);
   owned.push(params);
   const bindGroup = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, z, g, weight, convW, convState, y]);

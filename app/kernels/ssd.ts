@@ -4,7 +4,8 @@
  * calls (the caller owns it; zeros at sequence start). y is written before the gate and the norm
  * (gated-rmsnorm.ts does those). Shader: shaders/ssd_scan.wgsl. Reference: ssd.ref.ts.
  *
- * - T = 1 (decode): one dispatch (`step`), one workgroup per head.
+ * - T = 1 (decode): one dispatch (`step`), about N / 4 threads per state row (h, p); optionally
+ *   the gate (gateOffset) and the pieces of a one-group norm's sum of squares (normSums).
  * - T > 1 (prefill): the chunked SSD form in five dispatches: Δ and the within-chunk cumulative
  *   sums S of Δ·A (`chunk_cumsum`), each chunk's end state from zero (`chunk_states`), the short
  *   sequential scan over chunks carrying the state (`state_passing`, which also writes the final
@@ -135,6 +136,23 @@ export interface SsdOptions {
    * read from xbc's buffer at this element offset (in_proj's output holds z, x, B, C and dt).
    */
   gateOffset?: number;
+  /**
+   * T = 1 with gateOffset, before a norm of one group (RMSNorm(u) · g, u = y · silu(z)): the step
+   * writes u · g instead, and Σ u² in pieces, one per step workgroup (ssdStepNormSums of them), into
+   * `sums`; out_proj then reads u · g in place and scales its row sums by rsqrt(Σ / Di + eps)
+   * (norm-matvec's 'rms-presummed'), with no prologue over Di inputs. `g`: the norm weight [Di].
+   */
+  normSums?: { g: GPUBuffer; sums: GPUBuffer };
+}
+
+/** State rows (h, p) per decode-step workgroup: piece k of `normSums` covers rows k·R .. k·R + R − 1. */
+export function ssdStepRowsPerWorkgroup(ctx: GpuContext, dState: number): number {
+  return STEP_WORKGROUP_SIZE / stepLanes(ctx, dState);
+}
+
+/** How many pieces of Σ u² the decode step writes with `normSums` (one per step workgroup). */
+export function ssdStepNormSums(ctx: GpuContext, shape: Pick<SsdShape, 'nHeads' | 'headDim' | 'dState'>): number {
+  return Math.ceil((shape.nHeads * shape.headDim) / ssdStepRowsPerWorkgroup(ctx, shape.dState));
 }
 
 /**
@@ -178,8 +196,8 @@ function layouts(ctx: GpuContext): Layouts {
   const rw = 'storage';
   const p = ctx.pipelines;
   return {
-    // step: xbc, dt, weights, y, state, delta_out.
-    step: p.bindGroupLayout(`${OP}.step`, [uniform, entry(1, read), entry(2, read), entry(3, read), entry(4, rw), entry(5, rw), entry(6, rw)]),
+    // step: xbc, dt, weights, y, state, delta_out, norm_g, norm_sums.
+    step: p.bindGroupLayout(`${OP}.step`, [uniform, entry(1, read), entry(2, read), entry(3, read), entry(4, rw), entry(5, rw), entry(6, rw), entry(10, read), entry(11, rw)]),
     // chunk_cumsum: dt, weights, delta_out, cums.
     cumsum: p.bindGroupLayout(`${OP}.cumsum`, [uniform, entry(2, read), entry(3, read), entry(6, rw), entry(7, rw)]),
     // chunk_states: xbc, cums, chunk_state.
@@ -238,6 +256,12 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     checkCount(OP, 'gateOffset', gateOffset, 0);
     checkBufferElements(OP, 'xbc (gate view)', xbc.buffer, gateOffset + Di);
   }
+  const normSums = options.normSums;
+  if (normSums) {
+    if (gateOffset === undefined) throw new RangeError(`${OP}: normSums needs the gate (gateOffset)`);
+    checkBufferElements(OP, 'normSums.g', normSums.g, Di);
+    checkBufferElements(OP, 'normSums.sums', normSums.sums, ssdStepNormSums(ctx, shape));
+  }
   const chunks = Math.ceil(T / chunkLength);
   if (chunks > maxDim) {
     throw new RangeError(`${OP}: tokens=${T} makes ${chunks} chunks of ${chunkLength}, over the workgroup limit ${maxDim}; use longer chunks`);
@@ -270,6 +294,10 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   ];
   if (delta) written.push(['delta', delta]);
   if (summary) written.push(['summary', summary.buffer]);
+  if (normSums) {
+    bound.push(['normSums.g', normSums.g]);
+    written.push(['normSums.sums', normSums.sums]);
+  }
   checkWrittenNotAliased(OP, bound, written);
   const stateElements = H * P * N;
   const chunkStateElements = T > 1 ? chunks * stateElements : 0;
@@ -310,6 +338,11 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     });
 
   let encode: (pass: GPUComputePassEncoder) => void;
+  const placeholder = (name: string): GPUBuffer => {
+    const b = storageBuffer(device, `${label}.${name}`, 4);
+    owned.push(b);
+    return b;
+  };
   if (T === 1) {
     const lanes = stepLanes(ctx, N);
     const sub = subgroupReduction(ctx, lanes);
@@ -318,7 +351,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       code: sub.prefix + code,
       entryPoint: 'step',
       layout: layout.step,
-      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, TRACE_SUMMARY: summary ? 1 : 0, GATE: gateOffset === undefined ? 0 : 1, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
+      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, TRACE_SUMMARY: summary ? 1 : 0, GATE: gateOffset === undefined ? 0 : 1, NORM_SUMS: normSums ? 1 : 0, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
     });
     const stepGroup = group('step', layout.step, [
       [1, xbc.buffer],
@@ -327,6 +360,8 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [4, buffers.y],
       [5, buffers.state],
       [6, deltaOut],
+      [10, normSums?.g ?? placeholder('noNormG')],
+      [11, normSums?.sums ?? placeholder('noNormSums')],
     ]);
     const stepGroups = fold(Math.ceil((H * P) / (STEP_WORKGROUP_SIZE / lanes)), maxDim);
     encode = (pass) => {

@@ -151,10 +151,11 @@ describe('fused one-token decode = unfused decode', () => {
   });
 
   // mamba2-groups: 2 norm groups (the gated group norm in out_proj's prologue); mamba2-one-group: the
-  // gate applied in the SSD step and a plain RMSNorm prologue.
+  // gate and the norm weight applied in the SSD step, which also writes Σ u² in pieces (out_proj's
+  // presummed RMSNorm, no prologue).
   for (const [fixture, what] of [
     ['mamba2-groups', '2 norm groups'],
-    ['mamba2-one-group', 'one norm group: the gate in the SSD step'],
+    ['mamba2-one-group', 'one norm group: the gate and Σ u² in the SSD step'],
   ] as const) {
     it(`Mamba-2 (golden fixture ${fixture}, ${what}): logits of 5 steps and the state within 1e-4`, async (test) => {
       if (!ctx) return test.skip(skipReason);

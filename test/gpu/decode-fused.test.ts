@@ -1,8 +1,9 @@
 /**
  * The fused decode kernels against their float64 CPU references, on fresh random inputs of odd
  * sizes, outputs poisoned (NaN) before each run:
- *  - norm-matvec (shaders/norm_matvec.wgsl): none / RMSNorm / gated group RMSNorm before a
- *    matrix-vector product, the causal conv step + SiLU after it on a channel range, accumulate,
+ *  - norm-matvec (shaders/norm_matvec.wgsl): none / RMSNorm / gated group RMSNorm / RMSNorm
+ *    presummed (x = u·g given, Σu² in random pieces; checked against the reference's RMSNorm of u)
+ *    before a matrix-vector product, the causal conv step + SiLU after it on a channel range, accumulate,
  *    with fp32 and packed-f16 weights (the reference uses the weights rounded to f16 first, so the
  *    tolerance stays the fp32 one);
  *  - selective-scan's step_dt (dt_proj fused into the decode step), fp32 and f16 dt_proj.
@@ -42,6 +43,8 @@ interface NormCase {
   format: WeightFormat;
   /** Element offset of x in its buffer (default 3; a multiple of 4 with no norm: x read in place). */
   xOffset?: number;
+  /** 'rms-presummed': Σ u² in this many pieces (random shares of it). */
+  pieces?: number;
 }
 
 async function runNormCase(ctx: GpuContext, c: NormCase, s: number): Promise<void> {
@@ -50,6 +53,7 @@ async function runNormCase(ctx: GpuContext, c: NormCase, s: number): Promise<voi
   const xOffset = c.xOffset ?? 3;
   const zOffset = 5;
   const x = uniformF32(xOffset + I, s, -2, 2);
+  const presummed = c.norm === 'rms-presummed';
   const z = uniformF32(zOffset + I, s + 1, -3, 3);
   const g = uniformF32(I, s + 2, 0.5, 1.5);
   const wValues = uniformF32(O * I, s + 3, -1 / Math.sqrt(I), 1 / Math.sqrt(I));
@@ -61,8 +65,17 @@ async function runNormCase(ctx: GpuContext, c: NormCase, s: number): Promise<voi
   const convW = uniformF32(C * K, s + 5, -0.7, 0.7);
   const convB = conv?.bias ? uniformF32(C, s + 6, -0.3, 0.3) : null;
   const state = uniformF32(C * Math.max(K - 1, 0), s + 7, -1, 1);
+  // Presummed: the kernel gets u·g (u = x at its offset) and Σ u² cut into random positive shares.
+  const pieces = c.pieces ?? 1;
+  const xGiven = presummed ? Float32Array.from(x, (v, i) => (i < xOffset ? v : v * (g[i - xOffset] as number))) : x;
+  const shares = uniformF32(pieces, s + 8, 0.1, 1);
+  let sumSq = 0;
+  for (let i = 0; i < I; i++) sumSq += (x[xOffset + i] as number) ** 2;
+  const shareTotal = shares.reduce((a, b) => a + b, 0);
+  const sums = Float32Array.from(shares, (v) => (v / shareTotal) * sumSq);
   const buffers = {
-    x: uploadF32(device, 'Test.x', x),
+    x: uploadF32(device, 'Test.x', xGiven),
+    sums: uploadF32(device, 'Test.sums', sums),
     z: uploadF32(device, 'Test.z', z),
     g: uploadF32(device, 'Test.g', g),
     y: uploadF32(device, 'Test.y', yInit),
@@ -83,11 +96,12 @@ async function runNormCase(ctx: GpuContext, c: NormCase, s: number): Promise<voi
         xOffset,
         zOffset,
         ...(groupSize ? { groupSize } : {}),
+        ...(presummed ? { sums: pieces } : {}),
         ...(conv ? { conv: { start: conv.start, channels: C, kernelSize: K } } : {}),
         accumulate: c.accumulate ?? false,
         weightFormat: c.format,
       },
-      { x: buffers.x, z: buffers.z, g: buffers.g, weight: w.buffer, y: buffers.y, ...(packed ? { conv: packed, convState: buffers.convState as GPUBuffer } : {}) },
+      { x: buffers.x, z: buffers.z, g: buffers.g, sums: buffers.sums, weight: w.buffer, y: buffers.y, ...(packed ? { conv: packed, convState: buffers.convState as GPUBuffer } : {}) },
       'Test.normMatvec',
     );
     submitDispatches(device, 'Test', [d]);
@@ -102,7 +116,7 @@ async function runNormCase(ctx: GpuContext, c: NormCase, s: number): Promise<voi
     z: z.subarray(zOffset),
     g,
     weight: w.seen,
-    norm: c.norm,
+    norm: c.norm === 'rms-presummed' ? 'rms' : c.norm,
     eps: 1e-5,
     ...(groupSize ? { groupSize } : {}),
     ...(conv ? { conv: { start: conv.start, channels: C, kernelSize: K, weight: convW, bias: convB, state } } : {}),
@@ -128,9 +142,13 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
     { I: 40, O: 8231, norm: 'rms', format: 'f16' }, // 1029 blocks of 8 rows: workgroups loop over blocks (at most 1024 launched)
     { I: 136, O: 77, norm: 'none', accumulate: true, format: 'f16', xOffset: 8 }, // x read in place (no prologue)
     { I: 5000, O: 21, norm: 'none', format: 'f32', xOffset: 0 }, // in place: I beyond what workgroup memory would hold on a 16 KiB device
+    { I: 1032, O: 57, norm: 'rms-presummed', pieces: 1, accumulate: true, format: 'f32', xOffset: 4 },
+    { I: 328, O: 131, norm: 'rms-presummed', pieces: 37, accumulate: true, format: 'f16', xOffset: 0 },
+    { I: 5000, O: 23, norm: 'rms-presummed', pieces: 1301, format: 'f32', xOffset: 8 }, // more pieces than 4 per thread: the tail loop
+    { I: 64, O: 8231, norm: 'rms-presummed', pieces: 5, format: 'f16', xOffset: 0 }, // workgroups loop over blocks: the scale from the first
   ];
   for (const c of cases) {
-    const name = `I=${c.I} O=${c.O} ${c.norm}${c.groups ? `×${c.groups}` : ''}${c.conv ? ` conv[${c.conv.start}+${c.conv.channels}, K=${c.conv.kernelSize}${c.conv.bias ? ', bias' : ''}]` : ''}${c.accumulate ? ' accumulate' : ''} ${c.format}`;
+    const name = `I=${c.I} O=${c.O} ${c.norm}${c.groups ? `×${c.groups}` : ''}${c.pieces ? ` (Σu² in ${c.pieces} pieces)` : ''}${c.conv ? ` conv[${c.conv.start}+${c.conv.channels}, K=${c.conv.kernelSize}${c.conv.bias ? ', bias' : ''}]` : ''}${c.accumulate ? ' accumulate' : ''} ${c.format}`;
     it(name, async (test) => {
       if (!ctx) return test.skip(skipReason);
       await runNormCase(ctx, c, seed + c.I * 131 + c.O);
@@ -153,6 +171,7 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
     { I: 260, O: 53, norm: 'gated-rms', groups: 2, accumulate: true, format: 'f32' },
     { I: 120, O: 29, norm: 'none', accumulate: true, format: 'f16' },
     { I: 264, O: 31, norm: 'none', accumulate: true, format: 'f32', xOffset: 4 },
+    { I: 136, O: 43, norm: 'rms-presummed', pieces: 11, accumulate: true, format: 'f16', xOffset: 0 },
   ];
   it('every threads-per-row / rows / unroll shape, with subgroup sums and with the barrier tree', async (test) => {
     if (!ctx) return test.skip(skipReason);
@@ -174,6 +193,9 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
     expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'gated-rms', eps: 1e-5, groupSize: 5 }, { x: b, z: b, g: b, weight: b, y })).toThrow(/groupSize/);
     expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'none', conv: { start: 2, channels: 3, kernelSize: 4 } }, { x: b, weight: b, y })).toThrow(/outside/);
     expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'none' }, { x: y, weight: b, y })).toThrow(/same buffer/);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'rms-presummed', eps: 1e-5, sums: 3 }, { x: b, weight: b, y })).toThrow(/needs the sums/);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'rms-presummed', eps: 1e-5, sums: 3, xOffset: 2 }, { x: b, sums: b, weight: b, y })).toThrow(/multiple of 4/);
+    expect(() => normMatvec(ctx!, { inFeatures: 12, outFeatures: 4, norm: 'rms-presummed', eps: 1e-5 }, { x: b, sums: b, weight: b, y })).toThrow(/sums/);
     b.destroy();
     y.destroy();
   });

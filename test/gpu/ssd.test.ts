@@ -15,7 +15,7 @@ import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { gatedRmsNorm } from '../../app/kernels/gated-rmsnorm';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { packSsdWeights, ssdScan } from '../../app/kernels/ssd';
+import { packSsdWeights, ssdScan, ssdStepNormSums, ssdStepRowsPerWorkgroup } from '../../app/kernels/ssd';
 import { convXbc, mamba2InProjDt, mamba2Layout, type Mamba2Dims } from '../../app/arch/mamba2/layout';
 import { ssdRef } from '../../app/kernels/ssd.ref';
 import { eachSubgroupReduction, uniformF32, useTestGpu } from '../support/gpu';
@@ -117,6 +117,8 @@ interface RunOptions {
   timeStepLimit?: readonly [number, number];
   /** The step's gate: z read from the xbc buffer at this offset. */
   gateOffset?: number;
+  /** With the gate: the norm weight; the step writes y·silu(z)·g and the pieces of Σ (y·silu(z))². */
+  normG?: Float32Array;
 }
 
 /** Runs the op once over `i` on the GPU, advancing `state` (a GPU buffer the caller owns). */
@@ -131,6 +133,8 @@ async function runSsd(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: RunOpt
     inProj: uploadF32(device, 'Test.inProj', i.inProj),
     y: uploadF32(device, 'Test.y', new Float32Array(T * H * P).fill(Number.NaN)), // poisoned
     delta: opts.traceDelta ? uploadF32(device, 'Test.delta', new Float32Array(T * H).fill(Number.NaN)) : undefined,
+    normG: opts.normG ? uploadF32(device, 'Test.normG', opts.normG) : undefined,
+    sums: opts.normG ? uploadF32(device, 'Test.sums', new Float32Array(ssdStepNormSums(ctx, { nHeads: H, headDim: P, dState: i.N }) + 1).fill(Number.NaN)) : undefined,
   };
   const dispatch = await withErrorScopes(device, 'test', () => {
     const d = ssdScan(
@@ -138,17 +142,23 @@ async function runSsd(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: RunOpt
       { tokens: T, nHeads: H, headDim: P, nGroups: i.G, dState: i.N },
       { xbc: convXbc(buffers.xbc, dims), dt: mamba2InProjDt(buffers.inProj, dims), weights, y: buffers.y, state, delta: buffers.delta },
       'Test.ssd',
-      { chunkLength: opts.chunkLength, timeStepLimit: opts.timeStepLimit, ...(opts.gateOffset !== undefined ? { gateOffset: opts.gateOffset } : {}) },
+      {
+        chunkLength: opts.chunkLength,
+        timeStepLimit: opts.timeStepLimit,
+        ...(opts.gateOffset !== undefined ? { gateOffset: opts.gateOffset } : {}),
+        ...(buffers.normG && buffers.sums ? { normSums: { g: buffers.normG, sums: buffers.sums } } : {}),
+      },
     );
     submitDispatches(device, 'Test', [d]);
     return d;
   });
   const y = await readF32(device, buffers.y, T * H * P);
   const delta = buffers.delta ? await readF32(device, buffers.delta, T * H) : null;
+  const sums = buffers.sums ? await readF32(device, buffers.sums, buffers.sums.size / 4) : null;
   dispatch.destroy();
   weights.destroy();
   for (const b of [...Object.values(sources), ...Object.values(buffers)]) b?.destroy();
-  return { y, delta };
+  return { y, delta, sums };
 }
 
 async function checkCase(ctx: GpuContext, i: Inputs, caseSeed: number, opts: RunOptions) {
@@ -264,6 +274,44 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     const s7 = uploadF32(ctx.device, 'Test.state7', state0);
     await expect(runSsd(ctx, seven, s7, { gateOffset: 0 })).rejects.toThrow(/one-token step only/);
     s7.destroy();
+  });
+
+  it('the decode step with the gate and the norm sums: y · silu(z) · g, and Σ (y · silu(z))² in one piece per workgroup', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const c0 = ctx;
+    await eachSubgroupReduction(c0, async () => {
+      // H·P rows not a multiple of the rows per workgroup (N = 20: 8 lanes, 32 rows; N = 3: 1 lane, 256 rows).
+      for (const [H, P, G, N] of [
+        [3, 11, 1, 20],
+        [5, 70, 5, 3],
+        [2, 129, 2, 128],
+      ] as const) {
+        const caseSeed = seed + 59 * H + P + N;
+        const i = makeInputs(1, H, P, G, N, caseSeed);
+        const state0 = randomF32(H * P * N, caseSeed + 9, 1);
+        const state = uploadF32(c0.device, 'Test.state', state0);
+        const gateOffset = i.xbc.length - H * P;
+        const normG = uniformF32(H * P, caseSeed + 11, 0.5, 1.5);
+        const { y, sums } = await runSsd(c0, i, state, { gateOffset, normG });
+        const finalState = await readF32(c0.device, state, H * P * N);
+        state.destroy();
+        const ref = reference(i, state0);
+        const silu = (v: number) => v / (1 + Math.exp(-v));
+        const gated = Float64Array.from(ref.y, (v, k) => v * silu(i.xbc[gateOffset + k]!));
+        const count = ssdStepNormSums(c0, { nHeads: H, headDim: P, dState: N });
+        const rowsPerPiece = ssdStepRowsPerWorkgroup(c0, N);
+        expect(relativeError(y, Float64Array.from(gated, (v, k) => v * normG[k]!)), 'y · silu(z) · g').toBeLessThanOrEqual(TOLERANCE);
+        expect(relativeError(finalState, ref.state), 'final state').toBeLessThanOrEqual(TOLERANCE);
+        // Piece k holds rows k·R .. (k+1)·R − 1 (R rows a workgroup, the last piece fewer); nothing past the last piece is written.
+        const expected = Array.from({ length: count }, (_, k) => gated.slice(k * rowsPerPiece, (k + 1) * rowsPerPiece).reduce((a, v) => a + v * v, 0));
+        expect(relativeError(sums!.subarray(0, count), expected), 'the pieces of Σ u²').toBeLessThanOrEqual(TOLERANCE);
+        expect(Number.isNaN(sums![count]), 'the slot after the last piece untouched').toBe(true);
+      }
+    });
+    const i = makeInputs(1, 2, 4, 1, 8, seed);
+    const state = uploadF32(c0.device, 'Test.state', new Float32Array(64));
+    await expect(runSsd(c0, i, state, { normG: new Float32Array(8) })).rejects.toThrow(/needs the gate/);
+    state.destroy();
   });
 
   it('chained calls (prefill 70, prefill 7, three steps) equal one call over all 80 tokens', async (test) => {

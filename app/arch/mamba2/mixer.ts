@@ -15,7 +15,7 @@ import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import { gatedRmsNorm } from '../../kernels/gated-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
-import { packSsdWeights, ssdScan, ssdScratchElements, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
+import { packSsdWeights, ssdScan, ssdScratchElements, ssdStepNormSums, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, type Mamba2Dims } from './layout.js';
 
@@ -154,7 +154,8 @@ export class Mamba2Mixer implements Mixer {
         !w.has('in_proj.bias') &&
         !w.has('out_proj.bias') &&
         normMatvecFits(this.b.ctx, D, w.format('in_proj.weight')) &&
-        normMatvecFits(this.b.ctx, Di, w.format('out_proj.weight'), Di / normGroupSize) &&
+        // One group: out_proj reads its input in place (presummed norm), any Di.
+        normMatvecFits(this.b.ctx, Di, w.format('out_proj.weight'), Di / normGroupSize, normGroupSize === Di) &&
         Di % normGroupSize === 0 &&
         K >= 2 &&
         K <= 8;
@@ -168,7 +169,11 @@ export class Mamba2Mixer implements Mixer {
    * norm, out_proj):
    *   zxbcdt = in_proj(RMSNorm(residual)), its xBC channels through the conv step + silu   norm-matvec
    *   y = SSD step (x, B, C read in place from zxbcdt; · silu(z) there too with one norm group) ssd step
-   *   residual += out_proj(RMSNorm_group(y · silu(z)) · w)                                norm-matvec (gated or plain, accumulate)
+   *   residual += out_proj(RMSNorm_group(y · silu(z)) · w)                                norm-matvec (gated or presummed, accumulate)
+   * With one norm group the step writes u · w (u = y · silu(z)) and Σ u² in one piece per step
+   * workgroup (into the `gated` activation, unused by decode), so out_proj reads u · w in place and
+   * only scales its row sums: no prologue over Di inputs (at mamba2-2.7b that prologue made out_proj
+   * ~28 µs against ~17 for Mamba-1's out_proj of the same size; bench/RESULTS.md).
    */
   /** A traced step's taps the fused decode writes: Δ per head and the xBC row (x, B, C after the conv). */
   readonly decodeTaps = ['delta', 'dbc'] as const;
@@ -187,7 +192,9 @@ export class Mamba2Mixer implements Mixer {
     // Traced: the layer's own in_proj output and Δ (their taps copied at the end of the step).
     const own = asksDecodeTaps(taps, l) ? (this.tapped ??= this.tapBuffers()) : null;
     const summarySlot = stepSummarySlot(taps, l);
-    const a = { zxbcdt: own?.zxbcdt ?? this.act.zxbcdt, delta: own?.delta ?? this.act.delta, y: this.act.y };
+    const a = { zxbcdt: own?.zxbcdt ?? this.act.zxbcdt, delta: own?.delta ?? this.act.delta, y: this.act.y, sums: this.act.gated };
+    const ssdShape = { tokens: 1, nHeads: H, headDim: c.headDim, nGroups: G, dState: N };
+    const sumCount = ssdStepNormSums(ctx, ssdShape);
     run(
       normMatvec(
         ctx,
@@ -200,7 +207,7 @@ export class Mamba2Mixer implements Mixer {
     run(
       ssdScan(
         ctx,
-        { tokens: 1, nHeads: H, headDim: c.headDim, nGroups: G, dState: N },
+        ssdShape,
         {
           xbc: { buffer: a.zxbcdt, rowStride: layout.inProjWidth, xOffset: layout.xbcOffset, bOffset: layout.xbcOffset + Di, cOffset: layout.xbcOffset + Di + G * N },
           dt: mamba2InProjDt(a.zxbcdt, this.dims),
@@ -210,20 +217,20 @@ export class Mamba2Mixer implements Mixer {
           ...(taps?.delta?.[l] ? { delta: a.delta } : summarySlot ? { stepSummary: summarySlot } : {}),
         },
         `Mamba2.L${l}.ssd`,
-        { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit, ...(oneGroup ? { gateOffset: layout.zOffset } : {}) },
+        { chunkLength: this.chunkLength, timeStepLimit: c.timeStepLimit, ...(oneGroup ? { gateOffset: layout.zOffset, normSums: { g: w.weight('norm.weight'), sums: a.sums } } : {}) },
       ),
     );
     copy(a.delta, 0, taps?.delta?.[l], H * 4, own !== null);
-    // One norm group: y leaves the step already gated, and out_proj's prologue is a plain RMSNorm
-    // (its scale applied to the row sums); several groups: the gated group norm in the prologue.
+    // One norm group: y leaves the step gated and times w, with Σ u² in pieces (the presummed norm:
+    // its scale applied to the row sums); several groups: the gated group norm in the prologue.
     const outShape = oneGroup
-      ? ({ inFeatures: Di, outFeatures: D, norm: 'rms', eps: c.normEps } as const)
+      ? ({ inFeatures: Di, outFeatures: D, norm: 'rms-presummed', eps: c.normEps, sums: sumCount } as const)
       : ({ inFeatures: Di, outFeatures: D, norm: 'gated-rms', eps: c.normEps, groupSize: c.normGroupSize, zOffset: layout.zOffset } as const);
     run(
       normMatvec(
         ctx,
         { ...outShape, accumulate: true, weightFormat: w.format('out_proj.weight') },
-        { x: a.y, z: a.zxbcdt, g: w.weight('norm.weight'), weight: w.weight('out_proj.weight'), y: m.residual },
+        { x: a.y, z: a.zxbcdt, g: w.weight('norm.weight'), sums: a.sums, weight: w.weight('out_proj.weight'), y: m.residual },
         `Mamba2.L${l}.gated_norm_out_proj_residual`,
       ),
     );

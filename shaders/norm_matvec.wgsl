@@ -42,7 +42,10 @@
 // With one norm group (NORM = 1, or NORM = 2 with group_size = I: DEFER_SCALE = 1) v holds the
 // unscaled x·g (or x·silu(z)·g) and the norm's scale multiplies each row's sum instead (W·(s·u) =
 // s·(W·u)), so the prologue's one reduction is the only one before the rows. Several groups: v is
-// scaled in the prologue. NORM = 3 has no prologue: x is read in place (X_DIRECT), each thread
+// scaled in the prologue. X_DIRECT with NORM = 1 (the op's choice: one block of rows per
+// workgroup, formats read in 16-byte units) has no prologue either: v = x·g read per use from
+// global memory, Σx² added by the workgroup after its first block's rows (x is in cache by then),
+// its scale on the row sums. NORM = 3 has no prologue: x is read in place (X_DIRECT), each thread
 // loads its share of the sums before the rows and the workgroup adds them after its first block's
 // loads (so their latency hides behind the weights'); the scale multiplies the row sums.
 
@@ -77,10 +80,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 // binding 1, x [I] at x_offset: declared by the op's prefix (app/kernels/norm-matvec.ts), as
-// array<f32> read through x_at(i) into v (the prologue), or, with X_DIRECT (no norm, x_offset % 4
-// = 0), as array<vec4<f32>> read by v_word(j) in place of v (no prologue, no workgroup memory).
+// array<f32> read through x_at(i) into v (the prologue), or, with X_DIRECT (no norm, RMSNorm in
+// place or presummed; x_offset % 4 = 0), as array<vec4<f32>> read by v_word(j) in place of v (no
+// prologue, no workgroup memory).
 @group(0) @binding(2) var<storage, read> z: array<f32>;                // [I] at z_offset (NORM = 2), the pieces of Σ u² (NORM = 3); any buffer otherwise
-@group(0) @binding(3) var<storage, read> g: array<f32>;                // [I] norm weight (NORM > 0; any buffer otherwise)
+@group(0) @binding(3) var<storage, read> g4: array<vec4<f32>>;         // [I] norm weight (NORM = 1, 2; any buffer otherwise)
 @group(0) @binding(4) var<storage, read> weight4: array<vec4<u32>>;    // [O, I] in W_FORMAT, 16 bytes at a time
 @group(0) @binding(5) var<storage, read> conv: array<f32>;             // [C, K] then [C] (CONV_K > 0; any buffer otherwise)
 @group(0) @binding(6) var<storage, read_write> conv_state: array<f32>; // [C, K-1] (CONV_K > 0; a placeholder otherwise)
@@ -105,12 +109,19 @@ fn w_quad(q: u32) -> vec4<u32> {
   return weight4[q];
 }
 
+fn g_at(i: u32) -> f32 {
+  return g4[i >> 2u][i & 3u];
+}
+
 fn v_at(i: u32) -> f32 {
   return v4[i / 4u][i % 4u];
 }
 
 /** v's elements 4j .. 4j + 3. */
 fn v_word(j: u32) -> vec4<f32> {
+  if (X_DIRECT && NORM == 1u) {
+    return x_word(j) * g4[j];  // RMSNorm read in place: x·g (the scale multiplies the row sums)
+  }
   if (X_DIRECT) {
     return x_word(j);
   }
@@ -201,7 +212,7 @@ fn prologue(lid: u32) -> f32 {
     }
     if (defer) {
       sq += a * a;
-      a *= g[i];
+      a *= g_at(i);
     }
     v4[i / 4u][i % 4u] = a;
   }
@@ -227,7 +238,7 @@ fn prologue(lid: u32) -> f32 {
     }
     workgroupBarrier();
     for (var i = lid; i < I; i += WORKGROUP_SIZE) {
-      v4[i / 4u][i % 4u] = v_at(i) * scale[i / gs] * g[i];
+      v4[i / 4u][i % 4u] = v_at(i) * scale[i / gs] * g_at(i);
     }
     workgroupBarrier();
   }
@@ -401,6 +412,15 @@ fn row_block(block: u32, lid: u32, row_scale: ptr<function, f32>, held: vec4<f32
   }
   if (NORM == 3u && first_block) {
     *row_scale = presummed_scale(held, lid);
+  }
+  if (X_DIRECT && NORM == 1u && first_block) {
+    // RMSNorm read in place: Σx² once the rows have read x (its words are in cache by now).
+    var sq = 0.0;
+    for (var k = lid; k < I / 4u; k += WORKGROUP_SIZE) {
+      let w = x_word(k);
+      sq += dot(w, w);
+    }
+    *row_scale = inverseSqrt(workgroup_sum(sq, lid) / f32(I) + params.eps);
   }
   // Each row's sum over its THREADS_PER_ROW lanes; every lane of the group gets it.
   var total: array<f32, MAX_ROWS>;

@@ -194,6 +194,24 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
   return shape;
 }
 
+/** Most workgroups one matvec launches (a benchmark may force fewer). */
+function workgroupCap(ctx: GpuContext, format: WeightFormat): number {
+  return Math.min(forcedMatvec(ctx, format).groups ?? MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
+}
+
+/**
+ * Whether a one-group RMSNorm reads x in place (v = x·g per use, Σx² added after the first block's
+ * rows: no prologue) rather than staging v. Where every workgroup takes one block of rows (in_proj)
+ * and the format is read in 16-byte units: on the H200 (mamba-2.8b, bench/RESULTS.md) in_proj f16
+ * 30.0, 28.0 -> 27.2, 27.3 µs and Q8_0 32.4 -> 31.1; but Q4_K's in_proj was unchanged and the LM
+ * head (50k rows, many blocks a workgroup, each reading x·g again) slower: f16 +0.5..7 µs, Q4_K +13.
+ */
+function rmsInPlace(ctx: GpuContext, I: number, O: number, format: WeightFormat): boolean {
+  if (!(format === 'f32' || isHalfFormat(format) || format === 'q8_0')) return false;
+  const mv = matvecShape(ctx, I, O, format, true);
+  return Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows)) <= workgroupCap(ctx, format);
+}
+
 export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: NormMatvecBuffers, label = OP): Dispatch {
   const { inFeatures: I, outFeatures: O, norm } = shape;
   const format = shape.weightFormat ?? 'f32';
@@ -202,7 +220,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   // No norm (or one presummed) and x at a multiple of 4 elements: the rows read x in place (no
   // prologue, any I).
   const presummed = norm === 'rms-presummed';
-  const direct = (norm === 'none' || presummed) && xOffset % 4 === 0;
+  const direct = (norm === 'none' || presummed || (norm === 'rms' && rmsInPlace(ctx, I, O, format))) && xOffset % 4 === 0;
   if (presummed && !direct) throw new RangeError(`${OP}: 'rms-presummed' reads x in place: xOffset must be a multiple of 4, got ${xOffset}`);
   checkCount(OP, 'inFeatures', I, 1, direct ? Number.MAX_SAFE_INTEGER : normMatvecMaxIn(ctx));
   checkCount(OP, 'outFeatures', O, 1);
@@ -261,9 +279,9 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   if (conv && buffers.convState) written.push(['convState', buffers.convState]);
   checkWrittenNotAliased(OP, read, written);
 
-  const mv = matvecShape(ctx, I, O, format, !direct);
+  const mv = matvecShape(ctx, I, O, format, !direct || norm === 'rms');
   const blocks = Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
-  const gx = Math.min(blocks, forcedMatvec(ctx, format).groups ?? MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
+  const gx = Math.min(blocks, workgroupCap(ctx, format));
   const { device } = ctx;
   const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
   // Row sums with subgroupAdd where the device allows (app/kernels/subgroups.ts); several subgroups

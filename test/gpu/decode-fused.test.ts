@@ -41,7 +41,7 @@ interface NormCase {
   conv?: { start: number; channels: number; kernelSize: number; bias: boolean };
   accumulate?: boolean;
   format: WeightFormat;
-  /** Element offset of x in its buffer (default 3; a multiple of 4 with no norm: x read in place). */
+  /** Element offset of x in its buffer (default 3; a multiple of 4 with no norm or one RMSNorm: x read in place). */
   xOffset?: number;
   /** 'rms-presummed': Σ u² in this many pieces (random shares of it). */
   pieces?: number;
@@ -140,6 +140,9 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
     { I: 1040, O: 19, norm: 'gated-rms', groups: 1, accumulate: true, format: 'f16' }, // a workgroup per row
     { I: 1032, O: 1029, norm: 'rms', conv: { start: 1000, channels: 29, kernelSize: 2, bias: true }, format: 'f32' }, // 128 threads per row
     { I: 40, O: 8231, norm: 'rms', format: 'f16' }, // 1029 blocks of 8 rows: workgroups loop over blocks (at most 1024 launched)
+    { I: 200, O: 57, norm: 'rms', conv: { start: 3, channels: 31, kernelSize: 4, bias: true }, format: 'f16', xOffset: 4 }, // RMSNorm read in place (x at a multiple of 4)
+    { I: 1032, O: 1029, norm: 'rms', accumulate: true, format: 'f32', xOffset: 0 }, // in place, 128 threads per row
+    { I: 40, O: 8231, norm: 'rms', format: 'f16', xOffset: 0 }, // x aligned but more blocks than workgroups: staged
     { I: 136, O: 77, norm: 'none', accumulate: true, format: 'f16', xOffset: 8 }, // x read in place (no prologue)
     { I: 5000, O: 21, norm: 'none', format: 'f32', xOffset: 0 }, // in place: I beyond what workgroup memory would hold on a 16 KiB device
     { I: 1032, O: 57, norm: 'rms-presummed', pieces: 1, accumulate: true, format: 'f32', xOffset: 4 },
@@ -168,6 +171,7 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
   ];
   const shapeCases: NormCase[] = [
     { I: 328, O: 67, norm: 'rms', conv: { start: 5, channels: 41, kernelSize: 4, bias: true }, format: 'f16' },
+    { I: 328, O: 67, norm: 'rms', conv: { start: 5, channels: 41, kernelSize: 4, bias: true }, format: 'f32', xOffset: 0 }, // in place
     { I: 260, O: 53, norm: 'gated-rms', groups: 2, accumulate: true, format: 'f32' },
     { I: 120, O: 29, norm: 'none', accumulate: true, format: 'f16' },
     { I: 264, O: 31, norm: 'none', accumulate: true, format: 'f32', xOffset: 4 },

@@ -28,6 +28,8 @@ export interface KernelTuning {
    * when it is given.
    */
   matvec?: { threadsPerRow?: number; rows?: number; unroll?: number; groups?: number; format?: string };
+  /** Kernels with one workgroup a row (residual_rmsnorm, gated_rmsnorm, top_k): threads per row, a power of two, at most the kernel's own (tests run both sizes). */
+  rowWorkgroup?: number;
 }
 
 /**

@@ -8,12 +8,11 @@ import code from '../../shaders/gated_rmsnorm.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, rowWorkgroupSize, singleDispatch } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
 
 const OP = 'GatedRmsNorm';
 /** Must be a power of two (the reduction halves it). */
-const WORKGROUP_SIZE = 256;
 
 export interface GatedRmsNormShape {
   rows: number; // T
@@ -60,7 +59,7 @@ export function gatedRmsNorm(ctx: GpuContext, shape: GatedRmsNormShape, buffers:
   const { device } = ctx;
   // params, y, z, weight, output
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE } });
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: rowWorkgroupSize(ctx, 256) } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const data = new ArrayBuffer(32);
   new Uint32Array(data, 0, 5).set([rows, cols, groupSize, z.offset, z.rowStride]);

@@ -98,3 +98,19 @@ export function singleDispatch(
     },
   };
 }
+
+/**
+ * Threads of a kernel with one workgroup a row and tree reductions in workgroup memory (the
+ * per-row norms, top-k): `gpuSize` on a GPU; 16 on a software adapter, where every barrier of a
+ * wide workgroup is costly (SwiftShader, selective-copy's 512-token prefill: a norm took 200 ms
+ * at 256 threads, 28 at 64, 9 at 16). GpuContext.tuning.rowWorkgroup overrides it (at most gpuSize).
+ */
+export function rowWorkgroupSize(ctx: GpuContext, gpuSize: number): number {
+  const forced = ctx.tuning?.rowWorkgroup;
+  if (forced !== undefined) {
+    checkCount('RowWorkgroup', 'rowWorkgroup', forced, 1);
+    if ((forced & (forced - 1)) !== 0) throw new RangeError(`RowWorkgroup: rowWorkgroup must be a power of two, got ${forced}`);
+    return Math.min(forced, gpuSize);
+  }
+  return ctx.adapter.software ? Math.min(16, gpuSize) : gpuSize;
+}

@@ -6,11 +6,10 @@ import code from '../../shaders/residual_rmsnorm.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, singleDispatch } from './op-helpers.js';
+import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, rowWorkgroupSize, singleDispatch } from './op-helpers.js';
 
 const OP = 'ResidualRmsNorm';
 /** Must be a power of two (the reduction halves it). */
-const WORKGROUP_SIZE = 256;
 
 export interface ResidualRmsNormShape {
   rows: number; // T
@@ -49,7 +48,7 @@ export function residualRmsNorm(
   const { device } = ctx;
   // params, hidden, residual, weight, output
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'read-only-storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE } });
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: rowWorkgroupSize(ctx, 256) } });
   const hiddenScale = shape.hiddenScale ?? 1;
   const outScale = shape.outScale ?? 1;
   if (!Number.isFinite(hiddenScale) || !Number.isFinite(outScale)) throw new RangeError(`${OP}: scales must be finite, got ${hiddenScale} and ${outScale}`);

@@ -8,7 +8,7 @@ import code from '../../shaders/top_k.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { bindElements, bindGroupFor, bindGroupLayoutFor, checkCount, checkInteger, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkCount, checkInteger, checkWrittenNotAliased, rowWorkgroupSize, singleDispatch } from './op-helpers.js';
 
 const OP = 'TopK';
 const WORKGROUP_SIZE = 128; // ≤ 128: the shader keeps WORKGROUP_SIZE · MAX_K candidates in workgroup memory
@@ -40,7 +40,7 @@ export function topK(ctx: GpuContext, shape: TopKShape, buffers: TopKBuffers, la
   if (gy > maxGroups) throw new RangeError(`${OP}: ${R} rows need more than ${maxGroups}² workgroups`);
   const { device } = ctx;
   const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout, constants: { WORKGROUP_SIZE } });
+  const pipeline = ctx.pipelines.get({ op: OP, code, layout, constants: { WORKGROUP_SIZE: rowWorkgroupSize(ctx, WORKGROUP_SIZE) } });
   const params = uniformBuffer(device, `${label}.params`, 16);
   device.queue.writeBuffer(params, 0, new Uint32Array([R, V, K, gx]));
   const bindGroup = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, logits, out]);

@@ -148,7 +148,7 @@ export class TraceSummaryKernel {
       checkCount(OP, `layer ${i} xStride`, s.xStride, 1);
       checkCount(OP, `layer ${i} xOffset`, s.xOffset, 0, s.xStride - s.columns * s.perColumn);
     });
-    this.grids = shapes.map((s) => traceSummaryGrid(s.columns * s.perColumn * s.dState, maxPerDim, tuning.targetWorkgroups));
+    this.grids = shapes.map((s) => traceSummaryGrid(s.columns * s.perColumn * s.dState, maxPerDim, tuning.targetWorkgroups ?? (ctx.adapter.software ? 1 : TARGET_WORKGROUPS)));
     const budget = tuning.partialsMaxBytes ?? PARTIALS_MAX_BYTES;
 
     // Batches: consecutive layers whose partials fit the budget (at least one layer each).

@@ -63,9 +63,18 @@ describe('gated_rmsnorm.wgsl against its CPU reference (Dawn)', () => {
     for (const groupSize of new Set([Di, Di / G])) {
       it(`T=${T} Di=${Di} (H=${H}, P=${P}) groupSize=${groupSize}`, async (test) => {
         if (!ctx) return test.skip(skipReason);
-        const { output, ref } = await runCase(ctx, T, H, P, G, N, groupSize, seed + T * 7919 + Di * 31 + groupSize);
-        expect(output.every(Number.isFinite), 'every output element written').toBe(true);
-        expect(relativeError(output, ref)).toBeLessThanOrEqual(TOLERANCE);
+        const c0 = ctx;
+        try {
+          // The GPU's workgroup and the software adapter's (rowWorkgroupSize), whichever this adapter is.
+          for (const threads of [256, 16]) {
+            c0.tuning = { rowWorkgroup: threads };
+            const { output, ref } = await runCase(c0, T, H, P, G, N, groupSize, seed + T * 7919 + Di * 31 + groupSize + threads);
+            expect(output.every(Number.isFinite), `every output element written (${threads} threads)`).toBe(true);
+            expect(relativeError(output, ref), `${threads} threads`).toBeLessThanOrEqual(TOLERANCE);
+          }
+        } finally {
+          c0.tuning = undefined;
+        }
       });
     }
   }

@@ -52,12 +52,21 @@ describe('residual_rmsnorm.wgsl against its CPU reference (Dawn)', () => {
   ];
   for (const [rows, cols] of shapes) {
     for (const hasResidual of [true, false]) {
-      it(`rows=${rows} cols=${cols} residual=${hasResidual}`, async (test) => {
+      it(`rows=${rows} cols=${cols} residual=${hasResidual}, with 256 and 16 threads a row`, async (test) => {
         if (!ctx) return test.skip(skipReason);
-        const { output, residual, ref } = await runCase(ctx, rows, cols, hasResidual, seed + rows * 7919 + cols);
-        expect(output.every(Number.isFinite), 'every output element written').toBe(true);
-        expect(relativeError(output, ref.output)).toBeLessThanOrEqual(TOLERANCE);
-        expect(relativeError(residual, ref.residual)).toBeLessThanOrEqual(TOLERANCE);
+        const c0 = ctx;
+        try {
+          // The GPU's workgroup and the software adapter's (rowWorkgroupSize), whichever this adapter is.
+          for (const threads of [256, 16]) {
+            c0.tuning = { rowWorkgroup: threads };
+            const { output, residual, ref } = await runCase(c0, rows, cols, hasResidual, seed + rows * 7919 + cols + threads);
+            expect(output.every(Number.isFinite), `every output element written (${threads} threads)`).toBe(true);
+            expect(relativeError(output, ref.output), `output (${threads} threads)`).toBeLessThanOrEqual(TOLERANCE);
+            expect(relativeError(residual, ref.residual), `residual (${threads} threads)`).toBeLessThanOrEqual(TOLERANCE);
+          }
+        } finally {
+          c0.tuning = undefined;
+        }
       });
     }
   }

@@ -49,12 +49,21 @@ describe('top_k.wgsl against the CPU reference (Dawn)', () => {
     [2, 50280, 5],
     [9, 1001, 8],
   ] as const) {
-    it(`R=${rows} V=${vocab} K=${k}`, async (test) => {
+    it(`R=${rows} V=${vocab} K=${k}, with 128 and 16 threads a row`, async (test) => {
       if (!ctx) return test.skip(skipReason);
-      const logits = randomF32(rows * vocab, seed + rows * 7 + vocab, 8);
-      const { got, ref } = await runCase(ctx, logits, rows, vocab, k);
-      expect([...got.ids]).toEqual([...ref.ids]);
-      expect(relativeError(got.probs, ref.probs)).toBeLessThanOrEqual(TOL);
+      const c0 = ctx;
+      try {
+        // The GPU's workgroup and the software adapter's (rowWorkgroupSize), whichever this adapter is.
+        for (const threads of [128, 16]) {
+          c0.tuning = { rowWorkgroup: threads };
+          const logits = randomF32(rows * vocab, seed + rows * 7 + vocab + threads, 8);
+          const { got, ref } = await runCase(c0, logits, rows, vocab, k);
+          expect([...got.ids], `${threads} threads`).toEqual([...ref.ids]);
+          expect(relativeError(got.probs, ref.probs), `${threads} threads`).toBeLessThanOrEqual(TOL);
+        }
+      } finally {
+        c0.tuning = undefined;
+      }
     });
   }
 

@@ -35,6 +35,10 @@
 //   combine_chunks  prefill pass 2: a sequential scan over chunks per (d, n) turning the summaries
 //                   into each chunk's start state, and writing the final state back.
 //   (prefill pass 3 is `scan` with `state` bound to the summaries: the start states.)
+//   scan_serial     prefill on a software adapter (SwiftShader, where barriers cost far more than
+//                   the arithmetic): one thread per channel owns all its N ≤ SERIAL_MAX_STATES
+//                   states and walks all T tokens in one pass, no workgroup memory, no barriers;
+//                   the state is read and written in place.
 
 override WORKGROUP_SIZE: u32 = 64u;   // a multiple of STATE_LANES
 override STATE_LANES: u32 = 16u;      // lanes per channel: a power of two, ≤ 32
@@ -351,6 +355,42 @@ fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         state[base + n] = c.s[k];
       }
     }
+  }
+}
+
+const SERIAL_MAX_STATES: u32 = 64u;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn scan_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let Di = params.channels;
+  let N = params.states;
+  let d = wg.x * WORKGROUP_SIZE + lid;
+  if (d >= Di) {
+    return;
+  }
+  var a: array<f32, SERIAL_MAX_STATES>;
+  var s: array<f32, SERIAL_MAX_STATES>;
+  for (var n = 0u; n < N; n++) {
+    a[n] = -exp(weights[d * N + n]);
+    s[n] = state[d * N + n];
+  }
+  let dt_bias = weights[Di * N + Di + d];
+  for (var t = 0u; t < params.tokens; t++) {
+    let delta = softplus(dt_raw[t * Di + d] + dt_bias);
+    if (TRACE_DELTA) {
+      delta_out[t * Di + d] = delta;
+    }
+    let dx = delta * x[t * Di + d];
+    var p = 0.0;
+    for (var n = 0u; n < N; n++) {
+      let v = exp(delta * a[n]) * s[n] + dx * bc[params.b_offset + t * params.b_stride + n];
+      s[n] = v;
+      p += v * bc[params.c_offset + t * params.c_stride + n];
+    }
+    y[t * Di + d] = gated_output(t, d, p);
+  }
+  for (var n = 0u; n < N; n++) {
+    state[d * N + n] = s[n];
   }
 }
 

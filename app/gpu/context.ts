@@ -30,6 +30,8 @@ export interface KernelTuning {
   matvec?: { threadsPerRow?: number; rows?: number; unroll?: number; groups?: number; format?: string };
   /** Kernels with one workgroup a row (residual_rmsnorm, gated_rmsnorm, top_k): threads per row, a power of two, at most the kernel's own (tests run both sizes). */
   rowWorkgroup?: number;
+  /** Mamba-1's prefill scan: 'serial' (a thread a channel over all tokens, no barriers: a software adapter's default) or 'parallel' (lanes and chunks: a GPU's). */
+  prefillScan?: 'serial' | 'parallel';
 }
 
 /**

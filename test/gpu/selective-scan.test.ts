@@ -146,23 +146,32 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
     for (const N of [4, 16]) {
       for (const T of [1, 7, 100, 257]) {
         const traceDelta = T === 7 || T === 257 || (T === 1 && N === 16);
-        it(`Di=${Di} N=${N} T=${T}${traceDelta ? ' with the Δ trace' : ''}`, async (test) => {
+        it(`Di=${Di} N=${N} T=${T}${traceDelta ? ' with the Δ trace' : ''}${T > 1 ? ', parallel and serial' : ''}`, async (test) => {
           if (!ctx) return test.skip(skipReason);
-          const caseSeed = seed + Di * 7919 + N * 104729 + T;
-          const inputs = makeInputs(T, Di, N, caseSeed);
-          const state0 = randomF32(Di * N, caseSeed + 9, 1);
-          const state = uploadF32(ctx.device, 'Test.state', state0);
-          const { y, delta } = await runScan(ctx, inputs, state, { traceDelta });
-          const finalState = await readF32(ctx.device, state, Di * N);
-          state.destroy();
-          const ref = reference(inputs, state0);
-          expect(y.every(Number.isFinite), 'every y element written').toBe(true);
-          expect(finalState.every(Number.isFinite), 'final state finite').toBe(true);
-          expect(relativeError(y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
-          expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
-          if (traceDelta) {
-            expect(delta!.every(Number.isFinite), 'every Δ element written').toBe(true);
-            expect(relativeError(delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
+          const c0 = ctx;
+          try {
+            // A prefill both ways: the GPU's lanes and chunks, and the software adapter's serial scan.
+            for (const prefillScan of T > 1 ? (['parallel', 'serial'] as const) : (['parallel'] as const)) {
+              c0.tuning = { prefillScan };
+              const caseSeed = seed + Di * 7919 + N * 104729 + T + (prefillScan === 'serial' ? 1 : 0);
+              const inputs = makeInputs(T, Di, N, caseSeed);
+              const state0 = randomF32(Di * N, caseSeed + 9, 1);
+              const state = uploadF32(c0.device, 'Test.state', state0);
+              const { y, delta } = await runScan(c0, inputs, state, { traceDelta });
+              const finalState = await readF32(c0.device, state, Di * N);
+              state.destroy();
+              const ref = reference(inputs, state0);
+              expect(y.every(Number.isFinite), `every y element written (${prefillScan})`).toBe(true);
+              expect(finalState.every(Number.isFinite), `final state finite (${prefillScan})`).toBe(true);
+              expect(relativeError(y, ref.y), `y (${prefillScan})`).toBeLessThanOrEqual(TOLERANCE);
+              expect(relativeError(finalState, ref.state), `state (${prefillScan})`).toBeLessThanOrEqual(TOLERANCE);
+              if (traceDelta) {
+                expect(delta!.every(Number.isFinite), `every Δ element written (${prefillScan})`).toBe(true);
+                expect(relativeError(delta!, ref.delta), `Δ (${prefillScan})`).toBeLessThanOrEqual(DELTA_TOLERANCE);
+              }
+            }
+          } finally {
+            c0.tuning = undefined;
           }
         });
       }
@@ -177,13 +186,20 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
     [67, 16, 300, 128],
     [3, 16, 40, 8],
   ] as const) {
-    it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength}`, async (test) => {
+    it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength} (the parallel scan)`, async (test) => {
       if (!ctx) return test.skip(skipReason);
       const caseSeed = seed + 31 * Di + 17 * N + T + chunkLength;
       const inputs = makeInputs(T, Di, N, caseSeed);
       const state0 = randomF32(Di * N, caseSeed + 9, 1);
       const state = uploadF32(ctx.device, 'Test.state', state0);
-      const { y, delta } = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength });
+      ctx.tuning = { prefillScan: 'parallel' };
+      let run: Awaited<ReturnType<typeof runScan>>;
+      try {
+        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength });
+      } finally {
+        ctx.tuning = undefined;
+      }
+      const { y, delta } = run;
       const finalState = await readF32(ctx.device, state, Di * N);
       state.destroy();
       const ref = reference(inputs, state0);

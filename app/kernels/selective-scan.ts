@@ -278,10 +278,10 @@ export function selectiveScan(
 
   // A prefill on a software adapter: one thread a channel over all T tokens (scan_serial), one
   // dispatch with no barriers (SwiftShader: selective-copy's 512-token prefill scan, 2 layers,
-  // 585 -> 76 ms; the prefill 1.27 -> 0.73 s), unless tuning asks for the GPU's parallel form.
+  // 585 -> 167 ms), unless tuning asks for the GPU's parallel form, whose arithmetic it does in its order.
   const serial = T > 1 && !dtProj && N <= SERIAL_MAX_STATES && (ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'parallel')) === 'serial';
   const params = uniformBuffer(device, `${label}.params`, 48);
-  const data = new Uint32Array([T, Di, N, serial ? 1 : chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, serial || chunks === 1 ? 1 : 0, dtProj?.rank ?? 0]);
+  const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0]);
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
   const deltaOut: GPUBufferBinding = summarySlot ? summarySlotBinding(summarySlot, 3 * Di) : { buffer: delta ?? storageBuffer(device, `${label}.noDelta`, 4) };
@@ -308,7 +308,7 @@ export function selectiveScan(
 
   let encodeAll: (pass: GPUComputePassEncoder) => void;
   if (serial) {
-    const serialPipeline = pipeline('scan_serial', layout.scan, { TRACE_DELTA: trace });
+    const serialPipeline = pipeline('scan_serial', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace });
     const group = scanGroup(buffers.state);
     const groups = Math.ceil(Di / WORKGROUP_SIZE);
     encodeAll = (pass) => {

@@ -194,6 +194,11 @@ export function matvecShape(ctx: GpuContext, inFeatures: number, outFeatures: nu
   return shape;
 }
 
+/** Blocks of rows of O outputs in shape mv (a workgroup takes one block at a time). */
+function rowBlocks(O: number, mv: MatvecShape): number {
+  return Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
+}
+
 /** Most workgroups one matvec launches (a benchmark may force fewer). */
 function workgroupCap(ctx: GpuContext, format: WeightFormat): number {
   return Math.min(forcedMatvec(ctx, format).groups ?? MAX_WORKGROUPS, ctx.device.limits.maxComputeWorkgroupsPerDimension);
@@ -208,8 +213,7 @@ function workgroupCap(ctx: GpuContext, format: WeightFormat): number {
  */
 function rmsInPlace(ctx: GpuContext, I: number, O: number, format: WeightFormat): boolean {
   if (!(format === 'f32' || isHalfFormat(format) || format === 'q8_0')) return false;
-  const mv = matvecShape(ctx, I, O, format, true);
-  return Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows)) <= workgroupCap(ctx, format);
+  return rowBlocks(O, matvecShape(ctx, I, O, format, true)) <= workgroupCap(ctx, format);
 }
 
 export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: NormMatvecBuffers, label = OP): Dispatch {
@@ -280,8 +284,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   checkWrittenNotAliased(OP, read, written);
 
   const mv = matvecShape(ctx, I, O, format, !direct || norm === 'rms');
-  const blocks = Math.ceil(O / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
-  const gx = Math.min(blocks, workgroupCap(ctx, format));
+  const gx = Math.min(rowBlocks(O, mv), workgroupCap(ctx, format));
   const { device } = ctx;
   const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
   // Row sums with subgroupAdd where the device allows (app/kernels/subgroups.ts); several subgroups

@@ -363,7 +363,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [10, normSums?.g ?? placeholder('noNormG')],
       [11, normSums?.sums ?? placeholder('noNormSums')],
     ]);
-    const stepGroups = fold(Math.ceil((H * P) / (STEP_WORKGROUP_SIZE / lanes)), maxDim);
+    const stepGroups = fold(ssdStepNormSums(ctx, shape), maxDim); // one piece of Σ u² per step workgroup
     encode = (pass) => {
       pass.setPipeline(step);
       pass.setBindGroup(0, stepGroup);

@@ -10,6 +10,7 @@
 import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
+import { probeGridWorkgroups } from './gpu/grid-sync.js';
 import { openGpu, type KernelTuning } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
@@ -62,7 +63,7 @@ commands:
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
-        [--prefill-matmul fp32,int8]
+        [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -73,7 +74,11 @@ commands:
                         matrix-vector kernel with each setting in turn: threads×rows×unroll, @ the most
                         workgroups, for the matrices in one storage format when prefixed; --prefill-matmul int8
                         runs the prefill's projections on the int8 tensor cores (refused without them) and
-                        reports their accuracy against fp32 (JSON "int8_prefill")
+                        reports their accuracy against fp32 (JSON "int8_prefill"); --grid measures the
+                        experimental grid decode (a one-group Mamba-2 layer as one dispatch, its steps
+                        separated by grid barriers; off by default) on the probed (auto) or N workgroups,
+                        with I/O rows a group and U loads in flight, and checks its greedy tokens against
+                        the separate dispatches' (JSON "grid_decode")
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -370,7 +375,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -389,6 +394,22 @@ async function benchCommand(args: string[]): Promise<number> {
   // (threads per row, rows per group of threads, loads in flight, at most G workgroups;
   // app/kernels/norm-matvec.ts), for the matrices stored in FORMAT only when it is given, each
   // with every --weights.
+  // --grid off|auto|N[,…]: the decode with separate dispatches (off, the default), with the grid
+  // decode (one dispatch a layer, app/kernels/layer-grid.ts) on as many workgroups as the adapter
+  // probe found room for (auto: app/gpu/grid-sync.ts), or on N (a power of two), measured in turn.
+  const gridRaw = opts.get('grid');
+  // N:IxOxU also sets the matrix-vector shape (in_proj rows, out_proj rows, loads in flight).
+  type GridSetting = { grid: number | false | 'auto'; shape?: { inRows: number; outRows: number; unroll: number } };
+  const gridSettings: GridSetting[] = gridRaw
+    ? gridRaw.split(',').map((g) => {
+        if (g === 'off') return { grid: false };
+        if (g === 'auto') return { grid: 'auto' };
+        const m = /^(\d+)(?::(\d)x(\d)x(\d))?$/.exec(g);
+        const n = Number(m?.[1]);
+        if (!m || n < 1 || (n & (n - 1)) !== 0) throw new UsageError(`--grid takes off, auto or N[:IxOxU] with N a power of two, got "${g}"`);
+        return { grid: n, ...(m[2] ? { shape: { inRows: Number(m[2]), outRows: Number(m[3]), unroll: Number(m[4]) } } : {}) };
+      })
+    : [{ grid: false }];
   const matvecRaw = opts.get('matvec');
   const matvecShapes = matvecRaw ? matvecRaw.split(',').map(parseMatvecItem) : [undefined];
   const traceTokens = opts.has('trace') ? integerOption(opts, 'trace', 131072, 1) : 0;
@@ -430,9 +451,13 @@ async function benchCommand(args: string[]): Promise<number> {
     ctx.device.destroy();
     throw new UsageError(`--prefill-matmul int8 needs int8 tensor cores through WebGPU (the subgroup-matrix feature), which ${describeAdapter(ctx.adapter)} does not offer`);
   }
+  if (gridSettings.some((g) => g.grid === 'auto')) {
+    ctx.gridWorkgroups = await probeGridWorkgroups(ctx.device, ctx.adapter.software);
+    process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
+  }
   const results: BenchResult[] = [];
-  for (const format of formats) for (const matvec of matvecShapes) for (const matmul of matmuls) {
-    ctx.tuning = matvec ? { matvec } : undefined;
+  for (const format of formats) for (const matvec of matvecShapes) for (const matmul of matmuls) for (const { grid, shape: gridShape } of gridSettings) {
+    ctx.tuning = matvec || grid !== false ? { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}) } : undefined;
     let name: string;
     let prepared;
     let choice: WeightChoice;
@@ -460,11 +485,13 @@ async function benchCommand(args: string[]): Promise<number> {
     delete result.model_ref;
     result.subgroup_size = ctx.subgroupSize ?? null;
     if (matvec) result.matvec = describeMatvecItem(matvec);
+    result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
+    result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
     results.push(result);
     prepared.weights.destroy();
   }
   if (results.length > 1) {
-    process.stderr.write(`decode: ${results.map((r) => `${r.dtype}${r.matvec ? ` ${r.matvec}` : ''}${r.prefill_matmul === 'int8' ? ' (int8 prefill)' : ''} ${r.decode_tok_s.toFixed(1)}`).join(', ')} tokens/s\n`);
+    process.stderr.write(`decode: ${results.map((r) => `${r.dtype}${r.matvec ? ` ${r.matvec}` : ''}${gridSettings.length > 1 ? ` grid ${r.grid_setting}` : ''}${r.prefill_matmul === 'int8' ? ' (int8 prefill)' : ''} ${r.decode_tok_s.toFixed(1)}`).join(', ')} tokens/s\n`);
   }
   const result = results[0] as BenchResult;
   const json = `${JSON.stringify(results.length > 1 ? results : result, null, 2)}\n`;

@@ -11,7 +11,7 @@ import { expectedTensors } from '../arch/tensors.js';
 import type { MambaConfig } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';
 import { describeAdapter, type AdapterSummary } from '../gpu/adapter.js';
-import type { GpuContext } from '../gpu/context.js';
+import { gridDecodeWorkgroups, type GpuContext } from '../gpu/context.js';
 import { randomFill, tensorSeed, type FillFormat } from '../kernels/random-fill.js';
 import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
@@ -136,6 +136,11 @@ export interface BenchResult {
   /** Where a prefill call's time goes (medians, ms): the whole call, its CPU part up to submit, and the same call again at once in the same session. */
   prefill_split?: Record<string, PrefillSplit>;
   decode_tok_s: number;
+  /** The grid decode (one dispatch a layer), where it ran: checkGridDecode. */
+  grid_decode?: { workgroups: number; aborted: boolean; tokens: number; tokens_equal: number };
+  /** The CLI's --grid setting this result ran with, and the grid workgroups the adapter probe gave (GpuContext.gridWorkgroups). */
+  grid_setting?: number | string;
+  grid_workgroups_found?: number | null;
   /** The subgroup size the matrix-vector sums used (null: the barrier tree). */
   subgroup_size?: number | null;
   /** The decode matrix-vector kernel's shape forced by --matvec (threads×rows×unroll); absent: the op's own choice. */
@@ -390,6 +395,44 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
   return [...totals.entries()].map(([name, t]) => ({ name, microseconds: t.ns / 1000, count: t.count })).sort((a, b) => b.microseconds - a.microseconds);
 }
 
+/**
+ * Where the decode ran as one grid dispatch a layer (app/kernels/layer-grid.ts): its workgroups,
+ * whether any step gave up at a barrier, and its greedy tokens against a model of the same weights
+ * decoding with separate dispatches (tuning.gridDecode = false), from the same prompt.
+ */
+async function checkGridDecode(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, model: LanguageModel, options: BenchOptions, prompt: number[]): Promise<BenchResult['grid_decode']> {
+  const workgroups = gridDecodeWorkgroups(ctx);
+  if (workgroups === null) return undefined;
+  const tokens = 64;
+  const greedy = async (m: LanguageModel) => {
+    const session = new Session(ctx, m);
+    try {
+      return (await generate(ctx, session, prompt, { maxTokens: tokens, temperature: 0 })).ids;
+    } finally {
+      session.destroy();
+    }
+  };
+  let aborted = false;
+  let grid: number[] = [];
+  try {
+    grid = await greedy(model);
+  } catch {
+    aborted = true;
+  }
+  const saved = ctx.tuning;
+  ctx.tuning = { ...saved, gridDecode: false };
+  const reference = buildModel(ctx, inspection, weights, options.chunk, { prefillMatmul: options.prefillMatmul ?? 'fp32' });
+  try {
+    const plain = await greedy(reference);
+    let equal = 0;
+    while (equal < plain.length && grid[equal] === plain[equal]) equal++;
+    return { workgroups, aborted, tokens: plain.length, tokens_equal: equal };
+  } finally {
+    reference.destroy();
+    ctx.tuning = saved;
+  }
+}
+
 export async function runBench(
   ctx: GpuContext,
   modelName: string,
@@ -459,6 +502,8 @@ export async function runBench(
   }
   const decode = median(decodeRates);
   log(`decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats})`);
+  const gridDecode = await checkGridDecode(ctx, inspection, weights, model, options, ids(16));
+  if (gridDecode) log(`grid decode: ${gridDecode.workgroups} workgroups${gridDecode.aborted ? ', ABORTED' : ''}; greedy tokens equal to the dispatch path's: ${gridDecode.tokens_equal}/${gridDecode.tokens}`);
   const int8Prefill: Int8PrefillBench | undefined =
     prefillMatmul === 'int8' ? { kernel: int8PrefillKernel(ctx), quantize_ms: quantizeMs, bytes: model.int8Bytes, ...(await int8Accuracy(ctx, inspection, weights, model, Math.min(options.chunk, 2048), ids)) } : undefined;
   if (int8Prefill) {
@@ -485,6 +530,7 @@ export async function runBench(
     prefill_tok_s: prefill,
     prefill_split: prefillSplit,
     decode_tok_s: decode,
+    ...(gridDecode ? { grid_decode: gridDecode } : {}),
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
     memory_plan: { source: 'planMemory (app/model/memory-plan.ts)', ...plan },
     prefill_matmul: model.prefillMatmul,

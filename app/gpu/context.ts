@@ -16,8 +16,26 @@ export interface GpuContext {
    * (`subgroupLayout`), which WGSL does not promise.
    */
   subgroupSize?: number | null;
+  /**
+   * Workgroups the grid decode (app/kernels/layer-grid.ts) may synchronise in one dispatch when
+   * asked for (tuning.gridDecode 'auto'): from a probe of how many this GPU runs at once
+   * (app/gpu/grid-sync.ts probeGridWorkgroups, run by whoever turns the grid decode on: the bench's
+   * --grid auto), or null/absent (not probed, software adapters, GPUs too small, a failed probe).
+   */
+  gridWorkgroups?: number | null;
   /** Kernel shapes forced instead of the ops' own choice (benchmarks and tests; absent: the defaults). */
   tuning?: KernelTuning;
+}
+
+/**
+ * The grid decode's workgroups on this context, or null: no grid decode. It is off unless
+ * tuning.gridDecode asks for it ('auto': as many as the probe found room for), because on the H200
+ * it measured no faster than the separate dispatches at 130m and slower at 2.7B (bench/RESULTS.md).
+ */
+export function gridDecodeWorkgroups(ctx: GpuContext): number | null {
+  const asked = ctx.tuning?.gridDecode;
+  if (asked === undefined || asked === false) return null;
+  return asked === 'auto' ? (ctx.gridWorkgroups ?? null) : asked;
 }
 
 /** Shapes of kernels that have several (a benchmark sweeps them; each op documents its own). */
@@ -32,6 +50,14 @@ export interface KernelTuning {
   rowWorkgroup?: number;
   /** Mamba-1's prefill scan: 'serial' (a thread a channel over all tokens, no barriers: a software adapter's default) or 'parallel' (lanes and chunks: a GPU's). */
   prefillScan?: 'serial' | 'parallel';
+  /**
+   * The grid decode (app/kernels/layer-grid.ts; off when absent or false): 'auto' for the
+   * workgroups the adapter probe found room for (gridWorkgroups), or a power of two (tests force 1
+   * on software adapters, which do not run workgroups side by side).
+   */
+  gridDecode?: number | 'auto' | false;
+  /** The grid decode's matrix-vector shape (app/kernels/layer-grid.ts GridShape). */
+  gridShape?: { inRows?: number; outRows?: number; unroll?: number };
 }
 
 /**

@@ -5,6 +5,7 @@
  * (temperature 0) is exact argmax.
  */
 import type { GpuContext } from '../gpu/context.js';
+import { GpuError } from '../gpu/errors.js';
 import { seededRandom } from '../random.js';
 import { sample, seenBitset, type SampleDispatch, type SampleSettings } from '../kernels/sample.js';
 import type { StreamDecoder } from '../tokenizer/types.js';
@@ -266,6 +267,15 @@ export async function generate(
     sampler.destroy();
   }
   const seconds = (performance.now() - decodeStart) / 1000;
+  if (await session.model.gridDecodeFailed()) {
+    // A grid decode step gave up at a barrier (app/kernels/layer-grid.ts): its tokens are wrong.
+    // It never hangs, but the caller must turn the grid decode off (GpuContext.tuning.gridDecode = false).
+    ctx.tuning = { ...ctx.tuning, gridDecode: false };
+    throw new GpuError(
+      'The one-dispatch-a-layer decode gave up waiting for workgroups this GPU did not run at once, so this generation is wrong. It is now off for this session; generate again.',
+      'internal',
+    );
+  }
   return {
     ids,
     text,

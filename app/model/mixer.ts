@@ -18,6 +18,7 @@
  *    no selection to show.
  */
 import type { GpuContext } from '../gpu/context.js';
+import type { GridControl } from '../kernels/layer-grid.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
@@ -164,6 +165,12 @@ export interface DecodeLayerContext {
   taps: ModelTaps | undefined;
   run(dispatch: Dispatch): void;
   /**
+   * The grid barriers' control words when this device may run a layer as one grid dispatch
+   * (app/kernels/layer-grid.ts; GpuContext.gridWorkgroups), else undefined. A mixer that has a grid
+   * form uses it for untraced steps.
+   */
+  grid?: GridControl;
+  /**
    * Copies `rowBytes` from `from` at byte `fromOffset` into a tap buffer at the step's row (no-op
    * without one). `late`: `from` is the layer's own and nothing later overwrites it, so the copy
    * waits for the end of the step, with the others (each copy between kernels ends a compute pass).
@@ -196,6 +203,8 @@ export interface Mixer {
   encode(m: MixerContext): void;
   /** Whether `encodeDecode` may be used (may prepare packed weights on first call). */
   canFuseDecode(): boolean;
+  /** The scratch words this layer's grid decode needs in the shared GridControl (absent: no grid form). */
+  gridScratchWords?(): number;
   /** Adds the fused one-token decode of this layer (only called when canFuseDecode()). */
   encodeDecode?(m: DecodeLayerContext): void;
   /** The taps `encodeDecode` writes when asked (a traced step with others takes the general path). */

@@ -5,11 +5,12 @@
  * (app/arch/build.ts `buildModel`); this file knows only the Mixer interface (mixer.ts).
  */
 import { storageBuffer } from '../gpu/buffers.js';
-import type { GpuContext } from '../gpu/context.js';
+import { gridDecodeWorkgroups, type GpuContext } from '../gpu/context.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import { embedding } from '../kernels/embedding.js';
 import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
+import { createGridControl, gridAborted, type GridControl } from '../kernels/layer-grid.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
 import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
 import { configBlocks, configMultipliers, finalNormName, modelPrefix, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
@@ -140,6 +141,9 @@ export class LanguageModel {
   /** What mixers of one kind share (MixerBuild.shared), by key; made of activations. */
   private readonly sharedByKind = new Map<string, unknown>();
   private knockoutFill: GPUBuffer | null = null;
+  /** The grid decode's barrier counters (app/kernels/layer-grid.ts), made with the first plan that may use them. */
+  private gridControl: GridControl | null = null;
+  private readonly oldGridControls: GridControl[] = [];
   /** The int8 products of plain prefill chunks (ModelOptions.prefillMatmul 'int8'), else null. */
   private readonly int8: Int8Prefill | null;
   private readonly int8MinTokens: number;
@@ -424,6 +428,7 @@ export class LanguageModel {
       if (to && taps) (atEnd ? late : steps).push(tapCopy(taps, from, fromOffset, to, rowBytes, 1));
     };
     this.embed(1, a.residual).forEach(run);
+    const grid = this.grid();
     for (let l = 0; l < L; l++) {
       const mixer = this.mixers[l] as Mixer;
       mixer.encodeDecode?.({
@@ -435,6 +440,7 @@ export class LanguageModel {
         taps,
         run,
         copy,
+        ...(grid ? { grid } : {}),
       });
       // The residual stream after the block (HF hidden_states[l + 1]).
       copy(a.residual, 0, taps?.hidden?.[l], D * 4);
@@ -589,7 +595,33 @@ export class LanguageModel {
     return this.embed(tokens, output);
   }
 
+  /** The grid decode's control words on this device, or null where it has none (GpuContext.gridWorkgroups, tuning.gridDecode). */
+  private grid(): GridControl | null {
+    const workgroups = gridDecodeWorkgroups(this.ctx);
+    if (workgroups === null) return null;
+    if (this.gridControl?.workgroups !== workgroups) {
+      // (A cached plan may still hold the old one: it is freed with the model.)
+      if (this.gridControl) this.oldGridControls.push(this.gridControl);
+      const scratch = Math.max(0, ...this.mixers.map((m) => m.gridScratchWords?.() ?? 0));
+      this.gridControl = createGridControl(this.ctx, workgroups, scratch, `${this.name}.gridControl`);
+    }
+    return this.gridControl;
+  }
+
+  /**
+   * Whether a grid decode step gave up at a barrier since the model was made (its GPU did not run
+   * all the grid's workgroups at once, so those steps' outputs are wrong). Generation checks it and
+   * reports an error; the app then turns the grid decode off (tuning.gridDecode = false).
+   */
+  async gridDecodeFailed(): Promise<boolean> {
+    for (const c of [...this.oldGridControls, ...(this.gridControl ? [this.gridControl] : [])]) if (await gridAborted(this.ctx, c)) return true;
+    return false;
+  }
+
   destroy(): void {
+    for (const c of [...this.oldGridControls, ...(this.gridControl ? [this.gridControl] : [])]) c.buffer.destroy();
+    this.gridControl = null;
+    this.oldGridControls.length = 0;
     for (const plan of this.planCache.values()) plan.destroy();
     this.planCache.clear();
     if (this.work) for (const b of [...stateBuffers(this.work.state), this.work.logits]) b.destroy();

@@ -180,6 +180,53 @@ describe('fused one-token decode = unfused decode', () => {
 });
 
 /**
+ * The grid decode (app/kernels/layer-grid.ts): each one-group Mamba-2 layer as one dispatch whose
+ * three steps are separated by grid barriers. A software adapter does not run workgroups side by
+ * side, so here it runs with one workgroup (tuning.gridDecode = 1): every virtual workgroup of
+ * every step, the atomics and the barrier counters, but no two workgroups at once (the H200 bench
+ * checks that, bench/RESULTS.md). Against the three-dispatch fused decode of the same weights,
+ * fp32 and f16, within the fp32 tolerance.
+ */
+describe('grid decode = fused decode', () => {
+  for (const format of ['f32', 'f16'] as const) {
+    it(`Mamba-2 (golden fixture mamba2-one-group, ${format} weights): logits of 6 steps and the state within 1e-4, one dispatch a layer`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const c0 = ctx;
+      const dir = path.join(path.dirname(MAMBA2_DIR), 'mamba2-one-group');
+      const { inspection, weights } = await load(c0, dir, format);
+      const V = inspection.config.vocabSize;
+      const rand = mulberry32(seed + 11);
+      const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * V));
+      const prompt = ids(7);
+      const steps = ids(6);
+      const before = c0.tuning;
+      try {
+        c0.tuning = { ...before, gridDecode: false };
+        const fusedModel = makeModel(c0, inspection, weights);
+        const fused = await decode(c0, fusedModel, prompt, steps, true);
+        fusedModel.destroy();
+        expect(fused.dispatches).toBe(2 + 3 * inspection.config.nLayer);
+        // The op's own matrix-vector shape, then forced ones: odd rows a group, up to 8, with the unrolled loads and without.
+        for (const gridShape of [undefined, { inRows: 3, outRows: 5, unroll: 3 }, { inRows: 8, outRows: 1, unroll: 2 }]) {
+          c0.tuning = { ...before, gridDecode: 1, ...(gridShape ? { gridShape } : {}) };
+          const gridModel = makeModel(c0, inspection, weights);
+          const grid = await decode(c0, gridModel, prompt, steps, true);
+          expect(await gridModel.gridDecodeFailed()).toBe(false);
+          gridModel.destroy();
+          const what = gridShape ? JSON.stringify(gridShape) : 'default shape';
+          expect(grid.dispatches).toBe(2 + inspection.config.nLayer);
+          steps.forEach((_, i) => expect(relativeError(grid.logits[i]!, fused.logits[i]!), `${what} step ${i}`).toBeLessThanOrEqual(TOL));
+          expect(relativeError(grid.state, fused.state), `${what} state`).toBeLessThanOrEqual(TOL);
+        }
+      } finally {
+        c0.tuning = before;
+        weights.destroy();
+      }
+    });
+  }
+});
+
+/**
  * Prefill `prompt`, then decode `steps` as traced steps (taps Δ, dbc, hidden and, where the mixer
  * has them, x and y; the row each step writes read at encode time, as Session's traced step does),
  * fused or through the general path: the taps, the logits and the dispatch count.

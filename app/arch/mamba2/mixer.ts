@@ -14,6 +14,7 @@ import { storageBuffer } from '../../gpu/buffers.js';
 import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import { gatedRmsNorm } from '../../kernels/gated-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY } from '../../kernels/matmul.js';
+import { mamba2LayerGrid, mamba2LayerGridFits, mamba2LayerGridScratch } from '../../kernels/layer-grid.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
 import { packSsdWeights, ssdScan, ssdScratchElements, ssdStepNormSums, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
@@ -193,6 +194,30 @@ export class Mamba2Mixer implements Mixer {
     const own = asksDecodeTaps(taps, l) ? (this.tapped ??= this.tapBuffers()) : null;
     const summarySlot = stepSummarySlot(taps, l);
     const a = { zxbcdt: own?.zxbcdt ?? this.act.zxbcdt, delta: own?.delta ?? this.act.delta, y: this.act.y, sums: this.act.gated };
+    if (m.grid && !own && !summarySlot && oneGroup && this.gridFits() && m.grid.scratchWords >= this.gridScratchWords()) {
+      // The whole layer in one dispatch, its steps separated by grid barriers (app/kernels/layer-grid.ts).
+      const [dtMin, dtMax] = c.timeStepLimit ?? [0, Infinity];
+      run(
+        mamba2LayerGrid(
+          ctx,
+          { dModel: D, dInner: Di, nHeads: H, headDim: c.headDim, nGroups: G, dState: N, dConv: K, eps: m.eps, normEps: c.normEps, dtMin, dtMax, format: w.format('in_proj.weight') },
+          {
+            residual: m.residual,
+            normWeight: m.normWeight,
+            inProj: w.weight('in_proj.weight'),
+            conv: this.convWeights as GPUBuffer,
+            convState,
+            ssdWeights: this.ssdWeights.buffer,
+            ssmState,
+            gatedNormWeight: w.weight('norm.weight'),
+            outProj: w.weight('out_proj.weight'),
+            control: m.grid,
+          },
+          `Mamba2.L${l}.grid`,
+        ),
+      );
+      return;
+    }
     const ssdShape = { tokens: 1, nHeads: H, headDim: c.headDim, nGroups: G, dState: N };
     const sumCount = ssdStepNormSums(ctx, ssdShape);
     run(
@@ -234,6 +259,22 @@ export class Mamba2Mixer implements Mixer {
         `Mamba2.L${l}.gated_norm_out_proj_residual`,
       ),
     );
+  }
+
+  /** Whether this layer's untraced decode step can run as one grid dispatch (both matrices in one format the grid kernel reads). */
+  private gridFits(): boolean {
+    const c = this.b.config;
+    const w = this.b.weights;
+    const format = w.format('in_proj.weight');
+    return (
+      format === w.format('out_proj.weight') &&
+      mamba2LayerGridFits(this.b.ctx, { dModel: c.dModel, dInner: c.dInner, nHeads: c.nHeads, headDim: c.headDim, nGroups: c.nGroups, dState: c.dState, dConv: c.dConv, format })
+    );
+  }
+
+  /** The grid dispatch's scratch (Model sizes the shared GridControl by the largest layer's). */
+  gridScratchWords(): number {
+    return mamba2LayerGridScratch(this.b.config);
   }
 
   /** One token's in_proj output and Δ for this layer alone (a traced fused decode). */

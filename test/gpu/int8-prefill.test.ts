@@ -4,8 +4,9 @@
  * the bundled shakespeare-byte model (trained weights: real activations) on a line of text.
  *
  * Each model is built with `prefillMatmul: 'int8'` (int8MinTokens 1, so every chunk takes it;
- * chunks smaller than the prompt, so the state crosses chunks) and prefilled with ~8 prefixes of
- * the prompt; each prefix's last logits are compared. Its fp32 logits come from one all-position
+ * chunks smaller than the prompt, so the state crosses chunks) and prefilled with the prompt in ~8
+ * pieces, one session continuing from its state; the logits after each piece (the last of that
+ * prefix) are compared. Its fp32 logits come from one all-position
  * prefill of the whole prompt on the same model: such analysis plans stay fp32 (checked against
  * the float64 reference first), and the model is causal, so row T − 1 is the fp32 run of the
  * T-token prefix. (One fp32 run in place of one per prefix: SwiftShader takes ~1–1.5 s a prefill.)
@@ -101,6 +102,7 @@ describe('int8 prefill on whole models', () => {
     let agree = 0;
     let asserted = 0;
     const ratios: { q: number; ref: number; sim: number }[] = [];
+    let session: Session | null = null;
     try {
       // The fp32 logits at every position at once: all-position logits (an analysis plan) stay
       // fp32 on the int8 model, so this one run is both the fp32 side of each prefix and that check.
@@ -115,20 +117,20 @@ describe('int8 prefill on whole models', () => {
         all.destroy();
       }
       expect(relativeError(gpu32All, exactAll), 'all-position logits of the int8 model (fp32)').toBeLessThanOrEqual(TOL);
+      // One session takes the prompt a piece at a time (prefill continues from the state): after
+      // the piece ending at T it has run the T-token prefix, in chunks that start where the pieces
+      // do, and its logits are that prefix's last. (A fresh session per prefix ran every token
+      // ~4.5 times over: the file's 72–100 s in CI.)
+      session = new Session(ctx, int8);
+      let fed = 0;
       for (const T of prefixes) {
-        const prompt = ids.slice(0, T);
         const row = (logits: Float64Array) => logits.subarray((T - 1) * V, T * V);
         const exact = row(exactAll);
         const simulated = row(simulatedAll);
         const gpu32 = gpu32All.subarray((T - 1) * V, T * V);
-        const session = new Session(ctx, int8);
-        let gpu8: Float32Array;
-        try {
-          session.prefill(prompt);
-          gpu8 = await session.readLogits();
-        } finally {
-          session.destroy();
-        }
+        session.prefill(ids.slice(fed, T));
+        fed = T;
+        const gpu8 = await session.readLogits();
         expect(relativeError(gpu32, exact), `fp32 run at ${T} tokens`).toBeLessThanOrEqual(TOL);
         const eSim = relativeError(simulated, exact);
         ratios.push({ q: relativeError(gpu8, gpu32) / eSim, ref: relativeError(gpu8, simulated) / eSim, sim: eSim });
@@ -157,6 +159,7 @@ describe('int8 prefill on whole models', () => {
       expect(int8.int8Bytes, 'int8 bytes held = planned').toBe(gpuMemoryNeed(inspection, { maxTokens: chunk, prefillMatmul: 'int8' }).int8);
       expect(fp32.int8Bytes).toBe(0);
     } finally {
+      session?.destroy();
       fp32.destroy();
       int8.destroy();
       weights.destroy();

@@ -52,6 +52,7 @@ const TPR: u32 = 32u;
 const ROWS_PER_V: u32 = 8u;         // WORKGROUP_SIZE / TPR
 const BARRIERS: u32 = 2u;
 const MAX_N2: u32 = 512u;           // 2·d_state at most
+const MAX_N_LANE: u32 = 8u;         // states a lane of the step holds: d_state ≤ 8 · TPR
 
 struct Params {
   d_model: u32,      // D
@@ -110,6 +111,20 @@ fn zx_at(i: u32) -> f32 { return bitcast<f32>(atomicLoad(&scr[params.zx_base + i
 
 /** Sum over the workgroup (every thread gets it). Uniform control flow only. */
 fn workgroup_sum(value: f32, lid: u32) -> f32 {
+  if (SG_SIZE == TPR) {
+    // Subgroup sums, then the 8 of them: 2 barriers instead of the tree's 9.
+    let s = sg_add_f32(value);
+    if (lid % TPR == 0u) {
+      partial[lid / TPR] = s;
+    }
+    workgroupBarrier();
+    var total = 0.0;
+    for (var k = 0u; k < WORKGROUP_SIZE / TPR; k++) {
+      total += partial[k];
+    }
+    workgroupBarrier();
+    return total;
+  }
   partial[lid] = value;
   workgroupBarrier();
   for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
@@ -221,23 +236,46 @@ fn dot_out(w: vec4<u32>, j: u32) -> f32 {
   return dot(h[0], u_wg[2u * j]) + dot(h[1], u_wg[2u * j + 1u]);
 }
 
-fn epilogue_in(o: u32, total: f32) {
-  var r = total;
-  if (o >= params.xbc_offset && o < params.xbc_offset + params.xbc_width) {
+/** Row o's conv weights, bias and state, loaded before the row's sum is ready (on: o is a conv channel and this lane runs its epilogue). */
+struct ConvPre {
+  w: array<f32, 8>,
+  st: array<f32, 7>,
+  bias: f32,
+  on: bool,
+}
+
+fn conv_pre(o: u32, mine: bool) -> ConvPre {
+  var c = ConvPre(array<f32, 8>(), array<f32, 7>(), 0.0, false);  // explicit: see acc below
+  c.on = mine && o >= params.xbc_offset && o < params.xbc_offset + params.xbc_width;
+  if (c.on) {
     let C = params.xbc_width;
-    let c = o - params.xbc_offset;
+    let ch = o - params.xbc_offset;
     let K = CONV_K;
-    let s = c * (K - 1u);
-    var a = conv[C * K + c] + conv[c * K + K - 1u] * r;
-    for (var k = 0u; k + 1u < K; k++) {
-      let old = conv_state[s + k];
-      a += conv[c * K + k] * old;
-      if (k + 2u < K) {
-        conv_state[s + k] = conv_state[s + k + 1u];
-      } else {
-        conv_state[s + k] = r;
-      }
+    for (var k = 0u; k < K; k++) {
+      c.w[k] = conv[ch * K + k];
     }
+    c.bias = conv[C * K + ch];
+    for (var k = 0u; k + 1u < K; k++) {
+      c.st[k] = conv_state[ch * (K - 1u) + k];
+    }
+  }
+  return c;
+}
+
+fn epilogue_in(o: u32, total: f32, pre: ConvPre) {
+  var r = total;
+  if (pre.on) {
+    let K = CONV_K;
+    let s = (o - params.xbc_offset) * (K - 1u);
+    var a = pre.bias + pre.w[K - 1u] * r;
+    for (var k = 0u; k + 1u < K; k++) {
+      a += pre.w[k] * pre.st[k];
+    }
+    // The state shifts left by one and takes r (before the conv) as its newest input.
+    for (var k = 0u; k + 2u < K; k++) {
+      conv_state[s + k] = pre.st[k + 1u];
+    }
+    conv_state[s + K - 2u] = r;
     r = silu(a);
   }
   atomicStore(&scr[params.zx_base + o], bitcast<u32>(r));
@@ -269,6 +307,7 @@ fn phase_in_proj(id: u32, lid: u32) {
     for (var r = 0u; r < IN_ROWS; r++) {
       base[r] = min(first + r, O - 1u) * units;
     }
+    let pre = conv_pre(first + lane, lane < IN_ROWS && first + lane < O);
     var acc = array<f32, MAX_R>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);  // explicit: SwiftShader did not re-zero a bare var in a loop
     var j0 = 0u;
     for (; j0 + step <= units; j0 += step) {
@@ -295,7 +334,7 @@ fn phase_in_proj(id: u32, lid: u32) {
       total[r] = row_sum(acc[r], lid);
     }
     if (lane < IN_ROWS && first + lane < O) {
-      epilogue_in(first + lane, total[lane] * scale);
+      epilogue_in(first + lane, total[lane] * scale, pre);
     }
   }
 }
@@ -313,32 +352,45 @@ fn phase_step(id: u32, lid: u32) {
     let h = r / P;
     let p = r % P;
     let g = h / (H / G);
+    // What the row needs besides B and C, loaded before them (independent round trips at once).
+    let dt_raw = zx_at(params.dt_offset + h);
+    let xv = zx_at(params.xbc_offset + r);
+    let zv = zx_at(params.z_offset + r);
+    let gn = norm_g[r];
+    let base = r * N;
+    var old = array<f32, MAX_N_LANE>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (var k = 0u; k < MAX_N_LANE; k++) {
+      let n = lane + k * TPR;
+      if (n < N) {
+        old[k] = state[base + n];
+      }
+    }
     // B and C of the head's group, once for the piece.
     for (var i = lid; i < 2u * N; i += WORKGROUP_SIZE) {
       let src = params.xbc_offset + Di + select(g * N + i, G * N + g * N + (i - N), i >= N);
       bc_wg[i] = zx_at(src);
     }
     workgroupBarrier();
-    var delta = max(softplus(zx_at(params.dt_offset + h) + ssd_w[2u * H + h]), params.dt_min);
+    var delta = max(softplus(dt_raw + ssd_w[2u * H + h]), params.dt_min);
     if (params.has_max != 0u) {
       delta = min(delta, params.dt_max);
     }
     let decay = exp(delta * -exp(ssd_w[h]));
-    let xv = zx_at(params.xbc_offset + r);
     let dx = delta * xv;
-    let base = r * N;
     var acc = 0.0;
-    for (var n = lane; n < N; n += TPR) {
-      let s = decay * state[base + n] + dx * bc_wg[n];
-      state[base + n] = s;
-      acc += s * bc_wg[N + n];
+    for (var k = 0u; k < MAX_N_LANE; k++) {
+      let n = lane + k * TPR;
+      if (n < N) {
+        let st = decay * old[k] + dx * bc_wg[n];
+        state[base + n] = st;
+        acc += st * bc_wg[N + n];
+      }
     }
     let total = row_sum(acc, lid);
     if (lane == 0u) {
-      let zv = zx_at(params.z_offset + r);
       let u = (total + ssd_w[H + h] * xv) * silu(zv);
       sq_wg[lid / TPR] = u * u;
-      atomicStore(&scr[params.ug_base + r], bitcast<u32>(u * norm_g[r]));
+      atomicStore(&scr[params.ug_base + r], bitcast<u32>(u * gn));
     }
     workgroupBarrier();
     if (lid == 0u) {
@@ -374,6 +426,9 @@ fn phase_out_proj(id: u32, lid: u32) {
     for (var r = 0u; r < OUT_ROWS; r++) {
       base[r] = min(first + r, D - 1u) * units;
     }
+    // The residual this lane adds to, loaded with the weights (not after them).
+    let mine = min(first + min(lane, OUT_ROWS - 1u), D - 1u);
+    let residual = x4[mine >> 2u][mine & 3u];
     var acc = array<f32, MAX_R>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);  // explicit: SwiftShader did not re-zero a bare var in a loop
     var j0 = 0u;
     for (; j0 + step <= units; j0 += step) {
@@ -400,8 +455,7 @@ fn phase_out_proj(id: u32, lid: u32) {
       total[r] = row_sum(acc[r], lid);
     }
     if (lane < OUT_ROWS && first + lane < D) {
-      let o = first + lane;
-      x4[o >> 2u][o & 3u] += total[lane] * scale;
+      x4[mine >> 2u][mine & 3u] = residual + total[lane] * scale;
     }
   }
 }

@@ -220,7 +220,8 @@ class Run:
 def studio(run: Run, shape: str, formats: list[str], args) -> None:
     out = os.path.join(run.out, f'studio-{shape}.json')
     cmd = [*studio_cli(), 'bench', '--shape', shape, '--weights', ','.join(formats), '--prefill', '16', '--chunk', '16',
-           '--decode', str(args.decode), '--repeats', str(args.repeats), '--warmup', '1', '--no-ceilings', '--no-breakdown', '--out', out]
+           '--decode', str(args.decode), '--repeats', str(args.repeats), '--warmup', '1', '--no-ceilings', '--no-breakdown', '--out', out,
+           *args.studio_args.split()]
     r = run.call(f'studio {shape}', cmd, args.studio_timeout)
     if r is None or r.returncode != 0 or not os.path.exists(out):
         run.rows += [{'side': 'studio', 'shape': shape, 'weights': f, 'error': 'failed or skipped (bench17.log)'} for f in formats]
@@ -228,7 +229,7 @@ def studio(run: Run, shape: str, formats: list[str], args) -> None:
     results = json.load(open(out))
     for res in results if isinstance(results, list) else [results]:
         run.rows.append({
-            'side': 'studio', 'shape': shape, 'weights': res['dtype'], 'decode_tok_s': res['decode_tok_s'], 'weight_formats': res.get('weight_formats'),
+            'side': 'studio', 'shape': shape, 'weights': res['dtype'] + (f" grid {res['grid_setting']}" if res.get('grid_setting') not in (None, 'off') else ''), 'decode_tok_s': res['decode_tok_s'], 'weight_formats': res.get('weight_formats'),
             'gpu_memory_bytes': res['gpu_memory_bytes'], 'memory_plan': res.get('memory_plan'), 'adapter': res.get('adapter'), 'notes': res.get('notes', []),
         })
 
@@ -262,7 +263,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         rate = r.get('decode_tok_s')
         ratio = f'{rate / best[r["shape"]]:.2f}' if rate and r['side'] == 'studio' and r['shape'] in best else ''
-        target = TARGETS.get((r['shape'], r['weights']))
+        target = TARGETS.get((r['shape'], r['weights'].split(' grid ')[0]))
         target_text = f'≥ {target:,} tok/s: {"met" if rate and rate >= target else "missed"}' if target else ''
         plan = (r.get('memory_plan') or {}).get('total')
         weights = (r.get('gpu_memory_bytes') or {}).get('weights')  # read once per decoded token
@@ -287,6 +288,7 @@ def main() -> int:
     p.add_argument('--budget', type=float, default=540)
     p.add_argument('--studio-timeout', type=float, default=240)
     p.add_argument('--official-timeout', type=float, default=150)
+    p.add_argument('--studio-args', default='', help="more arguments for the studio's bench, e.g. '--grid off,auto'")
     p.add_argument('--no-official', action='store_true')
     p.add_argument('--no-studio', action='store_true')
     p.add_argument('--official-case', nargs=2, metavar=('SHAPE', 'DTYPE'))

@@ -109,34 +109,7 @@ fn silu(a: f32) -> f32 {
 
 fn zx_at(i: u32) -> f32 { return bitcast<f32>(atomicLoad(&scr[params.zx_base + i])); }
 
-/** Sum over the workgroup (every thread gets it). Uniform control flow only. */
-fn workgroup_sum(value: f32, lid: u32) -> f32 {
-  if (SG_SIZE == TPR) {
-    // Subgroup sums, then the 8 of them: 2 barriers instead of the tree's 9.
-    let s = sg_add_f32(value);
-    if (lid % TPR == 0u) {
-      partial[lid / TPR] = s;
-    }
-    workgroupBarrier();
-    var total = 0.0;
-    for (var k = 0u; k < WORKGROUP_SIZE / TPR; k++) {
-      total += partial[k];
-    }
-    workgroupBarrier();
-    return total;
-  }
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
+// workgroup_sum: shaders/workgroup_sum.wgsl, prepended by the op.
 
 /** Sum over the TPR lanes of a row (every lane gets it). Uniform control flow only. */
 fn row_sum(value: f32, lid: u32) -> f32 {

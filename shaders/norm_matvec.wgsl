@@ -128,35 +128,7 @@ fn v_word(j: u32) -> vec4<f32> {
   return v4[j];
 }
 
-/** Sum over the workgroup of `value` (every thread gets it). Uniform control flow only. */
-fn workgroup_sum(value: f32, lid: u32) -> f32 {
-  if (SG_SIZE > 0u) {
-    // (max: SG_SIZE = 0 in the other variant, where a division by the constant 0 would not compile.)
-    let sg = max(SG_SIZE, 1u);
-    let s = sg_add_f32(value);
-    if (lid % sg == 0u) {
-      partial[lid / sg] = s;
-    }
-    workgroupBarrier();
-    var total = 0.0;
-    for (var k = 0u; k < WORKGROUP_SIZE / sg; k++) {
-      total += partial[k];
-    }
-    workgroupBarrier();
-    return total;
-  }
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
+// workgroup_sum: shaders/workgroup_sum.wgsl, prepended by the op.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(

@@ -15,6 +15,7 @@
  */
 import softplusCode from '../../shaders/softplus.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
+import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import gridCode from '../../shaders/mamba2_layer_grid.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -24,7 +25,7 @@ import { subgroupReduction } from './subgroups.js';
 import { WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 
 const OP = 'Mamba2LayerGrid';
-const code = `${softplusCode}\n${weightsCode}\n${gridCode}`;
+const code = `${softplusCode}\n${weightsCode}\n${workgroupSumCode}\n${gridCode}`;
 /** Rows a virtual workgroup takes (the kernel's ROWS_PER_V): the step's pieces of Σ u². */
 export const GRID_ROWS = 8;
 

@@ -5,9 +5,9 @@
  * kind, so it is measured, without any waiting that could hang (occupancy discovery, after
  * Sorensen et al., "Portable inter-workgroup barrier synchronisation for GPUs", OOPSLA 2016): a
  * poll word holds an "open" bit and a count; a workgroup that finds the poll open takes the next
- * place by compare-and-swap; the first one closes the poll once all dispatched workgroups have
- * come or a bounded number of polls has passed; a workgroup that finds it closed leaves. The
- * count when the poll closed is how many ran at once (a lower bound).
+ * place by compare-and-swap and stays until the poll closes; the first one closes it once all
+ * dispatched workgroups have come or a bounded number of polls has passed; a workgroup that finds
+ * it closed leaves. The count when the poll closed is how many ran at once (a lower bound).
  *
  * The grid decode then uses the largest power of two at most half of that and at most
  * GRID_DECODE_MAX, leaving room for the decode kernel's own registers and workgroup memory; its
@@ -40,6 +40,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       if ((atomicLoad(&ctl[0]) & ~OPEN) >= ${PROBE_WORKGROUPS}u) { break; }
     }
     atomicStore(&ctl[1], atomicAnd(&ctl[0], ~OPEN) & ~OPEN);
+  } else if (id != 0xffffffffu) {
+    // Stay until the poll closes: a workgroup that left would free its place for another to
+    // register, and the count would not be how many run at once. (Bounded: the first one closes
+    // it within its own bounded wait.)
+    for (var spins = 0u; spins < 400000u; spins++) {
+      if (atomicLoad(&ctl[1]) != 0u) { break; }
+    }
   }
 }`;
 

@@ -12,9 +12,10 @@
 //   phase 3  x[o] += Σ_i W_out[o, i] · ug[i] · rsqrt(Σ sums / Di + eps_norm)      o < D
 //
 // Grid barriers (a WebGPU dispatch has no grid-wide synchronisation; tooling/grid-barrier-probe.mjs
-// measured this on an H200: ~0.8 µs a barrier at 64–132 workgroups, against ~3.8 µs a dependent
-// dispatch): the op dispatches GRID workgroups (a power of two, at most what the adapter was
-// found to run at once: app/gpu/grid-sync.ts). scr[0] counts arrivals: ticket t gives this
+// measured one on an H200: ~0.8 µs at 64–132 workgroups, 1.2 at 256 — yet within one pass
+// dependent dispatches overlap their launches, and on the whole token this kernel gained only at
+// 130m: bench/RESULTS.md): the op dispatches GRID workgroups (a power of two: by default half of
+// what app/gpu/grid-sync.ts found running at once, at most 256, or what tuning forces). scr[0] counts arrivals: ticket t gives this
 // workgroup's index t mod GRID and its dispatch's generation t / GRID; scr[1] counts barrier
 // arrivals, GRID · BARRIERS a dispatch, so barrier k of generation e waits until
 // scr[1] − e·GRID·BARRIERS ≥ GRID·(k + 1) (u32 wrap-around is consistent because GRID is a power

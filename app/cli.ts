@@ -404,10 +404,14 @@ async function benchCommand(args: string[]): Promise<number> {
     ? gridRaw.split(',').map((g) => {
         if (g === 'off') return { grid: false };
         if (g === 'auto') return { grid: 'auto' };
-        const m = /^(\d+)(?::(\d)x(\d)x(\d))?$/.exec(g);
+        const m = /^(\d+)(?::(\d+)x(\d+)x(\d+))?$/.exec(g);
         const n = Number(m?.[1]);
-        if (!m || n < 1 || (n & (n - 1)) !== 0) throw new UsageError(`--grid takes off, auto or N[:IxOxU] with N a power of two, got "${g}"`);
-        return { grid: n, ...(m[2] ? { shape: { inRows: Number(m[2]), outRows: Number(m[3]), unroll: Number(m[4]) } } : {}) };
+        if (!m || n < 1 || n > 65536 || (n & (n - 1)) !== 0) throw new UsageError(`--grid takes off, auto or N[:IxOxU] with N a power of two (at most 65536), got "${g}"`);
+        if (m[2] === undefined) return { grid: n };
+        const shape = { inRows: Number(m[2]), outRows: Number(m[3]), unroll: Number(m[4]) };
+        const fits = (rows: number) => rows >= 1 && rows <= 8 && shape.unroll >= 1 && rows * shape.unroll <= 16;
+        if (!fits(shape.inRows) || !fits(shape.outRows)) throw new UsageError(`--grid: rows a group (I, O) take 1..8 and loads in flight (U) at least 1, with rows × U ≤ 16, got "${g}"`);
+        return { grid: n, shape };
       })
     : [{ grid: false }];
   const matvecRaw = opts.get('matvec');

@@ -116,3 +116,28 @@ describe('cli bench: malformed --matvec settings are usage errors, before a GPU 
     expect(r.stdout).toBe('');
   });
 });
+
+describe('cli bench: malformed --grid settings are usage errors, before a GPU is opened', () => {
+  const bench = (...args: string[]) => spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const grid = (g: string) => `error: --grid takes off, auto or N[:IxOxU] with N a power of two (at most 65536), got "${g}"`;
+  const shape = (g: string) => `error: --grid: rows a group (I, O) take 1..8 and loads in flight (U) at least 1, with rows × U ≤ 16, got "${g}"`;
+
+  it.each([
+    ['3', grid('3')],
+    ['0', grid('0')],
+    ['on', grid('on')],
+    ['off,256:4x2', grid('256:4x2')],
+    ['131072', grid('131072')],
+    ['256:9x1x1', shape('256:9x1x1')],
+    ['256:4x2x0', shape('256:4x2x0')],
+    ['auto,256:8x2x4', shape('256:8x2x4')],
+  ])('--grid %j', (value, message) => {
+    const r = bench('--grid', value);
+    expect(r.status).toBe(2);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe(message);
+    expect(lines[1]).toMatch(/^usage: mamba-studio-cli <command>/);
+    expect(r.stdout).toBe('');
+  });
+});
+

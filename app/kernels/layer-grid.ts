@@ -29,7 +29,23 @@ const code = `${softplusCode}\n${weightsCode}\n${workgroupSumCode}\n${gridCode}`
 /** Rows a virtual workgroup takes (the kernel's ROWS_PER_V): the step's pieces of Σ u². */
 export const GRID_ROWS = 8;
 
+/**
+ * Where z, xBC and dt sit in a row of in_proj's output: the mixer's `mamba2Layout`
+ * (app/arch/mamba2/layout.ts, the one place that computes it). The kernel reads x, B and C as the
+ * first Di, next G·N and last G·N channels of xBC.
+ */
+export interface Mamba2InProjRow {
+  inProjWidth: number;
+  zOffset: number;
+  xbcOffset: number;
+  xbcWidth: number;
+  dtOffset: number;
+  bOffset: number;
+  cOffset: number;
+}
+
 export interface Mamba2LayerGridShape {
+  row: Mamba2InProjRow;
   dModel: number;
   dInner: number;
   nHeads: number;
@@ -77,8 +93,8 @@ export function createGridControl(ctx: GpuContext, workgroups: number, scratchWo
 }
 
 /** The scratch words one Mamba-2 layer's grid dispatch needs: in_proj's output, u·g, the pieces of Σ u². */
-export function mamba2LayerGridScratch(s: { dInner: number; nGroups: number; dState: number; nHeads: number }): number {
-  return 2 * s.dInner + 2 * s.nGroups * s.dState + s.nHeads + s.dInner + s.dInner / GRID_ROWS;
+export function mamba2LayerGridScratch(inProjWidth: number, dInner: number): number {
+  return inProjWidth + dInner + dInner / GRID_ROWS;
 }
 
 function checkGridWorkgroups(n: number): void {
@@ -87,7 +103,7 @@ function checkGridWorkgroups(n: number): void {
 }
 
 /** Whether a layer of this shape can run in one grid dispatch on this device. */
-export function mamba2LayerGridFits(ctx: GpuContext, s: Omit<Mamba2LayerGridShape, 'eps' | 'normEps' | 'dtMin' | 'dtMax'>): boolean {
+export function mamba2LayerGridFits(ctx: GpuContext, s: Omit<Mamba2LayerGridShape, 'row' | 'eps' | 'normEps' | 'dtMin' | 'dtMax'>): boolean {
   const halves = s.format === 'f16' || s.format === 'bf16';
   const quantum = halves ? 8 : 4;
   const di4 = Math.ceil(s.dInner / 4) * 4;
@@ -111,10 +127,13 @@ export function mamba2LayerGrid(ctx: GpuContext, s: Mamba2LayerGridShape, b: Mam
   if (!mamba2LayerGridFits(ctx, s)) throw new RangeError(`${OP}: shape D ${D}, Di ${Di}, P ${P}, N ${N}, K ${K}, format ${format} is not supported by the grid decode`);
   checkCount(OP, 'heads', H, 1);
   if (H * P !== Di) throw new RangeError(`${OP}: nHeads × headDim (${H} × ${P}) must equal dInner ${Di}`);
-  const xbcWidth = Di + 2 * G * N;
-  const inRows = 2 * Di + 2 * G * N + H;
+  const { row } = s;
+  if (row.xbcWidth !== Di + 2 * G * N || row.bOffset !== Di || row.cOffset !== Di + G * N) {
+    throw new RangeError(`${OP}: xBC must be x [${Di}], B [${G * N}], C [${G * N}] in order, got width ${row.xbcWidth}, B at ${row.bOffset}, C at ${row.cOffset}`);
+  }
+  const xbcWidth = row.xbcWidth;
+  const inRows = row.inProjWidth;
   const grid = b.control.workgroups;
-  checkGridWorkgroups(grid);
   const bind = (name: string, buffer: GPUBuffer, elements: number, alignment = 4) => bindElements(ctx, OP, name, buffer, elements, alignment);
   const resources = [
     bind('residual', b.residual, D, 16),
@@ -128,7 +147,7 @@ export function mamba2LayerGrid(ctx: GpuContext, s: Mamba2LayerGridShape, b: Mam
     bind('outProj', b.outProj, weightWords(D * Di, format), 16),
     { buffer: b.control.buffer },
   ];
-  const scratch = mamba2LayerGridScratch(s);
+  const scratch = mamba2LayerGridScratch(inRows, Di);
   if (b.control.scratchWords < scratch) throw new RangeError(`${OP}: the grid control holds ${b.control.scratchWords} scratch words, this layer needs ${scratch}`);
   checkWrittenNotAliased(
     OP,
@@ -151,7 +170,9 @@ export function mamba2LayerGrid(ctx: GpuContext, s: Mamba2LayerGridShape, b: Mam
   const R = 'read-only-storage' as const;
   const W = 'storage' as const;
   const layout = bindGroupLayoutFor(ctx, OP, ['uniform', W, R, R, R, W, R, W, R, R, W]);
-  const sub = subgroupReduction(ctx, 32);
+  // Row sums by subgroupAdd only with subgroups of exactly TPR = 32 invocations; else the tree.
+  const wide = subgroupReduction(ctx, 32);
+  const sub = wide.size === 32 ? wide : subgroupReduction(ctx, 0);
   const shapes = gridShapes(ctx, inRows, D, grid);
   const constants: Record<string, number> = {
     IN_ROWS: shapes.inProj.rows,
@@ -162,14 +183,14 @@ export function mamba2LayerGrid(ctx: GpuContext, s: Mamba2LayerGridShape, b: Mam
     GRID_SHIFT: Math.log2(grid),
     CONV_K: K,
     MAX_DI: Math.ceil(Di / 4) * 4,
-    ...(sub.size === 32 ? { SG_SIZE: 32 } : {}),
+    ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}),
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };
-  const pipeline = ctx.pipelines.get({ op: OP, code: (sub.size === 32 ? sub.prefix : subgroupReduction(ctx, 0).prefix) + code, layout, constants });
+  const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + code, layout, constants });
   const params = uniformBuffer(device, `${label}.params`, 80);
   const data = new ArrayBuffer(80);
   const hasMax = Number.isFinite(s.dtMax);
-  new Uint32Array(data, 0, 12).set([D, inRows, Di, H, P, G, N, 0, Di, xbcWidth, 2 * Di + 2 * G * N, hasMax ? 1 : 0]);
+  new Uint32Array(data, 0, 12).set([D, inRows, Di, H, P, G, N, row.zOffset, row.xbcOffset, xbcWidth, row.dtOffset, hasMax ? 1 : 0]);
   new Float32Array(data, 48, 4).set([s.eps, s.normEps, s.dtMin, hasMax ? s.dtMax : 0]);
   new Uint32Array(data, 64, 3).set([CONTROL_WORDS, CONTROL_WORDS + inRows, CONTROL_WORDS + inRows + Di]);
   device.queue.writeBuffer(params, 0, data);

@@ -200,7 +200,7 @@ export class Mamba2Mixer implements Mixer {
       run(
         mamba2LayerGrid(
           ctx,
-          { dModel: D, dInner: Di, nHeads: H, headDim: c.headDim, nGroups: G, dState: N, dConv: K, eps: m.eps, normEps: c.normEps, dtMin, dtMax, format: w.format('in_proj.weight') },
+          { row: layout, dModel: D, dInner: Di, nHeads: H, headDim: c.headDim, nGroups: G, dState: N, dConv: K, eps: m.eps, normEps: c.normEps, dtMin, dtMax, format: w.format('in_proj.weight') },
           {
             residual: m.residual,
             normWeight: m.normWeight,
@@ -274,7 +274,7 @@ export class Mamba2Mixer implements Mixer {
 
   /** The grid dispatch's scratch (Model sizes the shared GridControl by the largest layer's). */
   gridScratchWords(): number {
-    return mamba2LayerGridScratch(this.b.config);
+    return mamba2LayerGridScratch(this.layout.inProjWidth, this.b.config.dInner);
   }
 
   /** One token's in_proj output and Δ for this layer alone (a traced fused decode). */

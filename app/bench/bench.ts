@@ -416,7 +416,9 @@ async function checkGridDecode(ctx: GpuContext, inspection: ModelInspection, wei
   let grid: number[] = [];
   try {
     grid = await greedy(model);
-  } catch {
+  } catch (e) {
+    // Only a grid step that gave up is a result here; any other error is the bench's.
+    if (!(await model.gridDecodeFailed())) throw e;
     aborted = true;
   }
   const saved = ctx.tuning;

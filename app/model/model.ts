@@ -141,9 +141,8 @@ export class LanguageModel {
   /** What mixers of one kind share (MixerBuild.shared), by key; made of activations. */
   private readonly sharedByKind = new Map<string, unknown>();
   private knockoutFill: GPUBuffer | null = null;
-  /** The grid decode's barrier counters (app/kernels/layer-grid.ts), made with the first plan that may use them. */
-  private gridControl: GridControl | null = null;
-  private readonly oldGridControls: GridControl[] = [];
+  /** The grid decode's barrier counters (app/kernels/layer-grid.ts) by grid size, made with the first plan that uses each (a cached plan keeps its own until the model goes). */
+  private readonly gridControls = new Map<number, GridControl>();
   /** The int8 products of plain prefill chunks (ModelOptions.prefillMatmul 'int8'), else null. */
   private readonly int8: Int8Prefill | null;
   private readonly int8MinTokens: number;
@@ -599,13 +598,13 @@ export class LanguageModel {
   private grid(): GridControl | null {
     const workgroups = gridDecodeWorkgroups(this.ctx);
     if (workgroups === null) return null;
-    if (this.gridControl?.workgroups !== workgroups) {
-      // (A cached plan may still hold the old one: it is freed with the model.)
-      if (this.gridControl) this.oldGridControls.push(this.gridControl);
+    let control = this.gridControls.get(workgroups);
+    if (!control) {
       const scratch = Math.max(0, ...this.mixers.map((m) => m.gridScratchWords?.() ?? 0));
-      this.gridControl = createGridControl(this.ctx, workgroups, scratch, `${this.name}.gridControl`);
+      control = createGridControl(this.ctx, workgroups, scratch, `${this.name}.gridControl${workgroups}`);
+      this.gridControls.set(workgroups, control);
     }
-    return this.gridControl;
+    return control;
   }
 
   /**
@@ -614,14 +613,13 @@ export class LanguageModel {
    * reports an error; the app then turns the grid decode off (tuning.gridDecode = false).
    */
   async gridDecodeFailed(): Promise<boolean> {
-    for (const c of [...this.oldGridControls, ...(this.gridControl ? [this.gridControl] : [])]) if (await gridAborted(this.ctx, c)) return true;
+    for (const c of this.gridControls.values()) if (await gridAborted(this.ctx, c)) return true;
     return false;
   }
 
   destroy(): void {
-    for (const c of [...this.oldGridControls, ...(this.gridControl ? [this.gridControl] : [])]) c.buffer.destroy();
-    this.gridControl = null;
-    this.oldGridControls.length = 0;
+    for (const c of this.gridControls.values()) c.buffer.destroy();
+    this.gridControls.clear();
     for (const plan of this.planCache.values()) plan.destroy();
     this.planCache.clear();
     if (this.work) for (const b of [...stateBuffers(this.work.state), this.work.logits]) b.destroy();

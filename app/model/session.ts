@@ -51,8 +51,8 @@ export class Session {
   /** Logits of the last position: [V]. */
   readonly logits: GPUBuffer;
   private stepPlan: ForwardPlan | null = null;
-  /** Whether stepPlan was made while the grid decode was on. */
-  private stepPlanGrid = false;
+  /** The grid decode's workgroups when stepPlan was made (null: off). */
+  private stepPlanGrid: number | null = null;
   /** The traced step plan, and the recorder generation it is bound to. */
   private tracedStep: { plan: ForwardPlan; generation: number } | null = null;
   /** The step plan writing a sink's step summaries (TraceSink.stepSummary), and the taps it is bound to. */
@@ -341,12 +341,13 @@ export class Session {
    * at 0.6 tokens/s against 4.3 for the traced one (issue 15, defect 1).
    */
   private decodePlan(): ForwardPlan {
-    if (this.stepPlan && this.stepPlanGrid !== (gridDecodeWorkgroups(this.ctx) !== null)) {
-      // The grid decode was turned off (or on) since the plan was made (generate.ts, after a grid step gave up).
+    const grid = gridDecodeWorkgroups(this.ctx);
+    if (this.stepPlan && this.stepPlanGrid !== grid) {
+      // The grid decode was turned off, on or resized since the plan was made (generate.ts turns it off after a grid step gave up).
       this.stepPlan.destroy();
       this.stepPlan = null;
     }
-    this.stepPlanGrid = gridDecodeWorkgroups(this.ctx) !== null;
+    this.stepPlanGrid = grid;
     this.stepPlan ??= this.model.plan(1, this.state, this.logits, this.ctx.adapter.software ? { unfused: true } : {});
     return this.stepPlan;
   }

@@ -12,7 +12,6 @@ import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, chec
 import type { StridedView } from './selective-scan.js';
 
 const OP = 'GatedRmsNorm';
-/** Must be a power of two (the reduction halves it). */
 
 export interface GatedRmsNormShape {
   rows: number; // T

@@ -9,7 +9,6 @@ import type { Dispatch } from './dispatch.js';
 import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, rowWorkgroupSize, singleDispatch } from './op-helpers.js';
 
 const OP = 'ResidualRmsNorm';
-/** Must be a power of two (the reduction halves it). */
 
 export interface ResidualRmsNormShape {
   rows: number; // T

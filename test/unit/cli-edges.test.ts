@@ -88,17 +88,24 @@ describe('cli run: malformed options are usage errors, before the model is opene
     [['--input-ids', '1', '--ignore-eos', 'yes'], 'error: unknown argument "yes"'],
   ])('%j', (args, message) => {
     const r = run(...args);
-    expect(r.status).toBe(2);
-    const lines = r.stderr.split('\n');
-    expect(lines[0]).toBe(message);
-    expect(lines[1]).toMatch(/^usage: mamba-studio-cli <command>/);
+    expectUsageError(r, message);
     expect(r.stderr).not.toContain('not a model-file error');
-    expect(r.stdout).toBe('');
   });
 });
 
+/** `bench --shape tiny` with more arguments (a usage error stops it before any GPU is opened). */
+const bench = (...args: string[]) => spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', ...args], { encoding: 'utf8', timeout: 30_000 });
+
+/** Exit status 2, `message` then the usage line on stderr, nothing on stdout. */
+function expectUsageError(r: { status: number | null; stderr: string; stdout: string }, message: string): void {
+  expect(r.status).toBe(2);
+  const lines = r.stderr.split('\n');
+  expect(lines[0]).toBe(message);
+  expect(lines[1]).toMatch(/^usage: mamba-studio-cli <command>/);
+  expect(r.stdout).toBe('');
+}
+
 describe('cli bench: malformed --matvec settings are usage errors, before a GPU is opened', () => {
-  const bench = (...args: string[]) => spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', ...args], { encoding: 'utf8', timeout: 30_000 });
   const usage = '(format: threads×rows×unroll @ workgroups)';
 
   it.each([
@@ -108,17 +115,11 @@ describe('cli bench: malformed --matvec settings are usage errors, before a GPU 
     ['q9_k:@512', 'error: --matvec: unknown storage format "q9_k" in "q9_k:@512" (known: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k)'],
     ['@0', 'error: --matvec: the workgroups after @ must be ≥ 1, got "@0"'],
   ])('--matvec %j', (value, message) => {
-    const r = bench('--matvec', value);
-    expect(r.status).toBe(2);
-    const lines = r.stderr.split('\n');
-    expect(lines[0]).toBe(message);
-    expect(lines[1]).toMatch(/^usage: mamba-studio-cli <command>/);
-    expect(r.stdout).toBe('');
+    expectUsageError(bench('--matvec', value), message);
   });
 });
 
 describe('cli bench: malformed --grid settings are usage errors, before a GPU is opened', () => {
-  const bench = (...args: string[]) => spawnSync(process.execPath, [cli, 'bench', '--shape', 'tiny', ...args], { encoding: 'utf8', timeout: 30_000 });
   const grid = (g: string) => `error: --grid takes off, auto or N[:IxOxU] with N a power of two (at most 65536), got "${g}"`;
   const shape = (g: string) => `error: --grid: rows a group (I, O) take 1..8 and loads in flight (U) at least 1, with rows × U ≤ 16, got "${g}"`;
 
@@ -132,12 +133,7 @@ describe('cli bench: malformed --grid settings are usage errors, before a GPU is
     ['256:4x2x0', shape('256:4x2x0')],
     ['auto,256:8x2x4', shape('256:8x2x4')],
   ])('--grid %j', (value, message) => {
-    const r = bench('--grid', value);
-    expect(r.status).toBe(2);
-    const lines = r.stderr.split('\n');
-    expect(lines[0]).toBe(message);
-    expect(lines[1]).toMatch(/^usage: mamba-studio-cli <command>/);
-    expect(r.stdout).toBe('');
+    expectUsageError(bench('--grid', value), message);
   });
 });
 

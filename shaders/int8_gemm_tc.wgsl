@@ -8,13 +8,19 @@
 //   (Y's row m at element offset + m·stride; flags as int8_gemm.wgsl's)
 //
 // qa [M_pad, K_pad] and qw [N_pad, K_pad] are int8 codes, 4 per i32 word, rows padded with zeros to
-// 64 and K to 64 bytes (int8_gemm.wgsl `quantize` writes them so). A workgroup computes a 64 × 64
-// tile of Y with 4 subgroups of SG invocations, each owning 2 × 2 result matrices (32 × 32);
-// K advances 64 bytes at a time through workgroup memory (rows padded by 16 bytes). The i32
-// results go through workgroup memory, one matrix at a time, to be scaled and written.
-// Offsets and strides of the i8 matrices count i32 words (this Dawn's subgroupMatrixLoad).
-// Measured on an H200 (tooling/subgroup-matrix-probe.mjs, its `tiled64`): 105 TOPS on 2,048 × 2,560
-// × 10,240.
+// 64 and K to 64 bytes (int8_gemm.wgsl `quantize` writes them so). A workgroup computes a BT × BT
+// tile of Y with NSG subgroups of SG invocations in a grid of NSG / 2 along M by 2 along N; K
+// advances 64 bytes at a time through workgroup memory (rows padded by 16 bytes). Three kernels:
+//   main     BT = 64, NSG = 4: each subgroup owns 2 × 2 result matrices (32 × 32); a stage loaded,
+//            a barrier, computed, a barrier.
+//   main_db  the same tile, double-buffered (below).
+//   main_wide BT = 128, NSG = 8: each subgroup owns 2 × 4 result matrices (32 × 64), double-
+//            buffered as main_db: twice the multiplies per staged byte and per fragment loaded.
+// A 128 tile reaches past the 64-row padding of qa / qw: those rows are read clamped by the
+// runtime's bounds checks and feed only results at m ≥ M or n ≥ N, which are not written.
+// The i32 results go through workgroup memory (the staging buffer, after the last stage) to be
+// scaled and written. Offsets and strides of the i8 matrices count i32 words (this Dawn's
+// subgroupMatrixLoad). Measured on an H200: bench/RESULTS.md (issue 19 item 1).
 
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -29,11 +35,10 @@ alias LT = subgroup_matrix_left<i8, CK, CM>;
 alias RT = subgroup_matrix_right<i8, CN, CK>;
 alias AT = subgroup_matrix_result<i32, CN, CM>;
 
-const BM = 64u;
-const BN = 64u;
+override BT: u32 = 64u;     // the tile's rows and columns: 64 (main, main_db) or 128 (main_wide)
+override NSG: u32 = 4u;     // subgroups: 4 (BT = 64) or 8 (BT = 128); each stages 2 · BT · KV / (NSG · SG) = 2 vec4 an operand
 const BK = 64u;             // bytes of K per stage
 const SGN = 2u;             // subgroups along N
-const NSG = 4u;             // subgroups
 const SROWB = BK + 16u;     // bytes per staged row
 const SROWW = SROWB / 4u;   // i32 words per staged row
 const KV = BK / 16u;        // vec4<i32> per staged row
@@ -57,47 +62,49 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;  // [N], read with flags & 2
 
-var<workgroup> s_a: array<i32, BM * SROWW>;
-var<workgroup> s_w: array<i32, BN * SROWW>;
-var<workgroup> s_c: array<i32, NSG * CM * CN>;
+var<workgroup> s_a: array<i32, BT * SROWW>;
+var<workgroup> s_w: array<i32, BT * SROWW>;
+// The double buffers of main_db / main_wide (declared here: the result matrices pass through d_a in
+// every kernel, after its last stage).
+var<workgroup> d_a: array<i32, 2u * BT * SROWW>;
+var<workgroup> d_w: array<i32, 2u * BT * SROWW>;
 
-// Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from s_c[cb ..]
+// Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from d_a[cb ..]
 // (int8_store.wgsl, appended).
 fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32) {
   for (var e = lane; e < CM * CN; e += SG) {
     let m = r0 + e / CN;
     let n = c0 + e % CN;
     if (m < params.m && n < params.n) {
-      int8_store(m, n, s_c[cb + e]);
+      int8_store(m, n, d_a[cb + e]);
     }
   }
 }
 
-// A subgroup's four 16 × 16 results (rows r0 and r0 + CM, columns c0 and c0 + CN), one at a time
-// through its slot s_c[cb ..]. Uniform control flow (subgroupMatrixStore, barriers).
-fn write_tiles(c00: AT, c01: AT, c10: AT, c11: AT, cb: u32, r0: u32, c0: u32, lane: u32) {
-  subgroupMatrixStore<row_major>(&s_c, cb, c00, CN);
+// One result matrix of every subgroup: each stores its own into its slot d_a[sg · 256 ..] (2 · BT ·
+// SROWW ≥ NSG · 256 words: 2,560 ≥ 1,024 and 5,120 ≥ 2,048), then scales and writes it. Uniform
+// control flow (subgroupMatrixStore, barriers); the caller has passed a barrier after its last stage.
+fn write_one(c: AT, sg: u32, r0: u32, c0: u32, lane: u32) {
+  let cb = sg * CM * CN;
+  subgroupMatrixStore<row_major>(&d_a, cb, c, CN);
   workgroupBarrier();
   write_matrix(cb, r0, c0, lane);
   workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c01, CN);
-  workgroupBarrier();
-  write_matrix(cb, r0, c0 + CN, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c10, CN);
-  workgroupBarrier();
-  write_matrix(cb, r0 + CM, c0, lane);
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&s_c, cb, c11, CN);
-  workgroupBarrier();
-  write_matrix(cb, r0 + CM, c0 + CN, lane);
+}
+
+// A subgroup's four 16 × 16 results of main / main_db (rows r0 and r0 + CM, columns c0 and c0 + CN).
+fn write_tiles(c00: AT, c01: AT, c10: AT, c11: AT, sg: u32, r0: u32, c0: u32, lane: u32) {
+  write_one(c00, sg, r0, c0, lane);
+  write_one(c01, sg, r0, c0 + CN, lane);
+  write_one(c10, sg, r0 + CM, c0, lane);
+  write_one(c11, sg, r0 + CM, c0 + CN, lane);
 }
 
 @compute @workgroup_size(NSG * SG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = wg.y * BM;
-  let n0 = wg.x * BN;
+  let m0 = wg.y * BT;
+  let n0 = wg.x * BT;
   let wm0 = (sg / SGN) * (2u * CM);
   let wn0 = (sg % SGN) * (2u * CN);
   let kv4 = params.k / 16u;  // vec4 words per code row
@@ -106,7 +113,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var c10: AT;
   var c11: AT;
   for (var k0 = 0u; k0 < params.k; k0 += BK) {
-    for (var t = lid; t < BM * KV; t += NSG * SG) {
+    for (var t = lid; t < BT * KV; t += NSG * SG) {
       let r = t / KV;
       let c = t % KV;
       let v = qa[(m0 + r) * kv4 + k0 / 16u + c];
@@ -116,7 +123,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       s_a[o + 2u] = v.z;
       s_a[o + 3u] = v.w;
     }
-    for (var t = lid; t < BN * KV; t += NSG * SG) {
+    for (var t = lid; t < BT * KV; t += NSG * SG) {
       let r = t / KV;
       let c = t % KV;
       let v = qw[(n0 + r) * kv4 + k0 / 16u + c];
@@ -139,17 +146,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     workgroupBarrier();
   }
-  write_tiles(c00, c01, c10, c11, sg * CM * CN, m0 + wm0, n0 + wn0, lane);
+  write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane);
 }
 
 // main_db: the same product with the next stage's codes loaded into registers while this stage
 // computes, and two staging buffers (ping-pong), so one barrier per stage instead of two and the
 // global loads' latency hidden behind the tensor-core work. The same tile, subgroups and result.
 
-var<workgroup> d_a: array<i32, 2u * BM * SROWW>;
-var<workgroup> d_w: array<i32, 2u * BN * SROWW>;
-
-// Loads per invocation per operand and stage: BM · KV vec4 over NSG · SG invocations.
+// Loads per invocation per operand and stage: BT · KV vec4 over NSG · SG invocations.
 struct Stage {
   a0: vec4<i32>,
   a1: vec4<i32>,
@@ -184,17 +188,17 @@ fn put4(buf_a: bool, base: u32, t: u32, v: vec4<i32>) {
 }
 
 fn stage_store(s: Stage, buf: u32, lid: u32) {
-  put4(true, buf * BM * SROWW, lid, s.a0);
-  put4(true, buf * BM * SROWW, lid + NSG * SG, s.a1);
-  put4(false, buf * BN * SROWW, lid, s.w0);
-  put4(false, buf * BN * SROWW, lid + NSG * SG, s.w1);
+  put4(true, buf * BT * SROWW, lid, s.a0);
+  put4(true, buf * BT * SROWW, lid + NSG * SG, s.a1);
+  put4(false, buf * BT * SROWW, lid, s.w0);
+  put4(false, buf * BT * SROWW, lid + NSG * SG, s.w1);
 }
 
 @compute @workgroup_size(NSG * SG)
 fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
            @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = wg.y * BM;
-  let n0 = wg.x * BN;
+  let m0 = wg.y * BT;
+  let n0 = wg.x * BT;
   let wm0 = (sg / SGN) * (2u * CM);
   let wn0 = (sg % SGN) * (2u * CN);
   let kv4 = params.k / 16u;
@@ -212,8 +216,8 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     if (more) {
       next = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
     }
-    let ab = buf * BM * SROWW;
-    let wb = buf * BN * SROWW;
+    let ab = buf * BT * SROWW;
+    let wb = buf * BT * SROWW;
     let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + (wm0 * SROWB) / 4u, SROWW);
     let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + ((wm0 + CM) * SROWB) / 4u, SROWW);
     let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + (wn0 * SROWB) / 4u, SROWW);
@@ -235,5 +239,63 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
     workgroupBarrier();
   }
-  write_tiles(c00, c01, c10, c11, sg * CM * CN, m0 + wm0, n0 + wn0, lane);
+  write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane);
+}
+
+// main_wide: BT = 128, NSG = 8 (the op sets both): each subgroup owns 2 × 4 result matrices (rows
+// wm0, wm0 + 16; columns wn0 + 16j), so a K step of 32 loads 6 fragments for 8 multiplies (main_db:
+// 4 for 4) and each staged byte feeds twice the multiplies. Staged and double-buffered as main_db.
+@compute @workgroup_size(NSG * SG)
+fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+             @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let m0 = wg.y * BT;
+  let n0 = wg.x * BT;
+  let wm0 = (sg / SGN) * (2u * CM);
+  let wn0 = (sg % SGN) * (4u * CN);
+  let kv4 = params.k / 16u;
+  let stages = params.k / BK;
+  var c00: AT;
+  var c01: AT;
+  var c02: AT;
+  var c03: AT;
+  var c10: AT;
+  var c11: AT;
+  var c12: AT;
+  var c13: AT;
+  stage_store(stage_load(m0, n0, kv4, 0u, lid), 0u, lid);
+  workgroupBarrier();
+  for (var st = 0u; st < stages; st++) {
+    let buf = st % 2u;
+    let more = st + 1u < stages;
+    var next: Stage;
+    if (more) {
+      next = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
+    }
+    let ab = buf * BT * SROWW;
+    let wb = buf * BT * SROWW;
+    for (var q = 0u; q < BK / CK; q++) {
+      let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + (wm0 * SROWB + q * CK) / 4u, SROWW);
+      let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + ((wm0 + CM) * SROWB + q * CK) / 4u, SROWW);
+      let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + (wn0 * SROWB + q * CK) / 4u, SROWW);
+      let r1 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + CN) * SROWB + q * CK) / 4u, SROWW);
+      let r2 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + 2u * CN) * SROWB + q * CK) / 4u, SROWW);
+      let r3 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + 3u * CN) * SROWB + q * CK) / 4u, SROWW);
+      c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+      c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+      c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
+      c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
+      c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+      c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+      c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
+      c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
+    }
+    if (more) {
+      stage_store(next, 1u - buf, lid);
+    }
+    workgroupBarrier();
+  }
+  let r0 = m0 + wm0;
+  let c0 = n0 + wn0;
+  write_tiles(c00, c01, c10, c11, sg, r0, c0, lane);
+  write_tiles(c02, c03, c12, c13, sg, r0, c0 + 2u * CN, lane);
 }

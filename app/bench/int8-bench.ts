@@ -8,22 +8,30 @@
 import { readBuffer, readF32, storageBuffer, uploadF32 } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { submitDispatches, type Dispatch } from '../kernels/dispatch.js';
-import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, type TcKernel } from '../kernels/int8-gemm.js';
+import { defaultTcKernel, int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, tcKernelRefusal, type TcKernel } from '../kernels/int8-gemm.js';
 import { int8GemmRef, unpackCodes } from '../kernels/int8-gemm.ref.js';
 import { matmul } from '../kernels/matmul.js';
 import { randomF32 } from '../kernels/self-test.js';
 
-/** The kernels measured: the tensor cores' two kernels (int8-gemm.ts TcKernel) and the portable one. */
-type Variant = 'tensor-cores' | 'tensor-cores-double' | 'portable';
+/** The kernels measured: the tensor cores' kernels (int8-gemm.ts TcKernel) and the portable one. */
+type Variant = 'tensor-cores' | 'tensor-cores-double' | 'tensor-cores-wide' | 'portable';
 const OPTIONS: Record<Variant, { variant: 'tensor-cores' | 'portable'; tcKernel?: TcKernel }> = {
   'tensor-cores': { variant: 'tensor-cores', tcKernel: 'single' },
   'tensor-cores-double': { variant: 'tensor-cores', tcKernel: 'double' },
+  'tensor-cores-wide': { variant: 'tensor-cores', tcKernel: 'wide' },
   portable: { variant: 'portable' },
 };
+/** Odd sizes checked against the CPU: inside one tile, and across several tiles of either kernel's size. */
+const CHECKS: [number, number, number][] = [
+  [77, 150, 333],
+  [301, 397, 333],
+];
 
 export interface Int8GemmBench {
   tensor_cores: boolean;
-  /** Largest |GPU − reference| / |reference| over an odd-sized product, per variant (the same codes: exact sums). */
+  /** The tensor-core kernel the model's int8 products run here (defaultTcKernel), or null. */
+  default_tc_kernel: TcKernel | null;
+  /** Largest |GPU − reference| / |reference| over odd-sized products (CHECKS: key `variant m×n×k`), per variant (the same codes: exact sums). */
   correctness: Record<string, { m: number; n: number; k: number; max_rel_err: number; pass: boolean }>;
   /** Per shape: ms per call and TOPS (2·M·N·K / time) of each part. */
   speed: { shape: string; m: number; n: number; k: number; quantize_ms: number; quantize_rotated_ms: number; int8_ms: Record<string, number>; int8_tops: Record<string, number>; fp32_matmul_ms: number; fp32_matmul_tflops: number }[];
@@ -46,8 +54,12 @@ async function timeMs(ctx: GpuContext, ops: Dispatch[], repeats: number): Promis
 export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number; tokens: number }, log: (line: string) => void): Promise<Int8GemmBench> {
   const { device } = ctx;
   const tc = int8TensorCores(ctx);
-  const variants: Variant[] = tc ? ['tensor-cores', ...(tc.subgroupSize === 32 ? (['tensor-cores-double'] as const) : []), 'portable'] : ['portable'];
-  log(`int8 tensor cores: ${tc ? `yes (subgroups of ${tc.subgroupSize})` : 'no'}`);
+  const variants = (Object.keys(OPTIONS) as Variant[]).filter((v) => {
+    const kernel = OPTIONS[v].tcKernel;
+    return kernel === undefined || (tc !== null && tcKernelRefusal(ctx, tc, kernel) === null);
+  });
+  const defaultKernel = tc ? defaultTcKernel(ctx, tc) : null;
+  log(`int8 tensor cores: ${tc ? `yes (subgroups of ${tc.subgroupSize}; default kernel ${defaultKernel})` : 'no'}`);
   const owned: GPUBuffer[] = [];
   const buffer = (label: string, bytes: number) => {
     const b = storageBuffer(device, label, bytes);
@@ -61,8 +73,7 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
   };
   try {
     const correctness: Int8GemmBench['correctness'] = {};
-    {
-      const [M, N, K] = [77, 150, 333];
+    for (const [M, N, K] of CHECKS) {
       const xa = uploadF32(device, 'Int8Bench.x', randomF32(M * K, 1, 1));
       const xw = uploadF32(device, 'Int8Bench.w', randomF32(N * K, 2, 0.02));
       owned.push(xa, xw);
@@ -83,7 +94,7 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
         let worst = 0;
         for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (want[i] as number)) / Math.max(Math.abs(want[i] as number), 1e-30));
         const pass = Number.isFinite(worst) && worst <= 1e-6;
-        correctness[variant] = { m: M, n: N, k: K, max_rel_err: worst, pass };
+        correctness[`${variant} ${M}×${N}×${K}`] = { m: M, n: N, k: K, max_rel_err: worst, pass };
         log(`correctness ${variant} (${M} × ${N} × ${K}): max relative error ${worst.toExponential(2)} → ${pass ? 'PASS' : 'FAIL'}`);
       }
       for (const q of [a, w]) q.op.destroy();
@@ -124,7 +135,7 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
           `; fp32 matmul ${fp32Ms.toFixed(3)} ms (${row.fp32_matmul_tflops.toFixed(1)} TFLOP/s)`,
       );
     }
-    return { tensor_cores: tc !== null, correctness, speed };
+    return { tensor_cores: tc !== null, default_tc_kernel: defaultKernel, correctness, speed };
   } finally {
     for (const b of owned) b.destroy();
   }

@@ -100,16 +100,44 @@ export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: {
 
 /**
  * The tensor-core kernel: 'single' (int8_gemm_tc.wgsl `main`: a stage loaded, a barrier, computed,
- * a barrier) or 'double' (`main_db`: the next stage's codes in registers while this one computes,
- * two staging buffers; subgroups of 32 only).
+ * a barrier), 'double' (`main_db`: the next stage's codes in registers while this one computes,
+ * two staging buffers; subgroups of 32 only) or 'wide' (`main_wide`: main_db's staging with
+ * 128 × 128 tiles of 8 subgroups, each 32 × 64; subgroups of 32 and 40 KB of workgroup memory).
  */
-export type TcKernel = 'single' | 'double';
+export type TcKernel = 'single' | 'double' | 'wide';
+
+/** Each kernel's entry point, tile (rows = columns of Y) and subgroups a workgroup. */
+const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; subgroups: number }> = {
+  single: { entryPoint: 'main', tile: 64, subgroups: 4 },
+  double: { entryPoint: 'main_db', tile: 64, subgroups: 4 },
+  wide: { entryPoint: 'main_wide', tile: 128, subgroups: 8 },
+};
+
+/** Bytes of workgroup memory the wide kernel stages in (two buffers × two operands × 128 rows × 80 bytes). */
+const WIDE_WORKGROUP_BYTES = 2 * 2 * 128 * 80;
+
+/** Why this device cannot run a tensor-core kernel, or null where it can (tc: int8TensorCores). */
+export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, kernel: TcKernel): string | null {
+  if (kernel === 'single') return null;
+  if (tc.subgroupSize !== 32) return `the ${kernel} tensor-core kernel takes subgroups of 32, this device's are ${tc.subgroupSize}`;
+  if (kernel !== 'wide') return null;
+  const limits = ctx.device.limits;
+  if (limits.maxComputeWorkgroupStorageSize < WIDE_WORKGROUP_BYTES) return `the wide tensor-core kernel needs ${WIDE_WORKGROUP_BYTES} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
+  if (limits.maxComputeInvocationsPerWorkgroup < 256 || limits.maxComputeWorkgroupSizeX < 256) return 'the wide tensor-core kernel needs workgroups of 256 invocations';
+  return null;
+}
+
 /**
- * The tensor-core kernel int8Gemm runs unless told, where the subgroups are 32 wide ('single'
- * elsewhere): 'double', measured on the H200 at 1.4–1.7× 'single' (mamba-2.8b in_proj at 2,048
- * tokens 0.78 against 1.10 ms, out_proj 0.40 against 0.67 ms; bench/RESULTS.md).
+ * The tensor-core kernels int8Gemm prefers unless told, best first; it runs the first this device
+ * takes (tcKernelRefusal). 'double' measured on the H200 at 1.4–1.7× 'single' (mamba-2.8b in_proj
+ * at 2,048 tokens 0.78 against 1.10 ms, out_proj 0.40 against 0.67 ms; bench/RESULTS.md).
  */
-export const TC_KERNEL: TcKernel = 'double';
+export const TC_KERNEL_ORDER: readonly TcKernel[] = ['wide', 'double', 'single'];
+
+/** The kernel int8Gemm runs on this device unless told. */
+export function defaultTcKernel(ctx: GpuContext, tc: { subgroupSize: number }): TcKernel {
+  return TC_KERNEL_ORDER.find((k) => tcKernelRefusal(ctx, tc, k) === null) ?? 'single';
+}
 
 export interface Int8GemmShape {
   m: number;
@@ -162,12 +190,14 @@ export function int8Gemm(
   // Both kernels bind params, qa, qw, sa, sw, y, bias as 0..6; their params differ only in K (bytes / words per row).
   const layout = bindGroupLayoutFor(ctx, `${OP}.gemm`, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'read-only-storage']);
   const tensorCores = variant === 'tensor-cores';
-  const groups: [number, number] = tensorCores ? [roundUp(N) / INT8_TILE, roundUp(M) / INT8_TILE] : [Math.ceil(N / 16), Math.ceil(M / 16)];
+  const tcKernel = options.tcKernel ?? (tc ? defaultTcKernel(ctx, tc) : 'single');
+  const refusal = tensorCores && tc ? tcKernelRefusal(ctx, tc, tcKernel) : null;
+  if (refusal) throw new RangeError(`${OP}: ${refusal}`);
+  const kernel = TC_KERNELS[tcKernel];
+  const groups: [number, number] = tensorCores ? [Math.ceil(N / kernel.tile), Math.ceil(M / kernel.tile)] : [Math.ceil(N / 16), Math.ceil(M / 16)];
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
-  const tcKernel = options.tcKernel ?? (tc?.subgroupSize === 32 ? TC_KERNEL : 'single');
-  if (tensorCores && tcKernel === 'double' && tc?.subgroupSize !== 32) throw new RangeError(`${OP}: the double-buffered tensor-core kernel takes subgroups of 32, this device's are ${tc?.subgroupSize}`);
   const pipeline = tensorCores
-    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: tcKernel === 'double' ? 'main_db' : 'main', layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize } })
+    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, BT: kernel.tile, NSG: kernel.subgroups } })
     : ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);

@@ -10,7 +10,7 @@ import { readF32, readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buf
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
-import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../../app/kernels/int8-gemm';
+import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, TC_KERNEL_ORDER, tcKernelRefusal, type TcKernel } from '../../app/kernels/int8-gemm';
 import { hadamardRows, hadamardRowsF32, int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
 import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
@@ -20,6 +20,13 @@ import { useTestGpu } from '../support/gpu';
 import { quantize as quantizeGgml } from '../support/ggml-quantize';
 
 let ctx: GpuContext | null = null;
+
+/** The portable kernel, and each tensor-core kernel this device takes (none on a software adapter). */
+function kernels(c: GpuContext): { name: string; options: { variant: 'portable' | 'tensor-cores'; tcKernel?: TcKernel } }[] {
+  const tc = int8TensorCores(c);
+  const onTc = tc ? TC_KERNEL_ORDER.filter((k) => tcKernelRefusal(c, tc, k) === null) : [];
+  return [{ name: 'portable', options: { variant: 'portable' } }, ...onTc.map((k) => ({ name: `tensor-cores ${k}`, options: { variant: 'tensor-cores' as const, tcKernel: k } }))];
+}
 let skipReason = '';
 let seed = 0;
 useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
@@ -46,6 +53,7 @@ describe('int8 matrix product (Dawn)', () => {
   it.for([
     { M: 37, N: 45, K: 83 },
     { M: 70, N: 131, K: 200 },
+    { M: 139, N: 261, K: 136 },
   ])('M=$M N=$N K=$K: codes, scales and the product equal the CPU references', async ({ M, N, K }, test) => {
     if (!ctx) return test.skip(skipReason);
     const { device } = ctx;
@@ -91,12 +99,10 @@ describe('int8 matrix product (Dawn)', () => {
       const qa = unpackCodes(a.words, M, K, words);
       const qw = unpackCodes(b.words, N, K, words);
       const want = int8GemmRef(qa, a.s, qw, b.s, M, N, K);
-      const tc = int8TensorCores(ctx);
-      const variants: ('portable' | 'tensor-cores')[] = ['portable', ...(tc ? (['tensor-cores'] as const) : [])];
-      if (!tc) console.info(`[int8] no int8 tensor cores on this adapter (${ctx.adapter.description || ctx.adapter.device}): the portable kernel only`);
-      for (const variant of variants) {
+      if (!int8TensorCores(ctx)) console.info(`[int8] no int8 tensor cores on this adapter (${ctx.adapter.description || ctx.adapter.device}): the portable kernel only`);
+      for (const { name: variant, options } of kernels(ctx)) {
         device.queue.writeBuffer(y, 0, new Float32Array(M * N).fill(Number.NaN));
-        const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y }, { variant });
+        const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y }, options);
         await withErrorScopes(device, variant, () => submitDispatches(device, 'Test', [op]));
         op.destroy();
         const got = await readF32(device, y, M * N);
@@ -263,12 +269,11 @@ describe('int8 matrix product (Dawn)', () => {
     const y = storageBuffer(device, 'Test.y', before.length * 4);
     const words = int8Words(K);
     const product = int8GemmRef(unpackCodes(a.words, M, K, words), a.s, unpackCodes(b.words, N, K, words), b.s, M, N, K);
-    const tc = int8TensorCores(ctx);
     try {
-      for (const variant of ['portable', ...(tc ? (['tensor-cores'] as const) : [])] as const) {
+      for (const { name: variant, options } of kernels(ctx)) {
         for (const [accumulate, withBias] of [[false, true], [true, false], [true, true]] as const) {
           device.queue.writeBuffer(y, 0, before);
-          const op = int8Gemm(ctx, { m: M, n: N, k: K, yOffset, yStride, accumulate }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y, bias: withBias ? biasBuf : null }, { variant });
+          const op = int8Gemm(ctx, { m: M, n: N, k: K, yOffset, yStride, accumulate }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y, bias: withBias ? biasBuf : null }, options);
           await withErrorScopes(device, variant, () => submitDispatches(device, 'Test', [op]));
           op.destroy();
           const got = await readF32(device, y, before.length);

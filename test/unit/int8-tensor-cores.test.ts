@@ -1,10 +1,13 @@
 /**
  * offersInt8TensorCores (app/gpu/adapter.ts): when the int8 product may run on the tensor cores —
  * the H200's adapter summary as Dawn reports it with allow_unsafe_apis (bench/RESULTS.md, issue 19
- * item 1), and what each missing piece does to it.
+ * item 1), and what each missing piece does to it; and which tensor-core kernel runs on a device
+ * (app/kernels/int8-gemm.ts tcKernelRefusal, defaultTcKernel) from its subgroup size and limits.
  */
 import { describe, expect, it } from 'vitest';
 import { offersInt8TensorCores } from '../../app/gpu/adapter';
+import type { GpuContext } from '../../app/gpu/context';
+import { defaultTcKernel, tcKernelRefusal } from '../../app/kernels/int8-gemm';
 
 const h200 = {
   features: ['chromium-experimental-subgroup-matrix', 'subgroups', 'timestamp-query'],
@@ -30,5 +33,34 @@ describe('offersInt8TensorCores', () => {
     expect(offersInt8TensorCores({ ...h200, subgroupMinSize: 16, subgroupMaxSize: 64 })).toBe(false);
     const { subgroupMinSize: _min, subgroupMaxSize: _max, ...unsized } = h200;
     expect(offersInt8TensorCores(unsized)).toBe(false);
+  });
+});
+
+describe('the tensor-core kernel a device runs', () => {
+  /** The H200's limits as the studio requests them (bench/results/2026-12-04-h200-int8-gemm/int8.json). */
+  const limits = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024 };
+  const device = (l: Partial<typeof limits>) => ({ device: { limits: { ...limits, ...l } } }) as unknown as GpuContext;
+
+  it('the H200 (subgroups of 32, 48 KiB of workgroup memory): every kernel; the wide one by default', () => {
+    for (const k of ['single', 'double', 'wide'] as const) expect(tcKernelRefusal(device({}), { subgroupSize: 32 }, k)).toBeNull();
+    expect(defaultTcKernel(device({}), { subgroupSize: 32 })).toBe('wide');
+  });
+
+  it('32 KiB of workgroup memory (the common tier): not the wide kernel (40 KiB), the double-buffered one', () => {
+    const small = device({ maxComputeWorkgroupStorageSize: 32768 });
+    expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'wide')).toMatch(/needs 40960 bytes of workgroup memory, this device allows 32768/);
+    expect(defaultTcKernel(small, { subgroupSize: 32 })).toBe('double');
+  });
+
+  it('workgroups of fewer than 256 invocations: not the wide kernel', () => {
+    expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'wide')).toMatch(/workgroups of 256 invocations/);
+  });
+
+  it('subgroups other than 32: the single-buffered kernel only', () => {
+    for (const size of [16, 64]) {
+      expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'double')).toMatch(new RegExp(`takes subgroups of 32, this device's are ${size}`));
+      expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'wide')).toMatch(/takes subgroups of 32/);
+      expect(defaultTcKernel(device({}), { subgroupSize: size })).toBe('single');
+    }
   });
 });

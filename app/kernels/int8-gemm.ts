@@ -23,7 +23,7 @@ import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
-import { INT8_TILE, int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
+import { int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
 import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 
 export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';

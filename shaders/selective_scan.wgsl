@@ -15,7 +15,8 @@
 // channel d owns states n = l + k·STATE_LANES (k < STATES_PER_LANE). The expanded state
 // (T × Di × N) never leaves registers. In prefill (scan, chunk_summary), each token's Δ and Δ·x are
 // computed by one lane of the channel per block of STATE_LANES tokens and shared through workgroup
-// memory (load_block), not recomputed by every lane.
+// memory, not recomputed by every lane; a block's inputs are loaded one block ahead (fetch_block,
+// stage_block).
 //
 // Entry points (each with its own bind group layout, ≤ 8 storage buffers):
 //   step            T = 1 (decode): one pass; y from a reduction over n in workgroup memory; the
@@ -52,8 +53,10 @@ override TRACE_DELTA: bool = false;   // also write Δ to delta_out
 override TRACE_SUMMARY: bool = false; // step, step_dt (with TRACE_DELTA): also the step's summary terms after Δ in delta_out (step_summary)
 override DT_F16: bool = false;        // step_dt: dt_w holds packed f16 halves
 override DT_BF16: bool = false;       // step_dt: dt_w holds packed bf16 halves
+override STAGE_BC: bool = false;      // prefill: B and C of a block through workgroup memory (STATE_LANES · N ≤ BC_PER_THREAD · WORKGROUP_SIZE)
 
 const MAX_STATES_PER_LANE: u32 = 8u;
+const BC_PER_THREAD: u32 = 4u;        // B (and C) elements of a block each thread stages (STAGE_BC)
 
 struct Params {
   tokens: u32,       // T
@@ -85,7 +88,7 @@ struct Params {
 // y partials of one block of STATE_LANES tokens: [token in block][thread], rows padded by one
 // float so that the transposed reads hit distinct banks.
 var<workgroup> partial: array<f32, (WORKGROUP_SIZE + 1u) * STATE_LANES>;
-// Δ and Δ·x of one block of STATE_LANES tokens (load_block).
+// Δ and Δ·x of one block of STATE_LANES tokens (stage_block).
 var<workgroup> blk_delta: array<f32, WORKGROUP_SIZE>;
 var<workgroup> blk_dx: array<f32, WORKGROUP_SIZE>;
 
@@ -162,21 +165,92 @@ fn advance_dx(l: Lane, c: ptr<function, Columns>, t: u32, delta: f32, dx: f32) -
   return p;
 }
 
-// Prefill, per block of STATE_LANES tokens from t0: lane j of each channel computes Δ and Δ·x of
-// token t0 + j once (not once per lane) into blk_delta / blk_dx[lid]; the channel's lanes read
-// them after a barrier (token j at blk_*[lid − lane + j]). Returns the lane's Δ (0 past t_end).
-fn load_block(l: Lane, lid: u32, t0: u32, t_end: u32) -> f32 {
+// Prefill goes through the tokens in blocks of STATE_LANES from t0. A block's inputs are loaded
+// into registers one block ahead (fetch_block, issued right after the barrier that opens the block
+// before, so that their latency hides behind that block's arithmetic), then put into workgroup
+// memory (stage_block): lane j of each channel computes Δ and Δ·x of token t0 + j once (not once
+// per lane) into blk_delta / blk_dx[lid], and with STAGE_BC the block's B [and C] rows go to
+// blk_b / blk_c [token in block · N + n], so that a token's step reads no global memory. The
+// channel's lanes read them after a barrier (token j at blk_*[lid − lane + j]).
+var<workgroup> blk_b: array<f32, BC_PER_THREAD * WORKGROUP_SIZE>;
+var<workgroup> blk_c: array<f32, BC_PER_THREAD * WORKGROUP_SIZE>;
+
+struct Block {
+  dt: f32,                          // dt_raw[t0 + lane, d] (0 past t_end or for a spare channel)
+  xv: f32,                          // x[t0 + lane, d]
+  b: array<f32, BC_PER_THREAD>,     // STAGE_BC: block elements lid + i·WORKGROUP_SIZE of B
+  c: array<f32, BC_PER_THREAD>,     //                                          and of C (with_c)
+}
+
+fn fetch_block(l: Lane, lid: u32, t0: u32, t_end: u32, with_c: bool) -> Block {
   let Di = params.channels;
+  let N = params.states;
+  var k: Block;
+  k.dt = 0.0;
+  k.xv = 0.0;
   let t = t0 + l.lane;
+  if (l.live && t < t_end) {
+    k.dt = dt_raw[t * Di + l.d];
+    k.xv = x[t * Di + l.d];
+  }
+  for (var i = 0u; i < BC_PER_THREAD; i++) {
+    k.b[i] = 0.0;
+    k.c[i] = 0.0;
+    let e = lid + i * WORKGROUP_SIZE;
+    let tb = t0 + e / N;
+    if (STAGE_BC && e < STATE_LANES * N && tb < t_end) {
+      k.b[i] = bc[params.b_offset + tb * params.b_stride + e % N];
+      if (with_c) {
+        k.c[i] = bc[params.c_offset + tb * params.c_stride + e % N];
+      }
+    }
+  }
+  return k;
+}
+
+// scan's reduction inputs, fetched a block ahead as the block is: x and z at output (t, d), or 0.
+fn fetch_out(t: u32, t_end: u32, d: u32) -> vec2<f32> {
+  if (d < params.channels && t < t_end) {
+    return vec2<f32>(x[t * params.channels + d], z[params.z_offset + t * params.z_stride + d]);
+  }
+  return vec2<f32>(0.0);
+}
+
+// Puts a fetched block into workgroup memory; returns the lane's Δ (0 past t_end).
+fn stage_block(k: Block, l: Lane, lid: u32, t0: u32, t_end: u32) -> f32 {
+  let Di = params.channels;
   var delta = 0.0;
   var dx = 0.0;
-  if (l.live && t < t_end) {
-    delta = softplus(dt_raw[t * Di + l.d] + weights[Di * params.states + Di + l.d]);
-    dx = delta * x[t * Di + l.d];
+  if (l.live && t0 + l.lane < t_end) {
+    delta = softplus(k.dt + weights[Di * params.states + Di + l.d]);
+    dx = delta * k.xv;
   }
   blk_delta[lid] = delta;
   blk_dx[lid] = dx;
+  if (STAGE_BC) {
+    for (var i = 0u; i < BC_PER_THREAD; i++) {
+      blk_b[lid + i * WORKGROUP_SIZE] = k.b[i];
+      blk_c[lid + i * WORKGROUP_SIZE] = k.c[i];
+    }
+  }
   return delta;
+}
+
+// advance_dx for token j of a staged block (B and C from the block with STAGE_BC, else from bc).
+fn advance_block(l: Lane, c: ptr<function, Columns>, t: u32, j: u32, delta: f32, dx: f32) -> f32 {
+  if (!STAGE_BC) {
+    return advance_dx(l, c, t, delta, dx);
+  }
+  var p = 0.0;
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      let s = exp(delta * (*c).a[k]) * (*c).s[k] + dx * blk_b[j * params.states + n];
+      (*c).s[k] = s;
+      p += s * blk_c[j * params.states + n];
+    }
+  }
+  return p;
 }
 
 fn delta_at(l: Lane, t: u32) -> f32 {
@@ -189,10 +263,12 @@ fn delta_at(l: Lane, t: u32) -> f32 {
 }
 
 fn gated_output(t: u32, d: u32, sum_sc: f32) -> f32 {
-  let Di = params.channels;
-  let xv = x[t * Di + d];
-  let skip = weights[Di * params.states + d];
-  return (sum_sc + skip * xv) * silu(z[params.z_offset + t * params.z_stride + d]);
+  return gated_output_xz(d, sum_sc, x[t * params.channels + d], z[params.z_offset + t * params.z_stride + d]);
+}
+
+fn gated_output_xz(d: u32, sum_sc: f32, xv: f32, zv: f32) -> f32 {
+  let skip = weights[params.channels * params.states + d];
+  return (sum_sc + skip * xv) * silu(zv);
 }
 
 // The end of a one-token step (step, step_dt): the channel's lanes add their parts of C·state
@@ -325,17 +401,28 @@ fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let row = WORKGROUP_SIZE + 1u;
 
   let first_lane = lid - l.lane;
+  // Two barriers a block: the next block's stage_block writes blk_* only after the barrier that
+  // ends this block's steps (their last reader), and its steps write partial only after its
+  // opening barrier, which every thread reaches after its reduction of this block.
+  var blk = fetch_block(l, lid, t_begin, t_end, true);
+  var out = fetch_out(t_begin + j_out, t_end, d_out);
   for (var t0 = t_begin; t0 < t_end; t0 += STATE_LANES) {
-    let delta_lane = load_block(l, lid, t0, t_end);
+    let delta_lane = stage_block(blk, l, lid, t0, t_end);
     if (TRACE_DELTA && l.live && t0 + l.lane < t_end) {
       delta_out[(t0 + l.lane) * Di + l.d] = delta_lane;
     }
+    let out_xz = out;
     workgroupBarrier();
+    let t_next = t0 + STATE_LANES;
+    if (t_next < t_end) {
+      blk = fetch_block(l, lid, t_next, t_end, true);
+      out = fetch_out(t_next + j_out, t_end, d_out);
+    }
     for (var j = 0u; j < STATE_LANES; j++) {
       let t = t0 + j;
       var p = 0.0;
       if (l.live && t < t_end) {
-        p = advance_dx(l, &c, t, blk_delta[first_lane + j], blk_dx[first_lane + j]);
+        p = advance_block(l, &c, t, j, blk_delta[first_lane + j], blk_dx[first_lane + j]);
       }
       partial[j * row + lid] = p;
     }
@@ -347,9 +434,8 @@ fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       for (var i = 0u; i < STATE_LANES; i++) {
         sum_sc += partial[first + i];
       }
-      y[t * Di + d_out] = gated_output(t, d_out, sum_sc);
+      y[t * Di + d_out] = gated_output_xz(d_out, sum_sc, out_xz.x, out_xz.y);
     }
-    workgroupBarrier();
   }
 
   if (params.write_state != 0u) {
@@ -439,15 +525,20 @@ fn chunk_summary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   var c = columns_from_zero(l);
   var delta_sum = 0.0;
   let first_lane = lid - l.lane;
+  var blk = fetch_block(l, lid, t_begin, t_end, false);
   for (var t0 = t_begin; t0 < t_end; t0 += STATE_LANES) {
-    load_block(l, lid, t0, t_end);
+    stage_block(blk, l, lid, t0, t_end);
     workgroupBarrier();
+    let t_next = t0 + STATE_LANES;
+    if (t_next < t_end) {
+      blk = fetch_block(l, lid, t_next, t_end, false);
+    }
     for (var j = 0u; j < STATE_LANES; j++) {
       let t = t0 + j;
       if (l.live && t < t_end) {
         let delta = blk_delta[first_lane + j];
         delta_sum += delta;
-        advance_dx(l, &c, t, delta, blk_dx[first_lane + j]);
+        advance_block(l, &c, t, j, delta, blk_dx[first_lane + j]);
       }
     }
     workgroupBarrier();

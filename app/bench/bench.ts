@@ -140,6 +140,8 @@ export interface BenchResult {
   grid_decode?: { workgroups: number; aborted: boolean; tokens: number; tokens_equal: number };
   /** The CLI's --grid setting this result ran with, and the grid workgroups the adapter probe gave (GpuContext.gridWorkgroups). */
   grid_setting?: number | string;
+  /** bench --scan-chunk: the Mamba-1 prefill scan's chunk length forced for this run. */
+  scan_chunk?: number;
   grid_workgroups_found?: number | null;
   /** The subgroup size the matrix-vector sums used (null: the barrier tree). */
   subgroup_size?: number | null;

@@ -5,6 +5,8 @@
  *
  * - T = 1 (decode): one dispatch (`step`).
  * - T ≤ chunkLength: one dispatch (`scan` over one chunk, state read and written in place).
+ *   The chunk length is chosen from the lanes the channels give (scanChunkLength): one pass where
+ *   they fill the GPU (mamba-2.8b: 5,120 channels × 16 lanes), else as few chunks as fill it.
  * - T > chunkLength (prefill): a chunked parallel scan in three dispatches: per-chunk end states
  *   from zero and Σ Δ (`chunk_summary`), a sequential scan over chunks giving each chunk's start
  *   state and the final state (`combine_chunks`), then every chunk rescanned from its start state
@@ -36,11 +38,14 @@ const WORKGROUP_SIZE = 64;
 const MAX_STATE_LANES = 32;
 /** Must match MAX_STATES_PER_LANE in the shader. */
 const MAX_STATES_PER_LANE = 8;
+/** Must match BC_PER_THREAD in the shader: B (and C) elements of a prefill block each thread stages. */
+const BC_PER_THREAD = 4;
 export const MAX_D_STATE = MAX_STATE_LANES * MAX_STATES_PER_LANE;
 export const DEFAULT_CHUNK_LENGTH = 64;
 /** The serial prefill scan (scan_serial) keeps a channel's states in one thread: N ≤ this. */
 const SERIAL_MAX_STATES = 64;
-const MAX_CHUNK_LENGTH = 1024;
+/** The longest chunk the parallel prefill scan takes (bench --scan-chunk; a chunk is a loop bound, no buffer is sized by it). */
+export const MAX_CHUNK_LENGTH = 65536;
 
 /** A [T, width] matrix inside a bigger buffer: element (t, i) at buffer[offset + t·rowStride + i] (in elements). */
 export interface StridedView {
@@ -112,8 +117,34 @@ export function selectiveScanSummaryElements(tokens: number, dInner: number, dSt
   return chunks > 1 ? chunks * dInner * (dState + 1) : 0;
 }
 
+/**
+ * Lanes (channels × lanes a channel) the parallel prefill scan aims to run at once. Chunks add
+ * lanes but cost a second pass over every token (chunk_summary) and a combine, so a prefill is cut
+ * into as few chunks as reach this, and into one where the channels alone have SCAN_ONE_PASS_LANES.
+ * Measured on the H200 (bench/RESULTS.md, seventh session; int8 prefill of 2,048 tokens, µs a layer):
+ * mamba-2.8b (81,920 lanes) 487 in one pass against 601–647 in chunks of 64–512; mamba-130m
+ * (24,576 lanes) 206–217 in chunks of 64–512 against 234 in one pass, its prefill fastest with
+ * chunks of 256–512 (4–8 chunks).
+ */
+const SCAN_TARGET_LANES = 131072;
+const SCAN_ONE_PASS_LANES = 65536;
+
+/**
+ * Tokens a chunk of the parallel prefill scan over T tokens: tuning.scanChunk where a benchmark
+ * forces it, else enough chunks to bring the lanes to SCAN_TARGET_LANES (none below
+ * SCAN_ONE_PASS_LANES), each a multiple of 16 tokens. Never below DEFAULT_CHUNK_LENGTH, so that the
+ * chunk summaries a model sizes for that length (selectiveScanSummaryElements) hold any choice.
+ */
+export function scanChunkLength(ctx: GpuContext, tokens: number, dInner: number, dState: number): number {
+  const forced = ctx.tuning?.scanChunk;
+  if (forced !== undefined) return Math.max(DEFAULT_CHUNK_LENGTH, forced);
+  const lanes = dInner * Math.min(nextPowerOfTwo(dState), MAX_STATE_LANES);
+  const chunks = lanes >= SCAN_ONE_PASS_LANES ? 1 : Math.ceil(SCAN_TARGET_LANES / lanes);
+  return Math.min(MAX_CHUNK_LENGTH, Math.max(DEFAULT_CHUNK_LENGTH, Math.ceil(tokens / chunks / 16) * 16));
+}
+
 export interface SelectiveScanOptions {
-  /** Tokens per chunk of the parallel prefill scan (1..1024; default 64). */
+  /** Tokens per chunk of the parallel prefill scan (1..MAX_CHUNK_LENGTH; default scanChunkLength's choice). */
   chunkLength?: number;
 }
 
@@ -199,9 +230,14 @@ export function selectiveScan(
   checkCount(OP, 'tokens', T, 1);
   checkCount(OP, 'dInner', Di, 1);
   checkCount(OP, 'dState', N, 1, MAX_D_STATE);
-  const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
-  checkCount(OP, 'chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
   const { weights, bc, z, delta, dtProj } = buffers;
+  // A prefill on a software adapter: one thread a channel over all T tokens (scan_serial), one
+  // dispatch with no barriers (SwiftShader: selective-copy's 512-token prefill scan, 2 layers,
+  // 585 -> 167 ms), unless tuning asks for the GPU's parallel form, whose arithmetic it does in its
+  // order, chunks of DEFAULT_CHUNK_LENGTH unless told (its carried state takes one exp a chunk).
+  const serial = T > 1 && !dtProj && N <= SERIAL_MAX_STATES && (ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'parallel')) === 'serial';
+  const chunkLength = options.chunkLength ?? (serial ? Math.max(DEFAULT_CHUNK_LENGTH, ctx.tuning?.scanChunk ?? DEFAULT_CHUNK_LENGTH) : scanChunkLength(ctx, T, Di, N));
+  checkCount(OP, 'chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
   if (dtProj) {
     if (T !== 1) throw new RangeError(`${OP}: dtProj (dt_proj fused into the step) needs tokens = 1, got ${T}`);
     checkCount(OP, 'dtProj.rank', dtProj.rank, 1);
@@ -273,13 +309,11 @@ export function selectiveScan(
   const { device } = ctx;
   const layout = layouts(ctx);
   const shared = { WORKGROUP_SIZE, STATE_LANES: lanes, STATES_PER_LANE: statesPerLane };
+  // A prefill block's B and C rows staged in workgroup memory where they fit the threads' share (N ≤ 16).
+  const stageBC = lanes * N <= BC_PER_THREAD * WORKGROUP_SIZE ? 1 : 0;
   const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout, constants: Record<string, number>) =>
     ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants: { ...shared, ...constants } });
 
-  // A prefill on a software adapter: one thread a channel over all T tokens (scan_serial), one
-  // dispatch with no barriers (SwiftShader: selective-copy's 512-token prefill scan, 2 layers,
-  // 585 -> 167 ms), unless tuning asks for the GPU's parallel form, whose arithmetic it does in its order.
-  const serial = T > 1 && !dtProj && N <= SERIAL_MAX_STATES && (ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'parallel')) === 'serial';
   const params = uniformBuffer(device, `${label}.params`, 48);
   const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0]);
   device.queue.writeBuffer(params, 0, data);
@@ -320,7 +354,7 @@ export function selectiveScan(
     // One pass straight through the state: a decode step, or a prefill that fits one chunk.
     const single =
       T > 1
-        ? pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace })
+        ? pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, STAGE_BC: stageBC })
         : dtProj
           ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}) })
           : pipeline('step', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary });
@@ -334,9 +368,9 @@ export function selectiveScan(
     if (buffers.summary) checkBufferElements(OP, 'summary', buffers.summary, summaryElements);
     const summary = buffers.summary ?? storageBuffer(device, `${label}.chunkSummary`, summaryElements * 4);
     if (!buffers.summary) owned.push(summary);
-    const chunkPipeline = pipeline('chunk_summary', layout.chunk, { CHUNK_LEN: chunkLength });
+    const chunkPipeline = pipeline('chunk_summary', layout.chunk, { CHUNK_LEN: chunkLength, STAGE_BC: stageBC });
     const combinePipeline = pipeline('combine_chunks', layout.combine, {});
-    const scanPipeline = pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace });
+    const scanPipeline = pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, STAGE_BC: stageBC });
     const chunkGroup = device.createBindGroup({
       label: `${label}.chunkBindGroup`,
       layout: layout.chunk,

@@ -178,9 +178,13 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
     }
   }
 
-  // N not a power of two, and N over 32 (two states per lane); chunk lengths other than 64.
+  // N not a power of two, and N over 32 (two states per lane); chunk lengths other than 64. A block's
+  // B and C go through workgroup memory where its lanes × N ≤ 256 (N ≤ 16: 4, 16 above, 5 here) and
+  // are read in place otherwise (20, 40); one chunk longer than the prefill (a single pass).
   for (const [Di, N, T, chunkLength] of [
     [9, 20, 100, 64],
+    [13, 5, 90, 32],
+    [11, 16, 150, 4096],
     [5, 40, 75, 32],
     [67, 16, 257, 32],
     [67, 16, 300, 128],

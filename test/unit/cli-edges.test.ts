@@ -137,3 +137,13 @@ describe('cli bench: malformed --grid settings are usage errors, before a GPU is
   });
 });
 
+
+describe('cli bench: a malformed --scan-chunk is a usage error, before a GPU is opened', () => {
+  it.each([
+    ['32', 'error: --scan-chunk takes 64..65536 tokens, got 32'],
+    ['64,70000', 'error: --scan-chunk takes 64..65536 tokens, got 70000'],
+    ['64,x', 'error: --scan-chunk takes positive integers, got "64,x"'],
+  ])('--scan-chunk %j', (value, message) => {
+    expectUsageError(bench('--scan-chunk', value), message);
+  });
+});

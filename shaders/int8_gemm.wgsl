@@ -12,9 +12,9 @@
 //              the unscaled sums), the scale then times 1/√ROT (H/√ROT is orthonormal), so that
 //              X·Wᵀ = (X·H/√ROT)·(W·H/√ROT)ᵀ when the weights' rows are rotated alike. The rotation spreads a
 //              row's outliers over its block, so one scale per row loses less (Mamba's out_proj
-//              inputs have such outliers). A block at a time in workgroup memory (ROT ≤ WORKGROUP_SIZE,
-//              a power of two ≥ 4, cols a multiple of it), computed twice: for the row's max, then
-//              for its codes.
+//              inputs have such outliers). ROT is a power of two from 4 to 4·WORKGROUP_SIZE dividing
+//              cols; the row goes through in passes of 4·WORKGROUP_SIZE columns (rotate_pass), kept
+//              in registers from the max to the codes.
 //              (0 for a row of zeros), 4 codes per i32 word (column 4w + j in byte j, two's
 //              complement), rows ≥ rows and columns ≥ cols written as 0 (the tiles' padding).
 //              One workgroup per row (of rows_pad).
@@ -25,7 +25,7 @@
 //              same i32 sums, so both agree to the final fp32 scaling.
 
 override WORKGROUP_SIZE: u32 = 256u;  // quantize: a power of two
-override ROT: u32 = 4u;               // quantize_rot: the Hadamard block (a power of two, 4 ≤ ROT ≤ WORKGROUP_SIZE)
+override ROT: u32 = 4u;               // quantize_rot: the Hadamard block (a power of two, 4 ≤ ROT ≤ 4·WORKGROUP_SIZE)
 
 struct Params {
   rows: u32,      // quantize: rows of X; gemm: M
@@ -104,33 +104,46 @@ fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   }
 }
 
-var<workgroup> hb: array<f32, WORKGROUP_SIZE>;
-var<workgroup> hq: array<u32, WORKGROUP_SIZE>;
+// quantize_rot keeps a row in passes of 4 · WORKGROUP_SIZE columns, 4 consecutive columns an
+// invocation (a vec4): the butterflies of h = 1, 2 stay in the invocation, those of h ≥ 4 pair it
+// with invocation lid ^ (h / 4) through workgroup memory (two buffers taken in turn, so one barrier
+// a stage). The first MAX_PASSES passes stay in registers from the max to the codes; a longer row's
+// later passes are rotated again for their codes.
+const MAX_PASSES: u32 = 8u;
+var<workgroup> hv: array<vec4<f32>, 2u * WORKGROUP_SIZE>;
 
-// Invocation lid's element of the rotated block of ROT elements from e (0 for lid ≥ ROT or a dead
-// row): the fast Walsh–Hadamard transform in hb, unscaled (sums and differences only, in the
-// order int8-gemm.ref.ts hadamardRowsF32 repeats). Every invocation calls it.
-fn rotated_block(e: u32, lid: u32, live: bool) -> f32 {
-  if (lid < ROT) {
-    hb[lid] = select(0.0, w_at(e + lid), live);
+// The sum and difference of a butterfly: own + partner where column q has (q & h) = 0, else
+// partner − own (int8-gemm.ref.ts butterflies: lower a + c, upper a − c).
+fn butterfly(own: vec4<f32>, partner: vec4<f32>, lower: bool) -> vec4<f32> {
+  return select(partner - own, own + partner, lower);
+}
+
+// Columns p·4·WG + 4·lid .. + 3 of the row from e0 rotated (zeros past cols or for a dead row).
+// Every invocation calls it (barriers); *flip alternates the workgroup buffers across calls.
+fn rotate_pass(e0: u32, p: u32, lid: u32, live: bool, flip: ptr<function, u32>) -> vec4<f32> {
+  let i0 = p * 4u * WORKGROUP_SIZE + 4u * lid;
+  var v = vec4<f32>(0.0);
+  if (live && i0 < params.cols) {
+    v = vec4<f32>(w_at(e0 + i0), w_at(e0 + i0 + 1u), w_at(e0 + i0 + 2u), w_at(e0 + i0 + 3u));
   }
-  workgroupBarrier();
-  for (var h = 1u; h < ROT; h *= 2u) {
-    var v = 0.0;
-    if (lid < ROT) {
-      let a = hb[lid];
-      let b = hb[lid ^ h];
-      v = select(b - a, a + b, (lid & h) == 0u);
-    }
+  // h = 1: columns (0, 1) and (2, 3); h = 2: (0, 2) and (1, 3).
+  v = vec4<f32>(v.x + v.y, v.x - v.y, v.z + v.w, v.z - v.w);
+  v = vec4<f32>(v.x + v.z, v.y + v.w, v.x - v.z, v.y - v.w);
+  for (var h = 4u; h < ROT; h *= 2u) {
+    let base = *flip * WORKGROUP_SIZE;
+    hv[base + lid] = v;
     workgroupBarrier();
-    if (lid < ROT) {
-      hb[lid] = v;
-    }
-    workgroupBarrier();
+    let q = h / 4u;
+    v = butterfly(v, hv[base + (lid ^ q)], (lid & q) == 0u);
+    *flip = 1u - *flip;
   }
-  let out = select(0.0, hb[lid % ROT], lid < ROT);
-  workgroupBarrier();  // hb is written again by the next block
-  return out;
+  return v;
+}
+
+// Four codes of v at 127 / max, packed (column 4w + j in byte j).
+fn pack_codes(v: vec4<f32>, inv: f32) -> i32 {
+  let q = vec4<i32>(clamp(round(v * inv), vec4<f32>(-127.0), vec4<f32>(127.0)));
+  return bitcast<i32>((bitcast<u32>(q.x) & 0xffu) | ((bitcast<u32>(q.y) & 0xffu) << 8u) | ((bitcast<u32>(q.z) & 0xffu) << 16u) | ((bitcast<u32>(q.w) & 0xffu) << 24u));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -138,24 +151,38 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let r = wg.x;
   let live = r < params.rows;
   let e0 = params.offset + r * params.stride;
-  let blocks = params.cols / ROT;
+  let passes = (params.cols + 4u * WORKGROUP_SIZE - 1u) / (4u * WORKGROUP_SIZE);
+  var flip = 0u;
+  var kept: array<vec4<f32>, MAX_PASSES>;
   var m = 0.0;
-  for (var b = 0u; b < blocks; b++) {
-    m = max(m, abs(rotated_block(e0 + b * ROT, lid, live)));
+  for (var p = 0u; p < MAX_PASSES; p++) {
+    kept[p] = vec4<f32>(0.0);
+    if (p < passes) {
+      let v = rotate_pass(e0, p, lid, live, &flip);
+      kept[p] = v;
+      let a = abs(v);
+      m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
+    }
+  }
+  for (var p = MAX_PASSES; p < passes; p++) {
+    let a = abs(rotate_pass(e0, p, lid, live, &flip));
+    m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
   }
   let amax = workgroup_max(m, lid);
   let inv = select(0.0, 127.0 / amax, amax > 0.0);
-  for (var b = 0u; b < blocks; b++) {
-    let v = rotated_block(e0 + b * ROT, lid, live);
-    if (lid < ROT) {
-      hq[lid] = bitcast<u32>(i32(clamp(round(v * inv), -127.0, 127.0))) & 0xffu;
+  // Word p·WG + lid of the row holds the invocation's 4 codes of pass p.
+  for (var p = 0u; p < MAX_PASSES; p++) {
+    let w = p * WORKGROUP_SIZE + lid;
+    if (p < passes && 4u * w < params.cols) {
+      codes[r * params.words + w] = pack_codes(kept[p], inv);
     }
-    workgroupBarrier();
-    if (lid < ROT / 4u) {
-      let c = 4u * lid;
-      codes[r * params.words + b * (ROT / 4u) + lid] = bitcast<i32>(hq[c] | (hq[c + 1u] << 8u) | (hq[c + 2u] << 16u) | (hq[c + 3u] << 24u));
+  }
+  for (var p = MAX_PASSES; p < passes; p++) {
+    let v = rotate_pass(e0, p, lid, live, &flip);
+    let w = p * WORKGROUP_SIZE + lid;
+    if (4u * w < params.cols) {
+      codes[r * params.words + w] = pack_codes(v, inv);
     }
-    workgroupBarrier();
   }
   for (var w = params.cols / 4u + lid; w < params.words; w += WORKGROUP_SIZE) {
     codes[r * params.words + w] = 0;

@@ -12,7 +12,7 @@ export const roundUp = (v: number, to = INT8_TILE) => Math.ceil(v / to) * to;
 /** i32 words per code row of `cols` columns (padded to INT8_TILE). */
 export const int8Words = (cols: number) => roundUp(cols) / 4;
 
-/** The largest Hadamard block quantize_rot takes (its workgroup of 256 holds one block). */
+/** The largest Hadamard block the products rotate by (quantize_rot takes up to 4 × its workgroup of 256; weights and activations must use the same). */
 export const MAX_ROTATION = 256;
 
 /**

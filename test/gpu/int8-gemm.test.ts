@@ -169,14 +169,20 @@ describe('int8 matrix product (Dawn)', () => {
     }
   });
 
+  // quantize_rot takes a row in passes of 1,024 columns, the first 8 kept in registers: one partial
+  // pass (96, 768), two and a half (2,560), and nine (8,448: the ninth rotated again for its codes);
+  // blocks of 4 (20 columns), 32 (96) and 256.
   it.for([
     { M: 37, N: 29, K: 96, format: 'f32' },
     { M: 19, N: 70, K: 768, format: 'f16' },
+    { M: 6, N: 5, K: 20, format: 'f32' },
+    { M: 5, N: 9, K: 2560, format: 'f16' },
+    { M: 3, N: 4, K: 8448, format: 'f32' },
   ] as { M: number; N: number; K: number; format: WeightFormat }[])('Hadamard-rotated rows, K=$K ($format weights): the codes of X·H, and the product still X·Wᵀ within the bound', async ({ M, N, K, format }, test) => {
     if (!ctx) return test.skip(skipReason);
     const { device } = ctx;
     const block = int8RotationBlock(K);
-    expect(block).toBe(K === 96 ? 32 : 256);
+    expect(block).toBe(({ 20: 4, 96: 32 } as Record<number, number>)[K] ?? 256);
     // Activations with outlier columns (what the rotation is for), weights ~0.03.
     const x = randomF32(M * K, seed + K, 1);
     for (let m = 0; m < M; m++) x[m * K + 5] = (x[m * K + 5] as number) * 30;

@@ -20,6 +20,7 @@
 override WORKGROUP_SIZE: u32 = 64u;
 override KERNEL_SIZE: u32 = 4u;  // K
 const MAX_KERNEL_SIZE: u32 = 8u;
+const SUB: u32 = 16u;  // tokens whose inputs are loaded together
 
 struct Params {
   tokens: u32,        // T
@@ -91,17 +92,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       window[j] = old[u32(i32(history) + s)];  // s < 0 only when t0 = 0, i.e. chunk 0
     }
   }
-  for (var t = t0; t < t1; t++) {
-    let current = x_at(t, d);
-    var acc = b + w[history] * current;
-    for (var k = 0u; k < history; k++) {
-      acc += w[k] * window[k];
+  // SUB tokens at a time: their inputs are all loaded before the arithmetic (a loop of constant
+  // length the compiler unrolls), so their latencies overlap instead of one token waiting for the next.
+  for (var tb = t0; tb < t1; tb += SUB) {
+    var xs: array<f32, SUB>;
+    for (var i = 0u; i < SUB; i++) {
+      xs[i] = 0.0;
+      if (tb + i < t1) {
+        xs[i] = x_at(tb + i, d);
+      }
     }
-    output[params.out_offset + t * params.out_stride + d] = select(silu(acc), acc, params.no_silu != 0u);
-    for (var k = 0u; k + 1u < history; k++) {
-      window[k] = window[k + 1u];
+    for (var i = 0u; i < SUB; i++) {
+      let t = tb + i;
+      if (t < t1) {
+        let current = xs[i];
+        var acc = b + w[history] * current;
+        for (var k = 0u; k < history; k++) {
+          acc += w[k] * window[k];
+        }
+        output[params.out_offset + t * params.out_stride + d] = select(silu(acc), acc, params.no_silu != 0u);
+        for (var k = 0u; k + 1u < history; k++) {
+          window[k] = window[k + 1u];
+        }
+        window[history - 1u] = current;
+      }
     }
-    window[history - 1u] = current;
   }
   if (first_chunk) {
     // The new state: the last K-1 inputs, from x and, when T < K-1, from the old state.

@@ -64,7 +64,7 @@ commands:
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
-        [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…]
+        [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--split-groups N,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -80,7 +80,8 @@ commands:
                         separated by grid barriers; off by default) on the probed (auto) or N workgroups,
                         with I/O rows a group and U loads in flight, and checks its greedy tokens against
                         the separate dispatches' (JSON "grid_decode"); --scan-chunk measures Mamba-1's
-                        prefill scan with chunks of N tokens in turn (default: the scan's own choice)
+                        prefill scan with chunks of N tokens in turn (default: the scan's own choice);
+                        --split-groups the prefill matmul splitting K until N workgroups run, in turn
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -377,7 +378,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'split-groups']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -442,6 +443,8 @@ async function benchCommand(args: string[]): Promise<number> {
   // --scan-chunk N,…: Mamba-1's prefill scan with chunks of N tokens (app/kernels/selective-scan.ts), measured in turn.
   const scanChunks: (number | undefined)[] = opts.has('scan-chunk') ? list('scan-chunk', []) : [undefined];
   for (const c of scanChunks) if (c !== undefined && (c < DEFAULT_CHUNK_LENGTH || c > MAX_CHUNK_LENGTH)) throw new UsageError(`--scan-chunk takes ${DEFAULT_CHUNK_LENGTH}..${MAX_CHUNK_LENGTH} tokens, got ${c}`);
+  // --split-groups N,…: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts), measured in turn.
+  const splitTargets: (number | undefined)[] = opts.has('split-groups') ? list('split-groups', []) : [undefined];
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),
@@ -465,8 +468,8 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  for (const format of formats) for (const matvec of matvecShapes) for (const matmul of matmuls) for (const { grid, shape: gridShape } of gridSettings) for (const scanChunk of scanChunks) {
-    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}) };
+  for (const format of formats) for (const matvec of matvecShapes) for (const matmul of matmuls) for (const { grid, shape: gridShape } of gridSettings) for (const scanChunk of scanChunks) for (const splitGroups of splitTargets) {
+    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(splitGroups ? { splitGroups } : {}) };
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -498,6 +501,7 @@ async function benchCommand(args: string[]): Promise<number> {
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
     if (scanChunk) result.scan_chunk = scanChunk;
+    if (splitGroups) result.split_groups = splitGroups;
     results.push(result);
     prepared.weights.destroy();
   }

@@ -142,6 +142,8 @@ export interface BenchResult {
   grid_setting?: number | string;
   /** bench --scan-chunk: the Mamba-1 prefill scan's chunk length forced for this run. */
   scan_chunk?: number;
+  /** bench --split-groups: the prefill matmul's split-K target forced for this run. */
+  split_groups?: number;
   grid_workgroups_found?: number | null;
   /** The subgroup size the matrix-vector sums used (null: the barrier tree). */
   subgroup_size?: number | null;

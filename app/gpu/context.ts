@@ -50,8 +50,13 @@ export interface KernelTuning {
   rowWorkgroup?: number;
   /** Mamba-1's prefill scan: 'serial' (a thread a channel over all tokens, no barriers: a software adapter's default) or 'parallel' (lanes and chunks: a GPU's). */
   prefillScan?: 'serial' | 'parallel';
-  /** Mamba-1's prefill scan: tokens a chunk (1..1024) instead of the scan's own choice (app/kernels/selective-scan.ts). */
+  /** Mamba-1's prefill scan: tokens a chunk instead of the scan's own choice (app/kernels/selective-scan.ts scanChunkLength). */
   scanChunk?: number;
+  /**
+   * The tiled matmul splits K until about this many workgroups run (default SPLIT_TARGET_GROUPS in
+   * app/kernels/matmul.ts); partials that outgrow the model's shared scratch get a buffer of their op's own.
+   */
+  splitGroups?: number;
   /**
    * The grid decode (app/kernels/layer-grid.ts; off when absent or false): 'auto' for the
    * workgroups the adapter probe found room for (gridWorkgroups), or a power of two (tests force 1

@@ -33,8 +33,13 @@ const TILE_O = 64;
 
 /** Outputs per workgroup of the rowdot kernel (ROWDOT_WORKGROUP_SIZE in matmul.wgsl). */
 const ROWDOT_WORKGROUP_SIZE = 64;
-/** Split K when the tiled kernel would run fewer workgroups than this (about 2 per SM on an H200). */
-const SPLIT_TARGET_GROUPS = 256;
+/**
+ * Split K when the 64×64 tiled kernel would run fewer workgroups than this (about 8 per SM on an
+ * H200). Measured there (bench --split-groups, bench/RESULTS.md seventh session): mamba-2.8b's
+ * x_proj over 2,048 tokens (192 outputs, 5,120 inputs) 300 µs at 256 (3 splits) → 221 µs at 1,024
+ * (11 splits); 2,048 no better. tiled_wide runs only at ≥ WIDE_MIN_GROUPS tiles and is not split.
+ */
+const SPLIT_TARGET_GROUPS = 1024;
 /** Fewest in_features per split. */
 const MIN_SPLIT_K = 256;
 /** Threads per workgroup of reduce_splits. */
@@ -101,7 +106,7 @@ export interface MatmulBuffers {
  * SPLIT_TARGET_GROUPS tiles of 64×64, with splits ≤ ceil(SPLIT_TARGET_GROUPS / tiles), so
  * splits·T·O ≤ (SPLIT_TARGET_GROUPS + tiles)·4096 < 2·SPLIT_TARGET_GROUPS·4096.
  */
-export const MATMUL_SCRATCH_ELEMENTS = 2 * 256 * 64 * 64;
+export const MATMUL_SCRATCH_ELEMENTS = 2 * SPLIT_TARGET_GROUPS * 64 * 64;
 /** The MixerBuild.shared key of the model's one split-K scratch buffer, which every mixer of every kind uses (layers run one after another). */
 export const MATMUL_SCRATCH_KEY = 'model.matmulScratch';
 
@@ -113,9 +118,9 @@ export interface MatmulDispatch extends Dispatch {
 }
 
 /** K per split (a multiple of 16) and the resulting split count for the tiled kernel. */
-function splitK(T: number, I: number, O: number, tile: number, forced: number | undefined): { kSplit: number; splits: number } {
+function splitK(T: number, I: number, O: number, tile: number, forced: number | undefined, target: number): { kSplit: number; splits: number } {
   const tiles = Math.ceil(O / tile) * Math.ceil(T / tile);
-  const wanted = forced ?? Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tiles), Math.floor(I / MIN_SPLIT_K));
+  const wanted = forced ?? Math.min(Math.ceil(target / tiles), Math.floor(I / MIN_SPLIT_K));
   if (!(wanted >= 2)) return { kSplit: 0, splits: 1 };
   const kSplit = Math.ceil(I / wanted / 16) * 16;
   const splits = Math.ceil(I / kSplit);
@@ -198,7 +203,9 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     groups = [Math.ceil(O / TILE_O), Math.ceil(T / TILE_T)];
   }
   const tiled = entryPoint === 'tiled' || entryPoint === 'tiled_wide';
-  let split = tiled ? splitK(T, I, O, entryPoint === 'tiled' ? TILE_O : WIDE, shape.splits) : { kSplit: 0, splits: 1 };
+  // tiled_wide has ≥ WIDE_MIN_GROUPS tiles unless forced: split only by the old target (never, automatically).
+  const target = entryPoint === 'tiled' ? (ctx.tuning?.splitGroups ?? SPLIT_TARGET_GROUPS) : WIDE_MIN_GROUPS;
+  let split = tiled ? splitK(T, I, O, entryPoint === 'tiled' ? TILE_O : WIDE, shape.splits, target) : { kSplit: 0, splits: 1 };
   if (split.splits * T * O * 4 > ctx.device.limits.maxStorageBufferBindingSize) split = { kSplit: 0, splits: 1 };
   if (shape.splits !== undefined) checkInteger(OP, 'splits', shape.splits, 1);
   if (groups[0] > maxGroups || groups[1] > maxGroups || split.splits > maxGroups) {

@@ -147,3 +147,12 @@ describe('cli bench: a malformed --scan-chunk is a usage error, before a GPU is 
     expectUsageError(bench('--scan-chunk', value), message);
   });
 });
+
+describe('cli bench: a malformed --split-groups is a usage error, before a GPU is opened', () => {
+  it.each([
+    ['0', 'error: --split-groups takes positive integers, got "0"'],
+    ['256,big', 'error: --split-groups takes positive integers, got "256,big"'],
+  ])('--split-groups %j', (value, message) => {
+    expectUsageError(bench('--split-groups', value), message);
+  });
+});

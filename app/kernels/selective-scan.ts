@@ -130,14 +130,16 @@ const SCAN_TARGET_LANES = 131072;
 const SCAN_ONE_PASS_LANES = 65536;
 
 /**
- * Tokens a chunk of the parallel prefill scan over T tokens: tuning.scanChunk where a benchmark
- * forces it, else enough chunks to bring the lanes to SCAN_TARGET_LANES (none below
- * SCAN_ONE_PASS_LANES), each a multiple of 16 tokens. Never below DEFAULT_CHUNK_LENGTH, so that the
- * chunk summaries a model sizes for that length (selectiveScanSummaryElements) hold any choice.
+ * Tokens a chunk of the prefill scan over T tokens: tuning.scanChunk where a benchmark forces it;
+ * DEFAULT_CHUNK_LENGTH for the serial scan (its carried state takes one exp a chunk); else enough
+ * chunks to bring the lanes to SCAN_TARGET_LANES (none below SCAN_ONE_PASS_LANES), each a multiple
+ * of 16 tokens. Never below DEFAULT_CHUNK_LENGTH, so that the chunk summaries a model sizes for that
+ * length (selectiveScanSummaryElements) hold any choice.
  */
-export function scanChunkLength(ctx: GpuContext, tokens: number, dInner: number, dState: number): number {
+export function scanChunkLength(ctx: GpuContext, tokens: number, dInner: number, dState: number, serial = false): number {
   const forced = ctx.tuning?.scanChunk;
   if (forced !== undefined) return Math.max(DEFAULT_CHUNK_LENGTH, forced);
+  if (serial) return DEFAULT_CHUNK_LENGTH;
   const lanes = dInner * Math.min(nextPowerOfTwo(dState), MAX_STATE_LANES);
   const chunks = lanes >= SCAN_ONE_PASS_LANES ? 1 : Math.ceil(SCAN_TARGET_LANES / lanes);
   return Math.min(MAX_CHUNK_LENGTH, Math.max(DEFAULT_CHUNK_LENGTH, Math.ceil(tokens / chunks / 16) * 16));
@@ -233,10 +235,9 @@ export function selectiveScan(
   const { weights, bc, z, delta, dtProj } = buffers;
   // A prefill on a software adapter: one thread a channel over all T tokens (scan_serial), one
   // dispatch with no barriers (SwiftShader: selective-copy's 512-token prefill scan, 2 layers,
-  // 585 -> 167 ms), unless tuning asks for the GPU's parallel form, whose arithmetic it does in its
-  // order, chunks of DEFAULT_CHUNK_LENGTH unless told (its carried state takes one exp a chunk).
+  // 585 -> 167 ms), unless tuning asks for the GPU's parallel form, whose arithmetic it does in its order.
   const serial = T > 1 && !dtProj && N <= SERIAL_MAX_STATES && (ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'parallel')) === 'serial';
-  const chunkLength = options.chunkLength ?? (serial ? Math.max(DEFAULT_CHUNK_LENGTH, ctx.tuning?.scanChunk ?? DEFAULT_CHUNK_LENGTH) : scanChunkLength(ctx, T, Di, N));
+  const chunkLength = options.chunkLength ?? scanChunkLength(ctx, T, Di, N, serial);
   checkCount(OP, 'chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
   if (dtProj) {
     if (T !== 1) throw new RangeError(`${OP}: dtProj (dt_proj fused into the step) needs tokens = 1, got ${T}`);

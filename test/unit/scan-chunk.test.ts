@@ -38,6 +38,11 @@ describe('scanChunkLength', () => {
     }
   });
 
+  it("the software adapter's serial scan keeps chunks of the default length unless forced", () => {
+    expect(scanChunkLength(plain, 2048, 5120, 16, true)).toBe(DEFAULT_CHUNK_LENGTH);
+    expect(scanChunkLength(forced(256), 2048, 5120, 16, true)).toBe(256);
+  });
+
   it('a forced length (bench --scan-chunk) wins, raised to the default where shorter', () => {
     expect(scanChunkLength(forced(256), 2048, 5120, 16)).toBe(256);
     expect(scanChunkLength(forced(16), 2048, 5120, 16)).toBe(DEFAULT_CHUNK_LENGTH);

@@ -16,6 +16,7 @@ import { randomFill, tensorSeed, type FillFormat } from '../kernels/random-fill.
 import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { matmul } from '../kernels/matmul.js';
+import { kernelUnits } from '../kernels/dispatch.js';
 import { generate } from '../model/generate.js';
 import type { PrefillMatmul } from '../model/int8-plan.js';
 import { int8PrefillKernel } from '../model/int8-prefill.js';
@@ -360,13 +361,16 @@ async function timeMatmul(ctx: GpuContext, T: number, I: number, O: number, vari
   return result;
 }
 
-/** Per-kernel time of one forward over `tokens` tokens, from timestamp queries (one pass per dispatch). */
+/**
+ * Per-kernel time of one forward over `tokens` tokens, from timestamp queries (one pass per
+ * dispatch; an op of several kernels, Dispatch.parts, one pass per kernel, named `op.kernel`).
+ */
 async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: number): Promise<{ name: string; microseconds: number; count: number }[]> {
   const { device } = ctx;
   const state = model.newState();
   const logits = device.createBuffer({ size: model.config.vocabSize * 4, usage: GPUBufferUsage.STORAGE });
   const plan = model.plan(tokens, state, logits);
-  const dispatches = plan.steps.flatMap((s) => (s.kind === 'dispatch' ? [s.dispatch] : []));
+  const dispatches = plan.steps.flatMap((s) => (s.kind === 'dispatch' ? kernelUnits(s.dispatch) : []));
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * dispatches.length });
   const resolve = device.createBuffer({ size: 16 * dispatches.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const read = device.createBuffer({ size: 16 * dispatches.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

@@ -17,7 +17,7 @@ import matmulCode from '../../shaders/matmul.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Dispatch } from './dispatch.js';
+import { encodeParts, kernelPart, type Dispatch } from './dispatch.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 import { subgroupReduction } from './subgroups.js';
@@ -242,18 +242,13 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     const blocks = Math.ceil((T * O) / REDUCE_WORKGROUP_SIZE);
     const rx = Math.min(blocks, maxGroups);
     const reduceGroups = [rx, Math.ceil(blocks / rx)] as const;
+    const parts = [kernelPart(entryPoint, pipeline, splitGroup, [groups[0], groups[1], split.splits]), kernelPart('reduce_splits', reducePipeline, reduceGroup, reduceGroups)];
     return {
       label,
       entryPoint,
       splits: split.splits,
-      encode(pass) {
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, splitGroup);
-        pass.dispatchWorkgroups(groups[0], groups[1], split.splits);
-        pass.setPipeline(reducePipeline);
-        pass.setBindGroup(0, reduceGroup);
-        pass.dispatchWorkgroups(...reduceGroups);
-      },
+      encode: encodeParts(parts),
+      parts,
       destroy() {
         for (const b of [params, splitParams, ...(shared ? [] : [partials])]) b.destroy();
       },

@@ -24,7 +24,7 @@ import softplusCode from '../../shaders/softplus.wgsl?raw';
 import scanCode from '../../shaders/selective_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Dispatch } from './dispatch.js';
+import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { weightWords, type WeightFormat } from './f16.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
@@ -342,6 +342,7 @@ export function selectiveScan(
   const traceSummary = summarySlot ? 1 : 0;
 
   let encodeAll: (pass: GPUComputePassEncoder) => void;
+  let parts: DispatchPart[] | undefined;
   if (serial) {
     const serialPipeline = pipeline('scan_serial', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace });
     const group = scanGroup(buffers.state);
@@ -395,22 +396,18 @@ export function selectiveScan(
       ],
     });
     const rescanGroup = scanGroup(summary);
-    encodeAll = (pass) => {
-      pass.setPipeline(chunkPipeline);
-      pass.setBindGroup(0, chunkGroup);
-      pass.dispatchWorkgroups(groupsX, chunks);
-      pass.setPipeline(combinePipeline);
-      pass.setBindGroup(0, combineGroup);
-      pass.dispatchWorkgroups(groupsX);
-      pass.setPipeline(scanPipeline);
-      pass.setBindGroup(0, rescanGroup);
-      pass.dispatchWorkgroups(groupsX, chunks);
-    };
+    parts = [
+      kernelPart('chunk_summary', chunkPipeline, chunkGroup, [groupsX, chunks]),
+      kernelPart('combine_chunks', combinePipeline, combineGroup, [groupsX]),
+      kernelPart('scan', scanPipeline, rescanGroup, [groupsX, chunks]),
+    ];
+    encodeAll = encodeParts(parts);
   }
 
   return {
     label,
     encode: encodeAll,
+    ...(parts ? { parts } : {}),
     destroy() {
       for (const b of owned) b.destroy();
     },

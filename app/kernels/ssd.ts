@@ -27,7 +27,7 @@ import softplusCode from '../../shaders/softplus.wgsl?raw';
 import scanCode from '../../shaders/ssd_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Dispatch } from './dispatch.js';
+import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
@@ -338,6 +338,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     });
 
   let encode: (pass: GPUComputePassEncoder) => void;
+  let parts: DispatchPart[] | undefined;
   const placeholder = (name: string): GPUBuffer => {
     const b = storageBuffer(device, `${label}.${name}`, 4);
     owned.push(b);
@@ -417,28 +418,20 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     const passingGroups = fold(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
     const tiles = Math.ceil(chunkLength / TILE);
     const scanTiles = tiles * Math.ceil(P / TILE);
-    encode = (pass) => {
-      pass.setPipeline(cumsumPipeline);
-      pass.setBindGroup(0, cumsumGroup);
-      pass.dispatchWorkgroups(...cumsumGroups);
-      pass.setPipeline(statesPipeline);
-      pass.setBindGroup(0, statesGroup);
-      pass.dispatchWorkgroups(stateTiles, H, chunks);
-      pass.setPipeline(passingPipeline);
-      pass.setBindGroup(0, passingGroup);
-      pass.dispatchWorkgroups(...passingGroups);
-      pass.setPipeline(cbPipeline);
-      pass.setBindGroup(0, cbGroup);
-      pass.dispatchWorkgroups(tiles * tiles, G, chunks);
-      pass.setPipeline(scanPipeline);
-      pass.setBindGroup(0, scanGroup);
-      pass.dispatchWorkgroups(scanTiles, H, chunks);
-    };
+    parts = [
+      kernelPart('chunk_cumsum', cumsumPipeline, cumsumGroup, cumsumGroups),
+      kernelPart('chunk_states', statesPipeline, statesGroup, [stateTiles, H, chunks]),
+      kernelPart('state_passing', passingPipeline, passingGroup, passingGroups),
+      kernelPart('chunk_cb', cbPipeline, cbGroup, [tiles * tiles, G, chunks]),
+      kernelPart('chunk_scan', scanPipeline, scanGroup, [scanTiles, H, chunks]),
+    ];
+    encode = encodeParts(parts);
   }
 
   return {
     label,
     encode,
+    ...(parts ? { parts } : {}),
     destroy() {
       for (const b of owned) b.destroy();
     },

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
-import { submitDispatches } from '../../app/kernels/dispatch';
+import { submitDispatches, submitUnitsApart } from '../../app/kernels/dispatch';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { matmul, type MatmulEntryPoint, type MatmulShape } from '../../app/kernels/matmul';
 import { matmulRef } from '../../app/kernels/matmul.ref';
@@ -32,11 +32,15 @@ interface Case {
   splits?: number;
   /** W stored as packed halves; the reference then uses W rounded to f16 (what the GPU reads). */
   f16?: boolean;
+  /** Each of the op's kernels in a pass of its own (submitUnitsApart: as the bench's breakdown runs them). */
+  apart?: boolean;
 }
 
 interface Outcome {
   entryPoint: MatmulEntryPoint;
   splits: number;
+  /** The op's kernels when it runs several (Dispatch.parts), else null. */
+  parts: string[] | null;
   /** Y gathered from its view, dense [T, O]. */
   y: Float32Array;
   ref: Float64Array;
@@ -78,7 +82,8 @@ async function runCase(ctx: GpuContext, c: Case, caseSeed: number): Promise<Outc
   };
   const dispatch = await withErrorScopes(device, 'test', () => {
     const d = matmul(ctx, shape, buffers, 'Test.matmul');
-    submitDispatches(device, 'Test', [d]);
+    if (c.apart) submitUnitsApart(device, 'Test', [d]);
+    else submitDispatches(device, 'Test', [d]);
     return d;
   });
   const yAll = await readF32(device, buffers.y, yLength);
@@ -101,7 +106,7 @@ async function runCase(ctx: GpuContext, c: Case, caseSeed: number): Promise<Outc
     if (!inView[i] && !Object.is(yAll[i], yInit[i]) && !(Number.isNaN(yAll[i]) && Number.isNaN(yInit[i]))) outsideWritten++;
   }
   const ref = matmulRef(x, xView, c.f16 ? roundToF16(weight) : weight, bias, T, I, O, c.accumulate ? yIn : null);
-  return { entryPoint: dispatch.entryPoint, splits: dispatch.splits, y, ref, outsideWritten };
+  return { entryPoint: dispatch.entryPoint, splits: dispatch.splits, parts: dispatch.parts?.map((p) => p.name) ?? null, y, ref, outsideWritten };
 }
 
 function expectClose(out: Outcome): void {
@@ -193,6 +198,17 @@ describe('matmul.wgsl against its CPU reference (Dawn)', () => {
     const auto = await runCase(ctx, { T: 9, I: 1536, O: 80, bias: false, strided: false }, seed + 3);
     expect(auto.splits).toBeGreaterThan(1);
     expectClose(auto);
+  });
+
+  it("a split product's two kernels, each in a pass of its own (the bench's breakdown), give what the op gives", async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const c = { T: 37, I: 300, O: 13, bias: true, strided: true, variant: 'tiled', splits: 3, accumulate: true } as const;
+    const together = await runCase(ctx, c, seed + 41);
+    const apart = await runCase(ctx, { ...c, apart: true }, seed + 41);
+    expect(together.parts).toEqual(['tiled', 'reduce_splits']);
+    expect(Array.from(apart.y)).toEqual(Array.from(together.y));
+    expectClose(apart);
+    expect((await runCase(ctx, { T: 9, I: 64, O: 20, bias: false, strided: false, variant: 'tiled' }, seed + 42)).parts).toBeNull();
   });
 
   // tiled_wide (128×128 tiles, 8×8 per thread): partial tiles in both directions, views, bias,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
-import { submitDispatches } from '../../app/kernels/dispatch';
+import { submitDispatches, submitUnitsApart } from '../../app/kernels/dispatch';
 import { packSelectiveScanWeights, selectiveScan } from '../../app/kernels/selective-scan';
 import { inProjZ, xProjBC } from '../../app/arch/mamba1/layout';
 import { selectiveScanRef } from '../../app/kernels/selective-scan.ref';
@@ -98,7 +98,7 @@ function reference(i: Inputs, state: ArrayLike<number>) {
 }
 
 /** Runs the op once over `i` on the GPU, advancing `state` (a GPU buffer the caller owns). */
-async function runScan(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: { traceDelta?: boolean; chunkLength?: number } = {}) {
+async function runScan(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: { traceDelta?: boolean; chunkLength?: number; apart?: boolean } = {}) {
   const { device } = ctx;
   const { T, Di, N } = i;
   const sources = { aLog: uploadF32(device, 'Test.aLog', i.aLog), d: uploadF32(device, 'Test.d', i.d), dtBias: uploadF32(device, 'Test.dtBias', i.dtBias) };
@@ -129,15 +129,17 @@ async function runScan(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: { tra
       'Test.scan',
       { chunkLength: opts.chunkLength },
     );
-    submitDispatches(device, 'Test', [d]);
+    if (opts.apart) submitUnitsApart(device, 'Test', [d]);
+    else submitDispatches(device, 'Test', [d]);
     return d;
   });
+  const parts = dispatch.parts?.map((p) => p.name) ?? null;
   const y = await readF32(device, buffers.y, T * Di);
   const delta = buffers.delta ? await readF32(device, buffers.delta, T * Di) : null;
   dispatch.destroy();
   weights.destroy();
   for (const b of [...Object.values(sources), ...Object.values(buffers)]) b?.destroy();
-  return { y, delta };
+  return { y, delta, parts };
 }
 
 describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
@@ -212,6 +214,30 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
       expect(relativeError(delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
     });
   }
+
+  it("the chunked scan's three kernels, each in a pass of its own (the bench's breakdown), compute what the op does", async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const [Di, N, T] = [21, 16, 150];
+    const inputs = makeInputs(T, Di, N, seed + 77);
+    const state0 = randomF32(Di * N, seed + 78, 1);
+    ctx.tuning = { prefillScan: 'parallel' };
+    try {
+      const runs = [];
+      for (const apart of [false, true]) {
+        const state = uploadF32(ctx.device, 'Test.state', state0);
+        const run = await runScan(ctx, inputs, state, { chunkLength: 64, apart });
+        runs.push({ ...run, state: await readF32(ctx.device, state, Di * N) });
+        state.destroy();
+      }
+      const [together, apart] = runs as [(typeof runs)[0], (typeof runs)[0]];
+      expect(together.parts).toEqual(['chunk_summary', 'combine_chunks', 'scan']);
+      expect(Array.from(apart.y)).toEqual(Array.from(together.y));
+      expect(Array.from(apart.state)).toEqual(Array.from(together.state));
+      expect(relativeError(together.y, reference(inputs, state0).y)).toBeLessThanOrEqual(TOLERANCE);
+    } finally {
+      ctx.tuning = undefined;
+    }
+  });
 
   it('chained calls (prefill 100, prefill 7, three steps) equal one call over all 110 tokens', async (test) => {
     if (!ctx) return test.skip(skipReason);

@@ -12,7 +12,7 @@ import { memorySource } from '../../app/formats/source';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
-import { submitDispatches } from '../../app/kernels/dispatch';
+import { submitDispatches, submitUnitsApart } from '../../app/kernels/dispatch';
 import { gatedRmsNorm } from '../../app/kernels/gated-rmsnorm';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { packSsdWeights, ssdScan, ssdStepNormSums, ssdStepRowsPerWorkgroup } from '../../app/kernels/ssd';
@@ -119,6 +119,8 @@ interface RunOptions {
   gateOffset?: number;
   /** With the gate: the norm weight; the step writes y·silu(z)·g and the pieces of Σ (y·silu(z))². */
   normG?: Float32Array;
+  /** Each of the op's kernels in a pass of its own (submitUnitsApart: as the bench's breakdown runs them). */
+  apart?: boolean;
 }
 
 /** Runs the op once over `i` on the GPU, advancing `state` (a GPU buffer the caller owns). */
@@ -149,16 +151,18 @@ async function runSsd(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: RunOpt
         ...(buffers.normG && buffers.sums ? { normSums: { g: buffers.normG, sums: buffers.sums } } : {}),
       },
     );
-    submitDispatches(device, 'Test', [d]);
+    if (opts.apart) submitUnitsApart(device, 'Test', [d]);
+    else submitDispatches(device, 'Test', [d]);
     return d;
   });
+  const parts = dispatch.parts?.map((p) => p.name) ?? null;
   const y = await readF32(device, buffers.y, T * H * P);
   const delta = buffers.delta ? await readF32(device, buffers.delta, T * H) : null;
   const sums = buffers.sums ? await readF32(device, buffers.sums, buffers.sums.size / 4) : null;
   dispatch.destroy();
   weights.destroy();
   for (const b of [...Object.values(sources), ...Object.values(buffers)]) b?.destroy();
-  return { y, delta, sums };
+  return { y, delta, sums, parts };
 }
 
 async function checkCase(ctx: GpuContext, i: Inputs, caseSeed: number, opts: RunOptions) {
@@ -233,6 +237,26 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
       await checkCase(ctx, makeInputs(T, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength });
     });
   }
+
+  it("the prefill's five kernels, each in a pass of its own (the bench's breakdown), compute what the op does", async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const [H, P, G, N, T] = [4, 16, 2, 16, 70];
+    const inputs = makeInputs(T, H, P, G, N, seed + 91);
+    const state0 = randomF32(H * P * N, seed + 92, 1);
+    const runs = [];
+    for (const apart of [false, true]) {
+      const state = uploadF32(ctx.device, 'Test.state', state0);
+      const run = await runSsd(ctx, inputs, state, { chunkLength: 16, traceDelta: true, apart });
+      runs.push({ ...run, state: await readF32(ctx.device, state, H * P * N) });
+      state.destroy();
+    }
+    const [together, apart] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    expect(together.parts).toEqual(['chunk_cumsum', 'chunk_states', 'state_passing', 'chunk_cb', 'chunk_scan']);
+    expect(Array.from(apart.y)).toEqual(Array.from(together.y));
+    expect(Array.from(apart.state)).toEqual(Array.from(together.state));
+    expect(Array.from(apart.delta!)).toEqual(Array.from(together.delta!));
+    expect(relativeError(together.y, reference(inputs, state0).y)).toBeLessThanOrEqual(TOLERANCE);
+  });
 
   // The decode step over every lane count it picks (N / 4 lanes per state row, at least a subgroup
   // where N fills one), d_state of several batches of lanes and odd, rows spread over several

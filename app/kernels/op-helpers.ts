@@ -4,7 +4,7 @@
  * Every message starts with the op's name (`Matmul: …`), as the tests expect.
  */
 import type { GpuContext } from '../gpu/context.js';
-import type { Dispatch } from './dispatch.js';
+import { kernelPart, type Dispatch } from './dispatch.js';
 
 export const U32_MAX = 0xffffffff;
 
@@ -86,13 +86,10 @@ export function singleDispatch(
   groups: readonly [number, number?, number?],
   owned: readonly GPUBuffer[],
 ): Dispatch {
+  const { encode } = kernelPart(label, pipeline, bindGroup, groups);
   return {
     label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...groups);
-    },
+    encode,
     destroy() {
       for (const b of owned) b.destroy();
     },

@@ -36,6 +36,7 @@ import { DAWN_UNSAFE_FLAG, usablePrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
 import { WEIGHT_FORMATS } from './kernels/weight-format.js';
 import { DEFAULT_CHUNK_LENGTH, MAX_CHUNK_LENGTH } from './kernels/selective-scan.js';
+import { gridMatvecShapeFits } from './kernels/layer-grid.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
@@ -412,7 +413,7 @@ async function benchCommand(args: string[]): Promise<number> {
         if (!m || n < 1 || n > 65536 || (n & (n - 1)) !== 0) throw new UsageError(`--grid takes off, auto or N[:IxOxU] with N a power of two (at most 65536), got "${g}"`);
         if (m[2] === undefined) return { grid: n };
         const shape = { inRows: Number(m[2]), outRows: Number(m[3]), unroll: Number(m[4]) };
-        const fits = (rows: number) => rows >= 1 && rows <= 8 && shape.unroll >= 1 && rows * shape.unroll <= 16;
+        const fits = (rows: number) => gridMatvecShapeFits({ rows, unroll: shape.unroll });
         if (!fits(shape.inRows) || !fits(shape.outRows)) throw new UsageError(`--grid: rows a group (I, O) take 1..8 and loads in flight (U) at least 1, with rows × U ≤ 16, got "${g}"`);
         return { grid: n, shape };
       })

@@ -141,11 +141,11 @@ export interface BenchResult {
   grid_decode?: { workgroups: number; aborted: boolean; tokens: number; tokens_equal: number };
   /** The CLI's --grid setting this result ran with, and the grid workgroups the adapter probe gave (GpuContext.gridWorkgroups). */
   grid_setting?: number | string;
+  grid_workgroups_found?: number | null;
   /** bench --scan-chunk: the Mamba-1 prefill scan's chunk length forced for this run. */
   scan_chunk?: number;
   /** bench --split-groups: the prefill matmul's split-K target forced for this run. */
   split_groups?: number;
-  grid_workgroups_found?: number | null;
   /** The subgroup size the matrix-vector sums used (null: the barrier tree). */
   subgroup_size?: number | null;
   /** The decode matrix-vector kernel's shape forced by --matvec (threads×rows×unroll); absent: the op's own choice. */

@@ -14,6 +14,8 @@
  * waits are bounded too (an abort flag, never a hang). Software adapters are not asked:
  * SwiftShader runs a few workgroups at a time and switches between them only at barriers.
  */
+import { readBuffer } from './buffers.js';
+
 const PROBE_WORKGROUPS = 1024;
 /**
  * Measured on an H200 (bench/RESULTS.md): a grid barrier ~0.8 µs at 64–132 workgroups, 1.2 at 264, 2.1 at
@@ -54,7 +56,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 export async function probeCoresidentWorkgroups(device: GPUDevice): Promise<number> {
   device.pushErrorScope('validation');
   const ctl = device.createBuffer({ label: 'Studio.gridProbe.ctl', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-  const read = device.createBuffer({ label: 'Studio.gridProbe.read', size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   try {
     const module = device.createShaderModule({ label: 'Studio.gridProbe', code: CODE });
     const pipeline = device.createComputePipeline({ label: 'Studio.gridProbe', layout: 'auto', compute: { module, entryPoint: 'main' } });
@@ -65,18 +66,13 @@ export async function probeCoresidentWorkgroups(device: GPUDevice): Promise<numb
     pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: ctl } }] }));
     pass.dispatchWorkgroups(PROBE_WORKGROUPS);
     pass.end();
-    encoder.copyBufferToBuffer(ctl, 0, read, 0, 8);
     device.queue.submit([encoder.finish()]);
     if (await device.popErrorScope()) return 0;
-    await read.mapAsync(GPUMapMode.READ);
-    const found = new Uint32Array(read.getMappedRange())[1] ?? 0;
-    read.unmap();
-    return found;
+    return new Uint32Array(await readBuffer(device, ctl, 4, 4))[0] ?? 0;
   } catch {
     return 0;
   } finally {
     ctl.destroy();
-    read.destroy();
   }
 }
 

@@ -17,7 +17,7 @@ import softplusCode from '../../shaders/softplus.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import gridCode from '../../shaders/mamba2_layer_grid.wgsl?raw';
-import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
+import { readBuffer, storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
@@ -227,22 +227,17 @@ function gridShapes(ctx: GpuContext, inRows: number, dModel: number, grid: numbe
   for (const [name, s] of [['in_proj', inProj], ['out_proj', outProj]] as const) {
     checkCount(OP, `${name} rows`, s.rows, 1, 8);
     checkCount(OP, `${name} unroll`, s.unroll, 1, 16);
-    if (s.rows * s.unroll > 16) throw new RangeError(`${OP}: ${name} rows × unroll must be ≤ 16, got ${s.rows} × ${s.unroll}`);
+    if (!gridMatvecShapeFits(s)) throw new RangeError(`${OP}: ${name} rows × unroll must be ≤ 16, got ${s.rows} × ${s.unroll}`);
   }
   return { inProj, outProj };
 }
 
-/** Whether a grid dispatch gave up waiting at a barrier (the GPU did not run all its workgroups at once). */
+/** Whether the kernel takes this matrix-vector shape: 1..8 rows a group, ≥ 1 loads in flight, rows × loads ≤ 16 (its register arrays). */
+export function gridMatvecShapeFits(s: GridMatvecShape): boolean {
+  return Number.isInteger(s.rows) && Number.isInteger(s.unroll) && s.rows >= 1 && s.rows <= 8 && s.unroll >= 1 && s.rows * s.unroll <= 16;
+}
+
+/** Whether a grid dispatch gave up waiting at a barrier (the GPU did not run all its workgroups at once): control word 2, the abort flag. */
 export async function gridAborted(ctx: GpuContext, control: GridControl): Promise<boolean> {
-  const read = ctx.device.createBuffer({ label: 'GridControl.read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  try {
-    const encoder = ctx.device.createCommandEncoder({ label: 'GridControl.readEncoder' });
-    encoder.copyBufferToBuffer(control.buffer, 0, read, 0, 16);
-    ctx.device.queue.submit([encoder.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    return new Uint32Array(read.getMappedRange())[2] !== 0;
-  } finally {
-    if (read.mapState === 'mapped') read.unmap();
-    read.destroy();
-  }
+  return new Uint32Array(await readBuffer(ctx.device, control.buffer, 4, 8))[0] !== 0;
 }

@@ -14,7 +14,8 @@
 // Chunked prefill (chunks of CHUNK_LEN tokens, k < K = ceil(T / CHUNK_LEN)); with S[t, h] the
 // cumulative sum of Δ·A from the chunk's first token through t (inclusive), every exponent below is
 // S itself or a difference S[t] − S[s] with s ≤ t, so ≤ 0:
-//   chunk_cumsum   Δ and S per (token, head), into `cums` (and Δ into delta_out when TRACE_DELTA).
+//   chunk_cumsum   Δ and S per (token, head), into `cums` (and Δ into delta_out when TRACE_DELTA):
+//                  segments of a chunk summed apart, then their sums before each added.
 //   chunk_states   each chunk's end state from zero: Σ_s exp(S_end − S_s) · Δ_s · x_s ⊗ B_s.
 //   chunk_cb       C_t·B_s for t, s in the same chunk, once per group (shared by the group's heads).
 //   state_passing  a sequential scan over chunks per (h, p, n): start_k = h; h = exp(S_end,k)·h + local_k.
@@ -261,21 +262,46 @@ fn step_row_sum(value: f32, lid: u32, lane: u32) -> f32 {
   return step_partial[lid - lane];
 }
 
-// One thread per (chunk, head).
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn chunk_cumsum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+// Workgroups (head block, chunk) of CUMSUM_HEADS × CUMSUM_SEGS threads: thread (segment, head)
+// takes CUMSUM_SEG_LEN consecutive tokens of the chunk for one head (a head block's heads are
+// neighbouring threads, so a token's dt loads are contiguous). First each thread adds its tokens'
+// Δ·A; the segments' sums before it (workgroup memory) give its starting S; then it walks its
+// tokens again writing Δ and S. The dependent chain a thread waits on is CUMSUM_SEG_LEN tokens
+// long, not the chunk's length.
+const CUMSUM_HEADS: u32 = 8u;
+const CUMSUM_SEGS: u32 = 32u;
+const CUMSUM_SIZE: u32 = CUMSUM_HEADS * CUMSUM_SEGS;
+override CUMSUM_SEG_LEN: u32 = (CHUNK_LEN + CUMSUM_SEGS - 1u) / CUMSUM_SEGS;  // tokens a thread takes (not set by the op)
+
+var<workgroup> segment_sums: array<f32, CUMSUM_SIZE>;
+
+@compute @workgroup_size(CUMSUM_SIZE)
+fn chunk_cumsum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let H = params.heads;
   let T = params.tokens;
-  let e = linear_group(wg, nwg) * WORKGROUP_SIZE + lid;
-  if (e >= params.chunks * H) {
+  let head = lid % CUMSUM_HEADS;
+  let segment = lid / CUMSUM_HEADS;
+  let h = wg.x * CUMSUM_HEADS + head;
+  let hc = min(h, H - 1u);  // heads past the end compute head H − 1's sums and write nothing
+  let c0 = wg.y * CHUNK_LEN;
+  let len = min(CHUNK_LEN, T - c0);
+  let t_first = c0 + segment * CUMSUM_SEG_LEN;
+  let t_end = c0 + min(len, (segment + 1u) * CUMSUM_SEG_LEN);
+  let a = a_of(hc);
+  var s = 0.0;
+  for (var t = t_first; t < t_end; t++) {
+    s += delta_of(t, hc) * a;
+  }
+  segment_sums[lid] = s;
+  workgroupBarrier();
+  s = 0.0;
+  for (var k = 0u; k < segment; k++) {
+    s += segment_sums[k * CUMSUM_HEADS + head];
+  }
+  if (h >= H) {
     return;
   }
-  let chunk = e / H;
-  let h = e % H;
-  let a = a_of(h);
-  let t_end = min((chunk + 1u) * CHUNK_LEN, T);
-  var s = 0.0;
-  for (var t = chunk * CHUNK_LEN; t < t_end; t++) {
+  for (var t = t_first; t < t_end; t++) {
     let delta = delta_of(t, h);
     s += delta * a;
     cums[t * H + h] = delta;

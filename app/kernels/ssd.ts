@@ -7,7 +7,8 @@
  * - T = 1 (decode): one dispatch (`step`), about N / 4 threads per state row (h, p); optionally
  *   the gate (gateOffset) and the pieces of a one-group norm's sum of squares (normSums).
  * - T > 1 (prefill): the chunked SSD form in five dispatches: Δ and the within-chunk cumulative
- *   sums S of Δ·A (`chunk_cumsum`), each chunk's end state from zero (`chunk_states`), the short
+ *   sums S of Δ·A (`chunk_cumsum`: 32 segments of a chunk summed at once, then each offset by the
+ *   segments before it, so no thread walks a whole chunk), each chunk's end state from zero (`chunk_states`), the short
  *   sequential scan over chunks carrying the state (`state_passing`, which also writes the final
  *   state back), C_t·B_s within each chunk once per group (`chunk_cb`, shared by the group's
  *   heads), and the output (`chunk_scan`: the state-to-output term exp(S_t)·C_t·start plus the
@@ -52,6 +53,8 @@ function stepLanes(ctx: GpuContext, N: number): number {
   if (sg > 0 && lanes < sg && N >= sg) lanes = sg;
   return lanes;
 }
+/** chunk_cumsum's heads per workgroup (CUMSUM_HEADS in the shader). */
+const CUMSUM_HEADS = 8;
 /** The chunk kernels' output tile side (TILE in the shader). */
 const TILE = 64;
 export const MAX_HEAD_DIM = 256;
@@ -414,7 +417,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [8, chunkState],
       [9, cb],
     ]);
-    const cumsumGroups = fold(Math.ceil((chunks * H) / WORKGROUP_SIZE), maxDim);
+    const cumsumGroups: [number, number] = [Math.ceil(H / CUMSUM_HEADS), chunks];
     const passingGroups = fold(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
     const tiles = Math.ceil(chunkLength / TILE);
     const scanTiles = tiles * Math.ceil(P / TILE);

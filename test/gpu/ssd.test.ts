@@ -238,6 +238,20 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     });
   }
 
+  // chunk_cumsum's workgroups: 8 heads × 32 segments of a chunk. Heads over one block (the last
+  // partial), chunk lengths that are not a multiple of 32 (segments of 4 and 16 tokens, the last
+  // ones short or empty), a last chunk shorter than one segment's share.
+  for (const [H, P, G, N, T, chunkLength] of [
+    [19, 5, 1, 4, 301, 100],
+    [9, 8, 3, 8, 515, 500],
+  ] as const) {
+    it(`H=${H} G=${G} P=${P} N=${N} T=${T} chunk=${chunkLength} (several head blocks of the cumulative sums)`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const caseSeed = seed + 37 * H + 41 * P + 43 * N + T;
+      await checkCase(ctx, makeInputs(T, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength });
+    });
+  }
+
   it("the prefill's five kernels, each in a pass of its own (the bench's breakdown), compute what the op does", async (test) => {
     if (!ctx) return test.skip(skipReason);
     const [H, P, G, N, T] = [4, 16, 2, 16, 70];

@@ -92,10 +92,14 @@ const BLOCK: u32 = 4u;    // each thread: BLOCK tokens × BLOCK outputs
 const THREADS_T: u32 = TILE_T / BLOCK;  // 16
 const THREADS_O: u32 = TILE_O / BLOCK;  // 16
 
-// x_tile[k * THREADS_T + g] = X[t0 + 4g .. t0 + 4g + 3, k0 + k]  (the step's X slice, transposed)
-var<workgroup> x_tile: array<vec4<f32>, TILE_K * THREADS_T>;
-// w_tile[k * THREADS_O + g] = W[o0 + 4g .. o0 + 4g + 3, k0 + k]
-var<workgroup> w_tile: array<vec4<f32>, TILE_K * THREADS_O>;
+// A step column's pitch in vec4s: one more than the 16 groups, so that the stores of 16 threads at
+// consecutive k (a pitch of 16 vec4 = 256 bytes would put all of them on the same four banks)
+// spread over the banks.
+const TILE_P: u32 = THREADS_T + 1u;
+// x_tile[k * TILE_P + g] = X[t0 + 4g .. t0 + 4g + 3, k0 + k]  (the step's X slice, transposed)
+var<workgroup> x_tile: array<vec4<f32>, TILE_K * TILE_P>;
+// w_tile[k * TILE_P + g] = W[o0 + 4g .. o0 + 4g + 3, k0 + k]
+var<workgroup> w_tile: array<vec4<f32>, TILE_K * TILE_P>;
 
 @compute @workgroup_size(THREADS_O, THREADS_T)
 fn tiled(
@@ -138,12 +142,12 @@ fn tiled(
         }
       }
     }
-    x_tile[load_k * THREADS_T + load_g] = xv;
-    w_tile[load_k * THREADS_O + load_g] = wv;
+    x_tile[load_k * TILE_P + load_g] = xv;
+    w_tile[load_k * TILE_P + load_g] = wv;
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let a = x_tile[kk * THREADS_T + local.y];
-      let b = w_tile[kk * THREADS_O + local.x];
+      let a = x_tile[kk * TILE_P + local.y];
+      let b = w_tile[kk * TILE_P + local.x];
       acc[0] += a.x * b;
       acc[1] += a.y * b;
       acc[2] += a.z * b;

@@ -47,6 +47,10 @@ const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
 const BLOCK: u32 = 4u;
 const GRID: u32 = 16u;  // TILE / BLOCK
+// vec4s per step column in a_tile / b_tile: GRID + 1, so that the stores of 16 neighbouring
+// threads at consecutive step columns (chunk_cb, chunk_scan: a pitch of 16 vec4 = 256 bytes would
+// put all of them on the same four banks) spread over the banks.
+const PITCH: u32 = GRID + 1u;
 
 struct Params {
   tokens: u32,     // T
@@ -80,16 +84,16 @@ struct Params {
 @group(0) @binding(10) var<storage, read> norm_g: array<f32>;           // step with NORM_SUMS: the norm weight [H·P], else a placeholder
 @group(0) @binding(11) var<storage, read_write> norm_sums: array<f32>;  // step with NORM_SUMS: [step workgroups] Σ (y · silu(z))², else a placeholder
 
-// a_tile[k · GRID + q] = rows 4q .. 4q + 3 of the left operand at step column k; b_tile likewise
-// for the right operand; the product tile is Σ_k a_tile[k, row] · b_tile[k, col].
-var<workgroup> a_tile: array<vec4<f32>, TILE_K * GRID>;
-var<workgroup> b_tile: array<vec4<f32>, TILE_K * GRID>;
+// a_tile[k · PITCH + q] = rows 4q .. 4q + 3 of the left operand at step column k (q < GRID);
+// b_tile likewise for the right operand; the product tile is Σ_k a_tile[k, row] · b_tile[k, col].
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * PITCH>;
+var<workgroup> b_tile: array<vec4<f32>, TILE_K * PITCH>;
 
 // acc[i][j] += Σ_k a[k, 4·ly + i] · b[k, 4·lx + j] over one step of TILE_K.
 fn tile_mma(acc: ptr<function, array<vec4<f32>, BLOCK>>, ly: u32, lx: u32) {
   for (var kk = 0u; kk < TILE_K; kk++) {
-    let a = a_tile[kk * GRID + ly];
-    let b = b_tile[kk * GRID + lx];
+    let a = a_tile[kk * PITCH + ly];
+    let b = b_tile[kk * PITCH + lx];
     (*acc)[0] += a.x * b;
     (*acc)[1] += a.y * b;
     (*acc)[2] += a.z * b;
@@ -348,8 +352,8 @@ fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
           bv = b_at(t, g, n0 + r);
         }
       }
-      a_tile[kk * GRID + r / BLOCK][r % BLOCK] = xv;
-      b_tile[kk * GRID + r / BLOCK][r % BLOCK] = bv;
+      a_tile[kk * PITCH + r / BLOCK][r % BLOCK] = xv;
+      b_tile[kk * PITCH + r / BLOCK][r % BLOCK] = bv;
     }
     workgroupBarrier();
     tile_mma(&acc, local.y, local.x);
@@ -406,8 +410,8 @@ fn chunk_cb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         }
       }
     }
-    a_tile[lk * GRID + lg] = cv;
-    b_tile[lk * GRID + lg] = bv;
+    a_tile[lk * PITCH + lg] = cv;
+    b_tile[lk * PITCH + lg] = bv;
     workgroupBarrier();
     tile_mma(&acc, local.y, local.x);
     workgroupBarrier();
@@ -492,8 +496,8 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         }
       }
     }
-    a_tile[lk * GRID + lg] = cv;
-    b_tile[lk * GRID + lg] = sv;
+    a_tile[lk * PITCH + lg] = cv;
+    b_tile[lk * PITCH + lg] = sv;
     workgroupBarrier();
     tile_mma(&acc, local.y, local.x);
     workgroupBarrier();
@@ -520,7 +524,7 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         }
       }
     }
-    a_tile[lk * GRID + lg] = wv;
+    a_tile[lk * PITCH + lg] = wv;
     for (var j = 0u; j < BLOCK; j++) {
       let kk = kq * BLOCK + j;
       let s = k0 + kk;
@@ -528,7 +532,7 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
       if (s < k_end && p0 + r < P) {
         xv = x_at(c0 + s, h, p0 + r);
       }
-      b_tile[kk * GRID + r / BLOCK][r % BLOCK] = xv;
+      b_tile[kk * PITCH + r / BLOCK][r % BLOCK] = xv;
     }
     workgroupBarrier();
     tile_mma(&acc, local.y, local.x);

@@ -42,7 +42,8 @@ override NORM_SUMS: bool = false;    // step with GATE: y · silu(z) · g and pe
 override SG_SIZE: u32 = 0u;           // step: subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 // The chunk kernels' tiles: a 64 × 64 output tile per workgroup of GRID × GRID threads, each
-// thread a BLOCK × BLOCK register block; K in steps of TILE_K through workgroup memory.
+// thread a BLOCK × BLOCK register block; K in steps of TILE_K through workgroup memory, the next
+// step's values loaded into registers (StepLoads) while a step computes.
 const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
 const BLOCK: u32 = 4u;
@@ -98,6 +99,36 @@ fn tile_mma(acc: ptr<function, array<vec4<f32>, BLOCK>>, ly: u32, lx: u32) {
     (*acc)[1] += a.y * b;
     (*acc)[2] += a.z * b;
     (*acc)[3] += a.w * b;
+  }
+}
+
+// One thread's values of one K step of a chunk kernel, loaded into registers before they are
+// stored: the kernels load step k + 1 while step k computes from workgroup memory (between its two
+// barriers), so the loads' latency hides behind the arithmetic.
+struct StepLoads {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
+// The two loading layouts: a vec4 of 4 rows (q = 0..GRID−1) at step column k, or 4 step columns
+// kq·4 .. kq·4 + 3 of row r (TILE rows).
+fn put_a_col(k: u32, q: u32, v: vec4<f32>) {
+  a_tile[k * PITCH + q] = v;
+}
+
+fn put_b_col(k: u32, q: u32, v: vec4<f32>) {
+  b_tile[k * PITCH + q] = v;
+}
+
+fn put_a_rows(kq: u32, r: u32, v: vec4<f32>) {
+  for (var j = 0u; j < BLOCK; j++) {
+    a_tile[(kq * BLOCK + j) * PITCH + r / BLOCK][r % BLOCK] = v[j];
+  }
+}
+
+fn put_b_rows(kq: u32, r: u32, v: vec4<f32>) {
+  for (var j = 0u; j < BLOCK; j++) {
+    b_tile[(kq * BLOCK + j) * PITCH + r / BLOCK][r % BLOCK] = v[j];
   }
 }
 
@@ -338,24 +369,14 @@ fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let r = lid % TILE;
   let kq = lid / TILE;
   var acc: array<vec4<f32>, BLOCK>;
+  var next = states_loads(t_begin, t_end, kq, r, p0, n0, h, g, s_end);
   for (var t0 = t_begin; t0 < t_end; t0 += TILE_K) {
-    for (var j = 0u; j < BLOCK; j++) {
-      let kk = kq * BLOCK + j;
-      let t = t0 + kk;
-      var xv = 0.0;
-      var bv = 0.0;
-      if (t < t_end) {
-        if (p0 + r < P) {
-          xv = x_at(t, h, p0 + r) * exp(s_end - cums[T * H + t * H + h]) * cums[t * H + h];
-        }
-        if (n0 + r < N) {
-          bv = b_at(t, g, n0 + r);
-        }
-      }
-      a_tile[kk * PITCH + r / BLOCK][r % BLOCK] = xv;
-      b_tile[kk * PITCH + r / BLOCK][r % BLOCK] = bv;
-    }
+    put_a_rows(kq, r, next.a);
+    put_b_rows(kq, r, next.b);
     workgroupBarrier();
+    if (t0 + TILE_K < t_end) {
+      next = states_loads(t0 + TILE_K, t_end, kq, r, p0, n0, h, g, s_end);
+    }
     tile_mma(&acc, local.y, local.x);
     workgroupBarrier();
   }
@@ -368,6 +389,26 @@ fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       }
     }
   }
+}
+
+// chunk_states' step from token t0: rows kq·4 + j of the step, x weighted by exp(S_end − S_t)·Δ_t
+// (p0 + r) and B (n0 + r); zeros past the chunk, P and N.
+fn states_loads(t0: u32, t_end: u32, kq: u32, r: u32, p0: u32, n0: u32, h: u32, g: u32, s_end: f32) -> StepLoads {
+  let H = params.heads;
+  let T = params.tokens;
+  var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
+  for (var j = 0u; j < BLOCK; j++) {
+    let t = t0 + kq * BLOCK + j;
+    if (t < t_end) {
+      if (p0 + r < params.head_dim) {
+        l.a[j] = x_at(t, h, p0 + r) * exp(s_end - cums[T * H + t * H + h]) * cums[t * H + h];
+      }
+      if (n0 + r < params.states) {
+        l.b[j] = b_at(t, g, n0 + r);
+      }
+    }
+  }
+  return l;
 }
 
 // Workgroups (i tile · tiles + j tile, group, chunk), tiles = ceil(CHUNK_LEN / TILE): the chunk's
@@ -394,25 +435,14 @@ fn chunk_cb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
   let lk = lid % TILE_K;
   let lg = lid / TILE_K;
   var acc: array<vec4<f32>, BLOCK>;
+  var next = cb_loads(lk, lg, i0, j0, len, c0, g);
   for (var k0 = 0u; k0 < N; k0 += TILE_K) {
-    let n = k0 + lk;
-    var cv = vec4<f32>(0.0);
-    var bv = vec4<f32>(0.0);
-    if (n < N) {
-      for (var j = 0u; j < BLOCK; j++) {
-        let i = i0 + lg * BLOCK + j;
-        if (i < len) {
-          cv[j] = c_at(c0 + i, g, n);
-        }
-        let s = j0 + lg * BLOCK + j;
-        if (s < len) {
-          bv[j] = b_at(c0 + s, g, n);
-        }
-      }
-    }
-    a_tile[lk * PITCH + lg] = cv;
-    b_tile[lk * PITCH + lg] = bv;
+    put_a_col(lk, lg, next.a);
+    put_b_col(lk, lg, next.b);
     workgroupBarrier();
+    if (k0 + TILE_K < N) {
+      next = cb_loads(k0 + TILE_K + lk, lg, i0, j0, len, c0, g);
+    }
     tile_mma(&acc, local.y, local.x);
     workgroupBarrier();
   }
@@ -426,6 +456,24 @@ fn chunk_cb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
       }
     }
   }
+}
+
+// chunk_cb's step at state n: C of rows i0 + lg·4 + j, B of rows j0 + lg·4 + j (zeros past the chunk and N).
+fn cb_loads(n: u32, lg: u32, i0: u32, j0: u32, len: u32, c0: u32, g: u32) -> StepLoads {
+  var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
+  if (n < params.states) {
+    for (var j = 0u; j < BLOCK; j++) {
+      let i = i0 + lg * BLOCK + j;
+      if (i < len) {
+        l.a[j] = c_at(c0 + i, g, n);
+      }
+      let s = j0 + lg * BLOCK + j;
+      if (s < len) {
+        l.b[j] = b_at(c0 + s, g, n);
+      }
+    }
+  }
+  return l;
 }
 
 // One thread per state element (h, p, n); workgroups folded into 2-D.
@@ -480,25 +528,14 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
 
   // The state-to-output term: rows t (C[t, n]) against rows p (start[p, n]), K = n.
   let start = (chunk * H + h) * P * N;
+  var next = state_term_loads(lk, lg, i0, p0, len, c0, g, start);
   for (var k0 = 0u; k0 < N; k0 += TILE_K) {
-    let n = k0 + lk;
-    var cv = vec4<f32>(0.0);
-    var sv = vec4<f32>(0.0);
-    if (n < N) {
-      for (var j = 0u; j < BLOCK; j++) {
-        let i = i0 + lg * BLOCK + j;
-        if (i < len) {
-          cv[j] = c_at(c0 + i, g, n);
-        }
-        let p = p0 + lg * BLOCK + j;
-        if (p < P) {
-          sv[j] = chunk_state[start + p * N + n];
-        }
-      }
-    }
-    a_tile[lk * PITCH + lg] = cv;
-    b_tile[lk * PITCH + lg] = sv;
+    put_a_col(lk, lg, next.a);
+    put_b_col(lk, lg, next.b);
     workgroupBarrier();
+    if (k0 + TILE_K < N) {
+      next = state_term_loads(k0 + TILE_K + lk, lg, i0, p0, len, c0, g, start);
+    }
     tile_mma(&acc, local.y, local.x);
     workgroupBarrier();
   }
@@ -511,30 +548,19 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
   // rows p (x[s, p]), K = s from the chunk's start through the tile's last token.
   let cb_base = (chunk * params.groups + g) * CHUNK_LEN * CHUNK_LEN;
   let k_end = min(i0 + TILE, len);
+  // S of this thread's loading rows i0 + lg·4 + j (the same at every step).
+  var s_rows = vec4<f32>(0.0);
+  for (var j = 0u; j < BLOCK; j++) {
+    s_rows[j] = cums[T * H + (c0 + min(i0 + lg * BLOCK + j, len - 1u)) * H + h];
+  }
+  var inner = intra_loads(0u, k_end, lk, lg, kq, r, i0, p0, len, c0, h, cb_base, s_rows);
   for (var k0 = 0u; k0 < k_end; k0 += TILE_K) {
-    let s = k0 + lk;
-    var wv = vec4<f32>(0.0);
-    if (s < k_end) {
-      let s_s = cums[T * H + (c0 + s) * H + h];
-      let delta_s = cums[(c0 + s) * H + h];
-      for (var j = 0u; j < BLOCK; j++) {
-        let i = i0 + lg * BLOCK + j;
-        if (s <= i && i < len) {
-          wv[j] = cb[cb_base + i * CHUNK_LEN + s] * exp(cums[T * H + (c0 + i) * H + h] - s_s) * delta_s;
-        }
-      }
-    }
-    a_tile[lk * PITCH + lg] = wv;
-    for (var j = 0u; j < BLOCK; j++) {
-      let kk = kq * BLOCK + j;
-      let s = k0 + kk;
-      var xv = 0.0;
-      if (s < k_end && p0 + r < P) {
-        xv = x_at(c0 + s, h, p0 + r);
-      }
-      b_tile[kk * PITCH + r / BLOCK][r % BLOCK] = xv;
-    }
+    put_a_col(lk, lg, inner.a);
+    put_b_rows(kq, r, inner.b);
     workgroupBarrier();
+    if (k0 + TILE_K < k_end) {
+      inner = intra_loads(k0 + TILE_K, k_end, lk, lg, kq, r, i0, p0, len, c0, h, cb_base, s_rows);
+    }
     tile_mma(&acc, local.y, local.x);
     workgroupBarrier();
   }
@@ -549,4 +575,50 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
       }
     }
   }
+}
+
+// chunk_scan's state-to-output step at state n: C of rows i0 + lg·4 + j, the start state of head
+// dims p0 + lg·4 + j (zeros past the chunk, P and N).
+fn state_term_loads(n: u32, lg: u32, i0: u32, p0: u32, len: u32, c0: u32, g: u32, start: u32) -> StepLoads {
+  var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
+  if (n < params.states) {
+    for (var j = 0u; j < BLOCK; j++) {
+      let i = i0 + lg * BLOCK + j;
+      if (i < len) {
+        l.a[j] = c_at(c0 + i, g, n);
+      }
+      let p = p0 + lg * BLOCK + j;
+      if (p < params.head_dim) {
+        l.b[j] = chunk_state[start + p * params.states + n];
+      }
+    }
+  }
+  return l;
+}
+
+// chunk_scan's intra-chunk step from token k0 of the chunk: a = the weights cb[i, s]·exp(S_i − S_s)·Δ_s
+// of rows i = i0 + lg·4 + j at s = k0 + lk (zero for s > i; s_rows holds S_i), b = x[s, p0 + r]
+// at s = k0 + kq·4 + j (zeros past k_end and P).
+fn intra_loads(k0: u32, k_end: u32, lk: u32, lg: u32, kq: u32, r: u32, i0: u32, p0: u32, len: u32, c0: u32, h: u32, cb_base: u32, s_rows: vec4<f32>) -> StepLoads {
+  let H = params.heads;
+  let T = params.tokens;
+  var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
+  let s = k0 + lk;
+  if (s < k_end) {
+    let s_s = cums[T * H + (c0 + s) * H + h];
+    let delta_s = cums[(c0 + s) * H + h];
+    for (var j = 0u; j < BLOCK; j++) {
+      let i = i0 + lg * BLOCK + j;
+      if (s <= i && i < len) {
+        l.a[j] = cb[cb_base + i * CHUNK_LEN + s] * exp(s_rows[j] - s_s) * delta_s;
+      }
+    }
+  }
+  for (var j = 0u; j < BLOCK; j++) {
+    let sj = k0 + kq * BLOCK + j;
+    if (sj < k_end && p0 + r < params.head_dim) {
+      l.b[j] = x_at(c0 + sj, h, p0 + r);
+    }
+  }
+  return l;
 }

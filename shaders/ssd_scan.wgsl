@@ -476,6 +476,13 @@ fn cb_loads(n: u32, lg: u32, i0: u32, j0: u32, len: u32, c0: u32, g: u32) -> Ste
   return l;
 }
 
+/** exp(S) at the last token of `chunk`: the decay of a state carried over the whole chunk. */
+fn chunk_decay(chunk: u32, h: u32) -> f32 {
+  let T = params.tokens;
+  let t_last = min((chunk + 1u) * CHUNK_LEN, T) - 1u;
+  return exp(cums[T * params.heads + t_last * params.heads + h]);
+}
+
 // One thread per state element (h, p, n); workgroups folded into 2-D.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn state_passing(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -487,13 +494,21 @@ fn state_passing(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let h = e / per_head;
+  let stride = H * per_head;
   var s = state[e];
+  // Chunk k + 1's local end state and decay are loaded before chunk k's start state is stored, so
+  // a chunk does not wait for its own loads behind the previous store.
+  var local_next = chunk_state[e];
+  var decay_next = chunk_decay(0u, h);
   for (var chunk = 0u; chunk < params.chunks; chunk++) {
-    let t_last = min((chunk + 1u) * CHUNK_LEN, T) - 1u;
-    let i = chunk * H * per_head + e;
-    let local_end = chunk_state[i];
-    chunk_state[i] = s;  // the chunk's start state
-    s = exp(cums[T * H + t_last * H + h]) * s + local_end;
+    let local_end = local_next;
+    let decay = decay_next;
+    if (chunk + 1u < params.chunks) {
+      local_next = chunk_state[(chunk + 1u) * stride + e];
+      decay_next = chunk_decay(chunk + 1u, h);
+    }
+    chunk_state[chunk * stride + e] = s;  // the chunk's start state
+    s = decay * s + local_end;
   }
   state[e] = s;
 }

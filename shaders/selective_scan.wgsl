@@ -88,9 +88,8 @@ struct Params {
 // y partials of one block of STATE_LANES tokens: [token in block][thread], rows padded by one
 // float so that the transposed reads hit distinct banks.
 var<workgroup> partial: array<f32, (WORKGROUP_SIZE + 1u) * STATE_LANES>;
-// Δ and Δ·x of one block of STATE_LANES tokens (stage_block).
-var<workgroup> blk_delta: array<f32, WORKGROUP_SIZE>;
-var<workgroup> blk_dx: array<f32, WORKGROUP_SIZE>;
+// (Δ, Δ·x) of one block of STATE_LANES tokens (stage_block): one 8-byte read a token step.
+var<workgroup> blk_step: array<vec2<f32>, WORKGROUP_SIZE>;
 
 // softplus(v) and log1p_unit(u): shaders/softplus.wgsl, prepended by the op.
 
@@ -169,11 +168,12 @@ fn advance_dx(l: Lane, c: ptr<function, Columns>, t: u32, delta: f32, dx: f32) -
 // into registers one block ahead (fetch_block, issued right after the barrier that opens the block
 // before, so that their latency hides behind that block's arithmetic), then put into workgroup
 // memory (stage_block): lane j of each channel computes Δ and Δ·x of token t0 + j once (not once
-// per lane) into blk_delta / blk_dx[lid], and with STAGE_BC the block's B [and C] rows go to
-// blk_b / blk_c [token in block · N + n], so that a token's step reads no global memory. The
-// channel's lanes read them after a barrier (token j at blk_*[lid − lane + j]).
-var<workgroup> blk_b: array<f32, BC_PER_THREAD * WORKGROUP_SIZE>;
-var<workgroup> blk_c: array<f32, BC_PER_THREAD * WORKGROUP_SIZE>;
+// per lane) into blk_step[lid], and with STAGE_BC the block's B [and C] rows go to
+// blk_bc [token in block · N + n] as (B, C) pairs, so that a token's step reads no global memory
+// and makes two 8-byte reads of workgroup memory, not four of 4 bytes (the scan's steps are as
+// much workgroup-memory traffic as arithmetic). The channel's lanes read them after a barrier
+// (token j at blk_step[lid − lane + j]).
+var<workgroup> blk_bc: array<vec2<f32>, BC_PER_THREAD * WORKGROUP_SIZE>;
 
 struct Block {
   dt: f32,                          // dt_raw[t0 + lane, d] (0 past t_end or for a spare channel)
@@ -225,29 +225,28 @@ fn stage_block(k: Block, l: Lane, lid: u32, t0: u32, t_end: u32) -> f32 {
     delta = softplus(k.dt + weights[Di * params.states + Di + l.d]);
     dx = delta * k.xv;
   }
-  blk_delta[lid] = delta;
-  blk_dx[lid] = dx;
+  blk_step[lid] = vec2<f32>(delta, dx);
   if (STAGE_BC) {
     for (var i = 0u; i < BC_PER_THREAD; i++) {
-      blk_b[lid + i * WORKGROUP_SIZE] = k.b[i];
-      blk_c[lid + i * WORKGROUP_SIZE] = k.c[i];
+      blk_bc[lid + i * WORKGROUP_SIZE] = vec2<f32>(k.b[i], k.c[i]);
     }
   }
   return delta;
 }
 
-// advance_dx for token j of a staged block (B and C from the block with STAGE_BC, else from bc).
-fn advance_block(l: Lane, c: ptr<function, Columns>, t: u32, j: u32, delta: f32, dx: f32) -> f32 {
+// advance_dx for token j of a staged block, step = (Δ, Δ·x) (B and C from the block with STAGE_BC, else from bc).
+fn advance_block(l: Lane, c: ptr<function, Columns>, t: u32, j: u32, step: vec2<f32>) -> f32 {
   if (!STAGE_BC) {
-    return advance_dx(l, c, t, delta, dx);
+    return advance_dx(l, c, t, step.x, step.y);
   }
   var p = 0.0;
   for (var k = 0u; k < STATES_PER_LANE; k++) {
     let n = state_index(l, k);
     if (n < params.states) {
-      let s = exp(delta * (*c).a[k]) * (*c).s[k] + dx * blk_b[j * params.states + n];
+      let bc_n = blk_bc[j * params.states + n];
+      let s = exp(step.x * (*c).a[k]) * (*c).s[k] + step.y * bc_n.x;
       (*c).s[k] = s;
-      p += s * blk_c[j * params.states + n];
+      p += s * bc_n.y;
     }
   }
   return p;
@@ -422,7 +421,7 @@ fn scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let t = t0 + j;
       var p = 0.0;
       if (l.live && t < t_end) {
-        p = advance_block(l, &c, t, j, blk_delta[first_lane + j], blk_dx[first_lane + j]);
+        p = advance_block(l, &c, t, j, blk_step[first_lane + j]);
       }
       partial[j * row + lid] = p;
     }
@@ -536,9 +535,9 @@ fn chunk_summary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     for (var j = 0u; j < STATE_LANES; j++) {
       let t = t0 + j;
       if (l.live && t < t_end) {
-        let delta = blk_delta[first_lane + j];
-        delta_sum += delta;
-        advance_block(l, &c, t, j, delta, blk_dx[first_lane + j]);
+        let step = blk_step[first_lane + j];
+        delta_sum += step.x;
+        advance_block(l, &c, t, j, step);
       }
     }
     workgroupBarrier();

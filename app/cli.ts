@@ -65,7 +65,7 @@ commands:
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
-        [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--split-groups N,…]
+        [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--split-groups N,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -81,7 +81,8 @@ commands:
                         separated by grid barriers; off by default) on the probed (auto) or N workgroups,
                         with I/O rows a group and U loads in flight, and checks its greedy tokens against
                         the separate dispatches' (JSON "grid_decode"); --scan-chunk measures Mamba-1's
-                        prefill scan with chunks of N tokens in turn (default: the scan's own choice);
+                        prefill scan with chunks of N tokens in turn (default: the scan's own choice),
+                        --scan-lanes with N lanes a channel (fewer than its states: more states a lane);
                         --split-groups the prefill matmul splitting K until N workgroups run, in turn
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
@@ -372,6 +373,13 @@ async function traceCommand(args: string[]): Promise<number> {
 }
 
 /** The process's JS memory (heap + array buffers), after a collection when node runs with --expose-gc. */
+/** Every combination of the axes' values, the first axis outermost (the order nested loops over them would give). */
+function combinations<T extends Record<string, readonly unknown[]>>(axes: T): { [K in keyof T]: T[K][number] }[] {
+  let out: Record<string, unknown>[] = [{}];
+  for (const [key, values] of Object.entries(axes)) out = out.flatMap((o) => values.map((v) => ({ ...o, [key]: v })));
+  return out as { [K in keyof T]: T[K][number] }[];
+}
+
 function jsMemory(): number {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
@@ -379,7 +387,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'split-groups']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -444,6 +452,9 @@ async function benchCommand(args: string[]): Promise<number> {
   // --scan-chunk N,…: Mamba-1's prefill scan with chunks of N tokens (app/kernels/selective-scan.ts), measured in turn.
   const scanChunks: (number | undefined)[] = opts.has('scan-chunk') ? list('scan-chunk', []) : [undefined];
   for (const c of scanChunks) if (c !== undefined && (c < DEFAULT_CHUNK_LENGTH || c > MAX_CHUNK_LENGTH)) throw new UsageError(`--scan-chunk takes ${DEFAULT_CHUNK_LENGTH}..${MAX_CHUNK_LENGTH} tokens, got ${c}`);
+  // --scan-lanes N,…: Mamba-1's parallel prefill scan with N lanes a channel (a power of two; app/kernels/selective-scan.ts scanStateLanes), measured in turn.
+  const scanLaneList: (number | undefined)[] = opts.has('scan-lanes') ? list('scan-lanes', []) : [undefined];
+  for (const n of scanLaneList) if (n !== undefined && !(n >= 1 && n <= 32 && (n & (n - 1)) === 0)) throw new UsageError(`--scan-lanes takes powers of two from 1 to 32, got ${n}`);
   // --split-groups N,…: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts), measured in turn.
   const splitTargets: (number | undefined)[] = opts.has('split-groups') ? list('split-groups', []) : [undefined];
   const settings = {
@@ -469,8 +480,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  for (const format of formats) for (const matvec of matvecShapes) for (const matmul of matmuls) for (const { grid, shape: gridShape } of gridSettings) for (const scanChunk of scanChunks) for (const splitGroups of splitTargets) {
-    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(splitGroups ? { splitGroups } : {}) };
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, splitGroups: splitTargets });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, splitGroups } of sweep) {
+    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(splitGroups ? { splitGroups } : {}) };
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -502,6 +514,7 @@ async function benchCommand(args: string[]): Promise<number> {
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
     if (scanChunk) result.scan_chunk = scanChunk;
+    if (scanLanes) result.scan_lanes = scanLanes;
     if (splitGroups) result.split_groups = splitGroups;
     results.push(result);
     prepared.weights.destroy();

@@ -144,6 +144,8 @@ export interface BenchResult {
   grid_workgroups_found?: number | null;
   /** bench --scan-chunk: the Mamba-1 prefill scan's chunk length forced for this run. */
   scan_chunk?: number;
+  /** bench --scan-lanes: the Mamba-1 parallel prefill scan's lanes a channel forced for this run. */
+  scan_lanes?: number;
   /** bench --split-groups: the prefill matmul's split-K target forced for this run. */
   split_groups?: number;
   /** The subgroup size the matrix-vector sums used (null: the barrier tree). */

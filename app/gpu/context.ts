@@ -52,6 +52,8 @@ export interface KernelTuning {
   prefillScan?: 'serial' | 'parallel';
   /** Mamba-1's prefill scan: tokens a chunk instead of the scan's own choice (app/kernels/selective-scan.ts scanChunkLength). */
   scanChunk?: number;
+  /** Mamba-1's parallel prefill scan: lanes a channel, a power of two below the default (app/kernels/selective-scan.ts scanStateLanes). */
+  scanLanes?: number;
   /**
    * The tiled matmul splits K until about this many workgroups run (default SPLIT_TARGET_GROUPS in
    * app/kernels/matmul.ts); partials that outgrow the model's shared scratch get a buffer of their op's own.

@@ -140,7 +140,7 @@ export function scanChunkLength(ctx: GpuContext, tokens: number, dInner: number,
   const forced = ctx.tuning?.scanChunk;
   if (forced !== undefined) return Math.max(DEFAULT_CHUNK_LENGTH, forced);
   if (serial) return DEFAULT_CHUNK_LENGTH;
-  const lanes = dInner * Math.min(nextPowerOfTwo(dState), MAX_STATE_LANES);
+  const lanes = dInner * scanStateLanes(ctx, dState, true);
   const chunks = lanes >= SCAN_ONE_PASS_LANES ? 1 : Math.ceil(SCAN_TARGET_LANES / lanes);
   return Math.min(MAX_CHUNK_LENGTH, Math.max(DEFAULT_CHUNK_LENGTH, Math.ceil(tokens / chunks / 16) * 16));
 }
@@ -217,6 +217,19 @@ function nextPowerOfTwo(n: number): number {
 }
 
 /**
+ * Lanes a channel (STATE_LANES; each takes ceil(N / lanes) states): the power of two ≥ N, at most
+ * MAX_STATE_LANES; a parallel prefill's as tuning.scanLanes asks (a benchmark's sweep: fewer lanes
+ * take more states each, so a token's staged Δ, Δ·x, B and C reads serve more of them, with a
+ * block of as many tokens as lanes), never more than that nor fewer than N / MAX_STATES_PER_LANE.
+ */
+export function scanStateLanes(ctx: GpuContext, dState: number, parallelPrefill: boolean): number {
+  const natural = Math.min(nextPowerOfTwo(dState), MAX_STATE_LANES);
+  const asked = parallelPrefill ? ctx.tuning?.scanLanes : undefined;
+  if (asked === undefined) return natural;
+  return Math.min(natural, Math.max(nextPowerOfTwo(asked), nextPowerOfTwo(Math.ceil(dState / MAX_STATES_PER_LANE))));
+}
+
+/**
  * The scan of one layer over `shape.tokens` tokens, bound once to its buffers. Encode it as often
  * as needed (a decode op is re-encoded every token); each encode advances `state` by T tokens.
  */
@@ -260,7 +273,7 @@ export function selectiveScan(
     checkCount(OP, name, value, 0);
   }
 
-  const lanes = Math.min(nextPowerOfTwo(N), MAX_STATE_LANES);
+  const lanes = scanStateLanes(ctx, N, T > 1 && !serial);
   const statesPerLane = Math.ceil(N / lanes);
   const channelsPerGroup = WORKGROUP_SIZE / lanes;
   const groupsX = Math.ceil(Di / channelsPerGroup);

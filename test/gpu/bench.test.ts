@@ -56,6 +56,21 @@ describe('npm run bench', () => {
     expect(bad.stderr.split('\n')[0]).toBe(`error: --weights takes 'all' or a list of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, got "q3_k"`);
   });
 
+  it('sweeps every combination of the tuning lists, the first list outermost, each result naming its setting', (test) => {
+    if (!existsSync(cli)) return test.skip('dist/cli/cli.js is not built (npm test builds it first)');
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'bench-')), 'bench.json');
+    const args = ['bench', '--shape', 'tiny', '--weights', 'f32,f16', '--scan-lanes', '8,4', '--prefill', '8', '--decode', '2', '--repeats', '1', '--warmup', '0', '--no-ceilings', '--no-breakdown', '--out', out];
+    const run = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(out, 'utf8')) as { dtype: string; scan_lanes?: number }[];
+    expect(results.map((r) => [r.dtype, r.scan_lanes])).toEqual([
+      ['f32', 8],
+      ['f32', 4],
+      ['f16', 8],
+      ['f16', 4],
+    ]);
+  });
+
   it('--prefill-matmul int8: refused by the CLI without int8 tensor cores; runBench reports its kernel, bytes and accuracy against fp32', async (test) => {
     if (!ctx) return test.skip(skipReason);
     if (existsSync(cli) && ctx.adapter.software) {

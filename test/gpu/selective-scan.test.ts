@@ -3,7 +3,7 @@ import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches, submitUnitsApart } from '../../app/kernels/dispatch';
-import { packSelectiveScanWeights, selectiveScan } from '../../app/kernels/selective-scan';
+import { packSelectiveScanWeights, scanStateLanes, selectiveScan } from '../../app/kernels/selective-scan';
 import { inProjZ, xProjBC } from '../../app/arch/mamba1/layout';
 import { selectiveScanRef } from '../../app/kernels/selective-scan.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
@@ -212,6 +212,36 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
       expect(relativeError(y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
       expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
       expect(relativeError(delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
+    });
+  }
+
+  // Fewer lanes a channel than states (tuning.scanLanes): 2, 3 and 4 states a lane, blocks of 8
+  // and 4 tokens, one chunk and several; N = 20 over 8 lanes (lanes 4..7 without a third state).
+  for (const [Di, N, T, chunkLength, scanLanes] of [
+    [67, 16, 150, 64, 8],
+    [9, 20, 90, 4096, 8],
+    [13, 16, 70, 32, 4],
+  ] as const) {
+    it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength}, ${scanLanes} lanes a channel (the parallel scan)`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const caseSeed = seed + 37 * Di + 19 * N + T + scanLanes;
+      const inputs = makeInputs(T, Di, N, caseSeed);
+      const state0 = randomF32(Di * N, caseSeed + 9, 1);
+      const state = uploadF32(ctx.device, 'Test.state', state0);
+      ctx.tuning = { prefillScan: 'parallel', scanLanes };
+      expect(scanStateLanes(ctx, N, true)).toBe(scanLanes);
+      let run: Awaited<ReturnType<typeof runScan>>;
+      try {
+        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength });
+      } finally {
+        ctx.tuning = undefined;
+      }
+      const finalState = await readF32(ctx.device, state, Di * N);
+      state.destroy();
+      const ref = reference(inputs, state0);
+      expect(relativeError(run.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(run.delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
     });
   }
 

@@ -148,6 +148,16 @@ describe('cli bench: a malformed --scan-chunk is a usage error, before a GPU is 
   });
 });
 
+describe('cli bench: a malformed --scan-lanes is a usage error, before a GPU is opened', () => {
+  it.each([
+    ['3', 'error: --scan-lanes takes powers of two from 1 to 32, got 3'],
+    ['8,64', 'error: --scan-lanes takes powers of two from 1 to 32, got 64'],
+    ['8,x', 'error: --scan-lanes takes positive integers, got "8,x"'],
+  ])('--scan-lanes %j', (value, message) => {
+    expectUsageError(bench('--scan-lanes', value), message);
+  });
+});
+
 describe('cli bench: a malformed --split-groups is a usage error, before a GPU is opened', () => {
   it.each([
     ['0', 'error: --split-groups takes positive integers, got "0"'],

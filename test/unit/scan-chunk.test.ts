@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../app/gpu/context';
-import { DEFAULT_CHUNK_LENGTH, MAX_CHUNK_LENGTH, scanChunkLength, selectiveScanSummaryElements } from '../../app/kernels/selective-scan';
+import { DEFAULT_CHUNK_LENGTH, MAX_CHUNK_LENGTH, scanChunkLength, scanStateLanes, selectiveScanSummaryElements } from '../../app/kernels/selective-scan';
 
 const plain = {} as GpuContext;
 const forced = (scanChunk: number) => ({ tuning: { scanChunk } }) as unknown as GpuContext;
@@ -46,5 +46,25 @@ describe('scanChunkLength', () => {
   it('a forced length (bench --scan-chunk) wins, raised to the default where shorter', () => {
     expect(scanChunkLength(forced(256), 2048, 5120, 16)).toBe(256);
     expect(scanChunkLength(forced(16), 2048, 5120, 16)).toBe(DEFAULT_CHUNK_LENGTH);
+  });
+
+  it('lanes forced (bench --scan-lanes) count as the lanes: mamba-2.8b at 8 lanes a channel (40,960) is cut into chunks', () => {
+    const lanes = (scanLanes: number) => ({ tuning: { scanLanes } }) as unknown as GpuContext;
+    expect(Math.ceil(2048 / scanChunkLength(lanes(8), 2048, 5120, 16))).toBe(4);
+  });
+});
+
+describe('scanStateLanes', () => {
+  const lanes = (scanLanes: number) => ({ tuning: { scanLanes } }) as unknown as GpuContext;
+  it('the power of two at or above d_state, at most 32, unless a parallel prefill is told fewer', () => {
+    expect([4, 5, 16, 20, 64, 200].map((N) => scanStateLanes(plain, N, true))).toEqual([4, 8, 16, 32, 32, 32]);
+    expect(scanStateLanes(lanes(8), 16, true)).toBe(8);
+    expect(scanStateLanes(lanes(8), 16, false), 'decode keeps its lanes').toBe(16);
+  });
+
+  it('told more than the default: the default; told fewer than d_state / 8 allow: as few as hold 8 states a lane', () => {
+    expect(scanStateLanes(lanes(32), 16, true)).toBe(16);
+    expect(scanStateLanes(lanes(1), 16, true)).toBe(2);
+    expect(scanStateLanes(lanes(2), 200, true)).toBe(32);
   });
 });

@@ -66,6 +66,7 @@ commands:
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--split-groups N,…]
+        [--int8-split-groups N,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -83,7 +84,8 @@ commands:
                         the separate dispatches' (JSON "grid_decode"); --scan-chunk measures Mamba-1's
                         prefill scan with chunks of N tokens in turn (default: the scan's own choice),
                         --scan-lanes with N lanes a channel (fewer than its states: more states a lane);
-                        --split-groups the prefill matmul splitting K until N workgroups run, in turn
+                        --split-groups the prefill matmul splitting K until N workgroups run, in turn,
+                        --int8-split-groups the int8 tensor-core products likewise (default: not split)
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -387,7 +389,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -457,6 +459,9 @@ async function benchCommand(args: string[]): Promise<number> {
   for (const n of scanLaneList) if (n !== undefined && !(n >= 1 && n <= 32 && (n & (n - 1)) === 0)) throw new UsageError(`--scan-lanes takes powers of two from 1 to 32, got ${n}`);
   // --split-groups N,…: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts), measured in turn.
   const splitTargets: (number | undefined)[] = opts.has('split-groups') ? list('split-groups', []) : [undefined];
+  // --int8-split-groups N,…: the int8 tensor-core products split K until N workgroups run (app/kernels/int8-gemm.ts int8SplitCount), measured in turn.
+  const int8SplitTargets: (number | undefined)[] = opts.has('int8-split-groups') ? list('int8-split-groups', []) : [undefined];
+  for (const n of int8SplitTargets) if (n !== undefined && n > 256) throw new UsageError(`--int8-split-groups takes 1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch), got ${n}`);
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),
@@ -480,9 +485,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, splitGroups: splitTargets });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, splitGroups } of sweep) {
-    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(splitGroups ? { splitGroups } : {}) };
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, splitGroups, int8SplitGroups } of sweep) {
+    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(splitGroups ? { splitGroups } : {}), ...(int8SplitGroups ? { int8SplitGroups } : {}) };
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -516,6 +521,7 @@ async function benchCommand(args: string[]): Promise<number> {
     if (scanChunk) result.scan_chunk = scanChunk;
     if (scanLanes) result.scan_lanes = scanLanes;
     if (splitGroups) result.split_groups = splitGroups;
+    if (int8SplitGroups) result.int8_split_groups = int8SplitGroups;
     results.push(result);
     prepared.weights.destroy();
   }

@@ -20,7 +20,8 @@
 //              One workgroup per row (of rows_pad).
 //   gemm       Y[m, n] = sa[m]·sb[n]·Σ_k qa[m, k]·qw[n, k] for m < M, n < N (Y [M, N] row-major),
 //              the sum exact in i32, then (flags) + bias[n] and + the Y already there; Y's row m
-//              starts at element offset + m·stride. One invocation per output. The portable kernel, and the
+//              starts at element offset + m·stride. One invocation per output (per split of K: the
+//              partial sums of params.split bytes each, added by int8_reduce.wgsl). The portable kernel, and the
 //              reference int8_gemm_tc.wgsl (the tensor cores) is held to: the same codes give the
 //              same i32 sums, so both agree to the final fp32 scaling.
 
@@ -34,7 +35,7 @@ struct Params {
   offset: u32,    // quantize: X's first element; gemm: Y's
   stride: u32,    // quantize: elements between X's rows; gemm: between Y's
   flags: u32,     // gemm: 1 accumulate into Y, 2 add bias
-  _pad0: u32,
+  split: u32,     // gemm: K bytes a split takes (a multiple of 64; workgroup_id.z the split), 0: not split (int8_store.wgsl int8_out)
   _pad1: u32,
 }
 
@@ -204,9 +205,15 @@ fn gemm(@builtin(global_invocation_id) g: vec3<u32>) {
   if (m >= params.rows || n >= params.cols) {
     return;
   }
+  var w0 = 0u;
+  var w1 = params.words;
+  if (params.split != 0u) {
+    w0 = min(g.z * (params.split / 4u), params.words);
+    w1 = min(w0 + params.split / 4u, params.words);
+  }
   var acc = 0i;
-  for (var w = 0u; w < params.words; w++) {
+  for (var w = w0; w < w1; w++) {
     acc += dot(bytes4(qa[m * params.words + w]), bytes4(qw[n * params.words + w]));
   }
-  int8_store(m, n, acc);  // int8_store.wgsl, appended
+  int8_out(m, n, g.z, params.rows, params.cols, acc);  // int8_store.wgsl, appended
 }

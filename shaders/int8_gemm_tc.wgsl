@@ -19,7 +19,8 @@
 // A 128 tile reaches past the 64-row padding of qa / qw: those rows are read clamped by the
 // runtime's bounds checks and feed only results at m ≥ M or n ≥ N, which are not written.
 // The i32 results go through workgroup memory (the staging buffer, after the last stage) to be
-// scaled and written. Offsets and strides of the i8 matrices count i32 words (this Dawn's
+// scaled and written, or with a split K (params.split) each split's raw sums to the partials
+// (int8_store.wgsl int8_out) for int8_reduce.wgsl. Offsets and strides of the i8 matrices count i32 words (this Dawn's
 // subgroupMatrixLoad). Measured on an H200: bench/RESULTS.md (issue 19 item 1).
 
 enable subgroups;
@@ -50,7 +51,7 @@ struct Params {
   offset: u32,  // Y's first element
   stride: u32,  // elements between Y's rows
   flags: u32,   // 1 accumulate into Y, 2 add bias
-  _pad0: u32,
+  split: u32,   // K bytes a split takes (a multiple of 64; workgroup_id.z the split), 0: not split (int8_store.wgsl int8_out)
   _pad1: u32,
 }
 
@@ -71,33 +72,43 @@ var<workgroup> d_w: array<i32, 2u * BT * SROWW>;
 
 // Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from d_a[cb ..]
 // (int8_store.wgsl, appended).
-fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32) {
+fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32, z: u32) {
   for (var e = lane; e < CM * CN; e += SG) {
     let m = r0 + e / CN;
     let n = c0 + e % CN;
     if (m < params.m && n < params.n) {
-      int8_store(m, n, d_a[cb + e]);
+      int8_out(m, n, z, params.m, params.n, d_a[cb + e]);
     }
   }
+}
+
+// The stages [first, end) of K (BK bytes each) this workgroup takes: all of them, or split z's.
+fn stage_range(z: u32) -> vec2<u32> {
+  let stages = params.k / BK;
+  if (params.split == 0u) {
+    return vec2<u32>(0u, stages);
+  }
+  let first = min(z * (params.split / BK), stages);
+  return vec2<u32>(first, min(first + params.split / BK, stages));
 }
 
 // One result matrix of every subgroup: each stores its own into its slot d_a[sg · 256 ..] (2 · BT ·
 // SROWW ≥ NSG · 256 words: 2,560 ≥ 1,024 and 5,120 ≥ 2,048), then scales and writes it. Uniform
 // control flow (subgroupMatrixStore, barriers); the caller has passed a barrier after its last stage.
-fn write_one(c: AT, sg: u32, r0: u32, c0: u32, lane: u32) {
+fn write_one(c: AT, sg: u32, r0: u32, c0: u32, lane: u32, z: u32) {
   let cb = sg * CM * CN;
   subgroupMatrixStore<row_major>(&d_a, cb, c, CN);
   workgroupBarrier();
-  write_matrix(cb, r0, c0, lane);
+  write_matrix(cb, r0, c0, lane, z);
   workgroupBarrier();
 }
 
 // A subgroup's four 16 × 16 results of main / main_db (rows r0 and r0 + CM, columns c0 and c0 + CN).
-fn write_tiles(c00: AT, c01: AT, c10: AT, c11: AT, sg: u32, r0: u32, c0: u32, lane: u32) {
-  write_one(c00, sg, r0, c0, lane);
-  write_one(c01, sg, r0, c0 + CN, lane);
-  write_one(c10, sg, r0 + CM, c0, lane);
-  write_one(c11, sg, r0 + CM, c0 + CN, lane);
+fn write_tiles(c00: AT, c01: AT, c10: AT, c11: AT, sg: u32, r0: u32, c0: u32, lane: u32, z: u32) {
+  write_one(c00, sg, r0, c0, lane, z);
+  write_one(c01, sg, r0, c0 + CN, lane, z);
+  write_one(c10, sg, r0 + CM, c0, lane, z);
+  write_one(c11, sg, r0 + CM, c0 + CN, lane, z);
 }
 
 @compute @workgroup_size(NSG * SG)
@@ -112,7 +123,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var c01: AT;
   var c10: AT;
   var c11: AT;
-  for (var k0 = 0u; k0 < params.k; k0 += BK) {
+  let range = stage_range(wg.z);
+  for (var k0 = range.x * BK; k0 < range.y * BK; k0 += BK) {
     for (var t = lid; t < BT * KV; t += NSG * SG) {
       let r = t / KV;
       let c = t % KV;
@@ -146,7 +158,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     workgroupBarrier();
   }
-  write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane);
+  write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane, wg.z);
 }
 
 // main_db: the same product with the next stage's codes loaded into registers while this stage
@@ -202,16 +214,16 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   let wm0 = (sg / SGN) * (2u * CM);
   let wn0 = (sg % SGN) * (2u * CN);
   let kv4 = params.k / 16u;
-  let stages = params.k / BK;
+  let range = stage_range(wg.z);
   var c00: AT;
   var c01: AT;
   var c10: AT;
   var c11: AT;
-  stage_store(stage_load(m0, n0, kv4, 0u, lid), 0u, lid);
+  stage_store(stage_load(m0, n0, kv4, range.x * BK, lid), 0u, lid);
   workgroupBarrier();
-  for (var st = 0u; st < stages; st++) {
-    let buf = st % 2u;
-    let more = st + 1u < stages;
+  for (var st = range.x; st < range.y; st++) {
+    let buf = (st - range.x) % 2u;
+    let more = st + 1u < range.y;
     var next: Stage;
     if (more) {
       next = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
@@ -239,7 +251,7 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
     workgroupBarrier();
   }
-  write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane);
+  write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane, wg.z);
 }
 
 // main_wide: BT = 128, NSG = 8 (the op sets both): each subgroup owns 2 × 4 result matrices (rows
@@ -253,7 +265,7 @@ fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let wm0 = (sg / SGN) * (2u * CM);
   let wn0 = (sg % SGN) * (4u * CN);
   let kv4 = params.k / 16u;
-  let stages = params.k / BK;
+  let range = stage_range(wg.z);
   var c00: AT;
   var c01: AT;
   var c02: AT;
@@ -262,11 +274,11 @@ fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   var c11: AT;
   var c12: AT;
   var c13: AT;
-  stage_store(stage_load(m0, n0, kv4, 0u, lid), 0u, lid);
+  stage_store(stage_load(m0, n0, kv4, range.x * BK, lid), 0u, lid);
   workgroupBarrier();
-  for (var st = 0u; st < stages; st++) {
-    let buf = st % 2u;
-    let more = st + 1u < stages;
+  for (var st = range.x; st < range.y; st++) {
+    let buf = (st - range.x) % 2u;
+    let more = st + 1u < range.y;
     var next: Stage;
     if (more) {
       next = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
@@ -296,6 +308,6 @@ fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   }
   let r0 = m0 + wm0;
   let c0 = n0 + wn0;
-  write_tiles(c00, c01, c10, c11, sg, r0, c0, lane);
-  write_tiles(c02, c03, c12, c13, sg, r0, c0 + 2u * CN, lane);
+  write_tiles(c00, c01, c10, c11, sg, r0, c0, lane, wg.z);
+  write_tiles(c02, c03, c12, c13, sg, r0, c0 + 2u * CN, lane, wg.z);
 }

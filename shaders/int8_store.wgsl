@@ -14,3 +14,15 @@ fn int8_store(m: u32, n: u32, acc: i32) {
   }
   y[i] = v;
 }
+
+// A product whose K is split over workgroups (params.split ≠ 0: the K bytes each split takes;
+// workgroup_id.z the split): split z's raw i32 sum for (m, n) goes to the partials bound as y,
+// [splits, M, N] row-major, as the bits of an f32; int8_reduce.wgsl adds the splits' sums and
+// then scales and writes them through int8_store. Unsplit: int8_store.
+fn int8_out(m: u32, n: u32, z: u32, rows: u32, cols: u32, acc: i32) {
+  if (params.split != 0u) {
+    y[(z * rows + m) * cols + n] = bitcast<f32>(acc);
+  } else {
+    int8_store(m, n, acc);
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * `bench --int8-gemm` (issue 19 item 1): the int8 matrix product (app/kernels/int8-gemm.ts) on this
- * device — correctness of each variant it has against the CPU reference on an odd size, then the
+ * device — correctness of each variant it has, whole and with K split, against the CPU reference on odd sizes, then the
  * time of mamba-2.8b's in_proj and out_proj over `tokens` tokens: the activations' quantization, the
  * int8 product, and the studio's fp32 matmul on the same shapes (its prefill today), in one run.
  * Random data made on the CPU; times are wall clock over `repeats` dispatches in one submit.
@@ -85,17 +85,21 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
       const qw = unpackCodes(new Int32Array(await readBuffer(device, w.codes, w.codes.size)), N, K, words);
       const want = int8GemmRef(qa, await readF32(device, a.scales, M), qw, await readF32(device, w.scales, N), M, N, K);
       const y = buffer('Int8Bench.y', M * N * 4);
+      // Each variant whole, and with K split 3 ways (K = 333: 6 stages of 64 bytes, 2 a split; the partials, then the reduce).
       for (const variant of variants) {
-        device.queue.writeBuffer(y, 0, new Float32Array(M * N).fill(Number.NaN));
-        const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y }, OPTIONS[variant]);
-        submitDispatches(device, 'Int8Bench.check', [op]);
-        const got = await readF32(device, y, M * N);
-        op.destroy();
-        let worst = 0;
-        for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (want[i] as number)) / Math.max(Math.abs(want[i] as number), 1e-30));
-        const pass = Number.isFinite(worst) && worst <= 1e-6;
-        correctness[`${variant} ${M}×${N}×${K}`] = { m: M, n: N, k: K, max_rel_err: worst, pass };
-        log(`correctness ${variant} (${M} × ${N} × ${K}): max relative error ${worst.toExponential(2)} → ${pass ? 'PASS' : 'FAIL'}`);
+        for (const splits of [1, 3]) {
+          device.queue.writeBuffer(y, 0, new Float32Array(M * N).fill(Number.NaN));
+          const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y }, { ...OPTIONS[variant], splits });
+          submitDispatches(device, 'Int8Bench.check', [op]);
+          const got = await readF32(device, y, M * N);
+          op.destroy();
+          let worst = 0;
+          for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (want[i] as number)) / Math.max(Math.abs(want[i] as number), 1e-30));
+          const pass = Number.isFinite(worst) && worst <= 1e-6;
+          const name = `${variant}${splits > 1 ? ` split ${splits}` : ''}`;
+          correctness[`${name} ${M}×${N}×${K}`] = { m: M, n: N, k: K, max_rel_err: worst, pass };
+          log(`correctness ${name} (${M} × ${N} × ${K}): max relative error ${worst.toExponential(2)} → ${pass ? 'PASS' : 'FAIL'}`);
+        }
       }
       for (const q of [a, w]) q.op.destroy();
     }

@@ -60,6 +60,11 @@ export interface KernelTuning {
    */
   splitGroups?: number;
   /**
+   * The int8 tensor-core products split K until about this many workgroups run (app/kernels/int8-gemm.ts
+   * int8SplitCount; the reduce adds the splits). Absent: not split (the default until measured).
+   */
+  int8SplitGroups?: number;
+  /**
    * The grid decode (app/kernels/layer-grid.ts; off when absent or false): 'auto' for the
    * workgroups the adapter probe found room for (gridWorkgroups), or a power of two (tests force 1
    * on software adapters, which do not run workgroups side by side).

@@ -22,7 +22,7 @@ import code from '../../shaders/hidden_attention.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { bindElements, bindGroupFor, bindGroupLayoutFor, checkCount, checkWrittenNotAliased } from './op-helpers.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkCount, checkWrittenNotAliased, foldWorkgroups } from './op-helpers.js';
 
 const OP = 'HiddenAttention';
 /** full_matrix: TILE × TILE threads per workgroup. */
@@ -67,11 +67,6 @@ export interface HiddenAttentionRowDispatch extends HiddenAttentionDispatch {
   setRow(row: number): void;
 }
 
-/** Workgroup counts for `groups` linear workgroups, folded into (x, y) under the per-dimension limit. */
-function fold(groups: number, maxPerDim: number): [number, number] {
-  const x = Math.min(groups, maxPerDim);
-  return [x, Math.ceil(groups / x)];
-}
 
 function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAttentionBuffers, label: string, row: number | null): HiddenAttentionRowDispatch & HiddenAttentionMatrixDispatch {
   const { tokens: T, dInner: Di, dState: N } = shape;
@@ -110,8 +105,8 @@ function build(ctx: GpuContext, shape: HiddenAttentionShape, buffers: HiddenAtte
   const constants = { TILE, WORKGROUP_SIZE };
   const prefixPipeline = ctx.pipelines.get({ op: OP, code, entryPoint: 'prefix_sums', layout, constants });
   const mainPipeline = ctx.pipelines.get({ op: OP, code, entryPoint: row === null ? 'full_matrix' : 'single_row', layout, constants });
-  const prefixGroups = fold(Math.ceil(Di / WORKGROUP_SIZE), maxDim);
-  const rowGroups = fold(Math.ceil(T / WORKGROUP_SIZE), maxDim);
+  const prefixGroups = foldWorkgroups(Math.ceil(Di / WORKGROUP_SIZE), maxDim);
+  const rowGroups = foldWorkgroups(Math.ceil(T / WORKGROUP_SIZE), maxDim);
   const mainGroups: [number, number] = row === null ? [tiles, tiles] : rowGroups;
 
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);

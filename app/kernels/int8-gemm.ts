@@ -16,13 +16,14 @@
  */
 import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
+import reduceCode from '../../shaders/int8_reduce.wgsl?raw';
 import storeCode from '../../shaders/int8_store.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import { offersInt8TensorCores } from '../gpu/adapter.js';
-import { uniformBuffer } from '../gpu/buffers.js';
+import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Dispatch } from './dispatch.js';
-import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { encodeParts, kernelPart, type Dispatch } from './dispatch.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, singleDispatch } from './op-helpers.js';
 import { int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
 import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 
@@ -32,6 +33,11 @@ const OP = 'Int8Gemm';
 /** The portable kernels read X through weights.wgsl's w_at (any storage format); both gemms write through int8_store.wgsl (after the TC shader's enable directives). */
 const codeI8 = weightsCode + int8Code + storeCode;
 const codeTc = tcCode + storeCode;
+const codeReduce = reduceCode + storeCode;
+/** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
+const STAGE_BYTES = 64;
+/** Threads per workgroup of int8_reduce.wgsl. */
+const REDUCE_WORKGROUP = 256;
 /** Bytes of both kernels' params (int8_gemm.wgsl / int8_gemm_tc.wgsl Params). */
 const PARAMS_BYTES = 32;
 const QUANTIZE_WORKGROUP = 256;
@@ -139,6 +145,21 @@ export function defaultTcKernel(ctx: GpuContext, tc: { subgroupSize: number }): 
   return TC_KERNEL_ORDER.find((k) => tcKernelRefusal(ctx, tc, k) === null) ?? 'single';
 }
 
+/**
+ * How many K splits a tensor-core product of `tiles` workgroups and `stages` stages of K runs over
+ * when the workgroups are asked to reach `target` (tuning.int8SplitGroups): as few as reach it,
+ * each split at least one stage; 1 (not split) at or above the target, or without one. Every
+ * workgroup of a product with few tiles walks the whole of K alone (mamba-130m's out_proj, 1,536
+ * inputs on 96 tiles at 2,048 tokens: 45 µs at 512 tokens and at 2,048 alike, bench/RESULTS.md
+ * seventh session), so splitting K puts more of the GPU on it; a reduce pass adds the splits.
+ */
+export function int8SplitCount(tiles: number, stages: number, target: number | undefined): { splits: number; stagesPerSplit: number } {
+  if (!target || tiles >= target || stages < 2) return { splits: 1, stagesPerSplit: stages };
+  const wanted = Math.min(stages, Math.ceil(target / tiles));
+  const stagesPerSplit = Math.ceil(stages / wanted);
+  return { splits: Math.ceil(stages / stagesPerSplit), stagesPerSplit };
+}
+
 export interface Int8GemmShape {
   m: number;
   n: number;
@@ -161,7 +182,22 @@ export function int8Gemm(
   ctx: GpuContext,
   shape: Int8GemmShape,
   buffers: { qa: GPUBuffer; sa: GPUBuffer; qw: GPUBuffer; sw: GPUBuffer; y: GPUBuffer; bias?: GPUBuffer | null },
-  options: { variant?: 'tensor-cores' | 'portable'; tcKernel?: TcKernel } = {},
+  options: {
+    variant?: 'tensor-cores' | 'portable';
+    tcKernel?: TcKernel;
+    /**
+     * Split K over this many workgroups (whole stages of 64 bytes each; tests, benchmarks).
+     * Default: none, or on the tensor cores as tuning.int8SplitGroups asks (int8SplitCount).
+     */
+    splits?: number;
+    /**
+     * Partials to use instead of allocating them: a model's shared split-K scratch
+     * (MATMUL_SCRATCH_ELEMENTS). An automatic split's partials, splits · M · N < 2 · target · 128²
+     * (splits ≤ ceil(target / tiles), tiles < target), fit it up to a target of 256; a split that
+     * does not fit a given scratch is not made (no buffer of the op's own in a model's plan).
+     */
+    scratch?: GPUBuffer | null;
+  } = {},
   label = OP,
 ): Dispatch {
   const { m: M, n: N, k: K } = shape;
@@ -201,8 +237,44 @@ export function int8Gemm(
     : ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);
-  device.queue.writeBuffer(params, 0, new Uint32Array([M, N, tensorCores ? roundUp(K) : words, yOffset, yStride, flags, 0, 0]));
+  const kWord = tensorCores ? roundUp(K) : words;
   // Without a bias, binding 6 takes sw (unread: flags & 2 is 0).
-  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.qa }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, y, { buffer: buffers.bias ?? buffers.sw }]);
-  return singleDispatch(label, pipeline, group, groups, [params]);
+  const bias = { buffer: buffers.bias ?? buffers.sw };
+  const stages = roundUp(K) / STAGE_BYTES;
+  let split: { splits: number; stagesPerSplit: number };
+  if (options.splits !== undefined) {
+    checkCount(OP, 'splits', options.splits, 1);
+    const stagesPerSplit = Math.ceil(stages / Math.min(options.splits, stages));
+    split = { splits: Math.ceil(stages / stagesPerSplit), stagesPerSplit };
+  } else split = tensorCores ? int8SplitCount(groups[0] * groups[1], stages, ctx.tuning?.int8SplitGroups) : { splits: 1, stagesPerSplit: stages };
+  const partialBytes = split.splits * M * N * 4;
+  const given = options.scratch ?? null;
+  if (split.splits > maxGroups || partialBytes > Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize) || (given && given.size < partialBytes)) split = { splits: 1, stagesPerSplit: stages };
+  if (split.splits === 1) {
+    device.queue.writeBuffer(params, 0, new Uint32Array([M, N, kWord, yOffset, yStride, flags, 0, 0]));
+    const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, { buffer: buffers.qa }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, y, bias]);
+    return singleDispatch(label, pipeline, group, groups, [params]);
+  }
+  // Pass 1: each split's raw i32 sums to the partials [splits, M, N]; pass 2 adds them and writes Y.
+  if (given && [buffers.qa, buffers.qw, buffers.sa, buffers.sw, buffers.y, buffers.bias].includes(given)) throw new RangeError(`${OP}: the split-K scratch (${given.label}) is also an operand`);
+  const partials = given ?? storageBuffer(device, `${label}.partials`, partialBytes);
+  device.queue.writeBuffer(params, 0, new Uint32Array([M, N, kWord, 0, N, 0, split.stagesPerSplit * STAGE_BYTES, 0]));
+  const reduceParams = uniformBuffer(device, `${label}.reduceParams`, PARAMS_BYTES);
+  device.queue.writeBuffer(reduceParams, 0, new Uint32Array([M, N, split.splits, yOffset, yStride, flags, 0, 0]));
+  const splitGroup = bindGroupFor(device, `${label}.splitBindGroup`, layout, [{ buffer: params }, { buffer: buffers.qa }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, { buffer: partials }, bias]);
+  // Binding 1 holds the partials; binding 2 is unread by the reduce (qw fills the layout's slot).
+  const reduceGroup = bindGroupFor(device, `${label}.reduceBindGroup`, layout, [{ buffer: reduceParams }, { buffer: partials }, { buffer: buffers.qw }, { buffer: buffers.sa }, { buffer: buffers.sw }, y, bias]);
+  const reducePipeline = ctx.pipelines.get({ op: `${OP}.reduce`, code: codeReduce, entryPoint: 'reduce', layout, constants: {} });
+  const parts = [
+    kernelPart(tensorCores ? kernel.entryPoint : 'gemm', pipeline, splitGroup, [groups[0], groups[1], split.splits]),
+    kernelPart('reduce', reducePipeline, reduceGroup, foldWorkgroups(Math.ceil((M * N) / REDUCE_WORKGROUP), maxGroups)),
+  ];
+  return {
+    label,
+    encode: encodeParts(parts),
+    parts,
+    destroy() {
+      for (const b of [params, reduceParams, ...(given ? [] : [partials])]) b.destroy();
+    },
+  };
 }

@@ -19,7 +19,7 @@ import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch } from './dispatch.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
-import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, foldWorkgroups, singleDispatch } from './op-helpers.js';
 import { subgroupReduction } from './subgroups.js';
 
 const OP = 'Matmul';
@@ -239,9 +239,7 @@ export function matmul(ctx: GpuContext, shape: MatmulShape, buffers: MatmulBuffe
     const splitGroup = bindGroupFor(device, `${label}.splitBindGroup`, bindGroupLayout, [{ buffer: splitParams }, x, weight, bias, { buffer: partials }]);
     const reduceGroup = bindGroupFor(device, `${label}.reduceBindGroup`, bindGroupLayout, [{ buffer: params }, { buffer: partials }, weight, bias, y]);
     const reducePipeline = ctx.pipelines.get({ op: OP, code: shaderCode, layout: bindGroupLayout, entryPoint: 'reduce_splits', constants });
-    const blocks = Math.ceil((T * O) / REDUCE_WORKGROUP_SIZE);
-    const rx = Math.min(blocks, maxGroups);
-    const reduceGroups = [rx, Math.ceil(blocks / rx)] as const;
+    const reduceGroups = foldWorkgroups(Math.ceil((T * O) / REDUCE_WORKGROUP_SIZE), maxGroups);
     const parts = [kernelPart(entryPoint, pipeline, splitGroup, [groups[0], groups[1], split.splits]), kernelPart('reduce_splits', reducePipeline, reduceGroup, reduceGroups)];
     return {
       label,

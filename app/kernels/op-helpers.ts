@@ -96,6 +96,12 @@ export function singleDispatch(
   };
 }
 
+/** Workgroup counts for `groups` linear workgroups, folded into (x, y) under the per-dimension limit. */
+export function foldWorkgroups(groups: number, maxPerDim: number): [number, number] {
+  const x = Math.min(groups, maxPerDim);
+  return [x, Math.ceil(groups / x)];
+}
+
 /**
  * Threads of a kernel with one workgroup a row and tree reductions in workgroup memory (the
  * per-row norms, top-k): `gpuSize` on a GPU; 16 on a software adapter, where every barrier of a

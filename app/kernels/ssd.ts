@@ -30,7 +30,7 @@ import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
-import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
+import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
@@ -214,11 +214,6 @@ function layouts(ctx: GpuContext): Layouts {
   };
 }
 
-/** Workgroup counts for `groups` linear workgroups, folded into (x, y) under the per-dimension limit. */
-function fold(groups: number, maxPerDim: number): [number, number] {
-  const x = Math.min(groups, maxPerDim);
-  return [x, Math.ceil(groups / x)];
-}
 
 /**
  * The SSD scan of one layer over `shape.tokens` tokens, bound once to its buffers. Encode it as
@@ -367,7 +362,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [10, normSums?.g ?? placeholder('noNormG')],
       [11, normSums?.sums ?? placeholder('noNormSums')],
     ]);
-    const stepGroups = fold(ssdStepNormSums(ctx, shape), maxDim); // one piece of Σ u² per step workgroup
+    const stepGroups = foldWorkgroups(ssdStepNormSums(ctx, shape), maxDim); // one piece of Σ u² per step workgroup
     encode = (pass) => {
       pass.setPipeline(step);
       pass.setBindGroup(0, stepGroup);
@@ -418,7 +413,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [9, cb],
     ]);
     const cumsumGroups: [number, number] = [Math.ceil(H / CUMSUM_HEADS), chunks];
-    const passingGroups = fold(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
+    const passingGroups = foldWorkgroups(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
     const tiles = Math.ceil(chunkLength / TILE);
     const scanTiles = tiles * Math.ceil(P / TILE);
     parts = [

@@ -117,11 +117,12 @@ export class Int8Prefill {
 
   /**
    * Y [T, O] (+)= X [T, I] · Wᵀ (+ bias) as two dispatches: X's rows quantized, then the int8
-   * product. W [O, I] in `format`.
+   * product (split over K where tuning.int8SplitGroups asks, its partials in `scratch`, the
+   * model's shared split-K buffer, where it holds them). W [O, I] in `format`.
    */
   linear(
     shape: { tokens: number; inFeatures: number; outFeatures: number; accumulate?: boolean; format: WeightFormat },
-    buffers: { x: GPUBuffer; weight: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer },
+    buffers: { x: GPUBuffer; weight: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer; scratch?: GPUBuffer | null },
     label: string,
   ): Dispatch[] {
     const { tokens: T, inFeatures: I, outFeatures: O } = shape;
@@ -130,7 +131,7 @@ export class Int8Prefill {
     const a = this.activations();
     return [
       quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate: int8RotationBlock(I) }, { x: buffers.x, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`),
-      int8Gemm(this.ctx, { m: T, n: O, k: I, accumulate: shape.accumulate ?? false }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y: buffers.y, bias: buffers.bias ?? null }, this.variant ? { variant: this.variant } : {}, `${label}.int8`),
+      int8Gemm(this.ctx, { m: T, n: O, k: I, accumulate: shape.accumulate ?? false }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y: buffers.y, bias: buffers.bias ?? null }, { ...(this.variant ? { variant: this.variant } : {}), scratch: buffers.scratch ?? null }, `${label}.int8`),
     ];
   }
 

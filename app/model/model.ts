@@ -539,7 +539,7 @@ export class LanguageModel {
         linear: (name, shape, buffers, label) => {
           if (int8 && (INT8_PROJECTIONS as readonly string[]).includes(name) && int8.fits(shape.inFeatures)) {
             const full = `${this.mixerPrefix(l)}${name}`;
-            int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y }, label).forEach(run);
+            int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y, scratch: buffers.scratch ?? null }, label).forEach(run);
           } else {
             run(fp32Linear(ctx, this.layerWeights(l), T, name, shape, buffers, label));
           }

@@ -298,6 +298,49 @@ describe('int8 matrix product (Dawn)', () => {
     }
   });
 
+  it('splits K over workgroups (the partials, then the reduce): Y exactly as unsplit, on each variant, with the bias, accumulate and a strided view', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    // K = 300: 5 stages of 64 bytes; 2 splits take 3 + 2, 3 take 2 + 2 + 1, 9 are clamped to 5.
+    const [M, N, K] = [21, 37, 300];
+    const [yOffset, yStride] = [3, 40];
+    const a = await quantize(ctx, randomF32(M * K, seed + 21, 1), M, K);
+    const b = await quantize(ctx, randomF32(N * K, seed + 22, 0.03), N, K);
+    const biasBuf = uploadF32(device, 'Test.bias', randomF32(N, seed + 23, 0.5));
+    const before = randomF32(yOffset + M * yStride, seed + 24, 1);
+    const y = storageBuffer(device, 'Test.y', before.length * 4);
+    const big = storageBuffer(device, 'Test.scratch', 5 * M * N * 4);
+    const small = storageBuffer(device, 'Test.smallScratch', 2 * M * N * 4 - 4);
+    const operands = { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y, bias: biasBuf };
+    const run = async (options: Parameters<typeof int8Gemm>[3], what: string) => {
+      device.queue.writeBuffer(y, 0, before);
+      const op = int8Gemm(ctx!, { m: M, n: N, k: K, yOffset, yStride, accumulate: true }, operands, options);
+      await withErrorScopes(device, what, () => submitDispatches(device, 'Test', [op]));
+      op.destroy();
+      return { y: await readF32(device, y, before.length), parts: op.parts?.map((p) => p.name) ?? null };
+    };
+    try {
+      for (const { name: variant, options } of kernels(ctx)) {
+        const whole = await run(options, `${variant} unsplit`);
+        expect(whole.parts, 'one kernel').toBeNull();
+        for (const splits of [2, 3, 9]) {
+          const split = await run({ ...options, splits }, `${variant} ${splits} splits`);
+          expect(split.parts).toEqual([variant === 'portable' ? 'gemm' : expect.stringMatching(/^main/), 'reduce']);
+          expect(Array.from(split.y), `${variant}, ${splits} splits`).toEqual(Array.from(whole.y));
+          const inScratch = await run({ ...options, splits, scratch: big }, `${variant} ${splits} splits, given scratch`);
+          expect(Array.from(inScratch.y), `${variant}, ${splits} splits in the given scratch`).toEqual(Array.from(whole.y));
+        }
+        // A given scratch too small for the partials: not split, same Y.
+        const refused = await run({ ...options, splits: 2, scratch: small }, `${variant} scratch too small`);
+        expect(refused.parts).toBeNull();
+        expect(Array.from(refused.y)).toEqual(Array.from(whole.y));
+      }
+      expect(() => int8Gemm(ctx!, { m: M, n: N, k: K }, { ...operands, y: big }, { variant: 'portable', splits: 2, scratch: big })).toThrow(/Int8Gemm: the split-K scratch \(Test.scratch\) is also an operand/);
+    } finally {
+      for (const buffer of [a.codes, a.scales, b.codes, b.scales, biasBuf, y, big, small]) buffer.destroy();
+    }
+  });
+
   it('refuses the tensor cores where the device has none, and buffers too small, naming them', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const { device } = ctx;

@@ -158,6 +158,15 @@ describe('cli bench: a malformed --scan-lanes is a usage error, before a GPU is 
   });
 });
 
+describe('cli bench: a malformed --int8-split-groups is a usage error, before a GPU is opened', () => {
+  it.each([
+    ['512', "error: --int8-split-groups takes 1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch), got 512"],
+    ['0', 'error: --int8-split-groups takes positive integers, got "0"'],
+  ])('--int8-split-groups %j', (value, message) => {
+    expectUsageError(bench('--int8-split-groups', value), message);
+  });
+});
+
 describe('cli bench: a malformed --split-groups is a usage error, before a GPU is opened', () => {
   it.each([
     ['0', 'error: --split-groups takes positive integers, got "0"'],

@@ -2,12 +2,14 @@
  * offersInt8TensorCores (app/gpu/adapter.ts): when the int8 product may run on the tensor cores —
  * the H200's adapter summary as Dawn reports it with allow_unsafe_apis (bench/RESULTS.md, issue 19
  * item 1), and what each missing piece does to it; and which tensor-core kernel runs on a device
- * (app/kernels/int8-gemm.ts tcKernelRefusal, defaultTcKernel) from its subgroup size and limits.
+ * (app/kernels/int8-gemm.ts tcKernelRefusal, defaultTcKernel) from its subgroup size and limits;
+ * how many ways a product's K is split for a workgroup target (int8SplitCount).
  */
 import { describe, expect, it } from 'vitest';
 import { offersInt8TensorCores } from '../../app/gpu/adapter';
 import type { GpuContext } from '../../app/gpu/context';
-import { defaultTcKernel, tcKernelRefusal } from '../../app/kernels/int8-gemm';
+import { defaultTcKernel, int8SplitCount, tcKernelRefusal } from '../../app/kernels/int8-gemm';
+import { MATMUL_SCRATCH_ELEMENTS } from '../../app/kernels/matmul';
 
 const h200 = {
   features: ['chromium-experimental-subgroup-matrix', 'subgroups', 'timestamp-query'],
@@ -61,6 +63,31 @@ describe('the tensor-core kernel a device runs', () => {
       expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'double')).toMatch(new RegExp(`takes subgroups of 32, this device's are ${size}`));
       expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'wide')).toMatch(/takes subgroups of 32/);
       expect(defaultTcKernel(device({}), { subgroupSize: size })).toBe('single');
+    }
+  });
+});
+
+describe('int8SplitCount: K split until the workgroups reach the target', () => {
+  it('no target, or tiles at or above it, or one stage: not split', () => {
+    expect(int8SplitCount(96, 24, undefined)).toEqual({ splits: 1, stagesPerSplit: 24 });
+    expect(int8SplitCount(96, 24, 0)).toEqual({ splits: 1, stagesPerSplit: 24 });
+    expect(int8SplitCount(320, 40, 256)).toEqual({ splits: 1, stagesPerSplit: 40 });
+    expect(int8SplitCount(10, 1, 256)).toEqual({ splits: 1, stagesPerSplit: 1 });
+  });
+
+  it('mamba-130m out_proj at 2,048 tokens (96 wide tiles, 24 stages): 3 splits of 8; mamba-2.8b out_proj at 512 (80 tiles, 80 stages): 4 of 20', () => {
+    expect(int8SplitCount(96, 24, 256)).toEqual({ splits: 3, stagesPerSplit: 8 });
+    expect(int8SplitCount(80, 80, 256)).toEqual({ splits: 4, stagesPerSplit: 20 });
+  });
+
+  it('never more splits than stages, none empty, and the partials of any split within the shared scratch at a target of 256', () => {
+    for (const [tiles, stages] of [[1, 3], [2, 7], [5, 100], [255, 9], [17, 40]] as const) {
+      const { splits, stagesPerSplit } = int8SplitCount(tiles, stages, 256);
+      expect(splits).toBeLessThanOrEqual(stages);
+      expect((splits - 1) * stagesPerSplit).toBeLessThan(stages);
+      expect(splits * stagesPerSplit).toBeGreaterThanOrEqual(stages);
+      // M · N ≤ tiles · 128²: the partials' elements.
+      expect(splits * tiles * 128 * 128).toBeLessThanOrEqual(MATMUL_SCRATCH_ELEMENTS);
     }
   });
 });

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The eighth session's prefill changes were built without a device (bench/RESULTS.md, "Built
+# without a device"); this measures them on the GPU machine in two device calls of ≤ 10 minutes.
+#
+# Before the calls, here:
+#   bash tooling/bench-bundle.sh                                   # .devbench/cli.js: this tree
+#   git worktree add /tmp/old e5dc4be && ln -s "$PWD/node_modules" /tmp/old/node_modules \
+#     && (cd /tmp/old && npm run build:cli) && cp /tmp/old/dist/cli/cli.js .devbench/cli-old.js \
+#     && git worktree remove --force /tmp/old                      # the build before the session
+#   move .devbench/mamba aside (the carry limit; these calls do not run mamba_ssm)
+# Each call: carry [".devbench", ".gl"], command `OUT=$OUT bash tooling/bench-eighth.sh 1` (then 2).
+#   1  correctness of the split int8 products on the tensor cores (bench --int8-gemm: each kernel
+#      whole and split 3 ways against the CPU), then the old and new builds alternated on
+#      mamba2-130m and mamba2-2.7b, int8 prefill at 2,048 and 8,192 tokens (tooling/bench-ab.sh).
+#   2  the new build's per-kernel breakdown (the SSD's five kernels: ssd.chunk_cumsum, …) at
+#      mamba2-2.7b and mamba2-130m, then the sweeps: --int8-split-groups on the 130m shapes and
+#      mamba-2.8b (short prompts; 1 = not split), --scan-lanes on mamba-2.8b and mamba-130m.
+# The official mamba_ssm's numbers for the ratios come from tooling/bench-prefill.sh (a third call).
+set -u
+cd "$(dirname "$0")/.."
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+OUT="${OUT:-bench/out/eighth}"
+mkdir -p "$OUT"
+bench() { python3 .devbench/run.py bench "$@"; }
+case "${1:-1}" in
+  1)
+    timeout 150 python3 .devbench/run.py bench --int8-gemm --repeats 10 --out "$OUT/int8.json" 2>&1 | grep -E 'correctness|tensor cores|TOPS' | tail -20
+    OUT="$OUT/ab" timeout 400 bash tooling/bench-ab.sh "mamba2-130m mamba2-2.7b" 1 "--weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --warmup 1 --prefill-matmul int8"
+    ;;
+  2)
+    for shape in mamba2-2.7b mamba2-130m; do
+      timeout 120 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 512,2048 --decode 8 --repeats 2 --no-ceilings --prefill-matmul int8 --out $OUT/breakdown-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
+    done
+    for shape in mamba-130m mamba2-130m mamba-2.8b; do
+      timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 512,2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --int8-split-groups 1,128,256 --out $OUT/int8-split-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
+    done
+    for shape in mamba-2.8b mamba-130m; do
+      timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --scan-lanes 16,8,4 --out $OUT/scan-lanes-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
+    done
+    ;;
+  *)
+    echo "usage: bash tooling/bench-eighth.sh 1|2" >&2
+    exit 2
+    ;;
+esac

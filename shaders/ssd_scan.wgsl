@@ -458,15 +458,26 @@ fn chunk_cb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
   }
 }
 
-// chunk_cb's step at state n: C of rows i0 + lg·4 + j, B of rows j0 + lg·4 + j (zeros past the chunk and N).
-fn cb_loads(n: u32, lg: u32, i0: u32, j0: u32, len: u32, c0: u32, g: u32) -> StepLoads {
-  var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
+// C at state n of the chunk's rows i0 + lg·4 + j (zeros past the chunk and N): the left operand
+// of chunk_cb's and chunk_scan's state-to-output steps.
+fn c_rows(n: u32, lg: u32, i0: u32, len: u32, c0: u32, g: u32) -> vec4<f32> {
+  var c = vec4<f32>(0.0);
   if (n < params.states) {
     for (var j = 0u; j < BLOCK; j++) {
       let i = i0 + lg * BLOCK + j;
       if (i < len) {
-        l.a[j] = c_at(c0 + i, g, n);
+        c[j] = c_at(c0 + i, g, n);
       }
+    }
+  }
+  return c;
+}
+
+// chunk_cb's step at state n: C of rows i0 + lg·4 + j, B of rows j0 + lg·4 + j (zeros past the chunk and N).
+fn cb_loads(n: u32, lg: u32, i0: u32, j0: u32, len: u32, c0: u32, g: u32) -> StepLoads {
+  var l = StepLoads(c_rows(n, lg, i0, len, c0, g), vec4<f32>(0.0));
+  if (n < params.states) {
+    for (var j = 0u; j < BLOCK; j++) {
       let s = j0 + lg * BLOCK + j;
       if (s < len) {
         l.b[j] = b_at(c0 + s, g, n);
@@ -595,13 +606,9 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
 // chunk_scan's state-to-output step at state n: C of rows i0 + lg·4 + j, the start state of head
 // dims p0 + lg·4 + j (zeros past the chunk, P and N).
 fn state_term_loads(n: u32, lg: u32, i0: u32, p0: u32, len: u32, c0: u32, g: u32, start: u32) -> StepLoads {
-  var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
+  var l = StepLoads(c_rows(n, lg, i0, len, c0, g), vec4<f32>(0.0));
   if (n < params.states) {
     for (var j = 0u; j < BLOCK; j++) {
-      let i = i0 + lg * BLOCK + j;
-      if (i < len) {
-        l.a[j] = c_at(c0 + i, g, n);
-      }
       let p = p0 + lg * BLOCK + j;
       if (p < params.head_dim) {
         l.b[j] = chunk_state[start + p * params.states + n];

@@ -66,7 +66,7 @@ commands:
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--split-groups N,…]
-        [--int8-split-groups N,…]
+        [--int8-split-groups N,…] [--ssd-chunk N,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -85,7 +85,8 @@ commands:
                         prefill scan with chunks of N tokens in turn (default: the scan's own choice),
                         --scan-lanes with N lanes a channel (fewer than its states: more states a lane);
                         --split-groups the prefill matmul splitting K until N workgroups run, in turn,
-                        --int8-split-groups the int8 tensor-core products likewise (default: not split)
+                        --int8-split-groups the int8 tensor-core products likewise (default: not split);
+                        --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size)
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -389,7 +390,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups', 'ssd-chunk']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -457,6 +458,9 @@ async function benchCommand(args: string[]): Promise<number> {
   // --scan-lanes N,…: Mamba-1's parallel prefill scan with N lanes a channel (a power of two; app/kernels/selective-scan.ts scanStateLanes), measured in turn.
   const scanLaneList: (number | undefined)[] = opts.has('scan-lanes') ? list('scan-lanes', []) : [undefined];
   for (const n of scanLaneList) if (n !== undefined && !(n >= 1 && n <= 32 && (n & (n - 1)) === 0)) throw new UsageError(`--scan-lanes takes powers of two from 1 to 32, got ${n}`);
+  // --ssd-chunk N,…: Mamba-2's SSD prefill with chunks of N tokens instead of the config's chunk_size, measured in turn.
+  const ssdChunks: (number | undefined)[] = opts.has('ssd-chunk') ? list('ssd-chunk', []) : [undefined];
+  for (const n of ssdChunks) if (n !== undefined && (n < 16 || n > 1024)) throw new UsageError(`--ssd-chunk takes 16..1024 tokens, got ${n}`);
   // --split-groups N,…: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts), measured in turn.
   const splitTargets: (number | undefined)[] = opts.has('split-groups') ? list('split-groups', []) : [undefined];
   // --int8-split-groups N,…: the int8 tensor-core products split K until N workgroups run (app/kernels/int8-gemm.ts int8SplitCount), measured in turn.
@@ -485,9 +489,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, splitGroups, int8SplitGroups } of sweep) {
-    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(splitGroups ? { splitGroups } : {}), ...(int8SplitGroups ? { int8SplitGroups } : {}) };
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups } of sweep) {
+    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(ssdChunk ? { ssdChunk } : {}), ...(splitGroups ? { splitGroups } : {}), ...(int8SplitGroups ? { int8SplitGroups } : {}) };
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -520,6 +524,7 @@ async function benchCommand(args: string[]): Promise<number> {
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
     if (scanChunk) result.scan_chunk = scanChunk;
     if (scanLanes) result.scan_lanes = scanLanes;
+    if (ssdChunk) result.ssd_chunk = ssdChunk;
     if (splitGroups) result.split_groups = splitGroups;
     if (int8SplitGroups) result.int8_split_groups = int8SplitGroups;
     results.push(result);

@@ -14,7 +14,8 @@
 #      mamba2-130m and mamba2-2.7b, int8 prefill at 2,048 and 8,192 tokens (tooling/bench-ab.sh).
 #   2  the new build's per-kernel breakdown (the SSD's five kernels: ssd.chunk_cumsum, …) at
 #      mamba2-2.7b and mamba2-130m, then the sweeps: --int8-split-groups on the 130m shapes and
-#      mamba-2.8b (short prompts; 1 = not split), --scan-lanes on mamba-2.8b and mamba-130m.
+#      mamba-2.8b (short prompts; 1 = not split), --ssd-chunk on the Mamba-2 shapes, --scan-lanes
+#      on mamba-2.8b and mamba-130m.
 # The official mamba_ssm's numbers for the ratios come from tooling/bench-prefill.sh (a third call).
 set -u
 cd "$(dirname "$0")/.."
@@ -34,6 +35,9 @@ case "${1:-1}" in
     done
     for shape in mamba-130m mamba2-130m mamba-2.8b; do
       timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 512,2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --int8-split-groups 1,128,256 --out $OUT/int8-split-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
+    done
+    for shape in mamba2-2.7b mamba2-130m; do
+      timeout 120 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --ssd-chunk 256,128,64 --out $OUT/ssd-chunk-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
     done
     for shape in mamba-2.8b mamba-130m; do
       timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --scan-lanes 16,8,4 --out $OUT/scan-lanes-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4

@@ -52,6 +52,8 @@ export interface KernelTuning {
   prefillScan?: 'serial' | 'parallel';
   /** Mamba-1's prefill scan: tokens a chunk instead of the scan's own choice (app/kernels/selective-scan.ts scanChunkLength). */
   scanChunk?: number;
+  /** Mamba-2's SSD prefill: tokens a chunk instead of the config's chunk_size (app/arch/mamba2/mixer.ts). */
+  ssdChunk?: number;
   /** Mamba-1's parallel prefill scan: lanes a channel, a power of two below the default (app/kernels/selective-scan.ts scanStateLanes). */
   scanLanes?: number;
   /**

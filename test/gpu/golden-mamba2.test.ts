@@ -93,6 +93,46 @@ describe('Mamba-2 against transformers (golden fixtures)', () => {
   });
 });
 
+describe('Mamba-2 with another SSD chunk length (bench --ssd-chunk)', () => {
+  it("mamba2-groups (chunk_size 32) chunked by 16 and by 100: the same logits within 1e-3 of transformers'", async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(goldenDir, 'mamba2-groups');
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files);
+    const weights = await loadWeights(ctx, files, inspection);
+    await files.close();
+    const { f32, ints } = await readGolden(dir);
+    const ids = await ints('input_ids');
+    const T = ids.length;
+    const V = inspection.config.vocabSize;
+    const golden = await f32('logits');
+    const { nHeads: H, headDim: P, dState: N, nGroups: G } = inspection.config;
+    const plain = buildModel(ctx, inspection, weights, 512);
+    const plainBytes = plain.activationBytes;
+    plain.destroy();
+    try {
+      for (const ssdChunk of [16, 100]) {
+        ctx.tuning = { ssdChunk };
+        const model = buildModel(ctx, inspection, weights, 512);
+        ctx.tuning = undefined;
+        // The scratch is sized for the chunks asked for: chunk states K·H·P·N and C·Bᵀ K·G·L² at 512 tokens.
+        const scratch = (L: number) => Math.ceil(512 / L) * (H * P * N + G * L * L) * 4;
+        expect(model.activationBytes - plainBytes).toBe(scratch(ssdChunk) - scratch(32));
+        const session = new Session(ctx, model);
+        const logits = storageBuffer(ctx.device, 'Golden2.chunkedLogits', T * V * 4);
+        session.prefill(ids, { allLogits: logits });
+        expect(relativeError(await readF32(ctx.device, logits, T * V), golden), `chunks of ${ssdChunk}`).toBeLessThanOrEqual(TOL);
+        logits.destroy();
+        session.destroy();
+        model.destroy();
+      }
+    } finally {
+      ctx.tuning = undefined;
+      weights.destroy();
+    }
+  });
+});
+
 describe('Mamba-2 through the CLI', () => {
   const cli = path.resolve(import.meta.dirname, '../../dist/cli/cli.js');
   it('run --json gives the golden greedy ids; trace writes delta [T, H] and B, C [T, G·N]', async (test) => {

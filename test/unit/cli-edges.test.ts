@@ -158,6 +158,15 @@ describe('cli bench: a malformed --scan-lanes is a usage error, before a GPU is 
   });
 });
 
+describe('cli bench: a malformed --ssd-chunk is a usage error, before a GPU is opened', () => {
+  it.each([
+    ['8', 'error: --ssd-chunk takes 16..1024 tokens, got 8'],
+    ['64,2048', 'error: --ssd-chunk takes 16..1024 tokens, got 2048'],
+  ])('--ssd-chunk %j', (value, message) => {
+    expectUsageError(bench('--ssd-chunk', value), message);
+  });
+});
+
 describe('cli bench: a malformed --int8-split-groups is a usage error, before a GPU is opened', () => {
   it.each([
     ['512', "error: --int8-split-groups takes 1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch), got 512"],

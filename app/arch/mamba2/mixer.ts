@@ -35,6 +35,13 @@ export class Mamba2Mixer implements Mixer {
   private readonly ssdWeights: SsdWeights;
   private readonly dims: Mamba2Dims;
   private readonly layout: ReturnType<typeof mamba2Layout>;
+  /**
+   * Tokens a chunk of the SSD prefill: the config's chunk_size (at most 1,024), or tuning.ssdChunk
+   * where a benchmark forces another when the model is built (the same sums chunked otherwise:
+   * shorter chunks do less of the quadratic intra-chunk work and carry more chunk states; the
+   * memory plan assumes chunk_size).
+   */
+  private readonly chunkLength: number;
   /** conv1d weight and bias packed for the fused decode (made on first use; null when it does not apply). */
   private convWeights: GPUBuffer | null = null;
   private fusable: boolean | null = null;
@@ -53,6 +60,7 @@ export class Mamba2Mixer implements Mixer {
     this.ssdWeights = packSsdWeights(b.ctx, { aLog: w.weight('A_log'), d: w.weight('D'), dtBias: w.weight('dt_bias') }, H, `Mamba2.L${b.layer}.ssdWeights`);
     const T = b.maxTokens;
     const layout = this.layout;
+    this.chunkLength = Math.min(b.ctx.tuning?.ssdChunk ?? c.chunkSize, 1024);
     this.act = b.shared<Activations>(
       'mamba2.activations',
       () => {
@@ -75,9 +83,7 @@ export class Mamba2Mixer implements Mixer {
     );
   }
 
-  private get chunkLength(): number {
-    return Math.min(this.b.config.chunkSize, 1024);
-  }
+
 
   get stateBytes(): number {
     const { dInner: Di, dState: N, dConv: K } = this.b.config;

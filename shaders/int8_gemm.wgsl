@@ -27,6 +27,12 @@
 
 override WORKGROUP_SIZE: u32 = 256u;  // quantize: a power of two
 override ROT: u32 = 4u;               // quantize_rot: the Hadamard block (a power of two, 4 ≤ ROT ≤ 4·WORKGROUP_SIZE)
+// quantize, quantize_rot: the subgroup size where subgroups are runs of SG_SIZE consecutive
+// invocations (app/gpu/context.ts subgroupLayout; SG_SIZE divides WORKGROUP_SIZE), else 0. Then
+// the row's max is a subgroupMax and one exchange through workgroup memory, and the butterflies
+// whose partner is in the same subgroup swap through subgroupShuffleXor: no barriers for them.
+// sg_max_f32 and sg_xor_v4 come from the prefix the op prepends (app/kernels/int8-gemm.ts).
+override SG_SIZE: u32 = 0u;
 
 struct Params {
   rows: u32,      // quantize: rows of X; gemm: M
@@ -63,6 +69,20 @@ var<workgroup> red: array<f32, WORKGROUP_SIZE>;
 
 // The largest of the workgroup's values m (every invocation calls it).
 fn workgroup_max(m: f32, lid: u32) -> f32 {
+  if (SG_SIZE > 0u) {
+    let sg = max(SG_SIZE, 1u);
+    let top = sg_max_f32(m);
+    if (lid % sg == 0u) {
+      red[lid / sg] = top;
+    }
+    workgroupBarrier();
+    var out = red[0];
+    for (var i = 1u; i < WORKGROUP_SIZE / sg; i++) {
+      out = max(out, red[i]);
+    }
+    workgroupBarrier();  // red is written again by the next call
+    return out;
+  }
   red[lid] = m;
   workgroupBarrier();
   for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
@@ -107,8 +127,8 @@ fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
 
 // quantize_rot keeps a row in passes of 4 · WORKGROUP_SIZE columns, 4 consecutive columns an
 // invocation (a vec4): the butterflies of h = 1, 2 stay in the invocation, those of h ≥ 4 pair it
-// with invocation lid ^ (h / 4) through workgroup memory (two buffers taken in turn, so one barrier
-// a stage). The first MAX_PASSES passes stay in registers from the max to the codes; a longer row's
+// with invocation lid ^ (h / 4): in its subgroup by a shuffle (h / 4 < SG_SIZE), else through
+// workgroup memory (two buffers taken in turn, so one barrier a stage). The first MAX_PASSES passes stay in registers from the max to the codes; a longer row's
 // later passes are rotated again for their codes.
 const MAX_PASSES: u32 = 8u;
 var<workgroup> hv: array<vec4<f32>, 2u * WORKGROUP_SIZE>;
@@ -131,12 +151,17 @@ fn rotate_pass(e0: u32, p: u32, lid: u32, live: bool, flip: ptr<function, u32>) 
   v = vec4<f32>(v.x + v.y, v.x - v.y, v.z + v.w, v.z - v.w);
   v = vec4<f32>(v.x + v.z, v.y + v.w, v.x - v.z, v.y - v.w);
   for (var h = 4u; h < ROT; h *= 2u) {
-    let base = *flip * WORKGROUP_SIZE;
-    hv[base + lid] = v;
-    workgroupBarrier();
     let q = h / 4u;
-    v = butterfly(v, hv[base + (lid ^ q)], (lid & q) == 0u);
-    *flip = 1u - *flip;
+    if (q < SG_SIZE) {
+      // The partner lid ^ q is in this invocation's subgroup, at subgroup_invocation_id ^ q.
+      v = butterfly(v, sg_xor_v4(v, q), (lid & q) == 0u);
+    } else {
+      let base = *flip * WORKGROUP_SIZE;
+      hv[base + lid] = v;
+      workgroupBarrier();
+      v = butterfly(v, hv[base + (lid ^ q)], (lid & q) == 0u);
+      *flip = 1u - *flip;
+    }
   }
   return v;
 }

@@ -32,6 +32,23 @@ export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from '
 const OP = 'Int8Gemm';
 /** The portable kernels read X through weights.wgsl's w_at (any storage format); both gemms write through int8_store.wgsl (after the TC shader's enable directives). */
 const codeI8 = weightsCode + int8Code + storeCode;
+/** The quantizers' subgroup helpers (int8_gemm.wgsl SG_SIZE): subgroupMax and subgroupShuffleXor where used, else never-called stand-ins. */
+const SUBGROUPS_ON = `enable subgroups;
+fn sg_max_f32(v: f32) -> f32 { return subgroupMax(v); }
+fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return subgroupShuffleXor(v, m); }
+`;
+const SUBGROUPS_OFF = `fn sg_max_f32(v: f32) -> f32 { return v; }
+fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return v; }
+`;
+
+/**
+ * The quantizers' code and SG_SIZE: subgroups where GpuContext.subgroupSize says they are runs of
+ * that many consecutive invocations and it divides the workgroup, else none (0).
+ */
+function quantizeCode(ctx: GpuContext): { code: string; sgSize: number } {
+  const size = ctx.subgroupSize ?? 0;
+  return size > 0 && size <= QUANTIZE_WORKGROUP && QUANTIZE_WORKGROUP % size === 0 ? { code: SUBGROUPS_ON + codeI8, sgSize: size } : { code: SUBGROUPS_OFF + codeI8, sgSize: 0 };
+}
 const codeTc = tcCode + storeCode;
 const codeReduce = reduceCode + storeCode;
 /** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
@@ -96,8 +113,9 @@ export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: {
   checkWrittenNotAliased(OP, [['x', buffers.x]], [['codes', buffers.codes], ['scales', buffers.scales]]);
   const { device } = ctx;
   const layout = bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
-  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], ...(rotate ? { ROT: rotate } : {}) };
-  const pipeline = ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
+  const sub = quantizeCode(ctx);
+  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.sgSize, ...(rotate ? { ROT: rotate } : {}) };
+  const pipeline = ctx.pipelines.get({ op: OP, code: sub.code, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   device.queue.writeBuffer(params, 0, new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0]));
   const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, { buffer: buffers.codes }, { buffer: buffers.scales }]);
@@ -234,7 +252,7 @@ export function int8Gemm(
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
   const pipeline = tensorCores
     ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, BT: kernel.tile, NSG: kernel.subgroups } })
-    : ctx.pipelines.get({ op: OP, code: codeI8, entryPoint: 'gemm', layout, constants: {} });
+    : ctx.pipelines.get({ op: OP, code: SUBGROUPS_OFF + codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);
   const kWord = tensorCores ? roundUp(K) : words;

@@ -16,7 +16,7 @@ import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
-import { useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 import { quantize as quantizeGgml } from '../support/ggml-quantize';
 
 let ctx: GpuContext | null = null;
@@ -241,6 +241,36 @@ describe('int8 matrix product (Dawn)', () => {
       }
     } finally {
       for (const b of [xs, ws, y, ...q.flatMap((b) => [b.codes, b.scales])]) b.destroy();
+    }
+  });
+
+  it('the quantizers with subgroups (the max by subgroupMax, butterflies in a subgroup by shuffles) give the codes and scales of the workgroup-memory path, exactly', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    if (!ctx.subgroupSize) return test.skip(`no subgroups of a known layout on ${ctx.adapter.description || ctx.adapter.device}`);
+    const { device } = ctx;
+    for (const [rows, cols, rotate] of [[7, 20, 4], [5, 96, 32], [9, 768, 256], [3, 2560, 256], [2, 8448, 256], [6, 100, 0]] as const) {
+      const x = randomF32(rows * cols, seed + cols + rotate, 1);
+      x[2] = 40; // an outlier sets row 0's scale
+      const xs = uploadF32(device, 'Test.x', x);
+      const words = int8Words(cols);
+      const results: { codes: number[]; scales: number[] }[] = [];
+      try {
+        await eachSubgroupReduction(ctx, async () => {
+          const codes = storageBuffer(device, 'Test.codes', roundUp(rows) * words * 4);
+          const scales = storageBuffer(device, 'Test.scales', roundUp(rows) * 4);
+          const op = quantizeRowsI8(ctx!, { rows, cols, ...(rotate ? { rotate } : {}) }, { x: xs, codes, scales });
+          await withErrorScopes(device, 'quantize', () => submitDispatches(device, 'Test', [op]));
+          op.destroy();
+          results.push({ codes: Array.from(new Int32Array(await readBuffer(device, codes, codes.size))), scales: Array.from(await readF32(device, scales, roundUp(rows))) });
+          codes.destroy();
+          scales.destroy();
+        });
+      } finally {
+        xs.destroy();
+      }
+      expect(results).toHaveLength(2);
+      expect(results[0]!.codes, `${rows} × ${cols}, block ${rotate}: codes`).toEqual(results[1]!.codes);
+      expect(results[0]!.scales, `${rows} × ${cols}, block ${rotate}: scales`).toEqual(results[1]!.scales);
     }
   });
 

@@ -7,9 +7,10 @@
 // Symbols: rows = tokens (T), cols = d_inner (Di), groups of group_size consecutive channels
 // (transformers: group_size = Di; mamba_ssm and llama.cpp: Di / n_groups). z is a strided view into
 // in_proj's output [T, 2·Di + 2·G·N + H] (offset 0). fp32 throughout; the sum of squares is
-// accumulated per thread, then reduced in workgroup memory.
+// accumulated per thread, then reduced over the workgroup (workgroup_sum.wgsl, prepended by the op).
 
 override WORKGROUP_SIZE: u32 = 256u;  // a power of two
+override SG_SIZE: u32 = 0u;            // subgroup size when workgroup_sum may use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 struct Params {
   rows: u32,        // T
@@ -52,15 +53,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let v = gated(row, first + i);
     sum_sq += v * v;
   }
-  partial[lid] = sum_sq;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let scale = inverseSqrt(partial[0] / f32(params.group_size) + params.eps);
+  let scale = inverseSqrt(workgroup_sum(sum_sq, lid) / f32(params.group_size) + params.eps);
   for (var i = lid; i < params.group_size; i += WORKGROUP_SIZE) {
     let c = first + i;
     output[row * params.cols + c] = gated(row, c) * scale * weight[c];

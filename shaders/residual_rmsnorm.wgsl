@@ -6,9 +6,11 @@
 // residual multipliers; its logits_scaling folded into the final norm as o = 1 / logits_scaling).
 //
 // Symbols: rows = tokens (T), cols = d_model (D). fp32 throughout; the sum of squares is
-// accumulated per thread, then reduced in workgroup memory.
+// accumulated per thread, then reduced over the workgroup (workgroup_sum.wgsl, prepended by the op:
+// subgroupAdd and one exchange where subgroups allow, else a tree in workgroup memory).
 
 override WORKGROUP_SIZE: u32 = 256u;
+override SG_SIZE: u32 = 0u;            // subgroup size when workgroup_sum may use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 struct Params {
   rows: u32,          // T
@@ -45,15 +47,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     residual[base + c] = value;
     sum_sq += value * value;
   }
-  partial[lid] = sum_sq;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let scale = inverseSqrt(partial[0] / f32(params.cols) + params.eps);
+  let scale = inverseSqrt(workgroup_sum(sum_sq, lid) / f32(params.cols) + params.eps);
   for (var c = lid; c < params.cols; c += WORKGROUP_SIZE) {
     output[base + c] = residual[base + c] * scale * weight[c] * params.out_scale;
   }

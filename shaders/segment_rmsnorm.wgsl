@@ -6,10 +6,11 @@
 //     x[r, c] = x[r, c] * inverseSqrt(mean over the segment of x[r, :]^2 + eps)
 //
 // fp32 throughout (transformers' rms_forward casts to float32 too); the sum of squares is
-// accumulated per thread, then reduced in workgroup memory. In place is safe: every thread reads
+// accumulated per thread, then reduced over the workgroup (workgroup_sum.wgsl, prepended by the op). In place is safe: every thread reads
 // its columns, the workgroup reduces, then every thread rescales only the columns it read.
 
 override WORKGROUP_SIZE: u32 = 64u;
+override SG_SIZE: u32 = 0u;            // subgroup size when workgroup_sum may use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 struct Params {
   rows: u32,           // T
@@ -38,15 +39,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let v = x[start + c];
     sum_sq += v * v;
   }
-  partial[lid] = sum_sq;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let scale = inverseSqrt(partial[0] / f32(width) + params.eps);
+  let scale = inverseSqrt(workgroup_sum(sum_sq, lid) / f32(width) + params.eps);
   for (var c = lid; c < width; c += WORKGROUP_SIZE) {
     x[start + c] = x[start + c] * scale;
   }

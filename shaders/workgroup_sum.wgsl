@@ -1,5 +1,5 @@
 // workgroup_sum: the sum of one value per invocation over the workgroup, every invocation gets it;
-// prepended by the ops whose kernels reduce a workgroup (norm-matvec.ts, layer-grid.ts). The
+// prepended by the ops whose kernels reduce a workgroup (norm-matvec.ts, layer-grid.ts, and the per-row norms through subgroups.ts withWorkgroupSum). The
 // kernel declares WORKGROUP_SIZE, SG_SIZE (the subgroup size when subgroupAdd may be used, else 0:
 // app/kernels/subgroups.ts, which also gives sg_add_f32) and `partial`, a workgroup array of
 // WORKGROUP_SIZE f32.

@@ -9,6 +9,7 @@ import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, rowWorkgroupSize, singleDispatch } from './op-helpers.js';
+import { withWorkgroupSum } from './subgroups.js';
 import type { StridedView } from './selective-scan.js';
 
 const OP = 'GatedRmsNorm';
@@ -58,7 +59,9 @@ export function gatedRmsNorm(ctx: GpuContext, shape: GatedRmsNormShape, buffers:
   const { device } = ctx;
   // params, y, z, weight, output
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: rowWorkgroupSize(ctx, 256) } });
+  const threads = rowWorkgroupSize(ctx, 256);
+  const reduce = withWorkgroupSum(ctx, code, threads);
+  const pipeline = ctx.pipelines.get({ op: OP, code: reduce.code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, ...reduce.constants } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const data = new ArrayBuffer(32);
   new Uint32Array(data, 0, 5).set([rows, cols, groupSize, z.offset, z.rowStride]);

@@ -7,6 +7,7 @@ import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, rowWorkgroupSize, singleDispatch } from './op-helpers.js';
+import { withWorkgroupSum } from './subgroups.js';
 
 const OP = 'ResidualRmsNorm';
 
@@ -47,7 +48,9 @@ export function residualRmsNorm(
   const { device } = ctx;
   // params, hidden, residual, weight, output
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'read-only-storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: rowWorkgroupSize(ctx, 256) } });
+  const threads = rowWorkgroupSize(ctx, 256);
+  const reduce = withWorkgroupSum(ctx, code, threads);
+  const pipeline = ctx.pipelines.get({ op: OP, code: reduce.code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, ...reduce.constants } });
   const hiddenScale = shape.hiddenScale ?? 1;
   const outScale = shape.outScale ?? 1;
   if (!Number.isFinite(hiddenScale) || !Number.isFinite(outScale)) throw new RangeError(`${OP}: scales must be finite, got ${hiddenScale} and ${outScale}`);

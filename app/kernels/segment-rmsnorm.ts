@@ -8,6 +8,7 @@ import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkCount, singleDispatch } from './op-helpers.js';
+import { withWorkgroupSum } from './subgroups.js';
 
 const OP = 'SegmentRmsNorm';
 /** Must be a power of two (the reduction halves it). Segments are short (dt_rank ≤ 256, d_state 16). */
@@ -41,7 +42,8 @@ export function segmentRmsNorm(ctx: GpuContext, shape: SegmentRmsNormShape, buff
 
   const { device } = ctx;
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE } });
+  const reduce = withWorkgroupSum(ctx, code, WORKGROUP_SIZE);
+  const pipeline = ctx.pipelines.get({ op: OP, code: reduce.code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE, ...reduce.constants } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const data = new ArrayBuffer(32);
   new Uint32Array(data, 0, 2).set([rows, rowStride]);

@@ -6,6 +6,7 @@
  * where GpuContext.subgroupSize says subgroups are runs of consecutive invocations of one known
  * size (app/gpu/context.ts subgroupLayout) and that size divides THREADS_PER_ROW.
  */
+import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 
 const ON = `enable subgroups;
@@ -21,4 +22,14 @@ fn sg_add_v4(v: vec4<f32>) -> vec4<f32> { return v; }
 export function subgroupReduction(ctx: GpuContext, perRow: number): { prefix: string; size: number } {
   const size = ctx.subgroupSize ?? 0;
   return size > 0 && perRow >= size && perRow % size === 0 ? { prefix: ON, size } : { prefix: OFF, size: 0 };
+}
+
+/**
+ * A kernel that reduces its whole workgroup of `workgroupSize` through workgroup_sum.wgsl (the
+ * per-row norms): its code with the subgroup helpers and workgroup_sum prepended, and its SG_SIZE
+ * (subgroupAdd and one exchange where subgroupReduction allows, else the barrier tree).
+ */
+export function withWorkgroupSum(ctx: GpuContext, code: string, workgroupSize: number): { code: string; constants: { SG_SIZE: number } } {
+  const sub = subgroupReduction(ctx, workgroupSize);
+  return { code: sub.prefix + workgroupSumCode + code, constants: { SG_SIZE: sub.size } };
 }

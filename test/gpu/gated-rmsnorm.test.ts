@@ -7,7 +7,7 @@ import { gatedRmsNorm } from '../../app/kernels/gated-rmsnorm';
 import { gatedRmsNormRef } from '../../app/kernels/gated-rmsnorm.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
 import { mamba2InProjZ, mamba2Layout } from '../../app/arch/mamba2/layout';
-import { useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 
 /** fp32 norms: relative error ≤ 1e-4. */
 const TOLERANCE = 1e-4;
@@ -67,10 +67,13 @@ describe('gated_rmsnorm.wgsl against its CPU reference (Dawn)', () => {
         try {
           // The GPU's workgroup and the software adapter's (rowWorkgroupSize), whichever this adapter is.
           for (const threads of [256, 16]) {
-            c0.tuning = { rowWorkgroup: threads };
-            const { output, ref } = await runCase(c0, T, H, P, G, N, groupSize, seed + T * 7919 + Di * 31 + groupSize + threads);
-            expect(output.every(Number.isFinite), `every output element written (${threads} threads)`).toBe(true);
-            expect(relativeError(output, ref), `${threads} threads`).toBeLessThanOrEqual(TOLERANCE);
+            // The sums by subgroups (where this adapter has them) and by the barrier tree.
+            await eachSubgroupReduction(c0, async (sg) => {
+              c0.tuning = { rowWorkgroup: threads };
+              const { output, ref } = await runCase(c0, T, H, P, G, N, groupSize, seed + T * 7919 + Di * 31 + groupSize + threads);
+              expect(output.every(Number.isFinite), `every output element written (${threads} threads, subgroups ${sg})`).toBe(true);
+              expect(relativeError(output, ref), `${threads} threads, subgroups ${sg}`).toBeLessThanOrEqual(TOLERANCE);
+            });
           }
         } finally {
           c0.tuning = undefined;

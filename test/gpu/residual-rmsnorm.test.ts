@@ -6,7 +6,7 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { residualRmsNorm } from '../../app/kernels/residual-rmsnorm';
 import { residualRmsNormRef } from '../../app/kernels/residual-rmsnorm.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 
 /** fp32 norms: relative error ≤ 1e-4 (issue 5's tolerance for norms and scans). */
 const TOLERANCE = 1e-4;
@@ -52,17 +52,19 @@ describe('residual_rmsnorm.wgsl against its CPU reference (Dawn)', () => {
   ];
   for (const [rows, cols] of shapes) {
     for (const hasResidual of [true, false]) {
-      it(`rows=${rows} cols=${cols} residual=${hasResidual}, with 256 and 16 threads a row`, async (test) => {
+      it(`rows=${rows} cols=${cols} residual=${hasResidual}, with 256 and 16 threads a row, the sums by subgroups and by the tree`, async (test) => {
         if (!ctx) return test.skip(skipReason);
         const c0 = ctx;
         try {
           // The GPU's workgroup and the software adapter's (rowWorkgroupSize), whichever this adapter is.
           for (const threads of [256, 16]) {
-            c0.tuning = { rowWorkgroup: threads };
-            const { output, residual, ref } = await runCase(c0, rows, cols, hasResidual, seed + rows * 7919 + cols + threads);
-            expect(output.every(Number.isFinite), `every output element written (${threads} threads)`).toBe(true);
-            expect(relativeError(output, ref.output), `output (${threads} threads)`).toBeLessThanOrEqual(TOLERANCE);
-            expect(relativeError(residual, ref.residual), `residual (${threads} threads)`).toBeLessThanOrEqual(TOLERANCE);
+            await eachSubgroupReduction(c0, async (sg) => {
+              c0.tuning = { rowWorkgroup: threads };
+              const { output, residual, ref } = await runCase(c0, rows, cols, hasResidual, seed + rows * 7919 + cols + threads);
+              expect(output.every(Number.isFinite), `every output element written (${threads} threads, subgroups ${sg})`).toBe(true);
+              expect(relativeError(output, ref.output), `output (${threads} threads, subgroups ${sg})`).toBeLessThanOrEqual(TOLERANCE);
+              expect(relativeError(residual, ref.residual), `residual (${threads} threads, subgroups ${sg})`).toBeLessThanOrEqual(TOLERANCE);
+            });
           }
         } finally {
           c0.tuning = undefined;

@@ -12,7 +12,7 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { segmentRmsNorm } from '../../app/kernels/segment-rmsnorm';
 import { segmentRmsNormRef } from '../../app/kernels/segment-rmsnorm.ref';
 import { randomF32, relativeError } from '../../app/kernels/self-test';
-import { useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 
 /** fp32 norm of short rows against float64: relative error ≤ 1e-5 (tighter than the 1e-4 of the other norms). */
 const TOLERANCE = 1e-5;
@@ -51,16 +51,19 @@ describe('segment_rmsnorm.wgsl against its CPU reference (Dawn)', () => {
   for (const [rows, rowStride, bounds, eps, scale] of cases) {
     it(`rows=${rows} stride=${rowStride} bounds=[${bounds.join(', ')}] eps=${eps}`, async (test) => {
       if (!ctx) return test.skip(skipReason);
-      const { input, output, ref } = await runCase(ctx, rows, rowStride, bounds, eps, scale, seed + rows * 7919 + rowStride);
-      expect(output.every(Number.isFinite), 'every element finite').toBe(true);
-      expect(relativeError(output, ref), `seed ${seed}`).toBeLessThanOrEqual(TOLERANCE);
-      const first = bounds[0] as number;
-      const last = bounds[bounds.length - 1] as number;
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < rowStride; c++) {
-          if (c < first || c >= last) expect(output[r * rowStride + c], `row ${r} column ${c} is outside every segment`).toBe(input[r * rowStride + c]);
+      // The sums by subgroups (where this adapter has them) and by the barrier tree.
+      await eachSubgroupReduction(ctx, async (sg) => {
+        const { input, output, ref } = await runCase(ctx!, rows, rowStride, bounds, eps, scale, seed + rows * 7919 + rowStride);
+        expect(output.every(Number.isFinite), 'every element finite').toBe(true);
+        expect(relativeError(output, ref), `seed ${seed}, subgroups ${sg}`).toBeLessThanOrEqual(TOLERANCE);
+        const first = bounds[0] as number;
+        const last = bounds[bounds.length - 1] as number;
+        for (let r = 0; r < rows; r++) {
+          for (let c = 0; c < rowStride; c++) {
+            if (c < first || c >= last) expect(output[r * rowStride + c], `row ${r} column ${c} is outside every segment`).toBe(input[r * rowStride + c]);
+          }
         }
-      }
+      });
     });
   }
 

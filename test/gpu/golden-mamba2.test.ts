@@ -29,6 +29,17 @@ let ctx: GpuContext | null = null;
 let skipReason = '';
 useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
+/** A golden case's model (inspected, its weights on the GPU), its golden tensors and its input ids. */
+async function openGolden(gpu: GpuContext, name: string) {
+  const dir = path.join(goldenDir, name);
+  const files = await folderModelFiles(dir);
+  const inspection = await inspectModel(files);
+  const weights = await loadWeights(gpu, files, inspection);
+  await files.close();
+  const { f32, ints } = await readGolden(dir);
+  return { inspection, weights, f32, ints, ids: await ints('input_ids') };
+}
+
 describe('Mamba-2 against transformers (golden fixtures)', () => {
   it('has the Mamba-2 golden cases', () => {
     expect(cases).toEqual(['mamba2-8groups', 'mamba2-groups', 'mamba2-one-group']);
@@ -36,13 +47,7 @@ describe('Mamba-2 against transformers (golden fixtures)', () => {
 
   it.for(cases)('%s: logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical; prefill then steps', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
-    const dir = path.join(goldenDir, name);
-    const files = await folderModelFiles(dir);
-    const inspection = await inspectModel(files);
-    const weights = await loadWeights(ctx, files, inspection);
-    await files.close();
-    const { f32, ints } = await readGolden(dir);
-    const ids = await ints('input_ids');
+    const { inspection, weights, f32, ints, ids } = await openGolden(ctx, name);
     const c = inspection.config;
     const { dModel: D, dInner: Di, dState: N, nGroups: G, nHeads: H, vocabSize: V, nLayer: L } = c;
     const T = ids.length;
@@ -96,13 +101,7 @@ describe('Mamba-2 against transformers (golden fixtures)', () => {
 describe('Mamba-2 with another SSD chunk length (bench --ssd-chunk)', () => {
   it("mamba2-groups (chunk_size 32) chunked by 16 and by 100: the same logits within 1e-3 of transformers'", async (test) => {
     if (!ctx) return test.skip(skipReason);
-    const dir = path.join(goldenDir, 'mamba2-groups');
-    const files = await folderModelFiles(dir);
-    const inspection = await inspectModel(files);
-    const weights = await loadWeights(ctx, files, inspection);
-    await files.close();
-    const { f32, ints } = await readGolden(dir);
-    const ids = await ints('input_ids');
+    const { inspection, weights, f32, ids } = await openGolden(ctx, 'mamba2-groups');
     const T = ids.length;
     const V = inspection.config.vocabSize;
     const golden = await f32('logits');

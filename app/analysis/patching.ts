@@ -274,7 +274,12 @@ export async function activationPatching(
     out.destroy();
     sourceRows?.destroy();
   }
-  const restored = Float64Array.from(patchedDiff, (d) => (d - corruptDiff) / (cleanDiff - corruptDiff));
+  // A cell that moves nothing is 0, not −0 (0 / a negative denominator, when the clean run's
+  // difference is below the corrupted one's): exports and tables would print "-0".
+  const restored = Float64Array.from(patchedDiff, (d) => {
+    const r = (d - corruptDiff) / (cleanDiff - corruptDiff);
+    return r === 0 ? 0 : r;
+  });
   return {
     site,
     layers,

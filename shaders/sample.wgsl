@@ -9,11 +9,19 @@
 //           inverse CDF with u over the kept ids in index order: the first id whose running
 //           Σ w exceeds u · Σ_kept w
 //
-// Thresholds are found by a binary search over the 32-bit order keys of l' (a float's bits made
-// monotonic as a u32), each probe a count or a mass of the whole vocabulary reduced by the
-// workgroup: 32 probes at most per threshold, every one of them exact in the keys.
+// Thresholds are found by a search over the 32-bit order keys of l' (a float's bits made
+// monotonic as a u32) for the largest key whose count (top-k) or mass (top-p) of the vocabulary at
+// or above it is enough, exact in the keys. With subgroups (SG_SIZE > 0) a pass over the
+// vocabulary tests FAN − 1 keys at once (a FAN-ary search: 8 passes for 32-bit keys), its counts
+// or masses added by subgroupAdd and one exchange; else a binary search, a pass and a barrier tree
+// a probe (32 at most).
 
 override WORKGROUP_SIZE: u32 = 256u;  // a power of two
+// The subgroup size where subgroups are runs of SG_SIZE consecutive invocations (app/gpu/context.ts
+// subgroupLayout) dividing WORKGROUP_SIZE, else 0; sg_add_v4u and sg_add_v4f come from the prefix
+// the op prepends (app/kernels/sample.ts).
+override SG_SIZE: u32 = 0u;
+const FAN: u32 = 16u;  // keys a pass of the subgroup search divides its range by
 
 struct Params {
   vocab: u32,        // V
@@ -33,6 +41,9 @@ struct Params {
 
 var<workgroup> red_f: array<f32, WORKGROUP_SIZE>;
 var<workgroup> red_u: array<u32, WORKGROUP_SIZE>;
+// The subgroup search's partial counts or masses (f32 bits): 4 vec4 a subgroup.
+var<workgroup> red_v4: array<vec4<u32>, 4u * (WORKGROUP_SIZE / select(SG_SIZE, WORKGROUP_SIZE, SG_SIZE == 0u))>;
+var<workgroup> search_range: vec2<u32>;
 var<workgroup> claimed: atomic<u32>;    // chosen id + 1 (0: none)
 var<workgroup> last_kept: atomic<u32>;  // largest kept id with w > 0, + 1 (0: none)
 
@@ -103,6 +114,96 @@ fn upper_mid(lo: u32, hi: u32) -> u32 {
   return lo + (gap >> 1u) + (gap & 1u);
 }
 
+// The subgroup search (SG_SIZE > 0). Keys t[j] = lo + j·q + ceil(j·r / FAN), q and r the quotient and
+// remainder of (hi − lo) / FAN, cut [lo, hi] into FAN parts: t[0] = lo, non-decreasing, each ≤ hi.
+fn fan_keys(lo: u32, hi: u32) -> array<vec4<u32>, 4> {
+  let q = (hi - lo) / FAN;
+  let r = (hi - lo) % FAN;
+  var t: array<vec4<u32>, 4>;
+  for (var j = 0u; j < FAN; j++) {
+    t[j / 4u][j % 4u] = lo + j * q + (j * r + FAN - 1u) / FAN;
+  }
+  return t;
+}
+
+// Adds four vec4 of every invocation over the workgroup (as u32 bits: counts, or masses with
+// `mass`); every invocation gets the sums. subgroupAdd, the subgroups' sums through red_v4, then
+// each subgroup adds those (redundantly, so that control flow stays uniform).
+fn fan_sum(lid: u32, v: array<vec4<u32>, 4>, mass: bool) -> array<vec4<u32>, 4> {
+  let sg = max(SG_SIZE, 1u);
+  let groups = WORKGROUP_SIZE / sg;
+  var part: array<vec4<u32>, 4>;
+  for (var s = 0u; s < 4u; s++) {
+    part[s] = select(sg_add_v4u(v[s]), bitcast<vec4<u32>>(sg_add_v4f(bitcast<vec4<f32>>(v[s]))), mass);
+  }
+  workgroupBarrier();  // the previous pass's readers are done with red_v4
+  if (lid % sg == 0u) {
+    for (var s = 0u; s < 4u; s++) {
+      red_v4[(lid / sg) * 4u + s] = part[s];
+    }
+  }
+  workgroupBarrier();
+  var mine: array<vec4<u32>, 4>;
+  for (var s = 0u; s < 4u; s++) {
+    var cu = vec4<u32>(0u);
+    var cf = vec4<f32>(0.0);
+    for (var k = lid % sg; k < groups; k += sg) {
+      cu += red_v4[k * 4u + s];
+      cf += bitcast<vec4<f32>>(red_v4[k * 4u + s]);
+    }
+    mine[s] = select(sg_add_v4u(cu), bitcast<vec4<u32>>(sg_add_v4f(cf)), mass);
+  }
+  return mine;
+}
+
+// The largest key in [lo, hi] whose count at or above it (mass = false: ≥ need) or mass at or
+// above it (mass = true: ≥ bitcast<f32>(need)) is enough, given that lo's is: FAN-ary search,
+// one pass over the vocabulary a step. Every invocation calls it; the result is uniform.
+fn fan_search(lid: u32, lo_in: u32, hi_in: u32, need: u32, mass: bool, top: f32, inv_temperature: f32) -> u32 {
+  var range = vec2<u32>(lo_in, hi_in);
+  // Each pass leaves a range shorter than the one it was given (t[best] ≥ lo, the next key ≤ hi),
+  // so this ends; the cap (32-bit keys need 8 passes at FAN = 16) only guards against a mistake.
+  for (var step = 0u; step < 64u && range.x < range.y; step++) {
+    let t = fan_keys(range.x, range.y);
+    var c: array<vec4<u32>, 4>;
+    for (var s = 0u; s < 4u; s++) {
+      c[s] = vec4<u32>(0u);
+    }
+    for (var i = lid; i < params.vocab; i += WORKGROUP_SIZE) {
+      let l = penalized(i);
+      let key = vec4<u32>(order_key(l));
+      if (mass) {
+        let w = vec4<f32>(weight(l, top, inv_temperature));
+        for (var s = 0u; s < 4u; s++) {
+          c[s] = bitcast<vec4<u32>>(bitcast<vec4<f32>>(c[s]) + select(vec4<f32>(0.0), w, key >= t[s]));
+        }
+      } else {
+        for (var s = 0u; s < 4u; s++) {
+          c[s] += select(vec4<u32>(0u), vec4<u32>(1u), key >= t[s]);
+        }
+      }
+    }
+    let sums = fan_sum(lid, c, mass);
+    // The last key that is enough (t[0] = lo is), then the part above it up to the next key.
+    var best = 0u;
+    for (var j = 1u; j < FAN; j++) {
+      let v = sums[j / 4u][j % 4u];
+      if (select(v >= need, bitcast<f32>(v) >= bitcast<f32>(need), mass)) {
+        best = j;
+      }
+    }
+    if (lid == 0u) {
+      var hi = range.y;
+      if (best + 1u < FAN) {
+        hi = t[(best + 1u) / 4u][(best + 1u) % 4u] - 1u;
+      }
+      search_range = vec2<u32>(t[best / 4u][best % 4u], hi);
+    }
+    range = workgroupUniformLoad(&search_range);
+  }
+  return range.x;
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32) {
   let V = params.vocab;
@@ -142,7 +243,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
     // top-k: the largest key with at least k ids at or above it (the k-th largest l').
     var keep_key = 0u;
-    if (params.top_k > 0u && params.top_k < V) {
+    if (params.top_k > 0u && params.top_k < V && SG_SIZE > 0u) {
+      keep_key = fan_search(lid, 0u, top_key, params.top_k, false, top, inv_temperature);
+    } else if (params.top_k > 0u && params.top_k < V) {
       var lo = 0u;
       var hi = top_key;
       while (lo < hi) {
@@ -159,17 +262,21 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     // top-p: the largest key whose mass at or above it reaches p of the top-k survivors' mass.
     if (params.top_p < 1.0) {
       let goal = params.top_p * mass_at_least(lid, keep_key, top, inv_temperature);
-      var lo = keep_key;
-      var hi = top_key;
-      while (lo < hi) {
-        let mid = upper_mid(lo, hi);
-        if (mass_at_least(lid, mid, top, inv_temperature) >= goal) {
-          lo = mid;
-        } else {
-          hi = mid - 1u;
+      if (SG_SIZE > 0u) {
+        keep_key = fan_search(lid, keep_key, top_key, bitcast<u32>(goal), true, top, inv_temperature);
+      } else {
+        var lo = keep_key;
+        var hi = top_key;
+        while (lo < hi) {
+          let mid = upper_mid(lo, hi);
+          if (mass_at_least(lid, mid, top, inv_temperature) >= goal) {
+            lo = mid;
+          } else {
+            hi = mid - 1u;
+          }
         }
+        keep_key = lo;
       }
-      keep_key = lo;
     }
 
     // Inverse CDF in index order: each thread sums a contiguous range of ids, an inclusive

@@ -13,6 +13,14 @@ import { bindGroupFor, bindGroupLayoutFor, checkBufferBytes, singleDispatch } fr
 
 const OP = 'Sample';
 const MAX_WORKGROUP_SIZE = 1024;
+/** The subgroup search's helpers (sample.wgsl SG_SIZE): subgroupAdd where used, else never-called stand-ins. */
+const SUBGROUPS_ON = `enable subgroups;
+fn sg_add_v4u(v: vec4<u32>) -> vec4<u32> { return subgroupAdd(v); }
+fn sg_add_v4f(v: vec4<f32>) -> vec4<f32> { return subgroupAdd(v); }
+`;
+const SUBGROUPS_OFF = `fn sg_add_v4u(v: vec4<u32>) -> vec4<u32> { return v; }
+fn sg_add_v4f(v: vec4<f32>) -> vec4<f32> { return v; }
+`;
 
 export interface SampleShape {
   vocab: number; // V
@@ -111,7 +119,12 @@ export function sample(
   const { device } = ctx;
   // params, logits, seen, token
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: workgroupSize(ctx) } });
+  // top-k and top-p thresholds by a 16-ary search where subgroups of a known layout divide the
+  // workgroup (8 passes over the vocabulary for a threshold instead of up to 32).
+  const threads = workgroupSize(ctx);
+  const sg = ctx.subgroupSize ?? 0;
+  const withSubgroups = sg > 0 && sg <= threads && threads % sg === 0;
+  const pipeline = ctx.pipelines.get({ op: OP, code: (withSubgroups ? SUBGROUPS_ON : SUBGROUPS_OFF) + code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sg : 0 } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const owned: GPUBuffer[] = [params];
   const seen = buffers.seen ?? storageBuffer(device, `${label}.noSeen`, 4);

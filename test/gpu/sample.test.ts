@@ -6,7 +6,7 @@ import { submitDispatches } from '../../app/kernels/dispatch';
 import { GREEDY, sample, seenBitset, type SampleSettings } from '../../app/kernels/sample';
 import { sampleRef } from '../../app/kernels/sample.ref';
 import { randomF32 } from '../../app/kernels/self-test';
-import { useTestGpu } from '../support/gpu';
+import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 
 /**
  * Greedy and top-k = 1 must be exact. With sampling, the GPU (fp32 sums) and the reference
@@ -112,10 +112,15 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
         { ...GREEDY, repetitionPenalty: 0.5 },
         { temperature: 0.8, topK: 1, topP: 0.9, repetitionPenalty: 1.8, u: 0.7 },
         { temperature: 3, topK: 1, topP: 1, repetitionPenalty: 1, u: 0.999 },
+        // top-k = 2 at any u and p: one of the two largest l' (exact in the keys).
+        { temperature: 0.5, topK: 2, topP: 1, repetitionPenalty: 1.8, u: 0.3 },
       ];
-      const { ids } = await runSample(ctx, run, settings);
-      expect(ids).toEqual(settings.map((s) => sampleRef(r, run.seen, s)));
-      expect(ids[3]).toBe(order[0]);
+      // The thresholds' searches with subgroups (16-ary) and without (binary).
+      await eachSubgroupReduction(ctx, async (sg) => {
+        const { ids } = await runSample(ctx!, run, settings);
+        expect(ids, `subgroups ${sg}`).toEqual(settings.map((s) => sampleRef(r, run.seen, s)));
+        expect(ids[3]).toBe(order[0]);
+      });
     });
 
     it(`V=${vocab}: with fixed u the GPU picks the reference's token for several temperature, top-k, top-p and penalty settings`, async (test) => {
@@ -124,10 +129,13 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
       run.seen = seenBitset([...randomF32(Math.ceil(vocab / 10), seed + 7)].map((x) => Math.floor(((x + 1) / 2) * vocab)), vocab);
       const us = [...randomF32(4, seed + vocab)].map((x) => (x + 1) / 2);
       const settings = SETTINGS.flatMap((s) => us.map((u) => ({ ...s, u })));
-      const { ids } = await runSample(ctx, run, settings);
-      const nearMisses = { count: 0 };
-      settings.forEach((s, k) => expectPick(ids[k] as number, run, s, nearMisses));
-      expect(nearMisses.count, 'picks that differ from the reference only by rounding at a boundary').toBeLessThanOrEqual(2);
+      // The thresholds' searches with subgroups (16-ary) and without (binary).
+      await eachSubgroupReduction(ctx, async (sg) => {
+        const { ids } = await runSample(ctx!, run, settings);
+        const nearMisses = { count: 0 };
+        settings.forEach((s, k) => expectPick(ids[k] as number, run, s, nearMisses));
+        expect(nearMisses.count, `picks that differ from the reference only by rounding at a boundary (subgroups ${sg})`).toBeLessThanOrEqual(2);
+      });
     });
   }
 
@@ -145,6 +153,30 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     expect(new Set(ids.slice(50))).toEqual(new Set([1, 3]));
     // Index order: small u picks the lower id.
     expect(ids.slice(0, 50)).toEqual([...ids.slice(0, 50)].sort((a, b) => a - b));
+  });
+
+  it('top-k and top-p thresholds exact to the last bit: logits one float apart at the boundary, with and without subgroups', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    // 60 logits at consecutive float32 values from 5 up (5, the next float, …) at random ids, the
+    // rest in ±1: the 40th largest is 20 floats above 5, so a threshold off by a few floats keeps
+    // a few more ids and moves the picks of a sweep of u (the weights are all but equal).
+    const vocab = 1000;
+    const run = makeRun(vocab, seed + 13, 1);
+    const r = row(run);
+    const bits = new Uint32Array(new Float32Array([5]).buffer)[0] as number;
+    const ids = [...new Set([...randomF32(400, seed + 14)].map((x) => Math.floor(((x + 1) / 2) * vocab)))].slice(0, 60);
+    expect(ids).toHaveLength(60);
+    ids.forEach((id, i) => (r[id] = new Float32Array(new Uint32Array([bits + i]).buffer)[0] as number));
+    const us = Array.from({ length: 23 }, (_, k) => (k + 0.5) / 23);
+    const settings: SampleSettings[] = [
+      ...us.map((u) => ({ temperature: 1, topK: 40, topP: 1, repetitionPenalty: 1, u })),
+      // top-p over the top 60 (each ~1/60 of the kept mass): p = 0.5 keeps the 30 largest.
+      ...us.map((u) => ({ temperature: 1, topK: 60, topP: 0.5, repetitionPenalty: 1, u })),
+    ];
+    await eachSubgroupReduction(ctx, async (sg) => {
+      const { ids: got } = await runSample(ctx!, run, settings);
+      expect(got, `subgroups ${sg}`).toEqual(settings.map((s) => sampleRef(r, null, s)));
+    });
   });
 
   it('marks the chosen id in `seen` when asked', async (test) => {

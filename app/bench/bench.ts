@@ -18,6 +18,7 @@ import type { TensorLocation } from '../formats/tensor-location.js';
 import { matmul } from '../kernels/matmul.js';
 import { kernelUnits } from '../kernels/dispatch.js';
 import { generate } from '../model/generate.js';
+import { DEFAULT_SAMPLING } from '../model/sampling.js';
 import type { PrefillMatmul } from '../model/int8-plan.js';
 import { int8PrefillKernel } from '../model/int8-prefill.js';
 import { relativeError } from '../kernels/self-test.js';
@@ -137,6 +138,8 @@ export interface BenchResult {
   /** Where a prefill call's time goes (medians, ms): the whole call, its CPU part up to submit, and the same call again at once in the same session. */
   prefill_split?: Record<string, PrefillSplit>;
   decode_tok_s: number;
+  /** Decode with the app's default sampling (app/model/sampling.ts DEFAULT_SAMPLING) instead of greedy. */
+  decode_sampled_tok_s: number;
   /** The grid decode (one dispatch a layer), where it ran: checkGridDecode. */
   grid_decode?: { workgroups: number; aborted: boolean; tokens: number; tokens_equal: number };
   /** The CLI's --grid setting this result ran with, and the grid workgroups the adapter probe gave (GpuContext.gridWorkgroups). */
@@ -518,6 +521,17 @@ export async function runBench(
   }
   const decode = median(decodeRates);
   log(`decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats})`);
+  // The same with the app's default sampling (DEFAULT_SAMPLING: temperature 0.8, top-k 40, top-p
+  // 0.95): what its top-k and top-p searches over the vocabulary add to a token.
+  const sampledRates: number[] = [];
+  for (let r = 0; r < options.warmup + options.repeats; r++) {
+    const session = new Session(ctx, model);
+    const run = await generate(ctx, session, ids(16), { maxTokens: options.decodeTokens + 1, ...DEFAULT_SAMPLING, seed: r + 1 });
+    if (r >= options.warmup) sampledRates.push(run.tokensPerSecond);
+    session.destroy();
+  }
+  const decodeSampled = median(sampledRates);
+  log(`decode with the app's sampling (temperature ${DEFAULT_SAMPLING.temperature}, top-k ${DEFAULT_SAMPLING.topK}, top-p ${DEFAULT_SAMPLING.topP}): ${decodeSampled.toFixed(1)} tokens/s`);
   const gridDecode = await checkGridDecode(ctx, inspection, weights, model, options, ids(16));
   if (gridDecode) log(`grid decode: ${gridDecode.workgroups} workgroups${gridDecode.aborted ? ', ABORTED' : ''}; greedy tokens equal to the dispatch path's: ${gridDecode.tokens_equal}/${gridDecode.tokens}`);
   const int8Prefill: Int8PrefillBench | undefined =
@@ -546,6 +560,7 @@ export async function runBench(
     prefill_tok_s: prefill,
     prefill_split: prefillSplit,
     decode_tok_s: decode,
+    decode_sampled_tok_s: decodeSampled,
     ...(gridDecode ? { grid_decode: gridDecode } : {}),
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
     memory_plan: { source: 'planMemory (app/model/memory-plan.ts)', ...plan },

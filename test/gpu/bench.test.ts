@@ -30,6 +30,7 @@ describe('npm run bench', () => {
     expect(result.memory_plan).toMatchObject({ source: 'planMemory (app/model/memory-plan.ts)', weights: { total: (result.gpu_memory_bytes as { weights: number }).weights }, trace: null });
     expect(Object.keys(result.prefill_tok_s as object)).toEqual(['16', '40']);
     expect(result.decode_tok_s).toBeGreaterThan(0);
+    expect(result.decode_sampled_tok_s, "decode with the app's sampling").toBeGreaterThan(0);
     expect(typeof result.adapter).toBe('string');
     expect(typeof result.date).toBe('string');
     expect(result.gpu_memory_bytes).toMatchObject({ weights: expect.any(Number), activations: expect.any(Number), state: expect.any(Number) });

@@ -7,6 +7,7 @@
 import { useCallback, useEffect, useMemo, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { LoadedModelInfo } from '../../../app/engine/protocol';
+import { DEFAULT_SAMPLING } from '../../../app/model/sampling';
 import type { EngineClient } from '../engine-client';
 import { parseIds, tokenNamer, type StudioHints } from '../panels/selection';
 import { useStudioHints } from '../panels/use-studio-hints';
@@ -30,7 +31,7 @@ interface Settings {
   stopAtEos: boolean;
 }
 
-const DEFAULTS: Settings = { maxTokens: 200, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.0, seed: 0, stop: '', liveTrace: true, liveTraceDetail: 'auto', stopAtEos: true };
+const DEFAULTS: Settings = { maxTokens: 200, ...DEFAULT_SAMPLING, seed: 0, stop: '', liveTrace: true, liveTraceDetail: 'auto', stopAtEos: true };
 
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));

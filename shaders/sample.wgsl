@@ -134,7 +134,11 @@ fn fan_sum(lid: u32, v: array<vec4<u32>, 4>, mass: bool) -> array<vec4<u32>, 4> 
   let groups = WORKGROUP_SIZE / sg;
   var part: array<vec4<u32>, 4>;
   for (var s = 0u; s < 4u; s++) {
-    part[s] = select(sg_add_v4u(v[s]), bitcast<vec4<u32>>(sg_add_v4f(bitcast<vec4<f32>>(v[s]))), mass);
+    if (mass) {
+      part[s] = bitcast<vec4<u32>>(sg_add_v4f(bitcast<vec4<f32>>(v[s])));
+    } else {
+      part[s] = sg_add_v4u(v[s]);
+    }
   }
   workgroupBarrier();  // the previous pass's readers are done with red_v4
   if (lid % sg == 0u) {
@@ -145,13 +149,19 @@ fn fan_sum(lid: u32, v: array<vec4<u32>, 4>, mass: bool) -> array<vec4<u32>, 4> 
   workgroupBarrier();
   var mine: array<vec4<u32>, 4>;
   for (var s = 0u; s < 4u; s++) {
-    var cu = vec4<u32>(0u);
-    var cf = vec4<f32>(0.0);
-    for (var k = lid % sg; k < groups; k += sg) {
-      cu += red_v4[k * 4u + s];
-      cf += bitcast<vec4<f32>>(red_v4[k * 4u + s]);
+    if (mass) {
+      var cf = vec4<f32>(0.0);
+      for (var k = lid % sg; k < groups; k += sg) {
+        cf += bitcast<vec4<f32>>(red_v4[k * 4u + s]);
+      }
+      mine[s] = bitcast<vec4<u32>>(sg_add_v4f(cf));
+    } else {
+      var cu = vec4<u32>(0u);
+      for (var k = lid % sg; k < groups; k += sg) {
+        cu += red_v4[k * 4u + s];
+      }
+      mine[s] = sg_add_v4u(cu);
     }
-    mine[s] = select(sg_add_v4u(cu), bitcast<vec4<u32>>(sg_add_v4f(cf)), mass);
   }
   return mine;
 }

@@ -13,8 +13,7 @@
 # (e.g. --shapes mamba-2.8b --budget 300).
 set -u
 cd "$(dirname "$0")/.."
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. tooling/device-env.sh
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 python3 tooling/bench-17.py --out "${OUT:-bench/out/bench17}" "$@"

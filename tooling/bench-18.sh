@@ -9,8 +9,7 @@
 # (RUN_TIMEOUT: seconds per run, default 270).
 set -u
 cd "$(dirname "$0")/.."
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. tooling/device-env.sh
 OUT="${OUT:-bench/out/bench18}"
 mkdir -p "$OUT"
 run() { # name, then bench arguments

@@ -9,8 +9,7 @@
 # The device call: carry [".devbench", ".gl"], command `bash tooling/bench-19-decode.sh [sweep|sizes|all]`.
 set -u
 cd "$(dirname "$0")/.."
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. tooling/device-env.sh
 OUT=${OUT:-bench/out/decode19}
 mkdir -p "$OUT"
 what=${1:-all}

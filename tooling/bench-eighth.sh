@@ -19,8 +19,7 @@
 # The official mamba_ssm's numbers for the ratios come from tooling/bench-prefill.sh (a third call).
 set -u
 cd "$(dirname "$0")/.."
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. tooling/device-env.sh
 OUT="${OUT:-bench/out/eighth}"
 mkdir -p "$OUT"
 bench() { python3 .devbench/run.py bench "$@"; }

@@ -12,8 +12,7 @@
 # arguments go to bench-prefill.py (e.g. --shapes mamba-2.8b --budget 300).
 set -u
 cd "$(dirname "$0")/.."
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. tooling/device-env.sh
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 OUT="${OUT:-bench/out/prefill}"
 mkdir -p "$OUT"

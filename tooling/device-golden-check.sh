@@ -4,7 +4,6 @@
 # output with each fixture's golden.safetensors. Needs `bash tooling/bench-bundle.sh` first; the
 # device call carries .devbench and .gl. Prints one line per case; writes $OUT/h200-check.json.
 set -u
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. tooling/device-env.sh
 python3 tooling/device-golden-check.py
 rm -f "$OUT"/*.trace.safetensors

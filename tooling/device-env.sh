@@ -1,0 +1,5 @@
+# Sourced by the device scripts (tooling/bench-*.sh, device-golden-check.sh) from the repository
+# root on the GPU machine: the Vulkan loader bundled in .gl/ (tooling/bench-bundle.sh; the machine
+# has none) and NVIDIA's Vulkan driver, for Dawn.
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json

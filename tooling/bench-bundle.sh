@@ -6,8 +6,7 @@
 #   .devbench/run.py                           unpacks with Python's lzma and runs the CLI
 # and the Vulkan loader .deb in .gl/ (the device machine has none). Both folders are git-ignored;
 # name them in the device call's `carry`. On the device:
-#   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+#   . tooling/device-env.sh          (the loader from .gl/ and VK_DRIVER_FILES)
 #   python3 .devbench/run.py bench --shape mamba-130m --out $OUT/bench.json
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -123,7 +123,9 @@ export function sample(
   // workgroup (8 passes over the vocabulary for a threshold instead of up to 32).
   const threads = workgroupSize(ctx);
   const sg = ctx.subgroupSize ?? 0;
-  const withSubgroups = sg > 0 && sg <= threads && threads % sg === 0;
+  // Workgroup memory then: red_f and red_u (4 bytes a thread each), red_v4 (64 bytes a subgroup), the search range and two atomics.
+  const bytes = 8 * threads + (sg > 0 ? 64 * (threads / sg) : 64) + 16;
+  const withSubgroups = sg > 0 && sg <= threads && threads % sg === 0 && bytes <= ctx.device.limits.maxComputeWorkgroupStorageSize;
   const pipeline = ctx.pipelines.get({ op: OP, code: (withSubgroups ? SUBGROUPS_ON : SUBGROUPS_OFF) + code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sg : 0 } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const owned: GPUBuffer[] = [params];

@@ -32,6 +32,15 @@ export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from '
 const OP = 'Int8Gemm';
 /** The portable kernels read X through weights.wgsl's w_at (any storage format); both gemms write through int8_store.wgsl (after the TC shader's enable directives). */
 const codeI8 = weightsCode + int8Code + storeCode;
+const codeTc = tcCode + storeCode;
+const codeReduce = reduceCode + storeCode;
+/** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
+const STAGE_BYTES = 64;
+/** Threads per workgroup of int8_reduce.wgsl. */
+const REDUCE_WORKGROUP = 256;
+/** Bytes of both kernels' params (int8_gemm.wgsl / int8_gemm_tc.wgsl Params). */
+const PARAMS_BYTES = 32;
+const QUANTIZE_WORKGROUP = 256;
 /** The quantizers' subgroup helpers (int8_gemm.wgsl SG_SIZE): subgroupMax and subgroupShuffleXor where used, else never-called stand-ins. */
 const SUBGROUPS_ON = `enable subgroups;
 fn sg_max_f32(v: f32) -> f32 { return subgroupMax(v); }
@@ -49,15 +58,6 @@ function quantizeCode(ctx: GpuContext): { code: string; sgSize: number } {
   const size = ctx.subgroupSize ?? 0;
   return size > 0 && size <= QUANTIZE_WORKGROUP && QUANTIZE_WORKGROUP % size === 0 ? { code: SUBGROUPS_ON + codeI8, sgSize: size } : { code: SUBGROUPS_OFF + codeI8, sgSize: 0 };
 }
-const codeTc = tcCode + storeCode;
-const codeReduce = reduceCode + storeCode;
-/** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
-const STAGE_BYTES = 64;
-/** Threads per workgroup of int8_reduce.wgsl. */
-const REDUCE_WORKGROUP = 256;
-/** Bytes of both kernels' params (int8_gemm.wgsl / int8_gemm_tc.wgsl Params). */
-const PARAMS_BYTES = 32;
-const QUANTIZE_WORKGROUP = 256;
 
 
 /** Whether int8Gemm runs on the tensor cores here: the adapter offers them (offersInt8TensorCores) and the device took the features. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The eighth session's prefill changes were built without a device (bench/RESULTS.md, "Built
-# without a device"); this measures them on the GPU machine in two device calls of ≤ 10 minutes.
+# without a device"); this measures them on the GPU machine in three device calls of ≤ 10 minutes.
 #
 # Before the calls, here:
 #   bash tooling/bench-bundle.sh                                   # .devbench/cli.js: this tree
@@ -8,12 +8,14 @@
 #     && (cd /tmp/old && npm run build:cli) && cp /tmp/old/dist/cli/cli.js .devbench/cli-old.js \
 #     && git worktree remove --force /tmp/old                      # the build before the session
 #   move .devbench/mamba aside (the carry limit; these calls do not run mamba_ssm)
-# Each call: carry [".devbench", ".gl"], command `OUT=$OUT bash tooling/bench-eighth.sh 1` (then 2).
+# Each call: carry [".devbench", ".gl"], command `OUT=$OUT bash tooling/bench-eighth.sh 1` (then 2, 3).
 #   1  correctness of the split int8 products on the tensor cores (bench --int8-gemm: each kernel
 #      whole and split 3 ways against the CPU), then the old and new builds alternated on
-#      mamba2-130m and mamba2-2.7b, int8 prefill at 2,048 and 8,192 tokens (tooling/bench-ab.sh).
-#   2  the new build's per-kernel breakdown (the SSD's five kernels: ssd.chunk_cumsum, …) at
-#      mamba2-2.7b and mamba2-130m, then the sweeps: --int8-split-groups on the 130m shapes and
+#      mamba2-130m and mamba2-2.7b, int8 prefill at 2,048 and 8,192 tokens, greedy decode, and
+#      (new build) decode with the app's sampling (tooling/bench-ab.sh).
+#   2  the same A/B on mamba-130m and mamba-2.8b, then the new build's per-kernel breakdown (the
+#      SSD's five kernels: ssd.chunk_cumsum, …) at mamba2-2.7b.
+#   3  the breakdown at mamba2-130m, then the sweeps: --int8-split-groups on the 130m shapes and
 #      mamba-2.8b (short prompts; 1 = not split), --ssd-chunk on the Mamba-2 shapes, --scan-lanes
 #      on mamba-2.8b and mamba-130m.
 # The official mamba_ssm's numbers for the ratios come from tooling/bench-prefill.sh (a third call).
@@ -26,24 +28,26 @@ bench() { python3 .devbench/run.py bench "$@"; }
 case "${1:-1}" in
   1)
     timeout 150 python3 .devbench/run.py bench --int8-gemm --repeats 10 --out "$OUT/int8.json" 2>&1 | grep -E 'correctness|tensor cores|TOPS' | tail -20
-    OUT="$OUT/ab" timeout 400 bash tooling/bench-ab.sh "mamba2-130m mamba2-2.7b" 1 "--weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --warmup 1 --prefill-matmul int8"
+    OUT="$OUT/ab" timeout 420 bash tooling/bench-ab.sh "mamba2-130m mamba2-2.7b" 1 "--weights f16 --prefill 2048,8192 --decode 128 --repeats 3 --warmup 1 --prefill-matmul int8"
     ;;
   2)
-    for shape in mamba2-2.7b mamba2-130m; do
-      timeout 120 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 512,2048 --decode 8 --repeats 2 --no-ceilings --prefill-matmul int8 --out $OUT/breakdown-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
-    done
+    OUT="$OUT/ab" timeout 420 bash tooling/bench-ab.sh "mamba-130m mamba-2.8b" 1 "--weights f16 --prefill 2048,8192 --decode 128 --repeats 3 --warmup 1 --prefill-matmul int8"
+    timeout 120 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 512,2048 --decode 8 --repeats 2 --no-ceilings --prefill-matmul int8 --out $OUT/breakdown-mamba2-2.7b.json" 2>&1 | grep -E 'prefill|error' | tail -4
+    ;;
+  3)
+    timeout 100 bash -c "$(declare -f bench); bench --shape mamba2-130m --weights f16 --prefill 512,2048 --decode 8 --repeats 2 --no-ceilings --prefill-matmul int8 --out $OUT/breakdown-mamba2-130m.json" 2>&1 | grep -E 'prefill|error' | tail -4
     for shape in mamba-130m mamba2-130m mamba-2.8b; do
       timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 512,2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --int8-split-groups 1,128,256 --out $OUT/int8-split-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
     done
     for shape in mamba2-2.7b mamba2-130m; do
-      timeout 120 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --ssd-chunk 256,128,64 --out $OUT/ssd-chunk-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
+      timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --ssd-chunk 256,128,64 --out $OUT/ssd-chunk-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
     done
     for shape in mamba-2.8b mamba-130m; do
-      timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --scan-lanes 16,8,4 --out $OUT/scan-lanes-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
+      timeout 80 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --scan-lanes 16,8,4 --out $OUT/scan-lanes-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
     done
     ;;
   *)
-    echo "usage: bash tooling/bench-eighth.sh 1|2" >&2
+    echo "usage: bash tooling/bench-eighth.sh 1|2|3" >&2
     exit 2
     ;;
 esac

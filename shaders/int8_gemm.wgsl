@@ -31,8 +31,14 @@ override ROT: u32 = 4u;               // quantize_rot: the Hadamard block (a pow
 // invocations (app/gpu/context.ts subgroupLayout; SG_SIZE divides WORKGROUP_SIZE), else 0. Then
 // the row's max is a subgroupMax and one exchange through workgroup memory, and the butterflies
 // whose partner is in the same subgroup swap through subgroupShuffleXor: no barriers for them.
-// sg_max_f32 and sg_xor_v4 come from the prefix the op prepends (app/kernels/int8-gemm.ts).
+// sg_max_f32, sg_sum_f32 and sg_xor_v4 come from the prefix the op prepends (app/kernels/int8-gemm.ts).
 override SG_SIZE: u32 = 0u;
+// quantize_rot: X is Mamba-2's gated RMSNorm of one group, not computed: column c of row r is
+// u·g with u = y[r, c]·silu(z[r, c]) (y from src, fp32; z a strided view at binding 4, g at
+// binding 5), and the row's scale is multiplied by the norm's rsqrt(Σ_c u² / cols + eps). The
+// codes of a row do not change with a factor on the whole row (they are of v / max|v|), so the
+// norm's scale needs no pass of its own.
+override GATED: bool = false;
 
 struct Params {
   rows: u32,      // quantize: rows of X; gemm: M
@@ -43,12 +49,18 @@ struct Params {
   flags: u32,     // gemm: 1 accumulate into Y, 2 add bias
   split: u32,     // gemm: K bytes a split takes (a multiple of 64; workgroup_id.z the split), 0: not split (int8_store.wgsl int8_out)
   _pad1: u32,
+  z_offset: u32,  // quantize_rot with GATED: z[r, c] = gate_z[z_offset + r·z_stride + c]
+  z_stride: u32,
+  eps: f32,       // quantize_rot with GATED: the norm's epsilon
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<u32>;               // quantize: X in W_FORMAT
 @group(0) @binding(2) var<storage, read_write> codes: array<i32>;       // quantize: [rows_pad, words]
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;      // quantize: [rows_pad]
+@group(0) @binding(4) var<storage, read> gate_z: array<f32>;            // quantize_rot with GATED: z
+@group(0) @binding(5) var<storage, read> gate_g: array<f32>;            // quantize_rot with GATED: g [cols]
 // gemm: the same bindings as int8_gemm_tc.wgsl (one bind group layout serves both kernels).
 @group(0) @binding(1) var<storage, read> qa: array<i32>;                // gemm: [≥ M, words]
 @group(0) @binding(2) var<storage, read> qw: array<i32>;                // gemm: [≥ N, words]
@@ -96,6 +108,41 @@ fn workgroup_max(m: f32, lid: u32) -> f32 {
   return out;
 }
 
+// The sum of the workgroup's values v (every invocation calls it; GATED's Σ u²), as workgroup_max.
+fn workgroup_total(v: f32, lid: u32) -> f32 {
+  if (SG_SIZE > 0u) {
+    let sg = max(SG_SIZE, 1u);
+    let part = sg_sum_f32(v);
+    if (lid % sg == 0u) {
+      red[lid / sg] = part;
+    }
+    workgroupBarrier();
+    var out = 0.0;
+    for (var i = 0u; i < WORKGROUP_SIZE / sg; i++) {
+      out += red[i];
+    }
+    workgroupBarrier();  // red is written again by the next call
+    return out;
+  }
+  red[lid] = v;
+  workgroupBarrier();
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      red[lid] += red[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let out = red[0];
+  workgroupBarrier();  // red is written again by the next call
+  return out;
+}
+
+/** v · sigmoid(v), exponentiating only −|v| ≤ 0. */
+fn silu(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wg.x;
@@ -141,11 +188,17 @@ fn butterfly(own: vec4<f32>, partner: vec4<f32>, lower: bool) -> vec4<f32> {
 
 // Columns p·4·WG + 4·lid .. + 3 of the row from e0 rotated (zeros past cols or for a dead row).
 // Every invocation calls it (barriers); *flip alternates the workgroup buffers across calls.
-fn rotate_pass(e0: u32, p: u32, lid: u32, live: bool, flip: ptr<function, u32>) -> vec4<f32> {
+fn rotate_pass(e0: u32, r: u32, p: u32, lid: u32, live: bool, flip: ptr<function, u32>, sq: ptr<function, f32>) -> vec4<f32> {
   let i0 = p * 4u * WORKGROUP_SIZE + 4u * lid;
   var v = vec4<f32>(0.0);
   if (live && i0 < params.cols) {
     v = vec4<f32>(w_at(e0 + i0), w_at(e0 + i0 + 1u), w_at(e0 + i0 + 2u), w_at(e0 + i0 + 3u));
+    if (GATED) {
+      let zb = params.z_offset + r * params.z_stride + i0;
+      let u = v * vec4<f32>(silu(gate_z[zb]), silu(gate_z[zb + 1u]), silu(gate_z[zb + 2u]), silu(gate_z[zb + 3u]));
+      *sq += dot(u, u);
+      v = u * vec4<f32>(gate_g[i0], gate_g[i0 + 1u], gate_g[i0 + 2u], gate_g[i0 + 3u]);
+    }
   }
   // h = 1: columns (0, 1) and (2, 3); h = 2: (0, 2) and (1, 3).
   v = vec4<f32>(v.x + v.y, v.x - v.y, v.z + v.w, v.z - v.w);
@@ -181,17 +234,19 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   var flip = 0u;
   var kept: array<vec4<f32>, MAX_PASSES>;
   var m = 0.0;
+  var sq = 0.0;      // GATED: this invocation's part of Σ u²
+  var ignored = 0.0; // the passes rotated again for their codes add nothing more
   for (var p = 0u; p < MAX_PASSES; p++) {
     kept[p] = vec4<f32>(0.0);
     if (p < passes) {
-      let v = rotate_pass(e0, p, lid, live, &flip);
+      let v = rotate_pass(e0, r, p, lid, live, &flip, &sq);
       kept[p] = v;
       let a = abs(v);
       m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
     }
   }
   for (var p = MAX_PASSES; p < passes; p++) {
-    let a = abs(rotate_pass(e0, p, lid, live, &flip));
+    let a = abs(rotate_pass(e0, r, p, lid, live, &flip, &sq));
     m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
   }
   let amax = workgroup_max(m, lid);
@@ -204,7 +259,7 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
   }
   for (var p = MAX_PASSES; p < passes; p++) {
-    let v = rotate_pass(e0, p, lid, live, &flip);
+    let v = rotate_pass(e0, r, p, lid, live, &flip, &ignored);
     let w = p * WORKGROUP_SIZE + lid;
     if (4u * w < params.cols) {
       codes[r * params.words + w] = pack_codes(v, inv);
@@ -213,8 +268,12 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   for (var w = params.cols / 4u + lid; w < params.words; w += WORKGROUP_SIZE) {
     codes[r * params.words + w] = 0;
   }
+  var norm = 1.0;
+  if (GATED) {
+    norm = inverseSqrt(workgroup_total(sq, lid) / f32(params.cols) + params.eps);
+  }
   if (lid == 0u) {
-    scales[r] = amax / 127.0 * inverseSqrt(f32(ROT));
+    scales[r] = amax / 127.0 * inverseSqrt(f32(ROT)) * norm;
   }
 }
 

@@ -38,15 +38,17 @@ const codeReduce = reduceCode + storeCode;
 const STAGE_BYTES = 64;
 /** Threads per workgroup of int8_reduce.wgsl. */
 const REDUCE_WORKGROUP = 256;
-/** Bytes of both kernels' params (int8_gemm.wgsl / int8_gemm_tc.wgsl Params). */
-const PARAMS_BYTES = 32;
+/** Bytes of the kernels' params (int8_gemm.wgsl's Params; int8_gemm_tc.wgsl's and int8_reduce.wgsl's are its first 32). */
+const PARAMS_BYTES = 48;
 const QUANTIZE_WORKGROUP = 256;
-/** The quantizers' subgroup helpers (int8_gemm.wgsl SG_SIZE): subgroupMax and subgroupShuffleXor where used, else never-called stand-ins. */
+/** The quantizers' subgroup helpers (int8_gemm.wgsl SG_SIZE): subgroupMax, subgroupAdd and subgroupShuffleXor where used, else never-called stand-ins. */
 const SUBGROUPS_ON = `enable subgroups;
 fn sg_max_f32(v: f32) -> f32 { return subgroupMax(v); }
+fn sg_sum_f32(v: f32) -> f32 { return subgroupAdd(v); }
 fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return subgroupShuffleXor(v, m); }
 `;
 const SUBGROUPS_OFF = `fn sg_max_f32(v: f32) -> f32 { return v; }
+fn sg_sum_f32(v: f32) -> f32 { return v; }
 fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return v; }
 `;
 
@@ -82,6 +84,13 @@ export interface QuantizeShape {
    * MAX_ROTATION, dividing cols; orthonormal) before quantizing: the codes are of X·H. Default 0: none.
    */
   rotate?: number;
+  /**
+   * X is Mamba-2's gated RMSNorm of one group over the row, not computed: X[r, c] = u·g[c]·s_r
+   * with u = x[r, c]·silu(z[r, c]) and s_r = rsqrt(Σ_c u² / cols + eps) (x: fp32, offset 0,
+   * stride cols; z a strided view). Needs `rotate`; the codes are those of (u·g)·H and s_r goes
+   * into the row's scale (codes do not change with a factor on the whole row). Buffers z and g.
+   */
+  gated?: { zOffset: number; zStride: number; eps: number };
 }
 
 /**
@@ -89,7 +98,12 @@ export interface QuantizeShape {
  * format): `codes` gets [roundUp(rows), int8Words(cols)] words, `scales` [roundUp(rows)] floats
  * (padding rows: zero codes and scale 0).
  */
-export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: { x: GPUBuffer; codes: GPUBuffer; scales: GPUBuffer }, label = `${OP}.quantize`): Dispatch {
+export function quantizeRowsI8(
+  ctx: GpuContext,
+  shape: QuantizeShape,
+  buffers: { x: GPUBuffer; codes: GPUBuffer; scales: GPUBuffer; z?: GPUBuffer; g?: GPUBuffer },
+  label = `${OP}.quantize`,
+): Dispatch {
   const { rows, cols } = shape;
   const format = shape.format ?? 'f32';
   const xOffset = shape.xOffset ?? 0;
@@ -104,21 +118,40 @@ export function quantizeRowsI8(ctx: GpuContext, shape: QuantizeShape, buffers: {
   if (rotate !== 0 && !(Number.isInteger(rotate) && rotate >= 4 && rotate <= MAX_ROTATION && (rotate & (rotate - 1)) === 0 && cols % rotate === 0)) {
     throw new RangeError(`${OP}: a Hadamard block must be a power of two from 4 to ${MAX_ROTATION} dividing the ${cols} columns, got ${rotate}`);
   }
+  const gated = shape.gated;
+  if (gated) {
+    if (!rotate) throw new RangeError(`${OP}: the gated norm is folded into the rotating quantize only (give rotate)`);
+    if (format !== 'f32' || xOffset !== 0 || xStride !== cols) throw new RangeError(`${OP}: the gated norm's y is fp32 [rows, cols] (offset 0, stride cols)`);
+    checkCount(OP, 'gated.zOffset', gated.zOffset, 0);
+    checkCount(OP, 'gated.zStride', gated.zStride, cols);
+    if (!(gated.eps > 0 && Number.isFinite(gated.eps))) throw new RangeError(`${OP}: the gated norm's eps must be positive, got ${gated.eps}`);
+    if (!buffers.z || !buffers.g) throw new RangeError(`${OP}: the gated norm needs z and g`);
+    checkBufferElements(OP, 'z', buffers.z, gated.zOffset + (rows - 1) * gated.zStride + cols);
+    checkBufferElements(OP, 'g', buffers.g, cols);
+  }
   const padRows = roundUp(rows);
   const words = int8Words(cols);
   if (padRows > ctx.device.limits.maxComputeWorkgroupsPerDimension) throw new RangeError(`${OP}: ${rows} rows are more than one dispatch's workgroups (${ctx.device.limits.maxComputeWorkgroupsPerDimension})`);
   const x = bindElements(ctx, OP, 'x', buffers.x, format === 'f32' ? xOffset + (rows - 1) * xStride + cols : weightWords(rows * cols, format), 16);
   checkBufferElements(OP, 'codes', buffers.codes, padRows * words);
   checkBufferElements(OP, 'scales', buffers.scales, padRows);
-  checkWrittenNotAliased(OP, [['x', buffers.x]], [['codes', buffers.codes], ['scales', buffers.scales]]);
+  const read: [string, GPUBuffer][] = [['x', buffers.x], ...(gated ? ([['z', buffers.z], ['g', buffers.g]] as [string, GPUBuffer][]) : [])];
+  checkWrittenNotAliased(OP, read, [['codes', buffers.codes], ['scales', buffers.scales]]);
   const { device } = ctx;
-  const layout = bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
+  // quantize_rot's loads name the gated norm's z and g (bindings 4, 5) whether GATED or not: its
+  // layout has them, bound to x when there is no norm (unread).
+  const layout = rotate
+    ? bindGroupLayoutFor(ctx, `${OP}.quantizeRot`, ['uniform', 'read-only-storage', 'storage', 'storage', 'read-only-storage', 'read-only-storage'])
+    : bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
   const sub = quantizeCode(ctx);
-  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.sgSize, ...(rotate ? { ROT: rotate } : {}) };
+  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.sgSize, ...(rotate ? { ROT: rotate } : {}), ...(gated ? { GATED: 1 } : {}) };
   const pipeline = ctx.pipelines.get({ op: OP, code: sub.code, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
-  device.queue.writeBuffer(params, 0, new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0]));
-  const group = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, { buffer: buffers.codes }, { buffer: buffers.scales }]);
+  const data = new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0, gated?.zOffset ?? 0, gated?.zStride ?? 0, 0, 0]);
+  new Float32Array(data.buffer)[10] = gated?.eps ?? 0;
+  device.queue.writeBuffer(params, 0, data);
+  const resources: GPUBindingResource[] = [{ buffer: params }, x, { buffer: buffers.codes }, { buffer: buffers.scales }, ...(rotate ? [{ buffer: gated ? (buffers.z as GPUBuffer) : buffers.x }, { buffer: gated ? (buffers.g as GPUBuffer) : buffers.x }] : [])];
+  const group = bindGroupFor(device, `${label}.bindGroup`, layout, resources);
   return singleDispatch(label, pipeline, group, [padRows], [params]);
 }
 

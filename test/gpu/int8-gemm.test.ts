@@ -14,6 +14,7 @@ import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8
 import { hadamardRows, hadamardRowsF32, int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
 import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
+import { gatedRmsNormRef } from '../../app/kernels/gated-rmsnorm.ref';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
 import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
@@ -271,6 +272,70 @@ describe('int8 matrix product (Dawn)', () => {
       expect(results).toHaveLength(2);
       expect(results[0]!.codes, `${rows} × ${cols}, block ${rotate}: codes`).toEqual(results[1]!.codes);
       expect(results[0]!.scales, `${rows} × ${cols}, block ${rotate}: scales`).toEqual(results[1]!.scales);
+    }
+  });
+
+  // Mamba-2's one-group gated RMSNorm folded into the rotating quantize: one partial pass (96,
+  // 768), two and a half (2,560), nine (8,448: the ninth rotated again for its codes, its Σ u²
+  // counted once); z a strided view; with the subgroup reductions and without.
+  it.for([
+    { rows: 7, cols: 96 },
+    { rows: 5, cols: 768 },
+    { rows: 3, cols: 2560 },
+    { rows: 2, cols: 8448 },
+  ])('the gated norm folded in ($rows × $cols): the codes and scales of quantizing the norm\'s output', async ({ rows, cols }, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const block = int8RotationBlock(cols);
+    const [zOffset, zStride, eps] = [5, cols + 9, 1e-5];
+    const y = randomF32(rows * cols, seed + cols, 1);
+    y[3] = 25; // an outlier
+    const z = randomF32(zOffset + rows * zStride, seed + cols + 1, 3);
+    const g = randomF32(cols, seed + cols + 2, 1.5);
+    const normed = Float32Array.from(gatedRmsNormRef(y, z, zOffset, zStride, g, rows, cols, cols, eps));
+    const ref = quantizeRowsRef(hadamardRowsF32(normed, rows, cols, block), rows, cols);
+    const [ys, zs, gs] = [uploadF32(device, 'Test.y', y), uploadF32(device, 'Test.z', z), uploadF32(device, 'Test.g', g)];
+    const words = int8Words(cols);
+    try {
+      await eachSubgroupReduction(ctx, async (sg) => {
+        const codes = storageBuffer(device, 'Test.codes', roundUp(rows) * words * 4);
+        const scales = storageBuffer(device, 'Test.scales', roundUp(rows) * 4);
+        const op = quantizeRowsI8(ctx!, { rows, cols, rotate: block, gated: { zOffset, zStride, eps } }, { x: ys, z: zs, g: gs, codes, scales });
+        await withErrorScopes(device, 'quantize gated', () => submitDispatches(device, 'Test', [op]));
+        op.destroy();
+        const got = unpackCodes(new Int32Array(await readBuffer(device, codes, codes.size)), rows, cols, words);
+        const s = await readF32(device, scales, roundUp(rows));
+        codes.destroy();
+        scales.destroy();
+        // A code may differ by one where v·127/max lies within rounding of a halfway point (the
+        // norm's factor is applied to the scale here, to the values there).
+        let off = 0;
+        for (let e = 0; e < rows * cols; e++) {
+          const d = Math.abs((got[e] as number) - (ref.codes[e] as number));
+          expect(d, `code ${e} (subgroups ${sg})`).toBeLessThanOrEqual(1);
+          off += d;
+        }
+        expect(off, `codes off by one (subgroups ${sg})`).toBeLessThanOrEqual(2);
+        for (let r = 0; r < rows; r++) expect(Math.abs((s[r] as number) - (ref.scales[r] as number) / Math.sqrt(block)), `scale ${r} (subgroups ${sg})`).toBeLessThanOrEqual((1e-5 * (ref.scales[r] as number)) / Math.sqrt(block));
+      });
+    } finally {
+      for (const b of [ys, zs, gs]) b.destroy();
+    }
+  });
+
+  it('refuses the gated norm without its buffers, a rotation or an fp32 y of its own rows', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const b = (label: string, floats: number) => storageBuffer(device, label, floats * 4);
+    const [y, z, g, codes, scales] = [b('y', 4 * 64), b('z', 4 * 64), b('g', 64), b('codes', 64 * 16), b('scales', 64)];
+    const gated = { zOffset: 0, zStride: 64, eps: 1e-5 };
+    try {
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, rotate: 64, gated }, { x: y, codes, scales })).toThrow('Int8Gemm: the gated norm needs z and g');
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, gated }, { x: y, z, g, codes, scales })).toThrow(/folded into the rotating quantize only/);
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, rotate: 64, xStride: 70, gated }, { x: y, z, g, codes, scales })).toThrow(/fp32 \[rows, cols\]/);
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, rotate: 64, gated: { ...gated, zStride: 80 } }, { x: y, z, g, codes, scales })).toThrow(/z \(z\) holds/);
+    } finally {
+      for (const x of [y, z, g, codes, scales]) x.destroy();
     }
   });
 

@@ -75,6 +75,11 @@ export class Int8Prefill {
     return sum;
   }
 
+  /** Whether a gated norm before a product with `cols` inputs folds into its quantize (linear's `gated`): where the rows are rotated. */
+  foldsGatedNorm(cols: number): boolean {
+    return int8RotationBlock(cols) > 0;
+  }
+
   /** Whether a product with `cols` inputs fits the activations' scratch. */
   fits(cols: number): boolean {
     return cols <= this.maxCols;
@@ -122,15 +127,29 @@ export class Int8Prefill {
    */
   linear(
     shape: { tokens: number; inFeatures: number; outFeatures: number; accumulate?: boolean; format: WeightFormat },
-    buffers: { x: GPUBuffer; weight: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer; scratch?: GPUBuffer | null },
+    buffers: {
+      x: GPUBuffer;
+      weight: GPUBuffer;
+      bias?: GPUBuffer | null;
+      y: GPUBuffer;
+      scratch?: GPUBuffer | null;
+      /** x is the one-group gated RMSNorm of y and z (MixerContext LinearBuffers.gatedNorm), folded into the quantize: x itself is not read. */
+      gated?: { y: GPUBuffer; z: { buffer: GPUBuffer; offset: number; rowStride: number }; g: GPUBuffer; eps: number };
+    },
     label: string,
   ): Dispatch[] {
     const { tokens: T, inFeatures: I, outFeatures: O } = shape;
     if (T > this.maxTokens || !this.fits(I)) throw new RangeError(`${label}: ${T} × ${I} is larger than the int8 activations' scratch (${this.maxTokens} × ${this.maxCols})`);
     const w = this.quantizedWeight(buffers.weight, shape.format, O, I, label);
     const a = this.activations();
+    const gated = buffers.gated;
+    const rotate = int8RotationBlock(I);
+    if (gated && !this.foldsGatedNorm(I)) throw new RangeError(`${label}: a gated norm folds into the rotating quantize only, and ${I} columns have no rotation block`);
+    const quantize = gated
+      ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, gated: { zOffset: gated.z.offset, zStride: gated.z.rowStride, eps: gated.eps } }, { x: gated.y, z: gated.z.buffer, g: gated.g, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`)
+      : quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate }, { x: buffers.x, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`);
     return [
-      quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate: int8RotationBlock(I) }, { x: buffers.x, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`),
+      quantize,
       int8Gemm(this.ctx, { m: T, n: O, k: I, accumulate: shape.accumulate ?? false }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y: buffers.y, bias: buffers.bias ?? null }, { ...(this.variant ? { variant: this.variant } : {}), scratch: buffers.scratch ?? null }, `${label}.int8`),
     ];
   }

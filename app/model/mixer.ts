@@ -111,6 +111,13 @@ export interface LinearBuffers {
   y: GPUBuffer;
   bias?: GPUBuffer | null;
   scratch?: GPUBuffer | undefined;
+  /**
+   * x is not computed yet: it is Mamba-2's gated RMSNorm of one group, x = y·silu(z)·g·rsqrt(mean
+   * (y·silu(z))² + eps) over the row (y [T, I] whole, z a strided view). The int8 product folds it
+   * into its quantize (quantizeRowsI8 `gated`) and x is never written; the fp32 path first runs
+   * `norm()` (which writes x) and then the matmul.
+   */
+  gatedNorm?: { y: GPUBuffer; z: { buffer: GPUBuffer; offset: number; rowStride: number }; weight: GPUBuffer; eps: number; norm: () => Dispatch };
 }
 
 /** MixerContext.linear's fp32 path: the matmul of T tokens with the layer's weight `name` as stored. */

@@ -539,8 +539,12 @@ export class LanguageModel {
         linear: (name, shape, buffers, label) => {
           if (int8 && (INT8_PROJECTIONS as readonly string[]).includes(name) && int8.fits(shape.inFeatures)) {
             const full = `${this.mixerPrefix(l)}${name}`;
-            int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y, scratch: buffers.scratch ?? null }, label).forEach(run);
+            const n = buffers.gatedNorm;
+            const gated = n && int8.foldsGatedNorm(shape.inFeatures) ? { y: n.y, z: n.z, g: n.weight, eps: n.eps } : undefined;
+            if (n && !gated) run(n.norm());
+            int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y, scratch: buffers.scratch ?? null, ...(gated ? { gated } : {}) }, label).forEach(run);
           } else {
+            if (buffers.gatedNorm) run(buffers.gatedNorm.norm());
             run(fp32Linear(ctx, this.layerWeights(l), T, name, shape, buffers, label));
           }
         },

@@ -1,6 +1,6 @@
 /**
  * The int8 prefill (app/model/int8-prefill.ts, issue 19 item 1) on whole models: the golden
- * fixtures (Mamba-1 with in/out_proj biases, Falcon-Mamba at odd sizes, Mamba-2 with groups) and
+ * fixtures (Mamba-1 with in/out_proj biases, Falcon-Mamba at odd sizes, Mamba-2 with groups and with one group, whose norm the out_proj quantize folds in) and
  * the bundled shakespeare-byte model (trained weights: real activations) on a line of text.
  *
  * Each model is built with `prefillMatmul: 'int8'` (int8MinTokens 1, so every chunk takes it;
@@ -71,7 +71,8 @@ function margin(v: ArrayLike<number>): number {
 }
 
 const cases: { name: string; dir: string; ids: () => Promise<number[]>; chunk: number }[] = [
-  ...['mamba1-bias-untied', 'falcon-mamba-odd', 'mamba2-groups'].map((name) => {
+  // mamba2-one-group: one norm group, so out_proj's quantize takes the gated norm in (LinearBuffers.gatedNorm).
+  ...['mamba1-bias-untied', 'falcon-mamba-odd', 'mamba2-groups', 'mamba2-one-group'].map((name) => {
     const dir = path.join(root, 'test/fixtures/golden', name);
     return { name, dir, chunk: 40, ids: async () => Array.from(await (await readGolden(dir)).ints('input_ids'), Number) };
   }),

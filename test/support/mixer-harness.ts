@@ -127,6 +127,7 @@ export async function runMixer(ctx: GpuContext, h: MixerHarness, mixer: Mixer, r
       taps: r.taps,
       run,
       linear(name, shape, buffers, label) {
+        if (buffers.gatedNorm) run(buffers.gatedNorm.norm()); // the fp32 path computes x first
         run(fp32Linear(ctx, h.build.weights, r.tokens, name, shape, buffers, label));
       },
       copy(from, to, rowBytes) {

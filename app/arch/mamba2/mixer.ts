@@ -138,15 +138,12 @@ export class Mamba2Mixer implements Mixer {
       ),
     );
     copy(a.delta, taps?.delta?.[l], H * 4);
-    run(
-      gatedRmsNorm(
-        ctx,
-        { rows: T, cols: Di, groupSize: c.normGroupSize, eps: c.normEps },
-        { y: a.y, z: mamba2InProjZ(a.zxbcdt, this.dims), weight: w.weight('norm.weight'), output: a.gated },
-        `Mamba2.L${l}.norm`,
-      ),
-    );
-    m.linear('out_proj.weight', { inFeatures: Di, outFeatures: D }, { x: a.gated, bias: w.optional('out_proj.bias'), y: m.output, scratch }, `Mamba2.L${l}.out_proj`);
+    const z = mamba2InProjZ(a.zxbcdt, this.dims);
+    const norm = () => gatedRmsNorm(ctx, { rows: T, cols: Di, groupSize: c.normGroupSize, eps: c.normEps }, { y: a.y, z, weight: w.weight('norm.weight'), output: a.gated }, `Mamba2.L${l}.norm`);
+    // One norm group: out_proj's int8 quantize may take the norm in (MixerContext.linear decides).
+    const gatedNorm = c.normGroupSize === Di ? { y: a.y, z, weight: w.weight('norm.weight'), eps: c.normEps, norm } : undefined;
+    if (!gatedNorm) run(norm());
+    m.linear('out_proj.weight', { inFeatures: Di, outFeatures: D }, { x: a.gated, bias: w.optional('out_proj.bias'), y: m.output, scratch, ...(gatedNorm ? { gatedNorm } : {}) }, `Mamba2.L${l}.out_proj`);
   }
 
   /**

@@ -31,7 +31,7 @@ override ROT: u32 = 4u;               // quantize_rot: the Hadamard block (a pow
 // invocations (app/gpu/context.ts subgroupLayout; SG_SIZE divides WORKGROUP_SIZE), else 0. Then
 // the row's max is a subgroupMax and one exchange through workgroup memory, and the butterflies
 // whose partner is in the same subgroup swap through subgroupShuffleXor: no barriers for them.
-// sg_max_f32, sg_sum_f32 and sg_xor_v4 come from the prefix the op prepends (app/kernels/int8-gemm.ts).
+// sg_max_f32, sg_add_f32 and sg_xor_v4 come from the prefix the op prepends (app/kernels/int8-gemm.ts).
 override SG_SIZE: u32 = 0u;
 // quantize_rot: X is Mamba-2's gated RMSNorm of one group, not computed: column c of row r is
 // u·g with u = y[r, c]·silu(z[r, c]) (y from src, fp32; z a strided view at binding 4, g at
@@ -77,7 +77,7 @@ fn w_quad(q: u32) -> vec4<u32> {
   return vec4<u32>(src[4u * q], src[4u * q + 1u], src[4u * q + 2u], src[4u * q + 3u]);
 }
 
-var<workgroup> red: array<f32, WORKGROUP_SIZE>;
+var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
 // The largest of the workgroup's values m (every invocation calls it).
 fn workgroup_max(m: f32, lid: u32) -> f32 {
@@ -85,55 +85,26 @@ fn workgroup_max(m: f32, lid: u32) -> f32 {
     let sg = max(SG_SIZE, 1u);
     let top = sg_max_f32(m);
     if (lid % sg == 0u) {
-      red[lid / sg] = top;
+      partial[lid / sg] = top;
     }
     workgroupBarrier();
-    var out = red[0];
+    var out = partial[0];
     for (var i = 1u; i < WORKGROUP_SIZE / sg; i++) {
-      out = max(out, red[i]);
+      out = max(out, partial[i]);
     }
-    workgroupBarrier();  // red is written again by the next call
+    workgroupBarrier();  // partial is written again by the next call
     return out;
   }
-  red[lid] = m;
+  partial[lid] = m;
   workgroupBarrier();
   for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
     if (lid < stride) {
-      red[lid] = max(red[lid], red[lid + stride]);
+      partial[lid] = max(partial[lid], partial[lid + stride]);
     }
     workgroupBarrier();
   }
-  let out = red[0];
-  workgroupBarrier();  // red is written again by the next call
-  return out;
-}
-
-// The sum of the workgroup's values v (every invocation calls it; GATED's Σ u²), as workgroup_max.
-fn workgroup_total(v: f32, lid: u32) -> f32 {
-  if (SG_SIZE > 0u) {
-    let sg = max(SG_SIZE, 1u);
-    let part = sg_sum_f32(v);
-    if (lid % sg == 0u) {
-      red[lid / sg] = part;
-    }
-    workgroupBarrier();
-    var out = 0.0;
-    for (var i = 0u; i < WORKGROUP_SIZE / sg; i++) {
-      out += red[i];
-    }
-    workgroupBarrier();  // red is written again by the next call
-    return out;
-  }
-  red[lid] = v;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      red[lid] += red[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let out = red[0];
-  workgroupBarrier();  // red is written again by the next call
+  let out = partial[0];
+  workgroupBarrier();  // partial is written again by the next call
   return out;
 }
 
@@ -270,7 +241,7 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   }
   var norm = 1.0;
   if (GATED) {
-    norm = inverseSqrt(workgroup_total(sq, lid) / f32(params.cols) + params.eps);
+    norm = inverseSqrt(workgroup_sum(sq, lid) / f32(params.cols) + params.eps);  // workgroup_sum.wgsl, prepended
   }
   if (lid == 0u) {
     scales[r] = amax / 127.0 * inverseSqrt(f32(ROT)) * norm;

@@ -19,6 +19,7 @@ import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
 import reduceCode from '../../shaders/int8_reduce.wgsl?raw';
 import storeCode from '../../shaders/int8_store.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
+import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import { offersInt8TensorCores } from '../gpu/adapter.js';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -30,8 +31,12 @@ import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from '
 export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
 
 const OP = 'Int8Gemm';
-/** The portable kernels read X through weights.wgsl's w_at (any storage format); both gemms write through int8_store.wgsl (after the TC shader's enable directives). */
-const codeI8 = weightsCode + int8Code + storeCode;
+/**
+ * The portable kernels read X through weights.wgsl's w_at (any storage format), the gated quantize
+ * sums through workgroup_sum.wgsl; both gemms write through int8_store.wgsl (after the TC shader's
+ * enable directives).
+ */
+const codeI8 = weightsCode + workgroupSumCode + int8Code + storeCode;
 const codeTc = tcCode + storeCode;
 const codeReduce = reduceCode + storeCode;
 /** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
@@ -44,11 +49,11 @@ const QUANTIZE_WORKGROUP = 256;
 /** The quantizers' subgroup helpers (int8_gemm.wgsl SG_SIZE): subgroupMax, subgroupAdd and subgroupShuffleXor where used, else never-called stand-ins. */
 const SUBGROUPS_ON = `enable subgroups;
 fn sg_max_f32(v: f32) -> f32 { return subgroupMax(v); }
-fn sg_sum_f32(v: f32) -> f32 { return subgroupAdd(v); }
+fn sg_add_f32(v: f32) -> f32 { return subgroupAdd(v); }
 fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return subgroupShuffleXor(v, m); }
 `;
 const SUBGROUPS_OFF = `fn sg_max_f32(v: f32) -> f32 { return v; }
-fn sg_sum_f32(v: f32) -> f32 { return v; }
+fn sg_add_f32(v: f32) -> f32 { return v; }
 fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return v; }
 `;
 

@@ -143,6 +143,15 @@ fn delta_of(t: u32, h: u32) -> f32 {
   return d;
 }
 
+// S[t, h] and Δ[t, h] as chunk_cumsum left them in `cums`.
+fn cum_s(t: u32, h: u32) -> f32 {
+  return cums[params.tokens * params.heads + t * params.heads + h];
+}
+
+fn cum_delta(t: u32, h: u32) -> f32 {
+  return cums[t * params.heads + h];
+}
+
 fn a_of(h: u32) -> f32 {
   return -exp(weights[h]);
 }
@@ -364,7 +373,7 @@ fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let g = group_of(h);
   let t_begin = chunk * CHUNK_LEN;
   let t_end = min(t_begin + CHUNK_LEN, T);
-  let s_end = cums[T * H + (t_end - 1u) * H + h];
+  let s_end = cum_s(t_end - 1u, h);
   // Loading role (rows contiguous in memory): row r of the tile, K rows kq·4 .. kq·4 + 3 of the step.
   let r = lid % TILE;
   let kq = lid / TILE;
@@ -394,14 +403,12 @@ fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
 // chunk_states' step from token t0: rows kq·4 + j of the step, x weighted by exp(S_end − S_t)·Δ_t
 // (p0 + r) and B (n0 + r); zeros past the chunk, P and N.
 fn states_loads(t0: u32, t_end: u32, kq: u32, r: u32, p0: u32, n0: u32, h: u32, g: u32, s_end: f32) -> StepLoads {
-  let H = params.heads;
-  let T = params.tokens;
   var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
   for (var j = 0u; j < BLOCK; j++) {
     let t = t0 + kq * BLOCK + j;
     if (t < t_end) {
       if (p0 + r < params.head_dim) {
-        l.a[j] = x_at(t, h, p0 + r) * exp(s_end - cums[T * H + t * H + h]) * cums[t * H + h];
+        l.a[j] = x_at(t, h, p0 + r) * exp(s_end - cum_s(t, h)) * cum_delta(t, h);
       }
       if (n0 + r < params.states) {
         l.b[j] = b_at(t, g, n0 + r);
@@ -491,14 +498,13 @@ fn cb_loads(n: u32, lg: u32, i0: u32, j0: u32, len: u32, c0: u32, g: u32) -> Ste
 fn chunk_decay(chunk: u32, h: u32) -> f32 {
   let T = params.tokens;
   let t_last = min((chunk + 1u) * CHUNK_LEN, T) - 1u;
-  return exp(cums[T * params.heads + t_last * params.heads + h]);
+  return exp(cum_s(t_last, h));
 }
 
 // One thread per state element (h, p, n); workgroups folded into 2-D.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn state_passing(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let H = params.heads;
-  let T = params.tokens;
   let per_head = params.head_dim * params.states;
   let e = linear_group(wg, nwg) * WORKGROUP_SIZE + lid;
   if (e >= H * per_head) {
@@ -567,7 +573,7 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
   }
   for (var i = 0u; i < BLOCK; i++) {
     let row = min(i0 + local.y * BLOCK + i, len - 1u);
-    acc[i] *= exp(cums[T * H + (c0 + row) * H + h]);
+    acc[i] *= exp(cum_s(c0 + row, h));
   }
 
   // The intra-chunk term: rows t (the weights cb · exp(S_t − S_s) · Δ_s, zero for s > t) against
@@ -577,7 +583,7 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
   // S of this thread's loading rows i0 + lg·4 + j (the same at every step).
   var s_rows = vec4<f32>(0.0);
   for (var j = 0u; j < BLOCK; j++) {
-    s_rows[j] = cums[T * H + (c0 + min(i0 + lg * BLOCK + j, len - 1u)) * H + h];
+    s_rows[j] = cum_s(c0 + min(i0 + lg * BLOCK + j, len - 1u), h);
   }
   var inner = intra_loads(0u, k_end, lk, lg, kq, r, i0, p0, len, c0, h, cb_base, s_rows);
   for (var k0 = 0u; k0 < k_end; k0 += TILE_K) {
@@ -622,13 +628,11 @@ fn state_term_loads(n: u32, lg: u32, i0: u32, p0: u32, len: u32, c0: u32, g: u32
 // of rows i = i0 + lg·4 + j at s = k0 + lk (zero for s > i; s_rows holds S_i), b = x[s, p0 + r]
 // at s = k0 + kq·4 + j (zeros past k_end and P).
 fn intra_loads(k0: u32, k_end: u32, lk: u32, lg: u32, kq: u32, r: u32, i0: u32, p0: u32, len: u32, c0: u32, h: u32, cb_base: u32, s_rows: vec4<f32>) -> StepLoads {
-  let H = params.heads;
-  let T = params.tokens;
   var l = StepLoads(vec4<f32>(0.0), vec4<f32>(0.0));
   let s = k0 + lk;
   if (s < k_end) {
-    let s_s = cums[T * H + (c0 + s) * H + h];
-    let delta_s = cums[(c0 + s) * H + h];
+    let s_s = cum_s(c0 + s, h);
+    let delta_s = cum_delta(c0 + s, h);
     for (var j = 0u; j < BLOCK; j++) {
       let i = i0 + lg * BLOCK + j;
       if (s <= i && i < len) {

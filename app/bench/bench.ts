@@ -17,7 +17,7 @@ import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, we
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { matmul } from '../kernels/matmul.js';
 import { kernelUnits } from '../kernels/dispatch.js';
-import { generate } from '../model/generate.js';
+import { generate, type GenerateOptions } from '../model/generate.js';
 import { DEFAULT_SAMPLING } from '../model/sampling.js';
 import type { PrefillMatmul } from '../model/int8-plan.js';
 import { int8PrefillKernel } from '../model/int8-prefill.js';
@@ -512,25 +512,22 @@ export async function runBench(
   // Decode: the app's generation loop itself (generate(): step + GPU sampling in one command
   // buffer, the next step submitted before the 4-byte readback of the id), greedy, after a short
   // prompt; its rate counts the decode steps only.
-  const decodeRates: number[] = [];
-  for (let r = 0; r < options.warmup + options.repeats; r++) {
-    const session = new Session(ctx, model);
-    const run = await generate(ctx, session, ids(16), { maxTokens: options.decodeTokens + 1, temperature: 0 });
-    if (r >= options.warmup) decodeRates.push(run.tokensPerSecond);
-    session.destroy();
-  }
-  const decode = median(decodeRates);
+  // Median tokens/s of `repeats` such generations after `warmup`; sampling settings from `sampling(run)`.
+  const decodeRate = async (sampling: (run: number) => Pick<GenerateOptions, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'seed'>): Promise<number> => {
+    const rates: number[] = [];
+    for (let r = 0; r < options.warmup + options.repeats; r++) {
+      const session = new Session(ctx, model);
+      const run = await generate(ctx, session, ids(16), { maxTokens: options.decodeTokens + 1, ...sampling(r) });
+      if (r >= options.warmup) rates.push(run.tokensPerSecond);
+      session.destroy();
+    }
+    return median(rates);
+  };
+  const decode = await decodeRate(() => ({ temperature: 0 }));
   log(`decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats})`);
   // The same with the app's default sampling (DEFAULT_SAMPLING: temperature 0.8, top-k 40, top-p
   // 0.95): what its top-k and top-p searches over the vocabulary add to a token.
-  const sampledRates: number[] = [];
-  for (let r = 0; r < options.warmup + options.repeats; r++) {
-    const session = new Session(ctx, model);
-    const run = await generate(ctx, session, ids(16), { maxTokens: options.decodeTokens + 1, ...DEFAULT_SAMPLING, seed: r + 1 });
-    if (r >= options.warmup) sampledRates.push(run.tokensPerSecond);
-    session.destroy();
-  }
-  const decodeSampled = median(sampledRates);
+  const decodeSampled = await decodeRate((r) => ({ ...DEFAULT_SAMPLING, seed: r + 1 }));
   log(`decode with the app's sampling (temperature ${DEFAULT_SAMPLING.temperature}, top-k ${DEFAULT_SAMPLING.topK}, top-p ${DEFAULT_SAMPLING.topP}): ${decodeSampled.toFixed(1)} tokens/s`);
   const gridDecode = await checkGridDecode(ctx, inspection, weights, model, options, ids(16));
   if (gridDecode) log(`grid decode: ${gridDecode.workgroups} workgroups${gridDecode.aborted ? ', ABORTED' : ''}; greedy tokens equal to the dispatch path's: ${gridDecode.tokens_equal}/${gridDecode.tokens}`);

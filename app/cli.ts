@@ -375,7 +375,6 @@ async function traceCommand(args: string[]): Promise<number> {
   }
 }
 
-/** The process's JS memory (heap + array buffers), after a collection when node runs with --expose-gc. */
 /** Every combination of the axes' values, the first axis outermost (the order nested loops over them would give). */
 function combinations<T extends Record<string, readonly unknown[]>>(axes: T): { [K in keyof T]: T[K][number] }[] {
   let out: Record<string, unknown>[] = [{}];
@@ -383,6 +382,7 @@ function combinations<T extends Record<string, readonly unknown[]>>(axes: T): { 
   return out as { [K in keyof T]: T[K][number] }[];
 }
 
+/** The process's JS memory (heap + array buffers), after a collection when node runs with --expose-gc. */
 function jsMemory(): number {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
@@ -452,20 +452,27 @@ async function benchCommand(args: string[]): Promise<number> {
   // breakdown needs them exact.
   const prefillTokens = list('prefill', [128, 512, 2048, 8192]);
   const trailPieces = opts.has('trail-piece') ? list('trail-piece', []) : [];
-  // --scan-chunk N,…: Mamba-1's prefill scan with chunks of N tokens (app/kernels/selective-scan.ts), measured in turn.
-  const scanChunks: (number | undefined)[] = opts.has('scan-chunk') ? list('scan-chunk', []) : [undefined];
-  for (const c of scanChunks) if (c !== undefined && (c < DEFAULT_CHUNK_LENGTH || c > MAX_CHUNK_LENGTH)) throw new UsageError(`--scan-chunk takes ${DEFAULT_CHUNK_LENGTH}..${MAX_CHUNK_LENGTH} tokens, got ${c}`);
-  // --scan-lanes N,…: Mamba-1's parallel prefill scan with N lanes a channel (a power of two; app/kernels/selective-scan.ts scanStateLanes), measured in turn.
-  const scanLaneList: (number | undefined)[] = opts.has('scan-lanes') ? list('scan-lanes', []) : [undefined];
-  for (const n of scanLaneList) if (n !== undefined && !(n >= 1 && n <= 32 && (n & (n - 1)) === 0)) throw new UsageError(`--scan-lanes takes powers of two from 1 to 32, got ${n}`);
-  // --ssd-chunk N,…: Mamba-2's SSD prefill with chunks of N tokens instead of the config's chunk_size, measured in turn.
-  const ssdChunks: (number | undefined)[] = opts.has('ssd-chunk') ? list('ssd-chunk', []) : [undefined];
-  for (const n of ssdChunks) if (n !== undefined && (n < 16 || n > 1024)) throw new UsageError(`--ssd-chunk takes 16..1024 tokens, got ${n}`);
-  // --split-groups N,…: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts), measured in turn.
-  const splitTargets: (number | undefined)[] = opts.has('split-groups') ? list('split-groups', []) : [undefined];
-  // --int8-split-groups N,…: the int8 tensor-core products split K until N workgroups run (app/kernels/int8-gemm.ts int8SplitCount), measured in turn.
-  const int8SplitTargets: (number | undefined)[] = opts.has('int8-split-groups') ? list('int8-split-groups', []) : [undefined];
-  for (const n of int8SplitTargets) if (n !== undefined && n > 256) throw new UsageError(`--int8-split-groups takes 1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch), got ${n}`);
+  // A tuning list measured in turn: its values, each within `takes` (what it takes when a value is
+  // out of it, else null), or [undefined] (the op's own choice) when the flag is absent.
+  const sweepList = (name: string, takes: (n: number) => string | null = () => null): (number | undefined)[] => {
+    if (!opts.has(name)) return [undefined];
+    const values = list(name, []);
+    for (const n of values) {
+      const why = takes(n);
+      if (why) throw new UsageError(`--${name} takes ${why}, got ${n}`);
+    }
+    return values;
+  };
+  // --scan-chunk: Mamba-1's prefill scan with chunks of N tokens (app/kernels/selective-scan.ts).
+  const scanChunks = sweepList('scan-chunk', (c) => (c < DEFAULT_CHUNK_LENGTH || c > MAX_CHUNK_LENGTH ? `${DEFAULT_CHUNK_LENGTH}..${MAX_CHUNK_LENGTH} tokens` : null));
+  // --scan-lanes: Mamba-1's parallel prefill scan with N lanes a channel (scanStateLanes).
+  const scanLaneList = sweepList('scan-lanes', (n) => (n >= 1 && n <= 32 && (n & (n - 1)) === 0 ? null : 'powers of two from 1 to 32'));
+  // --ssd-chunk: Mamba-2's SSD prefill with chunks of N tokens instead of the config's chunk_size.
+  const ssdChunks = sweepList('ssd-chunk', (n) => (n < 16 || n > 1024 ? '16..1024 tokens' : null));
+  // --split-groups: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts).
+  const splitTargets = sweepList('split-groups');
+  // --int8-split-groups: the int8 tensor-core products split K until N workgroups run (int8SplitCount).
+  const int8SplitTargets = sweepList('int8-split-groups', (n) => (n > 256 ? "1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch)" : null));
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),

@@ -31,7 +31,7 @@ override ROT: u32 = 4u;               // quantize_rot: the Hadamard block (a pow
 // invocations (app/gpu/context.ts subgroupLayout; SG_SIZE divides WORKGROUP_SIZE), else 0. Then
 // the row's max is a subgroupMax and one exchange through workgroup memory, and the butterflies
 // whose partner is in the same subgroup swap through subgroupShuffleXor: no barriers for them.
-// sg_max_f32, sg_add_f32 and sg_xor_v4 come from the prefix the op prepends (app/kernels/int8-gemm.ts).
+// sg_max_f32, sg_add_f32 and sg_xor_v4 come from the prefix the op prepends (app/kernels/subgroups.ts).
 override SG_SIZE: u32 = 0u;
 // quantize_rot: X is Mamba-2's gated RMSNorm of one group, not computed: column c of row r is
 // u·g with u = y[r, c]·silu(z[r, c]) (y from src, fp32; z a strided view at binding 4, g at

@@ -18,8 +18,8 @@
 
 override WORKGROUP_SIZE: u32 = 256u;  // a power of two
 // The subgroup size where subgroups are runs of SG_SIZE consecutive invocations (app/gpu/context.ts
-// subgroupLayout) dividing WORKGROUP_SIZE, else 0; sg_add_v4u and sg_add_v4f come from the prefix
-// the op prepends (app/kernels/sample.ts).
+// subgroupLayout) dividing WORKGROUP_SIZE, else 0; sg_add_v4u and sg_add_v4 come from the prefix
+// the op prepends (app/kernels/subgroups.ts subgroupHelpers).
 override SG_SIZE: u32 = 0u;
 const FAN: u32 = 16u;  // keys a pass of the subgroup search divides its range by
 
@@ -135,7 +135,7 @@ fn fan_sum(lid: u32, v: array<vec4<u32>, 4>, mass: bool) -> array<vec4<u32>, 4> 
   var part: array<vec4<u32>, 4>;
   for (var s = 0u; s < 4u; s++) {
     if (mass) {
-      part[s] = bitcast<vec4<u32>>(sg_add_v4f(bitcast<vec4<f32>>(v[s])));
+      part[s] = bitcast<vec4<u32>>(sg_add_v4(bitcast<vec4<f32>>(v[s])));
     } else {
       part[s] = sg_add_v4u(v[s]);
     }
@@ -154,7 +154,7 @@ fn fan_sum(lid: u32, v: array<vec4<u32>, 4>, mass: bool) -> array<vec4<u32>, 4> 
       for (var k = lid % sg; k < groups; k += sg) {
         cf += bitcast<vec4<f32>>(red_v4[k * 4u + s]);
       }
-      mine[s] = bitcast<vec4<u32>>(sg_add_v4f(cf));
+      mine[s] = bitcast<vec4<u32>>(sg_add_v4(cf));
     } else {
       var cu = vec4<u32>(0u);
       for (var k = lid % sg; k < groups; k += sg) {

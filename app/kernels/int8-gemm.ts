@@ -26,6 +26,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, singleDispatch } from './op-helpers.js';
 import { int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
+import { subgroupHelpers, subgroupReduction } from './subgroups.js';
 import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 
 export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
@@ -46,25 +47,6 @@ const REDUCE_WORKGROUP = 256;
 /** Bytes of the kernels' params (int8_gemm.wgsl's Params; int8_gemm_tc.wgsl's and int8_reduce.wgsl's are its first 32). */
 const PARAMS_BYTES = 48;
 const QUANTIZE_WORKGROUP = 256;
-/** The quantizers' subgroup helpers (int8_gemm.wgsl SG_SIZE): subgroupMax, subgroupAdd and subgroupShuffleXor where used, else never-called stand-ins. */
-const SUBGROUPS_ON = `enable subgroups;
-fn sg_max_f32(v: f32) -> f32 { return subgroupMax(v); }
-fn sg_add_f32(v: f32) -> f32 { return subgroupAdd(v); }
-fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return subgroupShuffleXor(v, m); }
-`;
-const SUBGROUPS_OFF = `fn sg_max_f32(v: f32) -> f32 { return v; }
-fn sg_add_f32(v: f32) -> f32 { return v; }
-fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return v; }
-`;
-
-/**
- * The quantizers' code and SG_SIZE: subgroups where GpuContext.subgroupSize says they are runs of
- * that many consecutive invocations and it divides the workgroup, else none (0).
- */
-function quantizeCode(ctx: GpuContext): { code: string; sgSize: number } {
-  const size = ctx.subgroupSize ?? 0;
-  return size > 0 && size <= QUANTIZE_WORKGROUP && QUANTIZE_WORKGROUP % size === 0 ? { code: SUBGROUPS_ON + codeI8, sgSize: size } : { code: SUBGROUPS_OFF + codeI8, sgSize: 0 };
-}
 
 
 /** Whether int8Gemm runs on the tensor cores here: the adapter offers them (offersInt8TensorCores) and the device took the features. */
@@ -148,9 +130,10 @@ export function quantizeRowsI8(
   const layout = rotate
     ? bindGroupLayoutFor(ctx, `${OP}.quantizeRot`, ['uniform', 'read-only-storage', 'storage', 'storage', 'read-only-storage', 'read-only-storage'])
     : bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
-  const sub = quantizeCode(ctx);
-  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.sgSize, ...(rotate ? { ROT: rotate } : {}), ...(gated ? { GATED: 1 } : {}) };
-  const pipeline = ctx.pipelines.get({ op: OP, code: sub.code, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
+  // The quantizers' max, Σ u² and butterflies by subgroups where they divide the workgroup (int8_gemm.wgsl SG_SIZE).
+  const sub = subgroupReduction(ctx, QUANTIZE_WORKGROUP);
+  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.size, ...(rotate ? { ROT: rotate } : {}), ...(gated ? { GATED: 1 } : {}) };
+  const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + codeI8, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const data = new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0, gated?.zOffset ?? 0, gated?.zStride ?? 0, 0, 0]);
   new Float32Array(data.buffer)[10] = gated?.eps ?? 0;
@@ -290,7 +273,7 @@ export function int8Gemm(
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
   const pipeline = tensorCores
     ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, BT: kernel.tile, NSG: kernel.subgroups } })
-    : ctx.pipelines.get({ op: OP, code: SUBGROUPS_OFF + codeI8, entryPoint: 'gemm', layout, constants: {} });
+    : ctx.pipelines.get({ op: OP, code: subgroupHelpers(false) + codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);
   const kWord = tensorCores ? roundUp(K) : words;

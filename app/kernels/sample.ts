@@ -10,17 +10,11 @@ import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindGroupFor, bindGroupLayoutFor, checkBufferBytes, singleDispatch } from './op-helpers.js';
+import { subgroupHelpers, subgroupReduction } from './subgroups.js';
 
 const OP = 'Sample';
 const MAX_WORKGROUP_SIZE = 1024;
-/** The subgroup search's helpers (sample.wgsl SG_SIZE): subgroupAdd where used, else never-called stand-ins. */
-const SUBGROUPS_ON = `enable subgroups;
-fn sg_add_v4u(v: vec4<u32>) -> vec4<u32> { return subgroupAdd(v); }
-fn sg_add_v4f(v: vec4<f32>) -> vec4<f32> { return subgroupAdd(v); }
-`;
-const SUBGROUPS_OFF = `fn sg_add_v4u(v: vec4<u32>) -> vec4<u32> { return v; }
-fn sg_add_v4f(v: vec4<f32>) -> vec4<f32> { return v; }
-`;
+
 
 export interface SampleShape {
   vocab: number; // V
@@ -122,11 +116,10 @@ export function sample(
   // top-k and top-p thresholds by a 16-ary search where subgroups of a known layout divide the
   // workgroup (8 passes over the vocabulary for a threshold instead of up to 32).
   const threads = workgroupSize(ctx);
-  const sg = ctx.subgroupSize ?? 0;
+  const sub = subgroupReduction(ctx, threads);
   // Workgroup memory then: red_f and red_u (4 bytes a thread each), red_v4 (64 bytes a subgroup), the search range and two atomics.
-  const bytes = 8 * threads + (sg > 0 ? 64 * (threads / sg) : 64) + 16;
-  const withSubgroups = sg > 0 && sg <= threads && threads % sg === 0 && bytes <= ctx.device.limits.maxComputeWorkgroupStorageSize;
-  const pipeline = ctx.pipelines.get({ op: OP, code: (withSubgroups ? SUBGROUPS_ON : SUBGROUPS_OFF) + code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sg : 0 } });
+  const withSubgroups = sub.size > 0 && 8 * threads + 64 * (threads / sub.size) + 16 <= ctx.device.limits.maxComputeWorkgroupStorageSize;
+  const pipeline = ctx.pipelines.get({ op: OP, code: subgroupHelpers(withSubgroups) + code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sub.size : 0 } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const owned: GPUBuffer[] = [params];
   const seen = buffers.seen ?? storageBuffer(device, `${label}.noSeen`, 4);

@@ -9,14 +9,27 @@
 import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 
+// Every kernel's subgroup helpers (the matrix-vector sums, workgroup_sum.wgsl, the int8
+// quantizers' max and butterflies, the sampler's search).
 const ON = `enable subgroups;
 fn sg_add_f32(v: f32) -> f32 { return subgroupAdd(v); }
 fn sg_add_v4(v: vec4<f32>) -> vec4<f32> { return subgroupAdd(v); }
+fn sg_add_v4u(v: vec4<u32>) -> vec4<u32> { return subgroupAdd(v); }
+fn sg_max_f32(v: f32) -> f32 { return subgroupMax(v); }
+fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return subgroupShuffleXor(v, m); }
 `;
-// Never called (SG_SIZE = 0), but the shader names them.
+// Never called (SG_SIZE = 0), but the shaders name them.
 const OFF = `fn sg_add_f32(v: f32) -> f32 { return v; }
 fn sg_add_v4(v: vec4<f32>) -> vec4<f32> { return v; }
+fn sg_add_v4u(v: vec4<u32>) -> vec4<u32> { return v; }
+fn sg_max_f32(v: f32) -> f32 { return v; }
+fn sg_xor_v4(v: vec4<f32>, m: u32) -> vec4<f32> { return v; }
 `;
+
+/** The subgroup helpers to prepend: the subgroup builtins (`on`, the device took 'subgroups') or never-called stand-ins. */
+export function subgroupHelpers(on: boolean): string {
+  return on ? ON : OFF;
+}
 
 /** The code to prepend to a kernel whose rows have `perRow` threads, and its SG_SIZE (0: the barrier tree). */
 export function subgroupReduction(ctx: GpuContext, perRow: number): { prefix: string; size: number } {

@@ -194,8 +194,12 @@ export function defaultTcKernel(ctx: GpuContext, tc: { subgroupSize: number }): 
  */
 export function int8SplitCount(tiles: number, stages: number, target: number | undefined): { splits: number; stagesPerSplit: number } {
   if (!target || tiles >= target || stages < 2) return { splits: 1, stagesPerSplit: stages };
-  const wanted = Math.min(stages, Math.ceil(target / tiles));
-  const stagesPerSplit = Math.ceil(stages / wanted);
+  return splitStages(stages, Math.ceil(target / tiles));
+}
+
+/** `stages` cut into about `wanted` splits of whole stages (at most one a stage), none empty. */
+function splitStages(stages: number, wanted: number): { splits: number; stagesPerSplit: number } {
+  const stagesPerSplit = Math.ceil(stages / Math.min(wanted, stages));
   return { splits: Math.ceil(stages / stagesPerSplit), stagesPerSplit };
 }
 
@@ -283,8 +287,7 @@ export function int8Gemm(
   let split: { splits: number; stagesPerSplit: number };
   if (options.splits !== undefined) {
     checkCount(OP, 'splits', options.splits, 1);
-    const stagesPerSplit = Math.ceil(stages / Math.min(options.splits, stages));
-    split = { splits: Math.ceil(stages / stagesPerSplit), stagesPerSplit };
+    split = splitStages(stages, options.splits);
   } else split = tensorCores ? int8SplitCount(groups[0] * groups[1], stages, ctx.tuning?.int8SplitGroups) : { splits: 1, stagesPerSplit: stages };
   const partialBytes = split.splits * M * N * 4;
   const given = options.scratch ?? null;

@@ -25,6 +25,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../kernels/int8-gemm.js';
 import type { PrefillMatmul } from './int8-plan.js';
+import type { GatedNormInput } from './mixer.js';
 import type { WeightFormat } from '../kernels/weight-format.js';
 
 /** What the int8 products run on here: 'tensor cores' or 'portable'. */
@@ -133,8 +134,8 @@ export class Int8Prefill {
       bias?: GPUBuffer | null;
       y: GPUBuffer;
       scratch?: GPUBuffer | null;
-      /** x is the one-group gated RMSNorm of y and z (MixerContext LinearBuffers.gatedNorm), folded into the quantize: x itself is not read. */
-      gated?: { y: GPUBuffer; z: { buffer: GPUBuffer; offset: number; rowStride: number }; g: GPUBuffer; eps: number };
+      /** x is this one-group gated RMSNorm (MixerContext LinearBuffers.gatedNorm), folded into the quantize: x itself is not read. */
+      gated?: GatedNormInput;
     },
     label: string,
   ): Dispatch[] {
@@ -146,7 +147,7 @@ export class Int8Prefill {
     const rotate = int8RotationBlock(I);
     if (gated && !this.foldsGatedNorm(I)) throw new RangeError(`${label}: a gated norm folds into the rotating quantize only, and ${I} columns have no rotation block`);
     const quantize = gated
-      ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, gated: { zOffset: gated.z.offset, zStride: gated.z.rowStride, eps: gated.eps } }, { x: gated.y, z: gated.z.buffer, g: gated.g, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`)
+      ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, gated: { zOffset: gated.z.offset, zStride: gated.z.rowStride, eps: gated.eps } }, { x: gated.y, z: gated.z.buffer, g: gated.weight, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`)
       : quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate }, { x: buffers.x, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`);
     return [
       quantize,

@@ -22,6 +22,7 @@ import type { GridControl } from '../kernels/layer-grid.js';
 import type { Dispatch } from '../kernels/dispatch.js';
 import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
+import type { StridedView } from '../kernels/selective-scan.js';
 import type { StepSummary } from '../kernels/step-summary.js';
 import type { MambaConfig } from './config.js';
 
@@ -117,7 +118,15 @@ export interface LinearBuffers {
    * into its quantize (quantizeRowsI8 `gated`) and x is never written; the fp32 path first runs
    * `norm()` (which writes x) and then the matmul.
    */
-  gatedNorm?: { y: GPUBuffer; z: { buffer: GPUBuffer; offset: number; rowStride: number }; weight: GPUBuffer; eps: number; norm: () => Dispatch };
+  gatedNorm?: GatedNormInput & { norm: () => Dispatch };
+}
+
+/** Mamba-2's one-group gated RMSNorm before a Linear layer, by its inputs: y [T, I] whole, z a strided view, the norm weight [I]. */
+export interface GatedNormInput {
+  y: GPUBuffer;
+  z: StridedView;
+  weight: GPUBuffer;
+  eps: number;
 }
 
 /** MixerContext.linear's fp32 path: the matmul of T tokens with the layer's weight `name` as stored. */

@@ -540,7 +540,7 @@ export class LanguageModel {
           if (int8 && (INT8_PROJECTIONS as readonly string[]).includes(name) && int8.fits(shape.inFeatures)) {
             const full = `${this.mixerPrefix(l)}${name}`;
             const n = buffers.gatedNorm;
-            const gated = n && int8.foldsGatedNorm(shape.inFeatures) ? { y: n.y, z: n.z, g: n.weight, eps: n.eps } : undefined;
+            const gated = n && int8.foldsGatedNorm(shape.inFeatures) ? n : undefined;
             if (n && !gated) run(n.norm());
             int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y, scratch: buffers.scratch ?? null, ...(gated ? { gated } : {}) }, label).forEach(run);
           } else {

@@ -83,8 +83,6 @@ export class Mamba2Mixer implements Mixer {
     );
   }
 
-
-
   get stateBytes(): number {
     const { dInner: Di, dState: N, dConv: K } = this.b.config;
     return (this.layout.xbcWidth * (K - 1) + Di * N) * 4;

@@ -39,6 +39,13 @@ override SG_SIZE: u32 = 0u;
 // codes of a row do not change with a factor on the whole row (they are of v / max|v|), so the
 // norm's scale needs no pass of its own.
 override GATED: bool = false;
+// quantize_rot: X is the block's residual add and RMSNorm (residual_rmsnorm.wgsl), not computed:
+// with v = s·hidden[r, c] (+ residual[r, c] where has_residual), src the hidden [rows, cols] (fp32,
+// offset 0, stride cols), residual[r, c] := v (binding 6, written: the stream the next layer adds
+// to), column c of X is v·g[c] (g at binding 5), and the row's scale is multiplied by
+// rsqrt(Σ_c v² / cols + eps)·o, as GATED's. Rows past the passes kept in registers read v back
+// from the residual they wrote.
+override RESIDUAL: bool = false;
 
 struct Params {
   rows: u32,      // quantize: rows of X; gemm: M
@@ -51,8 +58,12 @@ struct Params {
   _pad1: u32,
   z_offset: u32,  // quantize_rot with GATED: z[r, c] = gate_z[z_offset + r·z_stride + c]
   z_stride: u32,
-  eps: f32,       // quantize_rot with GATED: the norm's epsilon
+  eps: f32,       // quantize_rot with GATED or RESIDUAL: the norm's epsilon
+  has_residual: u32,  // quantize_rot with RESIDUAL: 0 for the first layer (residual := s·hidden)
+  hidden_scale: f32,  // quantize_rot with RESIDUAL: s
+  out_scale: f32,     // quantize_rot with GATED or RESIDUAL: o, a factor on the normed row
   _pad2: u32,
+  _pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -60,7 +71,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> codes: array<i32>;       // quantize: [rows_pad, words]
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;      // quantize: [rows_pad]
 @group(0) @binding(4) var<storage, read> gate_z: array<f32>;            // quantize_rot with GATED: z
-@group(0) @binding(5) var<storage, read> gate_g: array<f32>;            // quantize_rot with GATED: g [cols]
+@group(0) @binding(5) var<storage, read> gate_g: array<f32>;            // quantize_rot with GATED or RESIDUAL: the norm weight g [cols]
+@group(0) @binding(6) var<storage, read_write> residual: array<f32>;    // quantize_rot with RESIDUAL: [rows, cols], updated in place
 // gemm: the same bindings as int8_gemm_tc.wgsl (one bind group layout serves both kernels).
 @group(0) @binding(1) var<storage, read> qa: array<i32>;                // gemm: [≥ M, words]
 @group(0) @binding(2) var<storage, read> qw: array<i32>;                // gemm: [≥ N, words]
@@ -158,12 +170,31 @@ fn butterfly(own: vec4<f32>, partner: vec4<f32>, lower: bool) -> vec4<f32> {
 }
 
 // Columns p·4·WG + 4·lid .. + 3 of the row from e0 rotated (zeros past cols or for a dead row).
-// Every invocation calls it (barriers); *flip alternates the workgroup buffers across calls.
-fn rotate_pass(e0: u32, r: u32, p: u32, lid: u32, live: bool, flip: ptr<function, u32>, sq: ptr<function, f32>) -> vec4<f32> {
+// Every invocation calls it (barriers); *flip alternates the workgroup buffers across calls. again:
+// the pass was read before (RESIDUAL: its residual is written; v is read back from it).
+fn rotate_pass(e0: u32, r: u32, p: u32, lid: u32, live: bool, again: bool, flip: ptr<function, u32>, sq: ptr<function, f32>) -> vec4<f32> {
   let i0 = p * 4u * WORKGROUP_SIZE + 4u * lid;
   var v = vec4<f32>(0.0);
   if (live && i0 < params.cols) {
-    v = vec4<f32>(w_at(e0 + i0), w_at(e0 + i0 + 1u), w_at(e0 + i0 + 2u), w_at(e0 + i0 + 3u));
+    if (RESIDUAL) {
+      let rb = r * params.cols + i0;
+      if (again) {
+        v = vec4<f32>(residual[rb], residual[rb + 1u], residual[rb + 2u], residual[rb + 3u]);
+      } else {
+        v = vec4<f32>(w_at(e0 + i0), w_at(e0 + i0 + 1u), w_at(e0 + i0 + 2u), w_at(e0 + i0 + 3u)) * params.hidden_scale;
+        if (params.has_residual != 0u) {
+          v += vec4<f32>(residual[rb], residual[rb + 1u], residual[rb + 2u], residual[rb + 3u]);
+        }
+        residual[rb] = v.x;
+        residual[rb + 1u] = v.y;
+        residual[rb + 2u] = v.z;
+        residual[rb + 3u] = v.w;
+      }
+      *sq += dot(v, v);
+      v *= vec4<f32>(gate_g[i0], gate_g[i0 + 1u], gate_g[i0 + 2u], gate_g[i0 + 3u]);
+    } else {
+      v = vec4<f32>(w_at(e0 + i0), w_at(e0 + i0 + 1u), w_at(e0 + i0 + 2u), w_at(e0 + i0 + 3u));
+    }
     if (GATED) {
       let zb = params.z_offset + r * params.z_stride + i0;
       let u = v * vec4<f32>(silu(gate_z[zb]), silu(gate_z[zb + 1u]), silu(gate_z[zb + 2u]), silu(gate_z[zb + 3u]));
@@ -205,19 +236,19 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   var flip = 0u;
   var kept: array<vec4<f32>, MAX_PASSES>;
   var m = 0.0;
-  var sq = 0.0;      // GATED: this invocation's part of Σ u²
+  var sq = 0.0;      // GATED, RESIDUAL: this invocation's part of the norm's Σ u² (Σ v²)
   var ignored = 0.0; // the passes rotated again for their codes add nothing more
   for (var p = 0u; p < MAX_PASSES; p++) {
     kept[p] = vec4<f32>(0.0);
     if (p < passes) {
-      let v = rotate_pass(e0, r, p, lid, live, &flip, &sq);
+      let v = rotate_pass(e0, r, p, lid, live, false, &flip, &sq);
       kept[p] = v;
       let a = abs(v);
       m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
     }
   }
   for (var p = MAX_PASSES; p < passes; p++) {
-    let a = abs(rotate_pass(e0, r, p, lid, live, &flip, &sq));
+    let a = abs(rotate_pass(e0, r, p, lid, live, false, &flip, &sq));
     m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
   }
   let amax = workgroup_max(m, lid);
@@ -230,7 +261,7 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
   }
   for (var p = MAX_PASSES; p < passes; p++) {
-    let v = rotate_pass(e0, r, p, lid, live, &flip, &ignored);
+    let v = rotate_pass(e0, r, p, lid, live, true, &flip, &ignored);
     let w = p * WORKGROUP_SIZE + lid;
     if (4u * w < params.cols) {
       codes[r * params.words + w] = pack_codes(v, inv);
@@ -240,8 +271,8 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     codes[r * params.words + w] = 0;
   }
   var norm = 1.0;
-  if (GATED) {
-    norm = inverseSqrt(workgroup_sum(sq, lid) / f32(params.cols) + params.eps);  // workgroup_sum.wgsl, prepended
+  if (GATED || RESIDUAL) {
+    norm = inverseSqrt(workgroup_sum(sq, lid) / f32(params.cols) + params.eps) * params.out_scale;  // workgroup_sum.wgsl, prepended
   }
   if (lid == 0u) {
     scales[r] = amax / 127.0 * inverseSqrt(f32(ROT)) * norm;

@@ -45,7 +45,7 @@ const STAGE_BYTES = 64;
 /** Threads per workgroup of int8_reduce.wgsl. */
 const REDUCE_WORKGROUP = 256;
 /** Bytes of the kernels' params (int8_gemm.wgsl's Params; int8_gemm_tc.wgsl's and int8_reduce.wgsl's are its first 32). */
-const PARAMS_BYTES = 48;
+const PARAMS_BYTES = 64;
 const QUANTIZE_WORKGROUP = 256;
 
 
@@ -78,6 +78,13 @@ export interface QuantizeShape {
    * into the row's scale (codes do not change with a factor on the whole row). Buffers z and g.
    */
   gated?: { zOffset: number; zStride: number; eps: number };
+  /**
+   * X is the block's residual add and RMSNorm (residual-rmsnorm.ts), not computed: with v = s·x[r, c]
+   * (+ residual[r, c] when hasResidual), residual[r, c] := v, and X[r, c] = v·g[c]·s_r·o with s_r =
+   * rsqrt(Σ_c v² / cols + eps). Needs `rotate` and an fp32 x [rows, cols] (offset 0, stride cols);
+   * s_r·o goes into the row's scale as gated's. Buffers residual [rows, cols] (updated) and g.
+   */
+  residual?: { hasResidual: boolean; hiddenScale?: number; outScale?: number; eps: number };
 }
 
 /**
@@ -88,7 +95,7 @@ export interface QuantizeShape {
 export function quantizeRowsI8(
   ctx: GpuContext,
   shape: QuantizeShape,
-  buffers: { x: GPUBuffer; codes: GPUBuffer; scales: GPUBuffer; z?: GPUBuffer; g?: GPUBuffer },
+  buffers: { x: GPUBuffer; codes: GPUBuffer; scales: GPUBuffer; z?: GPUBuffer; g?: GPUBuffer; residual?: GPUBuffer },
   label = `${OP}.quantize`,
 ): Dispatch {
   const { rows, cols } = shape;
@@ -105,16 +112,29 @@ export function quantizeRowsI8(
   if (rotate !== 0 && !(Number.isInteger(rotate) && rotate >= 4 && rotate <= MAX_ROTATION && (rotate & (rotate - 1)) === 0 && cols % rotate === 0)) {
     throw new RangeError(`${OP}: a Hadamard block must be a power of two from 4 to ${MAX_ROTATION} dividing the ${cols} columns, got ${rotate}`);
   }
-  const gated = shape.gated;
+  const { gated, residual } = shape;
+  if (gated && residual) throw new RangeError(`${OP}: one norm folds into a quantize, not the gated and the residual norm both`);
+  const folded = gated ? 'the gated norm' : residual ? 'the residual norm' : null;
+  if (folded) {
+    if (!rotate) throw new RangeError(`${OP}: ${folded} is folded into the rotating quantize only (give rotate)`);
+    if (format !== 'f32' || xOffset !== 0 || xStride !== cols) throw new RangeError(`${OP}: ${folded}'s ${gated ? 'y' : 'hidden'} is fp32 [rows, cols] (offset 0, stride cols)`);
+    const eps = (gated ?? residual)?.eps as number;
+    if (!(eps > 0 && Number.isFinite(eps))) throw new RangeError(`${OP}: ${folded}'s eps must be positive, got ${eps}`);
+    if (!buffers.g) throw new RangeError(`${OP}: ${folded} needs ${gated ? 'z and g' : 'residual and g'}`);
+    checkBufferElements(OP, 'g', buffers.g, cols);
+  }
   if (gated) {
-    if (!rotate) throw new RangeError(`${OP}: the gated norm is folded into the rotating quantize only (give rotate)`);
-    if (format !== 'f32' || xOffset !== 0 || xStride !== cols) throw new RangeError(`${OP}: the gated norm's y is fp32 [rows, cols] (offset 0, stride cols)`);
     checkCount(OP, 'gated.zOffset', gated.zOffset, 0);
     checkCount(OP, 'gated.zStride', gated.zStride, cols);
-    if (!(gated.eps > 0 && Number.isFinite(gated.eps))) throw new RangeError(`${OP}: the gated norm's eps must be positive, got ${gated.eps}`);
-    if (!buffers.z || !buffers.g) throw new RangeError(`${OP}: the gated norm needs z and g`);
+    if (!buffers.z) throw new RangeError(`${OP}: the gated norm needs z and g`);
     checkBufferElements(OP, 'z', buffers.z, gated.zOffset + (rows - 1) * gated.zStride + cols);
-    checkBufferElements(OP, 'g', buffers.g, cols);
+  }
+  const hiddenScale = residual?.hiddenScale ?? 1;
+  const outScale = residual?.outScale ?? 1;
+  if (residual) {
+    if (!buffers.residual) throw new RangeError(`${OP}: the residual norm needs residual and g`);
+    if (!Number.isFinite(hiddenScale) || !Number.isFinite(outScale)) throw new RangeError(`${OP}: the residual norm's scales must be finite, got ${hiddenScale} and ${outScale}`);
+    checkBufferElements(OP, 'residual', buffers.residual, rows * cols);
   }
   const padRows = roundUp(rows);
   const words = int8Words(cols);
@@ -122,25 +142,41 @@ export function quantizeRowsI8(
   const x = bindElements(ctx, OP, 'x', buffers.x, format === 'f32' ? xOffset + (rows - 1) * xStride + cols : weightWords(rows * cols, format), 16);
   checkBufferElements(OP, 'codes', buffers.codes, padRows * words);
   checkBufferElements(OP, 'scales', buffers.scales, padRows);
-  const read: [string, GPUBuffer][] = [['x', buffers.x], ...(gated ? ([['z', buffers.z], ['g', buffers.g]] as [string, GPUBuffer][]) : [])];
-  checkWrittenNotAliased(OP, read, [['codes', buffers.codes], ['scales', buffers.scales]]);
+  const read: [string, GPUBuffer][] = [['x', buffers.x], ...(gated ? ([['z', buffers.z]] as [string, GPUBuffer][]) : []), ...(folded ? ([['g', buffers.g]] as [string, GPUBuffer][]) : [])];
+  checkWrittenNotAliased(OP, read, [['codes', buffers.codes], ['scales', buffers.scales], ...(residual ? ([['residual', buffers.residual]] as [string, GPUBuffer][]) : [])]);
   const { device } = ctx;
-  // quantize_rot's loads name the gated norm's z and g (bindings 4, 5) whether GATED or not: its
-  // layout has them, bound to x when there is no norm (unread).
+  // quantize_rot's loads name the folded norms' z, g and residual (bindings 4, 5, 6) whichever it
+  // folds: its layout has them, z and g bound to x where unread, the residual to a placeholder.
   const layout = rotate
-    ? bindGroupLayoutFor(ctx, `${OP}.quantizeRot`, ['uniform', 'read-only-storage', 'storage', 'storage', 'read-only-storage', 'read-only-storage'])
+    ? bindGroupLayoutFor(ctx, `${OP}.quantizeRot`, ['uniform', 'read-only-storage', 'storage', 'storage', 'read-only-storage', 'read-only-storage', 'storage'])
     : bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
   // The quantizers' max, Σ u² and butterflies by subgroups where they divide the workgroup (int8_gemm.wgsl SG_SIZE).
   const sub = subgroupReduction(ctx, QUANTIZE_WORKGROUP);
-  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.size, ...(rotate ? { ROT: rotate } : {}), ...(gated ? { GATED: 1 } : {}) };
+  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.size, ...(rotate ? { ROT: rotate } : {}), ...(gated ? { GATED: 1 } : {}), ...(residual ? { RESIDUAL: 1 } : {}) };
   const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + codeI8, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
-  const data = new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0, gated?.zOffset ?? 0, gated?.zStride ?? 0, 0, 0]);
-  new Float32Array(data.buffer)[10] = gated?.eps ?? 0;
+  const data = new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0, gated?.zOffset ?? 0, gated?.zStride ?? 0, 0, residual?.hasResidual ? 1 : 0, 0, 0, 0, 0]);
+  new Float32Array(data.buffer, 40, 1)[0] = (gated ?? residual)?.eps ?? 0;
+  new Float32Array(data.buffer, 48, 2).set([hiddenScale, outScale]);
   device.queue.writeBuffer(params, 0, data);
-  const resources: GPUBindingResource[] = [{ buffer: params }, x, { buffer: buffers.codes }, { buffer: buffers.scales }, ...(rotate ? [{ buffer: gated ? (buffers.z as GPUBuffer) : buffers.x }, { buffer: gated ? (buffers.g as GPUBuffer) : buffers.x }] : [])];
+  const owned = [params];
+  let residualBinding: GPUBuffer | null = null;
+  if (rotate) {
+    residualBinding = buffers.residual ?? null;
+    if (!residual) {
+      residualBinding = storageBuffer(device, `${label}.noResidual`, 16);
+      owned.push(residualBinding);
+    }
+  }
+  const resources: GPUBindingResource[] = [
+    { buffer: params },
+    x,
+    { buffer: buffers.codes },
+    { buffer: buffers.scales },
+    ...(rotate ? [{ buffer: gated ? (buffers.z as GPUBuffer) : buffers.x }, { buffer: folded ? (buffers.g as GPUBuffer) : buffers.x }, { buffer: residualBinding as GPUBuffer }] : []),
+  ];
   const group = bindGroupFor(device, `${label}.bindGroup`, layout, resources);
-  return singleDispatch(label, pipeline, group, [padRows], [params]);
+  return singleDispatch(label, pipeline, group, [padRows], owned);
 }
 
 /**

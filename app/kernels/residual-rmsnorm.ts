@@ -30,6 +30,12 @@ export interface ResidualRmsNormBuffers {
   output: GPUBuffer; // [T, D]
 }
 
+/** A residual norm by its inputs, for a kernel that folds it in and never writes the output (int8-gemm.ts quantizeRowsI8 `residual`). */
+export interface ResidualNormInput {
+  shape: ResidualRmsNormShape;
+  buffers: Omit<ResidualRmsNormBuffers, 'output'>;
+}
+
 export function residualRmsNorm(
   ctx: GpuContext,
   shape: ResidualRmsNormShape,

@@ -26,6 +26,7 @@ import type { Dispatch } from '../kernels/dispatch.js';
 import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp } from '../kernels/int8-gemm.js';
 import type { PrefillMatmul } from './int8-plan.js';
 import type { GatedNormInput } from './mixer.js';
+import type { ResidualNormInput } from '../kernels/residual-rmsnorm.js';
 import type { WeightFormat } from '../kernels/weight-format.js';
 
 /** What the int8 products run on here: 'tensor cores' or 'portable'. */
@@ -76,8 +77,8 @@ export class Int8Prefill {
     return sum;
   }
 
-  /** Whether a gated norm before a product with `cols` inputs folds into its quantize (linear's `gated`): where the rows are rotated. */
-  foldsGatedNorm(cols: number): boolean {
+  /** Whether a norm before a product with `cols` inputs folds into its quantize (linear's `gated`, `residualNorm`): where the rows are rotated. */
+  foldsNorm(cols: number): boolean {
     return int8RotationBlock(cols) > 0;
   }
 
@@ -136,6 +137,8 @@ export class Int8Prefill {
       scratch?: GPUBuffer | null;
       /** x is this one-group gated RMSNorm (MixerContext LinearBuffers.gatedNorm), folded into the quantize: x itself is not read. */
       gated?: GatedNormInput;
+      /** x is the block's residual add and RMSNorm of these inputs, folded into the quantize (which updates the residual): x itself is not read or written. */
+      residualNorm?: ResidualNormInput;
     },
     label: string,
   ): Dispatch[] {
@@ -143,12 +146,16 @@ export class Int8Prefill {
     if (T > this.maxTokens || !this.fits(I)) throw new RangeError(`${label}: ${T} × ${I} is larger than the int8 activations' scratch (${this.maxTokens} × ${this.maxCols})`);
     const w = this.quantizedWeight(buffers.weight, shape.format, O, I, label);
     const a = this.activations();
-    const gated = buffers.gated;
+    const { gated, residualNorm: norm } = buffers;
     const rotate = int8RotationBlock(I);
-    if (gated && !this.foldsGatedNorm(I)) throw new RangeError(`${label}: a gated norm folds into the rotating quantize only, and ${I} columns have no rotation block`);
+    if ((gated || norm) && !this.foldsNorm(I)) throw new RangeError(`${label}: a norm folds into the rotating quantize only, and ${I} columns have no rotation block`);
+    if (norm && (norm.shape.rows !== T || norm.shape.cols !== I)) throw new RangeError(`${label}: the folded residual norm is ${norm.shape.rows} × ${norm.shape.cols}, the product's input ${T} × ${I}`);
+    const out = { codes: a.codes, scales: a.scales };
     const quantize = gated
-      ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, gated: { zOffset: gated.z.offset, zStride: gated.z.rowStride, eps: gated.eps } }, { x: gated.y, z: gated.z.buffer, g: gated.weight, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`)
-      : quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate }, { x: buffers.x, codes: a.codes, scales: a.scales }, `${label}.int8.quantize`);
+      ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, gated: { zOffset: gated.z.offset, zStride: gated.z.rowStride, eps: gated.eps } }, { x: gated.y, z: gated.z.buffer, g: gated.weight, ...out }, `${label}.int8.quantize`)
+      : norm
+        ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, residual: norm.shape }, { x: norm.buffers.hidden, residual: norm.buffers.residual, g: norm.buffers.weight, ...out }, `${label}.int8.quantize`)
+        : quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate }, { x: buffers.x, ...out }, `${label}.int8.quantize`);
     return [
       quantize,
       int8Gemm(this.ctx, { m: T, n: O, k: I, accumulate: shape.accumulate ?? false }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y: buffers.y, bias: buffers.bias ?? null }, { ...(this.variant ? { variant: this.variant } : {}), scratch: buffers.scratch ?? null }, `${label}.int8`),

@@ -12,7 +12,7 @@ import type { WeightFormat } from '../kernels/f16.js';
 import { matmul } from '../kernels/matmul.js';
 import { createGridControl, gridAborted, type GridControl } from '../kernels/layer-grid.js';
 import { normMatvec, normMatvecFits } from '../kernels/norm-matvec.js';
-import { residualRmsNorm } from '../kernels/residual-rmsnorm.js';
+import { residualRmsNorm, type ResidualNormInput } from '../kernels/residual-rmsnorm.js';
 import { configBlocks, configMultipliers, finalNormName, modelPrefix, type BlockKind, type BlockSpec, type MambaConfig } from './config.js';
 import { INT8_MIN_TOKENS, INT8_PROJECTIONS, isInt8Projection, type PrefillMatmul } from './int8-plan.js';
 import { Int8Prefill } from './int8-prefill.js';
@@ -517,14 +517,21 @@ export class LanguageModel {
     }
     this.embed(T, a.hidden).forEach(run);
     for (let l = 0; l <= lastLayer; l++) {
-      run(
-        residualRmsNorm(
-          ctx,
-          { rows: T, cols: D, eps, hasResidual: l > 0, hiddenScale: l > 0 ? this.multipliers.residual : this.multipliers.embedding },
-          { hidden: a.hidden, residual: a.residual, weight: this.w(this.normName(l)), output: a.normed },
-          `${this.name}.L${l}.norm`,
-        ),
-      );
+      const norm: ResidualNormInput = {
+        shape: { rows: T, cols: D, eps, hasResidual: l > 0, hiddenScale: l > 0 ? this.multipliers.residual : this.multipliers.embedding },
+        buffers: { hidden: a.hidden, residual: a.residual, weight: this.w(this.normName(l)) },
+      };
+      // With the int8 prefill the norm waits for the mixer: in_proj's quantize takes it in
+      // (Int8Prefill.linear residualNorm) and a.normed is never written; any other first use of
+      // the mixer's input runs it first (flushNorm).
+      const runNorm = () => run(residualRmsNorm(ctx, norm.shape, { ...norm.buffers, output: a.normed }, `${this.name}.L${l}.block_norm`));
+      let pendingNorm: ResidualNormInput | null = int8 && int8.foldsNorm(D) ? norm : null;
+      if (!pendingNorm) runNorm();
+      const flushNorm = () => {
+        if (!pendingNorm) return;
+        pendingNorm = null;
+        runNorm();
+      };
       if (l > 0) copy(a.residual, taps?.hidden?.[l - 1], D * 4);
       // This layer's row of the knockout, if it is knocked: Δ := 0 in an SSM block, the key masked in an attention block.
       const knockRow = knockout && (!knockout.layers || knockout.layers.includes(l)) ? knockout.row : null;
@@ -535,26 +542,38 @@ export class LanguageModel {
         output: a.hidden,
         state: state.layers[l] as GPUBuffer[],
         taps,
-        run,
+        run: (d) => {
+          flushNorm();
+          run(d);
+        },
         linear: (name, shape, buffers, label) => {
           if (int8 && (INT8_PROJECTIONS as readonly string[]).includes(name) && int8.fits(shape.inFeatures)) {
             const full = `${this.mixerPrefix(l)}${name}`;
             const n = buffers.gatedNorm;
-            const gated = n && int8.foldsGatedNorm(shape.inFeatures) ? n : undefined;
+            const gated = n && int8.foldsNorm(shape.inFeatures) ? n : undefined;
+            const residualNorm = pendingNorm && buffers.x === a.normed && !n ? pendingNorm : undefined;
+            if (residualNorm) pendingNorm = null;
+            flushNorm();
             if (n && !gated) run(n.norm());
-            int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y, scratch: buffers.scratch ?? null, ...(gated ? { gated } : {}) }, label).forEach(run);
+            int8.linear({ ...shape, tokens: T, format: this.format(full) }, { x: buffers.x, weight: this.w(full), bias: buffers.bias ?? null, y: buffers.y, scratch: buffers.scratch ?? null, ...(gated ? { gated } : {}), ...(residualNorm ? { residualNorm } : {}) }, label).forEach(run);
           } else {
+            flushNorm();
             if (buffers.gatedNorm) run(buffers.gatedNorm.norm());
             run(fp32Linear(ctx, this.layerWeights(l), T, name, shape, buffers, label));
           }
         },
-        copy,
+        copy: (from, to, rowBytes) => {
+          flushNorm();
+          copy(from, to, rowBytes);
+        },
         knockDt: (dt, rowStride, offset, width) => {
           if (knockRow === null) return;
+          flushNorm();
           steps.push({ kind: 'copy', from: this.knockoutSource(width), fromOffset: 0, to: dt, toOffset: (knockRow * rowStride + offset) * 4, bytes: width * 4 });
         },
         knockRow,
       });
+      flushNorm(); // a mixer that wrote nothing still leaves the residual updated
       const overwrite = options.overwriteMixerOutput;
       if (overwrite && overwrite.layer === l) {
         if (!(Number.isInteger(overwrite.row) && overwrite.row >= 0 && overwrite.row < T)) throw new RangeError(`${this.name}: the overwritten row ${overwrite.row} is outside this chunk of ${T} tokens`);

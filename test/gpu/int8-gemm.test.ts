@@ -15,6 +15,7 @@ import { hadamardRows, hadamardRowsF32, int8GemmRef, quantizeRowsRef, unpackCode
 import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
 import { gatedRmsNormRef } from '../../app/kernels/gated-rmsnorm.ref';
+import { residualRmsNormRef } from '../../app/kernels/residual-rmsnorm.ref';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
 import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
@@ -48,6 +49,28 @@ async function quantize(ctx: GpuContext, x: Float32Array, rows: number, cols: nu
   const words = new Int32Array(await readBuffer(device, codes, codes.size));
   const s = await readF32(device, scales, roundUp(rows));
   return { codes, scales, words, s };
+}
+
+/**
+ * The codes and scales of a quantize with a norm folded in against the CPU's quantization of the
+ * norm's output (ref: quantizeRowsRef of the rotated output, whose scales lack 1/√block). A code
+ * may differ by one where v·127/max lies within rounding of a halfway point (the norm's factor is
+ * applied to the scale on the GPU, to the values on the CPU): at most two such in all.
+ */
+async function expectFoldedCodes(codes: GPUBuffer, scales: GPUBuffer, ref: { codes: Int8Array; scales: Float32Array }, rows: number, cols: number, block: number, what: string): Promise<void> {
+  const { device } = ctx!;
+  const got = unpackCodes(new Int32Array(await readBuffer(device, codes, codes.size)), rows, cols, int8Words(cols));
+  const s = await readF32(device, scales, roundUp(rows));
+  codes.destroy();
+  scales.destroy();
+  let off = 0;
+  for (let e = 0; e < rows * cols; e++) {
+    const d = Math.abs((got[e] as number) - (ref.codes[e] as number));
+    expect(d, `code ${e} (${what})`).toBeLessThanOrEqual(1);
+    off += d;
+  }
+  expect(off, `codes off by one (${what})`).toBeLessThanOrEqual(2);
+  for (let r = 0; r < rows; r++) expect(Math.abs((s[r] as number) - (ref.scales[r] as number) / Math.sqrt(block)), `scale ${r} (${what})`).toBeLessThanOrEqual((1e-5 * (ref.scales[r] as number)) / Math.sqrt(block));
 }
 
 describe('int8 matrix product (Dawn)', () => {
@@ -303,23 +326,71 @@ describe('int8 matrix product (Dawn)', () => {
         const op = quantizeRowsI8(ctx!, { rows, cols, rotate: block, gated: { zOffset, zStride, eps } }, { x: ys, z: zs, g: gs, codes, scales });
         await withErrorScopes(device, 'quantize gated', () => submitDispatches(device, 'Test', [op]));
         op.destroy();
-        const got = unpackCodes(new Int32Array(await readBuffer(device, codes, codes.size)), rows, cols, words);
-        const s = await readF32(device, scales, roundUp(rows));
-        codes.destroy();
-        scales.destroy();
-        // A code may differ by one where v·127/max lies within rounding of a halfway point (the
-        // norm's factor is applied to the scale here, to the values there).
-        let off = 0;
-        for (let e = 0; e < rows * cols; e++) {
-          const d = Math.abs((got[e] as number) - (ref.codes[e] as number));
-          expect(d, `code ${e} (subgroups ${sg})`).toBeLessThanOrEqual(1);
-          off += d;
-        }
-        expect(off, `codes off by one (subgroups ${sg})`).toBeLessThanOrEqual(2);
-        for (let r = 0; r < rows; r++) expect(Math.abs((s[r] as number) - (ref.scales[r] as number) / Math.sqrt(block)), `scale ${r} (subgroups ${sg})`).toBeLessThanOrEqual((1e-5 * (ref.scales[r] as number)) / Math.sqrt(block));
+        await expectFoldedCodes(codes, scales, ref, rows, cols, block, `subgroups ${sg}`);
       });
     } finally {
       for (const b of [ys, zs, gs]) b.destroy();
+    }
+  });
+
+  // The block's residual add and RMSNorm folded into the rotating quantize (in_proj's): the same
+  // passes as the gated norm's (the ninth of 8,448 columns reads its residual back), the first
+  // layer's (no residual in) and a layer's with hidden and output scales (Granite's multipliers).
+  it.for([
+    { rows: 7, cols: 96, hasResidual: true, hiddenScale: 1, outScale: 1 },
+    { rows: 5, cols: 768, hasResidual: false, hiddenScale: 1, outScale: 1 },
+    { rows: 3, cols: 2560, hasResidual: true, hiddenScale: 0.22, outScale: 1.7 },
+    { rows: 2, cols: 8448, hasResidual: true, hiddenScale: 1, outScale: 1 },
+  ])('the residual norm folded in ($rows × $cols, residual in: $hasResidual): the norm\'s residual, and the codes and scales of quantizing its output', async ({ rows, cols, hasResidual, hiddenScale, outScale }, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const block = int8RotationBlock(cols);
+    const eps = 1e-5;
+    const hidden = randomF32(rows * cols, seed + cols + 3, 1);
+    hidden[cols + 5] = -30; // an outlier
+    const before = randomF32(rows * cols, seed + cols + 4, 2);
+    const g = randomF32(cols, seed + cols + 5, 1.5);
+    const norm = residualRmsNormRef(hidden, hasResidual ? before : null, g, rows, cols, eps, { hidden: hiddenScale, out: outScale });
+    const ref = quantizeRowsRef(hadamardRowsF32(Float32Array.from(norm.output), rows, cols, block), rows, cols);
+    const [hs, gs] = [uploadF32(device, 'Test.hidden', hidden), uploadF32(device, 'Test.g', g)];
+    const words = int8Words(cols);
+    try {
+      await eachSubgroupReduction(ctx, async (sg) => {
+        const residual = uploadF32(device, 'Test.residual', before);
+        const codes = storageBuffer(device, 'Test.codes', roundUp(rows) * words * 4);
+        const scales = storageBuffer(device, 'Test.scales', roundUp(rows) * 4);
+        const op = quantizeRowsI8(ctx!, { rows, cols, rotate: block, residual: { hasResidual, hiddenScale, outScale, eps } }, { x: hs, g: gs, residual, codes, scales });
+        await withErrorScopes(device, 'quantize residual', () => submitDispatches(device, 'Test', [op]));
+        op.destroy();
+        const after = await readF32(device, residual, rows * cols);
+        residual.destroy();
+        // fp32's two roundings (s·hidden, then the sum): each within 2⁻²⁴ of |s·hidden| + |residual|.
+        for (let e = 0; e < rows * cols; e++) {
+          const bound = 2 ** -23 * (Math.abs((hidden[e] as number) * hiddenScale) + (hasResidual ? Math.abs(before[e] as number) : 0));
+          expect(Math.abs((after[e] as number) - (norm.residual[e] as number)), `residual ${e} (subgroups ${sg})`).toBeLessThanOrEqual(bound);
+        }
+        await expectFoldedCodes(codes, scales, ref, rows, cols, block, `subgroups ${sg}`);
+      });
+    } finally {
+      for (const b of [hs, gs]) b.destroy();
+    }
+  });
+
+  it('refuses the residual norm without its buffers or a rotation, beside the gated norm, or on a residual that is also written', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const b = (label: string, floats: number) => storageBuffer(device, label, floats * 4);
+    const [h, r, g, codes, scales] = [b('h', 4 * 64), b('r', 4 * 64), b('g', 64), b('codes', 64 * 16), b('scales', 64)];
+    const residual = { hasResidual: true, eps: 1e-5 };
+    try {
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, rotate: 64, residual }, { x: h, g, codes, scales })).toThrow('Int8Gemm: the residual norm needs residual and g');
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, residual }, { x: h, g, residual: r, codes, scales })).toThrow(/folded into the rotating quantize only/);
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, rotate: 64, residual, gated: { zOffset: 0, zStride: 64, eps: 1e-5 } }, { x: h, z: r, g, residual: r, codes, scales })).toThrow(/not the gated and the residual norm both/);
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, rotate: 64, residual }, { x: h, g, residual: codes, codes, scales })).toThrow(/residual and codes are the same buffer/);
+      expect(() => quantizeRowsI8(ctx!, { rows: 4, cols: 64, rotate: 64, residual: { ...residual, hiddenScale: Number.NaN } }, { x: h, g, residual: r, codes, scales })).toThrow(/scales must be finite/);
+      expect(() => quantizeRowsI8(ctx!, { rows: 5, cols: 64, rotate: 64, residual }, { x: b('h5', 5 * 64), g, residual: r, codes, scales })).toThrow(/residual \(r\) holds/);
+    } finally {
+      for (const x of [h, r, g, codes, scales]) x.destroy();
     }
   });
 

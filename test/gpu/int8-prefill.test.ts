@@ -44,7 +44,7 @@ import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { int8PrefillKernel } from '../../app/model/int8-prefill';
-import { modelPrefix } from '../../app/model/config';
+import { configBlocks, modelPrefix } from '../../app/model/config';
 import { gpuMemoryNeed } from '../../app/model/memory';
 import { int8Linear } from '../../app/model/reference';
 import { Session } from '../../app/model/session';
@@ -74,6 +74,11 @@ const cases: { name: string; dir: string; ids: () => Promise<number[]>; chunk: n
   // mamba2-one-group: one norm group, so out_proj's quantize takes the gated norm in (LinearBuffers.gatedNorm).
   ...['mamba1-bias-untied', 'falcon-mamba-odd', 'mamba2-groups', 'mamba2-one-group'].map((name) => {
     const dir = path.join(root, 'test/fixtures/golden', name);
+    return { name, dir, chunk: 40, ids: async () => Array.from(await (await readGolden(dir)).ints('input_ids'), Number) };
+  }),
+  // A hybrid: attention and MLP blocks between the Mamba-2 blocks (their norms are not folded).
+  ...['nemotron-h-odd'].map((name) => {
+    const dir = path.join(root, 'test/fixtures/golden-hybrid', name);
     return { name, dir, chunk: 40, ids: async () => Array.from(await (await readGolden(dir)).ints('input_ids'), Number) };
   }),
   {
@@ -156,6 +161,32 @@ describe('int8 prefill on whole models', () => {
       expect(q, 'median E_q / E_sim').toBeGreaterThanOrEqual(0.5);
       expect(q, 'median E_q / E_sim').toBeLessThanOrEqual(2);
       expect(ref, 'median E_ref / E_sim').toBeLessThanOrEqual(0.5);
+      // The norms folded into the quantizes: a plain int8 chunk runs no block norm of its own
+      // (in_proj's quantize adds the residual and normalizes), nor, with one norm group, Mamba-2's
+      // gated norm (out_proj's quantize); the fp32 model runs both, one a layer.
+      const state = int8.newState();
+      try {
+        const labels = (model: typeof int8) => {
+          const plan = model.plan(chunk, state, session!.logits);
+          const out = plan.steps.flatMap((st) => (st.kind === 'dispatch' ? [st.dispatch.label] : []));
+          plan.destroy();
+          return out;
+        };
+        const count = (ls: string[], pattern: RegExp) => ls.filter((x) => pattern.test(x)).length;
+        const [l8, l32] = [labels(int8), labels(fp32)];
+        const { nLayer, architecture, normGroupSize, dInner, hybrid } = inspection.config;
+        // The SSM blocks' norms fold; attention and MLP blocks read the normed rows themselves.
+        const ssm = configBlocks(inspection.config).filter((b) => b.kind === 'ssm').length;
+        expect(count(l32, /\.block_norm$/), 'fp32: a block norm a block').toBe(nLayer);
+        expect(count(l8, /\.block_norm$/), 'int8: the SSM blocks\' norms folded into in_proj').toBe(nLayer - ssm);
+        expect(count(l8, /in_proj\.int8\.quantize$/), 'int8: in_proj quantizes').toBe(ssm);
+        if (architecture === 'mamba2' && !hybrid) {
+          expect(count(l32, /^Mamba2\.L\d+\.norm$/), 'fp32: a gated norm a layer').toBe(nLayer);
+          expect(count(l8, /^Mamba2\.L\d+\.norm$/), 'int8: one-group gated norms folded into out_proj').toBe(normGroupSize === dInner ? 0 : nLayer);
+        }
+      } finally {
+        state.layers.flat().forEach((b) => b.destroy());
+      }
       // Every projection was quantized: what the model holds is what the memory plan counts.
       expect(int8.int8Bytes, 'int8 bytes held = planned').toBe(gpuMemoryNeed(inspection, { maxTokens: chunk, prefillMatmul: 'int8' }).int8);
       expect(fp32.int8Bytes).toBe(0);

@@ -44,11 +44,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> conv_state: array<f32>; // [C, K-1] at state_offset; in: previous inputs, out: last K-1 inputs
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;     // view [T, C] (out_offset, out_stride)
 
-/** v · sigmoid(v), exponentiating only -|v| ≤ 0 (no overflow for any v). */
-fn silu(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
+// silu: shaders/sigmoid.wgsl, prepended by the op.
 
 fn x_at(t: u32, d: u32) -> f32 {
   return x[params.x_offset + t * params.x_stride + d];

@@ -31,10 +31,7 @@ struct Params {
 
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
-fn silu(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
+// silu: shaders/sigmoid.wgsl, prepended by the op.
 
 fn gated(row: u32, c: u32) -> f32 {
   return y[row * params.cols + c] * silu(z[params.z_offset + row * params.z_stride + c]);

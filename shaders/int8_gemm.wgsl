@@ -120,11 +120,7 @@ fn workgroup_max(m: f32, lid: u32) -> f32 {
   return out;
 }
 
-/** v · sigmoid(v), exponentiating only −|v| ≤ 0. */
-fn silu(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
+// silu: shaders/sigmoid.wgsl, prepended by the op.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

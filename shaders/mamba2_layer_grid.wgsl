@@ -103,10 +103,7 @@ var<workgroup> flag_wg: u32;
 fn w_word(i: u32) -> u32 { return w_in[i >> 2u][i & 3u]; }
 fn w_quad(q: u32) -> vec4<u32> { return w_in[q]; }
 
-fn silu(a: f32) -> f32 {
-  let e = exp(-abs(a));
-  return a * select(e / (1.0 + e), 1.0 / (1.0 + e), a >= 0.0);
-}
+// silu: shaders/sigmoid.wgsl, prepended by the op.
 
 fn zx_at(i: u32) -> f32 { return bitcast<f32>(atomicLoad(&scr[params.zx_base + i])); }
 

@@ -24,10 +24,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;            // [T, I] or [T, 2I]
 @group(0) @binding(2) var<storage, read_write> output: array<f32>; // [T, I]
 
-fn sigmoid(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
+// sigmoid: shaders/sigmoid.wgsl, prepended by the op.
 
 // erf: its Taylor series for |v| < 0.5 (relative error < 1e-7 there, where gelu needs it), and
 // Abramowitz & Stegun 7.1.26 beyond (absolute error ≤ 1.5e-7).

@@ -94,10 +94,7 @@ var<workgroup> v4: array<vec4<f32>, MAX_IN / 4u>;
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 var<workgroup> scale: array<f32, MAX_GROUPS>;
 
-fn silu(a: f32) -> f32 {
-  let e = exp(-abs(a));
-  return a * select(e / (1.0 + e), 1.0 / (1.0 + e), a >= 0.0);
-}
+// silu: shaders/sigmoid.wgsl, prepended by the op.
 
 /** Word i of W (for weights.wgsl). */
 fn w_word(i: u32) -> u32 {

@@ -91,12 +91,7 @@ var<workgroup> partial: array<f32, (WORKGROUP_SIZE + 1u) * STATE_LANES>;
 // (Δ, Δ·x) of one block of STATE_LANES tokens (stage_block): one 8-byte read a token step.
 var<workgroup> blk_step: array<vec2<f32>, WORKGROUP_SIZE>;
 
-// softplus(v) and log1p_unit(u): shaders/softplus.wgsl, prepended by the op.
-
-fn silu(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
+// softplus(v) and log1p_unit(u): shaders/softplus.wgsl; silu: shaders/sigmoid.wgsl (both prepended by the op).
 
 struct Lane {
   d: u32,        // channel

@@ -132,7 +132,7 @@ fn put_b_rows(kq: u32, r: u32, v: vec4<f32>) {
   }
 }
 
-// softplus(v) and log1p_unit(u): shaders/softplus.wgsl, prepended by the op.
+// softplus(v) and log1p_unit(u): shaders/softplus.wgsl; silu: shaders/sigmoid.wgsl (both prepended by the op).
 
 fn delta_of(t: u32, h: u32) -> f32 {
   let H = params.heads;
@@ -234,9 +234,7 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (live && lane == 0u) {
     var out = total + weights[params.heads + h] * xv;
     if (GATE) {
-      let zv = xbc[params.gate_offset + h * P + p];
-      let e = exp(-abs(zv));
-      out *= zv * select(e / (1.0 + e), 1.0 / (1.0 + e), zv >= 0.0);  // silu(z)
+      out *= silu(xbc[params.gate_offset + h * P + p]);
     }
     if (NORM_SUMS) {
       step_sq[lid / STEP_LANES] = out * out;

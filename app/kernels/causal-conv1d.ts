@@ -12,13 +12,15 @@
  * in_proj's output [T, 2·Di] (offset 0, stride 2·Di); convState may sit at an element offset in a
  * bigger buffer (one buffer for every layer's state, say).
  */
-import code from '../../shaders/causal_conv1d.wgsl?raw';
+import convCode from '../../shaders/causal_conv1d.wgsl?raw';
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
 const OP = 'CausalConv1d';
+const code = sigmoidCode + convCode;
 const WORKGROUP_SIZE = 64;
 /** Kernel sizes the shader takes (MAX_KERNEL_SIZE there). */
 export const CONV_KERNEL_SIZES = { min: 2, max: 8 } as const;

@@ -4,7 +4,8 @@
  * transformers normalizes over all of d_inner (groupSize = Di); mamba_ssm and llama.cpp per group
  * (groupSize = Di / n_groups). Shader: shaders/gated_rmsnorm.wgsl. Reference: gated-rmsnorm.ref.ts.
  */
-import code from '../../shaders/gated_rmsnorm.wgsl?raw';
+import normCode from '../../shaders/gated_rmsnorm.wgsl?raw';
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
@@ -13,6 +14,7 @@ import { withWorkgroupSum } from './subgroups.js';
 import type { StridedView } from './selective-scan.js';
 
 const OP = 'GatedRmsNorm';
+const code = sigmoidCode + normCode;
 
 export interface GatedRmsNormShape {
   rows: number; // T

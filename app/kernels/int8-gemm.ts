@@ -18,6 +18,7 @@ import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
 import reduceCode from '../../shaders/int8_reduce.wgsl?raw';
 import storeCode from '../../shaders/int8_store.wgsl?raw';
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import { offersInt8TensorCores } from '../gpu/adapter.js';
@@ -37,7 +38,7 @@ const OP = 'Int8Gemm';
  * sums through workgroup_sum.wgsl; both gemms write through int8_store.wgsl (after the TC shader's
  * enable directives).
  */
-const codeI8 = weightsCode + workgroupSumCode + int8Code + storeCode;
+const codeI8 = sigmoidCode + weightsCode + workgroupSumCode + int8Code + storeCode;
 const codeTc = tcCode + storeCode;
 const codeReduce = reduceCode + storeCode;
 /** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */

@@ -13,6 +13,7 @@
  * values the steps hand each other: in_proj's output, u·g and the pieces of Σ u², read and written
  * as atomics; one buffer shared by every layer's dispatch, 10 storage bindings in all).
  */
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import softplusCode from '../../shaders/softplus.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
@@ -25,7 +26,7 @@ import { subgroupReduction } from './subgroups.js';
 import { WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 
 const OP = 'Mamba2LayerGrid';
-const code = `${softplusCode}\n${weightsCode}\n${workgroupSumCode}\n${gridCode}`;
+const code = `${sigmoidCode}\n${softplusCode}\n${weightsCode}\n${workgroupSumCode}\n${gridCode}`;
 /** Rows a virtual workgroup takes (the kernel's ROWS_PER_V): the step's pieces of Σ u². */
 export const GRID_ROWS = 8;
 

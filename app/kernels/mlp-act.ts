@@ -4,13 +4,15 @@
  * writes both halves in one row (Granite shared_mlp.input_linear: gate first; mamba_ssm GatedMLP
  * fc1: up first). Shader: shaders/mlp_act.wgsl. Reference: mlp-act.ref.ts.
  */
-import code from '../../shaders/mlp_act.wgsl?raw';
+import actCode from '../../shaders/mlp_act.wgsl?raw';
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
 
 const OP = 'MlpAct';
+const code = sigmoidCode + actCode;
 const WORKGROUP_SIZE = 256;
 export const MLP_ACTIVATIONS = ['silu', 'gelu', 'gelu_tanh', 'relu2'] as const;
 

@@ -11,6 +11,7 @@
  * at most 8 norm groups, no bias on W.
  */
 import normMatvecCode from '../../shaders/norm_matvec.wgsl?raw';
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import weightsCode from '../../shaders/weights.wgsl?raw';
 import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
@@ -20,7 +21,7 @@ import { subgroupReduction } from './subgroups.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
 
-const code = weightsCode + workgroupSumCode + normMatvecCode;
+const code = sigmoidCode + weightsCode + workgroupSumCode + normMatvecCode;
 
 // Binding 1 (x) and how the kernel reads it (shaders/norm_matvec.wgsl): staged through workgroup
 // memory by the prologue, or — no norm, x 16-byte aligned — read in place, 16 bytes at a time.

@@ -20,6 +20,7 @@
  * travel packed in one buffer (`packSelectiveScanWeights`, once per layer, shared by the layer's
  * prefill and decode ops), and B and C are two views into one buffer (x_proj's output).
  */
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import softplusCode from '../../shaders/softplus.wgsl?raw';
 import scanCode from '../../shaders/selective_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
@@ -30,7 +31,7 @@ import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWritt
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
 /** The shader with the shared softplus prepended (WGSL has no includes). */
-const code = `${softplusCode}\n${scanCode}`;
+const code = `${sigmoidCode}\n${softplusCode}\n${scanCode}`;
 
 const OP = 'SelectiveScan';
 /** Threads per workgroup: (WORKGROUP_SIZE / lanes) channels × lanes (a power of two ≤ 32) each. */

@@ -24,6 +24,7 @@
  * buffer (`packSsdWeights`, once per layer, shared by its prefill and decode ops), and x, B and C
  * are three views into one buffer (the conv output xBC).
  */
+import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import softplusCode from '../../shaders/softplus.wgsl?raw';
 import scanCode from '../../shaders/ssd_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
@@ -35,7 +36,7 @@ import type { StridedView } from './selective-scan.js';
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
 /** The shader with the shared softplus prepended (WGSL has no includes). */
-const code = `${softplusCode}\n${scanCode}`;
+const code = `${sigmoidCode}\n${softplusCode}\n${scanCode}`;
 
 const OP = 'SsdScan';
 const WORKGROUP_SIZE = 64;

@@ -57,7 +57,7 @@ commands:
                         of generation_config.json / config.json / GGUF; not printed) unless --ignore-eos;
                         --json prints {"ids": [...]} (generated ids only); --weights: the weights on the GPU,
                         auto (default) keeps an F16 checkpoint's halves, else fp32; --prefill-matmul int8:
-                        the prompt's chunks of ≥ 64 tokens run in_proj / out_proj on the int8 tensor cores
+                        the prompt's chunks of ≥ 64 tokens run the SSM projections on the int8 tensor cores
                         (Dawn's unsafe APIs; ~1–5 % logit error; fp32 with a warning where there are none)
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE [--weights auto|f32|f16] [--context N]
                         write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors

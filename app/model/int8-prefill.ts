@@ -1,7 +1,8 @@
 /**
  * The int8 prefill (issue 19 item 1), opt-in: a model built with `prefillMatmul: 'int8'` runs the
- * largest matrix products of its plain prefill chunks — every SSM mixer's in_proj and out_proj
- * over at least INT8_MIN_TOKENS tokens — as int8 products (app/kernels/int8-gemm.ts): on the
+ * largest matrix products of its plain prefill chunks — every SSM mixer's projections
+ * (INT8_PROJECTIONS: in_proj, out_proj, Mamba-1's x_proj and dt_proj) over at least
+ * INT8_MIN_TOKENS tokens — as int8 products (app/kernels/int8-gemm.ts): on the
  * tensor cores where the GPU offers them to WebGPU (they take int8 only), else a portable kernel.
  *   - Each weight is quantized once, at load (prepareInt8Prefill) or first use, row by row from
  *     its storage format (one scale per output row, max|w| / 127); its codes stay on the GPU
@@ -128,7 +129,7 @@ export class Int8Prefill {
    * model's shared split-K buffer, where it holds them). W [O, I] in `format`.
    */
   linear(
-    shape: { tokens: number; inFeatures: number; outFeatures: number; accumulate?: boolean; format: WeightFormat },
+    shape: { tokens: number; inFeatures: number; outFeatures: number; accumulate?: boolean; xStride?: number; format: WeightFormat },
     buffers: {
       x: GPUBuffer;
       weight: GPUBuffer;
@@ -149,13 +150,14 @@ export class Int8Prefill {
     const { gated, residualNorm: norm } = buffers;
     const rotate = int8RotationBlock(I);
     if ((gated || norm) && !this.foldsNorm(I)) throw new RangeError(`${label}: a norm folds into the rotating quantize only, and ${I} columns have no rotation block`);
+    if ((gated || norm) && (shape.xStride ?? I) !== I) throw new RangeError(`${label}: a folded norm's rows are whole (no stride), got a stride of ${shape.xStride} for ${I} columns`);
     if (norm && (norm.shape.rows !== T || norm.shape.cols !== I)) throw new RangeError(`${label}: the folded residual norm is ${norm.shape.rows} × ${norm.shape.cols}, the product's input ${T} × ${I}`);
     const out = { codes: a.codes, scales: a.scales };
     const quantize = gated
       ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, gated: { zOffset: gated.z.offset, zStride: gated.z.rowStride, eps: gated.eps } }, { x: gated.y, z: gated.z.buffer, g: gated.weight, ...out }, `${label}.int8.quantize`)
       : norm
         ? quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, residual: norm.shape }, { x: norm.buffers.hidden, residual: norm.buffers.residual, g: norm.buffers.weight, ...out }, `${label}.int8.quantize`)
-        : quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate }, { x: buffers.x, ...out }, `${label}.int8.quantize`);
+        : quantizeRowsI8(this.ctx, { rows: T, cols: I, rotate, xStride: shape.xStride ?? I }, { x: buffers.x, ...out }, `${label}.int8.quantize`);
     return [
       quantize,
       int8Gemm(this.ctx, { m: T, n: O, k: I, accumulate: shape.accumulate ?? false }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y: buffers.y, bias: buffers.bias ?? null }, { ...(this.variant ? { variant: this.variant } : {}), scratch: buffers.scratch ?? null }, `${label}.int8`),

@@ -104,9 +104,11 @@ export interface LinearShape {
   inFeatures: number;
   outFeatures: number;
   accumulate?: boolean;
+  /** Elements between x's rows (default inFeatures): x is the first inFeatures columns of a wider [T, xStride] buffer. */
+  xStride?: number;
 }
 
-/** MixerContext.linear's buffers: x [T, I] and y [T, O] whole (no views), bias [O], matmul's split-K scratch. */
+/** MixerContext.linear's buffers: x [T, I] (rows LinearShape.xStride apart) and y [T, O] whole, bias [O], matmul's split-K scratch. */
 export interface LinearBuffers {
   x: GPUBuffer;
   y: GPUBuffer;

@@ -24,8 +24,9 @@ export interface MixerRefInput {
   /** The token whose Δ := 0 in this layer ("filter this token"), or −1. */
   knockToken: number;
   /**
-   * How the SSM mixers' in_proj and out_proj multiply (default `linear`): `int8Linear` is the
-   * reference of the int8 prefill (app/model/int8-prefill.ts).
+   * How the SSM mixers' projections (INT8_PROJECTIONS: in_proj, x_proj, dt_proj, out_proj)
+   * multiply (default `linear`): `int8Linear` is the reference of the int8 prefill
+   * (app/model/int8-prefill.ts).
    */
   projection?: Linear;
 }
@@ -131,7 +132,7 @@ export function rmsnorm(x: Float64Array, T: number, D: number, w: Float32Array, 
 /**
  * The whole forward over `ids` with `mixerOf(layer)` as each layer's mixer. `knockout`: Δ of token
  * `token` := 0 (after softplus) in `layers` (null: every layer) — the token then writes nothing and
- * the state passes it unchanged. `projection`: how the SSM mixers' in_proj and out_proj multiply.
+ * the state passes it unchanged. `projection`: how the SSM mixers' projections (INT8_PROJECTIONS) multiply.
  */
 export function forwardRef(
   config: MambaConfig,

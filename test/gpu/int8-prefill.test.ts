@@ -180,6 +180,9 @@ describe('int8 prefill on whole models', () => {
         expect(count(l32, /\.block_norm$/), 'fp32: a block norm a block').toBe(nLayer);
         expect(count(l8, /\.block_norm$/), 'int8: the SSM blocks\' norms folded into in_proj').toBe(nLayer - ssm);
         expect(count(l8, /in_proj\.int8\.quantize$/), 'int8: in_proj quantizes').toBe(ssm);
+        // Mamba-1's x_proj and dt_proj (dt_rank > 0) run as int8 products too.
+        expect(count(l8, /\.(x|dt)_proj\.int8$/), 'int8: x_proj and dt_proj products').toBe(inspection.config.dtRank > 0 ? 2 * ssm : 0);
+        expect(count(l32, /\.(x|dt)_proj$/), 'fp32: x_proj and dt_proj matmuls').toBe(inspection.config.dtRank > 0 ? 2 * ssm : 0);
         if (architecture === 'mamba2' && !hybrid) {
           expect(count(l32, /^Mamba2\.L\d+\.norm$/), 'fp32: a gated norm a layer').toBe(nLayer);
           expect(count(l8, /^Mamba2\.L\d+\.norm$/), 'int8: one-group gated norms folded into out_proj').toBe(normGroupSize === dInner ? 0 : nLayer);

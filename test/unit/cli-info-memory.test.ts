@@ -71,7 +71,7 @@ describe('cli info: the memory plan', () => {
     const pad = (v: number) => Math.ceil(v / 64) * 64;
     const codes = (rows: number, cols: number) => pad(rows) * pad(cols) + 4 * pad(rows);
     let expected = codes(100, Math.max(json.config.dModel, json.config.dInner));
-    const projections = Object.entries(json.tensors).filter(([name]) => /\.mixer\.(in|out)_proj\.weight$/.test(name));
+    const projections = Object.entries(json.tensors).filter(([name]) => /\.mixer\.(in|x|dt|out)_proj\.weight$/.test(name));
     expect(projections.length).toBeGreaterThan(0);
     for (const [, t] of projections) expected += codes(t.shape[0] as number, t.shape[1] as number);
     expect(m).toMatchObject({ prefillMatmul: 'int8', int8Prefill: expected });

@@ -197,11 +197,11 @@ export class Mamba1Mixer implements Mixer {
       ),
     );
     copy(a.xc, taps?.x?.[l], Di * 4);
-    run(matmul(ctx, { tokens: T, inFeatures: Di, outFeatures: R + 2 * N, weightFormat: w.format('x_proj.weight') }, { x: a.xc, weight: w.weight('x_proj.weight'), y: a.dbc, scratch }, `Mamba1.L${l}.x_proj`));
+    m.linear('x_proj.weight', { inFeatures: Di, outFeatures: R + 2 * N }, { x: a.xc, y: a.dbc, scratch }, `Mamba1.L${l}.x_proj`);
     const norm = this.mixerNorm(T, `Mamba1.L${l}.dt_b_c_rms`);
     if (norm) run(norm);
     copy(a.dbc, taps?.dbc?.[l], (R + 2 * N) * 4);
-    run(matmul(ctx, { tokens: T, inFeatures: R, outFeatures: Di, xOffset: 0, xStride: R + 2 * N, weightFormat: w.format('dt_proj.weight') }, { x: a.dbc, weight: w.weight('dt_proj.weight'), y: a.dtRaw, scratch }, `Mamba1.L${l}.dt_proj`));
+    m.linear('dt_proj.weight', { inFeatures: R, outFeatures: Di, xStride: R + 2 * N }, { x: a.dbc, y: a.dtRaw, scratch }, `Mamba1.L${l}.dt_proj`);
     m.knockDt(a.dtRaw, Di, 0, Di);
     run(
       selectiveScan(

@@ -31,7 +31,7 @@ export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, 
   const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R } = config;
   const xz = projection(h, T, D, need(weights, `${m}in_proj.weight`), 2 * Di, weights(`${m}in_proj.bias`)); // [T, 2Di]
   const x = causalConvSilu(xz, T, 2 * Di, 0, Di, K, need(weights, `${m}conv1d.weight`), weights(`${m}conv1d.bias`)); // [T, Di]
-  const dbc = linear(x, T, Di, need(weights, `${m}x_proj.weight`), R + 2 * N); // [T, R+2N]
+  const dbc = projection(x, T, Di, need(weights, `${m}x_proj.weight`), R + 2 * N); // [T, R+2N]
   if (config.mixerRmsEps > 0) {
     // Falcon-Mamba: a weightless RMS norm over each part of each row (dt_r, B, C).
     for (let t = 0; t < T; t++) {
@@ -44,8 +44,10 @@ export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, 
       }
     }
   }
-  const dtW = need(weights, `${m}dt_proj.weight`); // [Di, R]
-  const dtB = need(weights, `${m}dt_proj.bias`);
+  // dt [T, Di] = dt_proj(dt_r) + its bias, dt_r the first R columns of each row.
+  const dtLow = new Float64Array(T * R);
+  for (let t = 0; t < T; t++) dtLow.set(dbc.subarray(t * (R + 2 * N), t * (R + 2 * N) + R), t * R);
+  const dtAll = projection(dtLow, T, R, need(weights, `${m}dt_proj.weight`), Di, need(weights, `${m}dt_proj.bias`));
   const Alog = need(weights, `${m}A_log`); // [Di, N]
   const Dskip = need(weights, `${m}D`);
   const delta = new Float64Array(T * Di);
@@ -62,9 +64,7 @@ export const mamba1MixerRef: MixerRef = ({ config, weights, mixer: m, input: h, 
       C[t * N + n] = dbc[row + R + N + n] as number;
     }
     for (let d = 0; d < Di; d++) {
-      let dt = dtB[d] as number;
-      for (let r = 0; r < R; r++) dt += (dtW[d * R + r] as number) * (dbc[row + r] as number);
-      const dlt = t === knocked ? 0 : softplus(dt);
+      const dlt = t === knocked ? 0 : softplus(dtAll[t * Di + d] as number);
       delta[t * Di + d] = dlt;
       const xv = x[t * Di + d] as number;
       let acc = 0;

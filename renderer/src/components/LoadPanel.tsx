@@ -78,7 +78,7 @@ export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Ho
       </label>
       <label
         className="setting"
-        title="How a prompt's chunks of 64 tokens or more run the layers' in_proj and out_proj (remembered). int8: on the GPU's int8 tensor cores, several times faster on large models, but the logits move by about 1–5 % (rows of activations and weights rounded to 8 bits) and ~1 byte per weight more GPU memory; used only where the GPU offers them to WebGPU. Traces, analyses and decode steps always run fp32."
+        title="How a prompt's chunks of 64 tokens or more run the SSM layers' projections (in_proj, out_proj; Mamba-1's x_proj and dt_proj) (remembered). int8: on the GPU's int8 tensor cores, several times faster on large models, but the logits move by about 1–5 % (rows of activations and weights rounded to 8 bits) and ~1 byte per weight more GPU memory; used only where the GPU offers them to WebGPU. Traces, analyses and decode steps always run fp32."
       >
         <span>Prefill</span>
         <select aria-label="Prefill products" value={prefill} disabled={loading} onChange={(e) => setPrefill(e.target.value as PrefillMatmul)}>

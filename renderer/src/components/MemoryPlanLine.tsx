@@ -56,7 +56,7 @@ export function MemoryPlanLine({ model, host, engine, weights, prefill = 'fp32',
   const title = [
     `weights: ${describeWeightsByFormat(plan)}`,
     `state: one sequence; activations: a prefill chunk of ${plan.maxTokens} tokens`,
-    ...(plan.int8Prefill > 0 ? ['int8 prefill: the in_proj / out_proj weights as int8 codes, and a chunk of activations'] : []),
+    ...(plan.int8Prefill > 0 ? ['int8 prefill: the SSM projections\' weights as int8 codes, and a chunk of activations'] : []),
     ...(plan.trace ? [`trace: ${plan.trace.tokens} tokens of ${plan.trace.layers} layers (and its copy in memory, not on the GPU)`] : []),
     `GPU memory: ${describeDeviceMemory(plan.device)}`,
     ...plan.oversize.map((t) => (t.bindings === null ? `${t.name}: larger than one binding, cannot be split` : `${t.name}: split into ${t.bindings} bindings`)),

@@ -157,6 +157,10 @@ fn quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
 // workgroup memory (two buffers taken in turn, so one barrier a stage). The first MAX_PASSES passes stay in registers from the max to the codes; a longer row's
 // later passes are rotated again for their codes.
 const MAX_PASSES: u32 = 8u;
+// The row's passes, ceil(cols / (4·WORKGROUP_SIZE)), when the op knows them at pipeline creation
+// (it always does): a constant lets the compiler drop the kept registers of the passes past them
+// (at d_model 768 one vec4 instead of MAX_PASSES); 0: from params.cols.
+override PASSES: u32 = 0u;
 var<workgroup> hv: array<vec4<f32>, 2u * WORKGROUP_SIZE>;
 
 // The sum and difference of a butterfly: own + partner where column q has (q & h) = 0, else
@@ -228,7 +232,7 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let r = wg.x;
   let live = r < params.rows;
   let e0 = params.offset + r * params.stride;
-  let passes = (params.cols + 4u * WORKGROUP_SIZE - 1u) / (4u * WORKGROUP_SIZE);
+  let passes = select((params.cols + 4u * WORKGROUP_SIZE - 1u) / (4u * WORKGROUP_SIZE), PASSES, PASSES > 0u);
   var flip = 0u;
   var kept: array<vec4<f32>, MAX_PASSES>;
   var m = 0.0;

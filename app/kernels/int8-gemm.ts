@@ -153,7 +153,7 @@ export function quantizeRowsI8(
     : bindGroupLayoutFor(ctx, `${OP}.quantize`, ['uniform', 'read-only-storage', 'storage', 'storage']);
   // The quantizers' max, Σ u² and butterflies by subgroups where they divide the workgroup (int8_gemm.wgsl SG_SIZE).
   const sub = subgroupReduction(ctx, QUANTIZE_WORKGROUP);
-  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.size, ...(rotate ? { ROT: rotate } : {}), ...(gated ? { GATED: 1 } : {}), ...(residual ? { RESIDUAL: 1 } : {}) };
+  const constants = { WORKGROUP_SIZE: QUANTIZE_WORKGROUP, W_FORMAT: WEIGHT_FORMAT_CODE[format], SG_SIZE: sub.size, ...(rotate ? { ROT: rotate, PASSES: Math.ceil(cols / (4 * QUANTIZE_WORKGROUP)) } : {}), ...(gated ? { GATED: 1 } : {}), ...(residual ? { RESIDUAL: 1 } : {}) };
   const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + codeI8, entryPoint: rotate ? 'quantize_rot' : 'quantize', layout, constants });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const data = new Uint32Array([rows, cols, words, xOffset, xStride, 0, 0, 0, gated?.zOffset ?? 0, gated?.zStride ?? 0, 0, residual?.hasResidual ? 1 : 0, 0, 0, 0, 0]);

@@ -551,7 +551,8 @@ export class LanguageModel {
             const full = `${this.mixerPrefix(l)}${name}`;
             const n = buffers.gatedNorm;
             const gated = n && int8.foldsNorm(shape.inFeatures) ? n : undefined;
-            const residualNorm = pendingNorm && buffers.x === a.normed && !n ? pendingNorm : undefined;
+            const wholeInput = buffers.x === a.normed && shape.inFeatures === D && (shape.xStride ?? D) === D;
+            const residualNorm = pendingNorm && wholeInput && !n ? pendingNorm : undefined;
             if (residualNorm) pendingNorm = null;
             flushNorm();
             if (n && !gated) run(n.norm());

@@ -22,12 +22,13 @@
 // scaled and written, or with a split K (params.split) each split's raw sums to the partials
 // (int8_store.wgsl int8_out) for int8_reduce.wgsl. Offsets and strides of the i8 matrices count i32 words (this Dawn's
 // subgroupMatrixLoad). Measured on an H200: bench/RESULTS.md (issue 19 item 1).
+// The tile's sizes (SG, BT, NSG, BK, SROWW, KV), the double buffers d_a / d_w and the staging
+// stores (Stage, stage_store) are in int8_stage.wgsl, appended by the op (and tested alone on any
+// adapter: test/gpu/int8-gemm.test.ts).
 
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);  // older Dawn builds' analysis (a warning where unknown)
-
-override SG: u32 = 32u;  // the subgroup size (the adapter's, fixed)
 
 const CM = 16u;
 const CN = 16u;
@@ -36,13 +37,7 @@ alias LT = subgroup_matrix_left<i8, CK, CM>;
 alias RT = subgroup_matrix_right<i8, CN, CK>;
 alias AT = subgroup_matrix_result<i32, CN, CM>;
 
-override BT: u32 = 64u;     // the tile's rows and columns: 64 (main, main_db) or 128 (main_wide)
-override NSG: u32 = 4u;     // subgroups: 4 (BT = 64) or 8 (BT = 128); each stages 2 · BT · KV / (NSG · SG) = 2 vec4 an operand
-const BK = 64u;             // bytes of K per stage
 const SGN = 2u;             // subgroups along N
-const SROWB = BK + 16u;     // bytes per staged row
-const SROWW = SROWB / 4u;   // i32 words per staged row
-const KV = BK / 16u;        // vec4<i32> per staged row
 
 struct Params {
   m: u32,       // M
@@ -63,12 +58,10 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;  // [N], read with flags & 2
 
+// main's single staging buffers (main_db and main_wide stage in d_a / d_w, int8_stage.wgsl; the
+// result matrices pass through d_a in every kernel, after its last stage).
 var<workgroup> s_a: array<i32, BT * SROWW>;
 var<workgroup> s_w: array<i32, BT * SROWW>;
-// The double buffers of main_db / main_wide (declared here: the result matrices pass through d_a in
-// every kernel, after its last stage).
-var<workgroup> d_a: array<i32, 2u * BT * SROWW>;
-var<workgroup> d_w: array<i32, 2u * BT * SROWW>;
 
 // Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from d_a[cb ..]
 // (int8_store.wgsl, appended).
@@ -164,15 +157,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 // main_db: the same product with the next stage's codes loaded into registers while this stage
 // computes, and two staging buffers (ping-pong), so one barrier per stage instead of two and the
 // global loads' latency hidden behind the tensor-core work. The same tile, subgroups and result.
-
-// Loads per invocation per operand and stage: BT · KV vec4 over NSG · SG invocations.
-struct Stage {
-  a0: vec4<i32>,
-  a1: vec4<i32>,
-  w0: vec4<i32>,
-  w1: vec4<i32>,
-}
-
+// A stage's codes of this invocation (Stage, int8_stage.wgsl: BT · KV vec4 an operand over NSG · SG invocations).
 fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   var s: Stage;
   let t0 = lid;
@@ -184,27 +169,6 @@ fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   return s;
 }
 
-fn put4(buf_a: bool, base: u32, t: u32, v: vec4<i32>) {
-  let o = base + (t / KV) * SROWW + (t % KV) * 4u;
-  if (buf_a) {
-    d_a[o] = v.x;
-    d_a[o + 1u] = v.y;
-    d_a[o + 2u] = v.z;
-    d_a[o + 3u] = v.w;
-  } else {
-    d_w[o] = v.x;
-    d_w[o + 1u] = v.y;
-    d_w[o + 2u] = v.z;
-    d_w[o + 3u] = v.w;
-  }
-}
-
-fn stage_store(s: Stage, buf: u32, lid: u32) {
-  put4(true, buf * BT * SROWW, lid, s.a0);
-  put4(true, buf * BT * SROWW, lid + NSG * SG, s.a1);
-  put4(false, buf * BT * SROWW, lid, s.w0);
-  put4(false, buf * BT * SROWW, lid + NSG * SG, s.w1);
-}
 
 @compute @workgroup_size(NSG * SG)
 fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -16,6 +16,7 @@
  */
 import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
+import stageCode from '../../shaders/int8_stage.wgsl?raw';
 import reduceCode from '../../shaders/int8_reduce.wgsl?raw';
 import storeCode from '../../shaders/int8_store.wgsl?raw';
 import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
@@ -35,11 +36,12 @@ export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from '
 const OP = 'Int8Gemm';
 /**
  * The portable kernels read X through weights.wgsl's w_at (any storage format), the gated quantize
- * sums through workgroup_sum.wgsl; both gemms write through int8_store.wgsl (after the TC shader's
- * enable directives).
+ * sums through workgroup_sum.wgsl; both gemms write through int8_store.wgsl, and the tensor-core
+ * kernels stage K through int8_stage.wgsl (both after the TC shader's enable directives).
  */
 const codeI8 = sigmoidCode + weightsCode + workgroupSumCode + int8Code + storeCode;
-const codeTc = tcCode + storeCode;
+/** The tensor-core kernels' module (exported for the test that resolves it on any adapter, its matrix builtins stood in). */
+export const codeTc = tcCode + stageCode + storeCode;
 const codeReduce = reduceCode + storeCode;
 /** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
 const STAGE_BYTES = 64;
@@ -189,7 +191,7 @@ export function quantizeRowsI8(
 export type TcKernel = 'single' | 'double' | 'wide';
 
 /** Each kernel's entry point, tile (rows = columns of Y) and subgroups a workgroup. */
-const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; subgroups: number }> = {
+export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; subgroups: number }> = {
   single: { entryPoint: 'main', tile: 64, subgroups: 4 },
   double: { entryPoint: 'main_db', tile: 64, subgroups: 4 },
   wide: { entryPoint: 'main_wide', tile: 128, subgroups: 8 },

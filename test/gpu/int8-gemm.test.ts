@@ -10,7 +10,7 @@ import { readF32, readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buf
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
-import { int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, TC_KERNEL_ORDER, tcKernelRefusal, type TcKernel } from '../../app/kernels/int8-gemm';
+import { codeTc, int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, TC_KERNEL_ORDER, TC_KERNELS, tcKernelRefusal, type TcKernel } from '../../app/kernels/int8-gemm';
 import { hadamardRows, hadamardRowsF32, int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
 import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
@@ -18,6 +18,8 @@ import { gatedRmsNormRef } from '../../app/kernels/gated-rmsnorm.ref';
 import { residualRmsNormRef } from '../../app/kernels/residual-rmsnorm.ref';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
+import stageCode from '../../shaders/int8_stage.wgsl?raw';
+import { standInSubgroupMatrix } from '../support/subgroup-matrix-mock';
 import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 import { quantize as quantizeGgml } from '../support/ggml-quantize';
 
@@ -391,6 +393,95 @@ describe('int8 matrix product (Dawn)', () => {
       expect(() => quantizeRowsI8(ctx!, { rows: 5, cols: 64, rotate: 64, residual }, { x: b('h5', 5 * 64), g, residual: r, codes, scales })).toThrow(/residual \(r\) holds/);
     } finally {
       for (const x of [h, r, g, codes, scales]) x.destroy();
+    }
+  });
+
+  // The tensor-core kernels' module resolves here too, its subgroup-matrix builtins stood in
+  // (test/support/subgroup-matrix-mock.ts): every other name, type and expression of the three
+  // kernels and their staging is checked on any adapter, and each kernel's pipeline made where
+  // its workgroup memory fits.
+  it('the tensor-core kernels\' module resolves with its subgroup-matrix builtins stood in', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const module = device.createShaderModule({ label: 'Test.int8TcStandIn', code: standInSubgroupMatrix(codeTc) });
+    const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+    expect(errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`)).toEqual([]);
+    let made = 0;
+    for (const kernel of TC_KERNEL_ORDER) {
+      const { entryPoint, tile, subgroups } = TC_KERNELS[kernel];
+      const bytes = 4 * tile * 20 * 4; // two buffers of tile rows of 20 words: d_a and d_w, or main's s_a, s_w and d_a (its results)
+      if (bytes > device.limits.maxComputeWorkgroupStorageSize || subgroups * 32 > device.limits.maxComputeInvocationsPerWorkgroup) continue;
+      await withErrorScopes(device, `tensor-core kernel ${kernel}`, async () => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants: { SG: 32, BT: tile, NSG: subgroups } } }));
+      made++;
+    }
+    expect(made, 'pipelines made').toBeGreaterThan(0);
+  });
+
+  // The tensor-core kernels' staging (int8_stage.wgsl) runs on any adapter: each invocation's
+  // vec4 t of an operand lands at words 4·(t % KV) .. + 3 of row t / KV (rows of SROWW = 20 words)
+  // of the buffer it is stored to, whatever order the invocation writes its words in, and nothing
+  // else is written. For each tile the kernels take (64: 4 subgroups of 32; 128: 8) that this
+  // adapter's workgroup memory holds (SwiftShader: the 64 tile).
+  it('the tensor-core kernels\' staging stores each vec4 of a stage at its row and words', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const [SG, KV, SROWW] = [32, 4, 20];
+    const module = device.createShaderModule({
+      label: 'Test.int8Stage',
+      code: `${stageCode}
+@group(0) @binding(0) var<storage, read> src: array<vec4<i32>>;
+@group(0) @binding(1) var<storage, read_write> out: array<i32>;
+@compute @workgroup_size(NSG * SG)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  stage_store(Stage(src[4u * lid], src[4u * lid + 1u], src[4u * lid + 2u], src[4u * lid + 3u]), 1u, lid);
+  workgroupBarrier();
+  let n = 2u * BT * SROWW;
+  for (var i = lid; i < n; i += NSG * SG) {
+    out[i] = d_a[i];
+    out[n + i] = d_w[i];
+  }
+}`,
+    });
+    const limits = device.limits;
+    const tiles = [
+      { BT: 64, NSG: 4 },
+      { BT: 128, NSG: 8 },
+    ].filter(({ BT, NSG }) => 2 * 2 * BT * SROWW * 4 <= limits.maxComputeWorkgroupStorageSize && NSG * SG <= limits.maxComputeInvocationsPerWorkgroup);
+    expect(tiles.length, 'a tile this adapter can stage').toBeGreaterThan(0);
+    for (const { BT, NSG } of tiles) {
+      const threads = NSG * SG;
+      const values = new Int32Array(threads * 16);
+      for (let i = 0; i < values.length; i++) values[i] = ((i * 2654435761 + seed) | 0) || 1;
+      const src = device.createBuffer({ label: 'Test.src', size: values.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(src, 0, values);
+      const n = 2 * BT * SROWW;
+      const out = storageBuffer(device, 'Test.out', 2 * n * 4);
+      try {
+        const pipeline = await withErrorScopes(device, 'int8 stage', async () => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants: { BT, NSG, SG } } }));
+        const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: out } }] });
+        await withErrorScopes(device, 'int8 stage', async () => {
+          const encoder = device.createCommandEncoder();
+          const pass = encoder.beginComputePass();
+          pass.setPipeline(pipeline);
+          pass.setBindGroup(0, group);
+          pass.dispatchWorkgroups(1);
+          pass.end();
+          device.queue.submit([encoder.finish()]);
+        });
+        const got = new Int32Array(await readBuffer(device, out, out.size));
+        // Invocation lid's stage: a0 (t = lid), a1 (t = lid + threads) of operand a, w0, w1 of w; buffer 1.
+        const want = new Int32Array(2 * n);
+        for (let lid = 0; lid < threads; lid++) {
+          for (const [k, operand, t] of [[0, 0, lid], [1, 0, lid + threads], [2, 1, lid], [3, 1, lid + threads]] as const) {
+            const o = operand * n + BT * SROWW + Math.floor(t / KV) * SROWW + (t % KV) * 4;
+            for (let j = 0; j < 4; j++) want[o + j] = values[(lid * 4 + k) * 4 + j] as number;
+          }
+        }
+        expect(got, `tile ${BT}`).toEqual(want);
+      } finally {
+        src.destroy();
+        out.destroy();
+      }
     }
   });
 

@@ -1,0 +1,49 @@
+// int8_stage: the staging of int8_gemm_tc.wgsl's double-buffered kernels (main_db, main_wide),
+// appended to it by the op, and apart so that a test can run it on any adapter (the tensor-core
+// kernels need subgroup matrices): a stage is BK bytes of K of BT rows of each operand, held in
+// workgroup memory as rows of SROWW i32 words (BK bytes and 16 of padding), two buffers an operand.
+
+override SG: u32 = 32u;     // the subgroup size (the adapter's, fixed)
+override BT: u32 = 64u;     // the tile's rows and columns: 64 (main, main_db) or 128 (main_wide)
+override NSG: u32 = 4u;     // subgroups: 4 (BT = 64) or 8 (BT = 128); each stages 2 · BT · KV / (NSG · SG) = 2 vec4 an operand
+const BK = 64u;             // bytes of K per stage
+const SROWB = BK + 16u;     // bytes per staged row
+const SROWW = SROWB / 4u;   // i32 words per staged row
+const KV = BK / 16u;        // vec4<i32> per staged row
+
+// The double buffers of main_db / main_wide (the result matrices pass through d_a in every
+// kernel, after its last stage).
+var<workgroup> d_a: array<i32, 2u * BT * SROWW>;
+var<workgroup> d_w: array<i32, 2u * BT * SROWW>;
+
+// Loads per invocation per operand and stage: BT · KV vec4 over NSG · SG invocations, vec4 t of
+// an operand being words 4·(t % KV) .. + 3 of row t / KV.
+struct Stage {
+  a0: vec4<i32>,
+  a1: vec4<i32>,
+  w0: vec4<i32>,
+  w1: vec4<i32>,
+}
+
+// vec4 t of an operand into buffer `base`. Each invocation stores its four words in a rotated
+// order, word (i + t) % 4 at step i: with rows of SROWW = 20 words, the 32 invocations of a
+// subgroup (8 rows, 4 vec4 a row) then store to 32 different banks at every step, where words
+// 0, 1, 2, 3 in that order put them on 8 banks (four invocations a bank).
+fn put4(buf_a: bool, base: u32, t: u32, v: vec4<i32>) {
+  let o = base + (t / KV) * SROWW + (t % KV) * 4u;
+  for (var i = 0u; i < 4u; i++) {
+    let j = (i + t) % 4u;
+    if (buf_a) {
+      d_a[o + j] = v[j];
+    } else {
+      d_w[o + j] = v[j];
+    }
+  }
+}
+
+fn stage_store(s: Stage, buf: u32, lid: u32) {
+  put4(true, buf * BT * SROWW, lid, s.a0);
+  put4(true, buf * BT * SROWW, lid + NSG * SG, s.a1);
+  put4(false, buf * BT * SROWW, lid, s.w0);
+  put4(false, buf * BT * SROWW, lid + NSG * SG, s.w1);
+}

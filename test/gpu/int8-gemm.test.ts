@@ -19,17 +19,27 @@ import { residualRmsNormRef } from '../../app/kernels/residual-rmsnorm.ref';
 import { roundToF16, uploadF16 } from '../../app/kernels/f16';
 import { uploadBlocks, type WeightFormat } from '../../app/kernels/weight-format';
 import stageCode from '../../shaders/int8_stage.wgsl?raw';
-import { standInSubgroupMatrix } from '../support/subgroup-matrix-mock';
+import { standInSubgroupMatrix, standInTensorCoreContext } from '../support/subgroup-matrix-mock';
 import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
 import { quantize as quantizeGgml } from '../support/ggml-quantize';
 
 let ctx: GpuContext | null = null;
 
-/** The portable kernel, and each tensor-core kernel this device takes (none on a software adapter). */
-function kernels(c: GpuContext): { name: string; options: { variant: 'portable' | 'tensor-cores'; tcKernel?: TcKernel } }[] {
-  const tc = int8TensorCores(c);
-  const onTc = tc ? TC_KERNEL_ORDER.filter((k) => tcKernelRefusal(c, tc, k) === null) : [];
-  return [{ name: 'portable', options: { variant: 'portable' } }, ...onTc.map((k) => ({ name: `tensor-cores ${k}`, options: { variant: 'tensor-cores' as const, tcKernel: k } }))];
+/**
+ * The portable kernel, and each tensor-core kernel this device takes; on an adapter without
+ * tensor cores, each one its workgroup memory holds with the subgroup-matrix builtins stood in
+ * (test/support/subgroup-matrix-mock.ts: the kernels' own staging, tiles, splits and writes, with
+ * the matrix products done by every invocation), each with the context to run it in.
+ */
+function kernels(c: GpuContext): { name: string; ctx: GpuContext; options: { variant: 'portable' | 'tensor-cores'; tcKernel?: TcKernel } }[] {
+  const real = int8TensorCores(c);
+  const tcCtx = real ? c : standInTensorCoreContext(c);
+  const tc = int8TensorCores(tcCtx) as { subgroupSize: number };
+  const onTc = TC_KERNEL_ORDER.filter((k) => tcKernelRefusal(tcCtx, tc, k) === null);
+  return [
+    { name: 'portable', ctx: c, options: { variant: 'portable' } },
+    ...onTc.map((k) => ({ name: `tensor-cores ${k}${real ? '' : ' (stand-in)'}`, ctx: tcCtx, options: { variant: 'tensor-cores' as const, tcKernel: k } })),
+  ];
 }
 let skipReason = '';
 let seed = 0;
@@ -126,9 +136,9 @@ describe('int8 matrix product (Dawn)', () => {
       const qw = unpackCodes(b.words, N, K, words);
       const want = int8GemmRef(qa, a.s, qw, b.s, M, N, K);
       if (!int8TensorCores(ctx)) console.info(`[int8] no int8 tensor cores on this adapter (${ctx.adapter.description || ctx.adapter.device}): the portable kernel only`);
-      for (const { name: variant, options } of kernels(ctx)) {
+      for (const { name: variant, ctx: kernelCtx, options } of kernels(ctx)) {
         device.queue.writeBuffer(y, 0, new Float32Array(M * N).fill(Number.NaN));
-        const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y }, options);
+        const op = int8Gemm(kernelCtx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y }, options);
         await withErrorScopes(device, variant, () => submitDispatches(device, 'Test', [op]));
         op.destroy();
         const got = await readF32(device, y, M * N);
@@ -533,10 +543,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     const words = int8Words(K);
     const product = int8GemmRef(unpackCodes(a.words, M, K, words), a.s, unpackCodes(b.words, N, K, words), b.s, M, N, K);
     try {
-      for (const { name: variant, options } of kernels(ctx)) {
+      for (const { name: variant, ctx: kernelCtx, options } of kernels(ctx)) {
         for (const [accumulate, withBias] of [[false, true], [true, false], [true, true]] as const) {
           device.queue.writeBuffer(y, 0, before);
-          const op = int8Gemm(ctx, { m: M, n: N, k: K, yOffset, yStride, accumulate }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y, bias: withBias ? biasBuf : null }, options);
+          const op = int8Gemm(kernelCtx, { m: M, n: N, k: K, yOffset, yStride, accumulate }, { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y, bias: withBias ? biasBuf : null }, options);
           await withErrorScopes(device, variant, () => submitDispatches(device, 'Test', [op]));
           op.destroy();
           const got = await readF32(device, y, before.length);
@@ -569,26 +579,26 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     const big = storageBuffer(device, 'Test.scratch', 5 * M * N * 4);
     const small = storageBuffer(device, 'Test.smallScratch', 2 * M * N * 4 - 4);
     const operands = { qa: a.codes, sa: a.scales, qw: b.codes, sw: b.scales, y, bias: biasBuf };
-    const run = async (options: Parameters<typeof int8Gemm>[3], what: string) => {
+    const run = async (options: Parameters<typeof int8Gemm>[3], what: string, on: GpuContext = ctx!) => {
       device.queue.writeBuffer(y, 0, before);
-      const op = int8Gemm(ctx!, { m: M, n: N, k: K, yOffset, yStride, accumulate: true }, operands, options);
+      const op = int8Gemm(on, { m: M, n: N, k: K, yOffset, yStride, accumulate: true }, operands, options);
       await withErrorScopes(device, what, () => submitDispatches(device, 'Test', [op]));
       op.destroy();
       return { y: await readF32(device, y, before.length), parts: op.parts?.map((p) => p.name) ?? null };
     };
     try {
-      for (const { name: variant, options } of kernels(ctx)) {
-        const whole = await run(options, `${variant} unsplit`);
+      for (const { name: variant, ctx: kernelCtx, options } of kernels(ctx)) {
+        const whole = await run(options, `${variant} unsplit`, kernelCtx);
         expect(whole.parts, 'one kernel').toBeNull();
         for (const splits of [2, 3, 9]) {
-          const split = await run({ ...options, splits }, `${variant} ${splits} splits`);
+          const split = await run({ ...options, splits }, `${variant} ${splits} splits`, kernelCtx);
           expect(split.parts).toEqual([variant === 'portable' ? 'gemm' : expect.stringMatching(/^main/), 'reduce']);
           expect(Array.from(split.y), `${variant}, ${splits} splits`).toEqual(Array.from(whole.y));
-          const inScratch = await run({ ...options, splits, scratch: big }, `${variant} ${splits} splits, given scratch`);
+          const inScratch = await run({ ...options, splits, scratch: big }, `${variant} ${splits} splits, given scratch`, kernelCtx);
           expect(Array.from(inScratch.y), `${variant}, ${splits} splits in the given scratch`).toEqual(Array.from(whole.y));
         }
         // A given scratch too small for the partials: not split, same Y.
-        const refused = await run({ ...options, splits: 2, scratch: small }, `${variant} scratch too small`);
+        const refused = await run({ ...options, splits: 2, scratch: small }, `${variant} scratch too small`, kernelCtx);
         expect(refused.parts).toBeNull();
         expect(Array.from(refused.y)).toEqual(Array.from(whole.y));
       }

@@ -1,31 +1,119 @@
 /**
- * int8_gemm_tc.wgsl's module with Dawn's subgroup-matrix extension stood in, so that an adapter
- * without it (SwiftShader) can still resolve the rest of the shader: the enable and diagnostic
- * directives go, the matrix types become one-field structs, and each load, store and
- * multiply-accumulate a plain function over the same workgroup arrays. What this checks is that
- * every other name, type and expression of the tensor-core kernels resolves; the matrix builtins'
- * own signatures and results are only checked on a GPU that has them.
+ * Dawn's subgroup-matrix extension stood in, so that the tensor-core kernels (int8_gemm_tc.wgsl)
+ * run on an adapter without it (SwiftShader) and their results can be checked there:
+ *   - the enable and diagnostic directives go; the matrix types become structs holding the whole
+ *     matrix (i8 operands 4 to an i32 word, the i32 result row-major);
+ *   - every load, store and multiply-accumulate becomes a function that each invocation runs on
+ *     the whole matrix, with the layout the kernels assume of the hardware's (offsets and strides
+ *     in i32 words for i8 matrices; the left operand row-major, the right one column-major: column
+ *     n of K × N is row n of W; checked against the CPU on the H200 for the kernels as written);
+ *   - subgroup_id and subgroup_invocation_id are derived from the local index as runs of SG
+ *     invocations (the adapter's own subgroups may be smaller: SwiftShader's are 4).
+ * Every invocation of a virtual subgroup then holds the same matrices, stores the same values and
+ * takes its own share of the writes, as on the hardware. What it cannot check: the speed, and the
+ * hardware's own conventions where they differ from these assumptions (only a GPU with the
+ * feature checks those: bench --int8-gemm).
  */
+import type { GpuContext } from '../../app/gpu/context';
+import { PipelineCache } from '../../app/gpu/pipelines';
+
+const M = 16;
+const N = 16;
+const K = 32;
+
 export function standInSubgroupMatrix(code: string): string {
   let out = code.replace('enable chromium_experimental_subgroup_matrix;', '').replace(/^diagnostic\(.*$/m, '');
-  for (const t of ['LT', 'RT', 'AT']) out = out.replace(new RegExp(`alias ${t} = subgroup_matrix_\\w+<[^>]*>;`), `struct ${t} { v: i32 }`);
+  const shapes = { LT: [M, K], RT: [N, K], AT: [M, N] } as const;
+  for (const t of Object.keys(shapes)) out = out.replace(new RegExp(`alias ${t} = subgroup_matrix_\\w+<[^>]*>;`), `struct ${t} { v: array<i32, ${t === 'AT' ? M * N : (M * K) / 4}> }`);
+  out = out.replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32\) \{/g, ') {\n  let sg = lid / SG;\n  let lane = lid % SG;');
   const loads = new Set<string>();
   const stores = new Set<string>();
-  out = out.replace(/subgroupMatrixLoad<(LT|RT), (?:row_major|col_major)>\(&(\w+), /g, (_, t: string, a: string) => {
+  out = out.replace(/subgroupMatrixLoad<(LT|RT), (row_major|col_major)>\(&(\w+), /g, (_, t: string, major: string, a: string) => {
+    if ((t === 'LT') !== (major === 'row_major')) throw new Error(`standInSubgroupMatrix: a ${major} ${t} load is not one the kernels use`);
     loads.add(`${t} ${a}`);
     return `stand_in_load_${t}_${a}(`;
   });
-  out = out.replace(/subgroupMatrixStore<(?:row_major|col_major)>\(&(\w+), /g, (_, a: string) => {
+  out = out.replace(/subgroupMatrixStore<row_major>\(&(\w+), /g, (_, a: string) => {
     stores.add(a);
     return `stand_in_store_${a}(`;
   });
   out = out.replace(/subgroupMatrixMultiplyAccumulate\(/g, 'stand_in_mma(');
-  const fns = ['fn stand_in_mma(a: LT, b: RT, c: AT) -> AT { return AT(c.v + a.v * b.v); }'];
+  if (/subgroupMatrix|subgroup_matrix_(left|right|result)|subgroup_id|subgroup_invocation_id/.test(out.replace(/\/\/.*$/gm, ''))) {
+    throw new Error('standInSubgroupMatrix: a subgroup-matrix construct it does not know is left');
+  }
+  const words = K / 4;
+  const fns = [
+    '// Stand-ins (test/support/subgroup-matrix-mock.ts).',
+    'fn stand_in_byte(w: i32, j: u32) -> i32 { return (w << (24u - 8u * j)) >> 24u; }',
+    `fn stand_in_mma(a: LT, b: RT, c: AT) -> AT {
+  var r = c;
+  for (var m = 0u; m < ${M}u; m++) {
+    for (var n = 0u; n < ${N}u; n++) {
+      var acc = r.v[m * ${N}u + n];
+      for (var w = 0u; w < ${words}u; w++) {
+        let x = a.v[m * ${words}u + w];
+        let y = b.v[n * ${words}u + w];
+        for (var j = 0u; j < 4u; j++) {
+          acc += stand_in_byte(x, j) * stand_in_byte(y, j);
+        }
+      }
+      r.v[m * ${N}u + n] = acc;
+    }
+  }
+  return r;
+}`,
+  ];
   for (const l of loads) {
     const [t, a] = l.split(' ') as [string, string];
-    fns.push(`fn stand_in_load_${t}_${a}(offset: u32, stride: u32) -> ${t} { return ${t}(${a}[offset + stride]); }`);
+    const rows = t === 'LT' ? M : N;
+    fns.push(`fn stand_in_load_${t}_${a}(offset: u32, stride: u32) -> ${t} {
+  var r: ${t};
+  for (var i = 0u; i < ${rows}u; i++) {
+    for (var w = 0u; w < ${words}u; w++) {
+      r.v[i * ${words}u + w] = ${a}[offset + i * stride + w];
+    }
   }
-  for (const a of stores) fns.push(`fn stand_in_store_${a}(offset: u32, c: AT, stride: u32) { ${a}[offset + stride] = c.v; }`);
-  if (/subgroupMatrix|subgroup_matrix_(left|right|result)/.test(out.replace(/\/\/.*$/gm, ''))) throw new Error('standInSubgroupMatrix: a subgroup-matrix construct it does not know is left');
+  return r;
+}`);
+  }
+  for (const a of stores) {
+    fns.push(`fn stand_in_store_${a}(offset: u32, c: AT, stride: u32) {
+  for (var m = 0u; m < ${M}u; m++) {
+    for (var n = 0u; n < ${N}u; n++) {
+      ${a}[offset + m * stride + n] = c.v[m * ${N}u + n];
+    }
+  }
+}`);
+  }
   return `${out}\n${fns.join('\n')}\n`;
+}
+
+/**
+ * A context in which `ctx`'s adapter seems to offer int8 tensor cores (the feature, the i8
+ * 16 × 16 × 32 config, subgroups of 32) and whose pipelines compile the tensor-core shader with
+ * the stand-ins: int8Gemm's tensor-core path (its grid, params, splits and kernels) then runs for
+ * real on an adapter without them. For tests only.
+ */
+export function standInTensorCoreContext(ctx: GpuContext): GpuContext {
+  const feature = 'chromium-experimental-subgroup-matrix';
+  const real = ctx.device;
+  const features = new Set<string>([...real.features, feature]);
+  const device = new Proxy(real, {
+    get(target, property) {
+      if (property === 'features') return features;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  class StandInPipelines extends PipelineCache {
+    override get(key: Parameters<PipelineCache['get']>[0]): GPUComputePipeline {
+      return super.get(key.code.includes('chromium_experimental_subgroup_matrix') ? { ...key, code: standInSubgroupMatrix(key.code) } : key);
+    }
+  }
+  return {
+    ...ctx,
+    device,
+    adapter: { ...ctx.adapter, features: [...ctx.adapter.features, feature], subgroupMatrixConfigs: [{ componentType: 'i8', resultComponentType: 'i32', M, N, K }], subgroupMinSize: 32, subgroupMaxSize: 32 },
+    pipelines: new StandInPipelines(real),
+  };
 }

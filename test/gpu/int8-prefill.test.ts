@@ -50,6 +50,7 @@ import { int8Linear } from '../../app/model/reference';
 import { Session } from '../../app/model/session';
 import { readGolden } from '../support/golden';
 import { loadTestModel, useTestGpu } from '../support/gpu';
+import { standInTensorCoreContext } from '../support/subgroup-matrix-mock';
 
 /** fp32 GPU against the float64 reference through a whole model (as in the golden tests). */
 const TOL = 1e-4;
@@ -197,6 +198,38 @@ describe('int8 prefill on whole models', () => {
       session?.destroy();
       fp32.destroy();
       int8.destroy();
+      weights.destroy();
+    }
+  });
+  // The tensor-core kernels give the portable kernel's i32 sums, so the whole int8 prefill is the
+  // same bit for bit on either (as on the H200). Where the adapter has no tensor cores they run
+  // with their matrix builtins stood in (test/support/subgroup-matrix-mock.ts): the model's own
+  // choice of tensor-core kernel, its scratch and every int8 projection of a Mamba-1 model with
+  // biases (x_proj, dt_proj) and of a one-group Mamba-2 (the folded norms).
+  it.for(['mamba1-bias-untied', 'mamba2-one-group'])('%s: the int8 prefill on the tensor-core kernels equals the portable kernel\'s, bit for bit', async (name, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(root, 'test/fixtures/golden', name);
+    const tcCtx = int8PrefillKernel(ctx) === 'tensor cores' ? ctx : standInTensorCoreContext(ctx);
+    expect(int8PrefillKernel(tcCtx)).toBe('tensor cores');
+    const { inspection, weights } = await loadTestModel(tcCtx, dir);
+    const ids = Array.from(await (await readGolden(dir)).ints('input_ids'), Number);
+    const onTc = buildModel(tcCtx, inspection, weights, 40, { prefillMatmul: 'int8', int8MinTokens: 1 });
+    const portable = buildModel(tcCtx, inspection, weights, 40, { prefillMatmul: 'int8', int8MinTokens: 1, int8Variant: 'portable' });
+    try {
+      const logits: Float32Array[] = [];
+      for (const model of [onTc, portable]) {
+        const session = new Session(tcCtx, model);
+        try {
+          session.prefill(ids);
+          logits.push(await session.readLogits());
+        } finally {
+          session.destroy();
+        }
+      }
+      expect(Array.from(logits[0] as Float32Array)).toEqual(Array.from(logits[1] as Float32Array));
+    } finally {
+      onTc.destroy();
+      portable.destroy();
       weights.destroy();
     }
   });

@@ -13,7 +13,7 @@
 // advances 64 bytes at a time through workgroup memory (rows padded by 16 bytes). Three kernels:
 //   main     BT = 64, NSG = 4: each subgroup owns 2 × 2 result matrices (32 × 32); a stage loaded,
 //            a barrier, computed, a barrier.
-//   main_db  the same tile, double-buffered (below).
+//   main_db  the same tile, double-buffered, two stages of loads in flight (below).
 //   main_wide BT = 128, NSG = 8: each subgroup owns 2 × 4 result matrices (32 × 64), double-
 //            buffered as main_db: twice the multiplies per staged byte and per fragment loaded.
 // A 128 tile reaches past the 64-row padding of qa / qw: those rows are read clamped by the
@@ -154,9 +154,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane, wg.z);
 }
 
-// main_db: the same product with the next stage's codes loaded into registers while this stage
-// computes, and two staging buffers (ping-pong), so one barrier per stage instead of two and the
-// global loads' latency hidden behind the tensor-core work. The same tile, subgroups and result.
+// main_db: the same product with the codes of the next two stages loaded into registers while
+// this stage computes (each load issued two stages before its codes are used), and two staging
+// buffers (ping-pong), so one barrier per stage instead of two and the global loads' latency
+// hidden behind the tensor-core work. The same tile, subgroups and result.
 // A stage's codes of this invocation (Stage, int8_stage.wgsl: BT · KV vec4 an operand over NSG · SG invocations).
 fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   var s: Stage;
@@ -184,13 +185,19 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   var c10: AT;
   var c11: AT;
   stage_store(stage_load(m0, n0, kv4, range.x * BK, lid), 0u, lid);
+  // Two stages in flight: `ahead` (the next stage's codes) was issued an iteration before it is
+  // stored, and each iteration issues the loads of the stage after it, so a load has two stages
+  // of tensor-core work to arrive in, not one.
+  var ahead: Stage;
+  if (range.x + 1u < range.y) {
+    ahead = stage_load(m0, n0, kv4, (range.x + 1u) * BK, lid);
+  }
   workgroupBarrier();
   for (var st = range.x; st < range.y; st++) {
     let buf = (st - range.x) % 2u;
-    let more = st + 1u < range.y;
-    var next: Stage;
-    if (more) {
-      next = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
+    var after: Stage;
+    if (st + 2u < range.y) {
+      after = stage_load(m0, n0, kv4, (st + 2u) * BK, lid);
     }
     let ab = buf * BT * SROWW;
     let wb = buf * BT * SROWW;
@@ -210,9 +217,10 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     c01 = subgroupMatrixMultiplyAccumulate(m0b, s1b, c01);
     c10 = subgroupMatrixMultiplyAccumulate(m1b, s0b, c10);
     c11 = subgroupMatrixMultiplyAccumulate(m1b, s1b, c11);
-    if (more) {
-      stage_store(next, 1u - buf, lid);
+    if (st + 1u < range.y) {
+      stage_store(ahead, 1u - buf, lid);  // buffer 1 − buf was last read before the previous barrier
     }
+    ahead = after;
     workgroupBarrier();
   }
   write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane, wg.z);

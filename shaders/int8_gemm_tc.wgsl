@@ -228,7 +228,10 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 
 // main_wide: BT = 128, NSG = 8 (the op sets both): each subgroup owns 2 × 4 result matrices (rows
 // wm0, wm0 + 16; columns wn0 + 16j), so a K step of 32 loads 6 fragments for 8 multiplies (main_db:
-// 4 for 4) and each staged byte feeds twice the multiplies. Staged and double-buffered as main_db.
+// 4 for 4) and each staged byte feeds twice the multiplies. Double-buffered as main_db, with one
+// stage of loads in flight, or two with WIDE_DEEP (the 'wide-deep' kernel: 16 more registers an
+// invocation where the registers may already limit how many workgroups run at once).
+override WIDE_DEEP: bool = false;
 @compute @workgroup_size(NSG * SG)
 fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
              @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -247,13 +250,19 @@ fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   var c12: AT;
   var c13: AT;
   stage_store(stage_load(m0, n0, kv4, range.x * BK, lid), 0u, lid);
+  // WIDE_DEEP: two stages in flight as in main_db (`ahead` issued an iteration before it is
+  // stored); else each iteration loads the next stage and stores it.
+  var ahead: Stage;
+  if (WIDE_DEEP && range.x + 1u < range.y) {
+    ahead = stage_load(m0, n0, kv4, (range.x + 1u) * BK, lid);
+  }
   workgroupBarrier();
+  let lead = select(1u, 2u, WIDE_DEEP);
   for (var st = range.x; st < range.y; st++) {
     let buf = (st - range.x) % 2u;
-    let more = st + 1u < range.y;
     var next: Stage;
-    if (more) {
-      next = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
+    if (st + lead < range.y) {
+      next = stage_load(m0, n0, kv4, (st + lead) * BK, lid);
     }
     let ab = buf * BT * SROWW;
     let wb = buf * BT * SROWW;
@@ -273,8 +282,15 @@ fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
       c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
       c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
     }
-    if (more) {
-      stage_store(next, 1u - buf, lid);
+    if (st + 1u < range.y) {
+      if (WIDE_DEEP) {
+        stage_store(ahead, 1u - buf, lid);
+      } else {
+        stage_store(next, 1u - buf, lid);
+      }
+    }
+    if (WIDE_DEEP) {
+      ahead = next;
     }
     workgroupBarrier();
   }

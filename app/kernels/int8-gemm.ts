@@ -184,17 +184,20 @@ export function quantizeRowsI8(
 
 /**
  * The tensor-core kernel: 'single' (int8_gemm_tc.wgsl `main`: a stage loaded, a barrier, computed,
- * a barrier), 'double' (`main_db`: the next stage's codes in registers while this one computes,
- * two staging buffers; subgroups of 32 only) or 'wide' (`main_wide`: main_db's staging with
- * 128 × 128 tiles of 8 subgroups, each 32 × 64; subgroups of 32 and 40 KB of workgroup memory).
+ * a barrier), 'double' (`main_db`: the codes of the next two stages in registers while this one
+ * computes, two staging buffers; subgroups of 32 only), 'wide' (`main_wide`: main_db's staging
+ * with one stage in flight, 128 × 128 tiles of 8 subgroups, each 32 × 64; subgroups of 32 and
+ * 40 KB of workgroup memory) or 'wide-deep' (the same with two stages in flight: not a default
+ * until measured, `bench --int8-gemm`).
  */
-export type TcKernel = 'single' | 'double' | 'wide';
+export type TcKernel = 'single' | 'double' | 'wide' | 'wide-deep';
 
-/** Each kernel's entry point, tile (rows = columns of Y) and subgroups a workgroup. */
-export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; subgroups: number }> = {
+/** Each kernel's entry point, tile (rows = columns of Y), subgroups a workgroup and further constants. */
+export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; subgroups: number; constants?: Record<string, number> }> = {
   single: { entryPoint: 'main', tile: 64, subgroups: 4 },
   double: { entryPoint: 'main_db', tile: 64, subgroups: 4 },
   wide: { entryPoint: 'main_wide', tile: 128, subgroups: 8 },
+  'wide-deep': { entryPoint: 'main_wide', tile: 128, subgroups: 8, constants: { WIDE_DEEP: 1 } },
 };
 
 /** Bytes of workgroup memory the wide kernel stages in (two buffers × two operands × 128 rows × 80 bytes). */
@@ -204,7 +207,7 @@ const WIDE_WORKGROUP_BYTES = 2 * 2 * 128 * 80;
 export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, kernel: TcKernel): string | null {
   if (kernel === 'single') return null;
   if (tc.subgroupSize !== 32) return `the ${kernel} tensor-core kernel takes subgroups of 32, this device's are ${tc.subgroupSize}`;
-  if (kernel !== 'wide') return null;
+  if (kernel !== 'wide' && kernel !== 'wide-deep') return null;
   const limits = ctx.device.limits;
   if (limits.maxComputeWorkgroupStorageSize < WIDE_WORKGROUP_BYTES) return `the wide tensor-core kernel needs ${WIDE_WORKGROUP_BYTES} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
   if (limits.maxComputeInvocationsPerWorkgroup < 256 || limits.maxComputeWorkgroupSizeX < 256) return 'the wide tensor-core kernel needs workgroups of 256 invocations';
@@ -315,7 +318,7 @@ export function int8Gemm(
   const groups: [number, number] = tensorCores ? [Math.ceil(N / kernel.tile), Math.ceil(M / kernel.tile)] : [Math.ceil(N / 16), Math.ceil(M / 16)];
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
   const pipeline = tensorCores
-    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, BT: kernel.tile, NSG: kernel.subgroups } })
+    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, BT: kernel.tile, NSG: kernel.subgroups, ...kernel.constants } })
     : ctx.pipelines.get({ op: OP, code: subgroupHelpers(false) + codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);

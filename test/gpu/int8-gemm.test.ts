@@ -417,11 +417,11 @@ describe('int8 matrix product (Dawn)', () => {
     const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
     expect(errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`)).toEqual([]);
     let made = 0;
-    for (const kernel of TC_KERNEL_ORDER) {
-      const { entryPoint, tile, subgroups } = TC_KERNELS[kernel];
+    for (const kernel of Object.keys(TC_KERNELS) as TcKernel[]) {
+      const { entryPoint, tile, subgroups, constants } = TC_KERNELS[kernel];
       const bytes = 4 * tile * 20 * 4; // two buffers of tile rows of 20 words: d_a and d_w, or main's s_a, s_w and d_a (its results)
       if (bytes > device.limits.maxComputeWorkgroupStorageSize || subgroups * 32 > device.limits.maxComputeInvocationsPerWorkgroup) continue;
-      await withErrorScopes(device, `tensor-core kernel ${kernel}`, async () => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants: { SG: 32, BT: tile, NSG: subgroups } } }));
+      await withErrorScopes(device, `tensor-core kernel ${kernel}`, async () => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants: { SG: 32, BT: tile, NSG: subgroups, ...constants } } }));
       made++;
     }
     expect(made, 'pipelines made').toBeGreaterThan(0);

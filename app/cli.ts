@@ -37,6 +37,7 @@ import { traceMemory } from './analysis/trace-memory.js';
 import { WEIGHT_FORMATS } from './kernels/weight-format.js';
 import { DEFAULT_CHUNK_LENGTH, MAX_CHUNK_LENGTH } from './kernels/selective-scan.js';
 import { gridMatvecShapeFits } from './kernels/layer-grid.js';
+import { TC_KERNELS, type TcKernel } from './kernels/int8-gemm.js';
 
 const USAGE = `usage: mamba-studio-cli <command>
 
@@ -66,7 +67,7 @@ commands:
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--split-groups N,…]
-        [--int8-split-groups N,…] [--ssd-chunk N,…]
+        [--int8-split-groups N,…] [--ssd-chunk N,…] [--tc-kernel wide,wide-deep,double,single]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -86,7 +87,9 @@ commands:
                         --scan-lanes with N lanes a channel (fewer than its states: more states a lane);
                         --split-groups the prefill matmul splitting K until N workgroups run, in turn,
                         --int8-split-groups the int8 tensor-core products likewise (default: not split);
-                        --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size)
+                        --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size),
+                        --tc-kernel the int8 products on each named tensor-core kernel (default: the
+                        device's, bench --int8-gemm's default_tc_kernel)
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -390,7 +393,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups', 'ssd-chunk']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -473,6 +476,10 @@ async function benchCommand(args: string[]): Promise<number> {
   const splitTargets = sweepList('split-groups');
   // --int8-split-groups: the int8 tensor-core products split K until N workgroups run (int8SplitCount).
   const int8SplitTargets = sweepList('int8-split-groups', (n) => (n > 256 ? "1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch)" : null));
+  // --tc-kernel: the int8 products on each named tensor-core kernel in turn (default: defaultTcKernel).
+  const tcKernelNames = Object.keys(TC_KERNELS);
+  const tcKernels = opts.has('tc-kernel') ? (opts.get('tc-kernel') ?? '').split(',') : [undefined];
+  if (tcKernels.some((k) => k !== undefined && !tcKernelNames.includes(k))) throw new UsageError(`--tc-kernel takes a list of ${tcKernelNames.join(', ')}, got "${opts.get('tc-kernel')}"`);
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),
@@ -496,9 +503,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups } of sweep) {
-    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(ssdChunk ? { ssdChunk } : {}), ...(splitGroups ? { splitGroups } : {}), ...(int8SplitGroups ? { int8SplitGroups } : {}) };
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, tcKernel } of sweep) {
+    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(ssdChunk ? { ssdChunk } : {}), ...(splitGroups ? { splitGroups } : {}), ...(int8SplitGroups ? { int8SplitGroups } : {}), ...(tcKernel ? { int8TcKernel: tcKernel as TcKernel } : {}) };
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -534,6 +541,7 @@ async function benchCommand(args: string[]): Promise<number> {
     if (ssdChunk) result.ssd_chunk = ssdChunk;
     if (splitGroups) result.split_groups = splitGroups;
     if (int8SplitGroups) result.int8_split_groups = int8SplitGroups;
+    if (tcKernel) result.tc_kernel = tcKernel;
     results.push(result);
     prepared.weights.destroy();
   }

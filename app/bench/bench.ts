@@ -155,6 +155,8 @@ export interface BenchResult {
   split_groups?: number;
   /** bench --int8-split-groups: the int8 tensor-core products' split-K target forced for this run. */
   int8_split_groups?: number;
+  /** bench --tc-kernel: the int8 products' tensor-core kernel forced for this run. */
+  tc_kernel?: string;
   /** The subgroup size the matrix-vector sums used (null: the barrier tree). */
   subgroup_size?: number | null;
   /** The decode matrix-vector kernel's shape forced by --matvec (threads×rows×unroll); absent: the op's own choice. */

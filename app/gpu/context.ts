@@ -2,6 +2,9 @@ import { summarizeAdapter, type AdapterSummary } from './adapter.js';
 import { GpuError } from './errors.js';
 import { PipelineCache } from './pipelines.js';
 
+/** The int8 products' tensor-core kernels by name (what each is: app/kernels/int8-gemm.ts TcKernel). */
+export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep';
+
 /** Everything the engine's ops need: the device, what it can do, and the shared caches. */
 export interface GpuContext {
   device: GPUDevice;
@@ -66,6 +69,8 @@ export interface KernelTuning {
    * int8SplitCount; the reduce adds the splits). Absent: not split (the default until measured).
    */
   int8SplitGroups?: number;
+  /** The int8 products' tensor-core kernel (app/kernels/int8-gemm.ts TcKernel) instead of defaultTcKernel. */
+  int8TcKernel?: TcKernelName;
   /**
    * The grid decode (app/kernels/layer-grid.ts; off when absent or false): 'auto' for the
    * workgroups the adapter probe found room for (gridWorkgroups), or a power of two (tests force 1

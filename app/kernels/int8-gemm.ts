@@ -24,7 +24,7 @@ import weightsCode from '../../shaders/weights.wgsl?raw';
 import workgroupSumCode from '../../shaders/workgroup_sum.wgsl?raw';
 import { offersInt8TensorCores } from '../gpu/adapter.js';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuContext, TcKernelName } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, singleDispatch } from './op-helpers.js';
 import { int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
@@ -190,7 +190,7 @@ export function quantizeRowsI8(
  * 40 KB of workgroup memory) or 'wide-deep' (the same with two stages in flight: not a default
  * until measured, `bench --int8-gemm`).
  */
-export type TcKernel = 'single' | 'double' | 'wide' | 'wide-deep';
+export type TcKernel = TcKernelName;
 
 /** Each kernel's entry point, tile (rows = columns of Y), subgroups a workgroup and further constants. */
 export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; subgroups: number; constants?: Record<string, number> }> = {
@@ -311,7 +311,7 @@ export function int8Gemm(
   // Both kernels bind params, qa, qw, sa, sw, y, bias as 0..6; their params differ only in K (bytes / words per row).
   const layout = bindGroupLayoutFor(ctx, `${OP}.gemm`, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'read-only-storage']);
   const tensorCores = variant === 'tensor-cores';
-  const tcKernel = options.tcKernel ?? (tc ? defaultTcKernel(ctx, tc) : 'single');
+  const tcKernel = options.tcKernel ?? ctx.tuning?.int8TcKernel ?? (tc ? defaultTcKernel(ctx, tc) : 'single');
   const refusal = tensorCores && tc ? tcKernelRefusal(ctx, tc, tcKernel) : null;
   if (refusal) throw new RangeError(`${OP}: ${refusal}`);
   const kernel = TC_KERNELS[tcKernel];

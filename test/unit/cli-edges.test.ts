@@ -176,6 +176,16 @@ describe('cli bench: a malformed --int8-split-groups is a usage error, before a 
   });
 });
 
+describe('cli bench: an unknown --tc-kernel is a usage error, before a GPU is opened', () => {
+  it.each([
+    ['wide,huge', 'error: --tc-kernel takes a list of single, double, wide, wide-deep, got "wide,huge"'],
+    ['toString', 'error: --tc-kernel takes a list of single, double, wide, wide-deep, got "toString"'],
+    ['', 'error: --tc-kernel takes a list of single, double, wide, wide-deep, got ""'],
+  ])('--tc-kernel %j', (value, message) => {
+    expectUsageError(bench('--tc-kernel', value), message);
+  });
+});
+
 describe('cli bench: a malformed --split-groups is a usage error, before a GPU is opened', () => {
   it.each([
     ['0', 'error: --split-groups takes positive integers, got "0"'],

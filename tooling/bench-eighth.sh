@@ -18,7 +18,11 @@
 #   3  the breakdown at mamba2-130m, then the sweeps: --int8-split-groups on the 130m shapes and
 #      mamba-2.8b (short prompts; 1 = not split), --ssd-chunk on the Mamba-2 shapes, --scan-lanes
 #      on mamba-2.8b and mamba-130m.
-# The official mamba_ssm's numbers for the ratios come from tooling/bench-prefill.sh (a third call).
+#   4  (ninth session) the model's int8 prefill on each tensor-core kernel (bench --tc-kernel
+#      wide,wide-deep,double) at mamba2-2.7b and mamba-2.8b, 2,048 tokens: whether main_db's or
+#      wide-deep's two stages of loads in flight beat the default main_wide (bench --int8-gemm in
+#      call 1 times them standalone first).
+# The official mamba_ssm's numbers for the ratios come from tooling/bench-prefill.sh (another call).
 set -u
 cd "$(dirname "$0")/.."
 . tooling/device-env.sh
@@ -46,8 +50,13 @@ case "${1:-1}" in
       timeout 80 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --scan-lanes 16,8,4 --out $OUT/scan-lanes-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -4
     done
     ;;
+  4)
+    for shape in mamba2-2.7b mamba-2.8b; do
+      timeout 240 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --prefill-matmul int8 --tc-kernel wide,wide-deep,double --out $OUT/tc-kernel-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -6
+    done
+    ;;
   *)
-    echo "usage: bash tooling/bench-eighth.sh 1|2|3" >&2
+    echo "usage: bash tooling/bench-eighth.sh 1|2|3|4" >&2
     exit 2
     ;;
 esac

@@ -11,8 +11,8 @@
 // 64 and K to 64 bytes (int8_gemm.wgsl `quantize` writes them so). A workgroup computes a BT × BT
 // tile of Y with NSG subgroups of SG invocations in a grid of NSG / 2 along M by 2 along N; K
 // advances 64 bytes at a time through workgroup memory (rows padded by 16 bytes). Three kernels:
-//   main     BT = 64, NSG = 4: each subgroup owns 2 × 2 result matrices (32 × 32); a stage loaded,
-//            a barrier, computed, a barrier.
+//   main     BT = 64, NSG = 4: each subgroup owns 2 × 2 result matrices (32 × 32); a stage loaded
+//            into the first staging buffers, a barrier, computed, a barrier (any subgroup size).
 //   main_db  the same tile, double-buffered, two stages of loads in flight (below).
 //   main_wide BT = 128, NSG = 8: each subgroup owns 2 × 4 result matrices (32 × 64), double-
 //            buffered as main_db: twice the multiplies per staged byte and per fragment loaded.
@@ -22,8 +22,8 @@
 // scaled and written, or with a split K (params.split) each split's raw sums to the partials
 // (int8_store.wgsl int8_out) for int8_reduce.wgsl. Offsets and strides of the i8 matrices count i32 words (this Dawn's
 // subgroupMatrixLoad). Measured on an H200: bench/RESULTS.md (issue 19 item 1).
-// The tile's sizes (SG, BT, NSG, BK, SROWW, KV), the double buffers d_a / d_w and the staging
-// stores (Stage, stage_store) are in int8_stage.wgsl, appended by the op (and tested alone on any
+// The tile's sizes (SG, BT, NSG, BK, SROWW, KV), the staging buffers d_a / d_w and the staging
+// stores (put4, Stage, stage_store) are in int8_stage.wgsl, appended by the op (and tested alone on any
 // adapter: test/gpu/int8-gemm.test.ts).
 
 enable subgroups;
@@ -57,11 +57,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> sw: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;  // [N], read with flags & 2
-
-// main's single staging buffers (main_db and main_wide stage in d_a / d_w, int8_stage.wgsl; the
-// result matrices pass through d_a in every kernel, after its last stage).
-var<workgroup> s_a: array<i32, BT * SROWW>;
-var<workgroup> s_w: array<i32, BT * SROWW>;
 
 // Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from d_a[cb ..]
 // (int8_store.wgsl, appended).
@@ -118,32 +113,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var c11: AT;
   let range = stage_range(wg.z);
   for (var k0 = range.x * BK; k0 < range.y * BK; k0 += BK) {
+    // The stage into the first staging buffers (int8_stage.wgsl put4), for any subgroup size.
     for (var t = lid; t < BT * KV; t += NSG * SG) {
-      let r = t / KV;
-      let c = t % KV;
-      let v = qa[(m0 + r) * kv4 + k0 / 16u + c];
-      let o = r * SROWW + c * 4u;
-      s_a[o] = v.x;
-      s_a[o + 1u] = v.y;
-      s_a[o + 2u] = v.z;
-      s_a[o + 3u] = v.w;
-    }
-    for (var t = lid; t < BT * KV; t += NSG * SG) {
-      let r = t / KV;
-      let c = t % KV;
-      let v = qw[(n0 + r) * kv4 + k0 / 16u + c];
-      let o = r * SROWW + c * 4u;
-      s_w[o] = v.x;
-      s_w[o + 1u] = v.y;
-      s_w[o + 2u] = v.z;
-      s_w[o + 3u] = v.w;
+      put4(true, 0u, t, qa[(m0 + t / KV) * kv4 + k0 / 16u + t % KV]);
+      put4(false, 0u, t, qw[(n0 + t / KV) * kv4 + k0 / 16u + t % KV]);
     }
     workgroupBarrier();
     for (var q = 0u; q < BK / CK; q++) {
-      let l0 = subgroupMatrixLoad<LT, row_major>(&s_a, (wm0 * SROWB + q * CK) / 4u, SROWW);
-      let l1 = subgroupMatrixLoad<LT, row_major>(&s_a, ((wm0 + CM) * SROWB + q * CK) / 4u, SROWW);
-      let r0 = subgroupMatrixLoad<RT, col_major>(&s_w, (wn0 * SROWB + q * CK) / 4u, SROWW);
-      let r1 = subgroupMatrixLoad<RT, col_major>(&s_w, ((wn0 + CN) * SROWB + q * CK) / 4u, SROWW);
+      let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, (wm0 * SROWB + q * CK) / 4u, SROWW);
+      let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, ((wm0 + CM) * SROWB + q * CK) / 4u, SROWW);
+      let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, (wn0 * SROWB + q * CK) / 4u, SROWW);
+      let r1 = subgroupMatrixLoad<RT, col_major>(&d_w, ((wn0 + CN) * SROWB + q * CK) / 4u, SROWW);
       c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
       c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
       c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);

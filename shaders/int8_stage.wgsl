@@ -1,7 +1,8 @@
-// int8_stage: the staging of int8_gemm_tc.wgsl's double-buffered kernels (main_db, main_wide),
-// appended to it by the op, and apart so that a test can run it on any adapter (the tensor-core
-// kernels need subgroup matrices): a stage is BK bytes of K of BT rows of each operand, held in
-// workgroup memory as rows of SROWW i32 words (BK bytes and 16 of padding), two buffers an operand.
+// int8_stage: the staging of int8_gemm_tc.wgsl's kernels, appended to it by the op, and apart so
+// that a test can run it on any adapter (the tensor-core kernels need subgroup matrices): a stage
+// is BK bytes of K of BT rows of each operand, held in workgroup memory as rows of SROWW i32 words
+// (BK bytes and 16 of padding), two buffers an operand (main_db and main_wide take turns, main
+// uses the first).
 
 override SG: u32 = 32u;     // the subgroup size (the adapter's, fixed)
 override BT: u32 = 64u;     // the tile's rows and columns: 64 (main, main_db) or 128 (main_wide)
@@ -11,8 +12,7 @@ const SROWB = BK + 16u;     // bytes per staged row
 const SROWW = SROWB / 4u;   // i32 words per staged row
 const KV = BK / 16u;        // vec4<i32> per staged row
 
-// The double buffers of main_db / main_wide (the result matrices pass through d_a in every
-// kernel, after its last stage).
+// The staging buffers (the result matrices pass through d_a in every kernel, after its last stage).
 var<workgroup> d_a: array<i32, 2u * BT * SROWW>;
 var<workgroup> d_w: array<i32, 2u * BT * SROWW>;
 

@@ -419,7 +419,7 @@ describe('int8 matrix product (Dawn)', () => {
     let made = 0;
     for (const kernel of Object.keys(TC_KERNELS) as TcKernel[]) {
       const { entryPoint, tile, subgroups, constants } = TC_KERNELS[kernel];
-      const bytes = 4 * tile * 20 * 4; // two buffers of tile rows of 20 words: d_a and d_w, or main's s_a, s_w and d_a (its results)
+      const bytes = 4 * tile * 20 * 4; // d_a and d_w: two buffers each of tile rows of 20 words (int8_stage.wgsl)
       if (bytes > device.limits.maxComputeWorkgroupStorageSize || subgroups * 32 > device.limits.maxComputeInvocationsPerWorkgroup) continue;
       await withErrorScopes(device, `tensor-core kernel ${kernel}`, async () => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants: { SG: 32, BT: tile, NSG: subgroups, ...constants } } }));
       made++;

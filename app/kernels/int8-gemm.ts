@@ -26,7 +26,7 @@ import { offersInt8TensorCores } from '../gpu/adapter.js';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext, TcKernelName } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch } from './dispatch.js';
-import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, singleDispatch } from './op-helpers.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, placeholderBuffer, singleDispatch } from './op-helpers.js';
 import { int8Words, MAX_ROTATION, roundUp } from './int8-layout.js';
 import { subgroupHelpers, subgroupReduction } from './subgroups.js';
 import { rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
@@ -163,20 +163,18 @@ export function quantizeRowsI8(
   new Float32Array(data.buffer, 48, 2).set([hiddenScale, outScale]);
   device.queue.writeBuffer(params, 0, data);
   const owned = [params];
-  let residualBinding: GPUBuffer | null = null;
-  if (rotate) {
-    residualBinding = buffers.residual ?? null;
-    if (!residual) {
-      residualBinding = storageBuffer(device, `${label}.noResidual`, 16);
-      owned.push(residualBinding);
-    }
-  }
   const resources: GPUBindingResource[] = [
     { buffer: params },
     x,
     { buffer: buffers.codes },
     { buffer: buffers.scales },
-    ...(rotate ? [{ buffer: gated ? (buffers.z as GPUBuffer) : buffers.x }, { buffer: folded ? (buffers.g as GPUBuffer) : buffers.x }, { buffer: residualBinding as GPUBuffer }] : []),
+    ...(rotate
+      ? [
+          { buffer: gated ? (buffers.z as GPUBuffer) : buffers.x },
+          { buffer: folded ? (buffers.g as GPUBuffer) : buffers.x },
+          { buffer: residual ? (buffers.residual as GPUBuffer) : placeholderBuffer(device, `${label}.noResidual`, owned) },
+        ]
+      : []),
   ];
   const group = bindGroupFor(device, `${label}.bindGroup`, layout, resources);
   return singleDispatch(label, pipeline, group, [padRows], owned);

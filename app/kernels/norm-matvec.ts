@@ -19,7 +19,7 @@ import type { GpuContext, KernelTuning } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
-import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, singleDispatch } from './op-helpers.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, placeholderBuffer, singleDispatch } from './op-helpers.js';
 
 const code = sigmoidCode + weightsCode + workgroupSumCode + normMatvecCode;
 
@@ -265,11 +265,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   const owned: GPUBuffer[] = [];
   let convState: GPUBufferBinding;
   if (conv) convState = bindElements(ctx, OP, 'convState', buffers.convState as GPUBuffer, conv.channels * (conv.kernelSize - 1));
-  else {
-    const placeholder = storageBuffer(ctx.device, `${label}.noConvState`, 4);
-    owned.push(placeholder);
-    convState = { buffer: placeholder };
-  }
+  else convState = { buffer: placeholderBuffer(ctx.device, `${label}.noConvState`, owned) };
   const yOffset = shape.yOffset ?? 0;
   checkCount(OP, 'yOffset', yOffset, 0);
   const y = bindElements(ctx, OP, 'y', buffers.y, yOffset + O);

@@ -3,6 +3,7 @@
  * bindings, argument checks that throw a RangeError naming the op, and a one-pipeline dispatch.
  * Every message starts with the op's name (`Matmul: …`), as the tests expect.
  */
+import { storageBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { kernelPart, type Dispatch } from './dispatch.js';
 
@@ -76,6 +77,16 @@ export function checkWrittenNotAliased(op: string, bound: readonly (readonly [st
       if (buffer === otherBuffer) throw new RangeError(`${op}: ${name} and ${other} are the same buffer (${buffer.label}); ${name} is written`);
     }
   }
+}
+
+/**
+ * A 4-byte storage buffer for a binding the kernel's layout has but this dispatch does not use
+ * (an optional output, a folded input): added to `owned`, which the dispatch frees.
+ */
+export function placeholderBuffer(device: GPUDevice, label: string, owned: GPUBuffer[]): GPUBuffer {
+  const buffer = storageBuffer(device, label, 4);
+  owned.push(buffer);
+  return buffer;
 }
 
 /** A dispatch of one pipeline with one bind group; `destroy` frees `owned`. */

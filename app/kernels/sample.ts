@@ -6,10 +6,10 @@
  * the same token).
  */
 import code from '../../shaders/sample.wgsl?raw';
-import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
+import { uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
-import { bindGroupFor, bindGroupLayoutFor, checkBufferBytes, singleDispatch } from './op-helpers.js';
+import { bindGroupFor, bindGroupLayoutFor, checkBufferBytes, placeholderBuffer, singleDispatch } from './op-helpers.js';
 import { subgroupHelpers, subgroupReduction } from './subgroups.js';
 
 const OP = 'Sample';
@@ -122,8 +122,7 @@ export function sample(
   const pipeline = ctx.pipelines.get({ op: OP, code: subgroupHelpers(withSubgroups) + code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sub.size : 0 } });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const owned: GPUBuffer[] = [params];
-  const seen = buffers.seen ?? storageBuffer(device, `${label}.noSeen`, 4);
-  if (!buffers.seen) owned.push(seen);
+  const seen = buffers.seen ?? placeholderBuffer(device, `${label}.noSeen`, owned);
   const markChosen = buffers.seen !== undefined && (options.markChosen ?? true);
 
   const data = new ArrayBuffer(32);

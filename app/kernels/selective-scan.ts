@@ -27,7 +27,7 @@ import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { weightWords, type WeightFormat } from './f16.js';
-import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased } from './op-helpers.js';
+import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, placeholderBuffer } from './op-helpers.js';
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
 /** The shader with the shared softplus prepended (WGSL has no includes). */
@@ -333,8 +333,7 @@ export function selectiveScan(
   const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0]);
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
-  const deltaOut: GPUBufferBinding = summarySlot ? summarySlotBinding(summarySlot, 3 * Di) : { buffer: delta ?? storageBuffer(device, `${label}.noDelta`, 4) };
-  if (!delta && !summarySlot) owned.push(deltaOut.buffer);
+  const deltaOut: GPUBufferBinding = summarySlot ? summarySlotBinding(summarySlot, 3 * Di) : { buffer: delta ?? placeholderBuffer(device, `${label}.noDelta`, owned) };
 
   const scanGroup = (start: GPUBuffer): GPUBindGroup =>
     device.createBindGroup({

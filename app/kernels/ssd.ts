@@ -31,7 +31,7 @@ import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
-import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups } from './op-helpers.js';
+import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, placeholderBuffer } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
@@ -327,8 +327,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
   u32[15] = gateOffset ?? 0;
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
-  const deltaOut: GPUBuffer | GPUBufferBinding = summary ? summarySlotBinding(summary, 2 * H + Di) : (delta ?? storageBuffer(device, `${label}.noDelta`, 4));
-  if (!delta && !summary) owned.push(deltaOut as GPUBuffer);
+  const deltaOut: GPUBuffer | GPUBufferBinding = summary ? summarySlotBinding(summary, 2 * H + Di) : (delta ?? placeholderBuffer(device, `${label}.noDelta`, owned));
   const group = (name: string, bindGroupLayout: GPUBindGroupLayout, entries: [number, GPUBuffer | GPUBufferBinding][]): GPUBindGroup =>
     device.createBindGroup({
       label: `${label}.${name}BindGroup`,
@@ -338,11 +337,6 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
 
   let encode: (pass: GPUComputePassEncoder) => void;
   let parts: DispatchPart[] | undefined;
-  const placeholder = (name: string): GPUBuffer => {
-    const b = storageBuffer(device, `${label}.${name}`, 4);
-    owned.push(b);
-    return b;
-  };
   if (T === 1) {
     const lanes = stepLanes(ctx, N);
     const sub = subgroupReduction(ctx, lanes);
@@ -360,8 +354,8 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       [4, buffers.y],
       [5, buffers.state],
       [6, deltaOut],
-      [10, normSums?.g ?? placeholder('noNormG')],
-      [11, normSums?.sums ?? placeholder('noNormSums')],
+      [10, normSums?.g ?? placeholderBuffer(device, `${label}.noNormG`, owned)],
+      [11, normSums?.sums ?? placeholderBuffer(device, `${label}.noNormSums`, owned)],
     ]);
     const stepGroups = foldWorkgroups(ssdStepNormSums(ctx, shape), maxDim); // one piece of Σ u² per step workgroup
     encode = (pass) => {

@@ -138,59 +138,26 @@ describe('cli bench: malformed --grid settings are usage errors, before a GPU is
 });
 
 
-describe('cli bench: a malformed --scan-chunk is a usage error, before a GPU is opened', () => {
+// The tuning lists a bench sweeps in turn (app/cli.ts sweepList, and --tc-kernel's names).
+describe('cli bench: a malformed tuning list is a usage error, before a GPU is opened', () => {
+  const kernels = (got: string) => `error: --tc-kernel takes a list of single, double, wide, wide-deep, got "${got}"`;
   it.each([
-    ['32', 'error: --scan-chunk takes 64..65536 tokens, got 32'],
-    ['64,70000', 'error: --scan-chunk takes 64..65536 tokens, got 70000'],
-    ['64,x', 'error: --scan-chunk takes positive integers, got "64,x"'],
-  ])('--scan-chunk %j', (value, message) => {
-    expectUsageError(bench('--scan-chunk', value), message);
-  });
-});
-
-describe('cli bench: a malformed --scan-lanes is a usage error, before a GPU is opened', () => {
-  it.each([
-    ['3', 'error: --scan-lanes takes powers of two from 1 to 32, got 3'],
-    ['8,64', 'error: --scan-lanes takes powers of two from 1 to 32, got 64'],
-    ['8,x', 'error: --scan-lanes takes positive integers, got "8,x"'],
-  ])('--scan-lanes %j', (value, message) => {
-    expectUsageError(bench('--scan-lanes', value), message);
-  });
-});
-
-describe('cli bench: a malformed --ssd-chunk is a usage error, before a GPU is opened', () => {
-  it.each([
-    ['8', 'error: --ssd-chunk takes 16..1024 tokens, got 8'],
-    ['64,2048', 'error: --ssd-chunk takes 16..1024 tokens, got 2048'],
-  ])('--ssd-chunk %j', (value, message) => {
-    expectUsageError(bench('--ssd-chunk', value), message);
-  });
-});
-
-describe('cli bench: a malformed --int8-split-groups is a usage error, before a GPU is opened', () => {
-  it.each([
-    ['512', "error: --int8-split-groups takes 1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch), got 512"],
-    ['0', 'error: --int8-split-groups takes positive integers, got "0"'],
-  ])('--int8-split-groups %j', (value, message) => {
-    expectUsageError(bench('--int8-split-groups', value), message);
-  });
-});
-
-describe('cli bench: an unknown --tc-kernel is a usage error, before a GPU is opened', () => {
-  it.each([
-    ['wide,huge', 'error: --tc-kernel takes a list of single, double, wide, wide-deep, got "wide,huge"'],
-    ['toString', 'error: --tc-kernel takes a list of single, double, wide, wide-deep, got "toString"'],
-    ['', 'error: --tc-kernel takes a list of single, double, wide, wide-deep, got ""'],
-  ])('--tc-kernel %j', (value, message) => {
-    expectUsageError(bench('--tc-kernel', value), message);
-  });
-});
-
-describe('cli bench: a malformed --split-groups is a usage error, before a GPU is opened', () => {
-  it.each([
-    ['0', 'error: --split-groups takes positive integers, got "0"'],
-    ['256,big', 'error: --split-groups takes positive integers, got "256,big"'],
-  ])('--split-groups %j', (value, message) => {
-    expectUsageError(bench('--split-groups', value), message);
+    ['--scan-chunk', '32', 'error: --scan-chunk takes 64..65536 tokens, got 32'],
+    ['--scan-chunk', '64,70000', 'error: --scan-chunk takes 64..65536 tokens, got 70000'],
+    ['--scan-chunk', '64,x', 'error: --scan-chunk takes positive integers, got "64,x"'],
+    ['--scan-lanes', '3', 'error: --scan-lanes takes powers of two from 1 to 32, got 3'],
+    ['--scan-lanes', '8,64', 'error: --scan-lanes takes powers of two from 1 to 32, got 64'],
+    ['--scan-lanes', '8,x', 'error: --scan-lanes takes positive integers, got "8,x"'],
+    ['--ssd-chunk', '8', 'error: --ssd-chunk takes 16..1024 tokens, got 8'],
+    ['--ssd-chunk', '64,2048', 'error: --ssd-chunk takes 16..1024 tokens, got 2048'],
+    ['--int8-split-groups', '512', "error: --int8-split-groups takes 1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch), got 512"],
+    ['--int8-split-groups', '0', 'error: --int8-split-groups takes positive integers, got "0"'],
+    ['--tc-kernel', 'wide,huge', kernels('wide,huge')],
+    ['--tc-kernel', 'toString', kernels('toString')],
+    ['--tc-kernel', '', kernels('')],
+    ['--split-groups', '0', 'error: --split-groups takes positive integers, got "0"'],
+    ['--split-groups', '256,big', 'error: --split-groups takes positive integers, got "256,big"'],
+  ])('%s %j', (flag, value, message) => {
+    expectUsageError(bench(flag, value), message);
   });
 });

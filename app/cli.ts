@@ -385,6 +385,11 @@ function combinations<T extends Record<string, readonly unknown[]>>(axes: T): { 
   return out as { [K in keyof T]: T[K][number] }[];
 }
 
+/** The entries of `o` that are set (not undefined, null or false): a sweep's forced settings, without the ones left to the ops. */
+function setEntries<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null && v !== false)) as Partial<T>;
+}
+
 /** The process's JS memory (heap + array buffers), after a collection when node runs with --expose-gc. */
 function jsMemory(): number {
   (globalThis as { gc?: () => void }).gc?.();
@@ -505,7 +510,7 @@ async function benchCommand(args: string[]): Promise<number> {
   const results: BenchResult[] = [];
   const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels });
   for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, tcKernel } of sweep) {
-    const tuning = { ...(matvec ? { matvec } : {}), ...(grid !== false ? { gridDecode: grid } : {}), ...(gridShape ? { gridShape } : {}), ...(scanChunk ? { scanChunk } : {}), ...(scanLanes ? { scanLanes } : {}), ...(ssdChunk ? { ssdChunk } : {}), ...(splitGroups ? { splitGroups } : {}), ...(int8SplitGroups ? { int8SplitGroups } : {}), ...(tcKernel ? { int8TcKernel: tcKernel as TcKernel } : {}) };
+    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined });
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -536,12 +541,7 @@ async function benchCommand(args: string[]): Promise<number> {
     if (matvec) result.matvec = describeMatvecItem(matvec);
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
-    if (scanChunk) result.scan_chunk = scanChunk;
-    if (scanLanes) result.scan_lanes = scanLanes;
-    if (ssdChunk) result.ssd_chunk = ssdChunk;
-    if (splitGroups) result.split_groups = splitGroups;
-    if (int8SplitGroups) result.int8_split_groups = int8SplitGroups;
-    if (tcKernel) result.tc_kernel = tcKernel;
+    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, ssd_chunk: ssdChunk, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel }));
     results.push(result);
     prepared.weights.destroy();
   }

@@ -214,6 +214,33 @@ fn fan_search(lid: u32, lo_in: u32, hi_in: u32, need: u32, mass: bool, top: f32,
   return range.x;
 }
 
+// The largest key in [lo, hi] whose count (mass = false: ≥ need) or mass (mass = true: ≥
+// bitcast<f32>(need)) at or above it is enough, given that lo's is: the FAN-ary search with
+// subgroups, else a binary search (a pass over the vocabulary and its reduction a probe). Every
+// invocation calls it; the result is uniform.
+fn threshold_search(lid: u32, lo_in: u32, hi_in: u32, need: u32, mass: bool, top: f32, inv_temperature: f32) -> u32 {
+  if (SG_SIZE > 0u) {
+    return fan_search(lid, lo_in, hi_in, need, mass, top, inv_temperature);
+  }
+  var lo = lo_in;
+  var hi = hi_in;
+  while (lo < hi) {
+    let mid = upper_mid(lo, hi);
+    var enough: bool;
+    if (mass) {
+      enough = mass_at_least(lid, mid, top, inv_temperature) >= bitcast<f32>(need);
+    } else {
+      enough = count_at_least(lid, mid) >= need;
+    }
+    if (enough) {
+      lo = mid;
+    } else {
+      hi = mid - 1u;
+    }
+  }
+  return lo;
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32) {
   let V = params.vocab;
@@ -253,40 +280,14 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
     // top-k: the largest key with at least k ids at or above it (the k-th largest l').
     var keep_key = 0u;
-    if (params.top_k > 0u && params.top_k < V && SG_SIZE > 0u) {
-      keep_key = fan_search(lid, 0u, top_key, params.top_k, false, top, inv_temperature);
-    } else if (params.top_k > 0u && params.top_k < V) {
-      var lo = 0u;
-      var hi = top_key;
-      while (lo < hi) {
-        let mid = upper_mid(lo, hi);
-        if (count_at_least(lid, mid) >= params.top_k) {
-          lo = mid;
-        } else {
-          hi = mid - 1u;
-        }
-      }
-      keep_key = lo;
+    if (params.top_k > 0u && params.top_k < V) {
+      keep_key = threshold_search(lid, 0u, top_key, params.top_k, false, top, inv_temperature);
     }
 
     // top-p: the largest key whose mass at or above it reaches p of the top-k survivors' mass.
     if (params.top_p < 1.0) {
       let goal = params.top_p * mass_at_least(lid, keep_key, top, inv_temperature);
-      if (SG_SIZE > 0u) {
-        keep_key = fan_search(lid, keep_key, top_key, bitcast<u32>(goal), true, top, inv_temperature);
-      } else {
-        var lo = keep_key;
-        var hi = top_key;
-        while (lo < hi) {
-          let mid = upper_mid(lo, hi);
-          if (mass_at_least(lid, mid, top, inv_temperature) >= goal) {
-            lo = mid;
-          } else {
-            hi = mid - 1u;
-          }
-        }
-        keep_key = lo;
-      }
+      keep_key = threshold_search(lid, keep_key, top_key, bitcast<u32>(goal), true, top, inv_temperature);
     }
 
     // Inverse CDF in index order: each thread sums a contiguous range of ids, an inclusive

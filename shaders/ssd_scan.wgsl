@@ -87,8 +87,9 @@ struct Params {
 
 // a_tile[k · PITCH + q] = rows 4q .. 4q + 3 of the left operand at step column k (q < GRID);
 // b_tile likewise for the right operand; the product tile is Σ_k a_tile[k, row] · b_tile[k, col].
-var<workgroup> a_tile: array<vec4<f32>, TILE_K * PITCH>;
-var<workgroup> b_tile: array<vec4<f32>, TILE_K * PITCH>;
+alias Tile = array<vec4<f32>, TILE_K * PITCH>;
+var<workgroup> a_tile: Tile;
+var<workgroup> b_tile: Tile;
 
 // acc[i][j] += Σ_k a[k, 4·ly + i] · b[k, 4·lx + j] over one step of TILE_K.
 fn tile_mma(acc: ptr<function, array<vec4<f32>, BLOCK>>, ly: u32, lx: u32) {
@@ -110,25 +111,16 @@ struct StepLoads {
   b: vec4<f32>,
 }
 
-// The two loading layouts: a vec4 of 4 rows (q = 0..GRID−1) at step column k, or 4 step columns
-// kq·4 .. kq·4 + 3 of row r (TILE rows).
-fn put_a_col(k: u32, q: u32, v: vec4<f32>) {
-  a_tile[k * PITCH + q] = v;
+// The two loading layouts, into a_tile or b_tile: a vec4 of 4 rows (q = 0..GRID−1) at step
+// column k, or 4 step columns kq·4 .. kq·4 + 3 of row r (TILE rows).
+
+fn put_col(tile: ptr<workgroup, Tile>, k: u32, q: u32, v: vec4<f32>) {
+  (*tile)[k * PITCH + q] = v;
 }
 
-fn put_b_col(k: u32, q: u32, v: vec4<f32>) {
-  b_tile[k * PITCH + q] = v;
-}
-
-fn put_a_rows(kq: u32, r: u32, v: vec4<f32>) {
+fn put_rows(tile: ptr<workgroup, Tile>, kq: u32, r: u32, v: vec4<f32>) {
   for (var j = 0u; j < BLOCK; j++) {
-    a_tile[(kq * BLOCK + j) * PITCH + r / BLOCK][r % BLOCK] = v[j];
-  }
-}
-
-fn put_b_rows(kq: u32, r: u32, v: vec4<f32>) {
-  for (var j = 0u; j < BLOCK; j++) {
-    b_tile[(kq * BLOCK + j) * PITCH + r / BLOCK][r % BLOCK] = v[j];
+    (*tile)[(kq * BLOCK + j) * PITCH + r / BLOCK][r % BLOCK] = v[j];
   }
 }
 
@@ -378,8 +370,8 @@ fn chunk_states(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   var acc: array<vec4<f32>, BLOCK>;
   var next = states_loads(t_begin, t_end, kq, r, p0, n0, h, g, s_end);
   for (var t0 = t_begin; t0 < t_end; t0 += TILE_K) {
-    put_a_rows(kq, r, next.a);
-    put_b_rows(kq, r, next.b);
+    put_rows(&a_tile, kq, r, next.a);
+    put_rows(&b_tile, kq, r, next.b);
     workgroupBarrier();
     if (t0 + TILE_K < t_end) {
       next = states_loads(t0 + TILE_K, t_end, kq, r, p0, n0, h, g, s_end);
@@ -442,8 +434,8 @@ fn chunk_cb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
   var acc: array<vec4<f32>, BLOCK>;
   var next = cb_loads(lk, lg, i0, j0, len, c0, g);
   for (var k0 = 0u; k0 < N; k0 += TILE_K) {
-    put_a_col(lk, lg, next.a);
-    put_b_col(lk, lg, next.b);
+    put_col(&a_tile, lk, lg, next.a);
+    put_col(&b_tile, lk, lg, next.b);
     workgroupBarrier();
     if (k0 + TILE_K < N) {
       next = cb_loads(k0 + TILE_K + lk, lg, i0, j0, len, c0, g);
@@ -560,8 +552,8 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
   let start = (chunk * H + h) * P * N;
   var next = state_term_loads(lk, lg, i0, p0, len, c0, g, start);
   for (var k0 = 0u; k0 < N; k0 += TILE_K) {
-    put_a_col(lk, lg, next.a);
-    put_b_col(lk, lg, next.b);
+    put_col(&a_tile, lk, lg, next.a);
+    put_col(&b_tile, lk, lg, next.b);
     workgroupBarrier();
     if (k0 + TILE_K < N) {
       next = state_term_loads(k0 + TILE_K + lk, lg, i0, p0, len, c0, g, start);
@@ -585,8 +577,8 @@ fn chunk_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
   }
   var inner = intra_loads(0u, k_end, lk, lg, kq, r, i0, p0, len, c0, h, cb_base, s_rows);
   for (var k0 = 0u; k0 < k_end; k0 += TILE_K) {
-    put_a_col(lk, lg, inner.a);
-    put_b_rows(kq, r, inner.b);
+    put_col(&a_tile, lk, lg, inner.a);
+    put_rows(&b_tile, kq, r, inner.b);
     workgroupBarrier();
     if (k0 + TILE_K < k_end) {
       inner = intra_loads(k0 + TILE_K, k_end, lk, lg, kq, r, i0, p0, len, c0, h, cb_base, s_rows);

@@ -23,8 +23,9 @@ const K = 32;
 
 export function standInSubgroupMatrix(code: string): string {
   let out = code.replace('enable chromium_experimental_subgroup_matrix;', '').replace(/^diagnostic\(.*$/m, '');
-  const shapes = { LT: [M, K], RT: [N, K], AT: [M, N] } as const;
-  for (const t of Object.keys(shapes)) out = out.replace(new RegExp(`alias ${t} = subgroup_matrix_\\w+<[^>]*>;`), `struct ${t} { v: array<i32, ${t === 'AT' ? M * N : (M * K) / 4}> }`);
+  // i32 words of each matrix: the i8 operands 4 to a word (M × K, N × K), the i32 result M × N.
+  const sizes = { LT: (M * K) / 4, RT: (N * K) / 4, AT: M * N };
+  for (const [t, n] of Object.entries(sizes)) out = out.replace(new RegExp(`alias ${t} = subgroup_matrix_\\w+<[^>]*>;`), `struct ${t} { v: array<i32, ${n}> }`);
   out = out.replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32\) \{/g, ') {\n  let sg = lid / SG;\n  let lane = lid % SG;');
   const loads = new Set<string>();
   const stores = new Set<string>();

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Bundles what a GPU machine without Node needs to run `bench` (see bench/RESULTS.md):
-#   .devbench/node.xz, .devbench/dawn.node.xz  this machine's node binary and Dawn's addon (xz)
+#   .devbench/node.xz, .devbench/dawn.node.xz  this machine's node binary (stripped) and Dawn's addon (xz)
 #   .devbench/webgpu/                          the `webgpu` package's loader (no binaries)
-#   .devbench/cli.js                           the built CLI (npm run build:cli)
+#   .devbench/cli.js.xz                        the built CLI (npm run build:cli), xz
+# (xz -9e and the stripped node: the device call's working tree, tracked files included, must stay
+# under 64 MiB, and the test fixtures have grown.)
 #   .devbench/run.py                           unpacks with Python's lzma and runs the CLI
 # and the Vulkan loader .deb in .gl/ (the device machine has none). Both folders are git-ignored;
 # name them in the device call's `carry`. On the device:
@@ -12,10 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run build:cli --silent
 mkdir -p .devbench/webgpu .gl
-[ -f .devbench/node.xz ] || xz -T2 -6 -c "$(readlink -f "$(command -v node)")" > .devbench/node.xz
+if [ ! -f .devbench/node.xz ]; then
+  cp "$(readlink -f "$(command -v node)")" /tmp/devbench-node && strip /tmp/devbench-node
+  xz -T2 -9e -c /tmp/devbench-node > .devbench/node.xz && rm /tmp/devbench-node
+fi
 [ -f .devbench/dawn.node.xz ] || xz -T2 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > .devbench/dawn.node.xz
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json .devbench/webgpu/
-cp dist/cli/cli.js .devbench/cli.js
+rm -f .devbench/cli.js && xz -9e -c dist/cli/cli.js > .devbench/cli.js.xz
 cp tooling/bench-run.py .devbench/run.py
 if ! ls .gl/libvulkan1_*amd64.deb >/dev/null 2>&1; then
   mkdir -p /tmp/amd64/partial

@@ -3,9 +3,9 @@
 # without a device"); this measures them on the GPU machine in three device calls of ≤ 10 minutes.
 #
 # Before the calls, here:
-#   bash tooling/bench-bundle.sh                                   # .devbench/cli.js: this tree
+#   bash tooling/bench-bundle.sh                                   # .devbench/cli.js.xz: this tree
 #   git worktree add /tmp/old e5dc4be && ln -s "$PWD/node_modules" /tmp/old/node_modules \
-#     && (cd /tmp/old && npm run build:cli) && cp /tmp/old/dist/cli/cli.js .devbench/cli-old.js \
+#     && (cd /tmp/old && npm run build:cli) && xz -9e -c /tmp/old/dist/cli/cli.js > .devbench/cli-old.js.xz \
 #     && git worktree remove --force /tmp/old                      # the build before the session
 #   move .devbench/mamba aside (the carry limit; these calls do not run mamba_ssm)
 # Each call: carry [".devbench", ".gl"], command `OUT=$OUT bash tooling/bench-eighth.sh 1` (then 2, 3).
@@ -55,8 +55,18 @@ case "${1:-1}" in
       timeout 240 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --prefill-matmul int8 --tc-kernel wide,wide-deep,double --out $OUT/tc-kernel-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -6
     done
     ;;
+  5)
+    # (tenth session, the first with a device since the eighth) calls 1's correctness and 4 in one
+    # call, then the --ssd-chunk sweep at mamba2-2.7b; the official numbers and the other shapes
+    # come from tooling/bench-prefill.py in the next call.
+    timeout 130 python3 .devbench/run.py bench --int8-gemm --repeats 10 --out "$OUT/int8.json" 2>&1 | tee "$OUT/int8.log" | grep -E 'correctness|tensor cores|TOPS|error' | tail -30
+    for shape in mamba2-2.7b mamba-2.8b; do
+      timeout 170 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --prefill-matmul int8 --tc-kernel wide,wide-deep,double --out $OUT/tc-kernel-$shape.json" 2>&1 | grep -E 'prefill|error' | tail -6
+    done
+    timeout 90 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings --no-breakdown --prefill-matmul int8 --ssd-chunk 256,128,64 --out $OUT/ssd-chunk-mamba2-2.7b.json" 2>&1 | grep -E 'prefill|error' | tail -4
+    ;;
   *)
-    echo "usage: bash tooling/bench-eighth.sh 1|2|3|4" >&2
+    echo "usage: bash tooling/bench-eighth.sh 1|2|3|4|5" >&2
     exit 2
     ;;
 esac

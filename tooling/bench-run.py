@@ -16,7 +16,10 @@ unxz(f'{here}/dawn.node.xz', f'{root}/node_modules/webgpu/dist/linux-x64/dawn.no
 for name in ('index.js', 'package.json'):
     shutil.copy(f'{here}/webgpu/{name}', f'{root}/node_modules/webgpu/{name}')
 os.makedirs(f'{root}/dist/cli', exist_ok=True)
-shutil.copy(f'{here}/cli.js', f'{root}/dist/cli/cli.js')
+# The CLI: $DEVBENCH_CLI (another build's cli-old.js.xz, as tooling/bench-ab.sh uses), else cli.js.xz.
+cli = os.environ.get('DEVBENCH_CLI', f'{here}/cli.js.xz')
+with lzma.open(cli) as f, open(f'{root}/dist/cli/cli.js', 'wb') as out:
+    shutil.copyfileobj(f, out)
 # Paths given after --model / --out are relative to where this was started, not to /tmp/devbench.
 args = sys.argv[1:]
 for i, a in enumerate(args[:-1]):

@@ -7,7 +7,8 @@ the ratio to the better official number and the issue's target), OUT/studio-<sha
 OUT/prefill.log. Run by tooling/bench-prefill.sh.
 
     python3 tooling/bench-prefill.py --out DIR [--shapes a,b] [--tokens 2048,8192] [--repeats 3]
-        [--budget 480] [--no-official] [--no-studio] [--breakdown mamba-2.8b,…]
+        [--budget 480] [--no-official] [--no-studio] [--breakdown mamba-2.8b,…] [--matmul fp32,int8]
+        [--official-dtypes bf16,fp32]
 
 Official prefill rate = T / median time of `model(input_ids, num_last_tokens=1)` over T random
 tokens (CUDA synchronized; after one warm-up that compiles the Triton kernels), the last position's
@@ -72,7 +73,7 @@ def official_prefill_case(shape: str, dtype_name: str, tokens: list[int], repeat
 def studio(run, shape: str, args) -> None:
     out = os.path.join(run.out, f'studio-{shape}.json')
     cmd = [*b17.studio_cli(), 'bench', '--shape', shape, '--weights', 'f16', '--prefill', args.tokens, '--decode', '8',
-           '--repeats', str(args.repeats), '--warmup', '1', '--no-ceilings', '--prefill-matmul', 'fp32,int8', '--out', out]
+           '--repeats', str(args.repeats), '--warmup', '1', '--no-ceilings', '--prefill-matmul', args.matmul, '--out', out]
     if shape not in args.breakdown.split(','):
         cmd.append('--no-breakdown')
     r = run.call(f'studio {shape}', cmd, args.studio_timeout)
@@ -131,6 +132,8 @@ def main() -> int:
     p.add_argument('--breakdown', default='mamba-2.8b,mamba2-130m')
     p.add_argument('--studio-timeout', type=float, default=240)
     p.add_argument('--official-timeout', type=float, default=150)
+    p.add_argument('--matmul', default='fp32,int8', help="the studio's prefill products (its bench's --prefill-matmul)")
+    p.add_argument('--official-dtypes', default='bf16,fp32', help='the official runs (bf16, fp32 or both)')
     p.add_argument('--no-official', action='store_true')
     p.add_argument('--no-studio', action='store_true')
     p.add_argument('--official-case', nargs=2, metavar=('SHAPE', 'DTYPE'))
@@ -148,7 +151,7 @@ def main() -> int:
         if not args.no_studio:
             studio(run, shape, args)
         if not args.no_official and shape in OFFICIAL_PREFILL:
-            for dtype in ('bf16', 'fp32'):
+            for dtype in args.official_dtypes.split(','):
                 official(run, shape, dtype, args)
     md = table(run.rows, tokens)
     env = {'date': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), 'host': platform.node(), 'python': sys.version.split()[0],

@@ -11,7 +11,7 @@ import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
 import { probeGridWorkgroups } from './gpu/grid-sync.js';
-import { openGpu, type KernelTuning } from './gpu/context.js';
+import { openGpu, type ConvKernelName, type KernelTuning } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
@@ -67,7 +67,7 @@ commands:
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--split-groups N,…]
-        [--int8-split-groups N,…] [--ssd-chunk N,…] [--tc-kernel wide,wide-deep,double,single]
+        [--int8-split-groups N,…] [--ssd-chunk N,…] [--tc-kernel wide,wide-deep,square,double,single] [--conv loop,k4]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -89,7 +89,8 @@ commands:
                         --int8-split-groups the int8 tensor-core products likewise (default: not split);
                         --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size),
                         --tc-kernel the int8 products on each named tensor-core kernel (default: the
-                        device's, bench --int8-gemm's default_tc_kernel)
+                        device's, bench --int8-gemm's default_tc_kernel); --conv the causal conv of
+                        kernel size 4 on each named kernel (default: causal-conv1d.ts DEFAULT_CONV_KERNEL)
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -398,7 +399,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel', 'conv']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -485,6 +486,10 @@ async function benchCommand(args: string[]): Promise<number> {
   const tcKernelNames = Object.keys(TC_KERNELS);
   const tcKernels = opts.has('tc-kernel') ? (opts.get('tc-kernel') ?? '').split(',') : [undefined];
   if (tcKernels.some((k) => k !== undefined && !tcKernelNames.includes(k))) throw new UsageError(`--tc-kernel takes a list of ${tcKernelNames.join(', ')}, got "${opts.get('tc-kernel')}"`);
+  // --conv: the causal conv (kernel size 4) on each named kernel in turn (default: DEFAULT_CONV_KERNEL).
+  const convKernelNames: readonly ConvKernelName[] = ['loop', 'k4'];
+  const convKernels = opts.has('conv') ? (opts.get('conv') ?? '').split(',') : [undefined];
+  if (convKernels.some((k) => k !== undefined && !(convKernelNames as readonly string[]).includes(k))) throw new UsageError(`--conv takes a list of ${convKernelNames.join(', ')}, got "${opts.get('conv')}"`);
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),
@@ -508,9 +513,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, tcKernel } of sweep) {
-    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined });
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, tcKernel, conv } of sweep) {
+    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined });
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -541,7 +546,7 @@ async function benchCommand(args: string[]): Promise<number> {
     if (matvec) result.matvec = describeMatvecItem(matvec);
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
-    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, ssd_chunk: ssdChunk, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel }));
+    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, ssd_chunk: ssdChunk, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv }));
     results.push(result);
     prepared.weights.destroy();
   }

@@ -126,3 +126,79 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
   }
 }
+
+// main_k4: the same outputs and state for KERNEL_SIZE = 4 (every Mamba checkpoint's d_conv) with
+// no arrays: the weights a vec4, the window the last three inputs a vec3, and a thread's 16 tokens
+// loaded as four vec4 before their arithmetic, so nothing depends on the compiler unrolling loops
+// over arrays to keep them in registers. The sums in main's order (the bias and the current
+// input's term, then the window's oldest to newest), so both give the same floats.
+fn xin_k4(s: i32, d: u32, old: vec3<f32>) -> f32 {
+  if (s >= 0) {
+    return x_at(u32(s), d);
+  }
+  return select(select(old.x, old.y, s == -2), old.z, s == -1);  // s ∈ {-3, -2, -1}: chunk 0 only
+}
+
+fn load4_k4(t: u32, t1: u32, d: u32) -> vec4<f32> {
+  var q = vec4<f32>(0.0);
+  if (t < t1) { q.x = x_at(t, d); }
+  if (t + 1u < t1) { q.y = x_at(t + 1u, d); }
+  if (t + 2u < t1) { q.z = x_at(t + 2u, d); }
+  if (t + 3u < t1) { q.w = x_at(t + 3u, d); }
+  return q;
+}
+
+fn out_k4(t: u32, t1: u32, d: u32, acc: f32) {
+  if (t < t1) {
+    output[params.out_offset + t * params.out_stride + d] = select(silu(acc), acc, params.no_silu != 0u);
+  }
+}
+
+// Tokens t .. t + 3 (inputs q) after the window h = (xin(t-3), xin(t-2), xin(t-1)); returns the next window.
+fn emit4_k4(q: vec4<f32>, h: vec3<f32>, t: u32, t1: u32, d: u32, w: vec4<f32>, b: f32) -> vec3<f32> {
+  out_k4(t, t1, d, b + w.w * q.x + w.x * h.x + w.y * h.y + w.z * h.z);
+  out_k4(t + 1u, t1, d, b + w.w * q.y + w.x * h.y + w.y * h.z + w.z * q.x);
+  out_k4(t + 2u, t1, d, b + w.w * q.z + w.x * h.z + w.y * q.x + w.z * q.y);
+  out_k4(t + 3u, t1, d, b + w.w * q.w + w.x * q.x + w.y * q.y + w.z * q.z);
+  return q.yzw;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main_k4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let T = params.tokens;
+  let d = wg.x * WORKGROUP_SIZE + lid;
+  let t0 = wg.y * params.chunk_len;
+  if (d >= params.channels || t0 >= T) {
+    return;
+  }
+  let t1 = min(t0 + params.chunk_len, T);
+  let first_chunk = wg.y == 0u;
+  let state_base = params.state_offset + d * 3u;
+  let w = vec4<f32>(weight[d * 4u], weight[d * 4u + 1u], weight[d * 4u + 2u], weight[d * 4u + 3u]);
+  var b = 0.0;
+  if (params.has_bias != 0u) {
+    b = bias[d];
+  }
+  var old = vec3<f32>(0.0);
+  if (first_chunk) {
+    old = vec3<f32>(conv_state[state_base], conv_state[state_base + 1u], conv_state[state_base + 2u]);
+  }
+  let s0 = i32(t0);
+  var h = vec3<f32>(xin_k4(s0 - 3, d, old), xin_k4(s0 - 2, d, old), xin_k4(s0 - 1, d, old));
+  for (var tb = t0; tb < t1; tb += 16u) {
+    let q0 = load4_k4(tb, t1, d);
+    let q1 = load4_k4(tb + 4u, t1, d);
+    let q2 = load4_k4(tb + 8u, t1, d);
+    let q3 = load4_k4(tb + 12u, t1, d);
+    h = emit4_k4(q0, h, tb, t1, d, w, b);
+    h = emit4_k4(q1, h, tb + 4u, t1, d, w, b);
+    h = emit4_k4(q2, h, tb + 8u, t1, d, w, b);
+    h = emit4_k4(q3, h, tb + 12u, t1, d, w, b);
+  }
+  if (first_chunk) {
+    let sT = i32(T);
+    conv_state[state_base] = xin_k4(sT - 3, d, old);
+    conv_state[state_base + 1u] = xin_k4(sT - 2, d, old);
+    conv_state[state_base + 2u] = xin_k4(sT - 1, d, old);
+  }
+}

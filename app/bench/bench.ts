@@ -157,6 +157,8 @@ export interface BenchResult {
   int8_split_groups?: number;
   /** bench --tc-kernel: the int8 products' tensor-core kernel forced for this run. */
   tc_kernel?: string;
+  /** bench --conv: the causal conv's kernel (kernel size 4) forced for this run. */
+  conv_kernel?: string;
   /** The subgroup size the matrix-vector sums used (null: the barrier tree). */
   subgroup_size?: number | null;
   /** The decode matrix-vector kernel's shape forced by --matvec (threads×rows×unroll); absent: the op's own choice. */

@@ -3,7 +3,8 @@ import { GpuError } from './errors.js';
 import { PipelineCache } from './pipelines.js';
 
 /** The int8 products' tensor-core kernels by name (what each is: app/kernels/int8-gemm.ts TcKernel). */
-export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep';
+export type ConvKernelName = 'loop' | 'k4';
+export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep' | 'square';
 
 /** Everything the engine's ops need: the device, what it can do, and the shared caches. */
 export interface GpuContext {
@@ -69,6 +70,11 @@ export interface KernelTuning {
    * int8SplitCount; the reduce adds the splits). Absent: not split (the default until measured).
    */
   int8SplitGroups?: number;
+  /**
+   * The causal conv's kernel for a kernel size of 4 (app/kernels/causal-conv1d.ts): 'k4' (main_k4:
+   * vectors, no arrays) or 'loop' (main, any size); other sizes always run 'loop'.
+   */
+  convKernel?: ConvKernelName;
   /** The int8 products' tensor-core kernel (app/kernels/int8-gemm.ts TcKernel) instead of defaultTcKernel. */
   int8TcKernel?: TcKernelName;
   /**

@@ -15,7 +15,7 @@
 import convCode from '../../shaders/causal_conv1d.wgsl?raw';
 import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { ConvKernelName, GpuContext } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { bindElements, bindGroupFor, bindGroupLayoutFor, checkInteger, singleDispatch } from './op-helpers.js';
 
@@ -24,6 +24,11 @@ const code = sigmoidCode + convCode;
 const WORKGROUP_SIZE = 64;
 /** Kernel sizes the shader takes (MAX_KERNEL_SIZE there). */
 export const CONV_KERNEL_SIZES = { min: 2, max: 8 } as const;
+/**
+ * The kernel for K = 4 unless ctx.tuning.convKernel says: main_k4 (vectors, no arrays) or main
+ * (loops over arrays, any K). Measured on the H200: bench/RESULTS.md (tenth session).
+ */
+export const DEFAULT_CONV_KERNEL: ConvKernelName = 'loop';
 /** Tokens per thread (grown for very long inputs); must stay ≥ K - 1 for the state update to be safe. */
 const CHUNK_LENGTH = 16;
 
@@ -96,7 +101,8 @@ export function causalConv1d(ctx: GpuContext, shape: CausalConv1dShape, buffers:
   const { device } = ctx;
   // params, x, weight, bias, convState, output
   const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
-  const pipeline = ctx.pipelines.get({ op: OP, code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE, KERNEL_SIZE: K } });
+  const entryPoint = K === 4 && (ctx.tuning?.convKernel ?? DEFAULT_CONV_KERNEL) === 'k4' ? 'main_k4' : 'main';
+  const pipeline = ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants: { WORKGROUP_SIZE, KERNEL_SIZE: K } });
   const params = uniformBuffer(device, `${label}.params`, 48);
   device.queue.writeBuffer(
     params,

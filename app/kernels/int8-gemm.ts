@@ -185,8 +185,10 @@ export function quantizeRowsI8(
  * a barrier), 'double' (`main_db`: the codes of the next two stages in registers while this one
  * computes, two staging buffers; subgroups of 32 only), 'wide' (`main_wide`: main_db's staging
  * with one stage in flight, 128 × 128 tiles of 8 subgroups, each 32 × 64; subgroups of 32 and
- * 40 KB of workgroup memory) or 'wide-deep' (the same with two stages in flight: not a default
- * until measured, `bench --int8-gemm`).
+ * 40 KB of workgroup memory), 'wide-deep' (the same with two stages in flight: slower than 'wide'
+ * in the model on the H200, bench/RESULTS.md tenth session) or 'square' (`main_sq`: the same tiles
+ * and staging on 4 subgroups of 64 × 64 each, 8 fragments for 16 multiplies a K step: not a
+ * default until measured, `bench --tc-kernel`).
  */
 export type TcKernel = TcKernelName;
 
@@ -196,19 +198,22 @@ export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; su
   double: { entryPoint: 'main_db', tile: 64, subgroups: 4 },
   wide: { entryPoint: 'main_wide', tile: 128, subgroups: 8 },
   'wide-deep': { entryPoint: 'main_wide', tile: 128, subgroups: 8, constants: { WIDE_DEEP: 1 } },
+  square: { entryPoint: 'main_sq', tile: 128, subgroups: 4 },
 };
 
-/** Bytes of workgroup memory the wide kernel stages in (two buffers × two operands × 128 rows × 80 bytes). */
+/** Bytes of workgroup memory the 128-tile kernels stage in (two buffers × two operands × 128 rows × 80 bytes). */
 const WIDE_WORKGROUP_BYTES = 2 * 2 * 128 * 80;
 
 /** Why this device cannot run a tensor-core kernel, or null where it can (tc: int8TensorCores). */
 export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, kernel: TcKernel): string | null {
   if (kernel === 'single') return null;
   if (tc.subgroupSize !== 32) return `the ${kernel} tensor-core kernel takes subgroups of 32, this device's are ${tc.subgroupSize}`;
-  if (kernel !== 'wide' && kernel !== 'wide-deep') return null;
+  const { tile, subgroups } = TC_KERNELS[kernel];
+  if (tile < 128) return null;
   const limits = ctx.device.limits;
-  if (limits.maxComputeWorkgroupStorageSize < WIDE_WORKGROUP_BYTES) return `the wide tensor-core kernel needs ${WIDE_WORKGROUP_BYTES} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
-  if (limits.maxComputeInvocationsPerWorkgroup < 256 || limits.maxComputeWorkgroupSizeX < 256) return 'the wide tensor-core kernel needs workgroups of 256 invocations';
+  if (limits.maxComputeWorkgroupStorageSize < WIDE_WORKGROUP_BYTES) return `the ${kernel} tensor-core kernel needs ${WIDE_WORKGROUP_BYTES} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
+  const invocations = subgroups * 32;
+  if (limits.maxComputeInvocationsPerWorkgroup < invocations || limits.maxComputeWorkgroupSizeX < invocations) return `the ${kernel} tensor-core kernel needs workgroups of ${invocations} invocations`;
   return null;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
-import type { GpuContext } from '../../app/gpu/context';
+import type { ConvKernelName, GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { causalConv1d, type CausalConv1dShape } from '../../app/kernels/causal-conv1d';
 import { causalConv1dRef } from '../../app/kernels/causal-conv1d.ref';
@@ -58,8 +58,10 @@ function makeInputs(C: number, K: number, T: number, withBias: boolean, caseSeed
  * in one compute pass (as decode encodes them), writing out [ΣT, C] at a row offset per call.
  * The state sits at `stateOffset` inside a NaN-poisoned buffer whose other elements must stay NaN.
  */
-async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initialState: Float32Array | null, stateOffset = 0, activation: 'silu' | 'none' = 'silu') {
+async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initialState: Float32Array | null, stateOffset = 0, activation: 'silu' | 'none' = 'silu', kernel: ConvKernelName = 'loop') {
   const { device } = ctx;
+  const tuning = ctx.tuning;
+  ctx.tuning = { ...tuning, convKernel: kernel };
   const { C, K } = inp;
   const total = lengths.reduce((a, b) => a + b, 0);
   const stateLength = stateOffset + C * (K - 1) + 2;
@@ -91,6 +93,8 @@ async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initial
     }
     submitDispatches(device, 'Test', list);
     return list;
+  }).finally(() => {
+    ctx.tuning = tuning;
   });
   const output = await readF32(device, buffers.output, total * C);
   const stateAll = await readF32(device, buffers.convState, stateLength);
@@ -102,33 +106,56 @@ async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initial
   return { output, state, outsideState, ref };
 }
 
+/** The kernels a kernel size runs on (causal-conv1d.ts: main_k4 takes K = 4 alone). */
+const kernelsFor = (K: number): ConvKernelName[] => (K === 4 ? ['loop', 'k4'] : ['loop']);
+
 describe('causal_conv1d.wgsl against its CPU reference (Dawn)', () => {
   // Odd sizes: C not a multiple of the 64-wide workgroup, T across the 16-token chunks and below K-1.
   for (const K of [2, 4]) {
-    for (const C of [7, 193]) {
-      for (const T of [1, 2, 11, 50]) {
-        it(`K=${K} C=${C} T=${T}: from a random state with bias, from zeros without`, async (test) => {
-          if (!ctx) return test.skip(skipReason);
-          const caseSeed = seed + K * 1_000_003 + C * 7919 + T;
-          for (const withBias of [true, false]) {
-            const inp = makeInputs(C, K, T, withBias, caseSeed + (withBias ? 0 : 10));
-            const initial = withBias ? randomF32(C * (K - 1), caseSeed + 5, 3) : null;
-            const { output, state, ref } = await runCalls(ctx, inp, [T], initial);
-            expect(output.every(Number.isFinite), 'every output element written').toBe(true);
-            expect(relativeError(output, ref.output)).toBeLessThanOrEqual(TOLERANCE);
-            expect(mismatches(state, ref.state), 'new conv state = the last K-1 inputs').toBe(0);
-          }
-        });
+    for (const kernel of kernelsFor(K)) {
+      for (const C of [7, 193]) {
+        for (const T of [1, 2, 11, 50]) {
+          it(`K=${K} (${kernel}) C=${C} T=${T}: from a random state with bias, from zeros without`, async (test) => {
+            if (!ctx) return test.skip(skipReason);
+            const caseSeed = seed + K * 1_000_003 + C * 7919 + T;
+            for (const withBias of [true, false]) {
+              const inp = makeInputs(C, K, T, withBias, caseSeed + (withBias ? 0 : 10));
+              const initial = withBias ? randomF32(C * (K - 1), caseSeed + 5, 3) : null;
+              const { output, state, ref } = await runCalls(ctx, inp, [T], initial, 0, 'silu', kernel);
+              expect(output.every(Number.isFinite), 'every output element written').toBe(true);
+              expect(relativeError(output, ref.output)).toBeLessThanOrEqual(TOLERANCE);
+              expect(mismatches(state, ref.state), 'new conv state = the last K-1 inputs').toBe(0);
+            }
+          });
+        }
       }
     }
   }
 
+  // main_k4 sums in main's order: the same floats for the same inputs, across threads' chunks of 16
+  // tokens (T = 67: five threads a channel, the last with 3 tokens; T = 3: one, its window from the
+  // old state).
+  it('K=4: main_k4 gives main\'s floats and state, from a random state, T = 67 and 3', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    for (const T of [67, 3]) {
+      const inp = makeInputs(131, 4, T, true, seed + 4242 + T);
+      const initial = randomF32(131 * 3, seed + 4243 + T, 3);
+      const loop = await runCalls(ctx, inp, [T], initial, 2, 'silu', 'loop');
+      const k4 = await runCalls(ctx, inp, [T], initial, 2, 'silu', 'k4');
+      expect(mismatches(k4.output, loop.output), `T=${T}: outputs`).toBe(0);
+      expect(mismatches(k4.state, loop.state), `T=${T}: state`).toBe(0);
+      expect(relativeError(k4.output, k4.ref.output)).toBeLessThanOrEqual(TOLERANCE);
+    }
+  });
+
   it('activation none (mamba_ssm MHA): the conv and bias alone, in calls of 11 + 1 + 2 tokens', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const inp = makeInputs(37, 4, 14, true, seed + 77);
-    const { output, ref } = await runCalls(ctx, inp, [11, 1, 2], null, 3, 'none');
-    expect(relativeError(output, ref.output)).toBeLessThanOrEqual(TOLERANCE);
-    expect(output.some((v) => v < -0.3), 'negative outputs: no SiLU').toBe(true);
+    for (const kernel of kernelsFor(4)) {
+      const { output, ref } = await runCalls(ctx, inp, [11, 1, 2], null, 3, 'none', kernel);
+      expect(relativeError(output, ref.output), kernel).toBeLessThanOrEqual(TOLERANCE);
+      expect(output.some((v) => v < -0.3), `${kernel}: negative outputs: no SiLU`).toBe(true);
+    }
   });
 
   // prefill(T1), prefill(T2), step, step, …  ≡  one call over all the tokens.
@@ -140,12 +167,12 @@ describe('causal_conv1d.wgsl against its CPU reference (Dawn)', () => {
   for (const K of [2, 4, 8]) {
     for (const C of [7, 193]) {
       for (const lengths of chains) {
-        it(`K=${K} C=${C}: calls of ${lengths.join('+')} tokens equal one call (state carried)`, async (test) => {
+        it.for(kernelsFor(K))(`K=${K} (%s) C=${C}: calls of ${lengths.join('+')} tokens equal one call (state carried)`, async (kernel, test) => {
           if (!ctx) return test.skip(skipReason);
           const total = lengths.reduce((a, b) => a + b, 0);
           const inp = makeInputs(C, K, total, true, seed + K * 31 + C + total);
-          const chained = await runCalls(ctx, inp, lengths, null, 5);
-          const single = await runCalls(ctx, inp, [total], null, 5);
+          const chained = await runCalls(ctx, inp, lengths, null, 5, 'silu', kernel);
+          const single = await runCalls(ctx, inp, [total], null, 5, 'silu', kernel);
           expect(chained.output.every(Number.isFinite), 'every output element written').toBe(true);
           expect(relativeError(chained.output, chained.ref.output)).toBeLessThanOrEqual(TOLERANCE);
           expect(relativeError(single.output, single.ref.output)).toBeLessThanOrEqual(TOLERANCE);

@@ -138,9 +138,9 @@ describe('cli bench: malformed --grid settings are usage errors, before a GPU is
 });
 
 
-// The tuning lists a bench sweeps in turn (app/cli.ts sweepList, and --tc-kernel's names).
+// The tuning lists a bench sweeps in turn (app/cli.ts sweepList, and --tc-kernel's and --conv's names).
 describe('cli bench: a malformed tuning list is a usage error, before a GPU is opened', () => {
-  const kernels = (got: string) => `error: --tc-kernel takes a list of single, double, wide, wide-deep, got "${got}"`;
+  const kernels = (got: string) => `error: --tc-kernel takes a list of single, double, wide, wide-deep, square, got "${got}"`;
   it.each([
     ['--scan-chunk', '32', 'error: --scan-chunk takes 64..65536 tokens, got 32'],
     ['--scan-chunk', '64,70000', 'error: --scan-chunk takes 64..65536 tokens, got 70000'],
@@ -155,6 +155,8 @@ describe('cli bench: a malformed tuning list is a usage error, before a GPU is o
     ['--tc-kernel', 'wide,huge', kernels('wide,huge')],
     ['--tc-kernel', 'toString', kernels('toString')],
     ['--tc-kernel', '', kernels('')],
+    ['--conv', 'k4,k8', 'error: --conv takes a list of loop, k4, got "k4,k8"'],
+    ['--conv', 'toString', 'error: --conv takes a list of loop, k4, got "toString"'],
     ['--split-groups', '0', 'error: --split-groups takes positive integers, got "0"'],
     ['--split-groups', '256,big', 'error: --split-groups takes positive integers, got "256,big"'],
   ])('%s %j', (flag, value, message) => {

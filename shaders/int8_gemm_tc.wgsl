@@ -16,8 +16,6 @@
 //   main_db  the same tile, double-buffered, two stages of loads in flight (below).
 //   main_wide BT = 128, NSG = 8: each subgroup owns 2 × 4 result matrices (32 × 64), double-
 //            buffered as main_db: twice the multiplies per staged byte and per fragment loaded.
-//   main_sq  BT = 128, NSG = 4: each subgroup owns 4 × 4 result matrices (64 × 64), staged as
-//            main_wide: 8 fragments for 16 multiplies a K step (main_wide 6 for 8).
 // A 128 tile reaches past the 64-row padding of qa / qw: those rows are read clamped by the
 // runtime's bounds checks and feed only results at m ≥ M or n ≥ N, which are not written.
 // The i32 results go through workgroup memory (the staging buffer, after the last stage) to be
@@ -280,88 +278,4 @@ fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let c0 = n0 + wn0;
   write_tiles(c00, c01, c10, c11, sg, r0, c0, lane, wg.z);
   write_tiles(c02, c03, c12, c13, sg, r0, c0 + 2u * CN, lane, wg.z);
-}
-
-// main_sq: BT = 128, NSG = 4 (the op sets both; BT = 32 · NSG, so each invocation stages 4 vec4 an
-// operand, two Stage values): 2 × 2 subgroups, each owning 4 × 4 result matrices (rows wm0 + 16i,
-// columns wn0 + 16j), so a K step of 32 loads 8 fragments for 16 multiplies, half main_db's loads
-// per multiply and two thirds of main_wide's, with 16 independent accumulators a subgroup (the
-// warp tile of 64 × 64 that CUTLASS's tensor-core GEMMs use on these GPUs). Double-buffered with
-// one stage of loads in flight, as main_wide.
-@compute @workgroup_size(NSG * SG)
-fn main_sq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-           @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = wg.y * BT;
-  let n0 = wg.x * BT;
-  let wm0 = (sg / SGN) * (4u * CM);
-  let wn0 = (sg % SGN) * (4u * CN);
-  let kv4 = params.k / 16u;
-  let range = stage_range(wg.z);
-  let hi = lid + 2u * NSG * SG;  // the second half of this invocation's vec4 (Stage covers lid and lid + NSG · SG)
-  var c00: AT;
-  var c01: AT;
-  var c02: AT;
-  var c03: AT;
-  var c10: AT;
-  var c11: AT;
-  var c12: AT;
-  var c13: AT;
-  var c20: AT;
-  var c21: AT;
-  var c22: AT;
-  var c23: AT;
-  var c30: AT;
-  var c31: AT;
-  var c32: AT;
-  var c33: AT;
-  stage_store(stage_load(m0, n0, kv4, range.x * BK, lid), 0u, lid);
-  stage_store(stage_load(m0, n0, kv4, range.x * BK, hi), 0u, hi);
-  workgroupBarrier();
-  for (var st = range.x; st < range.y; st++) {
-    let buf = (st - range.x) % 2u;
-    var next_lo: Stage;
-    var next_hi: Stage;
-    if (st + 1u < range.y) {
-      next_lo = stage_load(m0, n0, kv4, (st + 1u) * BK, lid);
-      next_hi = stage_load(m0, n0, kv4, (st + 1u) * BK, hi);
-    }
-    let b = buf * BT * SROWW;
-    for (var q = 0u; q < BK / CK; q++) {
-      let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, b + (wm0 * SROWB + q * CK) / 4u, SROWW);
-      let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, b + ((wm0 + CM) * SROWB + q * CK) / 4u, SROWW);
-      let l2 = subgroupMatrixLoad<LT, row_major>(&d_a, b + ((wm0 + 2u * CM) * SROWB + q * CK) / 4u, SROWW);
-      let l3 = subgroupMatrixLoad<LT, row_major>(&d_a, b + ((wm0 + 3u * CM) * SROWB + q * CK) / 4u, SROWW);
-      let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, b + (wn0 * SROWB + q * CK) / 4u, SROWW);
-      let r1 = subgroupMatrixLoad<RT, col_major>(&d_w, b + ((wn0 + CN) * SROWB + q * CK) / 4u, SROWW);
-      let r2 = subgroupMatrixLoad<RT, col_major>(&d_w, b + ((wn0 + 2u * CN) * SROWB + q * CK) / 4u, SROWW);
-      let r3 = subgroupMatrixLoad<RT, col_major>(&d_w, b + ((wn0 + 3u * CN) * SROWB + q * CK) / 4u, SROWW);
-      c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
-      c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
-      c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
-      c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
-      c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
-      c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
-      c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
-      c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
-      c20 = subgroupMatrixMultiplyAccumulate(l2, r0, c20);
-      c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
-      c22 = subgroupMatrixMultiplyAccumulate(l2, r2, c22);
-      c23 = subgroupMatrixMultiplyAccumulate(l2, r3, c23);
-      c30 = subgroupMatrixMultiplyAccumulate(l3, r0, c30);
-      c31 = subgroupMatrixMultiplyAccumulate(l3, r1, c31);
-      c32 = subgroupMatrixMultiplyAccumulate(l3, r2, c32);
-      c33 = subgroupMatrixMultiplyAccumulate(l3, r3, c33);
-    }
-    if (st + 1u < range.y) {
-      stage_store(next_lo, 1u - buf, lid);  // buffer 1 − buf was last read before the previous barrier
-      stage_store(next_hi, 1u - buf, hi);
-    }
-    workgroupBarrier();
-  }
-  let r0 = m0 + wm0;
-  let c0 = n0 + wn0;
-  write_tiles(c00, c01, c10, c11, sg, r0, c0, lane, wg.z);
-  write_tiles(c02, c03, c12, c13, sg, r0, c0 + 2u * CN, lane, wg.z);
-  write_tiles(c20, c21, c30, c31, sg, r0 + 2u * CM, c0, lane, wg.z);
-  write_tiles(c22, c23, c32, c33, sg, r0 + 2u * CM, c0 + 2u * CN, lane, wg.z);
 }

@@ -12,6 +12,19 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 W=/tmp/tenth
 mkdir -p $W/p $W/d
+if [ "${1:-1}" = 3 ]; then
+  # The fourth call: the square tensor-core kernel (main_sq) and the K = 4 conv (main_k4), both
+  # opt-in, against the defaults; int8 split-K at mamba-2.8b (x_proj: 32 tiles walking 80 stages).
+  # main_sq was ~15 % slower and is gone since (d4326fe has it; --tc-kernel square now refuses);
+  # main_k4 became the default.
+  timeout 70 python3 .devbench/run.py bench --int8-gemm --repeats 10 --out $W/int8.json 2>&1 | grep -E 'TOPS|FAIL|error'
+  timeout 150 python3 .devbench/run.py bench --shape mamba2-2.7b --weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --no-ceilings \
+    --prefill-matmul int8 --tc-kernel wide,square --conv loop,k4 --out $W/sq-conv-mamba2-2.7b.json 2>&1 | grep -E '^prefill|error'
+  timeout 150 python3 .devbench/run.py bench --shape mamba-2.8b --weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --no-ceilings \
+    --prefill-matmul int8 --tc-kernel wide,square --int8-split-groups 1,256 --out $W/sq-split-mamba-2.8b.json 2>&1 | grep -E '^prefill|error'
+  tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+  exit 0
+fi
 if [ "${1:-1}" = 2 ]; then
   # The third call: the model's prefill on main_wide against wide-deep (which beat it alone on
   # in_proj), the official bf16 prefill at mamba2-2.7b again beside the studio's, mamba-2.8b decode.

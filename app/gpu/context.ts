@@ -4,7 +4,7 @@ import { PipelineCache } from './pipelines.js';
 
 /** The int8 products' tensor-core kernels by name (what each is: app/kernels/int8-gemm.ts TcKernel). */
 export type ConvKernelName = 'loop' | 'k4';
-export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep' | 'square';
+export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep';
 
 /** Everything the engine's ops need: the device, what it can do, and the shared caches. */
 export interface GpuContext {

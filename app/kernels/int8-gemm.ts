@@ -185,10 +185,8 @@ export function quantizeRowsI8(
  * a barrier), 'double' (`main_db`: the codes of the next two stages in registers while this one
  * computes, two staging buffers; subgroups of 32 only), 'wide' (`main_wide`: main_db's staging
  * with one stage in flight, 128 × 128 tiles of 8 subgroups, each 32 × 64; subgroups of 32 and
- * 40 KB of workgroup memory), 'wide-deep' (the same with two stages in flight: slower than 'wide'
- * in the model on the H200, bench/RESULTS.md tenth session) or 'square' (`main_sq`: the same tiles
- * and staging on 4 subgroups of 64 × 64 each, 8 fragments for 16 multiplies a K step: not a
- * default until measured, `bench --tc-kernel`).
+ * 40 KB of workgroup memory) or 'wide-deep' (the same with two stages in flight: slower than 'wide'
+ * in the model on the H200, bench/RESULTS.md tenth session, so never a default).
  */
 export type TcKernel = TcKernelName;
 
@@ -198,7 +196,6 @@ export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; su
   double: { entryPoint: 'main_db', tile: 64, subgroups: 4 },
   wide: { entryPoint: 'main_wide', tile: 128, subgroups: 8 },
   'wide-deep': { entryPoint: 'main_wide', tile: 128, subgroups: 8, constants: { WIDE_DEEP: 1 } },
-  square: { entryPoint: 'main_sq', tile: 128, subgroups: 4 },
 };
 
 /** Bytes of workgroup memory the 128-tile kernels stage in (two buffers × two operands × 128 rows × 80 bytes). */

@@ -44,28 +44,27 @@ describe('the tensor-core kernel a device runs', () => {
   const device = (l: Partial<typeof limits>) => ({ device: { limits: { ...limits, ...l } } }) as unknown as GpuContext;
 
   it('the H200 (subgroups of 32, 48 KiB of workgroup memory): every kernel; the wide one by default', () => {
-    for (const k of ['single', 'double', 'wide', 'wide-deep', 'square'] as const) expect(tcKernelRefusal(device({}), { subgroupSize: 32 }, k)).toBeNull();
+    for (const k of ['single', 'double', 'wide', 'wide-deep'] as const) expect(tcKernelRefusal(device({}), { subgroupSize: 32 }, k)).toBeNull();
     expect(defaultTcKernel(device({}), { subgroupSize: 32 })).toBe('wide');
   });
 
   it('32 KiB of workgroup memory (the common tier): not the wide kernel (40 KiB), the double-buffered one', () => {
     const small = device({ maxComputeWorkgroupStorageSize: 32768 });
     expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'wide')).toMatch(/the wide tensor-core kernel needs 40960 bytes of workgroup memory, this device allows 32768/);
-    expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'square')).toMatch(/the square tensor-core kernel needs 40960 bytes of workgroup memory, this device allows 32768/);
+    expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'wide-deep')).toMatch(/the wide-deep tensor-core kernel needs 40960 bytes/);
     expect(defaultTcKernel(small, { subgroupSize: 32 })).toBe('double');
   });
 
-  it('workgroups of fewer than 256 invocations: not the wide kernel; the square one takes 128', () => {
-    expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'wide')).toMatch(/workgroups of 256 invocations/);
-    expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'square')).toBeNull();
-    expect(tcKernelRefusal(device({ maxComputeWorkgroupSizeX: 64 }), { subgroupSize: 32 }, 'square')).toMatch(/square tensor-core kernel needs workgroups of 128 invocations/);
+  it('workgroups of fewer than 256 invocations: not the wide kernels; the double-buffered one takes 128', () => {
+    expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'wide')).toMatch(/the wide tensor-core kernel needs workgroups of 256 invocations/);
+    expect(tcKernelRefusal(device({ maxComputeWorkgroupSizeX: 128 }), { subgroupSize: 32 }, 'wide-deep')).toMatch(/workgroups of 256 invocations/);
+    expect(defaultTcKernel(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 })).toBe('double');
   });
 
   it('subgroups other than 32: the single-buffered kernel only', () => {
     for (const size of [16, 64]) {
       expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'double')).toMatch(new RegExp(`takes subgroups of 32, this device's are ${size}`));
       expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'wide')).toMatch(/takes subgroups of 32/);
-      expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'square')).toMatch(/takes subgroups of 32/);
       expect(defaultTcKernel(device({}), { subgroupSize: size })).toBe('single');
     }
   });

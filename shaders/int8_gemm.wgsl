@@ -227,6 +227,29 @@ fn pack_codes(v: vec4<f32>, inv: f32) -> i32 {
   return bitcast<i32>((bitcast<u32>(q.x) & 0xffu) | ((bitcast<u32>(q.y) & 0xffu) << 8u) | ((bitcast<u32>(q.z) & 0xffu) << 16u) | ((bitcast<u32>(q.w) & 0xffu) << 24u));
 }
 
+// Pass p of the row kept (zeros past the row's passes: a uniform condition, so the barriers in
+// rotate_pass are reached by every invocation or none), its largest |value| folded into *m.
+fn keep_pass(e0: u32, r: u32, p: u32, passes: u32, lid: u32, live: bool, flip: ptr<function, u32>, sq: ptr<function, f32>, m: ptr<function, f32>) -> vec4<f32> {
+  if (p >= passes) {
+    return vec4<f32>(0.0);
+  }
+  let v = rotate_pass(e0, r, p, lid, live, false, flip, sq);
+  let a = abs(v);
+  *m = max(*m, max(max(a.x, a.y), max(a.z, a.w)));
+  return v;
+}
+
+// The codes of kept pass p: word p·WG + lid of the row.
+fn store_kept(v: vec4<f32>, r: u32, p: u32, passes: u32, lid: u32, inv: f32) {
+  let w = p * WORKGROUP_SIZE + lid;
+  if (p < passes && 4u * w < params.cols) {
+    codes[r * params.words + w] = pack_codes(v, inv);
+  }
+}
+
+// The kept passes are eight named values, not an array indexed in a loop: a function-scope array
+// stays in registers only where the compiler unrolls every loop over it, and the causal conv's
+// arrays cost it 3.7× on the H200 (bench/RESULTS.md tenth session).
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wg.x;
@@ -234,19 +257,17 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let e0 = params.offset + r * params.stride;
   let passes = select((params.cols + 4u * WORKGROUP_SIZE - 1u) / (4u * WORKGROUP_SIZE), PASSES, PASSES > 0u);
   var flip = 0u;
-  var kept: array<vec4<f32>, MAX_PASSES>;
   var m = 0.0;
   var sq = 0.0;      // GATED, RESIDUAL: this invocation's part of the norm's Σ u² (Σ v²)
   var ignored = 0.0; // the passes rotated again for their codes add nothing more
-  for (var p = 0u; p < MAX_PASSES; p++) {
-    kept[p] = vec4<f32>(0.0);
-    if (p < passes) {
-      let v = rotate_pass(e0, r, p, lid, live, false, &flip, &sq);
-      kept[p] = v;
-      let a = abs(v);
-      m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
-    }
-  }
+  let k0 = keep_pass(e0, r, 0u, passes, lid, live, &flip, &sq, &m);
+  let k1 = keep_pass(e0, r, 1u, passes, lid, live, &flip, &sq, &m);
+  let k2 = keep_pass(e0, r, 2u, passes, lid, live, &flip, &sq, &m);
+  let k3 = keep_pass(e0, r, 3u, passes, lid, live, &flip, &sq, &m);
+  let k4 = keep_pass(e0, r, 4u, passes, lid, live, &flip, &sq, &m);
+  let k5 = keep_pass(e0, r, 5u, passes, lid, live, &flip, &sq, &m);
+  let k6 = keep_pass(e0, r, 6u, passes, lid, live, &flip, &sq, &m);
+  let k7 = keep_pass(e0, r, 7u, passes, lid, live, &flip, &sq, &m);
   for (var p = MAX_PASSES; p < passes; p++) {
     let a = abs(rotate_pass(e0, r, p, lid, live, false, &flip, &sq));
     m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
@@ -254,12 +275,14 @@ fn quantize_rot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let amax = workgroup_max(m, lid);
   let inv = select(0.0, 127.0 / amax, amax > 0.0);
   // Word p·WG + lid of the row holds the invocation's 4 codes of pass p.
-  for (var p = 0u; p < MAX_PASSES; p++) {
-    let w = p * WORKGROUP_SIZE + lid;
-    if (p < passes && 4u * w < params.cols) {
-      codes[r * params.words + w] = pack_codes(kept[p], inv);
-    }
-  }
+  store_kept(k0, r, 0u, passes, lid, inv);
+  store_kept(k1, r, 1u, passes, lid, inv);
+  store_kept(k2, r, 2u, passes, lid, inv);
+  store_kept(k3, r, 3u, passes, lid, inv);
+  store_kept(k4, r, 4u, passes, lid, inv);
+  store_kept(k5, r, 5u, passes, lid, inv);
+  store_kept(k6, r, 6u, passes, lid, inv);
+  store_kept(k7, r, 7u, passes, lid, inv);
   for (var p = MAX_PASSES; p < passes; p++) {
     let v = rotate_pass(e0, r, p, lid, live, true, &flip, &ignored);
     let w = p * WORKGROUP_SIZE + lid;

@@ -50,15 +50,36 @@ fn x_at(t: u32, d: u32) -> f32 {
   return x[params.x_offset + t * params.x_stride + d];
 }
 
+// An invocation's channel d and tokens [t0, t1) (both kernels); t1 = 0 where it has none.
+struct Span {
+  d: u32,
+  t0: u32,
+  t1: u32,
+}
+
+fn span(wg: vec3<u32>, lid: u32) -> Span {
+  let d = wg.x * WORKGROUP_SIZE + lid;
+  let t0 = wg.y * params.chunk_len;
+  if (d >= params.channels || t0 >= params.tokens) {
+    return Span(d, 0u, 0u);
+  }
+  return Span(d, t0, min(t0 + params.chunk_len, params.tokens));
+}
+
+fn bias_at(d: u32) -> f32 {
+  return select(0.0, bias[d], params.has_bias != 0u);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let T = params.tokens;
-  let d = wg.x * WORKGROUP_SIZE + lid;
-  let t0 = wg.y * params.chunk_len;
-  if (d >= params.channels || t0 >= T) {
+  let sp = span(wg, lid);
+  if (sp.t1 == 0u) {
     return;
   }
-  let t1 = min(t0 + params.chunk_len, T);
+  let d = sp.d;
+  let t0 = sp.t0;
+  let t1 = sp.t1;
   let history = KERNEL_SIZE - 1u;  // K-1 ≥ 1
   let first_chunk = wg.y == 0u;
   let state_base = params.state_offset + d * history;
@@ -67,10 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var k = 0u; k < KERNEL_SIZE; k++) {
     w[k] = weight[d * KERNEL_SIZE + k];
   }
-  var b = 0.0;
-  if (params.has_bias != 0u) {
-    b = bias[d];
-  }
+  let b = bias_at(d);
   // old[j] = conv_state[d, j] (chunk 0 only: the one reader and writer of this channel's state)
   var old: array<f32, MAX_KERNEL_SIZE>;
   if (first_chunk) {
@@ -165,38 +183,33 @@ fn emit4_k4(q: vec4<f32>, h: vec3<f32>, t: u32, t1: u32, d: u32, w: vec4<f32>, b
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main_k4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let T = params.tokens;
-  let d = wg.x * WORKGROUP_SIZE + lid;
-  let t0 = wg.y * params.chunk_len;
-  if (d >= params.channels || t0 >= T) {
+  let sp = span(wg, lid);
+  if (sp.t1 == 0u) {
     return;
   }
-  let t1 = min(t0 + params.chunk_len, T);
+  let d = sp.d;
   let first_chunk = wg.y == 0u;
   let state_base = params.state_offset + d * 3u;
   let w = vec4<f32>(weight[d * 4u], weight[d * 4u + 1u], weight[d * 4u + 2u], weight[d * 4u + 3u]);
-  var b = 0.0;
-  if (params.has_bias != 0u) {
-    b = bias[d];
-  }
+  let b = bias_at(d);
   var old = vec3<f32>(0.0);
   if (first_chunk) {
     old = vec3<f32>(conv_state[state_base], conv_state[state_base + 1u], conv_state[state_base + 2u]);
   }
-  let s0 = i32(t0);
+  let s0 = i32(sp.t0);
   var h = vec3<f32>(xin_k4(s0 - 3, d, old), xin_k4(s0 - 2, d, old), xin_k4(s0 - 1, d, old));
-  for (var tb = t0; tb < t1; tb += 16u) {
-    let q0 = load4_k4(tb, t1, d);
-    let q1 = load4_k4(tb + 4u, t1, d);
-    let q2 = load4_k4(tb + 8u, t1, d);
-    let q3 = load4_k4(tb + 12u, t1, d);
-    h = emit4_k4(q0, h, tb, t1, d, w, b);
-    h = emit4_k4(q1, h, tb + 4u, t1, d, w, b);
-    h = emit4_k4(q2, h, tb + 8u, t1, d, w, b);
-    h = emit4_k4(q3, h, tb + 12u, t1, d, w, b);
+  for (var tb = sp.t0; tb < sp.t1; tb += 16u) {
+    let q0 = load4_k4(tb, sp.t1, d);
+    let q1 = load4_k4(tb + 4u, sp.t1, d);
+    let q2 = load4_k4(tb + 8u, sp.t1, d);
+    let q3 = load4_k4(tb + 12u, sp.t1, d);
+    h = emit4_k4(q0, h, tb, sp.t1, d, w, b);
+    h = emit4_k4(q1, h, tb + 4u, sp.t1, d, w, b);
+    h = emit4_k4(q2, h, tb + 8u, sp.t1, d, w, b);
+    h = emit4_k4(q3, h, tb + 12u, sp.t1, d, w, b);
   }
   if (first_chunk) {
-    let sT = i32(T);
+    let sT = i32(params.tokens);
     conv_state[state_base] = xin_k4(sT - 3, d, old);
     conv_state[state_base + 1u] = xin_k4(sT - 2, d, old);
     conv_state[state_base + 2u] = xin_k4(sT - 1, d, old);

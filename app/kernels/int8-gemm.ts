@@ -198,8 +198,13 @@ export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; su
   'wide-deep': { entryPoint: 'main_wide', tile: 128, subgroups: 8, constants: { WIDE_DEEP: 1 } },
 };
 
-/** Bytes of workgroup memory the 128-tile kernels stage in (two buffers × two operands × 128 rows × 80 bytes). */
-const WIDE_WORKGROUP_BYTES = 2 * 2 * 128 * 80;
+/**
+ * Bytes of workgroup memory a tensor-core kernel of this tile stages in (int8_stage.wgsl d_a and
+ * d_w: two buffers × two operands × tile rows of STAGE_BYTES + 16 bytes).
+ */
+export function tcStagingBytes(tile: number): number {
+  return 2 * 2 * tile * (STAGE_BYTES + 16);
+}
 
 /** Why this device cannot run a tensor-core kernel, or null where it can (tc: int8TensorCores). */
 export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, kernel: TcKernel): string | null {
@@ -208,7 +213,8 @@ export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, k
   const { tile, subgroups } = TC_KERNELS[kernel];
   if (tile < 128) return null;
   const limits = ctx.device.limits;
-  if (limits.maxComputeWorkgroupStorageSize < WIDE_WORKGROUP_BYTES) return `the ${kernel} tensor-core kernel needs ${WIDE_WORKGROUP_BYTES} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
+  const bytes = tcStagingBytes(tile);
+  if (limits.maxComputeWorkgroupStorageSize < bytes) return `the ${kernel} tensor-core kernel needs ${bytes} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
   const invocations = subgroups * 32;
   if (limits.maxComputeInvocationsPerWorkgroup < invocations || limits.maxComputeWorkgroupSizeX < invocations) return `the ${kernel} tensor-core kernel needs workgroups of ${invocations} invocations`;
   return null;

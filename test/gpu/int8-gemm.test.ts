@@ -10,7 +10,7 @@ import { readF32, readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buf
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
-import { codeTc, int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, TC_KERNEL_ORDER, TC_KERNELS, tcKernelRefusal, type TcKernel } from '../../app/kernels/int8-gemm';
+import { codeTc, int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, TC_KERNEL_ORDER, TC_KERNELS, tcKernelRefusal, tcStagingBytes, type TcKernel } from '../../app/kernels/int8-gemm';
 import { hadamardRows, hadamardRowsF32, int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
 import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
@@ -419,8 +419,7 @@ describe('int8 matrix product (Dawn)', () => {
     let made = 0;
     for (const kernel of Object.keys(TC_KERNELS) as TcKernel[]) {
       const { entryPoint, tile, subgroups, constants } = TC_KERNELS[kernel];
-      const bytes = 4 * tile * 20 * 4; // d_a and d_w: two buffers each of tile rows of 20 words (int8_stage.wgsl)
-      if (bytes > device.limits.maxComputeWorkgroupStorageSize || subgroups * 32 > device.limits.maxComputeInvocationsPerWorkgroup) continue;
+      if (tcStagingBytes(tile) > device.limits.maxComputeWorkgroupStorageSize || subgroups * 32 > device.limits.maxComputeInvocationsPerWorkgroup) continue;
       await withErrorScopes(device, `tensor-core kernel ${kernel}`, async () => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants: { SG: 32, BT: tile, NSG: subgroups, ...constants } } }));
       made++;
     }
@@ -453,10 +452,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 }`,
     });
     const limits = device.limits;
-    const tiles = [
-      { BT: 64, NSG: 4 },
-      { BT: 128, NSG: 8 },
-    ].filter(({ BT, NSG }) => 2 * 2 * BT * SROWW * 4 <= limits.maxComputeWorkgroupStorageSize && NSG * SG <= limits.maxComputeInvocationsPerWorkgroup);
+    // The kernels' tiles (TC_KERNELS: 64 on 4 subgroups, 128 on 8), each once.
+    const tiles = [...new Map(Object.values(TC_KERNELS).map((k) => [k.tile, { BT: k.tile, NSG: k.subgroups }])).values()].filter(
+      ({ BT, NSG }) => tcStagingBytes(BT) <= limits.maxComputeWorkgroupStorageSize && NSG * SG <= limits.maxComputeInvocationsPerWorkgroup,
+    );
     expect(tiles.length, 'a tile this adapter can stage').toBeGreaterThan(0);
     for (const { BT, NSG } of tiles) {
       const threads = NSG * SG;

@@ -99,6 +99,12 @@ fn write_tiles(c00: AT, c01: AT, c10: AT, c11: AT, sg: u32, r0: u32, c0: u32, la
   write_one(c11, sg, r0 + CM, c0 + CN, lane, z);
 }
 
+// The vec4 of qa / qw holding a stage's vec4 t (int8_stage.wgsl: words 4·(t % KV) .. + 3 of tile
+// row t / KV) for the tile's first row `row0`, rows of kv4 vec4, the stage at K byte k0.
+fn code_index(row0: u32, kv4: u32, k0: u32, t: u32) -> u32 {
+  return (row0 + t / KV) * kv4 + k0 / 16u + t % KV;
+}
+
 @compute @workgroup_size(NSG * SG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -115,8 +121,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var k0 = range.x * BK; k0 < range.y * BK; k0 += BK) {
     // The stage into the first staging buffers (int8_stage.wgsl put4), for any subgroup size.
     for (var t = lid; t < BT * KV; t += NSG * SG) {
-      put4(true, 0u, t, qa[(m0 + t / KV) * kv4 + k0 / 16u + t % KV]);
-      put4(false, 0u, t, qw[(n0 + t / KV) * kv4 + k0 / 16u + t % KV]);
+      put4(true, 0u, t, qa[code_index(m0, kv4, k0, t)]);
+      put4(false, 0u, t, qw[code_index(n0, kv4, k0, t)]);
     }
     workgroupBarrier();
     for (var q = 0u; q < BK / CK; q++) {
@@ -143,10 +149,10 @@ fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   var s: Stage;
   let t0 = lid;
   let t1 = lid + NSG * SG;
-  s.a0 = qa[(m0 + t0 / KV) * kv4 + k0 / 16u + t0 % KV];
-  s.a1 = qa[(m0 + t1 / KV) * kv4 + k0 / 16u + t1 % KV];
-  s.w0 = qw[(n0 + t0 / KV) * kv4 + k0 / 16u + t0 % KV];
-  s.w1 = qw[(n0 + t1 / KV) * kv4 + k0 / 16u + t1 % KV];
+  s.a0 = qa[code_index(m0, kv4, k0, t0)];
+  s.a1 = qa[code_index(m0, kv4, k0, t1)];
+  s.w0 = qw[code_index(n0, kv4, k0, t0)];
+  s.w1 = qw[code_index(n0, kv4, k0, t1)];
   return s;
 }
 

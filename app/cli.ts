@@ -11,7 +11,7 @@ import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
 import { probeGridWorkgroups } from './gpu/grid-sync.js';
-import { openGpu, type ConvKernelName, type KernelTuning } from './gpu/context.js';
+import { CONV_KERNEL_NAMES, openGpu, type ConvKernelName, type KernelTuning } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
@@ -472,6 +472,13 @@ async function benchCommand(args: string[]): Promise<number> {
     }
     return values;
   };
+  // A list of kernel names measured in turn (each one of `names`), or [undefined] (the default) when the flag is absent.
+  const nameList = (name: string, names: readonly string[]): (string | undefined)[] => {
+    if (!opts.has(name)) return [undefined];
+    const values = (opts.get(name) ?? '').split(',');
+    if (values.some((k) => !names.includes(k))) throw new UsageError(`--${name} takes a list of ${names.join(', ')}, got "${opts.get(name)}"`);
+    return values;
+  };
   // --scan-chunk: Mamba-1's prefill scan with chunks of N tokens (app/kernels/selective-scan.ts).
   const scanChunks = sweepList('scan-chunk', (c) => (c < DEFAULT_CHUNK_LENGTH || c > MAX_CHUNK_LENGTH ? `${DEFAULT_CHUNK_LENGTH}..${MAX_CHUNK_LENGTH} tokens` : null));
   // --scan-lanes: Mamba-1's parallel prefill scan with N lanes a channel (scanStateLanes).
@@ -483,13 +490,9 @@ async function benchCommand(args: string[]): Promise<number> {
   // --int8-split-groups: the int8 tensor-core products split K until N workgroups run (int8SplitCount).
   const int8SplitTargets = sweepList('int8-split-groups', (n) => (n > 256 ? "1..256 workgroups (the partials of a larger target outgrow the model's split-K scratch)" : null));
   // --tc-kernel: the int8 products on each named tensor-core kernel in turn (default: defaultTcKernel).
-  const tcKernelNames = Object.keys(TC_KERNELS);
-  const tcKernels = opts.has('tc-kernel') ? (opts.get('tc-kernel') ?? '').split(',') : [undefined];
-  if (tcKernels.some((k) => k !== undefined && !tcKernelNames.includes(k))) throw new UsageError(`--tc-kernel takes a list of ${tcKernelNames.join(', ')}, got "${opts.get('tc-kernel')}"`);
+  const tcKernels = nameList('tc-kernel', Object.keys(TC_KERNELS));
   // --conv: the causal conv (kernel size 4) on each named kernel in turn (default: DEFAULT_CONV_KERNEL).
-  const convKernelNames: readonly ConvKernelName[] = ['loop', 'k4'];
-  const convKernels = opts.has('conv') ? (opts.get('conv') ?? '').split(',') : [undefined];
-  if (convKernels.some((k) => k !== undefined && !(convKernelNames as readonly string[]).includes(k))) throw new UsageError(`--conv takes a list of ${convKernelNames.join(', ')}, got "${opts.get('conv')}"`);
+  const convKernels = nameList('conv', CONV_KERNEL_NAMES);
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),

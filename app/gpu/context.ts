@@ -5,7 +5,8 @@ import { PipelineCache } from './pipelines.js';
 /** The int8 products' tensor-core kernels by name (what each is: app/kernels/int8-gemm.ts TcKernel). */
 export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep';
 /** The causal conv's kernels by name (app/kernels/causal-conv1d.ts DEFAULT_CONV_KERNEL). */
-export type ConvKernelName = 'loop' | 'k4';
+export const CONV_KERNEL_NAMES = ['loop', 'k4'] as const;
+export type ConvKernelName = (typeof CONV_KERNEL_NAMES)[number];
 
 /** Everything the engine's ops need: the device, what it can do, and the shared caches. */
 export interface GpuContext {

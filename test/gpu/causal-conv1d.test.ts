@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
-import type { ConvKernelName, GpuContext } from '../../app/gpu/context';
+import { CONV_KERNEL_NAMES, type ConvKernelName, type GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { causalConv1d, type CausalConv1dShape } from '../../app/kernels/causal-conv1d';
 import { causalConv1dRef } from '../../app/kernels/causal-conv1d.ref';
@@ -107,7 +107,7 @@ async function runCalls(ctx: GpuContext, inp: Inputs, lengths: number[], initial
 }
 
 /** The kernels a kernel size runs on (causal-conv1d.ts: main_k4 takes K = 4 alone). */
-const kernelsFor = (K: number): ConvKernelName[] => (K === 4 ? ['loop', 'k4'] : ['loop']);
+const kernelsFor = (K: number): readonly ConvKernelName[] => (K === 4 ? CONV_KERNEL_NAMES : ['loop']);
 
 describe('causal_conv1d.wgsl against its CPU reference (Dawn)', () => {
   // Odd sizes: C not a multiple of the 64-wide workgroup, T across the 16-token chunks and below K-1.

@@ -3,11 +3,10 @@
 #   .devbench/node.xz, .devbench/dawn.node.xz  this machine's node binary (stripped) and Dawn's addon (xz)
 #   .devbench/webgpu/                          the `webgpu` package's loader (no binaries)
 #   .devbench/cli.js.xz                        the built CLI (npm run build:cli), xz
-# (xz -9e and the stripped node: the device call's working tree, tracked files included, must stay
-# under 64 MiB, and the test fixtures have grown.)
 #   .devbench/run.py                           unpacks with Python's lzma and runs the CLI
 # and the Vulkan loader .deb in .gl/ (the device machine has none). Both folders are git-ignored;
-# name them in the device call's `carry`. On the device:
+# name them in the device call's `carry` (xz -9e and the stripped node: the call's working tree,
+# tracked files included, must stay under 64 MiB). On the device:
 #   . tooling/device-env.sh          (the loader from .gl/ and VK_DRIVER_FILES)
 #   python3 .devbench/run.py bench --shape mamba-130m --out $OUT/bench.json
 set -euo pipefail

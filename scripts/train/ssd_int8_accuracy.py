@@ -15,6 +15,7 @@ how often the greedy next byte agrees with fp32's.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import struct
@@ -32,29 +33,6 @@ def fake_int8(x: torch.Tensor, dim: int) -> torch.Tensor:
     """x with each row along `dim` coded to int8 at 127 / its absmax and decoded (exact sums after)."""
     scale = x.abs().amax(dim=dim, keepdim=True).clamp(min=1e-30) / 127.0
     return torch.clamp(torch.round(x / scale), -127, 127) * scale
-
-
-def ssd_int8(X, A, B, C, block: int):
-    """t2.ssd with its four chunk products on int8 codes (K: n, s, s and n)."""
-    b, l, h, p = X.shape
-    c = l // block
-    X = X.reshape(b, c, block, h, p)
-    B = B.reshape(b, c, block, h, -1)
-    C = C.reshape(b, c, block, h, -1)
-    A = A.reshape(b, c, block, h).permute(0, 3, 1, 2)
-    A_cs = torch.cumsum(A, dim=-1)
-    L = torch.exp(t2.segsum(A))  # [b, h, c, l, s]
-    CB = torch.einsum('bclhn,bcshn->bhcls', fake_int8(C, -1), fake_int8(B, -1))  # K = n
-    M = CB * L  # [b, h, c, l, s]
-    Y_diag = torch.einsum('bhcls,bcshp->bclhp', fake_int8(M, -1), fake_int8(X, 2))  # K = s
-    decay_states = torch.exp(A_cs[..., -1:] - A_cs)  # [b, h, c, l]
-    DX = X * decay_states.permute(0, 2, 3, 1)[..., None]  # [b, c, l, h, p]
-    states = torch.einsum('bclhn,bclhp->bchpn', fake_int8(B, 2), fake_int8(DX, 2))  # K = s (l here)
-    states = torch.cat([torch.zeros_like(states[:, :1]), states], dim=1)
-    decay_chunk = torch.exp(t2.segsum(F.pad(A_cs[..., -1], (1, 0))))
-    states = torch.einsum('bhzc,bchpn->bzhpn', decay_chunk, states)[:, :-1]
-    Y_off = torch.einsum('bclhn,bchpn->bclhp', fake_int8(C, -1), fake_int8(states, -1)) * torch.exp(A_cs).permute(0, 2, 3, 1)[..., None]  # K = n
-    return (Y_diag + Y_off).reshape(b, l, h, p)
 
 
 class Int8Linear(torch.nn.Module):
@@ -110,6 +88,7 @@ def main() -> int:
 
     report('fp32', ref)
     plain = t2.ssd
+    ssd_int8 = functools.partial(plain, code=fake_int8)  # the SSD's four chunk products on int8 codes
     t2.ssd = ssd_int8
     report('SSD chunk products int8', run())
     t2.ssd = plain

@@ -37,9 +37,15 @@ def segsum(x: torch.Tensor) -> torch.Tensor:
     return out.masked_fill(~keep, float('-inf'))
 
 
-def ssd(X, A, B, C, block: int):
+def exact(x: torch.Tensor, dim: int) -> torch.Tensor:
+    return x
+
+
+def ssd(X, A, B, C, block: int, code=exact):
     """The chunked SSD. X [b, l, h, p] (x·Δ), A [b, l, h] (Δ·A), B and C [b, l, h, n]; l a multiple of block.
-    Returns Y [b, l, h, p] from a zero state."""
+    Returns Y [b, l, h, p] from a zero state. Its four matrix products (C·Bᵀ, (C·Bᵀ ∘ L)·X, Bᵀ·(decay·X),
+    C·states) take their operands through code(operand, dim of K): exact here, int8 in
+    scripts/train/ssd_int8_accuracy.py."""
     b, l, h, p = X.shape
     c = l // block
     X = X.reshape(b, c, block, h, p)
@@ -48,14 +54,15 @@ def ssd(X, A, B, C, block: int):
     A = A.reshape(b, c, block, h).permute(0, 3, 1, 2)  # [b, h, c, l]
     A_cs = torch.cumsum(A, dim=-1)
     L = torch.exp(segsum(A))  # [b, h, c, l, s]
-    Y_diag = torch.einsum('bclhn,bcshn,bhcls,bcshp->bclhp', C, B, L, X)
+    CB = torch.einsum('bclhn,bcshn->bhcls', code(C, -1), code(B, -1))  # K = n
+    Y_diag = torch.einsum('bhcls,bcshp->bclhp', code(CB * L, -1), code(X, 2))  # K = s
     decay_states = torch.exp(A_cs[..., -1:] - A_cs)  # [b, h, c, l]
-    states = torch.einsum('bclhn,bhcl,bclhp->bchpn', B, decay_states, X)
+    DX = X * decay_states.permute(0, 2, 3, 1)[..., None]  # [b, c, l, h, p]
+    states = torch.einsum('bclhn,bclhp->bchpn', code(B, 2), code(DX, 2))  # K = l
     states = torch.cat([torch.zeros_like(states[:, :1]), states], dim=1)  # [b, c+1, h, p, n]
     decay_chunk = torch.exp(segsum(F.pad(A_cs[..., -1], (1, 0))))  # [b, h, c+1, c+1]
-    new_states = torch.einsum('bhzc,bchpn->bzhpn', decay_chunk, states)
-    states = new_states[:, :-1]
-    Y_off = torch.einsum('bclhn,bchpn,bhcl->bclhp', C, states, torch.exp(A_cs))
+    states = torch.einsum('bhzc,bchpn->bzhpn', decay_chunk, states)[:, :-1]
+    Y_off = torch.einsum('bclhn,bchpn->bclhp', code(C, -1), code(states, -1)) * torch.exp(A_cs).permute(0, 2, 3, 1)[..., None]  # K = n
     return (Y_diag + Y_off).reshape(b, l, h, p)
 
 

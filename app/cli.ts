@@ -11,7 +11,7 @@ import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
 import { probeGridWorkgroups } from './gpu/grid-sync.js';
-import { CONV_KERNEL_NAMES, openGpu, type ConvKernelName, type KernelTuning } from './gpu/context.js';
+import { CONV_KERNEL_NAMES, openGpu, PREFILL_SCAN_KINDS, type ConvKernelName, type KernelTuning, type PrefillScanKind } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
@@ -66,7 +66,7 @@ commands:
         | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
-        [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--split-groups N,…]
+        [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--prefill-scan parallel,channel,serial] [--split-groups N,…]
         [--int8-split-groups N,…] [--ssd-chunk N,…] [--tc-kernel wide,wide-deep,double,single] [--conv loop,k4]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
@@ -84,7 +84,9 @@ commands:
                         with I/O rows a group and U loads in flight, and checks its greedy tokens against
                         the separate dispatches' (JSON "grid_decode"); --scan-chunk measures Mamba-1's
                         prefill scan with chunks of N tokens in turn (default: the scan's own choice),
-                        --scan-lanes with N lanes a channel (fewer than its states: more states a lane);
+                        --scan-lanes with N lanes a channel (fewer than its states: more states a lane),
+                        --prefill-scan with each named scan kernel (default: parallel on a GPU; channel:
+                        a thread a channel, N ≤ 16);
                         --split-groups the prefill matmul splitting K until N workgroups run, in turn,
                         --int8-split-groups the int8 tensor-core products likewise (default: not split);
                         --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size),
@@ -399,7 +401,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel', 'conv']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel', 'conv']);
   if (opts.has('int8-gemm')) {
     const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
     const ctx = await openGpu(gpu);
@@ -483,6 +485,8 @@ async function benchCommand(args: string[]): Promise<number> {
   const scanChunks = sweepList('scan-chunk', (c) => (c < DEFAULT_CHUNK_LENGTH || c > MAX_CHUNK_LENGTH ? `${DEFAULT_CHUNK_LENGTH}..${MAX_CHUNK_LENGTH} tokens` : null));
   // --scan-lanes: Mamba-1's parallel prefill scan with N lanes a channel (scanStateLanes).
   const scanLaneList = sweepList('scan-lanes', (n) => (n >= 1 && n <= 32 && (n & (n - 1)) === 0 ? null : 'powers of two from 1 to 32'));
+  // --prefill-scan: Mamba-1's prefill scan kernel in turn (app/kernels/selective-scan.ts prefillScanKind).
+  const prefillScans = nameList('prefill-scan', PREFILL_SCAN_KINDS);
   // --ssd-chunk: Mamba-2's SSD prefill with chunks of N tokens instead of the config's chunk_size.
   const ssdChunks = sweepList('ssd-chunk', (n) => (n < 16 || n > 1024 ? '16..1024 tokens' : null));
   // --split-groups: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts).
@@ -516,9 +520,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, tcKernel, conv } of sweep) {
-    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, ssdChunk, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined });
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, prefillScan: prefillScans, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, prefillScan, ssdChunk, splitGroups, int8SplitGroups, tcKernel, conv } of sweep) {
+    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, prefillScan: prefillScan as PrefillScanKind | undefined, ssdChunk, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined });
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -549,7 +553,7 @@ async function benchCommand(args: string[]): Promise<number> {
     if (matvec) result.matvec = describeMatvecItem(matvec);
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
-    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, ssd_chunk: ssdChunk, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv }));
+    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv }));
     results.push(result);
     prepared.weights.destroy();
   }

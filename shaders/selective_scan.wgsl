@@ -576,3 +576,300 @@ fn combine_chunks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     }
   }
 }
+
+// ---- Prefill with a channel a thread (tuning.prefillScan 'channel'; N ≤ 16) ----
+//
+// The lanes kernels above give a channel STATE_LANES threads, one state each, and add a token's
+// Σ_n state·C over the lanes through workgroup memory. Here a thread owns all the N ≤ 16 states of
+// one channel (d = workgroup_id.x · WORKGROUP_SIZE + local index) over one chunk (workgroup_id.y),
+// as four vec4 (CH_VECS of them live; states n ≥ N have A = 0, B = C = 0 and stay 0), so a token's
+// step is vector arithmetic in registers and y needs no reduction between threads. The prefill is
+// always chunked (channel_summary, combine_chunks, channel_scan: the three passes above), since a
+// thread a channel alone would leave the GPU mostly idle; its chunks bring the threads to a full
+// GPU (app/kernels/selective-scan.ts scanChunkLength).
+// Loads: a stage of CH_STAGE tokens' B and C goes through workgroup memory as vec4 (every thread
+// reads the same token's, so a token costs 8 broadcast vec4 reads), fetched into registers one
+// stage ahead; a thread's dt, x (and z) are loaded four tokens at a time, one group of four ahead.
+// No arrays in the loop (the causal conv's main_k4 measured why).
+
+override CH_VECS: u32 = 4u;  // ceil(N / 4)
+const CH_STAGE: u32 = 16u;   // tokens of B and C a stage: CH_STAGE · 8 vec4 = 2 a thread at WORKGROUP_SIZE 64
+var<workgroup> ch_bc: array<vec4<f32>, 128>;  // token j of the stage: B at [8j .. 8j + 3], C at [8j + 4 .. 8j + 7]
+
+struct Sixteen {
+  q0: vec4<f32>,
+  q1: vec4<f32>,
+  q2: vec4<f32>,
+  q3: vec4<f32>,
+}
+
+// A's or a state's four elements n .. n + 3 of a live channel (n ≥ N → 0). Two functions, so that
+// each entry point uses only the bindings of its layout.
+fn ch_a_at(base: u32, n: u32) -> f32 {
+  if (n >= params.states) {
+    return 0.0;
+  }
+  return -exp(weights[base + n]);
+}
+
+fn ch_state_at(base: u32, n: u32) -> f32 {
+  if (n >= params.states) {
+    return 0.0;
+  }
+  return state[base + n];
+}
+
+fn ch_a_row(base: u32, n: u32) -> vec4<f32> {
+  return vec4<f32>(ch_a_at(base, n), ch_a_at(base, n + 1u), ch_a_at(base, n + 2u), ch_a_at(base, n + 3u));
+}
+
+fn ch_state_row(base: u32, n: u32) -> vec4<f32> {
+  return vec4<f32>(ch_state_at(base, n), ch_state_at(base, n + 1u), ch_state_at(base, n + 2u), ch_state_at(base, n + 3u));
+}
+
+fn ch_zero() -> Sixteen {
+  return Sixteen(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+}
+
+// A for channel d (zeros for a spare thread).
+fn ch_a(live: bool, d: u32) -> Sixteen {
+  var r = ch_zero();
+  if (live) {
+    let base = d * params.states;
+    r.q0 = ch_a_row(base, 0u);
+    if (CH_VECS > 1u) { r.q1 = ch_a_row(base, 4u); }
+    if (CH_VECS > 2u) { r.q2 = ch_a_row(base, 8u); }
+    if (CH_VECS > 3u) { r.q3 = ch_a_row(base, 12u); }
+  }
+  return r;
+}
+
+// The states at state[base + n] (zeros for a spare thread).
+fn ch_state(live: bool, base: u32) -> Sixteen {
+  var r = ch_zero();
+  if (live) {
+    r.q0 = ch_state_row(base, 0u);
+    if (CH_VECS > 1u) { r.q1 = ch_state_row(base, 4u); }
+    if (CH_VECS > 2u) { r.q2 = ch_state_row(base, 8u); }
+    if (CH_VECS > 3u) { r.q3 = ch_state_row(base, 12u); }
+  }
+  return r;
+}
+
+// Element n of s.
+fn ch_elem(s: Sixteen, n: u32) -> f32 {
+  let q = n / 4u;
+  return select(select(select(s.q3, s.q2, q == 2u), s.q1, q == 1u), s.q0, q == 0u)[n % 4u];
+}
+
+// s's elements n < N at state[base + n], or summary[base + n] (two functions, for the layouts).
+// Once a thread, so a loop.
+fn ch_store_state(s: Sixteen, base: u32) {
+  for (var n = 0u; n < params.states; n++) {
+    state[base + n] = ch_elem(s, n);
+  }
+}
+
+fn ch_store_summary(s: Sixteen, base: u32) {
+  for (var n = 0u; n < params.states; n++) {
+    summary[base + n] = ch_elem(s, n);
+  }
+}
+
+// Slot e (< CH_STAGE · 8) of the stage of tokens from t0: token t0 + e / 8, B's (e % 8 < 4) or
+// C's vec4 number e % 4 (states 4·(e % 4) .. + 3); zeros past t_end or N.
+fn ch_fetch(e: u32, t0: u32, t_end: u32) -> vec4<f32> {
+  let t = t0 + e / 8u;
+  let n = (e % 4u) * 4u;
+  let N = params.states;
+  var v = vec4<f32>(0.0);
+  if (t < t_end && n < N) {
+    let at = select(params.b_offset + t * params.b_stride, params.c_offset + t * params.c_stride, (e % 8u) >= 4u) + n;
+    v.x = bc[at];
+    if (n + 1u < N) { v.y = bc[at + 1u]; }
+    if (n + 2u < N) { v.z = bc[at + 2u]; }
+    if (n + 3u < N) { v.w = bc[at + 3u]; }
+  }
+  return v;
+}
+
+// Tokens t .. t + 3 of channel d: dt_raw, x, and z (its strided view); 0 past t_end or for a spare thread.
+fn ch_dt4(t: u32, t_end: u32, d: u32, live: bool) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  let Di = params.channels;
+  if (live && t < t_end) { v.x = dt_raw[t * Di + d]; }
+  if (live && t + 1u < t_end) { v.y = dt_raw[(t + 1u) * Di + d]; }
+  if (live && t + 2u < t_end) { v.z = dt_raw[(t + 2u) * Di + d]; }
+  if (live && t + 3u < t_end) { v.w = dt_raw[(t + 3u) * Di + d]; }
+  return v;
+}
+
+fn ch_x4(t: u32, t_end: u32, d: u32, live: bool) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  let Di = params.channels;
+  if (live && t < t_end) { v.x = x[t * Di + d]; }
+  if (live && t + 1u < t_end) { v.y = x[(t + 1u) * Di + d]; }
+  if (live && t + 2u < t_end) { v.z = x[(t + 2u) * Di + d]; }
+  if (live && t + 3u < t_end) { v.w = x[(t + 3u) * Di + d]; }
+  return v;
+}
+
+fn ch_z4(t: u32, t_end: u32, d: u32, live: bool) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  let at = params.z_offset + t * params.z_stride + d;
+  let stride = params.z_stride;
+  if (live && t < t_end) { v.x = z[at]; }
+  if (live && t + 1u < t_end) { v.y = z[at + stride]; }
+  if (live && t + 2u < t_end) { v.z = z[at + 2u * stride]; }
+  if (live && t + 3u < t_end) { v.w = z[at + 3u * stride]; }
+  return v;
+}
+
+// One token (staged at slot 8j): state ← exp(Δ·A) ∘ state + Δ·x · B.
+fn ch_advance(a: Sixteen, s: ptr<function, Sixteen>, j: u32, delta: f32, dx: f32) {
+  let k = 8u * j;
+  (*s).q0 = exp(delta * a.q0) * (*s).q0 + dx * ch_bc[k];
+  if (CH_VECS > 1u) { (*s).q1 = exp(delta * a.q1) * (*s).q1 + dx * ch_bc[k + 1u]; }
+  if (CH_VECS > 2u) { (*s).q2 = exp(delta * a.q2) * (*s).q2 + dx * ch_bc[k + 2u]; }
+  if (CH_VECS > 3u) { (*s).q3 = exp(delta * a.q3) * (*s).q3 + dx * ch_bc[k + 3u]; }
+}
+
+// Σ_n state · C of the token staged at slot 8j.
+fn ch_read(s: Sixteen, j: u32) -> f32 {
+  let k = 8u * j + 4u;
+  var p = dot(s.q0, ch_bc[k]);
+  if (CH_VECS > 1u) { p += dot(s.q1, ch_bc[k + 1u]); }
+  if (CH_VECS > 2u) { p += dot(s.q2, ch_bc[k + 2u]); }
+  if (CH_VECS > 3u) { p += dot(s.q3, ch_bc[k + 3u]); }
+  return p;
+}
+
+// A thread's channel in the channel kernels (its chunk's tokens come from the workgroup alone).
+struct ChChunk {
+  d: u32,
+  live: bool,
+  chunk: u32,
+  bias: f32,
+}
+
+fn ch_chunk(wg: vec3<u32>, lid: u32) -> ChChunk {
+  let d = wg.x * WORKGROUP_SIZE + lid;
+  let live = d < params.channels;
+  var bias = 0.0;
+  if (live) {
+    bias = weights[params.channels * params.states + params.channels + d];
+  }
+  return ChChunk(d, live, wg.y, bias);
+}
+
+// One token of channel_summary (stage slot j; dt, x its inputs): Σ Δ and the state.
+fn ch_summary_token(c: ChChunk, a: Sixteen, s: ptr<function, Sixteen>, delta_sum: ptr<function, f32>, j: u32, dt: f32, xv: f32) {
+  let delta = select(0.0, softplus(dt + c.bias), c.live);
+  *delta_sum += delta;
+  ch_advance(a, s, j, delta, delta * xv);
+}
+
+// One token of channel_scan (stage slot j, token t): the state, then y (and Δ).
+fn ch_scan_token(c: ChChunk, a: Sixteen, s: ptr<function, Sixteen>, j: u32, t: u32, dt: f32, xv: f32, zv: f32) {
+  let delta = select(0.0, softplus(dt + c.bias), c.live);
+  ch_advance(a, s, j, delta, delta * xv);
+  let p = ch_read(*s, j);
+  if (c.live) {
+    let row = t * params.channels + c.d;
+    y[row] = gated_output_xz(c.d, p, xv, zv);
+    if (TRACE_DELTA) {
+      delta_out[row] = delta;
+    }
+  }
+}
+
+// Prefill pass 1 with a channel a thread: chunk_summary's end state from zero and Σ Δ.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn channel_summary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = ch_chunk(wg, lid);
+  let Di = params.channels;
+  // The loop bounds from the workgroup alone (c holds per-thread values, so WGSL counts all of it non-uniform).
+  let t_begin = wg.y * CHUNK_LEN;
+  let t_end = min(t_begin + CHUNK_LEN, params.tokens);
+  let a = ch_a(c.live, c.d);
+  var s = ch_zero();
+  var delta_sum = 0.0;
+  var st0 = ch_fetch(lid, t_begin, t_end);
+  var st1 = ch_fetch(lid + WORKGROUP_SIZE, t_begin, t_end);
+  var dt4 = ch_dt4(t_begin, t_end, c.d, c.live);
+  var x4 = ch_x4(t_begin, t_end, c.d, c.live);
+  for (var t0 = t_begin; t0 < t_end; t0 += CH_STAGE) {
+    ch_bc[lid] = st0;
+    ch_bc[lid + WORKGROUP_SIZE] = st1;
+    workgroupBarrier();
+    let t_next = t0 + CH_STAGE;
+    if (t_next < t_end) {
+      st0 = ch_fetch(lid, t_next, t_end);
+      st1 = ch_fetch(lid + WORKGROUP_SIZE, t_next, t_end);
+    }
+    let stage_end = min(t_next, t_end);
+    for (var t = t0; t < stage_end; t += 4u) {
+      let dt_cur = dt4;
+      let x_cur = x4;
+      dt4 = ch_dt4(t + 4u, t_end, c.d, c.live);
+      x4 = ch_x4(t + 4u, t_end, c.d, c.live);
+      let j = t - t0;
+      ch_summary_token(c, a, &s, &delta_sum, j, dt_cur.x, x_cur.x);
+      if (t + 1u < stage_end) { ch_summary_token(c, a, &s, &delta_sum, j + 1u, dt_cur.y, x_cur.y); }
+      if (t + 2u < stage_end) { ch_summary_token(c, a, &s, &delta_sum, j + 2u, dt_cur.z, x_cur.z); }
+      if (t + 3u < stage_end) { ch_summary_token(c, a, &s, &delta_sum, j + 3u, dt_cur.w, x_cur.w); }
+    }
+    workgroupBarrier();
+  }
+  if (!c.live) {
+    return;
+  }
+  ch_store_summary(s, c.chunk * Di * params.states + c.d * params.states);
+  summary[params.chunks * Di * params.states + c.chunk * Di + c.d] = delta_sum;
+}
+
+// Prefill pass 3 with a channel a thread (or the whole prefill when it is one chunk): the chunk
+// from its start state (state[chunk · Di · N + d · N + n]: the summaries after combine_chunks, or
+// the state itself), writing y (and Δ with TRACE_DELTA); the end state back with write_state.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn channel_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = ch_chunk(wg, lid);
+  let t_begin = wg.y * CHUNK_LEN;
+  let t_end = min(t_begin + CHUNK_LEN, params.tokens);
+  let base = c.chunk * params.channels * params.states + c.d * params.states;
+  let a = ch_a(c.live, c.d);
+  var s = ch_state(c.live, base);
+  var st0 = ch_fetch(lid, t_begin, t_end);
+  var st1 = ch_fetch(lid + WORKGROUP_SIZE, t_begin, t_end);
+  var dt4 = ch_dt4(t_begin, t_end, c.d, c.live);
+  var x4 = ch_x4(t_begin, t_end, c.d, c.live);
+  var z4 = ch_z4(t_begin, t_end, c.d, c.live);
+  for (var t0 = t_begin; t0 < t_end; t0 += CH_STAGE) {
+    ch_bc[lid] = st0;
+    ch_bc[lid + WORKGROUP_SIZE] = st1;
+    workgroupBarrier();
+    let t_next = t0 + CH_STAGE;
+    if (t_next < t_end) {
+      st0 = ch_fetch(lid, t_next, t_end);
+      st1 = ch_fetch(lid + WORKGROUP_SIZE, t_next, t_end);
+    }
+    let stage_end = min(t_next, t_end);
+    for (var t = t0; t < stage_end; t += 4u) {
+      let dt_cur = dt4;
+      let x_cur = x4;
+      let z_cur = z4;
+      dt4 = ch_dt4(t + 4u, t_end, c.d, c.live);
+      x4 = ch_x4(t + 4u, t_end, c.d, c.live);
+      z4 = ch_z4(t + 4u, t_end, c.d, c.live);
+      let j = t - t0;
+      ch_scan_token(c, a, &s, j, t, dt_cur.x, x_cur.x, z_cur.x);
+      if (t + 1u < stage_end) { ch_scan_token(c, a, &s, j + 1u, t + 1u, dt_cur.y, x_cur.y, z_cur.y); }
+      if (t + 2u < stage_end) { ch_scan_token(c, a, &s, j + 2u, t + 2u, dt_cur.z, x_cur.z, z_cur.z); }
+      if (t + 3u < stage_end) { ch_scan_token(c, a, &s, j + 3u, t + 3u, dt_cur.w, x_cur.w, z_cur.w); }
+    }
+    workgroupBarrier();
+  }
+  if (c.live && params.write_state != 0u) {
+    ch_store_state(s, base);
+  }
+}

@@ -7,6 +7,9 @@ export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep';
 /** The causal conv's kernels by name (app/kernels/causal-conv1d.ts DEFAULT_CONV_KERNEL). */
 export const CONV_KERNEL_NAMES = ['loop', 'k4'] as const;
 export type ConvKernelName = (typeof CONV_KERNEL_NAMES)[number];
+/** Mamba-1's prefill scan kernels by name (app/kernels/selective-scan.ts prefillScanKind). */
+export const PREFILL_SCAN_KINDS = ['parallel', 'channel', 'serial'] as const;
+export type PrefillScanKind = (typeof PREFILL_SCAN_KINDS)[number];
 
 /** Everything the engine's ops need: the device, what it can do, and the shared caches. */
 export interface GpuContext {
@@ -54,8 +57,12 @@ export interface KernelTuning {
   matvec?: { threadsPerRow?: number; rows?: number; unroll?: number; groups?: number; format?: string };
   /** Kernels with one workgroup a row (residual_rmsnorm, gated_rmsnorm, top_k): threads per row, a power of two, at most the kernel's own (tests run both sizes). */
   rowWorkgroup?: number;
-  /** Mamba-1's prefill scan: 'serial' (a thread a channel over all tokens, no barriers: a software adapter's default) or 'parallel' (lanes and chunks: a GPU's). */
-  prefillScan?: 'serial' | 'parallel';
+  /**
+   * Mamba-1's prefill scan (app/kernels/selective-scan.ts PrefillScanKind): 'serial' (a thread a
+   * channel over all tokens, no barriers: a software adapter's default), 'parallel' (lanes and
+   * chunks: a GPU's) or 'channel' (a thread a channel in chunks, N ≤ 16: asked for only).
+   */
+  prefillScan?: PrefillScanKind;
   /** Mamba-1's prefill scan: tokens a chunk instead of the scan's own choice (app/kernels/selective-scan.ts scanChunkLength). */
   scanChunk?: number;
   /** Mamba-2's SSD prefill: tokens a chunk instead of the config's chunk_size (app/arch/mamba2/mixer.ts). */

@@ -15,6 +15,9 @@
  * - T > 1 on a software adapter (or GpuContext.tuning.prefillScan 'serial'), N ≤ 64: one dispatch
  *   (`scan_serial`: a thread a channel over all tokens, no barriers, which cost SwiftShader far
  *   more than the arithmetic).
+ * - T > 1 with tuning.prefillScan 'channel', N ≤ 16: the same three passes with a thread a channel
+ *   holding all its states (`channel_summary`, `combine_chunks`, `channel_scan`), always cut into
+ *   enough chunks to fill the GPU (opt-in until measured on a GPU: bench --prefill-scan).
  *
  * To stay within 8 storage buffers per pass (the default per-stage limit), A_log, D and dt_bias
  * travel packed in one buffer (`packSelectiveScanWeights`, once per layer, shared by the layer's
@@ -24,7 +27,7 @@ import sigmoidCode from '../../shaders/sigmoid.wgsl?raw';
 import softplusCode from '../../shaders/softplus.wgsl?raw';
 import scanCode from '../../shaders/selective_scan.wgsl?raw';
 import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuContext, PrefillScanKind } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { weightWords, type WeightFormat } from './f16.js';
 import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, placeholderBuffer } from './op-helpers.js';
@@ -45,6 +48,10 @@ export const MAX_D_STATE = MAX_STATE_LANES * MAX_STATES_PER_LANE;
 export const DEFAULT_CHUNK_LENGTH = 64;
 /** The serial prefill scan (scan_serial) keeps a channel's states in one thread: N ≤ this. */
 const SERIAL_MAX_STATES = 64;
+/** The channel prefill scan (channel_summary, channel_scan) holds a channel's states as four vec4 in one thread: N ≤ this. */
+export const CHANNEL_MAX_STATES = 16;
+/** Threads (channels × chunks) the channel prefill scan aims to run at once: a full H200 at its ~60 registers a thread. */
+const CHANNEL_TARGET_THREADS = 131072;
 /** The longest chunk the parallel prefill scan takes (bench --scan-chunk; a chunk is a loop bound, no buffer is sized by it). */
 export const MAX_CHUNK_LENGTH = 65536;
 
@@ -131,18 +138,37 @@ const SCAN_TARGET_LANES = 131072;
 const SCAN_ONE_PASS_LANES = 65536;
 
 /**
- * Tokens a chunk of the prefill scan over T tokens: tuning.scanChunk where a benchmark forces it;
- * DEFAULT_CHUNK_LENGTH for the serial scan (its carried state takes one exp a chunk); else enough
- * chunks to bring the lanes to SCAN_TARGET_LANES (none below SCAN_ONE_PASS_LANES), each a multiple
- * of 16 tokens. Never below DEFAULT_CHUNK_LENGTH, so that the chunk summaries a model sizes for that
- * length (selectiveScanSummaryElements) hold any choice.
+ * How a prefill of Mamba-1's scan runs (GpuContext.tuning.prefillScan): 'serial' (scan_serial, a
+ * software adapter's default, N ≤ 64), 'parallel' (lanes a channel, chunks where they do not fill
+ * the GPU: a GPU's default) or 'channel' (a thread a channel, N ≤ 16, asked for only). Where the
+ * kind asked for cannot take N, the parallel scan runs.
  */
-export function scanChunkLength(ctx: GpuContext, tokens: number, dInner: number, dState: number, serial = false): number {
+export function prefillScanKind(ctx: GpuContext, dState: number): PrefillScanKind {
+  const asked = ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'parallel');
+  if (asked === 'serial' && dState <= SERIAL_MAX_STATES) return 'serial';
+  if (asked === 'channel' && dState <= CHANNEL_MAX_STATES) return 'channel';
+  return 'parallel';
+}
+
+/**
+ * Tokens a chunk of the prefill scan over T tokens: tuning.scanChunk where a benchmark forces it;
+ * DEFAULT_CHUNK_LENGTH for the serial scan (its carried state takes one exp a chunk); for the
+ * parallel scan, enough chunks to bring the lanes to SCAN_TARGET_LANES (none below
+ * SCAN_ONE_PASS_LANES); for the channel scan, enough to bring its threads to
+ * CHANNEL_TARGET_THREADS (a thread a channel alone never fills a GPU). Each a multiple of 16 tokens
+ * and never below DEFAULT_CHUNK_LENGTH, so that the chunk summaries a model sizes for that length
+ * (selectiveScanSummaryElements) hold any choice.
+ */
+export function scanChunkLength(ctx: GpuContext, tokens: number, dInner: number, dState: number, kind: PrefillScanKind = 'parallel'): number {
   const forced = ctx.tuning?.scanChunk;
   if (forced !== undefined) return Math.max(DEFAULT_CHUNK_LENGTH, forced);
-  if (serial) return DEFAULT_CHUNK_LENGTH;
-  const lanes = dInner * scanStateLanes(ctx, dState, true);
-  const chunks = lanes >= SCAN_ONE_PASS_LANES ? 1 : Math.ceil(SCAN_TARGET_LANES / lanes);
+  if (kind === 'serial') return DEFAULT_CHUNK_LENGTH;
+  let chunks: number;
+  if (kind === 'channel') chunks = Math.ceil(CHANNEL_TARGET_THREADS / dInner);
+  else {
+    const lanes = dInner * scanStateLanes(ctx, dState, true);
+    chunks = lanes >= SCAN_ONE_PASS_LANES ? 1 : Math.ceil(SCAN_TARGET_LANES / lanes);
+  }
   return Math.min(MAX_CHUNK_LENGTH, Math.max(DEFAULT_CHUNK_LENGTH, Math.ceil(tokens / chunks / 16) * 16));
 }
 
@@ -250,8 +276,10 @@ export function selectiveScan(
   // A prefill on a software adapter: one thread a channel over all T tokens (scan_serial), one
   // dispatch with no barriers (SwiftShader: selective-copy's 512-token prefill scan, 2 layers,
   // 585 -> 167 ms), unless tuning asks for the GPU's parallel form, whose arithmetic it does in its order.
-  const serial = T > 1 && !dtProj && N <= SERIAL_MAX_STATES && (ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'parallel')) === 'serial';
-  const chunkLength = options.chunkLength ?? scanChunkLength(ctx, T, Di, N, serial);
+  const kind = T > 1 && !dtProj ? prefillScanKind(ctx, N) : 'parallel';
+  const serial = kind === 'serial';
+  const channel = kind === 'channel';
+  const chunkLength = options.chunkLength ?? scanChunkLength(ctx, T, Di, N, kind);
   checkCount(OP, 'chunkLength', chunkLength, 1, MAX_CHUNK_LENGTH);
   if (dtProj) {
     if (T !== 1) throw new RangeError(`${OP}: dtProj (dt_proj fused into the step) needs tokens = 1, got ${T}`);
@@ -274,11 +302,13 @@ export function selectiveScan(
     checkCount(OP, name, value, 0);
   }
 
-  const lanes = scanStateLanes(ctx, N, T > 1 && !serial);
+  const lanes = scanStateLanes(ctx, N, T > 1 && kind === 'parallel');
   const statesPerLane = Math.ceil(N / lanes);
   const channelsPerGroup = WORKGROUP_SIZE / lanes;
   const groupsX = Math.ceil(Di / channelsPerGroup);
   const chunks = Math.ceil(T / chunkLength);
+  // The channel scan's workgroups: WORKGROUP_SIZE channels each (combine_chunks keeps the lanes' groupsX).
+  const channelGroups = Math.ceil(Di / WORKGROUP_SIZE);
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
   if (groupsX > maxGroups) throw new RangeError(`${OP}: dInner=${Di} needs ${groupsX} workgroups, over the limit ${maxGroups}`);
   if (chunks > maxGroups) {
@@ -324,6 +354,8 @@ export function selectiveScan(
   const { device } = ctx;
   const layout = layouts(ctx);
   const shared = { WORKGROUP_SIZE, STATE_LANES: lanes, STATES_PER_LANE: statesPerLane };
+  // The channel scan's vec4s of states (its parts keep the lanes' names, so the breakdown's rows line up).
+  const channelConstants: Record<string, number> = { CH_VECS: Math.ceil(N / 4) };
   // A prefill block's B and C rows staged in workgroup memory where they fit the threads' share (N ≤ 16).
   const stageBC = lanes * N <= BC_PER_THREAD * WORKGROUP_SIZE ? 1 : 0;
   const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout, constants: Record<string, number>) =>
@@ -369,23 +401,31 @@ export function selectiveScan(
     // One pass straight through the state: a decode step, or a prefill that fits one chunk.
     const single =
       T > 1
-        ? pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, STAGE_BC: stageBC })
+        ? channel
+          ? pipeline('channel_scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, ...channelConstants })
+          : pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, STAGE_BC: stageBC })
         : dtProj
           ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}) })
           : pipeline('step', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary });
     const group = scanGroup(buffers.state);
+    const groups = channel ? channelGroups : groupsX;
     encodeAll = (pass) => {
       pass.setPipeline(single);
       pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(groupsX);
+      pass.dispatchWorkgroups(groups);
     };
   } else {
     if (buffers.summary) checkBufferElements(OP, 'summary', buffers.summary, summaryElements);
     const summary = buffers.summary ?? storageBuffer(device, `${label}.chunkSummary`, summaryElements * 4);
     if (!buffers.summary) owned.push(summary);
-    const chunkPipeline = pipeline('chunk_summary', layout.chunk, { CHUNK_LEN: chunkLength, STAGE_BC: stageBC });
+    const chunkPipeline = channel
+      ? pipeline('channel_summary', layout.chunk, { CHUNK_LEN: chunkLength, ...channelConstants })
+      : pipeline('chunk_summary', layout.chunk, { CHUNK_LEN: chunkLength, STAGE_BC: stageBC });
     const combinePipeline = pipeline('combine_chunks', layout.combine, {});
-    const scanPipeline = pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, STAGE_BC: stageBC });
+    const scanPipeline = channel
+      ? pipeline('channel_scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, ...channelConstants })
+      : pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, STAGE_BC: stageBC });
+    const passGroups = channel ? channelGroups : groupsX;
     const chunkGroup = device.createBindGroup({
       label: `${label}.chunkBindGroup`,
       layout: layout.chunk,
@@ -410,9 +450,9 @@ export function selectiveScan(
     });
     const rescanGroup = scanGroup(summary);
     parts = [
-      kernelPart('chunk_summary', chunkPipeline, chunkGroup, [groupsX, chunks]),
+      kernelPart('chunk_summary', chunkPipeline, chunkGroup, [passGroups, chunks]),
       kernelPart('combine_chunks', combinePipeline, combineGroup, [groupsX]),
-      kernelPart('scan', scanPipeline, rescanGroup, [groupsX, chunks]),
+      kernelPart('scan', scanPipeline, rescanGroup, [passGroups, chunks]),
     ];
     encodeAll = encodeParts(parts);
   }

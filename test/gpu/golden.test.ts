@@ -52,6 +52,39 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
     }
   });
 
+  // The channel prefill scan (opt-in: bench --prefill-scan channel) in a whole model: the prompt's
+  // logits and every layer's Δ against transformers, as the default scan's are above.
+  it.for(cases)("%s: GPU logits and Δ within 1e-3 with the channel prefill scan", async (name, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(goldenDir, name);
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files);
+    const weights = await loadWeights(ctx, files, inspection);
+    await files.close();
+    const golden = await readGolden(dir);
+    const ids = await golden.ints('input_ids');
+    const { dInner: Di, vocabSize: V, nLayer: L } = inspection.config;
+    const T = ids.length;
+    ctx.tuning = { prefillScan: 'channel' };
+    try {
+      const model = buildModel(ctx, inspection, weights, 512);
+      const session = new Session(ctx, model);
+      const logits = storageBuffer(ctx.device, 'Golden.logits', T * V * 4);
+      const delta = Array.from({ length: L }, (_, l) => storageBuffer(ctx!.device, `Golden.delta${l}`, T * Di * 4));
+      session.prefill(ids, { allLogits: logits, taps: { delta } });
+      expect(relativeError(await readF32(ctx.device, logits, T * V), await golden.f32('logits')), 'logits').toBeLessThanOrEqual(TOL);
+      for (let l = 0; l < L; l++) {
+        expect(relativeError(await readF32(ctx.device, delta[l]!, T * Di), await golden.f32(`layers.${l}.delta`)), `delta ${l}`).toBeLessThanOrEqual(TOL);
+      }
+      for (const b of [logits, ...delta]) b.destroy();
+      session.destroy();
+      model.destroy();
+    } finally {
+      ctx.tuning = undefined;
+      weights.destroy();
+    }
+  });
+
   it.for(cases)('%s: GPU logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
     const dir = path.join(goldenDir, name);

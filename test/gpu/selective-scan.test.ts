@@ -142,6 +142,78 @@ async function runScan(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: { tra
   return { y, delta, parts };
 }
 
+// The channel scan (tuning.prefillScan 'channel': channel_summary, combine_chunks, channel_scan, a
+// thread a channel with its N ≤ 16 states as vec4s). Odd sizes: Di not a multiple of the 64-channel
+// workgroup (spare threads), N that leaves a vec4 part-used (5, 11) or one vec4 (1, 4), chunks whose
+// length is not a multiple of the 16-token stage or of 4 (24, 10, 8), T not a multiple of 4, one
+// chunk (the state read and written in place) and several with a partial last one.
+describe("selective_scan.wgsl's channel prefill against its CPU reference (Dawn)", () => {
+  for (const [Di, N, T, chunkLength] of [
+    [67, 16, 257, 64],
+    [13, 5, 90, 24],
+    [70, 11, 150, 4096],
+    [5, 1, 37, 10],
+    [129, 4, 61, 8],
+    [3, 16, 7, undefined],
+  ] as const) {
+    it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength ?? 'chosen'} with the Δ trace`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const caseSeed = seed + 41 * Di + 23 * N + T + (chunkLength ?? 0);
+      const inputs = makeInputs(T, Di, N, caseSeed);
+      const state0 = randomF32(Di * N, caseSeed + 9, 1);
+      const state = uploadF32(ctx.device, 'Test.state', state0);
+      ctx.tuning = { prefillScan: 'channel' };
+      let run: Awaited<ReturnType<typeof runScan>>;
+      try {
+        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength });
+      } finally {
+        ctx.tuning = undefined;
+      }
+      const finalState = await readF32(ctx.device, state, Di * N);
+      state.destroy();
+      const ref = reference(inputs, state0);
+      const chunks = Math.ceil(T / (chunkLength ?? 64));
+      expect(run.parts, 'three passes when chunked, one dispatch otherwise').toEqual(chunks > 1 ? ['chunk_summary', 'combine_chunks', 'scan'] : null);
+      expect(run.y.every(Number.isFinite), 'every y element written').toBe(true);
+      expect(relativeError(run.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(run.delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
+    });
+  }
+
+  it('chained calls (prefill 100, prefill 9, a step) equal the lanes scan over the same 110 tokens', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const [Di, N, total] = [67, 16, 110];
+    const inputs = makeInputs(total, Di, N, seed + 15);
+    const zeros = new Float32Array(Di * N);
+    const ref = reference(inputs, zeros);
+    const results: { y: Float32Array; state: Float32Array }[] = [];
+    for (const prefillScan of ['channel', 'parallel'] as const) {
+      const state = uploadF32(ctx.device, 'Test.state', zeros);
+      const ys: number[] = [];
+      ctx.tuning = { prefillScan };
+      try {
+        for (const [from, to] of [
+          [0, 100],
+          [100, 109],
+          [109, 110],
+        ] as const) {
+          ys.push(...(await runScan(ctx, slice(inputs, from, to), state, { chunkLength: 32 })).y);
+        }
+      } finally {
+        ctx.tuning = undefined;
+      }
+      results.push({ y: Float32Array.from(ys), state: await readF32(ctx.device, state, Di * N) });
+      state.destroy();
+    }
+    const [channel, lanes] = results as [(typeof results)[0], (typeof results)[0]];
+    expect(relativeError(channel.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
+    expect(relativeError(channel.state, ref.state)).toBeLessThanOrEqual(TOLERANCE);
+    expect(relativeError(channel.y, lanes.y)).toBeLessThanOrEqual(TOLERANCE);
+    expect(relativeError(channel.state, lanes.state)).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
+
 describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
   // Odd sizes; T = 1 is the decode step, 7 one chunk, 100 and 257 several chunks of 64 (the last partial).
   for (const Di of [5, 67]) {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../app/gpu/context';
-import { DEFAULT_CHUNK_LENGTH, MAX_CHUNK_LENGTH, scanChunkLength, scanStateLanes, selectiveScanSummaryElements } from '../../app/kernels/selective-scan';
+import { CHANNEL_MAX_STATES, DEFAULT_CHUNK_LENGTH, MAX_CHUNK_LENGTH, prefillScanKind, scanChunkLength, scanStateLanes, selectiveScanSummaryElements } from '../../app/kernels/selective-scan';
 
 const plain = {} as GpuContext;
 const forced = (scanChunk: number) => ({ tuning: { scanChunk } }) as unknown as GpuContext;
@@ -39,13 +39,21 @@ describe('scanChunkLength', () => {
   });
 
   it("the software adapter's serial scan keeps chunks of the default length unless forced", () => {
-    expect(scanChunkLength(plain, 2048, 5120, 16, true)).toBe(DEFAULT_CHUNK_LENGTH);
-    expect(scanChunkLength(forced(256), 2048, 5120, 16, true)).toBe(256);
+    expect(scanChunkLength(plain, 2048, 5120, 16, 'serial')).toBe(DEFAULT_CHUNK_LENGTH);
+    expect(scanChunkLength(forced(256), 2048, 5120, 16, 'serial')).toBe(256);
   });
 
   it('a forced length (bench --scan-chunk) wins, raised to the default where shorter', () => {
     expect(scanChunkLength(forced(256), 2048, 5120, 16)).toBe(256);
     expect(scanChunkLength(forced(16), 2048, 5120, 16)).toBe(DEFAULT_CHUNK_LENGTH);
+  });
+
+  it('the channel scan (a thread a channel) is always cut into chunks: ~131,072 threads, chunks of ≥ 64 tokens in 16s', () => {
+    // mamba-2.8b: 5,120 channels → 26 chunks wanted → 2,048 / 26 = 78.8 → 80 tokens (26 chunks); mamba-130m: 1,536 → 86 wanted → 64 (the floor).
+    expect(scanChunkLength(plain, 2048, 5120, 16, 'channel')).toBe(80);
+    expect(Math.ceil(8192 / scanChunkLength(plain, 8192, 5120, 16, 'channel'))).toBe(26);
+    expect(scanChunkLength(plain, 2048, 1536, 16, 'channel')).toBe(DEFAULT_CHUNK_LENGTH);
+    expect(scanChunkLength(forced(256), 2048, 5120, 16, 'channel')).toBe(256);
   });
 
   it('lanes forced (bench --scan-lanes) count as the lanes: mamba-2.8b at 8 lanes a channel (40,960) is cut into chunks', () => {
@@ -66,5 +74,18 @@ describe('scanStateLanes', () => {
     expect(scanStateLanes(lanes(32), 16, true)).toBe(16);
     expect(scanStateLanes(lanes(1), 16, true)).toBe(2);
     expect(scanStateLanes(lanes(2), 200, true)).toBe(32);
+  });
+});
+
+describe('prefillScanKind', () => {
+  const gpu = (software: boolean, prefillScan?: 'serial' | 'parallel' | 'channel') => ({ adapter: { software }, tuning: prefillScan ? { prefillScan } : undefined }) as unknown as GpuContext;
+  it('serial on a software adapter, parallel on a GPU, unless asked; a kind that cannot take N falls back to parallel', () => {
+    expect(prefillScanKind(gpu(true), 16)).toBe('serial');
+    expect(prefillScanKind(gpu(false), 16)).toBe('parallel');
+    expect(prefillScanKind(gpu(true, 'parallel'), 16)).toBe('parallel');
+    expect(prefillScanKind(gpu(false, 'channel'), CHANNEL_MAX_STATES)).toBe('channel');
+    expect(prefillScanKind(gpu(true, 'channel'), 5)).toBe('channel');
+    expect(prefillScanKind(gpu(false, 'channel'), CHANNEL_MAX_STATES + 1)).toBe('parallel');
+    expect(prefillScanKind(gpu(true), 65)).toBe('parallel');
   });
 });

@@ -13,7 +13,7 @@ import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/ad
 import { probeGridWorkgroups } from './gpu/grid-sync.js';
 import { CONV_KERNEL_NAMES, openGpu, PREFILL_SCAN_KINDS, type ConvKernelName, type KernelTuning, type PrefillScanKind } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
-import { findNodeGpu } from './node/dawn.js';
+import { benchDawnFlags, DAWN_TOGGLE_NAME, findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
 import { openRunnableModel, type RunnableModel } from './node/run-model.js';
 import { runSoak } from './node/soak.js';
@@ -32,7 +32,7 @@ import { withContextTokens } from './model/inspection.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
 import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
 import { PREFILL_MATMULS, type PrefillMatmul } from './model/int8-plan.js';
-import { DAWN_UNSAFE_FLAG, usablePrefillMatmul } from './model/int8-prefill.js';
+import { usablePrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
 import { WEIGHT_FORMATS } from './kernels/weight-format.js';
 import { DEFAULT_CHUNK_LENGTH, MAX_CHUNK_LENGTH } from './kernels/selective-scan.js';
@@ -68,6 +68,7 @@ commands:
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--prefill-scan parallel,channel,serial] [--split-groups N,…]
         [--int8-split-groups N,…] [--ssd-chunk N,…] [--tc-kernel wide,wide-deep,double,single] [--conv loop,k4]
+        [--dawn-features NAME,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
@@ -92,7 +93,9 @@ commands:
                         --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size),
                         --tc-kernel the int8 products on each named tensor-core kernel (default: the
                         device's, bench --int8-gemm's default_tc_kernel); --conv the causal conv of
-                        kernel size 4 on each named kernel (default: causal-conv1d.ts DEFAULT_CONV_KERNEL)
+                        kernel size 4 on each named kernel (default: causal-conv1d.ts DEFAULT_CONV_KERNEL);
+                        --dawn-features enables Dawn toggles for the whole run (e.g. disable_robustness:
+                        no bounds clamps in the shaders; a measurement, never the app's setting)
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
@@ -401,9 +404,11 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel', 'conv']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel', 'conv', 'dawn-features']);
+  const dawnFeatures = opts.has('dawn-features') ? (opts.get('dawn-features') ?? '').split(',') : [];
+  if (dawnFeatures.some((n) => !DAWN_TOGGLE_NAME.test(n))) throw new UsageError(`--dawn-features takes Dawn toggle names (e.g. disable_robustness), got "${opts.get('dawn-features')}"`);
   if (opts.has('int8-gemm')) {
-    const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', DAWN_UNSAFE_FLAG] });
+    const { gpu, via } = await findNodeGpu({ flags: benchDawnFlags(true, dawnFeatures) });
     const ctx = await openGpu(gpu);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     log(`bench --int8-gemm on ${describeAdapter(ctx.adapter)} (${via})`);
@@ -508,7 +513,8 @@ async function benchCommand(args: string[]): Promise<number> {
   };
   // int8 prefill: Dawn offers the tensor cores (subgroup matrices) only with its unsafe APIs.
   const matmuls = prefillMatmuls(opts);
-  const { gpu, via } = await findNodeGpu({ flags: ['disable-dawn-features=timestamp_quantization', ...(matmuls.includes('int8') ? [DAWN_UNSAFE_FLAG] : [])] });
+  const { gpu, via } = await findNodeGpu({ flags: benchDawnFlags(matmuls.includes('int8'), dawnFeatures) });
+  if (dawnFeatures.length) process.stderr.write(`Dawn toggles asked for: ${dawnFeatures.join(', ')}\n`);
   const ctx = await openGpu(gpu);
   process.stderr.write(`bench on ${describeAdapter(ctx.adapter)} (${via}); subgroup sums: ${ctx.subgroupSize ? `subgroups of ${ctx.subgroupSize}` : 'off (barrier tree)'}\n`);
   if (matmuls.includes('int8') && usablePrefillMatmul(ctx, 'int8').matmul !== 'int8') {
@@ -553,6 +559,7 @@ async function benchCommand(args: string[]): Promise<number> {
     if (matvec) result.matvec = describeMatvecItem(matvec);
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
+    if (dawnFeatures.length) result.dawn_features = dawnFeatures;
     Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv }));
     results.push(result);
     prepared.weights.destroy();

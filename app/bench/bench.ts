@@ -149,6 +149,8 @@ export interface BenchResult {
   scan_chunk?: number;
   /** bench --scan-lanes: the Mamba-1 parallel prefill scan's lanes a channel forced for this run. */
   scan_lanes?: number;
+  /** bench --dawn-features: the Dawn toggles enabled for the run (absent: none beyond the defaults). */
+  dawn_features?: string[];
   /** bench --prefill-scan: Mamba-1's prefill scan kernel forced for this run. */
   prefill_scan?: string;
   /** bench --ssd-chunk: the Mamba-2 SSD prefill's chunk length forced for this run. */

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setFallbackUncapturedErrorReport } from '../gpu/context.js';
+import { DAWN_UNSAFE_FLAG } from '../model/int8-prefill.js';
 
 export interface NodeGpu {
   gpu: GPU;
@@ -39,6 +40,19 @@ async function loadDawn(): Promise<{ create: (flags: string[]) => GPU; globals: 
       cause: error,
     });
   }
+}
+
+/** A Dawn toggle's name as `enable-dawn-features=` takes it (bench --dawn-features). */
+export const DAWN_TOGGLE_NAME = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * The bench's Dawn flags: timestamps unquantized, and one enable-dawn-features list holding the
+ * unsafe APIs (the int8 tensor cores) and the toggles asked for (e.g. disable_robustness): Dawn
+ * reads one such flag, so they are merged into it.
+ */
+export function benchDawnFlags(unsafe: boolean, toggles: readonly string[]): string[] {
+  const enabled = [...(unsafe ? [DAWN_UNSAFE_FLAG.slice(DAWN_UNSAFE_FLAG.indexOf('=') + 1)] : []), ...toggles];
+  return ['disable-dawn-features=timestamp_quantization', ...(enabled.length ? [`enable-dawn-features=${enabled.join(',')}`] : [])];
 }
 
 /** How an uncaptured GPU error (one no error scope caught) is printed in Node: on stderr, one line per error. */

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TINY_CONFIG, writeTinyModel } from '../support/tiny-model';
+import { benchDawnFlags } from '../../app/node/dawn';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const cli = path.join(root, 'dist/cli/cli.js');
@@ -162,5 +163,18 @@ describe('cli bench: a malformed tuning list is a usage error, before a GPU is o
     ['--split-groups', '256,big', 'error: --split-groups takes positive integers, got "256,big"'],
   ])('%s %j', (flag, value, message) => {
     expectUsageError(bench(flag, value), message);
+  });
+});
+
+describe('cli bench --dawn-features: Dawn toggles for a measurement', () => {
+  it('merges the toggles with the unsafe APIs into one enable-dawn-features flag (Dawn reads one)', () => {
+    expect(benchDawnFlags(false, [])).toEqual(['disable-dawn-features=timestamp_quantization']);
+    expect(benchDawnFlags(true, [])).toEqual(['disable-dawn-features=timestamp_quantization', 'enable-dawn-features=allow_unsafe_apis']);
+    expect(benchDawnFlags(true, ['disable_robustness'])).toEqual(['disable-dawn-features=timestamp_quantization', 'enable-dawn-features=allow_unsafe_apis,disable_robustness']);
+    expect(benchDawnFlags(false, ['disable_robustness', 'skip_validation'])).toEqual(['disable-dawn-features=timestamp_quantization', 'enable-dawn-features=disable_robustness,skip_validation']);
+  });
+
+  it.each(['Disable', 'a,,b', 'x=y', ''])('refuses %j as a usage error, before a GPU is opened', (value) => {
+    expectUsageError(bench('--dawn-features', value), `error: --dawn-features takes Dawn toggle names (e.g. disable_robustness), got "${value}"`);
   });
 });

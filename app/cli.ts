@@ -11,7 +11,7 @@ import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
 import { probeGridWorkgroups } from './gpu/grid-sync.js';
-import { CONV_KERNEL_NAMES, openGpu, PREFILL_SCAN_KINDS, type ConvKernelName, type KernelTuning, type PrefillScanKind } from './gpu/context.js';
+import { CONV_KERNEL_NAMES, openGpu, PREFILL_SCAN_KINDS, SSD_TILE_NAMES, type ConvKernelName, type KernelTuning, type PrefillScanKind, type SsdTileName } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { benchDawnFlags, DAWN_TOGGLE_NAME, findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
@@ -67,7 +67,7 @@ commands:
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--prefill-scan parallel,channel,serial] [--split-groups N,…]
-        [--int8-split-groups N,…] [--ssd-chunk N,…] [--tc-kernel wide,wide-deep,double,single] [--conv loop,k4]
+        [--int8-split-groups N,…] [--ssd-chunk N,…] [--ssd-tile narrow,wide] [--tc-kernel wide,wide-deep,double,single] [--conv loop,k4]
         [--dawn-features NAME,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); random weights (made on the GPU) store the big matrices in
@@ -91,6 +91,7 @@ commands:
                         --split-groups the prefill matmul splitting K until N workgroups run, in turn,
                         --int8-split-groups the int8 tensor-core products likewise (default: not split);
                         --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size),
+                        --ssd-tile its chunk kernels' tiles (narrow 64 × 64, the default; wide 128 × 64),
                         --tc-kernel the int8 products on each named tensor-core kernel (default: the
                         device's, bench --int8-gemm's default_tc_kernel); --conv the causal conv of
                         kernel size 4 on each named kernel (default: causal-conv1d.ts DEFAULT_CONV_KERNEL);
@@ -404,7 +405,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'tc-kernel', 'conv', 'dawn-features']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'ssd-tile', 'tc-kernel', 'conv', 'dawn-features']);
   const dawnFeatures = opts.has('dawn-features') ? (opts.get('dawn-features') ?? '').split(',') : [];
   if (dawnFeatures.some((n) => !DAWN_TOGGLE_NAME.test(n))) throw new UsageError(`--dawn-features takes Dawn toggle names (e.g. disable_robustness), got "${opts.get('dawn-features')}"`);
   if (opts.has('int8-gemm')) {
@@ -494,6 +495,8 @@ async function benchCommand(args: string[]): Promise<number> {
   const prefillScans = nameList('prefill-scan', PREFILL_SCAN_KINDS);
   // --ssd-chunk: Mamba-2's SSD prefill with chunks of N tokens instead of the config's chunk_size.
   const ssdChunks = sweepList('ssd-chunk', (n) => (n < 16 || n > 1024 ? '16..1024 tokens' : null));
+  // --ssd-tile: Mamba-2's SSD chunk kernels in each named tile shape in turn (app/kernels/ssd.ts).
+  const ssdTiles = nameList('ssd-tile', SSD_TILE_NAMES);
   // --split-groups: the prefill matmul's split-K target (workgroups; app/kernels/matmul.ts).
   const splitTargets = sweepList('split-groups');
   // --int8-split-groups: the int8 tensor-core products split K until N workgroups run (int8SplitCount).
@@ -526,9 +529,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, prefillScan: prefillScans, ssdChunk: ssdChunks, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, prefillScan, ssdChunk, splitGroups, int8SplitGroups, tcKernel, conv } of sweep) {
-    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, prefillScan: prefillScan as PrefillScanKind | undefined, ssdChunk, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined });
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, prefillScan: prefillScans, ssdChunk: ssdChunks, ssdTile: ssdTiles, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, prefillScan, ssdChunk, ssdTile, splitGroups, int8SplitGroups, tcKernel, conv } of sweep) {
+    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, prefillScan: prefillScan as PrefillScanKind | undefined, ssdChunk, ssdTile: ssdTile as SsdTileName | undefined, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined });
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -560,7 +563,7 @@ async function benchCommand(args: string[]): Promise<number> {
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
     if (dawnFeatures.length) result.dawn_features = dawnFeatures;
-    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv }));
+    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, ssd_tile: ssdTile, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv }));
     results.push(result);
     prepared.weights.destroy();
   }

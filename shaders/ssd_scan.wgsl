@@ -638,3 +638,434 @@ fn intra_loads(k0: u32, k_end: u32, lk: u32, lg: u32, kq: u32, r: u32, i0: u32, 
   }
   return l;
 }
+
+// ---- Wide tiles for chunk_states and chunk_scan (tuning.ssdTile 'wide') ----
+//
+// The same products in 128 × 64 output tiles per workgroup of 8 × 16 threads, each thread an 8 × 8
+// register block (rows 4·ly + i and 64 + 4·ly + i, columns 4·lx + j and 32 + 4·lx + j): per K
+// step a thread reads 4 vec4 of workgroup memory for 64 multiply-adds, where the 64 × 64 tiles'
+// 4 × 4 blocks read 2 for 16 (the prefill matmul's tiled_wide against tiled: 28–34 against 21–22
+// TFLOP/s on the H200). The accumulators are indexed with constants only (tiled_wide's lesson: a
+// loop index pushes them out of registers). chunk_states_wide's rows are the states n and its
+// columns the head dims p (N = 128, P = 64 at the 2.7B shapes); chunk_scan_wide's rows the tokens
+// t and its columns p. chunk_cb keeps the 64 × 64 tiles (it runs once per group, not per head).
+
+const WM: u32 = 128u;   // rows of a wide tile
+const WN: u32 = 64u;    // columns
+const WA: u32 = 33u;    // aw's pitch in vec4: 32 row groups + 1 (against bank conflicts on stores)
+const WB: u32 = 17u;    // bw's pitch: 16 column groups + 1
+
+// aw[k · WA + q] = rows 4q .. 4q + 3 of the left operand at step column k; bw likewise for the columns.
+var<workgroup> aw: array<vec4<f32>, TILE_K * WA>;
+var<workgroup> bw: array<vec4<f32>, TILE_K * WB>;
+
+struct WideAcc {
+  l0: array<vec4<f32>, 8>,  // rows 4·ly + i (i < 4), then 64 + 4·ly + (i − 4), at columns 4·lx + (0..3)
+  l1: array<vec4<f32>, 8>,  // the same rows at columns 32 + 4·lx + (0..3)
+}
+
+// acc += one K step from aw / bw (constant indices into the accumulators).
+fn wide_mma(acc: ptr<function, WideAcc>, ly: u32, lx: u32) {
+  for (var kk = 0u; kk < TILE_K; kk++) {
+    let a0 = aw[kk * WA + ly];
+    let a1 = aw[kk * WA + 16u + ly];
+    let b0 = bw[kk * WB + lx];
+    let b1 = bw[kk * WB + 8u + lx];
+    (*acc).l0[0] += a0.x * b0;
+    (*acc).l1[0] += a0.x * b1;
+    (*acc).l0[1] += a0.y * b0;
+    (*acc).l1[1] += a0.y * b1;
+    (*acc).l0[2] += a0.z * b0;
+    (*acc).l1[2] += a0.z * b1;
+    (*acc).l0[3] += a0.w * b0;
+    (*acc).l1[3] += a0.w * b1;
+    (*acc).l0[4] += a1.x * b0;
+    (*acc).l1[4] += a1.x * b1;
+    (*acc).l0[5] += a1.y * b0;
+    (*acc).l1[5] += a1.y * b1;
+    (*acc).l0[6] += a1.z * b0;
+    (*acc).l1[6] += a1.z * b1;
+    (*acc).l0[7] += a1.w * b0;
+    (*acc).l1[7] += a1.w * b1;
+  }
+}
+
+fn wide_zero() -> WideAcc {
+  var acc: WideAcc;
+  let z = vec4<f32>(0.0);
+  acc.l0 = array<vec4<f32>, 8>(z, z, z, z, z, z, z, z);
+  acc.l1 = array<vec4<f32>, 8>(z, z, z, z, z, z, z, z);
+  return acc;
+}
+
+// The tile row of accumulator row i (0..7) of thread row ly.
+fn wide_row(ly: u32, i: u32) -> u32 {
+  return select(4u * ly + i, 64u + 4u * ly + i - 4u, i >= 4u);
+}
+
+// Row-scales the accumulators: row i times f[i] (f0 rows 0..3, f1 rows 4..7).
+fn wide_scale(acc: ptr<function, WideAcc>, f0: vec4<f32>, f1: vec4<f32>) {
+  (*acc).l0[0] *= f0.x;
+  (*acc).l1[0] *= f0.x;
+  (*acc).l0[1] *= f0.y;
+  (*acc).l1[1] *= f0.y;
+  (*acc).l0[2] *= f0.z;
+  (*acc).l1[2] *= f0.z;
+  (*acc).l0[3] *= f0.w;
+  (*acc).l1[3] *= f0.w;
+  (*acc).l0[4] *= f1.x;
+  (*acc).l1[4] *= f1.x;
+  (*acc).l0[5] *= f1.y;
+  (*acc).l1[5] *= f1.y;
+  (*acc).l0[6] *= f1.z;
+  (*acc).l1[6] *= f1.z;
+  (*acc).l0[7] *= f1.w;
+  (*acc).l1[7] *= f1.w;
+}
+
+// Loading, 128 threads: the left operand's 128 rows × 16 step columns and the right's 64 × 16.
+// "cols" layout (K contiguous in memory): thread (lk = lid % 16, lg = lid / 16) loads at step
+// column lk the row groups lg + 8m (4 of the left, 2 of the right: a vec4 = 4 rows at one k).
+// "rows" layout (rows contiguous): the left's row lid loads 16 step columns as 4 vec4; the right's
+// row lid % 64 loads columns 8·(lid / 64) .. + 7 as 2 vec4.
+fn aw_put_cols(lk: u32, lg: u32, l: WideLoads) {
+  aw[lk * WA + lg] = l.a0;
+  aw[lk * WA + lg + 8u] = l.a1;
+  aw[lk * WA + lg + 16u] = l.a2;
+  aw[lk * WA + lg + 24u] = l.a3;
+}
+
+// Step columns k0 .. k0 + 3 of row r (rows layout).
+fn aw_put_row4(r: u32, k0: u32, v: vec4<f32>) {
+  let q = r / 4u;
+  let c = r % 4u;
+  aw[k0 * WA + q][c] = v.x;
+  aw[(k0 + 1u) * WA + q][c] = v.y;
+  aw[(k0 + 2u) * WA + q][c] = v.z;
+  aw[(k0 + 3u) * WA + q][c] = v.w;
+}
+
+fn aw_put_rows(r: u32, l: WideLoads) {
+  aw_put_row4(r, 0u, l.a0);
+  aw_put_row4(r, 4u, l.a1);
+  aw_put_row4(r, 8u, l.a2);
+  aw_put_row4(r, 12u, l.a3);
+}
+
+fn bw_put_cols(lk: u32, lg: u32, l: WideLoads) {
+  bw[lk * WB + lg] = l.b0;
+  bw[lk * WB + lg + 8u] = l.b1;
+}
+
+fn bw_put_row4(r: u32, k0: u32, v: vec4<f32>) {
+  let q = r / 4u;
+  let c = r % 4u;
+  bw[k0 * WB + q][c] = v.x;
+  bw[(k0 + 1u) * WB + q][c] = v.y;
+  bw[(k0 + 2u) * WB + q][c] = v.z;
+  bw[(k0 + 3u) * WB + q][c] = v.w;
+}
+
+fn bw_put_rows(lid: u32, l: WideLoads) {
+  let k0 = 8u * (lid / WN);
+  bw_put_row4(lid % WN, k0, l.b0);
+  bw_put_row4(lid % WN, k0 + 4u, l.b1);
+}
+
+// One thread's loads of a K step (named vec4s, no arrays: the compiler keeps them in registers
+// without having to unroll anything): the left operand's four, the right's two.
+struct WideLoads {
+  a0: vec4<f32>,
+  a1: vec4<f32>,
+  a2: vec4<f32>,
+  a3: vec4<f32>,
+  b0: vec4<f32>,
+  b1: vec4<f32>,
+}
+
+fn wide_loads_zero() -> WideLoads {
+  let z = vec4<f32>(0.0);
+  return WideLoads(z, z, z, z, z, z);
+}
+
+// chunk_states_wide's step from token t0: the left operand B[t, g, n0 + lid] at t = t0 .. t0 + 15
+// (rows layout), the right x[t, h, p0 + lid % 64] · exp(S_end − S_t) · Δ_t at t = t0 + 8·(lid / 64) + (0..7).
+// B at state n of tokens t .. t + 3 (zeros past t_end and N).
+fn b_tokens4(t: u32, t_end: u32, g: u32, n: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  if (n < params.states) {
+    for (var j = 0u; j < 4u; j++) {
+      if (t + j < t_end) {
+        v[j] = b_at(t + j, g, n);
+      }
+    }
+  }
+  return v;
+}
+
+fn states_wide_loads(t0: u32, t_end: u32, lid: u32, n0: u32, p0: u32, h: u32, g: u32, s_end: f32) -> WideLoads {
+  var l = wide_loads_zero();
+  let n = n0 + lid;
+  l.a0 = b_tokens4(t0, t_end, g, n);
+  l.a1 = b_tokens4(t0 + 4u, t_end, g, n);
+  l.a2 = b_tokens4(t0 + 8u, t_end, g, n);
+  l.a3 = b_tokens4(t0 + 12u, t_end, g, n);
+  let p = p0 + lid % WN;
+  let tb = t0 + 8u * (lid / WN);
+  if (p < params.head_dim) {
+    for (var j = 0u; j < 4u; j++) {
+      let t = tb + j;
+      if (t < t_end) {
+        l.b0[j] = x_at(t, h, p) * exp(s_end - cum_s(t, h)) * cum_delta(t, h);
+      }
+      let u = tb + 4u + j;
+      if (u < t_end) {
+        l.b1[j] = x_at(u, h, p) * exp(s_end - cum_s(u, h)) * cum_delta(u, h);
+      }
+    }
+  }
+  return l;
+}
+
+// chunk_states_wide's result row (state n) of columns p0c .. p0c + 3.
+fn states_wide_store(base: u32, n: u32, p0c: u32, v: vec4<f32>) {
+  if (n >= params.states) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let p = p0c + j;
+    if (p < params.head_dim) {
+      chunk_state[base + p * params.states + n] = v[j];
+    }
+  }
+}
+
+// Workgroups (n tile · p tiles + p tile, head, chunk): chunk_states with a 128 (n) × 64 (p) tile.
+@compute @workgroup_size(8, 16)
+fn chunk_states_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let H = params.heads;
+  let P = params.head_dim;
+  let p_tiles = (P + WN - 1u) / WN;
+  let n0 = (wg.x / p_tiles) * WM;
+  let p0 = (wg.x % p_tiles) * WN;
+  let h = wg.y;
+  let chunk = wg.z;
+  let g = group_of(h);
+  let t_begin = chunk * CHUNK_LEN;
+  let t_end = min(t_begin + CHUNK_LEN, params.tokens);
+  let s_end = cum_s(t_end - 1u, h);
+  var acc = wide_zero();
+  var next = states_wide_loads(t_begin, t_end, lid, n0, p0, h, g, s_end);
+  for (var t0 = t_begin; t0 < t_end; t0 += TILE_K) {
+    aw_put_rows(lid, next);
+    bw_put_rows(lid, next);
+    workgroupBarrier();
+    if (t0 + TILE_K < t_end) {
+      next = states_wide_loads(t0 + TILE_K, t_end, lid, n0, p0, h, g, s_end);
+    }
+    wide_mma(&acc, local.y, local.x);
+    workgroupBarrier();
+  }
+  let base = (chunk * H + h) * P * params.states;
+  let ly = local.y;
+  let pa = p0 + 4u * local.x;
+  let pb = p0 + 32u + 4u * local.x;
+  states_wide_store(base, n0 + wide_row(ly, 0u), pa, acc.l0[0]);
+  states_wide_store(base, n0 + wide_row(ly, 1u), pa, acc.l0[1]);
+  states_wide_store(base, n0 + wide_row(ly, 2u), pa, acc.l0[2]);
+  states_wide_store(base, n0 + wide_row(ly, 3u), pa, acc.l0[3]);
+  states_wide_store(base, n0 + wide_row(ly, 4u), pa, acc.l0[4]);
+  states_wide_store(base, n0 + wide_row(ly, 5u), pa, acc.l0[5]);
+  states_wide_store(base, n0 + wide_row(ly, 6u), pa, acc.l0[6]);
+  states_wide_store(base, n0 + wide_row(ly, 7u), pa, acc.l0[7]);
+  states_wide_store(base, n0 + wide_row(ly, 0u), pb, acc.l1[0]);
+  states_wide_store(base, n0 + wide_row(ly, 1u), pb, acc.l1[1]);
+  states_wide_store(base, n0 + wide_row(ly, 2u), pb, acc.l1[2]);
+  states_wide_store(base, n0 + wide_row(ly, 3u), pb, acc.l1[3]);
+  states_wide_store(base, n0 + wide_row(ly, 4u), pb, acc.l1[4]);
+  states_wide_store(base, n0 + wide_row(ly, 5u), pb, acc.l1[5]);
+  states_wide_store(base, n0 + wide_row(ly, 6u), pb, acc.l1[6]);
+  states_wide_store(base, n0 + wide_row(ly, 7u), pb, acc.l1[7]);
+}
+
+
+// chunk_scan_wide's state-to-output step at state n = k0 + lk: C of the thread's row groups, and
+// the start state of head dims p0 + 4q + j for column groups q = lg, lg + 8 (cols layout).
+fn state_term_wide_loads(n: u32, lg: u32, i0: u32, p0: u32, len: u32, c0: u32, g: u32, start: u32) -> WideLoads {
+  var l = wide_loads_zero();
+  // C of the row groups q = lg + 8m (c_rows: rows i0 + 4q + j).
+  l.a0 = c_rows(n, lg, i0, len, c0, g);
+  l.a1 = c_rows(n, lg + 8u, i0, len, c0, g);
+  l.a2 = c_rows(n, lg + 16u, i0, len, c0, g);
+  l.a3 = c_rows(n, lg + 24u, i0, len, c0, g);
+  if (n < params.states) {
+    for (var j = 0u; j < 4u; j++) {
+      let pa = p0 + 4u * lg + j;
+      if (pa < params.head_dim) {
+        l.b0[j] = chunk_state[start + pa * params.states + n];
+      }
+      let pb = pa + 32u;
+      if (pb < params.head_dim) {
+        l.b1[j] = chunk_state[start + pb * params.states + n];
+      }
+    }
+  }
+  return l;
+}
+
+// The intra-chunk weights cb[i, s]·exp(S_i − S_s)·Δ_s of rows i = i0 + 4q + j at s (zero for
+// s > i and past the chunk; s_q holds S of those rows, s_s and delta_s S and Δ of s).
+fn intra_group(s: u32, q: u32, i0: u32, len: u32, cb_base: u32, s_q: vec4<f32>, s_s: f32, delta_s: f32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    let i = i0 + 4u * q + j;
+    if (s <= i && i < len) {
+      v[j] = cb[cb_base + i * CHUNK_LEN + s] * exp(s_q[j] - s_s) * delta_s;
+    }
+  }
+  return v;
+}
+
+// S of the chunk's rows i0 + 4q + j (the last row's past the chunk).
+fn s_group(c0: u32, len: u32, i0: u32, q: u32, h: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    v[j] = cum_s(c0 + min(i0 + 4u * q + j, len - 1u), h);
+  }
+  return v;
+}
+
+// S of a thread's four loading row groups lg + 8m (m = 0..3), the same at every intra step.
+struct WideRowsS {
+  s0: vec4<f32>,
+  s1: vec4<f32>,
+  s2: vec4<f32>,
+  s3: vec4<f32>,
+}
+
+// chunk_scan_wide's intra-chunk step from token k0 of the chunk: the left operand (cols layout) the
+// weights of the thread's row groups at s = k0 + lk, the right (rows layout) x[s, p0 + lid % 64]
+// at s = k0 + 8·(lid / 64) + (0..7); zeros past k_end and P.
+fn intra_wide_loads(k0: u32, k_end: u32, lk: u32, lg: u32, lid: u32, i0: u32, p0: u32, len: u32, c0: u32, h: u32, cb_base: u32, rs: WideRowsS) -> WideLoads {
+  var l = wide_loads_zero();
+  let s = k0 + lk;
+  if (s < k_end) {
+    let s_s = cum_s(c0 + s, h);
+    let delta_s = cum_delta(c0 + s, h);
+    l.a0 = intra_group(s, lg, i0, len, cb_base, rs.s0, s_s, delta_s);
+    l.a1 = intra_group(s, lg + 8u, i0, len, cb_base, rs.s1, s_s, delta_s);
+    l.a2 = intra_group(s, lg + 16u, i0, len, cb_base, rs.s2, s_s, delta_s);
+    l.a3 = intra_group(s, lg + 24u, i0, len, cb_base, rs.s3, s_s, delta_s);
+  }
+  let p = p0 + lid % WN;
+  let sb = k0 + 8u * (lid / WN);
+  if (p < params.head_dim) {
+    for (var j = 0u; j < 4u; j++) {
+      if (sb + j < k_end) {
+        l.b0[j] = x_at(c0 + sb + j, h, p);
+      }
+      if (sb + 4u + j < k_end) {
+        l.b1[j] = x_at(c0 + sb + 4u + j, h, p);
+      }
+    }
+  }
+  return l;
+}
+
+// chunk_scan_wide's output row t (chunk row i) at head dims p0c .. p0c + 3: acc + D·x.
+fn scan_wide_store(c0: u32, len: u32, i: u32, h: u32, p0c: u32, skip: f32, v: vec4<f32>) {
+  if (i >= len) {
+    return;
+  }
+  let t = c0 + i;
+  let HP = params.heads * params.head_dim;
+  for (var j = 0u; j < 4u; j++) {
+    let p = p0c + j;
+    if (p < params.head_dim) {
+      y[t * HP + h * params.head_dim + p] = v[j] + skip * x_at(t, h, p);
+    }
+  }
+}
+
+// exp(S) of chunk rows wide_row(ly, 4·half + j), j = 0..3 (the last row's where past the chunk).
+fn wide_row_decay(c0: u32, len: u32, i0: u32, ly: u32, half: u32, h: u32) -> vec4<f32> {
+  var f = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    f[j] = exp(cum_s(c0 + min(i0 + wide_row(ly, 4u * half + j), len - 1u), h));
+  }
+  return f;
+}
+
+// Workgroups (t tile · p tiles + p tile, head, chunk): chunk_scan with a 128 (t) × 64 (p) tile.
+@compute @workgroup_size(8, 16)
+fn chunk_scan_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let H = params.heads;
+  let P = params.head_dim;
+  let N = params.states;
+  let p_tiles = (P + WN - 1u) / WN;
+  let i0 = (wg.x / p_tiles) * WM;
+  let p0 = (wg.x % p_tiles) * WN;
+  let h = wg.y;
+  let chunk = wg.z;
+  let g = group_of(h);
+  let c0 = chunk * CHUNK_LEN;
+  let len = min(CHUNK_LEN, params.tokens - c0);
+  if (i0 >= len) {
+    return;  // uniform across the workgroup
+  }
+  let lk = lid % TILE_K;
+  let lg = lid / TILE_K;
+  let ly = local.y;
+  var acc = wide_zero();
+
+  // The state-to-output term: rows t (C[t, n]) against columns p (start[p, n]), K = n.
+  let start = (chunk * H + h) * P * N;
+  var next = state_term_wide_loads(lk, lg, i0, p0, len, c0, g, start);
+  for (var k0 = 0u; k0 < N; k0 += TILE_K) {
+    aw_put_cols(lk, lg, next);
+    bw_put_cols(lk, lg, next);
+    workgroupBarrier();
+    if (k0 + TILE_K < N) {
+      next = state_term_wide_loads(k0 + TILE_K + lk, lg, i0, p0, len, c0, g, start);
+    }
+    wide_mma(&acc, ly, local.x);
+    workgroupBarrier();
+  }
+  wide_scale(&acc, wide_row_decay(c0, len, i0, ly, 0u, h), wide_row_decay(c0, len, i0, ly, 1u, h));
+
+  // The intra-chunk term: K = s from the chunk's start through the tile's last token.
+  let cb_base = (chunk * params.groups + g) * CHUNK_LEN * CHUNK_LEN;
+  let k_end = min(i0 + WM, len);
+  let rs = WideRowsS(s_group(c0, len, i0, lg, h), s_group(c0, len, i0, lg + 8u, h), s_group(c0, len, i0, lg + 16u, h), s_group(c0, len, i0, lg + 24u, h));
+  var inner = intra_wide_loads(0u, k_end, lk, lg, lid, i0, p0, len, c0, h, cb_base, rs);
+  for (var k0 = 0u; k0 < k_end; k0 += TILE_K) {
+    aw_put_cols(lk, lg, inner);
+    bw_put_rows(lid, inner);
+    workgroupBarrier();
+    if (k0 + TILE_K < k_end) {
+      inner = intra_wide_loads(k0 + TILE_K, k_end, lk, lg, lid, i0, p0, len, c0, h, cb_base, rs);
+    }
+    wide_mma(&acc, ly, local.x);
+    workgroupBarrier();
+  }
+
+  let skip = weights[H + h];
+  let pa = p0 + 4u * local.x;
+  let pb = p0 + 32u + 4u * local.x;
+  scan_wide_store(c0, len, i0 + wide_row(ly, 0u), h, pa, skip, acc.l0[0]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 1u), h, pa, skip, acc.l0[1]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 2u), h, pa, skip, acc.l0[2]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 3u), h, pa, skip, acc.l0[3]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 4u), h, pa, skip, acc.l0[4]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 5u), h, pa, skip, acc.l0[5]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 6u), h, pa, skip, acc.l0[6]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 7u), h, pa, skip, acc.l0[7]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 0u), h, pb, skip, acc.l1[0]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 1u), h, pb, skip, acc.l1[1]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 2u), h, pb, skip, acc.l1[2]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 3u), h, pb, skip, acc.l1[3]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 4u), h, pb, skip, acc.l1[4]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 5u), h, pb, skip, acc.l1[5]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 6u), h, pb, skip, acc.l1[6]);
+  scan_wide_store(c0, len, i0 + wide_row(ly, 7u), h, pb, skip, acc.l1[7]);
+}

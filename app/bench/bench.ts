@@ -155,6 +155,8 @@ export interface BenchResult {
   prefill_scan?: string;
   /** bench --ssd-chunk: the Mamba-2 SSD prefill's chunk length forced for this run. */
   ssd_chunk?: number;
+  /** bench --ssd-tile: Mamba-2's SSD chunk-kernel tiles forced for this run. */
+  ssd_tile?: string;
   /** bench --split-groups: the prefill matmul's split-K target forced for this run. */
   split_groups?: number;
   /** bench --int8-split-groups: the int8 tensor-core products' split-K target forced for this run. */

@@ -7,6 +7,9 @@ export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep';
 /** The causal conv's kernels by name (app/kernels/causal-conv1d.ts DEFAULT_CONV_KERNEL). */
 export const CONV_KERNEL_NAMES = ['loop', 'k4'] as const;
 export type ConvKernelName = (typeof CONV_KERNEL_NAMES)[number];
+/** Mamba-2's SSD chunk-kernel tiles by name (app/kernels/ssd.ts). */
+export const SSD_TILE_NAMES = ['narrow', 'wide'] as const;
+export type SsdTileName = (typeof SSD_TILE_NAMES)[number];
 /** Mamba-1's prefill scan kernels by name (app/kernels/selective-scan.ts prefillScanKind). */
 export const PREFILL_SCAN_KINDS = ['parallel', 'channel', 'serial'] as const;
 export type PrefillScanKind = (typeof PREFILL_SCAN_KINDS)[number];
@@ -67,6 +70,11 @@ export interface KernelTuning {
   scanChunk?: number;
   /** Mamba-2's SSD prefill: tokens a chunk instead of the config's chunk_size (app/arch/mamba2/mixer.ts). */
   ssdChunk?: number;
+  /**
+   * Mamba-2's SSD prefill: the tiles of chunk_states and chunk_scan (app/kernels/ssd.ts): 'narrow'
+   * (64 × 64, 4 × 4 a thread: the default) or 'wide' (128 × 64, 8 × 8 a thread: asked for only).
+   */
+  ssdTile?: SsdTileName;
   /** Mamba-1's parallel prefill scan: lanes a channel, a power of two below the default (app/kernels/selective-scan.ts scanStateLanes). */
   scanLanes?: number;
   /**

@@ -58,6 +58,9 @@ function stepLanes(ctx: GpuContext, N: number): number {
 const CUMSUM_HEADS = 8;
 /** The chunk kernels' output tile side (TILE in the shader). */
 const TILE = 64;
+/** The wide chunk kernels' tiles (WM × WN in the shader): rows (states n, tokens t) × head dims p. */
+const WIDE_ROWS = 128;
+const WIDE_COLS = 64;
 export const MAX_HEAD_DIM = 256;
 export const DEFAULT_SSD_CHUNK_LENGTH = 64;
 const MAX_CHUNK_LENGTH = 1024;
@@ -375,10 +378,12 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     const cb = given?.cb ?? storageBuffer(device, `${label}.cb`, cbElements * 4);
     if (!given) owned.push(cums, chunkState, cb);
     const cumsumPipeline = pipeline('chunk_cumsum', layout.cumsum);
-    const statesPipeline = pipeline('chunk_states', layout.states);
+    // tuning.ssdTile 'wide': chunk_states and chunk_scan in 128 × 64 tiles, 8 × 8 a thread (opt-in until measured).
+    const wide = ctx.tuning?.ssdTile === 'wide';
+    const statesPipeline = pipeline(wide ? 'chunk_states_wide' : 'chunk_states', layout.states);
     const passingPipeline = pipeline('state_passing', layout.passing);
     const cbPipeline = pipeline('chunk_cb', layout.cb);
-    const scanPipeline = pipeline('chunk_scan', layout.scan);
+    const scanPipeline = pipeline(wide ? 'chunk_scan_wide' : 'chunk_scan', layout.scan);
     const cumsumGroup = group('cumsum', layout.cumsum, [
       [2, dt.buffer],
       [3, weights.buffer],
@@ -410,10 +415,11 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     const cumsumGroups: [number, number] = [Math.ceil(H / CUMSUM_HEADS), chunks];
     const passingGroups = foldWorkgroups(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
     const tiles = Math.ceil(chunkLength / TILE);
-    const scanTiles = tiles * Math.ceil(P / TILE);
+    const scanTiles = wide ? Math.ceil(chunkLength / WIDE_ROWS) * Math.ceil(P / WIDE_COLS) : tiles * Math.ceil(P / TILE);
+    const statesTiles = wide ? Math.ceil(N / WIDE_ROWS) * Math.ceil(P / WIDE_COLS) : stateTiles;
     parts = [
       kernelPart('chunk_cumsum', cumsumPipeline, cumsumGroup, cumsumGroups),
-      kernelPart('chunk_states', statesPipeline, statesGroup, [stateTiles, H, chunks]),
+      kernelPart('chunk_states', statesPipeline, statesGroup, [statesTiles, H, chunks]),
       kernelPart('state_passing', passingPipeline, passingGroup, passingGroups),
       kernelPart('chunk_cb', cbPipeline, cbGroup, [tiles * tiles, G, chunks]),
       kernelPart('chunk_scan', scanPipeline, scanGroup, [scanTiles, H, chunks]),

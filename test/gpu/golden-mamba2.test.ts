@@ -132,6 +132,29 @@ describe('Mamba-2 with another SSD chunk length (bench --ssd-chunk)', () => {
   });
 });
 
+describe("Mamba-2 with the SSD's wide tiles (bench --ssd-tile wide)", () => {
+  it.for(cases)('%s: logits within 1e-3 of transformers with chunk_states and chunk_scan in 128 × 64 tiles', async (name, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, f32, ids } = await openGolden(ctx, name);
+    const T = ids.length;
+    const V = inspection.config.vocabSize;
+    ctx.tuning = { ssdTile: 'wide' };
+    try {
+      const model = buildModel(ctx, inspection, weights, 512);
+      const session = new Session(ctx, model);
+      const logits = storageBuffer(ctx.device, 'Golden2.wideLogits', T * V * 4);
+      session.prefill(ids, { allLogits: logits });
+      expect(relativeError(await readF32(ctx.device, logits, T * V), await f32('logits'))).toBeLessThanOrEqual(TOL);
+      logits.destroy();
+      session.destroy();
+      model.destroy();
+    } finally {
+      ctx.tuning = undefined;
+      weights.destroy();
+    }
+  });
+});
+
 describe('Mamba-2 through the CLI', () => {
   const cli = path.resolve(import.meta.dirname, '../../dist/cli/cli.js');
   it('run --json gives the golden greedy ids; trace writes delta [T, H] and B, C [T, G·N]', async (test) => {

@@ -47,20 +47,23 @@ const dimsOf = (i: { H: number; P: number; G: number; N: number }): Mamba2Dims =
 
 /**
  * Δ log-uniform in 1e-3..2 (dt = log(expm1(Δ)), split between dt and dt_bias), with about 2% of
- * the entries at dt > 20 (softplus(dt) = dt) and 2% at dt < −100 (Δ underflows to 0).
+ * the entries at dt > 20 (softplus(dt) = dt) and 2% at dt < −100 (Δ underflows to 0); A in
+ * −8..−0.3. With `slow`: Δ in 1e-3..0.05 and A in −0.05..−0.01, so that exp(S) stays near 1 over
+ * hundreds of tokens and the state-to-output term and far intra-chunk terms of a chunk's last rows
+ * are not decayed away (with the defaults they vanish within ~20 tokens).
  */
-function makeInputs(T: number, H: number, P: number, G: number, N: number, caseSeed: number): Inputs {
+function makeInputs(T: number, H: number, P: number, G: number, N: number, caseSeed: number, slow = false): Inputs {
   const dims = dimsOf({ H, P, G, N });
   const { inProjWidth: width, dtOffset: dtAt } = mamba2Layout(dims);
   const dtBias = uniformF32(H, caseSeed + 1, -1, 1);
-  const logDelta = uniformF32(T * H, caseSeed + 2, Math.log(1e-3), Math.log(2));
-  const pick = uniformF32(T * H, caseSeed + 3, 0, 1);
+  const logDelta = uniformF32(T * H, caseSeed + 2, Math.log(1e-3), Math.log(slow ? 0.05 : 2));
+  const pick = uniformF32(T * H, caseSeed + 3, 0, slow ? 0.98 : 1);
   const inProj = randomF32(T * width, caseSeed + 4, 3);
   for (let t = 0; t < T; t++) {
     for (let h = 0; h < H; h++) {
       const i = t * H + h;
       const p = pick[i] as number;
-      const dt = p < 0.02 ? 20.5 + 100 * p : p > 0.98 ? -100 - 1000 * (p - 0.98) : Math.log(Math.expm1(Math.exp(logDelta[i] as number)));
+      const dt = p < 0.02 && !slow ? 20.5 + 100 * p : p > 0.98 ? -100 - 1000 * (p - 0.98) : Math.log(Math.expm1(Math.exp(logDelta[i] as number)));
       inProj[t * width + dtAt + h] = dt - (dtBias[h] as number);
     }
   }
@@ -73,7 +76,7 @@ function makeInputs(T: number, H: number, P: number, G: number, N: number, caseS
     xbc: randomF32(T * (H * P + 2 * G * N), caseSeed + 5, 1.5),
     inProj,
     dtBias,
-    aLog: uniformF32(H, caseSeed + 6, 0.3, 8).map(Math.log),
+    aLog: (slow ? uniformF32(H, caseSeed + 6, 0.01, 0.05) : uniformF32(H, caseSeed + 6, 0.3, 8)).map(Math.log),
     d: uniformF32(H, caseSeed + 7, -1, 1.5),
   };
 }
@@ -227,14 +230,16 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
 
   // Chunks longer than one 64-token tile (off-diagonal C·Bᵀ tiles, partial tiles), d_state and
   // head_dim over one 64-wide tile, the last chunk partial.
-  for (const [H, P, G, N, T, chunkLength] of [
-    [3, 20, 1, 72, 150, 100],
-    [4, 67, 2, 70, 131, 128],
+  // With slow decay (makeInputs `slow`) the last tiles' rows keep both terms live.
+  for (const [H, P, G, N, T, chunkLength, slow] of [
+    [3, 20, 1, 72, 150, 100, false],
+    [4, 67, 2, 70, 131, 128, false],
+    [4, 67, 2, 70, 131, 128, true],
   ] as const) {
-    it(`H=${H} G=${G} P=${P} N=${N} T=${T} chunk=${chunkLength} (several tiles per chunk)`, async (test) => {
+    it(`H=${H} G=${G} P=${P} N=${N} T=${T} chunk=${chunkLength}${slow ? ', slow decay' : ''} (several tiles per chunk)`, async (test) => {
       if (!ctx) return test.skip(skipReason);
       const caseSeed = seed + 23 * H + 29 * P + 31 * N + T;
-      await checkCase(ctx, makeInputs(T, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength });
+      await checkCase(ctx, makeInputs(T, H, P, G, N, caseSeed, slow), caseSeed, { traceDelta: true, chunkLength });
     });
   }
 
@@ -251,6 +256,62 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
       await checkCase(ctx, makeInputs(T, H, P, G, N, caseSeed), caseSeed, { traceDelta: true, chunkLength });
     });
   }
+
+  // The wide chunk kernels (tuning.ssdTile 'wide': chunk_states_wide, chunk_scan_wide, 128 × 64
+  // tiles of 8 × 8 a thread): d_state over one 128-row tile and not a multiple of the 16-wide K
+  // step, head_dim over one 64-column tile and below it, chunks of one and two 128-token row tiles
+  // with a partial last chunk, several groups.
+  // Slow decay (makeInputs `slow`) keeps every row of a tile live in both terms.
+  for (const [H, P, G, N, T, chunkLength, slow] of [
+    [3, 20, 1, 72, 150, 100, false],
+    [4, 67, 2, 140, 131, 200, true],
+    [2, 5, 1, 4, 300, 256, true],
+    [4, 16, 2, 16, 129, 32, false],
+    [3, 20, 1, 72, 150, 100, true],
+  ] as const) {
+    it(`H=${H} G=${G} P=${P} N=${N} T=${T} chunk=${chunkLength}${slow ? ', slow decay' : ''} (the wide tiles)`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const caseSeed = seed + 53 * H + 59 * P + 61 * N + T;
+      ctx.tuning = { ssdTile: 'wide' };
+      try {
+        await checkCase(ctx, makeInputs(T, H, P, G, N, caseSeed, slow), caseSeed, { traceDelta: true, chunkLength });
+      } finally {
+        ctx.tuning = undefined;
+      }
+    });
+  }
+
+  it('the wide tiles in chained calls (prefill 150, prefill 9, a step) equal the narrow ones over the same 160 tokens', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const [H, P, G, N, total] = [3, 67, 1, 130, 160];
+    const inputs = makeInputs(total, H, P, G, N, seed + 7, true);
+    const zeros = new Float32Array(H * P * N);
+    const ref = reference(inputs, zeros);
+    const runs: { y: Float32Array; state: Float32Array }[] = [];
+    for (const ssdTile of ['wide', 'narrow'] as const) {
+      const state = uploadF32(ctx.device, 'Test.state', zeros);
+      const ys: number[] = [];
+      ctx.tuning = { ssdTile };
+      try {
+        for (const [from, to] of [
+          [0, 150],
+          [150, 159],
+          [159, 160],
+        ] as const) {
+          ys.push(...(await runSsd(ctx, slice(inputs, from, to), state, { chunkLength: 140 })).y);
+        }
+      } finally {
+        ctx.tuning = undefined;
+      }
+      runs.push({ y: Float32Array.from(ys), state: await readF32(ctx.device, state, H * P * N) });
+      state.destroy();
+    }
+    const [wide, narrow] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    expect(relativeError(wide.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
+    expect(relativeError(wide.state, ref.state)).toBeLessThanOrEqual(TOLERANCE);
+    expect(relativeError(wide.y, narrow.y)).toBeLessThanOrEqual(TOLERANCE);
+    expect(relativeError(wide.state, narrow.state)).toBeLessThanOrEqual(TOLERANCE);
+  });
 
   it("the prefill's five kernels, each in a pass of its own (the bench's breakdown), compute what the op does", async (test) => {
     if (!ctx) return test.skip(skipReason);

@@ -36,12 +36,14 @@ interface Inputs {
 
 /**
  * Δ log-uniform in 1e-3..2 (dt = log(expm1(Δ)), split between dt_raw and dt_bias), with about 2%
- * of the entries at dt > 20 (softplus(dt) = dt) and 2% at dt < −100 (Δ underflows to 0).
+ * of the entries at dt > 20 (softplus(dt) = dt) and 2% at dt < −100 (Δ underflows to 0); A in
+ * −8..−0.3. With `slow`: Δ in 1e-3..0.05 and A in −0.05..−0.01, so that a state carried over a
+ * chunk (exp(A·ΣΔ)) is not decayed away before the next chunk reads it.
  */
-function makeInputs(T: number, Di: number, N: number, caseSeed: number): Inputs {
+function makeInputs(T: number, Di: number, N: number, caseSeed: number, slow = false): Inputs {
   const dtBias = uniformF32(Di, caseSeed + 1, -1, 1);
-  const logDelta = uniformF32(T * Di, caseSeed + 2, Math.log(1e-3), Math.log(2));
-  const pick = uniformF32(T * Di, caseSeed + 3, 0, 1);
+  const logDelta = uniformF32(T * Di, caseSeed + 2, Math.log(1e-3), Math.log(slow ? 0.05 : 2));
+  const pick = uniformF32(T * Di, caseSeed + 3, 0, slow ? 0.98 : 1);
   const dtRaw = new Float32Array(T * Di);
   for (let i = 0; i < T * Di; i++) {
     const bias = dtBias[i % Di] as number;
@@ -56,7 +58,7 @@ function makeInputs(T: number, Di: number, N: number, caseSeed: number): Inputs 
     x: randomF32(T * Di, caseSeed + 4, 2),
     dtRaw,
     dtBias,
-    aLog: uniformF32(Di * N, caseSeed + 5, 0.3, 8).map(Math.log),
+    aLog: (slow ? uniformF32(Di * N, caseSeed + 5, 0.01, 0.05) : uniformF32(Di * N, caseSeed + 5, 0.3, 8)).map(Math.log),
     d: randomF32(Di, caseSeed + 6, 1),
     xProj: randomF32(T * (R + 2 * N), caseSeed + 7, 1),
     inProj: randomF32(T * 2 * Di, caseSeed + 8, 3),
@@ -148,18 +150,19 @@ async function runScan(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: { tra
 // length is not a multiple of the 16-token stage or of 4 (24, 10, 8), T not a multiple of 4, one
 // chunk (the state read and written in place) and several with a partial last one.
 describe("selective_scan.wgsl's channel prefill against its CPU reference (Dawn)", () => {
-  for (const [Di, N, T, chunkLength] of [
-    [67, 16, 257, 64],
-    [13, 5, 90, 24],
-    [70, 11, 150, 4096],
-    [5, 1, 37, 10],
-    [129, 4, 61, 8],
-    [3, 16, 7, undefined],
+  for (const [Di, N, T, chunkLength, slow] of [
+    [67, 16, 257, 64, false],
+    [67, 16, 257, 64, true],
+    [13, 5, 90, 24, true],
+    [70, 11, 150, 4096, false],
+    [5, 1, 37, 10, false],
+    [129, 4, 61, 8, true],
+    [3, 16, 7, undefined, false],
   ] as const) {
-    it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength ?? 'chosen'} with the Δ trace`, async (test) => {
+    it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength ?? 'chosen'}${slow ? ', slow decay' : ''} with the Δ trace`, async (test) => {
       if (!ctx) return test.skip(skipReason);
       const caseSeed = seed + 41 * Di + 23 * N + T + (chunkLength ?? 0);
-      const inputs = makeInputs(T, Di, N, caseSeed);
+      const inputs = makeInputs(T, Di, N, caseSeed, slow);
       const state0 = randomF32(Di * N, caseSeed + 9, 1);
       const state = uploadF32(ctx.device, 'Test.state', state0);
       ctx.tuning = { prefillScan: 'channel' };
@@ -284,6 +287,31 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
       expect(relativeError(y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
       expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
       expect(relativeError(delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
+    });
+  }
+
+  // Slow decay: a chunk's carried state still matters at the next chunk's end (combine_chunks'
+  // decay exp(A·ΣΔ) is not ~0 as with the default inputs), for the lanes and the serial scan.
+  for (const prefillScan of ['parallel', 'serial'] as const) {
+    it(`Di=67 N=16 T=257 chunkLength=32, slow decay (the ${prefillScan} scan)`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const [Di, N, T] = [67, 16, 257];
+      const caseSeed = seed + 43 * Di + T;
+      const inputs = makeInputs(T, Di, N, caseSeed, true);
+      const state0 = randomF32(Di * N, caseSeed + 9, 1);
+      const state = uploadF32(ctx.device, 'Test.state', state0);
+      ctx.tuning = { prefillScan, scanChunk: 64 };
+      let run: Awaited<ReturnType<typeof runScan>>;
+      try {
+        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength: prefillScan === 'parallel' ? 32 : undefined });
+      } finally {
+        ctx.tuning = undefined;
+      }
+      const finalState = await readF32(ctx.device, state, Di * N);
+      state.destroy();
+      const ref = reference(inputs, state0);
+      expect(relativeError(run.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
+      expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
     });
   }
 

@@ -16,8 +16,9 @@
 //   main_db  the same tile, double-buffered, two stages of loads in flight (below).
 //   main_wide BT = 128, NSG = 8: each subgroup owns 2 × 4 result matrices (32 × 64), double-
 //            buffered as main_db: twice the multiplies per staged byte and per fragment loaded.
-// A 128 tile reaches past the 64-row padding of qa / qw: those rows are read clamped by the
-// runtime's bounds checks and feed only results at m ≥ M or n ≥ N, which are not written.
+// A 128 tile reaches past the 64-row padding of qa / qw: those rows are read clamped to the
+// buffer (code_at, explicitly, so that this holds with Dawn's robustness off too: bench
+// --dawn-features disable_robustness) and feed only results at m ≥ M or n ≥ N, which are not written.
 // The i32 results go through workgroup memory (the staging buffer, after the last stage) to be
 // scaled and written, or with a split K (params.split) each split's raw sums to the partials
 // (int8_store.wgsl int8_out) for int8_reduce.wgsl. Offsets and strides of the i8 matrices count i32 words (this Dawn's
@@ -105,6 +106,15 @@ fn code_index(row0: u32, kv4: u32, k0: u32, t: u32) -> u32 {
   return (row0 + t / KV) * kv4 + k0 / 16u + t % KV;
 }
 
+// qa's / qw's vec4 at code_index, clamped to the buffer (rows past a 128 tile's padding).
+fn qa_at(i: u32) -> vec4<i32> {
+  return qa[min(i, arrayLength(&qa) - 1u)];
+}
+
+fn qw_at(i: u32) -> vec4<i32> {
+  return qw[min(i, arrayLength(&qw) - 1u)];
+}
+
 @compute @workgroup_size(NSG * SG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -121,8 +131,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var k0 = range.x * BK; k0 < range.y * BK; k0 += BK) {
     // The stage into the first staging buffers (int8_stage.wgsl put4), for any subgroup size.
     for (var t = lid; t < BT * KV; t += NSG * SG) {
-      put4(true, 0u, t, qa[code_index(m0, kv4, k0, t)]);
-      put4(false, 0u, t, qw[code_index(n0, kv4, k0, t)]);
+      put4(true, 0u, t, qa_at(code_index(m0, kv4, k0, t)));
+      put4(false, 0u, t, qw_at(code_index(n0, kv4, k0, t)));
     }
     workgroupBarrier();
     for (var q = 0u; q < BK / CK; q++) {
@@ -149,10 +159,10 @@ fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   var s: Stage;
   let t0 = lid;
   let t1 = lid + NSG * SG;
-  s.a0 = qa[code_index(m0, kv4, k0, t0)];
-  s.a1 = qa[code_index(m0, kv4, k0, t1)];
-  s.w0 = qw[code_index(n0, kv4, k0, t0)];
-  s.w1 = qw[code_index(n0, kv4, k0, t1)];
+  s.a0 = qa_at(code_index(m0, kv4, k0, t0));
+  s.a1 = qa_at(code_index(m0, kv4, k0, t1));
+  s.w0 = qw_at(code_index(n0, kv4, k0, t0));
+  s.w1 = qw_at(code_index(n0, kv4, k0, t1));
   return s;
 }
 

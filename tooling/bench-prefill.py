@@ -73,7 +73,7 @@ def official_prefill_case(shape: str, dtype_name: str, tokens: list[int], repeat
 def studio(run, shape: str, args) -> None:
     out = os.path.join(run.out, f'studio-{shape}.json')
     cmd = [*b17.studio_cli(), 'bench', '--shape', shape, '--weights', 'f16', '--prefill', args.tokens, '--decode', '8',
-           '--repeats', str(args.repeats), '--warmup', '1', '--no-ceilings', '--prefill-matmul', args.matmul, '--out', out]
+           '--repeats', str(args.repeats), '--warmup', '1', '--no-ceilings', '--prefill-matmul', args.matmul, '--out', out, *args.studio_args.split()]
     if shape not in args.breakdown.split(','):
         cmd.append('--no-breakdown')
     r = run.call(f'studio {shape}', cmd, args.studio_timeout)
@@ -83,7 +83,15 @@ def studio(run, shape: str, args) -> None:
     results = json.load(open(out))
     for res in results if isinstance(results, list) else [results]:
         run.rows.append({'side': 'studio', 'shape': shape, 'weights': res['dtype'], 'prefill_matmul': res.get('prefill_matmul', 'fp32'),
-                         'prefill_tok_s': res['prefill_tok_s'], 'int8_prefill': res.get('int8_prefill'), 'adapter': res.get('adapter')})
+                         'setting': setting_of(res), 'prefill_tok_s': res['prefill_tok_s'], 'int8_prefill': res.get('int8_prefill'), 'adapter': res.get('adapter')})
+
+
+# The bench's forced kernel settings a result names (--studio-args sweeps), e.g. "prefill_scan channel".
+SETTING_KEYS = ('prefill_scan', 'ssd_tile', 'tc_kernel', 'conv_kernel', 'scan_chunk', 'ssd_chunk', 'dawn_features')
+
+
+def setting_of(res: dict) -> str:
+    return ', '.join(f"{k} {','.join(v) if isinstance(v, list) else v}" for k in SETTING_KEYS if (v := res.get(k)) is not None)
 
 
 def official(run, shape: str, dtype: str, args) -> None:
@@ -118,7 +126,8 @@ def table(rows: list[dict], tokens: list[int]) -> str:
         acc = (r.get('int8_prefill') or {}).get('accuracy') or {}
         impl = 'Mamba Studio (WebGPU)' if r['side'] == 'studio' else 'official mamba_ssm ' + r.get('mamba_ssm', '')
         accuracy = f"{acc['logit_rel_err_median']:.2e} (top-1 {acc['top1_agree']}/{acc['prompts']})" if acc else ''
-        lines.append(f"| {r['shape']} | {impl} | {r.get('weights', '')} | {r.get('prefill_matmul', '')} | " + ' | '.join(cells) + f' | {accuracy} |')
+        products = r.get('prefill_matmul', '') + (f" ({r['setting']})" if r.get('setting') else '')
+        lines.append(f"| {r['shape']} | {impl} | {r.get('weights', '')} | {products} | " + ' | '.join(cells) + f' | {accuracy} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -134,6 +143,7 @@ def main() -> int:
     p.add_argument('--official-timeout', type=float, default=150)
     p.add_argument('--matmul', default='fp32,int8', help="the studio's prefill products (its bench's --prefill-matmul)")
     p.add_argument('--official-dtypes', default='bf16,fp32', help='the official runs (bf16, fp32 or both)')
+    p.add_argument('--studio-args', default='', help="more arguments for the studio's bench, e.g. '--prefill-scan parallel,channel'")
     p.add_argument('--no-official', action='store_true')
     p.add_argument('--no-studio', action='store_true')
     p.add_argument('--official-case', nargs=2, metavar=('SHAPE', 'DTYPE'))

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The measurements waiting for a device: kernels built in sessions without one (eighth to
+# eleventh: bench/RESULTS.md "Built without a device"), one mode a call, each ~3–5 minutes; every
+# mode lands in $OUT/all.tgz (the device returns at most 8 files).
+#   1  the default int8 prefill (tenth session: main_k4 conv at mamba-2.8b, quantize_rot's kept
+#      passes as named values) per kernel, beside the eleventh session's opt-ins: Mamba-1's channel
+#      scan (--prefill-scan parallel,channel) and the SSD's wide tiles (--ssd-tile narrow,wide),
+#      at 2,048 and 8,192 tokens, 2.7–2.8B and 130m shapes.
+#   2  Dawn's toggles (--dawn-features): the int8 products, the int8 prefill and the f16 decode with
+#      none, disable_robustness, and disable_robustness,disable_workgroup_init; then the SPIR-V
+#      Dawn makes of the tensor-core kernels (dump_shaders), to see what robustness puts around
+#      the cooperative-matrix loads (dump.txt.xz).
+#   3  against the official mamba_ssm in the same call with the settings mode 1 and 2 found best:
+#      STUDIO_ARGS (e.g. "--prefill-scan channel --ssd-tile wide") for the prefill,
+#      DECODE_ARGS for the decode (f16 at mamba-2.8b, mamba2-130m and mamba-130m).
+# Before a call: bash tooling/bench-bundle.sh, and for 3 the mamba_ssm source in .devbench/mamba
+# (tooling/bench-prefill.sh's header). Carry [".devbench", ".gl"].
+set -u
+cd "$(dirname "$0")/.."
+. tooling/device-env.sh
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+W=/tmp/next
+mkdir -p $W/p $W/d
+bench() { python3 .devbench/run.py bench "$@"; }
+case "${1:-1}" in
+  1)
+    for shape in mamba-2.8b mamba-130m; do
+      timeout 110 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --no-ceilings \
+        --prefill-matmul int8 --prefill-scan parallel,channel --out $W/scan-$shape.json" 2>&1 | grep -E '^prefill|error'
+    done
+    for shape in mamba2-2.7b mamba2-130m; do
+      timeout 110 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --no-ceilings \
+        --prefill-matmul int8 --ssd-tile narrow,wide --out $W/ssd-tile-$shape.json" 2>&1 | grep -E '^prefill|error'
+    done
+    ;;
+  2)
+    for toggles in none disable_robustness disable_robustness,disable_workgroup_init; do
+      flag=(); [ "$toggles" = none ] || flag=(--dawn-features "$toggles")
+      timeout 60 bash -c "$(declare -f bench); bench --int8-gemm --repeats 10 ${flag[*]} --out $W/int8-$toggles.json" 2>&1 | grep -E 'TOPS|FAIL|error'
+      timeout 70 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings \
+        --prefill-matmul int8 ${flag[*]} --out $W/prefill-$toggles.json" 2>&1 | grep -E '^prefill|error'
+      timeout 60 bash -c "$(declare -f bench); bench --shape mamba-2.8b --weights f16 --prefill 128 --decode 256 --repeats 3 --no-ceilings \
+        --no-breakdown ${flag[*]} --out $W/decode-$toggles.json" 2>&1 | grep -E '^decode|error'
+    done
+    timeout 60 bash -c "$(declare -f bench); bench --int8-gemm --repeats 1 --dawn-features dump_shaders" > $W/dump.txt 2>&1
+    xz -9 $W/dump.txt
+    ;;
+  3)
+    python3 tooling/bench-prefill.py --out $W/p --shapes mamba2-2.7b,mamba-2.8b,mamba2-130m --matmul int8 --official-dtypes bf16 --budget 240 \
+      --breakdown none --studio-args "${STUDIO_ARGS:-}" 2>&1 | grep -E '^\| |error'
+    python3 tooling/bench-17.py --out $W/d --shapes mamba-2.8b,mamba2-130m,mamba-130m --formats f16 --budget 200 --studio-args "${DECODE_ARGS:-}" 2>&1 | grep -E '^\| |error'
+    ;;
+  *)
+    echo "usage: bash tooling/bench-next.sh 1|2|3" >&2
+    exit 2
+    ;;
+esac
+tar czf "${OUT:-bench/out}/all.tgz" -C $W .

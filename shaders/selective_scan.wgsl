@@ -693,24 +693,22 @@ fn ch_fetch(e: u32, t0: u32, t_end: u32) -> vec4<f32> {
   return v;
 }
 
-// Tokens t .. t + 3 of channel d: dt_raw, x, and z (its strided view); 0 past t_end or for a spare thread.
-fn ch_dt4(t: u32, t_end: u32, d: u32, live: bool) -> vec4<f32> {
-  var v = vec4<f32>(0.0);
-  let Di = params.channels;
-  if (live && t < t_end) { v.x = dt_raw[t * Di + d]; }
-  if (live && t + 1u < t_end) { v.y = dt_raw[(t + 1u) * Di + d]; }
-  if (live && t + 2u < t_end) { v.z = dt_raw[(t + 2u) * Di + d]; }
-  if (live && t + 3u < t_end) { v.w = dt_raw[(t + 3u) * Di + d]; }
-  return v;
+// Tokens t .. t + 3 of channel d: dt_raw (from_x false) or x, both [T, Di] and bound to both
+// channel kernels; z (ch_z4) through its strided view. 0 past t_end or for a spare thread.
+fn ch_at(from_x: bool, row: u32, d: u32) -> f32 {
+  let i = row * params.channels + d;
+  if (from_x) {
+    return x[i];
+  }
+  return dt_raw[i];
 }
 
-fn ch_x4(t: u32, t_end: u32, d: u32, live: bool) -> vec4<f32> {
+fn ch_quad(from_x: bool, t: u32, t_end: u32, d: u32, live: bool) -> vec4<f32> {
   var v = vec4<f32>(0.0);
-  let Di = params.channels;
-  if (live && t < t_end) { v.x = x[t * Di + d]; }
-  if (live && t + 1u < t_end) { v.y = x[(t + 1u) * Di + d]; }
-  if (live && t + 2u < t_end) { v.z = x[(t + 2u) * Di + d]; }
-  if (live && t + 3u < t_end) { v.w = x[(t + 3u) * Di + d]; }
+  if (live && t < t_end) { v.x = ch_at(from_x, t, d); }
+  if (live && t + 1u < t_end) { v.y = ch_at(from_x, t + 1u, d); }
+  if (live && t + 2u < t_end) { v.z = ch_at(from_x, t + 2u, d); }
+  if (live && t + 3u < t_end) { v.w = ch_at(from_x, t + 3u, d); }
   return v;
 }
 
@@ -796,8 +794,8 @@ fn channel_summary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   var delta_sum = 0.0;
   var st0 = ch_fetch(lid, t_begin, t_end);
   var st1 = ch_fetch(lid + WORKGROUP_SIZE, t_begin, t_end);
-  var dt4 = ch_dt4(t_begin, t_end, c.d, c.live);
-  var x4 = ch_x4(t_begin, t_end, c.d, c.live);
+  var dt4 = ch_quad(false, t_begin, t_end, c.d, c.live);
+  var x4 = ch_quad(true, t_begin, t_end, c.d, c.live);
   for (var t0 = t_begin; t0 < t_end; t0 += CH_STAGE) {
     ch_bc[lid] = st0;
     ch_bc[lid + WORKGROUP_SIZE] = st1;
@@ -811,8 +809,8 @@ fn channel_summary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     for (var t = t0; t < stage_end; t += 4u) {
       let dt_cur = dt4;
       let x_cur = x4;
-      dt4 = ch_dt4(t + 4u, t_end, c.d, c.live);
-      x4 = ch_x4(t + 4u, t_end, c.d, c.live);
+      dt4 = ch_quad(false, t + 4u, t_end, c.d, c.live);
+      x4 = ch_quad(true, t + 4u, t_end, c.d, c.live);
       let j = t - t0;
       ch_summary_token(c, a, &s, &delta_sum, j, dt_cur.x, x_cur.x);
       if (t + 1u < stage_end) { ch_summary_token(c, a, &s, &delta_sum, j + 1u, dt_cur.y, x_cur.y); }
@@ -841,8 +839,8 @@ fn channel_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   var s = ch_state(c.live, base);
   var st0 = ch_fetch(lid, t_begin, t_end);
   var st1 = ch_fetch(lid + WORKGROUP_SIZE, t_begin, t_end);
-  var dt4 = ch_dt4(t_begin, t_end, c.d, c.live);
-  var x4 = ch_x4(t_begin, t_end, c.d, c.live);
+  var dt4 = ch_quad(false, t_begin, t_end, c.d, c.live);
+  var x4 = ch_quad(true, t_begin, t_end, c.d, c.live);
   var z4 = ch_z4(t_begin, t_end, c.d, c.live);
   for (var t0 = t_begin; t0 < t_end; t0 += CH_STAGE) {
     ch_bc[lid] = st0;
@@ -858,8 +856,8 @@ fn channel_scan(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       let dt_cur = dt4;
       let x_cur = x4;
       let z_cur = z4;
-      dt4 = ch_dt4(t + 4u, t_end, c.d, c.live);
-      x4 = ch_x4(t + 4u, t_end, c.d, c.live);
+      dt4 = ch_quad(false, t + 4u, t_end, c.d, c.live);
+      x4 = ch_quad(true, t + 4u, t_end, c.d, c.live);
       z4 = ch_z4(t + 4u, t_end, c.d, c.live);
       let j = t - t0;
       ch_scan_token(c, a, &s, j, t, dt_cur.x, x_cur.x, z_cur.x);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
-import type { GpuContext } from '../../app/gpu/context';
+import type { GpuContext, KernelTuning } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches, submitUnitsApart } from '../../app/kernels/dispatch';
 import { packSelectiveScanWeights, scanStateLanes, selectiveScan } from '../../app/kernels/selective-scan';
@@ -144,6 +144,30 @@ async function runScan(ctx: GpuContext, i: Inputs, state: GPUBuffer, opts: { tra
   return { y, delta, parts };
 }
 
+/**
+ * One prefill of `inputs` from a random state under `tuning`, checked against the float64
+ * reference: y, the final state and Δ (traced). Returns the run (its parts) for more checks.
+ */
+async function checkScan(c: GpuContext, inputs: Inputs, caseSeed: number, tuning: KernelTuning, chunkLength?: number) {
+  const state0 = randomF32(inputs.Di * inputs.N, caseSeed + 9, 1);
+  const state = uploadF32(c.device, 'Test.state', state0);
+  c.tuning = tuning;
+  let run: Awaited<ReturnType<typeof runScan>>;
+  try {
+    run = await runScan(c, inputs, state, { traceDelta: true, chunkLength });
+  } finally {
+    c.tuning = undefined;
+  }
+  const finalState = await readF32(c.device, state, inputs.Di * inputs.N);
+  state.destroy();
+  const ref = reference(inputs, state0);
+  expect(run.y.every(Number.isFinite), 'every y element written').toBe(true);
+  expect(relativeError(run.y, ref.y), 'y').toBeLessThanOrEqual(TOLERANCE);
+  expect(relativeError(finalState, ref.state), 'final state').toBeLessThanOrEqual(TOLERANCE);
+  expect(relativeError(run.delta!, ref.delta), 'Δ').toBeLessThanOrEqual(DELTA_TOLERANCE);
+  return run;
+}
+
 // The channel scan (tuning.prefillScan 'channel': channel_summary, combine_chunks, channel_scan, a
 // thread a channel with its N ≤ 16 states as vec4s). Odd sizes: Di not a multiple of the 64-channel
 // workgroup (spare threads), N that leaves a vec4 part-used (5, 11) or one vec4 (1, 4), chunks whose
@@ -162,25 +186,9 @@ describe("selective_scan.wgsl's channel prefill against its CPU reference (Dawn)
     it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength ?? 'chosen'}${slow ? ', slow decay' : ''} with the Δ trace`, async (test) => {
       if (!ctx) return test.skip(skipReason);
       const caseSeed = seed + 41 * Di + 23 * N + T + (chunkLength ?? 0);
-      const inputs = makeInputs(T, Di, N, caseSeed, slow);
-      const state0 = randomF32(Di * N, caseSeed + 9, 1);
-      const state = uploadF32(ctx.device, 'Test.state', state0);
-      ctx.tuning = { prefillScan: 'channel' };
-      let run: Awaited<ReturnType<typeof runScan>>;
-      try {
-        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength });
-      } finally {
-        ctx.tuning = undefined;
-      }
-      const finalState = await readF32(ctx.device, state, Di * N);
-      state.destroy();
-      const ref = reference(inputs, state0);
+      const run = await checkScan(ctx, makeInputs(T, Di, N, caseSeed, slow), caseSeed, { prefillScan: 'channel' }, chunkLength);
       const chunks = Math.ceil(T / (chunkLength ?? 64));
       expect(run.parts, 'three passes when chunked, one dispatch otherwise').toEqual(chunks > 1 ? ['chunk_summary', 'combine_chunks', 'scan'] : null);
-      expect(run.y.every(Number.isFinite), 'every y element written').toBe(true);
-      expect(relativeError(run.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(run.delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
     });
   }
 
@@ -270,23 +278,7 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
     it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength} (the parallel scan)`, async (test) => {
       if (!ctx) return test.skip(skipReason);
       const caseSeed = seed + 31 * Di + 17 * N + T + chunkLength;
-      const inputs = makeInputs(T, Di, N, caseSeed);
-      const state0 = randomF32(Di * N, caseSeed + 9, 1);
-      const state = uploadF32(ctx.device, 'Test.state', state0);
-      ctx.tuning = { prefillScan: 'parallel' };
-      let run: Awaited<ReturnType<typeof runScan>>;
-      try {
-        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength });
-      } finally {
-        ctx.tuning = undefined;
-      }
-      const { y, delta } = run;
-      const finalState = await readF32(ctx.device, state, Di * N);
-      state.destroy();
-      const ref = reference(inputs, state0);
-      expect(relativeError(y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
+      await checkScan(ctx, makeInputs(T, Di, N, caseSeed), caseSeed, { prefillScan: 'parallel' }, chunkLength);
     });
   }
 
@@ -297,21 +289,7 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
       if (!ctx) return test.skip(skipReason);
       const [Di, N, T] = [67, 16, 257];
       const caseSeed = seed + 43 * Di + T;
-      const inputs = makeInputs(T, Di, N, caseSeed, true);
-      const state0 = randomF32(Di * N, caseSeed + 9, 1);
-      const state = uploadF32(ctx.device, 'Test.state', state0);
-      ctx.tuning = { prefillScan, scanChunk: 64 };
-      let run: Awaited<ReturnType<typeof runScan>>;
-      try {
-        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength: prefillScan === 'parallel' ? 32 : undefined });
-      } finally {
-        ctx.tuning = undefined;
-      }
-      const finalState = await readF32(ctx.device, state, Di * N);
-      state.destroy();
-      const ref = reference(inputs, state0);
-      expect(relativeError(run.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
+      await checkScan(ctx, makeInputs(T, Di, N, caseSeed, true), caseSeed, { prefillScan, scanChunk: 64 }, prefillScan === 'parallel' ? 32 : undefined);
     });
   }
 
@@ -325,23 +303,9 @@ describe('selective_scan.wgsl against its CPU reference (Dawn)', () => {
     it(`Di=${Di} N=${N} T=${T} chunkLength=${chunkLength}, ${scanLanes} lanes a channel (the parallel scan)`, async (test) => {
       if (!ctx) return test.skip(skipReason);
       const caseSeed = seed + 37 * Di + 19 * N + T + scanLanes;
-      const inputs = makeInputs(T, Di, N, caseSeed);
-      const state0 = randomF32(Di * N, caseSeed + 9, 1);
-      const state = uploadF32(ctx.device, 'Test.state', state0);
-      ctx.tuning = { prefillScan: 'parallel', scanLanes };
-      expect(scanStateLanes(ctx, N, true)).toBe(scanLanes);
-      let run: Awaited<ReturnType<typeof runScan>>;
-      try {
-        run = await runScan(ctx, inputs, state, { traceDelta: true, chunkLength });
-      } finally {
-        ctx.tuning = undefined;
-      }
-      const finalState = await readF32(ctx.device, state, Di * N);
-      state.destroy();
-      const ref = reference(inputs, state0);
-      expect(relativeError(run.y, ref.y)).toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(finalState, ref.state)).toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(run.delta!, ref.delta)).toBeLessThanOrEqual(DELTA_TOLERANCE);
+      const tuning = { prefillScan: 'parallel', scanLanes } as const;
+      expect(scanStateLanes({ ...ctx, tuning }, N, true)).toBe(scanLanes);
+      await checkScan(ctx, makeInputs(T, Di, N, caseSeed), caseSeed, tuning, chunkLength);
     });
   }
 

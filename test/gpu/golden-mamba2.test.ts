@@ -40,6 +40,18 @@ async function openGolden(gpu: GpuContext, name: string) {
   return { inspection, weights, f32, ints, ids: await ints('input_ids') };
 }
 
+/** The logits at every position of a prefill of `ids` on a fresh session of `model` (destroyed after). */
+async function promptLogits(gpu: GpuContext, model: ReturnType<typeof buildModel>, ids: number[], V: number): Promise<Float32Array> {
+  const session = new Session(gpu, model);
+  const logits = storageBuffer(gpu.device, 'Golden2.promptLogits', ids.length * V * 4);
+  session.prefill(ids, { allLogits: logits });
+  const values = await readF32(gpu.device, logits, ids.length * V);
+  logits.destroy();
+  session.destroy();
+  model.destroy();
+  return values;
+}
+
 describe('Mamba-2 against transformers (golden fixtures)', () => {
   it('has the Mamba-2 golden cases', () => {
     expect(cases).toEqual(['mamba2-8groups', 'mamba2-groups', 'mamba2-one-group']);
@@ -102,7 +114,6 @@ describe('Mamba-2 with another SSD chunk length (bench --ssd-chunk)', () => {
   it("mamba2-groups (chunk_size 32) chunked by 16 and by 100: the same logits within 1e-3 of transformers'", async (test) => {
     if (!ctx) return test.skip(skipReason);
     const { inspection, weights, f32, ids } = await openGolden(ctx, 'mamba2-groups');
-    const T = ids.length;
     const V = inspection.config.vocabSize;
     const golden = await f32('logits');
     const { nHeads: H, headDim: P, dState: N, nGroups: G } = inspection.config;
@@ -117,13 +128,7 @@ describe('Mamba-2 with another SSD chunk length (bench --ssd-chunk)', () => {
         // The scratch is sized for the chunks asked for: chunk states K·H·P·N and C·Bᵀ K·G·L² at 512 tokens.
         const scratch = (L: number) => Math.ceil(512 / L) * (H * P * N + G * L * L) * 4;
         expect(model.activationBytes - plainBytes).toBe(scratch(ssdChunk) - scratch(32));
-        const session = new Session(ctx, model);
-        const logits = storageBuffer(ctx.device, 'Golden2.chunkedLogits', T * V * 4);
-        session.prefill(ids, { allLogits: logits });
-        expect(relativeError(await readF32(ctx.device, logits, T * V), golden), `chunks of ${ssdChunk}`).toBeLessThanOrEqual(TOL);
-        logits.destroy();
-        session.destroy();
-        model.destroy();
+        expect(relativeError(await promptLogits(ctx, model, ids, V), golden), `chunks of ${ssdChunk}`).toBeLessThanOrEqual(TOL);
       }
     } finally {
       ctx.tuning = undefined;
@@ -136,18 +141,10 @@ describe("Mamba-2 with the SSD's wide tiles (bench --ssd-tile wide)", () => {
   it.for(cases)('%s: logits within 1e-3 of transformers with chunk_states and chunk_scan in 128 × 64 tiles', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
     const { inspection, weights, f32, ids } = await openGolden(ctx, name);
-    const T = ids.length;
-    const V = inspection.config.vocabSize;
     ctx.tuning = { ssdTile: 'wide' };
     try {
-      const model = buildModel(ctx, inspection, weights, 512);
-      const session = new Session(ctx, model);
-      const logits = storageBuffer(ctx.device, 'Golden2.wideLogits', T * V * 4);
-      session.prefill(ids, { allLogits: logits });
-      expect(relativeError(await readF32(ctx.device, logits, T * V), await f32('logits'))).toBeLessThanOrEqual(TOL);
-      logits.destroy();
-      session.destroy();
-      model.destroy();
+      const logits = await promptLogits(ctx, buildModel(ctx, inspection, weights, 512), ids, inspection.config.vocabSize);
+      expect(relativeError(logits, await f32('logits'))).toBeLessThanOrEqual(TOL);
     } finally {
       ctx.tuning = undefined;
       weights.destroy();

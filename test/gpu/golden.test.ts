@@ -31,6 +31,17 @@ let ctx: GpuContext | null = null;
 let skipReason = '';
 useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 
+/** A golden case's model (inspected, its weights on the GPU), its golden tensors and its input ids. */
+async function openGolden(gpu: GpuContext, name: string) {
+  const dir = path.join(goldenDir, name);
+  const files = await folderModelFiles(dir);
+  const inspection = await inspectModel(files);
+  const weights = await loadWeights(gpu, files, inspection);
+  await files.close();
+  const golden = await readGolden(dir);
+  return { inspection, weights, golden, ids: await golden.ints('input_ids') };
+}
+
 describe('Mamba-1 against transformers (golden fixtures)', () => {
   it('has the Mamba-1 golden cases', () => {
     expect(cases).toEqual(['mamba1-bias-untied', 'mamba1-odd', 'mamba1-tied']);
@@ -56,13 +67,7 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
   // logits and every layer's Δ against transformers, as the default scan's are above.
   it.for(cases)("%s: GPU logits and Δ within 1e-3 with the channel prefill scan", async (name, test) => {
     if (!ctx) return test.skip(skipReason);
-    const dir = path.join(goldenDir, name);
-    const files = await folderModelFiles(dir);
-    const inspection = await inspectModel(files);
-    const weights = await loadWeights(ctx, files, inspection);
-    await files.close();
-    const golden = await readGolden(dir);
-    const ids = await golden.ints('input_ids');
+    const { inspection, weights, golden, ids } = await openGolden(ctx, name);
     const { dInner: Di, vocabSize: V, nLayer: L } = inspection.config;
     const T = ids.length;
     ctx.tuning = { prefillScan: 'channel' };
@@ -87,13 +92,7 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
 
   it.for(cases)('%s: GPU logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
-    const dir = path.join(goldenDir, name);
-    const files = await folderModelFiles(dir);
-    const inspection = await inspectModel(files);
-    const weights = await loadWeights(ctx, files, inspection);
-    await files.close();
-    const golden = await readGolden(dir);
-    const ids = await golden.ints('input_ids');
+    const { inspection, weights, golden, ids } = await openGolden(ctx, name);
     const { dModel: D, dInner: Di, dState: N, dtRank: R, vocabSize: V, nLayer: L } = inspection.config;
     const T = ids.length;
     const model = buildModel(ctx, inspection, weights, 512);

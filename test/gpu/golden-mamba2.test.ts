@@ -18,7 +18,7 @@ import { buildModel } from '../../app/arch/build';
 import { stateBuffers } from '../../app/model/mixer';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { readGolden } from '../support/golden';
+import { openGoldenModel, readGolden } from '../support/golden';
 import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
@@ -28,17 +28,6 @@ const cases = existsSync(goldenDir) ? readdirSync(goldenDir).filter((n) => n.sta
 let ctx: GpuContext | null = null;
 let skipReason = '';
 useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
-
-/** A golden case's model (inspected, its weights on the GPU), its golden tensors and its input ids. */
-async function openGolden(gpu: GpuContext, name: string) {
-  const dir = path.join(goldenDir, name);
-  const files = await folderModelFiles(dir);
-  const inspection = await inspectModel(files);
-  const weights = await loadWeights(gpu, files, inspection);
-  await files.close();
-  const { f32, ints } = await readGolden(dir);
-  return { inspection, weights, f32, ints, ids: await ints('input_ids') };
-}
 
 /** The logits at every position of a prefill of `ids` on a fresh session of `model` (destroyed after). */
 async function promptLogits(gpu: GpuContext, model: ReturnType<typeof buildModel>, ids: number[], V: number): Promise<Float32Array> {
@@ -59,7 +48,7 @@ describe('Mamba-2 against transformers (golden fixtures)', () => {
 
   it.for(cases)('%s: logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical; prefill then steps', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
-    const { inspection, weights, f32, ints, ids } = await openGolden(ctx, name);
+    const { inspection, weights, golden: { f32, ints }, ids } = await openGoldenModel(ctx, path.join(goldenDir, name));
     const c = inspection.config;
     const { dModel: D, dInner: Di, dState: N, nGroups: G, nHeads: H, vocabSize: V, nLayer: L } = c;
     const T = ids.length;
@@ -113,7 +102,7 @@ describe('Mamba-2 against transformers (golden fixtures)', () => {
 describe('Mamba-2 with another SSD chunk length (bench --ssd-chunk)', () => {
   it("mamba2-groups (chunk_size 32) chunked by 16 and by 100: the same logits within 1e-3 of transformers'", async (test) => {
     if (!ctx) return test.skip(skipReason);
-    const { inspection, weights, f32, ids } = await openGolden(ctx, 'mamba2-groups');
+    const { inspection, weights, golden: { f32 }, ids } = await openGoldenModel(ctx, path.join(goldenDir, 'mamba2-groups'));
     const V = inspection.config.vocabSize;
     const golden = await f32('logits');
     const { nHeads: H, headDim: P, dState: N, nGroups: G } = inspection.config;
@@ -140,7 +129,7 @@ describe('Mamba-2 with another SSD chunk length (bench --ssd-chunk)', () => {
 describe("Mamba-2 with the SSD's wide tiles (bench --ssd-tile wide)", () => {
   it.for(cases)('%s: logits within 1e-3 of transformers with chunk_states and chunk_scan in 128 × 64 tiles', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
-    const { inspection, weights, f32, ids } = await openGolden(ctx, name);
+    const { inspection, weights, golden: { f32 }, ids } = await openGoldenModel(ctx, path.join(goldenDir, name));
     ctx.tuning = { ssdTile: 'wide' };
     try {
       const logits = await promptLogits(ctx, buildModel(ctx, inspection, weights, 512), ids, inspection.config.vocabSize);

@@ -13,12 +13,11 @@ import { readF32, storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { generate } from '../../app/model/generate';
-import { loadWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { readGolden } from '../support/golden';
+import { openGoldenModel, readGolden } from '../support/golden';
 import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
@@ -30,17 +29,6 @@ const cases = existsSync(goldenDir)
 let ctx: GpuContext | null = null;
 let skipReason = '';
 useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
-
-/** A golden case's model (inspected, its weights on the GPU), its golden tensors and its input ids. */
-async function openGolden(gpu: GpuContext, name: string) {
-  const dir = path.join(goldenDir, name);
-  const files = await folderModelFiles(dir);
-  const inspection = await inspectModel(files);
-  const weights = await loadWeights(gpu, files, inspection);
-  await files.close();
-  const golden = await readGolden(dir);
-  return { inspection, weights, golden, ids: await golden.ints('input_ids') };
-}
 
 describe('Mamba-1 against transformers (golden fixtures)', () => {
   it('has the Mamba-1 golden cases', () => {
@@ -67,7 +55,7 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
   // logits and every layer's Δ against transformers, as the default scan's are above.
   it.for(cases)("%s: GPU logits and Δ within 1e-3 with the channel prefill scan", async (name, test) => {
     if (!ctx) return test.skip(skipReason);
-    const { inspection, weights, golden, ids } = await openGolden(ctx, name);
+    const { inspection, weights, golden, ids } = await openGoldenModel(ctx, path.join(goldenDir, name));
     const { dInner: Di, vocabSize: V, nLayer: L } = inspection.config;
     const T = ids.length;
     ctx.tuning = { prefillScan: 'channel' };
@@ -92,7 +80,7 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
 
   it.for(cases)('%s: GPU logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
-    const { inspection, weights, golden, ids } = await openGolden(ctx, name);
+    const { inspection, weights, golden, ids } = await openGoldenModel(ctx, path.join(goldenDir, name));
     const { dModel: D, dInner: Di, dState: N, dtRank: R, vocabSize: V, nLayer: L } = inspection.config;
     const T = ids.length;
     const model = buildModel(ctx, inspection, weights, 512);

@@ -14,6 +14,5 @@
 set -u
 cd "$(dirname "$0")/.."
 . tooling/device-env.sh
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 python3 tooling/bench-17.py --out "${OUT:-bench/out/bench17}" "$@"

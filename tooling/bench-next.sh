@@ -18,7 +18,6 @@
 set -u
 cd "$(dirname "$0")/.."
 . tooling/device-env.sh
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 W=/tmp/next
 mkdir -p $W/p $W/d
 bench() { python3 .devbench/run.py bench "$@"; }

@@ -13,7 +13,6 @@
 set -u
 cd "$(dirname "$0")/.."
 . tooling/device-env.sh
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 OUT="${OUT:-bench/out/prefill}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true

@@ -18,7 +18,6 @@
 set -u
 cd "$(dirname "$0")/.."
 . tooling/device-env.sh
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 W=/tmp/tenth
 mkdir -p $W/p $W/d
 case "${1:-1}" in

@@ -44,6 +44,45 @@ export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: re
   pass?.end();
 }
 
+/** Dispatch steps in the first command buffer of a plan submitted in pieces (submitSteps), then in each of the others. */
+export const FIRST_PIECE_STEPS = 8;
+export const PIECE_STEPS = 48;
+
+/**
+ * Encodes `steps` and submits them in pieces (FIRST_PIECE_STEPS dispatch steps, then PIECE_STEPS
+ * a piece), each its own command buffer, so that the GPU starts on the first piece while the CPU
+ * encodes the rest: a prefill chunk in one command buffer kept the GPU idle for all of its
+ * encoding (H200: ~5 ms of a 2.7B model's 2,048 tokens, ~3.6 ms of mamba2-130m's ~16 ms). `before`
+ * goes at the head of the first piece and `after` at the tail of the last; the queue runs the
+ * pieces in order, so the work is the one command buffer's. Returns the pieces submitted.
+ */
+export function submitSteps(
+  device: GPUDevice,
+  label: string,
+  steps: readonly Step[],
+  hooks: { before?: (encoder: GPUCommandEncoder) => void; after?: (encoder: GPUCommandEncoder) => void } = {},
+): number {
+  let start = 0;
+  let pieces = 0;
+  do {
+    const size = pieces === 0 ? FIRST_PIECE_STEPS : PIECE_STEPS;
+    let end = start;
+    for (let dispatches = 0; end < steps.length && dispatches < size; end++) {
+      if ((steps[end] as Step).kind === 'dispatch') dispatches++;
+    }
+    // The copies after a piece's last dispatch (its taps) go with it.
+    while (end < steps.length && (steps[end] as Step).kind !== 'dispatch') end++;
+    const encoder = device.createCommandEncoder({ label });
+    if (start === 0) hooks.before?.(encoder);
+    encodeSteps(encoder, label, steps.slice(start, end));
+    if (end >= steps.length) hooks.after?.(encoder);
+    device.queue.submit([encoder.finish()]);
+    pieces++;
+    start = end;
+  } while (start < steps.length);
+  return pieces;
+}
+
 /**
  * The copy of `rows` rows of `rowBytes` from `from` (at byte `fromOffset`) into a tap buffer, at
  * the taps' row: taps.rowOf() read when encoded (a plan built once, each step its row), else row0.

@@ -10,7 +10,7 @@ import { validateTokenIds } from '../kernels/embedding.js';
 import { topK } from '../kernels/top-k.js';
 import { gridDecodeWorkgroups, type GpuContext } from '../gpu/context.js';
 import { stateBuffers, type ModelTaps, type SequenceState } from './mixer.js';
-import { encodeSteps, type ForwardPlan, type LanguageModel } from './model.js';
+import { encodeSteps, submitSteps, type ForwardPlan, type LanguageModel } from './model.js';
 
 /**
  * Where a traced session writes each token's taps (app/analysis/recorder.ts implements it): rows
@@ -178,15 +178,16 @@ export class Session {
         const knocked = knockout && knockout.token >= start && knockout.token < start + chunk.length;
         const overwrite = options.overwriteMixerOutput;
         const overwritten = overwrite && overwrite.token >= start && overwrite.token < start + chunk.length ? { layer: overwrite.layer, row: overwrite.token - start, source: overwrite.source } : undefined;
-        const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
         if (!taps && !options.allLogits && !knocked && !overwritten && options.lastLayer === undefined) {
           // The common case: the model's cached plan for this many tokens, on its work state.
           const cached = this.model.cachedPlan(chunk.length);
-          copyState(encoder, this.state, cached.state);
-          encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
-          copyState(encoder, cached.state, this.state);
-          encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
-          device.queue.submit([encoder.finish()]);
+          submitSteps(device, 'Session.prefill', cached.plan.steps, {
+            before: (encoder) => copyState(encoder, this.state, cached.state),
+            after: (encoder) => {
+              copyState(encoder, cached.state, this.state);
+              encoder.copyBufferToBuffer(cached.logits, 0, this.logits, 0, this.logits.size);
+            },
+          });
         } else {
           const reuse = !options.allLogits && !knocked && !overwritten && !options.taps?.rowOf;
           let plan = reuse ? reusable.get(chunk.length) : undefined;
@@ -201,10 +202,9 @@ export class Session {
             if (reuse) reusable.set(chunk.length, plan);
           }
           row = row0 + start;
-          encodeSteps(encoder, 'Session.prefill', plan.steps);
           // A traced prefill's last chunk leaves the last token's logits: its top next tokens.
-          if (this.recorder && taps && !options.allLogits && !options.skipTopNext && start + max >= ids.length) this.encodeTopNext(encoder, row0 + ids.length - 1);
-          device.queue.submit([encoder.finish()]);
+          const topNext = this.recorder && taps && !options.allLogits && !options.skipTopNext && start + max >= ids.length;
+          submitSteps(device, 'Session.prefill', plan.steps, topNext ? { after: (encoder) => this.encodeTopNext(encoder, row0 + ids.length - 1) } : {});
           if (!reuse) plan.destroy();
         }
       }
@@ -244,11 +244,10 @@ export class Session {
       recorder.length += chunk.length;
       const cached = this.tracedPlan(recorder, chunk.length, options);
       device.queue.writeBuffer(this.model.idsBuffer, 0, Uint32Array.from(chunk));
-      const encoder = device.createCommandEncoder({ label: 'Session.prefill' });
-      encodeSteps(encoder, 'Session.prefill', cached.plan.steps);
       // The traced prefill's last chunk leaves the last token's logits: its top next tokens.
-      if (!options.allLogits && start + max >= ids.length) this.encodeTopNext(encoder, this.tracedRow + chunk.length - 1);
-      device.queue.submit([encoder.finish()]);
+      const topNext = !options.allLogits && start + max >= ids.length;
+      const row = this.tracedRow + chunk.length - 1;
+      submitSteps(device, 'Session.prefill', cached.plan.steps, topNext ? { after: (encoder) => this.encodeTopNext(encoder, row) } : {});
       this.tokens.push(...chunk);
     }
   }

@@ -27,11 +27,21 @@ describe('the memory plan in the load panel', () => {
     if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
     const p = page;
     await expect.poll(() => p.getByTestId('gpu-selftest').textContent(), { timeout: 60_000 }).toMatch(/GPU check passed/);
-    await p.getByRole('option', { name: /Shakespeare bytes/ }).click();
+    // The plan line of the model picked before, if another was: the new model's plan replaces it
+    // (reading the line at once after the click could still see the other model's plan).
+    const option = p.getByRole('option', { name: /Shakespeare bytes/ });
+    const before = (await option.getAttribute('aria-selected')) === 'true' ? null : await p.getByTestId('memory-plan').textContent({ timeout: 1000 }).catch(() => null);
+    await option.click();
+    const newPlan = async () => {
+      const text = (await p.getByTestId('memory-plan').textContent()) ?? '';
+      return text !== before && PLAN.test(text) ? text : '';
+    };
+    await expect.poll(newPlan, { timeout: 30_000 }).not.toBe('');
     const fp32 = await plannedWeightsMb(p);
-    console.info(`[e2e] load panel: ${await p.getByTestId('memory-plan').textContent()}`);
+    const text = await p.getByTestId('memory-plan').textContent();
+    console.info(`[e2e] load panel: ${text}`);
     // SwiftShader's memory is not known: the plan says so rather than guessing.
-    expect(await p.getByTestId('memory-plan').textContent()).toMatch(/ · GPU memory unknown$/);
+    expect(text).toMatch(/ · GPU memory unknown$/);
     await p.getByLabel('GPU weights').selectOption('f16');
     // The big matrices in halves: fewer bytes planned.
     await expect.poll(() => plannedWeightsMb(p), { timeout: 30_000 }).toBeLessThan(fp32);

@@ -38,7 +38,9 @@ export function MemoryPlanLine({ model, host, engine, weights, prefill = 'fp32',
     };
   }, [engine, host, model.id, weights, prefill, contextTokens, gpuReady]);
 
-  if (planned.state === 'planning') {
+  // Until the effect has re-planned for a newly picked model, its state is the previous model's:
+  // never show that model's plan (or failure) under this one.
+  if (planned.state === 'planning' || planned.modelId !== model.id) {
     return (
       <span className="load-text" data-testid="memory-plan">
         Planning GPU memory…

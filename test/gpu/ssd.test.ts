@@ -413,10 +413,11 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     state.destroy();
   });
 
-  it('chained calls (prefill 70, prefill 7, three steps) equal one call over all 80 tokens', async (test) => {
+  // With slow decay too: the state a call leaves still matters to the next call's last tokens.
+  it.for([false, true])('chained calls (prefill 70, prefill 7, three steps) equal one call over all 80 tokens (slow decay: %s)', async (slow, test) => {
     if (!ctx) return test.skip(skipReason);
     const [H, P, G, N, total] = [4, 16, 2, 16, 80];
-    const inputs = makeInputs(total, H, P, G, N, seed + 5);
+    const inputs = makeInputs(total, H, P, G, N, seed + 5, slow);
     const zeros = new Float32Array(H * P * N);
     const ref = reference(inputs, zeros);
     const chainedState = uploadF32(ctx.device, 'Test.chainedState', zeros);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The measurements waiting for a device: kernels built in sessions without one (eighth to
 # eleventh: bench/RESULTS.md "Built without a device"), one mode a call, each ~3–5 minutes; every
-# mode lands in $OUT/all.tgz (the device returns at most 8 files).
+# mode lands in $OUT/all.tgz (the device returns at most 8 files); each mode's timeouts add up to
+# under the 600 s a command may run.
 #   1  the default int8 prefill (tenth session: main_k4 conv at mamba-2.8b, quantize_rot's kept
 #      passes as named values) per kernel, beside the eleventh session's opt-ins: Mamba-1's channel
 #      scan (--prefill-scan parallel,channel) and the SSD's wide tiles (--ssd-tile narrow,wide),
@@ -24,24 +25,24 @@ bench() { python3 .devbench/run.py bench "$@"; }
 case "${1:-1}" in
   1)
     for shape in mamba-2.8b mamba-130m; do
-      timeout 110 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --no-ceilings \
+      timeout 130 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048,8192 --decode 8 --repeats 2 --no-ceilings \
         --prefill-matmul int8 --prefill-scan parallel,channel --out $W/scan-$shape.json" 2>&1 | grep -E '^prefill|error'
     done
     for shape in mamba2-2.7b mamba2-130m; do
-      timeout 110 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048,8192 --decode 8 --repeats 3 --no-ceilings \
+      timeout 130 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048,8192 --decode 8 --repeats 2 --no-ceilings \
         --prefill-matmul int8 --ssd-tile narrow,wide --out $W/ssd-tile-$shape.json" 2>&1 | grep -E '^prefill|error'
     done
     ;;
   2)
     for toggles in none disable_robustness disable_robustness,disable_workgroup_init; do
       flag=(); [ "$toggles" = none ] || flag=(--dawn-features "$toggles")
-      timeout 60 bash -c "$(declare -f bench); bench --int8-gemm --repeats 10 ${flag[*]} --out $W/int8-$toggles.json" 2>&1 | grep -E 'TOPS|FAIL|error'
-      timeout 70 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings \
+      timeout 45 bash -c "$(declare -f bench); bench --int8-gemm --repeats 5 ${flag[*]} --out $W/int8-$toggles.json" 2>&1 | grep -E 'TOPS|FAIL|error'
+      timeout 60 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
         --prefill-matmul int8 ${flag[*]} --out $W/prefill-$toggles.json" 2>&1 | grep -E '^prefill|error'
-      timeout 60 bash -c "$(declare -f bench); bench --shape mamba-2.8b --weights f16 --prefill 128 --decode 256 --repeats 3 --no-ceilings \
+      timeout 45 bash -c "$(declare -f bench); bench --shape mamba-2.8b --weights f16 --prefill 128 --decode 128 --repeats 2 --no-ceilings \
         --no-breakdown ${flag[*]} --out $W/decode-$toggles.json" 2>&1 | grep -E '^decode|error'
     done
-    timeout 60 bash -c "$(declare -f bench); bench --int8-gemm --repeats 1 --dawn-features dump_shaders" > $W/dump.txt 2>&1
+    timeout 45 bash -c "$(declare -f bench); bench --int8-gemm --repeats 1 --dawn-features dump_shaders" > $W/dump.txt 2>&1
     xz -9 $W/dump.txt
     ;;
   3)

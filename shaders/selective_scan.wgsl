@@ -44,6 +44,9 @@
 //                   state; one chunk is scanned straight through. So the carried state takes one
 //                   exp a chunk, not one a token, as on a GPU (a per-token product compounds the
 //                   exp's rounding over thousands of tokens: 1.4e-4 of ‖Δ‖ at token 6,000).
+//   channel_summary, channel_scan
+//                   prefill passes 1 and 3 with a thread a channel holding all its N ≤ 16 states
+//                   (tuning.prefillScan 'channel'; combine_chunks between them): below.
 
 override WORKGROUP_SIZE: u32 = 64u;   // a multiple of STATE_LANES
 override STATE_LANES: u32 = 16u;      // lanes per channel: a power of two, ≤ 32

@@ -23,6 +23,8 @@
 //   chunk_scan     y[t] = exp(S_t) · C_t · start_k  +  Σ_{s ≤ t in chunk} (C_t·B_s) · exp(S_t − S_s) · Δ_s · x_s
 //                  + D · x_t, with C_t·B_s from chunk_cb; 64 × 64 tiles of (t, p) per workgroup.
 //                  No T × H × P × N tensor is ever written.
+//   chunk_states_wide, chunk_scan_wide
+//                  the same two products in 128 × 64 tiles of 8 × 8 a thread (tuning.ssdTile 'wide'): below.
 // Decode:
 //   step           T = 1: STEP_LANES threads per state row (h, p) update it in place and write y[h, p]
 //                  (with GATE: y · silu(z), z read from the xBC buffer at gate_offset; with NORM_SUMS

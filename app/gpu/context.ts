@@ -61,7 +61,7 @@ export interface KernelTuning {
   /** Kernels with one workgroup a row (residual_rmsnorm, gated_rmsnorm, top_k): threads per row, a power of two, at most the kernel's own (tests run both sizes). */
   rowWorkgroup?: number;
   /**
-   * Mamba-1's prefill scan (app/kernels/selective-scan.ts PrefillScanKind): 'serial' (a thread a
+   * Mamba-1's prefill scan (app/kernels/selective-scan.ts prefillScanKind): 'serial' (a thread a
    * channel over all tokens, no barriers: a software adapter's default), 'parallel' (lanes and
    * chunks: a GPU's) or 'channel' (a thread a channel in chunks, N ≤ 16: asked for only).
    */

@@ -19,11 +19,15 @@ import json
 import math
 import os
 import struct
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mamba_torch import RMSNorm  # noqa: E402  (the Mamba-1 trainer's; weight · x / rms)
 
 
 def segsum(x: torch.Tensor) -> torch.Tensor:
@@ -64,16 +68,6 @@ def ssd(X, A, B, C, block: int, code=exact):
     states = torch.einsum('bhzc,bchpn->bzhpn', decay_chunk, states)[:, :-1]
     Y_off = torch.einsum('bclhn,bchpn->bclhp', code(C, -1), code(states, -1)) * torch.exp(A_cs).permute(0, 2, 3, 1)[..., None]  # K = n
     return (Y_diag + Y_off).reshape(b, l, h, p)
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, d: int, eps: float):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
 class Mixer(nn.Module):

@@ -46,7 +46,8 @@ export function usablePrefillMatmul(ctx: GpuContext | null, asked: PrefillMatmul
 }
 
 /** Dawn's toggle that makes it offer the subgroup-matrix feature (Node: findNodeGpu flags; Chromium and Electron: --enable-unsafe-webgpu). */
-export const DAWN_UNSAFE_FLAG = 'enable-dawn-features=allow_unsafe_apis';
+export const DAWN_UNSAFE_TOGGLE = 'allow_unsafe_apis';
+export const DAWN_UNSAFE_FLAG = `enable-dawn-features=${DAWN_UNSAFE_TOGGLE}`;
 
 interface Quantized {
   codes: GPUBuffer;

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setFallbackUncapturedErrorReport } from '../gpu/context.js';
-import { DAWN_UNSAFE_FLAG } from '../model/int8-prefill.js';
+import { DAWN_UNSAFE_TOGGLE } from '../model/int8-prefill.js';
 
 export interface NodeGpu {
   gpu: GPU;
@@ -51,7 +51,7 @@ export const DAWN_TOGGLE_NAME = /^[a-z][a-z0-9_]*$/;
  * reads one such flag, so they are merged into it.
  */
 export function benchDawnFlags(unsafe: boolean, toggles: readonly string[]): string[] {
-  const enabled = [...(unsafe ? [DAWN_UNSAFE_FLAG.slice(DAWN_UNSAFE_FLAG.indexOf('=') + 1)] : []), ...toggles];
+  const enabled = [...(unsafe ? [DAWN_UNSAFE_TOGGLE] : []), ...toggles];
   return ['disable-dawn-features=timestamp_quantization', ...(enabled.length ? [`enable-dawn-features=${enabled.join(',')}`] : [])];
 }
 

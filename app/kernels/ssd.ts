@@ -416,10 +416,11 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
     const passingGroups = foldWorkgroups(Math.ceil(stateElements / WORKGROUP_SIZE), maxDim);
     const tiles = Math.ceil(chunkLength / TILE);
     const scanTiles = wide ? Math.ceil(chunkLength / WIDE_ROWS) * Math.ceil(P / WIDE_COLS) : tiles * Math.ceil(P / TILE);
-    const statesTiles = wide ? Math.ceil(N / WIDE_ROWS) * Math.ceil(P / WIDE_COLS) : stateTiles;
+    // chunk_states' workgroups along x (the wide tiles are never more than the 64 × 64 ones the limit above counts).
+    const statesGroupsX = wide ? Math.ceil(N / WIDE_ROWS) * Math.ceil(P / WIDE_COLS) : stateTiles;
     parts = [
       kernelPart('chunk_cumsum', cumsumPipeline, cumsumGroup, cumsumGroups),
-      kernelPart('chunk_states', statesPipeline, statesGroup, [statesTiles, H, chunks]),
+      kernelPart('chunk_states', statesPipeline, statesGroup, [statesGroupsX, H, chunks]),
       kernelPart('state_passing', passingPipeline, passingGroup, passingGroups),
       kernelPart('chunk_cb', cbPipeline, cbGroup, [tiles * tiles, G, chunks]),
       kernelPart('chunk_scan', scanPipeline, scanGroup, [scanTiles, H, chunks]),

@@ -17,6 +17,11 @@
 //     r[o] = silu(conv_b[c] + Σ_{k<K-1} conv_w[c, k] · conv_state[c, k] + conv_w[c, K-1] · r[o])
 //     conv_state[c, ·] shifts left by one and takes r[o] (before the conv) as its newest input
 //   y[o] = r[o]   (+ y[o] when accumulate = 1: the residual add of out_proj)
+//   XPROJ (Mamba-1's x_proj folded in, conv_start = 0): for each block b of rows holding conv
+//   channels c ∈ [c0, c1) (their outputs r[c] after the conv),
+//     xp_out[b, j] = Σ_{c0 ≤ c < c1} xp_w[j, c] · r[c]        j < xp_outputs (R + 2N)
+//   partial sums of x_proj(xc) over each block's channels, which the decode step adds
+//   (selective_scan.wgsl step_xp) instead of a dispatch of its own.
 //
 // Symbols: I = in_features (D for in_proj and the LM head, Di for Mamba-2's out_proj), O =
 // out_features, K = CONV_K (d_conv). x and z are read at element offsets x_offset and z_offset.
@@ -48,6 +53,12 @@
 // its scale on the row sums. NORM = 3 has no prologue: x is read in place (X_DIRECT), each thread
 // loads its share of the sums before the rows and the workgroup adds them after its first block's
 // loads (so their latency hides behind the weights'); the scale multiplies the row sums.
+//
+// XPROJ: the op's prefix declares xp_w (x_proj.weight [xp_outputs, C], f32 or packed halves:
+// xp_w_at) at binding 8 and xp_out [blocks, xp_outputs] at binding 9; the epilogue lanes leave
+// their conv outputs in workgroup memory (xproj_keep), and after each block's rows the workgroup
+// writes that block's partial sums (xproj_block: a thread an output, over the block's channels).
+// Without XPROJ both are empty functions and nothing is bound there.
 
 override WORKGROUP_SIZE: u32 = 256u;
 override THREADS_PER_ROW: u32 = 32u;  // a power of two dividing WORKGROUP_SIZE
@@ -75,7 +86,7 @@ struct Params {
   eps: f32,
   y_offset: u32,      // elements: y[y_offset + o] (a part of a split matrix writes its rows' range)
   sums: u32,          // NORM = 3: pieces of Σ u² at binding 2
-  _pad2: u32,
+  xp_outputs: u32,    // XPROJ: x_proj's outputs (R + 2N)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -144,6 +155,7 @@ fn main(
   let blocks = (params.out_features + rows_per_block - 1u) / rows_per_block;
   for (var block = wg.x; block < blocks; block += groups.x) {
     row_block(block, lid, &row_scale, held, block == wg.x);
+    xproj_block(block, rows_per_block, lid);
   }
 }
 
@@ -431,11 +443,11 @@ fn row_block(block: u32, lid: u32, row_scale: ptr<function, f32>, held: vec4<f32
     }
   }
   if (lane < ROWS && first + lane < O) {
-    epilogue(first + lane, total[lane] * *row_scale);
+    epilogue(first + lane, total[lane] * *row_scale, (WORKGROUP_SIZE / THREADS_PER_ROW) * ROWS);
   }
 }
 
-fn epilogue(o: u32, total: f32) {
+fn epilogue(o: u32, total: f32, rows_per_block: u32) {
   var r = total;
   if (CONV_K > 0u && o >= params.conv_start && o < params.conv_start + params.conv_channels) {
     let c = o - params.conv_start;
@@ -453,6 +465,7 @@ fn epilogue(o: u32, total: f32) {
       }
     }
     r = silu(acc);
+    xproj_keep(o % rows_per_block, r);
   }
   if (params.accumulate != 0u) {
     r += y[params.y_offset + o];

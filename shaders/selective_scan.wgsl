@@ -28,6 +28,13 @@
 //                   lanes split the R products. Binding 2 is then dt_proj.weight [Di, R] as u32
 //                   words (fp32 bits, or packed f16 / bf16 halves with DT_F16 / DT_BF16:
 //                   app/kernels/weight-format.ts).
+//   step_xp         step_dt with x_proj folded into in_proj (norm_matvec.wgsl XPROJ): bc holds
+//                   x_proj's partial sums [xp_rows, R + 2N] (b_stride = R + 2N; B at b_offset = R,
+//                   C at c_offset = R + N of a row), which every workgroup first adds, in one fixed
+//                   order, into xp = dt_r | B | C in workgroup memory; with xp_eps > 0
+//                   (Falcon-Mamba) each of dt_r, B and C is then divided by √(mean(v²) + xp_eps).
+//                   Then as step_dt, reading dt_r, B and C from xp. Its own workgroup memory
+//                   (xp, xp_part), not `partial`, so a workgroup of 256 fits.
 //   scan            each chunk of ≤ CHUNK_LEN tokens (workgroup_id.y) rescanned from its start
 //                   state, writing y; for T ≤ CHUNK_LEN this is the whole prefill (one chunk,
 //                   started from the state and written back over it: write_state = 1).
@@ -73,7 +80,11 @@ struct Params {
   z_offset: u32,     // z[t, d] = z[z_offset + t·z_stride + d]    (in_proj: Di)
   z_stride: u32,     //                                          (in_proj: 2·Di)
   write_state: u32,  // scan: 1 → write each chunk's end state back over its start state
-  dt_rank: u32,      // step_dt: R
+  dt_rank: u32,      // step_dt, step_xp: R
+  xp_rows: u32,      // step_xp: rows of x_proj's partial sums in bc [xp_rows, b_stride]
+  xp_eps: f32,       // step_xp: > 0: Falcon-Mamba's RMS norm of dt_r, B and C with this eps
+  _pad0: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -374,6 +385,148 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     p = advance(l, &c, 0u, delta);
   }
   finish_step(l, c, p, lid, base);
+  if (TRACE_SUMMARY) {
+    step_summary(l, c, delta, lid);
+  }
+}
+
+const MAX_XP: u32 = 1024u;             // step_xp: most x_proj outputs (R + 2N)
+var<workgroup> xp: array<f32, MAX_XP>;
+var<workgroup> xp_part: array<vec3<f32>, WORKGROUP_SIZE>;
+
+// step_xp: xp[j] = Σ_r bc[r · width + j] over the xp_rows rows of partial sums. Where the outputs
+// leave threads over, `splits` threads take each output, each every splits-th row from its own
+// first, and their sums are added in split order.
+fn xp_add_partials(lid: u32) {
+  let width = params.b_stride;
+  let rows = params.xp_rows;
+  if (width <= WORKGROUP_SIZE) {
+    let splits = WORKGROUP_SIZE / width;
+    let j = lid % width;
+    let first = lid / width;
+    var s = vec4<f32>(0.0);
+    if (first < splits) {
+      var r = first;
+      for (; r + 3u * splits < rows; r += 4u * splits) {
+        s += vec4<f32>(bc[r * width + j], bc[(r + splits) * width + j], bc[(r + 2u * splits) * width + j], bc[(r + 3u * splits) * width + j]);
+      }
+      for (; r < rows; r += splits) {
+        s.x += bc[r * width + j];
+      }
+    }
+    xp_part[lid].x = (s.x + s.y) + (s.z + s.w);
+    workgroupBarrier();
+    if (lid < width) {
+      var total = 0.0;
+      for (var k = 0u; k < splits; k++) {
+        total += xp_part[k * width + lid].x;
+      }
+      xp[lid] = total;
+    }
+  } else {
+    for (var j = lid; j < width; j += WORKGROUP_SIZE) {
+      var s = 0.0;
+      for (var r = 0u; r < rows; r++) {
+        s += bc[r * width + j];
+      }
+      xp[j] = s;
+    }
+  }
+  workgroupBarrier();
+}
+
+// step_xp with xp_eps > 0: dt_r = xp[0, R), B = xp[R, R + N), C = xp[R + N, R + 2N) each divided
+// by its own √(mean(v²) + eps) (Falcon-Mamba; segment_rmsnorm.wgsl in the unfolded decode).
+fn xp_norm(lid: u32) {
+  let R = params.dt_rank;
+  let N = params.states;
+  var sq = vec3<f32>(0.0);
+  for (var i = lid; i < R + 2u * N; i += WORKGROUP_SIZE) {
+    let v = xp[i];
+    if (i < R) {
+      sq.x += v * v;
+    } else if (i < R + N) {
+      sq.y += v * v;
+    } else {
+      sq.z += v * v;
+    }
+  }
+  xp_part[lid] = sq;
+  workgroupBarrier();
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      xp_part[lid] += xp_part[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let scale = inverseSqrt(xp_part[0] / vec3<f32>(f32(R), f32(N), f32(N)) + params.xp_eps);
+  // Each thread scales the elements it read; xp_part is next written after a barrier.
+  for (var i = lid; i < R + 2u * N; i += WORKGROUP_SIZE) {
+    xp[i] *= select(scale.z, select(scale.y, scale.x, i < R), i < R + N);
+  }
+  workgroupBarrier();
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn step_xp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let l = lane_of(wg.x, lid);
+  let Di = params.channels;
+  let R = params.dt_rank;
+  // The state and A first, so that their loads are in flight during the sums.
+  let base = l.d * params.states;
+  var c = columns_from_state(l, base);
+  xp_add_partials(lid);
+  if (params.xp_eps > 0.0) {
+    xp_norm(lid);
+  }
+  // dt_raw[d] as in step_dt, from xp's dt_r.
+  var part = 0.0;
+  if (l.live) {
+    for (var r = l.lane; r < R; r += STATE_LANES) {
+      part += dt_w_at(l.d * R + r) * xp[r];
+    }
+  }
+  xp_part[lid].x = part;
+  workgroupBarrier();
+  let first = lid - l.lane;
+  var raw = 0.0;
+  for (var i = 0u; i < STATE_LANES; i++) {
+    raw += xp_part[first + i].x;
+  }
+  workgroupBarrier();
+  var p = 0.0;
+  var delta = 0.0;
+  if (l.live) {
+    delta = softplus(raw + weights[Di * params.states + Di + l.d]);
+    if (TRACE_DELTA && l.lane == 0u) {
+      delta_out[l.d] = delta;
+    }
+    let dx = delta * x[l.d];
+    for (var k = 0u; k < STATES_PER_LANE; k++) {
+      let n = state_index(l, k);
+      if (n < params.states) {
+        let s = exp(delta * c.a[k]) * c.s[k] + dx * xp[params.b_offset + n];
+        c.s[k] = s;
+        p += s * xp[params.c_offset + n];
+      }
+    }
+  }
+  // finish_step's work through xp_part (finish_step's `partial` is sized for the prefill's blocks).
+  xp_part[lid].x = p;
+  workgroupBarrier();
+  if (l.live && l.lane == 0u) {
+    var sum_sc = 0.0;
+    for (var i = 0u; i < STATE_LANES; i++) {
+      sum_sc += xp_part[lid + i].x;
+    }
+    y[l.d] = gated_output(0u, l.d, sum_sc);
+  }
+  for (var k = 0u; k < STATES_PER_LANE; k++) {
+    let n = state_index(l, k);
+    if (n < params.states) {
+      state[base + n] = c.s[k];
+    }
+  }
   if (TRACE_SUMMARY) {
     step_summary(l, c, delta, lid);
   }

@@ -13,6 +13,9 @@ export type SsdTileName = (typeof SSD_TILE_NAMES)[number];
 /** Mamba-1's prefill scan kernels by name (app/kernels/selective-scan.ts prefillScanKind). */
 export const PREFILL_SCAN_KINDS = ['parallel', 'channel', 'serial'] as const;
 export type PrefillScanKind = (typeof PREFILL_SCAN_KINDS)[number];
+/** Where Mamba-1's decode step computes x_proj: a dispatch of its own, or folded into in_proj (tuning.decodeXProj). */
+export const DECODE_XPROJ_KINDS = ['separate', 'folded'] as const;
+export type DecodeXProjKind = (typeof DECODE_XPROJ_KINDS)[number];
 
 /** Everything the engine's ops need: the device, what it can do, and the shared caches. */
 export interface GpuContext {
@@ -100,6 +103,13 @@ export interface KernelTuning {
    * on software adapters, which do not run workgroups side by side).
    */
   gridDecode?: number | 'auto' | false;
+  /**
+   * Mamba-1's fused decode (app/arch/mamba1/mixer.ts): 'separate' (x_proj a dispatch of its own:
+   * the default) or 'folded' (each block of in_proj's rows writes x_proj's partial sums over its
+   * conv channels, the step adds them: one dispatch a layer fewer, and Falcon-Mamba's norm of
+   * dt_r, B, C in the step too; asked for only until measured on a GPU).
+   */
+  decodeXProj?: DecodeXProjKind;
   /** The grid decode's matrix-vector shape (app/kernels/layer-grid.ts GridShape). */
   gridShape?: { inRows?: number; outRows?: number; unroll?: number };
 }

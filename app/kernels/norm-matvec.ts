@@ -35,6 +35,45 @@ const X_DIRECT = true;
 fn x_at(i: u32) -> f32 { return x4[i >> 2u][i & 3u]; }
 fn x_word(j: u32) -> vec4<f32> { return x4[(params.x_offset >> 2u) + j]; }
 `;
+// Mamba-1's x_proj folded in (XPROJ): absent, two empty functions; present, x_proj.weight at
+// binding 8, the partial sums at binding 9 and the functions that write them (norm_matvec.wgsl).
+const NO_XPROJ = `fn xproj_keep(i: u32, v: f32) {}
+fn xproj_block(block: u32, rows_per_block: u32, lid: u32) {}
+`;
+const XP_WEIGHT_AT: Record<XProjFormat, string> = {
+  f32: 'return bitcast<f32>(xp_w[e]);',
+  f16: 'let pair = unpack2x16float(xp_w[e >> 1u]); return select(pair.x, pair.y, (e & 1u) == 1u);',
+  bf16: 'return bitcast<f32>(((xp_w[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu) << 16u);',
+};
+function xProjCode(format: XProjFormat): string {
+  return `@group(0) @binding(8) var<storage, read> xp_w: array<u32>;
+@group(0) @binding(9) var<storage, read_write> xp_out: array<f32>;
+var<workgroup> xp_x: array<f32, WORKGROUP_SIZE>;
+fn xp_w_at(e: u32) -> f32 { ${XP_WEIGHT_AT[format]} }
+fn xproj_keep(i: u32, v: f32) { xp_x[i] = v; }
+fn xproj_block(block: u32, rows_per_block: u32, lid: u32) {
+  let C = params.conv_channels;
+  let c0 = block * rows_per_block;
+  if (c0 >= C) { return; }
+  workgroupBarrier();  // the epilogue lanes' conv outputs
+  let n = min(rows_per_block, C - c0);
+  let outputs = params.xp_outputs;
+  for (var j = lid; j < outputs; j += WORKGROUP_SIZE) {
+    var s = 0.0;
+    for (var i = 0u; i < n; i++) {
+      s += xp_w_at(j * C + c0 + i) * xp_x[i];
+    }
+    xp_out[block * outputs + j] = s;
+  }
+  workgroupBarrier();  // xp_x is reused by the next block
+}
+`;
+}
+/** The storage formats x_proj.weight may have where it is folded into in_proj (read an element at a time). */
+export type XProjFormat = 'f32' | 'f16' | 'bf16';
+export function isXProjFormat(format: WeightFormat): format is XProjFormat {
+  return format === 'f32' || format === 'f16' || format === 'bf16';
+}
 const OP = 'NormMatvec';
 const WORKGROUP_SIZE = 256;
 /** Largest I on a device with WebGPU's default 16 KiB of workgroup memory (normMatvecMaxIn: more where the device has more). */
@@ -70,6 +109,13 @@ export interface NormMatvecShape {
   /** Element offset of y[0] in its buffer (default 0). */
   yOffset?: number;
   weightFormat?: WeightFormat;
+  /**
+   * Mamba-1's x_proj folded in (with `conv`, conv.start 0): each block of rows writes x_proj's
+   * `outputs` (R + 2N) partial sums over its conv channels to `xProjPartials` [xProjPartialRows,
+   * outputs], which the decode step adds (selective-scan's step_xp); x_proj.weight [outputs, C] in
+   * `format`.
+   */
+  xProj?: { outputs: number; format: WeightFormat };
 }
 
 export interface NormMatvecBuffers {
@@ -82,6 +128,9 @@ export interface NormMatvecBuffers {
   conv?: GPUBuffer;
   convState?: GPUBuffer; // [C, K-1] (with `conv`)
   y: GPUBuffer; // [O]
+  /** With `xProj`: x_proj.weight [outputs, C], and the partial sums it writes [xProjPartialRows, outputs]. */
+  xProjWeight?: GPUBuffer;
+  xProjPartials?: GPUBuffer;
 }
 
 /**
@@ -218,15 +267,34 @@ function rmsInPlace(ctx: GpuContext, I: number, O: number, format: WeightFormat)
   return rowBlocks(O, matvecShape(ctx, I, O, format, true)) <= workgroupCap(ctx, format);
 }
 
+/** Whether the rows read x in place (no prologue), and the rows' shape. */
+function rowPlan(ctx: GpuContext, shape: NormMatvecShape): { direct: boolean; mv: MatvecShape } {
+  const { inFeatures: I, outFeatures: O, norm } = shape;
+  const format = shape.weightFormat ?? 'f32';
+  // No norm (or one presummed) and x at a multiple of 4 elements: the rows read x in place (no
+  // prologue, any I).
+  const direct = (norm === 'none' || norm === 'rms-presummed' || (norm === 'rms' && rmsInPlace(ctx, I, O, format))) && (shape.xOffset ?? 0) % 4 === 0;
+  return { direct, mv: matvecShape(ctx, I, O, format, !direct || norm === 'rms') };
+}
+
+/** Rows of x_proj partial sums the op writes with `shape.xProj`: its blocks of rows that hold conv channels. */
+export function xProjPartialRows(ctx: GpuContext, shape: NormMatvecShape): number {
+  const { mv } = rowPlan(ctx, shape);
+  return Math.ceil((shape.conv?.channels ?? 0) / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
+}
+
+/** Whether this device takes x_proj folded into in_proj: 9 storage buffers in one pass, an element-wise format. */
+export function xProjFoldable(ctx: GpuContext, format: WeightFormat): boolean {
+  return ctx.device.limits.maxStorageBuffersPerShaderStage >= 9 && isXProjFormat(format);
+}
+
 export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: NormMatvecBuffers, label = OP): Dispatch {
   const { inFeatures: I, outFeatures: O, norm } = shape;
   const format = shape.weightFormat ?? 'f32';
   const xOffset = shape.xOffset ?? 0;
   const zOffset = shape.zOffset ?? 0;
-  // No norm (or one presummed) and x at a multiple of 4 elements: the rows read x in place (no
-  // prologue, any I).
   const presummed = norm === 'rms-presummed';
-  const direct = (norm === 'none' || presummed || (norm === 'rms' && rmsInPlace(ctx, I, O, format))) && xOffset % 4 === 0;
+  const { direct, mv } = rowPlan(ctx, shape);
   if (presummed && !direct) throw new RangeError(`${OP}: 'rms-presummed' reads x in place: xOffset must be a multiple of 4, got ${xOffset}`);
   checkCount(OP, 'inFeatures', I, 1, direct ? Number.MAX_SAFE_INTEGER : normMatvecMaxIn(ctx));
   checkCount(OP, 'outFeatures', O, 1);
@@ -279,12 +347,29 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
   if (conv && buffers.conv) read.push(['conv', buffers.conv]);
   const written: [string, GPUBuffer][] = [['y', buffers.y]];
   if (conv && buffers.convState) written.push(['convState', buffers.convState]);
+  const xProj = shape.xProj;
+  const xProjBindings: GPUBufferBinding[] = [];
+  if (xProj) {
+    if (!conv || conv.start !== 0) throw new RangeError(`${OP}: x_proj folds into the conv channels from output 0 (conv.start 0)`);
+    if (!isXProjFormat(xProj.format)) throw new RangeError(`${OP}: a folded x_proj must be f32, f16 or bf16, got ${xProj.format}`);
+    if (!xProjFoldable(ctx, xProj.format)) throw new RangeError(`${OP}: a folded x_proj binds 9 storage buffers; this device allows ${ctx.device.limits.maxStorageBuffersPerShaderStage}`);
+    checkCount(OP, 'xProj.outputs', xProj.outputs, 1);
+    if (!buffers.xProjWeight || !buffers.xProjPartials) throw new RangeError(`${OP}: a folded x_proj needs xProjWeight and xProjPartials`);
+    xProjBindings.push(
+      bindElements(ctx, OP, 'xProjWeight', buffers.xProjWeight, weightWords(xProj.outputs * conv.channels, xProj.format)),
+      bindElements(ctx, OP, 'xProjPartials', buffers.xProjPartials, xProjPartialRows(ctx, shape) * xProj.outputs),
+    );
+    read.push(['xProjWeight', buffers.xProjWeight]);
+    written.push(['xProjPartials', buffers.xProjPartials]);
+  }
   checkWrittenNotAliased(OP, read, written);
 
-  const mv = matvecShape(ctx, I, O, format, !direct || norm === 'rms');
   const gx = Math.min(rowBlocks(O, mv), workgroupCap(ctx, format));
   const { device } = ctx;
-  const layout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage']);
+  const readOnly = 'read-only-storage' as const;
+  const layout = xProj
+    ? bindGroupLayoutFor(ctx, `${OP}.xProj`, ['uniform', readOnly, readOnly, readOnly, readOnly, readOnly, 'storage', 'storage', readOnly, 'storage'])
+    : bindGroupLayoutFor(ctx, OP, ['uniform', readOnly, readOnly, readOnly, readOnly, readOnly, 'storage', 'storage']);
   // Row sums with subgroupAdd where the device allows (app/kernels/subgroups.ts); several subgroups
   // of a row need a slot per subgroup and row in workgroup memory (rows ≤ subgroup size).
   const sg = ctx.subgroupSize ?? 0;
@@ -301,14 +386,14 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}),
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };
-  const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + (direct ? X_IN_PLACE : X_STAGED) + code, layout, constants });
+  const pipeline = ctx.pipelines.get({ op: OP, code: sub.prefix + (direct ? X_IN_PLACE : X_STAGED) + (xProj ? xProjCode(xProj.format as XProjFormat) : NO_XPROJ) + code, layout, constants });
   const params = uniformBuffer(device, `${label}.params`, 48);
   const data = new ArrayBuffer(48);
   new Uint32Array(data, 0, 8).set([I, O, xOffset, zOffset, groupSize, conv?.start ?? 0, conv?.channels ?? 0, shape.accumulate ? 1 : 0]);
   new Float32Array(data, 32, 1)[0] = eps;
-  new Uint32Array(data, 36, 2).set([yOffset, sumCount]);
+  new Uint32Array(data, 36, 3).set([yOffset, sumCount, xProj?.outputs ?? 0]);
   device.queue.writeBuffer(params, 0, data);
   owned.push(params);
-  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, z, g, weight, convW, convState, y]);
+  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, layout, [{ buffer: params }, x, z, g, weight, convW, convState, y, ...xProjBindings]);
   return singleDispatch(label, pipeline, bindGroup, [gx], owned);
 }

@@ -52,6 +52,10 @@ const SERIAL_MAX_STATES = 64;
 export const CHANNEL_MAX_STATES = 16;
 /** Threads (channels × chunks) the channel prefill scan aims to run at once: a full H200 at its ~60 registers a thread. */
 const CHANNEL_TARGET_THREADS = 131072;
+/** Must match MAX_XP in the shader: the most x_proj outputs (R + 2N) step_xp adds in workgroup memory. */
+export const MAX_FOLDED_XPROJ = 1024;
+/** step_xp's threads: every workgroup adds all of x_proj's partial sums, so fewer, larger workgroups. */
+const XP_WORKGROUP_SIZE = 256;
 /** The longest chunk the parallel prefill scan takes (bench --scan-chunk; a chunk is a loop bound, no buffer is sized by it). */
 export const MAX_CHUNK_LENGTH = 65536;
 
@@ -98,7 +102,17 @@ export interface SelectiveScanBuffers {
    * T = 1 only: dt_proj fused into the step (entry point step_dt) — dt_raw = weight · dt_r with
    * dt_r the first `rank` columns of the bc buffer (x_proj's output), weight [Di, R] stored as `format`.
    */
-  dtProj?: { weight: GPUBuffer; rank: number; format: WeightFormat };
+  dtProj?: {
+    weight: GPUBuffer;
+    rank: number;
+    format: WeightFormat;
+    /**
+     * x_proj folded into in_proj (entry point step_xp): `bc` then holds x_proj's partial sums,
+     * `rows` rows of [dt_r | B | C] (norm-matvec's xProjPartials, xProjBC's view of them), which
+     * the step adds first; `normEps` > 0: Falcon-Mamba's RMS norm of dt_r, B and C after that.
+     */
+    xProjPartials?: { rows: number; normEps?: number };
+  };
   weights: SelectiveScanWeights; // packSelectiveScanWeights, once per layer
   bc: BcView; // B, C [T, N] each (app/arch/mamba1/layout.ts xProjBC)
   z: StridedView; // z [T, Di] (app/arch/mamba1/layout.ts inProjZ)
@@ -287,6 +301,18 @@ export function selectiveScan(
     if (dtProj.format !== 'f32' && dtProj.format !== 'f16' && dtProj.format !== 'bf16') throw new RangeError(`${OP}: dtProj.weight must be f32, f16 or bf16, got ${dtProj.format}`);
     if (dtProj.rank > bc.bOffset) throw new RangeError(`${OP}: dt_r (${dtProj.rank} columns) overlaps B at column ${bc.bOffset} of ${bc.buffer.label}`);
     checkBufferElements(OP, 'dtProj.weight', dtProj.weight, weightWords(Di * dtProj.rank, dtProj.format));
+    const folded = dtProj.xProjPartials;
+    if (folded) {
+      checkCount(OP, 'xProjPartials.rows', folded.rows, 1);
+      const R = dtProj.rank;
+      if (bc.bOffset !== R || bc.cOffset !== R + N || bc.rowStride !== R + 2 * N) {
+        throw new RangeError(`${OP}: x_proj's partial sums are rows of [dt_r | B | C] (B at ${R}, C at ${R + N}, ${R + 2 * N} wide), got B at ${bc.bOffset}, C at ${bc.cOffset}, ${bc.rowStride} wide`);
+      }
+      if (bc.rowStride > MAX_FOLDED_XPROJ) throw new RangeError(`${OP}: x_proj folded in takes at most ${MAX_FOLDED_XPROJ} outputs (R + 2N), got ${bc.rowStride}`);
+      checkBufferElements(OP, 'bc (x_proj partial sums)', bc.buffer, folded.rows * bc.rowStride);
+      const eps = folded.normEps ?? 0;
+      if (!(eps >= 0 && Number.isFinite(eps))) throw new RangeError(`${OP}: xProjPartials.normEps must be ≥ 0, got ${eps}`);
+    }
   } else if (!buffers.dtRaw) throw new RangeError(`${OP}: needs dtRaw or dtProj`);
   const dtBinding = (dtProj ? dtProj.weight : buffers.dtRaw) as GPUBuffer;
   if (weights.dInner !== Di || weights.dState !== N) {
@@ -361,8 +387,10 @@ export function selectiveScan(
   const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout, constants: Record<string, number>) =>
     ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants: { ...shared, ...constants } });
 
-  const params = uniformBuffer(device, `${label}.params`, 48);
-  const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0]);
+  const folded = dtProj?.xProjPartials;
+  const params = uniformBuffer(device, `${label}.params`, 64);
+  const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0, folded?.rows ?? 0, 0, 0, 0]);
+  new Float32Array(data.buffer, 13 * 4, 1)[0] = folded?.normEps ?? 0;
   device.queue.writeBuffer(params, 0, data);
   const owned: GPUBuffer[] = [params];
   const deltaOut: GPUBufferBinding = summarySlot ? summarySlotBinding(summarySlot, 3 * Di) : { buffer: delta ?? placeholderBuffer(device, `${label}.noDelta`, owned) };
@@ -405,10 +433,15 @@ export function selectiveScan(
           ? pipeline('channel_scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, ...channelConstants })
           : pipeline('scan', layout.scan, { CHUNK_LEN: chunkLength, TRACE_DELTA: trace, STAGE_BC: stageBC })
         : dtProj
-          ? pipeline('step_dt', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary, ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}) })
+          ? pipeline(folded ? 'step_xp' : 'step_dt', layout.scan, {
+              TRACE_DELTA: trace,
+              TRACE_SUMMARY: traceSummary,
+              ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}),
+              ...(folded ? { WORKGROUP_SIZE: XP_WORKGROUP_SIZE } : {}),
+            })
           : pipeline('step', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary });
     const group = scanGroup(buffers.state);
-    const groups = channel ? channelGroups : groupsX;
+    const groups = channel ? channelGroups : folded ? Math.ceil(Di / (XP_WORKGROUP_SIZE / lanes)) : groupsX;
     encodeAll = (pass) => {
       pass.setPipeline(single);
       pass.setBindGroup(0, group);

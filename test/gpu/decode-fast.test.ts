@@ -150,6 +150,38 @@ describe('fused one-token decode = unfused decode', () => {
     weights.destroy();
   });
 
+  it.for([
+    ['Mamba-1', MAMBA1, 11],
+    ['Falcon-Mamba (its norm of dt_r, B, C in the step)', FALCON, 13],
+  ] as const)('%s with x_proj folded into in_proj (tuning.decodeXProj): 3 dispatches a layer, logits of 5 steps and the state within 1e-4 of the unfused decode', async ([, config, salt], test) => {
+    if (!ctx) return test.skip(skipReason);
+    const dir = path.join(scratch, `folded-${config.model_type}`);
+    writeRandomMamba1(dir, config, seed + salt);
+    const { inspection, weights } = await load(ctx, dir);
+    const model = makeModel(ctx, inspection, weights);
+    const rand = mulberry32(seed + salt + 1);
+    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * config.vocab_size));
+    const prompt = ids(7);
+    const steps = ids(5);
+    const before = ctx.tuning;
+    let folded: Awaited<ReturnType<typeof decode>>;
+    try {
+      ctx.tuning = { ...before, decodeXProj: 'folded' };
+      folded = await decode(ctx, model, prompt, steps, true);
+    } finally {
+      ctx.tuning = before;
+    }
+    const separate = await decode(ctx, model, prompt, steps, true);
+    const unfused = await decode(ctx, model, prompt, steps, false);
+    // embedding, 3 per layer, norm_f folded into the LM head.
+    expect(folded.dispatches).toBe(2 + 3 * config.num_hidden_layers);
+    expect(separate.dispatches).toBeGreaterThan(folded.dispatches);
+    steps.forEach((_, i) => expect(relativeError(folded.logits[i]!, unfused.logits[i]!), `step ${i}`).toBeLessThanOrEqual(TOL));
+    expect(relativeError(folded.state, unfused.state), 'state').toBeLessThanOrEqual(TOL);
+    model.destroy();
+    weights.destroy();
+  });
+
   // mamba2-groups: 2 norm groups (the gated group norm in out_proj's prologue); mamba2-one-group: the
   // gate and the norm weight applied in the SSD step, which also writes Σ u² in pieces (out_proj's
   // presummed RMSNorm, no prologue).

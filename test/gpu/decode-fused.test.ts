@@ -6,7 +6,10 @@
  *    before a matrix-vector product, the causal conv step + SiLU after it on a channel range, accumulate,
  *    with fp32 and packed-f16 weights (the reference uses the weights rounded to f16 first, so the
  *    tolerance stays the fp32 one);
- *  - selective-scan's step_dt (dt_proj fused into the decode step), fp32 and f16 dt_proj.
+ *  - selective-scan's step_dt (dt_proj fused into the decode step), fp32 and f16 dt_proj;
+ *  - x_proj folded into in_proj (its partial sums a block of rows each) and added by step_xp, with
+ *    and without Falcon-Mamba's norm of dt_r, B, C, against in_proj → conv → x_proj → (norm) →
+ *    dt_proj → scan step in float64.
  * Tolerance: relative error ≤ 1e-4, as for every fp32 norm, matmul and scan (issue 5).
  */
 import { describe, expect, it } from 'vitest';
@@ -15,7 +18,8 @@ import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { roundToF16, uploadF16, type WeightFormat } from '../../app/kernels/f16';
-import { normMatvec, packConvWeights, type NormMatvecNorm } from '../../app/kernels/norm-matvec';
+import { normMatvec, packConvWeights, xProjPartialRows, type NormMatvecNorm, type NormMatvecShape } from '../../app/kernels/norm-matvec';
+import { segmentRmsNormRef } from '../../app/kernels/segment-rmsnorm.ref';
 import { normMatvecRef } from '../../app/kernels/norm-matvec.ref';
 import { packSelectiveScanWeights, selectiveScan } from '../../app/kernels/selective-scan';
 import { selectiveScanRef } from '../../app/kernels/selective-scan.ref';
@@ -30,6 +34,15 @@ let seed = 0;
 useTestGpu((gpu) => ({ ctx, skipReason, seed } = gpu));
 
 function uploadWeight(device: GPUDevice, label: string, values: Float32Array, format: WeightFormat): { buffer: GPUBuffer; seen: Float32Array } {
+  if (format === 'bf16') {
+    // bf16: the top half of each float (truncated), two to a word, element e in bits 16·(e mod 2).
+    const bits = new Uint32Array(Float32Array.from(values).buffer);
+    const top = new Uint16Array(values.length + (values.length % 2));
+    for (let e = 0; e < values.length; e++) top[e] = (bits[e] as number) >>> 16;
+    const buffer = storageBuffer(device, label, top.byteLength);
+    device.queue.writeBuffer(buffer, 0, top);
+    return { buffer, seen: new Float32Array(bits.map((b) => b & 0xffff0000).buffer) };
+  }
   return format === 'f16' ? { buffer: uploadF16(device, label, values), seen: roundToF16(values) } : { buffer: uploadF32(device, label, values), seen: values };
 }
 
@@ -290,4 +303,150 @@ describe('selective-scan step_dt (dt_proj fused into the decode step) against th
       expect(relativeError(stateOut, ref.state), 'state').toBeLessThanOrEqual(TOLERANCE);
     });
   }
+});
+
+describe('x_proj folded into in_proj: its partial sums, added by step_xp, against the float64 chain', () => {
+  interface FoldCase {
+    D: number;
+    Di: number;
+    N: number;
+    R: number;
+    K: number;
+    inFormat: WeightFormat;
+    xFormat: WeightFormat;
+    /** Falcon-Mamba's norm of dt_r, B, C (0: none). */
+    eps: number;
+    matvec?: { threadsPerRow: number; rows: number; unroll: number; groups?: number };
+    what: string;
+  }
+  const cases: FoldCase[] = [
+    { D: 40, Di: 72, N: 16, R: 5, K: 4, inFormat: 'f32', xFormat: 'f32', eps: 0, what: 'Mamba-1' },
+    { D: 48, Di: 96, N: 6, R: 11, K: 3, inFormat: 'f16', xFormat: 'f16', eps: 0.02, what: "Falcon-Mamba's norm" },
+    { D: 32, Di: 56, N: 40, R: 3, K: 4, inFormat: 'f16', xFormat: 'bf16', eps: 0, what: 'N > 32: two states a lane, bf16 x_proj' },
+    { D: 24, Di: 40, N: 4, R: 300, K: 2, inFormat: 'f32', xFormat: 'f32', eps: 0.5, what: 'R + 2N > 256: a thread an output, several each' },
+    { D: 64, Di: 200, N: 16, R: 13, K: 4, inFormat: 'f16', xFormat: 'f16', eps: 0, matvec: { threadsPerRow: 8, rows: 3, unroll: 2 }, what: '96 rows a block, the last block half x, half z' },
+    { D: 64, Di: 200, N: 16, R: 13, K: 4, inFormat: 'f32', xFormat: 'f16', eps: 0.02, matvec: { threadsPerRow: 64, rows: 1, unroll: 4, groups: 3 }, what: '4 rows a block, 3 workgroups looping over 100 blocks' },
+  ];
+  for (const c of cases) {
+    it(`D=${c.D} Di=${c.Di} N=${c.N} R=${c.R} K=${c.K} in_proj ${c.inFormat}, x_proj ${c.xFormat}: ${c.what}`, async (test) => {
+      if (!ctx) return test.skip(skipReason);
+      const { device } = ctx;
+      const before = ctx.tuning;
+      if (c.matvec) ctx.tuning = { ...before, matvec: c.matvec };
+      try {
+        const { D, Di, N, R, K } = c;
+        const RO = R + 2 * N;
+        const s = seed + 17 * Di + N + R;
+        const h = uniformF32(D, s, -2, 2);
+        const g = uniformF32(D, s + 1, 0.5, 1.5);
+        const inW = uploadWeight(device, 'Test.inProj', uniformF32(2 * Di * D, s + 2, -1 / Math.sqrt(D), 1 / Math.sqrt(D)), c.inFormat);
+        const convW = uniformF32(Di * K, s + 3, -0.7, 0.7);
+        const convB = uniformF32(Di, s + 4, -0.3, 0.3);
+        const convState = uniformF32(Di * (K - 1), s + 5, -1, 1);
+        const xW = uploadWeight(device, 'Test.xProj', uniformF32(RO * Di, s + 6, -2 / Math.sqrt(Di), 2 / Math.sqrt(Di)), c.xFormat);
+        const dtW = uploadWeight(device, 'Test.dtProj', uniformF32(Di * R, s + 7, -1 / Math.sqrt(R), 1 / Math.sqrt(R)), 'f32');
+        const dtBias = uniformF32(Di, s + 8, -4, 0);
+        const aLog = uniformF32(Di * N, s + 9, Math.log(0.5), Math.log(8));
+        const dSkip = uniformF32(Di, s + 10, -1, 1);
+        const state = uniformF32(Di * N, s + 11, -1, 1);
+        const shape: NormMatvecShape = { inFeatures: D, outFeatures: 2 * Di, norm: 'rms', eps: 1e-5, conv: { start: 0, channels: Di, kernelSize: K }, weightFormat: c.inFormat, xProj: { outputs: RO, format: c.xFormat } };
+        const rows = xProjPartialRows(ctx, shape);
+        const bufs = {
+          h: uploadF32(device, 'Test.h', h),
+          g: uploadF32(device, 'Test.g', g),
+          convW: uploadF32(device, 'Test.convW', convW),
+          convB: uploadF32(device, 'Test.convB', convB),
+          convState: uploadF32(device, 'Test.convState', convState),
+          xz: uploadF32(device, 'Test.xz', new Float32Array(2 * Di).fill(Number.NaN)),
+          partials: uploadF32(device, 'Test.partials', new Float32Array(rows * RO).fill(Number.NaN)),
+          aLog: uploadF32(device, 'Test.aLog', aLog),
+          d: uploadF32(device, 'Test.d', dSkip),
+          dtBias: uploadF32(device, 'Test.dtBias', dtBias),
+          y: uploadF32(device, 'Test.y', new Float32Array(Di).fill(Number.NaN)),
+          state: uploadF32(device, 'Test.state', state),
+          delta: uploadF32(device, 'Test.delta', new Float32Array(Di).fill(Number.NaN)),
+        };
+        const conv = packConvWeights(ctx, bufs.convW, bufs.convB, Di, K, 'Test.conv');
+        const weights = packSelectiveScanWeights(ctx, { aLog: bufs.aLog, d: bufs.d, dtBias: bufs.dtBias }, { dInner: Di, dState: N }, 'Test.scanWeights');
+        const ops = await withErrorScopes(device, 'test', () => {
+          const inProj = normMatvec(ctx!, shape, { x: bufs.h, g: bufs.g, weight: inW.buffer, conv, convState: bufs.convState, y: bufs.xz, xProjWeight: xW.buffer, xProjPartials: bufs.partials }, 'Test.inProjXProj');
+          const step = selectiveScan(
+            ctx!,
+            { tokens: 1, dInner: Di, dState: N },
+            {
+              x: bufs.xz,
+              dtProj: { weight: dtW.buffer, rank: R, format: 'f32', xProjPartials: { rows, ...(c.eps > 0 ? { normEps: c.eps } : {}) } },
+              weights,
+              bc: { buffer: bufs.partials, rowStride: RO, bOffset: R, cOffset: R + N },
+              z: { buffer: bufs.xz, offset: Di, rowStride: 2 * Di },
+              y: bufs.y,
+              state: bufs.state,
+              delta: bufs.delta,
+            },
+            'Test.stepXp',
+          );
+          submitDispatches(device, 'Test', [inProj, step]);
+          return [inProj, step];
+        });
+        const xz = await readF32(device, bufs.xz, 2 * Di);
+        const convOut = await readF32(device, bufs.convState, Di * (K - 1));
+        const partials = await readF32(device, bufs.partials, rows * RO);
+        const y = await readF32(device, bufs.y, Di);
+        const stateOut = await readF32(device, bufs.state, Di * N);
+        const delta = await readF32(device, bufs.delta, Di);
+        for (const op of ops) op.destroy();
+        weights.destroy();
+        conv.destroy();
+        for (const b of [...Object.values(bufs), inW.buffer, xW.buffer, dtW.buffer]) b.destroy();
+
+        const inRef = normMatvecRef({ x: h, g, weight: inW.seen, norm: 'rms', eps: 1e-5, conv: { start: 0, channels: Di, kernelSize: K, weight: convW, bias: convB, state: convState }, inFeatures: D, outFeatures: 2 * Di });
+        const xc = inRef.y.subarray(0, Di);
+        const dbc = Float64Array.from({ length: RO }, (_, j) => {
+          let sum = 0;
+          for (let k = 0; k < Di; k++) sum += (xW.seen[j * Di + k] as number) * (xc[k] as number);
+          return sum;
+        });
+        // Every partial row written; their column sums are x_proj(xc).
+        expect(partials.every(Number.isFinite), 'every partial sum written').toBe(true);
+        const columnSums = Float64Array.from({ length: RO }, (_, j) => {
+          let sum = 0;
+          for (let r = 0; r < rows; r++) sum += partials[r * RO + j] as number;
+          return sum;
+        });
+        expect(relativeError(columnSums, dbc), 'Σ partial sums = x_proj(xc)').toBeLessThanOrEqual(TOLERANCE);
+        const normed = c.eps > 0 ? segmentRmsNormRef(dbc, 1, RO, [0, R, R + N, RO], c.eps) : dbc;
+        const dtRaw = Float64Array.from({ length: Di }, (_, d) => {
+          let sum = 0;
+          for (let r = 0; r < R; r++) sum += (dtW.seen[d * R + r] as number) * (normed[r] as number);
+          return sum;
+        });
+        const ref = selectiveScanRef({ tokens: 1, dInner: Di, dState: N, x: xc, dtRaw, dtBias, aLog, d: dSkip, bc: normed, bOffset: R, cOffset: R + N, bcStride: RO, z: inRef.y, zOffset: Di, zStride: 2 * Di, state });
+        expect(relativeError(xz, inRef.y), 'in_proj → conv (x | z)').toBeLessThanOrEqual(TOLERANCE);
+        expect(relativeError(convOut, inRef.convState), 'conv state').toBeLessThanOrEqual(TOLERANCE);
+        expect(relativeError(delta, ref.delta), 'Δ').toBeLessThanOrEqual(TOLERANCE);
+        expect(relativeError(y, ref.y), 'y').toBeLessThanOrEqual(TOLERANCE);
+        expect(relativeError(stateOut, ref.state), 'state').toBeLessThanOrEqual(TOLERANCE);
+      } finally {
+        ctx.tuning = before;
+      }
+    });
+  }
+
+  it('refuses what it cannot fold, naming it', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const b = storageBuffer(ctx.device, 'Test.b', 4 * 4096);
+    const p = storageBuffer(ctx.device, 'Test.p', 4 * 4096);
+    const y = storageBuffer(ctx.device, 'Test.y', 4 * 64);
+    const base: NormMatvecShape = { inFeatures: 8, outFeatures: 16, norm: 'none', conv: { start: 0, channels: 8, kernelSize: 4 }, xProj: { outputs: 5, format: 'f32' } };
+    const buffers = { x: b, weight: b, conv: b, convState: p, y, xProjWeight: b, xProjPartials: y };
+    expect(() => normMatvec(ctx!, { ...base, conv: { start: 2, channels: 8, kernelSize: 4 } }, buffers)).toThrow(/conv.start 0/);
+    expect(() => normMatvec(ctx!, { ...base, xProj: { outputs: 5, format: 'q8_0' } }, buffers)).toThrow(/f32, f16 or bf16/);
+    expect(() => normMatvec(ctx!, base, { ...buffers, xProjPartials: undefined })).toThrow(/xProjWeight and xProjPartials/);
+    expect(() => normMatvec(ctx!, base, { ...buffers, xProjPartials: p })).toThrow(/same buffer/);
+    const scan = (bc: { rowStride: number; bOffset: number; cOffset: number }, rows: number) => () =>
+      selectiveScan(ctx!, { tokens: 1, dInner: 8, dState: 2 }, { x: b, dtProj: { weight: b, rank: 3, format: 'f32', xProjPartials: { rows } }, weights: { buffer: b, dInner: 8, dState: 2, destroy() {} }, bc: { buffer: p, ...bc }, z: { buffer: b, offset: 8, rowStride: 16 }, y, state: y });
+    expect(scan({ rowStride: 8, bOffset: 3, cOffset: 6 }, 2)).toThrow(/\[dt_r \| B \| C\]/);
+    expect(scan({ rowStride: 7, bOffset: 3, cOffset: 5 }, 4096)).toThrow(/partial sums/);
+    for (const x of [b, p, y]) x.destroy();
+  });
 });

@@ -9,8 +9,9 @@
  *  - the trace (TraceRecorder, the app's one trace path) shows B and C after the norm, for the
  *    prompt and for traced decode steps;
  *  - prefill(t) then step(id_t) = prefill(t + 1);
- *  - the fused one-token decode (5 dispatches per layer: the norm after x_proj) and the general
- *    path both give transformers' cached-step logits (generated_logits) within 1e-3.
+ *  - the fused one-token decode (5 dispatches per layer: the norm after x_proj; 3 with x_proj folded
+ *    into in_proj, the norm in the step) and the general path all give transformers' cached-step
+ *    logits (generated_logits) within 1e-3.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -25,11 +26,9 @@ import type { GpuContext } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { generate } from '../../app/model/generate';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
-import type { SequenceState } from '../../app/model/mixer';
-import { encodeSteps } from '../../app/model/model';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { readGolden } from '../support/golden';
+import { cachedStepErrors, readGolden } from '../support/golden';
 import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
@@ -193,35 +192,26 @@ describe('Falcon-Mamba against transformers (golden fixtures)', () => {
     weights.destroy();
   });
 
-  it.for(cases)('%s: the fused one-token decode (norm after x_proj) and the general path give transformers\' cached-step logits', async (name, test) => {
+  it.for(cases)('%s: the fused one-token decode (norm after x_proj, or in the step with x_proj folded into in_proj) and the general path give transformers\' cached-step logits', async (name, test) => {
     if (!ctx) return test.skip(skipReason);
     const { dir, golden } = await open(name);
     const { inspection, weights } = await gpuModel(ctx, dir);
-    const { vocabSize: V, nLayer: L } = inspection.config;
-    const prompt = [...(await golden.ints('generate.prompt_ids'))];
-    const generated = [...(await golden.ints('generated_ids'))];
-    const expected = await golden.f32('generated_logits'); // row i: the logits generated[i] was chosen from
+    const L = inspection.config.nLayer;
     const model = buildModel(ctx, inspection, weights, 64);
-    for (const mode of ['fused', 'general'] as const) {
-      const session = new Session(ctx, model);
-      session.prefill(prompt);
-      expect(relativeError(await session.readLogits(), rowsOf(expected, V, 0, 1)), `${mode}: prefill's last row`).toBeLessThanOrEqual(TOL);
-      const state = (session as unknown as { state: SequenceState }).state;
-      const plan = model.plan(1, state, session.logits, mode === 'fused' ? {} : { unfused: true });
-      const dispatches = plan.steps.filter((s) => s.kind === 'dispatch').length;
-      // fused: embedding, 5 per layer (norm+in_proj+conv, x_proj, dt/B/C norm, dt_proj+scan, out_proj+residual), norm_f + lm_head.
-      if (mode === 'fused') expect(dispatches).toBe(2 + 5 * L);
-      for (let i = 0; i + 1 < generated.length; i++) {
-        ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(generated[i]!));
-        const encoder = ctx.device.createCommandEncoder();
-        encodeSteps(encoder, 'Test.step', plan.steps);
-        ctx.device.queue.submit([encoder.finish()]);
-        expect(relativeError(await session.readLogits(), rowsOf(expected, V, i + 1, i + 2)), `${mode}: step ${i}`).toBeLessThanOrEqual(TOL);
-      }
-      plan.destroy();
-      session.destroy();
+    // Dispatches a step: embedding, then per layer 5 fused (norm+in_proj+conv, x_proj, dt/B/C norm,
+    // dt_proj+scan, out_proj+residual) or 3 folded (norm+in_proj+conv+x_proj's partial sums, their
+    // sum + the norm + dt_proj + scan, out_proj+residual), then norm_f + LM head.
+    for (const [mode, options, tuning, dispatches] of [
+      ['fused', {}, undefined, 2 + 5 * L],
+      ['folded', {}, { decodeXProj: 'folded' }, 2 + 3 * L],
+      ['general', { unfused: true }, undefined, null],
+    ] as const) {
+      const run = await cachedStepErrors(ctx, model, golden, options, tuning);
+      if (dispatches !== null) expect(run.dispatches, mode).toBe(dispatches);
+      run.errors.forEach((e, i) => expect(e, `${mode}: ${i === 0 ? "prefill's last row" : `step ${i - 1}`}`).toBeLessThanOrEqual(TOL));
     }
     model.destroy();
     weights.destroy();
   });
+
 });

@@ -17,7 +17,7 @@ import { buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
-import { openGoldenModel, readGolden } from '../support/golden';
+import { cachedStepErrors, openGoldenModel, readGolden } from '../support/golden';
 import { useTestGpu } from '../support/gpu';
 
 const TOL = 1e-3;
@@ -76,6 +76,28 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
       ctx.tuning = undefined;
       weights.destroy();
     }
+  });
+
+  // The one-token decode paths against transformers' cached steps (generated_logits): fused with x_proj
+  // a dispatch of its own (4 a layer), fused with x_proj folded into in_proj (3), and the general
+  // path. mamba1-bias-untied's in_proj and out_proj biases keep it on the general path throughout.
+  it.for(cases)("%s: the fused decode, with x_proj separate or folded into in_proj, and the general path give transformers' cached-step logits", async (name, test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, golden } = await openGoldenModel(ctx, path.join(goldenDir, name));
+    const L = inspection.config.nLayer;
+    const model = buildModel(ctx, inspection, weights, 64);
+    const fuses = name !== 'mamba1-bias-untied';
+    for (const [mode, options, tuning, perLayer] of [
+      ['fused', {}, undefined, 4],
+      ['folded', {}, { decodeXProj: 'folded' }, 3],
+      ['general', { unfused: true }, undefined, null],
+    ] as const) {
+      const run = await cachedStepErrors(ctx, model, golden, options, tuning);
+      if (fuses && perLayer !== null) expect(run.dispatches, `${mode}: embedding, ${perLayer} a layer, norm_f + LM head`).toBe(2 + perLayer * L);
+      run.errors.forEach((e, i) => expect(e, `${mode}: ${i === 0 ? "prefill's last row" : `step ${i - 1}`}`).toBeLessThanOrEqual(TOL));
+    }
+    model.destroy();
+    weights.destroy();
   });
 
   it.for(cases)('%s: GPU logits, hidden states, Δ, B, C within 1e-3; greedy continuation identical', async (name, test) => {

@@ -48,10 +48,12 @@ function summaryOf(delta: ArrayLike<number>, gate: ArrayLike<number>, squares: A
 }
 
 describe('traced decode step summaries (Dawn)', () => {
+  // folded: x_proj folded into in_proj (step_xp), its partial sums here one row: x_proj's output itself.
   it.for([
-    { dtProj: true, Di: 37, N: 19, H: 6, P: 7, G: 3, N2: 9 },
-    { dtProj: false, Di: 50, N: 5, H: 5, P: 3, G: 1, N2: 17 },
-  ])('Mamba-1 (Di=$Di N=$N, dt_proj fused: $dtProj) and Mamba-2 (H=$H P=$P G=$G N=$N2) slots and rows equal float64', async ({ dtProj, Di, N, H, P, G, N2 }, test) => {
+    { dtProj: true, folded: false, Di: 37, N: 19, H: 6, P: 7, G: 3, N2: 9 },
+    { dtProj: false, folded: false, Di: 50, N: 5, H: 5, P: 3, G: 1, N2: 17 },
+    { dtProj: true, folded: true, Di: 45, N: 13, H: 4, P: 5, G: 2, N2: 6 },
+  ])('Mamba-1 (Di=$Di N=$N, dt_proj fused: $dtProj, x_proj folded: $folded) and Mamba-2 (H=$H P=$P G=$G N=$N2) slots and rows equal float64', async ({ dtProj, folded, Di, N, H, P, G, N2 }, test) => {
     if (!ctx) return test.skip(skipReason);
     const { device } = ctx;
     const s = seed + Di;
@@ -103,7 +105,7 @@ describe('traced decode step summaries (Dawn)', () => {
         { tokens: 1, dInner: Di, dState: N },
         {
           x: up('Test.x', x),
-          ...(dtProj ? { dtProj: { weight: up('Test.dtW', dtW), rank: R, format: 'f32' as const } } : { dtRaw: up('Test.dtRaw', dtRaw) }),
+          ...(dtProj ? { dtProj: { weight: up('Test.dtW', dtW), rank: R, format: 'f32' as const, ...(folded ? { xProjPartials: { rows: 1 } } : {}) } } : { dtRaw: up('Test.dtRaw', dtRaw) }),
           weights: weights1,
           bc: xProjBC(xProjBuffer, R, N),
           z: inProjZ(inProjBuffer, Di),

@@ -5,7 +5,12 @@ import { inspectModel } from '../../app/arch/inspect';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
 import type { GpuContext } from '../../app/gpu/context';
+import type { KernelTuning } from '../../app/gpu/context';
+import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
+import type { SequenceState } from '../../app/model/mixer';
+import { encodeSteps, type LanguageModel, type PlanOptions } from '../../app/model/model';
+import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 
 export async function readGolden(dir: string) {
@@ -31,4 +36,46 @@ export async function openGoldenModel(gpu: GpuContext, dir: string) {
   await files.close();
   const golden = await readGolden(dir);
   return { inspection, weights, golden, ids: await golden.ints('input_ids') };
+}
+
+/**
+ * The golden case's cached steps (generate.prompt_ids prefilled, then each of generated_ids but
+ * the last through model.plan(1, …, `options`) with `tuning` set): each step's logits against
+ * transformers' generated_logits row (row 0: the prefill's last), as relative errors in order,
+ * and the plan's dispatches a step.
+ */
+export async function cachedStepErrors(
+  gpu: GpuContext,
+  model: LanguageModel,
+  golden: Awaited<ReturnType<typeof readGolden>>,
+  options: PlanOptions,
+  tuning?: KernelTuning,
+): Promise<{ errors: number[]; dispatches: number }> {
+  const V = model.config.vocabSize;
+  const prompt = [...(await golden.ints('generate.prompt_ids'))];
+  const generated = [...(await golden.ints('generated_ids'))];
+  const expected = await golden.f32('generated_logits'); // row i: the logits generated[i] was chosen from
+  const row = (i: number) => expected.subarray(i * V, (i + 1) * V);
+  const before = gpu.tuning;
+  gpu.tuning = tuning ?? before;
+  const session = new Session(gpu, model);
+  try {
+    session.prefill(prompt);
+    const errors = [relativeError(await session.readLogits(), row(0))];
+    const state = (session as unknown as { state: SequenceState }).state;
+    const plan = model.plan(1, state, session.logits, options);
+    const dispatches = plan.steps.filter((s) => s.kind === 'dispatch').length;
+    for (let i = 0; i + 1 < generated.length; i++) {
+      gpu.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(generated[i]!));
+      const encoder = gpu.device.createCommandEncoder();
+      encodeSteps(encoder, 'Test.step', plan.steps);
+      gpu.device.queue.submit([encoder.finish()]);
+      errors.push(relativeError(await session.readLogits(), row(i + 1)));
+    }
+    plan.destroy();
+    return { errors, dispatches };
+  } finally {
+    session.destroy();
+    gpu.tuning = before;
+  }
 }

@@ -22,8 +22,8 @@ import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import type { Dispatch } from '../../kernels/dispatch.js';
 import { segmentRmsNorm } from '../../kernels/segment-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
-import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
-import { packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
+import { normMatvec, normMatvecFits, packConvWeights, xProjFoldable, xProjPartialRows, type NormMatvecShape } from '../../kernels/norm-matvec.js';
+import { MAX_FOLDED_XPROJ, packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { inProjZ, xProjBC, xProjSegments } from './layout.js';
 
@@ -109,6 +109,9 @@ export class Mamba1Mixer implements Mixer {
    *   dbc = x_proj(xc)                                                      norm-matvec (no norm; matmul where Di does not fit it)
    *   y = scan step with Δ = softplus(dt_proj(dt_r) + dt_bias), gated        selective-scan step_dt
    *   residual += out_proj(y)                                               norm-matvec (accumulate; or matmul)
+   * With tuning.decodeXProj 'folded' (an untraced layer, x_proj in f32 / f16 / bf16): 3 for both,
+   * in_proj's blocks of rows writing x_proj's partial sums over their conv channels and the step
+   * (step_xp) adding them, then Falcon-Mamba's norm.
    */
   /** A traced step's taps the fused decode writes: Δ, dt_r|B|C, x (the conv output) and y; not in_proj's raw x|z (the conv overwrites x). */
   readonly decodeTaps = ['delta', 'dbc', 'x', 'y'] as const;
@@ -127,16 +130,15 @@ export class Mamba1Mixer implements Mixer {
     const own = asksDecodeTaps(taps, l) ? (this.tapped ??= this.tapBuffers()) : null;
     const summarySlot = stepSummarySlot(taps, l);
     const a = { xz: own?.xz ?? this.act.xz, dbc: own && !norm ? own.dbc : this.act.dbc, delta: own?.delta ?? this.act.delta, y: own?.y ?? this.act.y };
-    run(
-      normMatvec(
-        ctx,
-        { inFeatures: D, outFeatures: 2 * Di, norm: 'rms', eps: m.eps, conv: { start: 0, channels: Di, kernelSize: K }, weightFormat: w.format('in_proj.weight') },
-        { x: m.residual, g: m.normWeight, weight: w.weight('in_proj.weight'), conv: this.convWeights as GPUBuffer, convState, y: a.xz },
-        `Mamba1.L${l}.norm_in_proj_conv`,
-      ),
-    );
-    copy(a.xz, 0, taps?.x?.[l], Di * 4, own !== null);
+    const inProj: NormMatvecShape = { inFeatures: D, outFeatures: 2 * Di, norm: 'rms', eps: m.eps, conv: { start: 0, channels: Di, kernelSize: K }, weightFormat: w.format('in_proj.weight') };
+    const inProjBuffers = { x: m.residual, g: m.normWeight, weight: w.weight('in_proj.weight'), conv: this.convWeights as GPUBuffer, convState, y: a.xz };
     const xProjFormat = w.format('x_proj.weight');
+    if (own === null && ctx.tuning?.decodeXProj === 'folded' && xProjFoldable(ctx, xProjFormat) && R + 2 * N <= MAX_FOLDED_XPROJ) {
+      this.encodeFoldedDecode(m, inProj, inProjBuffers, summarySlot);
+      return;
+    }
+    run(normMatvec(ctx, inProj, inProjBuffers, `Mamba1.L${l}.norm_in_proj_conv`));
+    copy(a.xz, 0, taps?.x?.[l], Di * 4, own !== null);
     if (normMatvecFits(ctx, Di, xProjFormat, 1, true)) {
       run(normMatvec(ctx, { inFeatures: Di, outFeatures: R + 2 * N, norm: 'none', weightFormat: xProjFormat }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
     } else {
@@ -163,11 +165,56 @@ export class Mamba1Mixer implements Mixer {
     );
     copy(a.delta, 0, taps?.delta?.[l], Di * 4, own !== null);
     copy(a.y, 0, taps?.y?.[l], Di * 4, own !== null);
+    this.encodeOutProj(m, a.y);
+  }
+
+  /** residual += out_proj(y): the decode step's last dispatch. */
+  private encodeOutProj(m: DecodeLayerContext, y: GPUBuffer): void {
+    const { dModel: D, dInner: Di } = this.b.config;
+    const w = this.b.weights;
+    const label = `Mamba1.L${m.layer}.out_proj_residual`;
     const outFormat = w.format('out_proj.weight');
     const outShape = { inFeatures: Di, outFeatures: D, accumulate: true, weightFormat: outFormat };
-    const outBuffers = { x: a.y, weight: w.weight('out_proj.weight'), y: m.residual };
-    if (normMatvecFits(ctx, Di, outFormat, 1, true)) run(normMatvec(ctx, { ...outShape, norm: 'none' }, outBuffers, `Mamba1.L${l}.out_proj_residual`));
-    else run(matmul(ctx, { ...outShape, tokens: 1 }, outBuffers, `Mamba1.L${l}.out_proj_residual`));
+    const outBuffers = { x: y, weight: w.weight('out_proj.weight'), y: m.residual };
+    if (normMatvecFits(this.b.ctx, Di, outFormat, 1, true)) m.run(normMatvec(this.b.ctx, { ...outShape, norm: 'none' }, outBuffers, label));
+    else m.run(matmul(this.b.ctx, { ...outShape, tokens: 1 }, outBuffers, label));
+  }
+
+  /**
+   * An untraced decode step with x_proj folded into in_proj (tuning.decodeXProj 'folded'): in_proj
+   * writes x_proj's partial sums over each block's conv channels, the step adds them (and applies
+   * Falcon-Mamba's norm), out_proj as usual. 3 dispatches. The partial sums' buffer is shared by
+   * the layers (they run one after another), one per size.
+   */
+  private encodeFoldedDecode(m: DecodeLayerContext, inProj: NormMatvecShape, inProjBuffers: Parameters<typeof normMatvec>[2], summarySlot: ReturnType<typeof stepSummarySlot>): void {
+    const { dInner: Di, dState: N, dtRank: R, mixerRmsEps } = this.b.config;
+    const l = m.layer;
+    const ctx = this.b.ctx;
+    const w = this.b.weights;
+    const outputs = R + 2 * N;
+    const shape: NormMatvecShape = { ...inProj, xProj: { outputs, format: w.format('x_proj.weight') } };
+    const rows = xProjPartialRows(ctx, shape);
+    const partials = this.b.shared(`mamba1.xProjPartials.${rows * outputs}`, () => this.b.activation('xProjPartials', rows * outputs));
+    m.run(normMatvec(ctx, shape, { ...inProjBuffers, xProjWeight: w.weight('x_proj.weight'), xProjPartials: partials }, `Mamba1.L${l}.norm_in_proj_conv_x_proj`));
+    const [, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    m.run(
+      selectiveScan(
+        ctx,
+        { tokens: 1, dInner: Di, dState: N },
+        {
+          x: this.act.xz,
+          dtProj: { weight: w.weight('dt_proj.weight'), rank: R, format: w.format('dt_proj.weight'), xProjPartials: { rows, ...(mixerRmsEps > 0 ? { normEps: mixerRmsEps } : {}) } },
+          weights: this.scanWeights,
+          bc: xProjBC(partials, R, N),
+          z: inProjZ(this.act.xz, Di),
+          y: this.act.y,
+          state: ssmState,
+          ...(summarySlot ? { stepSummary: summarySlot } : {}),
+        },
+        `Mamba1.L${l}.x_proj_dt_proj_scan`,
+      ),
+    );
+    this.encodeOutProj(m, this.act.y);
   }
 
   /** One token's xz, dt_r|B|C, Δ and y for this layer alone (a traced fused decode). */

@@ -19,7 +19,8 @@
 //   y[o] = r[o]   (+ y[o] when accumulate = 1: the residual add of out_proj)
 //   XPROJ (Mamba-1's x_proj folded in, conv_start = 0): for each block b of rows holding conv
 //   channels c ∈ [c0, c1) (their outputs r[c] after the conv),
-//     xp_out[b, j] = Σ_{c0 ≤ c < c1} xp_w[j, c] · r[c]        j < xp_outputs (R + 2N)
+//     xp_out[j, b] = Σ_{c0 ≤ c < c1} xp_w[j, c] · r[c]        j < xp_outputs (R + 2N)
+//   (rows of the blocks rounded up to 4: app/kernels/norm-matvec.ts xProjPartialLayout)
 //   partial sums of x_proj(xc) over each block's channels, which the decode step adds
 //   (selective_scan.wgsl step_xp) instead of a dispatch of its own.
 //
@@ -55,7 +56,7 @@
 // loads (so their latency hides behind the weights'); the scale multiplies the row sums.
 //
 // XPROJ: the op's prefix declares xp_w (x_proj.weight [xp_outputs, C], f32 or packed halves:
-// xp_w_at) at binding 8 and xp_out [blocks, xp_outputs] at binding 9; the epilogue lanes leave
+// xp_w_at) at binding 8 and xp_out [xp_outputs, blocks rounded up to 4] at binding 9; the epilogue lanes leave
 // their conv outputs in workgroup memory (xproj_keep), and after each block's rows the workgroup
 // writes that block's partial sums (xproj_block: a thread an output, over the block's channels).
 // Without XPROJ both are empty functions and nothing is bound there.

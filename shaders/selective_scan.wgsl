@@ -28,10 +28,11 @@
 //                   lanes split the R products. Binding 2 is then dt_proj.weight [Di, R] as u32
 //                   words (fp32 bits, or packed f16 / bf16 halves with DT_F16 / DT_BF16:
 //                   app/kernels/weight-format.ts).
-//   step_xp         step_dt with x_proj folded into in_proj (norm_matvec.wgsl XPROJ): bc holds
-//                   x_proj's partial sums [xp_rows, R + 2N] (b_stride = R + 2N; B at b_offset = R,
-//                   C at c_offset = R + N of a row), which every workgroup first adds, in one fixed
-//                   order, into xp = dt_r | B | C in workgroup memory; with xp_eps > 0
+//   step_xp         step_dt with x_proj folded into in_proj (norm_matvec.wgsl XPROJ): binding 4
+//                   (xp_parts) holds x_proj's partial sums, a row of xp_rows (rounded up to 4) for
+//                   each of its b_stride = R + 2N outputs, which every workgroup first adds, in one
+//                   fixed order, into xp = dt_r | B | C in workgroup memory (B at b_offset = R, C
+//                   at c_offset = R + N); with xp_eps > 0
 //                   (Falcon-Mamba) each of dt_r, B and C is then divided by √(mean(v²) + xp_eps).
 //                   Then as step_dt, reading dt_r, B and C from xp. Its own workgroup memory
 //                   (xp, xp_part), not `partial`, so a workgroup of 256 fits.
@@ -81,7 +82,7 @@ struct Params {
   z_stride: u32,     //                                          (in_proj: 2·Di)
   write_state: u32,  // scan: 1 → write each chunk's end state back over its start state
   dt_rank: u32,      // step_dt, step_xp: R
-  xp_rows: u32,      // step_xp: rows of x_proj's partial sums in bc [xp_rows, b_stride]
+  xp_rows: u32,      // step_xp: x_proj's partial sums an output (blocks of in_proj's rows)
   xp_eps: f32,       // step_xp: > 0: Falcon-Mamba's RMS norm of dt_r, B and C with this eps
   _pad0: u32,
   _pad1: u32,
@@ -394,27 +395,47 @@ const MAX_XP: u32 = 1024u;             // step_xp: most x_proj outputs (R + 2N)
 var<workgroup> xp: array<f32, MAX_XP>;
 var<workgroup> xp_part: array<vec3<f32>, WORKGROUP_SIZE>;
 
-// step_xp: xp[j] = Σ_r bc[r · width + j] over the xp_rows rows of partial sums. Where the outputs
-// leave threads over, `splits` threads take each output, each every splits-th row from its own
-// first, and their sums are added in split order.
+// step_xp: xp[j] = Σ_b parts[j][b] over the xp_rows blocks' partial sums of output j (a row of
+// xp_parts, ceil(xp_rows / 4) vec4s; the entries past xp_rows, never written, are masked). Where the outputs leave
+// threads over, `splits` threads take each output, each every splits-th vec4 of its row from its
+// own first, and their sums are added in split order.
+@group(0) @binding(4) var<storage, read> xp_parts: array<vec4<f32>>;
+
+fn xp_row_sum(j: u32, first: u32, splits: u32, quads: u32) -> f32 {
+  var s = array<vec4<f32>, 4>();
+  let row = j * quads;
+  var q = first;
+  // Four vec4s a round in flight, none of them the row's last (masked past xp_rows below).
+  for (; quads > 1u && q + 3u * splits < quads - 1u; q += 4u * splits) {
+    let a = xp_parts[row + q];
+    let b = xp_parts[row + q + splits];
+    let c = xp_parts[row + q + 2u * splits];
+    let d = xp_parts[row + q + 3u * splits];
+    s[0] += a;
+    s[1] += b;
+    s[2] += c;
+    s[3] += d;
+  }
+  for (; q < quads; q += splits) {
+    let v = xp_parts[row + q];
+    let valid = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.xp_rows);
+    s[0] += select(vec4<f32>(0.0), v, valid);
+  }
+  let u = (s[0] + s[1]) + (s[2] + s[3]);
+  return (u.x + u.y) + (u.z + u.w);
+}
+
 fn xp_add_partials(lid: u32) {
   let width = params.b_stride;
-  let rows = params.xp_rows;
+  let quads = (params.xp_rows + 3u) / 4u;
   if (width <= WORKGROUP_SIZE) {
     let splits = WORKGROUP_SIZE / width;
-    let j = lid % width;
     let first = lid / width;
-    var s = vec4<f32>(0.0);
+    var part = 0.0;
     if (first < splits) {
-      var r = first;
-      for (; r + 3u * splits < rows; r += 4u * splits) {
-        s += vec4<f32>(bc[r * width + j], bc[(r + splits) * width + j], bc[(r + 2u * splits) * width + j], bc[(r + 3u * splits) * width + j]);
-      }
-      for (; r < rows; r += splits) {
-        s.x += bc[r * width + j];
-      }
+      part = xp_row_sum(lid % width, first, splits, quads);
     }
-    xp_part[lid].x = (s.x + s.y) + (s.z + s.w);
+    xp_part[lid].x = part;
     workgroupBarrier();
     if (lid < width) {
       var total = 0.0;
@@ -425,11 +446,7 @@ fn xp_add_partials(lid: u32) {
     }
   } else {
     for (var j = lid; j < width; j += WORKGROUP_SIZE) {
-      var s = 0.0;
-      for (var r = 0u; r < rows; r++) {
-        s += bc[r * width + j];
-      }
-      xp[j] = s;
+      xp[j] = xp_row_sum(j, 0u, 1u, quads);
     }
   }
   workgroupBarrier();

@@ -14,6 +14,9 @@
 #   3  against the official mamba_ssm in the same call with the settings mode 1 and 2 found best:
 #      STUDIO_ARGS (e.g. "--prefill-scan channel --ssd-tile wide") for the prefill,
 #      DECODE_ARGS for the decode (f16 at mamba-2.8b, mamba2-130m and mamba-130m).
+#   4  Mamba-1's decode with x_proj folded into in_proj (twelfth session: --decode-xproj
+#      separate,folded, 3 dispatches a layer instead of 4, Falcon-Mamba 3 instead of 5) at
+#      mamba-130m and mamba-2.8b (f16, per kernel), mamba-2.8b Q4_K and falcon-mamba-7b Q4_K.
 # Before a call: bash tooling/bench-bundle.sh, and for 3 the mamba_ssm source in .devbench/mamba
 # (tooling/bench-prefill.sh's header). Carry [".devbench", ".gl"].
 set -u
@@ -50,8 +53,15 @@ case "${1:-1}" in
       --breakdown none --studio-args "${STUDIO_ARGS:-}" 2>&1 | grep -E '^\| |error'
     python3 tooling/bench-17.py --out $W/d --shapes mamba-2.8b,mamba2-130m,mamba-130m --formats f16 --budget 200 --studio-args "${DECODE_ARGS:-}" 2>&1 | grep -E '^\| |error'
     ;;
+  4)
+    for run in "mamba-130m f16 512 90" "mamba-2.8b f16 256 120" "mamba-2.8b q4_k 256 100 --no-breakdown" "falcon-mamba-7b q4_k 256 150 --no-breakdown"; do
+      set -- $run
+      timeout "$4" bash -c "$(declare -f bench); bench --shape $1 --weights $2 --prefill 128 --decode $3 --repeats 3 --no-ceilings ${5:-} \
+        --decode-xproj separate,folded --out $W/xproj-$1-$2.json" 2>&1 | grep -E '^decode|error'
+    done
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4" >&2
     exit 2
     ;;
 esac

@@ -161,6 +161,8 @@ export interface BenchResult {
   split_groups?: number;
   /** bench --int8-split-groups: the int8 tensor-core products' split-K target forced for this run. */
   int8_split_groups?: number;
+  /** bench --decode-xproj: where Mamba-1's decode computed x_proj in this run (separate, folded into in_proj). */
+  decode_xproj?: string;
   /** bench --tc-kernel: the int8 products' tensor-core kernel forced for this run. */
   tc_kernel?: string;
   /** bench --conv: the causal conv's kernel (kernel size 4) forced for this run. */

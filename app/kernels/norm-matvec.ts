@@ -3,7 +3,9 @@
  * step + SiLU after it fused in (shaders/norm_matvec.wgsl, which states the math). Used by the
  * models' T = 1 fast path: the block norm folded into in_proj (with the conv on the x / xBC
  * channels), Mamba-2's gated RMSNorm folded into out_proj (with the residual add as
- * `accumulate`), and norm_f folded into the LM head. Reference: norm-matvec.ref.ts.
+ * `accumulate`), and norm_f folded into the LM head; optionally Mamba-1's x_proj folded into
+ * in_proj as partial sums a block of rows (`xProj`, added by selective-scan's step_xp).
+ * Reference: norm-matvec.ref.ts.
  *
  * Limits (callers fall back to the unfused ops outside them: normMatvecFits): I ≤ normMatvecMaxIn
  * (what the device's workgroup memory holds: 3,832 with WebGPU's default 16 KiB, ~12k with 48 KiB)
@@ -57,13 +59,14 @@ fn xproj_block(block: u32, rows_per_block: u32, lid: u32) {
   if (c0 >= C) { return; }
   workgroupBarrier();  // the epilogue lanes' conv outputs
   let n = min(rows_per_block, C - c0);
-  let outputs = params.xp_outputs;
-  for (var j = lid; j < outputs; j += WORKGROUP_SIZE) {
+  // Output j's partial sums are a row of xp_out, one a block, the blocks rounded up to 4.
+  let stride = ((C + rows_per_block - 1u) / rows_per_block + 3u) & ~3u;
+  for (var j = lid; j < params.xp_outputs; j += WORKGROUP_SIZE) {
     var s = 0.0;
     for (var i = 0u; i < n; i++) {
       s += xp_w_at(j * C + c0 + i) * xp_x[i];
     }
-    xp_out[block * outputs + j] = s;
+    xp_out[j * stride + block] = s;
   }
   workgroupBarrier();  // xp_x is reused by the next block
 }
@@ -111,9 +114,8 @@ export interface NormMatvecShape {
   weightFormat?: WeightFormat;
   /**
    * Mamba-1's x_proj folded in (with `conv`, conv.start 0): each block of rows writes x_proj's
-   * `outputs` (R + 2N) partial sums over its conv channels to `xProjPartials` [xProjPartialRows,
-   * outputs], which the decode step adds (selective-scan's step_xp); x_proj.weight [outputs, C] in
-   * `format`.
+   * `outputs` (R + 2N) partial sums over its conv channels to `xProjPartials` (xProjPartialLayout),
+   * which the decode step adds (selective-scan's step_xp); x_proj.weight [outputs, C] in `format`.
    */
   xProj?: { outputs: number; format: WeightFormat };
 }
@@ -128,7 +130,7 @@ export interface NormMatvecBuffers {
   conv?: GPUBuffer;
   convState?: GPUBuffer; // [C, K-1] (with `conv`)
   y: GPUBuffer; // [O]
-  /** With `xProj`: x_proj.weight [outputs, C], and the partial sums it writes [xProjPartialRows, outputs]. */
+  /** With `xProj`: x_proj.weight [outputs, C], and the partial sums it writes (xProjPartialLayout). */
   xProjWeight?: GPUBuffer;
   xProjPartials?: GPUBuffer;
 }
@@ -277,10 +279,16 @@ function rowPlan(ctx: GpuContext, shape: NormMatvecShape): { direct: boolean; mv
   return { direct, mv: matvecShape(ctx, I, O, format, !direct || norm === 'rms') };
 }
 
-/** Rows of x_proj partial sums the op writes with `shape.xProj`: its blocks of rows that hold conv channels. */
-export function xProjPartialRows(ctx: GpuContext, shape: NormMatvecShape): number {
+/**
+ * The x_proj partial sums the op writes with `shape.xProj`: one for each of its blocks of rows that
+ * hold conv channels (`blocks`), for each output, as rows [outputs, stride] (stride: the blocks
+ * rounded up to 4, the rest of a row never written) — so `elements` floats.
+ */
+export function xProjPartialLayout(ctx: GpuContext, shape: NormMatvecShape): { blocks: number; stride: number; elements: number } {
   const { mv } = rowPlan(ctx, shape);
-  return Math.ceil((shape.conv?.channels ?? 0) / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
+  const blocks = Math.ceil((shape.conv?.channels ?? 0) / ((WORKGROUP_SIZE / mv.threadsPerRow) * mv.rows));
+  const stride = Math.ceil(blocks / 4) * 4;
+  return { blocks, stride, elements: (shape.xProj?.outputs ?? 0) * stride };
 }
 
 /** Whether this device takes x_proj folded into in_proj: 9 storage buffers in one pass, an element-wise format. */
@@ -357,7 +365,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     if (!buffers.xProjWeight || !buffers.xProjPartials) throw new RangeError(`${OP}: a folded x_proj needs xProjWeight and xProjPartials`);
     xProjBindings.push(
       bindElements(ctx, OP, 'xProjWeight', buffers.xProjWeight, weightWords(xProj.outputs * conv.channels, xProj.format)),
-      bindElements(ctx, OP, 'xProjPartials', buffers.xProjPartials, xProjPartialRows(ctx, shape) * xProj.outputs),
+      bindElements(ctx, OP, 'xProjPartials', buffers.xProjPartials, xProjPartialLayout(ctx, shape).elements),
     );
     read.push(['xProjWeight', buffers.xProjWeight]);
     written.push(['xProjPartials', buffers.xProjPartials]);

@@ -107,9 +107,10 @@ export interface SelectiveScanBuffers {
     rank: number;
     format: WeightFormat;
     /**
-     * x_proj folded into in_proj (entry point step_xp): `bc` then holds x_proj's partial sums,
-     * `rows` rows of [dt_r | B | C] (norm-matvec's xProjPartials, xProjBC's view of them), which
-     * the step adds first; `normEps` > 0: Falcon-Mamba's RMS norm of dt_r, B and C after that.
+     * x_proj folded into in_proj (entry point step_xp): `bc` is then xProjBC's view of x_proj's
+     * partial sums (norm-matvec's xProjPartials: `rows` = xProjPartialLayout's blocks for each of
+     * the R + 2N outputs, rows rounded up to 4), which the step adds first; `normEps` > 0:
+     * Falcon-Mamba's RMS norm of dt_r, B and C after that.
      */
     xProjPartials?: { rows: number; normEps?: number };
   };
@@ -306,10 +307,10 @@ export function selectiveScan(
       checkCount(OP, 'xProjPartials.rows', folded.rows, 1);
       const R = dtProj.rank;
       if (bc.bOffset !== R || bc.cOffset !== R + N || bc.rowStride !== R + 2 * N) {
-        throw new RangeError(`${OP}: x_proj's partial sums are rows of [dt_r | B | C] (B at ${R}, C at ${R + N}, ${R + 2 * N} wide), got B at ${bc.bOffset}, C at ${bc.cOffset}, ${bc.rowStride} wide`);
+        throw new RangeError(`${OP}: x_proj's partial sums are for [dt_r | B | C] (B at ${R}, C at ${R + N}, ${R + 2 * N} outputs: xProjBC), got B at ${bc.bOffset}, C at ${bc.cOffset}, ${bc.rowStride} outputs`);
       }
       if (bc.rowStride > MAX_FOLDED_XPROJ) throw new RangeError(`${OP}: x_proj folded in takes at most ${MAX_FOLDED_XPROJ} outputs (R + 2N), got ${bc.rowStride}`);
-      checkBufferElements(OP, 'bc (x_proj partial sums)', bc.buffer, folded.rows * bc.rowStride);
+      checkBufferElements(OP, 'bc (x_proj partial sums)', bc.buffer, bc.rowStride * Math.ceil(folded.rows / 4) * 4);
       const eps = folded.normEps ?? 0;
       if (!(eps >= 0 && Number.isFinite(eps))) throw new RangeError(`${OP}: xProjPartials.normEps must be ≥ 0, got ${eps}`);
     }

@@ -72,6 +72,20 @@ describe('npm run bench', () => {
     ]);
   });
 
+  it('--decode-xproj separate,folded: the Mamba-1 decode kernels of each (x_proj a kernel of its own, or folded into in_proj and the step)', (test) => {
+    if (!existsSync(cli)) return test.skip('dist/cli/cli.js is not built (npm test builds it first)');
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'bench-')), 'bench.json');
+    const args = ['bench', '--shape', 'tiny', '--decode-xproj', 'separate,folded', '--prefill', '8', '--decode', '2', '--repeats', '1', '--warmup', '0', '--no-ceilings', '--out', out];
+    const run = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(out, 'utf8')) as { decode_xproj?: string; decode_tok_s: number; kernels: { name: string }[] }[];
+    const decodeKernels = (r: { kernels: { name: string }[] }) => r.kernels.map((k) => k.name).filter((n) => n.startsWith('decode ') && !n.includes('Mamba.')).sort();
+    expect(results.map((r) => r.decode_xproj)).toEqual(['separate', 'folded']);
+    expect(decodeKernels(results[0]!)).toEqual(['decode dt_proj_scan', 'decode norm_in_proj_conv', 'decode out_proj_residual', 'decode x_proj']);
+    expect(decodeKernels(results[1]!)).toEqual(['decode norm_in_proj_conv_x_proj', 'decode out_proj_residual', 'decode x_proj_dt_proj_scan']);
+    for (const r of results) expect(r.decode_tok_s).toBeGreaterThan(0);
+  });
+
   it('--prefill-matmul int8: refused by the CLI without int8 tensor cores; runBench reports its kernel, bytes and accuracy against fp32', async (test) => {
     if (!ctx) return test.skip(skipReason);
     if (existsSync(cli) && ctx.adapter.software) {

@@ -18,7 +18,7 @@ import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
 import { roundToF16, uploadF16, type WeightFormat } from '../../app/kernels/f16';
-import { normMatvec, packConvWeights, xProjPartialRows, type NormMatvecNorm, type NormMatvecShape } from '../../app/kernels/norm-matvec';
+import { normMatvec, packConvWeights, xProjPartialLayout, type NormMatvecNorm, type NormMatvecShape } from '../../app/kernels/norm-matvec';
 import { segmentRmsNormRef } from '../../app/kernels/segment-rmsnorm.ref';
 import { normMatvecRef } from '../../app/kernels/norm-matvec.ref';
 import { packSelectiveScanWeights, selectiveScan } from '../../app/kernels/selective-scan';
@@ -321,9 +321,10 @@ describe('x_proj folded into in_proj: its partial sums, added by step_xp, agains
   }
   const cases: FoldCase[] = [
     { D: 40, Di: 72, N: 16, R: 5, K: 4, inFormat: 'f32', xFormat: 'f32', eps: 0, what: 'Mamba-1' },
-    { D: 48, Di: 96, N: 6, R: 11, K: 3, inFormat: 'f16', xFormat: 'f16', eps: 0.02, what: "Falcon-Mamba's norm" },
+    { D: 48, Di: 128, N: 6, R: 11, K: 3, inFormat: 'f16', xFormat: 'f16', eps: 0.02, what: "Falcon-Mamba's norm; 4 blocks, rows of partial sums without padding" },
     { D: 32, Di: 56, N: 40, R: 3, K: 4, inFormat: 'f16', xFormat: 'bf16', eps: 0, what: 'N > 32: two states a lane, bf16 x_proj' },
-    { D: 24, Di: 40, N: 4, R: 300, K: 2, inFormat: 'f32', xFormat: 'f32', eps: 0.5, what: 'R + 2N > 256: a thread an output, several each' },
+    { D: 24, Di: 120, N: 4, R: 300, K: 2, inFormat: 'f32', xFormat: 'f32', eps: 0.5, matvec: { threadsPerRow: 64, rows: 1, unroll: 4 }, what: 'R + 2N > 256: a thread an output, several each, over 30 blocks' },
+    { D: 24, Di: 136, N: 8, R: 140, K: 4, inFormat: 'f16', xFormat: 'f32', eps: 0, matvec: { threadsPerRow: 64, rows: 1, unroll: 4 }, what: '156 outputs: a thread each, over 34 blocks' },
     { D: 64, Di: 200, N: 16, R: 13, K: 4, inFormat: 'f16', xFormat: 'f16', eps: 0, matvec: { threadsPerRow: 8, rows: 3, unroll: 2 }, what: '96 rows a block, the last block half x, half z' },
     { D: 64, Di: 200, N: 16, R: 13, K: 4, inFormat: 'f32', xFormat: 'f16', eps: 0.02, matvec: { threadsPerRow: 64, rows: 1, unroll: 4, groups: 3 }, what: '4 rows a block, 3 workgroups looping over 100 blocks' },
   ];
@@ -350,7 +351,7 @@ describe('x_proj folded into in_proj: its partial sums, added by step_xp, agains
         const dSkip = uniformF32(Di, s + 10, -1, 1);
         const state = uniformF32(Di * N, s + 11, -1, 1);
         const shape: NormMatvecShape = { inFeatures: D, outFeatures: 2 * Di, norm: 'rms', eps: 1e-5, conv: { start: 0, channels: Di, kernelSize: K }, weightFormat: c.inFormat, xProj: { outputs: RO, format: c.xFormat } };
-        const rows = xProjPartialRows(ctx, shape);
+        const { blocks: rows, stride, elements } = xProjPartialLayout(ctx, shape);
         const bufs = {
           h: uploadF32(device, 'Test.h', h),
           g: uploadF32(device, 'Test.g', g),
@@ -358,7 +359,7 @@ describe('x_proj folded into in_proj: its partial sums, added by step_xp, agains
           convB: uploadF32(device, 'Test.convB', convB),
           convState: uploadF32(device, 'Test.convState', convState),
           xz: uploadF32(device, 'Test.xz', new Float32Array(2 * Di).fill(Number.NaN)),
-          partials: uploadF32(device, 'Test.partials', new Float32Array(rows * RO).fill(Number.NaN)),
+          partials: uploadF32(device, 'Test.partials', new Float32Array(elements).fill(Number.NaN)),
           aLog: uploadF32(device, 'Test.aLog', aLog),
           d: uploadF32(device, 'Test.d', dSkip),
           dtBias: uploadF32(device, 'Test.dtBias', dtBias),
@@ -390,7 +391,7 @@ describe('x_proj folded into in_proj: its partial sums, added by step_xp, agains
         });
         const xz = await readF32(device, bufs.xz, 2 * Di);
         const convOut = await readF32(device, bufs.convState, Di * (K - 1));
-        const partials = await readF32(device, bufs.partials, rows * RO);
+        const partials = await readF32(device, bufs.partials, elements);
         const y = await readF32(device, bufs.y, Di);
         const stateOut = await readF32(device, bufs.state, Di * N);
         const delta = await readF32(device, bufs.delta, Di);
@@ -406,14 +407,22 @@ describe('x_proj folded into in_proj: its partial sums, added by step_xp, agains
           for (let k = 0; k < Di; k++) sum += (xW.seen[j * Di + k] as number) * (xc[k] as number);
           return sum;
         });
-        // Every partial row written; their column sums are x_proj(xc).
-        expect(partials.every(Number.isFinite), 'every partial sum written').toBe(true);
-        const columnSums = Float64Array.from({ length: RO }, (_, j) => {
+        // A partial sum for each block and output (the rest of each row, past the blocks, left
+        // as it was: NaN here, which the step must not add); each output's sums add to x_proj(xc).
+        expect(elements, 'outputs × the blocks rounded up to 4').toBe(RO * stride);
+        expect(stride % 4 === 0 && stride >= rows && stride < rows + 4).toBe(true);
+        const rowSums = Float64Array.from({ length: RO }, (_, j) => {
           let sum = 0;
-          for (let r = 0; r < rows; r++) sum += partials[r * RO + j] as number;
+          for (let r = 0; r < stride; r++) {
+            const v = partials[j * stride + r] as number;
+            if (r < rows) {
+              expect(Number.isFinite(v), `partial sum (${j}, ${r}) written`).toBe(true);
+              sum += v;
+            } else expect(v, `(${j}, ${r}) past the blocks`).toBeNaN();
+          }
           return sum;
         });
-        expect(relativeError(columnSums, dbc), 'Σ partial sums = x_proj(xc)').toBeLessThanOrEqual(TOLERANCE);
+        expect(relativeError(rowSums, dbc), 'Σ partial sums = x_proj(xc)').toBeLessThanOrEqual(TOLERANCE);
         const normed = c.eps > 0 ? segmentRmsNormRef(dbc, 1, RO, [0, R, R + N, RO], c.eps) : dbc;
         const dtRaw = Float64Array.from({ length: Di }, (_, d) => {
           let sum = 0;
@@ -443,10 +452,14 @@ describe('x_proj folded into in_proj: its partial sums, added by step_xp, agains
     expect(() => normMatvec(ctx!, { ...base, xProj: { outputs: 5, format: 'q8_0' } }, buffers)).toThrow(/f32, f16 or bf16/);
     expect(() => normMatvec(ctx!, base, { ...buffers, xProjPartials: undefined })).toThrow(/xProjWeight and xProjPartials/);
     expect(() => normMatvec(ctx!, base, { ...buffers, xProjPartials: p })).toThrow(/same buffer/);
+    const st = storageBuffer(ctx.device, 'Test.state', 4 * 16);
     const scan = (bc: { rowStride: number; bOffset: number; cOffset: number }, rows: number) => () =>
-      selectiveScan(ctx!, { tokens: 1, dInner: 8, dState: 2 }, { x: b, dtProj: { weight: b, rank: 3, format: 'f32', xProjPartials: { rows } }, weights: { buffer: b, dInner: 8, dState: 2, destroy() {} }, bc: { buffer: p, ...bc }, z: { buffer: b, offset: 8, rowStride: 16 }, y, state: y });
+      selectiveScan(ctx!, { tokens: 1, dInner: 8, dState: 2 }, { x: b, dtProj: { weight: b, rank: 3, format: 'f32', xProjPartials: { rows } }, weights: { buffer: b, dInner: 8, dState: 2, destroy() {} }, bc: { buffer: p, ...bc }, z: { buffer: b, offset: 8, rowStride: 16 }, y, state: st }).destroy();
     expect(scan({ rowStride: 8, bOffset: 3, cOffset: 6 }, 2)).toThrow(/\[dt_r \| B \| C\]/);
     expect(scan({ rowStride: 7, bOffset: 3, cOffset: 5 }, 4096)).toThrow(/partial sums/);
-    for (const x of [b, p, y]) x.destroy();
+    // 7 outputs × 588 blocks rounded up to 592: 4,144 floats, over the 4,096 bound.
+    expect(scan({ rowStride: 7, bOffset: 3, cOffset: 5 }, 585)).toThrow(/partial sums/);
+    expect(scan({ rowStride: 7, bOffset: 3, cOffset: 5 }, 584)).not.toThrow();
+    for (const x of [b, p, y, st]) x.destroy();
   });
 });

@@ -48,7 +48,8 @@ function summaryOf(delta: ArrayLike<number>, gate: ArrayLike<number>, squares: A
 }
 
 describe('traced decode step summaries (Dawn)', () => {
-  // folded: x_proj folded into in_proj (step_xp), its partial sums here one row: x_proj's output itself.
+  // folded: x_proj folded into in_proj (step_xp), here one block's partial sums: x_proj's output
+  // itself, each output's row rounded up to 4 (the rest NaN, never added).
   it.for([
     { dtProj: true, folded: false, Di: 37, N: 19, H: 6, P: 7, G: 3, N2: 9 },
     { dtProj: false, folded: false, Di: 50, N: 5, H: 5, P: 3, G: 1, N2: 17 },
@@ -98,7 +99,7 @@ describe('traced decode step summaries (Dawn)', () => {
       const state1 = randomF32(Di * N, s + 9, 1);
       const ref1 = selectiveScanRef({ tokens: 1, dInner: Di, dState: N, x, dtRaw, dtBias, aLog, d: d1, bc: xProj, bOffset: R, cOffset: R + N, bcStride: R + 2 * N, z: inProj, zOffset: Di, zStride: 2 * Di, state: state1 });
       const weights1 = packSelectiveScanWeights(ctx, { aLog: up('Test.aLog', aLog), d: up('Test.d', d1), dtBias: up('Test.dtBias', dtBias) }, { dInner: Di, dState: N }, 'Test.w1');
-      const xProjBuffer = up('Test.xProj', xProj);
+      const xProjBuffer = folded ? up('Test.xProjPartials', Float32Array.from({ length: 4 * xProj.length }, (_, i) => (i % 4 === 0 ? (xProj[i / 4] as number) : Number.NaN))) : up('Test.xProj', xProj);
       const inProjBuffer = up('Test.inProj', inProj);
       const scan1 = selectiveScan(
         ctx,

@@ -159,6 +159,7 @@ describe('cli bench: a malformed tuning list is a usage error, before a GPU is o
     ['--conv', 'k4,k8', 'error: --conv takes a list of loop, k4, got "k4,k8"'],
     ['--conv', 'toString', 'error: --conv takes a list of loop, k4, got "toString"'],
     ['--ssd-tile', 'wide,square', 'error: --ssd-tile takes a list of narrow, wide, got "wide,square"'],
+    ['--decode-xproj', 'folded,fused', 'error: --decode-xproj takes a list of separate, folded, got "folded,fused"'],
     ['--prefill-scan', 'channel,lanes', 'error: --prefill-scan takes a list of parallel, channel, serial, got "channel,lanes"'],
     ['--split-groups', '0', 'error: --split-groups takes positive integers, got "0"'],
     ['--split-groups', '256,big', 'error: --split-groups takes positive integers, got "256,big"'],

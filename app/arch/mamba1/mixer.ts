@@ -22,7 +22,7 @@ import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import type { Dispatch } from '../../kernels/dispatch.js';
 import { segmentRmsNorm } from '../../kernels/segment-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
-import { normMatvec, normMatvecFits, packConvWeights, xProjFoldable, xProjPartialRows, type NormMatvecShape } from '../../kernels/norm-matvec.js';
+import { normMatvec, normMatvecFits, packConvWeights, xProjFoldable, xProjPartialLayout, type NormMatvecShape } from '../../kernels/norm-matvec.js';
 import { MAX_FOLDED_XPROJ, packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { inProjZ, xProjBC, xProjSegments } from './layout.js';
@@ -193,8 +193,8 @@ export class Mamba1Mixer implements Mixer {
     const w = this.b.weights;
     const outputs = R + 2 * N;
     const shape: NormMatvecShape = { ...inProj, xProj: { outputs, format: w.format('x_proj.weight') } };
-    const rows = xProjPartialRows(ctx, shape);
-    const partials = this.b.shared(`mamba1.xProjPartials.${rows * outputs}`, () => this.b.activation('xProjPartials', rows * outputs));
+    const { blocks: rows, elements } = xProjPartialLayout(ctx, shape);
+    const partials = this.b.shared(`mamba1.xProjPartials.${elements}`, () => this.b.activation('xProjPartials', elements));
     m.run(normMatvec(ctx, shape, { ...inProjBuffers, xProjWeight: w.weight('x_proj.weight'), xProjPartials: partials }, `Mamba1.L${l}.norm_in_proj_conv_x_proj`));
     const [, ssmState] = m.state as [GPUBuffer, GPUBuffer];
     m.run(

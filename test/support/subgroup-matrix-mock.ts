@@ -3,16 +3,18 @@
  * run on an adapter without it (SwiftShader) and their results can be checked there:
  *   - the enable and diagnostic directives go; the matrix types become structs holding the whole
  *     matrix (i8 operands 4 to an i32 word, the i32 result row-major);
- *   - every load, store and multiply-accumulate becomes a function that each invocation runs on
- *     the whole matrix, with the layout the kernels assume of the hardware's (offsets and strides
- *     in i32 words for i8 matrices; the left operand row-major, the right one column-major: column
- *     n of K × N is row n of W; checked against the CPU on the H200 for the kernels as written);
+ *   - every load, store and multiply-accumulate becomes a function, with the layout the kernels
+ *     assume of the hardware's (offsets and strides in i32 words for i8 matrices; the left operand
+ *     row-major, the right one column-major: column n of K × N is row n of W; checked against the
+ *     CPU on the H200 for the kernels as written);
  *   - subgroup_id and subgroup_invocation_id are derived from the local index as runs of SG
  *     invocations (the adapter's own subgroups may be smaller: SwiftShader's are 4).
- * Every invocation of a virtual subgroup then holds the same matrices, stores the same values and
- * takes its own share of the writes, as on the hardware. What it cannot check: the speed, and the
- * hardware's own conventions where they differ from these assumptions (only a GPU with the
- * feature checks those: bench --int8-gemm).
+ * Invocation `lane` of a virtual subgroup holds its share of each result matrix (elements lane,
+ * lane + SG, …), loads the operand rows that share needs, multiplies them and stores its share, so
+ * the subgroup stores the whole matrix only if all of its invocations reach the store, as the
+ * hardware requires (a share a lane keeps SwiftShader's work at 1/SG of every lane doing all of
+ * it). What it cannot check: the speed, and the hardware's own conventions where they differ from
+ * these assumptions (only a GPU with the feature checks those: bench --int8-gemm).
  */
 import type { GpuContext } from '../../app/gpu/context';
 import { PipelineCache } from '../../app/gpu/pipelines';
@@ -26,7 +28,7 @@ export function standInSubgroupMatrix(code: string): string {
   // i32 words of each matrix: the i8 operands 4 to a word (M × K, N × K), the i32 result M × N.
   const sizes = { LT: (M * K) / 4, RT: (N * K) / 4, AT: M * N };
   for (const [t, n] of Object.entries(sizes)) out = out.replace(new RegExp(`alias ${t} = subgroup_matrix_\\w+<[^>]*>;`), `struct ${t} { v: array<i32, ${n}> }`);
-  out = out.replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32\) \{/g, ') {\n  let sg = lid / SG;\n  let lane = lid % SG;');
+  out = out.replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32\) \{/g, ') {\n  let sg = lid / SG;\n  let lane = lid % SG;\n  stand_in_lane = lane;');
   const loads = new Set<string>();
   const stores = new Set<string>();
   out = out.replace(/subgroupMatrixLoad<(LT|RT), (row_major|col_major)>\(&(\w+), /g, (_, t: string, major: string, a: string) => {
@@ -43,33 +45,34 @@ export function standInSubgroupMatrix(code: string): string {
     throw new Error('standInSubgroupMatrix: a subgroup-matrix construct it does not know is left');
   }
   const words = K / 4;
+  // Invocation `lane` of a virtual subgroup holds, computes and stores result elements e = lane,
+  // lane + SG, … (row e / N, column e % N), and loads only the operand rows those need.
+  const share = `for (var e = stand_in_lane; e < ${M * N}u; e += SG)`;
   const fns = [
     '// Stand-ins (test/support/subgroup-matrix-mock.ts).',
-    'fn stand_in_byte(w: i32, j: u32) -> i32 { return (w << (24u - 8u * j)) >> 24u; }',
+    'var<private> stand_in_lane: u32;',
     `fn stand_in_mma(a: LT, b: RT, c: AT) -> AT {
   var r = c;
-  for (var m = 0u; m < ${M}u; m++) {
-    for (var n = 0u; n < ${N}u; n++) {
-      var acc = r.v[m * ${N}u + n];
-      for (var w = 0u; w < ${words}u; w++) {
-        let x = a.v[m * ${words}u + w];
-        let y = b.v[n * ${words}u + w];
-        for (var j = 0u; j < 4u; j++) {
-          acc += stand_in_byte(x, j) * stand_in_byte(y, j);
-        }
-      }
-      r.v[m * ${N}u + n] = acc;
+  ${share} {
+    let m = e / ${N}u;
+    let n = e % ${N}u;
+    var acc = r.v[e];
+    for (var w = 0u; w < ${words}u; w++) {
+      acc += dot4I8Packed(bitcast<u32>(a.v[m * ${words}u + w]), bitcast<u32>(b.v[n * ${words}u + w]));
     }
+    r.v[e] = acc;
   }
   return r;
 }`,
   ];
   for (const l of loads) {
     const [t, a] = l.split(' ') as [string, string];
-    const rows = t === 'LT' ? M : N;
+    // The left operand's row m of e, the right one's row (W's row: column n of K × N) n of e.
+    const row = t === 'LT' ? `e / ${N}u` : `e % ${N}u`;
     fns.push(`fn stand_in_load_${t}_${a}(offset: u32, stride: u32) -> ${t} {
   var r: ${t};
-  for (var i = 0u; i < ${rows}u; i++) {
+  ${share} {
+    let i = ${row};
     for (var w = 0u; w < ${words}u; w++) {
       r.v[i * ${words}u + w] = ${a}[offset + i * stride + w];
     }
@@ -79,10 +82,8 @@ export function standInSubgroupMatrix(code: string): string {
   }
   for (const a of stores) {
     fns.push(`fn stand_in_store_${a}(offset: u32, c: AT, stride: u32) {
-  for (var m = 0u; m < ${M}u; m++) {
-    for (var n = 0u; n < ${N}u; n++) {
-      ${a}[offset + m * stride + n] = c.v[m * ${N}u + n];
-    }
+  ${share} {
+    ${a}[offset + (e / ${N}u) * stride + e % ${N}u] = c.v[e];
   }
 }`);
   }
@@ -106,15 +107,26 @@ export function standInTensorCoreContext(ctx: GpuContext): GpuContext {
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
-  class StandInPipelines extends PipelineCache {
-    override get(key: Parameters<PipelineCache['get']>[0]): GPUComputePipeline {
-      return super.get(key.code.includes('chromium_experimental_subgroup_matrix') ? { ...key, code: standInSubgroupMatrix(key.code) } : key);
-    }
+  // One cache of stand-in pipelines a device, kept across calls: SwiftShader takes ~5 s to compile
+  // each tensor-core kernel with its stand-ins, and every test of a file asks for them again.
+  let pipelines = standInPipelines.get(real);
+  if (!pipelines) {
+    pipelines = new StandInPipelines(real);
+    standInPipelines.set(real, pipelines);
   }
   return {
     ...ctx,
     device,
     adapter: { ...ctx.adapter, features: [...ctx.adapter.features, feature], subgroupMatrixConfigs: [{ componentType: 'i8', resultComponentType: 'i32', M, N, K }], subgroupMinSize: 32, subgroupMaxSize: 32 },
-    pipelines: new StandInPipelines(real),
+    pipelines,
   };
 }
+
+/** Compiles the tensor-core shader with the stand-ins, any other as it is. */
+class StandInPipelines extends PipelineCache {
+  override get(key: Parameters<PipelineCache['get']>[0]): GPUComputePipeline {
+    return super.get(key.code.includes('chromium_experimental_subgroup_matrix') ? { ...key, code: standInSubgroupMatrix(key.code) } : key);
+  }
+}
+
+const standInPipelines = new WeakMap<GPUDevice, StandInPipelines>();

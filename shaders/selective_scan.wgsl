@@ -35,7 +35,7 @@
 //                   at c_offset = R + N); with xp_eps > 0
 //                   (Falcon-Mamba) each of dt_r, B and C is then divided by √(mean(v²) + xp_eps).
 //                   Then as step_dt, reading dt_r, B and C from xp. Its own workgroup memory
-//                   (xp, xp_part), not `partial`, so a workgroup of 256 fits.
+//                   (xp, xp_part, xp_norm_part), not `partial`, so workgroups of up to 1,024 fit.
 //   scan            each chunk of ≤ CHUNK_LEN tokens (workgroup_id.y) rescanned from its start
 //                   state, writing y; for T ≤ CHUNK_LEN this is the whole prefill (one chunk,
 //                   started from the state and written back over it: write_state = 1).
@@ -393,7 +393,9 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 
 const MAX_XP: u32 = 1024u;             // step_xp: most x_proj outputs (R + 2N)
 var<workgroup> xp: array<f32, MAX_XP>;
-var<workgroup> xp_part: array<vec3<f32>, WORKGROUP_SIZE>;
+var<workgroup> xp_part: array<f32, WORKGROUP_SIZE>;
+const XP_NORM_THREADS: u32 = 256u;     // step_xp: the threads that take the norm's sums (a power of two ≤ WORKGROUP_SIZE)
+var<workgroup> xp_norm_part: array<vec3<f32>, XP_NORM_THREADS>;
 
 // step_xp: xp[j] = Σ_b parts[j][b] over the xp_rows blocks' partial sums of output j (a row of
 // xp_parts, ceil(xp_rows / 4) vec4s; the entries past xp_rows, never written, are masked). Where the outputs leave
@@ -435,12 +437,12 @@ fn xp_add_partials(lid: u32) {
     if (first < splits) {
       part = xp_row_sum(lid % width, first, splits, quads);
     }
-    xp_part[lid].x = part;
+    xp_part[lid] = part;
     workgroupBarrier();
     if (lid < width) {
       var total = 0.0;
       for (var k = 0u; k < splits; k++) {
-        total += xp_part[k * width + lid].x;
+        total += xp_part[k * width + lid];
       }
       xp[lid] = total;
     }
@@ -457,27 +459,30 @@ fn xp_add_partials(lid: u32) {
 fn xp_norm(lid: u32) {
   let R = params.dt_rank;
   let N = params.states;
+  // The first XP_NORM_THREADS threads sum the squares of the three parts, then a tree.
   var sq = vec3<f32>(0.0);
-  for (var i = lid; i < R + 2u * N; i += WORKGROUP_SIZE) {
-    let v = xp[i];
-    if (i < R) {
-      sq.x += v * v;
-    } else if (i < R + N) {
-      sq.y += v * v;
-    } else {
-      sq.z += v * v;
+  if (lid < XP_NORM_THREADS) {
+    for (var i = lid; i < R + 2u * N; i += XP_NORM_THREADS) {
+      let v = xp[i];
+      if (i < R) {
+        sq.x += v * v;
+      } else if (i < R + N) {
+        sq.y += v * v;
+      } else {
+        sq.z += v * v;
+      }
     }
+    xp_norm_part[lid] = sq;
   }
-  xp_part[lid] = sq;
   workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+  for (var stride = XP_NORM_THREADS / 2u; stride > 0u; stride /= 2u) {
     if (lid < stride) {
-      xp_part[lid] += xp_part[lid + stride];
+      xp_norm_part[lid] += xp_norm_part[lid + stride];
     }
     workgroupBarrier();
   }
-  let scale = inverseSqrt(xp_part[0] / vec3<f32>(f32(R), f32(N), f32(N)) + params.xp_eps);
-  // Each thread scales the elements it read; xp_part is next written after a barrier.
+  let scale = inverseSqrt(xp_norm_part[0] / vec3<f32>(f32(R), f32(N), f32(N)) + params.xp_eps);
+  // Every read of xp above came before the tree's first barrier.
   for (var i = lid; i < R + 2u * N; i += WORKGROUP_SIZE) {
     xp[i] *= select(scale.z, select(scale.y, scale.x, i < R), i < R + N);
   }
@@ -503,12 +508,12 @@ fn step_xp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
       part += dt_w_at(l.d * R + r) * xp[r];
     }
   }
-  xp_part[lid].x = part;
+  xp_part[lid] = part;
   workgroupBarrier();
   let first = lid - l.lane;
   var raw = 0.0;
   for (var i = 0u; i < STATE_LANES; i++) {
-    raw += xp_part[first + i].x;
+    raw += xp_part[first + i];
   }
   workgroupBarrier();
   var p = 0.0;
@@ -529,12 +534,12 @@ fn step_xp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
   }
   // finish_step's work through xp_part (finish_step's `partial` is sized for the prefill's blocks).
-  xp_part[lid].x = p;
+  xp_part[lid] = p;
   workgroupBarrier();
   if (l.live && l.lane == 0u) {
     var sum_sc = 0.0;
     for (var i = 0u; i < STATE_LANES; i++) {
-      sum_sc += xp_part[lid + i].x;
+      sum_sc += xp_part[lid + i];
     }
     y[l.d] = gated_output(0u, l.d, sum_sc);
   }

@@ -54,8 +54,19 @@ export const CHANNEL_MAX_STATES = 16;
 const CHANNEL_TARGET_THREADS = 131072;
 /** Must match MAX_XP in the shader: the most x_proj outputs (R + 2N) step_xp adds in workgroup memory. */
 export const MAX_FOLDED_XPROJ = 1024;
-/** step_xp's threads: every workgroup adds all of x_proj's partial sums, so fewer, larger workgroups. */
-const XP_WORKGROUP_SIZE = 256;
+/**
+ * step_xp's threads: every workgroup adds all of x_proj's partial sums (mamba-2.8b: 192 outputs ×
+ * 160 blocks, 123 KB), so fewer, larger workgroups — up to 1,024 where the device allows (the
+ * H200: 80 workgroups of 64 channels at mamba-2.8b, 8 vec4 reads a thread), at least 256 (the
+ * norm's sums take 256 threads; every WebGPU device allows 256).
+ */
+function xpWorkgroupSize(ctx: GpuContext): number {
+  const limits = ctx.device.limits;
+  let size = 1024;
+  // Workgroup memory: xp (4 KB), xp_part (4 a thread), the norm's 256 vec3, step_summary's vec2 a thread.
+  while (size > 256 && (size > limits.maxComputeInvocationsPerWorkgroup || size > limits.maxComputeWorkgroupSizeX || 4 * MAX_FOLDED_XPROJ + 12 * size + 3072 > limits.maxComputeWorkgroupStorageSize)) size /= 2;
+  return size;
+}
 /** The longest chunk the parallel prefill scan takes (bench --scan-chunk; a chunk is a loop bound, no buffer is sized by it). */
 export const MAX_CHUNK_LENGTH = 65536;
 
@@ -389,6 +400,7 @@ export function selectiveScan(
     ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants: { ...shared, ...constants } });
 
   const folded = dtProj?.xProjPartials;
+  const xpGroupSize = folded ? xpWorkgroupSize(ctx) : 0;
   const params = uniformBuffer(device, `${label}.params`, 64);
   const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0, folded?.rows ?? 0, 0, 0, 0]);
   new Float32Array(data.buffer, 13 * 4, 1)[0] = folded?.normEps ?? 0;
@@ -438,11 +450,11 @@ export function selectiveScan(
               TRACE_DELTA: trace,
               TRACE_SUMMARY: traceSummary,
               ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}),
-              ...(folded ? { WORKGROUP_SIZE: XP_WORKGROUP_SIZE } : {}),
+              ...(folded ? { WORKGROUP_SIZE: xpGroupSize } : {}),
             })
           : pipeline('step', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary });
     const group = scanGroup(buffers.state);
-    const groups = channel ? channelGroups : folded ? Math.ceil(Di / (XP_WORKGROUP_SIZE / lanes)) : groupsX;
+    const groups = channel ? channelGroups : folded ? Math.ceil(Di / (xpGroupSize / lanes)) : groupsX;
     encodeAll = (pass) => {
       pass.setPipeline(single);
       pass.setBindGroup(0, group);

@@ -229,7 +229,7 @@ def studio(run: Run, shape: str, formats: list[str], args) -> None:
     results = json.load(open(out))
     for res in results if isinstance(results, list) else [results]:
         run.rows.append({
-            'side': 'studio', 'shape': shape, 'weights': res['dtype'] + (f" grid {res['grid_setting']}" if res.get('grid_setting') not in (None, 'off') else ''), 'decode_tok_s': res['decode_tok_s'], 'weight_formats': res.get('weight_formats'),
+            'side': 'studio', 'shape': shape, 'weights': res['dtype'] + (f" grid {res['grid_setting']}" if res.get('grid_setting') not in (None, 'off') else '') + (f" x_proj {res['decode_xproj']}" if res.get('decode_xproj') else ''), 'decode_tok_s': res['decode_tok_s'], 'weight_formats': res.get('weight_formats'),
             'gpu_memory_bytes': res['gpu_memory_bytes'], 'memory_plan': res.get('memory_plan'), 'adapter': res.get('adapter'), 'notes': res.get('notes', []),
         })
 

@@ -17,6 +17,9 @@
 #   4  Mamba-1's decode with x_proj folded into in_proj (twelfth session: --decode-xproj
 #      separate,folded, 3 dispatches a layer instead of 4, Falcon-Mamba 3 instead of 5) at
 #      mamba-130m and mamba-2.8b (f16, per kernel), mamba-2.8b Q4_K and falcon-mamba-7b Q4_K.
+# A session's 30 device minutes hold about three calls: 1, then 3 with
+# DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
+# then 4 or 2.
 # Before a call: bash tooling/bench-bundle.sh, and for 3 the mamba_ssm source in .devbench/mamba
 # (tooling/bench-prefill.sh's header). Carry [".devbench", ".gl"].
 set -u

@@ -22,7 +22,7 @@ import { causalConv1d } from '../../kernels/causal-conv1d.js';
 import type { Dispatch } from '../../kernels/dispatch.js';
 import { segmentRmsNorm } from '../../kernels/segment-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
-import { normMatvec, normMatvecFits, packConvWeights, xProjFoldable, xProjPartialLayout, type NormMatvecShape } from '../../kernels/norm-matvec.js';
+import { normMatvec, normMatvecFits, packConvWeights, xProjFoldable, xProjPartialLayout, type NormMatvecBuffers, type NormMatvecShape } from '../../kernels/norm-matvec.js';
 import { MAX_FOLDED_XPROJ, packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { inProjZ, xProjBC, xProjSegments } from './layout.js';
@@ -124,20 +124,20 @@ export class Mamba1Mixer implements Mixer {
     const ctx = this.b.ctx;
     const w = this.b.weights;
     const [convState, ssmState] = m.state as [GPUBuffer, GPUBuffer];
+    const own = asksDecodeTaps(taps, l) ? (this.tapped ??= this.tapBuffers()) : null;
+    const summarySlot = stepSummarySlot(taps, l);
+    const inProj: NormMatvecShape = { inFeatures: D, outFeatures: 2 * Di, norm: 'rms', eps: m.eps, conv: { start: 0, channels: Di, kernelSize: K }, weightFormat: w.format('in_proj.weight') };
+    const inProjBuffers = (y: GPUBuffer) => ({ x: m.residual, g: m.normWeight, weight: w.weight('in_proj.weight'), conv: this.convWeights as GPUBuffer, convState, y });
+    const xProjFormat = w.format('x_proj.weight');
+    if (own === null && ctx.tuning?.decodeXProj === 'folded' && xProjFoldable(ctx, xProjFormat) && R + 2 * N <= MAX_FOLDED_XPROJ) {
+      this.encodeFoldedDecode(m, inProj, inProjBuffers(this.act.xz), summarySlot);
+      return;
+    }
     // Traced: the layer's own buffers (their taps copied at the end of the step); Falcon-Mamba's
     // dt_r|B|C norm works on the shared x_proj output, so that tap is copied where it is made.
     const norm = this.mixerNorm(1, `Mamba1.L${l}.dt_b_c_rms`);
-    const own = asksDecodeTaps(taps, l) ? (this.tapped ??= this.tapBuffers()) : null;
-    const summarySlot = stepSummarySlot(taps, l);
     const a = { xz: own?.xz ?? this.act.xz, dbc: own && !norm ? own.dbc : this.act.dbc, delta: own?.delta ?? this.act.delta, y: own?.y ?? this.act.y };
-    const inProj: NormMatvecShape = { inFeatures: D, outFeatures: 2 * Di, norm: 'rms', eps: m.eps, conv: { start: 0, channels: Di, kernelSize: K }, weightFormat: w.format('in_proj.weight') };
-    const inProjBuffers = { x: m.residual, g: m.normWeight, weight: w.weight('in_proj.weight'), conv: this.convWeights as GPUBuffer, convState, y: a.xz };
-    const xProjFormat = w.format('x_proj.weight');
-    if (own === null && ctx.tuning?.decodeXProj === 'folded' && xProjFoldable(ctx, xProjFormat) && R + 2 * N <= MAX_FOLDED_XPROJ) {
-      this.encodeFoldedDecode(m, inProj, inProjBuffers, summarySlot);
-      return;
-    }
-    run(normMatvec(ctx, inProj, inProjBuffers, `Mamba1.L${l}.norm_in_proj_conv`));
+    run(normMatvec(ctx, inProj, inProjBuffers(a.xz), `Mamba1.L${l}.norm_in_proj_conv`));
     copy(a.xz, 0, taps?.x?.[l], Di * 4, own !== null);
     if (normMatvecFits(ctx, Di, xProjFormat, 1, true)) {
       run(normMatvec(ctx, { inFeatures: Di, outFeatures: R + 2 * N, norm: 'none', weightFormat: xProjFormat }, { x: a.xz, weight: w.weight('x_proj.weight'), y: a.dbc }, `Mamba1.L${l}.x_proj`));
@@ -186,7 +186,7 @@ export class Mamba1Mixer implements Mixer {
    * Falcon-Mamba's norm), out_proj as usual. 3 dispatches. The partial sums' buffer is shared by
    * the layers (they run one after another), one per size.
    */
-  private encodeFoldedDecode(m: DecodeLayerContext, inProj: NormMatvecShape, inProjBuffers: Parameters<typeof normMatvec>[2], summarySlot: ReturnType<typeof stepSummarySlot>): void {
+  private encodeFoldedDecode(m: DecodeLayerContext, inProj: NormMatvecShape, inProjBuffers: NormMatvecBuffers, summarySlot: ReturnType<typeof stepSummarySlot>): void {
     const { dInner: Di, dState: N, dtRank: R, mixerRmsEps } = this.b.config;
     const l = m.layer;
     const ctx = this.b.ctx;

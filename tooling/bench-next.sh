@@ -16,7 +16,10 @@
 #      DECODE_ARGS for the decode (f16 at mamba-2.8b, mamba2-130m and mamba-130m).
 #   4  Mamba-1's decode with x_proj folded into in_proj (twelfth session: --decode-xproj
 #      separate,folded, 3 dispatches a layer instead of 4, Falcon-Mamba 3 instead of 5) at
-#      mamba-130m and mamba-2.8b (f16, per kernel), mamba-2.8b Q4_K and falcon-mamba-7b Q4_K.
+#      mamba-130m and mamba-2.8b (f16, per kernel), mamba-2.8b Q4_K and falcon-mamba-7b Q4_K;
+#      then the app's prefill chunk: the app and the CLI build models for chunks of 256 tokens
+#      (allocateModel's default) where the bench runs one chunk of 2,048, so a 2,048-token prompt
+#      in the app is 8 int8 prefills of 256 (mamba2-2.7b and mamba-2.8b, --chunk 256 against 2048).
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.
@@ -57,10 +60,14 @@ case "${1:-1}" in
     python3 tooling/bench-17.py --out $W/d --shapes mamba-2.8b,mamba2-130m,mamba-130m --formats f16 --budget 200 --studio-args "${DECODE_ARGS:-}" 2>&1 | grep -E '^\| |error'
     ;;
   4)
-    for run in "mamba-130m f16 512 90" "mamba-2.8b f16 256 120" "mamba-2.8b q4_k 256 100 --no-breakdown" "falcon-mamba-7b q4_k 256 150 --no-breakdown"; do
+    for run in "mamba-130m f16 512 70" "mamba-2.8b f16 256 100" "mamba-2.8b q4_k 256 80 --no-breakdown" "falcon-mamba-7b q4_k 256 120 --no-breakdown"; do
       set -- $run
       timeout "$4" bash -c "$(declare -f bench); bench --shape $1 --weights $2 --prefill 128 --decode $3 --repeats 3 --no-ceilings ${5:-} \
         --decode-xproj separate,folded --out $W/xproj-$1-$2.json" 2>&1 | grep -E '^decode|error'
+    done
+    for shape in mamba2-2.7b mamba-2.8b; do
+      timeout 80 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --chunk 256 --decode 8 --repeats 2 --no-ceilings \
+        --prefill-matmul int8 --out $W/chunk256-$shape.json" 2>&1 | grep -E '^prefill|error'
     done
     ;;
   *)

@@ -63,8 +63,9 @@ export const MAX_FOLDED_XPROJ = 1024;
 function xpWorkgroupSize(ctx: GpuContext): number {
   const limits = ctx.device.limits;
   let size = 1024;
-  // Workgroup memory: xp (4 KB), xp_part (4 a thread), the norm's 256 vec3, step_summary's vec2 a thread.
-  while (size > 256 && (size > limits.maxComputeInvocationsPerWorkgroup || size > limits.maxComputeWorkgroupSizeX || 4 * MAX_FOLDED_XPROJ + 12 * size + 3072 > limits.maxComputeWorkgroupStorageSize)) size /= 2;
+  // Workgroup memory: xp (4 KB), xp_part (4 bytes a thread), the norm's 256 vec3 (16 bytes each in
+  // an array), step_summary's vec2 a thread.
+  while (size > 256 && (size > limits.maxComputeInvocationsPerWorkgroup || size > limits.maxComputeWorkgroupSizeX || 4 * MAX_FOLDED_XPROJ + 12 * size + 16 * 256 > limits.maxComputeWorkgroupStorageSize)) size /= 2;
   return size;
 }
 /** The longest chunk the parallel prefill scan takes (bench --scan-chunk; a chunk is a loop bound, no buffer is sized by it). */

@@ -11,7 +11,7 @@ import { expectedTensors } from '../arch/tensors.js';
 import type { MambaConfig } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';
 import { describeAdapter, type AdapterSummary } from '../gpu/adapter.js';
-import { gridDecodeWorkgroups, type GpuContext } from '../gpu/context.js';
+import { gridDecodeWorkgroups, type GpuContext, type KernelTuning } from '../gpu/context.js';
 import { randomFill, tensorSeed, type FillFormat } from '../kernels/random-fill.js';
 import { isBlockFormat, quantTypeOf, rowQuantum, WEIGHT_FORMATS, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
@@ -163,6 +163,8 @@ export interface BenchResult {
   int8_split_groups?: number;
   /** bench --decode-xproj: where Mamba-1's decode computed x_proj in this run (separate, folded into in_proj). */
   decode_xproj?: string;
+  /** With x_proj folded: checkFoldedDecode's greedy tokens against the separate x_proj's. */
+  decode_xproj_check?: { tokens: number; tokens_equal: number };
   /** bench --tc-kernel: the int8 products' tensor-core kernel forced for this run. */
   tc_kernel?: string;
   /** bench --conv: the causal conv's kernel (kernel size 4) forced for this run. */
@@ -424,6 +426,39 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
   return [...totals.entries()].map(([name, t]) => ({ name, microseconds: t.ns / 1000, count: t.count })).sort((a, b) => b.microseconds - a.microseconds);
 }
 
+/** `model`'s first `tokens` greedy tokens after `prompt` (the app's generate, temperature 0). */
+async function greedyTokens(ctx: GpuContext, model: LanguageModel, prompt: number[], tokens: number): Promise<number[]> {
+  const session = new Session(ctx, model);
+  try {
+    return (await generate(ctx, session, prompt, { maxTokens: tokens, temperature: 0 })).ids;
+  } finally {
+    session.destroy();
+  }
+}
+
+/** The same greedy tokens from a model of the same weights built and run with `patch` over the tuning (the setting under check turned off). */
+async function referenceTokens(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, options: BenchOptions, prompt: number[], tokens: number, patch: KernelTuning): Promise<number[]> {
+  const saved = ctx.tuning;
+  ctx.tuning = { ...saved, ...patch };
+  const reference = buildModel(ctx, inspection, weights, options.chunk, { prefillMatmul: options.prefillMatmul ?? 'fp32' });
+  try {
+    return await greedyTokens(ctx, reference, prompt, tokens);
+  } finally {
+    reference.destroy();
+    ctx.tuning = saved;
+  }
+}
+
+/** How many leading tokens of `got` equal `want`'s. */
+function leadingEqual(got: readonly number[], want: readonly number[]): number {
+  let equal = 0;
+  while (equal < want.length && got[equal] === want[equal]) equal++;
+  return equal;
+}
+
+/** Greedy tokens each decode check compares. */
+const CHECK_TOKENS = 64;
+
 /**
  * Where the decode ran as one grid dispatch a layer (app/kernels/layer-grid.ts): its workgroups,
  * whether any step gave up at a barrier, and its greedy tokens against a model of the same weights
@@ -432,36 +467,29 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
 async function checkGridDecode(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, model: LanguageModel, options: BenchOptions, prompt: number[]): Promise<BenchResult['grid_decode']> {
   const workgroups = gridDecodeWorkgroups(ctx);
   if (workgroups === null) return undefined;
-  const tokens = 64;
-  const greedy = async (m: LanguageModel) => {
-    const session = new Session(ctx, m);
-    try {
-      return (await generate(ctx, session, prompt, { maxTokens: tokens, temperature: 0 })).ids;
-    } finally {
-      session.destroy();
-    }
-  };
   let aborted = false;
   let grid: number[] = [];
   try {
-    grid = await greedy(model);
+    grid = await greedyTokens(ctx, model, prompt, CHECK_TOKENS);
   } catch (e) {
     // Only a grid step that gave up is a result here; any other error is the bench's.
     if (!(await model.gridDecodeFailed())) throw e;
     aborted = true;
   }
-  const saved = ctx.tuning;
-  ctx.tuning = { ...saved, gridDecode: false };
-  const reference = buildModel(ctx, inspection, weights, options.chunk, { prefillMatmul: options.prefillMatmul ?? 'fp32' });
-  try {
-    const plain = await greedy(reference);
-    let equal = 0;
-    while (equal < plain.length && grid[equal] === plain[equal]) equal++;
-    return { workgroups, aborted, tokens: plain.length, tokens_equal: equal };
-  } finally {
-    reference.destroy();
-    ctx.tuning = saved;
-  }
+  const plain = await referenceTokens(ctx, inspection, weights, options, prompt, CHECK_TOKENS, { gridDecode: false });
+  return { workgroups, aborted, tokens: plain.length, tokens_equal: leadingEqual(grid, plain) };
+}
+
+/**
+ * Where Mamba-1's decode ran with x_proj folded into in_proj (tuning.decodeXProj 'folded'): its
+ * greedy tokens against a model of the same weights with x_proj separate, from the same prompt
+ * (their sums run in other orders, so a random model's near-ties may part after many tokens).
+ */
+async function checkFoldedDecode(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, model: LanguageModel, options: BenchOptions, prompt: number[]): Promise<BenchResult['decode_xproj_check']> {
+  if (ctx.tuning?.decodeXProj !== 'folded') return undefined;
+  const folded = await greedyTokens(ctx, model, prompt, CHECK_TOKENS);
+  const separate = await referenceTokens(ctx, inspection, weights, options, prompt, CHECK_TOKENS, { decodeXProj: 'separate' });
+  return { tokens: separate.length, tokens_equal: leadingEqual(folded, separate) };
 }
 
 export async function runBench(
@@ -543,6 +571,8 @@ export async function runBench(
   log(`decode with the app's sampling (temperature ${DEFAULT_SAMPLING.temperature}, top-k ${DEFAULT_SAMPLING.topK}, top-p ${DEFAULT_SAMPLING.topP}): ${decodeSampled.toFixed(1)} tokens/s`);
   const gridDecode = await checkGridDecode(ctx, inspection, weights, model, options, ids(16));
   if (gridDecode) log(`grid decode: ${gridDecode.workgroups} workgroups${gridDecode.aborted ? ', ABORTED' : ''}; greedy tokens equal to the dispatch path's: ${gridDecode.tokens_equal}/${gridDecode.tokens}`);
+  const foldedCheck = await checkFoldedDecode(ctx, inspection, weights, model, options, ids(16));
+  if (foldedCheck) log(`x_proj folded into in_proj: greedy tokens equal to the separate x_proj's: ${foldedCheck.tokens_equal}/${foldedCheck.tokens}`);
   const int8Prefill: Int8PrefillBench | undefined =
     prefillMatmul === 'int8' ? { kernel: int8PrefillKernel(ctx), quantize_ms: quantizeMs, bytes: model.int8Bytes, ...(await int8Accuracy(ctx, inspection, weights, model, Math.min(options.chunk, 2048), ids)) } : undefined;
   if (int8Prefill) {
@@ -571,6 +601,7 @@ export async function runBench(
     decode_tok_s: decode,
     decode_sampled_tok_s: decodeSampled,
     ...(gridDecode ? { grid_decode: gridDecode } : {}),
+    ...(foldedCheck ? { decode_xproj_check: foldedCheck } : {}),
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },
     memory_plan: { source: 'planMemory (app/model/memory-plan.ts)', ...plan },
     prefill_matmul: model.prefillMatmul,

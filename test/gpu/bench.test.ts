@@ -78,12 +78,16 @@ describe('npm run bench', () => {
     const args = ['bench', '--shape', 'tiny', '--decode-xproj', 'separate,folded', '--prefill', '8', '--decode', '2', '--repeats', '1', '--warmup', '0', '--no-ceilings', '--out', out];
     const run = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
-    const results = JSON.parse(readFileSync(out, 'utf8')) as { decode_xproj?: string; decode_tok_s: number; kernels: { name: string }[] }[];
+    const results = JSON.parse(readFileSync(out, 'utf8')) as { decode_xproj?: string; decode_xproj_check?: { tokens: number; tokens_equal: number }; decode_tok_s: number; kernels: { name: string }[] }[];
     const decodeKernels = (r: { kernels: { name: string }[] }) => r.kernels.map((k) => k.name).filter((n) => n.startsWith('decode ') && !n.includes('Mamba.')).sort();
     expect(results.map((r) => r.decode_xproj)).toEqual(['separate', 'folded']);
     expect(decodeKernels(results[0]!)).toEqual(['decode dt_proj_scan', 'decode norm_in_proj_conv', 'decode out_proj_residual', 'decode x_proj']);
     expect(decodeKernels(results[1]!)).toEqual(['decode norm_in_proj_conv_x_proj', 'decode out_proj_residual', 'decode x_proj_dt_proj_scan']);
     for (const r of results) expect(r.decode_tok_s).toBeGreaterThan(0);
+    // The folded run's greedy tokens against the separate x_proj's (here both take the general
+    // decode path, as every session on a software adapter does: the check's plumbing, not the GPU's).
+    expect(results[0]!.decode_xproj_check).toBeUndefined();
+    expect(results[1]!.decode_xproj_check).toEqual({ tokens: 64, tokens_equal: 64 });
   });
 
   it('--prefill-matmul int8: refused by the CLI without int8 tensor cores; runBench reports its kernel, bytes and accuracy against fp32', async (test) => {

@@ -20,6 +20,9 @@
 #      then the app's prefill chunk: the app and the CLI build models for chunks of 256 tokens
 #      (allocateModel's default) where the bench runs one chunk of 2,048, so a 2,048-token prompt
 #      in the app is 8 int8 prefills of 256 (mamba2-2.7b and mamba-2.8b, --chunk 256 against 2048).
+#   5  the 130m shapes' 8,192-token int8 prefill in one chunk of 8,192 (--chunk 8192) against the
+#      default chunks of 2,048: an fp32 run measured one chunk 23 % faster (bench/RESULTS.md, issue
+#      19 item 3), and mamba2-130m @8,192 is at 0.66× of its target.
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.
@@ -70,8 +73,16 @@ case "${1:-1}" in
         --prefill-matmul int8 --out $W/chunk256-$shape.json" 2>&1 | grep -E '^prefill|error'
     done
     ;;
+  5)
+    for shape in mamba2-130m mamba-130m; do
+      for chunk in 2048 8192; do
+        timeout 70 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 8192 --chunk $chunk --decode 8 --repeats 3 --no-ceilings \
+          --prefill-matmul int8 --out $W/chunk$chunk-$shape.json" 2>&1 | grep -E '^prefill|error'
+      done
+    done
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5" >&2
     exit 2
     ;;
 esac

@@ -26,6 +26,8 @@
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.
+# After a call: python3 tooling/summarize-bench.py <the extracted all.tgz> gives the tables (rates,
+# settings, checks, slowest kernels) for bench/RESULTS.md.
 # Before a call: bash tooling/bench-bundle.sh, and for 3 the mamba_ssm source in .devbench/mamba
 # (tooling/bench-prefill.sh's header). Carry [".devbench", ".gl"].
 set -u

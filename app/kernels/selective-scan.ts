@@ -300,6 +300,7 @@ export function selectiveScan(
   checkCount(OP, 'dInner', Di, 1);
   checkCount(OP, 'dState', N, 1, MAX_D_STATE);
   const { weights, bc, z, delta, dtProj } = buffers;
+  const folded = dtProj?.xProjPartials;
   // A prefill on a software adapter: one thread a channel over all T tokens (scan_serial), one
   // dispatch with no barriers (SwiftShader: selective-copy's 512-token prefill scan, 2 layers,
   // 585 -> 167 ms), unless tuning asks for the GPU's parallel form, whose arithmetic it does in its order.
@@ -314,7 +315,6 @@ export function selectiveScan(
     if (dtProj.format !== 'f32' && dtProj.format !== 'f16' && dtProj.format !== 'bf16') throw new RangeError(`${OP}: dtProj.weight must be f32, f16 or bf16, got ${dtProj.format}`);
     if (dtProj.rank > bc.bOffset) throw new RangeError(`${OP}: dt_r (${dtProj.rank} columns) overlaps B at column ${bc.bOffset} of ${bc.buffer.label}`);
     checkBufferElements(OP, 'dtProj.weight', dtProj.weight, weightWords(Di * dtProj.rank, dtProj.format));
-    const folded = dtProj.xProjPartials;
     if (folded) {
       checkCount(OP, 'xProjPartials.rows', folded.rows, 1);
       const R = dtProj.rank;
@@ -400,7 +400,6 @@ export function selectiveScan(
   const pipeline = (entryPoint: string, bindGroupLayout: GPUBindGroupLayout, constants: Record<string, number>) =>
     ctx.pipelines.get({ op: OP, code, entryPoint, layout: bindGroupLayout, constants: { ...shared, ...constants } });
 
-  const folded = dtProj?.xProjPartials;
   const xpGroupSize = folded ? xpWorkgroupSize(ctx) : 0;
   const params = uniformBuffer(device, `${label}.params`, 64);
   const data = new Uint32Array([T, Di, N, chunks, bc.bOffset, bc.rowStride, bc.cOffset, bc.rowStride, z.offset, z.rowStride, chunks === 1 ? 1 : 0, dtProj?.rank ?? 0, folded?.rows ?? 0, 0, 0, 0]);

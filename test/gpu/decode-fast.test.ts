@@ -24,12 +24,13 @@ import type { GpuContext } from '../../app/gpu/context';
 import { roundToF16 } from '../../app/kernels/f16';
 import { relativeError } from '../../app/kernels/self-test';
 import { stateBuffers, type SequenceState } from '../../app/model/mixer';
-import { encodeSteps, type LanguageModel, type PlanOptions } from '../../app/model/model';
+import type { LanguageModel, PlanOptions } from '../../app/model/model';
 import { loadWeights, type LoadedWeights } from '../../app/model/loader';
 import { buildModel } from '../../app/arch/build';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
 import { useTestGpu } from '../support/gpu';
+import { stepLogits } from '../support/steps';
 import { mulberry32, writeRandomMamba1 } from '../support/random-model';
 
 const TOL = 1e-4;
@@ -71,15 +72,7 @@ async function prefillAndStep(ctx: GpuContext, model: LanguageModel, prompt: num
   session.prefill(prompt);
   const state = (session as unknown as { state: SequenceState }).state;
   const plan = model.plan(1, state, session.logits, options);
-  const logits: Float32Array[] = [];
-  for (const id of steps) {
-    ctx.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(id));
-    const encoder = ctx.device.createCommandEncoder();
-    encodeSteps(encoder, 'Test.step', plan.steps);
-    ctx.device.queue.submit([encoder.finish()]);
-    logits.push(await session.readLogits());
-    after?.();
-  }
+  const logits = await stepLogits(ctx, model, session, plan, steps, after);
   return { session, state, plan, logits };
 }
 

@@ -4,14 +4,14 @@ import path from 'node:path';
 import { inspectModel } from '../../app/arch/inspect';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, toIntegers } from '../../app/formats/safetensors';
 import { memorySource } from '../../app/formats/source';
-import type { GpuContext } from '../../app/gpu/context';
-import type { KernelTuning } from '../../app/gpu/context';
+import type { GpuContext, KernelTuning } from '../../app/gpu/context';
 import { relativeError } from '../../app/kernels/self-test';
 import { loadWeights } from '../../app/model/loader';
 import type { SequenceState } from '../../app/model/mixer';
-import { encodeSteps, type LanguageModel, type PlanOptions } from '../../app/model/model';
+import type { LanguageModel, PlanOptions } from '../../app/model/model';
 import { Session } from '../../app/model/session';
 import { folderModelFiles } from '../../app/node/folder';
+import { stepLogits } from './steps';
 
 export async function readGolden(dir: string) {
   const bytes = readFileSync(path.join(dir, 'golden.safetensors'));
@@ -65,13 +65,8 @@ export async function cachedStepErrors(
     const state = (session as unknown as { state: SequenceState }).state;
     const plan = model.plan(1, state, session.logits, options);
     const dispatches = plan.steps.filter((s) => s.kind === 'dispatch').length;
-    for (let i = 0; i + 1 < generated.length; i++) {
-      gpu.device.queue.writeBuffer(model.idsBuffer, 0, Uint32Array.of(generated[i]!));
-      const encoder = gpu.device.createCommandEncoder();
-      encodeSteps(encoder, 'Test.step', plan.steps);
-      gpu.device.queue.submit([encoder.finish()]);
-      errors.push(relativeError(await session.readLogits(), row(i + 1)));
-    }
+    const steps = await stepLogits(gpu, model, session, plan, generated.slice(0, -1));
+    steps.forEach((logits, i) => errors.push(relativeError(logits, row(i + 1))));
     plan.destroy();
     return { errors, dispatches };
   } finally {

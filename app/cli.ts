@@ -30,7 +30,7 @@ import { loadWeights } from './model/loader.js';
 import { MAX_CONTEXT_TOKENS } from './model/config.js';
 import { withContextTokens } from './model/inspection.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
-import { checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, planMemory, type MemoryPlan } from './model/memory-plan.js';
+import { ANALYSIS_CHUNK, checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, modelChunks, planMemory, type MemoryPlan } from './model/memory-plan.js';
 import { PREFILL_MATMULS, type PrefillMatmul } from './model/int8-plan.js';
 import { usablePrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
@@ -42,12 +42,13 @@ import { TC_KERNELS, type TcKernel } from './kernels/int8-gemm.js';
 const USAGE = `usage: mamba-studio-cli <command>
 
 commands:
-  info --model <path> [--weights auto|f32|f16] [--max-tokens 256] [--trace-tokens 0] [--gpu] [--memory GB]
+  info --model <path> [--weights auto|f32|f16] [--max-tokens 2048] [--trace-tokens 0] [--gpu] [--memory GB]
        [--prefill-matmul fp32|int8]
        [--context N]
                         print what the model is (JSON): architecture, config, parameters, tensors, warnings,
                         and "memory": the plan of what loading it takes on the GPU (weights by format, state,
-                        activations for --max-tokens per prefill chunk, a trace of --trace-tokens tokens);
+                        activations for --max-tokens per prefill chunk: default 2,048 where the plan fits,
+                        else 256, as run and the app choose it; a trace of --trace-tokens tokens);
                         --gpu checks it against the adapter's limits and memory (known from its name, else
                         unknown); --memory plans for that much GPU memory (decimal GB) instead; --context
                         (run, trace too): a hybrid's KV caches hold N tokens (default: its context, ≤ 16,384)
@@ -154,16 +155,18 @@ async function infoCommand(args: string[]): Promise<number> {
   const model = opts.get('model');
   if (!model) throw new UsageError('info needs --model <path>');
   const weights = weightChoice(opts);
-  const maxTokens = integerOption(opts, 'max-tokens', 256, 1, 65536);
   const traceTokens = integerOption(opts, 'trace-tokens', 0, 0, 2 ** 24);
   const memoryGb = opts.has('memory') ? numberOption(opts, 'memory', 0, (x) => x > 0, 'a positive number of GB') : undefined;
   const files = await folderModelFiles(model);
   try {
     const inspection = withContextTokens(await inspectModel(files), contextOption(opts));
     const found = opts.has('gpu') ? await planAdapter() : { adapter: null, why: 'not asked for (--gpu)' };
+    const budget = memoryGb !== undefined ? { budget: memoryGb * 1e9 } : {};
+    // The plain prefill's chunk as run and the app choose it (modelChunks), unless --max-tokens.
+    const maxTokens = opts.has('max-tokens') ? integerOption(opts, 'max-tokens', ANALYSIS_CHUNK, 1, 65536) : modelChunks(inspection, { weights, prefillMatmul: prefillMatmul(opts), adapter: found.adapter, ...budget }).maxTokens;
     const bare = planMemory(inspection, { weights, maxTokens });
-    const trace = traceTokens > 0 ? traceMemory(inspection.config, { tokens: traceTokens, chunk: maxTokens, sessionBytes: bare.state }) : null;
-    const plan = planMemory(inspection, { weights, prefillMatmul: prefillMatmul(opts), maxTokens, trace, adapter: found.adapter, model: files.name, ...(memoryGb !== undefined ? { budget: memoryGb * 1e9 } : {}) });
+    const trace = traceTokens > 0 ? traceMemory(inspection.config, { tokens: traceTokens, chunk: Math.min(maxTokens, ANALYSIS_CHUNK), sessionBytes: bare.state }) : null;
+    const plan = planMemory(inspection, { weights, prefillMatmul: prefillMatmul(opts), maxTokens, trace, adapter: found.adapter, model: files.name, ...budget });
     const memory = {
       ...plan,
       summary: describeMemoryPlan(plan),
@@ -342,7 +345,7 @@ async function runCommand(args: string[]): Promise<number> {
   try {
     const ids = promptIds(prompt, m);
     const json = opts.has('json');
-    const session = new Session(m.ctx, m.model);
+    const session = new Session(m.ctx, m.model, undefined, { prefillChunk: m.model.maxTokens });
     // Token ids in and out (--json, no --stop): the tokenizer is never built.
     const decoder = json && !settings.stopStrings?.length ? undefined : m.tokenizer?.decoder();
     const eos = m.inspection.eosTokenIds ?? [];

@@ -89,7 +89,7 @@ export async function tokenAttribution(
   const knocked = newBinding(ctx, model, 'Attribution.work');
   const rows = storageBuffer(ctx.device, 'Attribution.logits', band * V * 4);
   try {
-    // The baseline: the whole prompt once (prefill chunks as the model's maxTokens).
+    // The baseline: the whole prompt once (prefill chunks as the model's analysisTokens).
     const baseline = new Session(ctx, model);
     let p: Float64Array;
     try {

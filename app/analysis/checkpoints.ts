@@ -3,7 +3,7 @@
  * recurrent state (every layer's conv + SSM state) every `every` tokens instead of every token's
  * Δ, B and C, and recomputes any window of one layer on demand from the checkpoint before it.
  *
- * Exactness: `every` is a multiple of the model's maxTokens, so a recompute from a checkpoint
+ * Exactness: `every` is a multiple of the model's analysisTokens, so a recompute from a checkpoint
  * prefills in chunks that start where the original prefill's chunks started; a window's rows are
  * then computed by the same dispatches over the same chunk positions as in the original (bit for
  * bit on the devices tested). Rows the original computed by single decode steps (a live trace)
@@ -11,7 +11,7 @@
  *
  * Cost of a window [from, to) of layer l: (to − ck) tokens through layers 0..l only (the forward
  * stops after l: PlanOptions.lastLayer), ck = the checkpoint before `from`; the rows before the
- * chunk that holds `from` run untraced, so the recorder holds at most to − from + maxTokens rows.
+ * chunk that holds `from` run untraced, so the recorder holds at most to − from + analysisTokens rows.
  */
 import { allocateOrFail, formatBytes, GpuError } from '../gpu/errors.js';
 import { readF32 } from '../gpu/buffers.js';
@@ -29,14 +29,14 @@ import type { TraceWindowResult } from './types.js';
 export const CHECKPOINT_MIN_TOKENS = 1024;
 
 /**
- * Tokens between checkpoints for a trace of `tokens` tokens: a multiple of model.maxTokens (so a
+ * Tokens between checkpoints for a trace of `tokens` tokens: a multiple of model.analysisTokens (so a
  * recompute's prefill chunks start where the original's did), at least `min`, and large enough
  * that ceil(tokens / every) checkpoints of model.stateBytes each fit in `budgetBytes`.
  */
-export function checkpointInterval(model: Pick<LanguageModel, 'maxTokens' | 'stateBytes'>, tokens: number, budgetBytes: number, min = CHECKPOINT_MIN_TOKENS): number {
+export function checkpointInterval(model: Pick<LanguageModel, 'analysisTokens' | 'stateBytes'>, tokens: number, budgetBytes: number, min = CHECKPOINT_MIN_TOKENS): number {
   if (!(Number.isInteger(tokens) && tokens >= 0)) throw new RangeError(`checkpointInterval: tokens must be a whole number ≥ 0, got ${tokens}`);
   if (!(Number.isInteger(min) && min >= 1)) throw new RangeError(`checkpointInterval: min must be a whole number ≥ 1, got ${min}`);
-  const M = model.maxTokens;
+  const M = model.analysisTokens;
   const state = model.stateBytes;
   const fit = Math.floor(budgetBytes / state);
   if (!(fit >= 1)) {
@@ -62,7 +62,7 @@ export class StateCheckpoints {
     readonly model: LanguageModel,
     readonly every: number,
   ) {
-    const M = model.maxTokens;
+    const M = model.analysisTokens;
     if (!(Number.isInteger(every) && every > 0 && every % M === 0)) {
       throw new RangeError(`StateCheckpoints: every must be a positive multiple of the model's chunk of ${M} tokens, got ${every}`);
     }
@@ -189,8 +189,8 @@ export interface CheckpointedPrefillOptions {
  * Prefills `ids` into `session` in pieces that end at every multiple of checkpoints.every
  * (counting the session's tokens so far), capturing a checkpoint after each such piece; the last
  * piece may end elsewhere (no checkpoint). `signal` is checked before each piece: a cancelled
- * prefill leaves the session and checkpoints at the last piece done. With `every` a multiple of maxTokens and the session
- * at a multiple of maxTokens, the prefill's chunks are those of one plain prefill.
+ * prefill leaves the session and checkpoints at the last piece done. With `every` a multiple of analysisTokens and the session
+ * at a multiple of analysisTokens, the prefill's chunks are those of one plain prefill.
  */
 export async function prefillWithCheckpoints(session: Session, ids: readonly number[], checkpoints: StateCheckpoints, options: CheckpointedPrefillOptions = {}): Promise<void> {
   const every = checkpoints.every;
@@ -224,7 +224,7 @@ function ssmStateBuffer(session: Session, layer: number, floats: number): GPUBuf
 /**
  * Δ, B and C of `layer` over tokens [from, to) of the sequence `ids` (all the trace's tokens),
  * recomputed from the checkpoint before `from`: a fresh session from that checkpoint prefills
- * ids[ck, c) untraced (c: the start of the maxTokens chunk holding `from`), then ids[c, to) with a
+ * ids[ck, c) untraced (c: the start of the analysisTokens chunk holding `from`), then ids[c, to) with a
  * TraceRecorder on that one layer, through layers 0..layer only. Mamba-2 also gets the per-head
  * state norms over the window, replayed in float64 (mamba2StateNorms) from the GPU state at c.
  * Everything is freed in finally.
@@ -252,7 +252,7 @@ export async function recomputeWindow(
   if (to - from > TRACE_WINDOW_MAX) throw new RangeError(`A window is at most ${TRACE_WINDOW_MAX} tokens; ${to - from} were asked for.`);
   throwIfCancelled(signal);
   await checkpoints.checkMemory();
-  const M = model.maxTokens;
+  const M = model.analysisTokens;
   const ck = checkpoints.before(from);
   const start = ck + Math.floor((from - ck) / M) * M;
   const perHead = layout.deltaUnit === 'head';

@@ -1,7 +1,7 @@
 /**
  * Many short forwards ("cells" of patching and attribution) encoded into shared command buffers.
  * Each run continues a given sequence state over its ids, chunk by chunk as Session.prefill does
- * (chunks of the model's maxTokens, the same plans: `LanguageModel.plan` with the same options,
+ * (chunks of the model's analysisTokens, the same plans: `LanguageModel.plan` with the same options,
  * so its results are bit for bit Session.prefill's), but its ids are copied into the model's ids
  * buffer inside the command buffer (from a staging buffer written before the submit), so that
  * runs, state copies and read-back copies of many cells queue up in one encoder and go in one
@@ -52,7 +52,7 @@ export class ForwardBatch {
     private readonly budgetTokens = BATCH_TOKENS,
     private readonly maxRuns = BATCH_RUNS,
   ) {
-    this.capacity = Math.max(budgetTokens, model.maxTokens);
+    this.capacity = Math.max(budgetTokens, model.analysisTokens);
     this.staging = storageBuffer(ctx.device, `${label}.ids`, this.capacity * 4);
   }
 
@@ -100,7 +100,7 @@ export class ForwardBatch {
    * logits buffer); `first`: the first chunk's plan options (rows counted in that chunk).
    */
   run(binding: Binding, ids: readonly number[], first?: PlanOptions): void {
-    const max = this.model.maxTokens;
+    const max = this.model.analysisTokens;
     for (let start = 0; start < ids.length; start += max) {
       const chunk = ids.slice(start, start + max);
       if (this.idsUsed + chunk.length > this.capacity) this.submit();

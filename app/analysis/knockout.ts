@@ -7,7 +7,7 @@
  * probability the knocked run gives the baseline's most likely token.
  *
  * The tokens before the knocked one run once; the session is then forked, and both runs go on
- * chunk by chunk (the model's maxTokens) with every position's logits read back, so memory stays
+ * chunk by chunk (the model's analysisTokens) with every position's logits read back, so memory stays
  * at two chunks of logits. `onProgress` after each chunk (positions run, the shared prefix counted
  * once, of T + T − token); `signal` is checked between chunks. A long trace's knockout (`restore`:
  * its state checkpoints) starts the shared prefix from the last checkpoint at or before the token,
@@ -48,7 +48,7 @@ export async function knockout(
   if (!(Number.isInteger(token) && token >= 0 && token < T)) throw new Error(`There is no token ${token} in the prompt (it has ${T}).`);
   const k = Math.max(1, Math.min(params.k ?? 10, V));
   throwIfCancelled(work.signal);
-  const chunk = model.maxTokens;
+  const chunk = model.analysisTokens;
   const start0 = restore ? await restore(token) : { session: new Session(ctx, model), at: 0 };
   const baseline = start0.session;
   const at = start0.at;

@@ -54,7 +54,7 @@ function ringRowBytes(config: LanguageModel['config'], layers: number): number {
   const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
   return TraceRecorder.bytesPerToken(config, layers, extra);
 }
-const ringRows = (model: LanguageModel) => ringRowsOf(model.maxTokens, ringRowBytes(model.config, model.traceableLayers.length));
+const ringRows = (model: LanguageModel) => ringRowsOf(model.analysisTokens, ringRowBytes(model.config, model.traceableLayers.length));
 
 /** The GPU memory checkpoints of a long trace may take by default. */
 export const CHECKPOINT_BUDGET_BYTES = 512 * 2 ** 20;
@@ -144,7 +144,7 @@ export class LongTraceSink implements TraceSink {
       this.checkpoints = new StateCheckpoints(ctx, model, options.every ?? checkpointInterval(model, capacity, CHECKPOINT_BUDGET_BYTES));
       this.stepSummaries = (options.stepSummaries ?? !ctx.adapter.software) && model.canSummarizeSteps(this.layers);
       // As many rows as a trail's piece (what longTraceMemory plans for the live trace's logits).
-      this.stepLogitsRows = options.stepLogitsRows ?? trailPiece(model.maxTokens, Infinity, model.config.vocabSize, ringRows(model));
+      this.stepLogitsRows = options.stepLogitsRows ?? trailPiece(model.analysisTokens, Infinity, model.config.vocabSize, ringRows(model));
       if (!(Number.isInteger(this.stepLogitsRows) && this.stepLogitsRows >= 1)) throw new RangeError(`LongTraceSink: stepLogitsRows must be a positive integer, got ${this.stepLogitsRows}`);
       if (this.topNextK > 0) this.growTop(capacity);
     } catch (error) {
@@ -497,29 +497,29 @@ export interface LongTraceMemory {
 /**
  * The memory of a prompt's long trace of `tokens` tokens (traceLongPrompt), or with `live` of a
  * generation's (startLiveTrace, detail 'windows'), for a model of `config` built with prefill
- * chunks of `maxTokens` and a state of `stateBytes`. An upper bound where the summaries' kernel
+ * chunks of `chunk` tokens (the model's analysisTokens) and a state of `stateBytes`. An upper bound where the summaries' kernel
  * sizes its partials on the device (at most PARTIALS_MAX_BYTES); exact elsewhere.
  */
 export function longTraceMemory(
   config: LanguageModel['config'],
-  options: { tokens: number; maxTokens: number; stateBytes: number; layers?: number; focus?: boolean; live?: boolean; budget?: number; every?: number },
+  options: { tokens: number; chunk: number; stateBytes: number; layers?: number; focus?: boolean; live?: boolean; budget?: number; every?: number },
 ): LongTraceMemory {
   const T = Math.max(1, Math.floor(options.tokens));
   const L = options.layers ?? configBlocks(config).filter((b) => b.kind === 'ssm').length;
   const layout = traceLayout(config);
   const extra: ExtraTap[] = layout.xOffset === undefined && layout.extraTaps ? ['x'] : [];
-  const R = ringRowsOf(options.maxTokens, ringRowBytes(config, L));
+  const R = ringRowsOf(options.chunk, ringRowBytes(config, L));
   const K = Math.min(TOP_NEXT, config.vocabSize);
   const ring = TraceRecorder.bytesPerToken(config, L, extra) * R;
   const words = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
   const summaries = T * L * 16 + L * words(config.dInner * config.dState * 4) + words(layout.deltaWidth * 4) + PARTIALS_MAX_BYTES + L * 256 + 4096;
-  const every = options.every ?? checkpointInterval({ maxTokens: options.maxTokens, stateBytes: options.stateBytes }, T, options.budget ?? CHECKPOINT_BUDGET_BYTES);
+  const every = options.every ?? checkpointInterval({ analysisTokens: options.chunk, stateBytes: options.stateBytes }, T, options.budget ?? CHECKPOINT_BUDGET_BYTES);
   const checkpoints = (Math.ceil(T / every) - 1) * options.stateBytes;
   // Live: every row's top next tokens, and the trail (trace-trail.ts): its session's state and
   // logits, one piece's logits and top-k words. (With step summaries instead: as many rows of the
   // steps' logits and top-k words, and the layers' slots, smaller than a session's state.)
   const logits = options.live
-    ? words(T * 2 * K * 4) + options.stateBytes + words(config.vocabSize * 4) + trailBytes(config.vocabSize, trailPiece(options.maxTokens, T, config.vocabSize, R), K)
+    ? words(T * 2 * K * 4) + options.stateBytes + words(config.vocabSize * 4) + trailBytes(config.vocabSize, trailPiece(options.chunk, T, config.vocabSize, R), K)
     : words(Math.min(R, T) * config.vocabSize * 4) + words(Math.min(R, T) * 2 * K * 4);
   const perToken = L * (3 + (options.focus ? 1 : 0)) * 4 + K * 8;
   const heap = T * perToken + 2 * L * layout.deltaWidth * layout.aStates * 4;

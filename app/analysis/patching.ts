@@ -119,7 +119,7 @@ export async function activationSources(ctx: GpuContext, model: LanguageModel, c
   };
   const embedded = async (ids: readonly number[]) => {
     const rows = new Float32Array(n * D);
-    const chunk = model.maxTokens;
+    const chunk = model.analysisTokens;
     const buffer = storageBuffer(ctx.device, 'Patching.embedding', Math.min(n, chunk) * D * 4);
     try {
       for (let s = 0; s < n; s += chunk) {

@@ -63,7 +63,7 @@ export class TraceTrail {
     if (session.position !== 0) throw new Error('TraceTrail: the trail starts from an empty session');
     const model = session.model;
     const V = model.config.vocabSize;
-    this.piece = trailPiece(model.maxTokens, capacity, V, sink.maxRows, piece);
+    this.piece = trailPiece(model.analysisTokens, capacity, V, sink.maxRows, piece);
     this.logits = storageBuffer(ctx.device, 'TraceTrail.logits', this.piece * V * 4);
     this.words = sink.topNextK > 0 ? storageBuffer(ctx.device, 'TraceTrail.topK', this.piece * 2 * sink.topNextK * 4) : null;
     this.savedId = storageBuffer(ctx.device, 'TraceTrail.savedId', 4);

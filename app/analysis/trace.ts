@@ -2,7 +2,7 @@
  * The one trace path, for the app's engine and the CLI:
  *
  * - `tracePrompt`: a prompt's prefill in a fresh session with a TraceRecorder on, chunk by chunk
- *   (the model's maxTokens per chunk; `onProgress` after each, `signal` checked between them),
+ *   (the model's analysisTokens per chunk; `onProgress` after each, `signal` checked between them),
  *   keeping each chunk's logits just long enough to take the top next tokens per position on the GPU (kernels/top-k.ts: [rows, 2k]
  *   words come back instead of [rows, V] logits) — and, with `keepLogits`, reading them back too
  *   ([T, V] float32, the CLI's trace file has them); then Δ, B, C and the selection summaries.
@@ -60,7 +60,7 @@ export async function tracePrompt(ctx: GpuContext, target: TraceTarget, ids: rea
   const T = ids.length;
   const recorder = new TraceRecorder(ctx, model, { ...(options.layers ? { layers: options.layers } : {}), capacity: T, extra: extraTaps(config) });
   const session = new Session(ctx, model);
-  const chunk = model.maxTokens;
+  const chunk = model.analysisTokens;
   const rows = Math.min(chunk, T);
   const logitsBuffer = storageBuffer(ctx.device, 'Trace.logits', rows * V * 4);
   const topWords = storageBuffer(ctx.device, 'Trace.topK', rows * 2 * K * 4);
@@ -198,7 +198,7 @@ export async function startLiveTrace(
   let long: LongTraceSink | null = null;
   let recorder: TraceRecorder | null = null;
   if (detail === 'windows') {
-    const plan = longTraceMemory(config, { tokens: capacity, maxTokens: model.maxTokens, stateBytes: model.stateBytes, live: true, focus: options.focusChannels !== undefined && options.focusChannels.length > 0 });
+    const plan = longTraceMemory(config, { tokens: capacity, chunk: model.analysisTokens, stateBytes: model.stateBytes, live: true, focus: options.focusChannels !== undefined && options.focusChannels.length > 0 });
     if (plan.gpuPeak > LIVE_TRACE_MAX_BYTES) {
       trailing?.destroy();
       throw new Error(
@@ -230,7 +230,7 @@ export async function startLiveTrace(
       if (onGpu) {
         summary = new GpuSelectionSummary(ctx, config, layers, layers.map((l) => model.traceLayout(l) as TraceLayout), aLogBuffers(target, layers), {
           capacity,
-          maxRows: model.maxTokens,
+          maxRows: model.analysisTokens,
           ...focus,
         });
       }
@@ -248,7 +248,7 @@ export async function startLiveTrace(
       const inputs = { delta: of(taps.delta), dbc: of(taps.dbc), ...(taps.x ? { x: of(taps.x) } : {}) };
       const encoder = ctx.device.createCommandEncoder({ label: 'LiveTrace.summary' });
       for (let row = gpu.length; row < r.length; ) {
-        const rows = Math.min(model.maxTokens, r.length - row);
+        const rows = Math.min(model.analysisTokens, r.length - row);
         gpu.encode(encoder, inputs, row, rows);
         row += rows;
       }

@@ -5,14 +5,15 @@
  * architecture in the registry (a Record over ArchitectureName: a missing one does not compile).
  */
 import type { GpuContext } from '../gpu/context.js';
-import { allocateOrFail } from '../gpu/errors.js';
+import { allocateOrFail, GpuError } from '../gpu/errors.js';
 import type { PrefillMatmul } from '../model/int8-plan.js';
 import { gpuMemoryNeed, type WeightChoice } from '../model/memory.js';
 import { configBlocks, type BlockKind, type BlockSpec } from '../model/config.js';
 import type { ModelInspection } from '../model/inspection.js';
 import type { LoadedWeights } from '../model/loader.js';
 import type { MixerFactory } from '../model/mixer.js';
-import { LanguageModel, type ModelOptions } from '../model/model.js';
+import { ACTIVATION_LIMIT_ERROR, LanguageModel, type ModelOptions } from '../model/model.js';
+import { ANALYSIS_CHUNK } from '../model/memory-plan.js';
 import { falconMamba } from './falcon-mamba/index.js';
 import { attentionMixer } from './hybrid/attention.js';
 import { mlpMixer } from './hybrid/mlp.js';
@@ -47,10 +48,11 @@ export function blockMixer(name: ArchitectureName, kind: BlockKind): MixerFactor
 
 /**
  * The model of an inspection on the GPU: every block's mixer from its architecture.
- * `maxTokens`: tokens per prefill chunk (activations are sized for it); `options.prefillMatmul`
+ * `maxTokens`: tokens per prefill chunk (activations are sized for it; `options.analysisTokens`
+ * per traced or analysis chunk, default the same); `options.prefillMatmul`
  * 'int8': plain prefill chunks run the projections as int8 products (app/model/int8-prefill.ts).
  */
-export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256, options: Pick<ModelOptions, 'prefillMatmul' | 'int8MinTokens' | 'int8Variant'> = {}): LanguageModel {
+export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, maxTokens = 256, options: Pick<ModelOptions, 'prefillMatmul' | 'int8MinTokens' | 'int8Variant' | 'analysisTokens'> = {}): LanguageModel {
   const spec = architectureSpec(inspection.architecture);
   const blocks = configBlocks(inspection.config);
   return new LanguageModel(ctx, inspection, weights, { ...options, maxTokens, name: spec.label.replace(/-/g, ''), mixer: (l) => blockMixer(spec.name, (blocks[l] as BlockSpec).kind) });
@@ -60,25 +62,40 @@ export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights
  * buildModel under an out-of-memory scope (allocateOrFail), the int8 prefill's codes made at once
  * (LanguageModel.prepareInt8Prefill): a model that does not fit is one GpuError naming `what` and
  * the bytes the plan gives (memory.ts gpuMemoryNeed: activations, and the int8 prefill's).
+ * `maxTokens` (default ANALYSIS_CHUNK): tokens per plain prefill chunk; `analysisTokens` (default
+ * maxTokens): per traced or analysis chunk. Where chunks of maxTokens do not fit (out of memory,
+ * or an activation over the device's buffer limit) and analysisTokens is fewer, the model is
+ * built for chunks of analysisTokens instead (its maxTokens says which).
  */
-export function allocateModel(
+export async function allocateModel(
   ctx: GpuContext,
   inspection: ModelInspection,
   weights: LoadedWeights,
-  options: { maxTokens?: number; weightFormat: WeightChoice; prefillMatmul: PrefillMatmul; what: string },
+  options: { maxTokens?: number; analysisTokens?: number; weightFormat: WeightChoice; prefillMatmul: PrefillMatmul; what: string },
 ): Promise<LanguageModel> {
-  const maxTokens = options.maxTokens ?? 256;
-  const need = gpuMemoryNeed(inspection, { maxTokens, weightFormat: options.weightFormat, prefillMatmul: options.prefillMatmul });
-  const what = `${options.what}: the activations${options.maxTokens !== undefined ? ` for ${maxTokens} tokens` : ''}${options.prefillMatmul === 'int8' ? ' and the int8 prefill' : ''}`;
-  return allocateOrFail(
-    ctx.device,
-    what,
-    need.activations + need.int8,
-    () => {
-      const model = buildModel(ctx, inspection, weights, maxTokens, { prefillMatmul: options.prefillMatmul });
-      model.prepareInt8Prefill();
-      return model;
-    },
-    (m) => m.destroy(),
-  );
+  const maxTokens = options.maxTokens ?? ANALYSIS_CHUNK;
+  const analysisTokens = options.analysisTokens ?? maxTokens;
+  const attempt = (tokens: number) => {
+    const need = gpuMemoryNeed(inspection, { maxTokens: tokens, weightFormat: options.weightFormat, prefillMatmul: options.prefillMatmul });
+    const what = `${options.what}: the activations${options.maxTokens !== undefined ? ` for ${tokens} tokens` : ''}${options.prefillMatmul === 'int8' ? ' and the int8 prefill' : ''}`;
+    return allocateOrFail(
+      ctx.device,
+      what,
+      need.activations + need.int8,
+      () => {
+        const model = buildModel(ctx, inspection, weights, tokens, { prefillMatmul: options.prefillMatmul, analysisTokens: Math.min(analysisTokens, tokens) });
+        model.prepareInt8Prefill();
+        return model;
+      },
+      (m) => m.destroy(),
+    );
+  };
+  if (analysisTokens >= maxTokens) return attempt(maxTokens);
+  try {
+    return await attempt(maxTokens);
+  } catch (error) {
+    const tooLarge = (error instanceof GpuError && error.kind === 'out-of-memory') || (error instanceof RangeError && error.message.includes(ACTIVATION_LIMIT_ERROR));
+    if (!tooLarge) throw error;
+    return attempt(analysisTokens);
+  }
 }

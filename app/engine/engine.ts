@@ -21,7 +21,7 @@ import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import { describeWeightFormats, type WeightChoice } from '../model/memory.js';
 import type { PrefillMatmul } from '../model/int8-plan.js';
 import { usablePrefillMatmul } from '../model/int8-prefill.js';
-import { checkMemoryPlan, planMemory, type MemoryPlan } from '../model/memory-plan.js';
+import { ANALYSIS_CHUNK, checkMemoryPlan, modelChunks, planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { withContextTokens, type ModelInspection } from '../model/inspection.js';
 import { PLANNED_TRACE_TOKENS, traceMemory } from '../analysis/trace-memory.js';
 import type { LanguageModel } from '../model/model.js';
@@ -238,15 +238,17 @@ export class Engine {
    */
   private plan(name: string, inspection: ModelInspection, weights: WeightChoice, withTrace: boolean, prefillMatmul: PrefillMatmul): MemoryPlan {
     const bare = planMemory(inspection, { weights });
-    const trace = withTrace ? traceMemory(inspection.config, { tokens: PLANNED_TRACE_TOKENS, chunk: bare.maxTokens, sessionBytes: bare.state }) : null;
-    return planMemory(inspection, {
+    const trace = withTrace ? traceMemory(inspection.config, { tokens: PLANNED_TRACE_TOKENS, chunk: ANALYSIS_CHUNK, sessionBytes: bare.state }) : null;
+    const options = {
       weights,
       prefillMatmul,
       model: name,
       trace,
       adapter: this.gpu?.adapter ?? null,
       ...(this.gpuMemoryBudget !== undefined ? { budget: this.gpuMemoryBudget } : {}),
-    });
+    };
+    // The plain prefill's chunk as loading will choose it (modelChunks): the larger where it fits.
+    return planMemory(inspection, { ...options, maxTokens: modelChunks(inspection, { ...options, trace: null }).maxTokens });
   }
 
   private async loadModel(modelId: string, source: ModelSource, weightChoice: WeightChoice, contextTokens: number | undefined, prefillAsked: PrefillMatmul): Promise<LoadedModelInfo> {
@@ -263,11 +265,14 @@ export class Engine {
       const tokenizer = lazyTokenizer(inspection.config.vocabSize, inspection.tokenizer === 'none' ? null : await tokenizerSource(files, inspection));
       const chat = await chatTemplateSource(files, inspection);
       // Refused here, before the model on the GPU is unloaded, when it cannot fit (loadWeights checks the same plan).
-      checkMemoryPlan(this.plan(files.name, inspection, weightChoice, false, prefill.matmul));
+      const planned = this.plan(files.name, inspection, weightChoice, false, prefill.matmul);
+      checkMemoryPlan(planned);
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weightFormat = weightChoice;
+      const chunks = { maxTokens: planned.maxTokens, analysisTokens: ANALYSIS_CHUNK };
       const weights = await loadWeights(ctx, files, inspection, {
         weightFormat,
+        maxTokens: chunks.maxTokens,
         name: files.name,
         signal: controller.signal,
         onProgress: (progress) => this.emit({ kind: 'load-progress', modelId, progress }),
@@ -275,7 +280,7 @@ export class Engine {
       });
       let model: LanguageModel;
       try {
-        model = await allocateModel(ctx, inspection, weights, { weightFormat, prefillMatmul: prefill.matmul, what: files.name });
+        model = await allocateModel(ctx, inspection, weights, { ...chunks, weightFormat, prefillMatmul: prefill.matmul, what: files.name });
       } catch (error) {
         weights.destroy();
         throw error;
@@ -361,7 +366,9 @@ export class Engine {
     const decoder = loaded.tokenizer?.decoder();
     const controller = new AbortController();
     this.generating = controller;
-    const session = new Session(ctx, loaded.model);
+    // Generating only: the prompt's plain prefill takes the model's largest chunk (a live trace's
+    // traced prefill keeps the analyses' chunk: Session.tracedPrefill).
+    const session = new Session(ctx, loaded.model, undefined, { prefillChunk: loaded.model.maxTokens });
     const { modelId } = params;
     const traceId = params.trace ? this.traces.newId() : null;
     let live: LiveTrace | null = null;

@@ -203,6 +203,29 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
   };
 }
 
+/**
+ * Tokens per chunk of a plain prefill where memory allows: the bench's chunk (its prefill figures
+ * and issue 19's targets are at 2,048 tokens a chunk). Fewer, larger products: on the H200 (fp32,
+ * 2026-12-03) mamba-2.8b prefilled 4,322 tok/s in chunks of 2,048 against 2,732 in chunks of 256.
+ */
+export const PREFILL_CHUNK = 2048;
+/**
+ * Tokens per chunk of traced prefills and analyses (LanguageModel.analysisTokens), whose own
+ * buffers grow with the chunk (knockout's [chunk × vocab] logits, a live trace's ring rows), and
+ * of plain prefills where PREFILL_CHUNK does not fit.
+ */
+export const ANALYSIS_CHUNK = 256;
+
+/**
+ * The chunks a model is built for on a device: PREFILL_CHUNK for plain prefills where the plan
+ * with it fits (or the device's memory is unknown: allocateModel then falls back if it does not
+ * fit), else ANALYSIS_CHUNK; analyses take ANALYSIS_CHUNK either way.
+ */
+export function modelChunks(inspection: ModelInspection, options: Omit<PlanOptions, 'maxTokens'> = {}): { maxTokens: number; analysisTokens: number } {
+  const large = planMemory(inspection, { ...options, maxTokens: PREFILL_CHUNK });
+  return { maxTokens: large.fits === false ? ANALYSIS_CHUNK : PREFILL_CHUNK, analysisTokens: ANALYSIS_CHUNK };
+}
+
 /** `v` with `significant` digits (at least one decimal from 10 up to 100), no exponent, no trailing zeros: "4.2", "0.038", "29.1". */
 export function decimal(v: number, significant = 2): string {
   if (v === 0) return '0';

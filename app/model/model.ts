@@ -1,6 +1,7 @@
 /**
  * A model: embedding → blocks (RMSNorm, the block's mixer, the residual add) → final norm → LM
- * head, with activations sized for a chunk of `maxTokens` tokens, trace taps, and the plan (a list
+ * head, with activations sized for a chunk of `maxTokens` tokens (traced prefills and analyses take
+ * chunks of `analysisTokens`, at most as many), trace taps, and the plan (a list
  * of bound dispatches and copies). What each block's mixer is comes from the architecture
  * (app/arch/build.ts `buildModel`); this file knows only the Mixer interface (mixer.ts).
  */
@@ -138,12 +139,22 @@ export interface PlanOptions {
 /** How many prefill plans (token counts) a model keeps built. */
 const PLAN_CACHE_SIZE = 4;
 
+/** Named in the RangeError of an activation larger than one buffer may be (LanguageModel.activation). */
+export const ACTIVATION_LIMIT_ERROR = 'activation over the buffer limit';
+
 /** What the mixer's raw dt is replaced with for a knocked-out token (softplus of it is 0). */
 export const KNOCKOUT_DT = -1e30;
 
 export interface ModelOptions {
-  /** Tokens per prefill chunk (activations are sized for this many). */
+  /** Tokens per prefill chunk (activations are sized for this many): the most a plain prefill's chunk holds. */
   maxTokens?: number;
+  /**
+   * Tokens per chunk of traced prefills and of every analysis (default maxTokens; at most
+   * maxTokens): their own buffers grow with it (knockout's all-position logits, the live trace's
+   * ring rows, trail pieces), and their exactness rests on every recompute chunking alike, so they
+   * keep one chunk while plain prefills take the larger maxTokens (Session's prefillChunk).
+   */
+  analysisTokens?: number;
   /** Label prefix of the model's GPU objects. */
   name?: string;
   /** The mixer factory of each layer (the architecture's for every layer; hybrids mix). */
@@ -159,6 +170,8 @@ export interface ModelOptions {
 export class LanguageModel {
   readonly config: MambaConfig;
   readonly maxTokens: number;
+  /** Tokens per chunk of traced prefills and analyses (ModelOptions.analysisTokens). */
+  readonly analysisTokens: number;
   protected readonly name: string;
   protected readonly prefix: string;
   private readonly embeddingName: string;
@@ -209,15 +222,21 @@ export class LanguageModel {
     const D = this.config.dModel;
     const maxTokens = this.maxTokens;
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`${this.name}: maxTokens must be a positive integer, got ${maxTokens}`);
+    this.analysisTokens = options.analysisTokens ?? maxTokens;
+    if (!Number.isInteger(this.analysisTokens) || this.analysisTokens < 1 || this.analysisTokens > maxTokens) {
+      throw new RangeError(`${this.name}: analysisTokens must be an integer in 1..${maxTokens} (maxTokens), got ${this.analysisTokens}`);
+    }
     this.int8MinTokens = options.int8MinTokens ?? INT8_MIN_TOKENS;
     if (!Number.isInteger(this.int8MinTokens) || this.int8MinTokens < 1) throw new RangeError(`${this.name}: int8MinTokens must be a positive integer, got ${this.int8MinTokens}`);
     this.int8 = options.prefillMatmul === 'int8' ? new Int8Prefill(ctx, this.name, maxTokens, Math.max(D, this.config.dInner), options.int8Variant) : null;
     this.int8Projections = [...inspection.tensors.values()].filter((t) => isInt8Projection(t.name, t.shape)).map((t) => ({ name: t.name, rows: t.shape[0] as number, cols: t.shape[1] as number }));
+    // The first allocation: a chunk too large for one buffer throws here, before anything is made.
+    const hidden = this.activation('hidden', maxTokens * D);
     this.shared = {
-      ids: storageBuffer(ctx.device, `${this.name}.ids`, maxTokens * 4),
-      hidden: this.activation('hidden', maxTokens * D),
+      hidden,
       residual: this.activation('residual', maxTokens * D),
       normed: this.activation('normed', maxTokens * D),
+      ids: storageBuffer(ctx.device, `${this.name}.ids`, maxTokens * 4),
     };
     const mixers: Mixer[] = [];
     try {
@@ -255,8 +274,17 @@ export class LanguageModel {
     return this.knockoutFill;
   }
 
-  /** An activation buffer of `elements` floats, freed with the model. */
+  /**
+   * An activation buffer of `elements` floats, freed with the model. Larger than the device binds
+   * in one buffer: a RangeError (ACTIVATION_LIMIT_ERROR) before it is made (allocateModel then
+   * builds for fewer tokens a chunk).
+   */
   private activation(label: string, elements: number): GPUBuffer {
+    const { maxStorageBufferBindingSize, maxBufferSize } = this.ctx.device.limits;
+    const limit = Math.min(maxStorageBufferBindingSize, maxBufferSize);
+    if (elements * 4 > limit) {
+      throw new RangeError(`${this.name}: ${ACTIVATION_LIMIT_ERROR}: ${label} for chunks of ${this.maxTokens} tokens needs ${elements * 4} bytes, more than this GPU binds in one buffer (${limit})`);
+    }
     const buffer = storageBuffer(this.ctx.device, `${this.name}.${label}`, elements * 4);
     this.activations.push(buffer);
     return buffer;

@@ -1,6 +1,6 @@
 /**
  * A Session is one sequence being run: its state on the GPU (each layer's mixer's own), the
- * tokens so far, prefill over a prompt (in chunks of the model's maxTokens), and one step per
+ * tokens so far, prefill over a prompt (in chunks: SessionOptions.prefillChunk), and one step per
  * generated token. The step's command list is built once and re-encoded every token: no
  * pipeline, bind group or buffer is created per token.
  */
@@ -29,7 +29,7 @@ export interface TraceSink {
   readonly topNextK: number;
   /** Where row `row`'s top next tokens go (bytes 2k·4); null when it keeps none. */
   topNextSlot(row: number): { buffer: GPUBuffer; offset: number } | null;
-  /** The most rows a traced prefill writes at once (its chunks; default the model's maxTokens). */
+  /** The most rows a traced prefill writes at once (its chunks; default the model's analysisTokens). */
   readonly maxRows?: number;
   /**
    * Optional: takes the next one-token step as a row of summaries the fused decode computes
@@ -46,8 +46,21 @@ function copyState(encoder: GPUCommandEncoder, from: SequenceState, to: Sequence
   stateBuffers(from).forEach((b, i) => encoder.copyBufferToBuffer(b, 0, target[i] as GPUBuffer, 0, b.size));
 }
 
+export interface SessionOptions {
+  /**
+   * Tokens per chunk of this session's plain prefills (no taps, knockout, all-position logits or
+   * overwrite): default the model's analysisTokens, so that an analysis and every recompute of
+   * it chunk alike (the same float sums); a session that only generates passes the model's
+   * maxTokens (the larger chunk: fewer, larger products). Traced prefills and the rest keep the
+   * model's analysisTokens whatever this is.
+   */
+  prefillChunk?: number;
+}
+
 export class Session {
   private state: SequenceState;
+  /** Tokens per chunk of a plain prefill (SessionOptions.prefillChunk). */
+  readonly prefillChunk: number;
   /** Logits of the last position: [V]. */
   readonly logits: GPUBuffer;
   private stepPlan: ForwardPlan | null = null;
@@ -73,7 +86,12 @@ export class Session {
     private readonly ctx: GpuContext,
     readonly model: LanguageModel,
     state?: SequenceState,
+    options: SessionOptions = {},
   ) {
+    this.prefillChunk = options.prefillChunk ?? model.analysisTokens;
+    if (!Number.isInteger(this.prefillChunk) || this.prefillChunk < 1 || this.prefillChunk > model.maxTokens) {
+      throw new RangeError(`Session: prefillChunk must be an integer in 1..${model.maxTokens} (the model's maxTokens), got ${this.prefillChunk}`);
+    }
     this.state = state ?? model.newState();
     this.logits = storageBuffer(ctx.device, 'Session.logits', model.config.vocabSize * 4);
   }
@@ -159,9 +177,10 @@ export class Session {
       return;
     }
     const { device } = this.ctx;
-    const max = this.model.maxTokens;
-    const row0 = options.taps?.row0 ?? this.tokens.length;
     const knockout = options.knockout;
+    const plain = !options.taps && !options.allLogits && !knockout && !options.overwriteMixerOutput && options.lastLayer === undefined;
+    const max = plain ? this.prefillChunk : this.model.analysisTokens;
+    const row0 = options.taps?.row0 ?? this.tokens.length;
     if (knockout && !(Number.isInteger(knockout.token) && knockout.token >= 0 && knockout.token < ids.length)) {
       throw new RangeError(`knockout: no token ${knockout.token} in a prompt of ${ids.length}`);
     }
@@ -223,7 +242,7 @@ export class Session {
    * (10–20 ms of CPU each on a real GPU's host).
    */
   private tracedPrefill(recorder: TraceSink, ids: readonly number[], options: { allLogits?: GPUBuffer; knockout?: { token: number; layers: readonly number[] | null }; lastLayer?: number }): void {
-    const max = Math.min(this.model.maxTokens, recorder.maxRows ?? Infinity);
+    const max = Math.min(this.model.analysisTokens, recorder.maxRows ?? Infinity);
     if (options.allLogits && ids.length > max) throw new RangeError(`Session.prefill: all-position logits of a traced prefill come a chunk (${max} tokens) at a time`);
     if (options.knockout) {
       // Rare (a knockout of a traced session): the general path, one call per chunk.
@@ -421,7 +440,7 @@ export class Session {
     const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.fork' });
     copyState(encoder, this.state, copy);
     this.ctx.device.queue.submit([encoder.finish()]);
-    const forked = new Session(this.ctx, this.model, copy);
+    const forked = new Session(this.ctx, this.model, copy, { prefillChunk: this.prefillChunk });
     forked.tokens.push(...this.tokens);
     return forked;
   }

@@ -8,6 +8,7 @@ import { DAWN_UNSAFE_FLAG, usablePrefillMatmul } from '../model/int8-prefill.js'
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
+import { ANALYSIS_CHUNK, modelChunks } from '../model/memory-plan.js';
 import type { LanguageModel } from '../model/model.js';
 import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -32,7 +33,7 @@ export interface RunnableModel {
 }
 
 export interface OpenOptions {
-  /** Tokens per prefill chunk (default 256). */
+  /** Tokens per plain prefill chunk (default: PREFILL_CHUNK where it fits, else ANALYSIS_CHUNK: memory-plan.ts modelChunks); analyses take at most ANALYSIS_CHUNK. */
   maxTokens?: number;
   /** Bytes of GPU memory the model may use in all; more is refused before loading (LoadOptions.gpuMemoryBudget). Default: no cap. */
   gpuMemoryBudget?: number;
@@ -53,14 +54,18 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
     const { gpu } = await findNodeGpu(options.prefillMatmul === 'int8' ? { flags: [DAWN_UNSAFE_FLAG] } : {});
     const ctx = await openGpu(gpu);
     const prefill = usablePrefillMatmul(ctx, options.prefillMatmul ?? 'fp32');
-    const maxTokens = options.maxTokens ?? 256;
     const weightFormat = options.weights ?? 'auto';
+    // Plain prefills in chunks of PREFILL_CHUNK where they fit (modelChunks), analyses in ANALYSIS_CHUNK.
+    const chunks = options.maxTokens !== undefined
+      ? { maxTokens: options.maxTokens, analysisTokens: Math.min(options.maxTokens, ANALYSIS_CHUNK) }
+      : modelChunks(inspection, { weights: weightFormat, prefillMatmul: prefill.matmul, adapter: ctx.adapter, ...(options.gpuMemoryBudget !== undefined ? { budget: options.gpuMemoryBudget } : {}) });
+    const { maxTokens } = chunks;
     let weights: LoadedWeights;
     let model: LanguageModel;
     try {
       weights = await loadWeights(ctx, files, inspection, { maxTokens, weightFormat, name: files.name, ...(options.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}) });
       try {
-        model = await allocateModel(ctx, inspection, weights, { maxTokens, weightFormat, prefillMatmul: prefill.matmul, what: files.name });
+        model = await allocateModel(ctx, inspection, weights, { ...chunks, weightFormat, prefillMatmul: prefill.matmul, what: files.name });
       } catch (error) {
         weights.destroy();
         throw error;

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelEntry } from '../../app/contract';
 import { Engine } from '../../app/engine/engine';
 import type { EngineEvent } from '../../app/engine/protocol';
-import type { MemoryPlan } from '../../app/model/memory-plan';
+import { planMemory, type MemoryPlan } from '../../app/model/memory-plan';
+import { inspectModel } from '../../app/arch/inspect';
+import { folderModelFiles } from '../../app/node/folder';
 import { findNodeGpu } from '../../app/node/dawn';
 import { serveFetch } from '../../app/node/serve-fetch';
 import { createModelHandler, servedFolder } from '../../main/model-protocol';
@@ -154,6 +156,7 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     const probe = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init));
     expect(await probe.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
     const plans: Record<'f16' | 'f32', MemoryPlan> = {} as Record<'f16' | 'f32', MemoryPlan>;
+    const runtime = { f16: 0, f32: 0 };
     for (const weights of ['f16', 'f32'] as const) {
       const planned = await probe.handle({ id: 2, kind: 'planModel', params: { source, weights } });
       if (!planned.ok || planned.kind !== 'planModel') throw new Error(`planModel failed: ${JSON.stringify(planned)}`);
@@ -161,12 +164,19 @@ describe('engine: the memory plan before loading (issue 17)', () => {
       expect(planned.result).toMatchObject({ weightChoice: weights, trace: { tokens: 1024 }, limits: { maxBufferSize: expect.any(Number) }, fits: null });
       const loaded = await probe.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights } });
       expect(loaded).toMatchObject({ ok: true, result: { bytesOnGpu: planned.result.weights.total } });
+      if (loaded.ok && loaded.kind === 'loadModel') runtime[weights] = loaded.result.runtimeBytes;
     }
     expect(plans.f32.total).toBeGreaterThan(plans.f16.total);
 
-    // Room for the f16 model, not the f32 one (loading checks the plan without the trace: none is chosen yet).
-    const model = (plan: MemoryPlan) => plan.total - (plan.trace?.gpu ?? 0);
-    const budget = (model(plans.f16) + model(plans.f32)) / 2;
+    // Unknown memory: planned, and loaded, for plain prefill chunks of 2,048 tokens.
+    expect([plans.f16.maxTokens, plans.f32.maxTokens]).toEqual([2048, 2048]);
+    // Room for the f16 model, not the f32 one even in the smaller chunks of 256 tokens (loading
+    // checks the plan without the trace: none is chosen yet), from the plans worked out here.
+    const files = await folderModelFiles(dir);
+    const inspection = await inspectModel(files).finally(() => files.close());
+    const at256 = (weights: 'f16' | 'f32') => planMemory(inspection, { weights, maxTokens: 256 }).total;
+    expect(at256('f32')).toBeGreaterThan(at256('f16'));
+    const budget = (at256('f16') + at256('f32')) / 2;
     const engine = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init), budget);
     expect(await engine.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
     expect(await engine.handle({ id: 2, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f16' } })).toMatchObject({ ok: true });
@@ -178,6 +188,19 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     // Refused before the model on the GPU was unloaded: it still generates.
     const params = { modelId: entry.id, prompt: { ids: [1, 2] }, maxTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] };
     expect(await engine.handle({ id: 6, kind: 'generate', params })).toMatchObject({ ok: true });
+
+    // A budget that holds the f32 model in chunks of 256 tokens and not of 2,048: planned and loaded in 256.
+    const at2048 = planMemory(inspection, { weights: 'f32', maxTokens: 2048 }).total;
+    expect(at2048).toBeGreaterThan(at256('f32'));
+    const tight = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init), (at256('f32') + at2048) / 2);
+    expect(await tight.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
+    expect(await tight.handle({ id: 2, kind: 'planModel', params: { source, weights: 'f32' } })).toMatchObject({ ok: true, result: { maxTokens: 256, modelFits: true } });
+    const small = await tight.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f32' } });
+    expect(small).toMatchObject({ ok: true });
+    // Its activations (runtimeBytes) are those of the smaller chunk: fewer than the unbudgeted load's.
+    expect(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : 0).toBeGreaterThan(0);
+    expect(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : Infinity).toBeLessThan(runtime.f32);
+    expect(await tight.handle({ id: 4, kind: 'generate', params })).toMatchObject({ ok: true });
   });
 
   it('int8 prefill: taken where the GPU has int8 tensor cores, else fp32 with a warning saying why; planned to match', async (test) => {

@@ -125,7 +125,7 @@ describe.each([
         expect(progress).toBe(T);
         // The memory plan (longTraceMemory) is what was allocated: exact for the ring and the
         // checkpoints, an upper bound within the kernel's partials budget for the summaries.
-        const plan = longTraceMemory(inspection.config, { tokens: T, maxTokens: chunk, stateBytes: model.stateBytes, focus: true, every });
+        const plan = longTraceMemory(inspection.config, { tokens: T, chunk, stateBytes: model.stateBytes, focus: true, every });
         expect(held.ring).toBe(plan.ring);
         expect(held.checkpoints).toBe(plan.checkpoints);
         expect(long.gpuBytes).toBe(plan.gpuKept);

@@ -11,15 +11,15 @@ import { checkpointInterval } from '../../app/analysis/checkpoints';
 describe('checkpointInterval', () => {
   it('hand-worked cases', () => {
     // 50 states fit; 100,000 / 50 = 2,000 tokens apart at least; next multiple of 256: 2,048.
-    expect(checkpointInterval({ maxTokens: 256, stateBytes: 1000 }, 100_000, 50_000)).toBe(2048);
+    expect(checkpointInterval({ analysisTokens: 256, stateBytes: 1000 }, 100_000, 50_000)).toBe(2048);
     // The budget allows every 100 tokens, but min 1,024 wins (a multiple of 256 already).
-    expect(checkpointInterval({ maxTokens: 256, stateBytes: 1000 }, 100_000, 1_000_000)).toBe(1024);
+    expect(checkpointInterval({ analysisTokens: 256, stateBytes: 1000 }, 100_000, 1_000_000)).toBe(1024);
     // min 1,000 rounds up to the chunk: 1,024.
-    expect(checkpointInterval({ maxTokens: 256, stateBytes: 1000 }, 10, 1e9, 1000)).toBe(1024);
+    expect(checkpointInterval({ analysisTokens: 256, stateBytes: 1000 }, 10, 1e9, 1000)).toBe(1024);
     // Chunk 16, min 1: 203 tokens, 6 states fit: ceil(203 / 6) = 34 → 48 (5 checkpoints).
-    expect(checkpointInterval({ maxTokens: 16, stateBytes: 10 }, 203, 65, 1)).toBe(48);
+    expect(checkpointInterval({ analysisTokens: 16, stateBytes: 10 }, 203, 65, 1)).toBe(48);
     // No tokens yet: the least interval.
-    expect(checkpointInterval({ maxTokens: 16, stateBytes: 10 }, 0, 10, 1)).toBe(16);
+    expect(checkpointInterval({ analysisTokens: 16, stateBytes: 10 }, 0, 10, 1)).toBe(16);
   });
 
   it('is the least multiple of maxTokens that is ≥ min and fits the budget', () => {
@@ -32,7 +32,7 @@ describe('checkpointInterval', () => {
         fc.integer({ min: 1, max: 5000 }),
         (M, stateBytes, tokens, states, min) => {
           const budget = states * stateBytes + Math.floor(stateBytes / 2);
-          const every = checkpointInterval({ maxTokens: M, stateBytes }, tokens, budget, min);
+          const every = checkpointInterval({ analysisTokens: M, stateBytes }, tokens, budget, min);
           const fits = (e: number) => Math.ceil(tokens / e) * stateBytes <= budget;
           expect(every % M).toBe(0);
           expect(every).toBeGreaterThanOrEqual(min);
@@ -46,10 +46,10 @@ describe('checkpointInterval', () => {
   });
 
   it('refuses a budget below one state and bad counts', () => {
-    expect(() => checkpointInterval({ maxTokens: 16, stateBytes: 1000 }, 100, 999)).toThrow(new RangeError('checkpointInterval: a budget of 999 B holds no checkpoint of this model\'s state (1000 B)'));
-    expect(() => checkpointInterval({ maxTokens: 16, stateBytes: 1000 }, -1, 1e6)).toThrow(RangeError);
-    expect(() => checkpointInterval({ maxTokens: 16, stateBytes: 1000 }, 1.5, 1e6)).toThrow(RangeError);
-    expect(() => checkpointInterval({ maxTokens: 16, stateBytes: 1000 }, 10, 1e6, 0)).toThrow(RangeError);
-    expect(() => checkpointInterval({ maxTokens: 16, stateBytes: 1000 }, 10, Number.NaN)).toThrow(RangeError);
+    expect(() => checkpointInterval({ analysisTokens: 16, stateBytes: 1000 }, 100, 999)).toThrow(new RangeError('checkpointInterval: a budget of 999 B holds no checkpoint of this model\'s state (1000 B)'));
+    expect(() => checkpointInterval({ analysisTokens: 16, stateBytes: 1000 }, -1, 1e6)).toThrow(RangeError);
+    expect(() => checkpointInterval({ analysisTokens: 16, stateBytes: 1000 }, 1.5, 1e6)).toThrow(RangeError);
+    expect(() => checkpointInterval({ analysisTokens: 16, stateBytes: 1000 }, 10, 1e6, 0)).toThrow(RangeError);
+    expect(() => checkpointInterval({ analysisTokens: 16, stateBytes: 1000 }, 10, Number.NaN)).toThrow(RangeError);
   });
 });

@@ -80,6 +80,19 @@ describe('cli info: the memory plan', () => {
     expect(info('--prefill-matmul', 'int4').stderr.split('\n')[0]).toBe('error: --prefill-matmul takes fp32, int8, got "int4"');
   });
 
+  it('without --max-tokens: the chunk run and the app build for, 2,048 tokens where that plan fits (memory unknown here), 256 under a budget that holds only that', () => {
+    const plan = (...args: string[]) => (JSON.parse(info('--weights', 'f32', ...args).stdout) as InfoJson).memory;
+    const chosen = plan();
+    const large = plan('--max-tokens', '2048');
+    const small = plan('--max-tokens', '256');
+    expect(chosen).toEqual(large);
+    expect(chosen.maxTokens).toBe(2048);
+    expect(large.total).toBeGreaterThan(small.total);
+    // A budget between the two plans: the 256-token chunk, which fits.
+    const between = plan('--memory', String((large.total + small.total) / 2 / 1e9));
+    expect(between).toMatchObject({ maxTokens: 256, activations: small.activations, fits: true, refused: null });
+  });
+
   it('--memory below the total: "refused" has the message loading would give; above it, fits', () => {
     const m = (JSON.parse(info('--memory', '0.000001').stdout) as InfoJson).memory;
     expect(m.fits).toBe(false);

@@ -28,7 +28,7 @@ describe('long traces: the memory targets (issue 18)', () => {
     const inspection = randomInspection(config);
     const stateBytes = gpuMemoryNeed(inspection, { maxTokens }).session - 4 * config.vocabSize;
     for (const live of [false, true]) {
-      const m = longTraceMemory(config, { tokens, maxTokens, stateBytes, focus: true, live });
+      const m = longTraceMemory(config, { tokens, chunk: maxTokens, stateBytes, focus: true, live });
       console.info(
         `${config.nLayer} layers, d_inner ${config.dInner}, ${tokens} tokens, chunk ${maxTokens} (ring ${ringRowsOf(maxTokens)}), ${live ? 'live' : 'prompt'}: GPU peak ${(m.gpuPeak / 1e6).toFixed(0)} MB (ring ${(m.ring / 1e6).toFixed(0)}, summaries ≤ ${(m.summaries / 1e6).toFixed(0)}, checkpoints ${(m.checkpoints / 1e6).toFixed(0)} every ${m.every}, logits ${(m.logits / 1e6).toFixed(0)}), kept ${(m.gpuKept / 1e6).toFixed(0)} MB; JS typed arrays ${(m.heap / 1e6).toFixed(0)} MB`,
       );
@@ -64,7 +64,7 @@ describe('the tap ring of a large model', () => {
     const config = shapeConfig('mamba-2.8b');
     const inspection = randomInspection(config);
     const stateBytes = gpuMemoryNeed(inspection, { maxTokens: 2048 }).session - 4 * config.vocabSize;
-    const m = longTraceMemory(config, { tokens: 16_384, maxTokens: 2048, stateBytes, live: true });
+    const m = longTraceMemory(config, { tokens: 16_384, chunk: 2048, stateBytes, live: true });
     console.info(`mamba-2.8b live trace of 16,384 tokens: ring ${(m.ring / 1e6).toFixed(0)} MB, GPU peak ${(m.gpuPeak / 1e6).toFixed(0)} MB`);
     expect(m.ring).toBeLessThanOrEqual(RING_MAX_BYTES);
     expect(m.gpuPeak).toBeLessThan(LIVE_TRACE_MAX_BYTES);

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { GpuError } from '../../app/gpu/errors';
 import type { MambaConfig } from '../../app/model/config';
 import type { ModelInspection, TensorLocation } from '../../app/model/inspection';
-import { checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, planMemory, type MemoryPlan } from '../../app/model/memory-plan';
+import { ANALYSIS_CHUNK, checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, modelChunks, planMemory, PREFILL_CHUNK, type MemoryPlan } from '../../app/model/memory-plan';
 import { traceMemory } from '../../app/analysis/trace-memory';
 
 const Q4_K = { block: 256, bytes: 144 };
@@ -164,6 +164,28 @@ describe('the memory plan: state, activations, trace, total', () => {
 });
 
 const adapter = (device: string, limits = { maxStorageBufferBindingSize: 2 ** 32 - 4, maxBufferSize: 2 ** 40 }) => ({ vendor: 'nvidia', architecture: '', device, description: '', limits });
+
+describe('the prefill chunk a model is built for (modelChunks)', () => {
+  it('2,048 tokens a plain prefill chunk where that plan fits or the memory is unknown, else 256; analyses 256 either way', () => {
+    const { inspection } = falcon();
+    const plan = (maxTokens: number) => planMemory(inspection, { weights: 'auto', maxTokens });
+    const small = plan(ANALYSIS_CHUNK).total;
+    const large = plan(PREFILL_CHUNK).total;
+    // The activations grow with the chunk: 2,048 tokens need more than 256 (so a budget between refuses only the larger).
+    expect(large).toBeGreaterThan(small);
+    expect([PREFILL_CHUNK, ANALYSIS_CHUNK]).toEqual([2048, 256]);
+    expect(modelChunks(inspection, { weights: 'auto' })).toEqual({ maxTokens: 2048, analysisTokens: 256 });
+    expect(modelChunks(inspection, { weights: 'auto', adapter: adapter('Some GPU') }).maxTokens).toBe(2048);
+    expect(modelChunks(inspection, { weights: 'auto', budget: large }).maxTokens).toBe(2048);
+    expect(modelChunks(inspection, { weights: 'auto', budget: large - 1 })).toEqual({ maxTokens: 256, analysisTokens: 256 });
+    expect(modelChunks(inspection, { weights: 'auto', budget: small }).maxTokens).toBe(256);
+    // What the chunk is chosen by includes the int8 prefill's scratch and codes.
+    const int8Large = planMemory(inspection, { weights: 'auto', maxTokens: PREFILL_CHUNK, prefillMatmul: 'int8' }).total;
+    expect(int8Large).toBeGreaterThan(large);
+    expect(modelChunks(inspection, { weights: 'auto', prefillMatmul: 'int8', budget: int8Large - 1 }).maxTokens).toBe(256);
+    expect(modelChunks(inspection, { weights: 'auto', prefillMatmul: 'int8', budget: int8Large }).maxTokens).toBe(2048);
+  });
+});
 
 describe('the device memory estimate', () => {
   it('known GPUs by name (vendor figures), a size in the name wins, anything else unknown; a budget overrides', () => {

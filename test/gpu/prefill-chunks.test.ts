@@ -1,0 +1,159 @@
+/**
+ * The plain prefill's chunk apart from the analyses' (LanguageModel.maxTokens and analysisTokens,
+ * Session's prefillChunk): a generating session prefills in the model's larger chunk, every other
+ * session, a traced prefill and a knockout in the analyses' chunk, each against the float64
+ * reference; allocateModel builds for the analyses' chunk where the larger does not fit (an
+ * activation over the device's buffer limit, or out of memory).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { GpuContext } from '../../app/gpu/context';
+import { relativeError } from '../../app/kernels/self-test';
+import { allocateModel, buildModel } from '../../app/arch/build';
+import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
+import { TraceRecorder } from '../../app/analysis/recorder';
+import { Session } from '../../app/model/session';
+import { loadTestModel, testSeed, useTestGpu } from '../support/gpu';
+import { writeRandomMamba1 } from '../support/random-model';
+
+/** Float32 GPU against the float64 reference through a whole model (as in plan-cache.test.ts). */
+const TOL = 1e-4;
+const scratch = mkdtempSync(path.join(tmpdir(), 'prefill-chunks-'));
+let ctx: GpuContext | null = null;
+let skipReason = '';
+useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function tinyModel(gpu: GpuContext) {
+  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 29, hidden_size: 12, num_hidden_layers: 2, state_size: 3, time_step_rank: 2 }, testSeed());
+  return loadTestModel(gpu, scratch);
+}
+
+describe('prefill chunks: plain prefills in maxTokens, analyses in analysisTokens', () => {
+  it('a generating session takes the larger chunk (and its fork); a default session, a knockout and a traced prefill the analyses\' chunk; all match the reference', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { inspection, weights, table } = await tinyModel(ctx);
+    const V = inspection.config.vocabSize;
+    const last = (ids: number[]) => mamba1ForwardRef(inspection.config, (n) => table.get(n), ids).logits.subarray((ids.length - 1) * V, ids.length * V);
+    const model = buildModel(ctx, inspection, weights, 12, { analysisTokens: 5 });
+    expect([model.maxTokens, model.analysisTokens]).toEqual([12, 5]);
+    const cached = vi.spyOn(model, 'cachedPlan');
+    const planned = vi.spyOn(model, 'plan');
+    const lengths = (spy: typeof cached | typeof planned) => spy.mock.calls.map((c) => c[0]);
+    const ids = Array.from({ length: 29 }, (_, t) => (t * 7 + 3) % V);
+    const sessions: Session[] = [];
+    try {
+      const gen = new Session(ctx, model, undefined, { prefillChunk: model.maxTokens });
+      sessions.push(gen);
+      gen.prefill(ids);
+      expect(lengths(cached), 'generating: chunks of 12').toEqual([12, 12, 5]);
+      expect(relativeError(await gen.readLogits(), last(ids)), 'generating').toBeLessThanOrEqual(TOL);
+
+      cached.mockClear();
+      const analysis = new Session(ctx, model);
+      sessions.push(analysis);
+      expect(analysis.prefillChunk).toBe(5);
+      analysis.prefill(ids);
+      expect(lengths(cached), 'default: chunks of 5').toEqual([5, 5, 5, 5, 5, 4]);
+      expect(relativeError(await analysis.readLogits(), last(ids)), 'default').toBeLessThanOrEqual(TOL);
+
+      cached.mockClear();
+      const forked = gen.fork();
+      sessions.push(forked);
+      expect(forked.prefillChunk).toBe(12);
+      const more = Array.from({ length: 13 }, (_, t) => (t * 5 + 1) % V);
+      forked.prefill(more);
+      expect(lengths(cached), 'fork: chunks of 12').toEqual([12, 1]);
+      expect(relativeError(await forked.readLogits(), last([...ids, ...more])), 'fork').toBeLessThanOrEqual(TOL);
+
+      // A knockout on a generating session: the analyses' chunks (the knocked one's plan built, the rest cached).
+      planned.mockClear();
+      cached.mockClear();
+      const knocked = new Session(ctx, model, undefined, { prefillChunk: 12 });
+      sessions.push(knocked);
+      knocked.prefill(ids, { knockout: { token: 7, layers: null } });
+      expect(lengths(cached), 'knockout: the other chunks of 5').toEqual([5, 5, 5, 5, 4]);
+      expect(lengths(planned), 'knockout: the knocked chunk of 5').toEqual([5]);
+
+      // A traced prefill on a generating session: chunks of 5 (the recorder's rows), logits as the reference's.
+      planned.mockClear();
+      cached.mockClear();
+      const traced = new Session(ctx, model, undefined, { prefillChunk: 12 });
+      sessions.push(traced);
+      const recorder = new TraceRecorder(ctx, model, { capacity: 40 });
+      try {
+        traced.trace(recorder);
+        traced.prefill(ids);
+        expect(lengths(cached)).toEqual([]);
+        expect(new Set(lengths(planned)), 'traced: plans for 5 and the last 4').toEqual(new Set([5, 4]));
+        expect(recorder.length).toBe(29);
+        expect(relativeError(await traced.readLogits(), last(ids)), 'traced').toBeLessThanOrEqual(TOL);
+        traced.trace(null);
+      } finally {
+        recorder.destroy();
+      }
+    } finally {
+      for (const s of sessions) s.destroy();
+      model.destroy();
+      weights.destroy();
+    }
+  });
+
+  it('refuses a session chunk over the model\'s maxTokens and an analysis chunk over it, naming the bounds', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { inspection, weights } = await tinyModel(ctx);
+    const model = buildModel(ctx, inspection, weights, 12, { analysisTokens: 5 });
+    try {
+      for (const bad of [0, 13, 2.5]) {
+        expect(() => new Session(ctx!, model, undefined, { prefillChunk: bad })).toThrow(new RangeError(`Session: prefillChunk must be an integer in 1..12 (the model's maxTokens), got ${bad}`));
+      }
+      expect(() => buildModel(ctx!, inspection, weights, 12, { analysisTokens: 13 })).toThrow(/: analysisTokens must be an integer in 1\.\.12 \(maxTokens\), got 13$/);
+    } finally {
+      model.destroy();
+      weights.destroy();
+    }
+  });
+
+  it('allocateModel: chunks whose activations exceed one buffer, or run out of memory, build for the analyses\' chunk; without a smaller chunk the error names the activation', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const gpu = ctx;
+    const { inspection, weights } = await tinyModel(gpu);
+    const D = inspection.config.dModel;
+    const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
+    const over = Math.floor(limit / (4 * D)) + 1; // the hidden stream [tokens, D] of this many is one float over
+    const options = { weightFormat: 'auto' as const, prefillMatmul: 'fp32' as const, what: 'tiny' };
+    const models = [];
+    try {
+      const fallback = await allocateModel(gpu, inspection, weights, { ...options, maxTokens: over, analysisTokens: 6 });
+      models.push(fallback);
+      expect([fallback.maxTokens, fallback.analysisTokens]).toEqual([6, 6]);
+      await expect(allocateModel(gpu, inspection, weights, { ...options, maxTokens: over })).rejects.toThrow(
+        new RangeError(`Mamba: activation over the buffer limit: hidden for chunks of ${over} tokens needs ${over * D * 4} bytes, more than this GPU binds in one buffer (${limit})`),
+      );
+      // Out of memory at the larger chunk (the device's error scope says so once): the smaller.
+      const device = gpu.device as unknown as { popErrorScope: () => Promise<unknown> };
+      const pop = device.popErrorScope.bind(gpu.device);
+      let pretend = 1;
+      device.popErrorScope = async () => {
+        const real = await pop();
+        return pretend-- > 0 ? { message: 'pretend' } : real;
+      };
+      try {
+        const smaller = await allocateModel(gpu, inspection, weights, { ...options, maxTokens: 12, analysisTokens: 5 });
+        models.push(smaller);
+        expect([smaller.maxTokens, smaller.analysisTokens]).toEqual([5, 5]);
+        expect(pretend).toBe(-1); // two scopes: the refused and the kept
+      } finally {
+        device.popErrorScope = pop;
+      }
+      const fits = await allocateModel(gpu, inspection, weights, { ...options, maxTokens: 12, analysisTokens: 5 });
+      models.push(fits);
+      expect([fits.maxTokens, fits.analysisTokens]).toEqual([12, 5]);
+    } finally {
+      for (const m of models) m.destroy();
+      weights.destroy();
+    }
+  });
+});

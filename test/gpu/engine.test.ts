@@ -7,9 +7,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ModelEntry } from '../../app/contract';
 import { Engine } from '../../app/engine/engine';
+import { LanguageModel } from '../../app/model/model';
 import type { EngineEvent } from '../../app/engine/protocol';
 import { planMemory, type MemoryPlan } from '../../app/model/memory-plan';
 import { inspectModel } from '../../app/arch/inspect';
@@ -165,6 +166,16 @@ describe('engine: the memory plan before loading (issue 17)', () => {
       const loaded = await probe.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights } });
       expect(loaded).toMatchObject({ ok: true, result: { bytesOnGpu: planned.result.weights.total } });
       if (loaded.ok && loaded.kind === 'loadModel') runtime[weights] = loaded.result.runtimeBytes;
+    }
+    // A generation's plain prefill of 300 tokens: one chunk of 300 (the model's 2,048), not 256 + 44.
+    const cached = vi.spyOn(LanguageModel.prototype, 'cachedPlan');
+    try {
+      const prompt = { ids: Array.from({ length: 300 }, (_, t) => (t * 7) % 16) };
+      const generated = await probe.handle({ id: 4, kind: 'generate', params: { modelId: entry.id, prompt, maxTokens: 1, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopStrings: [] } });
+      expect(generated).toMatchObject({ ok: true });
+      expect(cached.mock.calls.map((c) => c[0])).toEqual([300]);
+    } finally {
+      cached.mockRestore();
     }
     expect(plans.f32.total).toBeGreaterThan(plans.f16.total);
 

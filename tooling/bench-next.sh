@@ -23,6 +23,9 @@
 #   5  the 130m shapes' 8,192-token int8 prefill in one chunk of 8,192 (--chunk 8192) against the
 #      default chunks of 2,048: an fp32 run measured one chunk 23 % faster (bench/RESULTS.md, issue
 #      19 item 3), and mamba2-130m @8,192 is at 0.66× of its target.
+#   6  the decisions in one call (for a session that gets one machine once): the fold beside the
+#      official decode at mamba-130m and mamba-2.8b (bench-17.py, f16), the channel scan at
+#      mamba-2.8b and the wide SSD tiles at mamba2-2.7b, 2,048 tokens.
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.
@@ -83,8 +86,18 @@ case "${1:-1}" in
       done
     done
     ;;
+  6)
+    # The decisions in one call, for a session that may get only one: the fold beside the official
+    # decode (mamba-130m, mamba-2.8b f16), then the channel scan and the wide SSD tiles at 2,048.
+    python3 tooling/bench-17.py --out $W/d --shapes mamba-130m,mamba-2.8b --formats f16 --budget 300 \
+      --studio-args "--decode-xproj separate,folded" 2>&1 | grep -E '^\| |error'
+    timeout 90 bash -c "$(declare -f bench); bench --shape mamba-2.8b --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
+      --prefill-matmul int8 --prefill-scan parallel,channel --out $W/scan-mamba-2.8b.json" 2>&1 | grep -E '^prefill|error'
+    timeout 90 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
+      --prefill-matmul int8 --ssd-tile narrow,wide --out $W/ssd-tile-mamba2-2.7b.json" 2>&1 | grep -E '^prefill|error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6" >&2
     exit 2
     ;;
 esac

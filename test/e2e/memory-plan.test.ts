@@ -3,7 +3,8 @@
  * before anything is loaded ("needs … MB: weights …, state …, activations …, trace …"), plans
  * again when the GPU weights choice changes, and the weights it planned are what loading puts on
  * the GPU (the "On the GPU" line, in binary units). The prefill choice is fp32, its int8 option
- * disabled on SwiftShader (no int8 tensor cores), and the load line says which prefill runs.
+ * disabled on SwiftShader (no int8 tensor cores), and the load line says which prefill runs; the
+ * line's title names the prefill chunk planned.
  */
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +43,8 @@ describe('the memory plan in the load panel', () => {
     console.info(`[e2e] load panel: ${text}`);
     // SwiftShader's memory is not known: the plan says so rather than guessing.
     expect(text).toMatch(/ · GPU memory unknown$/);
+    // Planned for the prompt's plain prefill in chunks of 2,048 tokens (memory unknown: the larger chunk), analyses in 256.
+    expect(await p.getByTestId('memory-plan').getAttribute('title')).toContain('activations: a prefill chunk of 2,048 tokens; traces and analyses run in chunks of 256');
     await p.getByLabel('GPU weights').selectOption('f16');
     // The big matrices in halves: fewer bytes planned.
     await expect.poll(() => plannedWeightsMb(p), { timeout: 30_000 }).toBeLessThan(fp32);

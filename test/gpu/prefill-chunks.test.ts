@@ -2,7 +2,9 @@
  * The plain prefill's chunk apart from the analyses' (LanguageModel.maxTokens and analysisTokens,
  * Session's prefillChunk): a generating session prefills in the model's larger chunk, every other
  * session, a traced prefill and a knockout in the analyses' chunk, each against the float64
- * reference; allocateModel builds for the analyses' chunk where the larger does not fit (an
+ * reference; every analysis (traces, long traces and their windows, knockout, patching, attribution, a
+ * live trace's trail) runs chunks of at most the analyses' chunk and makes the buffers it makes on
+ * a model of that chunk alone; allocateModel builds for the analyses' chunk where the larger does not fit (an
  * activation over the device's buffer limit, or out of memory).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +16,13 @@ import { relativeError } from '../../app/kernels/self-test';
 import { allocateModel, buildModel } from '../../app/arch/build';
 import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { TraceRecorder } from '../../app/analysis/recorder';
+import { tokenAttribution } from '../../app/analysis/attribution';
+import { knockout } from '../../app/analysis/knockout';
+import { traceLongPrompt } from '../../app/analysis/long-trace';
+import { activationPatching } from '../../app/analysis/patching';
+import { startLiveTrace, tracePrompt } from '../../app/analysis/trace';
+import { generate } from '../../app/model/generate';
+import type { LanguageModel } from '../../app/model/model';
 import { Session } from '../../app/model/session';
 import { loadTestModel, testSeed, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
@@ -97,6 +106,76 @@ describe('prefill chunks: plain prefills in maxTokens, analyses in analysisToken
     } finally {
       for (const s of sessions) s.destroy();
       model.destroy();
+      weights.destroy();
+    }
+  });
+
+  it('every analysis on a model of chunks 12 / 5 runs chunks of at most 5, and gives what it gives on a model of chunks 5 / 5, bit for bit', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const gpu = ctx;
+    const { inspection, weights } = await tinyModel(gpu);
+    const V = inspection.config.vocabSize;
+    const two = buildModel(gpu, inspection, weights, 12, { analysisTokens: 5 });
+    const one = buildModel(gpu, inspection, weights, 5);
+    const largest = { plan: 0, cachedPlan: 0 };
+    const spies = (['plan', 'cachedPlan'] as const).map((name) => {
+      const original = two[name].bind(two) as (tokens: number, ...rest: unknown[]) => unknown;
+      return vi.spyOn(two, name).mockImplementation(((tokens: number, ...rest: unknown[]) => {
+        largest[name] = Math.max(largest[name], tokens);
+        return original(tokens, ...rest);
+      }) as never);
+    });
+    const ids = Array.from({ length: 23 }, (_, t) => (t * 11 + 2) % V);
+    const corrupt = ids.map((id, t) => (t === 4 ? (id + 1) % V : id));
+    // Every buffer an analysis makes (label and size): the same on both models, none sized by the larger chunk.
+    const device = gpu.device as unknown as { createBuffer: (d: GPUBufferDescriptor) => GPUBuffer };
+    const createBuffer = device.createBuffer.bind(gpu.device);
+    const made: string[] = [];
+    const run = async (model: LanguageModel) => {
+      made.length = 0;
+      device.createBuffer = (d) => {
+        made.push(`${d.label ?? ''} ${d.size}`);
+        return createBuffer(d);
+      };
+      const target = { model, weights, tokenizer: null };
+      const traced = (await tracePrompt(gpu, target, ids, { traceId: 't', modelId: 'm' })).result;
+      const long = await traceLongPrompt(gpu, target, ids, { traceId: 'l', modelId: 'm', every: 10 });
+      // From 17: the analyses' chunk holding it starts at 15 (a checkpoint at 10).
+      const window = await long.recompute!({ layer: 1, from: 17, to: 20 });
+      const knocked = await knockout(gpu, target, ids, { token: 6 });
+      const patched = await activationPatching(gpu, target, ids, corrupt, { answer: 1, foil: 2 });
+      const residual = await activationPatching(gpu, target, ids, corrupt, { answer: 1, foil: 2, site: 'residual', layers: [0, 1] });
+      // Without `every`: the checkpoints' interval from the model's chunk (checkpointInterval).
+      const interval = await traceLongPrompt(gpu, target, ids, { traceId: 'i', modelId: 'm' });
+      interval.release?.();
+      const attributed = await tokenAttribution(gpu, target, ids.slice(0, 9));
+      // A live trace followed by a trail session (the default on a GPU).
+      const session = new Session(gpu, model);
+      const live = await startLiveTrace(gpu, target, session, ids.length + 4, { traceId: 'g', modelId: 'm', detail: 'all', gpuSummaries: true, trail: true, intervalMs: 0, onRows: () => undefined });
+      let generated: number[];
+      let kept;
+      try {
+        generated = (await generate(gpu, session, ids, { maxTokens: 3, temperature: 0 }, () => live.flushSoon())).ids;
+        kept = (await live.finish())!.result;
+      } finally {
+        await live.stop();
+        session.destroy();
+      }
+      const followed = { ids: generated, delta: kept.delta, B: kept.B, C: kept.C, topNext: kept.topNext };
+      device.createBuffer = createBuffer;
+      long.release?.();
+      return { delta: traced.delta, B: traced.B, C: traced.C, window: [window.delta, window.B, window.C], knocked, patched, residual, every: interval.result.checkpointEvery, attributed, followed, buffers: [...made].sort() };
+    };
+    try {
+      const got = await run(two);
+      expect(largest, 'the largest chunk any analysis ran').toEqual({ plan: 5, cachedPlan: 5 });
+      for (const spy of spies) spy.mockRestore();
+      expect(got).toEqual(await run(one));
+    } finally {
+      device.createBuffer = createBuffer;
+      for (const spy of spies) spy.mockRestore();
+      two.destroy();
+      one.destroy();
       weights.destroy();
     }
   });

@@ -30,7 +30,7 @@ import { loadWeights } from './model/loader.js';
 import { MAX_CONTEXT_TOKENS } from './model/config.js';
 import { withContextTokens } from './model/inspection.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
-import { ANALYSIS_CHUNK, checkMemoryPlan, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, modelChunks, planMemory, type MemoryPlan } from './model/memory-plan.js';
+import { ANALYSIS_CHUNK, checkMemoryPlan, chunksOf, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, modelChunks, planMemory, type MemoryPlan } from './model/memory-plan.js';
 import { PREFILL_MATMULS, type PrefillMatmul } from './model/int8-plan.js';
 import { usablePrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
@@ -165,7 +165,7 @@ async function infoCommand(args: string[]): Promise<number> {
     // The plain prefill's chunk as run and the app choose it (modelChunks), unless --max-tokens.
     const maxTokens = opts.has('max-tokens') ? integerOption(opts, 'max-tokens', ANALYSIS_CHUNK, 1, 65536) : modelChunks(inspection, { weights, prefillMatmul: prefillMatmul(opts), adapter: found.adapter, ...budget }).maxTokens;
     const bare = planMemory(inspection, { weights, maxTokens });
-    const trace = traceTokens > 0 ? traceMemory(inspection.config, { tokens: traceTokens, chunk: Math.min(maxTokens, ANALYSIS_CHUNK), sessionBytes: bare.state }) : null;
+    const trace = traceTokens > 0 ? traceMemory(inspection.config, { tokens: traceTokens, chunk: chunksOf(maxTokens).analysisTokens, sessionBytes: bare.state }) : null;
     const plan = planMemory(inspection, { weights, prefillMatmul: prefillMatmul(opts), maxTokens, trace, adapter: found.adapter, model: files.name, ...budget });
     const memory = {
       ...plan,

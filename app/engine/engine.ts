@@ -21,7 +21,7 @@ import { loadWeights, type LoadedWeights } from '../model/loader.js';
 import { describeWeightFormats, type WeightChoice } from '../model/memory.js';
 import type { PrefillMatmul } from '../model/int8-plan.js';
 import { usablePrefillMatmul } from '../model/int8-prefill.js';
-import { ANALYSIS_CHUNK, checkMemoryPlan, modelChunks, planMemory, type MemoryPlan } from '../model/memory-plan.js';
+import { ANALYSIS_CHUNK, checkMemoryPlan, chunksOf, modelChunks, planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { withContextTokens, type ModelInspection } from '../model/inspection.js';
 import { PLANNED_TRACE_TOKENS, traceMemory } from '../analysis/trace-memory.js';
 import type { LanguageModel } from '../model/model.js';
@@ -269,7 +269,7 @@ export class Engine {
       checkMemoryPlan(planned);
       this.unload(); // one model on the GPU at a time: free the previous one before allocating
       const weightFormat = weightChoice;
-      const chunks = { maxTokens: planned.maxTokens, analysisTokens: ANALYSIS_CHUNK };
+      const chunks = chunksOf(planned.maxTokens);
       const weights = await loadWeights(ctx, files, inspection, {
         weightFormat,
         maxTokens: chunks.maxTokens,

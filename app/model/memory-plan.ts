@@ -216,6 +216,11 @@ export const PREFILL_CHUNK = 2048;
  */
 export const ANALYSIS_CHUNK = 256;
 
+/** The chunks of a model whose plain prefills take `maxTokens`: analyses ANALYSIS_CHUNK, at most as many. */
+export function chunksOf(maxTokens: number): { maxTokens: number; analysisTokens: number } {
+  return { maxTokens, analysisTokens: Math.min(maxTokens, ANALYSIS_CHUNK) };
+}
+
 /**
  * The chunks a model is built for on a device: PREFILL_CHUNK for plain prefills where the plan
  * with it fits (or the device's memory is unknown: allocateModel then falls back if it does not
@@ -223,7 +228,7 @@ export const ANALYSIS_CHUNK = 256;
  */
 export function modelChunks(inspection: ModelInspection, options: Omit<PlanOptions, 'maxTokens'> = {}): { maxTokens: number; analysisTokens: number } {
   const large = planMemory(inspection, { ...options, maxTokens: PREFILL_CHUNK });
-  return { maxTokens: large.fits === false ? ANALYSIS_CHUNK : PREFILL_CHUNK, analysisTokens: ANALYSIS_CHUNK };
+  return chunksOf(large.fits === false ? ANALYSIS_CHUNK : PREFILL_CHUNK);
 }
 
 /** `v` with `significant` digits (at least one decimal from 10 up to 100), no exponent, no trailing zeros: "4.2", "0.038", "29.1". */

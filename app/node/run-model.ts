@@ -8,7 +8,7 @@ import { DAWN_UNSAFE_FLAG, usablePrefillMatmul } from '../model/int8-prefill.js'
 import type { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../gpu/context.js';
 import { loadWeights, type LoadedWeights } from '../model/loader.js';
-import { ANALYSIS_CHUNK, modelChunks } from '../model/memory-plan.js';
+import { chunksOf, modelChunks } from '../model/memory-plan.js';
 import type { LanguageModel } from '../model/model.js';
 import { lazyTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -57,7 +57,7 @@ export async function openRunnableModel(target: string, options: OpenOptions = {
     const weightFormat = options.weights ?? 'auto';
     // Plain prefills in chunks of PREFILL_CHUNK where they fit (modelChunks), analyses in ANALYSIS_CHUNK.
     const chunks = options.maxTokens !== undefined
-      ? { maxTokens: options.maxTokens, analysisTokens: Math.min(options.maxTokens, ANALYSIS_CHUNK) }
+      ? chunksOf(options.maxTokens)
       : modelChunks(inspection, { weights: weightFormat, prefillMatmul: prefill.matmul, adapter: ctx.adapter, ...(options.gpuMemoryBudget !== undefined ? { budget: options.gpuMemoryBudget } : {}) });
     const { maxTokens } = chunks;
     let weights: LoadedWeights;

@@ -8,7 +8,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { WeightChoice } from '../../../app/model/memory';
 import type { PrefillMatmul } from '../../../app/model/int8-plan';
-import { ANALYSIS_CHUNK, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, PREFILL_CHUNK, type MemoryPlan } from '../../../app/model/memory-plan';
+import { chunksOf, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, PREFILL_CHUNK, type MemoryPlan } from '../../../app/model/memory-plan';
 import type { EngineClient } from '../engine-client';
 import type { Host } from '../host';
 import { selectGpu, useStudio } from '../store';
@@ -57,7 +57,7 @@ export function MemoryPlanLine({ model, host, engine, weights, prefill = 'fp32',
   const { plan } = planned;
   const title = [
     `weights: ${describeWeightsByFormat(plan)}`,
-    `state: one sequence; activations: a prefill chunk of ${plan.maxTokens.toLocaleString('en-US')} tokens${plan.maxTokens < PREFILL_CHUNK ? ` (${PREFILL_CHUNK.toLocaleString('en-US')} would not fit)` : ''}; traces and analyses run in chunks of ${Math.min(ANALYSIS_CHUNK, plan.maxTokens)}`,
+    `state: one sequence; activations: a prefill chunk of ${plan.maxTokens.toLocaleString('en-US')} tokens${plan.maxTokens < PREFILL_CHUNK ? ` (${PREFILL_CHUNK.toLocaleString('en-US')} would not fit)` : ''}; traces and analyses run in chunks of ${chunksOf(plan.maxTokens).analysisTokens}`,
     ...(plan.int8Prefill > 0 ? ['int8 prefill: the SSM projections\' weights as int8 codes, and a chunk of activations'] : []),
     ...(plan.trace ? [`trace: ${plan.trace.tokens} tokens of ${plan.trace.layers} layers (and its copy in memory, not on the GPU)`] : []),
     `GPU memory: ${describeDeviceMemory(plan.device)}`,

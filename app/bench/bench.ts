@@ -275,7 +275,7 @@ export function randomWeights(
   const choice: WeightChoice = weights === 'f32' ? 'f32' : 'auto';
   const formats = weightFormats(choice, inspection);
   // Only the per-binding check (a tensor that cannot be split is refused): the bench knows its device's memory.
-  checkMemoryPlan(planMemory(inspection, { weights: choice, adapter: { vendor: '', architecture: '', device: '', description: '', limits: { maxStorageBufferBindingSize: bindingLimit, maxBufferSize: bindingLimit } }, model: 'random weights' }));
+  checkMemoryPlan(planMemory(inspection, { weights: choice, adapter: { vendor: '', architecture: '', device: '', description: '', limits: { maxStorageBufferBindingSize: bindingLimit, maxBufferSize: bindingLimit } }, model: 'random weights' }), 'weights');
   const buffers = new Map<string, GPUBuffer>();
   const parts = new Map<string, WeightPart[]>();
   const shapes = new Map<string, number[]>();

@@ -106,6 +106,13 @@ export interface AttentionConfig {
   capacity: number;
 }
 
+/** Rows of q, k and v: nHeads·headDim, nKvHeads·headDim twice. */
+export function attentionDims(c: AttentionConfig): { qDim: number; kvDim: number; qkvDim: number } {
+  const qDim = c.nHeads * c.headDim;
+  const kvDim = c.nKvHeads * c.headDim;
+  return { qDim, kvDim, qkvDim: qDim + 2 * kvDim };
+}
+
 /** A (gated) MLP block. */
 export interface MlpConfig {
   intermediate: number;

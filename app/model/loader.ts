@@ -99,6 +99,7 @@ export async function loadWeights(ctx: GpuContext, model: ModelFiles, inspection
       ...(options.gpuMemoryBudget !== undefined ? { budget: options.gpuMemoryBudget } : {}),
       ...(options.name !== undefined ? { model: options.name } : {}),
     }),
+    'weights',
   );
   const formats = weightFormats(choice, inspection);
   const bytesTotal = tensors.reduce((s, t) => s + t.byteLength, 0);

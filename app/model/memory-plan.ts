@@ -6,7 +6,7 @@
  *                the format weightFormats gives for the choice; reported by format.
  *   state        one sequence: its recurrent state and its logits (memory.ts gpuMemoryNeed .session).
  *   activations  a prefill chunk of `maxTokens` tokens: activations, scratch, the prefill's own
- *                state and logits, the packed scan weights (gpuMemoryNeed .activations, an upper bound).
+ *                state and logits, the packed scan weights (gpuMemoryNeed .activations, exact).
  *   int8 prefill with prefillMatmul 'int8' (app/model/int8-prefill.ts): the projections' int8
  *                codes and the activations' (gpuMemoryNeed .int8, exact); 0 with fp32.
  *   trace        the trace buffers for the trace settings given, as the caller works them out
@@ -16,7 +16,8 @@
  * Then the adapter's limits: a tensor larger than one storage binding (maxStorageBufferBindingSize)
  * or one buffer (maxBufferSize) is listed with the bindings it is split into (memory.ts
  * weightParts: the embedding and LM head, in row ranges; the weights count the split buffers), or
- * refused when it cannot be split. And the
+ * refused when it cannot be split; an activation buffer larger than that (largestActivation) makes
+ * modelChunks take the smaller chunk, and is refused at the chunk planned. And the
  * device's memory: WebGPU does not say how much a device has, so the plan uses a user-set budget
  * (gpuMemoryBudget) when there is one, else the vendor's figure for a GPU it recognises by name in
  * the adapter's strings (DEVICE_MEMORY, or a size written in the name, "A100-SXM4-80GB"), else
@@ -77,8 +78,14 @@ export interface MemoryPlan {
   state: number;
   /** A hybrid's KV caches (part of `state`) and the tokens they hold; null without attention blocks. */
   kvCache: { bytes: number; tokens: number } | null;
-  /** A prefill chunk of maxTokens tokens (an upper bound). */
+  /** A prefill chunk of maxTokens tokens. */
   activations: number;
+  /**
+   * The largest activation buffer for chunks of maxTokens (memory.ts activationBuffers): with
+   * limits, `overLimit` when it is larger than one binding (a model for this chunk cannot be built;
+   * modelChunks then takes ANALYSIS_CHUNK, checkMemoryPlan refuses it).
+   */
+  largestActivation: { label: string; bytes: number; overLimit: boolean };
   /** How the prefill multiplies, and what the int8 prefill holds (0 with fp32). */
   prefillMatmul: PrefillMatmul;
   int8Prefill: number;
@@ -191,6 +198,7 @@ export function planMemory(inspection: ModelInspection, options: PlanOptions = {
     state: need.session,
     kvCache: need.kvCache > 0 ? { bytes: need.kvCache, tokens: need.kvTokens } : null,
     activations: need.activations,
+    largestActivation: { ...need.largestActivation, overLimit: limit !== undefined && need.largestActivation.bytes > limit },
     prefillMatmul,
     int8Prefill: need.int8,
     trace,
@@ -224,11 +232,12 @@ export function chunksOf(maxTokens: number): { maxTokens: number; analysisTokens
 /**
  * The chunks a model is built for on a device: PREFILL_CHUNK for plain prefills where the plan
  * with it fits (or the device's memory is unknown: allocateModel then falls back if it does not
- * fit), else ANALYSIS_CHUNK; analyses take ANALYSIS_CHUNK either way.
+ * fit) and its largest activation fits one binding, else ANALYSIS_CHUNK; analyses take
+ * ANALYSIS_CHUNK either way.
  */
 export function modelChunks(inspection: ModelInspection, options: Omit<PlanOptions, 'maxTokens'> = {}): { maxTokens: number; analysisTokens: number } {
   const large = planMemory(inspection, { ...options, maxTokens: PREFILL_CHUNK });
-  return chunksOf(large.fits === false ? ANALYSIS_CHUNK : PREFILL_CHUNK);
+  return chunksOf(large.fits === false || large.largestActivation.overLimit ? ANALYSIS_CHUNK : PREFILL_CHUNK);
 }
 
 /** `v` with `significant` digits (at least one decimal from 10 up to 100), no exponent, no trailing zeros: "4.2", "0.038", "29.1". */
@@ -275,18 +284,32 @@ export function describeDeviceMemory(device: DeviceMemory): string {
   return device.source === 'budget' ? `the budget of ${formatSize(device.bytes)} (gpuMemoryBudget)` : `this GPU's ${formatSize(device.bytes)} (${device.what})`;
 }
 
+/** The smaller of a plan's two per-buffer limits, in words: "134 MB, maxStorageBufferBindingSize". */
+function bindingLimit(limits: NonNullable<MemoryPlan['limits']>): string {
+  const which = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  return `${formatSize(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize))}, ${which}`;
+}
+
 /**
  * Throws a GpuError('out-of-memory') when the plan cannot run: a tensor larger than one binding
- * that cannot be split (all but the embedding and LM head), or a total over the device's memory
- * (a budget, or a known GPU's). Nothing is allocated before this.
+ * that cannot be split (all but the embedding and LM head), an activation larger than one binding
+ * (at this chunk), or a total over the device's memory (a budget, or a known GPU's). Nothing is
+ * allocated before this. `scope` 'weights': loading the weights alone (the loader, the bench's
+ * random weights, whose limits may be a test's smaller ones for the weights), without the
+ * activations' per-buffer check (building the model makes that check itself: allocateModel).
  */
-export function checkMemoryPlan(plan: MemoryPlan): void {
+export function checkMemoryPlan(plan: MemoryPlan, scope: 'model' | 'weights' = 'model'): void {
   for (const t of plan.oversize) {
     if (t.bindings !== null) continue;
-    const limits = plan.limits as NonNullable<MemoryPlan['limits']>;
-    const which = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
     throw new GpuError(
-      `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU binds in one buffer (${formatSize(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize))}, ${which}), and only the embedding and LM head are split`,
+      `${plan.model}: tensor "${t.name}" needs ${formatSize(t.bytes)} as ${t.format}, more than this GPU binds in one buffer (${bindingLimit(plan.limits as NonNullable<MemoryPlan['limits']>)}), and only the embedding and LM head are split`,
+      'out-of-memory',
+    );
+  }
+  const a = plan.largestActivation;
+  if (scope === 'model' && a.overLimit) {
+    throw new GpuError(
+      `${plan.model}: the activation "${a.label}" for prefill chunks of ${plan.maxTokens.toLocaleString('en-US')} tokens needs ${formatSize(a.bytes)}, more than this GPU binds in one buffer (${bindingLimit(plan.limits as NonNullable<MemoryPlan['limits']>)})`,
       'out-of-memory',
     );
   }

@@ -2,12 +2,12 @@
  * How much GPU memory a model needs, from its inspection alone (before anything is allocated):
  * the weights as stored on the GPU (exact: the loader makes one buffer per tensor of this size),
  * the activations for a prefill chunk of `maxTokens` tokens, and one session (its state and its
- * logits). The activations and the state are upper bounds for the mixers the studio has (Mamba-1
- * and Mamba-2, whose sizes the formulas below take the larger of, field by field);
- * test/gpu/memory-check.test.ts checks them against what built models allocate. The memory plan
- * (memory-plan.ts: these numbers, trace buffers, the adapter's limits and the device's memory,
- * checked before anything is allocated) builds on them.
- */
+ * logits). The activations are exact: the mixers size their buffers from the functions here
+ * (mamba1Activations, mamba2Activations, attentionActivations, mlpActivations; activationBuffers
+ * lists a model's), and the largest of them must fit one storage binding (the memory plan checks
+ * it); test/gpu/memory-check.test.ts checks them, buffer by buffer, against what built models
+ * allocate. The memory plan (memory-plan.ts: these numbers, trace buffers, the adapter's limits
+ * and the device's memory, checked before anything is allocated) builds on them. */
 import { BLOCK_FORMATS, isBlockFormat, rowQuantum, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
@@ -15,13 +15,13 @@ import { selectiveScanSummaryElements } from '../kernels/selective-scan.js';
 import { ssdScratchElements } from '../kernels/ssd.js';
 import { attentionScratchElements, DECODE_MAX_TOKENS } from '../kernels/attention.js';
 import type { ModelInspection } from './inspection.js';
-import type { MambaConfig } from './config.js';
+import { attentionDims, configBlocks, type AttentionConfig, type MambaConfig, type MlpConfig } from './config.js';
 import { int8MatrixBytes, isInt8Projection, type PrefillMatmul } from './int8-plan.js';
 
 export interface GpuMemoryNeed {
   /** The weights as stored on the GPU (fp32, or packed halves for the big matrices with 'f16'). */
   weights: number;
-  /** Activations for a chunk of `maxTokens` tokens, scratch, the prefill's own state and logits, the per-layer packed scan weights. */
+  /** Activations for a chunk of `maxTokens` tokens (activationBuffers), the token ids, the prefill's own state and logits, the per-layer packed scan weights. */
   activations: number;
   /** One session: its recurrent state and its logits. */
   session: number;
@@ -35,6 +35,8 @@ export interface GpuMemoryNeed {
    * mixer projection it quantizes, and the activations' codes for a chunk; in `total`. 0 with fp32.
    */
   int8: number;
+  /** The largest single activation buffer (activationBuffers), which must fit one storage binding. */
+  largestActivation: { label: string; bytes: number };
 }
 
 /** Whether `weightFormat: 'f16'` stores tensor `name` as packed halves (2-D projection matrices and the embedding). */
@@ -173,10 +175,134 @@ export function int8PrefillBytes(inspection: ModelInspection, maxTokens: number)
   return bytes;
 }
 
+/** One activation buffer: its label (LanguageModel.activation's, after the model's name) and its floats. */
+export interface ActivationBuffer {
+  label: string;
+  elements: number;
+}
+
+const buffer = (label: string, elements: number): ActivationBuffer => ({ label, elements });
+
+/**
+ * Mamba-1's activations for chunks of T tokens, shared by its layers (app/arch/mamba1/mixer.ts
+ * makes them from this): in_proj's rows [x | z], the conv output, x_proj's rows [dt_r | B | C],
+ * dt_proj's, the scan's output and Δ, and the chunked scan's summaries (none for one chunk).
+ */
+export function mamba1Activations(c: Pick<MambaConfig, 'dInner' | 'dState' | 'dtRank'>, T: number) {
+  const { dInner: Di, dState: N, dtRank: R } = c;
+  return {
+    xz: buffer('xz', T * 2 * Di),
+    xc: buffer('xc', T * Di),
+    dbc: buffer('dbc', T * (R + 2 * N)),
+    dtRaw: buffer('dtRaw', T * Di),
+    y: buffer('y', T * Di),
+    delta: buffer('delta', T * Di),
+    scanSummary: buffer('scanSummary', T > 1 ? selectiveScanSummaryElements(T, Di, N) : 0),
+  };
+}
+
+/** Mamba-2's SSD chunk length: the config's chunk_size (or a bench's tuning), 1..1024. */
+export function ssdChunkLength(c: Pick<MambaConfig, 'chunkSize'>, tuned?: number): number {
+  return Math.min(Math.max(tuned ?? c.chunkSize, 1), 1024);
+}
+
+/**
+ * Mamba-2's activations for chunks of T tokens, shared by its layers (app/arch/mamba2/mixer.ts
+ * makes them from this): in_proj's rows [z | xBC | dt], the conv output, y, the gated y, Δ, and
+ * the chunked SSD's scratch (none for one token).
+ */
+export function mamba2Activations(c: Pick<MambaConfig, 'dInner' | 'dState' | 'nHeads' | 'nGroups' | 'headDim' | 'chunkSize'>, T: number, chunkLength = ssdChunkLength(c)) {
+  const { dInner: Di, dState: N, nHeads: H, nGroups: G } = c;
+  // Row widths as app/arch/mamba2/layout.ts mamba2Layout lays them out (this layer sees no architecture's
+  // files; test/gpu/memory-check.test.ts checks every buffer against a built model's).
+  const layout = { inProjWidth: 2 * Di + 2 * G * N + H, xbcWidth: Di + 2 * G * N };
+  const ssd = ssdScratchElements({ tokens: T, nHeads: H, headDim: c.headDim, nGroups: G, dState: N }, chunkLength);
+  const scratch = (elements: number) => (T > 1 ? elements : 0);
+  return {
+    zxbcdt: buffer('zxbcdt', T * layout.inProjWidth),
+    xc: buffer('xc', T * layout.xbcWidth),
+    y: buffer('y', T * Di),
+    gated: buffer('gated', T * Di),
+    delta: buffer('delta', T * H),
+    ssdCums: buffer('ssdCums', scratch(ssd.cums)),
+    ssdChunkState: buffer('ssdChunkState', scratch(ssd.chunkState)),
+    ssdCb: buffer('ssdCb', scratch(ssd.cb)),
+  };
+}
+
+/**
+ * A hybrid's attention activations for chunks of T tokens, shared by its attention blocks
+ * (app/arch/hybrid/attention.ts makes them from this): the qkv rows (and their conv), q and k
+ * after RoPE, the output before o_proj, the decode's partials (for at most DECODE_MAX_TOKENS
+ * rows) and the RoPE table.
+ */
+export function attentionActivations(a: AttentionConfig, T: number) {
+  const { qDim, kvDim, qkvDim } = attentionDims(a);
+  const key = `${qkvDim}.${qDim}.${kvDim}.${a.nHeads}.${a.capacity}.${a.dConv > 0 ? 'conv' : 'noconv'}`;
+  return {
+    key,
+    qkv: buffer(`attention.qkv.${qkvDim}`, T * qkvDim),
+    conv: buffer(`attention.qkvConv.${qkvDim}`, a.dConv > 0 ? T * qkvDim : 0),
+    q: buffer(`attention.q.${qDim}`, T * qDim),
+    k: buffer(`attention.k.${kvDim}`, T * kvDim),
+    out: buffer(`attention.out.${qDim}`, T * qDim),
+    partials: buffer(`attention.partials.${key}`, attentionScratchElements({ tokens: Math.min(T, DECODE_MAX_TOKENS), nHeads: a.nHeads, headDim: a.headDim, capacity: a.capacity })),
+    rope: buffer(`attention.rope.${a.rotaryDim}`, a.capacity * a.rotaryDim),
+  };
+}
+
+/** A hybrid's MLP activations for chunks of T tokens (app/arch/hybrid/mlp.ts): the up rows ([gate | up] when gated) and the activation. */
+export function mlpActivations(m: MlpConfig, T: number) {
+  const upWidth = m.gated ? 2 * m.intermediate : m.intermediate;
+  return { up: buffer(`mlp.up.${upWidth}`, T * upWidth), hidden: buffer(`mlp.hidden.${m.intermediate}`, T * m.intermediate) };
+}
+
+/** The one-token rows a hybrid's attention and MLP blocks decode through (app/arch/hybrid/decode.ts): the norm's copy of its input, the normed row. */
+export function hybridDecodeActivations(D: number) {
+  return { copy: buffer('hybrid.decodeCopy', D), normed: buffer('hybrid.decodeNormed', D) };
+}
+
+/**
+ * The activations of a model's SSM mixer for chunks of T tokens: Mamba-2's where the config has
+ * heads (every Mamba-2 mixer has nHeads ≥ 1), else Mamba-1's (whose configs set nHeads to 0).
+ */
+export function ssmActivations(c: MambaConfig, T: number, ssdChunk?: number): ActivationBuffer[] {
+  return Object.values(c.nHeads > 0 ? mamba2Activations(c, T, ssdChunkLength(c, ssdChunk)) : mamba1Activations(c, T));
+}
+
+/**
+ * Every activation buffer a model built for chunks of T tokens makes while it is built, once
+ * each (layers of one kind share theirs): the hidden, residual and normed rows, the products'
+ * scratch (more than one token), and each block kind's (ssmActivations, a hybrid's attention and
+ * MLP blocks and their decode rows). Not counted: buffers made on first use that do not grow with
+ * T (a traced decode's rows, Mamba-1's folded decode's x_proj partials). test/gpu/memory-check.test.ts
+ * checks the list against what built models allocate, label by label.
+ */
+export function activationBuffers(c: MambaConfig, T: number, ssdChunk?: number): ActivationBuffer[] {
+  const D = c.dModel;
+  const list = [buffer('hidden', T * D), buffer('residual', T * D), buffer('normed', T * D), buffer('matmulScratch', T > 1 ? MATMUL_SCRATCH_ELEMENTS : 0)];
+  const kinds = new Set(configBlocks(c).map((b) => b.kind));
+  const h = c.hybrid;
+  if (kinds.has('ssm')) list.push(...ssmActivations(c, T, ssdChunk));
+  if (kinds.has('attention') && h?.attention) {
+    const { key: _key, ...buffers } = attentionActivations(h.attention, T);
+    list.push(...Object.values(buffers));
+  }
+  if (kinds.has('mlp') && h?.mlp) list.push(...Object.values(mlpActivations(h.mlp, T)));
+  if (kinds.has('attention') || kinds.has('mlp')) list.push(...Object.values(hybridDecodeActivations(D)));
+  return list.filter((a) => a.elements > 0);
+}
+
+/** The largest of activationBuffers (hidden, which every model makes first, on a tie), in bytes. */
+export function largestActivation(c: MambaConfig, T: number): { label: string; bytes: number } {
+  const largest = activationBuffers(c, T).reduce((a, b) => (b.elements > a.elements ? b : a));
+  return { label: largest.label, bytes: 4 * largest.elements };
+}
+
 export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?: number; weightFormat?: WeightChoice; bindingLimit?: number; prefillMatmul?: PrefillMatmul } = {}): GpuMemoryNeed {
   const T = options.maxTokens ?? 256;
   const c = inspection.config;
-  const { dModel: D, dInner: Di, dState: N, dConv: K, dtRank: R, nHeads: H, nGroups: G, vocabSize: V } = c;
+  const { dInner: Di, dState: N, dConv: K, nHeads: H, nGroups: G, vocabSize: V } = c;
   let weights = 0;
   const formats = weightFormats(options.weightFormat ?? 'f32', inspection);
   for (const t of inspection.tensors.values()) weights += tensorGpuBytes(t.name, t.shape, formats.get(t.name) ?? 'f32', inspection.embeddingName, options.bindingLimit);
@@ -184,40 +310,29 @@ export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?
   // Per SSM block: Mamba-1's conv history (K−1)·Di and state Di·N; Mamba-2's conv history covers B and C too.
   // A hybrid's attention blocks add their KV caches (hybridMemory), its MLP blocks no state.
   const state = 4 * hybrid.ssmBlocks * (Di * (K - 1 + N) + 2 * G * N * (K - 1)) + hybrid.kvCache;
-  // Per token: the model's ids, hidden, residual, normed; the mixer's (shared by every layer):
-  // Mamba-1 xz 2Di, xc, dtRaw, y, Δ Di each, dbc R+2N; Mamba-2 zxbcdt 2Di+2GN+H, xc Di+2GN, y, gated Di each, Δ H.
-  const perToken = 1 + 3 * D + 6 * Di + R + 2 * N + 4 * G * N + 2 * H + hybrid.perToken;
-  const chunk = Math.min(Math.max(c.chunkSize, 1), 1024);
-  const ssd = ssdScratchElements({ tokens: T, nHeads: H, headDim: c.headDim, nGroups: G, dState: N }, chunk);
-  const scratch = T > 1 ? MATMUL_SCRATCH_ELEMENTS + selectiveScanSummaryElements(T, Di, N) + ssd.cums + ssd.chunkState + ssd.cb : 0;
+  // Activations: the token ids, every activation buffer (activationBuffers), the prefill's logits; and its own state.
+  const buffers = activationBuffers(c, T);
   // Per layer, the scan's packed weights: Mamba-1 A_log, D and dt_bias (Di·(N+2)); Mamba-2 (which has heads) A, D, dt_bias per head.
   const packed = 4 * hybrid.ssmBlocks * (H > 0 ? 3 * H : Di * (N + 2));
-  const activations = 4 * (T * perToken + scratch + V + hybrid.fixed) + state + packed;
+  const activations = 4 * (T + buffers.reduce((sum, a) => sum + a.elements, 0) + V) + state + packed;
   const session = state + 4 * V;
   const int8 = options.prefillMatmul === 'int8' ? int8PrefillBytes(inspection, T) : 0;
-  return { weights, activations, session, total: weights + activations + session + int8, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens, int8 };
+  return { weights, activations, session, total: weights + activations + session + int8, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens, int8, largestActivation: largestActivation(c, T) };
 }
 
 /**
- * A hybrid's blocks in memory terms: how many are SSM blocks, the KV caches' bytes (per attention
- * block keys and values of `capacity` tokens, a u32 mask per position, the length, the qkv conv's
- * window when there is one), the attention and MLP activations per token and fixed (floats). A
- * model without hybrid blocks: every block an SSM block, nothing else.
+ * A hybrid's blocks in memory terms: how many are SSM blocks, and the KV caches' bytes (per
+ * attention block keys and values of `capacity` tokens, a u32 mask per position, the length, the
+ * qkv conv's window when there is one) with the tokens they hold. A model without hybrid blocks:
+ * every block an SSM block, no cache. (Their activations: activationBuffers.)
  */
-export function hybridMemory(c: MambaConfig): { ssmBlocks: number; kvCache: number; kvTokens: number; perToken: number; fixed: number } {
+export function hybridMemory(c: MambaConfig): { ssmBlocks: number; kvCache: number; kvTokens: number } {
   const h = c.hybrid;
-  if (!h) return { ssmBlocks: c.nLayer, kvCache: 0, kvTokens: 0, perToken: 0, fixed: 0 };
+  if (!h) return { ssmBlocks: c.nLayer, kvCache: 0, kvTokens: 0 };
   const count = (kind: string) => h.blocks.filter((b) => b.kind === kind).length;
   const a = h.attention;
   const attention = a ? count('attention') : 0;
-  const qkv = a ? (a.nHeads + 2 * a.nKvHeads) * a.headDim : 0;
+  const qkv = a ? attentionDims(a).qkvDim : 0;
   const perCache = a ? 4 * (2 * a.capacity * a.nKvHeads * a.headDim + a.capacity + 4 + (a.dConv > 0 ? qkv * (a.dConv - 1) : 0)) : 0;
-  const mlp = h.mlp && count('mlp') > 0 ? (h.mlp.gated ? 3 : 2) * h.mlp.intermediate : 0;
-  // Attention per token (app/arch/hybrid/attention.ts, shared by its blocks): the qkv rows (and their
-  // conv), q and k after RoPE, the output before o_proj; fixed: the decode's partials for up to
-  // DECODE_MAX_TOKENS rows and the RoPE table. The MLP per token: its up rows and the activation.
-  const qDim = a ? a.nHeads * a.headDim : 0;
-  const attentionPerToken = a && attention > 0 ? qkv * (a.dConv > 0 ? 2 : 1) + 2 * qDim + a.nKvHeads * a.headDim : 0;
-  const fixed = a && attention > 0 ? attentionScratchElements({ tokens: DECODE_MAX_TOKENS, nHeads: a.nHeads, headDim: a.headDim, capacity: a.capacity }) + a.capacity * a.rotaryDim : 0;
-  return { ssmBlocks: count('ssm'), kvCache: attention * perCache, kvTokens: a ? a.capacity : 0, perToken: attentionPerToken + mlp, fixed };
+  return { ssmBlocks: count('ssm'), kvCache: attention * perCache, kvTokens: a ? a.capacity : 0 };
 }

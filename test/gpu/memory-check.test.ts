@@ -18,7 +18,8 @@ import { TraceRecorder } from '../../app/analysis/recorder';
 import type { GpuContext } from '../../app/gpu/context';
 import { allocateOrFail, GpuError } from '../../app/gpu/errors';
 import { loadWeights } from '../../app/model/loader';
-import { gpuMemoryNeed } from '../../app/model/memory';
+import { activationBuffers, gpuMemoryNeed } from '../../app/model/memory';
+import { architectureLabel } from '../../app/arch/registry';
 import { planMemory } from '../../app/model/memory-plan';
 import { traceMemory } from '../../app/analysis/trace-memory';
 import { tracePrompt } from '../../app/analysis/trace';
@@ -51,7 +52,7 @@ useTestGpu((gpu) => ({ ctx, skipReason } = gpu));
 function limitedDevice(real: GPUDevice, budget: number) {
   const scopes: { filter: GPUErrorFilter; error: GPUError | null }[] = [];
   const live = new Set<GPUBuffer>();
-  const counts = { created: 0, refused: 0, uncaught: 0, bytesLive: 0, peak: 0 };
+  const counts = { created: 0, refused: 0, uncaught: 0, bytesLive: 0, peak: 0, made: [] as { label: string; size: number }[] };
   const oom = (message: string) => new GPUOutOfMemoryError(message);
   const device = new Proxy(real, {
     get(target, prop) {
@@ -69,6 +70,7 @@ function limitedDevice(real: GPUDevice, budget: number) {
             return buffer;
           }
           counts.bytesLive += descriptor.size;
+          counts.made.push({ label: descriptor.label ?? '', size: descriptor.size });
           counts.peak = Math.max(counts.peak, counts.bytesLive);
           live.add(buffer);
           const destroy = buffer.destroy.bind(buffer);
@@ -117,7 +119,7 @@ async function rejection(promise: Promise<unknown>): Promise<GpuError> {
 
 describe('the GPU memory a model needs, before loading', () => {
   for (const [name, dir] of Object.entries(MODELS)) {
-    it(`${name}: exact for the weights, an upper bound within 1.5× for activations and a session`, async (test) => {
+    it(`${name}: exact for the weights, the activations (buffer by buffer) and a session`, async (test) => {
       if (!ctx) return test.skip(skipReason);
       const { files, inspection } = await open(dir);
       for (const maxTokens of [1, 64, 256]) {
@@ -132,11 +134,16 @@ describe('the GPU memory a model needs, before loading', () => {
         const before = counted.counts.bytesLive;
         const session = new Session({ ...ctx, device: counted.device }, model);
         const sessionBytes = counted.counts.bytesLive - before;
-        expect(need.activations, `activations, ${maxTokens} tokens`).toBeGreaterThanOrEqual(built);
-        expect(need.activations, `activations, ${maxTokens} tokens`).toBeLessThanOrEqual(1.5 * built);
+        expect(need.activations, `activations, ${maxTokens} tokens`).toBe(built);
+        // Buffer by buffer: each activation the plan lists (its label and floats) is one the model made, the largest included.
+        const made = new Map(counted.counts.made.map((b) => [b.label, b.size]));
+        const listed = activationBuffers(inspection.config, maxTokens);
+        for (const a of listed) expect(made.get(`${architectureLabel(inspection.architecture).replace(/-/g, '')}.${a.label}`), `${a.label}, ${maxTokens} tokens`).toBe(4 * a.elements);
+        const largest = listed.reduce((x, y) => (y.elements > x.elements ? y : x));
+        expect(need.largestActivation).toEqual({ label: largest.label, bytes: 4 * largest.elements });
         expect(need.session).toBe(sessionBytes);
         expect(need.total).toBe(need.weights + need.activations + need.session);
-        // The memory plan (issue 17) reports the same: the loader's bytes exactly, the same bounds.
+        // The memory plan (issue 17) reports the same: the loader's bytes and the activations exactly.
         const plan = planMemory(inspection, { weights: 'f32', maxTokens });
         expect(plan.weights.total).toBe(weights.bytesOnGpu);
         expect(plan.state).toBe(sessionBytes);

@@ -37,6 +37,11 @@ describe('get models view', () => {
     expect(over).toMatchObject({ fits: false, text: expect.stringMatching(/ — does not fit the budget of 1 KB \(gpuMemoryBudget\)$/) });
     const tiny = { ...h200, limits: { maxStorageBufferBindingSize: 1024, maxBufferSize: 1024 } };
     expect(planVerdict(planMemory(inspection, { adapter: tiny })).text).toMatch(/is larger than one GPU binding: loading is refused$/);
+    // Every weight fits, but the largest activation (here the products' scratch) would not: refused too.
+    const plan = planMemory(inspection, { adapter: h200 });
+    const under = { ...h200, limits: { maxStorageBufferBindingSize: plan.largestActivation.bytes - 4, maxBufferSize: 2 ** 32 } };
+    expect(planMemory(inspection, { adapter: under }).oversize).toEqual([]);
+    expect(planVerdict(planMemory(inspection, { adapter: under }))).toEqual({ fits: false, text: expect.stringMatching(new RegExp(` — its ${plan.largestActivation.label} activation is larger than one GPU binding: loading is refused$`)) });
     expect(planVerdict(planMemory(inspection)).fits).toBeNull();
   });
 

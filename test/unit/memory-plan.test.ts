@@ -10,6 +10,7 @@ import type { MambaConfig } from '../../app/model/config';
 import type { ModelInspection, TensorLocation } from '../../app/model/inspection';
 import { ANALYSIS_CHUNK, checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, modelChunks, planMemory, PREFILL_CHUNK, type MemoryPlan } from '../../app/model/memory-plan';
 import { traceMemory } from '../../app/analysis/trace-memory';
+import { MATMUL_SCRATCH_ELEMENTS } from '../../app/kernels/matmul';
 
 const Q4_K = { block: 256, bytes: 144 };
 const Q6_K = { block: 256, bytes: 210 };
@@ -184,6 +185,45 @@ describe('the prefill chunk a model is built for (modelChunks)', () => {
     expect(int8Large).toBeGreaterThan(large);
     expect(modelChunks(inspection, { weights: 'auto', prefillMatmul: 'int8', budget: int8Large - 1 }).maxTokens).toBe(256);
     expect(modelChunks(inspection, { weights: 'auto', prefillMatmul: 'int8', budget: int8Large }).maxTokens).toBe(2048);
+  });
+});
+
+describe('an activation larger than one binding (the adapter\'s per-buffer limits)', () => {
+  // WebGPU's default maxStorageBufferBindingSize: 128 MiB.
+  const limits = (bytes: number) => adapter('Some GPU', { maxStorageBufferBindingSize: bytes, maxBufferSize: 2 ** 40 });
+
+  it('falcon-mamba-7b: in_proj\'s rows [T, 2·d_inner] are the largest, 2,048 × 16,384 floats = 128 MiB: a chunk of 2,048 fits a 128 MiB binding exactly, not one 4 bytes smaller (then 256)', () => {
+    const { inspection } = falcon();
+    const xz = (T: number) => T * 2 * FALCON.dInner * 4;
+    expect(xz(2048)).toBe(2 ** 27);
+    expect(planMemory(inspection, { weights: 'auto', maxTokens: 2048 }).largestActivation).toEqual({ label: 'xz', bytes: xz(2048), overLimit: false });
+    expect(modelChunks(inspection, { weights: 'auto', adapter: limits(2 ** 27) }).maxTokens).toBe(2048);
+    expect(modelChunks(inspection, { weights: 'auto', adapter: limits(2 ** 27 - 4) })).toEqual({ maxTokens: 256, analysisTokens: 256 });
+    const large = planMemory(inspection, { weights: 'auto', maxTokens: 2048, adapter: limits(2 ** 27 - 4) });
+    expect(large.largestActivation).toEqual({ label: 'xz', bytes: xz(2048), overLimit: true });
+    expect(() => checkMemoryPlan(large)).toThrow(
+      /^falcon-mamba-7b\.gguf: the activation "xz" for prefill chunks of 2,048 tokens needs 134 MB, more than this GPU binds in one buffer \(134 MB, maxStorageBufferBindingSize\)$/,
+    );
+    // Loading the weights alone does not check the activations (building the model does, and falls back to the smaller chunk).
+    expect(() => checkMemoryPlan(large, 'weights')).not.toThrow();
+    const small = planMemory(inspection, { weights: 'auto', maxTokens: 256, adapter: limits(2 ** 27 - 4) });
+    // At 256 tokens the rows (16 MiB) are smaller than the products' split-K scratch, which does not grow with the chunk.
+    expect(small.largestActivation).toEqual({ label: 'matmulScratch', bytes: 4 * MATMUL_SCRATCH_ELEMENTS, overLimit: false });
+    expect(4 * MATMUL_SCRATCH_ELEMENTS).toBeGreaterThan(xz(256));
+    expect(() => checkMemoryPlan(small)).not.toThrow();
+  });
+
+  it('Mamba-Codestral-7B\'s shapes: zxbcdt [T, 2·d_inner + 2·G·N + H] = 18,560 floats a token (152 MB for 2,048 tokens) is over a 128 MiB binding, so its app prefill takes 256', () => {
+    // mistralai/Mamba-Codestral-7B-v0.1 config.json: hidden 4096, 64 layers, expand 2 (d_inner 8192),
+    // d_state 128, n_groups 8, head_dim 64 (128 heads), chunk_size 256, vocab 32768.
+    const config: MambaConfig = { ...FALCON, architecture: 'mamba2', source: 'transformers', dModel: 4096, nLayer: 64, vocabSize: 32768, dInner: 8192, dState: 128, dtRank: 0, nHeads: 128, headDim: 64, nGroups: 8, chunkSize: 256, normGroupSize: 1024, mixerRmsEps: 1e-5 };
+    const inspection = { ...falcon().inspection, architecture: 'mamba2', config, tensors: new Map(), weightFiles: ['mamba-codestral'] } satisfies ModelInspection;
+    const perToken = 2 * 8192 + 2 * 8 * 128 + 128;
+    expect(perToken).toBe(18560);
+    const plan = planMemory(inspection, { maxTokens: 2048, adapter: limits(2 ** 27) });
+    expect(plan.largestActivation).toEqual({ label: 'zxbcdt', bytes: 2048 * perToken * 4, overLimit: true });
+    expect(modelChunks(inspection, { adapter: limits(2 ** 27) }).maxTokens).toBe(256);
+    expect(modelChunks(inspection, { adapter: limits(2 ** 28) }).maxTokens).toBe(2048);
   });
 });
 

@@ -14,10 +14,11 @@
  * refuses a sequence that would pass it (`capacity`).
  */
 import { storageBuffer } from '../../gpu/buffers.js';
-import { ATTENTION_MAX_HEAD_DIM, ATTENTION_META_BYTES, attention, attentionScratchElements, DECODE_MAX_TOKENS, ropeTable } from '../../kernels/attention.js';
+import { ATTENTION_MAX_HEAD_DIM, ATTENTION_META_BYTES, attention, ropeTable } from '../../kernels/attention.js';
 import { causalConv1d, CONV_KERNEL_SIZES } from '../../kernels/causal-conv1d.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import type { Mixer, MixerBuild, MixerContext, MixerState } from '../../model/mixer.js';
+import { attentionActivations, type ActivationBuffer } from '../../model/memory.js';
 import { attentionDims, biasName, checkAttentionConfig, type AttentionConfig } from './config.js';
 import { normedDecode, type BlockSteps } from './decode.js';
 
@@ -50,21 +51,23 @@ export function attentionMixer(build: MixerBuild, cfg: AttentionConfig): Attenti
   for (const name of needed) if (!w.has(name)) throw new RangeError(`${what}: no weight ${name}`);
   const capacity = cfg.capacity;
   const T = build.maxTokens;
-  const key = `${qkvDim}.${qDim}.${kvDim}.${cfg.nHeads}.${capacity}.${cfg.dConv > 0 ? 'conv' : 'noconv'}`;
-  const act = build.shared(`attention.activations.${key}`, () => ({
-    qkv: build.activation(`attention.qkv.${qkvDim}`, T * qkvDim),
-    conv: cfg.dConv > 0 ? build.activation(`attention.qkvConv.${qkvDim}`, T * qkvDim) : null,
-    q: build.activation(`attention.q.${qDim}`, T * qDim),
-    k: build.activation(`attention.k.${kvDim}`, T * kvDim),
-    out: build.activation(`attention.out.${qDim}`, T * qDim),
-    partials: build.activation(`attention.partials.${key}`, attentionScratchElements({ tokens: Math.min(T, DECODE_MAX_TOKENS), nHeads: cfg.nHeads, headDim: cfg.headDim, capacity })),
+  // Sized by the memory plan's formulas (app/model/memory.ts), so that it counts these buffers exactly.
+  const buffers = attentionActivations(cfg, T);
+  const make = (a: ActivationBuffer) => build.activation(a.label, a.elements);
+  const act = build.shared(`attention.activations.${buffers.key}`, () => ({
+    qkv: make(buffers.qkv),
+    conv: cfg.dConv > 0 ? make(buffers.conv) : null,
+    q: make(buffers.q),
+    k: make(buffers.k),
+    out: make(buffers.out),
+    partials: make(buffers.partials),
     scratch: T > 1 ? build.shared(MATMUL_SCRATCH_KEY, () => build.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)) : undefined,
   }));
   const rope =
     cfg.rotaryDim > 0
       ? build.shared(`attention.rope.${capacity}.${cfg.rotaryDim}.${cfg.ropeTheta}`, () => {
           const table = ropeTable(capacity, cfg.rotaryDim, cfg.ropeTheta);
-          const buffer = build.activation(`attention.rope.${cfg.rotaryDim}`, table.length);
+          const buffer = make(buffers.rope);
           build.ctx.device.queue.writeBuffer(buffer, 0, table);
           return buffer;
         })

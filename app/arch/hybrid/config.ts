@@ -7,16 +7,11 @@ import type { AttentionConfig, MlpConfig } from '../../model/config.js';
 
 // The types live with the canonical config (a hybrid's MambaConfig carries them); re-exported for the mixers.
 export type { AttentionConfig, BlockKind, MlpConfig } from '../../model/config.js';
+export { attentionDims } from '../../model/config.js';
 
 /** gelu: the exact erf form (torch F.gelu); gelu_tanh: its tanh approximation (approximate='tanh'). */
 export type MlpActivation = MlpConfig['activation'];
 
-/** Rows of q, k and v: nHeads·headDim, nKvHeads·headDim twice. */
-export function attentionDims(c: AttentionConfig): { qDim: number; kvDim: number; qkvDim: number } {
-  const qDim = c.nHeads * c.headDim;
-  const kvDim = c.nKvHeads * c.headDim;
-  return { qDim, kvDim, qkvDim: qDim + 2 * kvDim };
-}
 
 /** The bias name of a weight name (`x.weight` → `x.bias`). */
 export const biasName = (weight: string): string => weight.replace(/\.weight$/, '.bias');

@@ -6,6 +6,7 @@
  */
 import { residualRmsNorm } from '../../kernels/residual-rmsnorm.js';
 import type { DecodeLayerContext, MixerBuild, MixerState, ModelTaps } from '../../model/mixer.js';
+import { hybridDecodeActivations } from '../../model/memory.js';
 import type { Dispatch } from '../../kernels/dispatch.js';
 
 /** What a hybrid block's steps need, from a MixerContext or a DecodeLayerContext. */
@@ -30,7 +31,8 @@ export interface BlockSteps {
  */
 export function normedDecode(build: MixerBuild, kind: string, steps: (s: BlockSteps) => void): (m: DecodeLayerContext) => void {
   const D = build.config.dModel;
-  const rows = build.shared('hybrid.decodeNorm', () => ({ copy: build.activation('hybrid.decodeCopy', D), normed: build.activation('hybrid.decodeNormed', D) }));
+  const sizes = hybridDecodeActivations(D);
+  const rows = build.shared('hybrid.decodeNorm', () => ({ copy: build.activation(sizes.copy.label, sizes.copy.elements), normed: build.activation(sizes.normed.label, sizes.normed.elements) }));
   return (m) => {
     m.run(residualRmsNorm(build.ctx, { rows: 1, cols: D, eps: m.eps, hasResidual: false }, { hidden: m.residual, residual: rows.copy, weight: m.normWeight, output: rows.normed }, `${kind}.L${m.layer}.norm`));
     steps({

@@ -11,6 +11,7 @@
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { mlpAct } from '../../kernels/mlp-act.js';
 import type { Mixer, MixerBuild, MixerContext, MixerState } from '../../model/mixer.js';
+import { mlpActivations } from '../../model/memory.js';
 import { biasName, checkMlpConfig, type MlpConfig } from './config.js';
 import { normedDecode, type BlockSteps } from './decode.js';
 
@@ -23,9 +24,11 @@ export function mlpMixer(build: MixerBuild, cfg: MlpConfig): Mixer {
   const D = build.config.dModel;
   const gate = cfg.gated ? cfg.names.gate : undefined;
   for (const name of [cfg.names.up, cfg.names.down, ...(gate ? [gate] : [])]) if (!w.has(name)) throw new RangeError(`layer ${build.layer} MLP: no weight ${name}`);
+  // Sized by the memory plan's formulas (app/model/memory.ts), so that it counts these buffers exactly.
+  const sizes = mlpActivations(cfg, T);
   const act = build.shared(`mlp.activations.${upWidth}.${I}`, () => ({
-    up: build.activation(`mlp.up.${upWidth}`, T * upWidth),
-    hidden: build.activation(`mlp.hidden.${I}`, T * I),
+    up: build.activation(sizes.up.label, sizes.up.elements),
+    hidden: build.activation(sizes.hidden.label, sizes.hidden.elements),
     scratch: T > 1 ? build.shared(MATMUL_SCRATCH_KEY, () => build.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)) : undefined,
   }));
   const steps = (m: BlockSteps): void => {

@@ -23,9 +23,10 @@ import type { Dispatch } from '../../kernels/dispatch.js';
 import { segmentRmsNorm } from '../../kernels/segment-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { normMatvec, normMatvecFits, packConvWeights, xProjFoldable, xProjPartialLayout, type NormMatvecBuffers, type NormMatvecShape } from '../../kernels/norm-matvec.js';
-import { MAX_FOLDED_XPROJ, packSelectiveScanWeights, selectiveScan, selectiveScanSummaryElements, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
+import { MAX_FOLDED_XPROJ, packSelectiveScanWeights, selectiveScan, type SelectiveScanWeights } from '../../kernels/selective-scan.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { inProjZ, xProjBC, xProjSegments } from './layout.js';
+import { mamba1Activations, type ActivationBuffer } from '../../model/memory.js';
 
 interface Activations {
   xz: GPUBuffer;
@@ -55,22 +56,24 @@ export class Mamba1Mixer implements Mixer {
     private readonly b: MixerBuild,
     readonly trace: TraceLayout,
   ) {
-    const { dInner: Di, dState: N, dtRank: R } = b.config;
+    const { dInner: Di, dState: N } = b.config;
     const w = b.weights;
     this.scanWeights = packSelectiveScanWeights(b.ctx, { aLog: w.weight('A_log'), d: w.weight('D'), dtBias: w.weight('dt_proj.bias') }, { dInner: Di, dState: N }, `Mamba1.L${b.layer}.scanWeights`);
     const T = b.maxTokens;
     this.act = b.shared<Activations>(
       'mamba1.activations',
       () => {
-        const summary = selectiveScanSummaryElements(T, Di, N);
+        // Sized by the memory plan's formulas (app/model/memory.ts), so that it counts these buffers exactly.
+        const sizes = mamba1Activations(b.config, T);
+        const make = (a: ActivationBuffer) => b.activation(a.label, a.elements);
         return {
-          xz: b.activation('xz', T * 2 * Di),
-          xc: b.activation('xc', T * Di),
-          dbc: b.activation('dbc', T * (R + 2 * N)),
-          dtRaw: b.activation('dtRaw', T * Di),
-          y: b.activation('y', T * Di),
-          delta: b.activation('delta', T * Di),
-          scratch: T > 1 ? { summary: summary > 0 ? b.activation('scanSummary', summary) : undefined, matmul: b.shared(MATMUL_SCRATCH_KEY, () => b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)) } : null,
+          xz: make(sizes.xz),
+          xc: make(sizes.xc),
+          dbc: make(sizes.dbc),
+          dtRaw: make(sizes.dtRaw),
+          y: make(sizes.y),
+          delta: make(sizes.delta),
+          scratch: T > 1 ? { summary: sizes.scanSummary.elements > 0 ? make(sizes.scanSummary) : undefined, matmul: b.shared(MATMUL_SCRATCH_KEY, () => b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)) } : null,
         };
       },
     );

@@ -16,9 +16,10 @@ import { gatedRmsNorm } from '../../kernels/gated-rmsnorm.js';
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY } from '../../kernels/matmul.js';
 import { mamba2LayerGrid, mamba2LayerGridFits, mamba2LayerGridScratch } from '../../kernels/layer-grid.js';
 import { normMatvec, normMatvecFits, packConvWeights } from '../../kernels/norm-matvec.js';
-import { packSsdWeights, ssdScan, ssdScratchElements, ssdStepNormSums, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
+import { packSsdWeights, ssdScan, ssdStepNormSums, type SsdScratch, type SsdWeights } from '../../kernels/ssd.js';
 import { asksDecodeTaps, stepSummarySlot, type DecodeLayerContext, type Mixer, type MixerBuild, type MixerContext, type MixerState, type TraceLayout } from '../../model/mixer.js';
 import { convXbc, mamba2InProjDt, mamba2InProjZ, mamba2Layout, type Mamba2Dims } from './layout.js';
+import { mamba2Activations, ssdChunkLength, type ActivationBuffer } from '../../model/memory.js';
 
 interface Activations {
   zxbcdt: GPUBuffer;
@@ -59,22 +60,23 @@ export class Mamba2Mixer implements Mixer {
     const w = b.weights;
     this.ssdWeights = packSsdWeights(b.ctx, { aLog: w.weight('A_log'), d: w.weight('D'), dtBias: w.weight('dt_bias') }, H, `Mamba2.L${b.layer}.ssdWeights`);
     const T = b.maxTokens;
-    const layout = this.layout;
-    this.chunkLength = Math.min(b.ctx.tuning?.ssdChunk ?? c.chunkSize, 1024);
+    this.chunkLength = ssdChunkLength(c, b.ctx.tuning?.ssdChunk);
     this.act = b.shared<Activations>(
       'mamba2.activations',
       () => {
-        const sizes = ssdScratchElements({ tokens: T, nHeads: H, headDim: c.headDim, nGroups: G, dState: N }, this.chunkLength);
+        // Sized by the memory plan's formulas (app/model/memory.ts), so that it counts these buffers exactly.
+        const sizes = mamba2Activations(c, T, this.chunkLength);
+        const make = (a: ActivationBuffer) => b.activation(a.label, a.elements);
         return {
-          zxbcdt: b.activation('zxbcdt', T * layout.inProjWidth),
-          xc: b.activation('xc', T * layout.xbcWidth),
-          y: b.activation('y', T * Di),
-          gated: b.activation('gated', T * Di),
-          delta: b.activation('delta', T * H),
+          zxbcdt: make(sizes.zxbcdt),
+          xc: make(sizes.xc),
+          y: make(sizes.y),
+          gated: make(sizes.gated),
+          delta: make(sizes.delta),
           scratch:
             T > 1
               ? {
-                  ssd: { cums: b.activation('ssdCums', sizes.cums), chunkState: b.activation('ssdChunkState', sizes.chunkState), cb: b.activation('ssdCb', sizes.cb) },
+                  ssd: { cums: make(sizes.ssdCums), chunkState: make(sizes.ssdChunkState), cb: make(sizes.ssdCb) },
                   matmul: b.shared(MATMUL_SCRATCH_KEY, () => b.activation('matmulScratch', MATMUL_SCRATCH_ELEMENTS)),
                 }
               : null,

@@ -8,7 +8,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { ModelEntry } from '../../../app/contract';
 import type { WeightChoice } from '../../../app/model/memory';
 import type { PrefillMatmul } from '../../../app/model/int8-plan';
-import { chunksOf, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, PREFILL_CHUNK, type MemoryPlan } from '../../../app/model/memory-plan';
+import { chunksOf, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, formatSize, PREFILL_CHUNK, type MemoryPlan } from '../../../app/model/memory-plan';
 import type { EngineClient } from '../engine-client';
 import type { Host } from '../host';
 import { selectGpu, useStudio } from '../store';
@@ -62,19 +62,24 @@ export function MemoryPlanLine({ model, host, engine, weights, prefill = 'fp32',
     ...(plan.trace ? [`trace: ${plan.trace.tokens} tokens of ${plan.trace.layers} layers (and its copy in memory, not on the GPU)`] : []),
     `GPU memory: ${describeDeviceMemory(plan.device)}`,
     ...plan.oversize.map((t) => (t.bindings === null ? `${t.name}: larger than one binding, cannot be split` : `${t.name}: split into ${t.bindings} bindings`)),
+    `largest activation: ${plan.largestActivation.label}, ${formatSize(plan.largestActivation.bytes)}${plan.largestActivation.overLimit ? ', larger than one binding' : ''}`,
   ].join('\n');
-  // Loading is refused when the model itself does not fit; a trace that does not fit only warns.
-  const over = plan.modelFits === false;
+  // Loading is refused when the model itself does not fit (its memory, or an activation over one
+  // binding even at the smaller chunk); a trace that does not fit only warns.
+  const unbindable = plan.largestActivation.overLimit;
+  const over = plan.modelFits === false || unbindable;
   const device = describeDeviceMemory(plan.device);
-  const fit = over
-    ? ` — more than ${device}: loading is refused`
-    : plan.fits === false
-      ? ` — the model fits ${device}, a trace of ${plan.trace?.tokens ?? 0} tokens would not`
-      : plan.fits === true
-        ? ` · within ${device}`
-        : ' · GPU memory unknown';
+  const fit = unbindable
+    ? ` — its ${plan.largestActivation.label} activation (${formatSize(plan.largestActivation.bytes)}) is larger than this GPU binds in one buffer: loading is refused`
+    : plan.modelFits === false
+      ? ` — more than ${device}: loading is refused`
+      : plan.fits === false
+        ? ` — the model fits ${device}, a trace of ${plan.trace?.tokens ?? 0} tokens would not`
+        : plan.fits === true
+          ? ` · within ${device}`
+          : ' · GPU memory unknown';
   return (
-    <span className={plan.fits === false ? 'load-text error' : 'load-text'} data-testid="memory-plan" title={title} {...(over ? { role: 'alert' } : {})}>
+    <span className={plan.fits === false || unbindable ? 'load-text error' : 'load-text'} data-testid="memory-plan" title={title} {...(over ? { role: 'alert' } : {})}>
       {describeMemoryPlan(plan)}
       {fit}
     </span>

@@ -32,6 +32,7 @@ export function planVerdict(plan: MemoryPlan): Verdict {
   const device = describeDeviceMemory(plan.device);
   const refused = plan.oversize.find((t) => t.bindings === null);
   if (refused) return { fits: false, text: `${describeMemoryPlan(plan)} — ${refused.name} is larger than one GPU binding: loading is refused` };
+  if (plan.largestActivation.overLimit) return { fits: false, text: `${describeMemoryPlan(plan)} — its ${plan.largestActivation.label} activation is larger than one GPU binding: loading is refused` };
   if (plan.modelFits === false) return { fits: false, text: `${describeMemoryPlan(plan)} — does not fit ${device}` };
   if (plan.modelFits === true) return { fits: true, text: `${describeMemoryPlan(plan)} · fits ${device}` };
   return { fits: null, text: `${describeMemoryPlan(plan)} · GPU memory unknown (${plan.device.what})` };

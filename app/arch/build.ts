@@ -12,7 +12,7 @@ import { configBlocks, type BlockKind, type BlockSpec } from '../model/config.js
 import type { ModelInspection } from '../model/inspection.js';
 import type { LoadedWeights } from '../model/loader.js';
 import type { MixerFactory } from '../model/mixer.js';
-import { ACTIVATION_LIMIT_ERROR, LanguageModel, type ModelOptions } from '../model/model.js';
+import { ActivationLimitError, LanguageModel, type ModelOptions } from '../model/model.js';
 import { ANALYSIS_CHUNK } from '../model/memory-plan.js';
 import { falconMamba } from './falcon-mamba/index.js';
 import { attentionMixer } from './hybrid/attention.js';
@@ -94,7 +94,7 @@ export async function allocateModel(
   try {
     return await attempt(maxTokens);
   } catch (error) {
-    const tooLarge = (error instanceof GpuError && error.kind === 'out-of-memory') || (error instanceof RangeError && error.message.includes(ACTIVATION_LIMIT_ERROR));
+    const tooLarge = (error instanceof GpuError && error.kind === 'out-of-memory') || error instanceof ActivationLimitError;
     if (!tooLarge) throw error;
     return attempt(analysisTokens);
   }

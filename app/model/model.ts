@@ -139,8 +139,13 @@ export interface PlanOptions {
 /** How many prefill plans (token counts) a model keeps built. */
 const PLAN_CACHE_SIZE = 4;
 
-/** Named in the RangeError of an activation larger than one buffer may be (LanguageModel.activation). */
+/** Named in the message of an ActivationLimitError. */
 export const ACTIVATION_LIMIT_ERROR = 'activation over the buffer limit';
+
+/** An activation larger than one buffer may be, refused before it is made (LanguageModel.activation); allocateModel builds for a smaller chunk on it. */
+export class ActivationLimitError extends RangeError {
+  override readonly name = 'ActivationLimitError';
+}
 
 /** What the mixer's raw dt is replaced with for a knocked-out token (softplus of it is 0). */
 export const KNOCKOUT_DT = -1e30;
@@ -276,14 +281,14 @@ export class LanguageModel {
 
   /**
    * An activation buffer of `elements` floats, freed with the model. Larger than the device binds
-   * in one buffer: a RangeError (ACTIVATION_LIMIT_ERROR) before it is made (allocateModel then
+   * in one buffer: an ActivationLimitError before it is made (allocateModel then
    * builds for fewer tokens a chunk).
    */
   private activation(label: string, elements: number): GPUBuffer {
     const { maxStorageBufferBindingSize, maxBufferSize } = this.ctx.device.limits;
     const limit = Math.min(maxStorageBufferBindingSize, maxBufferSize);
     if (elements * 4 > limit) {
-      throw new RangeError(`${this.name}: ${ACTIVATION_LIMIT_ERROR}: ${label} for chunks of ${this.maxTokens} tokens needs ${elements * 4} bytes, more than this GPU binds in one buffer (${limit})`);
+      throw new ActivationLimitError(`${this.name}: ${ACTIVATION_LIMIT_ERROR}: ${label} for chunks of ${this.maxTokens} tokens needs ${elements * 4} bytes, more than this GPU binds in one buffer (${limit})`);
     }
     const buffer = storageBuffer(this.ctx.device, `${this.name}.${label}`, elements * 4);
     this.activations.push(buffer);

@@ -22,7 +22,7 @@ import { traceLongPrompt } from '../../app/analysis/long-trace';
 import { activationPatching } from '../../app/analysis/patching';
 import { startLiveTrace, tracePrompt } from '../../app/analysis/trace';
 import { generate } from '../../app/model/generate';
-import type { LanguageModel } from '../../app/model/model';
+import { ActivationLimitError, type LanguageModel } from '../../app/model/model';
 import { Session } from '../../app/model/session';
 import { loadTestModel, testSeed, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
@@ -208,8 +208,10 @@ describe('prefill chunks: plain prefills in maxTokens, analyses in analysisToken
       const fallback = await allocateModel(gpu, inspection, weights, { ...options, maxTokens: over, analysisTokens: 6 });
       models.push(fallback);
       expect([fallback.maxTokens, fallback.analysisTokens]).toEqual([6, 6]);
-      await expect(allocateModel(gpu, inspection, weights, { ...options, maxTokens: over })).rejects.toThrow(
-        new RangeError(`Mamba: activation over the buffer limit: hidden for chunks of ${over} tokens needs ${over * D * 4} bytes, more than this GPU binds in one buffer (${limit})`),
+      const refused = allocateModel(gpu, inspection, weights, { ...options, maxTokens: over });
+      await expect(refused).rejects.toBeInstanceOf(ActivationLimitError);
+      await expect(refused).rejects.toThrow(
+        new ActivationLimitError(`Mamba: activation over the buffer limit: hidden for chunks of ${over} tokens needs ${over * D * 4} bytes, more than this GPU binds in one buffer (${limit})`),
       );
       // Out of memory at the larger chunk (the device's error scope says so once): the smaller.
       const device = gpu.device as unknown as { popErrorScope: () => Promise<unknown> };

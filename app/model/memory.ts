@@ -7,7 +7,8 @@
  * lists a model's), and the largest of them must fit one storage binding (the memory plan checks
  * it); test/gpu/memory-check.test.ts checks them, buffer by buffer, against what built models
  * allocate. The memory plan (memory-plan.ts: these numbers, trace buffers, the adapter's limits
- * and the device's memory, checked before anything is allocated) builds on them. */
+ * and the device's memory, checked before anything is allocated) builds on them.
+ */
 import { BLOCK_FORMATS, isBlockFormat, rowQuantum, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
@@ -266,8 +267,8 @@ export function hybridDecodeActivations(D: number) {
  * The activations of a model's SSM mixer for chunks of T tokens: Mamba-2's where the config has
  * heads (every Mamba-2 mixer has nHeads ≥ 1), else Mamba-1's (whose configs set nHeads to 0).
  */
-export function ssmActivations(c: MambaConfig, T: number, ssdChunk?: number): ActivationBuffer[] {
-  return Object.values(c.nHeads > 0 ? mamba2Activations(c, T, ssdChunkLength(c, ssdChunk)) : mamba1Activations(c, T));
+export function ssmActivations(c: MambaConfig, T: number): ActivationBuffer[] {
+  return Object.values(c.nHeads > 0 ? mamba2Activations(c, T) : mamba1Activations(c, T));
 }
 
 /**
@@ -278,12 +279,12 @@ export function ssmActivations(c: MambaConfig, T: number, ssdChunk?: number): Ac
  * T (a traced decode's rows, Mamba-1's folded decode's x_proj partials). test/gpu/memory-check.test.ts
  * checks the list against what built models allocate, label by label.
  */
-export function activationBuffers(c: MambaConfig, T: number, ssdChunk?: number): ActivationBuffer[] {
+export function activationBuffers(c: MambaConfig, T: number): ActivationBuffer[] {
   const D = c.dModel;
   const list = [buffer('hidden', T * D), buffer('residual', T * D), buffer('normed', T * D), buffer('matmulScratch', T > 1 ? MATMUL_SCRATCH_ELEMENTS : 0)];
   const kinds = new Set(configBlocks(c).map((b) => b.kind));
   const h = c.hybrid;
-  if (kinds.has('ssm')) list.push(...ssmActivations(c, T, ssdChunk));
+  if (kinds.has('ssm')) list.push(...ssmActivations(c, T));
   if (kinds.has('attention') && h?.attention) {
     const { key: _key, ...buffers } = attentionActivations(h.attention, T);
     list.push(...Object.values(buffers));

@@ -30,7 +30,7 @@ import { loadWeights } from './model/loader.js';
 import { MAX_CONTEXT_TOKENS } from './model/config.js';
 import { withContextTokens } from './model/inspection.js';
 import { describeWeightFormats, WEIGHT_CHOICES, type WeightChoice } from './model/memory.js';
-import { ANALYSIS_CHUNK, checkMemoryPlan, chunksOf, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, modelChunks, planMemory, type MemoryPlan } from './model/memory-plan.js';
+import { ANALYSIS_CHUNK, checkMemoryPlan, chunksOf, describeDeviceMemory, describeMemoryPlan, describeWeightsByFormat, modelChunks, planMemory, PREFILL_CHUNK, type MemoryPlan } from './model/memory-plan.js';
 import { PREFILL_MATMULS, type PrefillMatmul } from './model/int8-plan.js';
 import { usablePrefillMatmul } from './model/int8-prefill.js';
 import { traceMemory } from './analysis/trace-memory.js';
@@ -47,8 +47,9 @@ commands:
        [--context N]
                         print what the model is (JSON): architecture, config, parameters, tensors, warnings,
                         and "memory": the plan of what loading it takes on the GPU (weights by format, state,
-                        activations for --max-tokens per prefill chunk: default 2,048 where the plan fits,
-                        else 256, as run and the app choose it; a trace of --trace-tokens tokens);
+                        activations for --max-tokens per prefill chunk: default 8,192 for a small model
+                        (activations ≤ 1 GB), else 2,048 where the plan fits, else 256, as run and the app
+                        choose it; a trace of --trace-tokens tokens);
                         --gpu checks it against the adapter's limits and memory (known from its name, else
                         unknown); --memory plans for that much GPU memory (decimal GB) instead; --context
                         (run, trace too): a hybrid's KV caches hold N tokens (default: its context, ≤ 16,384)
@@ -64,14 +65,16 @@ commands:
   trace --model <path> (--prompt TEXT | --input-ids …) --out FILE [--weights auto|f32|f16] [--context N]
                         write every layer's delta, B, C, the top 5 next tokens and the logits as safetensors
   bench [--shape tiny|tiny-k|mamba-130m|mamba-370m|mamba-2.8b|mamba2-tiny|mamba2-130m|mamba2-2.7b|falcon-mamba-7b
-        | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk 2048]
+        | --model <path>] [--prefill 128,512,2048,8192] [--decode 256] [--repeats 5] [--warmup 1] [--chunk N]
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--prefill-scan parallel,channel,serial] [--split-groups N,…]
         [--int8-split-groups N,…] [--ssd-chunk N,…] [--ssd-tile narrow,wide] [--tc-kernel wide,wide-deep,double,single] [--conv loop,k4]
         [--decode-xproj separate,folded] [--dawn-features NAME,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
-                        times (JSON to FILE); random weights (made on the GPU) store the big matrices in
+                        times (JSON to FILE); prefills in chunks of --chunk tokens (default: the app's
+                        choice for the model on this GPU, 8,192 for small models, else 2,048 or 256 as
+                        memory allows, at most the longest --prefill); random weights (made on the GPU) store the big matrices in
                         each listed format in turn (q4_k_m: Q4_K, embedding/LM head Q6_K; dt_proj only in
                         float formats); with --model, --weights takes auto, f32, f16; --trace N (default
                         131072) adds a long trace of N tokens: trace memory (GPU, JS), a 4,096-token window's
@@ -517,7 +520,7 @@ async function benchCommand(args: string[]): Promise<number> {
     decodeTokens: integerOption(opts, 'decode', 256, 0),
     repeats: integerOption(opts, 'repeats', 5, 1),
     warmup: integerOption(opts, 'warmup', 1, 0),
-    chunk: integerOption(opts, 'chunk', Math.min(2048, Math.max(...prefillTokens)), 1),
+    ...(opts.has('chunk') ? { chunk: integerOption(opts, 'chunk', PREFILL_CHUNK, 1) } : {}),
     ceilings: !opts.has('no-ceilings'),
     breakdown: !opts.has('no-breakdown'),
   };

@@ -13,7 +13,7 @@ import type { ModelInspection } from '../model/inspection.js';
 import type { LoadedWeights } from '../model/loader.js';
 import type { MixerFactory } from '../model/mixer.js';
 import { ActivationLimitError, LanguageModel, type ModelOptions } from '../model/model.js';
-import { ANALYSIS_CHUNK } from '../model/memory-plan.js';
+import { ANALYSIS_CHUNK, PREFILL_CHUNK } from '../model/memory-plan.js';
 import { falconMamba } from './falcon-mamba/index.js';
 import { attentionMixer } from './hybrid/attention.js';
 import { mlpMixer } from './hybrid/mlp.js';
@@ -64,8 +64,9 @@ export function buildModel(ctx: GpuContext, inspection: ModelInspection, weights
  * the bytes the plan gives (memory.ts gpuMemoryNeed: activations, and the int8 prefill's).
  * `maxTokens` (default ANALYSIS_CHUNK): tokens per plain prefill chunk; `analysisTokens` (default
  * maxTokens): per traced or analysis chunk. Where chunks of maxTokens do not fit (out of memory,
- * or an activation over the device's buffer limit) and analysisTokens is fewer, the model is
- * built for chunks of analysisTokens instead (its maxTokens says which).
+ * or an activation over the device's buffer limit), the model is built for chunks of
+ * PREFILL_CHUNK (when that is fewer, and more than analysisTokens), then of analysisTokens (its
+ * maxTokens says which).
  */
 export async function allocateModel(
   ctx: GpuContext,
@@ -90,12 +91,15 @@ export async function allocateModel(
       (m) => m.destroy(),
     );
   };
-  if (analysisTokens >= maxTokens) return attempt(maxTokens);
-  try {
-    return await attempt(maxTokens);
-  } catch (error) {
-    const tooLarge = (error instanceof GpuError && error.kind === 'out-of-memory') || error instanceof ActivationLimitError;
-    if (!tooLarge) throw error;
-    return attempt(analysisTokens);
+  // The chunks tried in turn: the one asked, PREFILL_CHUNK when that is between, the analyses'.
+  const chunks = [maxTokens, ...(PREFILL_CHUNK < maxTokens && PREFILL_CHUNK > analysisTokens ? [PREFILL_CHUNK] : []), ...(analysisTokens < maxTokens ? [analysisTokens] : [])];
+  for (const [i, tokens] of chunks.entries()) {
+    try {
+      return await attempt(tokens);
+    } catch (error) {
+      const tooLarge = (error instanceof GpuError && error.kind === 'out-of-memory') || error instanceof ActivationLimitError;
+      if (!tooLarge || i === chunks.length - 1) throw error;
+    }
   }
+  throw new Error('allocateModel: no chunk to try'); // unreachable: chunks holds maxTokens
 }

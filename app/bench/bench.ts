@@ -25,7 +25,7 @@ import { relativeError } from '../kernels/self-test.js';
 import { seededRandom } from '../random.js';
 import type { LoadedWeights } from '../model/loader.js';
 import { describeWeightFormats, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
-import { checkMemoryPlan, planMemory, type MemoryPlan } from '../model/memory-plan.js';
+import { checkMemoryPlan, modelChunks, planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
@@ -78,8 +78,11 @@ export interface BenchOptions {
   decodeTokens: number;
   repeats: number;
   warmup: number;
-  /** Tokens per prefill chunk (the model's maxTokens). */
-  chunk: number;
+  /**
+   * Tokens per prefill chunk (the model's maxTokens); absent: the app's choice for this model on
+   * this adapter (memory-plan.ts modelChunks), at most the longest prefill measured.
+   */
+  chunk?: number;
   ceilings: boolean;
   breakdown: boolean;
   /** What the weights were asked to be (the result's dtype); absent: read from the loaded formats. */
@@ -91,6 +94,9 @@ export interface BenchOptions {
   /** How the prefill multiplies (default 'fp32'; 'int8': app/model/int8-prefill.ts, then also its accuracy against fp32). */
   prefillMatmul?: PrefillMatmul;
 }
+
+/** BenchOptions with the chunk resolved (runBench). */
+type ChunkedBenchOptions = BenchOptions & { chunk: number };
 
 /** The int8 prefill's numbers (BenchResult.int8_prefill). */
 export interface Int8PrefillBench {
@@ -437,7 +443,7 @@ async function greedyTokens(ctx: GpuContext, model: LanguageModel, prompt: numbe
 }
 
 /** The same greedy tokens from a model of the same weights built and run with `patch` over the tuning (the setting under check turned off). */
-async function referenceTokens(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, options: BenchOptions, prompt: number[], tokens: number, patch: KernelTuning): Promise<number[]> {
+async function referenceTokens(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, options: ChunkedBenchOptions, prompt: number[], tokens: number, patch: KernelTuning): Promise<number[]> {
   const saved = ctx.tuning;
   ctx.tuning = { ...saved, ...patch };
   const reference = buildModel(ctx, inspection, weights, options.chunk, { prefillMatmul: options.prefillMatmul ?? 'fp32' });
@@ -464,7 +470,7 @@ const CHECK_TOKENS = 64;
  * whether any step gave up at a barrier, and its greedy tokens against a model of the same weights
  * decoding with separate dispatches (tuning.gridDecode = false), from the same prompt.
  */
-async function checkGridDecode(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, model: LanguageModel, options: BenchOptions, prompt: number[]): Promise<BenchResult['grid_decode']> {
+async function checkGridDecode(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, model: LanguageModel, options: ChunkedBenchOptions, prompt: number[]): Promise<BenchResult['grid_decode']> {
   const workgroups = gridDecodeWorkgroups(ctx);
   if (workgroups === null) return undefined;
   let aborted = false;
@@ -485,7 +491,7 @@ async function checkGridDecode(ctx: GpuContext, inspection: ModelInspection, wei
  * greedy tokens against a model of the same weights with x_proj separate, from the same prompt
  * (their sums run in other orders, so a random model's near-ties may part after many tokens).
  */
-async function checkFoldedDecode(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, model: LanguageModel, options: BenchOptions, prompt: number[]): Promise<BenchResult['decode_xproj_check']> {
+async function checkFoldedDecode(ctx: GpuContext, inspection: ModelInspection, weights: LoadedWeights, model: LanguageModel, options: ChunkedBenchOptions, prompt: number[]): Promise<BenchResult['decode_xproj_check']> {
   if (ctx.tuning?.decodeXProj !== 'folded') return undefined;
   const folded = await greedyTokens(ctx, model, prompt, CHECK_TOKENS);
   const separate = await referenceTokens(ctx, inspection, weights, options, prompt, CHECK_TOKENS, { decodeXProj: 'separate' });
@@ -497,13 +503,17 @@ export async function runBench(
   modelName: string,
   inspection: ModelInspection,
   weights: LoadedWeights,
-  options: BenchOptions,
+  asked: BenchOptions,
   log: (line: string) => void,
 ): Promise<BenchResult> {
   const { device } = ctx;
   const config = inspection.config;
   const notes: string[] = [];
-  const prefillMatmul = options.prefillMatmul ?? 'fp32';
+  const prefillMatmul = asked.prefillMatmul ?? 'fp32';
+  const adapter = { ...ctx.adapter, limits: ctx.device.limits };
+  // The prefill's chunk as the app builds the model (modelChunks), unless the caller forces one.
+  const chunk = asked.chunk ?? Math.min(modelChunks(inspection, { weights: asked.weightChoice ?? 'auto', prefillMatmul, adapter }).maxTokens, Math.max(...asked.prefillTokens, 1));
+  const options: ChunkedBenchOptions = { ...asked, chunk };
   const plan = planMemory(inspection, { weights: options.weightChoice ?? 'auto', prefillMatmul, maxTokens: options.chunk, adapter: { ...ctx.adapter, limits: ctx.device.limits }, model: modelName });
   const model: LanguageModel = buildModel(ctx, inspection, weights, options.chunk, { prefillMatmul });
   let quantizeMs = 0;

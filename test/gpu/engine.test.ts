@@ -12,7 +12,7 @@ import type { ModelEntry } from '../../app/contract';
 import { Engine } from '../../app/engine/engine';
 import { LanguageModel } from '../../app/model/model';
 import type { EngineEvent } from '../../app/engine/protocol';
-import { planMemory, type MemoryPlan } from '../../app/model/memory-plan';
+import { LONG_CHUNK_ACTIVATIONS, planMemory, type MemoryPlan } from '../../app/model/memory-plan';
 import { inspectModel } from '../../app/arch/inspect';
 import { folderModelFiles } from '../../app/node/folder';
 import { findNodeGpu } from '../../app/node/dawn';
@@ -167,7 +167,7 @@ describe('engine: the memory plan before loading (issue 17)', () => {
       expect(loaded).toMatchObject({ ok: true, result: { bytesOnGpu: planned.result.weights.total } });
       if (loaded.ok && loaded.kind === 'loadModel') runtime[weights] = loaded.result.runtimeBytes;
     }
-    // A generation's plain prefill of 300 tokens: one chunk of 300 (the model's 2,048), not 256 + 44.
+    // A generation's plain prefill of 300 tokens: one chunk of 300 (the model's 8,192), not 256 + 44.
     const cached = vi.spyOn(LanguageModel.prototype, 'cachedPlan');
     try {
       const prompt = { ids: Array.from({ length: 300 }, (_, t) => (t * 7) % 16) };
@@ -179,12 +179,14 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     }
     expect(plans.f32.total).toBeGreaterThan(plans.f16.total);
 
-    // Unknown memory: planned, and loaded, for plain prefill chunks of 2,048 tokens.
-    expect([plans.f16.maxTokens, plans.f32.maxTokens]).toEqual([2048, 2048]);
-    // Room for the f16 model, not the f32 one even in the smaller chunks of 256 tokens (loading
-    // checks the plan without the trace: none is chosen yet), from the plans worked out here.
+    // Unknown memory: planned, and loaded, for plain prefill chunks of 8,192 tokens: a small model,
+    // whose activations for 8,192 tokens (worked out here) stay under LONG_CHUNK_ACTIVATIONS.
     const files = await folderModelFiles(dir);
     const inspection = await inspectModel(files).finally(() => files.close());
+    expect(planMemory(inspection, { weights: 'f32', maxTokens: 8192 }).activations).toBeLessThanOrEqual(LONG_CHUNK_ACTIVATIONS);
+    expect([plans.f16.maxTokens, plans.f32.maxTokens]).toEqual([8192, 8192]);
+    // Room for the f16 model, not the f32 one even in the smaller chunks of 256 tokens (loading
+    // checks the plan without the trace: none is chosen yet), from the plans worked out here.
     const at256 = (weights: 'f16' | 'f32') => planMemory(inspection, { weights, maxTokens: 256 }).total;
     expect(at256('f32')).toBeGreaterThan(at256('f16'));
     const budget = (at256('f16') + at256('f32')) / 2;
@@ -212,6 +214,18 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     expect(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : 0).toBeGreaterThan(0);
     expect(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : Infinity).toBeLessThan(runtime.f32);
     expect(await tight.handle({ id: 4, kind: 'generate', params })).toMatchObject({ ok: true });
+
+    // A budget that holds the f32 model in chunks of 2,048 tokens and not of 8,192: planned and loaded in 2,048.
+    const at8192 = planMemory(inspection, { weights: 'f32', maxTokens: 8192 }).total;
+    expect(at8192).toBeGreaterThan(at2048);
+    const middle = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init), (at2048 + at8192) / 2);
+    expect(await middle.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
+    expect(await middle.handle({ id: 2, kind: 'planModel', params: { source, weights: 'f32' } })).toMatchObject({ ok: true, result: { maxTokens: 2048, modelFits: true } });
+    const medium = await middle.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f32' } });
+    expect(medium).toMatchObject({ ok: true });
+    const mediumBytes = medium.ok && medium.kind === 'loadModel' ? medium.result.runtimeBytes : 0;
+    expect(mediumBytes).toBeLessThan(runtime.f32);
+    expect(mediumBytes).toBeGreaterThan(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : Infinity);
   });
 
   it('int8 prefill: taken where the GPU has int8 tensor cores, else fp32 with a warning saying why; planned to match', async (test) => {

@@ -24,6 +24,7 @@ import { startLiveTrace, tracePrompt } from '../../app/analysis/trace';
 import { generate } from '../../app/model/generate';
 import { ActivationLimitError, type LanguageModel } from '../../app/model/model';
 import { Session } from '../../app/model/session';
+import { LONG_PREFILL_CHUNK, PREFILL_CHUNK } from '../../app/model/memory-plan';
 import { loadTestModel, testSeed, useTestGpu } from '../support/gpu';
 import { writeRandomMamba1 } from '../support/random-model';
 
@@ -195,7 +196,7 @@ describe('prefill chunks: plain prefills in maxTokens, analyses in analysisToken
     }
   });
 
-  it('allocateModel: chunks whose activations exceed one buffer, or run out of memory, build for the analyses\' chunk; without a smaller chunk the error names the activation', async (test) => {
+  it('allocateModel: chunks whose activations exceed one buffer, or run out of memory, build for PREFILL_CHUNK, then the analyses\' chunk; without a smaller chunk the error names the activation', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const gpu = ctx;
     const { inspection, weights } = await tinyModel(gpu);
@@ -207,7 +208,9 @@ describe('prefill chunks: plain prefills in maxTokens, analyses in analysisToken
     try {
       const fallback = await allocateModel(gpu, inspection, weights, { ...options, maxTokens: over, analysisTokens: 6 });
       models.push(fallback);
-      expect([fallback.maxTokens, fallback.analysisTokens]).toEqual([6, 6]);
+      // Between the chunk asked and the analyses': PREFILL_CHUNK (2,048), which fits.
+      expect(over).toBeGreaterThan(PREFILL_CHUNK);
+      expect([fallback.maxTokens, fallback.analysisTokens]).toEqual([PREFILL_CHUNK, 6]);
       const refused = allocateModel(gpu, inspection, weights, { ...options, maxTokens: over });
       await expect(refused).rejects.toBeInstanceOf(ActivationLimitError);
       await expect(refused).rejects.toThrow(
@@ -226,6 +229,16 @@ describe('prefill chunks: plain prefills in maxTokens, analyses in analysisToken
         models.push(smaller);
         expect([smaller.maxTokens, smaller.analysisTokens]).toEqual([5, 5]);
         expect(pretend).toBe(-1); // two scopes: the refused and the kept
+        // From LONG_PREFILL_CHUNK: out of memory once, PREFILL_CHUNK; twice, the analyses' chunk.
+        pretend = 1;
+        const middle = await allocateModel(gpu, inspection, weights, { ...options, maxTokens: LONG_PREFILL_CHUNK, analysisTokens: 5 });
+        models.push(middle);
+        expect([middle.maxTokens, middle.analysisTokens]).toEqual([PREFILL_CHUNK, 5]);
+        pretend = 2;
+        const last = await allocateModel(gpu, inspection, weights, { ...options, maxTokens: LONG_PREFILL_CHUNK, analysisTokens: 5 });
+        models.push(last);
+        expect([last.maxTokens, last.analysisTokens]).toEqual([5, 5]);
+        expect(pretend).toBe(-1); // three scopes: two refused and the kept
       } finally {
         device.popErrorScope = pop;
       }

@@ -80,15 +80,20 @@ describe('cli info: the memory plan', () => {
     expect(info('--prefill-matmul', 'int4').stderr.split('\n')[0]).toBe('error: --prefill-matmul takes fp32, int8, got "int4"');
   });
 
-  it('without --max-tokens: the chunk run and the app build for, 2,048 tokens where that plan fits (memory unknown here), 256 under a budget that holds only that', () => {
+  it('without --max-tokens: the chunk run and the app build for, 8,192 tokens for this small model (memory unknown here), 2,048 or 256 under a budget that holds only those', () => {
     const plan = (...args: string[]) => (JSON.parse(info('--weights', 'f32', ...args).stdout) as InfoJson).memory;
     const chosen = plan();
+    const long = plan('--max-tokens', '8192');
     const large = plan('--max-tokens', '2048');
     const small = plan('--max-tokens', '256');
-    expect(chosen).toEqual(large);
-    expect(chosen.maxTokens).toBe(2048);
+    // A small model: its activations for 8,192 tokens are under a gigabyte (memory-plan.ts LONG_CHUNK_ACTIVATIONS).
+    expect(long.activations).toBeLessThan(1e9);
+    expect(chosen).toEqual(long);
+    expect(chosen.maxTokens).toBe(8192);
+    expect(long.total).toBeGreaterThan(large.total);
     expect(large.total).toBeGreaterThan(small.total);
-    // A budget between the two plans: the 256-token chunk, which fits.
+    // A budget between two plans: the larger chunk that fits.
+    expect(plan('--memory', String((long.total + large.total) / 2 / 1e9))).toMatchObject({ maxTokens: 2048, activations: large.activations, fits: true, refused: null });
     const between = plan('--memory', String((large.total + small.total) / 2 / 1e9));
     expect(between).toMatchObject({ maxTokens: 256, activations: small.activations, fits: true, refused: null });
   });

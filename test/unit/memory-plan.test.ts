@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { GpuError } from '../../app/gpu/errors';
 import type { MambaConfig } from '../../app/model/config';
 import type { ModelInspection, TensorLocation } from '../../app/model/inspection';
-import { ANALYSIS_CHUNK, checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, modelChunks, planMemory, PREFILL_CHUNK, type MemoryPlan } from '../../app/model/memory-plan';
+import { ANALYSIS_CHUNK, checkMemoryPlan, decimal, describeMemoryPlan, describeWeightsByFormat, estimateDeviceMemory, formatSize, LONG_CHUNK_ACTIVATIONS, LONG_PREFILL_CHUNK, modelChunks, planMemory, PREFILL_CHUNK, type MemoryPlan, type PlanOptions } from '../../app/model/memory-plan';
+import { randomInspection, shapeConfig } from '../../app/bench/bench';
 import { traceMemory } from '../../app/analysis/trace-memory';
 import { MATMUL_SCRATCH_ELEMENTS } from '../../app/kernels/matmul';
 
@@ -185,6 +186,41 @@ describe('the prefill chunk a model is built for (modelChunks)', () => {
     expect(int8Large).toBeGreaterThan(large);
     expect(modelChunks(inspection, { weights: 'auto', prefillMatmul: 'int8', budget: int8Large - 1 }).maxTokens).toBe(256);
     expect(modelChunks(inspection, { weights: 'auto', prefillMatmul: 'int8', budget: int8Large }).maxTokens).toBe(2048);
+  });
+});
+
+describe('the long chunk of a small model (LONG_PREFILL_CHUNK)', () => {
+  // The bench's random models of the public shapes (their config.json values: app/bench/bench.ts SHAPES), f16 weights.
+  const shape = (name: string) => randomInspection(shapeConfig(name), 'f16');
+
+  it('mamba2-130m and mamba-130m: 8,192 tokens a plain prefill chunk (their activations for it under 1 GB); 2,048 under a budget or a binding that holds only that', () => {
+    expect([LONG_PREFILL_CHUNK, LONG_CHUNK_ACTIVATIONS]).toEqual([8192, 1e9]);
+    for (const name of ['mamba2-130m', 'mamba-130m']) {
+      const inspection = shape(name);
+      const plan = (maxTokens: number, options: Omit<PlanOptions, 'maxTokens'> = {}) => planMemory(inspection, { weights: 'auto', maxTokens, ...options });
+      // d_model 768, 24 layers: the in_proj rows of 8,192 tokens alone are 8,192 × 3,352 (Mamba-2: 2·1,536 + 2·128 + 24) or 8,192 × 3,072 (Mamba-1) floats.
+      expect(plan(8192).largestActivation).toEqual(name === 'mamba2-130m' ? { label: 'zxbcdt', bytes: 8192 * 3352 * 4, overLimit: false } : { label: 'xz', bytes: 8192 * 3072 * 4, overLimit: false });
+      expect(plan(8192).activations).toBeLessThan(LONG_CHUNK_ACTIVATIONS);
+      expect(modelChunks(inspection, { weights: 'auto' })).toEqual({ maxTokens: 8192, analysisTokens: 256 });
+      const long = plan(8192).total;
+      const large = plan(2048).total;
+      expect(modelChunks(inspection, { weights: 'auto', budget: long }).maxTokens).toBe(8192);
+      expect(modelChunks(inspection, { weights: 'auto', budget: long - 1 }).maxTokens).toBe(2048);
+      expect(modelChunks(inspection, { weights: 'auto', budget: large - 1 }).maxTokens).toBe(256);
+      // A binding between the two chunks' largest activations.
+      const binding = plan(8192).largestActivation.bytes - 4;
+      expect(plan(2048).largestActivation.bytes).toBeLessThanOrEqual(binding);
+      expect(modelChunks(inspection, { weights: 'auto', adapter: adapter('Some GPU', { maxStorageBufferBindingSize: binding, maxBufferSize: 2 ** 40 }) }).maxTokens).toBe(2048);
+    }
+  });
+
+  it('mamba-2.8b, mamba2-2.7b, falcon-mamba-7b: 2,048 (their activations for 8,192 tokens are over 1 GB: the GPU is full at 2,048 there)', () => {
+    for (const name of ['mamba-2.8b', 'mamba2-2.7b', 'falcon-mamba-7b']) {
+      const inspection = shape(name);
+      // d_model ≥ 2,560 and d_inner ≥ 5,120: in_proj's rows of 8,192 tokens alone are over 335 MB, the five other per-token buffers as many again.
+      expect(planMemory(inspection, { weights: 'auto', maxTokens: 8192 }).activations).toBeGreaterThan(LONG_CHUNK_ACTIVATIONS);
+      expect(modelChunks(inspection, { weights: 'auto' }).maxTokens).toBe(2048);
+    }
   });
 });
 

@@ -26,6 +26,9 @@
 #   6  the decisions in one call (for a session that gets one machine once): the fold beside the
 #      official decode at mamba-130m and mamba-2.8b (bench-17.py, f16), the channel scan at
 #      mamba-2.8b and the wide SSD tiles at mamba2-2.7b, 2,048 tokens.
+# Measured on an H100 on 2026-12-05 (bench/RESULTS.md "Six calls on an H100"): 6, 4 and 3 — the
+# fold, the channel scan and the wide SSD tiles lose at 2.7–2.8B and stay off; 1, 2 and 5 (at
+# mamba-130m / mamba2-130m: the long chunk is now the default) are still to run on an H200.
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.

@@ -83,7 +83,7 @@ export interface MemoryPlan {
   /**
    * The largest activation buffer for chunks of maxTokens (memory.ts activationBuffers): with
    * limits, `overLimit` when it is larger than one binding (a model for this chunk cannot be built;
-   * modelChunks then takes ANALYSIS_CHUNK, checkMemoryPlan refuses it).
+   * modelChunks then takes a smaller chunk, checkMemoryPlan refuses it).
    */
   largestActivation: { label: string; bytes: number; overLimit: boolean };
   /** How the prefill multiplies, and what the int8 prefill holds (0 with fp32). */

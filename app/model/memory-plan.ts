@@ -112,7 +112,7 @@ export interface PlanOptions {
   maxTokens?: number;
   trace?: TraceMemory | null;
   /** The adapter (its name strings and limits); none: no limits, memory unknown unless a budget. */
-  adapter?: (Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'> & { limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } }) | null;
+  adapter?: (Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'> & Partial<Pick<AdapterSummary, 'software'>> & { limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } }) | null;
   /** A user-set budget in bytes (gpuMemoryBudget): the device memory, whatever the adapter. */
   budget?: number;
   /** The model's name for messages (default: its first weight file). */
@@ -244,13 +244,15 @@ export function chunksOf(maxTokens: number): { maxTokens: number; analysisTokens
 
 /**
  * The chunks a model is built for on a device: for plain prefills the first of LONG_PREFILL_CHUNK
- * (a small model: its activations at most LONG_CHUNK_ACTIVATIONS) and PREFILL_CHUNK whose plan
- * fits (or the device's memory is unknown: allocateModel then falls back if it does not fit) and
- * whose largest activation fits one binding, else ANALYSIS_CHUNK; analyses take ANALYSIS_CHUNK
- * either way.
+ * (a small model: its activations at most LONG_CHUNK_ACTIVATIONS; not on a software adapter,
+ * which runs a few workgroups at a time and would only zero larger buffers) and PREFILL_CHUNK
+ * whose plan fits (or the device's memory is unknown: allocateModel then falls back if it does not
+ * fit) and whose largest activation fits one binding, else ANALYSIS_CHUNK; analyses take
+ * ANALYSIS_CHUNK either way.
  */
 export function modelChunks(inspection: ModelInspection, options: Omit<PlanOptions, 'maxTokens'> = {}): { maxTokens: number; analysisTokens: number } {
-  for (const tokens of [LONG_PREFILL_CHUNK, PREFILL_CHUNK]) {
+  const long = options.adapter?.software === true ? [] : [LONG_PREFILL_CHUNK];
+  for (const tokens of [...long, PREFILL_CHUNK]) {
     const plan = planMemory(inspection, { ...options, maxTokens: tokens });
     if (plan.fits === false || plan.largestActivation.overLimit) continue;
     if (tokens === LONG_PREFILL_CHUNK && plan.activations > LONG_CHUNK_ACTIVATIONS) continue;

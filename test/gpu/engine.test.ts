@@ -155,7 +155,10 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     if (!gpu) return test.skip(skipReason);
     const source = { kind: 'url' as const, baseUrl, files: entry.files };
     const probe = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init));
-    expect(await probe.handle({ id: 1, kind: 'init', params: {} })).toMatchObject({ ok: true });
+    const probeInit = await probe.handle({ id: 1, kind: 'init', params: {} });
+    expect(probeInit).toMatchObject({ ok: true });
+    const software = probeInit.ok && probeInit.kind === 'init' && probeInit.result.state === 'ready' ? probeInit.result.adapter.software : undefined;
+    expect(typeof software).toBe('boolean');
     const plans: Record<'f16' | 'f32', MemoryPlan> = {} as Record<'f16' | 'f32', MemoryPlan>;
     const runtime = { f16: 0, f32: 0 };
     for (const weights of ['f16', 'f32'] as const) {
@@ -167,7 +170,7 @@ describe('engine: the memory plan before loading (issue 17)', () => {
       expect(loaded).toMatchObject({ ok: true, result: { bytesOnGpu: planned.result.weights.total } });
       if (loaded.ok && loaded.kind === 'loadModel') runtime[weights] = loaded.result.runtimeBytes;
     }
-    // A generation's plain prefill of 300 tokens: one chunk of 300 (the model's 8,192), not 256 + 44.
+    // A generation's plain prefill of 300 tokens: one chunk of 300 (the model's chunk, 2,048 or more), not 256 + 44.
     const cached = vi.spyOn(LanguageModel.prototype, 'cachedPlan');
     try {
       const prompt = { ids: Array.from({ length: 300 }, (_, t) => (t * 7) % 16) };
@@ -179,12 +182,14 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     }
     expect(plans.f32.total).toBeGreaterThan(plans.f16.total);
 
-    // Unknown memory: planned, and loaded, for plain prefill chunks of 8,192 tokens: a small model,
-    // whose activations for 8,192 tokens (worked out here) stay under LONG_CHUNK_ACTIVATIONS.
+    // Unknown memory: planned, and loaded, for plain prefill chunks of 8,192 tokens on a GPU (a
+    // small model, whose activations for 8,192 tokens, worked out here, stay under
+    // LONG_CHUNK_ACTIVATIONS), of 2,048 on a software adapter (SwiftShader: no long chunk there).
     const files = await folderModelFiles(dir);
     const inspection = await inspectModel(files).finally(() => files.close());
     expect(planMemory(inspection, { weights: 'f32', maxTokens: 8192 }).activations).toBeLessThanOrEqual(LONG_CHUNK_ACTIVATIONS);
-    expect([plans.f16.maxTokens, plans.f32.maxTokens]).toEqual([8192, 8192]);
+    const chosen = software ? 2048 : 8192;
+    expect([plans.f16.maxTokens, plans.f32.maxTokens]).toEqual([chosen, chosen]);
     // Room for the f16 model, not the f32 one even in the smaller chunks of 256 tokens (loading
     // checks the plan without the trace: none is chosen yet), from the plans worked out here.
     const at256 = (weights: 'f16' | 'f32') => planMemory(inspection, { weights, maxTokens: 256 }).total;
@@ -215,7 +220,7 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     expect(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : Infinity).toBeLessThan(runtime.f32);
     expect(await tight.handle({ id: 4, kind: 'generate', params })).toMatchObject({ ok: true });
 
-    // A budget that holds the f32 model in chunks of 2,048 tokens and not of 8,192: planned and loaded in 2,048.
+    // A budget that holds the f32 model in chunks of 2,048 tokens and not of 8,192: planned and loaded in 2,048 (on any adapter).
     const at8192 = planMemory(inspection, { weights: 'f32', maxTokens: 8192 }).total;
     expect(at8192).toBeGreaterThan(at2048);
     const middle = new Engine(gpu, () => undefined, 'node', (url, init) => fetch(url, init), (at2048 + at8192) / 2);
@@ -224,7 +229,7 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     const medium = await middle.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f32' } });
     expect(medium).toMatchObject({ ok: true });
     const mediumBytes = medium.ok && medium.kind === 'loadModel' ? medium.result.runtimeBytes : 0;
-    expect(mediumBytes).toBeLessThan(runtime.f32);
+    expect(mediumBytes).toBeLessThanOrEqual(runtime.f32);
     expect(mediumBytes).toBeGreaterThan(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : Infinity);
   });
 

@@ -202,6 +202,9 @@ describe('the long chunk of a small model (LONG_PREFILL_CHUNK)', () => {
       expect(plan(8192).largestActivation).toEqual(name === 'mamba2-130m' ? { label: 'zxbcdt', bytes: 8192 * 3352 * 4, overLimit: false } : { label: 'xz', bytes: 8192 * 3072 * 4, overLimit: false });
       expect(plan(8192).activations).toBeLessThan(LONG_CHUNK_ACTIVATIONS);
       expect(modelChunks(inspection, { weights: 'auto' })).toEqual({ maxTokens: 8192, analysisTokens: 256 });
+      // A software adapter (SwiftShader: a few workgroups at a time) gets no long chunk.
+      expect(modelChunks(inspection, { weights: 'auto', adapter: { ...adapter('SwiftShader Device'), software: true } }).maxTokens).toBe(2048);
+      expect(modelChunks(inspection, { weights: 'auto', adapter: { ...adapter('NVIDIA H100'), software: false } }).maxTokens).toBe(8192);
       const long = plan(8192).total;
       const large = plan(2048).total;
       expect(modelChunks(inspection, { weights: 'auto', budget: long }).maxTokens).toBe(8192);

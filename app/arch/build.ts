@@ -93,13 +93,14 @@ export async function allocateModel(
   };
   // The chunks tried in turn: the one asked, PREFILL_CHUNK when that is between, the analyses'.
   const chunks = [maxTokens, ...(PREFILL_CHUNK < maxTokens && PREFILL_CHUNK > analysisTokens ? [PREFILL_CHUNK] : []), ...(analysisTokens < maxTokens ? [analysisTokens] : [])];
-  for (const [i, tokens] of chunks.entries()) {
+  const last = chunks.pop() as number;
+  for (const tokens of chunks) {
     try {
       return await attempt(tokens);
     } catch (error) {
       const tooLarge = (error instanceof GpuError && error.kind === 'out-of-memory') || error instanceof ActivationLimitError;
-      if (!tooLarge || i === chunks.length - 1) throw error;
+      if (!tooLarge) throw error;
     }
   }
-  throw new Error('allocateModel: no chunk to try'); // unreachable: chunks holds maxTokens
+  return attempt(last);
 }

@@ -294,9 +294,9 @@ export function activationBuffers(c: MambaConfig, T: number): ActivationBuffer[]
   return list.filter((a) => a.elements > 0);
 }
 
-/** The largest of activationBuffers (hidden, which every model makes first, on a tie), in bytes. */
-export function largestActivation(c: MambaConfig, T: number): { label: string; bytes: number } {
-  const largest = activationBuffers(c, T).reduce((a, b) => (b.elements > a.elements ? b : a));
+/** The largest of a model's activation buffers (activationBuffers; hidden, which every model makes first, on a tie), in bytes. */
+export function largestActivation(buffers: readonly ActivationBuffer[]): { label: string; bytes: number } {
+  const largest = buffers.reduce((a, b) => (b.elements > a.elements ? b : a));
   return { label: largest.label, bytes: 4 * largest.elements };
 }
 
@@ -318,7 +318,7 @@ export function gpuMemoryNeed(inspection: ModelInspection, options: { maxTokens?
   const activations = 4 * (T + buffers.reduce((sum, a) => sum + a.elements, 0) + V) + state + packed;
   const session = state + 4 * V;
   const int8 = options.prefillMatmul === 'int8' ? int8PrefillBytes(inspection, T) : 0;
-  return { weights, activations, session, total: weights + activations + session + int8, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens, int8, largestActivation: largestActivation(c, T) };
+  return { weights, activations, session, total: weights + activations + session + int8, maxTokens: T, kvCache: hybrid.kvCache, kvTokens: hybrid.kvTokens, int8, largestActivation: largestActivation(buffers) };
 }
 
 /**

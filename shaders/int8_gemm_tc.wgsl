@@ -19,7 +19,10 @@
 // A 128 tile reaches past the 64-row padding of qa / qw: those rows are read clamped to the
 // buffer (code_at, explicitly, so that this holds with Dawn's robustness off too: bench
 // --dawn-features disable_robustness) and feed only results at m ≥ M or n ≥ N, which are not written.
-// The i32 results go through workgroup memory (the staging buffer, after the last stage) to be
+// Every fragment is loaded from one 16-row block of the staging (int8_stage.wgsl) at a constant
+// offset with a constant stride, and every result stored to one at offset 0, so that Dawn's
+// robustness has nothing to clamp there (the K steps of a stage are written out, not looped, for
+// the same reason). The i32 results go through workgroup memory (the staging buffer, after the last stage) to be
 // scaled and written, or with a split K (params.split) each split's raw sums to the partials
 // (int8_store.wgsl int8_out) for int8_reduce.wgsl. Offsets and strides of the i8 matrices count i32 words (this Dawn's
 // subgroupMatrixLoad). Measured on an H200: bench/RESULTS.md (issue 19 item 1).
@@ -59,14 +62,14 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;  // [N], read with flags & 2
 
-// Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from d_a[cb ..]
+// Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from block b of d_a
 // (int8_store.wgsl, appended).
-fn write_matrix(cb: u32, r0: u32, c0: u32, lane: u32, z: u32) {
+fn write_matrix(b: u32, r0: u32, c0: u32, lane: u32, z: u32) {
   for (var e = lane; e < CM * CN; e += SG) {
     let m = r0 + e / CN;
     let n = c0 + e % CN;
     if (m < params.m && n < params.n) {
-      int8_out(m, n, z, params.m, params.n, d_a[cb + e]);
+      int8_out(m, n, z, params.m, params.n, d_a[b][e]);
     }
   }
 }
@@ -81,14 +84,13 @@ fn stage_range(z: u32) -> vec2<u32> {
   return vec2<u32>(first, min(first + params.split / BK, stages));
 }
 
-// One result matrix of every subgroup: each stores its own into its slot d_a[sg · 256 ..] (2 · BT ·
-// SROWW ≥ NSG · 256 words: 2,560 ≥ 1,024 and 5,120 ≥ 2,048), then scales and writes it. Uniform
-// control flow (subgroupMatrixStore, barriers); the caller has passed a barrier after its last stage.
+// One result matrix of every subgroup: each stores its own into block sg of d_a (BLKW = 320 ≥
+// 256 words; 2 · BT / RB blocks ≥ NSG), then scales and writes it. Uniform control flow
+// (subgroupMatrixStore, barriers); the caller has passed a barrier after its last stage.
 fn write_one(c: AT, sg: u32, r0: u32, c0: u32, lane: u32, z: u32) {
-  let cb = sg * CM * CN;
-  subgroupMatrixStore<row_major>(&d_a, cb, c, CN);
+  subgroupMatrixStore<row_major>(&d_a[sg], 0u, c, CN);
   workgroupBarrier();
-  write_matrix(cb, r0, c0, lane, z);
+  write_matrix(sg, r0, c0, lane, z);
   workgroupBarrier();
 }
 
@@ -127,6 +129,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var c01: AT;
   var c10: AT;
   var c11: AT;
+  // The subgroup's blocks in the first staging buffers: rows wm0 .. + 31 of a, wn0 .. + 31 of w.
+  let ba = wm0 / RB;
+  let bw = wn0 / RB;
   let range = stage_range(wg.z);
   for (var k0 = range.x * BK; k0 < range.y * BK; k0 += BK) {
     // The stage into the first staging buffers (int8_stage.wgsl put4), for any subgroup size.
@@ -135,16 +140,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       put4(false, 0u, t, qw_at(code_index(n0, kv4, k0, t)));
     }
     workgroupBarrier();
-    for (var q = 0u; q < BK / CK; q++) {
-      let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, (wm0 * SROWB + q * CK) / 4u, SROWW);
-      let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, ((wm0 + CM) * SROWB + q * CK) / 4u, SROWW);
-      let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, (wn0 * SROWB + q * CK) / 4u, SROWW);
-      let r1 = subgroupMatrixLoad<RT, col_major>(&d_w, ((wn0 + CN) * SROWB + q * CK) / 4u, SROWW);
-      c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
-      c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
-      c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
-      c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
-    }
+    // The stage's two K steps of CK bytes: words 0 .. 7 and 8 .. 15 of each row.
+    let l0 = subgroupMatrixLoad<LT, row_major>(&d_a[ba], 0u, SROWW);
+    let l1 = subgroupMatrixLoad<LT, row_major>(&d_a[ba + 1u], 0u, SROWW);
+    let r0 = subgroupMatrixLoad<RT, col_major>(&d_w[bw], 0u, SROWW);
+    let r1 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 1u], 0u, SROWW);
+    c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+    c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+    c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+    c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+    let m0b = subgroupMatrixLoad<LT, row_major>(&d_a[ba], CK / 4u, SROWW);
+    let m1b = subgroupMatrixLoad<LT, row_major>(&d_a[ba + 1u], CK / 4u, SROWW);
+    let s0b = subgroupMatrixLoad<RT, col_major>(&d_w[bw], CK / 4u, SROWW);
+    let s1b = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 1u], CK / 4u, SROWW);
+    c00 = subgroupMatrixMultiplyAccumulate(m0b, s0b, c00);
+    c01 = subgroupMatrixMultiplyAccumulate(m0b, s1b, c01);
+    c10 = subgroupMatrixMultiplyAccumulate(m1b, s0b, c10);
+    c11 = subgroupMatrixMultiplyAccumulate(m1b, s1b, c11);
     workgroupBarrier();
   }
   write_tiles(c00, c01, c10, c11, sg, m0 + wm0, n0 + wn0, lane, wg.z);
@@ -195,20 +207,21 @@ fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     if (st + 2u < range.y) {
       after = stage_load(m0, n0, kv4, (st + 2u) * BK, lid);
     }
-    let ab = buf * BT * SROWW;
-    let wb = buf * BT * SROWW;
-    let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + (wm0 * SROWB) / 4u, SROWW);
-    let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + ((wm0 + CM) * SROWB) / 4u, SROWW);
-    let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + (wn0 * SROWB) / 4u, SROWW);
-    let r1 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + CN) * SROWB) / 4u, SROWW);
+    // This buffer's blocks of the subgroup's rows (wm0 .. + 31 of a, wn0 .. + 31 of w).
+    let ba = buf * (BT / RB) + wm0 / RB;
+    let bw = buf * (BT / RB) + wn0 / RB;
+    let l0 = subgroupMatrixLoad<LT, row_major>(&d_a[ba], 0u, SROWW);
+    let l1 = subgroupMatrixLoad<LT, row_major>(&d_a[ba + 1u], 0u, SROWW);
+    let r0 = subgroupMatrixLoad<RT, col_major>(&d_w[bw], 0u, SROWW);
+    let r1 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 1u], 0u, SROWW);
     c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
     c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
     c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
     c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
-    let m0b = subgroupMatrixLoad<LT, row_major>(&d_a, ab + (wm0 * SROWB + CK) / 4u, SROWW);
-    let m1b = subgroupMatrixLoad<LT, row_major>(&d_a, ab + ((wm0 + CM) * SROWB + CK) / 4u, SROWW);
-    let s0b = subgroupMatrixLoad<RT, col_major>(&d_w, wb + (wn0 * SROWB + CK) / 4u, SROWW);
-    let s1b = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + CN) * SROWB + CK) / 4u, SROWW);
+    let m0b = subgroupMatrixLoad<LT, row_major>(&d_a[ba], CK / 4u, SROWW);
+    let m1b = subgroupMatrixLoad<LT, row_major>(&d_a[ba + 1u], CK / 4u, SROWW);
+    let s0b = subgroupMatrixLoad<RT, col_major>(&d_w[bw], CK / 4u, SROWW);
+    let s1b = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 1u], CK / 4u, SROWW);
     c00 = subgroupMatrixMultiplyAccumulate(m0b, s0b, c00);
     c01 = subgroupMatrixMultiplyAccumulate(m0b, s1b, c01);
     c10 = subgroupMatrixMultiplyAccumulate(m1b, s0b, c10);
@@ -260,24 +273,38 @@ fn main_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     if (st + lead < range.y) {
       next = stage_load(m0, n0, kv4, (st + lead) * BK, lid);
     }
-    let ab = buf * BT * SROWW;
-    let wb = buf * BT * SROWW;
-    for (var q = 0u; q < BK / CK; q++) {
-      let l0 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + (wm0 * SROWB + q * CK) / 4u, SROWW);
-      let l1 = subgroupMatrixLoad<LT, row_major>(&d_a, ab + ((wm0 + CM) * SROWB + q * CK) / 4u, SROWW);
-      let r0 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + (wn0 * SROWB + q * CK) / 4u, SROWW);
-      let r1 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + CN) * SROWB + q * CK) / 4u, SROWW);
-      let r2 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + 2u * CN) * SROWB + q * CK) / 4u, SROWW);
-      let r3 = subgroupMatrixLoad<RT, col_major>(&d_w, wb + ((wn0 + 3u * CN) * SROWB + q * CK) / 4u, SROWW);
-      c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
-      c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
-      c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
-      c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
-      c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
-      c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
-      c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
-      c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
-    }
+    // This buffer's blocks of the subgroup's rows (wm0 .. + 31 of a, wn0 .. + 63 of w); the two
+    // K steps of the stage written out (constant offsets 0 and CK / 4 words).
+    let ba = buf * (BT / RB) + wm0 / RB;
+    let bw = buf * (BT / RB) + wn0 / RB;
+    let l0 = subgroupMatrixLoad<LT, row_major>(&d_a[ba], 0u, SROWW);
+    let l1 = subgroupMatrixLoad<LT, row_major>(&d_a[ba + 1u], 0u, SROWW);
+    let r0 = subgroupMatrixLoad<RT, col_major>(&d_w[bw], 0u, SROWW);
+    let r1 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 1u], 0u, SROWW);
+    let r2 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 2u], 0u, SROWW);
+    let r3 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 3u], 0u, SROWW);
+    c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+    c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+    c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
+    c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
+    c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+    c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+    c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
+    c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
+    let u0 = subgroupMatrixLoad<LT, row_major>(&d_a[ba], CK / 4u, SROWW);
+    let u1 = subgroupMatrixLoad<LT, row_major>(&d_a[ba + 1u], CK / 4u, SROWW);
+    let v0 = subgroupMatrixLoad<RT, col_major>(&d_w[bw], CK / 4u, SROWW);
+    let v1 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 1u], CK / 4u, SROWW);
+    let v2 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 2u], CK / 4u, SROWW);
+    let v3 = subgroupMatrixLoad<RT, col_major>(&d_w[bw + 3u], CK / 4u, SROWW);
+    c00 = subgroupMatrixMultiplyAccumulate(u0, v0, c00);
+    c01 = subgroupMatrixMultiplyAccumulate(u0, v1, c01);
+    c02 = subgroupMatrixMultiplyAccumulate(u0, v2, c02);
+    c03 = subgroupMatrixMultiplyAccumulate(u0, v3, c03);
+    c10 = subgroupMatrixMultiplyAccumulate(u1, v0, c10);
+    c11 = subgroupMatrixMultiplyAccumulate(u1, v1, c11);
+    c12 = subgroupMatrixMultiplyAccumulate(u1, v2, c12);
+    c13 = subgroupMatrixMultiplyAccumulate(u1, v3, c13);
     if (st + 1u < range.y) {
       if (WIDE_DEEP) {
         stage_store(ahead, 1u - buf, lid);

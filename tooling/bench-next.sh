@@ -99,8 +99,30 @@ case "${1:-1}" in
     timeout 90 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
       --prefill-matmul int8 --ssd-tile narrow,wide --out $W/ssd-tile-mamba2-2.7b.json" 2>&1 | grep -E '^prefill|error'
     ;;
+  7)
+    # The tensor-core kernels' staging in 16-row blocks (fifteenth session): this build
+    # (.devbench/cli.js.xz) against the one before (.devbench/cli-old.js.xz, bench-ab.sh's header),
+    # alternated, int8 prefill of 2,048 tokens per kernel; then this build without Dawn's
+    # robustness (what is left to it), and the SPIR-V of its tensor-core kernels (a clamped
+    # fragment load shows as a select of its stride: `OpSelect %uint ... %uint_20 %uint_8`).
+    for round in 1 2; do
+      for which in new old; do
+        cli=$PWD/.devbench/cli.js.xz; [ $which = old ] && cli=$PWD/.devbench/cli-old.js.xz
+        for shape in mamba2-2.7b mamba-2.8b; do
+          DEVBENCH_CLI=$cli timeout 60 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
+            --prefill-matmul int8 --out $W/blocks-$shape-$which-$round.json" 2>&1 | grep -E '^prefill|error' | sed "s/^/$shape $which $round: /"
+        done
+      done
+    done
+    timeout 60 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
+      --prefill-matmul int8 --dawn-features disable_robustness --out $W/blocks-mamba2-2.7b-new-norobust.json" 2>&1 | grep -E '^prefill|error'
+    timeout 45 bash -c "$(declare -f bench); bench --int8-gemm --repeats 5 --dawn-features dump_shaders" > $W/dump-blocks.txt 2>&1
+    grep -E 'TOPS|FAIL' $W/dump-blocks.txt
+    echo "clamped fragment loads (stride selects): $(grep -c 'OpSelect %uint %[0-9]* %uint_20 %uint_8' $W/dump-blocks.txt)"
+    xz -9 $W/dump-blocks.txt
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7" >&2
     exit 2
     ;;
 esac

@@ -430,7 +430,8 @@ describe('int8 matrix product (Dawn)', () => {
   });
 
   // The tensor-core kernels' staging (int8_stage.wgsl) runs on any adapter: each invocation's
-  // vec4 t of an operand lands at words 4·(t % KV) .. + 3 of row t / KV (rows of SROWW = 20 words)
+  // vec4 t of an operand lands at words 4·(t % KV) .. + 3 of row t / KV (rows of SROWW = 20 words,
+  // read here block after block of 16 rows as the kernels' fragment loads take them)
   // of the buffer it is stored to, whatever order the invocation writes its words in, and nothing
   // else is written. For each tile the kernels take (64: 4 subgroups of 32; 128: 8) that this
   // adapter's workgroup memory holds (SwiftShader: the 64 tile).
@@ -449,8 +450,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   workgroupBarrier();
   let n = 2u * BT * SROWW;
   for (var i = lid; i < n; i += NSG * SG) {
-    out[i] = d_a[i];
-    out[n + i] = d_w[i];
+    out[i] = d_a[i / BLKW][i % BLKW];
+    out[n + i] = d_w[i / BLKW][i % BLKW];
   }
 }`,
     });

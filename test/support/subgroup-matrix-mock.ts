@@ -31,14 +31,19 @@ export function standInSubgroupMatrix(code: string): string {
   out = out.replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32\) \{/g, ') {\n  let sg = lid / SG;\n  let lane = lid % SG;\n  stand_in_lane = lane;');
   const loads = new Set<string>();
   const stores = new Set<string>();
-  out = out.replace(/subgroupMatrixLoad<(LT|RT), (row_major|col_major)>\(&(\w+), /g, (_, t: string, major: string, a: string) => {
+  // The pointer is to an array of i32 (`&d`) or to one array of an array of them (`&d[b]`: the
+  // stand-in takes b as its first argument and reads d[b]).
+  const pointer = (a: string, index: string | undefined) => (index === undefined ? { name: a, arg: '' } : { name: `${a}_blocks`, arg: `${index}, ` });
+  out = out.replace(/subgroupMatrixLoad<(LT|RT), (row_major|col_major)>\(&(\w+)(?:\[([^\]]+)\])?, /g, (_, t: string, major: string, a: string, index?: string) => {
     if ((t === 'LT') !== (major === 'row_major')) throw new Error(`standInSubgroupMatrix: a ${major} ${t} load is not one the kernels use`);
-    loads.add(`${t} ${a}`);
-    return `stand_in_load_${t}_${a}(`;
+    const p = pointer(a, index);
+    loads.add(`${t} ${p.name}`);
+    return `stand_in_load_${t}_${p.name}(${p.arg}`;
   });
-  out = out.replace(/subgroupMatrixStore<row_major>\(&(\w+), /g, (_, a: string) => {
-    stores.add(a);
-    return `stand_in_store_${a}(`;
+  out = out.replace(/subgroupMatrixStore<row_major>\(&(\w+)(?:\[([^\]]+)\])?, /g, (_, a: string, index?: string) => {
+    const p = pointer(a, index);
+    stores.add(p.name);
+    return `stand_in_store_${p.name}(${p.arg}`;
   });
   out = out.replace(/subgroupMatrixMultiplyAccumulate\(/g, 'stand_in_mma(');
   if (/subgroupMatrix|subgroup_matrix_(left|right|result)|subgroup_id|subgroup_invocation_id/.test(out.replace(/\/\/.*$/gm, ''))) {
@@ -65,25 +70,29 @@ export function standInSubgroupMatrix(code: string): string {
   return r;
 }`,
   ];
+  // name_blocks: the stand-in of a pointer into an array of arrays, block b's array.
+  const target = (a: string) => (a.endsWith('_blocks') ? { param: 'b: u32, ', array: `${a.slice(0, -'_blocks'.length)}[b]` } : { param: '', array: a });
   for (const l of loads) {
     const [t, a] = l.split(' ') as [string, string];
+    const { param, array } = target(a);
     // The left operand's row m of e, the right one's row (W's row: column n of K × N) n of e.
     const row = t === 'LT' ? `e / ${N}u` : `e % ${N}u`;
-    fns.push(`fn stand_in_load_${t}_${a}(offset: u32, stride: u32) -> ${t} {
+    fns.push(`fn stand_in_load_${t}_${a}(${param}offset: u32, stride: u32) -> ${t} {
   var r: ${t};
   ${share} {
     let i = ${row};
     for (var w = 0u; w < ${words}u; w++) {
-      r.v[i * ${words}u + w] = ${a}[offset + i * stride + w];
+      r.v[i * ${words}u + w] = ${array}[offset + i * stride + w];
     }
   }
   return r;
 }`);
   }
   for (const a of stores) {
-    fns.push(`fn stand_in_store_${a}(offset: u32, c: AT, stride: u32) {
+    const { param, array } = target(a);
+    fns.push(`fn stand_in_store_${a}(${param}offset: u32, c: AT, stride: u32) {
   ${share} {
-    ${a}[offset + (e / ${N}u) * stride + e % ${N}u] = c.v[e];
+    ${array}[offset + (e / ${N}u) * stride + e % ${N}u] = c.v[e];
   }
 }`);
   }

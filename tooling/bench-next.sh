@@ -121,8 +121,18 @@ case "${1:-1}" in
     echo "clamped fragment loads (stride selects): $(grep -c 'OpSelect %uint %[0-9]* %uint_20 %uint_8' $W/dump-blocks.txt)"
     xz -9 $W/dump-blocks.txt
     ;;
+  8)
+    # int8_gemm_big.wgsl (fifteenth session): 64 × 64 of Y a subgroup, one K step a stage — 'quad'
+    # (128 × 128 tiles, 4 subgroups) and 'big' (256 × 128, 8) against 'wide': the products alone
+    # (with their checks against the CPU), then in the int8 prefill of 2,048 tokens per kernel.
+    timeout 90 bash -c "$(declare -f bench); bench --int8-gemm --repeats 10 --out $W/int8-big.json" 2>&1 | grep -E 'TOPS|FAIL|error'
+    for shape in mamba2-2.7b mamba-2.8b; do
+      timeout 150 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
+        --prefill-matmul int8 --tc-kernel wide,quad,big --out $W/big-$shape.json" 2>&1 | grep -E '^prefill|error'
+    done
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8" >&2
     exit 2
     ;;
 esac

@@ -14,12 +14,14 @@ import { matmul } from '../kernels/matmul.js';
 import { randomF32 } from '../kernels/self-test.js';
 
 /** The kernels measured: the tensor cores' kernels (int8-gemm.ts TcKernel) and the portable one. */
-type Variant = 'tensor-cores' | 'tensor-cores-double' | 'tensor-cores-wide' | 'tensor-cores-wide-deep' | 'portable';
+type Variant = 'tensor-cores' | 'tensor-cores-double' | 'tensor-cores-wide' | 'tensor-cores-wide-deep' | 'tensor-cores-quad' | 'tensor-cores-big' | 'portable';
 const OPTIONS: Record<Variant, { variant: 'tensor-cores' | 'portable'; tcKernel?: TcKernel }> = {
   'tensor-cores': { variant: 'tensor-cores', tcKernel: 'single' },
   'tensor-cores-double': { variant: 'tensor-cores', tcKernel: 'double' },
   'tensor-cores-wide': { variant: 'tensor-cores', tcKernel: 'wide' },
   'tensor-cores-wide-deep': { variant: 'tensor-cores', tcKernel: 'wide-deep' },
+  'tensor-cores-quad': { variant: 'tensor-cores', tcKernel: 'quad' },
+  'tensor-cores-big': { variant: 'tensor-cores', tcKernel: 'big' },
   portable: { variant: 'portable' },
 };
 /** Odd sizes checked against the CPU: inside one tile, and across several tiles of either kernel's size. */

@@ -16,6 +16,7 @@
  */
 import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
+import bigCode from '../../shaders/int8_gemm_big.wgsl?raw';
 import stageCode from '../../shaders/int8_stage.wgsl?raw';
 import reduceCode from '../../shaders/int8_reduce.wgsl?raw';
 import storeCode from '../../shaders/int8_store.wgsl?raw';
@@ -40,8 +41,9 @@ const OP = 'Int8Gemm';
  * kernels stage K through int8_stage.wgsl (both after the TC shader's enable directives).
  */
 const codeI8 = sigmoidCode + weightsCode + workgroupSumCode + int8Code + storeCode;
-/** The tensor-core kernels' module (exported for the test that resolves it on any adapter, its matrix builtins stood in). */
+/** The tensor-core kernels' modules (exported for the test that resolves them on any adapter, their matrix builtins stood in). */
 export const codeTc = tcCode + stageCode + storeCode;
+export const codeTcBig = bigCode + storeCode;
 const codeReduce = reduceCode + storeCode;
 /** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
 const STAGE_BYTES = 64;
@@ -185,35 +187,51 @@ export function quantizeRowsI8(
  * a barrier), 'double' (`main_db`: the codes of the next two stages in registers while this one
  * computes, two staging buffers; subgroups of 32 only), 'wide' (`main_wide`: main_db's staging
  * with one stage in flight, 128 × 128 tiles of 8 subgroups, each 32 × 64; subgroups of 32 and
- * 40 KB of workgroup memory) or 'wide-deep' (the same with two stages in flight: slower than 'wide'
- * in the model on the H200, bench/RESULTS.md tenth session, so never a default).
+ * 40 KB of workgroup memory), 'wide-deep' (the same with two stages in flight: slower than 'wide'
+ * in the model on the H200, bench/RESULTS.md tenth session, so never a default), 'quad' and 'big'
+ * (int8_gemm_big.wgsl `main_big`: each subgroup 64 × 64 of Y, stages of one K step; 128 × 128 tiles
+ * of 4 subgroups, 28 KB, or 256 × 128 of 8, 44 KB; bench flags until measured).
  */
 export type TcKernel = TcKernelName;
 
-/** Each kernel's entry point, tile (rows = columns of Y), subgroups a workgroup and further constants. */
-export const TC_KERNELS: Record<TcKernel, { entryPoint: string; tile: number; subgroups: number; constants?: Record<string, number> }> = {
-  single: { entryPoint: 'main', tile: 64, subgroups: 4 },
-  double: { entryPoint: 'main_db', tile: 64, subgroups: 4 },
-  wide: { entryPoint: 'main_wide', tile: 128, subgroups: 8 },
-  'wide-deep': { entryPoint: 'main_wide', tile: 128, subgroups: 8, constants: { WIDE_DEEP: 1 } },
+/**
+ * Each kernel's entry point, module ('tc': int8_gemm_tc.wgsl with int8_stage.wgsl; 'big':
+ * int8_gemm_big.wgsl), tile (rows of Y: tileM, columns: tileN), subgroups a workgroup, workgroup
+ * memory (bytes) and pipeline constants besides the subgroup size.
+ */
+export const TC_KERNELS: Record<TcKernel, { entryPoint: string; module: 'tc' | 'big'; tileM: number; tileN: number; subgroups: number; workgroupBytes: number; constants: Record<string, number> }> = {
+  single: tcKernelSpec('main', 64, 4),
+  double: tcKernelSpec('main_db', 64, 4),
+  wide: tcKernelSpec('main_wide', 128, 8),
+  'wide-deep': tcKernelSpec('main_wide', 128, 8, { WIDE_DEEP: 1 }),
+  quad: bigKernelSpec(128),
+  big: bigKernelSpec(256),
 };
 
 /**
- * Bytes of workgroup memory a tensor-core kernel of this tile stages in (int8_stage.wgsl d_a and
- * d_w: two buffers × two operands × tile rows of STAGE_BYTES + 16 bytes).
+ * An int8_gemm_tc.wgsl kernel of square tiles: its workgroup memory is int8_stage.wgsl's d_a and
+ * d_w (two buffers × two operands × tile rows of STAGE_BYTES + 16 bytes).
  */
-export function tcStagingBytes(tile: number): number {
-  return 2 * 2 * tile * (STAGE_BYTES + 16);
+function tcKernelSpec(entryPoint: string, tile: number, subgroups: number, constants: Record<string, number> = {}) {
+  return { entryPoint, module: 'tc' as const, tileM: tile, tileN: tile, subgroups, workgroupBytes: 2 * 2 * tile * (STAGE_BYTES + 16), constants: { BT: tile, NSG: subgroups, ...constants } };
+}
+
+/**
+ * int8_gemm_big.wgsl's kernel with tiles of BM × 128: BM / 64 × 2 subgroups; d_a, d_w (two buffers
+ * of BM and 128 rows of 32 + 16 bytes) and d_c (a 16 × 16 i32 result a subgroup).
+ */
+function bigKernelSpec(bm: number) {
+  const subgroups = (bm / 64) * 2;
+  return { entryPoint: 'main_big', module: 'big' as const, tileM: bm, tileN: 128, subgroups, workgroupBytes: 2 * (bm + 128) * 48 + subgroups * 1024, constants: { BM: bm } };
 }
 
 /** Why this device cannot run a tensor-core kernel, or null where it can (tc: int8TensorCores). */
 export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, kernel: TcKernel): string | null {
   if (kernel === 'single') return null;
   if (tc.subgroupSize !== 32) return `the ${kernel} tensor-core kernel takes subgroups of 32, this device's are ${tc.subgroupSize}`;
-  const { tile, subgroups } = TC_KERNELS[kernel];
-  if (tile < 128) return null;
+  const { tileM, tileN, subgroups, workgroupBytes: bytes } = TC_KERNELS[kernel];
+  if (tileM < 128 && tileN < 128) return null;
   const limits = ctx.device.limits;
-  const bytes = tcStagingBytes(tile);
   if (limits.maxComputeWorkgroupStorageSize < bytes) return `the ${kernel} tensor-core kernel needs ${bytes} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
   const invocations = subgroups * 32;
   if (limits.maxComputeInvocationsPerWorkgroup < invocations || limits.maxComputeWorkgroupSizeX < invocations) return `the ${kernel} tensor-core kernel needs workgroups of ${invocations} invocations`;
@@ -321,10 +339,10 @@ export function int8Gemm(
   const refusal = tensorCores && tc ? tcKernelRefusal(ctx, tc, tcKernel) : null;
   if (refusal) throw new RangeError(`${OP}: ${refusal}`);
   const kernel = TC_KERNELS[tcKernel];
-  const groups: [number, number] = tensorCores ? [Math.ceil(N / kernel.tile), Math.ceil(M / kernel.tile)] : [Math.ceil(N / 16), Math.ceil(M / 16)];
+  const groups: [number, number] = tensorCores ? [Math.ceil(N / kernel.tileN), Math.ceil(M / kernel.tileM)] : [Math.ceil(N / 16), Math.ceil(M / 16)];
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
   const pipeline = tensorCores
-    ? ctx.pipelines.get({ op: `${OP}.tc`, code: codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, BT: kernel.tile, NSG: kernel.subgroups, ...kernel.constants } })
+    ? ctx.pipelines.get({ op: `${OP}.tc`, code: kernel.module === 'big' ? codeTcBig : codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, ...kernel.constants } })
     : ctx.pipelines.get({ op: OP, code: subgroupHelpers(false) + codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);

@@ -44,7 +44,7 @@ describe('the tensor-core kernel a device runs', () => {
   const device = (l: Partial<typeof limits>) => ({ device: { limits: { ...limits, ...l } } }) as unknown as GpuContext;
 
   it('the H200 (subgroups of 32, 48 KiB of workgroup memory): every kernel; the wide one by default', () => {
-    for (const k of ['single', 'double', 'wide', 'wide-deep'] as const) expect(tcKernelRefusal(device({}), { subgroupSize: 32 }, k)).toBeNull();
+    for (const k of ['single', 'double', 'wide', 'wide-deep', 'quad', 'big'] as const) expect(tcKernelRefusal(device({}), { subgroupSize: 32 }, k)).toBeNull();
     expect(defaultTcKernel(device({}), { subgroupSize: 32 })).toBe('wide');
   });
 
@@ -53,12 +53,18 @@ describe('the tensor-core kernel a device runs', () => {
     expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'wide')).toMatch(/the wide tensor-core kernel needs 40960 bytes of workgroup memory, this device allows 32768/);
     expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'wide-deep')).toMatch(/the wide-deep tensor-core kernel needs 40960 bytes/);
     expect(defaultTcKernel(small, { subgroupSize: 32 })).toBe('double');
+    // int8_gemm_big.wgsl: 256 × 128 tiles take 2 · (256 + 128) rows of 48 bytes and 8 results of 1 KiB; 128 × 128, 2 · 256 · 48 + 4 KiB.
+    expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'big')).toMatch(/the big tensor-core kernel needs 45056 bytes of workgroup memory, this device allows 32768/);
+    expect(tcKernelRefusal(small, { subgroupSize: 32 }, 'quad')).toBeNull();
+    expect(tcKernelRefusal(device({ maxComputeWorkgroupStorageSize: 28671 }), { subgroupSize: 32 }, 'quad')).toMatch(/needs 28672 bytes/);
   });
 
   it('workgroups of fewer than 256 invocations: not the wide kernels; the double-buffered one takes 128', () => {
     expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'wide')).toMatch(/the wide tensor-core kernel needs workgroups of 256 invocations/);
     expect(tcKernelRefusal(device({ maxComputeWorkgroupSizeX: 128 }), { subgroupSize: 32 }, 'wide-deep')).toMatch(/workgroups of 256 invocations/);
     expect(defaultTcKernel(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 })).toBe('double');
+    expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'big')).toMatch(/workgroups of 256 invocations/);
+    expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'quad')).toBeNull();
   });
 
   it('subgroups other than 32: the single-buffered kernel only', () => {

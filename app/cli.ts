@@ -90,8 +90,8 @@ commands:
                         the separate dispatches' (JSON "grid_decode"); --scan-chunk measures Mamba-1's
                         prefill scan with chunks of N tokens in turn (default: the scan's own choice),
                         --scan-lanes with N lanes a channel (fewer than its states: more states a lane),
-                        --prefill-scan with each named scan kernel (default: parallel on a GPU; channel:
-                        a thread a channel, N ≤ 16);
+                        --prefill-scan with each named scan kernel (default on a GPU: channel, a thread
+                        a channel, where N ≤ 16, else parallel);
                         --split-groups the prefill matmul splitting K until N workgroups run, in turn,
                         --int8-split-groups the int8 tensor-core products likewise (default: not split);
                         --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size),

@@ -131,8 +131,19 @@ case "${1:-1}" in
         --prefill-matmul int8 --tc-kernel wide,quad,big --out $W/big-$shape.json" 2>&1 | grep -E '^prefill|error'
     done
     ;;
+  9)
+    # Mamba-1's channel scan again (fifteenth session): the fourteenth's call measured its kernels
+    # at 236 against 467 µs a layer (mamba-2.8b) and its prefill "again at once" 89.9 against
+    # 109.0 ms, but the first call in a session 119.6 against 103.2 ms (median of 2). More repeats,
+    # both lengths, three Mamba-1 shapes.
+    for run in "mamba-2.8b f16 2048,8192 150" "mamba-130m f16 2048,8192 90" "falcon-mamba-7b q4_k 2048 150"; do
+      set -- $run
+      timeout "$4" bash -c "$(declare -f bench); bench --shape $1 --weights $2 --prefill $3 --decode 8 --repeats 4 --no-ceilings \
+        --prefill-matmul int8 --prefill-scan parallel,channel --out $W/scan-$1.json" 2>&1 | grep -E '^prefill|error'
+    done
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9" >&2
     exit 2
     ;;
 esac

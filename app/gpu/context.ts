@@ -65,8 +65,8 @@ export interface KernelTuning {
   rowWorkgroup?: number;
   /**
    * Mamba-1's prefill scan (app/kernels/selective-scan.ts prefillScanKind): 'serial' (a thread a
-   * channel over all tokens, no barriers: a software adapter's default), 'parallel' (lanes and
-   * chunks: a GPU's) or 'channel' (a thread a channel in chunks, N ≤ 16: asked for only).
+   * channel over all tokens, no barriers: a software adapter's default), 'channel' (a thread a
+   * channel in chunks, N ≤ 16: a GPU's) or 'parallel' (lanes and chunks: a GPU's where N > 16).
    */
   prefillScan?: PrefillScanKind;
   /** Mamba-1's prefill scan: tokens a chunk instead of the scan's own choice (app/kernels/selective-scan.ts scanChunkLength). */

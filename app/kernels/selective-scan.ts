@@ -15,9 +15,10 @@
  * - T > 1 on a software adapter (or GpuContext.tuning.prefillScan 'serial'), N ≤ 64: one dispatch
  *   (`scan_serial`: a thread a channel over all tokens, no barriers, which cost SwiftShader far
  *   more than the arithmetic).
- * - T > 1 with tuning.prefillScan 'channel', N ≤ 16: the same three passes with a thread a channel
- *   holding all its states (`channel_summary`, `combine_chunks`, `channel_scan`), always cut into
- *   enough chunks to fill the GPU (opt-in until measured on a GPU: bench --prefill-scan).
+ * - T > 1 on a GPU with N ≤ 16 (prefillScanKind 'channel', the default there): the same three
+ *   passes with a thread a channel holding all its states (`channel_summary`, `combine_chunks`,
+ *   `channel_scan`), always cut into enough chunks to fill the GPU; the lanes' passes above are
+ *   the 'parallel' kind (N > 16, or asked for: bench --prefill-scan).
  *
  * To stay within 8 storage buffers per pass (the default per-stage limit), A_log, D and dt_bias
  * travel packed in one buffer (`packSelectiveScanWeights`, once per layer, shared by the layer's
@@ -166,12 +167,16 @@ const SCAN_ONE_PASS_LANES = 65536;
 
 /**
  * How a prefill of Mamba-1's scan runs (GpuContext.tuning.prefillScan): 'serial' (scan_serial, a
- * software adapter's default, N ≤ 64), 'parallel' (lanes a channel, chunks where they do not fill
- * the GPU: a GPU's default) or 'channel' (a thread a channel, N ≤ 16, asked for only). Where the
- * kind asked for cannot take N, the parallel scan runs.
+ * software adapter's default, N ≤ 64), 'channel' (a thread a channel in chunks, N ≤ 16: a GPU's
+ * default) or 'parallel' (lanes a channel, chunks where they do not fill the GPU). Where the kind
+ * asked for cannot take N, the parallel scan runs. The channel scan measured on an H100
+ * (bench/RESULTS.md, fifteenth session; int8 prefill, median of 4, µs a layer of the scan):
+ * mamba-2.8b 237 against 462 at 2,048 tokens (prefill 26,097 against 21,723 tok/s), mamba-130m
+ * 306 against 762 at 8,192, falcon-mamba-7b 338 against 700 at 2,048, and faster at 512 tokens in
+ * all three.
  */
 export function prefillScanKind(ctx: GpuContext, dState: number): PrefillScanKind {
-  const asked = ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'parallel');
+  const asked = ctx.tuning?.prefillScan ?? (ctx.adapter.software ? 'serial' : 'channel');
   if (asked === 'serial' && dState <= SERIAL_MAX_STATES) return 'serial';
   if (asked === 'channel' && dState <= CHANNEL_MAX_STATES) return 'channel';
   return 'parallel';

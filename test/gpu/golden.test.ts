@@ -51,8 +51,8 @@ describe('Mamba-1 against transformers (golden fixtures)', () => {
     }
   });
 
-  // The channel prefill scan (opt-in: bench --prefill-scan channel) in a whole model: the prompt's
-  // logits and every layer's Δ against transformers, as the default scan's are above.
+  // The channel prefill scan (a GPU's default; SwiftShader's is the serial scan above) in a whole
+  // model: the prompt's logits and every layer's Δ against transformers, as the serial scan's are above.
   it.for(cases)("%s: GPU logits and Δ within 1e-3 with the channel prefill scan", async (name, test) => {
     if (!ctx) return test.skip(skipReason);
     const { inspection, weights, golden, ids } = await openGoldenModel(ctx, path.join(goldenDir, name));

@@ -79,9 +79,12 @@ describe('scanStateLanes', () => {
 
 describe('prefillScanKind', () => {
   const gpu = (software: boolean, prefillScan?: 'serial' | 'parallel' | 'channel') => ({ adapter: { software }, tuning: prefillScan ? { prefillScan } : undefined }) as unknown as GpuContext;
-  it('serial on a software adapter, parallel on a GPU, unless asked; a kind that cannot take N falls back to parallel', () => {
+  it('serial on a software adapter, channel on a GPU (parallel past 16 states), unless asked; a kind that cannot take N falls back to parallel', () => {
     expect(prefillScanKind(gpu(true), 16)).toBe('serial');
-    expect(prefillScanKind(gpu(false), 16)).toBe('parallel');
+    expect(prefillScanKind(gpu(false), 16)).toBe('channel');
+    expect(prefillScanKind(gpu(false), 5)).toBe('channel');
+    expect(prefillScanKind(gpu(false), CHANNEL_MAX_STATES + 1)).toBe('parallel');
+    expect(prefillScanKind(gpu(false, 'parallel'), 16)).toBe('parallel');
     expect(prefillScanKind(gpu(true, 'parallel'), 16)).toBe('parallel');
     expect(prefillScanKind(gpu(false, 'channel'), CHANNEL_MAX_STATES)).toBe('channel');
     expect(prefillScanKind(gpu(true, 'channel'), 5)).toBe('channel');

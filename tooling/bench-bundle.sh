@@ -6,7 +6,9 @@
 #   .devbench/run.py                           unpacks with Python's lzma and runs the CLI
 # and the Vulkan loader .deb in .gl/ (the device machine has none). Both folders are git-ignored;
 # name them in the device call's `carry` (xz -9e and the stripped node: the call's working tree,
-# tracked files included, must stay under 64 MiB). On the device:
+# tracked files included, must stay under 64 MiB: with a second CLI for an A/B, carry the
+# mamba_ssm source as .devbench/mamba.tar.xz — `tar cJf .devbench/mamba.tar.xz -C .devbench/mamba .`
+# — and untar it on the device before the official runs). On the device:
 #   . tooling/device-env.sh          (the loader from .gl/ and VK_DRIVER_FILES)
 #   python3 .devbench/run.py bench --shape mamba-130m --out $OUT/bench.json
 set -euo pipefail

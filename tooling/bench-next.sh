@@ -26,9 +26,18 @@
 #   6  the decisions in one call (for a session that gets one machine once): the fold beside the
 #      official decode at mamba-130m and mamba-2.8b (bench-17.py, f16), the channel scan at
 #      mamba-2.8b and the wide SSD tiles at mamba2-2.7b, 2,048 tokens.
+#   7  the tensor-core kernels' block staging (this build against .devbench/cli-old.js.xz), its
+#      prefill without Dawn's robustness, and its SPIR-V (no clamped fragment load).
+#   8  int8_gemm_big.wgsl's 'quad' and 'big' kernels against 'wide', alone and in the prefill.
+#   9  Mamba-1's channel scan against the lanes' scan, four repeats, three shapes.
+#   10 an A/B of this build against .devbench/cli-old.js.xz by the SSD's two tiled kernels (the
+#      fifteenth session's two-dimensional tiles), then mode 3 with the faster build.
 # Measured on an H100 on 2026-12-05 (bench/RESULTS.md "Six calls on an H100"): 6, 4 and 3 — the
 # fold, the channel scan and the wide SSD tiles lose at 2.7–2.8B and stay off; 1, 2 and 5 (at
 # mamba-130m / mamba2-130m: the long chunk is now the default) are still to run on an H200.
+# Fifteenth session (H100, bench/RESULTS.md "Fifteenth session"): 2, 7, 8, 9, 10 — the block
+# staging and the channel scan kept (the fourteenth's channel-scan verdict came from one slow
+# first call), 'quad'/'big' and the SSD's two-dimensional tiles lost.
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.
@@ -142,8 +151,34 @@ case "${1:-1}" in
         --prefill-matmul int8 --prefill-scan parallel,channel --out $W/scan-$1.json" 2>&1 | grep -E '^prefill|error'
     done
     ;;
+  10)
+    # An SSD kernel change A/B (the fifteenth session's two-dimensional tiles): this build against
+    # .devbench/cli-old.js.xz, mamba2-2.7b int8 @2,048 per kernel; then mode 3 (the official
+    # mamba_ssm in the same call) with the build whose chunk_scan + chunk_states were faster.
+    # (.devbench/mamba may travel as .devbench/mamba.tar.xz, untarred first, to keep the call's
+    # tree under 64 MiB with two CLIs; bench-bundle.sh's header.)
+    for round in 1; do
+      for which in new old; do
+        cli=$PWD/.devbench/cli.js.xz; [ $which = old ] && cli=$PWD/.devbench/cli-old.js.xz
+        DEVBENCH_CLI=$cli timeout 60 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 3 --no-ceilings \
+          --prefill-matmul int8 --out $W/ssd2d-$which-$round.json" 2>&1 | grep -E '^prefill 2048|error' | sed "s/^/$which $round: /"
+      done
+    done
+    faster=$(python3 -c "
+import json
+def ssd(w):  # µs a layer of the SSD's two tiled kernels in the breakdown
+    ks = json.load(open(f'$W/ssd2d-{w}-1.json'))['kernels']
+    return sum(k['microseconds'] / k['count'] for k in ks if k['name'] in ('prefill(2048) ssd.chunk_scan', 'prefill(2048) ssd.chunk_states'))
+print('new' if ssd('new') <= ssd('old') else 'old', ssd('new'), ssd('old'), file=__import__('sys').stderr)
+print('new' if ssd('new') <= ssd('old') else 'old')")
+    echo "faster: $faster"
+    [ "$faster" = old ] && export DEVBENCH_CLI=$PWD/.devbench/cli-old.js.xz
+    python3 tooling/bench-prefill.py --out $W/p --shapes mamba2-2.7b,mamba-2.8b,mamba2-130m --matmul int8 --official-dtypes bf16 --budget 170 \
+      --breakdown none --studio-args "${STUDIO_ARGS:-}" 2>&1 | grep -E '^\| |error'
+    python3 tooling/bench-17.py --out $W/d --shapes mamba-2.8b,mamba2-130m,mamba-130m --formats f16 --budget 130 --studio-args "${DECODE_ARGS:-}" 2>&1 | grep -E '^\| |error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10" >&2
     exit 2
     ;;
 esac

@@ -252,9 +252,14 @@ export function attentionActivations(a: AttentionConfig, T: number) {
   };
 }
 
-/** A hybrid's MLP activations for chunks of T tokens (app/arch/hybrid/mlp.ts): the up rows ([gate | up] when gated) and the activation. */
+/** Columns of an MLP's up rows: [gate | up] when gated, else up. */
+export function mlpUpWidth(m: MlpConfig): number {
+  return m.gated ? 2 * m.intermediate : m.intermediate;
+}
+
+/** A hybrid's MLP activations for chunks of T tokens (app/arch/hybrid/mlp.ts): the up rows (mlpUpWidth) and the activation. */
 export function mlpActivations(m: MlpConfig, T: number) {
-  const upWidth = m.gated ? 2 * m.intermediate : m.intermediate;
+  const upWidth = mlpUpWidth(m);
   return { up: buffer(`mlp.up.${upWidth}`, T * upWidth), hidden: buffer(`mlp.hidden.${m.intermediate}`, T * m.intermediate) };
 }
 

@@ -11,14 +11,14 @@
 import { MATMUL_SCRATCH_ELEMENTS, MATMUL_SCRATCH_KEY, matmul } from '../../kernels/matmul.js';
 import { mlpAct } from '../../kernels/mlp-act.js';
 import type { Mixer, MixerBuild, MixerContext, MixerState } from '../../model/mixer.js';
-import { mlpActivations } from '../../model/memory.js';
+import { mlpActivations, mlpUpWidth } from '../../model/memory.js';
 import { biasName, checkMlpConfig, type MlpConfig } from './config.js';
 import { normedDecode, type BlockSteps } from './decode.js';
 
 export function mlpMixer(build: MixerBuild, cfg: MlpConfig): Mixer {
   checkMlpConfig(`layer ${build.layer} MLP`, cfg);
   const I = cfg.intermediate;
-  const upWidth = cfg.gated ? 2 * I : I;
+  const upWidth = mlpUpWidth(cfg);
   const T = build.maxTokens;
   const w = build.weights;
   const D = build.config.dModel;

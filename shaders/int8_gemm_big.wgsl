@@ -1,4 +1,5 @@
-// int8_gemm_big: int8_gemm_tc.wgsl's product (the same sums, params, bindings and split K) with
+// int8_gemm_big: int8_gemm_tc.wgsl's product (the same sums, and int8_tc_common.wgsl's params,
+// bindings, split K and code reads, appended by the op with int8_store.wgsl) with
 // larger results a subgroup: each subgroup owns 4 × 4 result matrices (64 × 64 of Y), so a K step
 // of 32 loads 8 fragments for 16 multiplies (main_wide: 6 for 8) and half the fragment bytes a
 // multiply. Its registers (16 results of 8 words an invocation) leave no room for main_wide's
@@ -35,25 +36,6 @@ const RB = 16u;             // rows a block
 const BLKW = RB * SROWW;    // i32 words a block
 override WPT: u32 = BN * KV / (NSG * SG);  // vec4 of qw a stage an invocation stages: 1 (BM 256) or 2 (BM 128); qa's: always 2
 
-struct Params {
-  m: u32,       // M
-  n: u32,       // N
-  k: u32,       // K_pad in bytes (a multiple of 64)
-  offset: u32,  // Y's first element
-  stride: u32,  // elements between Y's rows
-  flags: u32,   // 1 accumulate into Y, 2 add bias
-  split: u32,   // K bytes a split takes (a multiple of 64; workgroup_id.z the split), 0: not split
-  _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> qa: array<vec4<i32>>;
-@group(0) @binding(2) var<storage, read> qw: array<vec4<i32>>;
-@group(0) @binding(3) var<storage, read> sa: array<f32>;
-@group(0) @binding(4) var<storage, read> sw: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
-@group(0) @binding(6) var<storage, read> bias: array<f32>;  // [N], read with flags & 2
-
 // Two staging buffers an operand, each BM (qa) or BN (qw) rows in blocks of RB: row r of buffer b
 // is row r % RB of block b · rows / RB + r / RB. d_c: a subgroup's result on its way out.
 var<workgroup> d_a: array<array<i32, BLKW>, 2u * BM / RB>;
@@ -69,19 +51,6 @@ struct Stage {
   w1: vec4<i32>,
 }
 
-fn qa_at(i: u32) -> vec4<i32> {
-  return qa[min(i, arrayLength(&qa) - 1u)];
-}
-
-fn qw_at(i: u32) -> vec4<i32> {
-  return qw[min(i, arrayLength(&qw) - 1u)];
-}
-
-// qa's / qw's vec4 index of a stage's vec4 t for the tile's first row `row0` (rows of kv4 vec4, the stage at K byte k0).
-fn code_index(row0: u32, kv4: u32, k0: u32, t: u32) -> u32 {
-  return (row0 + t / KV) * kv4 + k0 / 16u + t % KV;
-}
-
 fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   var s: Stage;
   s.a0 = qa_at(code_index(m0, kv4, k0, lid));
@@ -93,44 +62,32 @@ fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   return s;
 }
 
-// Vec4 t of an operand into buffer `buf` (its four words in order, 16-byte aligned).
-fn put_a(buf: u32, t: u32, v: vec4<i32>) {
+// Vec4 t of qa (buf_a) or qw into buffer `buf` (its four words in order, 16-byte aligned).
+fn put4(buf_a: bool, buf: u32, t: u32, v: vec4<i32>) {
   let row = t / KV;
-  let b = buf * (BM / RB) + row / RB;
   let o = (row % RB) * SROWW + (t % KV) * 4u;
-  d_a[b][o] = v.x;
-  d_a[b][o + 1u] = v.y;
-  d_a[b][o + 2u] = v.z;
-  d_a[b][o + 3u] = v.w;
-}
-
-fn put_w(buf: u32, t: u32, v: vec4<i32>) {
-  let row = t / KV;
-  let b = buf * (BN / RB) + row / RB;
-  let o = (row % RB) * SROWW + (t % KV) * 4u;
-  d_w[b][o] = v.x;
-  d_w[b][o + 1u] = v.y;
-  d_w[b][o + 2u] = v.z;
-  d_w[b][o + 3u] = v.w;
+  if (buf_a) {
+    let b = buf * (BM / RB) + row / RB;
+    d_a[b][o] = v.x;
+    d_a[b][o + 1u] = v.y;
+    d_a[b][o + 2u] = v.z;
+    d_a[b][o + 3u] = v.w;
+  } else {
+    let b = buf * (BN / RB) + row / RB;
+    d_w[b][o] = v.x;
+    d_w[b][o + 1u] = v.y;
+    d_w[b][o + 2u] = v.z;
+    d_w[b][o + 3u] = v.w;
+  }
 }
 
 fn stage_store(s: Stage, buf: u32, lid: u32) {
-  put_a(buf, lid, s.a0);
-  put_a(buf, lid + NSG * SG, s.a1);
-  put_w(buf, lid, s.w0);
+  put4(true, buf, lid, s.a0);
+  put4(true, buf, lid + NSG * SG, s.a1);
+  put4(false, buf, lid, s.w0);
   if (WPT > 1u) {
-    put_w(buf, lid + NSG * SG, s.w1);
+    put4(false, buf, lid + NSG * SG, s.w1);
   }
-}
-
-// The stages [first, end) of K (BK bytes each) this workgroup takes: all, or split z's.
-fn stage_range(z: u32) -> vec2<u32> {
-  let stages = params.k / BK;
-  if (params.split == 0u) {
-    return vec2<u32>(0u, stages);
-  }
-  let first = min(z * (params.split / BK), stages);
-  return vec2<u32>(first, min(first + params.split / BK, stages));
 }
 
 // One result matrix of every subgroup, at tile rows r0, columns c0: stored into d_c[sg], scaled and

@@ -26,9 +26,10 @@
 // scaled and written, or with a split K (params.split) each split's raw sums to the partials
 // (int8_store.wgsl int8_out) for int8_reduce.wgsl. Offsets and strides of the i8 matrices count i32 words (this Dawn's
 // subgroupMatrixLoad). Measured on an H200: bench/RESULTS.md (issue 19 item 1).
-// The tile's sizes (SG, BT, NSG, BK, SROWW, KV), the staging buffers d_a / d_w and the staging
-// stores (put4, Stage, stage_store) are in int8_stage.wgsl, appended by the op (and tested alone on any
-// adapter: test/gpu/int8-gemm.test.ts).
+// The params, bindings, stage_range and the code reads (code_index, qa_at, qw_at) are in
+// int8_tc_common.wgsl (shared with int8_gemm_big.wgsl); the tile's sizes (SG, BT, NSG, BK, SROWW,
+// KV), the staging buffers d_a / d_w and the staging stores (put4, Stage, stage_store) are in
+// int8_stage.wgsl (tested alone on any adapter: test/gpu/int8-gemm.test.ts); both appended by the op.
 
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -43,25 +44,6 @@ alias AT = subgroup_matrix_result<i32, CN, CM>;
 
 const SGN = 2u;             // subgroups along N
 
-struct Params {
-  m: u32,       // M
-  n: u32,       // N
-  k: u32,       // K_pad in bytes (a multiple of 64)
-  offset: u32,  // Y's first element
-  stride: u32,  // elements between Y's rows
-  flags: u32,   // 1 accumulate into Y, 2 add bias
-  split: u32,   // K bytes a split takes (a multiple of 64; workgroup_id.z the split), 0: not split (int8_store.wgsl int8_out)
-  _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> qa: array<vec4<i32>>;
-@group(0) @binding(2) var<storage, read> qw: array<vec4<i32>>;
-@group(0) @binding(3) var<storage, read> sa: array<f32>;
-@group(0) @binding(4) var<storage, read> sw: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
-@group(0) @binding(6) var<storage, read> bias: array<f32>;  // [N], read with flags & 2
-
 // Scales and writes one 16 × 16 result matrix (at tile rows r0, columns c0) from block b of d_a
 // (int8_store.wgsl, appended).
 fn write_matrix(b: u32, r0: u32, c0: u32, lane: u32, z: u32) {
@@ -72,16 +54,6 @@ fn write_matrix(b: u32, r0: u32, c0: u32, lane: u32, z: u32) {
       int8_out(m, n, z, params.m, params.n, d_a[b][e]);
     }
   }
-}
-
-// The stages [first, end) of K (BK bytes each) this workgroup takes: all of them, or split z's.
-fn stage_range(z: u32) -> vec2<u32> {
-  let stages = params.k / BK;
-  if (params.split == 0u) {
-    return vec2<u32>(0u, stages);
-  }
-  let first = min(z * (params.split / BK), stages);
-  return vec2<u32>(first, min(first + params.split / BK, stages));
 }
 
 // One result matrix of every subgroup: each stores its own into block sg of d_a (BLKW = 320 ≥
@@ -100,21 +72,6 @@ fn write_tiles(c00: AT, c01: AT, c10: AT, c11: AT, sg: u32, r0: u32, c0: u32, la
   write_one(c01, sg, r0, c0 + CN, lane, z);
   write_one(c10, sg, r0 + CM, c0, lane, z);
   write_one(c11, sg, r0 + CM, c0 + CN, lane, z);
-}
-
-// The vec4 of qa / qw holding a stage's vec4 t (int8_stage.wgsl: words 4·(t % KV) .. + 3 of tile
-// row t / KV) for the tile's first row `row0`, rows of kv4 vec4, the stage at K byte k0.
-fn code_index(row0: u32, kv4: u32, k0: u32, t: u32) -> u32 {
-  return (row0 + t / KV) * kv4 + k0 / 16u + t % KV;
-}
-
-// qa's / qw's vec4 at code_index, clamped to the buffer (rows past a 128 tile's padding).
-fn qa_at(i: u32) -> vec4<i32> {
-  return qa[min(i, arrayLength(&qa) - 1u)];
-}
-
-fn qw_at(i: u32) -> vec4<i32> {
-  return qw[min(i, arrayLength(&qw) - 1u)];
 }
 
 @compute @workgroup_size(NSG * SG)
@@ -177,7 +134,6 @@ fn stage_load(m0: u32, n0: u32, kv4: u32, k0: u32, lid: u32) -> Stage {
   s.w1 = qw_at(code_index(n0, kv4, k0, t1));
   return s;
 }
-
 
 @compute @workgroup_size(NSG * SG)
 fn main_db(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -17,6 +17,7 @@
 import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
 import bigCode from '../../shaders/int8_gemm_big.wgsl?raw';
+import tcCommonCode from '../../shaders/int8_tc_common.wgsl?raw';
 import stageCode from '../../shaders/int8_stage.wgsl?raw';
 import reduceCode from '../../shaders/int8_reduce.wgsl?raw';
 import storeCode from '../../shaders/int8_store.wgsl?raw';
@@ -42,8 +43,8 @@ const OP = 'Int8Gemm';
  */
 const codeI8 = sigmoidCode + weightsCode + workgroupSumCode + int8Code + storeCode;
 /** The tensor-core kernels' modules (exported for the test that resolves them on any adapter, their matrix builtins stood in). */
-export const codeTc = tcCode + stageCode + storeCode;
-export const codeTcBig = bigCode + storeCode;
+export const codeTc = tcCode + tcCommonCode + stageCode + storeCode;
+export const codeTcBig = bigCode + tcCommonCode + storeCode;
 const codeReduce = reduceCode + storeCode;
 /** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
 const STAGE_BYTES = 64;

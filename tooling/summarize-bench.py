@@ -58,6 +58,11 @@ def checks_of(r):
     x = r.get('decode_xproj_check')
     if x:
         out.append(f"folded x_proj {x['tokens_equal']}/{x['tokens']}")
+    # The first prefill of a session and the same one again far apart (bench.ts prefillSplitNote).
+    for t, split in sorted((r.get('prefill_split') or {}).items(), key=lambda kv: int(kv[0])):
+        fast = min(split['call_ms'], split['again_ms'])
+        if fast > 0 and abs(split['call_ms'] - split['again_ms']) / fast > 0.15:
+            out.append(f"NOISY @{int(t):,}: call {split['call_ms']:.1f} / again {split['again_ms']:.1f} ms")
     return ', '.join(out)
 
 

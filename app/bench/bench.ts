@@ -125,6 +125,22 @@ export interface PrefillSplit {
   again_ms: number;
 }
 
+/** How far a prefill's first call of a session and the same call again may differ before the bench flags the run (PREFILL_SPLIT_SPREAD). */
+export const PREFILL_SPLIT_SPREAD = 0.15;
+
+/**
+ * A note where the first prefill of a session (the rate's median) and the same prefill again at
+ * once differ by more than PREFILL_SPLIT_SPREAD of the faster: such a run's rate is not one to
+ * decide on (the fourteenth session turned down Mamba-1's channel scan on a run whose first calls
+ * took 119.6 ms and whose second 89.9; with four repeats it was 1.20× faster). Null where they agree.
+ */
+export function prefillSplitNote(tokens: number, split: PrefillSplit, repeats: number): string | null {
+  const fast = Math.min(split.call_ms, split.again_ms);
+  const spread = Math.abs(split.call_ms - split.again_ms) / fast;
+  if (!(fast > 0) || spread <= PREFILL_SPLIT_SPREAD) return null;
+  return `prefill ${tokens}: the first call of a session (${split.call_ms.toFixed(1)} ms, median of ${repeats}) and the same call again (${split.again_ms.toFixed(1)} ms) differ by ${(spread * 100).toFixed(0)} %: a noisy run, repeat it with more --repeats before comparing`;
+}
+
 export interface BenchResult {
   date: string;
   adapter: string;
@@ -558,6 +574,11 @@ export async function runBench(
     log(
       `prefill ${T} tokens: ${prefill[String(T)]?.toFixed(0)} tokens/s (median of ${options.repeats}; call ${split.call_ms.toFixed(1)} ms, of it plan+encode+submit ${split.plan_encode_submit_ms.toFixed(1)} ms; the same again at once ${split.again_ms.toFixed(1)} ms)`,
     );
+    const noisy = prefillSplitNote(T, split, options.repeats);
+    if (noisy) {
+      notes.push(noisy);
+      log(`note: ${noisy}`);
+    }
   }
   // Decode: the app's generation loop itself (generate(): step + GPU sampling in one command
   // buffer, the next step submitted before the 4-byte readback of the id), greedy, after a short

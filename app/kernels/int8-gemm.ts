@@ -191,7 +191,8 @@ export function quantizeRowsI8(
  * 40 KB of workgroup memory), 'wide-deep' (the same with two stages in flight: slower than 'wide'
  * in the model on the H200, bench/RESULTS.md tenth session, so never a default), 'quad' and 'big'
  * (int8_gemm_big.wgsl `main_big`: each subgroup 64 × 64 of Y, stages of one K step; 128 × 128 tiles
- * of 4 subgroups, 28 KB, or 256 × 128 of 8, 44 KB; bench flags until measured).
+ * of 4 subgroups, 28 KB, or 256 × 128 of 8, 44 KB; slower than 'wide' in the model on the H100,
+ * bench/RESULTS.md fifteenth session: bench flags only).
  */
 export type TcKernel = TcKernelName;
 

@@ -229,7 +229,10 @@ describe('engine: the memory plan before loading (issue 17)', () => {
     const medium = await middle.handle({ id: 3, kind: 'loadModel', params: { modelId: entry.id, source, weights: 'f32' } });
     expect(medium).toMatchObject({ ok: true });
     const mediumBytes = medium.ok && medium.kind === 'loadModel' ? medium.result.runtimeBytes : 0;
-    expect(mediumBytes).toBeLessThanOrEqual(runtime.f32);
+    // The unknown-memory load above took 8,192-token chunks on a GPU (more bytes than this one) and
+    // 2,048 on a software adapter (the same bytes as this one).
+    if (software) expect(mediumBytes).toBe(runtime.f32);
+    else expect(mediumBytes).toBeLessThan(runtime.f32);
     expect(mediumBytes).toBeGreaterThan(small.ok && small.kind === 'loadModel' ? small.result.runtimeBytes : Infinity);
   });
 

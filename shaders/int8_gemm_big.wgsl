@@ -5,7 +5,7 @@
 // multiply. Its registers (16 results of 8 words an invocation) leave no room for main_wide's
 // 64-byte stages, so K advances 32 bytes (one K step) a stage, double-buffered with the next
 // stage's codes in registers while this one computes (one barrier a stage, as main_wide).
-//   main_big  BM × 128 tiles of Y: BM / 64 × 2 subgroups (BM = 128: 'quad', 4 subgroups and 27 KB
+//   main_big  BM × 128 tiles of Y: BM / 64 × 2 subgroups (BM = 128: 'quad', 4 subgroups and 28 KB
 //             of workgroup memory; BM = 256: 'big', 8 subgroups and 44 KB).
 // Rows of qa / qw past their 64-row padding are read clamped to the buffer (qa_at / qw_at) and
 // feed only results at m ≥ M or n ≥ N, which are not written. The staging is in blocks of 16 rows

@@ -38,8 +38,9 @@ export { INT8_TILE, int8RotationBlock, int8Words, MAX_ROTATION, roundUp } from '
 const OP = 'Int8Gemm';
 /**
  * The portable kernels read X through weights.wgsl's w_at (any storage format), the gated quantize
- * sums through workgroup_sum.wgsl; both gemms write through int8_store.wgsl, and the tensor-core
- * kernels stage K through int8_stage.wgsl (both after the TC shader's enable directives).
+ * sums through workgroup_sum.wgsl; both gemms write through int8_store.wgsl. The tensor-core
+ * kernels take their params, bindings and code reads from int8_tc_common.wgsl and int8_gemm_tc.wgsl's
+ * stage K through int8_stage.wgsl (all after the kernel file's enable directives).
  */
 const codeI8 = sigmoidCode + weightsCode + workgroupSumCode + int8Code + storeCode;
 /** The tensor-core kernels' modules (exported for the test that resolves them on any adapter, their matrix builtins stood in). */

@@ -6,6 +6,10 @@ const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 
 export default defineConfig({
   define: { __APP_VERSION__: JSON.stringify(pkg.version) },
   test: {
+    // Two files at a time across the three projects (one group: vitest needs the same maxWorkers for
+    // projects that run together). The default on a 2-core machine is one, and a serial run kept one
+    // of CI's two cores idle most of the time (25 min wall for 26 min of CPU).
+    maxWorkers: 2,
     reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       {
@@ -14,14 +18,13 @@ export default defineConfig({
       },
       {
         extends: true,
-        // GPU kernels on Dawn (real GPU or SwiftShader): one file at a time, in a forked process.
+        // GPU kernels on Dawn (real GPU or SwiftShader), each file in its own forked process.
         test: {
           name: 'gpu',
           include: ['test/gpu/**/*.test.ts'],
           pool: 'forks',
           // The loader test measures the JS heap after forced collections.
           execArgv: ['--expose-gc'],
-          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -33,7 +36,6 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           pool: 'forks',
-          fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 180_000,
         },

@@ -207,6 +207,32 @@ export function ssdChunkLength(c: Pick<MambaConfig, 'chunkSize'>, tuned?: number
   return Math.min(Math.max(tuned ?? c.chunkSize, 1), 1024);
 }
 
+/** Mamba-2's widths that place its activations in a token row (app/arch/mamba2/layout.ts takes views by them). */
+export interface Mamba2Dims {
+  dInner: number; // Di = H·P
+  nGroups: number; // G
+  dState: number; // N
+  nHeads: number; // H
+}
+
+/**
+ * Element offsets of Mamba-2's activations per token row: in_proj's output
+ * [T, inProjWidth] = [z (Di) | xBC (Di + 2·G·N) | dt (H)], and the conv output
+ * [T, xbcWidth] = [x (Di) | B (G·N) | C (G·N)] (groups concatenated in order).
+ */
+export function mamba2Layout(dims: Mamba2Dims) {
+  const gn = dims.nGroups * dims.dState;
+  return {
+    inProjWidth: 2 * dims.dInner + 2 * gn + dims.nHeads,
+    zOffset: 0,
+    xbcOffset: dims.dInner,
+    dtOffset: 2 * dims.dInner + 2 * gn,
+    xbcWidth: dims.dInner + 2 * gn,
+    bOffset: dims.dInner,
+    cOffset: dims.dInner + gn,
+  };
+}
+
 /**
  * Mamba-2's activations for chunks of T tokens, shared by its layers (app/arch/mamba2/mixer.ts
  * makes them from this): in_proj's rows [z | xBC | dt], the conv output, y, the gated y, Δ, and
@@ -214,9 +240,7 @@ export function ssdChunkLength(c: Pick<MambaConfig, 'chunkSize'>, tuned?: number
  */
 export function mamba2Activations(c: Pick<MambaConfig, 'dInner' | 'dState' | 'nHeads' | 'nGroups' | 'headDim' | 'chunkSize'>, T: number, chunkLength = ssdChunkLength(c)) {
   const { dInner: Di, dState: N, nHeads: H, nGroups: G } = c;
-  // Row widths as app/arch/mamba2/layout.ts mamba2Layout lays them out (this layer sees no architecture's
-  // files; test/gpu/memory-check.test.ts checks every buffer against a built model's).
-  const layout = { inProjWidth: 2 * Di + 2 * G * N + H, xbcWidth: Di + 2 * G * N };
+  const layout = mamba2Layout({ dInner: Di, nGroups: G, dState: N, nHeads: H });
   const ssd = ssdScratchElements({ tokens: T, nHeads: H, headDim: c.headDim, nGroups: G, dState: N }, chunkLength);
   const scratch = (elements: number) => (T > 1 ? elements : 0);
   return {

@@ -1,34 +1,13 @@
 /**
  * Where Mamba-2's activations are inside one another, per token row (the kernels take strided
- * views and know no model layout). The one place Mamba-2's in_proj width is computed.
+ * views and know no model layout). The row widths and offsets themselves are app/model/memory.ts
+ * mamba2Layout's (the memory plan sizes the buffers from them, below this layer).
  */
 import type { StridedView } from '../../kernels/selective-scan.js';
 import type { XbcView } from '../../kernels/ssd.js';
+import { mamba2Layout, type Mamba2Dims } from '../../model/memory.js';
 
-export interface Mamba2Dims {
-  dInner: number; // Di = H·P
-  nGroups: number; // G
-  dState: number; // N
-  nHeads: number; // H
-}
-
-/**
- * Element offsets of Mamba-2's activations per token row: in_proj's output
- * [T, inProjWidth] = [z (Di) | xBC (Di + 2·G·N) | dt (H)], and the conv output
- * [T, xbcWidth] = [x (Di) | B (G·N) | C (G·N)] (groups concatenated in order).
- */
-export function mamba2Layout(dims: Mamba2Dims) {
-  const gn = dims.nGroups * dims.dState;
-  return {
-    inProjWidth: 2 * dims.dInner + 2 * gn + dims.nHeads,
-    zOffset: 0,
-    xbcOffset: dims.dInner,
-    dtOffset: 2 * dims.dInner + 2 * gn,
-    xbcWidth: dims.dInner + 2 * gn,
-    bOffset: dims.dInner,
-    cOffset: dims.dInner + gn,
-  };
-}
+export { mamba2Layout, type Mamba2Dims } from '../../model/memory.js';
 
 /** x, B, C inside the causal conv's output xBC [T, Di + 2·G·N]. */
 export function convXbc(buffer: GPUBuffer, dims: Mamba2Dims): XbcView {

@@ -56,11 +56,22 @@ const PARAMS_BYTES = 64;
 const QUANTIZE_WORKGROUP = 256;
 
 
-/** Whether int8Gemm runs on the tensor cores here: the adapter offers them (offersInt8TensorCores) and the device took the features. */
-export function int8TensorCores(ctx: GpuContext): { subgroupSize: number } | null {
+/**
+ * Why int8Gemm cannot run on the tensor cores here, or null where it can: the adapter offers them
+ * (offersInt8TensorCores), the device took the features, and its limits take the smallest kernel
+ * ('single': 20 KiB of workgroup memory, over WebGPU's default 16 KiB).
+ */
+export function int8TensorCoreRefusal(ctx: GpuContext): string | null {
   const a = ctx.adapter;
-  if (!ctx.device.features.has('chromium-experimental-subgroup-matrix') || !ctx.device.features.has('subgroups') || !offersInt8TensorCores(a)) return null;
-  return { subgroupSize: a.subgroupMaxSize as number };
+  if (!ctx.device.features.has('chromium-experimental-subgroup-matrix') || !ctx.device.features.has('subgroups') || !offersInt8TensorCores(a)) {
+    return 'this device offers no int8 tensor cores (the feature chromium-experimental-subgroup-matrix with an i8 16×16×32 config and one subgroup size)';
+  }
+  return tcKernelRefusal(ctx, { subgroupSize: a.subgroupMaxSize as number }, 'single');
+}
+
+/** Whether int8Gemm runs on the tensor cores here (int8TensorCoreRefusal is null), and on subgroups of what size. */
+export function int8TensorCores(ctx: GpuContext): { subgroupSize: number } | null {
+  return int8TensorCoreRefusal(ctx) === null ? { subgroupSize: ctx.adapter.subgroupMaxSize as number } : null;
 }
 
 
@@ -230,13 +241,12 @@ function bigKernelSpec(bm: number) {
 
 /** Why this device cannot run a tensor-core kernel, or null where it can (tc: int8TensorCores). */
 export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, kernel: TcKernel): string | null {
-  if (kernel === 'single') return null;
-  if (tc.subgroupSize !== 32) return `the ${kernel} tensor-core kernel takes subgroups of 32, this device's are ${tc.subgroupSize}`;
-  const { tileM, tileN, subgroups, workgroupBytes: bytes } = TC_KERNELS[kernel];
-  if (tileM < 128 && tileN < 128) return null;
+  // 'single' takes any subgroup size (its SG is the device's); the others are written for 32.
+  if (kernel !== 'single' && tc.subgroupSize !== 32) return `the ${kernel} tensor-core kernel takes subgroups of 32, this device's are ${tc.subgroupSize}`;
+  const { subgroups, workgroupBytes: bytes } = TC_KERNELS[kernel];
   const limits = ctx.device.limits;
   if (limits.maxComputeWorkgroupStorageSize < bytes) return `the ${kernel} tensor-core kernel needs ${bytes} bytes of workgroup memory, this device allows ${limits.maxComputeWorkgroupStorageSize}`;
-  const invocations = subgroups * 32;
+  const invocations = subgroups * tc.subgroupSize;
   if (limits.maxComputeInvocationsPerWorkgroup < invocations || limits.maxComputeWorkgroupSizeX < invocations) return `the ${kernel} tensor-core kernel needs workgroups of ${invocations} invocations`;
   return null;
 }
@@ -332,7 +342,7 @@ export function int8Gemm(
   checkWrittenNotAliased(OP, read, [['y', buffers.y]]);
   const tc = int8TensorCores(ctx);
   const variant = options.variant ?? (tc ? 'tensor-cores' : 'portable');
-  if (variant === 'tensor-cores' && !tc) throw new RangeError(`${OP}: this device offers no int8 tensor cores (the feature chromium-experimental-subgroup-matrix with an i8 16×16×32 config and one subgroup size)`);
+  if (variant === 'tensor-cores' && !tc) throw new RangeError(`${OP}: ${int8TensorCoreRefusal(ctx) ?? 'no int8 tensor cores'}`);
   const { device } = ctx;
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
   // Both kernels bind params, qa, qw, sa, sw, y, bias as 0..6; their params differ only in K (bytes / words per row).

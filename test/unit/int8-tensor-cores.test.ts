@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { offersInt8TensorCores } from '../../app/gpu/adapter';
 import type { GpuContext } from '../../app/gpu/context';
-import { defaultTcKernel, int8SplitCount, tcKernelRefusal } from '../../app/kernels/int8-gemm';
+import { defaultTcKernel, int8SplitCount, int8TensorCoreRefusal, int8TensorCores, tcKernelRefusal } from '../../app/kernels/int8-gemm';
 import { MATMUL_SCRATCH_ELEMENTS } from '../../app/kernels/matmul';
 
 const h200 = {
@@ -65,6 +65,29 @@ describe('the tensor-core kernel a device runs', () => {
     expect(defaultTcKernel(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 })).toBe('double');
     expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'big')).toMatch(/workgroups of 256 invocations/);
     expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'quad')).toBeNull();
+  });
+
+  it("WebGPU's default 16 KiB of workgroup memory: no kernel (each stages 20 KiB or more), so no tensor cores and the portable kernel", () => {
+    const least = device({ maxComputeWorkgroupStorageSize: 16384 });
+    for (const k of ['single', 'double', 'wide', 'wide-deep', 'quad', 'big'] as const) expect(tcKernelRefusal(least, { subgroupSize: 32 }, k)).toMatch(/bytes of workgroup memory, this device allows 16384/);
+    expect(tcKernelRefusal(least, { subgroupSize: 32 }, 'single')).toMatch(/the single tensor-core kernel needs 20480 bytes/);
+    expect(tcKernelRefusal(device({ maxComputeWorkgroupStorageSize: 20480 }), { subgroupSize: 32 }, 'single')).toBeNull();
+    expect(tcKernelRefusal(device({ maxComputeWorkgroupStorageSize: 20480 }), { subgroupSize: 32 }, 'double')).toBeNull();
+    // The whole decision, on the H200's adapter with the features taken: the limit alone turns it off.
+    const ctx = (l: Partial<typeof limits>) =>
+      ({ adapter: h200, device: { features: new Set(['chromium-experimental-subgroup-matrix', 'subgroups']), limits: { ...limits, ...l } } }) as unknown as GpuContext;
+    expect(int8TensorCores(ctx({}))).toEqual({ subgroupSize: 32 });
+    expect(int8TensorCoreRefusal(ctx({}))).toBeNull();
+    expect(int8TensorCores(ctx({ maxComputeWorkgroupStorageSize: 16384 }))).toBeNull();
+    expect(int8TensorCoreRefusal(ctx({ maxComputeWorkgroupStorageSize: 16384 }))).toMatch(/the single tensor-core kernel needs 20480 bytes of workgroup memory, this device allows 16384/);
+    const noFeature = { adapter: h200, device: { features: new Set(['subgroups']), limits } } as unknown as GpuContext;
+    expect(int8TensorCores(noFeature)).toBeNull();
+    expect(int8TensorCoreRefusal(noFeature)).toMatch(/offers no int8 tensor cores/);
+  });
+
+  it('subgroups of 64: the single kernel needs workgroups of 4 of them', () => {
+    expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 64 }, 'single')).toMatch(/the single tensor-core kernel needs workgroups of 256 invocations/);
+    expect(tcKernelRefusal(device({}), { subgroupSize: 64 }, 'single')).toBeNull();
   });
 
   it('subgroups other than 32: the single-buffered kernel only', () => {

@@ -18,6 +18,7 @@ import { fitRecord, INDEX_VERSION, LIBRARY_LIMITS as L, LibraryIndexFile, parseI
 import { ModelFileError } from '../../app/formats/errors';
 import { isModelFileName } from '../../app/library/model-files';
 import { isPlainName } from '../../main/model-files';
+import { PROPERTY_TIMEOUT_MS } from '../support/fuzz-model';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -225,7 +226,7 @@ describe('library index fuzz', () => {
       { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
     );
     console.log(`fuzz-library: ${caseNo} index cases, 0 failures`);
-  }, 600_000);
+  }, Math.max(600_000, PROPERTY_TIMEOUT_MS));
 
   it(`fitRecord trims any record into one the index loads, or refuses it with a ModelFileError (${RUNS} cases)`, () => {
     let cases = 0;
@@ -259,7 +260,8 @@ describe('library index fuzz', () => {
       { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
     );
     console.log(`fuzz-library: ${cases} record cases, 0 failures`);
-  });
+    // Vitest's 5 s default took CI's 1,000 cases (~0.5 s), not `npm run test:fuzz`'s 20,000 (9 s).
+  }, PROPERTY_TIMEOUT_MS);
 });
 
 /** A config value with the deep-nesting marker made into the real deep object (built without recursion). */

@@ -29,6 +29,7 @@ import { checkMemoryPlan, modelChunks, planMemory, type MemoryPlan } from '../mo
 import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
+import { timeStepCpu } from './step-cpu.js';
 
 /**
  * Model shapes the harness can make with random weights (transformers config keys). The large ones
@@ -161,6 +162,11 @@ export interface BenchResult {
   prefill_split?: Record<string, PrefillSplit>;
   decode_tok_s: number;
   /** Decode with the app's default sampling (app/model/sampling.ts DEFAULT_SAMPLING) instead of greedy. */
+  /**
+   * CPU ms a greedy decode step takes to encode and submit (app/bench/step-cpu.ts), median of the
+   * runs: where it approaches 1000 / decode_tok_s, the decode is bound by the CPU, not the GPU.
+   */
+  decode_step_cpu_ms: number;
   decode_sampled_tok_s: number;
   /** The grid decode (one dispatch a layer), where it ran: checkGridDecode. */
   grid_decode?: { workgroups: number; aborted: boolean; tokens: number; tokens_equal: number };
@@ -584,21 +590,30 @@ export async function runBench(
   // buffer, the next step submitted before the 4-byte readback of the id), greedy, after a short
   // prompt; its rate counts the decode steps only.
   // Median tokens/s of `repeats` such generations after `warmup`; sampling settings from `sampling(run)`.
-  const decodeRate = async (sampling: (run: number) => Pick<GenerateOptions, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'seed'>): Promise<number> => {
+  // Also the CPU a step costs (timeStepCpu), median over the same runs.
+  const decodeRate = async (sampling: (run: number) => Pick<GenerateOptions, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'seed'>): Promise<{ rate: number; stepCpuMs: number }> => {
     const rates: number[] = [];
+    const cpu: number[] = [];
     for (let r = 0; r < options.warmup + options.repeats; r++) {
       const session = new Session(ctx, model);
+      const timed = timeStepCpu(session);
       const run = await generate(ctx, session, ids(16), { maxTokens: options.decodeTokens + 1, ...sampling(r) });
-      if (r >= options.warmup) rates.push(run.tokensPerSecond);
+      if (r >= options.warmup) {
+        rates.push(run.tokensPerSecond);
+        cpu.push(timed.msPerStep());
+      }
       session.destroy();
     }
-    return median(rates);
+    return { rate: median(rates), stepCpuMs: median(cpu) };
   };
-  const decode = await decodeRate(() => ({ temperature: 0 }));
-  log(`decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats})`);
+  const { rate: decode, stepCpuMs } = await decodeRate(() => ({ temperature: 0 }));
+  log(
+    `decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats}); ` +
+      `the CPU encodes and submits a step in ${stepCpuMs.toFixed(3)} ms, ${decode > 0 ? ((100 * stepCpuMs * decode) / 1000).toFixed(0) : '?'} % of a token's time`,
+  );
   // The same with the app's default sampling (DEFAULT_SAMPLING: temperature 0.8, top-k 40, top-p
   // 0.95): what its top-k and top-p searches over the vocabulary add to a token.
-  const decodeSampled = await decodeRate((r) => ({ ...DEFAULT_SAMPLING, seed: r + 1 }));
+  const decodeSampled = (await decodeRate((r) => ({ ...DEFAULT_SAMPLING, seed: r + 1 }))).rate;
   log(`decode with the app's sampling (temperature ${DEFAULT_SAMPLING.temperature}, top-k ${DEFAULT_SAMPLING.topK}, top-p ${DEFAULT_SAMPLING.topP}): ${decodeSampled.toFixed(1)} tokens/s`);
   const gridDecode = await checkGridDecode(ctx, inspection, weights, model, options, ids(16));
   if (gridDecode) log(`grid decode: ${gridDecode.workgroups} workgroups${gridDecode.aborted ? ', ABORTED' : ''}; greedy tokens equal to the dispatch path's: ${gridDecode.tokens_equal}/${gridDecode.tokens}`);
@@ -630,6 +645,7 @@ export async function runBench(
     prefill_tok_s: prefill,
     prefill_split: prefillSplit,
     decode_tok_s: decode,
+    decode_step_cpu_ms: stepCpuMs,
     decode_sampled_tok_s: decodeSampled,
     ...(gridDecode ? { grid_decode: gridDecode } : {}),
     ...(foldedCheck ? { decode_xproj_check: foldedCheck } : {}),

@@ -18,6 +18,7 @@ import { generate } from '../model/generate.js';
 import type { LanguageModel } from '../model/model.js';
 import type { LoadedWeights } from '../model/loader.js';
 import { Session } from '../model/session.js';
+import { timeStepCpu } from './step-cpu.js';
 import { seededRandom } from '../random.js';
 import { traceLongPrompt, type LongTraceSink } from '../analysis/long-trace.js';
 import { startLiveTrace, type LiveTrace } from '../analysis/trace.js';
@@ -138,19 +139,11 @@ export async function benchTrace(
             ...(piece !== undefined ? { trailPiece: piece } : {}),
           });
     if (live) liveModes.set(trace, live.mode);
-    const step = session.stepFromGpu.bind(session);
-    let encoding = 0;
-    let steps = 0;
-    session.stepFromGpu = (then) => {
-      const t = performance.now();
-      step(then);
-      encoding += performance.now() - t;
-      steps++;
-    };
+    const cpu = timeStepCpu(session);
     try {
       const run = await generate(ctx, session, prompt, { maxTokens: options.decodeTokens + 1, temperature: 0 }, () => live?.flushSoon());
       await live?.finish().then((t) => t?.release?.());
-      return { rate: run.tokensPerSecond, encodeMs: encoding / Math.max(1, steps) };
+      return { rate: run.tokensPerSecond, encodeMs: cpu.msPerStep() };
     } finally {
       await live?.stop();
       session.destroy();

@@ -31,6 +31,10 @@ describe('npm run bench', () => {
     expect(Object.keys(result.prefill_tok_s as object)).toEqual(['16', '40']);
     expect(result.decode_tok_s).toBeGreaterThan(0);
     expect(result.decode_sampled_tok_s, "decode with the app's sampling").toBeGreaterThan(0);
+    // The CPU a step takes (encoding it is never free), and its share of a token in the log.
+    expect(result.decode_step_cpu_ms).toBeGreaterThan(0);
+    expect(Number.isFinite(result.decode_step_cpu_ms)).toBe(true);
+    expect(run.stderr).toMatch(/the CPU encodes and submits a step in \d+\.\d{3} ms, \d+ % of a token's time/);
     expect(typeof result.adapter).toBe('string');
     expect(typeof result.date).toBe('string');
     expect(result.gpu_memory_bytes).toMatchObject({ weights: expect.any(Number), activations: expect.any(Number), state: expect.any(Number) });

@@ -161,12 +161,12 @@ export interface BenchResult {
   /** Where a prefill call's time goes (medians, ms): the whole call, its CPU part up to submit, and the same call again at once in the same session. */
   prefill_split?: Record<string, PrefillSplit>;
   decode_tok_s: number;
-  /** Decode with the app's default sampling (app/model/sampling.ts DEFAULT_SAMPLING) instead of greedy. */
   /**
    * CPU ms a greedy decode step takes to encode and submit (app/bench/step-cpu.ts), median of the
    * runs: where it approaches 1000 / decode_tok_s, the decode is bound by the CPU, not the GPU.
    */
   decode_step_cpu_ms: number;
+  /** Decode with the app's default sampling (app/model/sampling.ts DEFAULT_SAMPLING) instead of greedy. */
   decode_sampled_tok_s: number;
   /** The grid decode (one dispatch a layer), where it ran: checkGridDecode. */
   grid_decode?: { workgroups: number; aborted: boolean; tokens: number; tokens_equal: number };

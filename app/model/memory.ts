@@ -12,6 +12,7 @@
 import { BLOCK_FORMATS, isBlockFormat, rowQuantum, weightBytes, weightDataBytes, type WeightFormat } from '../kernels/weight-format.js';
 import type { TensorLocation } from '../formats/tensor-location.js';
 import { MATMUL_SCRATCH_ELEMENTS } from '../kernels/matmul.js';
+import { mamba2Layout } from './mamba2-layout.js';
 import { selectiveScanSummaryElements } from '../kernels/selective-scan.js';
 import { ssdScratchElements } from '../kernels/ssd.js';
 import { attentionScratchElements, DECODE_MAX_TOKENS } from '../kernels/attention.js';
@@ -205,32 +206,6 @@ export function mamba1Activations(c: Pick<MambaConfig, 'dInner' | 'dState' | 'dt
 /** Mamba-2's SSD chunk length: the config's chunk_size (or a bench's tuning), 1..1024. */
 export function ssdChunkLength(c: Pick<MambaConfig, 'chunkSize'>, tuned?: number): number {
   return Math.min(Math.max(tuned ?? c.chunkSize, 1), 1024);
-}
-
-/** Mamba-2's widths that place its activations in a token row (app/arch/mamba2/layout.ts takes views by them). */
-export interface Mamba2Dims {
-  dInner: number; // Di = H·P
-  nGroups: number; // G
-  dState: number; // N
-  nHeads: number; // H
-}
-
-/**
- * Element offsets of Mamba-2's activations per token row: in_proj's output
- * [T, inProjWidth] = [z (Di) | xBC (Di + 2·G·N) | dt (H)], and the conv output
- * [T, xbcWidth] = [x (Di) | B (G·N) | C (G·N)] (groups concatenated in order).
- */
-export function mamba2Layout(dims: Mamba2Dims) {
-  const gn = dims.nGroups * dims.dState;
-  return {
-    inProjWidth: 2 * dims.dInner + 2 * gn + dims.nHeads,
-    zOffset: 0,
-    xbcOffset: dims.dInner,
-    dtOffset: 2 * dims.dInner + 2 * gn,
-    xbcWidth: dims.dInner + 2 * gn,
-    bOffset: dims.dInner,
-    cOffset: dims.dInner + gn,
-  };
 }
 
 /**

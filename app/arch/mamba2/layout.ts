@@ -1,13 +1,13 @@
 /**
  * Where Mamba-2's activations are inside one another, per token row (the kernels take strided
- * views and know no model layout). The row widths and offsets themselves are app/model/memory.ts
- * mamba2Layout's (the memory plan sizes the buffers from them, below this layer).
+ * views and know no model layout). The row widths and offsets themselves are
+ * app/model/mamba2-layout.ts mamba2Layout's (the memory plan sizes the buffers from them, below this layer).
  */
 import type { StridedView } from '../../kernels/selective-scan.js';
 import type { XbcView } from '../../kernels/ssd.js';
-import { mamba2Layout, type Mamba2Dims } from '../../model/memory.js';
+import { mamba2Layout, type Mamba2Dims } from '../../model/mamba2-layout.js';
 
-export { mamba2Layout, type Mamba2Dims } from '../../model/memory.js';
+export { mamba2Layout, type Mamba2Dims } from '../../model/mamba2-layout.js';
 
 /** x, B, C inside the causal conv's output xBC [T, Di + 2·G·N]. */
 export function convXbc(buffer: GPUBuffer, dims: Mamba2Dims): XbcView {

@@ -423,8 +423,8 @@ describe('int8 matrix product (Dawn)', () => {
     const run = new Set(kernels(ctx).map((k) => k.options.tcKernel));
     let fitting = 0;
     for (const kernel of Object.keys(TC_KERNELS) as TcKernel[]) {
-      const { entryPoint, module, subgroups, workgroupBytes, constants } = TC_KERNELS[kernel];
-      if (workgroupBytes > device.limits.maxComputeWorkgroupStorageSize || subgroups * 32 > device.limits.maxComputeInvocationsPerWorkgroup) continue;
+      const { entryPoint, module, constants } = TC_KERNELS[kernel];
+      if (tcKernelRefusal(ctx, { subgroupSize: 32 }, kernel) !== null) continue;
       fitting++;
       if (run.has(kernel)) continue;
       await withErrorScopes(device, `tensor-core kernel ${kernel}`, async () => device.createComputePipeline({ layout: 'auto', compute: { module: modules[module], entryPoint, constants: { SG: 32, ...constants } } }));
@@ -458,11 +458,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
 }`,
     });
-    const limits = device.limits;
-    // The int8_gemm_tc.wgsl kernels' tiles (TC_KERNELS: 64 on 4 subgroups, 128 on 8), each once.
-    const tiles = [...new Map(Object.values(TC_KERNELS).filter((k) => k.module === 'tc').map((k) => [k.tileM, { BT: k.tileM, NSG: k.subgroups, bytes: k.workgroupBytes }])).values()].filter(
-      ({ NSG, bytes }) => bytes <= limits.maxComputeWorkgroupStorageSize && NSG * SG <= limits.maxComputeInvocationsPerWorkgroup,
-    );
+    // The int8_gemm_tc.wgsl kernels' tiles (TC_KERNELS: 64 on 4 subgroups, 128 on 8) that this device takes (tcKernelRefusal), each once.
+    const onDevice = (Object.keys(TC_KERNELS) as TcKernel[]).filter((k) => TC_KERNELS[k].module === 'tc' && tcKernelRefusal(ctx as GpuContext, { subgroupSize: SG }, k) === null);
+    const tiles = [...new Map(onDevice.map((k) => [TC_KERNELS[k].tileM, { BT: TC_KERNELS[k].tileM, NSG: TC_KERNELS[k].subgroups }])).values()];
     expect(tiles.length, 'a tile this adapter can stage').toBeGreaterThan(0);
     for (const { BT, NSG } of tiles) {
       const threads = NSG * SG;

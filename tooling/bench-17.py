@@ -229,7 +229,7 @@ def studio(run: Run, shape: str, formats: list[str], args) -> None:
     results = json.load(open(out))
     for res in results if isinstance(results, list) else [results]:
         run.rows.append({
-            'side': 'studio', 'shape': shape, 'weights': res['dtype'] + (f" grid {res['grid_setting']}" if res.get('grid_setting') not in (None, 'off') else '') + (f" x_proj {res['decode_xproj']}" if res.get('decode_xproj') else ''), 'decode_tok_s': res['decode_tok_s'], 'step_cpu_ms': res.get('decode_step_cpu_ms'), 'weight_formats': res.get('weight_formats'),
+            'side': 'studio', 'shape': shape, 'weights': res['dtype'] + (f" grid {res['grid_setting']}" if res.get('grid_setting') not in (None, 'off') else '') + (f" x_proj {res['decode_xproj']}" if res.get('decode_xproj') else ''), 'decode_tok_s': res['decode_tok_s'], 'step_cpu_ms': res.get('decode_step_cpu_ms'), 'step_gpu_ms': res.get('decode_step_gpu_ms'), 'weight_formats': res.get('weight_formats'),
             'gpu_memory_bytes': res['gpu_memory_bytes'], 'memory_plan': res.get('memory_plan'), 'adapter': res.get('adapter'), 'notes': res.get('notes', []),
         })
 
@@ -257,8 +257,8 @@ def table(rows: list[dict]) -> str:
         if r['side'] == 'official' and 'decode_tok_s' in r:
             best[r['shape']] = max(best.get(r['shape'], 0), r['decode_tok_s'])
     lines = [
-        '| shape | implementation | weights | GPU formats | decode tok/s | ÷ best official | target | CPU ms a step | GPU weights GB | weights read GB/s | plan total GB (prefill chunk 16) |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+        '| shape | implementation | weights | GPU formats | decode tok/s | ÷ best official | target | CPU ms a step | GPU ms a step | GPU weights GB | weights read GB/s | plan total GB (prefill chunk 16) |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ]
     for r in rows:
         rate = r.get('decode_tok_s')
@@ -274,6 +274,7 @@ def table(rows: list[dict]) -> str:
             f"| {r['shape']} | {'Mamba Studio (WebGPU)' if r['side'] == 'studio' else 'official mamba_ssm ' + r.get('mamba_ssm', '')} | {r['weights']} | "
             f"{r.get('weight_formats', '')} | {f'{rate:,.1f}' if rate else r.get('error', '')} | {ratio} | {target_text} | "
             f"{f'{cpu:.3f}' if (cpu := r.get('step_cpu_ms')) is not None else ''} | "
+            f"{f'{gpu:.3f}' if (gpu := r.get('step_gpu_ms')) is not None else ''} | "
             f"{gb(weights)} | {f'{weights * rate / 1e9:,.0f}' if weights and rate else ''} | {gb(plan)} |"
         )
     return '\n'.join(lines) + '\n'

@@ -177,8 +177,26 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
       --breakdown none --studio-args "${STUDIO_ARGS:-}" 2>&1 | grep -E '^\| |error'
     python3 tooling/bench-17.py --out $W/d --shapes mamba-2.8b,mamba2-130m,mamba-130m --formats f16 --budget 130 --studio-args "${DECODE_ARGS:-}" 2>&1 | grep -E '^\| |error'
     ;;
+  11)
+    # Every decode target on an H200 (seventeenth session: the first H200 in five stops): the f16
+    # decode beside the official mamba_ssm (mode 3's second half), then issue 17's quantized
+    # decodes (studio only: the official code has no block formats); each result carries
+    # decode_step_cpu_ms (is the decode held by the CPU that encodes its steps?), and Mamba-1's x_proj
+    # fold beside the separate x_proj (never measured on an H200; on the H100 +20 % and −4 % in two
+    # calls at mamba-130m; a Mamba-2 shape runs the same decode twice: the run-to-run spread). ~6 minutes.
+    python3 tooling/bench-17.py --out $W/d --shapes mamba-130m,mamba2-130m,mamba-2.8b --formats f16 --budget 200 --studio-timeout 100 \
+      --official-timeout 70 --studio-args "${DECODE_ARGS:---decode-xproj separate,folded}" 2>&1 | grep -E '^\| |error'
+    python3 tooling/bench-17.py --out $W/q --shapes mamba-2.8b,falcon-mamba-7b --formats q8_0,q4_k --budget 110 --studio-timeout 70 \
+      --no-official --studio-args "${DECODE_ARGS:-}" 2>&1 | grep -E '^\| |error'
+    ;;
+  12)
+    # Every prefill target on an H200: mode 3's first half (the int8 prefill beside the official
+    # bf16 at 2,048 and 8,192 tokens). ~4 minutes.
+    python3 tooling/bench-prefill.py --out $W/p --shapes mamba2-2.7b,mamba-2.8b,mamba2-130m --matmul int8 --official-dtypes bf16 --budget 225 \
+      --breakdown none --studio-args "${STUDIO_ARGS:-}" 2>&1 | grep -E '^\| |error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12" >&2
     exit 2
     ;;
 esac

@@ -6,7 +6,7 @@ import { runnerImport } from 'vite';
 import { create, globals } from 'webgpu';
 
 Object.assign(globalThis, globals);
-const gpu = create([]);
+const gpu = create(process.env.DAWN_FLAGS ? process.env.DAWN_FLAGS.split(' ') : []);
 const { module } = await runnerImport(fileURLToPath(new URL('./step-encode-probe.ts', import.meta.url)), { configFile: false, logLevel: 'warn' });
 try {
   process.exitCode = await module.main(process.argv.slice(2), gpu);

@@ -75,6 +75,15 @@ def step_cpu_of(r):
     return f"{ms:.3f}{share}"
 
 
+def step_gpu_of(r):
+    """The GPU time of a decode step (bench.ts decode_step_gpu_ms, timestamps of its passes; from the seventeenth session) and its share of a token."""
+    ms = r.get('decode_step_gpu_ms')
+    if ms is None:
+        return ''
+    share = f" ({100 * ms * r['decode_tok_s'] / 1000:.0f} %)" if r['decode_tok_s'] > 0 else ''
+    return f"{ms:.3f}{share}"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('paths', nargs='+')
@@ -84,11 +93,11 @@ def main():
     if not rows:
         sys.exit('no bench results found')
     lengths = sorted({int(t) for _, r in rows for t in r['prefill_tok_s']})
-    print('| file | model | weights | settings | ' + ' | '.join(f'prefill @{t:,}' for t in lengths) + ' | decode tok/s | CPU ms a step (% of a token) | checks |')
-    print('| --- ' * (7 + len(lengths)) + '|')
+    print('| file | model | weights | settings | ' + ' | '.join(f'prefill @{t:,}' for t in lengths) + ' | decode tok/s | CPU ms a step (% of a token) | GPU ms a step (% of a token) | checks |')
+    print('| --- ' * (8 + len(lengths)) + '|')
     for f, r in rows:
         rates = [f"{r['prefill_tok_s'][str(t)]:,.0f}" if str(t) in r['prefill_tok_s'] else '' for t in lengths]
-        print(f"| {os.path.basename(f)} | {r.get('model', '')} | {r.get('dtype', '')} | {settings_of(r)} | " + ' | '.join(rates) + f" | {r['decode_tok_s']:,.1f} | {step_cpu_of(r)} | {checks_of(r)} |")
+        print(f"| {os.path.basename(f)} | {r.get('model', '')} | {r.get('dtype', '')} | {settings_of(r)} | " + ' | '.join(rates) + f" | {r['decode_tok_s']:,.1f} | {step_cpu_of(r)} | {step_gpu_of(r)} | {checks_of(r)} |")
     if args.kernels <= 0:
         return
     for f, r in rows:

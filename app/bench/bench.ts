@@ -30,6 +30,7 @@ import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { timeStepCpu } from './step-cpu.js';
+import { timeStepGpu } from './step-gpu.js';
 
 /**
  * Model shapes the harness can make with random weights (transformers config keys). The large ones
@@ -166,6 +167,12 @@ export interface BenchResult {
    * runs: where it approaches 1000 / decode_tok_s, the decode is bound by the CPU, not the GPU.
    */
   decode_step_cpu_ms: number;
+  /**
+   * GPU ms of a greedy decode step: timestamps where its first pass begins and its last ends
+   * (app/bench/step-gpu.ts), median over one generation of decode tokens; absent without
+   * timestamp-query. 1000 / decode_tok_s well above it: the decode waits on the CPU or the queue.
+   */
+  decode_step_gpu_ms?: number;
   /** Decode with the app's default sampling (app/model/sampling.ts DEFAULT_SAMPLING) instead of greedy. */
   decode_sampled_tok_s: number;
   /** The grid decode (one dispatch a layer), where it ran: checkGridDecode. */
@@ -454,6 +461,21 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
   return [...totals.entries()].map(([name, t]) => ({ name, microseconds: t.ns / 1000, count: t.count })).sort((a, b) => b.microseconds - a.microseconds);
 }
 
+/** The median GPU ms of a greedy decode step over a generation of `tokens` tokens (timeStepGpu); null where no timestamp was valid. */
+async function decodeStepGpuMs(ctx: GpuContext, model: LanguageModel, prompt: number[], tokens: number): Promise<number | null> {
+  const session = new Session(ctx, model);
+  const timer = timeStepGpu(ctx, session, Math.max(1, tokens));
+  try {
+    await generate(ctx, session, prompt, { maxTokens: tokens + 1, temperature: 0 });
+    // A timestamp pair out of order (an implementation may write zeros) is no measurement.
+    const ms = (await timer.read()).filter((t) => Number.isFinite(t) && t > 0);
+    return ms.length > 0 ? median(ms) : null;
+  } finally {
+    timer.destroy();
+    session.destroy();
+  }
+}
+
 /** `model`'s first `tokens` greedy tokens after `prompt` (the app's generate, temperature 0). */
 async function greedyTokens(ctx: GpuContext, model: LanguageModel, prompt: number[], tokens: number): Promise<number[]> {
   const session = new Session(ctx, model);
@@ -611,6 +633,13 @@ export async function runBench(
     `decode: ${decode.toFixed(1)} tokens/s over ${options.decodeTokens} tokens (median of ${options.repeats}); ` +
       `the CPU encodes and submits a step in ${stepCpuMs.toFixed(3)} ms, ${decode > 0 ? ((100 * stepCpuMs * decode) / 1000).toFixed(0) : '?'} % of a token's time`,
   );
+  // The GPU time of a greedy step (timestamps around its passes), one more generation: a token's
+  // time well above it means the decode waits on the CPU or the queue, not on its kernels.
+  const stepGpuMs = ctx.features.has('timestamp-query') ? await decodeStepGpuMs(ctx, model, ids(16), options.decodeTokens) : null;
+  if (stepGpuMs !== null) {
+    const tokenMs = decode > 0 ? 1000 / decode : 0;
+    log(`decode step on the GPU (timestamps of its passes): ${stepGpuMs.toFixed(3)} ms a step, ${tokenMs > 0 ? ((100 * stepGpuMs) / tokenMs).toFixed(0) : '?'} % of a token's ${tokenMs.toFixed(3)} ms`);
+  } else notes.push('no timestamp-query on this adapter (or no valid timestamps): no decode_step_gpu_ms');
   // The same with the app's default sampling (DEFAULT_SAMPLING: temperature 0.8, top-k 40, top-p
   // 0.95): what its top-k and top-p searches over the vocabulary add to a token.
   const decodeSampled = (await decodeRate((r) => ({ ...DEFAULT_SAMPLING, seed: r + 1 }))).rate;
@@ -646,6 +675,7 @@ export async function runBench(
     prefill_split: prefillSplit,
     decode_tok_s: decode,
     decode_step_cpu_ms: stepCpuMs,
+    ...(stepGpuMs !== null ? { decode_step_gpu_ms: stepGpuMs } : {}),
     decode_sampled_tok_s: decodeSampled,
     ...(gridDecode ? { grid_decode: gridDecode } : {}),
     ...(foldedCheck ? { decode_xproj_check: foldedCheck } : {}),

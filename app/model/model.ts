@@ -27,12 +27,36 @@ export type Step =
   | { kind: 'dispatch'; dispatch: Dispatch }
   | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer | (() => GPUBuffer); toOffset: number | (() => number); bytes: number };
 
-/** Encodes steps: consecutive dispatches share one compute pass; copies go between passes. */
-export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: readonly Step[]): void {
+/** Where encodeSteps writes GPU timestamps: `begin` as the first compute pass starts, `end` as the last one ends. */
+export interface StepTimestamps {
+  querySet: GPUQuerySet;
+  begin: number;
+  end: number;
+}
+
+/**
+ * Encodes steps: consecutive dispatches share one compute pass; copies go between passes. With
+ * `timestamps`, the first pass writes its begin query and the last pass its end query (nothing
+ * where the steps have no dispatch): the GPU time of the steps, its queue's waits left out.
+ */
+export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: readonly Step[], timestamps?: StepTimestamps): void {
   let pass: GPUComputePassEncoder | null = null;
-  for (const step of steps) {
+  const first = timestamps ? steps.findIndex((s) => s.kind === 'dispatch') : -1;
+  const last = timestamps ? steps.findLastIndex((s) => s.kind === 'dispatch') : -1;
+  for (const [i, step] of steps.entries()) {
     if (step.kind === 'dispatch') {
-      pass ??= encoder.beginComputePass({ label: `${label}.pass` });
+      if (!pass) {
+        // The first pass takes the begin query; the pass holding the last dispatch, the end query.
+        const lastPass = last >= i && !steps.slice(i, last + 1).some((s) => s.kind === 'copy');
+        const writes: GPUComputePassTimestampWrites | undefined = timestamps
+          ? {
+              querySet: timestamps.querySet,
+              ...(i === first ? { beginningOfPassWriteIndex: timestamps.begin } : {}),
+              ...(lastPass ? { endOfPassWriteIndex: timestamps.end } : {}),
+            }
+          : undefined;
+        pass = encoder.beginComputePass({ label: `${label}.pass`, ...(writes && (i === first || lastPass) ? { timestampWrites: writes } : {}) });
+      }
       step.dispatch.encode(pass);
     } else {
       pass?.end();

@@ -10,7 +10,7 @@ import { validateTokenIds } from '../kernels/embedding.js';
 import { topK } from '../kernels/top-k.js';
 import { gridDecodeWorkgroups, type GpuContext } from '../gpu/context.js';
 import { stateBuffers, type ModelTaps, type SequenceState } from './mixer.js';
-import { encodeSteps, submitSteps, type ForwardPlan, type LanguageModel } from './model.js';
+import { encodeSteps, submitSteps, type ForwardPlan, type LanguageModel, type StepTimestamps } from './model.js';
 
 /**
  * Where a traced session writes each token's taps (app/analysis/recorder.ts implements it): rows
@@ -81,6 +81,12 @@ export class Session {
   private unknown = 0;
   /** Every token the state has consumed, in order. */
   readonly tokens: number[] = [];
+
+  /**
+   * Where a one-token step writes its GPU timestamps (the bench's app/bench/step-gpu.ts): asked once
+   * a step; null, or a null answer, writes none.
+   */
+  stepTimestamps: (() => StepTimestamps | null) | null = null;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -342,7 +348,7 @@ export class Session {
       plan = this.decodePlan();
     }
     const encoder = device.createCommandEncoder({ label });
-    encodeSteps(encoder, 'Session.step', plan.steps);
+    encodeSteps(encoder, 'Session.step', plan.steps, this.stepTimestamps?.() ?? undefined);
     if (summarized) {
       if (summarized.logitsTo) encoder.copyBufferToBuffer(this.logits, 0, summarized.logitsTo.buffer, summarized.logitsTo.offset, this.logits.size);
     } else if (recorder) this.encodeTopNext(encoder, recorder.length - 1);

@@ -35,6 +35,12 @@ describe('npm run bench', () => {
     expect(result.decode_step_cpu_ms).toBeGreaterThan(0);
     expect(Number.isFinite(result.decode_step_cpu_ms)).toBe(true);
     expect(run.stderr).toMatch(/the CPU encodes and submits a step in \d+\.\d{3} ms, \d+ % of a token's time/);
+    // The GPU time of a step where the adapter has timestamps (SwiftShader's Dawn has them), else a note why not.
+    if (result.decode_step_gpu_ms === undefined) expect(result.notes).toContain('no timestamp-query on this adapter (or no valid timestamps): no decode_step_gpu_ms');
+    else {
+      expect(result.decode_step_gpu_ms).toBeGreaterThan(0);
+      expect(run.stderr).toMatch(/decode step on the GPU \(timestamps of its passes\): \d+\.\d{3} ms a step, \d+ % of a token's \d+\.\d{3} ms/);
+    }
     expect(typeof result.adapter).toBe('string');
     expect(typeof result.date).toBe('string');
     expect(result.gpu_memory_bytes).toMatchObject({ weights: expect.any(Number), activations: expect.any(Number), state: expect.any(Number) });

@@ -179,14 +179,17 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
     ;;
   11)
     # Every decode target on an H200 (seventeenth session: the first H200 in five stops): the f16
-    # decode beside the official mamba_ssm (mode 3's second half), then issue 17's quantized
-    # decodes (studio only: the official code has no block formats); each result carries
-    # decode_step_cpu_ms (is the decode held by the CPU that encodes its steps?), and Mamba-1's x_proj
-    # fold beside the separate x_proj (never measured on an H200; on the H100 +20 % and −4 % in two
-    # calls at mamba-130m; a Mamba-2 shape runs the same decode twice: the run-to-run spread). ~6 minutes.
-    python3 tooling/bench-17.py --out $W/d --shapes mamba-130m,mamba2-130m,mamba-2.8b --formats f16 --budget 200 --studio-timeout 100 \
-      --official-timeout 70 --studio-args "${DECODE_ARGS:---decode-xproj separate,folded}" 2>&1 | grep -E '^\| |error'
-    python3 tooling/bench-17.py --out $W/q --shapes mamba-2.8b,falcon-mamba-7b --formats q8_0,q4_k --budget 110 --studio-timeout 70 \
+    # decode beside the official mamba_ssm (mode 3's second half), then issue 17's Q4_K decode at
+    # mamba-2.8b (studio only: the official code has no block formats); each result carries
+    # decode_step_cpu_ms and decode_step_gpu_ms (is the decode held by its kernels or by the CPU
+    # that encodes its steps?), and Mamba-1's x_proj fold beside the separate x_proj (never measured
+    # on an H200; on the H100 +20 % and −4 % in two calls at mamba-130m; a Mamba-2 shape runs the
+    # same decode twice: the run-to-run spread). ~4.5 minutes; all.tgz after each part (a call cut
+    # short still brings back the parts done).
+    python3 tooling/bench-17.py --out $W/d --shapes mamba-130m,mamba2-130m,mamba-2.8b --formats f16 --budget 180 --studio-timeout 90 \
+      --official-timeout 60 --studio-args "${DECODE_ARGS:---decode-xproj separate,folded}" 2>&1 | grep -E '^\| |error'
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    python3 tooling/bench-17.py --out $W/q --shapes mamba-2.8b --formats q4_k --budget 70 --studio-timeout 70 \
       --no-official --studio-args "${DECODE_ARGS:-}" 2>&1 | grep -E '^\| |error'
     ;;
   12)

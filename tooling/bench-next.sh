@@ -38,6 +38,11 @@
 # Fifteenth session (H100, bench/RESULTS.md "Fifteenth session"): 2, 7, 8, 9, 10 — the block
 # staging and the channel scan kept (the fourteenth's channel-scan verdict came from one slow
 # first call), 'quad'/'big' and the SSD's two-dimensional tiles lost.
+# Seventeenth session (H100, bench/RESULTS.md "Seventeenth session"): 11 — the decode is GPU-bound
+# (a step's GPU time 90–94 % of a token), the x_proj fold loses on the GPU (−5 %), and the app's
+# sampling costs ~0.4 ms a token; mamba-2.8b came from a separate bench-17.py call. Give the
+# official Mamba-2 2.7B cases ≥ 90 s each (Triton builds its kernels first: 45 s timed out) and
+# run the studio first where the budget is short. 12 and 1 are still to run.
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.

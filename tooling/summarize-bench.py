@@ -66,18 +66,9 @@ def checks_of(r):
     return ', '.join(out)
 
 
-def step_cpu_of(r):
-    """The CPU a decode step took (bench.ts decode_step_cpu_ms; absent before 2026-12-05's sixteenth session) and its share of a token."""
-    ms = r.get('decode_step_cpu_ms')
-    if ms is None:
-        return ''
-    share = f" ({100 * ms * r['decode_tok_s'] / 1000:.0f} %)" if r['decode_tok_s'] > 0 else ''
-    return f"{ms:.3f}{share}"
-
-
-def step_gpu_of(r):
-    """The GPU time of a decode step (bench.ts decode_step_gpu_ms, timestamps of its passes; from the seventeenth session) and its share of a token."""
-    ms = r.get('decode_step_gpu_ms')
+def step_ms_of(r, key):
+    """A decode step's ms (bench.ts decode_step_cpu_ms, from the sixteenth session; decode_step_gpu_ms, timestamps of its passes, from the seventeenth) and its share of a token."""
+    ms = r.get(key)
     if ms is None:
         return ''
     share = f" ({100 * ms * r['decode_tok_s'] / 1000:.0f} %)" if r['decode_tok_s'] > 0 else ''
@@ -97,7 +88,7 @@ def main():
     print('| --- ' * (8 + len(lengths)) + '|')
     for f, r in rows:
         rates = [f"{r['prefill_tok_s'][str(t)]:,.0f}" if str(t) in r['prefill_tok_s'] else '' for t in lengths]
-        print(f"| {os.path.basename(f)} | {r.get('model', '')} | {r.get('dtype', '')} | {settings_of(r)} | " + ' | '.join(rates) + f" | {r['decode_tok_s']:,.1f} | {step_cpu_of(r)} | {step_gpu_of(r)} | {checks_of(r)} |")
+        print(f"| {os.path.basename(f)} | {r.get('model', '')} | {r.get('dtype', '')} | {settings_of(r)} | " + ' | '.join(rates) + f" | {r['decode_tok_s']:,.1f} | {step_ms_of(r, 'decode_step_cpu_ms')} | {step_ms_of(r, 'decode_step_gpu_ms')} | {checks_of(r)} |")
     if args.kernels <= 0:
         return
     for f, r in rows:

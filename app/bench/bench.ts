@@ -30,7 +30,7 @@ import { stateBuffers } from '../model/mixer.js';
 import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { timeStepCpu } from './step-cpu.js';
-import { timeStepGpu } from './step-gpu.js';
+import { readTimestamps, timeStepGpu } from './step-gpu.js';
 
 /**
  * Model shapes the harness can make with random weights (transformers config keys). The large ones
@@ -430,8 +430,6 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
   const plan = model.plan(tokens, state, logits);
   const dispatches = plan.steps.flatMap((s) => (s.kind === 'dispatch' ? kernelUnits(s.dispatch) : []));
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * dispatches.length });
-  const resolve = device.createBuffer({ size: 16 * dispatches.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16 * dispatches.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const totals = new Map<string, { ns: number; count: number }>();
   for (let rep = 0; rep < 2; rep++) {
     const e = device.createCommandEncoder();
@@ -440,12 +438,8 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
       d.encode(pass);
       pass.end();
     });
-    e.resolveQuerySet(querySet, 0, 2 * dispatches.length, resolve, 0);
-    e.copyBufferToBuffer(resolve, 0, read, 0, resolve.size);
     device.queue.submit([e.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const times = new BigUint64Array(read.getMappedRange().slice(0));
-    read.unmap();
+    const times = await readTimestamps(device, querySet, 2 * dispatches.length);
     if (rep === 0) continue; // warm-up
     dispatches.forEach((d, i) => {
       const name = d.label.replace(/^Mamba[12]\.(L\d+\.)?/, '');
@@ -457,7 +451,7 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
   }
   plan.destroy();
   querySet.destroy();
-  for (const b of [resolve, read, logits, ...stateBuffers(state)]) b.destroy();
+  for (const b of [logits, ...stateBuffers(state)]) b.destroy();
   return [...totals.entries()].map(([name, t]) => ({ name, microseconds: t.ns / 1000, count: t.count })).sort((a, b) => b.microseconds - a.microseconds);
 }
 

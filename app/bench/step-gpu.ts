@@ -8,6 +8,29 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { Session } from '../model/session.js';
 
+/**
+ * The first `count` timestamps of `querySet` in ns (0 where none was written), read back once the
+ * work submitted before is done.
+ */
+export async function readTimestamps(device: GPUDevice, querySet: GPUQuerySet, count: number): Promise<BigUint64Array> {
+  if (count === 0) return new BigUint64Array(0);
+  const resolved = device.createBuffer({ label: 'readTimestamps.resolved', size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const staging = device.createBuffer({ label: 'readTimestamps.staging', size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  try {
+    const encoder = device.createCommandEncoder({ label: 'readTimestamps' });
+    encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, staging, 0, 8 * count);
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const ns = new BigUint64Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    return ns;
+  } finally {
+    resolved.destroy();
+    staging.destroy();
+  }
+}
+
 /** Writes timestamps for the next `maxSteps` one-token steps of `session` (later steps write none). */
 export function timeStepGpu(ctx: GpuContext, session: Session, maxSteps: number): { read(): Promise<number[]>; destroy(): void } {
   if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new RangeError(`timeStepGpu: maxSteps must be an integer ≥ 1, got ${maxSteps}`);
@@ -17,30 +40,16 @@ export function timeStepGpu(ctx: GpuContext, session: Session, maxSteps: number)
   const querySet = device.createQuerySet({ label: 'timeStepGpu.queries', type: 'timestamp', count: 2 * steps });
   let written = 0;
   session.stepTimestamps = () => (written < steps ? { querySet, begin: 2 * written, end: 2 * written++ + 1 } : null);
-  let resolved: GPUBuffer | null = null;
-  let staging: GPUBuffer | null = null;
   return {
     /** The ms each timed step took on the GPU, in order (steps taken so far; once they are done). */
     async read(): Promise<number[]> {
       session.stepTimestamps = null;
-      const n = written;
-      if (n === 0) return [];
-      resolved = device.createBuffer({ label: 'timeStepGpu.resolved', size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-      staging = device.createBuffer({ label: 'timeStepGpu.staging', size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      const encoder = device.createCommandEncoder({ label: 'timeStepGpu.resolve' });
-      encoder.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
-      encoder.copyBufferToBuffer(resolved, 0, staging, 0, 16 * n);
-      device.queue.submit([encoder.finish()]);
-      await staging.mapAsync(GPUMapMode.READ);
-      const ns = new BigUint64Array(staging.getMappedRange().slice(0));
-      staging.unmap();
-      return Array.from({ length: n }, (_, i) => Number((ns[2 * i + 1] as bigint) - (ns[2 * i] as bigint)) / 1e6);
+      const ns = await readTimestamps(device, querySet, 2 * written);
+      return Array.from({ length: written }, (_, i) => Number((ns[2 * i + 1] as bigint) - (ns[2 * i] as bigint)) / 1e6);
     },
     destroy(): void {
       session.stepTimestamps = null;
       querySet.destroy();
-      resolved?.destroy();
-      staging?.destroy();
     },
   };
 }

@@ -27,7 +27,7 @@ export type Step =
   | { kind: 'dispatch'; dispatch: Dispatch }
   | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer | (() => GPUBuffer); toOffset: number | (() => number); bytes: number };
 
-/** Where encodeSteps writes GPU timestamps: `begin` as the first compute pass starts, `end` as the last one ends. */
+/** Where encodeSteps writes GPU timestamps: `begin` once all work before the steps is done, `end` as the last compute pass ends. */
 export interface StepTimestamps {
   querySet: GPUQuerySet;
   begin: number;
@@ -36,26 +36,25 @@ export interface StepTimestamps {
 
 /**
  * Encodes steps: consecutive dispatches share one compute pass; copies go between passes. With
- * `timestamps`, the first pass writes its begin query and the last pass its end query (nothing
- * where the steps have no dispatch): the GPU time of the steps, its queue's waits left out.
+ * `timestamps` (nothing where the steps have no dispatch): `begin` is the end of an empty compute
+ * pass encoded first and `end` the end of the pass holding the last dispatch, so their difference
+ * is the GPU time of the steps. Not the first pass's beginning: Dawn's Vulkan backend writes a
+ * pass's begin timestamp at the top of the pipe, which can latch while earlier queued work (the
+ * step before, in a pipelined decode) still runs; an end timestamp waits for all earlier work.
  */
 export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: readonly Step[], timestamps?: StepTimestamps): void {
   let pass: GPUComputePassEncoder | null = null;
-  const first = timestamps ? steps.findIndex((s) => s.kind === 'dispatch') : -1;
   const last = timestamps ? steps.findLastIndex((s) => s.kind === 'dispatch') : -1;
+  if (timestamps && last >= 0) encoder.beginComputePass({ label: `${label}.timestampBegin`, timestampWrites: { querySet: timestamps.querySet, endOfPassWriteIndex: timestamps.begin } }).end();
   for (const [i, step] of steps.entries()) {
     if (step.kind === 'dispatch') {
       if (!pass) {
-        // The first pass takes the begin query; the pass holding the last dispatch, the end query.
-        const lastPass = last >= i && !steps.slice(i, last + 1).some((s) => s.kind === 'copy');
-        const writes: GPUComputePassTimestampWrites | undefined = timestamps
-          ? {
-              querySet: timestamps.querySet,
-              ...(i === first ? { beginningOfPassWriteIndex: timestamps.begin } : {}),
-              ...(lastPass ? { endOfPassWriteIndex: timestamps.end } : {}),
-            }
-          : undefined;
-        pass = encoder.beginComputePass({ label: `${label}.pass`, ...(writes && (i === first || lastPass) ? { timestampWrites: writes } : {}) });
+        // The pass holding the last dispatch takes the end query.
+        const lastPass = timestamps !== undefined && last >= i && !steps.slice(i, last + 1).some((s) => s.kind === 'copy');
+        pass = encoder.beginComputePass({
+          label: `${label}.pass`,
+          ...(timestamps && lastPass ? { timestampWrites: { querySet: timestamps.querySet, endOfPassWriteIndex: timestamps.end } } : {}),
+        });
       }
       step.dispatch.encode(pass);
     } else {

@@ -1,7 +1,7 @@
 /**
  * A decode step's GPU time (app/bench/step-gpu.ts, the bench's decode_step_gpu_ms): encodeSteps
- * writes the begin query as its first compute pass starts and the end query as its last one ends
- * (copies between passes included, nothing where there is no dispatch), and timeStepGpu gives one
+ * writes the begin query at the end of an empty pass before the steps and the end query as their
+ * last compute pass ends (copies between passes included, nothing where there is no dispatch), and timeStepGpu gives one
  * positive duration per step of a generation, which together fit inside the generation's wall time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -50,7 +50,7 @@ afterAll(() => {
 });
 
 describe('decode step GPU time', () => {
-  it('encodeSteps puts the begin query on the first pass and the end query on the last, across copies', async (test) => {
+  it('encodeSteps writes the begin query before the steps and the end query as the last pass ends, across copies', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const { device } = ctx;
     const n = 4099; // odd: a tail workgroup

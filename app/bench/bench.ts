@@ -168,7 +168,7 @@ export interface BenchResult {
    */
   decode_step_cpu_ms: number;
   /**
-   * GPU ms of a greedy decode step: timestamps once the work before it is done and as its last pass ends
+   * GPU ms of a greedy decode step: timestamps once the work before it is done and once it is done
    * (app/bench/step-gpu.ts), median over one generation of decode tokens; absent without
    * timestamp-query. 1000 / decode_tok_s well above it: the decode waits on the CPU or the queue.
    */

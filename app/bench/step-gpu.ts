@@ -1,8 +1,7 @@
 /**
- * The GPU time of a decode step: a timestamp once all work before the step is done and one as its
- * last compute pass ends (Session.stepTimestamps → encodeSteps, which says why not the first
- * pass's beginning), so the time between steps (the queue waiting
- * for the CPU to submit the next one) is left out. Beside a token's wall time and the CPU a step
+ * The GPU time of a decode step: a timestamp once all work before the step is done and one once the
+ * step is (Session.stepTimestamps → encodeSteps, which says why pass ends and not beginnings), so
+ * the time between steps (the queue waiting for the CPU to submit the next one) is left out. Beside a token's wall time and the CPU a step
  * costs (step-cpu.ts) it says what holds the decode: a token much longer than its step's GPU time
  * is held by the CPU or the submission, not by the kernels. Needs the adapter's timestamp-query.
  */

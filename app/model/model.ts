@@ -27,7 +27,7 @@ export type Step =
   | { kind: 'dispatch'; dispatch: Dispatch }
   | { kind: 'copy'; from: GPUBuffer; fromOffset: number; to: GPUBuffer | (() => GPUBuffer); toOffset: number | (() => number); bytes: number };
 
-/** Where encodeSteps writes GPU timestamps: `begin` once all work before the steps is done, `end` as the last compute pass ends. */
+/** Where encodeSteps writes GPU timestamps: `begin` once all work before the steps is done, `end` once the steps are. */
 export interface StepTimestamps {
   querySet: GPUQuerySet;
   begin: number;
@@ -36,26 +36,19 @@ export interface StepTimestamps {
 
 /**
  * Encodes steps: consecutive dispatches share one compute pass; copies go between passes. With
- * `timestamps` (nothing where the steps have no dispatch): `begin` is the end of an empty compute
- * pass encoded first and `end` the end of the pass holding the last dispatch, so their difference
- * is the GPU time of the steps. Not the first pass's beginning: Dawn's Vulkan backend writes a
- * pass's begin timestamp at the top of the pipe, which can latch while earlier queued work (the
- * step before, in a pipelined decode) still runs; an end timestamp waits for all earlier work.
+ * `timestamps` (nothing where the steps have no dispatch), an empty compute pass before the steps
+ * writes `begin` as it ends and one after them `end`: their difference is the steps' GPU time. Pass
+ * ends, not beginnings: Dawn's Vulkan backend writes a pass's begin timestamp at the top of the
+ * pipe, which can latch while earlier queued work (the step before, in a pipelined decode) still
+ * runs; an end timestamp waits for all earlier work.
  */
 export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: readonly Step[], timestamps?: StepTimestamps): void {
+  const stamps = timestamps && steps.some((s) => s.kind === 'dispatch') ? timestamps : null;
+  if (stamps) stampPass(encoder, `${label}.timestampBegin`, stamps.querySet, stamps.begin);
   let pass: GPUComputePassEncoder | null = null;
-  const last = timestamps ? steps.findLastIndex((s) => s.kind === 'dispatch') : -1;
-  if (timestamps && last >= 0) encoder.beginComputePass({ label: `${label}.timestampBegin`, timestampWrites: { querySet: timestamps.querySet, endOfPassWriteIndex: timestamps.begin } }).end();
-  for (const [i, step] of steps.entries()) {
+  for (const step of steps) {
     if (step.kind === 'dispatch') {
-      if (!pass) {
-        // The pass holding the last dispatch takes the end query.
-        const lastPass = timestamps !== undefined && last >= i && !steps.slice(i, last + 1).some((s) => s.kind === 'copy');
-        pass = encoder.beginComputePass({
-          label: `${label}.pass`,
-          ...(timestamps && lastPass ? { timestampWrites: { querySet: timestamps.querySet, endOfPassWriteIndex: timestamps.end } } : {}),
-        });
-      }
+      pass ??= encoder.beginComputePass({ label: `${label}.pass` });
       step.dispatch.encode(pass);
     } else {
       pass?.end();
@@ -66,6 +59,12 @@ export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: re
     }
   }
   pass?.end();
+  if (stamps) stampPass(encoder, `${label}.timestampEnd`, stamps.querySet, stamps.end);
+}
+
+/** An empty compute pass whose end writes query `index`: once all work encoded before it is done. */
+function stampPass(encoder: GPUCommandEncoder, label: string, querySet: GPUQuerySet, index: number): void {
+  encoder.beginComputePass({ label, timestampWrites: { querySet, endOfPassWriteIndex: index } }).end();
 }
 
 /** Dispatch steps in the first command buffer of a plan submitted in pieces (submitSteps), then in each of the others. */

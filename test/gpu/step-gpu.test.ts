@@ -1,56 +1,37 @@
 /**
  * A decode step's GPU time (app/bench/step-gpu.ts, the bench's decode_step_gpu_ms): encodeSteps
- * writes the begin query at the end of an empty pass before the steps and the end query as their
- * last compute pass ends (copies between passes included, nothing where there is no dispatch), and timeStepGpu gives one
- * positive duration per step of a generation, which together fit inside the generation's wall time.
+ * writes the begin query as an empty pass before the steps ends and the end query as one after
+ * them ends (copies between passes included, nothing where there is no dispatch), and timeStepGpu
+ * gives one positive duration per step of a generation, which together fit inside its wall time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../app/arch/build';
 import { readTimestamps, timeStepGpu } from '../../app/bench/step-gpu';
 import { storageBuffer } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { kernelPart } from '../../app/kernels/dispatch';
-import type { LoadedWeights } from '../../app/model/loader';
 import { generate } from '../../app/model/generate';
 import { encodeSteps, type LanguageModel, type Step } from '../../app/model/model';
 import { Session } from '../../app/model/session';
-import { getTestGpu, loadTestModel, testSeed } from '../support/gpu';
-import { writeRandomMamba1 } from '../support/random-model';
+import { useRandomModelGpu } from '../support/gpu';
 
 let ctx: GpuContext | null = null;
 let skipReason = '';
-let weights: LoadedWeights;
 let model: LanguageModel;
-const scratch = mkdtempSync(path.join(tmpdir(), 'step-gpu-'));
 
-beforeAll(async () => {
-  const gpu = await getTestGpu();
-  if (!gpu.ctx) {
-    skipReason = gpu.reason;
-    return;
-  }
-  ctx = gpu.ctx;
-  if (!ctx.features.has('timestamp-query')) {
-    skipReason = 'this adapter has no timestamp-query';
+useRandomModelGpu({ model_type: 'mamba', vocab_size: 97, hidden_size: 24, num_hidden_layers: 3, state_size: 8 }, (gpu) => {
+  ({ ctx, skipReason } = gpu);
+  if (ctx && !ctx.features.has('timestamp-query')) {
     ctx = null;
-    return;
+    skipReason = 'this adapter has no timestamp-query';
   }
-  writeRandomMamba1(scratch, { model_type: 'mamba', vocab_size: 97, hidden_size: 24, num_hidden_layers: 3, state_size: 8 }, testSeed());
-  let inspection;
-  ({ inspection, weights } = await loadTestModel(gpu.ctx, scratch));
-  model = buildModel(gpu.ctx, inspection, weights, 16);
+  if (ctx) model = buildModel(ctx, gpu.model.inspection, gpu.model.weights, 16);
 });
-afterAll(() => {
-  model?.destroy();
-  weights?.destroy();
-  rmSync(scratch, { recursive: true, force: true });
-});
+// Before the device goes (useRandomModelGpu's afterAll, run after this one: Vitest runs after-hooks as a stack).
+afterAll(() => model?.destroy());
 
 describe('decode step GPU time', () => {
-  it('encodeSteps writes the begin query before the steps and the end query as the last pass ends, across copies', async (test) => {
+  it('encodeSteps writes the begin query before the steps and the end query after them, across copies', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const { device } = ctx;
     const n = 4099; // odd: a tail workgroup

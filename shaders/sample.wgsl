@@ -1,4 +1,8 @@
 // sample: picks the next token from one row of logits, in one workgroup; only the id comes back.
+// Bindings, params and the candidates' layout: sample_common.wgsl. When the first stage
+// (sample_candidates.wgsl) ran and no block overflowed its slots, every pass below walks its few
+// candidates (CAP a block of the vocabulary) instead of the vocabulary: the same kept ids, the
+// same thresholds, the same order.
 //
 //   l'[i]   = logits[offset + i], with the repetition penalty on ids marked in `seen`
 //             (HF: l < 0 → l · penalty, else l / penalty)
@@ -23,22 +27,6 @@ override WORKGROUP_SIZE: u32 = 256u;  // a power of two
 override SG_SIZE: u32 = 0u;
 const FAN: u32 = 16u;  // keys a pass of the subgroup search divides its range by
 
-struct Params {
-  vocab: u32,        // V
-  offset: u32,       // the row's first element in `logits`
-  top_k: u32,        // 0 = off
-  flags: u32,        // bit 0: penalize the ids set in `seen`; bit 1: set the chosen id's bit in `seen`
-  temperature: f32,  // 0 = greedy
-  top_p: f32,        // 1 = off
-  penalty: f32,      // 1 = off
-  u: f32,            // uniform random number in [0, 1), drawn by the caller
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;      // [.., V]: the row at `offset`
-@group(0) @binding(2) var<storage, read_write> seen: array<u32>;  // [ceil(V / 32)] bitset of ids already in the context
-@group(0) @binding(3) var<storage, read_write> token: array<u32>; // [1] the chosen id
-
 var<workgroup> red_f: array<f32, WORKGROUP_SIZE>;
 var<workgroup> red_u: array<u32, WORKGROUP_SIZE>;
 // The subgroup search's partial counts or masses (f32 bits): 4 vec4 a subgroup.
@@ -47,18 +35,28 @@ var<workgroup> search_range: vec2<u32>;
 var<workgroup> claimed: atomic<u32>;    // chosen id + 1 (0: none)
 var<workgroup> last_kept: atomic<u32>;  // largest kept id with w > 0, + 1 (0: none)
 
-fn penalized(i: u32) -> f32 {
-  let l = logits[params.offset + i];
-  if ((params.flags & 1u) != 0u && ((seen[i >> 5u] >> (i & 31u)) & 1u) != 0u) {
-    return select(l / params.penalty, l * params.penalty, l < 0.0);
-  }
-  return l;
+// Whether this pick searches the first stage's candidates (set at the start of main: the stage ran
+// and no block overflowed) instead of the whole vocabulary.
+var<private> from_candidates: bool;
+
+// What the searches walk: the vocabulary's ids, or the candidates' slots (CAP a block, the unused
+// ones not `valid`), in increasing order of id either way.
+struct Item {
+  valid: bool,
+  l: f32,   // the penalized logit
+  id: u32,
 }
 
-// The bits of v made monotonic as a u32: a < b ⇔ key(a) < key(b) (−0 and +0 alike).
-fn order_key(v: f32) -> u32 {
-  let bits = bitcast<u32>(select(v, 0.0, v == 0.0));
-  return select(bits | 0x80000000u, ~bits, (bits & 0x80000000u) != 0u);
+fn item_count() -> u32 {
+  return select(params.vocab, cand_blocks() * CAP, from_candidates);
+}
+
+fn item(slot: u32) -> Item {
+  if (from_candidates) {
+    let at = cand_blocks() + 2u * slot;
+    return Item(slot % CAP < cand[slot / CAP], bitcast<f32>(cand[at]), cand[at + 1u]);
+  }
+  return Item(true, penalized(slot), slot);
 }
 
 fn weight(l: f32, top: f32, inv_temperature: f32) -> f32 {
@@ -91,18 +89,19 @@ fn sum_u(lid: u32, v: u32) -> u32 {
 
 fn count_at_least(lid: u32, key: u32) -> u32 {
   var count = 0u;
-  for (var i = lid; i < params.vocab; i += WORKGROUP_SIZE) {
-    count += select(0u, 1u, order_key(penalized(i)) >= key);
+  for (var slot = lid; slot < item_count(); slot += WORKGROUP_SIZE) {
+    let it = item(slot);
+    count += select(0u, 1u, it.valid && order_key(it.l) >= key);
   }
   return sum_u(lid, count);
 }
 
 fn mass_at_least(lid: u32, key: u32, top: f32, inv_temperature: f32) -> f32 {
   var mass = 0.0;
-  for (var i = lid; i < params.vocab; i += WORKGROUP_SIZE) {
-    let l = penalized(i);
-    if (order_key(l) >= key) {
-      mass += weight(l, top, inv_temperature);
+  for (var slot = lid; slot < item_count(); slot += WORKGROUP_SIZE) {
+    let it = item(slot);
+    if (it.valid && order_key(it.l) >= key) {
+      mass += weight(it.l, top, inv_temperature);
     }
   }
   return sum_f(lid, mass);
@@ -179,11 +178,14 @@ fn fan_search(lid: u32, lo_in: u32, hi_in: u32, need: u32, mass: bool, top: f32,
     for (var s = 0u; s < 4u; s++) {
       c[s] = vec4<u32>(0u);
     }
-    for (var i = lid; i < params.vocab; i += WORKGROUP_SIZE) {
-      let l = penalized(i);
-      let key = vec4<u32>(order_key(l));
+    for (var slot = lid; slot < item_count(); slot += WORKGROUP_SIZE) {
+      let it = item(slot);
+      if (!it.valid) {
+        continue;
+      }
+      let key = vec4<u32>(order_key(it.l));
       if (mass) {
-        let w = vec4<f32>(weight(l, top, inv_temperature));
+        let w = vec4<f32>(weight(it.l, top, inv_temperature));
         for (var s = 0u; s < 4u; s++) {
           c[s] = bitcast<vec4<u32>>(bitcast<vec4<f32>>(c[s]) + select(vec4<f32>(0.0), w, key >= t[s]));
         }
@@ -245,14 +247,23 @@ fn threshold_search(lid: u32, lo_in: u32, hi_in: u32, need: u32, mass: bool, top
 fn main(@builtin(local_invocation_index) lid: u32) {
   let V = params.vocab;
 
+  // The candidates when the first stage kept them (flags bit 2) and no block overflowed its slots.
+  var overflowed = 0u;
+  if ((params.flags & 4u) != 0u) {
+    for (var b = lid; b < cand_blocks(); b += WORKGROUP_SIZE) {
+      overflowed += select(0u, 1u, cand[b] == CAND_OVERFLOW);
+    }
+  }
+  from_candidates = (params.flags & 4u) != 0u && sum_u(lid, overflowed) == 0u;
+
   // Max and argmax of l' (ties → lowest id: each thread meets its ids in increasing order).
   var best = 0.0;
   var best_id = 0xffffffffu;  // none yet
-  for (var i = lid; i < V; i += WORKGROUP_SIZE) {
-    let l = penalized(i);
-    if (l > best || best_id == 0xffffffffu) {
-      best = l;
-      best_id = i;
+  for (var slot = lid; slot < item_count(); slot += WORKGROUP_SIZE) {
+    let it = item(slot);
+    if (it.valid && (it.l > best || best_id == 0xffffffffu)) {
+      best = it.l;
+      best_id = it.id;
     }
   }
   red_f[lid] = best;
@@ -292,18 +303,19 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
     // Inverse CDF in index order: each thread sums a contiguous range of ids, an inclusive
     // prefix sum over threads places u · total in one range, and that thread walks it.
-    let per_thread = (V + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
-    let begin = min(lid * per_thread, V);
-    let end = min(begin + per_thread, V);
+    let n = item_count();
+    let per_thread = (n + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+    let begin = min(lid * per_thread, n);
+    let end = min(begin + per_thread, n);
     var mass = 0.0;
     var last = 0u;
-    for (var i = begin; i < end; i++) {
-      let l = penalized(i);
-      if (order_key(l) >= keep_key) {
-        let w = weight(l, top, inv_temperature);
+    for (var slot = begin; slot < end; slot++) {
+      let it = item(slot);
+      if (it.valid && order_key(it.l) >= keep_key) {
+        let w = weight(it.l, top, inv_temperature);
         mass += w;
         if (w > 0.0) {
-          last = i + 1u;
+          last = it.id + 1u;
         }
       }
     }
@@ -329,12 +341,12 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     if (exclusive <= goal && goal < inclusive) {
       var running = exclusive;
       var pick = last;  // if rounding leaves the walk short of the goal: the range's last kept id
-      for (var i = begin; i < end; i++) {
-        let l = penalized(i);
-        if (order_key(l) >= keep_key) {
-          running += weight(l, top, inv_temperature);
+      for (var slot = begin; slot < end; slot++) {
+        let it = item(slot);
+        if (it.valid && order_key(it.l) >= keep_key) {
+          running += weight(it.l, top, inv_temperature);
           if (running > goal) {
-            pick = i + 1u;
+            pick = it.id + 1u;
             break;
           }
         }

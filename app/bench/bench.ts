@@ -31,6 +31,8 @@ import type { LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { timeStepCpu } from './step-cpu.js';
 import { readTimestamps, timeStepGpu } from './step-gpu.js';
+import { median } from './median.js';
+import { samplerGpuMs, type SamplerGpuMs } from './sampler-gpu.js';
 
 /**
  * Model shapes the harness can make with random weights (transformers config keys). The large ones
@@ -175,6 +177,12 @@ export interface BenchResult {
   decode_step_gpu_ms?: number;
   /** Decode with the app's default sampling (app/model/sampling.ts DEFAULT_SAMPLING) instead of greedy. */
   decode_sampled_tok_s: number;
+  /**
+   * GPU ms of one sampling over the vocabulary (app/bench/sampler-gpu.ts), with the app's default
+   * sampling and greedy, each with the sampler's first stage (candidates) and with the whole
+   * vocabulary searched in one workgroup; absent without timestamp-query.
+   */
+  sampler_gpu_ms?: { default_sampling: SamplerGpuMs; greedy: SamplerGpuMs };
   /** The grid decode (one dispatch a layer), where it ran: checkGridDecode. */
   grid_decode?: { workgroups: number; aborted: boolean; tokens: number; tokens_equal: number };
   /** The CLI's --grid setting this result ran with, and the grid workgroups the adapter probe gave (GpuContext.gridWorkgroups). */
@@ -230,11 +238,6 @@ export interface BenchResult {
   prefill_matmul?: PrefillMatmul;
   int8_prefill?: Int8PrefillBench;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
 
 /** What `bench --weights` takes for random weights: a storage format, or 'q4_k_m' (Q4_K with the embedding and LM head in Q6_K). */
 export type BenchWeights = WeightFormat | 'q4_k_m';
@@ -638,6 +641,13 @@ export async function runBench(
   // 0.95): what its top-k and top-p searches over the vocabulary add to a token.
   const decodeSampled = (await decodeRate((r) => ({ ...DEFAULT_SAMPLING, seed: r + 1 }))).rate;
   log(`decode with the app's sampling (temperature ${DEFAULT_SAMPLING.temperature}, top-k ${DEFAULT_SAMPLING.topK}, top-p ${DEFAULT_SAMPLING.topP}): ${decodeSampled.toFixed(1)} tokens/s`);
+  const samplerDefault = await samplerGpuMs(ctx, V, DEFAULT_SAMPLING);
+  const samplerGreedy = samplerDefault ? await samplerGpuMs(ctx, V, { ...DEFAULT_SAMPLING, temperature: 0 }) : null;
+  const samplerMs = samplerDefault && samplerGreedy ? { default_sampling: samplerDefault, greedy: samplerGreedy } : null;
+  if (samplerMs) {
+    const f = (m: SamplerGpuMs) => `${m.candidates.toFixed(3)} ms with candidates, ${m.whole_vocabulary.toFixed(3)} ms over the whole vocabulary`;
+    log(`a sampling of ${V} logits on the GPU: app's sampling ${f(samplerMs.default_sampling)}; greedy ${f(samplerMs.greedy)}`);
+  } else notes.push('no timestamp-query on this adapter (or no valid timestamps): no sampler_gpu_ms');
   const gridDecode = await checkGridDecode(ctx, inspection, weights, model, options, ids(16));
   if (gridDecode) log(`grid decode: ${gridDecode.workgroups} workgroups${gridDecode.aborted ? ', ABORTED' : ''}; greedy tokens equal to the dispatch path's: ${gridDecode.tokens_equal}/${gridDecode.tokens}`);
   const foldedCheck = await checkFoldedDecode(ctx, inspection, weights, model, options, ids(16));
@@ -671,6 +681,7 @@ export async function runBench(
     decode_step_cpu_ms: stepCpuMs,
     ...(stepGpuMs !== null ? { decode_step_gpu_ms: stepGpuMs } : {}),
     decode_sampled_tok_s: decodeSampled,
+    ...(samplerMs ? { sampler_gpu_ms: samplerMs } : {}),
     ...(gridDecode ? { grid_decode: gridDecode } : {}),
     ...(foldedCheck ? { decode_xproj_check: foldedCheck } : {}),
     gpu_memory_bytes: { weights: weights.bytesOnGpu, activations: model.activationBytes, state: model.stateBytes },

@@ -23,6 +23,7 @@ import { seededRandom } from '../random.js';
 import { traceLongPrompt, type LongTraceSink } from '../analysis/long-trace.js';
 import { startLiveTrace, type LiveTrace } from '../analysis/trace.js';
 import { storedTraceBytes } from '../analysis/trace-store.js';
+import { median } from './median.js';
 
 export interface TraceBenchResult {
   tokens: number;
@@ -59,11 +60,6 @@ export interface TraceBenchResult {
   /** The same for the 'windows' detail as the app runs it (with step summaries: the generating session's steps). */
   step_cpu_ms_windows: number;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
 
 
 export async function benchTrace(

@@ -1,19 +1,40 @@
 /**
- * Op: sampling of the next token on the GPU, in one workgroup: repetition penalty, temperature
- * (0 = greedy argmax, ties → lowest id), top-k, top-p, then the inverse CDF with a caller-drawn
- * u ∈ [0, 1) over the surviving ids in index order. Only the chosen id (one u32) needs reading
- * back. Shader: shaders/sample.wgsl. Reference: sample.ref.ts (same order, so the same u picks
- * the same token).
+ * Op: sampling of the next token on the GPU: repetition penalty, temperature (0 = greedy argmax,
+ * ties → lowest id), top-k, top-p, then the inverse CDF with a caller-drawn u ∈ [0, 1) over the
+ * surviving ids in index order. Only the chosen id (one u32) needs reading back. Two kernels: when
+ * sampling with 2 ≤ top-k ≤ CANDIDATE_SLOTS, a first stage over the vocabulary in many workgroups
+ * keeps each block's top-k with ties (shaders/sample_candidates.wgsl), and the pick (one
+ * workgroup, shaders/sample.wgsl) searches those candidates instead of the whole vocabulary with
+ * its ~19 threshold passes; it searches the whole vocabulary when top-k is off or above the slots,
+ * when a block's ties overflow its slots, and when greedy (one pass over the vocabulary, which
+ * the first stage would not shorten; SampleOptions.candidates 'all' runs it for greedy too, for
+ * the bench to compare). Reference: sample.ref.ts (same order, so the same u picks the same token).
  */
+import candidatesCode from '../../shaders/sample_candidates.wgsl?raw';
+import commonCode from '../../shaders/sample_common.wgsl?raw';
 import code from '../../shaders/sample.wgsl?raw';
-import { uniformBuffer } from '../gpu/buffers.js';
+import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Dispatch } from './dispatch.js';
-import { bindGroupFor, bindGroupLayoutFor, checkBufferBytes, placeholderBuffer, singleDispatch } from './op-helpers.js';
+import { encodeParts, kernelPart, type Dispatch } from './dispatch.js';
+import { bindGroupFor, bindGroupLayoutFor, checkBufferBytes, foldWorkgroups, placeholderBuffer } from './op-helpers.js';
 import { subgroupHelpers, subgroupReduction } from './subgroups.js';
 
 const OP = 'Sample';
 const MAX_WORKGROUP_SIZE = 1024;
+/** The first stage: invocations a workgroup (one a histogram bin of its radix select) and ids each takes. */
+const CANDIDATE_THREADS = 256;
+const CANDIDATE_IDS_PER_THREAD = 4;
+/** Ids of the vocabulary a first-stage workgroup takes. */
+export const CANDIDATE_BLOCK = CANDIDATE_THREADS * CANDIDATE_IDS_PER_THREAD;
+/**
+ * Candidate slots a block: the largest top-k the first stage serves (its ties at the boundary
+ * take slots too; a block with more falls back to the whole vocabulary). HF's default top-k is 50,
+ * the app's 40.
+ */
+export const CANDIDATE_SLOTS = 64;
+/** Beyond this vocabulary (no real one comes near: 256k is the largest known) no candidates are kept. */
+const MAX_CANDIDATE_VOCAB = 1 << 24;
+const CANDIDATE_CONSTANTS = `const CAND_THREADS: u32 = ${CANDIDATE_THREADS}u;\nconst CAND_PER: u32 = ${CANDIDATE_IDS_PER_THREAD}u;\nconst CAP: u32 = ${CANDIDATE_SLOTS}u;\n`;
 
 
 export interface SampleShape {
@@ -45,11 +66,37 @@ export interface SampleSettings {
 export interface SampleOptions {
   /** Set the chosen id's bit in `seen`, so the next step penalizes it too (default: true when `seen` is given). */
   markChosen?: boolean;
+  /**
+   * Where the first stage runs: 'sampling' (default) where sampling with 2 ≤ top-k ≤
+   * CANDIDATE_SLOTS; 'all' greedy too (as top-k = 1); 'none' never (the whole vocabulary searched).
+   */
+  candidates?: CandidateUse;
+}
+
+/** The first stage's output (shaders/sample_common.wgsl gives the layout). */
+export interface SampleCandidates {
+  buffer: GPUBuffer;
+  /** Blocks of CANDIDATE_BLOCK ids: ceil(V / CANDIDATE_BLOCK). */
+  blocks: number;
 }
 
 /** A sampling dispatch; `set` changes the settings (u each step) with no allocation. */
 export interface SampleDispatch extends Dispatch {
   set(settings: SampleSettings): void;
+  /** Whether the settings last set run the first stage (candidateCount > 0). */
+  readonly usesCandidates: boolean;
+  /** The first stage's buffer; null where it never runs (options.candidates 'none', or a vocabulary over 2^24). */
+  readonly candidates: SampleCandidates | null;
+}
+
+export type CandidateUse = 'sampling' | 'all' | 'none';
+
+/** The ids the first stage keeps a block for these settings (before ties), or 0 where it does not run. */
+export function candidateCount(s: Pick<SampleSettings, 'temperature' | 'topK'>, use: CandidateUse = 'sampling'): number {
+  const greedy = s.temperature === 0 || s.topK === 1;
+  if (use === 'none' || (greedy && use !== 'all')) return 0;
+  const k = greedy ? 1 : s.topK;
+  return k >= 1 && k <= CANDIDATE_SLOTS ? k : 0;
 }
 
 export const GREEDY: SampleSettings = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, u: 0 };
@@ -111,19 +158,36 @@ export function sample(
   checkSampleSettings(settings);
 
   const { device } = ctx;
-  // params, logits, seen, token
-  const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'storage']);
+  // params, logits, seen, token, candidates
+  const bindGroupLayout = bindGroupLayoutFor(ctx, OP, ['uniform', 'read-only-storage', 'storage', 'storage', 'storage']);
   // top-k and top-p thresholds by a 16-ary search where subgroups of a known layout divide the
   // workgroup (8 passes over the vocabulary for a threshold instead of up to 32).
   const threads = workgroupSize(ctx);
   const sub = subgroupReduction(ctx, threads);
   // Workgroup memory then: red_f and red_u (4 bytes a thread each), red_v4 (64 bytes a subgroup), the search range and two atomics.
   const withSubgroups = sub.size > 0 && 8 * threads + 64 * (threads / sub.size) + 16 <= ctx.device.limits.maxComputeWorkgroupStorageSize;
-  const pipeline = ctx.pipelines.get({ op: OP, code: subgroupHelpers(withSubgroups) + code, layout: bindGroupLayout, constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sub.size : 0 } });
+  const pipeline = ctx.pipelines.get({
+    op: OP,
+    code: subgroupHelpers(withSubgroups) + CANDIDATE_CONSTANTS + commonCode + code,
+    layout: bindGroupLayout,
+    constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sub.size : 0 },
+  });
+  const firstStage = ctx.pipelines.get({ op: `${OP}Candidates`, code: CANDIDATE_CONSTANTS + commonCode + candidatesCode, entryPoint: 'candidates', layout: bindGroupLayout });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const owned: GPUBuffer[] = [params];
   const seen = buffers.seen ?? placeholderBuffer(device, `${label}.noSeen`, owned);
   const markChosen = buffers.seen !== undefined && (options.markChosen ?? true);
+  const blocks = Math.ceil(vocab / CANDIDATE_BLOCK);
+  let candidates: SampleCandidates | null = null;
+  const use = options.candidates ?? 'sampling';
+  if (use !== 'none' && vocab <= MAX_CANDIDATE_VOCAB) {
+    // A count a block, then a (value, id) pair a slot: ~0.5 KB a block of 1,024 ids.
+    const buffer = storageBuffer(device, `${label}.candidates`, 4 * blocks * (1 + 2 * CANDIDATE_SLOTS));
+    owned.push(buffer);
+    candidates = { buffer, blocks };
+  }
+  const candidateBuffer = candidates?.buffer ?? placeholderBuffer(device, `${label}.noCandidates`, owned);
+  let usesCandidates = false;
 
   const data = new ArrayBuffer(32);
   const words = new Uint32Array(data);
@@ -131,10 +195,11 @@ export function sample(
   const set = (s: SampleSettings): void => {
     checkSampleSettings(s);
     const penalize = buffers.seen !== undefined && s.repetitionPenalty !== 1;
+    usesCandidates = candidates !== null && candidateCount(s, use) > 0;
     words[0] = vocab;
     words[1] = offset;
     words[2] = s.topK;
-    words[3] = (penalize ? 1 : 0) | (markChosen ? 2 : 0);
+    words[3] = (penalize ? 1 : 0) | (markChosen ? 2 : 0) | (usesCandidates ? 4 : 0);
     floats[4] = s.temperature;
     floats[5] = s.topP;
     floats[6] = s.repetitionPenalty;
@@ -144,6 +209,28 @@ export function sample(
   };
   set(settings);
 
-  const bindGroup = bindGroupFor(device, `${label}.bindGroup`, bindGroupLayout, [params, buffers.logits, seen, buffers.token].map((buffer) => ({ buffer })));
-  return { ...singleDispatch(label, pipeline, bindGroup, [1], owned), set };
+  const bindGroup = bindGroupFor(
+    device,
+    `${label}.bindGroup`,
+    bindGroupLayout,
+    [params, buffers.logits, seen, buffers.token, candidateBuffer].map((buffer) => ({ buffer })),
+  );
+  const firstPart = kernelPart('candidates', firstStage, bindGroup, foldWorkgroups(blocks, device.limits.maxComputeWorkgroupsPerDimension));
+  const pickPart = kernelPart('pick', pipeline, bindGroup, [1]);
+  const parts = [firstPart, pickPart];
+  const encodeBoth = encodeParts(parts);
+  return {
+    label,
+    parts,
+    // The first stage only where the settings use it (it would return at once otherwise).
+    encode: (pass) => (usesCandidates ? encodeBoth(pass) : pickPart.encode(pass)),
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+    set,
+    get usesCandidates() {
+      return usesCandidates;
+    },
+    candidates,
+  };
 }

@@ -63,7 +63,7 @@ export function encodeSteps(encoder: GPUCommandEncoder, label: string, steps: re
 }
 
 /** An empty compute pass whose end writes query `index`: once all work encoded before it is done. */
-function stampPass(encoder: GPUCommandEncoder, label: string, querySet: GPUQuerySet, index: number): void {
+export function stampPass(encoder: GPUCommandEncoder, label: string, querySet: GPUQuerySet, index: number): void {
   encoder.beginComputePass({ label, timestampWrites: { querySet, endOfPassWriteIndex: index } }).end();
 }
 

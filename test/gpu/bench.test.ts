@@ -41,6 +41,15 @@ describe('npm run bench', () => {
       expect(result.decode_step_gpu_ms).toBeGreaterThan(0);
       expect(run.stderr).toMatch(/decode step on the GPU \(timestamps of its passes\): \d+\.\d{3} ms a step, \d+ % of a token's \d+\.\d{3} ms/);
     }
+    // A sampling's GPU time with the first stage and over the whole vocabulary (app's sampling and greedy), or a note why not.
+    if (result.sampler_gpu_ms === undefined) expect(result.notes).toContain('no timestamp-query on this adapter (or no valid timestamps): no sampler_gpu_ms');
+    else {
+      const positive = { candidates: expect.any(Number), whole_vocabulary: expect.any(Number) };
+      expect(result.sampler_gpu_ms).toMatchObject({ default_sampling: positive, greedy: positive });
+      const ms = result.sampler_gpu_ms as Record<string, Record<string, number>>;
+      for (const m of Object.values(ms)) for (const v of Object.values(m)) expect(v).toBeGreaterThan(0);
+      expect(run.stderr).toMatch(/a sampling of \d+ logits on the GPU: app's sampling \d+\.\d{3} ms with candidates, \d+\.\d{3} ms over the whole vocabulary; greedy /);
+    }
     expect(typeof result.adapter).toBe('string');
     expect(typeof result.date).toBe('string');
     expect(result.gpu_memory_bytes).toMatchObject({ weights: expect.any(Number), activations: expect.any(Number), state: expect.any(Number) });

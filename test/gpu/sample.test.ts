@@ -3,7 +3,7 @@ import { readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buffers';
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
-import { GREEDY, sample, seenBitset, type SampleSettings } from '../../app/kernels/sample';
+import { CANDIDATE_BLOCK, CANDIDATE_SLOTS, GREEDY, candidateCount, sample, seenBitset, type CandidateUse, type SampleSettings } from '../../app/kernels/sample';
 import { sampleRef } from '../../app/kernels/sample.ref';
 import { randomF32 } from '../../app/kernels/self-test';
 import { eachSubgroupReduction, useTestGpu } from '../support/gpu';
@@ -28,29 +28,84 @@ interface Run {
   vocab: number;
   seen: Uint32Array | null;
   markChosen?: boolean;
+  /** Where the first stage runs (default 'sampling', as the app). */
+  candidates?: CandidateUse;
 }
 
-/** Samples once per settings entry through one dispatch (settings changed with `set`), returning the ids. */
-async function runSample(ctx: GpuContext, run: Run, settings: SampleSettings[]): Promise<{ ids: number[]; seen: Uint32Array | null }> {
+/**
+ * Samples once per settings entry through one dispatch (settings changed with `set`), returning the
+ * ids, whether each ran the first stage, and what the first stage left in its buffer after each.
+ */
+async function runSample(ctx: GpuContext, run: Run, settings: SampleSettings[]): Promise<{ ids: number[]; seen: Uint32Array | null; staged: boolean[]; candidates: (Uint32Array | null)[] }> {
   const { device } = ctx;
   const logits = uploadF32(device, 'Test.logits', run.logits);
   const token = storageBuffer(device, 'Test.token', 4);
   const seen = run.seen ? storageBuffer(device, 'Test.seen', run.seen.byteLength) : undefined;
   if (seen && run.seen) device.queue.writeBuffer(seen, 0, run.seen);
   const op = await withErrorScopes(device, 'create', () =>
-    sample(ctx, { vocab: run.vocab, logitsOffset: run.offset }, { logits, token, seen }, settings[0] ?? GREEDY, 'Test.sample', { markChosen: run.markChosen ?? false }),
+    sample(ctx, { vocab: run.vocab, logitsOffset: run.offset }, { logits, token, seen }, settings[0] ?? GREEDY, 'Test.sample', {
+      markChosen: run.markChosen ?? false,
+      candidates: run.candidates ?? 'sampling',
+    }),
   );
   const ids: number[] = [];
+  const staged: boolean[] = [];
+  const candidates: (Uint32Array | null)[] = [];
   for (const s of settings) {
     op.set(s);
+    staged.push(op.usesCandidates);
     device.queue.writeBuffer(token, 0, new Uint32Array([0xffffffff])); // poisoned
+    if (op.candidates) device.queue.writeBuffer(op.candidates.buffer, 0, new Uint32Array(op.candidates.buffer.size / 4).fill(0xdeadbeef)); // poisoned
     await withErrorScopes(device, 'sample', () => submitDispatches(device, 'Test', [op]));
     ids.push(new Uint32Array(await readBuffer(device, token, 4))[0] as number);
+    candidates.push(op.candidates ? new Uint32Array(await readBuffer(device, op.candidates.buffer)) : null);
   }
   const seenAfter = seen ? new Uint32Array(await readBuffer(device, seen)) : null;
   op.destroy();
   for (const b of [logits, token, seen]) b?.destroy();
-  return { ids, seen: seenAfter };
+  return { ids, seen: seenAfter, staged, candidates };
+}
+
+/** The penalized logits as the kernels hold them (f32), as the reference computes them. */
+function penalizedRow(run: Run, penalty: number): Float32Array {
+  const r = row(run);
+  return Float32Array.from(r, (v, i) => {
+    const marked = run.seen !== null && penalty !== 1 && (((run.seen[i >>> 5] as number) >>> (i & 31)) & 1) === 1;
+    return marked ? (v < 0 ? v * penalty : v / penalty) : v;
+  });
+}
+
+/**
+ * What the first stage must keep, from the penalized row: each block's ids at or above its k-th
+ * largest value (all of them when it has ≤ k ids), in increasing order, or 'overflow' where those
+ * are more than CANDIDATE_SLOTS.
+ */
+function expectedCandidates(values: Float32Array, k: number): (number[] | 'overflow')[] {
+  const out: (number[] | 'overflow')[] = [];
+  for (let start = 0; start < values.length; start += CANDIDATE_BLOCK) {
+    const block = values.subarray(start, Math.min(start + CANDIDATE_BLOCK, values.length));
+    const kth = k < block.length ? (Float32Array.from(block).sort().reverse()[k - 1] as number) : -Infinity;
+    const kept = [...block.keys()].filter((j) => (block[j] as number) >= kth).map((j) => start + j);
+    out.push(kept.length > CANDIDATE_SLOTS ? 'overflow' : kept);
+  }
+  return out;
+}
+
+/** The first stage's buffer read as expectedCandidates's lists, with each kept id's value. */
+function readCandidates(words: Uint32Array, blocks: number): { kept: (number[] | 'overflow')[]; values: Map<number, number> } {
+  const asF32 = new Float32Array(words.buffer, words.byteOffset, words.length);
+  const values = new Map<number, number>();
+  const kept = Array.from({ length: blocks }, (_, b) => {
+    const count = words[b] as number;
+    if (count === 0xffffffff) return 'overflow' as const;
+    expect(count, `block ${b}'s count`).toBeLessThanOrEqual(CANDIDATE_SLOTS);
+    return Array.from({ length: count }, (_, j) => {
+      const at = blocks + 2 * (b * CANDIDATE_SLOTS + j);
+      values.set(words[at + 1] as number, asF32[at] as number);
+      return words[at + 1] as number;
+    });
+  });
+  return { kept, values };
 }
 
 function row(run: Run): Float32Array {
@@ -181,6 +236,111 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
       const { ids: got } = await runSample(ctx!, run, settings);
       expect(got, `subgroups ${sg}`).toEqual(settings.map((s) => sampleRef(r, null, s)));
     });
+  });
+
+  it('the first stage keeps each block\'s top-k with ties, in id order, on odd sizes, with the penalty; it runs only where it serves', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    // Three blocks and a partial fourth; a tie at block 1's 7th largest value.
+    const vocab = 3 * CANDIDATE_BLOCK + 291;
+    const run = makeRun(vocab, seed + 17, 4);
+    const r = row(run);
+    // Block 1's largest: six distinct values, then two equal (its 7th and 8th largest), unpenalized.
+    const top = [...new Set([...randomF32(40, seed + 18)].map((x) => CANDIDATE_BLOCK + Math.floor(((x + 1) / 2) * CANDIDATE_BLOCK)))].slice(0, 8);
+    expect(top).toHaveLength(8);
+    top.forEach((id, n) => (r[id] = n < 6 ? 30 + n : 25));
+    const marked = [...randomF32(vocab / 8, seed + 18)].map((x) => Math.floor(((x + 1) / 2) * vocab)).filter((id) => !top.includes(id));
+    run.seen = seenBitset(marked, vocab);
+    const settings: SampleSettings[] = [
+      { ...GREEDY, repetitionPenalty: 1.3 },
+      { temperature: 0.8, topK: 7, topP: 0.9, repetitionPenalty: 1.3, u: 0.4 },
+      { temperature: 1, topK: 40, topP: 1, repetitionPenalty: 1, u: 0.6 },
+      { temperature: 1, topK: CANDIDATE_SLOTS, topP: 1, repetitionPenalty: 0.7, u: 0.2 },
+      // Not served: top-k off, or above the slots.
+      { temperature: 1, topK: 0, topP: 0.9, repetitionPenalty: 1, u: 0.5 },
+      { temperature: 1, topK: CANDIDATE_SLOTS + 1, topP: 1, repetitionPenalty: 1, u: 0.5 },
+    ];
+    // 'all': the first stage for greedy too (k = 1), where the app leaves greedy to one pass over the vocabulary.
+    const { ids, staged, candidates } = await runSample(ctx, { ...run, candidates: 'all' }, settings);
+    expect(staged).toEqual([true, true, true, true, false, false]);
+    settings.forEach((s, n) => {
+      const words = candidates[n] as Uint32Array;
+      const blocks = Math.ceil(vocab / CANDIDATE_BLOCK);
+      if (!staged[n]) {
+        // The first stage did not run: its buffer still holds the poison.
+        expect(words.every((w) => w === 0xdeadbeef)).toBe(true);
+        return;
+      }
+      const values = penalizedRow(run, s.repetitionPenalty);
+      const k = candidateCount(s, 'all');
+      const got = readCandidates(words, blocks);
+      const want = expectedCandidates(values, k);
+      expect(got.kept, `settings ${n}, k = ${k}`).toEqual(want);
+      // Exact, but where the penalty divides (WGSL's f32 division: within 2.5 ULP).
+      const divided = (id: number) => s.repetitionPenalty !== 1 && (row(run)[id] as number) > 0 && (((run.seen![id >>> 5] as number) >>> (id & 31)) & 1) === 1;
+      for (const [id, v] of got.values) {
+        const want1 = values[id] as number;
+        const ulp = 2 ** (Math.floor(Math.log2(Math.abs(want1))) - 23);
+        expect(Math.abs(v - want1), `id ${id}'s value ${v}, want ${want1}`).toBeLessThanOrEqual(divided(id) ? 2.5 * ulp : 0);
+      }
+      // The tie at block 1's 7th largest: 8 kept there for top-k 7.
+      if (k === 7) expect((want[1] as number[]).length).toBe(8);
+    });
+    const nearMisses = { count: 0 };
+    settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
+    expect(nearMisses.count).toBeLessThanOrEqual(1);
+  });
+
+  it('a block whose ties overflow its slots falls back to the whole vocabulary, greedy and sampling', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const vocab = 2 * CANDIDATE_BLOCK + 77;
+    const run = makeRun(vocab, seed + 19, 2);
+    const r = row(run);
+    // Block 1: 100 ids at 9 (the maximum of the row): more than the slots for any k ≤ 64.
+    const tied = [...new Set([...randomF32(300, seed + 20)].map((x) => CANDIDATE_BLOCK + Math.floor(((x + 1) / 2) * CANDIDATE_BLOCK)))].slice(0, 100);
+    expect(tied).toHaveLength(100);
+    for (const id of tied) r[id] = 9;
+    const us = Array.from({ length: 12 }, (_, k) => (k + 0.5) / 12);
+    const settings: SampleSettings[] = [GREEDY, ...us.map((u) => ({ temperature: 1, topK: 40, topP: 1, repetitionPenalty: 1, u })), ...us.map((u) => ({ temperature: 0.5, topK: 50, topP: 0.3, repetitionPenalty: 1, u }))];
+    const { ids, staged, candidates } = await runSample(ctx, { ...run, candidates: 'all' }, settings);
+    expect(staged.every(Boolean)).toBe(true);
+    for (const words of candidates) expect(words?.[1], 'block 1 overflowed').toBe(0xffffffff);
+    expect(ids[0]).toBe(Math.min(...tied));
+    // 40 of the 100 equal maxima are kept (ties at the boundary: all 100): every pick one of them.
+    const nearMisses = { count: 0 };
+    settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
+    expect(new Set(ids.slice(1)).size, 'a sweep of u reaches many of the tied ids').toBeGreaterThan(10);
+    for (const id of ids) expect(tied).toContain(id);
+    expect(nearMisses.count).toBeLessThanOrEqual(2);
+  });
+
+  it('the whole-vocabulary search and the candidates\' pick the same ids for top-k settings', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const run = makeRun(5 * CANDIDATE_BLOCK - 3, seed + 21, 5);
+    run.seen = seenBitset([...randomF32(200, seed + 22)].map((x) => Math.floor(((x + 1) / 2) * run.vocab)), run.vocab);
+    const us = [...randomF32(6, seed + 23)].map((x) => (x + 1) / 2);
+    const settings = [
+      { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.2 },
+      { temperature: 1.5, topK: 5, topP: 1, repetitionPenalty: 1 },
+      { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1.2 },
+    ].flatMap((s) => us.map((u) => ({ ...s, u })));
+    const staged = await runSample(ctx, { ...run, candidates: 'all' }, settings);
+    const whole = await runSample(ctx, { ...run, candidates: 'none' }, settings);
+    expect(staged.staged.every(Boolean)).toBe(true);
+    expect(whole.staged.some(Boolean)).toBe(false);
+    expect(whole.candidates.every((c) => c === null)).toBe(true);
+    const nearMisses = { count: 0 };
+    settings.forEach((s, n) => {
+      expectPick(staged.ids[n] as number, run, s, nearMisses);
+      expectPick(whole.ids[n] as number, run, s, nearMisses);
+    });
+    expect(nearMisses.count).toBeLessThanOrEqual(2);
+  });
+
+  it('runs the first stage where it shortens the search: sampling with 2 ≤ top-k ≤ the slots (greedy too when asked)', () => {
+    const t = (temperature: number, topK: number) => ({ temperature, topK });
+    expect([t(0.8, 40), t(1, 2), t(1, CANDIDATE_SLOTS), t(1, CANDIDATE_SLOTS + 1), t(1, 0), t(1, 1), t(0, 40), t(0, 0)].map((s) => candidateCount(s))).toEqual([40, 2, CANDIDATE_SLOTS, 0, 0, 0, 0, 0]);
+    expect([t(1, 1), t(0, 40), t(0, 0), t(1, 0)].map((s) => candidateCount(s, 'all'))).toEqual([1, 1, 1, 0]);
+    expect(candidateCount(t(0.8, 40), 'none')).toBe(0);
   });
 
   it('marks the chosen id in `seen` when asked', async (test) => {

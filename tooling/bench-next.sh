@@ -43,6 +43,7 @@
 # sampling costs ~0.4 ms a token; mamba-2.8b came from a separate bench-17.py call. Give the
 # official Mamba-2 2.7B cases ≥ 90 s each (Triton builds its kernels first: 45 s timed out) and
 # run the studio first where the budget is short. 12 and 1 are still to run.
+# Eighteenth session: 13 (the sampler's first stage, the end-of-pass kernel breakdown, mamba2-2.7b's decode), then 12.
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.
@@ -203,8 +204,20 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
     python3 tooling/bench-prefill.py --out $W/p --shapes mamba2-2.7b,mamba-2.8b,mamba2-130m --matmul int8 --official-dtypes bf16 --budget 225 \
       --breakdown none --studio-args "${STUDIO_ARGS:-}" 2>&1 | grep -E '^\| |error'
     ;;
+  13)
+    # Eighteenth session: the sampler's first stage (sampler_gpu_ms: a sampling's GPU time with the
+    # candidates and over the whole vocabulary, the app's settings and greedy; decode_sampled_tok_s
+    # beside the greedy decode) and the per-kernel breakdown from end-of-pass timestamps, at the
+    # three decode-target shapes beside the official decode (no fold: it lost on the H100); then
+    # mamba2-2.7b's decode, never measured by bench-17.py (its official cases need ≥ 90 s each).
+    python3 tooling/bench-17.py --out $W/d --shapes mamba-130m,mamba2-130m,mamba-2.8b --formats f16 --budget 200 --studio-timeout 90 \
+      --official-timeout 60 2>&1 | grep -E '^\| |error'
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    python3 tooling/bench-17.py --out $W/m2 --shapes mamba2-2.7b --formats f16 --budget 250 --studio-timeout 80 \
+      --official-timeout 120 2>&1 | grep -E '^\| |error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13" >&2
     exit 2
     ;;
 esac

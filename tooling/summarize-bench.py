@@ -6,10 +6,14 @@
 Every JSON file found (a result or a list of results; files of other shapes are skipped with a
 line saying so) gives one row a result: its model, storage format, the settings a sweep forced
 (--prefill-scan, --ssd-tile, --decode-xproj, --dawn-features, ...), prefill tokens/s at each
-length, decode tokens/s and the decode checks (grid, folded x_proj). With --kernels N (default
+length, decode tokens/s (greedy, and with the app's sampling), a decode step's CPU and GPU ms, a
+sampling's GPU ms (eighteenth session on: with the first stage's candidates / over the whole
+vocabulary) and the decode checks (grid, folded x_proj). With --kernels N (default
 8), each result with a per-kernel breakdown also gets its N slowest kernels of the longest prefill
 and of decode, in µs a call (timestamp queries, one pass per dispatch: each call carries the
-pass's overhead, so compare them with each other, not with whole-call rates).
+pass's overhead, so compare them with each other, not with whole-call rates; from the eighteenth
+session a kernel's time runs from the end of the pass before to the end of its own, before it from
+its pass's beginning, which could include the tail of the kernel before).
 """
 import argparse
 import json
@@ -75,6 +79,16 @@ def step_ms_of(r, key):
     return f"{ms:.3f}{share}"
 
 
+def sampling_of(r):
+    """Decode tok/s with the app's sampling, and a sampling's GPU ms (bench.ts sampler_gpu_ms): with candidates / whole vocabulary."""
+    rate = f"{r['decode_sampled_tok_s']:,.1f}" if r.get('decode_sampled_tok_s') else ''
+    ms = r.get('sampler_gpu_ms')
+    if not ms:
+        return rate, ''
+    d, g = ms['default_sampling'], ms['greedy']
+    return rate, f"{d['candidates']:.3f} / {d['whole_vocabulary']:.3f}; greedy {g['candidates']:.3f} / {g['whole_vocabulary']:.3f}"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('paths', nargs='+')
@@ -84,11 +98,12 @@ def main():
     if not rows:
         sys.exit('no bench results found')
     lengths = sorted({int(t) for _, r in rows for t in r['prefill_tok_s']})
-    print('| file | model | weights | settings | ' + ' | '.join(f'prefill @{t:,}' for t in lengths) + ' | decode tok/s | CPU ms a step (% of a token) | GPU ms a step (% of a token) | checks |')
-    print('| --- ' * (8 + len(lengths)) + '|')
+    print('| file | model | weights | settings | ' + ' | '.join(f'prefill @{t:,}' for t in lengths) +
+          " | decode tok/s | CPU ms a step (% of a token) | GPU ms a step (% of a token) | decode tok/s, app's sampling | sampling GPU ms: candidates / whole vocabulary | checks |")
+    print('| --- ' * (10 + len(lengths)) + '|')
     for f, r in rows:
         rates = [f"{r['prefill_tok_s'][str(t)]:,.0f}" if str(t) in r['prefill_tok_s'] else '' for t in lengths]
-        print(f"| {os.path.basename(f)} | {r.get('model', '')} | {r.get('dtype', '')} | {settings_of(r)} | " + ' | '.join(rates) + f" | {r['decode_tok_s']:,.1f} | {step_ms_of(r, 'decode_step_cpu_ms')} | {step_ms_of(r, 'decode_step_gpu_ms')} | {checks_of(r)} |")
+        print(f"| {os.path.basename(f)} | {r.get('model', '')} | {r.get('dtype', '')} | {settings_of(r)} | " + ' | '.join(rates) + f" | {r['decode_tok_s']:,.1f} | {step_ms_of(r, 'decode_step_cpu_ms')} | {step_ms_of(r, 'decode_step_gpu_ms')} | " + ' | '.join(sampling_of(r)) + f" | {checks_of(r)} |")
     if args.kernels <= 0:
         return
     for f, r in rows:

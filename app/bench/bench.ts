@@ -27,7 +27,7 @@ import type { LoadedWeights } from '../model/loader.js';
 import { describeWeightFormats, storedAsF16, weightFormats, weightParts, type WeightChoice, type WeightPart } from '../model/memory.js';
 import { checkMemoryPlan, modelChunks, planMemory, type MemoryPlan } from '../model/memory-plan.js';
 import { stateBuffers } from '../model/mixer.js';
-import type { LanguageModel } from '../model/model.js';
+import { stampPass, type LanguageModel } from '../model/model.js';
 import { Session } from '../model/session.js';
 import { timeStepCpu } from './step-cpu.js';
 import { readTimestamps, timeStepGpu } from './step-gpu.js';
@@ -432,22 +432,28 @@ async function kernelBreakdown(ctx: GpuContext, model: LanguageModel, tokens: nu
   const logits = device.createBuffer({ size: model.config.vocabSize * 4, usage: GPUBufferUsage.STORAGE });
   const plan = model.plan(tokens, state, logits);
   const dispatches = plan.steps.flatMap((s) => (s.kind === 'dispatch' ? kernelUnits(s.dispatch) : []));
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * dispatches.length });
+  // Query 0 at the end of an empty pass before the kernels, query i + 1 at the end of kernel i's
+  // pass; kernel i's time is query i + 1 − query i. End-of-pass timestamps only: Dawn's Vulkan
+  // backend writes a beginning-of-pass one at TOP_OF_PIPE, where it can latch while the kernel
+  // before still runs (the figures before the eighteenth session took kernel i's from its own
+  // beginning, which could count the tail of kernel i − 1 in it).
+  const querySet = device.createQuerySet({ type: 'timestamp', count: dispatches.length + 1 });
   const totals = new Map<string, { ns: number; count: number }>();
   for (let rep = 0; rep < 2; rep++) {
     const e = device.createCommandEncoder();
+    stampPass(e, 'kernelBreakdown.begin', querySet, 0);
     dispatches.forEach((d, i) => {
-      const pass = e.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      const pass = e.beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: i + 1 } });
       d.encode(pass);
       pass.end();
     });
     device.queue.submit([e.finish()]);
-    const times = await readTimestamps(device, querySet, 2 * dispatches.length);
+    const times = await readTimestamps(device, querySet, dispatches.length + 1);
     if (rep === 0) continue; // warm-up
     dispatches.forEach((d, i) => {
       const name = d.label.replace(/^Mamba[12]\.(L\d+\.)?/, '');
       const t = totals.get(name) ?? { ns: 0, count: 0 };
-      t.ns += Number((times[2 * i + 1] as bigint) - (times[2 * i] as bigint));
+      t.ns += Number((times[i + 1] as bigint) - (times[i] as bigint));
       t.count += 1;
       totals.set(name, t);
     });

@@ -35,6 +35,15 @@ var<workgroup> search_range: vec2<u32>;
 var<workgroup> claimed: atomic<u32>;    // chosen id + 1 (0: none)
 var<workgroup> last_kept: atomic<u32>;  // largest kept id with w > 0, + 1 (0: none)
 
+// The few ids top-k keeps (at most SMALL, ties included), in increasing order, for the short
+// finish: their l', id and weight, the top-p threshold's key and the pick.
+const SMALL: u32 = 256u;
+var<workgroup> small_l: array<f32, SMALL>;
+var<workgroup> small_id: array<u32, SMALL>;
+var<workgroup> small_w: array<f32, SMALL>;
+var<workgroup> small_tau: atomic<u32>;
+var<workgroup> small_pick: u32;
+
 // Whether this pick searches the first stage's candidates (set at the start of main: the stage ran
 // and no block overflowed) instead of the whole vocabulary.
 var<private> from_candidates: bool;
@@ -243,6 +252,101 @@ fn threshold_search(lid: u32, lo_in: u32, hi_in: u32, need: u32, mass: bool, top
   return lo;
 }
 
+// Copies the items at or above keep_key into small_l / small_id in increasing order of id, if they
+// are at most SMALL; returns how many there are (uniform). Each thread takes a contiguous range of
+// items, and an inclusive prefix sum of their counts over the threads places its run.
+fn compact_kept(lid: u32, keep_key: u32) -> u32 {
+  let n = item_count();
+  let per_thread = (n + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+  let begin = min(lid * per_thread, n);
+  let end = min(begin + per_thread, n);
+  var count = 0u;
+  for (var slot = begin; slot < end; slot++) {
+    let it = item(slot);
+    count += select(0u, 1u, it.valid && order_key(it.l) >= keep_key);
+  }
+  workgroupBarrier();
+  red_u[lid] = count;
+  for (var stride = 1u; stride < WORKGROUP_SIZE; stride *= 2u) {
+    workgroupBarrier();
+    var add = 0u;
+    if (lid >= stride) {
+      add = red_u[lid - stride];
+    }
+    workgroupBarrier();
+    red_u[lid] += add;
+  }
+  workgroupBarrier();
+  var at = red_u[lid] - count;
+  let total = workgroupUniformLoad(&red_u[WORKGROUP_SIZE - 1u]);
+  if (total <= SMALL) {
+    for (var slot = begin; slot < end; slot++) {
+      let it = item(slot);
+      if (it.valid && order_key(it.l) >= keep_key) {
+        small_l[at] = it.l;
+        small_id[at] = it.id;
+        at++;
+      }
+    }
+  }
+  return total;
+}
+
+// top-p and the inverse CDF over the n ≤ SMALL compacted ids (compact_kept), the same rules as the
+// passes over the items: τ the largest l' whose mass at or above it reaches p of the n ids' mass
+// (each id's mass at or above its own l' summed by its thread), then the first id in increasing
+// order whose running weight exceeds u · the mass at or above τ (one thread walks them).
+fn finish_small(lid: u32, n: u32, top: f32, inv_temperature: f32) -> u32 {
+  workgroupBarrier();  // small_l written
+  for (var i = lid; i < n; i += WORKGROUP_SIZE) {
+    small_w[i] = weight(small_l[i], top, inv_temperature);
+  }
+  workgroupBarrier();
+  if (params.top_p < 1.0) {
+    for (var i = lid; i < n; i += WORKGROUP_SIZE) {
+      let key = order_key(small_l[i]);
+      var total = 0.0;
+      var above = 0.0;
+      for (var j = 0u; j < n; j++) {
+        let w = small_w[j];
+        total += w;
+        above += select(0.0, w, order_key(small_l[j]) >= key);
+      }
+      if (above >= params.top_p * total) {
+        atomicMax(&small_tau, key);
+      }
+    }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    let tau = atomicLoad(&small_tau);  // 0 (all kept) without top-p
+    var total = 0.0;
+    var last = 0u;
+    for (var i = 0u; i < n; i++) {
+      if (order_key(small_l[i]) >= tau) {
+        total += small_w[i];
+        if (small_w[i] > 0.0) {
+          last = i;
+        }
+      }
+    }
+    let goal = params.u * total;
+    var running = 0.0;
+    var pick = last;  // if rounding leaves the walk short of the goal: the last kept id
+    for (var i = 0u; i < n; i++) {
+      if (order_key(small_l[i]) >= tau) {
+        running += small_w[i];
+        if (running > goal) {
+          pick = i;
+          break;
+        }
+      }
+    }
+    small_pick = small_id[pick];
+  }
+  return workgroupUniformLoad(&small_pick);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32) {
   let V = params.vocab;
@@ -295,68 +399,81 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       keep_key = threshold_search(lid, 0u, top_key, params.top_k, false, top, inv_temperature);
     }
 
+    // Few ids kept (top-k ≤ SMALL, ties included, or a small vocabulary): top-p and the pick over
+    // them in workgroup memory, instead of a threshold search's eight passes and the pick's two.
+    var finished = false;
+    if ((params.top_k > 0u && params.top_k <= SMALL) || V <= SMALL) {
+      let kept = compact_kept(lid, keep_key);
+      if (kept <= SMALL) {
+        chosen = finish_small(lid, kept, top, inv_temperature);
+        finished = true;
+      }
+    }
+
     // top-p: the largest key whose mass at or above it reaches p of the top-k survivors' mass.
-    if (params.top_p < 1.0) {
+    if (!finished && params.top_p < 1.0) {
       let goal = params.top_p * mass_at_least(lid, keep_key, top, inv_temperature);
       keep_key = threshold_search(lid, keep_key, top_key, bitcast<u32>(goal), true, top, inv_temperature);
     }
 
-    // Inverse CDF in index order: each thread sums a contiguous range of ids, an inclusive
-    // prefix sum over threads places u · total in one range, and that thread walks it.
-    let n = item_count();
-    let per_thread = (n + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
-    let begin = min(lid * per_thread, n);
-    let end = min(begin + per_thread, n);
-    var mass = 0.0;
-    var last = 0u;
-    for (var slot = begin; slot < end; slot++) {
-      let it = item(slot);
-      if (it.valid && order_key(it.l) >= keep_key) {
-        let w = weight(it.l, top, inv_temperature);
-        mass += w;
-        if (w > 0.0) {
-          last = it.id + 1u;
-        }
-      }
-    }
-    atomicMax(&last_kept, last);
-    workgroupBarrier();
-    red_f[lid] = mass;
-    for (var stride = 1u; stride < WORKGROUP_SIZE; stride *= 2u) {
-      workgroupBarrier();
-      var add = 0.0;
-      if (lid >= stride) {
-        add = red_f[lid - stride];
-      }
-      workgroupBarrier();
-      red_f[lid] += add;
-    }
-    workgroupBarrier();
-    let inclusive = red_f[lid];
-    var exclusive = 0.0;
-    if (lid > 0u) {
-      exclusive = red_f[lid - 1u];
-    }
-    let goal = params.u * workgroupUniformLoad(&red_f[WORKGROUP_SIZE - 1u]);
-    if (exclusive <= goal && goal < inclusive) {
-      var running = exclusive;
-      var pick = last;  // if rounding leaves the walk short of the goal: the range's last kept id
+    if (!finished) {
+      // Inverse CDF in index order: each thread sums a contiguous range of ids, an inclusive
+      // prefix sum over threads places u · total in one range, and that thread walks it.
+      let n = item_count();
+      let per_thread = (n + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+      let begin = min(lid * per_thread, n);
+      let end = min(begin + per_thread, n);
+      var mass = 0.0;
+      var last = 0u;
       for (var slot = begin; slot < end; slot++) {
         let it = item(slot);
         if (it.valid && order_key(it.l) >= keep_key) {
-          running += weight(it.l, top, inv_temperature);
-          if (running > goal) {
-            pick = it.id + 1u;
-            break;
+          let w = weight(it.l, top, inv_temperature);
+          mass += w;
+          if (w > 0.0) {
+            last = it.id + 1u;
           }
         }
       }
-      atomicMax(&claimed, pick);
+      atomicMax(&last_kept, last);
+      workgroupBarrier();
+      red_f[lid] = mass;
+      for (var stride = 1u; stride < WORKGROUP_SIZE; stride *= 2u) {
+        workgroupBarrier();
+        var add = 0.0;
+        if (lid >= stride) {
+          add = red_f[lid - stride];
+        }
+        workgroupBarrier();
+        red_f[lid] += add;
+      }
+      workgroupBarrier();
+      let inclusive = red_f[lid];
+      var exclusive = 0.0;
+      if (lid > 0u) {
+        exclusive = red_f[lid - 1u];
+      }
+      let goal = params.u * workgroupUniformLoad(&red_f[WORKGROUP_SIZE - 1u]);
+      if (exclusive <= goal && goal < inclusive) {
+        var running = exclusive;
+        var pick = last;  // if rounding leaves the walk short of the goal: the range's last kept id
+        for (var slot = begin; slot < end; slot++) {
+          let it = item(slot);
+          if (it.valid && order_key(it.l) >= keep_key) {
+            running += weight(it.l, top, inv_temperature);
+            if (running > goal) {
+              pick = it.id + 1u;
+              break;
+            }
+          }
+        }
+        atomicMax(&claimed, pick);
+      }
+      workgroupBarrier();
+      let claim = atomicLoad(&claimed);
+      // Nobody claims only when u · total rounds up to the total: the last kept id.
+      chosen = select(atomicLoad(&last_kept), claim, claim != 0u) - 1u;
     }
-    workgroupBarrier();
-    let claim = atomicLoad(&claimed);
-    // Nobody claims only when u · total rounds up to the total: the last kept id.
-    chosen = select(atomicLoad(&last_kept), claim, claim != 0u) - 1u;
   }
 
   if (lid == 0u) {

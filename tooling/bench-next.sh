@@ -216,8 +216,27 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
     python3 tooling/bench-17.py --out $W/m2 --shapes mamba2-2.7b --formats f16 --budget 250 --studio-timeout 80 \
       --official-timeout 120 2>&1 | grep -E '^\| |error'
     ;;
+  14)
+    # Eighteenth session, after 13 (whose budget ran out before mamba-2.8b's studio run): mamba-2.8b's
+    # f16 and Q4_K decode with the per-kernel breakdown (end-of-pass timestamps), then mode 12.
+    timeout 200 bash -c "$(declare -f bench); bench --shape mamba-2.8b --weights f16,q4_k --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+      --warmup 1 --no-ceilings --out $W/d/studio-mamba-2.8b.json" 2>&1 | grep -E '^decode|^a sampling|error'
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    python3 tooling/bench-prefill.py --out $W/p --shapes mamba2-2.7b,mamba-2.8b,mamba2-130m --matmul int8 --official-dtypes bf16 --budget 225 \
+      --breakdown none --studio-args "${STUDIO_ARGS:-}" 2>&1 | grep -E '^\| |error'
+    ;;
+  15)
+    # Eighteenth session, the sampler's short finish (top-p and the pick over the ≤ 256 ids top-k
+    # keeps, in workgroup memory): the 130m decode beside the official one (sampler_gpu_ms, the
+    # sampled decode), then falcon-mamba-7b's Q4_K decode (issue 17's 400 tok/s target).
+    python3 tooling/bench-17.py --out $W/d --shapes mamba-130m,mamba2-130m --formats f16 --budget 170 --studio-timeout 80 \
+      --official-timeout 60 2>&1 | grep -E '^\| |error'
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    python3 tooling/bench-17.py --out $W/q --shapes falcon-mamba-7b --formats q4_k --budget 100 --studio-timeout 100 \
+      --no-official 2>&1 | grep -E '^\| |error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15" >&2
     exit 2
     ;;
 esac

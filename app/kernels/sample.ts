@@ -164,8 +164,9 @@ export function sample(
   // workgroup (8 passes over the vocabulary for a threshold instead of up to 32).
   const threads = workgroupSize(ctx);
   const sub = subgroupReduction(ctx, threads);
-  // Workgroup memory then: red_f and red_u (4 bytes a thread each), red_v4 (64 bytes a subgroup), the search range and two atomics.
-  const withSubgroups = sub.size > 0 && 8 * threads + 64 * (threads / sub.size) + 16 <= ctx.device.limits.maxComputeWorkgroupStorageSize;
+  // Workgroup memory then: red_f and red_u (4 bytes a thread each), red_v4 (64 bytes a subgroup), the search range and two atomics,
+  // and the short finish's 256 ids (12 bytes each) and two words (without subgroups: 11.1 KB at 1,024 threads, under WebGPU's 16 KB floor).
+  const withSubgroups = sub.size > 0 && 8 * threads + 64 * (threads / sub.size) + 16 + 12 * 256 + 8 <= ctx.device.limits.maxComputeWorkgroupStorageSize;
   const pipeline = ctx.pipelines.get({
     op: OP,
     code: subgroupHelpers(withSubgroups) + CANDIDATE_CONSTANTS + commonCode + code,

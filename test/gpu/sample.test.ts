@@ -138,6 +138,8 @@ const SETTINGS: Omit<SampleSettings, 'u'>[] = [
   { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.3 },
   { temperature: 1, topK: 3, topP: 0.5, repetitionPenalty: 1.2 },
   { temperature: 2.5, topK: 0, topP: 1, repetitionPenalty: 0.8 },
+  // More ids than the short finish takes (256): top-p by the threshold search.
+  { temperature: 1.1, topK: 300, topP: 0.8, repetitionPenalty: 1.1 },
 ];
 
 describe('sample.wgsl against its CPU reference (Dawn)', () => {
@@ -311,6 +313,27 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     expect(new Set(ids.slice(1)).size, 'a sweep of u reaches many of the tied ids').toBeGreaterThan(10);
     for (const id of ids) expect(tied).toContain(id);
     expect(nearMisses.count).toBeLessThanOrEqual(2);
+  });
+
+  it('top-k ties past the short finish\'s 256 ids fall back to the threshold search, with and without candidates', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const vocab = 3 * CANDIDATE_BLOCK + 5;
+    const run = makeRun(vocab, seed + 24, 2);
+    const r = row(run);
+    // 300 ids at 4 (the maximum), spread over the blocks: top-k 40 keeps all 300.
+    const tied = [...new Set([...randomF32(900, seed + 25)].map((x) => Math.floor(((x + 1) / 2) * vocab)))].slice(0, 300);
+    expect(tied).toHaveLength(300);
+    for (const id of tied) r[id] = 4;
+    // u · 300 stays 0.1 from a whole number: off the CDF's steps of 1/300 (equal weights).
+    const us = Array.from({ length: 10 }, (_, k) => (k + 0.37) / 10);
+    const settings = us.map((u) => ({ temperature: 0.9, topK: 40, topP: 0.7, repetitionPenalty: 1, u }));
+    for (const candidates of ['sampling', 'none'] as const) {
+      const { ids } = await runSample(ctx, { ...run, candidates }, settings);
+      const nearMisses = { count: 0 };
+      settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
+      for (const id of ids) expect(tied).toContain(id);
+      expect(nearMisses.count).toBeLessThanOrEqual(2);
+    }
   });
 
   it('the whole-vocabulary search and the candidates\' pick the same ids for top-k settings', async (test) => {

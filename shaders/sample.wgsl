@@ -352,13 +352,14 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   let V = params.vocab;
 
   // The candidates when the first stage kept them (flags bit 2) and no block overflowed its slots.
-  var overflowed = 0u;
+  from_candidates = false;
   if ((params.flags & 4u) != 0u) {
+    var overflowed = 0u;
     for (var b = lid; b < cand_blocks(); b += WORKGROUP_SIZE) {
       overflowed += select(0u, 1u, cand[b] == CAND_OVERFLOW);
     }
+    from_candidates = sum_u(lid, overflowed) == 0u;
   }
-  from_candidates = (params.flags & 4u) != 0u && sum_u(lid, overflowed) == 0u;
 
   // Max and argmax of l' (ties → lowest id: each thread meets its ids in increasing order).
   var best = 0.0;

@@ -4,11 +4,13 @@
  * surviving ids in index order. Only the chosen id (one u32) needs reading back. Two kernels: when
  * sampling with 2 ≤ top-k ≤ CANDIDATE_SLOTS, a first stage over the vocabulary in many workgroups
  * keeps each block's top-k with ties (shaders/sample_candidates.wgsl), and the pick (one
- * workgroup, shaders/sample.wgsl) searches those candidates instead of the whole vocabulary with
- * its ~19 threshold passes; it searches the whole vocabulary when top-k is off or above the slots,
- * when a block's ties overflow its slots, and when greedy (one pass over the vocabulary, which
- * the first stage would not shorten; SampleOptions.candidates 'all' runs it for greedy too, for
- * the bench to compare). Reference: sample.ref.ts (same order, so the same u picks the same token).
+ * workgroup, shaders/sample.wgsl) walks those candidates instead of the whole vocabulary in each
+ * of its passes; it walks the whole vocabulary when top-k is off or above the slots, when a
+ * block's ties overflow its slots, and when greedy (one pass over the vocabulary, which the first
+ * stage would not shorten; SampleOptions.candidates 'all' runs it for greedy too, for the bench to
+ * compare). When top-k keeps at most 256 ids, the pick finishes top-p and the inverse CDF over
+ * them in workgroup memory. Reference: sample.ref.ts (same order, so the same u picks the same
+ * token).
  */
 import candidatesCode from '../../shaders/sample_candidates.wgsl?raw';
 import commonCode from '../../shaders/sample_common.wgsl?raw';

@@ -366,6 +366,22 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     expect(candidateCount(t(0.8, 40), 'none')).toBe(0);
   });
 
+  it('keeps candidates by default on a GPU, not on a software adapter (where the stage costs more than it saves)', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const { device } = ctx;
+    const logits = storageBuffer(device, 'Test.logits', 4 * 3000);
+    const token = storageBuffer(device, 'Test.token', 4);
+    const settings = { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1, u: 0.5 };
+    for (const software of [true, false]) {
+      const op = sample({ ...ctx, adapter: { ...ctx.adapter, software } }, { vocab: 3000 }, { logits, token }, settings);
+      expect(op.candidates === null, `software ${software}`).toBe(software);
+      expect(op.usesCandidates).toBe(!software);
+      op.destroy();
+    }
+    logits.destroy();
+    token.destroy();
+  });
+
   it('marks the chosen id in `seen` when asked', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const run = makeRun(1000, seed + 11, 3);

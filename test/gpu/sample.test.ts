@@ -292,6 +292,27 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     expect(nearMisses.count).toBeLessThanOrEqual(1);
   });
 
+  it('the first stage on whole blocks and on a last block of one id; ±0 and ten equal logits at the top', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    for (const vocab of [CANDIDATE_BLOCK, 2 * CANDIDATE_BLOCK + 1]) {
+      const run = makeRun(vocab, seed + 26 + vocab, 3);
+      const r = row(run);
+      // −0 and +0 (equal keys), and ten equal values above the rest of block 0 (±3): ties past top-k 5.
+      r[3] = -0;
+      r[4] = 0;
+      for (let i = 10; i < 20; i++) r[i] = 2.9999;
+      const settings = [5, 12, CANDIDATE_SLOTS].map((topK) => ({ temperature: 1, topK, topP: 1, repetitionPenalty: 1, u: 0.25 }));
+      const { ids, candidates } = await runSample(ctx, run, settings);
+      settings.forEach((s, n) => {
+        const got = readCandidates(candidates[n] as Uint32Array, Math.ceil(vocab / CANDIDATE_BLOCK));
+        expect(got.kept, `V=${vocab}, top-k ${s.topK}`).toEqual(expectedCandidates(penalizedRow(run, 1), s.topK));
+      });
+      const nearMisses = { count: 0 };
+      settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
+      expect(nearMisses.count).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('a block whose ties overflow its slots falls back to the whole vocabulary, greedy and sampling', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const vocab = 2 * CANDIDATE_BLOCK + 77;

@@ -62,7 +62,7 @@ fn item_count() -> u32 {
 
 fn item(slot: u32) -> Item {
   if (from_candidates) {
-    let at = cand_blocks() + 2u * slot;
+    let at = cand_pairs() + 2u * slot;
     return Item(slot % CAP < cand[slot / CAP], bitcast<f32>(cand[at]), cand[at + 1u]);
   }
   return Item(true, penalized(slot), slot);
@@ -91,6 +91,18 @@ fn sum_u(lid: u32, v: u32) -> u32 {
     workgroupBarrier();
     if (lid < stride) {
       red_u[lid] += red_u[lid + stride];
+    }
+  }
+  return workgroupUniformLoad(&red_u[0]);
+}
+
+fn max_u(lid: u32, v: u32) -> u32 {
+  workgroupBarrier();
+  red_u[lid] = v;
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lid < stride) {
+      red_u[lid] = max(red_u[lid], red_u[lid + stride]);
     }
   }
   return workgroupUniformLoad(&red_u[0]);
@@ -351,14 +363,21 @@ fn finish_small(lid: u32, n: u32, top: f32, inv_temperature: f32) -> u32 {
 fn main(@builtin(local_invocation_index) lid: u32) {
   let V = params.vocab;
 
-  // The candidates when the first stage kept them (flags bit 2) and no block overflowed its slots.
+  // The candidates when the first stage kept them (flags bit 2) and no block overflowed its slots
+  // (one maximum over the blocks: an overflow counts as the largest u32). The largest block
+  // threshold bounds the top-k search from below: each block has k ids at or above its own, so
+  // the vocabulary's k-th largest is at least that.
   from_candidates = false;
+  var search_floor = 0u;
   if ((params.flags & 4u) != 0u) {
-    var overflowed = 0u;
+    var most = 0u;
     for (var b = lid; b < cand_blocks(); b += WORKGROUP_SIZE) {
-      overflowed += select(0u, 1u, cand[b] == CAND_OVERFLOW);
+      most = max(most, select(cand[cand_blocks() + b], 0xffffffffu, cand[b] == CAND_OVERFLOW));
     }
-    from_candidates = sum_u(lid, overflowed) == 0u;
+    most = max_u(lid, most);
+    let none_overflowed = most != 0xffffffffu;  // uniform, where from_candidates (a private variable) is not to the analysis
+    from_candidates = none_overflowed;
+    search_floor = select(0u, most, none_overflowed);
   }
 
   // Max and argmax of l' (ties → lowest id: each thread meets its ids in increasing order).
@@ -397,7 +416,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     // top-k: the largest key with at least k ids at or above it (the k-th largest l').
     var keep_key = 0u;
     if (params.top_k > 0u && params.top_k < V) {
-      keep_key = threshold_search(lid, 0u, top_key, params.top_k, false, top, inv_temperature);
+      keep_key = threshold_search(lid, search_floor, top_key, params.top_k, false, top, inv_temperature);
     }
 
     // Few ids kept (top-k ≤ SMALL, ties included, or a small vocabulary): top-p and the pick over

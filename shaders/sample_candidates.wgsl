@@ -119,16 +119,14 @@ fn candidates(
     total += group_sums[g];
   }
   // No barrier below: the branch need not be uniform.
+  if (lid == 0u) {
+    cand[block] = select(total, CAND_OVERFLOW, total > CAP);
+    cand[cand_blocks() + block] = threshold;
+  }
   if (total > CAP) {
-    if (lid == 0u) {
-      cand[block] = CAND_OVERFLOW;
-    }
     return;
   }
-  if (lid == 0u) {
-    cand[block] = total;
-  }
-  var slot = cand_blocks() + 2u * (block * CAP + inclusive - count);
+  var slot = cand_pairs() + 2u * (block * CAP + inclusive - count);
   for (var j = 0u; j < CAND_PER; j++) {
     if (first + j < n && keys[j] >= threshold) {
       cand[slot] = bitcast<u32>(values[j]);

@@ -5,7 +5,8 @@
 // workgroup) and CAP (candidate slots a block).
 //
 // `cand` holds, for B = ceil(V / CAND_BLOCK) blocks: words [0, B) the candidates each block kept
-// (CAND_OVERFLOW: more than CAP, none written), then from word B a pair a slot (the penalized
+// (CAND_OVERFLOW: more than CAP, none written), words [B, 2B) each block's threshold (the order key
+// of its k-th largest l', 0 where it has ≤ k ids), then from word 2B a pair a slot (the penalized
 // logit's bits, the id), CAP slots a block, the block's kept ids first and in increasing order.
 
 const CAND_BLOCK: u32 = CAND_THREADS * CAND_PER;
@@ -44,6 +45,11 @@ fn order_key(v: f32) -> u32 {
 
 fn cand_blocks() -> u32 {
   return (params.vocab + CAND_BLOCK - 1u) / CAND_BLOCK;
+}
+
+// The word of `cand` where the slots' pairs begin.
+fn cand_pairs() -> u32 {
+  return 2u * cand_blocks();
 }
 
 // The ids a step keeps: 1 when greedy (temperature 0 or top-k = 1), else top-k.

@@ -186,8 +186,8 @@ export function sample(
   let candidates: SampleCandidates | null = null;
   const use = options.candidates ?? (ctx.adapter.software ? 'none' : 'sampling');
   if (use !== 'none' && vocab <= MAX_CANDIDATE_VOCAB) {
-    // A count a block, then a (value, id) pair a slot: ~0.5 KB a block of 1,024 ids.
-    const buffer = storageBuffer(device, `${label}.candidates`, 4 * blocks * (1 + 2 * CANDIDATE_SLOTS));
+    // A count and a threshold a block, then a (value, id) pair a slot: ~0.5 KB a block of 1,024 ids.
+    const buffer = storageBuffer(device, `${label}.candidates`, 4 * blocks * (2 + 2 * CANDIDATE_SLOTS));
     owned.push(buffer);
     candidates = { buffer, blocks };
   }

@@ -75,24 +75,33 @@ function penalizedRow(run: Run, penalty: number): Float32Array {
   });
 }
 
+/** A float's bits made monotonic as a u32, as the kernels order logits (−0 and +0 alike). */
+function orderKey(v: number): number {
+  const bits = new Uint32Array(new Float32Array([v === 0 ? 0 : v]).buffer)[0] as number;
+  return (bits & 0x80000000 ? ~bits : bits | 0x80000000) >>> 0;
+}
+
 /**
  * What the first stage must keep, from the penalized row: each block's ids at or above its k-th
  * largest value (all of them when it has ≤ k ids), in increasing order, or 'overflow' where those
- * are more than CANDIDATE_SLOTS.
+ * are more than CANDIDATE_SLOTS; and each block's threshold (the k-th largest's order key, 0 when
+ * it has ≤ k ids).
  */
-function expectedCandidates(values: Float32Array, k: number): (number[] | 'overflow')[] {
-  const out: (number[] | 'overflow')[] = [];
+function expectedCandidates(values: Float32Array, k: number): { kept: (number[] | 'overflow')[]; thresholds: number[] } {
+  const kept: (number[] | 'overflow')[] = [];
+  const thresholds: number[] = [];
   for (let start = 0; start < values.length; start += CANDIDATE_BLOCK) {
     const block = values.subarray(start, Math.min(start + CANDIDATE_BLOCK, values.length));
     const kth = k < block.length ? (Float32Array.from(block).sort().reverse()[k - 1] as number) : -Infinity;
-    const kept = [...block.keys()].filter((j) => (block[j] as number) >= kth).map((j) => start + j);
-    out.push(kept.length > CANDIDATE_SLOTS ? 'overflow' : kept);
+    const ids = [...block.keys()].filter((j) => (block[j] as number) >= kth).map((j) => start + j);
+    kept.push(ids.length > CANDIDATE_SLOTS ? 'overflow' : ids);
+    thresholds.push(kth === -Infinity ? 0 : orderKey(kth));
   }
-  return out;
+  return { kept, thresholds };
 }
 
-/** The first stage's buffer read as expectedCandidates's lists, with each kept id's value. */
-function readCandidates(words: Uint32Array, blocks: number): { kept: (number[] | 'overflow')[]; values: Map<number, number> } {
+/** The first stage's buffer read as expectedCandidates's lists and thresholds, with each kept id's value. */
+function readCandidates(words: Uint32Array, blocks: number): { kept: (number[] | 'overflow')[]; thresholds: number[]; values: Map<number, number> } {
   const asF32 = new Float32Array(words.buffer, words.byteOffset, words.length);
   const values = new Map<number, number>();
   const kept = Array.from({ length: blocks }, (_, b) => {
@@ -100,12 +109,12 @@ function readCandidates(words: Uint32Array, blocks: number): { kept: (number[] |
     if (count === 0xffffffff) return 'overflow' as const;
     expect(count, `block ${b}'s count`).toBeLessThanOrEqual(CANDIDATE_SLOTS);
     return Array.from({ length: count }, (_, j) => {
-      const at = blocks + 2 * (b * CANDIDATE_SLOTS + j);
+      const at = 2 * blocks + 2 * (b * CANDIDATE_SLOTS + j);
       values.set(words[at + 1] as number, asF32[at] as number);
       return words[at + 1] as number;
     });
   });
-  return { kept, values };
+  return { kept, thresholds: [...words.subarray(blocks, 2 * blocks)], values };
 }
 
 function row(run: Run): Float32Array {
@@ -276,7 +285,9 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
       const k = candidateCount(s, 'all');
       const got = readCandidates(words, blocks);
       const want = expectedCandidates(values, k);
-      expect(got.kept, `settings ${n}, k = ${k}`).toEqual(want);
+      expect(got.kept, `settings ${n}, k = ${k}`).toEqual(want.kept);
+      // A threshold's key, one ULP of its value a step: exact, or within WGSL's 2.5 ULP where the penalty divides.
+      got.thresholds.forEach((key, b) => expect(Math.abs(key - (want.thresholds[b] as number)), `settings ${n}, block ${b}'s threshold`).toBeLessThanOrEqual(s.repetitionPenalty === 1 ? 0 : 2));
       // Exact, but where the penalty divides (WGSL's f32 division: within 2.5 ULP).
       const divided = (id: number) => s.repetitionPenalty !== 1 && (row(run)[id] as number) > 0 && (((run.seen![id >>> 5] as number) >>> (id & 31)) & 1) === 1;
       for (const [id, v] of got.values) {
@@ -285,7 +296,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
         expect(Math.abs(v - want1), `id ${id}'s value ${v}, want ${want1}`).toBeLessThanOrEqual(divided(id) ? 2.5 * ulp : 0);
       }
       // The tie at block 1's 7th largest: 8 kept there for top-k 7.
-      if (k === 7) expect((want[1] as number[]).length).toBe(8);
+      if (k === 7) expect((want.kept[1] as number[]).length).toBe(8);
     });
     const nearMisses = { count: 0 };
     settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
@@ -305,7 +316,9 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
       const { ids, candidates } = await runSample(ctx, run, settings);
       settings.forEach((s, n) => {
         const got = readCandidates(candidates[n] as Uint32Array, Math.ceil(vocab / CANDIDATE_BLOCK));
-        expect(got.kept, `V=${vocab}, top-k ${s.topK}`).toEqual(expectedCandidates(penalizedRow(run, 1), s.topK));
+        const want = expectedCandidates(penalizedRow(run, 1), s.topK);
+        expect(got.kept, `V=${vocab}, top-k ${s.topK}`).toEqual(want.kept);
+        expect(got.thresholds, `V=${vocab}, top-k ${s.topK}: thresholds`).toEqual(want.thresholds);
       });
       const nearMisses = { count: 0 };
       settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));

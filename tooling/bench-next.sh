@@ -238,8 +238,16 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
     python3 tooling/bench-17.py --out $W/q --shapes falcon-mamba-7b --formats q4_k --budget 100 --studio-timeout 100 \
       --no-official 2>&1 | grep -E '^\| |error'
     ;;
+  16)
+    # Eighteenth session's last build (the top-k search from the largest block threshold): the
+    # sampler's GPU time and the sampled decode at the 130m shapes, f16, studio only (~1 minute).
+    for shape in mamba-130m mamba2-130m; do
+      timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+        --warmup 1 --no-ceilings --no-breakdown --out $W/d/studio-$shape.json" 2>&1 | grep -E '^decode|^a sampling|error'
+    done
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16" >&2
     exit 2
     ;;
 esac

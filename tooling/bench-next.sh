@@ -44,7 +44,7 @@
 # official Mamba-2 2.7B cases ≥ 90 s each (Triton builds its kernels first: 45 s timed out) and
 # run the studio first where the budget is short. 12 and 1 are still to run.
 # Eighteenth session (H100, bench/RESULTS.md "Eighteenth session"): 13, 14 (= mamba-2.8b + 12) and
-# 15 — the sampler's first stage and short finish (0.420 → 0.074 ms a sampling), mamba2-2.7b's
+# 15, 16 — the sampler's first stage, short finish and search floor (0.420 → 0.056 ms a sampling), mamba2-2.7b's
 # decode, every prefill target. 13's budget of 200 s left mamba-2.8b's studio run out: give it 260.
 # Still to run on an H200: 13 (or 11) and 12.
 # A session's 30 device minutes hold about three calls: 1, then 3 with

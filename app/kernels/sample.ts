@@ -177,7 +177,6 @@ export function sample(
     layout: bindGroupLayout,
     constants: { WORKGROUP_SIZE: threads, SG_SIZE: withSubgroups ? sub.size : 0 },
   });
-  const firstStage = ctx.pipelines.get({ op: `${OP}Candidates`, code: CANDIDATE_CONSTANTS + commonCode + candidatesCode, entryPoint: 'candidates', layout: bindGroupLayout });
   const params = uniformBuffer(device, `${label}.params`, 32);
   const owned: GPUBuffer[] = [params];
   const seen = buffers.seen ?? placeholderBuffer(device, `${label}.noSeen`, owned);
@@ -220,9 +219,19 @@ export function sample(
     bindGroupLayout,
     [params, buffers.logits, seen, buffers.token, candidateBuffer].map((buffer) => ({ buffer })),
   );
-  const firstPart = kernelPart('candidates', firstStage, bindGroup, foldWorkgroups(blocks, device.limits.maxComputeWorkgroupsPerDimension));
   const pickPart = kernelPart('pick', pipeline, bindGroup, [1]);
-  const parts = [firstPart, pickPart];
+  // The first stage's pipeline only where it can run (its compile is not free on a software adapter).
+  const parts = candidates
+    ? [
+        kernelPart(
+          'candidates',
+          ctx.pipelines.get({ op: `${OP}Candidates`, code: CANDIDATE_CONSTANTS + commonCode + candidatesCode, entryPoint: 'candidates', layout: bindGroupLayout }),
+          bindGroup,
+          foldWorkgroups(blocks, device.limits.maxComputeWorkgroupsPerDimension),
+        ),
+        pickPart,
+      ]
+    : [pickPart];
   const encodeBoth = encodeParts(parts);
   return {
     label,

@@ -84,28 +84,28 @@ fn sum_f(lid: u32, v: f32) -> f32 {
   return workgroupUniformLoad(&red_f[0]);
 }
 
-fn sum_u(lid: u32, v: u32) -> u32 {
+// The sum (take_max = false) or the maximum of v over the workgroup; every invocation gets it.
+fn reduce_u(lid: u32, v: u32, take_max: bool) -> u32 {
   workgroupBarrier();
   red_u[lid] = v;
   for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
     workgroupBarrier();
     if (lid < stride) {
-      red_u[lid] += red_u[lid + stride];
+      let a = red_u[lid];
+      let b = red_u[lid + stride];
+      red_u[lid] = select(a + b, max(a, b), take_max);
     }
   }
   return workgroupUniformLoad(&red_u[0]);
 }
 
-fn max_u(lid: u32, v: u32) -> u32 {
-  workgroupBarrier();
-  red_u[lid] = v;
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    workgroupBarrier();
-    if (lid < stride) {
-      red_u[lid] = max(red_u[lid], red_u[lid + stride]);
-    }
-  }
-  return workgroupUniformLoad(&red_u[0]);
+// This invocation's contiguous run of items [x, y): the passes that must meet the items in order
+// across invocations (the compaction, the inverse CDF) give each a run and prefix-sum over them.
+fn thread_range(lid: u32) -> vec2<u32> {
+  let n = item_count();
+  let per_thread = (n + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+  let begin = min(lid * per_thread, n);
+  return vec2<u32>(begin, min(begin + per_thread, n));
 }
 
 fn count_at_least(lid: u32, key: u32) -> u32 {
@@ -114,7 +114,7 @@ fn count_at_least(lid: u32, key: u32) -> u32 {
     let it = item(slot);
     count += select(0u, 1u, it.valid && order_key(it.l) >= key);
   }
-  return sum_u(lid, count);
+  return reduce_u(lid, count, false);
 }
 
 fn mass_at_least(lid: u32, key: u32, top: f32, inv_temperature: f32) -> f32 {
@@ -268,12 +268,9 @@ fn threshold_search(lid: u32, lo_in: u32, hi_in: u32, need: u32, mass: bool, top
 // are at most SMALL; returns how many there are (uniform). Each thread takes a contiguous range of
 // items, and an inclusive prefix sum of their counts over the threads places its run.
 fn compact_kept(lid: u32, keep_key: u32) -> u32 {
-  let n = item_count();
-  let per_thread = (n + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
-  let begin = min(lid * per_thread, n);
-  let end = min(begin + per_thread, n);
+  let run = thread_range(lid);
   var count = 0u;
-  for (var slot = begin; slot < end; slot++) {
+  for (var slot = run.x; slot < run.y; slot++) {
     let it = item(slot);
     count += select(0u, 1u, it.valid && order_key(it.l) >= keep_key);
   }
@@ -292,7 +289,7 @@ fn compact_kept(lid: u32, keep_key: u32) -> u32 {
   var at = red_u[lid] - count;
   let total = workgroupUniformLoad(&red_u[WORKGROUP_SIZE - 1u]);
   if (total <= SMALL) {
-    for (var slot = begin; slot < end; slot++) {
+    for (var slot = run.x; slot < run.y; slot++) {
       let it = item(slot);
       if (it.valid && order_key(it.l) >= keep_key) {
         small_l[at] = it.l;
@@ -359,6 +356,63 @@ fn finish_small(lid: u32, n: u32, top: f32, inv_temperature: f32) -> u32 {
   return workgroupUniformLoad(&small_pick);
 }
 
+// The inverse CDF over the items at or above keep_key, in index order: each thread sums its run
+// of items (thread_range), an inclusive prefix sum over threads places u · total in one run, and
+// that thread walks it. Every invocation calls it and gets the same id.
+fn cdf_pick(lid: u32, keep_key: u32, top: f32, inv_temperature: f32) -> u32 {
+  let run = thread_range(lid);
+  var mass = 0.0;
+  var last = 0u;
+  for (var slot = run.x; slot < run.y; slot++) {
+    let it = item(slot);
+    if (it.valid && order_key(it.l) >= keep_key) {
+      let w = weight(it.l, top, inv_temperature);
+      mass += w;
+      if (w > 0.0) {
+        last = it.id + 1u;
+      }
+    }
+  }
+  atomicMax(&last_kept, last);
+  workgroupBarrier();
+  red_f[lid] = mass;
+  for (var stride = 1u; stride < WORKGROUP_SIZE; stride *= 2u) {
+    workgroupBarrier();
+    var add = 0.0;
+    if (lid >= stride) {
+      add = red_f[lid - stride];
+    }
+    workgroupBarrier();
+    red_f[lid] += add;
+  }
+  workgroupBarrier();
+  let inclusive = red_f[lid];
+  var exclusive = 0.0;
+  if (lid > 0u) {
+    exclusive = red_f[lid - 1u];
+  }
+  let goal = params.u * workgroupUniformLoad(&red_f[WORKGROUP_SIZE - 1u]);
+  if (exclusive <= goal && goal < inclusive) {
+    var running = exclusive;
+    var pick = last;  // if rounding leaves the walk short of the goal: the range's last kept id
+    for (var slot = run.x; slot < run.y; slot++) {
+      let it = item(slot);
+      if (it.valid && order_key(it.l) >= keep_key) {
+        running += weight(it.l, top, inv_temperature);
+        if (running > goal) {
+          pick = it.id + 1u;
+          break;
+        }
+      }
+    }
+    atomicMax(&claimed, pick);
+  }
+  workgroupBarrier();
+  let claim = atomicLoad(&claimed);
+  // Nobody claims only when u · total rounds up to the total: the last kept id.
+  return select(atomicLoad(&last_kept), claim, claim != 0u) - 1u;
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32) {
   let V = params.vocab;
@@ -374,7 +428,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     for (var b = lid; b < cand_blocks(); b += WORKGROUP_SIZE) {
       most = max(most, select(cand[cand_blocks() + b], 0xffffffffu, cand[b] == CAND_OVERFLOW));
     }
-    most = max_u(lid, most);
+    most = reduce_u(lid, most, true);
     let none_overflowed = most != 0xffffffffu;  // uniform, where from_candidates (a private variable) is not to the analysis
     from_candidates = none_overflowed;
     search_floor = select(0u, most, none_overflowed);
@@ -421,78 +475,19 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
     // Few ids kept (top-k ≤ SMALL, ties included, or a small vocabulary): top-p and the pick over
     // them in workgroup memory, instead of a threshold search's eight passes and the pick's two.
-    var finished = false;
+    var kept = SMALL + 1u;  // not counted: more than SMALL
     if ((params.top_k > 0u && params.top_k <= SMALL) || V <= SMALL) {
-      let kept = compact_kept(lid, keep_key);
-      if (kept <= SMALL) {
-        chosen = finish_small(lid, kept, top, inv_temperature);
-        finished = true;
-      }
+      kept = compact_kept(lid, keep_key);
     }
-
-    // top-p: the largest key whose mass at or above it reaches p of the top-k survivors' mass.
-    if (!finished && params.top_p < 1.0) {
-      let goal = params.top_p * mass_at_least(lid, keep_key, top, inv_temperature);
-      keep_key = threshold_search(lid, keep_key, top_key, bitcast<u32>(goal), true, top, inv_temperature);
-    }
-
-    if (!finished) {
-      // Inverse CDF in index order: each thread sums a contiguous range of ids, an inclusive
-      // prefix sum over threads places u · total in one range, and that thread walks it.
-      let n = item_count();
-      let per_thread = (n + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
-      let begin = min(lid * per_thread, n);
-      let end = min(begin + per_thread, n);
-      var mass = 0.0;
-      var last = 0u;
-      for (var slot = begin; slot < end; slot++) {
-        let it = item(slot);
-        if (it.valid && order_key(it.l) >= keep_key) {
-          let w = weight(it.l, top, inv_temperature);
-          mass += w;
-          if (w > 0.0) {
-            last = it.id + 1u;
-          }
-        }
+    if (kept <= SMALL) {
+      chosen = finish_small(lid, kept, top, inv_temperature);
+    } else {
+      // top-p: the largest key whose mass at or above it reaches p of the top-k survivors' mass.
+      if (params.top_p < 1.0) {
+        let goal = params.top_p * mass_at_least(lid, keep_key, top, inv_temperature);
+        keep_key = threshold_search(lid, keep_key, top_key, bitcast<u32>(goal), true, top, inv_temperature);
       }
-      atomicMax(&last_kept, last);
-      workgroupBarrier();
-      red_f[lid] = mass;
-      for (var stride = 1u; stride < WORKGROUP_SIZE; stride *= 2u) {
-        workgroupBarrier();
-        var add = 0.0;
-        if (lid >= stride) {
-          add = red_f[lid - stride];
-        }
-        workgroupBarrier();
-        red_f[lid] += add;
-      }
-      workgroupBarrier();
-      let inclusive = red_f[lid];
-      var exclusive = 0.0;
-      if (lid > 0u) {
-        exclusive = red_f[lid - 1u];
-      }
-      let goal = params.u * workgroupUniformLoad(&red_f[WORKGROUP_SIZE - 1u]);
-      if (exclusive <= goal && goal < inclusive) {
-        var running = exclusive;
-        var pick = last;  // if rounding leaves the walk short of the goal: the range's last kept id
-        for (var slot = begin; slot < end; slot++) {
-          let it = item(slot);
-          if (it.valid && order_key(it.l) >= keep_key) {
-            running += weight(it.l, top, inv_temperature);
-            if (running > goal) {
-              pick = it.id + 1u;
-              break;
-            }
-          }
-        }
-        atomicMax(&claimed, pick);
-      }
-      workgroupBarrier();
-      let claim = atomicLoad(&claimed);
-      // Nobody claims only when u · total rounds up to the total: the last kept id.
-      chosen = select(atomicLoad(&last_kept), claim, claim != 0u) - 1u;
+      chosen = cdf_pick(lid, keep_key, top, inv_temperature);
     }
   }
 

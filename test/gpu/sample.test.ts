@@ -126,9 +126,17 @@ function makeRun(vocab: number, caseSeed: number, scale: number, offset = 0): Ru
   return { logits: randomF32(offset + vocab, caseSeed, scale), offset, vocab, seen: null };
 }
 
-function expectPick(gpu: number, run: Run, s: SampleSettings, nearMisses: { count: number }): void {
+/** `count` distinct random ids in from .. from + span − 1 (the first distinct ones of 4 · count draws). */
+function distinctIds(count: number, idSeed: number, from: number, span: number): number[] {
+  const ids = [...new Set([...randomF32(4 * count, idSeed)].map((x) => from + Math.floor(((x + 1) / 2) * span)))].slice(0, count);
+  expect(ids, `${count} distinct ids in ${from}..${from + span - 1}`).toHaveLength(count);
+  return ids;
+}
+
+/** Asserts the GPU's pick is the reference's, or within rounding of a boundary (then returns true: a near miss). */
+function expectPick(gpu: number, run: Run, s: SampleSettings): boolean {
   const ref = sampleRef(row(run), run.seen, s);
-  if (gpu === ref) return;
+  if (gpu === ref) return false;
   // The pick walks the kept ids in index order as u grows (see the sweep test below), so every id
   // the reference picks for some u' within NUDGE of u lies between its picks at u − NUDGE and
   // u + NUDGE. With 50,280 ids several can lie in that window.
@@ -137,7 +145,12 @@ function expectPick(gpu: number, run: Run, s: SampleSettings, nearMisses: { coun
   const nudgedP = [{ ...s, topP: Math.max(1e-6, s.topP - NUDGE) }, { ...s, topP: Math.min(1, s.topP + NUDGE) }].map((n) => sampleRef(row(run), run.seen, n));
   const explained = (below <= gpu && gpu <= above) || nudgedP.includes(gpu);
   expect(explained, `GPU picked ${gpu}, reference ${ref} for ${JSON.stringify(s)}; u ± ${NUDGE} picks ${below}..${above}, p ± ${NUDGE} picks ${nudgedP.join(', ')}`).toBe(true);
-  nearMisses.count++;
+  return true;
+}
+
+/** expectPick on every pick (ids[n] for settings[n]); returns how many differed from the reference only by rounding at a boundary. */
+function nearMissesOf(ids: readonly number[], run: Run, settings: readonly SampleSettings[]): number {
+  return settings.filter((s, n) => expectPick(ids[n] as number, run, s)).length;
 }
 
 const SETTINGS: Omit<SampleSettings, 'u'>[] = [
@@ -198,9 +211,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
       // The thresholds' searches with subgroups (16-ary) and without (binary).
       await eachSubgroupReduction(ctx, async (sg) => {
         const { ids } = await runSample(ctx!, run, settings);
-        const nearMisses = { count: 0 };
-        settings.forEach((s, k) => expectPick(ids[k] as number, run, s, nearMisses));
-        expect(nearMisses.count, `picks that differ from the reference only by rounding at a boundary (subgroups ${sg})`).toBeLessThanOrEqual(2);
+        expect(nearMissesOf(ids, run, settings), `picks that differ from the reference only by rounding at a boundary (subgroups ${sg})`).toBeLessThanOrEqual(2);
       });
     });
   }
@@ -212,8 +223,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     const plain = us.map((u) => ({ temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, u }));
     const topK = us.map((u) => ({ temperature: 1, topK: 2, topP: 1, repetitionPenalty: 1, u }));
     const { ids } = await runSample(ctx, run, [...plain, ...topK]);
-    const nearMisses = { count: 0 };
-    [...plain, ...topK].forEach((s, k) => expectPick(ids[k] as number, run, s, nearMisses));
+    nearMissesOf(ids, run, [...plain, ...topK]);
     // Every id is reachable without top-k; with top-k = 2 only the two tied maxima (ids 1 and 3).
     expect(new Set(ids.slice(0, 50))).toEqual(new Set([0, 1, 2, 3, 4]));
     expect(new Set(ids.slice(50))).toEqual(new Set([1, 3]));
@@ -230,8 +240,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     const run = makeRun(vocab, seed + 13, 1);
     const r = row(run);
     const bits = new Uint32Array(new Float32Array([5]).buffer)[0] as number;
-    const ids = [...new Set([...randomF32(400, seed + 14)].map((x) => Math.floor(((x + 1) / 2) * vocab)))].slice(0, 60);
-    expect(ids).toHaveLength(60);
+    const ids = distinctIds(60, seed + 14, 0, vocab);
     ids.forEach((id, i) => (r[id] = new Float32Array(new Uint32Array([bits + i]).buffer)[0] as number));
     // u at (k + 0.5) / 24 stays ≥ 0.004 from every multiple of 1/40 and of 1/30, where the CDF of
     // the 40 (top-k) or 30 (top-p) all-but-equal kept weights has its steps: a u on a step (23
@@ -256,8 +265,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     const run = makeRun(vocab, seed + 17, 4);
     const r = row(run);
     // Block 1's largest: six distinct values, then two equal (its 7th and 8th largest), unpenalized.
-    const top = [...new Set([...randomF32(40, seed + 18)].map((x) => CANDIDATE_BLOCK + Math.floor(((x + 1) / 2) * CANDIDATE_BLOCK)))].slice(0, 8);
-    expect(top).toHaveLength(8);
+    const top = distinctIds(8, seed + 18, CANDIDATE_BLOCK, CANDIDATE_BLOCK);
     top.forEach((id, n) => (r[id] = n < 6 ? 30 + n : 25));
     const marked = [...randomF32(vocab / 8, seed + 18)].map((x) => Math.floor(((x + 1) / 2) * vocab)).filter((id) => !top.includes(id));
     run.seen = seenBitset(marked, vocab);
@@ -298,9 +306,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
       // The tie at block 1's 7th largest: 8 kept there for top-k 7.
       if (k === 7) expect((want.kept[1] as number[]).length).toBe(8);
     });
-    const nearMisses = { count: 0 };
-    settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
-    expect(nearMisses.count).toBeLessThanOrEqual(1);
+    expect(nearMissesOf(ids, run, settings)).toBeLessThanOrEqual(1);
   });
 
   it('the first stage on whole blocks and on a last block of one id; ±0 and ten equal logits at the top', async (test) => {
@@ -320,9 +326,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
         expect(got.kept, `V=${vocab}, top-k ${s.topK}`).toEqual(want.kept);
         expect(got.thresholds, `V=${vocab}, top-k ${s.topK}: thresholds`).toEqual(want.thresholds);
       });
-      const nearMisses = { count: 0 };
-      settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
-      expect(nearMisses.count).toBeLessThanOrEqual(1);
+      expect(nearMissesOf(ids, run, settings)).toBeLessThanOrEqual(1);
     }
   });
 
@@ -332,8 +336,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     const run = makeRun(vocab, seed + 19, 2);
     const r = row(run);
     // Block 1: 100 ids at 9 (the maximum of the row): more than the slots for any k ≤ 64.
-    const tied = [...new Set([...randomF32(300, seed + 20)].map((x) => CANDIDATE_BLOCK + Math.floor(((x + 1) / 2) * CANDIDATE_BLOCK)))].slice(0, 100);
-    expect(tied).toHaveLength(100);
+    const tied = distinctIds(100, seed + 20, CANDIDATE_BLOCK, CANDIDATE_BLOCK);
     for (const id of tied) r[id] = 9;
     const us = Array.from({ length: 12 }, (_, k) => (k + 0.5) / 12);
     const settings: SampleSettings[] = [GREEDY, ...us.map((u) => ({ temperature: 1, topK: 40, topP: 1, repetitionPenalty: 1, u })), ...us.map((u) => ({ temperature: 0.5, topK: 50, topP: 0.3, repetitionPenalty: 1, u }))];
@@ -342,11 +345,9 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     for (const words of candidates) expect(words?.[1], 'block 1 overflowed').toBe(0xffffffff);
     expect(ids[0]).toBe(Math.min(...tied));
     // 40 of the 100 equal maxima are kept (ties at the boundary: all 100): every pick one of them.
-    const nearMisses = { count: 0 };
-    settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
+    expect(nearMissesOf(ids, run, settings)).toBeLessThanOrEqual(2);
     expect(new Set(ids.slice(1)).size, 'a sweep of u reaches many of the tied ids').toBeGreaterThan(10);
     for (const id of ids) expect(tied).toContain(id);
-    expect(nearMisses.count).toBeLessThanOrEqual(2);
   });
 
   it('top-k ties past the short finish\'s 256 ids fall back to the threshold search, with and without candidates', async (test) => {
@@ -355,18 +356,15 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     const run = makeRun(vocab, seed + 24, 2);
     const r = row(run);
     // 300 ids at 4 (the maximum), spread over the blocks: top-k 40 keeps all 300.
-    const tied = [...new Set([...randomF32(900, seed + 25)].map((x) => Math.floor(((x + 1) / 2) * vocab)))].slice(0, 300);
-    expect(tied).toHaveLength(300);
+    const tied = distinctIds(300, seed + 25, 0, vocab);
     for (const id of tied) r[id] = 4;
     // u · 300 stays 0.1 from a whole number: off the CDF's steps of 1/300 (equal weights).
     const us = Array.from({ length: 10 }, (_, k) => (k + 0.37) / 10);
     const settings = us.map((u) => ({ temperature: 0.9, topK: 40, topP: 0.7, repetitionPenalty: 1, u }));
     for (const candidates of ['sampling', 'none'] as const) {
       const { ids } = await runSample(ctx, { ...run, candidates }, settings);
-      const nearMisses = { count: 0 };
-      settings.forEach((s, n) => expectPick(ids[n] as number, run, s, nearMisses));
+      expect(nearMissesOf(ids, run, settings)).toBeLessThanOrEqual(2);
       for (const id of ids) expect(tied).toContain(id);
-      expect(nearMisses.count).toBeLessThanOrEqual(2);
     }
   });
 
@@ -385,12 +383,7 @@ describe('sample.wgsl against its CPU reference (Dawn)', () => {
     expect(staged.staged.every(Boolean)).toBe(true);
     expect(whole.staged.some(Boolean)).toBe(false);
     expect(whole.candidates.every((c) => c === null)).toBe(true);
-    const nearMisses = { count: 0 };
-    settings.forEach((s, n) => {
-      expectPick(staged.ids[n] as number, run, s, nearMisses);
-      expectPick(whole.ids[n] as number, run, s, nearMisses);
-    });
-    expect(nearMisses.count).toBeLessThanOrEqual(2);
+    expect(nearMissesOf(staged.ids, run, settings) + nearMissesOf(whole.ids, run, settings)).toBeLessThanOrEqual(2);
   });
 
   it('runs the first stage where it shortens the search: sampling with 2 ≤ top-k ≤ the slots (greedy too when asked)', () => {

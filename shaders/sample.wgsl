@@ -35,9 +35,9 @@ var<workgroup> search_range: vec2<u32>;
 var<workgroup> claimed: atomic<u32>;    // chosen id + 1 (0: none)
 var<workgroup> last_kept: atomic<u32>;  // largest kept id with w > 0, + 1 (0: none)
 
-// The few ids top-k keeps (at most SMALL, ties included), in increasing order, for the short
-// finish: their l', id and weight, the top-p threshold's key and the pick.
-const SMALL: u32 = 256u;
+// The few ids top-k keeps (at most SMALL, ties included; the constant comes from
+// app/kernels/sample.ts with CAP), in increasing order, for the short finish: their l', id and
+// weight, the top-p threshold's key and the pick.
 var<workgroup> small_l: array<f32, SMALL>;
 var<workgroup> small_id: array<u32, SMALL>;
 var<workgroup> small_w: array<f32, SMALL>;

@@ -2,7 +2,7 @@
 // the vocabulary in many workgroups; sample.wgsl, the pick in one), prepended to each by
 // app/kernels/sample.ts after the constants it writes: CAND_THREADS and CAND_PER (a first-stage
 // workgroup's invocations and the ids each takes: a block of CAND_THREADS · CAND_PER ids a
-// workgroup) and CAP (candidate slots a block).
+// workgroup), CAP (candidate slots a block) and SMALL (sample.wgsl's short finish).
 //
 // `cand` holds, for B = ceil(V / CAND_BLOCK) blocks: words [0, B) the candidates each block kept
 // (CAND_OVERFLOW: more than CAP, none written), words [B, 2B) each block's threshold (the order key

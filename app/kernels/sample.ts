@@ -36,7 +36,9 @@ export const CANDIDATE_BLOCK = CANDIDATE_THREADS * CANDIDATE_IDS_PER_THREAD;
 export const CANDIDATE_SLOTS = 64;
 /** Beyond this vocabulary (no real one comes near: 256k is the largest known) no candidates are kept. */
 const MAX_CANDIDATE_VOCAB = 1 << 24;
-const CANDIDATE_CONSTANTS = `const CAND_THREADS: u32 = ${CANDIDATE_THREADS}u;\nconst CAND_PER: u32 = ${CANDIDATE_IDS_PER_THREAD}u;\nconst CAP: u32 = ${CANDIDATE_SLOTS}u;\n`;
+/** The most ids top-k may keep for the pick's short finish in workgroup memory (sample.wgsl SMALL). */
+const SHORT_FINISH_IDS = 256;
+const CANDIDATE_CONSTANTS = `const CAND_THREADS: u32 = ${CANDIDATE_THREADS}u;\nconst CAND_PER: u32 = ${CANDIDATE_IDS_PER_THREAD}u;\nconst CAP: u32 = ${CANDIDATE_SLOTS}u;\nconst SMALL: u32 = ${SHORT_FINISH_IDS}u;\n`;
 
 
 export interface SampleShape {
@@ -169,8 +171,8 @@ export function sample(
   const threads = workgroupSize(ctx);
   const sub = subgroupReduction(ctx, threads);
   // Workgroup memory then: red_f and red_u (4 bytes a thread each), red_v4 (64 bytes a subgroup), the search range and two atomics,
-  // and the short finish's 256 ids (12 bytes each) and two words (without subgroups: 11.1 KB at 1,024 threads, under WebGPU's 16 KB floor).
-  const withSubgroups = sub.size > 0 && 8 * threads + 64 * (threads / sub.size) + 16 + 12 * 256 + 8 <= ctx.device.limits.maxComputeWorkgroupStorageSize;
+  // and the short finish's ids (12 bytes each) and two words (without subgroups: 11.1 KB at 1,024 threads, under WebGPU's 16 KB floor).
+  const withSubgroups = sub.size > 0 && 8 * threads + 64 * (threads / sub.size) + 16 + 12 * SHORT_FINISH_IDS + 8 <= ctx.device.limits.maxComputeWorkgroupStorageSize;
   const pipeline = ctx.pipelines.get({
     op: OP,
     code: subgroupHelpers(withSubgroups) + CANDIDATE_CONSTANTS + commonCode + code,

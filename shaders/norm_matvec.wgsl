@@ -43,7 +43,10 @@
 // arithmetic (fp32 and halves). Each row's partial sums are added with subgroupAdd where the
 // device allows (SG_SIZE > 0: app/kernels/subgroups.ts), else through a tree in workgroup memory.
 // Lane r < ROWS of a group runs the epilogue of its row r. The conv state of channel c is read
-// and written by that one thread only.
+// and written by that one thread only. That lane loads its epilogue's inputs that do not depend on
+// the row's sum (the conv's weights, bias and state for K ≤ 4, y[o] where it accumulates) before
+// the row's weights (PREFETCH, early_inputs), so a decode layer's chain of dependent memory round
+// trips is one shorter (app/gpu/context.ts KernelTuning.decodeLoads turns it off to compare).
 //
 // With one norm group (NORM = 1, or NORM = 2 with group_size = I: DEFER_SCALE = 1) v holds the
 // unscaled x·g (or x·silu(z)·g) and the norm's scale multiplies each row's sum instead (W·(s·u) =
@@ -69,6 +72,7 @@ override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm, 3 R
 override DEFER_SCALE: u32 = 0u;       // 1: one norm group, its scale applied to the row sums
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
 override SG_SIZE: u32 = 0u;           // subgroup size when the sums use subgroupAdd (app/kernels/subgroups.ts), else 0
+override PREFETCH: bool = true;       // the epilogue's inputs loaded before the rows (Early; CONV_K ≤ 4 for the conv's)
 
 override MAX_IN: u32 = 3072u;         // largest I, a multiple of 4 (workgroup memory: 4·MAX_IN bytes; app/kernels/norm-matvec.ts sets it to I rounded up)
 const MAX_GROUPS: u32 = 8u;           // most norm groups (NORM = 2)
@@ -322,6 +326,9 @@ fn row_block(block: u32, lid: u32, row_scale: ptr<function, f32>, held: vec4<f32
     row[r] = min(first + r, O - 1u);
   }
   var acc: array<f32, MAX_ROWS>;
+  // The epilogue's own inputs (its lane's row: first + lane), loaded now so that their latency
+  // hides behind the weights' instead of following the row sums.
+  let early = early_inputs(first + lane, lane < ROWS && first + lane < O);
   if (W_FORMAT == WF_Q4_K) {
     // The same on Q4_K's 16-byte pieces of nibbles (32 weights, I / 32 per row; q4k_dot).
     let units = I / 32u;
@@ -444,32 +451,88 @@ fn row_block(block: u32, lid: u32, row_scale: ptr<function, f32>, held: vec4<f32
     }
   }
   if (lane < ROWS && first + lane < O) {
-    epilogue(first + lane, total[lane] * *row_scale, (WORKGROUP_SIZE / THREADS_PER_ROW) * ROWS);
+    epilogue(first + lane, total[lane] * *row_scale, (WORKGROUP_SIZE / THREADS_PER_ROW) * ROWS, early);
   }
 }
 
-fn epilogue(o: u32, total: f32, rows_per_block: u32) {
+/**
+ * The epilogue's inputs of row o that do not depend on its sum: the conv's weights, bias and state
+ * (CONV_K ≤ 4: every Mamba checkpoint's d_conv; vectors, no arrays) and y[o] where the sum is added
+ * to it. Loaded before the row's weights by the lane that runs its epilogue (PREFETCH; `live`),
+ * else left zero and the epilogue reads them itself (late).
+ */
+struct Early {
+  w: vec4<f32>,   // conv[c, 0 .. K-1]
+  s: vec4<f32>,   // conv_state[c, 0 .. K-2]
+  bias: f32,      // conv's bias[c]
+  resid: f32,     // y[y_offset + o] (accumulate)
+}
+
+fn prefetches_conv() -> bool {
+  return PREFETCH && CONV_K > 0u && CONV_K <= 4u;
+}
+
+fn in_conv(o: u32) -> bool {
+  return CONV_K > 0u && o >= params.conv_start && o < params.conv_start + params.conv_channels;
+}
+
+fn early_inputs(o: u32, live: bool) -> Early {
+  var e: Early;
+  if (!PREFETCH || !live) {
+    return e;
+  }
+  if (prefetches_conv() && in_conv(o)) {
+    let c = o - params.conv_start;
+    for (var k = 0u; k < CONV_K; k++) {
+      e.w[k] = conv[c * CONV_K + k];
+    }
+    for (var k = 0u; k + 1u < CONV_K; k++) {
+      e.s[k] = conv_state[c * (CONV_K - 1u) + k];
+    }
+    e.bias = conv[params.conv_channels * CONV_K + c];
+  }
+  if (params.accumulate != 0u) {
+    e.resid = y[params.y_offset + o];
+  }
+  return e;
+}
+
+fn epilogue(o: u32, total: f32, rows_per_block: u32, early: Early) {
   var r = total;
-  if (CONV_K > 0u && o >= params.conv_start && o < params.conv_start + params.conv_channels) {
+  if (in_conv(o)) {
     let c = o - params.conv_start;
     let K = CONV_K;
     let s = c * (K - 1u);
-    var acc = conv[params.conv_channels * K + c] + conv[c * K + K - 1u] * r;
-    for (var k = 0u; k + 1u < K; k++) {
-      let old = conv_state[s + k];
-      acc += conv[c * K + k] * old;
-      // Shift: slot k takes slot k + 1 (read before it is overwritten), the last slot takes r.
-      if (k + 2u < K) {
-        conv_state[s + k] = conv_state[s + k + 1u];
-      } else {
-        conv_state[s + k] = r;
+    var acc = 0.0;
+    if (prefetches_conv()) {
+      acc = early.bias + early.w[min(K, 4u) - 1u] * r;  // (min: K ≤ 4 here; an override index must be in range for any K)
+      for (var k = 0u; k + 1u < K; k++) {
+        acc += early.w[k] * early.s[k];
+        // Shift: slot k takes slot k + 1, the last slot takes r.
+        conv_state[s + k] = select(r, early.s[min(k + 1u, 3u)], k + 2u < K);
+      }
+    } else {
+      acc = conv[params.conv_channels * K + c] + conv[c * K + K - 1u] * r;
+      for (var k = 0u; k + 1u < K; k++) {
+        let old = conv_state[s + k];
+        acc += conv[c * K + k] * old;
+        // Shift: slot k takes slot k + 1 (read before it is overwritten), the last slot takes r.
+        if (k + 2u < K) {
+          conv_state[s + k] = conv_state[s + k + 1u];
+        } else {
+          conv_state[s + k] = r;
+        }
       }
     }
     r = silu(acc);
     xproj_keep(o % rows_per_block, r);
   }
   if (params.accumulate != 0u) {
-    r += y[params.y_offset + o];
+    if (PREFETCH) {
+      r += early.resid;
+    } else {
+      r += y[params.y_offset + o];
+    }
   }
   y[params.y_offset + o] = r;
 }

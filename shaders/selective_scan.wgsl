@@ -64,6 +64,7 @@ override TRACE_DELTA: bool = false;   // also write Δ to delta_out
 override TRACE_SUMMARY: bool = false; // step, step_dt (with TRACE_DELTA): also the step's summary terms after Δ in delta_out (step_summary)
 override DT_F16: bool = false;        // step_dt: dt_w holds packed f16 halves
 override DT_BF16: bool = false;       // step_dt: dt_w holds packed bf16 halves
+override PREFETCH: bool = true;       // step, step_dt, step_xp: the output's D, x and z loaded first (step_early)
 override STAGE_BC: bool = false;      // prefill: B and C of a block through workgroup memory (STATE_LANES · N ≤ BC_PER_THREAD · WORKGROUP_SIZE)
 
 const MAX_STATES_PER_LANE: u32 = 8u;
@@ -280,9 +281,36 @@ fn gated_output_xz(d: u32, sum_sc: f32, xv: f32, zv: f32) -> f32 {
   return (sum_sc + skip * xv) * silu(zv);
 }
 
+// A one-token step's output inputs of the lane's channel d that do not depend on the state:
+// (D[d], x[d], z[d]). With PREFETCH the steps load them first, so that their latency hides behind
+// the state's and dt_proj's loads instead of following the lanes' sum; else (0, 0, 0) and the
+// output reads them itself.
+fn step_early(l: Lane) -> vec3<f32> {
+  if (!PREFETCH || !l.live) {
+    return vec3<f32>(0.0);
+  }
+  return vec3<f32>(weights[params.channels * params.states + l.d], x[l.d], z[params.z_offset + l.d]);
+}
+
+// The gated output of a one-token step from the lanes' sum (and step_early's values).
+fn step_output(l: Lane, sum_sc: f32, early: vec3<f32>) -> f32 {
+  if (PREFETCH) {
+    return (sum_sc + early.x * early.y) * silu(early.z);
+  }
+  return gated_output(0u, l.d, sum_sc);
+}
+
+// x[d] · Δ of a one-token step (step_early's x where it was loaded).
+fn step_dx(l: Lane, delta: f32, early: vec3<f32>) -> f32 {
+  if (PREFETCH) {
+    return delta * early.y;
+  }
+  return delta * x[l.d];
+}
+
 // The end of a one-token step (step, step_dt): the channel's lanes add their parts of C·state
 // into y[d] (with the skip and the gate), and the state goes back to memory.
-fn finish_step(l: Lane, c: Columns, p: f32, lid: u32, base: u32) {
+fn finish_step(l: Lane, c: Columns, p: f32, lid: u32, base: u32, early: vec3<f32>) {
   partial[lid] = p;
   workgroupBarrier();
   if (l.live && l.lane == 0u) {
@@ -290,7 +318,7 @@ fn finish_step(l: Lane, c: Columns, p: f32, lid: u32, base: u32) {
     for (var i = 0u; i < STATE_LANES; i++) {
       sum_sc += partial[lid + i];
     }
-    y[l.d] = gated_output(0u, l.d, sum_sc);
+    y[l.d] = step_output(l, sum_sc, early);
   }
   for (var k = 0u; k < STATES_PER_LANE; k++) {
     let n = state_index(l, k);
@@ -329,13 +357,14 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let l = lane_of(wg.x, lid);
   let base = l.d * params.states;
   var c = columns_from_state(l, base);
+  let early = step_early(l);
   var p = 0.0;
   var delta = 0.0;
   if (l.live) {
     delta = delta_at(l, 0u);
-    p = advance(l, &c, 0u, delta);
+    p = advance_dx(l, &c, 0u, delta, step_dx(l, delta, early));
   }
-  finish_step(l, c, p, lid, base);
+  finish_step(l, c, p, lid, base, early);
   if (TRACE_SUMMARY) {
     step_summary(l, c, delta, lid);
   }
@@ -360,6 +389,7 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   // The state and A first, so that their loads are in flight during the dt_proj products.
   let base = l.d * params.states;
   var c = columns_from_state(l, base);
+  let early = step_early(l);
   // dt_raw[d]: the channel's lanes each sum every STATE_LANES-th product, then all of them add
   // the STATE_LANES partial sums in the same order (the same value in every lane).
   var part = 0.0;
@@ -383,9 +413,9 @@ fn step_dt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     if (TRACE_DELTA && l.lane == 0u) {
       delta_out[l.d] = delta;
     }
-    p = advance(l, &c, 0u, delta);
+    p = advance_dx(l, &c, 0u, delta, step_dx(l, delta, early));
   }
-  finish_step(l, c, p, lid, base);
+  finish_step(l, c, p, lid, base, early);
   if (TRACE_SUMMARY) {
     step_summary(l, c, delta, lid);
   }
@@ -497,6 +527,7 @@ fn step_xp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   // The state and A first, so that their loads are in flight during the sums.
   let base = l.d * params.states;
   var c = columns_from_state(l, base);
+  let early = step_early(l);
   xp_add_partials(lid);
   if (params.xp_eps > 0.0) {
     xp_norm(lid);
@@ -523,7 +554,7 @@ fn step_xp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     if (TRACE_DELTA && l.lane == 0u) {
       delta_out[l.d] = delta;
     }
-    let dx = delta * x[l.d];
+    let dx = step_dx(l, delta, early);
     for (var k = 0u; k < STATES_PER_LANE; k++) {
       let n = state_index(l, k);
       if (n < params.states) {
@@ -541,7 +572,7 @@ fn step_xp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     for (var i = 0u; i < STATE_LANES; i++) {
       sum_sc += xp_part[lid + i];
     }
-    y[l.d] = gated_output(0u, l.d, sum_sc);
+    y[l.d] = step_output(l, sum_sc, early);
   }
   for (var k = 0u; k < STATES_PER_LANE; k++) {
     let n = state_index(l, k);

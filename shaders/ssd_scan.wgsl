@@ -41,6 +41,7 @@ override TRACE_SUMMARY: bool = false; // step (with TRACE_DELTA): delta_out is t
 override STEP_LANES: u32 = 32u;       // step: threads per state row (h, p), a power of two dividing WORKGROUP_SIZE
 override GATE: bool = false;         // step: y = (Σ_n state·C + D·x) · silu(z) (Mamba-2's gate, applied here when its norm has one group)
 override NORM_SUMS: bool = false;    // step with GATE: y · silu(z) · g and per-workgroup Σ (y · silu(z))² (norm_g, norm_sums)
+override PREFETCH: bool = true;       // step: D, z and the norm weight loaded before the states (step_out_inputs)
 override SG_SIZE: u32 = 0u;           // step: subgroup size when the row sums use subgroupAdd (app/kernels/subgroups.ts), else 0
 
 // The chunk kernels' tiles: a 64 × 64 output tile per workgroup of GRID × GRID threads, each
@@ -193,6 +194,13 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let xv = x_at(0u, h, p);
   let dx = delta * xv;
   let base = r * N;
+  // The output's own inputs (D, the gate's z, the norm's weight), loaded now so that their latency
+  // hides behind the states' instead of following the row sum (PREFETCH; every lane of the row
+  // loads the same words, lane 0 uses them).
+  var out_in = vec3<f32>(0.0, 0.0, 1.0);
+  if (PREFETCH) {
+    out_in = step_out_inputs(h, p);
+  }
   var acc = 0.0;
   var sq = 0.0;  // TRACE_SUMMARY: Σ_n state² of the row's lane
   for (var n0 = 0u; n0 < N; n0 += 4u * STEP_LANES) {
@@ -226,13 +234,16 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     row_sq = step_row_sum(sq, lid, lane);
   }
   if (live && lane == 0u) {
-    var out = total + weights[params.heads + h] * xv;
+    if (!PREFETCH) {
+      out_in = step_out_inputs(h, p);
+    }
+    var out = total + out_in.x * xv;
     if (GATE) {
-      out *= silu(xbc[params.gate_offset + h * P + p]);
+      out *= silu(out_in.y);
     }
     if (NORM_SUMS) {
       step_sq[lid / STEP_LANES] = out * out;
-      out *= norm_g[h * P + p];
+      out *= out_in.z;
     }
     y[h * P + p] = out;
     if (TRACE_DELTA && p == 0u) {
@@ -261,6 +272,18 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       norm_sums[index] = s;
     }
   }
+}
+
+/** step: row (h, p)'s D, gate z (GATE) and norm weight (NORM_SUMS; 1 otherwise). */
+fn step_out_inputs(h: u32, p: u32) -> vec3<f32> {
+  var v = vec3<f32>(weights[params.heads + h], 0.0, 1.0);
+  if (GATE) {
+    v.y = xbc[params.gate_offset + h * params.head_dim + p];
+  }
+  if (NORM_SUMS) {
+    v.z = norm_g[h * params.head_dim + p];
+  }
+  return v;
 }
 
 var<workgroup> step_sq: array<f32, WORKGROUP_SIZE>;  // NORM_SUMS: each row's (y · silu(z))² (index: row in the workgroup)

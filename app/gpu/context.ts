@@ -3,7 +3,7 @@ import { GpuError } from './errors.js';
 import { PipelineCache } from './pipelines.js';
 
 /** The int8 products' tensor-core kernels by name (what each is: app/kernels/int8-gemm.ts TcKernel). */
-export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep' | 'quad' | 'big';
+export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep' | 'quad' | 'big' | 'direct';
 /** The causal conv's kernels by name (app/kernels/causal-conv1d.ts DEFAULT_CONV_KERNEL). */
 export const CONV_KERNEL_NAMES = ['loop', 'k4'] as const;
 export type ConvKernelName = (typeof CONV_KERNEL_NAMES)[number];
@@ -16,6 +16,8 @@ export type PrefillScanKind = (typeof PREFILL_SCAN_KINDS)[number];
 /** Where Mamba-1's decode step computes x_proj: a dispatch of its own, or folded into in_proj (tuning.decodeXProj). */
 export const DECODE_XPROJ_KINDS = ['separate', 'folded'] as const;
 export type DecodeXProjKind = (typeof DECODE_XPROJ_KINDS)[number];
+export const DECODE_LOADS = ['early', 'late'] as const;
+export type DecodeLoads = (typeof DECODE_LOADS)[number];
 
 /** Everything the engine's ops need: the device, what it can do, and the shared caches. */
 export interface GpuContext {
@@ -112,6 +114,14 @@ export interface KernelTuning {
   decodeXProj?: DecodeXProjKind;
   /** The grid decode's matrix-vector shape (app/kernels/layer-grid.ts GridShape). */
   gridShape?: { inRows?: number; outRows?: number; unroll?: number };
+  /**
+   * The decode kernels' early loads (norm_matvec.wgsl, ssd_scan.wgsl and selective_scan.wgsl
+   * PREFETCH: an epilogue's inputs that do not depend on its sums — the conv's weights and state,
+   * the residual, D, x, the gate's z — loaded before the weights instead of after the sums):
+   * 'late' turns them off (the bench's comparison, `bench --decode-loads early,late`); absent or
+   * 'early': on.
+   */
+  decodeLoads?: DecodeLoads;
 }
 
 /**

@@ -21,7 +21,7 @@ import type { GpuContext, KernelTuning } from '../gpu/context.js';
 import type { Dispatch } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
 import { isBlockFormat, isHalfFormat, rowQuantum, WEIGHT_FORMAT_CODE, weightWords, type WeightFormat } from './weight-format.js';
-import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, placeholderBuffer, singleDispatch } from './op-helpers.js';
+import { bindElements, bindGroupFor, bindGroupLayoutFor, checkBufferElements, checkCount, checkWrittenNotAliased, placeholderBuffer, prefetchConstants, singleDispatch } from './op-helpers.js';
 
 const code = sigmoidCode + weightsCode + workgroupSumCode + normMatvecCode;
 
@@ -391,6 +391,7 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     NORM: { none: 0, rms: 1, 'gated-rms': 2, 'rms-presummed': 3 }[norm],
     DEFER_SCALE: norm !== 'none' && groupSize === I ? 1 : 0,
     CONV_K: conv ? conv.kernelSize : 0,
+    ...prefetchConstants(ctx.tuning),
     ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}),
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };

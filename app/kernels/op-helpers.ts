@@ -4,7 +4,7 @@
  * Every message starts with the op's name (`Matmul: …`), as the tests expect.
  */
 import { storageBuffer } from '../gpu/buffers.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuContext, KernelTuning } from '../gpu/context.js';
 import { kernelPart, type Dispatch } from './dispatch.js';
 
 export const U32_MAX = 0xffffffff;
@@ -127,4 +127,9 @@ export function rowWorkgroupSize(ctx: GpuContext, gpuSize: number): number {
     return Math.min(forced, gpuSize);
   }
   return ctx.adapter.software ? Math.min(16, gpuSize) : gpuSize;
+}
+
+/** The override the decode kernels take for tuning.decodeLoads: PREFETCH = 0 where it is 'late', nothing otherwise (the shaders' default: early). */
+export function prefetchConstants(tuning: KernelTuning | undefined): Record<string, number> {
+  return tuning?.decodeLoads === 'late' ? { PREFETCH: 0 } : {};
 }

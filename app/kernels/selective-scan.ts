@@ -31,7 +31,7 @@ import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext, PrefillScanKind } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { weightWords, type WeightFormat } from './f16.js';
-import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, placeholderBuffer } from './op-helpers.js';
+import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, placeholderBuffer, prefetchConstants } from './op-helpers.js';
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
 /** The shader with the shared softplus prepended (WGSL has no includes). */
@@ -456,8 +456,9 @@ export function selectiveScan(
               TRACE_SUMMARY: traceSummary,
               ...(dtProj.format === 'f16' ? { DT_F16: 1 } : dtProj.format === 'bf16' ? { DT_BF16: 1 } : {}),
               ...(folded ? { WORKGROUP_SIZE: xpGroupSize } : {}),
+              ...prefetchConstants(ctx.tuning),
             })
-          : pipeline('step', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary });
+          : pipeline('step', layout.scan, { TRACE_DELTA: trace, TRACE_SUMMARY: traceSummary, ...prefetchConstants(ctx.tuning) });
     const group = scanGroup(buffers.state);
     const groups = channel ? channelGroups : folded ? Math.ceil(Di / (xpGroupSize / lanes)) : groupsX;
     encodeAll = (pass) => {

@@ -31,7 +31,7 @@ import { storageBuffer, uniformBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeParts, kernelPart, type Dispatch, type DispatchPart } from './dispatch.js';
 import { subgroupReduction } from './subgroups.js';
-import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, placeholderBuffer } from './op-helpers.js';
+import { bufferLayoutEntry as entry, checkBufferElements, checkCount, checkWrittenNotAliased, foldWorkgroups, placeholderBuffer, prefetchConstants } from './op-helpers.js';
 import type { StridedView } from './selective-scan.js';
 import { checkSummarySlot, summarySlotBinding } from './step-summary.js';
 
@@ -348,7 +348,7 @@ export function ssdScan(ctx: GpuContext, shape: SsdShape, buffers: SsdBuffers, l
       code: sub.prefix + code,
       entryPoint: 'step',
       layout: layout.step,
-      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, TRACE_SUMMARY: summary ? 1 : 0, GATE: gateOffset === undefined ? 0 : 1, NORM_SUMS: normSums ? 1 : 0, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}) },
+      constants: { WORKGROUP_SIZE: STEP_WORKGROUP_SIZE, STEP_LANES: lanes, TRACE_DELTA: trace, TRACE_SUMMARY: summary ? 1 : 0, GATE: gateOffset === undefined ? 0 : 1, NORM_SUMS: normSums ? 1 : 0, ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}), ...prefetchConstants(ctx.tuning) },
     });
     const stepGroup = group('step', layout.step, [
       [1, xbc.buffer],

@@ -218,6 +218,118 @@ describe('norm-matvec (decode: norm → matvec → conv step) against its CPU re
   });
 });
 
+/** One step_dt case against the CPU reference (Δ, y and the state). */
+async function runStepDtCase(ctx: GpuContext, Di: number, N: number, R: number, format: 'f32' | 'f16'): Promise<void> {
+  const { device } = ctx;
+  const s = seed + Di * 7 + N;
+  const bcStride = R + 2 * N;
+  const x = uniformF32(Di, s, -1, 1);
+  const dbc = uniformF32(bcStride, s + 1, -1, 1);
+  const dtW = uniformF32(Di * R, s + 2, -1 / Math.sqrt(R), 1 / Math.sqrt(R));
+  const dtBias = uniformF32(Di, s + 3, -4, 0);
+  const aLog = uniformF32(Di * N, s + 4, Math.log(0.5), Math.log(8));
+  const dSkip = uniformF32(Di, s + 5, -1, 1);
+  const zAll = uniformF32(2 * Di, s + 6, -2, 2);
+  const state = uniformF32(Di * N, s + 7, -1, 1);
+  const w = uploadWeight(device, 'Test.dtW', dtW, format);
+  const bufs = {
+    x: uploadF32(device, 'Test.x', x),
+    dbc: uploadF32(device, 'Test.dbc', dbc),
+    aLog: uploadF32(device, 'Test.aLog', aLog),
+    d: uploadF32(device, 'Test.d', dSkip),
+    dtBias: uploadF32(device, 'Test.dtBias', dtBias),
+    z: uploadF32(device, 'Test.z', zAll),
+    y: uploadF32(device, 'Test.y', new Float32Array(Di).fill(Number.NaN)),
+    state: uploadF32(device, 'Test.state', state),
+    delta: uploadF32(device, 'Test.delta', new Float32Array(Di).fill(Number.NaN)),
+  };
+  const weights = packSelectiveScanWeights(ctx, { aLog: bufs.aLog, d: bufs.d, dtBias: bufs.dtBias }, { dInner: Di, dState: N }, 'Test.scanWeights');
+  const dispatch = await withErrorScopes(device, 'test', () => {
+    const d = selectiveScan(
+      ctx!,
+      { tokens: 1, dInner: Di, dState: N },
+      {
+        x: bufs.x,
+        dtProj: { weight: w.buffer, rank: R, format },
+        weights,
+        bc: { buffer: bufs.dbc, rowStride: bcStride, bOffset: R, cOffset: R + N },
+        z: { buffer: bufs.z, offset: Di, rowStride: 2 * Di },
+        y: bufs.y,
+        state: bufs.state,
+        delta: bufs.delta,
+      },
+      'Test.stepDt',
+    );
+    submitDispatches(device, 'Test', [d]);
+    return d;
+  });
+  const y = await readF32(device, bufs.y, Di);
+  const stateOut = await readF32(device, bufs.state, Di * N);
+  const delta = await readF32(device, bufs.delta, Di);
+  dispatch.destroy();
+  weights.destroy();
+  for (const b of [...Object.values(bufs), w.buffer]) b.destroy();
+  const dtRaw = Float64Array.from({ length: Di }, (_, d) => {
+    let sum = 0;
+    for (let r = 0; r < R; r++) sum += (w.seen[d * R + r] as number) * (dbc[r] as number);
+    return sum;
+  });
+  const ref = selectiveScanRef({
+    tokens: 1,
+    dInner: Di,
+    dState: N,
+    x,
+    dtRaw,
+    dtBias,
+    aLog,
+    d: dSkip,
+    bc: dbc,
+    bOffset: R,
+    cOffset: R + N,
+    bcStride,
+    z: zAll,
+    zOffset: Di,
+    zStride: 2 * Di,
+    state,
+  });
+  expect(relativeError(delta, ref.delta), 'Δ').toBeLessThanOrEqual(TOLERANCE);
+  expect(relativeError(y, ref.y), 'y').toBeLessThanOrEqual(TOLERANCE);
+  expect(relativeError(stateOut, ref.state), 'state').toBeLessThanOrEqual(TOLERANCE);
+}
+
+describe('the decode kernels with their early loads off (tuning.decodeLoads late: the epilogue reads its inputs after the sums)', () => {
+  // The conv epilogue (K = 2, 3, 4; the early path takes K ≤ 4), the residual add, the presummed
+  // norm's out_proj; and the step_dt cases. The default (early) runs every case above and below.
+  const lateCases: NormCase[] = [
+    { I: 200, O: 57, norm: 'rms', conv: { start: 0, channels: 29, kernelSize: 4, bias: true }, format: 'f32' },
+    { I: 200, O: 57, norm: 'rms', conv: { start: 11, channels: 23, kernelSize: 3, bias: false }, format: 'f16' },
+    { I: 1032, O: 1029, norm: 'rms', conv: { start: 1000, channels: 29, kernelSize: 2, bias: true }, format: 'f32' },
+    { I: 96, O: 45, norm: 'gated-rms', groups: 3, accumulate: true, format: 'f32' },
+    { I: 328, O: 131, norm: 'rms-presummed', pieces: 37, accumulate: true, format: 'f16', xOffset: 0 },
+  ];
+  it('norm-matvec: conv epilogue and residual add', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const before = ctx.tuning;
+    ctx.tuning = { ...before, decodeLoads: 'late' as const };
+    try {
+      for (const [k, c] of lateCases.entries()) await runNormCase(ctx, c, seed + 301 * k + c.O);
+    } finally {
+      ctx.tuning = before;
+    }
+  });
+  it('step_dt', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const before = ctx.tuning;
+    ctx.tuning = { ...before, decodeLoads: 'late' as const };
+    try {
+      await runStepDtCase(ctx, 37, 16, 5, 'f32');
+      await runStepDtCase(ctx, 53, 6, 11, 'f16');
+    } finally {
+      ctx.tuning = before;
+    }
+  });
+});
+
 describe('selective-scan step_dt (dt_proj fused into the decode step) against the CPU reference', () => {
   for (const [Di, N, R, format] of [
     [37, 16, 5, 'f32'],
@@ -226,81 +338,7 @@ describe('selective-scan step_dt (dt_proj fused into the decode step) against th
   ] as const) {
     it(`Di=${Di} N=${N} R=${R} ${format}`, async (test) => {
       if (!ctx) return test.skip(skipReason);
-      const { device } = ctx;
-      const s = seed + Di * 7 + N;
-      const bcStride = R + 2 * N;
-      const x = uniformF32(Di, s, -1, 1);
-      const dbc = uniformF32(bcStride, s + 1, -1, 1);
-      const dtW = uniformF32(Di * R, s + 2, -1 / Math.sqrt(R), 1 / Math.sqrt(R));
-      const dtBias = uniformF32(Di, s + 3, -4, 0);
-      const aLog = uniformF32(Di * N, s + 4, Math.log(0.5), Math.log(8));
-      const dSkip = uniformF32(Di, s + 5, -1, 1);
-      const zAll = uniformF32(2 * Di, s + 6, -2, 2);
-      const state = uniformF32(Di * N, s + 7, -1, 1);
-      const w = uploadWeight(device, 'Test.dtW', dtW, format);
-      const bufs = {
-        x: uploadF32(device, 'Test.x', x),
-        dbc: uploadF32(device, 'Test.dbc', dbc),
-        aLog: uploadF32(device, 'Test.aLog', aLog),
-        d: uploadF32(device, 'Test.d', dSkip),
-        dtBias: uploadF32(device, 'Test.dtBias', dtBias),
-        z: uploadF32(device, 'Test.z', zAll),
-        y: uploadF32(device, 'Test.y', new Float32Array(Di).fill(Number.NaN)),
-        state: uploadF32(device, 'Test.state', state),
-        delta: uploadF32(device, 'Test.delta', new Float32Array(Di).fill(Number.NaN)),
-      };
-      const weights = packSelectiveScanWeights(ctx, { aLog: bufs.aLog, d: bufs.d, dtBias: bufs.dtBias }, { dInner: Di, dState: N }, 'Test.scanWeights');
-      const dispatch = await withErrorScopes(device, 'test', () => {
-        const d = selectiveScan(
-          ctx!,
-          { tokens: 1, dInner: Di, dState: N },
-          {
-            x: bufs.x,
-            dtProj: { weight: w.buffer, rank: R, format },
-            weights,
-            bc: { buffer: bufs.dbc, rowStride: bcStride, bOffset: R, cOffset: R + N },
-            z: { buffer: bufs.z, offset: Di, rowStride: 2 * Di },
-            y: bufs.y,
-            state: bufs.state,
-            delta: bufs.delta,
-          },
-          'Test.stepDt',
-        );
-        submitDispatches(device, 'Test', [d]);
-        return d;
-      });
-      const y = await readF32(device, bufs.y, Di);
-      const stateOut = await readF32(device, bufs.state, Di * N);
-      const delta = await readF32(device, bufs.delta, Di);
-      dispatch.destroy();
-      weights.destroy();
-      for (const b of [...Object.values(bufs), w.buffer]) b.destroy();
-      const dtRaw = Float64Array.from({ length: Di }, (_, d) => {
-        let sum = 0;
-        for (let r = 0; r < R; r++) sum += (w.seen[d * R + r] as number) * (dbc[r] as number);
-        return sum;
-      });
-      const ref = selectiveScanRef({
-        tokens: 1,
-        dInner: Di,
-        dState: N,
-        x,
-        dtRaw,
-        dtBias,
-        aLog,
-        d: dSkip,
-        bc: dbc,
-        bOffset: R,
-        cOffset: R + N,
-        bcStride,
-        z: zAll,
-        zOffset: Di,
-        zStride: 2 * Di,
-        state,
-      });
-      expect(relativeError(delta, ref.delta), 'Δ').toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(y, ref.y), 'y').toBeLessThanOrEqual(TOLERANCE);
-      expect(relativeError(stateOut, ref.state), 'state').toBeLessThanOrEqual(TOLERANCE);
+      await runStepDtCase(ctx, Di, N, R, format);
     });
   }
 });

@@ -375,38 +375,44 @@ describe('ssd_scan.wgsl against its CPU reference (Dawn)', () => {
     s7.destroy();
   });
 
-  it('the decode step with the gate and the norm sums: y · silu(z) · g, and Σ (y · silu(z))² in one piece per workgroup', async (test) => {
+  it('the decode step with the gate and the norm sums: y · silu(z) · g, and Σ (y · silu(z))² in one piece per workgroup (its early loads on and off)', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const c0 = ctx;
-    await eachSubgroupReduction(c0, async () => {
-      // H·P rows not a multiple of the rows per workgroup (N = 20: 8 lanes, 32 rows; N = 3: 1 lane, 256 rows).
-      for (const [H, P, G, N] of [
-        [3, 11, 1, 20],
-        [5, 70, 5, 3],
-        [2, 129, 2, 128],
-      ] as const) {
-        const caseSeed = seed + 59 * H + P + N;
-        const i = makeInputs(1, H, P, G, N, caseSeed);
-        const state0 = randomF32(H * P * N, caseSeed + 9, 1);
-        const state = uploadF32(c0.device, 'Test.state', state0);
-        const gateOffset = i.xbc.length - H * P;
-        const normG = uniformF32(H * P, caseSeed + 11, 0.5, 1.5);
-        const { y, sums } = await runSsd(c0, i, state, { gateOffset, normG });
-        const finalState = await readF32(c0.device, state, H * P * N);
-        state.destroy();
-        const ref = reference(i, state0);
-        const silu = (v: number) => v / (1 + Math.exp(-v));
-        const gated = Float64Array.from(ref.y, (v, k) => v * silu(i.xbc[gateOffset + k]!));
-        const count = ssdStepNormSums(c0, { nHeads: H, headDim: P, dState: N });
-        const rowsPerPiece = ssdStepRowsPerWorkgroup(c0, N);
-        expect(relativeError(y, Float64Array.from(gated, (v, k) => v * normG[k]!)), 'y · silu(z) · g').toBeLessThanOrEqual(TOLERANCE);
-        expect(relativeError(finalState, ref.state), 'final state').toBeLessThanOrEqual(TOLERANCE);
-        // Piece k holds rows k·R .. (k+1)·R − 1 (R rows a workgroup, the last piece fewer); nothing past the last piece is written.
-        const expected = Array.from({ length: count }, (_, k) => gated.slice(k * rowsPerPiece, (k + 1) * rowsPerPiece).reduce((a, v) => a + v * v, 0));
-        expect(relativeError(sums!.subarray(0, count), expected), 'the pieces of Σ u²').toBeLessThanOrEqual(TOLERANCE);
-        expect(Number.isNaN(sums![count]), 'the slot after the last piece untouched').toBe(true);
-      }
-    });
+    const before = c0.tuning;
+    // PREFETCH (D, z and g loaded before the states: the default) and without it (tuning.decodeLoads 'late').
+    for (const tuning of [before, { ...before, decodeLoads: 'late' as const }]) {
+      c0.tuning = tuning;
+      await eachSubgroupReduction(c0, async () => {
+        // H·P rows not a multiple of the rows per workgroup (N = 20: 8 lanes, 32 rows; N = 3: 1 lane, 256 rows).
+        for (const [H, P, G, N] of [
+          [3, 11, 1, 20],
+          [5, 70, 5, 3],
+          [2, 129, 2, 128],
+        ] as const) {
+          const caseSeed = seed + 59 * H + P + N;
+          const i = makeInputs(1, H, P, G, N, caseSeed);
+          const state0 = randomF32(H * P * N, caseSeed + 9, 1);
+          const state = uploadF32(c0.device, 'Test.state', state0);
+          const gateOffset = i.xbc.length - H * P;
+          const normG = uniformF32(H * P, caseSeed + 11, 0.5, 1.5);
+          const { y, sums } = await runSsd(c0, i, state, { gateOffset, normG });
+          const finalState = await readF32(c0.device, state, H * P * N);
+          state.destroy();
+          const ref = reference(i, state0);
+          const silu = (v: number) => v / (1 + Math.exp(-v));
+          const gated = Float64Array.from(ref.y, (v, k) => v * silu(i.xbc[gateOffset + k]!));
+          const count = ssdStepNormSums(c0, { nHeads: H, headDim: P, dState: N });
+          const rowsPerPiece = ssdStepRowsPerWorkgroup(c0, N);
+          expect(relativeError(y, Float64Array.from(gated, (v, k) => v * normG[k]!)), 'y · silu(z) · g').toBeLessThanOrEqual(TOLERANCE);
+          expect(relativeError(finalState, ref.state), 'final state').toBeLessThanOrEqual(TOLERANCE);
+          // Piece k holds rows k·R .. (k+1)·R − 1 (R rows a workgroup, the last piece fewer); nothing past the last piece is written.
+          const expected = Array.from({ length: count }, (_, k) => gated.slice(k * rowsPerPiece, (k + 1) * rowsPerPiece).reduce((a, v) => a + v * v, 0));
+          expect(relativeError(sums!.subarray(0, count), expected), 'the pieces of Σ u²').toBeLessThanOrEqual(TOLERANCE);
+          expect(Number.isNaN(sums![count]), 'the slot after the last piece untouched').toBe(true);
+        }
+      });
+    }
+    c0.tuning = before;
     const i = makeInputs(1, 2, 4, 1, 8, seed);
     const state = uploadF32(c0.device, 'Test.state', new Float32Array(64));
     await expect(runSsd(c0, i, state, { normG: new Float32Array(8) })).rejects.toThrow(/needs the gate/);

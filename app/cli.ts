@@ -11,7 +11,7 @@ import { ModelFileError } from './formats/errors.js';
 import { inspectModel, summarizeInspection } from './arch/inspect.js';
 import { describeAdapter, summarizeAdapter, type AdapterSummary } from './gpu/adapter.js';
 import { probeGridWorkgroups } from './gpu/grid-sync.js';
-import { CONV_KERNEL_NAMES, DECODE_XPROJ_KINDS, openGpu, PREFILL_SCAN_KINDS, SSD_TILE_NAMES, type ConvKernelName, type DecodeXProjKind, type KernelTuning, type PrefillScanKind, type SsdTileName } from './gpu/context.js';
+import { CONV_KERNEL_NAMES, DECODE_LOADS, DECODE_XPROJ_KINDS, openGpu, PREFILL_SCAN_KINDS, SSD_TILE_NAMES, type ConvKernelName, type DecodeLoads, type DecodeXProjKind, type KernelTuning, type PrefillScanKind, type SsdTileName } from './gpu/context.js';
 import { runResidualRmsNormCheck } from './kernels/self-test.js';
 import { benchDawnFlags, DAWN_TOGGLE_NAME, findNodeGpu } from './node/dawn.js';
 import { folderModelFiles } from './node/folder.js';
@@ -70,7 +70,7 @@ commands:
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--prefill-scan parallel,channel,serial] [--split-groups N,…]
         [--int8-split-groups N,…] [--ssd-chunk N,…] [--ssd-tile narrow,wide] [--tc-kernel wide,wide-deep,double,single,quad,big,direct] [--conv loop,k4]
-        [--decode-xproj separate,folded] [--dawn-features NAME,…]
+        [--decode-xproj separate,folded] [--decode-loads early,late] [--decode-depth N,…] [--dawn-features NAME,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); prefills in chunks of --chunk tokens (default: the app's
                         choice for the model on this GPU, 8,192 for small models, else 2,048 or 256 as
@@ -102,6 +102,9 @@ commands:
                         kernel size 4 on each named kernel (default: causal-conv1d.ts DEFAULT_CONV_KERNEL);
                         --decode-xproj Mamba-1's one-token decode with x_proj a dispatch of its own
                         (separate, the default) or folded into in_proj (3 dispatches a layer);
+                        --decode-loads the decode kernels' epilogue inputs loaded before the
+                        weights (early, the default) or after the sums (late); --decode-depth
+                        the pipelined decode's samplings in flight (default 3);
                         --dawn-features enables Dawn toggles for the whole run (e.g. disable_robustness:
                         no bounds clamps in the shaders; a measurement, never the app's setting)
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
@@ -415,7 +418,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'ssd-tile', 'tc-kernel', 'conv', 'decode-xproj', 'dawn-features']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'ssd-tile', 'tc-kernel', 'conv', 'decode-xproj', 'decode-loads', 'decode-depth', 'dawn-features']);
   const dawnFeatures = opts.has('dawn-features') ? (opts.get('dawn-features') ?? '').split(',') : [];
   if (dawnFeatures.some((n) => !DAWN_TOGGLE_NAME.test(n))) throw new UsageError(`--dawn-features takes Dawn toggle names (e.g. disable_robustness), got "${opts.get('dawn-features')}"`);
   if (opts.has('int8-gemm')) {
@@ -518,6 +521,10 @@ async function benchCommand(args: string[]): Promise<number> {
   const convKernels = nameList('conv', CONV_KERNEL_NAMES);
   // --decode-xproj: Mamba-1's decode with x_proj separate or folded into in_proj (app/arch/mamba1/mixer.ts).
   const decodeXProjs = nameList('decode-xproj', DECODE_XPROJ_KINDS);
+  // --decode-loads: the decode kernels' early loads on (early) or off (late) (tuning.decodeLoads).
+  const decodeLoads = nameList('decode-loads', DECODE_LOADS);
+  // --decode-depth: the pipelined decode's samplings in flight (tuning.decodeDepth; generate.ts PIPELINE_DEPTH).
+  const decodeDepths = sweepList('decode-depth', (n) => (n < 2 || n > 16 ? '2..16 samplings' : null));
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),
@@ -542,9 +549,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, prefillScan: prefillScans, ssdChunk: ssdChunks, ssdTile: ssdTiles, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels, decodeXProj: decodeXProjs });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, prefillScan, ssdChunk, ssdTile, splitGroups, int8SplitGroups, tcKernel, conv, decodeXProj } of sweep) {
-    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, prefillScan: prefillScan as PrefillScanKind | undefined, ssdChunk, ssdTile: ssdTile as SsdTileName | undefined, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined, decodeXProj: decodeXProj as DecodeXProjKind | undefined });
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, prefillScan: prefillScans, ssdChunk: ssdChunks, ssdTile: ssdTiles, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels, decodeXProj: decodeXProjs, decodeLoad: decodeLoads, decodeDepth: decodeDepths });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, prefillScan, ssdChunk, ssdTile, splitGroups, int8SplitGroups, tcKernel, conv, decodeXProj, decodeLoad, decodeDepth } of sweep) {
+    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, prefillScan: prefillScan as PrefillScanKind | undefined, ssdChunk, ssdTile: ssdTile as SsdTileName | undefined, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined, decodeXProj: decodeXProj as DecodeXProjKind | undefined, decodeLoads: decodeLoad as DecodeLoads | undefined, decodeDepth });
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -576,7 +583,7 @@ async function benchCommand(args: string[]): Promise<number> {
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
     if (dawnFeatures.length) result.dawn_features = dawnFeatures;
-    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, ssd_tile: ssdTile, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv, decode_xproj: decodeXProj }));
+    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, ssd_tile: ssdTile, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv, decode_xproj: decodeXProj, decode_loads: decodeLoad, decode_depth: decodeDepth }));
     results.push(result);
     prepared.weights.destroy();
   }

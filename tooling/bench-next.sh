@@ -246,8 +246,37 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
         --warmup 1 --no-ceilings --no-breakdown --out $W/d/studio-$shape.json" 2>&1 | grep -E '^decode|^a sampling|error'
     done
     ;;
+  17)
+    # Nineteenth session: the decode kernels' early loads (--decode-loads, early and late alternated
+    # in one process: the step's GPU time decides) at the four decode-target shapes, f16. ~5 minutes.
+    for shape in mamba-130m mamba2-130m; do
+      timeout 100 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+        --warmup 1 --no-ceilings --no-breakdown --decode-loads early,late,early,late --out $W/d/loads-$shape.json" 2>&1 | grep -E '^decode|error'
+    done
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    for shape in mamba-2.8b mamba2-2.7b; do
+      timeout 150 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+        --warmup 1 --no-ceilings --no-breakdown --decode-loads early,late --out $W/d/loads-$shape.json" 2>&1 | grep -E '^decode|error'
+      tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    done
+    ;;
+  18)
+    # Nineteenth session: the int8 products' 'direct' tensor-core kernel (fragments loaded from the
+    # buffers, not staged) beside 'wide', alone (--int8-gemm) and in the 2,048-token prefill of
+    # mamba2-2.7b; then the pipelined decode's depth (--decode-depth 3,6: samplings in flight) at
+    # the 130m shapes, where a token is ~8 % longer than its step's GPU time. ~8 minutes.
+    timeout 150 bash -c "$(declare -f bench); bench --int8-gemm --out $W/p/int8-gemm.json" 2>&1 | grep -E 'TOPS|FAIL|error' | head -40
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    timeout 200 bash -c "$(declare -f bench); bench --shape mamba2-2.7b --weights f16 --prefill 2048 --decode 8 --repeats 2 --no-ceilings \
+      --prefill-matmul int8 --tc-kernel wide,direct --out $W/p/tc-mamba2-2.7b.json" 2>&1 | grep -E '^prefill|error'
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    for shape in mamba-130m mamba2-130m; do
+      timeout 90 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+        --warmup 1 --no-ceilings --no-breakdown --decode-depth 3,6,3,6 --out $W/d/depth-$shape.json" 2>&1 | grep -E '^decode|error'
+    done
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18" >&2
     exit 2
     ;;
 esac

@@ -122,6 +122,8 @@ export interface KernelTuning {
    * 'early': on.
    */
   decodeLoads?: DecodeLoads;
+  /** The pipelined decode's samplings in flight (app/model/generate.ts PIPELINE_DEPTH, 3; at least 2) instead of the default: `bench --decode-depth`. */
+  decodeDepth?: number;
 }
 
 /**

@@ -73,10 +73,19 @@ export interface GenerateResult {
 /** How many sampled ids a pipelined decode may have in flight (submitted, not yet read). */
 const PIPELINE_DEPTH = 3;
 
+/**
+ * The pipelined decode's depth on this context: PIPELINE_DEPTH, or what a benchmark forces
+ * (tuning.decodeDepth), at least 2: the loop records token k as fed when it reads k and the step
+ * that fed it (the one sampling k + 1) is already submitted.
+ */
+function pipelineDepth(ctx: GpuContext): number {
+  return Math.max(2, ctx.tuning?.decodeDepth ?? PIPELINE_DEPTH);
+}
+
 
 /**
  * Samples from `session.logits` on the GPU and reads back only the chosen id. Reads come back in
- * the order the samplings were encoded, through PIPELINE_DEPTH + 1 staging buffers, so later
+ * the order the samplings were encoded, through pipelineDepth + 1 staging buffers, so later
  * tokens' steps and samplings can be in flight while this one's id is read.
  */
 export class GpuSampler {
@@ -97,7 +106,7 @@ export class GpuSampler {
     const { device } = ctx;
     const V = session.model.config.vocabSize;
     this.token = device.createBuffer({ label: 'Sampler.token', size: 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    this.staging = Array.from({ length: PIPELINE_DEPTH + 1 }, (_, i) =>
+    this.staging = Array.from({ length: pipelineDepth(ctx) + 1 }, (_, i) =>
       device.createBuffer({ label: `Sampler.staging${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
     );
     this.seen = device.createBuffer({
@@ -188,6 +197,7 @@ export async function generate(
    * emitted (session.tokens says which).
    */
   const feed = session.model.idsBuffer;
+  const depth = pipelineDepth(ctx);
   /** Reads of sampled ids, oldest first: token `ids.length` (+ stops) onwards. */
   const reads: Promise<number>[] = [];
   /** Tokens whose sampling has been submitted (token k is fed by the step that samples k+1). */
@@ -216,7 +226,7 @@ export async function generate(
         stopReason = 'cancelled';
         break;
       }
-      while (sampled < budget && sampled - i < PIPELINE_DEPTH) sampleNext();
+      while (sampled < budget && sampled - i < depth) sampleNext();
       const id = await (reads.shift() as Promise<number>);
       if (i + 1 < sampled) session.fed(id); // the step sampling token i+1 fed this one
       if (i === 0) {

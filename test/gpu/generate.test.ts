@@ -211,4 +211,35 @@ describe('generate', () => {
     recorder.destroy();
     stoppedRecorder.destroy();
   });
+
+  it('other pipeline depths (tuning.decodeDepth 2 and 6) sample the same ids and leave the state after the tokens they fed', async (test) => {
+    if (!ctx) return test.skip(skipReason);
+    const settings = { maxTokens: 12, temperature: 1.1, topK: 30, topP: 0.9, seed: 9 };
+    const base = new Session(ctx, model);
+    const expected = (await generate(ctx, base, [7, 8], settings)).ids;
+    base.destroy();
+    const before = ctx.tuning;
+    try {
+      for (const depth of [2, 6]) {
+        ctx.tuning = { ...before, decodeDepth: depth };
+        const s = new Session(ctx, model);
+        expect((await generate(ctx, s, [7, 8], settings)).ids, `depth ${depth}`).toEqual(expected);
+        // A stop at the 4th id: the state consumed the stop id and whatever was fed ahead of it.
+        const stop = new Session(ctx, model);
+        const stopped = await generate(ctx, stop, [7, 8], { ...settings, stopIds: new Set([expected[3]!]) });
+        const at = expected.indexOf(expected[3]!);
+        expect(stopped.ids).toEqual(expected.slice(0, at));
+        const fed = stop.tokens.length - 2;
+        expect(fed, `depth ${depth}: fed at least up to the stop id`).toBeGreaterThanOrEqual(at + 1);
+        expect(fed, `depth ${depth}: fed at most depth ids past it`).toBeLessThanOrEqual(Math.min(settings.maxTokens - 1, at + depth));
+        expect(stop.tokens).toEqual([7, 8, ...expected.slice(0, fed)]);
+        const check = new Session(ctx, model);
+        check.prefill(stop.tokens);
+        expect(relativeError(await stop.readLogits(), await check.readLogits())).toBeLessThanOrEqual(1e-5);
+        for (const x of [s, stop, check]) x.destroy();
+      }
+    } finally {
+      ctx.tuning = before;
+    }
+  });
 });

@@ -69,7 +69,7 @@ commands:
         [--weights f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q4_k_m | all] [--out FILE]
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--prefill-scan parallel,channel,serial] [--split-groups N,…]
-        [--int8-split-groups N,…] [--ssd-chunk N,…] [--ssd-tile narrow,wide] [--tc-kernel wide,wide-deep,double,single,quad,big,direct] [--conv loop,k4]
+        [--int8-split-groups N,…] [--ssd-chunk N,…] [--ssd-tile narrow,wide] [--tc-kernel wide,wide-deep,double,single,quad,big] [--conv loop,k4]
         [--decode-xproj separate,folded] [--decode-loads early,late] [--decode-depth N,…] [--dawn-features NAME,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); prefills in chunks of --chunk tokens (default: the app's
@@ -97,8 +97,7 @@ commands:
                         --ssd-chunk Mamba-2's SSD prefill with chunks of N tokens (default: chunk_size),
                         --ssd-tile its chunk kernels' tiles (narrow 64 × 64, the default; wide 128 × 64),
                         --tc-kernel the int8 products on each named tensor-core kernel (default: the
-                        device's, bench --int8-gemm's default_tc_kernel; direct: fragments loaded
-                        from the buffers, not staged, never a default); --conv the causal conv of
+                        device's, bench --int8-gemm's default_tc_kernel); --conv the causal conv of
                         kernel size 4 on each named kernel (default: causal-conv1d.ts DEFAULT_CONV_KERNEL);
                         --decode-xproj Mamba-1's one-token decode with x_proj a dispatch of its own
                         (separate, the default) or folded into in_proj (3 dispatches a layer);
@@ -110,8 +109,7 @@ commands:
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
                         the int8 matrix product (Dawn with allow_unsafe_apis: the tensor cores where the
                         adapter offers them): correctness against the CPU, and mamba-2.8b's in_proj and
-                        out_proj over --prefill tokens against the fp32 matmul (JSON to FILE); a kernel
-                        the device cannot make is named (pipeline_errors), skipped and fails the run
+                        out_proj over --prefill tokens against the fp32 matmul (JSON to FILE)
   gpu [--unsafe]        find a WebGPU adapter, print it and what it offers (features, subgroup sizes,
                         subgroup-matrix configs; --unsafe: with Dawn's allow_unsafe_apis), and check one
                         kernel against its CPU reference
@@ -433,8 +431,7 @@ async function benchCommand(args: string[]): Promise<number> {
     await writeFile(out, json);
     process.stderr.write(`wrote ${out}\n`);
     ctx.device.destroy();
-    // A kernel the device could not make (pipeline_errors: named and skipped, the others measured) fails the run too.
-    return Object.values(result.int8_gemm.correctness).every((c) => c.pass) && Object.keys(result.int8_gemm.pipeline_errors).length === 0 ? 0 : 1;
+    return Object.values(result.int8_gemm.correctness).every((c) => c.pass) ? 0 : 1;
   }
   // --matvec [FORMAT:][TxRxU][@G][,…]: the decode matrix-vector kernel's settings to measure in turn
   // (threads per row, rows per group of threads, loads in flight, at most G workgroups;

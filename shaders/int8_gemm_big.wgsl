@@ -1,6 +1,5 @@
-// int8_gemm_big: int8_gemm_tc.wgsl's product (the same sums, int8_tc_common.wgsl's params,
-// bindings and split K and int8_tc_codes.wgsl's code reads, appended by the op with
-// int8_store.wgsl) with
+// int8_gemm_big: int8_gemm_tc.wgsl's product (the same sums, and int8_tc_common.wgsl's params,
+// bindings, split K and code reads, appended by the op with int8_store.wgsl) with
 // larger results a subgroup: each subgroup owns 4 × 4 result matrices (64 × 64 of Y), so a K step
 // of 32 loads 8 fragments for 16 multiplies (main_wide: 6 for 8) and half the fragment bytes a
 // multiply. Its registers (16 results of 8 words an invocation) leave no room for main_wide's

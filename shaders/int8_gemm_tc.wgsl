@@ -26,11 +26,10 @@
 // scaled and written, or with a split K (params.split) each split's raw sums to the partials
 // (int8_store.wgsl int8_out) for int8_reduce.wgsl. Offsets and strides of the i8 matrices count i32 words (this Dawn's
 // subgroupMatrixLoad). Measured on an H200: bench/RESULTS.md (issue 19 item 1).
-// The params, bindings and stage_range are in int8_tc_common.wgsl, the codes' bindings and reads
-// (code_index, qa_at, qw_at) in int8_tc_codes.wgsl (both shared with int8_gemm_big.wgsl); the
-// tile's sizes (SG, BT, NSG, BK, SROWW, KV), the staging buffers d_a / d_w and the staging stores
-// (put4, Stage, stage_store) are in int8_stage.wgsl (tested alone on any adapter:
-// test/gpu/int8-gemm.test.ts); all appended by the op.
+// The params, bindings, stage_range and the code reads (code_index, qa_at, qw_at) are in
+// int8_tc_common.wgsl (shared with int8_gemm_big.wgsl); the tile's sizes (SG, BT, NSG, BK, SROWW,
+// KV), the staging buffers d_a / d_w and the staging stores (put4, Stage, stage_store) are in
+// int8_stage.wgsl (tested alone on any adapter: test/gpu/int8-gemm.test.ts); both appended by the op.
 
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;

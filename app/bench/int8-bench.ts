@@ -7,7 +7,6 @@
  */
 import { readBuffer, readF32, storageBuffer, uploadF32 } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/context.js';
-import { GpuError, withErrorScopes } from '../gpu/errors.js';
 import { submitDispatches, type Dispatch } from '../kernels/dispatch.js';
 import { defaultTcKernel, int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, tcKernelRefusal, type TcKernel } from '../kernels/int8-gemm.js';
 import { int8GemmRef, unpackCodes } from '../kernels/int8-gemm.ref.js';
@@ -15,7 +14,7 @@ import { matmul } from '../kernels/matmul.js';
 import { randomF32 } from '../kernels/self-test.js';
 
 /** The kernels measured: the tensor cores' kernels (int8-gemm.ts TcKernel) and the portable one. */
-type Variant = 'tensor-cores' | 'tensor-cores-double' | 'tensor-cores-wide' | 'tensor-cores-wide-deep' | 'tensor-cores-quad' | 'tensor-cores-big' | 'tensor-cores-direct' | 'portable';
+type Variant = 'tensor-cores' | 'tensor-cores-double' | 'tensor-cores-wide' | 'tensor-cores-wide-deep' | 'tensor-cores-quad' | 'tensor-cores-big' | 'portable';
 const OPTIONS: Record<Variant, { variant: 'tensor-cores' | 'portable'; tcKernel?: TcKernel }> = {
   'tensor-cores': { variant: 'tensor-cores', tcKernel: 'single' },
   'tensor-cores-double': { variant: 'tensor-cores', tcKernel: 'double' },
@@ -23,7 +22,6 @@ const OPTIONS: Record<Variant, { variant: 'tensor-cores' | 'portable'; tcKernel?
   'tensor-cores-wide-deep': { variant: 'tensor-cores', tcKernel: 'wide-deep' },
   'tensor-cores-quad': { variant: 'tensor-cores', tcKernel: 'quad' },
   'tensor-cores-big': { variant: 'tensor-cores', tcKernel: 'big' },
-  'tensor-cores-direct': { variant: 'tensor-cores', tcKernel: 'direct' },
   portable: { variant: 'portable' },
 };
 /** Odd sizes checked against the CPU: inside one tile, and across several tiles of either kernel's size. */
@@ -36,11 +34,6 @@ export interface Int8GemmBench {
   tensor_cores: boolean;
   /** The tensor-core kernel the model's int8 products run here (defaultTcKernel), or null. */
   default_tc_kernel: TcKernel | null;
-  /**
-   * The variants whose pipeline (or first product) the device refused, with its error: each is
-   * named here and left out of the correctness and speed that follow, the others measured as ever.
-   */
-  pipeline_errors: Record<string, string>;
   /** Largest |GPU − reference| / |reference| over odd-sized products (CHECKS: key `variant m×n×k`), per variant (the same codes: exact sums). */
   correctness: Record<string, { m: number; n: number; k: number; max_rel_err: number; pass: boolean }>;
   /** Per shape: ms per call and TOPS (2·M·N·K / time) of each part. */
@@ -59,25 +52,6 @@ async function timeMs(ctx: GpuContext, ops: Dispatch[], repeats: number): Promis
     best = Math.min(best, (performance.now() - t) / repeats);
   }
   return best;
-}
-
-/**
- * `body` inside validation, out-of-memory and internal error scopes (a backend's failure to compile
- * a shader is an internal error in Dawn): a kernel the device cannot make throws here, naming
- * `what`, instead of surfacing later as an uncaptured error and a product of NaNs.
- */
-async function withPipelineScopes<T>(device: GPUDevice, what: string, body: () => T): Promise<T> {
-  device.pushErrorScope('internal');
-  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
-  try {
-    outcome = { ok: true, value: await withErrorScopes(device, what, body) };
-  } catch (error) {
-    outcome = { ok: false, error };
-  }
-  const internal = await device.popErrorScope();
-  if (!outcome.ok) throw outcome.error;
-  if (internal) throw new GpuError(`${what}: ${internal.message}`, 'internal');
-  return outcome.value;
 }
 
 export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number; tokens: number }, log: (line: string) => void): Promise<Int8GemmBench> {
@@ -102,7 +76,6 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
   };
   try {
     const correctness: Int8GemmBench['correctness'] = {};
-    const pipelineErrors: Int8GemmBench['pipeline_errors'] = {};
     for (const [M, N, K] of CHECKS) {
       const xa = uploadF32(device, 'Int8Bench.x', randomF32(M * K, 1, 1));
       const xw = uploadF32(device, 'Int8Bench.w', randomF32(N * K, 2, 0.02));
@@ -116,30 +89,17 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
       const want = int8GemmRef(qa, await readF32(device, a.scales, M), qw, await readF32(device, w.scales, N), M, N, K);
       const y = buffer('Int8Bench.y', M * N * 4);
       // Each variant whole, and with K split 3 ways (K = 333: 6 stages of 64 bytes, 2 a split; the partials, then the reduce).
-      // A variant whose pipeline or product fails (a kernel this device's compiler refuses) is
-      // named in pipeline_errors and skipped from then on; the others go on.
       for (const variant of variants) {
         for (const splits of [1, 3]) {
-          if (variant in pipelineErrors) break;
           device.queue.writeBuffer(y, 0, new Float32Array(M * N).fill(Number.NaN));
-          const name = `${variant}${splits > 1 ? ` split ${splits}` : ''}`;
-          let op: Dispatch;
-          try {
-            op = await withPipelineScopes(device, `Int8Bench ${name}`, () => {
-              const made = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y }, { ...OPTIONS[variant], splits });
-              submitDispatches(device, 'Int8Bench.check', [made]);
-              return made;
-            });
-          } catch (error) {
-            pipelineErrors[variant] = error instanceof Error ? error.message : String(error);
-            log(`correctness ${name} (${M} × ${N} × ${K}): no result, ${pipelineErrors[variant]} → FAIL (skipped from here on)`);
-            break;
-          }
+          const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y }, { ...OPTIONS[variant], splits });
+          submitDispatches(device, 'Int8Bench.check', [op]);
           const got = await readF32(device, y, M * N);
           op.destroy();
           let worst = 0;
           for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (want[i] as number)) / Math.max(Math.abs(want[i] as number), 1e-30));
           const pass = Number.isFinite(worst) && worst <= 1e-6;
+          const name = `${variant}${splits > 1 ? ` split ${splits}` : ''}`;
           correctness[`${name} ${M}×${N}×${K}`] = { m: M, n: N, k: K, max_rel_err: worst, pass };
           log(`correctness ${name} (${M} × ${N} × ${K}): max relative error ${worst.toExponential(2)} → ${pass ? 'PASS' : 'FAIL'}`);
         }
@@ -147,7 +107,6 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
       for (const q of [a, w]) q.op.destroy();
     }
     const speed: Int8GemmBench['speed'] = [];
-    const timed = variants.filter((v) => !(v in pipelineErrors));
     const M = options.tokens;
     for (const [shape, N, K] of [['mamba-2.8b in_proj', 10240, 2560], ['mamba-2.8b out_proj', 2560, 5120]] as const) {
       const x = buffer('Int8Bench.sx', M * K * 4);
@@ -165,7 +124,7 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
       rotated.destroy();
       const int8Ms: Record<string, number> = {};
       const int8Tops: Record<string, number> = {};
-      for (const variant of timed) {
+      for (const variant of variants) {
         const op = int8Gemm(ctx, { m: M, n: N, k: K }, { qa: a.codes, sa: a.scales, qw: w.codes, sw: w.scales, y }, OPTIONS[variant]);
         int8Ms[variant] = await timeMs(ctx, [op], variant === 'portable' ? 2 : options.repeats);
         int8Tops[variant] = flops / ((int8Ms[variant] as number) / 1e3) / 1e12;
@@ -179,11 +138,11 @@ export async function benchInt8Gemm(ctx: GpuContext, options: { repeats: number;
       speed.push(row);
       log(
         `${shape} (${M} × ${N} × ${K}): quantize ${quantizeMs.toFixed(3)} ms (rotated ${quantizeRotatedMs.toFixed(3)} ms); ` +
-          timed.map((v) => `int8 ${v} ${(int8Ms[v] as number).toFixed(3)} ms (${(int8Tops[v] as number).toFixed(1)} TOPS)`).join(', ') +
+          variants.map((v) => `int8 ${v} ${(int8Ms[v] as number).toFixed(3)} ms (${(int8Tops[v] as number).toFixed(1)} TOPS)`).join(', ') +
           `; fp32 matmul ${fp32Ms.toFixed(3)} ms (${row.fp32_matmul_tflops.toFixed(1)} TFLOP/s)`,
       );
     }
-    return { tensor_cores: tc !== null, default_tc_kernel: defaultKernel, pipeline_errors: pipelineErrors, correctness, speed };
+    return { tensor_cores: tc !== null, default_tc_kernel: defaultKernel, correctness, speed };
   } finally {
     for (const b of owned) b.destroy();
   }

@@ -3,7 +3,7 @@ import { GpuError } from './errors.js';
 import { PipelineCache } from './pipelines.js';
 
 /** The int8 products' tensor-core kernels by name (what each is: app/kernels/int8-gemm.ts TcKernel). */
-export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep' | 'quad' | 'big' | 'direct';
+export type TcKernelName = 'single' | 'double' | 'wide' | 'wide-deep' | 'quad' | 'big';
 /** The causal conv's kernels by name (app/kernels/causal-conv1d.ts DEFAULT_CONV_KERNEL). */
 export const CONV_KERNEL_NAMES = ['loop', 'k4'] as const;
 export type ConvKernelName = (typeof CONV_KERNEL_NAMES)[number];

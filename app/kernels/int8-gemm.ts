@@ -17,9 +17,7 @@
 import int8Code from '../../shaders/int8_gemm.wgsl?raw';
 import tcCode from '../../shaders/int8_gemm_tc.wgsl?raw';
 import bigCode from '../../shaders/int8_gemm_big.wgsl?raw';
-import directCode from '../../shaders/int8_gemm_direct.wgsl?raw';
 import tcCommonCode from '../../shaders/int8_tc_common.wgsl?raw';
-import tcCodesCode from '../../shaders/int8_tc_codes.wgsl?raw';
 import stageCode from '../../shaders/int8_stage.wgsl?raw';
 import reduceCode from '../../shaders/int8_reduce.wgsl?raw';
 import storeCode from '../../shaders/int8_store.wgsl?raw';
@@ -41,18 +39,13 @@ const OP = 'Int8Gemm';
 /**
  * The portable kernels read X through weights.wgsl's w_at (any storage format), the gated quantize
  * sums through workgroup_sum.wgsl; both gemms write through int8_store.wgsl. The tensor-core
- * kernels take their params, bindings and split K from int8_tc_common.wgsl; those that stage K
- * through workgroup memory bind the codes as vec4 and read them through int8_tc_codes.wgsl
- * (int8_gemm_tc.wgsl's stage through int8_stage.wgsl), int8_gemm_direct.wgsl binds them as i32
- * words for its fragment loads (all after the kernel file's enable directives).
+ * kernels take their params, bindings and code reads from int8_tc_common.wgsl and int8_gemm_tc.wgsl's
+ * stage K through int8_stage.wgsl (all after the kernel file's enable directives).
  */
 const codeI8 = sigmoidCode + weightsCode + workgroupSumCode + int8Code + storeCode;
 /** The tensor-core kernels' modules (exported for the test that resolves them on any adapter, their matrix builtins stood in). */
-export const codeTc = tcCode + tcCommonCode + tcCodesCode + stageCode + storeCode;
-export const codeTcBig = bigCode + tcCommonCode + tcCodesCode + storeCode;
-export const codeTcDirect = directCode + tcCommonCode + storeCode;
-/** Each tensor-core module's code (TC_KERNELS' `module`). */
-const TC_MODULE_CODE = { tc: codeTc, big: codeTcBig, direct: codeTcDirect } as const;
+export const codeTc = tcCode + tcCommonCode + stageCode + storeCode;
+export const codeTcBig = bigCode + tcCommonCode + storeCode;
 const codeReduce = reduceCode + storeCode;
 /** K bytes a stage of the tensor-core kernels takes (BK in int8_gemm_tc.wgsl): a split takes whole stages. */
 const STAGE_BYTES = 64;
@@ -211,28 +204,22 @@ export function quantizeRowsI8(
  * in the model on the H200, bench/RESULTS.md tenth session, so never a default), 'quad' and 'big'
  * (int8_gemm_big.wgsl `main_big`: each subgroup 64 × 64 of Y, stages of one K step; 128 × 128 tiles
  * of 4 subgroups, 28 KB, or 256 × 128 of 8, 44 KB; slower than 'wide' in the model on the H100,
- * bench/RESULTS.md fifteenth session: bench flags only), 'direct' (int8_gemm_direct.wgsl
- * `main_direct`: main_wide's 128 × 128 tiles of 8 subgroups, each 32 × 64, with every fragment
- * loaded straight from qa / qw in storage instead of staged through workgroup memory, the next K
- * step's fragments loaded before this step's multiplies; no barrier in the K loop, 8 KB of
- * workgroup memory for the results on their way out; subgroups of 32; a bench flag only, unmeasured
- * when written).
+ * bench/RESULTS.md fifteenth session: bench flags only).
  */
 export type TcKernel = TcKernelName;
 
 /**
  * Each kernel's entry point, module ('tc': int8_gemm_tc.wgsl with int8_stage.wgsl; 'big':
- * int8_gemm_big.wgsl; 'direct': int8_gemm_direct.wgsl), tile (rows of Y: tileM, columns: tileN),
- * subgroups a workgroup, workgroup memory (bytes) and pipeline constants besides the subgroup size.
+ * int8_gemm_big.wgsl), tile (rows of Y: tileM, columns: tileN), subgroups a workgroup, workgroup
+ * memory (bytes) and pipeline constants besides the subgroup size.
  */
-export const TC_KERNELS: Record<TcKernel, { entryPoint: string; module: keyof typeof TC_MODULE_CODE; tileM: number; tileN: number; subgroups: number; workgroupBytes: number; constants: Record<string, number> }> = {
+export const TC_KERNELS: Record<TcKernel, { entryPoint: string; module: 'tc' | 'big'; tileM: number; tileN: number; subgroups: number; workgroupBytes: number; constants: Record<string, number> }> = {
   single: tcKernelSpec('main', 64, 4),
   double: tcKernelSpec('main_db', 64, 4),
   wide: tcKernelSpec('main_wide', 128, 8),
   'wide-deep': tcKernelSpec('main_wide', 128, 8, { WIDE_DEEP: 1 }),
   quad: bigKernelSpec(128),
   big: bigKernelSpec(256),
-  direct: directKernelSpec(128, 128),
 };
 
 /**
@@ -252,19 +239,9 @@ function bigKernelSpec(bm: number) {
   return { entryPoint: 'main_big', module: 'big' as const, tileM: bm, tileN: 128, subgroups, workgroupBytes: 2 * (bm + 128) * 48 + subgroups * 1024, constants: { BM: bm } };
 }
 
-/**
- * int8_gemm_direct.wgsl's kernel with tiles of BM × BN: BM / 32 × BN / 64 subgroups, each 32 × 64
- * of Y; its only workgroup memory is d_c (a 16 × 16 i32 result a subgroup).
- */
-function directKernelSpec(bm: number, bn: number) {
-  const subgroups = (bm / 32) * (bn / 64);
-  return { entryPoint: 'main_direct', module: 'direct' as const, tileM: bm, tileN: bn, subgroups, workgroupBytes: subgroups * 1024, constants: { BM: bm, BN: bn } };
-}
-
 /** Why this device cannot run a tensor-core kernel, or null where it can (tc: int8TensorCores). */
 export function tcKernelRefusal(ctx: GpuContext, tc: { subgroupSize: number }, kernel: TcKernel): string | null {
-  // 'single' takes any subgroup size (its SG is the device's); the others ('direct' too: its
-  // tiles of subgroups and result writes) are written for 32.
+  // 'single' takes any subgroup size (its SG is the device's); the others are written for 32.
   if (kernel !== 'single' && tc.subgroupSize !== 32) return `the ${kernel} tensor-core kernel takes subgroups of 32, this device's are ${tc.subgroupSize}`;
   const { subgroups, workgroupBytes: bytes } = TC_KERNELS[kernel];
   const limits = ctx.device.limits;
@@ -378,7 +355,7 @@ export function int8Gemm(
   const groups: [number, number] = tensorCores ? [Math.ceil(N / kernel.tileN), Math.ceil(M / kernel.tileM)] : [Math.ceil(N / 16), Math.ceil(M / 16)];
   if (groups[0] > maxGroups || groups[1] > maxGroups) throw new RangeError(`${OP}: ${M} × ${N} needs more than ${maxGroups} workgroups along a side`);
   const pipeline = tensorCores
-    ? ctx.pipelines.get({ op: `${OP}.tc`, code: TC_MODULE_CODE[kernel.module], entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, ...kernel.constants } })
+    ? ctx.pipelines.get({ op: `${OP}.tc`, code: kernel.module === 'big' ? codeTcBig : codeTc, entryPoint: kernel.entryPoint, layout, constants: { SG: (tc as { subgroupSize: number }).subgroupSize, ...kernel.constants } })
     : ctx.pipelines.get({ op: OP, code: subgroupHelpers(false) + codeI8, entryPoint: 'gemm', layout, constants: {} });
   const params = uniformBuffer(device, `${label}.params`, PARAMS_BYTES);
   const flags = (shape.accumulate ? 1 : 0) | (buffers.bias ? 2 : 0);

@@ -10,7 +10,7 @@ import { readF32, readBuffer, storageBuffer, uploadF32 } from '../../app/gpu/buf
 import type { GpuContext } from '../../app/gpu/context';
 import { withErrorScopes } from '../../app/gpu/errors';
 import { submitDispatches } from '../../app/kernels/dispatch';
-import { codeTc, codeTcBig, codeTcDirect, int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, TC_KERNELS, tcKernelRefusal, type TcKernel } from '../../app/kernels/int8-gemm';
+import { codeTc, codeTcBig, int8Gemm, int8RotationBlock, int8TensorCores, int8Words, quantizeRowsI8, roundUp, TC_KERNELS, tcKernelRefusal, type TcKernel } from '../../app/kernels/int8-gemm';
 import { hadamardRows, hadamardRowsF32, int8GemmRef, quantizeRowsRef, unpackCodes } from '../../app/kernels/int8-gemm.ref';
 import { randomF32 } from '../../app/kernels/self-test';
 import { dequantizeBlocks } from '../../app/formats/ggml-quants';
@@ -415,11 +415,7 @@ describe('int8 matrix product (Dawn)', () => {
   it('the tensor-core kernels\' module resolves with its subgroup-matrix builtins stood in', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const { device } = ctx;
-    const modules = {
-      tc: device.createShaderModule({ label: 'Test.int8TcStandIn', code: standInSubgroupMatrix(codeTc) }),
-      big: device.createShaderModule({ label: 'Test.int8TcBigStandIn', code: standInSubgroupMatrix(codeTcBig) }),
-      direct: device.createShaderModule({ label: 'Test.int8TcDirectStandIn', code: standInSubgroupMatrix(codeTcDirect) }),
-    };
+    const modules = { tc: device.createShaderModule({ label: 'Test.int8TcStandIn', code: standInSubgroupMatrix(codeTc) }), big: device.createShaderModule({ label: 'Test.int8TcBigStandIn', code: standInSubgroupMatrix(codeTcBig) }) };
     for (const module of Object.values(modules)) {
       const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
       expect(errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`), module.label).toEqual([]);

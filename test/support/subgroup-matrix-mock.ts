@@ -1,6 +1,6 @@
 /**
- * Dawn's subgroup-matrix extension stood in, so that the tensor-core kernels (int8_gemm_tc.wgsl,
- * int8_gemm_big.wgsl, int8_gemm_direct.wgsl) run on an adapter without it (SwiftShader) and their results can be checked there:
+ * Dawn's subgroup-matrix extension stood in, so that the tensor-core kernels (int8_gemm_tc.wgsl)
+ * run on an adapter without it (SwiftShader) and their results can be checked there:
  *   - the enable and diagnostic directives go; the matrix types become structs holding the whole
  *     matrix (i8 operands 4 to an i32 word, the i32 result row-major);
  *   - every load, store and multiply-accumulate becomes a function, with the layout the kernels
@@ -31,9 +31,8 @@ export function standInSubgroupMatrix(code: string): string {
   out = out.replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32\) \{/g, ') {\n  let sg = lid / SG;\n  let lane = lid % SG;\n  stand_in_lane = lane;');
   const loads = new Set<string>();
   const stores = new Set<string>();
-  // The pointer is to an array of i32 (`&d`: workgroup memory, or a storage buffer as
-  // int8_gemm_direct.wgsl's qa and qw) or to one array of an array of them (`&d[b]`: the stand-in
-  // takes b as its first argument and reads d[b]).
+  // The pointer is to an array of i32 (`&d`) or to one array of an array of them (`&d[b]`: the
+  // stand-in takes b as its first argument and reads d[b]).
   const pointer = (a: string, index: string | undefined) => (index === undefined ? { name: a, arg: '' } : { name: `${a}_blocks`, arg: `${index}, ` });
   out = out.replace(/subgroupMatrixLoad<(LT|RT), (row_major|col_major)>\(&(\w+)(?:\[([^\]]+)\])?, /g, (_, t: string, major: string, a: string, index?: string) => {
     if ((t === 'LT') !== (major === 'row_major')) throw new Error(`standInSubgroupMatrix: a ${major} ${t} load is not one the kernels use`);

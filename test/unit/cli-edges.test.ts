@@ -141,7 +141,7 @@ describe('cli bench: malformed --grid settings are usage errors, before a GPU is
 
 // The tuning lists a bench sweeps in turn (app/cli.ts sweepList, and --tc-kernel's and --conv's names).
 describe('cli bench: a malformed tuning list is a usage error, before a GPU is opened', () => {
-  const kernels = (got: string) => `error: --tc-kernel takes a list of single, double, wide, wide-deep, quad, big, direct, got "${got}"`;
+  const kernels = (got: string) => `error: --tc-kernel takes a list of single, double, wide, wide-deep, quad, big, got "${got}"`;
   it.each([
     ['--scan-chunk', '32', 'error: --scan-chunk takes 64..65536 tokens, got 32'],
     ['--scan-chunk', '64,70000', 'error: --scan-chunk takes 64..65536 tokens, got 70000'],

@@ -44,7 +44,7 @@ describe('the tensor-core kernel a device runs', () => {
   const device = (l: Partial<typeof limits>) => ({ device: { limits: { ...limits, ...l } } }) as unknown as GpuContext;
 
   it('the H200 (subgroups of 32, 48 KiB of workgroup memory): every kernel; the wide one by default', () => {
-    for (const k of ['single', 'double', 'wide', 'wide-deep', 'quad', 'big', 'direct'] as const) expect(tcKernelRefusal(device({}), { subgroupSize: 32 }, k)).toBeNull();
+    for (const k of ['single', 'double', 'wide', 'wide-deep', 'quad', 'big'] as const) expect(tcKernelRefusal(device({}), { subgroupSize: 32 }, k)).toBeNull();
     expect(defaultTcKernel(device({}), { subgroupSize: 32 })).toBe('wide');
   });
 
@@ -65,17 +65,12 @@ describe('the tensor-core kernel a device runs', () => {
     expect(defaultTcKernel(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 })).toBe('double');
     expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'big')).toMatch(/workgroups of 256 invocations/);
     expect(tcKernelRefusal(device({ maxComputeInvocationsPerWorkgroup: 128 }), { subgroupSize: 32 }, 'quad')).toBeNull();
-    expect(tcKernelRefusal(device({ maxComputeWorkgroupSizeX: 128 }), { subgroupSize: 32 }, 'direct')).toMatch(/the direct tensor-core kernel needs workgroups of 256 invocations/);
   });
 
-  it("WebGPU's default 16 KiB of workgroup memory: no staging kernel (each stages 20 KiB or more), so no tensor cores and the portable kernel", () => {
+  it("WebGPU's default 16 KiB of workgroup memory: no kernel (each stages 20 KiB or more), so no tensor cores and the portable kernel", () => {
     const least = device({ maxComputeWorkgroupStorageSize: 16384 });
     for (const k of ['single', 'double', 'wide', 'wide-deep', 'quad', 'big'] as const) expect(tcKernelRefusal(least, { subgroupSize: 32 }, k)).toMatch(/bytes of workgroup memory, this device allows 16384/);
     expect(tcKernelRefusal(least, { subgroupSize: 32 }, 'single')).toMatch(/the single tensor-core kernel needs 20480 bytes/);
-    // 'direct' stages nothing (8 results of 1 KiB on their way out: 8 KiB), but it is never a
-    // default: the tensor cores are offered on the smallest staging kernel, 'single'.
-    expect(tcKernelRefusal(least, { subgroupSize: 32 }, 'direct')).toBeNull();
-    expect(tcKernelRefusal(device({ maxComputeWorkgroupStorageSize: 8191 }), { subgroupSize: 32 }, 'direct')).toMatch(/the direct tensor-core kernel needs 8192 bytes of workgroup memory, this device allows 8191/);
     expect(tcKernelRefusal(device({ maxComputeWorkgroupStorageSize: 20480 }), { subgroupSize: 32 }, 'single')).toBeNull();
     expect(tcKernelRefusal(device({ maxComputeWorkgroupStorageSize: 20480 }), { subgroupSize: 32 }, 'double')).toBeNull();
     // The whole decision, on the H200's adapter with the features taken: the limit alone turns it off.
@@ -99,7 +94,6 @@ describe('the tensor-core kernel a device runs', () => {
     for (const size of [16, 64]) {
       expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'double')).toMatch(new RegExp(`takes subgroups of 32, this device's are ${size}`));
       expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'wide')).toMatch(/takes subgroups of 32/);
-      expect(tcKernelRefusal(device({}), { subgroupSize: size }, 'direct')).toMatch(/the direct tensor-core kernel takes subgroups of 32/);
       expect(defaultTcKernel(device({}), { subgroupSize: size })).toBe('single');
     }
   });

@@ -70,7 +70,7 @@ commands:
         [--no-ceilings] [--no-breakdown] [--trace TOKENS] [--trail-piece 1024,…] [--matvec [q4_k:]32x2x4[@512],…]
         [--prefill-matmul fp32,int8] [--grid off|auto|N[:IxOxU],…] [--scan-chunk N,…] [--scan-lanes N,…] [--prefill-scan parallel,channel,serial] [--split-groups N,…]
         [--int8-split-groups N,…] [--ssd-chunk N,…] [--ssd-tile narrow,wide] [--tc-kernel wide,wide-deep,double,single,quad,big] [--conv loop,k4]
-        [--decode-xproj separate,folded] [--decode-loads early,late] [--decode-depth N,…] [--dawn-features NAME,…]
+        [--decode-xproj separate,folded] [--decode-loads early,late] [--decode-depth N,…] [--decode-batch N,…] [--dawn-features NAME,…]
                         prefill and decode tokens/s, GPU memory and the memory plan, ceilings, per-kernel
                         times (JSON to FILE); prefills in chunks of --chunk tokens (default: the app's
                         choice for the model on this GPU, 8,192 for small models, else 2,048 or 256 as
@@ -103,7 +103,8 @@ commands:
                         (separate, the default) or folded into in_proj (3 dispatches a layer);
                         --decode-loads the decode kernels' epilogue inputs loaded before the
                         weights (early, the default) or after the sums (late); --decode-depth
-                        the pipelined decode's samplings in flight (default 3);
+                        the pipelined decode's samplings in flight (default 3, or twice the batch);
+                        --decode-batch its steps a command buffer (one submit each batch);
                         --dawn-features enables Dawn toggles for the whole run (e.g. disable_robustness:
                         no bounds clamps in the shaders; a measurement, never the app's setting)
   bench --int8-gemm [--prefill 2048] [--repeats 5] [--out FILE]
@@ -416,7 +417,7 @@ function jsMemory(): number {
 }
 
 async function benchCommand(args: string[]): Promise<number> {
-  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'ssd-tile', 'tc-kernel', 'conv', 'decode-xproj', 'decode-loads', 'decode-depth', 'dawn-features']);
+  const opts = options(args, ['shape', 'model', 'prefill', 'decode', 'repeats', 'warmup', 'chunk', 'weights', 'out', 'no-ceilings', 'no-breakdown', 'trace', 'matvec', 'trail-piece', 'int8-gemm', 'prefill-matmul', 'grid', 'scan-chunk', 'scan-lanes', 'prefill-scan', 'split-groups', 'int8-split-groups', 'ssd-chunk', 'ssd-tile', 'tc-kernel', 'conv', 'decode-xproj', 'decode-loads', 'decode-depth', 'decode-batch', 'dawn-features']);
   const dawnFeatures = opts.has('dawn-features') ? (opts.get('dawn-features') ?? '').split(',') : [];
   if (dawnFeatures.some((n) => !DAWN_TOGGLE_NAME.test(n))) throw new UsageError(`--dawn-features takes Dawn toggle names (e.g. disable_robustness), got "${opts.get('dawn-features')}"`);
   if (opts.has('int8-gemm')) {
@@ -522,6 +523,8 @@ async function benchCommand(args: string[]): Promise<number> {
   const decodeLoads = nameList('decode-loads', DECODE_LOADS);
   // --decode-depth: the pipelined decode's samplings in flight (tuning.decodeDepth; generate.ts PIPELINE_DEPTH).
   const decodeDepths = sweepList('decode-depth', (n) => (n < 2 || n > 16 ? '2..16 samplings' : null));
+  // --decode-batch: the pipelined decode's steps a command buffer (tuning.decodeBatch; generate.ts DECODE_BATCH).
+  const decodeBatches = sweepList('decode-batch', (n) => (n > 8 ? '1..8 steps' : null));
   const settings = {
     prefillTokens,
     decodeTokens: integerOption(opts, 'decode', 256, 0),
@@ -546,9 +549,9 @@ async function benchCommand(args: string[]): Promise<number> {
     process.stderr.write(`grid decode: ${ctx.gridWorkgroups ?? 'no'} workgroups from the co-residency probe\n`);
   }
   const results: BenchResult[] = [];
-  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, prefillScan: prefillScans, ssdChunk: ssdChunks, ssdTile: ssdTiles, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels, decodeXProj: decodeXProjs, decodeLoad: decodeLoads, decodeDepth: decodeDepths });
-  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, prefillScan, ssdChunk, ssdTile, splitGroups, int8SplitGroups, tcKernel, conv, decodeXProj, decodeLoad, decodeDepth } of sweep) {
-    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, prefillScan: prefillScan as PrefillScanKind | undefined, ssdChunk, ssdTile: ssdTile as SsdTileName | undefined, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined, decodeXProj: decodeXProj as DecodeXProjKind | undefined, decodeLoads: decodeLoad as DecodeLoads | undefined, decodeDepth });
+  const sweep = combinations({ format: formats, matvec: matvecShapes, matmul: matmuls, grid: gridSettings, scanChunk: scanChunks, scanLanes: scanLaneList, prefillScan: prefillScans, ssdChunk: ssdChunks, ssdTile: ssdTiles, splitGroups: splitTargets, int8SplitGroups: int8SplitTargets, tcKernel: tcKernels, conv: convKernels, decodeXProj: decodeXProjs, decodeLoad: decodeLoads, decodeDepth: decodeDepths, decodeBatch: decodeBatches });
+  for (const { format, matvec, matmul, grid: { grid, shape: gridShape }, scanChunk, scanLanes, prefillScan, ssdChunk, ssdTile, splitGroups, int8SplitGroups, tcKernel, conv, decodeXProj, decodeLoad, decodeDepth, decodeBatch } of sweep) {
+    const tuning: KernelTuning = setEntries({ matvec, gridDecode: grid, gridShape, scanChunk, scanLanes, prefillScan: prefillScan as PrefillScanKind | undefined, ssdChunk, ssdTile: ssdTile as SsdTileName | undefined, splitGroups, int8SplitGroups, int8TcKernel: tcKernel as TcKernel | undefined, convKernel: conv as ConvKernelName | undefined, decodeXProj: decodeXProj as DecodeXProjKind | undefined, decodeLoads: decodeLoad as DecodeLoads | undefined, decodeDepth, decodeBatch });
     ctx.tuning = Object.keys(tuning).length ? tuning : undefined;
     let name: string;
     let prepared;
@@ -580,7 +583,7 @@ async function benchCommand(args: string[]): Promise<number> {
     result.grid_setting = grid === false ? 'off' : gridShape ? `${grid}:${gridShape.inRows}x${gridShape.outRows}x${gridShape.unroll}` : grid;
     result.grid_workgroups_found = ctx.gridWorkgroups ?? null;
     if (dawnFeatures.length) result.dawn_features = dawnFeatures;
-    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, ssd_tile: ssdTile, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv, decode_xproj: decodeXProj, decode_loads: decodeLoad, decode_depth: decodeDepth }));
+    Object.assign(result, setEntries({ scan_chunk: scanChunk, scan_lanes: scanLanes, prefill_scan: prefillScan, ssd_chunk: ssdChunk, ssd_tile: ssdTile, split_groups: splitGroups, int8_split_groups: int8SplitGroups, tc_kernel: tcKernel, conv_kernel: conv, decode_xproj: decodeXProj, decode_loads: decodeLoad, decode_depth: decodeDepth, decode_batch: decodeBatch }));
     results.push(result);
     prepared.weights.destroy();
   }

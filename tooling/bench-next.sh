@@ -275,8 +275,19 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
         --warmup 1 --no-ceilings --no-breakdown --decode-depth 3,6,3,6 --out $W/d/depth-$shape.json" 2>&1 | grep -E '^decode|error'
     done
     ;;
+  19)
+    # Nineteenth session: the pipelined decode's steps a command buffer (--decode-batch 1,2,4: one
+    # submit a batch; the depth twice the batch), alternated, at the 130m shapes and mamba-2.8b, f16.
+    for shape in mamba-130m mamba2-130m; do
+      timeout 120 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+        --warmup 1 --no-ceilings --no-breakdown --decode-batch 1,2,4,1,2,4 --out $W/d/batch-$shape.json" 2>&1 | grep -E '^decode|error'
+      tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    done
+    timeout 200 bash -c "$(declare -f bench); bench --shape mamba-2.8b --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+      --warmup 1 --no-ceilings --no-breakdown --decode-batch 1,2,4 --out $W/d/batch-mamba-2.8b.json" 2>&1 | grep -E '^decode|error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19" >&2
     exit 2
     ;;
 esac

@@ -122,8 +122,10 @@ export interface KernelTuning {
    * 'early': on.
    */
   decodeLoads?: DecodeLoads;
-  /** The pipelined decode's samplings in flight (app/model/generate.ts PIPELINE_DEPTH, 3; at least 2) instead of the default: `bench --decode-depth`. */
+  /** The pipelined decode's samplings in flight (app/model/generate.ts pipelineDepth: 3, or twice the batch; at least 2) instead of the default: `bench --decode-depth`. */
   decodeDepth?: number;
+  /** The pipelined decode's steps a command buffer (app/model/generate.ts DECODE_BATCH) instead of the default: `bench --decode-batch`. */
+  decodeBatch?: number;
 }
 
 /**

@@ -89,6 +89,12 @@ export interface SampleCandidates {
 /** A sampling dispatch; `set` changes the settings (u each step) with no allocation. */
 export interface SampleDispatch extends Dispatch {
   set(settings: SampleSettings): void;
+  /**
+   * Appends to `encoder` a copy of u (one f32, below 1: sampleU) from `from` at byte `offset` into
+   * the params, so that several samplings in one command buffer each take their own u (set's
+   * writeBuffer lands before the whole command buffer runs).
+   */
+  encodeU(encoder: GPUCommandEncoder, from: GPUBuffer, offset: number): void;
   /** Whether the settings last set run the first stage (candidateCount > 0). */
   readonly usesCandidates: boolean;
   /** The first stage's buffer; null where it never runs (options.candidates 'none', or a vocabulary over 2^24). */
@@ -103,6 +109,11 @@ export function candidateCount(s: Pick<SampleSettings, 'temperature' | 'topK'>, 
   if (use === 'none' || (greedy && use !== 'all')) return 0;
   const k = greedy ? 1 : s.topK;
   return k >= 1 && k <= CANDIDATE_SLOTS ? k : 0;
+}
+
+/** u as the sampler takes it: rounded to f32 it could reach 1, so it is kept below. */
+export function sampleU(u: number): number {
+  return Math.min(u, 0.99999994);
 }
 
 export const GREEDY: SampleSettings = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, u: 0 };
@@ -209,8 +220,7 @@ export function sample(
     floats[4] = s.temperature;
     floats[5] = s.topP;
     floats[6] = s.repetitionPenalty;
-    // u rounded to f32 could reach 1; keep it below.
-    floats[7] = Math.min(s.u, 0.99999994);
+    floats[7] = sampleU(s.u);
     device.queue.writeBuffer(params, 0, data);
   };
   set(settings);
@@ -244,6 +254,9 @@ export function sample(
       for (const b of owned) b.destroy();
     },
     set,
+    encodeU(encoder, from, offset) {
+      encoder.copyBufferToBuffer(from, offset, params, 28, 4);
+    },
     get usesCandidates() {
       return usesCandidates;
     },

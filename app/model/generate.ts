@@ -7,7 +7,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import { GpuError } from '../gpu/errors.js';
 import { seededRandom } from '../random.js';
-import { sample, seenBitset, type SampleDispatch, type SampleSettings } from '../kernels/sample.js';
+import { sample, sampleU, seenBitset, type SampleDispatch, type SampleSettings } from '../kernels/sample.js';
 import type { StreamDecoder } from '../tokenizer/types.js';
 import type { Session } from './session.js';
 
@@ -79,7 +79,15 @@ const PIPELINE_DEPTH = 3;
  * that fed it (the one sampling k + 1) is already submitted.
  */
 function pipelineDepth(ctx: GpuContext): number {
-  return Math.max(2, ctx.tuning?.decodeDepth ?? PIPELINE_DEPTH);
+  return Math.max(2, ctx.tuning?.decodeDepth ?? Math.max(PIPELINE_DEPTH, 2 * decodeBatch(ctx)));
+}
+
+/** Steps submitted together in one command buffer (Session.stepsFromGpu) by the pipelined decode. */
+const DECODE_BATCH = 1;
+
+/** The decode's steps a submit on this context: DECODE_BATCH, or what a benchmark forces (tuning.decodeBatch). */
+function decodeBatch(ctx: GpuContext): number {
+  return Math.max(1, ctx.tuning?.decodeBatch ?? DECODE_BATCH);
 }
 
 
@@ -93,6 +101,8 @@ export class GpuSampler {
   private readonly staging: GPUBuffer[];
   private readonly seen: GPUBuffer;
   private readonly dispatch: SampleDispatch;
+  /** Each sampling's u, a slot a staging buffer: copied into the params inside the command buffer (SampleDispatch.encodeU). */
+  private readonly us: GPUBuffer;
   private written = 0;
   private read_ = 0;
   /** Reads finished (their staging buffer unmapped, free to take the next copy). */
@@ -116,6 +126,7 @@ export class GpuSampler {
     });
     device.queue.writeBuffer(this.seen, 0, seenBitset(session.tokens, V));
     this.dispatch = sample(ctx, { vocab: V }, { logits: session.logits, token: this.token, seen: this.seen }, settings, 'Sampler.sample');
+    this.us = device.createBuffer({ label: 'Sampler.us', size: 4 * this.staging.length, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   }
 
   /**
@@ -125,8 +136,12 @@ export class GpuSampler {
    */
   encode(encoder: GPUCommandEncoder, u: number, feed?: GPUBuffer): void {
     if (this.written - this.done >= this.staging.length) throw new Error('GpuSampler: read the earlier ids before sampling more');
-    this.settings = { ...this.settings, u };
-    this.dispatch.set(this.settings);
+    // u through its own slot (written now, on the queue, before this command buffer is submitted;
+    // the slot is not written again until its sampling has been read), copied into the params
+    // right before this sampling: several samplings can share a command buffer.
+    const slot = 4 * (this.written % this.staging.length);
+    this.ctx.device.queue.writeBuffer(this.us, slot, new Float32Array([sampleU(u)]));
+    this.dispatch.encodeU(encoder, this.us, slot);
     const pass = encoder.beginComputePass({ label: 'Sampler.pass' });
     this.dispatch.encode(pass);
     pass.end();
@@ -159,7 +174,7 @@ export class GpuSampler {
 
   destroy(): void {
     this.dispatch.destroy();
-    for (const b of [this.token, ...this.staging, this.seen]) b.destroy();
+    for (const b of [this.token, ...this.staging, this.seen, this.us]) b.destroy();
   }
 }
 
@@ -190,27 +205,35 @@ export async function generate(
   /**
    * Pipelined decode: the sampler copies each id into the model's ids buffer, so the step feeding
    * token k (and sampling token k+1) can be submitted before token k is read back. Up to
-   * PIPELINE_DEPTH samplings are in flight, so the GPU has the next steps queued while the CPU
-   * waits for an id and handles it. While tracing too: a step's trace row is its position, and
+   * pipelineDepth samplings are in flight, so the GPU has the next steps queued while the CPU
+   * waits for an id and handles it; the steps go in batches of decodeBatch a command buffer
+   * (Session.stepsFromGpu), each submitted once the window has room for all of it (so with a
+   * depth of twice the batch one batch runs while the next is queued). While tracing too: a step's trace row is its position, and
    * the ids follow as they are read (a live trace streams rows only up to the ids known). On an
    * early stop the state (and a trace) has consumed the tokens already fed beyond the last one
    * emitted (session.tokens says which).
    */
   const feed = session.model.idsBuffer;
   const depth = pipelineDepth(ctx);
+  const batch = Math.min(decodeBatch(ctx), depth - 1);
   /** Reads of sampled ids, oldest first: token `ids.length` (+ stops) onwards. */
   const reads: Promise<number>[] = [];
   /** Tokens whose sampling has been submitted (token k is fed by the step that samples k+1). */
   let sampled = 0;
-  const sampleNext = () => {
-    const u = random();
+  /** Submits the next samplings if the window has room for them (the first alone: no step; then a batch, or what the budget leaves); false if not. */
+  const sampleNext = (i: number): boolean => {
     if (sampled === 0) {
-      reads.push(sampler.next(u, feed));
-    } else {
-      session.stepFromGpu((encoder) => sampler.encode(encoder, u, feed));
-      reads.push(sampler.read());
+      reads.push(sampler.next(random(), feed));
+      sampled++;
+      return true;
     }
-    sampled++;
+    const n = Math.min(batch, budget - sampled);
+    if (n < 1 || sampled - i + n > depth) return false;
+    // u drawn in token order, as one sampling a submit would.
+    session.stepsFromGpu(n, (encoder) => sampler.encode(encoder, random(), feed));
+    for (let k = 0; k < n; k++) reads.push(sampler.read());
+    sampled += n;
+    return true;
   };
   let text = '';
   /** How much of `text` has been handed to onToken. */
@@ -226,7 +249,7 @@ export async function generate(
         stopReason = 'cancelled';
         break;
       }
-      while (sampled < budget && sampled - i < depth) sampleNext();
+      while (sampleNext(i));
       const id = await (reads.shift() as Promise<number>);
       if (i + 1 < sampled) session.fed(id); // the step sampling token i+1 fed this one
       if (i === 0) {

@@ -321,7 +321,13 @@ export class Session {
    * next row, then the top next tokens) while tracing, else the decode plan; then `then`; submitted.
    */
   private encodeStep(label: string, then?: (encoder: GPUCommandEncoder) => void): void {
-    const { device } = this.ctx;
+    const encoder = this.ctx.device.createCommandEncoder({ label });
+    this.encodeStepInto(encoder, then);
+    this.ctx.device.queue.submit([encoder.finish()]);
+  }
+
+  /** One step (its plan chosen as encodeStep says) and `then` appended to `encoder`. */
+  private encodeStepInto(encoder: GPUCommandEncoder, then?: (encoder: GPUCommandEncoder) => void): void {
     let plan: ForwardPlan;
     const recorder = this.recorder;
     const summarized = recorder?.stepSummary?.() ?? null;
@@ -347,13 +353,11 @@ export class Session {
     } else {
       plan = this.decodePlan();
     }
-    const encoder = device.createCommandEncoder({ label });
     encodeSteps(encoder, 'Session.step', plan.steps, this.stepTimestamps?.() ?? undefined);
     if (summarized) {
       if (summarized.logitsTo) encoder.copyBufferToBuffer(this.logits, 0, summarized.logitsTo.buffer, summarized.logitsTo.offset, this.logits.size);
     } else if (recorder) this.encodeTopNext(encoder, recorder.length - 1);
     then?.(encoder);
-    device.queue.submit([encoder.finish()]);
   }
 
   /**
@@ -401,9 +405,31 @@ export class Session {
    * recorder's row is the step's position (rows run ahead of `tokens` until the ids are known).
    */
   stepFromGpu(then?: (encoder: GPUCommandEncoder) => void): void {
-    this.checkRoom(1, 'stepFromGpu');
-    this.encodeStep('Session.stepFromGpu', then);
-    this.unknown++;
+    this.stepsFromGpu(1, then && ((encoder) => then(encoder)));
+  }
+
+  /**
+   * `count` steps of stepFromGpu, each fed the id the work before it left in the ids buffer (`then`
+   * after step k, e.g. the sampler that writes it, gets k), in ONE command buffer where the session
+   * is not tracing: one submit for the batch, so the queue's gap between submits is paid once.
+   * Tracing (the recorder may rebuild its plan between steps), each step is submitted on its own.
+   */
+  stepsFromGpu(count: number, then?: (encoder: GPUCommandEncoder, k: number) => void): void {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`Session.stepsFromGpu: count must be an integer ≥ 1, got ${count}`);
+    this.checkRoom(count, 'stepsFromGpu');
+    if (this.recorder) {
+      for (let k = 0; k < count; k++) {
+        this.encodeStep('Session.stepFromGpu', then && ((encoder) => then(encoder, k)));
+        this.unknown++;
+      }
+      return;
+    }
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'Session.stepsFromGpu' });
+    for (let k = 0; k < count; k++) {
+      this.encodeStepInto(encoder, then && ((e) => then(e, k)));
+      this.unknown++;
+    }
+    this.ctx.device.queue.submit([encoder.finish()]);
   }
 
   /** Records an id that stepFromGpu fed, once it is known. */

@@ -212,7 +212,7 @@ describe('generate', () => {
     stoppedRecorder.destroy();
   });
 
-  it('other pipeline depths (tuning.decodeDepth 2 and 6) sample the same ids and leave the state after the tokens they fed', async (test) => {
+  it('other pipeline depths and batches of steps a command buffer (tuning.decodeDepth, decodeBatch) sample the same ids and leave the state after the tokens they fed', async (test) => {
     if (!ctx) return test.skip(skipReason);
     const settings = { maxTokens: 12, temperature: 1.1, topK: 30, topP: 0.9, seed: 9 };
     const base = new Session(ctx, model);
@@ -220,24 +220,35 @@ describe('generate', () => {
     base.destroy();
     const before = ctx.tuning;
     try {
-      for (const depth of [2, 6]) {
-        ctx.tuning = { ...before, decodeDepth: depth };
+      const runs = [{ decodeDepth: 2 }, { decodeDepth: 6 }, { decodeBatch: 2 }, { decodeBatch: 3, decodeDepth: 4 }, { decodeBatch: 5 }];
+      for (const run of runs) {
+        ctx.tuning = { ...before, ...run };
+        const depth = run.decodeDepth ?? Math.max(3, 2 * (run.decodeBatch ?? 1));
         const s = new Session(ctx, model);
-        expect((await generate(ctx, s, [7, 8], settings)).ids, `depth ${depth}`).toEqual(expected);
+        expect((await generate(ctx, s, [7, 8], settings)).ids, JSON.stringify(run)).toEqual(expected);
         // A stop at the 4th id: the state consumed the stop id and whatever was fed ahead of it.
         const stop = new Session(ctx, model);
         const stopped = await generate(ctx, stop, [7, 8], { ...settings, stopIds: new Set([expected[3]!]) });
         const at = expected.indexOf(expected[3]!);
         expect(stopped.ids).toEqual(expected.slice(0, at));
         const fed = stop.tokens.length - 2;
-        expect(fed, `depth ${depth}: fed at least up to the stop id`).toBeGreaterThanOrEqual(at + 1);
-        expect(fed, `depth ${depth}: fed at most depth ids past it`).toBeLessThanOrEqual(Math.min(settings.maxTokens - 1, at + depth));
+        expect(fed, `${JSON.stringify(run)}: fed at least up to the stop id`).toBeGreaterThanOrEqual(at + 1);
+        expect(fed, `${JSON.stringify(run)}: fed at most depth ids past it`).toBeLessThanOrEqual(Math.min(settings.maxTokens - 1, at + depth));
         expect(stop.tokens).toEqual([7, 8, ...expected.slice(0, fed)]);
         const check = new Session(ctx, model);
         check.prefill(stop.tokens);
         expect(relativeError(await stop.readLogits(), await check.readLogits())).toBeLessThanOrEqual(1e-5);
         for (const x of [s, stop, check]) x.destroy();
       }
+      // Tracing, a batch is submitted a step at a time (the recorder may rebuild its plan): same ids, a row a token.
+      ctx.tuning = { ...before, decodeBatch: 2 };
+      const traced = new Session(ctx, model);
+      const recorder = new TraceRecorder(ctx, model, { capacity: 32 });
+      traced.trace(recorder);
+      expect((await generate(ctx, traced, [7, 8], settings)).ids).toEqual(expected);
+      expect(recorder.length).toBe(traced.tokens.length);
+      traced.destroy();
+      recorder.destroy();
     } finally {
       ctx.tuning = before;
     }

@@ -163,6 +163,7 @@ describe('cli bench: a malformed tuning list is a usage error, before a GPU is o
     ['--decode-loads', 'early,soon', 'error: --decode-loads takes a list of early, late, got "early,soon"'],
     ['--decode-depth', '3,17', 'error: --decode-depth takes 2..16 samplings, got 17'],
     ['--decode-depth', '1', 'error: --decode-depth takes 2..16 samplings, got 1'],
+    ['--decode-batch', '2,9', 'error: --decode-batch takes 1..8 steps, got 9'],
     ['--prefill-scan', 'channel,lanes', 'error: --prefill-scan takes a list of parallel, channel, serial, got "channel,lanes"'],
     ['--split-groups', '0', 'error: --split-groups takes positive integers, got "0"'],
     ['--split-groups', '256,big', 'error: --split-groups takes positive integers, got "256,big"'],

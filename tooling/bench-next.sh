@@ -286,8 +286,20 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
     timeout 200 bash -c "$(declare -f bench); bench --shape mamba-2.8b --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
       --warmup 1 --no-ceilings --no-breakdown --decode-batch 1,2,4 --out $W/d/batch-mamba-2.8b.json" 2>&1 | grep -E '^decode|error'
     ;;
+  20)
+    # Nineteenth session's last call: --decode-batch 1,2 alternated twice at mamba2-130m and
+    # mamba-2.8b (mode 19's host was CPU-bound), then the official decode beside the studio's at the
+    # two shapes mode 13's budget left out (official cases ≥ 120 s: a slow host's Triton build).
+    for shape in mamba2-130m mamba-2.8b; do
+      timeout 120 bash -c "$(declare -f bench); bench --shape $shape --weights f16 --prefill 16 --chunk 16 --decode 256 --repeats 3 \
+        --warmup 1 --no-ceilings --no-breakdown --decode-batch 1,2,1,2 --out $W/d/batch2-$shape.json" 2>&1 | grep -E '^decode|error'
+      tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    done
+    python3 tooling/bench-17.py --out $W/o --shapes mamba2-130m,mamba-2.8b --formats f16 --budget 330 --studio-timeout 90 \
+      --official-timeout 120 2>&1 | grep -E '^\| |error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19|20" >&2
     exit 2
     ;;
 esac

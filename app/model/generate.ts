@@ -82,8 +82,14 @@ function pipelineDepth(ctx: GpuContext): number {
   return Math.max(2, ctx.tuning?.decodeDepth ?? Math.max(PIPELINE_DEPTH, 2 * decodeBatch(ctx)));
 }
 
-/** Steps submitted together in one command buffer (Session.stepsFromGpu) by the pipelined decode. */
-const DECODE_BATCH = 1;
+/**
+ * Steps submitted together in one command buffer (Session.stepsFromGpu) by the pipelined decode:
+ * the submit's CPU cost is paid once a batch. On H100 hosts (bench/RESULTS.md nineteenth session),
+ * a CPU-bound one (≈1 ms of CPU a mamba-130m step) decoded the 130m shapes 28–30 % faster with 2
+ * than with 1; a fast one (0.45 ms) the same within its noise, and mamba-2.8b (GPU-bound) the same
+ * within its ±8 %. An id is readable once its command buffer is done: ids come in pairs.
+ */
+const DECODE_BATCH = 2;
 
 /** The decode's steps a submit on this context: DECODE_BATCH, or what a benchmark forces (tuning.decodeBatch). */
 function decodeBatch(ctx: GpuContext): number {

@@ -220,10 +220,11 @@ describe('generate', () => {
     base.destroy();
     const before = ctx.tuning;
     try {
-      const runs = [{ decodeDepth: 2 }, { decodeDepth: 6 }, { decodeBatch: 2 }, { decodeBatch: 3, decodeDepth: 4 }, { decodeBatch: 5 }];
+      // The default (expected): batches of 2. Against it: one step a submit, shallower and deeper windows, larger batches.
+      const runs = [{ decodeBatch: 1 }, { decodeBatch: 1, decodeDepth: 2 }, { decodeDepth: 2 }, { decodeDepth: 6 }, { decodeBatch: 3, decodeDepth: 4 }, { decodeBatch: 5 }];
       for (const run of runs) {
         ctx.tuning = { ...before, ...run };
-        const depth = run.decodeDepth ?? Math.max(3, 2 * (run.decodeBatch ?? 1));
+        const depth = run.decodeDepth ?? Math.max(3, 2 * (run.decodeBatch ?? 2));
         const s = new Session(ctx, model);
         expect((await generate(ctx, s, [7, 8], settings)).ids, JSON.stringify(run)).toEqual(expected);
         // A stop at the 4th id: the state consumed the stop id and whatever was fed ahead of it.

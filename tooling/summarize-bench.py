@@ -22,7 +22,7 @@ import sys
 
 # Result fields a sweep sets (app/cli.ts), shown as "name=value" in the settings column.
 SETTINGS = ['matvec', 'grid_setting', 'scan_chunk', 'scan_lanes', 'prefill_scan', 'ssd_chunk', 'ssd_tile', 'split_groups',
-            'int8_split_groups', 'tc_kernel', 'conv_kernel', 'decode_xproj', 'dawn_features']
+            'int8_split_groups', 'tc_kernel', 'conv_kernel', 'decode_xproj', 'decode_loads', 'decode_depth', 'decode_batch', 'dawn_features']
 
 
 def results_in(path):

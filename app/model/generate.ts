@@ -87,9 +87,9 @@ function pipelineDepth(ctx: GpuContext): number {
  * the submit's CPU cost is paid once a batch. On H100 hosts (bench/RESULTS.md nineteenth session),
  * a CPU-bound one (≈1 ms of CPU a 130m step) took less CPU a step with 2 than with 1 in every
  * pair and decoded the 130m shapes 24–29 % faster (means of two rounds, noisy); a fast one
- * (0.45 ms) the same within its noise; mamba-2.8b (GPU-bound) 269 against 278 tok/s over five
- * runs each of ±8 % (not a difference its noise can tell). An id is readable once its command
- * buffer is done: ids come in pairs.
+ * (0.45 ms) the same within its noise; mamba-2.8b (GPU-bound) 269 against 278 tok/s over three
+ * runs each on two hosts, runs of one setting ±8 % apart (not a difference this noise can tell).
+ * An id is readable once its command buffer is done: ids come in pairs.
  */
 const DECODE_BATCH = 2;
 

@@ -47,6 +47,10 @@
 # 15, 16 — the sampler's first stage, short finish and search floor (0.420 → 0.056 ms a sampling), mamba2-2.7b's
 # decode, every prefill target. 13's budget of 200 s left mamba-2.8b's studio run out: give it 260.
 # Still to run on an H200: 13 (or 11) and 12.
+# Nineteenth session (H100, bench/RESULTS.md "Nineteenth session"): 17 (the decode's early loads,
+# kept), 18 (the 'direct' tensor-core kernel, lost; the decode depth, no change), 19 and 20 (two
+# steps a submit, kept), 13 (its first part ran out on a slow host: give the official cases ≥ 120
+# s and the part ≥ 300 s) and 21. Still to run on an H200: 13 and 12.
 # A session's 30 device minutes hold about three calls: 1, then 3 with
 # DECODE_ARGS="--decode-xproj separate,folded" (the fold beside the official decode, same call),
 # then 4 or 2.
@@ -298,8 +302,17 @@ print('new' if ssd('new') <= ssd('old') else 'old')")
     python3 tooling/bench-17.py --out $W/o --shapes mamba2-130m,mamba-2.8b --formats f16 --budget 330 --studio-timeout 90 \
       --official-timeout 120 2>&1 | grep -E '^\| |error'
     ;;
+  21)
+    # Nineteenth session: mamba-130m's decode beside the official one (mode 13's host was
+    # CPU-bound), then the Q4_K decodes of issue 17 (mamba-2.8b, falcon-mamba-7b), studio only.
+    python3 tooling/bench-17.py --out $W/o130 --shapes mamba-130m --formats f16 --budget 150 --studio-timeout 60 \
+      --official-timeout 70 2>&1 | grep -E '^\| |error'
+    tar czf "${OUT:-bench/out}/all.tgz" -C $W .
+    python3 tooling/bench-17.py --out $W/q --shapes mamba-2.8b,falcon-mamba-7b --formats q4_k --budget 200 --studio-timeout 100 \
+      --no-official 2>&1 | grep -E '^\| |error'
+    ;;
   *)
-    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19|20" >&2
+    echo "usage: bash tooling/bench-next.sh 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19|20|21" >&2
     exit 2
     ;;
 esac

@@ -391,7 +391,11 @@ export function normMatvec(ctx: GpuContext, shape: NormMatvecShape, buffers: Nor
     NORM: { none: 0, rms: 1, 'gated-rms': 2, 'rms-presummed': 3 }[norm],
     DEFER_SCALE: norm !== 'none' && groupSize === I ? 1 : 0,
     CONV_K: conv ? conv.kernelSize : 0,
-    ...prefetchConstants(ctx.tuning),
+    // The epilogue's early loads (norm_matvec.wgsl PREFETCH) for element-wise weights only: with
+    // Q4_K's in_proj they cost 37.2 against 31.6 µs a call at mamba-2.8b on the H100 (a step 3.57
+    // against 3.29 ms; bench/RESULTS.md nineteenth session); the other block formats are unmeasured
+    // and keep the late loads too.
+    ...(isBlockFormat(format) ? { PREFETCH: 0 } : prefetchConstants(ctx.tuning)),
     ...(sub.size > 0 ? { SG_SIZE: sub.size } : {}),
     ...(format !== 'f32' ? { W_FORMAT: WEIGHT_FORMAT_CODE[format] } : {}),
   };

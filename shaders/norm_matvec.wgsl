@@ -72,7 +72,7 @@ override NORM: u32 = 0u;              // 0 none, 1 RMSNorm, 2 gated RMSNorm, 3 R
 override DEFER_SCALE: u32 = 0u;       // 1: one norm group, its scale applied to the row sums
 override CONV_K: u32 = 0u;            // 0: no conv epilogue; else d_conv (2..8)
 override SG_SIZE: u32 = 0u;           // subgroup size when the sums use subgroupAdd (app/kernels/subgroups.ts), else 0
-override PREFETCH: bool = true;       // the epilogue's inputs loaded before the rows (Early; CONV_K ≤ 4 for the conv's)
+override PREFETCH: bool = true;       // the epilogue's inputs loaded before the rows, else in the epilogue (Early; CONV_K ≤ 4 for the conv's)
 
 override MAX_IN: u32 = 3072u;         // largest I, a multiple of 4 (workgroup memory: 4·MAX_IN bytes; app/kernels/norm-matvec.ts sets it to I rounded up)
 const MAX_GROUPS: u32 = 8u;           // most norm groups (NORM = 2)
@@ -458,8 +458,8 @@ fn row_block(block: u32, lid: u32, row_scale: ptr<function, f32>, held: vec4<f32
 /**
  * The epilogue's inputs of row o that do not depend on its sum: the conv's weights, bias and state
  * (CONV_K ≤ 4: every Mamba checkpoint's d_conv; vectors, no arrays) and y[o] where the sum is added
- * to it. Loaded before the row's weights by the lane that runs its epilogue (PREFETCH; `live`),
- * else left zero and the epilogue reads them itself (late).
+ * to it. The lane that runs the epilogue loads them before the row's weights (PREFETCH), else in
+ * the epilogue (late); a larger conv reads its own in a loop.
  */
 struct Early {
   w: vec4<f32>,   // conv[c, 0 .. K-1]
@@ -468,20 +468,17 @@ struct Early {
   resid: f32,     // y[y_offset + o] (accumulate)
 }
 
-fn prefetches_conv() -> bool {
-  return PREFETCH && CONV_K > 0u && CONV_K <= 4u;
+fn vector_conv() -> bool {
+  return CONV_K > 0u && CONV_K <= 4u;
 }
 
 fn in_conv(o: u32) -> bool {
   return CONV_K > 0u && o >= params.conv_start && o < params.conv_start + params.conv_channels;
 }
 
-fn early_inputs(o: u32, live: bool) -> Early {
+fn epilogue_inputs(o: u32) -> Early {
   var e: Early;
-  if (!PREFETCH || !live) {
-    return e;
-  }
-  if (prefetches_conv() && in_conv(o)) {
+  if (vector_conv() && in_conv(o)) {
     let c = o - params.conv_start;
     for (var k = 0u; k < CONV_K; k++) {
       e.w[k] = conv[c * CONV_K + k];
@@ -497,19 +494,32 @@ fn early_inputs(o: u32, live: bool) -> Early {
   return e;
 }
 
+/** epilogue_inputs where PREFETCH loads them before the rows (a live lane), else zeros. */
+fn early_inputs(o: u32, live: bool) -> Early {
+  var e: Early;
+  if (PREFETCH && live) {
+    e = epilogue_inputs(o);
+  }
+  return e;
+}
+
 fn epilogue(o: u32, total: f32, rows_per_block: u32, early: Early) {
   var r = total;
+  var e = early;
+  if (!PREFETCH) {
+    e = epilogue_inputs(o);
+  }
   if (in_conv(o)) {
     let c = o - params.conv_start;
     let K = CONV_K;
     let s = c * (K - 1u);
     var acc = 0.0;
-    if (prefetches_conv()) {
-      acc = early.bias + early.w[min(K, 4u) - 1u] * r;  // (min: K ≤ 4 here; an override index must be in range for any K)
+    if (vector_conv()) {
+      acc = e.bias + e.w[min(K, 4u) - 1u] * r;  // (min: K ≤ 4 here; an override index must be in range for any K)
       for (var k = 0u; k + 1u < K; k++) {
-        acc += early.w[k] * early.s[k];
+        acc += e.w[k] * e.s[k];
         // Shift: slot k takes slot k + 1, the last slot takes r.
-        conv_state[s + k] = select(r, early.s[min(k + 1u, 3u)], k + 2u < K);
+        conv_state[s + k] = select(r, e.s[min(k + 1u, 3u)], k + 2u < K);
       }
     } else {
       acc = conv[params.conv_channels * K + c] + conv[c * K + K - 1u] * r;
@@ -528,11 +538,7 @@ fn epilogue(o: u32, total: f32, rows_per_block: u32, early: Early) {
     xproj_keep(o % rows_per_block, r);
   }
   if (params.accumulate != 0u) {
-    if (PREFETCH) {
-      r += early.resid;
-    } else {
-      r += y[params.y_offset + o];
-    }
+    r += e.resid;
   }
   y[params.y_offset + o] = r;
 }

@@ -282,22 +282,27 @@ fn gated_output_xz(d: u32, sum_sc: f32, xv: f32, zv: f32) -> f32 {
 }
 
 // A one-token step's output inputs of the lane's channel d that do not depend on the state:
-// (D[d], x[d], z[d]). With PREFETCH the steps load them first, so that their latency hides behind
-// the state's and dt_proj's loads instead of following the lanes' sum; else (0, 0, 0) and the
-// output reads them itself.
+// (D[d], x[d], z[d]) (step_inputs). With PREFETCH the steps load them first (step_early), so that
+// their latency hides behind the state's and dt_proj's loads instead of following the lanes' sum;
+// else step_early gives zeros and the output loads them itself (step_output).
+fn step_inputs(l: Lane) -> vec3<f32> {
+  return vec3<f32>(weights[params.channels * params.states + l.d], x[l.d], z[params.z_offset + l.d]);
+}
+
 fn step_early(l: Lane) -> vec3<f32> {
   if (!PREFETCH || !l.live) {
     return vec3<f32>(0.0);
   }
-  return vec3<f32>(weights[params.channels * params.states + l.d], x[l.d], z[params.z_offset + l.d]);
+  return step_inputs(l);
 }
 
 // The gated output of a one-token step from the lanes' sum (and step_early's values).
 fn step_output(l: Lane, sum_sc: f32, early: vec3<f32>) -> f32 {
-  if (PREFETCH) {
-    return (sum_sc + early.x * early.y) * silu(early.z);
+  var e = early;
+  if (!PREFETCH) {
+    e = step_inputs(l);
   }
-  return gated_output(0u, l.d, sum_sc);
+  return (sum_sc + e.x * e.y) * silu(e.z);
 }
 
 // x[d] · Δ of a one-token step (step_early's x where it was loaded).

@@ -119,7 +119,7 @@ export class GpuSampler {
   constructor(
     private readonly ctx: GpuContext,
     private readonly session: Session,
-    private settings: SampleSettings,
+    settings: SampleSettings,
   ) {
     const { device } = ctx;
     const V = session.model.config.vocabSize;

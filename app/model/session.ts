@@ -405,7 +405,7 @@ export class Session {
    * recorder's row is the step's position (rows run ahead of `tokens` until the ids are known).
    */
   stepFromGpu(then?: (encoder: GPUCommandEncoder) => void): void {
-    this.stepsFromGpu(1, then && ((encoder) => then(encoder)));
+    this.stepsFromGpu(1, then);
   }
 
   /**

@@ -20,6 +20,7 @@ import { mamba1ForwardRef } from '../../app/arch/mamba1/reference';
 import { folderModelFiles } from '../../app/node/folder';
 import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 import { useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -55,9 +56,9 @@ describe('charts in Chromium', () => {
     await p.getByRole('option', { name: /Selective copying/ }).click();
     await p.getByRole('button', { name: 'Load onto the GPU' }).click();
     await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/On the GPU/);
-    await p.getByLabel('Input to trace').fill(ids.join(', '));
+    await fillTraceBox(p, ids.join(', '));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe(`${T} tokens · 2 layers · d_inner 256`);
+    await expectTraceStats(p, `${T} tokens · 2 layers · d_inner 256`, pageErrors);
 
     // The reference the readouts must show.
     const files = await folderModelFiles(modelDir);

@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
+import { fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const studio = (name: string) =>
@@ -106,12 +107,12 @@ describe('first run in the web build', () => {
     await p.screenshot({ path: path.join(artifacts, 'first-run-ids-1280x720.png') });
 
     // Trace with an empty box says why nothing happens.
-    await p.getByLabel('Input to trace').fill('');
+    await fillTraceBox(p, '');
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     expect(await p.getByTestId('trace-hint').textContent()).toMatch(/box is empty/);
 
     // Ctrl+Enter in the trace box traces; Enter on Trace keeps the focus on it.
-    await p.getByLabel('Input to trace').fill('1, 2, 3, 17, 17');
+    await fillTraceBox(p, '1, 2, 3, 17, 17');
     await p.getByLabel('Input to trace').press('Control+Enter');
     await expect.poll(() => p.getByTestId('trace-stats').textContent(), { timeout: 60_000 }).toMatch(/^5 tokens/);
     await p.getByRole('button', { name: 'Trace', exact: true }).focus();
@@ -160,6 +161,41 @@ describe('first run in the web build', () => {
     expect(await p.getByTestId('trace-hint').textContent()).toMatch(/generation is running/);
     await p.getByRole('button', { name: 'Stop' }).click();
     await expect.poll(() => p.getByTestId('generation-stats').textContent(), { timeout: 60_000 }).toMatch(/stopped/);
+    expect(pageErrors, pageErrors.join('\n')).toEqual([]);
+  }, 120_000);
+
+  it('keeps the trace box read-only until a slow studio.json is read, then what is typed stays as typed', async (test) => {
+    if (!page) return test.skip('reason' in chromiumFound ? chromiumFound.reason : 'browser did not start');
+    const p = page;
+    // Hold back every studio.json until released: the model loads before its suggested prompt is known.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await p.route('**/studio.json', async (route) => {
+      await released;
+      await route.continue();
+    });
+    try {
+      await p.reload();
+      await p.getByRole('option', { name: /Selective copying/ }).click();
+      await p.getByRole('button', { name: 'Load onto the GPU' }).click();
+      await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/On the GPU/);
+      // Before: a box that took typing while empty, and the suggestion landing in it mid-typing (a
+      // trace of the two run together, "token id 173 … outside the vocabulary", failed CI).
+      const box = p.getByLabel('Input to trace');
+      expect(await box.isEditable()).toBe(false);
+      expect(await box.getAttribute('aria-busy')).toBe('true');
+      expect(await box.getAttribute('placeholder')).toMatch(/Reading the model’s suggested prompt/);
+      expect(await box.inputValue()).toBe('');
+      release();
+      await expect.poll(() => box.inputValue()).toBe(copyPrompts[0]!.ids.join(', '));
+      expect(await box.isEditable()).toBe(true);
+      await fillTraceBox(p, '3, 0, 0, 7, 17, 17');
+      await p.getByRole('button', { name: 'Trace', exact: true }).click();
+      await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/^6 tokens/);
+    } finally {
+      release();
+      await p.unroute('**/studio.json');
+    }
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   }, 120_000);
 });

@@ -21,6 +21,7 @@ import { parseCsv } from '../../renderer/src/panels/csv';
 import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { openAndLoadModel, useWebApp } from '../support/web-app';
+import { fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -48,7 +49,7 @@ describe('a hybrid model in the app', () => {
       await expect.poll(() => page.getByTestId('memory-plan').textContent(), { timeout: 30_000 }).toMatch(/\(KV cache [\d.]+ for 1,024 tokens\)/);
     });
 
-    await p.getByLabel('Input to trace').fill(PROMPT);
+    await fillTraceBox(p, PROMPT);
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 120_000 }).toBe(`${T} tokens · 3 layers · 8 heads · 7 blocks: 3 SSM, 2 attention, 2 MLP`);
 

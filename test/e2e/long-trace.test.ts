@@ -25,6 +25,7 @@ import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import { findChromium } from '../support/browser';
 import { hoverUntil, overviewReadoutAt } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
+import { fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const modelDir = path.join(root, 'resources/models/selective-copy');
@@ -68,7 +69,7 @@ describe('a long trace in Chromium', () => {
     await p.getByRole('option', { name: /Selective copying/ }).click();
     await p.getByRole('button', { name: 'Load onto the GPU' }).click();
     await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
-    await p.getByLabel('Input to trace').fill(ids.join(', '));
+    await fillTraceBox(p, ids.join(', '));
     await p.getByLabel('Trace detail').selectOption('windows');
     const t0 = Date.now();
     await p.getByRole('button', { name: 'Trace', exact: true }).click();

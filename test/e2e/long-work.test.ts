@@ -17,6 +17,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
+import { fillTraceBox } from '../support/trace-wait';
 
 const artifacts = path.resolve(import.meta.dirname, '../../test-results');
 const chromiumFound = findChromium();
@@ -44,7 +45,7 @@ describe('long work in Chromium', () => {
     await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/On the GPU/);
     const started = performance.now();
     const step = (what: string) => console.info(`[e2e] ${what}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    await p.getByLabel('Input to trace').fill(text(200));
+    await fillTraceBox(p, text(200));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     const stats = '200 tokens · 4 layers · d_inner 512';
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe(stats);
@@ -73,7 +74,7 @@ describe('long work in Chromium', () => {
     step('hidden attention cancelled');
 
     // A re-trace of 600 bytes (three chunks): progress, the previous trace dimmed, then Cancel.
-    await p.getByLabel('Input to trace').fill(text(600));
+    await fillTraceBox(p, text(600));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => attr(p, 'trace-progress', 'data-total'), { timeout: 30_000, interval: 50 }).toBe('600');
     expect(Number(await attr(p, 'trace-progress', 'data-done'))).toBeLessThan(600);
@@ -92,7 +93,7 @@ describe('long work in Chromium', () => {
     step('re-trace cancelled');
 
     // The engine works on: a new trace runs to the end and replaces the previous one.
-    await p.getByLabel('Input to trace').fill(text(60));
+    await fillTraceBox(p, text(60));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('60 tokens · 4 layers · d_inner 512');
     step('traced again');

@@ -16,6 +16,7 @@ import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { readGolden } from '../support/golden';
 import { openAndLoadModel, useWebApp } from '../support/web-app';
+import { fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -54,7 +55,7 @@ describe('a Mamba-2 model in the app', () => {
     expect(output.trim().split(/\s+/).map(Number)).toEqual([...ids, ...generated]);
 
     // Trace: Δ per head, B and C per group.
-    await p.getByLabel('Input to trace').fill(ids.join(', '));
+    await fillTraceBox(p, ids.join(', '));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe(`${T} tokens · ${L} layers · ${H} heads`);
     for (const [layer, token, head] of [

@@ -40,6 +40,7 @@ import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 import { downloadBytes, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference, traceIds } from '../support/selective-copy-app';
+import { fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -411,7 +412,7 @@ describe('analysis panels in Chromium', () => {
     const first = dataPositions[0]!;
     const prefix = ids.slice(0, 241);
     expect(prefix[240]).toBe(17);
-    await p.getByLabel('Input to trace').fill(prefix.join(', '));
+    await fillTraceBox(p, prefix.join(', '));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe('241 tokens · 2 layers · d_inner 256');
     const refOf = (knockout?: { token: number; layers: number[] }) => {
@@ -524,7 +525,7 @@ describe('analysis panels in Chromium', () => {
     await p.getByRole('option', { name: /Shakespeare bytes/ }).click();
     await p.getByRole('button', { name: 'Load onto the GPU' }).click();
     await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
-    await p.getByLabel('Input to trace').fill(text);
+    await fillTraceBox(p, text);
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe(`${TT} tokens · 4 layers · d_inner ${Di}`);
     const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), bytes);

@@ -20,6 +20,7 @@ import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 import { writeTinyModel } from '../support/tiny-model';
+import { fillTraceBox } from '../support/trace-wait';
 
 const artifacts = path.resolve(import.meta.dirname, '../../test-results');
 const chromiumFound = findChromium();
@@ -87,7 +88,7 @@ describe('sessions and opened traces in Chromium', () => {
     await p.getByRole('option', { name: /Selective copying/ }).click();
     await p.getByRole('button', { name: 'Load onto the GPU' }).click();
     await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
-    await p.getByLabel('Input to trace').fill(IDS.join(', '));
+    await fillTraceBox(p, IDS.join(', '));
     await p.getByLabel('Prompt', { exact: true }).fill('1, 2, 3');
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 120_000 }).toBe(`${T} tokens · 2 layers · d_inner ${Di}`);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { findChromium } from '../support/browser';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 import { useWebApp } from '../support/web-app';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -30,9 +31,9 @@ async function loadAndTrace(p: Page) {
   await p.getByRole('option', { name: /Selective copying/ }).click();
   await p.getByRole('button', { name: 'Load onto the GPU' }).click();
   await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
-  await p.getByLabel('Input to trace').fill(PROMPT);
+  await fillTraceBox(p, PROMPT);
   await p.getByRole('button', { name: 'Trace', exact: true }).click();
-  await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe(`${T} tokens · 2 layers · d_inner 256`);
+  await expectTraceStats(p, `${T} tokens · 2 layers · d_inner 256`, pageErrors);
 }
 
 /** The column (0 = leftmost) the workspace puts panel `id` in. */

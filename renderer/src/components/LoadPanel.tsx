@@ -1,5 +1,5 @@
 /** Load the selected model onto the GPU: a progress bar in bytes, MB/s, and Cancel. */
-import { useCallback, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import type { WeightChoice } from '../../../app/model/memory';
 import type { PrefillMatmul } from '../../../app/model/int8-plan';
 import { MAX_CONTEXT_TOKENS } from '../../../app/model/config';
@@ -9,6 +9,7 @@ import { formatBytes } from '../format';
 import { offersInt8TensorCores } from '../../../app/gpu/adapter';
 import { MemoryPlanLine } from './MemoryPlanLine';
 import { browserStorage } from '../panels/layout';
+import { prefetchStudioHints } from '../panels/use-studio-hints';
 import { loadPrefillChoice, loadWeightChoice, savePrefillChoice, saveWeightChoice } from '../weights-setting';
 import type { Host } from '../host';
 import { selectGpu, selectSelectedLoad, useStudio } from '../store';
@@ -18,6 +19,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 export function LoadPanel({ model, host, engine }: { model: ModelEntry; host: Host; engine: EngineClient }) {
   const load = useStudio(selectSelectedLoad);
   const gpu = useStudio(selectGpu);
+  // The panels shown once the model is loaded start with its studio.json (the trace box's prompt): read it now.
+  useEffect(() => prefetchStudioHints(model), [model]);
   // The weights on the GPU: the checkpoint's own precision by default, else what the user picked last.
   const [weights, setWeightsState] = useState<WeightChoice>(() => loadWeightChoice(browserStorage()));
   const setWeights = useCallback((choice: WeightChoice) => {

@@ -37,7 +37,7 @@ import { parseIds, promptBoxText, scoreLabel, tokenNamer, tokenScores, tokenText
 import { TokenStrip } from './TokenStrip';
 import { TraceViewControls } from './TraceViewControls';
 import { cancelRunningTrace, startTrace } from './run-trace';
-import { useStudioHints } from './use-studio-hints';
+import { useStudioHintsState } from './use-studio-hints';
 import { NeedsFullTrace, TraceOverview } from './TraceOverview';
 import { useLongTraceView } from './use-trace-window';
 import { Workspace } from './Workspace';
@@ -52,7 +52,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
   const layerIndex = useStudio(selectTraceLayer);
   const attribution = useStudio(selectAttribution);
   const scoreMode = useStudio(selectTraceScoreMode);
-  const hints = useStudioHints(model);
+  // Until the model's studio.json is read the box is read-only: its suggested prompt would otherwise
+  // land in it while the user (or a test) had started typing, and the two would run together.
+  const { hints, settled: hintsSettled } = useStudioHintsState(model);
   const idsOnly = info.tokenizer === 'none';
   const typed = useStudio(selectTraceDraft);
   // The box starts with the model's first suggested prompt (studio.json), text or ids.
@@ -135,7 +137,9 @@ export function SelectionPanels({ model, info, engine, generate }: { model: Mode
           }
         }}
         aria-label="Input to trace"
-        placeholder={idsOnly ? 'Token ids to trace, e.g. 5, 17, 3 (Ctrl+Enter to trace)' : 'Text to trace (Ctrl+Enter to trace)'}
+        readOnly={!hintsSettled}
+        aria-busy={!hintsSettled}
+        placeholder={!hintsSettled ? 'Reading the model’s suggested prompt…' : idsOnly ? 'Token ids to trace, e.g. 5, 17, 3 (Ctrl+Enter to trace)' : 'Text to trace (Ctrl+Enter to trace)'}
         rows={3}
       />
       <div className="actions" style={{ flexWrap: 'wrap' }}>

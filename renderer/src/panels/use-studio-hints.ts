@@ -9,6 +9,8 @@ import { studioHints, type StudioHints } from './selection';
 
 const NONE: StudioHints = {};
 const read = new Map<string, Promise<StudioHints>>();
+/** The hints already read (by the same key as `read`): a panel that mounts after the read starts with them. */
+const settled = new Map<string, StudioHints>();
 
 /** A model's studio.json bytes where they are not at a URL (web mode's models held in memory), else null. */
 export type StudioJsonReader = (model: ModelEntry) => Promise<ArrayBuffer> | null;
@@ -18,29 +20,57 @@ let readLocal: StudioJsonReader = () => null;
 export function setStudioJsonReader(reader: StudioJsonReader): void {
   readLocal = reader;
   read.clear();
+  settled.clear();
 }
 
+const keyOf = (model: ModelEntry) => `${model.baseUrl}/studio.json`;
+
 function hintsOf(model: ModelEntry): Promise<StudioHints> {
-  const url = `${model.baseUrl}/studio.json`;
+  const url = keyOf(model);
   let hints = read.get(url);
   if (!hints) {
     const local = readLocal(model);
     const json = local ? local.then((bytes) => JSON.parse(new TextDecoder().decode(bytes)) as unknown) : fetch(url).then((r) => (r.ok ? (r.json() as Promise<unknown>) : null));
-    hints = json.then(studioHints, () => ({}));
+    hints = json
+      .then(studioHints, () => ({}))
+      .then((h) => {
+        if (read.get(url) === hints) settled.set(url, h);
+        return h;
+      });
     read.set(url, hints);
   }
   return hints;
 }
 
-export function useStudioHints(model: ModelEntry): StudioHints {
-  const [hints, setHints] = useState<{ for: string; hints: StudioHints } | null>(null);
+/**
+ * Starts reading a model's studio.json (when it has one) without waiting: the load panel calls it
+ * for the selected model, so the panels that mount once the model is on the GPU start with its
+ * hints (the trace box with its suggested prompt) instead of filling in a moment later.
+ */
+export function prefetchStudioHints(model: ModelEntry): void {
+  if (model.files.includes('studio.json')) void hintsOf(model);
+}
+
+/**
+ * The model's hints and whether they are settled: false while its studio.json is being read (the
+ * hints are then empty and may still change), true once read, or at once for a model without one.
+ */
+export function useStudioHintsState(model: ModelEntry): { hints: StudioHints; settled: boolean } {
+  const has = model.files.includes('studio.json');
+  const key = keyOf(model);
+  const [, setReads] = useState(0);
+  const known = has ? settled.get(key) : NONE;
   useEffect(() => {
-    if (!model.files.includes('studio.json')) return;
+    if (!has || settled.has(key)) return;
     let live = true;
-    void hintsOf(model).then((h) => live && setHints({ for: model.id, hints: h }));
+    void hintsOf(model).then(() => live && setReads((n) => n + 1));
     return () => {
       live = false;
     };
-  }, [model]);
-  return hints?.for === model.id ? hints.hints : NONE;
+  }, [model, has, key]);
+  return known ? { hints: known, settled: true } : { hints: NONE, settled: false };
+}
+
+export function useStudioHints(model: ModelEntry): StudioHints {
+  return useStudioHintsState(model).hints;
 }

@@ -25,13 +25,17 @@ export function setStudioJsonReader(reader: StudioJsonReader): void {
 
 const keyOf = (model: ModelEntry) => `${model.baseUrl}/studio.json`;
 
+/** A read that has not answered by then counts as no hints, so the trace box (read-only meanwhile) never stays locked. */
+const READ_LIMIT_MS = 20_000;
+
 function hintsOf(model: ModelEntry): Promise<StudioHints> {
   const url = keyOf(model);
   let hints = read.get(url);
   if (!hints) {
     const local = readLocal(model);
     const json = local ? local.then((bytes) => JSON.parse(new TextDecoder().decode(bytes)) as unknown) : fetch(url).then((r) => (r.ok ? (r.json() as Promise<unknown>) : null));
-    hints = json
+    const limit = new Promise<null>((resolve) => setTimeout(() => resolve(null), READ_LIMIT_MS));
+    hints = Promise.race([json, limit])
       .then(studioHints, () => ({}))
       .then((h) => {
         if (read.get(url) === hints) settled.set(url, h);

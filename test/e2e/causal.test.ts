@@ -49,6 +49,7 @@ import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 import { downloadBytes, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference, traceIds } from '../support/selective-copy-app';
 import { copyStates, feedSteps, refStep, type MixerHook, type RefLayerState } from '../support/step-ref';
+import { expectTraceStats } from '../support/trace-wait';
 
 const modelDir = selectiveCopyDir;
 const chromiumFound = findChromium();
@@ -260,7 +261,7 @@ describe('causal tools in Chromium', () => {
     const { c, w, clean } = await cutCase();
     const corrupt = [5, ...clean.slice(1)];
     // The trace on screen is the attribution test's: this clean prompt.
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');
+    await expectTraceStats(p, '49 tokens · 2 layers · d_inner 256', pageErrors);
     const panel = p.getByTestId('patching-panel');
     await panel.getByLabel('Corrupted prompt').fill(corrupt.join(', '));
     await panel.getByLabel('Patching to').fill('4');
@@ -332,7 +333,7 @@ describe('causal tools in Chromium', () => {
     const { c, w, clean } = await cutCase();
     const a = clean.slice(0, 48);
     const b = [5, ...a.slice(1)];
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => '')).toBe('49 tokens · 2 layers · d_inner 256');
+    await expectTraceStats(p, '49 tokens · 2 layers · d_inner 256', pageErrors);
     await p.getByLabel('Layer', { exact: true }).selectOption('1');
     const panel = p.getByTestId('steering-panel');
     await panel.getByLabel('Steering prompt A').fill(a.join(', '));

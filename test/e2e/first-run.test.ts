@@ -12,7 +12,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
-import { fillTraceBox } from '../support/trace-wait';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const studio = (name: string) =>
@@ -114,7 +114,7 @@ describe('first run in the web build', () => {
     // Ctrl+Enter in the trace box traces; Enter on Trace keeps the focus on it.
     await fillTraceBox(p, '1, 2, 3, 17, 17');
     await p.getByLabel('Input to trace').press('Control+Enter');
-    await expect.poll(() => p.getByTestId('trace-stats').textContent(), { timeout: 60_000 }).toMatch(/^5 tokens/);
+    await expectTraceStats(p, /^5 tokens/, pageErrors, 60_000);
     await p.getByRole('button', { name: 'Trace', exact: true }).focus();
     await p.keyboard.press('Enter');
     expect(await focused(p)).toMatch(/^(Trace|Tracing…)$/);
@@ -191,7 +191,7 @@ describe('first run in the web build', () => {
       expect(await box.isEditable()).toBe(true);
       await fillTraceBox(p, '3, 0, 0, 7, 17, 17');
       await p.getByRole('button', { name: 'Trace', exact: true }).click();
-      await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toMatch(/^6 tokens/);
+      await expectTraceStats(p, /^6 tokens/, pageErrors, 60_000);
     } finally {
       release();
       await p.unroute('**/studio.json');

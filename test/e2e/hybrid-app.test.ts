@@ -21,7 +21,7 @@ import { parseCsv } from '../../renderer/src/panels/csv';
 import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { openAndLoadModel, useWebApp } from '../support/web-app';
-import { fillTraceBox } from '../support/trace-wait';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -51,7 +51,7 @@ describe('a hybrid model in the app', () => {
 
     await fillTraceBox(p, PROMPT);
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 120_000 }).toBe(`${T} tokens · 3 layers · 8 heads · 7 blocks: 3 SSM, 2 attention, 2 MLP`);
+    await expectTraceStats(p, `${T} tokens · 3 layers · 8 heads · 7 blocks: 3 SSM, 2 attention, 2 MLP`, pageErrors, 120_000);
 
     // The layer selector: every block by kind, only the traced SSM layers selectable.
     const options = await p.getByLabel('Layer', { exact: true }).locator('option').evaluateAll((os) => os.map((o) => [o.textContent, (o as HTMLOptionElement).disabled]));

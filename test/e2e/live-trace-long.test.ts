@@ -16,6 +16,7 @@ import { cellCentre, fullView, studioHints } from '../../renderer/src/panels/sel
 import { findChromium } from '../support/browser';
 import { hoverUntil, loadSelectiveCopy, overviewReadoutAt, selectiveCopyDir, selectiveCopyReference } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
+import { expectTraceStats } from '../support/trace-wait';
 
 const chromiumFound = findChromium();
 /** Prompt ids and generated tokens: a context past the first checkpoint (2,048 tokens), a short generation (SwiftShader decodes ~10–30 tokens/s here). */
@@ -46,7 +47,7 @@ describe('a long live trace in Chromium', () => {
     await expect.poll(() => p.getByTestId('generation-stats').textContent(), { timeout: 300_000, interval: 200 }).toMatch(new RegExp(`^${GENERATE} tokens · [\\d.]+ tokens/s · stopped: max-tokens`));
     // The trace: the prompt and every generated token the state consumed (all but the last).
     const T = PROMPT + GENERATE - 1;
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 120_000 }).toBe(`${T} tokens · 2 layers · d_inner 256`);
+    await expectTraceStats(p, `${T} tokens · 2 layers · d_inner 256`, pageErrors, 120_000);
     console.info(`[e2e] live trace of ${T} tokens (windows): generation and trace in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const generated = (await p.getByTestId('generation-generated').locator('.token-id').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-id'))))) as number[];
     expect(generated).toHaveLength(GENERATE);

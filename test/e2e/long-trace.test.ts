@@ -25,7 +25,7 @@ import { hiddenAttentionRef } from '../../app/kernels/hidden-attention.ref';
 import { findChromium } from '../support/browser';
 import { hoverUntil, overviewReadoutAt } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
-import { fillTraceBox } from '../support/trace-wait';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const modelDir = path.join(root, 'resources/models/selective-copy');
@@ -73,7 +73,7 @@ describe('a long trace in Chromium', () => {
     await p.getByLabel('Trace detail').selectOption('windows');
     const t0 = Date.now();
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: Math.max(170_000, 40 * TOKENS) }).toBe(`${TOKENS} tokens · 2 layers · d_inner 256`);
+    await expectTraceStats(p, `${TOKENS} tokens · 2 layers · d_inner 256`, pageErrors, Math.max(170_000, 40 * TOKENS));
     const traced = Date.now() - t0;
 
     // The overview, with the default window: the last min(T, 2048) tokens.

@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
-import { fillTraceBox } from '../support/trace-wait';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 
 const artifacts = path.resolve(import.meta.dirname, '../../test-results');
 const chromiumFound = findChromium();
@@ -48,7 +48,7 @@ describe('long work in Chromium', () => {
     await fillTraceBox(p, text(200));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
     const stats = '200 tokens · 4 layers · d_inner 512';
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe(stats);
+    await expectTraceStats(p, stats, pageErrors, 60_000);
 
     // Hidden attention of one channel (quick), then the mean over all 512 (banded): cancelled.
     await p.getByLabel('Hidden attention unit').selectOption('one');
@@ -95,7 +95,7 @@ describe('long work in Chromium', () => {
     // The engine works on: a new trace runs to the end and replaces the previous one.
     await fillTraceBox(p, text(60));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 60_000 }).toBe('60 tokens · 4 layers · d_inner 512');
+    await expectTraceStats(p, '60 tokens · 4 layers · d_inner 512', pageErrors, 60_000);
     step('traced again');
 
     // Knockout of token 10 in every layer: KL at every position from 10 on, as a line chart.

@@ -16,7 +16,7 @@ import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { readGolden } from '../support/golden';
 import { openAndLoadModel, useWebApp } from '../support/web-app';
-import { fillTraceBox } from '../support/trace-wait';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -57,7 +57,7 @@ describe('a Mamba-2 model in the app', () => {
     // Trace: Δ per head, B and C per group.
     await fillTraceBox(p, ids.join(', '));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe(`${T} tokens · ${L} layers · ${H} heads`);
+    await expectTraceStats(p, `${T} tokens · ${L} layers · ${H} heads`, pageErrors, 170_000);
     for (const [layer, token, head] of [
       [0, 101, H - 1],
       [1, 37, 1],

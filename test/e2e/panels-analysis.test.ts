@@ -40,7 +40,7 @@ import { studioHints } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 import { downloadBytes, loadSelectiveCopy, selectiveCopyDir, selectiveCopyReference, traceIds } from '../support/selective-copy-app';
-import { fillTraceBox } from '../support/trace-wait';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -414,7 +414,7 @@ describe('analysis panels in Chromium', () => {
     expect(prefix[240]).toBe(17);
     await fillTraceBox(p, prefix.join(', '));
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe('241 tokens · 2 layers · d_inner 256');
+    await expectTraceStats(p, '241 tokens · 2 layers · d_inner 256', pageErrors, 170_000);
     const refOf = (knockout?: { token: number; layers: number[] }) => {
       const logits = mamba1ForwardRef(inspection.config, (n) => table.get(n), prefix, 'backbone.', knockout).logits;
       return softmax(logits.subarray(240 * V, 241 * V));
@@ -527,7 +527,7 @@ describe('analysis panels in Chromium', () => {
     await expect.poll(() => p.getByTestId('load-done').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/On the GPU/);
     await fillTraceBox(p, text);
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe(`${TT} tokens · 4 layers · d_inner ${Di}`);
+    await expectTraceStats(p, `${TT} tokens · 4 layers · d_inner ${Di}`, pageErrors, 170_000);
     const ref = mamba1ForwardRef(inspection.config, (n) => table.get(n), bytes);
     const refB = mamba1ForwardRef(inspection.config, (n) => table.get(n), bytesB);
 

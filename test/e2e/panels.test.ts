@@ -32,6 +32,7 @@ import { findChromium } from '../support/browser';
 import { parseNpy } from '../support/npy-reader';
 import { hoverUntil } from '../support/selective-copy-app';
 import { useWebApp } from '../support/web-app';
+import { expectTraceStats } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -73,7 +74,7 @@ async function loadAndTrace(p: Page, ids: readonly number[]) {
   // The trace prompt comes prefilled with the model's suggested prompt (studio.json).
   await expect.poll(() => p.getByLabel('Input to trace').inputValue()).toBe(ids.join(', '));
   await p.getByRole('button', { name: 'Trace', exact: true }).click();
-  await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 170_000 }).toBe('256 tokens · 2 layers · d_inner 256');
+  await expectTraceStats(p, '256 tokens · 2 layers · d_inner 256', pageErrors, 170_000);
 }
 
 describe('selection panels in Chromium', () => {

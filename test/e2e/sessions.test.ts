@@ -20,7 +20,7 @@ import { cellCentre, fullView } from '../../renderer/src/panels/selection';
 import { findChromium } from '../support/browser';
 import { useWebApp } from '../support/web-app';
 import { writeTinyModel } from '../support/tiny-model';
-import { fillTraceBox } from '../support/trace-wait';
+import { expectTraceStats, fillTraceBox } from '../support/trace-wait';
 
 const artifacts = path.resolve(import.meta.dirname, '../../test-results');
 const chromiumFound = findChromium();
@@ -91,7 +91,7 @@ describe('sessions and opened traces in Chromium', () => {
     await fillTraceBox(p, IDS.join(', '));
     await p.getByLabel('Prompt', { exact: true }).fill('1, 2, 3');
     await p.getByRole('button', { name: 'Trace', exact: true }).click();
-    await expect.poll(() => p.getByTestId('trace-stats').textContent().catch(() => ''), { timeout: 120_000 }).toBe(`${T} tokens · 2 layers · d_inner ${Di}`);
+    await expectTraceStats(p, `${T} tokens · 2 layers · d_inner ${Di}`, pageErrors, 120_000);
     await p.getByLabel('Layer', { exact: true }).selectOption('1');
     const before = await hoverDelta(p, TOKEN, CHANNEL);
     expect(before.layer).toBe(1);

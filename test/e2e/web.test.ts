@@ -17,6 +17,7 @@ import { formatCount } from '../../renderer/src/format';
 import { findChromium } from '../support/browser';
 import { TINY_CONFIG, TINY_PARAMETERS, writeTinyModel } from '../support/tiny-model';
 import { useWebApp } from '../support/web-app';
+import { expectTraceStats } from '../support/trace-wait';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-results');
@@ -94,7 +95,7 @@ describe('web build in Chromium', () => {
     expect(output.slice('1 2 3'.length).trim().split(/\s+/)).toHaveLength(20);
     // The live trace (on by default) filled the selection panels as the tokens came: the prompt and
     // every generated token that was fed back (all but the last), every layer.
-    await expect.poll(() => p.getByTestId('trace-stats').textContent()).toBe('22 tokens · 2 layers · d_inner 16');
+    await expectTraceStats(p, '22 tokens · 2 layers · d_inner 16', pageErrors);
     const tokens = await p.getByTestId('token-strip').locator('[data-score]').allTextContents();
     expect(tokens).toHaveLength(22);
     expect(tokens.slice(0, 3)).toEqual(['1', '2', '3']);

@@ -97,7 +97,10 @@ describe('hidden_attention.wgsl against its CPU reference (Dawn)', () => {
                 if (alpha[i * T + j] !== 0) expect.fail(`alpha[${i}, ${j}] = ${alpha[i * T + j]} above the diagonal`);
               }
             }
-            expect(relativeError(alpha, ref)).toBeLessThanOrEqual(TOLERANCE);
+            // 1e-4 of the matrix, or what fp32 rounding of its terms allows where they cancel, as for
+            // each row below (one cell of four states, T = 1, summed to 1.9e-4 of itself in CI).
+            const matrixAllowed = TOLERANCE * norm(ref) + EPS32 * norm(bound);
+            expect(relativeError(alpha, ref) * norm(ref), `the matrix (relative ${relativeError(alpha, ref).toExponential(2)})`).toBeLessThanOrEqual(matrixAllowed);
             rows.forEach((i, k) => {
               const row = rowOutputs[k] as Float32Array;
               expect(row.every(Number.isFinite), `row ${i}: every element written`).toBe(true);

@@ -16,6 +16,16 @@ const EPS32 = 2 ** -24;
 /** The 2-norm of a vector. */
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 
+/**
+ * `got` against the float64 `want`: within 1e-4 of it, or what fp32 rounding of its terms allows
+ * where they cancel (`bound`, hiddenAttentionWithBound's: a cell of few states can sum to much less
+ * than its terms; T = 1, one cell of four states, came to 1.9e-4 of itself in CI).
+ */
+function expectNearRef(got: Float32Array, want: Float64Array, bound: Float64Array, what: string) {
+  const allowed = TOLERANCE * norm(want) + EPS32 * norm(bound);
+  expect(relativeError(got, want) * norm(want), `${what} (relative ${relativeError(got, want).toExponential(2)})`).toBeLessThanOrEqual(allowed);
+}
+
 let ctx: GpuContext | null = null;
 let skipReason = '';
 let seed = 0;
@@ -97,20 +107,13 @@ describe('hidden_attention.wgsl against its CPU reference (Dawn)', () => {
                 if (alpha[i * T + j] !== 0) expect.fail(`alpha[${i}, ${j}] = ${alpha[i * T + j]} above the diagonal`);
               }
             }
-            // 1e-4 of the matrix, or what fp32 rounding of its terms allows where they cancel, as for
-            // each row below (one cell of four states, T = 1, summed to 1.9e-4 of itself in CI).
-            const matrixAllowed = TOLERANCE * norm(ref) + EPS32 * norm(bound);
-            expect(relativeError(alpha, ref) * norm(ref), `the matrix (relative ${relativeError(alpha, ref).toExponential(2)})`).toBeLessThanOrEqual(matrixAllowed);
+            expectNearRef(alpha, ref, bound, 'the matrix');
             rows.forEach((i, k) => {
               const row = rowOutputs[k] as Float32Array;
               expect(row.every(Number.isFinite), `row ${i}: every element written`).toBe(true);
               // Same function, same inputs: the row is the matrix's row.
               expect(Array.from(row), `row ${i} equals the matrix's row`).toEqual(Array.from(alpha.subarray(i * T, (i + 1) * T)));
-              // Against float64: 1e-4 of the row, or what fp32 rounding of its terms allows where they
-              // cancel (a row of few states can sum to much less than its terms).
-              const want = ref.subarray(i * T, (i + 1) * T);
-              const allowed = TOLERANCE * norm(want) + EPS32 * norm(bound.subarray(i * T, (i + 1) * T));
-              expect(relativeError(row, want) * norm(want), `row ${i} (relative ${relativeError(row, want).toExponential(2)})`).toBeLessThanOrEqual(allowed);
+              expectNearRef(row, ref.subarray(i * T, (i + 1) * T), bound.subarray(i * T, (i + 1) * T), `row ${i}`);
             });
           });
         }

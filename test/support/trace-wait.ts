@@ -16,7 +16,7 @@ const text = async (p: Page, testId: string) => {
 };
 
 /** A few lines on what the page shows about traces, for an error message. */
-export async function traceState(p: Page, pageErrors: readonly string[]): Promise<string> {
+async function traceState(p: Page, pageErrors: readonly string[]): Promise<string> {
   const alerts = await p.locator('[role=alert], .error').allTextContents().catch(() => ['(unreadable)']);
   const box = await p.getByLabel('Input to trace').inputValue({ timeout: 1000 }).catch(() => '(absent)');
   const button = await p.locator('button.primary').allTextContents().catch(() => []);

@@ -8,9 +8,8 @@ import type { ModelEntry } from '../../../app/contract';
 import { studioHints, type StudioHints } from './selection';
 
 const NONE: StudioHints = {};
-const read = new Map<string, Promise<StudioHints>>();
-/** The hints already read (by the same key as `read`): a panel that mounts after the read starts with them. */
-const settled = new Map<string, StudioHints>();
+/** Each studio.json's read, and its hints once read: a panel that mounts after the read starts with them. */
+const read = new Map<string, { promise: Promise<StudioHints>; hints?: StudioHints }>();
 
 /** A model's studio.json bytes where they are not at a URL (web mode's models held in memory), else null. */
 export type StudioJsonReader = (model: ModelEntry) => Promise<ArrayBuffer> | null;
@@ -20,7 +19,6 @@ let readLocal: StudioJsonReader = () => null;
 export function setStudioJsonReader(reader: StudioJsonReader): void {
   readLocal = reader;
   read.clear();
-  settled.clear();
 }
 
 const keyOf = (model: ModelEntry) => `${model.baseUrl}/studio.json`;
@@ -30,20 +28,20 @@ const READ_LIMIT_MS = 20_000;
 
 function hintsOf(model: ModelEntry): Promise<StudioHints> {
   const url = keyOf(model);
-  let hints = read.get(url);
-  if (!hints) {
+  let entry = read.get(url);
+  if (!entry) {
     const local = readLocal(model);
     const json = local ? local.then((bytes) => JSON.parse(new TextDecoder().decode(bytes)) as unknown) : fetch(url).then((r) => (r.ok ? (r.json() as Promise<unknown>) : null));
     const limit = new Promise<null>((resolve) => setTimeout(() => resolve(null), READ_LIMIT_MS));
-    hints = Promise.race([json, limit])
-      .then(studioHints, () => ({}))
-      .then((h) => {
-        if (read.get(url) === hints) settled.set(url, h);
-        return h;
-      });
-    read.set(url, hints);
+    const started: { promise: Promise<StudioHints>; hints?: StudioHints } = {
+      promise: Promise.race([json, limit])
+        .then(studioHints, () => ({}))
+        .then((h) => (started.hints = h)),
+    };
+    entry = started;
+    read.set(url, entry);
   }
-  return hints;
+  return entry.promise;
 }
 
 /**
@@ -63,9 +61,9 @@ export function useStudioHintsState(model: ModelEntry): { hints: StudioHints; se
   const has = model.files.includes('studio.json');
   const key = keyOf(model);
   const [, setReads] = useState(0);
-  const known = has ? settled.get(key) : NONE;
+  const known = has ? read.get(key)?.hints : NONE;
   useEffect(() => {
-    if (!has || settled.has(key)) return;
+    if (!has || read.get(key)?.hints) return;
     let live = true;
     void hintsOf(model).then(() => live && setReads((n) => n + 1));
     return () => {
